@@ -1,0 +1,93 @@
+"""Activity analysis: which variables carry derivatives.
+
+Input: a core-form tree, its types, and the names differentiated. Output: the set of active
+names. A variable is active when it depends on a differentiated input through
+differentiable operations (varied) AND the returned value depends on it (useful). Integers,
+booleans, shapes and indices are never active, whatever they are computed from.
+"""
+
+import gast
+
+from . import anno, rules
+from .errors import UnsupportedError
+from .normalize import BINOPS, UNARYOPS
+
+
+def diff_inputs(expr):
+    """Names whose derivative flows into the value of the core expression `expr`."""
+    if isinstance(expr, gast.Name):
+        return [expr.id]
+    if isinstance(expr, gast.BinOp):
+        func, args = BINOPS[type(expr.op)], [expr.left, expr.right]
+    elif isinstance(expr, gast.UnaryOp):
+        func, args = UNARYOPS[type(expr.op)], [expr.operand]
+    elif isinstance(expr, gast.Call):
+        func = anno.getanno(expr.func, "func")
+        args = list(expr.args) + [k.value for k in expr.keywords]
+    elif isinstance(expr, gast.Subscript):
+        return [expr.value.id] if isinstance(expr.value, gast.Name) else []
+    elif isinstance(expr, gast.Tuple):
+        return [e.id for e in expr.elts if isinstance(e, gast.Name)]
+    else:  # constants, comparisons, attributes such as x.shape
+        return []
+    rule = rules.lookup(func)
+    if rule is not None and rule.nondiff:
+        return []
+    names = []
+    for a in args:
+        if isinstance(a, gast.Name):
+            names.append(a.id)
+        elif isinstance(a, gast.Tuple):
+            names.extend(e.id for e in a.elts if isinstance(e, gast.Name))
+    return names
+
+
+def _flows(tree):
+    """(target, [inputs], node) for every statement that moves derivatives."""
+    flows = []
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign):
+            target = node.targets[0]
+            if isinstance(target, gast.Name):
+                flows.append((target.id, diff_inputs(node.value), node))
+            else:  # y[index] = atom
+                flows.append((target.value.id, diff_inputs(node.value), node))
+        elif isinstance(node, gast.AugAssign):
+            flows.append((node.target.value.id, diff_inputs(node.value), node))
+    return flows
+
+
+def can_carry(ty):
+    return ty.kind in ("f", "unknown")
+
+
+def analyze(tree, types, wrt):
+    """The active variables of `tree` (core form) when differentiating w.r.t. `wrt` names."""
+    flows = _flows(tree)
+    varied = {w for w in wrt if can_carry(types.get(w))}
+    changed = True
+    while changed:
+        changed = False
+        for target, inputs, _ in flows:
+            if target not in varied and can_carry(types.get(target)) and \
+                    any(i in varied for i in inputs):
+                varied.add(target)
+                changed = True
+    ret = tree.body[-1].value
+    useful = {ret.id} if isinstance(ret, gast.Name) else set()
+    changed = True
+    while changed:
+        changed = False
+        for target, inputs, _ in flows:
+            if target in useful:
+                new = set(inputs) - useful
+                if new:
+                    useful |= new
+                    changed = True
+    active = varied & useful
+    for name in active:
+        if types.get(name).kind == "unknown":
+            node = next((n for t, _, n in flows if t == name), None)
+            raise UnsupportedError(f"cannot infer the type of '{name}', which carries a "
+                                   "derivative", anno.getanno(node, "loc") if node else None)
+    return active

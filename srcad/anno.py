@@ -1,0 +1,47 @@
+"""Annotations carried on gast nodes between stages (source location, origin line, activity).
+
+Stages attach facts to nodes instead of building side tables, so a node moved or copied by
+a later stage keeps where it came from.
+"""
+
+import copy
+
+_PREFIX = "srcad_"
+
+
+class _Shared:
+    """An annotation value shared, not copied, when its node is deep-copied."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def setanno(node, key, value):
+    setattr(node, _PREFIX + key, _Shared(value))
+    return node
+
+
+def getanno(node, key, default=None):
+    box = getattr(node, _PREFIX + key, None)
+    return default if box is None else box.value
+
+
+def hasanno(node, key):
+    return hasattr(node, _PREFIX + key)
+
+
+def copy_loc(new, old):
+    """Give `new` the source location of `old` (when it has one)."""
+    if hasanno(old, "loc"):
+        setanno(new, "loc", getanno(old, "loc"))
+    return new
+
+
+def deepcopy(node):
+    """A deep copy of a node that keeps annotations (copy.deepcopy keeps instance attributes)."""
+    return copy.deepcopy(node)

@@ -1,0 +1,37 @@
+"""Errors and warnings srcad raises, and the `file:line` locations they carry.
+
+Every failure a user can cause names the construct and where it is in the user's own file.
+"""
+
+
+class SourceLoc:
+    """A place in the user's source: file name, absolute line number, and the line's text."""
+
+    __slots__ = ("file", "line", "text")
+
+    def __init__(self, file, line, text=""):
+        self.file, self.line, self.text = file, line, text
+
+    def __str__(self):
+        return f"{self.file}:{self.line}"
+
+    def __repr__(self):
+        return f"SourceLoc({self.file!r}, {self.line})"
+
+
+class UnsupportedError(Exception):
+    """srcad cannot transform a construct. The message names it and its `file:line`."""
+
+    def __init__(self, what, loc=None):
+        self.what, self.loc = what, loc
+        where = f"{loc}: " if loc else ""
+        line = f"\n    {loc.text.strip()}" if loc is not None and loc.text.strip() else ""
+        super().__init__(f"{where}{what}{line}")
+
+
+class SourceUnavailableError(UnsupportedError):
+    """The function's source code cannot be read (a builtin, a lambda typed at a prompt, ...)."""
+
+
+class FallbackWarning(UserWarning):
+    """srcad.grad fell back from the source transform to the runtime tape; the text says why."""

@@ -1,0 +1,39 @@
+"""Naming for generated code: adjoints are `b<name>` (Griewank's b-for-reverse), temporaries
+are short and never collide with a user's name.
+"""
+
+import re
+
+
+class Namer:
+    """Hands out fresh names that collide neither with the user's names nor with each other."""
+
+    def __init__(self, taken=()):
+        self.taken = set(taken)
+        self._adjoints = {}
+
+    def fresh(self, base):
+        base = re.sub(r"\W", "_", base) or "t"
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}{k}"
+        self.taken.add(name)
+        return name
+
+    def temp(self, hint="_t"):
+        """A fresh temporary: `_t1`, `_t2`, ... (or `<hint>1`, ...)."""
+        k = 1
+        while f"{hint}{k}" in self.taken:
+            k += 1
+        self.taken.add(f"{hint}{k}")
+        return f"{hint}{k}"
+
+    def adjoint(self, name):
+        """The adjoint variable of `name`: `bx` for `x`, `b_t3` for `_t3`, stable per name."""
+        if name not in self._adjoints:
+            self._adjoints[name] = self.fresh("b" + name)
+        return self._adjoints[name]
+
+    def adjoint_names(self):
+        return dict(self._adjoints)

@@ -1,0 +1,729 @@
+"""Normalize: lower a parsed function to srcad's small core form (three-address code).
+
+Input: `frontend.Parsed`. Output: `Core(tree, namer, ...)`, where every statement of `tree`
+is one of
+
+    name = expr                         expr: one primitive applied to atoms (below)
+    name[index] = atom                  element / slice store
+    name[index] += atom                 element / slice accumulate
+    if name: ... else: ...              (or `if not name:`)
+    for name in range(i, i, i): ...     the body may end with `if flag: break`
+    while name: ...                     the body recomputes `name` at its end; no break inside
+    return atom                         the last statement, once
+
+    expr  := atom | atom <binop> atom | <unaryop> atom | atom <cmpop> atom | (atom, ...)
+           | f(atom, ..., kw=atom)      f a resolved callable (anno "func")
+           | name[index] | name.attr | name.shape[k]
+    atom  := name | constant
+    index := iexpr | slice of iexprs | tuple of those     iexpr: names, constants, + - * // %
+
+`break`, `continue` and early `return` are lowered to flags and structured `if`s, `while`
+conditions and `and`/`or`/ternaries to statements, `for v in x` / `enumerate` / `zip` to range
+loops, and method calls on arrays (`x.sum()`) to their NumPy functions (`np.sum(x)`).
+Each statement keeps the source location of the statement it came from (anno "loc").
+
+Raises UnsupportedError, naming the construct and its file:line, for anything else.
+"""
+
+import builtins
+import copy
+import operator
+from dataclasses import dataclass
+
+import gast
+import numpy as np
+
+from . import anno
+from .errors import UnsupportedError
+from .frontend import local_names, resolve
+from .names import Namer
+
+BINOPS = {
+    gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul,
+    gast.Div: operator.truediv, gast.FloorDiv: operator.floordiv, gast.Mod: operator.mod,
+    gast.Pow: operator.pow, gast.MatMult: operator.matmul,
+    gast.BitAnd: operator.and_, gast.BitOr: operator.or_, gast.BitXor: operator.xor,
+}
+UNARYOPS = {gast.USub: operator.neg, gast.UAdd: operator.pos, gast.Not: operator.not_,
+            gast.Invert: operator.invert}
+CMPOPS = {gast.Lt: operator.lt, gast.LtE: operator.le, gast.Gt: operator.gt,
+          gast.GtE: operator.ge, gast.Eq: operator.eq, gast.NotEq: operator.ne}
+INDEX_BINOPS = (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv, gast.Mod)
+
+# Array methods and attributes lowered to the NumPy function of the same meaning.
+METHODS = {
+    "sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod,
+    "dot": np.dot, "copy": np.copy, "reshape": np.reshape, "ravel": np.ravel,
+    "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
+    "cumsum": np.cumsum, "argmax": np.argmax, "argmin": np.argmin, "any": np.any,
+    "all": np.all,
+}
+ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
+
+
+@dataclass
+class Core:
+    tree: gast.FunctionDef
+    namer: Namer
+    scope: dict
+    parsed: object
+
+    def copy(self):
+        """A copy whose tree and names can be changed; scope and parse are shared."""
+        return Core(anno.deepcopy(self.tree), copy.deepcopy(self.namer), self.scope,
+                    self.parsed)
+
+
+def normalize(parsed):
+    """Lower `parsed.tree` to core form.
+
+    Returns:
+        Core: the lowered FunctionDef (a new tree), the Namer that knows every name in it,
+        and the scope extended with the NumPy module the lowering refers to.
+    Raises:
+        UnsupportedError: for a construct outside what srcad lowers, with its file:line.
+    """
+    tree = anno.deepcopy(parsed.tree)
+    scope = dict(parsed.scope)
+    namer = Namer(local_names(tree) | set(scope) | set(dir(builtins)))
+    np_name = _numpy_name(scope, namer)
+    lowering = _Lowering(scope, namer, np_name)
+    _check_signature(tree)
+    body = lowering.block(tree.body)
+    body = _JumpLowering(namer).function(body)
+    tree.body = body
+    return Core(tree, namer, scope, parsed)
+
+
+def _numpy_name(scope, namer):
+    for name, obj in scope.items():
+        if obj is np:
+            return name
+    name = "np" if "np" not in namer.taken else namer.fresh("np")
+    namer.taken.add(name)
+    scope[name] = np
+    return name
+
+
+def _check_signature(tree):
+    args = tree.args
+    loc = anno.getanno(tree, "loc")
+    if args.vararg is not None or args.kwarg is not None:
+        raise UnsupportedError("*args / **kwargs parameters are not supported", loc)
+
+
+def _unsupported(what, node):
+    raise UnsupportedError(what, anno.getanno(node, "loc"))
+
+
+def _name(id_, ctx=None):
+    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
+
+
+def _const(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def _assign(target, value, loc_from):
+    if isinstance(target, str):
+        target = _name(target, gast.Store())
+    stmt = gast.Assign(targets=[target], value=value, type_comment=None)
+    return anno.copy_loc(stmt, loc_from)
+
+
+def _if(test, body, orelse, loc_from):
+    return anno.copy_loc(gast.If(test=test, body=body, orelse=orelse), loc_from)
+
+
+def is_atom(node):
+    return isinstance(node, (gast.Name, gast.Constant))
+
+
+class _Lowering:
+    """Statement-by-statement lowering of expressions to three-address form."""
+
+    def __init__(self, scope, namer, np_name):
+        self.scope, self.namer, self.np_name = scope, namer, np_name
+        self.out = None  # the statement list being filled
+        self.stmt = None  # the source statement being lowered (for locations)
+
+    # -- statements ---------------------------------------------------------------------
+    def block(self, stmts):
+        saved = self.out
+        self.out = []
+        for stmt in stmts:
+            self.stmt = stmt
+            visit = getattr(self, "visit_" + type(stmt).__name__, None)
+            if visit is None:
+                _unsupported(f"the statement '{type(stmt).__name__}' is not supported", stmt)
+            visit(stmt)
+        result, self.out = self.out, saved
+        return result
+
+    def emit(self, stmt):
+        self.out.append(anno.copy_loc(stmt, self.stmt))
+
+    def visit_Expr(self, node):
+        if isinstance(node.value, gast.Constant):  # a docstring
+            return
+        _unsupported("an expression statement (a call whose result is unused) is not "
+                     "supported; assign its result or remove it", node)
+
+    def visit_Pass(self, node):
+        pass
+
+    def visit_Assign(self, node):
+        if len(node.targets) != 1:
+            _unsupported("chained assignment a = b = ... is not supported", node)
+        self.assign(node.targets[0], node.value)
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self.assign(node.target, node.value)
+
+    def assign(self, target, value):
+        if isinstance(target, gast.Name):
+            expr = self.expr(value)
+            if _reads(expr, target.id) and not is_atom(expr):
+                tmp = self.namer.temp()
+                self.emit(_assign(tmp, expr, self.stmt))
+                expr = _name(tmp)
+            self.emit(_assign(_name(target.id, gast.Store()), expr, self.stmt))
+        elif isinstance(target, gast.Subscript):
+            base = self.subscript_base(target)
+            index = self.index(target.slice)
+            atom = self.atom(value)
+            store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
+            self.emit(_assign(store, atom, self.stmt))
+        elif isinstance(target, (gast.Tuple, gast.List)):
+            self.unpack(target, value)
+        else:
+            _unsupported(f"assignment to {type(target).__name__} is not supported", self.stmt)
+
+    def unpack(self, target, value):
+        if any(isinstance(t, gast.Starred) for t in target.elts):
+            _unsupported("starred assignment is not supported", self.stmt)
+        if isinstance(value, (gast.Tuple, gast.List)):
+            if len(value.elts) != len(target.elts):
+                _unsupported("tuple unpacking with mismatched lengths", self.stmt)
+            atoms = [self.atom(v, force_temp=True) for v in value.elts]
+            for t, a in zip(target.elts, atoms, strict=True):
+                self.assign(t, a)
+            return
+        whole = self.atom(value, force_temp=True)
+        for k, t in enumerate(target.elts):
+            item = gast.Subscript(value=whole, slice=_const(k), ctx=gast.Load())
+            self.assign(t, item)
+
+    def visit_AugAssign(self, node):
+        op = type(node.op)
+        if op not in BINOPS:
+            _unsupported(f"augmented assignment with {op.__name__}", node)
+        target = node.target
+        if isinstance(target, gast.Subscript):
+            base = self.subscript_base(target)
+            index = self.index(target.slice)
+            if op is gast.Add:
+                store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
+                self.emit(anno.copy_loc(gast.AugAssign(target=store, op=gast.Add(),
+                                                       value=self.atom(node.value)), node))
+                return
+            old = anno.deepcopy(gast.Subscript(value=base, slice=index, ctx=gast.Load()))
+            new = gast.BinOp(left=old, op=node.op, right=node.value)
+            self.assign(gast.Subscript(value=base, slice=anno.deepcopy(index),
+                                       ctx=gast.Store()), new)
+            return
+        if not isinstance(target, gast.Name):
+            _unsupported("augmented assignment to this target", node)
+        load = _name(target.id)
+        self.assign(_name(target.id, gast.Store()),
+                    gast.BinOp(left=load, op=node.op, right=node.value))
+
+    def visit_Return(self, node):
+        value = _const(None) if node.value is None else self.atom(node.value)
+        self.emit(gast.Return(value=value))
+
+    def visit_Break(self, node):
+        self.emit(gast.Break())
+
+    def visit_Continue(self, node):
+        self.emit(gast.Continue())
+
+    def visit_If(self, node):
+        test = self.condition(node.test)
+        self.emit(_if(test, self.block(node.body), self.block(node.orelse), node))
+
+    def visit_While(self, node):
+        if node.orelse:
+            _unsupported("while ... else is not supported", node)
+        flag = self.namer.temp("_c")
+        self.assign_condition(flag, node.test)
+        body = self.block(node.body)
+        cond = self._lower_in_new_block(lambda: self.assign_condition(flag, node.test))
+        loop = gast.While(test=_name(flag), body=body, orelse=[])
+        anno.setanno(loop, "cond", cond)  # appended after jump lowering
+        self.emit(loop)
+
+    def visit_For(self, node):
+        if node.orelse:
+            _unsupported("for ... else is not supported", node)
+        it, target = node.iter, node.target
+        func = resolve(it.func, self.scope) if isinstance(it, gast.Call) else None
+        prologue = []
+        if func is range and isinstance(target, gast.Name):
+            bounds = [self.index_expr(a, lift_if_assigned=node.body) for a in it.args]
+            if it.keywords or not 1 <= len(bounds) <= 3:
+                _unsupported("range() with these arguments", node)
+            var = target.id
+        elif func is enumerate and isinstance(target, gast.Tuple) and len(target.elts) == 2:
+            seq = self.atom(it.args[0], force_temp=not isinstance(it.args[0], gast.Name))
+            bounds = [self._len(seq)]
+            var = target.elts[0].id if isinstance(target.elts[0], gast.Name) else None
+            if var is None:
+                _unsupported("enumerate() target must be 'i, v'", node)
+            prologue.append((target.elts[1], self._item(seq, var)))
+        elif func is zip and isinstance(target, gast.Tuple):
+            seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name)) for a in it.args]
+            if len(seqs) != len(target.elts):
+                _unsupported("zip() unpacked into a different number of names", node)
+            var = self.namer.temp("_i")
+            bounds = [self._min_len(seqs)]
+            prologue.extend((t, self._item(s, var)) for t, s in zip(target.elts, seqs,
+                                                                      strict=True))
+        elif isinstance(it, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
+            seq = self.atom(it, force_temp=not isinstance(it, gast.Name))
+            var = self.namer.temp("_i")
+            bounds = [self._len(seq)]
+            prologue.append((target, self._item(seq, var)))
+        else:
+            _unsupported(f"a for loop over {type(it).__name__}", node)
+        saved, self.out = self.out, []
+        for tgt, value in prologue:
+            self.assign(tgt, value)
+        head, self.out = self.out, saved
+        body = head + self.block(node.body)
+        range_call = gast.Call(func=_name("range"), args=bounds, keywords=[])
+        anno.setanno(range_call.func, "func", range)
+        loop = gast.For(target=_name(var, gast.Store()), iter=range_call, body=body, orelse=[],
+                        type_comment=None)
+        self.emit(loop)
+
+    def _lower_in_new_block(self, fn):
+        saved, self.out = self.out, []
+        fn()
+        result, self.out = self.out, saved
+        return result
+
+    def _len(self, seq):
+        tmp = self.namer.temp("_n")
+        call = gast.Call(func=_name("len"), args=[seq], keywords=[])
+        anno.setanno(call.func, "func", len)
+        self.emit(_assign(tmp, call, self.stmt))
+        return _name(tmp)
+
+    def _min_len(self, seqs):
+        lens = [self._len(s) for s in seqs]
+        if len(lens) == 1:
+            return lens[0]
+        tmp = self.namer.temp("_n")
+        call = gast.Call(func=_name("min"), args=lens, keywords=[])
+        anno.setanno(call.func, "func", min)
+        self.emit(_assign(tmp, call, self.stmt))
+        return _name(tmp)
+
+    def _item(self, seq, var):
+        return gast.Subscript(value=anno.deepcopy(seq), slice=_name(var), ctx=gast.Load())
+
+    def visit_Global(self, node):
+        _unsupported("global statements are not supported", node)
+
+    visit_Nonlocal = visit_Global
+
+    def visit_FunctionDef(self, node):
+        _unsupported("a function defined inside the differentiated function "
+                     "(define it at module level)", node)
+
+    # -- conditions ---------------------------------------------------------------------
+    def condition(self, test):
+        """A Name (or `not Name`) holding the truth value of `test`."""
+        if isinstance(test, gast.UnaryOp) and isinstance(test.op, gast.Not):
+            inner = self.condition(test.operand)
+            if isinstance(inner, gast.Name):
+                return gast.UnaryOp(op=gast.Not(), operand=inner)
+            return self.condition_name(test)
+        if isinstance(test, gast.Name):
+            return _name(test.id)
+        return self.condition_name(test)
+
+    def condition_name(self, test):
+        flag = self.namer.temp("_c")
+        self.assign_condition(flag, test)
+        return _name(flag)
+
+    def assign_condition(self, flag, test):
+        """flag = test, with `and`/`or`/chained comparisons short-circuited as Python does."""
+        if isinstance(test, gast.BoolOp):
+            self.assign_condition(flag, test.values[0])
+            for value in test.values[1:]:
+                rest = self._lower_in_new_block(lambda v=value: self.assign_condition(flag, v))
+                guard = _name(flag) if isinstance(test.op, gast.And) else \
+                    gast.UnaryOp(op=gast.Not(), operand=_name(flag))
+                self.emit(_if(guard, rest, [], self.stmt))
+            return
+        if isinstance(test, gast.Compare) and len(test.ops) > 1:
+            left = self.atom(test.left)
+            rights = test.comparators
+            for k, (op, right) in enumerate(zip(test.ops, rights, strict=True)):
+                r = self.atom(right)
+                cmp = gast.Compare(left=left, ops=[op], comparators=[r])
+                if k == 0:
+                    self.emit(_assign(flag, cmp, self.stmt))
+                else:
+                    step = _assign(flag, cmp, self.stmt)
+                    self.emit(_if(_name(flag), [step], [], self.stmt))
+                left = r
+            return
+        expr = self.expr(test)
+        self.emit(_assign(flag, expr, self.stmt))
+
+    # -- expressions --------------------------------------------------------------------
+    def atom(self, node, force_temp=False):
+        """Lower `node`, emitting statements, and return an atom (Name or Constant)."""
+        if isinstance(node, gast.Name) and not force_temp:
+            return _name(node.id)
+        if isinstance(node, gast.Constant) and not force_temp:
+            return _const(node.value)
+        folded = _fold_constant(node)
+        if folded is not None and not force_temp:
+            return folded
+        expr = self.expr(node)
+        if is_atom(expr) and not force_temp:
+            return expr
+        tmp = self.namer.temp()
+        self.emit(_assign(tmp, expr, self.stmt))
+        return _name(tmp)
+
+    def expr(self, node):
+        """Lower `node` to one core expression over atoms."""
+        folded = _fold_constant(node)
+        if folded is not None:
+            return folded
+        if isinstance(node, (gast.Name, gast.Constant)):
+            return self.atom(node)
+        if isinstance(node, gast.BinOp):
+            if type(node.op) not in BINOPS:
+                _unsupported(f"the operator {type(node.op).__name__}", node)
+            return gast.BinOp(left=self.atom(node.left), op=node.op, right=self.atom(node.right))
+        if isinstance(node, gast.UnaryOp):
+            return gast.UnaryOp(op=node.op, operand=self.atom(node.operand))
+        if isinstance(node, gast.Compare):
+            if len(node.ops) == 1 and type(node.ops[0]) in CMPOPS:
+                return gast.Compare(left=self.atom(node.left), ops=node.ops,
+                                    comparators=[self.atom(node.comparators[0])])
+            if all(type(op) in CMPOPS for op in node.ops):
+                return _name(self.condition_name(node).id)
+            _unsupported("comparison with 'in' / 'is'", node)
+        if isinstance(node, gast.BoolOp):
+            return _name(self.condition_name(node).id)
+        if isinstance(node, gast.IfExp):
+            return self.ifexp(node)
+        if isinstance(node, gast.Call):
+            return self.call(node)
+        if isinstance(node, gast.Subscript):
+            return self.subscript(node)
+        if isinstance(node, gast.Attribute):
+            return self.attribute(node)
+        if isinstance(node, (gast.Tuple, gast.List)):
+            if isinstance(node, gast.List):
+                _unsupported("list literals are not supported (use np.array or a tuple)", node)
+            return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
+        _unsupported(f"the expression '{type(node).__name__}' is not supported", node)
+
+    def ifexp(self, node):
+        tmp = self.namer.temp()
+        test = self.condition(node.test)
+        body = self._lower_in_new_block(lambda: self.emit(_assign(tmp, self.expr(node.body),
+                                                                  self.stmt)))
+        orelse = self._lower_in_new_block(lambda: self.emit(_assign(tmp, self.expr(node.orelse),
+                                                                    self.stmt)))
+        self.emit(_if(test, body, orelse, self.stmt))
+        return _name(tmp)
+
+    def call(self, node):
+        func = node.func
+        if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
+            return self.method_call(node)
+        target = resolve(func, self.scope)
+        if target is None:
+            what = func.id if isinstance(func, gast.Name) else type(func).__name__
+            _unsupported(f"call of '{what}', which is not a known function", node)
+        if any(isinstance(a, gast.Starred) for a in node.args) or \
+                any(k.arg is None for k in node.keywords):
+            _unsupported("*args / **kwargs in a call", node)
+        args = [self.call_arg(a) for a in node.args]
+        keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
+                    for k in node.keywords]
+        call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
+        anno.setanno(call.func, "func", target)
+        return call
+
+    def method_call(self, node):
+        func = node.func
+        method = METHODS.get(func.attr)
+        if method is None:
+            _unsupported(f"the method '.{func.attr}()'", node)
+        receiver = self.atom(func.value)
+        args = [receiver] + [self.call_arg(a) for a in node.args]
+        if method is np.reshape and len(args) > 2:  # x.reshape(n, m) -> np.reshape(x, (n, m))
+            args = [receiver, gast.Tuple(elts=args[1:], ctx=gast.Load())]
+        if method is np.transpose and len(args) > 1:
+            _unsupported("transpose with axes", node)
+        keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
+                    for k in node.keywords]
+        call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr=method.__name__,
+                                             ctx=gast.Load()),
+                         args=args, keywords=keywords)
+        anno.setanno(call.func, "func", method)
+        return call
+
+    def call_arg(self, node):
+        if isinstance(node, (gast.Tuple, gast.List)) and \
+                all(not isinstance(e, gast.Starred) for e in node.elts):
+            return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
+        return self.atom(node)
+
+    def subscript(self, node):
+        if isinstance(node.value, gast.Attribute) and node.value.attr == "shape":
+            base = self.atom(node.value.value)
+            shape = gast.Attribute(value=base, attr="shape", ctx=gast.Load())
+            return gast.Subscript(value=shape, slice=self.index(node.slice), ctx=gast.Load())
+        base = self.subscript_base(node)
+        return gast.Subscript(value=base, slice=self.index(node.slice), ctx=gast.Load())
+
+    def subscript_base(self, node):
+        if isinstance(node.value, gast.Name):
+            return _name(node.value.id)
+        return self.atom(node.value, force_temp=True)
+
+    def attribute(self, node):
+        obj = resolve(node, self.scope)
+        if obj is not None:
+            if isinstance(obj, (int, float, bool)):
+                return _const(obj)
+            return anno.setanno(anno.deepcopy(node), "func", obj)
+        if node.attr == "T":
+            call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="transpose",
+                                                 ctx=gast.Load()),
+                             args=[self.atom(node.value)], keywords=[])
+            anno.setanno(call.func, "func", np.transpose)
+            return call
+        if node.attr in ARRAY_ATTRS:
+            return gast.Attribute(value=self.atom(node.value), attr=node.attr, ctx=gast.Load())
+        _unsupported(f"the attribute '.{node.attr}'", node)
+
+    # -- indices ------------------------------------------------------------------------
+    def index(self, node):
+        if isinstance(node, gast.Tuple):
+            return gast.Tuple(elts=[self.index_item(e) for e in node.elts], ctx=gast.Load())
+        return self.index_item(node)
+
+    def index_item(self, node):
+        if isinstance(node, gast.Slice):
+            return gast.Slice(
+                lower=None if node.lower is None else self.index_expr(node.lower),
+                upper=None if node.upper is None else self.index_expr(node.upper),
+                step=None if node.step is None else self.index_expr(node.step))
+        if isinstance(node, gast.Constant) and node.value is None:
+            return node  # np.newaxis spelled None
+        return self.index_expr(node)
+
+    def index_expr(self, node, lift_if_assigned=None):
+        """An integer index expression, kept inline when it is plain arithmetic on names."""
+        if _is_index_arith(node):
+            expr = anno.deepcopy(node)
+            if lift_if_assigned is not None and _names_in(expr) & _assigned_in(lift_if_assigned):
+                return self.atom(node, force_temp=True)
+            return _fold_constant(expr) or expr
+        return self.atom(node)
+
+
+def _fold_constant(node):
+    """-3 -> Constant(-3); other constant expressions are left alone."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)) and \
+            isinstance(node.operand, gast.Constant) and \
+            isinstance(node.operand.value, (int, float)) and \
+            not isinstance(node.operand.value, bool):
+        value = node.operand.value
+        return _const(-value if isinstance(node.op, gast.USub) else value)
+    return None
+
+
+def _is_index_arith(node):
+    if isinstance(node, gast.Name):
+        return True
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, gast.BinOp):
+        return isinstance(node.op, INDEX_BINOPS) and _is_index_arith(node.left) and \
+            _is_index_arith(node.right)
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        return _is_index_arith(node.operand)
+    return False
+
+
+def _names_in(node):
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+
+def _reads(node, name):
+    return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+               for n in gast.walk(node))
+
+
+def _assigned_in(stmts):
+    names = set()
+    for stmt in stmts:
+        for n in gast.walk(stmt):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                names.add(n.id)
+    return names
+
+
+# -- jumps ------------------------------------------------------------------------------
+
+def always_jumps(stmts):
+    """True when control never falls off the end of `stmts`."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, (gast.Return, gast.Break, gast.Continue)):
+        return True
+    return isinstance(last, gast.If) and always_jumps(last.body) and always_jumps(last.orelse)
+
+
+def fold_tails(stmts):
+    """Move the statements after an `if` one of whose branches always jumps into the other
+    branch, so every jump ends the block it is in. Unreachable statements are dropped."""
+    out = []
+    for k, stmt in enumerate(stmts):
+        if isinstance(stmt, (gast.Return, gast.Break, gast.Continue)):
+            out.append(stmt)
+            return out
+        if isinstance(stmt, gast.If):
+            rest = stmts[k + 1:]
+            body_jumps, else_jumps = always_jumps(stmt.body), always_jumps(stmt.orelse)
+            if rest and (body_jumps or else_jumps):
+                if not body_jumps:
+                    stmt.body = stmt.body + rest
+                if not else_jumps:
+                    stmt.orelse = stmt.orelse + rest
+                rest = []
+            stmt.body, stmt.orelse = fold_tails(stmt.body), fold_tails(stmt.orelse)
+            out.append(stmt)
+            if not rest:
+                return out
+            continue
+        out.append(stmt)
+    return out
+
+
+def _contains_return(stmts):
+    return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
+
+
+class _Loop:
+    def __init__(self, namer):
+        self.namer = namer
+        self.flag = None  # set when something breaks out of the loop
+
+    def break_flag(self):
+        if self.flag is None:
+            self.flag = self.namer.temp("_brk")
+        return self.flag
+
+
+class _JumpLowering:
+    """Replace break / continue / early return by flags and structured control flow."""
+
+    def __init__(self, namer):
+        self.namer = namer
+        self.ret = None
+        self.done = None
+
+    def function(self, body):
+        returns = [n for s in body for n in gast.walk(s) if isinstance(n, gast.Return)]
+        if not returns:
+            raise UnsupportedError("the function has no return statement")
+        if len(returns) == 1 and body[-1] is returns[0]:
+            return self.block(body, loop=None, keep_return=True)
+        self.ret = self.namer.fresh("_ret")
+        body = self.block(self.mark_loop_returns(body), loop=None)
+        pre = [_assign(self.done, _const(False), body[0])] if self.done else []
+        final = anno.copy_loc(gast.Return(value=_name(self.ret)), returns[-1])
+        return pre + body + [final]
+
+    def mark_loop_returns(self, stmts):
+        """After a loop containing a return, add `if _done: return` so the rest is skipped."""
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = self.mark_loop_returns(stmt.body)
+                out.append(stmt)
+                if _contains_return(stmt.body):
+                    if self.done is None:
+                        self.done = self.namer.fresh("_done")
+                    jump = anno.copy_loc(gast.Return(value=None), stmt)
+                    anno.setanno(jump, "propagate", True)
+                    out.append(_if(_name(self.done), [jump], [], stmt))
+            elif isinstance(stmt, gast.If):
+                stmt.body = self.mark_loop_returns(stmt.body)
+                stmt.orelse = self.mark_loop_returns(stmt.orelse)
+                out.append(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def block(self, stmts, loop, keep_return=False):
+        out = []
+        for stmt in fold_tails(stmts):
+            if isinstance(stmt, gast.Return):
+                if keep_return:
+                    out.append(stmt)
+                    continue
+                if not anno.getanno(stmt, "propagate"):
+                    out.append(_assign(self.ret, stmt.value, stmt))
+                if loop is not None:
+                    if self.done is not None:
+                        out.append(_assign(self.done, _const(True), stmt))
+                    out.append(_assign(loop.break_flag(), _const(True), stmt))
+            elif isinstance(stmt, gast.Break):
+                out.append(_assign(loop.break_flag(), _const(True), stmt))
+            elif isinstance(stmt, gast.Continue):
+                pass  # in tail position after fold_tails: nothing left to skip
+            elif isinstance(stmt, gast.If):
+                stmt.body = self.block(stmt.body, loop, keep_return)
+                stmt.orelse = self.block(stmt.orelse, loop, keep_return)
+                out.append(stmt)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                out.extend(self.loop(stmt, keep_return))
+            else:
+                out.append(stmt)
+        return out
+
+    def loop(self, stmt, keep_return):
+        inner = _Loop(self.namer)
+        stmt.body = self.block(stmt.body, inner, keep_return)
+        cond = anno.getanno(stmt, "cond")
+        if isinstance(stmt, gast.While):
+            flag = stmt.test.id
+            if inner.flag is None:
+                stmt.body = stmt.body + cond
+            else:
+                stop = _assign(flag, _const(False), stmt)
+                stmt.body = stmt.body + [_if(_name(inner.flag), [stop], cond, stmt)]
+        elif inner.flag is not None:
+            stmt.body = stmt.body + [_if(_name(inner.flag), [gast.Break()], [], stmt)]
+        pre = []
+        if inner.flag is not None:
+            pre.append(_assign(inner.flag, _const(False), stmt))
+        return pre + [stmt]

@@ -1,0 +1,668 @@
+"""Reverse: emit the gradient function, a forward sweep followed by a reverse sweep.
+
+Input: a core-form tree with its types and active variables. Output: a `gast.FunctionDef`
+`<f>_grad(<f's parameters>, b_out=1.0)` returning `(value, b<wrt1>, b<wrt2>, ...)`.
+
+How the reversal works:
+- Every core statement has an adjoint: the partials of its rule accumulated into the
+  adjoints of its active arguments (`bx += ...`). The reverse sweep runs them in reverse
+  order; an `if` reverses under its (saved) condition; a loop runs backwards over its trips.
+- The reverse sweep reads primal values (the partials' inputs, conditions, loop bounds). A
+  definition overwriting a value the reverse sweep will still read saves the old value just
+  before it (forward) and restores it just after its adjoint (reverse), so every adjoint sees
+  the values its statement saw. Nothing else is saved. Outside loops a save is one variable;
+  inside a loop it goes into an array indexed by the trip number, preallocated to the trip
+  count for a top-level `range` loop and grown by doubling otherwise (arrays saved by
+  reference go onto a list).
+- An adjoint starts at zero at the start of the reversal of the innermost block that holds all
+  of its variable's uses and definitions, and is reset to zero after the reversal of a
+  definition that overwrote a value whose uses came earlier.
+- Array arguments written in place are copied on entry, so the caller's arrays never change.
+"""
+
+from dataclasses import dataclass, field
+
+import gast
+
+from . import anno, rules, templates, typeinfer
+from .activity import diff_inputs
+from .errors import UnsupportedError
+from .normalize import BINOPS, UNARYOPS
+
+COMMENT = "__srcad_comment__"
+
+
+def comment(text):
+    return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))
+
+
+def _name(id_, store=False):
+    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _const(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def _assign(target, value):
+    if isinstance(target, str):
+        target = _name(target, store=True)
+    return gast.Assign(targets=[target], value=value, type_comment=None)
+
+
+def _stmt(text, **fill):
+    """A statement from a template string, e.g. _stmt("buf[k] = v", buf=..., k=..., v=...)."""
+    tree = gast.parse(text).body[0]
+    return templates._Replace({k: v for k, v in fill.items()}).visit(tree)
+
+
+def _expr(text, **fill):
+    return templates.fill(text, **fill)
+
+
+def _store(node):
+    node = anno.deepcopy(node)
+    node.ctx = gast.Store()
+    return node
+
+
+def _load(node):
+    node = anno.deepcopy(node)
+    for n in gast.walk(node):
+        if hasattr(n, "ctx"):
+            n.ctx = gast.Load()
+    return node
+
+
+def names_read(node):
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and
+            isinstance(n.ctx, gast.Load)}
+
+
+# ---- positions: which program point can execute before which -----------------------------
+
+def precedes(p, d, loops):
+    """Can the point at path `p` execute before the point at path `d`?
+
+    Paths alternate block indices and branch numbers (0 body, 1 orelse); `loops` holds the
+    paths of loop statements. Virtual points just before / after a compound statement use
+    the index -/+ 0.5.
+    """
+    if p == d:
+        return _in_common_loop(p, d, len(p), loops)
+    k = next((i for i, (a, b) in enumerate(zip(p, d)) if a != b), min(len(p), len(d)))
+    if k % 2 == 0 and k < len(p) and k < len(d) and p[k] < d[k]:
+        return True
+    return _in_common_loop(p, d, k, loops)
+
+
+def _in_common_loop(p, d, k, loops):
+    # ancestors shared by both: statement paths p[:j+1] for even j with j + 1 < k
+    return any(p[:j + 1] in loops for j in range(0, k - 1, 2))
+
+
+@dataclass
+class Loop:
+    node: object
+    path: tuple
+    parent: "Loop | None"
+    counter: str | None = None  # running trip counter, when slots are not the index itself
+    trips: str | None = None  # trip count variable, for loops with a data-dependent end
+    slot: object = None  # expression indexing this loop's save buffers
+    buffers: list = field(default_factory=list)  # (name, kind, ndim) of save buffers
+    exit_test: object = None
+    top: bool = False  # not inside another loop
+    allocations: list = field(default_factory=list)  # statements to run before the top loop
+
+    def outermost(self):
+        loop = self
+        while loop.parent is not None:
+            loop = loop.parent
+        return loop
+
+
+class Differentiator:
+    def __init__(self, core, types, active, wrt, np_name="np"):
+        self.core, self.types, self.active, self.wrt = core, types, active, wrt
+        self.namer = core.namer
+        self.np = np_name
+        self.loops = {}  # path -> loop node
+        self.reads = {}  # name -> [paths where the reverse sweep reads it]
+        self.uses = {}  # name -> [paths of statements accumulating into its adjoint]
+        self.defs = {}  # name -> [paths of definitions]
+        self.adjoints = {}  # id(stmt) -> [adjoint statements]
+        self.paths = {}  # id(stmt) -> path
+        self.saves = {}  # (id(stmt), name) -> save record
+        self.inits = {}  # block path -> [names whose adjoint starts there]
+        self.bufs_at = {}  # top loop path -> [allocation statements]
+
+    def adj(self, name):
+        return self.namer.adjoint(name)
+
+    def ty(self, name):
+        return self.types.get(name, typeinfer.UNKNOWN)
+
+    # ---- entry --------------------------------------------------------------------------
+    def run(self):
+        fn = self.core.tree
+        body = fn.body
+        ret = body[-1]
+        self.collect(body[:-1], ())
+        self.ret_atom = ret.value
+        ret_path = (len(body) - 1,)
+        if isinstance(ret.value, gast.Name):
+            self.reads.setdefault(ret.value.id, []).append(ret_path)
+            self.uses.setdefault(ret.value.id, []).append(ret_path)
+        self.plan_saves()
+        self.plan_inits(body)
+        fwd, rev = self.block(body[:-1], (), None)
+        return self.function(fn, fwd, rev)
+
+    # ---- pass 1: adjoint statements, reads, uses, definitions ------------------------------
+    def collect(self, stmts, prefix):
+        for i, stmt in enumerate(stmts):
+            path = prefix + (i,)
+            self.paths[id(stmt)] = path
+            if isinstance(stmt, gast.If):
+                test = stmt.test.operand if isinstance(stmt.test, gast.UnaryOp) else stmt.test
+                self.read(test.id, prefix + (i + 0.5,))
+                self.collect(stmt.body, path + (0,))
+                self.collect(stmt.orelse, path + (1,))
+            elif isinstance(stmt, (gast.For, gast.While)):
+                self.collect_loop(stmt, prefix, i)
+            else:
+                self.collect_simple(stmt, path)
+
+    def collect_loop(self, stmt, prefix, i):
+        path = prefix + (i,)
+        self.loops[path] = stmt
+        body = stmt.body
+        if body and _is_exit_test(body[-1]):
+            anno.setanno(stmt, "exit_test", body[-1])
+            body = body[:-1]
+        after, before = prefix + (i + 0.5,), prefix + (i - 0.5,)
+        if isinstance(stmt, gast.For):
+            self.define(stmt.target.id, before)
+            for arg in stmt.iter.args:
+                for name in names_read(arg):
+                    self.read(name, after)
+        if isinstance(stmt, gast.While) or anno.hasanno(stmt, "exit_test"):
+            trips = self.namer.fresh("_n")
+            anno.setanno(stmt, "trips", trips)
+            self.define(trips, before)
+            self.read(trips, after)
+        self.collect(body, path + (0,))
+
+    def read(self, name, path):
+        self.reads.setdefault(name, []).append(path)
+
+    def define(self, name, path):
+        self.defs.setdefault(name, []).append(path)
+
+    def collect_simple(self, stmt, path):
+        out = self.adjoint_of(stmt)
+        self.adjoints[id(stmt)] = out
+        for s in out:
+            for name in names_read(s):
+                if not self.is_adjoint_name(name):
+                    self.read(name, path)
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            self.define(stmt.targets[0].id, path)
+            inputs = diff_inputs(stmt.value)
+        else:  # a store into an array: a definition of some of its elements
+            target = stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]
+            self.define(target.value.id, path)
+            inputs = diff_inputs(stmt.value)
+            if target.value.id in self.active:
+                inputs = inputs + [target.value.id]
+        for name in inputs:
+            if name in self.active:
+                self.uses.setdefault(name, []).append(path)
+
+    def is_adjoint_name(self, name):
+        return name in self.namer.adjoint_names().values()
+
+    # ---- the adjoint of one statement -------------------------------------------------------
+    def adjoint_of(self, stmt):
+        loc = anno.getanno(stmt, "loc")
+        if isinstance(stmt, gast.AugAssign):
+            target = stmt.target
+            if target.value.id not in self.active:
+                return []
+            self.check_store_index(target, loc)
+            return self.accumulate_into(stmt.value, _load(target), loc)
+        target = stmt.targets[0]
+        if isinstance(target, gast.Subscript):
+            if target.value.id not in self.active:
+                return []
+            self.check_store_index(target, loc)
+            out = self.accumulate_into(stmt.value, _load(target), loc)
+            zero = _assign(_store(self.adjoint_subscript(target)), _const(0.0))
+            return out + [zero]
+        z = target.id
+        if z not in self.active:
+            return []
+        return self.assign_adjoint(z, stmt.value, loc)
+
+    def adjoint_subscript(self, sub):
+        return gast.Subscript(value=_name(self.adj(sub.value.id)), slice=_load(sub.slice),
+                              ctx=gast.Load())
+
+    def accumulate_into(self, value, target_sub, loc):
+        """Adjoint of `y[index] = value` / `y[index] += value` flowing to `value`."""
+        if not isinstance(value, gast.Name) or value.id not in self.active:
+            return []
+        g = self.adjoint_subscript(target_sub)
+        return [self.accumulate(value.id, self.reduce_to(g, self.index_result_type(target_sub),
+                                                          value.id))]
+
+    def index_result_type(self, sub):
+        return typeinfer._Infer(self.types).subscript(_load(sub))
+
+    def check_store_index(self, target, loc):
+        if self.index_kind(target.slice) != "basic":
+            raise UnsupportedError("a store through an integer-array or boolean index "
+                                   "(y[idx] = ..., y[idx] += ...) is not differentiable here; "
+                                   "write a loop over the indices", loc)
+
+    def index_kind(self, index):
+        items = index.elts if isinstance(index, gast.Tuple) else [index]
+        for item in items:
+            if isinstance(item, gast.Name):
+                ty = self.ty(item.id)
+                if ty.is_array:
+                    return "mask" if ty.kind == "b" else "fancy"
+        return "basic"
+
+    def assign_adjoint(self, z, value, loc):
+        g = _name(self.adj(z))
+        if isinstance(value, gast.Name):
+            return [self.accumulate(value.id, g)] if value.id in self.active else []
+        if isinstance(value, gast.Constant):
+            return []
+        if isinstance(value, gast.Subscript):
+            return self.subscript_adjoint(value, g, loc)
+        if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Call)):
+            return self.call_adjoint(z, value, g, loc)
+        if isinstance(value, gast.Tuple):
+            raise UnsupportedError("a tuple holding values that carry derivatives", loc)
+        return []
+
+    def subscript_adjoint(self, value, g, loc):
+        base = value.value
+        if not isinstance(base, gast.Name) or base.id not in self.active:
+            return []
+        kind = self.index_kind(value.slice)
+        bx = _name(self.adj(base.id))
+        if kind == "fancy":
+            if isinstance(value.slice, gast.Tuple):
+                raise UnsupportedError("indexing with several integer arrays", loc)
+            return [gast.Expr(value=_expr("rt.add_at(bx, idx, g)", bx=bx, idx=value.slice,
+                                          g=g))]
+        sub = gast.Subscript(value=_name(self.adj(base.id), store=False),
+                             slice=_load(value.slice), ctx=gast.Store())
+        return [gast.AugAssign(target=sub, op=gast.Add(), value=g)]
+
+    def call_adjoint(self, z, value, g, loc):
+        if isinstance(value, gast.BinOp):
+            func, args, keywords = BINOPS[type(value.op)], [value.left, value.right], {}
+        elif isinstance(value, gast.UnaryOp):
+            func, args, keywords = UNARYOPS[type(value.op)], [value.operand], {}
+        else:
+            func = anno.getanno(value.func, "func")
+            args, keywords = value.args, {k.arg: k.value for k in value.keywords}
+        active_args = [a for a in list(args) + list(keywords.values())
+                       if isinstance(a, gast.Name) and a.id in self.active]
+        if not active_args:
+            return []
+        rule = rules.lookup(func)
+        what = templates.to_source(value)
+        if rule is None:
+            name = getattr(func, "__qualname__", None) or repr(func)
+            raise UnsupportedError(f"no derivative rule for '{name}' (in {what})", loc)
+        if rule.nondiff:
+            return []
+        try:
+            bound = rule.bind(list(args), keywords)
+        except TypeError as exc:
+            raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
+                                   loc) from None
+        fill = {p: (node if isinstance(node, gast.AST) else _const(node))
+                for p, node in bound.items()}
+        fill.update(g=g, ans=_name(z), np=_name(self.np))
+        out, seen = [], set()
+        for param, node in bound.items():
+            if not (isinstance(node, gast.Name) and node.id in self.active):
+                continue
+            if param not in rule.partials:
+                raise UnsupportedError(f"srcad has no derivative of {what} with respect to "
+                                       f"its argument '{param}'", loc)
+            partial = templates.fill(rule.partials[param], **fill)
+            if rule.broadcasting:
+                partial = self.reduce_to(partial, self.ty(z), node.id)
+            if node.id in seen:
+                out.append(self.accumulate(node.id, partial))
+            else:
+                out.append(self.accumulate(node.id, partial))
+                seen.add(node.id)
+        return out
+
+    def reduce_to(self, expr, expr_ty, name):
+        """`expr` (of type `expr_ty`) summed back to the shape of variable `name`."""
+        target = self.ty(name)
+        if not expr_ty.is_array:
+            if target.is_array:  # a scalar spread over an array: y[a:b] = s
+                return _expr("np.full(x.shape, e)", np=_name(self.np), x=_name(name), e=expr)
+            return expr
+        if not target.is_array:
+            return _expr("np.sum(e)", np=_name(self.np), e=expr)
+        return _expr("rt.unbroadcast(e, x)", e=expr, x=_name(name))
+
+    def accumulate(self, name, expr):
+        return gast.AugAssign(target=_name(self.adj(name), store=True), op=gast.Add(),
+                              value=expr)
+
+    # ---- pass 2: what to save, where adjoints start ----------------------------------------
+    def plan_saves(self):
+        for name, reads in self.reads.items():
+            for d in self.defs.get(name, []):
+                if any(precedes(p, d, self.loops) for p in reads):
+                    self.saves[(d, name)] = None  # filled when the forward sweep is built
+
+    def plan_inits(self, body):
+        for name in sorted(self.active | set(self.wrt)):
+            paths = self.defs.get(name, []) + self.uses.get(name, [])
+            if name in self.wrt or name in self.core.tree_args:
+                self.inits.setdefault((), []).append(name)
+                continue
+            block = _common_block([p for p in paths])
+            while block and not self.private_to(name, block, body):
+                block = block[:-2]  # the block holding the compound statement
+            self.inits.setdefault(block, []).append(name)
+
+    def private_to(self, name, block, body):
+        """Is every use of `name` inside `block` preceded by a definition in the same block?"""
+        stmts = _block_at(body, block)
+        for stmt in stmts:
+            touched = any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(stmt))
+            if not touched:
+                continue
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                    stmt.targets[0].id == name:
+                return True
+            return False
+        return True
+
+    # ---- pass 3: assemble both sweeps --------------------------------------------------------
+    def block(self, stmts, prefix, loop):
+        fwd, revs = [], []
+        for i, stmt in enumerate(stmts):
+            f, r = self.statement(stmt, prefix + (i,), loop)
+            fwd.extend(f)
+            revs.append(r)
+        return fwd, [s for r in reversed(revs) for s in r]
+
+    def block_with_inits(self, stmts, block_path, loop):
+        fwd, rev = self.block(stmts, block_path, loop)
+        inits = [self.init(n) for n in self.inits.get(block_path, [])]
+        return fwd, inits + rev
+
+    def init(self, name):
+        ty = self.ty(name)
+        if ty.is_array:
+            value = _expr("np.zeros_like(x)", np=_name(self.np), x=_name(name))
+        else:
+            value = _const(0.0)
+        return _assign(self.adj(name), value)
+
+    def statement(self, stmt, path, loop):
+        if isinstance(stmt, gast.If):
+            fb, rb = self.block_with_inits(stmt.body, path + (0,), loop)
+            fo, ro = self.block_with_inits(stmt.orelse, path + (1,), loop)
+            fwd = gast.If(test=stmt.test, body=fb, orelse=fo)
+            rev = gast.If(test=_load(stmt.test), body=rb, orelse=ro)
+            return [fwd], [rev]
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.loop(stmt, path, loop)
+        return self.simple(stmt, path, loop)
+
+    def simple(self, stmt, path, loop):
+        fwd, rev_after = [], []
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
+        name = target.id if isinstance(target, gast.Name) else target.value.id
+        if (path, name) in self.saves:
+            save, restore = self.save_restore(name, target, loop, path)
+            fwd.extend(save)
+            rev_after.extend(restore)
+        fwd.append(stmt)
+        rev = list(self.adjoints.get(id(stmt), []))
+        if rev:
+            loc = anno.getanno(stmt, "loc")
+            rev.insert(0, comment(f"line {loc.line}: {loc.text.strip()}") if loc else
+                       comment(templates.to_source(stmt)))
+        rev.extend(rev_after)
+        if isinstance(target, gast.Name) and name in self.active and \
+                any(precedes(u, path, self.loops) for u in self.uses.get(name, [])):
+            rev.append(self.init(name))
+        return fwd, rev
+
+    def save_restore(self, name, target, loop, path):
+        """Statements saving the value `target` is about to overwrite, and restoring it."""
+        value = _load(target)
+        if isinstance(target, gast.Subscript):
+            item_ty = self.index_result_type(target)
+            kind, ndim = item_ty.kind, item_ty.ndim
+            if ndim:
+                value = _expr("v.copy()", v=value)
+        else:
+            ty = self.ty(name)
+            kind, ndim = ty.kind, ty.ndim
+        restore_target = _store(target)
+        if loop is None:
+            var = self.namer.fresh(f"_{name}_saved")
+            return [_assign(var, value)], [_assign(restore_target, _name(var))]
+        top = loop.outermost()
+        if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
+            # the first save in the loop reads a value from before the loop: give it one
+            top.allocations.append(_assign(name, self.placeholder(kind, ndim)))
+        buf = self.namer.fresh(f"_{name}_saves")
+        loop.buffers.append((buf, kind, ndim))
+        if ndim:
+            push = gast.Expr(value=_expr("buf.append(v)", buf=_name(buf), v=value))
+            pop = _assign(restore_target, _expr("buf.pop()", buf=_name(buf)))
+            return [push], [pop]
+        slot = anno.deepcopy(loop.slot)
+        save = _assign(gast.Subscript(value=_name(buf), slice=slot, ctx=gast.Store()), value)
+        restore = _assign(restore_target, gast.Subscript(value=_name(buf),
+                                                         slice=anno.deepcopy(slot),
+                                                         ctx=gast.Load()))
+        return [save], [restore]
+
+    # ---- loops ------------------------------------------------------------------------------
+    def loop(self, stmt, path, outer):
+        exit_test = anno.getanno(stmt, "exit_test")
+        body = stmt.body[:-1] if exit_test is not None else stmt.body
+        trips = anno.getanno(stmt, "trips")
+        info = Loop(stmt, path, outer, trips=trips, exit_test=exit_test, top=outer is None)
+        is_for = isinstance(stmt, gast.For)
+        start, stop, step = _range_args(stmt) if is_for else (None, None, None)
+        unit = is_for and _is_const(step, 1)
+        if info.top and unit:
+            info.slot = stmt.target if _is_const(start, 0) else \
+                _expr("i - a", i=stmt.target, a=start)
+        else:
+            info.counter = self.namer.fresh("_k")
+            info.slot = _name(info.counter)
+        fwd_body, rev_body = self.block_with_inits(body, path + (0,), info)
+        pre, fwd_loop_body = [], list(fwd_body)
+        if trips is not None:
+            pre.append(_assign(trips, _const(0)))
+            fwd_loop_body.insert(0, _stmt("n += 1", n=_name(trips)))
+        uses_slots = bool(info.buffers)
+        if uses_slots and info.counter is not None:
+            fwd_loop_body.append(_stmt("k += 1", k=_name(info.counter)))
+            rev_body.insert(0, _stmt("k -= 1", k=_name(info.counter)))
+        growable = not (info.top and is_for)
+        if uses_slots and growable:
+            grows = [_assign(b, _expr("rt.grow(b, k + 1)", b=_name(b), k=_name(info.counter)))
+                     for b, _, ndim in info.buffers if ndim == 0]
+            fwd_loop_body[0:0] = grows
+        if exit_test is not None:
+            fwd_loop_body.append(exit_test)
+        fwd_stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
+                                               "body": fwd_loop_body}), stmt)
+        # allocation of save buffers: before the outermost loop
+        allocs = [self.allocate(b, kind, ndim, stmt, growable, start, stop, step)
+                  for b, kind, ndim in info.buffers]
+        if uses_slots and info.counter is not None:
+            allocs.append(_assign(info.counter, _const(0)))
+        info.outermost().allocations.extend(allocs)
+        if info.top:
+            pre = info.allocations + pre
+        rev_loop = self.reverse_loop(stmt, info, rev_body, start, stop, step, unit)
+        fwd, rev = pre + [fwd_stmt], [rev_loop]
+        # the loop (re)defines its index and trip count before it starts
+        for name in ([stmt.target.id] if is_for else []) + ([trips] if trips else []):
+            before = path[:-1] + (path[-1] - 0.5,)
+            if (before, name) in self.saves:
+                save, restore = self.save_restore(name, _name(name, store=True), outer, before)
+                fwd = save + fwd
+                rev = rev + restore
+        return fwd, rev
+
+    def defined_before(self, name, loop_path):
+        start = loop_path[:-1] + (loop_path[-1] - 0.5,)
+        return name in self.core.tree_args or any(
+            precedes(d, start, self.loops) for d in self.defs.get(name, []) if d != start)
+
+    def placeholder(self, kind, ndim):
+        if ndim:
+            dtype = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[kind]
+            return _expr(f"np.empty({(0,) * ndim}, {dtype})", np=_name(self.np))
+        return _const({"f": 0.0, "i": 0, "b": False}[kind])
+
+    def allocate(self, buf, kind, ndim, stmt, growable, start, stop, step):
+        if ndim:
+            return _assign(buf, gast.List(elts=[], ctx=gast.Load()))
+        dtype = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[kind]
+        if growable:
+            size = _const(16)
+        elif _is_const(start, 0) and _is_const(step, 1):
+            size = _expr("max(n, 0)", n=stop)
+        elif _is_const(step, 1):
+            size = _expr("max(b - a, 0)", a=start, b=stop)
+        else:
+            size = _expr("len(range(a, b, s))", a=start, b=stop, s=step)
+        return _assign(buf, _expr(f"np.empty(n, {dtype})", np=_name(self.np), n=size))
+
+    def reverse_loop(self, stmt, info, rev_body, start, stop, step, unit):
+        if isinstance(stmt, gast.While):
+            return gast.For(target=_name("_", store=True),
+                            iter=_expr("range(n)", n=_name(info.trips)), body=rev_body,
+                            orelse=[], type_comment=None)
+        i = stmt.target
+        if unit:
+            last = _expr("a + n - 1", a=start, n=_name(info.trips)) if info.trips else \
+                _expr("b - 1", b=stop)
+            iter_ = _expr("range(last, a - 1, -1)", last=last, a=start)
+            return gast.For(target=_store(i), iter=iter_, body=rev_body, orelse=[],
+                            type_comment=None)
+        trips = _name(info.trips) if info.trips else \
+            _expr("len(range(a, b, s))", a=start, b=stop, s=step)
+        r = self.namer.fresh("_r")
+        set_index = _assign(_store(i), _expr("a + r * s", a=start, r=_name(r), s=step))
+        return gast.For(target=_name(r, store=True), iter=_expr("range(n - 1, -1, -1)", n=trips),
+                        body=[set_index] + rev_body, orelse=[], type_comment=None)
+
+    # ---- the function -----------------------------------------------------------------------
+    def function(self, fn, fwd, rev):
+        args = fn.args
+        b_out = self.namer.fresh("b_out")
+        copies = [_assign(a, _expr("a.copy()", a=_name(a)))
+                  for a in self.core.tree_args if self.ty(a).is_array and
+                  any(_stores_into(s, a) for s in gast.walk(fn))]
+        body = copies + [comment("forward sweep")] + fwd
+        ret = self.ret_atom
+        value = ret
+        if isinstance(ret, gast.Name) and any(n == ret.id for (_, n) in self.saves):
+            value_name = self.namer.fresh(f"{ret.id}_value")
+            body.append(_assign(value_name, _name(ret.id)))
+            value = _name(value_name)
+        body.append(comment("reverse sweep"))
+        body.extend(self.init(n) for n in self.inits.get((), []))
+        if isinstance(ret, gast.Name) and ret.id in self.active:
+            body.append(self.accumulate(ret.id, _name(b_out)))
+        body.extend(rev)
+        grads = [_name(self.adj(w)) for w in self.wrt]
+        body.append(gast.Return(value=gast.Tuple(elts=[value] + grads, ctx=gast.Load())))
+        new_args = gast.arguments(
+            args=[anno.deepcopy(a) for a in args.args] + [_name(b_out, store=False)],
+            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+            defaults=[anno.deepcopy(d) for d in args.defaults] + [_const(1.0)])
+        for a in new_args.args:
+            a.ctx = gast.Param()
+        return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
+                                decorator_list=[], returns=None, type_comment=None,
+                                type_params=[])
+
+
+def _stores_into(node, name):
+    if isinstance(node, gast.Assign):
+        t = node.targets[0]
+    elif isinstance(node, gast.AugAssign):
+        t = node.target
+    else:
+        return False
+    return isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and \
+        t.value.id == name
+
+
+def _is_exit_test(stmt):
+    return isinstance(stmt, gast.If) and len(stmt.body) == 1 and \
+        isinstance(stmt.body[0], gast.Break) and not stmt.orelse
+
+
+def _is_const(node, value):
+    return isinstance(node, gast.Constant) and node.value == value and \
+        not isinstance(node.value, bool)
+
+
+def _range_args(stmt):
+    args = stmt.iter.args
+    if len(args) == 1:
+        return _const(0), args[0], _const(1)
+    if len(args) == 2:
+        return args[0], args[1], _const(1)
+    return args[0], args[1], args[2]
+
+
+def _common_block(paths):
+    """The path of the innermost block containing every path (even length: a block)."""
+    if not paths:
+        return ()
+    k = 0
+    first = paths[0]
+    while all(len(p) > k + 1 for p in paths) and all(p[k] == first[k] and p[k + 1] == first[k + 1]
+                                                     for p in paths):
+        k += 2
+    block = first[:k]
+    return block
+
+
+def _block_at(body, block):
+    stmts = body
+    for j in range(0, len(block), 2):
+        stmt = stmts[int(block[j])]
+        stmts = stmt.body if block[j + 1] == 0 else stmt.orelse
+    return stmts
+
+
+def differentiate(core, types, active, wrt, np_name="np"):
+    """Build the gradient FunctionDef of `core` w.r.t. the parameter names `wrt`.
+
+    Raises:
+        UnsupportedError: a construct without a derivative, naming it and its file:line.
+    """
+    core.tree_args = [a.id for a in core.tree.args.args]
+    return Differentiator(core, types, active, wrt, np_name).run()

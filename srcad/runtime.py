@@ -1,0 +1,218 @@
+"""The helpers generated gradient code calls. Every one runs as plain Python and compiles in
+Numba nopython mode.
+
+Helpers whose work depends on argument types (scalar or array, rank) have a Python body for
+`jit=False` and a `numba.extending.overload` for compiled code, where the choice is made once
+per signature at typing time. Helpers that are the same code either way are
+`register_jitable`.
+"""
+
+import numpy as np
+from numba.core import types
+from numba.extending import overload, register_jitable
+
+
+def _is_array(t):
+    return isinstance(t, types.Array)
+
+
+# ---- broadcasting -------------------------------------------------------------------------
+
+def unbroadcast(g, x):
+    """Sum the adjoint `g` of a broadcast result back to the shape of the operand `x`."""
+    if np.ndim(x) == 0:
+        return float(np.sum(g))
+    g = np.asarray(g)
+    if g.shape == x.shape:
+        return g
+    if g.ndim < x.ndim or any(gn not in (xn, 1) and xn != 1
+                              for gn, xn in zip(g.shape[g.ndim - x.ndim:], x.shape)):
+        return np.broadcast_to(g, x.shape).copy()
+    g = g.sum(axis=tuple(range(g.ndim - x.ndim))) if g.ndim > x.ndim else g
+    axes = tuple(k for k, n in enumerate(x.shape) if n == 1 and g.shape[k] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+@register_jitable
+def _sum_to_shape(g, shape):
+    out = np.zeros(shape)
+    flat = out.reshape(out.size)
+    offset = g.ndim - len(shape)
+    for idx in np.ndindex(g.shape):
+        k = 0
+        for j in range(len(shape)):
+            k = k * shape[j] + (idx[offset + j] if shape[j] != 1 else 0)
+        flat[k] += g[idx]
+    return out
+
+
+@overload(unbroadcast)
+def _unbroadcast(g, x):
+    if not _is_array(x):
+        if _is_array(g):
+            return lambda g, x: np.sum(g)
+        return lambda g, x: g
+    if not _is_array(g):
+        return lambda g, x: np.full(x.shape, g)
+    if g.ndim == x.ndim:
+        def same_rank(g, x):
+            if g.shape == x.shape:
+                return np.ascontiguousarray(g)
+            return _sum_to_shape(g, x.shape)
+        return same_rank
+    return lambda g, x: _sum_to_shape(g, x.shape)
+
+
+# ---- reductions ---------------------------------------------------------------------------
+
+def unreduce(g, x, axis):
+    """The adjoint of `np.sum(x, axis)`: `g` broadcast back over the reduced axis."""
+    if axis is None:
+        return np.full(np.shape(x), g, dtype=np.float64)
+    return np.broadcast_to(np.expand_dims(g, axis), x.shape).copy()
+
+
+@overload(unreduce)
+def _unreduce(g, x, axis):
+    if axis is None or isinstance(axis, types.NoneType) or \
+            isinstance(axis, types.Omitted):
+        return lambda g, x, axis: np.full(x.shape, g)
+    return lambda g, x, axis: np.broadcast_to(np.expand_dims(g, axis), x.shape).copy()
+
+
+def count(x, axis):
+    """How many elements `np.mean(x, axis)` averages."""
+    return np.size(x) if axis is None else x.shape[axis]
+
+
+@overload(count)
+def _count(x, axis):
+    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
+        return lambda x, axis: x.size
+    return lambda x, axis: x.shape[axis]
+
+
+def extremum_adjoint(g, x, ans, axis):
+    """The adjoint of `np.max`/`np.min`: `g` shared equally by the elements that attain it."""
+    hits = x == unreduce(ans, x, axis)
+    ties = np.sum(hits) if axis is None else np.sum(hits, axis=axis)
+    return unreduce(g / ties, x, axis) * hits
+
+
+@overload(extremum_adjoint)
+def _extremum_adjoint(g, x, ans, axis):
+    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
+        def whole(g, x, ans, axis):
+            hits = x == ans
+            return (g / np.sum(hits)) * hits
+        return whole
+
+    def along(g, x, ans, axis):
+        hits = x == unreduce(ans, x, axis)
+        return unreduce(g / np.sum(hits, axis=axis), x, axis) * hits
+    return along
+
+
+@register_jitable
+def prod_adjoint(g, x):
+    """The adjoint of `np.prod(x)`, exact when `x` has zeros (no division)."""
+    flat = np.ascontiguousarray(x).reshape(x.size)
+    others = np.empty(flat.size)
+    left = 1.0
+    for k in range(flat.size):
+        others[k] = left
+        left *= flat[k]
+    right = 1.0
+    for k in range(flat.size - 1, -1, -1):
+        others[k] *= right
+        right *= flat[k]
+    return (g * others).reshape(x.shape)
+
+
+@register_jitable
+def cumsum_adjoint(g, x):
+    flat = np.ascontiguousarray(g).reshape(g.size)
+    return np.cumsum(flat[::-1])[::-1].reshape(x.shape)
+
+
+# ---- linear algebra -----------------------------------------------------------------------
+
+def matmul_adjoint_a(g, a, b):
+    """The adjoint of `a` in `a @ b` (each operand a vector or a matrix)."""
+    if np.ndim(b) == 1:
+        return g * b if np.ndim(a) == 1 else np.outer(g, b)
+    return np.dot(b, g) if np.ndim(a) == 1 else np.dot(g, b.T)
+
+
+def matmul_adjoint_b(g, a, b):
+    """The adjoint of `b` in `a @ b`."""
+    if np.ndim(a) == 1:
+        return g * a if np.ndim(b) == 1 else np.outer(a, g)
+    return np.dot(a.T, g)
+
+
+@overload(matmul_adjoint_a)
+def _matmul_adjoint_a(g, a, b):
+    if b.ndim == 1:
+        if a.ndim == 1:
+            return lambda g, a, b: g * b
+        return lambda g, a, b: np.outer(g, b)
+    if a.ndim == 1:
+        return lambda g, a, b: np.dot(np.ascontiguousarray(b), np.ascontiguousarray(g))
+    return lambda g, a, b: np.dot(np.ascontiguousarray(g), np.ascontiguousarray(b).T)
+
+
+@overload(matmul_adjoint_b)
+def _matmul_adjoint_b(g, a, b):
+    if a.ndim == 1:
+        if b.ndim == 1:
+            return lambda g, a, b: g * a
+        return lambda g, a, b: np.outer(a, g)
+    return lambda g, a, b: np.dot(np.ascontiguousarray(a).T, np.ascontiguousarray(g))
+
+
+# ---- shapes and indexing ------------------------------------------------------------------
+
+def reshape_like(g, x):
+    """`g` in the shape of `x` (the adjoint of a reshape or ravel)."""
+    if np.ndim(x) == 0:
+        return float(np.sum(g))
+    return np.reshape(np.ascontiguousarray(g), x.shape)
+
+
+@overload(reshape_like)
+def _reshape_like(g, x):
+    if not _is_array(x):
+        return lambda g, x: np.sum(g)
+    return lambda g, x: np.ascontiguousarray(g).reshape(x.shape)
+
+
+def add_at(bx, index, g):
+    """`bx[index] += g` for an integer index array, accumulating repeated indices."""
+    np.add.at(bx, index, g)
+
+
+@overload(add_at)
+def _add_at(bx, index, g):
+    if _is_array(g):
+        def from_array(bx, index, g):
+            for k in range(index.shape[0]):
+                bx[index[k]] += g[k]
+        return from_array
+
+    def from_scalar(bx, index, g):
+        for k in range(index.shape[0]):
+            bx[index[k]] += g
+    return from_scalar
+
+
+# ---- loop saves ---------------------------------------------------------------------------
+
+@register_jitable
+def grow(buffer, needed):
+    """`buffer` with room for at least `needed` entries (doubling, so pushes cost O(1))."""
+    if needed <= buffer.shape[0]:
+        return buffer
+    bigger = np.empty(max(needed, 2 * buffer.shape[0]), dtype=buffer.dtype)
+    bigger[:buffer.shape[0]] = buffer
+    return bigger

@@ -1,0 +1,52 @@
+"""Small expression templates: parse a string once, fill placeholders with nodes, unparse.
+
+Rules are written as Python expression strings (`"g * np.cos(x)"`); `fill` turns one into a
+gast expression with each placeholder name replaced by a copy of the given node.
+"""
+
+import ast
+import functools
+
+import gast
+
+from . import anno
+
+
+@functools.lru_cache(maxsize=None)
+def parse_expr(text):
+    return gast.parse(text, mode="eval").body
+
+
+def names_in(text):
+    return {n.id for n in gast.walk(parse_expr(text)) if isinstance(n, gast.Name)}
+
+
+def fill(text, **replacements):
+    """The expression `text` with every Name in `replacements` replaced by (a copy of) its node.
+
+    A replacement may be a node or a string (taken as a Name).
+    """
+    tree = anno.deepcopy(parse_expr(text))
+    return _Replace(replacements).visit(tree)
+
+
+class _Replace(gast.NodeTransformer):
+    def __init__(self, replacements):
+        self.replacements = replacements
+
+    def visit_Name(self, node):
+        if node.id in self.replacements:
+            new = self.replacements[node.id]
+            if isinstance(new, str):
+                return gast.Name(id=new, ctx=node.ctx, annotation=None, type_comment=None)
+            return anno.deepcopy(new)
+        return node
+
+
+def to_source(node):
+    """Python source for a gast node (statement list, statement or expression)."""
+    if isinstance(node, list):
+        return "\n".join(to_source(n) for n in node)
+    tree = gast.gast_to_ast(anno.deepcopy(node))
+    ast.fix_missing_locations(tree)
+    return ast.unparse(tree)

@@ -1,0 +1,251 @@
+"""Type inference: the kind (float / int / bool) and rank of every variable, for one call
+signature.
+
+Input: a core-form tree and the types of the call's arguments. Output: `{name: Ty}`.
+Knowing statically which values are scalars, arrays (and of what rank) or integers is what
+lets the generated gradient be plain code with no runtime type dispatch: a scalar adjoint
+starts at `0.0`, an array's at `np.zeros_like(x)`; a broadcast adjoint is summed back only
+where ranks say it can be; loop saves go into preallocated arrays of the right dtype. A
+gradient is generated per signature, as Numba's dispatcher compiles per signature.
+
+Calls are typed by evaluating the callee once on tiny stand-in values of the argument
+types (shape (1, ..., 1) arrays, scalar 1), which covers NumPy's own promotion and rank
+rules without a table; subscripts, attributes and the operators are typed here directly.
+"""
+
+import math
+import operator
+import warnings
+from dataclasses import dataclass
+
+import gast
+import numpy as np
+
+from . import anno
+from .normalize import BINOPS, CMPOPS, UNARYOPS
+
+
+@dataclass(frozen=True)
+class Ty:
+    kind: str  # "f" float, "i" int, "b" bool, "tuple", "none", "unknown"
+    ndim: int = 0
+    items: tuple = ()
+
+    @property
+    def is_array(self):
+        return self.kind in "fib" and self.ndim > 0
+
+    @property
+    def is_float(self):
+        return self.kind == "f"
+
+    def __str__(self):
+        if self.kind == "tuple":
+            return "(" + ", ".join(map(str, self.items)) + ")"
+        name = {"f": "float", "i": "int", "b": "bool"}.get(self.kind, self.kind)
+        return f"{name}[{self.ndim}d]" if self.ndim else name
+
+
+FLOAT, INT, BOOL = Ty("f"), Ty("i"), Ty("b")
+NONE, UNKNOWN = Ty("none"), Ty("unknown")
+_RANK = {"b": 0, "i": 1, "f": 2}
+
+
+def array(kind, ndim):
+    return Ty(kind, ndim) if ndim else Ty(kind)
+
+
+def of_value(value):
+    """The Ty of a Python/NumPy value passed as an argument."""
+    if isinstance(value, (bool, np.bool_)):
+        return BOOL
+    if isinstance(value, (int, np.integer)):
+        return INT
+    if isinstance(value, (float, np.floating)):
+        return FLOAT
+    if isinstance(value, np.ndarray):
+        kind = {"f": "f", "i": "i", "u": "i", "b": "b"}.get(value.dtype.kind)
+        return array(kind, value.ndim) if kind else UNKNOWN
+    if isinstance(value, tuple):
+        return Ty("tuple", items=tuple(of_value(v) for v in value))
+    if value is None:
+        return NONE
+    return UNKNOWN
+
+
+def join(a, b):
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    if a.kind in _RANK and b.kind in _RANK and a.ndim == b.ndim:
+        return a if _RANK[a.kind] >= _RANK[b.kind] else b
+    if a.kind == "tuple" and b.kind == "tuple" and len(a.items) == len(b.items):
+        return Ty("tuple", items=tuple(join(x, y) for x, y in zip(a.items, b.items,
+                                                                   strict=True)))
+    return UNKNOWN
+
+
+def stand_in(ty):
+    """A tiny value of type `ty`, for typing a call by running it."""
+    if ty.kind == "tuple":
+        return tuple(stand_in(t) for t in ty.items)
+    if ty.kind == "none":
+        return None
+    dtype = {"f": np.float64, "i": np.int64, "b": np.bool_}.get(ty.kind)
+    if dtype is None:
+        raise TypeError("no stand-in for an unknown type")
+    if ty.ndim == 0:
+        return {"f": 0.5, "i": 1, "b": True}[ty.kind]
+    return np.ones((1,) * ty.ndim, dtype=dtype) * (0.5 if ty.kind == "f" else 1)
+
+
+def infer(tree, arg_types):
+    """Types of every variable in `tree` (core form) given `{arg name: Ty}`.
+
+    Returns:
+        dict name -> Ty; names whose type cannot be inferred map to UNKNOWN.
+    """
+    env = dict(arg_types)
+    for _ in range(20):  # loops: iterate to a fixed point (ranks do not grow)
+        before = dict(env)
+        _Infer(env).block(tree.body)
+        if env == before:
+            break
+    return env
+
+
+class _Infer:
+    def __init__(self, env):
+        self.env = env
+
+    def block(self, stmts):
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                target = stmt.targets[0]
+                if isinstance(target, gast.Name):
+                    self.bind(target.id, self.expr(stmt.value))
+            elif isinstance(stmt, gast.For):
+                self.bind(stmt.target.id, INT)
+                self.block(stmt.body)
+            elif isinstance(stmt, (gast.If, gast.While)):
+                self.block(stmt.body)
+                self.block(getattr(stmt, "orelse", []))
+
+    def bind(self, name, ty):
+        self.env[name] = join(self.env.get(name), ty)
+
+    def expr(self, node):
+        if isinstance(node, gast.Constant):
+            return of_value(node.value)
+        if isinstance(node, gast.Name):
+            return self.env.get(node.id, UNKNOWN)
+        if isinstance(node, gast.Tuple):
+            return Ty("tuple", items=tuple(self.expr(e) for e in node.elts))
+        if isinstance(node, gast.BinOp):
+            return self.apply(BINOPS[type(node.op)], [self.expr(node.left),
+                                                      self.expr(node.right)])
+        if isinstance(node, gast.UnaryOp):
+            if isinstance(node.op, gast.Not):
+                return BOOL
+            return self.apply(UNARYOPS[type(node.op)], [self.expr(node.operand)])
+        if isinstance(node, gast.Compare):
+            ranks = [self.expr(node.left).ndim, self.expr(node.comparators[0]).ndim]
+            return array("b", max(ranks))
+        if isinstance(node, gast.Subscript):
+            return self.subscript(node)
+        if isinstance(node, gast.Attribute):
+            return self.attribute(node)
+        if isinstance(node, gast.Call):
+            func = anno.getanno(node.func, "func")
+            args = [self.expr(a) for a in node.args]
+            kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+            consts = {k.arg: k.value.value for k in node.keywords
+                      if isinstance(k.value, gast.Constant)}
+            const_args = [a.value if isinstance(a, gast.Constant) else None for a in node.args]
+            return self.apply(func, args, kwargs, consts, const_args)
+        return UNKNOWN
+
+    def attribute(self, node):
+        if anno.hasanno(node, "func"):
+            return of_value(anno.getanno(node, "func"))
+        base = self.expr(node.value)
+        if node.attr == "shape" and base.kind in _RANK:
+            return Ty("tuple", items=(INT,) * base.ndim)
+        if node.attr in ("ndim", "size"):
+            return INT
+        return UNKNOWN
+
+    def subscript(self, node):
+        base = self.expr(node.value)
+        index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+        if base.kind == "tuple":
+            k = node.slice
+            if isinstance(k, gast.Constant) and isinstance(k.value, int):
+                return base.items[k.value] if -len(base.items) <= k.value < len(base.items) \
+                    else UNKNOWN
+            return _join_all(base.items)
+        if base.kind not in _RANK:
+            return UNKNOWN
+        ndim = base.ndim
+        for item in index:
+            ty = self.index_type(item)
+            if ty == "slice":
+                continue
+            if ty == "newaxis":
+                ndim += 1
+            elif ty.kind == "b" and ty.ndim:
+                ndim += 1 - ty.ndim
+            elif ty.kind in "ib":
+                ndim += ty.ndim - 1
+            else:
+                return UNKNOWN
+        return array(base.kind, ndim) if ndim >= 0 else UNKNOWN
+
+    def index_type(self, node):
+        if isinstance(node, gast.Slice):
+            return "slice"
+        if isinstance(node, gast.Constant) and node.value is None:
+            return "newaxis"
+        if isinstance(node, gast.BinOp) or isinstance(node, gast.UnaryOp):
+            return INT
+        return self.expr(node)
+
+    def apply(self, func, args, kwargs=None, consts=None, const_args=None):
+        kwargs, consts = kwargs or {}, consts or {}
+        const_args = const_args or [None] * len(args)
+        if func is range:
+            return UNKNOWN
+        if func in (len, int) or func is math.floor or func is math.ceil:
+            return INT
+        if func is float or (getattr(func, "__module__", None) == "math" and
+                             func not in (math.floor, math.ceil)):
+            return FLOAT
+        if func in (abs, min, max) and all(not a.is_array for a in args):
+            return _join_all(args)
+        if any(a.kind == "unknown" for a in args) or \
+                any(v.kind == "unknown" for v in kwargs.values()):
+            return UNKNOWN
+        try:
+            values = [c if c is not None and not isinstance(c, bool) and a.ndim == 0 and
+                      a.kind == "i" else stand_in(a) for a, c in zip(args, const_args,
+                                                                     strict=True)]
+            kw = {k: consts.get(k, stand_in(v)) for k, v in kwargs.items()}
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                result = func(*values, **kw)
+        except Exception:
+            return UNKNOWN
+        ty = of_value(result)
+        if isinstance(result, np.ndarray) and result.ndim == 0:
+            ty = Ty(ty.kind)
+        if func is operator.pow and ty == INT:
+            return INT
+        return ty
+
+
+def _join_all(types):
+    out = None
+    for t in types:
+        out = join(out, t)
+    return out or UNKNOWN
