@@ -1,37 +1,462 @@
 """Cleanup: make the generated gradient read like a careful hand-written adjoint.
 
-Input and output: a gradient FunctionDef. Passes run to a fixed point, each saying whether it
-changed anything:
-- `drop_empty_ifs`: an `if` with nothing in either branch goes; an empty `if` body is
-  replaced by negating the test.
+Input and output: a gradient FunctionDef. Each pass returns whether it changed anything and
+`cleanup` runs them until none does:
+
+- `fold_constants`   `2 - 1` -> `1`, `x ** 1` -> `x`, `g * 1` -> `g`, `--g` -> `g`
+- `forward_zeros`    an adjoint known to be zero: `b = 0.0; ...; b += e` becomes `b = e`
+- `propagate_copies` `bt = bs` (scalar adjoints): later reads of `bt` read `bs`
+- `inline_temps`     a temporary read once, right where it is used, is written in place
+- `remove_dead`      assignments nobody reads (liveness over if / for / while)
+- `tidy`             empty ifs, repeated line comments
+
+Only the reverse sweep's adjoints and the normalizer's temporaries are rewritten; the user's
+own variables keep their names and statements.
 """
 
 import gast
 
+from .reverse import COMMENT
 
-def drop_empty_ifs(fn_def):
-    changed = False
+PURE_HELPERS = {"unbroadcast", "unreduce", "count", "extremum_adjoint", "prod_adjoint",
+                "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b", "reshape_like"}
+# helpers whose result never shares memory with an argument (so it may become an adjoint
+# that is later updated in place)
+FRESH_HELPERS = {"unbroadcast", "reshape_like", "unreduce", "extremum_adjoint",
+                 "prod_adjoint", "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b",
+                 "full", "zeros_like", "outer", "dot", "sum"}
+
+
+def cleanup(fn_def, adjoints=()):
+    """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
+
+    Args:
+        fn_def: the gradient function.
+        adjoints: the names of adjoint variables (the only variables whose statements the
+            adjoint-specific passes may rewrite).
+    """
+    ctx = _Context(set(adjoints))
+    for _ in range(50):
+        changed = False
+        for p in PASSES:
+            changed |= p(fn_def, ctx)
+        if not changed:
+            break
+    return fn_def
+
+
+class _Context:
+    def __init__(self, adjoints):
+        self.adjoints = adjoints
+
+    def is_adjoint(self, name):
+        return name in self.adjoints or name.startswith("b_out")
+
+
+# ---- small helpers ----------------------------------------------------------------------------
+
+def _is_comment(stmt):
+    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
+        isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT)
+
+
+def _reads(node):
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and
+            isinstance(n.ctx, gast.Load)}
+
+
+def _writes(node):
+    out = set()
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            out.add(n.id)
+        elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
+            out.add(n.target.id)
+        elif isinstance(n, (gast.Assign, gast.AugAssign)):
+            t = n.targets[0] if isinstance(n, gast.Assign) else n.target
+            if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name):
+                out.add(t.value.id)
+        elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            if n.func.attr in ("append", "pop"):
+                target = n.func.value
+            elif n.func.attr == "add_at" and n.args:
+                target = n.args[0]
+            else:
+                continue
+            if isinstance(target, gast.Name):
+                out.add(target.id)
+    return out
+
+
+def _mentions(node, name):
+    return any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(node))
+
+
+def _blocks(fn_def):
+    """Every statement list in the function (body, orelse), outermost first."""
+    out = []
 
     def visit(stmts):
-        nonlocal changed
-        out = []
+        out.append(stmts)
         for s in stmts:
             for field in ("body", "orelse"):
-                if isinstance(getattr(s, field, None), list):
-                    setattr(s, field, visit(getattr(s, field)))
+                inner = getattr(s, field, None)
+                if isinstance(inner, list):
+                    visit(inner)
+    visit(fn_def.body)
+    return out
+
+
+def _replace_reads(node, old, new):
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and n.id == old and isinstance(n.ctx, gast.Load):
+            n.id = new
+
+
+def _is_zero_init(stmt):
+    """`b = 0.0` (-> "scalar") or `b = np.zeros_like(x)` (-> "array"), else None."""
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+        return None
+    v = stmt.value
+    if isinstance(v, gast.Constant) and v.value == 0.0 and not isinstance(v.value, bool):
+        return "scalar"
+    if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) and \
+            v.func.attr == "zeros_like":
+        return "array"
+    return None
+
+
+def _is_fresh(expr):
+    """Does `expr` certainly evaluate to a new array (never an alias of a variable)?"""
+    if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
+        return True
+    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
+        return expr.func.attr in FRESH_HELPERS
+    return False
+
+
+def _is_pure(expr):
+    for n in gast.walk(expr):
+        if isinstance(n, gast.Call):
+            f = n.func
+            if isinstance(f, gast.Attribute) and f.attr in ("append", "pop", "add_at"):
+                return False
+    return True
+
+
+# ---- passes -----------------------------------------------------------------------------------
+
+def fold_constants(fn_def, ctx):
+    folder = _Folder()
+    folder.visit(fn_def)
+    return folder.changed
+
+
+class _Folder(gast.NodeTransformer):
+    def __init__(self):
+        self.changed = False
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left, right, op = node.left, node.right, node.op
+        lc = left.value if _is_num(left) else None
+        rc = right.value if _is_num(right) else None
+        if lc is not None and rc is not None and isinstance(op, (gast.Add, gast.Sub,
+                                                                  gast.Mult)):
+            self.changed = True
+            value = {gast.Add: lc + rc, gast.Sub: lc - rc, gast.Mult: lc * rc}[type(op)]
+            return gast.Constant(value=value, kind=None)
+        if isinstance(op, (gast.Add, gast.Sub)) and rc is not None and rc < 0:
+            self.changed = True  # a - -1 -> a + 1
+            node.op = gast.Sub() if isinstance(op, gast.Add) else gast.Add()
+            node.right = gast.Constant(value=-rc, kind=None)
+            return node
+        if isinstance(op, (gast.Add, gast.Sub)) and rc == 0 and not isinstance(rc, bool):
+            self.changed = True
+            return left
+        if isinstance(op, gast.Add) and lc == 0 and not isinstance(lc, bool):
+            self.changed = True
+            return right
+        if isinstance(op, gast.Pow) and rc == 1:
+            self.changed = True
+            return left
+        if isinstance(op, gast.Mult) and rc == 1 and not isinstance(rc, bool):
+            self.changed = True
+            return left
+        if isinstance(op, gast.Mult) and lc == 1 and not isinstance(lc, bool):
+            self.changed = True
+            return right
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, gast.Name) and node.func.id == "range" and \
+                len(node.args) == 2 and _is_num(node.args[0]) and node.args[0].value == 0:
+            self.changed = True  # range(0, n) -> range(n)
+            node.args = node.args[1:]
+        return node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        v = node.value
+        if isinstance(node.op, gast.Add) and isinstance(v, gast.UnaryOp) and \
+                isinstance(v.op, gast.USub):
+            self.changed = True
+            node.op, node.value = gast.Sub(), v.operand
+        elif isinstance(node.op, gast.Add) and isinstance(v, gast.BinOp) and \
+                isinstance(v.left, gast.UnaryOp) and isinstance(v.left.op, gast.USub) and \
+                isinstance(v.op, (gast.Mult, gast.Div)):
+            self.changed = True
+            node.op, v.left = gast.Sub(), v.left.operand
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        inner = node.operand
+        if isinstance(node.op, gast.USub) and isinstance(inner, gast.UnaryOp) and \
+                isinstance(inner.op, gast.USub):
+            self.changed = True
+            return inner.operand
+        return node
+
+
+def _is_num(node):
+    return isinstance(node, gast.Constant) and isinstance(node.value, (int, float)) and \
+        not isinstance(node.value, bool)
+
+
+def forward_zeros(fn_def, ctx):
+    changed = False
+    for block in _blocks(fn_def):
+        i = 0
+        while i < len(block):
+            kind = _is_zero_init(block[i])
+            if kind is None or not ctx.is_adjoint(block[i].targets[0].id):
+                i += 1
+                continue
+            name = block[i].targets[0].id
+            j = next((k for k in range(i + 1, len(block)) if _mentions(block[k], name)), None)
+            nxt = block[j] if j is not None else None
+            if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
+                    nxt.target.id == name and not _mentions(nxt.value, name) and \
+                    isinstance(nxt.op, gast.Add) and (kind == "scalar" or _is_fresh(nxt.value)):
+                block[j] = gast.Assign(targets=[nxt.target], value=nxt.value, type_comment=None)
+                del block[i]
+                changed = True
+                continue
+            i += 1
+    return changed
+
+
+def propagate_copies(fn_def, ctx):
+    """`a = b` between scalar adjoints: later reads of `a` in the block read `b` instead."""
+    changed = False
+    for block in _blocks(fn_def):
+        for i, stmt in enumerate(block):
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
+                    isinstance(stmt.value, gast.Name)):
+                continue
+            a, b = stmt.targets[0].id, stmt.value.id
+            if not (ctx.is_adjoint(a) and ctx.is_adjoint(b)) or a == b:
+                continue
+            if not _scalar_adjoint(fn_def, a):
+                continue
+            for later in block[i + 1:]:
+                writes = _writes(later)
+                if a in writes or b in writes:
+                    simple = isinstance(later, (gast.Assign, gast.AugAssign)) and \
+                        isinstance(getattr(later, "target", None) or later.targets[0], gast.Name)
+                    if simple and a in _reads(later.value):
+                        _replace_reads(later.value, a, b)  # read before the write
+                        changed = True
+                    break
+                if a in _reads(later):
+                    _replace_reads(later, a, b)
+                    changed = True
+    return changed
+
+
+def _scalar_adjoint(fn_def, name):
+    """Adjoints initialised with `np.zeros_like` are arrays; every other one is a scalar."""
+    for n in gast.walk(fn_def):
+        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and \
+                n.targets[0].id == name and _is_zero_init(n) == "array":
+            return False
+    return True
+
+
+def inline_temps(fn_def, ctx):
+    """A normalizer temporary (`_tN`) read exactly once, later in the same block and not
+    inside a loop, is replaced by its expression."""
+    counts = {}
+    for n in gast.walk(fn_def):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            counts[n.id] = counts.get(n.id, 0) + 1
+    defs = {}
+    for n in gast.walk(fn_def):
+        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
+            defs[n.targets[0].id] = defs.get(n.targets[0].id, 0) + 1
+    changed = False
+    for block in _blocks(fn_def):
+        i = 0
+        while i < len(block):
+            stmt = block[i]
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+                i += 1
+                continue
+            t = stmt.targets[0].id
+            if not t.startswith("_t") or counts.get(t) != 1 or defs.get(t) != 1 or \
+                    not _is_pure(stmt.value):
+                i += 1
+                continue
+            deps = _reads(stmt.value)
+            has_subscript = any(isinstance(n, gast.Subscript) for n in gast.walk(stmt.value))
+            target = None
+            for k in range(i + 1, len(block)):
+                later = block[k]
+                if _mentions(later, t):
+                    target = k
+                    break
+                w = _writes(later)
+                if w & deps or (has_subscript and _stores(later)):
+                    break
+            if target is None or not _use_outside_loops(block[target], t):
+                i += 1
+                continue
+            _substitute(block[target], t, stmt.value)
+            del block[i]
+            changed = True
+        # no increment: the statement at i is new
+    return changed
+
+
+def _stores(stmt):
+    return any(isinstance(n, (gast.Assign, gast.AugAssign)) and
+               isinstance(n.targets[0] if isinstance(n, gast.Assign) else n.target,
+                          gast.Subscript) or
+               isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and
+               n.func.attr in ("append", "pop", "add_at")
+               for n in gast.walk(stmt))
+
+
+def _use_outside_loops(stmt, name):
+    if isinstance(stmt, (gast.For, gast.While)):
+        return _mentions(stmt.iter if isinstance(stmt, gast.For) else stmt.test, name)
+    if isinstance(stmt, gast.If):
+        if _mentions(stmt.test, name):
+            return True
+        return all(_use_outside_loops(s, name) for s in stmt.body + stmt.orelse
+                   if _mentions(s, name))
+    return True
+
+
+def _substitute(stmt, name, expr):
+    class Sub(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == name and isinstance(node.ctx, gast.Load):
+                return expr
+            return node
+    Sub().visit(stmt)
+
+
+def remove_dead(fn_def, ctx):
+    remover = _DeadStores(ctx)
+    remover.block(fn_def.body, set())
+    return remover.changed
+
+
+class _DeadStores:
+    """Backward liveness over structured code; drops assignments whose value nobody reads."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.changed = False
+
+    def block(self, stmts, live, remove=True):
+        for k in range(len(stmts) - 1, -1, -1):
+            live, dead = self.stmt(stmts[k], live, remove)
+            if dead and remove:
+                del stmts[k]
+                self.changed = True
+        return live
+
+    def stmt(self, s, live, remove):
+        if isinstance(s, gast.Assign):
+            t = s.targets[0]
+            if isinstance(t, gast.Name):
+                dead = (t.id not in live or _is_self_copy(s)) and _is_pure(s.value)
+                return (live - {t.id}) | _reads(s.value), dead
+            dead = isinstance(t.value, gast.Name) and self.ctx.is_adjoint(t.value.id) and \
+                t.value.id not in live
+            return live | _reads(t) | _reads(s.value), dead
+        if isinstance(s, gast.AugAssign):
+            t = s.target
+            base = t.id if isinstance(t, gast.Name) else t.value.id
+            dead = base not in live and (isinstance(t, gast.Name) or self.ctx.is_adjoint(base))
+            return live | {base} | _reads(t) | _reads(s.value), dead
+        if isinstance(s, gast.Expr):
+            call = s.value
+            if isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
+                    call.func.attr == "add_at" and isinstance(call.args[0], gast.Name) and \
+                    call.args[0].id not in live:
+                return live, True
+            return live | _reads(s), False
+        if isinstance(s, gast.If):
+            body = self.block(s.body, set(live), remove)
+            orelse = self.block(s.orelse, set(live), remove)
+            return body | orelse | _reads(s.test), False
+        if isinstance(s, (gast.For, gast.While)):
+            head = _reads(s.iter) if isinstance(s, gast.For) else {s.test.id}
+            target = {s.target.id} if isinstance(s, gast.For) else set()
+            loop_live = set(live) | head
+            for _ in range(100):  # to a fixed point, without removing anything
+                inside = self.block(list(s.body), loop_live | live, remove=False)
+                new = loop_live | (inside - target)
+                if new == loop_live:
+                    break
+                loop_live = new
+            self.block(s.body, loop_live | live, remove)
+            return loop_live | live, False
+        if isinstance(s, gast.Return):
+            return live | _reads(s), False
+        return live | _reads(s), False
+
+
+def _is_self_copy(s):
+    return isinstance(s.value, gast.Name) and s.value.id == s.targets[0].id
+
+
+def tidy(fn_def, ctx):
+    """Drop empty ifs (negating the test when only the else branch has code) and line
+    comments that repeat the previous one or introduce nothing."""
+    changed = False
+    for block in _blocks(fn_def):
+        k = 0
+        last_comment = None
+        while k < len(block):
+            s = block[k]
             if isinstance(s, gast.If):
-                body = [b for b in s.body if not isinstance(b, gast.Pass)]
-                if not body and not s.orelse:
+                body = [b for b in s.body if not isinstance(b, gast.Pass) and not _is_comment(b)]
+                orelse = [b for b in s.orelse if not isinstance(b, gast.Pass) and
+                          not _is_comment(b)]
+                if not body and not orelse:
+                    del block[k]
                     changed = True
                     continue
                 if not body:
                     s.test = _negate(s.test)
                     s.body, s.orelse = s.orelse, []
                     changed = True
-            out.append(s)
-        return out
-
-    fn_def.body = visit(fn_def.body)
+            if _is_comment(s):
+                text = s.value.value
+                following = block[k + 1] if k + 1 < len(block) else None
+                if text == last_comment or following is None or _is_comment(following):
+                    if "sweep" not in text:
+                        del block[k]
+                        changed = True
+                        continue
+                last_comment = text
+            k += 1
     return changed
 
 
@@ -41,15 +466,4 @@ def _negate(test):
     return gast.UnaryOp(op=gast.Not(), operand=test)
 
 
-PASSES = [drop_empty_ifs]
-
-
-def cleanup(fn_def):
-    """Run every pass until none changes anything; returns the same (mutated) FunctionDef."""
-    for _ in range(50):
-        changed = False
-        for p in PASSES:
-            changed |= p(fn_def)
-        if not changed:
-            break
-    return fn_def
+PASSES = [fold_constants, forward_zeros, propagate_copies, inline_temps, remove_dead, tidy]

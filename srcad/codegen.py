@@ -19,10 +19,10 @@ from pathlib import Path
 
 import gast
 
-from . import runtime, templates
+from . import anno, runtime, templates
 from .reverse import COMMENT
 
-_COMMENT_LINE = re.compile(r"^(\s*)(['\"])" + COMMENT + r"(.*)\2$")
+_COMMENT_LINE = re.compile(r"^(\s*)(\"\"\"|'''|'|\")" + COMMENT + r"(.*)\2$")
 
 
 def render(fn_def):
@@ -36,6 +36,24 @@ def render(fn_def):
             line = m.group(1) + "# " + text[len(COMMENT):]
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def numba_compatible(fn_def):
+    """Replace NumPy calls Numba cannot compile by runtime helpers that compute the same:
+    `np.max(x, axis=0)` -> `rt.max_along(x, 0)` (likewise min, mean, prod)."""
+    for node in gast.walk(fn_def):
+        if not isinstance(node, gast.Call):
+            continue
+        helper = runtime.ALONG.get(anno.getanno(node.func, "func"))
+        axis = node.args[1] if len(node.args) > 1 else \
+            next((k.value for k in node.keywords if k.arg == "axis"), None)
+        if helper is None or axis is None or \
+                isinstance(axis, gast.Constant) and axis.value is None:
+            continue
+        node.func = gast.Attribute(value=gast.Name(id="rt", ctx=gast.Load(), annotation=None,
+                                                   type_comment=None),
+                                   attr=helper, ctx=gast.Load())
+        node.args, node.keywords = [node.args[0], axis], []
 
 
 def _fill_empty_blocks(fn_def):

@@ -210,6 +210,12 @@ class _Lowering:
             for t, a in zip(target.elts, atoms, strict=True):
                 self.assign(t, a)
             return
+        if isinstance(value, gast.Attribute) and value.attr == "shape":  # n, m = A.shape
+            base = self.atom(value.value)
+            for k, t in enumerate(target.elts):
+                shape = gast.Attribute(value=anno.deepcopy(base), attr="shape", ctx=gast.Load())
+                self.assign(t, gast.Subscript(value=shape, slice=_const(k), ctx=gast.Load()))
+            return
         whole = self.atom(value, force_temp=True)
         for k, t in enumerate(target.elts):
             item = gast.Subscript(value=whole, slice=_const(k), ctx=gast.Load())

@@ -68,7 +68,8 @@ def transform(fn, wrt, arg_types):
     core = front(fn).copy()
     _dump("normalize", codegen.templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
-    types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)))
+    types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
+                            core.scope)
     stages["typeinfer"] = "\n".join(f"{k}: {v}" for k, v in sorted(types.items()))
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
@@ -77,7 +78,8 @@ def transform(fn, wrt, arg_types):
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
     grad_def = reverse.differentiate(core, types, active, wrt, np_name)
     _dump("reverse", codegen.render(copy.deepcopy(grad_def)), stages)
-    grad_def = cleanup.cleanup(grad_def)
+    codegen.numba_compatible(grad_def)
+    grad_def = cleanup.cleanup(grad_def, core.namer.adjoint_names().values())
     source = codegen.render(grad_def)
     _dump("cleanup", source, stages)
     parsed = core.parsed

@@ -30,6 +30,8 @@ from .errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 
 COMMENT = "__srcad_comment__"
+# expressions cheap enough to recompute in the reverse sweep rather than save
+CHEAP = (gast.Subscript, gast.BinOp, gast.UnaryOp, gast.Name, gast.Compare)
 
 
 def comment(text):
@@ -135,7 +137,7 @@ class Differentiator:
         self.paths = {}  # id(stmt) -> path
         self.saves = {}  # (id(stmt), name) -> save record
         self.inits = {}  # block path -> [names whose adjoint starts there]
-        self.bufs_at = {}  # top loop path -> [allocation statements]
+        self.recompute = {}  # block path -> [names the reversed block recomputes first]
 
     def adj(self, name):
         return self.namer.adjoint(name)
@@ -154,7 +156,7 @@ class Differentiator:
         if isinstance(ret.value, gast.Name):
             self.reads.setdefault(ret.value.id, []).append(ret_path)
             self.uses.setdefault(ret.value.id, []).append(ret_path)
-        self.plan_saves()
+        self.plan_saves(body)
         self.plan_inits(body)
         fwd, rev = self.block(body[:-1], (), None)
         return self.function(fn, fwd, rev)
@@ -364,11 +366,49 @@ class Differentiator:
                               value=expr)
 
     # ---- pass 2: what to save, where adjoints start ----------------------------------------
-    def plan_saves(self):
+    def plan_saves(self, body):
         for name, reads in self.reads.items():
             for d in self.defs.get(name, []):
+                loop = self.loops.get(d[:-1] + (d[-1] + 0.5,)) if not isinstance(d[-1], int) \
+                    else None
+                if loop is not None and isinstance(loop, gast.For) and loop.target.id == name:
+                    # the reversed loop sets its own index: only reads outside it need saves
+                    inside = d[:-1] + (d[-1] + 0.5,)
+                    reads = [p for p in reads if p[:len(inside)] != inside]
                 if any(precedes(p, d, self.loops) for p in reads):
-                    self.saves[(d, name)] = None  # filled when the forward sweep is built
+                    if self.recomputable(name, d, body):
+                        self.recompute.setdefault(d[:-1], []).append(name)
+                    else:
+                        self.saves[(d, name)] = None
+
+    def recomputable(self, name, d, body):
+        """Can the reverse sweep recompute `name` (defined at `d` inside a loop) instead of
+        saving it? Yes for a cheap expression of values the loop never changes, when `name`
+        is private to its block: the reversed block then starts with `name = <expression>`."""
+        loop_path = next((d[:j + 1] for j in range(len(d) - 3, -1, -2)
+                          if d[:j + 1] in self.loops), None)
+        if loop_path is None or self.defs.get(name) != [d] or not isinstance(d[-1], int):
+            return False
+        stmt = _block_at(body, d[:-1])[d[-1]]
+        if not isinstance(stmt, gast.Assign) or not isinstance(stmt.value, CHEAP) or \
+                isinstance(stmt.value, gast.Call):
+            return False
+        if not self.private_to(name, d[:-1], body):
+            return False
+        loop = self.loops[loop_path]
+        written = set()
+        for n in gast.walk(loop):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                written.add(n.id)
+            elif isinstance(n, (gast.Assign, gast.AugAssign)):
+                t = n.targets[0] if isinstance(n, gast.Assign) else n.target
+                if isinstance(t, gast.Subscript):
+                    written.add(t.value.id)
+        indices = {self.loops[p].target.id for p in self.loops
+                   if isinstance(self.loops[p], gast.For) and d[:len(p)] == p}
+        earlier = set(self.recompute.get(d[:-1], []))
+        return all(n not in written or n in indices or n in earlier
+                   for n in names_read(stmt.value))
 
     def plan_inits(self, body):
         for name in sorted(self.active | set(self.wrt)):
@@ -406,7 +446,10 @@ class Differentiator:
     def block_with_inits(self, stmts, block_path, loop):
         fwd, rev = self.block(stmts, block_path, loop)
         inits = [self.init(n) for n in self.inits.get(block_path, [])]
-        return fwd, inits + rev
+        recomputed = [anno.deepcopy(s) for s in stmts
+                      if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and
+                      s.targets[0].id in self.recompute.get(block_path, [])]
+        return fwd, recomputed + inits + rev
 
     def init(self, name):
         ty = self.ty(name)
@@ -460,13 +503,13 @@ class Differentiator:
             kind, ndim = ty.kind, ty.ndim
         restore_target = _store(target)
         if loop is None:
-            var = self.namer.fresh(f"_{name}_saved")
+            var = self.namer.fresh(f"_{name.lstrip('_')}_saved")
             return [_assign(var, value)], [_assign(restore_target, _name(var))]
         top = loop.outermost()
         if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
             # the first save in the loop reads a value from before the loop: give it one
             top.allocations.append(_assign(name, self.placeholder(kind, ndim)))
-        buf = self.namer.fresh(f"_{name}_saves")
+        buf = self.namer.fresh(f"_{name.lstrip('_')}_saves")
         loop.buffers.append((buf, kind, ndim))
         if ndim:
             push = gast.Expr(value=_expr("buf.append(v)", buf=_name(buf), v=value))
@@ -487,10 +530,13 @@ class Differentiator:
         info = Loop(stmt, path, outer, trips=trips, exit_test=exit_test, top=outer is None)
         is_for = isinstance(stmt, gast.For)
         start, stop, step = _range_args(stmt) if is_for else (None, None, None)
-        unit = is_for and _is_const(step, 1)
+        unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
         if info.top and unit:
-            info.slot = stmt.target if _is_const(start, 0) else \
-                _expr("i - a", i=stmt.target, a=start)
+            if _is_const(step, -1):
+                info.slot = _expr("a - i", i=stmt.target, a=start)
+            else:
+                info.slot = stmt.target if _is_const(start, 0) else \
+                    _expr("i - a", i=stmt.target, a=start)
         else:
             info.counter = self.namer.fresh("_k")
             info.slot = _name(info.counter)
@@ -552,6 +598,8 @@ class Differentiator:
             size = _expr("max(n, 0)", n=stop)
         elif _is_const(step, 1):
             size = _expr("max(b - a, 0)", a=start, b=stop)
+        elif _is_const(step, -1):
+            size = _expr("max(a - b, 0)", a=start, b=stop)
         else:
             size = _expr("len(range(a, b, s))", a=start, b=stop, s=step)
         return _assign(buf, _expr(f"np.empty(n, {dtype})", np=_name(self.np), n=size))
@@ -562,6 +610,12 @@ class Differentiator:
                             iter=_expr("range(n)", n=_name(info.trips)), body=rev_body,
                             orelse=[], type_comment=None)
         i = stmt.target
+        if unit and _is_const(step, -1):
+            first = _expr("a - n + 1", a=start, n=_name(info.trips)) if info.trips else \
+                _expr("b + 1", b=stop)
+            iter_ = _expr("range(first, a + 1)", first=first, a=start)
+            return gast.For(target=_store(i), iter=iter_, body=rev_body, orelse=[],
+                            type_comment=None)
         if unit:
             last = _expr("a + n - 1", a=start, n=_name(info.trips)) if info.trips else \
                 _expr("b - 1", b=stop)

@@ -19,12 +19,13 @@ def _is_array(t):
 # ---- broadcasting -------------------------------------------------------------------------
 
 def unbroadcast(g, x):
-    """Sum the adjoint `g` of a broadcast result back to the shape of the operand `x`."""
+    """Sum the adjoint `g` of a broadcast result back to the shape of operand `x` (always a new
+    array, so the result may become an adjoint that is later updated in place)."""
     if np.ndim(x) == 0:
         return float(np.sum(g))
     g = np.asarray(g)
     if g.shape == x.shape:
-        return g
+        return g.copy()
     if g.ndim < x.ndim or any(gn not in (xn, 1) and xn != 1
                               for gn, xn in zip(g.shape[g.ndim - x.ndim:], x.shape)):
         return np.broadcast_to(g, x.shape).copy()
@@ -57,7 +58,7 @@ def _unbroadcast(g, x):
     if g.ndim == x.ndim:
         def same_rank(g, x):
             if g.shape == x.shape:
-                return np.ascontiguousarray(g)
+                return g.copy()
             return _sum_to_shape(g, x.shape)
         return same_rank
     return lambda g, x: _sum_to_shape(g, x.shape)
@@ -177,14 +178,14 @@ def reshape_like(g, x):
     """`g` in the shape of `x` (the adjoint of a reshape or ravel)."""
     if np.ndim(x) == 0:
         return float(np.sum(g))
-    return np.reshape(np.ascontiguousarray(g), x.shape)
+    return np.reshape(np.array(g), x.shape)
 
 
 @overload(reshape_like)
 def _reshape_like(g, x):
     if not _is_array(x):
         return lambda g, x: np.sum(g)
-    return lambda g, x: np.ascontiguousarray(g).reshape(x.shape)
+    return lambda g, x: np.copy(g).reshape(x.shape)
 
 
 def add_at(bx, index, g):
@@ -216,3 +217,40 @@ def grow(buffer, needed):
     bigger = np.empty(max(needed, 2 * buffer.shape[0]), dtype=buffer.dtype)
     bigger[:buffer.shape[0]] = buffer
     return bigger
+
+
+# ---- reductions along an axis (NumPy's, which Numba lacks for max/min/mean/prod) -----------
+
+def _along(reduce):
+    """A helper computing `reduce(x, axis=axis)`; compiled code handles 1-D and 2-D x."""
+    def python(x, axis):
+        return reduce(x, axis=axis)
+
+    @overload(python)
+    def _compiled(x, axis):
+        if x.ndim == 1:
+            return lambda x, axis: reduce(x)
+        if x.ndim != 2:
+            return None
+
+        def rows_or_columns(x, axis):
+            if axis == 0 or axis == -2:
+                out = np.empty(x.shape[1])
+                for j in range(x.shape[1]):
+                    out[j] = reduce(x[:, j])
+            else:
+                out = np.empty(x.shape[0])
+                for i in range(x.shape[0]):
+                    out[i] = reduce(x[i, :])
+            return out
+        return rows_or_columns
+    python.__name__ = python.__qualname__ = reduce.__name__ + "_along"
+    return python
+
+
+max_along = _along(np.max)
+min_along = _along(np.min)
+mean_along = _along(np.mean)
+prod_along = _along(np.prod)
+ALONG = {np.max: "max_along", np.amax: "max_along", np.min: "min_along",
+         np.amin: "min_along", np.mean: "mean_along", np.prod: "prod_along"}

@@ -100,13 +100,16 @@ def stand_in(ty):
     return np.ones((1,) * ty.ndim, dtype=dtype) * (0.5 if ty.kind == "f" else 1)
 
 
-def infer(tree, arg_types):
-    """Types of every variable in `tree` (core form) given `{arg name: Ty}`.
+def infer(tree, arg_types, scope=None):
+    """Types of every variable in `tree` (core form) given `{arg name: Ty}` and the values of
+    the free names it reads (`scope`: module constants, closure cells).
 
     Returns:
         dict name -> Ty; names whose type cannot be inferred map to UNKNOWN.
     """
-    env = dict(arg_types)
+    env = {name: of_value(value) for name, value in (scope or {}).items()
+           if of_value(value).kind != "unknown"}
+    env.update(arg_types)
     for _ in range(20):  # loops: iterate to a fixed point (ranks do not grow)
         before = dict(env)
         _Infer(env).block(tree.body)

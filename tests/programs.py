@@ -1,0 +1,348 @@
+"""Small user functions, named after what they exercise. Parameter names choose the inputs
+(see `make_inputs`): a, b, c scalars; p, q positive scalars; x, y, z, w vectors of length 5;
+u, v positive vectors; A, B 5x5 matrices; C a 3x5 matrix; r a row (1, 5); col a column (5, 1);
+n an int (5); idx an int index array with repeats; T a tolerance; xs a short vector (3).
+Every float parameter is differentiated.
+"""
+
+import math
+from math import exp as mexp
+from math import sin
+
+import numpy as np
+import numpy as npy
+
+SCALE = 2.0
+
+
+def make_inputs(fn, rng):
+    import inspect
+    out = []
+    for name in inspect.signature(fn).parameters:
+        if name in ("a", "b", "c"):
+            out.append(float(rng.uniform(-1.5, 1.5)))
+        elif name in ("p", "q"):
+            out.append(float(rng.uniform(0.5, 2.0)))
+        elif name in ("x", "y", "z", "w"):
+            out.append(rng.uniform(-1.0, 1.0, 5))
+        elif name in ("u", "v"):
+            out.append(rng.uniform(0.5, 2.0, 5))
+        elif name in ("A", "B"):
+            out.append(rng.uniform(-1.0, 1.0, (5, 5)))
+        elif name == "C":
+            out.append(rng.uniform(-1.0, 1.0, (3, 5)))
+        elif name == "r":
+            out.append(rng.uniform(-1.0, 1.0, (1, 5)))
+        elif name == "col":
+            out.append(rng.uniform(-1.0, 1.0, (5, 1)))
+        elif name == "n":
+            out.append(5)
+        elif name == "idx":
+            out.append(np.array([0, 2, 2, 4, 0]))
+        elif name == "T":
+            out.append(1e-12)
+        elif name == "xs":
+            out.append(rng.uniform(0.2, 0.9, 3))
+        else:
+            raise KeyError(f"no input convention for parameter {name!r} of {fn.__name__}")
+    return out
+
+
+def float_params(fn, args):
+    import inspect
+    names = list(inspect.signature(fn).parameters)
+    return tuple(i for i, (nm, a) in enumerate(zip(names, args))
+                 if isinstance(a, float) or (isinstance(a, np.ndarray) and a.dtype.kind == "f")
+                 and nm != "T")
+
+
+# ---- straight-line scalar code ----------------------------------------------------------------
+def scalar_expression(a, b):
+    return (math.sin(b) + 1) / (b + math.exp(a)) + a * b
+
+
+def imported_names(a, b):
+    return sin(a) * mexp(b) - a ** 3
+
+
+def aliased_numpy(a, x):
+    return npy.sum(npy.tanh(a * x))
+
+
+def module_constant(a, b):
+    return SCALE * a * a + b / SCALE
+
+
+def reassigned_scalar(a, b):
+    t = a * b
+    t = t * t + a
+    t = math.log(t * t + 1.0)
+    return t
+
+
+def pow_and_division(p, q):
+    return p ** q + q ** 2.5 / p - 1.0 / (p * q)
+
+
+def unary_ops(a, b):
+    return -a + (+b) - (-(a * b))
+
+
+def conditional_expression(a, b):
+    return a * b if a > b else a - b
+
+
+# ---- arrays ---------------------------------------------------------------------------------
+def polynomial_sum(x, y, z):
+    return np.sum(2 * x**4 - y**3 + 3 * z**2)
+
+
+def logistic_loss(w, A, x, c):
+    return np.sum(np.log1p(np.exp(-x * (A @ w)))) + 0.5 * c * w @ w
+
+
+def softmax_cross_entropy(x, y):
+    m = np.max(x)
+    e = np.exp(x - m)
+    s = e / np.sum(e)
+    return -np.sum(y * np.log(s + 1.5))
+
+
+def logsumexp(x):
+    m = np.max(x)
+    return m + np.log(np.sum(np.exp(x - m)))
+
+
+def mlp_layer(A, x, y):
+    h = np.tanh(A @ x + y)
+    return np.sum(h * h)
+
+
+def scalar_broadcast(a, x):
+    return np.sum(a * x + a)
+
+
+def row_broadcast(A, r):
+    return np.sum((A + r) * A)
+
+
+def column_broadcast(A, col):
+    return np.sum(np.sin(A * col))
+
+
+def reductions(A, x):
+    return np.mean(A) + np.sum(np.max(A, axis=0)) + np.sum(np.sum(A, axis=1) * x) + \
+        np.prod(x + 2.0) + np.sum(np.mean(A, axis=0))
+
+
+def min_max(x, y):
+    return np.max(x) - np.min(y) + np.sum(np.min(np.outer(x, y), axis=1))
+
+
+def dot_variants(A, C, x, y):
+    return np.dot(x, y) + np.sum(A @ x) + np.sum(C @ A) + np.sum(x @ A) + np.sum(np.dot(C, A.T))
+
+
+def transpose_and_methods(A, x):
+    return (A.T @ x).sum() + A.mean() + x.dot(x) + A.T.max()
+
+
+def where_maximum_clip_abs(x, y):
+    return np.sum(np.where(x > 0, x * y, y) + np.maximum(x, y) + np.clip(x, -0.3, 0.4) +
+                  np.abs(y) + np.minimum(x, 0.1))
+
+
+def indexing(x, A):
+    return x[1] * x[-1] + np.sum(x[1:]) + np.sum(x[::2] ** 2) + A[1, 2] + np.sum(A[:, 3]) + \
+        np.sum(A[2]) + np.sum(A[1:3, ::2])
+
+
+def integer_index_repeats(x, idx):
+    return np.sum(x[idx] ** 2)
+
+
+def boolean_mask(x):
+    return np.sum(x[x > 0] ** 2)
+
+
+def reshape_and_ravel(A):
+    return np.sum(np.reshape(A, (25,)) * np.ravel(A.T))
+
+
+def integer_argument(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + x[i] * i
+    return s
+
+
+# ---- control flow ---------------------------------------------------------------------------
+def scalar_recurrence(x, c):
+    s = 1.0
+    for i in range(len(x)):
+        s = s * x[i] + c
+    return s
+
+
+def branch_in_loop(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            s += x[i] * x[i]
+        elif x[i] < -0.5:
+            s -= math.sin(x[i])
+        else:
+            s *= 1.0 + x[i]
+    return s
+
+
+def break_and_continue(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.9:
+            break
+        if x[i] < -0.2:
+            continue
+        s += math.cos(x[i]) * x[i - 1]
+    return s
+
+
+def newton_cube_root(p):
+    y = 1.0
+    dy = 1.0
+    while abs(dy) > 1e-13:
+        dy = (y * y * y - p) / (3.0 * y * y)
+        y = y - dy
+    return y
+
+
+def while_zero_trips(a):
+    s = a
+    while s > 100.0:
+        s = s / 2.0
+    return s * a
+
+
+def early_returns(a, b):
+    if a > 1.0:
+        return a * b
+    elif a < -1.0:
+        return b * b
+    return math.sin(a) * b
+
+
+def return_in_loop(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * x[i]
+        if s > 0.6:
+            return s * 2.0
+    return s
+
+
+def fill_array(x):
+    n = x.shape[0]
+    y = np.zeros(n)
+    for i in range(1, n):
+        y[i] = y[i - 1] * 0.5 + x[i] ** 2
+        y[i - 1] += x[i]
+    return np.sum(y * y)
+
+
+def matvec_loops(A, x):
+    n, m = A.shape
+    y = np.zeros(n)
+    for i in range(n):
+        for j in range(m):
+            y[i] += A[i, j] * x[j]
+    return np.sum(np.tanh(y))
+
+
+def mutate_argument(x):
+    for i in range(x.shape[0]):
+        x[i] = x[i] * x[i]
+    return np.sum(x)
+
+
+def horner(x, a):
+    p = 0.0
+    for i in range(len(x) - 1, -1, -1):
+        p = p * a + x[i]
+    return p
+
+
+def rosenbrock_loop(x):
+    s = 0.0
+    for i in range(len(x) - 1):
+        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def euler_oscillator(p, q):
+    pos, vel = 1.0, 0.0
+    dt = 0.01
+    for _ in range(200):
+        acc = -p * pos - q * vel
+        pos, vel = pos + dt * vel, vel + dt * acc
+    return pos * pos + vel
+
+
+def iterate_over_array(x, y):
+    s = 0.0
+    for v in x:
+        s += v * v
+    for i, v in enumerate(y):
+        s += i * v
+    for a, b in zip(x, y):
+        s += a * b
+    return s
+
+
+def array_rebinding_in_loop(x):
+    y = x * 1.0
+    for _ in range(3):
+        y = np.sin(y) * x
+    return np.sum(y)
+
+
+def slice_store(x):
+    y = np.zeros(7)
+    y[1:6] = x * 2.0
+    y[0:2] += x[:2]
+    return np.sum(y * y)
+
+
+def matrix_column_store(A, x):
+    B = np.zeros((5, 5))
+    for j in range(5):
+        B[:, j] = A[:, j] * x[j]
+    return np.sum(B * B)
+
+
+def and_or_not(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > -0.5 and not x[i] > 0.5 or x[i] < -0.9:
+            s += x[i] ** 3
+    return s
+
+
+def nested_loops_triangular(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(i):
+            s += x[i] * x[j] * (i - j)
+    return s
+
+
+def integer_index_arithmetic(x):
+    n = x.shape[0]
+    s = 0.0
+    for i in range(n):
+        s += x[(i * 3) % n] * x[n // 2] + x[min(i + 1, n - 1)]
+    return s
+
+
+PROGRAMS = [obj for name, obj in list(globals().items())
+            if callable(obj) and getattr(obj, "__module__", None) == __name__ and
+            name not in ("make_inputs", "float_params")]

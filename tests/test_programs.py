@@ -1,0 +1,25 @@
+"""Every program in programs.py, w.r.t. all its float arguments, in both jit modes,
+against central finite differences on random inputs."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+from tests import programs
+
+
+@pytest.mark.parametrize("fn", programs.PROGRAMS, ids=lambda f: f.__name__)
+def test_gradient_matches_finite_differences(fn, jit, rng):
+    for _ in range(2):
+        args = programs.make_inputs(fn, rng)
+        wrt = programs.float_params(fn, args)
+        before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
+            grads = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
+        for a, b in zip(args, before):
+            np.testing.assert_array_equal(a, b)  # the caller's arrays are never modified
+        check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
