@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import gast
+import numpy as np
 
 from . import anno, runtime, templates
 from .reverse import COMMENT
@@ -39,10 +40,14 @@ def render(fn_def):
 
 
 def numba_compatible(fn_def):
-    """Replace NumPy calls Numba cannot compile by runtime helpers that compute the same:
-    `np.max(x, axis=0)` -> `rt.max_along(x, 0)` (likewise min, mean, prod)."""
+    """Replace NumPy calls Numba cannot compile by ones that compute the same:
+    `np.max(x, axis=0)` -> `rt.max_along(x, 0)` (likewise min, mean, prod), and
+    `np.matmul` -> `np.dot`."""
     for node in gast.walk(fn_def):
         if not isinstance(node, gast.Call):
+            continue
+        if anno.getanno(node.func, "func") is np.matmul:  # same as np.dot for 1-D and 2-D
+            node.func = gast.Attribute(value=node.func.value, attr="dot", ctx=gast.Load())
             continue
         helper = runtime.ALONG.get(anno.getanno(node.func, "func"))
         axis = node.args[1] if len(node.args) > 1 else \

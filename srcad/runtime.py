@@ -75,6 +75,8 @@ def unreduce(g, x, axis):
 
 @overload(unreduce)
 def _unreduce(g, x, axis):
+    if not _is_array(x):
+        return lambda g, x, axis: g
     if axis is None or isinstance(axis, types.NoneType) or \
             isinstance(axis, types.Omitted):
         return lambda g, x, axis: np.full(x.shape, g)
@@ -88,6 +90,8 @@ def count(x, axis):
 
 @overload(count)
 def _count(x, axis):
+    if not _is_array(x):
+        return lambda x, axis: 1
     if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
         return lambda x, axis: x.size
     return lambda x, axis: x.shape[axis]
@@ -132,8 +136,14 @@ def prod_adjoint(g, x):
 
 @register_jitable
 def cumsum_adjoint(g, x):
+    """The adjoint of `np.cumsum(x)` (flattened): suffix sums of `g`."""
     flat = np.ascontiguousarray(g).reshape(g.size)
-    return np.cumsum(flat[::-1])[::-1].reshape(x.shape)
+    out = np.empty(flat.size)
+    total = 0.0
+    for k in range(flat.size - 1, -1, -1):
+        total += flat[k]
+        out[k] = total
+    return out.reshape(x.shape)
 
 
 # ---- linear algebra -----------------------------------------------------------------------

@@ -23,3 +23,13 @@ def test_gradient_matches_finite_differences(fn, jit, rng):
         for a, b in zip(args, before):
             np.testing.assert_array_equal(a, b)  # the caller's arrays are never modified
         check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", programs.PROGRAMS, ids=lambda f: f.__name__)
+def test_tape_agrees_with_source(fn, rng):
+    args = programs.make_inputs(fn, rng)
+    wrt = programs.float_params(fn, args)
+    source_grads = srcad.grad(fn, wrt=wrt, mode="source", jit=False)(*args)
+    tape_grads = srcad.grad(fn, wrt=wrt, mode="tape")(*args)
+    for s, t in zip(source_grads, tape_grads, strict=True):
+        np.testing.assert_allclose(s, t, rtol=1e-9, atol=1e-12)

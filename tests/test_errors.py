@@ -1,0 +1,54 @@
+"""Errors name the construct and the user's file:line."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import srcad
+
+
+def unknown_call(x):
+    return np.sum(np.sort(x) * x)
+
+
+def unsupported_statement(x):
+    with open("f") as fh:
+        pass
+    return x
+
+
+def opaque(x):
+    return x
+
+
+def comprehension(x):
+    return sum([v * v for v in x])
+
+
+def line_of(fn, text):
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, ln in enumerate(lines) if text in ln)
+
+
+@pytest.mark.parametrize("fn,text,what", [
+    (unknown_call, "np.sort", "no derivative rule for .sort"),
+    (unsupported_statement, "with open", "With"),
+    (comprehension, "sum([", "ListComp|list"),
+])
+def test_unsupported_names_construct_and_line(fn, text, what):
+    with pytest.raises(srcad.UnsupportedError, match=what) as info:
+        srcad.grad(fn, mode="source")(np.linspace(0.1, 1.0, 4))
+    message = str(info.value)
+    assert f"test_errors.py:{line_of(fn, text)}" in message
+
+
+def test_source_unavailable():
+    fn = eval("lambda x: x * x")
+    with pytest.raises(srcad.UnsupportedError, match="cannot read the source"):
+        srcad.grad(fn, mode="source")(2.0)
+
+
+def test_builtin_has_no_source():
+    with pytest.raises(srcad.UnsupportedError, match="source"):
+        srcad.grad(np.sin, mode="source")(2.0)

@@ -1,0 +1,16 @@
+"""The examples run and print what README says they print."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_prints_gradient_and_source():
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert "df/dx1 = 0.232834" in out and "df/dx2 = 1.616549" in out
+    assert "def f_grad(x1, x2, b_out=1.0):" in out
+    assert "def horner_grad(coeffs, t, b_out=1.0):" in out
+    assert "dp/dt = 3.110000" in out
