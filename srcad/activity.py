@@ -7,10 +7,12 @@ booleans, shapes and indices are never active, whatever they are computed from.
 """
 
 import gast
+import numpy as np
 
 from . import anno, rules
 from .errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
+from .typeinfer import UNKNOWN
 
 
 def diff_inputs(expr):
@@ -57,12 +59,57 @@ def _flows(tree):
     return flows
 
 
+VIEWS = (np.transpose, np.reshape, np.ravel)
+
+
+def check_aliasing(tree, types):
+    """Refuse code where one array is reachable under two names and written in place: srcad
+    tracks values by name, so a write through one name would be invisible through the other."""
+    stored = {}
+    for node in gast.walk(tree):
+        if isinstance(node, (gast.Assign, gast.AugAssign)):
+            t = node.targets[0] if isinstance(node, gast.Assign) else node.target
+            if isinstance(t, gast.Subscript):
+                stored.setdefault(t.value.id, node)
+    if not stored:
+        return
+    for node in gast.walk(tree):
+        if not (isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name)):
+            continue
+        target, value = node.targets[0].id, node.value
+        base = _view_base(value, types)
+        if base is None or not types.get(target, UNKNOWN).is_array:
+            continue
+        for name in (target, base):
+            if name in stored:
+                raise UnsupportedError(
+                    f"'{target}' shares memory with the array '{base}' and '{name}' is written "
+                    f"in place (line {anno.getanno(stored[name], 'loc').line}); srcad cannot "
+                    f"follow a write through another name: use {base}.copy()",
+                    anno.getanno(node, "loc"))
+
+
+def _view_base(value, types):
+    if isinstance(value, gast.Name):
+        return value.id
+    if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+        index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+        basic = not any(isinstance(i, gast.Name) and types.get(i.id, UNKNOWN).is_array
+                        for i in index)
+        return value.value.id if basic else None
+    if isinstance(value, gast.Call) and anno.getanno(value.func, "func") in VIEWS and \
+            value.args and isinstance(value.args[0], gast.Name):
+        return value.args[0].id
+    return None
+
+
 def can_carry(ty):
     return ty.kind in ("f", "unknown")
 
 
 def analyze(tree, types, wrt):
     """The active variables of `tree` (core form) when differentiating w.r.t. `wrt` names."""
+    check_aliasing(tree, types)
     flows = _flows(tree)
     varied = {w for w in wrt if can_carry(types.get(w))}
     changed = True

@@ -106,6 +106,8 @@ def local_names(tree):
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             names.add(node.id)
+        elif isinstance(node, gast.Lambda):
+            names.update(a.id for a in node.args.args)
     return names
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from . import anno
 from .errors import UnsupportedError
 from .frontend import local_names, resolve
+from . import inlining
 from .names import Namer
 
 BINOPS = {
@@ -87,7 +88,7 @@ def normalize(parsed):
     scope = dict(parsed.scope)
     namer = Namer(local_names(tree) | set(scope) | set(dir(builtins)))
     np_name = _numpy_name(scope, namer)
-    lowering = _Lowering(scope, namer, np_name)
+    lowering = _Lowering(scope, namer, np_name, stack=(parsed.fn,))
     _check_signature(tree)
     body = lowering.block(tree.body)
     body = _JumpLowering(namer).function(body)
@@ -142,10 +143,12 @@ def is_atom(node):
 class _Lowering:
     """Statement-by-statement lowering of expressions to three-address form."""
 
-    def __init__(self, scope, namer, np_name):
+    def __init__(self, scope, namer, np_name, stack):
         self.scope, self.namer, self.np_name = scope, namer, np_name
+        self.stack = stack  # the functions being inlined, outermost first
         self.out = None  # the statement list being filled
         self.stmt = None  # the source statement being lowered (for locations)
+        self.lambdas = {}  # local name -> Lambda node assigned to it
 
     # -- statements ---------------------------------------------------------------------
     def block(self, stmts):
@@ -182,8 +185,13 @@ class _Lowering:
             self.assign(node.target, node.value)
 
     def assign(self, target, value):
+        if isinstance(target, gast.Name) and isinstance(value, gast.Lambda):
+            self.lambdas[target.id] = value
+            return
         if isinstance(target, gast.Name):
             expr = self.expr(value)
+            if isinstance(expr, gast.Name) and expr.id == target.id:
+                return  # x = x
             if _reads(expr, target.id) and not is_atom(expr):
                 tmp = self.namer.temp()
                 self.emit(_assign(tmp, expr, self.stmt))
@@ -210,6 +218,16 @@ class _Lowering:
             for t, a in zip(target.elts, atoms, strict=True):
                 self.assign(t, a)
             return
+        if isinstance(value, gast.Call):
+            result = self.expr(value)
+            if isinstance(result, gast.Tuple):
+                if len(result.elts) != len(target.elts):
+                    _unsupported("unpacking a call's result into a different number of names",
+                                 self.stmt)
+                for t, a in zip(target.elts, result.elts, strict=True):
+                    self.assign(t, a)
+                return
+            value = result
         if isinstance(value, gast.Attribute) and value.attr == "shape":  # n, m = A.shape
             base = self.atom(value.value)
             for k, t in enumerate(target.elts):
@@ -246,7 +264,12 @@ class _Lowering:
                     gast.BinOp(left=load, op=node.op, right=node.value))
 
     def visit_Return(self, node):
-        value = _const(None) if node.value is None else self.atom(node.value)
+        if node.value is None:
+            value = _const(None)
+        elif isinstance(node.value, gast.Tuple):
+            value = gast.Tuple(elts=[self.atom(e) for e in node.value.elts], ctx=gast.Load())
+        else:
+            value = self.atom(node.value)
         self.emit(gast.Return(value=value))
 
     def visit_Break(self, node):
@@ -457,9 +480,13 @@ class _Lowering:
 
     def call(self, node):
         func = node.func
+        if isinstance(func, gast.Name) and func.id in self.lambdas:
+            return self.inline(self.lambdas[func.id], node, None)
         if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
             return self.method_call(node)
         target = resolve(func, self.scope)
+        if inlining.is_user_function(target):
+            return self.inline(None, node, target)
         if target is None:
             what = func.id if isinstance(func, gast.Name) else type(func).__name__
             _unsupported(f"call of '{what}', which is not a known function", node)
@@ -472,6 +499,13 @@ class _Lowering:
         call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
         anno.setanno(call.func, "func", target)
         return call
+
+    def inline(self, lam, node, target):
+        """Lower the body of a user function (or a local lambda) in place of a call to it;
+        returns the atom (or tuple of atoms) holding its result."""
+        args = [self.call_arg(a) for a in node.args]
+        keywords = {k.arg: self.call_arg(k.value) for k in node.keywords}
+        return inlining.inline(self, lam, target, args, keywords, node)
 
     def method_call(self, node):
         func = node.func

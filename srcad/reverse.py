@@ -20,6 +20,7 @@ How the reversal works:
 - Array arguments written in place are copied on entry, so the caller's arrays never change.
 """
 
+import os
 from dataclasses import dataclass, field
 
 import gast
@@ -481,14 +482,21 @@ class Differentiator:
         fwd.append(stmt)
         rev = list(self.adjoints.get(id(stmt), []))
         if rev:
-            loc = anno.getanno(stmt, "loc")
-            rev.insert(0, comment(f"line {loc.line}: {loc.text.strip()}") if loc else
-                       comment(templates.to_source(stmt)))
+            rev.insert(0, self.origin_comment(stmt))
         rev.extend(rev_after)
         if isinstance(target, gast.Name) and name in self.active and \
                 any(precedes(u, path, self.loops) for u in self.uses.get(name, [])):
             rev.append(self.init(name))
         return fwd, rev
+
+    def origin_comment(self, stmt):
+        """`# line 12: <source>` (with the file's name for a helper from another file)."""
+        loc = anno.getanno(stmt, "loc")
+        if loc is None:
+            return comment(templates.to_source(stmt))
+        where = f"line {loc.line}" if loc.file == self.core.parsed.file else \
+            f"{os.path.basename(loc.file)}:{loc.line}"
+        return comment(f"{where}: {loc.text.strip()}")
 
     def save_restore(self, name, target, loop, path):
         """Statements saving the value `target` is about to overwrite, and restoring it."""

@@ -343,6 +343,138 @@ def integer_index_arithmetic(x):
     return s
 
 
+# ---- calls into user helpers (inlined) --------------------------------------------------------
+import functools  # noqa: E402
+
+import numba  # noqa: E402
+
+from tests import helpers_lib  # noqa: E402
+from tests.helpers_lib import stats  # noqa: E402
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _softplus(a):
+    return math.log1p(math.exp(a))
+
+
+def _two_values(a, b):
+    return a * b, a + b
+
+
+def _chain_c(v):
+    return v * v
+
+
+def _chain_b(v):
+    return _chain_c(v) + 1.0
+
+
+def _chain_a(v):
+    return _chain_b(v) * 2.0
+
+
+def _scaled(v, k=2.0):
+    return v * k
+
+
+def _partial_sum(x, n):
+    s = 0.0
+    for i in range(n):
+        s += x[i]
+    return s
+
+
+@numba.njit
+def _jitted(a):
+    return a * a + 1.0
+
+
+def _piecewise(a):
+    if a > 0.5:
+        return a * a
+    for k in range(3):
+        a = a * 0.9 + 0.1
+        if a < -1.0:
+            return -a
+    return math.sin(a)
+
+
+def _make_closure(c):
+    def closure(v):
+        return v * c + SCALE
+    return closure
+
+
+def _fill(y, v):
+    for i in range(y.shape[0]):
+        y[i] = v * i
+    return y
+
+
+_closure = _make_closure(1.5)
+_cube = lambda v: v ** 3  # noqa: E731
+_partial_scaled = functools.partial(_scaled, k=4.0)
+
+
+def helper_same_module(x):
+    return np.sum(_sigmoid(x) * x)
+
+
+def helper_in_loop(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += _softplus(x[i])
+    return s
+
+
+def helper_several_returns(a, b):
+    p, q = _two_values(a, b)
+    m, v = stats(np.full(3, a) * b)
+    return p * q + m * v
+
+
+def helper_chain(a):
+    return _chain_a(a) + _chain_c(a)
+
+
+def helper_keywords_and_defaults(a, b):
+    return _scaled(a) + _scaled(b, k=3.0) + _scaled(v=a, k=b)
+
+
+def helper_integer_arguments(x, n):
+    return _partial_sum(x * x, n) + _partial_sum(x, 2)
+
+
+def helper_numba_dispatcher(a):
+    return _jitted(a) * a
+
+
+def helper_other_module(A, x, y):
+    return helpers_lib.squared_norm(helpers_lib.layer(A, x, y))
+
+
+def helper_partial_closure_lambda(a, b):
+    return _partial_scaled(a) + _closure(b) + _cube(a * b)
+
+
+def helper_local_lambda(a, b):
+    sq = lambda v: v * v  # noqa: E731
+    return sq(a) + sq(a * b)
+
+
+def helper_with_branches_and_loop_returns(a, b):
+    return _piecewise(a) + _piecewise(b * 0.1)
+
+
+def helper_writes_into_array(x, a):
+    y = np.zeros(5)
+    y = _fill(y, a)
+    return np.sum(y * x)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
-            name not in ("make_inputs", "float_params")]
+            not name.startswith("_") and name not in ("make_inputs", "float_params")]

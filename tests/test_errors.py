@@ -52,3 +52,23 @@ def test_source_unavailable():
 def test_builtin_has_no_source():
     with pytest.raises(srcad.UnsupportedError, match="source"):
         srcad.grad(np.sin, mode="source")(2.0)
+
+
+def writes_through_alias(x):
+    y = np.zeros(3)
+    z = y
+    z[0] = x[0]
+    return np.sum(y * x)
+
+
+def writes_through_view(A):
+    row = A[0]
+    row[1] = 5.0
+    return np.sum(A * A)
+
+
+@pytest.mark.parametrize("fn,arg", [(writes_through_alias, np.ones(3)),
+                                    (writes_through_view, np.ones((2, 3)))])
+def test_aliasing_writes_are_refused(fn, arg):
+    with pytest.raises(srcad.UnsupportedError, match="shares memory"):
+        srcad.grad(fn, mode="source")(arg)

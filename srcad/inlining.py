@@ -1,0 +1,214 @@
+"""Inlining: the body of a user function called by the differentiated one, lowered in place.
+
+A call to a plain Python function from the user's own code (also a numba dispatcher, via its
+`py_func`; a `functools.partial` of one; a lambda assigned to a module-level or local name)
+is replaced by that function's body, lowered by the same `normalize` machinery:
+
+- parameters the body never assigns are replaced by the call's arguments; the others become
+  local copies;
+- the body's other locals are renamed `<name>_<function>` so they collide with nothing;
+- names the body reads from its own module join the generated module's scope (renamed if the
+  caller binds the same name to something else);
+- its returns assign the call's result, one variable per element for a tuple result.
+
+Inlining, rather than calling a separately generated adjoint, keeps the whole gradient in one
+Numba function (no call overhead in loops, one listing for `srcad.source`), and each call site
+is specialised on its own arguments' activity for free. Recursion cannot be inlined: it raises
+UnsupportedError (mode="auto" then runs the tape).
+"""
+
+import functools
+import inspect
+import types
+
+import gast
+
+from . import anno, frontend
+from .errors import SourceUnavailableError, UnsupportedError
+
+LIBRARIES = ("numpy", "scipy", "numba", "srcad", "math", "builtins", "operator", "functools")
+
+
+def is_user_function(obj):
+    """True for a Python function from user code (not NumPy, SciPy, math, srcad, ...)."""
+    if isinstance(obj, functools.partial):
+        return is_user_function(obj.func)
+    obj = frontend.unwrap(obj)
+    if not isinstance(obj, types.FunctionType):
+        return False
+    module = getattr(obj, "__module__", "") or ""
+    return module.split(".")[0] not in LIBRARIES
+
+
+def inline(lowering, lam, target, args, keywords, call):
+    """Emit the lowered body of `target` (or lambda `lam`) through `lowering`; return the atom,
+    or tuple of atoms, holding the call's result."""
+    loc = anno.getanno(call, "loc")
+    if isinstance(target, functools.partial):
+        args = [_value_atom(lowering, v) for v in target.args] + list(args)
+        keywords = {**{k: _value_atom(lowering, v) for k, v in target.keywords.items()},
+                    **keywords}
+        target = target.func
+    if lam is not None:
+        name = "lambda"
+        tree = gast.FunctionDef(name=name, args=anno.deepcopy(lam.args),
+                                body=[anno.copy_loc(gast.Return(value=anno.deepcopy(lam.body)),
+                                                    lam)],
+                                decorator_list=[], returns=None, type_comment=None,
+                                type_params=[])
+        helper_scope, defaults = {}, _lambda_defaults(lam)
+    else:
+        target = frontend.unwrap(target)
+        name = target.__name__
+        if target in lowering.stack:
+            raise UnsupportedError(f"recursive call of '{name}': srcad's source transform "
+                                   "cannot inline recursion (mode='tape' differentiates it)", loc)
+        try:
+            parsed = frontend.parse(target)
+        except SourceUnavailableError as exc:
+            raise UnsupportedError(f"call of '{name}', whose source cannot be read ({exc.what}); "
+                                   "give it a derivative with srcad.custom_vjp", loc) from None
+        tree, helper_scope = anno.deepcopy(parsed.tree), parsed.scope
+        defaults = _function_defaults(target)
+    params = [a.id for a in tree.args.args]
+    if tree.args.vararg is not None or tree.args.kwarg is not None:
+        raise UnsupportedError(f"call of '{name}', which takes *args or **kwargs", loc)
+    bound = _bind(name, params, args, keywords, defaults, lowering, loc)
+    written = frontend.local_names(tree) - set(params) | _assigned_params(tree, params)
+    renames, copies = {}, []
+    for p in params:
+        arg = bound[p]
+        if p not in written and isinstance(arg, gast.Name):
+            renames[p] = arg.id
+        elif p not in written and isinstance(arg, gast.Constant):
+            renames[p] = arg
+        else:
+            renames[p] = lowering.namer.fresh(f"{p}_{name}")
+            copies.append((renames[p], arg))
+    for local in frontend.local_names(tree) - set(params):
+        renames[local] = lowering.namer.fresh(f"{local}_{name}")
+    _merge_scope(lowering, helper_scope, renames)
+    _Rename(renames).visit(tree)
+    for new, arg in copies:
+        lowering.emit(anno.copy_loc(gast.Assign(targets=[_name(new, gast.Store())], value=arg,
+                                                type_comment=None), call))
+    saved = lowering.stack, lowering.lambdas, lowering.stmt
+    lowering.stack = lowering.stack + ((target,) if lam is None else ())
+    lowering.lambdas = dict(lowering.lambdas) if lam is not None else {}
+    try:
+        body = lowering.block(tree.body)
+    finally:
+        lowering.stack, lowering.lambdas, lowering.stmt = saved
+    from .normalize import _JumpLowering
+    body = _JumpLowering(lowering.namer).function(body)
+    result = body.pop().value
+    body, result = _split_tuple_result(body, result, lowering.namer)
+    lowering.out.extend(body)
+    return result
+
+
+def _bind(name, params, args, keywords, defaults, lowering, loc):
+    if len(args) > len(params):
+        raise UnsupportedError(f"call of '{name}' with {len(args)} positional arguments; it "
+                               f"takes {len(params)}", loc)
+    bound = dict(zip(params, args))
+    for key, value in keywords.items():
+        if key not in params or key in bound:
+            raise UnsupportedError(f"call of '{name}' with unexpected keyword '{key}'", loc)
+        bound[key] = value
+    for p in params:
+        if p not in bound:
+            if p not in defaults:
+                raise UnsupportedError(f"call of '{name}' without a value for '{p}'", loc)
+            bound[p] = _value_atom(lowering, defaults[p])
+    return bound
+
+
+def _function_defaults(fn):
+    params = list(inspect.signature(fn).parameters.values())
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def _lambda_defaults(lam):
+    names = [a.id for a in lam.args.args]
+    values = lam.args.defaults
+    return {n: v.value for n, v in zip(names[len(names) - len(values):], values)
+            if isinstance(v, gast.Constant)}
+
+
+def _value_atom(lowering, value):
+    """An atom for a Python value bound at call time (a default, a partial's argument)."""
+    if isinstance(value, gast.AST):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return gast.Constant(value=value, kind=None)
+    name = lowering.namer.fresh("_const")
+    lowering.scope[name] = value
+    return _name(name)
+
+
+def _assigned_params(tree, params):
+    """Parameters the body assigns, or writes into (y[i] = ...)."""
+    out = set()
+    for n in gast.walk(tree):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id in params:
+            out.add(n.id)
+    return out
+
+
+def _merge_scope(lowering, helper_scope, renames):
+    for free, obj in helper_scope.items():
+        if free in lowering.scope and lowering.scope[free] is not obj:
+            renames[free] = lowering.namer.fresh(free)
+            lowering.scope[renames[free]] = obj
+        else:
+            lowering.scope[free] = obj
+            lowering.namer.taken.add(free)
+
+
+def _split_tuple_result(body, result, namer):
+    """`_ret = (a, b)` assignments become `_ret_0 = a; _ret_1 = b` (a tuple result is never a
+    variable of its own, so each element can carry derivatives)."""
+    if isinstance(result, gast.Tuple) or not isinstance(result, gast.Name):
+        return body, result
+    assigns = [n for s in body for n in gast.walk(s) if isinstance(n, gast.Assign) and
+               isinstance(n.targets[0], gast.Name) and n.targets[0].id == result.id]
+    if not assigns or not all(isinstance(a.value, gast.Tuple) for a in assigns):
+        return body, result
+    width = len(assigns[0].value.elts)
+    if any(len(a.value.elts) != width for a in assigns):
+        raise UnsupportedError("a function returning tuples of different lengths",
+                               anno.getanno(assigns[0], "loc"))
+    names = [namer.fresh(f"{result.id}_{k}") for k in range(width)]
+    _ReplaceTupleAssign(result.id, names).visit(gast.Module(body=body, type_ignores=[]))
+    return body, gast.Tuple(elts=[_name(n) for n in names], ctx=gast.Load())
+
+
+class _ReplaceTupleAssign(gast.NodeTransformer):
+    def __init__(self, name, names):
+        self.name, self.names = name, names
+
+    def visit_Assign(self, node):
+        t = node.targets[0]
+        if isinstance(t, gast.Name) and t.id == self.name:
+            return [anno.copy_loc(gast.Assign(targets=[_name(n, gast.Store())], value=v,
+                                              type_comment=None), node)
+                    for n, v in zip(self.names, node.value.elts, strict=True)]
+        return node
+
+
+class _Rename(gast.NodeTransformer):
+    def __init__(self, renames):
+        self.renames = renames
+
+    def visit_Name(self, node):
+        new = self.renames.get(node.id)
+        if new is None:
+            return node
+        if isinstance(new, gast.AST):
+            return anno.deepcopy(new)
+        return anno.copy_loc(_name(new, node.ctx), node)
+
+
+def _name(id_, ctx=None):
+    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
