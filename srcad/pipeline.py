@@ -88,7 +88,9 @@ def transform(fn, wrt, arg_types):
     text = codegen.module_text([source], origin, used)
     path = codegen.write_module(text, f"{getattr(parsed.fn, '__module__', 'm')}_"
                                       f"{parsed.tree.name}")
-    module = codegen.load_module(path, {k: core.scope[k] for k in used})
+    module = codegen.load_module(path, {k: getattr(core.scope[k], "fn", core.scope[k])
+                                        if hasattr(core.scope[k], "__srcad_vjp__")
+                                        else core.scope[k] for k in used})
     gradient = getattr(module, grad_def.name)
     return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, output_type,
                      stages)

@@ -139,6 +139,8 @@ class Differentiator:
         self.saves = {}  # (id(stmt), name) -> save record
         self.inits = {}  # block path -> [names whose adjoint starts there]
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
+        self.shapes = typeinfer.shape_classes(
+            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False))
 
     def adj(self, name):
         return self.namer.adjoint(name)
@@ -319,8 +321,10 @@ class Differentiator:
                        if isinstance(a, gast.Name) and a.id in self.active]
         if not active_args:
             return []
-        rule = rules.lookup(func)
         what = templates.to_source(value)
+        if hasattr(func, "__srcad_vjp__"):
+            return self.custom_adjoint(func, z, args, keywords, g, loc, what)
+        rule = rules.lookup(func)
         if rule is None:
             name = getattr(func, "__qualname__", None) or repr(func)
             raise UnsupportedError(f"no derivative rule for '{name}' (in {what})", loc)
@@ -343,7 +347,7 @@ class Differentiator:
                                        f"its argument '{param}'", loc)
             partial = templates.fill(rule.partials[param], **fill)
             if rule.broadcasting:
-                partial = self.reduce_to(partial, self.ty(z), node.id)
+                partial = self.reduce_to(partial, self.ty(z), node.id, same_shape_as=z)
             if node.id in seen:
                 out.append(self.accumulate(node.id, partial))
             else:
@@ -351,9 +355,34 @@ class Differentiator:
                 seen.add(node.id)
         return out
 
-    def reduce_to(self, expr, expr_ty, name):
-        """`expr` (of type `expr_ty`) summed back to the shape of variable `name`."""
+    def custom_adjoint(self, func, z, args, keywords, g, loc, what):
+        """`adj = f_vjp(g, ans, *args)`, then each active argument takes its entry."""
+        if keywords:
+            raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
+        vjp = func.__srcad_vjp__
+        name = next((k for k, v in self.core.scope.items() if v is vjp), None)
+        if name is None:
+            name = self.namer.fresh(vjp.__name__)
+            self.core.scope[name] = vjp
+        adj = self.namer.temp("_adj")
+        call = gast.Call(func=_name(name), args=[g, _name(z)] + [anno.deepcopy(a) for a in args],
+                         keywords=[])
+        out = [_assign(adj, call)]
+        for k, arg in enumerate(args):
+            if isinstance(arg, gast.Name) and arg.id in self.active:
+                part = _name(adj) if len(args) == 1 else \
+                    gast.Subscript(value=_name(adj), slice=_const(k), ctx=gast.Load())
+                out.append(self.accumulate(arg.id, part))
+        return out
+
+    def reduce_to(self, expr, expr_ty, name, same_shape_as=None):
+        """`expr` (of type `expr_ty`) summed back to the shape of variable `name`; nothing to
+        do when `expr` has the shape of `same_shape_as`, which has the shape of `name`."""
         target = self.ty(name)
+        if same_shape_as is not None and target.is_array and expr_ty.ndim == target.ndim and \
+                self.shapes.get(name) is not None and \
+                self.shapes.get(name) == self.shapes.get(same_shape_as):
+            return expr
         if not expr_ty.is_array:
             if target.is_array:  # a scalar spread over an array: y[a:b] = s
                 return _expr("np.full(x.shape, e)", np=_name(self.np), x=_name(name), e=expr)
@@ -396,19 +425,13 @@ class Differentiator:
             return False
         if not self.private_to(name, d[:-1], body):
             return False
-        loop = self.loops[loop_path]
-        written = set()
-        for n in gast.walk(loop):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
-                written.add(n.id)
-            elif isinstance(n, (gast.Assign, gast.AugAssign)):
-                t = n.targets[0] if isinstance(n, gast.Assign) else n.target
-                if isinstance(t, gast.Subscript):
-                    written.add(t.value.id)
         indices = {self.loops[p].target.id for p in self.loops
                    if isinstance(self.loops[p], gast.For) and d[:len(p)] == p}
         earlier = set(self.recompute.get(d[:-1], []))
-        return all(n not in written or n in indices or n in earlier
+        # every value it reads must be the same whenever the reverse sweep gets there: not
+        # redefined (nor written into) by anything that can run after the definition
+        return all(n in indices or n in earlier or
+                   not any(precedes(d, other, self.loops) for other in self.defs.get(n, []))
                    for n in names_read(stmt.value))
 
     def plan_inits(self, body):

@@ -252,3 +252,64 @@ def _join_all(types):
     for t in types:
         out = join(out, t)
     return out or UNKNOWN
+
+
+# ---- shape classes ------------------------------------------------------------------------------
+
+SHAPE_PRESERVING = ("zeros_like", "ones_like", "empty_like", "copy", "ascontiguousarray")
+
+
+def shape_classes(tree, types, elementwise):
+    """Which array variables certainly have the same shape: {name: class}, where two names with
+    the same class have equal shapes whatever the inputs. `elementwise(func)` tells whether a
+    callee broadcasts its arguments elementwise. Used to skip summing a broadcast adjoint back
+    to its operand's shape where no broadcasting can have happened."""
+    classes = {}
+    assigned = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            assigned.setdefault(node.targets[0].id, []).append(node.value)
+    for name, ty in types.items():
+        if ty.is_array and name not in assigned:
+            classes[name] = name  # an argument: its own class
+    for _ in range(10):
+        changed = False
+        for name, values in assigned.items():
+            if not types.get(name, UNKNOWN).is_array:
+                continue
+            found = {_class_of(v, classes, types, elementwise) for v in values}
+            new = found.pop() if len(found) == 1 else None
+            new = new if new is not None else name + "#"  # a class of its own
+            if classes.get(name) != new:
+                classes[name] = new
+                changed = True
+        if not changed:
+            break
+    return classes
+
+
+def _class_of(value, classes, types, elementwise):
+    if isinstance(value, gast.Name):
+        return classes.get(value.id)
+    if isinstance(value, gast.BinOp) and not isinstance(value.op, gast.MatMult):
+        operands = [value.left, value.right]
+    elif isinstance(value, gast.UnaryOp):
+        operands = [value.operand]
+    elif isinstance(value, gast.Call):
+        func = anno.getanno(value.func, "func")
+        name = getattr(func, "__name__", "")
+        if name in SHAPE_PRESERVING and value.args:
+            return _class_of(value.args[0], classes, types, elementwise)
+        if not elementwise(func) or value.keywords:
+            return None
+        operands = value.args
+    else:
+        return None
+    found = set()
+    for a in operands:
+        if isinstance(a, gast.Name) and types.get(a.id, UNKNOWN).is_array:
+            found.add(classes.get(a.id))
+        elif not (isinstance(a, gast.Constant) or
+                  isinstance(a, gast.Name) and not types.get(a.id, UNKNOWN).is_array):
+            return None
+    return found.pop() if len(found) == 1 and None not in found else None

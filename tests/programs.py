@@ -475,6 +475,20 @@ def helper_writes_into_array(x, a):
     return np.sum(y * x)
 
 
+
+
+def loop_reads_array_overwritten_later(a, x):
+    y = x.copy()
+    n = y.shape[0]
+    for _ in range(4):
+        k = np.zeros(n)
+        for i in range(n):
+            k[i] = -a * y[i] + math.sin(y[(i + 1) % n])
+        for i in range(n):
+            y[i] = y[i] + 0.1 * k[i]
+    return np.sum(y * y)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

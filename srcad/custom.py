@@ -1,0 +1,54 @@
+"""User-supplied derivatives: `@srcad.custom_vjp`.
+
+    @srcad.custom_vjp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    @softplus.defvjp
+    def softplus_vjp(g, ans, x):          # g: adjoint of the result, ans: the result
+        return g / (1.0 + np.exp(-x))     # one adjoint per argument (a tuple for several;
+                                          # None for an argument with no derivative)
+
+The source transform calls the function in the forward sweep and `softplus_vjp` in the reverse
+sweep instead of differentiating the body (both must compile with Numba for jit=True, or srcad
+runs the generated Python); the tape records it as one op. Arguments are positional.
+"""
+
+import functools
+
+from numba.extending import register_jitable
+
+
+class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
+    def __init__(self, fn):
+        functools.update_wrapper(self, fn)
+        self.fn = register_jitable(fn)
+        self.vjp = None
+        self._op_name = None
+
+    def defvjp(self, vjp):
+        """Register `vjp(g, ans, *args)`, returning the adjoint of each argument."""
+        self.vjp = register_jitable(vjp)
+        from .tape import ops
+        self._op_name = f"custom_{self.fn.__name__}_{id(self):x}"
+        op = ops.Op(self.fn.__name__, self.fn, vjp_all=self._tape_vjp)
+        op.name = self._op_name
+        ops.OPS[self._op_name] = op
+        return vjp
+
+    def _tape_vjp(self, g, ans, *args):
+        grads = self.vjp(g, ans, *args)
+        return list(grads) if isinstance(grads, tuple) else [grads]
+
+    @property
+    def __srcad_vjp__(self):
+        if self.vjp is None:
+            raise TypeError(f"custom_vjp function {self.fn.__name__} has no derivative: "
+                            f"decorate one with @{self.fn.__name__}.defvjp")
+        return self.vjp
+
+    def __call__(self, *args):
+        from .tape.tensor import Tensor, _apply
+        if self.vjp is not None and any(isinstance(a, Tensor) for a in args):
+            return _apply(self._op_name, *args)
+        return self.fn(*args)

@@ -1,0 +1,1 @@
+"""Tests of srcad.tape, the runtime tape with PyTorch's autograd semantics."""

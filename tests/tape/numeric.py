@@ -1,0 +1,23 @@
+"""Central finite differences, the reference every gradient test in tests/tape compares with."""
+
+import numpy as np
+
+EPS = 1e-6
+
+
+def numerical_grad(f, args, i, cotangent=None):
+    """d/d args[i] of sum(cotangent * f(*args)) (cotangent 1 for a scalar f), by central
+    differences; a float for a number argument, an array shaped like it otherwise."""
+    x = np.array(args[i], dtype=np.float64)
+    grad = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        values = []
+        for step in (EPS, -EPS):
+            shifted = x.copy()
+            shifted[k] += step
+            moved = list(args)
+            moved[i] = shifted if isinstance(args[i], np.ndarray) else float(shifted)
+            out = np.asarray(f(*moved), dtype=np.float64)
+            values.append(np.sum(out if cotangent is None else cotangent * out))
+        grad[k] = (values[0] - values[1]) / (2 * EPS)
+    return grad if isinstance(args[i], np.ndarray) else float(grad)

@@ -1,0 +1,264 @@
+"""run.value_and_grad / run.vjp on plain NumPy functions: math.* on tensors, arrays filled in
+loops, while loops, recursion, helpers, in-place NumPy code, and the errors that replace a
+silently dropped gradient."""
+
+import functools
+import math
+import re
+from math import exp
+
+import numpy as np
+import pytest
+
+from srcad.tape import value_and_grad, vjp
+
+from .numeric import numerical_grad
+
+SEEDS = [0, 1, 2]
+
+
+def check(f, args, wrt, rtol=1e-6):
+    """value_and_grad(f) agrees with f and with central differences."""
+    value, grads = value_and_grad(f, args, wrt)
+    np.testing.assert_allclose(value, f(*args), rtol=1e-12)
+    for i, grad in zip(wrt, grads, strict=True):
+        expected = numerical_grad(f, args, i)
+        assert type(grad) is type(expected)
+        np.testing.assert_allclose(grad, expected, rtol=rtol, atol=1e-8)
+
+
+def tutorial(x1, x2, c):
+    return (math.sin(x2) + c) / (x2 + math.exp(x1)) + x1 * x2
+
+
+def power(x, n):
+    return 1.0 if n == 0 else x * power(x, n - 1)
+
+
+def horner(coefficients, x, k=0):
+    if k == len(coefficients) - 1:
+        return coefficients[k]
+    return coefficients[k] + x * horner(coefficients, x, k + 1)
+
+
+def fill_then_sum(x):
+    n = len(x)
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = math.sin(x[i]) * x[i]
+    return np.sum(y)
+
+
+def newton_sqrt(a):
+    x = a
+    while abs(x * x - a) > 1e-12 * a:
+        x = 0.5 * (x + a / x)
+    return x
+
+
+def logistic(v):
+    return exp(v) / (1.0 + exp(v))
+
+
+def sum_of_logistics(x, scale):
+    s = 0.0
+    for i in range(len(x)):
+        s = s + logistic(scale * x[i])
+    return s
+
+
+def softmax_in_place(x):
+    e = np.exp(x)
+    e /= e.sum()
+    return np.sum(e * x)
+
+
+def pairwise_matrix(x):
+    n = len(x)
+    a = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            a[i][j] = math.cos(x[i] - x[j]) * x[j]
+    b = a.copy()
+    b *= 2.0
+    return np.sum(b @ x)
+
+
+def euler_with_aliases(x, steps):
+    position, velocity = x[0], x[1]
+    dt = 0.1
+    for _ in range(steps):
+        previous = velocity
+        velocity += dt * -math.sin(position)
+        position += dt * previous
+    return position * velocity
+
+
+def converted_with_float(x):
+    total = float(0)
+    for v in x:
+        total += float(v) ** 2
+    assert isinstance(total, float) and np.zeros(2, dtype=float).dtype == np.float64
+    return total
+
+
+def trajectory(x0, steps):
+    states = np.zeros((steps + 1, 2))
+    states[0] = x0
+    for k in range(steps):
+        states[k + 1] = states[k] + 0.05 * np.array([states[k][1], -(states[k][0] ** 3)])
+    return np.sum(states[-1] ** 2)
+
+
+@pytest.mark.parametrize("math_functions", ["math", "numpy"])
+def test_tutorial_gradient(math_functions):
+    if math_functions == "math":
+        f = tutorial
+    else:
+
+        def f(x1, x2, c):
+            return (np.sin(x2) + c) / (x2 + np.exp(x1)) + x1 * x2
+
+    value, grads = value_and_grad(f, (1.5, 0.5, 1.0), (0, 1, 2))
+    assert [round(g, 4) for g in grads] == [0.2328, 1.6165, 0.2007]
+    assert value == pytest.approx(tutorial(1.5, 0.5, 1.0))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_recursion(seed):
+    rng = np.random.default_rng(seed)
+    check(power, (rng.uniform(0.5, 1.5), 6), (0,))
+    check(horner, (rng.normal(size=5), rng.uniform(-1, 1)), (0, 1))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_array_filled_in_a_loop(seed):
+    check(fill_then_sum, (np.random.default_rng(seed).normal(size=7),), (0,))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_while_loop_with_data_dependent_stop(seed):
+    a = np.random.default_rng(seed).uniform(0.5, 5.0)
+    value, (grad,) = value_and_grad(newton_sqrt, (a,), (0,))
+    assert value == pytest.approx(math.sqrt(a)) and grad == pytest.approx(0.5 / math.sqrt(a))
+    check(newton_sqrt, (a,), (0,), rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_helper_function_using_math_exp(seed):
+    rng = np.random.default_rng(seed)
+    check(sum_of_logistics, (rng.normal(size=5), rng.uniform(0.5, 2.0)), (0, 1))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_numpy_style_in_place_code(seed):
+    rng = np.random.default_rng(seed)
+    check(softmax_in_place, (rng.normal(size=4),), (0,))
+    check(pairwise_matrix, (rng.normal(size=3),), (0,))
+    check(euler_with_aliases, (rng.normal(size=2), 5), (0,))
+    check(trajectory, (rng.normal(size=2), 4), (0,))
+
+
+def test_float_keeps_the_gradient_and_stays_a_float_type():
+    check(converted_with_float, (np.array([1.0, -2.0, 0.5]),), (0,))
+
+
+def test_closures_and_lambdas():
+    offset = np.array([0.5, 1.0])
+
+    def inner(v):
+        return math.tanh(v)
+
+    def f(x, k):
+        squares = functools.reduce(lambda total, t: total + t * t, x, 0.0)
+        return sum(inner(x[i] * k) + offset[i] for i in range(2)) + squares
+
+    check(f, (np.array([0.3, -0.4]), 1.5), (0, 1))
+
+
+def test_gradient_types_and_untouched_arguments():
+    x, weights, n, flag = np.array([1.0, 2.0]), np.array([3.0, 4.0]), 2, True
+
+    def f(x, w, n, flag, scale):
+        x[0] = 10.0 * x[0]  # writes into the arguments: the caller's arrays must not change
+        w *= 2.0
+        assert isinstance(n, int) and flag is True
+        return np.sum(x * w) * scale if flag else 0.0
+
+    value, (gx, gscale) = value_and_grad(f, (x, weights, n, flag, 2.0), (0, 4))
+    assert x.tolist() == [1.0, 2.0] and weights.tolist() == [3.0, 4.0]
+    assert isinstance(gscale, float) and isinstance(gx, np.ndarray) and gx.shape == (2,)
+    np.testing.assert_allclose(gx, [120.0, 16.0])
+    assert value == 2.0 * (10 * 6.0 + 16.0) and gscale == 10 * 6.0 + 16.0
+    _, (g_int,) = value_and_grad(power, (2, 3), (0,))
+    assert g_int == 12.0
+    _, (g_unused,) = value_and_grad(lambda a, b: b * 2.0, (np.ones(3), 1.0), (0,))
+    assert g_unused.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(TypeError, match="numbers and numeric arrays"):
+        value_and_grad(lambda b: 1.0, (True,), (0,))
+
+
+def test_vjp_of_a_non_scalar_function():
+    x = np.array([0.3, 0.7, 1.1])
+
+    def f(x):
+        y = np.zeros(3)
+        for i in range(3):
+            y[i] = math.exp(x[i]) * x[(i + 1) % 3]
+        return y
+
+    value, pullback = vjp(f, (x,), (0,))
+    np.testing.assert_allclose(value, f(x))
+    cotangent = np.array([1.0, -2.0, 0.5])
+    expected = numerical_grad(f, (x,), 0, cotangent)
+    for _ in range(2):  # repeated pullbacks do not accumulate
+        np.testing.assert_allclose(pullback(cotangent)[0], expected, rtol=1e-6)
+    scalar_value, scalar_pullback = vjp(tutorial, (1.5, 0.5, 1.0), (1,))
+    assert isinstance(scalar_value, float) and round(scalar_pullback(1.0)[0], 4) == 1.6165
+    with pytest.raises(ValueError, match="cotangent has shape"):
+        pullback(np.ones(2))
+    with pytest.raises(TypeError, match="use vjp"):
+        value_and_grad(f, (x,), (0,))
+
+
+SCRATCH = np.zeros(3)
+
+
+def into_module_array(x):
+    SCRATCH[0] = x[0] * 2
+    return SCRATCH[0]
+
+
+def through_np_float64(x):
+    return np.float64(x[0] * 2)
+
+
+def through_gamma(x):
+    return math.gamma(x[0])
+
+
+def through_unknown_numpy_function(x):
+    return np.cumprod(x)[-1]
+
+
+@pytest.mark.parametrize(
+    ("f", "message"),
+    [
+        (into_module_array, "drop its gradient"),
+        (through_np_float64, "drop its gradient"),
+        (through_gamma, r"no derivative for math\.gamma"),
+        (through_unknown_numpy_function, r"no derivative for numpy\.cumprod"),
+    ],
+)
+def test_what_would_drop_a_gradient_raises(f, message):
+    with pytest.raises((RuntimeError, TypeError, ValueError)) as raised:
+        value_and_grad(f, (np.array([1.5, 2.0]),), (0,))
+    # NumPy re-raises an error from storing into an array as the cause of its own
+    assert re.search(message, f"{raised.value} {raised.value.__cause__}")
+
+
+def test_non_differentiable_math_functions_work_on_tracked_values():
+    def f(x):
+        return x * math.floor(x) + (1.0 if math.isfinite(x) else 0.0)
+
+    check(f, (2.5,), (0,))

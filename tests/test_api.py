@@ -1,0 +1,162 @@
+"""The public API: wrt forms, value_and_grad, vjp, source, explain, gradcheck, errors."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def f(x1, x2):
+    return (math.sin(x2) + 1) / (x2 + math.exp(x1)) + x1 * x2
+
+
+def e(x, y, z):
+    return np.sum(2 * x**4 - y**3 + 3 * z**2)
+
+
+def vector_out(x, a):
+    return np.sin(x) * a
+
+
+def uses_int(x, n):
+    return np.sum(x[:n] ** 2) * n
+
+
+def test_issue_example_scalars(jit):
+    assert srcad.grad(f, jit=jit)(1.5, 0.5) == pytest.approx(0.2328337474755975, rel=1e-12)
+    value, g = srcad.value_and_grad(f, wrt="x2", jit=jit)(1.5, 0.5)
+    assert value == pytest.approx(f(1.5, 0.5), rel=1e-14)
+    assert g == pytest.approx(1.6165488003791766, rel=1e-12)
+    assert isinstance(g, float) and isinstance(value, float)
+
+
+def test_decorator_and_tuple_wrt(jit, rng):
+    decorated = srcad.grad(e)
+    x, y, z = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4)
+    np.testing.assert_allclose(decorated(x, y, z), 8 * x**3, rtol=1e-12)
+    gx, gy, gz = srcad.grad(decorated.__wrapped__, wrt=(0, 1, 2), jit=jit)(x, y, z)
+    np.testing.assert_allclose(gx, 8 * x**3, rtol=1e-12)
+    np.testing.assert_allclose(gy, -3 * y**2, rtol=1e-12)
+    np.testing.assert_allclose(gz, 6 * z, rtol=1e-12)
+    assert gx.shape == x.shape
+
+
+def test_decorator_with_options():
+    @srcad.grad(wrt="y", jit=False)
+    def h(x, y):
+        return x * y * y
+    assert h(2.0, 3.0) == pytest.approx(12.0)
+
+
+def test_keyword_arguments_and_defaults():
+    def k(x, scale=2.0):
+        return scale * x * x
+    g = srcad.grad(k, wrt="x")
+    assert g(3.0) == pytest.approx(12.0)
+    assert g(3.0, scale=1.0) == pytest.approx(6.0)
+
+
+def test_integer_arguments_pass_through(rng):
+    x = rng.standard_normal(6)
+    g = srcad.grad(uses_int)(x, 4)
+    expected = np.zeros(6)
+    expected[:4] = 2 * x[:4] * 4
+    np.testing.assert_allclose(g, expected, rtol=1e-12)
+
+
+def test_differentiating_an_int_is_a_type_error(rng):
+    with pytest.raises(TypeError, match="'n'.*integer|'n'.*int"):
+        srcad.grad(uses_int, wrt="n")(rng.standard_normal(3), 2)
+    with pytest.raises(TypeError, match="float arguments"):
+        srcad.grad(f)(1, 0.5)
+
+
+def test_bad_wrt():
+    with pytest.raises(ValueError, match="no parameter named 'q'"):
+        srcad.grad(f, wrt="q")
+    with pytest.raises(ValueError, match="has 2 parameters"):
+        srcad.grad(f, wrt=5)
+    with pytest.raises(ValueError, match="mode"):
+        srcad.grad(f, mode="fast")
+
+
+def test_non_scalar_output_points_to_vjp(rng):
+    with pytest.raises(TypeError, match="vjp"):
+        srcad.grad(vector_out, mode="source")(rng.standard_normal(3), 2.0)
+
+
+def test_vjp(jit, rng):
+    x = rng.standard_normal(5)
+    value, pullback = srcad.vjp(vector_out, x, 1.5, wrt=(0, 1), jit=jit)
+    np.testing.assert_allclose(value, np.sin(x) * 1.5)
+    ct = rng.standard_normal(5)
+    gx, ga = pullback(ct)
+    np.testing.assert_allclose(gx, ct * np.cos(x) * 1.5, rtol=1e-12)
+    assert ga == pytest.approx(np.sum(ct * np.sin(x)), rel=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        pullback(np.ones(3))
+
+
+def test_gradient_never_modifies_arguments(rng):
+    def scale_in_place(x):
+        x[0] = x[0] * 3.0
+        return np.sum(x * x)
+    x = rng.standard_normal(4)
+    before = x.copy()
+    g = srcad.grad(scale_in_place)(x)
+    np.testing.assert_array_equal(x, before)
+    expected = 2 * x
+    expected[0] = 18 * x[0]
+    np.testing.assert_allclose(g, expected, rtol=1e-12)
+
+
+def test_source_reads_like_an_adjoint():
+    text = srcad.source(srcad.grad(f, wrt=(0, 1)))
+    assert text.startswith("def f_grad(x1, x2, b_out=1.0):")
+    assert "# forward sweep" in text and "# reverse sweep" in text
+    assert "bx1" in text and "bx2" in text
+    assert "# line " in text and "return (math.sin(x2) + 1)" in text
+    assert "zeros_like" not in text  # scalars start from their first contribution
+
+
+def test_explain(capsys):
+    text = srcad.explain(f, 1.0, 2.0)
+    assert "source+numba" in text and capsys.readouterr().out.strip() == text.strip()
+
+
+def test_gradcheck(rng):
+    assert srcad.gradcheck(e, (rng.standard_normal(3),) * 3, wrt=(0, 1, 2))
+    with pytest.raises(AssertionError, match="finite differences"):
+        check.compare(f, (1.0, 2.0), [0], (123.0,))
+
+
+def recursive(a, n):
+    if n == 0:
+        return a
+    return a * recursive(a, n - 1)
+
+
+def test_auto_falls_back_to_tape_with_a_reason():
+    with pytest.warns(srcad.FallbackWarning, match="recursive"):
+        g = srcad.grad(recursive)(1.3, 4)
+    assert g == pytest.approx(5 * 1.3**4)
+    with pytest.raises(srcad.UnsupportedError, match="recursive"):
+        srcad.grad(recursive, mode="source")(1.3, 4)
+
+
+def test_fallback_warns_once_per_function():
+    g = srcad.grad(recursive)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g(1.1, 3)
+        g(1.2, 3)
+    assert sum(issubclass(w.category, srcad.FallbackWarning) for w in caught) == 1
+
+
+def test_tape_mode_matches(rng):
+    x = rng.standard_normal(4)
+    np.testing.assert_allclose(srcad.grad(e, mode="tape")(x, x, x), 8 * x**3, rtol=1e-12)

@@ -1,0 +1,88 @@
+"""srcad.custom_vjp: a user's derivative used by the source transform and by the tape."""
+
+import math
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+@srcad.custom_vjp
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@softplus.defvjp
+def softplus_vjp(g, ans, x):
+    return g / (1.0 + np.exp(-x))
+
+
+@srcad.custom_vjp
+def clipped_product(a, b):
+    return a * b
+
+
+@clipped_product.defvjp
+def clipped_product_vjp(g, ans, a, b):
+    return g * b, g * a
+
+
+
+
+@srcad.custom_vjp
+def opaque_square(a):
+    return a * a
+
+
+@opaque_square.defvjp
+def opaque_square_vjp(g, ans, a):
+    return 2.0 * g * a
+
+
+def model(x, c):
+    return np.sum(softplus(x * c)) + clipped_product(c, c * 2.0)
+
+
+def uses_scalar(a, b):
+    s = 0.0
+    for _ in range(3):
+        s += opaque_square(a + s * 0.1) * b
+    return s
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_custom_vjp_is_used(mode, jit, rng):
+    x, c = rng.standard_normal(4), 0.7
+    grads = srcad.grad(model, wrt=(0, 1), mode=mode, jit=jit)(x, c)
+    check.compare(model, (x, c), [0, 1], grads)
+    g = srcad.grad(uses_scalar, wrt=(0, 1), mode=mode, jit=jit)(0.3, 1.2)
+    check.compare(uses_scalar, (0.3, 1.2), [0, 1], g)
+
+
+def test_the_rule_replaces_the_body():
+    @srcad.custom_vjp
+    def noisy(a):
+        return math.sin(a)
+
+    @noisy.defvjp
+    def noisy_vjp(g, ans, a):
+        return 100.0 * g  # deliberately not the derivative of sin: srcad must use it
+
+    def f(a):
+        return noisy(a) * 2.0
+    assert srcad.grad(f, mode="source")(0.3) == pytest.approx(200.0)
+    assert srcad.grad(f, mode="tape")(0.3) == pytest.approx(200.0)
+    assert "noisy_vjp" in srcad.source(srcad.grad(f), 0.3)
+
+
+def test_missing_vjp_is_an_error():
+    @srcad.custom_vjp
+    def bare(a):
+        return a
+
+    def f(a):
+        return bare(a) * a
+    with pytest.raises(TypeError, match="defvjp"):
+        srcad.grad(f, mode="source")(1.0)
