@@ -62,31 +62,79 @@ def _flows(tree):
 VIEWS = (np.transpose, np.reshape, np.ravel)
 
 
+def views(tree, types):
+    """{view: base} for array variables assigned a view of (or another name for) an array."""
+    out = {}
+    reads = {}
+    for n in gast.walk(tree):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            reads[n.id] = reads.get(n.id, 0) + 1
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            target = node.targets[0].id
+            if isinstance(node.value, gast.Name) and reads[node.value.id] == 1:
+                continue  # `x = _t1`, the only use of a temporary: nothing else sees it
+            base = _view_base(node.value, types)
+            if base is not None and base != target and types.get(target, UNKNOWN).is_array:
+                out[target] = base
+    return out
+
+
 def check_aliasing(tree, types):
-    """Refuse code where one array is reachable under two names and written in place: srcad
-    tracks values by name, so a write through one name would be invisible through the other."""
-    stored = {}
-    for node in gast.walk(tree):
-        if isinstance(node, (gast.Assign, gast.AugAssign)):
-            t = node.targets[0] if isinstance(node, gast.Assign) else node.target
-            if isinstance(t, gast.Subscript):
-                stored.setdefault(t.value.id, node)
-    if not stored:
+    """Refuse code whose values srcad's by-name tracking would get wrong: a write into an array
+    through a second name for it (a view or alias), or a read of a view after its array was
+    written (the view would see the write, which srcad does not model)."""
+    view_of = views(tree, types)
+    if not view_of:
         return
-    for node in gast.walk(tree):
-        if not (isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name)):
-            continue
-        target, value = node.targets[0].id, node.value
-        base = _view_base(value, types)
-        if base is None or not types.get(target, UNKNOWN).is_array:
-            continue
-        for name in (target, base):
-            if name in stored:
+    _Staleness(view_of).block(tree.body, frozenset())
+
+
+class _Staleness:
+    """Forward dataflow over structured code: which views have seen their base written."""
+
+    def __init__(self, view_of):
+        self.view_of = view_of
+
+    def block(self, stmts, stale):
+        for stmt in stmts:
+            stale = self.stmt(stmt, stale)
+        return stale
+
+    def stmt(self, s, stale):
+        if isinstance(s, gast.If):
+            self.use({s.test.operand.id if isinstance(s.test, gast.UnaryOp) else s.test.id},
+                     stale, s)
+            return self.block(s.body, stale) | self.block(s.orelse, stale)
+        if isinstance(s, (gast.For, gast.While)):
+            entry = stale
+            for _ in range(len(self.view_of) + 2):
+                after = self.block(s.body, entry)
+                if after <= entry:
+                    break
+                entry = entry | after
+            return entry
+        self.use({n.id for n in gast.walk(s.value) if isinstance(n, gast.Name)}, stale, s)
+        if isinstance(s, gast.Return):
+            return stale
+        target = s.targets[0] if isinstance(s, gast.Assign) else s.target
+        if isinstance(target, gast.Subscript) or anno.getanno(s, "inplace"):
+            name = target.value.id if isinstance(target, gast.Subscript) else target.id
+            if name in self.view_of:
                 raise UnsupportedError(
-                    f"'{target}' shares memory with the array '{base}' and '{name}' is written "
-                    f"in place (line {anno.getanno(stored[name], 'loc').line}); srcad cannot "
-                    f"follow a write through another name: use {base}.copy()",
-                    anno.getanno(node, "loc"))
+                    f"a write into '{name}', which shares memory with the array "
+                    f"'{self.view_of[name]}': srcad cannot follow a write through another name "
+                    f"(use {self.view_of[name]}.copy())", anno.getanno(s, "loc"))
+            stale = stale | {v for v, b in self.view_of.items() if b == name}
+            return stale if isinstance(target, gast.Subscript) else stale - {name}
+        return stale - {target.id}
+
+    def use(self, names, stale, s):
+        for name in names & stale:
+            raise UnsupportedError(
+                f"'{name}' shares memory with the array '{self.view_of[name]}', which was written "
+                f"in place after '{name}' was taken; srcad cannot follow that write (take "
+                f"{self.view_of[name]}[...].copy() instead)", anno.getanno(s, "loc"))
 
 
 def _view_base(value, types):

@@ -18,6 +18,9 @@ from . import check, pipeline, typeinfer
 from .errors import FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
+# compiled specialisations shared by every gradient object of the same function in the process:
+# (function, wrt, kind, mode, jit, fastmath, argument types) -> _Specialization
+_COMPILED = {}
 
 
 class _Specialization:
@@ -37,7 +40,6 @@ class Gradient:
         self.wrt_names, self.single = _normalize_wrt(wrt, self.params, self.fn)
         self.kind, self.mode, self.jit = kind, mode, jit
         self.cache, self.fastmath = cache, fastmath
-        self._specs = {}
         self._last = None
         self._warned = False
         functools.update_wrapper(self, self.fn)
@@ -66,9 +68,15 @@ class Gradient:
 
     def specialization(self, args):
         types = self.arg_types(args)
-        spec = self._specs.get(types)
-        if spec is None:
-            spec = self._specs[types] = self._specialize(args, types)
+        key = (self.fn, self.wrt_names, self.kind == "vjp", self.mode, self.jit, self.fastmath,
+               types)
+        spec = _COMPILED.get(key)
+        if spec is None or (spec.generated is not None and not spec.generated.is_current()):
+            spec = _COMPILED[key] = self._specialize(args, types)
+        if spec.mode == "tape" and self.mode == "auto" and not self._warned:
+            self._warned = True
+            warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: "
+                          f"{spec.reason}", FallbackWarning, stacklevel=4)
         self._last = spec
         return spec
 
@@ -80,7 +88,6 @@ class Gradient:
         except UnsupportedError as exc:
             if self.mode == "source":
                 raise
-            self._fallback_warning(exc)
             return self._tape_spec(str(exc))
         if self.kind != "vjp" and generated.output_type.ndim > 0:
             raise TypeError(f"{self.fn.__qualname__} returns an array "
@@ -103,12 +110,6 @@ class Gradient:
             value, pullback = tape_run.vjp(self.fn, args, indices)
             return (value, *pullback(cotangent))
         return _Specialization("tape", call, reason=reason)
-
-    def _fallback_warning(self, exc):
-        if not self._warned:
-            self._warned = True
-            warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: {exc}",
-                          FallbackWarning, stacklevel=4)
 
     def evaluate(self, args, cotangent=None):
         """(value, grads tuple) for bound positional `args`."""

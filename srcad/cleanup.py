@@ -239,8 +239,11 @@ def forward_zeros(fn_def, ctx):
             nxt = block[j] if j is not None else None
             if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
                     nxt.target.id == name and not _mentions(nxt.value, name) and \
-                    isinstance(nxt.op, gast.Add) and (kind == "scalar" or _is_fresh(nxt.value)):
-                block[j] = gast.Assign(targets=[nxt.target], value=nxt.value, type_comment=None)
+                    isinstance(nxt.op, (gast.Add, gast.Sub)) and \
+                    (kind == "scalar" or _is_fresh(nxt.value)):
+                value = nxt.value if isinstance(nxt.op, gast.Add) else \
+                    gast.UnaryOp(op=gast.USub(), operand=nxt.value)
+                block[j] = gast.Assign(targets=[nxt.target], value=value, type_comment=None)
                 del block[i]
                 changed = True
                 continue

@@ -69,6 +69,7 @@ def inline(lowering, lam, target, args, keywords, call):
             raise UnsupportedError(f"call of '{name}', whose source cannot be read ({exc.what}); "
                                    "give it a derivative with srcad.custom_vjp", loc) from None
         tree, helper_scope = anno.deepcopy(parsed.tree), parsed.scope
+        lowering.files.add(parsed.file)
         defaults = _function_defaults(target)
     params = [a.id for a in tree.args.args]
     if tree.args.vararg is not None or tree.args.kwarg is not None:

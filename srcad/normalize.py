@@ -68,11 +68,12 @@ class Core:
     namer: Namer
     scope: dict
     parsed: object
+    files: set  # every source file read: the function's and its inlined helpers'
 
     def copy(self):
         """A copy whose tree and names can be changed; scope and parse are shared."""
         return Core(anno.deepcopy(self.tree), copy.deepcopy(self.namer), self.scope,
-                    self.parsed)
+                    self.parsed, self.files)
 
 
 def normalize(parsed):
@@ -93,7 +94,7 @@ def normalize(parsed):
     body = lowering.block(tree.body)
     body = _JumpLowering(namer).function(body)
     tree.body = body
-    return Core(tree, namer, scope, parsed)
+    return Core(tree, namer, scope, parsed, lowering.files)
 
 
 def _numpy_name(scope, namer):
@@ -149,6 +150,7 @@ class _Lowering:
         self.out = None  # the statement list being filled
         self.stmt = None  # the source statement being lowered (for locations)
         self.lambdas = {}  # local name -> Lambda node assigned to it
+        self.files = {stack[0].__code__.co_filename} if hasattr(stack[0], "__code__") else set()
 
     # -- statements ---------------------------------------------------------------------
     def block(self, stmts):
@@ -262,6 +264,8 @@ class _Lowering:
         load = _name(target.id)
         self.assign(_name(target.id, gast.Store()),
                     gast.BinOp(left=load, op=node.op, right=node.value))
+        # NumPy updates an array in place here; the alias check must see it as a write
+        anno.setanno(self.out[-1], "inplace", True)
 
     def visit_Return(self, node):
         if node.value is None:

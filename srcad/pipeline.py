@@ -30,6 +30,19 @@ class Generated:
     gradient: object  # the generated Python function
     output_type: object
     stages: dict = field(default_factory=dict)  # stage name -> source after it
+    files: dict = field(default_factory=dict)  # source file read -> its mtime then
+
+    def is_current(self):
+        """False once a source file it was generated from (the function's own or an inlined
+        helper's) has changed."""
+        return all(_mtime(f) == t for f, t in self.files.items())
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _dump(stage, text, stages):
@@ -39,16 +52,9 @@ def _dump(stage, text, stages):
         print(f"--- srcad: after {stage} ---\n{text}", file=sys.stderr)
 
 
-_parsed = {}
-
-
 def front(fn):
-    """frontend + normalize, cached per function object and source."""
-    parsed = frontend.parse(fn)
-    key = (parsed.fn, "\n".join(parsed.lines))
-    if key not in _parsed:
-        _parsed[key] = normalize.normalize(parsed)
-    return _parsed[key]
+    """frontend + normalize."""
+    return normalize.normalize(frontend.parse(fn))
 
 
 def transform(fn, wrt, arg_types):
@@ -93,7 +99,7 @@ def transform(fn, wrt, arg_types):
                                         else core.scope[k] for k in used})
     gradient = getattr(module, grad_def.name)
     return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, output_type,
-                     stages)
+                     stages, {f: _mtime(f) for f in core.files})
 
 
 def _names(tree):

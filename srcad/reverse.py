@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import gast
 
 from . import anno, rules, templates, typeinfer
+from . import activity
 from .activity import diff_inputs
 from .errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
@@ -194,6 +195,7 @@ class Differentiator:
                     self.read(name, after)
         if isinstance(stmt, gast.While) or anno.hasanno(stmt, "exit_test"):
             trips = self.namer.fresh("_n")
+            self.types[trips] = typeinfer.INT
             anno.setanno(stmt, "trips", trips)
             self.define(trips, before)
             self.read(trips, after)
@@ -317,8 +319,9 @@ class Differentiator:
         else:
             func = anno.getanno(value.func, "func")
             args, keywords = value.args, {k.arg: k.value for k in value.keywords}
-        active_args = [a for a in list(args) + list(keywords.values())
-                       if isinstance(a, gast.Name) and a.id in self.active]
+        active_args = [n for a in list(args) + list(keywords.values())
+                       for n in (a.elts if isinstance(a, gast.Tuple) else [a])
+                       if isinstance(n, gast.Name) and n.id in self.active]
         if not active_args:
             return []
         what = templates.to_source(value)
@@ -330,6 +333,13 @@ class Differentiator:
             raise UnsupportedError(f"no derivative rule for '{name}' (in {what})", loc)
         if rule.nondiff:
             return []
+        if rule.piece is not None:
+            return self.pieces_adjoint(rule, args, keywords, g, loc, what)
+        if any(isinstance(a, gast.Tuple) and any(isinstance(e, gast.Name) and e.id in self.active
+                                                 for e in a.elts)
+               for a in list(args) + list(keywords.values())):
+            raise UnsupportedError(f"srcad has no derivative of {what} with respect to values "
+                                   "inside a tuple argument", loc)
         try:
             bound = rule.bind(list(args), keywords)
         except TypeError as exc:
@@ -353,6 +363,25 @@ class Differentiator:
             else:
                 out.append(self.accumulate(node.id, partial))
                 seen.add(node.id)
+        return out
+
+    def pieces_adjoint(self, rule, args, keywords, g, loc, what):
+        """Adjoints of the elements of the tuple argument of np.stack, np.concatenate, ..."""
+        try:
+            bound = rule.bind(list(args), keywords)
+        except TypeError as exc:
+            raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
+                                   loc) from None
+        axis, elements = bound[rule.params[1]], bound[rule.params[0]]
+        if not (axis == 0 or isinstance(axis, gast.Constant) and axis.value == 0) or \
+                not isinstance(elements, gast.Tuple):
+            raise UnsupportedError(f"srcad differentiates {what} only for a tuple written in "
+                                   "the call, along axis 0", loc)
+        out = []
+        for k, e in enumerate(elements.elts):
+            if isinstance(e, gast.Name) and e.id in self.active:
+                out.append(self.accumulate(e.id, templates.fill(
+                    rule.piece, g=g, k=_const(k), arrays=elements, np=_name(self.np))))
         return out
 
     def custom_adjoint(self, func, z, args, keywords, g, loc, what):
@@ -397,6 +426,13 @@ class Differentiator:
 
     # ---- pass 2: what to save, where adjoints start ----------------------------------------
     def plan_saves(self, body):
+        # reading a view reads its array: the array's overwritten elements must come back too
+        view_of = activity.views(self.core.tree, self.types)
+        for view in sorted(view_of, key=lambda v: -len(self.reads.get(v, []))):
+            base = view_of[view]
+            while base is not None:
+                self.reads.setdefault(base, []).extend(self.reads.get(view, []))
+                base = view_of.get(base)
         for name, reads in self.reads.items():
             for d in self.defs.get(name, []):
                 loop = self.loops.get(d[:-1] + (d[-1] + 0.5,)) if not isinstance(d[-1], int) \
@@ -507,10 +543,16 @@ class Differentiator:
         if rev:
             rev.insert(0, self.origin_comment(stmt))
         rev.extend(rev_after)
-        if isinstance(target, gast.Name) and name in self.active and \
-                any(precedes(u, path, self.loops) for u in self.uses.get(name, [])):
+        if isinstance(target, gast.Name) and name in self.active and self.redefines(name, path):
+            # the value overwritten here did not reach the output through this definition
             rev.append(self.init(name))
         return fwd, rev
+
+    def redefines(self, name, path):
+        """Can the definition of `name` at `path` overwrite a value the function used or
+        produced earlier (an argument, another definition, or itself in a loop)?"""
+        return name in self.core.tree_args or \
+            any(precedes(d, path, self.loops) for d in self.defs.get(name, []))
 
     def origin_comment(self, stmt):
         """`# line 12: <source>` (with the file's name for a helper from another file)."""

@@ -35,6 +35,7 @@ class Rule:
     partials: dict
     broadcasting: bool
     nondiff: bool = False
+    piece: str = None  # for `pieces`: the adjoint of element k of the tuple argument
 
     def bind(self, args, keywords):
         """Map a call's positional and keyword argument nodes to parameter names."""
@@ -86,6 +87,20 @@ def elementwise(*keys, params=None, **partials):
 
 def adjoint(*keys, params=None, **partials):
     _register(keys, params, partials, broadcasting=False)
+
+
+def pieces(*keys, params, piece):
+    """A function of a tuple of arrays or scalars (its first parameter): `piece` is the adjoint
+    of element `k` of that tuple."""
+    names, defaults = _parse_params(params, {})
+    unknown = templates.names_in(piece) - set(names) - _ALLOWED_FREE - {"k"}
+    if unknown:
+        raise ValueError(f"rule for {keys[0]}: template {piece!r} uses {sorted(unknown)}")
+    rule = Rule(tuple(keys), names, defaults, {}, False, piece=piece)
+    for key in keys:
+        if key in REGISTRY:
+            raise ValueError(f"duplicate rule for {key}")
+        REGISTRY[key] = rule
 
 
 def nondiff(*keys):
@@ -170,6 +185,11 @@ adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
 adjoint(np.copy, np.ascontiguousarray, params="x", x="g")
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
+
+# ---- functions of a tuple (only along the first axis) ------------------------------------------
+pieces(np.stack, np.array, params="arrays, axis=0", piece="g[k]")
+pieces(np.concatenate, np.hstack, params="arrays, axis=0",
+       piece="rt.concatenate_piece(g, arrays, k)")
 
 # ---- zero derivative ----------------------------------------------------------------------
 nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,

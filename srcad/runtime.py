@@ -55,6 +55,22 @@ def _unbroadcast(g, x):
         return lambda g, x: g
     if not _is_array(g):
         return lambda g, x: np.full(x.shape, g)
+    if g.ndim == x.ndim == 1:  # (simple forms for the common ranks compile much faster)
+        def vector(g, x):
+            if g.shape[0] == x.shape[0]:
+                return g.copy()
+            return np.full(1, np.sum(g))
+        return vector
+    if g.ndim == 2 and x.ndim == 1:
+        def rows(g, x):
+            out = np.zeros(x.shape[0])
+            for i in range(g.shape[0]):
+                if x.shape[0] == 1:
+                    out[0] += np.sum(g[i])
+                else:
+                    out += g[i]
+            return out
+        return rows
     if g.ndim == x.ndim:
         def same_rank(g, x):
             if g.shape == x.shape:
@@ -262,3 +278,12 @@ mean_along = _along(np.mean)
 prod_along = _along(np.prod)
 ALONG = {np.max: "max_along", np.amax: "max_along", np.min: "min_along",
          np.amin: "min_along", np.mean: "mean_along", np.prod: "prod_along"}
+
+
+@register_jitable
+def concatenate_piece(g, arrays, k):
+    """The adjoint of `arrays[k]` in `np.concatenate(arrays)` (along the first axis)."""
+    start = 0
+    for j in range(k):
+        start += arrays[j].shape[0]
+    return g[start:start + arrays[k].shape[0]].copy()

@@ -489,6 +489,33 @@ def loop_reads_array_overwritten_later(a, x):
     return np.sum(y * y)
 
 
+def running_maximum(x):
+    best = -1e9
+    for v in x:
+        if v * v > best:
+            best = v * v
+    return best
+
+
+def conditional_overwrite_without_use(x, a):
+    t = a * 2.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.0:
+            t = x[i] * a
+    return t * t
+
+
+def in_place_array_operators(x, a):
+    acc = np.zeros(3)
+    for i in range(len(x)):
+        acc[i % 3] += x[i] * a
+    acc *= 2.0
+    y = x * 2.0
+    y[1:3] = y[0]
+    y[-1] += y[0] ** 2
+    return np.sum(acc * acc) + np.sum(y * y)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

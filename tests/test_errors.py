@@ -70,5 +70,16 @@ def writes_through_view(A):
 @pytest.mark.parametrize("fn,arg", [(writes_through_alias, np.ones(3)),
                                     (writes_through_view, np.ones((2, 3)))])
 def test_aliasing_writes_are_refused(fn, arg):
-    with pytest.raises(srcad.UnsupportedError, match="shares memory"):
+    with pytest.raises(srcad.UnsupportedError, match="shares memory|write into"):
         srcad.grad(fn, mode="source")(arg)
+
+
+def scales_a_row_in_place(A):
+    row = A[0]
+    row *= 2.0
+    return np.sum(A * A)
+
+
+def test_in_place_operator_through_a_view_is_refused():
+    with pytest.raises(srcad.UnsupportedError, match="write into 'row'"):
+        srcad.grad(scales_a_row_in_place, mode="source")(np.ones((2, 3)))

@@ -110,7 +110,7 @@ def key_name(key):
 
 ALL = []
 for _key, _rule in rules.REGISTRY.items():
-    if _rule.nondiff:
+    if _rule.nondiff or _rule.piece is not None:  # tuple rules: test_tuple_argument_rules
         continue
     _cases = cases_for(_key, _rule)
     if not _cases:
@@ -157,5 +157,14 @@ def test_rule_matches_finite_differences(key, expr, shapes, jit, tmp_path):
 
 def test_every_rule_is_walked():
     walked = {k for k, e, _ in ALL if e is not None}
-    missing = [k for k, r in rules.REGISTRY.items() if not r.nondiff and k not in walked]
+    missing = [k for k, r in rules.REGISTRY.items()
+               if not r.nondiff and r.piece is None and k not in walked]
     assert not missing, f"rules without a numeric test: {missing}"
+
+
+def test_tuple_argument_rules(jit, rng):
+    from tests.tuple_programs import FUNCTIONS
+    x, a = rng.uniform(0.3, 1.0, 4), 0.7
+    for fn in FUNCTIONS:
+        grads = srcad.grad(fn, wrt=(0, 1), mode="source", jit=jit)(x, a)
+        check.compare(fn, (x, a), [0, 1], grads)

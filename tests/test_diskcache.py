@@ -1,0 +1,67 @@
+"""cache=True: a second process reuses the generated module and Numba's machine code; editing
+a helper's source invalidates what was cached for its callers."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import srcad
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np, srcad, model
+    g = srcad.grad(model.loss, cache=True)
+    print(g(np.linspace(0.1, 1.0, 5)).sum())
+    print("hits", g._last.call.stats.cache_hits)
+""")
+
+
+def run(tmp_path):
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    return float(out[0]), out[1]
+
+
+def write_model(tmp_path, power):
+    (tmp_path / "helper.py").write_text(f"def term(v):\n    return v ** {power}\n")
+    (tmp_path / "model.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from helper import term
+
+        def loss(x):
+            s = 0.0
+            for i in range(x.shape[0]):
+                s += term(x[i])
+            return s
+    """))
+
+
+def test_second_process_reuses_the_cache(tmp_path):
+    write_model(tmp_path, 2)
+    first, hits = run(tmp_path)
+    assert hits.endswith("[])") or "hits" in hits
+    second, hits = run(tmp_path)
+    assert second == first
+    assert "hits Counter()" not in hits and "hits" in hits  # numba loaded the machine code
+    assert first == np.sum(2 * np.linspace(0.1, 1.0, 5))
+
+
+def test_editing_a_helper_invalidates(tmp_path):
+    write_model(tmp_path, 2)
+    run(tmp_path)
+    write_model(tmp_path, 3)
+    value, _ = run(tmp_path)
+    assert np.isclose(value, np.sum(3 * np.linspace(0.1, 1.0, 5) ** 2))
+
+
+def test_in_process_cache_follows_helper_edits(tmp_path, monkeypatch):
+    write_model(tmp_path, 2)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import model
+    x = np.linspace(0.1, 1.0, 5)
+    assert np.allclose(srcad.grad(model.loss, jit=False)(x), 2 * x)
+    generated = srcad.grad(model.loss, jit=False)._last  # noqa: F841 (shared cache)
+    assert srcad.grad(model.loss, jit=False).evaluate((x,))  # served from the process cache
