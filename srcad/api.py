@@ -285,8 +285,9 @@ def explain(fn, *args, wrt=0, **kwargs):
             text = f"{name}: tape, because the source cannot be transformed: {exc}"
         else:
             how = "source+numba" if g.jit else "source+python (jit=False)"
+            signature = ", ".join(f"{p}: {t}" for p, t in zip(g.params, types, strict=True))
             text = (f"{name}: {how}; generated gradient in {generated.path}\n"
-                    f"  signature: ({', '.join(f'{p}: {t}' for p, t in zip(g.params, types))})")
+                    f"  signature: ({signature})")
     print(text)
     return text
 

@@ -69,6 +69,8 @@ def _parser():
     p.add_argument("--only", default="", help="comma-separated workload names to run")
     p.add_argument("--json", metavar="PATH", help="write every figure and the machine to PATH")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios")
+    p.add_argument("--markdown", metavar="PATH",
+                   help="write the times and ratios as a Markdown table (for bench/README.md)")
     p.add_argument("--fastmath", action="store_true",
                    help="compile the primal and srcad's gradient with fastmath (off by default)")
     p.add_argument("--budget", type=float, default=0.3,
@@ -124,7 +126,7 @@ def _run_pinned_child(argv):
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     code = "import sys; from srcad.benchmark import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *argv], env=env).returncode
+    return subprocess.run([sys.executable, "-c", code, *argv], env=env, check=False).returncode
 
 
 # ---- the run ----
@@ -144,9 +146,9 @@ def _run(opts):
     settings = {
         "threads": "1 (" + ", ".join(f"{k}={v}" for k, v in THREAD_ENV.items()) +
                    ", torch.set_num_threads(1))",
-        "timing": f"median per call of up to 7 samples after one warm-up call, about "
-                  f"{opts.budget:g} s of calls per cell, gc off while timing; the first call "
-                  f"(compilation) is reported apart",
+        "timing": f"median per call of 3 to 7 samples after one warm-up call (1 sample "
+                  f"for calls over 1 s), about {opts.budget:g} s of calls per cell, gc off "
+                  f"while timing; the first call (compilation) is reported apart",
         "fastmath": bool(opts.fastmath),
         "sizes": opts.sizes,
         "peers": peers,
@@ -167,6 +169,9 @@ def _run(opts):
     if opts.json:
         _write_json(opts.json, machine, settings, rows)
         print(f"\nwrote {opts.json}")
+    if opts.markdown:
+        Path(opts.markdown).write_text(format_markdown(rows, peers, machine))
+        print(f"wrote {opts.markdown}")
     if opts.plot:
         print(plot_ratios(rows, peers, opts.plot))
     bad = any(r.get("verified", "").startswith("MISMATCH") or
@@ -189,7 +194,10 @@ def _collect(opts):
             jobs.append(_FunctionJob(Path(path), func, opts.call_args, opts.wrt))
             continue
         p = Path(t)
-        files = sorted(q for q in p.glob("*.py") if not q.name.startswith("_")) if p.is_dir() else [p]
+        if p.is_dir():
+            files = sorted(q for q in p.glob("*.py") if not q.name.startswith("_"))
+        else:
+            files = [p]
         for q in files:
             job = _WorkloadJob(q)
             if not only or job.name in only or q.stem in only:
@@ -203,8 +211,9 @@ def load_module(path):
     """Import a workload file. A file inside a package (bench/workloads/) is imported under
     its dotted name so its own imports work; any other file as a standalone module."""
     path = Path(path).resolve()
-    if SUITE_DIR.parent.parent.is_dir() and str(SUITE_DIR.parents[1]) not in sys.path:
-        sys.path.insert(0, str(SUITE_DIR.parents[1]))  # `from bench.workloads import ...`
+    repo = SUITE_DIR.parents[1]
+    if SUITE_DIR.is_dir() and str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))  # so any workload file can `from bench.workloads import`
     parts = [path.stem]
     d = path.parent
     while (d / "__init__.py").is_file():
@@ -238,7 +247,7 @@ class _WorkloadJob:
                 self.error = f"not a workload file: missing {', '.join(missing)}"
             else:
                 self.name = self.module.NAME
-        except Exception as e:  # a broken workload file must not stop the suite
+        except (Exception, SystemExit) as e:  # a broken workload must not stop the suite
             self.error = f"cannot load: {_first_line(e)}"
 
     def describe(self):
@@ -284,13 +293,13 @@ class _WorkloadJob:
                 continue
             budget = opts.budget
             progress(f"{label}: numba primal")
-            row["primal"] = _timed(lambda: primal(*args), budget, track_memory=True)
+            row["primal"] = _timed(lambda a=args: primal(*a), budget, track_memory=True)
             ref = None
             if hand is None:
                 row["hand"] = {"status": "n/a (no hand_adjoint)"}
             else:
                 progress(f"{label}: hand adjoint")
-                row["hand"] = _timed(lambda: hand(*args), budget, track_memory=True)
+                row["hand"] = _timed(lambda a=args: hand(*a), budget, track_memory=True)
                 if row["hand"]["status"] == "ok":
                     ref = row["hand"].pop("_out")
                     ref = (ref[0], tuple(ref[1]))
@@ -323,14 +332,19 @@ class _WorkloadJob:
                 return
         row["srcad_compile_s"] = state.build_s + time.perf_counter() - t0
         state.build_s = 0.0  # construction is counted once, with the first size
+        caught = state.take_warnings() + [_first_line(w.message) for w in caught]
         if caught:
-            row["srcad_warnings"] = [_first_line(w.message) for w in caught]
-        value, grads = _normalise(out, wrt)
-        if ref is not None:
-            row["verified"] = _compare((value, grads), ref, RTOL, "hand adjoint")
-        else:
-            row["verified"] = "unverified (no hand adjoint)"
-        row["srcad"] = _timed(lambda: g(*args), budget, track_memory=True, warm=True)
+            row["srcad_warnings"] = caught
+        try:
+            value, grads = _normalise(out, wrt)
+            if ref is not None:
+                row["verified"] = _compare((value, grads), ref, RTOL, "hand adjoint")
+            else:
+                row["verified"] = "unverified (no hand adjoint)"
+        except Exception as e:
+            row["srcad"] = {"status": f"srcad error: unexpected result: {_first_line(e)}"}
+            return
+        row["srcad"] = _srcad_timed(g, args, budget)
 
     def _adbench_check(self, rows, W, state, hand, progress):
         keys = getattr(W, "CHECK_SIZE", "test")
@@ -364,26 +378,42 @@ class _WorkloadJob:
                 row[f"adbench_check_{who}"] = summary
 
 
+def _srcad_timed(g, args, budget):
+    cell = _timed(lambda: g(*args), budget, track_memory=True, warm=True)
+    if cell["status"].startswith("error: "):
+        cell["status"] = "srcad " + cell["status"]
+    return cell
+
+
 class _SrcadBuilder:
-    """Builds srcad.value_and_grad(f) once per workload; a failure becomes the cell text."""
+    """Builds srcad.value_and_grad(f) once per workload; a failure becomes the cell text,
+    and warnings (a fallback to the tape, say) are kept for the table's notes."""
 
     def __init__(self, f, wrt, fastmath):
         self.f, self.wrt, self.fastmath = f, wrt, fastmath
         self.g = None
         self.build_s = 0.0
+        self.warnings = []
 
     def get(self):
         if self.g is None:
             t0 = time.perf_counter()
-            try:
-                import srcad
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    import srcad
 
-                kwargs = {"fastmath": True} if self.fastmath else {}
-                self.g = srcad.value_and_grad(self.f, wrt=self.wrt, **kwargs)
-            except Exception as e:
-                self.g = f"srcad error: {_first_line(e)}"
+                    kwargs = {"fastmath": True} if self.fastmath else {}
+                    self.g = srcad.value_and_grad(self.f, wrt=self.wrt, **kwargs)
+                except Exception as e:
+                    self.g = f"srcad error: {_first_line(e)}"
+            self.warnings = [_first_line(w.message) for w in caught]
             self.build_s = time.perf_counter() - t0
         return self.g
+
+    def take_warnings(self):
+        found, self.warnings = self.warnings, []
+        return found
 
 
 class _FunctionJob:
@@ -426,10 +456,12 @@ class _FunctionJob:
             try:
                 out = g(*args)
                 row["srcad_compile_s"] = state.build_s + time.perf_counter() - t0
+                if state.warnings:
+                    row["srcad_warnings"] = state.take_warnings()
                 value, grads = _normalise(out, self.wrt)
                 pf = primal if row["primal"]["status"] == "ok" else f
                 row["verified"] = _check_fd(pf, args, self.wrt, value, grads)
-                row["srcad"] = _timed(lambda: g(*args), budget, track_memory=True, warm=True)
+                row["srcad"] = _srcad_timed(g, args, budget)
             except Exception as e:
                 row["srcad"] = {"status": f"srcad error: {_first_line(e)}"}
         for peer in peers:
@@ -460,8 +492,9 @@ def _timed(fn, budget, track_memory=False, warm=False, eager=False):
             fn()
             once = max(time.perf_counter() - t0, 1e-9)
             number = max(1, int(budget / 7 / once))
-            nsamples = max(1, min(7, int(budget / (once * number))))
-            times = [once] if once >= budget else _samples(fn, number, nsamples)
+            # at least 3 samples of calls under a second, even past the budget
+            nsamples = max(1 if once >= 1.0 else 3, min(7, int(budget / (once * number))))
+            times = _samples(fn, number, nsamples) if nsamples > 1 else [once]
         cell = {"status": "ok", "median_s": statistics.median(times), "min_s": min(times),
                 "samples": len(times), "number": number, "_out": out}
         if not warm:
@@ -568,7 +601,7 @@ def _compare(got, ref, rtol, what):
             problems.append(f"value {v:.10g} vs {rv:.10g}")
     if len(grads) != len(rgrads):
         return f"MISMATCH: {len(grads)} gradients vs {len(rgrads)} from the {what}"
-    for k, (g, r) in enumerate(zip(grads, rgrads)):
+    for k, (g, r) in enumerate(zip(grads, rgrads, strict=True)):
         if g.shape != r.shape:
             problems.append(f"grad {k} shape {g.shape} vs {r.shape}")
             continue
@@ -645,12 +678,12 @@ def fmt_bytes(b):
     return f"{b} B"
 
 
-def _cell_text(cell, prefix=""):
+def _cell_text(cell, width=60):
     if not isinstance(cell, dict):
         return "-"
     if cell.get("status") != "ok":
         text = cell.get("status", "-")
-        return text if len(text) <= 60 else text[:57] + "..."
+        return text if len(text) <= width else text[:width - 3] + "..."
     text = fmt_time(cell["median_s"])
     if str(cell.get("verified", "ok")).startswith("MISMATCH"):
         text += " MISMATCH"
@@ -690,9 +723,41 @@ def format_table(rows, peers):
                                   for c in (row.get("primal"), row.get("hand"), srcad,
                                             *peer_cells)]])
     return ("\nTimes (median per call)\n" + _grid(times) +
-            "\n\nRatios (a/b = time of a / time of b; srcad/<peer> below 1: srcad is faster)\n" + _grid(ratios) +
+            "\n\nRatios (a/b = time of a / time of b; srcad/<peer> below 1: srcad is faster)\n" +
+            _grid(ratios) +
             "\n\nPeak traced memory of one call (tracemalloc: numpy and Numba allocations; "
             "n/a where the allocator is not traced)\n" + _grid(memory))
+
+
+def format_markdown(rows, peers, machine):
+    """The times table in Markdown, each gradient followed by its ratio to the primal."""
+    head = ["workload", "size", "Numba primal", "hand adjoint", "srcad", "srcad/hand",
+            "srcad compile", *[{"jax": "JAX jit(grad)", "torch": "torch eager",
+                                "autograd": "HIPS autograd"}.get(p, p) for p in peers]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['workload']} | {row['size']} | {row['error']} |")
+            continue
+        r = row.get("ratios", {})
+
+        def with_ratio(cell, key, r=r):
+            text = _cell_text(cell, width=200).replace("|", "/")
+            return f"{text} ({_ratio(r[key])})" if key in r else text
+
+        lines.append("| " + " | ".join([
+            row["workload"], f"`{row['size']}`", _cell_text(row.get("primal")),
+            with_ratio(row.get("hand"), "hand/primal"),
+            with_ratio(row.get("srcad"), "srcad/primal"), _ratio(r.get("srcad/hand")),
+            fmt_time(row.get("srcad_compile_s")),
+            *[with_ratio(row.get("peers", {}).get(p), f"{p}/primal") for p in peers],
+        ]) + " |")
+    lines.append("")
+    lines.append(f"Times are medians per call; (Nx) is the ratio to the Numba primal. Machine: "
+                 f"{machine['cpu']}, {machine['cores']} cores, one thread per library; "
+                 f"numpy {machine['versions']['numpy']}, numba {machine['versions']['numba']}"
+                 + "".join(f", {k} {v}" for k, v in machine["peers"].items() if v) + ".")
+    return "\n".join(lines) + "\n"
 
 
 def _ratio(x):
@@ -727,10 +792,12 @@ def _notes(rows):
             check = str(row.get(f"adbench_check_{who}", ""))
             if check.startswith("FAILED"):
                 out.append(f"!!! ADBench check of the {who} gradient {label}: {check}")
-        for cell_name in ("primal", "hand", "srcad"):
-            status = str(row.get(cell_name, {}).get("status", "ok"))
+        cells = [("primal", row.get("primal")), ("hand", row.get("hand")),
+                 ("srcad", row.get("srcad")), *row.get("peers", {}).items()]
+        for name, cell in cells:
+            status = str((cell or {}).get("status", "ok"))
             if status != "ok" and not status.startswith("n/a") and len(status) > 60:
-                out.append(f"{label} {cell_name}: {status}")
+                out.append(f"{label} {name}: {status}")
         for w in row.get("srcad_warnings", []):
             out.append(f"(*) {label}: srcad warned: {w}")
     seen, unique = set(), []
@@ -819,18 +886,19 @@ def _header(machine, settings):
         svml += (" (install intel-cmplr-lib-rt for Numba to vectorise sin/exp/log)"
                  if not machine["intel_cmplr_lib_rt"] else
                  " (intel-cmplr-lib-rt is installed but Numba did not load SVML)")
+    fastmath = "on (primal and srcad; hand adjoints as written)" if settings["fastmath"] else "off"
     return "\n".join([
         "srcad bench",
-        f"machine : {machine['cpu']}, {machine['cores']} cores "
-        f"({machine['usable_cores']} usable), {machine['platform']}",
-        f"versions: Python {machine['python']}, srcad {v['srcad'] or '(source checkout)'}, "
-        f"numpy {v['numpy']}, "
-        f"numba {v['numba']}, llvmlite {v['llvmlite']}, scipy {v['scipy']}",
+        (f"machine : {machine['cpu']}, {machine['cores']} cores "
+         f"({machine['usable_cores']} usable), {machine['platform']}"),
+        (f"versions: Python {machine['python']}, srcad {v['srcad'] or '(source checkout)'}, "
+         f"numpy {v['numpy']}, numba {v['numba']}, llvmlite {v['llvmlite']}, "
+         f"scipy {v['scipy']}"),
         f"peers   : {peers or 'none requested (--peers jax,autograd,torch)'}",
         f"SVML    : {svml}",
         f"threads : every library pinned to {settings['threads']}",
         f"timing  : {settings['timing']}",
-        f"fastmath: {'on (primal and srcad; hand adjoints as written)' if settings['fastmath'] else 'off'}",
+        f"fastmath: {fastmath}",
         f"checks  : {settings['verification']}",
     ])
 
@@ -858,7 +926,7 @@ def plot_ratios(rows, peers, path):
             series[t].append(r.get(f"{t}/primal", float("nan")))
     if not labels:
         return "--plot: nothing to plot"
-    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(labels) * len(tools) / 2), 5))
+    fig, ax = plt.subplots(figsize=(min(22, max(8, 0.18 * len(labels) * len(tools) + 2)), 6))
     width = 0.8 / len(tools)
     for k, t in enumerate(tools):
         xs = [i + (k - (len(tools) - 1) / 2) * width for i in range(len(labels))]

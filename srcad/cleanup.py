@@ -18,8 +18,6 @@ import gast
 
 from .reverse import COMMENT
 
-PURE_HELPERS = {"unbroadcast", "unreduce", "count", "extremum_adjoint", "prod_adjoint",
-                "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b", "reshape_like"}
 # helpers whose result never shares memory with an argument (so it may become an adjoint
 # that is later updated in place)
 FRESH_HELPERS = {"unbroadcast", "reshape_like", "unreduce", "extremum_adjoint",

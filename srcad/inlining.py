@@ -112,7 +112,7 @@ def _bind(name, params, args, keywords, defaults, lowering, loc):
     if len(args) > len(params):
         raise UnsupportedError(f"call of '{name}' with {len(args)} positional arguments; it "
                                f"takes {len(params)}", loc)
-    bound = dict(zip(params, args))
+    bound = dict(zip(params, args, strict=False))
     for key, value in keywords.items():
         if key not in params or key in bound:
             raise UnsupportedError(f"call of '{name}' with unexpected keyword '{key}'", loc)
@@ -133,7 +133,7 @@ def _function_defaults(fn):
 def _lambda_defaults(lam):
     names = [a.id for a in lam.args.args]
     values = lam.args.defaults
-    return {n: v.value for n, v in zip(names[len(names) - len(values):], values)
+    return {n: v.value for n, v in zip(names[len(names) - len(values):], values, strict=False)
             if isinstance(v, gast.Constant)}
 
 

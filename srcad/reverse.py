@@ -95,7 +95,7 @@ def precedes(p, d, loops):
     """
     if p == d:
         return _in_common_loop(p, d, len(p), loops)
-    k = next((i for i, (a, b) in enumerate(zip(p, d)) if a != b), min(len(p), len(d)))
+    k = next((i for i, (a, b) in enumerate(zip(p, d, strict=False)) if a != b), min(len(p), len(d)))
     if k % 2 == 0 and k < len(p) and k < len(d) and p[k] < d[k]:
         return True
     return _in_common_loop(p, d, k, loops)
@@ -348,7 +348,7 @@ class Differentiator:
         fill = {p: (node if isinstance(node, gast.AST) else _const(node))
                 for p, node in bound.items()}
         fill.update(g=g, ans=_name(z), np=_name(self.np))
-        out, seen = [], set()
+        out = []
         for param, node in bound.items():
             if not (isinstance(node, gast.Name) and node.id in self.active):
                 continue
@@ -358,11 +358,7 @@ class Differentiator:
             partial = templates.fill(rule.partials[param], **fill)
             if rule.broadcasting:
                 partial = self.reduce_to(partial, self.ty(z), node.id, same_shape_as=z)
-            if node.id in seen:
-                out.append(self.accumulate(node.id, partial))
-            else:
-                out.append(self.accumulate(node.id, partial))
-                seen.add(node.id)
+            out.append(self.accumulate(node.id, partial))
         return out
 
     def pieces_adjoint(self, rule, args, keywords, g, loc, what):

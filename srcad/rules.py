@@ -41,7 +41,7 @@ class Rule:
         """Map a call's positional and keyword argument nodes to parameter names."""
         if len(args) > len(self.params):
             raise TypeError(f"takes at most {len(self.params)} positional arguments")
-        bound = dict(zip(self.params, args))
+        bound = dict(zip(self.params, args, strict=False))
         for name, node in keywords.items():
             if name not in self.params or name in bound:
                 raise TypeError(f"unexpected keyword argument '{name}'")

@@ -27,7 +27,7 @@ def unbroadcast(g, x):
     if g.shape == x.shape:
         return g.copy()
     if g.ndim < x.ndim or any(gn not in (xn, 1) and xn != 1
-                              for gn, xn in zip(g.shape[g.ndim - x.ndim:], x.shape)):
+                              for gn, xn in zip(g.shape[g.ndim - x.ndim:], x.shape, strict=False)):
         return np.broadcast_to(g, x.shape).copy()
     g = g.sum(axis=tuple(range(g.ndim - x.ndim))) if g.ndim > x.ndim else g
     axes = tuple(k for k, n in enumerate(x.shape) if n == 1 and g.shape[k] != 1)

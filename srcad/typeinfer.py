@@ -22,7 +22,7 @@ import gast
 import numpy as np
 
 from . import anno
-from .normalize import BINOPS, CMPOPS, UNARYOPS
+from .normalize import BINOPS, UNARYOPS
 
 
 @dataclass(frozen=True)

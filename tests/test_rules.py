@@ -9,6 +9,7 @@ call for fails the test, so an untested rule cannot exist.
 import importlib.util
 import math
 import operator
+import warnings
 
 import numpy as np
 import pytest
@@ -108,15 +109,17 @@ def key_name(key):
     return getattr(key, "__name__", str(key))
 
 
-ALL = []
+ALL = []  # (key, expression, shapes, jit): every case as Python, the first also compiled
 for _key, _rule in rules.REGISTRY.items():
     if _rule.nondiff or _rule.piece is not None:  # tuple rules: test_tuple_argument_rules
         continue
     _cases = cases_for(_key, _rule)
     if not _cases:
-        ALL.append((_key, None, None))
+        ALL.append((_key, None, None, False))
     for _k, (_expr, _shapes) in enumerate(_cases):
-        ALL.append((_key, _expr, _shapes))
+        ALL.append((_key, _expr, _shapes, False))
+        if _k == 0:
+            ALL.append((_key, _expr, _shapes, True))
 
 
 def _module(tmp_path, expr, shapes):
@@ -134,8 +137,9 @@ def _module(tmp_path, expr, shapes):
     return module.f
 
 
-@pytest.mark.parametrize("key,expr,shapes", ALL,
-                         ids=[f"{key_name(k)}:{e}:{s}" for k, e, s in ALL])
+@pytest.mark.parametrize("key,expr,shapes,jit", ALL,
+                         ids=[f"{key_name(k)}:{e}:{s}:{'jit' if j else 'python'}"
+                              for k, e, s, j in ALL])
 def test_rule_matches_finite_differences(key, expr, shapes, jit, tmp_path):
     if expr is None:
         pytest.fail(f"no test case for the rule of {key!r}: add it to SPECIAL or DOMAINS")
@@ -151,12 +155,14 @@ def test_rule_matches_finite_differences(key, expr, shapes, jit, tmp_path):
     args.append(weights)
     fn = _module(tmp_path, expr, shapes)
     wrt = tuple(range(len(shapes)))
-    grads = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
+        grads = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
     check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
 
 
 def test_every_rule_is_walked():
-    walked = {k for k, e, _ in ALL if e is not None}
+    walked = {k for k, e, _, _ in ALL if e is not None}
     missing = [k for k, r in rules.REGISTRY.items()
                if not r.nondiff and r.piece is None and k not in walked]
     assert not missing, f"rules without a numeric test: {missing}"
