@@ -620,9 +620,18 @@ class Differentiator:
             rev_body.insert(0, _stmt("k -= 1", k=_name(info.counter)))
         growable = not (info.top and is_for)
         if uses_slots and growable:
-            grows = [_assign(b, _expr("rt.grow(b, k + 1)", b=_name(b), k=_name(info.counter)))
+            # make room before the loop for all its trips (a while loop: before each trip);
+            # a buffer reassigned inside a hot loop would cost reference counting every trip
+            needed = _expr("k + 1", k=_name(info.counter)) if not is_for else \
+                _expr("k + len(range(a, b, s))", k=_name(info.counter), a=start, b=stop, s=step)
+            grows = [gast.If(test=_expr("n > b.shape[0]", n=needed, b=_name(b)),
+                             body=[_assign(b, _expr("rt.grow(b, n)", b=_name(b), n=needed))],
+                             orelse=[])
                      for b, _, ndim in info.buffers if ndim == 0]
-            fwd_loop_body[0:0] = grows
+            if is_for:
+                pre.extend(grows)
+            else:
+                fwd_loop_body[0:0] = grows
         if exit_test is not None:
             fwd_loop_body.append(exit_test)
         fwd_stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},

@@ -173,6 +173,7 @@ class _Patcher:
     def callable(self, fn):
         if isinstance(fn, types.MethodType) and _is_user_function(fn.__func__):
             return types.MethodType(self.function(fn.__func__), fn.__self__)
+        fn = _python_of_jitted(fn) or fn
         return self.function(fn) if _is_user_function(fn) else fn
 
     def argument(self, arg):
@@ -185,11 +186,19 @@ class _Patcher:
         return self.value(arg)
 
     def value(self, v):
-        """What a global or closure variable holding v holds in rebuilt functions."""
+        """What a global or closure variable holding v holds in rebuilt functions: a user
+        function (also behind numba.njit or functools.partial) is rebuilt when first called."""
         shim = _SHIMS.get(id(v))
         if shim is not None:
             return shim
-        return _PatchedOnCall(self, v) if _is_user_function(v) else v
+        if _is_user_function(v):
+            return _PatchedOnCall(self, v)
+        python = _python_of_jitted(v)
+        if python is not None:
+            return _PatchedOnCall(self, python)
+        if isinstance(v, functools.partial) and _is_user_function(v.func):
+            return functools.partial(_PatchedOnCall(self, v.func), *v.args, **v.keywords)
+        return v
 
     def function(self, fn):
         patched = self._functions.get(fn)
@@ -217,6 +226,15 @@ class _Patcher:
         except ValueError:  # the variable is not assigned yet
             return cell
         return types.CellType(self.value(contents))
+
+
+def _python_of_jitted(v):
+    """The Python function behind a numba dispatcher (@numba.njit) of user code, else None:
+    the tape runs it on tensors, which compiled code cannot take."""
+    if type(v).__module__.partition(".")[0] != "numba":
+        return None
+    python = getattr(v, "py_func", None)
+    return python if _is_user_function(python) else None
 
 
 class _PatchedOnCall:

@@ -37,12 +37,11 @@ OPERATORS = {
 POSITIVE = (0.5, 2.0)
 # input domains by the primitive's short name, where the default (-0.9, 0.9) is wrong for it
 DOMAINS = {
-    **dict.fromkeys(["log", "log10", "log2", "sqrt", "cbrt", "reciprocal", "norm", "prod"],
-                    {"x": POSITIVE}),
-    **dict.fromkeys(["pow", "power"], {"x": POSITIVE}),
-    **dict.fromkeys(["truediv", "divide", "true_divide"], {"y": POSITIVE}),
-    **dict.fromkeys(["acosh", "arccosh"], {"x": (1.2, 3.0)}),
-    **dict.fromkeys(["mod", "remainder"], {"x": (2.1, 2.9), "y": (1.1, 1.9)}),
+    **{name: {"x": POSITIVE} for name in ("log", "log10", "log2", "sqrt", "cbrt", "reciprocal")},
+    **{name: {"x": POSITIVE} for name in ("norm", "prod", "pow", "power")},
+    **{name: {"y": POSITIVE} for name in ("truediv", "divide", "true_divide")},
+    **{name: {"x": (1.2, 3.0)} for name in ("acosh", "arccosh")},
+    **{name: {"x": (2.1, 2.9), "y": (1.1, 1.9)} for name in ("mod", "remainder")},
     "hypot": {"x": POSITIVE, "y": POSITIVE},
     "clip": {"a_min": (-0.6, -0.2), "a_max": (0.2, 0.6)},
 }
@@ -81,6 +80,15 @@ SPECIAL = {
               ("np.clip(a, -0.3, 0.4)", {"a": (6,)})],
     np.where: [("np.where(x > 0.1, x, y)", {"x": (6,), "y": (6,)}),
                ("np.where(x > 0.1, x * y, 0.5)", {"x": (3, 4), "y": (4,)})],
+    # rules of a tuple of arrays or numbers (rules.pieces)
+    np.stack: [("np.stack((x, y * 2.0))", {"x": (4,), "y": (4,)}),
+               ("np.stack([x, y], axis=1)", {"x": (3,), "y": (3,)})],
+    np.array: [("np.array((x, y * y, 0.5))", {"x": (), "y": ()}),
+               ("np.array([x, y])", {"x": (3,), "y": (3,)})],
+    np.concatenate: [("np.concatenate((x, y, x[:2]))", {"x": (4,), "y": (3,)}),
+                     ("np.concatenate((x, y), axis=1)", {"x": (2, 3), "y": (2, 1)})],
+    np.hstack: [("np.hstack((x, y))", {"x": (3,), "y": (2,)}),
+                ("np.hstack((x, y))", {"x": (), "y": (2,)})],
     max: [("max(x, y)", {"x": (), "y": ()})],
     min: [("min(x, y)", {"x": (), "y": ()})],
     float: [("float(x)", {"x": ()})],
@@ -217,6 +225,6 @@ def test_points_without_a_derivative_get_the_value_the_rules_give(
 
 def test_every_differentiable_rule_is_walked():
     walked = {key for key, expr, _ in ALL if expr is not None}
-    missing = [key for key, rule in rules.REGISTRY.items() if not rule.nondiff and key not in walked]
+    missing = [k for k, rule in rules.REGISTRY.items() if not rule.nondiff and k not in walked]
     assert not missing, f"rules without a tape test: {missing}"
     assert len(walked) > 80  # the walk itself cannot silently shrink to nothing

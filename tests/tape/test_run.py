@@ -176,6 +176,25 @@ def test_closures_and_lambdas():
     check(f, (np.array([0.3, -0.4]), 1.5), (0, 1))
 
 
+def _softplus_scaled(v, k=1.0):
+    return math.log1p(math.exp(v * k))
+
+
+_softplus_twice = functools.partial(_softplus_scaled, k=2.0)
+
+
+def test_helpers_behind_numba_njit_and_functools_partial_run_on_the_tape():
+    numba = pytest.importorskip("numba")
+    jitted = numba.njit(_softplus_scaled)
+
+    def f(a, b):
+        return jitted(a) * _softplus_twice(b) + math.sin(a)
+
+    check(f, (0.3, -0.7), (0, 1))
+    check(numba.njit(tutorial), (1.5, 0.5, 1.0), (0, 1))  # the function itself is jitted
+    assert jitted(0.3) == _softplus_scaled(0.3)  # still compiled code outside the tape
+
+
 def test_gradient_types_and_untouched_arguments():
     x, weights, n, flag = np.array([1.0, 2.0]), np.array([3.0, 4.0]), 2, True
 
