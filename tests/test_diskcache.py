@@ -57,11 +57,18 @@ def test_editing_a_helper_invalidates(tmp_path):
     assert np.isclose(value, np.sum(3 * np.linspace(0.1, 1.0, 5) ** 2))
 
 
-def test_in_process_cache_follows_helper_edits(tmp_path, monkeypatch):
-    write_model(tmp_path, 2)
+def test_in_process_cache_is_shared_and_follows_source_edits(tmp_path, monkeypatch):
+    (tmp_path / "cached_model.py").write_text("def loss(x):\n    return x * x * 3.0\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    import model
-    x = np.linspace(0.1, 1.0, 5)
-    assert np.allclose(srcad.grad(model.loss, jit=False)(x), 2 * x)
-    generated = srcad.grad(model.loss, jit=False)._last  # noqa: F841 (shared cache)
-    assert srcad.grad(model.loss, jit=False).evaluate((x,))  # served from the process cache
+    import cached_model
+    first = srcad.grad(cached_model.loss, jit=False)
+    assert first(2.0) == 12.0
+    second = srcad.grad(cached_model.loss, jit=False)
+    assert second(2.0) == 12.0 and second._last is first._last  # one compilation per process
+    generated = first._last.generated
+    assert generated.is_current()
+    path = tmp_path / "cached_model.py"
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)  # the source changed
+    assert not generated.is_current()
+    third = srcad.grad(cached_model.loss, jit=False)
+    assert third(2.0) == 12.0 and third._last is not first._last  # regenerated
