@@ -373,6 +373,10 @@ class Differentiator:
                 not isinstance(elements, gast.Tuple):
             raise UnsupportedError(f"srcad differentiates {what} only for a tuple written in "
                                    "the call, along axis 0", loc)
+        if "concatenate" in rule.piece and any(not self.ty(e.id).is_array for e in elements.elts
+                                               if isinstance(e, gast.Name)):
+            raise UnsupportedError(f"srcad differentiates {what} only when every element is "
+                                   "an array", loc)
         out = []
         for k, e in enumerate(elements.elts):
             if isinstance(e, gast.Name) and e.id in self.active:

@@ -183,7 +183,7 @@ adjoint(np.outer, params="a, b", a="np.dot(g, b)", b="np.dot(a, g)")
 adjoint(np.transpose, params="x", x="np.transpose(g)")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
-adjoint(np.copy, np.ascontiguousarray, params="x", x="g")
+elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
 
 # ---- functions of a tuple (only along the first axis) ------------------------------------------

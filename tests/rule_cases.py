@@ -1,0 +1,168 @@
+"""The test cases for every derivative rule, shared by the source-mode walker
+(tests/test_rules.py) and the tape walker (tests/tape/test_rules_parity.py): a call for each
+primitive on scalars, vectors and broadcast shapes, input domains where the default (-0.9, 0.9)
+is wrong, and a writer that turns a case into a function in a real file (srcad reads source).
+"""
+
+import builtins
+import importlib.util
+import itertools
+import math
+import operator
+
+import numpy as np
+
+from srcad import rules
+
+OPERATORS = {
+    operator.add: "x + y",
+    operator.sub: "x - y",
+    operator.mul: "x * y",
+    operator.truediv: "x / y",
+    operator.pow: "x ** y",
+    operator.neg: "-x",
+    operator.pos: "+x",
+    operator.mod: "x % y",
+    operator.matmul: "a @ b",
+}
+
+POSITIVE = (0.5, 2.0)
+# input domains by the primitive's short name, where the default (-0.9, 0.9) is wrong for it
+DOMAINS = {
+    **{name: {"x": POSITIVE} for name in ("log", "log10", "log2", "sqrt", "cbrt", "reciprocal")},
+    **{name: {"x": POSITIVE} for name in ("norm", "prod", "pow", "power")},
+    **{name: {"y": POSITIVE} for name in ("truediv", "divide", "true_divide")},
+    **{name: {"x": (1.2, 3.0)} for name in ("acosh", "arccosh")},
+    **{name: {"x": (2.1, 2.9), "y": (1.1, 1.9)} for name in ("mod", "remainder")},
+    "hypot": {"x": POSITIVE, "y": POSITIVE},
+    "clip": {"a_min": (-0.6, -0.2), "a_max": (0.2, 0.6)},
+}
+# calls that are not f(x) / f(x, y) on same-or-broadcast shapes: (expression, shapes)
+SPECIAL = {
+    np.sum: [("np.sum(x)", {"x": (3, 4)}), ("np.sum(x, axis=0)", {"x": (3, 4)}),
+             ("np.sum(x, axis=1)", {"x": (3, 4)})],
+    np.mean: [("np.mean(x)", {"x": (3, 4)}), ("np.mean(x, axis=0)", {"x": (3, 4)}),
+              ("np.mean(x, axis=1)", {"x": (3, 4)})],
+    np.prod: [("np.prod(x)", {"x": (5,)}), ("np.prod(x)", {"x": (2, 3)}),
+              ("np.prod(x, axis=1)", {"x": (2, 3)})],
+    np.max: [("np.max(x)", {"x": (6,)}), ("np.max(x, axis=0)", {"x": (3, 4)})],
+    np.amax: [("np.amax(x, axis=1)", {"x": (3, 4)})],
+    np.min: [("np.min(x)", {"x": (6,)}), ("np.min(x, axis=1)", {"x": (3, 4)})],
+    np.amin: [("np.amin(x, axis=0)", {"x": (3, 4)}), ("np.amin(x)", {"x": (3, 4)})],
+    np.cumsum: [("np.cumsum(x)", {"x": (5,)}), ("np.cumsum(x)", {"x": (2, 3)})],
+    np.linalg.norm: [("np.linalg.norm(x)", {"x": (4,)})],
+    np.dot: [("np.dot(a, b)", {"a": (4,), "b": (4,)}), ("np.dot(a, b)", {"a": (3, 4), "b": (4,)}),
+             ("np.dot(a, b)", {"a": (4,), "b": (4, 3)}),
+             ("np.dot(a, b)", {"a": (3, 4), "b": (4, 2)})],
+    operator.matmul: [("a @ b", {"a": (3, 4), "b": (4,)}), ("a @ b", {"a": (2, 3), "b": (3, 4)})],
+    np.matmul: [("np.matmul(a, b)", {"a": (4,), "b": (4, 3)})],
+    np.outer: [("np.outer(a, b)", {"a": (3,), "b": (4,)})],
+    np.transpose: [("np.transpose(x)", {"x": (3, 4)})],
+    np.reshape: [("np.reshape(a, (4, 3))", {"a": (3, 4)}), ("np.reshape(a, -1)", {"a": (3, 4)})],
+    np.ravel: [("np.ravel(x)", {"x": (3, 4)}), ("np.ravel(x.T)", {"x": (3, 4)})],
+    np.copy: [("np.copy(x)", {"x": (4,)}), ("np.copy(x)", {"x": ()})],
+    np.ascontiguousarray: [("np.ascontiguousarray(x)", {"x": (3, 4)}),
+                           ("np.ascontiguousarray(x.T)", {"x": (3, 4)}),
+                           ("np.ascontiguousarray(x)", {"x": ()})],
+    np.full: [("np.full((3, 2), fill_value)", {"fill_value": ()}),
+              ("np.full(4, fill_value * 2.0)", {"fill_value": ()})],
+    np.clip: [("np.clip(a, a_min, a_max)", {"a": (6,), "a_min": (), "a_max": ()}),
+              ("np.clip(a, a_min, a_max)", {"a": (6,), "a_min": (6,), "a_max": (6,)}),
+              ("np.clip(a, a_min, a_max)", {"a": (3, 4), "a_min": (4,), "a_max": ()}),
+              ("np.clip(a, -0.3, 0.4)", {"a": (6,)})],
+    np.where: [("np.where(x > 0.1, x, y)", {"x": (6,), "y": (6,)}),
+               ("np.where(x > 0.1, x * y, 0.5)", {"x": (3, 4), "y": (4,)})],
+    # rules of a tuple of arrays or numbers (rules.pieces)
+    np.stack: [("np.stack((x, y * 2.0))", {"x": (4,), "y": (4,)}),
+               ("np.stack([x, y], axis=1)", {"x": (3,), "y": (3,)})],
+    np.array: [("np.array((x, y * y, 0.5))", {"x": (), "y": ()}),
+               ("np.array([x, y])", {"x": (3,), "y": (3,)})],
+    np.concatenate: [("np.concatenate((x, y, x[:2]))", {"x": (4,), "y": (3,)}),
+                     ("np.concatenate((x, y), axis=1)", {"x": (2, 3), "y": (2, 1)})],
+    np.hstack: [("np.hstack((x, y))", {"x": (3,), "y": (2,)}),
+                ("np.hstack((x, y))", {"x": (), "y": (2,)})],
+    max: [("max(x, y)", {"x": (), "y": ()})],
+    min: [("min(x, y)", {"x": (), "y": ()})],
+    float: [("float(x)", {"x": ()})],
+    math.atan2: [("math.atan2(y, x)", {"y": (), "x": ()})],
+    np.arctan2: [("np.arctan2(y, x)", {"y": (5,), "x": (5,)}),
+                 ("np.arctan2(y, x)", {"y": (3, 4), "x": (4,)})],
+}
+def short_name(key):
+    """The name a primitive is spelled with after its module: 'sin' for np.sin and math.sin."""
+    name = spell(key)
+    return key.__name__ if name is None else name.rpartition(".")[2].partition("(")[0]
+
+
+def spell(key):
+    """The Python spelling of a primitive, e.g. 'np.sin', 'math.exp', 'abs'; None for operators."""
+    if key in OPERATORS:
+        return None
+    for module, prefix in ((np, "np"), (math, "math"), (builtins, "")):
+        for name in sorted(dir(module)):
+            if getattr(module, name) is key:
+                return f"{prefix}.{name}" if prefix else name
+    return None
+
+
+def cases_for(key, rule):
+    if key in SPECIAL:
+        return SPECIAL[key]
+    params = [p for p in rule.params if p in rule.partials]
+    expr = OPERATORS.get(key)
+    if expr is None:
+        name = spell(key)
+        if name is None:
+            return []
+        expr = f"{name}({', '.join(params)})"
+    scalar_only = expr.startswith("math.") or expr.partition("(")[0] in ("abs", "pow")
+    cases = [(expr, {p: () for p in params})]
+    if not scalar_only:
+        cases.append((expr, {p: (5,) for p in params}))
+        if len(params) == 2:
+            cases.append((expr, {params[0]: (3, 4), params[1]: (4,)}))
+            cases.append((expr, {params[0]: (), params[1]: (3, 1)}))
+    return cases
+
+
+def rule_cases():
+    """(key, expression, shapes) for every differentiable rule; (key, None, None) when this
+    table has no case for it."""
+    out = []
+    for key, rule in rules.REGISTRY.items():
+        if not rule.nondiff:
+            out.extend((key, expr, shapes) for expr, shapes in cases_for(key, rule) or
+                       [(None, None)])
+    return out
+
+
+def make_args(key, expr, shapes, seed):
+    """Random inputs from the rule's domain, then the weights contracting its result."""
+    rng = np.random.default_rng(seed)
+    domain = DOMAINS.get(short_name(key), {})
+    args = []
+    for name, shape in shapes.items():
+        lo, hi = domain.get(name, (-0.9, 0.9))
+        value = rng.uniform(lo, hi, shape)
+        args.append(float(value) if shape == () else value)
+    probe = eval(expr, {"np": np, "math": math}, dict(zip(shapes, args, strict=True)))
+    args.append(rng.uniform(0.5, 1.5, np.shape(probe)) if np.ndim(probe) else 1.3)
+    return args
+
+
+_counter = itertools.count()
+
+
+def write_module(tmp_path, expr, names, weighted=True):
+    args = list(names) + (["weights"] if weighted else [])
+    result = "np.sum(r * weights)" if weighted else "np.sum(r)"
+    source = ("import math\nimport operator\n\nimport numpy as np\n\n\n"
+              f"def f({', '.join(args)}):\n"
+              f"    r = {expr}\n"
+              f"    return {result}\n")
+    path = tmp_path / "rule_case.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"rule_case_{next(_counter)}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.f
