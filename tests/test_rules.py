@@ -10,7 +10,6 @@ passing case fails the walk, so an untested rule cannot exist.
 
 import warnings
 
-import numpy as np
 import pytest
 
 import srcad
