@@ -407,7 +407,7 @@ class _DeadStores:
             orelse = self.block(s.orelse, set(live), remove)
             return body | orelse | _reads(s.test), False
         if isinstance(s, (gast.For, gast.While)):
-            head = _reads(s.iter) if isinstance(s, gast.For) else {s.test.id}
+            head = _reads(s.iter) if isinstance(s, gast.For) else _reads(s.test)
             target = {s.target.id} if isinstance(s, gast.For) else set()
             loop_live = set(live) | head
             for _ in range(100):  # to a fixed point, without removing anything

@@ -624,7 +624,7 @@ class Differentiator:
             rev_body.insert(0, _stmt("k -= 1", k=_name(info.counter)))
         growable = not (info.top and is_for)
         if uses_slots and growable:
-            # make room before the loop for all its trips (a while loop: before each trip);
+            # make room before the loop for all its trips (a while loop: see strip_mine);
             # a buffer reassigned inside a hot loop would cost reference counting every trip
             needed = _expr("k + 1", k=_name(info.counter)) if not is_for else \
                 _expr("k + len(range(a, b, s))", k=_name(info.counter), a=start, b=stop, s=step)
@@ -634,8 +634,8 @@ class Differentiator:
                      for b, _, ndim in info.buffers if ndim == 0]
             if is_for:
                 pre.extend(grows)
-            else:
-                fwd_loop_body[0:0] = grows
+            elif grows:
+                fwd_loop_body = self.strip_mine(stmt, info, fwd_loop_body)
         if exit_test is not None:
             fwd_loop_body.append(exit_test)
         fwd_stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
@@ -658,6 +658,22 @@ class Differentiator:
                 fwd = save + fwd
                 rev = rev + restore
         return fwd, rev
+
+    def strip_mine(self, stmt, info, body):
+        """A while loop saving per trip becomes two: the outer one makes room for 64 more
+        trips, the inner one runs the body while there is room. No buffer is rebound inside
+        the inner loop, where numba would otherwise count references on every trip."""
+        k = _name(info.counter)
+        room = self.namer.fresh("_room")
+        grows = [gast.If(test=_expr("k + 64 > b.shape[0]", k=k, b=_name(b)),
+                         body=[_assign(b, _expr("rt.grow(b, k + 64)", b=_name(b), k=k))],
+                         orelse=[])
+                 for b, _, ndim in info.buffers if ndim == 0]
+        first = next(b for b, _, ndim in info.buffers if ndim == 0)
+        inner = gast.While(test=gast.BoolOp(op=gast.And(), values=[
+            anno.deepcopy(stmt.test), _expr("k < room", k=k, room=_name(room))]),
+            body=body, orelse=[])
+        return grows + [_assign(room, _expr("b.shape[0]", b=_name(first))), inner]
 
     def defined_before(self, name, loop_path):
         start = loop_path[:-1] + (loop_path[-1] - 0.5,)
