@@ -17,6 +17,7 @@ own variables keep their names and statements.
 import gast
 
 from .reverse import COMMENT
+from .templates import names_read
 
 # helpers whose result never shares memory with an argument (so it may become an adjoint
 # that is later updated in place)
@@ -58,9 +59,7 @@ def _is_comment(stmt):
         isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT)
 
 
-def _reads(node):
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and
-            isinstance(n.ctx, gast.Load)}
+_reads = names_read
 
 
 def _writes(node):

@@ -143,8 +143,7 @@ def resolve(node, scope):
         return scope.get(node.id)
     if isinstance(node, gast.Attribute):
         base = resolve(node.value, scope)
-        if base is not None and inspect.ismodule(base) or inspect.isclass(base):
-            return getattr(base, node.attr, None)
+        # a global array's attributes and methods stay expressions on it, like a local's
         if base is not None and not _is_array_like(base):
             return getattr(base, node.attr, None)
     return None

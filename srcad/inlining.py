@@ -24,6 +24,7 @@ import types
 import gast
 
 from . import anno, frontend
+from .templates import make_name as _name
 from .errors import SourceUnavailableError, UnsupportedError
 
 LIBRARIES = ("numpy", "scipy", "numba", "srcad", "math", "builtins", "operator", "functools")
@@ -209,7 +210,3 @@ class _Rename(gast.NodeTransformer):
         if isinstance(new, gast.AST):
             return anno.deepcopy(new)
         return anno.copy_loc(_name(new, node.ctx), node)
-
-
-def _name(id_, ctx=None):
-    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)

@@ -26,7 +26,6 @@ Raises UnsupportedError, naming the construct and its file:line, for anything el
 """
 
 import builtins
-import copy
 import operator
 from dataclasses import dataclass
 
@@ -36,7 +35,7 @@ import numpy as np
 from . import anno
 from .errors import UnsupportedError
 from .frontend import local_names, resolve
-from . import inlining
+from . import inlining, templates
 from .names import Namer
 
 BINOPS = {
@@ -69,11 +68,6 @@ class Core:
     scope: dict
     parsed: object
     files: set  # every source file read: the function's and its inlined helpers'
-
-    def copy(self):
-        """A copy whose tree and names can be changed; scope and parse are shared."""
-        return Core(anno.deepcopy(self.tree), copy.deepcopy(self.namer), self.scope,
-                    self.parsed, self.files)
 
 
 def normalize(parsed):
@@ -118,19 +112,11 @@ def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
 
-def _name(id_, ctx=None):
-    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
-
-
-def _const(value):
-    return gast.Constant(value=value, kind=None)
+_name, _const = templates.make_name, templates.make_const
 
 
 def _assign(target, value, loc_from):
-    if isinstance(target, str):
-        target = _name(target, gast.Store())
-    stmt = gast.Assign(targets=[target], value=value, type_comment=None)
-    return anno.copy_loc(stmt, loc_from)
+    return anno.copy_loc(templates.make_assign(target, value), loc_from)
 
 
 def _if(test, body, orelse, loc_from):

@@ -52,11 +52,6 @@ def _dump(stage, text, stages):
         print(f"--- srcad: after {stage} ---\n{text}", file=sys.stderr)
 
 
-def front(fn):
-    """frontend + normalize."""
-    return normalize.normalize(frontend.parse(fn))
-
-
 def transform(fn, wrt, arg_types):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
@@ -71,7 +66,7 @@ def transform(fn, wrt, arg_types):
             and its file:line.
     """
     stages = {}
-    core = front(fn).copy()
+    core = normalize.normalize(frontend.parse(fn))
     _dump("normalize", codegen.templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),

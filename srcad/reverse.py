@@ -40,29 +40,8 @@ def comment(text):
     return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))
 
 
-def _name(id_, store=False):
-    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(), annotation=None,
-                     type_comment=None)
-
-
-def _const(value):
-    return gast.Constant(value=value, kind=None)
-
-
-def _assign(target, value):
-    if isinstance(target, str):
-        target = _name(target, store=True)
-    return gast.Assign(targets=[target], value=value, type_comment=None)
-
-
-def _stmt(text, **fill):
-    """A statement from a template string, e.g. _stmt("buf[k] = v", buf=..., k=..., v=...)."""
-    tree = gast.parse(text).body[0]
-    return templates._Replace({k: v for k, v in fill.items()}).visit(tree)
-
-
-def _expr(text, **fill):
-    return templates.fill(text, **fill)
+_name, _const, _assign = templates.make_name, templates.make_const, templates.make_assign
+_stmt, _expr, names_read = templates.fill_stmt, templates.fill, templates.names_read
 
 
 def _store(node):
@@ -77,11 +56,6 @@ def _load(node):
         if hasattr(n, "ctx"):
             n.ctx = gast.Load()
     return node
-
-
-def names_read(node):
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and
-            isinstance(n.ctx, gast.Load)}
 
 
 # ---- positions: which program point can execute before which -----------------------------
@@ -108,14 +82,12 @@ def _in_common_loop(p, d, k, loops):
 
 @dataclass
 class Loop:
-    node: object
     path: tuple
     parent: "Loop | None"
     counter: str | None = None  # running trip counter, when slots are not the index itself
     trips: str | None = None  # trip count variable, for loops with a data-dependent end
     slot: object = None  # expression indexing this loop's save buffers
     buffers: list = field(default_factory=list)  # (name, kind, ndim) of save buffers
-    exit_test: object = None
     top: bool = False  # not inside another loop
     allocations: list = field(default_factory=list)  # statements to run before the top loop
 
@@ -307,7 +279,7 @@ class Differentiator:
                 raise UnsupportedError("indexing with several integer arrays", loc)
             return [gast.Expr(value=_expr("rt.add_at(bx, idx, g)", bx=bx, idx=value.slice,
                                           g=g))]
-        sub = gast.Subscript(value=_name(self.adj(base.id), store=False),
+        sub = gast.Subscript(value=_name(self.adj(base.id)),
                              slice=_load(value.slice), ctx=gast.Store())
         return [gast.AugAssign(target=sub, op=gast.Add(), value=g)]
 
@@ -421,7 +393,7 @@ class Differentiator:
         return _expr("rt.unbroadcast(e, x)", e=expr, x=_name(name))
 
     def accumulate(self, name, expr):
-        return gast.AugAssign(target=_name(self.adj(name), store=True), op=gast.Add(),
+        return gast.AugAssign(target=_name(self.adj(name), gast.Store()), op=gast.Add(),
                               value=expr)
 
     # ---- pass 2: what to save, where adjoints start ----------------------------------------
@@ -600,7 +572,7 @@ class Differentiator:
         exit_test = anno.getanno(stmt, "exit_test")
         body = stmt.body[:-1] if exit_test is not None else stmt.body
         trips = anno.getanno(stmt, "trips")
-        info = Loop(stmt, path, outer, trips=trips, exit_test=exit_test, top=outer is None)
+        info = Loop(path, outer, trips=trips, top=outer is None)
         is_for = isinstance(stmt, gast.For)
         start, stop, step = _range_args(stmt) if is_for else (None, None, None)
         unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
@@ -654,7 +626,7 @@ class Differentiator:
         for name in ([stmt.target.id] if is_for else []) + ([trips] if trips else []):
             before = path[:-1] + (path[-1] - 0.5,)
             if (before, name) in self.saves:
-                save, restore = self.save_restore(name, _name(name, store=True), outer, before)
+                save, restore = self.save_restore(name, _name(name, gast.Store()), outer, before)
                 fwd = save + fwd
                 rev = rev + restore
         return fwd, rev
@@ -704,7 +676,7 @@ class Differentiator:
 
     def reverse_loop(self, stmt, info, rev_body, start, stop, step, unit):
         if isinstance(stmt, gast.While):
-            return gast.For(target=_name("_", store=True),
+            return gast.For(target=_name("_", gast.Store()),
                             iter=_expr("range(n)", n=_name(info.trips)), body=rev_body,
                             orelse=[], type_comment=None)
         i = stmt.target
@@ -724,7 +696,7 @@ class Differentiator:
             _expr("len(range(a, b, s))", a=start, b=stop, s=step)
         r = self.namer.fresh("_r")
         set_index = _assign(_store(i), _expr("a + r * s", a=start, r=_name(r), s=step))
-        return gast.For(target=_name(r, store=True), iter=_expr("range(n - 1, -1, -1)", n=trips),
+        return gast.For(target=_name(r, gast.Store()), iter=_expr("range(n - 1, -1, -1)", n=trips),
                         body=[set_index] + rev_body, orelse=[], type_comment=None)
 
     # ---- the function -----------------------------------------------------------------------
@@ -749,7 +721,7 @@ class Differentiator:
         grads = [_name(self.adj(w)) for w in self.wrt]
         body.append(gast.Return(value=gast.Tuple(elts=[value] + grads, ctx=gast.Load())))
         new_args = gast.arguments(
-            args=[anno.deepcopy(a) for a in args.args] + [_name(b_out, store=False)],
+            args=[anno.deepcopy(a) for a in args.args] + [_name(b_out)],
             posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
             defaults=[anno.deepcopy(d) for d in args.defaults] + [_const(1.0)])
         for a in new_args.args:

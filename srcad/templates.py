@@ -21,6 +21,27 @@ def names_in(text):
     return {n.id for n in gast.walk(parse_expr(text)) if isinstance(n, gast.Name)}
 
 
+def make_name(id_, ctx=None):
+    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
+
+
+def make_const(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def make_assign(target, value):
+    """`target = value`; a string target is a variable name."""
+    if isinstance(target, str):
+        target = make_name(target, gast.Store())
+    return gast.Assign(targets=[target], value=value, type_comment=None)
+
+
+def names_read(node):
+    """The variable names `node` reads (Load context)."""
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and
+            isinstance(n.ctx, gast.Load)}
+
+
 def fill(text, **replacements):
     """The expression `text` with every Name in `replacements` replaced by (a copy of) its node.
 
@@ -28,6 +49,11 @@ def fill(text, **replacements):
     """
     tree = anno.deepcopy(parse_expr(text))
     return _Replace(replacements).visit(tree)
+
+
+def fill_stmt(text, **replacements):
+    """Like `fill`, for a statement: fill_stmt("k += 1", k=node)."""
+    return _Replace(replacements).visit(gast.parse(text).body[0])
 
 
 class _Replace(gast.NodeTransformer):

@@ -35,10 +35,6 @@ class Ty:
     def is_array(self):
         return self.kind in "fib" and self.ndim > 0
 
-    @property
-    def is_float(self):
-        return self.kind == "f"
-
     def __str__(self):
         if self.kind == "tuple":
             return "(" + ", ".join(map(str, self.items)) + ")"
