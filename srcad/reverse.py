@@ -112,6 +112,7 @@ class Differentiator:
         self.saves = {}  # (id(stmt), name) -> save record
         self.inits = {}  # block path -> [names whose adjoint starts there]
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
+        self.recompute_at_use = {}  # name -> (path, definition) rerun before each adjoint reading it
         self.shapes = typeinfer.shape_classes(
             core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False))
 
@@ -405,6 +406,7 @@ class Differentiator:
             while base is not None:
                 self.reads.setdefault(base, []).extend(self.reads.get(view, []))
                 base = view_of.get(base)
+        self.plan_recomputation_at_use(body, view_of)
         for name, reads in self.reads.items():
             for d in self.defs.get(name, []):
                 loop = self.loops.get(d[:-1] + (d[-1] + 0.5,)) if not isinstance(d[-1], int) \
@@ -418,6 +420,72 @@ class Differentiator:
                         self.recompute.setdefault(d[:-1], []).append(name)
                     else:
                         self.saves[(d, name)] = None
+
+    def plan_recomputation_at_use(self, body, view_of):
+        """Scalars defined by a cheap expression and read only by adjoints later in the same
+        block are recomputed just before each such adjoint instead of saved, when that costs no
+        new save: the expression's inputs hold the same values at the adjoint as at the
+        definition (nothing in between redefines them) and the reverse sweep already restores
+        them there (or nothing later overwrites them). Later definitions are decided first, so
+        an earlier temporary sees the reads its recomputing successors add."""
+        self._cheap = {}
+        for name, defs in self.defs.items():
+            if len(defs) != 1 or not isinstance(defs[0][-1], int) or self.ty(name).ndim or \
+                    name in view_of or name in self.core.tree_args:
+                continue
+            stmt = _block_at(body, defs[0][:-1])[defs[0][-1]]
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                    isinstance(stmt.value, CHEAP) and name not in names_read(stmt.value):
+                self._cheap[name] = (defs[0], stmt)
+        for name, (d, stmt) in sorted(self._cheap.items(), key=lambda c: c[1][0], reverse=True):
+            reads = self.reads.get(name, [])
+            if not any(precedes(p, d, self.loops) for p in reads):
+                continue  # nothing overwrites it before the reverse sweep reads it
+            if all(self._recomputable_at(name, p) and self._simple_at(body, p) for p in reads):
+                for p in set(reads):
+                    for n in names_read(stmt.value):
+                        self.read(n, p)
+                self.reads[name] = []
+                self.recompute_at_use[name] = (d, stmt)
+
+    def _recomputable_at(self, name, p):
+        """Can the adjoint at `p` recompute `name` from values it can read without new saves?"""
+        if name not in self._cheap:
+            return False
+        d, stmt = self._cheap[name]
+        block = d[:-1]
+        if p[:-1] != block or not isinstance(p[-1], int) or p[-1] <= d[-1]:
+            return False
+        return all(self._unchanged_between(n, block, d[-1], p[-1]) and
+                   (self._no_new_save(n, p) or self._recomputable_at(n, p))
+                   for n in names_read(stmt.value))
+
+    def _simple_at(self, body, path):
+        stmt = _block_at(body, path[:-1])[path[-1]]
+        return not isinstance(stmt, (gast.If, gast.For, gast.While))
+
+    def _unchanged_between(self, name, block, start, end):
+        """Does no definition of `name` in `block` sit after statement `start`, up to `end`?"""
+        return not any(e[:len(block)] == block and start < e[len(block)] <= end
+                       for e in self.defs.get(name, []))
+
+    def _no_new_save(self, name, p):
+        """Would reading `name` at `p` need no save that is not made already?"""
+        reads = self.reads.get(name, [])
+        return all(any(precedes(r, e, self.loops) for r in reads)
+                   for e in self.defs.get(name, []) if precedes(p, e, self.loops))
+
+    def recomputation(self, adjoint):
+        """The definitions to rerun, in program order, before the statements `adjoint`."""
+        todo = [n for s in adjoint for n in names_read(s) if n in self.recompute_at_use]
+        needed = {}
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed[name] = self.recompute_at_use[name]
+                todo.extend(n for n in names_read(needed[name][1].value)
+                            if n in self.recompute_at_use)
+        return [anno.deepcopy(stmt) for _, stmt in sorted(needed.values(), key=lambda v: v[0])]
 
     def recomputable(self, name, d, body):
         """Can the reverse sweep recompute `name` (defined at `d` inside a loop) instead of
@@ -513,7 +581,7 @@ class Differentiator:
         fwd.append(stmt)
         rev = list(self.adjoints.get(id(stmt), []))
         if rev:
-            rev.insert(0, self.origin_comment(stmt))
+            rev = [self.origin_comment(stmt)] + self.recomputation(rev) + rev
         rev.extend(rev_after)
         if isinstance(target, gast.Name) and name in self.active and self.redefines(name, path):
             # the value overwritten here did not reach the output through this definition
@@ -620,8 +688,8 @@ class Differentiator:
         info.outermost().allocations.extend(allocs)
         if info.top:
             pre = info.allocations + pre
-        rev_loop = self.reverse_loop(stmt, info, rev_body, start, stop, step, unit)
-        fwd, rev = pre + [fwd_stmt], [rev_loop]
+        fwd = pre + [fwd_stmt]
+        rev = self.reverse_loop(stmt, info, rev_body, start, stop, step, unit)
         # the loop (re)defines its index and trip count before it starts
         for name in ([stmt.target.id] if is_for else []) + ([trips] if trips else []):
             before = path[:-1] + (path[-1] - 0.5,)
@@ -676,28 +744,33 @@ class Differentiator:
 
     def reverse_loop(self, stmt, info, rev_body, start, stop, step, unit):
         if isinstance(stmt, gast.While):
-            return gast.For(target=_name("_", gast.Store()),
-                            iter=_expr("range(n)", n=_name(info.trips)), body=rev_body,
-                            orelse=[], type_comment=None)
+            return [gast.For(target=_name("_", gast.Store()),
+                             iter=_expr("range(n)", n=_name(info.trips)), body=rev_body,
+                             orelse=[], type_comment=None)]
         i = stmt.target
         if unit and _is_const(step, -1):
             first = _expr("a - n + 1", a=start, n=_name(info.trips)) if info.trips else \
                 _expr("b + 1", b=stop)
             iter_ = _expr("range(first, a + 1)", first=first, a=start)
-            return gast.For(target=_store(i), iter=iter_, body=rev_body, orelse=[],
-                            type_comment=None)
+            return [gast.For(target=_store(i), iter=iter_, body=rev_body, orelse=[],
+                             type_comment=None)]
         if unit:
-            last = _expr("a + n - 1", a=start, n=_name(info.trips)) if info.trips else \
-                _expr("b - 1", b=stop)
-            iter_ = _expr("range(last, a - 1, -1)", last=last, a=start)
-            return gast.For(target=_store(i), iter=iter_, body=rev_body, orelse=[],
-                            type_comment=None)
+            # `i = stop; while i > start: i -= 1; ...` rather than a for over a descending
+            # range: numba checks every signed index for wraparound, and LLVM proves i >= 0
+            # (dropping the check, then unrolling and keeping accumulated elements in
+            # registers) from this loop's test, not from a descending range's
+            end = _expr("a + n", a=start, n=_name(info.trips)) if info.trips else stop
+            step_back = _stmt("i -= 1", i=_store(i))
+            loop = gast.While(test=_expr("i > a", i=_load(i), a=start),
+                              body=[step_back] + rev_body, orelse=[])
+            return [_assign(i.id, end), loop]
         trips = _name(info.trips) if info.trips else \
             _expr("len(range(a, b, s))", a=start, b=stop, s=step)
         r = self.namer.fresh("_r")
         set_index = _assign(_store(i), _expr("a + r * s", a=start, r=_name(r), s=step))
-        return gast.For(target=_name(r, gast.Store()), iter=_expr("range(n - 1, -1, -1)", n=trips),
-                        body=[set_index] + rev_body, orelse=[], type_comment=None)
+        return [gast.For(target=_name(r, gast.Store()),
+                         iter=_expr("range(n - 1, -1, -1)", n=trips),
+                         body=[set_index] + rev_body, orelse=[], type_comment=None)]
 
     # ---- the function -----------------------------------------------------------------------
     def function(self, fn, fwd, rev):

@@ -516,6 +516,39 @@ def in_place_array_operators(x, a):
     return np.sum(acc * acc) + np.sum(y * y)
 
 
+def recompute_input_overwritten_in_between(x, a):
+    # t's input z changes between t's definition and the adjoint reading t: t must be saved
+    s = 0.0
+    for i in range(x.shape[0]):
+        z = x[i] * a
+        t = z * z
+        z = z + 1.0
+        s = s + t * z
+    return s
+
+
+def recompute_input_overwritten_by_the_reader(x):
+    # t is read by the statement that overwrites its input y
+    s = 0.0
+    y = 1.0
+    for i in range(x.shape[0]):
+        t = y * x[i]
+        y = t * y
+        s = s + y
+    return s
+
+
+def recompute_chain_of_temporaries(x, a):
+    # a chain of cheap scalars read by the next step's adjoints, each overwritten next trip
+    s = a
+    for i in range(x.shape[0]):
+        p = s * x[i]
+        q = p - s * a
+        r = q * q + p
+        s = r / (1.0 + q * q)
+    return s
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
