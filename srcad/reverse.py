@@ -36,6 +36,26 @@ COMMENT = "__srcad_comment__"
 CHEAP = (gast.Subscript, gast.BinOp, gast.UnaryOp, gast.Name, gast.Compare)
 
 
+# the static cost model choosing between saving inside a loop and re-running its trips, in
+# units of one arithmetic operation: a save writes and reads back 8 bytes of a buffer that
+# outgrows the caches; an inner loop is assumed to run INNER_TRIPS trips
+SAVE_COST = 8
+CALL_COST = 20
+DIVISION_COST = 4
+INNER_TRIPS = 8
+CHEAP_CALLS = (abs, min, max, float, int, len)
+
+
+def _cost(stmt):
+    value = stmt.value
+    if isinstance(value, gast.Call):
+        return 1 if anno.getanno(value.func, "func") in CHEAP_CALLS else CALL_COST
+    if isinstance(value, gast.BinOp):
+        return DIVISION_COST if isinstance(value.op, (gast.Div, gast.FloorDiv, gast.Mod)) else 1
+    return 0 if isinstance(value, (gast.Name, gast.Constant)) and isinstance(stmt, gast.Assign) \
+        else 1
+
+
 def comment(text):
     return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))
 
@@ -90,6 +110,7 @@ class Loop:
     buffers: list = field(default_factory=list)  # (name, kind, ndim) of save buffers
     top: bool = False  # not inside another loop
     allocations: list = field(default_factory=list)  # statements to run before the top loop
+    one_trip: bool = False  # a checkpointed loop: one trip in flight, its saves are variables
 
     def outermost(self):
         loop = self
@@ -104,12 +125,16 @@ class Differentiator:
         self.namer = core.namer
         self.np = np_name
         self.loops = {}  # path -> loop node
+        self.checkpointed = set()  # paths of loops whose trips are re-run in the reverse sweep
+        self.save_loops = self.loops  # the loops whose trips saves must tell apart
+        self.snapshotted = set()  # variables checkpointed loops restore in the reverse sweep
         self.reads = {}  # name -> [paths where the reverse sweep reads it]
         self.uses = {}  # name -> [paths of statements accumulating into its adjoint]
         self.defs = {}  # name -> [paths of definitions]
         self.adjoints = {}  # id(stmt) -> [adjoint statements]
         self.paths = {}  # id(stmt) -> path
-        self.saves = {}  # (id(stmt), name) -> save record
+        self.saves = {}  # (path, name) -> None: the definition at path saves name's old value
+        self.inverted = {}  # (path, name) -> the statement restoring name by stepping it back
         self.inits = {}  # block path -> [names whose adjoint starts there]
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
         self.recompute_at_use = {}  # name -> (path, definition) rerun before each adjoint reading it
@@ -133,7 +158,14 @@ class Differentiator:
         if isinstance(ret.value, gast.Name):
             self.reads.setdefault(ret.value.id, []).append(ret_path)
             self.uses.setdefault(ret.value.id, []).append(ret_path)
+        reads = {name: list(paths) for name, paths in self.reads.items()}
         self.plan_saves(body)
+        self.checkpointed = self.loops_to_checkpoint(body)
+        if self.checkpointed:
+            self.save_loops = {p: s for p, s in self.loops.items() if p not in self.checkpointed}
+            self.reads, self.saves, self.inverted = reads, {}, {}
+            self.recompute, self.recompute_at_use = {}, {}
+            self.plan_saves(body)
         self.plan_inits(body)
         fwd, rev = self.block(body[:-1], (), None)
         return self.function(fn, fwd, rev)
@@ -407,19 +439,45 @@ class Differentiator:
                 self.reads.setdefault(base, []).extend(self.reads.get(view, []))
                 base = view_of.get(base)
         self.plan_recomputation_at_use(body, view_of)
+        index_of = {}  # name -> paths of the for loops it indexes
+        for path, loop in self.loops.items():
+            if isinstance(loop, gast.For):
+                index_of.setdefault(loop.target.id, []).append(path)
         for name, reads in self.reads.items():
             for d in self.defs.get(name, []):
-                loop = self.loops.get(d[:-1] + (d[-1] + 0.5,)) if not isinstance(d[-1], int) \
-                    else None
-                if loop is not None and isinstance(loop, gast.For) and loop.target.id == name:
-                    # the reversed loop sets its own index: only reads outside it need saves
-                    inside = d[:-1] + (d[-1] + 0.5,)
-                    reads = [p for p in reads if p[:len(inside)] != inside]
-                if any(precedes(p, d, self.loops) for p in reads):
+                # a reversed for loop sets its own index: reads inside it need no save made
+                # outside it
+                reads_seeing_d = [p for p in reads if not any(
+                    _inside(p, loop) and not _inside(d, loop) for loop in index_of.get(name, []))]
+                if any(precedes(p, d, self.save_loops) for p in reads_seeing_d):
                     if self.recomputable(name, d, body):
                         self.recompute.setdefault(d[:-1], []).append(name)
                     else:
                         self.saves[(d, name)] = None
+        self.plan_inversions(body)
+
+    def plan_inversions(self, body):
+        """An integer stepped by a constant (`idx += 1`) is restored by stepping it back instead
+        of saved, when every redefinition that can run later restores it too."""
+        for d, name in self.saves:
+            ty = self.ty(name)
+            if not isinstance(d[-1], int) or ty.kind != "i" or ty.ndim:
+                continue
+            stmt = self.statement_at(d)
+            value = stmt.value if isinstance(stmt, gast.Assign) and \
+                isinstance(stmt.targets[0], gast.Name) else None
+            if isinstance(value, gast.Name) and d[-1] > 0 and self.defs.get(value.id) == \
+                    [d[:-1] + (d[-1] - 1,)]:  # core form: `_t = idx + 1; idx = _t`
+                value = self.statement_at(d[:-1] + (d[-1] - 1,)).value
+            if not (isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub))
+                    and isinstance(value.left, gast.Name) and value.left.id == name and
+                    isinstance(value.right, gast.Constant) and type(value.right.value) is int):
+                continue
+            if all((e, name) in self.saves for e in self.defs[name]
+                   if precedes(d, e, self.save_loops)):
+                inverse = gast.Sub() if isinstance(value.op, gast.Add) else gast.Add()
+                self.inverted[(d, name)] = _assign(name, gast.BinOp(
+                    left=_name(name), op=inverse, right=_const(value.right.value)))
 
     def plan_recomputation_at_use(self, body, view_of):
         """Scalars defined by a cheap expression and read only by adjoints later in the same
@@ -439,7 +497,7 @@ class Differentiator:
                 self._cheap[name] = (defs[0], stmt)
         for name, (d, stmt) in sorted(self._cheap.items(), key=lambda c: c[1][0], reverse=True):
             reads = self.reads.get(name, [])
-            if not any(precedes(p, d, self.loops) for p in reads):
+            if not any(precedes(p, d, self.save_loops) for p in reads):
                 continue  # nothing overwrites it before the reverse sweep reads it
             if all(self._recomputable_at(name, p) and self._simple_at(body, p) for p in reads):
                 for p in set(reads):
@@ -457,7 +515,7 @@ class Differentiator:
         if p[:-1] != block or not isinstance(p[-1], int) or p[-1] <= d[-1]:
             return False
         return all(self._unchanged_between(n, block, d[-1], p[-1]) and
-                   (self._no_new_save(n, p) or self._recomputable_at(n, p))
+                   (self._saves_affordable(n, p, d) or self._recomputable_at(n, p))
                    for n in names_read(stmt.value))
 
     def _simple_at(self, body, path):
@@ -469,11 +527,29 @@ class Differentiator:
         return not any(e[:len(block)] == block and start < e[len(block)] <= end
                        for e in self.defs.get(name, []))
 
-    def _no_new_save(self, name, p):
-        """Would reading `name` at `p` need no save that is not made already?"""
+    def _saves_affordable(self, name, p, d):
+        """Would reading `name` at `p` need only saves made already, or new scalar saves at
+        definitions that run no more often than `d`, whose value the read recomputes?"""
         reads = self.reads.get(name, [])
-        return all(any(precedes(r, e, self.loops) for r in reads)
-                   for e in self.defs.get(name, []) if precedes(p, e, self.loops))
+        for e in self.defs.get(name, []):
+            if not precedes(p, e, self.save_loops) or \
+                    any(precedes(r, e, self.save_loops) for r in reads):
+                continue
+            if self.loop_depth(e) > self.loop_depth(d) or not self.saves_a_scalar(e, name):
+                return False
+        return True
+
+    def loop_depth(self, path):
+        return sum(1 for j in range(0, len(path) - 1, 2) if path[:j + 1] in self.save_loops)
+
+    def saves_a_scalar(self, d, name):
+        if not isinstance(d[-1], int):
+            return True  # a loop index
+        stmt = self.statement_at(d)
+        target = stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]
+        if isinstance(target, gast.Subscript):
+            return not self.index_result_type(target).is_array
+        return not self.ty(name).is_array
 
     def recomputation(self, adjoint):
         """The definitions to rerun, in program order, before the statements `adjoint`."""
@@ -486,6 +562,35 @@ class Differentiator:
                 todo.extend(n for n in names_read(needed[name][1].value)
                             if n in self.recompute_at_use)
         return [anno.deepcopy(stmt) for _, stmt in sorted(needed.values(), key=lambda v: v[0])]
+
+    def loops_to_checkpoint(self, body):
+        """Top-level `for` loops (no break) with saves inside an inner loop: saving every inner
+        trip of every outer trip costs memory traffic growing with both. Such a loop runs as
+        the plain primal in the forward sweep, saving only the values its body overwrites that
+        a trip reads first (a snapshot); the reverse sweep restores each trip's snapshot and
+        re-runs that trip with saves just before reversing it."""
+        chosen = set()
+        view_of = activity.views(self.core.tree, self.types)
+        aliased = set(view_of) | set(view_of.values())
+        for path, loop in self.loops.items():
+            if len(path) != 1 or not isinstance(loop, gast.For) or \
+                    anno.hasanno(loop, "exit_test") or _written(loop) & aliased:
+                continue
+            inner = [q for q in self.loops if _inside(q, path)]
+            if any(_inside(d, q) for d, _ in self.saves for q in inner) and \
+                    self.rerun_is_cheaper(path, loop):
+                chosen.add(path)
+        return chosen
+
+    def rerun_is_cheaper(self, path, loop):
+        """Does re-running the loop's trips cost less than its saves (a crude static model)?"""
+        def weight(p):  # how often `p` runs per trip of the loop
+            return INNER_TRIPS ** sum(1 for q in self.loops if _inside(q, path) and _inside(p, q))
+        saves = sum(SAVE_COST * weight(d) for d, name in self.saves
+                    if _inside(d, path) and (d, name) not in self.inverted)
+        rerun = sum(_cost(n) * weight(self.paths[id(n)]) for n in gast.walk(loop)
+                    if id(n) in self.paths and not isinstance(n, (gast.If, gast.For, gast.While)))
+        return saves > rerun
 
     def recomputable(self, name, d, body):
         """Can the reverse sweep recompute `name` (defined at `d` inside a loop) instead of
@@ -507,7 +612,7 @@ class Differentiator:
         # every value it reads must be the same whenever the reverse sweep gets there: not
         # redefined (nor written into) by anything that can run after the definition
         return all(n in indices or n in earlier or
-                   not any(precedes(d, other, self.loops) for other in self.defs.get(n, []))
+                   not any(precedes(d, other, self.save_loops) for other in self.defs.get(n, []))
                    for n in names_read(stmt.value))
 
     def plan_inits(self, body):
@@ -574,7 +679,9 @@ class Differentiator:
         fwd, rev_after = [], []
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
         name = target.id if isinstance(target, gast.Name) else target.value.id
-        if (path, name) in self.saves:
+        if (path, name) in self.inverted:
+            rev_after.append(anno.deepcopy(self.inverted[(path, name)]))
+        elif (path, name) in self.saves:
             save, restore = self.save_restore(name, target, loop, path)
             fwd.extend(save)
             rev_after.extend(restore)
@@ -615,7 +722,7 @@ class Differentiator:
             ty = self.ty(name)
             kind, ndim = ty.kind, ty.ndim
         restore_target = _store(target)
-        if loop is None:
+        if loop is None or loop.one_trip:
             var = self.namer.fresh(f"_{name.lstrip('_')}_saved")
             return [_assign(var, value)], [_assign(restore_target, _name(var))]
         top = loop.outermost()
@@ -637,6 +744,8 @@ class Differentiator:
 
     # ---- loops ------------------------------------------------------------------------------
     def loop(self, stmt, path, outer):
+        if path in self.checkpointed:
+            return self.checkpointed_loop(stmt, path)
         exit_test = anno.getanno(stmt, "exit_test")
         body = stmt.body[:-1] if exit_test is not None else stmt.body
         trips = anno.getanno(stmt, "trips")
@@ -699,6 +808,60 @@ class Differentiator:
                 rev = rev + restore
         return fwd, rev
 
+    def checkpointed_loop(self, stmt, path):
+        """Forward: the primal loop, pushing each trip's snapshot. Reverse: per trip backwards,
+        pop the snapshot, re-run the trip's body with its saves, then reverse it (the body's
+        own saves are planned as for straight-line code: one trip at a time is in flight)."""
+        start, stop, step = _range_args(stmt)
+        unit = _is_const(step, 1) or _is_const(step, -1)
+        info = Loop(path, None, top=True)
+        info.slot = stmt.target if _is_const(start, 0) and _is_const(step, 1) else \
+            _expr("len(range(a, i, s))", a=start, i=stmt.target, s=step)
+        pushes, pops = [], []
+        for name in self.snapshot(stmt):
+            self.snapshotted.add(name)
+            ty = self.ty(name)
+            if not ty.is_array:
+                save, restore = self.save_restore(name, _name(name, gast.Store()), info, path)
+                pushes += save
+                pops += restore
+                continue
+            buf = self.namer.fresh(f"_{name.lstrip('_')}_snapshots")
+            info.buffers.append((buf, ty.kind, ty.ndim))
+            pushes.append(gast.Expr(value=_expr("buf.append(v.copy())", buf=_name(buf),
+                                                v=_name(name))))
+            rebound = any(isinstance(d[-1], int) and d[0] == path[0] and
+                          isinstance(self.statement_at(d), gast.Assign) and
+                          isinstance(self.statement_at(d).targets[0], gast.Name)
+                          for d in self.defs.get(name, []))
+            target = _name(name, gast.Store()) if rebound else gast.Subscript(
+                value=_name(name), slice=gast.Constant(value=Ellipsis, kind=None),
+                ctx=gast.Store())
+            pops.append(_assign(target, _expr("buf.pop()", buf=_name(buf))))
+        frame = Loop(path, None, top=True, one_trip=True)
+        rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
+        primal = anno.copy_loc(gast.For(target=stmt.target, iter=stmt.iter,
+                                        body=pushes + [anno.deepcopy(s) for s in stmt.body],
+                                        orelse=[], type_comment=None), stmt)
+        allocs = [self.allocate(b, kind, ndim, stmt, False, start, stop, step)
+                  for b, kind, ndim in info.buffers]
+        fwd = info.allocations + allocs + [primal]
+        rev = frame.allocations + self.reverse_loop(stmt, info, pops + rerun + rev_body, start,
+                                                    stop, step, unit)
+        before = path[:-1] + (path[-1] - 0.5,)
+        if (before, stmt.target.id) in self.saves:
+            save, restore = self.save_restore(stmt.target.id, _name(stmt.target.id,
+                                                                    gast.Store()), None, before)
+            fwd, rev = save + fwd, rev + restore
+        return fwd, rev
+
+    def snapshot(self, stmt):
+        """The variables the loop body overwrites that a trip may read before writing."""
+        return sorted(_exposed_reads(stmt.body, {stmt.target.id}) & _written(stmt))
+
+    def statement_at(self, path):
+        return _block_at(self.core.tree.body, path[:-1])[path[-1]]
+
     def strip_mine(self, stmt, info, body):
         """A while loop saving per trip becomes two: the outer one makes room for 64 more
         trips, the inner one runs the body while there is room. No buffer is rebound inside
@@ -718,7 +881,7 @@ class Differentiator:
     def defined_before(self, name, loop_path):
         start = loop_path[:-1] + (loop_path[-1] - 0.5,)
         return name in self.core.tree_args or any(
-            precedes(d, start, self.loops) for d in self.defs.get(name, []) if d != start)
+            precedes(d, start, self.save_loops) for d in self.defs.get(name, []) if d != start)
 
     def placeholder(self, kind, ndim):
         if ndim:
@@ -782,7 +945,8 @@ class Differentiator:
         body = copies + [comment("forward sweep")] + fwd
         ret = self.ret_atom
         value = ret
-        if isinstance(ret, gast.Name) and any(n == ret.id for (_, n) in self.saves):
+        if isinstance(ret, gast.Name) and (ret.id in self.snapshotted or
+                                           any(n == ret.id for (_, n) in self.saves)):
             value_name = self.namer.fresh(f"{ret.id}_value")
             body.append(_assign(value_name, _name(ret.id)))
             value = _name(value_name)
@@ -802,6 +966,44 @@ class Differentiator:
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
+
+
+def _inside(path, loop_path):
+    return len(path) > len(loop_path) and path[:len(loop_path)] == loop_path
+
+
+def _written(stmt):
+    """The variables `stmt` assigns or stores into."""
+    written = set()
+    for n in gast.walk(stmt):
+        if isinstance(n, (gast.Assign, gast.AugAssign, gast.For)):
+            t = n.targets[0] if isinstance(n, gast.Assign) else n.target
+            written.add((t.value if isinstance(t, gast.Subscript) else t).id)
+    return written
+
+
+def _exposed_reads(stmts, assigned):
+    """The names `stmts` may read before assigning them (given the names in `assigned`)."""
+    assigned, exposed = set(assigned), set()
+    for s in stmts:
+        if isinstance(s, gast.If):
+            exposed |= names_read(s.test) - assigned
+            exposed |= _exposed_reads(s.body, assigned) | _exposed_reads(s.orelse, assigned)
+        elif isinstance(s, gast.For):
+            exposed |= names_read(s.iter) - assigned
+            exposed |= _exposed_reads(s.body, assigned | {s.target.id})
+        elif isinstance(s, gast.While):
+            exposed |= names_read(s.test) - assigned
+            exposed |= _exposed_reads(s.body, assigned)
+        else:
+            target = s.target if isinstance(s, gast.AugAssign) else s.targets[0]
+            reads = names_read(s)
+            if isinstance(s, gast.AugAssign) and isinstance(target, gast.Name):
+                reads.add(target.id)
+            exposed |= reads - assigned
+            if isinstance(s, gast.Assign) and isinstance(target, gast.Name):
+                assigned.add(target.id)
+    return exposed
 
 
 def _stores_into(node, name):

@@ -549,6 +549,74 @@ def recompute_chain_of_temporaries(x, a):
     return s
 
 
+# outer loops whose inner loops save: the reverse sweep re-runs each outer trip (checkpointing)
+
+def checkpoint_state_array_stepped_in_place(x, a):
+    y = x.copy()
+    k = np.zeros(y.shape[0])
+    for step in range(3):
+        for j in range(y.shape[0]):
+            k[j] = math.sin(y[j]) * a
+        for j in range(y.shape[0]):
+            y[j] = y[j] + 0.1 * k[j] * y[j]
+    return np.sum(y * y)
+
+
+def checkpoint_while_per_element(u, x):
+    s = 0.0
+    for i in range(u.shape[0]):
+        z = 1.0
+        dz = 1.0
+        while abs(dz) > 1e-12:
+            dz = (z * z - u[i]) / (2.0 * z)
+            z = z - dz
+        s = s + z * x[i]
+    return s
+
+
+def checkpoint_strided_triangle_with_branches(A, x):
+    total = 0.0
+    acc = np.zeros(5)
+    for i in range(1, A.shape[0], 2):
+        t = 0.0
+        for j in range(i):
+            if A[i, j] > 0.0:
+                t = t * A[i, j] + x[j]
+            else:
+                t = t - A[i, j] * x[j]
+            acc[j] = acc[j] * 0.5 + t
+        total = total + t * t
+    return total + np.sum(acc * acc)
+
+
+def checkpoint_values_read_after_the_loop(x, a):
+    last = a
+    for i in range(x.shape[0]):
+        v = last
+        for j in range(3):
+            v = v * x[i] + math.cos(v)
+        q = v * 2.0
+        last = v
+    return last * a + q * i
+
+
+def checkpoint_argument_mutated_inside(x, a):
+    for i in range(3):
+        for j in range(1, x.shape[0]):
+            x[j] = x[j] * math.tanh(x[j - 1] + a)
+    return np.sum(x)
+
+
+def checkpoint_array_rebound_each_trip(x, a):
+    y = x * a
+    for i in range(3):
+        z = y * 0.5
+        for j in range(z.shape[0]):
+            z[j] = z[j] * math.exp(-z[j] * z[j])
+        y = z + y
+    return np.sum(y)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

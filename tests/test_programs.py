@@ -33,3 +33,22 @@ def test_tape_agrees_with_source(fn, rng):
     tape_grads = srcad.grad(fn, wrt=wrt, mode="tape")(*args)
     for s, t in zip(source_grads, tape_grads, strict=True):
         np.testing.assert_allclose(s, t, rtol=1e-9, atol=1e-12)
+
+
+NESTED = [fn for fn in programs.PROGRAMS if fn.__name__.startswith("checkpoint_") or
+          fn.__name__ == "loop_reads_array_overwritten_later"]
+
+
+@pytest.mark.parametrize("fn", NESTED, ids=lambda f: f.__name__)
+def test_checkpointed_loops_match_finite_differences(fn, jit, rng, monkeypatch):
+    # re-run every eligible loop's trips in the reverse sweep, whatever the cost model says
+    from srcad import api, reverse
+    monkeypatch.setattr(api, "_COMPILED", {})
+    monkeypatch.setattr(reverse.Differentiator, "rerun_is_cheaper", lambda self, path, loop: True)
+    args = programs.make_inputs(fn, rng)
+    wrt = programs.float_params(fn, args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        g = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)
+        grads = g(*args)
+    check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
