@@ -8,6 +8,8 @@ Input and output: a gradient FunctionDef. Each pass returns whether it changed a
 - `propagate_copies` `bt = bs` (scalar adjoints): later reads of `bt` read `bs`
 - `inline_temps`     a temporary read once, right where it is used, is written in place
 - `remove_dead`      assignments nobody reads (liveness over if / for / while)
+- `share_arrays`     an adjoint array passed on unchanged is not copied when nothing updates
+                     either name in place
 - `tidy`             empty ifs, repeated line comments
 
 Only the reverse sweep's adjoints and the normalizer's temporaries are rewritten; the user's
@@ -21,7 +23,7 @@ from .templates import names_read
 
 # helpers whose result never shares memory with an argument (so it may become an adjoint
 # that is later updated in place)
-FRESH_HELPERS = {"unbroadcast", "reshape_like", "unreduce", "extremum_adjoint",
+FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "unreduce", "extremum_adjoint",
                  "prod_adjoint", "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b",
                  "full", "zeros_like", "outer", "dot", "sum"}
 
@@ -128,8 +130,30 @@ def _is_fresh(expr):
     if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
         return True
     if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
+        if expr.func.attr == "unbroadcast":  # its argument itself when the shapes agree
+            return _is_fresh(expr.args[0])
         return expr.func.attr in FRESH_HELPERS
     return False
+
+
+def _updates_in_place(fn_def):
+    """{name: how many statements update the array it names in place} (`a += e`, `a[i] = e`,
+    `rt.add_at(a, ...)`). Sharing one array between two names is safe when neither is."""
+    counts = {}
+    for n in gast.walk(fn_def):
+        target = None
+        if isinstance(n, gast.AugAssign):
+            target = n.target
+        elif isinstance(n, gast.Assign):
+            target = n.targets[0] if isinstance(n.targets[0], gast.Subscript) else None
+        elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
+                n.func.attr == "add_at":
+            target = n.args[0]
+        if isinstance(target, gast.Subscript):
+            target = target.value
+        if isinstance(target, gast.Name):
+            counts[target.id] = counts.get(target.id, 0) + 1
+    return counts
 
 
 def _is_pure(expr):
@@ -237,7 +261,8 @@ def forward_zeros(fn_def, ctx):
             if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
                     nxt.target.id == name and not _mentions(nxt.value, name) and \
                     isinstance(nxt.op, (gast.Add, gast.Sub)) and \
-                    (kind == "scalar" or _is_fresh(nxt.value)):
+                    (kind == "scalar" or isinstance(nxt.op, gast.Sub) or _is_fresh(nxt.value)
+                     or _may_share(fn_def, name, nxt.value, 1)):
                 value = nxt.value if isinstance(nxt.op, gast.Add) else \
                     gast.UnaryOp(op=gast.USub(), operand=nxt.value)
                 block[j] = gast.Assign(targets=[nxt.target], value=value, type_comment=None)
@@ -245,6 +270,29 @@ def forward_zeros(fn_def, ctx):
                 changed = True
                 continue
             i += 1
+    return changed
+
+
+def _may_share(fn_def, name, value, own_updates):
+    """May `name` become another name for the array `value` (a Name), given that `name` is
+    updated in place by `own_updates` statements that the rewrite removes?"""
+    if not isinstance(value, gast.Name):
+        return False
+    updates = _updates_in_place(fn_def)
+    return updates.get(name, 0) == own_updates and not updates.get(value.id, 0)
+
+
+def share_arrays(fn_def, ctx):
+    """`v = rt.unbroadcast_copy(g, x)` -> `rt.unbroadcast(g, x)` (no copy when the shapes
+    agree) if neither `v` nor `g` is ever updated in place."""
+    changed = False
+    for n in gast.walk(fn_def):
+        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and \
+                isinstance(n.value, gast.Call) and isinstance(n.value.func, gast.Attribute) and \
+                n.value.func.attr == "unbroadcast_copy" and \
+                _may_share(fn_def, n.targets[0].id, n.value.args[0], 0):
+            n.value.func.attr = "unbroadcast"
+            changed = True
     return changed
 
 
@@ -466,4 +514,5 @@ def _negate(test):
     return gast.UnaryOp(op=gast.Not(), operand=test)
 
 
-PASSES = [fold_constants, forward_zeros, propagate_copies, inline_temps, remove_dead, tidy]
+PASSES = [fold_constants, forward_zeros, propagate_copies, inline_temps, remove_dead, share_arrays,
+          tidy]

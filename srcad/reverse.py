@@ -423,7 +423,11 @@ class Differentiator:
             return expr
         if not target.is_array:
             return _expr("np.sum(e)", np=_name(self.np), e=expr)
-        return _expr("rt.unbroadcast(e, x)", e=expr, x=_name(name))
+        # a BinOp or UnaryOp makes a new array, which the adjoint may share; for other
+        # expressions cleanup.share_arrays decides whether a copy is needed
+        helper = "unbroadcast" if isinstance(expr, (gast.BinOp, gast.UnaryOp)) else \
+            "unbroadcast_copy"
+        return _expr(f"rt.{helper}(e, x)", e=expr, x=_name(name))
 
     def accumulate(self, name, expr):
         return gast.AugAssign(target=_name(self.adj(name), gast.Store()), op=gast.Add(),
@@ -480,20 +484,23 @@ class Differentiator:
                     left=_name(name), op=inverse, right=_const(value.right.value)))
 
     def plan_recomputation_at_use(self, body, view_of):
-        """Scalars defined by a cheap expression and read only by adjoints later in the same
-        block are recomputed just before each such adjoint instead of saved, when that costs no
+        """Scalars defined by a cheap expression (and views) read only by adjoints later in the
+        same block are recomputed just before each such adjoint instead of saved, when that costs no
         new save: the expression's inputs hold the same values at the adjoint as at the
         definition (nothing in between redefines them) and the reverse sweep already restores
         them there (or nothing later overwrites them). Later definitions are decided first, so
         an earlier temporary sees the reads its recomputing successors add."""
         self._cheap = {}
         for name, defs in self.defs.items():
-            if len(defs) != 1 or not isinstance(defs[0][-1], int) or self.ty(name).ndim or \
-                    name in view_of or name in self.core.tree_args:
+            if len(defs) != 1 or not isinstance(defs[0][-1], int) or name in self.core.tree_args:
                 continue
             stmt = _block_at(body, defs[0][:-1])[defs[0][-1]]
-            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
-                    isinstance(stmt.value, CHEAP) and name not in names_read(stmt.value):
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
+                    isinstance(stmt.value, CHEAP)) or name in names_read(stmt.value):
+                continue
+            if self.ty(name).ndim == 0 and name not in view_of or \
+                    isinstance(stmt.value, gast.Subscript) and \
+                    self.index_kind(stmt.value.slice) == "basic":  # a view: free to make again
                 self._cheap[name] = (defs[0], stmt)
         for name, (d, stmt) in sorted(self._cheap.items(), key=lambda c: c[1][0], reverse=True):
             reads = self.reads.get(name, [])

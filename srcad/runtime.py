@@ -19,19 +19,26 @@ def _is_array(t):
 # ---- broadcasting -------------------------------------------------------------------------
 
 def unbroadcast(g, x):
-    """Sum the adjoint `g` of a broadcast result back to the shape of operand `x` (always a new
-    array, so the result may become an adjoint that is later updated in place)."""
+    """Sum the adjoint `g` of a broadcast result back to the shape of operand `x`: `g` itself
+    when the shapes already agree."""
     if np.ndim(x) == 0:
         return float(np.sum(g))
     g = np.asarray(g)
     if g.shape == x.shape:
-        return g.copy()
+        return g
     if g.ndim < x.ndim or any(gn not in (xn, 1) and xn != 1
                               for gn, xn in zip(g.shape[g.ndim - x.ndim:], x.shape, strict=False)):
         return np.broadcast_to(g, x.shape).copy()
     g = g.sum(axis=tuple(range(g.ndim - x.ndim))) if g.ndim > x.ndim else g
     axes = tuple(k for k, n in enumerate(x.shape) if n == 1 and g.shape[k] != 1)
     return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def unbroadcast_copy(g, x):
+    """`unbroadcast` always returning a new array (so the result may become an adjoint that is
+    updated in place while `g` lives on)."""
+    out = unbroadcast(g, x)
+    return out.copy() if out is g else out
 
 
 @register_jitable
@@ -58,7 +65,7 @@ def _unbroadcast(g, x):
     if g.ndim == x.ndim == 1:  # (simple forms for the common ranks compile much faster)
         def vector(g, x):
             if g.shape[0] == x.shape[0]:
-                return g.copy()
+                return g
             return np.full(1, np.sum(g))
         return vector
     if g.ndim == 2 and x.ndim == 1:
@@ -74,10 +81,22 @@ def _unbroadcast(g, x):
     if g.ndim == x.ndim:
         def same_rank(g, x):
             if g.shape == x.shape:
-                return g.copy()
+                return g
             return _sum_to_shape(g, x.shape)
         return same_rank
     return lambda g, x: _sum_to_shape(g, x.shape)
+
+
+@overload(unbroadcast_copy)
+def _unbroadcast_copy(g, x):
+    if not _is_array(g) or not _is_array(x):
+        return lambda g, x: unbroadcast(g, x)
+
+    def copy(g, x):
+        if g.shape == x.shape:
+            return g.copy()
+        return unbroadcast(g, x)
+    return copy
 
 
 # ---- reductions ---------------------------------------------------------------------------

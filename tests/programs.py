@@ -549,6 +549,26 @@ def recompute_chain_of_temporaries(x, a):
     return s
 
 
+def counter_stepped_in_branches(x, a):
+    idx = 0
+    s = a
+    for i in range(x.shape[0]):
+        if x[i] > 0.0:
+            idx = idx + 1
+        s = s * 0.5 + x[idx % x.shape[0]] * s
+        idx += 2
+    return s + idx
+
+
+def counter_stepped_in_while(x):
+    s = 0.0
+    j = 0
+    while j < x.shape[0]:
+        s = s * x[j] + math.sin(s + x[j])
+        j += 2
+    return s
+
+
 # outer loops whose inner loops save: the reverse sweep re-runs each outer trip (checkpointing)
 
 def checkpoint_state_array_stepped_in_place(x, a):
