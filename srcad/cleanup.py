@@ -5,6 +5,7 @@ Input and output: a gradient FunctionDef. Each pass returns whether it changed a
 
 - `fold_constants`   `2 - 1` -> `1`, `x ** 1` -> `x`, `g * 1` -> `g`, `--g` -> `g`
 - `forward_zeros`    an adjoint known to be zero: `b = 0.0; ...; b += e` becomes `b = e`
+- `merge_accumulations` `b = e1; b += e2` becomes `b = e1 + e2`
 - `propagate_copies` `bt = bs` (scalar adjoints): later reads of `bt` read `bs`
 - `inline_temps`     a temporary read once, right where it is used, is written in place
 - `remove_dead`      assignments nobody reads (liveness over if / for / while)
@@ -28,15 +29,16 @@ FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "unreduce", "extremum_adjoi
                  "full", "zeros_like", "outer", "dot", "sum"}
 
 
-def cleanup(fn_def, adjoints=()):
+def cleanup(fn_def, adjoints=(), array_adjoints=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
 
     Args:
         fn_def: the gradient function.
         adjoints: the names of adjoint variables (the only variables whose statements the
             adjoint-specific passes may rewrite).
+        array_adjoints: those of them holding arrays.
     """
-    ctx = _Context(set(adjoints))
+    ctx = _Context(set(adjoints), set(array_adjoints))
     for _ in range(50):
         changed = False
         for p in PASSES:
@@ -47,8 +49,8 @@ def cleanup(fn_def, adjoints=()):
 
 
 class _Context:
-    def __init__(self, adjoints):
-        self.adjoints = adjoints
+    def __init__(self, adjoints, array_adjoints):
+        self.adjoints, self.array_adjoints = adjoints, array_adjoints
 
     def is_adjoint(self, name):
         return name in self.adjoints or name.startswith("b_out")
@@ -296,6 +298,35 @@ def share_arrays(fn_def, ctx):
     return changed
 
 
+def merge_accumulations(fn_def, ctx):
+    """`b = e1; ...; b += e2` -> `b = e1 + e2` for an adjoint `b` (one array, no update in
+    place), when nothing in between touches `b` or changes what `e1` reads."""
+    changed = False
+    for block in _blocks(fn_def):
+        i = 0
+        while i < len(block):
+            stmt = block[i]
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
+                    ctx.is_adjoint(stmt.targets[0].id)) or not _is_pure(stmt.value) or \
+                    _is_zero_init(stmt):
+                i += 1
+                continue
+            name, reads = stmt.targets[0].id, _reads(stmt.value)
+            j = next((k for k in range(i + 1, len(block)) if _mentions(block[k], name)), None)
+            nxt = block[j] if j is not None else None
+            if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
+                    nxt.target.id == name and isinstance(nxt.op, (gast.Add, gast.Sub)) and \
+                    not _mentions(nxt.value, name) and \
+                    not any(_writes(block[k]) & reads for k in range(i + 1, j)):
+                block[j] = gast.Assign(targets=[nxt.target], value=gast.BinOp(
+                    left=stmt.value, op=nxt.op, right=nxt.value), type_comment=None)
+                del block[i]
+                changed = True
+                continue
+            i += 1
+    return changed
+
+
 def propagate_copies(fn_def, ctx):
     """`a = b` between scalar adjoints: later reads of `a` in the block read `b` instead."""
     changed = False
@@ -334,16 +365,19 @@ def _scalar_adjoint(fn_def, name):
 
 
 def inline_temps(fn_def, ctx):
-    """A normalizer temporary (`_tN`) read exactly once, later in the same block and not
-    inside a loop, is replaced by its expression."""
+    """A normalizer temporary (`_tN`) or an array adjoint assigned once, read exactly once,
+    later in the same block and not inside a loop, is replaced by its expression (so numba
+    computes a chain of elementwise array operations in one loop)."""
     counts = {}
     for n in gast.walk(fn_def):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             counts[n.id] = counts.get(n.id, 0) + 1
-    defs = {}
+    defs, stores = {}, {}
     for n in gast.walk(fn_def):
         if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
             defs[n.targets[0].id] = defs.get(n.targets[0].id, 0) + 1
+        for name in _writes(n) if isinstance(n, (gast.Assign, gast.AugAssign)) else ():
+            stores[name] = stores.get(name, 0) + 1
     changed = False
     for block in _blocks(fn_def):
         i = 0
@@ -353,7 +387,8 @@ def inline_temps(fn_def, ctx):
                 i += 1
                 continue
             t = stmt.targets[0].id
-            if not t.startswith("_t") or counts.get(t) != 1 or defs.get(t) != 1 or \
+            temporary = t.startswith("_t") or t in ctx.array_adjoints and stores.get(t) == 1
+            if not temporary or counts.get(t) != 1 or defs.get(t) != 1 or \
                     not _is_pure(stmt.value):
                 i += 1
                 continue
@@ -514,5 +549,5 @@ def _negate(test):
     return gast.UnaryOp(op=gast.Not(), operand=test)
 
 
-PASSES = [fold_constants, forward_zeros, propagate_copies, inline_temps, remove_dead, share_arrays,
+PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies, inline_temps, remove_dead, share_arrays,
           tidy]

@@ -80,7 +80,10 @@ def transform(fn, wrt, arg_types):
     grad_def = reverse.differentiate(core, types, active, wrt, np_name)
     _dump("reverse", codegen.render(copy.deepcopy(grad_def)), stages)
     codegen.numba_compatible(grad_def)
-    grad_def = cleanup.cleanup(grad_def, core.namer.adjoint_names().values())
+    adjoints = core.namer.adjoint_names()
+    array_adjoints = {adj for name, adj in adjoints.items()
+                      if types.get(name, typeinfer.UNKNOWN).is_array}
+    grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
     source = codegen.render(grad_def)
     _dump("cleanup", source, stages)
     parsed = core.parsed

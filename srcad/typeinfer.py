@@ -284,9 +284,37 @@ def shape_classes(tree, types, elementwise):
     return classes
 
 
+def _slice_class(value, classes, types):
+    """`x[a:b]` with constants a >= 0 (or none) and b < 0 (or none) along the first axis has
+    length max(len(x) - a - |b|, 0): x[1:] and x[:-1] are one class."""
+    base, index = value.value, value.slice
+    if not (isinstance(base, gast.Name) and types.get(base.id, UNKNOWN).is_array and
+            classes.get(base.id) is not None and isinstance(index, gast.Slice) and
+            index.step is None):
+        return None
+    start, stop = _int_const(index.lower, 0), _int_const(index.upper, 0)
+    if start is None or stop is None or start < 0 or stop > 0 or \
+            index.upper is not None and stop == 0:
+        return None
+    return f"{classes[base.id]}[{start - stop}:]"
+
+
+def _int_const(node, default):
+    if node is None:
+        return default
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        value = _int_const(node.operand, None)
+        return None if value is None else -value
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
 def _class_of(value, classes, types, elementwise):
     if isinstance(value, gast.Name):
         return classes.get(value.id)
+    if isinstance(value, gast.Subscript):
+        return _slice_class(value, classes, types)
     if isinstance(value, gast.BinOp) and not isinstance(value.op, gast.MatMult):
         operands = [value.left, value.right]
     elif isinstance(value, gast.UnaryOp):
