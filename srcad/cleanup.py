@@ -549,5 +549,5 @@ def _negate(test):
     return gast.UnaryOp(op=gast.Not(), operand=test)
 
 
-PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies, inline_temps, remove_dead, share_arrays,
-          tidy]
+PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies, inline_temps,
+          remove_dead, share_arrays, tidy]

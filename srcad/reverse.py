@@ -14,6 +14,14 @@ How the reversal works:
   inside a loop it goes into an array indexed by the trip number, preallocated to the trip
   count for a top-level `range` loop and grown by doubling otherwise (arrays saved by
   reference go onto a list).
+- Saving is avoided where it costs more than the alternative: a cheap scalar (or a view)
+  is recomputed right before the adjoint that reads it when its inputs are unchanged
+  there; an integer stepped by a constant (`idx += 1`) is stepped back; a top-level loop
+  whose inner loops would save a lot per trip (a static cost model) is checkpointed: the
+  forward sweep runs it plainly, keeping per trip only the values the trip reads before
+  writing, and the reverse sweep re-runs each trip with saves just before reversing it.
+- A range loop is reversed as `i = stop; while i > start: i -= 1; ...`, which lets LLVM
+  drop numba's negative-index checks (a descending `range` does not).
 - An adjoint starts at zero at the start of the reversal of the innermost block that holds all
   of its variable's uses and definitions, and is reset to zero after the reversal of a
   definition that overwrote a value whose uses came earlier.
@@ -137,7 +145,7 @@ class Differentiator:
         self.inverted = {}  # (path, name) -> the statement restoring name by stepping it back
         self.inits = {}  # block path -> [names whose adjoint starts there]
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
-        self.recompute_at_use = {}  # name -> (path, definition) rerun before each adjoint reading it
+        self.recompute_at_use = {}  # name -> (path, definition) rerun before adjoints reading it
         self.shapes = typeinfer.shape_classes(
             core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False))
 
@@ -485,11 +493,11 @@ class Differentiator:
 
     def plan_recomputation_at_use(self, body, view_of):
         """Scalars defined by a cheap expression (and views) read only by adjoints later in the
-        same block are recomputed just before each such adjoint instead of saved, when that costs no
-        new save: the expression's inputs hold the same values at the adjoint as at the
-        definition (nothing in between redefines them) and the reverse sweep already restores
-        them there (or nothing later overwrites them). Later definitions are decided first, so
-        an earlier temporary sees the reads its recomputing successors add."""
+        same block are recomputed just before each such adjoint instead of saved, when the
+        expression's inputs hold the same values at the adjoint as at the definition (nothing
+        in between redefines them) and the reverse sweep restores them there at no extra cost
+        (see `_saves_affordable`). Later definitions are decided first, so an earlier
+        temporary sees the reads its recomputing successors add."""
         self._cheap = {}
         for name, defs in self.defs.items():
             if len(defs) != 1 or not isinstance(defs[0][-1], int) or name in self.core.tree_args:
@@ -837,7 +845,7 @@ class Differentiator:
             info.buffers.append((buf, ty.kind, ty.ndim))
             pushes.append(gast.Expr(value=_expr("buf.append(v.copy())", buf=_name(buf),
                                                 v=_name(name))))
-            rebound = any(isinstance(d[-1], int) and d[0] == path[0] and
+            rebound = any(isinstance(d[-1], int) and _inside(d, path) and
                           isinstance(self.statement_at(d), gast.Assign) and
                           isinstance(self.statement_at(d).targets[0], gast.Name)
                           for d in self.defs.get(name, []))
