@@ -372,10 +372,12 @@ def inline_temps(fn_def, ctx):
     for n in gast.walk(fn_def):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             counts[n.id] = counts.get(n.id, 0) + 1
-    defs, stores = {}, {}
+    defs, stores, views = {}, {}, set()
     for n in gast.walk(fn_def):
         if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
             defs[n.targets[0].id] = defs.get(n.targets[0].id, 0) + 1
+            if _may_alias(n.value):
+                views.add(n.targets[0].id)
         for name in _writes(n) if isinstance(n, (gast.Assign, gast.AugAssign)) else ():
             stores[name] = stores.get(name, 0) + 1
     changed = False
@@ -393,15 +395,16 @@ def inline_temps(fn_def, ctx):
                 i += 1
                 continue
             deps = _reads(stmt.value)
-            has_subscript = any(isinstance(n, gast.Subscript) for n in gast.walk(stmt.value))
+            # an expression reading array memory cannot move past a write into an array
+            reads_memory = deps & views or \
+                any(isinstance(n, gast.Subscript) for n in gast.walk(stmt.value))
             target = None
             for k in range(i + 1, len(block)):
                 later = block[k]
                 if _mentions(later, t):
                     target = k
                     break
-                w = _writes(later)
-                if w & deps or (has_subscript and _stores(later)):
+                if _writes(later) & deps or reads_memory and _stores(later):
                     break
             if target is None or not _use_outside_loops(block[target], t):
                 i += 1
@@ -413,12 +416,19 @@ def inline_temps(fn_def, ctx):
     return changed
 
 
+def _may_alias(value):
+    """May a variable assigned `value` share memory with another array (a view or a name)?"""
+    return isinstance(value, (gast.Subscript, gast.Name)) or \
+        isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+        value.func.attr in ("unbroadcast", "pop")
+
+
 def _stores(stmt):
-    return any(isinstance(n, (gast.Assign, gast.AugAssign)) and
-               isinstance(n.targets[0] if isinstance(n, gast.Assign) else n.target,
-                          gast.Subscript) or
+    """Does `stmt` write into an array (an element store, an in-place operator, add_at)?"""
+    return any(isinstance(n, gast.AugAssign) or
+               isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Subscript) or
                isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and
-               n.func.attr in ("append", "pop", "add_at")
+               n.func.attr == "add_at"
                for n in gast.walk(stmt))
 
 
