@@ -514,24 +514,36 @@ class Differentiator:
             reads = self.reads.get(name, [])
             if not any(precedes(p, d, self.save_loops) for p in reads):
                 continue  # nothing overwrites it before the reverse sweep reads it
-            if all(self._recomputable_at(name, p) and self._simple_at(body, p) for p in reads):
+            costs = [self._recompute_cost(name, p) for p in reads]
+            if all(c is not None and c <= SAVE_COST for c in costs) and \
+                    all(self._simple_at(body, p) for p in reads):
                 for p in set(reads):
                     for n in names_read(stmt.value):
                         self.read(n, p)
                 self.reads[name] = []
                 self.recompute_at_use[name] = (d, stmt)
 
-    def _recomputable_at(self, name, p):
-        """Can the adjoint at `p` recompute `name` from values it can read without new saves?"""
+    def _recompute_cost(self, name, p):
+        """The operations the adjoint at `p` runs to recompute `name` from values it can read
+        without new saves; None when it cannot."""
         if name not in self._cheap:
-            return False
+            return None
         d, stmt = self._cheap[name]
-        block = d[:-1]
-        if p[:-1] != block or not isinstance(p[-1], int) or p[-1] <= d[-1]:
-            return False
-        return all(self._unchanged_between(n, block, d[-1], p[-1]) and
-                   (self._saves_affordable(n, p, d) or self._recomputable_at(n, p))
-                   for n in names_read(stmt.value))
+        k = len(d) - 1  # the index of the block's statements in a path
+        if not isinstance(p[-1], int) or p[:k] != d[:k] or p[k] < d[k] or \
+                p[k] == d[k] and p != d or \
+                any(p[:j + 1] in self.loops for j in range(k, len(p) - 1, 2)):
+            return None  # not at its own adjoint, nor later in its block (inside ifs only)
+        cost = _cost(stmt)
+        for n in names_read(stmt.value):
+            if not self._unchanged_between(n, d[:k], d[k], p[k]):
+                return None
+            if not self._saves_affordable(n, p, d):
+                more = self._recompute_cost(n, p)
+                if more is None:
+                    return None
+                cost += more
+        return cost
 
     def _simple_at(self, body, path):
         stmt = _block_at(body, path[:-1])[path[-1]]
