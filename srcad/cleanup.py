@@ -178,36 +178,40 @@ def fold_constants(fn_def, ctx):
 class _Folder(gast.NodeTransformer):
     def __init__(self):
         self.changed = False
+        self.assigned = None  # the value of the assignment being visited
+
+    def visit_Assign(self, node):
+        self.assigned = node.value
+        return self.generic_visit(node)
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        left, right, op = node.left, node.right, node.op
+        folded = self.fold(node, node.left, node.right, node.op)
+        if node is self.assigned and isinstance(folded, gast.Name):
+            return node  # `y = x * 1.0` must stay a new array, not another name for `x`
+        self.changed |= folded is not node
+        return folded
+
+    @staticmethod
+    def fold(node, left, right, op):
         lc = left.value if _is_num(left) else None
         rc = right.value if _is_num(right) else None
         if lc is not None and rc is not None and isinstance(op, (gast.Add, gast.Sub,
                                                                   gast.Mult)):
-            self.changed = True
             value = {gast.Add: lc + rc, gast.Sub: lc - rc, gast.Mult: lc * rc}[type(op)]
             return gast.Constant(value=value, kind=None)
         if isinstance(op, (gast.Add, gast.Sub)) and rc is not None and rc < 0:
-            self.changed = True  # a - -1 -> a + 1
-            node.op = gast.Sub() if isinstance(op, gast.Add) else gast.Add()
-            node.right = gast.Constant(value=-rc, kind=None)
-            return node
+            op = gast.Sub() if isinstance(op, gast.Add) else gast.Add()  # a - -1 -> a + 1
+            return gast.BinOp(left=left, op=op, right=gast.Constant(value=-rc, kind=None))
         if isinstance(op, (gast.Add, gast.Sub)) and rc == 0 and not isinstance(rc, bool):
-            self.changed = True
             return left
         if isinstance(op, gast.Add) and lc == 0 and not isinstance(lc, bool):
-            self.changed = True
             return right
         if isinstance(op, gast.Pow) and rc == 1:
-            self.changed = True
             return left
         if isinstance(op, gast.Mult) and rc == 1 and not isinstance(rc, bool):
-            self.changed = True
             return left
         if isinstance(op, gast.Mult) and lc == 1 and not isinstance(lc, bool):
-            self.changed = True
             return right
         return node
 

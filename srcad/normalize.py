@@ -295,12 +295,23 @@ class _Lowering:
                 _unsupported("range() with these arguments", node)
             var = target.id
         elif func is enumerate and isinstance(target, gast.Tuple) and len(target.elts) == 2:
-            seq = self.atom(it.args[0], force_temp=not isinstance(it.args[0], gast.Name))
-            bounds = [self._len(seq)]
             var = target.elts[0].id if isinstance(target.elts[0], gast.Name) else None
             if var is None:
                 _unsupported("enumerate() target must be 'i, v'", node)
-            prologue.append((target.elts[1], self._item(seq, var)))
+            inner = it.args[0]
+            if isinstance(inner, gast.Call) and resolve(inner.func, self.scope) is zip and \
+                    isinstance(target.elts[1], gast.Tuple):  # enumerate(zip(x, y)): i, (a, b)
+                seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name))
+                        for a in inner.args]
+                if len(seqs) != len(target.elts[1].elts):
+                    _unsupported("zip() unpacked into a different number of names", node)
+                bounds = [self._min_len(seqs)]
+                prologue.extend((t, self._item(s, var))
+                                for t, s in zip(target.elts[1].elts, seqs, strict=True))
+            else:
+                seq = self.atom(inner, force_temp=not isinstance(inner, gast.Name))
+                bounds = [self._len(seq)]
+                prologue.append((target.elts[1], self._item(seq, var)))
         elif func is zip and isinstance(target, gast.Tuple):
             seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name)) for a in it.args]
             if len(seqs) != len(target.elts):
@@ -316,6 +327,12 @@ class _Lowering:
             prologue.append((target, self._item(seq, var)))
         else:
             _unsupported(f"a for loop over {type(it).__name__}", node)
+        if any(isinstance(n, gast.Name) and n.id == var and isinstance(n.ctx, gast.Store)
+               for stmt in node.body for n in gast.walk(stmt)):
+            # the body reassigns the loop variable: the loop runs its own index
+            index = self.namer.temp("_i")
+            prologue.insert(0, (_name(var, gast.Store()), _name(index)))
+            var = index
         saved, self.out = self.out, []
         for tgt, value in prologue:
             self.assign(tgt, value)

@@ -173,6 +173,10 @@ class Differentiator:
             self.save_loops = {p: s for p, s in self.loops.items() if p not in self.checkpointed}
             self.reads, self.saves, self.inverted = reads, {}, {}
             self.recompute, self.recompute_at_use = {}, {}
+            for path in self.checkpointed:  # re-running a trip reads what the body reads
+                loop = self.loops[path]
+                for name in _primal_reads(loop) - _written(loop):
+                    self.read(name, path[:-1] + (path[-1] - 0.5,))
             self.plan_saves(body)
         self.plan_inits(body)
         fwd, rev = self.block(body[:-1], (), None)
@@ -845,7 +849,7 @@ class Differentiator:
         info.slot = stmt.target if _is_const(start, 0) and _is_const(step, 1) else \
             _expr("len(range(a, i, s))", a=start, i=stmt.target, s=step)
         pushes, pops = [], []
-        for name in self.snapshot(stmt):
+        for name in self.snapshot(stmt, path):
             self.snapshotted.add(name)
             ty = self.ty(name)
             if not ty.is_array:
@@ -882,9 +886,12 @@ class Differentiator:
             fwd, rev = save + fwd, rev + restore
         return fwd, rev
 
-    def snapshot(self, stmt):
-        """The variables the loop body overwrites that a trip may read before writing."""
-        return sorted(_exposed_reads(stmt.body, {stmt.target.id}) & _written(stmt))
+    def snapshot(self, stmt, path):
+        """The variables the loop body overwrites that a trip may read before writing, or
+        that the reverse sweep reads outside the loop (their values from before the loop)."""
+        written = _written(stmt) - {stmt.target.id}
+        outside = {n for n in written if any(not _inside(p, path) for p in self.reads.get(n, []))}
+        return sorted((_exposed_reads(stmt.body, {stmt.target.id}) & written) | outside)
 
     def statement_at(self, path):
         return _block_at(self.core.tree.body, path[:-1])[path[-1]]
@@ -1009,6 +1016,13 @@ def _written(stmt):
     return written
 
 
+def _primal_reads(stmt):
+    """The variables `stmt` reads when it runs (a `+=` target too)."""
+    return names_read(stmt) | {n.target.id for n in gast.walk(stmt)
+                               if isinstance(n, gast.AugAssign) and
+                               isinstance(n.target, gast.Name)}
+
+
 def _exposed_reads(stmts, assigned):
     """The names `stmts` may read before assigning them (given the names in `assigned`)."""
     assigned, exposed = set(assigned), set()
@@ -1023,13 +1037,12 @@ def _exposed_reads(stmts, assigned):
             exposed |= names_read(s.test) - assigned
             exposed |= _exposed_reads(s.body, assigned)
         else:
-            target = s.target if isinstance(s, gast.AugAssign) else s.targets[0]
             reads = names_read(s)
-            if isinstance(s, gast.AugAssign) and isinstance(target, gast.Name):
-                reads.add(target.id)
+            if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Name):
+                reads.add(s.target.id)
             exposed |= reads - assigned
-            if isinstance(s, gast.Assign) and isinstance(target, gast.Name):
-                assigned.add(target.id)
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                assigned.add(s.targets[0].id)
     return exposed
 
 

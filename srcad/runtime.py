@@ -89,8 +89,8 @@ def _unbroadcast(g, x):
 
 @overload(unbroadcast_copy)
 def _unbroadcast_copy(g, x):
-    if not _is_array(g) or not _is_array(x):
-        return lambda g, x: unbroadcast(g, x)
+    if not _is_array(g) or not _is_array(x) or g.ndim != x.ndim:
+        return lambda g, x: unbroadcast(g, x)  # (a new array whenever the ranks differ)
 
     def copy(g, x):
         if g.shape == x.shape:

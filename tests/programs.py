@@ -637,6 +637,67 @@ def checkpoint_array_rebound_each_trip(x, a):
     return np.sum(y)
 
 
+def checkpoint_value_from_before_the_loop(x, a):
+    t = a * a
+    s = math.sin(t)
+    for k in range(2):
+        t = x[k]
+        for j in range(len(x)):
+            s = s * x[j] + t
+    return s
+
+
+def checkpoint_input_overwritten_after_the_loop(x, p):
+    s = 0.0
+    for k in range(2):
+        for j in range(len(x)):
+            s = s * x[j] + p
+    p = 0.0
+    return s + p
+
+
+def checkpoint_array_updated_after_the_loop(x, u):
+    s = 0.0
+    for k in range(2):
+        for j in range(len(x)):
+            s = s * x[j] + u[j]
+    u *= 2.0
+    return s + u[0]
+
+
+def checkpoint_inner_break(x):
+    s = 0.0
+    for k in range(3):
+        for j in range(len(x)):
+            if x[j] > 0.7:
+                break
+            s = s * x[j] + 1.0
+    return s
+
+
+def copy_by_identity_operation(x):
+    y = x * 1.0
+    y[0] = 0.0
+    z = x + 0.0
+    z[1] = 1.0
+    return np.sum(x * x) + np.sum(y * z)
+
+
+def loop_index_reassigned_in_body(x):
+    s = 1.0
+    for i in range(len(x) - 1):
+        i += 1
+        s = s * x[i]
+    return s
+
+
+def enumerate_over_zip(x, y):
+    s = 0.0
+    for i, (a, b) in enumerate(zip(x, y)):
+        s = s + i * a * b
+    return s
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
