@@ -303,9 +303,10 @@ def share_arrays(fn_def, ctx):
 
 
 def merge_accumulations(fn_def, ctx):
-    """`b = e1; ...; b += e2` -> `b = e1 + e2` for an adjoint `b` (one array, no update in
-    place), when nothing in between touches `b` or changes what `e1` reads."""
+    """`b = e1; ...; b += e2` -> `b = e1 + e2` for an adjoint `b` (one new array rather than
+    an update in place), when nothing in between touches `b` or changes what `e1` reads."""
     changed = False
+    views = _possible_views(fn_def)
     for block in _blocks(fn_def):
         i = 0
         while i < len(block):
@@ -315,13 +316,13 @@ def merge_accumulations(fn_def, ctx):
                     _is_zero_init(stmt):
                 i += 1
                 continue
-            name, reads = stmt.targets[0].id, _reads(stmt.value)
+            name = stmt.targets[0].id
             j = next((k for k in range(i + 1, len(block)) if _mentions(block[k], name)), None)
             nxt = block[j] if j is not None else None
             if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
                     nxt.target.id == name and isinstance(nxt.op, (gast.Add, gast.Sub)) and \
                     not _mentions(nxt.value, name) and \
-                    not any(_writes(block[k]) & reads for k in range(i + 1, j)):
+                    all(_movable_past(stmt.value, views, block[k]) for k in range(i + 1, j)):
                 block[j] = gast.Assign(targets=[nxt.target], value=gast.BinOp(
                     left=stmt.value, op=nxt.op, right=nxt.value), type_comment=None)
                 del block[i]
@@ -376,12 +377,10 @@ def inline_temps(fn_def, ctx):
     for n in gast.walk(fn_def):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             counts[n.id] = counts.get(n.id, 0) + 1
-    defs, stores, views = {}, {}, set()
+    defs, stores, views = {}, {}, _possible_views(fn_def)
     for n in gast.walk(fn_def):
         if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
             defs[n.targets[0].id] = defs.get(n.targets[0].id, 0) + 1
-            if _may_alias(n.value):
-                views.add(n.targets[0].id)
         for name in _writes(n) if isinstance(n, (gast.Assign, gast.AugAssign)) else ():
             stores[name] = stores.get(name, 0) + 1
     changed = False
@@ -398,17 +397,13 @@ def inline_temps(fn_def, ctx):
                     not _is_pure(stmt.value):
                 i += 1
                 continue
-            deps = _reads(stmt.value)
-            # an expression reading array memory cannot move past a write into an array
-            reads_memory = deps & views or \
-                any(isinstance(n, gast.Subscript) for n in gast.walk(stmt.value))
             target = None
             for k in range(i + 1, len(block)):
                 later = block[k]
                 if _mentions(later, t):
                     target = k
                     break
-                if _writes(later) & deps or reads_memory and _stores(later):
+                if not _movable_past(stmt.value, views, later):
                     break
             if target is None or not _use_outside_loops(block[target], t):
                 i += 1
@@ -420,11 +415,24 @@ def inline_temps(fn_def, ctx):
     return changed
 
 
-def _may_alias(value):
-    """May a variable assigned `value` share memory with another array (a view or a name)?"""
-    return isinstance(value, (gast.Subscript, gast.Name)) or \
-        isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
-        value.func.attr in ("unbroadcast", "pop")
+def _possible_views(fn_def):
+    """Variables that may share memory with another array (assigned a view, another name,
+    or what `rt.unbroadcast` or a pop returns)."""
+    return {n.targets[0].id for n in gast.walk(fn_def)
+            if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and
+            (isinstance(n.value, (gast.Subscript, gast.Name)) or
+             isinstance(n.value, gast.Call) and isinstance(n.value.func, gast.Attribute) and
+             n.value.func.attr in ("unbroadcast", "pop"))}
+
+
+def _movable_past(expr, views, stmt):
+    """Does `expr` evaluate the same after `stmt` as before it? Not if `stmt` rebinds a name
+    it reads, nor, when it reads array memory, if `stmt` writes into any array."""
+    reads = _reads(expr)
+    if _writes(stmt) & reads:
+        return False
+    reads_memory = reads & views or any(isinstance(n, gast.Subscript) for n in gast.walk(expr))
+    return not (reads_memory and _stores(stmt))
 
 
 def _stores(stmt):
