@@ -69,14 +69,22 @@ def views(tree, types):
     for n in gast.walk(tree):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             reads[n.id] = reads.get(n.id, 0) + 1
-    for node in gast.walk(tree):
-        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+    assigns = [node for node in gast.walk(tree)
+               if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name)]
+    changed = True
+    while changed:  # until chains of names (`y = w; z = y`) are followed
+        changed = False
+        for node in assigns:
             target = node.targets[0].id
-            if isinstance(node.value, gast.Name) and reads[node.value.id] == 1:
-                continue  # `x = _t1`, the only use of a temporary: nothing else sees it
+            if target in out:
+                continue
+            if isinstance(node.value, gast.Name) and reads[node.value.id] == 1 and \
+                    node.value.id not in out:
+                continue  # `x = _t1`, the only use of a new array: nothing else sees it
             base = _view_base(node.value, types)
             if base is not None and base != target and types.get(target, UNKNOWN).is_array:
                 out[target] = base
+                changed = True
     return out
 
 

@@ -176,19 +176,25 @@ def fold_constants(fn_def, ctx):
 
 
 class _Folder(gast.NodeTransformer):
+    """Folds constants and identities. An operation is replaced by an operand that may name an
+    existing array (`x * 1.0` -> `x`) only where arithmetic consumes it: `y = x * 1.0` or
+    `(x * 1.0)[1:]` must stay a new array."""
+
     def __init__(self):
         self.changed = False
-        self.assigned = None  # the value of the assignment being visited
+        self.consumed = set()  # ids of operands of arithmetic
 
-    def visit_Assign(self, node):
-        self.assigned = node.value
-        return self.generic_visit(node)
+    def visit_AugAssign(self, node):
+        self.consumed.add(id(node.value))
+        node = self.generic_visit(node)
+        return self.simplify_update(node)
 
     def visit_BinOp(self, node):
+        self.consumed.update((id(node.left), id(node.right)))
         self.generic_visit(node)
         folded = self.fold(node, node.left, node.right, node.op)
-        if node is self.assigned and isinstance(folded, gast.Name):
-            return node  # `y = x * 1.0` must stay a new array, not another name for `x`
+        if id(node) not in self.consumed and not _is_new_value(folded):
+            return node
         self.changed |= folded is not node
         return folded
 
@@ -223,8 +229,7 @@ class _Folder(gast.NodeTransformer):
             node.args = node.args[1:]
         return node
 
-    def visit_AugAssign(self, node):
-        self.generic_visit(node)
+    def simplify_update(self, node):
         v = node.value
         if isinstance(node.op, gast.Add) and isinstance(v, gast.UnaryOp) and \
                 isinstance(v.op, gast.USub):
@@ -238,13 +243,20 @@ class _Folder(gast.NodeTransformer):
         return node
 
     def visit_UnaryOp(self, node):
+        self.consumed.add(id(node.operand))
         self.generic_visit(node)
         inner = node.operand
         if isinstance(node.op, gast.USub) and isinstance(inner, gast.UnaryOp) and \
-                isinstance(inner.op, gast.USub):
+                isinstance(inner.op, gast.USub) and \
+                (id(node) in self.consumed or _is_new_value(inner.operand)):
             self.changed = True
             return inner.operand
         return node
+
+
+def _is_new_value(node):
+    """Is `node` certainly not another name for (a part of) an existing array?"""
+    return isinstance(node, (gast.BinOp, gast.UnaryOp, gast.Constant))
 
 
 def _is_num(node):
@@ -405,7 +417,8 @@ def inline_temps(fn_def, ctx):
                     break
                 if not _movable_past(stmt.value, views, later):
                     break
-            if target is None or not _use_outside_loops(block[target], t):
+            if target is None or not _use_outside_loops(block[target], t) or \
+                    not _movable_into(stmt.value, views, block[target], t):
                 i += 1
                 continue
             _substitute(block[target], t, stmt.value)
@@ -415,14 +428,19 @@ def inline_temps(fn_def, ctx):
     return changed
 
 
+# calls whose result may share memory with an argument (numpy views, a popped saved array,
+# rt.unbroadcast returning its argument)
+VIEW_CALLS = {"transpose", "reshape", "ravel", "pop", "unbroadcast"}
+
+
 def _possible_views(fn_def):
-    """Variables that may share memory with another array (assigned a view, another name,
-    or what `rt.unbroadcast` or a pop returns)."""
+    """Variables that may share memory with another array (assigned a view or another
+    name)."""
     return {n.targets[0].id for n in gast.walk(fn_def)
             if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and
-            (isinstance(n.value, (gast.Subscript, gast.Name)) or
+            (isinstance(n.value, (gast.Subscript, gast.Name, gast.Attribute)) or
              isinstance(n.value, gast.Call) and isinstance(n.value.func, gast.Attribute) and
-             n.value.func.attr in ("unbroadcast", "pop"))}
+             n.value.func.attr in VIEW_CALLS)}
 
 
 def _movable_past(expr, views, stmt):
@@ -433,6 +451,20 @@ def _movable_past(expr, views, stmt):
         return False
     reads_memory = reads & views or any(isinstance(n, gast.Subscript) for n in gast.walk(expr))
     return not (reads_memory and _stores(stmt))
+
+
+def _movable_into(expr, views, stmt, name):
+    """Can `expr` replace the read of `name` inside `stmt` (an if: past the statements of the
+    branch that run before the read)?"""
+    if not isinstance(stmt, gast.If) or _mentions(stmt.test, name):
+        return True
+    branch = stmt.body if any(_mentions(s, name) for s in stmt.body) else stmt.orelse
+    for s in branch:
+        if _mentions(s, name):
+            return _movable_into(expr, views, s, name)
+        if not _movable_past(expr, views, s):
+            return False
+    return True
 
 
 def _stores(stmt):

@@ -235,7 +235,10 @@ class _Lowering:
         if isinstance(target, gast.Subscript):
             base = self.subscript_base(target)
             index = self.index(target.slice)
-            if op is gast.Add:
+            sliced = any(isinstance(n, gast.Slice) for n in gast.walk(index))
+            if op is gast.Add and not sliced:
+                # (`y[1:] += y[:-1]` must read y before writing it, as NumPy does and Numba's
+                # in-place slice update does not: slices go through `y[1:] = y[1:] + ...`)
                 store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
                 self.emit(anno.copy_loc(gast.AugAssign(target=store, op=gast.Add(),
                                                        value=self.atom(node.value)), node))

@@ -698,6 +698,42 @@ def enumerate_over_zip(x, y):
     return s
 
 
+def inline_not_past_a_restore_in_a_branch(x, a):
+    if a > -10.0:
+        v = np.sin(x)
+        x[0] = 0.3
+    else:
+        v = np.zeros(len(x))
+    z = v * x
+    return np.sum(z * z)
+
+
+def copies_by_identity_operations(x):
+    y = -(-x)
+    y[0] = 0.0
+    k = x * 0.5
+    z = (k * 1.0)[1:]
+    k[1] = 5.0
+    return np.sum(x * x) + np.sum(y) + np.sum(z * x[1:]) + np.sum(k * x)
+
+
+def transposed_view_after_a_write(A):
+    B = A.T
+    w = np.sin(B)
+    p = w * B
+    A[0, 1] = 0.5
+    C = A.T
+    u = C * w
+    return np.sum(u * u) + np.sum(p)
+
+
+def overlapping_slice_update(x):
+    y = x * 1.0
+    y[1:] += y[:-1]
+    y[:-1] += 0.5 * y[1:]
+    return np.sum(y * y * x)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
