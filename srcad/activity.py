@@ -59,7 +59,8 @@ def _flows(tree):
     return flows
 
 
-VIEWS = (np.transpose, np.reshape, np.ravel)
+VIEWS = (np.transpose, np.reshape, np.ravel, np.asarray, np.ascontiguousarray,
+         np.asfortranarray, np.atleast_1d, np.atleast_2d)
 
 
 def views(tree, types):
@@ -129,20 +130,30 @@ class _Staleness:
         if isinstance(target, gast.Subscript) or anno.getanno(s, "inplace"):
             name = target.value.id if isinstance(target, gast.Subscript) else target.id
             if name in self.view_of:
+                base = self.bases(name)[-1]
                 raise UnsupportedError(
-                    f"a write into '{name}', which shares memory with the array "
-                    f"'{self.view_of[name]}': srcad cannot follow a write through another name "
-                    f"(use {self.view_of[name]}.copy())", anno.getanno(s, "loc"))
-            stale = stale | {v for v, b in self.view_of.items() if b == name}
+                    f"a write into '{name}', which shares memory with the array '{base}': "
+                    f"srcad cannot follow a write through another name (use {base}.copy())",
+                    anno.getanno(s, "loc"))
+            stale = stale | {v for v in self.view_of if name in self.bases(v)}
             return stale if isinstance(target, gast.Subscript) else stale - {name}
         return stale - {target.id}
 
+    def bases(self, view):
+        """The arrays `view` shares memory with: its base, that one's base, ..."""
+        out = []
+        while view in self.view_of and self.view_of[view] not in out:
+            view = self.view_of[view]
+            out.append(view)
+        return out
+
     def use(self, names, stale, s):
         for name in names & stale:
+            base = self.bases(name)[-1]
             raise UnsupportedError(
-                f"'{name}' shares memory with the array '{self.view_of[name]}', which was written "
-                f"in place after '{name}' was taken; srcad cannot follow that write (take "
-                f"{self.view_of[name]}[...].copy() instead)", anno.getanno(s, "loc"))
+                f"'{name}' shares memory with the array '{base}', which was written in place "
+                f"after '{name}' was taken; srcad cannot follow that write (take a .copy() of "
+                f"it instead)", anno.getanno(s, "loc"))
 
 
 def _view_base(value, types):
@@ -188,6 +199,11 @@ def analyze(tree, types, wrt):
                     useful |= new
                     changed = True
     active = varied & useful
+    for target, inputs, node in flows:
+        if target in useful and types.get(target, UNKNOWN).kind == "tuple" and \
+                any(i in varied for i in inputs):
+            raise UnsupportedError("a tuple variable holding values that carry derivatives "
+                                   "(unpack it: a, b = ...)", anno.getanno(node, "loc"))
     for name in active:
         if types.get(name).kind == "unknown":
             node = next((n for t, _, n in flows if t == name), None)

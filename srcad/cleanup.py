@@ -430,7 +430,8 @@ def inline_temps(fn_def, ctx):
 
 # calls whose result may share memory with an argument (numpy views, a popped saved array,
 # rt.unbroadcast returning its argument)
-VIEW_CALLS = {"transpose", "reshape", "ravel", "pop", "unbroadcast"}
+VIEW_CALLS = {"transpose", "reshape", "ravel", "asarray", "ascontiguousarray", "asfortranarray",
+              "atleast_1d", "atleast_2d", "pop", "unbroadcast"}
 
 
 def _possible_views(fn_def):

@@ -67,11 +67,44 @@ def writes_through_view(A):
     return np.sum(A * A)
 
 
+def writes_through_ascontiguousarray(x):
+    y = np.ascontiguousarray(x)
+    y[0] = 0.0
+    return np.sum(x * x)
+
+
+def reads_an_unpacked_alias_after_a_write(x):
+    a, b = x, x * 2.0
+    x[0] = 0.0
+    return np.sum(a * b)
+
+
+def reads_a_view_of_a_view_after_a_write(x):
+    v = x[1:]
+    w = v[1:]
+    x[2] = 0.0
+    return np.sum(w * w)
+
+
 @pytest.mark.parametrize("fn,arg", [(writes_through_alias, np.ones(3)),
-                                    (writes_through_view, np.ones((2, 3)))])
+                                    (writes_through_view, np.ones((2, 3))),
+                                    (writes_through_ascontiguousarray, np.ones(4)),
+                                    (reads_an_unpacked_alias_after_a_write, np.ones(4)),
+                                    (reads_a_view_of_a_view_after_a_write, np.ones(4))])
 def test_aliasing_writes_are_refused(fn, arg):
     with pytest.raises(srcad.UnsupportedError, match="shares memory|write into"):
         srcad.grad(fn, mode="source")(arg)
+
+
+def differentiates_through_a_tuple_variable(x):
+    t = (x, x * 2.0)
+    a = t[1]
+    return np.sum(a * x)
+
+
+def test_tuple_variable_carrying_derivatives_is_refused():
+    with pytest.raises(srcad.UnsupportedError, match="tuple variable"):
+        srcad.grad(differentiates_through_a_tuple_variable, mode="source")(np.ones(3))
 
 
 def scales_a_row_in_place(A):
