@@ -5,7 +5,8 @@
     normalize  lower to three-address core form with structured control flow
     typeinfer  kinds and ranks of every variable, for the call's argument types
     activity   which variables carry derivatives
-    reverse    emit the gradient: forward sweep with saves, reverse sweep
+    reverse    emit the gradient: forward sweep with saves, reverse sweep (what to save,
+               recompute or checkpoint is planned in saving.py)
     cleanup    simplify the gradient until nothing changes
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
