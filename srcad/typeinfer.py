@@ -225,6 +225,13 @@ class _Infer:
         if any(a.kind == "unknown" for a in args) or \
                 any(v.kind == "unknown" for v in kwargs.values()):
             return UNKNOWN
+        if func is np.reshape and len(args) == 2 and args[0].is_array:
+            # (a stand-in has one element: it cannot take the new shape)
+            shape = args[1]
+            if shape.kind == "tuple":
+                return array(args[0].kind, len(shape.items))
+            if shape.kind == "i" and shape.ndim == 0:
+                return array(args[0].kind, 1)
         try:
             values = [c if c is not None and not isinstance(c, bool) and a.ndim == 0 and
                       a.kind == "i" else stand_in(a) for a, c in zip(args, const_args,

@@ -734,6 +734,12 @@ def overlapping_slice_update(x):
     return np.sum(y * y * x)
 
 
+def reshape_to_an_integer_length(A):
+    v = A.reshape(25)
+    w = np.reshape(A, (5, 5)).reshape(-1)
+    return np.sum(v * v * w)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
