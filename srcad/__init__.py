@@ -9,11 +9,11 @@ What cannot be transformed runs on a PyTorch-style runtime tape (srcad.tensor, b
 
 from .custom import custom_vjp
 from .api import explain, grad, gradcheck, source, value_and_grad, vjp
-from .errors import FallbackWarning, UnsupportedError
+from .errors import AliasingError, FallbackWarning, UnsupportedError
 from .tape import Tensor, enable_grad, is_grad_enabled, make_dot, no_grad, optim, tensor
 
 __version__ = "0.1.0"
 
 __all__ = ["custom_vjp", "grad", "value_and_grad", "vjp", "source", "explain", "gradcheck",
-           "UnsupportedError", "FallbackWarning", "Tensor", "tensor", "no_grad",
+           "UnsupportedError", "AliasingError", "FallbackWarning", "Tensor", "tensor", "no_grad",
            "enable_grad", "is_grad_enabled", "make_dot", "optim"]

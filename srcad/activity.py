@@ -10,7 +10,7 @@ import gast
 import numpy as np
 
 from . import anno, rules
-from .errors import UnsupportedError
+from .errors import AliasingError, UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 from .typeinfer import UNKNOWN
 
@@ -96,14 +96,22 @@ def check_aliasing(tree, types):
     view_of = views(tree, types)
     if not view_of:
         return
-    _Staleness(view_of).block(tree.body, frozenset())
+    renames = {n.targets[0].id for n in gast.walk(tree) if isinstance(n, gast.Assign) and
+               isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Name)}
+    _Staleness(view_of, renames).block(tree.body, frozenset())
 
 
 class _Staleness:
     """Forward dataflow over structured code: which views have seen their base written."""
 
-    def __init__(self, view_of):
-        self.view_of = view_of
+    def __init__(self, view_of, renames):
+        self.view_of, self.renames = view_of, renames
+
+    def error(self, name):
+        """The tape handles a second name for the same array, not a view (its slices are
+        copies): with a view in the chain, mode="auto" must not fall back to it."""
+        chain = [name] + self.bases(name)[:-1]
+        return UnsupportedError if all(v in self.renames for v in chain) else AliasingError
 
     def block(self, stmts, stale):
         for stmt in stmts:
@@ -131,7 +139,7 @@ class _Staleness:
             name = target.value.id if isinstance(target, gast.Subscript) else target.id
             if name in self.view_of:
                 base = self.bases(name)[-1]
-                raise UnsupportedError(
+                raise self.error(name)(
                     f"a write into '{name}', which shares memory with the array '{base}': "
                     f"srcad cannot follow a write through another name (use {base}.copy())",
                     anno.getanno(s, "loc"))
@@ -150,7 +158,7 @@ class _Staleness:
     def use(self, names, stale, s):
         for name in names & stale:
             base = self.bases(name)[-1]
-            raise UnsupportedError(
+            raise self.error(name)(
                 f"'{name}' shares memory with the array '{base}', which was written in place "
                 f"after '{name}' was taken; srcad cannot follow that write (take a .copy() of "
                 f"it instead)", anno.getanno(s, "loc"))

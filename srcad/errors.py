@@ -29,6 +29,12 @@ class UnsupportedError(Exception):
         super().__init__(f"{where}{what}{line}")
 
 
+class AliasingError(UnsupportedError):
+    """A write into an array seen through another name (a view or alias). The runtime tape
+    does not model views that share memory either, so mode="auto" raises this rather than
+    falling back to it."""
+
+
 class SourceUnavailableError(UnsupportedError):
     """The function's source code cannot be read (a builtin, a lambda typed at a prompt, ...)."""
 
