@@ -138,7 +138,7 @@ class _Staleness:
         if isinstance(target, gast.Subscript) or anno.getanno(s, "inplace"):
             name = target.value.id if isinstance(target, gast.Subscript) else target.id
             if name in self.view_of:
-                base = self.bases(name)[-1]
+                base = self.shared_with(name)
                 raise self.error(name)(
                     f"a write into '{name}', which shares memory with the array '{base}': "
                     f"srcad cannot follow a write through another name (use {base}.copy())",
@@ -155,9 +155,15 @@ class _Staleness:
             out.append(view)
         return out
 
+    def shared_with(self, name):
+        """The user's array `name` shares memory with: the last of its bases that is neither a
+        temporary nor `name` itself (names swapped in a loop make a cycle)."""
+        named = [b for b in self.bases(name) if b != name and not b.startswith("_t")]
+        return named[-1] if named else self.bases(name)[-1]
+
     def use(self, names, stale, s):
         for name in names & stale:
-            base = self.bases(name)[-1]
+            base = self.shared_with(name)
             raise self.error(name)(
                 f"'{name}' shares memory with the array '{base}', which was written in place "
                 f"after '{name}' was taken; srcad cannot follow that write (take a .copy() of "
