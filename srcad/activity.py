@@ -89,6 +89,16 @@ def views(tree, types):
     return out
 
 
+def bases(view_of, view):
+    """The arrays `view` shares memory with: its base, that one's base, ... (each once: names
+    swapped in a loop make a cycle)."""
+    out = []
+    while view in view_of and view_of[view] not in out:
+        view = view_of[view]
+        out.append(view)
+    return out
+
+
 def check_aliasing(tree, types):
     """Refuse code whose values srcad's by-name tracking would get wrong: a write into an array
     through a second name for it (a view or alias), or a read of a view after its array was
@@ -110,7 +120,7 @@ class _Staleness:
     def error(self, name):
         """The tape handles a second name for the same array, not a view (its slices are
         copies): with a view in the chain, mode="auto" must not fall back to it."""
-        chain = [name] + self.bases(name)[:-1]
+        chain = [name] + bases(self.view_of, name)[:-1]
         return UnsupportedError if all(v in self.renames for v in chain) else AliasingError
 
     def block(self, stmts, stale):
@@ -143,23 +153,15 @@ class _Staleness:
                     f"a write into '{name}', which shares memory with the array '{base}': "
                     f"srcad cannot follow a write through another name (use {base}.copy())",
                     anno.getanno(s, "loc"))
-            stale = stale | {v for v in self.view_of if name in self.bases(v)}
+            stale = stale | {v for v in self.view_of if name in bases(self.view_of, v)}
             return stale if isinstance(target, gast.Subscript) else stale - {name}
         return stale - {target.id}
-
-    def bases(self, view):
-        """The arrays `view` shares memory with: its base, that one's base, ..."""
-        out = []
-        while view in self.view_of and self.view_of[view] not in out:
-            view = self.view_of[view]
-            out.append(view)
-        return out
 
     def shared_with(self, name):
         """The user's array `name` shares memory with: the last of its bases that is neither a
         temporary nor `name` itself (names swapped in a loop make a cycle)."""
-        named = [b for b in self.bases(name) if b != name and not b.startswith("_t")]
-        return named[-1] if named else self.bases(name)[-1]
+        named = [b for b in bases(self.view_of, name) if b != name and not b.startswith("_t")]
+        return named[-1] if named else bases(self.view_of, name)[-1]
 
     def use(self, names, stale, s):
         for name in names & stale:

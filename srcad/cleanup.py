@@ -138,23 +138,30 @@ def _is_fresh(expr):
     return False
 
 
+def _updated_array(node):
+    """The variable whose array `node` updates in place (`a += e`, `a[i] = e`,
+    `rt.add_at(a, ...)`), else None."""
+    target = None
+    if isinstance(node, gast.AugAssign):
+        target = node.target
+    elif isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript):
+        target = node.targets[0]
+    elif isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+            node.func.attr == "add_at":
+        target = node.args[0]
+    if isinstance(target, gast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, gast.Name) else None
+
+
 def _updates_in_place(fn_def):
-    """{name: how many statements update the array it names in place} (`a += e`, `a[i] = e`,
-    `rt.add_at(a, ...)`). Sharing one array between two names is safe when neither is."""
+    """{name: how many statements update the array it names in place}. Sharing one array
+    between two names is safe when neither is."""
     counts = {}
     for n in gast.walk(fn_def):
-        target = None
-        if isinstance(n, gast.AugAssign):
-            target = n.target
-        elif isinstance(n, gast.Assign):
-            target = n.targets[0] if isinstance(n.targets[0], gast.Subscript) else None
-        elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
-                n.func.attr == "add_at":
-            target = n.args[0]
-        if isinstance(target, gast.Subscript):
-            target = target.value
-        if isinstance(target, gast.Name):
-            counts[target.id] = counts.get(target.id, 0) + 1
+        name = _updated_array(n)
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
     return counts
 
 
@@ -470,11 +477,7 @@ def _movable_into(expr, views, stmt, name):
 
 def _stores(stmt):
     """Does `stmt` write into an array (an element store, an in-place operator, add_at)?"""
-    return any(isinstance(n, gast.AugAssign) or
-               isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Subscript) or
-               isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and
-               n.func.attr == "add_at"
-               for n in gast.walk(stmt))
+    return any(_updated_array(n) is not None for n in gast.walk(stmt))
 
 
 def _use_outside_loops(stmt, name):

@@ -92,10 +92,9 @@ class SavePlanner:
         # reading a view reads its array: the array's overwritten elements must come back too
         view_of = activity.views(self.core.tree, self.types)
         for view in sorted(view_of, key=lambda v: -len(self.reads.get(v, []))):
-            base = view_of[view]
-            while base is not None:
-                self.reads.setdefault(base, []).extend(self.reads.get(view, []))
-                base = view_of.get(base)
+            for base in activity.bases(view_of, view):
+                if base != view:
+                    self.reads.setdefault(base, []).extend(self.reads.get(view, []))
         self.plan_recomputation_at_use(body, view_of)
         index_of = {}  # name -> paths of the for loops it indexes
         for path, loop in self.loops.items():
@@ -148,7 +147,7 @@ class SavePlanner:
         for name, defs in self.defs.items():
             if len(defs) != 1 or not isinstance(defs[0][-1], int) or name in self.core.tree_args:
                 continue
-            stmt = _block_at(body, defs[0][:-1])[defs[0][-1]]
+            stmt = self.statement_at(defs[0])
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
                     isinstance(stmt.value, CHEAP)) or name in names_read(stmt.value):
                 continue
@@ -162,7 +161,7 @@ class SavePlanner:
                 continue  # nothing overwrites it before the reverse sweep reads it
             costs = [self._recompute_cost(name, p) for p in reads]
             if all(c is not None and c <= SAVE_COST for c in costs) and \
-                    all(self._simple_at(body, p) for p in reads):
+                    all(self._simple_at(p) for p in reads):
                 for p in set(reads):
                     for n in names_read(stmt.value):
                         self.read(n, p)
@@ -191,9 +190,8 @@ class SavePlanner:
                 cost += more
         return cost
 
-    def _simple_at(self, body, path):
-        stmt = _block_at(body, path[:-1])[path[-1]]
-        return not isinstance(stmt, (gast.If, gast.For, gast.While))
+    def _simple_at(self, path):
+        return not isinstance(self.statement_at(path), (gast.If, gast.For, gast.While))
 
     def _unchanged_between(self, name, block, start, end):
         """Does no definition of `name` in `block` sit after statement `start`, up to `end`?"""
@@ -273,7 +271,7 @@ class SavePlanner:
                           if d[:j + 1] in self.loops), None)
         if loop_path is None or self.defs.get(name) != [d] or not isinstance(d[-1], int):
             return False
-        stmt = _block_at(body, d[:-1])[d[-1]]
+        stmt = self.statement_at(d)
         if not isinstance(stmt, gast.Assign) or not isinstance(stmt.value, CHEAP) or \
                 isinstance(stmt.value, gast.Call):
             return False

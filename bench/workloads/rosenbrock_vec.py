@@ -1,7 +1,10 @@
 """The n-dimensional Rosenbrock function written with whole-array NumPy operations."""
 
-import numba
 import numpy as np
+
+# The same function as rosenbrock_loop's, so the same hand adjoint: one fused loop with no
+# temporaries (the vectorised form's adjoint is g[:-1] = -400 a x[:-1] - 2 b, g[1:] += 200 a).
+from bench.workloads.rosenbrock_loop import hand_adjoint  # noqa: F401  (the protocol's name)
 
 NAME = "rosenbrock_vec"
 DESCRIPTION = "n-dimensional Rosenbrock, vectorised numpy (slices, **, np.sum)"
@@ -18,25 +21,6 @@ def f(x):
     a = x[1:] - x[:-1] ** 2
     b = 1.0 - x[:-1]
     return np.sum(100.0 * a * a + b * b)
-
-
-@numba.njit(cache=True)
-def hand_adjoint(x):
-    # Written as one fused loop with no temporaries (the vectorised form's adjoint is
-    # g[:-1] = -400 a x[:-1] - 2 b, g[1:] += 200 a): g[i] is written once, term i-1's
-    # partial w.r.t. x[i] (200 a_{i-1}) carried in a register. Nothing is saved.
-    n = x.shape[0]
-    g = np.empty(n)
-    s = 0.0
-    a_prev = 0.0
-    for i in range(n - 1):
-        a = x[i + 1] - x[i] * x[i]
-        b = 1.0 - x[i]
-        s += 100.0 * a * a + b * b
-        g[i] = 200.0 * a_prev - 400.0 * a * x[i] - 2.0 * b
-        a_prev = a
-    g[n - 1] = 200.0 * a_prev
-    return s, (g,)
 
 
 def _loss(np_):
