@@ -740,6 +740,15 @@ def reshape_to_an_integer_length(A):
     return np.sum(v * v * w)
 
 
+def arrays_swapped_in_a_loop(x, y):
+    # the names form an alias cycle (a -> b -> a): planning must not walk it forever
+    a = x * 1.0
+    b = y * 1.0
+    for i in range(3):
+        a, b = b, a
+    return np.sum(a * b * x)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
