@@ -1,65 +1,258 @@
-"""The `srcad` command (also `python -m srcad`): show, explain, bench."""
+"""The `srcad` command (also `python -m srcad`): show, explain, bench.
+
+Every subcommand is an argparse subparser added by one function in `COMMANDS`; it stores the
+function that runs it as `run(opts) -> exit status`. To add a subcommand, write such a
+function (`_add_show` below is the pattern) and list it in `COMMANDS`.
+
+One error handler, in `main`: a `CommandError` (or any exception from srcad or the user's
+code) is printed as one line on stderr, without a traceback, and the exit status is nonzero:
+2 for wrong usage, 1 for a failure. `srcad --traceback ...` shows the traceback instead.
+"""
 
 import argparse
+import ast
 import importlib.util
+import inspect
+import math
 import sys
+import textwrap
 from pathlib import Path
 
+EXAMPLE_ARGS = '"np.ones(3), 2.0"'
+
+
+class CommandError(Exception):
+    """A user error: printed as `srcad <command>: <message>`, exit status `status`."""
+
+    def __init__(self, message, status=1, prog=None):
+        super().__init__(message)
+        self.status, self.prog = status, prog
+
+
+class UsageError(CommandError):
+    def __init__(self, message, prog=None):
+        super().__init__(message, status=2, prog=prog)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors go through the one handler as one line."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)", prog=self.prog)
+
+
+# ---- subcommands --------------------------------------------------------------------------
+
+def _add_show(sub):
+    p = sub.add_parser("show", help="print the generated gradient source",
+                       description="Print the Python source srcad generates for the gradient "
+                                   "of FILE.py:FUNCTION.")
+    _target_arguments(p)
+    p.set_defaults(run=_show)
+
+
+def _add_explain(sub):
+    p = sub.add_parser("explain", help="which mode srcad uses for a function, and why",
+                       description="Say whether srcad differentiates FILE.py:FUNCTION by "
+                                   "source transformation (with or without Numba) or on the "
+                                   "runtime tape, and why.")
+    _target_arguments(p)
+    p.set_defaults(run=_explain)
+
+
+def _add_bench(sub):
+    from .bench import cli as bench_cli
+
+    bench_cli.add_parser(sub)
+
+
+COMMANDS = (_add_show, _add_explain, _add_bench)
+
+
+def _target_arguments(p):
+    p.add_argument("target", help="FILE.py:FUNCTION")
+    p.add_argument("--wrt", help="argument index(es) or name(s), comma-separated (default 0)")
+    p.add_argument("--args", help="example arguments as a Python expression (np, math and the "
+                                  f"module's names are available), e.g. {EXAMPLE_ARGS}; "
+                                  "without it every argument is taken to be a float")
+
+
+def _show(opts):
+    import srcad
+
+    fn, example = _function_and_arguments(opts)
+    print(srcad.source(srcad.grad(fn, wrt=parse_wrt(opts.wrt)), *example), end="")
+    return 0
+
+
+def _explain(opts):
+    import srcad
+
+    fn, example = _function_and_arguments(opts)
+    srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt))
+    if not example and inspect.signature(fn).parameters:
+        print("  (every argument taken to be a float; give --args for arrays or integers)")
+    return 0
+
+
+# ---- the function and its example arguments -------------------------------------------------
 
 def load_function(spec):
-    """`path/to/module.py:func` -> the function object."""
+    """`path/to/module.py:func` -> the function object, or CommandError."""
     path, sep, name = spec.rpartition(":")
-    if not sep or not path.endswith(".py"):
-        raise SystemExit(f"srcad: expected FILE.py:FUNCTION, got {spec!r}")
-    file = Path(path)
-    if not file.exists():
-        raise SystemExit(f"srcad: no such file: {path}")
-    sys.path.insert(0, str(file.resolve().parent))
-    module_spec = importlib.util.spec_from_file_location(file.stem, file)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[file.stem] = module
-    module_spec.loader.exec_module(module)
+    if not sep or not path.endswith(".py") or not name:
+        raise UsageError(f"expected FILE.py:FUNCTION, got {spec!r}")
+    module = load_module(path)
     fn = getattr(module, name, None)
     if fn is None:
-        raise SystemExit(f"srcad: {path} has no function {name!r}")
+        found = sorted(n for n, v in vars(module).items()
+                       if inspect.isfunction(v) and v.__module__ == module.__name__)
+        raise CommandError(f"{path} has no function {name!r}"
+                           + (f" (it defines: {', '.join(found)})" if found else ""))
+    if not callable(fn):
+        raise CommandError(f"{path}:{name} is not a function")
     return fn
 
 
-def _wrt(text):
+def load_module(path):
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"no such file: {path}")
+    sys.path.insert(0, str(file.resolve().parent))
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[file.stem] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise CommandError(f"cannot import {path}: {describe(exc)}") from exc
+    return module
+
+
+def evaluate_args(expression, namespace=None):
+    """`--args "np.ones(3), 2.0"` -> the tuple of arguments, or CommandError."""
+    import numpy as np
+
+    names = {**(namespace or {}), "np": np, "numpy": np, "math": math}
+    try:
+        return eval(f"({expression},)", names)
+    except Exception as exc:
+        raise CommandError(f"--args {expression!r}: {describe(exc)}", status=2) from exc
+
+
+def _function_and_arguments(opts):
+    fn = load_function(opts.target)
+    name = getattr(fn, "__qualname__", opts.target)
+    if opts.args is not None:
+        example = evaluate_args(opts.args, vars(inspect.getmodule(fn) or object()))
+        try:
+            inspect.signature(fn).bind(*example)
+        except TypeError as exc:
+            raise UsageError(f"--args gives {len(example)} argument(s) for "
+                             f"{name}{inspect.signature(fn)}: {exc}") from exc
+        return fn, example
+    arrays = array_parameters(fn)
+    if arrays:
+        param, what, line = arrays[0]
+        raise UsageError(
+            f"{name} uses its parameter {param!r} as an array ({what}, line {line}), so srcad "
+            f"needs example arguments to know its type: add --args, e.g. "
+            f"--args \"{suggest_args(fn, {a[0] for a in arrays})}\"")
+    return fn, ()
+
+
+def array_parameters(fn):
+    """[(parameter, how it is used, line)] for parameters the body uses as arrays: indexed,
+    an attribute read (`x.shape`), `len(x)`, iterated over, or an operand of `@`."""
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    params = set(inspect.signature(fn).parameters)
+    found = []
+
+    def note(node, what):
+        if isinstance(node, ast.Name) and node.id in params:
+            found.append((node.id, what.format(node.id), first + getattr(node, "lineno", 1) - 1))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            note(node.value, "{}[...]")
+        elif isinstance(node, ast.Attribute) and node.attr not in ("real", "imag"):
+            note(node.value, "{}." + node.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == "len" and node.args:
+            note(node.args[0], "len({})")
+        elif isinstance(node, ast.For):
+            note(node.iter, "for ... in {}")
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            note(node.left, "{} @ ...")
+            note(node.right, "... @ {}")
+    return sorted(found, key=lambda item: item[2])
+
+
+def suggest_args(fn, arrays):
+    return ", ".join("np.ones(3)" if p in arrays else "1.0" for p in inspect.signature(fn).parameters)
+
+
+def parse_wrt(text):
+    """`--wrt` text -> an int, a name, or a tuple of them (default 0)."""
     if text is None:
         return 0
     items = [int(t) if t.strip().lstrip("-").isdigit() else t.strip() for t in text.split(",")]
     return items[0] if len(items) == 1 else tuple(items)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "bench":
-        from . import benchmark
-        return benchmark.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="srcad", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("show", help="print the generated gradient source")
-    explain = sub.add_parser("explain", help="which mode srcad uses for a function, and why")
-    for p in (show, explain):
-        p.add_argument("target", help="FILE.py:FUNCTION")
-        p.add_argument("--wrt", help="argument index(es) or name(s), comma-separated")
-        p.add_argument("--args", help="a Python expression giving example arguments "
-                                      "(numpy as np), e.g. \"np.ones(3), 2.0\"")
-    sub.add_parser("bench", help="benchmarks (see `srcad bench --help`)")
-    args = parser.parse_args(argv)
-    import numpy as np
+def describe(exc):
+    """One line for an exception: `Type: first line of its message`."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    name = type(exc).__name__
+    return f"{name}: {first}" if first else name
 
+
+# ---- entry point --------------------------------------------------------------------------
+
+def build_parser():
     import srcad
-    fn = load_function(args.target)
-    example = ()
-    if args.args:
-        example = eval(f"({args.args},)", {"np": np, "numpy": np})
-    if args.command == "show":
-        print(srcad.source(srcad.grad(fn, wrt=_wrt(args.wrt)), *example), end="")
-    else:
-        srcad.explain(fn, *example, wrt=_wrt(args.wrt))
-    return 0
+
+    parser = _Parser(prog="srcad", description="srcad: source-transformation automatic "
+                                               "differentiation for Python/NumPy.")
+    parser.add_argument("--version", action="version", version=f"srcad {srcad.__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error, show the Python traceback instead of one line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv=None):
+    """Run the `srcad` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog = "srcad"
+    try:
+        opts = build_parser().parse_args(argv)
+        prog = f"srcad {opts.command}"
+        return opts.run(opts)
+    except SystemExit as exc:  # --help, --version
+        return exc.code or 0
+    except CommandError as exc:
+        if "--traceback" in argv:
+            raise
+        print(f"{exc.prog or prog}: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # srcad's own errors, or the user's function raising
+        if "--traceback" in argv:
+            raise
+        print(f"{prog}: {describe(exc)} (`srcad --traceback {prog[6:]} ...` shows the "
+              "traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

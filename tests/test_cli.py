@@ -1,18 +1,136 @@
-import textwrap
+"""The `srcad` command: show, explain, --version, and its one error handler (a one-line
+message on stderr, no traceback, a nonzero exit status) for every kind of wrong input."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import srcad
 from srcad import cli
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_show_and_explain(tmp_path, capsys):
+
+@pytest.fixture
+def model(tmp_path):
     path = tmp_path / "model.py"
     path.write_text(textwrap.dedent("""
+        import math
+
         import numpy as np
 
         def loss(w, x):
             return np.sum((x @ w) ** 2)
+
+        def looped(x, a):
+            s = 0.0
+            for i in range(len(x)):
+                s += math.sin(a * x[i])
+            return s
+
+        def scalar(a, b):
+            return math.sin(a) * b
+
+        def vector(x):
+            return np.sin(x)
+
+        def fails(a):
+            raise RuntimeError("the user's own bug")
     """))
-    assert cli.main(["show", f"{path}:loss", "--args", "np.ones(3), np.ones((4, 3))"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("def loss_grad(w, x, b_out=1.0):")
-    assert cli.main(["explain", f"{path}:loss", "--wrt", "w", "--args", "np.ones(3), np.ones((4, 3))"]) == 0
+    return path
+
+
+def error_line(capsys):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_show_and_explain_with_args(model, capsys):
+    assert cli.main(["show", f"{model}:loss", "--args", "np.ones(3), np.ones((4, 3))"]) == 0
+    assert capsys.readouterr().out.startswith("def loss_grad(w, x, b_out=1.0):")
+    assert cli.main(["explain", f"{model}:loss", "--wrt", "w",
+                     "--args", "np.ones(3), np.ones((4, 3))"]) == 0
     assert "source+numba" in capsys.readouterr().out
+
+
+def test_scalar_function_needs_no_args(model, capsys):
+    assert cli.main(["show", f"{model}:scalar", "--wrt", "0,1"]) == 0
+    assert "def scalar_grad(a, b" in capsys.readouterr().out
+    assert cli.main(["explain", f"{model}:scalar"]) == 0
+    assert "every argument taken to be a float" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["show", "explain"])
+def test_array_parameters_without_args_are_refused_with_what_to_pass(model, capsys, command):
+    assert cli.main([command, f"{model}:looped"]) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"srcad {command}: looped uses its parameter 'x' as an array")
+    assert "--args \"np.ones(3), 1.0\"" in line
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"srcad {srcad.__version__}"
+
+
+@pytest.mark.parametrize("argv,status,message", [
+    (["show", "{model}:loss", "--args", "np.onez(3)"], 2,
+     "srcad show: --args 'np.onez(3)': AttributeError: module 'numpy' has no attribute 'onez'"),
+    (["show", "{model}:loss", "--args", "np.ones(3"], 2, "srcad show: --args 'np.ones(3': "),
+    (["show", "{model}:loss", "--args", "np.ones(3)"], 2,
+     "srcad show: --args gives 1 argument(s) for loss(w, x)"),
+    (["show", "/no/such/file.py:f"], 1, "srcad show: no such file: /no/such/file.py"),
+    (["show", "{model}:nosuch"], 1, "has no function 'nosuch' (it defines: fails, looped, loss"),
+    (["show", "model.py"], 2, "srcad show: expected FILE.py:FUNCTION, got 'model.py'"),
+    (["explain", "{model}:scalar", "--wrt", "c"], 1, "srcad explain: ValueError: wrt='c'"),
+    (["show", "{model}:vector", "--args", "np.ones(3)"], 1,
+     "srcad show: TypeError: vector returns an array"),
+    (["nosuch"], 2, "srcad: argument COMMAND: invalid choice: 'nosuch'"),
+    ([], 2, "srcad: the following arguments are required: COMMAND"),
+    (["show"], 2, "srcad show: the following arguments are required: target"),
+])
+def test_user_errors_are_one_line(model, capsys, argv, status, message):
+    assert cli.main([a.format(model=model) for a in argv]) == status
+    assert message in error_line(capsys)
+
+
+def test_errors_inside_the_users_module_are_one_line(tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import nosuchmodule\n\ndef f(a):\n    return a\n")
+    assert cli.main(["show", f"{broken}:f"]) == 1
+    assert error_line(capsys) == (f"srcad show: cannot import {broken}: ModuleNotFoundError: "
+                                  "No module named 'nosuchmodule'")
+
+
+def test_traceback_on_request(model):
+    with pytest.raises(TypeError, match="returns an array"):
+        cli.main(["--traceback", "show", f"{model}:vector", "--args", "np.ones(3)"])
+
+
+def test_python_dash_m_srcad(model):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-m", "srcad", "show", f"{model}:nosuch"], env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "has no function 'nosuch'" in r.stderr
+
+
+def test_a_new_subcommand_is_one_function():
+    def add_hello(sub):
+        p = sub.add_parser("hello")
+        p.set_defaults(run=lambda opts: 7)
+
+    original = cli.COMMANDS
+    try:
+        cli.COMMANDS = (*original, add_hello)
+        assert cli.main(["hello"]) == 7
+    finally:
+        cli.COMMANDS = original

@@ -1,6 +1,6 @@
 """Benchmark workloads for `srcad bench`: one file per workload, one fixed interface.
 
-`srcad bench` (see `srcad/benchmark.py`) discovers every `*.py` file in this folder whose
+`srcad bench` (see `srcad/bench/`) discovers every `*.py` file in this folder whose
 name does not start with `_`, and any file a user names on the command line, and reads
 these module-level names from it:
 

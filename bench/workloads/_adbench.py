@@ -1,7 +1,9 @@
 """Readers for the ADBench input files (GMM, BA, LSTM) and their expected outputs.
 
-The data live in `shared/data/adbench/` beside the repository (see its README.md for the
-formats); set SRCAD_ADBENCH_DIR to use another copy. Every value is parsed as float64.
+A file is looked up, by its path relative to ADBench's `data/` folder, in `$SRCAD_ADBENCH_DIR`
+(when set), then `bench/data/adbench-full/` (what `bench/fetch_adbench.py` fetches for the
+full sizes), then `bench/data/adbench/` (the small inputs kept in the repository). See
+bench/data/adbench/README.md. Every value is parsed as float64.
 """
 
 import json
@@ -10,27 +12,35 @@ from pathlib import Path
 
 import numpy as np
 
+DATA = Path(__file__).resolve().parents[1] / "data"
+VENDORED = DATA / "adbench"
+FETCHED = DATA / "adbench-full"
+FETCH_HINT = ("fetch the full ADBench inputs with `python bench/fetch_adbench.py`, or set "
+              "SRCAD_ADBENCH_DIR to a copy of ADBench's data/ folder")
+
 
 class DataMissing(FileNotFoundError):
-    """The ADBench data folder or one of its files is not there."""
+    """An ADBench file is in none of the data folders."""
 
 
-def data_dir():
+def folders():
     env = os.environ.get("SRCAD_ADBENCH_DIR")
-    if env:
-        d = Path(env).resolve()
-    else:  # shared/ sits beside the repository
-        d = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "adbench").resolve()
-    if not d.is_dir():
-        raise DataMissing(f"ADBench data folder not found: {d} (set SRCAD_ADBENCH_DIR)")
-    return d
+    return ([Path(env).resolve()] if env else []) + [FETCHED, VENDORED]
+
+
+def find(relative):
+    """The path of an ADBench file, or None."""
+    for folder in folders():
+        if (folder / relative).is_file():
+            return folder / relative
+    return None
 
 
 def path(relative):
-    p = data_dir() / relative
-    if not p.is_file():
-        raise DataMissing(f"ADBench file not found: {p}")
-    return p
+    found = find(relative)
+    if found is None:
+        raise DataMissing(f"ADBench file {relative} is not in the repository: {FETCH_HINT}")
+    return found
 
 
 def expected(section, name):
@@ -75,9 +85,10 @@ def ba_file(name):
     """'ba1' -> 'ba/ba1_n49_m7776_p31843.txt'; 'test' -> 'ba/test.txt'."""
     if name == "test":
         return "ba/test.txt"
-    for p in sorted((data_dir() / "ba").glob(f"{name}_n*.txt")):
-        return f"ba/{p.name}"
-    raise DataMissing(f"no ADBench BA file for {name!r} in {data_dir() / 'ba'}")
+    for folder in folders():
+        for p in sorted((folder / "ba").glob(f"{name}_n*.txt")):
+            return f"ba/{p.name}"
+    raise DataMissing(f"no ADBench BA file for {name!r}: {FETCH_HINT}")
 
 
 def read_ba(relative):

@@ -22,7 +22,7 @@ def make_inputs(size):
     """'l2_c1024' reads lstm/lstm_l2_c1024.txt; 'l2_c8' is its first 8 characters."""
     layers, c = (int(part[1:]) for part in size.split("_"))
     name = f"lstm/lstm_l{layers}_c{c}.txt"
-    if not (_adbench.data_dir() / name).is_file():
+    if _adbench.find(name) is None:
         name = f"lstm/lstm_l{layers}_c1024.txt"
     main, extra, state, seq = _adbench.read_lstm(name)
     return main, extra, state, np.ascontiguousarray(seq[:c])

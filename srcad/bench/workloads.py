@@ -1,0 +1,156 @@
+"""Finding and loading what `srcad bench` runs.
+
+A *workload* is a file following the protocol of `bench/workloads/__init__.py` (NAME, SIZES,
+WRT, make_inputs, f, hand_adjoint, optional PEERS and check). `srcad bench` takes workload
+files, folders of them (default: the suite in bench/workloads/), or a user's
+`module.py:func` with `--args`.
+"""
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from ..cli import CommandError, UsageError, describe, evaluate_args, parse_wrt
+
+SUITE_DIR = Path(__file__).resolve().parents[2] / "bench" / "workloads"
+REQUIRED = ("NAME", "SIZES", "WRT", "make_inputs", "f")
+SUITES = ("quick", "full", "test")
+
+
+def load_module(path):
+    """Import a workload file. A file inside a package (bench/workloads/) is imported under
+    its dotted name so its own imports work; any other file as a standalone module."""
+    path = Path(path).resolve()
+    repo = SUITE_DIR.parents[1]
+    if SUITE_DIR.is_dir() and str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))  # so any workload file can `from bench.workloads import`
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if len(parts) > 1:
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        return importlib.import_module(".".join(parts))
+    name = f"_srcad_bench_{abs(hash(str(path)))}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Workload:
+    """One workload file; `error` says why it cannot run (the file then becomes one row)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.name = self.path.stem
+        self.module = None
+        self.error = None
+        try:
+            self.module = load_module(path)
+            missing = [n for n in REQUIRED if not hasattr(self.module, n)]
+            if missing:
+                self.error = f"not a workload file: missing {', '.join(missing)}"
+            else:
+                self.name = self.module.NAME
+        except (Exception, SystemExit) as exc:  # a broken workload must not stop the suite
+            self.error = f"cannot load: {describe(exc)}"
+
+    @property
+    def wrt(self):
+        return tuple(self.module.WRT)
+
+    def describe(self):
+        if self.error:
+            return f"{self.name}: {self.error}"
+        sizes = "; ".join(f"{k}: {v}" for k, v in self.module.SIZES.items())
+        return f"{self.name} ({self.path}): {getattr(self.module, 'DESCRIPTION', '')} [{sizes}]"
+
+    def sizes(self, spec):
+        """Size keys for `--sizes`: a suite name, or comma-separated keys."""
+        if self.error:
+            return []
+        table = self.module.SIZES
+        if spec in table:
+            return list(table[spec])
+        if spec == "test":  # no tiny size declared: the first quick one
+            return list(table.get("quick", []))[:1]
+        if spec in SUITES:
+            return []
+        return [parse_key(k) for k in spec.split(",") if k.strip()]
+
+    def smallest_size(self):
+        table = self.module.SIZES
+        return (table.get("test") or table["quick"])[0]
+
+
+class FunctionTarget:
+    """`srcad bench module.py:func --args ...`: a user's function, without a hand adjoint."""
+
+    def __init__(self, path, func, args_expr, wrt):
+        self.path, self.func, self.args_expr = Path(path), func, args_expr
+        self.wrt = parse_wrt(wrt)
+        self.wrt = self.wrt if isinstance(self.wrt, tuple) else (self.wrt,)
+        self.name = f"{self.path.name}:{func}"
+        self.error = None
+
+    def describe(self):
+        return f"{self.name} with args ({self.args_expr})"
+
+    def sizes(self, spec):
+        return [self.args_expr]
+
+    def load(self):
+        """-> (function, arguments); CommandError if either cannot be had."""
+        module = load_module(self.path)
+        f = getattr(module, self.func, None)
+        if f is None:
+            raise CommandError(f"{self.path} has no function {self.func!r}")
+        return f, evaluate_args(self.args_expr, vars(module))
+
+
+def collect(targets, only="", call_args=None, wrt="0"):
+    """The workloads to run, in order. UsageError for a missing file, a module.py:func without
+    --args, or an --only name that matches nothing."""
+    jobs = []
+    for target in targets or [str(SUITE_DIR)]:
+        path, _, func = target.rpartition(":")
+        if func and path.endswith(".py") and not Path(target).exists():
+            if not Path(path).is_file():
+                raise UsageError(f"no such file: {path}")
+            if call_args is None:
+                raise UsageError(f"{target}: give the function's arguments with --args")
+            jobs.append(FunctionTarget(path, func, call_args, wrt))
+            continue
+        p = Path(target)
+        if not p.exists():
+            hint = "" if targets else (" (the suite ships with the source checkout: clone the "
+                                       "repository, or name a workload file)")
+            raise UsageError(f"no such file or folder: {target}{hint}")
+        files = sorted(q for q in p.glob("*.py") if not q.name.startswith("_")) \
+            if p.is_dir() else [p]
+        jobs.extend(Workload(q) for q in files)
+    wanted = [n.strip() for n in only.split(",") if n.strip()]
+    if wanted:
+        unknown = [n for n in wanted if not any(n in (j.name, j.path.stem) for j in jobs)]
+        if unknown:
+            names = ", ".join(sorted(j.name for j in jobs))
+            raise UsageError(f"--only {', '.join(unknown)}: no such workload (there are: {names})")
+        jobs = [j for j in jobs if j.name in wanted or j.path.stem in wanted]
+    return jobs
+
+
+def parse_key(text):
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def key_str(key):
+    return str(key) if not isinstance(key, tuple) else "x".join(str(k) for k in key)
