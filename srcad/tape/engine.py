@@ -1,12 +1,16 @@
-"""The backward pass: graph nodes (a tensor's grad_fn) and backward().
+"""The backward pass: graph nodes (a tensor's grad_fn) and the walk behind backward() and grad().
 
 A Node records one operation: its op-table entry, its params, where each input's gradient goes
-(an edge: the input's own Node, a leaf tensor, or None when the input needs no gradient), and
-the values its vjps read. backward() runs the nodes reachable from the root, latest-created
-first, which is a topological order; it calls each node's vjps, sums every gradient to its
-input's shape and accumulates it for the next node, or into a leaf's .grad. A gradient that is
-zero but at an index (ops.IndexedGrad, from x[i]) is added at that index only, so a loop that
-reads x[i] n times costs O(n), not O(n**2). There is no per-op code here.
+(an edge: the input's own Node, the AccumulateGrad of a leaf, or None when the input needs no
+gradient), and the values its vjps read. run() executes the nodes reachable from the roots,
+latest-created first, which is a topological order; it calls each node's vjps, sums every
+gradient to its input's shape and accumulates it for the next node, then into the leaves'
+.grad, or hands the gradients of chosen tensors back (autograd.grad). There is no per-op code.
+
+Two kinds of values flow: NumPy arrays for a plain backward(), and, with create_graph=True,
+tensors whose operations are recorded, so that the gradient can itself be differentiated (the
+vjps in ops.py run on either). A gradient that is zero but at an index (ops.IndexedGrad, from
+x[i]) is added at that index only, so a loop that reads x[i] n times costs O(n), not O(n**2).
 
 A value a node saved may be unavailable when backward() reads it: freed by an earlier backward()
 or changed in place since it was saved (its version counter moved on). A stand-in then takes its
@@ -16,9 +20,11 @@ place, and raises a RuntimeError only if a vjp actually reads the value, as PyTo
 import heapq
 import itertools
 import math
+import weakref
 
 import numpy as np
 
+from srcad.tape import mode
 from srcad.tape.ops import IndexedGrad
 
 _FREED = (
@@ -33,6 +39,10 @@ _MODIFIED = (
     "call backward() before the in-place change."
 )
 _NOT_SAVED = "srcad/tape/ops.py declares {label} linear, but its vjp read an input value"
+_UNUSED = (
+    "The differentiated Tensor at index {i} appears to not have been used in the graph. Set "
+    "allow_unused=True if this is the desired behavior."
+)
 
 
 class _Unavailable:
@@ -57,13 +67,35 @@ class _Unavailable:
     __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _fail
 
 
+class RemovableHandle:
+    """What register_hook returns: handle.remove() unregisters the hook."""
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
 _sequence = itertools.count()
 
 
 class Node:
-    """A recorded operation; the grad_fn of the tensor it produced (repr: <MulBackward>)."""
+    """A recorded operation; the grad_fn of the tensor it produced (<MulBackward0>)."""
 
-    __slots__ = ("edges", "op", "params", "retained", "saved", "sequence", "shapes", "versions")
+    __slots__ = (
+        "__weakref__",
+        "edges",
+        "hooks",
+        "op",
+        "params",
+        "retained",
+        "saved",
+        "sequence",
+        "shapes",
+        "versions",
+    )
 
     def __init__(self, op, params, edges, values, counters):
         """values: the input values then the result; counters: each one's version counter,
@@ -72,6 +104,7 @@ class Node:
         self.sequence = next(_sequence)  # creation order: a node's inputs come before it
         self.shapes = [getattr(value, "shape", ()) for value in values]
         self.retained = None  # weak reference to a non-leaf tensor that called retain_grad()
+        self.hooks = None  # the hooks registered on the tensor this node produced
         if op.linear:
             self.saved, self.versions = None, ()
         else:
@@ -82,16 +115,22 @@ class Node:
                 if counter is not None
             ]
 
-    def __repr__(self):
-        return f"<{self.op.label}>"
-
     def name(self):
-        return self.op.label
+        return self.op.label(self.shapes[:-1], self.params)
 
-    def apply(self, g):
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self):
+        """((node, 0), ...) per input, as torch: the input's grad_fn or AccumulateGrad, or
+        None for an input that needs no gradient."""
+        return tuple((edge, 0) for edge in self.edges)
+
+    def apply(self, g, math):
         """The gradients of this node's inputs, given the gradient g of its result, as a list of
         (edge, gradient) pairs for the inputs that need one."""
-        *inputs, ans = self._saved_values()
+        *inputs, ans = math.inputs(self, self._saved_values())
         op = self.op
         if op.vjp_all is not None:
             grads = op.vjp_all(g, ans, *inputs, **self.params)
@@ -110,7 +149,7 @@ class Node:
         self.saved = None
 
     def _saved_values(self):
-        label = self.op.label
+        label = self.name()
         if self.saved is None:
             message = _NOT_SAVED if self.op.linear else _FREED
             return [_Unavailable(shape, message, label=label) for shape in self.shapes]
@@ -129,16 +168,211 @@ class Node:
         return values
 
 
+class AccumulateGrad:
+    """The edge into a leaf tensor: backward() adds the leaf's gradient to its .grad."""
+
+    __slots__ = ("__weakref__", "variable")
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def accumulator(leaf):
+    """The leaf's AccumulateGrad, one per leaf while the graph holds it (as torch)."""
+    found = leaf._accumulator and leaf._accumulator()
+    if found is None:
+        found = AccumulateGrad(leaf)
+        leaf._accumulator = weakref.ref(found)
+    return found
+
+
 def sum_to_shape(g, shape):
     """Sum a gradient that was broadcast in the forward pass back to its input's shape."""
-    if g.shape == shape:
+    if isinstance(g, IndexedGrad) or g.shape == shape:
         return g
     extra = g.ndim - len(shape)
     stretched = tuple(i for i, n in enumerate(shape, extra) if n == 1 and g.shape[i] != 1)
     return g.sum(axis=tuple(range(extra)) + stretched).reshape(shape)
 
 
-def backward(root, gradient=None, retain_graph=False):
+class _ArrayMath:
+    """A plain backward(): gradients are NumPy arrays, summed in place where the engine owns
+    the buffer."""
+
+    def __init__(self):
+        self.owned = set()  # the edges whose pending gradient is a buffer of ours
+
+    @staticmethod
+    def inputs(node, values):
+        return values
+
+    @staticmethod
+    def dense(grad):
+        return grad.dense() if isinstance(grad, IndexedGrad) else grad
+
+    def add(self, pending, edge, grad):
+        if edge not in self.owned:
+            current = pending[edge]
+            dense = self.dense(current)
+            pending[edge] = dense if dense is not current else np.array(current)
+            self.owned.add(edge)
+        if isinstance(grad, IndexedGrad):
+            grad.add_to(pending[edge])
+        else:
+            pending[edge] += grad
+
+    def taken(self, edge):
+        self.owned.discard(edge)
+
+    @staticmethod
+    def to_tensor(g):
+        from srcad.tape.tensor import new  # tensor.py imports this module
+
+        return new(g)
+
+    @staticmethod
+    def from_tensor(t):
+        return t._value
+
+
+class _TensorMath:
+    """backward(create_graph=True): gradients are tensors and the vjps' operations are recorded,
+    so every sum is a new tensor."""
+
+    def __init__(self):
+        from srcad.tape.tensor import apply, new  # tensor.py imports this module
+
+        self.apply, self.new = apply, new
+
+    def inputs(self, node, values):
+        """The saved values as tensors carrying their history: the leaf itself, or a tensor
+        whose grad_fn is the input's node (the result's is `node`)."""
+        wrapped = []
+        for value, edge in zip(values, [*node.edges, node], strict=True):
+            if isinstance(edge, AccumulateGrad) and not isinstance(value, _Unavailable):
+                wrapped.append(edge.variable)
+            elif isinstance(edge, Node) and not isinstance(value, _Unavailable):
+                wrapped.append(self.new(value, grad_fn=edge))
+            else:
+                wrapped.append(value)
+        return wrapped
+
+    def dense(self, grad):
+        if isinstance(grad, IndexedGrad):
+            return self.apply("scatter", grad.g, shape=grad.shape, index=grad.index)
+        return grad
+
+    def add(self, pending, edge, grad):
+        pending[edge] = self.dense(pending[edge]) + self.dense(grad)
+
+    def taken(self, edge):
+        pass
+
+    @staticmethod
+    def to_tensor(g):
+        return g
+
+    @staticmethod
+    def from_tensor(t):
+        return t
+
+
+def run(roots, grads, retain_graph=False, create_graph=False, capture=None):
+    """Propagate grads from roots back through the graph.
+
+    Args:
+        roots: tensors that require grad.
+        grads: one gradient per root, shaped like it (NumPy arrays or tensors).
+        retain_graph: keep the values the graph saved, so that it can be run through again.
+        create_graph: record the backward pass itself, so its results can be differentiated.
+        capture: None to accumulate into the leaves' .grad; else a list of edges (nodes or
+            AccumulateGrads) whose gradients are returned instead, nothing else being touched.
+
+    Returns:
+        with capture, the gradient reaching each captured edge (None where none reached it).
+    """
+    math = _TensorMath() if create_graph else _ArrayMath()
+    needed = None if capture is None else _reaching(roots, capture)
+    pending, queue, leaves = {}, [], []  # gradient received so far, by node or leaf
+
+    def send(edge, grad):
+        if edge in pending:
+            math.add(pending, edge, grad)
+        elif isinstance(edge, Node):
+            pending[edge] = grad
+            heapq.heappush(queue, (-edge.sequence, edge))
+        else:
+            pending[edge] = grad
+            leaves.append(edge)
+
+    for root, grad in zip(roots, grads, strict=True):
+        send(root.grad_fn or accumulator(root), grad if create_graph else np.asarray(grad))
+    captured = {}
+    with mode.set_grad_enabled(create_graph):
+        # Nodes run latest-created first: every node that feeds a gradient into a node was
+        # created after it, so the node has received all its gradient when its turn comes.
+        while queue:
+            node = heapq.heappop(queue)[1]
+            math.taken(node)
+            g = _run_hooks(node.hooks, math.dense(pending.pop(node)), math)
+            retained = node.retained() if node.retained is not None else None
+            if capture is not None:
+                if node in capture:
+                    captured[node] = g
+                if node not in needed:
+                    continue
+            elif retained is not None:
+                retained._accumulate_grad(g)
+            for edge, grad in node.apply(g, math):
+                send(edge, grad)
+            if not retain_graph:
+                node.free()
+        for leaf in leaves:
+            g = _run_hooks(leaf.variable.hooks, math.dense(pending.pop(leaf)), math)
+            if capture is None:
+                leaf.variable._accumulate_grad(g)
+            elif leaf in capture:
+                captured[leaf] = g
+    if capture is not None:
+        return [captured.get(edge) for edge in capture]
+    return None
+
+
+def _run_hooks(hooks, g, math):
+    """Call each hook with the gradient (a tensor); a hook that returns one replaces it."""
+    for hook in list(hooks or ()):
+        replaced = hook(math.to_tensor(g))
+        if replaced is not None:
+            g = math.from_tensor(replaced)
+    return g
+
+
+def _reaching(roots, targets):
+    """The nodes from which some target can be reached: only they need to run for grad()."""
+    targets = set(targets)
+    reaches = {}
+    stack = [(root.grad_fn, False) for root in roots if root.grad_fn is not None]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            reaches[node] = node in targets or any(
+                edge in targets or reaches.get(edge, False) for edge in node.edges
+            )
+        elif node not in reaches:
+            reaches[node] = False  # visiting; a graph has no cycles
+            stack.append((node, True))
+            stack.extend((edge, False) for edge in node.edges if isinstance(edge, Node))
+    return {node for node, reached in reaches.items() if reached}
+
+
+def backward(root, gradient=None, retain_graph=False, create_graph=False):
     """Accumulate the gradient of `root` into the .grad of every leaf it depends on.
 
     Args:
@@ -147,66 +381,56 @@ def backward(root, gradient=None, retain_graph=False):
             for a single-element root (it is then 1).
         retain_graph: keep the values the graph saved, so that backward() can run through it
             again. Otherwise they are freed.
+        create_graph: record the backward pass, so that .grad can be differentiated again.
 
     Raises:
         RuntimeError: root does not require grad; gradient omitted for a non-scalar root or
             shaped unlike it; a saved value needed here was freed or modified in place.
     """
+    run([root], [root_gradient(root, gradient, create_graph)], retain_graph, create_graph)
+
+
+def root_gradient(root, gradient, create_graph, index=0):
+    """The gradient to start from at root: given, or 1 for a single-element root."""
     if not root.requires_grad:
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        raise RuntimeError(
+            f"element {index} of tensors does not require grad and does not have a grad_fn"
+        )
     if gradient is None:
         if root.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        gradient = np.ones(root.shape)
-    gradient = np.asarray(gradient, dtype=np.float64)
-    if gradient.shape != root.shape:
+        gradient = np.ones(root.shape, dtype=root._value.dtype)
+    value = gradient._value if hasattr(gradient, "_value") else np.asarray(gradient)
+    if value.shape != root.shape:
         raise RuntimeError(
-            f"Mismatch in shape: gradient has a shape of {gradient.shape} and the output has "
-            f"a shape of {root.shape}"
+            f"Mismatch in shape: grad_output[{index}] has a shape of {value.shape} and "
+            f"output[{index}] has a shape of {root.shape}."
         )
-    if root.grad_fn is None:
-        root._accumulate_grad(gradient)
-        return
-    # Nodes run latest-created first: every node that feeds a gradient into a node was created
-    # after it, so the node has received all its gradient when its turn comes (as in PyTorch).
-    pending = {root.grad_fn: gradient}  # gradient received so far, by node or leaf
-    owned = set()  # the edges whose pending gradient is a buffer of ours, safe to add into
-    queue = [(-root.grad_fn.sequence, root.grad_fn)]
-    leaves = []
-    while queue:
-        node = heapq.heappop(queue)[1]
-        g = _dense(pending.pop(node))
-        owned.discard(node)
-        retained = node.retained() if node.retained is not None else None
-        if retained is not None:
-            retained._accumulate_grad(g)
-        for edge, grad in node.apply(g):
-            if edge in pending:
-                _accumulate(pending, owned, edge, grad)
-                continue
-            pending[edge] = grad
-            if isinstance(edge, Node):
-                heapq.heappush(queue, (-edge.sequence, edge))
-            else:
-                leaves.append(edge)
-        if not retain_graph:
-            node.free()
-    for leaf in leaves:
-        leaf._accumulate_grad(_dense(pending.pop(leaf)))
+    if not create_graph:
+        return value.astype(root._value.dtype, copy=False)
+    return gradient if hasattr(gradient, "_value") else _ArrayMath.to_tensor(value)
 
 
-def _dense(grad):
-    return grad.dense() if isinstance(grad, IndexedGrad) else grad
-
-
-def _accumulate(pending, owned, edge, grad):
-    """pending[edge] += grad, in place once the engine owns the buffer."""
-    if edge not in owned:
-        current = pending[edge]
-        is_indexed = isinstance(current, IndexedGrad)
-        pending[edge] = current.dense() if is_indexed else np.array(current, dtype=np.float64)
-        owned.add(edge)
-    if isinstance(grad, IndexedGrad):
-        grad.add_to(pending[edge])
-    else:
-        pending[edge] += grad
+def grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused):
+    """The core of srcad.autograd.grad: sequences in, a tuple of gradients (or None) out."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = [
+        root_gradient(output, g, create_graph, i)
+        for i, (output, g) in enumerate(zip(outputs, grad_outputs, strict=True))
+    ]
+    edges = []
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+        edges.append(t.grad_fn or accumulator(t))
+    results = run(outputs, grads, retain_graph, create_graph, capture=edges)
+    out = []
+    for i, (t, g) in enumerate(zip(inputs, results, strict=True)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(_UNUSED.format(i=i))
+            out.append(None)
+        else:
+            out.append(g if create_graph else _ArrayMath.to_tensor(np.array(g, t._value.dtype)))
+    return tuple(out)

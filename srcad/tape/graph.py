@@ -1,13 +1,23 @@
-"""make_dot: the backward graph of a tensor as Graphviz DOT text, like torchviz.
+"""make_dot: the backward graph of a tensor, drawn as torchviz draws PyTorch's.
 
-Leaves are blue boxes labelled with their name (from `params`) and shape, operations are grey
-boxes labelled with their grad_fn name (MulBackward), and the output is a green box. Edges run
-the way the data flowed, from inputs to the output.
+The output tensor is a green box labelled with its shape, each grad_fn a grey box with its name
+(MulBackward0, AccumulateGrad), and each leaf that requires grad a blue box with its name (from
+`params`) and shape; edges run from inputs to the output. The result is a graphviz.Digraph when
+the graphviz package is installed (it renders in a notebook, .render() writes a file), else a
+DotGraph holding the same DOT text.
 """
 
 from pathlib import Path
 
-from srcad.tape.engine import Node
+_NODE_STYLE = {
+    "align": "left",
+    "fontname": "monospace",
+    "fontsize": "10",
+    "height": "0.2",
+    "ranksep": "0.1",
+    "shape": "box",
+    "style": "filled",
+}
 
 
 class DotGraph:
@@ -27,55 +37,68 @@ class DotGraph:
         return filename
 
 
-def make_dot(t, params=None):
-    """The backward graph of tensor t, as DOT text.
+def make_dot(var, params=None):
+    """The backward graph of tensor var (or of each tensor of a tuple).
 
     Args:
-        t: the output tensor.
-        params: optional {name: tensor} used to label leaves (and the output) by name.
+        var: the output tensor, or a tuple of them.
+        params: optional {name: tensor} naming the leaves.
 
     Returns:
-        a graphviz.Source when the optional graphviz package is installed (renderable in
-        notebooks, .render() to a file), otherwise a DotGraph. Both have .source.
+        a graphviz.Digraph when graphviz is installed, otherwise a DotGraph; both have .source.
     """
-    names = {id(tensor): name for name, tensor in (params or {}).items()}
-    ids = {}
-    lines = [
-        "digraph {",
-        '  graph [size="12,12"]',
-        '  node [shape=box, style="filled,rounded", fontname="monospace", fontsize=10]',
-    ]
-
-    def declare(obj, label, color):
-        ids[id(obj)] = key = f"n{len(ids)}"
-        escaped = label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        lines.append(f'  {key} [label="{escaped}", fillcolor={color}]')
-        return key
-
-    def leaf_label(leaf):
-        name = names.get(id(leaf))
-        return f"{name}\n{leaf.shape}" if name else str(leaf.shape)
-
-    output = declare(t, f"{names.get(id(t), 'output')}\n{t.shape}", "darkolivegreen1")
-    if t.grad_fn is not None:
-        stack = [t.grad_fn]
-        lines.append(f"  {declare(t.grad_fn, t.grad_fn.name(), 'lightgrey')} -> {output}")
-        while stack:
-            node = stack.pop()
-            for edge in node.edges:
-                if edge is None:
-                    continue
-                if id(edge) not in ids:
-                    if isinstance(edge, Node):
-                        declare(edge, edge.name(), "lightgrey")
-                        stack.append(edge)
-                    else:
-                        declare(edge, leaf_label(edge), "lightblue")
-                lines.append(f"  {ids[id(edge)]} -> {ids[id(node)]}")
-    lines.append("}")
-    source = "\n".join(lines)
+    nodes, edges = _walk(var if isinstance(var, tuple) else (var,), params or {})
+    size = max(12.0, 0.15 * (len(nodes) + len(edges)))  # grows with the graph, as torchviz's
     try:
         import graphviz  # optional: renders the graph
     except ImportError:
-        return DotGraph(source)
-    return graphviz.Source(source)
+        return DotGraph(_dot_text(nodes, edges, f"{size:g},{size:g}"))
+    dot = graphviz.Digraph(node_attr=_NODE_STYLE, graph_attr={"size": f"{size:g},{size:g}"})
+    for key, label, color in nodes:
+        dot.node(key, label, **({"fillcolor": color} if color else {}))
+    for tail, head in edges:
+        dot.edge(tail, head)
+    return dot
+
+
+def _walk(outputs, params):
+    """The nodes (key, label, fill color) and edges (tail, head) of the graph, in torchviz's
+    order: each node before the edges into it, depth first from the outputs."""
+    names = {id(t): name for name, t in params.items()}
+    nodes, edges, seen = [], [], set()
+
+    def tensor_label(t):
+        return f"{names.get(id(t), '')}\n ({', '.join(str(n) for n in t.shape)})"
+
+    def add(fn):
+        if fn in seen:
+            return
+        seen.add(fn)
+        leaf = getattr(fn, "variable", None)
+        if leaf is not None:
+            nodes.append((str(id(leaf)), tensor_label(leaf), "lightblue"))
+            edges.append((str(id(leaf)), str(id(fn))))
+        nodes.append((str(id(fn)), fn.name(), None))
+        for edge, _ in fn.next_functions:
+            if edge is not None:
+                edges.append((str(id(edge)), str(id(fn))))
+                add(edge)
+
+    for t in outputs:
+        nodes.append((str(id(t)), tensor_label(t), "darkolivegreen1"))
+        if t.grad_fn is not None:
+            add(t.grad_fn)
+            edges.append((str(id(t.grad_fn)), str(id(t))))
+    return nodes, edges
+
+
+def _dot_text(nodes, edges, size):
+    """The DOT source graphviz.Digraph would write for these nodes and edges."""
+    style = " ".join(f"{key}={value}" for key, value in _NODE_STYLE.items())
+    lines = ["digraph {", f'\tgraph [size="{size}"]', f"\tnode [{style}]"]
+    for key, label, color in nodes:
+        quoted = label if label.isidentifier() else '"' + label.replace('"', '\\"') + '"'
+        lines.append(f"\t{key} [label={quoted}" + (f" fillcolor={color}]" if color else "]"))
+    lines.extend(f"\t{tail} -> {head}" for tail, head in edges)
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -62,6 +62,15 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class set_grad_enabled(_GradMode):
+    """Grad mode on or off by a flag: `with set_grad_enabled(False): ...`, as torch's."""
+
+    def __new__(cls, enabled):
+        mode = super().__new__(cls)
+        mode.enabled = bool(enabled)
+        return mode
+
+
 def in_user_code():
     return _state.user_code
 

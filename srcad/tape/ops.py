@@ -1,19 +1,27 @@
 """The tape's op table: one entry per differentiable operation.
 
-An entry is a name, a forward function on NumPy values, and the vector-Jacobian product of each
-input, `vjp(g, ans, *inputs, **params)`: `g` is the gradient of the result, `ans` the result,
-`inputs` the input values and `params` the non-differentiable keyword arguments (axis, index,
-condition). The engine sums each returned gradient back to its input's shape, so an entry states
-only the math; a vjp may return an IndexedGrad for a gradient that is zero but at an index. The
-name gives the grad_fn label: "mul" -> <MulBackward>.
+An entry is a name, a forward function on NumPy values, the grad_fn name PyTorch prints for it,
+and the vector-Jacobian product of each input, `vjp(g, ans, *inputs, **params)`: `g` is the
+gradient of the result, `ans` the result, `inputs` the input values and `params` the
+non-differentiable keyword arguments (axis, index, condition). The engine sums each returned
+gradient back to its input's shape, so an entry states only the math; a vjp may return an
+IndexedGrad for a gradient that is zero but at an index.
 
-  defvjp(name, forward, *vjps)          the vjps may read input values and `ans`
-  deflinear(name, forward, *vjps)       the vjps read only `g`, params and shapes: the node saves
-                                        no values (and, as in torch, survives a second backward)
-  deflinear_many(name, forward, vjp)    linear, any number of inputs: vjp returns all gradients
+A vjp is written with NumPy functions and operators only, and so runs on two kinds of values:
+NumPy arrays (a plain backward(), fast) and tensors (backward(create_graph=True): NumPy hands
+the calls to Tensor.__array_function__, and the vjp's own operations are recorded, which gives
+higher derivatives). Use only NumPy functions that srcad/tape/numpy_api.py handles.
 
-To add an op: one entry here and one row in tests/tape/test_ops.py; tensor.py maps NumPy
-ufuncs to entries by their forward function.
+  defvjp(name, forward, torch, *vjps)          the vjps may read input values and `ans`
+  deflinear(name, forward, torch, *vjps)       the vjps read only `g`, params and shapes: the
+                                               node saves no values (and, as in torch, survives
+                                               a second backward)
+  deflinear_many(name, forward, torch, vjp)    linear, any number of inputs: vjp returns all
+
+`torch` is the grad_fn name ("MulBackward0"), or a function of the input shapes and the params
+for ops PyTorch names by how they are called (x.sum() is SumBackward0, x.sum(0) SumBackward1).
+
+To add an op: one entry here and one row in tests/tape/test_ops.py.
 """
 
 import math
@@ -22,12 +30,16 @@ import numpy as np
 
 
 class Op:
-    __slots__ = ("forward", "label", "linear", "name", "vjp_all", "vjps")
+    __slots__ = ("forward", "linear", "name", "torch", "vjp_all", "vjps")
 
-    def __init__(self, name, forward, vjps=(), vjp_all=None, linear=False):
+    def __init__(self, name, forward, vjps=(), vjp_all=None, linear=False, torch=None):
+        """torch defaults to the name in CamelCase: custom_vjp's softplus is SoftplusBackward."""
         self.name, self.forward, self.vjps, self.vjp_all = name, forward, vjps, vjp_all
         self.linear = linear
-        self.label = "".join(part.capitalize() for part in name.split("_")) + "Backward"
+        self.torch = torch or "".join(part.capitalize() for part in name.split("_")) + "Backward"
+
+    def label(self, shapes, params):
+        return self.torch if isinstance(self.torch, str) else self.torch(shapes, **params)
 
 
 OPS = {}
@@ -39,16 +51,16 @@ def _register(op):
     OPS[op.name] = op
 
 
-def defvjp(name, forward, *vjps):
-    _register(Op(name, forward, vjps))
+def defvjp(name, forward, torch, *vjps):
+    _register(Op(name, forward, vjps, torch=torch))
 
 
-def deflinear(name, forward, *vjps):
-    _register(Op(name, forward, vjps, linear=True))
+def deflinear(name, forward, torch, *vjps):
+    _register(Op(name, forward, vjps, linear=True, torch=torch))
 
 
-def deflinear_many(name, forward, vjp_all):
-    _register(Op(name, forward, vjp_all=vjp_all, linear=True))
+def deflinear_many(name, forward, torch, vjp_all):
+    _register(Op(name, forward, vjp_all=vjp_all, linear=True, torch=torch))
 
 
 def is_basic_index(index):
@@ -63,22 +75,6 @@ def is_basic_index(index):
         or (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)))
         for item in items
     )
-
-
-# ---- helpers for the entries ----
-
-
-def _unreduce(g, shape, axis, keepdims):
-    """Broadcast the gradient of a reduction over `axis` back to the input's shape."""
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, shape)
-
-
-def _to_extremes(g, ans, x, axis, keepdims):
-    """Gradient of max/min: shared equally by the elements that attain it (torch's amax)."""
-    hits = x == _unreduce(ans, x.shape, axis, keepdims)
-    return hits * _unreduce(g, x.shape, axis, keepdims) / hits.sum(axis=axis, keepdims=True)
 
 
 class IndexedGrad:
@@ -99,7 +95,53 @@ class IndexedGrad:
         return out
 
     def dense(self):
-        return self.add_to(np.zeros(self.shape))
+        return self.add_to(np.zeros(self.shape, dtype=np.result_type(self.g)))
+
+
+# ---- PyTorch's names for ops it names by how they are called ----
+
+
+def _by_axis(without, with_axis):
+    return lambda shapes, axis=None, **params: without if axis is None else with_axis
+
+
+def _matmul_label(shapes):
+    ranks = tuple(len(shape) for shape in shapes)
+    return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}.get(
+        ranks, "MmBackward0"
+    )
+
+
+def _index_kind(index):
+    """Select, Slice, Unsqueeze or Index: what PyTorch calls the last step of x[index]."""
+    if not is_basic_index(index):
+        return "Index"
+    steps = [item for item in (index if isinstance(index, tuple) else (index,))]
+    steps = [item for item in steps if item is not Ellipsis and item != slice(None)]
+    if not steps:
+        return "Slice"
+    last = steps[-1]
+    return "Unsqueeze" if last is None else "Slice" if isinstance(last, slice) else "Select"
+
+
+# ---- helpers for the entries ----
+
+
+def _unreduce(g, shape, axis, keepdims):
+    """Broadcast the gradient of a reduction over `axis` back to the input's shape."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+def _to_extremes(g, ans, x, axis, keepdims):
+    """Gradient of max/min: shared equally by the elements that attain it (torch's amax)."""
+    hits = x == _unreduce(ans, x.shape, axis, keepdims)
+    return hits * _unreduce(g, x.shape, axis, keepdims) / hits.sum(axis=axis, keepdims=True)
+
+
+def _outer(a, b):
+    return np.reshape(a, (-1, 1)) * np.reshape(b, (1, -1))
 
 
 def _log_base(x):
@@ -107,28 +149,68 @@ def _log_base(x):
 
 
 def _others_product(x, axis):
-    """Each element's product of the other elements along axis, from prefix and suffix
-    products: exact where x has zeros, where ans / x is not (srcad.runtime.prod_adjoint)."""
+    """Each element's product of the other elements along axis, exact where x has zeros
+    (where ans / x is not): from prefix and suffix products on arrays; on tensors as the
+    product of copies of x with one element set to 1, which the tape can differentiate."""
     if x.size == 0:
         return np.zeros(x.shape)
     if axis is None:
-        return _others_product(x.reshape(-1), 0).reshape(x.shape)
+        return np.reshape(_others_product(np.reshape(x, -1), 0), x.shape)
     axes = tuple(np.atleast_1d(axis) % x.ndim)
-    ends = tuple(range(x.ndim - len(axes), x.ndim))
-    moved = np.moveaxis(x, axes, ends)
-    flat = moved.reshape(moved.shape[: x.ndim - len(axes)] + (-1,))
-    ones = np.ones(flat.shape[:-1] + (1,))
-    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-    return np.moveaxis((left * right).reshape(moved.shape), ends, axes)
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    moved = np.transpose(x, kept + axes)
+    flat = np.reshape(moved, moved.shape[: len(kept)] + (-1,))
+    if isinstance(x, np.ndarray):
+        ones = np.ones(flat.shape[:-1] + (1,))
+        left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = left * right
+    else:
+        others = np.where(np.eye(flat.shape[-1], dtype=bool), 1.0, flat[..., None, :]).prod(-1)
+    return np.transpose(np.reshape(others, moved.shape), np.argsort(kept + axes))
 
 
 def _prod_dx(g, ans, x, axis, keepdims):
     return _unreduce(g, x.shape, axis, keepdims) * _others_product(x, axis)
 
 
+def _centered(x, axis):
+    return x - np.mean(x, axis=axis, keepdims=True)
+
+
+def _degrees_of_freedom(shape, axis, ddof):
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % len(shape)
+    return math.prod(shape[i] for i in axes) - ddof
+
+
+def _var(x, axis, ddof, keepdims):
+    squares = np.sum(_centered(x, axis) ** 2, axis=axis, keepdims=keepdims)
+    return squares / _degrees_of_freedom(x.shape, axis, ddof)
+
+
+def _var_dx(g, ans, x, axis, ddof, keepdims):
+    g = _unreduce(g, x.shape, axis, keepdims) / _degrees_of_freedom(x.shape, axis, ddof)
+    return g * 2 * _centered(x, axis)
+
+
+def _std_dx(g, ans, x, axis, ddof, keepdims):
+    return _var_dx(g / (2 * ans), ans, x, axis, ddof, keepdims)
+
+
+def _norm(x, axis, keepdims):
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def _norm_dx(g, ans, x, axis, keepdims):
+    return _unreduce(g / np.where(ans == 0, 1.0, ans), x.shape, axis, keepdims) * x  # 0 at 0
+
+
 def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _sigmoid(x):
+    return np.exp(-np.logaddexp(0.0, -x))  # no overflow for large |x|
 
 
 # gradients of maximum and minimum: a tie goes to the first argument, as in srcad.rules
@@ -148,12 +230,32 @@ def _if_gt(g, ans, x, y):
     return g * (x > y)
 
 
+def _pow(x, exponent):
+    return np.power(x, exponent)
+
+
+def _pow_dx_scalar(g, ans, x, exponent):
+    return g * exponent * x ** (exponent - 1) if exponent != 0 else g * 0.0
+
+
 def _pow_dx(g, ans, x, y):
     return g * y * x ** np.where(y == 0, 1, y - 1)  # 0 for y == 0, as torch
 
 
 def _pow_dy(g, ans, x, y):
     return g * ans * _log_base(x)
+
+
+def _rpow(x, base):
+    return np.power(base, x)
+
+
+def _rpow_dx(g, ans, x, base):
+    return g * ans * (math.log(base) if base > 0 else 0.0 if base == 0 else math.nan)
+
+
+def _rsub(x, other):
+    return other - x
 
 
 def _clip_dx(g, ans, x, lo, hi):
@@ -168,6 +270,14 @@ def _clip_dhi(g, ans, x, lo, hi):
     return g * (x > hi)
 
 
+def _clamp(x, lo, hi):
+    return np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+
+
+def _clamp_dx(g, ans, x, lo, hi):
+    return _clip_dx(g, ans, x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+
+
 def _where(x, y, cond):
     return np.where(cond, x, y)
 
@@ -178,6 +288,25 @@ def _where_dx(g, ans, x, y, cond):
 
 def _where_dy(g, ans, x, y, cond):
     return np.where(cond, 0.0, g)
+
+
+def _div_dy(g, ans, x, y):
+    return -g * ans / y
+
+
+def _mod_dy(g, ans, x, y):
+    return -g * np.floor(x / y)
+
+
+def _hypot_dx(g, ans, x, y):
+    return g * x / ans
+
+
+def _hypot_dy(g, ans, x, y):
+    return g * y / ans
+
+
+_TWO_BY_ROOT_PI = 2 / math.sqrt(math.pi)
 
 
 def _arctan2_dy(g, ans, y, x):  # np.arctan2(y, x)
@@ -204,40 +333,76 @@ def _mean_dx(g, ans, x, axis, keepdims):
     return _unreduce(g, x.shape, axis, keepdims) * (ans.size / x.size)
 
 
+def _flip(g, axis):
+    return g[(slice(None),) * (axis % g.ndim) + (slice(None, None, -1),)]
+
+
 def _cumsum_dx(g, ans, x, axis):
-    return np.flip(np.cumsum(np.flip(g, axis), axis), axis).reshape(x.shape)
+    return np.reshape(_flip(np.cumsum(_flip(g, axis or 0), axis), axis or 0), x.shape)
+
+
+def _matmul(x, y):
+    if max(np.ndim(x), np.ndim(y)) > 2:
+        raise NotImplementedError("srcad.tape supports @, matmul and dot on 1-D and 2-D arrays")
+    return np.matmul(x, y)
 
 
 def _matmul_dx(g, ans, x, y):
     if y.ndim == 1:
-        return np.multiply.outer(g, y)
+        return _outer(g, y) if x.ndim == 2 else g * y
     return g @ y.T if x.ndim == 2 else y @ g
 
 
 def _matmul_dy(g, ans, x, y):
     if x.ndim == 1:
-        return np.multiply.outer(x, g)
+        return _outer(x, g) if y.ndim == 2 else g * x
     return x.T @ g
 
 
 def _solve_da(g, ans, a, b):
     gb = np.linalg.solve(a.T, g)
-    return -(np.multiply.outer(gb, ans) if ans.ndim == 1 else gb @ ans.T)
+    return -(_outer(gb, ans) if ans.ndim == 1 else gb @ ans.T)
 
 
 def _solve_db(g, ans, a, b):
     return np.linalg.solve(a.T, g)
 
 
-def _transpose_dx(g, ans, x, axes):
+def _to(x, dtype, source):
+    return x.astype(dtype)
+
+
+def _to_dx(g, ans, x, dtype, source):
+    return g.astype(source)
+
+
+def _permute_dx(g, ans, x, axes):
     return np.transpose(g, None if axes is None else np.argsort(axes))
+
+
+def _swapaxes(x, dim0, dim1):
+    return np.swapaxes(x, dim0, dim1)
+
+
+def _swapaxes_dx(g, ans, x, dim0, dim1):
+    return np.transpose(g, _swapped(g.ndim, dim0, dim1))
+
+
+def _swapped(ndim, dim0, dim1):
+    axes = list(range(ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return tuple(axes)
 
 
 def _reshape(x, shape):
     return np.reshape(x, shape)
 
 
-def _reshape_dx(g, ans, x, shape):
+def _squeeze(x, axis):
+    return np.squeeze(x) if axis is None else np.squeeze(x, axis) if x.shape[axis] == 1 else x
+
+
+def _as_input(g, ans, x, **params):
     return np.reshape(g, x.shape)
 
 
@@ -249,19 +414,27 @@ def _getitem_dx(g, ans, x, index):
     return IndexedGrad(g, x.shape, index)
 
 
+def _scatter(g, shape, index):
+    return IndexedGrad(g, shape, index).dense()
+
+
 def _put(x, v, index):
     x[index] = v  # index_put is only used for y[i] = v: it writes into y's storage
     return x
 
 
 def _put_dx(g, ans, x, v, index):
-    out = np.array(g)
-    out[index] = 0.0
-    return out
+    written = np.zeros(x.shape, dtype=bool)
+    written[index] = True
+    return np.where(written, 0.0, g)
 
 
 def _put_dv(g, ans, x, v, index):
     return g[index]
+
+
+def _along(axis, where):
+    return (slice(None),) * axis + (where,)
 
 
 def _stack(*xs, axis):
@@ -269,7 +442,8 @@ def _stack(*xs, axis):
 
 
 def _unstack(g, ans, *xs, axis):
-    return list(np.moveaxis(g, axis, 0))
+    axis %= g.ndim
+    return [g[_along(axis, i)] for i in range(len(xs))]
 
 
 def _concatenate(*xs, axis):
@@ -277,77 +451,102 @@ def _concatenate(*xs, axis):
 
 
 def _split(g, ans, *xs, axis):
-    return np.split(g, np.cumsum([x.shape[axis] for x in xs[:-1]]), axis)
+    axis %= g.ndim
+    ends = np.cumsum([x.shape[axis] for x in xs])
+    starts = ends - [x.shape[axis] for x in xs]
+    return [g[_along(axis, slice(a, b))] for a, b in zip(starts, ends, strict=True)]
 
 
 # ---- arithmetic ----
 
-deflinear("add", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
-deflinear("sub", np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
-deflinear("neg", np.negative, lambda g, ans, x: -g)
-defvjp("mul", np.multiply, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
-defvjp("div", np.true_divide, lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
-defvjp("pow", np.power, _pow_dx, _pow_dy)
-defvjp("mod", np.mod, lambda g, ans, x, y: g, lambda g, ans, x, y: -g * np.floor(x / y))
-defvjp("square", np.square, lambda g, ans, x: g * 2 * x)
-defvjp("reciprocal", np.reciprocal, lambda g, ans, x: -g * ans * ans)
-defvjp("abs", np.absolute, lambda g, ans, x: g * np.sign(x))
-defvjp("maximum", np.maximum, _if_ge, _if_lt)
-defvjp("minimum", np.minimum, _if_le, _if_gt)
-defvjp("clip", np.clip, _clip_dx, _clip_dlo, _clip_dhi)
-deflinear("where", _where, _where_dx, _where_dy)
+deflinear("add", np.add, "AddBackward0", lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+deflinear("sub", np.subtract, "SubBackward0", lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
+deflinear("rsub", _rsub, "RsubBackward1", lambda g, ans, x, other: -g)  # number - tensor
+deflinear("neg", np.negative, "NegBackward0", lambda g, ans, x: -g)
+defvjp("mul", np.multiply, "MulBackward0", lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+defvjp("div", np.true_divide, "DivBackward0", lambda g, ans, x, y: g / y, _div_dy)
+defvjp("pow", _pow, "PowBackward0", _pow_dx_scalar)  # tensor ** number
+defvjp("rpow", _rpow, "PowBackward2", _rpow_dx)  # number ** tensor
+defvjp("pow_tensors", np.power, "PowBackward1", _pow_dx, _pow_dy)
+defvjp("mod", np.mod, "RemainderBackward0", lambda g, ans, x, y: g, _mod_dy)
+defvjp("square", np.square, "PowBackward0", lambda g, ans, x: g * 2 * x)
+defvjp("reciprocal", np.reciprocal, "ReciprocalBackward0", lambda g, ans, x: -g * ans * ans)
+defvjp("abs", np.absolute, "AbsBackward0", lambda g, ans, x: g * np.sign(x))
+defvjp("maximum", np.maximum, "MaximumBackward0", _if_ge, _if_lt)
+defvjp("minimum", np.minimum, "MinimumBackward0", _if_le, _if_gt)
+defvjp("clip", np.clip, "ClampBackward0", _clip_dx, _clip_dlo, _clip_dhi)
+defvjp("clamp", _clamp, "ClampBackward1", _clamp_dx)  # number bounds
+deflinear("where", _where, "WhereBackward0", _where_dx, _where_dy)
 
 # ---- elementary functions ----
 
-defvjp("exp", np.exp, lambda g, ans, x: g * ans)
-defvjp("exp2", np.exp2, lambda g, ans, x: g * ans * np.log(2))
-defvjp("expm1", np.expm1, lambda g, ans, x: g * (ans + 1))
-defvjp("log", np.log, lambda g, ans, x: g / x)
-defvjp("log2", np.log2, lambda g, ans, x: g / (x * np.log(2)))
-defvjp("log10", np.log10, lambda g, ans, x: g / (x * np.log(10)))
-defvjp("log1p", np.log1p, lambda g, ans, x: g / (1 + x))
-defvjp("logaddexp", np.logaddexp, _logaddexp_dx, _logaddexp_dy)
-defvjp("sqrt", np.sqrt, lambda g, ans, x: g * 0.5 / ans)
-defvjp("cbrt", np.cbrt, lambda g, ans, x: g / (3 * ans * ans))
-defvjp("sin", np.sin, lambda g, ans, x: g * np.cos(x))
-defvjp("cos", np.cos, lambda g, ans, x: -g * np.sin(x))
-defvjp("tan", np.tan, lambda g, ans, x: g / np.cos(x) ** 2)
-defvjp("arcsin", np.arcsin, lambda g, ans, x: g / np.sqrt(1 - x**2))
-defvjp("arccos", np.arccos, lambda g, ans, x: -g / np.sqrt(1 - x**2))
-defvjp("arctan", np.arctan, lambda g, ans, x: g / (1 + x**2))
-defvjp("arctan2", np.arctan2, _arctan2_dy, _arctan2_dx)
-defvjp("hypot", np.hypot, lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans)
-defvjp("sinh", np.sinh, lambda g, ans, x: g * np.cosh(x))
-defvjp("cosh", np.cosh, lambda g, ans, x: g * np.sinh(x))
-defvjp("tanh", np.tanh, lambda g, ans, x: g * (1 - ans**2))
-defvjp("arcsinh", np.arcsinh, lambda g, ans, x: g / np.sqrt(x**2 + 1))
-defvjp("arccosh", np.arccosh, lambda g, ans, x: g / np.sqrt(x**2 - 1))
-defvjp("arctanh", np.arctanh, lambda g, ans, x: g / (1 - x**2))
-defvjp("erf", _erf, lambda g, ans, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
+defvjp("exp", np.exp, "ExpBackward0", lambda g, ans, x: g * ans)
+defvjp("exp2", np.exp2, "Exp2Backward0", lambda g, ans, x: g * ans * math.log(2))
+defvjp("expm1", np.expm1, "Expm1Backward0", lambda g, ans, x: g * (ans + 1))
+defvjp("log", np.log, "LogBackward0", lambda g, ans, x: g / x)
+defvjp("log2", np.log2, "Log2Backward0", lambda g, ans, x: g / (x * math.log(2)))
+defvjp("log10", np.log10, "Log10Backward0", lambda g, ans, x: g / (x * math.log(10)))
+defvjp("log1p", np.log1p, "Log1PBackward0", lambda g, ans, x: g / (1 + x))
+defvjp("logaddexp", np.logaddexp, "LogaddexpBackward0", _logaddexp_dx, _logaddexp_dy)
+defvjp("sqrt", np.sqrt, "SqrtBackward0", lambda g, ans, x: g * 0.5 / ans)
+defvjp("cbrt", np.cbrt, "CbrtBackward0", lambda g, ans, x: g / (3 * ans * ans))
+defvjp("sin", np.sin, "SinBackward0", lambda g, ans, x: g * np.cos(x))
+defvjp("cos", np.cos, "CosBackward0", lambda g, ans, x: -g * np.sin(x))
+defvjp("tan", np.tan, "TanBackward0", lambda g, ans, x: g * (1 + ans * ans))
+defvjp("arcsin", np.arcsin, "AsinBackward0", lambda g, ans, x: g / np.sqrt(1 - x**2))
+defvjp("arccos", np.arccos, "AcosBackward0", lambda g, ans, x: -g / np.sqrt(1 - x**2))
+defvjp("arctan", np.arctan, "AtanBackward0", lambda g, ans, x: g / (1 + x**2))
+defvjp("arctan2", np.arctan2, "Atan2Backward0", _arctan2_dy, _arctan2_dx)
+defvjp("hypot", np.hypot, "HypotBackward0", _hypot_dx, _hypot_dy)
+defvjp("sinh", np.sinh, "SinhBackward0", lambda g, ans, x: g * np.cosh(x))
+defvjp("cosh", np.cosh, "CoshBackward0", lambda g, ans, x: g * np.sinh(x))
+defvjp("tanh", np.tanh, "TanhBackward0", lambda g, ans, x: g * (1 - ans**2))
+defvjp("arcsinh", np.arcsinh, "AsinhBackward0", lambda g, ans, x: g / np.sqrt(x**2 + 1))
+defvjp("arccosh", np.arccosh, "AcoshBackward0", lambda g, ans, x: g / np.sqrt(x**2 - 1))
+defvjp("arctanh", np.arctanh, "AtanhBackward0", lambda g, ans, x: g / (1 - x**2))
+defvjp("erf", _erf, "ErfBackward0", lambda g, ans, x: g * _TWO_BY_ROOT_PI * np.exp(-x * x))
+defvjp("sigmoid", _sigmoid, "SigmoidBackward0", lambda g, ans, x: g * ans * (1 - ans))
+defvjp("relu", lambda x: np.maximum(x, 0.0), "ReluBackward0", lambda g, ans, x: g * (ans > 0))
 
 # ---- reductions (max and min share g equally among ties, as srcad.runtime does) ----
 
-deflinear("sum", np.sum, _sum_dx)
-deflinear("mean", np.mean, _mean_dx)
-defvjp("prod", np.prod, _prod_dx)
-defvjp("max", np.max, _to_extremes)
-defvjp("min", np.min, _to_extremes)
-deflinear("cumsum", np.cumsum, _cumsum_dx)
+deflinear("sum", np.sum, _by_axis("SumBackward0", "SumBackward1"), _sum_dx)
+deflinear("mean", np.mean, _by_axis("MeanBackward0", "MeanBackward1"), _mean_dx)
+defvjp("prod", np.prod, _by_axis("ProdBackward0", "ProdBackward1"), _prod_dx)
+defvjp("max", np.max, _by_axis("MaxBackward1", "MaxBackward0"), _to_extremes)
+defvjp("min", np.min, _by_axis("MinBackward1", "MinBackward0"), _to_extremes)
+deflinear("cumsum", np.cumsum, "CumsumBackward0", _cumsum_dx)
+defvjp("var", _var, "VarBackward0", _var_dx)
+defvjp("std", lambda x, **params: np.sqrt(_var(x, **params)), "StdBackward0", _std_dx)
+defvjp("norm", _norm, "LinalgVectorNormBackward0", _norm_dx)
 
 # ---- linear algebra (1-D and 2-D operands; np.dot and @ share matmul) ----
 
-defvjp("matmul", np.matmul, _matmul_dx, _matmul_dy)
-defvjp("inv", np.linalg.inv, lambda g, ans, x: -ans.T @ g @ ans.T)
-defvjp("det", np.linalg.det, lambda g, ans, x: g * ans * np.linalg.inv(x).T)
-defvjp("solve", np.linalg.solve, _solve_da, _solve_db)
+defvjp("matmul", _matmul, _matmul_label, _matmul_dx, _matmul_dy)
+defvjp("inv", np.linalg.inv, "LinalgInvExBackward0", lambda g, ans, x: -ans.T @ g @ ans.T)
+defvjp("det", np.linalg.det, "LinalgDetBackward0", lambda g, ans, x: g * ans * np.linalg.inv(x).T)
+defvjp("solve", np.linalg.solve, "LinalgSolveExBackward0", _solve_da, _solve_db)
 
-# ---- shape, indexing and copies ----
+# ---- shape, indexing, copies and conversions ----
 
-deflinear("transpose", np.transpose, _transpose_dx)
-deflinear("reshape", _reshape, _reshape_dx)
-deflinear("broadcast_to", np.broadcast_to, lambda g, ans, x, shape: g)
-deflinear("clone", np.copy, lambda g, ans, x: g)
-deflinear("getitem", _getitem, _getitem_dx)
-deflinear("index_put", _put, _put_dx, _put_dv)
-deflinear_many("stack", _stack, _unstack)
-deflinear_many("concatenate", _concatenate, _split)
+deflinear("permute", np.transpose, "PermuteBackward0", _permute_dx)  # x.T, np.transpose
+deflinear("t", np.transpose, "TBackward0", lambda g, ans, x: np.transpose(g))
+deflinear("transpose", _swapaxes, "TransposeBackward0", _swapaxes_dx)
+deflinear("view", _reshape, "ViewBackward0", _as_input)  # reshape, view, flatten, ravel
+deflinear("unsqueeze", np.expand_dims, "UnsqueezeBackward0", _as_input)
+deflinear("squeeze", _squeeze, _by_axis("SqueezeBackward0", "SqueezeBackward1"), _as_input)
+deflinear("expand", np.broadcast_to, "ExpandBackward0", lambda g, ans, x, shape: g)
+deflinear("clone", np.copy, "CloneBackward0", lambda g, ans, x: g)
+deflinear("to", _to, "ToCopyBackward0", _to_dx)
+deflinear("grad_copy", np.copy, "CopyBackwards", lambda g, ans, x: g)  # a first .grad, recorded
+deflinear("getitem", _getitem, lambda shapes, index: _index_kind(index) + "Backward0", _getitem_dx)
+deflinear("index_put", _put, "CopySlices", _put_dx, _put_dv)
+deflinear_many("stack", _stack, "StackBackward0", _unstack)
+deflinear_many("concatenate", _concatenate, "CatBackward0", _split)
+# the gradient of x[index] as an op, for backward(create_graph=True) (engine.py)
+deflinear(
+    "scatter",
+    _scatter,
+    lambda shapes, shape, index: _index_kind(index) + "BackwardBackward0",
+    lambda g, ans, x, shape, index: g[index],
+)

@@ -1,39 +1,142 @@
-"""Optimizers for tape tensors, with torch.optim's interface."""
+"""Optimizers for tape tensors, with torch.optim's interface and update rules.
 
-from srcad.tape.mode import no_grad
+    opt = srcad.optim.SGD(model_params, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
+    opt = srcad.optim.Adam([{"params": [w]}, {"params": [b], "lr": 1e-2}], lr=1e-3, amsgrad=True)
+    opt.zero_grad(); loss.backward(); opt.step()
+
+Parameters are given as tensors or as groups (dicts with "params" and their own options);
+opt.param_groups and opt.state are there as in torch. The updates work on the parameters'
+arrays in place, outside the graph.
+"""
+
+import math
+
+import numpy as np
 
 
-class SGD:
-    """Stochastic gradient descent, as torch.optim.SGD (without dampening or weight decay).
+class Optimizer:
+    """What SGD and Adam share: parameter groups, per-parameter state, zero_grad."""
 
-    With momentum m, each parameter keeps a velocity v = m * v + grad and steps p -= lr * v.
-    """
-
-    def __init__(self, params, lr, momentum=0.0):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        self.params = list(params)
-        self.lr, self.momentum = lr, momentum
-        self._velocities = [None] * len(self.params)
-
-    @no_grad()
-    def step(self):
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            step = p.grad.numpy()
-            if self.momentum:
-                velocity = self._velocities[i]
-                step = step.copy() if velocity is None else self.momentum * velocity + step
-                self._velocities[i] = step
-            p -= self.lr * step
+    def __init__(self, params, defaults):
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = defaults
+        self.param_groups = [
+            {**defaults, **group, "params": list(group["params"])} for group in groups
+        ]
+        self.state = {}
 
     def zero_grad(self, set_to_none=True):
         """Clear the gradients: set them to None (torch's default) or fill them with zeros."""
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad._value[...] = 0.0
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure() if given."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    state = self.state.setdefault(p, {})
+                    grad = p.grad._value * (-1.0 if group.get("maximize") else 1.0)
+                    p._value[...] = self._update(p._value, grad, state, group)
+                    p._counter[0] += 1  # an in-place change, as torch's
+        return loss
+
+
+def _check(value, what):
+    if value < 0.0:
+        raise ValueError(f"Invalid {what}: {value}")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, as torch.optim.SGD: with weight decay wd, momentum m,
+    dampening d and step count t, g += wd * p; b = g at t = 1, else b = m * b + (1 - d) * g;
+    the step is g + m * b with nesterov, else b; p -= lr * step."""
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0.0,
+        dampening=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        *,
+        maximize=False,
+    ):
+        _check(lr, "learning rate")
+        _check(momentum, "momentum value")
+        _check(weight_decay, "weight_decay value")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening}
+        defaults.update(weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    @staticmethod
+    def _update(p, g, state, group):
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        momentum = group["momentum"]
+        if momentum:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = np.array(g)
+            else:
+                buffer = momentum * buffer + (1 - group["dampening"]) * g
+            state["momentum_buffer"] = buffer
+            g = g + momentum * buffer if group["nesterov"] else buffer
+        return p - group["lr"] * g
+
+
+class Adam(Optimizer):
+    """Adam, as torch.optim.Adam: with step count t, m = b1 m + (1 - b1) g and
+    v = b2 v + (1 - b2) g^2 (g += wd * p first); p -= lr * m_hat / (sqrt(v_hat) + eps) with
+    m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t), or the running maximum of v with amsgrad."""
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        amsgrad=False,
+        *,
+        maximize=False,
+    ):
+        _check(lr, "learning rate")
+        _check(eps, "epsilon value")
+        _check(weight_decay, "weight_decay value")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        defaults.update(amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)
+
+    @staticmethod
+    def _update(p, g, state, group):
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        beta1, beta2 = group["betas"]
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p)
+        state["step"] += 1
+        state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
+        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+        second = state["exp_avg_sq"]
+        if group["amsgrad"]:
+            second = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], second)
+        step = state["step"]
+        denominator = np.sqrt(second) / math.sqrt(1 - beta2**step) + group["eps"]
+        return p - group["lr"] / (1 - beta1**step) * state["exp_avg"] / denominator

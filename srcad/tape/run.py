@@ -23,7 +23,8 @@ import types
 import numpy as np
 
 from srcad.tape import engine, mode
-from srcad.tape.tensor import Tensor, as_tensor, broadcast_to, erf, full_like, reshape, stack
+from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape, stack
+from srcad.tape.tensor import Tensor, as_tensor
 
 
 def value_and_grad(fn, args, wrt):
@@ -119,7 +120,7 @@ def _leaf(args, i):
             f"argument {i} is a {type(args[i]).__name__} of dtype {value.dtype}; the tape "
             "differentiates with respect to numbers and numeric arrays only"
         )
-    return Tensor(value, requires_grad=True)
+    return Tensor(value.astype(np.float64), requires_grad=True)
 
 
 def _qualname(fn):

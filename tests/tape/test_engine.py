@@ -1,11 +1,14 @@
 """backward(): the examples from PyTorch's tutorials, accumulation, retain_graph, no_grad,
-detach, errors, and graphs deeper than Python's recursion limit."""
+detach, errors, graphs deeper than Python's recursion limit; higher order (create_graph,
+autograd.grad) against differences of first derivatives; hooks."""
 
 import numpy as np
 import pytest
 
-from srcad.tape import enable_grad, is_grad_enabled, no_grad, tensor
+from srcad.tape import autograd, enable_grad, is_grad_enabled, no_grad, tensor
 from srcad.tape.engine import sum_to_shape
+
+from .numeric import numerical_grad
 
 
 def test_vector_jacobian_product_of_a_polynomial():
@@ -155,3 +158,118 @@ def test_reading_every_element_accumulates_into_one_gradient():
         s = s + x[i] * x[i] + x[i]
     s.backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.arange(200.0) + 1)
+
+
+# ---- higher order: backward(create_graph=True) and autograd.grad ----
+
+
+def composite(x):
+    """A function using many ops at once, on a tensor or an array."""
+    return (np.sin(x) * np.exp(x[::-1]) + (x**3).sum() * x / (1 + x * x)).sum() + np.tanh(x[0])
+
+
+def gradient_by_tape(x0):
+    x = tensor(x0, requires_grad=True)
+    composite(x).backward()
+    return x.grad.numpy()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hessian_by_create_graph_matches_differences_of_the_gradient(seed):
+    x0 = np.random.default_rng(seed).uniform(-1, 1, 4)
+    x = tensor(x0, requires_grad=True)
+    (g,) = autograd.grad(composite(x), x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), numerical_grad(composite, [x0], 0), rtol=1e-6)
+    rows = [autograd.grad(g[i], x, retain_graph=True)[0].numpy() for i in range(4)]
+    expected = [numerical_grad(lambda v, i=i: gradient_by_tape(v)[i], [x0], 0) for i in range(4)]
+    np.testing.assert_allclose(rows, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rows, np.transpose(rows), rtol=1e-10, atol=1e-12)
+
+
+def test_third_derivative_of_a_power():
+    x = tensor(1.5, requires_grad=True)
+    (d1,) = autograd.grad(x**4, x, create_graph=True)
+    (d2,) = autograd.grad(d1, x, create_graph=True)
+    (d3,) = autograd.grad(d2, x)
+    assert [d.item() for d in (d1, d2, d3)] == pytest.approx([4 * 1.5**3, 12 * 1.5**2, 24 * 1.5])
+
+
+def test_backward_with_create_graph_leaves_a_differentiable_grad():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    (x**3).sum().backward(create_graph=True)
+    assert x.grad.requires_grad and x.grad.grad_fn.name() == "CopyBackwards"
+    first = x.grad
+    x.grad = None
+    first.sum().backward()
+    assert x.grad.tolist() == [6.0, 12.0] and not x.grad.requires_grad
+
+
+def test_grad_touches_no_grad_and_takes_non_leaf_inputs():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    w = tensor(3.0, requires_grad=True)
+    h = x * w
+    y = (h**2).sum()
+    gh, gw = autograd.grad(y, [h, w], retain_graph=True)
+    assert gh.tolist() == [6.0, 12.0] and gw.item() == pytest.approx(2 * 3 * 5)
+    assert x.grad is None and w.grad is None
+    (gx,) = autograd.grad([y, h.sum()], x, grad_outputs=[tensor(2.0), None])
+    assert gx.tolist() == [2 * 18.0 * 1 + 3, 2 * 18.0 * 2 + 3]
+
+
+def test_grad_of_unused_inputs_and_inputs_without_grad():
+    x, unused = tensor([1.0], requires_grad=True), tensor([2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="index 1 appears to not have been used"):
+        autograd.grad((x * 2).sum(), [x, unused])
+    assert autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)[1] is None
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        autograd.grad((x * 2).sum(), tensor([1.0]))
+
+
+def test_grad_runs_only_the_part_of_the_graph_it_needs():
+    x, w = tensor(2.0, requires_grad=True), tensor(3.0, requires_grad=True)
+    y = x * 5 + w.exp()
+    y.backward(retain_graph=True)
+    frozen = w.exp()
+    z = x * 5 + frozen
+    frozen.grad_fn.free()  # as if freed by an earlier backward: grad must not run it
+    assert autograd.grad(z, x)[0].item() == 5.0
+
+
+def test_create_graph_through_a_long_loop_and_indexing():
+    x0 = np.array([0.3, -0.4, 0.8])
+    x = tensor(x0, requires_grad=True)
+    s = 0.0
+    for i in range(3):
+        for j in range(3):
+            s = s + x[i] * x[j] ** 2
+    (g,) = autograd.grad(s, x, create_graph=True)
+    (gg,) = autograd.grad(g.sum(), x)
+    total, squares = x0.sum(), (x0**2).sum()  # s = sum(x) * sum(x^2)
+
+    def gradient_sum(v):
+        return np.sum(np.sum(v**2) + 2 * v * np.sum(v))
+
+    np.testing.assert_allclose(gg.numpy(), numerical_grad(gradient_sum, [x0], 0), rtol=1e-6)
+    np.testing.assert_allclose(g.detach().numpy(), squares + 2 * x0 * total)
+
+
+# ---- hooks ----
+
+
+def test_hooks_see_and_replace_gradients():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(("leaf", g.tolist())))
+    h = x * 3
+    handle = h.register_hook(lambda g: g * 10)
+    h.register_hook(lambda g: seen.append(("h", g.tolist())))
+    h.retain_grad()
+    (h * h).sum().backward(retain_graph=True)
+    assert seen == [("h", [60.0, 120.0]), ("leaf", [180.0, 360.0])]
+    assert x.grad.tolist() == [180.0, 360.0] and h.grad.tolist() == [60.0, 120.0]
+    handle.remove()
+    x.grad = None
+    (h * h).sum().backward()
+    assert x.grad.tolist() == [18.0, 36.0]
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        tensor(1.0).register_hook(print)

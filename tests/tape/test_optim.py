@@ -1,4 +1,5 @@
-"""optim.SGD: a linear model trained the PyTorch way, momentum and zero_grad."""
+"""optim.SGD and optim.Adam: torch's update rules step by step (written out here from the torch
+docs' pseudocode; maximize as torch 2.13 does it), a linear model trained the PyTorch way, groups, and zero_grad."""
 
 import numpy as np
 import pytest
@@ -6,17 +7,93 @@ import pytest
 from srcad.tape import optim, tensor
 
 
-def test_linear_model_loss_goes_down():
+def quadratic_grad(p, a):
+    return 2 * a * p  # d/dp sum(a * p**2)
+
+
+def run_steps(optimizer_class, p0, a, steps, **options):
+    p = tensor(p0, requires_grad=True)
+    optimizer = optimizer_class([p], **options)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (tensor(a) * p**2).sum().backward()
+        optimizer.step()
+    return p.detach().numpy()
+
+
+def sgd_by_the_docs(p, a, steps, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                    nesterov=False, maximize=False):
+    b = None
+    for _ in range(steps):
+        g = quadratic_grad(p, a)
+        g = (-g if maximize else g) + weight_decay * p  # torch negates before the decay
+        if momentum:
+            b = g if b is None else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        p = p - lr * g
+    return p
+
+
+def adam_by_the_docs(p, a, steps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                     amsgrad=False):
+    m, v, v_max = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    for t in range(1, steps + 1):
+        g = quadratic_grad(p, a) + weight_decay * p
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g**2
+        m_hat = m / (1 - betas[0] ** t)
+        v_max = np.maximum(v_max, v)
+        v_hat = (v_max if amsgrad else v) / (1 - betas[1] ** t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+SGD_OPTIONS = [
+    {"lr": 0.1},
+    {"lr": 0.05, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.9, "dampening": 0.3},
+    {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1},
+    {"lr": 0.01, "weight_decay": 0.5, "maximize": True},
+]
+ADAM_OPTIONS = [
+    {},
+    {"lr": 0.1, "betas": (0.8, 0.99)},
+    {"lr": 0.05, "weight_decay": 0.1},
+    {"lr": 0.2, "amsgrad": True},
+]
+
+
+CASES = [(optim.SGD, sgd_by_the_docs, options) for options in SGD_OPTIONS] + [
+    (optim.Adam, adam_by_the_docs, options) for options in ADAM_OPTIONS
+]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "by_the_docs", "options"), CASES, ids=[f"{c[0].__name__}{c[2]}" for c in CASES]
+)
+def test_update_follows_torch_rule(optimizer, by_the_docs, options):
+    rng = np.random.default_rng(0)
+    p0, a = rng.normal(size=4), rng.uniform(0.5, 2.0, 4)
+    got = run_steps(optimizer, p0, a, 9, **options)
+    np.testing.assert_allclose(got, by_the_docs(p0, a, 9, **options), rtol=1e-10)
+    assert not np.allclose(got, p0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: optim.SGD(params, lr=0.1, momentum=0.5),
+    lambda params: optim.Adam(params, lr=0.1),
+])
+def test_linear_model_loss_goes_down(make):
     rng = np.random.default_rng(0)
     inputs = rng.normal(size=(100, 3))
     targets = inputs @ np.array([1.5, -2.0, 0.5]) + 0.3
     w = tensor(np.zeros(3), requires_grad=True)
     b = tensor(0.0, requires_grad=True)
-    optimizer = optim.SGD([w, b], lr=0.1)
+    optimizer = make([w, b])
     losses = []
-    for _ in range(50):
+    for _ in range(200):
         optimizer.zero_grad()
-        loss = ((inputs @ w + b - targets) ** 2).mean()
+        loss = ((tensor(inputs) @ w + b - tensor(targets)) ** 2).mean()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
@@ -25,7 +102,7 @@ def test_linear_model_loss_goes_down():
     assert w.is_leaf and w.requires_grad
 
 
-def test_momentum_follows_torch_formula():
+def test_momentum_with_a_gradient_not_cleared():
     p = tensor([1.0], requires_grad=True)
     optimizer = optim.SGD([p], lr=0.1, momentum=0.9)
     (p * 2).sum().backward()
@@ -34,15 +111,26 @@ def test_momentum_follows_torch_formula():
     np.testing.assert_allclose(p.tolist(), [0.42])
 
 
-def test_zero_grad_and_params_without_grad():
+def test_groups_zero_grad_and_params_without_grad():
     p, q = tensor([1.0], requires_grad=True), tensor([1.0], requires_grad=True)
-    optimizer = optim.SGD([p, q], lr=1.0)
+    optimizer = optim.SGD([{"params": [p]}, {"params": [q], "lr": 0.5}], lr=1.0)
     (p * 3).sum().backward()
     optimizer.step()
     assert p.tolist() == [-2.0] and q.tolist() == [1.0]
+    (q * 3).sum().backward()
+    optimizer.step()
+    assert q.tolist() == [-0.5] and optimizer.param_groups[1]["lr"] == 0.5
     optimizer.zero_grad(set_to_none=False)
-    assert p.grad.tolist() == [0.0] and q.grad is None
+    assert p.grad.tolist() == [0.0] and q.grad.tolist() == [0.0]
     optimizer.zero_grad()
     assert p.grad is None
+
+
+def test_invalid_options_raise_as_torch():
+    p = tensor([1.0], requires_grad=True)
     with pytest.raises(ValueError, match="learning rate"):
         optim.SGD([p], lr=-1.0)
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="beta parameter at index 1"):
+        optim.Adam([p], betas=(0.9, 1.0))

@@ -4,35 +4,135 @@ conversions, and the errors PyTorch users expect."""
 import numpy as np
 import pytest
 
+import srcad
 from srcad.tape import Tensor, no_grad, tensor
 
 from .numeric import numerical_grad
 
 
-def test_tensor_holds_a_float64_copy():
-    data = np.array([1, 2])
+def test_dtypes_follow_torch_with_float64_as_the_default_float():
+    data = np.array([1.5, 2])
     t = tensor(data)
     data[0] = 7
-    assert t.dtype == np.float64 and t.tolist() == [1.0, 2.0]
-    assert tensor(3).shape == () and tensor(3).ndim == 0
+    assert t.dtype == np.float64 and t.dtype == srcad.float64 and t.tolist() == [1.5, 2.0]
+    assert tensor([1, 2, 3]).dtype == srcad.int64 and tensor([True]).dtype == srcad.bool
+    assert tensor([1, 2], dtype=srcad.float32).dtype == np.float32
+    assert tensor([1, 2], dtype=np.float64).dtype == srcad.float64
+    assert repr(srcad.float32) == "srcad.float32" and tensor(3).shape == () and tensor(3).ndim == 0
     assert isinstance(t, Tensor) and t.is_leaf and t.grad_fn is None and not t.requires_grad
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point and complex dtype"):
+        tensor([1, 2], requires_grad=True)
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point"):
+        tensor([1, 2]).requires_grad_()
+    assert np.zeros(2, dtype=srcad.float32).dtype == np.float32  # NumPy takes srcad's dtypes
+
+
+def test_float32_tensors_keep_their_dtype_through_backward():
+    x64 = np.array([0.5, 1.5, -2.0])
+    x = tensor(x64, requires_grad=True)
+    y = x.float()
+    assert y.dtype == srcad.float32 and repr(y.grad_fn) .startswith("<ToCopyBackward0")
+    (y.sin() * 3).sum().backward()
+    assert x.grad.dtype == srcad.float64
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.cos(x64), rtol=1e-6)
+    z = tensor([1.0, 2.0], dtype=srcad.float32, requires_grad=True)
+    (z * z).sum().backward()
+    assert z.grad.dtype == srcad.float32 and z.grad.tolist() == [2.0, 4.0]
+    assert x.double() is x and x.to("cpu") is x and x.to(x) is x
+
+
+def test_size_shape_and_dim_as_torch():
+    x = tensor(np.zeros((2, 3)))
+    assert x.shape == (2, 3) and repr(x.shape) == "srcad.Size([2, 3])" and str(x.size()) == repr(x.shape)
+    assert x.size(1) == 3 and x.size(-2) == 2 and x.size == 6 and x.numel() == 6 and x.dim() == 2
+    assert x.shape.numel() == 6 and x.device == "cpu"
 
 
 def test_repr_looks_like_torch():
     x = tensor([1.0, 2.0], requires_grad=True)
     assert repr(x) == "tensor([1., 2.], requires_grad=True)"
-    assert repr(x * x) == "tensor([1., 4.], grad_fn=<MulBackward>)"
-    assert repr(tensor(0.232834)) == "tensor(0.2328)"
+    assert repr(x * x) == "tensor([1., 4.], grad_fn=<MulBackward0>)"
+    assert repr((x * x).sum()) == "tensor(5., grad_fn=<SumBackward0>)"
+    assert repr(tensor(0.232834)) == "tensor(0.2328)" and repr(tensor(2.5)) == "tensor(2.5000)"
+    assert repr(tensor([1, 2, 3])) == "tensor([1, 2, 3])" and repr(tensor(5)) == "tensor(5)"
+    assert repr(tensor([True, False])) == "tensor([ True, False])"
+    assert repr(tensor([1.5, -2.25])) == "tensor([ 1.5000, -2.2500])"
+    assert repr(tensor([1e-5, 1.0])) == "tensor([1.0000e-05, 1.0000e+00])"
+    assert repr(tensor([1e9, 1.0])) == "tensor([1.0000e+09, 1.0000e+00])"
+    assert repr(tensor([[1.0, 2.0], [3.0, 4.0]])) == "tensor([[1., 2.],\n        [3., 4.]])"
+    assert repr(tensor([1.5], dtype=srcad.float32)) == "tensor([1.5000], dtype=srcad.float32)"
+    assert repr(tensor([])) == "tensor([])" and repr(tensor([1.0, np.inf])) == "tensor([1., inf])"
     assert f"{tensor(1.23456):.2f}" == "1.23"
 
 
-def test_grad_fn_names_the_operation():
+# what PyTorch 2.13 prints as grad_fn (and its inputs' next_functions), recorded from torch
+GRAD_FN_NAMES = {
+    "x * 2": (lambda x, m: x * 2, "MulBackward0", ["AccumulateGrad", None]),
+    "2 * x": (lambda x, m: 2 * x, "MulBackward0", ["AccumulateGrad", None]),
+    "x - 2": (lambda x, m: x - 2, "SubBackward0", ["AccumulateGrad", None]),
+    "2 - x": (lambda x, m: 2 - x, "RsubBackward1", ["AccumulateGrad"]),
+    "2 / x": (lambda x, m: 2 / x, "MulBackward0", ["ReciprocalBackward0", None]),
+    "x / 2": (lambda x, m: x / 2, "DivBackward0", ["AccumulateGrad", None]),
+    "x ** 2": (lambda x, m: x**2, "PowBackward0", ["AccumulateGrad"]),
+    "2 ** x": (lambda x, m: 2**x, "PowBackward2", ["AccumulateGrad"]),
+    "x ** x": (lambda x, m: x**x, "PowBackward1", ["AccumulateGrad", "AccumulateGrad"]),
+    "-x": (lambda x, m: -x, "NegBackward0", ["AccumulateGrad"]),
+    "x @ x": (lambda x, m: x @ x, "DotBackward0", ["AccumulateGrad", "AccumulateGrad"]),
+    "m @ x": (lambda x, m: m @ x, "MvBackward0", ["AccumulateGrad", "AccumulateGrad"]),
+    "m @ m": (lambda x, m: m @ m, "MmBackward0", ["AccumulateGrad", "AccumulateGrad"]),
+    "x[0]": (lambda x, m: x[0], "SelectBackward0", ["AccumulateGrad"]),
+    "x[1:]": (lambda x, m: x[1:], "SliceBackward0", ["AccumulateGrad"]),
+    "x[[0, 1]]": (lambda x, m: x[[0, 1]], "IndexBackward0", ["AccumulateGrad"]),
+    "m[:, 1]": (lambda x, m: m[:, 1], "SelectBackward0", ["AccumulateGrad"]),
+    "x[None]": (lambda x, m: x[None], "UnsqueezeBackward0", ["AccumulateGrad"]),
+    "x.sum()": (lambda x, m: x.sum(), "SumBackward0", ["AccumulateGrad"]),
+    "m.sum(0)": (lambda x, m: m.sum(0), "SumBackward1", ["AccumulateGrad"]),
+    "x.mean()": (lambda x, m: x.mean(), "MeanBackward0", ["AccumulateGrad"]),
+    "m.mean(1)": (lambda x, m: m.mean(1), "MeanBackward1", ["AccumulateGrad"]),
+    "x.max()": (lambda x, m: x.max(), "MaxBackward1", ["AccumulateGrad"]),
+    "m.max(0).values": (lambda x, m: m.max(0).values, "MaxBackward0", ["AccumulateGrad"]),
+    "x.sigmoid()": (lambda x, m: x.sigmoid(), "SigmoidBackward0", ["AccumulateGrad"]),
+    "x.relu()": (lambda x, m: x.relu(), "ReluBackward0", ["AccumulateGrad"]),
+    "m.reshape(9)": (lambda x, m: m.reshape(9), "ViewBackward0", ["AccumulateGrad"]),
+    "m.view(-1)": (lambda x, m: m.view(-1), "ViewBackward0", ["AccumulateGrad"]),
+    "m.t()": (lambda x, m: m.t(), "TBackward0", ["AccumulateGrad"]),
+    "m.T": (lambda x, m: m.T, "PermuteBackward0", ["AccumulateGrad"]),
+    "m.transpose(0, 1)": (lambda x, m: m.transpose(0, 1), "TransposeBackward0", ["AccumulateGrad"]),
+    "x.unsqueeze(0)": (lambda x, m: x.unsqueeze(0), "UnsqueezeBackward0", ["AccumulateGrad"]),
+    "x[None].squeeze()": (lambda x, m: x[None].squeeze(), "SqueezeBackward0", ["UnsqueezeBackward0"]),
+    "x[None].squeeze(0)": (lambda x, m: x[None].squeeze(0), "SqueezeBackward1", ["UnsqueezeBackward0"]),
+    "x.clamp(min=0)": (lambda x, m: x.clamp(min=0), "ClampBackward1", ["AccumulateGrad"]),
+    "x.std()": (lambda x, m: x.std(), "StdBackward0", ["AccumulateGrad"]),
+    "x.var()": (lambda x, m: x.var(), "VarBackward0", ["AccumulateGrad"]),
+    "x.norm()": (lambda x, m: x.norm(), "LinalgVectorNormBackward0", ["AccumulateGrad"]),
+    "cat": (lambda x, m: srcad.cat([x, x]), "CatBackward0", ["AccumulateGrad"] * 2),
+    "stack": (lambda x, m: srcad.stack([x, x]), "StackBackward0", ["AccumulateGrad"] * 2),
+    "x.float()": (lambda x, m: x.float(), "ToCopyBackward0", ["AccumulateGrad"]),
+    "srcad.exp(x)": (lambda x, m: srcad.exp(x), "ExpBackward0", ["AccumulateGrad"]),
+    "x.expand(2, 3)": (lambda x, m: x.expand(2, 3), "ExpandBackward0", ["AccumulateGrad"]),
+    "where": (lambda x, m: srcad.where(x > 1, x, 0.0), "WhereBackward0", ["AccumulateGrad", None]),
+    "x.square()": (lambda x, m: x.square(), "PowBackward0", ["AccumulateGrad"]),
+    "x.cumsum(0)": (lambda x, m: x.cumsum(0), "CumsumBackward0", ["AccumulateGrad"]),
+}
+
+
+@pytest.mark.parametrize("expression", sorted(GRAD_FN_NAMES))
+def test_grad_fn_and_next_functions_as_pytorch_prints_them(expression):
+    f, name, inputs = GRAD_FN_NAMES[expression]
+    x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    m = tensor(np.ones((3, 3)), requires_grad=True)
+    grad_fn = f(x, m).grad_fn
+    assert grad_fn.name() == name and repr(grad_fn).startswith(f"<{name} object at 0x")
+    assert [fn and fn.name() for fn, _ in grad_fn.next_functions] == inputs
+    assert all(index == 0 for _, index in grad_fn.next_functions)
+
+
+def test_accumulate_grad_nodes_hold_their_leaf_once():
     x = tensor([1.0, 2.0], requires_grad=True)
-    assert repr((x - 1).grad_fn) == "<SubBackward>"
-    assert repr((x**2).grad_fn) == "<PowBackward>"
-    assert repr(np.sin(x).grad_fn) == "<SinBackward>"
-    assert repr(x[0].grad_fn) == "<GetitemBackward>"
-    assert not (x * 2).is_leaf
+    (first, _), (second, _) = (x * x).grad_fn.next_functions
+    assert first is second and first.variable is x and first.next_functions == ()
+    y = (x * 2).sum()
+    assert y.grad_fn.next_functions[0][0].next_functions[0][0].variable is x
 
 
 OPERATORS = {
@@ -71,12 +171,15 @@ def test_operators_with_numbers_arrays_and_tensors_on_both_sides(expression):
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
 
 
-def test_comparisons_are_not_tracked_and_return_bools():
+def test_comparisons_are_not_tracked_and_give_bool_tensors():
     x = tensor([1.0, 3.0], requires_grad=True)
-    assert (x > 2).tolist() == [False, True] and isinstance(x > 2, np.ndarray)
-    assert (x[0] < x[1]) is True and (x[0] == 1.0) is True and (x[0] != 1.0) is False
+    assert (x > 2).tolist() == [False, True] and (x > 2).dtype == srcad.bool
+    assert not (x > 2).requires_grad and repr(x.eq(tensor([1.0, 2.0]))) == "tensor([ True, False])"
+    assert bool(x[0] < x[1]) and bool(x[0] == 1.0) and not bool(x[0] != 1.0)
     assert (np.array([2.0, 2.0]) >= x).tolist() == [True, False]
-    assert max(x[0], x[1]) is not None and bool(x[1] > 0)
+    assert max(x[0], x[1]).item() == 3.0 and bool(x[1] > 0)
+    assert x[x > 2].tolist() == [3.0] and x.ne(x).tolist() == [False, False]
+    assert ((x > 0) & (x < 2)).tolist() == [True, False] and (~(x > 2)).tolist() == [True, False]
 
 
 @pytest.mark.parametrize("reduce", ["sum", "mean", "max"])
@@ -222,7 +325,7 @@ def test_in_place_operations_on_non_leaves_are_recorded():
     h.mul_(x)
     h += 2
     h[0] = h[0] * 10
-    assert repr(h.grad_fn) == "<IndexPutBackward>"
+    assert h.grad_fn.name() == "CopySlices"
     h.sum().backward()
     # h = [10 * (3 x0^2 + x0 + 2), 3 x1^2 + x1 + 2]
     np.testing.assert_allclose(x.grad.numpy(), [10 * (6 * 1.0 + 1), 6 * 2.0 + 1])

@@ -1,0 +1,97 @@
+"""The small value types a tensor reports: dtypes (srcad.float64, ...) and Size (its shape).
+
+A DType prints as torch's do (srcad.float32) and stands for a NumPy dtype wherever NumPy takes
+one (np.zeros(3, dtype=srcad.float32)), since NumPy reads its `dtype` attribute. Size is a tuple
+that prints as srcad.Size([2, 3]). Tensor.size is both torch's method (x.size(), x.size(0)) and
+NumPy's attribute (x.size == 6), so code written for either keeps working.
+"""
+
+import numpy as np
+
+
+class DType:
+    """A tensor's element type: a NumPy dtype with torch's name and printing."""
+
+    __slots__ = ("dtype", "name")
+
+    def __init__(self, name, numpy_dtype):
+        self.name, self.dtype = name, np.dtype(numpy_dtype)
+
+    def __repr__(self):
+        return f"srcad.{self.name}"
+
+    def __eq__(self, other):
+        try:
+            return self.dtype == as_numpy(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.dtype)
+
+    def __getattr__(self, name):  # kind, itemsize, ... as NumPy's dtype has them
+        return getattr(self.dtype, name)
+
+    @property
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+
+# torch's aliases float, int and bool are given by srcad.tape's __init__, not here, where they
+# would hide the builtins
+float16 = half = DType("float16", np.float16)
+float32 = DType("float32", np.float32)
+float64 = double = DType("float64", np.float64)
+int8 = DType("int8", np.int8)
+int16 = short = DType("int16", np.int16)
+int32 = DType("int32", np.int32)
+int64 = long = DType("int64", np.int64)
+uint8 = DType("uint8", np.uint8)
+bool_ = DType("bool", np.bool_)
+
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_BY_NUMPY = {t.dtype: t for t in _ALL}
+
+
+def as_numpy(dtype):
+    """The NumPy dtype of a DType, a NumPy dtype or a Python type (float, int, bool)."""
+    return dtype.dtype if isinstance(dtype, DType) else np.dtype(dtype)
+
+
+def of(numpy_dtype):
+    """The DType a tensor with this NumPy dtype reports."""
+    found = _BY_NUMPY.get(numpy_dtype)
+    return found if found is not None else DType(str(numpy_dtype), numpy_dtype)
+
+
+def default_for(array):
+    """torch's dtype for data given without dtype=: the data's own type (Python ints give
+    int64, bools bool, floats float64: srcad's default float is float64 where torch's is
+    float32)."""
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"srcad.tensor: cannot make a tensor of {array.dtype} data")
+    return array.dtype
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple that prints as srcad.Size([2, 3])."""
+
+    def __repr__(self):
+        return f"srcad.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def numel(self):
+        return int(np.prod(self))
+
+
+class SizeAttribute(int):
+    """x.size: the number of elements (NumPy's attribute), callable as torch's x.size(dim)."""
+
+    def __new__(cls, shape):
+        size = super().__new__(cls, int(np.prod(shape)))
+        size.shape = shape
+        return size
+
+    def __call__(self, dim=None):
+        return Size(self.shape) if dim is None else self.shape[dim]

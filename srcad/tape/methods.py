@@ -1,0 +1,315 @@
+"""TensorMethods: the operators and methods of Tensor, in PyTorch's spelling and NumPy's.
+
+Each method records one op of ops.OPS through `self._apply(name, *inputs, **params)`, with the
+operands in the order PyTorch records them (2 * x is mul(x, 2)), so grad_fn and next_functions
+read as PyTorch's. Where the two libraries disagree on a method's meaning, PyTorch's wins, except
+inside a NumPy function run on the tape by run.py (mode.in_user_code()), where NumPy's does:
+x.std() divides by n - 1 in torch and by n in NumPy; x.max(0) is (values, indices) in torch.
+"""
+
+import collections
+import numbers
+
+import numpy as np
+
+from srcad.tape import dtypes, mode
+
+MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+
+
+def _op(name):
+    return lambda self, *others, **params: self._apply(name, self, *others, **params)
+
+
+def _in_place(name):
+    return lambda self, other: self._inplace(name, other)
+
+
+def _augmented(name):
+    """x += y and friends. In user code a 0-d tensor stands for a NumPy scalar, which `+=`
+    rebinds rather than changes, so there the result is a new tensor."""
+
+    def augmented(self, other):
+        if self.ndim == 0 and mode.in_user_code():
+            return self._apply(name, self, other)
+        return self._inplace(name, other)
+
+    return augmented
+
+
+def _unrecorded(function):
+    """A method whose result carries no gradient (comparisons, logic): a new tensor."""
+    return lambda self, *others: self._wrap(
+        np.asarray(function(self._value, *map(_value, others)))
+    )
+
+
+def _to(dtype):
+    return lambda self: self.to(dtype)
+
+
+def _value(x):
+    return x._value if hasattr(x, "_value") else x
+
+
+def _is_number(x):
+    return isinstance(x, numbers.Number)
+
+
+def _dims(dims):
+    """x.reshape(2, 3) and x.reshape((2, 3)) alike."""
+    return tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+
+
+def _axis(dim, axis):
+    axis = dim if axis is None else axis  # torch spells it dim
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _ddof(correction, unbiased, ddof):
+    if ddof is not None:
+        return ddof
+    if correction is not None:
+        return correction
+    if unbiased is not None:
+        return int(unbiased)
+    return 0 if mode.in_user_code() else 1
+
+
+class TensorMethods:
+    __slots__ = ()
+
+    # ---- operators (2 * x records mul(x, 2), as torch; a - b of arrays keeps their order) ----
+
+    __add__ = __radd__ = add = _op("add")
+    __sub__ = sub = _op("sub")
+    __mul__ = __rmul__ = mul = multiply = _op("mul")
+    __truediv__ = div = divide = _op("div")
+    __mod__ = _op("mod")
+    __neg__ = neg = negative = _op("neg")
+    __pos__ = _op("clone")
+    __abs__ = abs = absolute = _op("abs")
+    __matmul__ = matmul = dot = mm = mv = _op("matmul")
+
+    def __rsub__(self, other):
+        if _is_number(other):
+            return self._apply("rsub", self, other=other)
+        return self._apply("sub", other, self)
+
+    def __rtruediv__(self, other):
+        if _is_number(other):
+            return self.reciprocal() * other
+        return self._apply("div", other, self)
+
+    def __pow__(self, exponent):
+        if _is_number(exponent):
+            return self._apply("pow", self, exponent=exponent)
+        return self._apply("pow_tensors", self, exponent)
+
+    pow = __pow__
+
+    def __rpow__(self, base):
+        if _is_number(base):
+            return self._apply("rpow", self, base=base)
+        return self._apply("pow_tensors", base, self)
+
+    def __rmod__(self, other):
+        return self._apply("mod", other, self)
+
+    def __rmatmul__(self, other):
+        return self._apply("matmul", other, self)
+
+    __iadd__, __isub__ = _augmented("add"), _augmented("sub")
+    __imul__, __itruediv__ = _augmented("mul"), _augmented("div")
+
+    # ---- comparisons and logic: bool tensors, not recorded ----
+
+    __lt__ = lt = less = _unrecorded(np.less)
+    __le__ = le = less_equal = _unrecorded(np.less_equal)
+    __gt__ = gt = greater = _unrecorded(np.greater)
+    __ge__ = ge = greater_equal = _unrecorded(np.greater_equal)
+    __eq__ = eq = _unrecorded(np.equal)
+    __ne__ = ne = _unrecorded(np.not_equal)
+    __and__ = __rand__ = logical_and = _unrecorded(np.logical_and)
+    __or__ = __ror__ = logical_or = _unrecorded(np.logical_or)
+    __xor__ = __rxor__ = logical_xor = _unrecorded(np.logical_xor)
+    __invert__ = logical_not = _unrecorded(np.logical_not)
+    sign, floor, ceil, round = map(_unrecorded, (np.sign, np.floor, np.ceil, np.round))
+    isnan, isinf, isfinite = map(_unrecorded, (np.isnan, np.isinf, np.isfinite))
+
+    def equal(self, other):
+        return bool(np.array_equal(self._value, _value(other)))
+
+    # ---- in-place operations ----
+
+    add_, sub_, mul_, div_ = _in_place("add"), _in_place("sub"), _in_place("mul"), _in_place("div")
+
+    def zero_(self):
+        return self._inplace("mul", 0.0)
+
+    def fill_(self, value):
+        return self._inplace("where", value, cond=np.zeros(self.shape, dtype=bool))
+
+    # ---- elementary functions ----
+
+    exp, log, sqrt, square = _op("exp"), _op("log"), _op("sqrt"), _op("square")
+    log1p, expm1, log2, log10 = _op("log1p"), _op("expm1"), _op("log2"), _op("log10")
+    sin, cos, tan, tanh = _op("sin"), _op("cos"), _op("tan"), _op("tanh")
+    sinh, cosh, erf, reciprocal = _op("sinh"), _op("cosh"), _op("erf"), _op("reciprocal")
+    arcsin, arccos, arctan = asin, acos, atan = _op("arcsin"), _op("arccos"), _op("arctan")
+    sigmoid, relu = _op("sigmoid"), _op("relu")
+
+    def maximum(self, other):
+        return self._apply("maximum", self, other)
+
+    def minimum(self, other):
+        return self._apply("minimum", self, other)
+
+    def clamp(self, min=None, max=None):
+        if isinstance(min, TensorMethods) or isinstance(max, TensorMethods):
+            lo, hi = -np.inf if min is None else min, np.inf if max is None else max
+            return self._apply("clip", self, lo, hi)
+        return self._apply("clamp", self, lo=min, hi=max)
+
+    clip = clamp
+
+    def softmax(self, dim):
+        e = (self - self.detach().max(dim, keepdim=True).values).exp()
+        return e / e.sum(dim, keepdim=True)
+
+    def log_softmax(self, dim):
+        shifted = self - self.detach().max(dim, keepdim=True).values
+        return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+    # ---- reductions (dim and keepdim, or NumPy's axis and keepdims) ----
+
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        return self._apply("sum", self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        return self._apply("mean", self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+
+    def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        return self._apply("prod", self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+
+    def cumsum(self, dim=None, *, axis=None):
+        return self._apply("cumsum", self, axis=_axis(dim, axis))
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        return self._extreme("max", np.argmax, dim, keepdim, axis, keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+        return self._extreme("min", np.argmin, dim, keepdim, axis, keepdims)
+
+    def _extreme(self, name, arg, dim, keepdim, axis, keepdims):
+        """x.max(): the largest element; x.max(y): elementwise; x.max(dim): (values, indices)
+        as torch's; x.max(axis=0) (and x.max(0) in NumPy user code): NumPy's values."""
+        if isinstance(dim, TensorMethods):
+            return self._apply("maximum" if name == "max" else "minimum", self, dim)
+        values = self._apply(name, self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+        if dim is None or mode.in_user_code():
+            return values
+        indices = arg(self._value, axis=dim, keepdims=keepdim)
+        return MaxMin(values, self._wrap(np.asarray(indices)))
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None):
+        return self._wrap(np.asarray(np.argmax(self._value, _axis(dim, axis), keepdims=keepdim)))
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None):
+        return self._wrap(np.asarray(np.argmin(self._value, _axis(dim, axis), keepdims=keepdim)))
+
+    def var(self, dim=None, *, correction=None, unbiased=None, keepdim=False, **numpy_style):
+        return self._spread("var", dim, correction, unbiased, keepdim, **numpy_style)
+
+    def std(self, dim=None, *, correction=None, unbiased=None, keepdim=False, **numpy_style):
+        return self._spread("std", dim, correction, unbiased, keepdim, **numpy_style)
+
+    def _spread(self, name, dim, correction, unbiased, keepdim, axis=None, ddof=None, keepdims=0):
+        if isinstance(dim, bool):  # x.std(False): torch's positional unbiased
+            dim, unbiased = None, dim
+        keepdims = keepdim or keepdims
+        ddof = _ddof(correction, unbiased, ddof)
+        return self._apply(name, self, axis=_axis(dim, axis), ddof=ddof, keepdims=keepdims)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p not in (2, "fro"):
+            raise NotImplementedError(f"srcad.tape: norm with p={p!r}; only the 2-norm")
+        return self._apply("norm", self, axis=_axis(dim, None), keepdims=keepdim)
+
+    # ---- shapes ----
+
+    def reshape(self, *shape):
+        return self._apply("view", self, shape=_dims(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        shape = self.shape
+        start, end = start_dim % max(len(shape), 1), end_dim % max(len(shape), 1)
+        merged = int(np.prod(shape[start : end + 1]))
+        return self._apply("view", self, shape=(*shape[:start], merged, *shape[end + 1 :]))
+
+    def ravel(self):
+        return self._apply("view", self, shape=-1)
+
+    def unsqueeze(self, dim):
+        return self._apply("unsqueeze", self, axis=dim)
+
+    def squeeze(self, dim=None):
+        return self._apply("squeeze", self, axis=dim)
+
+    def t(self):
+        return self._apply("t", self)
+
+    def transpose(self, *dims):
+        """torch's x.transpose(dim0, dim1) swaps two axes; NumPy's x.transpose() reverses them
+        and x.transpose(axes) permutes them (for 2-D arrays the two agree)."""
+        if len(dims) == 2 and all(isinstance(d, int) for d in dims):
+            return self._apply("transpose", self, dim0=dims[0], dim1=dims[1])
+        return self.permute(*dims) if dims else self._apply("permute", self, axes=None)
+
+    def permute(self, *dims):
+        return self._apply("permute", self, axes=_dims(dims))
+
+    T = property(lambda self: self._apply("permute", self, axes=None))
+
+    def expand(self, *sizes):
+        sizes = _dims(sizes)
+        own = (1,) * (len(sizes) - self.ndim) + tuple(self.shape)
+        shape = tuple(n if s == -1 else s for s, n in zip(sizes, own, strict=True))
+        return self._apply("expand", self, shape=shape)
+
+    def expand_as(self, other):
+        return self._apply("expand", self, shape=tuple(other.shape))
+
+    def contiguous(self):
+        return self
+
+    def clone(self):
+        return self._apply("clone", self)
+
+    copy = clone
+
+    # ---- dtypes ----
+
+    def to(self, *args, dtype=None, **kwargs):
+        """x.to(srcad.float32), x.to("cpu"), x.to(other): a copy in that dtype, or x itself."""
+        for arg in args:
+            if isinstance(arg, TensorMethods):
+                dtype = arg._value.dtype
+            elif not isinstance(arg, str):
+                dtype = arg
+        if dtype is None or dtypes.as_numpy(dtype) == self._value.dtype:
+            return self
+        return self._apply("to", self, dtype=dtypes.as_numpy(dtype), source=self._value.dtype)
+
+    float, double, half = _to(dtypes.float32), _to(dtypes.float64), _to(dtypes.float16)
+    long, int, bool = _to(dtypes.int64), _to(dtypes.int32), _to(dtypes.bool_)
+
+    def type_as(self, other):
+        return self.to(other)
+
+    def astype(self, dtype):
+        """NumPy's: always a copy."""
+        converted = self.to(dtype)
+        return converted.clone() if converted is self else converted
