@@ -81,7 +81,9 @@ def _show(opts):
     import srcad
 
     fn, example = _function_and_arguments(opts)
-    print(srcad.source(srcad.grad(fn, wrt=parse_wrt(opts.wrt)), *example), end="")
+    text = _typed(fn, example, lambda: srcad.source(srcad.grad(fn, wrt=parse_wrt(opts.wrt)),
+                                                    *example))
+    print(text, end="")
     return 0
 
 
@@ -89,10 +91,24 @@ def _explain(opts):
     import srcad
 
     fn, example = _function_and_arguments(opts)
-    srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt))
+    _typed(fn, example, lambda: srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt)))
     if not example and inspect.signature(fn).parameters:
         print("  (every argument taken to be a float; give --args for arrays or integers)")
     return 0
+
+
+def _typed(fn, example, action):
+    """Run `action`; without example arguments, a failure may just mean the float guess was
+    wrong, so the message says what to pass."""
+    try:
+        return action()
+    except Exception as exc:
+        if example or isinstance(exc, CommandError):
+            raise
+        raise CommandError(
+            f"{describe(exc)} (taking every argument of {fn.__qualname__} to be a float; if "
+            f"some are arrays or integers, give example arguments, e.g. --args "
+            f"\"{suggest_args(fn, set(inspect.signature(fn).parameters))}\")") from exc
 
 
 # ---- the function and its example arguments -------------------------------------------------
@@ -193,7 +209,8 @@ def array_parameters(fn):
 
 
 def suggest_args(fn, arrays):
-    return ", ".join("np.ones(3)" if p in arrays else "1.0" for p in inspect.signature(fn).parameters)
+    params = inspect.signature(fn).parameters
+    return ", ".join("np.ones(3)" if p in arrays else "1.0" for p in params)
 
 
 def parse_wrt(text):

@@ -134,3 +134,14 @@ def test_a_new_subcommand_is_one_function():
         assert cli.main(["hello"]) == 7
     finally:
         cli.COMMANDS = original
+
+
+def test_a_failure_under_the_float_guess_says_what_to_pass(model, capsys, monkeypatch):
+    def internal_error(*args, **kwargs):
+        raise KeyError("_t2")
+
+    monkeypatch.setattr(srcad, "source", internal_error)
+    assert cli.main(["show", f"{model}:scalar"]) == 1
+    assert error_line(capsys) == (
+        "srcad show: KeyError: '_t2' (taking every argument of scalar to be a float; if some "
+        "are arrays or integers, give example arguments, e.g. --args \"np.ones(3), np.ones(3)\")")

@@ -79,46 +79,41 @@ def f(alphas, means, icf, x, gamma, m):
 
 @numba.njit(cache=True)
 def hand_adjoint(alphas, means, icf, x, gamma, m):
-    # Loop order: components outermost, points innermost, in both sweeps, so Q_k, mu_k and
-    # the gradient accumulators of component k stay in registers/L1 while the points stream.
-    # Forward: for each (k, i) compute z = Q_k (x_i - mu_k); save z (K x n x d) and the
-    #   log-weight main[k, i]; then per point the logsumexp and the responsibilities
-    #   w[k, i] = exp(main[k, i] - lse_i) (the adjoint of main).
-    # Reverse: for each (k, i), with bz = -w z (adjoint of -1/2 |z|^2):
-    #   dalpha_k += w, dq_r += w (log det) + bz_r y_r exp(q_r), dL[r, c] += bz_r y_c,
-    #   dmu_k -= Q_k^T bz.  y = x_i - mu_k is recomputed (cheaper than storing it).
-    #   Saving z costs K n d floats; recomputing it would cost another d^2/2 FMAs per (k, i).
+    # Per component k the points form a matrix, so the work is two small matrix products
+    # (BLAS gemm through np.dot) per component, points innermost:
+    # Forward: Y = X - mu_k (n x d), Z_k = Y Q_k^T, main[k, i] = alpha_k + sum(q_k) - |z_i|^2/2;
+    #   Z_k is saved (K x n x d: cheaper than a second gemm in the reverse at most sizes).
+    #   Per point the logsumexp over k; main becomes the responsibilities w[k, i].
+    # Reverse, per k: bZ = -w * Z_k (the adjoint of -|z|^2/2), dQ_k = bZ^T Y (one gemm; its
+    #   lower triangle is the gradient of Q_k's entries), dmu_k = -(sum_i bz_i) Q_k,
+    #   dalpha_k = sum_i w[k, i] - n softmax(alpha)_k, and the log-det and Wishart terms.
     n, d = x.shape
     K = alphas.shape[0]
     T = icf.shape[1]
-    qexp = np.exp(icf[:, :d])
-    sumq = np.empty(K)
+    Q = np.zeros((K, d, d))
+    sumq = np.zeros(K)
     for k in range(K):
-        sumq[k] = np.sum(icf[k, :d])
-    z = np.empty((K, n, d))
+        idx = d
+        for c in range(d):
+            Q[k, c, c] = math.exp(icf[k, c])
+            sumq[k] += icf[k, c]
+            for r in range(c + 1, d):
+                Q[k, r, c] = icf[k, idx]
+                idx += 1
+    Z = np.empty((K, n, d))
+    Y = np.empty((n, d))
     main = np.empty((K, n))
-    y = np.empty(d)
     for k in range(K):
-        icfk = icf[k]
         for i in range(n):
-            zki = z[k, i]
             for r in range(d):
-                y[r] = x[i, r] - means[k, r]
-                zki[r] = qexp[k, r] * y[r]
-            # column c of L scaled by y[c] into z[c+1:]; 1-D slices let LLVM vectorise
-            idx = d
-            for c in range(d - 1):
-                yc = y[c]
-                lc = icfk[idx:idx + d - c - 1]
-                zc = zki[c + 1:]
-                for r in range(d - c - 1):
-                    zc[r] += lc[r] * yc
-                idx += d - c - 1
+                Y[i, r] = x[i, r] - means[k, r]
+        Zk = np.dot(Y, Q[k].T)
+        Z[k] = Zk
+        for i in range(n):
             sq = 0.0
             for r in range(d):
-                sq += zki[r] * zki[r]
+                sq += Zk[i, r] * Zk[i, r]
             main[k, i] = alphas[k] + sumq[k] - 0.5 * sq
-    # logsumexp over k for each point; main becomes the responsibilities w[k, i]
     total = 0.0
     for i in range(n):
         mx = main[0, i]
@@ -143,53 +138,37 @@ def hand_adjoint(alphas, means, icf, x, gamma, m):
     dmeans = np.empty((K, d))
     dicf = np.empty((K, T))
     prior = 0.0
-    # the reverse walks Q row by row (two axpys per row, no reductions in the inner loop),
-    # so it uses a row-packed copy of L: row r's entries L[r, 0:r] at r(r-1)/2 ...
-    lrow = np.empty(T - d)
-    dlrow = np.empty(T - d)
-    bz = np.empty(d)
-    by = np.empty(d)
+    bZ = np.empty((n, d))
+    sbz = np.empty(d)
     for k in range(K):
-        idx = d
-        for c in range(d):
-            for r in range(c + 1, d):
-                lrow[r * (r - 1) // 2 + c] = icf[k, idx]
-                idx += 1
-        dlrow[:] = 0.0
-        dq = np.zeros(d)
-        bmu = np.zeros(d)
+        for i in range(n):
+            for r in range(d):
+                Y[i, r] = x[i, r] - means[k, r]
         wsum = 0.0
+        sbz[:] = 0.0
         for i in range(n):
             w = main[k, i]
             wsum += w
-            zki = z[k, i]
             for r in range(d):
-                y[r] = x[i, r] - means[k, r]
-                bz[r] = -w * zki[r]
-                dq[r] += bz[r] * y[r]
-                by[r] = bz[r] * qexp[k, r]
-            for r in range(1, d):
-                base = r * (r - 1) // 2
-                br = bz[r]
-                lr = lrow[base:base + r]
-                dlr = dlrow[base:base + r]
-                for c in range(r):
-                    dlr[c] += br * y[c]
-                    by[c] += lr[c] * br
-            for r in range(d):
-                bmu[r] += by[r]
+                b = -w * Z[k, i, r]
+                bZ[i, r] = b
+                sbz[r] += b
+        dQ = np.dot(bZ.T, Y)
         dalphas[k] += wsum
-        for r in range(d):
-            dmeans[k, r] = -bmu[r]
-            # the exp(q) chain factor, log det (wsum), and the prior 1/2 g^2 exp(2q) - m q
-            qe = qexp[k, r]
-            dicf[k, r] = dq[r] * qe + wsum + g2 * qe * qe - m
-            prior += 0.5 * g2 * qe * qe - m * icf[k, r]
+        for c in range(d):
+            acc = 0.0
+            for r in range(c, d):
+                acc += sbz[r] * Q[k, r, c]
+            dmeans[k, c] = -acc
         idx = d
         for c in range(d):
+            # the exp(q) chain factor, log det (wsum), and the prior 1/2 g^2 exp(2q) - m q
+            qe = Q[k, c, c]
+            dicf[k, c] = dQ[c, c] * qe + wsum + g2 * qe * qe - m
+            prior += 0.5 * g2 * qe * qe - m * icf[k, c]
             for r in range(c + 1, d):
                 lv = icf[k, idx]
-                dicf[k, idx] = dlrow[r * (r - 1) // 2 + c] + g2 * lv
+                dicf[k, idx] = dQ[r, c] + g2 * lv
                 prior += 0.5 * g2 * lv * lv
                 idx += 1
     N = d + m + 1

@@ -220,7 +220,8 @@ def test_srcad_failure_becomes_the_cell_and_the_exit_status(tiny, monkeypatch, c
     monkeypatch.setattr(srcad, "value_and_grad", fake)
     assert cli.main(["bench", str(tiny), "--budget", "0.001", "-q"]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "srcad bench: tiny[5]: srcad error: NotImplementedError: no rule for np.foo"
+    assert err.strip() == ("srcad bench: tiny[5]: srcad error: NotImplementedError: "
+                           "no rule for np.foo")
 
 
 def test_peer_cells_run_in_a_child_process_with_a_time_limit(tiny, monkeypatch):

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from bench.workloads import _adbench
+from srcad import check
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted(p.stem for p in (ROOT / "bench" / "workloads").glob("*.py")
                if not p.name.startswith("_"))
-ADBENCH = {"gmm", "ba", "lstm"}
+ADBENCH = {"gmm", "gmm_vec", "ba", "lstm"}
 
 
 def load(name):
@@ -39,7 +40,7 @@ def primal(W):
 
 def test_suite_is_complete():
     expected = {"scalar_loop", "rosenbrock_loop", "rosenbrock_vec", "logistic", "euler_ode",
-                "rk4_ode", "newton", "verlet", "gmm", "ba", "lstm"}
+                "rk4_ode", "newton", "verlet", "gmm", "ba", "lstm", "gmm_vec", "mlp", "heat"}
     assert expected <= set(FILES)
 
 
@@ -107,6 +108,18 @@ def test_check_rejects_a_wrong_gradient(name):
             W.check(value, bad, key)
         else:
             W.check(value, bad)
+
+
+def test_gmm_hand_adjoint_on_a_random_instance():
+    # ADBench's test instance has one point, gamma = 1 and m = 0: check the rest too
+    W = load("gmm")
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal(3), rng.standard_normal((3, 4)),
+            0.3 * rng.standard_normal((3, 10)), rng.standard_normal((9, 4)), 1.3, 2)
+    value, grads = W.hand_adjoint(*args)
+    assert np.isclose(value, W.f(*args), rtol=1e-12)
+    assert check.compare(W.f, args, W.WRT, grads, rtol=1e-6, atol=1e-8)
+    assert np.isclose(load("gmm_vec").f(*args), value, rtol=1e-12)
 
 
 def test_newton_hand_adjoint_agrees_with_implicit_function_theorem():
