@@ -14,36 +14,76 @@ import warnings
 
 import numpy as np
 
-from . import check, pipeline, typeinfer
+from . import check, frontend, pipeline, typeinfer
 from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
-# (function, wrt, kind, mode, jit, fastmath, argument types) -> _Specialization
+# (function, its code, wrt, kind, mode, jit, fastmath, argument types) -> _Specialization
 _COMPILED = {}
 
 
+class _Stale(Exception):
+    """Something the generated gradient captured (a helper, a global's type) has changed."""
+
+
 class _Specialization:
+    """One compiled (or tape) gradient for one signature. `call` is the kernel: the numba
+    dispatcher, the generated Python function, or the tape runner."""
+
     def __init__(self, mode, call, generated=None, reason=None):
         self.mode, self.call, self.generated, self.reason = mode, call, generated, reason
+
+    def hidden_values(self):
+        """The current values of the data the gradient reads from globals, closures and
+        modules (passed as arguments after the function's own); raises _Stale when a captured
+        object was rebound or a value's type changed since the gradient was generated."""
+        g = self.generated
+        try:
+            if any(ref.read() is not obj for ref, obj in g.checks):
+                raise _Stale
+            values = tuple(_scalar_if_0d(ref.read()) for ref in g.hidden_refs)
+        except (KeyError, AttributeError, ValueError, IndexError):
+            raise _Stale from None
+        if tuple(typeinfer.of_value(v) for v in values) != g.hidden_types:
+            raise _Stale
+        return values
+
+    def run(self, args, cotangent):
+        if self.mode == "tape":
+            return self.call(*args, cotangent=cotangent)
+        extra = self.hidden_values()
+        if self.mode == "source+python":  # NumPy's floating-point semantics, as compiled
+            args = tuple(np.float64(a) if type(a) is float else a for a in args)
+        if cotangent is None:
+            return self.call(*args, *extra)
+        return self.call(*args, *extra, cotangent)
 
 
 class Gradient:
     """The gradient (or value-and-gradient) of a function; call it like the function."""
 
+    __srcad_gradient__ = True
+
     def __init__(self, fn, wrt, kind, mode="auto", jit=True, cache=False, fastmath=False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        self.fn = getattr(fn, "py_func", fn)
+        if getattr(fn, "__srcad_gradient__", False):
+            raise UnsupportedError(
+                f"srcad.{kind} of {fn!r}: differentiating a srcad gradient again (a higher-order "
+                "derivative) is not supported yet")
+        if not callable(fn):
+            raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
+        self.fn = _as_function(frontend.unwrap(fn), kind)
         self.signature = inspect.signature(self.fn)
         self.params = list(self.signature.parameters)
         self.wrt_names, self.single = _normalize_wrt(wrt, self.params, self.fn)
+        self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
         self.kind, self.mode, self.jit = kind, mode, jit
         self.cache, self.fastmath = cache, fastmath
         self._last = None
         self._warned = False
         functools.update_wrapper(self, self.fn)
-        self.__srcad_wrapped__ = self.fn
 
     def __repr__(self):
         return f"<srcad.{self.kind} of {self.fn.__qualname__} wrt {', '.join(self.wrt_names)}>"
@@ -52,26 +92,23 @@ class Gradient:
     def bind(self, args, kwargs):
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return tuple(bound.arguments[p] for p in self.params)
+        return tuple(_scalar_if_0d(bound.arguments[p]) for p in self.params)
 
     def arg_types(self, args):
-        types = tuple(typeinfer.of_value(a) for a in args)
-        for name in self.wrt_names:
-            ty = types[self.params.index(name)]
-            if ty.kind != "f":
-                raise TypeError(
-                    f"cannot differentiate {self.fn.__qualname__} with respect to '{name}': "
-                    f"it is {_describe(args[self.params.index(name)])}; srcad differentiates "
-                    "float arguments (Python floats or float arrays), and passes integers, "
-                    "booleans and index arrays through")
-        return types
+        types = []
+        for name, value in zip(self.params, args, strict=True):
+            ty = typeinfer.of_value(value)
+            if name in self.wrt_names:
+                _check_differentiable(self.fn, name, value, ty)
+            types.append(ty)
+        return tuple(types)
 
     def specialization(self, args):
         types = self.arg_types(args)
-        key = (self.fn, self.wrt_names, self.kind == "vjp", self.mode, self.jit, self.fastmath,
-               types)
+        key = (self.fn, self.fn.__code__, self.wrt_names, self.kind == "vjp", self.mode,
+               self.jit, self.fastmath, types, tuple(_dtype_of(a) for a in args))
         spec = _COMPILED.get(key)
-        if spec is None or (spec.generated is not None and not spec.generated.is_current()):
+        if spec is None or spec.generated is not None and not _valid(spec):
             spec = _COMPILED[key] = self._specialize(args, types)
         if spec.mode == "tape" and self.mode == "auto" and not self._warned:
             self._warned = True
@@ -96,12 +133,12 @@ class Gradient:
         if not self.jit:
             return _Specialization("source+python", generated.gradient, generated)
         from . import codegen
-        compiled = codegen.jit(generated.gradient, cache=self.cache, fastmath=self.fastmath)
+        compiled = codegen.jit(generated.jittable, cache=self.cache, fastmath=self.fastmath)
         return _Specialization("source+numba", compiled, generated)
 
     def _tape_spec(self, reason):
         from .tape import run as tape_run
-        indices = tuple(self.params.index(n) for n in self.wrt_names)
+        indices = self.wrt_index
 
         def call(*args, cotangent=None):
             if cotangent is None:
@@ -113,14 +150,13 @@ class Gradient:
 
     def evaluate(self, args, cotangent=None):
         """(value, grads tuple) for bound positional `args`."""
+        _refuse_tape_tensors(self, args)
         spec = self.specialization(args)
         try:
-            if spec.mode == "tape":
-                out = spec.call(*args, cotangent=cotangent)
-            elif cotangent is None:
-                out = spec.call(*args)
-            else:
-                out = spec.call(*args, cotangent)
+            out = spec.run(args, cotangent)
+        except _Stale:
+            _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
+            return self.evaluate(args, cotangent)
         except Exception as exc:
             if spec.mode != "source+numba" or not _is_numba_error(exc):
                 raise
@@ -130,14 +166,77 @@ class Gradient:
             spec.mode, spec.call = "source+python", spec.generated.gradient
             spec.reason = str(exc)
             return self.evaluate(args, cotangent)
-        value, grads = out[0], tuple(_plain(g, a) for g, a in zip(
-            out[1:], (args[self.params.index(n)] for n in self.wrt_names), strict=True))
+        value, grads = out[0], tuple(_plain(out[k + 1], args[i])
+                                     for k, i in enumerate(self.wrt_index))
         return _plain(value), grads
 
     def __call__(self, *args, **kwargs):
         value, grads = self.evaluate(self.bind(args, kwargs))
         result = grads[0] if self.single else grads
         return (value, result) if self.kind == "value_and_grad" else result
+
+
+def _as_function(fn, kind):
+    """`fn` itself for a Python function; for a library function with a derivative rule
+    (`np.sin`, `math.log`), a Python function calling it, so it is differentiated like one."""
+    if hasattr(fn, "__code__"):
+        return fn
+    from . import rules
+    rule = rules.lookup(fn)
+    name = getattr(fn, "__name__", None)
+    if rule is None or rule.nondiff or rule.piece is not None or not str(name).isidentifier():
+        raise UnsupportedError(f"srcad.{kind} of {fn!r}: it is not a Python function, so srcad "
+                               "cannot read its source (and has no derivative rule for it)")
+    params = ", ".join(p if p not in rule.defaults else f"{p}={rule.defaults[p]!r}"
+                       for p in rule.params)
+    call = ", ".join(rule.params)
+    return codegen_wrapper(name, f"def {name}({params}):\n    return _fn({call})\n",
+                           {"_fn": fn})
+
+
+def codegen_wrapper(name, text, namespace):
+    """A function defined by `text`, whose source `inspect` and srcad's frontend can read."""
+    import linecache
+    filename = f"<srcad wrapper of {name}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    exec(compile(text, filename, "exec"), namespace)
+    return namespace[name]
+
+
+def _valid(spec):
+    try:
+        spec.hidden_values()
+        return True
+    except _Stale:
+        return False
+
+
+def _scalar_if_0d(value):
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def _dtype_of(value):
+    return value.dtype.str if isinstance(value, (np.ndarray, np.generic)) else type(value)
+
+
+def _check_differentiable(fn, name, value, ty):
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype.kind in "fc" and dtype not in (np.float64, np.float32):
+        raise TypeError(f"cannot differentiate {fn.__qualname__} with respect to '{name}': "
+                        f"its dtype is {dtype}; srcad differentiates float64 and float32 "
+                        "(convert with .astype(np.float64))")
+    if ty.kind != "f":
+        raise TypeError(
+            f"cannot differentiate {fn.__qualname__} with respect to '{name}': it is "
+            f"{_describe(value)}; srcad differentiates float arguments (Python floats or float "
+            "arrays), and passes integers, booleans and index arrays through")
+
+
+def _refuse_tape_tensors(g, args):
+    from .tape.tensor import Tensor
+    if any(isinstance(a, Tensor) for a in args):
+        raise UnsupportedError(f"{g!r} was called on tape tensors: differentiating a srcad "
+                               "gradient again (a higher-order derivative) is not supported yet")
 
 
 def _is_numba_error(exc):

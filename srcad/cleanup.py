@@ -19,7 +19,9 @@ own variables keep their names and statements.
 
 import gast
 
+from . import anno
 from .reverse import COMMENT
+from .templates import make_const as _const
 from .templates import names_read
 
 # helpers whose result never shares memory with an argument (so it may become an adjoint
@@ -234,6 +236,12 @@ class _Folder(gast.NodeTransformer):
                 len(node.args) == 2 and _is_num(node.args[0]) and node.args[0].value == 0:
             self.changed = True  # range(0, n) -> range(n)
             node.args = node.args[1:]
+        if _is_runtime(node, "pow_dx") and _is_num(node.args[1]) and node.args[1].value != 0:
+            self.changed = True  # rt.pow_dx(x, 3) -> 3 * x ** (3 - 1)
+            y = node.args[1]
+            power = gast.BinOp(left=node.args[0], op=gast.Pow(),
+                               right=gast.BinOp(left=y, op=gast.Sub(), right=_const(1)))
+            return self.visit(gast.BinOp(left=anno.deepcopy(y), op=gast.Mult(), right=power))
         return node
 
     def simplify_update(self, node):
@@ -264,6 +272,13 @@ class _Folder(gast.NodeTransformer):
 def _is_new_value(node):
     """Is `node` certainly not another name for (a part of) an existing array?"""
     return isinstance(node, (gast.BinOp, gast.UnaryOp, gast.Constant))
+
+
+def _is_runtime(node, helper):
+    """Is `node` a call of `rt.<helper>`?"""
+    return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+        isinstance(node.func.value, gast.Name) and node.func.value.id == "rt" and \
+        node.func.attr == helper
 
 
 def _is_num(node):

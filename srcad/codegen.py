@@ -11,6 +11,7 @@ Python, and wraps every sub-expression in parentheses).
 import ast
 import hashlib
 import importlib.util
+import math
 import os
 import re
 import sys
@@ -112,6 +113,42 @@ def load_module(path, scope):
     return module
 
 
+# Math functions that raise where NumPy returns inf or nan (math.sqrt(-1.0), math.log(0.0)),
+# and the NumPy functions the generated Python calls instead, so that it computes what the
+# compiled code computes (numba follows NumPy here, with error_model="numpy").
+_NUMPY_SEMANTICS = {
+    math.sqrt: np.sqrt, math.exp: np.exp, math.expm1: np.expm1, math.log: np.log,
+    math.log1p: np.log1p, math.log10: np.log10, math.log2: np.log2, math.pow: np.power,
+    math.acos: np.arccos, math.asin: np.arcsin, math.acosh: np.arccosh, math.atanh: np.arctanh,
+    math.cosh: np.cosh, math.sinh: np.sinh, math.fmod: np.fmod, float: np.float64,
+}
+
+
+class _NumpyMath:
+    """The `math` module as the generated Python sees it: NumPy's functions where math's
+    would raise, math's own everywhere else."""
+
+    def __getattr__(self, name):
+        fn = getattr(math, name)
+        return _NUMPY_SEMANTICS.get(fn, fn)
+
+
+def numpy_semantics(scope):
+    """`scope` with math's raising functions (and `float`) replaced by NumPy's."""
+    out = {}
+    for name, obj in scope.items():
+        if obj is math:
+            out[name] = _NumpyMath()
+        else:
+            try:
+                out[name] = _NUMPY_SEMANTICS.get(obj, obj)
+            except TypeError:  # unhashable
+                out[name] = obj
+    return out
+
+
 def jit(fn, cache=False, fastmath=False):
     import numba
-    return numba.njit(cache=cache, fastmath=fastmath)(fn)
+    # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
+    # of raising ZeroDivisionError
+    return numba.njit(cache=cache, fastmath=fastmath, error_model="numpy")(fn)

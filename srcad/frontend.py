@@ -4,24 +4,67 @@ Input: a plain Python function (or a numba dispatcher, whose `.py_func` is read)
 Output: `Parsed(tree, scope, file, first_line, fn)` where `tree` is the `gast.FunctionDef`
 with every node tagged with its absolute `SourceLoc` (anno "loc"), and `scope` maps every
 free name the body reads (globals, closure cells, builtins) to the object it refers to.
+
+The source is found through the function's code object (never through `__wrapped__`, which
+a decorator sets to the function it wraps), and what is parsed is checked to be the code
+that runs: the definition is compiled again and its code compared with `fn.__code__`. A file
+edited after it was imported, or two lambdas on one line, can therefore never make srcad
+differentiate another function than the one called.
 """
 
+import ast
 import builtins
-import inspect
-import textwrap
+import linecache
+import re
+import sys
+import types
 from dataclasses import dataclass
 
 import gast
+import numpy as np
 
 from . import anno
 from .errors import SourceLoc, SourceUnavailableError, UnsupportedError
+
+# compile flags a function's code keeps from `from __future__ import ...`
+_FUTURE_FLAGS = 0
+for _feature in ("annotations", "generator_stop", "barry_as_FLUFL"):
+    _FUTURE_FLAGS |= getattr(__import__("__future__"), _feature).compiler_flag
+
+
+class Ref:
+    """Where a free name's value lives (`how`: "item" of a dict or tuple, "attr" of a module or
+    object, "cell" of a closure), so that the value can be read again at every call."""
+
+    __slots__ = ("container", "key", "how")
+
+    def __init__(self, container, key, how):
+        self.container, self.key, self.how = container, key, how
+
+    def read(self):
+        if self.how == "cell":
+            return self.container.cell_contents
+        if self.how == "attr":
+            return getattr(self.container, self.key)
+        return self.container[self.key]
+
+    def __eq__(self, other):
+        return isinstance(other, Ref) and self.container is other.container and \
+            self.key == other.key and self.how == other.how
+
+    def __hash__(self):
+        return hash((id(self.container), self.key, self.how))
+
+    def __repr__(self):
+        return f"Ref({type(self.container).__name__}, {self.key!r}, {self.how})"
 
 
 @dataclass
 class Parsed:
     fn: object
     tree: gast.FunctionDef
-    scope: dict
+    scope: dict  # free name -> the object it refers to now
+    refs: dict  # free name -> Ref to read it again (builtins have none)
     file: str
     first_line: int
     lines: list
@@ -31,75 +74,187 @@ class Parsed:
 
 
 def unwrap(fn):
-    """The Python function behind a numba dispatcher or a srcad gradient object."""
-    fn = getattr(fn, "py_func", fn)
-    return getattr(fn, "__srcad_wrapped__", fn)
+    """The Python function behind a numba dispatcher; anything else is returned as it is
+    (a decorator's wrapper is differentiated as the wrapper, never as what it wraps)."""
+    if type(fn).__module__.startswith("numba.") and hasattr(fn, "py_func"):
+        return fn.py_func
+    return fn
 
 
 def parse(fn):
     """Read and parse `fn`'s source and resolve the free names its body reads.
 
     Raises:
-        SourceUnavailableError: the source cannot be read (builtin, C function, REPL lambda).
-        UnsupportedError: the source is not a single `def` (e.g. a lambda inside an expression).
+        SourceUnavailableError: the source cannot be read (builtin, C function, REPL lambda),
+            or the source in the file is not the code that runs (edited since imported).
+        UnsupportedError: the source is not a function definition srcad can read.
     """
     fn = unwrap(fn)
-    name = getattr(fn, "__qualname__", repr(fn))
-    try:
-        lines, first_line = inspect.getsourcelines(fn)
-        file = inspect.getsourcefile(fn) or inspect.getfile(fn)
-    except (OSError, TypeError) as exc:
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or getattr(code, "co_name", None) is None:
+        raise SourceUnavailableError(f"{name} is not a Python function (srcad differentiates "
+                                     "functions defined with def or lambda)")
+    file = code.co_filename
+    linecache.checkcache(file)
+    lines = linecache.getlines(file, getattr(fn, "__globals__", None))
+    if not lines:
         raise SourceUnavailableError(
-            f"cannot read the source of {name}: {exc} (srcad differentiates functions whose "
-            "source is in a file; give it a rule with srcad.custom_vjp, or use mode='tape')"
-        ) from None
-    source = textwrap.dedent("".join(lines))
+            f"cannot read the source of {name} ({printable(file)} is not available) (srcad "
+            "differentiates functions whose source is in a file; give it a rule with "
+            "srcad.custom_vjp, or use mode='tape')")
+    loc = SourceLoc(file, code.co_firstlineno, _line(lines, code.co_firstlineno))
     try:
-        module = gast.parse(source)
-    except SyntaxError:
-        raise UnsupportedError(
-            f"cannot parse the source of {name} on its own (a lambda inside an expression?); "
-            "define it with def", SourceLoc(file, first_line, lines[0] if lines else "")) from None
-    tree = module.body[0] if module.body else None
-    if isinstance(tree, gast.Assign) and isinstance(tree.value, gast.Lambda):
-        tree = _lambda_to_def(tree, fn.__name__)
-    if not isinstance(tree, gast.FunctionDef):
-        raise UnsupportedError(f"{name} is not defined by a def statement",
-                               SourceLoc(file, first_line, lines[0] if lines else ""))
+        module = ast.parse("".join(lines), filename=file)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise SourceUnavailableError(f"cannot parse the file holding {name}", loc) from None
+    node, fn_name = _matching_definition(module, code, loc, name)
+    tree = gast.ast_to_gast(node)
+    if isinstance(tree, gast.Lambda):
+        tree = _lambda_to_def(tree, fn_name)
     tree.decorator_list = []
-    all_lines = _file_lines(file, lines, first_line)
-    _tag_locations(tree, file, first_line, all_lines)
-    scope = _resolve_free_names(fn, tree)
-    return Parsed(fn, tree, scope, file, first_line, all_lines)
+    _tag_locations(tree, file, lines)
+    scope, refs = _resolve_free_names(fn, tree)
+    return Parsed(fn, tree, scope, refs, file, tree.lineno, lines)
 
 
-def _lambda_to_def(assign, name):
-    lam = assign.value
-    fdef = gast.FunctionDef(name=name, args=lam.args, body=[gast.Return(value=lam.body)],
-                            decorator_list=[], returns=None, type_comment=None, type_params=[])
-    return gast.copy_location(fdef, assign)
+def _matching_definition(module, code, loc, name):
+    """The def or lambda in `module` whose compiled code is `code`, and a name for it."""
+    first = code.co_firstlineno
+    found = []  # (node, its enclosing class or None, the name of the variable it is bound to)
+    parents = {}
+    for node in ast.walk(module):
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+    for node in ast.walk(module):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                node.name == code.co_name and \
+                first in [node.lineno] + [d.lineno for d in node.decorator_list]:
+            found.append((node, node.name))
+        elif isinstance(node, ast.Lambda) and code.co_name == "<lambda>" and \
+                node.lineno == first:
+            parent = parents.get(node)
+            bound = parent.targets[0].id if isinstance(parent, ast.Assign) and \
+                len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name) else \
+                "lambda"
+            found.append((node, bound))
+    imports = _module_imports(module)
+    for node, bound in found:
+        owner = parents.get(node)
+        if _compiles_to(node, owner if isinstance(owner, ast.ClassDef) else None, code, imports):
+            if isinstance(node, ast.AsyncFunctionDef):
+                raise UnsupportedError(f"{name} is an async function", loc)
+            return node, bound
+    raise SourceUnavailableError(
+        f"the source of {name} in {printable(loc.file)} is not the code that runs (was the "
+        "file edited after it was imported? reload the module)", loc)
 
 
-def _file_lines(file, lines, first_line):
+def _module_imports(module):
+    """The import statements at module level (the compiler treats an attribute of an imported
+    module differently: `math.sqrt(x)` is not compiled as a method call)."""
+    found, todo = [], list(module.body)
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            todo.extend(n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt))
+    return sorted(found, key=lambda n: not (isinstance(n, ast.ImportFrom) and
+                                             n.module == "__future__"))
+
+
+def _compiles_to(node, klass, code, imports):
+    """Does compiling `node` (a def or lambda; inside a class named like `klass`, for name
+    mangling) with `code`'s free variables in an enclosing function, after the module's
+    imports, give `code`?"""
+    node = _without_decorators(node)
+    inner = node if not isinstance(node, ast.Lambda) else ast.Expr(value=node)
+    if klass is not None:
+        inner = ast.ClassDef(name=klass.name, bases=[], keywords=[], body=[inner],
+                             decorator_list=[])
+    body = [inner]
+    if code.co_freevars:
+        cells = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())],
+                            value=ast.Constant(value=None)) for v in code.co_freevars]
+        body = [ast.FunctionDef(name="__srcad_outer__", args=_no_args(), body=cells + body,
+                                decorator_list=[], returns=None)]
+    module = ast.fix_missing_locations(ast.Module(body=imports + body, type_ignores=[]))
     try:
-        with open(file) as fh:
-            return fh.read().splitlines()
-    except OSError:
-        return [""] * (first_line - 1) + [ln.rstrip("\n") for ln in lines]
+        compiled = compile(module, code.co_filename, "exec",
+                           flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return any(same_code(c, code) for c in _code_objects(compiled) if c.co_name == code.co_name)
 
 
-def _tag_locations(tree, file, first_line, all_lines):
+def _without_decorators(node):
+    if isinstance(node, ast.Lambda):
+        return node
+    copy = type(node)(**{f: getattr(node, f, None) for f in node._fields})
+    copy.decorator_list = []
+    return ast.copy_location(copy, node)
+
+
+def _no_args():
+    return ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                         kwarg=None, defaults=[])
+
+
+def _code_objects(code):
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            yield const
+            yield from _code_objects(const)
+
+
+_COMPARED = ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_argcount",
+             "co_posonlyargcount", "co_kwonlyargcount")
+_KIND_FLAGS = 0x04 | 0x08 | 0x20 | 0x80 | 0x100 | 0x200  # varargs, varkw, generator, coroutine
+
+
+def same_code(a, b):
+    """Do code objects `a` and `b` run the same bytecode on the same names and constants
+    (wherever their lines are)?"""
+    if any(getattr(a, f) != getattr(b, f) for f in _COMPARED) or \
+            (a.co_flags ^ b.co_flags) & _KIND_FLAGS or len(a.co_consts) != len(b.co_consts):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts, strict=True):
+        if hasattr(x, "co_code") or hasattr(y, "co_code"):
+            if not (hasattr(x, "co_code") and hasattr(y, "co_code") and same_code(x, y)):
+                return False
+        elif type(x) is not type(y) or repr(x) != repr(y):
+            return False
+    return True
+
+
+def _lambda_to_def(lam, name):
+    ret = gast.copy_location(gast.Return(value=lam.body), lam)
+    fdef = gast.FunctionDef(name=name, args=lam.args, body=[ret], decorator_list=[],
+                            returns=None, type_comment=None, type_params=[])
+    return gast.copy_location(fdef, lam)
+
+
+def _line(lines, number):
+    return lines[number - 1].rstrip("\r\n") if 0 < number <= len(lines) else ""
+
+
+def printable(text):
+    """`text` with every character that could end a line or a comment escaped."""
+    return re.sub(r"[^\x20-\x7e\u00a0-\u2027\u202a-\uffff]",
+                  lambda m: m.group().encode("unicode_escape").decode(), str(text))
+
+
+def _tag_locations(tree, file, lines):
     for node in gast.walk(tree):
         lineno = getattr(node, "lineno", None)
         if lineno is not None:
-            line = first_line + lineno - 1
-            text = all_lines[line - 1] if 0 < line <= len(all_lines) else ""
-            anno.setanno(node, "loc", SourceLoc(file, line, text))
+            anno.setanno(node, "loc", SourceLoc(file, lineno, _line(lines, lineno)))
 
 
 def local_names(tree):
     """Names bound inside the function: parameters and every assignment target."""
-    names = {a.id for a in tree.args.args + tree.args.kwonlyargs}
+    names = {a.id for a in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
     for extra in (tree.args.vararg, tree.args.kwarg):
         if extra is not None:
             names.add(extra.id)
@@ -112,29 +267,62 @@ def local_names(tree):
 
 
 def _resolve_free_names(fn, tree):
+    """{name: object} and {name: Ref} for every free name the body reads."""
     local = local_names(tree)
-    closure = {}
-    if fn.__closure__:
-        for cell_name, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
-            try:
-                closure[cell_name] = cell.cell_contents
-            except ValueError:  # an empty cell: the captured name is assigned later
-                pass
-    scope = {}
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
+    scope, refs = {}, {}
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             if node.id in local or node.id in scope:
                 continue
-            if node.id in closure:
-                scope[node.id] = closure[node.id]
+            if node.id in cells:
+                ref = Ref(cells[node.id], node.id, "cell")
             elif node.id in fn.__globals__:
-                scope[node.id] = fn.__globals__[node.id]
+                ref = Ref(fn.__globals__, node.id, "item")
             elif hasattr(builtins, node.id):
                 scope[node.id] = getattr(builtins, node.id)
+                continue
             else:
                 raise UnsupportedError(f"name '{node.id}' is not defined",
                                        anno.getanno(node, "loc"))
-    return scope
+            try:
+                scope[node.id], refs[node.id] = ref.read(), ref
+            except ValueError:  # an empty cell: the captured name is assigned later
+                raise UnsupportedError(f"'{node.id}' is not assigned yet (a closure variable "
+                                       "assigned after this function was defined)",
+                                       anno.getanno(node, "loc")) from None
+    return scope, refs
+
+
+LIBRARIES = ("numpy", "scipy", "numba", "srcad", "math", "builtins", "operator", "_operator",
+             "functools")
+
+
+def is_library(obj):
+    """Is `obj` (a module, function or other object) part of NumPy, SciPy, the standard
+    library's math/operator/builtins, numba or srcad itself?"""
+    if isinstance(obj, np.ufunc) or isinstance(getattr(obj, "__self__", None), np.ufunc):
+        ufunc = obj if isinstance(obj, np.ufunc) else obj.__self__  # (np.add.at: a method)
+        return any(getattr(namespace, ufunc.__name__, None) is ufunc
+                   for namespace in _ufunc_namespaces())
+    module = obj.__name__ if isinstance(obj, types.ModuleType) else \
+        getattr(obj, "__module__", None) or ""
+    return isinstance(module, str) and module.split(".")[0] in LIBRARIES
+
+
+def _ufunc_namespaces():
+    """Where library ufuncs live (np.frompyfunc makes ufuncs that run user code)."""
+    spaces = [np]
+    special = sys.modules.get("scipy.special")
+    return spaces + [special] if special is not None else spaces
+
+
+def is_data(value):
+    """Numbers, arrays and tuples of them: values the generated code receives as arguments at
+    every call (never frozen into the compiled code)."""
+    if isinstance(value, tuple):
+        return all(is_data(v) for v in value)
+    return isinstance(value, (bool, int, float, np.generic, np.ndarray))
 
 
 def resolve(node, scope):

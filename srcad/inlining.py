@@ -18,27 +18,21 @@ UnsupportedError (mode="auto" then runs the tape).
 """
 
 import functools
-import inspect
 import types
 
 import gast
 
 from . import anno, frontend
+from .frontend import Ref
 from .templates import make_name as _name
 from .errors import SourceUnavailableError, UnsupportedError
-
-LIBRARIES = ("numpy", "scipy", "numba", "srcad", "math", "builtins", "operator", "functools")
-
 
 def is_user_function(obj):
     """True for a Python function from user code (not NumPy, SciPy, math, srcad, ...)."""
     if isinstance(obj, functools.partial):
         return is_user_function(obj.func)
     obj = frontend.unwrap(obj)
-    if not isinstance(obj, types.FunctionType):
-        return False
-    module = getattr(obj, "__module__", "") or ""
-    return module.split(".")[0] not in LIBRARIES
+    return isinstance(obj, types.FunctionType) and not frontend.is_library(obj)
 
 
 def inline(lowering, lam, target, args, keywords, call):
@@ -46,9 +40,10 @@ def inline(lowering, lam, target, args, keywords, call):
     or tuple of atoms, holding the call's result."""
     loc = anno.getanno(call, "loc")
     if isinstance(target, functools.partial):
-        args = [_value_atom(lowering, v) for v in target.args] + list(args)
-        keywords = {**{k: _value_atom(lowering, v) for k, v in target.keywords.items()},
-                    **keywords}
+        args = [_value_atom(lowering, v, Ref(target.args, k, "item"))
+                for k, v in enumerate(target.args)] + list(args)
+        keywords = {**{k: _value_atom(lowering, v, Ref(target.keywords, k, "item"))
+                       for k, v in target.keywords.items()}, **keywords}
         target = target.func
     if lam is not None:
         name = "lambda"
@@ -57,7 +52,7 @@ def inline(lowering, lam, target, args, keywords, call):
                                                     lam)],
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
-        helper_scope, defaults = {}, _lambda_defaults(lam)
+        helper_scope, helper_refs, defaults = {}, {}, _lambda_defaults(lam)
     else:
         target = frontend.unwrap(target)
         name = target.__name__
@@ -69,7 +64,8 @@ def inline(lowering, lam, target, args, keywords, call):
         except SourceUnavailableError as exc:
             raise UnsupportedError(f"call of '{name}', whose source cannot be read ({exc.what}); "
                                    "give it a derivative with srcad.custom_vjp", loc) from None
-        tree, helper_scope = anno.deepcopy(parsed.tree), parsed.scope
+        tree, helper_scope, helper_refs = anno.deepcopy(parsed.tree), parsed.scope, \
+            parsed.refs
         lowering.files.add(parsed.file)
         defaults = _function_defaults(target)
     params = [a.id for a in tree.args.args]
@@ -89,7 +85,7 @@ def inline(lowering, lam, target, args, keywords, call):
             copies.append((renames[p], arg))
     for local in frontend.local_names(tree) - set(params):
         renames[local] = lowering.namer.fresh(f"{local}_{name}")
-    _merge_scope(lowering, helper_scope, renames)
+    _merge_scope(lowering, helper_scope, helper_refs, renames)
     _Rename(renames).visit(tree)
     for new, arg in copies:
         lowering.emit(anno.copy_loc(gast.Assign(targets=[_name(new, gast.Store())], value=arg,
@@ -122,30 +118,45 @@ def _bind(name, params, args, keywords, defaults, lowering, loc):
         if p not in bound:
             if p not in defaults:
                 raise UnsupportedError(f"call of '{name}' without a value for '{p}'", loc)
-            bound[p] = _value_atom(lowering, defaults[p])
+            value, ref = defaults[p]
+            bound[p] = _value_atom(lowering, value, ref)
     return bound
 
 
 def _function_defaults(fn):
-    params = list(inspect.signature(fn).parameters.values())
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    """{parameter: (default value, Ref to read it again)}."""
+    code = fn.__code__
+    positional = code.co_varnames[:code.co_argcount]
+    defaults = fn.__defaults__ or ()
+    out = {p: (v, Ref(defaults, k, "item")) for k, (p, v) in
+           enumerate(zip(positional[len(positional) - len(defaults):], defaults, strict=True))}
+    kwdefaults = fn.__kwdefaults__ or {}
+    out.update({p: (v, Ref(kwdefaults, p, "item")) for p, v in kwdefaults.items()})
+    return out
 
 
 def _lambda_defaults(lam):
     names = [a.id for a in lam.args.args]
     values = lam.args.defaults
-    return {n: v.value for n, v in zip(names[len(names) - len(values):], values, strict=False)
+    return {n: (v.value, None) for n, v in zip(names[len(names) - len(values):], values,
+                                               strict=False)
             if isinstance(v, gast.Constant)}
 
 
-def _value_atom(lowering, value):
-    """An atom for a Python value bound at call time (a default, a partial's argument)."""
+def _value_atom(lowering, value, ref=None):
+    """An atom for a value bound when the helper was made (a default, a partial's argument):
+    a number becomes a constant, checked again (through `ref`) at every call; anything else
+    a name in the scope (an array is then read through `ref` at every call)."""
     if isinstance(value, gast.AST):
         return value
     if value is None or isinstance(value, (bool, int, float)):
+        if ref is not None:
+            lowering.checks[ref] = value
         return gast.Constant(value=value, kind=None)
     name = lowering.namer.fresh("_const")
     lowering.scope[name] = value
+    if ref is not None:
+        lowering.refs[name] = ref
     return _name(name)
 
 
@@ -158,14 +169,20 @@ def _assigned_params(tree, params):
     return out
 
 
-def _merge_scope(lowering, helper_scope, renames):
+def _merge_scope(lowering, helper_scope, helper_refs, renames):
+    """The helper's free names join the caller's scope, renamed where the caller's same name
+    refers elsewhere."""
     for free, obj in helper_scope.items():
-        if free in lowering.scope and lowering.scope[free] is not obj:
-            renames[free] = lowering.namer.fresh(free)
-            lowering.scope[renames[free]] = obj
+        ref = helper_refs.get(free)
+        if free in lowering.scope and (lowering.scope[free] is not obj or
+                                       lowering.refs.get(free) != ref):
+            renames[free] = here = lowering.namer.fresh(free)
         else:
-            lowering.scope[free] = obj
+            here = free
             lowering.namer.taken.add(free)
+        lowering.scope[here] = obj
+        if ref is not None:
+            lowering.refs[here] = ref
 
 
 def _split_tuple_result(body, result, namer):

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import anno
 from .errors import UnsupportedError
-from .frontend import local_names, resolve
+from .frontend import Ref, is_data, is_library, local_names, resolve
 from . import inlining, templates
 from .names import Namer
 
@@ -65,7 +65,9 @@ ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 class Core:
     tree: gast.FunctionDef
     namer: Namer
-    scope: dict
+    scope: dict  # free name -> object (the user's globals and cells, helpers', NumPy)
+    refs: dict  # free name -> frontend.Ref to read its value again at each call
+    checks: dict  # Ref -> the object it held when this was generated (inlined helpers, ...)
     parsed: object
     files: set  # every source file read: the function's and its inlined helpers'
 
@@ -83,12 +85,12 @@ def normalize(parsed):
     scope = dict(parsed.scope)
     namer = Namer(local_names(tree) | set(scope) | set(dir(builtins)))
     np_name = _numpy_name(scope, namer)
-    lowering = _Lowering(scope, namer, np_name, stack=(parsed.fn,))
+    lowering = _Lowering(scope, dict(parsed.refs), namer, np_name, stack=(parsed.fn,))
     _check_signature(tree)
     body = lowering.block(tree.body)
     body = _JumpLowering(namer).function(body)
     tree.body = body
-    return Core(tree, namer, scope, parsed, lowering.files)
+    return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files)
 
 
 def _numpy_name(scope, namer):
@@ -130,8 +132,9 @@ def is_atom(node):
 class _Lowering:
     """Statement-by-statement lowering of expressions to three-address form."""
 
-    def __init__(self, scope, namer, np_name, stack):
-        self.scope, self.namer, self.np_name = scope, namer, np_name
+    def __init__(self, scope, refs, namer, np_name, stack):
+        self.scope, self.refs, self.namer, self.np_name = scope, refs, namer, np_name
+        self.checks = {}  # Ref -> object: what the generated code assumes is still there
         self.stack = stack  # the functions being inlined, outermost first
         self.out = None  # the statement list being filled
         self.stmt = None  # the source statement being lowered (for locations)
@@ -290,7 +293,7 @@ class _Lowering:
         if node.orelse:
             _unsupported("for ... else is not supported", node)
         it, target = node.iter, node.target
-        func = resolve(it.func, self.scope) if isinstance(it, gast.Call) else None
+        func = self.resolve(it.func) if isinstance(it, gast.Call) else None
         prologue = []
         if func is range and isinstance(target, gast.Name):
             bounds = [self.index_expr(a, lift_if_assigned=node.body) for a in it.args]
@@ -302,7 +305,7 @@ class _Lowering:
             if var is None:
                 _unsupported("enumerate() target must be 'i, v'", node)
             inner = it.args[0]
-            if isinstance(inner, gast.Call) and resolve(inner.func, self.scope) is zip and \
+            if isinstance(inner, gast.Call) and self.resolve(inner.func) is zip and \
                     isinstance(target.elts[1], gast.Tuple):  # enumerate(zip(x, y)): i, (a, b)
                 seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name))
                         for a in inner.args]
@@ -494,7 +497,10 @@ class _Lowering:
             return self.inline(self.lambdas[func.id], node, None)
         if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
             return self.method_call(node)
-        target = resolve(func, self.scope)
+        target = self.resolve(func)
+        if getattr(target, "__srcad_gradient__", False):
+            _unsupported(f"a call of the srcad gradient {target!r}: differentiating a srcad "
+                         "gradient again (a higher-order derivative) is not supported yet", node)
         if inlining.is_user_function(target):
             return self.inline(None, node, target)
         if target is None:
@@ -555,9 +561,28 @@ class _Lowering:
             return _name(node.value.id)
         return self.atom(node.value, force_temp=True)
 
+    def resolve(self, node):
+        """`resolve(node)`, remembering where each part of the chain came from: the generated
+        code is valid while every one still holds the same object."""
+        obj = resolve(node, self.scope)
+        if isinstance(node, gast.Name) and node.id in self.refs:
+            self.checks[self.refs[node.id]] = obj
+        elif isinstance(node, gast.Attribute) and obj is not None:
+            base = self.resolve(node.value)
+            if not is_library(base):
+                self.checks[Ref(base, node.attr, "attr")] = obj
+        return obj
+
     def attribute(self, node):
         obj = resolve(node, self.scope)
         if obj is not None:
+            base = resolve(node.value, self.scope)
+            if is_data(obj) and not is_library(base):  # a user module's constant: read live
+                name = self.namer.fresh(f"{templates.to_source(node.value)}_{node.attr}")
+                self.scope[name], self.refs[name] = obj, Ref(base, node.attr, "attr")
+                self.resolve(node.value)
+                return _name(name)
+            obj = self.resolve(node)
             if isinstance(obj, (int, float, bool)):
                 return _const(obj)
             return anno.setanno(anno.deepcopy(node), "func", obj)

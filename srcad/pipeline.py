@@ -7,6 +7,8 @@
     activity   which variables carry derivatives
     reverse    emit the gradient: forward sweep with saves, reverse sweep (what to save,
                recompute or checkpoint is planned in saving.py)
+    guards     make the checks Python makes (indices in bounds, integer divisors nonzero)
+               explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import activity, cleanup, codegen, frontend, normalize, reverse, typeinfer
+from . import (activity, cleanup, codegen, frontend, guards, normalize, reverse, templates,
+               typeinfer)
 
 
 @dataclass
@@ -28,22 +31,14 @@ class Generated:
     arg_types: tuple
     source: str
     path: object
-    gradient: object  # the generated Python function
+    gradient: object  # the generated Python function (NumPy's floating-point semantics)
+    jittable: object  # the same, to compile with numba
     output_type: object
+    hidden: tuple = ()  # free names passed as arguments after the function's own: data
+    hidden_refs: tuple = ()  # where to read each at every call
+    hidden_types: tuple = ()  # the types the gradient was generated for
+    checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
     stages: dict = field(default_factory=dict)  # stage name -> source after it
-    files: dict = field(default_factory=dict)  # source file read -> its mtime then
-
-    def is_current(self):
-        """False once a source file it was generated from (the function's own or an inlined
-        helper's) has changed."""
-        return all(_mtime(f) == t for f, t in self.files.items())
-
-
-def _mtime(path):
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return None
 
 
 def _dump(stage, text, stages):
@@ -81,24 +76,36 @@ def transform(fn, wrt, arg_types):
     grad_def = reverse.differentiate(core, types, active, wrt, np_name)
     _dump("reverse", codegen.render(copy.deepcopy(grad_def)), stages)
     codegen.numba_compatible(grad_def)
+    guards.guard(grad_def, types)
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
+    parsed = core.parsed
+    used = _names(grad_def) & set(core.scope)
+    # data the function reads from globals, closures and user modules becomes arguments, read
+    # at every call (Numba would freeze it); every other captured object is checked instead
+    hidden = sorted(n for n in used if n in core.refs and frontend.is_data(core.scope[n]))
+    grad_def.args.args[-1:-1] = [templates.make_name(n, gast.Param()) for n in hidden]
+    checks = dict(core.checks)
+    checks.update({core.refs[n]: core.scope[n] for n in used - set(hidden) if n in core.refs})
     source = codegen.render(grad_def)
     _dump("cleanup", source, stages)
-    parsed = core.parsed
-    origin = f"{parsed.file}:{parsed.first_line} ({parsed.tree.name})"
-    used = _names(grad_def) & set(core.scope)
-    text = codegen.module_text([source], origin, used)
+    origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
+    statics = {k: getattr(core.scope[k], "fn", core.scope[k])
+               if hasattr(core.scope[k], "__srcad_vjp__") else core.scope[k]
+               for k in used - set(hidden)}
+    text = codegen.module_text([source], origin, statics)
     path = codegen.write_module(text, f"{getattr(parsed.fn, '__module__', 'm')}_"
                                       f"{parsed.tree.name}")
-    module = codegen.load_module(path, {k: getattr(core.scope[k], "fn", core.scope[k])
-                                        if hasattr(core.scope[k], "__srcad_vjp__")
-                                        else core.scope[k] for k in used})
-    gradient = getattr(module, grad_def.name)
-    return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, output_type,
-                     stages, {f: _mtime(f) for f in core.files})
+    gradient = getattr(codegen.load_module(path, codegen.numpy_semantics(statics)),
+                       grad_def.name)
+    jittable = getattr(codegen.load_module(path, statics), grad_def.name)
+    return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
+                     output_type,
+                     tuple(hidden), tuple(core.refs[n] for n in hidden),
+                     tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
+                     tuple(checks.items()), stages)
 
 
 def _names(tree):

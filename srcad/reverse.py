@@ -36,6 +36,7 @@ import gast
 from . import anno, rules, templates, typeinfer
 from .activity import diff_inputs
 from .errors import UnsupportedError
+from .frontend import Ref
 from .normalize import BINOPS, UNARYOPS
 from .saving import SavePlanner, inside, precedes
 
@@ -350,6 +351,7 @@ class Differentiator(SavePlanner):
         if keywords:
             raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
         vjp = func.__srcad_vjp__
+        self.core.checks[Ref(func, "vjp", "attr")] = vjp  # (a later defvjp replaces it)
         name = next((k for k, v in self.core.scope.items() if v is vjp), None)
         if name is None:
             name = self.namer.fresh(vjp.__name__)
@@ -703,7 +705,7 @@ class Differentiator(SavePlanner):
         new_args = gast.arguments(
             args=[anno.deepcopy(a) for a in args.args] + [_name(b_out)],
             posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-            defaults=[anno.deepcopy(d) for d in args.defaults] + [_const(1.0)])
+            defaults=[_const(1.0)])  # (the caller binds the function's own defaults)
         for a in new_args.args:
             a.ctx = gast.Param()
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,

@@ -121,7 +121,7 @@ elementwise(operator.sub, np.subtract, x="g", y="-g")
 elementwise(operator.mul, np.multiply, x="g * y", y="g * x")
 elementwise(operator.truediv, np.divide, x="g / y", y="-g * ans / y")
 elementwise(operator.pow, np.power, math.pow, pow, params="x, y",
-            x="g * y * x ** (y - 1)", y="g * ans * np.log(x)")
+            x="g * rt.pow_dx(x, y)", y="g * ans * rt.log_or_zero(x)")
 elementwise(operator.neg, np.negative, x="-g")
 elementwise(operator.pos, np.positive, float, x="g")
 elementwise(operator.mod, np.mod, x="g", y="-g * np.floor(x / y)")

@@ -22,7 +22,7 @@ def unbroadcast(g, x):
     """Sum the adjoint `g` of a broadcast result back to the shape of operand `x`: `g` itself
     when the shapes already agree."""
     if np.ndim(x) == 0:
-        return float(np.sum(g))
+        return np.float64(np.sum(g))
     g = np.asarray(g)
     if g.shape == x.shape:
         return g
@@ -97,6 +97,75 @@ def _unbroadcast_copy(g, x):
             return g.copy()
         return unbroadcast(g, x)
     return copy
+
+
+# ---- the checks Python makes (inserted by guards.py) --------------------------------------
+
+@register_jitable
+def index_error(index, size, axis, where):
+    raise IndexError("index " + str(index) + " is out of bounds for axis " + str(axis) +
+                     " with size " + str(size) + " (" + where + ")")
+
+
+# (inlined into the caller: only the failing path makes a call, which LLVM must assume
+# writes memory, so the loop around a check is optimised as if it were not there)
+@register_jitable(inline="always")
+def check_index(index, size, axis, where):
+    """Raise IndexError, as NumPy does, unless -size <= index < size."""
+    if not -size <= index < size:
+        index_error(index, size, axis, where)
+
+
+@register_jitable
+def check_indices(indices, size, axis, where):
+    """`check_index` for every entry of an integer index array."""
+    if indices.size and (np.min(indices) < -size or np.max(indices) >= size):
+        bad = np.min(indices) if np.min(indices) < -size else np.max(indices)
+        index_error(bad, size, axis, where)
+
+
+@register_jitable
+def check_mask(mask, x, axis, where):
+    """Raise IndexError unless boolean index `mask` has the shape of the axes of `x` it
+    indexes, from `axis` on."""
+    for k in range(mask.ndim):
+        if axis + k >= x.ndim or mask.shape[k] != x.shape[axis + k]:
+            raise IndexError("boolean index did not match the indexed array along axis " +
+                             str(axis + k) + " (" + where + ")")
+
+
+@register_jitable(inline="always")
+def check_divisor(divisor, where):
+    """Raise ZeroDivisionError for an integer division by zero (Numba would give 0)."""
+    if divisor == 0:
+        raise ZeroDivisionError("integer division or modulo by zero (" + where + ")")
+
+
+# ---- powers -------------------------------------------------------------------------------
+
+def pow_dx(x, y):
+    """d(x ** y)/dx = y * x ** (y - 1), which is 0 where y == 0 (also at x == 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # (the branch np.where drops)
+        return np.where(y == 0, 0.0, y * np.power(x, np.subtract(y, 1)))
+
+
+def log_or_zero(x):
+    """log(x), with 0 where x == 0: d(x ** y)/dy = x ** y * log(x) is 0 there for y > 0."""
+    return np.log(np.where(x == 0, 1.0, x))
+
+
+@overload(pow_dx)
+def _pow_dx(x, y):
+    if not _is_array(x) and not _is_array(y):
+        return lambda x, y: 0.0 if y == 0 else y * x ** (y - 1)
+    return lambda x, y: np.where(y == 0, 0.0, y * np.power(x, y - 1.0))
+
+
+@overload(log_or_zero)
+def _log_or_zero(x):
+    if not _is_array(x):
+        return lambda x: 0.0 if x == 0 else np.log(x)
+    return lambda x: np.log(np.where(x == 0, 1.0, x))
 
 
 # ---- reductions ---------------------------------------------------------------------------
@@ -222,7 +291,7 @@ def _matmul_adjoint_b(g, a, b):
 def reshape_like(g, x):
     """`g` in the shape of `x` (the adjoint of a reshape or ravel)."""
     if np.ndim(x) == 0:
-        return float(np.sum(g))
+        return np.float64(np.sum(g))
     return np.reshape(np.array(g), x.shape)
 
 

@@ -8,9 +8,11 @@ starts at `0.0`, an array's at `np.zeros_like(x)`; a broadcast adjoint is summed
 where ranks say it can be; loop saves go into preallocated arrays of the right dtype. A
 gradient is generated per signature, as Numba's dispatcher compiles per signature.
 
-Calls are typed by evaluating the callee once on tiny stand-in values of the argument
-types (shape (1, ..., 1) arrays, scalar 1), which covers NumPy's own promotion and rank
-rules without a table; subscripts, attributes and the operators are typed here directly.
+Calls of library functions are typed by evaluating the callee once on tiny stand-in values
+of the argument types (shape (1, ..., 1) arrays, scalar 1), which covers NumPy's own
+promotion and rank rules without a table; functions with side effects (random draws, files)
+and user code are never run: a custom_vjp function is typed from its own source, anything
+else is unknown. Subscripts, attributes and the operators are typed here directly.
 """
 
 import math
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, frontend
+from .errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 
 
@@ -225,6 +228,10 @@ class _Infer:
         if any(a.kind == "unknown" for a in args) or \
                 any(v.kind == "unknown" for v in kwargs.values()):
             return UNKNOWN
+        if hasattr(func, "__srcad_vjp__"):
+            return custom_result_type(func, args, kwargs)
+        if not safe_to_evaluate(func):
+            return UNKNOWN
         if func is np.reshape and len(args) == 2 and args[0].is_array:
             # (a stand-in has one element: it cannot take the new shape)
             shape = args[1]
@@ -248,6 +255,48 @@ class _Infer:
         if func is operator.pow and ty == INT:
             return INT
         return ty
+
+
+# Library functions that are not run on stand-ins to learn a result's type: they have side
+# effects (random draws, files, output) or run code given to them.
+_IMPURE_MODULES = ("numpy.random", "numpy.lib.npyio", "numpy.testing")
+_IMPURE = {print, input, open, exec, eval, compile, __import__, breakpoint, setattr, delattr,
+           globals, locals, vars, getattr, iter, next, np.save, np.savez, np.savetxt, np.load,
+           np.loadtxt, np.fromfile, np.genfromtxt, np.vectorize, np.frompyfunc,
+           np.apply_along_axis, np.apply_over_axes, np.piecewise, np.fromfunction}
+
+
+def safe_to_evaluate(func):
+    """May type inference call `func` on stand-in values? Only for library functions without
+    side effects: the transform never runs user code."""
+    if not frontend.is_library(func) or isinstance(func, type) and \
+            not issubclass(func, (float, int, bool, np.number, np.bool_)):
+        return False
+    module = getattr(func, "__module__", None) or ""
+    try:
+        impure = func in _IMPURE
+    except TypeError:  # unhashable
+        return False
+    return not impure and not module.startswith(_IMPURE_MODULES)
+
+
+def custom_result_type(func, args, kwargs):
+    """The type of a custom_vjp function's result, inferred from its own source."""
+    from . import normalize
+    try:
+        core = normalize.normalize(frontend.parse(func.fn))
+    except UnsupportedError:
+        return UNKNOWN
+    params = [a.id for a in core.tree.args.args]
+    if kwargs or len(args) != len(params):
+        return UNKNOWN
+    env = infer(core.tree, dict(zip(params, args, strict=True)), core.scope)
+    ret = core.tree.body[-1].value
+    return env.get(ret.id, UNKNOWN) if isinstance(ret, gast.Name) else _constant_type(ret)
+
+
+def _constant_type(node):
+    return of_value(node.value) if isinstance(node, gast.Constant) else UNKNOWN
 
 
 def _join_all(types):

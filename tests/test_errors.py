@@ -1,6 +1,7 @@
 """Errors name the construct and the user's file:line."""
 
 import inspect
+import math
 import warnings
 
 import numpy as np
@@ -51,9 +52,15 @@ def test_source_unavailable():
         srcad.grad(fn, mode="source")(2.0)
 
 
-def test_builtin_has_no_source():
-    with pytest.raises(srcad.UnsupportedError, match="source"):
-        srcad.grad(np.sin, mode="source")(2.0)
+def test_a_library_function_is_differentiated_by_its_rule(jit):
+    assert np.isclose(srcad.grad(np.sin, mode="source", jit=jit)(2.0), np.cos(2.0))
+    assert np.isclose(srcad.grad(math.log, jit=jit)(2.0), 0.5)
+    assert srcad.grad(np.hypot, wrt=(0, 1), jit=jit)(3.0, 4.0) == (0.6, 0.8)
+
+
+def test_a_builtin_without_a_rule_is_refused():
+    with pytest.raises(srcad.UnsupportedError, match="not a Python function"):
+        srcad.grad(print)
 
 
 def writes_through_alias(x):

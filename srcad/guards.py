@@ -1,0 +1,305 @@
+"""Guards: the checks Python makes implicitly, made explicit in the forward sweep.
+
+Input: the gradient FunctionDef from `reverse` and the variables' types. Output: the same
+function with `rt.check_index(index, size, axis, where)` before every element access of a
+user's array (Numba reads and writes out of bounds silently), `rt.check_indices` /
+`rt.check_mask` for integer-array and boolean indices, and `rt.check_divisor` before an
+integer `//` or `%` (Numba gives 0 where Python raises ZeroDivisionError).
+
+Only the forward sweep needs them: the reverse sweep indexes the same arrays (and their
+adjoints, of the same shapes) with the same index values.
+
+A check of an index that is affine in the index of an enclosing `for i in range(a, b)` loop
+(`x[i + 1]`, `A[j, 2 * i]`), on an array the loop does not rebind, is hoisted before the loop
+and made at the loop's first and last trip: an affine index takes every value between those
+two, and Python's valid indices [-n, n) are an interval. Hoisting repeats outwards while it
+can. A check under an `if` (or in a loop with a `break`) stays where it is: a trip that does
+not reach the access must not fail.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import gast
+
+from . import anno, templates
+from .reverse import COMMENT
+
+_name, _const, _expr = templates.make_name, templates.make_const, templates.fill
+
+
+@dataclass
+class _Check:
+    helper: str  # the runtime helper: check_index, check_indices, check_mask, check_divisor
+    points: list  # the index expressions to check (one, or a hoisted check's loop ends)
+    args: list  # the helper's other arguments (size, axis, where)
+    guards: list = field(default_factory=list)  # conditions under which the points are reached
+
+
+def guard(fn_def, types):
+    """Insert the checks into the forward sweep of `fn_def` (in place); returns it."""
+    body = fn_def.body
+    start = next(k for k, s in enumerate(body) if _is_comment(s, "forward sweep"))
+    end = next(k for k, s in enumerate(body) if _is_comment(s, "reverse sweep"))
+    body[start + 1:end] = _Guarder(types).block(body[start + 1:end], [])
+    return fn_def
+
+
+def _is_comment(stmt, text):
+    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
+        stmt.value.value == COMMENT + text
+
+
+class _Guarder:
+    def __init__(self, types):
+        self.types = types
+
+    def block(self, stmts, loops):
+        """`stmts` with their checks; `loops` are the enclosing loops a check may still be
+        hoisted out of, innermost last (a loop the checks cannot leave ends the list)."""
+        out, made = [], {}  # made: call text -> names it reads, of the checks made above
+        for stmt in stmts:
+            if isinstance(stmt, gast.If):
+                stmt.body = self.block(stmt.body, [])
+                stmt.orelse = self.block(stmt.orelse, [])
+                new = [stmt]
+            elif isinstance(stmt, (gast.For, gast.While)):
+                new = self.loop(stmt, loops)
+            else:
+                new = self.place(self.checks_of(stmt), loops) + [stmt]
+            for s in new:
+                if _is_check(s) and templates.to_source(s) in made:
+                    continue  # made already, and nothing it reads has changed since
+                out.append(s)
+                if _is_check(s):
+                    made[templates.to_source(s)] = _names(s)
+                else:
+                    assigned = _assigned(s)
+                    made = {k: v for k, v in made.items() if not v & assigned}
+        return out
+
+    def loop(self, stmt, loops):
+        """The loop, preceded by the checks hoisted out of it."""
+        info = _LoopInfo(stmt)
+        hoistable = info.runs is not None and not _has_exit(stmt)
+        stmt.body = self.block(stmt.body, loops + [info] if hoistable else [])
+        return self.place(info.hoisted, loops) + [stmt]
+
+    def place(self, checks, loops):
+        """Statements making `checks` here; those that can leave the innermost of `loops` are
+        handed to it instead."""
+        here = []
+        for check in checks:
+            loop = loops[-1] if loops else None
+            hoisted = loop.hoist(check) if loop is not None else None
+            if hoisted is not None:
+                loop.hoisted.append(hoisted)
+            else:
+                here.append(check)
+        return _statements(here)
+
+    # ---- what a statement checks ---------------------------------------------------------
+    def checks_of(self, stmt):
+        out = []
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) and \
+                    self.types.get(node.value.id) is not None and \
+                    self.types[node.value.id].is_array:
+                out.extend(self.subscript_checks(node, stmt))
+            elif isinstance(node, gast.BinOp) and isinstance(node.op, (gast.FloorDiv, gast.Mod)):
+                if self.is_int(node.left) and self.is_int(node.right) and \
+                        not (isinstance(node.right, gast.Constant) and node.right.value):
+                    out.append(_Check("check_divisor", [node.right],
+                                      [_const(_where(node, stmt))]))
+        return out
+
+    def subscript_checks(self, sub, stmt):
+        base = sub.value.id
+        items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
+        where = _const(_where(sub, stmt))
+        out, axis = [], 0
+        for item in items:
+            if isinstance(item, gast.Constant) and item.value is None:  # np.newaxis
+                continue
+            size = _expr("x.shape[k]", x=_name(base), k=_const(axis))
+            ty = self.types.get(item.id) if isinstance(item, gast.Name) else None
+            if isinstance(item, gast.Slice):
+                pass  # slices are clipped, never out of bounds
+            elif ty is not None and ty.is_array and ty.kind == "b":
+                out.append(_Check("check_mask", [item], [_name(base), _const(axis), where]))
+                axis += ty.ndim
+                continue
+            elif ty is not None and ty.is_array:
+                out.append(_Check("check_indices", [item], [size, _const(axis), where]))
+            else:
+                out.append(_Check("check_index", [anno.deepcopy(item)],
+                                  [size, _const(axis), where]))
+            axis += 1
+        return out
+
+    def is_int(self, node):
+        if isinstance(node, gast.Constant):
+            return type(node.value) is int
+        return isinstance(node, gast.Name) and getattr(self.types.get(node.id), "kind", None) \
+            == "i"
+
+
+class _LoopInfo:
+    """A loop checks may be hoisted out of: a `for` over a unit-step range (checks of indices
+    affine in its index), or a `while` (checks of loop invariants, made if it runs at all)."""
+
+    def __init__(self, loop):
+        self.assigned = _assigned(loop)
+        self.hoisted = []
+        if isinstance(loop, gast.While):
+            self.var, self.first, self.last = None, None, None
+            # (just before the loop, its test says whether it runs at all)
+            self.runs = loop.test if isinstance(loop.test, gast.Name) else None
+            return
+        self.var = loop.target.id
+        self.first, self.last, self.runs = _unit_range(loop) or (None, None, None)
+
+    def hoist(self, check):
+        """The check made before this loop for every trip, or None when it cannot be."""
+        if check.helper != "check_index" or \
+                any(_names(a) & self.assigned for a in check.args) or \
+                any(_names(g) & self.assigned for g in check.guards):
+            return None
+        points = []
+        for point in check.points:
+            coefficient = _affine(point, self.var, self.assigned)
+            if coefficient is None or coefficient and self.var is None:
+                return None
+            if coefficient == 0:
+                points.append(point)
+            else:
+                points += [_substitute(point, self.var, self.first),
+                           _substitute(point, self.var, self.last)]
+        return _Check(check.helper, points, check.args, check.guards + [self.runs])
+
+
+def _is_check(stmt):
+    call = stmt.value if isinstance(stmt, gast.Expr) else None
+    return isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and \
+        call.func.attr.startswith("check_")
+
+
+def _statements(checks):
+    """One call per distinct check, under one `if` per distinct guard."""
+    groups = {}  # guard text -> (guard, {call text: call})
+    for check in checks:
+        test = None if not check.guards else check.guards[0] if len(check.guards) == 1 else \
+            gast.BoolOp(op=gast.And(), values=check.guards)
+        key = templates.to_source(test) if test is not None else ""
+        calls = groups.setdefault(key, (test, {}))[1]
+        for point in check.points:
+            call = gast.Expr(value=gast.Call(
+                func=gast.Attribute(value=_name("rt"), attr=check.helper, ctx=gast.Load()),
+                args=[_simplified(point)] + [anno.deepcopy(a) for a in check.args],
+                keywords=[]))
+            calls.setdefault(templates.to_source(call), call)
+    out = []
+    for test, calls in groups.values():
+        if test is None:
+            out.extend(calls.values())
+        else:
+            out.append(gast.If(test=anno.deepcopy(test), body=list(calls.values()), orelse=[]))
+    return out
+
+
+def _simplified(expr):
+    """`expr` with its integer constants gathered (`n - 1 + 1` -> `n`), when it is a sum."""
+    terms, constant = [], 0
+
+    def collect(e, sign):
+        nonlocal constant
+        if isinstance(e, gast.Constant) and type(e.value) is int:
+            constant += sign * e.value
+        elif isinstance(e, gast.BinOp) and isinstance(e.op, (gast.Add, gast.Sub)):
+            collect(e.left, sign)
+            collect(e.right, sign if isinstance(e.op, gast.Add) else -sign)
+        else:
+            terms.append((sign, e))
+    collect(expr, 1)
+    out = None
+    for sign, term in terms:
+        if out is None:
+            out = term if sign > 0 else gast.UnaryOp(op=gast.USub(), operand=term)
+        else:
+            out = gast.BinOp(left=out, op=gast.Add() if sign > 0 else gast.Sub(), right=term)
+    if out is None:
+        return _const(constant)
+    if constant:
+        out = gast.BinOp(left=out, op=gast.Add() if constant > 0 else gast.Sub(),
+                         right=_const(abs(constant)))
+    return out
+
+
+def _where(node, stmt):
+    loc = anno.getanno(stmt, "loc")
+    text = templates.to_source(node)
+    return f"{text} at {os.path.basename(loc.file)}:{loc.line}" if loc is not None else text
+
+
+def _unit_range(loop):
+    """(first index, last index, runs-at-all test) of `for i in range(a, b[, ±1])`."""
+    if not (isinstance(loop.iter, gast.Call) and isinstance(loop.iter.func, gast.Name) and
+            loop.iter.func.id == "range" and isinstance(loop.target, gast.Name)):
+        return None
+    args = loop.iter.args
+    start, stop = (args[0], args[1]) if len(args) > 1 else (_const(0), args[0])
+    step = args[2].value if len(args) == 3 and isinstance(args[2], gast.Constant) else \
+        (1 if len(args) < 3 else None)
+    if step == 1:
+        return start, _expr("b - 1", b=stop), _expr("a < b", a=start, b=stop)
+    if step == -1:
+        return start, _expr("b + 1", b=stop), _expr("a > b", a=start, b=stop)
+    return None
+
+
+def _has_exit(loop):
+    return any(isinstance(n, gast.Break) for n in gast.walk(loop))
+
+
+def _assigned(stmt):
+    """Names `stmt` (re)binds: every assignment target and loop index inside it."""
+    return {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
+            isinstance(n.ctx, gast.Store)}
+
+
+def _names(node):
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+
+def _affine(expr, var, assigned):
+    """The coefficient of `var` in `expr` when `expr` is `c * var + (terms the loop does not
+    change)`, else None."""
+    if isinstance(expr, gast.Name):
+        if expr.id == var:
+            return 1
+        return None if expr.id in assigned else 0
+    if isinstance(expr, gast.Constant):
+        return 0 if type(expr.value) is int else None
+    if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
+        c = _affine(expr.operand, var, assigned)
+        return None if c is None else -c
+    if isinstance(expr, gast.BinOp):
+        left, right = _affine(expr.left, var, assigned), _affine(expr.right, var, assigned)
+        if left is None or right is None:
+            return None
+        if isinstance(expr.op, gast.Add):
+            return left + right
+        if isinstance(expr.op, gast.Sub):
+            return left - right
+        if left == right == 0:
+            return 0  # (any operation on loop invariants)
+        if isinstance(expr.op, gast.Mult):
+            if left == 0 and isinstance(expr.left, gast.Constant):
+                return expr.left.value * right
+            if right == 0 and isinstance(expr.right, gast.Constant):
+                return left * expr.right.value
+    return None
+
+
+def _substitute(expr, var, value):
+    return templates.fill(templates.to_source(expr), **{var: value})

@@ -1,0 +1,185 @@
+"""Out-of-range indices raise IndexError in every mode, as Python does, never read or write
+out of bounds; valid indices (negative ones included) never raise, also where a check was
+hoisted out of a loop."""
+
+import numpy as np
+import pytest
+
+import srcad
+
+
+def shifted_sum(x, k):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i + k] * 2.0
+    return s
+
+
+def one_past_the_end(x):
+    s = 0.0
+    for i in range(len(x) + 1):
+        s += x[i] * x[i]
+    return s
+
+
+def diagonal_product(A):
+    return A[0, 0] * A[1, 1]
+
+
+def store_past_the_end(x, n):
+    y = np.zeros(3)
+    for i in range(n):
+        y[i] = x[0] * i
+    return np.sum(y)
+
+
+def gather(x, idx):
+    return np.sum(x[idx] * x[idx])
+
+
+def masked(x, mask):
+    return np.sum(x[mask] ** 2)
+
+
+def divide_index(x, d):
+    return x[len(x) // d] * 2.0
+
+
+def triangle(A):
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(i + 2):
+            s += A[i, j] * A[j, i]
+    return s
+
+
+def lower_triangle(A):
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(i + 1):
+            s += A[i, j] * A[j, i]
+    return s
+
+
+def backwards(x, k):
+    s = 0.0
+    for i in range(len(x) - 1, -1, -1):
+        s += x[i - k] ** 2
+    return s
+
+
+def counter_index(x, n):
+    s = 0.0
+    idx = 0
+    for i in range(n):
+        s += x[idx] * x[idx]
+        idx += 2
+    return s
+
+
+def while_index(x, n):
+    s = 0.0
+    i = 0
+    while i < n:
+        s += x[i] * 3.0
+        i += 1
+    return s
+
+
+CASES = [  # (function, arguments)
+    (shifted_sum, (np.ones(3), 1000)),
+    (shifted_sum, (np.ones(3), 10 ** 5)),
+    (shifted_sum, (np.ones(3), -4)),
+    (one_past_the_end, (np.ones(3),)),
+    (diagonal_product, (np.ones((1, 1)),)),
+    (diagonal_product, (np.ones((2, 1)),)),
+    (store_past_the_end, (np.ones(2), 4)),
+    (gather, (np.ones(3), np.array([0, 7]))),
+    (gather, (np.ones(3), np.array([-4]))),
+    (triangle, (np.ones((3, 3)),)),
+    (backwards, (np.ones(3), -1)),
+    (counter_index, (np.ones(5), 4)),
+    (while_index, (np.ones(3), 4)),
+]
+
+
+@pytest.mark.parametrize("fn, args", CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_out_of_range_raises_index_error(fn, args, jit):
+    with pytest.raises(IndexError):
+        fn(*args)  # Python raises
+    with pytest.raises(IndexError, match="out of bounds"):
+        srcad.grad(fn, jit=jit, mode="source")(*args)
+
+
+def test_a_mask_of_the_wrong_shape_raises(jit):
+    with pytest.raises(IndexError):
+        srcad.grad(masked, jit=jit)(np.ones(3), np.array([True, False]))
+
+
+def test_an_integer_division_by_zero_raises(jit):
+    with pytest.raises(ZeroDivisionError):
+        srcad.grad(divide_index, jit=jit)(np.ones(3), 0)
+
+
+VALID = [
+    (shifted_sum, (np.arange(1.0, 6.0), -2)),  # negative indices wrap, as in Python
+    (shifted_sum, (np.arange(1.0, 6.0), -5)),
+    (backwards, (np.arange(1.0, 5.0), 1)),  # x[-1] at i = 0
+    (lower_triangle, (np.arange(1.0, 17.0).reshape(4, 4),)),
+    (counter_index, (np.arange(1.0, 8.0), 4)),
+    (while_index, (np.arange(1.0, 5.0), 4)),
+    (gather, (np.arange(1.0, 4.0), np.array([0, 2, -1, 2]))),
+    (divide_index, (np.arange(1.0, 5.0), 2)),
+    (store_past_the_end, (np.arange(1.0, 4.0), 3)),
+]
+
+
+@pytest.mark.parametrize("fn, args", VALID, ids=lambda c: getattr(c, "__name__", ""))
+def test_valid_indices_never_raise_and_gradients_are_right(fn, args, jit):
+    srcad.gradcheck(fn, args, jit=jit)
+
+
+def guarded(x, n):
+    s = 0.0
+    for i in range(n):
+        if i < len(x):
+            s += x[i] * x[i]
+    return s
+
+
+def stops_early(x, n):
+    s = 0.0
+    for i in range(n):
+        if i >= len(x):
+            break
+        s += x[i] ** 2
+    return s
+
+
+def inner_bound_from_data(x, m):
+    s = 0.0
+    for i in range(len(x)):
+        for j in range(m[i]):
+            s += x[j] * x[i]
+    return s
+
+
+@pytest.mark.parametrize("fn, args", [
+    (guarded, (np.arange(1.0, 4.0), 10)),
+    (stops_early, (np.arange(1.0, 4.0), 10)),
+    (inner_bound_from_data, (np.arange(1.0, 4.0), np.array([3, 0, 2]))),
+])
+def test_accesses_a_trip_does_not_reach_are_not_checked(fn, args, jit):
+    fn(*args)  # Python runs it
+    srcad.gradcheck(fn, args, jit=jit)
+
+
+def test_checks_leave_loops_whose_range_is_known():
+    def rosenbrock(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+        return s
+    text = srcad.source(srcad.grad(rosenbrock), np.ones(4))
+    loop = text.index("for i in range")
+    assert text.count("rt.check_index") == 4 and text.rindex("rt.check_index") < loop

@@ -1,0 +1,101 @@
+"""Globals, closure variables and module attributes are read when the gradient is called, as
+Python reads them, never frozen at the first compile; a rebound helper is used at once."""
+
+import functools
+
+import numpy as np
+import pytest
+
+import srcad
+
+MODEL = """
+import numpy as np
+C = 2.0
+W = np.array([1.0, 2.0, 3.0])
+N = 2
+
+def helper(v):
+    return v * v
+
+def f(x):
+    s = 0.0
+    for i in range(N):
+        s += C * W[i] * helper(x[i])
+    return s
+"""
+
+
+def expected(m, x):
+    return np.array([2 * m.C * m.W[i] * x[i] if i < m.N else 0.0 for i in range(len(x))])
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_module_globals_are_read_at_every_call(make_module, jit):
+    m = make_module(f"live_globals_{jit}", MODEL)
+    g = srcad.grad(m.f, jit=jit)
+    x = np.array([0.5, -1.5, 2.0])
+    np.testing.assert_allclose(g(x), expected(m, x))
+    m.C = 3.0
+    np.testing.assert_allclose(g(x), expected(m, x))
+    m.W[1] = 100.0  # in place
+    np.testing.assert_allclose(g(x), expected(m, x))
+    m.W = np.array([5.0, 6.0, 7.0])  # rebound
+    np.testing.assert_allclose(g(x), expected(m, x))
+    m.N = 3  # a loop bound
+    np.testing.assert_allclose(g(x), expected(m, x))
+    m.helper = lambda v: v * v * v  # a rebound helper is inlined anew
+    np.testing.assert_allclose(g(x), [3 * m.C * m.W[i] * x[i] ** 2 for i in range(3)])
+    m.C = 1  # an int now: regenerated for the new type
+    np.testing.assert_allclose(g(x), [3 * m.W[i] * x[i] ** 2 for i in range(3)])
+
+
+def test_module_attributes_and_closures_are_live(make_module):
+    config = make_module("live_config", "SCALE = 2.0\n")
+
+    def make(k):
+        def f(x):
+            return config.SCALE * k * x * x
+        return f
+    f = make(3.0)
+    g = srcad.grad(f)
+    assert g(1.0) == 12.0
+    config.SCALE = 5.0
+    assert g(1.0) == 30.0
+    f.__closure__[1].cell_contents = 4.0  # k (cells are sorted by name: config, k)
+    assert g(1.0) == 40.0
+
+
+def test_partial_arguments_and_defaults(jit):
+    weights = np.array([1.0, 2.0])
+
+    def weighted(x, w, scale=2.0):
+        return scale * np.sum(w * x * x)
+    p = functools.partial(weighted, w=weights)
+
+    def f(x):
+        return p(x)
+    g = srcad.grad(f, jit=jit)
+    x = np.array([1.0, 1.0])
+    np.testing.assert_allclose(g(x), 4.0 * weights * x)
+    weights[0] = 10.0
+    np.testing.assert_allclose(g(x), 4.0 * weights * x)
+
+
+def test_the_cache_key_follows_a_custom_vjp_redefinition():
+    @srcad.custom_vjp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    @softplus.defvjp
+    def _(g, ans, x):
+        return g / (1.0 + np.exp(-x))
+
+    def f(x):
+        return softplus(x) * 2.0
+    g = srcad.grad(f)
+    assert np.isclose(g(0.0), 1.0)
+
+    @softplus.defvjp
+    def _(g, ans, x):
+        return 10.0 * g
+    assert g(0.0) == 20.0

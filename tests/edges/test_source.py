@@ -1,0 +1,179 @@
+"""What srcad parses is the function that runs: decorators, edited files, lambdas on one line,
+names that cannot be spliced into generated code, and gradients of gradients."""
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import FallbackWarning, UnsupportedError
+
+
+def twice(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        return 2.0 * fn(x)
+    return wrapper
+
+
+@twice
+def doubled_square(x):
+    return x * x
+
+
+def test_a_wraps_decorator_is_differentiated_as_the_wrapper(jit):
+    assert srcad.value_and_grad(doubled_square, jit=jit)(3.0) == (18.0, 12.0)
+    assert srcad.value_and_grad(doubled_square, mode="tape")(3.0) == (18.0, 12.0)
+
+
+def cube(x):
+    return x ** 3
+
+
+@pytest.mark.parametrize("mode", ["auto", "source", "tape"])
+def test_grad_of_grad_is_refused_until_higher_order_exists(mode):
+    with pytest.raises(UnsupportedError, match="higher-order"):
+        srcad.grad(srcad.grad(cube, mode=mode), mode=mode)
+
+
+def calls_a_gradient(x):
+    return INNER(x) * x  # noqa: F821 (set below)
+
+
+INNER = srcad.grad(cube)
+
+
+@pytest.mark.parametrize("mode", ["auto", "source", "tape"])
+def test_a_gradient_called_inside_a_differentiated_function_is_refused(mode):
+    with pytest.raises(UnsupportedError):
+        srcad.grad(calls_a_gradient, mode=mode)(2.0)
+
+
+def test_a_file_edited_after_import_is_not_trusted(make_module):
+    module = make_module("edited_model", """
+        def f(x):
+            return x * x
+    """)
+    module.__path_for_test__.write_text("def f(x):\n    return x * x * x\n")
+    with pytest.warns(FallbackWarning, match="not the code that runs"):
+        assert srcad.grad(module.f)(3.0) == 6.0  # the tape runs the code that is loaded
+    with pytest.raises(UnsupportedError, match="not the code that runs"):
+        srcad.grad(module.f, mode="source")(3.0)
+
+
+def test_lines_inserted_above_do_not_select_another_function(make_module):
+    module = make_module("shifted_model", """
+        def g(x):
+            return x * x * x
+
+        def f(x):
+            return x * x
+    """)
+    text = module.__path_for_test__.read_text()
+    module.__path_for_test__.write_text("\n\n\n" + text)
+    with pytest.warns(FallbackWarning):
+        assert srcad.grad(module.f)(3.0) == 6.0
+
+
+def test_two_lambdas_on_one_line(jit):
+    sq = lambda x: x * x; cb = lambda x: x ** 3  # noqa: E702, E731
+    assert srcad.grad(sq, jit=jit)(3.0) == 6.0
+    assert srcad.grad(cb, jit=jit)(3.0) == 27.0
+    assert "def cb_grad(" in srcad.source(srcad.grad(cb))
+
+
+def test_a_crafted_name_never_reaches_generated_code():
+    def f(x):
+        return x * 2.0
+    f.__name__ = "f():\n    import os\n    os._exit(3)\ndef g"
+    f.__qualname__ = f.__name__
+    g = srcad.grad(f)
+    assert g(1.0) == 2.0
+    assert "os._exit" not in srcad.source(g)
+
+
+def test_a_source_path_with_a_newline_is_escaped(tmp_path):
+    folder = tmp_path / "a\nimport os; os._exit(7)\n"
+    folder.mkdir()
+    path = folder / "model.py"
+    path.write_text("def f(x):\n    return x * 3.0\n")
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    import linecache
+    linecache.checkcache(str(path))
+    g = srcad.grad(namespace["f"])
+    assert g(1.0) == 3.0
+    text = g._last.generated.path.read_text()
+    assert "\nimport os; os._exit(7)" not in text
+
+
+def sqrt_at_zero(x):
+    return math.sqrt(x)
+
+
+def power_half(x):
+    return x ** 0.5
+
+
+def power(x, y):
+    return x ** y
+
+
+@pytest.mark.parametrize("mode", ["source+numba", "source+python", "tape"])
+def test_singular_points_give_numpy_numbers_in_every_mode(mode):
+    kw = {"source+numba": {}, "source+python": {"jit": False}, "tape": {"mode": "tape"}}[mode]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert srcad.value_and_grad(sqrt_at_zero, **kw)(0.0) == (0.0, np.inf)
+        assert srcad.value_and_grad(power_half, **kw)(0.0) == (0.0, np.inf)
+        value, nan = srcad.value_and_grad(sqrt_at_zero, **kw)(-1.0)
+        assert np.isnan(value) and np.isnan(nan)
+        # d(x ** y)/dy is 0 at x = 0 (y > 0), and d(x ** 0)/dx is 0, as JAX gives
+        assert srcad.grad(power, wrt=(0, 1), **kw)(0.0, 2.0) == (0.0, 0.0)
+        assert srcad.grad(power, wrt=(0, 1), **kw)(0.0, 0.0)[0] == 0.0
+
+
+def test_a_dtype_numba_cannot_compile_does_not_demote_float64_calls():
+    def f(x):
+        return x * x
+    g = srcad.grad(f)
+    with pytest.raises(TypeError, match="float64 and float32"):
+        g(np.longdouble(2.0))
+    assert g(np.float64(2.0)) == 4.0 and g._last.mode == "source+numba"
+    assert g(np.array(3.0)) == 6.0 and g._last.mode == "source+numba"  # a 0-d array
+    with pytest.raises(TypeError, match="float16"):
+        g(np.ones(3, np.float16))
+    with pytest.raises(TypeError, match="complex"):
+        g(np.ones(3, np.complex128))
+
+
+def test_the_transform_runs_no_user_code():
+    calls = []
+
+    class Callable:
+        def __call__(self, v):
+            calls.append(v)
+            return v
+
+    helper = Callable()
+
+    def f(x):
+        return helper(x) * x
+
+    with pytest.warns(FallbackWarning):
+        srcad.grad(f)(2.0)
+    assert len(calls) == 1  # once, by the tape: never by the transform
+
+    def noisy(x):
+        return np.sum(x * np.random.rand(3))
+    np.random.seed(0)
+    with pytest.warns(FallbackWarning):
+        srcad.grad(noisy)(np.ones(3))
+    after = np.random.get_state()
+    np.random.seed(0)
+    np.random.rand(3)  # the one draw the function itself makes
+    expected = np.random.get_state()
+    assert after[2] == expected[2] and np.array_equal(after[1], expected[1])
