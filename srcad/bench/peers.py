@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..cli import describe
 from . import timing
 
 NAMES = ("jax", "autograd", "torch")
@@ -98,7 +99,6 @@ def _last_line(path):
 # ---- the child ----------------------------------------------------------------------------
 
 def _child(job):
-    from ..cli import describe
     from . import verify
     from .workloads import load_module
 

@@ -102,9 +102,12 @@ def format_table(rows, peers):
                        fmt_ratio(r.get("srcad/hand")),
                        *[fmt_ratio(r.get(f"srcad/{p}")) for p in peers],
                        _short(row.get("verified", "-")), _short(check or "-")])
-        compile_.append([w, size, fmt_time((row.get("primal") or {}).get("compile_s")),
-                         fmt_time(row.get("srcad_compile_s")),
-                         fmt_ratio(r.get("srcad compile/primal compile"))])
+        if row.get("compiled_with"):
+            compile_.append([w, size, f"(compiled at {row['compiled_with']})"])
+        else:
+            compile_.append([w, size, fmt_time((row.get("primal") or {}).get("compile_s")),
+                             fmt_time(row.get("srcad_compile_s")),
+                             fmt_ratio(r.get("srcad compile/primal compile"))])
         memory.append([w, size, *[fmt_bytes(c.get("peak_bytes")) if _ok(c) else "-"
                                   for c in (row.get("primal"), row.get("hand"), srcad,
                                             *peer_cells)]])
@@ -135,8 +138,9 @@ def format_markdown(rows, peers, machine):
             text = cell_text(cell, width=200).replace("|", "/")
             return f"{text} ({fmt_ratio(r[key])})" if key in r else text
 
-        compile_text = (f"{fmt_time((row.get('primal') or {}).get('compile_s'))} / "
-                        f"{fmt_time(row.get('srcad_compile_s'))}")
+        compile_text = "" if row.get("compiled_with") else (
+            f"{fmt_time((row.get('primal') or {}).get('compile_s'))} / "
+            f"{fmt_time(row.get('srcad_compile_s'))}")
         lines.append("| " + " | ".join([
             row["workload"], f"`{row['size']}`", cell_text(row.get("primal")),
             with_ratio(row.get("hand"), "hand/primal"),

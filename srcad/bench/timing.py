@@ -11,6 +11,8 @@ import statistics
 import time
 import tracemalloc
 
+from ..cli import describe
+
 # Set in the environment for libraries loaded later and for the peers' child processes;
 # what is already loaded is limited at run time by threadpoolctl (see pin_threads).
 THREAD_ENV = {
@@ -78,8 +80,6 @@ def timed(fn, budget, track_memory=False, warm=False, eager=False):
         cell["peak_bytes"] = peak_memory(fn) if track_memory else None
         return cell
     except Exception as exc:
-        from ..cli import describe
-
         return {"status": f"error: {describe(exc)}"}
 
 
