@@ -82,8 +82,8 @@ def format_table(rows, peers):
     overhead = [["workload", "size", "srcad call", "compiled kernel", "overhead"]]
     for row in rows:
         w, size = row["workload"], row["size"]
-        if "error" in row:
-            times.append([w, size, row["error"]])
+        if "error" in row:  # the whole text is in the notes
+            times.append([w, size, _short(row["error"], 40)])
             continue
         peer_cells = [row.get("peers", {}).get(p) for p in peers]
         srcad = row.get("srcad", {})
@@ -161,6 +161,8 @@ def notes(rows):
     out = []
     for row in rows:
         label = f"{row['workload']}[{row['size']}]"
+        if "error" in row:
+            out.append(f"{label}: {row['error']}")
         if str(row.get("verified", "")).startswith("MISMATCH"):
             out.append(f"!!! MISMATCH {label}: srcad's gradient {row['verified']}")
         for peer, cell in row.get("peers", {}).items():
