@@ -79,96 +79,93 @@ def f(alphas, means, icf, x, gamma, m):
 
 @numba.njit(cache=True)
 def hand_adjoint(alphas, means, icf, x, gamma, m):
-    # Per component k the points form a matrix, so the work is two small matrix products
-    # (BLAS gemm through np.dot) per component, points innermost:
-    # Forward: Y = X - mu_k (n x d), Z_k = Y Q_k^T, main[k, i] = alpha_k + sum(q_k) - |z_i|^2/2;
-    #   Z_k is saved (K x n x d: cheaper than a second gemm in the reverse at most sizes).
-    #   Per point the logsumexp over k; main becomes the responsibilities w[k, i].
-    # Reverse, per k: bZ = -w * Z_k (the adjoint of -|z|^2/2), dQ_k = bZ^T Y (one gemm; its
-    #   lower triangle is the gradient of Q_k's entries), dmu_k = -(sum_i bz_i) Q_k,
-    #   dalpha_k = sum_i w[k, i] - n softmax(alpha)_k, and the log-det and Wishart terms.
+    # Two matrix products (BLAS gemm through np.dot) for all components at once, points
+    # innermost elsewhere. With QT = [Q_1^T ... Q_K^T] (d x Kd):
+    # Forward: Z = X QT (n x Kd), then z_ik = Q_k x_i - Q_k mu_k in place (no x_i - mu_k
+    #   is ever formed); per point main_k = alpha_k + sum(q_k) - |z_ik|^2 / 2 and the
+    #   logsumexp over k; the responsibilities w_ik turn Z in place into its adjoint -w z.
+    # Reverse: G = Z^T X (Kd x d, one gemm) is sum_i bz_ik x_i^T, so the gradient of Q_k's
+    #   entries is G_k - (sum_i bz_ik) mu_k^T (its lower triangle), dmu_k = -(sum_i bz_ik) Q_k,
+    #   dalpha_k = sum_i w_ik - n softmax(alpha)_k, plus the log-det and Wishart terms.
     n, d = x.shape
     K = alphas.shape[0]
     T = icf.shape[1]
-    Q = np.zeros((K, d, d))
+    QT = np.zeros((d, K * d))
     sumq = np.zeros(K)
+    qmu = np.zeros((K, d))
     for k in range(K):
         idx = d
         for c in range(d):
-            Q[k, c, c] = math.exp(icf[k, c])
+            QT[c, k * d + c] = math.exp(icf[k, c])
             sumq[k] += icf[k, c]
             for r in range(c + 1, d):
-                Q[k, r, c] = icf[k, idx]
+                QT[c, k * d + r] = icf[k, idx]
                 idx += 1
-    Z = np.empty((K, n, d))
-    Y = np.empty((n, d))
-    main = np.empty((K, n))
-    for k in range(K):
-        for i in range(n):
-            for r in range(d):
-                Y[i, r] = x[i, r] - means[k, r]
-        Zk = np.dot(Y, Q[k].T)
-        Z[k] = Zk
-        for i in range(n):
-            sq = 0.0
-            for r in range(d):
-                sq += Zk[i, r] * Zk[i, r]
-            main[k, i] = alphas[k] + sumq[k] - 0.5 * sq
+        for r in range(d):
+            acc = 0.0
+            for c in range(r + 1):
+                acc += QT[c, k * d + r] * means[k, c]
+            qmu[k, r] = acc
+    Z = np.dot(x, QT)
+    w = np.empty((n, K))
     total = 0.0
     for i in range(n):
-        mx = main[0, i]
-        for k in range(1, K):
-            mx = max(mx, main[k, i])
+        mx = -np.inf
+        for k in range(K):
+            sq = 0.0
+            for r in range(d):
+                v = Z[i, k * d + r] - qmu[k, r]
+                Z[i, k * d + r] = v
+                sq += v * v
+            main = alphas[k] + sumq[k] - 0.5 * sq
+            w[i, k] = main
+            mx = max(mx, main)
         se = 0.0
         for k in range(K):
-            e = math.exp(main[k, i] - mx)
-            main[k, i] = e
+            e = math.exp(w[i, k] - mx)
+            w[i, k] = e
             se += e
         total += mx + math.log(se)
         inv = 1.0 / se
         for k in range(K):
-            main[k, i] *= inv
+            wik = w[i, k] * inv
+            w[i, k] = wik
+            for r in range(d):
+                Z[i, k * d + r] *= -wik
     amax = np.max(alphas)
     ea = np.exp(alphas - amax)
     sea = np.sum(ea)
     lse_alphas = amax + math.log(sea)
 
+    G = np.dot(Z.T, x)
+    sbz = np.zeros(K * d)
+    wsum = np.zeros(K)
+    for i in range(n):
+        for k in range(K):
+            wsum[k] += w[i, k]
+        for j in range(K * d):
+            sbz[j] += Z[i, j]
     g2 = gamma * gamma
-    dalphas = -n * ea / sea
+    dalphas = -n * ea / sea + wsum
     dmeans = np.empty((K, d))
     dicf = np.empty((K, T))
     prior = 0.0
-    bZ = np.empty((n, d))
-    sbz = np.empty(d)
     for k in range(K):
-        for i in range(n):
-            for r in range(d):
-                Y[i, r] = x[i, r] - means[k, r]
-        wsum = 0.0
-        sbz[:] = 0.0
-        for i in range(n):
-            w = main[k, i]
-            wsum += w
-            for r in range(d):
-                b = -w * Z[k, i, r]
-                bZ[i, r] = b
-                sbz[r] += b
-        dQ = np.dot(bZ.T, Y)
-        dalphas[k] += wsum
         for c in range(d):
             acc = 0.0
             for r in range(c, d):
-                acc += sbz[r] * Q[k, r, c]
+                acc += sbz[k * d + r] * QT[c, k * d + r]
             dmeans[k, c] = -acc
         idx = d
         for c in range(d):
             # the exp(q) chain factor, log det (wsum), and the prior 1/2 g^2 exp(2q) - m q
-            qe = Q[k, c, c]
-            dicf[k, c] = dQ[c, c] * qe + wsum + g2 * qe * qe - m
+            qe = QT[c, k * d + c]
+            dq = G[k * d + c, c] - sbz[k * d + c] * means[k, c]
+            dicf[k, c] = dq * qe + wsum[k] + g2 * qe * qe - m
             prior += 0.5 * g2 * qe * qe - m * icf[k, c]
             for r in range(c + 1, d):
                 lv = icf[k, idx]
-                dicf[k, idx] = dQ[r, c] + g2 * lv
+                dicf[k, idx] = G[k * d + r, c] - sbz[k * d + r] * means[k, c] + g2 * lv
                 prior += 0.5 * g2 * lv * lv
                 idx += 1
     N = d + m + 1
