@@ -43,7 +43,7 @@ def add_parser(subparsers):
     p.add_argument("--memory-limit", type=memory_size, default="4G", metavar="SIZE",
                    help="resident memory a peer cell may use before it is stopped, e.g. 500M, "
                         "8G (default 4G; 0: no limit)")
-    p.add_argument("--args", dest="call_args",
+    p.add_argument("--args", dest="call_args", metavar="EXPR",
                    help="for module.py:func: the arguments, a Python expression list "
                         "(np and math are available), e.g. \"np.random.rand(1000), 2.0\"")
     p.add_argument("--wrt", default="0", help="for module.py:func: argument indices or names")
