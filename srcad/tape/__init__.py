@@ -19,7 +19,8 @@ script written for torch runs with `import srcad as torch` as far as it uses wha
 Files: tensor.py (the Tensor and recording), methods.py (operators and methods), ops.py (THE op
 table), engine.py (graph nodes and the backward walk), autograd.py (grad, backward),
 numpy_api.py (NumPy functions on tensors), factories.py (zeros, randn, cat, exp, ...), dtypes.py,
-printing.py, mode.py (no_grad), graph.py (make_dot), optim.py (SGD, Adam), run.py (below).
+printing.py, mode.py (no_grad), graph.py (make_dot), optim.py (SGD, Adam), run.py and
+patching.py (below).
 
 Errors follow PyTorch: backward() of a non-scalar without a gradient, a second backward()
 through a graph without retain_graph=True, an in-place change to a leaf that requires grad, and
@@ -28,9 +29,9 @@ Converting a tracked tensor to a plain NumPy array (np.asarray(t), y[i] = t into
 raises rather than drop the gradient; float(t) and t.item() return numbers, as in PyTorch.
 
 For plain NumPy functions srcad.api uses value_and_grad(fn, args, wrt) and vjp(fn, args, wrt)
-from run.py: they run fn on tensors with `math.*`, NumPy allocations (np.zeros, ...) and
-float() patched, so loops that fill arrays (y[i] = math.sin(x[i])), while loops, recursion and
-helper functions are differentiated.
+from run.py: they run fn on tensors while `math.*`, NumPy allocations (np.zeros, ...) and
+float() are patched in the user's modules (patching.py), so loops that fill arrays
+(y[i] = math.sin(x[i])), while loops, recursion and helper functions are differentiated.
 """
 
 from srcad.tape import autograd, factories, numpy_api, optim  # numpy_api registers NumPy's

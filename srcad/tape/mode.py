@@ -3,11 +3,14 @@
 Grad mode says whether operations on tensors are recorded. User-code mode is set by run.py
 while it executes a user's NumPy function on tensors: NumPy code overwrites arrays freely, so
 in that mode an in-place write copies a storage the graph saved instead of failing at backward
-time, and float() of a tracked tensor raises instead of silently dropping its gradient.
+time, and float() of a tracked tensor raises instead of silently dropping its gradient. Errors
+raised there name the user's line (located()).
 """
 
 import contextlib
 import functools
+import linecache
+import sys
 import threading
 
 
@@ -83,3 +86,31 @@ def user_code():
         yield
     finally:
         _state.user_code = previous
+
+
+_LIBRARIES = frozenset(sys.stdlib_module_names) | {"numpy", "scipy", "numba", "srcad"}
+
+
+def is_user_module(name, file):
+    """True for a module of the user's code: not the standard library, NumPy, SciPy, numba,
+    srcad, or anything installed in site-packages."""
+    return (
+        (name or "").partition(".")[0] not in _LIBRARIES
+        and "site-packages" not in (file or "")
+        and "dist-packages" not in (file or "")
+    )
+
+
+def located(message):
+    """message, with the file:line and the source line of the user's code running it when the
+    tape runs user code."""
+    if not in_user_code():
+        return message
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if is_user_module(frame.f_globals.get("__name__"), code.co_filename):
+            source = linecache.getline(code.co_filename, frame.f_lineno).strip()
+            return f"{code.co_filename}:{frame.f_lineno}: {source}\n{message}"
+        frame = frame.f_back
+    return message

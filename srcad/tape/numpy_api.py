@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 
+from srcad.tape import mode
 from srcad.tape.ops import OPS
 from srcad.tape.tensor import (
     HANDLED_FUNCTIONS,
@@ -126,6 +127,21 @@ def cross(a, b):
     return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """start + (stop - start) * fraction, as NumPy computes it (the last sample is stop)."""
+    if axis != 0 or (dtype is not None and np.dtype(dtype).kind != "f"):
+        raise TypeError(
+            mode.located(f"srcad.tape: np.linspace with axis={axis!r}, dtype={dtype!r}")
+        )
+    ndim = np.broadcast(operand(start), operand(stop)).ndim
+    fractions = np.reshape(np.linspace(0.0, 1.0, num, endpoint), (-1,) + (1,) * ndim)
+    samples = start + (stop - start) * fractions
+    if endpoint and num > 1:
+        samples = concatenate([samples[:-1], expand_dims(stop + 0.0 * start, 0)])
+    step = (stop - start) / (num - 1 if endpoint else num) if num > int(endpoint) else np.nan
+    return (samples, step) if retstep else samples
+
+
 def _like(np_func):
     """np.zeros_like and friends: a constant tensor when the result is a float array."""
 
@@ -136,10 +152,10 @@ def _like(np_func):
     return like
 
 
-def full_like(a, fill_value, dtype=None):
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
     if isinstance(fill_value, Tensor):
-        return broadcast_to(fill_value, np.shape(operand(a)))
-    return _like(np.full_like)(a, fill_value, dtype=dtype)
+        return broadcast_to(fill_value, np.shape(operand(a)) if shape is None else shape)
+    return _like(np.full_like)(a, fill_value, dtype, order, subok, shape)
 
 
 def _reduction(name):
@@ -194,6 +210,7 @@ HANDLED_FUNCTIONS.update(
         np.concatenate: concatenate,
         np.broadcast_to: broadcast_to,
         np.outer: outer,
+        np.linspace: linspace,
         np.var: var,
         np.std: std,
         np.hstack: hstack,

@@ -17,6 +17,9 @@ higher derivatives). Use only NumPy functions that srcad/tape/numpy_api.py handl
                                                node saves no values (and, as in torch, survives
                                                a second backward)
   deflinear_many(name, forward, torch, vjp)    linear, any number of inputs: vjp returns all
+  defview(name, forward, torch, vjp)           linear, and its result may be a view of its one
+                                               input: it shares the input's memory wherever
+                                               NumPy's result does (tensor.py keeps it current)
 
 `torch` is the grad_fn name ("MulBackward0"), or a function of the input shapes and the params
 for ops PyTorch names by how they are called (x.sum() is SumBackward0, x.sum(0) SumBackward1).
@@ -30,12 +33,12 @@ import numpy as np
 
 
 class Op:
-    __slots__ = ("forward", "linear", "name", "torch", "vjp_all", "vjps")
+    __slots__ = ("forward", "linear", "name", "torch", "view", "vjp_all", "vjps")
 
-    def __init__(self, name, forward, vjps=(), vjp_all=None, linear=False, torch=None):
+    def __init__(self, name, forward, vjps=(), vjp_all=None, linear=False, torch=None, view=False):
         """torch defaults to the name in CamelCase: custom_vjp's softplus is SoftplusBackward."""
         self.name, self.forward, self.vjps, self.vjp_all = name, forward, vjps, vjp_all
-        self.linear = linear
+        self.linear, self.view = linear or view, view
         self.torch = torch or "".join(part.capitalize() for part in name.split("_")) + "Backward"
 
     def label(self, shapes, params):
@@ -61,6 +64,10 @@ def deflinear(name, forward, torch, *vjps):
 
 def deflinear_many(name, forward, torch, vjp_all):
     _register(Op(name, forward, vjp_all=vjp_all, linear=True, torch=torch))
+
+
+def defview(name, forward, torch, vjp):
+    _register(Op(name, forward, (vjp,), view=True, torch=torch))
 
 
 def is_basic_index(index):
@@ -430,7 +437,34 @@ def _put_dx(g, ans, x, v, index):
 
 
 def _put_dv(g, ans, x, v, index):
-    return g[index]
+    if is_basic_index(index):
+        return g[index]
+    return np.where(_kept_writes(x.shape, index), g[index], 0.0)
+
+
+def _kept_writes(shape, index):
+    """Which elements of v survive x[index] = v: NumPy keeps the last write to a repeated
+    index, found by writing each element's number through the same index."""
+    selected = np.empty(shape)[index].shape
+    numbers = np.arange(math.prod(selected)).reshape(selected)
+    owner = np.full(shape, -1)
+    owner[index] = numbers
+    return owner[index] == numbers
+
+
+def _put_view(x, v, view, params):
+    OPS[view].forward(x, **params)[...] = v  # x[index] = v, x.T[...] = v, ...: into x's storage
+    return x
+
+
+def _put_view_dx(g, ans, x, v, view, params):
+    covered = np.zeros(x.shape, dtype=bool)
+    OPS[view].forward(covered, **params)[...] = True
+    return np.where(covered, 0.0, g)
+
+
+def _put_view_dv(g, ans, x, v, view, params):
+    return OPS[view].forward(g, **params)
 
 
 def _along(axis, where):
@@ -529,18 +563,19 @@ defvjp("solve", np.linalg.solve, "LinalgSolveExBackward0", _solve_da, _solve_db)
 
 # ---- shape, indexing, copies and conversions ----
 
-deflinear("permute", np.transpose, "PermuteBackward0", _permute_dx)  # x.T, np.transpose
-deflinear("t", np.transpose, "TBackward0", lambda g, ans, x: np.transpose(g))
-deflinear("transpose", _swapaxes, "TransposeBackward0", _swapaxes_dx)
-deflinear("view", _reshape, "ViewBackward0", _as_input)  # reshape, view, flatten, ravel
-deflinear("unsqueeze", np.expand_dims, "UnsqueezeBackward0", _as_input)
-deflinear("squeeze", _squeeze, _by_axis("SqueezeBackward0", "SqueezeBackward1"), _as_input)
-deflinear("expand", np.broadcast_to, "ExpandBackward0", lambda g, ans, x, shape: g)
+defview("permute", np.transpose, "PermuteBackward0", _permute_dx)  # x.T, np.transpose
+defview("t", np.transpose, "TBackward0", lambda g, ans, x: np.transpose(g))
+defview("transpose", _swapaxes, "TransposeBackward0", _swapaxes_dx)
+defview("view", _reshape, "ViewBackward0", _as_input)  # reshape, view, flatten, ravel
+defview("unsqueeze", np.expand_dims, "UnsqueezeBackward0", _as_input)
+defview("squeeze", _squeeze, _by_axis("SqueezeBackward0", "SqueezeBackward1"), _as_input)
+defview("expand", np.broadcast_to, "ExpandBackward0", lambda g, ans, x, shape: g)
 deflinear("clone", np.copy, "CloneBackward0", lambda g, ans, x: g)
 deflinear("to", _to, "ToCopyBackward0", _to_dx)
 deflinear("grad_copy", np.copy, "CopyBackwards", lambda g, ans, x: g)  # a first .grad, recorded
-deflinear("getitem", _getitem, lambda shapes, index: _index_kind(index) + "Backward0", _getitem_dx)
+defview("getitem", _getitem, lambda shapes, index: _index_kind(index) + "Backward0", _getitem_dx)
 deflinear("index_put", _put, "CopySlices", _put_dx, _put_dv)
+deflinear("view_put", _put_view, "CopySlices", _put_view_dx, _put_view_dv)  # a write via a view
 deflinear_many("stack", _stack, "StackBackward0", _unstack)
 deflinear_many("concatenate", _concatenate, "CatBackward0", _split)
 # the gradient of x[index] as an op, for backward(create_graph=True) (engine.py)

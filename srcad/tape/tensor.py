@@ -8,16 +8,19 @@ called on tensors do is registered from numpy_api.py into HANDLED_UFUNCS / HANDL
 NumPy function the tape cannot differentiate raises instead of dropping the gradient, and so
 does converting a tracked tensor to a plain array.
 
-Storage and versions: a result never shares memory with its inputs. In-place operations
-(a += b, y[i] = v, x.add_(1)) write into the tensor's storage, bump its version counter and make
-the recorded op its new grad_fn. A node that saved the old value then raises at backward time,
-as in PyTorch; in user-code mode (mode.py) the write goes to a fresh copy instead (as it does
-for a tensor wrapping a caller's array there). x[i] of basic indices reads a copy that
-remembers where it came from, so writing into it (A[i][j] = v) also writes into A, as a NumPy
-view would.
+Storage and versions: a result shares memory with an input only where NumPy's result would be
+a view of it (x[1:], x.T, x.reshape(...): the ops.defview ops); a view shares its base's version
+counter. In-place operations (a += b, y[i] = v, x.add_(1)) write into the tensor's storage, bump
+its version counter and make the recorded op its new grad_fn. A node that saved the old value
+then raises at backward time, as in PyTorch; in user-code mode (mode.py) the write goes to a
+fresh copy instead (as it does for a tensor wrapping a caller's array there). A write into a
+view is a write into its base (recorded there as CopySlices), after which the base gives each
+of its live views its storage and a grad_fn reading the new value: both always read as NumPy
+arrays would, with the gradient that goes with it.
 """
 
 import dis
+import itertools
 import sys
 import warnings
 import weakref
@@ -26,17 +29,18 @@ import numpy as np
 
 from srcad.tape import dtypes, engine, mode
 from srcad.tape.methods import TensorMethods
-from srcad.tape.ops import OPS, is_basic_index
+from srcad.tape.ops import OPS
 from srcad.tape.printing import tensor_repr
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_view_numbers = itertools.count()  # views are updated in the order they were made
 
 _DROPPED_IN_USER_CODE = (
     "srcad.tape: float() of a value that depends on the differentiated inputs would return a "
-    "plain number and drop its gradient. It happens in code the tape does not rewrite "
-    "(methods of classes, library functions): float(x) or math functions there, or storing x "
-    "into a NumPy array made outside the differentiated function. Keep x as it is, or write "
-    "x.detach() where no gradient should flow."
+    "plain number and drop its gradient. It happens where the tape cannot see a call: in "
+    "library code, or a math function reached otherwise than by its name (a list of functions, "
+    "a default argument), or storing x into a NumPy array made outside the differentiated "
+    "function. Keep x as it is, or write x.detach() where no gradient should flow."
 )
 _DROPPED_BY_STORE = (
     "srcad.tape: storing a tensor that requires grad into a NumPy array (y[i] = t) would drop "
@@ -49,6 +53,11 @@ _DROPPED_BY_ARRAY = (
     "np.array([...]) or np.float64(...), or passed to a function the tape does not know. Make "
     "y a tensor (srcad.tensor(...)), build arrays of tensors with np.stack, or use t.detach() "
     "(and t.detach().numpy()) if no gradient should flow."
+)
+_NO_DERIVATIVE = (
+    "srcad.tape has no derivative for {name}, called on a tensor that requires grad. Write it "
+    "with operations the tape supports (srcad/tape/ops.py), or pass x.detach() if no gradient "
+    "should flow through it."
 )
 
 # what NumPy functions and ufuncs do on tensors; numpy_api.py fills these
@@ -70,38 +79,50 @@ def operand(x):
 def new(value, grad_fn=None):
     """A tensor around `value` (not copied); with grad_fn, a non-leaf that requires grad."""
     t = object.__new__(Tensor)
-    t._value, t._counter = value, [0]  # the version counter, shared with detach()ed aliases
+    # the storage's version counter and whether the graph saved it (or it is the caller's
+    # array): shared with the storage's views and detach()ed aliases
+    t._value, t._counter = value, [0, False]
     t._requires_grad = grad_fn is not None
-    t._retains_grad = t._shared = False
+    t._retains_grad = False
     t.grad_fn = grad_fn
-    t._grad = t._view_of = t.hooks = t._accumulator = None
+    t._grad = t._view_of = t._views = t.hooks = t._accumulator = None
     return t
 
 
 def apply(name, *inputs, **params):
-    """Run op `name` on inputs (tensors, arrays, numbers) and record it if any input is tracked."""
+    """Run op `name` on inputs (tensors, arrays, numbers) and record it if any input is tracked.
+    The result shares memory with an input only where NumPy's would: as a view (ops.defview)."""
     op = OPS[name]
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
     value = np.asarray(op.forward(*values, **params))
-    if value.base is not None:  # a view of an input: results never share memory with inputs
-        value = value.copy()
+    base = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
+    if value.base is not None and not (base is not None and np.may_share_memory(value, values[0])):
+        value, base = value.copy(), None
     out = new(value)
+    if base is not None and value.base is not None:
+        out._counter = base._counter
+        base._add_view(out, name, params)
+    _record(out, op, params, inputs, values)
+    return out
+
+
+def _record(out, op, params, inputs, values):
+    """Give out a grad_fn for op if an input is tracked (in grad mode)."""
     if not mode.is_grad_enabled():
-        return out
+        return
     edges = [_edge(x) for x in inputs]
     if all(edge is None for edge in edges):
-        return out
-    values.append(value)
+        return
+    values = [*values, out._value]
     counters = [x._counter if isinstance(x, Tensor) else None for x in inputs]
     counters.append(out._counter)
     out.grad_fn = engine.Node(op, params, edges, values, counters)
     out._requires_grad = True
-    if not op.linear:
+    if not op.linear:  # the node keeps these storages: a write in user code goes to a copy
         for x in inputs:
             if isinstance(x, Tensor):
-                x._shared = True
-        out._shared = True
-    return out
+                x._counter[1] = True
+        out._counter[1] = True
 
 
 _apply = apply  # the name srcad/custom.py imports
@@ -127,11 +148,7 @@ def plain(obj, name=None):
     to be passed to) is given, a tracked tensor raises instead: the tape cannot differentiate it."""
     if isinstance(obj, Tensor):
         if name is not None and tracked(obj):
-            raise TypeError(
-                f"srcad.tape has no derivative for {name}, called on a tensor that requires "
-                "grad. Write it with operations the tape supports (srcad/tape/ops.py), or pass "
-                "x.detach() if no gradient should flow through it."
-            )
+            raise TypeError(mode.located(_NO_DERIVATIVE.format(name=name)))
         return obj._value
     if isinstance(obj, (list, tuple)):
         return type(obj)(plain(item, name) for item in obj)
@@ -160,9 +177,9 @@ class Tensor(TensorMethods):
         "_grad",
         "_requires_grad",
         "_retains_grad",
-        "_shared",
         "_value",
         "_view_of",
+        "_views",
         "grad_fn",
         "hooks",
     )
@@ -303,13 +320,13 @@ class Tensor(TensorMethods):
 
     def __array__(self, dtype=None, copy=None):
         if tracked(self):
-            raise RuntimeError(_DROPPED_BY_ARRAY.format(shape=self.shape))
+            raise RuntimeError(mode.located(_DROPPED_BY_ARRAY.format(shape=self.shape)))
         return self._value if dtype is None else self._value.astype(dtype)
 
     def __float__(self):
         if tracked(self):
             if mode.in_user_code():
-                raise RuntimeError(_DROPPED_IN_USER_CODE)
+                raise RuntimeError(mode.located(_DROPPED_IN_USER_CODE))
             # float(t) returns a number, as in torch; y[i] = t into an ndarray must not
             caller = sys._getframe(1)
             if caller.f_code.co_code[caller.f_lasti] == _STORE_SUBSCR:
@@ -363,11 +380,7 @@ class Tensor(TensorMethods):
     # ---- indexing ----
 
     def __getitem__(self, index):
-        index = _index(index)
-        out = apply("getitem", self, index=index)
-        if out.ndim and is_basic_index(index):
-            out._view_of = (self, index)
-        return out
+        return apply("getitem", self, index=_index(index))
 
     def __setitem__(self, index, value):
         self._inplace("index_put", value, index=_index(index))
@@ -375,22 +388,32 @@ class Tensor(TensorMethods):
     # ---- in-place operations ----
 
     def _inplace(self, name, *others, **params):
-        """Store op(self, *others) into self, recording it as self's new grad_fn."""
+        """Store op(self, *others) into self, recording it as self's new grad_fn. A view writes
+        into its base instead, which then updates its views (this one too)."""
         _check_inplace(self)
-        # the graph saved this storage, or it is the caller's array: write to a copy instead
-        if self._shared and mode.in_user_code():
-            self._value, self._counter, self._shared = self._value.copy(), [0], False
-        if self._view_of is not None:  # read the base again: it may have changed since
-            base, index = self._view_of
-            self._become(base[index])
-        old = new(self._value if OPS[name].linear else self._value.copy())
-        if old._value is self._value:
-            old._counter = self._counter
-        old.grad_fn, old._requires_grad = self.grad_fn, self._requires_grad
-        self._become(apply(name, old, *others, **params))
         if self._view_of is not None:
-            base[index] = self
+            base, view, view_params = self._view_of
+            changed = apply(name, self._copy_in_graph(), *others, **params)
+            base._inplace("view_put", changed, view=view, params=view_params)
+            return self
+        # the graph saved this storage, or it is the caller's array: write to a copy instead
+        if self._counter[1] and mode.in_user_code():
+            self._value, self._counter = self._value.copy(), [0, False]
+        if OPS[name].linear:
+            old = new(self._value)
+            old._counter = self._counter
+            old.grad_fn, old._requires_grad = self.grad_fn, self._requires_grad
+        else:
+            old = self._copy_in_graph()
+        self._become(apply(name, old, *others, **params))
+        self._update_views()
         return self
+
+    def _copy_in_graph(self):
+        """A copy of this tensor's value with its place in the graph."""
+        copy = new(self._value.copy())
+        copy.grad_fn, copy._requires_grad = self.grad_fn, self._requires_grad
+        return copy
 
     def _become(self, result):
         """Take result's value (written into this tensor's storage) and its place in the graph."""
@@ -399,6 +422,27 @@ class Tensor(TensorMethods):
         self._counter[0] += 1
         if result.grad_fn is not None:
             self.grad_fn, self._requires_grad = result.grad_fn, True
+
+    # ---- views: results that share this tensor's memory, as NumPy's (and torch's) do ----
+
+    def _add_view(self, view, name, params):
+        if self._views is None:
+            self._views = weakref.WeakValueDictionary()
+        view._view_of = (self, name, params)
+        self._views[next(_view_numbers)] = view
+
+    def _update_views(self):
+        """After a write: each live view takes its values from this tensor's storage again (a
+        write may have moved it to a copy) and its grad_fn from this tensor's new one."""
+        for view in list(self._views.values()) if self._views else ():
+            if view._view_of is None:  # detach_()ed
+                continue
+            _, name, params = view._view_of
+            op = OPS[name]
+            view._value = np.asarray(op.forward(self._value, **params))
+            view._counter = self._counter
+            _record(view, op, params, [self], [self._value])
+            view._update_views()
 
     # ---- NumPy protocols ----
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from srcad.tape import value_and_grad
+
 EPS = 1e-6
 
 
@@ -21,3 +23,13 @@ def numerical_grad(f, args, i, cotangent=None):
             values.append(np.sum(out if cotangent is None else cotangent * out))
         grad[k] = (values[0] - values[1]) / (2 * EPS)
     return grad if isinstance(args[i], np.ndarray) else float(grad)
+
+
+def check(f, args, wrt, rtol=1e-6):
+    """The tape's value_and_grad(f) agrees with f and with central differences."""
+    value, grads = value_and_grad(f, args, wrt)
+    np.testing.assert_allclose(value, f(*args), rtol=1e-12)
+    for i, grad in zip(wrt, grads, strict=True):
+        expected = numerical_grad(f, args, i)
+        assert type(grad) is type(expected)
+        np.testing.assert_allclose(grad, expected, rtol=rtol, atol=1e-8)

@@ -179,6 +179,20 @@ CASES = {
             (((5,), ()), {"index": slice(1, 3)}),
             (((3, 4), (4,)), {"index": 1}),
             (((5,), (2,)), {"index": np.array([0, 3])}),
+            # NumPy keeps the last of repeated writes: earlier ones get no gradient
+            (((5,), (4,)), {"index": np.array([1, 3, 1, 1])}),
+            (((5,), ()), {"index": np.array([2, 2])}),
+            (((3, 4), (3, 2)), {"index": (slice(None), np.array([2, 2]))}),
+            (((3, 4), (3,)), {"index": (np.array([0, 2, 0]), np.array([1, 1, 1]))}),
+        ],
+        anywhere,
+    ),
+    "view_put": (
+        [
+            (((5,), (2,)), {"view": "getitem", "params": {"index": slice(1, 3)}}),
+            (((2, 3), (3, 2)), {"view": "permute", "params": {"axes": None}}),
+            (((2, 3), ()), {"view": "view", "params": {"shape": (6,)}}),
+            (((2, 3), (3,)), {"view": "getitem", "params": {"index": 1}}),
         ],
         anywhere,
     ),

@@ -3,6 +3,7 @@ loops, while loops, recursion, helpers, in-place NumPy code, and the errors that
 silently dropped gradient."""
 
 import functools
+import inspect
 import math
 import re
 from math import exp
@@ -12,19 +13,9 @@ import pytest
 
 from srcad.tape import value_and_grad, vjp
 
-from .numeric import numerical_grad
+from .numeric import check, numerical_grad
 
 SEEDS = [0, 1, 2]
-
-
-def check(f, args, wrt, rtol=1e-6):
-    """value_and_grad(f) agrees with f and with central differences."""
-    value, grads = value_and_grad(f, args, wrt)
-    np.testing.assert_allclose(value, f(*args), rtol=1e-12)
-    for i, grad in zip(wrt, grads, strict=True):
-        expected = numerical_grad(f, args, i)
-        assert type(grad) is type(expected)
-        np.testing.assert_allclose(grad, expected, rtol=rtol, atol=1e-8)
 
 
 def tutorial(x1, x2, c):
@@ -273,7 +264,10 @@ def test_what_would_drop_a_gradient_raises(f, message):
     with pytest.raises((RuntimeError, TypeError, ValueError)) as raised:
         value_and_grad(f, (np.array([1.5, 2.0]),), (0,))
     # NumPy re-raises an error from storing into an array as the cause of its own
-    assert re.search(message, f"{raised.value} {raised.value.__cause__}")
+    text = f"{raised.value} {raised.value.__cause__}"
+    assert re.search(message, text)
+    _, line = inspect.getsourcelines(f)
+    assert f"{__file__}:{line + 1}: {inspect.getsource(f).splitlines()[1].strip()}" in text
 
 
 def test_non_differentiable_math_functions_work_on_tracked_values():
@@ -281,3 +275,39 @@ def test_non_differentiable_math_functions_work_on_tracked_values():
         return x * math.floor(x) + (1.0 if math.isfinite(x) else 0.0)
 
     check(f, (2.5,), (0,))
+
+
+def with_varargs(x, *weights):
+    return x**2 * len(weights) + x * weights[0]
+
+
+def with_keyword_only(x, *, scale=2.0):
+    return scale * x**2
+
+
+def with_positional_only(x, /, scale=2.0):
+    return scale * x**3
+
+
+def with_var_keywords(x, shift=0.0, **options):
+    return (x + shift) ** 2 * options.get("scale", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("f", "args", "kwargs"),
+    [
+        (with_varargs, (0.7, 3.0, 1.0), {}),
+        (with_keyword_only, (0.7,), {"scale": 3.0}),
+        (with_keyword_only, (0.7,), {}),
+        (with_positional_only, (0.7, 1.5), {}),
+        (with_var_keywords, (0.7,), {"scale": 4.0}),
+    ],
+)
+def test_every_kind_of_parameter_is_bound_as_python_binds_it(f, args, kwargs):
+    # srcad.api passes one value per parameter, as Signature.bind gives them
+    bound = inspect.signature(f).bind(*args, **kwargs)
+    bound.apply_defaults()
+    value, (grad,) = value_and_grad(f, tuple(bound.arguments.values()), (0,))
+    assert value == f(*args, **kwargs)
+    expected = numerical_grad(lambda x: f(x, *args[1:], **kwargs), (args[0],), 0)
+    assert grad == pytest.approx(expected, rel=1e-6)

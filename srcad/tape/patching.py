@@ -1,0 +1,397 @@
+"""What a user's NumPy function sees while run.py runs it on tensors.
+
+Inside the call, `math.sin(t)` applies a tensor op, `np.zeros(n)` returns a tensor (so that
+`y[i] = t` is recorded), `float(t)` keeps a tensor a tensor, and a helper compiled with
+numba.njit runs as Python. The user's functions are not copied: they run as they are, and every
+function, class and module keeps its identity (`ACT is square`, `f.__name__`, isinstance).
+What changes, for the duration of the call only, are the library objects user code reaches by
+name. patched(fn, args) finds the globals of every user module reachable from fn and its
+arguments (through globals, closure cells, classes, modules, partials and small containers),
+and replaces in them, and in closure cells, in place:
+  - the `math` and `numpy` modules and the functions imported from them by shims (below);
+  - a numba dispatcher of user code by its Python function;
+  - `float`, by a stand-in that keeps a 0-d tensor a tensor (added to the module's globals);
+and a local `import math` / `import numpy` executed by such a module gives the shims too. All
+is put back when the call returns. Each shim acts as what it replaces except in the thread
+that is running user code on the tape (mode.in_user_code()), so code using the same modules
+from other threads meanwhile is unaffected; nested and concurrent calls share the patches.
+
+Limits: a library function reached otherwise than by a name (`FUNCS = [math.sin]`) or a user
+module the walk does not reach is not patched (a tensor there raises a clear error rather than
+drop its gradient), and `type(v) is float` is False while `float` is replaced.
+"""
+
+import builtins
+import contextlib
+import functools
+import math
+import threading
+import types
+
+import numpy as np
+
+from srcad.tape import mode
+from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape, stack
+from srcad.tape.tensor import Tensor, as_tensor
+
+_LARGEST_CONTAINER = 64  # containers in globals are searched for functions only up to this size
+
+
+def is_user_function(fn):
+    return isinstance(fn, types.FunctionType) and mode.is_user_module(
+        fn.__module__, fn.__code__.co_filename
+    )
+
+
+def python_of_jitted(v):
+    """The Python function behind a numba dispatcher (@numba.njit) of user code, else None:
+    the tape runs it on tensors, which compiled code cannot take."""
+    if type(v).__module__.partition(".")[0] != "numba":
+        return None
+    python = getattr(v, "py_func", None)
+    return python if is_user_function(python) else None
+
+
+def stand_in(v):
+    """What user code gets instead of v while on the tape: a shim, the Python function of a
+    jitted helper, or None to keep v."""
+    return _SHIMS.get(id(v)) or python_of_jitted(v)
+
+
+@contextlib.contextmanager
+def patched(fn, args):
+    """Patch what fn and args reach (see the module docstring) for the duration of the block."""
+    reach = _Reach()
+    for obj in (fn, *args):
+        reach.visit(obj)
+    with _LOCK:
+        for target in reach.targets.values():
+            _acquire(target)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            for target in reach.targets.values():
+                _release(target)
+
+
+# ---- finding what to patch ----
+
+
+class _Reach:
+    """The user-module globals and closure cells reachable from some objects."""
+
+    def __init__(self):
+        self.targets = {}  # id -> a globals dict or a cell
+        self._seen = set()
+
+    def visit(self, obj):
+        stack = [obj]
+        while stack:
+            obj = stack.pop()
+            if id(obj) not in self._seen:
+                self._seen.add(id(obj))
+                stack.extend(self._inside(obj))
+
+    def _inside(self, obj):
+        """Register obj's globals and cells, and return the objects it leads to."""
+        if isinstance(obj, types.FunctionType):
+            return self._function(obj) if is_user_function(obj) else ()
+        if isinstance(obj, types.MethodType):
+            return (obj.__func__,)
+        if isinstance(obj, functools.partial):
+            return (obj.func, *obj.args, *obj.keywords.values())
+        if isinstance(obj, (staticmethod, classmethod)):
+            return (obj.__func__,)
+        if isinstance(obj, property):
+            return (obj.fget, obj.fset, obj.fdel)
+        if isinstance(obj, types.ModuleType):
+            if not mode.is_user_module(obj.__name__, getattr(obj, "__file__", None)):
+                return ()
+            return self._namespace(vars(obj))
+        if isinstance(obj, type):
+            return self._class(obj)
+        if isinstance(obj, (list, tuple, set, frozenset, dict)):
+            if len(obj) > _LARGEST_CONTAINER:
+                return ()
+            return obj.values() if isinstance(obj, dict) else obj
+        python = python_of_jitted(obj)
+        if python is not None:
+            return (python,)
+        return (type(obj),) if type(obj).__module__ not in ("builtins", "numpy") else ()
+
+    def _function(self, fn):
+        found = [*self._namespace(fn.__globals__), *(fn.__defaults__ or ())]
+        for cell in fn.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # the variable is not assigned yet
+                continue
+            if stand_in(contents) is not None:
+                self.targets[id(cell)] = cell
+            found.append(contents)
+        found.extend((fn.__kwdefaults__ or {}).values())
+        return found
+
+    def _namespace(self, namespace):
+        if id(namespace) in self.targets:
+            return ()
+        self.targets[id(namespace)] = namespace
+        return list(namespace.values())
+
+    def _class(self, cls):
+        if not mode.is_user_module(cls.__module__, None):
+            return ()
+        return [*vars(cls).values(), *cls.__bases__]
+
+
+# ---- patching in place, shared by nested and concurrent calls ----
+
+_LOCK = threading.Lock()
+_ACTIVE = {}  # id(globals dict or cell) -> [target, number of calls using it, what was there]
+_MISSING = object()  # what a globals dict held under a name it did not have
+
+
+def _acquire(target):
+    active = _ACTIVE.get(id(target))
+    if active is not None:
+        active[1] += 1
+        return
+    if not _ACTIVE:
+        builtins.__import__ = _import
+    saved = _patch_cell(target) if isinstance(target, types.CellType) else _patch_dict(target)
+    _ACTIVE[id(target)] = [target, 1, saved]
+
+
+def _release(target):
+    active = _ACTIVE[id(target)]
+    active[1] -= 1
+    if active[1]:
+        return
+    del _ACTIVE[id(target)]
+    if isinstance(target, types.CellType):
+        _restore_cell(target, *active[2])
+    else:
+        _restore_dict(target, active[2])
+    if not _ACTIVE and builtins.__import__ is _import:
+        builtins.__import__ = _real_import
+
+
+def _patch_dict(namespace):
+    saved = {}
+    for name, value in list(namespace.items()):
+        replacement = stand_in(value)
+        if replacement is not None:
+            saved[name] = (value, replacement)
+    if "float" not in namespace:
+        saved["float"] = (_MISSING, _Float)
+    for name, (_, replacement) in saved.items():
+        namespace[name] = replacement
+    return saved
+
+
+def _restore_dict(namespace, saved):
+    for name, (original, replacement) in saved.items():
+        if namespace.get(name) is replacement:  # unless the user's code assigned it since
+            if original is _MISSING:
+                del namespace[name]
+            else:
+                namespace[name] = original
+
+
+def _patch_cell(cell):
+    original = cell.cell_contents
+    cell.cell_contents = replacement = stand_in(original)
+    return original, replacement
+
+
+def _restore_cell(cell, original, replacement):
+    if cell.cell_contents is replacement:
+        cell.cell_contents = original
+
+
+_real_import = builtins.__import__
+
+
+def _import(name, globals=None, locals=None, fromlist=(), level=0):
+    """`import math` and `import numpy` inside a patched user module, on the tape: the shims."""
+    shim = _SHIM_MODULES.get(name) if level == 0 else None
+    if shim is not None and id(globals) in _ACTIVE and mode.in_user_code():
+        return shim
+    return _real_import(name, globals, locals, fromlist, level)
+
+
+# ---- math for tensors ----
+
+_MATH_ON_TENSORS = {
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "atan2": np.arctan2,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
+    "asinh": np.arcsinh,
+    "acosh": np.arccosh,
+    "atanh": np.arctanh,
+    "exp": np.exp,
+    "expm1": np.expm1,
+    "log1p": np.log1p,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sqrt": np.sqrt,
+    "fabs": np.abs,
+    "pow": np.power,
+    "log": lambda x, base=None: np.log(x) if base is None else np.log(x) / np.log(base),
+    "hypot": lambda *xs: np.hypot(*xs) if len(xs) == 2 else np.sqrt(sum(x * x for x in xs)),
+    "erf": erf,
+    "degrees": lambda x: x * (180 / math.pi),
+    "radians": lambda x: x * (math.pi / 180),
+}
+_MATH_ZERO_GRADIENT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "isclose"}
+
+
+def _math_function(name, real):
+    on_tensors = _MATH_ON_TENSORS.get(name)
+
+    @functools.wraps(real)
+    def shim(*args):
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if not tensors or not mode.in_user_code():
+            return real(*args)
+        if on_tensors is not None:
+            return on_tensors(*args)
+        if name not in _MATH_ZERO_GRADIENT and any(t.requires_grad for t in tensors):
+            raise TypeError(
+                mode.located(
+                    f"srcad.tape has no derivative for math.{name}, called on a value that "
+                    "depends on the differentiated inputs; write it with supported functions "
+                    "(np.sin, np.exp, ...)"
+                )
+            )
+        return real(*(a.item() if isinstance(a, Tensor) else a for a in args))
+
+    return shim
+
+
+# ---- NumPy allocations that return tensors ----
+
+
+def _allocating(np_func):
+    @functools.wraps(np_func)
+    def allocate(*args, **kwargs):
+        result = np_func(*args, **kwargs)
+        on_tape = mode.in_user_code() and isinstance(result, np.ndarray)
+        return as_tensor(result) if on_tape and result.dtype.kind == "f" else result
+
+    return allocate
+
+
+def _holds_tensor(obj):
+    return isinstance(obj, Tensor) or (
+        isinstance(obj, (list, tuple)) and any(_holds_tensor(item) for item in obj)
+    )
+
+
+def _stacked(obj):
+    return stack([_stacked(item) for item in obj]) if isinstance(obj, (list, tuple)) else obj
+
+
+def _to_array(np_func):
+    """np.array / np.asarray / np.ascontiguousarray: tensors, and lists holding tensors, stay on
+    the tape; only np.array copies a tensor (the others return it, as NumPy returns an array)."""
+    allocate = _allocating(np_func)
+
+    @functools.wraps(np_func)
+    def to_array(obj, dtype=None, **kwargs):
+        float_result = dtype is None or np.dtype(dtype).kind == "f"
+        if mode.in_user_code() and float_result and _holds_tensor(obj):
+            if not isinstance(obj, Tensor):
+                obj = _stacked(obj)
+            elif np_func is np.array:
+                return obj.clone()
+            if np_func is np.ascontiguousarray and obj.ndim == 0:
+                return reshape(obj, (1,))  # it returns at least 1-D
+            return obj
+        return allocate(obj, dtype, **kwargs)
+
+    return to_array
+
+
+def _full(shape, fill_value, dtype=None, **kwargs):
+    if isinstance(fill_value, Tensor) and mode.in_user_code():
+        return broadcast_to(fill_value, shape)
+    return _allocating(np.full)(shape, fill_value, dtype, **kwargs)
+
+
+def _full_like(a, fill_value, dtype=None, **kwargs):
+    if mode.in_user_code():
+        return full_like(a, fill_value, dtype, **kwargs)
+    return np.full_like(a, fill_value, dtype, **kwargs)
+
+
+class _NumpyForTensors(types.ModuleType):
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+# ---- float() ----
+
+
+class _FloatType(type):
+    def __instancecheck__(cls, obj):
+        on_tape = isinstance(obj, Tensor) and obj.ndim == 0 and mode.in_user_code()
+        return isinstance(obj, float) or on_tape
+
+    def __subclasscheck__(cls, subclass):
+        return issubclass(subclass, float)
+
+    def __getattr__(cls, name):  # float.fromhex, float.__doc__, ...
+        return getattr(float, name)
+
+
+class _Float(metaclass=_FloatType):
+    """float in user code: float(t) keeps a tensor on the tape, and a 0-d tensor (a NumPy
+    scalar there) is an instance; dtype=float means float64 as with the builtin."""
+
+    dtype = np.dtype(np.float64)  # what NumPy reads when this class is passed as a dtype
+
+    def __new__(cls, x=0.0):
+        if isinstance(x, Tensor) and mode.in_user_code():
+            return x if x.ndim == 0 else x.reshape(())
+        return float(x)
+
+
+_Float.__name__ = _Float.__qualname__ = "float"
+
+
+# ---- the shims, by the id of what they replace ----
+
+_MATH = types.ModuleType("math", "math, applying tensor ops to tensors (srcad.tape.patching)")
+_NUMPY = _NumpyForTensors("numpy", "numpy, allocating tensors (srcad.tape.patching)")
+_SHIM_MODULES = {"math": _MATH, "numpy": _NUMPY}
+_SHIMS = {id(math): _MATH, id(np): _NUMPY}
+for _name in dir(math):
+    if not _name.startswith("_"):
+        _real = getattr(math, _name)
+        setattr(_MATH, _name, _math_function(_name, _real) if callable(_real) else _real)
+        if callable(_real):
+            _SHIMS[id(_real)] = getattr(_MATH, _name)
+_NUMPY_SHIMS = {
+    name: _allocating(getattr(np, name))
+    for name in ("zeros", "ones", "empty", "eye", "identity", "copy")
+    + ("zeros_like", "ones_like", "empty_like")
+}
+_NUMPY_SHIMS.update(
+    full=_full,
+    full_like=_full_like,
+    array=_to_array(np.array),
+    asarray=_to_array(np.asarray),
+    ascontiguousarray=_to_array(np.ascontiguousarray),
+)
+for _name, _shim in _NUMPY_SHIMS.items():
+    setattr(_NUMPY, _name, _shim)
+    _SHIMS[id(getattr(np, _name))] = _shim

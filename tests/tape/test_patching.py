@@ -1,0 +1,161 @@
+"""What user code sees while the tape runs it (srcad/tape/patching.py): its own functions,
+classes and modules unchanged, math.* and NumPy's allocations working on tensors, and
+everything as it was once the call returns, also for other threads meanwhile."""
+
+import functools
+import math
+import threading
+import types
+
+import numpy as np
+import pytest
+
+from srcad.tape import value_and_grad
+
+from . import helpers_math
+from .helpers_math import Spring, softplus
+from .numeric import check
+
+
+def square(t):
+    return t * t
+
+
+def halve(t):
+    return t * 0.5
+
+
+ACT = square
+ACTIVATIONS = [halve, square]
+
+
+def dispatches_on_identity(x):
+    if ACT is square and ACTIVATIONS[1] is ACT:
+        return 3.0 * ACT(x)
+    return ACT(x)
+
+
+def inspects_function_objects(x):
+    scale = len(square.__name__) if isinstance(square, types.FunctionType) else 100.0
+    return x * scale * (2.0 if square.__module__ == __name__ else 50.0)
+
+
+def picks_by_name(x):
+    by_name = {f.__name__: f for f in ACTIVATIONS}
+    return by_name["square"](x) + by_name["halve"](math.sin(x))
+
+
+def test_user_functions_keep_their_identity_type_and_attributes():
+    for f in (dispatches_on_identity, inspects_function_objects, picks_by_name):
+        check(f, (0.7,), (0,))
+    assert value_and_grad(dispatches_on_identity, (0.7,), (0,))[1][0] == pytest.approx(4.2)
+
+
+def through_other_modules(x, k):
+    spring = Spring(k)
+    return spring.energy(softplus(x[0])) + np.sum(helpers_math.filled(x))
+
+
+def test_math_in_helpers_methods_and_modules_reached_from_the_function():
+    check(through_other_modules, (np.array([0.3, -0.8, 1.2]), 2.5), (0, 1))
+
+
+def test_local_import_of_math_gives_tracked_functions():
+    check(helpers_math.imports_math_inside, (0.4,), (0,))
+
+    def imports_numpy_inside(x):
+        import numpy
+
+        y = numpy.zeros(2)
+        y[0] = x * x
+        return numpy.sum(y)
+
+    check(imports_numpy_inside, (1.5,), (0,))
+
+
+COUNT = 0
+
+
+def counts_its_calls(x):
+    global COUNT
+    COUNT += 1
+    return x * COUNT
+
+
+def test_globals_and_nonlocals_are_written_as_in_python():
+    global COUNT
+    COUNT = 0
+    assert value_and_grad(counts_its_calls, (2.0,), (0,)) == (2.0, (1.0,))
+    assert COUNT == 1
+    calls = 0
+
+    def f(x):
+        nonlocal calls
+        calls += 1
+        return math.exp(x) * calls
+
+    value_and_grad(f, (0.0,), (0,))
+    assert calls == 1
+
+
+def raises_inside(x):
+    math.sin(x)
+    raise KeyError("from user code")
+
+
+def test_module_globals_are_restored_after_the_call():
+    before = dict(globals())
+    helpers_before = dict(vars(helpers_math))
+    import builtins
+
+    real_import = builtins.__import__
+    value_and_grad(through_other_modules, (np.ones(2), 1.0), (0,))
+    with pytest.raises(KeyError, match="from user code"):
+        value_and_grad(raises_inside, (0.5,), (0,))
+    assert globals().keys() == before.keys() and "float" not in globals()
+    assert all(globals()[name] is value for name, value in before.items())
+    assert all(vars(helpers_math)[name] is value for name, value in helpers_before.items())
+    assert math is globals()["math"] and np is globals()["np"]
+    assert builtins.__import__ is real_import
+
+
+def test_other_threads_see_plain_numpy_and_math_meanwhile():
+    inside, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def waits_inside_the_tape(x):
+        y = np.zeros(1)
+        y[0] = math.exp(x)
+        inside.set()
+        done.wait(10)
+        return np.sum(y)
+
+    def other_thread():
+        inside.wait(10)
+        seen["zeros"] = type(np.zeros(2))
+        seen["sin"] = math.sin(0.5)
+        seen["float"] = float("1.5")
+        done.set()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    _, (grad,) = value_and_grad(waits_inside_the_tape, (0.3,), (0,))
+    thread.join()
+    assert seen == {"zeros": np.ndarray, "sin": math.sin(0.5), "float": 1.5}
+    assert grad == pytest.approx(math.exp(0.3))
+
+
+def _scaled_softplus(v, k=1.0):
+    return math.log1p(math.exp(v * k))
+
+
+def test_callables_passed_as_arguments_partials_and_jitted_helpers():
+    numba = pytest.importorskip("numba")
+    jitted = numba.njit(_scaled_softplus)
+    twice = functools.partial(_scaled_softplus, k=2.0)
+
+    def f(x, act, helper):
+        return act(x) + helper(x) + jitted(x)
+
+    check(lambda x: f(x, twice, jitted), (0.3,), (0,))
+    check(f, (0.3, twice, jitted), (0,))
