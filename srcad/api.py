@@ -55,6 +55,8 @@ class _Specialization:
         extra = self.hidden_values()
         if self.mode == "source+python":  # NumPy's floating-point semantics, as compiled
             args = tuple(np.float64(a) if type(a) is float else a for a in args)
+            cotangent = np.float64(1.0 if cotangent is None else cotangent) \
+                if not isinstance(cotangent, np.ndarray) else cotangent
         if cotangent is None:
             return self.call(*args, *extra)
         return self.call(*args, *extra, cotangent)
@@ -78,6 +80,14 @@ class Gradient:
         self.signature = inspect.signature(self.fn)
         self.params = list(self.signature.parameters)
         self.wrt_names, self.single = _normalize_wrt(wrt, self.params, self.fn)
+        for name in self.wrt_names:
+            if self.signature.parameters[name].kind in (inspect.Parameter.VAR_POSITIONAL,
+                                                        inspect.Parameter.VAR_KEYWORD):
+                raise TypeError(
+                    f"wrt={wrt!r} names *{name} of {self.fn.__qualname__}, which collects "
+                    "arguments: srcad differentiates named parameters (a decorator's "
+                    "wrapper(*args, **kwargs) hides the function's own: use functools.wraps "
+                    "and name them)")
         self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
         self.kind, self.mode, self.jit = kind, mode, jit
         self.cache, self.fastmath = cache, fastmath
@@ -97,6 +107,11 @@ class Gradient:
     def arg_types(self, args):
         types = []
         for name, value in zip(self.params, args, strict=True):
+            if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+                raise TypeError(f"{self.fn.__qualname__}: argument '{name}' is a "
+                                f"{type(value).__module__}.{type(value).__name__}, whose "
+                                "operators differ from numpy.ndarray's; pass np.asarray(...) "
+                                "(for a masked array, decide what its masked entries are)")
             ty = typeinfer.of_value(value)
             if name in self.wrt_names:
                 _check_differentiable(self.fn, name, value, ty)
@@ -121,7 +136,7 @@ class Gradient:
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
         try:
-            generated = pipeline.transform(self.fn, self.wrt_names, types)
+            generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache)
         except UnsupportedError as exc:
             if self.mode == "source" or isinstance(exc, AliasingError):
                 raise
@@ -370,10 +385,12 @@ def source(g, *args, **kwargs):
 def explain(fn, *args, wrt=0, **kwargs):
     """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why."""
     g = fn if isinstance(fn, Gradient) else Gradient(fn, wrt, "grad")
-    if args:
+    if args or kwargs:
         types = g.arg_types(g.bind(args, kwargs))
+        assumed = ""
     else:
         types = tuple(typeinfer.FLOAT for _ in g.params)
+        assumed = " (assuming float arguments: pass example arguments for arrays)"
     name = g.fn.__qualname__
     if g.mode == "tape":
         text = f"{name}: tape (mode='tape' was requested)"
@@ -384,12 +401,18 @@ def explain(fn, *args, wrt=0, **kwargs):
             text = f"{name}: refused (neither the source transform nor the tape follows " \
                    f"writes through views): {exc}"
         except UnsupportedError as exc:
-            text = f"{name}: tape, because the source cannot be transformed: {exc}"
+            text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"
         else:
-            how = "source+numba" if g.jit else "source+python (jit=False)"
             signature = ", ".join(f"{p}: {t}" for p, t in zip(g.params, types, strict=True))
-            text = (f"{name}: {how}; generated gradient in {generated.path}\n"
-                    f"  signature: ({signature})")
+            if g.kind != "vjp" and generated.output_type.ndim > 0:
+                text = (f"{name}: refused: it returns an array ({generated.output_type}); "
+                        "grad needs a scalar output (srcad.vjp takes array outputs)")
+            else:
+                how = "source+numba" if g.jit else "source+python (jit=False)"
+                where = f"in {generated.path}" if generated.path is not None else \
+                    "in memory (srcad.source prints it)"
+                text = f"{name}: {how}; gradient generated {where}"
+            text += f"\n  signature: ({signature}){assumed}"
     print(text)
     return text
 

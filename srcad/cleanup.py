@@ -20,16 +20,9 @@ own variables keep their names and statements.
 import gast
 
 from . import anno
-from .reverse import COMMENT
+from .reverse import COMMENT, is_fresh
 from .templates import make_const as _const
 from .templates import names_read
-
-# helpers whose result never shares memory with an argument (so it may become an adjoint
-# that is later updated in place)
-FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "unreduce", "extremum_adjoint",
-                 "prod_adjoint", "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b",
-                 "full", "zeros_like", "outer", "dot", "sum"}
-
 
 def cleanup(fn_def, adjoints=(), array_adjoints=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
@@ -127,17 +120,6 @@ def _is_zero_init(stmt):
             v.func.attr == "zeros_like":
         return "array"
     return None
-
-
-def _is_fresh(expr):
-    """Does `expr` certainly evaluate to a new array (never an alias of a variable)?"""
-    if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
-        return True
-    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
-        if expr.func.attr == "unbroadcast":  # its argument itself when the shapes agree
-            return _is_fresh(expr.args[0])
-        return expr.func.attr in FRESH_HELPERS
-    return False
 
 
 def _updated_array(node):
@@ -301,7 +283,7 @@ def forward_zeros(fn_def, ctx):
             if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
                     nxt.target.id == name and not _mentions(nxt.value, name) and \
                     isinstance(nxt.op, (gast.Add, gast.Sub)) and \
-                    (kind == "scalar" or isinstance(nxt.op, gast.Sub) or _is_fresh(nxt.value)
+                    (kind == "scalar" or isinstance(nxt.op, gast.Sub) or is_fresh(nxt.value)
                      or _may_share(fn_def, name, nxt.value, 1)):
                 value = nxt.value if isinstance(nxt.op, gast.Add) else \
                     gast.UnaryOp(op=gast.USub(), operand=nxt.value)
@@ -327,11 +309,11 @@ def share_arrays(fn_def, ctx):
     agree) if neither `v` nor `g` is ever updated in place."""
     changed = False
     for n in gast.walk(fn_def):
-        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and \
-                isinstance(n.value, gast.Call) and isinstance(n.value.func, gast.Attribute) and \
-                n.value.func.attr == "unbroadcast_copy" and \
-                _may_share(fn_def, n.targets[0].id, n.value.args[0], 0):
-            n.value.func.attr = "unbroadcast"
+        consumed = isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript)
+        if (consumed or isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name)) and \
+                _is_runtime(n.value, "unbroadcast_copy") and \
+                (consumed or _may_share(fn_def, n.targets[0].id, n.value.args[0], 0)):
+            n.value.func.attr = "unbroadcast"  # (added into an array at once: never shared)
             changed = True
     return changed
 

@@ -1,7 +1,8 @@
 """Codegen: a gradient FunctionDef -> readable source in a real module file -> callables.
 
-The module is written to the cache directory and imported from there, so tracebacks,
-`inspect` and `pdb` show real lines. Names the function reads from the user's scope (numpy,
+The module's text is run as generated (with `cache=True` it is also written to the disk
+cache, for Numba's cache and later processes), and registered with `linecache`, so tracebacks,
+`inspect` and `pdb` show its lines. Names the function reads from the user's scope (numpy,
 math, constants, helpers) are put in the module's namespace before it runs; Numba reads them
 from there as compile-time constants. Rendering uses the standard library's `ast.unparse`
 (astunparse renders multi-dimensional subscripts as `x[(1:, ::2)]`, which is not valid
@@ -9,13 +10,12 @@ Python, and wraps every sub-expression in parentheses).
 """
 
 import ast
-import hashlib
-import importlib.util
+import linecache
 import math
 import os
 import re
 import sys
-import tempfile
+import types
 from pathlib import Path
 
 import gast
@@ -43,12 +43,27 @@ def render(fn_def):
 def numba_compatible(fn_def):
     """Replace NumPy calls Numba cannot compile by ones that compute the same:
     `np.max(x, axis=0)` -> `rt.max_along(x, 0)` (likewise min, mean, prod), and
-    `np.matmul` -> `np.dot`."""
+    `np.matmul` -> `np.dot`; and `x ** -1` by `x ** -1.0` (inf at 0, not an exception)."""
     for node in gast.walk(fn_def):
+        if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Pow) and \
+                isinstance(node.right, gast.Constant) and type(node.right.value) is int and \
+                node.right.value < 0:
+            # numba raises ZeroDivisionError for 0.0 ** -1 (its integer-power path) where
+            # NumPy gives inf; a float exponent takes the path that gives inf
+            node.right = gast.Constant(value=float(node.right.value), kind=None)
         if not isinstance(node, gast.Call):
             continue
         if anno.getanno(node.func, "func") is np.matmul:  # same as np.dot for 1-D and 2-D
             node.func = gast.Attribute(value=node.func.value, attr="dot", ctx=gast.Load())
+            continue
+        if anno.getanno(node.func, "func") is np.linspace and \
+                (len(node.args) > 3 or any(k.arg == "endpoint" for k in node.keywords)):
+            given = dict(zip(("start", "stop", "num", "endpoint"), node.args, strict=False))
+            given.update({k.arg: k.value for k in node.keywords})
+            num = given.get("num", gast.Constant(value=50, kind=None))
+            endpoint = given.get("endpoint", gast.Constant(value=True, kind=None))
+            node.func = _rt("linspace")
+            node.args, node.keywords = [given["start"], given["stop"], num, endpoint], []
             continue
         helper = runtime.ALONG.get(anno.getanno(node.func, "func"))
         axis = node.args[1] if len(node.args) > 1 else \
@@ -56,10 +71,41 @@ def numba_compatible(fn_def):
         if helper is None or axis is None or \
                 isinstance(axis, gast.Constant) and axis.value is None:
             continue
-        node.func = gast.Attribute(value=gast.Name(id="rt", ctx=gast.Load(), annotation=None,
-                                                   type_comment=None),
-                                   attr=helper, ctx=gast.Load())
+        node.func = _rt(helper)
         node.args, node.keywords = [node.args[0], axis], []
+
+
+def _rt(helper):
+    return gast.Attribute(value=gast.Name(id="rt", ctx=gast.Load(), annotation=None,
+                                          type_comment=None), attr=helper, ctx=gast.Load())
+
+
+_ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow)
+
+
+def python_bools(fn_def, types):
+    """A scalar bool in arithmetic is an int, as in Python (`(x > a) + (x > b)` is 2 and
+    `~(x > a)` is -2): the generated Python computes with NumPy scalars, whose bools add as
+    logical or, and numba's `~True` is False."""
+    def is_scalar_bool(node):
+        if isinstance(node, gast.Name):
+            ty = types.get(node.id)
+            return ty is not None and ty.kind == "b" and ty.ndim == 0
+        if isinstance(node, gast.Compare):
+            return all(not getattr(types.get(n.id), "is_array", True)
+                       for n in [node.left] + node.comparators if isinstance(n, gast.Name))
+        return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.Not)
+
+    def as_int(node):
+        return gast.Call(func=gast.Name(id="int", ctx=gast.Load(), annotation=None,
+                                        type_comment=None), args=[node], keywords=[])
+    for node in gast.walk(fn_def):
+        if isinstance(node, gast.BinOp) and isinstance(node.op, _ARITHMETIC):
+            node.left = as_int(node.left) if is_scalar_bool(node.left) else node.left
+            node.right = as_int(node.right) if is_scalar_bool(node.right) else node.right
+        elif isinstance(node, gast.UnaryOp) and not isinstance(node.op, gast.Not) and \
+                is_scalar_bool(node.operand):
+            node.operand = as_int(node.operand)
 
 
 def _fill_empty_blocks(fn_def):
@@ -70,15 +116,6 @@ def _fill_empty_blocks(fn_def):
                 block.append(gast.Pass())
 
 
-def cache_dir():
-    """`$SRCAD_CACHE_DIR`, else the user's cache directory (XDG on Linux)."""
-    env = os.environ.get("SRCAD_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "srcad"
-
-
 def module_text(sources, origin, scope_names):
     header = [f"# Generated by srcad from {origin}. Do not edit: regenerated on change.",
               f"# Names from the function's scope: {', '.join(sorted(scope_names)) or 'none'}.",
@@ -86,30 +123,17 @@ def module_text(sources, origin, scope_names):
     return "\n".join(header) + "\n\n".join(sources)
 
 
-def write_module(text, stem):
-    """Write `text` to `<cache>/generated/<stem>_<hash>.py` atomically; return the path."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    folder = cache_dir() / "generated"
-    folder.mkdir(parents=True, exist_ok=True)
-    safe_stem = re.sub(r"\W", "_", stem)
-    path = folder / f"{safe_stem}_{digest}.py"
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    return path
-
-
-def load_module(path, scope):
-    """Import the module at `path` with `scope` as its initial globals."""
-    name = "srcad_generated." + path.stem
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+def load(text, filename, scope):
+    """Run the generated module `text` (never a file read back: what runs is what srcad
+    generated) with `scope` as its initial globals; `filename` is where tracebacks, `inspect`
+    and `pdb` find its lines."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    module = types.ModuleType("srcad_generated." + re.sub(r"\W", "_", Path(filename).stem))
+    module.__file__ = filename
     module.__dict__.update(scope)
     module.__dict__["rt"] = runtime
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    sys.modules[module.__name__] = module
+    exec(compile(text, filename, "exec"), module.__dict__)
     return module
 
 
@@ -119,8 +143,11 @@ def load_module(path, scope):
 _NUMPY_SEMANTICS = {
     math.sqrt: np.sqrt, math.exp: np.exp, math.expm1: np.expm1, math.log: np.log,
     math.log1p: np.log1p, math.log10: np.log10, math.log2: np.log2, math.pow: np.power,
-    math.acos: np.arccos, math.asin: np.arcsin, math.acosh: np.arccosh, math.atanh: np.arctanh,
-    math.cosh: np.cosh, math.sinh: np.sinh, math.fmod: np.fmod, float: np.float64,
+    math.sin: np.sin, math.cos: np.cos, math.tan: np.tan, math.acos: np.arccos,
+    math.asin: np.arcsin, math.atan: np.arctan, math.atan2: np.arctan2, math.sinh: np.sinh,
+    math.cosh: np.cosh, math.tanh: np.tanh, math.asinh: np.arcsinh, math.acosh: np.arccosh,
+    math.atanh: np.arctanh, math.hypot: np.hypot, math.fmod: np.fmod, math.fabs: np.fabs,
+    math.copysign: np.copysign, float: np.float64,
 }
 
 
@@ -148,7 +175,13 @@ def numpy_semantics(scope):
 
 
 def jit(fn, cache=False, fastmath=False):
+    """`numba.njit(fn)`; with `cache`, its machine code kept in srcad's disk cache (when `fn`'s
+    module was written there)."""
     import numba
     # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
     # of raising ZeroDivisionError
-    return numba.njit(cache=cache, fastmath=fastmath, error_model="numpy")(fn)
+    dispatcher = numba.njit(fastmath=fastmath, error_model="numpy")(fn)
+    if cache and os.path.isfile(fn.__code__.co_filename):
+        from . import diskcache
+        diskcache.enable_numba_cache(dispatcher)
+    return dispatcher

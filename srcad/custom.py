@@ -16,6 +16,8 @@ runs the generated Python); the tape records it as one op. Arguments are positio
 
 import functools
 
+import numpy as np
+
 from numba.extending import register_jitable
 
 
@@ -38,7 +40,16 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
 
     def _tape_vjp(self, g, ans, *args):
         grads = self.vjp(g, ans, *args)
-        return list(grads) if isinstance(grads, tuple) else [grads]
+        grads = list(grads) if isinstance(grads, tuple) else [grads]
+        name = getattr(self.vjp, "__name__", "the vjp")
+        if len(grads) != len(args):
+            raise TypeError(f"{name} returns {len(grads)} adjoint(s) for {len(args)} "
+                            "argument(s) (a tuple, one per argument)")
+        for k, (grad, arg) in enumerate(zip(grads, args, strict=True)):
+            if grad is not None and np.shape(grad) != np.shape(arg):
+                raise ValueError(f"the adjoint of argument {k} from {name} has shape "
+                                 f"{np.shape(grad)}, its argument {np.shape(arg)}")
+        return grads
 
     @property
     def __srcad_vjp__(self):

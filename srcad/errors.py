@@ -41,3 +41,8 @@ class SourceUnavailableError(UnsupportedError):
 
 class FallbackWarning(UserWarning):
     """srcad.grad fell back from the source transform to the runtime tape; the text says why."""
+
+
+class CacheWarning(UserWarning):
+    """srcad cannot use its disk cache (e.g. the directory is writable by others); the text says
+    why. Generated code is then kept in memory only."""

@@ -113,6 +113,11 @@ def parse(fn):
     if isinstance(tree, gast.Lambda):
         tree = _lambda_to_def(tree, fn_name)
     tree.decorator_list = []
+    # every parameter becomes a plain one: calls are bound (defaults included) before the
+    # generated code runs, so the gradient takes them all positionally, in this order
+    args = tree.args
+    args.args = args.posonlyargs + args.args + args.kwonlyargs
+    args.posonlyargs, args.kwonlyargs, args.kw_defaults, args.defaults = [], [], [], []
     _tag_locations(tree, file, lines)
     scope, refs = _resolve_free_names(fn, tree)
     return Parsed(fn, tree, scope, refs, file, tree.lineno, lines)

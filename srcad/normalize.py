@@ -59,6 +59,8 @@ METHODS = {
     "all": np.all,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
+# builtins that reach variables or code by name, which a source transform cannot follow
+DYNAMIC = {eval, exec, compile, locals, globals, vars, getattr, setattr, delattr, __import__}
 
 
 @dataclass
@@ -107,7 +109,8 @@ def _check_signature(tree):
     args = tree.args
     loc = anno.getanno(tree, "loc")
     if args.vararg is not None or args.kwarg is not None:
-        raise UnsupportedError("*args / **kwargs parameters are not supported", loc)
+        raise UnsupportedError("*args / **kwargs parameters are not supported (name the "
+                               "parameters; a decorator's wrapper can use functools.wraps)", loc)
 
 
 def _unsupported(what, node):
@@ -304,9 +307,16 @@ class _Lowering:
             var = target.elts[0].id if isinstance(target.elts[0], gast.Name) else None
             if var is None:
                 _unsupported("enumerate() target must be 'i, v'", node)
+            start = self.enumerate_start(it)
+            if start is not None:  # enumerate(x, start): the loop runs its own index
+                index = self.namer.temp("_i")
+                prologue.append((_name(var, gast.Store()),
+                                 gast.BinOp(left=_name(index), op=gast.Add(), right=start)))
+                var = index
             inner = it.args[0]
             if isinstance(inner, gast.Call) and self.resolve(inner.func) is zip and \
                     isinstance(target.elts[1], gast.Tuple):  # enumerate(zip(x, y)): i, (a, b)
+                self.check_zip(inner)
                 seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name))
                         for a in inner.args]
                 if len(seqs) != len(target.elts[1].elts):
@@ -319,6 +329,7 @@ class _Lowering:
                 bounds = [self._len(seq)]
                 prologue.append((target.elts[1], self._item(seq, var)))
         elif func is zip and isinstance(target, gast.Tuple):
+            self.check_zip(it)
             seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name)) for a in it.args]
             if len(seqs) != len(target.elts):
                 _unsupported("zip() unpacked into a different number of names", node)
@@ -349,6 +360,21 @@ class _Lowering:
         loop = gast.For(target=_name(var, gast.Store()), iter=range_call, body=body, orelse=[],
                         type_comment=None)
         self.emit(loop)
+
+    def enumerate_start(self, call):
+        """The atom `enumerate(x, start)` counts from, or None for 0."""
+        if len(call.args) not in (1, 2) or any(k.arg != "start" for k in call.keywords) or \
+                len(call.args) + len(call.keywords) > 2:
+            _unsupported("enumerate() with these arguments", call)
+        start = call.args[1] if len(call.args) == 2 else \
+            next((k.value for k in call.keywords), None)
+        if start is None or isinstance(start, gast.Constant) and start.value == 0:
+            return None
+        return self.atom(start)
+
+    def check_zip(self, call):
+        if call.keywords:  # zip(..., strict=True) raises ValueError on unequal lengths
+            _unsupported("zip() with keyword arguments (strict=...)", call)
 
     def _lower_in_new_block(self, fn):
         saved, self.out = self.out, []
@@ -506,6 +532,19 @@ class _Lowering:
         if target is None:
             what = func.id if isinstance(func, gast.Name) else type(func).__name__
             _unsupported(f"call of '{what}', which is not a known function", node)
+        if target in DYNAMIC:
+            _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
+                         "source transform sees only the names written in the function)", node)
+        if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None
+                                     for a in node.args[1:3]):  # a bound of None: no bound
+            bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
+                and node.args[1].value is None else (node.args[1], np.maximum)
+            call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr=fn.__name__,
+                                                 ctx=gast.Load()),
+                             args=[self.call_arg(node.args[0]), self.call_arg(bound)],
+                             keywords=[])
+            anno.setanno(call.func, "func", fn)
+            return call
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             _unsupported("*args / **kwargs in a call", node)
@@ -549,6 +588,8 @@ class _Lowering:
         return self.atom(node)
 
     def subscript(self, node):
+        if isinstance(node.slice, gast.Tuple) and not node.slice.elts:  # x[()] is x
+            return self.atom(node.value)
         if isinstance(node.value, gast.Attribute) and node.value.attr == "shape":
             base = self.atom(node.value.value)
             shape = gast.Attribute(value=base, attr="shape", ctx=gast.Load())
@@ -557,6 +598,9 @@ class _Lowering:
         return gast.Subscript(value=base, slice=self.index(node.slice), ctx=gast.Load())
 
     def subscript_base(self, node):
+        if isinstance(node.slice, gast.Tuple) and not node.slice.elts and \
+                isinstance(node.ctx, gast.Store):
+            _unsupported("a store through an empty index (y[()] = ...): write y = ...", node)
         if isinstance(node.value, gast.Name):
             return _name(node.value.id)
         return self.atom(node.value, force_temp=True)
@@ -610,6 +654,9 @@ class _Lowering:
                 step=None if node.step is None else self.index_expr(node.step))
         if isinstance(node, gast.Constant) and node.value is None:
             return node  # np.newaxis spelled None
+        if isinstance(node, gast.Constant) and (node.value is Ellipsis or
+                                                isinstance(node.value, bool)):
+            _unsupported(f"indexing with {node.value!r}", self.stmt)
         return self.index_expr(node)
 
     def index_expr(self, node, lift_if_assigned=None):

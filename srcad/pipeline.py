@@ -14,13 +14,15 @@
 """
 
 import copy
+import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
 import gast
 
-from . import (activity, cleanup, codegen, frontend, guards, normalize, reverse, templates,
+from . import (activity, cleanup, codegen, diskcache, frontend, guards, normalize, reverse, templates,
                typeinfer)
 
 
@@ -30,7 +32,7 @@ class Generated:
     wrt: tuple
     arg_types: tuple
     source: str
-    path: object
+    path: object  # the module file in the disk cache, or None (generated in memory only)
     gradient: object  # the generated Python function (NumPy's floating-point semantics)
     jittable: object  # the same, to compile with numba
     output_type: object
@@ -48,13 +50,14 @@ def _dump(stage, text, stages):
         print(f"--- srcad: after {stage} ---\n{text}", file=sys.stderr)
 
 
-def transform(fn, wrt, arg_types):
+def transform(fn, wrt, arg_types, cache=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
     Args:
         fn: the user's function.
         wrt: tuple of parameter names to differentiate.
         arg_types: tuple of typeinfer.Ty, one per parameter.
+        cache: also write the generated module to the disk cache (diskcache.py).
     Returns:
         Generated.
     Raises:
@@ -75,12 +78,13 @@ def transform(fn, wrt, arg_types):
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
     grad_def = reverse.differentiate(core, types, active, wrt, np_name)
     _dump("reverse", codegen.render(copy.deepcopy(grad_def)), stages)
-    codegen.numba_compatible(grad_def)
     guards.guard(grad_def, types)
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
+    codegen.numba_compatible(grad_def)
+    codegen.python_bools(grad_def, types)
     parsed = core.parsed
     used = _names(grad_def) & set(core.scope)
     # data the function reads from globals, closures and user modules becomes arguments, read
@@ -96,11 +100,13 @@ def transform(fn, wrt, arg_types):
                if hasattr(core.scope[k], "__srcad_vjp__") else core.scope[k]
                for k in used - set(hidden)}
     text = codegen.module_text([source], origin, statics)
-    path = codegen.write_module(text, f"{getattr(parsed.fn, '__module__', 'm')}_"
-                                      f"{parsed.tree.name}")
-    gradient = getattr(codegen.load_module(path, codegen.numpy_semantics(statics)),
+    stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
+    path = diskcache.write(text, stem) if cache else None
+    filename = str(path) if path is not None else \
+        f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
+    gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)),
                        grad_def.name)
-    jittable = getattr(codegen.load_module(path, statics), grad_def.name)
+    jittable = getattr(codegen.load(text, filename, statics), grad_def.name)
     return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
                      output_type,
                      tuple(hidden), tuple(core.refs[n] for n in hidden),

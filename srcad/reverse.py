@@ -356,6 +356,7 @@ class Differentiator(SavePlanner):
         if name is None:
             name = self.namer.fresh(vjp.__name__)
             self.core.scope[name] = vjp
+        self.check_custom_result(vjp, z, args, loc)
         adj = self.namer.temp("_adj")
         call = gast.Call(func=_name(name), args=[g, _name(z)] + [anno.deepcopy(a) for a in args],
                          keywords=[])
@@ -364,8 +365,29 @@ class Differentiator(SavePlanner):
             if isinstance(arg, gast.Name) and arg.id in self.active:
                 part = _name(adj) if len(args) == 1 else \
                     gast.Subscript(value=_name(adj), slice=_const(k), ctx=gast.Load())
-                out.append(self.accumulate(arg.id, part))
+                where = f"the adjoint of '{arg.id}' from {vjp.__name__} ({loc})"
+                out.append(gast.Expr(value=_expr("rt.check_adjoint(a, x, w)", a=part, x=arg,
+                                                 w=_const(where))))
+                out.append(self.accumulate(arg.id, anno.deepcopy(part)))
         return out
+
+    def check_custom_result(self, vjp, z, args, loc):
+        """A vjp returns one adjoint per argument (a tuple for several), never None for an
+        argument that carries a derivative (checked where its type can be inferred; a
+        TypeError, since the vjp is wrong whatever mode runs it)."""
+        arg_types = [self.ty(a.id) if isinstance(a, gast.Name) else
+                     typeinfer.of_value(a.value) for a in args]
+        ty = typeinfer.returned_type(vjp, [self.ty(z), self.ty(z)] + arg_types)
+        if ty.kind == "unknown":
+            return
+        items = ty.items if ty.kind == "tuple" else (ty,)
+        if len(args) > 1 and ty.kind != "tuple" or len(items) != len(args):
+            raise TypeError(f"{loc}: the vjp {vjp.__name__} returns {len(items)} adjoint(s) "
+                            f"for {len(args)} argument(s) (a tuple, one per argument)")
+        for arg, item in zip(args, items, strict=True):
+            if isinstance(arg, gast.Name) and arg.id in self.active and item.kind == "none":
+                raise TypeError(f"{loc}: the vjp {vjp.__name__} returns None for '{arg.id}', "
+                                "which carries a derivative here")
 
     def reduce_to(self, expr, expr_ty, name, same_shape_as=None):
         """`expr` (of type `expr_ty`) summed back to the shape of variable `name`; nothing to
@@ -402,11 +424,42 @@ class Differentiator(SavePlanner):
 
     def block_with_inits(self, stmts, block_path, loop):
         fwd, rev = self.block(stmts, block_path, loop)
-        inits = [self.init(n) for n in self.inits.get(block_path, [])]
+        inits = self.block_inits(block_path)
         recomputed = [anno.deepcopy(s) for s in stmts
                       if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and
                       s.targets[0].id in self.recompute.get(block_path, [])]
         return fwd, recomputed + inits + rev
+
+    def block_inits(self, block_path):
+        """The adjoints starting at zero where the reversal of a block starts (array adjoints
+        start later, where the block first touches them: see plan_array_inits)."""
+        started_later = {n for names, _ in self.array_inits.values() for n in names}
+        return [self.init(n) for n in self.inits.get(block_path, [])
+                if n not in started_later]
+
+    def with_inits(self, stmt, rev):
+        """`rev` (the reversal of `stmt`) preceded by the array adjoints that start there; one
+        sized from the value its first accumulation adds is created by that accumulation."""
+        names, by_value = self.array_inits.get(id(stmt), ((), ()))
+        out = [self.init(n) for n in names if n not in by_value]
+        for name in by_value:
+            adj = self.adj(name)
+            k = next(k for k, a in enumerate(rev) if isinstance(a, gast.AugAssign) and
+                     isinstance(a.target, gast.Name) and a.target.id == adj)
+            value = rev[k].value
+            if is_fresh(value):
+                created = [_assign(adj, value)]
+            elif isinstance(value, gast.Name):
+                created = [_assign(adj, _expr("np.zeros_like(v)", np=_name(self.np), v=value)),
+                           rev[k]]
+            else:  # (cleanup folds this back into `b = <value>` when nothing shares it)
+                tmp = self.namer.temp()
+                created = [_assign(tmp, value),
+                           _assign(adj, _expr("np.zeros_like(v)", np=_name(self.np),
+                                              v=_name(tmp))),
+                           self.accumulate(name, _name(tmp))]
+            rev = rev[:k] + created + rev[k + 1:]
+        return out + rev
 
     def init(self, name):
         ty = self.ty(name)
@@ -422,9 +475,10 @@ class Differentiator(SavePlanner):
             fo, ro = self.block_with_inits(stmt.orelse, path + (1,), loop)
             fwd = gast.If(test=stmt.test, body=fb, orelse=fo)
             rev = gast.If(test=_load(stmt.test), body=rb, orelse=ro)
-            return [fwd], [rev]
+            return [fwd], self.with_inits(stmt, [rev])
         if isinstance(stmt, (gast.For, gast.While)):
-            return self.loop(stmt, path, loop)
+            fwd, rev = self.loop(stmt, path, loop)
+            return fwd, self.with_inits(stmt, rev)
         return self.simple(stmt, path, loop)
 
     def simple(self, stmt, path, loop):
@@ -438,20 +492,14 @@ class Differentiator(SavePlanner):
             fwd.extend(save)
             rev_after.extend(restore)
         fwd.append(stmt)
-        rev = list(self.adjoints.get(id(stmt), []))
+        rev = self.with_inits(stmt, list(self.adjoints.get(id(stmt), [])))
         if rev:
             rev = [self.origin_comment(stmt)] + self.recomputation(rev) + rev
         rev.extend(rev_after)
-        if isinstance(target, gast.Name) and name in self.active and self.redefines(name, path):
+        if isinstance(target, gast.Name) and name in self.active and self.resets(name, path):
             # the value overwritten here did not reach the output through this definition
             rev.append(self.init(name))
         return fwd, rev
-
-    def redefines(self, name, path):
-        """Can the definition of `name` at `path` overwrite a value the function used or
-        produced earlier (an argument, another definition, or itself in a loop)?"""
-        return name in self.core.tree_args or \
-            any(precedes(d, path, self.loops) for d in self.defs.get(name, []))
 
     def origin_comment(self, stmt):
         """`# line 12: <source>` (with the file's name for a helper from another file)."""
@@ -696,7 +744,7 @@ class Differentiator(SavePlanner):
             body.append(_assign(value_name, _name(ret.id)))
             value = _name(value_name)
         body.append(comment("reverse sweep"))
-        body.extend(self.init(n) for n in self.inits.get((), []))
+        body.extend(self.block_inits(()))
         if isinstance(ret, gast.Name) and ret.id in self.active:
             body.append(self.accumulate(ret.id, _name(b_out)))
         body.extend(rev)
@@ -711,6 +759,24 @@ class Differentiator(SavePlanner):
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
+
+
+# helpers whose result never shares memory with an argument (so it may become an adjoint
+# that is later updated in place)
+FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "unreduce", "extremum_adjoint",
+                 "prod_adjoint", "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b",
+                 "full", "zeros_like", "outer", "dot", "matmul", "sum", "linspace_weighted"}
+
+
+def is_fresh(expr):
+    """Does `expr` certainly evaluate to a new array (never an alias of a variable)?"""
+    if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
+        return True
+    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
+        if expr.func.attr == "unbroadcast":  # its argument itself when the shapes agree
+            return is_fresh(expr.args[0])
+        return expr.func.attr in FRESH_HELPERS
+    return False
 
 
 def _stores_into(node, name):

@@ -160,8 +160,11 @@ elementwise(math.erf, x="g * 1.1283791670955126 * np.exp(-x * x)")
 
 # ---- piecewise ----------------------------------------------------------------------------
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
-elementwise(np.maximum, max, params="x, y", x="g * (x >= y)", y="g * (x < y)")
-elementwise(np.minimum, min, params="x, y", x="g * (x <= y)", y="g * (x > y)")
+elementwise(np.maximum, params="x, y", x="g * (x >= y)", y="g * (x < y)")
+elementwise(np.minimum, params="x, y", x="g * (x <= y)", y="g * (x > y)")
+# Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
+elementwise(max, params="x, y", x="g * (1.0 - (y > x))", y="g * (y > x)")
+elementwise(min, params="x, y", x="g * (1.0 - (y < x))", y="g * (y < x)")
 elementwise(np.clip, params="a, a_min, a_max", a="g * ((a >= a_min) & (a <= a_max))",
             a_min="g * (a < a_min)", a_max="g * (a > a_max)")
 elementwise(np.where, params="condition, x, y",
@@ -185,6 +188,9 @@ adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
+adjoint(np.linspace, params="start, stop, num=50, endpoint=True",
+        start="np.sum(g) - rt.linspace_weighted(g, endpoint)",
+        stop="rt.linspace_weighted(g, endpoint)")
 
 # ---- functions of a tuple (only along the first axis) ------------------------------------------
 pieces(np.stack, np.array, params="arrays, axis=0", piece="g[k]")
@@ -198,6 +204,6 @@ nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operato
         np.sign, np.floor, np.ceil, np.round, np.trunc, np.rint, math.floor, math.ceil,
         math.trunc, int, round, bool, len, range, np.shape, np.size, np.ndim,
         np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
-        np.arange, np.linspace, np.eye, np.identity, np.argmax, np.argmin, np.argsort,
+        np.eye, np.identity, np.argmax, np.argmin, np.argsort,
         np.isnan, np.isinf, np.isfinite, np.any, np.all, np.count_nonzero,
         np.greater, np.less, np.greater_equal, np.less_equal, np.equal, np.not_equal)

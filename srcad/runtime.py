@@ -141,6 +141,27 @@ def check_divisor(divisor, where):
         raise ZeroDivisionError("integer division or modulo by zero (" + where + ")")
 
 
+def check_adjoint(adjoint, x, where):
+    """Raise ValueError unless a custom vjp's `adjoint` has the shape of its argument `x`."""
+    if np.shape(adjoint) != np.shape(x):
+        raise ValueError(f"{where} has shape {np.shape(adjoint)}, its argument {np.shape(x)}")
+
+
+@overload(check_adjoint, inline="always")
+def _check_adjoint(adjoint, x, where):
+    if not _is_array(adjoint) and not _is_array(x):
+        return lambda adjoint, x, where: None
+    if not (_is_array(adjoint) and _is_array(x) and adjoint.ndim == x.ndim):
+        def mismatch(adjoint, x, where):
+            raise ValueError(where + " has another rank than its argument")
+        return mismatch
+
+    def same_shape(adjoint, x, where):
+        if adjoint.shape != x.shape:
+            raise ValueError(where + " has another shape than its argument")
+    return same_shape
+
+
 # ---- powers -------------------------------------------------------------------------------
 
 def pow_dx(x, y):
@@ -236,6 +257,30 @@ def prod_adjoint(g, x):
         others[k] *= right
         right *= flat[k]
     return (g * others).reshape(x.shape)
+
+
+@register_jitable
+def linspace(start, stop, num, endpoint):
+    """np.linspace(start, stop, num, endpoint) (Numba's has no `endpoint`)."""
+    steps = num - 1 if endpoint else num
+    step = (stop - start) / steps if steps > 0 else 0.0
+    out = np.empty(num)
+    for k in range(num):
+        out[k] = start + k * step
+    if endpoint and num > 1:
+        out[num - 1] = stop
+    return out
+
+
+@register_jitable
+def linspace_weighted(g, endpoint):
+    """sum(g[k] * t[k]) for np.linspace's points start + (stop - start) * t[k]."""
+    n = g.shape[0]
+    steps = n - 1 if endpoint else n
+    total = 0.0
+    for k in range(n):
+        total += g[k] * (k / steps if steps > 0 else 0.0)
+    return total
 
 
 @register_jitable

@@ -73,6 +73,8 @@ class SavePlanner:
         """Saves (with recomputation and counter stepping), then the loops to checkpoint (and,
         if any, the saves again, now without telling their trips apart), then where each
         adjoint starts."""
+        self.plan_inits(body)
+        self.plan_array_inits(body)
         reads = {name: list(paths) for name, paths in self.reads.items()}
         self.plan_saves(body)
         self.checkpointed = self.loops_to_checkpoint(body)
@@ -85,7 +87,6 @@ class SavePlanner:
                 for name in _primal_reads(loop) - _written(loop):
                     self.read(name, path[:-1] + (path[-1] - 0.5,))
             self.plan_saves(body)
-        self.plan_inits(body)
 
     def plan_saves(self, body):
         """Mark each definition overwriting a value the reverse sweep reads later."""
@@ -296,6 +297,88 @@ class SavePlanner:
             while block and not self.private_to(name, block, body):
                 block = block[:-2]  # the block holding the compound statement
             self.inits.setdefault(block, []).append(name)
+
+    def plan_array_inits(self, body):
+        """An array adjoint `bx = np.zeros_like(x)` needs `x` with the shape it has where the
+        adjoint starts (an array may change shape from one loop trip to the next). It starts
+        just before the reversal of the last statement of its block that touches it, sized
+        from the value that statement accumulates when it adds a whole array (no read of `x`),
+        else from `x` there (a read of `x`, which save planning then provides). A reset after
+        a redefinition reads `x` as it was just before it."""
+        self.array_inits = {}  # id(statement) -> (names starting there, sized from a value)
+        for block, names in self.inits.items():
+            stmts = _block_at(body, block)[:-1 if block == () else None]
+            for name in names:
+                if not self.ty(name).is_array or block == () and \
+                        isinstance(self.ret_atom, gast.Name) and name == self.ret_atom.id:
+                    continue  # (the returned value's adjoint starts with the reverse sweep)
+                k = next((k for k in range(len(stmts) - 1, -1, -1)
+                          if self.touches(stmts[k], name, block)), None)
+                if k is None:
+                    continue  # never touched: it starts at the block's start
+                stmt, path = stmts[k], block + (k,)
+                by_value = self.first_adjoint_adds_whole(stmt, name)
+                self.array_inits.setdefault(id(stmt), ([], set()))[0].append(name)
+                if by_value:
+                    self.array_inits[id(stmt)][1].add(name)
+                elif isinstance(stmt, (gast.If, gast.For, gast.While)) or \
+                        self.defines_name(stmt, name):
+                    self.read(name, block + (k + 0.5,))  # its value after the statement
+                else:
+                    self.read(name, path)
+        for name in self.active:
+            if self.ty(name).is_array:
+                for d in self.defs.get(name, []):
+                    if isinstance(d[-1], int) and \
+                            self.defines_name(self.statement_at(d), name) and \
+                            self.resets(name, d):
+                        self.read(name, d[:-1] + (d[-1] - 0.25,))  # its value just before
+
+    def touches(self, stmt, name, block):
+        """Does the reversal of `stmt` read or write the adjoint of `name` (its adjoint
+        statements, or a reset after it)?"""
+        if isinstance(stmt, gast.If):
+            return any(self.touches(s, name, block) for s in stmt.body + stmt.orelse)
+        if isinstance(stmt, (gast.For, gast.While)):
+            return any(self.touches(s, name, block) for s in stmt.body)
+        adj = self.adj(name)
+        if any(adj in {n.id for n in gast.walk(a) if isinstance(n, gast.Name)}
+               for a in self.adjoints.get(id(stmt), [])):
+            return True
+        path = self.paths[id(stmt)]
+        return self.defines_name(stmt, name) and self.resets(name, path)
+
+    def first_adjoint_adds_whole(self, stmt, name):
+        """Is the first adjoint statement of `stmt` touching the adjoint of `name` a whole-array
+        accumulation `b<name> += e` (where `e` has the shape `name` has there)?"""
+        if not isinstance(stmt, (gast.Assign, gast.AugAssign)):
+            return False
+        adj = self.adj(name)
+        for a in self.adjoints.get(id(stmt), []):
+            if adj in {n.id for n in gast.walk(a) if isinstance(n, gast.Name)}:
+                return isinstance(a, gast.AugAssign) and isinstance(a.target, gast.Name) and \
+                    a.target.id == adj and isinstance(a.op, gast.Add) and \
+                    adj not in names_read(a.value)
+        return False
+
+    @staticmethod
+    def defines_name(stmt, name):
+        return isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+            stmt.targets[0].id == name
+
+    def resets(self, name, d):
+        """Must the adjoint of `name` be set back to zero after the reversal of its
+        definition at `d`? When another definition the reverse sweep reaches later (so
+        reading the adjoint) can have run before `d`; or when `name` is an argument (its
+        adjoint is returned). An array adjoint starts anew at every trip of the loops around
+        the block where it starts, so only definitions within a trip count."""
+        if name in self.core.tree_args:
+            return True
+        loops = self.loops
+        if self.ty(name).is_array:
+            block = next((b for b, names in self.inits.items() if name in names), ())
+            loops = {p: s for p, s in self.loops.items() if inside(p, block)}
+        return any(precedes(e, d, loops) for e in self.defs.get(name, []))
 
     def private_to(self, name, block, body):
         """Is every use of `name` inside `block` preceded by a definition in the same block?"""

@@ -73,6 +73,21 @@ def to_source(node):
     """Python source for a gast node (statement list, statement or expression)."""
     if isinstance(node, list):
         return "\n".join(to_source(n) for n in node)
-    tree = gast.gast_to_ast(anno.deepcopy(node))
+    tree = _NegativeBases().visit(gast.gast_to_ast(anno.deepcopy(node)))
     ast.fix_missing_locations(tree)
     return ast.unparse(tree)
+
+
+class _NegativeBases(ast.NodeTransformer):
+    """`ast.unparse` writes the constant -1 as the base of a power without parentheses, and
+    `-1 ** 2` is -(1 ** 2): such a base becomes the expression `-(1)`, which it parenthesises."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left = node.left
+        if isinstance(node.op, ast.Pow) and isinstance(left, ast.Constant) and \
+                isinstance(left.value, (int, float, complex)) and \
+                not isinstance(left.value, bool) and (left.value.real < 0 or
+                                                      str(left.value).startswith("-")):
+            node.left = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-left.value))
+        return node

@@ -282,21 +282,22 @@ def safe_to_evaluate(func):
 
 def custom_result_type(func, args, kwargs):
     """The type of a custom_vjp function's result, inferred from its own source."""
+    return UNKNOWN if kwargs else returned_type(func.fn, args)
+
+
+def returned_type(fn, args):
+    """The type of what the Python function `fn` returns for arguments of types `args`,
+    inferred from its source (UNKNOWN when that cannot be read or typed)."""
     from . import normalize
     try:
-        core = normalize.normalize(frontend.parse(func.fn))
+        core = normalize.normalize(frontend.parse(fn))
     except UnsupportedError:
         return UNKNOWN
     params = [a.id for a in core.tree.args.args]
-    if kwargs or len(args) != len(params):
+    if len(args) != len(params):
         return UNKNOWN
     env = infer(core.tree, dict(zip(params, args, strict=True)), core.scope)
-    ret = core.tree.body[-1].value
-    return env.get(ret.id, UNKNOWN) if isinstance(ret, gast.Name) else _constant_type(ret)
-
-
-def _constant_type(node):
-    return of_value(node.value) if isinstance(node, gast.Constant) else UNKNOWN
+    return _Infer(env).expr(core.tree.body[-1].value)
 
 
 def _join_all(types):

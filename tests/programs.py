@@ -749,6 +749,88 @@ def arrays_swapped_in_a_loop(x, y):
     return np.sum(a * b * x)
 
 
+# ---- arrays whose shape changes between loop trips -------------------------------------------
+def ragged_segments(x):
+    # the segments have different lengths: each trip's adjoint has its own trip's shape
+    total = 0.0
+    starts, ends = (0, 3, 4), (3, 4, 5)
+    for k in range(3):
+        seg = x[starts[k]:ends[k]]
+        m = np.max(seg)
+        total += m + np.log(np.sum(np.exp(seg - m)))
+    return total
+
+
+def shrinking_array(x):
+    for t in range(3):
+        x = x[1:] + 0.5 * x[:-1] ** 2
+    return np.sum(x * x)
+
+
+def slice_chosen_by_a_branch(x, a):
+    total = 0.0
+    for i in range(4):
+        if (i % 2 == 0) == (a > 0):
+            part = x[i:]
+        else:
+            part = x[:i + 1] * 2.0
+        total += np.sum(np.sin(part) * part)
+    return total
+
+
+def growing_array(x, a):
+    y = x[:1] * a
+    for k in range(1, 4):
+        y = np.concatenate((y, x[k:k + 1] * y[-1:]))
+    return np.sum(y * y)
+
+
+# ---- constructs whose arguments were once ignored -----------------------------------------------
+def enumerate_from_one(x):
+    s = 0.0
+    for i, v in enumerate(x, 1):
+        s += i * v * v
+    return s
+
+
+def enumerate_zip_with_start(x, y):
+    s = 0.0
+    for i, (a, b) in enumerate(zip(x, y), start=2):
+        s += a * b * i
+    return s
+
+
+def linspace_between_values(a, b):
+    t = np.linspace(a, b * 2.0, 7)
+    u = np.linspace(b, a, 4, endpoint=False)
+    return np.sum(t * t) + np.sum(np.sin(u))
+
+
+def clip_with_one_bound(x):
+    return np.sum(np.clip(x, None, 0.3) ** 2 + np.clip(x, -0.2, None) ** 3)
+
+
+def builtin_max_min_chain(x):
+    m = x[0]
+    k = x[0]
+    for i in range(1, len(x)):
+        m = max(m, x[i])
+        k = min(x[i], k)
+    return m * k
+
+
+# ---- negative constants ---------------------------------------------------------------------
+def alternating_series(x):
+    s = 0.0
+    for i in range(len(x)):
+        s += (-1.0) ** i * x[i] ** 2
+    return s
+
+
+def negative_bases(a):
+    return (-1) ** 2 * a + a * (-1.5) ** 2 + a ** (-1) ** 2 + (- 3.0) ** 2 * a
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

@@ -86,3 +86,47 @@ def test_missing_vjp_is_an_error():
         return bare(a) * a
     with pytest.raises(TypeError, match="defvjp"):
         srcad.grad(f, mode="source")(1.0)
+
+
+@srcad.custom_vjp
+def narrowed(x):
+    return x * 2.0
+
+
+@narrowed.defvjp
+def narrowed_vjp(g, ans, x):
+    return np.sum(g) * 2.0 * x[:1]  # the wrong shape
+
+
+@srcad.custom_vjp
+def pair(x, y):
+    return x * y
+
+
+@pair.defvjp
+def pair_vjp(g, ans, x, y):
+    return g * y  # one adjoint for two arguments
+
+
+@srcad.custom_vjp
+def half_known(x, y):
+    return x * y
+
+
+@half_known.defvjp
+def half_known_vjp(g, ans, x, y):
+    return (g * y, None)
+
+
+@pytest.mark.parametrize("mode", ["auto", "source", "tape"])
+def test_a_vjp_with_the_wrong_shape_or_count_is_an_error(mode):
+    with pytest.raises(ValueError, match="shape"):
+        srcad.grad(lambda x: np.sum(narrowed(x)), mode=mode)(np.ones(2))
+    with pytest.raises(TypeError, match="1 adjoint"):
+        srcad.grad(lambda x: pair(x, 3.0), mode=mode)(2.0)
+
+
+def test_a_vjp_returning_none_for_a_differentiated_argument_is_an_error(jit):
+    with pytest.raises(TypeError, match="None for 'x'"):
+        srcad.grad(lambda x: half_known(3.0, x), jit=jit, mode="source")(2.0)
+    assert srcad.grad(lambda x: half_known(x, 3.0), jit=jit)(2.0) == 3.0  # None where unused

@@ -154,7 +154,7 @@ class _Builder:
             num, den = self.scalar(depth - 1, reads), self.scalar(depth - 1, reads)
             return f"({num} / (1.0 + {den} * {den}))"
         if self.arrays:
-            reduction = self.choice(REDUCTIONS + ["{0}[{2}]"])
+            reduction = self.choice(REDUCTIONS + ["({0})[{2}]"])
             return reduction.format(
                 self.vector(depth - 1), self.vector(depth - 1), self.draw(st.integers(0, 2))
             )

@@ -95,7 +95,8 @@ def test_a_crafted_name_never_reaches_generated_code():
     assert "os._exit" not in srcad.source(g)
 
 
-def test_a_source_path_with_a_newline_is_escaped(tmp_path):
+def test_a_source_path_with_a_newline_is_escaped(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "a\nimport os; os._exit(7)\n"
     folder.mkdir()
     path = folder / "model.py"
@@ -104,7 +105,7 @@ def test_a_source_path_with_a_newline_is_escaped(tmp_path):
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     import linecache
     linecache.checkcache(str(path))
-    g = srcad.grad(namespace["f"])
+    g = srcad.grad(namespace["f"], cache=True)
     assert g(1.0) == 3.0
     text = g._last.generated.path.read_text()
     assert "\nimport os; os._exit(7)" not in text

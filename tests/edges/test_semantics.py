@@ -1,0 +1,147 @@
+"""Python's and NumPy's semantics, kept by the generated code in every mode: floating-point
+edge cases (NumPy's: inf and nan, never an exception), builtin max/min with NaN, bools in
+arithmetic, and the signatures and argument types srcad accepts or refuses."""
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import UnsupportedError
+
+MODES = {"source+numba": {}, "source+python": {"jit": False}}
+
+
+def value_and_grads(fn, args, wrt, **kw):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return srcad.value_and_grad(fn, wrt=wrt, **kw)(*args)
+
+
+def inverse(x):
+    return x ** -1
+
+
+def divide_by_zero(x):
+    return x / 0.0
+
+
+def sine(x):
+    return math.sin(x)
+
+
+def same(a, b):
+    return np.allclose(a, b, equal_nan=True)
+
+
+def inverse_sum(x):
+    return np.sum(x ** -1)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("fn, args, expected", [
+    (inverse, (0.0,), (np.inf, -np.inf)),
+    (inverse_sum, (np.array([0.0, 2.0]),), (np.inf, [-np.inf, -0.25])),
+    (divide_by_zero, (1.0,), (np.inf, np.inf)),
+    (sine, (math.inf,), (np.nan, np.nan)),
+], ids=["x**-1 at 0", "x**-1 array", "x/0.0", "sin(inf)"])
+def test_floating_point_edges_give_numpy_numbers(mode, fn, args, expected):
+    value, grad = value_and_grads(fn, args, 0, **MODES[mode])
+    assert same(value, expected[0]) and same(grad, expected[1])
+
+
+def counted_in_every_way(a, b):
+    return ((a > 0.1) + (b > 0.2) + (~(a > b)) - (-(a < 0.0))) * a * b
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_comparisons_in_arithmetic_are_python_ints(mode, rng):
+    for _ in range(4):
+        a, b = (float(v) for v in rng.uniform(-1, 1, 2))
+        value, grads = value_and_grads(counted_in_every_way, (a, b), (0, 1), **MODES[mode])
+        k = counted_in_every_way(a, b) / (a * b)
+        assert np.isclose(value, counted_in_every_way(a, b))
+        assert np.allclose(grads, (k * b, k * a))
+
+
+def builtin_max(a, b):
+    return max(a, b)
+
+
+def builtin_min(a, b):
+    return min(a, b)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("a, b", [(1.0, math.nan), (math.nan, 1.0), (2.0, 2.0), (1.0, 3.0)])
+def test_builtin_max_and_min_follow_python_with_nan(mode, a, b):
+    # Python's max(a, b) is b if b > a else a: the derivative goes to the one returned
+    for fn, pick_b in ((builtin_max, b > a), (builtin_min, b < a)):
+        value, grads = value_and_grads(fn, (a, b), (0, 1), **MODES[mode])
+        assert same(value, fn(a, b)) and grads == ((0.0, 1.0) if pick_b else (1.0, 0.0))
+
+
+def counted(x):
+    return ((x > 0.5) + (x > 0.1)) * x
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_scalar_bools_add_as_ints(mode):
+    assert value_and_grads(counted, (0.7,), 0, **MODES[mode]) == (counted(0.7), 2.0)
+
+
+def keyword_only(x, *, scale=2.0):
+    return scale * x * x
+
+
+def positional_only(x, y, /):
+    return x * y * y
+
+
+def test_keyword_and_positional_only_parameters(jit):
+    assert srcad.grad(keyword_only, jit=jit)(3.0, scale=1.5) == 9.0
+    assert srcad.grad(keyword_only, jit=jit)(3.0) == 12.0
+    assert srcad.grad(positional_only, wrt=(0, 1), jit=jit)(2.0, 3.0) == (9.0, 12.0)
+
+
+def test_a_star_args_parameter_is_refused_by_name():
+    def wrapper(*args, **kwargs):
+        return 2.0 * keyword_only(*args, **kwargs)
+    with pytest.raises(TypeError, match=r"\*args.*functools.wraps"):
+        srcad.grad(wrapper)
+
+
+@pytest.mark.parametrize("value", [np.matrix([[1.0, 2.0]]), np.ma.array([1.0, 2.0])],
+                         ids=["matrix", "masked"])
+def test_ndarray_subclasses_are_refused(value):
+    with pytest.raises(TypeError, match="np.asarray"):
+        srcad.grad(lambda x: np.sum(x * x))(value)
+
+
+@pytest.mark.parametrize("body, what", [
+    ("return eval('x * x')", "eval"),
+    ("return locals()['x'] * 2.0", "locals"),
+    ("y = np.zeros(3)\n    y[...] = x\n    return np.sum(y)", "Ellipsis"),
+    ("return np.sum(x[True])", "True"),
+    ("y = np.zeros(())\n    y[()] = x[0]\n    return y * 1.0", "empty index"),
+])
+def test_constructs_the_transform_cannot_follow_are_refused_by_name(tmp_path, body, what):
+    path = tmp_path / f"refused_{abs(hash(body))}.py"
+    path.write_text(f"import numpy as np\n\ndef f(x):\n    {body}\n")
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    with pytest.raises(UnsupportedError, match=what) as info:
+        srcad.grad(namespace["f"], mode="source")(np.ones(3))
+    assert f"{path}:" in str(info.value)
+
+
+def test_an_empty_index_reads_the_value():
+    assert srcad.grad(lambda x: x[()] * 3.0)(np.array(2.0)) == 3.0
+
+
+def test_partial_of_a_keyword_only_function(jit):
+    p = functools.partial(keyword_only, scale=3.0)
+    assert srcad.grad(lambda x: p(x), jit=jit)(1.0) == 6.0
