@@ -26,7 +26,8 @@ Errors follow PyTorch: backward() of a non-scalar without a gradient, a second b
 through a graph without retain_graph=True, an in-place change to a leaf that requires grad, and
 an in-place change to a value the graph saved (found at backward time by a version counter).
 Converting a tracked tensor to a plain NumPy array (np.asarray(t), y[i] = t into an ndarray)
-raises rather than drop the gradient; float(t) and t.item() return numbers, as in PyTorch.
+raises rather than drop the gradient; float(t) and t.item() return numbers, as in PyTorch
+(inside a function run by run.py they keep the gradient as 0-d tensors instead).
 
 For plain NumPy functions srcad.api uses value_and_grad(fn, args, wrt) and vjp(fn, args, wrt)
 from run.py: they run fn on tensors while `math.*`, NumPy allocations (np.zeros, ...) and

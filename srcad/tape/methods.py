@@ -38,9 +38,32 @@ def _augmented(name):
 
 
 def _unrecorded(function):
-    """A method whose result carries no gradient (comparisons, logic): a new tensor."""
-    return lambda self, *others: self._wrap(
-        np.asarray(function(self._value, *map(_value, others)))
+    """A method whose result carries no gradient (logic, floor, x // y): a new tensor."""
+
+    def unrecorded(self, *others):
+        out = self._wrap(np.asarray(function(self._value, *map(_value, others))))
+        out._python = out.ndim == 0 and _all_python(self, *others)
+        return out
+
+    return unrecorded
+
+
+def _comparison(function):
+    """A comparison: a bool tensor, or in user code, of numbers standing for Python's, a bool
+    (so that True + True == 2 and ~True == -2, as in Python)."""
+
+    def compare(self, other):
+        if _all_python(self, other):
+            return bool(function(self._value, _value(other)))
+        return self._wrap(np.asarray(function(self._value, _value(other))))
+
+    return compare
+
+
+def _all_python(*operands):
+    return all(
+        x._python if isinstance(x, TensorMethods) else type(x) in (float, int, bool)
+        for x in operands
     )
 
 
@@ -121,15 +144,31 @@ class TensorMethods:
 
     __iadd__, __isub__ = _augmented("add"), _augmented("sub")
     __imul__, __itruediv__ = _augmented("mul"), _augmented("div")
+    __imod__ = _augmented("mod")
+
+    # x // y is piecewise constant: no gradient
+    __floordiv__ = floor_divide = _unrecorded(np.floor_divide)
+    __rfloordiv__ = _unrecorded(lambda x, other: np.floor_divide(other, x))
+
+    def __ifloordiv__(self, other):
+        if self.ndim == 0 and mode.in_user_code():
+            return self // other
+        return self._inplace("index_put", self // other, index=Ellipsis)
+
+    def __divmod__(self, other):
+        return self // other, self % other
+
+    def __rdivmod__(self, other):
+        return other // self, other % self
 
     # ---- comparisons and logic: bool tensors, not recorded ----
 
-    __lt__ = lt = less = _unrecorded(np.less)
-    __le__ = le = less_equal = _unrecorded(np.less_equal)
-    __gt__ = gt = greater = _unrecorded(np.greater)
-    __ge__ = ge = greater_equal = _unrecorded(np.greater_equal)
-    __eq__ = eq = _unrecorded(np.equal)
-    __ne__ = ne = _unrecorded(np.not_equal)
+    __lt__ = lt = less = _comparison(np.less)
+    __le__ = le = less_equal = _comparison(np.less_equal)
+    __gt__ = gt = greater = _comparison(np.greater)
+    __ge__ = ge = greater_equal = _comparison(np.greater_equal)
+    __eq__ = eq = _comparison(np.equal)
+    __ne__ = ne = _comparison(np.not_equal)
     __and__ = __rand__ = logical_and = _unrecorded(np.logical_and)
     __or__ = __ror__ = logical_or = _unrecorded(np.logical_or)
     __xor__ = __rxor__ = logical_xor = _unrecorded(np.logical_xor)
@@ -149,6 +188,10 @@ class TensorMethods:
 
     def fill_(self, value):
         return self._inplace("where", value, cond=np.zeros(self.shape, dtype=bool))
+
+    def fill(self, value):
+        """NumPy's: fills in place and returns None."""
+        self.fill_(value)
 
     # ---- elementary functions ----
 
@@ -183,30 +226,36 @@ class TensorMethods:
 
     # ---- reductions (dim and keepdim, or NumPy's axis and keepdims) ----
 
-    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return self._apply("sum", self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
+        return self._reduce("sum", _axis(dim, axis), keepdim or keepdims, numpy_options)
 
-    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return self._apply("mean", self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
+        return self._reduce("mean", _axis(dim, axis), keepdim or keepdims, numpy_options)
 
-    def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return self._apply("prod", self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+    def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
+        return self._reduce("prod", _axis(dim, axis), keepdim or keepdims, numpy_options)
 
-    def cumsum(self, dim=None, *, axis=None):
-        return self._apply("cumsum", self, axis=_axis(dim, axis))
+    def cumsum(self, dim=None, *, axis=None, **numpy_options):
+        return np.cumsum(self, _axis(dim, axis), **numpy_options)
 
-    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return self._extreme("max", np.argmax, dim, keepdim, axis, keepdims)
+    def _reduce(self, name, axis, keepdims, numpy_options):
+        """NumPy's dtype=, out=, initial= and where= are handled by np.sum and the like."""
+        if numpy_options:
+            return getattr(np, name)(self, axis=axis, keepdims=keepdims, **numpy_options)
+        return self._apply(name, self, axis=axis, keepdims=keepdims)
 
-    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-        return self._extreme("min", np.argmin, dim, keepdim, axis, keepdims)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
+        return self._extreme("max", np.argmax, dim, keepdim, axis, keepdims, numpy_options)
 
-    def _extreme(self, name, arg, dim, keepdim, axis, keepdims):
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
+        return self._extreme("min", np.argmin, dim, keepdim, axis, keepdims, numpy_options)
+
+    def _extreme(self, name, arg, dim, keepdim, axis, keepdims, numpy_options):
         """x.max(): the largest element; x.max(y): elementwise; x.max(dim): (values, indices)
         as torch's; x.max(axis=0) (and x.max(0) in NumPy user code): NumPy's values."""
         if isinstance(dim, TensorMethods):
             return self._apply("maximum" if name == "max" else "minimum", self, dim)
-        values = self._apply(name, self, axis=_axis(dim, axis), keepdims=keepdim or keepdims)
+        values = self._reduce(name, _axis(dim, axis), keepdim or keepdims, numpy_options)
         if dim is None or mode.in_user_code():
             return values
         indices = arg(self._value, axis=dim, keepdims=keepdim)
@@ -238,19 +287,24 @@ class TensorMethods:
 
     # ---- shapes ----
 
-    def reshape(self, *shape):
+    def reshape(self, *shape, order="C"):
+        return np.reshape(self, _dims(shape), order=order)
+
+    def view(self, *shape):
         return self._apply("view", self, shape=_dims(shape))
 
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
+    def flatten(self, start_dim=0, end_dim=-1, *, order="C"):
+        """torch's flatten(start_dim, end_dim), a view where it can be; NumPy's flatten(order)
+        in user code (start_dim is then the order, as in x.flatten("F")), always a copy."""
+        if mode.in_user_code():
+            return np.reshape(self, -1, order=start_dim if start_dim != 0 else order).copy()
         shape = self.shape
         start, end = start_dim % max(len(shape), 1), end_dim % max(len(shape), 1)
         merged = int(np.prod(shape[start : end + 1]))
         return self._apply("view", self, shape=(*shape[:start], merged, *shape[end + 1 :]))
 
-    def ravel(self):
-        return self._apply("view", self, shape=-1)
+    def ravel(self, order="C"):
+        return np.reshape(self, -1, order=order)
 
     def unsqueeze(self, dim):
         return self._apply("unsqueeze", self, axis=dim)
@@ -301,7 +355,10 @@ class TensorMethods:
                 dtype = arg
         if dtype is None or dtypes.as_numpy(dtype) == self._value.dtype:
             return self
-        return self._apply("to", self, dtype=dtypes.as_numpy(dtype), source=self._value.dtype)
+        dtype = dtypes.as_numpy(dtype)
+        if dtype.kind not in "fc":  # integers and bools carry no gradient, as in torch
+            return self._wrap(self._value.astype(dtype))
+        return self._apply("to", self, dtype=dtype, source=self._value.dtype)
 
     float, double, half = _to(dtypes.float32), _to(dtypes.float64), _to(dtypes.float16)
     long, int, bool = _to(dtypes.int64), _to(dtypes.int32), _to(dtypes.bool_)
@@ -309,7 +366,7 @@ class TensorMethods:
     def type_as(self, other):
         return self.to(other)
 
-    def astype(self, dtype):
-        """NumPy's: always a copy."""
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """NumPy's: a copy unless copy=False and the dtype is already dtype."""
         converted = self.to(dtype)
-        return converted.clone() if converted is self else converted
+        return converted.clone() if converted is self and copy else converted

@@ -2,10 +2,12 @@
 
 NumPy hands a call with a tensor argument to Tensor.__array_ufunc__ / __array_function__, which
 look the function up in the tables this module fills (tensor.HANDLED_UFUNCS, HANDLED_FUNCTIONS):
-each entry records ops of ops.OPS. Functions in the ZERO_GRADIENT sets run on the plain arrays
-(comparisons, floor, argmax, shape queries). Any other NumPy function raises on a tensor that
-requires grad rather than drop its gradient. The vjps in ops.py rely on these entries when they
-run on tensors (backward(create_graph=True)).
+each entry records ops of ops.OPS. Zero-gradient ufuncs and ZERO_GRADIENT_FUNCTIONS run on the
+plain arrays (comparisons, floor, argmax, shape queries). Every keyword argument NumPy takes is
+honoured (out=, where=, dtype=, initial=, ddof=, order=, axis tuples) or refused with an error
+that names it. Any other NumPy function raises on a tensor that requires grad rather than drop
+its gradient. The vjps in ops.py rely on these entries when they run on tensors
+(backward(create_graph=True)).
 """
 
 import functools
@@ -18,12 +20,12 @@ from srcad.tape.tensor import (
     HANDLED_FUNCTIONS,
     HANDLED_UFUNCS,
     ZERO_GRADIENT_FUNCTIONS,
-    ZERO_GRADIENT_UFUNCS,
     Tensor,
     apply,
     as_tensor,
     operand,
     plain,
+    tracked,
 )
 
 
@@ -31,10 +33,10 @@ def matmul(a, b):
     return apply("matmul", a, b)
 
 
-def dot(a, b):
-    if np.ndim(operand(a)) == 0 or np.ndim(operand(b)) == 0:
-        return apply("mul", a, b)
-    return matmul(a, b)
+def dot(a, b, out=None):
+    scalar = np.ndim(operand(a)) == 0 or np.ndim(operand(b)) == 0
+    result = apply("mul", a, b) if scalar else matmul(a, b)
+    return result if out is None else _into(out, result)
 
 
 def transpose(x, axes=None):
@@ -55,13 +57,26 @@ def clip(a, a_min=None, a_max=None, **bounds):
 
 def reshape(a, shape=None, order="C", **kwargs):
     shape = kwargs.pop("newshape", shape)  # NumPy < 2.1 spelled it newshape
-    if order != "C" or kwargs.get("copy") is False:
-        raise NotImplementedError("srcad.tape supports np.reshape in C order only")
+    if kwargs.get("copy") is not None:
+        raise TypeError(mode.located("srcad.tape: np.reshape with copy= is not supported"))
+    if _memory_order(a, order) == "F":  # the C-order reshape of the reversed axes, reversed
+        reversed_shape = tuple(reversed(np.atleast_1d(shape).tolist()))
+        return transpose(apply("view", transpose(a), shape=reversed_shape))
     return apply("view", a, shape=shape)
 
 
 def ravel(a, order="C"):
     return reshape(a, -1, order)
+
+
+def _memory_order(a, order):
+    """NumPy's order= of reshape and ravel as "C" or "F" ("A" and "K" follow a's layout)."""
+    if order in ("C", "F"):
+        return order
+    flags = np.asarray(operand(a)).flags
+    if order in ("A", "K") and (flags.c_contiguous or flags.f_contiguous):
+        return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+    raise NotImplementedError(mode.located(f"srcad.tape: order={order!r} on a strided view"))
 
 
 def expand_dims(a, axis):
@@ -81,12 +96,16 @@ def erf(x):
     return apply("erf", x)
 
 
-def stack(tensors, axis=0):
-    return apply("stack", *tensors, axis=axis)
+def stack(tensors, axis=0, out=None, *, dtype=None):
+    result = apply("stack", *[_astype(x, dtype) for x in tensors], axis=axis)
+    return result if out is None else _into(out, result)
 
 
-def concatenate(tensors, axis=0):
-    return apply("concatenate", *tensors, axis=axis)
+def concatenate(tensors, axis=0, out=None, *, dtype=None):
+    if axis is None:  # NumPy flattens the arrays first
+        tensors, axis = [reshape(x, -1) for x in tensors], 0
+    result = apply("concatenate", *[_astype(x, dtype) for x in tensors], axis=axis)
+    return result if out is None else _into(out, result)
 
 
 def broadcast_to(x, shape):
@@ -103,12 +122,17 @@ def norm(x, ord=None, axis=None, keepdims=False):
     return apply("norm", x, axis=axis, keepdims=keepdims)
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return apply("var", a, axis=axis, ddof=ddof, keepdims=keepdims)
+def _spread(name):
+    """np.var and np.std."""
 
+    def spread(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **options):
+        if options:
+            raise TypeError(mode.located(_NOT_SUPPORTED.format(f"np.{name}", ", ".join(options))))
+        a = _astype(a, dtype)
+        result = apply(name, a, axis=_axes(axis), ddof=ddof, keepdims=keepdims)
+        return result if out is None else _into(out, result)
 
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return apply("std", a, axis=axis, ddof=ddof, keepdims=keepdims)
+    return spread
 
 
 def hstack(tensors):
@@ -158,21 +182,113 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
     return _like(np.full_like)(a, fill_value, dtype, order, subok, shape)
 
 
+_NOT_SUPPORTED = "srcad.tape: {} with {}= is not supported"
+_IDENTITY = {"sum": 0.0, "prod": 1.0, "max": None, "min": None}
+_WITH_INITIAL = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+
+
 def _reduction(name):
-    def reduce(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        return apply(name, a, axis=axis, keepdims=keepdims)
+    """np.sum, np.prod, np.max, np.min with all of NumPy's arguments."""
+
+    def reduce(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+        a = _astype(a, dtype)
+        if where is not True:
+            if _IDENTITY[name] is None and initial is None:
+                raise ValueError(
+                    f"reduction operation '{name}' does not have an identity, so to use a where "
+                    "mask one has to specify 'initial'"
+                )
+            fill = _IDENTITY[name] if _IDENTITY[name] is not None else initial
+            a = apply("where", a, fill, cond=_mask(where, a))
+        result = apply(name, a, axis=_axes(axis), keepdims=keepdims)
+        if initial is not None:
+            result = _WITH_INITIAL[name](result, initial)
+        return result if out is None else _into(out, result)
 
     return reduce
 
 
-HANDLED_UFUNCS.update(
-    {
-        op.forward: functools.partial(apply, name)
-        for name, op in OPS.items()
-        if isinstance(op.forward, np.ufunc)
-    }
-)
-HANDLED_UFUNCS.update(
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    a, axis = _astype(a, dtype), _axes(axis)
+    if where is True:
+        result = apply("mean", a, axis=axis, keepdims=keepdims)
+    else:
+        mask = _mask(where, a)
+        total = apply("sum", apply("where", a, 0.0, cond=mask), axis=axis, keepdims=keepdims)
+        result = total / np.sum(mask, axis=axis, keepdims=keepdims)  # nan where none is counted
+    return result if out is None else _into(out, result)
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    result = apply("cumsum", _astype(a, dtype), axis=axis)
+    return result if out is None else _into(out, result)
+
+
+def _axes(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _mask(where, a):
+    return np.broadcast_to(np.asarray(operand(where), dtype=bool), np.shape(operand(a)))
+
+
+def _astype(x, dtype):
+    """x in dtype (NumPy's dtype= computes in it): a tensor, or a plain array."""
+    if dtype is None:
+        return x
+    return x.astype(dtype) if isinstance(x, Tensor) else np.asarray(x).astype(dtype)
+
+
+def _into(out, result):
+    """NumPy's out=: the result written into out, which is returned."""
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise TypeError(mode.located("srcad.tape: out= with several arrays"))
+        (out,) = out
+    if isinstance(out, Tensor):
+        out[...] = result
+    elif tracked(result):
+        raise TypeError(
+            mode.located(
+                "srcad.tape: out= names a NumPy array, which cannot carry the gradient of the "
+                "result. Make it a tensor (an array made with np.zeros inside the "
+                "differentiated function is one) or assign the result instead of using out=."
+            )
+        )
+    else:
+        out[...] = operand(result)
+    return out
+
+
+def _ufunc(ufunc, handler):
+    """A ufunc called on tensors, with NumPy's out=, where= and dtype=."""
+    name = f"numpy.{ufunc.__name__}"
+
+    def call(*inputs, out=None, where=True, dtype=None, **options):
+        if options:
+            raise TypeError(mode.located(_NOT_SUPPORTED.format(name, ", ".join(options))))
+        result = handler(*[_astype(x, dtype) for x in inputs])
+        if where is not True:
+            if out is None:
+                raise TypeError(
+                    mode.located(
+                        f"srcad.tape: {name} with where= and no out= (its result is "
+                        "uninitialised where the mask is False)"
+                    )
+                )
+            target = out[0] if isinstance(out, tuple) else out
+            result = apply("where", result, target, cond=_mask(where, result))
+        return result if out is None else _into(out, result)
+
+    return call
+
+
+_UFUNCS = {
+    op.forward: functools.partial(apply, name)
+    for name, op in OPS.items()
+    if isinstance(op.forward, np.ufunc)
+}
+_UFUNCS.update(
     {
         np.power: power,
         np.fabs: functools.partial(apply, "abs"),
@@ -180,24 +296,25 @@ HANDLED_UFUNCS.update(
         np.matmul: matmul,
     }
 )
-ZERO_GRADIENT_UFUNCS.update(
-    {
-        *(np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal),
-        *(np.logical_and, np.logical_or, np.logical_not, np.logical_xor),
-        *(np.isnan, np.isinf, np.isfinite, np.signbit, np.sign),
-        *(np.floor, np.ceil, np.trunc, np.rint),
-    }
+_ZERO_GRADIENT_UFUNCS = (
+    *(np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal),
+    *(np.logical_and, np.logical_or, np.logical_not, np.logical_xor),
+    *(np.isnan, np.isinf, np.isfinite, np.signbit, np.sign),
+    *(np.floor, np.ceil, np.trunc, np.rint, np.floor_divide),
 )
+for _zero in _ZERO_GRADIENT_UFUNCS:
+    _UFUNCS[_zero] = functools.partial(lambda ufunc, *xs: ufunc(*plain(xs)), _zero)
+HANDLED_UFUNCS.update({ufunc: _ufunc(ufunc, handler) for ufunc, handler in _UFUNCS.items()})
 HANDLED_FUNCTIONS.update(
     {
         np.sum: _reduction("sum"),
-        np.mean: _reduction("mean"),
+        np.mean: mean,
         np.max: _reduction("max"),
         np.min: _reduction("min"),
         np.amax: _reduction("max"),
         np.amin: _reduction("min"),
         np.prod: _reduction("prod"),
-        np.cumsum: lambda a, axis=None: apply("cumsum", a, axis=axis),
+        np.cumsum: cumsum,
         np.reshape: reshape,
         np.ravel: ravel,
         np.expand_dims: expand_dims,
@@ -211,8 +328,8 @@ HANDLED_FUNCTIONS.update(
         np.broadcast_to: broadcast_to,
         np.outer: outer,
         np.linspace: linspace,
-        np.var: var,
-        np.std: std,
+        np.var: _spread("var"),
+        np.std: _spread("std"),
         np.hstack: hstack,
         np.vstack: vstack,
         np.cross: cross,

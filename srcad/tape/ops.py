@@ -337,7 +337,7 @@ def _sum_dx(g, ans, x, axis, keepdims):
 
 
 def _mean_dx(g, ans, x, axis, keepdims):
-    return _unreduce(g, x.shape, axis, keepdims) * (ans.size / x.size)
+    return _unreduce(g, x.shape, axis, keepdims) * (ans.size / x.size if x.size else 0.0)
 
 
 def _flip(g, axis):

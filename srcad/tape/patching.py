@@ -263,7 +263,9 @@ def _math_function(name, real):
         if not tensors or not mode.in_user_code():
             return real(*args)
         if on_tensors is not None:
-            return on_tensors(*args)
+            result = on_tensors(*args)
+            result._python = True  # math.* returns a Python float
+            return result
         if name not in _MATH_ZERO_GRADIENT and any(t.requires_grad for t in tensors):
             raise TypeError(
                 mode.located(
@@ -272,7 +274,7 @@ def _math_function(name, real):
                     "(np.sin, np.exp, ...)"
                 )
             )
-        return real(*(a.item() if isinstance(a, Tensor) else a for a in args))
+        return real(*(a._value.item() if isinstance(a, Tensor) else a for a in args))
 
     return shim
 
@@ -361,7 +363,9 @@ class _Float(metaclass=_FloatType):
 
     def __new__(cls, x=0.0):
         if isinstance(x, Tensor) and mode.in_user_code():
-            return x if x.ndim == 0 else x.reshape(())
+            number = x.reshape(())  # a Python float: a tensor of its own
+            number._python = True
+            return number
         return float(x)
 
 

@@ -141,7 +141,14 @@ def _leaf(args, i):
             f"argument {i} is a {type(args[i]).__name__} of dtype {value.dtype}; the tape "
             "differentiates with respect to numbers and numeric arrays only"
         )
-    return Tensor(value.astype(np.float64), requires_grad=True)
+    leaf = Tensor(value.astype(_float_type(args[i])), requires_grad=True)
+    leaf._python = type(args[i]) in (float, int)
+    return leaf
+
+
+def _float_type(arg):
+    """float32 stays float32 (as in NumPy); anything else is differentiated in float64."""
+    return np.float32 if np.result_type(arg) == np.float32 else np.float64
 
 
 def _qualname(fn):
@@ -163,6 +170,10 @@ def _grads(args, wrt, leaves):
     grads = []
     for i in wrt:
         grad = leaves[i]._grad
-        grad = np.zeros(leaves[i].shape) if grad is None else grad.numpy()
-        grads.append(grad.item() if isinstance(args[i], numbers.Number) else grad)
+        grad = np.zeros(leaves[i].shape, _float_type(args[i])) if grad is None else grad.numpy()
+        if isinstance(args[i], np.floating):
+            grad = grad[()]  # a NumPy scalar of the argument's type
+        elif isinstance(args[i], numbers.Number):
+            grad = grad.item()
+        grads.append(grad)
     return tuple(grads)

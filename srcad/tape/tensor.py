@@ -63,7 +63,6 @@ _NO_DERIVATIVE = (
 # what NumPy functions and ufuncs do on tensors; numpy_api.py fills these
 HANDLED_UFUNCS = {}
 HANDLED_FUNCTIONS = {}
-ZERO_GRADIENT_UFUNCS = set()
 ZERO_GRADIENT_FUNCTIONS = set()
 
 
@@ -83,7 +82,7 @@ def new(value, grad_fn=None):
     # array): shared with the storage's views and detach()ed aliases
     t._value, t._counter = value, [0, False]
     t._requires_grad = grad_fn is not None
-    t._retains_grad = False
+    t._retains_grad = t._python = False
     t.grad_fn = grad_fn
     t._grad = t._view_of = t._views = t.hooks = t._accumulator = None
     return t
@@ -99,6 +98,8 @@ def apply(name, *inputs, **params):
     if value.base is not None and not (base is not None and np.may_share_memory(value, values[0])):
         value, base = value.copy(), None
     out = new(value)
+    if value.ndim == 0:  # a Python number in user code where all its operands are
+        out._python = all(map(is_python_number, inputs))
     if base is not None and value.base is not None:
         out._counter = base._counter
         base._add_view(out, name, params)
@@ -126,6 +127,12 @@ def _record(out, op, params, inputs, values):
 
 
 _apply = apply  # the name srcad/custom.py imports
+
+
+def is_python_number(x):
+    """x is a Python int, float or bool, or a 0-d tensor standing for one in user code (where
+    Python's semantics apply to it rather than NumPy's: (a > b) + (c > d) == 2)."""
+    return x._python if isinstance(x, Tensor) else type(x) in (float, int, bool)
 
 
 def _edge(x):
@@ -175,6 +182,7 @@ class Tensor(TensorMethods):
         "_accumulator",
         "_counter",
         "_grad",
+        "_python",
         "_requires_grad",
         "_retains_grad",
         "_value",
@@ -312,11 +320,31 @@ class Tensor(TensorMethods):
             )
         return self._value
 
-    def item(self):
-        return self._value.item()
+    def item(self, *args):
+        number = self._value.item(*args)  # NumPy's checks of the size and the index
+        if not (tracked(self) and mode.in_user_code()):
+            return number
+        # on the tape a number read from a tracked array stays a 0-d tensor, as float(t) does
+        if not args:
+            element = self.reshape(())
+        elif len(args) == 1 and not isinstance(args[0], tuple):
+            element = self.reshape(-1)[args[0]]
+        else:
+            element = self[args[0] if len(args) == 1 else args]
+        element._python = True
+        return element
 
     def tolist(self):
-        return self._value.tolist()
+        if not (tracked(self) and mode.in_user_code()):
+            return self._value.tolist()
+        return self.item() if self.ndim == 0 else [part.tolist() for part in self]
+
+    def __round__(self, ndigits=None):
+        """round(t) has no gradient: in user code a 0-d tensor rounds to a number as Python's
+        round does; otherwise the result is a tensor, as torch's."""
+        if self.ndim == 0 and mode.in_user_code():
+            return round(self._value.item(), ndigits)
+        return new(np.round(self._value, ndigits or 0))
 
     def __array__(self, dtype=None, copy=None):
         if tracked(self):
@@ -358,7 +386,7 @@ class Tensor(TensorMethods):
         return tensor_repr(self)
 
     def __format__(self, spec):
-        return format(self.item(), spec) if self.ndim == 0 else format(repr(self), spec)
+        return format(self._value.item(), spec) if self.ndim == 0 else format(repr(self), spec)
 
     # ---- array attributes ----
 
@@ -447,12 +475,9 @@ class Tensor(TensorMethods):
     # ---- NumPy protocols ----
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs:
-            handler = HANDLED_UFUNCS.get(ufunc)
-            if handler is not None:
-                return handler(*inputs)
-            if ufunc in ZERO_GRADIENT_UFUNCS:
-                return ufunc(*plain(inputs))
+        handler = HANDLED_UFUNCS.get(ufunc) if method == "__call__" else None
+        if handler is not None:
+            return handler(*inputs, **kwargs)
         name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         return getattr(ufunc, method)(*plain(inputs, name), **plain(kwargs, name))
 

@@ -1,0 +1,231 @@
+"""User code on the tape computes what NumPy and Python compute: the keyword arguments of NumPy's
+functions, integer results, numbers read out of arrays, floor division, empty reductions,
+comparisons used as numbers, float32. Each function is checked against its own plain NumPy
+value and central differences (tests/tape/numeric.check); what cannot be differentiated raises
+an error that names it."""
+
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from srcad.tape import tensor, value_and_grad
+
+from .numeric import check
+
+X = np.array([0.3, 0.7, 0.45, 0.9, 0.55, 0.2])
+
+
+# ---- keyword arguments of NumPy's functions ----
+
+
+def sum_with_initial(x):
+    return np.sum(x**2, initial=5.0) * np.sum(x)
+
+
+def sum_and_prod_where(x):
+    return np.sum(x**2, where=x > 0.5) + np.prod(x + 1.0, where=x < 0.6, axis=0)
+
+
+def mean_where(x):
+    return np.mean(x**2, where=x > 0.5) + x.mean(where=[True, False, True, True, False, True])
+
+
+def max_where_and_initial(x):
+    return np.max(x, where=x < 0.8, initial=0.1) + np.min(x.reshape(2, 3), axis=(0, 1))
+
+
+def with_dtypes(x):
+    ints = np.sum(x * 10.0, dtype=np.int64)  # NumPy casts each element first
+    return np.sum(x.astype(np.int64) * x) + ints * x[0] + np.sum(x, dtype=np.float64)
+
+
+def with_out(x):
+    y = np.zeros(6)
+    np.multiply(x, x, out=y)
+    total = np.zeros(())
+    np.sum(y * x, out=total)
+    np.add(y, 1.0, out=y, where=x > 0.5)
+    np.cumsum(x, out=y)
+    return total + np.sum(y * y)
+
+
+def joins(x):
+    a, b = x[:2], x[2:].reshape(2, 2)
+    out = np.zeros(4)
+    np.dot(b, a, out=out[:2])
+    flat = np.concatenate([a, b], axis=None)
+    return np.sum(out * x[:4]) + np.sum(flat * x) + np.sum(np.stack([a, a * a], dtype=np.float64))
+
+
+def spreads(x):
+    A = x.reshape(2, 3)
+    spread = np.std(A, axis=(0, 1), dtype=np.float64, keepdims=True)
+    return np.var(A, axis=1, ddof=1)[0] + spread[0, 0]
+
+
+def orders(x):
+    A = x.reshape(2, 3)
+    return np.sum(A.ravel(order="F") * x) + np.sum(np.reshape(x, (3, 2), order="F")[0] * x[:2])
+
+
+def flatten_copies(x):
+    A = x.reshape(2, 3) * 1.0
+    flat = A.flatten()
+    flat[0] = 100.0  # a copy: A does not change
+    f_order = A.flatten("F")
+    return np.sum(A * A) + np.sum(flat * f_order)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        sum_with_initial,
+        sum_and_prod_where,
+        mean_where,
+        max_where_and_initial,
+        with_dtypes,
+        with_out,
+        joins,
+        spreads,
+        orders,
+        flatten_copies,
+    ],
+)
+def test_keyword_arguments_are_honoured(f):
+    check(f, (X + 0.013,), (0,))  # off the steps of the integer casts
+
+
+def test_integer_results_carry_no_gradient():
+    _, (grad,) = value_and_grad(lambda x: np.sum(x.astype(np.int64) * 1.0), (X * 3,), (0,))
+    assert grad.tolist() == [0.0] * 6
+
+
+OUTSIDE = np.zeros(())  # made outside the differentiated functions: a NumPy array there
+
+
+@pytest.mark.parametrize(
+    ("f", "message"),
+    [
+        (lambda x: np.add(x, 1.0, casting="unsafe"), r"numpy\.add with casting="),
+        (lambda x: np.var(x, mean=0.0), r"np\.var with mean="),
+        (lambda x: np.exp(x, where=x > 0.5), r"where= and no out="),
+        (lambda x: np.max(x, where=x > 0.5), "to use a where mask one has to specify 'initial'"),
+        (lambda x: np.sum(x, out=OUTSIDE), "out= names a NumPy array"),
+        (lambda x: np.reshape(x, 6, copy=False), r"np\.reshape with copy="),
+    ],
+)
+def test_unsupported_keyword_arguments_name_themselves(f, message):
+    with pytest.raises((TypeError, ValueError)) as raised:
+        value_and_grad(f, (X,), (0,))
+    assert re.search(message, str(raised.value).splitlines()[-1])  # not the quoted source line
+
+
+def test_out_array_made_outside_is_still_written_when_nothing_is_tracked():
+    out = np.zeros(6)
+
+    def f(x):
+        np.multiply(np.arange(6.0), 2.0, out=out)
+        return np.sum(x * out)
+
+    check(f, (X,), (0,))
+    assert out.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+def fills_in_place(x):
+    y = np.zeros(3)
+    y.fill(x[0])
+    return np.sum(y**2) + x[1]
+
+
+def test_fill():
+    check(fills_in_place, (X,), (0,))
+
+
+# ---- numbers read out of arrays ----
+
+
+def through_item(x):
+    return x[1].item() ** 2 + x[0] + x.reshape(2, 3).item(1, 2) * x.item(4)
+
+
+def through_tolist(x):
+    rows = x.reshape(2, 3).tolist()
+    return sum(rows[0]) ** 2 + sum(v * v for v in rows[1])
+
+
+def test_item_and_tolist_keep_the_gradient():
+    check(through_item, (X,), (0,))
+    check(through_tolist, (X,), (0,))
+
+
+def test_item_outside_user_code_is_a_number_as_in_torch():
+    x = tensor([1.5], requires_grad=True)
+    assert type(x.item()) is float and x.tolist() == [1.5]
+
+
+def rounds(x):
+    return round(x[0], 1) * x[1] + round(x[2]) + x[3]
+
+
+def test_round_has_no_gradient():
+    check(rounds, (X * 4,), (0,))
+    assert round(tensor([1.26, 2.5]), 1).tolist() == [1.3, 2.5]
+
+
+# ---- floor division, remainder, empty reductions ----
+
+
+def floor_division(x, c):
+    q, r = divmod(x[0], 0.25)
+    y = x * 1.0
+    y //= 0.2
+    return np.sum(x // c + x % c) + c // x[1] + q * r + np.sum(y * x)
+
+
+def test_floor_division_has_no_gradient_and_remainder_has_one():
+    check(floor_division, (X * 3 + 0.013, 0.4), (0, 1))  # off the steps of //
+
+
+def mean_of_an_empty_slice(x):
+    return np.mean(x[:0]) + np.mean(x[:0].reshape(0, 2), axis=0)[1] + x[0]
+
+
+def test_mean_of_an_empty_slice_is_nan_with_numpy_s_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, (grad,) = value_and_grad(mean_of_an_empty_slice, (X,), (0,))
+    assert math.isnan(value) and grad.tolist() == [1.0, 0, 0, 0, 0, 0]
+    assert any(issubclass(w.category, RuntimeWarning) for w in caught)
+
+
+# ---- comparisons used as numbers ----
+
+
+def counts_conditions(x):
+    return ((x > 0.5) + (x > 0.1) + (~(x > 0.6) + 3) - (x > 0.2) - (-(x > 0.4))) * x
+
+
+def counts_conditions_on_array_elements(x):
+    both = (x[0] > 0.1) + (x[1] > 0.1)  # NumPy bools: logical or
+    return both * x[0] + np.sum(((x > 0.5) + (x > 0.1)) * x)
+
+
+def test_comparisons_follow_python_for_numbers_and_numpy_for_arrays():
+    check(counts_conditions, (0.7,), (0,))
+    assert value_and_grad(counts_conditions, (0.7,), (0,))[1] == (3.0,)
+    check(counts_conditions_on_array_elements, (X,), (0,))
+
+
+# ---- float32 ----
+
+
+def test_float32_gives_float32_gradients():
+    _, (grad,) = value_and_grad(lambda x: np.sum(x**400.0 + x), (X.astype(np.float32),), (0,))
+    assert grad.dtype == np.float32 and grad.tolist() == [1.0] * 6  # x**399 underflows
+    _, (grad,) = value_and_grad(lambda x: math.sqrt(x), (np.float32(0.5),), (0,))
+    assert type(grad) is np.float32 and grad == pytest.approx(0.5 / math.sqrt(0.5), rel=1e-6)
+    _, (grad,) = value_and_grad(lambda x: math.sqrt(x), (0.5,), (0,))
+    assert type(grad) is float
