@@ -1,0 +1,692 @@
+"""Sorting, quantiles, interpolation and array rearrangements: adjoints, and the forward forms
+Numba lacks (an `axis` for sort, median, quantile, diff, roll, flip, repeat; tile), for plain
+Python and Numba nopython code.
+
+Rearrangements (sort, tile, repeat, take, and quantiles' picks) are gathers: every entry of the
+result is an entry of `x`. Their adjoint scatters `g` back, adding where an entry was picked
+more than once (np.add.at). `positions(x)` (the flat index of each entry) pushed through the
+same forward function says where each entry of the result came from.
+
+Conventions: sorting is stable, so tied entries keep their order and the gradient follows that
+permutation; quantiles use linear interpolation (NumPy's default) and send g (1 - t) and g t
+to the two entries they interpolate; a NaN makes the quantile NaN, as in NumPy.
+"""
+
+import numpy as np
+from numba import literal_unroll, literally
+from numba.core import types
+from numba.core.errors import TypingError
+from numba.extending import overload, register_jitable
+from numba.np.unsafe.ndarray import to_fixed_tuple
+
+from .rows import (
+    constant,
+    from_rows,
+    int_array,
+    is_array,
+    is_none,
+    naxes,
+    numba_form,
+    reduced_shape,
+    repeat_rows,
+    require_array,
+    row_sum,
+    rows_to,
+    rows_vector,
+    scale_rows,
+    shape_reduced,
+    shaped_like,
+    to_rows,
+    unmoved,
+)
+
+# ---- gathers and scatters -----------------------------------------------------------------
+
+
+@register_jitable
+def positions(x):
+    """The flat (C order) index of each entry of `x`, in the shape of `x`."""
+    return np.arange(x.size).reshape(x.shape)
+
+
+def scatter_add(g, index, x):
+    """An array shaped like `x`, holding the sum of the entries of `g` sent to each flat
+    position by `index` (of g's size): the adjoint of a gather, as np.add.at."""
+    total = np.bincount(np.ravel(index), weights=np.ravel(g), minlength=np.size(x))
+    return total.astype(np.result_type(g, np.float32)).reshape(np.shape(x))
+
+
+@numba_form(scatter_add)
+def _scatter_add(g, index, x):
+    flat_g = np.ascontiguousarray(g).reshape(g.size)
+    flat_index = np.ascontiguousarray(index).reshape(index.size)
+    out = np.zeros(x.size, flat_g.dtype)
+    for k in range(flat_index.size):
+        out[flat_index[k]] += flat_g[k]
+    return out.reshape(x.shape)
+
+
+def row_argsort(x2):
+    """The stable argsort of each row."""
+    return np.argsort(x2, axis=1, kind="stable")
+
+
+@numba_form(row_argsort)
+def _row_argsort(x2):
+    out = np.empty(x2.shape, np.intp)
+    for i in range(x2.shape[0]):
+        order = np.argsort(x2[i], kind="mergesort")
+        for j in range(x2.shape[1]):  # (a row assignment would compile its error message)
+            out[i, j] = order[j]
+    return out
+
+
+def gather_rows(x2, index2):
+    """Row i of the result is x2[i, index2[i]]."""
+    return np.take_along_axis(x2, index2, axis=1)
+
+
+@numba_form(gather_rows)
+def _gather_rows(x2, index2):
+    out = np.empty(index2.shape, x2.dtype)
+    for i in range(index2.shape[0]):
+        for j in range(index2.shape[1]):
+            out[i, j] = x2[i, index2[i, j]]
+    return out
+
+
+def take_along(x, indices, axis=None):
+    """`np.take(x, indices, axis)` (Numba's np.take fails for indices of rank 2 and more)."""
+    return np.take(x, indices, axis)
+
+
+@overload(take_along)
+def _take_along(x, indices, axis=None):
+    require_array(x, "the argument of take")
+    if is_none(axis):
+        return lambda x, indices, axis=None: np.take(x, indices)
+    index_rank = indices.ndim if is_array(indices) else 0
+    rank = x.ndim - 1 + index_rank
+
+    def impl(x, indices, axis=None):
+        x2 = to_rows(x, axis)
+        picks = int_array(indices)
+        n = x2.shape[1]
+        out = np.empty((x2.shape[0], picks.size), x2.dtype)
+        for j in range(picks.size):
+            if picks[j] < -n or picks[j] >= n:
+                raise IndexError("index out of bounds")
+            column = picks[j] % n
+            for i in range(x2.shape[0]):
+                out[i, j] = x2[i, column]
+        # result axes: x's before `axis`, the indices', x's after; `out` has them as
+        # (before, after, indices)
+        a = axis % x.ndim
+        shape = np.empty(rank, np.intp)
+        perm = np.empty(rank, np.intp)
+        for i in range(a):
+            shape[i] = x.shape[i]
+            perm[i] = i
+        for i in range(index_rank):
+            shape[a + i] = np.shape(indices)[i]
+            perm[rank - index_rank + i] = a + i
+        for i in range(a + 1, x.ndim):
+            shape[i - 1 + index_rank] = x.shape[i]
+            perm[i - 1] = i - 1 + index_rank
+        return unmoved(out, to_fixed_tuple(shape, rank), perm)
+    return impl
+
+
+@register_jitable
+def take_adjoint(g, x, indices, axis=None):
+    """x̄ = g added into zeros at the entries np.take(x, indices, axis) picked: np.add.at,
+    the adjoint of a gather (x[indices] is np.take(x, indices, axis=0))."""
+    return scatter_add(g, take_along(positions(x), indices, axis), x)
+
+
+@register_jitable
+def add_at_adjoint_values(g, indices):
+    """The adjoint of the values b in np.add.at(a, indices, b) (integer indices along axis 0):
+    ḡ gathered, g[indices]; the adjoint of a itself is g."""
+    return np.take(g, indices, 0)
+
+
+# ---- sort ---------------------------------------------------------------------------------
+
+def sort_along(x, axis=-1):
+    """`np.sort(x, axis)` (flattened when axis is None)."""
+    return np.sort(x, axis=axis)
+
+
+@register_jitable
+def _sorted_rows(x2):
+    return gather_rows(x2, row_argsort(x2))
+
+
+@overload(sort_along)
+def _sort_along(x, axis=-1):
+    require_array(x, "the argument of sort")
+    if is_none(axis):
+        return lambda x, axis=-1: _sorted_rows(to_rows(x, None)).reshape(x.size)
+    return lambda x, axis=-1: from_rows(_sorted_rows(to_rows(x, axis)), x, axis)
+
+
+@register_jitable
+def sort_adjoint(g, x, axis=-1):
+    """x̄[order] = g, with order the stable argsort of x along the axis (flattened for None)."""
+    origin = gather_rows(to_rows(positions(x), axis), row_argsort(to_rows(x, axis)))
+    return scatter_add(to_rows(g, axis), origin, x)
+
+
+# ---- median, quantile, percentile ---------------------------------------------------------
+
+def quantile_points(q, n):
+    """For each quantile q (a number or 1-D): the sorted positions lo, hi it interpolates and
+    the weight t of hi, NumPy's linear method (position q (n - 1)); q outside [0, 1] raises."""
+    q = np.atleast_1d(q)
+    if np.any(q < 0) or np.any(q > 1):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    where = q * (n - 1)
+    lo = np.floor(where).astype(np.intp)
+    return lo, np.minimum(lo + 1, n - 1), where - lo
+
+
+@overload(quantile_points)
+def _quantile_points(q, n):
+    if not is_array(q):
+        return lambda q, n: _points(np.full(1, q, np.float64), n)
+    return lambda q, n: _points(np.ascontiguousarray(q).ravel(), n)
+
+
+@register_jitable
+def _points(q, n):
+    lo = np.empty(q.size, np.intp)
+    hi = np.empty(q.size, np.intp)
+    t = np.empty(q.size)
+    for j in range(q.size):
+        if not 0 <= q[j] <= 1:
+            raise ValueError("Quantiles must be in the range [0, 1]")
+        where = q[j] * (n - 1)
+        lo[j] = int(np.floor(where))
+        hi[j] = min(lo[j] + 1, n - 1)
+        t[j] = where - lo[j]
+    return lo, hi, t
+
+
+@register_jitable
+def _quantile_rows(x2, q):
+    """The quantiles q of each row: an array (number of q, number of rows)."""
+    lo, hi, t = quantile_points(q, x2.shape[1])
+    ordered = _sorted_rows(x2)
+    out = np.empty((lo.size, x2.shape[0]), x2.dtype)
+    for j in range(lo.size):
+        for i in range(x2.shape[0]):
+            below, above = ordered[i, lo[j]], ordered[i, hi[j]]
+            step = above - below
+            # NumPy's lerp: from the nearer end, so t = 0 and t = 1 give the entries exactly
+            value = above - step * (1 - t[j]) if t[j] >= 0.5 else below + step * t[j]
+            out[j, i] = np.nan if np.isnan(ordered[i, -1]) else value  # (NaN sorts last)
+    return out
+
+
+def quantile_along(x, q, axis=None, keepdims=False):
+    """`np.quantile(x, q, axis, keepdims=keepdims)` (linear interpolation; q a number or 1-D)."""
+    return np.quantile(x, q, axis=axis, keepdims=keepdims)
+
+
+def percentile_along(x, q, axis=None, keepdims=False):
+    """`np.percentile(x, q, axis, keepdims=keepdims)`."""
+    return np.percentile(x, q, axis=axis, keepdims=keepdims)
+
+
+def _quantile_overload(python, scale):
+    """Numba's form of `python` (quantiles of q / scale): the result has q's shape followed by
+    the shape of the reduction."""
+    @overload(python, prefer_literal=True)
+    def _compiled(x, q, axis=None, keepdims=False):
+        require_array(x, "the argument of quantile")
+        if not isinstance(constant(keepdims), bool):
+            return lambda x, q, axis=None, keepdims=False: literally(keepdims)
+        if not is_array(q):
+            def one(x, q, axis=None, keepdims=False):
+                values = _quantile_rows(to_rows(x, axis), q / scale)
+                return shape_reduced(values[0], x, axis, keepdims)
+            return one
+        if q.ndim != 1:
+            raise TypingError("srcad: compiled quantiles take q as a number or a 1-D array")
+        rank = 1 + (x.ndim if constant(keepdims) else x.ndim - naxes(axis, x.ndim))
+
+        def several(x, q, axis=None, keepdims=False):
+            values = _quantile_rows(to_rows(x, axis), q / scale)
+            shape = np.empty(rank, np.intp)
+            shape[0] = q.size
+            shape[1:] = reduced_shape(x, axis, keepdims)
+            return values.reshape(to_fixed_tuple(shape, rank))
+        return several
+
+
+_quantile_overload(quantile_along, 1.0)
+_quantile_overload(percentile_along, 100.0)
+
+
+def median_along(x, axis=None, keepdims=False):
+    """`np.median(x, axis, keepdims=keepdims)`."""
+    return np.median(x, axis=axis, keepdims=keepdims)
+
+
+@register_jitable
+def _median_rows(x2):
+    n = x2.shape[1]
+    ordered = _sorted_rows(x2)
+    out = np.empty(x2.shape[0], x2.dtype)
+    for i in range(x2.shape[0]):
+        if n % 2 == 1:
+            out[i] = ordered[i, n // 2]
+        else:  # (NumPy averages the middle pair: (a + b) / 2)
+            out[i] = (ordered[i, n // 2 - 1] + ordered[i, n // 2]) / 2.0
+        if np.isnan(ordered[i, -1]):
+            out[i] = np.nan
+    return out
+
+
+@overload(median_along, prefer_literal=True)
+def _median_along(x, axis=None, keepdims=False):
+    require_array(x, "the argument of median")
+    if not isinstance(constant(keepdims), bool):
+        return lambda x, axis=None, keepdims=False: literally(keepdims)
+    return lambda x, axis=None, keepdims=False: \
+        shape_reduced(_median_rows(to_rows(x, axis)), x, axis, keepdims)
+
+
+@register_jitable
+def quantile_adjoint(g, x, q, axis=None):
+    """x̄ = g (1 - t) at the entry of sorted position lo and g t at hi, for each quantile q
+    at sorted position q (n - 1) = lo + t (the stable sort's permutation)."""
+    x2 = to_rows(x, axis)
+    lo, hi, t = quantile_points(q, x2.shape[1])
+    order = row_argsort(x2)
+    g2 = np.ascontiguousarray(np.asarray(g)).reshape((lo.size, x2.shape[0]))
+    weights = np.zeros(x2.shape, g2.dtype)
+    for j in range(lo.size):
+        for i in range(x2.shape[0]):
+            weights[i, order[i, lo[j]]] += g2[j, i] * (1 - t[j])
+            weights[i, order[i, hi[j]]] += g2[j, i] * t[j]
+    return from_rows(weights, x, axis)
+
+
+@register_jitable
+def percentile_adjoint(g, x, q, axis=None):
+    """x̄ of np.percentile: `quantile_adjoint` at q / 100."""
+    return quantile_adjoint(g, x, np.asarray(q) / 100.0, axis)
+
+
+@register_jitable
+def median_adjoint(g, x, axis=None):
+    """x̄ = g at the middle entry, g / 2 at each of the middle two (the 0.5 quantile's)."""
+    return quantile_adjoint(g, x, 0.5, axis)
+
+
+# ---- interp -------------------------------------------------------------------------------
+# x lies in segment i = [xp[i], xp[i+1]) (a knot belongs to the segment on its right), at
+# x = xp[i] + t (xp[i+1] - xp[i]); i = -1 left of xp[0], i = n - 1 from xp[-1] on.
+
+def _segments(x, xp):
+    i = np.searchsorted(xp, x, side="right") - 1
+    inside = (i >= 0) & (i < xp.size - 1)
+    lo = np.where(inside, i, 0)
+    width = np.where(inside, xp[np.minimum(lo + 1, xp.size - 1)] - xp[lo], 1.0)
+    return i, inside, lo, width
+
+
+def interp_slopes(g, x, xp, fp):
+    """g (fp[i+1] - fp[i]) / (xp[i+1] - xp[i]) for each x (1-D) in segment i, 0 outside."""
+    _, inside, lo, width = _segments(x, xp)
+    return np.where(inside, g * (fp[np.minimum(lo + 1, xp.size - 1)] - fp[lo]) / width, 0.0)
+
+
+@numba_form(interp_slopes)
+def _interp_slopes(g, x, xp, fp):
+    out = np.zeros(x.size)
+    for k in range(x.size):
+        i = np.searchsorted(xp, x[k], side="right") - 1
+        if 0 <= i < xp.size - 1:
+            out[k] = g[k] * (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+    return out
+
+
+def interp_weights(g, x, xp, to_first, to_last):
+    """The sum over x (1-D) of g (1 - t) at fp[i] and g t at fp[i+1]; g at fp[0] left of xp[0]
+    if `to_first`, at fp[-1] from xp[-1] on if `to_last`."""
+    i, inside, lo, width = _segments(x, xp)
+    t = (x - xp[lo]) / width
+    n = xp.size
+    weights = np.bincount(lo, np.where(inside, g * (1 - t), 0.0), n) + \
+        np.bincount(np.minimum(lo + 1, n - 1), np.where(inside, g * t, 0.0), n)
+    weights[0] += np.sum(g[i < 0]) if to_first else 0.0
+    weights[-1] += np.sum(g[i >= n - 1]) if to_last else 0.0
+    return weights
+
+
+@numba_form(interp_weights)
+def _interp_weights(g, x, xp, to_first, to_last):
+    n = xp.size
+    out = np.zeros(n)
+    for k in range(x.size):
+        i = np.searchsorted(xp, x[k], side="right") - 1
+        if 0 <= i < n - 1:
+            t = (x[k] - xp[i]) / (xp[i + 1] - xp[i])
+            out[i] += g[k] * (1 - t)
+            out[i + 1] += g[k] * t
+        elif i < 0 and to_first:
+            out[0] += g[k]
+        elif i >= n - 1 and to_last:
+            out[n - 1] += g[k]
+    return out
+
+
+def flat_like(values, like):
+    """`values` (a number, or an array of the size of `like`) as a 1-D array of that size."""
+    return np.ravel(values * np.ones(np.shape(like)))
+
+
+@overload(flat_like)
+def _flat_like(values, like):
+    if is_array(values):
+        return lambda values, like: np.ascontiguousarray(values).ravel()
+    if is_array(like):
+        return lambda values, like: np.full(like.size, values)
+    return lambda values, like: np.full(1, values)
+
+
+@register_jitable
+def interp_adjoint_x(g, x, xp, fp, left=None, right=None):
+    """x̄ = g (fp[i+1] - fp[i]) / (xp[i+1] - xp[i]) on segment i, 0 outside [xp[0], xp[-1])."""
+    return shaped_like(interp_slopes(flat_like(g, x), flat_like(x, x), xp, fp), x)
+
+
+@register_jitable
+def interp_adjoint_fp(g, x, xp, fp, left=None, right=None):
+    """f̄p[i] += g (1 - t), f̄p[i+1] += g t on segment i; outside, g goes to fp[0] (fp[-1])
+    unless `left` (`right`) replaces it."""
+    return interp_weights(flat_like(g, x), flat_like(x, x), xp, left is None, right is None)
+
+
+# ---- neighbouring pairs: trapezoid and diff --------------------------------------------
+
+def row_pairs(x2, a, b):
+    """a x_j + b x_{j+1} for each neighbouring pair of each row (one column fewer)."""
+    return a * x2[:, :-1] + b * x2[:, 1:]
+
+
+@numba_form(row_pairs)
+def _row_pairs(x2, a, b):
+    out = np.empty((x2.shape[0], x2.shape[1] - 1), x2.dtype)
+    for i in range(x2.shape[0]):
+        for j in range(x2.shape[1] - 1):
+            out[i, j] = a * x2[i, j] + b * x2[i, j + 1]
+    return out
+
+
+def row_pairs_adjoint(w2, a, b):
+    """The transpose of `row_pairs`: a w_i + b w_{i-1}, the missing terms 0 (a column more)."""
+    out = np.zeros((w2.shape[0], w2.shape[1] + 1), w2.dtype)
+    out[:, :-1] += a * w2
+    out[:, 1:] += b * w2
+    return out
+
+
+@numba_form(row_pairs_adjoint)
+def _row_pairs_adjoint(w2, a, b):
+    out = np.zeros((w2.shape[0], w2.shape[1] + 1), w2.dtype)
+    for i in range(w2.shape[0]):
+        for j in range(w2.shape[1]):
+            out[i, j] += a * w2[i, j]
+            out[i, j + 1] += b * w2[i, j]
+    return out
+
+
+@register_jitable
+def _widths(x, dx, y2, axis):
+    """x_{j+1} - x_j along the axis, one row per row of y2 (dx everywhere when x is None)."""
+    if x is None:
+        return np.full((y2.shape[0], y2.shape[1] - 1), dx * 1.0)
+    if x.ndim == 1:
+        return repeat_rows(np.ones(y2.shape[0]), 1) * row_pairs(x.reshape((1, x.size)), -1, 1)
+    return row_pairs(to_rows(x, axis), -1, 1)
+
+
+@register_jitable
+def trapezoid_along(y, x=None, dx=1.0, axis=-1):
+    """`np.trapezoid(y, x, dx, axis)`: sum over the intervals of width times mean height."""
+    y2 = to_rows(y, axis)
+    totals = row_sum(_widths(x, dx, y2, axis) * row_pairs(y2, 0.5, 0.5))
+    return shape_reduced(totals, y, axis, False)
+
+
+@register_jitable
+def trapezoid_adjoint_y(g, y, x=None, dx=1.0, axis=-1):
+    """ȳ_i = g (w_{i-1} + w_i) / 2 with w the interval widths (missing terms 0)."""
+    y2 = to_rows(y, axis)
+    weights = row_pairs_adjoint(_widths(x, dx, y2, axis), 0.5, 0.5)
+    return from_rows(scale_rows(weights, rows_vector(g, y2.shape[0])), y, axis)
+
+
+@register_jitable
+def trapezoid_adjoint_x(g, y, x, axis=-1):
+    """x̄_i = g (h_{i-1} - h_i), h_i = (y_i + y_{i+1}) / 2 the mean heights (missing terms 0);
+    summed over the rows when x is 1-D."""
+    y2 = to_rows(y, axis)
+    heights = row_pairs(y2, 0.5, 0.5)
+    per_row = scale_rows(row_pairs_adjoint(heights, -1, 1), rows_vector(g, y2.shape[0]))
+    if x.ndim == 1:
+        return row_sum(_transpose(per_row))
+    return from_rows(per_row, x, axis)
+
+
+@register_jitable
+def trapezoid_adjoint_dx(g, y, axis=-1):
+    """d̄x = sum g trapezoid(y, dx=1) (the integral is linear in dx)."""
+    return np.sum(np.asarray(g) * np.asarray(trapezoid_along(y, None, 1.0, axis)))
+
+
+@register_jitable
+def _transpose(a):
+    return np.ascontiguousarray(a.T)
+
+
+def diff_along(x, n=1, axis=-1):
+    """`np.diff(x, n, axis)`."""
+    return np.diff(x, n, axis)
+
+
+@overload(diff_along)
+def _diff_along(x, n=1, axis=-1):
+    require_array(x, "the argument of diff")
+    ndim = x.ndim
+
+    def impl(x, n=1, axis=-1):
+        x2 = to_rows(x, axis)
+        for _ in range(n):
+            x2 = row_pairs(x2, -1, 1)
+        shape = np.array(x.shape)
+        shape[axis] = x2.shape[1]
+        return rows_to(x2, to_fixed_tuple(shape, ndim), axis)
+    return impl
+
+
+@register_jitable
+def diff_adjoint(g, x, n=1, axis=-1):
+    """x̄ = (D^T)^n g, with D the first difference along the axis: (D^T g)_j = g_{j-1} - g_j."""
+    g2 = to_rows(g, axis)
+    for _ in range(n):
+        g2 = row_pairs_adjoint(g2, -1, 1)
+    return from_rows(g2, x, axis)
+
+
+# ---- roll, flip, tril, triu ---------------------------------------------------------------
+
+def roll_along(x, shift, axis=None):
+    """`np.roll(x, shift, axis)` (an int shift; axis None or an int)."""
+    return np.roll(x, shift, axis)
+
+
+@overload(roll_along)
+def _roll_along(x, shift, axis=None):
+    require_array(x, "the argument of roll")
+    if not isinstance(shift, types.Integer) or not (is_none(axis) or
+                                                    isinstance(axis, types.Integer)):
+        raise TypingError("srcad: compiled roll takes an int shift and an int axis or None")
+
+    def impl(x, shift, axis=None):
+        x2 = to_rows(x, axis)
+        n = x2.shape[1]
+        out = np.empty_like(x2)
+        for i in range(x2.shape[0]):
+            for j in range(n):
+                out[i, (j + shift) % n] = x2[i, j]
+        return from_rows(out, x, axis)
+    return impl
+
+
+@register_jitable
+def roll_adjoint(g, shift, axis=None):
+    """x̄ = np.roll(g, -shift, axis)."""
+    return roll_along(g, -shift, axis)
+
+
+def flip_along(x, axis=None):
+    """`np.flip(x, axis)` (axis None, an int or a tuple of ints)."""
+    return np.flip(x, axis)
+
+
+@register_jitable
+def _flip_one(x, axis):
+    x2 = to_rows(x, axis)
+    return from_rows(x2[:, ::-1], x, axis)
+
+
+@overload(flip_along)
+def _flip_along(x, axis=None):
+    require_array(x, "the argument of flip")
+    if is_none(axis):  # (reversing every axis of a C-ordered array reverses its entries)
+        return lambda x, axis=None: np.ascontiguousarray(x).ravel()[::-1].copy().reshape(x.shape)
+    if isinstance(axis, types.BaseTuple):
+        def each(x, axis=None):
+            out = np.ascontiguousarray(x)
+            for a in literal_unroll(axis):
+                out = _flip_one(out, a)
+            return out
+        return each
+    return lambda x, axis=None: _flip_one(x, axis)
+
+
+@register_jitable
+def flip_adjoint(g, axis=None):
+    """x̄ = np.flip(g, axis)."""
+    return flip_along(g, axis)
+
+
+@register_jitable
+def tril_adjoint(g, k=0):
+    """x̄ = np.tril(g, k)."""
+    return np.tril(g, k)
+
+
+@register_jitable
+def triu_adjoint(g, k=0):
+    """x̄ = np.triu(g, k)."""
+    return np.triu(g, k)
+
+
+# ---- tile and repeat ----------------------------------------------------------------------
+
+def tile(x, reps):
+    """`np.tile(x, reps)` (reps an int or a tuple of ints)."""
+    return np.tile(x, reps)
+
+
+@overload(tile)
+def _tile(x, reps):
+    require_array(x, "the argument of tile")
+    count = 1 if isinstance(reps, types.Integer) else len(reps)
+    rank = max(x.ndim, count)
+
+    def impl(x, reps):
+        x_shape = np.ones(rank, np.intp)  # (both padded with leading ones to the same rank)
+        x_shape[rank - x.ndim:] = np.array(x.shape)
+        out_shape = x_shape.copy()
+        out_shape[rank - count:] *= int_array(reps)
+        flat = np.ascontiguousarray(x).reshape(x.size)
+        return flat[_tile_origins(x_shape, out_shape)].reshape(to_fixed_tuple(out_shape, rank))
+    return impl
+
+
+@register_jitable
+def _tile_origins(x_shape, out_shape):
+    """For each entry of the tiled array (C order), the flat index in x it copies."""
+    rank = x_shape.size
+    size = 1
+    for d in range(rank):
+        size *= out_shape[d]
+    origins = np.empty(size, np.intp)
+    index = np.zeros(rank, np.intp)
+    for k in range(size):
+        source = 0
+        for d in range(rank):
+            source = source * x_shape[d] + index[d] % x_shape[d]
+        origins[k] = source
+        d = rank - 1
+        while d >= 0:
+            index[d] += 1
+            if index[d] < out_shape[d]:
+                break
+            index[d] = 0
+            d -= 1
+    return origins
+
+
+@register_jitable
+def tile_adjoint(g, x, reps):
+    """x̄ = the sum of g over the tiles (each entry of x is copied once per tile)."""
+    return scatter_add(g, tile(positions(x), reps), x)
+
+
+def repeat_along(x, repeats, axis=None):
+    """`np.repeat(x, repeats, axis)` (repeats an int or a 1-D array of ints)."""
+    return np.repeat(x, repeats, axis)
+
+
+@register_jitable
+def _repeat_rows(x2, repeats):
+    counts = np.ones(x2.shape[1], np.intp) * np.asarray(repeats)
+    if counts.size != x2.shape[1] or np.any(counts < 0):
+        raise ValueError("repeats must be non-negative and match the axis length")
+    out = np.empty((x2.shape[0], np.sum(counts)), x2.dtype)
+    for i in range(x2.shape[0]):
+        k = 0
+        for j in range(x2.shape[1]):
+            for _ in range(counts[j]):
+                out[i, k] = x2[i, j]
+                k += 1
+    return out
+
+
+@overload(repeat_along)
+def _repeat_along(x, repeats, axis=None):
+    require_array(x, "the argument of repeat")
+    if is_none(axis):
+        return lambda x, repeats, axis=None: _repeat_rows(to_rows(x, None), repeats).ravel()
+    ndim = x.ndim
+
+    def impl(x, repeats, axis=None):
+        out = _repeat_rows(to_rows(x, axis), repeats)
+        shape = np.array(x.shape)
+        shape[axis] = out.shape[1]
+        return rows_to(out, to_fixed_tuple(shape, ndim), axis)
+    return impl
+
+
+@register_jitable
+def repeat_adjoint(g, x, repeats, axis=None):
+    """x̄_j = the sum of g over the copies of x_j."""
+    return scatter_add(g, repeat_along(positions(x), repeats, axis), x)

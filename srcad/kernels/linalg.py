@@ -1,0 +1,653 @@
+"""Adjoints (vector-Jacobian products) of linear algebra, for plain Python and Numba.
+
+`<f>_adjoint_<arg>(g, ...)` is the adjoint of argument `<arg>` of `<f>` given the adjoint `g`
+of its result (and the result `ans` where that saves work); `<f>_adjoint` when `<f>` has one
+differentiable argument. Matrices are 2-D: stacks of matrices are an error.
+
+Cholesky and eigh read one triangle of a symmetric `a`; their adjoints are the symmetric
+ones, (ā + ā^T) / 2: the derivative along symmetric perturbations, the only ones that keep
+`a` a valid input. Forward helpers for forms Numba lacks: `norm_along`, `tensordot`.
+"""
+
+import numpy as np
+import scipy.linalg
+from numba import literally
+from numba.core import types
+from numba.core.errors import TypingError
+from numba.extending import overload, register_jitable
+from numba.np.unsafe.ndarray import to_fixed_tuple
+
+from ..special import is_transposed  # (importing srcad.special registers the SciPy solvers)
+from .reductions import products_of_others
+from .rows import (
+    UNKNOWN,
+    constant,
+    from_rows,
+    int_array,
+    is_none,
+    moved,
+    naxes,
+    numba_form,
+    require_array,
+    row_sum,
+    rows_vector,
+    shape_reduced,
+    to_rows,
+    unmoved,
+)
+
+
+@register_jitable
+def _check_square(a):
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("srcad: this adjoint takes a square 2-D matrix (not a stack)")
+
+
+@register_jitable
+def _columns(b):
+    """A vector or a matrix as a matrix of columns."""
+    return np.ascontiguousarray(b).reshape((b.shape[0], -1))
+
+
+@register_jitable
+def _transpose(a):
+    return np.ascontiguousarray(a.T)
+
+
+# ---- solve, inv, det, slogdet -------------------------------------------------------------
+
+@register_jitable
+def solve_adjoint_b(g, a):
+    """b̄ = a^-T g."""
+    _check_square(a)
+    return np.linalg.solve(_transpose(a), g)
+
+
+@register_jitable
+def solve_adjoint_a(g, a, ans):
+    """ā = -b̄ x^T with b̄ = a^-T g and x = ans (an outer product when b is a vector)."""
+    return -np.dot(_columns(solve_adjoint_b(g, a)), _columns(ans).T)
+
+
+@register_jitable
+def inv_adjoint(g, ans):
+    """ā = -ans^T g ans^T."""
+    t = _transpose(ans)
+    return -np.dot(np.dot(t, np.ascontiguousarray(g)), t)
+
+
+@register_jitable
+def cofactors(a):
+    """The cofactor matrix adj(a)^T = det(u) det(vh) u diag(prod_{j != i} s_j) vh, from the
+    SVD a = u diag(s) vh: defined, and exact, for a singular `a` too."""
+    u, s, vh = np.linalg.svd(a)
+    others = products_of_others(s.reshape((1, s.size)))
+    return np.linalg.det(u) * np.linalg.det(vh) * np.dot(u * others, vh)
+
+
+@register_jitable
+def det_adjoint(g, a, ans):
+    """ā = g cofactors(a), which is g det(a) a^-T when det(a) != 0."""
+    _check_square(a)
+    if ans != 0:
+        return (g * ans) * _transpose(np.linalg.inv(a))
+    return g * cofactors(a)
+
+
+@register_jitable
+def slogdet_adjoint(g, a):
+    """ā = g a^-T, the adjoint of log|det a| (the sign has none)."""
+    _check_square(a)
+    return g * _transpose(np.linalg.inv(a))
+
+
+# ---- cholesky and eigh --------------------------------------------------------------------
+
+def symmetric_part(a):
+    """(a + a^T) / 2."""
+    return 0.5 * (a + a.T)
+
+
+@numba_form(symmetric_part)
+def _symmetric_part(a):
+    out = np.empty_like(a)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = 0.5 * (a[i, j] + a[j, i])
+    return out
+
+
+def lower_half_diagonal(a):
+    """The lower triangle of `a` with its diagonal halved (Φ in Murray's Cholesky notes)."""
+    return np.tril(a) - 0.5 * np.diag(np.diag(a))
+
+
+@numba_form(lower_half_diagonal)
+def _lower_half_diagonal(a):
+    out = np.zeros_like(a)
+    for i in range(a.shape[0]):
+        for j in range(i):
+            out[i, j] = a[i, j]
+        out[i, i] = 0.5 * a[i, i]
+    return out
+
+
+@register_jitable
+def cholesky_adjoint(g, L):
+    """ā = sym(L^-T Φ(L^T tril(g)) L^-1), where Φ takes the lower triangle with half its
+    diagonal and sym(s) = (s + s^T) / 2; L = np.linalg.cholesky(a), lower."""
+    p = lower_half_diagonal(np.dot(_transpose(L), np.tril(g)))  # (L's upper part is constant)
+    x = scipy.linalg.solve_triangular(L, p, trans=1, lower=True)
+    s = scipy.linalg.solve_triangular(L, _transpose(x), trans=1, lower=True)  # (x L^-1)^T
+    return symmetric_part(s)
+
+
+def eigenvector_rotation(mixing, w, gw):
+    """F ∘ mixing + diag(gw), F_ij = 1 / (w_j - w_i) off the diagonal (0 where the numerator
+    is, inf where only the gap is)."""
+    gaps = w[None, :] - w[:, None]
+    zero_gap = gaps == 0  # (the diagonal, and equal eigenvalues)
+    mixing = mixing.copy()
+    np.fill_diagonal(mixing, 0.0)
+    rotation = np.where(zero_gap, np.where(mixing == 0, 0.0, np.inf),
+                        mixing / np.where(zero_gap, 1.0, gaps))
+    return rotation + np.diag(gw)
+
+
+@numba_form(eigenvector_rotation)
+def _eigenvector_rotation(mixing, w, gw):
+    out = np.empty_like(mixing)
+    for i in range(w.size):
+        for j in range(w.size):
+            if i == j:
+                out[i, j] = gw[i]
+            elif w[j] != w[i]:
+                out[i, j] = mixing[i, j] / (w[j] - w[i])
+            else:
+                out[i, j] = 0.0 if mixing[i, j] == 0 else np.inf
+    return out
+
+
+@register_jitable
+def eigh_adjoint(gw, gv, w, v):
+    """ā = sym(v (diag(gw) + F ∘ (v^T gv)) v^T), F_ij = 1 / (w_j - w_i) off the diagonal;
+    `gw`, `gv` the adjoints of the eigenvalues and eigenvectors (zeros when unused).
+    Assumes distinct eigenvalues: a pair of equal ones gives inf unless v^T gv is 0 there."""
+    inner = eigenvector_rotation(np.dot(_transpose(v), np.ascontiguousarray(gv)), w, gw)
+    return symmetric_part(np.dot(np.dot(v, inner), _transpose(v)))
+
+
+# ---- triangular and Cholesky solves (scipy.linalg) ----------------------------------------
+
+@register_jitable
+def _read_triangle(a, lower, unit_diagonal):
+    """The part of `a` solve_triangular reads (a unit diagonal is not read)."""
+    if lower:
+        return np.tril(a, -1 if unit_diagonal else 0)
+    return np.triu(a, 1 if unit_diagonal else 0)
+
+
+@register_jitable
+def solve_triangular_adjoint_b(g, a, trans=0, lower=False, unit_diagonal=False):
+    """b̄ = op(a)^-T g, op(a) = a or a^T as `trans` says."""
+    return scipy.linalg.solve_triangular(a, g, trans=0 if is_transposed(trans) else 1,
+                                         lower=lower, unit_diagonal=unit_diagonal)
+
+
+@register_jitable
+def solve_triangular_adjoint_a(g, a, ans, trans=0, lower=False, unit_diagonal=False):
+    """ā = -b̄ x^T (op(a) = a) or -x b̄^T (op(a) = a^T), on the triangle that is read."""
+    bb = _columns(solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal))
+    x = _columns(ans)
+    full = np.dot(x, bb.T) if is_transposed(trans) else np.dot(bb, x.T)
+    return -_read_triangle(full, lower, unit_diagonal)
+
+
+@register_jitable
+def cho_solve_adjoint_b(g, c_and_lower):
+    """b̄ = (c c^T)^-1 g (the matrix solved with is symmetric)."""
+    return scipy.linalg.cho_solve(c_and_lower, g)
+
+
+@register_jitable
+def cho_solve_adjoint_c(g, c_and_lower, ans):
+    """c̄ = tril((ā + ā^T) c) for a = c c^T (lower), triu(c (ā + ā^T)) for a = c^T c, where
+    ā = -b̄ x^T is the adjoint of the matrix solved with."""
+    c, lower = c_and_lower
+    abar = -np.dot(_columns(cho_solve_adjoint_b(g, c_and_lower)), _columns(ans).T)
+    sym = abar + abar.T
+    if lower:  # (only the triangle of c that cho_solve reads)
+        return np.tril(np.dot(sym, np.tril(c)))
+    return np.triu(np.dot(np.triu(c), sym))
+
+
+# ---- norms --------------------------------------------------------------------------------
+
+def _norm_kind(ndim, ord, n_axes, axis_given):
+    """'vector' (a p-norm along the axes; 'fro' is one over both), 'matrix' (a numeric ord of a
+    2-D x) or 'nuc', as np.linalg.norm decides."""
+    string = isinstance(ord, str)
+    if string and ord not in ("fro", "nuc"):
+        raise ValueError(f"srcad: invalid norm order {ord!r}")
+    if not axis_given and ord is None:
+        return "vector"  # (the 2-norm of the flattened array, any rank)
+    if (axis_given and n_axes == 1) or (not axis_given and ndim == 1):
+        if string:
+            raise ValueError(f"srcad: norm order {ord!r} is for matrices")
+        return "vector"
+    if n_axes != 2:
+        raise ValueError("srcad: norm takes one or two axes (or an array of rank 1 or 2)")
+    if ord is None or ord == "fro":
+        return "vector"
+    if ndim != 2:
+        raise ValueError(f"srcad: the matrix norm ord={ord!r} is supported for 2-D arrays only")
+    return "nuc" if ord == "nuc" else "matrix"
+
+
+def _needs_literal(ord):
+    """A string norm order must be known at typing time: Numba compiles again with it as a
+    literal when it is an argument of the compiled function."""
+    return isinstance(ord, types.UnicodeType) and not isinstance(ord, types.Literal)
+
+
+def _typed_norm_kind(x, ord, axis):
+    value = constant(ord)
+    if value is UNKNOWN:
+        if not isinstance(ord, (types.Integer, types.Float)):
+            raise TypingError(f"srcad: norm order must be None, a number or a string, got {ord}")
+        value = 2.0  # (some number: only number, string or None matters here)
+    try:
+        return _norm_kind(x.ndim, value, naxes(axis, x.ndim), not is_none(axis))
+    except ValueError as error:
+        raise TypingError(str(error)) from None
+
+
+def order(ord):
+    """The p of a vector or matrix norm order: 2 for None and 'fro'."""
+    return 2.0 if ord is None or ord == "fro" or ord == "nuc" else float(ord)
+
+
+@overload(order)
+def _order(ord):
+    if is_none(ord) or isinstance(ord, (types.UnicodeType, types.StringLiteral)):
+        return lambda ord: 2.0
+    return lambda ord: float(ord)
+
+
+@register_jitable
+def _check_matrix_axes(axis):
+    if axis is not None:
+        first, second = axis
+        if first % 2 != 0 or second % 2 != 1:
+            raise ValueError("srcad: matrix norms are supported over axes (0, 1) only")
+
+
+@register_jitable
+def _row_norms(x2, p):
+    out = np.empty(x2.shape[0], x2.dtype)
+    for i in range(x2.shape[0]):
+        out[i] = np.linalg.norm(x2[i], p)
+    return out
+
+
+@register_jitable
+def _singular_values(x):
+    return np.linalg.svd(np.ascontiguousarray(x))[1]
+
+
+def norm_along(x, ord=None, axis=None, keepdims=False):
+    """`np.linalg.norm(x, ord, axis, keepdims)`."""
+    return np.linalg.norm(x, ord, axis, keepdims)
+
+
+@overload(norm_along, prefer_literal=True)
+def _norm_along(x, ord=None, axis=None, keepdims=False):
+    require_array(x, "the argument of norm")
+    if _needs_literal(ord):
+        return lambda x, ord=None, axis=None, keepdims=False: literally(ord)
+    if not isinstance(constant(keepdims), bool):
+        return lambda x, ord=None, axis=None, keepdims=False: literally(keepdims)
+    kind = _typed_norm_kind(x, ord, axis)
+    if kind == "vector":
+        return lambda x, ord=None, axis=None, keepdims=False: shape_reduced(
+            _row_norms(to_rows(x, axis), order(ord)), x, axis, keepdims)
+    if kind == "nuc":
+        def nuclear(x, ord=None, axis=None, keepdims=False):
+            _check_matrix_axes(axis)
+            return shape_reduced(np.full(1, np.sum(_singular_values(x))), x, None, keepdims)
+        return nuclear
+
+    def matrix(x, ord=None, axis=None, keepdims=False):
+        _check_matrix_axes(axis)
+        value = np.linalg.norm(np.ascontiguousarray(x), order(ord))
+        return shape_reduced(np.full(1, value), x, None, keepdims)
+    return matrix
+
+
+def vector_norm_rows_adjoint(g, x2, ans, p):
+    """x̄ of the p-norm of each row: g x / ans (p = 2), g sign(x) (p = 1), g sign(x) shared by
+    the entries of largest (smallest) |x| (p = inf, -inf), 0 (p = 0), and
+    g sign(x) |x|^(p-1) / ans^(p-1) otherwise; 0 where the norm is 0 (a subgradient)."""
+    g, ans = g[:, None], ans[:, None]
+    if p == 0:
+        return np.zeros_like(x2)
+    if p == 1:
+        return np.sign(x2) * g
+    if np.isinf(p):
+        hits = np.abs(x2) == ans
+        return np.sign(x2) * hits * g / np.sum(hits, axis=1, keepdims=True)
+    scale = np.where(ans > 0, g, 0.0) / np.where(ans > 0, ans, 1.0) ** (p - 1)
+    return (x2 if p == 2 else np.sign(x2) * np.abs(x2) ** (p - 1)) * scale
+
+
+@numba_form(vector_norm_rows_adjoint)
+def _vector_norm_rows_adjoint(g, x2, ans, p):
+    out = np.zeros_like(x2)
+    for i in range(x2.shape[0]):
+        ties = 0
+        for j in range(x2.shape[1]):
+            ties += abs(x2[i, j]) == ans[i]
+        for j in range(x2.shape[1]):
+            v = x2[i, j]
+            if p == 1:
+                out[i, j] = g[i] * np.sign(v)
+            elif np.isinf(p):
+                out[i, j] = g[i] * np.sign(v) / ties if abs(v) == ans[i] else 0.0
+            elif p != 0 and ans[i] > 0:
+                out[i, j] = g[i] * (v / ans[i] if p == 2 else
+                                    np.sign(v) * (abs(v) / ans[i]) ** (p - 1))
+    return out
+
+
+@register_jitable
+def vector_norm_adjoint(g, x, ans, p, axis):
+    """x̄ of the p-norms along `axis` (`vector_norm_rows_adjoint` on rows)."""
+    x2 = to_rows(x, axis)
+    g1, ans1 = rows_vector(g, x2.shape[0]), rows_vector(ans, x2.shape[0])
+    return from_rows(vector_norm_rows_adjoint(g1, x2, ans1, p), x, axis)
+
+
+def largest_row_sums_adjoint(g, x, ans):
+    """x̄ of max_i sum_j |x_ij| (or min): g sign(x) on the rows attaining it, shared."""
+    hits = np.sum(np.abs(x), axis=1) == ans
+    return np.sign(x) * hits[:, None] * (g / np.sum(hits))
+
+
+@numba_form(largest_row_sums_adjoint)
+def _largest_row_sums_adjoint(g, x, ans):
+    sums = row_sum(np.abs(x))
+    ties = np.sum(sums == ans)
+    out = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        if sums[i] == ans:
+            for j in range(x.shape[1]):
+                out[i, j] = g * np.sign(x[i, j]) / ties
+    return out
+
+
+@register_jitable
+def matrix_norm_adjoint(g, x, ans, p):
+    """x̄ of the matrix p-norm of a 2-D x: g u_k v_k^T for the largest (smallest) singular
+    value (p = 2, -2; assumed simple); g sign(x) on the largest (smallest) column sums
+    (p = 1, -1) or row sums (p = inf, -inf), shared among ties."""
+    if p == 2 or p == -2:
+        u, s, vh = np.linalg.svd(np.ascontiguousarray(x), False)
+        k = np.argmax(s) if p > 0 else np.argmin(s)
+        return g * np.outer(np.ascontiguousarray(u[:, k]), np.ascontiguousarray(vh[k, :]))
+    if p == 1 or p == -1:
+        return _transpose(largest_row_sums_adjoint(g, _transpose(x), ans))
+    if p == np.inf or p == -np.inf:
+        return largest_row_sums_adjoint(g, np.ascontiguousarray(x), ans)
+    raise ValueError("srcad: invalid norm order for matrices")
+
+
+@register_jitable
+def nuclear_norm_adjoint(g, x):
+    """x̄ = g u v^T, from the thin SVD x = u diag(s) v^T."""
+    u, _, vh = np.linalg.svd(np.ascontiguousarray(x), False)
+    return g * np.dot(u, vh)
+
+
+def norm_adjoint(g, x, ans, ord=None, axis=None):
+    """x̄ of `np.linalg.norm(x, ord, axis)`: vector norms (ord None, 2, 1, inf, -inf, p) along
+    the axes, matrix norms ('fro', 'nuc', 2, -2, 1, -1, inf, -inf) of a 2-D x."""
+    n_axes = np.ndim(x) if axis is None else np.size(axis)
+    kind = _norm_kind(np.ndim(x), ord, n_axes, axis is not None)
+    if kind == "vector":
+        return vector_norm_adjoint(g, x, ans, order(ord), axis)
+    if axis is not None and tuple(np.array(axis) % 2) != (0, 1):
+        raise ValueError("srcad: matrix norms are supported over axes (0, 1) only")
+    if kind == "nuc":
+        return nuclear_norm_adjoint(g, x)
+    return matrix_norm_adjoint(g, x, ans, order(ord))
+
+
+@overload(norm_adjoint)
+def _norm_adjoint(g, x, ans, ord=None, axis=None):
+    require_array(x, "the argument of norm")
+    if _needs_literal(ord):
+        return lambda g, x, ans, ord=None, axis=None: literally(ord)
+    kind = _typed_norm_kind(x, ord, axis)
+    if kind == "vector":
+        return lambda g, x, ans, ord=None, axis=None: \
+            vector_norm_adjoint(g, x, ans, order(ord), axis)
+    if kind == "nuc":
+        def nuclear(g, x, ans, ord=None, axis=None):
+            _check_matrix_axes(axis)
+            return nuclear_norm_adjoint(g, x)
+        return nuclear
+
+    def matrix(g, x, ans, ord=None, axis=None):
+        _check_matrix_axes(axis)
+        return matrix_norm_adjoint(g, x, ans, order(ord))
+    return matrix
+
+
+# ---- trace, diag, outer, kron -------------------------------------------------------------
+
+@register_jitable
+def trace_adjoint(g, x, offset=0):
+    """x̄ = g on the diagonal `offset` of a 2-D x, 0 elsewhere."""
+    return g * np.eye(x.shape[0], x.shape[1], offset)
+
+
+@register_jitable
+def _on_diagonal(g, shape, k):
+    out = np.zeros(shape, g.dtype)
+    for i in range(g.size):
+        out[i + max(-k, 0), i + max(k, 0)] = g[i]
+    return out
+
+
+def diag_adjoint(g, v, k=0):
+    """v̄ of np.diag(v, k): the diagonal k of g when v is a vector (np.diag built a matrix),
+    g on the diagonal k of a zero matrix when v is a matrix (np.diag read its diagonal)."""
+    if np.ndim(v) == 1:
+        return np.diag(g, k).copy()
+    return _on_diagonal(np.asarray(g), np.shape(v), k)
+
+
+@overload(diag_adjoint)
+def _diag_adjoint(g, v, k=0):
+    if v.ndim == 1:
+        return lambda g, v, k=0: np.diag(g, k).copy()
+    return lambda g, v, k=0: _on_diagonal(np.ascontiguousarray(g), v.shape, k)
+
+
+@register_jitable
+def outer_adjoint_a(g, a, b):
+    """ā = g b (np.outer flattens its arguments)."""
+    return np.dot(np.ascontiguousarray(g), np.ascontiguousarray(b).ravel()).reshape(a.shape)
+
+
+@register_jitable
+def outer_adjoint_b(g, a, b):
+    """b̄ = g^T a."""
+    return np.dot(np.ascontiguousarray(a).ravel(), np.ascontiguousarray(g)).reshape(b.shape)
+
+
+def _matrix(a):
+    return np.reshape(a, (1, -1)) if np.ndim(a) == 1 else np.asarray(a)
+
+
+@overload(_matrix)
+def _matrix_compiled(a):
+    if a.ndim not in (1, 2):
+        raise TypingError("srcad: kron adjoints take vectors or matrices")
+    return lambda a: np.ascontiguousarray(a).reshape((-1 if a.ndim == 2 else 1, a.shape[-1]))
+
+
+def _kron_blocks(g, a, b):
+    """g (the adjoint of kron(a, b)) as g4[i, k, j, l], the entry of block (i, j) at (k, l)."""
+    a2, b2 = _matrix(a), _matrix(b)
+    return np.reshape(g, (a2.shape[0], b2.shape[0], a2.shape[1], b2.shape[1])), a2, b2
+
+
+def kron_adjoint_a(g, a, b):
+    """ā_ij = sum_kl g[i p + k, j q + l] b_kl, with (p, q) the shape of b (vectors are rows)."""
+    g4, _, b2 = _kron_blocks(g, a, b)
+    return np.einsum("ikjl,kl->ij", g4, b2).reshape(np.shape(a))
+
+
+def kron_adjoint_b(g, a, b):
+    """b̄_kl = sum_ij g[i p + k, j q + l] a_ij."""
+    g4, a2, _ = _kron_blocks(g, a, b)
+    return np.einsum("ikjl,ij->kl", g4, a2).reshape(np.shape(b))
+
+
+@register_jitable
+def _kron_contract(g, a2, b2, of_a):
+    m, n = a2.shape
+    p, q = b2.shape
+    g2 = np.ascontiguousarray(g).reshape((m * p, n * q))
+    out = np.zeros(a2.shape if of_a else b2.shape, g2.dtype)
+    for i in range(m):
+        for j in range(n):
+            for k in range(p):
+                for l in range(q):
+                    if of_a:
+                        out[i, j] += g2[i * p + k, j * q + l] * b2[k, l]
+                    else:
+                        out[k, l] += g2[i * p + k, j * q + l] * a2[i, j]
+    return out
+
+
+@overload(kron_adjoint_a)
+def _kron_adjoint_a(g, a, b):
+    return lambda g, a, b: _kron_contract(g, _matrix(a), _matrix(b), True).reshape(a.shape)
+
+
+@overload(kron_adjoint_b)
+def _kron_adjoint_b(g, a, b):
+    return lambda g, a, b: _kron_contract(g, _matrix(a), _matrix(b), False).reshape(b.shape)
+
+
+# ---- tensordot ----------------------------------------------------------------------------
+# tensordot(a, b, axes) is the matrix product A B of a as an M x K matrix A (free axes first,
+# contracted axes last, in pair order) and b as a K x N matrix B (contracted axes first).
+
+def contracted_axes(axes, ndim_a):
+    """The axes of a and of b that np.tensordot(a, b, axes) contracts, as two intp arrays."""
+    if np.ndim(axes) == 0:
+        return np.arange(ndim_a - axes, ndim_a), np.arange(axes)
+    return int_array(axes[0]), int_array(axes[1])
+
+
+@overload(contracted_axes)
+def _contracted_axes(axes, ndim_a):
+    if isinstance(axes, types.Integer):
+        return lambda axes, ndim_a: (np.arange(ndim_a - axes, ndim_a), np.arange(axes))
+    if not isinstance(axes, types.BaseTuple) or len(axes) != 2:
+        raise TypingError(f"srcad: tensordot takes axes as an int or a pair, got {axes}")
+    return lambda axes, ndim_a: (int_array(axes[0]), int_array(axes[1]))
+
+
+@register_jitable
+def _free_axes_first(perm, contracted, start, ndim):
+    """Fill `perm` with the axes not in `contracted`, in order, from position `start`."""
+    j = start
+    for i in range(ndim):
+        if not np.any(contracted == i):
+            perm[j] = i
+            j += 1
+
+
+@register_jitable
+def tensordot_matrices(a, b, axes):
+    """(A, B, the permutation of a's axes giving A, that of b's giving B)."""
+    a_axes, b_axes = contracted_axes(axes, a.ndim)
+    count = a_axes.size
+    if b_axes.size != count:
+        raise ValueError("shape-mismatch for sum")
+    a_perm = np.empty(a.ndim, np.intp)
+    b_perm = np.empty(b.ndim, np.intp)
+    a_perm[a.ndim - count:] = a_axes % a.ndim
+    b_perm[:count] = b_axes % b.ndim
+    _free_axes_first(a_perm, a_perm[a.ndim - count:], 0, a.ndim)
+    _free_axes_first(b_perm, b_perm[:count], count, b.ndim)
+    k = 1
+    for i in range(count):
+        if a.shape[a_perm[a.ndim - count + i]] != b.shape[b_perm[i]]:
+            raise ValueError("shape-mismatch for sum")
+        k *= b.shape[b_perm[i]]
+    a2 = moved(a, a_perm).reshape((a.size // max(k, 1), k))
+    b2 = moved(b, b_perm).reshape((k, b.size // max(k, 1)))
+    return a2, b2, a_perm, b_perm
+
+
+@register_jitable
+def tensordot_adjoint_a(g, a, b, axes=2):
+    """ā = G B^T, as a: G the adjoint of A B."""
+    _, b2, a_perm, _ = tensordot_matrices(a, b, axes)
+    g2 = np.ascontiguousarray(np.asarray(g)).reshape((-1, b2.shape[1]))
+    return unmoved(np.dot(g2, _transpose(b2)), a.shape, a_perm)
+
+
+@register_jitable
+def tensordot_adjoint_b(g, a, b, axes=2):
+    """b̄ = A^T G, as b: G the adjoint of A B."""
+    a2, _, _, b_perm = tensordot_matrices(a, b, axes)
+    g2 = np.ascontiguousarray(np.asarray(g)).reshape((a2.shape[0], -1))
+    return unmoved(np.dot(_transpose(a2), g2), b.shape, b_perm)
+
+
+def tensordot(a, b, axes=2):
+    """`np.tensordot(a, b, axes)` (under Numba: axes a constant int or a pair of tuples)."""
+    return np.tensordot(a, b, axes)
+
+
+def _contracted_count(axes):
+    """How many axes pairs tensordot contracts, from the type of `axes` (it sets the rank);
+    None for an int that is not a constant."""
+    value = constant(axes)
+    if isinstance(value, int):
+        return value
+    if isinstance(axes, types.Integer):
+        return None
+    if isinstance(axes, types.BaseTuple) and len(axes) == 2:
+        counts = [1 if isinstance(t, types.Integer) else len(t) if isinstance(t, types.BaseTuple)
+                  else None for t in axes]
+        if counts[0] is not None and counts[0] == counts[1]:
+            return counts[0]
+    raise TypingError("srcad: compiled tensordot takes axes as a constant int or a pair of "
+                      f"equally long tuples of ints, got {axes}")
+
+
+@overload(tensordot, prefer_literal=True)
+def _tensordot(a, b, axes=2):
+    require_array(a, "a")
+    require_array(b, "b")
+    count = _contracted_count(axes)
+    if count is None:
+        return lambda a, b, axes=2: literally(axes)
+    rank = a.ndim + b.ndim - 2 * count
+
+    def impl(a, b, axes=2):
+        a2, b2, a_perm, b_perm = tensordot_matrices(a, b, axes)
+        shape = np.empty(max(rank, 1), np.intp)
+        for i in range(a.ndim - count):
+            shape[i] = a.shape[a_perm[i]]
+        for i in range(count, b.ndim):
+            shape[a.ndim - 2 * count + i] = b.shape[b_perm[i]]
+        return np.dot(a2, b2).reshape(to_fixed_tuple(shape, rank))
+    return impl

@@ -1,0 +1,481 @@
+"""Reductions along axes, and their adjoints, for plain Python and Numba nopython code.
+
+Numba's `np.sum` takes an int axis, its `max/min/mean/prod/var/std/cumprod` none, and none
+takes a tuple of axes or `keepdims`. The forward helpers `<name>_along(x, axis, keepdims)`
+are NumPy itself in Python and a rows kernel (see `rows.py`) under Numba, where `keepdims`
+must be a constant (it decides the result's rank). The adjoints take the reduction's adjoint
+`g` in either shape (with or without keepdims: only its size matters) and return an array of
+the shape of `x`. Float arrays of any rank; `axis` None, an int or a tuple of ints.
+
+Conventions: `max`/`min` share `g` equally among tied elements (as autograd and JAX do);
+`prod` and `cumprod` adjoints are exact when `x` has zeros (products of the other factors,
+no division); `std` uses 0 where the result is 0 (a subgradient).
+
+The arithmetic lives in row kernels (one row per element of the result), each written twice:
+NumPy broadcasting for Python, and loops for Numba (`numba_form`): for Numba, loops compile
+in about an eighth of the time of the same broadcast expressions, to a fifth of the code.
+"""
+
+import operator
+
+import numpy as np
+import scipy.special
+from numba import literally
+from numba.core.errors import TypingError
+from numba.extending import overload, register_jitable
+
+from .rows import (
+    constant,
+    from_rows,
+    is_none,
+    naxes,
+    numba_form,
+    repeat_rows,
+    require_array,
+    row_max,
+    row_min,
+    row_prod,
+    row_sum,
+    rows_vector,
+    rowwise,
+    scale_rows,
+    shape_reduced,
+    to_rows,
+)
+
+# ---- row kernels: statistics ---------------------------------------------------------------
+
+row_mean = rowwise(np.mean)
+
+
+def row_var(x2, ddof):
+    return np.var(x2, axis=1, ddof=ddof)
+
+
+@numba_form(row_var)
+def _row_var(x2, ddof):
+    out = np.empty(x2.shape[0], x2.dtype)
+    for i in range(x2.shape[0]):
+        mean = np.mean(x2[i])
+        total = 0.0
+        for j in range(x2.shape[1]):
+            total += (x2[i, j] - mean) ** 2
+        out[i] = total / (x2.shape[1] - ddof)
+    return out
+
+
+def row_std(x2, ddof):
+    return np.std(x2, axis=1, ddof=ddof)
+
+
+@numba_form(row_std)
+def _row_std(x2, ddof):
+    out = row_var(x2, ddof)
+    for i in range(out.size):
+        out[i] = np.sqrt(out[i])
+    return out
+
+
+def row_logsumexp(x2):
+    shift = np.max(x2, axis=1, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0.0)  # (all -inf rows give -inf, as SciPy)
+    return np.log(np.sum(np.exp(x2 - shift), axis=1)) + shift[:, 0]
+
+
+@numba_form(row_logsumexp)
+def _row_logsumexp(x2):
+    out = np.empty(x2.shape[0], x2.dtype)
+    for i in range(x2.shape[0]):
+        shift = np.max(x2[i])
+        shift = shift if np.isfinite(shift) else 0.0
+        total = 0.0
+        for j in range(x2.shape[1]):
+            total += np.exp(x2[i, j] - shift)
+        out[i] = np.log(total) + shift
+    return out
+
+
+def row_softmax(x2):
+    shifted = np.exp(x2 - np.max(x2, axis=1, keepdims=True))  # (SciPy's: an inf gives NaN)
+    return shifted / np.sum(shifted, axis=1, keepdims=True)
+
+
+@numba_form(row_softmax)
+def _row_softmax(x2):
+    out = np.empty_like(x2)
+    for i in range(x2.shape[0]):
+        shift = np.max(x2[i])
+        total = 0.0
+        for j in range(x2.shape[1]):
+            out[i, j] = np.exp(x2[i, j] - shift)
+            total += out[i, j]
+        for j in range(x2.shape[1]):
+            out[i, j] /= total
+    return out
+
+
+def row_log_softmax(x2):
+    shift = np.max(x2, axis=1, keepdims=True)
+    shifted = x2 - np.where(np.isfinite(shift), shift, 0.0)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+
+
+@numba_form(row_log_softmax)
+def _row_log_softmax(x2):
+    out = np.empty_like(x2)
+    for i in range(x2.shape[0]):
+        shift = np.max(x2[i])
+        shift = shift if np.isfinite(shift) else 0.0
+        total = 0.0
+        for j in range(x2.shape[1]):
+            out[i, j] = x2[i, j] - shift
+            total += np.exp(out[i, j])
+        for j in range(x2.shape[1]):
+            out[i, j] -= np.log(total)
+    return out
+
+
+# ---- row kernels: scans and products --------------------------------------------------------
+
+def _row_scan(numpy_scan, combine):
+    """A function applying the cumulative `numpy_scan` (`combine` each entry with the result so
+    far) along each row."""
+    def python(x2):
+        return numpy_scan(x2, axis=1)
+
+    @numba_form(python)
+    def each_row(x2):
+        out = x2.copy()
+        for i in range(x2.shape[0]):
+            for j in range(1, x2.shape[1]):
+                out[i, j] = combine(out[i, j - 1], out[i, j])
+        return out
+    python.__name__ = python.__qualname__ = "row_" + numpy_scan.__name__
+    return python
+
+
+row_cumsum = _row_scan(np.cumsum, operator.add)
+row_cumprod = _row_scan(np.cumprod, operator.mul)
+
+
+def products_of_others(x2):
+    """Each entry's row product without that entry: (before * after), no division."""
+    ones = np.ones((x2.shape[0], 1), x2.dtype)
+    before = np.cumprod(np.concatenate((ones, x2[:, :-1]), axis=1), axis=1)
+    after = np.cumprod(np.concatenate((ones, x2[:, :0:-1]), axis=1), axis=1)[:, ::-1]
+    return before * after
+
+
+@numba_form(products_of_others)
+def _products_of_others(x2):
+    out = np.empty_like(x2)
+    n = x2.shape[1]
+    for i in range(x2.shape[0]):
+        left = 1.0
+        for j in range(n):
+            out[i, j] = left
+            left *= x2[i, j]
+        right = 1.0
+        for j in range(n - 1, -1, -1):
+            out[i, j] *= right
+            right *= x2[i, j]
+    return out
+
+
+# ---- row kernels: adjoints (g1 holds one adjoint per row, g2 one per entry) --------------
+
+def mean_rows_adjoint(g1, n):
+    return np.repeat(g1[:, None] / n, n, axis=1)
+
+
+@numba_form(mean_rows_adjoint)
+def _mean_rows_adjoint(g1, n):
+    out = np.empty((g1.size, n), g1.dtype)
+    for i in range(g1.size):
+        for j in range(n):
+            out[i, j] = g1[i] / n
+    return out
+
+
+def extremum_rows_adjoint(g1, x2, ans1):
+    hits = x2 == ans1[:, None]
+    return hits * (g1 / np.sum(hits, axis=1))[:, None]
+
+
+@numba_form(extremum_rows_adjoint)
+def _extremum_rows_adjoint(g1, x2, ans1):
+    out = np.zeros_like(x2)
+    for i in range(x2.shape[0]):
+        ties = 0
+        for j in range(x2.shape[1]):
+            ties += x2[i, j] == ans1[i]
+        for j in range(x2.shape[1]):
+            if x2[i, j] == ans1[i] or ties == 0:  # (no ties: a NaN max, a NaN adjoint)
+                out[i, j] = g1[i] / ties if ties else np.nan
+    return out
+
+
+def deviation_rows_adjoint(g1, x2, std1, ddof, std):
+    """g (x - mean) 2 / (n - ddof) for var; g (x - mean) / ((n - ddof) std) for std (`std1`
+    the std of each row), 0 where std is 0."""
+    n = x2.shape[1] - ddof
+    if std:
+        scale = np.where(std1 > 0, g1, 0.0) / (np.where(std1 > 0, std1, 1.0) * n)
+    else:
+        scale = g1 * (2.0 / n)
+    return (x2 - np.mean(x2, axis=1, keepdims=True)) * scale[:, None]
+
+
+@numba_form(deviation_rows_adjoint)
+def _deviation_rows_adjoint(g1, x2, std1, ddof, std):
+    out = np.empty_like(x2)
+    n = x2.shape[1] - ddof
+    for i in range(x2.shape[0]):
+        if std:
+            scale = g1[i] / (std1[i] * n) if std1[i] > 0 else 0.0
+        else:
+            scale = g1[i] * 2.0 / n
+        mean = np.mean(x2[i])
+        for j in range(x2.shape[1]):
+            out[i, j] = (x2[i, j] - mean) * scale
+    return out
+
+
+def logsumexp_rows_adjoint(g1, x2, ans1):
+    return np.exp(x2 - ans1[:, None]) * g1[:, None]
+
+
+@numba_form(logsumexp_rows_adjoint)
+def _logsumexp_rows_adjoint(g1, x2, ans1):
+    out = np.empty_like(x2)
+    for i in range(x2.shape[0]):
+        for j in range(x2.shape[1]):
+            out[i, j] = np.exp(x2[i, j] - ans1[i]) * g1[i]
+    return out
+
+
+def softmax_rows_adjoint(g2, s2):
+    return s2 * (g2 - np.sum(g2 * s2, axis=1, keepdims=True))
+
+
+@numba_form(softmax_rows_adjoint)
+def _softmax_rows_adjoint(g2, s2):
+    out = np.empty_like(s2)
+    for i in range(s2.shape[0]):
+        total = 0.0
+        for j in range(s2.shape[1]):
+            total += g2[i, j] * s2[i, j]
+        for j in range(s2.shape[1]):
+            out[i, j] = s2[i, j] * (g2[i, j] - total)
+    return out
+
+
+def log_softmax_rows_adjoint(g2, ans2):
+    return g2 - np.exp(ans2) * np.sum(g2, axis=1, keepdims=True)
+
+
+@numba_form(log_softmax_rows_adjoint)
+def _log_softmax_rows_adjoint(g2, ans2):
+    out = np.empty_like(ans2)
+    for i in range(ans2.shape[0]):
+        total = np.sum(g2[i])
+        for j in range(ans2.shape[1]):
+            out[i, j] = g2[i, j] - np.exp(ans2[i, j]) * total
+    return out
+
+
+def suffix_sums(g2):
+    """sum_{j >= i} g_j along each row."""
+    return np.cumsum(g2[:, ::-1], axis=1)[:, ::-1]
+
+
+@numba_form(suffix_sums)
+def _suffix_sums(g2):
+    out = np.empty_like(g2)
+    for i in range(g2.shape[0]):
+        total = 0.0
+        for j in range(g2.shape[1] - 1, -1, -1):
+            total += g2[i, j]
+            out[i, j] = total
+    return out
+
+
+def cumprod_rows_adjoint(g2, x2):
+    """Per row: x̄_i = (prod_{k < i} x_k) s_i, with s_i = g_i + x_{i+1} s_{i+1}."""
+    s = g2.copy()
+    for j in range(x2.shape[1] - 2, -1, -1):  # (vectorised over the rows)
+        s[:, j] += x2[:, j + 1] * s[:, j + 1]
+    ones = np.ones((x2.shape[0], 1), x2.dtype)
+    return np.cumprod(np.concatenate((ones, x2[:, :-1]), axis=1), axis=1) * s
+
+
+@numba_form(cumprod_rows_adjoint)
+def _cumprod_rows_adjoint(g2, x2):
+    out = np.empty_like(x2)
+    n = x2.shape[1]
+    for i in range(x2.shape[0]):
+        s = 0.0
+        for j in range(n - 1, -1, -1):
+            s = g2[i, j] + (x2[i, j + 1] * s if j + 1 < n else 0.0)
+            out[i, j] = s
+        before = 1.0
+        for j in range(n):
+            out[i, j] *= before
+            before *= x2[i, j]
+    return out
+
+
+# ---- forward reductions -------------------------------------------------------------------
+
+def _reduction(name, numpy_reduce, row_reduce):
+    """`name(x, axis=None, keepdims=False)`: NumPy's `numpy_reduce` in Python, `row_reduce` on
+    rows under Numba."""
+    def python(x, axis=None, keepdims=False):
+        return numpy_reduce(x, axis=axis, keepdims=keepdims)
+
+    @overload(python, prefer_literal=True)
+    def _compiled(x, axis=None, keepdims=False):
+        require_array(x, f"the argument of {name}")
+        if not isinstance(constant(keepdims), bool):
+            return lambda x, axis=None, keepdims=False: literally(keepdims)
+        return lambda x, axis=None, keepdims=False: \
+            shape_reduced(row_reduce(to_rows(x, axis)), x, axis, keepdims)
+    python.__name__ = python.__qualname__ = name
+    python.__doc__ = f"`{numpy_reduce.__name__}(x, axis, keepdims=keepdims)` (NumPy's; SciPy's " \
+        "logsumexp)."
+    return python
+
+
+sum_along = _reduction("sum_along", np.sum, row_sum)
+mean_along = _reduction("mean_along", np.mean, row_mean)
+prod_along = _reduction("prod_along", np.prod, row_prod)
+max_along = _reduction("max_along", np.max, row_max)
+min_along = _reduction("min_along", np.min, row_min)
+logsumexp_along = _reduction("logsumexp_along", scipy.special.logsumexp, row_logsumexp)
+
+
+def _spread(name, numpy_reduce, row_reduce):
+    """`name(x, axis=None, ddof=0, keepdims=False)`, as `_reduction` with a `ddof`."""
+    def python(x, axis=None, ddof=0, keepdims=False):
+        return numpy_reduce(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    @overload(python, prefer_literal=True)
+    def _compiled(x, axis=None, ddof=0, keepdims=False):
+        require_array(x, f"the argument of {name}")
+        if not isinstance(constant(keepdims), bool):
+            return lambda x, axis=None, ddof=0, keepdims=False: literally(keepdims)
+        return lambda x, axis=None, ddof=0, keepdims=False: \
+            shape_reduced(row_reduce(to_rows(x, axis), ddof), x, axis, keepdims)
+    python.__name__ = python.__qualname__ = name
+    python.__doc__ = f"`np.{numpy_reduce.__name__}(x, axis, ddof=ddof, keepdims=keepdims)`."
+    return python
+
+
+var_along = _spread("var_along", np.var, row_var)
+std_along = _spread("std_along", np.std, row_std)
+
+
+def _scan(name, numpy_scan, row_scan):
+    """`name(x, axis=None)`: NumPy's cumulative `numpy_scan` (flattened when axis is None)."""
+    def python(x, axis=None):
+        return numpy_scan(x, axis=axis)
+
+    @overload(python)
+    def _compiled(x, axis=None):
+        require_array(x, f"the argument of {name}")
+        if is_none(axis):
+            return lambda x, axis=None: row_scan(to_rows(x, None)).reshape(x.size)
+        if naxes(axis, x.ndim) != 1:
+            raise TypingError(f"srcad: {name} takes one axis, got {axis}")
+        return lambda x, axis=None: from_rows(row_scan(to_rows(x, axis)), x, axis)
+    python.__name__ = python.__qualname__ = name
+    python.__doc__ = f"`np.{numpy_scan.__name__}(x, axis)`."
+    return python
+
+
+cumsum_along = _scan("cumsum_along", np.cumsum, row_cumsum)
+cumprod_along = _scan("cumprod_along", np.cumprod, row_cumprod)
+
+
+# ---- adjoints -----------------------------------------------------------------------------
+
+@register_jitable
+def _per_row(g, x2):
+    return rows_vector(g, x2.shape[0])
+
+
+@register_jitable
+def sum_adjoint(g, x, axis=None):
+    """x̄ = g broadcast over the reduced axes."""
+    x2 = to_rows(x, axis)
+    return from_rows(repeat_rows(_per_row(g, x2), x2.shape[1]), x, axis)
+
+
+@register_jitable
+def mean_adjoint(g, x, axis=None):
+    """x̄ = g / n broadcast over the reduced axes (n elements averaged)."""
+    x2 = to_rows(x, axis)
+    return from_rows(mean_rows_adjoint(_per_row(g, x2), x2.shape[1]), x, axis)
+
+
+@register_jitable
+def prod_adjoint(g, x, axis=None):
+    """x̄_i = g · prod_{j != i} x_j over the reduced axes (exact with zeros: no division)."""
+    x2 = to_rows(x, axis)
+    return from_rows(scale_rows(products_of_others(x2), _per_row(g, x2)), x, axis)
+
+
+@register_jitable
+def extremum_adjoint(g, x, ans, axis=None):
+    """x̄ = g / (number of ties) at the elements equal to the max (or min) `ans`, else 0."""
+    x2 = to_rows(x, axis)
+    return from_rows(extremum_rows_adjoint(_per_row(g, x2), x2, _per_row(ans, x2)), x, axis)
+
+
+@register_jitable
+def var_adjoint(g, x, axis=None, ddof=0):
+    """x̄ = g · 2 (x - mean) / (n - ddof)."""
+    x2 = to_rows(x, axis)
+    g1 = _per_row(g, x2)
+    return from_rows(deviation_rows_adjoint(g1, x2, g1, ddof, False), x, axis)  # (no std)
+
+
+@register_jitable
+def std_adjoint(g, x, ans, axis=None, ddof=0):
+    """x̄ = g · (x - mean) / ((n - ddof) · std); 0 where std is 0 (a subgradient)."""
+    x2 = to_rows(x, axis)
+    g1, std1 = _per_row(g, x2), _per_row(ans, x2)
+    return from_rows(deviation_rows_adjoint(g1, x2, std1, ddof, True), x, axis)
+
+
+@register_jitable
+def logsumexp_adjoint(g, x, ans, axis=None):
+    """x̄ = g · exp(x - logsumexp(x)) (the softmax along the reduced axes)."""
+    x2 = to_rows(x, axis)
+    return from_rows(logsumexp_rows_adjoint(_per_row(g, x2), x2, _per_row(ans, x2)), x, axis)
+
+
+@register_jitable
+def cumsum_adjoint(g, x, axis=None):
+    """x̄_i = sum_{j >= i} g_j along the axis (flattened when axis is None)."""
+    g2 = to_rows(np.ascontiguousarray(g).reshape(x.shape), axis)
+    return from_rows(suffix_sums(g2), x, axis)
+
+
+@register_jitable
+def cumprod_adjoint(g, x, axis=None):
+    """x̄_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k (exact with zeros: no division)."""
+    g2 = to_rows(np.ascontiguousarray(g).reshape(x.shape), axis)
+    return from_rows(cumprod_rows_adjoint(g2, to_rows(x, axis)), x, axis)
+
+
+@register_jitable
+def softmax_adjoint(g, ans, axis=None):
+    """x̄ = s (g - sum(g s)) with s = softmax(x) along the axes."""
+    return from_rows(softmax_rows_adjoint(to_rows(g, axis), to_rows(ans, axis)), ans, axis)
+
+
+@register_jitable
+def log_softmax_adjoint(g, ans, axis=None):
+    """x̄ = g - exp(ans) sum(g) with ans = log_softmax(x) along the axes."""
+    return from_rows(log_softmax_rows_adjoint(to_rows(g, axis), to_rows(ans, axis)), ans, axis)

@@ -1,0 +1,451 @@
+"""The kernels of srcad.kernels: every adjoint against central finite differences, every
+forward helper against NumPy, in plain Python and compiled with Numba.
+
+An adjoint is checked as autograd's check_vjp does: for a random cotangent g and a random
+direction dx, <g, (f(x + e dx) - f(x - e dx)) / 2e> must equal <vjp(g), dx>. Each test runs
+all its cases (several shapes and axes) as Python, and its first case (the most general: a
+3-D array, a tuple of axes) through a `numba.njit` wrapper: Numba compiles a kernel again for
+each new argument type, about a second each. The compiled reshaping for every kind of axis
+(None, int, negative, tuple, keepdims) is checked once, in `test_rows_for_every_kind_of_axis`.
+"""
+
+import numba
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.special
+
+from srcad.kernels import arrays, linalg, reductions
+
+EPS = 1e-6
+
+
+@pytest.fixture(params=["python", "jit"])
+def mode(request):
+    return request.param
+
+
+def compiled(fn, mode):
+    return numba.njit(fn) if mode == "jit" else fn
+
+
+def cases_for(mode, cases, compiled_cases=1):
+    return cases if mode == "python" else cases[:compiled_cases]
+
+
+def check_vjp(fun, vjp, args, wrt, rng, direction=None):
+    """<g, J dx> by central differences of `fun` must equal <vjp(g, *args, ans), dx>, for a
+    random g and a random dx (`direction` maps dx, e.g. to a symmetric matrix)."""
+    ans = fun(*args)
+    g = rng.standard_normal(np.shape(ans))
+    dx = rng.standard_normal(np.shape(args[wrt]))
+    dx = direction(dx) if direction else dx
+    up, down = list(args), list(args)
+    up[wrt] = args[wrt] + EPS * dx
+    down[wrt] = args[wrt] - EPS * dx
+    jvp = (np.asarray(fun(*up)) - np.asarray(fun(*down))) / (2 * EPS)
+    adjoint = vjp(g, *args, ans)
+    assert np.shape(adjoint) == np.shape(args[wrt])
+    expected, actual = np.sum(g * jvp), np.sum(adjoint * dx)
+    assert abs(actual - expected) <= 1e-6 * (1 + abs(expected)), (actual, expected)
+
+
+def check_forward(numpy_fun, helper, cases, mode, compiled_cases=1):
+    """The helper (compiled in jit mode) returns NumPy's numbers in NumPy's shape."""
+    run = compiled(helper, mode)
+    for args in cases_for(mode, cases, compiled_cases):
+        expected, actual = numpy_fun(*args), run(*args)
+        assert np.shape(actual) == np.shape(expected), args
+        np.testing.assert_allclose(actual, expected, rtol=1e-13, atol=1e-14)
+
+
+X3 = np.random.default_rng(0).standard_normal((2, 3, 4))
+X2 = np.random.default_rng(1).standard_normal((3, 5))
+X1 = np.random.default_rng(2).standard_normal(7)
+REDUCTIONS = [(X3, (0, 2), True), (X2, 1, False), (X1, None, False), (X3, None, True),
+              (X3, 0, False), (X3, -1, True), (X3, (2, 1, 0), False), (X1, 0, True),
+              (X2, (1,), True)]
+
+
+# ---- reductions ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["sum", "mean", "prod", "max", "min", "logsumexp"])
+def test_reductions_forward(name, mode):
+    numpy_fun = scipy.special.logsumexp if name == "logsumexp" else getattr(np, name)
+    helper = getattr(reductions, name + "_along")
+    check_forward(lambda x, a, k: numpy_fun(x, axis=a, keepdims=k),
+                  lambda x, a, k: helper(x, a, k), REDUCTIONS, mode)
+
+
+def test_var_std_cumsum_cumprod_forward(mode):
+    cases = [(x, axis, keep % 2, keep) for x, axis, keep in REDUCTIONS]
+    check_forward(lambda x, a, d, k: np.var(x, a, ddof=d, keepdims=k),
+                  lambda x, a, d, k: reductions.var_along(x, a, d, k), cases, mode)
+    check_forward(lambda x, a, d, k: np.std(x, a, ddof=d, keepdims=k),
+                  lambda x, a, d, k: reductions.std_along(x, a, d, k), cases, mode)
+    cases = [(X3, 1), (X1, None), (X2, 0), (X3, None), (X3, -1), (X1, 0)]
+    check_forward(np.cumsum, lambda x, a: reductions.cumsum_along(x, a), cases, mode)
+    check_forward(np.cumprod, lambda x, a: reductions.cumprod_along(x, a), cases, mode)
+
+
+def test_rows_for_every_kind_of_axis(rng):
+    forward = numba.njit(lambda x, a, k: reductions.sum_along(x, a, k))
+    adjoint = numba.njit(lambda g, x, a, k, ans: reductions.sum_adjoint(g, x, a))
+    for x, axis, keep in REDUCTIONS[:6]:
+        expected = np.sum(x, axis=axis, keepdims=keep)
+        got = forward(x, axis, keep)
+        assert np.shape(got) == np.shape(expected)
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+        check_vjp(lambda x, a, k: np.sum(x, axis=a, keepdims=k), adjoint, (x, axis, keep), 0,
+                  rng)
+    with pytest.raises(ValueError, match="repeated"):
+        forward(X3, (1, -2), False)
+    with pytest.raises(ValueError, match="out of bounds"):
+        forward(X3, 3, False)
+
+
+def test_keepdims_must_be_a_constant():
+    @numba.njit
+    def total(x, keep):
+        return reductions.sum_along(x, 0, keep)
+    assert total(X2, True).shape == (1, 5)  # (Numba compiles again with keep as a literal)
+    with pytest.raises(numba.core.errors.TypingError, match="keepdims"):
+        numba.njit(lambda x: reductions.var_along(x, 0, 0, x.size > 2))(X2)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "var", "std", "max", "min", "prod",
+                                  "logsumexp"])
+def test_reduction_adjoints(name, mode, rng):
+    numpy_fun = scipy.special.logsumexp if name == "logsumexp" else getattr(np, name)
+    adjoint = getattr(reductions, {"max": "extremum", "min": "extremum"}.get(name, name) +
+                      "_adjoint")
+    if name in ("sum", "mean", "prod"):  # (the adjoints need not know keepdims k)
+        vjp = compiled(lambda g, x, a, k, ans: adjoint(g, x, a), mode)
+    elif name == "var":
+        vjp = compiled(lambda g, x, a, k, ans: adjoint(g, x, a, 1), mode)
+    elif name == "std":
+        vjp = compiled(lambda g, x, a, k, ans: adjoint(g, x, ans, a, 1), mode)
+    else:
+        vjp = compiled(lambda g, x, a, k, ans: adjoint(g, x, ans, a), mode)
+    ddof = {"ddof": 1} if name in ("var", "std") else {}
+    for case in cases_for(mode, REDUCTIONS):
+        check_vjp(lambda x, a, k: numpy_fun(x, axis=a, keepdims=k, **ddof), vjp, case, 0, rng)
+
+
+def test_prod_adjoint_is_exact_with_zeros(mode):
+    x = np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.0, 2.0, 4.0]])
+    got = compiled(lambda g, x: reductions.prod_adjoint(g, x, 1), mode)(np.ones(3), x)
+    np.testing.assert_array_equal(got, [[0, 6, 0], [0, 0, 0], [8, 4, 2]])
+
+
+def test_extremum_adjoint_shares_ties(mode):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    vjp = compiled(lambda g, x, ans: reductions.extremum_adjoint(g, x, ans, 1), mode)
+    np.testing.assert_allclose(vjp(np.array([1.0, 3.0]), x, x.max(axis=1)),
+                               [[0, 0.5, 0.5], [1, 1, 1]])
+
+
+def test_std_adjoint_is_zero_at_a_constant(mode):
+    x = np.full((2, 3), 4.0)
+    vjp = compiled(lambda g, x: reductions.std_adjoint(g, x, np.zeros(2), 1), mode)
+    np.testing.assert_array_equal(vjp(np.ones(2), x), 0.0)
+
+
+def test_scan_adjoints(mode, rng):
+    cumsum = compiled(lambda g, x, a, ans: reductions.cumsum_adjoint(g, x, a), mode)
+    cumprod = compiled(lambda g, x, a, ans: reductions.cumprod_adjoint(g, x, a), mode)
+    for x, axis in cases_for(mode, [(X3, 1), (X1, None), (X2, -1), (X3, None), (X1, 0)], 2):
+        check_vjp(lambda x, a: np.cumsum(x, a), cumsum, (x, axis), 0, rng)
+        check_vjp(lambda x, a: np.cumprod(x, a), cumprod, (x, axis), 0, rng)
+    with_zeros = np.array([[1.5, 0.0, 2.0, 0.0], [0.0, 3.0, -1.0, 2.0]])
+    check_vjp(lambda x, a: np.cumprod(x, a), cumprod, (with_zeros, 1), 0, rng)
+
+
+def test_softmax_adjoints(mode, rng):
+    soft = compiled(lambda g, x, a, ans: reductions.softmax_adjoint(g, ans, a), mode)
+    log_soft = compiled(lambda g, x, a, ans: reductions.log_softmax_adjoint(g, ans, a), mode)
+    for x, axis in cases_for(mode, [(X3, (0, 2)), (X2, 1), (X1, None), (X3, None), (X1, 0)]):
+        check_vjp(scipy.special.softmax, soft, (x, axis), 0, rng)
+        check_vjp(scipy.special.log_softmax, log_soft, (x, axis), 0, rng)
+
+
+# ---- linear algebra -----------------------------------------------------------------------
+
+def _matrices(rng, n=4):
+    a = rng.standard_normal((n, n)) + n * np.eye(n)
+    spd = a @ a.T + np.eye(n)
+    return a, spd, np.linalg.cholesky(spd)
+
+
+def symmetric(dx):
+    return dx + dx.T
+
+
+def test_solve_inv_det_adjoints(mode, rng):
+    a, _, _ = _matrices(rng)
+    singular = a.copy()
+    singular[3] = singular[0] - 2 * singular[1]
+    solve_a = compiled(lambda g, a, b, ans: linalg.solve_adjoint_a(g, a, ans), mode)
+    solve_b = compiled(lambda g, a, b, ans: linalg.solve_adjoint_b(g, a), mode)
+    for b in cases_for(mode, (rng.standard_normal((4, 3)), rng.standard_normal(4))):
+        check_vjp(np.linalg.solve, solve_a, (a, b), 0, rng)
+        check_vjp(np.linalg.solve, solve_b, (a, b), 1, rng)
+    check_vjp(np.linalg.inv, compiled(lambda g, a, ans: linalg.inv_adjoint(g, ans), mode),
+              (a,), 0, rng)
+    det = compiled(lambda g, a, ans: linalg.det_adjoint(g, a, ans), mode)
+    check_vjp(np.linalg.det, det, (a,), 0, rng)
+    check_vjp(np.linalg.det, det, (singular,), 0, rng)  # (the cofactors, not g det a^-T)
+    check_vjp(lambda a: np.linalg.slogdet(a)[1],
+              compiled(lambda g, a, ans: linalg.slogdet_adjoint(g, a), mode), (a,), 0, rng)
+    with pytest.raises(ValueError, match="square"):
+        compiled(lambda g, a: linalg.slogdet_adjoint(g, a), mode)(1.0, np.ones((2, 3)))
+
+
+def test_cholesky_and_eigh_adjoints(mode, rng):
+    _, spd, _ = _matrices(rng)
+    chol = compiled(lambda g, a, ans: linalg.cholesky_adjoint(g, ans), mode)
+    check_vjp(np.linalg.cholesky, chol, (spd,), 0, rng, symmetric)
+    check_vjp(np.linalg.cholesky, chol, (spd[:2, :2],), 0, rng, symmetric)
+
+    def eigh(a):  # eigenvalues, then eigenvectors with the sign LAPACK may flip pinned
+        w, v = np.linalg.eigh(a)
+        return np.concatenate([w, (v * np.sign(v[0])).ravel()])
+
+    def eigh_vjp(g, a, ans):
+        n = a.shape[0]
+        w, v = np.linalg.eigh(a)
+        v = v * np.sign(v[0])
+        return linalg.eigh_adjoint(g[:n], g[n:].reshape((n, n)), w, v)
+    check_vjp(eigh, compiled(eigh_vjp, mode), (spd,), 0, rng, symmetric)
+    # eigenvalues only, with a repeated one: finite (no eigenvector adjoint to divide)
+    w, v = np.linalg.eigh(np.diag([1.0, 1.0, 3.0]))
+    got = compiled(linalg.eigh_adjoint, mode)(np.ones(3), np.zeros((3, 3)), w, v)
+    np.testing.assert_allclose(got, np.eye(3))
+
+
+def test_triangular_and_cholesky_solve_adjoints(mode, rng):
+    a, _, chol = _matrices(rng)
+    vjp_a = compiled(lambda g, a, b, t, low, unit, ans:
+                     linalg.solve_triangular_adjoint_a(g, a, ans, t, low, unit), mode)
+    vjp_b = compiled(lambda g, a, b, t, low, unit, ans:
+                     linalg.solve_triangular_adjoint_b(g, a, t, low, unit), mode)
+
+    def solve(a, b, t, low, unit):
+        return scipy.linalg.solve_triangular(a, b, trans=t, lower=low, unit_diagonal=unit)
+    # a full matrix: the triangle that is not read must get no adjoint
+    for trans in (0, 1, "T") if mode == "python" else (0, 1):  # (a string: one more compile)
+        for lower in (True, False):
+            for unit in (False, True):
+                for b in cases_for(mode, (rng.standard_normal((4, 2)), rng.standard_normal(4))):
+                    check_vjp(solve, vjp_a, (a, b, trans, lower, unit), 0, rng)
+                    check_vjp(solve, vjp_b, (a, b, trans, lower, unit), 1, rng)
+    cho_c = compiled(lambda g, c, low, b, ans: linalg.cho_solve_adjoint_c(g, (c, low), ans),
+                     mode)
+    cho_b = compiled(lambda g, c, low, b, ans: linalg.cho_solve_adjoint_b(g, (c, low)), mode)
+
+    def cho_solve(c, low, b):
+        return scipy.linalg.cho_solve((c, low), b)
+    unread = np.triu(rng.standard_normal((4, 4)), 1)  # (the triangle cho_solve ignores)
+    for lower, factor in ((True, chol + unread), (False, chol.T + unread.T)):
+        for b in cases_for(mode, (rng.standard_normal((4, 3)), rng.standard_normal(4))):
+            check_vjp(cho_solve, cho_c, (factor, lower, b), 0, rng)
+            check_vjp(cho_solve, cho_b, (factor, lower, b), 2, rng)
+
+
+NORMS = [(X3, 1, 0), (X2, 2, None), (X2, "nuc", None), (X1, None, None), (X2, "fro", None),
+         (X3, None, None), (X3, None, 1), (X3, np.inf, -1), (X3, -np.inf, 1), (X3, 3, 2),
+         (X3, 0.5, 2), (X1, 2, None), (X3, "fro", (0, 2)), (X2, -2, None), (X2, 1, None),
+         (X2, -1, None), (X2, np.inf, None), (X2, -np.inf, (0, 1)), (X2, 1, (-2, -1))]
+
+
+def test_norm_forward(mode):
+    cases = [(x, order, axis, k % 2 == 0) for k, (x, order, axis) in enumerate(NORMS)]
+    check_forward(np.linalg.norm, lambda x, o, a, k: linalg.norm_along(x, o, a, k), cases,
+                  mode, 3)
+
+
+def test_norm_adjoint(mode, rng):
+    vjp = compiled(lambda g, x, o, a, ans: linalg.norm_adjoint(g, x, ans, o, a), mode)
+    for case in cases_for(mode, NORMS, 3):  # (a vector, a matrix and the nuclear norm)
+        check_vjp(np.linalg.norm, vjp, case, 0, rng)
+    with pytest.raises((ValueError, numba.core.errors.TypingError), match="axes"):
+        compiled(lambda x: linalg.norm_adjoint(1.0, x, 1.0, 2, (1, 0)), mode)(X2)
+    zero = compiled(lambda x: linalg.norm_adjoint(1.0, x, 0.0), mode)(np.zeros(3))
+    np.testing.assert_array_equal(zero, 0.0)
+
+
+def test_products(mode, rng):
+    trace = compiled(lambda g, x, k, ans: linalg.trace_adjoint(g, x, k), mode)
+    for offset in (0, 1, -2):
+        check_vjp(lambda x, k: np.trace(x, k), trace, (X2, offset), 0, rng)
+    diag = compiled(lambda g, v, k, ans: linalg.diag_adjoint(g, v, k), mode)
+    for v, k in ((X1, 0), (X2, 2), (X1, -1), (X2, 0), (X2, -1), (X1, 2)):
+        check_vjp(np.diag, diag, (v, k), 0, rng)
+    outer_a = compiled(lambda g, a, b, ans: linalg.outer_adjoint_a(g, a, b), mode)
+    outer_b = compiled(lambda g, a, b, ans: linalg.outer_adjoint_b(g, a, b), mode)
+    check_vjp(np.outer, outer_a, (X2, X1), 0, rng)
+    check_vjp(np.outer, outer_b, (X2, X1), 1, rng)
+    kron_a = compiled(lambda g, a, b, ans: linalg.kron_adjoint_a(g, a, b), mode)
+    kron_b = compiled(lambda g, a, b, ans: linalg.kron_adjoint_b(g, a, b), mode)
+    for a, b in cases_for(mode, ((X2, X2[:2, :3]), (X1, X1[:3]), (X1[:3], X2), (X2, X1[:2])), 2):
+        check_vjp(np.kron, kron_a, (a, b), 0, rng)
+        check_vjp(np.kron, kron_b, (a, b), 1, rng)
+
+
+TENSORDOTS = [(X3, X2[:2, :4], ((0, 2), (0, 1))), (X3, X3.transpose(2, 1, 0), 1),
+              (X3, X2[:, :2].T, (1, 1)), (X3, X3.transpose(1, 2, 0), 2), (X2, X2.T, 1),
+              (X3, X2[:, :2], ((1,), (0,))), (X3, X3, 3), (X1, X1, 0)]
+
+
+def test_tensordot(mode, rng):
+    check_forward(np.tensordot, lambda a, b, axes: linalg.tensordot(a, b, axes), TENSORDOTS,
+                  mode, 2)
+    vjp_a = compiled(lambda g, a, b, axes, ans: linalg.tensordot_adjoint_a(g, a, b, axes), mode)
+    vjp_b = compiled(lambda g, a, b, axes, ans: linalg.tensordot_adjoint_b(g, a, b, axes), mode)
+    for case in cases_for(mode, TENSORDOTS, 2):
+        check_vjp(np.tensordot, vjp_a, case, 0, rng)
+        check_vjp(np.tensordot, vjp_b, case, 1, rng)
+
+
+# ---- arrays: sorting, quantiles, interpolation, rearrangements ----------------------------
+
+SORTS = [(X3, 0), (X1, None), (X2, -1), (X3, None), (X3, -1), (X1, -1)]
+
+
+def test_sort(mode, rng):
+    check_forward(np.sort, lambda x, a: arrays.sort_along(x, a), SORTS, mode, 2)
+    vjp = compiled(lambda g, x, a, ans: arrays.sort_adjoint(g, x, a), mode)
+    for x, axis in cases_for(mode, SORTS, 2):
+        check_vjp(np.sort, vjp, (x, axis), 0, rng)
+    # ties (where finite differences cannot check): the stable order gives the adjoint of the
+    # first of equal entries to the earlier one
+    got = vjp(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 1.0, 2.0, 0.5]), 0, None)
+    np.testing.assert_array_equal(got, [3.0, 2.0, 4.0, 1.0])
+
+
+QUANTILES = [(X3, (0, 2), True), (X1, None, False), (X2, 0, True), (X3, None, False),
+             (X3, 1, False)]
+
+
+def test_quantiles(mode, rng):
+    quantile = compiled(lambda x, q, a, k: arrays.quantile_along(x, q, a, k), mode)
+    percentile = compiled(lambda x, q, a, k: arrays.percentile_along(x, q, a, k), mode)
+    median = compiled(lambda x, a, k: arrays.median_along(x, a, k), mode)
+    quantile_vjp = compiled(lambda g, x, q, a, ans: arrays.quantile_adjoint(g, x, q, a), mode)
+    percentile_vjp = compiled(lambda g, x, q, a, ans: arrays.percentile_adjoint(g, x, q, a),
+                              mode)
+    median_vjp = compiled(lambda g, x, a, ans: arrays.median_adjoint(g, x, a), mode)
+    for q in (0.3, 1.0, np.array([0.0, 0.25, 0.5, 0.9])):
+        for x, axis, keep in cases_for(mode, QUANTILES):
+            for got, expected in ((quantile(x, q, axis, keep), np.quantile(x, q, axis,
+                                                                           keepdims=keep)),
+                                  (percentile(x, q * 100, axis, keep),
+                                   np.percentile(x, q * 100, axis, keepdims=keep))):
+                assert np.shape(got) == np.shape(expected)
+                np.testing.assert_array_equal(got, expected)
+            check_vjp(lambda x, q, a: np.quantile(x, q, a), quantile_vjp, (x, q, axis), 0, rng)
+            check_vjp(lambda x, q, a: np.percentile(x, q, a), percentile_vjp,
+                      (x, q * 100, axis), 0, rng)
+    for x, axis, keep in cases_for(mode, QUANTILES):
+        got, expected = median(x, axis, keep), np.median(x, axis, keepdims=keep)
+        assert np.shape(got) == np.shape(expected)
+        np.testing.assert_array_equal(got, expected)
+        check_vjp(lambda x, a: np.median(x, a), median_vjp, (x, axis), 0, rng)
+    with_nan = X2.copy()
+    with_nan[1, 2] = np.nan
+    np.testing.assert_array_equal(median(with_nan, 1, False), np.median(with_nan, 1))
+    with pytest.raises(ValueError, match="range"):
+        quantile(X1, 1.5, None, False)
+
+
+def test_interp(mode, rng):
+    xp = np.sort(rng.uniform(0, 1, 6))
+    fp = rng.standard_normal(6)
+    vjp_x = compiled(lambda g, x, xp, fp, ans: arrays.interp_adjoint_x(g, x, xp, fp), mode)
+    vjp_fp = compiled(lambda g, fp, x, xp, left, right, ans:
+                      arrays.interp_adjoint_fp(g, x, xp, fp, left, right), mode)
+    for x in cases_for(mode, (rng.uniform(-0.2, 1.2, (3, 4)), 0.5, rng.uniform(-0.2, 1.2, 9)),
+                       2):  # (an array and a number)
+        check_vjp(np.interp, vjp_x, (x, xp, fp), 0, rng)
+        check_vjp(lambda fp, x, xp, left, right: np.interp(x, xp, fp, left, right), vjp_fp,
+                  (fp, x, xp, None, None), 0, rng)
+        check_vjp(lambda fp, x, xp, left, right: np.interp(x, xp, fp, left, right), vjp_fp,
+                  (fp, x, xp, 0.0, 2.0), 0, rng)
+
+
+def test_trapezoid(mode, rng):
+    spacing = np.sort(rng.uniform(0, 3, (2, 3, 4)), axis=2)
+    cases = [(X3, np.sort(X1[:3]), 1.0, 1), (X2, None, 2.0, 0), (X3, spacing, 1.0, 2),
+             (X3, None, 0.7, -1), (X1, np.sort(rng.standard_normal(7)), 1.0, -1)]
+    check_forward(np.trapezoid, lambda y, x, dx, a: arrays.trapezoid_along(y, x, dx, a),
+                  cases, mode, 2)
+    vjp_y = compiled(lambda g, y, x, dx, a, ans: arrays.trapezoid_adjoint_y(g, y, x, dx, a),
+                     mode)
+    vjp_x = compiled(lambda g, x, y, a, ans: arrays.trapezoid_adjoint_x(g, y, x, a), mode)
+    vjp_dx = compiled(lambda g, dx, y, a, ans: arrays.trapezoid_adjoint_dx(g, y, a), mode)
+    for y, x, dx, axis in cases_for(mode, cases, 2):
+        check_vjp(np.trapezoid, vjp_y, (y, x, dx, axis), 0, rng)
+        if x is None:
+            check_vjp(lambda dx, y, a: np.trapezoid(y, None, dx, a), vjp_dx, (dx, y, axis), 0,
+                      rng)
+        else:
+            check_vjp(lambda x, y, a: np.trapezoid(y, x, 1.0, a), vjp_x, (x, y, axis), 0, rng)
+
+
+def test_diff_roll_flip_tril(mode, rng):
+    diffs = [(X3, 2, 0), (X1, 3, -1), (X3, 1, -1), (X2, 1, 0)]
+    check_forward(np.diff, lambda x, n, a: arrays.diff_along(x, n, a), diffs, mode)
+    diff = compiled(lambda g, x, n, a, ans: arrays.diff_adjoint(g, x, n, a), mode)
+    for case in cases_for(mode, diffs):
+        check_vjp(np.diff, diff, case, 0, rng)
+    rolls = [(X3, -2, 1), (X3, 1, None), (X1, 9, 0)]
+    check_forward(np.roll, lambda x, s, a: arrays.roll_along(x, s, a), rolls, mode)
+    roll = compiled(lambda g, x, s, a, ans: arrays.roll_adjoint(g, s, a), mode)
+    for case in cases_for(mode, rolls):
+        check_vjp(np.roll, roll, case, 0, rng)
+    flips = [(X3, (0, 2)), (X3, None), (X2, 1), (X1, 0)]
+    check_forward(np.flip, lambda x, a: arrays.flip_along(x, a), flips, mode, 2)
+    flip = compiled(lambda g, x, a, ans: arrays.flip_adjoint(g, a), mode)
+    for case in cases_for(mode, flips, 2):
+        check_vjp(np.flip, flip, case, 0, rng)
+    tril = compiled(lambda g, x, k, ans: arrays.tril_adjoint(g, k), mode)
+    triu = compiled(lambda g, x, k, ans: arrays.triu_adjoint(g, k), mode)
+    for k in (0, -1, 2):
+        check_vjp(np.tril, tril, (X2, k), 0, rng)
+        check_vjp(np.triu, triu, (X2, k), 0, rng)
+
+
+def test_tile_repeat_take(mode, rng):
+    tiles = [(X2, (2, 1, 2)), (X1, 2), (X3, (1, 2)), (X2, (2, 3)), (X3, 3), (X3, (1, 2, 1, 2))]
+    check_forward(np.tile, lambda x, r: arrays.tile(x, r), tiles, mode)
+    tile = compiled(lambda g, x, r, ans: arrays.tile_adjoint(g, x, r), mode)
+    for case in cases_for(mode, tiles):
+        check_vjp(np.tile, tile, case, 0, rng)
+    repeats = [(X2, np.array([1, 0, 2, 1, 3]), 1), (X3, 2, None), (X3, 3, 1),
+               (X1, np.array([1, 2, 0, 1, 1, 1, 2]), 0)]
+    check_forward(np.repeat, lambda x, r, a: arrays.repeat_along(x, r, a), repeats, mode)
+    repeat = compiled(lambda g, x, r, a, ans: arrays.repeat_adjoint(g, x, r, a), mode)
+    for case in cases_for(mode, repeats):
+        check_vjp(np.repeat, repeat, case, 0, rng)
+    takes = [(X3, np.array([[0, 2], [2, 2]]), 1), (X3, np.array([0, 2, 2, 1]), None),
+             (X1, np.array([1, 1, -1]), 0), (X2, np.array([2, 0, 2]), 0), (X3, 1, 2)]
+    check_forward(np.take, lambda x, i, a: arrays.take_along(x, i, a), takes, mode)
+    take = compiled(lambda g, x, i, a, ans: arrays.take_adjoint(g, x, i, a), mode)
+    for case in cases_for(mode, takes):
+        check_vjp(np.take, take, case, 0, rng)
+    with pytest.raises(IndexError):
+        compiled(lambda x: arrays.take_along(x, np.array([5]), 0), mode)(X2)
+
+    def add_at(b, a, index):
+        out = a.copy()
+        np.add.at(out, index, b)
+        return out
+    values = compiled(lambda g, b, a, i, ans: arrays.add_at_adjoint_values(g, i), mode)
+    check_vjp(add_at, values, (X2[:3], X2, np.array([0, 2, 2])), 0, rng)
+
+
+def test_float32_stays_float32(mode):
+    x = X3.astype(np.float32)
+    got = compiled(lambda x: (reductions.var_adjoint(np.ones((2, 4), np.float32), x, 1),
+                              arrays.quantile_along(x, 0.5, 2)), mode)(x)
+    assert [np.asarray(v).dtype for v in got] == [np.float32] * 2
