@@ -199,6 +199,12 @@ def test_solve_inv_det_adjoints(mode, rng):
               compiled(lambda g, a, ans: linalg.slogdet_adjoint(g, a), mode), (a,), 0, rng)
     with pytest.raises(ValueError, match="square"):
         compiled(lambda g, a: linalg.slogdet_adjoint(g, a), mode)(1.0, np.ones((2, 3)))
+    stack = np.ones((2, 3, 3))  # (NumPy's stacks of matrices: refused, not misread)
+    for refused in (lambda: linalg.inv_adjoint(stack, stack),
+                    lambda: linalg.cholesky_adjoint(stack, stack),
+                    lambda: linalg.kron_adjoint_a(np.ones((4, 9)), stack[0, :2], stack)):
+        with pytest.raises(ValueError, match="stack|vectors or matrices"):
+            refused()
 
 
 def test_cholesky_and_eigh_adjoints(mode, rng):

@@ -40,7 +40,8 @@ from .rows import (
 @register_jitable
 def _check_square(a):
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError("srcad: this adjoint takes a square 2-D matrix (not a stack)")
+        raise ValueError("srcad: this adjoint takes a square 2-D matrix (stacks of matrices "
+                         "are not supported)")
 
 
 @register_jitable
@@ -72,6 +73,7 @@ def solve_adjoint_a(g, a, ans):
 @register_jitable
 def inv_adjoint(g, ans):
     """ā = -ans^T g ans^T."""
+    _check_square(ans)
     t = _transpose(ans)
     return -np.dot(np.dot(t, np.ascontiguousarray(g)), t)
 
@@ -136,6 +138,7 @@ def _lower_half_diagonal(a):
 def cholesky_adjoint(g, L):
     """ā = sym(L^-T Φ(L^T tril(g)) L^-1), where Φ takes the lower triangle with half its
     diagonal and sym(s) = (s + s^T) / 2; L = np.linalg.cholesky(a), lower."""
+    _check_square(L)
     p = lower_half_diagonal(np.dot(_transpose(L), np.tril(g)))  # (L's upper part is constant)
     x = scipy.linalg.solve_triangular(L, p, trans=1, lower=True)
     s = scipy.linalg.solve_triangular(L, _transpose(x), trans=1, lower=True)  # (x L^-1)^T
@@ -173,6 +176,7 @@ def eigh_adjoint(gw, gv, w, v):
     """ā = sym(v (diag(gw) + F ∘ (v^T gv)) v^T), F_ij = 1 / (w_j - w_i) off the diagonal;
     `gw`, `gv` the adjoints of the eigenvalues and eigenvectors (zeros when unused).
     Assumes distinct eigenvalues: a pair of equal ones gives inf unless v^T gv is 0 there."""
+    _check_square(v)
     inner = eigenvector_rotation(np.dot(_transpose(v), np.ascontiguousarray(gv)), w, gw)
     return symmetric_part(np.dot(np.dot(v, inner), _transpose(v)))
 
@@ -190,6 +194,7 @@ def _read_triangle(a, lower, unit_diagonal):
 @register_jitable
 def solve_triangular_adjoint_b(g, a, trans=0, lower=False, unit_diagonal=False):
     """b̄ = op(a)^-T g, op(a) = a or a^T as `trans` says."""
+    _check_square(a)
     return scipy.linalg.solve_triangular(a, g, trans=0 if is_transposed(trans) else 1,
                                          lower=lower, unit_diagonal=unit_diagonal)
 
@@ -206,6 +211,7 @@ def solve_triangular_adjoint_a(g, a, ans, trans=0, lower=False, unit_diagonal=Fa
 @register_jitable
 def cho_solve_adjoint_b(g, c_and_lower):
     """b̄ = (c c^T)^-1 g (the matrix solved with is symmetric)."""
+    _check_square(c_and_lower[0])
     return scipy.linalg.cho_solve(c_and_lower, g)
 
 
@@ -448,6 +454,8 @@ def _norm_adjoint(g, x, ans, ord=None, axis=None):
 @register_jitable
 def trace_adjoint(g, x, offset=0):
     """x̄ = g on the diagonal `offset` of a 2-D x, 0 elsewhere."""
+    if x.ndim != 2:
+        raise ValueError("srcad: the trace adjoint takes a 2-D array")
     return g * np.eye(x.shape[0], x.shape[1], offset)
 
 
@@ -487,6 +495,8 @@ def outer_adjoint_b(g, a, b):
 
 
 def _matrix(a):
+    if np.ndim(a) not in (1, 2):
+        raise ValueError("srcad: kron adjoints take vectors or matrices")
     return np.reshape(a, (1, -1)) if np.ndim(a) == 1 else np.asarray(a)
 
 
