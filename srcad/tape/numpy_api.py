@@ -19,13 +19,15 @@ from srcad.tape.ops import OPS
 from srcad.tape.tensor import (
     HANDLED_FUNCTIONS,
     HANDLED_UFUNCS,
+    WRITING_FUNCTIONS,
     ZERO_GRADIENT_FUNCTIONS,
     Tensor,
     apply,
     as_tensor,
+    numpy_index,
     operand,
     plain,
-    tracked,
+    write_out,
 )
 
 
@@ -36,7 +38,7 @@ def matmul(a, b):
 def dot(a, b, out=None):
     scalar = np.ndim(operand(a)) == 0 or np.ndim(operand(b)) == 0
     result = apply("mul", a, b) if scalar else matmul(a, b)
-    return result if out is None else _into(out, result)
+    return result if out is None else write_out(out, result)
 
 
 def transpose(x, axes=None):
@@ -98,14 +100,14 @@ def erf(x):
 
 def stack(tensors, axis=0, out=None, *, dtype=None):
     result = apply("stack", *[_astype(x, dtype) for x in tensors], axis=axis)
-    return result if out is None else _into(out, result)
+    return result if out is None else write_out(out, result)
 
 
 def concatenate(tensors, axis=0, out=None, *, dtype=None):
     if axis is None:  # NumPy flattens the arrays first
         tensors, axis = [reshape(x, -1) for x in tensors], 0
     result = apply("concatenate", *[_astype(x, dtype) for x in tensors], axis=axis)
-    return result if out is None else _into(out, result)
+    return result if out is None else write_out(out, result)
 
 
 def broadcast_to(x, shape):
@@ -130,7 +132,7 @@ def _spread(name):
             raise TypeError(mode.located(_NOT_SUPPORTED.format(f"np.{name}", ", ".join(options))))
         a = _astype(a, dtype)
         result = apply(name, a, axis=_axes(axis), ddof=ddof, keepdims=keepdims)
-        return result if out is None else _into(out, result)
+        return result if out is None else write_out(out, result)
 
     return spread
 
@@ -203,7 +205,7 @@ def _reduction(name):
         result = apply(name, a, axis=_axes(axis), keepdims=keepdims)
         if initial is not None:
             result = _WITH_INITIAL[name](result, initial)
-        return result if out is None else _into(out, result)
+        return result if out is None else write_out(out, result)
 
     return reduce
 
@@ -216,12 +218,12 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
         mask = _mask(where, a)
         total = apply("sum", apply("where", a, 0.0, cond=mask), axis=axis, keepdims=keepdims)
         result = total / np.sum(mask, axis=axis, keepdims=keepdims)  # nan where none is counted
-    return result if out is None else _into(out, result)
+    return result if out is None else write_out(out, result)
 
 
 def cumsum(a, axis=None, dtype=None, out=None):
     result = apply("cumsum", _astype(a, dtype), axis=axis)
-    return result if out is None else _into(out, result)
+    return result if out is None else write_out(out, result)
 
 
 def _axes(axis):
@@ -239,25 +241,34 @@ def _astype(x, dtype):
     return x.astype(dtype) if isinstance(x, Tensor) else np.asarray(x).astype(dtype)
 
 
-def _into(out, result):
-    """NumPy's out=: the result written into out, which is returned."""
-    if isinstance(out, tuple):
-        if len(out) != 1:
-            raise TypeError(mode.located("srcad.tape: out= with several arrays"))
-        (out,) = out
-    if isinstance(out, Tensor):
-        out[...] = result
-    elif tracked(result):
-        raise TypeError(
-            mode.located(
-                "srcad.tape: out= names a NumPy array, which cannot carry the gradient of the "
-                "result. Make it a tensor (an array made with np.zeros inside the "
-                "differentiated function is one) or assign the result instead of using out=."
-            )
-        )
+def _accumulate_at(ufunc):
+    """np.add.at(a, indices, b) and np.subtract.at: unbuffered, so repeated indices add up."""
+
+    def at(a, indices, b):
+        indices = numpy_index(indices)
+        if not isinstance(a, Tensor):
+            return ufunc.at(a, indices, plain(b, f"numpy.{ufunc.__name__}.at into an array"))
+        selected = np.empty(a.shape)[indices].shape
+        spread = apply("scatter", broadcast_to(b, selected), shape=a.shape, index=indices)
+        a._inplace("add" if ufunc is np.add else "sub", spread)
+
+    return at
+
+
+def copyto(dst, src, casting="same_kind", where=True):
+    if not isinstance(dst, Tensor):
+        np.copyto(dst, plain(src, "numpy.copyto into an array"), casting, plain(where))
+    elif where is True:
+        dst[...] = src
     else:
-        out[...] = operand(result)
-    return out
+        dst[...] = apply("where", src, dst, cond=_mask(where, dst))
+
+
+def fill_diagonal(a, val, wrap=False):
+    if wrap and a.ndim == 2 and a.shape[0] > a.shape[1] + 1:
+        raise NotImplementedError(mode.located("srcad.tape: np.fill_diagonal with wrap=True"))
+    diagonal = np.arange(min(a.shape))
+    a[(diagonal,) * a.ndim] = val
 
 
 def _ufunc(ufunc, handler):
@@ -278,7 +289,7 @@ def _ufunc(ufunc, handler):
                 )
             target = out[0] if isinstance(out, tuple) else out
             result = apply("where", result, target, cond=_mask(where, result))
-        return result if out is None else _into(out, result)
+        return result if out is None else write_out(out, result)
 
     return call
 
@@ -305,6 +316,8 @@ _ZERO_GRADIENT_UFUNCS = (
 for _zero in _ZERO_GRADIENT_UFUNCS:
     _UFUNCS[_zero] = functools.partial(lambda ufunc, *xs: ufunc(*plain(xs)), _zero)
 HANDLED_UFUNCS.update({ufunc: _ufunc(ufunc, handler) for ufunc, handler in _UFUNCS.items()})
+HANDLED_UFUNCS.update({(ufunc, "at"): _accumulate_at(ufunc) for ufunc in (np.add, np.subtract)})
+WRITING_FUNCTIONS.update({np.put, np.place, np.putmask, np.put_along_axis})
 HANDLED_FUNCTIONS.update(
     {
         np.sum: _reduction("sum"),
@@ -328,6 +341,8 @@ HANDLED_FUNCTIONS.update(
         np.broadcast_to: broadcast_to,
         np.outer: outer,
         np.linspace: linspace,
+        np.copyto: copyto,
+        np.fill_diagonal: fill_diagonal,
         np.var: _spread("var"),
         np.std: _spread("std"),
         np.hstack: hstack,

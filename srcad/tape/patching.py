@@ -64,14 +64,16 @@ def patched(fn, args):
     reach = _Reach()
     for obj in (fn, *args):
         reach.visit(obj)
-    with _LOCK:
-        for target in reach.targets.values():
-            _acquire(target)
+    acquired = []
     try:
+        with _LOCK:
+            for target in reach.targets.values():
+                _acquire(target)
+                acquired.append(target)
         yield
     finally:
         with _LOCK:
-            for target in reach.targets.values():
+            for target in acquired:
                 _release(target)
 
 

@@ -54,6 +54,15 @@ _DROPPED_BY_ARRAY = (
     "y a tensor (srcad.tensor(...)), build arrays of tensors with np.stack, or use t.detach() "
     "(and t.detach().numpy()) if no gradient should flow."
 )
+_DROPPED_BY_OUT = (
+    "srcad.tape: out= names a NumPy array, which cannot carry the gradient of the result. Make "
+    "it a tensor (an array made with np.zeros inside the differentiated function is one) or "
+    "assign the result instead of using out=."
+)
+_CANNOT_WRITE = (
+    "srcad.tape: {name} writes into a tensor in a way the tape does not record; write it with "
+    "indexing instead (y[i] = v, y[idx] += v)"
+)
 _NO_DERIVATIVE = (
     "srcad.tape has no derivative for {name}, called on a tensor that requires grad. Write it "
     "with operations the tape supports (srcad/tape/ops.py), or pass x.detach() if no gradient "
@@ -61,9 +70,10 @@ _NO_DERIVATIVE = (
 )
 
 # what NumPy functions and ufuncs do on tensors; numpy_api.py fills these
-HANDLED_UFUNCS = {}
+HANDLED_UFUNCS = {}  # by ufunc, and by (ufunc, method) for np.add.at and the like
 HANDLED_FUNCTIONS = {}
 ZERO_GRADIENT_FUNCTIONS = set()
+WRITING_FUNCTIONS = set()  # functions that write into their first argument, unless handled
 
 
 def operand(x):
@@ -408,10 +418,10 @@ class Tensor(TensorMethods):
     # ---- indexing ----
 
     def __getitem__(self, index):
-        return apply("getitem", self, index=_index(index))
+        return apply("getitem", self, index=numpy_index(index))
 
     def __setitem__(self, index, value):
-        self._inplace("index_put", value, index=_index(index))
+        self._inplace("index_put", value, index=numpy_index(index))
 
     # ---- in-place operations ----
 
@@ -475,21 +485,49 @@ class Tensor(TensorMethods):
     # ---- NumPy protocols ----
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        handler = HANDLED_UFUNCS.get(ufunc) if method == "__call__" else None
+        handler = HANDLED_UFUNCS.get(ufunc if method == "__call__" else (ufunc, method))
         if handler is not None:
             return handler(*inputs, **kwargs)
         name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-        return getattr(ufunc, method)(*plain(inputs, name), **plain(kwargs, name))
+        if method == "at":
+            raise TypeError(mode.located(_CANNOT_WRITE.format(name=name)))
+        return _on_arrays(getattr(ufunc, method), name, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         handler = HANDLED_FUNCTIONS.get(func)
         if handler is not None:
             return handler(*args, **kwargs)
-        name = None if func in ZERO_GRADIENT_FUNCTIONS else f"{func.__module__}.{func.__name__}"
-        return func(*plain(args, name), **plain(kwargs, name))
+        name = f"{func.__module__}.{func.__name__}"
+        if func in WRITING_FUNCTIONS and isinstance(args[0] if args else None, Tensor):
+            raise TypeError(mode.located(_CANNOT_WRITE.format(name=name)))
+        return _on_arrays(func, None if func in ZERO_GRADIENT_FUNCTIONS else name, args, kwargs)
 
 
-def _index(index):
+def _on_arrays(func, name, args, kwargs):
+    """func called on the tensors' arrays (tracked ones raise, if name is given); an out= that
+    names a tensor is written as y[...] = result, which the tape records."""
+    kwargs = dict(kwargs)
+    out = kwargs.pop("out", None)
+    result = func(*plain(args, name), **plain(kwargs, name))
+    return result if out is None else write_out(out, result)
+
+
+def write_out(out, result):
+    """NumPy's out=: the result written into out, which is returned."""
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise TypeError(mode.located("srcad.tape: out= with several arrays"))
+        (out,) = out
+    if isinstance(out, Tensor):
+        out[...] = result
+    elif tracked(result):
+        raise TypeError(mode.located(_DROPPED_BY_OUT))
+    else:
+        out[...] = operand(result)
+    return out
+
+
+def numpy_index(index):
     """An index with tensors in it (x[mask], x[idx]) as the NumPy index it stands for."""
     if isinstance(index, Tensor):
         return index._value

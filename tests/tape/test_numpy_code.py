@@ -134,6 +134,44 @@ def test_out_array_made_outside_is_still_written_when_nothing_is_tracked():
     assert out.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
 
 
+def stores_through_repeated_indices(x):
+    idx = np.array([1, 1, 2, 4, 4, 4])
+    y = np.zeros(6)
+    y[idx] = x  # NumPy keeps the last write to an index
+    y[idx] += 1.0  # buffered: 1 is added once per distinct index
+    y[idx] -= x * x
+    y[idx[::-1]] *= x
+    return np.sum(y * y * np.arange(1.0, 7.0))
+
+
+def test_stores_through_repeated_indices_keep_numpy_s_last_write():
+    check(stores_through_repeated_indices, (X,), (0,))
+
+
+def writes_with_numpy_functions(x):
+    y = np.zeros(4)
+    z = y * x[:4]  # saves y, which the writes below must not change under it
+    np.add.at(y, [0, 2, 0], x[:3])  # unbuffered: index 0 gets both
+    np.subtract.at(y, np.array([1, 1]), x[4])
+    np.copyto(y, y * x[:4], where=x[:4] > 0.5)
+    A = np.ones((3, 3))
+    np.fill_diagonal(A, x[5])
+    rounded = np.zeros(4)
+    np.round(x[:4] * 10.0, out=rounded)  # no gradient
+    return np.sum(y * y) + np.sum(z) + np.sum(A * x[:3]) + np.sum(rounded * x[:4])
+
+
+def test_numpy_functions_that_write_into_their_argument():
+    check(writes_with_numpy_functions, (X + 0.013,), (0,))
+    for f, name in [
+        (lambda x: np.put(np.zeros(6), [0], x[0]), "numpy.put"),
+        (lambda x: np.multiply.at(np.ones(6), [0], x[0]), r"numpy\.multiply\.at"),
+    ]:
+        with pytest.raises(TypeError) as raised:
+            value_and_grad(f, (X,), (0,))
+        assert re.search(name + " writes into a tensor", str(raised.value).splitlines()[-1])
+
+
 def fills_in_place(x):
     y = np.zeros(3)
     y.fill(x[0])
