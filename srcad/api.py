@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from . import check, frontend, pipeline, typeinfer
-from .errors import AliasingError, FallbackWarning, UnsupportedError
+from .errors import FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -138,7 +138,7 @@ class Gradient:
         try:
             generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache)
         except UnsupportedError as exc:
-            if self.mode == "source" or isinstance(exc, AliasingError):
+            if self.mode == "source":
                 raise
             return self._tape_spec(str(exc))
         if self.kind != "vjp" and generated.output_type.ndim > 0:
@@ -397,9 +397,6 @@ def explain(fn, *args, wrt=0, **kwargs):
     else:
         try:
             generated = pipeline.transform(g.fn, g.wrt_names, types)
-        except AliasingError as exc:
-            text = f"{name}: refused (neither the source transform nor the tape follows " \
-                   f"writes through views): {exc}"
         except UnsupportedError as exc:
             text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"
         else:

@@ -17,12 +17,14 @@ Only the reverse sweep's adjoints and the normalizer's temporaries are rewritten
 own variables keep their names and statements.
 """
 
+import bisect
+
 import gast
 
 from . import anno
 from .reverse import COMMENT, is_fresh
 from .templates import make_const as _const
-from .templates import names_read
+from .templates import names_read, walk
 
 def cleanup(fn_def, adjoints=(), array_adjoints=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
@@ -63,7 +65,7 @@ _reads = names_read
 
 def _writes(node):
     out = set()
-    for n in gast.walk(node):
+    for n in walk(node):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
             out.add(n.id)
         elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
@@ -85,7 +87,7 @@ def _writes(node):
 
 
 def _mentions(node, name):
-    return any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(node))
+    return any(isinstance(n, gast.Name) and n.id == name for n in walk(node))
 
 
 def _blocks(fn_def):
@@ -142,7 +144,7 @@ def _updates_in_place(fn_def):
     """{name: how many statements update the array it names in place}. Sharing one array
     between two names is safe when neither is."""
     counts = {}
-    for n in gast.walk(fn_def):
+    for n in walk(fn_def):
         name = _updated_array(n)
         if name is not None:
             counts[name] = counts.get(name, 0) + 1
@@ -150,7 +152,7 @@ def _updates_in_place(fn_def):
 
 
 def _is_pure(expr):
-    for n in gast.walk(expr):
+    for n in walk(expr):
         if isinstance(n, gast.Call):
             f = n.func
             if isinstance(f, gast.Attribute) and f.attr in ("append", "pop", "add_at"):
@@ -268,39 +270,77 @@ def _is_num(node):
         not isinstance(node.value, bool)
 
 
+class _Mentions:
+    """Where each name is mentioned in a block, for finding the next statement that mentions
+    one without rescanning the block (statements are deleted by marking them)."""
+
+    def __init__(self, block):
+        self.block = block
+        self.at = {}  # name -> sorted indices of the statements mentioning it
+        self.deleted = set()
+        for k, stmt in enumerate(block):
+            self.add(k, stmt)
+
+    def add(self, k, stmt):
+        for name in {n.id for n in walk(stmt) if isinstance(n, gast.Name)}:
+            at = self.at.setdefault(name, [])
+            p = bisect.bisect_left(at, k)
+            if p == len(at) or at[p] != k:
+                at.insert(p, k)
+
+    def all_after(self, i, name):
+        """The indices of the statements after `i` mentioning `name`."""
+        at = self.at.get(name, [])
+        return [k for k in at[bisect.bisect_right(at, i):] if k not in self.deleted]
+
+    def after(self, i, name):
+        """The index of the next statement after `i` mentioning `name`, or None."""
+        at = self.at.get(name, [])
+        k = bisect.bisect_right(at, i)
+        while k < len(at) and at[k] in self.deleted:
+            k += 1
+        return at[k] if k < len(at) else None
+
+    def delete(self, k):
+        self.deleted.add(k)
+
+    def compact(self):
+        self.block[:] = [s for k, s in enumerate(self.block) if k not in self.deleted]
+
+
 def forward_zeros(fn_def, ctx):
     changed = False
+    updates = _updates_in_place(fn_def)
     for block in _blocks(fn_def):
-        i = 0
-        while i < len(block):
+        mentions = _Mentions(block)
+        for i in range(len(block)):
             kind = _is_zero_init(block[i])
             if kind is None or not ctx.is_adjoint(block[i].targets[0].id):
-                i += 1
                 continue
             name = block[i].targets[0].id
-            j = next((k for k in range(i + 1, len(block)) if _mentions(block[k], name)), None)
+            j = mentions.after(i, name)
             nxt = block[j] if j is not None else None
             if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
                     nxt.target.id == name and not _mentions(nxt.value, name) and \
                     isinstance(nxt.op, (gast.Add, gast.Sub)) and \
                     (kind == "scalar" or isinstance(nxt.op, gast.Sub) or is_fresh(nxt.value)
-                     or _may_share(fn_def, name, nxt.value, 1)):
+                     or _may_share(updates, name, nxt.value, 1)):
                 value = nxt.value if isinstance(nxt.op, gast.Add) else \
                     gast.UnaryOp(op=gast.USub(), operand=nxt.value)
                 block[j] = gast.Assign(targets=[nxt.target], value=value, type_comment=None)
-                del block[i]
+                updates[name] = updates.get(name, 0) - 1
+                mentions.delete(i)
                 changed = True
-                continue
-            i += 1
+        mentions.compact()
     return changed
 
 
-def _may_share(fn_def, name, value, own_updates):
+def _may_share(updates, name, value, own_updates):
     """May `name` become another name for the array `value` (a Name), given that `name` is
-    updated in place by `own_updates` statements that the rewrite removes?"""
+    updated in place by `own_updates` statements that the rewrite removes (`updates`: the
+    function's `_updates_in_place`)?"""
     if not isinstance(value, gast.Name):
         return False
-    updates = _updates_in_place(fn_def)
     return updates.get(name, 0) == own_updates and not updates.get(value.id, 0)
 
 
@@ -308,11 +348,12 @@ def share_arrays(fn_def, ctx):
     """`v = rt.unbroadcast_copy(g, x)` -> `rt.unbroadcast(g, x)` (no copy when the shapes
     agree) if neither `v` nor `g` is ever updated in place."""
     changed = False
+    updates = _updates_in_place(fn_def)
     for n in gast.walk(fn_def):
         consumed = isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript)
         if (consumed or isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name)) and \
                 _is_runtime(n.value, "unbroadcast_copy") and \
-                (consumed or _may_share(fn_def, n.targets[0].id, n.value.args[0], 0)):
+                (consumed or _may_share(updates, n.targets[0].id, n.value.args[0], 0)):
             n.value.func.attr = "unbroadcast"  # (added into an array at once: never shared)
             changed = True
     return changed
@@ -324,65 +365,69 @@ def merge_accumulations(fn_def, ctx):
     changed = False
     views = _possible_views(fn_def)
     for block in _blocks(fn_def):
-        i = 0
-        while i < len(block):
+        mentions = _Mentions(block)
+        for i in range(len(block)):
             stmt = block[i]
-            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
-                    ctx.is_adjoint(stmt.targets[0].id)) or not _is_pure(stmt.value) or \
+            if i in mentions.deleted or \
+                    not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
+                         ctx.is_adjoint(stmt.targets[0].id)) or not _is_pure(stmt.value) or \
                     _is_zero_init(stmt):
-                i += 1
                 continue
             name = stmt.targets[0].id
-            j = next((k for k in range(i + 1, len(block)) if _mentions(block[k], name)), None)
+            j = mentions.after(i, name)
             nxt = block[j] if j is not None else None
             if isinstance(nxt, gast.AugAssign) and isinstance(nxt.target, gast.Name) and \
                     nxt.target.id == name and isinstance(nxt.op, (gast.Add, gast.Sub)) and \
-                    not _mentions(nxt.value, name) and \
-                    all(_movable_past(stmt.value, views, block[k]) for k in range(i + 1, j)):
+                    not _mentions(nxt.value, name) and _size(stmt.value) < EXPRESSION_SIZE and \
+                    all(_movable_past(stmt.value, views, block[k]) for k in range(i + 1, j)
+                        if k not in mentions.deleted):
                 block[j] = gast.Assign(targets=[nxt.target], value=gast.BinOp(
                     left=stmt.value, op=nxt.op, right=nxt.value), type_comment=None)
-                del block[i]
+                mentions.add(j, stmt)
+                mentions.delete(i)
                 changed = True
-                continue
-            i += 1
+        mentions.compact()
     return changed
+
+
+# merged and inlined expressions stop growing at this many nodes: numba fuses a few terms into
+# one loop; a thousand (a long sum and its adjoint) would only make every later pass walk them
+EXPRESSION_SIZE = 40
+
+
+def _size(expr):
+    return sum(1 for _ in walk(expr))
 
 
 def propagate_copies(fn_def, ctx):
     """`a = b` between scalar adjoints: later reads of `a` in the block read `b` instead."""
     changed = False
     for block in _blocks(fn_def):
+        mentions = _Mentions(block)
         for i, stmt in enumerate(block):
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
                     isinstance(stmt.value, gast.Name)):
                 continue
             a, b = stmt.targets[0].id, stmt.value.id
-            if not (ctx.is_adjoint(a) and ctx.is_adjoint(b)) or a == b:
+            if not (ctx.is_adjoint(a) and ctx.is_adjoint(b)) or a == b or \
+                    a in ctx.array_adjoints:
                 continue
-            if not _scalar_adjoint(fn_def, a):
-                continue
-            for later in block[i + 1:]:
+            for k in sorted(set(mentions.all_after(i, a)) | set(mentions.all_after(i, b))):
+                later = block[k]
                 writes = _writes(later)
                 if a in writes or b in writes:
                     simple = isinstance(later, (gast.Assign, gast.AugAssign)) and \
                         isinstance(getattr(later, "target", None) or later.targets[0], gast.Name)
                     if simple and a in _reads(later.value):
                         _replace_reads(later.value, a, b)  # read before the write
+                        mentions.add(k, later)
                         changed = True
                     break
                 if a in _reads(later):
                     _replace_reads(later, a, b)
+                    mentions.add(k, later)
                     changed = True
     return changed
-
-
-def _scalar_adjoint(fn_def, name):
-    """Adjoints initialised with `np.zeros_like` are arrays; every other one is a scalar."""
-    for n in gast.walk(fn_def):
-        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and \
-                n.targets[0].id == name and _is_zero_init(n) == "array":
-            return False
-    return True
 
 
 def inline_temps(fn_def, ctx):
@@ -390,11 +435,11 @@ def inline_temps(fn_def, ctx):
     later in the same block and not inside a loop, is replaced by its expression (so numba
     computes a chain of elementwise array operations in one loop)."""
     counts = {}
-    for n in gast.walk(fn_def):
+    for n in walk(fn_def):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             counts[n.id] = counts.get(n.id, 0) + 1
     defs, stores, views = {}, {}, _possible_views(fn_def)
-    for n in gast.walk(fn_def):
+    for n in walk(fn_def):
         if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
             defs[n.targets[0].id] = defs.get(n.targets[0].id, 0) + 1
         for name in _writes(n) if isinstance(n, (gast.Assign, gast.AugAssign)) else ():
@@ -410,7 +455,7 @@ def inline_temps(fn_def, ctx):
             t = stmt.targets[0].id
             temporary = t.startswith("_t") or t in ctx.array_adjoints and stores.get(t) == 1
             if not temporary or counts.get(t) != 1 or defs.get(t) != 1 or \
-                    not _is_pure(stmt.value):
+                    not _is_pure(stmt.value) or _size(stmt.value) >= EXPRESSION_SIZE:
                 i += 1
                 continue
             target = None
@@ -441,7 +486,7 @@ VIEW_CALLS = {"transpose", "reshape", "ravel", "asarray", "ascontiguousarray", "
 def _possible_views(fn_def):
     """Variables that may share memory with another array (assigned a view or another
     name)."""
-    return {n.targets[0].id for n in gast.walk(fn_def)
+    return {n.targets[0].id for n in walk(fn_def)
             if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name) and
             (isinstance(n.value, (gast.Subscript, gast.Name, gast.Attribute)) or
              isinstance(n.value, gast.Call) and isinstance(n.value.func, gast.Attribute) and
@@ -454,7 +499,7 @@ def _movable_past(expr, views, stmt):
     reads = _reads(expr)
     if _writes(stmt) & reads:
         return False
-    reads_memory = reads & views or any(isinstance(n, gast.Subscript) for n in gast.walk(expr))
+    reads_memory = reads & views or any(isinstance(n, gast.Subscript) for n in walk(expr))
     return not (reads_memory and _stores(stmt))
 
 
@@ -474,7 +519,7 @@ def _movable_into(expr, views, stmt, name):
 
 def _stores(stmt):
     """Does `stmt` write into an array (an element store, an in-place operator, add_at)?"""
-    return any(_updated_array(n) is not None for n in gast.walk(stmt))
+    return any(_updated_array(n) is not None for n in walk(stmt))
 
 
 def _use_outside_loops(stmt, name):
@@ -509,6 +554,10 @@ class _DeadStores:
     def __init__(self, ctx):
         self.ctx = ctx
         self.changed = False
+        # (loop, live after it) -> live before it, for the analysis of a loop's body, which
+        # enclosing loops repeat until their own liveness settles (exponential in the depth
+        # of nesting otherwise)
+        self.analysed = {}
 
     def block(self, stmts, live, remove=True):
         for k in range(len(stmts) - 1, -1, -1):
@@ -543,21 +592,27 @@ class _DeadStores:
             body = self.block(s.body, set(live), remove)
             orelse = self.block(s.orelse, set(live), remove)
             return body | orelse | _reads(s.test), False
+        if isinstance(s, (gast.For, gast.While)) and not remove:
+            key = (id(s), frozenset(live))
+            if key not in self.analysed:
+                self.analysed[key] = self.loop(s, live, remove)
+            return self.analysed[key]
         if isinstance(s, (gast.For, gast.While)):
-            head = _reads(s.iter) if isinstance(s, gast.For) else _reads(s.test)
-            target = {s.target.id} if isinstance(s, gast.For) else set()
-            loop_live = set(live) | head
-            for _ in range(100):  # to a fixed point, without removing anything
-                inside = self.block(list(s.body), loop_live | live, remove=False)
-                new = loop_live | (inside - target)
-                if new == loop_live:
-                    break
-                loop_live = new
-            self.block(s.body, loop_live | live, remove)
-            return loop_live | live, False
-        if isinstance(s, gast.Return):
-            return live | _reads(s), False
+            return self.loop(s, live, remove)
         return live | _reads(s), False
+
+    def loop(self, s, live, remove):
+        head = _reads(s.iter) if isinstance(s, gast.For) else _reads(s.test)
+        target = {s.target.id} if isinstance(s, gast.For) else set()
+        loop_live = set(live) | head
+        for _ in range(100):  # to a fixed point, without removing anything
+            inside = self.block(list(s.body), loop_live | live, remove=False)
+            new = loop_live | (inside - target)
+            if new == loop_live:
+                break
+            loop_live = new
+        self.block(s.body, loop_live | live, remove)
+        return loop_live | live, False
 
 
 def _is_self_copy(s):

@@ -1,4 +1,4 @@
-"""The `srcad` command (also `python -m srcad`): show, explain, bench.
+"""The `srcad` command (also `python -m srcad`): show, explain, bench, cache.
 
 Every subcommand is an argparse subparser added by one function in `COMMANDS`; it stores the
 function that runs it as `run(opts) -> exit status`. To add a subcommand, write such a
@@ -66,7 +66,27 @@ def _add_bench(sub):
     bench_cli.add_parser(sub)
 
 
-COMMANDS = (_add_show, _add_explain, _add_bench)
+def _add_cache(sub):
+    p = sub.add_parser("cache", help="the disk cache (cache=True): where it is, what it "
+                                     "holds; clear it")
+    p.add_argument("action", choices=("info", "clear"))
+    p.set_defaults(run=_cache)
+
+
+def _cache(opts):
+    from . import diskcache
+    if opts.action == "clear":
+        print(f"removed {diskcache.clear()} files from {diskcache.info()['path']}")
+        return 0
+    info = diskcache.info()
+    state = "used" if info["trusted"] else f"NOT used: {info['problem']}"
+    print(f"{info['path']} ({state})\n{info['entries']} generated modules, "
+          f"{info['bytes'] / 2 ** 20:.1f} MB of {info['limit_bytes'] / 2 ** 20:.0f} MB "
+          "(SRCAD_CACHE_SIZE); the oldest are removed past that")
+    return 0
+
+
+COMMANDS = (_add_show, _add_explain, _add_bench, _add_cache)
 
 
 def _target_arguments(p):

@@ -20,8 +20,20 @@ import numpy as np
 
 from numba.extending import register_jitable
 
+from .errors import UserCodeError
+
 
 class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
+    """A function with a derivative of your own, used by the source transform and the tape.
+
+    Decorate the function with `@srcad.custom_vjp`, then its vector-Jacobian product with
+    `@f.defvjp`: `vjp(g, ans, *args)` gets the adjoint `g` of the result, the result `ans` and
+    the arguments, and returns one adjoint per argument (a tuple for several; None for an
+    argument with no derivative). Both must compile with Numba for `jit=True`. A vjp returning
+    the wrong number of adjoints, None for an argument that carries a derivative, or an adjoint
+    of another shape than its argument is an error.
+    """
+
     def __init__(self, fn):
         functools.update_wrapper(self, fn)
         self.fn = register_jitable(fn)
@@ -54,8 +66,8 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
     @property
     def __srcad_vjp__(self):
         if self.vjp is None:
-            raise TypeError(f"custom_vjp function {self.fn.__name__} has no derivative: "
-                            f"decorate one with @{self.fn.__name__}.defvjp")
+            raise UserCodeError(f"custom_vjp function {self.fn.__name__} has no derivative: "
+                                f"decorate one with @{self.fn.__name__}.defvjp")
         return self.vjp
 
     def __call__(self, *args):

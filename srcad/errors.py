@@ -30,9 +30,14 @@ class UnsupportedError(Exception):
 
 
 class AliasingError(UnsupportedError):
-    """A write into an array seen through another name (a view or alias). The runtime tape
-    does not model views that share memory either, so mode="auto" raises this rather than
-    falling back to it."""
+    """A write into an array while another name for its memory (a view, a second name) is
+    read later: srcad follows values by name and would not see the change. mode="auto" runs
+    such code on the tape, whose views share memory as NumPy's do."""
+
+
+class UserCodeError(TypeError):
+    """Something the user gave srcad is wrong whatever mode runs it (a custom vjp returning the
+    wrong number of adjoints): raised as it is, never a reason to fall back."""
 
 
 class SourceUnavailableError(UnsupportedError):

@@ -11,6 +11,7 @@ class Namer:
     def __init__(self, taken=()):
         self.taken = set(taken)
         self._adjoints = {}
+        self._next = {}  # hint -> the number its next temporary tries first
 
     def fresh(self, base):
         base = re.sub(r"\W", "_", base) or "t"
@@ -23,9 +24,10 @@ class Namer:
 
     def temp(self, hint="_t"):
         """A fresh temporary: `_t1`, `_t2`, ... (or `<hint>1`, ...)."""
-        k = 1
+        k = self._next.get(hint, 1)
         while f"{hint}{k}" in self.taken:
             k += 1
+        self._next[hint] = k + 1
         self.taken.add(f"{hint}{k}")
         return f"{hint}{k}"
 

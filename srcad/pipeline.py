@@ -4,6 +4,7 @@
     frontend   parse the function's source, resolve the names it reads
     normalize  lower to three-address core form with structured control flow
     typeinfer  kinds and ranks of every variable, for the call's argument types
+    aliasing   which arrays may share memory; refuse a write another name would not see
     activity   which variables carry derivatives
     reverse    emit the gradient: forward sweep with saves, reverse sweep (what to save,
                recompute or checkpoint is planned in saving.py)
@@ -18,12 +19,14 @@ import hashlib
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 
 import gast
 
-from . import (activity, cleanup, codegen, diskcache, frontend, guards, normalize, reverse, templates,
-               typeinfer)
+from . import (activity, aliasing, cleanup, codegen, diskcache, frontend, guards, normalize,
+               reverse, templates, typeinfer)
+from .errors import UnsupportedError, UserCodeError
 
 
 @dataclass
@@ -40,17 +43,59 @@ class Generated:
     hidden_refs: tuple = ()  # where to read each at every call
     hidden_types: tuple = ()  # the types the gradient was generated for
     checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
-    stages: dict = field(default_factory=dict)  # stage name -> source after it
+    stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
 
 
-def _dump(stage, text, stages):
-    stages[stage] = text
-    wanted = os.environ.get("SRCAD_DUMP", "")
-    if stage in {s.strip() for s in wanted.split(",")}:
-        print(f"--- srcad: after {stage} ---\n{text}", file=sys.stderr)
+def _dump(stage, render, stages):
+    """Keep (and print) the source after `stage` when SRCAD_DUMP names it; `render()` makes
+    it (rendering a large function costs as much as a pass: only on demand)."""
+    if stage in {s.strip() for s in os.environ.get("SRCAD_DUMP", "").split(",")}:
+        stages[stage] = render()
+        print(f"--- srcad: after {stage} ---\n{stages[stage]}", file=sys.stderr)
+
+
+# A long expression is a deep tree, and parsing and walking it recurses as deep: the transform
+# runs in a thread of its own with room for that (its Python frames live on the heap; the C
+# parser and compiler use this stack).
+STACK_BYTES = 256 * 2 ** 20
+RECURSION_LIMIT = 50_000
 
 
 def transform(fn, wrt, arg_types, cache=False):
+    """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
+    (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
+    back to the tape with the reason."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = generate(fn, wrt, arg_types, cache)
+        except (UnsupportedError, UserCodeError) as exc:
+            result["error"] = exc
+        except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
+            name = getattr(fn, "__qualname__", repr(fn))
+            error = UnsupportedError(f"srcad's source transform of {name} failed "
+                                     f"({type(exc).__name__}: {exc}); this is a bug in srcad, "
+                                     "please report it")
+            error.__cause__ = exc
+            result["error"] = error
+    old_limit = sys.getrecursionlimit()
+    old_stack = threading.stack_size()
+    try:
+        sys.setrecursionlimit(max(old_limit, RECURSION_LIMIT))
+        threading.stack_size(STACK_BYTES)
+        worker = threading.Thread(target=run, name="srcad-transform")
+        worker.start()
+    finally:
+        threading.stack_size(old_stack)
+    worker.join()
+    sys.setrecursionlimit(old_limit)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def generate(fn, wrt, arg_types, cache=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
     Args:
@@ -66,18 +111,20 @@ def transform(fn, wrt, arg_types, cache=False):
     """
     stages = {}
     core = normalize.normalize(frontend.parse(fn))
-    _dump("normalize", codegen.templates.to_source(core.tree), stages)
+    _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
                             core.scope)
-    stages["typeinfer"] = "\n".join(f"{k}: {v}" for k, v in sorted(types.items()))
+    _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),
+          stages)
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
+    aliases = aliasing.analyze(core.tree, types)
     active = activity.analyze(core.tree, types, wrt)
-    stages["activity"] = ", ".join(sorted(active))
+    _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
-    grad_def = reverse.differentiate(core, types, active, wrt, np_name)
-    _dump("reverse", codegen.render(copy.deepcopy(grad_def)), stages)
+    grad_def = reverse.differentiate(core, types, active, wrt, aliases, np_name)
+    _dump("reverse", lambda: codegen.render(copy.deepcopy(grad_def)), stages)
     guards.guard(grad_def, types)
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
@@ -94,7 +141,7 @@ def transform(fn, wrt, arg_types, cache=False):
     checks = dict(core.checks)
     checks.update({core.refs[n]: core.scope[n] for n in used - set(hidden) if n in core.refs})
     source = codegen.render(grad_def)
-    _dump("cleanup", source, stages)
+    _dump("cleanup", lambda: source, stages)
     origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
     statics = {k: getattr(core.scope[k], "fn", core.scope[k])
                if hasattr(core.scope[k], "__srcad_vjp__") else core.scope[k]

@@ -35,7 +35,7 @@ import gast
 
 from . import anno, rules, templates, typeinfer
 from .activity import diff_inputs
-from .errors import UnsupportedError
+from .errors import UnsupportedError, UserCodeError
 from .frontend import Ref
 from .normalize import BINOPS, UNARYOPS
 from .saving import SavePlanner, inside, precedes
@@ -85,8 +85,9 @@ class Loop:
 
 
 class Differentiator(SavePlanner):
-    def __init__(self, core, types, active, wrt, np_name="np"):
+    def __init__(self, core, types, active, wrt, aliases, np_name="np"):
         self.core, self.types, self.active, self.wrt = core, types, active, wrt
+        self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         self.namer = core.namer
         self.np = np_name
         self.loops = {}  # path -> loop node
@@ -286,7 +287,7 @@ class Differentiator(SavePlanner):
                        if isinstance(n, gast.Name) and n.id in self.active]
         if not active_args:
             return []
-        what = templates.to_source(value)
+        what = templates.SourceText(value)
         if hasattr(func, "__srcad_vjp__"):
             return self.custom_adjoint(func, z, args, keywords, g, loc, what)
         rule = rules.lookup(func)
@@ -373,8 +374,7 @@ class Differentiator(SavePlanner):
 
     def check_custom_result(self, vjp, z, args, loc):
         """A vjp returns one adjoint per argument (a tuple for several), never None for an
-        argument that carries a derivative (checked where its type can be inferred; a
-        TypeError, since the vjp is wrong whatever mode runs it)."""
+        argument that carries a derivative (checked where its type can be inferred)."""
         arg_types = [self.ty(a.id) if isinstance(a, gast.Name) else
                      typeinfer.of_value(a.value) for a in args]
         ty = typeinfer.returned_type(vjp, [self.ty(z), self.ty(z)] + arg_types)
@@ -382,11 +382,11 @@ class Differentiator(SavePlanner):
             return
         items = ty.items if ty.kind == "tuple" else (ty,)
         if len(args) > 1 and ty.kind != "tuple" or len(items) != len(args):
-            raise TypeError(f"{loc}: the vjp {vjp.__name__} returns {len(items)} adjoint(s) "
+            raise UserCodeError(f"{loc}: the vjp {vjp.__name__} returns {len(items)} adjoint(s) "
                             f"for {len(args)} argument(s) (a tuple, one per argument)")
         for arg, item in zip(args, items, strict=True):
             if isinstance(arg, gast.Name) and arg.id in self.active and item.kind == "none":
-                raise TypeError(f"{loc}: the vjp {vjp.__name__} returns None for '{arg.id}', "
+                raise UserCodeError(f"{loc}: the vjp {vjp.__name__} returns None for '{arg.id}', "
                                 "which carries a derivative here")
 
     def reduce_to(self, expr, expr_ty, name, same_shape_as=None):
@@ -809,11 +809,11 @@ def _range_args(stmt):
     return args[0], args[1], args[2]
 
 
-def differentiate(core, types, active, wrt, np_name="np"):
+def differentiate(core, types, active, wrt, aliases, np_name="np"):
     """Build the gradient FunctionDef of `core` w.r.t. the parameter names `wrt`.
 
     Raises:
         UnsupportedError: a construct without a derivative, naming it and its file:line.
     """
     core.tree_args = [a.id for a in core.tree.args.args]
-    return Differentiator(core, types, active, wrt, np_name).run()
+    return Differentiator(core, types, active, wrt, aliases, np_name).run()

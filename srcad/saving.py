@@ -16,7 +16,7 @@ checkpoint a top-level loop whose inner loops would save more than its trips com
 
 import gast
 
-from . import activity, anno
+from . import anno
 from .templates import make_assign, make_const, make_name, names_read
 
 # expressions cheap enough to recompute in the reverse sweep rather than save
@@ -90,13 +90,15 @@ class SavePlanner:
 
     def plan_saves(self, body):
         """Mark each definition overwriting a value the reverse sweep reads later."""
-        # reading a view reads its array: the array's overwritten elements must come back too
-        view_of = activity.views(self.core.tree, self.types)
-        for view in sorted(view_of, key=lambda v: -len(self.reads.get(v, []))):
-            for base in activity.bases(view_of, view):
-                if base != view:
-                    self.reads.setdefault(base, []).extend(self.reads.get(view, []))
-        self.plan_recomputation_at_use(body, view_of)
+        # an element store into an array changes the memory every name sharing it reads:
+        # what those reads need must come back too
+        stored = {n for (d, n) in ((d, n) for n, ds in self.defs.items() for d in ds)
+                  if isinstance(d[-1], int) and self.stores_into(d, n)}
+        before = {name: list(paths) for name, paths in self.reads.items()}
+        for name in stored:
+            for other in self.aliases.shares.get(name, ()):
+                self.reads.setdefault(name, []).extend(before.get(other, []))
+        self.plan_recomputation_at_use(body, self.aliases.views)
         index_of = {}  # name -> paths of the for loops it indexes
         for path, loop in self.loops.items():
             if isinstance(loop, gast.For):
@@ -242,8 +244,7 @@ class SavePlanner:
         a trip reads first (a snapshot); the reverse sweep restores each trip's snapshot and
         re-runs that trip with saves just before reversing it."""
         chosen = set()
-        view_of = activity.views(self.core.tree, self.types)
-        aliased = set(view_of) | set(view_of.values())
+        aliased = set(self.aliases.shares)
         for path, loop in self.loops.items():
             if len(path) != 1 or not isinstance(loop, gast.For) or \
                     anno.hasanno(loop, "exit_test") or _written(loop) & aliased:
@@ -360,6 +361,12 @@ class SavePlanner:
                     a.target.id == adj and isinstance(a.op, gast.Add) and \
                     adj not in names_read(a.value)
         return False
+
+    def stores_into(self, d, name):
+        """Does the statement at `d` write into the array `name` (an element or slice)?"""
+        stmt = self.statement_at(d)
+        target = stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]
+        return isinstance(target, gast.Subscript) and target.value.id == name
 
     @staticmethod
     def defines_name(stmt, name):

@@ -36,9 +36,24 @@ def make_assign(target, value):
     return gast.Assign(targets=[target], value=value, type_comment=None)
 
 
+def walk(node):
+    """Every node below `node` (itself included), in no particular order: gast.walk, twice as
+    fast, for the analyses that only collect."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        for field in n._fields:
+            value = getattr(n, field, None)
+            if isinstance(value, list):
+                todo.extend(v for v in value if isinstance(v, gast.AST))
+            elif isinstance(value, gast.AST):
+                todo.append(value)
+
+
 def names_read(node):
     """The variable names `node` reads (Load context)."""
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and
+    return {n.id for n in walk(node) if isinstance(n, gast.Name) and
             isinstance(n.ctx, gast.Load)}
 
 
@@ -67,6 +82,19 @@ class _Replace(gast.NodeTransformer):
                 return gast.Name(id=new, ctx=node.ctx, annotation=None, type_comment=None)
             return anno.deepcopy(new)
         return node
+
+
+class SourceText:
+    """The source of `node`, rendered only when formatted (for error messages)."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def __str__(self):
+        return to_source(self.node)
+
+    def __format__(self, spec):
+        return format(str(self), spec)
 
 
 def to_source(node):

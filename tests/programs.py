@@ -819,6 +819,46 @@ def builtin_max_min_chain(x):
     return m * k
 
 
+# ---- buffers that trade names but never alias (compiled, flow-sensitive alias analysis) -------
+def double_buffers_swapped(x):
+    u = x.copy()
+    v = x.copy()
+    for t in range(3):
+        v[1:-1] = u[1:-1] + 0.2 * (u[2:] - 2.0 * u[1:-1] + u[:-2]) + 0.1 * u[1:-1] ** 2
+        u, v = v, u
+    return np.sum(u * u)
+
+
+def fresh_buffer_every_trip(x):
+    prev = x * 1.0
+    for t in range(3):
+        nxt = np.zeros(len(x))
+        for i in range(len(x)):
+            nxt[i] = np.sin(prev[i]) + 0.5 * prev[(i + 1) % len(x)]
+        prev = nxt
+    return np.sum(prev * x)
+
+
+def three_buffer_wave(x):
+    before = x * 1.0
+    now = x * 1.1
+    after = np.zeros(len(x))
+    for t in range(4):
+        after[1:-1] = 2.0 * now[1:-1] - before[1:-1] + 0.3 * (now[2:] - 2.0 * now[1:-1] +
+                                                              now[:-2])
+        before, now, after = now, after, before
+    return np.sum(now * now) + np.sum(before)
+
+
+def write_before_a_second_name(x, y):
+    u = x * 2.0
+    v = y * 3.0
+    u[0] = v[1] * u[2]
+    w = np.sum(u * x)
+    u = v
+    return w + np.sum(u * u)
+
+
 # ---- negative constants ---------------------------------------------------------------------
 def alternating_series(x):
     s = 0.0

@@ -145,3 +145,15 @@ def test_a_failure_under_the_float_guess_says_what_to_pass(model, capsys, monkey
     assert error_line(capsys) == (
         "srcad show: KeyError: '_t2' (taking every argument of scalar to be a float; if some "
         "are arrays or integers, give example arguments, e.g. --args \"np.ones(3), np.ones(3)\")")
+
+
+def test_cache_info_and_clear(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
+    g = srcad.grad(lambda x: x * x, cache=True)
+    assert g(3.0) == 6.0
+    assert cli.main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "cache") in out and "(used)" in out and "1 generated modules" in out
+    assert cli.main(["cache", "clear"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert cli.main(["cache", "info"]) == 0 and "0 generated modules" in capsys.readouterr().out

@@ -14,3 +14,18 @@ def test_quickstart_prints_gradient_and_source():
     assert "def f_grad(x1, x2, b_out=1.0):" in out
     assert "def horner_grad(coeffs, t, b_out=1.0):" in out
     assert "dp/dt = 3.110000" in out
+
+
+def test_readme_in_brief_runs_and_its_listing_is_what_srcad_generates(tmp_path, capsys):
+    import re
+
+    import srcad
+
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    brief, listing = blocks[0], blocks[1]
+    path = tmp_path / "readme_brief.py"
+    path.write_text(brief)
+    namespace = {"__name__": "readme_brief"}
+    exec(compile(brief, str(path), "exec"), namespace)
+    assert srcad.source(namespace["g"]) == listing

@@ -1,0 +1,190 @@
+"""Aliasing: which array variables may share memory, and refusing writes the by-name
+transform would get wrong.
+
+Input: a core-form tree and its types. Output: `Aliases`, and an AliasingError for real
+aliasing. srcad differentiates variables by name; a write into an array changes every other
+name sharing its memory (a view `row = A[0]`, a second name `z = y`), which the transform
+would not see. Such a write is refused only when one of those other names is read after it
+(`row = A[0]; A[0, 1] = 5.0; use(row)`): double buffers swapped every trip (`u, v = v, u`),
+a buffer allocated anew each trip, or a write before `u = v` share nothing that is read
+later, and are compiled.
+
+The analysis follows program order: the state at each point is the set of pairs of array
+names that may share memory there. An assignment of a new array (arithmetic, a copy, a
+NumPy function) drops every pair of its target; a second name or a view pairs its target
+with the base and with everything the base is paired with; at the join of an `if`, and
+around a loop until nothing changes, pairs from either path are kept. (Pairs, rather than
+which allocation each name holds, keep names that trade arrays around a loop apart.)
+
+For the save planner, `Aliases.shares` lists every name each name may ever share memory
+with: an element store into an array must save what reads of those names need.
+"""
+
+from dataclasses import dataclass
+
+import gast
+import numpy as np
+
+from . import anno
+from .errors import AliasingError
+from .templates import names_read
+from .typeinfer import UNKNOWN
+
+# NumPy functions whose result may be a view of (the same memory as) their first argument
+VIEWS = (np.transpose, np.reshape, np.ravel, np.asarray, np.ascontiguousarray,
+         np.asfortranarray, np.atleast_1d, np.atleast_2d)
+
+
+@dataclass
+class Aliases:
+    shares: dict  # name -> the names it may share memory with, anywhere in the function
+    views: dict  # name -> base, for names assigned a view of (or a second name for) an array
+
+
+def analyze(tree, types):
+    """The aliasing of `tree`'s arrays.
+
+    Raises:
+        AliasingError: a write into an array while another name for its memory is read later.
+    """
+    live_after = {}
+    _liveness(tree.body, set(), live_after)
+    walker = _Pairs(types, live_after)
+    walker.block(tree.body, frozenset())
+    shares = {}
+    for a, b in walker.ever:
+        shares.setdefault(a, set()).add(b)
+        shares.setdefault(b, set()).add(a)
+    return Aliases(shares, views(tree, types))
+
+
+def views(tree, types):
+    """{view: base} for the array variables some assignment makes a view of (or a second name
+    for) another; a view is free to recompute (save planning)."""
+    out = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            target = node.targets[0].id
+            base = view_base(node.value, types)
+            if base is not None and base != target and types.get(target, UNKNOWN).is_array:
+                out.setdefault(target, base)
+    return out
+
+
+def view_base(value, types):
+    """The variable whose memory `value` (a core expression) may share, or None."""
+    if isinstance(value, gast.Name):
+        return value.id
+    if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+        index = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+        basic = not any(isinstance(i, gast.Name) and types.get(i.id, UNKNOWN).is_array
+                        for i in index)
+        return value.value.id if basic else None
+    if isinstance(value, gast.Call) and anno.getanno(value.func, "func") in VIEWS and \
+            value.args and isinstance(value.args[0], gast.Name):
+        return value.args[0].id
+    return None
+
+
+class _Pairs:
+    """Forward dataflow of the may-share-memory pairs (frozensets of sorted name pairs)."""
+
+    def __init__(self, types, live_after):
+        self.types, self.live_after = types, live_after
+        self.ever = set()
+
+    def block(self, stmts, pairs):
+        for stmt in stmts:
+            pairs = self.stmt(stmt, pairs)
+        return pairs
+
+    def stmt(self, s, pairs):
+        if isinstance(s, gast.If):
+            return self.block(s.body, pairs) | self.block(s.orelse, pairs)
+        if isinstance(s, (gast.For, gast.While)):
+            entry = pairs
+            while True:
+                after = self.block(s.body, entry)
+                if after <= entry:
+                    return entry
+                entry = entry | after
+        if not isinstance(s, (gast.Assign, gast.AugAssign)):  # return, break
+            return pairs
+        target = s.targets[0] if isinstance(s, gast.Assign) else s.target
+        if isinstance(target, gast.Subscript) or anno.getanno(s, "inplace"):
+            name = target.value.id if isinstance(target, gast.Subscript) else target.id
+            self.check_write(name, pairs, s)
+            if isinstance(target, gast.Subscript):
+                return pairs
+        name = target.id
+        if not self.types.get(name, UNKNOWN).is_array and \
+                self.types.get(name, UNKNOWN).kind != "tuple":
+            return pairs
+        base = view_base(s.value, self.types) if isinstance(s, gast.Assign) and \
+            not anno.getanno(s, "inplace") else None
+        if isinstance(s.value, gast.Tuple):  # a tuple of arrays: its elements' memory
+            bases = {e.id for e in s.value.elts if isinstance(e, gast.Name)}
+        else:
+            bases = {base} if base is not None else set()
+        partners = set()
+        for b in bases - {name}:
+            partners |= {b} | _partners(pairs, b)
+        if name in bases:  # x = x[1:]: still shares what x shared
+            partners |= _partners(pairs, name)
+        pairs = frozenset(p for p in pairs if name not in p)
+        new = {_pair(name, p) for p in partners - {name}}
+        self.ever |= new
+        return pairs | new
+
+    def check_write(self, name, pairs, s):
+        for other in sorted(_partners(pairs, name)):
+            if other in self.live_after.get(id(s), ()):
+                raise AliasingError(
+                    f"a write into '{name}' changes '{other}', which shares its memory and is "
+                    f"read later: srcad follows values by name and would not see that change "
+                    f"(take a .copy() where one of them is made)", anno.getanno(s, "loc"))
+
+
+def _pair(a, b):
+    return (a, b) if a < b else (b, a)
+
+
+def _partners(pairs, name):
+    return {b if a == name else a for a, b in pairs if name in (a, b)}
+
+
+# ---- forward liveness: which names a later statement may read ------------------------------
+
+def _liveness(stmts, live, out):
+    """Names live before `stmts` given those live after; records, for every statement, the
+    names live after it in `out` (by id)."""
+    for s in reversed(stmts):
+        out[id(s)] = out.get(id(s), frozenset()) | frozenset(live)
+        live = _live_before(s, live, out)
+    return live
+
+
+def _live_before(s, live, out):
+    if isinstance(s, gast.If):
+        return _liveness(s.body, live, out) | _liveness(s.orelse, live, out) | \
+            names_read(s.test)
+    if isinstance(s, (gast.For, gast.While)):
+        head = names_read(s.iter if isinstance(s, gast.For) else s.test)
+        index = {s.target.id} if isinstance(s, gast.For) else set()
+        at_head = set(live) | head
+        while True:  # (a later trip reads what the body reads first)
+            inside = _liveness(s.body, at_head, out) - index
+            if inside <= at_head:
+                return at_head
+            at_head |= inside
+    if isinstance(s, gast.Return):
+        return names_read(s)
+    if not isinstance(s, (gast.Assign, gast.AugAssign)):  # break (liveness over-estimated)
+        return set(live)
+    target = s.targets[0] if isinstance(s, gast.Assign) else s.target
+    read = names_read(s.value) | (names_read(target.slice) if isinstance(target, gast.Subscript)
+                                  else set())
+    if isinstance(target, gast.Name) and not isinstance(s, gast.AugAssign):
+        return (set(live) - {target.id}) | read
+    return set(live) | read | ({target.id} if isinstance(s, gast.AugAssign) and
+                               isinstance(target, gast.Name) else set())
