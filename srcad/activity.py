@@ -8,7 +8,7 @@ booleans, shapes and indices are never active, whatever they are computed from.
 
 import gast
 
-from . import anno, rules
+from . import anno, rules, templates
 from .errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 from .typeinfer import UNKNOWN
@@ -91,9 +91,24 @@ def analyze(tree, types, wrt):
                 any(i in varied for i in inputs):
             raise UnsupportedError("a tuple variable holding values that carry derivatives "
                                    "(unpack it: a, b = ...)", anno.getanno(node, "loc"))
-    for name in active:
+    for name in sorted(active):
         if types.get(name).kind == "unknown":
             node = next((n for t, _, n in flows if t == name), None)
-            raise UnsupportedError(f"cannot infer the type of '{name}', which carries a "
-                                   "derivative", anno.getanno(node, "loc") if node else None)
+            raise UnsupportedError(_unknown_type(name, node, types),
+                                   anno.getanno(node, "loc") if node else None)
     return active
+
+
+def _unknown_type(name, node, types):
+    """Why srcad cannot type `name`, in the user's terms (a temporary by its expression)."""
+    what = f"'{templates.to_source(node.value)}'" if name.startswith("_") and node is not None \
+        else f"'{name}'"
+    conflicts = getattr(types, "conflicts", {})
+    suspects = [name] + (sorted(templates.names_read(node.value)) if node is not None else [])
+    for suspect in suspects:
+        if suspect in conflicts and not suspect.startswith("_"):
+            a, b = conflicts[suspect]
+            return (f"cannot infer the type of {what}: '{suspect}' is a {a} at one point and a "
+                    f"{b} at another (srcad gives each variable one type: make it {b} from the "
+                    "start, e.g. with np.zeros_like)")
+    return f"cannot infer the type of {what}, which carries a derivative"

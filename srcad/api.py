@@ -256,8 +256,8 @@ def _refuse_tape_tensors(g, args):
 
 def _is_numba_error(exc):
     import numba.core.errors as nerr
-    return isinstance(exc, (nerr.TypingError, nerr.LoweringError, nerr.UnsupportedError,
-                            nerr.NumbaError))
+    return isinstance(exc, nerr.NumbaError) or \
+        isinstance(exc, NotImplementedError) and "lowering" in str(exc)  # (numba's, unwrapped)
 
 
 def _plain(value, like=None):

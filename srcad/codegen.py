@@ -43,8 +43,12 @@ def render(fn_def):
 def numba_compatible(fn_def):
     """Replace NumPy calls Numba cannot compile by ones that compute the same:
     `np.max(x, axis=0)` -> `rt.max_along(x, 0)` (likewise min, mean, prod), and
-    `np.matmul` -> `np.dot`; and `x ** -1` by `x ** -1.0` (inf at 0, not an exception)."""
+    `np.matmul` -> `np.dot`; `x ** -1` by `x ** -1.0` (inf at 0, not an exception);
+    `x[...]` by `x[:]`."""
     for node in gast.walk(fn_def):
+        if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) and \
+                node.slice.value is Ellipsis:  # x[...] (numba cannot lower it on 1-D arrays)
+            node.slice = gast.Slice(lower=None, upper=None, step=None)
         if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Pow) and \
                 isinstance(node.right, gast.Constant) and type(node.right.value) is int and \
                 node.right.value < 0:

@@ -266,8 +266,13 @@ def local_names(tree):
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             names.add(node.id)
-        elif isinstance(node, gast.Lambda):
-            names.update(a.id for a in node.args.args)
+        elif isinstance(node, (gast.Lambda, gast.FunctionDef, gast.AsyncFunctionDef)) and \
+                node is not tree:
+            params = node.args
+            names.update(a.id for a in params.posonlyargs + params.args + params.kwonlyargs)
+            names.update(a.id for a in (params.vararg, params.kwarg) if a is not None)
+            if not isinstance(node, gast.Lambda):
+                names.add(node.name)
     return names
 
 

@@ -118,8 +118,14 @@ class _Guarder:
         items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
         where = _const(_where(sub, stmt))
         out, axis = [], 0
-        for item in items:
+        for k, item in enumerate(items):
             if isinstance(item, gast.Constant) and item.value is None:  # np.newaxis
+                continue
+            if isinstance(item, gast.Constant) and item.value is Ellipsis:
+                # the items after it index the last axes
+                after = sum(1 for i in items[k + 1:] if not (isinstance(i, gast.Constant) and
+                                                             i.value is None))
+                axis = self.types[base].ndim - after
                 continue
             size = _expr("x.shape[k]", x=_name(base), k=_const(axis))
             ty = self.types.get(item.id) if isinstance(item, gast.Name) else None

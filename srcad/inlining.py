@@ -36,8 +36,8 @@ def is_user_function(obj):
 
 
 def inline(lowering, lam, target, args, keywords, call):
-    """Emit the lowered body of `target` (or lambda `lam`) through `lowering`; return the atom,
-    or tuple of atoms, holding the call's result."""
+    """Emit the lowered body of `target` (or `lam`, a lambda or a def inside the differentiated
+    function) through `lowering`; return the atom, or tuple of atoms, holding its result."""
     loc = anno.getanno(call, "loc")
     if isinstance(target, functools.partial):
         args = [_value_atom(lowering, v, Ref(target.args, k, "item"))
@@ -45,7 +45,14 @@ def inline(lowering, lam, target, args, keywords, call):
         keywords = {**{k: _value_atom(lowering, v, Ref(target.keywords, k, "item"))
                        for k, v in target.keywords.items()}, **keywords}
         target = target.func
-    if lam is not None:
+    if isinstance(lam, gast.FunctionDef):  # a def inside the differentiated function
+        name, tree = lam.name, anno.deepcopy(lam)
+        params = tree.args
+        params.args = params.posonlyargs + params.args + params.kwonlyargs
+        defaults = _lambda_defaults(lam)
+        params.posonlyargs, params.kwonlyargs, params.kw_defaults, params.defaults = [], [], [], []
+        helper_scope, helper_refs = {}, {}
+    elif lam is not None:
         name = "lambda"
         tree = gast.FunctionDef(name=name, args=anno.deepcopy(lam.args),
                                 body=[anno.copy_loc(gast.Return(value=anno.deepcopy(lam.body)),

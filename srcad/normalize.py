@@ -163,6 +163,9 @@ class _Lowering:
     def visit_Expr(self, node):
         if isinstance(node.value, gast.Constant):  # a docstring
             return
+        if isinstance(node.value, (gast.Yield, gast.YieldFrom, gast.Await)):
+            _unsupported("a generator or coroutine (yield / await): srcad differentiates "
+                         "functions that return a number or an array", node)
         _unsupported("an expression statement (a call whose result is unused) is not "
                      "supported; assign its result or remove it", node)
 
@@ -297,6 +300,9 @@ class _Lowering:
             _unsupported("for ... else is not supported", node)
         it, target = node.iter, node.target
         func = self.resolve(it.func) if isinstance(it, gast.Call) else None
+        if func is reversed and len(it.args) == 1 and not it.keywords:
+            it = self.reversed_iterable(it.args[0])
+            func = self.resolve(it.func) if isinstance(it, gast.Call) else None
         prologue = []
         if func is range and isinstance(target, gast.Name):
             bounds = [self.index_expr(a, lift_if_assigned=node.body) for a in it.args]
@@ -361,6 +367,34 @@ class _Lowering:
                         type_comment=None)
         self.emit(loop)
 
+    def reversed_iterable(self, seq):
+        """What `reversed(seq)` iterates, as an iterable the loop lowering knows:
+        `range(b - 1, a - 1, -1)` for `range(a, b)` (any constant step likewise), `x[::-1]`
+        for an array."""
+        if not (isinstance(seq, gast.Call) and self.resolve(seq.func) is range):
+            return gast.Subscript(value=seq, slice=gast.Slice(lower=None, upper=None,
+                                                              step=_const(-1)),
+                                  ctx=gast.Load())
+        args = list(seq.args)
+        start, stop = (args[0], args[1]) if len(args) > 1 else (_const(0), args[0])
+        step = (_fold_constant(args[2]) or args[2]) if len(args) == 3 else _const(1)
+        if not (isinstance(step, gast.Constant) and type(step.value) is int and step.value):
+            _unsupported("reversed(range(...)) with a step that is not a constant", seq)
+        if step.value in (1, -1):
+            first = gast.BinOp(left=stop, op=gast.Sub(), right=step)
+        else:  # the last value it reaches: start + step * ((|stop - start| - 1) // |step|)
+            width = gast.BinOp(left=stop, op=gast.Sub(), right=start) if step.value > 0 else \
+                gast.BinOp(left=start, op=gast.Sub(), right=stop)
+            trips = gast.BinOp(left=gast.BinOp(left=width, op=gast.Sub(), right=_const(1)),
+                               op=gast.FloorDiv(), right=_const(abs(step.value)))
+            first = gast.BinOp(left=anno.deepcopy(start), op=gast.Add(),
+                               right=gast.BinOp(left=step, op=gast.Mult(), right=trips))
+        call = gast.Call(func=_name("range"), keywords=[], args=[
+            first, gast.BinOp(left=anno.deepcopy(start), op=gast.Sub(), right=step),
+            _const(-step.value)])
+        anno.setanno(call.func, "func", range)
+        return anno.copy_loc(call, seq)
+
     def enumerate_start(self, call):
         """The atom `enumerate(x, start)` counts from, or None for 0."""
         if len(call.args) not in (1, 2) or any(k.arg != "start" for k in call.keywords) or \
@@ -403,13 +437,26 @@ class _Lowering:
         return gast.Subscript(value=anno.deepcopy(seq), slice=_name(var), ctx=gast.Load())
 
     def visit_Global(self, node):
-        _unsupported("global statements are not supported", node)
+        _unsupported("a global statement (assigning a module's variable) is not supported",
+                     node)
 
-    visit_Nonlocal = visit_Global
+    def visit_Nonlocal(self, node):
+        _unsupported("a nonlocal statement (assigning an enclosing function's variable) is "
+                     "not supported", node)
 
     def visit_FunctionDef(self, node):
-        _unsupported("a function defined inside the differentiated function "
-                     "(define it at module level)", node)
+        """A function defined inside the differentiated one is inlined where it is called,
+        as a local lambda is (it reads the enclosing variables then, as Python does)."""
+        if node.decorator_list:
+            _unsupported("a decorated function defined inside the differentiated function",
+                         node)
+        for inner in gast.walk(node):
+            if isinstance(inner, (gast.Nonlocal, gast.Global)):
+                getattr(self, "visit_" + type(inner).__name__)(inner)
+        self.lambdas[node.name] = node
+
+    def visit_AsyncFunctionDef(self, node):
+        _unsupported("an async function defined inside the differentiated function", node)
 
     # -- conditions ---------------------------------------------------------------------
     def condition(self, test):
@@ -582,6 +629,9 @@ class _Lowering:
         return call
 
     def call_arg(self, node):
+        obj = resolve(node, self.scope) if isinstance(node, gast.Attribute) else None
+        if obj is not None and is_library(obj) and not is_data(obj):  # dtype=np.float64
+            return self.attribute(node)
         if isinstance(node, (gast.Tuple, gast.List)) and \
                 all(not isinstance(e, gast.Starred) for e in node.elts):
             return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
@@ -654,8 +704,9 @@ class _Lowering:
                 step=None if node.step is None else self.index_expr(node.step))
         if isinstance(node, gast.Constant) and node.value is None:
             return node  # np.newaxis spelled None
-        if isinstance(node, gast.Constant) and (node.value is Ellipsis or
-                                                isinstance(node.value, bool)):
+        if isinstance(node, gast.Constant) and node.value is Ellipsis:
+            return node
+        if isinstance(node, gast.Constant) and isinstance(node.value, bool):
             _unsupported(f"indexing with {node.value!r}", self.stmt)
         return self.index_expr(node)
 

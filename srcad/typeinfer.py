@@ -17,6 +17,7 @@ else is unknown. Subscripts, attributes and the operators are typed here directl
 
 import math
 import operator
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -106,23 +107,34 @@ def infer(tree, arg_types, scope=None):
     Returns:
         dict name -> Ty; names whose type cannot be inferred map to UNKNOWN.
     """
-    env = {name: of_value(value) for name, value in (scope or {}).items()
-           if of_value(value).kind != "unknown"}
+    env = Types({name: of_value(value) for name, value in (scope or {}).items()
+                 if of_value(value).kind != "unknown"})
     env.update(arg_types)
     for _ in range(20):  # loops: iterate to a fixed point (ranks do not grow)
         before = dict(env)
-        _Infer(env).block(tree.body)
+        _Infer(env, scope).block(tree.body)
         if env == before:
             break
     return env
 
 
+class Types(dict):
+    """{name: Ty}, and the names given two types that do not join (`conflicts`: name -> the
+    two types), which explain an unknown type in error messages."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.conflicts = {}
+
+
 class _Infer:
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, env, scope=None):
+        self.env, self.scope = env, scope or {}
+        self.stmt = None
 
     def block(self, stmts):
         for stmt in stmts:
+            self.stmt = stmt
             if isinstance(stmt, gast.Assign):
                 target = stmt.targets[0]
                 if isinstance(target, gast.Name):
@@ -135,7 +147,11 @@ class _Infer:
                 self.block(getattr(stmt, "orelse", []))
 
     def bind(self, name, ty):
-        self.env[name] = join(self.env.get(name), ty)
+        old = self.env.get(name)
+        self.env[name] = join(old, ty)
+        if self.env[name] == UNKNOWN and UNKNOWN not in (old, ty) and \
+                isinstance(self.env, Types):
+            self.env.conflicts.setdefault(name, (old, ty))
 
     def expr(self, node):
         if isinstance(node, gast.Constant):
@@ -162,11 +178,19 @@ class _Infer:
             func = anno.getanno(node.func, "func")
             args = [self.expr(a) for a in node.args]
             kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
-            consts = {k.arg: k.value.value for k in node.keywords
-                      if isinstance(k.value, gast.Constant)}
+            consts = {k.arg: self.constant(k.value) for k in node.keywords
+                      if self.constant(k.value, None) is not None}
             const_args = [a.value if isinstance(a, gast.Constant) else None for a in node.args]
             return self.apply(func, args, kwargs, consts, const_args)
         return UNKNOWN
+
+    def constant(self, node, default=None):
+        """The value of `node` when it is a literal or names a type (`dtype=float`)."""
+        if isinstance(node, gast.Constant):
+            return node.value
+        value = anno.getanno(node, "func") if isinstance(node, gast.Attribute) else \
+            self.scope.get(node.id) if isinstance(node, gast.Name) else None
+        return value if isinstance(value, (type, np.dtype)) else default
 
     def attribute(self, node):
         if anno.hasanno(node, "func"):
@@ -198,15 +222,16 @@ class _Infer:
                 ndim += 1
             elif ty.kind == "b" and ty.ndim:
                 ndim += 1 - ty.ndim
-            elif ty.kind in "ib":
+            elif ty.kind == "i":
                 ndim += ty.ndim - 1
             else:
                 return UNKNOWN
         return array(base.kind, ndim) if ndim >= 0 else UNKNOWN
 
     def index_type(self, node):
-        if isinstance(node, gast.Slice):
-            return "slice"
+        if isinstance(node, gast.Slice) or \
+                isinstance(node, gast.Constant) and node.value is Ellipsis:
+            return "slice"  # (an Ellipsis keeps every axis the other items leave)
         if isinstance(node, gast.Constant) and node.value is None:
             return "newaxis"
         if isinstance(node, gast.BinOp) or isinstance(node, gast.UnaryOp):
@@ -226,7 +251,7 @@ class _Infer:
         if func in (abs, min, max) and all(not a.is_array for a in args):
             return _join_all(args)
         if any(a.kind == "unknown" for a in args) or \
-                any(v.kind == "unknown" for v in kwargs.values()):
+                any(v.kind == "unknown" for k, v in kwargs.items() if k not in consts):
             return UNKNOWN
         if hasattr(func, "__srcad_vjp__"):
             return custom_result_type(func, args, kwargs)
@@ -243,10 +268,16 @@ class _Infer:
             values = [c if c is not None and not isinstance(c, bool) and a.ndim == 0 and
                       a.kind == "i" else stand_in(a) for a, c in zip(args, const_args,
                                                                      strict=True)]
-            kw = {k: consts.get(k, stand_in(v)) for k, v in kwargs.items()}
+            kw = {k: consts[k] if k in consts else stand_in(v) for k, v in kwargs.items()}
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 result = func(*values, **kw)
+        except TypeError as exc:
+            if _SIGNATURE_ERROR.search(str(exc)):  # a wrong call, whatever the values
+                name = getattr(func, "__name__", repr(func))
+                raise UnsupportedError(f"{name}(): {exc}", anno.getanno(self.stmt, "loc")
+                                       if self.stmt is not None else None) from None
+            return UNKNOWN
         except Exception:
             return UNKNOWN
         ty = of_value(result)
@@ -298,6 +329,10 @@ def returned_type(fn, args):
         return UNKNOWN
     env = infer(core.tree, dict(zip(params, args, strict=True)), core.scope)
     return _Infer(env).expr(core.tree.body[-1].value)
+
+
+_SIGNATURE_ERROR = re.compile(r"unexpected keyword|multiple values for|missing \d+ required|"
+                              r"takes (from )?\d+ (to \d+ )?positional")
 
 
 def _join_all(types):

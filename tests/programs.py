@@ -859,6 +859,38 @@ def write_before_a_second_name(x, y):
     return w + np.sum(u * u)
 
 
+def ellipsis_indices(A, x):
+    y = np.zeros(5)
+    y[...] = x * 2.0
+    B = A * 1.0
+    B[..., 0] = y
+    return np.sum(B[..., 1:] ** 2) + np.sum(A[0, ...] * y) + np.sum(B[..., 0] * x)
+
+
+def nested_function(x, a):
+    def scaled(v, k=2.0):
+        return np.sin(v) * k * a
+    return np.sum(scaled(x) + scaled(x * x, 3.0))
+
+
+def loops_reversed(x):
+    s = 0.0
+    for i in reversed(range(len(x))):
+        s = s * 0.5 + x[i]
+    for i in reversed(range(1, len(x), 2)):
+        s = s * 0.9 + x[i] * i
+    for v in reversed(x):
+        s = s * 0.7 + v * v
+    return s
+
+
+def zeros_with_a_dtype(x):
+    y = np.zeros(len(x), dtype=float)
+    z = np.ones(len(x), dtype=np.float64)
+    y[0] = x[0] * x[1]
+    return np.sum(y * x * z)
+
+
 # ---- negative constants ---------------------------------------------------------------------
 def alternating_series(x):
     s = 0.0

@@ -150,3 +150,50 @@ def test_swapped_buffers_are_compiled():
         warnings.simplefilter("error", srcad.FallbackWarning)
         grads = srcad.grad(swaps_two_buffers, mode="source")(x)
     check.compare(swaps_two_buffers, [x], [0], (grads,), rtol=1e-5, atol=1e-6)
+
+
+def becomes_an_array(x):
+    total = 0.0
+    for row in x:
+        total = total + row
+    return np.sum(total)
+
+
+def generator(x):
+    yield x
+
+
+def assigns_nonlocal(x):
+    a = 1.0
+
+    def inner():
+        nonlocal a
+        a = 2.0
+    inner()
+    return a * x
+
+
+def misspelled_keyword(x):
+    return np.sum(x, axsi=0)
+
+
+def takes_kwargs(x, **kwargs):
+    return x * kwargs["k"]
+
+
+@pytest.mark.parametrize("fn, arg, message", [
+    (becomes_an_array, np.ones((3, 2)),
+     r"type of 'total \+ row': 'total' is a float at one point and a float\[1d\] at another"),
+    (generator, 1.0, r"a generator or coroutine \(yield / await\)"),
+    (assigns_nonlocal, 1.0, "a nonlocal statement"),
+    (misspelled_keyword, np.ones(3), "unexpected keyword argument 'axsi'"),
+    (takes_kwargs, 1.0, r"\*args / \*\*kwargs parameters"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_errors_name_the_users_construct_and_line(fn, arg, message):
+    line = inspect.getsourcelines(fn)[1]
+    kwargs = {"k": 2.0} if fn is takes_kwargs else {}
+    with pytest.raises(srcad.UnsupportedError, match=message) as info:
+        srcad.grad(fn, mode="source")(arg, **kwargs)
+    where = str(info.value).split(": ")[0]
+    assert where.startswith(f"{__file__}:") and int(where.rsplit(":", 1)[1]) >= line
+    assert "_t" not in str(info.value).split("\n")[0]  # never a srcad temporary
