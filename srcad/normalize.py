@@ -72,6 +72,7 @@ class Core:
     checks: dict  # Ref -> the object it held when this was generated (inlined helpers, ...)
     parsed: object
     files: set  # every source file read: the function's and its inlined helpers'
+    renamed: dict  # a user's name that generated code reserves -> the name it has there
 
 
 def normalize(parsed):
@@ -84,15 +85,35 @@ def normalize(parsed):
         UnsupportedError: for a construct outside what srcad lowers, with its file:line.
     """
     tree = anno.deepcopy(parsed.tree)
-    scope = dict(parsed.scope)
-    namer = Namer(local_names(tree) | set(scope) | set(dir(builtins)))
+    scope, refs = dict(parsed.scope), dict(parsed.refs)
+    namer = Namer(local_names(tree) | set(scope) | set(dir(builtins)) | set(RESERVED))
+    renamed = _rename_reserved(tree, scope, refs, namer)
     np_name = _numpy_name(scope, namer)
-    lowering = _Lowering(scope, dict(parsed.refs), namer, np_name, stack=(parsed.fn,))
+    lowering = _Lowering(scope, refs, namer, np_name, stack=(parsed.fn,))
     _check_signature(tree)
     body = lowering.block(tree.body)
     body = _JumpLowering(namer).function(body)
     tree.body = body
-    return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files)
+    return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files,
+                renamed)
+
+
+# the names generated code gives srcad's runtime helpers and kernels
+RESERVED = ("rt", "kn")
+
+
+def _rename_reserved(tree, scope, refs, namer):
+    """A user's variable or global named like one of srcad's modules gets a fresh name."""
+    used = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)} | set(scope)
+    renamed = {name: namer.fresh(name) for name in RESERVED if name in used}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Name) and node.id in renamed:
+            node.id = renamed[node.id]
+    for old, new in renamed.items():
+        for table in (scope, refs):
+            if old in table:
+                table[new] = table.pop(old)
+    return renamed
 
 
 def _numpy_name(scope, namer):

@@ -120,17 +120,19 @@ def generate(fn, wrt, arg_types, cache=False):
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
     aliases = aliasing.analyze(core.tree, types)
-    active = activity.analyze(core.tree, types, wrt)
+    wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
+    active = activity.analyze(core.tree, types, wrt_names)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
-    grad_def = reverse.differentiate(core, types, active, wrt, aliases, np_name)
+    grad_def = reverse.differentiate(core, types, active, wrt_names, aliases,
+                                    np_name)
     _dump("reverse", lambda: codegen.render(copy.deepcopy(grad_def)), stages)
     guards.guard(grad_def, types)
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
-    codegen.numba_compatible(grad_def)
+    codegen.numba_compatible(grad_def, types)
     codegen.python_bools(grad_def, types)
     parsed = core.parsed
     used = _names(grad_def) & set(core.scope)

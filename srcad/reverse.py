@@ -318,7 +318,8 @@ class Differentiator(SavePlanner):
             if param not in rule.partials:
                 raise UnsupportedError(f"srcad has no derivative of {what} with respect to "
                                        f"its argument '{param}'", loc)
-            partial = templates.fill(rule.partials[param], **fill)
+            scalar = rule.on_scalar is not None and not self.ty(node.id).is_array
+            partial = templates.fill(rule.on_scalar if scalar else rule.partials[param], **fill)
             if rule.broadcasting:
                 partial = self.reduce_to(partial, self.ty(z), node.id, same_shape_as=z)
             out.append(self.accumulate(node.id, partial))
@@ -763,9 +764,10 @@ class Differentiator(SavePlanner):
 
 # helpers whose result never shares memory with an argument (so it may become an adjoint
 # that is later updated in place)
-FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "unreduce", "extremum_adjoint",
-                 "prod_adjoint", "cumsum_adjoint", "matmul_adjoint_a", "matmul_adjoint_b",
-                 "full", "zeros_like", "outer", "dot", "matmul", "sum", "linspace_weighted"}
+FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "matmul_adjoint_a", "matmul_adjoint_b",
+                 "full", "zeros_like", "outer", "dot", "matmul", "sum", "linspace_weighted",
+                 "sum_adjoint", "mean_adjoint", "prod_adjoint", "extremum_adjoint",
+                 "var_adjoint", "std_adjoint", "cumsum_adjoint", "cumprod_adjoint"}
 
 
 def is_fresh(expr):

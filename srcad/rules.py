@@ -10,7 +10,13 @@ result), with `np` (NumPy) and `rt` (srcad.runtime) available. Three verbs:
     nondiff(keys...)                    zero derivative everywhere (floor, sign, shapes, ...)
 
 In `elementwise` and `adjoint`, a parameter named in `params` but given no partial has no
-derivative srcad knows: differentiating through it is an error, never a silent zero.
+derivative srcad knows: differentiating through it is an error, never a silent zero. A `*` in
+`params` makes the parameters after it keyword-only, as in NumPy's signature.
+
+`forward="..."` is what compiled code computes in place of a call Numba lacks (a kernel of
+`srcad.kernels`, named `kn`): always, or with `forward_options=True` only for a call that
+passes more than the first argument (`np.sum(x)` is Numba's own, `np.sum(x, axis=(0, 1))` is
+not).
 Structural cases (subscripts, stores, copies) are statements, not expressions; they live in
 `reverse.py`.
 """
@@ -20,11 +26,13 @@ import operator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
+import scipy.special
 
 from . import templates
 
 REGISTRY = {}
-_ALLOWED_FREE = {"g", "ans", "np", "rt"}
+_ALLOWED_FREE = {"g", "ans", "np", "rt", "kn"}
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,16 @@ class Rule:
     broadcasting: bool
     nondiff: bool = False
     piece: str = None  # for `pieces`: the adjoint of element k of the tuple argument
+    positional: int = None  # how many parameters may be passed by position (None: all)
+    forward: str = None  # the compiled form of the call (see the module's docstring)
+    forward_options: bool = False
+    on_scalar: str = None  # the partial when the argument is a scalar (for reductions)
 
     def bind(self, args, keywords):
         """Map a call's positional and keyword argument nodes to parameter names."""
-        if len(args) > len(self.params):
-            raise TypeError(f"takes at most {len(self.params)} positional arguments")
+        most = len(self.params) if self.positional is None else self.positional
+        if len(args) > most:
+            raise TypeError(f"takes at most {most} positional arguments")
         bound = dict(zip(self.params, args, strict=False))
         for name, node in keywords.items():
             if name not in self.params or name in bound:
@@ -55,48 +68,69 @@ class Rule:
 
 
 def _parse_params(params, partials):
+    """(names, defaults, how many may be positional) of a `params` string."""
     if params is None:
-        return tuple(partials), {}
-    names, defaults = [], {}
+        return tuple(partials), {}, None
+    names, defaults, positional = [], {}, None
     for part in params.split(","):
         name, _, default = part.strip().partition("=")
+        if name.strip() == "*":
+            positional = len(names)
+            continue
         names.append(name.strip())
         if default:
             defaults[name.strip()] = eval(default, {"np": np})  # literal defaults only
-    return tuple(names), defaults
+    return tuple(names), defaults, positional
 
 
-def _register(keys, params, partials, broadcasting, nondiff=False):
-    names, defaults = _parse_params(params, partials)
+def _check_template(key, text, names, extra=()):
+    unknown = templates.names_in(text) - set(names) - _ALLOWED_FREE - set(extra)
+    if unknown:
+        raise ValueError(f"rule for {key}: template {text!r} uses {sorted(unknown)}")
+
+
+def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
+              forward_options=False, on_scalar=None):
+    names, defaults, positional = _parse_params(params, partials)
     for param, text in partials.items():
         if param not in names:
             raise ValueError(f"rule for {keys[0]}: partial for unknown parameter '{param}'")
-        unknown = templates.names_in(text) - set(names) - _ALLOWED_FREE
-        if unknown:
-            raise ValueError(f"rule for {keys[0]}: template {text!r} uses {sorted(unknown)}")
-    rule = Rule(tuple(keys), names, defaults, dict(partials), broadcasting, nondiff)
+        _check_template(keys[0], text, names)
+    if forward is not None:
+        _check_template(keys[0], forward, names)
+    rule = Rule(tuple(keys), names, defaults, dict(partials), broadcasting, nondiff,
+                positional=positional, forward=forward, forward_options=forward_options,
+                on_scalar=on_scalar)
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
         REGISTRY[key] = rule
 
 
-def elementwise(*keys, params=None, **partials):
-    _register(keys, params, partials, broadcasting=True)
+def elementwise(*keys, params=None, forward=None, forward_options=False, **partials):
+    _register(keys, params, partials, True, forward=forward, forward_options=forward_options)
 
 
-def adjoint(*keys, params=None, **partials):
-    _register(keys, params, partials, broadcasting=False)
+def adjoint(*keys, params=None, forward=None, forward_options=False, **partials):
+    _register(keys, params, partials, False, forward=forward, forward_options=forward_options)
 
 
-def pieces(*keys, params, piece):
+def reduction(*keys, params, forward, **partials):
+    """A reduction along axes: the adjoint of its one array argument, and `g` itself when that
+    argument is a scalar (np.sum(2.0) is 2.0)."""
+    _register(keys, params, partials, False, forward=forward, forward_options=True,
+              on_scalar="g")
+
+
+def pieces(*keys, params, piece, forward=None):
     """A function of a tuple of arrays or scalars (its first parameter): `piece` is the adjoint
     of element `k` of that tuple."""
-    names, defaults = _parse_params(params, {})
-    unknown = templates.names_in(piece) - set(names) - _ALLOWED_FREE - {"k"}
-    if unknown:
-        raise ValueError(f"rule for {keys[0]}: template {piece!r} uses {sorted(unknown)}")
-    rule = Rule(tuple(keys), names, defaults, {}, False, piece=piece)
+    names, defaults, positional = _parse_params(params, {})
+    _check_template(keys[0], piece, names, extra={"k"})
+    if forward is not None:
+        _check_template(keys[0], forward, names)
+    rule = Rule(tuple(keys), names, defaults, {}, False, piece=piece, positional=positional,
+                forward=forward, forward_options=True)
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
@@ -156,7 +190,6 @@ elementwise(math.tanh, np.tanh, x="g * (1.0 - ans * ans)")
 elementwise(math.asinh, np.arcsinh, x="g / np.sqrt(x * x + 1.0)")
 elementwise(math.acosh, np.arccosh, x="g / np.sqrt(x * x - 1.0)")
 elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
-elementwise(math.erf, x="g * 1.1283791670955126 * np.exp(-x * x)")
 
 # ---- piecewise ----------------------------------------------------------------------------
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
@@ -170,27 +203,116 @@ elementwise(np.clip, params="a, a_min, a_max", a="g * ((a >= a_min) & (a <= a_ma
 elementwise(np.where, params="condition, x, y",
             x="g * condition", y="g * np.logical_not(condition)")
 
-# ---- reductions ---------------------------------------------------------------------------
-adjoint(np.sum, params="x, axis=None", x="rt.unreduce(g, x, axis)")
-adjoint(np.mean, params="x, axis=None", x="rt.unreduce(g, x, axis) / rt.count(x, axis)")
-adjoint(np.prod, params="x", x="rt.prod_adjoint(g, x)")
-adjoint(np.max, np.amax, np.min, np.amin, params="x, axis=None",
-        x="rt.extremum_adjoint(g, x, ans, axis)")
-adjoint(np.cumsum, params="x", x="rt.cumsum_adjoint(g, x)")
-adjoint(np.linalg.norm, params="x", x="g * x / ans")
+# ---- reductions (axis None, an int or a tuple of ints) ------------------------------------
+reduction(np.sum, params="x, axis=None, *, keepdims=False", x="kn.sum_adjoint(g, x, axis)",
+          forward="kn.sum_along(x, axis, keepdims)")
+reduction(np.mean, params="x, axis=None, *, keepdims=False", x="kn.mean_adjoint(g, x, axis)",
+          forward="kn.mean_along(x, axis, keepdims)")
+reduction(np.prod, params="x, axis=None, *, keepdims=False", x="kn.prod_adjoint(g, x, axis)",
+          forward="kn.prod_along(x, axis, keepdims)")
+reduction(np.max, np.amax, params="x, axis=None, *, keepdims=False",
+          x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.max_along(x, axis, keepdims)")
+reduction(np.min, np.amin, params="x, axis=None, *, keepdims=False",
+          x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.min_along(x, axis, keepdims)")
+adjoint(np.var, params="x, axis=None, *, ddof=0, keepdims=False",
+        x="kn.var_adjoint(g, x, axis, ddof)",
+        forward="kn.var_along(x, axis, ddof, keepdims)", forward_options=True)
+adjoint(np.std, params="x, axis=None, *, ddof=0, keepdims=False",
+        x="kn.std_adjoint(g, x, ans, axis, ddof)",
+        forward="kn.std_along(x, axis, ddof, keepdims)", forward_options=True)
+adjoint(np.cumsum, params="x, axis=None", x="kn.cumsum_adjoint(g, x, axis)",
+        forward="kn.cumsum_along(x, axis)", forward_options=True)
+adjoint(np.cumprod, params="x, axis=None", x="kn.cumprod_adjoint(g, x, axis)",
+        forward="kn.cumprod_along(x, axis)", forward_options=True)
+adjoint(np.linalg.norm, params="x, ord=None, axis=None, keepdims=False",
+        x="kn.norm_adjoint(g, x, ans, ord, axis)",
+        forward="kn.norm_along(x, ord, axis, keepdims)", forward_options=True)
+adjoint(scipy.special.logsumexp, params="a, axis=None, *, keepdims=False",
+        a="kn.logsumexp_adjoint(g, a, ans, axis)")
+adjoint(scipy.special.softmax, params="x, axis=None", x="kn.softmax_adjoint(g, ans, axis)")
+adjoint(scipy.special.log_softmax, params="x, axis=None",
+        x="kn.log_softmax_adjoint(g, ans, axis)")
 
-# ---- linear algebra and shape -------------------------------------------------------------
+# ---- sorting and order statistics (the gradient follows the stable sort's permutation) ----
+adjoint(np.sort, params="x, axis=-1", x="kn.sort_adjoint(g, x, axis)",
+        forward="kn.sort_along(x, axis)")
+adjoint(np.median, params="x, axis=None, *, keepdims=False", x="kn.median_adjoint(g, x, axis)",
+        forward="kn.median_along(x, axis, keepdims)")
+adjoint(np.quantile, params="x, q, axis=None, *, keepdims=False",
+        x="kn.quantile_adjoint(g, x, q, axis)", forward="kn.quantile_along(x, q, axis, keepdims)")
+adjoint(np.percentile, params="x, q, axis=None, *, keepdims=False",
+        x="kn.percentile_adjoint(g, x, q, axis)",
+        forward="kn.percentile_along(x, q, axis, keepdims)")
+
+# ---- linear algebra -----------------------------------------------------------------------
 adjoint(np.dot, operator.matmul, np.matmul, params="a, b",
         a="rt.matmul_adjoint_a(g, a, b)", b="rt.matmul_adjoint_b(g, a, b)")
 adjoint(np.outer, params="a, b", a="np.dot(g, b)", b="np.dot(a, g)")
+adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoint_b(g, a, b)")
+adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, axes)",
+        b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)")
+adjoint(np.trace, params="x, offset=0", x="kn.trace_adjoint(g, x, offset)")
+adjoint(np.diag, params="v, k=0", v="kn.diag_adjoint(g, v, k)")
+adjoint(np.linalg.solve, params="a, b", a="kn.solve_adjoint_a(g, a, ans)",
+        b="kn.solve_adjoint_b(g, a)")
+adjoint(np.linalg.inv, params="a", a="kn.inv_adjoint(g, ans)")
+adjoint(np.linalg.det, params="a", a="kn.det_adjoint(g, a, ans)")
+adjoint(np.linalg.cholesky, params="a", a="kn.cholesky_adjoint(g, ans)")
+adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_diagonal=False",
+        a="kn.solve_triangular_adjoint_a(g, a, ans, trans, lower, unit_diagonal)",
+        b="kn.solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal)")
+adjoint(scipy.linalg.cho_solve, params="c_and_lower, b",
+        b="kn.cho_solve_adjoint_b(g, c_and_lower)")
+
+# ---- shape and rearrangement --------------------------------------------------------------
 adjoint(np.transpose, params="x", x="np.transpose(g)")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
+adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
 adjoint(np.linspace, params="start, stop, num=50, endpoint=True",
         start="np.sum(g) - rt.linspace_weighted(g, endpoint)",
-        stop="rt.linspace_weighted(g, endpoint)")
+        stop="rt.linspace_weighted(g, endpoint)",
+        forward="rt.linspace(start, stop, num, endpoint)", forward_options=True)
+adjoint(np.diff, params="x, n=1, axis=-1", x="kn.diff_adjoint(g, x, n, axis)",
+        forward="kn.diff_along(x, n, axis)")
+adjoint(np.roll, params="x, shift, axis=None", x="kn.roll_adjoint(g, shift, axis)",
+        forward="kn.roll_along(x, shift, axis)")
+adjoint(np.flip, params="x, axis=None", x="kn.flip_adjoint(g, axis)",
+        forward="kn.flip_along(x, axis)")
+adjoint(np.tril, params="x, k=0", x="kn.tril_adjoint(g, k)")
+adjoint(np.triu, params="x, k=0", x="kn.triu_adjoint(g, k)")
+adjoint(np.tile, params="x, reps", x="kn.tile_adjoint(g, x, reps)", forward="kn.tile(x, reps)")
+adjoint(np.repeat, params="x, repeats, axis=None", x="kn.repeat_adjoint(g, x, repeats, axis)",
+        forward="kn.repeat_along(x, repeats, axis)")
+adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indices, axis)",
+        forward="kn.take_along(x, indices, axis)")
+adjoint(np.interp, params="x, xp, fp, left=None, right=None",
+        x="kn.interp_adjoint_x(g, x, xp, fp, left, right)",
+        fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)")
+adjoint(np.trapezoid, params="y, x=None, dx=1.0, axis=-1",
+        y="kn.trapezoid_adjoint_y(g, y, x, dx, axis)", x="kn.trapezoid_adjoint_x(g, y, x, axis)",
+        dx="kn.trapezoid_adjoint_dx(g, y, axis)", forward="kn.trapezoid_along(y, x, dx, axis)")
+
+# ---- special functions (SciPy's, and math's gamma and error functions) --------------------
+elementwise(math.lgamma, scipy.special.gammaln, x="g * kn.digamma(x)")
+elementwise(math.gamma, scipy.special.gamma, x="g * ans * kn.digamma(x)")
+elementwise(scipy.special.digamma, x="g * kn.polygamma(1, x)")
+elementwise(math.erf, scipy.special.erf, x="g * 1.1283791670955126 * np.exp(-x * x)")
+elementwise(math.erfc, scipy.special.erfc, x="-g * 1.1283791670955126 * np.exp(-x * x)")
+elementwise(scipy.special.erfinv, x="g * 0.886226925452758 * np.exp(ans * ans)")
+elementwise(scipy.special.expit, x="g * ans * (1.0 - ans)")
+elementwise(scipy.special.logit, x="g / (x * (1.0 - x))")
+elementwise(scipy.special.log_expit, x="g * kn.expit(-x)")
+elementwise(scipy.special.ndtr, x="g * 0.3989422804014327 * np.exp(-0.5 * x * x)")
+elementwise(scipy.special.log_ndtr, x="g * 0.3989422804014327 * np.exp(-0.5 * x * x - ans)")
+elementwise(scipy.special.xlogy, params="x, y", x="g * np.log(y)", y="g * rt.xdivy(x, y)")
+elementwise(scipy.special.xlog1py, params="x, y", x="g * np.log1p(y)",
+            y="g * rt.xdivy(x, 1.0 + y)")
+elementwise(scipy.special.betaln, params="a, b",
+            a="g * (kn.digamma(a) - kn.digamma(a + b))",
+            b="g * (kn.digamma(b) - kn.digamma(a + b))")
 
 # ---- functions of a tuple (only along the first axis) ------------------------------------------
 pieces(np.stack, np.array, params="arrays, axis=0", piece="g[k]")

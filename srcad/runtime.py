@@ -189,75 +189,21 @@ def _log_or_zero(x):
     return lambda x: np.log(np.where(x == 0, 1.0, x))
 
 
+def xdivy(x, y):
+    """x / y, and 0 where x is 0 (the partial of x log y in y, which is 0 wherever x is)."""
+    if np.ndim(x) == 0 and np.ndim(y) == 0:
+        return 0.0 if x == 0 else x / y
+    return np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, y))
+
+
+@overload(xdivy)
+def _xdivy(x, y):
+    if _is_array(x) or _is_array(y):
+        return lambda x, y: np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, y))
+    return lambda x, y: 0.0 if x == 0 else x / y
+
+
 # ---- reductions ---------------------------------------------------------------------------
-
-def unreduce(g, x, axis):
-    """The adjoint of `np.sum(x, axis)`: `g` broadcast back over the reduced axis."""
-    if axis is None:
-        return np.full(np.shape(x), g, dtype=np.float64)
-    return np.broadcast_to(np.expand_dims(g, axis), x.shape).copy()
-
-
-@overload(unreduce)
-def _unreduce(g, x, axis):
-    if not _is_array(x):
-        return lambda g, x, axis: g
-    if axis is None or isinstance(axis, types.NoneType) or \
-            isinstance(axis, types.Omitted):
-        return lambda g, x, axis: np.full(x.shape, g)
-    return lambda g, x, axis: np.broadcast_to(np.expand_dims(g, axis), x.shape).copy()
-
-
-def count(x, axis):
-    """How many elements `np.mean(x, axis)` averages."""
-    return np.size(x) if axis is None else x.shape[axis]
-
-
-@overload(count)
-def _count(x, axis):
-    if not _is_array(x):
-        return lambda x, axis: 1
-    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
-        return lambda x, axis: x.size
-    return lambda x, axis: x.shape[axis]
-
-
-def extremum_adjoint(g, x, ans, axis):
-    """The adjoint of `np.max`/`np.min`: `g` shared equally by the elements that attain it."""
-    hits = x == unreduce(ans, x, axis)
-    ties = np.sum(hits) if axis is None else np.sum(hits, axis=axis)
-    return unreduce(g / ties, x, axis) * hits
-
-
-@overload(extremum_adjoint)
-def _extremum_adjoint(g, x, ans, axis):
-    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
-        def whole(g, x, ans, axis):
-            hits = x == ans
-            return (g / np.sum(hits)) * hits
-        return whole
-
-    def along(g, x, ans, axis):
-        hits = x == unreduce(ans, x, axis)
-        return unreduce(g / np.sum(hits, axis=axis), x, axis) * hits
-    return along
-
-
-@register_jitable
-def prod_adjoint(g, x):
-    """The adjoint of `np.prod(x)`, exact when `x` has zeros (no division)."""
-    flat = np.ascontiguousarray(x).reshape(x.size)
-    others = np.empty(flat.size)
-    left = 1.0
-    for k in range(flat.size):
-        others[k] = left
-        left *= flat[k]
-    right = 1.0
-    for k in range(flat.size - 1, -1, -1):
-        others[k] *= right
-        right *= flat[k]
-    return (g * others).reshape(x.shape)
-
 
 @register_jitable
 def linspace(start, stop, num, endpoint):
@@ -282,20 +228,6 @@ def linspace_weighted(g, endpoint):
         total += g[k] * (k / steps if steps > 0 else 0.0)
     return total
 
-
-@register_jitable
-def cumsum_adjoint(g, x):
-    """The adjoint of `np.cumsum(x)` (flattened): suffix sums of `g`."""
-    flat = np.ascontiguousarray(g).reshape(g.size)
-    out = np.empty(flat.size)
-    total = 0.0
-    for k in range(flat.size - 1, -1, -1):
-        total += flat[k]
-        out[k] = total
-    return out.reshape(x.shape)
-
-
-# ---- linear algebra -----------------------------------------------------------------------
 
 def matmul_adjoint_a(g, a, b):
     """The adjoint of `a` in `a @ b` (each operand a vector or a matrix)."""
@@ -377,41 +309,6 @@ def grow(buffer, needed):
 
 
 # ---- reductions along an axis (NumPy's, which Numba lacks for max/min/mean/prod) -----------
-
-def _along(reduce):
-    """A helper computing `reduce(x, axis=axis)`; compiled code handles 1-D and 2-D x."""
-    def python(x, axis):
-        return reduce(x, axis=axis)
-
-    @overload(python)
-    def _compiled(x, axis):
-        if x.ndim == 1:
-            return lambda x, axis: reduce(x)
-        if x.ndim != 2:
-            return None
-
-        def rows_or_columns(x, axis):
-            if axis == 0 or axis == -2:
-                out = np.empty(x.shape[1])
-                for j in range(x.shape[1]):
-                    out[j] = reduce(x[:, j])
-            else:
-                out = np.empty(x.shape[0])
-                for i in range(x.shape[0]):
-                    out[i] = reduce(x[i, :])
-            return out
-        return rows_or_columns
-    python.__name__ = python.__qualname__ = reduce.__name__ + "_along"
-    return python
-
-
-max_along = _along(np.max)
-min_along = _along(np.min)
-mean_along = _along(np.mean)
-prod_along = _along(np.prod)
-ALONG = {np.max: "max_along", np.amax: "max_along", np.min: "min_along",
-         np.amin: "min_along", np.mean: "mean_along", np.prod: "prod_along"}
-
 
 @register_jitable
 def concatenate_piece(g, arrays, k):

@@ -31,7 +31,7 @@ from .normalize import BINOPS, UNARYOPS
 
 @dataclass(frozen=True)
 class Ty:
-    kind: str  # "f" float, "i" int, "b" bool, "tuple", "none", "unknown"
+    kind: str  # "f" float, "i" int, "b" bool, "tuple", "none", "str", "unknown"
     ndim: int = 0
     items: tuple = ()
 
@@ -47,7 +47,7 @@ class Ty:
 
 
 FLOAT, INT, BOOL = Ty("f"), Ty("i"), Ty("b")
-NONE, UNKNOWN = Ty("none"), Ty("unknown")
+NONE, STR, UNKNOWN = Ty("none"), Ty("str"), Ty("unknown")
 _RANK = {"b": 0, "i": 1, "f": 2}
 
 
@@ -70,6 +70,8 @@ def of_value(value):
         return Ty("tuple", items=tuple(of_value(v) for v in value))
     if value is None:
         return NONE
+    if isinstance(value, str):
+        return STR
     return UNKNOWN
 
 
@@ -97,7 +99,8 @@ def stand_in(ty):
         raise TypeError("no stand-in for an unknown type")
     if ty.ndim == 0:
         return {"f": 0.5, "i": 1, "b": True}[ty.kind]
-    return np.ones((1,) * ty.ndim, dtype=dtype) * (0.5 if ty.kind == "f" else 1)
+    # (an integer array holds 0, an index valid along any axis of another stand-in)
+    return np.full((1,) * ty.ndim, {"f": 0.5, "i": 0, "b": True}[ty.kind], dtype=dtype)
 
 
 def infer(tree, arg_types, scope=None):
@@ -125,6 +128,9 @@ class Types(dict):
     def __init__(self, *args):
         super().__init__(*args)
         self.conflicts = {}
+
+
+_NO_VALUE = object()
 
 
 class _Infer:
@@ -180,14 +186,18 @@ class _Infer:
             kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
             consts = {k.arg: self.constant(k.value) for k in node.keywords
                       if self.constant(k.value, None) is not None}
-            const_args = [a.value if isinstance(a, gast.Constant) else None for a in node.args]
+            const_args = [self.constant(a) for a in node.args]
             return self.apply(func, args, kwargs, consts, const_args)
         return UNKNOWN
 
     def constant(self, node, default=None):
-        """The value of `node` when it is a literal or names a type (`dtype=float`)."""
+        """The value of `node` when it is a literal, a tuple of literals (`axis=(0, 2)`) or
+        names a type (`dtype=float`)."""
         if isinstance(node, gast.Constant):
             return node.value
+        if isinstance(node, gast.Tuple):
+            items = [self.constant(e, _NO_VALUE) for e in node.elts]
+            return default if _NO_VALUE in items else tuple(items)
         value = anno.getanno(node, "func") if isinstance(node, gast.Attribute) else \
             self.scope.get(node.id) if isinstance(node, gast.Name) else None
         return value if isinstance(value, (type, np.dtype)) else default
@@ -266,8 +276,8 @@ class _Infer:
                 return array(args[0].kind, 1)
         try:
             values = [c if c is not None and not isinstance(c, bool) and a.ndim == 0 and
-                      a.kind == "i" else stand_in(a) for a, c in zip(args, const_args,
-                                                                     strict=True)]
+                      a.kind in ("i", "str", "tuple") else stand_in(a)
+                      for a, c in zip(args, const_args, strict=True)]
             kw = {k: consts[k] if k in consts else stand_in(v) for k, v in kwargs.items()}
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")

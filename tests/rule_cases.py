@@ -11,6 +11,8 @@ import math
 import operator
 
 import numpy as np
+import scipy.linalg
+import scipy.special
 
 from srcad import rules
 
@@ -36,21 +38,78 @@ DOMAINS = {
     **{name: {"x": (2.1, 2.9), "y": (1.1, 1.9)} for name in ("mod", "remainder")},
     "hypot": {"x": POSITIVE, "y": POSITIVE},
     "clip": {"a_min": (-0.6, -0.2), "a_max": (0.2, 0.6)},
+    **{name: {"x": POSITIVE} for name in ("gammaln", "lgamma", "gamma", "digamma", "psi")},
+    "logit": {"x": (0.1, 0.9)},
+    "xlogy": {"y": POSITIVE},
+    "betaln": {"a": POSITIVE, "b": POSITIVE},
 }
+M34, M33, V3 = {"x": (3, 4)}, (3, 3), (3,)
 # calls that are not f(x) / f(x, y) on same-or-broadcast shapes: (expression, shapes)
 SPECIAL = {
     np.sum: [("np.sum(x)", {"x": (3, 4)}), ("np.sum(x, axis=0)", {"x": (3, 4)}),
-             ("np.sum(x, axis=1)", {"x": (3, 4)})],
+             ("np.sum(x, axis=1)", {"x": (3, 4)}), ("np.sum(x)", {"x": ()}),
+             ("np.sum(x, axis=(0, 2), keepdims=True)", {"x": (2, 3, 4)})],
     np.mean: [("np.mean(x)", {"x": (3, 4)}), ("np.mean(x, axis=0)", {"x": (3, 4)}),
-              ("np.mean(x, axis=1)", {"x": (3, 4)})],
+              ("np.mean(x, axis=1)", {"x": (3, 4)}),
+              ("np.mean(x, axis=-1, keepdims=True)", {"x": (3, 4)})],
     np.prod: [("np.prod(x)", {"x": (5,)}), ("np.prod(x)", {"x": (2, 3)}),
-              ("np.prod(x, axis=1)", {"x": (2, 3)})],
-    np.max: [("np.max(x)", {"x": (6,)}), ("np.max(x, axis=0)", {"x": (3, 4)})],
+              ("np.prod(x, axis=1)", {"x": (2, 3)}), ("np.prod(x, axis=(0, 1))", {"x": (2, 3)})],
+    np.max: [("np.max(x)", {"x": (6,)}), ("np.max(x, axis=0)", {"x": (3, 4)}),
+             ("np.max(x, axis=1, keepdims=True)", {"x": (3, 4)})],
     np.amax: [("np.amax(x, axis=1)", {"x": (3, 4)})],
     np.min: [("np.min(x)", {"x": (6,)}), ("np.min(x, axis=1)", {"x": (3, 4)})],
     np.amin: [("np.amin(x, axis=0)", {"x": (3, 4)}), ("np.amin(x)", {"x": (3, 4)})],
-    np.cumsum: [("np.cumsum(x)", {"x": (5,)}), ("np.cumsum(x)", {"x": (2, 3)})],
-    np.linalg.norm: [("np.linalg.norm(x)", {"x": (4,)})],
+    np.var: [("np.var(x)", {"x": (5,)}), ("np.var(x, axis=0, ddof=1)", {"x": (3, 4)}),
+             ("np.var(x, axis=(0, 2), keepdims=True)", {"x": (2, 3, 4)})],
+    np.std: [("np.std(x)", {"x": (6,)}), ("np.std(x, axis=1, keepdims=True)", M34)],
+    np.cumsum: [("np.cumsum(x)", {"x": (5,)}), ("np.cumsum(x)", {"x": (2, 3)}),
+                ("np.cumsum(x, axis=1)", M34)],
+    np.cumprod: [("np.cumprod(x)", {"x": (5,)}), ("np.cumprod(x, axis=0)", M34)],
+    np.linalg.norm: [("np.linalg.norm(x)", {"x": (4,)}), ("np.linalg.norm(x, ord=1)", {"x": (4,)}),
+                     ("np.linalg.norm(x, np.inf)", {"x": (5,)}),
+                     ("np.linalg.norm(x, axis=1)", M34), ("np.linalg.norm(x, 'fro')", M34),
+                     ("np.linalg.norm(x, 2, axis=0, keepdims=True)", M34)],
+    scipy.special.logsumexp: [("scipy.special.logsumexp(a)", {"a": (5,)}),
+                              ("scipy.special.logsumexp(a, axis=1, keepdims=True)", {"a": (3, 4)})],
+    scipy.special.softmax: [("scipy.special.softmax(x)", {"x": (5,)}),
+                            ("scipy.special.softmax(x, axis=1)", M34)],
+    scipy.special.log_softmax: [("scipy.special.log_softmax(x)", {"x": (5,)}),
+                                ("scipy.special.log_softmax(x, axis=0)", M34)],
+    np.sort: [("np.sort(x)", {"x": (6,)}), ("np.sort(x, axis=0)", M34)],
+    np.median: [("np.median(x)", {"x": (5,)}), ("np.median(x)", {"x": (6,)}),
+                ("np.median(x, axis=1)", M34)],
+    np.quantile: [("np.quantile(x, 0.3)", {"x": (7,)}), ("np.quantile(x, 0.75, axis=0)", M34)],
+    np.percentile: [("np.percentile(x, 40.0)", {"x": (6,)})],
+    np.kron: [("np.kron(a, b)", {"a": (2, 3), "b": (2, 2)}), ("np.kron(a, b)", {"a": (3,), "b": (2,)})],
+    np.tensordot: [("np.tensordot(a, b)", {"a": (2, 3, 4), "b": (3, 4, 2)}),
+                   ("np.tensordot(a, b, axes=1)", {"a": (3, 4), "b": (4, 2)})],
+    np.trace: [("np.trace(x)", {"x": (4, 4)}), ("np.trace(x, 1)", M34)],
+    np.diag: [("np.diag(v)", {"v": (4,)}), ("np.diag(v)", {"v": (3, 4)}), ("np.diag(v, 1)", {"v": V3})],
+    np.linalg.solve: [("np.linalg.solve(a + 3.0 * np.eye(3), b)", {"a": M33, "b": V3}),
+                      ("np.linalg.solve(a + 3.0 * np.eye(3), b)", {"a": M33, "b": (3, 2)})],
+    np.linalg.inv: [("np.linalg.inv(a + 3.0 * np.eye(3))", {"a": M33})],
+    np.linalg.det: [("np.linalg.det(a)", {"a": M33})],
+    np.linalg.cholesky: [("np.linalg.cholesky(a @ a.T + 3.0 * np.eye(3))", {"a": M33})],
+    scipy.linalg.solve_triangular: [
+        ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, lower=True)", {"a": M33, "b": V3}),
+        ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, trans=1)", {"a": M33, "b": (3, 2)})],
+    scipy.linalg.cho_solve: [
+        ("scipy.linalg.cho_solve((np.linalg.cholesky(np.eye(3) * 2.0), True), b)", {"b": V3})],
+    np.expand_dims: [("np.expand_dims(a, 1)", {"a": V3}), ("np.expand_dims(a, 0)", {"a": (2, 3)})],
+    np.diff: [("np.diff(x)", {"x": (5,)}), ("np.diff(x, 2, axis=0)", {"x": (4, 3)})],
+    np.roll: [("np.roll(x, 2)", {"x": (5,)}), ("np.roll(x, -1, axis=1)", M34)],
+    np.flip: [("np.flip(x)", {"x": (5,)}), ("np.flip(x, 0)", M34)],
+    np.tril: [("np.tril(x)", {"x": (4, 4)}), ("np.tril(x, -1)", M34)],
+    np.triu: [("np.triu(x)", {"x": (4, 4)}), ("np.triu(x, 1)", M34)],
+    np.tile: [("np.tile(x, 3)", {"x": (4,)}), ("np.tile(x, (2, 1))", {"x": (2, 3)})],
+    np.repeat: [("np.repeat(x, 3)", {"x": (4,)}), ("np.repeat(x, 2, axis=1)", {"x": (2, 3)})],
+    np.take: [("np.take(x, np.array([0, 2, 2, 1]))", {"x": (4,)}),
+              ("np.take(x, np.array([1, 0]), axis=1)", M34)],
+    np.interp: [("np.interp(x, np.array([-1.0, 0.0, 0.5, 1.0]), fp)", {"x": (5,), "fp": (4,)}),
+                ("np.interp(x, np.array([-1.0, 0.2, 1.0]), fp)", {"x": (), "fp": V3})],
+    np.trapezoid: [("np.trapezoid(y)", {"y": (5,)}), ("np.trapezoid(y, x)", {"y": (5,), "x": (5,)}),
+                   ("np.trapezoid(y, dx=dx)", {"y": (5,), "dx": ()}),
+                   ("np.trapezoid(y, axis=0)", {"y": (4, 3)})],
     np.dot: [("np.dot(a, b)", {"a": (4,), "b": (4,)}), ("np.dot(a, b)", {"a": (3, 4), "b": (4,)}),
              ("np.dot(a, b)", {"a": (4,), "b": (4, 3)}),
              ("np.dot(a, b)", {"a": (3, 4), "b": (4, 2)})],
@@ -101,7 +160,8 @@ def spell(key):
     """The Python spelling of a primitive, e.g. 'np.sin', 'math.exp', 'abs'; None for operators."""
     if key in OPERATORS:
         return None
-    for module, prefix in ((np, "np"), (math, "math"), (builtins, "")):
+    for module, prefix in ((np, "np"), (math, "math"), (builtins, ""),
+                           (scipy.special, "scipy.special")):
         for name in sorted(dir(module)):
             if getattr(module, name) is key:
                 return f"{prefix}.{name}" if prefix else name
@@ -148,7 +208,8 @@ def make_args(key, expr, shapes, seed):
         lo, hi = domain.get(name, (-0.9, 0.9))
         value = rng.uniform(lo, hi, shape)
         args.append(float(value) if shape == () else value)
-    probe = eval(expr, {"np": np, "math": math}, dict(zip(shapes, args, strict=True)))
+    probe = eval(expr, {"np": np, "math": math, "scipy": scipy},
+                 dict(zip(shapes, args, strict=True)))
     args.append(rng.uniform(0.5, 1.5, np.shape(probe)) if np.ndim(probe) else 1.3)
     return args
 
@@ -159,7 +220,8 @@ _counter = itertools.count()
 def write_module(tmp_path, expr, names, weighted=True):
     args = list(names) + (["weights"] if weighted else [])
     result = "np.sum(r * weights)" if weighted else "np.sum(r)"
-    source = ("import math\nimport operator\n\nimport numpy as np\n\n\n"
+    source = ("import math\nimport operator\n\nimport numpy as np\nimport scipy.linalg\n"
+              "import scipy.special\n\n\n"
               f"def f({', '.join(args)}):\n"
               f"    r = {expr}\n"
               f"    return {result}\n")

@@ -30,7 +30,7 @@ import types
 
 import numpy as np
 
-from srcad.tape import mode
+from srcad.tape import mode, rule_ops
 from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape, stack
 from srcad.tape.tensor import Tensor, as_tensor
 
@@ -257,7 +257,7 @@ _MATH_ZERO_GRADIENT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "
 
 
 def _math_function(name, real):
-    on_tensors = _MATH_ON_TENSORS.get(name)
+    on_tensors = _MATH_ON_TENSORS.get(name) or rule_ops.handler(real)
 
     @functools.wraps(real)
     def shim(*args):
@@ -342,6 +342,51 @@ class _NumpyForTensors(types.ModuleType):
         return getattr(np, name)
 
 
+# ---- SciPy's functions that do not dispatch to tensors (logsumexp, solve_triangular, ...) ----
+
+
+def _scipy_function(real, on_tensors):
+    @functools.wraps(real)
+    def shim(*args, **kwargs):
+        if mode.in_user_code() and _holds_tensor((*args, *kwargs.values())):
+            return on_tensors(*args, **kwargs)
+        return real(*args, **kwargs)
+
+    return shim
+
+
+class _ModuleShim(types.ModuleType):
+    """A module as user code on the tape sees it: `replaced` attributes, the rest its own."""
+
+    def __init__(self, real, replaced):
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def _scipy_shims():
+    import scipy
+    import scipy.linalg
+    import scipy.special
+
+    shims = {}
+    replaced = {}
+    for module in (scipy.special, scipy.linalg):
+        functions = {}
+        for name in dir(module):
+            real = getattr(module, name, None)
+            if callable(real) and not isinstance(real, np.ufunc) and \
+                    rule_ops.handler(real) is not None:
+                functions[name] = shims[id(real)] = _scipy_function(real, rule_ops.handler(real))
+        replaced[module.__name__.rpartition(".")[2]] = shims[id(module)] = \
+            _ModuleShim(module, functions)
+    shims[id(scipy)] = _ModuleShim(scipy, replaced)
+    return shims
+
+
 # ---- float() ----
 
 
@@ -401,3 +446,4 @@ _NUMPY_SHIMS.update(
 for _name, _shim in _NUMPY_SHIMS.items():
     setattr(_NUMPY, _name, _shim)
     _SHIMS[id(getattr(np, _name))] = _shim
+_SHIMS.update(_scipy_shims())

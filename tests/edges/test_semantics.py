@@ -144,3 +144,21 @@ def test_an_empty_index_reads_the_value():
 def test_partial_of_a_keyword_only_function(jit):
     p = functools.partial(keyword_only, scale=3.0)
     assert srcad.grad(lambda x: p(x), jit=jit)(1.0) == 6.0
+
+
+rt = 3.0  # a global named like the generated code's runtime module
+
+
+def _uses_reserved_names(x, kn):
+    s = 0.0
+    for i in range(len(x)):
+        s += x[i] ** 2 * rt * kn
+    return np.max(x, axis=0) * s
+
+
+def test_names_the_generated_code_reserves_are_renamed(jit, rng):
+    x, kn = rng.uniform(0.5, 1.5, 4), 0.7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        grads = srcad.grad(_uses_reserved_names, wrt=(0, "kn"), mode="source", jit=jit)(x, kn)
+    srcad.check.compare(_uses_reserved_names, (x, kn), [0, 1], grads)

@@ -1,0 +1,19 @@
+"""What generated code sees as `kn`: every public kernel of `reductions`, `linalg` and
+`arrays`, and the SciPy special functions the rules' partials call (their Numba forms are
+registered by `srcad.special`, imported here).
+"""
+
+from scipy.special import digamma, erfinv, expit, gammaln, log_ndtr, ndtr, polygamma  # noqa: F401
+
+from .. import special  # noqa: F401  (Numba forms of SciPy's functions)
+from . import arrays, linalg, reductions
+
+
+def _public(module):
+    return {name: obj for name, obj in vars(module).items()
+            if not name.startswith("_") and callable(obj) and
+            getattr(obj, "__module__", None) == module.__name__}
+
+
+for _module in (reductions, linalg, arrays):
+    globals().update(_public(_module))
