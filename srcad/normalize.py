@@ -35,7 +35,7 @@ import numpy as np
 from . import anno
 from .errors import UnsupportedError
 from .frontend import Ref, is_data, is_library, local_names, resolve
-from . import inlining, templates
+from . import inlining, rules, templates
 from .names import Namer
 
 BINOPS = {
@@ -619,9 +619,25 @@ class _Lowering:
         args = [self.call_arg(a) for a in node.args]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords]
+        if target in rules.SEVERAL_RESULTS:
+            return self.results_apart(target, args, keywords, node)
         call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
         anno.setanno(call.func, "func", target)
         return call
+
+    def results_apart(self, target, args, keywords, node):
+        """A tuple of atoms, one per result of `target`, each computed by its own primitive."""
+        if keywords:
+            _unsupported(f"keyword arguments to {target.__name__}", node)
+        atoms = []
+        for part in rules.SEVERAL_RESULTS[target]:
+            call = gast.Call(func=gast.Attribute(value=_name("rt"), attr=part.__name__,
+                                                 ctx=gast.Load()),
+                             args=[anno.deepcopy(a) for a in args], keywords=[])
+            anno.setanno(call.func, "func", part)
+            atoms.append(_name(self.namer.temp()))
+            self.emit(_assign(atoms[-1].id, call, self.stmt))
+        return gast.Tuple(elts=atoms, ctx=gast.Load())
 
     def inline(self, lam, node, target):
         """Lower the body of a user function (or a local lambda) in place of a call to it;
@@ -665,6 +681,14 @@ class _Lowering:
             base = self.atom(node.value.value)
             shape = gast.Attribute(value=base, attr="shape", ctx=gast.Load())
             return gast.Subscript(value=shape, slice=self.index(node.slice), ctx=gast.Load())
+        if isinstance(node.value, gast.Call) and isinstance(node.slice, gast.Constant) and \
+                type(node.slice.value) is int:  # f(x)[1], where f may give a tuple of atoms
+            result = self.expr(node.value)
+            if isinstance(result, gast.Tuple):
+                return result.elts[node.slice.value]
+            base = _name(self.namer.temp())
+            self.emit(_assign(base.id, result, self.stmt))
+            return gast.Subscript(value=base, slice=self.index(node.slice), ctx=gast.Load())
         base = self.subscript_base(node)
         return gast.Subscript(value=base, slice=self.index(node.slice), ctx=gast.Load())
 

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from . import templates
+from . import runtime, templates
 
 REGISTRY = {}
 _ALLOWED_FREE = {"g", "ans", "np", "rt", "kn"}
@@ -257,12 +257,24 @@ adjoint(np.linalg.solve, params="a, b", a="kn.solve_adjoint_a(g, a, ans)",
         b="kn.solve_adjoint_b(g, a)")
 adjoint(np.linalg.inv, params="a", a="kn.inv_adjoint(g, ans)")
 adjoint(np.linalg.det, params="a", a="kn.det_adjoint(g, a, ans)")
-adjoint(np.linalg.cholesky, params="a", a="kn.cholesky_adjoint(g, ans)")
+adjoint(np.linalg.cholesky, params="a",
+        a="kn.lower_triangle_adjoint(kn.cholesky_adjoint(g, ans))")
 adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_diagonal=False",
         a="kn.solve_triangular_adjoint_a(g, a, ans, trans, lower, unit_diagonal)",
         b="kn.solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal)")
 adjoint(scipy.linalg.cho_solve, params="c_and_lower, b",
         b="kn.cho_solve_adjoint_b(g, c_and_lower)")
+
+# a function of several results is one primitive per result: normalize lowers
+# `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
+SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
+                   np.linalg.eigh: (runtime.eigenvalues, runtime.eigenvectors)}
+adjoint(runtime.logabsdet, params="a", a="kn.slogdet_adjoint(g, a)")
+# (eigh, eigvalsh and cholesky read only the lower triangle of their argument)
+adjoint(runtime.eigenvalues, np.linalg.eigvalsh, params="a",
+        a="kn.lower_triangle_adjoint(kn.eigenvalues_adjoint(g, a))")
+adjoint(runtime.eigenvectors, params="a",
+        a="kn.lower_triangle_adjoint(kn.eigenvectors_adjoint(g, a, ans))")
 
 # ---- shape and rearrangement --------------------------------------------------------------
 adjoint(np.transpose, params="x", x="np.transpose(g)")
@@ -320,7 +332,7 @@ pieces(np.concatenate, np.hstack, params="arrays, axis=0",
        piece="rt.concatenate_piece(g, arrays, k)")
 
 # ---- zero derivative ----------------------------------------------------------------------
-nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
+nondiff(runtime.det_sign, operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
         operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
         operator.xor, operator.invert, np.logical_and, np.logical_or, np.logical_not,
         np.sign, np.floor, np.ceil, np.round, np.trunc, np.rint, math.floor, math.ceil,

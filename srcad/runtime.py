@@ -203,7 +203,33 @@ def _xdivy(x, y):
     return lambda x, y: 0.0 if x == 0 else x / y
 
 
-# ---- reductions ---------------------------------------------------------------------------
+# ---- the results of slogdet and eigh, one primitive each (normalize splits the call) -------
+
+@register_jitable
+def det_sign(a):
+    """np.linalg.slogdet(a)[0]."""
+    return np.linalg.slogdet(a)[0]
+
+
+@register_jitable
+def logabsdet(a):
+    """np.linalg.slogdet(a)[1]."""
+    return np.linalg.slogdet(a)[1]
+
+
+@register_jitable
+def eigenvalues(a):
+    """np.linalg.eigh(a)[0]."""
+    return np.linalg.eigvalsh(a)
+
+
+@register_jitable
+def eigenvectors(a):
+    """np.linalg.eigh(a)[1]."""
+    return np.linalg.eigh(a)[1]
+
+
+# ---- linspace -----------------------------------------------------------------------------
 
 @register_jitable
 def linspace(start, stop, num, endpoint):
@@ -308,7 +334,7 @@ def grow(buffer, needed):
     return buffer
 
 
-# ---- reductions along an axis (NumPy's, which Numba lacks for max/min/mean/prod) -----------
+# ---- tuples of arrays ----------------------------------------------------------------------
 
 @register_jitable
 def concatenate_piece(g, arrays, k):

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from srcad import rules
+from srcad import rules, runtime
 
 OPERATORS = {
     operator.add: "x + y",
@@ -89,7 +89,14 @@ SPECIAL = {
                       ("np.linalg.solve(a + 3.0 * np.eye(3), b)", {"a": M33, "b": (3, 2)})],
     np.linalg.inv: [("np.linalg.inv(a + 3.0 * np.eye(3))", {"a": M33})],
     np.linalg.det: [("np.linalg.det(a)", {"a": M33})],
-    np.linalg.cholesky: [("np.linalg.cholesky(a @ a.T + 3.0 * np.eye(3))", {"a": M33})],
+    np.linalg.cholesky: [("np.linalg.cholesky(a @ a.T + 3.0 * np.eye(3))", {"a": M33}),
+                         ("np.linalg.cholesky(a + 3.0 * np.eye(3))", {"a": M33})],
+    runtime.logabsdet: [("np.linalg.slogdet(a)[1]", {"a": M33}),
+                        ("np.linalg.slogdet(a)[1]", {"a": (2, 2)})],
+    runtime.eigenvalues: [("np.linalg.eigh(a + a.T)[0]", {"a": M33}),
+                          ("np.linalg.eigh(a)[0]", {"a": M33})],
+    runtime.eigenvectors: [("np.linalg.eigh(a + a.T)[1] ** 2", {"a": M33})],
+    np.linalg.eigvalsh: [("np.linalg.eigvalsh(a)", {"a": M33})],
     scipy.linalg.solve_triangular: [
         ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, lower=True)", {"a": M33, "b": V3}),
         ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, trans=1)", {"a": M33, "b": (3, 2)})],

@@ -181,6 +181,27 @@ def eigh_adjoint(gw, gv, w, v):
     return symmetric_part(np.dot(np.dot(v, inner), _transpose(v)))
 
 
+@register_jitable
+def lower_triangle_adjoint(s):
+    """The adjoint of `a` for a function of a symmetric matrix that reads only a's lower
+    triangle (np.linalg.cholesky, eigh, eigvalsh), given `s`, its adjoint as a function of
+    the whole symmetric matrix: s_ij + s_ji below the diagonal, s_ii on it, 0 above."""
+    return np.tril(s) + np.tril(_transpose(s), -1)
+
+
+@register_jitable
+def eigenvalues_adjoint(g, a):
+    """ā = v diag(g) v^T, the adjoint of the eigenvalues of the symmetric `a` alone."""
+    w, v = np.linalg.eigh(a)
+    return eigh_adjoint(g, np.zeros_like(v), w, v)
+
+
+@register_jitable
+def eigenvectors_adjoint(g, a, v):
+    """The adjoint of the eigenvectors `v` of the symmetric `a` alone (see eigh_adjoint)."""
+    return eigh_adjoint(np.zeros(v.shape[0], v.dtype), g, np.linalg.eigvalsh(a), v)
+
+
 # ---- triangular and Cholesky solves (scipy.linalg) ----------------------------------------
 
 @register_jitable

@@ -110,6 +110,17 @@ def _install():
         elif (getattr(key, "__module__", None) or "").startswith("numpy") and \
                 key not in HANDLED_FUNCTIONS and handler(key) is not None:
             HANDLED_FUNCTIONS[key] = handler(key)  # (they dispatch through __array_function__)
+    for key, parts in rules.SEVERAL_RESULTS.items():
+        HANDLED_FUNCTIONS[key] = _results_apart(parts)
+
+
+def _results_apart(parts):
+    """slogdet, eigh: a tuple of results, each its own op (or plain values without a rule)."""
+    def call(*args, **kwargs):
+        return tuple(part(*plain(args), **plain(kwargs)) if handler(part) is None else
+                     handler(part)(*args, **kwargs) for part in parts)
+
+    return call
 
 
 _install()
