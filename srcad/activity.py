@@ -62,7 +62,7 @@ def can_carry(ty):
     return ty.kind in ("f", "unknown")
 
 
-def analyze(tree, types, wrt):
+def analyze(tree, types, wrt, origins=None):
     """The active variables of `tree` (core form) when differentiating w.r.t. `wrt` names."""
     flows = _flows(tree)
     varied = {w for w in wrt if can_carry(types.get(w))}
@@ -94,15 +94,15 @@ def analyze(tree, types, wrt):
     for name in sorted(active):
         if types.get(name).kind == "unknown":
             node = next((n for t, _, n in flows if t == name), None)
-            raise UnsupportedError(_unknown_type(name, node, types),
+            raise UnsupportedError(_unknown_type(name, node, types, origins),
                                    anno.getanno(node, "loc") if node else None)
     return active
 
 
-def _unknown_type(name, node, types):
+def _unknown_type(name, node, types, origins):
     """Why srcad cannot type `name`, in the user's terms (a temporary by its expression)."""
-    what = f"'{templates.to_source(node.value)}'" if name.startswith("_") and node is not None \
-        else f"'{name}'"
+    what = f"'{templates.SourceText(node.value, origins)}'" if name.startswith("_") and \
+        node is not None else f"'{name}'"
     conflicts = getattr(types, "conflicts", {})
     suspects = [name] + (sorted(templates.names_read(node.value)) if node is not None else [])
     for suspect in suspects:

@@ -25,14 +25,19 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, rules
 from .errors import AliasingError
 from .templates import names_read
 from .typeinfer import UNKNOWN
 
-# NumPy functions whose result may be a view of (the same memory as) their first argument
-VIEWS = (np.transpose, np.reshape, np.ravel, np.asarray, np.ascontiguousarray,
-         np.asfortranarray, np.atleast_1d, np.atleast_2d)
+# NumPy functions whose result may be a view of (the same memory as) their first argument;
+# a library function with no derivative rule is assumed to be one too (`may_be_view`)
+VIEWS = {np.transpose, np.reshape, np.ravel, np.asarray, np.ascontiguousarray,
+         np.asfortranarray, np.asanyarray, np.require, np.atleast_1d, np.atleast_2d,
+         np.atleast_3d, np.squeeze, np.expand_dims, np.swapaxes, np.moveaxis, np.rollaxis,
+         np.flip, np.flipud, np.fliplr, np.rot90, np.real, np.imag, np.diagonal,
+         np.broadcast_to, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit,
+         np.trim_zeros, np.real_if_close, np.asarray_chkfinite}
 
 
 @dataclass
@@ -80,10 +85,23 @@ def view_base(value, types):
         basic = not any(isinstance(i, gast.Name) and types.get(i.id, UNKNOWN).is_array
                         for i in index)
         return value.value.id if basic else None
-    if isinstance(value, gast.Call) and anno.getanno(value.func, "func") in VIEWS and \
-            value.args and isinstance(value.args[0], gast.Name):
+    if isinstance(value, gast.Call) and value.args and isinstance(value.args[0], gast.Name) and \
+            may_be_view(anno.getanno(value.func, "func"), value):
         return value.args[0].id
     return None
+
+
+def may_be_view(func, call):
+    """May `call` of `func` return (a part of) its first argument's memory?"""
+    if isinstance(func, np.ufunc) or hasattr(func, "__srcad_vjp__"):
+        return False
+    if func is np.array:  # np.array(x, copy=False) is x where it can be
+        return any(k.arg == "copy" and not (isinstance(k.value, gast.Constant) and
+                                            k.value.value is True) for k in call.keywords)
+    try:
+        return func in VIEWS or rules.lookup(func) is None
+    except TypeError:  # unhashable
+        return True
 
 
 class _Pairs:
@@ -117,8 +135,8 @@ class _Pairs:
             if isinstance(target, gast.Subscript):
                 return pairs
         name = target.id
-        if not self.types.get(name, UNKNOWN).is_array and \
-                self.types.get(name, UNKNOWN).kind != "tuple":
+        ty = self.types.get(name, UNKNOWN)
+        if not ty.is_array and ty.kind not in ("tuple", "unknown"):  # (unknown: may be one)
             return pairs
         base = view_base(s.value, self.types) if isinstance(s, gast.Assign) and \
             not anno.getanno(s, "inplace") else None

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from . import check, frontend, pipeline, typeinfer
-from .errors import FallbackWarning, UnsupportedError
+from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -49,10 +49,28 @@ class _Specialization:
             raise _Stale
         return values
 
+    def refuse_aliased_writes(self, args, extra):
+        """The gradient writes into copies of the arguments the function writes into (the
+        caller's arrays never change); that is the function's own computation only when no
+        other argument or global it reads shares their memory."""
+        g = self.generated
+        names = list(inspect.signature(g.fn).parameters)[:len(args)] + list(g.hidden)
+        values = list(args) + list(extra)
+        for i in g.written:
+            for j, other in enumerate(values):
+                if j != i and isinstance(other, np.ndarray) and \
+                        np.may_share_memory(args[i], other):
+                    raise AliasingError(
+                        f"{g.fn.__qualname__} writes into its argument '{names[i]}', which "
+                        f"shares memory with '{names[j]}': srcad differentiates a copy of "
+                        "what it writes into, which would not change the other; pass "
+                        "separate arrays (np.copy)")
+
     def run(self, args, cotangent):
         if self.mode == "tape":
             return self.call(*args, cotangent=cotangent)
         extra = self.hidden_values()
+        self.refuse_aliased_writes(args, extra)
         if self.mode == "source+python":  # NumPy's floating-point semantics, as compiled
             args = tuple(np.float64(a) if type(a) is float else a for a in args)
             cotangent = np.float64(1.0 if cotangent is None else cotangent) \

@@ -36,12 +36,13 @@ class _Check:
     guards: list = field(default_factory=list)  # conditions under which the points are reached
 
 
-def guard(fn_def, types):
-    """Insert the checks into the forward sweep of `fn_def` (in place); returns it."""
+def guard(fn_def, types, origins=None):
+    """Insert the checks into the forward sweep of `fn_def` (in place); returns it. `origins`
+    (temporary -> the user's expression) writes the messages in the user's terms."""
     body = fn_def.body
     start = next(k for k, s in enumerate(body) if _is_comment(s, "forward sweep"))
     end = next(k for k, s in enumerate(body) if _is_comment(s, "reverse sweep"))
-    body[start + 1:end] = _Guarder(types).block(body[start + 1:end], [])
+    body[start + 1:end] = _Guarder(types, origins or {}).block(body[start + 1:end], [])
     return fn_def
 
 
@@ -51,8 +52,8 @@ def _is_comment(stmt, text):
 
 
 class _Guarder:
-    def __init__(self, types):
-        self.types = types
+    def __init__(self, types, origins):
+        self.types, self.origins = types, origins
 
     def block(self, stmts, loops):
         """`stmts` with their checks; `loops` are the enclosing loops a check may still be
@@ -110,13 +111,13 @@ class _Guarder:
                 if self.is_int(node.left) and self.is_int(node.right) and \
                         not (isinstance(node.right, gast.Constant) and node.right.value):
                     out.append(_Check("check_divisor", [node.right],
-                                      [_const(_where(node, stmt))]))
+                                      [_const(_where(node, stmt, self.origins))]))
         return out
 
     def subscript_checks(self, sub, stmt):
         base = sub.value.id
         items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
-        where = _const(_where(sub, stmt))
+        where = _const(_where(sub, stmt, self.origins))
         out, axis = [], 0
         for k, item in enumerate(items):
             if isinstance(item, gast.Constant) and item.value is None:  # np.newaxis
@@ -241,9 +242,9 @@ def _simplified(expr):
     return out
 
 
-def _where(node, stmt):
+def _where(node, stmt, origins):
     loc = anno.getanno(stmt, "loc")
-    text = templates.to_source(node)
+    text = str(templates.SourceText(node, origins))
     return f"{text} at {os.path.basename(loc.file)}:{loc.line}" if loc is not None else text
 
 

@@ -26,6 +26,7 @@ Raises UnsupportedError, naming the construct and its file:line, for anything el
 """
 
 import builtins
+import inspect
 import operator
 from dataclasses import dataclass
 
@@ -61,6 +62,9 @@ METHODS = {
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # builtins that reach variables or code by name, which a source transform cannot follow
 DYNAMIC = {eval, exec, compile, locals, globals, vars, getattr, setattr, delattr, __import__}
+# NumPy functions that write into an argument (out= aside)
+WRITES_INTO_ARGUMENTS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal,
+                         np.put_along_axis}
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Core:
     parsed: object
     files: set  # every source file read: the function's and its inlined helpers'
     renamed: dict  # a user's name that generated code reserves -> the name it has there
+    origins: dict  # temporary -> the user's expression it holds (for messages)
 
 
 def normalize(parsed):
@@ -95,7 +100,7 @@ def normalize(parsed):
     body = _JumpLowering(namer).function(body)
     tree.body = body
     return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files,
-                renamed)
+                renamed, lowering.origins)
 
 
 # the names generated code gives srcad's runtime helpers and kernels
@@ -130,8 +135,24 @@ def _check_signature(tree):
     args = tree.args
     loc = anno.getanno(tree, "loc")
     if args.vararg is not None or args.kwarg is not None:
-        raise UnsupportedError("*args / **kwargs parameters are not supported (name the "
-                               "parameters; a decorator's wrapper can use functools.wraps)", loc)
+        raise UnsupportedError("*args / **kwargs parameters are not supported: name the "
+                               "parameters (a decorator's wrapper too: srcad differentiates a "
+                               "wrapper as the function it is)", loc)
+
+
+def _writes_into_an_argument(target, call):
+    """np.exp(x, out=y), np.multiply(a, b, c), np.dot(a, b, out), np.copyto(y, x), np.add.at."""
+    if target in WRITES_INTO_ARGUMENTS or any(k.arg == "out" for k in call.keywords):
+        return True
+    if isinstance(target, np.ufunc):
+        return len(call.args) > target.nin
+    if isinstance(getattr(target, "__self__", None), np.ufunc):
+        return target.__name__ == "at"
+    try:
+        positional = list(inspect.signature(target).parameters)[:len(call.args)]
+    except (TypeError, ValueError):
+        return False
+    return "out" in positional
 
 
 def _unsupported(what, node):
@@ -163,6 +184,7 @@ class _Lowering:
         self.out = None  # the statement list being filled
         self.stmt = None  # the source statement being lowered (for locations)
         self.lambdas = {}  # local name -> Lambda node assigned to it
+        self.origins = {}  # temporary -> the user's expression it holds
         self.files = {stack[0].__code__.co_filename} if hasattr(stack[0], "__code__") else set()
 
     # -- statements ---------------------------------------------------------------------
@@ -537,6 +559,7 @@ class _Lowering:
             return expr
         tmp = self.namer.temp()
         self.emit(_assign(tmp, expr, self.stmt))
+        self.origins[tmp] = node
         return _name(tmp)
 
     def expr(self, node):
@@ -603,6 +626,10 @@ class _Lowering:
         if target in DYNAMIC:
             _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
                          "source transform sees only the names written in the function)", node)
+        if _writes_into_an_argument(target, node):
+            _unsupported(f"{templates.SourceText(node)} writes into an argument (out=, or a "
+                         "function that fills an array in place): assign its result instead",
+                         node)
         if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None
                                      for a in node.args[1:3]):  # a bound of None: no bound
             bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
@@ -651,7 +678,16 @@ class _Lowering:
         method = METHODS.get(func.attr)
         if method is None:
             _unsupported(f"the method '.{func.attr}()'", node)
+        if any(k.arg == "out" for k in node.keywords):
+            _unsupported(f"{templates.SourceText(node)} writes into an argument (out=): "
+                         "assign its result instead", node)
         receiver = self.atom(func.value)
+        if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
+            copy = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="copy",
+                                                 ctx=gast.Load()), args=[receiver], keywords=[])
+            anno.setanno(copy.func, "func", np.copy)
+            receiver = _name(self.namer.temp())
+            self.emit(_assign(receiver.id, copy, self.stmt))
         args = [receiver] + [self.call_arg(a) for a in node.args]
         if method is np.reshape and len(args) > 2:  # x.reshape(n, m) -> np.reshape(x, (n, m))
             args = [receiver, gast.Tuple(elts=args[1:], ctx=gast.Load())]

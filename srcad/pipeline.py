@@ -43,6 +43,7 @@ class Generated:
     hidden_refs: tuple = ()  # where to read each at every call
     hidden_types: tuple = ()  # the types the gradient was generated for
     checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
+    written: tuple = ()  # the indices of the array arguments the function writes into
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
 
 
@@ -121,13 +122,13 @@ def generate(fn, wrt, arg_types, cache=False):
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
-    active = activity.analyze(core.tree, types, wrt_names)
+    active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
     grad_def = reverse.differentiate(core, types, active, wrt_names, aliases,
                                     np_name)
     _dump("reverse", lambda: codegen.render(copy.deepcopy(grad_def)), stages)
-    guards.guard(grad_def, types)
+    guards.guard(grad_def, types, core.origins)
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
@@ -156,11 +157,13 @@ def generate(fn, wrt, arg_types, cache=False):
     gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)),
                        grad_def.name)
     jittable = getattr(codegen.load(text, filename, statics), grad_def.name)
+    written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
+                    any(reverse.stores_into(s, name) for s in gast.walk(core.tree)))
     return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
                      output_type,
                      tuple(hidden), tuple(core.refs[n] for n in hidden),
                      tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
-                     tuple(checks.items()), stages)
+                     tuple(checks.items()), written, stages)
 
 
 def _names(tree):

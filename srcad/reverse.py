@@ -287,7 +287,7 @@ class Differentiator(SavePlanner):
                        if isinstance(n, gast.Name) and n.id in self.active]
         if not active_args:
             return []
-        what = templates.SourceText(value)
+        what = templates.SourceText(value, self.core.origins)
         if hasattr(func, "__srcad_vjp__"):
             return self.custom_adjoint(func, z, args, keywords, g, loc, what)
         rule = rules.lookup(func)
@@ -332,20 +332,21 @@ class Differentiator(SavePlanner):
         except TypeError as exc:
             raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
                                    loc) from None
-        axis, elements = bound[rule.params[1]], bound[rule.params[0]]
-        if not (axis == 0 or isinstance(axis, gast.Constant) and axis.value == 0) or \
-                not isinstance(elements, gast.Tuple):
+        elements = bound[rule.params[0]]
+        if not isinstance(elements, gast.Tuple):
             raise UnsupportedError(f"srcad differentiates {what} only for a tuple written in "
-                                   "the call, along axis 0", loc)
-        if "concatenate" in rule.piece and any(not self.ty(e.id).is_array for e in elements.elts
-                                               if isinstance(e, gast.Name)):
+                                   "the call", loc)
+        if "arrays" in templates.names_in(rule.piece) and any(not self.ty(e.id).is_array for e in elements.elts
+                                         if isinstance(e, gast.Name)):
             raise UnsupportedError(f"srcad differentiates {what} only when every element is "
                                    "an array", loc)
         out = []
         for k, e in enumerate(elements.elts):
             if isinstance(e, gast.Name) and e.id in self.active:
+                fill = {p: (node if isinstance(node, gast.AST) else _const(node))
+                        for p, node in bound.items()}
                 out.append(self.accumulate(e.id, templates.fill(
-                    rule.piece, g=g, k=_const(k), arrays=elements, np=_name(self.np))))
+                    rule.piece, **fill, g=g, k=_const(k), np=_name(self.np))))
         return out
 
     def custom_adjoint(self, func, z, args, keywords, g, loc, what):
@@ -735,7 +736,7 @@ class Differentiator(SavePlanner):
         b_out = self.namer.fresh("b_out")
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
-                  any(_stores_into(s, a) for s in gast.walk(fn))]
+                  any(stores_into(s, a) for s in gast.walk(fn))]
         body = copies + [comment("forward sweep")] + fwd
         ret = self.ret_atom
         value = ret
@@ -781,7 +782,8 @@ def is_fresh(expr):
     return False
 
 
-def _stores_into(node, name):
+def stores_into(node, name):
+    """Does the statement `node` write into (an element or slice of) the array `name`?"""
     if isinstance(node, gast.Assign):
         t = node.targets[0]
     elif isinstance(node, gast.AugAssign):

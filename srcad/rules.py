@@ -32,6 +32,7 @@ import scipy.special
 from . import runtime, templates
 
 REGISTRY = {}
+_SECTION = [""]  # the section the next rules belong to (`section`)
 _ALLOWED_FREE = {"g", "ans", "np", "rt", "kn"}
 
 
@@ -48,6 +49,7 @@ class Rule:
     forward: str = None  # the compiled form of the call (see the module's docstring)
     forward_options: bool = False
     on_scalar: str = None  # the partial when the argument is a scalar (for reductions)
+    section: str = ""  # where docs/numpy.md lists it
 
     def bind(self, args, keywords):
         """Map a call's positional and keyword argument nodes to parameter names."""
@@ -100,7 +102,7 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
         _check_template(keys[0], forward, names)
     rule = Rule(tuple(keys), names, defaults, dict(partials), broadcasting, nondiff,
                 positional=positional, forward=forward, forward_options=forward_options,
-                on_scalar=on_scalar)
+                on_scalar=on_scalar, section=_SECTION[0])
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
@@ -130,7 +132,7 @@ def pieces(*keys, params, piece, forward=None):
     if forward is not None:
         _check_template(keys[0], forward, names)
     rule = Rule(tuple(keys), names, defaults, {}, False, piece=piece, positional=positional,
-                forward=forward, forward_options=True)
+                forward=forward, forward_options=True, section=_SECTION[0])
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
@@ -142,6 +144,11 @@ def nondiff(*keys):
         _register((key,), "*args", {}, broadcasting=False, nondiff=True)
 
 
+def section(title):
+    """The rules registered next belong to `title` (a heading of docs/numpy.md)."""
+    _SECTION[0] = title
+
+
 def lookup(func):
     try:
         return REGISTRY.get(func)
@@ -149,7 +156,7 @@ def lookup(func):
         return None
 
 
-# ---- arithmetic ---------------------------------------------------------------------------
+section("Arithmetic")
 elementwise(operator.add, np.add, x="g", y="g")
 elementwise(operator.sub, np.subtract, x="g", y="-g")
 elementwise(operator.mul, np.multiply, x="g * y", y="g * x")
@@ -162,7 +169,7 @@ elementwise(operator.mod, np.mod, x="g", y="-g * np.floor(x / y)")
 elementwise(np.square, x="2.0 * g * x")
 elementwise(np.reciprocal, x="-g * ans * ans")
 
-# ---- exponentials and logarithms ----------------------------------------------------------
+section("Exponentials and logarithms")
 elementwise(math.exp, np.exp, x="g * ans")
 elementwise(math.expm1, np.expm1, x="g * (ans + 1.0)")
 elementwise(np.exp2, x="g * ans * 0.6931471805599453")
@@ -174,7 +181,7 @@ elementwise(math.sqrt, np.sqrt, x="g / (2.0 * ans)")
 elementwise(np.cbrt, x="g / (3.0 * ans * ans)")
 elementwise(np.logaddexp, x="g * np.exp(x - ans)", y="g * np.exp(y - ans)")
 
-# ---- trigonometric and hyperbolic ---------------------------------------------------------
+section("Trigonometric and hyperbolic functions")
 elementwise(math.sin, np.sin, x="g * np.cos(x)")
 elementwise(math.cos, np.cos, x="-g * np.sin(x)")
 elementwise(math.tan, np.tan, x="g * (1.0 + ans * ans)")
@@ -191,7 +198,7 @@ elementwise(math.asinh, np.arcsinh, x="g / np.sqrt(x * x + 1.0)")
 elementwise(math.acosh, np.arccosh, x="g / np.sqrt(x * x - 1.0)")
 elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
 
-# ---- piecewise ----------------------------------------------------------------------------
+section("Piecewise functions")
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
 elementwise(np.maximum, params="x, y", x="g * (x >= y)", y="g * (x < y)")
 elementwise(np.minimum, params="x, y", x="g * (x <= y)", y="g * (x > y)")
@@ -203,7 +210,7 @@ elementwise(np.clip, params="a, a_min, a_max", a="g * ((a >= a_min) & (a <= a_ma
 elementwise(np.where, params="condition, x, y",
             x="g * condition", y="g * np.logical_not(condition)")
 
-# ---- reductions (axis None, an int or a tuple of ints) ------------------------------------
+section("Reductions (axis None, an int or a tuple of ints; keepdims)")
 reduction(np.sum, params="x, axis=None, *, keepdims=False", x="kn.sum_adjoint(g, x, axis)",
           forward="kn.sum_along(x, axis, keepdims)")
 reduction(np.mean, params="x, axis=None, *, keepdims=False", x="kn.mean_adjoint(g, x, axis)",
@@ -233,7 +240,7 @@ adjoint(scipy.special.softmax, params="x, axis=None", x="kn.softmax_adjoint(g, a
 adjoint(scipy.special.log_softmax, params="x, axis=None",
         x="kn.log_softmax_adjoint(g, ans, axis)")
 
-# ---- sorting and order statistics (the gradient follows the stable sort's permutation) ----
+section("Sorting and order statistics (the gradient follows the stable sort's permutation)")
 adjoint(np.sort, params="x, axis=-1", x="kn.sort_adjoint(g, x, axis)",
         forward="kn.sort_along(x, axis)")
 adjoint(np.median, params="x, axis=None, *, keepdims=False", x="kn.median_adjoint(g, x, axis)",
@@ -244,7 +251,7 @@ adjoint(np.percentile, params="x, q, axis=None, *, keepdims=False",
         x="kn.percentile_adjoint(g, x, q, axis)",
         forward="kn.percentile_along(x, q, axis, keepdims)")
 
-# ---- linear algebra -----------------------------------------------------------------------
+section("Linear algebra")
 adjoint(np.dot, operator.matmul, np.matmul, params="a, b",
         a="rt.matmul_adjoint_a(g, a, b)", b="rt.matmul_adjoint_b(g, a, b)")
 adjoint(np.outer, params="a, b", a="np.dot(g, b)", b="np.dot(a, g)")
@@ -276,7 +283,7 @@ adjoint(runtime.eigenvalues, np.linalg.eigvalsh, params="a",
 adjoint(runtime.eigenvectors, params="a",
         a="kn.lower_triangle_adjoint(kn.eigenvectors_adjoint(g, a, ans))")
 
-# ---- shape and rearrangement --------------------------------------------------------------
+section("Shapes and rearrangements")
 adjoint(np.transpose, params="x", x="np.transpose(g)")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
@@ -307,7 +314,7 @@ adjoint(np.trapezoid, params="y, x=None, dx=1.0, axis=-1",
         y="kn.trapezoid_adjoint_y(g, y, x, dx, axis)", x="kn.trapezoid_adjoint_x(g, y, x, axis)",
         dx="kn.trapezoid_adjoint_dx(g, y, axis)", forward="kn.trapezoid_along(y, x, dx, axis)")
 
-# ---- special functions (SciPy's, and math's gamma and error functions) --------------------
+section("Special functions")
 elementwise(math.lgamma, scipy.special.gammaln, x="g * kn.digamma(x)")
 elementwise(math.gamma, scipy.special.gamma, x="g * ans * kn.digamma(x)")
 elementwise(scipy.special.digamma, x="g * kn.polygamma(1, x)")
@@ -326,12 +333,15 @@ elementwise(scipy.special.betaln, params="a, b",
             a="g * (kn.digamma(a) - kn.digamma(a + b))",
             b="g * (kn.digamma(b) - kn.digamma(a + b))")
 
-# ---- functions of a tuple (only along the first axis) ------------------------------------------
-pieces(np.stack, np.array, params="arrays, axis=0", piece="g[k]")
-pieces(np.concatenate, np.hstack, params="arrays, axis=0",
-       piece="rt.concatenate_piece(g, arrays, k)")
+section("Functions of a tuple of arrays (written in the call)")
+pieces(np.array, params="arrays", piece="g[k]")
+pieces(np.stack, params="arrays, axis=0", piece="np.moveaxis(g, axis, 0)[k]")
+pieces(np.concatenate, params="arrays, axis=0", piece="rt.concatenate_piece(g, arrays, k, axis)")
+pieces(np.hstack, params="arrays",
+       piece="rt.concatenate_piece(g, arrays, k, rt.hstack_axis(arrays))")
+pieces(np.vstack, params="arrays", piece="rt.vstack_piece(g, arrays, k)")
 
-# ---- zero derivative ----------------------------------------------------------------------
+section("Zero derivative")
 nondiff(runtime.det_sign, operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
         operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
         operator.xor, operator.invert, np.logical_and, np.logical_or, np.logical_not,

@@ -337,9 +337,39 @@ def grow(buffer, needed):
 # ---- tuples of arrays ----------------------------------------------------------------------
 
 @register_jitable
-def concatenate_piece(g, arrays, k):
-    """The adjoint of `arrays[k]` in `np.concatenate(arrays)` (along the first axis)."""
+def concatenate_piece(g, arrays, k, axis):
+    """The adjoint of `arrays[k]` in `np.concatenate(arrays, axis)`."""
     start = 0
     for j in range(k):
-        start += arrays[j].shape[0]
+        start += arrays[j].shape[axis]
+    part = np.moveaxis(g, axis, 0)[start:start + arrays[k].shape[axis]]
+    return np.moveaxis(part, 0, axis).copy()
+
+
+@register_jitable
+def hstack_axis(arrays):
+    """The axis np.hstack joins `arrays` along."""
+    return 0 if arrays[0].ndim == 1 else 1
+
+
+def vstack_piece(g, arrays, k):
+    """The adjoint of `arrays[k]` in `np.vstack(arrays)` (a 1-D array is one row)."""
+    start = sum(1 if a.ndim == 1 else a.shape[0] for a in arrays[:k])
+    if arrays[k].ndim == 1:
+        return g[start].copy()
     return g[start:start + arrays[k].shape[0]].copy()
+
+
+@overload(vstack_piece)
+def _vstack_piece(g, arrays, k):
+    if not isinstance(arrays, types.UniTuple):
+        return None  # (1-D and 2-D arrays mixed: the generated Python runs instead)
+    if arrays.dtype.ndim == 1:
+        return lambda g, arrays, k: g[k].copy()
+
+    def rows(g, arrays, k):
+        start = 0
+        for j in range(k):
+            start += arrays[j].shape[0]
+        return g[start:start + arrays[k].shape[0]].copy()
+    return rows

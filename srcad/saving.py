@@ -346,8 +346,7 @@ class SavePlanner:
         if any(adj in {n.id for n in gast.walk(a) if isinstance(n, gast.Name)}
                for a in self.adjoints.get(id(stmt), [])):
             return True
-        path = self.paths[id(stmt)]
-        return self.defines_name(stmt, name) and self.resets(name, path)
+        return self.defines_name(stmt, name) and self.resets(name, self.paths[id(stmt)])
 
     def first_adjoint_adds_whole(self, stmt, name):
         """Is the first adjoint statement of `stmt` touching the adjoint of `name` a whole-array

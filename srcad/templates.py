@@ -85,13 +85,15 @@ class _Replace(gast.NodeTransformer):
 
 
 class SourceText:
-    """The source of `node`, rendered only when formatted (for error messages)."""
+    """The source of `node`, rendered only when formatted (for error messages), with each
+    temporary in `origins` written as the user's expression it holds."""
 
-    def __init__(self, node):
-        self.node = node
+    def __init__(self, node, origins=None):
+        self.node, self.origins = node, origins
 
     def __str__(self):
-        return to_source(self.node)
+        return to_source(_Replace(self.origins).visit(anno.deepcopy(self.node))
+                         if self.origins else self.node)
 
     def __format__(self, spec):
         return format(str(self), spec)

@@ -267,6 +267,13 @@ class _Infer:
             return custom_result_type(func, args, kwargs)
         if not safe_to_evaluate(func):
             return UNKNOWN
+        if func is np.squeeze and args and args[0].is_array:
+            # (its rank depends on the sizes: the stand-ins' size-1 axes would all go)
+            axis = consts.get("axis", const_args[1] if len(const_args) > 1 else None)
+            axes = axis if isinstance(axis, tuple) else (axis,)
+            if axis is None or not all(type(a) is int for a in axes):
+                return UNKNOWN
+            return array(args[0].kind, args[0].ndim - len(axes))
         if func is np.reshape and len(args) == 2 and args[0].is_array:
             # (a stand-in has one element: it cannot take the new shape)
             shape = args[1]

@@ -903,6 +903,36 @@ def negative_bases(a):
     return (-1) ** 2 * a + a * (-1.5) ** 2 + a ** (-1) ** 2 + (- 3.0) ** 2 * a
 
 
+def array_written_until_a_break(x):
+    u = x * 1.0
+    for t in range(4):
+        u[0] = u[0] * 1.1 + u[1] * u[1]
+        if u[0] > 0.3:
+            break
+    return np.sum(u * u)
+
+
+def array_written_until_a_return(x):
+    u = x * 1.0
+    for t in range(4):
+        u[t] = u[t] * 1.1 + u[t + 1]
+        if u[t] > 0.2:
+            return np.sum(u * x)
+    return np.sum(u)
+
+
+def array_written_in_nested_loops_with_breaks(x):
+    u = x * 1.0
+    for i in range(3):
+        for j in range(2):
+            u[j] = u[j] * u[j + 1] + 0.1
+            if u[j] > 0.5:
+                break
+        if u[0] < -0.2:
+            break
+    return np.sum(u)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

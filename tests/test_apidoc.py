@@ -1,6 +1,7 @@
-"""docs/api.md is rendered from the public docstrings by `python -m tools.apidoc`."""
+"""docs/api.md is rendered from the public docstrings by `python -m tools.apidoc`, and
+docs/numpy.md from the rule table by `python -m tools.numpydoc`."""
 
-from tools import apidoc
+from tools import apidoc, numpydoc
 
 
 def test_api_reference_is_up_to_date():
@@ -25,3 +26,18 @@ def test_google_sections_become_lists():
     assert "- `y` (int): more." in md
     assert "- a number, on two lines." in md
     assert md.rstrip().endswith("A closing paragraph.")
+
+
+def test_numpy_reference_is_up_to_date():
+    current = numpydoc.OUTPUT.read_text() if numpydoc.OUTPUT.exists() else ""
+    assert current == numpydoc.render(), \
+        "docs/numpy.md is out of date with srcad/rules.py: run `python -m tools.numpydoc`"
+
+
+def test_every_rule_is_listed():
+    from srcad import rules
+
+    text = numpydoc.render()
+    for key, rule in rules.REGISTRY.items():
+        name = numpydoc.spell(key)
+        assert name is None or name in text, key

@@ -110,20 +110,25 @@ def _entry(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tools.apidoc", description=__doc__)
+    return write_or_check("tools.apidoc", __doc__, OUTPUT, render, argv)
+
+
+def write_or_check(module, doc, output, render, argv=None):
+    """The command line of a generated document: rewrite `output`, or with --check exit 1
+    when it differs from `render()`."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
     parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if docs/api.md differs from the docstrings")
+                        help=f"do not write; exit 1 if {output.name} is out of date")
     opts = parser.parse_args(argv)
     text = render()
     if opts.check:
-        current = OUTPUT.read_text() if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT} is out of date: run `python -m tools.apidoc`", file=sys.stderr)
+        if (output.read_text() if output.exists() else "") != text:
+            print(f"{output} is out of date: run `python -m {module}`", file=sys.stderr)
             return 1
         return 0
-    OUTPUT.parent.mkdir(exist_ok=True)
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT}")
+    output.parent.mkdir(exist_ok=True)
+    output.write_text(text)
+    print(f"wrote {output}")
     return 0
 
 

@@ -363,7 +363,7 @@ def vector_norm_rows_adjoint(g, x2, ans, p):
     if np.isinf(p):
         hits = np.abs(x2) == ans
         return np.sign(x2) * hits * g / np.sum(hits, axis=1, keepdims=True)
-    scale = np.where(ans > 0, g, 0.0) / np.where(ans > 0, ans, 1.0) ** (p - 1)
+    scale = np.where(ans != 0, g, 0.0) / np.where(ans != 0, ans, 1.0) ** (p - 1)  # (nan: nan)
     return (x2 if p == 2 else np.sign(x2) * np.abs(x2) ** (p - 1)) * scale
 
 
@@ -380,7 +380,7 @@ def _vector_norm_rows_adjoint(g, x2, ans, p):
                 out[i, j] = g[i] * np.sign(v)
             elif np.isinf(p):
                 out[i, j] = g[i] * np.sign(v) / ties if abs(v) == ans[i] else 0.0
-            elif p != 0 and ans[i] > 0:
+            elif p != 0 and ans[i] != 0:
                 out[i, j] = g[i] * (v / ans[i] if p == 2 else
                                     np.sign(v) * (abs(v) / ans[i]) ** (p - 1))
     return out

@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from srcad.errors import AliasingError
 from srcad.tape import engine, mode, patching
 from srcad.tape.tensor import Tensor, new
 
@@ -86,7 +87,27 @@ def _trace(fn, args, wrt):
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
         values = [leaves[i].clone() if i in leaves else _argument(v) for i, v in enumerate(args)]
-        return _call(fn, values), leaves
+        versions = [v._version if isinstance(v, Tensor) else None for v in values]
+        out = _call(fn, values)
+    _refuse_aliased_writes(fn, args, values, versions)
+    return out, leaves
+
+
+def _refuse_aliased_writes(fn, args, values, versions):
+    """The function ran on copies of its arguments; if it wrote into one that shares memory
+    with another, the copies computed something else than the function does."""
+    for i, (arg, value, version) in enumerate(zip(args, values, versions, strict=True)):
+        if version is None or value._version == version:
+            continue
+        for j, other in enumerate(args):
+            if j != i and isinstance(arg, np.ndarray) and isinstance(other, np.ndarray) and \
+                    np.may_share_memory(arg, other):
+                names = list(inspect.signature(fn).parameters)
+                raise AliasingError(
+                    f"{_qualname(fn)} writes into its argument '{names[i]}', which shares "
+                    f"memory with its argument '{names[j]}': the tape runs the function on "
+                    "copies of its arguments, which would not see that; pass separate arrays "
+                    "(np.copy)")
 
 
 def _argument(value):

@@ -1,0 +1,145 @@
+"""Writes the by-name transform cannot see: through out= and functions that fill an argument,
+through views NumPy functions return, and into an argument that shares memory with another.
+Each must be refused (source mode) or differentiated as NumPy runs it (the tape, in auto), never
+dropped. Regression tests for the second adversarial probe (F08, F16/F17, F20)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+@pytest.mark.parametrize("call", [
+    "np.multiply(c, 5.0, out=c)", "np.exp(a, out=c)", "np.multiply(c, 5.0, c)",
+    "np.negative(c, c)", "np.clip(a, 0.0, 1.0, out=c)", "np.copyto(c, a * a)",
+    "np.put(c, [0], 5.0)", "np.dot(a, a, c[:1].reshape(()))", "c.cumsum(out=c)",
+    "np.add.at(c, [0, 0], a[:2])",
+])
+def test_a_write_into_an_argument_is_refused_never_dropped(make_module, call, jit):
+    module = make_module("writes_out", f"""
+        import numpy as np
+
+        def f(a):
+            c = a * 1.0
+            w = {call}
+            return np.sum(c * a)
+    """)
+    x = np.array([1.0, 2.0, -3.0, 0.5])
+    with pytest.raises(srcad.UnsupportedError, match="writes into an argument"):
+        srcad.grad(module.f, mode="source", jit=jit)(x)
+
+
+def test_auto_differentiates_a_write_through_out_on_the_tape(make_module):
+    module = make_module("writes_out_auto", """
+        import numpy as np
+
+        def f(a):
+            c = a * 1.0
+            np.multiply(c, 5.0, out=c)
+            return np.sum(c * a)
+    """)
+    x = np.array([1.0, 2.0, -3.0, 0.5])
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(module.f)(x), 10.0 * x)
+
+
+VIEWS = ["np.squeeze(c)", "np.expand_dims(c, 0)[0]", "np.swapaxes(c, 0, 0)",
+         "np.moveaxis(c, 0, 0)", "np.flip(c)", "np.real(c)", "np.split(c, 2)[0]",
+         "np.asanyarray(c)", "np.array(c, copy=False)", "np.broadcast_to(c, (4,))"]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_write_through_a_view_a_numpy_function_returns_is_refused(make_module, view, jit):
+    module = make_module("writes_view", f"""
+        import numpy as np
+
+        def f(a):
+            c = a * 1.0
+            b = {view}
+            b[0] = b[0] * 5.0
+            return np.sum(c * c)
+    """)
+    with pytest.raises(srcad.AliasingError):
+        srcad.grad(module.f, mode="source", jit=jit)(np.array([1.0, 2.0, -3.0, 0.5]))
+
+
+def test_flatten_copies_so_a_write_into_its_result_compiles(make_module, rng, jit):
+    module = make_module("writes_flatten", """
+        import numpy as np
+
+        def f(A):
+            c = A * 1.0
+            b = c.flatten()
+            b[0] = b[0] * 5.0
+            return np.sum(c * c) + np.sum(b * A.ravel())
+    """)
+    A = rng.uniform(-1.0, 1.0, (2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        grads = srcad.grad(module.f, mode="source", jit=jit)(A)
+    check.compare(module.f, (A,), [0], (grads,))
+
+
+G = np.array([1.0, 2.0])
+
+
+def writes_x_reads_y(x, y):
+    x[0] = x[0] * y[0]
+    return np.sum(x * y)
+
+
+def writes_x_reads_global(x):
+    x[0] = 3.0 * x[1]
+    return np.sum(x * G)
+
+
+@pytest.mark.parametrize("mode", ["source", "auto"])
+def test_a_written_argument_sharing_memory_with_another_is_refused(mode, jit):
+    z = np.array([2.0, 3.0])
+    with pytest.raises(srcad.AliasingError, match="shares memory with 'y'"):
+        srcad.value_and_grad(writes_x_reads_y, wrt=(0, 1), mode=mode, jit=jit)(z, z)
+    with pytest.raises(srcad.AliasingError, match="shares memory with 'G'"):
+        srcad.grad(writes_x_reads_global, mode=mode, jit=jit)(G)
+    assert G.tolist() == [1.0, 2.0]
+
+
+def test_the_tape_refuses_a_written_argument_sharing_memory_with_another():
+    z = np.array([2.0, 3.0])
+    with pytest.raises(srcad.AliasingError, match="shares memory with its argument 'y'"):
+        srcad.value_and_grad(writes_x_reads_y, wrt=(0, 1), mode="tape")(z, z)
+
+
+def test_separate_arguments_with_the_same_values_are_differentiated(rng, jit):
+    x = rng.uniform(0.5, 1.5, 2)
+    grads = srcad.grad(writes_x_reads_y, wrt=(0, 1), mode="source", jit=jit)(x, x.copy())
+    check.compare(writes_x_reads_y, (x, x.copy()), [0, 1], grads)
+
+
+@pytest.mark.parametrize("mode,jit", [("source", True), ("source", False), ("tape", True)])
+def test_the_norm_of_an_array_with_a_nan_has_a_nan_gradient(mode, jit):
+    x = np.array([np.nan, 1.0, 2.0, 3.0])
+    for ord in (None, 3):
+        g = srcad.grad(lambda x: np.linalg.norm(x, ord), mode=mode, jit=jit)(x)
+        assert np.isnan(g).all()
+
+
+def test_messages_show_the_users_expressions_not_temporaries(make_module):
+    module = make_module("messages_origins", """
+        import numpy as np
+
+        def f(x):
+            return np.sum(x[np.array([0, 5])])
+
+        def g(x):
+            y = np.zeros(0)
+            for i in range(len(x)):
+                y = np.append(y, x[i] * x[i])
+            return np.sum(y)
+    """)
+    with pytest.raises(IndexError, match=r"x\[np.array\(\[0, 5\]\)\] at messages_origins.py:5"):
+        srcad.grad(module.f, mode="source")(np.ones(3))
+    with pytest.raises(srcad.UnsupportedError, match=r"np.append\(y, x\[i\] \* x\[i\]\)"):
+        srcad.grad(module.g, mode="source")(np.ones(3))

@@ -1,0 +1,111 @@
+"""Render docs/numpy.md, the functions srcad differentiates, from the rule table (srcad.rules).
+
+    python -m tools.numpydoc            # rewrite docs/numpy.md
+    python -m tools.numpydoc --check    # exit 1 if docs/numpy.md is out of date
+"""
+
+import builtins
+import math
+import operator
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "numpy.md"
+HEADER = """# Functions srcad differentiates
+
+Generated from srcad's rule table (`srcad/rules.py`) by `python -m tools.numpydoc`; do not edit
+by hand (a test fails when this file is out of date).
+
+Every function below is differentiated in both of srcad's engines: the source transform
+(compiled with Numba) and the runtime tape. Each rule is checked against central finite
+differences in both (`tests/test_rules.py`, `tests/tape/test_rules_parity.py`), compiled and
+as generated Python. *Arguments* lists what a call may pass; differentiable ones in bold (a
+derivative with respect to another argument is an error, never a zero). *Compiled as* names
+the kernel of `srcad.kernels` that compiled code calls where Numba has no form of its own
+(always, or only for a call with more than its first argument). Functions not listed here are
+an error in the source transform (naming the call and its line) and, in `mode="auto"`, run on
+the tape if it knows them.
+"""
+
+_OPERATORS = {operator.add: "`+`", operator.sub: "`-`", operator.mul: "`*`",
+              operator.truediv: "`/`", operator.pow: "`**`", operator.neg: "unary `-`",
+              operator.pos: "unary `+`", operator.mod: "`%`", operator.matmul: "`@`",
+              operator.lt: "`<`", operator.le: "`<=`", operator.gt: "`>`", operator.ge: "`>=`",
+              operator.eq: "`==`", operator.ne: "`!=`", operator.not_: "`not`",
+              operator.floordiv: "`//`", operator.and_: "`&`", operator.or_: "`|`",
+              operator.xor: "`^`", operator.invert: "`~`"}
+_NAMESPACES = ((np, "np"), (np.linalg, "np.linalg"), (math, "math"),
+               (scipy.special, "scipy.special"), (scipy.linalg, "scipy.linalg"), (builtins, ""))
+
+
+def spell(key):
+    """'np.sum', 'scipy.special.gammaln', '`+`' for a rule's key; None for srcad's own."""
+    if key in _OPERATORS:
+        return _OPERATORS[key]
+    for module, prefix in _NAMESPACES:
+        name = getattr(key, "__name__", None)
+        if name and getattr(module, name, None) is key:
+            return f"`{prefix}.{name}`" if prefix else f"`{name}`"
+    return None
+
+
+def render():
+    from srcad import rules
+
+    several = {part: f"`{spell(fn).strip('`')}(...)[{k}]`"
+               for fn, parts in rules.SEVERAL_RESULTS.items() for k, part in enumerate(parts)}
+    sections = {}
+    seen = set()
+    for rule in rules.REGISTRY.values():
+        if id(rule) in seen:  # (one row per rule, in table order)
+            continue
+        seen.add(id(rule))
+        names = [spell(k) or several.get(k) for k in rule.keys]
+        sections.setdefault(rule.section, []).append((", ".join(filter(None, names)), rule))
+    parts = [HEADER]
+    for title, rows in sections.items():
+        parts.append(f"\n## {title}\n")
+        if rows[0][1].nondiff:
+            parts.append(", ".join(name for name, _ in rows) + "\n")
+            continue
+        parts.append("| Function | Arguments | Compiled as |\n|---|---|---|")
+        for name, rule in rows:
+            parts.append(f"| {name} | {_arguments(rule)} | {_compiled(rule)} |")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _arguments(rule):
+    differentiable = set(rule.partials) | ({rule.params[0]} if rule.piece else set())
+    out = []
+    for k, p in enumerate(rule.params):
+        if rule.positional is not None and k == rule.positional:
+            out.append("*")
+        text = f"**{p}**" if p in differentiable else p
+        out.append(f"{text}={rule.defaults[p]!r}" if p in rule.defaults else text)
+    return ", ".join(out).replace("|", "\\|")
+
+
+def _compiled(rule):
+    if rule.forward is None:
+        names = [spell(k) or "" for k in rule.keys]
+        if not any(n.startswith("`scipy") for n in names):
+            return "Numba's own"
+        scipy_form = "SciPy's C code, through `srcad.special`"
+        return ("Numba's own (`math`); " + scipy_form) if any(n.startswith("`math")
+                                                               for n in names) else scipy_form
+    kernel = rule.forward.partition("(")[0]
+    return f"`{kernel}`" + (" with options" if rule.forward_options else "")
+
+
+def main(argv=None):
+    from tools.apidoc import write_or_check
+
+    return write_or_check("tools.numpydoc", __doc__, OUTPUT, render, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
