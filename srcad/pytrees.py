@@ -25,13 +25,6 @@ class Treedef:
     def num_leaves(self):
         return 1 if self.is_leaf else sum(c.num_leaves for c in self.children)
 
-    def child(self, key):
-        """The sub-structure at `key` (Python's lookup: `d[1.0]` finds key 1), or KeyError /
-        IndexError as Python raises them."""
-        if self.kind == "dict":
-            return self.children[{k: i for i, k in enumerate(self.keys)}[key]]
-        return self.children[range(len(self.children))[key]]
-
     def unflatten(self, leaves):
         return self._build(iter(leaves))
 

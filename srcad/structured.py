@@ -57,12 +57,10 @@ class Struct:
         return parts[range(len(parts))[key]][1]
 
     def sliced(self, part):
-        chosen = self.parts()[part]
-        children = tuple(c if isinstance(c, Struct) else None for _, c in chosen)
+        chosen = [c for _, c in self.parts()[part]]
         treedef = Treedef(self.treedef.kind, tuple(range(len(chosen))),
-                          tuple(c.treedef if c is not None else LEAF
-                                for c in children))
-        leaves = tuple(leaf for _, c in chosen
+                          tuple(c.treedef if isinstance(c, Struct) else LEAF for c in chosen))
+        leaves = tuple(leaf for c in chosen
                        for leaf in (c.leaves if isinstance(c, Struct) else (c,)))
         return Struct(treedef, leaves)
 
@@ -128,8 +126,8 @@ class _Flattener:
         elif isinstance(stmt, gast.For) and \
                 isinstance(self.resolve(self.loop_items(stmt.iter)), Struct):
             self.unroll(stmt, conditional)
-        elif isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and \
-                stmt.target.id in self.env:
+        elif isinstance(stmt, gast.AugAssign) and \
+                isinstance(self.env.get(getattr(stmt.target, "id", None)), Struct):
             _error(f"augmented assignment to '{stmt.target.id}', a structured value", stmt)
         elif isinstance(stmt, (gast.If, gast.While, gast.For)):
             self.compound(stmt)
@@ -138,6 +136,8 @@ class _Flattener:
             _error(f"a nested function or class reading the structured value "
                    f"'{self.reads_structure(stmt)}' (pass it the leaves it needs)", stmt)
         else:
+            if isinstance(stmt, gast.AugAssign):
+                self.materialize(stmt)
             self.check_stores(stmt, stmt, conditional)
             self.emit(self.expr(stmt), stmt)
 
@@ -204,12 +204,15 @@ class _Flattener:
             return node.args[0]
         return node
 
-    def compound(self, stmt):
-        # a name for a leaf that the if or loop rebinds becomes a variable before it
+    def materialize(self, stmt):
+        """A name for a leaf that `stmt` rebinds becomes a variable before it."""
         for name in sorted(_stored_names(stmt) & set(self.env)):
             if isinstance(self.env[name], str):
                 self.emit(templates.make_assign(_name(name, gast.Store()),
                                                 _name(self.env.pop(name))), stmt)
+
+    def compound(self, stmt):
+        self.materialize(stmt)
         for field in ("test", "iter"):
             if hasattr(stmt, field):
                 setattr(stmt, field, self.expr(getattr(stmt, field)))

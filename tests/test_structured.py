@@ -290,3 +290,13 @@ def test_pytrees_round_trip():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert hash(treedef) == hash(pytrees.flatten(value)[1])
+
+
+def augments_a_leaf_alias(p, x):
+    a = p["a"]
+    a += 2.0  # rebinds a (a float): p["a"] keeps its value
+    return a * x + p["a"] ** 2
+
+
+def test_augmented_assignment_to_a_name_for_a_leaf(mode):
+    check_grad(augments_a_leaf_alias, ({"a": 1.5}, 0.5), mode=mode)
