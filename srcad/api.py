@@ -31,8 +31,9 @@ class _Specialization:
     """One compiled (or tape) gradient for one signature. `call` is the kernel: the numba
     dispatcher, the generated Python function, or the tape runner."""
 
-    def __init__(self, mode, call, generated=None, reason=None):
+    def __init__(self, mode, call, generated=None, reason=None, single=False):
         self.mode, self.call, self.generated, self.reason = mode, call, generated, reason
+        self.single = single  # computes in float32 (the float arguments are float32)
 
     def hidden_values(self):
         """The current values of the data the gradient reads from globals, closures and
@@ -53,10 +54,13 @@ class _Specialization:
         if self.mode == "tape":
             return self.call(*args, cotangent=cotangent)
         extra = self.hidden_values()
-        if self.mode == "source+python":  # NumPy's floating-point semantics, as compiled
-            args = tuple(np.float64(a) if type(a) is float else a for a in args)
-            cotangent = np.float64(1.0 if cotangent is None else cotangent) \
-                if not isinstance(cotangent, np.ndarray) else cotangent
+        # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
+        # float32 computation keeps them float32
+        real = np.float32 if self.single else np.float64
+        if self.mode == "source+python" or self.single:
+            args = tuple(real(a) if type(a) is float else a for a in args)
+            cotangent = real(1.0 if cotangent is None else cotangent) \
+                if not isinstance(cotangent, np.ndarray) else cotangent.astype(real, copy=False)
         if cotangent is None:
             return self.call(*args, *extra)
         return self.call(*args, *extra, cotangent)
@@ -133,6 +137,7 @@ class Gradient:
                                 f"{type(value).__module__}.{type(value).__name__}, whose "
                                 "operators differ from numpy.ndarray's; pass np.asarray(...) "
                                 "(for a masked array, decide what its masked entries are)")
+            _check_dtype(self.fn, label, value)
             ty = typeinfer.of_value(value)
             if label in differentiated:
                 _check_differentiable(self.fn, label, value, ty)
@@ -154,13 +159,14 @@ class Gradient:
         self._last = spec
         return spec
 
-    def _specialize(self, flat, types, structures, labels):
+    def _specialize(self, flat, types, structures, labels, single=None):
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
         try:
             _check_leaves(self.fn, flat, labels, structures)
+            single = _single_precision(flat) if single is None else single
             generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache,
-                                           structures, self.has_aux)
+                                           structures, self.has_aux, single)
         except UnsupportedError as exc:
             if self.mode == "source":
                 raise
@@ -170,10 +176,10 @@ class Gradient:
                             f"({generated.output_type}); grad needs a scalar output: use "
                             "srcad.vjp for the vector-Jacobian product of a non-scalar output")
         if not self.jit:
-            return _Specialization("source+python", generated.gradient, generated)
+            return _Specialization("source+python", generated.gradient, generated, None, single)
         from . import codegen
         compiled = codegen.jit(generated.jittable, cache=self.cache, fastmath=self.fastmath)
-        return _Specialization("source+numba", compiled, generated)
+        return _Specialization("source+numba", compiled, generated, None, single)
 
     def _tape_spec(self, reason):
         from .tape import run as tape_run
@@ -205,6 +211,10 @@ class Gradient:
         except Exception as exc:
             if spec.mode != "source+numba" or not _is_numba_error(exc):
                 raise
+            if spec.single:  # (a helper without a float32 form) compute in float64 instead
+                vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
+                                                        structures, labels, single=False)))
+                return self.evaluate(args, cotangent)
             warnings.warn(f"srcad: numba could not compile the gradient of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
                           f"({str(exc).splitlines()[0]})", FallbackWarning, stacklevel=3)
@@ -280,17 +290,28 @@ def _dtype_of(value):
     return value.dtype.str if isinstance(value, (np.ndarray, np.generic)) else type(value)
 
 
-def _check_differentiable(fn, name, value, ty):
+def _check_dtype(fn, name, value):
     dtype = getattr(value, "dtype", None)
-    if dtype is not None and dtype.kind in "fc" and dtype not in (np.float64, np.float32):
-        raise TypeError(f"cannot differentiate {fn.__qualname__} with respect to '{name}': "
-                        f"its dtype is {dtype}; srcad differentiates float64 and float32 "
-                        "(convert with .astype(np.float64))")
+    if isinstance(value, complex) or dtype is not None and \
+            (dtype.kind == "c" or dtype.kind == "f" and dtype not in (np.float64, np.float32)):
+        kind = dtype if dtype is not None else "complex"
+        raise TypeError(f"{fn.__qualname__}: argument '{name}' is {kind}; srcad computes with "
+                        "float64 and float32 (convert with .astype(np.float64))")
+
+
+def _check_differentiable(fn, name, value, ty):
     if ty.kind != "f":
         raise TypeError(
             f"cannot differentiate {fn.__qualname__} with respect to '{name}': it is "
             f"{_describe(value)}; srcad differentiates float arguments (Python floats or float "
             "arrays), and passes integers, booleans and index arrays through")
+
+
+def _single_precision(flat):
+    """Are the call's floats float32 (Python floats, weak in NumPy, aside)?"""
+    dtypes = {np.result_type(v) for v in flat
+              if isinstance(v, (np.ndarray, np.floating)) and np.result_type(v).kind == "f"}
+    return dtypes == {np.dtype(np.float32)}
 
 
 def _check_leaves(fn, flat, labels, structures):
@@ -323,13 +344,16 @@ def _is_numba_error(exc):
 
 
 def _plain(value, like=None):
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        return float(value)
-    if isinstance(value, (np.floating, np.integer)):
-        return float(value)
-    if like is not None and isinstance(like, np.ndarray) and not isinstance(value, np.ndarray):
-        return np.full(like.shape, value)
-    return value
+    """A value or gradient as the user gets it: a Python float for a scalar (a NumPy scalar of
+    the argument's type for a NumPy scalar argument), an array of the argument's shape and
+    dtype for an array argument."""
+    if isinstance(like, np.ndarray):
+        return np.full(like.shape, value, dtype=like.dtype) if np.shape(value) != like.shape \
+            else np.asarray(value, dtype=like.dtype)
+    if isinstance(value, np.ndarray) and value.ndim == 0 or \
+            isinstance(value, (np.floating, np.integer)):
+        value = float(value)
+    return type(like)(value) if isinstance(like, np.floating) else value
 
 
 def _describe(value):

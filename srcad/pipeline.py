@@ -13,6 +13,7 @@
     guards     make the checks Python makes (indices in bounds, integer divisors nonzero)
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
+    precision  for float32 arguments, float32 constants (Numba would promote to float64)
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import gast
 
 from . import (activity, aliasing, anno, cleanup, codegen, diskcache, frontend, guards,
-               normalize, outputs, reverse, structured, templates, typeinfer)
+               normalize, outputs, precision, reverse, structured, templates, typeinfer)
 from .errors import UnsupportedError, UserCodeError
 
 
@@ -64,7 +65,8 @@ STACK_BYTES = 256 * 2 ** 20
 RECURSION_LIMIT = 50_000
 
 
-def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False):
+def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False,
+              single=False):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -72,7 +74,7 @@ def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False):
 
     def run():
         try:
-            result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux)
+            result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -98,7 +100,7 @@ def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False):
     return result["value"]
 
 
-def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False):
+def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False, single=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
     Args:
@@ -109,6 +111,7 @@ def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False):
         cache: also write the generated module to the disk cache (diskcache.py).
         structures: {parameter name: pytrees.Treedef} of the structured arguments.
         has_aux: fn returns (value, aux); the gradient returns aux after the value.
+        single: the float arguments are float32: compute in float32 (precision.py).
     Returns:
         Generated.
     Raises:
@@ -143,6 +146,8 @@ def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False):
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
+    if single:
+        precision.single(grad_def, np_name)
     codegen.numba_compatible(grad_def, types)
     codegen.python_bools(grad_def, types)
     parsed = core.parsed
