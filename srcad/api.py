@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from . import check, frontend, pipeline, typeinfer
+from . import check, frontend, pipeline, pytrees, typeinfer
 from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
@@ -31,8 +31,9 @@ class _Specialization:
     """One compiled (or tape) gradient for one signature. `call` is the kernel: the numba
     dispatcher, the generated Python function, or the tape runner."""
 
-    def __init__(self, mode, call, generated=None, reason=None):
+    def __init__(self, mode, call, generated=None, reason=None, single=False):
         self.mode, self.call, self.generated, self.reason = mode, call, generated, reason
+        self.single = single  # computes in float32 (the float arguments are float32)
 
     def hidden_values(self):
         """The current values of the data the gradient reads from globals, closures and
@@ -54,7 +55,7 @@ class _Specialization:
         caller's arrays never change); that is the function's own computation only when no
         other argument or global it reads shares their memory."""
         g = self.generated
-        names = list(inspect.signature(g.fn).parameters)[:len(args)] + list(g.hidden)
+        names = list(inspect.signature(g.gradient).parameters)  # (the flattened arguments)
         values = list(args) + list(extra)
         for i in g.written:
             for j, other in enumerate(values):
@@ -71,10 +72,13 @@ class _Specialization:
             return self.call(*args, cotangent=cotangent)
         extra = self.hidden_values()
         self.refuse_aliased_writes(args, extra)
-        if self.mode == "source+python":  # NumPy's floating-point semantics, as compiled
-            args = tuple(np.float64(a) if type(a) is float else a for a in args)
-            cotangent = np.float64(1.0 if cotangent is None else cotangent) \
-                if not isinstance(cotangent, np.ndarray) else cotangent
+        # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
+        # float32 computation keeps them float32
+        real = np.float32 if self.single else np.float64
+        if self.mode == "source+python" or self.single:
+            args = tuple(real(a) if type(a) is float else a for a in args)
+            cotangent = real(1.0 if cotangent is None else cotangent) \
+                if not isinstance(cotangent, np.ndarray) else cotangent.astype(real, copy=False)
         if cotangent is None:
             return self.call(*args, *extra)
         return self.call(*args, *extra, cotangent)
@@ -85,7 +89,8 @@ class Gradient:
 
     __srcad_gradient__ = True
 
-    def __init__(self, fn, wrt, kind, mode="auto", jit=True, cache=False, fastmath=False):
+    def __init__(self, fn, wrt, kind, mode="auto", jit=True, cache=False, fastmath=False,
+                 has_aux=False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if getattr(fn, "__srcad_gradient__", False):
@@ -108,7 +113,7 @@ class Gradient:
                     "and name them)")
         self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
         self.kind, self.mode, self.jit = kind, mode, jit
-        self.cache, self.fastmath = cache, fastmath
+        self.cache, self.fastmath, self.has_aux = cache, fastmath, bool(has_aux)
         self._last = None
         self._warned = False
         functools.update_wrapper(self, self.fn)
@@ -122,27 +127,49 @@ class Gradient:
         bound.apply_defaults()
         return tuple(_scalar_if_0d(bound.arguments[p]) for p in self.params)
 
-    def arg_types(self, args):
-        types = []
+    def layout(self, args):
+        """The call's arguments as the generated code takes them: (flat arguments, a structured
+        argument's leaves in its place; {parameter: Treedef} of the structured ones; the
+        Python expression naming each flat argument)."""
+        flat, structures, labels = [], {}, []
         for name, value in zip(self.params, args, strict=True):
+            if pytrees.is_structured(value):
+                leaves, structures[name] = pytrees.flatten(value)
+                flat.extend(_scalar_if_0d(leaf) for leaf in leaves)
+                labels.extend(name + path for path in structures[name].paths())
+            else:
+                flat.append(value)
+                labels.append(name)
+        return tuple(flat), structures, tuple(labels)
+
+    def wrt_leaves(self, labels):
+        """The labels of the flat arguments differentiated."""
+        return {label for label in labels if label.partition("[")[0] in self.wrt_names}
+
+    def arg_types(self, flat, labels):
+        types = []
+        differentiated = self.wrt_leaves(labels)
+        for label, value in zip(labels, flat, strict=True):
             if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
-                raise TypeError(f"{self.fn.__qualname__}: argument '{name}' is a "
+                raise TypeError(f"{self.fn.__qualname__}: argument '{label}' is a "
                                 f"{type(value).__module__}.{type(value).__name__}, whose "
                                 "operators differ from numpy.ndarray's; pass np.asarray(...) "
                                 "(for a masked array, decide what its masked entries are)")
+            _check_dtype(self.fn, label, value)
             ty = typeinfer.of_value(value)
-            if name in self.wrt_names:
-                _check_differentiable(self.fn, name, value, ty)
+            if label in differentiated:
+                _check_differentiable(self.fn, label, value, ty)
             types.append(ty)
         return tuple(types)
 
-    def specialization(self, args):
-        types = self.arg_types(args)
+    def specialization(self, flat, structures, labels):
+        types = self.arg_types(flat, labels)
         key = (self.fn, self.fn.__code__, self.wrt_names, self.kind == "vjp", self.mode,
-               self.jit, self.fastmath, types, tuple(_dtype_of(a) for a in args))
+               self.jit, self.fastmath, self.has_aux, types,
+               tuple(_dtype_of(a) for a in flat), tuple(structures.items()))
         spec = _COMPILED.get(key)
         if spec is None or spec.generated is not None and not _valid(spec):
-            spec = _COMPILED[key] = self._specialize(args, types)
+            spec = _COMPILED[key] = self._specialize(flat, types, structures, labels)
         if spec.mode == "tape" and self.mode == "auto" and not self._warned:
             self._warned = True
             warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: "
@@ -150,11 +177,14 @@ class Gradient:
         self._last = spec
         return spec
 
-    def _specialize(self, args, types):
+    def _specialize(self, flat, types, structures, labels, single=None):
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
         try:
-            generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache)
+            _check_leaves(self.fn, flat, labels, structures)
+            single = _single_precision(flat) if single is None else single
+            generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache,
+                                           structures, self.has_aux, single)
         except UnsupportedError as exc:
             if self.mode == "source":
                 raise
@@ -164,49 +194,75 @@ class Gradient:
                             f"({generated.output_type}); grad needs a scalar output: use "
                             "srcad.vjp for the vector-Jacobian product of a non-scalar output")
         if not self.jit:
-            return _Specialization("source+python", generated.gradient, generated)
+            return _Specialization("source+python", generated.gradient, generated, None, single)
         from . import codegen
         compiled = codegen.jit(generated.jittable, cache=self.cache, fastmath=self.fastmath)
-        return _Specialization("source+numba", compiled, generated)
+        return _Specialization("source+numba", compiled, generated, None, single)
 
     def _tape_spec(self, reason):
         from .tape import run as tape_run
-        indices = self.wrt_index
+        indices, has_aux = self.wrt_index, self.has_aux
 
         def call(*args, cotangent=None):
             if cotangent is None:
-                value, grads = tape_run.value_and_grad(self.fn, args, indices)
-                return (value, *grads)
-            value, pullback = tape_run.vjp(self.fn, args, indices)
-            return (value, *pullback(cotangent))
+                value, grads = tape_run.value_and_grad(self.fn, args, indices, has_aux)
+                value, aux = value if has_aux else (value, None)
+            else:
+                value, pullback, *aux = tape_run.vjp(self.fn, args, indices, has_aux)
+                grads, aux = pullback(cotangent), (aux[0] if has_aux else None)
+            return value, aux, grads
         return _Specialization("tape", call, reason=reason)
 
     def evaluate(self, args, cotangent=None):
-        """(value, grads tuple) for bound positional `args`."""
-        _refuse_tape_tensors(self, args)
-        spec = self.specialization(args)
+        """(value, aux or None, grads tuple) for bound positional `args`."""
+        flat, structures, labels = self.layout(args)
+        _refuse_tape_tensors(self, flat)
+        spec = self.specialization(flat, structures, labels)
         try:
-            out = spec.run(args, cotangent)
+            if spec.mode == "tape":
+                value, aux, grads = spec.call(*args, cotangent=cotangent)
+                return _plain(value), _plain_tree(aux), grads
+            out = spec.run(flat, cotangent)
         except _Stale:
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
             return self.evaluate(args, cotangent)
         except Exception as exc:
             if spec.mode != "source+numba" or not _is_numba_error(exc):
                 raise
+            if spec.single:  # (a helper without a float32 form) compute in float64 instead
+                vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
+                                                        structures, labels, single=False)))
+                return self.evaluate(args, cotangent)
             warnings.warn(f"srcad: numba could not compile the gradient of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
                           f"({str(exc).splitlines()[0]})", FallbackWarning, stacklevel=3)
             spec.mode, spec.call = "source+python", spec.generated.gradient
             spec.reason = str(exc)
             return self.evaluate(args, cotangent)
-        value, grads = out[0], tuple(_plain(out[k + 1], args[i])
-                                     for k, i in enumerate(self.wrt_index))
-        return _plain(value), grads
+        aux = _plain_tree(out[1]) if self.has_aux else None
+        return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
+                                                          structures)
+
+    def structured_grads(self, flat_grads, flat, labels, structures):
+        """One gradient per wrt argument, shaped like it, from the gradients of the flat
+        arguments differentiated (in wrt order, a structure's leaves in flatten order)."""
+        like = dict(zip(labels, flat, strict=True))
+        grads, out = iter(flat_grads), []
+        for name in self.wrt_names:
+            treedef = structures.get(name)
+            if treedef is None:
+                out.append(_plain(next(grads), like[name]))
+            else:
+                out.append(treedef.unflatten(_plain(next(grads), like[name + path])
+                                             for path in treedef.paths()))
+        return tuple(out)
 
     def __call__(self, *args, **kwargs):
-        value, grads = self.evaluate(self.bind(args, kwargs))
+        value, aux, grads = self.evaluate(self.bind(args, kwargs))
         result = grads[0] if self.single else grads
-        return (value, result) if self.kind == "value_and_grad" else result
+        if self.kind == "value_and_grad":
+            return ((value, aux), result) if self.has_aux else (value, result)
+        return (result, aux) if self.has_aux else result
 
 
 def _as_function(fn, kind):
@@ -252,17 +308,44 @@ def _dtype_of(value):
     return value.dtype.str if isinstance(value, (np.ndarray, np.generic)) else type(value)
 
 
-def _check_differentiable(fn, name, value, ty):
+def _check_dtype(fn, name, value):
     dtype = getattr(value, "dtype", None)
-    if dtype is not None and dtype.kind in "fc" and dtype not in (np.float64, np.float32):
-        raise TypeError(f"cannot differentiate {fn.__qualname__} with respect to '{name}': "
-                        f"its dtype is {dtype}; srcad differentiates float64 and float32 "
-                        "(convert with .astype(np.float64))")
+    if isinstance(value, complex) or dtype is not None and \
+            (dtype.kind == "c" or dtype.kind == "f" and dtype not in (np.float64, np.float32)):
+        kind = dtype if dtype is not None else "complex"
+        raise TypeError(f"{fn.__qualname__}: argument '{name}' is {kind}; srcad computes with "
+                        "float64 and float32 (convert with .astype(np.float64))")
+
+
+def _check_differentiable(fn, name, value, ty):
     if ty.kind != "f":
         raise TypeError(
             f"cannot differentiate {fn.__qualname__} with respect to '{name}': it is "
             f"{_describe(value)}; srcad differentiates float arguments (Python floats or float "
             "arrays), and passes integers, booleans and index arrays through")
+
+
+def _single_precision(flat):
+    """Are the call's floats float32 (Python floats, weak in NumPy, aside)?"""
+    dtypes = {np.result_type(v) for v in flat
+              if isinstance(v, (np.ndarray, np.floating)) and np.result_type(v).kind == "f"}
+    return dtypes == {np.dtype(np.float32)}
+
+
+def _check_leaves(fn, flat, labels, structures):
+    """A structured argument's leaves must be numbers or arrays for the generated code to take
+    them (the tape takes anything)."""
+    for label, value in zip(labels, flat, strict=True):
+        if label.partition("[")[0] in structures and not frontend.is_data(value):
+            raise UnsupportedError(f"the argument {label} of {fn.__qualname__} is "
+                                   f"{_describe(value)}; srcad compiles structures whose "
+                                   "leaves are numbers and arrays")
+
+
+def _plain_tree(value):
+    """An auxiliary output with Python numbers for NumPy scalars and 0-d arrays."""
+    return pytrees.tree_map(lambda v: v.item() if isinstance(v, np.generic) or
+                            isinstance(v, np.ndarray) and v.ndim == 0 else v, value)
 
 
 def _refuse_tape_tensors(g, args):
@@ -279,13 +362,16 @@ def _is_numba_error(exc):
 
 
 def _plain(value, like=None):
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        return float(value)
-    if isinstance(value, (np.floating, np.integer)):
-        return float(value)
-    if like is not None and isinstance(like, np.ndarray) and not isinstance(value, np.ndarray):
-        return np.full(like.shape, value)
-    return value
+    """A value or gradient as the user gets it: a Python float for a scalar (a NumPy scalar of
+    the argument's type for a NumPy scalar argument), an array of the argument's shape and
+    dtype for an array argument."""
+    if isinstance(like, np.ndarray):
+        return np.full(like.shape, value, dtype=like.dtype) if np.shape(value) != like.shape \
+            else np.asarray(value, dtype=like.dtype)
+    if isinstance(value, np.ndarray) and value.ndim == 0 or \
+            isinstance(value, (np.floating, np.integer)):
+        value = float(value)
+    return type(like)(value) if isinstance(like, np.floating) else value
 
 
 def _describe(value):
@@ -317,69 +403,78 @@ def _normalize_wrt(wrt, params, fn):
 
 # ---- public functions -----------------------------------------------------------------------
 
-def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False):
+def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
+         has_aux=False):
     """The gradient of scalar-valued `fn` w.r.t. argument(s) `wrt`.
 
     Args:
         fn: a Python function (or a numba dispatcher) returning a scalar. `@srcad.grad` and
             `@srcad.grad(wrt=...)` work as decorators.
         wrt: an argument index, a parameter name, or a tuple of them (then a tuple of
-            gradients is returned).
+            gradients is returned). A differentiated argument may be a tuple, list or dict
+            (nested) of floats and float arrays; its gradient has the same structure.
         mode: "auto" (source transform, falling back to the tape with a FallbackWarning),
             "source" (never falls back) or "tape".
         jit: compile the generated gradient with numba.njit; False runs it as Python.
         cache: keep numba's machine code on disk between processes.
         fastmath: passed to numba.njit (off by default: it may reorder floating point).
+        has_aux: fn returns a pair (value, aux); the callable returns (gradient, aux), aux
+            as fn computed it.
     Returns:
         A callable with fn's signature returning the gradient: a float for a float argument,
-        an array of the argument's shape for an array.
+        an array of the argument's shape and dtype for an array, a structure of those for a
+        structured argument.
     Raises (when called):
         TypeError: a differentiated argument is not a float / float array, or fn's output is
-            not a scalar (use vjp).
+            not a scalar (use vjp), or fn returns a tuple without has_aux.
         UnsupportedError: with mode="source", a construct srcad cannot transform.
     """
     if fn is None:
-        return lambda f: grad(f, wrt, mode=mode, jit=jit, cache=cache, fastmath=fastmath)
-    return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath)
+        return lambda f: grad(f, wrt, mode=mode, jit=jit, cache=cache, fastmath=fastmath,
+                              has_aux=has_aux)
+    return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux)
 
 
-def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False):
-    """Like grad, but the callable returns `(value, gradient)`."""
+def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
+                   has_aux=False):
+    """Like grad, but the callable returns `(value, gradient)`; with has_aux,
+    `((value, aux), gradient)`."""
     if fn is None:
         return lambda f: value_and_grad(f, wrt, mode=mode, jit=jit, cache=cache,
-                                        fastmath=fastmath)
-    return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath)
+                                        fastmath=fastmath, has_aux=has_aux)
+    return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux)
 
 
-def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=False, fastmath=False):
+def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=False, fastmath=False, has_aux=False):
     """Value of `fn(*args)` and its pullback: `pullback(cotangent)` -> gradients.
 
     The cotangent has the shape of the output; the pullback returns one gradient per `wrt`
-    entry (a tuple when `wrt` is a tuple).
+    entry (a tuple when `wrt` is a tuple). With has_aux, fn returns (value, aux) and vjp
+    returns `(value, pullback, aux)`.
     """
-    g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath)
+    g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux)
     bound = g.bind(args, {})
-    spec = g.specialization(bound)
+    spec = g.specialization(*g.layout(bound))
     if spec.mode == "tape":
         from .tape import run as tape_run
-        indices = tuple(g.params.index(n) for n in g.wrt_names)
-        value, tape_pullback = tape_run.vjp(g.fn, bound, indices)
+        value, tape_pullback, *aux = tape_run.vjp(g.fn, bound, g.wrt_index, g.has_aux)
+        aux = aux[0] if g.has_aux else None
 
         def pullback(cotangent):
             grads = tape_pullback(cotangent)
             return grads[0] if g.single else tuple(grads)
-        return value, pullback
-    value, _ = g.evaluate(bound, cotangent=0.0)
+    else:
+        value, aux, _ = g.evaluate(bound, cotangent=0.0)
 
-    def pullback(cotangent):
-        cotangent = np.asarray(cotangent, dtype=np.float64)
-        if np.shape(value) != cotangent.shape:
-            raise ValueError(f"the cotangent has shape {cotangent.shape}; the output of "
-                             f"{g.fn.__qualname__} has shape {np.shape(value)}")
-        ct = float(cotangent) if cotangent.ndim == 0 else cotangent
-        _, grads = g.evaluate(bound, cotangent=ct)
-        return grads[0] if g.single else grads
-    return value, pullback
+        def pullback(cotangent):
+            cotangent = np.asarray(cotangent, dtype=np.result_type(value, np.float32))
+            if np.shape(value) != cotangent.shape:
+                raise ValueError(f"the cotangent has shape {cotangent.shape}; the output of "
+                                 f"{g.fn.__qualname__} has shape {np.shape(value)}")
+            ct = cotangent[()] if cotangent.ndim == 0 else cotangent
+            _, _, grads = g.evaluate(bound, cotangent=ct)
+            return grads[0] if g.single else grads
+    return (value, pullback, _plain_tree(aux)) if g.has_aux else (value, pullback)
 
 
 def source(g, *args, **kwargs):
@@ -388,7 +483,7 @@ def source(g, *args, **kwargs):
     if not isinstance(g, Gradient):
         g = Gradient(g, 0, "grad")
     if args or kwargs:
-        spec = g.specialization(g.bind(args, kwargs))
+        spec = g.specialization(*g.layout(g.bind(args, kwargs)))
     elif g._last is not None:
         spec = g._last
     else:
@@ -403,8 +498,10 @@ def source(g, *args, **kwargs):
 def explain(fn, *args, wrt=0, **kwargs):
     """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why."""
     g = fn if isinstance(fn, Gradient) else Gradient(fn, wrt, "grad")
+    structures, labels = {}, g.params
     if args or kwargs:
-        types = g.arg_types(g.bind(args, kwargs))
+        flat, structures, labels = g.layout(g.bind(args, kwargs))
+        types = g.arg_types(flat, labels)
         assumed = ""
     else:
         types = tuple(typeinfer.FLOAT for _ in g.params)
@@ -414,11 +511,12 @@ def explain(fn, *args, wrt=0, **kwargs):
         text = f"{name}: tape (mode='tape' was requested)"
     else:
         try:
-            generated = pipeline.transform(g.fn, g.wrt_names, types)
+            generated = pipeline.transform(g.fn, g.wrt_names, types, False, structures,
+                                           g.has_aux)
         except UnsupportedError as exc:
             text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"
         else:
-            signature = ", ".join(f"{p}: {t}" for p, t in zip(g.params, types, strict=True))
+            signature = ", ".join(f"{p}: {t}" for p, t in zip(labels, types, strict=True))
             if g.kind != "vjp" and generated.output_type.ndim > 0:
                 text = (f"{name}: refused: it returns an array ({generated.output_type}); "
                         "grad needs a scalar output (srcad.vjp takes array outputs)")
@@ -439,6 +537,17 @@ def gradcheck(fn, args, wrt=0, *, mode="auto", jit=True, eps=1e-6, rtol=1e-5, at
     """
     g = Gradient(fn, wrt, "grad", mode, jit)
     bound = g.bind(tuple(args), {})
-    _, grads = g.evaluate(bound)
-    indices = [g.params.index(n) for n in g.wrt_names]
-    return check.compare(g.fn, bound, indices, grads, eps=eps, rtol=rtol, atol=atol)
+    _, _, grads = g.evaluate(bound)
+    flat, structures, labels = g.layout(bound)
+
+    def flat_fn(*leaves):  # fn of the leaves of its structured arguments
+        leaves, args = iter(leaves), []
+        for name in g.params:
+            treedef = structures.get(name, pytrees.LEAF)
+            args.append(treedef.unflatten(next(leaves) for _ in range(treedef.num_leaves)))
+        return g.fn(*args)
+    flat_grads = [leaf for grad in grads for leaf in pytrees.flatten(grad)[0]]
+    indices = [labels.index(label) for name in g.wrt_names
+               for label in (name + p for p in structures.get(name, pytrees.LEAF).paths())]
+    return check.compare(flat_fn, flat, indices, flat_grads, eps=eps, rtol=rtol, atol=atol,
+                         labels=labels)

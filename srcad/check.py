@@ -37,22 +37,24 @@ def _at(fn, args, index, value):
     return float(fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in new]))
 
 
-def compare(fn, args, indices, grads, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
-    """Assert each gradient in `grads` matches finite differences of fn at args."""
+def compare(fn, args, indices, grads, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0, labels=None):
+    """Assert each gradient in `grads` matches finite differences of fn at args (`labels`:
+    how messages name each argument)."""
     rng = np.random.default_rng(seed)
     for index, g in zip(indices, grads, strict=True):
         x = args[index]
+        label = f"argument {index}" if labels is None else labels[index]
         if np.ndim(x) == 0 or np.size(x) <= FULL_CHECK_LIMIT:
             expected = numeric_grad(fn, args, index, eps)
             if np.shape(g) != np.shape(expected):
-                raise AssertionError(f"gradient w.r.t. argument {index} has shape "
+                raise AssertionError(f"gradient w.r.t. {label} has shape "
                                      f"{np.shape(g)}, expected {np.shape(expected)}")
-            _assert_close(g, expected, rtol, atol, f"argument {index}")
+            _assert_close(g, expected, rtol, atol, label)
         else:
             for _ in range(3):
                 d = rng.standard_normal(np.shape(x))
                 _assert_close(np.sum(np.asarray(g) * d), directional(fn, args, index, d, eps),
-                              rtol, atol, f"argument {index} along a random direction")
+                              rtol, atol, f"{label} along a random direction")
     return True
 
 

@@ -2,6 +2,8 @@
 `Generated` record; `SRCAD_DUMP=normalize,reverse,cleanup` prints the source after those stages.
 
     frontend   parse the function's source, resolve the names it reads
+    outputs    check what it returns; with has_aux, split `return value, aux`
+    structured flatten tuple, list and dict arguments into a parameter per leaf
     normalize  lower to three-address core form with structured control flow
     typeinfer  kinds and ranks of every variable, for the call's argument types
     aliasing   which arrays may share memory; refuse a write another name would not see
@@ -11,6 +13,7 @@
     guards     make the checks Python makes (indices in bounds, integer divisors nonzero)
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
+    precision  for float32 arguments, float32 constants (Numba would promote to float64)
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
 
@@ -24,21 +27,22 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import (activity, aliasing, cleanup, codegen, diskcache, frontend, guards, normalize,
-               reverse, templates, typeinfer)
+from . import (activity, aliasing, anno, cleanup, codegen, diskcache, frontend, guards,
+               normalize, outputs, precision, reverse, structured, templates, typeinfer)
 from .errors import UnsupportedError, UserCodeError
 
 
 @dataclass
 class Generated:
     fn: object
-    wrt: tuple
+    wrt: tuple  # the parameters differentiated: a structured argument's are its leaves'
     arg_types: tuple
     source: str
     path: object  # the module file in the disk cache, or None (generated in memory only)
     gradient: object  # the generated Python function (NumPy's floating-point semantics)
     jittable: object  # the same, to compile with numba
     output_type: object
+    aux: bool = False  # the gradient returns (value, aux, grads...)
     hidden: tuple = ()  # free names passed as arguments after the function's own: data
     hidden_refs: tuple = ()  # where to read each at every call
     hidden_types: tuple = ()  # the types the gradient was generated for
@@ -62,7 +66,8 @@ STACK_BYTES = 256 * 2 ** 20
 RECURSION_LIMIT = 50_000
 
 
-def transform(fn, wrt, arg_types, cache=False):
+def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False,
+              single=False):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -70,7 +75,7 @@ def transform(fn, wrt, arg_types, cache=False):
 
     def run():
         try:
-            result["value"] = generate(fn, wrt, arg_types, cache)
+            result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -96,22 +101,30 @@ def transform(fn, wrt, arg_types, cache=False):
     return result["value"]
 
 
-def generate(fn, wrt, arg_types, cache=False):
+def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False, single=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
     Args:
         fn: the user's function.
         wrt: tuple of parameter names to differentiate.
-        arg_types: tuple of typeinfer.Ty, one per parameter.
+        arg_types: tuple of typeinfer.Ty, one per parameter, a structured parameter's
+            replaced by one per leaf (in pytrees.flatten order).
         cache: also write the generated module to the disk cache (diskcache.py).
+        structures: {parameter name: pytrees.Treedef} of the structured arguments.
+        has_aux: fn returns (value, aux); the gradient returns aux after the value.
+        single: the float arguments are float32: compute in float32 (precision.py).
     Returns:
         Generated.
     Raises:
         UnsupportedError: the function cannot be transformed; the message names the construct
             and its file:line.
+        UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
     stages = {}
-    core = normalize.normalize(frontend.parse(fn))
+    parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux)
+    parsed, leaves = structured.flatten(parsed, structures or {})
+    wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
+    core = normalize.normalize(parsed)
     _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
@@ -120,19 +133,22 @@ def generate(fn, wrt, arg_types, cache=False):
           stages)
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
+    _check_output(core.tree.body[-1], output_type, parsed.tree.name)
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
-    grad_def = reverse.differentiate(core, types, active, wrt_names, aliases,
-                                    np_name)
+    grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
+                                     core.renamed.get(aux, aux))
     _dump("reverse", lambda: codegen.render(copy.deepcopy(grad_def)), stages)
     guards.guard(grad_def, types, core.origins)
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
+    if single:
+        precision.single(grad_def, np_name)
     codegen.numba_compatible(grad_def, types)
     codegen.python_bools(grad_def, types)
     parsed = core.parsed
@@ -160,10 +176,19 @@ def generate(fn, wrt, arg_types, cache=False):
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
                     any(reverse.stores_into(s, name) for s in gast.walk(core.tree)))
     return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
-                     output_type,
+                     output_type, aux is not None,
                      tuple(hidden), tuple(core.refs[n] for n in hidden),
                      tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
                      tuple(checks.items()), written, stages)
+
+
+def _check_output(ret, output_type, name):
+    if output_type is not None and output_type.kind == "tuple":
+        loc = anno.getanno(ret, "loc")
+        raise UserCodeError(f"{loc}: {name} returns a tuple ({output_type}); srcad "
+                            "differentiates a function returning a number (or an array, with "
+                            "vjp); to return auxiliary values as well, pass has_aux=True and "
+                            "return (value, aux)")
 
 
 def _names(tree):

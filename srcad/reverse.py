@@ -1,7 +1,8 @@
 """Reverse: emit the gradient function, a forward sweep followed by a reverse sweep.
 
 Input: a core-form tree with its types and active variables. Output: a `gast.FunctionDef`
-`<f>_grad(<f's parameters>, b_out=1.0)` returning `(value, b<wrt1>, b<wrt2>, ...)`.
+`<f>_grad(<f's parameters>, b_out=1.0)` returning `(value, b<wrt1>, b<wrt2>, ...)`, or
+`(value, aux, b<wrt1>, ...)` for a function with an auxiliary output.
 
 How the reversal works:
 - Every core statement has an adjoint: the partials of its rule accumulated into the
@@ -85,8 +86,9 @@ class Loop:
 
 
 class Differentiator(SavePlanner):
-    def __init__(self, core, types, active, wrt, aliases, np_name="np"):
+    def __init__(self, core, types, active, wrt, aliases, np_name="np", aux=None):
         self.core, self.types, self.active, self.wrt = core, types, active, wrt
+        self.aux = aux  # the name holding the auxiliary output, or None
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         self.namer = core.namer
         self.np = np_name
@@ -740,18 +742,26 @@ class Differentiator(SavePlanner):
         body = copies + [comment("forward sweep")] + fwd
         ret = self.ret_atom
         value = ret
-        if isinstance(ret, gast.Name) and (ret.id in self.snapshotted or
+        # (the reverse sweep restores overwritten elements of an array in place)
+        written = isinstance(ret, gast.Name) and self.ty(ret.id).is_array and \
+            any(stores_into(s, ret.id) for s in gast.walk(fn))
+        if isinstance(ret, gast.Name) and (ret.id in self.snapshotted or written or
                                            any(n == ret.id for (_, n) in self.saves)):
             value_name = self.namer.fresh(f"{ret.id}_value")
-            body.append(_assign(value_name, _name(ret.id)))
+            body.append(_assign(value_name, _copied(_name(ret.id), self.ty(ret.id))))
             value = _name(value_name)
+        outputs = [value]
+        if self.aux is not None:
+            aux_value = self.namer.fresh(f"{self.aux}_value")
+            body.append(_assign(aux_value, _copied(_name(self.aux), self.ty(self.aux))))
+            outputs.append(_name(aux_value))
         body.append(comment("reverse sweep"))
         body.extend(self.block_inits(()))
         if isinstance(ret, gast.Name) and ret.id in self.active:
             body.append(self.accumulate(ret.id, _name(b_out)))
         body.extend(rev)
         grads = [_name(self.adj(w)) for w in self.wrt]
-        body.append(gast.Return(value=gast.Tuple(elts=[value] + grads, ctx=gast.Load())))
+        body.append(gast.Return(value=gast.Tuple(elts=outputs + grads, ctx=gast.Load())))
         new_args = gast.arguments(
             args=[anno.deepcopy(a) for a in args.args] + [_name(b_out)],
             posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
@@ -780,6 +790,14 @@ def is_fresh(expr):
             return is_fresh(expr.args[0])
         return expr.func.attr in FRESH_HELPERS
     return False
+
+
+def _copied(expr, ty):
+    """An expression copying the arrays of `expr`, of type `ty` (tuples element by element)."""
+    if ty.kind == "tuple":
+        return gast.Tuple(elts=[_copied(_expr("t[k]", t=expr, k=_const(k)), item)
+                                for k, item in enumerate(ty.items)], ctx=gast.Load())
+    return _expr("a.copy()", a=expr) if ty.is_array else expr
 
 
 def stores_into(node, name):
@@ -813,11 +831,12 @@ def _range_args(stmt):
     return args[0], args[1], args[2]
 
 
-def differentiate(core, types, active, wrt, aliases, np_name="np"):
-    """Build the gradient FunctionDef of `core` w.r.t. the parameter names `wrt`.
+def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None):
+    """Build the gradient FunctionDef of `core` w.r.t. the parameter names `wrt` (returning
+    the variable `aux` after the value when it is given).
 
     Raises:
         UnsupportedError: a construct without a derivative, naming it and its file:line.
     """
     core.tree_args = [a.id for a in core.tree.args.args]
-    return Differentiator(core, types, active, wrt, aliases, np_name).run()
+    return Differentiator(core, types, active, wrt, aliases, np_name, aux).run()

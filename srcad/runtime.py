@@ -43,7 +43,7 @@ def unbroadcast_copy(g, x):
 
 @register_jitable
 def _sum_to_shape(g, shape):
-    out = np.zeros(shape)
+    out = np.zeros(shape, g.dtype)
     flat = out.reshape(out.size)
     offset = g.ndim - len(shape)
     for idx in np.ndindex(g.shape):
@@ -70,7 +70,7 @@ def _unbroadcast(g, x):
         return vector
     if g.ndim == 2 and x.ndim == 1:
         def rows(g, x):
-            out = np.zeros(x.shape[0])
+            out = np.zeros(x.shape[0], g.dtype)
             for i in range(g.shape[0]):
                 if x.shape[0] == 1:
                     out[0] += np.sum(g[i])

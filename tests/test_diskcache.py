@@ -11,6 +11,9 @@ import numpy as np
 
 import srcad
 
+# (the subprocesses import the srcad under test, not another the environment installed)
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(srcad.__file__)))
+
 SCRIPT = textwrap.dedent("""
     import numpy as np, srcad, model
     g = srcad.grad(model.loss, cache=True)
@@ -20,7 +23,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(tmp_path):
-    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), CHECKOUT]))
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split("\n")
     return float(out[0]), out[1]

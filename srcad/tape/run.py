@@ -14,12 +14,13 @@ import numbers
 
 import numpy as np
 
+from srcad import pytrees
 from srcad.errors import AliasingError
 from srcad.tape import engine, mode, patching
 from srcad.tape.tensor import Tensor, new
 
 
-def value_and_grad(fn, args, wrt):
+def value_and_grad(fn, args, wrt, has_aux=False):
     """Value and gradient of a scalar-valued function, on the tape.
 
     Args:
@@ -28,17 +29,22 @@ def value_and_grad(fn, args, wrt):
             gives them (a *args parameter's value is the tuple of the extra positional
             arguments, a **kwargs parameter's a dict of the extra keywords); fewer values
             leave the remaining parameters at their defaults.
-        wrt: tuple of the indices of the arguments to differentiate with respect to.
+        wrt: tuple of the indices of the arguments to differentiate with respect to; such an
+            argument may be a tuple, list or dict (nested) of numbers and arrays.
+        has_aux: fn returns (value, aux).
 
     Returns:
-        (value, grads): value as a float; grads a tuple in wrt order, a float for a number
-        argument and an ndarray shaped like the argument for an array argument.
+        (value, grads), or ((value, aux), grads) with has_aux: value as a float; grads a tuple
+        in wrt order, a float for a number argument, an ndarray shaped like the argument for an
+        array argument, and a structure of those for a structured argument; aux with NumPy
+        arrays for tensors.
 
     Raises:
         TypeError: fn does not return a single number, or a wrt argument is not numeric.
     """
     with _collector_paused():
         out, leaves = _trace(fn, args, wrt)
+    out, aux = _split_aux(out, fn, has_aux)
     value = _output_value(out, fn)
     if value.size != 1:
         raise TypeError(
@@ -48,19 +54,21 @@ def value_and_grad(fn, args, wrt):
     if isinstance(out, Tensor) and out.requires_grad:
         with _collector_paused():
             engine.backward(out)
-    return value.item(), _grads(args, wrt, leaves)
+    grads = _grads(args, wrt, leaves)
+    return ((value.item(), aux), grads) if has_aux else (value.item(), grads)
 
 
-def vjp(fn, args, wrt):
+def vjp(fn, args, wrt, has_aux=False):
     """Value and vector-Jacobian product function of fn, on the tape.
 
     Returns:
-        (value, pullback): value is fn's output as a float or ndarray; pullback(cotangent),
-        with a cotangent shaped like value, returns the grads as value_and_grad does. It can be
-        called any number of times.
+        (value, pullback), or (value, pullback, aux) with has_aux: value is fn's output as a
+        float or ndarray; pullback(cotangent), with a cotangent shaped like value, returns the
+        grads as value_and_grad does. It can be called any number of times.
     """
     with _collector_paused():
         out, leaves = _trace(fn, args, wrt)
+    out, aux = _split_aux(out, fn, has_aux)
     value = _output_value(out, fn)
 
     def pullback(cotangent):
@@ -70,23 +78,28 @@ def vjp(fn, args, wrt):
                 f"the cotangent has shape {cotangent.shape}, but {_qualname(fn)} returned "
                 f"shape {value.shape}"
             )
-        for leaf in leaves.values():
+        for leaf in _all_leaves(leaves):
             leaf.grad = None
         if isinstance(out, Tensor) and out.requires_grad:
             with _collector_paused():
                 engine.backward(out, cotangent, retain_graph=True)
         return _grads(args, wrt, leaves)
 
-    return (value.item() if value.ndim == 0 else value), pullback
+    plain = value.item() if value.ndim == 0 else value
+    return (plain, pullback, aux) if has_aux else (plain, pullback)
 
 
 def _trace(fn, args, wrt):
     """Call fn on tensors: returns its output and {argument index: leaf tensor}."""
-    leaves = {i: _leaf(args, i) for i in wrt}
+    for i in wrt:
+        if not 0 <= i < len(args):
+            raise IndexError(f"wrt index {i} is out of range for {len(args)} arguments")
+    leaves = {i: _tree_map_labelled(_leaf, args[i], f"argument {i}") for i in wrt}
     fn = patching.python_of_jitted(fn) or fn
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
-        values = [leaves[i].clone() if i in leaves else _argument(v) for i, v in enumerate(args)]
+        values = [pytrees.tree_map(Tensor.clone, leaves[i]) if i in leaves else
+                  pytrees.tree_map(_argument, v) for i, v in enumerate(args)]
         versions = [v._version if isinstance(v, Tensor) else None for v in values]
         out = _call(fn, values)
     _refuse_aliased_writes(fn, args, values, versions)
@@ -108,6 +121,31 @@ def _refuse_aliased_writes(fn, args, values, versions):
                     f"memory with its argument '{names[j]}': the tape runs the function on "
                     "copies of its arguments, which would not see that; pass separate arrays "
                     "(np.copy)")
+
+
+def _tree_map_labelled(fn, value, label):
+    """`fn(leaf, label)` for each leaf of a structured `value`, labelled `argument 0['W']`."""
+    leaves, treedef = pytrees.flatten(value)
+    return treedef.unflatten(fn(leaf, label + path) for leaf, path in
+                             zip(leaves, treedef.paths(), strict=True))
+
+
+def _all_leaves(leaves):
+    return [t for tree in leaves.values() for t in pytrees.flatten(tree)[0]]
+
+
+def _split_aux(out, fn, has_aux):
+    """(output, aux): aux with NumPy arrays where fn returned tensors."""
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"with has_aux=True, {_qualname(fn)} must return a pair (value, aux), "
+                        f"not a {type(out).__name__}")
+    return out[0], pytrees.tree_map(_detached, out[1])
+
+
+def _detached(value):
+    return value._value.copy() if isinstance(value, Tensor) else value
 
 
 def _argument(value):
@@ -153,17 +191,15 @@ def _collector_paused():
             gc.enable()
 
 
-def _leaf(args, i):
-    if not 0 <= i < len(args):
-        raise IndexError(f"wrt index {i} is out of range for {len(args)} arguments")
-    value = args[i]._value if isinstance(args[i], Tensor) else np.asarray(args[i])
+def _leaf(arg, label):
+    value = arg._value if isinstance(arg, Tensor) else np.asarray(arg)
     if value.dtype.kind not in "fiu":
         raise TypeError(
-            f"argument {i} is a {type(args[i]).__name__} of dtype {value.dtype}; the tape "
+            f"{label} is a {type(arg).__name__} of dtype {value.dtype}; the tape "
             "differentiates with respect to numbers and numeric arrays only"
         )
-    leaf = Tensor(value.astype(_float_type(args[i])), requires_grad=True)
-    leaf._python = type(args[i]) in (float, int)
+    leaf = Tensor(value.astype(_float_type(arg)), requires_grad=True)
+    leaf._python = type(arg) in (float, int)
     return leaf
 
 
@@ -181,20 +217,29 @@ def _output_value(out, fn):
         return out._value.copy()
     if isinstance(out, (numbers.Real, np.ndarray, np.generic)):
         return np.array(out, dtype=np.float64)
+    hint = " (to return auxiliary values as well, pass has_aux=True and return (value, aux))" \
+        if isinstance(out, tuple) else ""
     raise TypeError(
         f"{_qualname(fn)} returned a {type(out).__name__}; the tape differentiates functions "
-        "that return a number or an array"
+        f"that return a number or an array{hint}"
     )
 
 
 def _grads(args, wrt, leaves):
     grads = []
     for i in wrt:
-        grad = leaves[i]._grad
-        grad = np.zeros(leaves[i].shape, _float_type(args[i])) if grad is None else grad.numpy()
-        if isinstance(args[i], np.floating):
-            grad = grad[()]  # a NumPy scalar of the argument's type
-        elif isinstance(args[i], numbers.Number):
-            grad = grad.item()
-        grads.append(grad)
+        arg_leaves, treedef = pytrees.flatten(args[i])
+        grads.append(treedef.unflatten(
+            _grad(arg, leaf) for arg, leaf in
+            zip(arg_leaves, pytrees.flatten(leaves[i])[0], strict=True)))
     return tuple(grads)
+
+
+def _grad(arg, leaf):
+    grad = leaf._grad
+    grad = np.zeros(leaf.shape, _float_type(arg)) if grad is None else grad.numpy()
+    if isinstance(arg, np.floating):
+        return grad[()]  # a NumPy scalar of the argument's type
+    if isinstance(arg, numbers.Number):
+        return grad.item()
+    return grad

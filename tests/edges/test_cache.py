@@ -14,6 +14,9 @@ import pytest
 import srcad
 from srcad import diskcache
 
+# (the subprocesses import the srcad under test, not another the environment installed)
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(srcad.__file__)))
+
 MODEL = """
 import numpy as np
 
@@ -39,7 +42,8 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="ownership and modes 
 
 def run(tmp_path, cache, umask=None):
     (tmp_path / "model.py").write_text(MODEL)
-    env = dict(os.environ, SRCAD_CACHE_DIR=str(cache), PYTHONPATH=str(tmp_path))
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(cache),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), CHECKOUT]))
     prefix = f"import os; os.umask({umask:#o}); " if umask is not None else ""
     out = subprocess.run([sys.executable, "-c", prefix + SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)

@@ -1,0 +1,76 @@
+"""Outputs: what the differentiated function returns, checked before it is lowered.
+
+Input: `frontend.Parsed` and `has_aux`. Output: the same function (a new tree) where, with
+`has_aux=True`, every `return value, aux` has become `aux_name = aux; return value`, and the
+name chosen for the auxiliary output. Without `has_aux`, returning a tuple literal is an
+error naming the return statement (the tuple would otherwise reach the transform as a value
+it cannot differentiate).
+"""
+
+import builtins
+import dataclasses
+
+import gast
+
+from . import anno, templates
+from .errors import UserCodeError
+from .frontend import local_names
+from .names import Namer
+
+
+def split_aux(parsed, has_aux):
+    """Returns (Parsed, the name holding the auxiliary output or None).
+
+    Raises:
+        UserCodeError: a return statement returns a tuple without has_aux, or, with has_aux,
+            something other than a pair `value, aux`; the message names its file:line.
+    """
+    name = parsed.tree.name
+    if not has_aux:
+        for ret in _returns(parsed.tree.body):
+            if isinstance(ret.value, gast.Tuple):
+                raise _error(ret, f"{name} returns a tuple; srcad differentiates a function "
+                             "returning a number (or an array, with vjp); to return "
+                             "auxiliary values as well, pass has_aux=True and return "
+                             "(value, aux)")
+        return parsed, None
+    tree = anno.deepcopy(parsed.tree)
+    aux = Namer(local_names(tree) | set(parsed.scope) | set(dir(builtins))).fresh("aux")
+    tree.body = _split_returns(tree.body, aux, name)
+    return dataclasses.replace(parsed, tree=tree), aux
+
+
+def _returns(stmts):
+    """The function's own return statements (not those of nested functions)."""
+    for stmt in stmts:
+        if isinstance(stmt, gast.Return):
+            yield stmt
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            if not isinstance(stmt, (gast.FunctionDef, gast.ClassDef)):
+                yield from _returns(getattr(stmt, field, []))
+
+
+def _split_returns(stmts, aux, name):
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, gast.Return):
+            value = stmt.value
+            if not (isinstance(value, gast.Tuple) and len(value.elts) == 2 and
+                    not any(isinstance(e, gast.Starred) for e in value.elts)):
+                raise _error(stmt, f"with has_aux=True, {name} must return a pair: return "
+                             "value, aux")
+            out.append(anno.copy_loc(templates.make_assign(aux, value.elts[1]), stmt))
+            out.append(anno.copy_loc(gast.Return(value=value.elts[0]), stmt))
+            continue
+        if not isinstance(stmt, (gast.FunctionDef, gast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                if isinstance(getattr(stmt, field, None), list):
+                    setattr(stmt, field, _split_returns(getattr(stmt, field), aux, name))
+        out.append(stmt)
+    return out
+
+
+def _error(stmt, what):
+    loc = anno.getanno(stmt, "loc")
+    text = f"\n    {loc.text.strip()}" if loc is not None and loc.text.strip() else ""
+    return UserCodeError(f"{loc}: {what}{text}" if loc is not None else what)

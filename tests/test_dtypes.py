@@ -1,0 +1,93 @@
+"""dtypes: float32 arguments give float32 gradients computed in float32 (as NumPy and JAX do),
+mixed float32/float64 follows NumPy's promotion, float16 and complex are refused by name."""
+
+import numpy as np
+import pytest
+
+import srcad
+from tests.structured_helpers import (assert_tree_close, mode, numeric_grad,  # noqa: F401
+                                      options)
+
+f32 = np.float32
+
+
+def loop_loss(x, a):
+    s = 0.0
+    for i in range(len(x)):
+        s = s + a * x[i] * x[i] + 0.5 * np.sin(x[i])
+    return s
+
+
+def vector_loss(params, x):
+    h = np.tanh(x @ params["W"] + params["b"])
+    return np.mean(h ** 2) + 0.1 * np.sum(params["W"] ** 2) * params["scale"]
+
+
+def as64(tree):
+    from srcad import pytrees
+    return pytrees.tree_map(lambda v: v.astype(np.float64) if isinstance(v, np.ndarray) else
+                            float(v) if isinstance(v, np.floating) else v, tree)
+
+
+def test_float32_in_float32_out(mode, rng):
+    x = rng.standard_normal(4).astype(f32)
+    gx, ga = srcad.grad(loop_loss, wrt=(0, 1), **options(mode))(x, 1.5)
+    assert gx.dtype == f32 and isinstance(ga, float)
+    expected = numeric_grad(loop_loss, (x.astype(np.float64), 1.5), 0)
+    np.testing.assert_allclose(gx, expected, rtol=1e-5, atol=1e-5)
+
+    params = {"W": rng.standard_normal((3, 2)).astype(f32), "b": rng.standard_normal(2)
+              .astype(f32), "scale": f32(0.5)}
+    xs = rng.standard_normal((4, 3)).astype(f32)
+    g = srcad.grad(vector_loss, **options(mode))(params, xs)
+    assert g["W"].dtype == g["b"].dtype == f32 and type(g["scale"]) is f32
+    assert_tree_close(as64(g), numeric_grad(vector_loss, (as64(params), as64(xs)), 0),
+                      rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_compiled_in_float32(jit, rng):
+    params = {"W": rng.standard_normal((3, 2)).astype(f32), "b": rng.standard_normal(2)
+              .astype(f32), "scale": f32(0.5)}
+    g = srcad.grad(vector_loss, mode="source", jit=jit)
+    g(params, rng.standard_normal((4, 3)).astype(f32))
+    assert "np.float32(0.1)" in srcad.source(g)
+    if jit:  # every result of the compiled gradient is float32
+        (signature,) = g._last.call.nopython_signatures
+        assert "float64" not in str(signature.return_type)
+    g64 = srcad.grad(vector_loss, mode="source", jit=jit)
+    g64(as64(params), rng.standard_normal((4, 3)))
+    assert "float32" not in srcad.source(g64)
+
+
+def mixed(x, y):
+    return np.sum(x * y) + np.sum(x ** 2)
+
+
+def test_mixed_precision_follows_promotion(mode, rng):
+    x, y = rng.standard_normal(3).astype(f32), rng.standard_normal(3)
+    gx, gy = srcad.grad(mixed, wrt=(0, 1), **options(mode))(x, y)
+    assert gx.dtype == f32 and gy.dtype == np.float64
+    np.testing.assert_allclose(gx, y + 2 * x.astype(np.float64), rtol=1e-6)
+    np.testing.assert_allclose(gy, x, rtol=1e-12)  # float64 math on float32 values
+
+
+def test_float32_vjp(mode, rng):
+    x = rng.standard_normal(3).astype(f32)
+    value, pullback = srcad.vjp(np.sin, x, **options(mode))
+    g = pullback(np.ones(3, f32))
+    assert g.dtype == f32
+    np.testing.assert_allclose(g, np.cos(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad, name", [
+    (np.ones(3, np.float16), "float16"), (np.ones(3, np.complex128), "complex128"),
+    (1j, "complex")])
+def test_float16_and_complex_are_refused_by_name(mode, bad, name):
+    with pytest.raises(TypeError, match=rf"argument 'x' is {name}"):
+        srcad.grad(mixed, **options(mode))(bad, np.ones(3))
+    with pytest.raises(TypeError, match=rf"argument 'y' is {name}"):
+        srcad.grad(mixed, **options(mode))(np.ones(3), bad)
+    with pytest.raises(TypeError, match=rf"argument 'params\['b'\]' is {name}"):
+        srcad.grad(vector_loss, **options(mode))({"W": np.ones((3, 2)), "b": bad,
+                                                  "scale": 1.0}, np.ones((4, 3)))
