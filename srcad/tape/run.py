@@ -86,7 +86,7 @@ def _trace(fn, args, wrt):
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
         values = [leaves[i].clone() if i in leaves else _argument(v) for i, v in enumerate(args)]
-        return _call(fn, values), leaves
+        return call_with_values(fn, values), leaves
 
 
 def _argument(value):
@@ -100,7 +100,7 @@ def _argument(value):
     return patching.stand_in(value) or value
 
 
-def _call(fn, values):
+def call_with_values(fn, values):
     """fn(*values), with values given one per parameter (see value_and_grad)."""
     try:
         parameters = inspect.signature(fn).parameters.values()
