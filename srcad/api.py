@@ -10,6 +10,7 @@ runtime tape, with a FallbackWarning naming the construct and its file:line.
 
 import functools
 import inspect
+import types
 import warnings
 
 import numpy as np
@@ -99,7 +100,8 @@ class Gradient:
                 "derivative) is not supported yet")
         if not callable(fn):
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
-        self.fn = _as_function(frontend.unwrap(fn), kind)
+        # a partial or a callable object has no source: only the tape can run it
+        self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
         self.signature = inspect.signature(self.fn)
         self.params = list(self.signature.parameters)
         self.wrt_names, self.single = _normalize_wrt(wrt, self.params, self.fn)
@@ -180,6 +182,8 @@ class Gradient:
     def _specialize(self, flat, types, structures, labels, single=None):
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
+        if self.no_source is not None:
+            return self._tape_spec(self.no_source)
         try:
             _check_leaves(self.fn, flat, labels, structures)
             single = _single_precision(flat) if single is None else single
@@ -202,13 +206,14 @@ class Gradient:
     def _tape_spec(self, reason):
         from .tape import run as tape_run
         indices, has_aux = self.wrt_index, self.has_aux
+        fn = getattr(self.fn, "__srcad_calls__", self.fn)
 
         def call(*args, cotangent=None):
             if cotangent is None:
-                value, grads = tape_run.value_and_grad(self.fn, args, indices, has_aux)
+                value, grads = tape_run.value_and_grad(fn, args, indices, has_aux)
                 value, aux = value if has_aux else (value, None)
             else:
-                value, pullback, *aux = tape_run.vjp(self.fn, args, indices, has_aux)
+                value, pullback, *aux = tape_run.vjp(fn, args, indices, has_aux)
                 grads, aux = pullback(cotangent), (aux[0] if has_aux else None)
             return value, aux, grads
         return _Specialization("tape", call, reason=reason)
@@ -265,22 +270,49 @@ class Gradient:
         return (result, aux) if self.has_aux else result
 
 
-def _as_function(fn, kind):
-    """`fn` itself for a Python function; for a library function with a derivative rule
-    (`np.sin`, `math.log`), a Python function calling it, so it is differentiated like one."""
+def _as_function(fn, kind, mode):
+    """(function, None): `fn` itself for a Python function; for a library function with a
+    derivative rule (`np.sin`, `math.log`), a Python function calling it, so it is
+    differentiated like one. For another callable (a functools.partial, an object with
+    __call__), outside mode="source": (a function calling it, why only the tape can run it)."""
     if hasattr(fn, "__code__"):
-        return fn
+        return fn, None
     from . import rules
     rule = rules.lookup(fn)
     name = getattr(fn, "__name__", None)
     if rule is None or rule.nondiff or rule.piece is not None or not str(name).isidentifier():
-        raise UnsupportedError(f"srcad.{kind} of {fn!r}: it is not a Python function, so srcad "
-                               "cannot read its source (and has no derivative rule for it)")
+        reason = (f"srcad.{kind} of {fn!r}: it is not a Python function, so srcad cannot read "
+                  "its source (and has no derivative rule for it)")
+        python_call = inspect.getattr_static(type(fn), "__call__", None)
+        runnable = isinstance(fn, functools.partial) or \
+            isinstance(python_call, types.FunctionType)  # an object with a Python __call__
+        if runnable and mode != "source":
+            try:
+                return _calling(fn), reason
+            except (TypeError, ValueError):  # no signature to read
+                pass
+        raise UnsupportedError(reason + ("; mode='tape' can run it" if runnable else ""))
     params = ", ".join(p if p not in rule.defaults else f"{p}={rule.defaults[p]!r}"
                        for p in rule.params)
     call = ", ".join(rule.params)
     return codegen_wrapper(name, f"def {name}({params}):\n    return _fn({call})\n",
-                           {"_fn": fn})
+                           {"_fn": fn}), None
+
+
+def _calling(fn):
+    """A function with fn's signature and name (the tape runs fn itself); it takes one value
+    per parameter, as Gradient.bind gives them, and calls fn with them."""
+    from .tape.run import call_with_values
+
+    def calling(*values):
+        return call_with_values(fn, values)
+    calling.__signature__ = inspect.signature(fn)
+    inner = fn.func if isinstance(fn, functools.partial) else fn
+    name = getattr(inner, "__qualname__", None) or type(inner).__qualname__
+    calling.__name__ = calling.__qualname__ = \
+        f"functools.partial({name})" if inner is not fn else name
+    calling.__srcad_calls__ = fn
+    return calling
 
 
 def codegen_wrapper(name, text, namespace):
@@ -457,7 +489,7 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=False, fastmath=False, ha
     spec = g.specialization(*g.layout(bound))
     if spec.mode == "tape":
         from .tape import run as tape_run
-        value, tape_pullback, *aux = tape_run.vjp(g.fn, bound, g.wrt_index, g.has_aux)
+        value, tape_pullback, *aux = tape_run.vjp(getattr(g.fn, "__srcad_calls__", g.fn), bound, g.wrt_index, g.has_aux)
         aux = aux[0] if g.has_aux else None
 
         def pullback(cotangent):
@@ -486,6 +518,8 @@ def source(g, *args, **kwargs):
         spec = g.specialization(*g.layout(g.bind(args, kwargs)))
     elif g._last is not None:
         spec = g._last
+    elif g.no_source is not None:
+        return f"# {g.fn.__qualname__} runs on the runtime tape: {g.no_source}\n"
     else:
         generated = pipeline.transform(g.fn, g.wrt_names, tuple(typeinfer.FLOAT
                                                                 for _ in g.params))
@@ -509,6 +543,8 @@ def explain(fn, *args, wrt=0, **kwargs):
     name = g.fn.__qualname__
     if g.mode == "tape":
         text = f"{name}: tape (mode='tape' was requested)"
+    elif g.no_source is not None:
+        text = f"{name}: tape, because {g.no_source}"
     else:
         try:
             generated = pipeline.transform(g.fn, g.wrt_names, types, False, structures,

@@ -75,6 +75,16 @@ def _value(x):
     return x._value if hasattr(x, "_value") else x
 
 
+def _same_dtype(target, dtype):
+    """view(target) keeps the dtype: no target, an ndarray type, or the same dtype."""
+    if target is None or (isinstance(target, type) and issubclass(target, np.ndarray)):
+        return True
+    try:
+        return dtypes.as_numpy(target) == dtype
+    except (TypeError, KeyError, ValueError):
+        return False
+
+
 def _is_number(x):
     return isinstance(x, numbers.Number)
 
@@ -290,8 +300,50 @@ class TensorMethods:
     def reshape(self, *shape, order="C"):
         return np.reshape(self, _dims(shape), order=order)
 
-    def view(self, *shape):
-        return self._apply("view", self, shape=_dims(shape))
+    def view(self, *shape, dtype=None, type=None):
+        """torch's view(shape), a reshape that shares memory; in user code NumPy's view(),
+        the same array as a new view (view(dtype) of another dtype, which reinterprets the
+        bytes, raises)."""
+        if not mode.in_user_code():
+            return self._apply("view", self, shape=_dims(shape))
+        target = shape[0] if len(shape) == 1 and dtype is None else dtype
+        if len(shape) > 1 or not _same_dtype(target, self._value.dtype) or \
+                not _same_dtype(type, self._value.dtype):
+            what = ", ".join(map(repr, shape)) or f"dtype={dtype!r}, type={type!r}"
+            raise TypeError(
+                mode.located(
+                    f"srcad.tape: ndarray.view({what}) is not supported on the tape (it "
+                    "reinterprets the array's bytes); NumPy's view() and view(its own dtype) are"
+                )
+            )
+        return self._apply("view", self, shape=tuple(self.shape))
+
+    def sort(self, dim=-1, descending=False, *, axis=None, kind=None, order=None, stable=None):
+        """NumPy's sort (in user code) sorts in place and returns None; torch's returns
+        (values, indices)."""
+        axis = dim if axis is None else axis
+        if order is not None:
+            raise TypeError(mode.located("srcad.tape: sort with order= is not supported"))
+        if mode.in_user_code():
+            self[...] = np.sort(self, axis)
+            return None
+        values = np.sort(self, axis)
+        indices = np.argsort(-self._value if descending else self._value, axis, kind="stable")
+        return MaxMin(np.flip(values, axis) if descending else values, self._wrap(indices))
+
+    def argsort(self, dim=-1, descending=False, *, axis=None, kind=None, order=None, stable=None):
+        axis = dim if axis is None else axis
+        value = -self._value if descending else self._value
+        return self._wrap(np.argsort(value, axis, kind=kind, stable=stable))
+
+    def all(self, *args, **kwargs):
+        return self._wrap(np.asarray(np.all(self._value, *args, **kwargs)))
+
+    def any(self, *args, **kwargs):
+        return self._wrap(np.asarray(np.any(self._value, *args, **kwargs)))
+
+    def nonzero(self):
+        return np.nonzero(self._value)
 
     def flatten(self, start_dim=0, end_dim=-1, *, order="C"):
         """torch's flatten(start_dim, end_dim), a view where it can be; NumPy's flatten(order)
@@ -309,8 +361,48 @@ class TensorMethods:
     def unsqueeze(self, dim):
         return self._apply("unsqueeze", self, axis=dim)
 
-    def squeeze(self, dim=None):
+    def squeeze(self, dim=None, *, axis=None):
+        """torch's squeeze(dim) leaves a dim whose size is not 1; NumPy's (in user code)
+        raises. Both return a view."""
+        if mode.in_user_code() or axis is not None:
+            return np.squeeze(self, dim if axis is None else axis)
         return self._apply("squeeze", self, axis=dim)
+
+    def swapaxes(self, axis0, axis1):
+        return np.swapaxes(self, axis0, axis1)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1, *, axis1=None, axis2=None):
+        """A read-only view, as NumPy's (torch's dim1/dim2 are NumPy's axis1/axis2)."""
+        return np.diagonal(self, offset, dim1 if axis1 is None else axis1,
+                           dim2 if axis2 is None else axis2)
+
+    mT = property(lambda self: np.matrix_transpose(self))
+
+    @property
+    def real(self):
+        """A real array's real part is the array itself, as in NumPy."""
+        self._refuse_complex("real")
+        return self
+
+    @property
+    def imag(self):
+        """A real array's imaginary part: read-only zeros, as in NumPy."""
+        self._refuse_complex("imag")
+        zeros = np.zeros(self.shape, dtype=self._value.dtype)
+        zeros.flags.writeable = False
+        return self._wrap(zeros)
+
+    def conj(self):
+        self._refuse_complex("conj")
+        return self
+
+    conjugate = conj
+
+    def _refuse_complex(self, name):
+        if self._value.dtype.kind == "c":
+            raise NotImplementedError(
+                mode.located(f"srcad.tape: .{name} of a complex tensor is not supported")
+            )
 
     def t(self):
         return self._apply("t", self)

@@ -6,7 +6,10 @@ each entry records ops of ops.OPS. Zero-gradient ufuncs and ZERO_GRADIENT_FUNCTI
 plain arrays (comparisons, floor, argmax, shape queries). Every keyword argument NumPy takes is
 honoured (out=, where=, dtype=, initial=, ddof=, order=, axis tuples) or refused with an error
 that names it. Any other NumPy function raises on a tensor that requires grad rather than drop
-its gradient. The vjps in ops.py rely on these entries when they run on tensors
+its gradient. A function that returns a view in NumPy (np.squeeze, np.flip, np.split's pieces,
+np.swapaxes, np.diagonal, np.atleast_2d, np.real of a real array, ...) returns one here: a view
+op of ops.py, or the tensor itself where NumPy returns its argument, so that writes through
+either are seen by the other, with their gradient. The vjps in ops.py rely on these entries when they run on tensors
 (backward(create_graph=True)).
 """
 
@@ -83,6 +86,161 @@ def _memory_order(a, order):
 
 def expand_dims(a, axis):
     return apply("unsqueeze", a, axis=axis)
+
+
+# ---- functions that return views: the result shares the tensor's memory, as NumPy's does ----
+
+
+def squeeze(a, axis=None):
+    axis = _axes(axis)
+    np.squeeze(np.empty(np.shape(operand(a)), dtype=bool), axis)  # NumPy's checks of axis
+    return apply("squeeze", a, axis=axis)
+
+
+def swapaxes(a, axis1, axis2):
+    return apply("transpose", a, dim0=axis1, dim1=axis2)
+
+
+def _permuting(np_func):
+    """np.moveaxis and other functions that permute the axes: the permutation NumPy's own
+    function makes of an array whose strides number its axes, as a permute view."""
+
+    def permute(a, *args, **kwargs):
+        ndim = np.ndim(operand(a))
+        numbered = np.lib.stride_tricks.as_strided(
+            np.zeros(1, dtype=np.int8), (1,) * ndim, tuple(range(1, ndim + 1))
+        )
+        axes = tuple(stride - 1 for stride in np_func(numbered, *args, **kwargs).strides)
+        return apply("permute", a, axes=axes)
+
+    return permute
+
+
+def flip(m, axis=None):
+    return apply("flip", m, axis=_axes(axis))
+
+
+def _flipping(np_func, axis):
+    """np.flipud and np.fliplr."""
+
+    def flip_along(m):
+        np_func(np.empty(np.shape(operand(m)), dtype=bool))  # NumPy's check of the rank
+        return apply("flip", m, axis=axis)
+
+    return flip_along
+
+
+def rot90(m, k=1, axes=(0, 1)):
+    """As NumPy computes it: flips and a transpose, each a view."""
+    axes = tuple(axes)
+    np.rot90(np.empty(np.shape(operand(m)), dtype=bool), k, axes)  # NumPy's checks
+    k %= 4
+    if k == 0:
+        return m[:]
+    if k == 2:
+        return flip(flip(m, axes[0]), axes[1])
+    order = list(range(np.ndim(operand(m))))
+    order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
+    if k == 1:
+        return transpose(flip(m, axes[1]), order)
+    return flip(transpose(m, order), axes[1])
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    np.diagonal(np.empty(np.shape(operand(a)), dtype=bool), offset, axis1, axis2)  # checks
+    return apply("diagonal", a, offset=offset, axis1=axis1, axis2=axis2)
+
+
+def linalg_diagonal(x, /, *, offset=0):
+    return diagonal(x, offset, -2, -1)
+
+
+def diag(v, k=0):
+    """np.diag of a matrix is its diagonal, a view; of a vector, a new matrix (the rule's)."""
+    if np.ndim(operand(v)) == 2:
+        return diagonal(v, k)
+    return _rule(np.diag)(v, k)
+
+
+def _splitting(np_func, default_axis):
+    """np.split and its kind: the pieces are slices along an axis, views as in NumPy."""
+
+    def split(ary, indices_or_sections, axis=None):
+        shape = np.shape(operand(ary))
+        if axis is None:
+            axis = default_axis(len(shape))
+            pieces = np_func(np.empty(shape, dtype=bool), indices_or_sections)  # its checks
+        else:
+            pieces = np_func(np.empty(shape, dtype=bool), indices_or_sections, axis)
+        axis %= len(shape)
+        start, result = 0, []
+        for piece in pieces:
+            stop = start + piece.shape[axis]
+            result.append(ary[(slice(None),) * axis + (slice(start, stop),)])
+            start = stop
+        return result
+
+    return split
+
+
+def unstack(x, /, *, axis=0):
+    shape = np.shape(operand(x))
+    np.unstack(np.empty(shape, dtype=bool), axis=axis)  # NumPy's checks
+    axis %= len(shape)
+    return tuple(x[(slice(None),) * axis + (i,)] for i in range(shape[axis]))
+
+
+def _at_least(np_func):
+    """np.atleast_1d, _2d, _3d: each tensor itself, or a reshaped view of it."""
+
+    def at_least(*arys):
+        results = []
+        for ary in arys:
+            if not isinstance(ary, Tensor):
+                results.append(np_func(ary))
+                continue
+            shape = np_func(np.empty(ary.shape, dtype=bool)).shape
+            results.append(ary if shape == ary.shape else apply("view", ary, shape=shape))
+        if len(results) == 1:
+            return results[0]
+        return type(np_func(*[np.empty(0)] * len(results)))(results)  # tuple (NumPy 2) or list
+
+    return at_least
+
+
+def broadcast_arrays(*args, subok=False):
+    shape = np.broadcast_shapes(*[np.shape(operand(a)) for a in args])
+    if all(np.shape(operand(a)) == shape for a in args):
+        return tuple(args)  # NumPy returns the arrays themselves
+    return tuple(broadcast_to(a, shape) if isinstance(a, Tensor) else
+                 np.broadcast_to(a, shape) for a in args)
+
+
+def real(val):
+    return val.real if isinstance(val, Tensor) else np.real(val)
+
+
+def imag(val):
+    return val.imag if isinstance(val, Tensor) else np.imag(val)
+
+
+def real_if_close(a, tol=100):
+    if isinstance(a, Tensor) and a._value.dtype.kind != "c":
+        return a  # NumPy returns a real array as it is
+    return np.real_if_close(plain(a, "numpy.real_if_close"), tol)
+
+
+def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    if n == 0 and prepend is np._NoValue and append is np._NoValue:
+        return a  # NumPy returns a itself
+    kwargs = {k: v for k, v in (("prepend", prepend), ("append", append)) if v is not np._NoValue}
+    return _rule(np.diff)(a, n, axis, **kwargs)
+
+
+def _rule(np_func):
+    from srcad.tape import rule_ops  # (imports srcad.rules, which imports this module's users)
+
+    return rule_ops.handler(np_func)
 
 
 def power(x, y):
@@ -322,6 +480,34 @@ HANDLED_UFUNCS.update({(ufunc, "at"): _accumulate_at(ufunc) for ufunc in (np.add
 WRITING_FUNCTIONS.update({np.put, np.place, np.putmask, np.put_along_axis})
 HANDLED_FUNCTIONS.update(
     {
+        np.squeeze: squeeze,
+        np.swapaxes: swapaxes,
+        np.moveaxis: _permuting(np.moveaxis),
+        np.rollaxis: _permuting(np.rollaxis),
+        np.permute_dims: _permuting(np.permute_dims),
+        np.matrix_transpose: _permuting(np.matrix_transpose),
+        np.linalg.matrix_transpose: _permuting(np.linalg.matrix_transpose),
+        np.flip: flip,
+        np.flipud: _flipping(np.flipud, 0),
+        np.fliplr: _flipping(np.fliplr, 1),
+        np.rot90: rot90,
+        np.diagonal: diagonal,
+        np.linalg.diagonal: linalg_diagonal,
+        np.diag: diag,
+        np.diff: diff,
+        np.split: _splitting(np.split, lambda ndim: 0),
+        np.array_split: _splitting(np.array_split, lambda ndim: 0),
+        np.hsplit: _splitting(np.hsplit, lambda ndim: 1 if ndim > 1 else 0),
+        np.vsplit: _splitting(np.vsplit, lambda ndim: 0),
+        np.dsplit: _splitting(np.dsplit, lambda ndim: 2),
+        np.unstack: unstack,
+        np.atleast_1d: _at_least(np.atleast_1d),
+        np.atleast_2d: _at_least(np.atleast_2d),
+        np.atleast_3d: _at_least(np.atleast_3d),
+        np.broadcast_arrays: broadcast_arrays,
+        np.real: real,
+        np.imag: imag,
+        np.real_if_close: real_if_close,
         np.sum: _reduction("sum"),
         np.mean: mean,
         np.max: _reduction("max"),
@@ -364,5 +550,7 @@ ZERO_GRADIENT_FUNCTIONS.update(
     {
         *(np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.nonzero),
         *(np.round, np.isclose, np.allclose, np.array_equal, np.count_nonzero),
+        *(np.all, np.any, np.searchsorted, np.argpartition, np.iscomplexobj, np.isrealobj),
+        *(np.iscomplex, np.isreal),
     }
 )

@@ -383,6 +383,14 @@ def _to_dx(g, ans, x, dtype, source):
     return g.astype(source)
 
 
+def _convert(x, convert, source):
+    return convert(x)  # a copy, in the dtype and memory order np.array(x, ...) gives
+
+
+def _convert_dx(g, ans, x, convert, source):
+    return np.reshape(g, x.shape).astype(source)
+
+
 def _permute_dx(g, ans, x, axes):
     return np.transpose(g, None if axes is None else np.argsort(axes))
 
@@ -406,7 +414,26 @@ def _reshape(x, shape):
 
 
 def _squeeze(x, axis):
-    return np.squeeze(x) if axis is None else np.squeeze(x, axis) if x.shape[axis] == 1 else x
+    """torch's squeeze(dim) leaves a dim whose size is not 1 (numpy_api checks NumPy's)."""
+    if axis is None or isinstance(axis, tuple):
+        return np.squeeze(x, axis)
+    return np.squeeze(x, axis) if x.shape[axis] == 1 else x
+
+
+def _diagonal(x, offset, axis1, axis2):
+    return np.diagonal(x, offset, axis1, axis2)  # a read-only view, as NumPy's
+
+
+def _diagonal_dx(g, ans, x, offset, axis1, axis2):
+    """g put back on the diagonal, zero elsewhere (with operations the tape handles, so that
+    it also runs on tensors)."""
+    axis1, axis2 = axis1 % x.ndim, axis2 % x.ndim
+    rows, cols = x.shape[axis1], x.shape[axis2]
+    along = rows if offset >= 0 else cols  # the diagonal's k-th element is in row k (or col k)
+    padded = np.concatenate([g, np.zeros(g.shape[:-1] + (along - g.shape[-1],))], axis=-1)
+    spread = padded[..., :, None] if offset >= 0 else padded[..., None, :]
+    full = np.where(np.eye(rows, cols, offset, dtype=bool), spread, 0.0)
+    return np.moveaxis(full, (-2, -1), (axis1, axis2))
 
 
 def _as_input(g, ans, x, **params):
@@ -570,8 +597,11 @@ defview("view", _reshape, "ViewBackward0", _as_input)  # reshape, view, flatten,
 defview("unsqueeze", np.expand_dims, "UnsqueezeBackward0", _as_input)
 defview("squeeze", _squeeze, _by_axis("SqueezeBackward0", "SqueezeBackward1"), _as_input)
 defview("expand", np.broadcast_to, "ExpandBackward0", lambda g, ans, x, shape: g)
+defview("flip", np.flip, "FlipBackward0", lambda g, ans, x, axis: np.flip(g, axis))
+defview("diagonal", _diagonal, "DiagonalBackward0", _diagonal_dx)
 deflinear("clone", np.copy, "CloneBackward0", lambda g, ans, x: g)
 deflinear("to", _to, "ToCopyBackward0", _to_dx)
+deflinear("convert", _convert, "ToCopyBackward0", _convert_dx)  # np.array(x, dtype, order)
 deflinear("grad_copy", np.copy, "CopyBackwards", lambda g, ans, x: g)  # a first .grad, recorded
 defview("getitem", _getitem, lambda shapes, index: _index_kind(index) + "Backward0", _getitem_dx)
 deflinear("index_put", _put, "CopySlices", _put_dx, _put_dv)

@@ -8,7 +8,10 @@ What changes, for the duration of the call only, are the library objects user co
 name. patched(fn, args) finds the globals of every user module reachable from fn and its
 arguments (through globals, closure cells, classes, modules, partials and small containers),
 and replaces in them, and in closure cells, in place:
-  - the `math` and `numpy` modules and the functions imported from them by shims (below);
+  - the `math` and `numpy` modules and the functions imported from them by shims (below):
+    np.zeros and the like make tensors, and np.array, np.asarray, np.asanyarray, np.require
+    and the like return a tensor as NumPy returns an array (itself, a view or a copy), except
+    inside a user class's __array__, which must return an ndarray;
   - a numba dispatcher of user code by its Python function;
   - `float`, by a stand-in that keeps a 0-d tensor a tensor (added to the module's globals);
 and a local `import math` / `import numpy` executed by such a module gives the shims too. All
@@ -25,6 +28,7 @@ import builtins
 import contextlib
 import functools
 import math
+import sys
 import threading
 import types
 
@@ -32,7 +36,7 @@ import numpy as np
 
 from srcad.tape import mode, rule_ops
 from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape, stack
-from srcad.tape.tensor import Tensor, as_tensor
+from srcad.tape.tensor import Tensor, apply, as_tensor
 
 _LARGEST_CONTAINER = 64  # containers in globals are searched for functions only up to this size
 
@@ -289,9 +293,27 @@ def _allocating(np_func):
     def allocate(*args, **kwargs):
         result = np_func(*args, **kwargs)
         on_tape = mode.in_user_code() and isinstance(result, np.ndarray)
-        return as_tensor(result) if on_tape and result.dtype.kind == "f" else result
+        if on_tape and result.dtype.kind == "f" and not _in_array_protocol():
+            return as_tensor(result)
+        return result
 
     return allocate
+
+
+def _in_array_protocol():
+    """True when called (directly or through a few user functions) from a user class's
+    __array__, whose result NumPy requires to be an ndarray."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back  # (the shims)
+    for _ in range(4):
+        if frame is None or not mode.is_user_module(frame.f_globals.get("__name__"),
+                                                    frame.f_code.co_filename):
+            return False
+        if frame.f_code.co_name == "__array__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _holds_tensor(obj):
@@ -305,22 +327,33 @@ def _stacked(obj):
 
 
 def _to_array(np_func):
-    """np.array / np.asarray / np.ascontiguousarray: tensors, and lists holding tensors, stay on
-    the tape; only np.array copies a tensor (the others return it, as NumPy returns an array)."""
+    """np.array, np.asarray, np.asanyarray, np.ascontiguousarray, np.asfortranarray, np.require
+    and np.asarray_chkfinite: tensors, and lists holding tensors, stay on the tape. A tensor
+    comes back as NumPy's result does: the tensor itself, a view of it (ndmin=) or a copy."""
     allocate = _allocating(np_func)
 
     @functools.wraps(np_func)
-    def to_array(obj, dtype=None, **kwargs):
-        float_result = dtype is None or np.dtype(dtype).kind == "f"
-        if mode.in_user_code() and float_result and _holds_tensor(obj):
-            if not isinstance(obj, Tensor):
-                obj = _stacked(obj)
-            elif np_func is np.array:
-                return obj.clone()
-            if np_func is np.ascontiguousarray and obj.ndim == 0:
-                return reshape(obj, (1,))  # it returns at least 1-D
+    def to_array(obj, *args, **kwargs):
+        if not (mode.in_user_code() and _holds_tensor(obj)):
+            return allocate(obj, *args, **kwargs)
+        if not isinstance(obj, Tensor):
+            dtype = kwargs.get("dtype", args[0] if args else None)
+            if dtype is not None and np.dtype(dtype).kind != "f":
+                return allocate(obj, *args, **kwargs)  # (raises for a tracked tensor)
+            obj = _stacked(obj)
+            if np_func is np.array:  # the stack is the new array
+                return obj if obj._value.dtype == np.dtype(dtype or obj._value.dtype) else \
+                    obj.astype(dtype)
+        value = obj._value
+        result = np_func(value, *args, **kwargs)  # NumPy's own answer and errors
+        if result is value:
             return obj
-        return allocate(obj, dtype, **kwargs)
+        if result.dtype.kind != "f":  # an integer or bool array: no gradient to keep
+            return allocate(obj, *args, **kwargs)  # (raises for a tracked tensor)
+        if np.may_share_memory(result, value):  # ndmin=, or a 0-d array made 1-D
+            return reshape(obj, result.shape)
+        convert = functools.partial(np_func, *args, **kwargs)
+        return apply("convert", obj, convert=convert, source=value.dtype)
 
     return to_array
 
@@ -439,9 +472,11 @@ _NUMPY_SHIMS = {
 _NUMPY_SHIMS.update(
     full=_full,
     full_like=_full_like,
-    array=_to_array(np.array),
-    asarray=_to_array(np.asarray),
-    ascontiguousarray=_to_array(np.ascontiguousarray),
+    **{
+        name: _to_array(getattr(np, name))
+        for name in ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")
+        + ("require", "asarray_chkfinite")
+    },
 )
 for _name, _shim in _NUMPY_SHIMS.items():
     setattr(_NUMPY, _name, _shim)

@@ -101,7 +101,7 @@ def _trace(fn, args, wrt):
         values = [pytrees.tree_map(Tensor.clone, leaves[i]) if i in leaves else
                   pytrees.tree_map(_argument, v) for i, v in enumerate(args)]
         versions = [v._version if isinstance(v, Tensor) else None for v in values]
-        out = _call(fn, values)
+        out = call_with_values(fn, values)
     _refuse_aliased_writes(fn, args, values, versions)
     return out, leaves
 
@@ -159,7 +159,7 @@ def _argument(value):
     return patching.stand_in(value) or value
 
 
-def _call(fn, values):
+def call_with_values(fn, values):
     """fn(*values), with values given one per parameter (see value_and_grad)."""
     try:
         parameters = inspect.signature(fn).parameters.values()

@@ -9,8 +9,10 @@ NumPy function the tape cannot differentiate raises instead of dropping the grad
 does converting a tracked tensor to a plain array.
 
 Storage and versions: a result shares memory with an input only where NumPy's result would be
-a view of it (x[1:], x.T, x.reshape(...): the ops.defview ops); a view shares its base's version
-counter. In-place operations (a += b, y[i] = v, x.add_(1)) write into the tensor's storage, bump
+a view of it (x[1:], x.T, x.reshape(...), np.squeeze, np.flip, np.diagonal: the ops.defview ops;
+numpy_api.py maps NumPy's other view functions onto them); a view shares its base's version
+counter. A NumPy function the tape runs on a tensor's array that returns a view of it raises:
+the tape could not record a write through it. In-place operations (a += b, y[i] = v, x.add_(1)) write into the tensor's storage, bump
 its version counter and make the recorded op its new grad_fn. A node that saved the old value
 then raises at backward time, as in PyTorch; in user-code mode (mode.py) the write goes to a
 fresh copy instead (as it does for a tensor wrapping a caller's array there). A write into a
@@ -63,6 +65,15 @@ _CANNOT_WRITE = (
     "srcad.tape: {name} writes into a tensor in a way the tape does not record; write it with "
     "indexing instead (y[i] = v, y[idx] += v)"
 )
+_RETURNS_A_VIEW = (
+    "srcad.tape: {name} returned a view of a tensor's memory, which the tape does not model "
+    "(a write through it, or into the tensor, would not be recorded). Pass it a copy "
+    "(np.copy(x)), or write it with operations the tape supports."
+)
+_NO_ATTRIBUTE = (
+    "srcad.tape: ndarray.{name} is not supported on the tape's tensors; write it with "
+    "operations the tape supports (srcad/tape/methods.py)"
+)
 _NO_DERIVATIVE = (
     "srcad.tape has no derivative for {name}, called on a tensor that requires grad. Write it "
     "with operations the tape supports (srcad/tape/ops.py), or pass x.detach() if no gradient "
@@ -105,12 +116,16 @@ def apply(name, *inputs, **params):
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
     value = np.asarray(op.forward(*values, **params))
     base = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
-    if value.base is not None and not (base is not None and np.may_share_memory(value, values[0])):
-        value, base = value.copy(), None
+    if base is not None and not np.may_share_memory(value, values[0]):
+        base = None
+    if base is None and (value.base is not None or any(value is v for v in values)):
+        value = value.copy()  # (an op that returned its input as it is is no view either)
+    elif value is values[0]:  # a view op that returned its input (np.squeeze of (3,)): NumPy
+        value = value.view()  # returns the same array; a tensor needs an array of its own
     out = new(value)
     if value.ndim == 0:  # a Python number in user code where all its operands are
         out._python = all(map(is_python_number, inputs))
-    if base is not None and value.base is not None:
+    if base is not None:
         out._counter = base._counter
         base._add_view(out, name, params)
     _record(out, op, params, inputs, values)
@@ -406,6 +421,12 @@ class Tensor(TensorMethods):
     dtype = property(lambda self: dtypes.of(self._value.dtype))
     device = property(lambda self: "cpu")
 
+    def __getattr__(self, name):
+        """An ndarray attribute the tape's tensors lack (x.flat, x.put): an error naming it."""
+        if not name.startswith("_") and hasattr(np.ndarray, name):
+            raise AttributeError(mode.located(_NO_ATTRIBUTE.format(name=name)))
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+
     def numel(self):
         return self._value.size
 
@@ -430,6 +451,8 @@ class Tensor(TensorMethods):
         into its base instead, which then updates its views (this one too)."""
         _check_inplace(self)
         if self._view_of is not None:
+            if not self._value.flags.writeable:  # np.broadcast_to's, np.diagonal's
+                raise ValueError(mode.located("assignment destination is read-only"))
             base, view, view_params = self._view_of
             changed = apply(name, self._copy_in_graph(), *others, **params)
             base._inplace("view_put", changed, view=view, params=view_params)
@@ -500,16 +523,40 @@ class Tensor(TensorMethods):
         name = f"{func.__module__}.{func.__name__}"
         if func in WRITING_FUNCTIONS and isinstance(args[0] if args else None, Tensor):
             raise TypeError(mode.located(_CANNOT_WRITE.format(name=name)))
-        return _on_arrays(func, None if func in ZERO_GRADIENT_FUNCTIONS else name, args, kwargs)
+        return _on_arrays(func, name, args, kwargs, func not in ZERO_GRADIENT_FUNCTIONS)
 
 
-def _on_arrays(func, name, args, kwargs):
-    """func called on the tensors' arrays (tracked ones raise, if name is given); an out= that
-    names a tensor is written as y[...] = result, which the tape records."""
+def _on_arrays(func, name, args, kwargs, differentiable=True):
+    """func called on the tensors' arrays (tracked ones raise, if differentiable); an out= that
+    names a tensor is written as y[...] = result, which the tape records. A result that is a
+    view of a tensor's storage raises: a write through it, or into the tensor, would be lost."""
     kwargs = dict(kwargs)
     out = kwargs.pop("out", None)
-    result = func(*plain(args, name), **plain(kwargs, name))
+    result = func(*plain(args, name if differentiable else None),
+                  **plain(kwargs, name if differentiable else None))
+    storages = [x._value for x in _tensors_in((args, kwargs))]
+    if any(np.may_share_memory(part, storage) for part in _arrays_in(result)
+           for storage in storages):
+        raise TypeError(mode.located(_RETURNS_A_VIEW.format(name=name)))
     return result if out is None else write_out(out, result)
+
+
+def _tensors_in(obj):
+    if isinstance(obj, Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _tensors_in(item)
+    elif isinstance(obj, dict):
+        yield from _tensors_in(list(obj.values()))
+
+
+def _arrays_in(obj):
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _arrays_in(item)
 
 
 def write_out(out, result):

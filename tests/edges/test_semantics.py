@@ -162,3 +162,35 @@ def test_names_the_generated_code_reserves_are_renamed(jit, rng):
         warnings.simplefilter("error", srcad.FallbackWarning)
         grads = srcad.grad(_uses_reserved_names, wrt=(0, "kn"), mode="source", jit=jit)(x, kn)
     srcad.check.compare(_uses_reserved_names, (x, kn), [0, 1], grads)
+
+
+class _Scaled:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x, y=2.0):
+        return np.sum(np.sin(x) * self.w) * y
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_partials_and_callable_objects_run_on_the_tape(mode, rng):
+    """(probe round 2, F14) they have no source to read, but the tape needs none."""
+    p = functools.partial(keyword_only, scale=4.0)
+    x = rng.uniform(0.5, 1.5, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert srcad.grad(p, mode=mode)(0.7) == pytest.approx(2 * 4.0 * 0.7)
+        grads = srcad.grad(_Scaled(1.5), wrt=(0, 1), mode=mode)(x, 3.0)
+        _, pullback = srcad.vjp(_Scaled(2.0), x, mode=mode)
+        assert srcad.gradcheck(p, (0.3,), mode=mode)
+    np.testing.assert_allclose(grads[0], 1.5 * 3.0 * np.cos(x))
+    assert grads[1] == pytest.approx(1.5 * np.sum(np.sin(x)))
+    np.testing.assert_allclose(pullback(1.0), 2.0 * 2.0 * np.cos(x))
+    fallbacks = [w for w in caught if issubclass(w.category, srcad.FallbackWarning)]
+    assert len(fallbacks) == (4 if mode == "auto" else 0)
+    assert all("not a Python function" in str(w.message) for w in fallbacks)
+
+
+def test_partials_are_refused_in_source_mode_naming_the_tape():
+    with pytest.raises(UnsupportedError, match="not a Python function.*mode='tape' can run it"):
+        srcad.grad(functools.partial(keyword_only, scale=4.0), mode="source")

@@ -267,3 +267,58 @@ def test_float32_gives_float32_gradients():
     assert type(grad) is np.float32 and grad == pytest.approx(0.5 / math.sqrt(0.5), rel=1e-6)
     _, (grad,) = value_and_grad(lambda x: math.sqrt(x), (0.5,), (0,))
     assert type(grad) is float
+
+
+# ---- ndarray attributes and methods in NumPy's meaning (probe round 2, F18) ----
+
+
+def real_and_imag(x):
+    return np.sum(x.real * x) + np.sum(x.imag * x) + np.sum(np.imag(x)) + np.sum(x.conjugate())
+
+
+def sorts_in_place(x):
+    y = x * np.sin(x)
+    y.sort()
+    rows = (x[:6] * 1.0).reshape(2, 3)
+    rows.sort(axis=0)
+    return np.sum(y * np.arange(1.0, 7.0)) + np.sum(rows * np.arange(6.0).reshape(2, 3))
+
+
+def numpy_s_view(x):
+    y = x * 1.0
+    v = y.view()
+    v[0] = v[0] * x[1]  # a view of the same memory
+    return np.sum(y.view(np.ndarray) * x)
+
+
+@pytest.mark.parametrize("f", [real_and_imag, sorts_in_place, numpy_s_view])
+def test_ndarray_attributes_in_numpy_s_meaning(f):
+    check(f, (X,), (0,))
+
+
+def test_the_imaginary_part_of_a_real_array_is_read_only_zeros():
+    def f(x):
+        i = x.imag
+        i[0] = 1.0
+        return np.sum(x)
+
+    with pytest.raises(ValueError, match="read-only"):
+        value_and_grad(f, (X,), (0,))
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (lambda x: x.view(np.int64), r"ndarray.view\(<class 'numpy.int64'>\) is not supported"),
+        (lambda x: x.flat[0], r"ndarray.flat is not supported"),
+        (lambda x: x.put([0], 1.0), r"ndarray.put is not supported"),
+    ],
+    ids=["view(int64)", "flat", "put"],
+)
+def test_unsupported_ndarray_attributes_name_themselves_and_the_line(body, message):
+    def f(x):
+        return np.sum(body(x * 1.0))
+
+    with pytest.raises((TypeError, AttributeError), match=message) as info:
+        value_and_grad(f, (X,), (0,))
+    assert "test_numpy_code.py:" in str(info.value)

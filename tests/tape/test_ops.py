@@ -6,6 +6,8 @@ CASES gives each op its input shapes (scalars, vectors, broadcast shapes), param
 domain. An op without a row fails: a new entry in srcad/tape/ops.py needs one here.
 """
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,8 @@ from srcad.tape.ops import OPS
 from srcad.tape.tensor import apply
 
 from .numeric import numerical_grad
+
+F64 = np.dtype(np.float64)
 
 
 def anywhere(rng, shape):
@@ -157,8 +161,26 @@ CASES = {
     "unsqueeze": ([(((3,),), {"axis": 0}), (((2, 3),), {"axis": (0, 2)})], anywhere),
     "squeeze": ([(((2, 1, 3),), {"axis": 1}), (((1, 3),), {"axis": None})], anywhere),
     "expand": ([(((3,),), {"shape": (2, 3)}), (((2, 1),), {"shape": (2, 3)})], anywhere),
+    "flip": ([(((4,),), {"axis": None}), (((2, 3, 2),), {"axis": (0, 2)})], anywhere),
+    "diagonal": (
+        [
+            (((3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),
+            (((3, 4),), {"offset": 1, "axis1": 0, "axis2": 1}),
+            (((4, 3),), {"offset": -2, "axis1": 0, "axis2": 1}),
+            (((2, 3, 4),), {"offset": -1, "axis1": 2, "axis2": 0}),
+        ],
+        anywhere,
+    ),
     "clone": (UNARY, anywhere),
     "grad_copy": (UNARY, anywhere),
+    "convert": (
+        [
+            (((3,),), {"convert": functools.partial(np.array, order="F"), "source": F64}),
+            (((2, 3),), {"convert": functools.partial(np.array, ndmin=3), "source": F64}),
+            (((2, 3),), {"convert": np.asfortranarray, "source": F64}),
+        ],
+        anywhere,
+    ),
     # float64 both ways: differences in float32 are too coarse (test_tensor checks float32)
     "to": ([(((3,),), {"dtype": np.dtype(np.float64), "source": np.dtype(np.float64)})], anywhere),
     "getitem": (

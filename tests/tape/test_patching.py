@@ -159,3 +159,26 @@ def test_callables_passed_as_arguments_partials_and_jitted_helpers():
 
     check(lambda x: f(x, twice, jitted), (0.3,), (0,))
     check(f, (0.3, twice, jitted), (0,))
+
+
+class _ArrayLike:
+    """A user class whose __array__ builds its array with np.array (patched on the tape)."""
+
+    def __init__(self, v):
+        self.v = v
+
+    def __array__(self, dtype=None, copy=None):
+        return self._values()
+
+    def _values(self):
+        return np.array([self.v, 2.0 * self.v])  # (through a helper of the class)
+
+
+def test_a_user_class_s_array_method_gets_an_ndarray_from_np_array():
+    """(probe round 2, F18) NumPy requires __array__ to return an ndarray."""
+
+    def f(x):
+        plain = np.asarray(_ArrayLike(3.0))
+        return np.sum(x * plain) + np.sum(np.sin(x) * np.array(_ArrayLike(1.0)))
+
+    check(f, (np.array([0.3, 0.8]),), (0,))

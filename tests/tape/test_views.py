@@ -132,3 +132,140 @@ def writes_through_several_views(x):
 @pytest.mark.parametrize("f", [overlapping_updates, writes_through_several_views])
 def test_overlapping_and_chained_views(f):
     check(f, (np.array([0.3, 0.7, 1.1]),), (0,))
+
+
+# ---- NumPy's functions and methods that return views (probe round 2, F16/F17/F18) ----
+
+VIEWS = {
+    "np.squeeze": lambda c: np.squeeze(c),  # (4,): NumPy returns c itself
+    "x.squeeze()": lambda c: c.squeeze(),
+    "np.squeeze(axis)": lambda c: np.squeeze(c[None, :, None], (0, 2)),
+    "np.expand_dims": lambda c: np.expand_dims(c, 0)[0],
+    "np.flip": lambda c: np.flip(c),
+    "np.flipud": lambda c: np.flipud(c),
+    "np.fliplr": lambda c: np.fliplr(c.reshape(2, 2)),
+    "np.rot90": lambda c: np.rot90(c.reshape(2, 2)),
+    "np.rot90(k=3)": lambda c: np.rot90(c.reshape(2, 2), 3),
+    "np.array(copy=False)": lambda c: np.array(c, copy=False),
+    "np.array(copy=None, ndmin)": lambda c: np.array(c, copy=None, ndmin=2)[0],
+    "np.asarray": lambda c: np.asarray(c),
+    "np.asanyarray": lambda c: np.asanyarray(c),
+    "np.require": lambda c: np.require(c),
+    "np.asarray_chkfinite": lambda c: np.asarray_chkfinite(c),
+    "np.ascontiguousarray": lambda c: np.ascontiguousarray(c),
+    "np.swapaxes": lambda c: np.swapaxes(c.reshape(2, 2), 0, 1),
+    "x.swapaxes": lambda c: c.reshape(2, 2).swapaxes(1, 0),
+    "np.moveaxis": lambda c: np.moveaxis(c.reshape(2, 2, 1), 0, -1),
+    "np.rollaxis": lambda c: np.rollaxis(c.reshape(2, 1, 2), 2),
+    "np.permute_dims": lambda c: np.permute_dims(c.reshape(2, 2)),
+    "np.matrix_transpose": lambda c: np.matrix_transpose(c.reshape(2, 2)),
+    "x.mT": lambda c: c.reshape(2, 2).mT,
+    "np.split": lambda c: np.split(c, 2)[1],
+    "np.array_split": lambda c: np.array_split(c, 3)[0],
+    "np.hsplit": lambda c: np.hsplit(c.reshape(2, 2), 2)[1],
+    "np.vsplit": lambda c: np.vsplit(c.reshape(2, 2), [1])[1],
+    "np.unstack": lambda c: np.unstack(c.reshape(2, 2), axis=1)[1],
+    "np.real": lambda c: np.real(c),
+    "x.real": lambda c: c.real,
+    "x.conj()": lambda c: c.conj(),
+    "np.real_if_close": lambda c: np.real_if_close(c),
+    "np.atleast_1d": lambda c: np.atleast_1d(c),
+    "np.atleast_2d": lambda c: np.atleast_2d(c)[0],
+    "np.atleast_3d": lambda c: np.atleast_3d(c)[0, :, 0],
+    "x.view()": lambda c: c.view(),
+    "x.view(dtype)": lambda c: c.view(np.float64),
+    "np.diff(n=0)": lambda c: np.diff(c, 0),
+    "np.broadcast_arrays": lambda c: np.broadcast_arrays(c, c)[0],
+}
+READ_ONLY_VIEWS = {
+    "np.diagonal": lambda c: np.diagonal(c.reshape(2, 2)),
+    "x.diagonal": lambda c: c.reshape(2, 2).diagonal(1),
+    "np.diag": lambda c: np.diag(c.reshape(2, 2), -1),
+    "np.linalg.diagonal": lambda c: np.linalg.diagonal(c.reshape(1, 2, 2)),
+    "np.broadcast_to": lambda c: np.broadcast_to(c, (2, 4)),
+    "np.broadcast_arrays(wider)": lambda c: np.broadcast_arrays(c, np.ones((3, 4)))[0],
+}
+
+
+def _weights(b):
+    return np.arange(1.0, b.size + 1).reshape(b.shape)
+
+
+@pytest.mark.parametrize("view", VIEWS.values(), ids=VIEWS.keys())
+def test_writes_through_numpy_s_views_reach_the_base(view):
+    def f(a):
+        c = a * 1.0
+        b = view(c)
+        first = (0,) * b.ndim
+        b[first] = b[first] * 5.0 * a[3]  # a write through the view changes c
+        c[1] = c[1] * a[0]  # and a write into c changes the view
+        return np.sum(c * c) + np.sum(b * _weights(b))
+
+    check(f, (np.array([1.0, 2.0, -3.0, 0.5]),), (0,))
+
+
+@pytest.mark.parametrize("view", {**VIEWS, **READ_ONLY_VIEWS}.values(),
+                         ids=[*VIEWS, *(f"{k} (read-only)" for k in READ_ONLY_VIEWS)])
+def test_numpy_s_views_see_writes_into_their_base(view):
+    def f(a):
+        c = a * 1.0
+        b = view(c)
+        c[0] = c[0] * a[1]
+        c[3] = 7.0
+        return np.sum(b * _weights(b) * a[2])
+
+    check(f, (np.array([1.0, 2.0, -3.0, 0.5]),), (0,))
+
+
+@pytest.mark.parametrize("view", READ_ONLY_VIEWS.values(), ids=READ_ONLY_VIEWS.keys())
+def test_writing_through_a_read_only_view_raises_as_numpy_does(view):
+    def f(a):
+        b = view(a * 1.0)
+        b[0] = 1.0
+        return np.sum(b)
+
+    with pytest.raises(ValueError, match=r"test_views.py:\d+: .*\n.*read-only"):
+        check(f, (np.array([1.0, 2.0, -3.0, 0.5]),), (0,))
+
+
+def test_views_of_matrices_by_function_match_central_differences():
+    def f(A):
+        B = A * 1.0
+        d = np.diagonal(B, 1)
+        r = np.rot90(B, 1, (1, 0))
+        r[0] = r[0] * d[0]
+        halves = np.hsplit(B, [1])
+        halves[1][:, 0] += np.flip(d)[0] ** 2
+        return np.sum(B * np.sin(B)) + np.sum(np.squeeze(np.moveaxis(B[None], 0, 2)) ** 3)
+
+    check(f, (np.random.default_rng(3).uniform(0.5, 1.5, (3, 3)),), (0,))
+
+
+def test_second_derivatives_through_the_new_views():
+    x = tensor([[0.3, -0.7, 1.1], [0.2, 0.5, -0.4]], requires_grad=True)
+    y = (np.diagonal(x, 1) ** 3).sum() + (np.flip(x, 1) * x).sum() ** 2
+    (g,) = __import__("srcad").autograd.grad(y, x, create_graph=True)
+    g.sum().backward()
+    h = x.grad.numpy()
+
+    def first(v):
+        t = tensor(v, requires_grad=True)
+        y = (np.diagonal(t, 1) ** 3).sum() + (np.flip(t, 1) * t).sum() ** 2
+        y.backward()
+        return t.grad.numpy().sum()
+
+    from .numeric import numerical_grad
+
+    np.testing.assert_allclose(h, numerical_grad(first, (x.detach().numpy().copy(),), 0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_numpy_function_returning_an_unmodelled_view_raises():
+    def f(a):
+        w = np.zeros(4)
+        windows = np.lib.stride_tricks.sliding_window_view(w, 2)
+        w[0] = a[0]
+        return np.sum(windows)
+
+    with pytest.raises(TypeError, match="sliding_window_view returned a view"):
+        check(f, (np.array([1.0, 2.0]),), (0,))
