@@ -11,6 +11,8 @@ import numpy as np
 
 import srcad
 
+SRCAD_ROOT = os.path.dirname(os.path.dirname(srcad.__file__))  # (the srcad under test)
+
 SCRIPT = textwrap.dedent("""
     import numpy as np, srcad, model
     g = srcad.grad(model.loss, cache=True)
@@ -20,7 +22,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(tmp_path):
-    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]))
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split("\n")
     return float(out[0]), out[1]

@@ -14,6 +14,8 @@ import pytest
 import srcad
 from srcad import diskcache
 
+SRCAD_ROOT = os.path.dirname(os.path.dirname(srcad.__file__))  # (the srcad under test)
+
 MODEL = """
 import numpy as np
 
@@ -39,7 +41,8 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="ownership and modes 
 
 def run(tmp_path, cache, umask=None):
     (tmp_path / "model.py").write_text(MODEL)
-    env = dict(os.environ, SRCAD_CACHE_DIR=str(cache), PYTHONPATH=str(tmp_path))
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(cache),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]))
     prefix = f"import os; os.umask({umask:#o}); " if umask is not None else ""
     out = subprocess.run([sys.executable, "-c", prefix + SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
