@@ -14,12 +14,12 @@ import warnings
 
 import numpy as np
 
-from . import check, frontend, pipeline, typeinfer
+from . import check, diskcache, frontend, pipeline, typeinfer
 from .errors import FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
-# (function, its code, wrt, kind, mode, jit, fastmath, argument types) -> _Specialization
+# (function, its code, wrt, kind, mode, jit, fastmath, cache, argument types) -> _Specialization
 _COMPILED = {}
 
 
@@ -121,7 +121,7 @@ class Gradient:
     def specialization(self, args):
         types = self.arg_types(args)
         key = (self.fn, self.fn.__code__, self.wrt_names, self.kind == "vjp", self.mode,
-               self.jit, self.fastmath, types, tuple(_dtype_of(a) for a in args))
+               self.jit, self.fastmath, self.cache, types, tuple(_dtype_of(a) for a in args))
         spec = _COMPILED.get(key)
         if spec is None or spec.generated is not None and not _valid(spec):
             spec = _COMPILED[key] = self._specialize(args, types)
@@ -136,7 +136,8 @@ class Gradient:
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
         try:
-            generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache)
+            folder = diskcache.folder() if self.cache else None  # (warns here, not in a thread)
+            generated = pipeline.transform(self.fn, self.wrt_names, types, folder)
         except UnsupportedError as exc:
             if self.mode == "source":
                 raise
@@ -148,7 +149,8 @@ class Gradient:
         if not self.jit:
             return _Specialization("source+python", generated.gradient, generated)
         from . import codegen
-        compiled = codegen.jit(generated.jittable, cache=self.cache, fastmath=self.fastmath)
+        compiled = codegen.jit(generated.jittable, cache=generated.path is not None,
+                               fastmath=self.fastmath)
         return _Specialization("source+numba", compiled, generated)
 
     def _tape_spec(self, reason):

@@ -61,7 +61,7 @@ STACK_BYTES = 256 * 2 ** 20
 RECURSION_LIMIT = 50_000
 
 
-def transform(fn, wrt, arg_types, cache=False):
+def transform(fn, wrt, arg_types, cache=None):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -95,14 +95,15 @@ def transform(fn, wrt, arg_types, cache=False):
     return result["value"]
 
 
-def generate(fn, wrt, arg_types, cache=False):
+def generate(fn, wrt, arg_types, cache=None):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
     Args:
         fn: the user's function.
         wrt: tuple of parameter names to differentiate.
         arg_types: tuple of typeinfer.Ty, one per parameter.
-        cache: also write the generated module to the disk cache (diskcache.py).
+        cache: the disk cache's folder (`diskcache.folder()`) to write the generated module
+            to, or None.
     Returns:
         Generated.
     Raises:
@@ -150,7 +151,7 @@ def generate(fn, wrt, arg_types, cache=False):
                for k in used - set(hidden)}
     text = codegen.module_text([source], origin, statics)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
-    path = diskcache.write(text, stem) if cache else None
+    path = diskcache.write(text, stem, cache) if cache is not None else None
     filename = str(path) if path is not None else \
         f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
     gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)),
