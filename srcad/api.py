@@ -312,7 +312,8 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False):
         mode: "auto" (source transform, falling back to the tape with a FallbackWarning),
             "source" (never falls back) or "tape".
         jit: compile the generated gradient with numba.njit; False runs it as Python.
-        cache: keep numba's machine code on disk between processes.
+        cache: keep the generated code and numba's machine code on disk between processes
+            ($SRCAD_CACHE_DIR; README.md says what the cache trusts and checks).
         fastmath: passed to numba.njit (off by default: it may reorder floating point).
     Returns:
         A callable with fn's signature returning the gradient: a float for a float argument,
