@@ -15,12 +15,12 @@ import warnings
 
 import numpy as np
 
-from . import check, frontend, pipeline, pytrees, typeinfer
+from . import check, diskcache, frontend, pipeline, pytrees, typeinfer
 from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
-# (function, its code, wrt, kind, mode, jit, fastmath, argument types) -> _Specialization
+# (function, its code, wrt, kind, mode, jit, fastmath, cache, argument types) -> _Specialization
 _COMPILED = {}
 
 
@@ -167,7 +167,7 @@ class Gradient:
     def specialization(self, flat, structures, labels):
         types = self.arg_types(flat, labels)
         key = (self.fn, self.fn.__code__, self.wrt_names, self.kind == "vjp", self.mode,
-               self.jit, self.fastmath, self.has_aux, types,
+               self.jit, self.fastmath, self.has_aux, self.cache, types,
                tuple(_dtype_of(a) for a in flat), tuple(structures.items()))
         spec = _COMPILED.get(key)
         if spec is None or spec.generated is not None and not _valid(spec):
@@ -187,7 +187,8 @@ class Gradient:
         try:
             _check_leaves(self.fn, flat, labels, structures)
             single = _single_precision(flat) if single is None else single
-            generated = pipeline.transform(self.fn, self.wrt_names, types, self.cache,
+            folder = diskcache.folder() if self.cache else None  # (warns here, not in a thread)
+            generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
                                            structures, self.has_aux, single)
         except UnsupportedError as exc:
             if self.mode == "source":
@@ -200,7 +201,8 @@ class Gradient:
         if not self.jit:
             return _Specialization("source+python", generated.gradient, generated, None, single)
         from . import codegen
-        compiled = codegen.jit(generated.jittable, cache=self.cache, fastmath=self.fastmath)
+        compiled = codegen.jit(generated.jittable, cache=generated.path is not None,
+                               fastmath=self.fastmath)
         return _Specialization("source+numba", compiled, generated, None, single)
 
     def _tape_spec(self, reason):
@@ -448,7 +450,8 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
         mode: "auto" (source transform, falling back to the tape with a FallbackWarning),
             "source" (never falls back) or "tape".
         jit: compile the generated gradient with numba.njit; False runs it as Python.
-        cache: keep numba's machine code on disk between processes.
+        cache: keep the generated code and numba's machine code on disk between processes
+            ($SRCAD_CACHE_DIR; README.md says what the cache trusts and checks).
         fastmath: passed to numba.njit (off by default: it may reorder floating point).
         has_aux: fn returns a pair (value, aux); the callable returns (gradient, aux), aux
             as fn computed it.
@@ -547,7 +550,7 @@ def explain(fn, *args, wrt=0, **kwargs):
         text = f"{name}: tape, because {g.no_source}"
     else:
         try:
-            generated = pipeline.transform(g.fn, g.wrt_names, types, False, structures,
+            generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
                                            g.has_aux)
         except UnsupportedError as exc:
             text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"

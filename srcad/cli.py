@@ -76,14 +76,38 @@ def _add_cache(sub):
 def _cache(opts):
     from . import diskcache
     if opts.action == "clear":
-        print(f"removed {diskcache.clear()} files from {diskcache.info()['path']}")
-        return 0
+        return _clear(diskcache)
     info = diskcache.info()
     state = "used" if info["trusted"] else f"NOT used: {info['problem']}"
     print(f"{info['path']} ({state})\n{info['entries']} generated modules, "
           f"{info['bytes'] / 2 ** 20:.1f} MB of {info['limit_bytes'] / 2 ** 20:.0f} MB "
           "(SRCAD_CACHE_SIZE); the oldest are removed past that")
+    if info["others"]:
+        print(f"{len(info['others'])} other entries srcad did not write (`srcad cache clear` "
+              f"removes them): {_some(info['others'])}")
+    print(f"Numba's files are signed with the key in {info['key']}")
     return 0
+
+
+def _clear(diskcache):
+    path = diskcache.info()["path"]
+    try:
+        result = diskcache.clear()
+    except diskcache.CacheRefused as exc:
+        raise CommandError(f"not clearing {path}, which srcad does not use: {exc}") from None
+    print(f"removed {result['files']} files from {path}")
+    if result["others"]:
+        print(f"and {len(result['others'])} other entries srcad did not write: "
+              f"{_some(result['others'])}")
+    if result["kept"]:
+        raise CommandError(f"could not remove {len(result['kept'])} entries: "
+                           f"{_some(result['kept'])}")
+    return 0
+
+
+def _some(paths, shown=5):
+    names = ", ".join(Path(p).name for p in paths[:shown])
+    return names + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 COMMANDS = (_add_show, _add_explain, _add_bench, _add_cache)

@@ -12,7 +12,6 @@ Python, and wraps every sub-expression in parentheses).
 import ast
 import linecache
 import math
-import os
 import re
 import sys
 import types
@@ -190,13 +189,13 @@ def numpy_semantics(scope):
 
 
 def jit(fn, cache=False, fastmath=False):
-    """`numba.njit(fn)`; with `cache`, its machine code kept in srcad's disk cache (when `fn`'s
-    module was written there)."""
+    """`numba.njit(fn)`; with `cache` (`fn`'s module was written to the disk cache), its machine
+    code kept in srcad's disk cache."""
     import numba
     # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
     # of raising ZeroDivisionError
     dispatcher = numba.njit(fastmath=fastmath, error_model="numpy")(fn)
-    if cache and os.path.isfile(fn.__code__.co_filename):
-        from . import diskcache
-        diskcache.enable_numba_cache(dispatcher)
+    if cache:
+        from . import numbacache
+        numbacache.enable(dispatcher)
     return dispatcher

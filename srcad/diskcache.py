@@ -1,25 +1,37 @@
 """The disk cache: generated modules and Numba's machine code kept between processes.
 
-Used only with `cache=True`. Everything lives in one directory, `$SRCAD_CACHE_DIR` or the
-user's cache directory (`$XDG_CACHE_HOME/srcad`, `~/.cache/srcad`), which srcad trusts only
-when it is a real directory (not a symlink) owned by the user, not writable by group or
-others, below directories nobody else can replace (writable by others only with the sticky
-bit). Otherwise srcad warns once and keeps nothing on disk: Numba's cache files are pickles,
-and loading a planted one would run its code.
+Used only with `cache=True`. Everything lives in `<root>/generated`, where the root is
+`$SRCAD_CACHE_DIR` or the user's cache directory (`$XDG_CACHE_HOME/srcad`, `~/.cache/srcad`).
 
-- `write(text, stem)` writes a generated module as `<stem>_<sha256>.py` (atomically, mode 0600,
-  never through a symlink); an existing file is reused only when its bytes hash to its name,
-  else it is replaced. srcad never imports these files: it runs the text it generated and
-  the file is there for Numba's cache and for tracebacks.
-- `enable_numba_cache(dispatcher)` keeps a dispatcher's machine code next to its module, in
-  this directory only (whatever NUMBA_CACHE_DIR says); a cache file that cannot be read is
-  removed and the function compiled again.
-- The directory is bounded: past `$SRCAD_CACHE_SIZE` megabytes (default 512), the entries
-  used longest ago are removed. `info()` and `clear()` back `srcad cache`.
+Threat model: someone other than the user can write into the cache directory (a cache shared,
+synced, restored by CI or mounted from elsewhere; a mistaken chmod). The cache must never run
+code srcad did not write. So:
+
+- The root and `generated/` are used only when they are real directories (not symlinks) owned
+  by the user, not writable by group or others, below directories nobody else can replace
+  (writable by others only with the sticky bit). Otherwise srcad warns once and keeps nothing on
+  disk. Missing directories are created 0700, never inside a refused one.
+- Only regular files of the user's, not writable by group or others, are read, never through a
+  link and never blocking (a FIFO); anything else at a name srcad uses is removed.
+- Generated modules are named by the hash of their text; one whose bytes do not hash to its
+  name is replaced. srcad never imports them (it runs the text it generated).
+- Numba's files are pickles (loading one runs whatever code it names): srcad writes them signed
+  with an HMAC-SHA256 keyed by a per-user secret, and unpickles nothing whose signature is wrong
+  (such a file is removed and the function compiled again). The key lives outside the cache
+  directory (`key_location()`), in a private directory of the user's, so writing into the cache
+  does not give it; a key inside the cache directory is refused.
+
+The folder is bounded: past `$SRCAD_CACHE_SIZE` megabytes (default 512), the entries used
+longest ago are removed. `info()` and `clear()` back `srcad cache`.
 """
 
 import hashlib
+import hmac
+import math
 import os
+import re
+import secrets
+import shutil
 import stat
 import sys
 import tempfile
@@ -29,7 +41,17 @@ from pathlib import Path
 from .errors import CacheWarning
 
 DEFAULT_SIZE_MB = 512
+KEY_BYTES = 32
+_SIGNED = b"srcad-signed-1\n"  # then the HMAC of the file's name and payload, then the payload
+_OWN_FILE = re.compile(r"(\w+_[0-9a-f]{32})\.(py|.+\.nb[ic]|.+\.tmp)$")  # what srcad writes
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _warned = set()
+_keys = {}
+
+
+class CacheRefused(Exception):
+    """The disk cache cannot be trusted; the text says why."""
 
 
 def location():
@@ -46,23 +68,46 @@ def location():
     return Path(base) / "srcad"
 
 
-def folder():
-    """The trusted folder generated modules and Numba's files go to (created 0700), or None
-    (with a warning, once) when the cache directory cannot be trusted."""
-    path = location() / "generated"
-    try:
-        _make_private(path)
-    except OSError as exc:
-        problem = f"it cannot be created ({exc.strerror or exc})"
+def key_location():
+    """The key file that signs Numba's cache files: in the user's data directory, which a
+    cache is never copied with."""
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming"
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
     else:
-        problem = untrusted(path)
-    if problem is None:
-        return path
-    if str(path) not in _warned:
-        _warned.add(str(path))
-        warnings.warn(f"srcad: not using the disk cache {path}: {problem}; generated code "
-                      "is kept in memory only (set SRCAD_CACHE_DIR to a private directory)",
-                      CacheWarning, stacklevel=4)
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "srcad" / "cache-key"
+
+
+def folder():
+    """The trusted folder generated modules and Numba's files go to, or None (with a
+    CacheWarning, once) when the cache cannot be trusted. Call it in the user's thread: the
+    warning names the user's line."""
+    root = location()
+    problem = _problem(root, create=True) or _key_problem(key_location(), create=True)
+    if problem is not None:
+        _warn(f"srcad: not using the disk cache: {problem}; generated code is kept in memory "
+              "only (set SRCAD_CACHE_DIR to a private directory)")
+        return None
+    limit_bytes()  # (warns now, in the user's thread, about a bad SRCAD_CACHE_SIZE)
+    return root / "generated"
+
+
+def _problem(root, create=False):
+    """Why the cache under `root` cannot be used, or None. With `create`, missing directories
+    are made (0700); without, a missing one is no problem."""
+    for path in (root, root / "generated"):
+        try:
+            if create:
+                _make_private(path)
+            elif not os.path.lexists(path):
+                return None
+            problem = untrusted(path)
+        except OSError as exc:
+            problem = f"cannot be created ({exc.strerror or exc})"
+        if problem is not None:
+            return f"{path} {problem}"
     return None
 
 
@@ -86,54 +131,84 @@ def untrusted(path):
         return None
     st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        return "it is a symbolic link or not a directory"
+        return "is a symbolic link or not a directory"
     if st.st_uid != os.getuid():
-        return f"it is owned by another user (uid {st.st_uid})"
+        return f"is owned by another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
-        return "it is writable by group or others"
-    for parent in Path(os.path.abspath(path)).parents:
+        return "is writable by group or others"
+    parents = set(Path(os.path.abspath(path)).parents) | set(Path(os.path.realpath(path)).parents)
+    for parent in sorted(parents):
         pst = os.stat(parent)
         if pst.st_uid not in (0, os.getuid()) or \
                 pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
-            return f"{parent} could be replaced by another user"
+            return f"is below {parent}, which another user could replace"
     return None
 
 
-def write(text, stem):
-    """The path of the generated module `text` in the cache, written if needed; None when
-    there is no trusted cache."""
-    where = folder()
-    if where is None:
-        return None
-    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-    path = where / f"{stem}_{digest}.py"
-    data = text.encode()
-    if _read_own(path) == data:
-        os.utime(path)  # (most recently used)
-        return path
-    fd, tmp = tempfile.mkstemp(dir=where, suffix=".tmp")  # (0600, O_EXCL)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)  # (replaces a symlink itself, never writes through it)
-    except OSError:
-        _remove(Path(tmp))
-        return None
-    evict(where)
-    return path
+def _warn(message):
+    """A CacheWarning (once per message), attributed to the first caller outside srcad."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, CacheWarning, stacklevel=level)
 
 
-def _read_own(path):
-    """The bytes of `path` if it is a regular file of ours (not followed if a link)."""
+# ---- files ---------------------------------------------------------------------------------
+
+def read_private(path):
+    """The bytes of `path` if it is a regular file of the user's that only the user can write;
+    None otherwise, and whatever else is at that name (a FIFO, a directory, a link, a file
+    others could have written) is removed. Never follows a link, never blocks."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        if not _private(os.lstat(path)):  # (before opening: opening a device can act)
+            discard(path)
+            return None
+        fd = os.open(path, os.O_RDONLY | _NO_FOLLOW)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode) or os.name == "posix" and st.st_uid != os.getuid():
+        if not _private(os.fstat(fh.fileno())):  # (replaced since the lstat)
             return None
         return fh.read()
+
+
+def _private(st):
+    return stat.S_ISREG(st.st_mode) and \
+        (os.name != "posix" or st.st_uid == os.getuid() and not st.st_mode & 0o022)
+
+
+def write_private(path, data):
+    """Write `data` to `path` atomically, mode 0600; whatever was at that name is replaced (a
+    link itself, never what it points to). False if it could not be written."""
+    prefix = path.name.split(".", 1)[0] + "."  # (the temporary file belongs to its entry)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")  # 0600
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if os.path.isdir(path) and not os.path.islink(path):
+            discard(path)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        _remove(tmp)
+        return False
+
+
+def discard(path):
+    """Remove whatever is at `path` (a directory with its contents; a link, not its target)."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _remove(path):
@@ -143,74 +218,144 @@ def _remove(path):
         pass
 
 
-# ---- Numba's cache ------------------------------------------------------------------------
+def write(text, stem, where):
+    """The path of the generated module `text` in the folder `where` (from `folder()`),
+    written if needed; None if it cannot be written."""
+    data = text.encode()
+    path = where / f"{stem}_{hashlib.sha256(data).hexdigest()[:32]}.py"
+    if read_private(path) == data:
+        os.utime(path)  # (most recently used)
+        return path
+    if not write_private(path, data):
+        return None
+    evict(where)
+    return path
 
-def enable_numba_cache(dispatcher):
-    """Keep `dispatcher`'s machine code in the trusted cache, next to its module."""
-    from numba.core import caching
 
-    class Locator(caching._CacheLocator):
-        def __init__(self, py_file):
-            self._path = Path(py_file).parent
-            self._stamp = Path(py_file).stem.rsplit("_", 1)[-1]  # the content hash
+# ---- signed files (Numba's pickles) ---------------------------------------------------------
 
-        def ensure_cache_path(self):
-            if untrusted(self._path) is not None:
-                raise OSError(f"untrusted cache directory {self._path}")
+def write_signed(path, payload):
+    """`write_private`, with a signature `read_signed` checks."""
+    return write_private(path, _SIGNED + _tag(path, payload) + payload)
 
-        def get_cache_path(self):
-            return str(self._path)
 
-        def get_source_stamp(self):
-            return self._stamp
+def read_signed(path):
+    """The payload of `path` if srcad signed it with the user's key for this file name; else
+    None, and the file is removed (never handed to pickle)."""
+    data = read_private(path)
+    if data is None:
+        return None
+    tag, payload = data[len(_SIGNED):len(_SIGNED) + 32], data[len(_SIGNED) + 32:]
+    if data.startswith(_SIGNED) and hmac.compare_digest(tag, _tag(path, payload)):
+        return payload
+    discard(path)
+    return None
 
-        def get_disambiguator(self):
-            return "srcad"
 
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            return cls(py_file)
+def _tag(path, payload):
+    # the name is signed too: a file of srcad's copied to another name does not verify
+    message = Path(path).name.encode() + b"\0" + payload
+    return hmac.new(secret_key(), message, hashlib.sha256).digest()
 
-    class Impl(caching.CompileResultCacheImpl):
-        def __init__(self, py_func):  # (only srcad's locator, whatever NUMBA_* settings say)
-            self._lineno = py_func.__code__.co_firstlineno
-            self._locator = Locator(py_func.__code__.co_filename)
-            name = f"{Path(py_func.__code__.co_filename).stem}.{py_func.__qualname__}"
-            self._filename_base = self.get_filename_base(name, getattr(sys, "abiflags", ""))
 
-    class Cache(caching.FunctionCache):
-        _impl_class = Impl
+def secret_key():
+    """The user's key (made when missing) that signs Numba's cache files; CacheRefused when
+    it cannot be trusted."""
+    path = key_location()
+    if path not in _keys:
+        problem = _key_problem(path, create=True)
+        if problem is not None:
+            raise CacheRefused(problem)
+        _keys[path] = _read_key(path)
+    return _keys[path]
 
-        def load_overload(self, sig, target_context):
-            try:
-                return super().load_overload(sig, target_context)
-            except Exception:  # a truncated, garbage or foreign cache file: compile again
-                _remove(Path(self._cache_file._index_path))
-                return None
 
-        def save_overload(self, sig, data):
-            try:
-                super().save_overload(sig, data)
-            except Exception:  # (a full disk, a directory gone): the cache is optional
-                pass
+def _key_problem(path, create=False):
+    """Why the key file `path` cannot be used, or None. With `create`, a missing key is made
+    (32 random bytes, 0600, in a 0700 directory)."""
+    root = os.path.realpath(location())
+    if os.path.realpath(path).startswith(root + os.sep):
+        return (f"the key file {path} would be inside the cache directory (set "
+                "SRCAD_CACHE_DIR or XDG_DATA_HOME elsewhere)")
+    try:
+        if create:
+            _make_private(path.parent)
+        elif not os.path.lexists(path.parent):
+            return None
+        problem = untrusted(path.parent)
+        if problem is not None:
+            return f"{path.parent} {problem}"
+        if create and not os.path.lexists(path):
+            _create_key(path)
+    except OSError as exc:
+        return f"the key file {path} cannot be created ({exc.strerror or exc})"
+    if os.path.lexists(path) and _read_key(path) is None:
+        return (f"{path} is not a private key file of {KEY_BYTES} bytes (delete it and srcad "
+                "makes a new one)")
+    return None
 
-    dispatcher._cache = Cache(dispatcher.py_func)
-    return dispatcher
+
+def _create_key(path):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # (0600, O_EXCL)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+        os.link(tmp, path)  # (atomic, and never replaces a key another process made)
+    except FileExistsError:
+        pass
+    finally:
+        _remove(tmp)
+
+
+def _read_key(path):
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or \
+                os.name == "posix" and (st.st_uid != os.getuid() or st.st_mode & 0o077):
+            return None
+        with os.fdopen(os.open(path, os.O_RDONLY | _NO_FOLLOW), "rb") as fh:
+            key = fh.read()
+    except OSError:
+        return None
+    return key if len(key) == KEY_BYTES else None
 
 
 # ---- size bound and the `srcad cache` command ----------------------------------------------
 
-def _entries(where):
-    """{module stem: [its files]}: a generated module and Numba's files for it."""
-    groups = {}
+def limit_bytes():
+    """`$SRCAD_CACHE_SIZE` (megabytes) in bytes; the default, with a warning, when it is not a
+    size (empty means the default, as for SRCAD_CACHE_DIR)."""
+    text = os.environ.get("SRCAD_CACHE_SIZE", "")
+    try:
+        mb = float(text) if text.strip() else DEFAULT_SIZE_MB
+    except ValueError:
+        mb = math.nan
+    if not 0 <= mb < math.inf:
+        _warn(f"srcad: SRCAD_CACHE_SIZE={text!r} is not a size in megabytes; using the "
+              f"default, {DEFAULT_SIZE_MB}")
+        mb = DEFAULT_SIZE_MB
+    return int(mb * 2 ** 20)
+
+
+def _scan(where):
+    """({entry: [its files]}, [other paths]): srcad's files (a generated module and Numba's
+    files for it) grouped by entry, and everything else in the folder."""
+    entries, others = {}, []
     try:
         names = os.listdir(where)
     except OSError:
-        return groups
+        return entries, others
     for name in names:
-        stem = name.split(".", 1)[0]
-        groups.setdefault(stem, []).append(where / name)
-    return groups
+        m = _OWN_FILE.match(name)
+        try:
+            regular = stat.S_ISREG(os.lstat(where / name).st_mode)
+        except OSError:
+            continue
+        if m and regular:
+            entries.setdefault(m.group(1), []).append(where / name)
+        else:
+            others.append(where / name)
+    return entries, others
 
 
 def _sizes(files):
@@ -227,9 +372,8 @@ def _sizes(files):
 
 def evict(where, limit_mb=None):
     """Remove the entries used longest ago until the folder holds less than the limit."""
-    limit = (limit_mb if limit_mb is not None else
-             float(os.environ.get("SRCAD_CACHE_SIZE", DEFAULT_SIZE_MB))) * 2 ** 20
-    entries = [(files, *_sizes(files)) for files in _entries(where).values()]
+    limit = limit_mb * 2 ** 20 if limit_mb is not None else limit_bytes()
+    entries = [(files, *_sizes(files)) for files in _scan(where)[0].values()]
     total = sum(size for _, size, _ in entries)
     for files, size, _ in sorted(entries, key=lambda e: e[2]):
         if total <= limit:
@@ -240,27 +384,35 @@ def evict(where, limit_mb=None):
 
 
 def info():
-    """A description of the cache: where it is, whether it is used, what it holds."""
-    path = location() / "generated"
-    problem = untrusted(path) if os.path.isdir(path) else None
-    groups = _entries(path) if problem is None else {}
-    size = sum(_sizes(files)[0] for files in groups.values())
+    """A description of the cache: where it is, whether it is used (as the runtime decides,
+    creating nothing), what it holds."""
+    root = location()
+    path = root / "generated"
+    problem = _problem(root) or _key_problem(key_location())
+    entries, others = _scan(path) if problem is None else ({}, [])
     return {"path": str(path), "trusted": problem is None, "problem": problem,
-            "entries": len(groups), "bytes": size,
-            "limit_bytes": int(float(os.environ.get("SRCAD_CACHE_SIZE", DEFAULT_SIZE_MB)) *
-                               2 ** 20)}
+            "entries": len(entries), "others": [str(p) for p in others],
+            "bytes": sum(_sizes(files)[0] for files in entries.values()),
+            "limit_bytes": limit_bytes(), "key": str(key_location())}
 
 
 def clear():
-    """Remove every file of the cache folder (only regular files srcad could have written;
-    nothing is followed through a symlink). Returns how many files were removed."""
-    path = location() / "generated"
-    if not os.path.isdir(path) or untrusted(path) is not None:
-        return 0
-    removed = 0
-    for files in _entries(path).values():
-        for f in files:
-            if stat.S_ISREG(os.lstat(f).st_mode) or stat.S_ISLNK(os.lstat(f).st_mode):
-                _remove(f)
-                removed += 1
-    return removed
+    """Empty the cache folder, which is srcad's own: its files, and anything else found there
+    (removed too, never followed through a link). Returns {"files": srcad's files removed,
+    "others": the other entries removed, "kept": entries that could not be removed}, or
+    raises CacheRefused (touching nothing) when the cache is not one srcad uses."""
+    root = location()
+    problem = _problem(root)
+    if problem is not None:
+        raise CacheRefused(problem)
+    entries, others = _scan(root / "generated")
+    result = {"files": 0, "others": [], "kept": []}
+    for f in [f for group in entries.values() for f in group] + others:
+        discard(f)
+        if os.path.lexists(f):
+            result["kept"].append(str(f))
+        elif f in others:
+            result["others"].append(str(f))
+        else:
+            result["files"] += 1
+    return result

@@ -66,7 +66,7 @@ STACK_BYTES = 256 * 2 ** 20
 RECURSION_LIMIT = 50_000
 
 
-def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False,
+def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
               single=False):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
@@ -101,7 +101,7 @@ def transform(fn, wrt, arg_types, cache=False, structures=None, has_aux=False,
     return result["value"]
 
 
-def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False, single=False):
+def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
 
     Args:
@@ -109,7 +109,8 @@ def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False, si
         wrt: tuple of parameter names to differentiate.
         arg_types: tuple of typeinfer.Ty, one per parameter, a structured parameter's
             replaced by one per leaf (in pytrees.flatten order).
-        cache: also write the generated module to the disk cache (diskcache.py).
+        cache: the disk cache's folder (`diskcache.folder()`) to write the generated module
+            to, or None.
         structures: {parameter name: pytrees.Treedef} of the structured arguments.
         has_aux: fn returns (value, aux); the gradient returns aux after the value.
         single: the float arguments are float32: compute in float32 (precision.py).
@@ -167,7 +168,7 @@ def generate(fn, wrt, arg_types, cache=False, structures=None, has_aux=False, si
                for k in used - set(hidden)}
     text = codegen.module_text([source], origin, statics)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
-    path = diskcache.write(text, stem) if cache else None
+    path = diskcache.write(text, stem, cache) if cache is not None else None
     filename = str(path) if path is not None else \
         f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
     gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)),

@@ -1,21 +1,24 @@
 """The disk cache runs nothing it did not write: directories are private, foreign or
 writable-by-others directories are refused, planted files and symlinks are replaced (never
-run, never followed), broken files are regenerated, and the cache is bounded."""
+run, never followed), Numba's pickles are loaded only when srcad's signature checks, a FIFO
+never blocks, broken files are regenerated, and the cache is bounded."""
 
 import os
 import pickle
 import subprocess
 import sys
 import textwrap
+import threading
+import warnings
 
+import numba
 import numpy as np
 import pytest
 
 import srcad
-from srcad import diskcache
+from srcad import cli, diskcache, numbacache
 
-# (the subprocesses import the srcad under test, not another the environment installed)
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(srcad.__file__)))
+SRCAD_ROOT = os.path.dirname(os.path.dirname(srcad.__file__))  # (the srcad under test)
 
 MODEL = """
 import numpy as np
@@ -43,7 +46,7 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="ownership and modes 
 def run(tmp_path, cache, umask=None):
     (tmp_path / "model.py").write_text(MODEL)
     env = dict(os.environ, SRCAD_CACHE_DIR=str(cache),
-               PYTHONPATH=os.pathsep.join([str(tmp_path), CHECKOUT]))
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]))
     prefix = f"import os; os.umask({umask:#o}); " if umask is not None else ""
     out = subprocess.run([sys.executable, "-c", prefix + SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
@@ -156,7 +159,7 @@ def test_the_cache_is_bounded(tmp_path, monkeypatch):
     assert left == [f"old3_{'0' * 32}.py", f"old4_{'0' * 32}.py"]  # the newest, under 1.2 MB
     info = diskcache.info()
     assert info["trusted"] and info["entries"] == 2 and info["bytes"] == 2 ** 20
-    assert diskcache.clear() == 2 and diskcache.info()["entries"] == 0
+    assert diskcache.clear()["files"] == 2 and diskcache.info()["entries"] == 0
 
 
 def test_a_generated_gradient_shows_its_lines_in_tracebacks(monkeypatch, tmp_path):
@@ -166,3 +169,195 @@ def test_a_generated_gradient_shows_its_lines_in_tracebacks(monkeypatch, tmp_pat
         g(np.ones(3))
     entry = next(e for e in info.traceback if e.frame.code.name == "lambda_grad")
     assert "rt.check_indices" in str(entry.statement)  # the generated line, from linecache
+
+
+@posix_only
+def test_planted_numba_pickles_are_never_unpickled(tmp_path):
+    cache = tmp_path / "cache"
+    path, _ = run(tmp_path, cache)
+    folder = os.path.dirname(path)
+    for name in os.listdir(folder):  # (Numba's files too)
+        assert os.stat(os.path.join(folder, name)).st_mode & 0o077 == 0, name
+    planted = [f for f in os.listdir(folder) if f.endswith((".nbi", ".nbc"))]
+    assert {f.rsplit(".", 1)[1] for f in planted} == {"nbi", "nbc"}
+    marker = tmp_path / "ran"
+    for name in planted:
+        with open(os.path.join(folder, name), "wb") as fh:
+            if name.endswith(".nbi"):
+                pickle.dump(numba.__version__, fh)  # (Numba's own header)
+            fh.write(pickle.dumps(_Touch(str(marker))))
+    assert run(tmp_path, cache)[0] == path and not marker.exists()
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
+    return diskcache.folder()
+
+
+def in_thread(action, seconds=20):
+    """`action()`, failing the test if it blocks (a daemon thread: a hang does not stop pytest)."""
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(value=action()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "blocked"
+    return result["value"]
+
+
+def plant(path, kind):
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        os.mkdir(path)
+        (path / "inside").write_text("x")
+    elif kind == "symlink":
+        os.symlink("/etc/passwd", path)
+    else:  # a file srcad would have written, but others could have written it since
+        data = path.read_bytes()
+        path.write_bytes(data)
+        os.chmod(path, 0o666 if kind == "writable by others" else 0o600)
+        if kind == "another user's":
+            if os.getuid() != 0:
+                pytest.skip("needs root to give a file to another user")
+            os.chown(path, 12345, 12345)
+
+
+KINDS = ["fifo", "directory", "symlink", "writable by others", "another user's"]
+
+
+@posix_only
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_module_name_holding_anything_else_is_replaced_without_blocking(folder, kind):
+    text = "def f_grad(x):\n    return x\n"
+    path = diskcache.write(text, "m", folder)
+    if kind not in ("writable by others", "another user's"):
+        os.unlink(path)
+    plant(path, kind)
+    assert in_thread(lambda: diskcache.write(text, "m", folder)) == path
+    st = os.lstat(path)
+    assert path.read_text() == text and st.st_mode & 0o777 == 0o600 and st.st_uid == os.getuid()
+
+
+@posix_only
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_numba_index_that_is_not_a_private_file_is_removed_unread(folder, kind):
+    files = numbacache._SignedFiles(str(folder), f"m_{'0' * 32}.f_grad-k.py311", "stamp")
+    files._save_index({"sig": "m.1.nbc"})
+    assert files._load_index() == {"sig": "m.1.nbc"}
+    index = folder / files._index_name
+    if kind not in ("writable by others", "another user's"):
+        os.unlink(index)
+    plant(index, kind)
+    assert in_thread(files._load_index) == {} and not os.path.lexists(index)
+
+
+def test_signed_files_verify_only_under_their_own_name_and_bytes(folder):
+    a, b = folder / f"a_{'0' * 32}.f-k.py311.1.nbc", folder / f"b_{'0' * 32}.f-k.py311.1.nbc"
+    assert diskcache.write_signed(a, b"payload") and diskcache.read_signed(a) == b"payload"
+    b.write_bytes(a.read_bytes())  # a file of srcad's, under another entry's name
+    os.chmod(b, 0o600)
+    assert diskcache.read_signed(b) is None and not b.exists()
+    data = bytearray(a.read_bytes())
+    data[-1] ^= 1
+    a.write_bytes(bytes(data))
+    assert diskcache.read_signed(a) is None and not a.exists()
+
+
+@posix_only
+def test_the_key_is_private_and_outside_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
+    assert diskcache.folder() is not None
+    key = tmp_path / "data" / "srcad" / "cache-key"
+    assert os.stat(key).st_mode & 0o777 == 0o600 and os.stat(key.parent).st_mode & 0o777 == 0o700
+    assert len(key.read_bytes()) == 32 and diskcache.secret_key() == key.read_bytes()
+    os.chmod(key, 0o644)  # (others could have read it)
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache2"))
+    with pytest.warns(srcad.CacheWarning, match="cache-key is not a private key file"):
+        assert diskcache.folder() is None
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "cache2"))  # the key inside the cache
+    with pytest.warns(srcad.CacheWarning, match="would be inside the cache directory"):
+        assert diskcache.folder() is None
+
+
+def fresh():
+    """A new function each time (the process's own cache of gradients is keyed on it)."""
+    def square(x):
+        return x * x
+    return square
+
+
+@pytest.fixture(autouse=True)
+def warn_again(monkeypatch):
+    monkeypatch.setattr(diskcache, "_warned", set())  # (a CacheWarning is given once a process)
+
+
+@posix_only
+def test_the_cache_warning_names_the_users_line(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    os.chmod(cache, 0o777)
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(cache))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert srcad.grad(fresh(), cache=True, jit=False)(3.0) == 6.0
+    warning, = [w for w in caught if issubclass(w.category, srcad.CacheWarning)]
+    assert warning.filename == __file__ and "writable by group or others" in str(warning.message)
+    assert not (cache / "generated").exists()  # nothing made inside a refused directory
+
+
+@posix_only
+def test_an_existing_cache_readable_by_others_is_used(tmp_path, monkeypatch):
+    (tmp_path / "cache" / "generated").mkdir(parents=True)
+    for d in (tmp_path / "cache", tmp_path / "cache" / "generated"):
+        os.chmod(d, 0o755)
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
+    g = srcad.grad(fresh(), cache=True, jit=False)
+    assert g(3.0) == 6.0 and g._last.generated.path is not None
+
+
+@pytest.mark.parametrize("size", ["abc", "nan", "inf", "-1"])
+def test_a_bad_cache_size_warns_and_uses_the_default(tmp_path, monkeypatch, size):
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SRCAD_CACHE_SIZE", size)
+    with pytest.warns(srcad.CacheWarning, match=f"SRCAD_CACHE_SIZE={size!r} is not a size"):
+        g = srcad.grad(fresh(), cache=True, jit=False, mode="source")
+        assert g(3.0) == 6.0 and g._last.generated.path is not None
+    assert diskcache.info()["limit_bytes"] == diskcache.DEFAULT_SIZE_MB * 2 ** 20
+    monkeypatch.setenv("SRCAD_CACHE_SIZE", "")  # (empty: the default, as for SRCAD_CACHE_DIR)
+    assert diskcache.limit_bytes() == diskcache.DEFAULT_SIZE_MB * 2 ** 20
+
+
+@posix_only
+def test_the_command_refuses_what_the_runtime_refuses(tmp_path, monkeypatch, capsys):
+    victim = tmp_path / "victim" / "generated"
+    victim.mkdir(parents=True, mode=0o700)
+    os.chmod(tmp_path / "victim", 0o700)
+    (victim / f"a_{'0' * 32}.py").write_text("not srcad's\n")
+    os.symlink(tmp_path / "victim", tmp_path / "link")
+    (tmp_path / "file").write_text("")
+    for where in ("link", "file"):
+        monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / where))
+        with pytest.warns(srcad.CacheWarning, match="symbolic link or not a directory"):
+            assert srcad.grad(fresh(), cache=True, jit=False)(3.0) == 6.0
+        assert cli.main(["cache", "info"]) == 0
+        assert "NOT used" in capsys.readouterr().out
+        assert cli.main(["cache", "clear"]) == 1
+        assert "not clearing" in capsys.readouterr().err
+    assert os.listdir(victim) == [f"a_{'0' * 32}.py"]
+
+
+@posix_only
+def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
+    diskcache.write("x = 1\n", "m", folder)
+    os.mkfifo(folder / "fifo")
+    (folder / f"m_{'1' * 32}.py").mkdir()
+    (folder / "notes.txt").write_text("")
+    assert cli.main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "1 generated modules" in out and "3 other entries srcad did not write" in out
+    assert in_thread(lambda: cli.main(["cache", "clear"])) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 files" in out and "3 other entries" in out and "fifo" in out
+    assert os.listdir(folder) == []

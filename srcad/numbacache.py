@@ -1,0 +1,189 @@
+"""Numba's machine code for a generated module, kept in srcad's disk cache (diskcache.py).
+
+Numba keeps a function's machine code in an index file (`.nbi`) and data files (`.nbc`), both
+pickles. srcad reads and writes them itself, signed (`diskcache.read_signed`): a file srcad did
+not write is removed, never unpickled, and the function compiled again. They are written next to
+the generated module whatever NUMBA_CACHE_DIR says.
+
+The files are named after the module (whose name is the hash of its text) and a key over what
+else is compiled into the machine code: every njit option (`fastmath`, ...), the code of each
+function the generated code calls by name rather than inlining (a custom_vjp's function and
+vjp), with the values of the globals it reads (Numba freezes them), and srcad's own source (its
+runtime and kernels are compiled in too). Changing any of these compiles again.
+"""
+
+import functools
+import hashlib
+import io
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+from numba.core import caching
+
+from . import diskcache
+
+_DEPTH = 4  # how far to follow functions calling functions into the key
+
+
+def enable(dispatcher):
+    """Keep `dispatcher`'s machine code in the trusted cache, next to its module."""
+    dispatcher._cache = _Cache(dispatcher.py_func, compile_key(dispatcher))
+    return dispatcher
+
+
+class _Locator(caching._CacheLocator):
+    def __init__(self, py_file, key):
+        self._path, self._key = Path(py_file).parent, key
+
+    def ensure_cache_path(self):
+        if diskcache.untrusted(self._path) is not None:
+            raise OSError(f"untrusted cache directory {self._path}")
+
+    def get_cache_path(self):
+        return str(self._path)
+
+    def get_source_stamp(self):
+        return self._key
+
+    def get_disambiguator(self):
+        return self._key
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        raise NotImplementedError  # (only made by _Impl)
+
+
+class _Impl(caching.CompileResultCacheImpl):
+    def __init__(self, py_func, key):  # (only srcad's locator, whatever NUMBA_* settings say)
+        self._lineno = py_func.__code__.co_firstlineno
+        self._locator = _Locator(py_func.__code__.co_filename, key)
+        name = f"{Path(py_func.__code__.co_filename).stem}.{py_func.__qualname__}"
+        self._filename_base = self.get_filename_base(name, getattr(sys, "abiflags", ""))
+
+
+class _SignedFiles(caching.IndexDataCacheFile):
+    """Numba's index and data files, in Numba's format, signed."""
+
+    def _load_index(self):
+        data = diskcache.read_signed(self._index_path)
+        if data is None:
+            return {}
+        stream = io.BytesIO(data)
+        if pickle.load(stream) != self._version:
+            return {}
+        stamp, overloads = pickle.loads(stream.read())
+        return overloads if stamp == self._source_stamp else {}
+
+    def _save_index(self, overloads):
+        data = pickle.dumps(self._version, protocol=-1) + \
+            self._dump((self._source_stamp, overloads))
+        if not diskcache.write_signed(Path(self._index_path), data):
+            raise OSError(f"cannot write {self._index_path}")
+
+    def _load_data(self, name):
+        data = diskcache.read_signed(Path(self._data_path(name)))
+        if data is None:
+            raise OSError(f"no valid {name}")  # (to Numba: no cached code)
+        return pickle.loads(data)
+
+    def _save_data(self, name, data):
+        if not diskcache.write_signed(Path(self._data_path(name)), self._dump(data)):
+            raise OSError(f"cannot write {name}")
+
+
+class _Cache(caching.FunctionCache):
+    def __init__(self, py_func, key):
+        self._impl_class = functools.partial(_Impl, key=key)
+        super().__init__(py_func)
+        self._cache_file = _SignedFiles(self._cache_path, self._impl.filename_base, key)
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception:  # (a signed file this Numba cannot read): compile again
+            diskcache.discard(self._cache_file._index_path)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception:  # (a full disk, a directory gone): the cache is optional
+            pass
+
+
+# ---- the key -------------------------------------------------------------------------------
+
+def compile_key(dispatcher):
+    """16 hex digits over what the machine code depends on beyond the module's text."""
+    h = hashlib.sha256()
+    options = sorted((k, _canonical(v)) for k, v in dispatcher.targetoptions.items())
+    h.update(repr(options).encode())
+    fn = dispatcher.py_func
+    for name in sorted(_names(fn.__code__) & fn.__globals__.keys()):
+        h.update(name.encode() + b"=" + fingerprint(fn.__globals__[name]))
+    h.update(_srcad_digest())
+    return h.hexdigest()[:16]
+
+
+def fingerprint(obj, depth=0):
+    """Bytes that change when what Numba compiles from `obj` (a global the generated code or a
+    function it calls reads) changes: a function's code, what its globals and closure hold."""
+    from .custom import custom_vjp
+    obj = getattr(obj, "py_func", obj)  # (a Numba dispatcher: its Python function)
+    if isinstance(obj, custom_vjp):
+        return fingerprint(obj.fn, depth) + fingerprint(obj.vjp, depth)
+    if isinstance(obj, types.FunctionType) and depth < _DEPTH:
+        code, h = obj.__code__, hashlib.sha256(_code_bytes(obj.__code__))
+        for name in sorted(_names(code) & obj.__globals__.keys()):
+            h.update(name.encode() + b"=" + fingerprint(obj.__globals__[name], depth + 1))
+        for cell in obj.__closure__ or ():
+            try:
+                h.update(fingerprint(cell.cell_contents, depth + 1))
+            except ValueError:  # (an empty cell)
+                pass
+        return h.digest()
+    if isinstance(obj, np.ndarray):
+        return f"{obj.dtype.str}{obj.shape}".encode() + \
+            hashlib.sha256(np.ascontiguousarray(obj).tobytes()).digest()
+    if isinstance(obj, (bool, int, float, complex, str, bytes, type(None), tuple, frozenset)):
+        return repr(_canonical(obj)).encode()
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__.encode()
+    return f"{type(obj).__module__}.{type(obj).__qualname__}:{getattr(obj, '__name__', '')}" \
+        .encode()
+
+
+def _names(code):
+    """The global names `code` (and the functions defined in it) may read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _code_bytes(code):
+    consts = [_code_bytes(c) if isinstance(c, types.CodeType) else repr(_canonical(c)).encode()
+              for c in code.co_consts]
+    return b"\0".join([code.co_code, *consts, repr(code.co_names).encode()])
+
+
+def _canonical(value):
+    """`value` with sets sorted (their order changes between processes)."""
+    if isinstance(value, (set, frozenset)):
+        return ("set", sorted(map(repr, value)))
+    if isinstance(value, tuple):
+        return tuple(map(_canonical, value))
+    return value
+
+
+@functools.cache
+def _srcad_digest():
+    h = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.digest()
