@@ -3,7 +3,7 @@
 registered by `srcad.special`, imported here).
 """
 
-from scipy.special import digamma, erfinv, expit, gammaln, log_ndtr, ndtr, polygamma  # noqa: F401
+from scipy.special import digamma, expit, polygamma  # noqa: F401
 
 from .. import special  # noqa: F401  (Numba forms of SciPy's functions)
 from . import arrays, linalg, reductions
