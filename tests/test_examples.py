@@ -1,8 +1,11 @@
 """The examples run and print what README says they print."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +32,22 @@ def test_readme_in_brief_runs_and_its_listing_is_what_srcad_generates(tmp_path, 
     namespace = {"__name__": "readme_brief"}
     exec(compile(brief, str(path), "exec"), namespace)
     assert srcad.source(namespace["g"]) == listing
+
+
+GALLERY = {
+    "ode_fit.py": r"fitted k = 4\.00\d, c = 0\.(29|30)\d",
+    "gaussian_process.py": r"lengthscale \d+\.\d\d, signal variance",
+    "classifier.py": r"training accuracy 0\.9\d",
+    "bayesian_counts.py": r"posterior mode: mean \d\.\d\d",
+}
+
+
+@pytest.mark.parametrize("script", sorted(GALLERY))
+def test_gallery_example_checks_its_gradient_and_prints_its_result(script, tmp_path):
+    import re
+
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "gallery" / script)],
+                         capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert "gradient check: ok" in out
+    assert re.search(GALLERY[script], out), out
