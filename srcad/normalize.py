@@ -37,6 +37,7 @@ from . import anno
 from .errors import UnsupportedError
 from .frontend import Ref, is_data, is_library, local_names, resolve
 from . import inlining, rules, templates
+from .kernels import einsum as einsum_kernel
 from .names import Namer
 
 BINOPS = {
@@ -149,10 +150,15 @@ def _writes_into_an_argument(target, call):
     if isinstance(getattr(target, "__self__", None), np.ufunc):
         return target.__name__ == "at"
     try:
-        positional = list(inspect.signature(target).parameters)[:len(call.args)]
+        params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
         return False
-    return "out" in positional
+    positional = []
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break  # (after *operands, nothing is positional)
+        positional.append(p.name)
+    return "out" in positional[:len(call.args)]
 
 
 def _unsupported(what, node):
@@ -648,6 +654,20 @@ class _Lowering:
                     for k in node.keywords]
         if target in rules.SEVERAL_RESULTS:
             return self.results_apart(target, args, keywords, node)
+        if target is np.einsum:  # kn.einsum((a, b), "ij,jk->ik"): a function of a tuple
+            if keywords or len(args) < 2 or not isinstance(args[0], gast.Constant) or \
+                    not isinstance(args[0].value, str):
+                _unsupported("np.einsum other than with constant subscripts and operands", node)
+            try:
+                einsum_kernel.parse(args[0].value, len(args) - 1)
+            except ValueError as exc:
+                _unsupported(str(exc), node)
+            call = gast.Call(func=gast.Attribute(value=_name("kn"), attr="einsum",
+                                                 ctx=gast.Load()),
+                             args=[gast.Tuple(elts=args[1:], ctx=gast.Load()), args[0]],
+                             keywords=[])
+            anno.setanno(call.func, "func", rules.EINSUM)
+            return call
         call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
         anno.setanno(call.func, "func", target)
         return call

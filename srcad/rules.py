@@ -30,6 +30,7 @@ import scipy.linalg
 import scipy.special
 
 from . import runtime, templates
+from .kernels.einsum import einsum as EINSUM
 
 REGISTRY = {}
 _SECTION = [""]  # the section the next rules belong to (`section`)
@@ -340,6 +341,9 @@ pieces(np.concatenate, params="arrays, axis=0", piece="rt.concatenate_piece(g, a
 pieces(np.hstack, params="arrays",
        piece="rt.concatenate_piece(g, arrays, k, rt.hstack_axis(arrays))")
 pieces(np.vstack, params="arrays", piece="rt.vstack_piece(g, arrays, k)")
+# np.einsum(subscripts, a, b) is lowered to EINSUM((a, b), subscripts) (constant subscripts)
+pieces(EINSUM, params="operands, subscripts",
+       piece="kn.einsum_adjoint(operands, subscripts, k, g)")
 
 section("Zero derivative")
 nondiff(runtime.det_sign, operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,

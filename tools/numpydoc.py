@@ -58,6 +58,7 @@ def render():
 
     several = {part: f"`{spell(fn).strip('`')}(...)[{k}]`"
                for fn, parts in rules.SEVERAL_RESULTS.items() for k, part in enumerate(parts)}
+    several[rules.EINSUM] = "`np.einsum(subscripts, *operands)` (explicit subscripts)"
     sections = {}
     seen = set()
     for rule in rules.REGISTRY.values():
@@ -90,6 +91,8 @@ def _arguments(rule):
 
 
 def _compiled(rule):
+    if (getattr(rule.keys[0], "__module__", None) or "").startswith("srcad.kernels"):
+        return f"`kn.{rule.keys[0].__name__}`"  # (a call normalize lowers to a kernel)
     if rule.forward is None:
         names = [spell(k) or "" for k in rule.keys]
         if not any(n.startswith("`scipy") for n in names):

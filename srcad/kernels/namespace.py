@@ -6,7 +6,7 @@ registered by `srcad.special`, imported here).
 from scipy.special import digamma, expit, polygamma  # noqa: F401
 
 from .. import special  # noqa: F401  (Numba forms of SciPy's functions)
-from . import arrays, linalg, reductions
+from . import arrays, einsum, linalg, reductions
 
 
 def _public(module):
@@ -15,5 +15,5 @@ def _public(module):
             getattr(obj, "__module__", None) == module.__name__}
 
 
-for _module in (reductions, linalg, arrays):
+for _module in (reductions, linalg, arrays, einsum):
     globals().update(_public(_module))

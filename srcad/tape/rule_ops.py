@@ -17,7 +17,8 @@ import numpy as np
 
 from srcad import rules, runtime, templates
 from srcad.tape import mode
-from srcad.tape.ops import defvjp
+from srcad.tape.ops import Op, defvjp
+from srcad.tape.ops import _register as register
 from srcad.tape.tensor import HANDLED_FUNCTIONS, HANDLED_UFUNCS, Tensor, apply, plain
 
 _HANDLERS = {}  # the rule's key -> its handler
@@ -112,6 +113,32 @@ def _install():
             HANDLED_FUNCTIONS[key] = handler(key)  # (they dispatch through __array_function__)
     for key, parts in rules.SEVERAL_RESULTS.items():
         HANDLED_FUNCTIONS[key] = _results_apart(parts)
+    HANDLED_FUNCTIONS[np.einsum] = _einsum()
+
+
+def _einsum():
+    """np.einsum(subscripts, *operands) with explicit subscripts, from srcad.kernels.einsum."""
+    from srcad.kernels import einsum as kernel
+
+    def vjp_all(g, ans, *operands, subscripts):
+        if any(isinstance(v, Tensor) for v in (g, *operands)):
+            raise TypeError("srcad.tape: no second derivative through numpy.einsum "
+                            "(backward(create_graph=True) over it)")
+        return [kernel.einsum_adjoint(operands, subscripts, k, g) for k in range(len(operands))]
+
+    register(Op("rule:numpy.einsum", lambda *operands, subscripts: kernel.einsum(operands, subscripts),
+                vjp_all=vjp_all, torch="EinsumBackward0"))
+
+    def einsum(subscripts, *operands, **options):
+        if options:
+            raise TypeError(mode.located(f"srcad.tape: numpy.einsum with {sorted(options)}"))
+        try:
+            kernel.parse(subscripts, len(operands))
+        except ValueError as exc:
+            raise TypeError(mode.located(str(exc))) from None
+        return apply("rule:numpy.einsum", *operands, subscripts=subscripts)
+
+    return einsum
 
 
 def _results_apart(parts):

@@ -143,3 +143,4 @@ def test_messages_show_the_users_expressions_not_temporaries(make_module):
         srcad.grad(module.f, mode="source")(np.ones(3))
     with pytest.raises(srcad.UnsupportedError, match=r"np.append\(y, x\[i\] \* x\[i\]\)"):
         srcad.grad(module.g, mode="source")(np.ones(3))
+

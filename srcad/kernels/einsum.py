@@ -1,0 +1,134 @@
+"""np.einsum with explicit subscripts ("ij,kj->ik"), and its adjoints, for plain Python and
+Numba nopython code.
+
+Under Numba the subscripts must be a constant: a loop nest is written for them when the call is
+compiled (one loop per index letter, the products accumulated into the result). The adjoint
+for operand m is the same kind of contraction: g (with the output's subscripts) times the
+other operands, summed into operand m's subscripts; an index only operand m has is broadcast
+(it takes its size from operand m). Operands are float arrays; repeated indices within one
+operand (diagonals, `ii->i`) are refused.
+"""
+
+import numpy as np
+from numba.core import types
+from numba.core.errors import TypingError
+from numba.extending import overload
+
+from .rows import constant
+
+
+def parse(subscripts, count):
+    """(input terms, output term) of explicit subscripts for `count` operands."""
+    if "->" not in subscripts or "." in subscripts:
+        raise ValueError(f"srcad: einsum needs explicit subscripts (with '->', no '...'), "
+                         f"got {subscripts!r}")
+    inputs, output = subscripts.replace(" ", "").split("->")
+    terms = inputs.split(",")
+    if len(terms) != count:
+        raise ValueError(f"srcad: einsum subscripts {subscripts!r} are for {len(terms)} "
+                         f"operands, given {count}")
+    for term in terms + [output]:
+        if len(set(term)) != len(term) or not term.isalpha() and term:
+            raise ValueError(f"srcad: einsum term {term!r} repeats an index or is not letters "
+                             "(diagonals are not supported)")
+    if set(output) - set("".join(terms)):
+        raise ValueError(f"srcad: einsum output {output!r} has an index no operand has")
+    return terms, output
+
+
+def adjoint_subscripts(subscripts, m, count):
+    """The subscripts of the adjoint of operand m: `out,others->term_m`."""
+    terms, output = parse(subscripts, count)
+    others = [t for k, t in enumerate(terms) if k != m]
+    return ",".join([output] + others) + "->" + terms[m]
+
+
+def einsum(operands, subscripts):
+    """np.einsum(subscripts, *operands)."""
+    parse(subscripts, len(operands))
+    return np.einsum(subscripts, *operands)
+
+
+def einsum_adjoint(operands, subscripts, m, g):
+    """The adjoint of operand m of np.einsum(subscripts, *operands), given the result's g."""
+    terms, _ = parse(subscripts, len(operands))
+    adjoint = adjoint_subscripts(subscripts, m, len(operands))
+    others = [op for k, op in enumerate(operands) if k != m]
+    only_m = set(terms[m]) - set(adjoint.split("->")[0])
+    if not only_m:
+        return np.einsum(adjoint, g, *others)
+    # an index only operand m has: contract without it, then broadcast along it
+    kept = "".join(c for c in terms[m] if c not in only_m)
+    partial = np.einsum(adjoint.split("->")[0] + "->" + kept, g, *others)
+    shape = [operands[m].shape[terms[m].index(c)] if c in only_m else 1 for c in terms[m]]
+    return np.broadcast_to(partial.reshape([1 if c in only_m else -1 for c in terms[m]]) *
+                           np.ones(shape), operands[m].shape).copy()
+
+
+def _loop_nest(name, factors, output, sizes):
+    """Source of `name(arrays)`: out[output] = sum over the other indices of the product of
+    factors (term, array position); sizes: index -> (array position, axis)."""
+    letters = list(dict.fromkeys(output + "".join(t for t, _ in factors)))
+    lines = [f"def {name}(arrays):"]
+    for c in letters:
+        position, axis = sizes[c]
+        lines.append(f"    n_{c} = arrays[{position}].shape[{axis}]")
+    shape = "".join(f"n_{c}, " for c in output)
+    lines.append(f"    out = np.zeros(({shape}))")
+    indent = "    "
+    for c in letters:
+        lines.append(f"{indent}for {c} in range(n_{c}):")
+        indent += "    "
+    product = " * ".join(f"arrays[{p}][{', '.join(t)}]" if t else f"arrays[{p}]"
+                         for t, p in factors) or "1.0"  # (a factor without indices: a scalar)
+    target = f"out[{', '.join(output)}]" if output else "total"
+    if not output:
+        lines.insert(len(lines) - len(letters), "    total = 0.0")
+    lines.append(f"{indent}{target} += {product}")
+    lines.append("    return out" if output else "    return total")
+    namespace = {"np": np}
+    exec("\n".join(lines), namespace)
+    return namespace[name]
+
+
+def _sizes(terms):
+    sizes = {}
+    for position, term in enumerate(terms):
+        for axis, c in enumerate(term):
+            sizes.setdefault(c, (position, axis))
+    return sizes
+
+
+def _literal_subscripts(operands, subscripts):
+    text = constant(subscripts)
+    if not isinstance(text, str):
+        raise TypingError("srcad: compiled einsum needs its subscripts as a constant string")
+    if not isinstance(operands, types.BaseTuple) or \
+            not all(isinstance(t, types.Array) for t in operands):
+        raise TypingError("srcad: einsum takes arrays")
+    return text
+
+
+@overload(einsum, prefer_literal=True)
+def _einsum(operands, subscripts):
+    text = _literal_subscripts(operands, subscripts)
+    terms, output = parse(text, len(operands))
+    nest = _loop_nest("contract", [(t, k) for k, t in enumerate(terms)], output, _sizes(terms))
+    from numba import njit
+    compiled = njit(nest)
+    return lambda operands, subscripts: compiled(operands)
+
+
+@overload(einsum_adjoint, prefer_literal=True)
+def _einsum_adjoint(operands, subscripts, m, g):
+    text = _literal_subscripts(operands, subscripts)
+    k = constant(m)
+    if not isinstance(k, int):
+        raise TypingError("srcad: einsum_adjoint needs a constant operand number")
+    terms, output = parse(text, len(operands))
+    # arrays: (g, *operands); operand m only lends its sizes
+    factors = [(output, 0)] + [(t, j + 1) for j, t in enumerate(terms) if j != k]
+    nest = _loop_nest("adjoint", factors, terms[k], _sizes([output] + terms))
+    from numba import njit
+    compiled = njit(nest)
+    return lambda operands, subscripts, m, g: compiled((g,) + operands)
