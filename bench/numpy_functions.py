@@ -172,14 +172,14 @@ def main():
             try:
                 primal, kind = numba.njit(fn), "Numba"
                 primal(*args)
-            except Exception:
+            except numba.core.errors.TypingError:
                 primal, kind = fn, "NumPy"
             gradient = srcad.value_and_grad(fn, wrt=0, mode="source")
             start = time.perf_counter()
             gradient(*args)
             first = time.perf_counter() - start
-            t_primal = _median_time(lambda: primal(*args))
-            t_grad = _median_time(lambda: gradient(*args))
+            t_primal = _median_time(lambda p=primal, a=args: p(*a))
+            t_grad = _median_time(lambda g=gradient, a=args: g(*a))
             rows.append(f"| {fn.__name__} | {kind} | {1e6 * t_primal:.1f} | "
                         f"{1e6 * t_grad:.1f} | {t_grad / t_primal:.1f} | {first:.1f} |")
             print(rows[-1], flush=True)

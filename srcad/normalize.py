@@ -33,10 +33,9 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, inlining, rules, templates
 from .errors import UnsupportedError
 from .frontend import Ref, is_data, is_library, local_names, resolve
-from . import inlining, rules, templates
 from .kernels import einsum as einsum_kernel
 from .names import Namer
 

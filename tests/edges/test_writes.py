@@ -122,7 +122,7 @@ def test_separate_arguments_with_the_same_values_are_differentiated(rng, jit):
 def test_the_norm_of_an_array_with_a_nan_has_a_nan_gradient(mode, jit):
     x = np.array([np.nan, 1.0, 2.0, 3.0])
     for ord in (None, 3):
-        g = srcad.grad(lambda x: np.linalg.norm(x, ord), mode=mode, jit=jit)(x)
+        g = srcad.grad(lambda x, ord=ord: np.linalg.norm(x, ord), mode=mode, jit=jit)(x)
         assert np.isnan(g).all()
 
 
