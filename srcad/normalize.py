@@ -57,7 +57,7 @@ METHODS = {
     "dot": np.dot, "copy": np.copy, "reshape": np.reshape, "ravel": np.ravel,
     "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
     "cumsum": np.cumsum, "argmax": np.argmax, "argmin": np.argmin, "any": np.any,
-    "all": np.all,
+    "all": np.all, "squeeze": np.squeeze,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # builtins that reach variables or code by name, which a source transform cannot follow

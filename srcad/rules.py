@@ -289,6 +289,8 @@ adjoint(np.transpose, params="x", x="np.transpose(g)")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
 adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)")
+adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a known rank)
+        forward="kn.squeeze_axes(a, axis)")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
 adjoint(np.linspace, params="start, stop, num=50, endpoint=True",

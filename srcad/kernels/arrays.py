@@ -690,3 +690,28 @@ def _repeat_along(x, repeats, axis=None):
 def repeat_adjoint(g, x, repeats, axis=None):
     """x̄_j = the sum of g over the copies of x_j."""
     return scatter_add(g, repeat_along(positions(x), repeats, axis), x)
+
+
+# ---- squeeze ------------------------------------------------------------------------------
+
+def squeeze_axes(x, axis):
+    """`np.squeeze(x, axis)` with `axis` an int or a tuple of ints (Numba has no squeeze)."""
+    return np.squeeze(x, axis)
+
+
+@overload(squeeze_axes, prefer_literal=True)
+def _squeeze_axes(x, axis):
+    require_array(x, "the argument of squeeze")
+    axes = tuple(constant(t) for t in axis) if isinstance(axis, types.BaseTuple) else \
+        (constant(axis),)
+    if not all(isinstance(a, int) for a in axes):
+        raise TypingError("srcad: compiled squeeze needs its axis as a constant int or tuple")
+    axes = {a % x.ndim for a in axes}
+    kept = ", ".join(f"x.shape[{k}]" for k in range(x.ndim) if k not in axes)
+    checks = "".join(f"    if x.shape[{a}] != 1:\n        raise ValueError('cannot select an axis "
+                     f"to squeeze out which has size not equal to one')\n" for a in sorted(axes))
+    source = (f"def squeeze(x, axis):\n{checks}"
+              f"    return np.ascontiguousarray(x).reshape(({kept}{',' if kept else ''}))\n")
+    namespace = {"np": np}
+    exec(source, namespace)  # noqa: S102 (a reshape written here, from the axes)
+    return namespace["squeeze"]
