@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import anno, templates
+from . import anno, templates, typeinfer
 from .reverse import COMMENT
 
 _name, _const, _expr = templates.make_name, templates.make_const, templates.fill
@@ -129,7 +129,9 @@ class _Guarder:
                 axis = self.types[base].ndim - after
                 continue
             size = _expr("x.shape[k]", x=_name(base), k=_const(axis))
-            ty = self.types.get(item.id) if isinstance(item, gast.Name) else None
+            ty = self.types.get(item.id) if isinstance(item, gast.Name) else \
+                typeinfer._Infer(self.types).expr(item) if isinstance(
+                    item, (gast.BinOp, gast.UnaryOp)) else None  # (idx + 1: an index array)
             if isinstance(item, gast.Slice):
                 pass  # slices are clipped, never out of bounds
             elif ty is not None and ty.is_array and ty.kind == "b":

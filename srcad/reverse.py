@@ -222,10 +222,15 @@ class Differentiator(SavePlanner):
                               ctx=gast.Load())
 
     def accumulate_into(self, value, target_sub, loc):
-        """Adjoint of `y[index] = value` / `y[index] += value` flowing to `value`."""
+        """Adjoint of `y[index] = value` / `y[index] += value` flowing to `value`; through
+        integer-array indices, only the last write of a repeated index reaches `value`, as in
+        NumPy."""
         if not isinstance(value, gast.Name) or value.id not in self.active:
             return []
         g = self.adjoint_subscript(target_sub)
+        if self.index_kind(target_sub.slice) == "fancy":
+            g = _expr("kn.last_writes(g, i)", g=_name(self.adj(target_sub.value.id)),
+                      i=target_sub.slice)
         return [self.accumulate(value.id, self.reduce_to(g, self.index_result_type(target_sub),
                                                           value.id))]
 
@@ -233,9 +238,9 @@ class Differentiator(SavePlanner):
         return typeinfer._Infer(self.types).subscript(_load(sub))
 
     def check_store_index(self, target, loc):
-        if self.index_kind(target.slice) != "basic":
-            raise UnsupportedError("a store through an integer-array or boolean index "
-                                   "(y[idx] = ..., y[idx] += ...) is not differentiable here; "
+        if self.index_kind(target.slice) != "basic" and isinstance(target.slice, gast.Tuple):
+            raise UnsupportedError("a store through an integer-array or boolean index with "
+                                   "other indices (y[idx, j] = ...) is not differentiable here; "
                                    "write a loop over the indices", loc)
 
     def index_kind(self, index):

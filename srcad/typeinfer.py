@@ -245,7 +245,8 @@ class _Infer:
         if isinstance(node, gast.Constant) and node.value is None:
             return "newaxis"
         if isinstance(node, gast.BinOp) or isinstance(node, gast.UnaryOp):
-            return INT
+            ty = self.expr(node)  # (i + 1, or idx + 1 of an index array)
+            return ty if ty.kind == "i" else INT
         return self.expr(node)
 
     def apply(self, func, args, kwargs=None, consts=None, const_args=None):

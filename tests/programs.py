@@ -933,6 +933,40 @@ def array_written_in_nested_loops_with_breaks(x):
     return np.sum(u)
 
 
+def store_through_a_mask(x):
+    y = x * 2.0
+    y[x > 0] = 0.5 * x[0]
+    return np.sum(y * x)
+
+
+def store_an_array_through_a_mask(x):
+    y = x * 2.0
+    m = x > 0
+    y[m] = x[m] ** 2
+    return np.sum(y * y)
+
+
+def store_through_repeated_indices(x):
+    y = x * 1.0
+    y[np.array([1, 3, 1, -1])] = x[:4] * 3.0
+    y[np.array([0, 2, 0])] += x[1:4] * x[0]
+    return np.sum(y * y)
+
+
+def store_rows_through_indices(A, x):
+    B = A * 1.0
+    B[np.array([2, 0, 2])] = np.outer(x[:3], x)
+    return np.sum(B * B * A)
+
+
+def stores_through_indices_in_a_loop(x):
+    y = x * 1.0
+    idx = np.array([0, 2, 3])
+    for t in range(3):
+        y[idx] = y[idx] * y[idx + 1] + 0.1
+    return np.sum(y)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

@@ -715,3 +715,20 @@ def _squeeze_axes(x, axis):
     namespace = {"np": np}
     exec(source, namespace)  # noqa: S102 (a reshape written here, from the axes)
     return namespace["squeeze"]
+
+
+# ---- stores through integer-array indices -------------------------------------------------
+
+@register_jitable
+def last_writes(g, index):
+    """g[index] with zeros where a later entry of `index` names the same element: the adjoint
+    of the values stored by `y[index] = values` (NumPy keeps the last of repeated writes)."""
+    picked = g[index]
+    n = g.shape[0]
+    last = np.full(n, -1)
+    for k in range(index.shape[0]):
+        last[index[k] % n] = k
+    for k in range(index.shape[0]):
+        if last[index[k] % n] != k:
+            picked[k] = 0.0
+    return picked
