@@ -214,11 +214,44 @@ class _Lowering:
         if isinstance(node.value, (gast.Yield, gast.YieldFrom, gast.Await)):
             _unsupported("a generator or coroutine (yield / await): srcad differentiates "
                          "functions that return a number or an array", node)
+        if isinstance(node.value, gast.Call) and isinstance(node.value.func, gast.Attribute) \
+                and self.resolve(node.value.func) in (np.add.at, np.subtract.at):
+            return self.scatter_add(node.value)
         _unsupported("an expression statement (a call whose result is unused) is not "
                      "supported; assign its result or remove it", node)
 
     def visit_Pass(self, node):
         pass
+
+    def scatter_add(self, call):
+        """np.add.at(y, idx, v) as the loop it is: `y[idx[k]] += v[k]` for each k, in order
+        (unbuffered: a repeated index adds every time); np.subtract.at likewise."""
+        if len(call.args) != 3 or call.keywords or not isinstance(call.args[0], gast.Name):
+            _unsupported("np.add.at / np.subtract.at other than (array name, indices, "
+                         "values)", call)
+        for name, builtin in (("range", range), ("len", len)):
+            if self.scope.setdefault(name, builtin) is not builtin:
+                _unsupported(f"np.add.at in a function that rebinds '{name}'", call)
+        y, indices, values = call.args[0], self.atom(call.args[1]), self.atom(call.args[2])
+        k = self.namer.temp("_k")
+        op = gast.Add() if call.func.value.attr == "add" else gast.Sub()
+        store = gast.AugAssign(
+            target=gast.Subscript(value=gast.Name(id=y.id, ctx=gast.Load(), annotation=None,
+                                                  type_comment=None),
+                                  slice=gast.Subscript(value=indices, slice=_name(k),
+                                                       ctx=gast.Load()), ctx=gast.Store()),
+            op=op, value=gast.Subscript(value=values, slice=_name(k), ctx=gast.Load()))
+        loop = gast.For(target=_name(k, gast.Store()),
+                        iter=gast.Call(func=gast.Name(id="range", ctx=gast.Load(),
+                                                      annotation=None, type_comment=None),
+                                       args=[gast.Call(func=gast.Name(
+                                           id="len", ctx=gast.Load(), annotation=None,
+                                           type_comment=None), args=[indices], keywords=[])],
+                                       keywords=[]),
+                        body=[store], orelse=[], type_comment=None)
+        for node in gast.walk(loop):
+            anno.copy_loc(node, call)
+        self.visit_For(loop)
 
     def visit_Assign(self, node):
         if len(node.targets) != 1:

@@ -967,6 +967,19 @@ def stores_through_indices_in_a_loop(x):
     return np.sum(y)
 
 
+def scatter_added_at_repeated_indices(x):
+    y = np.zeros(3)
+    np.add.at(y, np.array([0, 1, 1, 2]), x[:4] ** 2)
+    np.subtract.at(y, np.array([2, 2]), x[3:5])
+    return np.sum(y ** 2)
+
+
+def rows_scatter_added(A, x):
+    B = A * 1.0
+    np.add.at(B, np.array([1, 1, 0]), A[:3] * x[0])
+    return np.sum(B * B)
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
