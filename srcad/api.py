@@ -56,12 +56,11 @@ class _Specialization:
         caller's arrays never change); that is the function's own computation only when no
         other argument or global it reads shares their memory."""
         g = self.generated
-        names = list(inspect.signature(g.gradient).parameters)  # (the flattened arguments)
-        values = list(args) + list(extra)
-        for i in g.written:
-            for j, other in enumerate(values):
+        for i in g.written:  # (most functions write into no argument: nothing to check)
+            for j, other in enumerate(tuple(args) + tuple(extra)):
                 if j != i and isinstance(other, np.ndarray) and \
                         np.may_share_memory(args[i], other):
+                    names = list(inspect.signature(g.gradient).parameters)  # (flattened)
                     raise AliasingError(
                         f"{g.fn.__qualname__} writes into its argument '{names[i]}', which "
                         f"shares memory with '{names[j]}': srcad differentiates a copy of "

@@ -20,7 +20,7 @@ from pathlib import Path
 import gast
 import numpy as np
 
-from . import anno, rules, runtime, templates, typeinfer
+from . import anno, rules, templates, typeinfer
 from .reverse import COMMENT
 
 _COMMENT_LINE = re.compile(r"^(\s*)(\"\"\"|'''|'|\")" + COMMENT + r"(.*)\2$")
@@ -79,11 +79,10 @@ def _forward_form(call, func):
             rule.forward_options and len(call.args) + len(call.keywords) <= 1:
         return None
     try:
-        bound = rule.bind(list(call.args), {k.arg: k.value for k in call.keywords})
+        bound = rule.bind_nodes(list(call.args), {k.arg: k.value for k in call.keywords})
     except TypeError:
         return None  # (the call's own error, from Numba)
-    return templates.fill(rule.forward, **{
-        p: v if isinstance(v, gast.AST) else templates.make_const(v) for p, v in bound.items()})
+    return templates.fill(rule.forward, **bound)
 
 
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow)
@@ -130,12 +129,6 @@ def module_text(sources, origin, scope_names):
     return "\n".join(header) + "\n\n".join(sources)
 
 
-def kernels():
-    """srcad.kernels.namespace, imported when first needed (it compiles SciPy's exports)."""
-    from .kernels import namespace
-    return namespace
-
-
 def load(text, filename, scope):
     """Run the generated module `text` (never a file read back: what runs is what srcad
     generated) with `scope` as its initial globals; `filename` is where tracebacks, `inspect`
@@ -144,8 +137,6 @@ def load(text, filename, scope):
     module = types.ModuleType("srcad_generated." + re.sub(r"\W", "_", Path(filename).stem))
     module.__file__ = filename
     module.__dict__.update(scope)
-    module.__dict__["rt"] = runtime
-    module.__dict__["kn"] = kernels()
     sys.modules[module.__name__] = module
     exec(compile(text, filename, "exec"), module.__dict__)
     return module

@@ -160,6 +160,11 @@ def _writes_into_an_argument(target, call):
     return "out" in positional[:len(call.args)]
 
 
+def _refuse_a_write(call):
+    _unsupported(f"{templates.SourceText(call)} writes into an argument (out=, or a function "
+                 "that fills an array in place): assign its result instead", call)
+
+
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -233,22 +238,9 @@ class _Lowering:
             if self.scope.setdefault(name, builtin) is not builtin:
                 _unsupported(f"np.add.at in a function that rebinds '{name}'", call)
         y, indices, values = call.args[0], self.atom(call.args[1]), self.atom(call.args[2])
-        k = self.namer.temp("_k")
-        op = gast.Add() if call.func.value.attr == "add" else gast.Sub()
-        store = gast.AugAssign(
-            target=gast.Subscript(value=gast.Name(id=y.id, ctx=gast.Load(), annotation=None,
-                                                  type_comment=None),
-                                  slice=gast.Subscript(value=indices, slice=_name(k),
-                                                       ctx=gast.Load()), ctx=gast.Store()),
-            op=op, value=gast.Subscript(value=values, slice=_name(k), ctx=gast.Load()))
-        loop = gast.For(target=_name(k, gast.Store()),
-                        iter=gast.Call(func=gast.Name(id="range", ctx=gast.Load(),
-                                                      annotation=None, type_comment=None),
-                                       args=[gast.Call(func=gast.Name(
-                                           id="len", ctx=gast.Load(), annotation=None,
-                                           type_comment=None), args=[indices], keywords=[])],
-                                       keywords=[]),
-                        body=[store], orelse=[], type_comment=None)
+        op = "+=" if call.func.value.attr == "add" else "-="
+        loop = templates.fill_stmt(f"for k in range(len(i)):\n    y[i[k]] {op} v[k]",
+                                   k=self.namer.temp("_k"), y=y.id, i=indices, v=values)
         for node in gast.walk(loop):
             anno.copy_loc(node, call)
         self.visit_For(loop)
@@ -665,9 +657,7 @@ class _Lowering:
             _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
                          "source transform sees only the names written in the function)", node)
         if _writes_into_an_argument(target, node):
-            _unsupported(f"{templates.SourceText(node)} writes into an argument (out=, or a "
-                         "function that fills an array in place): assign its result instead",
-                         node)
+            _refuse_a_write(node)
         if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None
                                      for a in node.args[1:3]):  # a bound of None: no bound
             bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
@@ -731,8 +721,7 @@ class _Lowering:
         if method is None:
             _unsupported(f"the method '.{func.attr}()'", node)
         if any(k.arg == "out" for k in node.keywords):
-            _unsupported(f"{templates.SourceText(node)} writes into an argument (out=): "
-                         "assign its result instead", node)
+            _refuse_a_write(node)
         receiver = self.atom(func.value)
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
             copy = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="copy",

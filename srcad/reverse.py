@@ -227,10 +227,9 @@ class Differentiator(SavePlanner):
         NumPy."""
         if not isinstance(value, gast.Name) or value.id not in self.active:
             return []
-        g = self.adjoint_subscript(target_sub)
-        if self.index_kind(target_sub.slice) == "fancy":
-            g = _expr("kn.last_writes(g, i)", g=_name(self.adj(target_sub.value.id)),
-                      i=target_sub.slice)
+        g = _expr("kn.last_writes(g, i)", g=_name(self.adj(target_sub.value.id)),
+                  i=target_sub.slice) if self.index_kind(target_sub.slice) == "fancy" else \
+            self.adjoint_subscript(target_sub)
         return [self.accumulate(value.id, self.reduce_to(g, self.index_result_type(target_sub),
                                                           value.id))]
 
@@ -310,14 +309,8 @@ class Differentiator(SavePlanner):
                for a in list(args) + list(keywords.values())):
             raise UnsupportedError(f"srcad has no derivative of {what} with respect to values "
                                    "inside a tuple argument", loc)
-        try:
-            bound = rule.bind(list(args), keywords)
-        except TypeError as exc:
-            raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
-                                   loc) from None
-        fill = {p: (node if isinstance(node, gast.AST) else _const(node))
-                for p, node in bound.items()}
-        fill.update(g=g, ans=_name(z), np=_name(self.np))
+        bound = _bind(rule, args, keywords, what, loc)
+        fill = dict(bound, g=g, ans=_name(z), np=_name(self.np))
         out = []
         for param, node in bound.items():
             if not (isinstance(node, gast.Name) and node.id in self.active):
@@ -334,26 +327,22 @@ class Differentiator(SavePlanner):
 
     def pieces_adjoint(self, rule, args, keywords, g, loc, what):
         """Adjoints of the elements of the tuple argument of np.stack, np.concatenate, ..."""
-        try:
-            bound = rule.bind(list(args), keywords)
-        except TypeError as exc:
-            raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
-                                   loc) from None
+        bound = _bind(rule, args, keywords, what, loc)
+        fill = dict(bound, g=g, np=_name(self.np))
         elements = bound[rule.params[0]]
         if not isinstance(elements, gast.Tuple):
             raise UnsupportedError(f"srcad differentiates {what} only for a tuple written in "
                                    "the call", loc)
-        if "arrays" in templates.names_in(rule.piece) and any(not self.ty(e.id).is_array for e in elements.elts
-                                         if isinstance(e, gast.Name)):
+        reads_elements = rule.params[0] in templates.names_in(rule.piece)  # (their shapes)
+        if reads_elements and any(not self.ty(e.id).is_array for e in elements.elts
+                                  if isinstance(e, gast.Name)):
             raise UnsupportedError(f"srcad differentiates {what} only when every element is "
                                    "an array", loc)
         out = []
         for k, e in enumerate(elements.elts):
             if isinstance(e, gast.Name) and e.id in self.active:
-                fill = {p: (node if isinstance(node, gast.AST) else _const(node))
-                        for p, node in bound.items()}
-                out.append(self.accumulate(e.id, templates.fill(
-                    rule.piece, **fill, g=g, k=_const(k), np=_name(self.np))))
+                out.append(self.accumulate(e.id, templates.fill(rule.piece, **fill,
+                                                                k=_const(k))))
         return out
 
     def custom_adjoint(self, func, z, args, keywords, g, loc, what):
@@ -803,6 +792,15 @@ def _copied(expr, ty):
         return gast.Tuple(elts=[_copied(_expr("t[k]", t=expr, k=_const(k)), item)
                                 for k, item in enumerate(ty.items)], ctx=gast.Load())
     return _expr("a.copy()", a=expr) if ty.is_array else expr
+
+
+def _bind(rule, args, keywords, what, loc):
+    """Parameter -> the call's argument node (or the default's constant)."""
+    try:
+        return rule.bind_nodes(list(args), keywords)
+    except TypeError as exc:
+        raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
+                               loc) from None
 
 
 def stores_into(node, name):

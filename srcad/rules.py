@@ -25,6 +25,7 @@ import math
 import operator
 from dataclasses import dataclass
 
+import gast
 import numpy as np
 import scipy.linalg
 import scipy.special
@@ -68,6 +69,11 @@ class Rule:
                     raise TypeError(f"missing argument '{name}'")
                 bound[name] = self.defaults[name]
         return bound
+
+    def bind_nodes(self, args, keywords):
+        """`bind`, with defaults as constant nodes: what templates are filled with."""
+        return {p: v if isinstance(v, gast.AST) else templates.make_const(v)
+                for p, v in self.bind(args, keywords).items()}
 
 
 def _parse_params(params, partials):
@@ -348,8 +354,8 @@ pieces(EINSUM, params="operands, subscripts",
        piece="kn.einsum_adjoint(operands, subscripts, k, g)")
 
 section("Zero derivative")
-nondiff(runtime.det_sign, operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
-        operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
+nondiff(runtime.det_sign, operator.lt, operator.le, operator.gt, operator.ge, operator.eq,
+        operator.ne, operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
         operator.xor, operator.invert, np.logical_and, np.logical_or, np.logical_not,
         np.sign, np.floor, np.ceil, np.round, np.trunc, np.rint, math.floor, math.ceil,
         math.trunc, int, round, bool, len, range, np.shape, np.size, np.ndim,

@@ -62,6 +62,10 @@ def deflinear(name, forward, torch, *vjps):
     _register(Op(name, forward, vjps, linear=True, torch=torch))
 
 
+def defvjp_all(name, forward, torch, vjp_all):
+    _register(Op(name, forward, vjp_all=vjp_all, torch=torch))
+
+
 def deflinear_many(name, forward, torch, vjp_all):
     _register(Op(name, forward, vjp_all=vjp_all, linear=True, torch=torch))
 

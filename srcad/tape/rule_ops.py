@@ -17,8 +17,7 @@ import numpy as np
 
 from srcad import rules, runtime, templates
 from srcad.tape import mode
-from srcad.tape.ops import Op, defvjp
-from srcad.tape.ops import _register as register
+from srcad.tape.ops import defvjp, defvjp_all
 from srcad.tape.tensor import HANDLED_FUNCTIONS, HANDLED_UFUNCS, Tensor, apply, plain
 
 _HANDLERS = {}  # the rule's key -> its handler
@@ -126,8 +125,9 @@ def _einsum():
                             "(backward(create_graph=True) over it)")
         return [kernel.einsum_adjoint(operands, subscripts, k, g) for k in range(len(operands))]
 
-    register(Op("rule:numpy.einsum", lambda *operands, subscripts: kernel.einsum(operands, subscripts),
-                vjp_all=vjp_all, torch="EinsumBackward0"))
+    defvjp_all("rule:numpy.einsum",
+               lambda *operands, subscripts: kernel.einsum(operands, subscripts),
+               "EinsumBackward0", vjp_all)
 
     def einsum(subscripts, *operands, **options):
         if options:
