@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import check, diskcache, frontend, pipeline, pytrees, typeinfer
+from . import check, diskcache, frontend, pytrees, valuetypes
 from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
@@ -35,6 +35,7 @@ class _Specialization:
     def __init__(self, mode, call, generated=None, reason=None, single=False):
         self.mode, self.call, self.generated, self.reason = mode, call, generated, reason
         self.single = single  # computes in float32 (the float arguments are float32)
+        self.code = None  # the function's __code__ when it was specialised
 
     def hidden_values(self):
         """The current values of the data the gradient reads from globals, closures and
@@ -47,7 +48,7 @@ class _Specialization:
             values = tuple(_scalar_if_0d(ref.read()) for ref in g.hidden_refs)
         except (KeyError, AttributeError, ValueError, IndexError):
             raise _Stale from None
-        if tuple(typeinfer.of_value(v) for v in values) != g.hidden_types:
+        if tuple(valuetypes.of_value(v) for v in values) != g.hidden_types:
             raise _Stale
         return values
 
@@ -56,7 +57,7 @@ class _Specialization:
         caller's arrays never change); that is the function's own computation only when no
         other argument or global it reads shares their memory."""
         g = self.generated
-        for i in g.written:  # (most functions write into no argument: nothing to check)
+        for i in g.written:
             for j, other in enumerate(tuple(args) + tuple(extra)):
                 if j != i and isinstance(other, np.ndarray) and \
                         np.may_share_memory(args[i], other):
@@ -70,12 +71,14 @@ class _Specialization:
     def run(self, args, cotangent):
         if self.mode == "tape":
             return self.call(*args, cotangent=cotangent)
-        extra = self.hidden_values()
-        self.refuse_aliased_writes(args, extra)
+        g = self.generated
+        extra = self.hidden_values() if g.checks or g.hidden_refs else ()
+        if g.written:
+            self.refuse_aliased_writes(args, extra)
         # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
         # float32 computation keeps them float32
-        real = np.float32 if self.single else np.float64
         if self.mode == "source+python" or self.single:
+            real = np.float32 if self.single else np.float64
             args = tuple(real(a) if type(a) is float else a for a in args)
             cotangent = real(1.0 if cotangent is None else cotangent) \
                 if not isinstance(cotangent, np.ndarray) else cotangent.astype(real, copy=False)
@@ -117,6 +120,11 @@ class Gradient:
         self.cache, self.fastmath, self.has_aux = cache, fastmath, bool(has_aux)
         self._last = None
         self._warned = False
+        # _call_key(args) -> _Specialization, for calls that skip the binding: positional
+        # arguments, one per parameter
+        self._by_types = {}
+        self._positional = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                               for p in self.signature.parameters.values())
         functools.update_wrapper(self, self.fn)
 
     def __repr__(self):
@@ -157,7 +165,7 @@ class Gradient:
                                 "operators differ from numpy.ndarray's; pass np.asarray(...) "
                                 "(for a masked array, decide what its masked entries are)")
             _check_dtype(self.fn, label, value)
-            ty = typeinfer.of_value(value)
+            ty = valuetypes.of_value(value)
             if label in differentiated:
                 _check_differentiable(self.fn, label, value, ty)
             types.append(ty)
@@ -171,6 +179,7 @@ class Gradient:
         spec = _COMPILED.get(key)
         if spec is None or spec.generated is not None and not _valid(spec):
             spec = _COMPILED[key] = self._specialize(flat, types, structures, labels)
+            spec.code = self.fn.__code__
         if spec.mode == "tape" and self.mode == "auto" and not self._warned:
             self._warned = True
             warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: "
@@ -187,6 +196,7 @@ class Gradient:
             _check_leaves(self.fn, flat, labels, structures)
             single = _single_precision(flat) if single is None else single
             folder = diskcache.folder() if self.cache else None  # (warns here, not in a thread)
+            from . import pipeline  # (the compiler is imported at the first call, not by srcad)
             generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
                                            structures, self.has_aux, single)
         except UnsupportedError as exc:
@@ -249,6 +259,25 @@ class Gradient:
         return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
                                                           structures)
 
+    def run_known(self, spec, args):
+        """(value, aux, grads) of a call whose arguments (plain numbers and arrays, given
+        positionally) have the types of an earlier call that compiled `spec`; None when `spec`
+        is None or no longer current, for the general path to say or redo what changed."""
+        if spec is None or spec.mode == "tape" or spec.code is not self.fn.__code__:
+            return None
+        try:
+            out = spec.run(args, None)
+        except _Stale:
+            return None
+        except Exception as exc:
+            if spec.mode == "source+numba" and _is_numba_error(exc):  # (a new array layout)
+                return None
+            raise
+        self._last = spec
+        aux = _plain_tree(out[1]) if self.has_aux else None
+        grads = [_plain(g, args[i]) for g, i in zip(out[1 + self.has_aux:], self.wrt_index)]
+        return _plain(out[0]), aux, grads
+
     def structured_grads(self, flat_grads, flat, labels, structures):
         """One gradient per wrt argument, shaped like it, from the gradients of the flat
         arguments differentiated (in wrt order, a structure's leaves in flatten order)."""
@@ -264,8 +293,15 @@ class Gradient:
         return tuple(out)
 
     def __call__(self, *args, **kwargs):
-        value, aux, grads = self.evaluate(self.bind(args, kwargs))
-        result = grads[0] if self.single else grads
+        key = _call_key(args) if not kwargs and self._positional and \
+            len(args) == len(self.params) else None
+        out = self.run_known(self._by_types.get(key), args)
+        if out is None:
+            out = self.evaluate(self.bind(args, kwargs))
+            if key is not None and self._last.mode != "tape":
+                self._by_types[key] = self._last
+        value, aux, grads = out
+        result = grads[0] if self.single else tuple(grads)
         if self.kind == "value_and_grad":
             return ((value, aux), result) if self.has_aux else (value, result)
         return (result, aux) if self.has_aux else result
@@ -331,6 +367,23 @@ def _valid(spec):
         return True
     except _Stale:
         return False
+
+
+_PLAIN_SCALARS = frozenset((float, int, np.float64, np.float32, np.int64, np.int32))
+
+
+def _call_key(args):
+    """What the types of a call's arguments depend on, computed fast; None when an argument
+    needs the general path (a structure, a 0-d array, anything but a number or an array)."""
+    key = []
+    for a in args:
+        if type(a) is np.ndarray and a.ndim:
+            key.append((a.dtype, a.ndim))
+        elif type(a) in _PLAIN_SCALARS:
+            key.append(type(a))
+        else:
+            return None
+    return tuple(key)
 
 
 def _scalar_if_0d(value):
@@ -399,6 +452,9 @@ def _plain(value, like=None):
     the argument's type for a NumPy scalar argument), an array of the argument's shape and
     dtype for an array argument."""
     if isinstance(like, np.ndarray):
+        if type(value) is np.ndarray and value.shape == like.shape and \
+                value.dtype == like.dtype:
+            return value
         return np.full(like.shape, value, dtype=like.dtype) if np.shape(value) != like.shape \
             else np.asarray(value, dtype=like.dtype)
     if isinstance(value, np.ndarray) and value.ndim == 0 or \
@@ -523,7 +579,8 @@ def source(g, *args, **kwargs):
     elif g.no_source is not None:
         return f"# {g.fn.__qualname__} runs on the runtime tape: {g.no_source}\n"
     else:
-        generated = pipeline.transform(g.fn, g.wrt_names, tuple(typeinfer.FLOAT
+        from . import pipeline
+        generated = pipeline.transform(g.fn, g.wrt_names, tuple(valuetypes.FLOAT
                                                                 for _ in g.params))
         return generated.source
     if spec.generated is None:
@@ -540,7 +597,7 @@ def explain(fn, *args, wrt=0, **kwargs):
         types = g.arg_types(flat, labels)
         assumed = ""
     else:
-        types = tuple(typeinfer.FLOAT for _ in g.params)
+        types = tuple(valuetypes.FLOAT for _ in g.params)
         assumed = " (assuming float arguments: pass example arguments for arrays)"
     name = g.fn.__qualname__
     if g.mode == "tape":
@@ -548,6 +605,7 @@ def explain(fn, *args, wrt=0, **kwargs):
     elif g.no_source is not None:
         text = f"{name}: tape, because {g.no_source}"
     else:
+        from . import pipeline
         try:
             generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
                                            g.has_aux)

@@ -18,8 +18,6 @@ import functools
 
 import numpy as np
 
-from numba.extending import register_jitable
-
 from .errors import UserCodeError
 
 
@@ -36,13 +34,14 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
 
     def __init__(self, fn):
         functools.update_wrapper(self, fn)
-        self.fn = register_jitable(fn)
+        self.fn = fn
         self.vjp = None
         self._op_name = None
+        self._jitable = None  # the vjp whose pair Numba can call (registered at first use)
 
     def defvjp(self, vjp):
         """Register `vjp(g, ans, *args)`, returning the adjoint of each argument."""
-        self.vjp = register_jitable(vjp)
+        self.vjp = vjp
         from .tape import ops
         self._op_name = f"custom_{self.fn.__name__}_{id(self):x}"
         op = ops.Op(self.fn.__name__, self.fn, vjp_all=self._tape_vjp)
@@ -68,6 +67,11 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         if self.vjp is None:
             raise UserCodeError(f"custom_vjp function {self.fn.__name__} has no derivative: "
                                 f"decorate one with @{self.fn.__name__}.defvjp")
+        if self._jitable is not self.vjp:  # (numba is imported by the compiler, not srcad)
+            from numba.extending import register_jitable
+            register_jitable(self.fn)
+            register_jitable(self.vjp)
+            self._jitable = self.vjp
         return self.vjp
 
     def __call__(self, *args):

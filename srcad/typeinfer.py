@@ -19,7 +19,6 @@ import math
 import operator
 import re
 import warnings
-from dataclasses import dataclass
 
 import gast
 import numpy as np
@@ -27,52 +26,9 @@ import numpy as np
 from . import anno, frontend
 from .errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
+from .valuetypes import BOOL, FLOAT, INT, NONE, STR, UNKNOWN, Ty, array, of_value  # noqa: F401
 
-
-@dataclass(frozen=True)
-class Ty:
-    kind: str  # "f" float, "i" int, "b" bool, "tuple", "none", "str", "unknown"
-    ndim: int = 0
-    items: tuple = ()
-
-    @property
-    def is_array(self):
-        return self.kind in "fib" and self.ndim > 0
-
-    def __str__(self):
-        if self.kind == "tuple":
-            return "(" + ", ".join(map(str, self.items)) + ")"
-        name = {"f": "float", "i": "int", "b": "bool"}.get(self.kind, self.kind)
-        return f"{name}[{self.ndim}d]" if self.ndim else name
-
-
-FLOAT, INT, BOOL = Ty("f"), Ty("i"), Ty("b")
-NONE, STR, UNKNOWN = Ty("none"), Ty("str"), Ty("unknown")
 _RANK = {"b": 0, "i": 1, "f": 2}
-
-
-def array(kind, ndim):
-    return Ty(kind, ndim) if ndim else Ty(kind)
-
-
-def of_value(value):
-    """The Ty of a Python/NumPy value passed as an argument."""
-    if isinstance(value, (bool, np.bool_)):
-        return BOOL
-    if isinstance(value, (int, np.integer)):
-        return INT
-    if isinstance(value, (float, np.floating)):
-        return FLOAT
-    if isinstance(value, np.ndarray):
-        kind = {"f": "f", "i": "i", "u": "i", "b": "b"}.get(value.dtype.kind)
-        return array(kind, value.ndim) if kind else UNKNOWN
-    if isinstance(value, tuple):
-        return Ty("tuple", items=tuple(of_value(v) for v in value))
-    if value is None:
-        return NONE
-    if isinstance(value, str):
-        return STR
-    return UNKNOWN
 
 
 def join(a, b):

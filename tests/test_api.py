@@ -160,3 +160,13 @@ def test_fallback_warns_once_per_function():
 def test_tape_mode_matches(rng):
     x = rng.standard_normal(4)
     np.testing.assert_allclose(srcad.grad(e, mode="tape")(x, x, x), 8 * x**3, rtol=1e-12)
+
+
+def test_import_srcad_leaves_the_compiler_for_the_first_gradient():
+    import subprocess
+    import sys
+    code = ("import sys, srcad; print(sorted(m for m in ('numba', 'scipy', 'srcad.pipeline') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

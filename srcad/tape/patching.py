@@ -34,7 +34,7 @@ import types
 
 import numpy as np
 
-from srcad.tape import mode, rule_ops
+from srcad.tape import mode
 from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape, stack
 from srcad.tape.tensor import Tensor, apply, as_tensor
 
@@ -65,6 +65,7 @@ def stand_in(v):
 @contextlib.contextmanager
 def patched(fn, args):
     """Patch what fn and args reach (see the module docstring) for the duration of the block."""
+    _add_scipy_shims()
     reach = _Reach()
     for obj in (fn, *args):
         reach.visit(obj)
@@ -261,13 +262,12 @@ _MATH_ZERO_GRADIENT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "
 
 
 def _math_function(name, real):
-    on_tensors = _MATH_ON_TENSORS.get(name) or rule_ops.handler(real)
-
     @functools.wraps(real)
     def shim(*args):
         tensors = [a for a in args if isinstance(a, Tensor)]
         if not tensors or not mode.in_user_code():
             return real(*args)
+        on_tensors = _MATH_ON_TENSORS.get(name) or _rule_ops().handler(real)
         if on_tensors is not None:
             result = on_tensors(*args)
             result._python = True  # math.* returns a Python float
@@ -400,11 +400,17 @@ class _ModuleShim(types.ModuleType):
         return getattr(self._real, name)
 
 
+def _rule_ops():
+    from srcad.tape import rule_ops  # (imports the rules, SciPy and Numba: at first use)
+    return rule_ops
+
+
 def _scipy_shims():
     import scipy
     import scipy.linalg
     import scipy.special
 
+    rule_ops = _rule_ops()
     shims = {}
     replaced = {}
     for module in (scipy.special, scipy.linalg):
@@ -481,4 +487,9 @@ _NUMPY_SHIMS.update(
 for _name, _shim in _NUMPY_SHIMS.items():
     setattr(_NUMPY, _name, _shim)
     _SHIMS[id(getattr(np, _name))] = _shim
-_SHIMS.update(_scipy_shims())
+
+
+@functools.cache
+def _add_scipy_shims():
+    """At the first patching: SciPy is imported when the tape runs, not by `import srcad`."""
+    _SHIMS.update(_scipy_shims())

@@ -1,0 +1,101 @@
+"""Repeated calls of a gradient take a short path (the specialisation found by the arguments'
+types, without binding them to the signature); everything the general path notices must still
+be noticed there: a new argument type, dtype, rank or memory layout, keyword arguments, a
+function whose code was replaced, an exception from the compiled code."""
+
+import numpy as np
+import pytest
+
+import srcad
+
+
+def cubic(x, a):
+    return a * np.sum(x * x * x)
+
+
+def d_cubic(x, a):
+    return 3.0 * a * x * x
+
+
+def rng():
+    return np.random.default_rng(7)
+
+
+def test_each_argument_type_gets_its_own_gradient():
+    g = srcad.grad(cubic)
+    x = rng().normal(size=5)
+    for a in (2.0, 3, np.float64(0.5), np.float32(1.5), -1):
+        np.testing.assert_allclose(g(x, a), d_cubic(x, a), rtol=1e-12)
+    for dtype in (np.float32, np.float64):
+        xd = x.astype(dtype)
+        out = g(xd, 2.0)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, d_cubic(xd, 2.0), rtol=1e-6)
+
+
+def test_ranks_and_layouts_after_a_first_call():
+    g = srcad.grad(cubic)
+    m = rng().normal(size=(4, 6))
+    np.testing.assert_allclose(g(m, 1.5), d_cubic(m, 1.5), rtol=1e-12)
+    for view in (m.T, m[:, ::2], m[1], np.asfortranarray(m)):
+        np.testing.assert_allclose(g(view, 1.5), d_cubic(view, 1.5), rtol=1e-12)
+
+
+def test_keywords_and_positions_agree():
+    g = srcad.grad(cubic, wrt=(0, 1))
+    x = rng().normal(size=3)
+    by_position = g(x, 2.0)
+    by_keyword = g(a=2.0, x=x)
+    np.testing.assert_allclose(by_keyword[0], by_position[0])
+    assert by_keyword[1] == pytest.approx(np.sum(x ** 3))
+    np.testing.assert_allclose(g(x, 2.0)[0], d_cubic(x, 2.0))
+
+
+def with_rest(x, *rest):
+    return x * x + sum(rest)
+
+
+def test_a_function_collecting_arguments():
+    g = srcad.grad(with_rest)
+    for args in ((1.5,), (1.5, 2.0), (2.5, 1.0, 4.0)):
+        assert g(*args) == pytest.approx(2 * args[0])
+
+
+def square(x):
+    return x * x
+
+
+def test_replaced_code_is_differentiated_anew():
+    def f(x):
+        return x * x
+    g = srcad.grad(f)
+    assert g(3.0) == pytest.approx(6.0)
+    assert g(3.0) == pytest.approx(6.0)
+    f.__code__ = (lambda x: x * x * x).__code__
+    assert g(3.0) == pytest.approx(27.0)
+
+
+def reads(x, i):
+    return x[i] * x[i]
+
+
+def test_an_error_from_compiled_code_is_raised_once_and_the_next_call_runs():
+    g = srcad.grad(reads, mode="source")
+    x = rng().normal(size=4)
+    expected = np.zeros(4)
+    expected[1] = 2 * x[1]
+    np.testing.assert_allclose(g(x, 1), expected)
+    with pytest.raises(IndexError, match="x\\[i\\]"):
+        g(x, 9)
+    np.testing.assert_allclose(g(x, 1), expected)
+
+
+def test_value_and_grad_with_aux_on_repeated_calls():
+    def f(x):
+        return np.sum(x * x), np.max(x)
+    vg = srcad.value_and_grad(f, has_aux=True, mode="source")
+    for seed in range(3):
+        x = np.random.default_rng(seed).normal(size=5)
+        (value, aux), grad = vg(x)
+        assert value == pytest.approx(np.sum(x * x)) and aux == pytest.approx(np.max(x))
+        np.testing.assert_allclose(grad, 2 * x)
