@@ -455,8 +455,12 @@ def _plain(value, like=None):
         if type(value) is np.ndarray and value.shape == like.shape and \
                 value.dtype == like.dtype:
             return value
-        return np.full(like.shape, value, dtype=like.dtype) if np.shape(value) != like.shape \
-            else np.asarray(value, dtype=like.dtype)
+        if np.shape(value) == like.shape:
+            return np.asarray(value, dtype=like.dtype)
+        if np.ndim(value):  # (an adjoint never updated stays a scalar zero: broadcast only that)
+            raise UnsupportedError(f"bug in srcad: a gradient of shape {np.shape(value)} for "
+                                   f"an argument of shape {like.shape}")
+        return np.full(like.shape, value, dtype=like.dtype)
     if isinstance(value, np.ndarray) and value.ndim == 0 or \
             isinstance(value, (np.floating, np.integer)):
         value = float(value)

@@ -9,6 +9,7 @@ Input and output: a gradient FunctionDef. Each pass returns whether it changed a
 - `propagate_copies` `bt = bs` (scalar adjoints): later reads of `bt` read `bs`
 - `inline_temps`     a temporary read once, right where it is used, is written in place
 - `remove_dead`      assignments nobody reads (liveness over if / for / while)
+- `remove_unread_saves` save buffers whose restores were all dead
 - `share_arrays`     an adjoint array passed on unchanged is not copied when nothing updates
                      either name in place
 - `tidy`             empty ifs, repeated line comments
@@ -26,7 +27,7 @@ from .reverse import COMMENT, is_fresh
 from .templates import make_const as _const
 from .templates import names_read, walk
 
-def cleanup(fn_def, adjoints=(), array_adjoints=()):
+def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
 
     Args:
@@ -34,8 +35,9 @@ def cleanup(fn_def, adjoints=(), array_adjoints=()):
         adjoints: the names of adjoint variables (the only variables whose statements the
             adjoint-specific passes may rewrite).
         array_adjoints: those of them holding arrays.
+        buffers: the names of the forward sweep's save buffers.
     """
-    ctx = _Context(set(adjoints), set(array_adjoints))
+    ctx = _Context(set(adjoints), set(array_adjoints), set(buffers))
     for _ in range(50):
         changed = False
         for p in PASSES:
@@ -46,8 +48,9 @@ def cleanup(fn_def, adjoints=(), array_adjoints=()):
 
 
 class _Context:
-    def __init__(self, adjoints, array_adjoints):
+    def __init__(self, adjoints, array_adjoints, buffers=()):
         self.adjoints, self.array_adjoints = adjoints, array_adjoints
+        self.buffers = set(buffers)
 
     def is_adjoint(self, name):
         return name in self.adjoints or name.startswith("b_out")
@@ -615,6 +618,58 @@ class _DeadStores:
         return loop_live | live, False
 
 
+def remove_unread_saves(fn_def, ctx):
+    """A save buffer the reverse sweep never reads (every restore from it was dead) is not
+    filled either: its stores, its growth and its allocation go."""
+    read, kept = set(), set()
+    for n in walk(fn_def):
+        if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Load) and \
+                isinstance(n.value, gast.Name):
+            read.add(n.value.id)
+        elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
+                n.func.attr == "pop" and isinstance(n.func.value, gast.Name):
+            read.add(n.func.value.id)
+    unread = ctx.buffers - read
+    for block in _blocks(fn_def):
+        for stmt in block:
+            if not isinstance(stmt, (gast.For, gast.While)) and \
+                    _buffer_statement(stmt, unread) is None:
+                kept.update(b for b in unread if _mentions(_shallow(stmt), b))
+    unread -= kept  # (a strip-mined loop's room is the size of its first buffer)
+    if not unread:
+        return False
+    for block in _blocks(fn_def):
+        block[:] = [stmt for stmt in block if _buffer_statement(stmt, unread) is None]
+    ctx.buffers -= unread
+    return True
+
+
+def _shallow(stmt):
+    """The parts of a statement outside its nested blocks."""
+    if isinstance(stmt, gast.If):
+        return stmt.test
+    return stmt
+
+
+def _buffer_statement(stmt, buffers):
+    """The buffer of `buffers` that `stmt` only fills, grows or allocates, else None."""
+    if isinstance(stmt, gast.If) and not stmt.orelse and stmt.body and \
+            all(_buffer_statement(s, buffers) is not None for s in stmt.body):
+        return _buffer_statement(stmt.body[0], buffers)  # if k + n > buf.shape[0]: grow
+    if isinstance(stmt, gast.Assign):
+        t = stmt.targets[0]
+        name = t.id if isinstance(t, gast.Name) else \
+            t.value.id if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) \
+            else None
+        return name if name in buffers else None
+    if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
+        f = stmt.value.func
+        if isinstance(f, gast.Attribute) and f.attr == "append" and \
+                isinstance(f.value, gast.Name) and f.value.id in buffers:
+            return f.value.id
+    return None
+
+
 def _is_self_copy(s):
     return isinstance(s.value, gast.Name) and s.value.id == s.targets[0].id
 
@@ -660,4 +715,4 @@ def _negate(test):
 
 
 PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies, inline_temps,
-          remove_dead, share_arrays, tidy]
+          remove_dead, remove_unread_saves, share_arrays, tidy]

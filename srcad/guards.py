@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import gast
 
 from . import anno, templates, typeinfer
+from .errors import UnsupportedError
 from .reverse import COMMENT
 
 _name, _const, _expr = templates.make_name, templates.make_const, templates.fill
@@ -69,11 +70,11 @@ class _Guarder:
             else:
                 new = self.place(self.checks_of(stmt), loops) + [stmt]
             for s in new:
-                if _is_check(s) and templates.to_source(s) in made:
+                if _is_check(s) and _what_is_checked(s) in made:
                     continue  # made already, and nothing it reads has changed since
                 out.append(s)
                 if _is_check(s):
-                    made[templates.to_source(s)] = _names(s)
+                    made[_what_is_checked(s)] = _names(s)
                 else:
                     assigned = _assigned(s)
                     made = {k: v for k, v in made.items() if not v & assigned}
@@ -132,6 +133,7 @@ class _Guarder:
             ty = self.types.get(item.id) if isinstance(item, gast.Name) else \
                 typeinfer._Infer(self.types).expr(item) if isinstance(
                     item, (gast.BinOp, gast.UnaryOp)) else None  # (idx + 1: an index array)
+            _refuse_index(ty, sub, stmt, self.origins)
             if isinstance(item, gast.Slice):
                 pass  # slices are clipped, never out of bounds
             elif ty is not None and ty.is_array and ty.kind == "b":
@@ -193,20 +195,33 @@ def _is_check(stmt):
         call.func.attr.startswith("check_")
 
 
+def _what_is_checked(check):
+    """A check call's text without its message (the last argument): the same index checked
+    against the same size for two expressions is one check, reported for the first."""
+    call = check.value
+    return templates.to_source(gast.Call(func=call.func, args=call.args[:-1], keywords=[]))
+
+
+def _located(check):
+    return " at " in check.value.args[-1].value
+
+
 def _statements(checks):
     """One call per distinct check, under one `if` per distinct guard."""
-    groups = {}  # guard text -> (guard, {call text: call})
+    groups = {}  # guard text -> (guard, calls)
     for check in checks:
         test = None if not check.guards else check.guards[0] if len(check.guards) == 1 else \
             gast.BoolOp(op=gast.And(), values=check.guards)
         key = templates.to_source(test) if test is not None else ""
-        calls = groups.setdefault(key, (test, {}))[1]
+        calls = groups.setdefault(key, (test, {}))[1]  # what is checked -> call
         for point in check.points:
             call = gast.Expr(value=gast.Call(
                 func=gast.Attribute(value=_name("rt"), attr=check.helper, ctx=gast.Load()),
                 args=[_simplified(point)] + [anno.deepcopy(a) for a in check.args],
                 keywords=[]))
-            calls.setdefault(templates.to_source(call), call)
+            key = _what_is_checked(call)
+            if key not in calls or not _located(calls[key]):  # (a user's line, if any)
+                calls[key] = call
     out = []
     for test, calls in groups.values():
         if test is None:
@@ -242,6 +257,22 @@ def _simplified(expr):
         out = gast.BinOp(left=out, op=gast.Add() if constant > 0 else gast.Sub(),
                          right=_const(abs(constant)))
     return out
+
+
+def _refuse_index(ty, sub, stmt, origins):
+    """Indices Numba reads otherwise than NumPy (or not at all): a tuple held in a variable,
+    a boolean mask of rank 2 or more, a store through an integer array of rank 2 or more."""
+    if ty is None or not (ty.kind == "tuple" or ty.is_array and ty.ndim > 1 and (
+            ty.kind == "b" or isinstance(sub.ctx, gast.Store) or
+            isinstance(stmt, gast.AugAssign) and stmt.target is sub)):
+        return
+    what, hint = ("a tuple held in a variable", "; write the indices out: A[rows, cols]") \
+        if ty.kind == "tuple" else (f"an index array of rank {ty.ndim}", "") \
+        if ty.kind == "i" else (f"a boolean mask of rank {ty.ndim}",
+                                "; index x.ravel() with mask.ravel()")
+    raise UnsupportedError(f"{templates.SourceText(sub, origins)}: indexing with {what} is not "
+                           "supported on the compiled path (Numba reads it otherwise than "
+                           f"NumPy){hint}", anno.getanno(stmt, "loc"))
 
 
 def _where(node, stmt, origins):

@@ -12,6 +12,7 @@ class Namer:
         self.taken = set(taken)
         self._adjoints = {}
         self._next = {}  # hint -> the number its next temporary tries first
+        self.buffers = set()  # the arrays and lists the forward sweep saves values into
 
     def fresh(self, base):
         base = re.sub(r"\W", "_", base) or "t"
@@ -20,6 +21,12 @@ class Namer:
             k += 1
             name = f"{base}{k}"
         self.taken.add(name)
+        return name
+
+    def buffer(self, base):
+        """A fresh name for a save buffer."""
+        name = self.fresh(base)
+        self.buffers.add(name)
         return name
 
     def temp(self, hint="_t"):

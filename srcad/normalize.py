@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from . import anno, inlining, rules, templates
+from . import anno, inlining, rules, runtime, templates
 from .errors import UnsupportedError
 from .frontend import Ref, is_data, is_library, local_names, resolve
 from .kernels import einsum as einsum_kernel
@@ -57,7 +57,7 @@ METHODS = {
     "dot": np.dot, "copy": np.copy, "reshape": np.reshape, "ravel": np.ravel,
     "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
     "cumsum": np.cumsum, "argmax": np.argmax, "argmin": np.argmin, "any": np.any,
-    "all": np.all, "squeeze": np.squeeze,
+    "all": np.all, "squeeze": np.squeeze, "trace": np.trace,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # builtins that reach variables or code by name, which a source transform cannot follow
@@ -195,6 +195,9 @@ class _Lowering:
         self.stmt = None  # the source statement being lowered (for locations)
         self.lambdas = {}  # local name -> Lambda node assigned to it
         self.origins = {}  # temporary -> the user's expression it holds
+        # (id of the statement list, expression) -> the temporary holding it, for reads repeated
+        # within a statement (`x[i] * x[i]`): one temporary, one value saved
+        self.available = {}
         self.files = {stack[0].__code__.co_filename} if hasattr(stack[0], "__code__") else set()
 
     # -- statements ---------------------------------------------------------------------
@@ -203,14 +206,19 @@ class _Lowering:
         self.out = []
         for stmt in stmts:
             self.stmt = stmt
+            self.available.clear()
             visit = getattr(self, "visit_" + type(stmt).__name__, None)
             if visit is None:
                 _unsupported(f"the statement '{type(stmt).__name__}' is not supported", stmt)
             visit(stmt)
         result, self.out = self.out, saved
+        self.available.clear()
         return result
 
     def emit(self, stmt):
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
+                stmt.targets[0].id in self.origins and _reuses_nothing_written(stmt.value)):
+            self.available.clear()  # (it may write what an available expression reads)
         self.out.append(anno.copy_loc(stmt, self.stmt))
 
     def visit_Expr(self, node):
@@ -230,17 +238,29 @@ class _Lowering:
 
     def scatter_add(self, call):
         """np.add.at(y, idx, v) as the loop it is: `y[idx[k]] += v[k]` for each k, in order
-        (unbuffered: a repeated index adds every time); np.subtract.at likewise."""
-        if len(call.args) != 3 or call.keywords or not isinstance(call.args[0], gast.Name):
-            _unsupported("np.add.at / np.subtract.at other than (array name, indices, "
-                         "values)", call)
+        (unbuffered: a repeated index adds every time); np.subtract.at likewise. The loop's
+        trips come from rt.scatter_length, which `type_scatter_adds` checks once types are
+        known."""
+        if len(call.args) != 3 or call.keywords or not isinstance(call.args[0], gast.Name) or \
+                isinstance(call.args[1], (gast.Tuple, gast.List, gast.Slice, gast.Constant)):
+            _unsupported("np.add.at / np.subtract.at other than (array name, 1-D integer "
+                         "index array, values)", call)
         for name, builtin in (("range", range), ("len", len)):
             if self.scope.setdefault(name, builtin) is not builtin:
                 _unsupported(f"np.add.at in a function that rebinds '{name}'", call)
         y, indices, values = call.args[0], self.atom(call.args[1]), self.atom(call.args[2])
+        trips = self.namer.temp("_n")
+        length = gast.Call(func=gast.Attribute(value=_name("rt"), attr="scatter_length",
+                                               ctx=gast.Load()),
+                           args=[indices, values, _const(str(templates.SourceText(call)))],
+                           keywords=[])
+        anno.setanno(length.func, "func", runtime.scatter_length)
+        self.emit(_assign(trips, length, self.stmt))
+        each = "v" if isinstance(values, gast.Constant) else "v[k]"  # (np.add.at(y, i, 1.0))
         op = "+=" if call.func.value.attr == "add" else "-="
-        loop = templates.fill_stmt(f"for k in range(len(i)):\n    y[i[k]] {op} v[k]",
-                                   k=self.namer.temp("_k"), y=y.id, i=indices, v=values)
+        loop = templates.fill_stmt(f"for k in range(n):\n    y[i[k]] {op} {each}",
+                                   k=self.namer.temp("_k"), y=y.id, i=indices, v=values,
+                                   n=trips)
         for node in gast.walk(loop):
             anno.copy_loc(node, call)
         self.visit_For(loop)
@@ -485,7 +505,9 @@ class _Lowering:
 
     def _lower_in_new_block(self, fn):
         saved, self.out = self.out, []
+        self.available.clear()
         fn()
+        self.available.clear()
         result, self.out = self.out, saved
         return result
 
@@ -587,9 +609,14 @@ class _Lowering:
         expr = self.expr(node)
         if is_atom(expr) and not force_temp:
             return expr
+        key = (id(self.out), gast.dump(expr)) if _reuses_nothing_written(expr) else None
+        if key in self.available and not force_temp:
+            return _name(self.available[key])
         tmp = self.namer.temp()
-        self.emit(_assign(tmp, expr, self.stmt))
         self.origins[tmp] = node
+        self.emit(_assign(tmp, expr, self.stmt))
+        if key is not None:
+            self.available[key] = tmp
         return _name(tmp)
 
     def expr(self, node):
@@ -671,9 +698,14 @@ class _Lowering:
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             _unsupported("*args / **kwargs in a call", node)
-        args = [self.call_arg(a) for a in node.args]
+        given = list(node.args)
+        if target in (np.array, np.asarray) and given:  # np.array([[1.0, 0.0], [a, b]])
+            given[0] = _lists_as_tuples(given[0])
+        args = [self.call_arg(a) for a in given]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
-                    for k in node.keywords]
+                    for k in node.keywords
+                    # (einsum's optimize= chooses an order of contraction, not a result)
+                    if not (target is np.einsum and k.arg == "optimize")]
         if target in rules.SEVERAL_RESULTS:
             return self.results_apart(target, args, keywords, node)
         if target is np.einsum:  # kn.einsum((a, b), "ij,jk->ik"): a function of a tuple
@@ -840,6 +872,67 @@ class _Lowering:
                 return self.atom(node, force_temp=True)
             return _fold_constant(expr) or expr
         return self.atom(node)
+
+
+def _lists_as_tuples(node):
+    """A (nested) list literal as the tuple literal NumPy reads the same way."""
+    if isinstance(node, (gast.List, gast.Tuple)):
+        return gast.Tuple(elts=[_lists_as_tuples(e) for e in node.elts], ctx=gast.Load())
+    return node
+
+
+def type_scatter_adds(tree, types):
+    """Check the np.add.at loops against the types of their operands: a 1-D integer index
+    array, and values that are one scalar (the loop adds it at every index: `v[k]` becomes
+    `v`) or an array with one item per index (of y's rank). Returns whether a loop changed
+    (its temporaries are then typed again)."""
+    changed = False
+    for block in _blocks(tree.body):
+        for k, stmt in enumerate(block):
+            call = stmt.value if isinstance(stmt, gast.Assign) else None
+            if not (isinstance(call, gast.Call) and
+                    anno.getanno(call.func, "func") is runtime.scatter_length):
+                continue
+            indices, values = call.args[0], call.args[1]
+            loop = next(s for s in block[k + 1:] if isinstance(s, gast.For))
+            store = loop.body[-1]  # y[i[k]] += v[k] (y[i[k]] = y[i[k]] - v[k] for subtract)
+            target = store.target if isinstance(store, gast.AugAssign) else store.targets[0]
+            index_ty = types.get(indices.id) if isinstance(indices, gast.Name) else None
+            where, loc = call.args[2].value, anno.getanno(stmt, "loc")
+            if index_ty is None or index_ty.kind != "i" or index_ty.ndim != 1:
+                raise UnsupportedError(f"{where}: srcad lowers np.add.at with a 1-D integer "
+                                       f"index array, not {index_ty or 'this index'}", loc)
+            if isinstance(values, gast.Constant):
+                continue
+            values_ty, array_ty = types.get(values.id), types.get(target.value.id)
+            if values_ty is not None and values_ty.ndim == 0 and values_ty.kind in "fi":
+                for node in gast.walk(loop):  # one scalar added at every index
+                    if isinstance(node, (gast.Assign, gast.AugAssign)) and \
+                            isinstance(node.value, gast.Subscript) and \
+                            isinstance(node.value.value, gast.Name) and \
+                            node.value.value.id == values.id:
+                        node.value = _name(values.id)
+                        changed = True
+            elif values_ty is None or array_ty is None or values_ty.ndim != array_ty.ndim:
+                raise UnsupportedError(f"{where}: srcad lowers np.add.at with one value per "
+                                       "index (an array of the target's rank) or one scalar; "
+                                       "these values are broadcast against y[idx]", loc)
+    return changed
+
+
+def _blocks(stmts):
+    yield stmts
+    for s in stmts:
+        for field in ("body", "orelse"):
+            yield from _blocks(getattr(s, field, None) or [])
+
+
+def _reuses_nothing_written(expr):
+    """An expression over atoms that computes the same value when evaluated again, as long as
+    nothing is written in between (no call: a library call may draw random numbers)."""
+    return isinstance(expr, (gast.BinOp, gast.UnaryOp, gast.Subscript, gast.Attribute,
+                             gast.Compare)) and \
+        not any(isinstance(n, gast.Call) for n in gast.walk(expr))
 
 
 def _fold_constant(node):

@@ -130,6 +130,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     names = [a.id for a in core.tree.args.args]
     types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
                             core.scope)
+    if normalize.type_scatter_adds(core.tree, types):
+        types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
+                                core.scope)
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),
           stages)
     ret = core.tree.body[-1].value
@@ -147,7 +150,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
-    grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints)
+    grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints, core.namer.buffers)
     if single:
         precision.single(grad_def, np_name)
     codegen.numba_compatible(grad_def, types)

@@ -8,6 +8,8 @@ NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it 
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
 what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact).
+The empty array a loop's first save of a float array reads is float32 (if the array is
+float64 after all, Numba cannot unify the two and the generated Python runs instead).
 """
 
 import gast
@@ -38,9 +40,20 @@ class _Single(gast.NodeTransformer):
         # what NumPy allocates from Python floats is float64 (np.full(n, 0.5), np.arange(1.0))
         if isinstance(node.func, gast.Attribute) and node.func.attr in ALLOCATIONS and \
                 isinstance(node.func.value, gast.Name) and node.func.value.id == self.np_name:
+            if _is_placeholder(node):  # (most arrays a float32 gradient saves are float32)
+                node.args[1].attr = "float32"
             return node
         return self.generic_visit(node)
 
     def float32(self):
         return gast.Attribute(value=templates.make_name(self.np_name), attr="float32",
                               ctx=gast.Load())
+
+
+def _is_placeholder(call):
+    """`np.empty((0,), np.float64)`: the value reverse.py gives a float array first defined in
+    a loop, for that loop's first save to read."""
+    shape, dtype = (call.args + [None, None])[:2]
+    return call.func.attr == "empty" and isinstance(shape, gast.Tuple) and \
+        all(isinstance(e, gast.Constant) and e.value == 0 for e in shape.elts) and \
+        isinstance(dtype, gast.Attribute) and dtype.attr == "float64"

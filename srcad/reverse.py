@@ -310,6 +310,10 @@ class Differentiator(SavePlanner):
             raise UnsupportedError(f"srcad has no derivative of {what} with respect to values "
                                    "inside a tuple argument", loc)
         bound = _bind(rule, args, keywords, what, loc)
+        ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
+        if rule.max_ndim is not None and max(ranks, default=0) > rule.max_ndim:
+            raise UnsupportedError(f"srcad differentiates {what} for arrays of at most "
+                                   f"{rule.max_ndim} dimension(s), not {max(ranks)}", loc)
         fill = dict(bound, g=g, ans=_name(z), np=_name(self.np))
         out = []
         for param, node in bound.items():
@@ -527,7 +531,7 @@ class Differentiator(SavePlanner):
         if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
             # the first save in the loop reads a value from before the loop: give it one
             top.allocations.append(_assign(name, self.placeholder(kind, ndim)))
-        buf = self.namer.fresh(f"_{name.lstrip('_')}_saves")
+        buf = self.namer.buffer(f"_{name.lstrip('_')}_saves")
         loop.buffers.append((buf, kind, ndim))
         if ndim:
             push = gast.Expr(value=_expr("buf.append(v)", buf=_name(buf), v=value))
@@ -624,7 +628,7 @@ class Differentiator(SavePlanner):
                 pushes += save
                 pops += restore
                 continue
-            buf = self.namer.fresh(f"_{name.lstrip('_')}_snapshots")
+            buf = self.namer.buffer(f"_{name.lstrip('_')}_snapshots")
             info.buffers.append((buf, ty.kind, ty.ndim))
             pushes.append(gast.Expr(value=_expr("buf.append(v.copy())", buf=_name(buf),
                                                 v=_name(name))))

@@ -52,6 +52,7 @@ class Rule:
     forward_options: bool = False
     on_scalar: str = None  # the partial when the argument is a scalar (for reductions)
     section: str = ""  # where docs/numpy.md lists it
+    max_ndim: int = None  # the partials hold for array arguments of at most this rank
 
     def bind(self, args, keywords):
         """Map a call's positional and keyword argument nodes to parameter names."""
@@ -99,7 +100,7 @@ def _check_template(key, text, names, extra=()):
 
 
 def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
-              forward_options=False, on_scalar=None):
+              forward_options=False, on_scalar=None, max_ndim=None):
     names, defaults, positional = _parse_params(params, partials)
     for param, text in partials.items():
         if param not in names:
@@ -109,7 +110,7 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
         _check_template(keys[0], forward, names)
     rule = Rule(tuple(keys), names, defaults, dict(partials), broadcasting, nondiff,
                 positional=positional, forward=forward, forward_options=forward_options,
-                on_scalar=on_scalar, section=_SECTION[0])
+                on_scalar=on_scalar, section=_SECTION[0], max_ndim=max_ndim)
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
@@ -120,8 +121,10 @@ def elementwise(*keys, params=None, forward=None, forward_options=False, **parti
     _register(keys, params, partials, True, forward=forward, forward_options=forward_options)
 
 
-def adjoint(*keys, params=None, forward=None, forward_options=False, **partials):
-    _register(keys, params, partials, False, forward=forward, forward_options=forward_options)
+def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=None,
+            **partials):
+    _register(keys, params, partials, False, forward=forward, forward_options=forward_options,
+              max_ndim=max_ndim)
 
 
 def reduction(*keys, params, forward, **partials):
@@ -259,19 +262,19 @@ adjoint(np.percentile, params="x, q, axis=None, *, keepdims=False",
         forward="kn.percentile_along(x, q, axis, keepdims)")
 
 section("Linear algebra")
-adjoint(np.dot, operator.matmul, np.matmul, params="a, b",
+adjoint(np.dot, operator.matmul, np.matmul, params="a, b", max_ndim=2,
         a="rt.matmul_adjoint_a(g, a, b)", b="rt.matmul_adjoint_b(g, a, b)")
-adjoint(np.outer, params="a, b", a="np.dot(g, b)", b="np.dot(a, g)")
+adjoint(np.outer, params="a, b", max_ndim=1, a="np.dot(g, b)", b="np.dot(a, g)")
 adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoint_b(g, a, b)")
 adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, axes)",
         b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)")
 adjoint(np.trace, params="x, offset=0", x="kn.trace_adjoint(g, x, offset)")
 adjoint(np.diag, params="v, k=0", v="kn.diag_adjoint(g, v, k)")
-adjoint(np.linalg.solve, params="a, b", a="kn.solve_adjoint_a(g, a, ans)",
+adjoint(np.linalg.solve, params="a, b", max_ndim=2, a="kn.solve_adjoint_a(g, a, ans)",
         b="kn.solve_adjoint_b(g, a)")
-adjoint(np.linalg.inv, params="a", a="kn.inv_adjoint(g, ans)")
-adjoint(np.linalg.det, params="a", a="kn.det_adjoint(g, a, ans)")
-adjoint(np.linalg.cholesky, params="a",
+adjoint(np.linalg.inv, params="a", max_ndim=2, a="kn.inv_adjoint(g, ans)")
+adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)")
+adjoint(np.linalg.cholesky, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.cholesky_adjoint(g, ans))")
 adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_diagonal=False",
         a="kn.solve_triangular_adjoint_a(g, a, ans, trans, lower, unit_diagonal)",
@@ -283,11 +286,11 @@ adjoint(scipy.linalg.cho_solve, params="c_and_lower, b",
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
 SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
                    np.linalg.eigh: (runtime.eigenvalues, runtime.eigenvectors)}
-adjoint(runtime.logabsdet, params="a", a="kn.slogdet_adjoint(g, a)")
+adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)")
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)
-adjoint(runtime.eigenvalues, np.linalg.eigvalsh, params="a",
+adjoint(runtime.eigenvalues, np.linalg.eigvalsh, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.eigenvalues_adjoint(g, a))")
-adjoint(runtime.eigenvectors, params="a",
+adjoint(runtime.eigenvectors, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.eigenvectors_adjoint(g, a, ans))")
 
 section("Shapes and rearrangements")
@@ -354,7 +357,7 @@ pieces(EINSUM, params="operands, subscripts",
        piece="kn.einsum_adjoint(operands, subscripts, k, g)")
 
 section("Zero derivative")
-nondiff(runtime.det_sign, operator.lt, operator.le, operator.gt, operator.ge, operator.eq,
+nondiff(runtime.det_sign, runtime.scatter_length, operator.lt, operator.le, operator.gt, operator.ge, operator.eq,
         operator.ne, operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
         operator.xor, operator.invert, np.logical_and, np.logical_or, np.logical_not,
         np.sign, np.floor, np.ceil, np.round, np.trunc, np.rint, math.floor, math.ceil,

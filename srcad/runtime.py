@@ -8,6 +8,7 @@ per signature at typing time. Helpers that are the same code either way are
 """
 
 import numpy as np
+from numba import literal_unroll
 from numba.core import types
 from numba.extending import overload, register_jitable
 
@@ -97,6 +98,30 @@ def _unbroadcast_copy(g, x):
             return g.copy()
         return unbroadcast(g, x)
     return copy
+
+
+# ---- np.add.at ------------------------------------------------------------------------------
+
+def scatter_length(indices, values, where):
+    """len(indices), the trips of the loop np.add.at(y, indices, values) is lowered to, after
+    NumPy's check that an array of values has one item per index."""
+    if np.ndim(values) and np.shape(values)[0] != len(indices):
+        raise ValueError(f"{where}: {np.shape(values)[0]} values for {len(indices)} indices "
+                         "(srcad takes one value per index, or one scalar)")
+    return len(indices)
+
+
+@overload(scatter_length)
+def _scatter_length(indices, values, where):
+    if not _is_array(values):
+        return lambda indices, values, where: len(indices)
+
+    def one_per_index(indices, values, where):
+        if values.shape[0] != len(indices):
+            raise ValueError(where + ": a value per index expected (srcad takes one value per "
+                             "index, or one scalar)")
+        return len(indices)
+    return one_per_index
 
 
 # ---- the checks Python makes (inserted by guards.py) --------------------------------------
@@ -339,10 +364,14 @@ def grow(buffer, needed):
 @register_jitable
 def concatenate_piece(g, arrays, k, axis):
     """The adjoint of `arrays[k]` in `np.concatenate(arrays, axis)`."""
-    start = 0
-    for j in range(k):
-        start += arrays[j].shape[axis]
-    part = np.moveaxis(g, axis, 0)[start:start + arrays[k].shape[axis]]
+    start, stop, j = 0, 0, 0
+    for a in literal_unroll(arrays):  # (the arrays' layouts may differ: a tuple of types)
+        if j < k:
+            start += a.shape[axis]
+        elif j == k:
+            stop = start + a.shape[axis]
+        j += 1
+    part = np.moveaxis(g, axis, 0)[start:stop]
     return np.moveaxis(part, 0, axis).copy()
 
 

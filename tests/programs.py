@@ -980,6 +980,40 @@ def rows_scatter_added(A, x):
     return np.sum(B * B)
 
 
+def counts_scatter_added(x, idx):
+    """np.add.at with a constant: a histogram weighting a differentiable sum."""
+    counts = np.zeros(x.shape[0])
+    np.add.at(counts, idx, 1.0)
+    np.add.at(counts, idx[:2], 0.5)
+    return np.sum(counts * x * x)
+
+
+def repeated_reads_in_a_loop(x, w):
+    """`q[r] * q[r]` over a reused workspace: one value saved per trip, not two."""
+    q = np.empty(x.shape[0])
+    total = 0.0
+    for k in range(w.shape[0]):
+        for r in range(x.shape[0]):
+            q[r] = w[k] * x[r] - x[r] * x[r]
+        acc = 0.0
+        for r in range(x.shape[0]):
+            acc += q[r] * q[r]
+        total += math.log(1.0 + acc)
+    return total
+
+
+def accumulator_reset_per_row(x, w):
+    """`se`'s value before each `+=` is never needed in the reverse sweep: not saved."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        se = 0.0
+        for k in range(w.shape[0]):
+            se += math.exp(w[k] - x[i])
+        total += math.log(se)
+    return total
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]
+

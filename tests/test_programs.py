@@ -52,3 +52,16 @@ def test_checkpointed_loops_match_finite_differences(fn, jit, rng, monkeypatch):
         g = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)
         grads = g(*args)
     check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", programs.PROGRAMS, ids=lambda f: f.__name__)
+def test_every_value_saved_is_read_back(fn, rng):
+    """The forward sweep saves only what the reverse sweep restores: a save buffer written and
+    never read costs a store per trip and memory for every trip (the GMM's accumulators)."""
+    import re
+    args = programs.make_inputs(fn, rng)
+    wrt = programs.float_params(fn, args)
+    text = srcad.source(srcad.grad(fn, wrt=wrt, mode="source", jit=False), *args)
+    for buf in set(re.findall(r"\b(_\w+_(?:saves|snapshots)\d*)\b", text)):
+        read = re.search(rf"=\s*{buf}\[|{buf}\.pop\(\)", text)
+        assert read, f"{buf} is filled and never read:\n{text}"

@@ -65,8 +65,9 @@ def render():
         if id(rule) in seen:  # (one row per rule, in table order)
             continue
         seen.add(id(rule))
-        names = [spell(k) or several.get(k) for k in rule.keys]
-        sections.setdefault(rule.section, []).append((", ".join(filter(None, names)), rule))
+        label = ", ".join(filter(None, (spell(k) or several.get(k) for k in rule.keys)))
+        if label:  # (not srcad's own helpers the generated code calls)
+            sections.setdefault(rule.section, []).append((label, rule))
     parts = [HEADER]
     for title, rows in sections.items():
         parts.append(f"\n## {title}\n")

@@ -370,13 +370,25 @@ def _matmul_dy(g, ans, x, y):
     return x.T @ g
 
 
+def _mT(x):  # NumPy's name: the transpose of each matrix of a stack
+    return np.swapaxes(x, -1, -2)
+
+
 def _solve_da(g, ans, a, b):
-    gb = np.linalg.solve(a.T, g)
-    return -(_outer(gb, ans) if ans.ndim == 1 else gb @ ans.T)
+    _check_stack(a, b)
+    gb = np.linalg.solve(_mT(a), g)
+    return -(_outer(gb, ans) if ans.ndim == 1 else gb @ _mT(ans))
 
 
 def _solve_db(g, ans, a, b):
-    return np.linalg.solve(a.T, g)
+    _check_stack(a, b)
+    return np.linalg.solve(_mT(a), g)
+
+
+def _check_stack(a, b):
+    if a.ndim > 2 and (b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2]):
+        raise NotImplementedError("srcad.tape differentiates np.linalg.solve of a stack of "
+                                  "matrices with a stack of right-hand sides of the same shape")
 
 
 def _to(x, dtype, source):
@@ -588,8 +600,10 @@ defvjp("norm", _norm, "LinalgVectorNormBackward0", _norm_dx)
 # ---- linear algebra (1-D and 2-D operands; np.dot and @ share matmul) ----
 
 defvjp("matmul", _matmul, _matmul_label, _matmul_dx, _matmul_dy)
-defvjp("inv", np.linalg.inv, "LinalgInvExBackward0", lambda g, ans, x: -ans.T @ g @ ans.T)
-defvjp("det", np.linalg.det, "LinalgDetBackward0", lambda g, ans, x: g * ans * np.linalg.inv(x).T)
+defvjp("inv", np.linalg.inv, "LinalgInvExBackward0",
+       lambda g, ans, x: -_mT(ans) @ g @ _mT(ans))
+defvjp("det", np.linalg.det, "LinalgDetBackward0",
+       lambda g, ans, x: np.multiply(g, ans)[..., None, None] * _mT(np.linalg.inv(x)))
 defvjp("solve", np.linalg.solve, "LinalgSolveExBackward0", _solve_da, _solve_db)
 
 # ---- shape, indexing, copies and conversions ----
