@@ -15,9 +15,10 @@ code srcad did not write. So:
   link and never blocking (a FIFO); anything else at a name srcad uses is removed.
 - Generated modules are named by the hash of their text; one whose bytes do not hash to its
   name is replaced. srcad never imports them (it runs the text it generated).
-- Numba's files are pickles (loading one runs whatever code it names): srcad writes them signed
-  with an HMAC-SHA256 keyed by a per-user secret, and unpickles nothing whose signature is wrong
-  (such a file is removed and the function compiled again). The key lives outside the cache
+- Numba's files and srcad's `.entry` files (reuse.py) are pickles (loading one runs whatever
+  code it names): srcad writes them signed with an HMAC-SHA256 keyed by a per-user secret, and
+  unpickles nothing whose signature is wrong (such a file is removed and the function compiled
+  again). The key lives outside the cache
   directory (`key_location()`), in a private directory of the user's, so writing into the cache
   does not give it; a key inside the cache directory is refused.
 
@@ -25,6 +26,7 @@ The folder is bounded: past `$SRCAD_CACHE_SIZE` megabytes (default 512), the ent
 longest ago are removed. `info()` and `clear()` back `srcad cache`.
 """
 
+import functools
 import hashlib
 import hmac
 import math
@@ -43,7 +45,7 @@ from .errors import CacheWarning
 DEFAULT_SIZE_MB = 512
 KEY_BYTES = 32
 _SIGNED = b"srcad-signed-1\n"  # then the HMAC of the file's name and payload, then the payload
-_OWN_FILE = re.compile(r"(\w+_[0-9a-f]{32})\.(py|.+\.nb[ic]|.+\.tmp)$")  # what srcad writes
+_OWN_FILE = re.compile(r"(\w+_[0-9a-f]{32})\.(py|entry|.+\.nb[ic]|.+\.tmp)$")  # srcad's
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _warned = set()
@@ -391,7 +393,8 @@ def info():
     problem = _problem(root) or _key_problem(key_location())
     entries, others = _scan(path) if problem is None else ({}, [])
     return {"path": str(path), "trusted": problem is None, "problem": problem,
-            "entries": len(entries), "others": [str(p) for p in others],
+            "entries": sum(any(f.suffix == ".py" for f in files) for files in entries.values()),
+            "others": [str(p) for p in others],
             "bytes": sum(_sizes(files)[0] for files in entries.values()),
             "limit_bytes": limit_bytes(), "key": str(key_location())}
 
@@ -416,3 +419,13 @@ def clear():
         else:
             result["files"] += 1
     return result
+
+
+@functools.cache
+def srcad_digest():
+    """A digest of srcad's own source: what is generated and compiled depends on it."""
+    h = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.digest()

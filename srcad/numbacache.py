@@ -8,8 +8,11 @@ the generated module whatever NUMBA_CACHE_DIR says.
 The files are named after the module (whose name is the hash of its text) and a key over what
 else is compiled into the machine code: every njit option (`fastmath`, ...), the code of each
 function the generated code calls by name rather than inlining (a custom_vjp's function and
-vjp), with the values of the globals it reads (Numba freezes them), and srcad's own source (its
-runtime and kernels are compiled in too). Changing any of these compiles again.
+vjp), with the values of the globals it reads (Numba freezes them: the attributes it reads of a
+user's module too), followed through every function they call, and srcad's own source (its
+runtime and kernels are compiled in too). Changing any of these compiles again. Each data file
+holds the key of the overload it was compiled for, so that an index restored from earlier
+(signed by srcad, but naming a data file since written for another signature) compiles again.
 """
 
 import functools
@@ -23,9 +26,7 @@ from pathlib import Path
 import numpy as np
 from numba.core import caching
 
-from . import diskcache
-
-_DEPTH = 4  # how far to follow functions calling functions into the key
+from . import diskcache, frontend
 
 
 def enable(dispatcher):
@@ -93,6 +94,16 @@ class _SignedFiles(caching.IndexDataCacheFile):
         if not diskcache.write_signed(Path(self._data_path(name)), self._dump(data)):
             raise OSError(f"cannot write {name}")
 
+    def save(self, key, data):
+        super().save(key, (key, data))
+
+    def load(self, key):
+        found = super().load(key)
+        if found is None:
+            return None
+        compiled_for, data = found
+        return data if compiled_for == key else None  # (an index replayed from earlier)
+
 
 class _Cache(caching.FunctionCache):
     def __init__(self, py_func, key):
@@ -121,37 +132,51 @@ def compile_key(dispatcher):
     h = hashlib.sha256()
     options = sorted((k, _canonical(v)) for k, v in dispatcher.targetoptions.items())
     h.update(repr(options).encode())
-    fn = dispatcher.py_func
-    for name in sorted(_names(fn.__code__) & fn.__globals__.keys()):
-        h.update(name.encode() + b"=" + fingerprint(fn.__globals__[name]))
-    h.update(_srcad_digest())
+    fn, seen = dispatcher.py_func, set()
+    names = _names(fn.__code__)
+    for name in sorted(names & fn.__globals__.keys()):
+        h.update(name.encode() + b"=" + fingerprint(fn.__globals__[name], seen, names))
+    h.update(diskcache.srcad_digest())
     return h.hexdigest()[:16]
 
 
-def fingerprint(obj, depth=0):
+def fingerprint(obj, seen=None, attributes=()):
     """Bytes that change when what Numba compiles from `obj` (a global the generated code or a
-    function it calls reads) changes: a function's code, what its globals and closure hold."""
+    function it calls reads) changes: a function's code and what its globals and closure hold,
+    through every function it calls (`seen`: the functions already followed); for a user's
+    module, the `attributes` of it the code may read."""
     from .custom import custom_vjp
+    seen = set() if seen is None else seen
     obj = getattr(obj, "py_func", obj)  # (a Numba dispatcher: its Python function)
     if isinstance(obj, custom_vjp):
-        return fingerprint(obj.fn, depth) + fingerprint(obj.vjp, depth)
-    if isinstance(obj, types.FunctionType) and depth < _DEPTH:
+        return fingerprint(obj.fn, seen) + fingerprint(obj.vjp, seen)
+    if isinstance(obj, types.FunctionType):
+        if id(obj) in seen:  # (recursion, or a helper called twice: followed once)
+            return f"{obj.__module__}.{obj.__qualname__}".encode()
+        seen.add(id(obj))
         code, h = obj.__code__, hashlib.sha256(_code_bytes(obj.__code__))
-        for name in sorted(_names(code) & obj.__globals__.keys()):
-            h.update(name.encode() + b"=" + fingerprint(obj.__globals__[name], depth + 1))
+        names = _names(code)
+        for name in sorted(names & obj.__globals__.keys()):
+            h.update(name.encode() + b"=" + fingerprint(obj.__globals__[name], seen, names))
         for cell in obj.__closure__ or ():
             try:
-                h.update(fingerprint(cell.cell_contents, depth + 1))
+                h.update(fingerprint(cell.cell_contents, seen, names))
             except ValueError:  # (an empty cell)
                 pass
         return h.digest()
     if isinstance(obj, np.ndarray):
         return f"{obj.dtype.str}{obj.shape}".encode() + \
             hashlib.sha256(np.ascontiguousarray(obj).tobytes()).digest()
+    if isinstance(obj, np.generic):
+        return f"{obj.dtype.str}:{obj!r}".encode()
     if isinstance(obj, (bool, int, float, complex, str, bytes, type(None), tuple, frozenset)):
         return repr(_canonical(obj)).encode()
     if isinstance(obj, types.ModuleType):
-        return obj.__name__.encode()
+        if frontend.is_library(obj):
+            return obj.__name__.encode()
+        return obj.__name__.encode() + b"".join(  # (cfg.K: Numba freezes the attribute)
+            b"." + a.encode() + b"=" + fingerprint(getattr(obj, a), seen)
+            for a in sorted(set(attributes) & vars(obj).keys()))
     return f"{type(obj).__module__}.{type(obj).__qualname__}:{getattr(obj, '__name__', '')}" \
         .encode()
 
@@ -178,12 +203,3 @@ def _canonical(value):
     if isinstance(value, tuple):
         return tuple(map(_canonical, value))
     return value
-
-
-@functools.cache
-def _srcad_digest():
-    h = hashlib.sha256()
-    package = Path(__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    return h.digest()

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import gast
 
 from . import (activity, aliasing, anno, cleanup, codegen, diskcache, frontend, guards,
-               normalize, outputs, precision, reverse, structured, templates, typeinfer)
+               normalize, outputs, precision, reuse, reverse, structured, templates,
+               typeinfer)
 from .errors import UnsupportedError, UserCodeError
 
 
@@ -121,6 +122,11 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             and its file:line.
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
+    name = reuse.key(fn, wrt, arg_types, structures, has_aux, single) \
+        if cache is not None else None
+    found = reuse.load(cache, name, fn) if name is not None else None
+    if found is not None:
+        return _reused(fn, cache, *found)
     stages = {}
     parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux)
     parsed, leaves = structured.flatten(parsed, structures or {})
@@ -166,24 +172,40 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     source = codegen.render(grad_def)
     _dump("cleanup", lambda: source, stages)
     origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
-    statics = {k: getattr(core.scope[k], "fn", core.scope[k])
-               if hasattr(core.scope[k], "__srcad_vjp__") else core.scope[k]
-               for k in used - set(hidden)}
-    text = codegen.module_text([source], origin, statics)
+    scope = {k: core.scope[k] for k in used - set(hidden)}  # (the module's statics)
+    text = codegen.module_text([source], origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
+    path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
+    written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
+                    any(reverse.stores_into(s, name) for s in gast.walk(core.tree)))
+    generated = Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
+                          output_type, aux is not None,
+                          tuple(hidden), tuple(core.refs[n] for n in hidden),
+                          tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
+                          tuple(checks.items()), written, stages)
+    if name is not None:
+        reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
+    return generated
+
+
+def _load(text, stem, name, scope, cache):
+    """(its path in the disk cache or None, the gradient with NumPy's semantics, the same to
+    compile) of the generated module `text`, whose free names `scope` gives."""
     path = diskcache.write(text, stem, cache) if cache is not None else None
     filename = str(path) if path is not None else \
         f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
-    gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)),
-                       grad_def.name)
-    jittable = getattr(codegen.load(text, filename, statics), grad_def.name)
-    written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
-                    any(reverse.stores_into(s, name) for s in gast.walk(core.tree)))
-    return Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
-                     output_type, aux is not None,
-                     tuple(hidden), tuple(core.refs[n] for n in hidden),
-                     tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
-                     tuple(checks.items()), written, stages)
+    statics = {k: getattr(v, "fn", v) if hasattr(v, "__srcad_vjp__") else v
+               for k, v in scope.items()}
+    gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
+    jittable = getattr(codegen.load(text, filename, statics), name)
+    return path, gradient, jittable
+
+
+def _reused(fn, cache, fields, entry, scope):
+    """The Generated of an entry `reuse.load` found (its module written again if evicted)."""
+    path, gradient, jittable = _load(entry["text"], entry["stem"], entry["name"], scope, cache)
+    return Generated(fn, source=entry["source"], path=path, gradient=gradient,
+                     jittable=jittable, **fields)
 
 
 def _check_output(ret, output_type, name):

@@ -1,5 +1,6 @@
-"""cache=True: a second process reuses the generated module and Numba's machine code; editing
-a helper's source, a custom_vjp called by name, or an njit option invalidates what was cached."""
+"""cache=True: a second process reuses the generated gradient (without running the pipeline)
+and Numba's machine code; editing the function or a helper, a global's type, a custom_vjp
+called by name or an njit option invalidates what was cached, and so does a tampered entry."""
 
 import importlib
 import os
@@ -16,17 +17,26 @@ SRCAD_ROOT = os.path.dirname(os.path.dirname(srcad.__file__))  # (the srcad unde
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, srcad, model
+    from srcad import normalize
+    transformed, normalize_ = [], normalize.normalize
+    normalize.normalize = lambda *a: transformed.append(1) or normalize_(*a)
     g = srcad.grad(model.loss, cache=True)
     print(g(np.linspace(0.1, 1.0, 5)).sum())
     print("hits", g._last.call.stats.cache_hits)
+    print(bool(transformed))
 """)
 
 
-def run(tmp_path):
+def run(tmp_path, transformed=None):
+    """(the gradient's sum, Numba's cache hits) from a new process; `transformed`: whether
+    the pipeline must have run (False: the generated gradient was reused)."""
     env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"),
-               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]))
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]),
+               PYTHONDONTWRITEBYTECODE="1")  # (a model edited within a second is read anew)
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split("\n")
+    if transformed is not None:
+        assert out[2] == str(transformed)
     return float(out[0]), out[1]
 
 
@@ -46,9 +56,9 @@ def write_model(tmp_path, power):
 
 def test_second_process_reuses_the_cache(tmp_path):
     write_model(tmp_path, 2)
-    first, hits = run(tmp_path)
+    first, hits = run(tmp_path, transformed=True)
     assert hits.endswith("[])") or "hits" in hits
-    second, hits = run(tmp_path)
+    second, hits = run(tmp_path, transformed=False)
     assert second == first
     assert "hits Counter()" not in hits and "hits" in hits  # numba loaded the machine code
     assert first == np.sum(2 * np.linspace(0.1, 1.0, 5))
@@ -58,8 +68,34 @@ def test_editing_a_helper_invalidates(tmp_path):
     write_model(tmp_path, 2)
     run(tmp_path)
     write_model(tmp_path, 3)
-    value, _ = run(tmp_path)
+    value, _ = run(tmp_path, transformed=True)
     assert np.isclose(value, np.sum(3 * np.linspace(0.1, 1.0, 5) ** 2))
+
+
+def test_editing_the_function_or_a_globals_type_invalidates(tmp_path):
+    (tmp_path / "helper.py").write_text("def term(v):\n    return v * v\n")
+    model = "import numpy as np\nC = {c}\n\ndef loss(x):\n    return np.sum({body})\n"
+    x = np.linspace(0.1, 1.0, 5)
+    for c, body, expected, transformed in [
+            ("2", "C * x * x", 2 * 2 * x, True), ("2", "C * x * x", 2 * 2 * x, False),
+            ("3", "C * x * x", 3 * 2 * x, False),  # (a value: read at every call)
+            ("2.5", "C * x * x", 2.5 * 2 * x, True),  # (another type)
+            ("2.5", "C * x * x * x", 2.5 * 3 * x * x, True)]:
+        (tmp_path / "model.py").write_text(model.format(c=c, body=body))
+        value, _ = run(tmp_path, transformed=transformed)
+        assert np.isclose(value, np.sum(expected))
+
+
+def test_a_tampered_entry_is_not_read(tmp_path):
+    write_model(tmp_path, 2)
+    run(tmp_path, transformed=True)
+    (entry,) = (tmp_path / "cache" / "generated").glob("*.entry")
+    data = bytearray(entry.read_bytes())
+    data[-5] ^= 1
+    entry.write_bytes(bytes(data))
+    value, _ = run(tmp_path, transformed=True)
+    assert np.isclose(value, np.sum(2 * np.linspace(0.1, 1.0, 5)))
+    run(tmp_path, transformed=False)  # (written again, signed)
 
 
 def test_in_process_cache_is_shared_and_follows_the_running_code(tmp_path, monkeypatch):
@@ -125,3 +161,92 @@ def test_editing_a_custom_vjp_invalidates(tmp_path, monkeypatch, edit):
             sys.modules.pop(name, None)
         values.append(srcad.grad(importlib.import_module(model).loss, cache=True)(x))
     assert np.allclose(values[1], 100 * values[0])
+
+
+# ---- found by an attack on the reuse across processes ----------------------------------------
+
+X = np.linspace(0.1, 1.0, 5)
+
+
+def write(tmp_path, **files):
+    for name, text in files.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+
+
+def test_a_builtin_hidden_by_a_new_global_is_not_reused(tmp_path):
+    loop = """
+        def loss(x):
+            s = 0.0
+            for i in range(x.shape[0]):
+                s += abs(x[i]) * 2.0
+            return s
+    """
+    write(tmp_path, model=loop)
+    assert np.isclose(run(tmp_path, transformed=True)[0], 2.0 * X.size)
+    write(tmp_path, model=textwrap.dedent(loop) + "\n\ndef abs(v):\n    return v * v\n")
+    assert np.isclose(run(tmp_path, transformed=True)[0], np.sum(4.0 * X))
+
+
+CHAIN = "".join(f"""
+    @numba.njit
+    def d{k}(v):
+        return d{k + 1}(v)
+""" for k in range(1, 5))  # (d1 calls d2 ... calls d5: five helpers deep)
+VJP_MODEL = """
+    import numba
+    import numpy as np
+    import srcad
+    import cfg
+
+    K = np.float32({k})
+
+{chain}
+    @numba.njit
+    def d5(v):
+        return {deep} * v
+
+    @srcad.custom_vjp
+    def sq(v):
+        return v * v
+
+    @sq.defvjp
+    def sq_vjp(g, ans, v):
+        return g * cfg.C * K * d1(v)
+
+    def loss(x):
+        s = 0.0
+        for i in range(x.shape[0]):
+            s += sq(x[i])
+        return s
+"""
+
+
+@pytest.mark.parametrize("change", ["module attribute", "numpy scalar", "fifth helper"])
+def test_values_numba_compiles_into_a_custom_vjp_are_in_its_key(tmp_path, change):
+    """The machine code of a gradient calling a custom_vjp freezes what the vjp reads: a
+    module's attribute, a NumPy scalar, a helper's helper's ... code."""
+    write(tmp_path, cfg="C = 2.0\n", model=VJP_MODEL.format(k=1.0, deep=1.0, chain=CHAIN))
+    assert np.isclose(run(tmp_path)[0], np.sum(2.0 * X))
+    c, k, deep = {"module attribute": (3.0, 1.0, 1.0), "numpy scalar": (2.0, 3.0, 1.0),
+                  "fifth helper": (2.0, 1.0, 3.0)}[change]
+    write(tmp_path, cfg=f"C = {c}\n", model=VJP_MODEL.format(k=k, deep=deep, chain=CHAIN))
+    assert np.isclose(run(tmp_path)[0], np.sum(c * k * deep * X))
+
+
+def test_an_index_restored_from_earlier_compiles_again(tmp_path):
+    """Someone who can write the cache puts back a signed index of an earlier process, which
+    names a data file since written for another signature."""
+    model = "import numpy as np\nA = np.array([1, 2, 3, 4, 5], dtype=np.{})\n\n" \
+        "def loss(x):\n    return np.sum(A * x * x)\n"
+    generated = tmp_path / "cache" / "generated"
+    write(tmp_path, model=model.format("float64"))
+    run(tmp_path)
+    saved = {p.name: p.read_bytes() for p in generated.glob("*.nbi")}
+    for p in [*generated.glob("*.nbi"), *generated.glob("*.nbc")]:
+        p.unlink()
+    write(tmp_path, model=model.format("int64"))
+    run(tmp_path)
+    for name, data in saved.items():
+        (generated / name).write_bytes(data)
+    write(tmp_path, model=model.format("float64"))
+    assert np.isclose(run(tmp_path)[0], np.sum(2 * np.arange(1, 6) * X))

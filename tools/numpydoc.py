@@ -88,7 +88,8 @@ def _arguments(rule):
             out.append("*")
         text = f"**{p}**" if p in differentiable else p
         out.append(f"{text}={rule.defaults[p]!r}" if p in rule.defaults else text)
-    return ", ".join(out).replace("|", "\\|")
+    ranks = f" (arrays up to {rule.max_ndim}-D)" if rule.max_ndim else ""
+    return (", ".join(out) + ranks).replace("|", "\\|")
 
 
 def _compiled(rule):

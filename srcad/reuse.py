@@ -1,0 +1,185 @@
+"""Reuse: a gradient an earlier process generated, taken from the disk cache (`cache=True`)
+instead of running the pipeline again.
+
+An entry is keyed by what the transform reads from the call: srcad's own code, the versions of
+Python and NumPy, the function's source and code, the argument types and the options. It
+records every object the generated code depends on (what `Generated.checks` holds, the data
+it reads at every call, the names its module takes from the function's scope), each by where
+it lives — a module's global, a cell of the function's closure, an attribute of a module, a
+builtin — and by a fingerprint of what it was: a function's code (its helpers' too), a
+module's name, a library function's qualified name, a number's value, data's type. The entry
+is used only if every dependency is found where it was and has its fingerprint; otherwise
+the pipeline runs and replaces it. A gradient depending on anything else (a partial's
+arguments, a custom_vjp's rule, an attribute of an object) is not kept.
+
+Entries are pickles signed like Numba's files (`diskcache.write_signed`): only what srcad
+wrote with the user's key is unpickled.
+"""
+
+import builtins
+import hashlib
+import importlib
+import inspect
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+from . import diskcache, frontend, valuetypes
+
+
+def key(fn, wrt, arg_types, structures, has_aux, single):
+    """The entry's name for this transform, or None when `fn` cannot be fingerprinted."""
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None
+    parts = (diskcache.srcad_digest(), sys.version, np.__version__, fn.__module__, fn.__qualname__,
+             source, _code(fn.__code__), wrt, tuple(map(str, arg_types)),
+             repr(sorted((structures or {}).items())), has_aux, single)
+    return "reuse_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def store(folder, name, fn, generated, text, stem, statics, refs):
+    """Keep `generated` (its module `text`, named after `stem`) under `name` if every object
+    it depends on can be found again. `statics`: {name: object} the module takes from the
+    function's scope; `refs`: {name: frontend.Ref} for those read through one."""
+    try:
+        deps = {
+            "checks": [(_where(ref, fn), _fingerprint(obj)) for ref, obj in generated.checks],
+            "hidden": [_where(ref, fn) for ref in generated.hidden_refs],
+            "statics": {n: (_where(refs[n], fn) if n in refs else _unbound(n, obj),
+                            _fingerprint(obj)) for n, obj in statics.items()},
+        }
+    except _Unportable:
+        return
+    # the modules whose globals the function and its helpers read: a global defined there
+    # since would hide a builtin the generated code calls (abs, max)
+    deps["modules"] = sorted({fn.__module__} | {
+        getattr(obj, "py_func", obj).__module__ for _, obj in generated.checks
+        if isinstance(getattr(obj, "py_func", obj), types.FunctionType)})
+    entry = {"deps": deps, "text": text, "source": generated.source, "stem": stem,
+             "name": generated.gradient.__name__,
+             "fields": {f: getattr(generated, f) for f in _FIELDS}}
+    diskcache.write_signed(Path(folder) / f"{name}.entry", pickle.dumps(entry))
+
+
+_FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written")
+
+
+def load(folder, name, fn):
+    """(the Generated's fields, the entry itself (the module's text, source and names), the
+    {name: object} its module takes from the function's scope) of the entry `name` if it is
+    there and every dependency still holds; else None."""
+    payload = diskcache.read_signed(Path(folder) / f"{name}.entry")
+    if payload is None:
+        return None
+    entry = pickle.loads(payload)  # (signed by srcad: see diskcache.read_signed)
+    deps = entry["deps"]
+    try:
+        checks = []
+        for where, fingerprint in deps["checks"]:
+            ref = _ref(where, fn)
+            obj = ref.read()
+            if _fingerprint(obj) != fingerprint:
+                return None
+            checks.append((ref, obj))
+        hidden_refs = tuple(_ref(where, fn) for where in deps["hidden"])
+        hidden_types = tuple(valuetypes.of_value(r.read()) for r in hidden_refs)
+        statics = {}
+        modules = [vars(sys.modules[m]) for m in deps["modules"]]
+        for n, (where, fingerprint) in deps["statics"].items():
+            if where[0] == "builtin" and any(n in names for names in modules):
+                return None
+            obj = getattr(builtins, n) if where[0] == "builtin" else \
+                importlib.import_module(where[1]) if where[0] == "module" else \
+                _ref(where, fn).read()
+            if _fingerprint(obj) != fingerprint:
+                return None
+            statics[n] = obj
+    except (_Unportable, ImportError, KeyError, AttributeError, ValueError, IndexError):
+        return None
+    fields = dict(entry["fields"], checks=tuple(checks), hidden_refs=hidden_refs)
+    if hidden_types != fields["hidden_types"]:
+        return None
+    return fields, entry, statics
+
+
+class _Unportable(Exception):
+    """A dependency another process cannot find again (or fingerprint)."""
+
+
+def _where(ref, fn):
+    """Where `ref` reads, in terms another process can follow from `fn`."""
+    container = ref.container
+    if ref.how == "cell":
+        cells = fn.__closure__ or ()
+        index = next((k for k, c in enumerate(cells) if c is container), None)
+        if index is None:
+            raise _Unportable
+        return ("cell", index)
+    if ref.how == "attr" and isinstance(container, types.ModuleType):
+        return ("attr", container.__name__, ref.key)
+    module = sys.modules.get(container.get("__name__")) if isinstance(container, dict) else None
+    if ref.how == "item" and module is not None and vars(module) is container:
+        return ("global", module.__name__, ref.key)
+    raise _Unportable
+
+
+def _ref(where, fn):
+    kind = where[0]
+    if kind == "cell":
+        return frontend.Ref(fn.__closure__[where[1]], None, "cell")
+    module = sys.modules.get(where[1])
+    if module is None:
+        raise _Unportable
+    if kind == "attr":
+        return frontend.Ref(module, where[2], "attr")
+    return frontend.Ref(vars(module), where[2], "item")
+
+
+def _unbound(name, obj):
+    """Where a name the pipeline added to the scope (no Ref: a builtin, NumPy) is found."""
+    if getattr(builtins, name, None) is obj:
+        return ("builtin",)
+    if isinstance(obj, types.ModuleType):
+        return ("module", obj.__name__)
+    raise _Unportable
+
+
+def _fingerprint(obj):
+    """What `obj` was, comparable across processes."""
+    if isinstance(obj, types.ModuleType):
+        return ("module", obj.__name__)
+    if isinstance(obj, tuple):
+        return ("tuple", tuple(_fingerprint(item) for item in obj))
+    if isinstance(obj, np.ndarray):  # (what is read at every call is checked by type instead)
+        return ("array", obj.dtype.str, obj.shape, hashlib.sha256(obj.tobytes()).hexdigest())
+    if frontend.is_data(obj):  # (a number the generated code may hold as a constant)
+        return ("number", type(obj).__name__, repr(obj))
+    if obj is None or isinstance(obj, str):
+        return ("value", obj)
+    if isinstance(obj, types.FunctionType) and not frontend.is_library(obj):
+        return ("function", obj.__module__, obj.__qualname__, _code(obj.__code__))
+    python = getattr(obj, "py_func", None)  # a numba dispatcher of user code
+    if isinstance(python, types.FunctionType) and not frontend.is_library(python):
+        return ("jitted", _fingerprint(python))
+    if frontend.is_library(obj) or isinstance(obj, type):
+        name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+        module = getattr(obj, "__module__", None) or type(obj).__module__
+        if name is None:
+            raise _Unportable
+        return ("library", module, name)
+    raise _Unportable
+
+
+def _code(code):
+    """A digest of a code object: what it does, its names and its lines (nested code too)."""
+    consts = tuple(_code(c) if isinstance(c, types.CodeType) else repr(c)
+                   for c in code.co_consts)
+    parts = (code.co_code, code.co_names, code.co_varnames, code.co_freevars,
+             code.co_cellvars, code.co_filename, code.co_firstlineno, code.co_qualname,
+             code.co_linetable, consts)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
