@@ -43,8 +43,11 @@ class _Specialization:
         object was rebound or a value's type changed since the gradient was generated."""
         g = self.generated
         try:
-            if any(ref.read() is not obj for ref, obj in g.checks):
-                raise _Stale
+            for ref, obj in g.checks:
+                if ref.read() is not obj:
+                    raise _Stale
+            if not g.hidden_refs:
+                return ()
             values = tuple(_scalar_if_0d(ref.read()) for ref in g.hidden_refs)
         except (KeyError, AttributeError, ValueError, IndexError):
             raise _Stale from None

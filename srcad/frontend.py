@@ -32,9 +32,13 @@ for _feature in ("annotations", "generator_stop", "barry_as_FLUFL"):
     _FUTURE_FLAGS |= getattr(__import__("__future__"), _feature).compiler_flag
 
 
+ABSENT = object()  # what an "absent" Ref reads while its name is not defined
+
+
 class Ref:
     """Where a free name's value lives (`how`: "item" of a dict or tuple, "attr" of a module or
-    object, "cell" of a closure), so that the value can be read again at every call."""
+    object, "cell" of a closure), so that the value can be read again at every call; or where
+    a name must stay undefined ("absent": a module's globals, for a builtin the code calls)."""
 
     __slots__ = ("container", "key", "how")
 
@@ -42,11 +46,14 @@ class Ref:
         self.container, self.key, self.how = container, key, how
 
     def read(self):
-        if self.how == "cell":
+        how = self.how
+        if how == "item":
+            return self.container[self.key]
+        if how == "cell":
             return self.container.cell_contents
-        if self.how == "attr":
+        if how == "attr":
             return getattr(self.container, self.key)
-        return self.container[self.key]
+        return self.container.get(self.key, ABSENT)
 
     def __eq__(self, other):
         return isinstance(other, Ref) and self.container is other.container and \

@@ -17,12 +17,14 @@
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
 
+import builtins
 import copy
 import hashlib
 import os
 import re
 import sys
 import threading
+import types
 from dataclasses import dataclass, field
 
 import gast
@@ -169,6 +171,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     grad_def.args.args[-1:-1] = [templates.make_name(n, gast.Param()) for n in hidden]
     checks = dict(core.checks)
     checks.update({core.refs[n]: core.scope[n] for n in used - set(hidden) if n in core.refs})
+    checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,
+                                       checks))
     source = codegen.render(grad_def)
     _dump("cleanup", lambda: source, stages)
     origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
@@ -206,6 +210,18 @@ def _reused(fn, cache, fields, entry, scope):
     path, gradient, jittable = _load(entry["text"], entry["stem"], entry["name"], scope, cache)
     return Generated(fn, source=entry["source"], path=path, gradient=gradient,
                      jittable=jittable, **fields)
+
+
+def _builtins_unshadowed(fn, names, scope, checks):
+    """Checks that the builtins the generated code calls (abs, max, range) stay undefined in
+    the globals of the function and of the helpers inlined into it: a global of that name
+    defined later is what Python would call."""
+    functions = [fn] + [getattr(obj, "py_func", obj) for obj in checks.values()]
+    namespaces = {id(f.__globals__): f.__globals__ for f in functions
+                  if isinstance(f, types.FunctionType)}
+    return {frontend.Ref(namespace, n, "absent"): frontend.ABSENT
+            for n in names if getattr(builtins, n, None) is scope[n]
+            for namespace in namespaces.values()}
 
 
 def _check_output(ret, output_type, name):

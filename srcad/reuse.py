@@ -6,7 +6,7 @@ Python and NumPy, the function's source and code, the argument types and the opt
 records every object the generated code depends on (what `Generated.checks` holds, the data
 it reads at every call, the names its module takes from the function's scope), each by where
 it lives — a module's global, a cell of the function's closure, an attribute of a module, a
-builtin — and by a fingerprint of what it was: a function's code (its helpers' too), a
+builtin that must stay unshadowed in the modules read — and by a fingerprint of what it was: a function's code (its helpers' too), a
 module's name, a library function's qualified name, a number's value, data's type. The entry
 is used only if every dependency is found where it was and has its fingerprint; otherwise
 the pipeline runs and replaces it. A gradient depending on anything else (a partial's
@@ -29,6 +29,9 @@ import numpy as np
 
 from . import diskcache, frontend, valuetypes
 
+# the fields of pipeline.Generated an entry keeps as they are (the others are found again)
+_FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written")
+
 
 def key(fn, wrt, arg_types, structures, has_aux, single):
     """The entry's name for this transform, or None when `fn` cannot be fingerprinted."""
@@ -36,8 +39,8 @@ def key(fn, wrt, arg_types, structures, has_aux, single):
         source = inspect.getsource(fn)
     except (OSError, TypeError):
         return None
-    parts = (diskcache.srcad_digest(), sys.version, np.__version__, fn.__module__, fn.__qualname__,
-             source, _code(fn.__code__), wrt, tuple(map(str, arg_types)),
+    parts = (diskcache.srcad_digest(), sys.version, np.__version__, fn.__module__,
+             fn.__qualname__, source, _code(fn.__code__), wrt, tuple(map(str, arg_types)),
              repr(sorted((structures or {}).items())), has_aux, single)
     return "reuse_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
@@ -55,18 +58,10 @@ def store(folder, name, fn, generated, text, stem, statics, refs):
         }
     except _Unportable:
         return
-    # the modules whose globals the function and its helpers read: a global defined there
-    # since would hide a builtin the generated code calls (abs, max)
-    deps["modules"] = sorted({fn.__module__} | {
-        getattr(obj, "py_func", obj).__module__ for _, obj in generated.checks
-        if isinstance(getattr(obj, "py_func", obj), types.FunctionType)})
     entry = {"deps": deps, "text": text, "source": generated.source, "stem": stem,
              "name": generated.gradient.__name__,
              "fields": {f: getattr(generated, f) for f in _FIELDS}}
     diskcache.write_signed(Path(folder) / f"{name}.entry", pickle.dumps(entry))
-
-
-_FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written")
 
 
 def load(folder, name, fn):
@@ -89,10 +84,7 @@ def load(folder, name, fn):
         hidden_refs = tuple(_ref(where, fn) for where in deps["hidden"])
         hidden_types = tuple(valuetypes.of_value(r.read()) for r in hidden_refs)
         statics = {}
-        modules = [vars(sys.modules[m]) for m in deps["modules"]]
         for n, (where, fingerprint) in deps["statics"].items():
-            if where[0] == "builtin" and any(n in names for names in modules):
-                return None
             obj = getattr(builtins, n) if where[0] == "builtin" else \
                 importlib.import_module(where[1]) if where[0] == "module" else \
                 _ref(where, fn).read()
@@ -123,8 +115,8 @@ def _where(ref, fn):
     if ref.how == "attr" and isinstance(container, types.ModuleType):
         return ("attr", container.__name__, ref.key)
     module = sys.modules.get(container.get("__name__")) if isinstance(container, dict) else None
-    if ref.how == "item" and module is not None and vars(module) is container:
-        return ("global", module.__name__, ref.key)
+    if ref.how in ("item", "absent") and module is not None and vars(module) is container:
+        return (ref.how, module.__name__, ref.key)
     raise _Unportable
 
 
@@ -137,13 +129,15 @@ def _ref(where, fn):
         raise _Unportable
     if kind == "attr":
         return frontend.Ref(module, where[2], "attr")
-    return frontend.Ref(vars(module), where[2], "item")
+    return frontend.Ref(vars(module), where[2], kind)
 
 
 def _unbound(name, obj):
     """Where a name the pipeline added to the scope (no Ref: a builtin, NumPy) is found."""
     if getattr(builtins, name, None) is obj:
         return ("builtin",)
+    if obj is frontend.ABSENT:
+        return ("absent",)
     if isinstance(obj, types.ModuleType):
         return ("module", obj.__name__)
     raise _Unportable
@@ -151,6 +145,8 @@ def _unbound(name, obj):
 
 def _fingerprint(obj):
     """What `obj` was, comparable across processes."""
+    if obj is frontend.ABSENT:
+        return ("absent",)
     if isinstance(obj, types.ModuleType):
         return ("module", obj.__name__)
     if isinstance(obj, tuple):

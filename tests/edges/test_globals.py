@@ -99,3 +99,28 @@ def test_the_cache_key_follows_a_custom_vjp_redefinition():
     def _(g, ans, x):
         return 10.0 * g
     assert g(0.0) == 20.0
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_builtin_hidden_later_by_a_global_is_noticed(make_module, jit):
+    helper = make_module("helper_of_shadowed", """
+        def scaled(v):
+            return max(v, 0.0) * 2.0
+    """)
+    m = make_module(f"shadowed_builtin_{jit}", """
+        import numpy as np
+        from helper_of_shadowed import scaled
+
+        def f(x):
+            s = 0.0
+            for i in range(x.shape[0]):
+                s += abs(x[i]) * scaled(x[i])
+            return s
+    """)
+    g = srcad.grad(m.f, jit=jit)
+    x = np.array([0.5, 1.5, 2.0])
+    np.testing.assert_allclose(g(x), 4.0 * x)  # d/dx 2 x^2 for x > 0
+    m.abs = np.square  # Python now calls the global in f
+    np.testing.assert_allclose(g(x), 6.0 * x * x)  # d/dx 2 x^3
+    helper.max = lambda a, b: a * a  # ... and in the helper's module
+    np.testing.assert_allclose(g(x), 8.0 * x ** 3)  # d/dx 2 x^4
