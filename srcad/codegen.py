@@ -20,7 +20,7 @@ from pathlib import Path
 import gast
 import numpy as np
 
-from . import anno, rules, templates, typeinfer
+from . import anno, reverse, rules, templates, typeinfer
 from .reverse import COMMENT
 
 _COMMENT_LINE = re.compile(r"^(\s*)(\"\"\"|'''|'|\")" + COMMENT + r"(.*)\2$")
@@ -43,8 +43,16 @@ def numba_compatible(fn_def, types):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`; `x ** -1` by
-    `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`."""
+    `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
+    index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array)."""
+    def ty(name):
+        return types.get(name, typeinfer.UNKNOWN)
     for node in gast.walk(fn_def):
+        if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
+                reverse.is_pair_of_index_arrays(node.value, ty):
+            sub = node.value
+            node.value = templates.fill("rt.take_pairs(x, i, j)", x=sub.value,
+                                        i=sub.slice.elts[0], j=sub.slice.elts[1])
         if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) and \
                 node.slice.value is Ellipsis:  # x[...] (numba cannot lower it on 1-D arrays)
             node.slice = gast.Slice(lower=None, upper=None, step=None)

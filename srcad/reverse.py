@@ -272,8 +272,13 @@ class Differentiator(SavePlanner):
         kind = self.index_kind(value.slice)
         bx = _name(self.adj(base.id))
         if kind == "fancy":
+            if is_pair_of_index_arrays(value, self.ty):  # p[np.arange(n), y]
+                rows, cols = value.slice.elts
+                return [gast.Expr(value=_expr("rt.add_at_pairs(bx, i, j, g)", bx=bx, i=rows,
+                                              j=cols, g=g))]
             if isinstance(value.slice, gast.Tuple):
-                raise UnsupportedError("indexing with several integer arrays", loc)
+                raise UnsupportedError("indexing with several integer arrays (other than "
+                                       "A[rows, cols] with two 1-D arrays)", loc)
             return [gast.Expr(value=_expr("rt.add_at(bx, idx, g)", bx=bx, idx=value.slice,
                                           g=g))]
         sub = gast.Subscript(value=_name(self.adj(base.id)),
@@ -777,6 +782,14 @@ FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "matmul_adjoint_a", "matmul
                  "full", "zeros_like", "outer", "dot", "matmul", "sum", "linspace_weighted",
                  "sum_adjoint", "mean_adjoint", "prod_adjoint", "extremum_adjoint",
                  "var_adjoint", "std_adjoint", "cumsum_adjoint", "cumprod_adjoint"}
+
+
+def is_pair_of_index_arrays(sub, ty):
+    """`A[rows, cols]`: a matrix indexed by two 1-D integer arrays (`ty`: name -> Ty)."""
+    items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else ()
+    return isinstance(sub.value, gast.Name) and ty(sub.value.id).ndim == 2 and \
+        len(items) == 2 and all(isinstance(i, gast.Name) and ty(i.id).kind == "i" and
+                                ty(i.id).ndim == 1 for i in items)
 
 
 def is_fresh(expr):

@@ -349,6 +349,42 @@ def _add_at(bx, index, g):
     return from_scalar
 
 
+def take_pairs(x, rows, cols):
+    """`x[rows, cols]` for a matrix and two 1-D integer arrays (Numba indexes with one)."""
+    return x[rows, cols]
+
+
+@overload(take_pairs)
+def _take_pairs(x, rows, cols):
+    def pairs(x, rows, cols):
+        if rows.shape[0] != cols.shape[0]:
+            raise IndexError("shape mismatch: indexing arrays could not be broadcast together")
+        out = np.empty(rows.shape[0], x.dtype)
+        for k in range(rows.shape[0]):
+            out[k] = x[rows[k], cols[k]]
+        return out
+    return pairs
+
+
+def add_at_pairs(bx, rows, cols, g):
+    """`bx[rows, cols] += g`, accumulating repeated pairs: the adjoint of `x[rows, cols]`."""
+    np.add.at(bx, (rows, cols), g)
+
+
+@overload(add_at_pairs)
+def _add_at_pairs(bx, rows, cols, g):
+    if _is_array(g):
+        def from_array(bx, rows, cols, g):
+            for k in range(rows.shape[0]):
+                bx[rows[k], cols[k]] += g[k]
+        return from_array
+
+    def from_scalar(bx, rows, cols, g):
+        for k in range(rows.shape[0]):
+            bx[rows[k], cols[k]] += g
+    return from_scalar
+
+
 # ---- loop saves ---------------------------------------------------------------------------
 
 @register_jitable

@@ -87,6 +87,19 @@ def f(A, B):
     return np.sum(np.linalg.solve(A, B) ** 2)
 """, lambda r: (r.normal(size=(2, 3, 3)) + 3 * np.eye(3), r.normal(size=(2, 3, 2))), (0, 1),
         "at most 2"),
+    ("cross_entropy_of_picked_entries", """
+def f(W, X, y):
+    z = X @ W
+    z = z - np.max(z, axis=1, keepdims=True)
+    p = np.exp(z) / np.sum(np.exp(z), axis=1, keepdims=True)
+    return -np.mean(np.log(p[np.arange(X.shape[0]), y]))
+""", lambda r: (r.normal(size=(4, 3)), r.normal(size=(6, 4)), r.integers(0, 3, 6)), (0, 1),
+        True),
+    ("repeated_pairs_of_indices", """
+def f(A, rows, cols):
+    return np.sum(np.sin(A[rows, cols]) * np.arange(5.0))
+""", lambda r: (r.normal(size=(3, 4)), np.array([0, 2, 2, 0, -1]), np.array([1, 3, 3, 1, 0])),
+        (0,), True),
     ("trace_method", """
 def f(A):
     return (A @ A).trace()
