@@ -25,7 +25,7 @@ import gast
 from . import anno
 from .reverse import COMMENT, is_fresh
 from .templates import make_const as _const
-from .templates import names_read, walk
+from .templates import blocks, names_read, walk
 
 def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
@@ -91,21 +91,6 @@ def _writes(node):
 
 def _mentions(node, name):
     return any(isinstance(n, gast.Name) and n.id == name for n in walk(node))
-
-
-def _blocks(fn_def):
-    """Every statement list in the function (body, orelse), outermost first."""
-    out = []
-
-    def visit(stmts):
-        out.append(stmts)
-        for s in stmts:
-            for field in ("body", "orelse"):
-                inner = getattr(s, field, None)
-                if isinstance(inner, list):
-                    visit(inner)
-    visit(fn_def.body)
-    return out
 
 
 def _replace_reads(node, old, new):
@@ -314,7 +299,7 @@ class _Mentions:
 def forward_zeros(fn_def, ctx):
     changed = False
     updates = _updates_in_place(fn_def)
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         mentions = _Mentions(block)
         for i in range(len(block)):
             kind = _is_zero_init(block[i])
@@ -367,7 +352,7 @@ def merge_accumulations(fn_def, ctx):
     an update in place), when nothing in between touches `b` or changes what `e1` reads."""
     changed = False
     views = _possible_views(fn_def)
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         mentions = _Mentions(block)
         for i in range(len(block)):
             stmt = block[i]
@@ -405,7 +390,7 @@ def _size(expr):
 def propagate_copies(fn_def, ctx):
     """`a = b` between scalar adjoints: later reads of `a` in the block read `b` instead."""
     changed = False
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         mentions = _Mentions(block)
         for i, stmt in enumerate(block):
             if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
@@ -448,7 +433,7 @@ def inline_temps(fn_def, ctx):
         for name in _writes(n) if isinstance(n, (gast.Assign, gast.AugAssign)) else ():
             stores[name] = stores.get(name, 0) + 1
     changed = False
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         i = 0
         while i < len(block):
             stmt = block[i]
@@ -630,7 +615,7 @@ def remove_unread_saves(fn_def, ctx):
                 n.func.attr == "pop" and isinstance(n.func.value, gast.Name):
             read.add(n.func.value.id)
     unread = ctx.buffers - read
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         for stmt in block:
             if not isinstance(stmt, (gast.For, gast.While)) and \
                     _buffer_statement(stmt, unread) is None:
@@ -638,7 +623,7 @@ def remove_unread_saves(fn_def, ctx):
     unread -= kept  # (a strip-mined loop's room is the size of its first buffer)
     if not unread:
         return False
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         block[:] = [stmt for stmt in block if _buffer_statement(stmt, unread) is None]
     ctx.buffers -= unread
     return True
@@ -678,7 +663,7 @@ def tidy(fn_def, ctx):
     """Drop empty ifs (negating the test when only the else branch has code) and line
     comments that repeat the previous one or introduce nothing."""
     changed = False
-    for block in _blocks(fn_def):
+    for block in blocks(fn_def.body):
         k = 0
         last_comment = None
         while k < len(block):

@@ -37,6 +37,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import types
 import warnings
 from pathlib import Path
 
@@ -429,3 +430,23 @@ def srcad_digest():
     for path in sorted(package.rglob("*.py")):
         h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return h.digest()
+
+
+def code_digest(code):
+    """A digest of a code object, the same in every process: what it does, its names and its
+    lines (nested code too)."""
+    consts = tuple(code_digest(c) if isinstance(c, types.CodeType) else repr(canonical(c))
+                   for c in code.co_consts)
+    parts = (code.co_code, code.co_names, code.co_varnames, code.co_freevars,
+             code.co_cellvars, code.co_filename, code.co_firstlineno, code.co_qualname,
+             code.co_linetable, consts)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def canonical(value):
+    """`value` with sets sorted (their order changes between processes)."""
+    if isinstance(value, (set, frozenset)):
+        return ("set", sorted(map(repr, value)))
+    if isinstance(value, tuple):
+        return tuple(map(canonical, value))
+    return value

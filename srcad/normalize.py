@@ -887,7 +887,7 @@ def type_scatter_adds(tree, types):
     `v`) or an array with one item per index (of y's rank). Returns whether a loop changed
     (its temporaries are then typed again)."""
     changed = False
-    for block in _blocks(tree.body):
+    for block in templates.blocks(tree.body):
         for k, stmt in enumerate(block):
             call = stmt.value if isinstance(stmt, gast.Assign) else None
             if not (isinstance(call, gast.Call) and
@@ -918,13 +918,6 @@ def type_scatter_adds(tree, types):
                                        "index (an array of the target's rank) or one scalar; "
                                        "these values are broadcast against y[idx]", loc)
     return changed
-
-
-def _blocks(stmts):
-    yield stmts
-    for s in stmts:
-        for field in ("body", "orelse"):
-            yield from _blocks(getattr(s, field, None) or [])
 
 
 def _reuses_nothing_written(expr):

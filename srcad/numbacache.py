@@ -130,7 +130,8 @@ class _Cache(caching.FunctionCache):
 def compile_key(dispatcher):
     """16 hex digits over what the machine code depends on beyond the module's text."""
     h = hashlib.sha256()
-    options = sorted((k, _canonical(v)) for k, v in dispatcher.targetoptions.items())
+    options = sorted((k, diskcache.canonical(v))
+                     for k, v in dispatcher.targetoptions.items())
     h.update(repr(options).encode())
     fn, seen = dispatcher.py_func, set()
     names = _names(fn.__code__)
@@ -154,7 +155,8 @@ def fingerprint(obj, seen=None, attributes=()):
         if id(obj) in seen:  # (recursion, or a helper called twice: followed once)
             return f"{obj.__module__}.{obj.__qualname__}".encode()
         seen.add(id(obj))
-        code, h = obj.__code__, hashlib.sha256(_code_bytes(obj.__code__))
+        code = obj.__code__
+        h = hashlib.sha256(diskcache.code_digest(code).encode())
         names = _names(code)
         for name in sorted(names & obj.__globals__.keys()):
             h.update(name.encode() + b"=" + fingerprint(obj.__globals__[name], seen, names))
@@ -170,7 +172,7 @@ def fingerprint(obj, seen=None, attributes=()):
     if isinstance(obj, np.generic):
         return f"{obj.dtype.str}:{obj!r}".encode()
     if isinstance(obj, (bool, int, float, complex, str, bytes, type(None), tuple, frozenset)):
-        return repr(_canonical(obj)).encode()
+        return repr(diskcache.canonical(obj)).encode()
     if isinstance(obj, types.ModuleType):
         if frontend.is_library(obj):
             return obj.__name__.encode()
@@ -188,18 +190,3 @@ def _names(code):
         if isinstance(const, types.CodeType):
             names |= _names(const)
     return names
-
-
-def _code_bytes(code):
-    consts = [_code_bytes(c) if isinstance(c, types.CodeType) else repr(_canonical(c)).encode()
-              for c in code.co_consts]
-    return b"\0".join([code.co_code, *consts, repr(code.co_names).encode()])
-
-
-def _canonical(value):
-    """`value` with sets sorted (their order changes between processes)."""
-    if isinstance(value, (set, frozenset)):
-        return ("set", sorted(map(repr, value)))
-    if isinstance(value, tuple):
-        return tuple(map(_canonical, value))
-    return value

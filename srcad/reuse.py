@@ -40,7 +40,8 @@ def key(fn, wrt, arg_types, structures, has_aux, single):
     except (OSError, TypeError):
         return None
     parts = (diskcache.srcad_digest(), sys.version, np.__version__, fn.__module__,
-             fn.__qualname__, source, _code(fn.__code__), wrt, tuple(map(str, arg_types)),
+             fn.__qualname__, source, diskcache.code_digest(fn.__code__), wrt,
+             tuple(map(str, arg_types)),
              repr(sorted((structures or {}).items())), has_aux, single)
     return "reuse_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
@@ -158,7 +159,8 @@ def _fingerprint(obj):
     if obj is None or isinstance(obj, str):
         return ("value", obj)
     if isinstance(obj, types.FunctionType) and not frontend.is_library(obj):
-        return ("function", obj.__module__, obj.__qualname__, _code(obj.__code__))
+        return ("function", obj.__module__, obj.__qualname__,
+                diskcache.code_digest(obj.__code__))
     python = getattr(obj, "py_func", None)  # a numba dispatcher of user code
     if isinstance(python, types.FunctionType) and not frontend.is_library(python):
         return ("jitted", _fingerprint(python))
@@ -169,13 +171,3 @@ def _fingerprint(obj):
             raise _Unportable
         return ("library", module, name)
     raise _Unportable
-
-
-def _code(code):
-    """A digest of a code object: what it does, its names and its lines (nested code too)."""
-    consts = tuple(_code(c) if isinstance(c, types.CodeType) else repr(c)
-                   for c in code.co_consts)
-    parts = (code.co_code, code.co_names, code.co_varnames, code.co_freevars,
-             code.co_cellvars, code.co_filename, code.co_firstlineno, code.co_qualname,
-             code.co_linetable, consts)
-    return hashlib.sha256(repr(parts).encode()).hexdigest()

@@ -51,6 +51,22 @@ def walk(node):
                 todo.append(value)
 
 
+def blocks(stmts):
+    """Every statement list in `stmts` and the blocks nested in it (body, orelse), outermost
+    first, as a list (the caller may change them while going through it)."""
+    out = []
+
+    def visit(block):
+        out.append(block)
+        for s in block:
+            for field in ("body", "orelse"):
+                inner = getattr(s, field, None)
+                if isinstance(inner, list):
+                    visit(inner)
+    visit(stmts)
+    return out
+
+
 def names_read(node):
     """The variable names `node` reads (Load context)."""
     return {n.id for n in walk(node) if isinstance(n, gast.Name) and

@@ -1,13 +1,18 @@
 """docs/api.md is rendered from the public docstrings by `python -m tools.apidoc`, and
 docs/numpy.md from the rule table by `python -m tools.numpydoc`."""
 
+import pytest
+
 from tools import apidoc, numpydoc
 
 
-def test_api_reference_is_up_to_date():
-    current = apidoc.OUTPUT.read_text() if apidoc.OUTPUT.exists() else ""
-    assert current == apidoc.render(), \
-        "docs/api.md is out of date with the docstrings: run `python -m tools.apidoc`"
+@pytest.mark.parametrize("tool, source", [(apidoc, "the docstrings"),
+                                          (numpydoc, "srcad/rules.py")],
+                         ids=["api", "numpy"])
+def test_reference_is_up_to_date(tool, source):
+    current = tool.OUTPUT.read_text() if tool.OUTPUT.exists() else ""
+    assert current == tool.render(), f"docs/{tool.OUTPUT.name} is out of date with {source}: " \
+        f"run `python -m {tool.__name__}`"
 
 
 def test_every_public_name_is_documented():
@@ -26,12 +31,6 @@ def test_google_sections_become_lists():
     assert "- `y` (int): more." in md
     assert "- a number, on two lines." in md
     assert md.rstrip().endswith("A closing paragraph.")
-
-
-def test_numpy_reference_is_up_to_date():
-    current = numpydoc.OUTPUT.read_text() if numpydoc.OUTPUT.exists() else ""
-    assert current == numpydoc.render(), \
-        "docs/numpy.md is out of date with srcad/rules.py: run `python -m tools.numpydoc`"
 
 
 def test_every_rule_is_listed():
