@@ -106,8 +106,7 @@ def scatter_length(indices, values, where):
     """len(indices), the trips of the loop np.add.at(y, indices, values) is lowered to, after
     NumPy's check that an array of values has one item per index."""
     if np.ndim(values) and np.shape(values)[0] != len(indices):
-        raise ValueError(f"{where}: {np.shape(values)[0]} values for {len(indices)} indices "
-                         "(srcad takes one value per index, or one scalar)")
+        raise ScatterLengthError(np.shape(values)[0], len(indices), where)
     return len(indices)
 
 
@@ -118,23 +117,53 @@ def _scatter_length(indices, values, where):
 
     def one_per_index(indices, values, where):
         if values.shape[0] != len(indices):
-            raise ValueError(where + ": a value per index expected (srcad takes one value per "
-                             "index, or one scalar)")
+            raise ScatterLengthError(values.shape[0], len(indices), where)
         return len(indices)
     return one_per_index
 
 
 # ---- the checks Python makes (inserted by guards.py) --------------------------------------
 
+# The errors compiled code raises take their values as arguments and format the message in
+# Python when they are raised: string formatting compiled by Numba (str(int), concatenation)
+# would add about two seconds to every gradient's first call.
+
+class ScatterLengthError(ValueError):
+    def __init__(self, n_values, n_indices, where):
+        super().__init__(f"{where}: {n_values} values for {n_indices} indices (srcad takes one "
+                         "value per index, or one scalar)")
+
+
+class IndexOutOfBounds(IndexError):
+    def __init__(self, index, size, axis, where):
+        super().__init__(f"index {index} is out of bounds for axis {axis} with size {size} "
+                         f"({where})")
+
+
+class MaskMismatch(IndexError):
+    def __init__(self, axis, where):
+        super().__init__(f"boolean index did not match the indexed array along axis {axis} "
+                         f"({where})")
+
+
+class IntegerDivisionByZero(ZeroDivisionError):
+    def __init__(self, where):
+        super().__init__(f"integer division or modulo by zero ({where})")
+
+
+class AdjointShapeError(ValueError):
+    def __init__(self, where, adjoint_shape, x_shape):
+        super().__init__(f"{where} has shape {adjoint_shape}, its argument {x_shape}")
+
+
 @register_jitable
 def index_error(index, size, axis, where):
-    raise IndexError("index " + str(index) + " is out of bounds for axis " + str(axis) +
-                     " with size " + str(size) + " (" + where + ")")
+    raise IndexOutOfBounds(index, size, axis, where)
 
 
-# (inlined into the caller: only the failing path makes a call, which LLVM must assume
-# writes memory, so the loop around a check is optimised as if it were not there)
-@register_jitable(inline="always")
+# (not inline="always": Numba's inlining of every call site doubled the compile time of a
+# gradient with many checks, and LLVM inlines the compiled call anyway: the same speed)
+@register_jitable
 def check_index(index, size, axis, where):
     """Raise IndexError, as NumPy does, unless -size <= index < size."""
     if not -size <= index < size:
@@ -155,21 +184,20 @@ def check_mask(mask, x, axis, where):
     indexes, from `axis` on."""
     for k in range(mask.ndim):
         if axis + k >= x.ndim or mask.shape[k] != x.shape[axis + k]:
-            raise IndexError("boolean index did not match the indexed array along axis " +
-                             str(axis + k) + " (" + where + ")")
+            raise MaskMismatch(axis + k, where)
 
 
-@register_jitable(inline="always")
+@register_jitable
 def check_divisor(divisor, where):
     """Raise ZeroDivisionError for an integer division by zero (Numba would give 0)."""
     if divisor == 0:
-        raise ZeroDivisionError("integer division or modulo by zero (" + where + ")")
+        raise IntegerDivisionByZero(where)
 
 
 def check_adjoint(adjoint, x, where):
     """Raise ValueError unless a custom vjp's `adjoint` has the shape of its argument `x`."""
     if np.shape(adjoint) != np.shape(x):
-        raise ValueError(f"{where} has shape {np.shape(adjoint)}, its argument {np.shape(x)}")
+        raise AdjointShapeError(where, np.shape(adjoint), np.shape(x))
 
 
 @overload(check_adjoint, inline="always")
@@ -178,12 +206,12 @@ def _check_adjoint(adjoint, x, where):
         return lambda adjoint, x, where: None
     if not (_is_array(adjoint) and _is_array(x) and adjoint.ndim == x.ndim):
         def mismatch(adjoint, x, where):
-            raise ValueError(where + " has another rank than its argument")
+            raise AdjointShapeError(where, np.shape(adjoint), np.shape(x))
         return mismatch
 
     def same_shape(adjoint, x, where):
         if adjoint.shape != x.shape:
-            raise ValueError(where + " has another shape than its argument")
+            raise AdjointShapeError(where, adjoint.shape, x.shape)
     return same_shape
 
 

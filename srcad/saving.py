@@ -15,6 +15,7 @@ checkpoint a top-level loop whose inner loops would save more than its trips com
 """
 
 import gast
+import numpy as np
 
 from . import anno
 from .templates import make_assign, make_const, make_name, names_read
@@ -109,12 +110,46 @@ class SavePlanner:
                 # outside it
                 reads_seeing_d = [p for p in reads if not any(
                     inside(p, loop) and not inside(d, loop) for loop in index_of.get(name, []))]
-                if any(precedes(p, d, self.save_loops) for p in reads_seeing_d):
+                if any(precedes(p, d, self.save_loops) for p in reads_seeing_d) and \
+                        not self.overwrites_unread_fresh_memory(name, d, reads_seeing_d):
                     if self.recomputable(name, d, body):
                         self.recompute.setdefault(d[:-1], []).append(name)
                     else:
                         self.saves[(d, name)] = None
         self.plan_inversions(body)
+
+    def overwrites_unread_fresh_memory(self, name, d, reads):
+        """Does the store into `name` at `d` overwrite memory no read in `reads` saw? True when
+        an assignment of a new array to `name` (`x = np.empty(n)`) runs before `d` in a block
+        around it, with no other assignment of `name` after it in that block, and no read
+        after it can run before `d` without running it again: reads elsewhere saw the memory
+        of another array. (The common fill of a new array in a loop then saves nothing.)"""
+        if not (isinstance(d[-1], int) and self.stores_into(d, name)):
+            return False
+        fresh = self.fresh_binding_before(name, d)
+        if fresh is None:
+            return False
+        block, index = fresh
+        after = [q for q in self.defs.get(name, []) if inside(q, block) and q[len(block)] > index]
+        if any(not self.stores_into(q, name) for q in after):
+            return False
+        loops = {q: s for q, s in self.save_loops.items() if inside(q, block)}
+        return not any(inside(p, block) and p[len(block)] > index and precedes(p, d, loops)
+                       for p in reads)
+
+    def fresh_binding_before(self, name, d):
+        """(block, index) of the latest `name = <new array>` at a block level around `d`,
+        before it, when it is the latest assignment of `name` on those levels; else None."""
+        for k in range(len(d) - 1, -1, -2):
+            block, at = d[:k], d[k]
+            stmts = _block_at(self.core.tree.body, block)
+            for j in range(at - 1, -1, -1):
+                stmt = stmts[j]
+                if self.defines_name(stmt, name):
+                    return (block, j) if _new_array(stmt.value, self.ty) else None
+                if name in _written(stmt):
+                    return None
+        return None
 
     def plan_inversions(self, body):
         """An integer stepped by a constant (`idx += 1`) is restored by stepping it back instead
@@ -408,6 +443,18 @@ class SavePlanner:
 
     def statement_at(self, path):
         return _block_at(self.core.tree.body, path[:-1])[path[-1]]
+
+
+ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_like,
+               np.ones_like, np.full_like, np.copy)
+
+
+def _new_array(value, ty):
+    """Is `value` (a core expression) certainly an array in memory no variable shares?"""
+    if isinstance(value, gast.Call):
+        return any(anno.getanno(value.func, "func") is f for f in ALLOCATIONS)
+    return isinstance(value, (gast.BinOp, gast.UnaryOp)) and \
+        any(ty(n).is_array for n in names_read(value))
 
 
 def inside(path, loop_path):

@@ -255,10 +255,16 @@ def _to_rows(x, axis):
     return impl
 
 
-@register_jitable
 def rows_to(r, shape, axis):
     """The inverse of `to_rows`: `r` (one row per kept index) as an array of `shape`."""
     return unmoved(r, shape, permutation(axis_flags(axis, len(shape))))
+
+
+@overload(rows_to)
+def _rows_to(r, shape, axis):
+    if is_none(axis) or len(shape) == 1:  # (the rows are the array in C order: no transpose)
+        return lambda r, shape, axis: np.ascontiguousarray(r).reshape(shape)
+    return lambda r, shape, axis: unmoved(r, shape, permutation(axis_flags(axis, len(shape))))
 
 
 @register_jitable

@@ -111,13 +111,20 @@ def test_out_of_range_raises_index_error(fn, args, jit):
         srcad.grad(fn, jit=jit, mode="source")(*args)
 
 
+def test_the_message_names_the_index_the_axis_the_size_and_the_place(jit):
+    # (compiled code passes the numbers to the exception, which formats them in Python)
+    with pytest.raises(IndexError, match=r"^index 3 is out of bounds for axis 0 with size 3 "
+                                         r"\(x\[i\] at test_bounds.py:\d+\)$"):
+        srcad.grad(one_past_the_end, jit=jit, mode="source")(np.ones(3))
+
+
 def test_a_mask_of_the_wrong_shape_raises(jit):
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="did not match the indexed array along axis 0"):
         srcad.grad(masked, jit=jit)(np.ones(3), np.array([True, False]))
 
 
 def test_an_integer_division_by_zero_raises(jit):
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError, match=r"division or modulo by zero \(.*test_bounds"):
         srcad.grad(divide_index, jit=jit)(np.ones(3), 0)
 
 
