@@ -10,6 +10,7 @@ Input and output: a gradient FunctionDef. Each pass returns whether it changed a
 - `inline_temps`     a temporary read once, right where it is used, is written in place
 - `remove_dead`      assignments nobody reads (liveness over if / for / while)
 - `remove_unread_saves` save buffers whose restores were all dead
+- `save_shapes_only` an array the reverse sweep reads only for its shape saves its shape
 - `share_arrays`     an adjoint array passed on unchanged is not copied when nothing updates
                      either name in place
 - `tidy`             empty ifs, repeated line comments
@@ -24,6 +25,7 @@ import gast
 
 from . import anno
 from .reverse import COMMENT, is_fresh
+from .templates import make_name as _name
 from .templates import make_const as _const
 from .templates import blocks, names_read, walk
 
@@ -629,6 +631,98 @@ def remove_unread_saves(fn_def, ctx):
     return True
 
 
+def save_shapes_only(fn_def, ctx):
+    """An array the reverse sweep reads only for its shape (the operand an adjoint is summed
+    back to, `rt.unbroadcast(g, x)`; the argument of `np.sum`) is saved as its shape: `buf.append(x.shape)`, restored
+    into `x_shape`, which those reads take instead. The array itself is then freed as soon as
+    the forward sweep moves on (the LSTM saved twenty arrays per layer and step, half of them
+    only for this)."""
+    body = fn_def.body
+    start = next((k for k, s in enumerate(body) if _is_comment(s) and
+                  s.value.value == COMMENT + "reverse sweep"), None)
+    if start is None:
+        return False
+    forward, reverse = body[:start], body[start + 1:]
+    changed = False
+    for buf in sorted(ctx.buffers):
+        found = _list_saves(forward, reverse, buf)
+        if found is None:
+            continue
+        pushes, pops, name = found
+        shape = _unused_name(fn_def, f"{name}_shape")
+        for push in pushes:
+            push.value.args[0] = gast.Attribute(value=_name(name), attr="shape",
+                                                ctx=gast.Load())
+        for pop in pops:
+            pop.targets[0].id = shape
+        for n in walk(reverse):
+            if isinstance(n, gast.Name) and n.id == name:
+                n.id = shape
+        body.insert(start + 1, gast.Assign(
+            targets=[_name(shape, gast.Store())],
+            value=gast.Attribute(value=_name(name), attr="shape", ctx=gast.Load())))
+        changed = True
+    return changed
+
+
+def _read_for_its_shape(call):
+    """The argument of `call` it reads only the shape of: `x` in `rt.unbroadcast(g, x)`,
+    `rt.unbroadcast_copy(g, x)` and `kn.sum_adjoint(g, x, None)`; else None."""
+    if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and
+            isinstance(call.func.value, gast.Name)):
+        return None
+    helper = (call.func.value.id, call.func.attr)
+    if helper in (("rt", "unbroadcast"), ("rt", "unbroadcast_copy")) and len(call.args) == 2 or \
+            helper == ("kn", "sum_adjoint") and len(call.args) == 3 and \
+            isinstance(call.args[2], gast.Constant) and call.args[2].value is None:
+        return call.args[1]
+    return None
+
+
+def _list_saves(forward, reverse, buf):
+    """(pushes, pops, name) when the list `buf` saves `name` (`buf.append(name)` in the forward
+    sweep, `name = buf.pop()` in the reverse) and the reverse sweep reads `name` only for its
+    shape; else None."""
+    pushes, pops, names = [], [], set()
+    for n in walk(forward):
+        if isinstance(n, gast.Expr) and _is_list_call(n.value, buf, "append") and \
+                isinstance(n.value.args[0], gast.Name):
+            pushes.append(n)
+            names.add(n.value.args[0].id)
+    for n in walk(reverse):
+        if isinstance(n, gast.Assign) and _is_list_call(n.value, buf, "pop") and \
+                isinstance(n.targets[0], gast.Name):
+            pops.append(n)
+            names.add(n.targets[0].id)
+    if not pushes or not pops or len(names) != 1:
+        return None
+    name = names.pop()
+    mentions = sum(isinstance(n, gast.Name) and n.id == buf for n in walk(forward + reverse))
+    if mentions != len(pushes) + len(pops) + 1:  # (and its allocation, buf = [])
+        return None
+    shape_reads = {id(_read_for_its_shape(c)) for c in walk(reverse)}
+    pop_targets = {id(p.targets[0]) for p in pops}
+    if any(isinstance(n, gast.Name) and n.id == name and id(n) not in shape_reads | pop_targets
+           for n in walk(reverse)):
+        return None
+    return pushes, pops, name
+
+
+def _is_list_call(node, buf, method):
+    return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+        node.func.attr == method and isinstance(node.func.value, gast.Name) and \
+        node.func.value.id == buf and len(node.args) == (method == "append")
+
+
+def _unused_name(fn_def, wanted):
+    used = {n.id for n in walk(fn_def) if isinstance(n, gast.Name)}
+    name, k = wanted, 1
+    while name in used:
+        k += 1
+        name = f"{wanted}{k}"
+    return name
+
+
 def _shallow(stmt):
     """The parts of a statement outside its nested blocks."""
     if isinstance(stmt, gast.If):
@@ -700,4 +794,4 @@ def _negate(test):
 
 
 PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies, inline_temps,
-          remove_dead, remove_unread_saves, share_arrays, tidy]
+          remove_dead, remove_unread_saves, save_shapes_only, share_arrays, tidy]

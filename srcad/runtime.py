@@ -12,6 +12,8 @@ from numba import literal_unroll
 from numba.core import types
 from numba.extending import overload, register_jitable
 
+from .kernels.rows import shape_of
+
 
 def _is_array(t):
     return isinstance(t, types.Array)
@@ -20,18 +22,20 @@ def _is_array(t):
 # ---- broadcasting -------------------------------------------------------------------------
 
 def unbroadcast(g, x):
-    """Sum the adjoint `g` of a broadcast result back to the shape of operand `x`: `g` itself
-    when the shapes already agree."""
-    if np.ndim(x) == 0:
+    """Sum the adjoint `g` of a broadcast result back to the shape of operand `x` (an array, a
+    scalar, or an array's shape as a tuple): `g` itself when the shapes already agree."""
+    shape = x if isinstance(x, tuple) else np.shape(x)
+    if not shape:
         return np.float64(np.sum(g))
     g = np.asarray(g)
-    if g.shape == x.shape:
+    if g.shape == shape:
         return g
-    if g.ndim < x.ndim or any(gn not in (xn, 1) and xn != 1
-                              for gn, xn in zip(g.shape[g.ndim - x.ndim:], x.shape, strict=False)):
-        return np.broadcast_to(g, x.shape).copy()
-    g = g.sum(axis=tuple(range(g.ndim - x.ndim))) if g.ndim > x.ndim else g
-    axes = tuple(k for k, n in enumerate(x.shape) if n == 1 and g.shape[k] != 1)
+    if g.ndim < len(shape) or any(gn not in (xn, 1) and xn != 1
+                                  for gn, xn in zip(g.shape[g.ndim - len(shape):], shape,
+                                                    strict=False)):
+        return np.broadcast_to(g, shape).copy()
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
@@ -55,46 +59,57 @@ def _sum_to_shape(g, shape):
     return out
 
 
+def _rank(x):
+    """The rank of the operand type `x` (an array, or a shape tuple); None for a scalar."""
+    if _is_array(x):
+        return x.ndim
+    if isinstance(x, types.BaseTuple):
+        return len(x) or None
+    return None
+
+
 @overload(unbroadcast)
 def _unbroadcast(g, x):
-    if not _is_array(x):
+    rank = _rank(x)
+    if rank is None:
         if _is_array(g):
             return lambda g, x: np.sum(g)
         return lambda g, x: g
     if not _is_array(g):
-        return lambda g, x: np.full(x.shape, g)
-    if g.ndim == x.ndim == 1:  # (simple forms for the common ranks compile much faster)
+        return lambda g, x: np.full(shape_of(x), g)
+    if g.ndim == rank == 1:  # (simple forms for the common ranks compile much faster)
         def vector(g, x):
-            if g.shape[0] == x.shape[0]:
+            if g.shape[0] == shape_of(x)[0]:
                 return g
             return np.full(1, np.sum(g))
         return vector
-    if g.ndim == 2 and x.ndim == 1:
+    if g.ndim == 2 and rank == 1:
         def rows(g, x):
-            out = np.zeros(x.shape[0], g.dtype)
+            n = shape_of(x)[0]
+            out = np.zeros(n, g.dtype)
             for i in range(g.shape[0]):
-                if x.shape[0] == 1:
+                if n == 1:
                     out[0] += np.sum(g[i])
                 else:
                     out += g[i]
             return out
         return rows
-    if g.ndim == x.ndim:
+    if g.ndim == rank:
         def same_rank(g, x):
-            if g.shape == x.shape:
+            if g.shape == shape_of(x):
                 return g
-            return _sum_to_shape(g, x.shape)
+            return _sum_to_shape(g, shape_of(x))
         return same_rank
-    return lambda g, x: _sum_to_shape(g, x.shape)
+    return lambda g, x: _sum_to_shape(g, shape_of(x))
 
 
 @overload(unbroadcast_copy)
 def _unbroadcast_copy(g, x):
-    if not _is_array(g) or not _is_array(x) or g.ndim != x.ndim:
+    if not _is_array(g) or _rank(x) != g.ndim:
         return lambda g, x: unbroadcast(g, x)  # (a new array whenever the ranks differ)
 
     def copy(g, x):
-        if g.shape == x.shape:
+        if g.shape == shape_of(x):
             return g.copy()
         return unbroadcast(g, x)
     return copy

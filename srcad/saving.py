@@ -77,7 +77,7 @@ class SavePlanner:
         self.plan_inits(body)
         self.plan_array_inits(body)
         reads = {name: list(paths) for name, paths in self.reads.items()}
-        self.plan_saves(body)
+        self.plan_saves_and_restores(body)
         self.checkpointed = self.loops_to_checkpoint(body)
         if self.checkpointed:
             self.save_loops = {p: s for p, s in self.loops.items() if p not in self.checkpointed}
@@ -87,7 +87,27 @@ class SavePlanner:
                 loop = self.loops[path]
                 for name in _primal_reads(loop) - _written(loop):
                     self.read(name, path[:-1] + (path[-1] - 0.5,))
+            self.plan_saves_and_restores(body)
+
+    def plan_saves_and_restores(self, body):
+        """`plan_saves`, again while the restores it plans read variables nobody planned for:
+        the reverse sweep puts a saved element back (`a[i] = saved`) where it reverses the
+        store, so `i` must have its value from then (a while loop's counter is restored too)."""
+        while True:
             self.plan_saves(body)
+            added = False
+            for d, name in list(self.saves):
+                if not isinstance(d[-1], int) or not self.stores_into(d, name):
+                    continue  # (a virtual point: a checkpointed loop's snapshot)
+                stmt = self.statement_at(d)
+                target = stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]
+                for index in sorted(names_read(target.slice)):
+                    if d not in self.reads.get(index, []):
+                        self.reads.setdefault(index, []).append(d)
+                        added = True
+            if not added:
+                return
+            self.saves, self.inverted, self.recompute, self.recompute_at_use = {}, {}, {}, {}
 
     def plan_saves(self, body):
         """Mark each definition overwriting a value the reverse sweep reads later."""
@@ -122,8 +142,8 @@ class SavePlanner:
         """Does the store into `name` at `d` overwrite memory no read in `reads` saw? True when
         an assignment of a new array to `name` (`x = np.empty(n)`) runs before `d` in a block
         around it, with no other assignment of `name` after it in that block, and no read
-        after it can run before `d` without running it again: reads elsewhere saw the memory
-        of another array. (The common fill of a new array in a loop then saves nothing.)"""
+        from it on (its own adjoint's included) can run before `d` without running it again:
+        reads elsewhere saw the memory of another array. (The common fill of a new array in a loop then saves nothing.)"""
         if not (isinstance(d[-1], int) and self.stores_into(d, name)):
             return False
         fresh = self.fresh_binding_before(name, d)
@@ -134,7 +154,8 @@ class SavePlanner:
         if any(not self.stores_into(q, name) for q in after):
             return False
         loops = {q: s for q, s in self.save_loops.items() if inside(q, block)}
-        return not any(inside(p, block) and p[len(block)] > index and precedes(p, d, loops)
+        # (a read at the assignment itself counts: the adjoint of `a = 1.0 / x` reads `a`)
+        return not any(inside(p, block) and p[len(block)] >= index and precedes(p, d, loops)
                        for p in reads)
 
     def fresh_binding_before(self, name, d):

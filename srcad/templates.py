@@ -37,9 +37,9 @@ def make_assign(target, value):
 
 
 def walk(node):
-    """Every node below `node` (itself included), in no particular order: gast.walk, twice as
-    fast, for the analyses that only collect."""
-    todo = [node]
+    """Every node below `node` (itself included; or below each node of a list), in no
+    particular order: gast.walk, twice as fast, for the analyses that only collect."""
+    todo = list(node) if isinstance(node, list) else [node]
     while todo:
         n = todo.pop()
         yield n

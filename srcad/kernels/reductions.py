@@ -40,6 +40,7 @@ from .rows import (
     rows_vector,
     rowwise,
     scale_rows,
+    shape_of,
     shape_reduced,
     to_rows,
 )
@@ -412,7 +413,9 @@ def _sum_adjoint_rows(g, x, axis):
 
 
 def sum_adjoint(g, x, axis=None):
-    """x̄ = g broadcast over the reduced axes."""
+    """x̄ = g broadcast over the reduced axes (with axis None, `x` may be its shape)."""
+    if isinstance(x, tuple):
+        return np.full(x, np.asarray(g).reshape(-1)[0])
     return _sum_adjoint_rows(g, x, axis)
 
 
@@ -425,7 +428,7 @@ def _sum_adjoint(g, x, axis=None):
 
     def filled(g, x, axis=None):
         value = np.asarray(g).reshape(1)[0] if g_is_array else g
-        out = np.empty(x.shape, dtype)
+        out = np.empty(shape_of(x), dtype)
         flat = out.reshape(out.size)
         for i in range(flat.size):
             flat[i] = value

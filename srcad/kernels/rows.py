@@ -347,6 +347,18 @@ def _shaped_like(flat, x):
     return lambda flat, x: np.ascontiguousarray(flat).reshape(x.shape)
 
 
+def shape_of(x):
+    """The shape of an array, or a shape itself (a tuple)."""
+    return x if isinstance(x, tuple) else np.shape(x)
+
+
+@overload(shape_of)
+def _shape_of(x):
+    if isinstance(x, types.BaseTuple):
+        return lambda x: x
+    return lambda x: x.shape
+
+
 def int_array(values):
     """An int, a tuple of ints or an integer array, as a 1-D intp array."""
     return np.atleast_1d(np.asarray(values, dtype=np.intp))

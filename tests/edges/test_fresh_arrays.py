@@ -92,6 +92,105 @@ def carried_between_trips(x, steps):
     return np.sum(a * a)
 
 
+# From a helper's attack on the rule: the adjoint of the assignment itself reads the new
+# array (`1 / x`, `2 ** x`, `x ** y`: their partials use the result), so a later store must
+# still save what it overwrites.
+
+def reciprocal_then_add(x):
+    a = 1.0 / x
+    a[0] += 1.0
+    return np.sum(a * a)
+
+
+def reciprocal_then_add_in_a_loop(x):
+    a = 1.0 / x
+    for i in range(len(x)):
+        a[i] += x[i]
+    return np.sum(a * a)
+
+
+def quotient_by_the_argument(y, x):
+    a = x / y
+    a[1] += 2.0
+    return np.sum(a * a)
+
+
+def power_of_two_then_add(x):
+    a = 2.0 ** x
+    a[2] += 1.5
+    return np.sum(a * a)
+
+
+def power_then_scale(y, x):
+    a = x ** y
+    a[0] *= 3.0
+    return np.sum(a)
+
+
+def reciprocal_per_trip(x):
+    s = 0.0
+    for k in range(3):
+        a = (k + 1.0) / x
+        a[k] += s
+        s += np.sum(a * a)
+    return s
+
+
+def reciprocal_rows(A):
+    a = 1.0 / A
+    a[0] += A[1]
+    a[1, :] += 1.0
+    return np.sum(a * a)
+
+
+def power_read_then_stored(x):
+    a = x ** x
+    t = a[0] * 2.0
+    a[0] = t
+    return np.sum(a)
+
+
+def reciprocal_whole_slice(x):
+    a = 1.0 / x
+    a[:] += 1.0
+    return np.sum(a * a)
+
+
+def inner_loop_on_a_new_quotient(x):
+    s = 0.5
+    for _ in range(3):
+        a = 1.0 / (x + s)
+        for i in range(len(x)):
+            s = np.sin(s + x[i])
+            a[i] += s
+        s = s + np.sum(a * a)
+    return s
+
+
+# (wrong before the rule too: the reverse sweep put each saved element back at the while
+# loop's final index, as the counter was not stepped back)
+
+def while_counter_store(x):
+    a = np.copy(x)
+    s = np.sum(a * a)
+    i = 0
+    while i < 3:
+        a[i] += 0.5
+        i += 1
+    return s + np.sum(a * a * a)
+
+
+def while_break_store(x):
+    a = 1.0 / x
+    i = 0
+    while i < 4:
+        a[i] += 0.5
+        i += 1
+        if i > 2:
+            break
+    return np.sum(a * a)
+
+
 CASES = [
     (fill_then_sum, lambda rng: (rng.standard_normal(6),), True),
     (refill_per_step, lambda rng: (rng.standard_normal(5), 4), True),
@@ -102,6 +201,19 @@ CASES = [
     (new_in_one_branch_only, lambda rng: (rng.standard_normal(3), -1), False),
     (store_after_the_loop_reads_it, lambda rng: (rng.standard_normal(4),), False),
     (carried_between_trips, lambda rng: (rng.uniform(0.5, 1.0, 3), 4), False),
+    (reciprocal_then_add, lambda rng: (rng.uniform(0.5, 1.5, 3),), False),
+    (reciprocal_then_add_in_a_loop, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
+    (quotient_by_the_argument, lambda rng: (rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)),
+     False),
+    (power_of_two_then_add, lambda rng: (rng.uniform(0.5, 1.5, 3),), False),
+    (power_then_scale, lambda rng: (rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)), False),
+    (reciprocal_per_trip, lambda rng: (rng.uniform(0.5, 1.5, 3),), False),
+    (reciprocal_rows, lambda rng: (rng.uniform(0.5, 1.5, (2, 3)),), False),
+    (power_read_then_stored, lambda rng: (rng.uniform(0.5, 1.5, 3),), False),
+    (reciprocal_whole_slice, lambda rng: (rng.uniform(0.5, 1.5, 3),), False),
+    (inner_loop_on_a_new_quotient, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
+    (while_counter_store, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
+    (while_break_store, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
 ]
 
 

@@ -1,0 +1,67 @@
+"""An array the reverse sweep reads only for its shape (to sum a broadcast adjoint back to it) is
+saved as its shape, not its values. The shapes must still be the ones of each trip: arrays
+whose length changes from trip to trip, and broadcasting that differs per trip, are checked
+against finite differences, compiled and as Python."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def growing_prefixes(x, w):
+    s = 0.0
+    for t in range(x.shape[0]):
+        v = x[:t + 1] * w[t] + x[t]
+        u = np.exp(-v) + v * w[0]
+        s += np.sum(u * u)
+    return s
+
+
+def outer_products_per_trip(x, y):
+    s = 0.0
+    for k in range(1, x.shape[0] + 1):
+        m = x[:k, None] * y[None, :k] + y[k - 1]
+        s += np.sum(np.tanh(m))
+    return s
+
+
+def broadcast_then_not(x, y):
+    s = 0.0
+    for k in range(3):
+        a = x[k:k + 2] if k != 1 else x[:1]
+        b = a + y[:2] * x[k]
+        s += np.sum(b * b)
+    return s
+
+
+def stencil(u0, kappa, steps):
+    u = u0.copy()
+    for _ in range(steps):
+        lap = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * u[1:-1, 1:-1]
+        u[1:-1, 1:-1] = u[1:-1, 1:-1] + kappa * lap
+    return 0.5 * np.sum(u * u)
+
+
+CASES = [
+    (growing_prefixes, lambda rng: (rng.uniform(0.2, 1.0, 5), rng.uniform(0.2, 1.0, 5)), (0, 1)),
+    (outer_products_per_trip, lambda rng: (rng.standard_normal(4), rng.standard_normal(4)),
+     (0, 1)),
+    (broadcast_then_not, lambda rng: (rng.standard_normal(4), rng.standard_normal(3)), (0, 1)),
+    (stencil, lambda rng: (rng.standard_normal((6, 6)), 0.2, 3), (0, 1)),
+]
+
+
+@pytest.mark.parametrize(("fn", "make", "wrt"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_shapes_saved_per_trip(fn, make, wrt, jit, rng):
+    args = make(rng)
+    g = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)
+    check.compare(fn, args, list(wrt), list(g(*args)))
+
+
+def test_the_stencil_saves_the_shapes_of_its_temporaries():
+    text = srcad.source(srcad.grad(stencil, wrt=(0, 1), mode="source"),
+                        np.ones((5, 5)), 0.2, 2)
+    assert text.count(".append(") == 8, text
+    assert text.count(".shape)") == 6, text  # (lap and the overwritten interior: values)
