@@ -27,6 +27,7 @@ Raises UnsupportedError, naming the construct and its file:line, for anything el
 
 import builtins
 import inspect
+import math
 import operator
 from dataclasses import dataclass
 
@@ -629,6 +630,9 @@ class _Lowering:
         if isinstance(node, gast.BinOp):
             if type(node.op) not in BINOPS:
                 _unsupported(f"the operator {type(node.op).__name__}", node)
+            logistic = self.logistic(node)
+            if logistic is not None:
+                return logistic
             return gast.BinOp(left=self.atom(node.left), op=node.op, right=self.atom(node.right))
         if isinstance(node, gast.UnaryOp):
             return gast.UnaryOp(op=node.op, operand=self.atom(node.operand))
@@ -654,6 +658,31 @@ class _Lowering:
                 _unsupported("list literals are not supported (use np.array or a tuple)", node)
             return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
         _unsupported(f"the expression '{type(node).__name__}' is not supported", node)
+
+    def logistic(self, node):
+        """`1 / (1 + exp(-z))` (np.exp or math.exp) as `rt.sigmoid(z)`: the same arithmetic,
+        whose derivative needs only its result (see runtime.sigmoid). None for anything else."""
+        right = node.right
+        if not (isinstance(node.op, gast.Div) and _is_one(node.left) and
+                isinstance(right, gast.BinOp) and isinstance(right.op, gast.Add)):
+            return None
+        call = right.right if _is_one(right.left) else right.left if _is_one(right.right) \
+            else None
+        if not (isinstance(call, gast.Call) and len(call.args) == 1 and not call.keywords and
+                isinstance(call.args[0], gast.UnaryOp) and
+                isinstance(call.args[0].op, gast.USub)):
+            return None
+        exp = resolve(call.func, self.scope)
+        helper = runtime.sigmoid if exp is np.exp else \
+            runtime.sigmoid_math if exp is math.exp else None
+        if helper is None:
+            return None
+        self.resolve(call.func)  # (valid while that name still means the same function)
+        out = gast.Call(func=gast.Attribute(value=_name("rt"), attr=helper.__name__,
+                                            ctx=gast.Load()),
+                        args=[self.atom(call.args[0].operand)], keywords=[])
+        anno.setanno(out.func, "func", helper)
+        return out
 
     def ifexp(self, node):
         tmp = self.namer.temp()
@@ -872,6 +901,11 @@ class _Lowering:
                 return self.atom(node, force_temp=True)
             return _fold_constant(expr) or expr
         return self.atom(node)
+
+
+def _is_one(node):
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float) and \
+        node.value == 1
 
 
 def _lists_as_tuples(node):

@@ -190,6 +190,7 @@ elementwise(math.log2, np.log2, x="g / (x * 0.6931471805599453)")
 elementwise(math.sqrt, np.sqrt, x="g / (2.0 * ans)")
 elementwise(np.cbrt, x="g / (3.0 * ans * ans)")
 elementwise(np.logaddexp, x="g * np.exp(x - ans)", y="g * np.exp(y - ans)")
+elementwise(runtime.sigmoid, runtime.sigmoid_math, x="g * ans * (1.0 - ans)")  # 1 / (1 + e^-x)
 
 section("Trigonometric and hyperbolic functions")
 elementwise(math.sin, np.sin, x="g * np.cos(x)")

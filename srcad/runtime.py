@@ -7,6 +7,8 @@ per signature at typing time. Helpers that are the same code either way are
 `register_jitable`.
 """
 
+import math
+
 import numpy as np
 from numba import literal_unroll
 from numba.core import types
@@ -228,6 +230,36 @@ def _check_adjoint(adjoint, x, where):
         if adjoint.shape != x.shape:
             raise AdjointShapeError(where, adjoint.shape, x.shape)
     return same_shape
+
+
+# ---- the logistic sigmoid -------------------------------------------------------------------
+# normalize writes `1 / (1 + exp(-x))` as these: the same arithmetic, but the derivative
+# s (1 - s) needs only the result, where the expression's three steps would each be kept
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def sigmoid_math(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _one(x):
+    """1 in the precision of `x`'s type (float32 arrays and scalars stay float32)."""
+    dtype = x.dtype if _is_array(x) else x
+    return np.float32(1.0) if dtype == types.float32 else 1.0
+
+
+@overload(sigmoid)
+def _sigmoid(x):
+    one = _one(x)
+    return lambda x: one / (one + np.exp(-x))
+
+
+@overload(sigmoid_math)
+def _sigmoid_math(x):
+    one = _one(x)
+    return lambda x: one / (one + math.exp(-x))
 
 
 # ---- powers -------------------------------------------------------------------------------

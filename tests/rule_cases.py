@@ -101,6 +101,8 @@ SPECIAL = {
     runtime.eigenvalues: [("np.linalg.eigh(a + a.T)[0]", {"a": M33}),
                           ("np.linalg.eigh(a)[0]", {"a": M33})],
     runtime.eigenvectors: [("np.linalg.eigh(a + a.T)[1] ** 2", {"a": M33})],
+    runtime.sigmoid: [("1.0 / (1.0 + np.exp(-x))", {"x": V3}), ("1 / (np.exp(-x) + 1)", {"x": ()})],
+    runtime.sigmoid_math: [("1.0 / (1.0 + math.exp(-x))", {"x": ()})],
     np.linalg.eigvalsh: [("np.linalg.eigvalsh(a)", {"a": M33})],
     scipy.linalg.solve_triangular: [
         ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, lower=True)", {"a": M33, "b": V3}),
