@@ -649,6 +649,9 @@ def save_shapes_only(fn_def, ctx):
         if found is None:
             continue
         pushes, pops, name = found
+        if not any(isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and
+                   s.targets[0].id == name for s in forward):
+            continue  # (`name` may not exist where the reverse sweep starts: a branch not taken)
         shape = _unused_name(fn_def, f"{name}_shape")
         for push in pushes:
             push.value.args[0] = gast.Attribute(value=_name(name), attr="shape",

@@ -44,16 +44,28 @@ def stencil(u0, kappa, steps):
     return 0.5 * np.sum(u * u)
 
 
+def loop_in_a_branch(x, flag):
+    s = np.sum(x)
+    if flag > 0:
+        for j in range(3):
+            t = x[:j + 1] * x[j]
+            s += np.sum(t * t)
+    return s
+
+
 CASES = [
     (growing_prefixes, lambda rng: (rng.uniform(0.2, 1.0, 5), rng.uniform(0.2, 1.0, 5)), (0, 1)),
     (outer_products_per_trip, lambda rng: (rng.standard_normal(4), rng.standard_normal(4)),
      (0, 1)),
     (broadcast_then_not, lambda rng: (rng.standard_normal(4), rng.standard_normal(3)), (0, 1)),
     (stencil, lambda rng: (rng.standard_normal((6, 6)), 0.2, 3), (0, 1)),
+    (loop_in_a_branch, lambda rng: (rng.standard_normal(4), 1.0), (0,)),
+    (loop_in_a_branch, lambda rng: (rng.standard_normal(4), -1.0), (0,)),  # (helper's attack)
 ]
 
 
-@pytest.mark.parametrize(("fn", "make", "wrt"), CASES, ids=[c[0].__name__ for c in CASES])
+@pytest.mark.parametrize(("fn", "make", "wrt"), CASES,
+                         ids=[f"{c[0].__name__}-{k}" for k, c in enumerate(CASES)])
 def test_shapes_saved_per_trip(fn, make, wrt, jit, rng):
     args = make(rng)
     g = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)
