@@ -95,7 +95,7 @@ class Gradient:
 
     __srcad_gradient__ = True
 
-    def __init__(self, fn, wrt, kind, mode="auto", jit=True, cache=False, fastmath=False,
+    def __init__(self, fn, wrt, kind, mode="auto", jit=True, cache=None, fastmath=False,
                  has_aux=False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -120,7 +120,7 @@ class Gradient:
                     "and name them)")
         self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
         self.kind, self.mode, self.jit = kind, mode, jit
-        self.cache, self.fastmath, self.has_aux = cache, fastmath, bool(has_aux)
+        self.cache, self.fastmath, self.has_aux = diskcache.wanted(cache), fastmath, bool(has_aux)
         self._last = None
         self._warned = False
         # _call_key(args) -> _Specialization, for calls that skip the binding: positional
@@ -499,7 +499,7 @@ def _normalize_wrt(wrt, params, fn):
 
 # ---- public functions -----------------------------------------------------------------------
 
-def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
+def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
          has_aux=False):
     """The gradient of scalar-valued `fn` w.r.t. argument(s) `wrt`.
 
@@ -513,7 +513,8 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
             "source" (never falls back) or "tape".
         jit: compile the generated gradient with numba.njit; False runs it as Python.
         cache: keep the generated code and numba's machine code on disk between processes
-            ($SRCAD_CACHE_DIR; README.md says what the cache trusts and checks).
+            ($SRCAD_CACHE_DIR; README.md says what the cache trusts and checks). Not given:
+            as $SRCAD_CACHE says (1: on), off when it is unset.
         fastmath: passed to numba.njit (off by default: it may reorder floating point).
         has_aux: fn returns a pair (value, aux); the callable returns (gradient, aux), aux
             as fn computed it.
@@ -532,7 +533,7 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
     return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux)
 
 
-def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastmath=False,
+def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
                    has_aux=False):
     """Like grad, but the callable returns `(value, gradient)`; with has_aux,
     `((value, aux), gradient)`."""
@@ -542,7 +543,7 @@ def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=False, fastma
     return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux)
 
 
-def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=False, fastmath=False, has_aux=False):
+def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has_aux=False):
     """Value of `fn(*args)` and its pullback: `pullback(cotangent)` -> gradients.
 
     The cotangent has the shape of the output; the pullback returns one gradient per `wrt`

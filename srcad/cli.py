@@ -79,7 +79,9 @@ def _cache(opts):
         return _clear(diskcache)
     info = diskcache.info()
     state = "used" if info["trusted"] else f"NOT used: {info['problem']}"
-    print(f"{info['path']} ({state})\n{info['entries']} generated modules, "
+    on = "on for every gradient (SRCAD_CACHE=1)" if diskcache.wanted(None) else \
+        "used by gradients made with cache=True (SRCAD_CACHE=1: by every gradient)"
+    print(f"{info['path']} ({state}; {on})\n{info['entries']} generated modules, "
           f"{info['bytes'] / 2 ** 20:.1f} MB of {info['limit_bytes'] / 2 ** 20:.0f} MB "
           "(SRCAD_CACHE_SIZE); the oldest are removed past that")
     if info["others"]:

@@ -1,6 +1,7 @@
 """The disk cache: generated modules and Numba's machine code kept between processes.
 
-Used only with `cache=True`. Everything lives in `<root>/generated`, where the root is
+Used with `cache=True`, or for every gradient when `$SRCAD_CACHE` is 1 (`wanted`): off by
+default, since a cache is a directory srcad must trust and writes into unasked. Everything lives in `<root>/generated`, where the root is
 `$SRCAD_CACHE_DIR` or the user's cache directory (`$XDG_CACHE_HOME/srcad`, `~/.cache/srcad`).
 
 Threat model: someone other than the user can write into the cache directory (a cache shared,
@@ -324,6 +325,19 @@ def _read_key(path):
 
 
 # ---- size bound and the `srcad cache` command ----------------------------------------------
+
+def wanted(cache):
+    """Whether a gradient made with `cache` (True, False, or None: not given) uses the disk
+    cache: None follows `$SRCAD_CACHE` (1/true/yes/on; unset, empty, 0/false/no/off: no)."""
+    if cache is not None:
+        return bool(cache)
+    text = os.environ.get("SRCAD_CACHE", "").strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text not in ("", "0", "false", "no", "off"):
+        _warn(f"srcad: SRCAD_CACHE={text!r} is neither 1 nor 0; the disk cache stays off")
+    return False
+
 
 def limit_bytes():
     """`$SRCAD_CACHE_SIZE` (megabytes) in bytes; the default, with a warning, when it is not a

@@ -250,3 +250,29 @@ def test_an_index_restored_from_earlier_compiles_again(tmp_path):
         (generated / name).write_bytes(data)
     write(tmp_path, model=model.format("float64"))
     assert np.isclose(run(tmp_path)[0], np.sum(2 * np.arange(1, 6) * X))
+
+
+def test_srcad_cache_turns_the_cache_on_for_every_gradient(tmp_path, monkeypatch):
+    write_model(tmp_path, 3)
+    script = SCRIPT.replace("cache=True", "")
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"), SRCAD_CACHE="1",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+            for _ in range(2)]
+    assert [r[2] for r in runs] == ["True", "False"]  # (the second process reused the first's)
+    x = np.linspace(0.1, 1.0, 5)
+    assert float(runs[1][0]) == pytest.approx(np.sum(3 * x ** 2))
+
+
+@pytest.mark.parametrize(("value", "on"), [("1", True), ("on", True), ("0", False),
+                                           ("", False), ("maybe", False)])
+def test_srcad_cache_values(monkeypatch, value, on):
+    from srcad import diskcache
+    monkeypatch.setenv("SRCAD_CACHE", value)
+    if value == "maybe":
+        with pytest.warns(srcad.CacheWarning, match="neither 1 nor 0"):
+            assert diskcache.wanted(None) is on
+    else:
+        assert diskcache.wanted(None) is on
+    assert diskcache.wanted(True) is True and diskcache.wanted(False) is False

@@ -77,8 +77,10 @@ class SrcadGradient:
                 try:
                     import srcad
 
-                    kwargs = {"fastmath": True} if self.fastmath else {}
-                    self.g = srcad.value_and_grad(self.f, wrt=self.wrt, **kwargs)
+                    # (cache=False: the compile column is a first compile, whatever
+                    # SRCAD_CACHE says)
+                    self.g = srcad.value_and_grad(self.f, wrt=self.wrt, cache=False,
+                                                  fastmath=self.fastmath)
                 except Exception as exc:
                     self.g = f"srcad error: {describe(exc)}"
             self.warnings = [describe(w.message) for w in caught]
