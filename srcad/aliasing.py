@@ -91,9 +91,15 @@ def view_base(value, types):
     return None
 
 
+# functions returning an array in new memory, whatever their arguments
+ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_like,
+               np.ones_like, np.full_like, np.copy)
+
+
 def may_be_view(func, call):
     """May `call` of `func` return (a part of) its first argument's memory?"""
-    if isinstance(func, np.ufunc) or hasattr(func, "__srcad_vjp__"):
+    if isinstance(func, np.ufunc) or hasattr(func, "__srcad_vjp__") or \
+            any(func is f for f in ALLOCATIONS):
         return False
     if func is np.array:  # np.array(x, copy=False) is x where it can be
         return any(k.arg == "copy" and not (isinstance(k.value, gast.Constant) and

@@ -277,9 +277,11 @@ class Gradient:
                 return None
             raise
         self._last = spec
-        aux = _plain_tree(out[1]) if self.has_aux else None
-        grads = [_plain(g, args[i]) for g, i in zip(out[1 + self.has_aux:], self.wrt_index)]
-        return _plain(out[0]), aux, grads
+        grads, k = [], 1 + self.has_aux
+        for i in self.wrt_index:  # (a loop: a comprehension costs a call on Python 3.11)
+            grads.append(_plain(out[k], args[i]))
+            k += 1
+        return _plain(out[0]), _plain_tree(out[1]) if self.has_aux else None, grads
 
     def structured_grads(self, flat_grads, flat, labels, structures):
         """One gradient per wrt argument, shaped like it, from the gradients of the flat
@@ -454,9 +456,11 @@ def _plain(value, like=None):
     """A value or gradient as the user gets it: a Python float for a scalar (a NumPy scalar of
     the argument's type for a NumPy scalar argument), an array of the argument's shape and
     dtype for an array argument."""
+    if type(value) is float and (like is None or type(like) is float):
+        return value  # (the common cases first: a call's overhead is mostly this function)
     if isinstance(like, np.ndarray):
         if type(value) is np.ndarray and value.shape == like.shape and \
-                value.dtype == like.dtype:
+                (value.dtype is like.dtype or value.dtype == like.dtype):
             return value
         if np.shape(value) == like.shape:
             return np.asarray(value, dtype=like.dtype)

@@ -633,10 +633,10 @@ def remove_unread_saves(fn_def, ctx):
 
 def save_shapes_only(fn_def, ctx):
     """An array the reverse sweep reads only for its shape (the operand an adjoint is summed
-    back to, `rt.unbroadcast(g, x)`; the argument of `np.sum`) is saved as its shape: `buf.append(x.shape)`, restored
-    into `x_shape`, which those reads take instead. The array itself is then freed as soon as
-    the forward sweep moves on (the LSTM saved twenty arrays per layer and step, half of them
-    only for this)."""
+    back to, `rt.unbroadcast(g, x)`; the argument of `np.sum`) is saved as its shape:
+    `buf.append(x.shape)`, restored into `x_shape`, which those reads take instead. The array
+    itself is then freed as soon as the forward sweep moves on (the LSTM saved twenty arrays per
+    layer and step, half of them only for this)."""
     body = fn_def.body
     start = next((k for k, s in enumerate(body) if _is_comment(s) and
                   s.value.value == COMMENT + "reverse sweep"), None)

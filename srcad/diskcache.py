@@ -1,8 +1,9 @@
 """The disk cache: generated modules and Numba's machine code kept between processes.
 
 Used with `cache=True`, or for every gradient when `$SRCAD_CACHE` is 1 (`wanted`): off by
-default, since a cache is a directory srcad must trust and writes into unasked. Everything lives in `<root>/generated`, where the root is
-`$SRCAD_CACHE_DIR` or the user's cache directory (`$XDG_CACHE_HOME/srcad`, `~/.cache/srcad`).
+default, since a cache is a directory srcad must trust and writes into unasked. Everything
+lives in `<root>/generated`, where the root is `$SRCAD_CACHE_DIR` or the user's cache
+directory (`$XDG_CACHE_HOME/srcad`, `~/.cache/srcad`).
 
 Threat model: someone other than the user can write into the cache directory (a cache shared,
 synced, restored by CI or mounted from elsewhere; a mistaken chmod). The cache must never run

@@ -303,6 +303,7 @@ adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a 
         forward="kn.squeeze_axes(a, axis)")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
+elementwise(np.full_like, params="a, fill_value", a="g * 0.0", fill_value="g")
 adjoint(np.linspace, params="start, stop, num=50, endpoint=True",
         start="np.sum(g) - rt.linspace_weighted(g, endpoint)",
         stop="rt.linspace_weighted(g, endpoint)",

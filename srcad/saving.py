@@ -15,9 +15,9 @@ checkpoint a top-level loop whose inner loops would save more than its trips com
 """
 
 import gast
-import numpy as np
 
 from . import anno
+from .aliasing import ALLOCATIONS
 from .templates import make_assign, make_const, make_name, names_read
 
 # expressions cheap enough to recompute in the reverse sweep rather than save
@@ -464,10 +464,6 @@ class SavePlanner:
 
     def statement_at(self, path):
         return _block_at(self.core.tree.body, path[:-1])[path[-1]]
-
-
-ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_like,
-               np.ones_like, np.full_like, np.copy)
 
 
 def _new_array(value, ty):

@@ -135,6 +135,8 @@ SPECIAL = {
     np.reshape: [("np.reshape(a, (4, 3))", {"a": (3, 4)}), ("np.reshape(a, -1)", {"a": (3, 4)})],
     np.ravel: [("np.ravel(x)", {"x": (3, 4)}), ("np.ravel(x.T)", {"x": (3, 4)})],
     np.copy: [("np.copy(x)", {"x": (4,)}), ("np.copy(x)", {"x": ()})],
+    np.full_like: [("np.full_like(x, y) * x", {"x": V3, "y": ()}),
+                   ("np.full_like(x, y) * x", {"x": (2, 3), "y": ()})],
     np.ascontiguousarray: [("np.ascontiguousarray(x)", {"x": (3, 4)}),
                            ("np.ascontiguousarray(x.T)", {"x": (3, 4)}),
                            ("np.ascontiguousarray(x)", {"x": ()})],

@@ -424,7 +424,8 @@ def _sum_adjoint(g, x, axis=None):
     if not is_none(axis):
         return lambda g, x, axis=None: _sum_adjoint_rows(g, x, axis)
     # (np.sum(x), the common case: a fill, which compiles in a fraction of the rows kernel)
-    dtype = g.dtype if isinstance(g, types.Array) else g
+    g_is_array = isinstance(g, types.Array)
+    dtype = g.dtype if g_is_array else g
 
     def filled(g, x, axis=None):
         value = np.asarray(g).reshape(1)[0] if g_is_array else g
@@ -433,7 +434,6 @@ def _sum_adjoint(g, x, axis=None):
         for i in range(flat.size):
             flat[i] = value
         return out
-    g_is_array = isinstance(g, types.Array)
     return filled
 
 

@@ -191,6 +191,13 @@ def while_break_store(x):
     return np.sum(a * a)
 
 
+def filled_then_scaled(x):  # (np.full_like was taken for a view of x and refused)
+    a = np.full_like(x, 0.5)
+    for i in range(x.shape[0]):
+        a[i] = a[i] * x[i]
+    return np.sum(a * x)
+
+
 CASES = [
     (fill_then_sum, lambda rng: (rng.standard_normal(6),), True),
     (refill_per_step, lambda rng: (rng.standard_normal(5), 4), True),
@@ -214,6 +221,7 @@ CASES = [
     (inner_loop_on_a_new_quotient, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
     (while_counter_store, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
     (while_break_store, lambda rng: (rng.uniform(0.5, 1.5, 4),), False),
+    (filled_then_scaled, lambda rng: (rng.standard_normal(4),), False),
 ]
 
 
