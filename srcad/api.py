@@ -638,22 +638,28 @@ def explain(fn, *args, wrt=0, **kwargs):
     return text
 
 
-def gradcheck(fn, args, wrt=0, *, mode="auto", jit=True, eps=1e-6, rtol=1e-5, atol=1e-7):
-    """Check srcad's gradient of `fn` at `args` against central finite differences.
+def gradcheck(fn, args, wrt=0, *, kwargs=None, mode="auto", jit=True, eps=1e-6, rtol=1e-5,
+              atol=1e-7):
+    """Check srcad's gradient of `fn` at `args` (and keyword arguments `kwargs`) against
+    central finite differences.
 
     Returns True, or raises AssertionError describing the worst mismatch.
     """
     g = Gradient(fn, wrt, "grad", mode, jit)
-    bound = g.bind(tuple(args), {})
+    bound = g.bind(tuple(args), dict(kwargs or {}))
     _, _, grads = g.evaluate(bound)
     flat, structures, labels = g.layout(bound)
 
     def flat_fn(*leaves):  # fn of the leaves of its structured arguments
-        leaves, args = iter(leaves), []
+        leaves, args, keywords = iter(leaves), [], {}
         for name in g.params:
             treedef = structures.get(name, pytrees.LEAF)
-            args.append(treedef.unflatten(next(leaves) for _ in range(treedef.num_leaves)))
-        return g.fn(*args)
+            value = treedef.unflatten(next(leaves) for _ in range(treedef.num_leaves))
+            if g.signature.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY:
+                keywords[name] = value
+            else:
+                args.append(value)
+        return g.fn(*args, **keywords)
     flat_grads = [leaf for grad in grads for leaf in pytrees.flatten(grad)[0]]
     indices = [labels.index(label) for name in g.wrt_names
                for label in (name + p for p in structures.get(name, pytrees.LEAF).paths())]

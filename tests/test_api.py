@@ -134,6 +134,18 @@ def test_gradcheck(rng):
         check.compare(f, (1.0, 2.0), [0], (123.0,))
 
 
+def scaled(x, *, scale=2.0):
+    return np.sum(np.sin(x) * scale)
+
+
+def test_gradcheck_passes_keyword_only_arguments_by_keyword(rng):
+    x = rng.standard_normal(3)
+    assert srcad.gradcheck(scaled, (x,))
+    assert srcad.gradcheck(scaled, (x,), wrt=(0, "scale"), kwargs={"scale": 3.0})
+    with pytest.raises(AssertionError, match="finite differences"):  # (the check can fail)
+        check.compare(lambda x, s: scaled(x, scale=s), (x, 3.0), [1], (123.0,))
+
+
 def recursive(a, n):
     if n == 0:
         return a
