@@ -650,16 +650,14 @@ def gradcheck(fn, args, wrt=0, *, kwargs=None, mode="auto", jit=True, eps=1e-6, 
     _, _, grads = g.evaluate(bound)
     flat, structures, labels = g.layout(bound)
 
+    from .tape.run import call_with_values
+
     def flat_fn(*leaves):  # fn of the leaves of its structured arguments
-        leaves, args, keywords = iter(leaves), [], {}
+        leaves, values = iter(leaves), []
         for name in g.params:
             treedef = structures.get(name, pytrees.LEAF)
-            value = treedef.unflatten(next(leaves) for _ in range(treedef.num_leaves))
-            if g.signature.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY:
-                keywords[name] = value
-            else:
-                args.append(value)
-        return g.fn(*args, **keywords)
+            values.append(treedef.unflatten(next(leaves) for _ in range(treedef.num_leaves)))
+        return call_with_values(getattr(g.fn, "__srcad_calls__", g.fn), values)
     flat_grads = [leaf for grad in grads for leaf in pytrees.flatten(grad)[0]]
     indices = [labels.index(label) for name in g.wrt_names
                for label in (name + p for p in structures.get(name, pytrees.LEAF).paths())]
