@@ -248,10 +248,10 @@ def _is_new_value(node):
     return isinstance(node, (gast.BinOp, gast.UnaryOp, gast.Constant))
 
 
-def _is_runtime(node, helper):
-    """Is `node` a call of `rt.<helper>`?"""
+def _is_runtime(node, helper, namespace="rt"):
+    """Is `node` a call of `rt.<helper>` (or of `<namespace>.<helper>`)?"""
     return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
-        isinstance(node.func.value, gast.Name) and node.func.value.id == "rt" and \
+        isinstance(node.func.value, gast.Name) and node.func.value.id == namespace and \
         node.func.attr == helper
 
 
@@ -671,12 +671,9 @@ def save_shapes_only(fn_def, ctx):
 def _read_for_its_shape(call):
     """The argument of `call` it reads only the shape of: `x` in `rt.unbroadcast(g, x)`,
     `rt.unbroadcast_copy(g, x)` and `kn.sum_adjoint(g, x, None)`; else None."""
-    if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and
-            isinstance(call.func.value, gast.Name)):
-        return None
-    helper = (call.func.value.id, call.func.attr)
-    if helper in (("rt", "unbroadcast"), ("rt", "unbroadcast_copy")) and len(call.args) == 2 or \
-            helper == ("kn", "sum_adjoint") and len(call.args) == 3 and \
+    if (_is_runtime(call, "unbroadcast") or _is_runtime(call, "unbroadcast_copy")) and \
+            len(call.args) == 2 or \
+            _is_runtime(call, "sum_adjoint", "kn") and len(call.args) == 3 and \
             isinstance(call.args[2], gast.Constant) and call.args[2].value is None:
         return call.args[1]
     return None

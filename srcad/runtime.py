@@ -26,7 +26,7 @@ def _is_array(t):
 def unbroadcast(g, x):
     """Sum the adjoint `g` of a broadcast result back to the shape of operand `x` (an array, a
     scalar, or an array's shape as a tuple): `g` itself when the shapes already agree."""
-    shape = x if isinstance(x, tuple) else np.shape(x)
+    shape = shape_of(x)
     if not shape:
         return np.float64(np.sum(g))
     g = np.asarray(g)

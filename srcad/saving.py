@@ -81,8 +81,8 @@ class SavePlanner:
         self.checkpointed = self.loops_to_checkpoint(body)
         if self.checkpointed:
             self.save_loops = {p: s for p, s in self.loops.items() if p not in self.checkpointed}
-            self.reads, self.saves, self.inverted = reads, {}, {}
-            self.recompute, self.recompute_at_use = {}, {}
+            self.reads = reads
+            self.forget_plan()
             for path in self.checkpointed:  # re-running a trip reads what the body reads
                 loop = self.loops[path]
                 for name in _primal_reads(loop) - _written(loop):
@@ -107,7 +107,11 @@ class SavePlanner:
                         added = True
             if not added:
                 return
-            self.saves, self.inverted, self.recompute, self.recompute_at_use = {}, {}, {}, {}
+            self.forget_plan()
+
+    def forget_plan(self):
+        """Drop what `plan_saves` decided, to plan again."""
+        self.saves, self.inverted, self.recompute, self.recompute_at_use = {}, {}, {}, {}
 
     def plan_saves(self, body):
         """Mark each definition overwriting a value the reverse sweep reads later."""
