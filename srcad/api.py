@@ -15,7 +15,8 @@ import warnings
 
 import numpy as np
 
-from . import check, diskcache, frontend, pytrees, valuetypes
+from . import check, diskcache
+from .compiler import frontend, pytrees, valuetypes
 from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
@@ -212,7 +213,7 @@ class Gradient:
                             "srcad.vjp for the vector-Jacobian product of a non-scalar output")
         if not self.jit:
             return _Specialization("source+python", generated.gradient, generated, None, single)
-        from . import codegen
+        from .compiler import codegen
         compiled = codegen.jit(generated.jittable, cache=generated.path is not None,
                                fastmath=self.fastmath)
         return _Specialization("source+numba", compiled, generated, None, single)

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from numba.core import caching
 
-from . import diskcache, frontend
+from . import diskcache
+from .compiler import frontend
 
 
 def enable(dispatcher):

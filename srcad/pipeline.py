@@ -1,5 +1,7 @@
 """The pipeline: the stages in order, one line each. Every stage's output is kept in the
 `Generated` record; `SRCAD_DUMP=normalize,reverse,cleanup` prints the source after those stages.
+The stages live in `compiler/` (shared by every transform) and `transforms/` (the derivative
+program itself: `reverse`).
 
     frontend   parse the function's source, resolve the names it reads
     outputs    check what it returns; with has_aux, split `return value, aux`
@@ -29,9 +31,10 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import (activity, aliasing, anno, cleanup, codegen, diskcache, frontend, guards,
-               normalize, outputs, precision, reuse, reverse, structured, templates,
-               typeinfer)
+from .compiler import (activity, aliasing, anno, cleanup, codegen, frontend, guards, normalize,
+                       outputs, precision, structured, templates, typeinfer)
+from . import diskcache, reuse
+from .transforms import reverse
 from .errors import UnsupportedError, UserCodeError
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import diskcache, frontend, valuetypes
+from . import diskcache
+from .compiler import frontend, valuetypes
 
 # the fields of pipeline.Generated an entry keeps as they are (the others are found again)
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written")

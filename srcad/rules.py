@@ -30,7 +30,8 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from . import runtime, templates
+from . import runtime
+from .compiler import templates
 from .kernels.einsum import einsum as EINSUM
 
 REGISTRY = {}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import srcad
-from srcad import check, pytrees
+from srcad import check
+from srcad.compiler import pytrees
 
 MODES = [("source", True), ("source", False), ("tape", True), ("auto", True)]
 MODE_IDS = ["source-jit", "source-python", "tape", "auto"]

@@ -17,7 +17,7 @@ SRCAD_ROOT = os.path.dirname(os.path.dirname(srcad.__file__))  # (the srcad unde
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, srcad, model
-    from srcad import normalize
+    from srcad.compiler import normalize
     transformed, normalize_ = [], normalize.normalize
     normalize.normalize = lambda *a: transformed.append(1) or normalize_(*a)
     g = srcad.grad(model.loss, cache=True)

@@ -24,7 +24,7 @@ def vector_loss(params, x):
 
 
 def as64(tree):
-    from srcad import pytrees
+    from srcad.compiler import pytrees
     return pytrees.tree_map(lambda v: v.astype(np.float64) if isinstance(v, np.ndarray) else
                             float(v) if isinstance(v, np.floating) else v, tree)
 

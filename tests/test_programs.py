@@ -42,7 +42,8 @@ NESTED = [fn for fn in programs.PROGRAMS if fn.__name__.startswith("checkpoint_"
 @pytest.mark.parametrize("fn", NESTED, ids=lambda f: f.__name__)
 def test_checkpointed_loops_match_finite_differences(fn, jit, rng, monkeypatch):
     # re-run every eligible loop's trips in the reverse sweep, whatever the cost model says
-    from srcad import api, reverse
+    from srcad import api
+    from srcad.transforms import reverse
     monkeypatch.setattr(api, "_COMPILED", {})
     monkeypatch.setattr(reverse.Differentiator, "rerun_is_cheaper", lambda self, path, loop: True)
     args = programs.make_inputs(fn, rng)

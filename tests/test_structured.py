@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import srcad
-from srcad import pytrees
+from srcad.compiler import pytrees
 from tests.structured_helpers import (assert_tree_close, check_grad, compiled, mode,  # noqa: F401
                                       numeric_grad, options)
 

@@ -15,7 +15,8 @@ with NumPy's functions only; through any other it raises rather than give a wron
 
 import numpy as np
 
-from srcad import rules, runtime, templates
+from srcad import rules, runtime
+from srcad.compiler import templates
 from srcad.tape import mode
 from srcad.tape.ops import defvjp, defvjp_all
 from srcad.tape.tensor import HANDLED_FUNCTIONS, HANDLED_UFUNCS, Tensor, apply, plain

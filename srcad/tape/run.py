@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from srcad import pytrees
+from srcad.compiler import pytrees
 from srcad.errors import AliasingError
 from srcad.tape import engine, mode, patching
 from srcad.tape.tensor import Tensor, new

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import srcad
-from srcad import pipeline, typeinfer
+from srcad import pipeline
+from srcad.compiler import typeinfer
 
 
 def load(tmp_path, name, source):

@@ -13,7 +13,7 @@ import dataclasses
 import gast
 
 from . import anno, templates
-from .errors import UserCodeError
+from ..errors import UserCodeError
 from .frontend import local_names
 from .names import Namer
 

@@ -34,19 +34,16 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import anno, rules, templates, typeinfer
-from .activity import diff_inputs
-from .errors import UnsupportedError, UserCodeError
-from .frontend import Ref
-from .normalize import BINOPS, UNARYOPS
+from ..compiler import anno, templates, typeinfer
+from .. import rules
+from ..compiler.activity import diff_inputs
+from ..compiler.aliasing import is_fresh
+from ..errors import UnsupportedError, UserCodeError
+from ..compiler.frontend import Ref
+from ..compiler.normalize import BINOPS, UNARYOPS
+from ..compiler.templates import comment
+from ..compiler.typeinfer import is_pair_of_index_arrays
 from .saving import SavePlanner, inside, precedes
-
-COMMENT = "__srcad_comment__"
-
-
-def comment(text):
-    return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))
-
 
 _name, _const, _assign = templates.make_name, templates.make_const, templates.make_assign
 _stmt, _expr, names_read = templates.fill_stmt, templates.fill, templates.names_read
@@ -774,33 +771,6 @@ class Differentiator(SavePlanner):
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
-
-
-# helpers whose result never shares memory with an argument (so it may become an adjoint
-# that is later updated in place)
-FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "matmul_adjoint_a", "matmul_adjoint_b",
-                 "full", "zeros_like", "outer", "dot", "matmul", "sum", "linspace_weighted",
-                 "sum_adjoint", "mean_adjoint", "prod_adjoint", "extremum_adjoint",
-                 "var_adjoint", "std_adjoint", "cumsum_adjoint", "cumprod_adjoint"}
-
-
-def is_pair_of_index_arrays(sub, ty):
-    """`A[rows, cols]`: a matrix indexed by two 1-D integer arrays (`ty`: name -> Ty)."""
-    items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else ()
-    return isinstance(sub.value, gast.Name) and ty(sub.value.id).ndim == 2 and \
-        len(items) == 2 and all(isinstance(i, gast.Name) and ty(i.id).kind == "i" and
-                                ty(i.id).ndim == 1 for i in items)
-
-
-def is_fresh(expr):
-    """Does `expr` certainly evaluate to a new array (never an alias of a variable)?"""
-    if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
-        return True
-    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
-        if expr.func.attr == "unbroadcast":  # its argument itself when the shapes agree
-            return is_fresh(expr.args[0])
-        return expr.func.attr in FRESH_HELPERS
-    return False
 
 
 def _copied(expr, ty):

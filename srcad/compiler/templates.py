@@ -137,3 +137,10 @@ class _NegativeBases(ast.NodeTransformer):
                                                       str(left.value).startswith("-")):
             node.left = ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-left.value))
         return node
+
+
+COMMENT = "__srcad_comment__"
+
+
+def comment(text):
+    return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))

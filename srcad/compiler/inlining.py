@@ -22,10 +22,10 @@ import types
 
 import gast
 
-from . import anno, frontend
+from . import anno, frontend, jumps
 from .frontend import Ref
 from .templates import make_name as _name
-from .errors import SourceUnavailableError, UnsupportedError
+from ..errors import SourceUnavailableError, UnsupportedError
 
 def is_user_function(obj):
     """True for a Python function from user code (not NumPy, SciPy, math, srcad, ...)."""
@@ -104,8 +104,7 @@ def inline(lowering, lam, target, args, keywords, call):
         body = lowering.block(tree.body)
     finally:
         lowering.stack, lowering.lambdas, lowering.stmt = saved
-    from .normalize import _JumpLowering
-    body = _JumpLowering(lowering.namer).function(body)
+    body = jumps.lower(body, lowering.namer)
     result = body.pop().value
     body, result = _split_tuple_result(body, result, lowering.namer)
     lowering.out.extend(body)

@@ -25,7 +25,7 @@ import re
 import gast
 
 from . import anno, templates
-from .errors import UnsupportedError
+from ..errors import UnsupportedError
 from .frontend import local_names
 from .names import Namer
 from .pytrees import LEAF, Treedef

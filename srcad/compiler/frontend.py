@@ -24,7 +24,7 @@ import gast
 import numpy as np
 
 from . import anno
-from .errors import SourceLoc, SourceUnavailableError, UnsupportedError
+from ..errors import SourceLoc, SourceUnavailableError, UnsupportedError
 
 # compile flags a function's code keeps from `from __future__ import ...`
 _FUTURE_FLAGS = 0

@@ -16,9 +16,9 @@ checkpoint a top-level loop whose inner loops would save more than its trips com
 
 import gast
 
-from . import anno
-from .aliasing import ALLOCATIONS
-from .templates import make_assign, make_const, make_name, names_read
+from ..compiler import anno
+from ..compiler.aliasing import ALLOCATIONS
+from ..compiler.templates import make_assign, make_const, make_name, names_read
 
 # expressions cheap enough to recompute in the reverse sweep rather than save
 CHEAP = (gast.Subscript, gast.BinOp, gast.UnaryOp, gast.Name, gast.Compare)

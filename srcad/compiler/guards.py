@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import gast
 
 from . import anno, templates, typeinfer
-from .errors import UnsupportedError
-from .reverse import COMMENT
+from ..errors import UnsupportedError
+from .templates import COMMENT
 
 _name, _const, _expr = templates.make_name, templates.make_const, templates.fill
 

@@ -24,7 +24,7 @@ import gast
 import numpy as np
 
 from . import anno, frontend
-from .errors import UnsupportedError
+from ..errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 from .valuetypes import BOOL, FLOAT, INT, NONE, STR, UNKNOWN, Ty, array, of_value  # noqa: F401
 
@@ -403,3 +403,11 @@ def _class_of(value, classes, types, elementwise):
                   isinstance(a, gast.Name) and not types.get(a.id, UNKNOWN).is_array):
             return None
     return found.pop() if len(found) == 1 and None not in found else None
+
+
+def is_pair_of_index_arrays(sub, ty):
+    """`A[rows, cols]`: a matrix indexed by two 1-D integer arrays (`ty`: name -> Ty)."""
+    items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else ()
+    return isinstance(sub.value, gast.Name) and ty(sub.value.id).ndim == 2 and \
+        len(items) == 2 and all(isinstance(i, gast.Name) and ty(i.id).kind == "i" and
+                                ty(i.id).ndim == 1 for i in items)

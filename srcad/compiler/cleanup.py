@@ -24,10 +24,10 @@ import bisect
 import gast
 
 from . import anno
-from .reverse import COMMENT, is_fresh
+from .aliasing import is_fresh
 from .templates import make_name as _name
 from .templates import make_const as _const
-from .templates import blocks, names_read, walk
+from .templates import COMMENT, blocks, names_read, walk
 
 def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.

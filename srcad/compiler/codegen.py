@@ -20,8 +20,9 @@ from pathlib import Path
 import gast
 import numpy as np
 
-from . import anno, reverse, rules, templates, typeinfer
-from .reverse import COMMENT
+from . import anno, templates, typeinfer
+from .. import rules
+from .templates import COMMENT
 
 _COMMENT_LINE = re.compile(r"^(\s*)(\"\"\"|'''|'|\")" + COMMENT + r"(.*)\2$")
 
@@ -49,7 +50,7 @@ def numba_compatible(fn_def, types):
         return types.get(name, typeinfer.UNKNOWN)
     for node in gast.walk(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
-                reverse.is_pair_of_index_arrays(node.value, ty):
+                typeinfer.is_pair_of_index_arrays(node.value, ty):
             sub = node.value
             node.value = templates.fill("rt.take_pairs(x, i, j)", x=sub.value,
                                         i=sub.slice.elts[0], j=sub.slice.elts[1])
@@ -195,6 +196,6 @@ def jit(fn, cache=False, fastmath=False):
     # of raising ZeroDivisionError
     dispatcher = numba.njit(fastmath=fastmath, error_model="numpy")(fn)
     if cache:
-        from . import numbacache
+        from .. import numbacache
         numbacache.enable(dispatcher)
     return dispatcher

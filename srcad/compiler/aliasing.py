@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from . import anno, rules
-from .errors import AliasingError
+from . import anno
+from .. import rules
+from ..errors import AliasingError
 from .templates import names_read
 from .typeinfer import UNKNOWN
 
@@ -212,3 +213,22 @@ def _live_before(s, live, out):
         return (set(live) - {target.id}) | read
     return set(live) | read | ({target.id} if isinstance(s, gast.AugAssign) and
                                isinstance(target, gast.Name) else set())
+
+
+# helpers whose result never shares memory with an argument (so it may become an adjoint
+# that is later updated in place)
+FRESH_HELPERS = {"unbroadcast_copy", "reshape_like", "matmul_adjoint_a", "matmul_adjoint_b",
+                 "full", "zeros_like", "outer", "dot", "matmul", "sum", "linspace_weighted",
+                 "sum_adjoint", "mean_adjoint", "prod_adjoint", "extremum_adjoint",
+                 "var_adjoint", "std_adjoint", "cumsum_adjoint", "cumprod_adjoint"}
+
+
+def is_fresh(expr):
+    """Does `expr` certainly evaluate to a new array (never an alias of a variable)?"""
+    if isinstance(expr, (gast.BinOp, gast.UnaryOp)):
+        return True
+    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
+        if expr.func.attr == "unbroadcast":  # its argument itself when the shapes agree
+            return is_fresh(expr.args[0])
+        return expr.func.attr in FRESH_HELPERS
+    return False

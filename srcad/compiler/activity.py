@@ -8,8 +8,9 @@ booleans, shapes and indices are never active, whatever they are computed from.
 
 import gast
 
-from . import anno, rules, templates
-from .errors import UnsupportedError
+from . import anno, templates
+from .. import rules
+from ..errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 from .typeinfer import UNKNOWN
 

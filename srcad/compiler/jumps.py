@@ -1,0 +1,162 @@
+"""Jump lowering: `break`, `continue` and early `return` become flags and structured control
+flow, so that every later stage sees loops that run to their end and one return at the end
+of the function."""
+
+import gast
+
+from . import anno, templates
+from ..errors import UnsupportedError
+
+_name, _const = templates.make_name, templates.make_const
+
+
+def lower(body, namer):
+    """`body` (a function's statements, with at least one return) without jumps; it ends in
+    its only return."""
+    return _JumpLowering(namer).function(body)
+
+
+def _assign(target, value, loc_from):
+    return anno.copy_loc(templates.make_assign(target, value), loc_from)
+
+
+def _if(test, body, orelse, loc_from):
+    return anno.copy_loc(gast.If(test=test, body=body, orelse=orelse), loc_from)
+
+
+def always_jumps(stmts):
+    """True when control never falls off the end of `stmts`."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, (gast.Return, gast.Break, gast.Continue)):
+        return True
+    return isinstance(last, gast.If) and always_jumps(last.body) and always_jumps(last.orelse)
+
+
+def fold_tails(stmts):
+    """Move the statements after an `if` one of whose branches always jumps into the other
+    branch, so every jump ends the block it is in. Unreachable statements are dropped."""
+    out = []
+    for k, stmt in enumerate(stmts):
+        if isinstance(stmt, (gast.Return, gast.Break, gast.Continue)):
+            out.append(stmt)
+            return out
+        if isinstance(stmt, gast.If):
+            rest = stmts[k + 1:]
+            body_jumps, else_jumps = always_jumps(stmt.body), always_jumps(stmt.orelse)
+            if rest and (body_jumps or else_jumps):
+                if not body_jumps:
+                    stmt.body = stmt.body + rest
+                if not else_jumps:
+                    stmt.orelse = stmt.orelse + rest
+                rest = []
+            stmt.body, stmt.orelse = fold_tails(stmt.body), fold_tails(stmt.orelse)
+            out.append(stmt)
+            if not rest:
+                return out
+            continue
+        out.append(stmt)
+    return out
+
+
+def _contains_return(stmts):
+    return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
+
+
+class _Loop:
+    def __init__(self, namer):
+        self.namer = namer
+        self.flag = None  # set when something breaks out of the loop
+
+    def break_flag(self):
+        if self.flag is None:
+            self.flag = self.namer.temp("_brk")
+        return self.flag
+
+
+class _JumpLowering:
+    """Replace break / continue / early return by flags and structured control flow."""
+
+    def __init__(self, namer):
+        self.namer = namer
+        self.ret = None
+        self.done = None
+
+    def function(self, body):
+        returns = [n for s in body for n in gast.walk(s) if isinstance(n, gast.Return)]
+        if not returns:
+            raise UnsupportedError("the function has no return statement")
+        if len(returns) == 1 and body[-1] is returns[0]:
+            return self.block(body, loop=None, keep_return=True)
+        self.ret = self.namer.fresh("_ret")
+        body = self.block(self.mark_loop_returns(body), loop=None)
+        pre = [_assign(self.done, _const(False), body[0])] if self.done else []
+        final = anno.copy_loc(gast.Return(value=_name(self.ret)), returns[-1])
+        return pre + body + [final]
+
+    def mark_loop_returns(self, stmts):
+        """After a loop containing a return, add `if _done: return` so the rest is skipped."""
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = self.mark_loop_returns(stmt.body)
+                out.append(stmt)
+                if _contains_return(stmt.body):
+                    if self.done is None:
+                        self.done = self.namer.fresh("_done")
+                    jump = anno.copy_loc(gast.Return(value=None), stmt)
+                    anno.setanno(jump, "propagate", True)
+                    out.append(_if(_name(self.done), [jump], [], stmt))
+            elif isinstance(stmt, gast.If):
+                stmt.body = self.mark_loop_returns(stmt.body)
+                stmt.orelse = self.mark_loop_returns(stmt.orelse)
+                out.append(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def block(self, stmts, loop, keep_return=False):
+        out = []
+        for stmt in fold_tails(stmts):
+            if isinstance(stmt, gast.Return):
+                if keep_return:
+                    out.append(stmt)
+                    continue
+                if not anno.getanno(stmt, "propagate"):
+                    out.append(_assign(self.ret, stmt.value, stmt))
+                if loop is not None:
+                    if self.done is not None:
+                        out.append(_assign(self.done, _const(True), stmt))
+                    out.append(_assign(loop.break_flag(), _const(True), stmt))
+            elif isinstance(stmt, gast.Break):
+                out.append(_assign(loop.break_flag(), _const(True), stmt))
+            elif isinstance(stmt, gast.Continue):
+                pass  # in tail position after fold_tails: nothing left to skip
+            elif isinstance(stmt, gast.If):
+                stmt.body = self.block(stmt.body, loop, keep_return)
+                stmt.orelse = self.block(stmt.orelse, loop, keep_return)
+                out.append(stmt)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                out.extend(self.loop(stmt, keep_return))
+            else:
+                out.append(stmt)
+        return out
+
+    def loop(self, stmt, keep_return):
+        inner = _Loop(self.namer)
+        stmt.body = self.block(stmt.body, inner, keep_return)
+        cond = anno.getanno(stmt, "cond")
+        if isinstance(stmt, gast.While):
+            flag = stmt.test.id
+            if inner.flag is None:
+                stmt.body = stmt.body + cond
+            else:
+                stop = _assign(flag, _const(False), stmt)
+                stmt.body = stmt.body + [_if(_name(inner.flag), [stop], cond, stmt)]
+        elif inner.flag is not None:
+            stmt.body = stmt.body + [_if(_name(inner.flag), [gast.Break()], [], stmt)]
+        pre = []
+        if inner.flag is not None:
+            pre.append(_assign(inner.flag, _const(False), stmt))
+        return pre + [stmt]
