@@ -1,4 +1,4 @@
-"""The public API: grad, value_and_grad, vjp, source, explain, gradcheck.
+"""The public API: grad, value_and_grad, vjp, jvp, source, explain, gradcheck.
 
 A gradient object specialises on the types of its arguments at each call (scalar or array,
 rank, float or int), as Numba's dispatcher does: the first call with a new signature runs
@@ -72,7 +72,10 @@ class _Specialization:
                         "what it writes into, which would not change the other; pass "
                         "separate arrays (np.copy)")
 
-    def run(self, args, cotangent):
+    def run(self, args, cotangent, tangents=None):
+        """The kernel's output for the flat arguments `args`: with `tangents` (forward mode,
+        one per argument differentiated) `(value, tangent)`, else `(value, [aux,] grads...)`
+        for the seed `cotangent` (None: 1.0)."""
         if self.mode == "tape":
             return self.call(*args, cotangent=cotangent)
         g = self.generated
@@ -84,8 +87,12 @@ class _Specialization:
         if self.mode == "source+python" or self.single:
             real = np.float32 if self.single else np.float64
             args = tuple(real(a) if type(a) is float else a for a in args)
+            if tangents is not None:
+                tangents = tuple(real(t) if type(t) is float else t for t in tangents)
             cotangent = real(1.0 if cotangent is None else cotangent) \
                 if not isinstance(cotangent, np.ndarray) else cotangent.astype(real, copy=False)
+        if tangents is not None:
+            return self.call(*args, *extra, *tangents)
         if cotangent is None:
             return self.call(*args, *extra)
         return self.call(*args, *extra, cotangent)
@@ -177,7 +184,8 @@ class Gradient:
 
     def specialization(self, flat, structures, labels):
         types = self.arg_types(flat, labels)
-        key = (self.fn, self.fn.__code__, self.wrt_names, self.kind == "vjp", self.mode,
+        key = (self.fn, self.fn.__code__, self.wrt_names,
+               self.kind if self.kind in ("vjp", "jvp") else "grad", self.mode,
                self.jit, self.fastmath, self.has_aux, self.cache, types,
                tuple(_dtype_of(a) for a in flat), tuple(structures.items()))
         spec = _COMPILED.get(key)
@@ -202,12 +210,13 @@ class Gradient:
             folder = diskcache.folder() if self.cache else None  # (warns here, not in a thread)
             from . import pipeline  # (the compiler is imported at the first call, not by srcad)
             generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
-                                           structures, self.has_aux, single)
+                                           structures, self.has_aux, single,
+                                           "jvp" if self.kind == "jvp" else "grad")
         except UnsupportedError as exc:
-            if self.mode == "source":
+            if self.mode == "source" or self.kind == "jvp":
                 raise
             return self._tape_spec(str(exc))
-        if self.kind != "vjp" and generated.output_type.ndim > 0:
+        if self.kind not in ("vjp", "jvp") and generated.output_type.ndim > 0:
             raise TypeError(f"{self.fn.__qualname__} returns an array "
                             f"({generated.output_type}); grad needs a scalar output: use "
                             "srcad.vjp for the vector-Jacobian product of a non-scalar output")
@@ -233,8 +242,9 @@ class Gradient:
             return value, aux, grads
         return _Specialization("tape", call, reason=reason)
 
-    def evaluate(self, args, cotangent=None):
-        """(value, aux or None, grads tuple) for bound positional `args`."""
+    def evaluate(self, args, cotangent=None, tangents=None):
+        """(value, aux or None, grads tuple) for bound positional `args`; in forward mode
+        (value, None, (tangent,)) for the tangents of the flat arguments differentiated."""
         flat, structures, labels = self.layout(args)
         _refuse_tape_tensors(self, flat)
         spec = self.specialization(flat, structures, labels)
@@ -242,23 +252,25 @@ class Gradient:
             if spec.mode == "tape":
                 value, aux, grads = spec.call(*args, cotangent=cotangent)
                 return _plain(value), _plain_tree(aux), grads
-            out = spec.run(flat, cotangent)
+            out = spec.run(flat, cotangent, tangents)
         except _Stale:
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
-            return self.evaluate(args, cotangent)
+            return self.evaluate(args, cotangent, tangents)
         except Exception as exc:
             if spec.mode != "source+numba" or not _is_numba_error(exc):
                 raise
             if spec.single:  # (a helper without a float32 form) compute in float64 instead
                 vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                         structures, labels, single=False)))
-                return self.evaluate(args, cotangent)
+                return self.evaluate(args, cotangent, tangents)
             warnings.warn(f"srcad: numba could not compile the gradient of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
                           f"({str(exc).splitlines()[0]})", FallbackWarning, stacklevel=3)
             spec.mode, spec.call = "source+python", spec.generated.gradient
             spec.reason = str(exc)
-            return self.evaluate(args, cotangent)
+            return self.evaluate(args, cotangent, tangents)
+        if tangents is not None:
+            return _plain(out[0]), None, (_plain(out[1], out[0]),)
         aux = _plain_tree(out[1]) if self.has_aux else None
         return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
                                                           structures)
@@ -580,9 +592,109 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
     return (value, pullback, _plain_tree(aux)) if g.has_aux else (value, pullback)
 
 
+def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=False):
+    """Forward mode: `(fn(*primals), J @ tangents)`, the value of `fn` and its derivative at
+    `primals` in the direction `tangents`, from generated code that computes each value's
+    tangent beside it (`srcad.source(srcad.jvp, f, primals, tangents)` prints it).
+
+    Args:
+        fn: a Python function returning a float or a float array.
+        primals: a tuple, one argument per parameter of `fn` (a tuple, list or dict of floats
+            and float arrays for a structured one).
+        tangents: a tuple like `primals`: for each float argument a float or array of its shape
+            (a structure like it), or None to hold it constant; for an integer, boolean or
+            other non-float argument None or 0 (it carries no derivative).
+        mode: "auto" or "source": forward mode always runs the source transform (the tape has
+            no forward mode) and raises UnsupportedError, naming the construct, where it
+            cannot; "tape" is refused.
+        jit, cache, fastmath: as for grad.
+    Returns:
+        (value, tangent): the tangent has the shape and dtype of the value.
+    """
+    g, bound, *_, flat_tangents = _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath)
+    value, _, (tangent,) = g.evaluate(bound, tangents=flat_tangents)
+    return value, tangent
+
+
+_JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
+
+
+def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
+    """(the jvp's Gradient object, the bound primals, their flat layout, the flat tangents of
+    the arguments differentiated) for a call of `jvp`."""
+    if mode == "tape":
+        raise ValueError("srcad.jvp runs the source transform only: the tape has no forward "
+                         "mode (use mode='auto' or 'source')")
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"srcad.jvp: {len(primals)} primals but {len(tangents)} tangents "
+                         "(one tangent per argument, None for one that is not a float)")
+    wrt = tuple(k for k, (p, t) in enumerate(zip(primals, tangents, strict=True))
+                if _is_floating(p) and t is not None)
+    if not wrt:
+        raise TypeError("srcad.jvp: no float argument has a tangent, so nothing carries a "
+                        "derivative")
+    key = (fn, wrt, mode, jit, cache, fastmath)
+    try:
+        g = _JVPS.get(key)
+    except TypeError:  # (an unhashable callable)
+        key, g = None, None
+    if g is None:
+        g = Gradient(fn, wrt, "jvp", mode, jit, cache, fastmath)
+        if key is not None:
+            _JVPS[key] = g
+    bound = g.bind(primals, {})
+    flat, structures, labels = g.layout(bound)
+    for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
+        if k not in wrt and t is not None and np.any(np.asarray(t) != 0):
+            raise TypeError(f"srcad.jvp: argument {k} of {g.fn.__qualname__} is "
+                            f"{_describe(p)}, which carries no derivative; its tangent must be "
+                            "None or 0")
+    flat_tangents = []
+    for k in wrt:
+        name = g.params[k]
+        leaves, treedef = pytrees.flatten(tangents[k]) if name in structures else             ([tangents[k]], None)
+        if treedef != structures.get(name):
+            raise ValueError(f"srcad.jvp: the tangent of '{name}' is structured as "
+                             f"{treedef}, its argument as {structures.get(name)}")
+        paths = structures[name].paths() if name in structures else [""]
+        like = dict(zip(labels, flat, strict=True))
+        for path, leaf in zip(paths, leaves, strict=True):
+            flat_tangents.append(_tangent_like(leaf, like[name + path], name + path))
+    return g, bound, flat, structures, labels, tuple(flat_tangents)
+
+
+def _is_floating(value):
+    if pytrees.is_structured(value):
+        return any(_is_floating(leaf) for leaf in pytrees.flatten(value)[0])
+    return isinstance(value, (float, np.floating)) or \
+        isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
+def _tangent_like(tangent, primal, label):
+    """The tangent of argument `label` as the generated code takes it: a float for a scalar, an
+    array of the argument's shape and dtype for an array."""
+    if isinstance(primal, np.ndarray):
+        t = np.asarray(tangent, dtype=primal.dtype)
+        if t.shape != primal.shape:
+            raise ValueError(f"srcad.jvp: the tangent of '{label}' has shape {t.shape}, the "
+                             f"argument {primal.shape}")
+        return t
+    if np.ndim(tangent) != 0 or not isinstance(tangent, (int, float, np.number, np.ndarray)) \
+            or isinstance(tangent, (bool, complex, np.complexfloating)):
+        raise TypeError(f"srcad.jvp: the tangent of the scalar '{label}' must be a real "
+                        f"number, not {_describe(tangent)}")
+    return type(primal)(tangent) if isinstance(primal, np.floating) else float(tangent)
+
+
 def source(g, *args, **kwargs):
     """The generated Python source of gradient `g` (for `args`' types when given; else for the
-    last call's; else assuming every parameter is a float scalar)."""
+    last call's; else assuming every parameter is a float scalar). `source(srcad.jvp, f,
+    primals, tangents)` is the forward-mode code of `jvp(f, primals, tangents)`."""
+    if g is jvp:
+        g, *_, flat, structures, labels, _ = _jvp_call(*args, **{
+            "mode": "auto", "jit": True, "cache": None, "fastmath": False, **kwargs})
+        return g.specialization(flat, structures, labels).generated.source
     if not isinstance(g, Gradient):
         g = Gradient(g, 0, "grad")
     if args or kwargs:

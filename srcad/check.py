@@ -31,6 +31,20 @@ def directional(fn, args, index, direction, eps=1e-6):
             _at(fn, args, index, x - eps * direction)) / (2 * eps)
 
 
+def along(fn, args, tangents, eps=1e-6):
+    """Central difference of `fn` at `args` along `tangents` (one per argument, None for one
+    held constant): what a Jacobian-vector product must return (an array for an array
+    output)."""
+    def at(step):
+        moved = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        for k, t in enumerate(tangents):
+            if t is not None:
+                moved[k] = np.asarray(moved[k], dtype=np.float64) + step * np.asarray(t) \
+                    if np.ndim(moved[k]) else moved[k] + step * t
+        return np.asarray(fn(*moved), dtype=np.float64)
+    return (at(eps) - at(-eps)) / (2 * eps)
+
+
 def _at(fn, args, index, value):
     new = list(args)
     new[index] = value

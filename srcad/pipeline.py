@@ -1,7 +1,7 @@
 """The pipeline: the stages in order, one line each. Every stage's output is kept in the
 `Generated` record; `SRCAD_DUMP=normalize,reverse,cleanup` prints the source after those stages.
 The stages live in `compiler/` (shared by every transform) and `transforms/` (the derivative
-program itself: `reverse`).
+program itself: `reverse` for grad and vjp, `forward` for jvp).
 
     frontend   parse the function's source, resolve the names it reads
     outputs    check what it returns; with has_aux, split `return value, aux`
@@ -12,6 +12,7 @@ program itself: `reverse`).
     activity   which variables carry derivatives
     reverse    emit the gradient: forward sweep with saves, reverse sweep (what to save,
                recompute or checkpoint is planned in saving.py)
+    forward    or emit the Jacobian-vector product: every value beside its tangent
     guards     make the checks Python makes (indices in bounds, integer divisors nonzero)
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
@@ -34,7 +35,7 @@ import gast
 from .compiler import (activity, aliasing, anno, cleanup, codegen, frontend, guards, normalize,
                        outputs, precision, structured, templates, typeinfer)
 from . import diskcache, reuse
-from .transforms import reverse
+from .transforms import forward, reverse
 from .errors import UnsupportedError, UserCodeError
 
 
@@ -73,7 +74,7 @@ RECURSION_LIMIT = 50_000
 
 
 def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
-              single=False):
+              single=False, kind="grad"):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -81,7 +82,8 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
 
     def run():
         try:
-            result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single)
+            result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single,
+                                       kind)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -107,8 +109,10 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
     return result["value"]
 
 
-def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False):
-    """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types`.
+def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False,
+             kind="grad"):
+    """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types` (with
+    kind="jvp", its Jacobian-vector product).
 
     Args:
         fn: the user's function.
@@ -120,6 +124,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         structures: {parameter name: pytrees.Treedef} of the structured arguments.
         has_aux: fn returns (value, aux); the gradient returns aux after the value.
         single: the float arguments are float32: compute in float32 (precision.py).
+        kind: "grad" (reverse mode: `(value, [aux,] grads...)` of the arguments and a seed) or
+            "jvp" (forward mode: `(value, tangent)` of the arguments and their tangents).
     Returns:
         Generated.
     Raises:
@@ -127,7 +133,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             and its file:line.
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
-    name = reuse.key(fn, wrt, arg_types, structures, has_aux, single) \
+    name = reuse.key(fn, wrt, arg_types, structures, has_aux, single, kind) \
         if cache is not None else None
     found = reuse.load(cache, name, fn) if name is not None else None
     if found is not None:
@@ -154,10 +160,14 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
-    grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
-                                     core.renamed.get(aux, aux))
-    _dump("reverse", lambda: codegen.render(copy.deepcopy(grad_def)), stages)
-    guards.guard(grad_def, types, core.origins)
+    if kind == "jvp":
+        grad_def = forward.jvp(core, types, active, wrt_names, np_name)
+    else:
+        grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
+                                         core.renamed.get(aux, aux))
+    _dump("forward" if kind == "jvp" else "reverse",
+          lambda: codegen.render(copy.deepcopy(grad_def)), stages)
+    guards.guard(grad_def, types, core.origins, core.namer.tangent_names().values())
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
@@ -171,7 +181,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     # data the function reads from globals, closures and user modules becomes arguments, read
     # at every call (Numba would freeze it); every other captured object is checked instead
     hidden = sorted(n for n in used if n in core.refs and frontend.is_data(core.scope[n]))
-    grad_def.args.args[-1:-1] = [templates.make_name(n, gast.Param()) for n in hidden]
+    grad_def.args.args[len(names):len(names)] = [templates.make_name(n, gast.Param())
+                                                 for n in hidden]
     checks = dict(core.checks)
     checks.update({core.refs[n]: core.scope[n] for n in used - set(hidden) if n in core.refs})
     checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,

@@ -34,7 +34,7 @@ from .compiler import frontend, valuetypes
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written")
 
 
-def key(fn, wrt, arg_types, structures, has_aux, single):
+def key(fn, wrt, arg_types, structures, has_aux, single, transform="grad"):
     """The entry's name for this transform, or None when `fn` cannot be fingerprinted."""
     try:
         source = inspect.getsource(fn)
@@ -43,7 +43,7 @@ def key(fn, wrt, arg_types, structures, has_aux, single):
     parts = (diskcache.srcad_digest(), sys.version, np.__version__, fn.__module__,
              fn.__qualname__, source, diskcache.code_digest(fn.__code__), wrt,
              tuple(map(str, arg_types)),
-             repr(sorted((structures or {}).items())), has_aux, single)
+             repr(sorted((structures or {}).items())), has_aux, single, transform)
     return "reuse_" + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 

@@ -13,6 +13,14 @@ In `elementwise` and `adjoint`, a parameter named in `params` but given no parti
 derivative srcad knows: differentiating through it is an error, never a silent zero. A `*` in
 `params` makes the parameters after it keyword-only, as in NumPy's signature.
 
+Forward mode (transforms/forward.py) takes its tangents from the same entries. It derives them
+where the reverse rule allows: an elementwise partial with `g` replaced by the argument's
+tangent `t`, and for a reduction along axes (`reduction`, or `slicewise=True`) the sum over
+each slice of `t` times the partial. Besides, `linear="x"` (groups separated by `;`:
+`linear="a; b"` for a product, linear in each factor) says the function is linear in those
+parameters with the others fixed, so its tangent is the function of their tangents; and
+`tangents={"x": "..."}` gives a tangent outright, in terms of `t`, the parameters and `ans`.
+
 `forward="..."` is what compiled code computes in place of a call Numba lacks (a kernel of
 `srcad.kernels`, named `kn`): always, or with `forward_options=True` only for a call that
 passes more than the first argument (`np.sum(x)` is Numba's own, `np.sum(x, axis=(0, 1))` is
@@ -23,7 +31,7 @@ Structural cases (subscripts, stores, copies) are statements, not expressions; t
 
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gast
 import numpy as np
@@ -54,6 +62,10 @@ class Rule:
     on_scalar: str = None  # the partial when the argument is a scalar (for reductions)
     section: str = ""  # where docs/numpy.md lists it
     max_ndim: int = None  # the partials hold for array arguments of at most this rank
+    linear: tuple = ()  # groups of parameters the function is (jointly) linear in
+    tangents: dict = field(default_factory=dict)  # parameter -> its tangent's term, in `t` (forward mode)
+    slicewise: bool = False  # each result element depends on its own slice along `axis`
+    linear_pieces: bool = False  # (pieces) linear in each element of the tuple separately
 
     def bind(self, args, keywords):
         """Map a call's positional and keyword argument nodes to parameter names."""
@@ -100,18 +112,35 @@ def _check_template(key, text, names, extra=()):
         raise ValueError(f"rule for {key}: template {text!r} uses {sorted(unknown)}")
 
 
+def _parse_linear(key, linear, names):
+    groups = tuple(tuple(p.strip() for p in group.split(",")) for group in linear.split(";")
+                   if group.strip()) if linear else ()
+    for group in groups:
+        for param in group:
+            if param not in names:
+                raise ValueError(f"rule for {key}: linear in unknown parameter '{param}'")
+    return groups
+
+
 def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
-              forward_options=False, on_scalar=None, max_ndim=None):
+              forward_options=False, on_scalar=None, max_ndim=None, linear=None,
+              tangents=None, slicewise=False):
     names, defaults, positional = _parse_params(params, partials)
     for param, text in partials.items():
         if param not in names:
             raise ValueError(f"rule for {keys[0]}: partial for unknown parameter '{param}'")
         _check_template(keys[0], text, names)
+    for param, text in (tangents or {}).items():
+        if param not in names:
+            raise ValueError(f"rule for {keys[0]}: tangent for unknown parameter '{param}'")
+        _check_template(keys[0], text, names, extra={"t"})
     if forward is not None:
         _check_template(keys[0], forward, names)
     rule = Rule(tuple(keys), names, defaults, dict(partials), broadcasting, nondiff,
                 positional=positional, forward=forward, forward_options=forward_options,
-                on_scalar=on_scalar, section=_SECTION[0], max_ndim=max_ndim)
+                on_scalar=on_scalar, section=_SECTION[0], max_ndim=max_ndim,
+                linear=_parse_linear(keys[0], linear, names), tangents=dict(tangents or {}),
+                slicewise=slicewise)
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
@@ -123,27 +152,30 @@ def elementwise(*keys, params=None, forward=None, forward_options=False, **parti
 
 
 def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=None,
-            **partials):
+            linear=None, tangents=None, slicewise=False, **partials):
     _register(keys, params, partials, False, forward=forward, forward_options=forward_options,
-              max_ndim=max_ndim)
+              max_ndim=max_ndim, linear=linear, tangents=tangents, slicewise=slicewise)
 
 
-def reduction(*keys, params, forward, **partials):
+def reduction(*keys, params, forward, linear=None, **partials):
     """A reduction along axes: the adjoint of its one array argument, and `g` itself when that
     argument is a scalar (np.sum(2.0) is 2.0)."""
     _register(keys, params, partials, False, forward=forward, forward_options=True,
-              on_scalar="g")
+              on_scalar="g", linear=linear, slicewise=True)
 
 
-def pieces(*keys, params, piece, forward=None):
+def pieces(*keys, params, piece, forward=None, linear_pieces=False):
     """A function of a tuple of arrays or scalars (its first parameter): `piece` is the adjoint
-    of element `k` of that tuple."""
+    of element `k` of that tuple. It is linear in the tuple, or with `linear_pieces` in each
+    element separately (a product of its operands)."""
     names, defaults, positional = _parse_params(params, {})
     _check_template(keys[0], piece, names, extra={"k"})
     if forward is not None:
         _check_template(keys[0], forward, names)
+    linear = () if linear_pieces else ((names[0],),)
     rule = Rule(tuple(keys), names, defaults, {}, False, piece=piece, positional=positional,
-                forward=forward, forward_options=True, section=_SECTION[0])
+                forward=forward, forward_options=True, section=_SECTION[0], linear=linear,
+                tangents={}, linear_pieces=linear_pieces)
     for key in keys:
         if key in REGISTRY:
             raise ValueError(f"duplicate rule for {key}")
@@ -224,9 +256,9 @@ elementwise(np.where, params="condition, x, y",
 
 section("Reductions (axis None, an int or a tuple of ints; keepdims)")
 reduction(np.sum, params="x, axis=None, *, keepdims=False", x="kn.sum_adjoint(g, x, axis)",
-          forward="kn.sum_along(x, axis, keepdims)")
+          forward="kn.sum_along(x, axis, keepdims)", linear="x")
 reduction(np.mean, params="x, axis=None, *, keepdims=False", x="kn.mean_adjoint(g, x, axis)",
-          forward="kn.mean_along(x, axis, keepdims)")
+          forward="kn.mean_along(x, axis, keepdims)", linear="x")
 reduction(np.prod, params="x, axis=None, *, keepdims=False", x="kn.prod_adjoint(g, x, axis)",
           forward="kn.prod_along(x, axis, keepdims)")
 reduction(np.max, np.amax, params="x, axis=None, *, keepdims=False",
@@ -235,99 +267,118 @@ reduction(np.min, np.amin, params="x, axis=None, *, keepdims=False",
           x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.min_along(x, axis, keepdims)")
 adjoint(np.var, params="x, axis=None, *, ddof=0, keepdims=False",
         x="kn.var_adjoint(g, x, axis, ddof)",
-        forward="kn.var_along(x, axis, ddof, keepdims)", forward_options=True)
+        forward="kn.var_along(x, axis, ddof, keepdims)", forward_options=True, slicewise=True)
 adjoint(np.std, params="x, axis=None, *, ddof=0, keepdims=False",
         x="kn.std_adjoint(g, x, ans, axis, ddof)",
-        forward="kn.std_along(x, axis, ddof, keepdims)", forward_options=True)
+        forward="kn.std_along(x, axis, ddof, keepdims)", forward_options=True, slicewise=True)
 adjoint(np.cumsum, params="x, axis=None", x="kn.cumsum_adjoint(g, x, axis)",
-        forward="kn.cumsum_along(x, axis)", forward_options=True)
+        forward="kn.cumsum_along(x, axis)", forward_options=True, linear="x")
 adjoint(np.cumprod, params="x, axis=None", x="kn.cumprod_adjoint(g, x, axis)",
-        forward="kn.cumprod_along(x, axis)", forward_options=True)
+        forward="kn.cumprod_along(x, axis)", forward_options=True,
+        tangents={"x": "kn.cumprod_tangent(t, x, ans, axis)"})
 adjoint(np.linalg.norm, params="x, ord=None, axis=None, keepdims=False",
         x="kn.norm_adjoint(g, x, ans, ord, axis)",
-        forward="kn.norm_along(x, ord, axis, keepdims)", forward_options=True)
+        forward="kn.norm_along(x, ord, axis, keepdims)", forward_options=True, slicewise=True)
 adjoint(scipy.special.logsumexp, params="a, axis=None, *, keepdims=False",
-        a="kn.logsumexp_adjoint(g, a, ans, axis)")
-adjoint(scipy.special.softmax, params="x, axis=None", x="kn.softmax_adjoint(g, ans, axis)")
+        a="kn.logsumexp_adjoint(g, a, ans, axis)", slicewise=True)
+adjoint(scipy.special.softmax, params="x, axis=None", x="kn.softmax_adjoint(g, ans, axis)",
+        tangents={"x": "ans * (t - kn.sum_along(ans * t, axis, True))"})
 adjoint(scipy.special.log_softmax, params="x, axis=None",
-        x="kn.log_softmax_adjoint(g, ans, axis)")
+        x="kn.log_softmax_adjoint(g, ans, axis)",
+        tangents={"x": "t - kn.sum_along(np.exp(ans) * t, axis, True)"})
 
 section("Sorting and order statistics (the gradient follows the stable sort's permutation)")
 adjoint(np.sort, params="x, axis=-1", x="kn.sort_adjoint(g, x, axis)",
-        forward="kn.sort_along(x, axis)")
+        forward="kn.sort_along(x, axis)", tangents={"x": "kn.sort_tangent(t, x, ans, axis)"})
 adjoint(np.median, params="x, axis=None, *, keepdims=False", x="kn.median_adjoint(g, x, axis)",
-        forward="kn.median_along(x, axis, keepdims)")
+        forward="kn.median_along(x, axis, keepdims)", slicewise=True)
 adjoint(np.quantile, params="x, q, axis=None, *, keepdims=False",
-        x="kn.quantile_adjoint(g, x, q, axis)", forward="kn.quantile_along(x, q, axis, keepdims)")
+        x="kn.quantile_adjoint(g, x, q, axis)", forward="kn.quantile_along(x, q, axis, keepdims)",
+        slicewise=True)
 adjoint(np.percentile, params="x, q, axis=None, *, keepdims=False",
         x="kn.percentile_adjoint(g, x, q, axis)",
-        forward="kn.percentile_along(x, q, axis, keepdims)")
+        forward="kn.percentile_along(x, q, axis, keepdims)", slicewise=True)
 
 section("Linear algebra")
-adjoint(np.dot, operator.matmul, np.matmul, params="a, b", max_ndim=2,
+adjoint(np.dot, operator.matmul, np.matmul, params="a, b", max_ndim=2, linear="a; b",
         a="rt.matmul_adjoint_a(g, a, b)", b="rt.matmul_adjoint_b(g, a, b)")
-adjoint(np.outer, params="a, b", max_ndim=1, a="np.dot(g, b)", b="np.dot(a, g)")
-adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoint_b(g, a, b)")
+adjoint(np.outer, params="a, b", max_ndim=1, a="np.dot(g, b)", b="np.dot(a, g)",
+        linear="a; b")
+adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoint_b(g, a, b)",
+        linear="a; b")
 adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, axes)",
-        b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)")
-adjoint(np.trace, params="x, offset=0", x="kn.trace_adjoint(g, x, offset)")
-adjoint(np.diag, params="v, k=0", v="kn.diag_adjoint(g, v, k)")
+        b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)",
+        linear="a; b")
+adjoint(np.trace, params="x, offset=0", x="kn.trace_adjoint(g, x, offset)", linear="x")
+adjoint(np.diag, params="v, k=0", v="kn.diag_adjoint(g, v, k)", linear="v")
 adjoint(np.linalg.solve, params="a, b", max_ndim=2, a="kn.solve_adjoint_a(g, a, ans)",
-        b="kn.solve_adjoint_b(g, a)")
-adjoint(np.linalg.inv, params="a", max_ndim=2, a="kn.inv_adjoint(g, ans)")
-adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)")
+        b="kn.solve_adjoint_b(g, a)", linear="b",
+        tangents={"a": "-np.linalg.solve(a, np.dot(t, ans))"})
+adjoint(np.linalg.inv, params="a", max_ndim=2, a="kn.inv_adjoint(g, ans)",
+        tangents={"a": "-np.dot(ans, np.dot(t, ans))"})
+adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)",
+        tangents={"a": "ans * np.trace(np.linalg.solve(a, t))"})
 adjoint(np.linalg.cholesky, params="a", max_ndim=2,
-        a="kn.lower_triangle_adjoint(kn.cholesky_adjoint(g, ans))")
+        a="kn.lower_triangle_adjoint(kn.cholesky_adjoint(g, ans))",
+        tangents={"a": "kn.cholesky_tangent(t, ans)"})
 adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_diagonal=False",
         a="kn.solve_triangular_adjoint_a(g, a, ans, trans, lower, unit_diagonal)",
-        b="kn.solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal)")
+        b="kn.solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal)", linear="b",
+        tangents={"a": "kn.solve_triangular_tangent_a(t, a, ans, trans, lower, unit_diagonal)"})
 adjoint(scipy.linalg.cho_solve, params="c_and_lower, b",
-        b="kn.cho_solve_adjoint_b(g, c_and_lower)")
+        b="kn.cho_solve_adjoint_b(g, c_and_lower)", linear="b")
 
 # a function of several results is one primitive per result: normalize lowers
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
 SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
                    np.linalg.eigh: (runtime.eigenvalues, runtime.eigenvectors)}
-adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)")
+adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)",
+        tangents={"a": "np.trace(np.linalg.solve(a, t))"})
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)
 adjoint(runtime.eigenvalues, np.linalg.eigvalsh, params="a", max_ndim=2,
-        a="kn.lower_triangle_adjoint(kn.eigenvalues_adjoint(g, a))")
+        a="kn.lower_triangle_adjoint(kn.eigenvalues_adjoint(g, a))",
+        tangents={"a": "kn.eigenvalues_tangent(t, a)"})
 adjoint(runtime.eigenvectors, params="a", max_ndim=2,
-        a="kn.lower_triangle_adjoint(kn.eigenvectors_adjoint(g, a, ans))")
+        a="kn.lower_triangle_adjoint(kn.eigenvectors_adjoint(g, a, ans))",
+        tangents={"a": "kn.eigenvectors_tangent(t, a, ans)"})
 
 section("Shapes and rearrangements")
-adjoint(np.transpose, params="x", x="np.transpose(g)")
-adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)")
-adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)")
-adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)")
+adjoint(np.transpose, params="x", x="np.transpose(g)", linear="x")
+adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a")
+adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)", linear="x")
+adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)", linear="a")
 adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a known rank)
-        forward="kn.squeeze_axes(a, axis)")
+        forward="kn.squeeze_axes(a, axis)", linear="a")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
-adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)")
+adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)", linear="fill_value")
 elementwise(np.full_like, params="a, fill_value", a="g * 0.0", fill_value="g")
 adjoint(np.linspace, params="start, stop, num=50, endpoint=True",
         start="np.sum(g) - rt.linspace_weighted(g, endpoint)",
         stop="rt.linspace_weighted(g, endpoint)",
-        forward="rt.linspace(start, stop, num, endpoint)", forward_options=True)
+        forward="rt.linspace(start, stop, num, endpoint)", forward_options=True,
+        linear="start, stop")
 adjoint(np.diff, params="x, n=1, axis=-1", x="kn.diff_adjoint(g, x, n, axis)",
-        forward="kn.diff_along(x, n, axis)")
+        forward="kn.diff_along(x, n, axis)", linear="x")
 adjoint(np.roll, params="x, shift, axis=None", x="kn.roll_adjoint(g, shift, axis)",
-        forward="kn.roll_along(x, shift, axis)")
+        forward="kn.roll_along(x, shift, axis)", linear="x")
 adjoint(np.flip, params="x, axis=None", x="kn.flip_adjoint(g, axis)",
-        forward="kn.flip_along(x, axis)")
-adjoint(np.tril, params="x, k=0", x="kn.tril_adjoint(g, k)")
-adjoint(np.triu, params="x, k=0", x="kn.triu_adjoint(g, k)")
-adjoint(np.tile, params="x, reps", x="kn.tile_adjoint(g, x, reps)", forward="kn.tile(x, reps)")
+        forward="kn.flip_along(x, axis)", linear="x")
+adjoint(np.tril, params="x, k=0", x="kn.tril_adjoint(g, k)", linear="x")
+adjoint(np.triu, params="x, k=0", x="kn.triu_adjoint(g, k)", linear="x")
+adjoint(np.tile, params="x, reps", x="kn.tile_adjoint(g, x, reps)", forward="kn.tile(x, reps)",
+        linear="x")
 adjoint(np.repeat, params="x, repeats, axis=None", x="kn.repeat_adjoint(g, x, repeats, axis)",
-        forward="kn.repeat_along(x, repeats, axis)")
+        forward="kn.repeat_along(x, repeats, axis)", linear="x")
 adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indices, axis)",
-        forward="kn.take_along(x, indices, axis)")
+        forward="kn.take_along(x, indices, axis)", linear="x")
 adjoint(np.interp, params="x, xp, fp, left=None, right=None",
         x="kn.interp_adjoint_x(g, x, xp, fp, left, right)",
-        fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)")
+        fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)", linear="fp",
+        tangents={"x": "t * kn.interp_adjoint_x(ans * 0.0 + 1.0, x, xp, fp, left, right)"})
 adjoint(np.trapezoid, params="y, x=None, dx=1.0, axis=-1",
         y="kn.trapezoid_adjoint_y(g, y, x, dx, axis)", x="kn.trapezoid_adjoint_x(g, y, x, axis)",
-        dx="kn.trapezoid_adjoint_dx(g, y, axis)", forward="kn.trapezoid_along(y, x, dx, axis)")
+        dx="kn.trapezoid_adjoint_dx(g, y, axis)", forward="kn.trapezoid_along(y, x, dx, axis)",
+        linear="y; x; dx")
 
 section("Special functions")
 elementwise(math.lgamma, scipy.special.gammaln, x="g * kn.digamma(x)")
@@ -357,7 +408,7 @@ pieces(np.hstack, params="arrays",
 pieces(np.vstack, params="arrays", piece="rt.vstack_piece(g, arrays, k)")
 # np.einsum(subscripts, a, b) is lowered to EINSUM((a, b), subscripts) (constant subscripts)
 pieces(EINSUM, params="operands, subscripts",
-       piece="kn.einsum_adjoint(operands, subscripts, k, g)")
+       piece="kn.einsum_adjoint(operands, subscripts, k, g)", linear_pieces=True)
 
 section("Zero derivative")
 nondiff(runtime.det_sign, runtime.scatter_length, operator.lt, operator.le, operator.gt, operator.ge, operator.eq,

@@ -41,6 +41,13 @@ def unbroadcast(g, x):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+@register_jitable
+def broadcast_tangent(t, ans):
+    """The tangent `t` of an elementwise result spread to the result `ans`'s shape (only a
+    broadcast operand carried one), as a new array."""
+    return t + np.zeros_like(ans)
+
+
 def unbroadcast_copy(g, x):
     """`unbroadcast` always returning a new array (so the result may become an adjoint that is
     updated in place while `g` lives on)."""

@@ -26,9 +26,13 @@ differences in both (`tests/test_rules.py`, `tests/tape/test_rules_parity.py`), 
 as generated Python. *Arguments* lists what a call may pass; differentiable ones in bold (a
 derivative with respect to another argument is an error, never a zero). *Compiled as* names
 the kernel of `srcad.kernels` that compiled code calls where Numba has no form of its own
-(always, or only for a call with more than its first argument). Functions not listed here are
-an error in the source transform (naming the call and its line) and, in `mode="auto"`, run on
-the tape if it knows them.
+(always, or only for a call with more than its first argument). *Forward mode* says where
+`srcad.jvp` takes the tangent from (`t` is the argument's tangent): from linearity (the
+function of the tangents), from the reverse partial with `g` replaced by `t` (summed over the
+reduced slice for a reduction), or from a formula of its own; `tests/test_forward_rules.py`
+checks each against finite differences. Functions not listed here are an error in the source
+transform (naming the call and its line) and, in `mode="auto"`, run on the tape if it knows
+them.
 """
 
 _OPERATORS = {operator.add: "`+`", operator.sub: "`-`", operator.mul: "`*`",
@@ -74,9 +78,10 @@ def render():
         if rows[0][1].nondiff:
             parts.append(", ".join(name for name, _ in rows) + "\n")
             continue
-        parts.append("| Function | Arguments | Compiled as |\n|---|---|---|")
+        parts.append("| Function | Arguments | Compiled as | Forward mode |\n|---|---|---|---|")
         for name, rule in rows:
-            parts.append(f"| {name} | {_arguments(rule)} | {_compiled(rule)} |")
+            parts.append(f"| {name} | {_arguments(rule)} | {_compiled(rule)} | "
+                         f"{_forward(rule)} |")
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -90,6 +95,24 @@ def _arguments(rule):
         out.append(f"{text}={rule.defaults[p]!r}" if p in rule.defaults else text)
     ranks = f" (arrays up to {rule.max_ndim}-D)" if rule.max_ndim else ""
     return (", ".join(out) + ranks).replace("|", "\\|")
+
+
+def _forward(rule):
+    """How forward mode takes the rule's tangent (transforms/forward.py)."""
+    parts = []
+    if rule.linear_pieces:
+        parts.append("linear in each operand")
+    if len(rule.linear) == 1:
+        parts.append(f"linear in {', '.join(rule.linear[0])}")
+    elif rule.linear:
+        parts.append(f"linear in each of {', '.join(g[0] for g in rule.linear)}")
+    linear = {p for group in rule.linear for p in group}
+    for param in rule.params:
+        if param in rule.tangents:
+            parts.append(f"{param}: `{rule.tangents[param]}`".replace("|", "\\|"))
+        elif param in rule.partials and param not in linear:
+            parts.append(f"{param}: its partial" + (" per slice" if rule.slicewise else ""))
+    return "; ".join(parts)
 
 
 def _compiled(rule):

@@ -37,13 +37,16 @@ class _Check:
     guards: list = field(default_factory=list)  # conditions under which the points are reached
 
 
-def guard(fn_def, types, origins=None):
+def guard(fn_def, types, origins=None, unchecked=()):
     """Insert the checks into the forward sweep of `fn_def` (in place); returns it. `origins`
-    (temporary -> the user's expression) writes the messages in the user's terms."""
+    (temporary -> the user's expression) writes the messages in the user's terms. Indexing
+    the arrays `unchecked` (tangents, indexed as their primals are) is not checked."""
     body = fn_def.body
     start = next(k for k, s in enumerate(body) if _is_comment(s, "forward sweep"))
-    end = next(k for k, s in enumerate(body) if _is_comment(s, "reverse sweep"))
-    body[start + 1:end] = _Guarder(types, origins or {}).block(body[start + 1:end], [])
+    end = next((k for k, s in enumerate(body) if _is_comment(s, "reverse sweep")),
+               len(body) - 1)  # (forward mode: the statements before the return)
+    checked = {k: v for k, v in types.items() if k not in set(unchecked)}
+    body[start + 1:end] = _Guarder(checked, origins or {}).block(body[start + 1:end], [])
     return fn_def
 
 

@@ -1,5 +1,5 @@
-"""Naming for generated code: adjoints are `b<name>` (Griewank's b-for-reverse), temporaries
-are short and never collide with a user's name.
+"""Naming for generated code: adjoints are `b<name>` (Griewank's b-for-reverse), tangents
+`d<name>`, temporaries are short and never collide with a user's name.
 """
 
 import re
@@ -11,6 +11,7 @@ class Namer:
     def __init__(self, taken=()):
         self.taken = set(taken)
         self._adjoints = {}
+        self._tangents = {}
         self._next = {}  # hint -> the number its next temporary tries first
         self.buffers = set()  # the arrays and lists the forward sweep saves values into
 
@@ -46,3 +47,12 @@ class Namer:
 
     def adjoint_names(self):
         return dict(self._adjoints)
+
+    def tangent(self, name):
+        """The tangent variable of `name`: `dx` for `x`, `d_t3` for `_t3`, stable per name."""
+        if name not in self._tangents:
+            self._tangents[name] = self.fresh("d" + name)
+        return self._tangents[name]
+
+    def tangent_names(self):
+        return dict(self._tangents)

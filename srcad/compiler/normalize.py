@@ -182,6 +182,16 @@ def _if(test, body, orelse, loc_from):
     return anno.copy_loc(gast.If(test=test, body=body, orelse=orelse), loc_from)
 
 
+def call_parts(value):
+    """(the function, argument nodes, {keyword: node}) of a core-form call, operator or unary
+    operator."""
+    if isinstance(value, gast.BinOp):
+        return BINOPS[type(value.op)], [value.left, value.right], {}
+    if isinstance(value, gast.UnaryOp):
+        return UNARYOPS[type(value.op)], [value.operand], {}
+    return anno.getanno(value.func, "func"), value.args, {k.arg: k.value for k in value.keywords}
+
+
 def is_atom(node):
     return isinstance(node, (gast.Name, gast.Constant))
 

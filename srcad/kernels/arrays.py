@@ -178,6 +178,12 @@ def sort_adjoint(g, x, axis=-1):
     return scatter_add(to_rows(g, axis), origin, x)
 
 
+@register_jitable
+def sort_tangent(t, x, ans, axis=-1):
+    """The tangent of `ans = np.sort(x, axis)`: t in the stable order of x."""
+    return from_rows(gather_rows(to_rows(t, axis), row_argsort(to_rows(x, axis))), ans, axis)
+
+
 # ---- median, quantile, percentile ---------------------------------------------------------
 
 def quantile_points(q, n):

@@ -682,3 +682,44 @@ def _tensordot(a, b, axes=2):
             shape[a.ndim - 2 * count + i] = b.shape[b_perm[i]]
         return np.dot(a2, b2).reshape(to_fixed_tuple(shape, rank))
     return impl
+
+
+# ---- tangents (forward mode) --------------------------------------------------------------
+
+@register_jitable
+def _lower_symmetric(t):
+    """The symmetric matrix whose lower triangle is t's: the perturbation cholesky and eigh
+    see when their argument moves along t."""
+    return np.tril(t) + np.triu(_transpose(t), 1)
+
+
+@register_jitable
+def cholesky_tangent(t, L):
+    """dL = L Φ(L^-1 dA L^-T), dA the symmetric perturbation of t's lower triangle."""
+    y = scipy.linalg.solve_triangular(L, _lower_symmetric(t), lower=True)
+    x = scipy.linalg.solve_triangular(L, _transpose(y), lower=True)
+    return np.dot(L, lower_half_diagonal(x))
+
+
+@register_jitable
+def eigenvalues_tangent(t, a):
+    """dw_i = v_i^T dA v_i."""
+    v = np.linalg.eigh(a)[1]
+    return np.sum(v * np.dot(_lower_symmetric(t), v), axis=0)
+
+
+@register_jitable
+def eigenvectors_tangent(t, a, v):
+    """dv = v (F ∘ (v^T dA v)), F_ij = 1 / (w_j - w_i) off the diagonal."""
+    mixing = np.dot(_transpose(v), np.dot(_lower_symmetric(t), v))
+    w = np.linalg.eigvalsh(a)
+    return np.dot(v, eigenvector_rotation(mixing, w, np.zeros_like(w)))
+
+
+@register_jitable
+def solve_triangular_tangent_a(t, a, ans, trans=0, lower=False, unit_diagonal=False):
+    """dx = -op(a)^-1 op(da) x, da on the triangle that is read."""
+    da = _read_triangle(t, lower, unit_diagonal)
+    moved = np.dot(_transpose(da), ans) if is_transposed(trans) else np.dot(da, ans)
+    return -scipy.linalg.solve_triangular(a, moved, trans=trans, lower=lower,
+                                          unit_diagonal=unit_diagonal)

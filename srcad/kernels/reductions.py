@@ -496,6 +496,25 @@ def cumprod_adjoint(g, x, axis=None):
 
 
 @register_jitable
+def cumprod_rows_tangent(t2, x2):
+    """Per row: dc_j = dc_{j-1} x_j + c_{j-1} t_j (exact with zeros: no division)."""
+    out = np.empty_like(x2)
+    for i in range(x2.shape[0]):
+        c, d = 1.0, 0.0
+        for j in range(x2.shape[1]):
+            d = d * x2[i, j] + c * t2[i, j]
+            c = c * x2[i, j]
+            out[i, j] = d
+    return out
+
+
+@register_jitable
+def cumprod_tangent(t, x, ans, axis=None):
+    """The tangent of `ans = np.cumprod(x, axis)` (flattened when axis is None)."""
+    return from_rows(cumprod_rows_tangent(to_rows(t, axis), to_rows(x, axis)), ans, axis)
+
+
+@register_jitable
 def softmax_adjoint(g, ans, axis=None):
     """x̄ = s (g - sum(g s)) with s = softmax(x) along the axes."""
     return from_rows(softmax_rows_adjoint(to_rows(g, axis), to_rows(ans, axis)), ans, axis)

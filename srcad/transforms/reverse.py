@@ -40,7 +40,7 @@ from ..compiler.activity import diff_inputs
 from ..compiler.aliasing import is_fresh
 from ..errors import UnsupportedError, UserCodeError
 from ..compiler.frontend import Ref
-from ..compiler.normalize import BINOPS, UNARYOPS
+from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..compiler.typeinfer import is_pair_of_index_arrays
 from .saving import SavePlanner, inside, precedes
@@ -283,13 +283,7 @@ class Differentiator(SavePlanner):
         return [gast.AugAssign(target=sub, op=gast.Add(), value=g)]
 
     def call_adjoint(self, z, value, g, loc):
-        if isinstance(value, gast.BinOp):
-            func, args, keywords = BINOPS[type(value.op)], [value.left, value.right], {}
-        elif isinstance(value, gast.UnaryOp):
-            func, args, keywords = UNARYOPS[type(value.op)], [value.operand], {}
-        else:
-            func = anno.getanno(value.func, "func")
-            args, keywords = value.args, {k.arg: k.value for k in value.keywords}
+        func, args, keywords = call_parts(value)
         active_args = [n for a in list(args) + list(keywords.values())
                        for n in (a.elts if isinstance(a, gast.Tuple) else [a])
                        if isinstance(n, gast.Name) and n.id in self.active]

@@ -1,0 +1,34 @@
+"""Forward mode (srcad.jvp): every program in programs.py along random directions of all its
+float arguments, compiled and as Python, against central finite differences."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+from tests import programs
+
+
+def _tangents(args, wrt, rng):
+    return [None if k not in wrt else rng.normal(size=np.shape(a)) if np.ndim(a) else
+            float(rng.normal()) for k, a in enumerate(args)]
+
+
+@pytest.mark.parametrize("fn", programs.PROGRAMS, ids=lambda f: f.__name__)
+def test_jvp_matches_finite_differences(fn, jit, rng):
+    for _ in range(2):
+        args = programs.make_inputs(fn, rng)
+        wrt = programs.float_params(fn, args)
+        tangents = _tangents(args, wrt, rng)
+        before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
+            value, tangent = srcad.jvp(fn, args, tangents, jit=jit)
+        for a, b in zip(args, before):
+            np.testing.assert_array_equal(a, b)  # the caller's arrays are never modified
+        np.testing.assert_allclose(value, fn(*[np.copy(a) if isinstance(a, np.ndarray) else a
+                                               for a in before]), rtol=1e-12, atol=1e-12)
+        expected = check.along(fn, before, tangents)
+        np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
