@@ -263,7 +263,8 @@ class Gradient:
                 vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                         structures, labels, single=False)))
                 return self.evaluate(args, cotangent, tangents)
-            warnings.warn(f"srcad: numba could not compile the gradient of "
+            what = "forward-mode derivative" if tangents is not None else "gradient"
+            warnings.warn(f"srcad: numba could not compile the {what} of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
                           f"({str(exc).splitlines()[0]})", FallbackWarning, stacklevel=3)
             spec.mode, spec.call = "source+python", spec.generated.gradient
@@ -626,6 +627,11 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
         raise ValueError("srcad.jvp runs the source transform only: the tape has no forward "
                          "mode (use mode='auto' or 'source')")
     primals, tangents = tuple(primals), tuple(tangents)
+    collects = [p for p in inspect.signature(frontend.unwrap(fn)).parameters.values()
+                if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)] if callable(fn) else []
+    if collects:
+        raise TypeError(f"srcad.jvp: {fn.__qualname__} collects its arguments in "
+                        f"*{collects[0].name}: forward mode differentiates named parameters")
     if len(primals) != len(tangents):
         raise ValueError(f"srcad.jvp: {len(primals)} primals but {len(tangents)} tangents "
                          "(one tangent per argument, None for one that is not a float)")
@@ -645,22 +651,31 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
             _JVPS[key] = g
     bound = g.bind(primals, {})
     flat, structures, labels = g.layout(bound)
+    g.arg_types(flat, labels)  # (the call's errors first: an integer leaf in a structure)
     for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         if k not in wrt and t is not None and np.any(np.asarray(t) != 0):
             raise TypeError(f"srcad.jvp: argument {k} of {g.fn.__qualname__} is "
                             f"{_describe(p)}, which carries no derivative; its tangent must be "
                             "None or 0")
+    like = dict(zip(labels, flat, strict=True))
     flat_tangents = []
     for k in wrt:
         name = g.params[k]
-        leaves, treedef = pytrees.flatten(tangents[k]) if name in structures else             ([tangents[k]], None)
-        if treedef != structures.get(name):
-            raise ValueError(f"srcad.jvp: the tangent of '{name}' is structured as "
-                             f"{treedef}, its argument as {structures.get(name)}")
-        paths = structures[name].paths() if name in structures else [""]
-        like = dict(zip(labels, flat, strict=True))
+        treedef = structures.get(name)
+        paths = treedef.paths() if treedef is not None else [""]
+        if treedef is None:
+            leaves = [tangents[k]]
+        elif pytrees.is_structured(tangents[k]) and \
+                pytrees.flatten(tangents[k])[1] == treedef:
+            leaves = pytrees.flatten(tangents[k])[0]
+        else:
+            raise ValueError(f"srcad.jvp: the tangent of '{name}' must have the structure of "
+                             f"its argument ({treedef})")
         for path, leaf in zip(paths, leaves, strict=True):
-            flat_tangents.append(_tangent_like(leaf, like[name + path], name + path))
+            primal = like[name + path]
+            flat_tangents.append(np.zeros_like(primal) if leaf is None and
+                                 isinstance(primal, np.ndarray) else 0.0 if leaf is None else
+                                 _tangent_like(leaf, primal, name + path))
     return g, bound, flat, structures, labels, tuple(flat_tangents)
 
 

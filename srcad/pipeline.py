@@ -139,7 +139,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     if found is not None:
         return _reused(fn, cache, *found)
     stages = {}
-    parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux)
+    parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux, kind)
     parsed, leaves = structured.flatten(parsed, structures or {})
     wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
     core = normalize.normalize(parsed)
@@ -154,14 +154,14 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
           stages)
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
-    _check_output(core.tree.body[-1], output_type, parsed.tree.name)
+    _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
     if kind == "jvp":
-        grad_def = forward.jvp(core, types, active, wrt_names, np_name)
+        grad_def = forward.jvp(core, types, active, wrt_names, aliases, np_name)
     else:
         grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
                                          core.renamed.get(aux, aux))
@@ -238,13 +238,11 @@ def _builtins_unshadowed(fn, names, scope, checks):
             for namespace in namespaces.values()}
 
 
-def _check_output(ret, output_type, name):
+def _check_output(ret, output_type, name, kind):
     if output_type is not None and output_type.kind == "tuple":
         loc = anno.getanno(ret, "loc")
-        raise UserCodeError(f"{loc}: {name} returns a tuple ({output_type}); srcad "
-                            "differentiates a function returning a number (or an array, with "
-                            "vjp); to return auxiliary values as well, pass has_aux=True and "
-                            "return (value, aux)")
+        raise UserCodeError(f"{loc}: {name} returns a tuple ({output_type}); "
+                            f"{outputs.RETURNS[kind]}")
 
 
 def _names(tree):

@@ -249,7 +249,8 @@ elementwise(np.minimum, params="x, y", x="g * (x <= y)", y="g * (x > y)")
 # Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
 elementwise(max, params="x, y", x="g * (1.0 - (y > x))", y="g * (y > x)")
 elementwise(min, params="x, y", x="g * (1.0 - (y < x))", y="g * (y < x)")
-elementwise(np.clip, params="a, a_min, a_max", a="g * ((a >= a_min) & (a <= a_max))",
+elementwise(np.clip, params="a, a_min, a_max", forward="rt.clip(a, a_min, a_max)",
+            a="g * ((a >= a_min) & (a <= a_max))",
             a_min="g * (a < a_min)", a_max="g * (a > a_max)")
 elementwise(np.where, params="condition, x, y",
             x="g * condition", y="g * np.logical_not(condition)")

@@ -41,6 +41,24 @@ def unbroadcast(g, x):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def clip(a, a_min, a_max):
+    """`np.clip(a, a_min, a_max)`, the bounds broadcast against `a` (Numba's keeps a's shape)."""
+    return np.clip(a, a_min, a_max)
+
+
+@overload(clip)
+def _clip(a, a_min, a_max):
+    def missing(bound):
+        return isinstance(bound, (types.NoneType, types.Omitted))
+    if missing(a_min) and missing(a_max):
+        return lambda a, a_min, a_max: np.clip(a, a_min, a_max)  # (NumPy's error)
+    if missing(a_min):
+        return lambda a, a_min, a_max: np.minimum(a, a_max)
+    if missing(a_max):
+        return lambda a, a_min, a_max: np.maximum(a, a_min)
+    return lambda a, a_min, a_max: np.minimum(np.maximum(a, a_min), a_max)
+
+
 @register_jitable
 def broadcast_tangent(t, ans):
     """The tangent `t` of an elementwise result spread to the result `ans`'s shape (only a

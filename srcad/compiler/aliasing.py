@@ -89,6 +89,10 @@ def view_base(value, types):
     if isinstance(value, gast.Call) and value.args and isinstance(value.args[0], gast.Name) and \
             may_be_view(anno.getanno(value.func, "func"), value):
         return value.args[0].id
+    if isinstance(value, gast.Call) and anno.getanno(value.func, "func") is rules.EINSUM:
+        operands = value.args[0].elts
+        if len(operands) == 1 and isinstance(operands[0], gast.Name):
+            return operands[0].id  # (np.einsum('ij->ji', a) is a view of a)
     return None
 
 

@@ -18,7 +18,14 @@ from .frontend import local_names
 from .names import Namer
 
 
-def split_aux(parsed, has_aux):
+# what a function differentiated must return, by transform (for the messages)
+RETURNS = {"grad": "srcad differentiates a function returning a number (or an array, with "
+                   "vjp); to return auxiliary values as well, pass has_aux=True and return "
+                   "(value, aux)",
+           "jvp": "srcad.jvp differentiates a function returning a number or an array"}
+
+
+def split_aux(parsed, has_aux, kind="grad"):
     """Returns (Parsed, the name holding the auxiliary output or None).
 
     Raises:
@@ -29,10 +36,7 @@ def split_aux(parsed, has_aux):
     if not has_aux:
         for ret in _returns(parsed.tree.body):
             if isinstance(ret.value, gast.Tuple):
-                raise _error(ret, f"{name} returns a tuple; srcad differentiates a function "
-                             "returning a number (or an array, with vjp); to return "
-                             "auxiliary values as well, pass has_aux=True and return "
-                             "(value, aux)")
+                raise _error(ret, f"{name} returns a tuple; {RETURNS[kind]}")
         return parsed, None
     tree = anno.deepcopy(parsed.tree)
     aux = Namer(local_names(tree) | set(parsed.scope) | set(dir(builtins))).fresh("aux")

@@ -162,6 +162,8 @@ row_cumprod = _row_scan(np.cumprod, operator.mul)
 
 def products_of_others(x2):
     """Each entry's row product without that entry: (before * after), no division."""
+    if x2.shape[1] == 0:
+        return np.empty_like(x2)
     ones = np.ones((x2.shape[0], 1), x2.dtype)
     before = np.cumprod(np.concatenate((ones, x2[:, :-1]), axis=1), axis=1)
     after = np.cumprod(np.concatenate((ones, x2[:, :0:-1]), axis=1), axis=1)[:, ::-1]

@@ -16,8 +16,8 @@ How it works:
   because each result element depends on its own slice alone; otherwise the rule's own
   `tangents` entry. A call with none of these is an UnsupportedError naming it.
 - Tangents alias as their primals do: `v = x[1:]` makes `dv = dx[1:]`, so a store through a
-  view updates both. Array arguments the function writes into are copied on entry, with
-  their tangents, so the caller's arrays never change.
+  view updates both. Array arguments the function writes into (also through a view or another
+  name) are copied on entry, with their tangents, so the caller's arrays never change.
 """
 
 import gast
@@ -27,20 +27,22 @@ from ..compiler import anno, templates, typeinfer
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
-from .reverse import _bind, _load, stores_into
+from .reverse import _bind, _load
 
 _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
                                  templates.make_assign, templates.fill)
 
 
 class Tangents:
-    def __init__(self, core, types, active, wrt, np_name="np"):
+    def __init__(self, core, types, active, wrt, aliases, np_name="np"):
         self.core, self.types, self.active, self.wrt = core, types, active, wrt
+        self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         self.namer = core.namer
         self.np = np_name
-        self.writes = any(isinstance(s, gast.AugAssign) or isinstance(s, gast.Assign) and
-                          isinstance(s.targets[0], gast.Subscript)
-                          for s in gast.walk(core.tree))  # (stores into arrays)
+        self.written = {_stored_into(s) for s in gast.walk(core.tree)} - {None}
+        self.locals = {a.id for a in core.tree.args.args} | {
+            n.id for n in gast.walk(core.tree)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         self.shapes = typeinfer.shape_classes(
             core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False))
 
@@ -88,6 +90,7 @@ class Tangents:
             t = self.tangent_of(stmt.value)
             if target.value.id not in self.active or t is None:
                 return [stmt]
+            self.check_local(target.value.id, loc)
             if not isinstance(stmt.op, (gast.Add, gast.Sub)):
                 raise UnsupportedError("an in-place update other than += or -= of an array "
                                        "that carries a derivative", loc)
@@ -99,6 +102,7 @@ class Tangents:
         if isinstance(target, gast.Subscript):  # y[index] = v
             if target.value.id not in self.active:
                 return [stmt]
+            self.check_local(target.value.id, loc)
             t = self.tangent_of(stmt.value) or _const(0.0)
             return [stmt, _assign(self.tangent_subscript(target), t)]
         z = target.id
@@ -108,7 +112,7 @@ class Tangents:
         if tangent is None:
             return [stmt, _assign(self.d(z), self.zero_like(z))]
         if isinstance(tangent, gast.Name) and self.ty(z).is_array and \
-                not isinstance(stmt.value, (gast.Name, gast.Subscript)) and self.writes:
+                not isinstance(stmt.value, (gast.Name, gast.Subscript)) and self.written:
             # `z = x + 0.0` is new memory while `dx` is not: a store into z must leave dx alone
             tangent = _expr("t.copy()", t=tangent)
         if z in templates.names_read(stmt.value):  # `x = x * y`: the tangent reads the old x
@@ -117,6 +121,13 @@ class Tangents:
             stmt.targets[0] = _name(new, gast.Store())
             return [stmt, _assign(self.d(z), tangent), _assign(z, _name(new))]
         return [stmt, _assign(self.d(z), tangent)]
+
+    def check_local(self, name, loc):
+        if name not in self.locals:
+            raise UnsupportedError(f"a value that carries a derivative is written into "
+                                   f"'{name}', a global or a closure's array: forward mode "
+                                   "tracks the arrays the function creates or takes as "
+                                   "arguments (pass it as an argument)", loc)
 
     def tangent_subscript(self, sub):
         return gast.Subscript(value=_name(self.d(sub.value.id)), slice=_load(sub.slice),
@@ -273,14 +284,19 @@ class Tangents:
     def run(self):
         fn = self.core.tree
         *body, ret = fn.body
-        copies = []
+        entry = []
         for a in (a.id for a in fn.args.args):
-            if self.ty(a).is_array and any(stores_into(s, a) for s in gast.walk(fn)):
-                copies.append(_assign(a, _expr("a.copy()", a=_name(a))))
-                if a in self.active:
-                    copies.append(_assign(self.d(a), _expr("a.copy()", a=_name(self.d(a)))))
-        body = copies + [comment("forward sweep")] + \
-            self.block(body)
+            # an argument written into, also through a view or another name, is copied (with
+            # its tangent) so the caller's arrays never change
+            written = self.ty(a).is_array and \
+                ({a} | self.aliases.shares.get(a, set())) & self.written
+            if written:
+                entry.append(_assign(a, _expr("a.copy()", a=_name(a))))
+            if a in self.active and a not in self.wrt:  # (given no tangent: held constant)
+                entry.append(_assign(self.d(a), self.zero_like(a)))
+            elif a in self.active and written:
+                entry.append(_assign(self.d(a), _expr("a.copy()", a=_name(self.d(a)))))
+        body = entry + [comment("forward sweep")] + self.block(body)
         value = ret.value
         if isinstance(value, gast.Name) and value.id in self.active:
             tangent = _name(self.d(value.id))
@@ -300,6 +316,15 @@ class Tangents:
                                 type_params=[])
 
 
+def _stored_into(stmt):
+    """The array a store `y[index] = v` / `y[index] += v` writes into, else None."""
+    target = stmt.target if isinstance(stmt, gast.AugAssign) else \
+        stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+    if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+        return target.value.id
+    return None
+
+
 def _replace_name(node, old, new):
     for n in gast.walk(node):
         if isinstance(n, gast.Name) and n.id == old:
@@ -307,6 +332,6 @@ def _replace_name(node, old, new):
     return node
 
 
-def jvp(core, types, active, wrt, np_name="np"):
+def jvp(core, types, active, wrt, aliases, np_name="np"):
     """The function computing `(f(x), J(x) @ dx)` for the core form `core`."""
-    return Tangents(core, types, active, wrt, np_name).run()
+    return Tangents(core, types, active, wrt, aliases, np_name).run()

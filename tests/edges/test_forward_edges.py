@@ -1,0 +1,166 @@
+"""Forward mode at its edges: arguments written into (also through views) with or without a
+tangent, globals written into, broadcast bounds, empty reductions, einsum views, structured
+and keyword-less calls, and the errors for what it refuses. Found by attacking srcad.jvp."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+BUFFER = np.zeros(3)
+
+
+def argument_written_without_tangent(x, y):
+    y[0] = x[0] * 2.0
+    return y * 1.0
+
+
+def scalar_argument_made_active(x, a):
+    for i in range(x.shape[0]):
+        a = a * x[i]
+    return a
+
+
+def write_through_a_view(x):
+    z = x[1:]
+    z[0] = 5.0
+    return z * z
+
+
+def write_through_a_second_name(x):
+    z = x
+    z[0] = 5.0
+    return z * x
+
+
+def write_into_a_global(x):
+    BUFFER[0] = x[0] * 2.0
+    return BUFFER * x
+
+
+def clip_to_broadcast_bounds(a, b):
+    return np.clip(a, b, 10.0)
+
+
+def product_of_nothing(x):
+    return np.prod(x)
+
+
+def einsum_view_written(A):
+    z = np.einsum("ij->ij", A)
+    z[0, 0] = 1.0
+    return np.sum(z * A)
+
+
+def dict_parameters(d):
+    return np.sum(d["x"] ** 2) * d["w"]
+
+
+def dict_with_a_count(d):
+    return np.sum(d["x"]) * d["n"]
+
+
+def collects(*xs):
+    return xs[0] * 2.0
+
+
+def pair(x):
+    return x, x
+
+
+@srcad.custom_vjp
+def clipped(x):
+    return min(x, 1.0)
+
+
+clipped.defvjp(lambda g, ans, x: g * (x < 1.0))
+
+
+def calls_custom(x):
+    return clipped(x) * 2.0
+
+
+def _check(fn, primals, tangents, jit):
+    primals_before = [np.copy(p) if isinstance(p, np.ndarray) else p for p in primals]
+    tangents_before = [np.copy(t) if isinstance(t, np.ndarray) else t for t in tangents]
+    value, tangent = srcad.jvp(fn, primals, tangents, jit=jit)
+    for now, before in zip(list(primals) + list(tangents), primals_before + tangents_before):
+        if isinstance(now, np.ndarray):
+            np.testing.assert_array_equal(now, before)  # the caller's arrays never change
+    np.testing.assert_allclose(value, fn(*[np.copy(p) if isinstance(p, np.ndarray) else p
+                                           for p in primals_before]))
+    np.testing.assert_allclose(tangent, check.along(fn, primals_before, tangents_before),
+                               rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("fn,primals,held", [
+    (argument_written_without_tangent, [(3,), (3,)], {1}),
+    (scalar_argument_made_active, [(4,), ()], {1}),
+    (write_through_a_view, [(4,)], set()),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_writes_into_arguments(fn, primals, held, jit, rng):
+    primals = [float(rng.uniform(0.5, 1.5)) if s == () else rng.uniform(0.5, 1.5, s)
+               for s in primals]
+    tangents = [None if k in held else rng.normal(size=np.shape(p)) if np.ndim(p) else 0.7
+                for k, p in enumerate(primals)]
+    _check(fn, primals, tangents, jit)
+
+
+def test_refusals_name_the_construct(jit):
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(srcad.AliasingError, match="shares its memory"):
+        srcad.jvp(write_through_a_second_name, (x,), (x,), jit=jit)
+    with pytest.raises(srcad.AliasingError, match="shares its memory"):
+        srcad.jvp(einsum_view_written, (np.eye(2),), (np.eye(2),), jit=jit)
+    with pytest.raises(srcad.UnsupportedError, match="'BUFFER', a global"):
+        srcad.jvp(write_into_a_global, (x,), (x,), jit=jit)
+    with pytest.raises(srcad.UnsupportedError, match="custom_vjp"):
+        srcad.jvp(calls_custom, (0.5,), (1.0,), jit=jit)
+    with pytest.raises(TypeError, match="srcad.jvp differentiates a function returning a number"):
+        srcad.jvp(pair, (1.0,), (1.0,), jit=jit)
+
+
+def test_call_errors():
+    x = np.ones(3)
+    with pytest.raises(TypeError, match=r"collects its arguments in \*xs"):
+        srcad.jvp(collects, (1.0,), (1.0,))
+    with pytest.raises(ValueError, match="tape has no forward mode"):
+        srcad.jvp(write_through_a_view, (x,), (x,), mode="tape")
+    with pytest.raises(ValueError, match=r"has shape \(2,\), the argument \(3,\)"):
+        srcad.jvp(write_through_a_view, (x,), (np.ones(2),))
+    with pytest.raises(ValueError, match="1 primals but 2 tangents"):
+        srcad.jvp(write_through_a_view, (x,), (x, x))
+    with pytest.raises(TypeError, match="no float argument has a tangent"):
+        srcad.jvp(write_through_a_view, (x,), (None,))
+    with pytest.raises(TypeError, match=r"with respect to 'd\['n'\]'"):
+        srcad.jvp(dict_with_a_count, ({"x": x, "n": 3},), ({"x": x, "n": None},))
+
+
+def test_structured_argument_with_a_constant_leaf(jit, rng):
+    x, t = rng.normal(size=3), rng.normal(size=3)
+    value, tangent = srcad.jvp(dict_parameters, ({"x": x, "w": 2.0},),
+                               ({"x": t, "w": None},), jit=jit)
+    np.testing.assert_allclose(tangent, 2.0 * np.sum(2.0 * x * t))
+    value, tangent = srcad.jvp(dict_parameters, ({"x": x, "w": 2.0},),
+                               ({"x": t, "w": 0.5},), jit=jit)
+    np.testing.assert_allclose(tangent, 2.0 * np.sum(2.0 * x * t) + 0.5 * np.sum(x ** 2))
+
+
+def test_clip_broadcasts_its_bounds_when_compiled(jit):
+    a, b = np.array([0.5]), np.array([0.0, 1.0, 2.0, 0.2])
+    _check(clip_to_broadcast_bounds, (a, b), (np.array([1.0]), None), jit)
+    # (the gradient computed the value with Numba's clip, which keeps a's shape: 0.5, not 4.0)
+    value, grad = srcad.value_and_grad(lambda a, b: np.sum(np.clip(a, b, 10.0)), jit=jit)(a, b)
+    assert value == pytest.approx(4.0) and grad == pytest.approx([2.0])
+
+
+def test_product_of_an_empty_array(jit):
+    value, tangent = srcad.jvp(product_of_nothing, (np.zeros(0),), (np.zeros(0),), jit=jit)
+    assert value == 1.0 and tangent == 0.0
+    assert srcad.grad(product_of_nothing, jit=jit)(np.zeros(0)).shape == (0,)
+
+
+def test_einsum_view_written_is_refused_by_the_gradient_too(jit):
+    with pytest.raises(srcad.AliasingError, match="shares its memory"):
+        srcad.grad(einsum_view_written, mode="source", jit=jit)(np.eye(2))
