@@ -9,11 +9,13 @@ What cannot be transformed runs on a PyTorch-style runtime tape (srcad.tensor, b
 
 from .custom import custom_vjp
 from .api import explain, grad, gradcheck, jvp, source, value_and_grad, vjp
+from .higher import hessian, hvp, jacobian
 from .errors import AliasingError, CacheWarning, FallbackWarning, UnsupportedError
 from .tape import *  # noqa: F403 (torch's names: tensor, zeros, exp, autograd, optim, float32, ...)
 from .tape import __all__ as _tape_names
 
 __version__ = "0.1.0"
 
-__all__ = ["custom_vjp", "grad", "value_and_grad", "vjp", "jvp", "source", "explain", "gradcheck",
+__all__ = ["custom_vjp", "grad", "value_and_grad", "vjp", "jvp", "hvp", "hessian", "jacobian",
+           "source", "explain", "gradcheck",
            "UnsupportedError", "AliasingError", "FallbackWarning", "CacheWarning", *_tape_names]

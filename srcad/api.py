@@ -202,6 +202,9 @@ class Gradient:
     def _specialize(self, flat, types, structures, labels, single=None):
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
+        if self.no_source is not None and self.kind == "jvp":
+            raise UnsupportedError(f"{self.no_source}; forward mode runs the source transform "
+                                   "only (pass a Python function)")
         if self.no_source is not None:
             return self._tape_spec(self.no_source)
         try:
@@ -548,6 +551,9 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
     if fn is None:
         return lambda f: grad(f, wrt, mode=mode, jit=jit, cache=cache, fastmath=fastmath,
                               has_aux=has_aux)
+    if getattr(fn, "__srcad_gradient__", False) and not has_aux:
+        from . import higher
+        return higher.Nested(fn, wrt, "grad", mode, jit)
     return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux)
 
 
@@ -558,6 +564,9 @@ def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmat
     if fn is None:
         return lambda f: value_and_grad(f, wrt, mode=mode, jit=jit, cache=cache,
                                         fastmath=fastmath, has_aux=has_aux)
+    if getattr(fn, "__srcad_gradient__", False) and not has_aux:
+        from . import higher
+        return higher.Nested(fn, wrt, "value_and_grad", mode, jit)
     return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux)
 
 
@@ -627,11 +636,19 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
         raise ValueError("srcad.jvp runs the source transform only: the tape has no forward "
                          "mode (use mode='auto' or 'source')")
     primals, tangents = tuple(primals), tuple(tangents)
-    collects = [p for p in inspect.signature(frontend.unwrap(fn)).parameters.values()
-                if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)] if callable(fn) else []
-    if collects:
+    if getattr(fn, "__srcad_gradient__", False):
+        raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
+                               "supported (srcad.hvp, srcad.hessian and grad of grad are)")
+    parameters = inspect.signature(frontend.unwrap(fn)).parameters.values() \
+        if callable(fn) else []
+    by_name = [p for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD,
+                                                   p.KEYWORD_ONLY)]
+    if by_name and by_name[0].kind == by_name[0].KEYWORD_ONLY:
+        raise TypeError(f"srcad.jvp passes the primals by position; {fn.__qualname__}'s "
+                        f"parameter '{by_name[0].name}' is keyword-only")
+    if by_name:
         raise TypeError(f"srcad.jvp: {fn.__qualname__} collects its arguments in "
-                        f"*{collects[0].name}: forward mode differentiates named parameters")
+                        f"*{by_name[0].name}: forward mode differentiates named parameters")
     if len(primals) != len(tangents):
         raise ValueError(f"srcad.jvp: {len(primals)} primals but {len(tangents)} tangents "
                          "(one tangent per argument, None for one that is not a float)")
@@ -657,26 +674,30 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
             raise TypeError(f"srcad.jvp: argument {k} of {g.fn.__qualname__} is "
                             f"{_describe(p)}, which carries no derivative; its tangent must be "
                             "None or 0")
+    flat_tangents = flat_tangents_of(g, [tangents[k] for k in wrt], flat, structures, labels)
+    return g, bound, flat, structures, labels, flat_tangents
+
+
+def flat_tangents_of(g, tangents, flat, structures, labels):
+    """The tangents of `g`'s wrt arguments (one each, a structure like a structured one's; a
+    None leaf holds it constant) as the generated code takes them: one per flat leaf."""
     like = dict(zip(labels, flat, strict=True))
-    flat_tangents = []
-    for k in wrt:
-        name = g.params[k]
+    out = []
+    for name, tangent in zip(g.wrt_names, tangents, strict=True):
         treedef = structures.get(name)
         paths = treedef.paths() if treedef is not None else [""]
         if treedef is None:
-            leaves = [tangents[k]]
-        elif pytrees.is_structured(tangents[k]) and \
-                pytrees.flatten(tangents[k])[1] == treedef:
-            leaves = pytrees.flatten(tangents[k])[0]
+            leaves = [tangent]
+        elif pytrees.is_structured(tangent) and pytrees.flatten(tangent)[1] == treedef:
+            leaves = pytrees.flatten(tangent)[0]
         else:
-            raise ValueError(f"srcad.jvp: the tangent of '{name}' must have the structure of "
-                             f"its argument ({treedef})")
+            raise ValueError(f"srcad: the tangent of '{name}' must have the structure of its "
+                             f"argument ({treedef})")
         for path, leaf in zip(paths, leaves, strict=True):
             primal = like[name + path]
-            flat_tangents.append(np.zeros_like(primal) if leaf is None and
-                                 isinstance(primal, np.ndarray) else 0.0 if leaf is None else
-                                 _tangent_like(leaf, primal, name + path))
-    return g, bound, flat, structures, labels, tuple(flat_tangents)
+            out.append(np.zeros_like(primal) if leaf is None and isinstance(primal, np.ndarray)
+                       else 0.0 if leaf is None else _tangent_like(leaf, primal, name + path))
+    return tuple(out)
 
 
 def _is_floating(value):
@@ -692,12 +713,12 @@ def _tangent_like(tangent, primal, label):
     if isinstance(primal, np.ndarray):
         t = np.asarray(tangent, dtype=primal.dtype)
         if t.shape != primal.shape:
-            raise ValueError(f"srcad.jvp: the tangent of '{label}' has shape {t.shape}, the "
+            raise ValueError(f"srcad: the tangent of '{label}' has shape {t.shape}, the "
                              f"argument {primal.shape}")
         return t
     if np.ndim(tangent) != 0 or not isinstance(tangent, (int, float, np.number, np.ndarray)) \
             or isinstance(tangent, (bool, complex, np.complexfloating)):
-        raise TypeError(f"srcad.jvp: the tangent of the scalar '{label}' must be a real "
+        raise TypeError(f"srcad: the tangent of the scalar '{label}' must be a real "
                         f"number, not {_describe(tangent)}")
     return type(primal)(tangent) if isinstance(primal, np.floating) else float(tangent)
 
@@ -710,6 +731,8 @@ def source(g, *args, **kwargs):
         g, *_, flat, structures, labels, _ = _jvp_call(*args, **{
             "mode": "auto", "jit": True, "cache": None, "fastmath": False, **kwargs})
         return g.specialization(flat, structures, labels).generated.source
+    if hasattr(g, "source") and not isinstance(g, Gradient):  # (srcad.higher's)
+        return g.source(*args)
     if not isinstance(g, Gradient):
         g = Gradient(g, 0, "grad")
     if args or kwargs:

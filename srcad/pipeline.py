@@ -124,8 +124,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         structures: {parameter name: pytrees.Treedef} of the structured arguments.
         has_aux: fn returns (value, aux); the gradient returns aux after the value.
         single: the float arguments are float32: compute in float32 (precision.py).
-        kind: "grad" (reverse mode: `(value, [aux,] grads...)` of the arguments and a seed) or
-            "jvp" (forward mode: `(value, tangent)` of the arguments and their tangents).
+        kind: "grad" (reverse mode: `(value, [aux,] grads...)` of the arguments and a seed),
+            "jvp" (forward mode: `(value, tangent)` of the arguments and their tangents), or
+            "tangent" (the jvp's tangent alone, as plain Python that srcad transforms again:
+            no index checks, no compiled forms; `jittable` is that function).
     Returns:
         Generated.
     Raises:
@@ -160,22 +162,27 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
-    if kind == "jvp":
+    composing = kind == "tangent"
+    if kind in ("jvp", "tangent"):
         grad_def = forward.jvp(core, types, active, wrt_names, aliases, np_name)
+        if composing:
+            grad_def.body[-1].value = grad_def.body[-1].value.elts[1]
     else:
         grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
                                          core.renamed.get(aux, aux))
-    _dump("forward" if kind == "jvp" else "reverse",
+    _dump("reverse" if kind == "grad" else "forward",
           lambda: codegen.render(copy.deepcopy(grad_def)), stages)
-    guards.guard(grad_def, types, core.origins, core.namer.tangent_names().values())
+    if not composing:  # (the transform of the composed function checks its own indices)
+        guards.guard(grad_def, types, core.origins, core.namer.tangent_names().values())
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints, core.namer.buffers)
     if single:
         precision.single(grad_def, np_name)
-    codegen.numba_compatible(grad_def, types)
-    codegen.python_bools(grad_def, types)
+    if not composing:
+        codegen.numba_compatible(grad_def, types)
+        codegen.python_bools(grad_def, types)
     parsed = core.parsed
     used = _names(grad_def) & set(core.scope)
     # data the function reads from globals, closures and user modules becomes arguments, read

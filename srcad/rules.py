@@ -40,6 +40,7 @@ import scipy.special
 
 from . import runtime
 from .compiler import templates
+from .kernels import reductions as _reductions
 from .kernels.einsum import einsum as EINSUM
 
 REGISTRY = {}
@@ -385,6 +386,7 @@ section("Special functions")
 elementwise(math.lgamma, scipy.special.gammaln, x="g * kn.digamma(x)")
 elementwise(math.gamma, scipy.special.gamma, x="g * ans * kn.digamma(x)")
 elementwise(scipy.special.digamma, x="g * kn.polygamma(1, x)")
+elementwise(scipy.special.polygamma, params="n, x", x="g * kn.polygamma(n + 1, x)")
 elementwise(math.erf, scipy.special.erf, x="g * 1.1283791670955126 * np.exp(-x * x)")
 elementwise(math.erfc, scipy.special.erfc, x="-g * 1.1283791670955126 * np.exp(-x * x)")
 elementwise(scipy.special.erfinv, x="g * 0.886226925452758 * np.exp(ans * ans)")
@@ -410,6 +412,22 @@ pieces(np.vstack, params="arrays", piece="rt.vstack_piece(g, arrays, k)")
 # np.einsum(subscripts, a, b) is lowered to EINSUM((a, b), subscripts) (constant subscripts)
 pieces(EINSUM, params="operands, subscripts",
        piece="kn.einsum_adjoint(operands, subscripts, k, g)", linear_pieces=True)
+
+# the helpers forward mode's tangents call, differentiated again for second derivatives (hvp,
+# grad of grad); only generated code calls them
+HELPERS = "Helpers of generated derivative code"
+section(HELPERS)
+elementwise(runtime.broadcast_tangent, params="t, ans", t="g", ans="g * 0.0")
+elementwise(runtime.pow_dx, params="x, y", x="g * y * rt.pow_dx(x, y - 1.0)",
+            y="g * np.power(x, y - 1.0) * (1.0 + y * rt.log_or_zero(x))")
+elementwise(runtime.log_or_zero, x="g / x")
+elementwise(runtime.xdivy, params="x, y", x="g / y", y="-g * rt.xdivy(x, y) / y")
+reduction(_reductions.sum_along, params="x, axis=None, keepdims=False",
+          x="kn.sum_adjoint(g, x, axis)", forward=None, linear="x")
+# max and min's partial: g / (number of ties) where x equals the extremum m, a function of x
+# and m constant between ties
+adjoint(_reductions.extremum_adjoint, params="g, x, m, axis=None", linear="g", x="x * 0.0",
+        m="m * 0.0", tangents={"x": "ans * 0.0", "m": "ans * 0.0"})
 
 section("Zero derivative")
 nondiff(runtime.det_sign, runtime.scatter_length, operator.lt, operator.le, operator.gt, operator.ge, operator.eq,

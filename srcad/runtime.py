@@ -41,6 +41,18 @@ def unbroadcast(g, x):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def seed(b, value):
+    """The cotangent of an array result: `b` itself, or the scalar `b` spread over its shape."""
+    return np.full(np.shape(value), b) if np.ndim(b) == 0 else b
+
+
+@overload(seed)
+def _seed(b, value):
+    if _is_array(b):
+        return lambda b, value: b
+    return lambda b, value: np.full(value.shape, b)
+
+
 def clip(a, a_min, a_max):
     """`np.clip(a, a_min, a_max)`, the bounds broadcast against `a` (Numba's keeps a's shape)."""
     return np.clip(a, a_min, a_max)

@@ -15,6 +15,8 @@ import scipy.linalg
 import scipy.special
 
 from srcad import rules, runtime
+from srcad.kernels import namespace as kn
+from srcad.kernels import reductions
 
 OPERATORS = {
     operator.add: "x + y",
@@ -38,10 +40,12 @@ DOMAINS = {
     **{name: {"x": (2.1, 2.9), "y": (1.1, 1.9)} for name in ("mod", "remainder")},
     "hypot": {"x": POSITIVE, "y": POSITIVE},
     "clip": {"a_min": (-0.6, -0.2), "a_max": (0.2, 0.6)},
-    **{name: {"x": POSITIVE} for name in ("gammaln", "lgamma", "gamma", "digamma", "psi")},
+    **{name: {"x": POSITIVE} for name in ("gammaln", "lgamma", "gamma", "digamma", "psi",
+                                          "polygamma")},
     "logit": {"x": (0.1, 0.9)},
     "xlogy": {"y": POSITIVE},
     "betaln": {"a": POSITIVE, "b": POSITIVE},
+    "pow_dx": {"x": POSITIVE}, "log_or_zero": {"x": POSITIVE}, "xdivy": {"y": POSITIVE},
 }
 M34, M33, V3 = {"x": (3, 4)}, (3, 3), (3,)
 # calls that are not f(x) / f(x, y) on same-or-broadcast shapes: (expression, shapes)
@@ -103,6 +107,19 @@ SPECIAL = {
     runtime.eigenvectors: [("np.linalg.eigh(a + a.T)[1] ** 2", {"a": M33})],
     runtime.sigmoid: [("1.0 / (1.0 + np.exp(-x))", {"x": V3}), ("1 / (np.exp(-x) + 1)", {"x": ()})],
     runtime.sigmoid_math: [("1.0 / (1.0 + math.exp(-x))", {"x": ()})],
+    scipy.special.polygamma: [("scipy.special.polygamma(1, x)", {"x": V3}),
+                              ("scipy.special.polygamma(2, x)", {"x": ()})],
+    # helpers of generated derivative code
+    runtime.broadcast_tangent: [("rt.broadcast_tangent(x, y)", {"x": (), "y": V3}),
+                                ("rt.broadcast_tangent(x, y)", {"x": (1, 3), "y": (2, 3)})],
+    runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()})],
+    runtime.log_or_zero: [("rt.log_or_zero(x)", {"x": V3})],
+    runtime.xdivy: [("rt.xdivy(x, y)", {"x": V3, "y": V3})],
+    reductions.sum_along: [("kn.sum_along(x, 0, True)", {"x": (3, 4)}),
+                           ("kn.sum_along(x, None, False)", {"x": (3, 4)})],
+    reductions.extremum_adjoint: [("kn.extremum_adjoint(1.0, x, np.max(x), None)", {"x": (4,)}),
+                                  ("kn.extremum_adjoint(np.ones(3), x, np.max(x, axis=1), 1)",
+                                   {"x": (3, 4)})],
     np.linalg.eigvalsh: [("np.linalg.eigvalsh(a)", {"a": M33})],
     scipy.linalg.solve_triangular: [
         ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, lower=True)", {"a": M33, "b": V3}),
@@ -230,7 +247,7 @@ def make_args(key, expr, shapes, seed):
         lo, hi = domain.get(name, (-0.9, 0.9))
         value = rng.uniform(lo, hi, shape)
         args.append(float(value) if shape == () else value)
-    probe = eval(expr, {"np": np, "math": math, "scipy": scipy},
+    probe = eval(expr, {"np": np, "math": math, "scipy": scipy, "rt": runtime, "kn": kn},
                  dict(zip(shapes, args, strict=True)))
     args.append(rng.uniform(0.5, 1.5, np.shape(probe)) if np.ndim(probe) else 1.3)
     return args
@@ -243,7 +260,8 @@ def write_module(tmp_path, expr, names, weighted=True):
     args = list(names) + (["weights"] if weighted else [])
     result = "np.sum(r * weights)" if weighted else "np.sum(r)"
     source = ("import math\nimport operator\n\nimport numpy as np\nimport scipy.linalg\n"
-              "import scipy.special\n\n\n"
+              "import scipy.special\n\nfrom srcad import runtime as rt\n"
+              "from srcad.kernels import namespace as kn\n\n\n"
               f"def f({', '.join(args)}):\n"
               f"    r = {expr}\n"
               f"    return {result}\n")

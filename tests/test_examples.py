@@ -39,6 +39,7 @@ GALLERY = {
     "gaussian_process.py": r"lengthscale \d+\.\d\d, signal variance",
     "classifier.py": r"training accuracy 0\.9\d",
     "bayesian_counts.py": r"posterior mode: mean \d\.\d\d",
+    "poisson_newton.py": r"converged: True in \d+ Newton steps",
 }
 
 

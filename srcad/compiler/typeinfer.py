@@ -239,8 +239,8 @@ class _Infer:
             if shape.kind == "i" and shape.ndim == 0:
                 return array(args[0].kind, 1)
         try:
-            values = [c if c is not None and not isinstance(c, bool) and a.ndim == 0 and
-                      a.kind in ("i", "str", "tuple") else stand_in(a)
+            values = [c if c is not None and a.ndim == 0 and
+                      a.kind in ("i", "b", "str", "tuple") else stand_in(a)
                       for a, c in zip(args, const_args, strict=True)]
             kw = {k: consts[k] if k in consts else stand_in(v) for k, v in kwargs.items()}
             with warnings.catch_warnings(), np.errstate(all="ignore"):

@@ -752,7 +752,9 @@ class Differentiator(SavePlanner):
         body.append(comment("reverse sweep"))
         body.extend(self.block_inits(()))
         if isinstance(ret, gast.Name) and ret.id in self.active:
-            body.append(self.accumulate(ret.id, _name(b_out)))
+            seed = _expr("rt.seed(b, v)", b=_name(b_out), v=_name(ret.id)) \
+                if self.ty(ret.id).is_array else _name(b_out)  # (vjp's cotangent, or 1.0)
+            body.append(self.accumulate(ret.id, seed))
         body.extend(rev)
         grads = [_name(self.adj(w)) for w in self.wrt]
         body.append(gast.Return(value=gast.Tuple(elts=outputs + grads, ctx=gast.Load())))
