@@ -621,12 +621,66 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
     Returns:
         (value, tangent): the tangent has the shape and dtype of the value.
     """
+    primals, tangents = tuple(primals), tuple(tangents)
+    key = _jvp_key(fn, primals, tangents, (mode, jit, cache, fastmath))
+    known = _jvp_known(_JVP_KNOWN.get(key), primals, tangents) if key is not None else None
+    if known is not None:
+        return known
     g, bound, *_, flat_tangents = _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath)
     value, _, (tangent,) = g.evaluate(bound, tangents=flat_tangents)
+    if key is not None:
+        _JVP_KNOWN[key] = (g, g._last)
     return value, tangent
 
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
+_JVP_KNOWN = {}  # _jvp_key -> (that object, the specialization an earlier call compiled)
+
+
+def _jvp_key(fn, primals, tangents, options):
+    """What a jvp call's specialization depends on, computed fast (plain numbers and arrays
+    only); None for the general path."""
+    if len(primals) != len(tangents):
+        return None
+    types = _call_key(primals)
+    given = _call_key([t for t in tangents if t is not None])
+    if types is None or given is None:
+        return None
+    try:
+        hash(fn)
+    except TypeError:
+        return None
+    return (fn, options, types, tuple(t is None for t in tangents), given)
+
+
+def _jvp_known(known, primals, tangents):
+    """(value, tangent) of a call like an earlier one, through its compiled kernel; None when
+    the general path must see the call (a tangent's shape or dtype differs from its argument's,
+    the function changed, a new array layout)."""
+    if known is None:
+        return None
+    g, spec = known
+    if spec.code is not g.fn.__code__:
+        return None
+    flat = []
+    for p, t in zip(primals, tangents, strict=True):
+        if t is None:
+            continue
+        if type(p) is np.ndarray:
+            if t.shape != p.shape or t.dtype != p.dtype:
+                return None
+            flat.append(t)
+        else:
+            flat.append(float(t))
+    try:
+        value, tangent = spec.run(primals, None, tuple(flat))
+    except _Stale:
+        return None
+    except Exception as exc:
+        if spec.mode == "source+numba" and _is_numba_error(exc):
+            return None
+        raise
+    return _plain(value), _plain(tangent, value)
 
 
 def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):

@@ -1013,6 +1013,29 @@ def accumulator_reset_per_row(x, w):
     return total
 
 
+def recomputed_scalar_beside_restored_elements(y, w, x):
+    """`c` is recomputed at its adjoint while `main` and `dmain` are restored element by
+    element: the re-plan for the restores' indices lost `c` (and `x[i]`), and the reverse sweep
+    read the last trip's values (found by hvp of the GMM)."""
+    main = np.empty(y.shape[0])
+    dmain = np.zeros_like(main)
+    s = 0.0
+    for i in range(x.shape[0]):
+        for k in range(y.shape[0]):
+            main[k] = y[k] * x[i]
+            dmain[k] = w[k] * x[i]
+        mx = np.max(main)
+        se = 0.0
+        dse = 0.0
+        for k in range(y.shape[0]):
+            c = dmain[k] - 1.0
+            e = math.exp(main[k] - mx)
+            dse = dse + c * e
+            se = se + e
+        s = s + dse / se
+    return s
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

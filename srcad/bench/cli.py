@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..cli import UsageError
-from . import machine, peers, plot, report, runner, timing, verify
+from . import machine, peers, plot, report, runner, timing, transforms, verify
 from .workloads import collect
 
 
@@ -33,6 +33,10 @@ def add_parser(subparsers):
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios")
     p.add_argument("--markdown", metavar="PATH",
                    help="write the times and ratios as a Markdown table (for bench/README.md)")
+    p.add_argument("--transform", choices=transforms.TRANSFORMS, default="grad",
+                   help="grad (default): srcad's gradient against the primal, the hand adjoint "
+                        "and peers; jvp: forward mode against the Numba primal; hvp: "
+                        "Hessian-vector products against srcad's gradient")
     p.add_argument("--fastmath", action="store_true",
                    help="compile the primal and srcad's gradient with fastmath (off by default)")
     p.add_argument("--budget", type=float, default=0.3,
@@ -93,6 +97,8 @@ def run(opts):
         "verification": f"srcad's value and gradient vs the hand adjoint, relative "
                         f"{verify.RTOL:g} (vs central finite differences for module.py:func)",
     }
+    if opts.transform != "grad":
+        return _run_transform(jobs, opts, chosen, about, settings)
     print(machine.header(about, settings), flush=True)
     progress = runner.Progress(sum(runner.count_cells(job, job.sizes(opts.sizes), chosen)
                                    for job in jobs), quiet=opts.quiet)
@@ -117,5 +123,23 @@ def run(opts):
     if failed:
         more = f" (and {len(failed) - 1} more, see the notes)" if len(failed) > 1 else ""
         print(f"srcad bench: {failed[0]}{more}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_transform(jobs, opts, chosen, about, settings):
+    """`--transform jvp|hvp`: srcad's own figures (peers are compared for grad only)."""
+    if chosen:
+        raise UsageError(f"--transform {opts.transform} compares srcad with its own primal or "
+                         "gradient; --peers applies to --transform grad")
+    settings["verification"] = transforms.CHECKS[opts.transform]
+    print(machine.header(about, settings), flush=True)
+    progress = runner.Progress(sum(max(len(job.sizes(opts.sizes)), 1) for job in jobs),
+                               quiet=opts.quiet)
+    rows = transforms.run(jobs, opts, progress)
+    print(transforms.format_table(rows, opts.transform))
+    failed = transforms.failures(rows)
+    if failed:
+        print(f"srcad bench: {failed[0]}", file=sys.stderr)
         return 1
     return 0

@@ -93,6 +93,9 @@ class SavePlanner:
         """`plan_saves`, again while the restores it plans read variables nobody planned for:
         the reverse sweep puts a saved element back (`a[i] = saved`) where it reverses the
         store, so `i` must have its value from then (a while loop's counter is restored too)."""
+        # (planning rewrites the reads: a value recomputed at its uses makes its inputs read
+        # there instead; each new plan starts from the reads as collected)
+        reads = {name: list(paths) for name, paths in self.reads.items()}
         while True:
             self.plan_saves(body)
             added = False
@@ -102,11 +105,12 @@ class SavePlanner:
                 stmt = self.statement_at(d)
                 target = stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]
                 for index in sorted(names_read(target.slice)):
-                    if d not in self.reads.get(index, []):
-                        self.reads.setdefault(index, []).append(d)
+                    if d not in reads.get(index, []):
+                        reads.setdefault(index, []).append(d)
                         added = True
             if not added:
                 return
+            self.reads = {name: list(paths) for name, paths in reads.items()}
             self.forget_plan()
 
     def forget_plan(self):
