@@ -109,8 +109,9 @@ class Gradient:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if getattr(fn, "__srcad_gradient__", False):
             raise UnsupportedError(
-                f"srcad.{kind} of {fn!r}: differentiating a srcad gradient again (a higher-order "
-                "derivative) is not supported yet")
+                f"srcad.{kind} of {fn!r}: srcad differentiates a srcad derivative again only "
+                "as grad or value_and_grad (second derivatives are srcad.grad(srcad.grad(f)), "
+                "srcad.hvp and srcad.hessian)")
         if not callable(fn):
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
         # a partial or a callable object has no source: only the tape can run it
@@ -459,8 +460,9 @@ def _plain_tree(value):
 def _refuse_tape_tensors(g, args):
     from .tape.tensor import Tensor
     if any(isinstance(a, Tensor) for a in args):
-        raise UnsupportedError(f"{g!r} was called on tape tensors: differentiating a srcad "
-                               "gradient again (a higher-order derivative) is not supported yet")
+        raise UnsupportedError(f"{g!r} was called on tape tensors: the tape does not "
+                               "differentiate through a srcad derivative (second derivatives are "
+                               "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)")
 
 
 def _is_numba_error(exc):
@@ -582,7 +584,8 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
     spec = g.specialization(*g.layout(bound))
     if spec.mode == "tape":
         from .tape import run as tape_run
-        value, tape_pullback, *aux = tape_run.vjp(getattr(g.fn, "__srcad_calls__", g.fn), bound, g.wrt_index, g.has_aux)
+        value, tape_pullback, *aux = tape_run.vjp(getattr(g.fn, "__srcad_calls__", g.fn), bound,
+                                                  g.wrt_index, g.has_aux)
         aux = aux[0] if g.has_aux else None
 
         def pullback(cotangent):

@@ -64,7 +64,7 @@ class Rule:
     section: str = ""  # where docs/numpy.md lists it
     max_ndim: int = None  # the partials hold for array arguments of at most this rank
     linear: tuple = ()  # groups of parameters the function is (jointly) linear in
-    tangents: dict = field(default_factory=dict)  # parameter -> its tangent's term, in `t` (forward mode)
+    tangents: dict = field(default_factory=dict)  # parameter -> its tangent, in `t`
     slicewise: bool = False  # each result element depends on its own slice along `axis`
     linear_pieces: bool = False  # (pieces) linear in each element of the tuple separately
 

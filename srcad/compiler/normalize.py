@@ -713,8 +713,9 @@ class _Lowering:
             return self.method_call(node)
         target = self.resolve(func)
         if getattr(target, "__srcad_gradient__", False):
-            _unsupported(f"a call of the srcad gradient {target!r}: differentiating a srcad "
-                         "gradient again (a higher-order derivative) is not supported yet", node)
+            _unsupported(f"a call of the srcad derivative {target!r} inside a differentiated "
+                         "function is not differentiated through (second derivatives are "
+                         "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)", node)
         if inlining.is_user_function(target):
             return self.inline(None, node, target)
         if target is None:

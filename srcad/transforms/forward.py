@@ -209,10 +209,9 @@ class Tangents:
         it carries none) and the others as they are."""
         call = anno.deepcopy(value)
         if isinstance(call, gast.BinOp):  # (a matrix product: a @ b)
-            slots = {"a": ("left", None), "b": ("right", None)}
             for param in group:
-                attr, _ = slots[param]
-                setattr(call, attr, self.linear_argument(getattr(call, attr), what, loc))
+                side = {"a": "left", "b": "right"}[param]
+                setattr(call, side, self.linear_argument(getattr(call, side), what, loc))
             return call
         positional = dict(zip(rule.params, range(len(call.args)), strict=False))
         for param in group:

@@ -307,3 +307,13 @@ def test_formatting():
     from srcad.bench.cli import memory_size
 
     assert memory_size("4G") == 4_000_000_000 and memory_size("500M") == 500_000_000
+
+
+@pytest.mark.parametrize("transform,check", [("jvp", "ok vs <grad, t>"),
+                                             ("hvp", "ok vs differences of the gradient")])
+def test_transform_tables_are_checked(tiny, tmp_path, transform, check, capsys):
+    assert cli.main(["bench", str(tiny), "--transform", transform, "--budget", "0.01",
+                     "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"srcad {transform}" in out and check in out
+    assert cli.main(["bench", str(tiny), "--transform", transform, "--peers", "jax"]) == 2
