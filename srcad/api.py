@@ -663,14 +663,15 @@ def _jvp_known(known, primals, tangents):
     if known is None:
         return None
     g, spec = known
-    if spec.code is not g.fn.__code__:
+    if spec.code is not g.fn.__code__ or len(primals) != len(g.params):  # (defaults: bind)
         return None
     flat = []
-    for p, t in zip(primals, tangents, strict=True):
-        if t is None:
-            continue
-        if type(p) is np.ndarray:
-            if t.shape != p.shape or t.dtype != p.dtype:
+    for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
+        if k not in g.wrt_index:  # (the tangent of an integer: None or 0, else an error)
+            if t is not None and np.any(np.asarray(t) != 0):
+                return None
+        elif type(p) is np.ndarray:
+            if type(t) is not np.ndarray or t.shape != p.shape or t.dtype != p.dtype:
                 return None
             flat.append(t)
         else:
@@ -698,13 +699,14 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
                                "supported (srcad.hvp, srcad.hessian and grad of grad are)")
     parameters = inspect.signature(frontend.unwrap(fn)).parameters.values() \
         if callable(fn) else []
+    name = getattr(fn, "__qualname__", None) or repr(fn)
     by_name = [p for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD,
                                                    p.KEYWORD_ONLY)]
     if by_name and by_name[0].kind == by_name[0].KEYWORD_ONLY:
-        raise TypeError(f"srcad.jvp passes the primals by position; {fn.__qualname__}'s "
+        raise TypeError(f"srcad.jvp passes the primals by position; {name}'s "
                         f"parameter '{by_name[0].name}' is keyword-only")
     if by_name:
-        raise TypeError(f"srcad.jvp: {fn.__qualname__} collects its arguments in "
+        raise TypeError(f"srcad.jvp: {name} collects its arguments in "
                         f"*{by_name[0].name}: forward mode differentiates named parameters")
     if len(primals) != len(tangents):
         raise ValueError(f"srcad.jvp: {len(primals)} primals but {len(tangents)} tangents "

@@ -1,2 +1,3 @@
-"""The transforms: each turns a normalised function into its derivative program (reverse.py
-with saving.py: the gradient)."""
+"""The transforms: each turns a normalised function into its derivative program. reverse.py
+(with saving.py, what to save or recompute) emits the gradient; forward.py the Jacobian-vector
+product, and the tangent alone that srcad.higher differentiates again."""

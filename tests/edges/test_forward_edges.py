@@ -164,3 +164,38 @@ def test_product_of_an_empty_array(jit):
 def test_einsum_view_written_is_refused_by_the_gradient_too(jit):
     with pytest.raises(srcad.AliasingError, match="shares its memory"):
         srcad.grad(einsum_view_written, mode="source", jit=jit)(np.eye(2))
+
+
+def repeated_count(n, x):
+    s = 0.0
+    for i in range(n):
+        s += x * x
+    return s
+
+
+def gathered(idx, x):
+    return np.sum(x[idx] ** 2)
+
+
+def with_default(x, a=2.0):
+    return x * a
+
+
+def keyword_only_scale(x, *, w):
+    return x * w
+
+
+def test_repeated_calls_take_the_fast_path_correctly(rng):
+    # (the fast path passed an integer's zero tangent, read .shape of it, dropped defaults)
+    for _ in range(3):
+        assert srcad.jvp(repeated_count, (3, 2.0), (0, 1.0)) == (12.0, 12.0)
+        assert srcad.jvp(with_default, (3.0,), (1.0,)) == (6.0, 2.0)
+        value, tangent = srcad.jvp(gathered, (np.array([0, 2]), np.arange(3.0)), (0, np.ones(3)))
+        assert (value, tangent) == (4.0, 4.0)
+    with pytest.raises(TypeError, match="carries no derivative"):
+        srcad.jvp(repeated_count, (3, 2.0), (1, 1.0))
+    with pytest.raises(ValueError, match="has shape"):
+        srcad.jvp(gathered, (np.array([0, 2]), np.arange(3.0)), (None, np.ones(2)))
+    import functools
+    with pytest.raises(TypeError, match="keyword-only"):
+        srcad.jvp(functools.partial(keyword_only_scale, w=2.0), (1.0,), (1.0,))
