@@ -157,6 +157,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
     _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
+    _check_ranges(core.tree, types, core.origins)
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
@@ -250,6 +251,22 @@ def _check_output(ret, output_type, name, kind):
         loc = anno.getanno(ret, "loc")
         raise UserCodeError(f"{loc}: {name} returns a tuple ({output_type}); "
                             f"{outputs.RETURNS[kind]}")
+
+
+def _check_ranges(tree, types, origins):
+    """`range` takes integers: a float bound is Python's TypeError (compiled, Numba would
+    truncate it, and the reverse sweep would run a different number of trips)."""
+    for node in gast.walk(tree):
+        if isinstance(node, gast.For) and isinstance(node.iter, gast.Call) and \
+                anno.getanno(node.iter.func, "func") is range:
+            for arg in node.iter.args:
+                ty = types.get(arg.id) if isinstance(arg, gast.Name) else \
+                    typeinfer.of_value(arg.value) if isinstance(arg, gast.Constant) else None
+                if ty is not None and ty.kind == "f":
+                    what = templates.SourceText(arg, origins)
+                    loc = anno.getanno(arg, "loc") or anno.getanno(node, "loc")
+                    raise UserCodeError(f"{loc}: range() takes integers; "
+                                        f"'{what}' is a float (Python raises TypeError)")
 
 
 def _names(tree):

@@ -199,3 +199,21 @@ def test_repeated_calls_take_the_fast_path_correctly(rng):
     import functools
     with pytest.raises(TypeError, match="keyword-only"):
         srcad.jvp(functools.partial(keyword_only_scale, w=2.0), (1.0,), (1.0,))
+
+
+TRIPS = 2.5
+
+
+def float_trip_count(x):
+    s = 0.0
+    for i in range(TRIPS):
+        s += x * x
+    return s
+
+
+def test_a_float_range_bound_is_a_type_error(jit):
+    # (compiled, Numba truncated it to 2 trips and the reverse sweep ran 3: a wrong gradient)
+    with pytest.raises(TypeError, match=r"range\(\) takes integers; 'TRIPS' is a float"):
+        srcad.grad(float_trip_count, jit=jit)(1.5)
+    with pytest.raises(TypeError, match=r"forward_edges.py:\d+: range\(\) takes integers"):
+        srcad.jvp(float_trip_count, (1.5,), (1.0,), jit=jit)
