@@ -96,8 +96,12 @@ class Hvp:
         *primal, v = args
         return self.code.g.bind(tuple(primal), kwargs), v
 
+    def outer_gradient(self, bound, v):
+        """(the gradient object of the tangent function, its arguments)."""
+        return self.code.second(bound, (v,), "grad", None, self.jit, self._made)
+
     def evaluate(self, bound, v):
-        outer, call_args = self.code.second(bound, (v,), "grad", None, self.jit, self._made)
+        outer, call_args = self.outer_gradient(bound, v)
         return _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
 
     def __call__(self, *args, **kwargs):
@@ -105,8 +109,7 @@ class Hvp:
 
     def source(self, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments."""
-        bound, v = self.split(args, kwargs)
-        outer, call_args = self.code.second(bound, (v,), "grad", None, self.jit, self._made)
+        outer, call_args = self.outer_gradient(*self.split(args, kwargs))
         return api.source(outer, *call_args)
 
 

@@ -39,20 +39,21 @@ class Namer:
         self.taken.add(f"{hint}{k}")
         return f"{hint}{k}"
 
+    def _derived(self, table, prefix, name):
+        if name not in table:
+            table[name] = self.fresh(prefix + name)
+        return table[name]
+
     def adjoint(self, name):
         """The adjoint variable of `name`: `bx` for `x`, `b_t3` for `_t3`, stable per name."""
-        if name not in self._adjoints:
-            self._adjoints[name] = self.fresh("b" + name)
-        return self._adjoints[name]
+        return self._derived(self._adjoints, "b", name)
 
     def adjoint_names(self):
         return dict(self._adjoints)
 
     def tangent(self, name):
         """The tangent variable of `name`: `dx` for `x`, `d_t3` for `_t3`, stable per name."""
-        if name not in self._tangents:
-            self._tangents[name] = self.fresh("d" + name)
-        return self._tangents[name]
+        return self._derived(self._tangents, "d", name)
 
     def tangent_names(self):
         return dict(self._tangents)
