@@ -810,8 +810,11 @@ def source(g, *args, **kwargs):
     return spec.generated.source
 
 
-def explain(fn, *args, wrt=0, **kwargs):
-    """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why."""
+def explain(fn, *args, wrt=0, transform="grad", **kwargs):
+    """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why;
+    `transform` is "grad" (the default), "jvp" or "hvp"."""
+    if transform != "grad":
+        return _explain_forward(fn, args, kwargs, wrt, transform)
     g = fn if isinstance(fn, Gradient) else Gradient(fn, wrt, "grad")
     structures, labels = {}, g.params
     if args or kwargs:
@@ -846,6 +849,58 @@ def explain(fn, *args, wrt=0, **kwargs):
             text += f"\n  signature: ({signature}){assumed}"
     print(text)
     return text
+
+
+def _explain_forward(fn, args, kwargs, wrt, transform):
+    """explain for "jvp" and "hvp", which run generated code only (forward mode has no tape)."""
+    if transform not in ("jvp", "hvp"):
+        raise ValueError(f"transform must be 'grad', 'jvp' or 'hvp', not {transform!r}")
+    name = getattr(fn, "__qualname__", repr(fn))
+    assumed = ""
+    if not args and not kwargs:
+        args = tuple(1.0 for _ in inspect.signature(fn).parameters)
+        assumed = " (assuming float arguments: pass example arguments for arrays)"
+    try:
+        derivative_source(transform, fn, args, kwargs, wrt)
+    except UnsupportedError as exc:
+        text = f"{name}: refused{assumed} ({transform} runs generated code only: there is " \
+               f"no tape in forward mode): {exc}"
+    else:
+        printed = "srcad.source(srcad.jvp, f, primals, tangents)" if transform == "jvp" else \
+            "srcad.source(srcad.hvp(f), *args, v)"
+        text = f"{name}: {transform} by source transformation, compiled with Numba{assumed}; " \
+               f"{printed} prints the code"
+    print(text)
+    return text
+
+
+def derivative_source(transform, fn, args, kwargs=None, wrt=0):
+    """The generated source of `transform` ("grad", "jvp" or "hvp") of `fn` at `args`: the jvp
+    along ones in the `wrt` arguments, the hvp in the direction of ones."""
+    kwargs = kwargs or {}
+    if transform == "grad":
+        return source(grad(fn, wrt=wrt), *args, **kwargs)
+    if transform == "hvp":
+        from . import higher
+        product = higher.hvp(fn, wrt)
+        x = product.code.g.bind(args, kwargs)[product.code.g.wrt_index[0]]
+        return product.source(*args, _ones_like(x), **kwargs)
+    if transform != "jvp":
+        raise ValueError(f"transform must be 'grad', 'jvp' or 'hvp', not {transform!r}")
+    params = list(inspect.signature(fn).parameters)
+    names, _ = _normalize_wrt(wrt, params, fn)
+    bound = inspect.signature(fn).bind(*args, **kwargs)
+    bound.apply_defaults()
+    primals = tuple(bound.arguments.values())
+    tangents = tuple(_ones_like(a) if p in names else None for p, a in zip(params, primals))
+    return source(jvp, fn, primals, tangents)
+
+
+def _ones_like(x):
+    if pytrees.is_structured(x):
+        leaves, treedef = pytrees.flatten(x)
+        return treedef.unflatten(iter(_ones_like(leaf) for leaf in leaves))
+    return np.ones_like(x, dtype=np.result_type(x, 1.0)) if np.ndim(x) else 1.0
 
 
 def gradcheck(fn, args, wrt=0, *, kwargs=None, mode="auto", jit=True, eps=1e-6, rtol=1e-5,

@@ -44,9 +44,9 @@ class _Parser(argparse.ArgumentParser):
 # ---- subcommands --------------------------------------------------------------------------
 
 def _add_show(sub):
-    p = sub.add_parser("show", help="print the generated gradient source",
+    p = sub.add_parser("show", help="print the generated gradient (or jvp, hvp) source",
                        description="Print the Python source srcad generates for the gradient "
-                                   "of FILE.py:FUNCTION.")
+                                   "(--transform: jvp, hvp) of FILE.py:FUNCTION.")
     _target_arguments(p)
     p.set_defaults(run=_show)
 
@@ -118,17 +118,21 @@ COMMANDS = (_add_show, _add_explain, _add_bench, _add_cache)
 def _target_arguments(p):
     p.add_argument("target", help="FILE.py:FUNCTION")
     p.add_argument("--wrt", help="argument index(es) or name(s), comma-separated (default 0)")
+    p.add_argument("--transform", choices=("grad", "jvp", "hvp"), default="grad",
+                   help="the derivative: grad (reverse mode, the default), jvp (forward mode, "
+                        "along ones in the --wrt arguments) or hvp (Hessian-vector product "
+                        "along ones)")
     p.add_argument("--args", help="example arguments as a Python expression (np, math and the "
                                   f"module's names are available), e.g. {EXAMPLE_ARGS}; "
                                   "without it every argument is taken to be a float")
 
 
 def _show(opts):
-    import srcad
+    from .api import derivative_source
 
     fn, example = _function_and_arguments(opts)
-    text = _typed(fn, example, lambda: srcad.source(srcad.grad(fn, wrt=parse_wrt(opts.wrt)),
-                                                    *example))
+    text = _typed(fn, example, lambda: derivative_source(opts.transform, fn, example, {},
+                                                         parse_wrt(opts.wrt)))
     print(text, end="")
     return 0
 
@@ -137,7 +141,8 @@ def _explain(opts):
     import srcad
 
     fn, example = _function_and_arguments(opts)
-    _typed(fn, example, lambda: srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt)))
+    _typed(fn, example, lambda: srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt),
+                                              transform=opts.transform))
     if not example and inspect.signature(fn).parameters:
         print("  (every argument taken to be a float; give --args for arrays or integers)")
     return 0

@@ -60,6 +60,32 @@ def test_show_and_explain_with_args(model, capsys):
     assert "source+numba" in capsys.readouterr().out
 
 
+def test_show_and_explain_forward_mode_and_hvp(model, capsys):
+    args = ["--args", "np.linspace(0, 1, 4), 0.5"]
+    assert cli.main(["show", f"{model}:looped", "--transform", "jvp", "--wrt", "x,a", *args]) == 0
+    assert capsys.readouterr().out.startswith("def looped_jvp(x, a, dx, da):")
+    assert cli.main(["show", f"{model}:looped", "--transform", "hvp", *args]) == 0
+    assert capsys.readouterr().out.startswith("def looped_jvp_grad(x, a, dx, b_out=1.0):")
+    assert cli.main(["explain", f"{model}:scalar", "--transform", "hvp"]) == 0
+    assert "scalar: hvp by source transformation" in capsys.readouterr().out
+    assert cli.main(["show", f"{model}:loss", "--transform", "nosuch"]) == 2
+    assert "invalid choice: 'nosuch'" in error_line(capsys)
+
+
+def test_explain_says_forward_mode_refuses_what_the_tape_would_run(tmp_path, capsys):
+    path = tmp_path / "recursive.py"
+    path.write_text("def power(x, n):\n    return x if n == 0 else x * power(x, n - 1)\n")
+    assert cli.main(["explain", f"{path}:power", "--transform", "jvp", "--args", "2.0, 3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("power: refused (jvp runs generated code only") and "recursi" in out
+    assert "power: tape" in srcad.explain(srcad.grad(_power_of(path)), 2.0, 3)
+    capsys.readouterr()
+
+
+def _power_of(path):
+    return cli.load_function(f"{path}:power")
+
+
 def test_scalar_function_needs_no_args(model, capsys):
     assert cli.main(["show", f"{model}:scalar", "--wrt", "0,1"]) == 0
     assert "def scalar_grad(a, b" in capsys.readouterr().out
@@ -140,7 +166,7 @@ def test_a_failure_under_the_float_guess_says_what_to_pass(model, capsys, monkey
     def internal_error(*args, **kwargs):
         raise KeyError("_t2")
 
-    monkeypatch.setattr(srcad, "source", internal_error)
+    monkeypatch.setattr(srcad.api, "source", internal_error)
     assert cli.main(["show", f"{model}:scalar"]) == 1
     assert error_line(capsys) == (
         "srcad show: KeyError: '_t2' (taking every argument of scalar to be a float; if some "

@@ -1,5 +1,6 @@
 """Property tests: random small programs, differentiated by the source transform, by the tape and
-by central finite differences, must agree.
+by central finite differences, must agree; so must their jvp (forward mode) and hvp (reverse over
+forward) with directional differences of the value and of the gradient.
 
 Hypothesis generates each program as Python source text (srcad reads source files, so each is
 written to a file and imported): straight-line scalar code over a few float arguments with
@@ -391,6 +392,35 @@ def _check(program, seed, workdir, jit=False):
     check.compare(f, args, list(wrt), source, rtol=1e-5, atol=1e-6)
 
 
+def _check_forward_and_second_order(program, seed, workdir):
+    """jvp == <tape gradient, t> == directional differences; hvp == differences of the
+    gradient along v (both as generated Python)."""
+    note(program.text())
+    f, instrumented, margins = _load(program, workdir)
+    args = _inputs(program, seed)
+    note(f"args = {args!r}")
+    assume(_usable(instrumented, margins, args))
+    rng = np.random.default_rng(seed + 1)
+    tangents = [rng.normal(size=np.shape(a)) if np.ndim(a) else float(rng.normal())
+                for a in args]
+    wrt = tuple(range(len(args)))
+    value, tangent = srcad.jvp(f, args, tangents, jit=False)
+    tape = srcad.grad(f, wrt=wrt, mode="tape")(*args)
+    assume(all(np.all(np.abs(g) < LARGEST) for g in tape))
+    np.testing.assert_allclose(value, f(*args), rtol=1e-12, atol=1e-12, err_msg="jvp's value")
+    inner = sum(float(np.sum(g * t)) for g, t in zip(tape, tangents, strict=True))
+    np.testing.assert_allclose(tangent, inner, rtol=1e-8, atol=1e-10, err_msg="jvp vs tape")
+    np.testing.assert_allclose(tangent, check.along(f, args, tangents), rtol=1e-5, atol=1e-6,
+                               err_msg="jvp vs differences")
+    k = program.params.index("x") if "x" in program.params else 0
+    v = tangents[k]
+    hv = srcad.hvp(f, wrt=k, jit=False)(*args, v)
+    gradient = srcad.grad(f, wrt=k, mode="source", jit=False)
+    expected = check.along(lambda *a: gradient(*a), args,
+                           [v if i == k else None for i in range(len(args))], eps=1e-5)
+    np.testing.assert_allclose(hv, expected, rtol=1e-4, atol=1e-5, err_msg="hvp vs differences")
+
+
 COMMON = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -414,6 +444,13 @@ def test_array_programs(program, seed, workdir):
 @given(program=programs(arrays=True, statements=3), seed=st.integers(0, 2**32 - 1))
 def test_programs_compiled_with_numba(program, seed, workdir):
     _check(program, seed, workdir, jit=True)
+
+
+@settings(COMMON, max_examples=80)
+@given(program=st.booleans().flatmap(lambda arrays: programs(arrays=arrays)),
+       seed=st.integers(0, 2**32 - 1))
+def test_jvp_and_hvp(program, seed, workdir):
+    _check_forward_and_second_order(program, seed, workdir)
 
 
 # ---- the source-mode bugs found here, as the smallest programs that show them ----
