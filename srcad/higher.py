@@ -28,6 +28,7 @@ class _TangentCode:
             raise UnsupportedError(f"{self.g.no_source}; second derivatives run the source "
                                    "transform only (pass a Python function)")
         self._made = {}  # the call's types -> _Specialization holding the Generated
+        self.last = None  # the specialization of the last call
 
     def prepare(self, bound, tangents):
         """(the tangent function, its arguments, the flat arguments' labels) for `bound` (one
@@ -39,7 +40,7 @@ class _TangentCode:
         flat_tangents = api.flat_tangents_of(g, tangents, flat, structures, labels)
         key = (types, tuple(api._dtype_of(a) for a in flat), tuple(structures.items()))
         spec = self._made.get(key)
-        if spec is None or not api._valid(spec):
+        if spec is None or spec.code is not g.fn.__code__ or not api._valid(spec):
             from . import pipeline
             try:
                 generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
@@ -48,6 +49,8 @@ class _TangentCode:
                 raise UnsupportedError(f"the derivative of {g.fn.__qualname__} along "
                                        f"'{g.wrt_names[0]}' cannot be generated: {exc}") from None
             spec = self._made[key] = api._Specialization("source", None, generated)
+            spec.code = g.fn.__code__
+        self.last = spec
         extra = spec.hidden_values() if spec.generated.hidden_refs else ()
         return spec.generated.jittable, (*flat, *extra, *flat_tangents), labels
 
@@ -83,6 +86,7 @@ class Hvp:
             raise TypeError("srcad.hvp differentiates with respect to one argument (wrt=...)")
         self.jit = jit
         self._made = {}
+        self._by_types = {}  # api._call_key of a call -> (the tangent's spec, outer gradient)
         self.__qualname__ = f"hvp({self.code.g.fn.__qualname__})"
 
     def __repr__(self):
@@ -100,12 +104,35 @@ class Hvp:
         """(the gradient object of the tangent function, its arguments)."""
         return self.code.second(bound, (v,), "grad", None, self.jit, self._made)
 
-    def evaluate(self, bound, v):
-        outer, call_args = self.outer_gradient(bound, v)
-        return _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
-
     def __call__(self, *args, **kwargs):
-        return self.evaluate(*self.split(args, kwargs))
+        key = api._call_key(args) if not kwargs and \
+            len(args) == len(self.code.g.params) + 1 else None
+        out = self._run_known(self._by_types.get(key), args)
+        if out is None:
+            out = self.evaluate(*self.split(args, kwargs), remember=key)
+        return out
+
+    def _run_known(self, known, args):
+        """H v for a call like an earlier one (plain numbers and arrays, no defaults left
+        out, no data read from globals): its arguments are the tangent function's own, so the
+        outer gradient (and its own fast path) takes them as they are."""
+        if known is None:
+            return None
+        spec, outer = known
+        x, v = args[self.code.g.wrt_index[0]], args[-1]
+        if spec.code is not self.code.g.fn.__code__ or np.shape(v) != np.shape(x) or \
+                not api._valid(spec):
+            return None
+        return outer(*args)[0]
+
+    def evaluate(self, bound, v, remember=None):
+        outer, call_args = self.outer_gradient(bound, v)
+        hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
+        if remember is not None and not self.code.last.generated.hidden_refs and \
+                len(call_args) == len(bound) + 1 and \
+                all(a is b for a, b in zip(call_args, (*bound, v), strict=True)):
+            self._by_types[remember] = (self.code.last, outer)
+        return hv
 
     def source(self, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments."""
@@ -156,7 +183,7 @@ class Hessian:
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
         _float_argument(x, "hessian")
-        columns = [np.ravel(self.product.evaluate(bound, e)) for e in _basis(x)]
+        columns = [np.ravel(self.product(*args, e, **kwargs)) for e in _basis(x)]
         if np.ndim(x) == 0:
             return float(columns[0][0])
         return np.stack(columns, axis=1).reshape(x.shape + x.shape) if columns else \

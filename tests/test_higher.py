@@ -180,3 +180,41 @@ def test_keywords_defaults_and_names(rng):
         srcad.source(srcad.hvp(rosenbrock))
     assert "def rosenbrock_jvp_grad" in srcad.source(srcad.hessian(rosenbrock), x)
     assert "def vector_field_jvp" in srcad.source(srcad.jacobian(vector_field), x, 0.3)
+
+
+SCALE = 2.0
+
+
+def cubes(x, a=1.5):
+    return a * SCALE * np.sum(x ** 3)
+
+
+def quartics(x, a=1.5):
+    return a * np.sum(x ** 4)
+
+
+def test_repeated_hvp_calls_see_what_changed(rng):
+    """A repeated call goes straight to the compiled outer gradient; it must still notice a
+    rebound global, replaced code, a direction of another shape or dtype, and keywords."""
+    global SCALE
+    x, v = rng.uniform(0.5, 1.5, 4), rng.normal(size=4)
+    product = srcad.hvp(cubes)
+    for _ in range(2):
+        np.testing.assert_allclose(product(x, 0.7, v), 6 * 0.7 * SCALE * x * v)
+    try:
+        SCALE = 3.0
+        np.testing.assert_allclose(product(x, 0.7, v), 6 * 0.7 * 3.0 * x * v)
+    finally:
+        SCALE = 2.0
+    np.testing.assert_allclose(product(x, v, a=0.2), 6 * 0.2 * SCALE * x * v)
+    np.testing.assert_allclose(product(x, 0.7, v.astype(np.float32)), 6 * 0.7 * SCALE * x * v,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match=r"the tangent of 'x' has shape \(3,\)"):
+        product(x, 0.7, v[:3])
+    original = cubes.__code__
+    try:
+        cubes.__code__ = quartics.__code__
+        np.testing.assert_allclose(product(x, 0.7, v), 12 * 0.7 * x ** 2 * v)
+    finally:
+        cubes.__code__ = original
+    np.testing.assert_allclose(product(x, 0.7, v), 6 * 0.7 * SCALE * x * v)

@@ -42,11 +42,9 @@ def hand_adjoint(x):
     return s, (g,)
 
 
-def make_jax(x):
+def jax_loss():
     import jax
     import jax.numpy as jnp
-
-    jax.config.update("jax_enable_x64", True)
 
     def loss(x):
         def body(i, s):
@@ -56,7 +54,15 @@ def make_jax(x):
 
         return jax.lax.fori_loop(0, x.shape[0] - 1, body, jnp.zeros((), x.dtype))
 
-    g = jax.jit(jax.grad(loss))
+    return loss
+
+
+def make_jax(x):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    g = jax.jit(jax.grad(jax_loss()))
     xj = jnp.asarray(x)
     return lambda: g(xj).block_until_ready()
 
