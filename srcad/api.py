@@ -595,7 +595,10 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
         value, aux, _ = g.evaluate(bound, cotangent=0.0)
 
         def pullback(cotangent):
-            cotangent = np.asarray(cotangent, dtype=np.result_type(value, np.float32))
+            # (the output's dtype, not the value's: a Python float is weak and would give
+            # float32, NEP 50)
+            cotangent = np.asarray(cotangent,
+                                   dtype=np.result_type(np.asarray(value).dtype, np.float32))
             if np.shape(value) != cotangent.shape:
                 raise ValueError(f"the cotangent has shape {cotangent.shape}; the output of "
                                  f"{g.fn.__qualname__} has shape {np.shape(value)}")
@@ -633,7 +636,7 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
     value, _, (tangent,) = g.evaluate(bound, tangents=flat_tangents)
     if key is not None:
         _JVP_KNOWN[key] = (g, g._last)
-    return value, tangent
+    return value, _plain(tangent, value)
 
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
@@ -697,8 +700,9 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
     if getattr(fn, "__srcad_gradient__", False):
         raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
                                "supported (srcad.hvp, srcad.hessian and grad of grad are)")
-    parameters = inspect.signature(frontend.unwrap(fn)).parameters.values() \
-        if callable(fn) else []
+    unwrapped = frontend.unwrap(fn)  # (a library function's rule says its parameters)
+    parameters = inspect.signature(unwrapped).parameters.values() \
+        if hasattr(unwrapped, "__code__") else []
     name = getattr(fn, "__qualname__", None) or repr(fn)
     by_name = [p for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD,
                                                    p.KEYWORD_ONLY)]

@@ -16,6 +16,7 @@ import inspect
 import numpy as np
 
 from . import api
+from .compiler import frontend
 from .errors import UnsupportedError
 
 
@@ -286,8 +287,10 @@ class Jacobian:
             raise UnsupportedError(f"srcad.jacobian of {fn!r}: the Jacobian of a srcad "
                                    "derivative is not supported (srcad.hessian is the Jacobian "
                                    "of a gradient)")
-        self.fn, self.mode, self.jit = fn, mode, jit
-        self.signature = inspect.signature(fn)
+        wrapped, reason = api._as_function(frontend.unwrap(fn), "jacobian", "auto")
+        self.fn = fn if reason is not None else wrapped  # (np.sin: its rule's parameters)
+        self.mode, self.jit = mode, jit
+        self.signature = inspect.signature(self.fn)
         params = list(self.signature.parameters)
         names, single = api._normalize_wrt(wrt, params, fn)
         if not single:
@@ -306,18 +309,24 @@ class Jacobian:
         _float_argument(x, "jacobian")
         tangents = [None] * len(args)
         tangents[self.wrt] = np.zeros_like(x) if np.ndim(x) else 0.0
-        value, _ = api.jvp(self.fn, args, tangents, jit=self.jit)
-        shape = np.shape(value) + np.shape(x)
-        if self.mode == "fwd" or self.mode == "auto" and np.size(x) <= np.size(value):
+        try:
+            value, _ = api.jvp(self.fn, args, tangents, jit=self.jit)
+            forward = self.mode == "fwd" or self.mode == "auto" and np.size(x) <= np.size(value)
+        except UnsupportedError:  # (reverse mode has the tape: recursion, a partial)
+            if self.mode == "fwd":
+                raise
+            forward = False
+        if forward:
             columns = []
             for e in _basis(x):
                 tangents[self.wrt] = e
                 columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
             flat = np.stack(columns, axis=1) if columns else np.zeros((np.size(value), 0))
         else:
-            _, pullback = api.vjp(self.fn, *args, wrt=self.wrt, mode="source", jit=self.jit)
+            value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
             rows = [np.ravel(pullback(e)) for e in _basis(np.asarray(value, dtype=float))]
             flat = np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
+        shape = np.shape(value) + np.shape(x)
         return flat.reshape(shape) if shape else float(flat[0, 0])
 
     def source(self, *args, **kwargs):
@@ -331,7 +340,8 @@ class Jacobian:
 def jacobian(fn, wrt=0, *, mode="auto", jit=True):
     """The Jacobian of `fn` w.r.t. argument `wrt` (an index or a name), of shape
     `F(x).shape + x.shape`: mode="fwd" runs one jvp per entry of x, "rev" one vjp per entry of
-    the output, "auto" whichever runs fewer."""
+    the output (on the tape where the source transform cannot, as grad does), "auto" whichever
+    runs fewer (reverse where forward mode cannot)."""
     return Jacobian(fn, wrt, mode, jit)
 
 

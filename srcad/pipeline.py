@@ -247,10 +247,11 @@ def _builtins_unshadowed(fn, names, scope, checks):
 
 
 def _check_output(ret, output_type, name, kind):
-    if output_type is not None and output_type.kind == "tuple":
+    if output_type is not None and output_type.kind in ("tuple", "none", "str"):
         loc = anno.getanno(ret, "loc")
-        raise UserCodeError(f"{loc}: {name} returns a tuple ({output_type}); "
-                            f"{outputs.RETURNS[kind]}")
+        what = f"a tuple ({output_type})" if output_type.kind == "tuple" else \
+            "None" if output_type.kind == "none" else "a str"
+        raise UserCodeError(f"{loc}: {name} returns {what}; {outputs.RETURNS[kind]}")
 
 
 def _check_ranges(tree, types, origins):

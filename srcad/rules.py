@@ -245,8 +245,11 @@ elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
 
 section("Piecewise functions")
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
-elementwise(np.maximum, params="x, y", x="g * (x >= y)", y="g * (x < y)")
-elementwise(np.minimum, params="x, y", x="g * (x <= y)", y="g * (x > y)")
+# at a tie each argument gets half (as in torch and JAX: maximum(x, c) + minimum(x, c) = x + c)
+elementwise(np.maximum, params="x, y", x="g * ((x > y) + 0.5 * (x == y))",
+            y="g * ((x < y) + 0.5 * (x == y))")
+elementwise(np.minimum, params="x, y", x="g * ((x < y) + 0.5 * (x == y))",
+            y="g * ((x > y) + 0.5 * (x == y))")
 # Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
 elementwise(max, params="x, y", x="g * (1.0 - (y > x))", y="g * (y > x)")
 elementwise(min, params="x, y", x="g * (1.0 - (y < x))", y="g * (y < x)")
@@ -296,10 +299,11 @@ adjoint(np.median, params="x, axis=None, *, keepdims=False", x="kn.median_adjoin
         forward="kn.median_along(x, axis, keepdims)", slicewise=True)
 adjoint(np.quantile, params="x, q, axis=None, *, keepdims=False",
         x="kn.quantile_adjoint(g, x, q, axis)", forward="kn.quantile_along(x, q, axis, keepdims)",
-        slicewise=True)
+        tangents={"x": "kn.quantile_tangent(t, x, q, axis, keepdims)"})
 adjoint(np.percentile, params="x, q, axis=None, *, keepdims=False",
         x="kn.percentile_adjoint(g, x, q, axis)",
-        forward="kn.percentile_along(x, q, axis, keepdims)", slicewise=True)
+        forward="kn.percentile_along(x, q, axis, keepdims)",
+        tangents={"x": "kn.percentile_tangent(t, x, q, axis, keepdims)"})
 
 section("Linear algebra")
 adjoint(np.dot, operator.matmul, np.matmul, params="a, b", max_ndim=2, linear="a; b",

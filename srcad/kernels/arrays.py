@@ -189,7 +189,7 @@ def sort_tangent(t, x, ans, axis=-1):
 def quantile_points(q, n):
     """For each quantile q (a number or 1-D): the sorted positions lo, hi it interpolates and
     the weight t of hi, NumPy's linear method (position q (n - 1)); q outside [0, 1] raises."""
-    q = np.atleast_1d(q)
+    q = np.ravel(q)
     if np.any(q < 0) or np.any(q > 1):
         raise ValueError("Quantiles must be in the range [0, 1]")
     where = q * (n - 1)
@@ -245,34 +245,79 @@ def percentile_along(x, q, axis=None, keepdims=False):
     return np.percentile(x, q, axis=axis, keepdims=keepdims)
 
 
+def _quantiles_shaped(x, q, axis, keepdims):
+    """(typing time) The compiled function giving `values`, an array (number of q, number of
+    rows), the shape of the quantiles q (a number or an array) of x: q's shape followed by the
+    reduction's."""
+    if not isinstance(constant(keepdims), bool):
+        return None
+    if not is_array(q):
+        return register_jitable(lambda values, x, q, axis, keepdims:
+                                shape_reduced(values[0], x, axis, keepdims))
+    q_rank = q.ndim
+    rank = q_rank + (x.ndim if constant(keepdims) else x.ndim - naxes(axis, x.ndim))
+
+    def several(values, x, q, axis, keepdims):
+        shape = np.empty(rank, np.intp)
+        shape[:q_rank] = np.asarray(q.shape)
+        shape[q_rank:] = reduced_shape(x, axis, keepdims)
+        return values.reshape(to_fixed_tuple(shape, rank))
+    return register_jitable(several)
+
+
 def _quantile_overload(python, scale):
-    """Numba's form of `python` (quantiles of q / scale): the result has q's shape followed by
-    the shape of the reduction."""
+    """Numba's form of `python` (quantiles of q / scale)."""
     @overload(python, prefer_literal=True)
     def _compiled(x, q, axis=None, keepdims=False):
         require_array(x, "the argument of quantile")
-        if not isinstance(constant(keepdims), bool):
+        shaped = _quantiles_shaped(x, q, axis, keepdims)
+        if shaped is None:
             return lambda x, q, axis=None, keepdims=False: literally(keepdims)
-        if not is_array(q):
-            def one(x, q, axis=None, keepdims=False):
-                values = _quantile_rows(to_rows(x, axis), q / scale)
-                return shape_reduced(values[0], x, axis, keepdims)
-            return one
-        if q.ndim != 1:
-            raise TypingError("srcad: compiled quantiles take q as a number or a 1-D array")
-        rank = 1 + (x.ndim if constant(keepdims) else x.ndim - naxes(axis, x.ndim))
-
-        def several(x, q, axis=None, keepdims=False):
-            values = _quantile_rows(to_rows(x, axis), q / scale)
-            shape = np.empty(rank, np.intp)
-            shape[0] = q.size
-            shape[1:] = reduced_shape(x, axis, keepdims)
-            return values.reshape(to_fixed_tuple(shape, rank))
-        return several
+        return lambda x, q, axis=None, keepdims=False: \
+            shaped(_quantile_rows(to_rows(x, axis), q / scale), x, q, axis, keepdims)
 
 
 _quantile_overload(quantile_along, 1.0)
 _quantile_overload(percentile_along, 100.0)
+
+
+@register_jitable
+def _quantile_tangent_rows(t2, x2, q):
+    """The tangents of the quantiles q of each row of x2 along t2: (1 - w) t at sorted position
+    lo plus w t at hi (the order is fixed near x; ties take the stable sort's)."""
+    lo, hi, w = quantile_points(q, x2.shape[1])
+    order = row_argsort(x2)
+    out = np.empty((lo.size, x2.shape[0]), t2.dtype)
+    for j in range(lo.size):
+        for i in range(x2.shape[0]):
+            out[j, i] = t2[i, order[i, lo[j]]] * (1 - w[j]) + t2[i, order[i, hi[j]]] * w[j]
+    return out
+
+
+def quantile_tangent(t, x, q, axis=None, keepdims=False):
+    """The tangent of `np.quantile(x, q, axis, keepdims=keepdims)` along t."""
+    values = _quantile_tangent_rows(to_rows(t, axis), to_rows(x, axis), q)
+    return values.reshape(np.shape(np.quantile(x, q, axis=axis, keepdims=keepdims)))
+
+
+def percentile_tangent(t, x, q, axis=None, keepdims=False):
+    """The tangent of `np.percentile(x, q, axis, keepdims=keepdims)` along t."""
+    return quantile_tangent(t, x, np.asarray(q) / 100.0, axis, keepdims)
+
+
+def _quantile_tangent_overload(python, scale):
+    @overload(python, prefer_literal=True)
+    def _compiled(t, x, q, axis=None, keepdims=False):
+        shaped = _quantiles_shaped(x, q, axis, keepdims)
+        if shaped is None:
+            return lambda t, x, q, axis=None, keepdims=False: literally(keepdims)
+        return lambda t, x, q, axis=None, keepdims=False: shaped(
+            _quantile_tangent_rows(to_rows(t, axis), to_rows(x, axis), q / scale), x, q, axis,
+            keepdims)
+
+
+_quantile_tangent_overload(quantile_tangent, 1.0)
+_quantile_tangent_overload(percentile_tangent, 100.0)
 
 
 def median_along(x, axis=None, keepdims=False):

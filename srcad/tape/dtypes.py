@@ -95,3 +95,14 @@ class SizeAttribute(int):
 
     def __call__(self, dim=None):
         return Size(self.shape) if dim is None else self.shape[dim]
+
+
+_SCALAR_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+                      "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
+                      "bool": "Bool"}
+
+
+def torch_name(numpy_dtype):
+    """The name torch's messages give a dtype (Float, Double, Long, ...)."""
+    name = np.dtype(numpy_dtype).name
+    return _SCALAR_TYPE_NAMES.get(name, name)

@@ -14,7 +14,14 @@ import numpy as np
 
 from srcad.tape import dtypes, mode
 
-MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+def _return_type(name):
+    """(values, indices), printed as torch prints its torch.return_types."""
+    base = collections.namedtuple(name, ["values", "indices"])
+    return type(name, (base,), {"__slots__": (), "__repr__": lambda self: (
+        f"srcad.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})")})
+
+
+RETURN_TYPES = {name: _return_type(name) for name in ("max", "min", "sort")}
 
 
 def _op(name):
@@ -265,11 +272,15 @@ class TensorMethods:
         as torch's; x.max(axis=0) (and x.max(0) in NumPy user code): NumPy's values."""
         if isinstance(dim, TensorMethods):
             return self._apply("maximum" if name == "max" else "minimum", self, dim)
-        values = self._reduce(name, _axis(dim, axis), keepdim or keepdims, numpy_options)
         if dim is None or mode.in_user_code():
-            return values
-        indices = arg(self._value, axis=dim, keepdims=keepdim)
-        return MaxMin(values, self._wrap(np.asarray(indices)))
+            return self._reduce(name, _axis(dim, axis), keepdim or keepdims, numpy_options)
+        dim = dim + self.ndim if dim < 0 else dim
+        indices = arg(self._value, axis=dim, keepdims=True)
+        values = self._apply("take_at", self, indices=indices, axis=dim, keepdims=keepdim,
+                             label="MaxBackward0" if name == "max" else "MinBackward0")
+        if not keepdim:
+            indices = np.squeeze(indices, dim)
+        return RETURN_TYPES[name](values, self._wrap(np.asarray(indices)))
 
     def argmax(self, dim=None, keepdim=False, *, axis=None):
         return self._wrap(np.asarray(np.argmax(self._value, _axis(dim, axis), keepdims=keepdim)))
@@ -327,9 +338,11 @@ class TensorMethods:
         if mode.in_user_code():
             self[...] = np.sort(self, axis)
             return None
-        values = np.sort(self, axis)
+        axis = axis + self.ndim if axis < 0 else axis
         indices = np.argsort(-self._value if descending else self._value, axis, kind="stable")
-        return MaxMin(np.flip(values, axis) if descending else values, self._wrap(indices))
+        values = self._apply("take_at", self, indices=indices, axis=axis, keepdims=True,
+                             label="SortBackward0")
+        return RETURN_TYPES["sort"](values, self._wrap(indices))
 
     def argsort(self, dim=-1, descending=False, *, axis=None, kind=None, order=None, stable=None):
         axis = dim if axis is None else axis

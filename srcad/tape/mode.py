@@ -66,12 +66,19 @@ class enable_grad(_GradMode):
 
 
 class set_grad_enabled(_GradMode):
-    """Grad mode on or off by a flag: `with set_grad_enabled(False): ...`, as torch's."""
+    """Grad mode on or off by a flag, as torch's: at once when called (`set_grad_enabled(False)`
+    switches recording off until switched on again), and until the end of a `with` block."""
 
     def __new__(cls, enabled):
         mode = super().__new__(cls)
         mode.enabled = bool(enabled)
+        mode._before = _state.grad_enabled
+        _state.grad_enabled = mode.enabled
         return mode
+
+    def __enter__(self):
+        self._previous.append(self._before)
+        _state.grad_enabled = self.enabled
 
 
 def in_user_code():

@@ -151,6 +151,30 @@ def _to_extremes(g, ans, x, axis, keepdims):
     return hits * _unreduce(g, x.shape, axis, keepdims) / hits.sum(axis=axis, keepdims=True)
 
 
+def _take_at(x, indices, axis, keepdims, label):
+    """The elements at `indices` along `axis` (torch's values of x.max(dim), of x.sort())."""
+    taken = np.take_along_axis(x, indices, axis)
+    return taken if keepdims else np.squeeze(taken, axis)
+
+
+def _take_at_dx(g, ans, x, indices, axis, keepdims, label):
+    """g at the positions taken (x.max(dim) gives the gradient to the index it returns)."""
+    if not keepdims:
+        g = np.expand_dims(g, axis)
+    if isinstance(g, np.ndarray):  # (the positions along the axis are distinct)
+        dx = np.zeros(x.shape, dtype=g.dtype)
+        np.put_along_axis(dx, indices, g, axis)
+        return dx
+    shape = [1] * len(x.shape)
+    shape[axis] = x.shape[axis]
+    positions = np.arange(x.shape[axis]).reshape(shape)
+    total = 0.0
+    for k in range(indices.shape[axis]):  # (a tensor g: with operations the tape records)
+        at_k = (slice(None),) * axis + (slice(k, k + 1),)
+        total = total + (positions == indices[at_k]) * g[at_k]
+    return total
+
+
 def _outer(a, b):
     return np.reshape(a, (-1, 1)) * np.reshape(b, (1, -1))
 
@@ -205,7 +229,8 @@ def _var_dx(g, ans, x, axis, ddof, keepdims):
 
 
 def _std_dx(g, ans, x, axis, ddof, keepdims):
-    return _var_dx(g / (2 * ans), ans, x, axis, ddof, keepdims)
+    """0 where the std is 0 (a subgradient, torch's choice; the formula divides 0 by 0)."""
+    return _var_dx(g / (2 * np.where(ans == 0, np.inf, ans)), ans, x, axis, ddof, keepdims)
 
 
 def _norm(x, axis, keepdims):
@@ -225,20 +250,14 @@ def _sigmoid(x):
 
 
 # gradients of maximum and minimum: a tie goes to the first argument, as in srcad.rules
-def _if_ge(g, ans, x, y):
-    return g * (x >= y)
+def _if_greater(g, ans, x, y):
+    """maximum's share of g for x (minimum's for y): all where x > y, half at a tie (as in
+    torch and JAX, so that maximum(x, c) + minimum(x, c) = x + c has derivative 1)."""
+    return g * ((x > y) + 0.5 * (x == y))
 
 
-def _if_lt(g, ans, x, y):
-    return g * (x < y)
-
-
-def _if_le(g, ans, x, y):
-    return g * (x <= y)
-
-
-def _if_gt(g, ans, x, y):
-    return g * (x > y)
+def _if_less(g, ans, x, y):
+    return g * ((x < y) + 0.5 * (x == y))
 
 
 def _pow(x, exponent):
@@ -549,8 +568,8 @@ defvjp("mod", np.mod, "RemainderBackward0", lambda g, ans, x, y: g, _mod_dy)
 defvjp("square", np.square, "PowBackward0", lambda g, ans, x: g * 2 * x)
 defvjp("reciprocal", np.reciprocal, "ReciprocalBackward0", lambda g, ans, x: -g * ans * ans)
 defvjp("abs", np.absolute, "AbsBackward0", lambda g, ans, x: g * np.sign(x))
-defvjp("maximum", np.maximum, "MaximumBackward0", _if_ge, _if_lt)
-defvjp("minimum", np.minimum, "MinimumBackward0", _if_le, _if_gt)
+defvjp("maximum", np.maximum, "MaximumBackward0", _if_greater, _if_less)
+defvjp("minimum", np.minimum, "MinimumBackward0", _if_less, _if_greater)
 defvjp("clip", np.clip, "ClampBackward0", _clip_dx, _clip_dlo, _clip_dhi)
 defvjp("clamp", _clamp, "ClampBackward1", _clamp_dx)  # number bounds
 deflinear("where", _where, "WhereBackward0", _where_dx, _where_dy)
@@ -593,6 +612,7 @@ defvjp("prod", np.prod, _by_axis("ProdBackward0", "ProdBackward1"), _prod_dx)
 defvjp("max", np.max, _by_axis("MaxBackward1", "MaxBackward0"), _to_extremes)
 defvjp("min", np.min, _by_axis("MinBackward1", "MinBackward0"), _to_extremes)
 deflinear("cumsum", np.cumsum, "CumsumBackward0", _cumsum_dx)
+deflinear("take_at", _take_at, lambda shapes, label, **params: label, _take_at_dx)
 defvjp("var", _var, "VarBackward0", _var_dx)
 defvjp("std", lambda x, **params: np.sqrt(_var(x, **params)), "StdBackward0", _std_dx)
 defvjp("norm", _norm, "LinalgVectorNormBackward0", _norm_dx)

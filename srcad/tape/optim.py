@@ -10,23 +10,47 @@ arrays in place, outside the graph.
 """
 
 import math
+import warnings
 
 import numpy as np
+
+from srcad.tape.tensor import Tensor
 
 
 class Optimizer:
     """What SGD and Adam share: parameter groups, per-parameter state, zero_grad."""
 
     def __init__(self, params, defaults):
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}")
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.defaults = defaults
-        self.param_groups = [
-            {**defaults, **group, "params": list(group["params"])} for group in groups
-        ]
+        self.param_groups = []
         self.state = {}
+        for group in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add a group of parameters (a dict with "params" and, optionally, its own options)."""
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; "
+                          "each is updated once per step for every time it is listed",
+                          UserWarning, stacklevel=3)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append({**self.defaults, **group, "params": params})
 
     def zero_grad(self, set_to_none=True):
         """Clear the gradients: set them to None (torch's default) or fill them with zeros."""

@@ -213,6 +213,11 @@ def _qualname(fn):
 
 
 def _output_value(out, fn):
+    value = out._value if isinstance(out, Tensor) else out
+    if isinstance(value, (numbers.Complex, np.ndarray, np.generic)) and \
+            np.iscomplexobj(value):
+        raise TypeError(f"{_qualname(fn)} returned a complex value; srcad differentiates "
+                        "functions with a real output")
     if isinstance(out, Tensor):
         return out._value.copy()
     if isinstance(out, (numbers.Real, np.ndarray, np.generic)):

@@ -189,6 +189,17 @@ def plain(obj, name=None):
     return obj
 
 
+def _check_cast(result, out):
+    """An in-place operation keeps the tensor's dtype: an int tensor cannot take a float
+    result (torch and NumPy both refuse; a store `x[i] = 0.5` truncates, in both too)."""
+    if not np.can_cast(result, out, casting="same_kind"):
+        if mode.in_user_code():
+            raise TypeError(mode.located(f"Cannot cast ufunc output from dtype('{result}') to "
+                                         f"dtype('{out}') with casting rule 'same_kind'"))
+        raise RuntimeError(f"result type {dtypes.torch_name(result)} can't be cast to the "
+                           f"desired output type {dtypes.torch_name(out)}")
+
+
 def _check_inplace(t):
     if not mode.is_grad_enabled():
         return
@@ -466,7 +477,10 @@ class Tensor(TensorMethods):
             old.grad_fn, old._requires_grad = self.grad_fn, self._requires_grad
         else:
             old = self._copy_in_graph()
-        self._become(apply(name, old, *others, **params))
+        result = apply(name, old, *others, **params)
+        if name not in ("index_put", "view_put"):
+            _check_cast(result._value.dtype, self._value.dtype)
+        self._become(result)
         self._update_views()
         return self
 

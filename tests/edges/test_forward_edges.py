@@ -197,7 +197,7 @@ def test_repeated_calls_take_the_fast_path_correctly(rng):
     with pytest.raises(ValueError, match="has shape"):
         srcad.jvp(gathered, (np.array([0, 2]), np.arange(3.0)), (None, np.ones(2)))
     import functools
-    with pytest.raises(TypeError, match="keyword-only"):
+    with pytest.raises(srcad.UnsupportedError, match="runs the source transform only"):
         srcad.jvp(functools.partial(keyword_only_scale, w=2.0), (1.0,), (1.0,))
 
 
@@ -217,3 +217,73 @@ def test_a_float_range_bound_is_a_type_error(jit):
         srcad.grad(float_trip_count, jit=jit)(1.5)
     with pytest.raises(TypeError, match=r"forward_edges.py:\d+: range\(\) takes integers"):
         srcad.jvp(float_trip_count, (1.5,), (1.0,), jit=jit)
+
+
+QUANTILES = np.array([0.2, 0.7])
+
+
+def quantiles(x):
+    return np.quantile(x, QUANTILES)
+
+
+def percentiles_along_an_axis(X):
+    return np.percentile(X, [10.0, 50.0, 90.0], axis=1, keepdims=True)
+
+
+def quantiles_of_a_matrix_of_q(X):
+    return np.quantile(X, np.array([[0.1, 0.5], [0.6, 0.9]]), axis=(0, 2))
+
+
+def quantile_mixture(x):
+    return np.sum(np.quantile(x, QUANTILES) * np.array([1.0, 2.0])) + np.percentile(x, 40.0)
+
+
+@pytest.mark.parametrize("fn", [quantiles, percentiles_along_an_axis,
+                                quantiles_of_a_matrix_of_q, quantile_mixture],
+                         ids=lambda f: f.__name__)
+def test_quantiles_of_several_q(fn, jit, rng):
+    """Each quantile's tangent is its own (the slicewise rule summed the partials of every q
+    into each: a wrong jvp, found by a helper); a q of any rank, along axes, with keepdims."""
+    x = rng.normal(size=5) if fn in (quantiles, quantile_mixture) else rng.normal(size=(2, 3, 4))
+    t = rng.normal(size=x.shape)
+    _, tangent = srcad.jvp(fn, (x,), (t,), jit=jit)
+    np.testing.assert_allclose(tangent, check.along(fn, (x,), (t,)), rtol=1e-6, atol=1e-8)
+    for mode in ("fwd", "rev"):
+        J = srcad.jacobian(fn, mode=mode, jit=jit)(x)
+        np.testing.assert_allclose(np.tensordot(J, t, axes=t.ndim), tangent, rtol=1e-10,
+                                   atol=1e-12)
+
+
+def float32_loss(x):
+    return np.sum(np.tanh(x) * x ** 2)
+
+
+def test_library_functions_and_float32_values(jit, rng):
+    """jvp and jacobian of a NumPy ufunc take its rule's parameters (they refused np.sin: its
+    'where' is keyword-only); a scalar tangent has the value's type, compiled or not."""
+    x = rng.uniform(0.1, 1.0, 3)
+    np.testing.assert_allclose(srcad.jacobian(np.sin, jit=jit)(x), np.diag(np.cos(x)))
+    np.testing.assert_allclose(srcad.jacobian(np.arctan2, wrt=1, mode="rev", jit=jit)(x, x),
+                               np.diag(-x / (2 * x * x)))
+    np.testing.assert_allclose(srcad.jvp(np.exp, (x,), (x,), jit=jit)[1], np.exp(x) * x)
+    value, tangent = srcad.jvp(float32_loss, (x.astype(np.float32),),
+                               (np.ones(3, np.float32),), jit=jit)
+    assert type(value) is type(tangent) is float
+    expected = np.sum((1 - np.tanh(x) ** 2) * x ** 2 + 2 * x * np.tanh(x))
+    assert tangent == pytest.approx(expected, rel=1e-5)
+
+
+def recursive_power(x, n):
+    if n == 0:
+        return x
+    return x * recursive_power(x, n - 1)
+
+
+def test_a_reverse_jacobian_runs_on_the_tape_where_the_source_cannot(rng):
+    x = rng.uniform(0.5, 1.5, 3)
+    with pytest.warns(srcad.FallbackWarning, match="recursive"):
+        J = srcad.jacobian(recursive_power, mode="rev")(x, 2)
+    np.testing.assert_allclose(J, np.diag(3 * x ** 2), rtol=1e-12)
+    np.testing.assert_allclose(srcad.jacobian(recursive_power)(x, 2), np.diag(3 * x ** 2))
+    with pytest.raises(srcad.UnsupportedError, match="recursive call"):
+        srcad.jacobian(recursive_power, mode="fwd")(x, 2)

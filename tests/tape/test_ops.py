@@ -144,6 +144,13 @@ CASES = {
     "max": (REDUCTIONS, anywhere),
     "min": (REDUCTIONS, anywhere),
     "cumsum": ([(((4,),), {"axis": None}), (((2, 3),), {"axis": 1})], anywhere),
+    "take_at": (
+        [(((4,),), {"indices": np.array([2, 0, 3, 1]), "axis": 0, "keepdims": True,
+                    "label": "SortBackward0"}),
+         (((2, 3),), {"indices": np.array([[2], [0]]), "axis": 1, "keepdims": False,
+                      "label": "MaxBackward0"})],
+        anywhere,
+    ),
     "var": (SPREADS, anywhere),
     "std": (SPREADS, anywhere),
     "norm": (REDUCTIONS, nonzero),

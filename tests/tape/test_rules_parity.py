@@ -25,9 +25,11 @@ TIES = [
      {"x": [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5]]}),
     ("np.amin(x)", {"x": [[2.0, 2.0], [2.0, 3.0]]}, {"x": [[1 / 3, 1 / 3], [1 / 3, 0.0]]}),
     ("np.maximum(x, y)", {"x": [1.0, 2.0, 0.0], "y": [1.0, 3.0, -1.0]},
-     {"x": [1.0, 0.0, 1.0], "y": [0.0, 1.0, 0.0]}),
+     {"x": [0.5, 0.0, 1.0], "y": [0.5, 1.0, 0.0]}),
     ("np.minimum(x, y)", {"x": [1.0, 2.0, 0.0], "y": [1.0, 3.0, -1.0]},
-     {"x": [1.0, 1.0, 0.0], "y": [0.0, 0.0, 1.0]}),
+     {"x": [0.5, 1.0, 0.0], "y": [0.5, 0.0, 1.0]}),
+    ("np.maximum(x, y) + np.minimum(x, y)", {"x": [1.0, 2.0], "y": [1.0, 3.0]},
+     {"x": [1.0, 1.0], "y": [1.0, 1.0]}),
     ("max(x, y)", {"x": 2.0, "y": 2.0}, {"x": 1.0, "y": 0.0}),
     ("min(x, y)", {"x": 2.0, "y": 2.0}, {"x": 1.0, "y": 0.0}),
     ("np.prod(x)", {"x": [2.0, 0.0, 3.0]}, {"x": [0.0, 6.0, 0.0]}),
@@ -73,6 +75,16 @@ def test_points_without_a_derivative_get_the_value_the_rules_give(
     fn = write_module(tmp_path, expr, inputs, weighted=False)
     args = tuple(np.array(v) if isinstance(v, list) else v for v in inputs.values())
     _, grads = value_and_grad(fn, args, tuple(range(len(args))))
+    for name, grad in zip(inputs, grads, strict=True):
+        np.testing.assert_allclose(grad, expected[name], rtol=1e-12, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize(("expr", "inputs", "expected"), TIES, ids=[t[0] for t in TIES])
+def test_the_source_transform_gives_the_same_values_there(expr, inputs, expected, tmp_path):
+    import srcad
+    fn = write_module(tmp_path, expr, inputs, weighted=False)
+    args = tuple(np.array(v) if isinstance(v, list) else v for v in inputs.values())
+    grads = srcad.grad(fn, wrt=tuple(range(len(args))), mode="source", jit=False)(*args)
     for name, grad in zip(inputs, grads, strict=True):
         np.testing.assert_allclose(grad, expected[name], rtol=1e-12, atol=0, err_msg=name)
 
