@@ -798,17 +798,13 @@ def source(g, *args, **kwargs):
         return g.source(*args)
     if not isinstance(g, Gradient):
         g = Gradient(g, 0, "grad")
-    if args or kwargs:
-        spec = g.specialization(*g.layout(g.bind(args, kwargs)))
-    elif g._last is not None:
+    if not args and not kwargs and g._last is not None:
         spec = g._last
     elif g.no_source is not None:
         return f"# {g.fn.__qualname__} runs on the runtime tape: {g.no_source}\n"
     else:
-        from . import pipeline
-        generated = pipeline.transform(g.fn, g.wrt_names, tuple(valuetypes.FLOAT
-                                                                for _ in g.params))
-        return generated.source
+        args = args or (() if kwargs else tuple(1.0 for _ in g.params))
+        spec = g.specialization(*g.layout(g.bind(args, kwargs)))
     if spec.generated is None:
         return f"# {g.fn.__qualname__} runs on the runtime tape: {spec.reason}\n"
     return spec.generated.source
@@ -882,6 +878,8 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0):
     """The generated source of `transform` ("grad", "jvp" or "hvp") of `fn` at `args`: the jvp
     along ones in the `wrt` arguments, the hvp in the direction of ones."""
     kwargs = kwargs or {}
+    if not args and not kwargs:  # (as source(): every parameter a float)
+        args = tuple(1.0 for _ in inspect.signature(fn).parameters)
     if transform == "grad":
         return source(grad(fn, wrt=wrt), *args, **kwargs)
     if transform == "hvp":

@@ -16,6 +16,8 @@ import inspect
 import math
 import sys
 import textwrap
+import traceback
+import warnings
 from pathlib import Path
 
 EXAMPLE_ARGS = '"np.ones(3), 2.0"'
@@ -150,9 +152,13 @@ def _explain(opts):
 
 def _typed(fn, example, action):
     """Run `action`; without example arguments, a failure may just mean the float guess was
-    wrong, so the message says what to pass."""
+    wrong, so the message says what to pass. (A FallbackWarning is not shown: what show and
+    explain print already says that the tape runs the function, and why.)"""
+    from .errors import FallbackWarning
     try:
-        return action()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FallbackWarning)
+            return action()
     except Exception as exc:
         if example or isinstance(exc, CommandError):
             raise
@@ -201,6 +207,9 @@ def evaluate_args(expression, namespace=None):
     import numpy as np
 
     names = {**(namespace or {}), "np": np, "numpy": np, "math": math}
+    expression = expression.strip().removesuffix(",")  # ("1.5, 0.5," is Python too)
+    if not expression:
+        return ()
     try:
         return eval(f"({expression},)", names)
     except Exception as exc:
@@ -210,6 +219,14 @@ def evaluate_args(expression, namespace=None):
 def _function_and_arguments(opts):
     fn = load_function(opts.target)
     name = getattr(fn, "__qualname__", opts.target)
+    params = list(inspect.signature(fn).parameters)
+    if not params:
+        raise UsageError(f"{name} has no parameters: there is nothing to differentiate")
+    for w in (parse_wrt(opts.wrt) if isinstance(parse_wrt(opts.wrt), tuple)
+              else (parse_wrt(opts.wrt),)):
+        if w not in params and not (isinstance(w, int) and -len(params) <= w < len(params)):
+            raise UsageError(f"--wrt {w}: {name} has no parameter {w!r} (its parameters: "
+                             f"{', '.join(params)})")
     if opts.args is not None:
         example = evaluate_args(opts.args, vars(inspect.getmodule(fn) or object()))
         try:
@@ -300,6 +317,8 @@ def build_parser():
 def main(argv=None):
     """Run the `srcad` command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    show_traceback = "--traceback" in argv  # (anywhere: before or after the subcommand)
+    argv = [a for a in argv if a != "--traceback"]
     prog = "srcad"
     try:
         opts = build_parser().parse_args(argv)
@@ -308,16 +327,17 @@ def main(argv=None):
     except SystemExit as exc:  # --help, --version
         return exc.code or 0
     except CommandError as exc:
-        if "--traceback" in argv:
-            raise
+        if show_traceback and not isinstance(exc, UsageError):
+            traceback.print_exc()
         print(f"{exc.prog or prog}: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # srcad's own errors, or the user's function raising
-        if "--traceback" in argv:
-            raise
+        if show_traceback:
+            traceback.print_exc()
+            return 1
         print(f"{prog}: {describe(exc)} (`srcad --traceback {prog[6:]} ...` shows the "
               "traceback)", file=sys.stderr)
         return 1

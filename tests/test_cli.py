@@ -40,6 +40,9 @@ def model(tmp_path):
 
         def fails(a):
             raise RuntimeError("the user's own bug")
+
+        def noparams():
+            return 1.0
     """))
     return path
 
@@ -115,7 +118,10 @@ def test_version(capsys):
     (["show", "/no/such/file.py:f"], 1, "srcad show: no such file: /no/such/file.py"),
     (["show", "{model}:nosuch"], 1, "has no function 'nosuch' (it defines: fails, looped, loss"),
     (["show", "model.py"], 2, "srcad show: expected FILE.py:FUNCTION, got 'model.py'"),
-    (["explain", "{model}:scalar", "--wrt", "c"], 1, "srcad explain: ValueError: wrt='c'"),
+    (["explain", "{model}:scalar", "--wrt", "c"], 2,
+     "srcad explain: --wrt c: scalar has no parameter 'c' (its parameters: a, b)"),
+    (["show", "{model}:scalar", "--traceback", "--wrt", "c"], 2, "--wrt c: scalar has no"),
+    (["show", "{model}:noparams"], 2, "noparams has no parameters: there is nothing to"),
     (["show", "{model}:vector", "--args", "np.ones(3)"], 1,
      "srcad show: TypeError: vector returns an array"),
     (["nosuch"], 2, "srcad: argument COMMAND: invalid choice: 'nosuch'"),
@@ -135,9 +141,32 @@ def test_errors_inside_the_users_module_are_one_line(tmp_path, capsys):
                                   "No module named 'nosuchmodule'")
 
 
-def test_traceback_on_request(model):
-    with pytest.raises(TypeError, match="returns an array"):
-        cli.main(["--traceback", "show", f"{model}:vector", "--args", "np.ones(3)"])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_traceback_on_request(model, capsys, where):
+    argv = ["show", f"{model}:vector", "--args", "np.ones(3)"]
+    argv = ["--traceback", *argv] if where == "before" else [*argv, "--traceback"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "returns an array" in err
+
+
+def test_args_as_python_writes_them(model, capsys):
+    """A trailing comma is Python; an empty --args is no arguments."""
+    assert cli.main(["show", f"{model}:scalar", "--args", "1.5, 0.5,"]) == 0
+    assert capsys.readouterr().out.startswith("def scalar_grad(a, b, b_out=1.0):")
+    assert cli.evaluate_args("  ") == ()
+
+
+def test_show_and_explain_say_the_tape_runs_it_once(tmp_path, capsys):
+    """With or without --args alike; no raw FallbackWarning on stderr."""
+    path = tmp_path / "guarded.py"
+    path.write_text("def guarded(x):\n    if x < 0:\n        raise ValueError('no')\n"
+                    "    return x * x\n")
+    for args in ([], ["--args", "4.0"]):
+        assert cli.main(["show", f"{path}:guarded", *args]) == 0
+        captured = capsys.readouterr()
+        assert captured.out.startswith("# guarded runs on the runtime tape:")
+        assert captured.err == ""
 
 
 def test_python_dash_m_srcad(model):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..cli import UsageError
 from . import machine, peers, plot, report, runner, timing, transforms, verify
-from .workloads import collect
+from .workloads import FunctionTarget, Workload, collect, key_str
 
 
 def add_parser(subparsers):
@@ -28,7 +28,7 @@ def add_parser(subparsers):
                    help="comma-separated peers to time: " + ",".join(peers.NAMES))
     p.add_argument("--sizes", default="quick",
                    help="quick (default), full, test, or comma-separated size keys")
-    p.add_argument("--only", default="", help="comma-separated workload names to run")
+    p.add_argument("--only", help="comma-separated workload names to run")
     p.add_argument("--json", metavar="PATH", help="write every figure and the machine to PATH")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios")
     p.add_argument("--markdown", metavar="PATH",
@@ -57,6 +57,41 @@ def add_parser(subparsers):
     return p
 
 
+def _check_options(opts):
+    """What can be told wrong before the run starts (a long run should not fail at its end)."""
+    for name in ("budget", "timeout"):
+        value = getattr(opts, name)
+        if not value >= 0 or name == "budget" and value == 0:
+            raise UsageError(f"--{name} {value:g}: give a positive number of seconds"
+                             + (" (0: no limit)" if name == "timeout" else ""))
+    if opts.only is not None and not opts.only.strip(",").strip():
+        raise UsageError("--only names no workload")
+    if opts.call_args is not None and not any(":" in t for t in opts.targets):
+        raise UsageError("--args gives the arguments of a module.py:func target, and none is "
+                         "named")
+    for option in ("json", "plot", "markdown"):
+        path = getattr(opts, option)
+        if path and not Path(path).resolve().parent.is_dir():
+            raise UsageError(f"--{option} {path}: no such folder {Path(path).parent}")
+
+
+def _check_sizes(jobs, spec):
+    suites = {"quick", "full", "test"}
+    if spec in suites:
+        return
+    known = {key_str(k) for job in jobs if isinstance(job, Workload) and not job.error
+             for keys in job.module.SIZES.values() for k in keys}
+    for job in jobs:
+        if isinstance(job, Workload) and not job.error:
+            try:
+                keys = job.sizes(spec)
+            except Exception:  # noqa: BLE001 (any parse failure is the same usage error)
+                keys = None
+            if not keys or not all(key_str(k) in known for k in keys):
+                raise UsageError(f"--sizes {spec}: not a size of {job.name}; give quick, full, "
+                                 f"test or keys of its SIZES (`srcad bench --list` shows them)")
+
+
 def memory_size(text):
     match = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgG]?)[bB]?\s*", str(text))
     if not match:
@@ -74,7 +109,12 @@ def run(opts):
                          f"choose from {', '.join(peers.NAMES)}")
     if opts.plot and plot.require_matplotlib():
         raise UsageError(plot.require_matplotlib())
-    jobs = collect(opts.targets, opts.only, opts.call_args, opts.wrt)
+    _check_options(opts)
+    jobs = collect(opts.targets, opts.only or "", opts.call_args, opts.wrt)
+    _check_sizes(jobs, opts.sizes)
+    if chosen and jobs and all(isinstance(job, FunctionTarget) for job in jobs):
+        raise UsageError("--peers: peers are timed on the suite's workloads, which have a "
+                         "formulation for each; module.py:func has none")
     if opts.list:
         for job in jobs:
             print(job.describe())

@@ -68,6 +68,11 @@ def _grid(table):
     return "\n".join(lines)
 
 
+def _fmt_overhead(seconds):
+    """A call of srcad's gradient timed faster than its kernel alone is noise: say so."""
+    return fmt_time(seconds) if seconds >= 0 else "below noise"
+
+
 def _ok(cell):
     return isinstance(cell, dict) and cell.get("status") == "ok"
 
@@ -114,7 +119,7 @@ def format_table(rows, peers):
         o = row.get("call_overhead")
         if o:
             overhead.append([w, o["size"], *([fmt_time(o["srcad_s"]), fmt_time(o["kernel_s"]),
-                                              fmt_time(o["overhead_s"])] if _ok(o)
+                                              _fmt_overhead(o["overhead_s"])] if _ok(o)
                                              else [o["status"]])])
     parts = [(TITLES["times"], times), (TITLES["ratios"], ratios),
              (TITLES["compile"], compile_), (TITLES["memory"], memory)]

@@ -54,6 +54,7 @@ from srcad.tape.dtypes import (
 )
 from srcad.tape.dtypes import bool_ as bool  # torch.bool; this module uses no builtin bool
 from srcad.tape.dtypes import float32 as float
+from srcad.tape.dtypes import get_default_dtype, set_default_dtype
 from srcad.tape.dtypes import int32 as int
 from srcad.tape.factories import *
 from srcad.tape.graph import make_dot
@@ -65,8 +66,32 @@ del numpy_api
 
 # torch's names, which srcad exports too (value_and_grad and vjp are srcad.api's there)
 __all__ = [
-    "Size", "Tensor", "autograd", "bool", "bool_", "double", "enable_grad", "float", "float16",
-    "float32", "float64", "half", "int", "int8", "int16", "int32", "int64", "is_grad_enabled",
-    "long", "make_dot", "no_grad", "optim", "set_grad_enabled", "short", "uint8",
+    "Size",
+    "Tensor",
+    "autograd",
+    "bool",
+    "bool_",
+    "double",
+    "enable_grad",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "get_default_dtype",
+    "half",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "long",
+    "make_dot",
+    "no_grad",
+    "optim",
+    "set_default_dtype",
+    "set_grad_enabled",
+    "short",
+    "uint8",
 ]
 __all__ += factories.__all__

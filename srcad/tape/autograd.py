@@ -52,3 +52,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
         for i, (t, g) in enumerate(zip(tensors, grads, strict=True))
     ]
     engine.run(tensors, roots, retain_graph, create_graph)
+
+
+def Variable(data, requires_grad=False):  # noqa: N802 (torch's deprecated name)
+    """torch.autograd.Variable, deprecated in torch: a tensor (`data` itself when it is one)."""
+    if isinstance(data, Tensor):
+        if requires_grad:
+            data.requires_grad_(True)
+        return data
+    return Tensor(data, requires_grad=requires_grad)

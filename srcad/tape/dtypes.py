@@ -64,10 +64,32 @@ def of(numpy_dtype):
     return found if found is not None else DType(str(numpy_dtype), numpy_dtype)
 
 
+_DEFAULT_FLOAT = [np.dtype(np.float64)]  # srcad's default float is float64, torch's float32
+
+
+def set_default_dtype(dtype):
+    """The dtype of tensors made from Python floats and of float factories (zeros, rand, ...)
+    without dtype=, as torch.set_default_dtype."""
+    dtype = as_numpy(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"only floating-point types are supported as the default type, not "
+                        f"{of(dtype)!r}")
+    _DEFAULT_FLOAT[0] = dtype
+
+
+def get_default_dtype():
+    return of(_DEFAULT_FLOAT[0])
+
+
+def with_default_float(array):
+    """`array`, made from Python data or by a factory, in the default float type if float."""
+    return array.astype(_DEFAULT_FLOAT[0]) if array.dtype == np.float64 and \
+        _DEFAULT_FLOAT[0] != np.float64 else array
+
+
 def default_for(array):
     """torch's dtype for data given without dtype=: the data's own type (Python ints give
-    int64, bools bool, floats float64: srcad's default float is float64 where torch's is
-    float32)."""
+    int64, bools bool, floats the default float)."""
     if array.dtype.kind not in "fiub":
         raise TypeError(f"srcad.tensor: cannot make a tensor of {array.dtype} data")
     return array.dtype

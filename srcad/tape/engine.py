@@ -139,6 +139,8 @@ class Node:
                 None if edge is None else vjp(g, ans, *inputs, **self.params)
                 for vjp, edge in zip(op.vjps, self.edges, strict=True)
             ]
+        if not op.linear:
+            grads = math.in_graph(grads, (*inputs, ans))
         return [
             (edge, sum_to_shape(grad, shape))
             for edge, grad, shape in zip(self.edges, grads, self.shapes[:-1], strict=True)
@@ -217,6 +219,10 @@ class _ArrayMath:
     def dense(grad):
         return grad.dense() if isinstance(grad, IndexedGrad) else grad
 
+    @staticmethod
+    def in_graph(grads, values):
+        return grads
+
     def add(self, pending, edge, grad):
         if edge not in self.owned:
             current = pending[edge]
@@ -268,6 +274,17 @@ class _TensorMath:
         if isinstance(grad, IndexedGrad):
             return self.apply("scatter", grad.g, shape=grad.shape, index=grad.index)
         return grad
+
+    def in_graph(self, grads, values):
+        """torch records a backward formula that reads a tracked value also where its
+        derivative is zero (relu's reads its result: the gradient of relu(x).sum() requires
+        grad, and differentiates to zeros). A gradient that came out untracked (a mask times
+        a constant) is tied to those values with a zero derivative, as torch's would be."""
+        tracked = [v for v in values if getattr(v, "requires_grad", False)]
+        if not tracked:
+            return grads
+        return [g if g is None or getattr(g, "requires_grad", False) else
+                self.apply("zero_derivative", self.dense(g), *tracked) for g in grads]
 
     def add(self, pending, edge, grad):
         pending[edge] = self.dense(pending[edge]) + self.dense(grad)

@@ -23,6 +23,55 @@ def tensor(data, dtype=None, requires_grad=False):
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
+def from_numpy(array):
+    """A tensor sharing `array`'s memory (writes to either show in both), as torch's."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    dtypes.default_for(array)
+    return new(array)
+
+
+def add(input, other, *, alpha=1):
+    return input + other * alpha if alpha != 1 else input + other
+
+
+def sub(input, other, *, alpha=1):
+    return input - other * alpha if alpha != 1 else input - other
+
+
+subtract = sub
+
+
+def mul(input, other):
+    return input * other
+
+
+def div(input, other):
+    return input / other
+
+
+multiply, divide, true_divide = mul, div, div
+
+
+def outer(input, vec2):
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+ger = outer
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.allclose(_plain(input), _plain(other), rtol, atol, equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return tensor(np.isclose(_plain(input), _plain(other), rtol, atol, equal_nan))
+
+
+def _plain(x):
+    return x._value if isinstance(x, Tensor) else np.asarray(x)
+
+
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 
@@ -40,7 +89,9 @@ def _shape(size):
 
 
 def _made(value, dtype, requires_grad):
-    t = new(value if dtype is None else value.astype(dtypes.as_numpy(dtype)))
+    value = dtypes.with_default_float(value) if dtype is None else \
+        value.astype(dtypes.as_numpy(dtype))
+    t = new(value)
     t.requires_grad = requires_grad
     return t
 
@@ -147,10 +198,16 @@ dot, reshape, flatten, unsqueeze, squeeze, t = _methods("dot reshape flatten uns
 transpose, permute, clone, detach, eq, ne = _methods("transpose permute clone detach eq ne")
 lt, le, gt, ge, equal, isnan = _methods("lt le gt ge equal isnan")
 isinf, isfinite, numel = _methods("isinf isfinite numel")
+trace, amax, amin, topk, chunk, split = _methods("trace amax amin topk chunk split")
+masked_fill, rsqrt, trunc, frac = _methods("masked_fill rsqrt trunc frac")
 
 __all__ = [
     "abs",
     "acos",
+    "add",
+    "allclose",
+    "amax",
+    "amin",
     "arange",
     "argmax",
     "argmin",
@@ -158,6 +215,7 @@ __all__ = [
     "atan",
     "cat",
     "ceil",
+    "chunk",
     "clamp",
     "clip",
     "clone",
@@ -167,6 +225,8 @@ __all__ = [
     "cosh",
     "cumsum",
     "detach",
+    "div",
+    "divide",
     "dot",
     "empty",
     "empty_like",
@@ -178,11 +238,15 @@ __all__ = [
     "eye",
     "flatten",
     "floor",
+    "frac",
+    "from_numpy",
     "full",
     "full_like",
     "ge",
+    "ger",
     "gt",
     "is_tensor",
+    "isclose",
     "isfinite",
     "isinf",
     "isnan",
@@ -195,6 +259,7 @@ __all__ = [
     "log_softmax",
     "lt",
     "manual_seed",
+    "masked_fill",
     "matmul",
     "max",
     "maximum",
@@ -202,6 +267,8 @@ __all__ = [
     "min",
     "minimum",
     "mm",
+    "mul",
+    "multiply",
     "mv",
     "ne",
     "neg",
@@ -209,6 +276,7 @@ __all__ = [
     "numel",
     "ones",
     "ones_like",
+    "outer",
     "permute",
     "pow",
     "prod",
@@ -221,22 +289,30 @@ __all__ = [
     "relu",
     "reshape",
     "round",
+    "rsqrt",
     "sigmoid",
     "sign",
     "sin",
     "sinh",
     "softmax",
+    "split",
     "sqrt",
     "square",
     "squeeze",
     "stack",
     "std",
+    "sub",
+    "subtract",
     "sum",
     "t",
     "tan",
     "tanh",
     "tensor",
+    "topk",
+    "trace",
     "transpose",
+    "true_divide",
+    "trunc",
     "unsqueeze",
     "var",
     "where",

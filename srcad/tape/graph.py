@@ -37,17 +37,21 @@ class DotGraph:
         return filename
 
 
-def make_dot(var, params=None):
+def make_dot(var, params=None, show_attrs=False, show_saved=False, max_attr_chars=50):
     """The backward graph of tensor var (or of each tensor of a tuple).
 
     Args:
         var: the output tensor, or a tuple of them.
         params: optional {name: tensor} naming the leaves.
+        show_attrs, show_saved: list each backward node's options (axis, index, ...) and the
+            shapes of the values it saved under its name, as torchviz's do.
+        max_attr_chars: how much of each option's text is shown.
 
     Returns:
         a graphviz.Digraph when graphviz is installed, otherwise a DotGraph; both have .source.
     """
-    nodes, edges = _walk(var if isinstance(var, tuple) else (var,), params or {})
+    details = (show_attrs, show_saved, max_attr_chars)
+    nodes, edges = _walk(var if isinstance(var, tuple) else (var,), params or {}, details)
     size = max(12.0, 0.15 * (len(nodes) + len(edges)))  # grows with the graph, as torchviz's
     try:
         import graphviz  # optional: renders the graph
@@ -61,7 +65,19 @@ def make_dot(var, params=None):
     return dot
 
 
-def _walk(outputs, params):
+def _node_label(fn, details):
+    show_attrs, show_saved, width = details
+    lines = [fn.name()]
+    if show_attrs:
+        lines += [f"{k}: {str(v)[:width]}" for k, v in sorted(getattr(fn, "params", {}).items())
+                  if k != "label"]
+    if show_saved:
+        lines += [f"saved: ({', '.join(map(str, shape))})" for shape in
+                  getattr(fn, "shapes", ())] if getattr(fn, "saved", None) is not None else []
+    return "\n".join(lines)
+
+
+def _walk(outputs, params, details=(False, False, 50)):
     """The nodes (key, label, fill color) and edges (tail, head) of the graph, in torchviz's
     order: each node before the edges into it, depth first from the outputs."""
     names = {id(t): name for name, t in params.items()}
@@ -78,7 +94,7 @@ def _walk(outputs, params):
         if leaf is not None:
             nodes.append((str(id(leaf)), tensor_label(leaf), "lightblue"))
             edges.append((str(id(leaf)), str(id(fn))))
-        nodes.append((str(id(fn)), fn.name(), None))
+        nodes.append((str(id(fn)), _node_label(fn, details), None))
         for edge, _ in fn.next_functions:
             if edge is not None:
                 edges.append((str(id(edge)), str(id(fn))))

@@ -8,6 +8,7 @@ x.std() divides by n - 1 in torch and by n in NumPy; x.max(0) is (values, indice
 """
 
 import collections
+import itertools
 import numbers
 
 import numpy as np
@@ -21,7 +22,7 @@ def _return_type(name):
         f"srcad.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})")})
 
 
-RETURN_TYPES = {name: _return_type(name) for name in ("max", "min", "sort")}
+RETURN_TYPES = {name: _return_type(name) for name in ("max", "min", "sort", "topk")}
 
 
 def _op(name):
@@ -30,6 +31,10 @@ def _op(name):
 
 def _in_place(name):
     return lambda self, other: self._inplace(name, other)
+
+
+def _unary_in_place(name):
+    return lambda self: self._inplace(name)
 
 
 def _augmented(name):
@@ -53,6 +58,19 @@ def _unrecorded(function):
         return out
 
     return unrecorded
+
+
+def _step(name):
+    """floor, ceil, round, trunc, sign: in torch recorded with a zero derivative; in NumPy user
+    code an integer-valued result that carries no gradient (so int(np.floor(x)) works)."""
+    recorded, plain = _op(name), _unrecorded(getattr(np, name))
+
+    def step(self, *args, **kwargs):
+        if mode.in_user_code() or args or kwargs or not self.requires_grad:
+            return plain(self, *args, *kwargs.values())  # (round's decimals)
+        return recorded(self)
+
+    return step
 
 
 def _comparison(function):
@@ -190,7 +208,9 @@ class TensorMethods:
     __or__ = __ror__ = logical_or = _unrecorded(np.logical_or)
     __xor__ = __rxor__ = logical_xor = _unrecorded(np.logical_xor)
     __invert__ = logical_not = _unrecorded(np.logical_not)
-    sign, floor, ceil, round = map(_unrecorded, (np.sign, np.floor, np.ceil, np.round))
+    sign, floor, ceil = _step("sign"), _step("floor"), _step("ceil")
+    round, trunc, fix = _step("round"), _step("trunc"), _step("trunc")
+    frac = _op("frac")
     isnan, isinf, isfinite = map(_unrecorded, (np.isnan, np.isinf, np.isfinite))
 
     def equal(self, other):
@@ -199,6 +219,32 @@ class TensorMethods:
     # ---- in-place operations ----
 
     add_, sub_, mul_, div_ = _in_place("add"), _in_place("sub"), _in_place("mul"), _in_place("div")
+    exp_, log_, sqrt_, abs_ = _unary_in_place("exp"), _unary_in_place("log"), \
+        _unary_in_place("sqrt"), _unary_in_place("abs")
+    sin_, cos_, tanh_, neg_ = _unary_in_place("sin"), _unary_in_place("cos"), \
+        _unary_in_place("tanh"), _unary_in_place("neg")
+    sigmoid_, relu_ = _unary_in_place("sigmoid"), _unary_in_place("relu")
+
+    def pow_(self, exponent):
+        return self._inplace("pow", exponent=exponent)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp", lo=min, hi=max)
+
+    clip_ = clamp_
+
+    def copy_(self, src):
+        """src's values (broadcast to this tensor's shape) written into it; src gets the
+        gradient, as in torch."""
+        return self._inplace("index_put", src, index=Ellipsis)
+
+    def uniform_(self, a=0.0, b=1.0):
+        from srcad.tape import factories
+        return self.copy_(factories.rand(*self.shape) * (b - a) + a)
+
+    def normal_(self, mean=0.0, std=1.0):
+        from srcad.tape import factories
+        return self.copy_(factories.randn(*self.shape) * std + mean)
 
     def zero_(self):
         return self._inplace("mul", 0.0)
@@ -247,6 +293,10 @@ class TensorMethods:
         return self._reduce("sum", _axis(dim, axis), keepdim or keepdims, numpy_options)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
+        if self._value.dtype.kind not in "fc" and not mode.in_user_code() and not numpy_options:
+            raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either "
+                               "a floating point or complex dtype. Got: "
+                               f"{dtypes.torch_name(self._value.dtype)}")
         return self._reduce("mean", _axis(dim, axis), keepdim or keepdims, numpy_options)
 
     def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
@@ -297,14 +347,33 @@ class TensorMethods:
     def _spread(self, name, dim, correction, unbiased, keepdim, axis=None, ddof=None, keepdims=0):
         if isinstance(dim, bool):  # x.std(False): torch's positional unbiased
             dim, unbiased = None, dim
+        if self._value.dtype.kind not in "fc" and not mode.in_user_code():
+            raise RuntimeError(f"{name}(): std and var only support floating point and complex "
+                               f"dtypes, not {dtypes.torch_name(self._value.dtype)}")
         keepdims = keepdim or keepdims
         ddof = _ddof(correction, unbiased, ddof)
         return self._apply(name, self, axis=_axis(dim, axis), ddof=ddof, keepdims=keepdims)
 
     def norm(self, p=2, dim=None, keepdim=False):
-        if p not in (2, "fro"):
-            raise NotImplementedError(f"srcad.tape: norm with p={p!r}; only the 2-norm")
-        return self._apply("norm", self, axis=_axis(dim, None), keepdims=keepdim)
+        axis = _axis(dim, None)
+        if p in (2, "fro"):
+            return self._apply("norm", self, axis=axis, keepdims=keepdim)
+        if p == np.inf:
+            return self.abs().amax(axis, keepdim)
+        if p == -np.inf:
+            return self.abs().amin(axis, keepdim)
+        if p == 1:
+            return self.abs().sum(axis, keepdim)
+        if isinstance(p, numbers.Real) and p > 0:
+            return (self.abs() ** p).sum(axis, keepdim) ** (1.0 / p)
+        raise ValueError(f"srcad.tape: norm with p={p!r}: p is a positive number, inf or -inf")
+
+    def amax(self, dim=None, keepdim=False):
+        """The largest entries along dim; the gradient is shared by ties (torch's amax)."""
+        return self._reduce("max", _axis(dim, None), keepdim, {})
+
+    def amin(self, dim=None, keepdim=False):
+        return self._reduce("min", _axis(dim, None), keepdim, {})
 
     # ---- shapes ----
 
@@ -453,10 +522,12 @@ class TensorMethods:
 
     def to(self, *args, dtype=None, **kwargs):
         """x.to(srcad.float32), x.to("cpu"), x.to(other): a copy in that dtype, or x itself."""
-        for arg in args:
+        for arg in (*args, kwargs.get("device")):
             if isinstance(arg, TensorMethods):
                 dtype = arg._value.dtype
-            elif not isinstance(arg, str):
+            elif isinstance(arg, str) and arg.partition(":")[0] != "cpu":
+                raise RuntimeError(f"srcad.tape runs on the CPU: there is no device {arg!r}")
+            elif arg is not None and not isinstance(arg, str):
                 dtype = arg
         if dtype is None or dtypes.as_numpy(dtype) == self._value.dtype:
             return self
@@ -470,6 +541,83 @@ class TensorMethods:
 
     def type_as(self, other):
         return self.to(other)
+
+    def type(self, dtype=None):
+        """x.type(): its type's name as torch gives it ('srcad.DoubleTensor'); x.type(dtype): x
+        in that dtype."""
+        if dtype is None:
+            return f"srcad.{dtypes.torch_name(self._value.dtype)}Tensor"
+        return self.to(dtype)
+
+    def element_size(self):
+        return self._value.itemsize
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        from srcad.tape.tensor import Tensor
+        return Tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return self.new_tensor(np.full(_dims((size,)), fill_value), dtype, requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return self.new_full(_dims(size), 0, dtype, requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return self.new_full(_dims(size), 1, dtype, requires_grad)
+
+    new_empty = new_zeros
+
+    def rsqrt(self):
+        return self.sqrt().reciprocal()
+
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        if dtype is not None or out is not None:
+            return np.trace(self, offset, axis1, axis2, dtype, out)
+        return self.diagonal(offset, axis1, axis2).sum()
+
+    def masked_fill(self, mask, value):
+        return self._apply("where", value, self, cond=np.asarray(_value(mask), dtype=bool))
+
+    def repeat(self, *sizes):
+        """torch's repeat: the tensor tiled `sizes` times along each dimension (NumPy's tile)."""
+        from srcad.tape.factories import cat
+        sizes = _dims(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
+                               "number of dimensions of tensor")
+        out = self.reshape((1,) * (len(sizes) - self.ndim) + tuple(self.shape))
+        for dim, times in enumerate(sizes):
+            if times != 1:
+                out = cat([out] * times, dim=dim)
+        return out
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces along dim: of split_size each (the last smaller), or of the sizes listed."""
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            sizes = [split_size_or_sections] * (n // split_size_or_sections)
+            sizes += [n % split_size_or_sections] if n % split_size_or_sections else []
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                                   f"(input tensor's size at dimension {dim}), but got "
+                                   f"split_sizes={sizes}")
+        starts = np.cumsum([0, *sizes])
+        at = (slice(None),) * (dim % self.ndim)
+        return tuple(self[(*at, slice(a, b))] for a, b in itertools.pairwise(starts))
+
+    def chunk(self, chunks, dim=0):
+        n = self.shape[dim]
+        return self.split(max(-(-n // chunks), 1), dim)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        dim = dim + self.ndim if dim < 0 else dim
+        order = np.argsort(-self._value if largest else self._value, axis=dim, kind="stable")
+        indices = np.take(order, np.arange(k), axis=dim)
+        values = self._apply("take_at", self, indices=indices, axis=dim, keepdims=True,
+                             label="TopkBackward0")
+        return RETURN_TYPES["topk"](values, self._wrap(indices))
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         """NumPy's: a copy unless copy=False and the dtype is already dtype."""

@@ -27,6 +27,7 @@ for ops PyTorch names by how they are called (x.sum() is SumBackward0, x.sum(0) 
 To add an op: one entry here and one row in tests/tape/test_ops.py.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -173,6 +174,10 @@ def _take_at_dx(g, ans, x, indices, axis, keepdims, label):
         at_k = (slice(None),) * axis + (slice(k, k + 1),)
         total = total + (positions == indices[at_k]) * g[at_k]
     return total
+
+
+def _call(function, x):
+    return function(x)
 
 
 def _outer(a, b):
@@ -612,6 +617,15 @@ defvjp("prod", np.prod, _by_axis("ProdBackward0", "ProdBackward1"), _prod_dx)
 defvjp("max", np.max, _by_axis("MaxBackward1", "MaxBackward0"), _to_extremes)
 defvjp("min", np.min, _by_axis("MinBackward1", "MinBackward0"), _to_extremes)
 deflinear("cumsum", np.cumsum, "CumsumBackward0", _cumsum_dx)
+for _step, _torch in (("floor", "FloorBackward0"), ("ceil", "CeilBackward0"),
+                      ("round", "RoundBackward0"), ("trunc", "TruncBackward0"),
+                      ("sign", "SignBackward0")):  # piecewise constant: a zero derivative
+    # (not the ufunc itself: np.floor(x) of a tensor is NumPy's, without a gradient)
+    deflinear(_step, functools.partial(_call, getattr(np, _step)), _torch,
+              lambda g, ans, x: g * 0.0)
+deflinear("frac", lambda x: x - np.trunc(x), "FracBackward0", lambda g, ans, x: g)
+deflinear_many("zero_derivative", lambda g, *tracked: g, "ZeroDerivativeBackward",
+               lambda g, ans, value, *tracked: [g] + [np.zeros(t.shape) for t in tracked])
 deflinear("take_at", _take_at, lambda shapes, label, **params: label, _take_at_dx)
 defvjp("var", _var, "VarBackward0", _var_dx)
 defvjp("std", lambda x, **params: np.sqrt(_var(x, **params)), "StdBackward0", _std_dx)

@@ -2,21 +2,18 @@
 
 Floats print with 4 decimals, or none ("1.") when every element is a whole number, or in
 scientific notation when the magnitudes span more than 1000x, exceed 1e8 or fall below 1e-4.
-The dtype is named unless it is float64 (srcad's default float), int64 or bool; then come
-grad_fn or requires_grad.
+The dtype is named unless it is the default float (float64 unless set_default_dtype changed
+it), int64 or bool; then come grad_fn or requires_grad.
 """
 
 import numpy as np
 
 from srcad.tape import dtypes
 
-_UNNAMED = {np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
-
-
 def tensor_repr(t):
     value = t._value
     parts = [_body(value)]
-    if value.dtype not in _UNNAMED:
+    if value.dtype not in (dtypes.get_default_dtype().dtype, np.int64, np.bool_):
         parts.append(f"dtype={dtypes.of(value.dtype)!r}")
     if t.grad_fn is not None:
         parts.append(f"grad_fn=<{t.grad_fn.name()}>")
@@ -35,7 +32,8 @@ def _body(value):
         width = max(len(text) for text in texts.flat)
     else:
         texts = np.vectorize(_float_format(value), otypes=[object])(value)
-        finite = texts[np.isfinite(value)]  # as torch, nan and inf do not widen the columns
+        # as torch: only finite nonzero entries set the width (nan, inf and -0. do not)
+        finite = texts[np.isfinite(value) & (value != 0)]
         width = max((len(text) for text in finite.flat), default=0)
     padded = np.vectorize(lambda text: text.rjust(width), otypes=[object])(texts)
     if value.ndim == 0:

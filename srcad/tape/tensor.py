@@ -109,12 +109,23 @@ def new(value, grad_fn=None):
     return t
 
 
+class ShapeError(RuntimeError, ValueError):
+    """Operands that do not fit (shapes that do not broadcast, a matrix product's inner
+    sizes): torch raises RuntimeError where NumPy raises ValueError, and this is both."""
+
+
 def apply(name, *inputs, **params):
     """Run op `name` on inputs (tensors, arrays, numbers) and record it if any input is tracked.
     The result shares memory with an input only where NumPy's would: as a view (ops.defview)."""
     op = OPS[name]
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
-    value = np.asarray(op.forward(*values, **params))
+    try:
+        value = np.asarray(op.forward(*values, **params))
+    except ValueError as exc:
+        if isinstance(exc, ShapeError):
+            raise
+        raise ShapeError(str(exc)) from None
+
     base = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
     if base is not None and not np.may_share_memory(value, values[0]):
         base = None
@@ -235,6 +246,8 @@ class Tensor(TensorMethods):
         value = np.array(operand(data), dtype=None if dtype is None else dtypes.as_numpy(dtype))
         if dtype is None:
             dtypes.default_for(value)  # refuses object and string data
+            if not isinstance(data, (np.ndarray, np.generic, Tensor)):
+                value = dtypes.with_default_float(value)
         t = new(value)
         t.requires_grad = requires_grad
         return t
@@ -357,7 +370,11 @@ class Tensor(TensorMethods):
         return self._value
 
     def item(self, *args):
-        number = self._value.item(*args)  # NumPy's checks of the size and the index
+        try:
+            number = self._value.item(*args)  # NumPy's checks of the size and the index
+        except ValueError as exc:
+            raise ShapeError(f"a Tensor with {self._value.size} elements cannot be converted "
+                             f"to Scalar ({exc})") from None
         if not (tracked(self) and mode.in_user_code()):
             return number
         # on the tape a number read from a tracked array stays a 0-d tensor, as float(t) does
@@ -406,6 +423,9 @@ class Tensor(TensorMethods):
         return int(self._value.item())
 
     def __bool__(self):
+        if self._value.size != 1:
+            raise ShapeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                             f"(it has {self._value.size}; use .any() or .all())")
         return bool(self._value)
 
     def __len__(self):

@@ -167,11 +167,20 @@ def test_usage_errors_are_one_line_and_exit_2(tiny, capsys, monkeypatch):
     assert cli.main(["bench", "--timeout", "soon"]) == 2
     monkeypatch.setattr(plot, "require_matplotlib", lambda: "--plot needs matplotlib")
     assert cli.main(["bench", str(tiny), "--plot", "p.png"]) == 2
+    # what a long run used to find only at its end, or never
+    assert cli.main(["bench", str(tiny), "--sizes", "bogus"]) == 2
+    assert cli.main(["bench", str(tiny), "--budget", "-1"]) == 2
+    assert cli.main(["bench", str(tiny), "--timeout", "-5"]) == 2
+    assert cli.main(["bench", str(tiny), "--only", ""]) == 2
+    assert cli.main(["bench", str(tiny), "--args", "1.0"]) == 2
+    assert cli.main(["bench", str(tiny), "--json", "/no/such/folder/out.json"]) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 6 and all(line.startswith("srcad bench: ") for line in lines)
+    assert len(lines) == 12 and all(line.startswith("srcad bench: ") for line in lines)
     assert "nosuch: no such workload (there are: tiny)" in lines[2]
     assert "--plot needs matplotlib" in lines[5]
+    assert "--sizes bogus: not a size of tiny" in lines[6]
+    assert "no such folder /no/such/folder" in lines[11]
     assert "Traceback" not in captured.err and captured.out == ""  # checked before any run
 
 

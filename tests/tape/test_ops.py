@@ -144,6 +144,13 @@ CASES = {
     "max": (REDUCTIONS, anywhere),
     "min": (REDUCTIONS, anywhere),
     "cumsum": ([(((4,),), {"axis": None}), (((2, 3),), {"axis": 1})], anywhere),
+    "floor": (UNARY, anywhere),
+    "ceil": (UNARY, anywhere),
+    "round": (UNARY, anywhere),
+    "trunc": (UNARY, anywhere),
+    "sign": (UNARY, nonzero),
+    "frac": (UNARY, anywhere),
+    "zero_derivative": ([(((3,), (3,), (2,)), {})], anywhere),
     "take_at": (
         [(((4,),), {"indices": np.array([2, 0, 3, 1]), "axis": 0, "keepdims": True,
                     "label": "SortBackward0"}),
