@@ -332,7 +332,8 @@ def run(roots, grads, retain_graph=False, create_graph=False, capture=None):
     for root, grad in zip(roots, grads, strict=True):
         send(root.grad_fn or accumulator(root), grad if create_graph else np.asarray(grad))
     captured = {}
-    with mode.set_grad_enabled(create_graph):
+    # (a backward is silent about inf and nan, as torch's: sqrt's at 0 divides by 0)
+    with mode.set_grad_enabled(create_graph), np.errstate(all="ignore"):
         # Nodes run latest-created first: every node that feeds a gradient into a node was
         # created after it, so the node has received all its gradient when its turn comes.
         while queue:

@@ -120,7 +120,11 @@ def apply(name, *inputs, **params):
     op = OPS[name]
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
     try:
-        value = np.asarray(op.forward(*values, **params))
+        if mode.in_user_code():  # NumPy's semantics, its warnings too
+            value = np.asarray(op.forward(*values, **params))
+        else:
+            with np.errstate(all="ignore"):  # torch's: log(0) is -inf, silently
+                value = np.asarray(op.forward(*values, **params))
     except ValueError as exc:
         if isinstance(exc, ShapeError):
             raise
