@@ -5,6 +5,8 @@
     srcad.autograd.backward([y1, y2], [g1, g2])         # several roots at once
 """
 
+import numpy as np
+
 from srcad.tape import engine
 from srcad.tape.mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401 (torch's names)
 from srcad.tape.tensor import Tensor
@@ -61,3 +63,66 @@ def Variable(data, requires_grad=False):  # noqa: N802 (torch's deprecated name)
             data.requires_grad_(True)
         return data
     return Tensor(data, requires_grad=requires_grad)
+
+
+class FunctionCtx:
+    """The `ctx` of a Function: what forward keeps for backward."""
+
+    saved_tensors = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        pass
+
+    def set_materialize_grads(self, value):
+        pass
+
+
+class Function:
+    """torch.autograd.Function: a differentiable operation written as two static methods,
+    `forward(ctx, *args)` (run without recording; returns one tensor) and `backward(ctx,
+    grad_output)` (one gradient, or None, per argument of forward); `MyFunction.apply(x)`
+    records it. With create_graph=True, backward's own operations are recorded."""
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("a Function subclass defines forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a Function subclass defines backward(ctx, grad_output)")
+
+    @classmethod
+    def apply(cls, *args):
+        from srcad.tape.ops import Op
+        from srcad.tape.tensor import _record, new
+
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{cls.__name__}.forward returns one tensor (srcad's Function "
+                            f"takes no tuples of outputs), not {type(out).__name__}")
+        positions = [k for k, a in enumerate(args) if isinstance(a, Tensor)]
+
+        def vjp_all(g, ans, *values):
+            wrapped = g if isinstance(g, Tensor) else new(np.asarray(g))
+            grads = cls.backward(ctx, wrapped)
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            if len(grads) != len(args):
+                raise RuntimeError(f"function {cls.__name__}Backward returned an incorrect "
+                                   f"number of gradients (expected {len(args)}, got "
+                                   f"{len(grads)})")
+            chosen = [grads[k] for k in positions]
+            return [np.zeros(np.shape(values[i])) if grad is None else
+                    grad if isinstance(g, Tensor) else np.asarray(getattr(grad, "_value", grad))
+                    for i, grad in enumerate(chosen)]
+
+        op = Op(cls.__name__, None, vjp_all=vjp_all, torch=f"{cls.__name__}Backward")
+        result = new(out._value)
+        inputs = [args[k] for k in positions]
+        _record(result, op, {}, inputs, [t._value for t in inputs])
+        return result

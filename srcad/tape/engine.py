@@ -253,9 +253,9 @@ class _TensorMath:
     so every sum is a new tensor."""
 
     def __init__(self):
-        from srcad.tape.tensor import apply, new  # tensor.py imports this module
+        from srcad.tape.tensor import Tensor, apply, new  # tensor.py imports this module
 
-        self.apply, self.new = apply, new
+        self.apply, self.new, self.tensor = apply, new, Tensor
 
     def inputs(self, node, values):
         """The saved values as tensors carrying their history: the leaf itself, or a tensor
@@ -280,7 +280,7 @@ class _TensorMath:
         derivative is zero (relu's reads its result: the gradient of relu(x).sum() requires
         grad, and differentiates to zeros). A gradient that came out untracked (a mask times
         a constant) is tied to those values with a zero derivative, as torch's would be."""
-        tracked = [v for v in values if getattr(v, "requires_grad", False)]
+        tracked = [v for v in values if isinstance(v, self.tensor) and v.requires_grad]
         if not tracked:
             return grads
         return [g if g is None or getattr(g, "requires_grad", False) else

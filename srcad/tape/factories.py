@@ -200,6 +200,23 @@ lt, le, gt, ge, equal, isnan = _methods("lt le gt ge equal isnan")
 isinf, isfinite, numel = _methods("isinf isfinite numel")
 trace, amax, amin, topk, chunk, split = _methods("trace amax amin topk chunk split")
 masked_fill, rsqrt, trunc, frac = _methods("masked_fill rsqrt trunc frac")
+sort, unbind, narrow, index_select = _methods("sort unbind narrow index_select")
+gather, atan2, arctan2 = _methods("gather atan2 arctan2")
+
+
+def as_tensor(data, dtype=None):
+    """`data` itself when it is a tensor of that dtype; an array's memory shared when it can."""
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    if isinstance(data, np.ndarray) and dtype is None:
+        return from_numpy(data)
+    return tensor(data, dtype=dtype)
+
+
+def logsumexp(input, dim, keepdim=False):
+    top = input.detach().amax(dim, keepdim=True)
+    out = (input - top).exp().sum(dim, keepdim=True).log() + top
+    return out if keepdim else out.squeeze(dim)
 
 __all__ = [
     "abs",
@@ -209,10 +226,13 @@ __all__ = [
     "amax",
     "amin",
     "arange",
+    "arctan2",
     "argmax",
     "argmin",
+    "as_tensor",
     "asin",
     "atan",
+    "atan2",
     "cat",
     "ceil",
     "chunk",
@@ -242,9 +262,11 @@ __all__ = [
     "from_numpy",
     "full",
     "full_like",
+    "gather",
     "ge",
     "ger",
     "gt",
+    "index_select",
     "is_tensor",
     "isclose",
     "isfinite",
@@ -257,6 +279,7 @@ __all__ = [
     "log2",
     "log10",
     "log_softmax",
+    "logsumexp",
     "lt",
     "manual_seed",
     "masked_fill",
@@ -270,6 +293,7 @@ __all__ = [
     "mul",
     "multiply",
     "mv",
+    "narrow",
     "ne",
     "neg",
     "norm",
@@ -295,6 +319,7 @@ __all__ = [
     "sin",
     "sinh",
     "softmax",
+    "sort",
     "split",
     "sqrt",
     "square",
@@ -313,6 +338,7 @@ __all__ = [
     "transpose",
     "true_divide",
     "trunc",
+    "unbind",
     "unsqueeze",
     "var",
     "where",

@@ -66,9 +66,11 @@ def _step(name):
     recorded, plain = _op(name), _unrecorded(getattr(np, name))
 
     def step(self, *args, **kwargs):
-        if mode.in_user_code() or args or kwargs or not self.requires_grad:
+        if mode.in_user_code() or not self.requires_grad:
             return plain(self, *args, *kwargs.values())  # (round's decimals)
-        return recorded(self)
+        if args:  # (x.round(2): torch's decimals)
+            kwargs["decimals"] = args[0]
+        return recorded(self, **kwargs)
 
     return step
 
@@ -139,8 +141,16 @@ class TensorMethods:
 
     # ---- operators (2 * x records mul(x, 2), as torch; a - b of arrays keeps their order) ----
 
-    __add__ = __radd__ = add = _op("add")
-    __sub__ = sub = _op("sub")
+    __add__ = __radd__ = _op("add")
+    __sub__ = _op("sub")
+
+    def add(self, other, *, alpha=1):
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other, *, alpha=1):
+        return self - (other * alpha if alpha != 1 else other)
+
+    subtract = sub
     __mul__ = __rmul__ = mul = multiply = _op("mul")
     __truediv__ = div = divide = _op("div")
     __mod__ = _op("mod")
@@ -218,7 +228,16 @@ class TensorMethods:
 
     # ---- in-place operations ----
 
-    add_, sub_, mul_, div_ = _in_place("add"), _in_place("sub"), _in_place("mul"), _in_place("div")
+    mul_, div_ = _in_place("mul"), _in_place("div")
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace("add", other * alpha if alpha != 1 else other)
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace("sub", other * alpha if alpha != 1 else other)
+
+    def masked_fill_(self, mask, value):
+        return self._inplace("where", value, cond=~np.asarray(_value(mask), dtype=bool))
     exp_, log_, sqrt_, abs_ = _unary_in_place("exp"), _unary_in_place("log"), \
         _unary_in_place("sqrt"), _unary_in_place("abs")
     sin_, cos_, tanh_, neg_ = _unary_in_place("sin"), _unary_in_place("cos"), \
@@ -247,7 +266,7 @@ class TensorMethods:
         return self.copy_(factories.randn(*self.shape) * std + mean)
 
     def zero_(self):
-        return self._inplace("mul", 0.0)
+        return self.fill_(0)  # (not times 0: that leaves -0. where the entry was negative)
 
     def fill_(self, value):
         return self._inplace("where", value, cond=np.zeros(self.shape, dtype=bool))
@@ -264,6 +283,7 @@ class TensorMethods:
     sinh, cosh, erf, reciprocal = _op("sinh"), _op("cosh"), _op("erf"), _op("reciprocal")
     arcsin, arccos, arctan = asin, acos, atan = _op("arcsin"), _op("arccos"), _op("arctan")
     sigmoid, relu = _op("sigmoid"), _op("relu")
+    arctan2 = atan2 = _op("arctan2")
 
     def maximum(self, other):
         return self._apply("maximum", self, other)
@@ -280,10 +300,14 @@ class TensorMethods:
     clip = clamp
 
     def softmax(self, dim):
+        if self.ndim == 0:  # (torch's: a 0-d tensor's softmax is 1)
+            return self * 0.0 + 1.0
         e = (self - self.detach().max(dim, keepdim=True).values).exp()
         return e / e.sum(dim, keepdim=True)
 
     def log_softmax(self, dim):
+        if self.ndim == 0:
+            return self * 0.0
         shifted = self - self.detach().max(dim, keepdim=True).values
         return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
@@ -365,7 +389,7 @@ class TensorMethods:
         if p == 1:
             return self.abs().sum(axis, keepdim)
         if isinstance(p, numbers.Real) and p > 0:
-            return (self.abs() ** p).sum(axis, keepdim) ** (1.0 / p)
+            return self._apply("pnorm", self, p=p, axis=axis, keepdims=keepdim)
         raise ValueError(f"srcad.tape: norm with p={p!r}: p is a positive number, inf or -inf")
 
     def amax(self, dim=None, keepdim=False):
@@ -566,6 +590,46 @@ class TensorMethods:
         return self.new_full(_dims(size), 1, dtype, requires_grad)
 
     new_empty = new_zeros
+
+    def outer(self, vec2):
+        return self.reshape(-1, 1) * vec2.reshape(1, -1)
+
+    ger = outer
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return self._wrap(np.isclose(self._value, _value(other), rtol, atol, equal_nan))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return bool(np.allclose(self._value, _value(other), rtol, atol, equal_nan))
+
+    def view_as(self, other):
+        return self.view(*other.shape)
+
+    def cpu(self):
+        return self
+
+    def nelement(self):
+        return self._value.size
+
+    def unbind(self, dim=0):
+        at = (slice(None),) * (dim % self.ndim)
+        return tuple(self[(*at, k)] for k in range(self.shape[dim]))
+
+    def narrow(self, dim, start, length):
+        at = (slice(None),) * (dim % self.ndim)
+        return self[(*at, slice(start, start + length))]
+
+    def index_select(self, dim, index):
+        at = (slice(None),) * (dim % self.ndim)
+        return self[(*at, np.asarray(_value(index)))]
+
+    def gather(self, dim, index):
+        """out[i][j] = self[index[i][j]][j] along dim 0 (and so on): torch's gather."""
+        dim = dim % self.ndim
+        index = np.asarray(_value(index))
+        grids = list(np.indices(index.shape, sparse=True))
+        grids[dim] = index
+        return self[tuple(grids)]
 
     def rsqrt(self):
         return self.sqrt().reciprocal()

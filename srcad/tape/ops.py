@@ -176,8 +176,8 @@ def _take_at_dx(g, ans, x, indices, axis, keepdims, label):
     return total
 
 
-def _call(function, x):
-    return function(x)
+def _call(function, x, **params):
+    return function(x, **params)
 
 
 def _outer(a, b):
@@ -246,6 +246,18 @@ def _norm_dx(g, ans, x, axis, keepdims):
     return _unreduce(g / np.where(ans == 0, 1.0, ans), x.shape, axis, keepdims) * x  # 0 at 0
 
 
+def _pnorm(x, p, axis, keepdims):
+    return np.sum(np.abs(x) ** p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+
+
+def _pnorm_dx(g, ans, x, p, axis, keepdims):
+    """g sign(x) (|x| / norm)^(p-1); 0 at x = 0, where for p < 1 the formula is inf times 0
+    (torch's choice, a subgradient), and so for a slice of zeros."""
+    size = np.abs(x)
+    scale = _unreduce(g / np.where(ans == 0, 1.0, ans) ** (p - 1), x.shape, axis, keepdims)
+    return _where_true(size > 0, scale * np.sign(x) * np.where(size > 0, size, 1.0) ** (p - 1))
+
+
 def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x)
 
@@ -255,14 +267,20 @@ def _sigmoid(x):
 
 
 # gradients of maximum and minimum: a tie goes to the first argument, as in srcad.rules
+def _where_true(mask, g):
+    """g where mask holds, else 0, also where g is inf or nan (g * mask would give nan): the
+    derivative of relu(x) at x < 0 is 0 even when what follows has an infinite one."""
+    return np.where(mask, g, 0.0)
+
+
 def _if_greater(g, ans, x, y):
     """maximum's share of g for x (minimum's for y): all where x > y, half at a tie (as in
     torch and JAX, so that maximum(x, c) + minimum(x, c) = x + c has derivative 1)."""
-    return g * ((x > y) + 0.5 * (x == y))
+    return _where_true(x > y, g) + _where_true(x == y, 0.5 * g)
 
 
 def _if_less(g, ans, x, y):
-    return g * ((x < y) + 0.5 * (x == y))
+    return _where_true(x < y, g) + _where_true(x == y, 0.5 * g)
 
 
 def _pow(x, exponent):
@@ -274,7 +292,9 @@ def _pow_dx_scalar(g, ans, x, exponent):
 
 
 def _pow_dx(g, ans, x, y):
-    return g * y * x ** np.where(y == 0, 1, y - 1)  # 0 for y == 0, as torch
+    # y x^(y-1), 0 at x = y = 0; not x ** where(y == 0, 1, y - 1), whose derivative along y
+    # at y = 0 is x instead of 1/x (a wrong mixed second derivative, torch's too)
+    return g * y * np.where((x == 0) & (y == 0), 1.0, x) ** (y - 1)
 
 
 def _pow_dy(g, ans, x, y):
@@ -294,15 +314,15 @@ def _rsub(x, other):
 
 
 def _clip_dx(g, ans, x, lo, hi):
-    return g * ((lo <= x) & (x <= hi))
+    return _where_true((lo <= x) & (x <= hi), g)
 
 
 def _clip_dlo(g, ans, x, lo, hi):
-    return g * (x < lo)
+    return _where_true(x < lo, g)
 
 
 def _clip_dhi(g, ans, x, lo, hi):
-    return g * (x > hi)
+    return _where_true(x > hi, g)
 
 
 def _clamp(x, lo, hi):
@@ -607,7 +627,8 @@ defvjp("arccosh", np.arccosh, "AcoshBackward0", lambda g, ans, x: g / np.sqrt(x*
 defvjp("arctanh", np.arctanh, "AtanhBackward0", lambda g, ans, x: g / (1 - x**2))
 defvjp("erf", _erf, "ErfBackward0", lambda g, ans, x: g * _TWO_BY_ROOT_PI * np.exp(-x * x))
 defvjp("sigmoid", _sigmoid, "SigmoidBackward0", lambda g, ans, x: g * ans * (1 - ans))
-defvjp("relu", lambda x: np.maximum(x, 0.0), "ReluBackward0", lambda g, ans, x: g * (ans > 0))
+defvjp("relu", lambda x: np.maximum(x, 0.0), "ReluBackward0",
+       lambda g, ans, x: _where_true(ans > 0, g))
 
 # ---- reductions (max and min share g equally among ties, as srcad.runtime does) ----
 
@@ -618,11 +639,12 @@ defvjp("max", np.max, _by_axis("MaxBackward1", "MaxBackward0"), _to_extremes)
 defvjp("min", np.min, _by_axis("MinBackward1", "MinBackward0"), _to_extremes)
 deflinear("cumsum", np.cumsum, "CumsumBackward0", _cumsum_dx)
 for _step, _torch in (("floor", "FloorBackward0"), ("ceil", "CeilBackward0"),
-                      ("round", "RoundBackward0"), ("trunc", "TruncBackward0"),
+                      ("round", lambda shapes, decimals=0: f"RoundBackward{int(decimals != 0)}"),
+                      ("trunc", "TruncBackward0"),
                       ("sign", "SignBackward0")):  # piecewise constant: a zero derivative
     # (not the ufunc itself: np.floor(x) of a tensor is NumPy's, without a gradient)
     deflinear(_step, functools.partial(_call, getattr(np, _step)), _torch,
-              lambda g, ans, x: g * 0.0)
+              lambda g, ans, x, **params: _where_true(False, g))
 deflinear("frac", lambda x: x - np.trunc(x), "FracBackward0", lambda g, ans, x: g)
 deflinear_many("zero_derivative", lambda g, *tracked: g, "ZeroDerivativeBackward",
                lambda g, ans, value, *tracked: [g] + [np.zeros(t.shape) for t in tracked])
@@ -630,6 +652,7 @@ deflinear("take_at", _take_at, lambda shapes, label, **params: label, _take_at_d
 defvjp("var", _var, "VarBackward0", _var_dx)
 defvjp("std", lambda x, **params: np.sqrt(_var(x, **params)), "StdBackward0", _std_dx)
 defvjp("norm", _norm, "LinalgVectorNormBackward0", _norm_dx)
+defvjp("pnorm", _pnorm, "LinalgVectorNormBackward0", _pnorm_dx)
 
 # ---- linear algebra (1-D and 2-D operands; np.dot and @ share matmul) ----
 

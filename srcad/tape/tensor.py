@@ -474,7 +474,10 @@ class Tensor(TensorMethods):
     # ---- indexing ----
 
     def __getitem__(self, index):
-        return apply("getitem", self, index=numpy_index(index))
+        index = numpy_index(index)
+        if not mode.in_user_code() and _picks_an_element(index, self.ndim):
+            index = (*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)
+        return apply("getitem", self, index=index)
 
     def __setitem__(self, index, value):
         self._inplace("index_put", value, index=numpy_index(index))
@@ -610,6 +613,14 @@ def write_out(out, result):
     else:
         out[...] = operand(result)
     return out
+
+
+def _picks_an_element(index, ndim):
+    """y[0] of a 1-D tensor, y[1, 0] of a 2-D one: in torch a 0-d view, which y[0].mul_(2)
+    writes through; NumPy's y[0] is a copy (a scalar), its y[0, ...] the view."""
+    items = index if isinstance(index, tuple) else (index,)
+    return len(items) == ndim > 0 and all(isinstance(i, (int, np.integer)) and
+                                          not isinstance(i, (bool, np.bool_)) for i in items)
 
 
 def numpy_index(index):

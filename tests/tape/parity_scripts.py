@@ -42,7 +42,9 @@ def run_with_srcad(script):
     import srcad
 
     srcad.manual_seed(0)
-    return _run(script, {"torch": srcad, "torchviz": types.SimpleNamespace(make_dot=srcad.make_dot)})
+    return _run(script, {"torch": srcad, "torch.autograd": srcad.autograd,
+                         "torch.optim": srcad.optim,
+                         "torchviz": types.SimpleNamespace(make_dot=srcad.make_dot)})
 
 
 def _run(script, modules):

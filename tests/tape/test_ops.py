@@ -161,6 +161,11 @@ CASES = {
     "var": (SPREADS, anywhere),
     "std": (SPREADS, anywhere),
     "norm": (REDUCTIONS, nonzero),
+    "pnorm": (
+        [(((4,),), {"p": 3.0, "axis": None, "keepdims": False}),
+         (((2, 3),), {"p": 0.5, "axis": 1, "keepdims": True})],
+        nonzero,
+    ),
     "matmul": (MATMUL, anywhere),
     "inv": ([(((3, 3),), {})], well_conditioned),
     "det": ([(((3, 3),), {})], well_conditioned),
