@@ -245,19 +245,20 @@ elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
 
 section("Piecewise functions")
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
-# at a tie each argument gets half (as in torch and JAX: maximum(x, c) + minimum(x, c) = x + c)
-elementwise(np.maximum, params="x, y", x="g * ((x > y) + 0.5 * (x == y))",
-            y="g * ((x < y) + 0.5 * (x == y))")
-elementwise(np.minimum, params="x, y", x="g * ((x < y) + 0.5 * (x == y))",
-            y="g * ((x > y) + 0.5 * (x == y))")
+# rt.masked(g, m) is g where m holds, else 0 (not g * m, which is nan where g is inf). At a tie
+# each argument gets half (as in torch and JAX: maximum(x, c) + minimum(x, c) = x + c)
+elementwise(np.maximum, params="x, y", x="rt.masked(g, x > y) + rt.masked(0.5 * g, x == y)",
+            y="rt.masked(g, x < y) + rt.masked(0.5 * g, x == y)")
+elementwise(np.minimum, params="x, y", x="rt.masked(g, x < y) + rt.masked(0.5 * g, x == y)",
+            y="rt.masked(g, x > y) + rt.masked(0.5 * g, x == y)")
 # Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
-elementwise(max, params="x, y", x="g * (1.0 - (y > x))", y="g * (y > x)")
-elementwise(min, params="x, y", x="g * (1.0 - (y < x))", y="g * (y < x)")
+elementwise(max, params="x, y", x="rt.masked(g, not y > x)", y="rt.masked(g, y > x)")
+elementwise(min, params="x, y", x="rt.masked(g, not y < x)", y="rt.masked(g, y < x)")
 elementwise(np.clip, params="a, a_min, a_max", forward="rt.clip(a, a_min, a_max)",
-            a="g * ((a >= a_min) & (a <= a_max))",
-            a_min="g * (a < a_min)", a_max="g * (a > a_max)")
+            a="rt.masked(g, (a >= a_min) & (a <= a_max))",
+            a_min="rt.masked(g, a < a_min)", a_max="rt.masked(g, a > a_max)")
 elementwise(np.where, params="condition, x, y",
-            x="g * condition", y="g * np.logical_not(condition)")
+            x="rt.masked(g, condition)", y="rt.masked(g, np.logical_not(condition))")
 
 section("Reductions (axis None, an int or a tuple of ints; keepdims)")
 reduction(np.sum, params="x, axis=None, *, keepdims=False", x="kn.sum_adjoint(g, x, axis)",
@@ -422,6 +423,7 @@ pieces(EINSUM, params="operands, subscripts",
 HELPERS = "Helpers of generated derivative code"
 section(HELPERS)
 elementwise(runtime.broadcast_tangent, params="t, ans", t="g", ans="g * 0.0")
+elementwise(runtime.masked, params="value, mask", value="rt.masked(g, mask)")
 elementwise(runtime.pow_dx, params="x, y", x="g * y * rt.pow_dx(x, y - 1.0)",
             y="g * np.power(x, y - 1.0) * (1.0 + y * rt.log_or_zero(x))")
 elementwise(runtime.log_or_zero, x="g / x")

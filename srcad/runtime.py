@@ -13,6 +13,7 @@ import numpy as np
 from numba import literal_unroll
 from numba.core import types
 from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 
 from .kernels.rows import shape_of
 
@@ -298,6 +299,25 @@ def _sigmoid(x):
 def _sigmoid_math(x):
     one = _one(x)
     return lambda x: one / (one + math.exp(-x))
+
+
+# ---- masks -------------------------------------------------------------------------------
+
+def masked(value, mask):
+    """value where mask holds and 0 elsewhere, also where value is inf or nan (value * mask is
+    nan there): the derivative of np.maximum(x, 0.0) at x < 0 is 0 whatever follows (sqrt at
+    0), as in JAX and torch."""
+    if np.ndim(value) == 0 and np.ndim(mask) == 0:
+        return value if mask else 0.0
+    return np.where(mask, value, np.zeros((), np.result_type(value, np.float32)))
+
+
+@overload(masked)
+def _masked(value, mask):
+    if not _is_array(value) and not _is_array(mask):
+        return lambda value, mask: value if mask else 0.0
+    zero = as_dtype(value.dtype if _is_array(value) else value).type(0)
+    return lambda value, mask: np.where(mask, value, zero)
 
 
 # ---- powers -------------------------------------------------------------------------------

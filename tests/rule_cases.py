@@ -115,6 +115,8 @@ SPECIAL = {
     runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()})],
     runtime.log_or_zero: [("rt.log_or_zero(x)", {"x": V3})],
     runtime.xdivy: [("rt.xdivy(x, y)", {"x": V3, "y": V3})],
+    runtime.masked: [("rt.masked(x, y > 0.0)", {"x": V3, "y": V3}),
+                     ("rt.masked(x, y > 0.0)", {"x": (), "y": ()})],
     reductions.sum_along: [("kn.sum_along(x, 0, True)", {"x": (3, 4)}),
                            ("kn.sum_along(x, None, False)", {"x": (3, 4)})],
     reductions.extremum_adjoint: [("kn.extremum_adjoint(1.0, x, np.max(x), None)", {"x": (4,)}),

@@ -189,3 +189,31 @@ def f(x):
     g64 = srcad.grad(module.f, mode="source")(x)
     check.compare(module.f, [x], [0], [g64], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(g32, g64, rtol=1e-4)
+
+
+def sqrt_of_relu(x):
+    return np.sum(np.sqrt(np.maximum(x, 0.0)))
+
+
+def sqrt_of_clip(x):
+    return np.sum(np.sqrt(np.clip(x, 0.0, 10.0)))
+
+
+def sqrt_of_builtin_max(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += max(x[i], 0.0) ** 0.5
+    return s
+
+
+@pytest.mark.parametrize("fn", [sqrt_of_relu, sqrt_of_clip, sqrt_of_builtin_max],
+                         ids=lambda f: f.__name__)
+def test_a_masked_partial_is_zero_where_the_gradient_is_infinite(fn, jit, rng):
+    """d/dx sqrt(max(x, 0)) at x < 0 is 0, as in JAX and torch: the partial was g * (x > 0),
+    inf * 0 = nan (sqrt's derivative at 0 is inf)."""
+    x = np.concatenate([-rng.uniform(0.5, 1.5, 2), rng.uniform(0.5, 1.5, 3)])
+    expected = np.where(x > 0, 0.5 / np.sqrt(np.abs(x)), 0.0)
+    for mode in ("source", "tape"):
+        with np.errstate(divide="ignore"):
+            got = srcad.grad(fn, mode=mode, jit=jit)(x)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=mode)
