@@ -222,8 +222,8 @@ def _function_and_arguments(opts):
     params = list(inspect.signature(fn).parameters)
     if not params:
         raise UsageError(f"{name} has no parameters: there is nothing to differentiate")
-    for w in (parse_wrt(opts.wrt) if isinstance(parse_wrt(opts.wrt), tuple)
-              else (parse_wrt(opts.wrt),)):
+    wrt = parse_wrt(opts.wrt)
+    for w in wrt if isinstance(wrt, tuple) else (wrt,):
         if w not in params and not (isinstance(w, int) and -len(params) <= w < len(params)):
             raise UsageError(f"--wrt {w}: {name} has no parameter {w!r} (its parameters: "
                              f"{', '.join(params)})")
