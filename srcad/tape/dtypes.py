@@ -128,3 +128,41 @@ def torch_name(numpy_dtype):
     """The name torch's messages give a dtype (Float, Double, Long, ...)."""
     name = np.dtype(numpy_dtype).name
     return _SCALAR_TYPE_NAMES.get(name, name)
+
+
+# ---- torch's type promotion (NumPy's differs: an int tensor times a float32 one is float64
+# there, and a 0-d float64 array promotes a float32 array) ----
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote(a, b):
+    """torch.promote_types: within a category as NumPy, across categories the higher one."""
+    if a is None or b is None:
+        return b if a is None else a
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    return np.promote_types(a, b) if ca == cb else (a if ca > cb else b)
+
+
+def result_type(operands, is_tensor):
+    """The dtype torch gives an operation on `operands` (tensors, arrays and numbers):
+    dimensioned tensors decide, unless a 0-d tensor of a higher category (float over int)
+    does, or else a Python number of a higher category (a float: the default float)."""
+    dimensioned = zero_d = number = None
+    for x in operands:
+        if is_tensor(x) or isinstance(x, (np.ndarray, np.generic)):
+            value = np.asarray(getattr(x, "_value", x))
+            if value.ndim:
+                dimensioned = _promote(dimensioned, value.dtype)
+            else:
+                zero_d = _promote(zero_d, value.dtype)
+        elif isinstance(x, (bool, int, float, complex)):
+            kind = {bool: np.bool_, int: np.int64, complex: np.complex128}.get(
+                type(x), _DEFAULT_FLOAT[0])
+            number = _promote(number, np.dtype(kind))
+    out = dimensioned
+    for candidate in (zero_d, number):
+        if candidate is not None and (out is None or
+                                      _CATEGORY[candidate.kind] > _CATEGORY[out.kind]):
+            out = candidate
+    return out

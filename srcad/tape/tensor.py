@@ -129,6 +129,8 @@ def apply(name, *inputs, **params):
         if isinstance(exc, ShapeError):
             raise
         raise ShapeError(str(exc)) from None
+    if name in _PROMOTING and not mode.in_user_code():
+        value = _as_torch_promotes(value, name, inputs)
 
     base = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
     if base is not None and not np.may_share_memory(value, values[0]):
@@ -145,6 +147,20 @@ def apply(name, *inputs, **params):
         base._add_view(out, name, params)
     _record(out, op, params, inputs, values)
     return out
+
+
+# the ops of several operands whose result dtype torch decides otherwise than NumPy
+_PROMOTING = frozenset(("add", "sub", "rsub", "mul", "div", "pow_tensors", "maximum", "minimum",
+                        "where", "arctan2", "mod", "matmul", "clip"))
+
+
+def _as_torch_promotes(value, name, inputs):
+    dtype = dtypes.result_type(inputs, lambda x: isinstance(x, Tensor))
+    if dtype is None or value.dtype.kind not in "biufc":
+        return value
+    if name == "div" and dtype.kind in "biu":  # (true division: the default float)
+        dtype = dtypes.get_default_dtype().dtype
+    return value if value.dtype == dtype else value.astype(dtype)
 
 
 def _record(out, op, params, inputs, values):

@@ -93,3 +93,14 @@ for bad in ["t + torch.ones(2)", "t.view(4, 2)", "torch.tensor([1, 2]).mean()", 
         eval(bad)
     except RuntimeError:
         print(bad, "RuntimeError")
+
+# torch's type promotion: the dimensioned tensors decide, unless a 0-d tensor or a Python
+# number of a higher category does
+f32 = torch.tensor([1.0, 2.0], dtype=torch.float32, requires_grad=True)
+i64 = torch.tensor([1, 2])
+i32 = torch.tensor([1, 2], dtype=torch.int32)
+print((f32 * i64).dtype, (f32 + torch.tensor(2.0)).dtype, (i32 * torch.tensor(2)).dtype)
+print((i64 * 1.5).dtype, (torch.tensor(2) * f32).dtype, (i64 / i64).dtype, (i64 + True).dtype)
+print((i64 * torch.tensor(1.5)).dtype, torch.maximum(f32, torch.tensor([1.0, 5.0])).dtype)
+(f32 * i64).sum().backward()
+print(f32.grad)
