@@ -20,6 +20,7 @@ from .tape import __all__ as _tape_names
 # `import srcad as torch` import these
 _sys.modules[__name__ + ".autograd"] = autograd  # noqa: F405 (from .tape)
 _sys.modules[__name__ + ".optim"] = optim  # noqa: F405
+_sys.modules[__name__ + ".optim.lr_scheduler"] = optim.lr_scheduler  # noqa: F405
 
 __version__ = "0.1.0"
 

@@ -58,7 +58,8 @@ from srcad.tape.dtypes import get_default_dtype, set_default_dtype
 from srcad.tape.dtypes import int32 as int
 from srcad.tape.factories import *
 from srcad.tape.graph import make_dot
-from srcad.tape.mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from srcad.tape.mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+                             set_grad_enabled)
 from srcad.tape.run import value_and_grad, vjp  # noqa: F401 (srcad.api's tape mode)
 from srcad.tape.tensor import Tensor
 
@@ -79,6 +80,7 @@ __all__ = [
     "float64",
     "get_default_dtype",
     "half",
+    "inference_mode",
     "int",
     "int8",
     "int16",

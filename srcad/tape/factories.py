@@ -155,6 +155,18 @@ def full_like(t, fill_value, dtype=None, requires_grad=False):
     return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
+def randperm(n, dtype=None, requires_grad=False):
+    return _made(_generator.permutation(n), dtype, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, requires_grad=False):
+    return _made(np.logspace(start, end, steps, base=base), dtype, requires_grad)
+
+
+def remainder(input, other):
+    return input % other
+
+
 def cat(tensors, dim=0):
     return apply("concatenate", *tensors, axis=dim)
 
@@ -279,6 +291,7 @@ __all__ = [
     "log2",
     "log10",
     "log_softmax",
+    "logspace",
     "logsumexp",
     "lt",
     "manual_seed",
@@ -309,8 +322,10 @@ __all__ = [
     "randint",
     "randn",
     "randn_like",
+    "randperm",
     "reciprocal",
     "relu",
+    "remainder",
     "reshape",
     "round",
     "rsqrt",

@@ -59,6 +59,12 @@ class no_grad(_GradMode):
     enabled = False
 
 
+class inference_mode(_GradMode):
+    """torch.inference_mode: as no_grad here (nothing inside is recorded)."""
+
+    enabled = False
+
+
 class enable_grad(_GradMode):
     """Operations inside are recorded again, also inside no_grad."""
 

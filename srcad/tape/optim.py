@@ -164,3 +164,21 @@ class Adam(Optimizer):
         step = state["step"]
         denominator = np.sqrt(second) / math.sqrt(1 - beta2**step) + group["eps"]
         return p - group["lr"] / (1 - beta1**step) * state["exp_avg"] / denominator
+
+
+class AdamW(Adam):
+    """AdamW, as torch.optim.AdamW: Adam with the weight decay applied to the parameter itself,
+    p *= 1 - lr * wd before the step, not added to the gradient; weight_decay defaults to
+    0.01."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+    @staticmethod
+    def _update(p, g, state, group):
+        decayed = p * (1 - group["lr"] * group["weight_decay"])
+        return Adam._update(decayed, g, state, {**group, "weight_decay": 0.0})
+
+
+from srcad.tape import lr_scheduler  # noqa: E402, F401 (torch.optim.lr_scheduler)

@@ -44,6 +44,7 @@ def run_with_srcad(script):
     srcad.manual_seed(0)
     return _run(script, {"torch": srcad, "torch.autograd": srcad.autograd,
                          "torch.optim": srcad.optim,
+                         "torch.optim.lr_scheduler": srcad.optim.lr_scheduler,
                          "torchviz": types.SimpleNamespace(make_dot=srcad.make_dot)})
 
 
