@@ -104,3 +104,8 @@ print((i64 * 1.5).dtype, (torch.tensor(2) * f32).dtype, (i64 / i64).dtype, (i64 
 print((i64 * torch.tensor(1.5)).dtype, torch.maximum(f32, torch.tensor([1.0, 5.0])).dtype)
 (f32 * i64).sum().backward()
 print(f32.grad)
+for bad in ["f32.sum(2)", "torch.cat([i64, i64], dim=3)", "f32.unsqueeze(4)"]:
+    try:
+        eval(bad)
+    except IndexError:
+        print(bad, "IndexError")
