@@ -12,6 +12,12 @@
 The source transform calls the function in the forward sweep and `softplus_vjp` in the reverse
 sweep instead of differentiating the body (both must compile with Numba for jit=True, or srcad
 runs the generated Python); the tape records it as one op. Arguments are positional.
+
+Forward mode (srcad.jvp, jacobian in mode "fwd") needs the tangent too:
+
+    @softplus.defjvp
+    def softplus_jvp(t, ans, x):          # t: the tangent of x (a tuple of them, one per
+        return t / (1.0 + np.exp(-x))     # argument, for several); returns the result's
 """
 
 import functools
@@ -36,6 +42,7 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.vjp = None
+        self.jvp = None
         self._op_name = None
         self._jitable = None  # the vjp whose pair Numba can call (registered at first use)
 
@@ -48,6 +55,22 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         op.name = self._op_name
         ops.OPS[self._op_name] = op
         return vjp
+
+    def defjvp(self, jvp):
+        """Register `jvp(t, ans, *args)`, returning the tangent of the result from the tangent
+        `t` of the argument (a tuple, one per argument, for several; 0.0 or zeros for an
+        argument that carries none). It must compile with Numba for jit=True."""
+        self.jvp = jvp
+        return jvp
+
+    @property
+    def __srcad_jvp__(self):
+        """The jvp, made callable from compiled code; None if none was given."""
+        if self.jvp is not None:
+            from numba.extending import register_jitable
+            register_jitable(self.fn)
+            register_jitable(self.jvp)
+        return self.jvp
 
     def _tape_vjp(self, g, ans, *args):
         grads = self.vjp(g, ans, *args)

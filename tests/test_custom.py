@@ -130,3 +130,30 @@ def test_a_vjp_returning_none_for_a_differentiated_argument_is_an_error(jit):
     with pytest.raises(TypeError, match="None for 'x'"):
         srcad.grad(lambda x: half_known(3.0, x), jit=jit, mode="source")(2.0)
     assert srcad.grad(lambda x: half_known(x, 3.0), jit=jit)(2.0) == 3.0  # None where unused
+
+
+@softplus.defjvp
+def softplus_jvp(t, ans, x):
+    return t / (1.0 + np.exp(-x))
+
+
+@clipped_product.defjvp
+def clipped_product_jvp(t, ans, a, b):
+    ta, tb = t
+    return ta * b + a * tb
+
+
+def test_forward_mode_takes_the_jvp(jit, rng):
+    """defjvp gives forward mode its tangent: one argument (t) and several (a tuple), in a
+    vectorised call and inside a loop, against directional differences."""
+    x, c = rng.normal(size=4), float(rng.uniform(0.5, 1.5))
+    t, tc = rng.normal(size=4), float(rng.normal())
+    _, tangent = srcad.jvp(model, (x, c), (t, tc), jit=jit)
+    assert tangent == pytest.approx(float(check.along(model, (x, c), (t, tc))), rel=1e-6)
+    _, tangent = srcad.jvp(model, (x, c), (None, tc), jit=jit)
+    assert tangent == pytest.approx(float(check.along(model, (x, c), (None, tc))), rel=1e-6)
+
+
+def test_forward_mode_refuses_a_custom_function_without_a_jvp():
+    with pytest.raises(srcad.UnsupportedError, match=r"no tangent.*@opaque_square.defjvp"):
+        srcad.jvp(uses_scalar, (0.3, 1.5), (1.0, None))

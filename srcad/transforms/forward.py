@@ -27,7 +27,7 @@ from ..compiler import anno, templates, typeinfer
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
-from .reverse import _bind, _load
+from .reverse import _bind, _load, user_rule_name
 
 _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
                                  templates.make_assign, templates.fill)
@@ -154,8 +154,7 @@ class Tangents:
         func, args, keywords = call_parts(value)
         what = templates.SourceText(value, self.core.origins)
         if hasattr(func, "__srcad_vjp__"):
-            raise UnsupportedError(f"{what} calls a custom_vjp function, which gives its "
-                                   "reverse rule only: forward mode needs its tangent", loc)
+            return self.custom_tangent(func, z, args, keywords, what, loc)
         rule = rules.lookup(func)
         if rule is None:
             name = getattr(func, "__qualname__", None) or repr(func)
@@ -198,6 +197,22 @@ class Tangents:
                 z, bound, rule):
             tangent = _expr("rt.broadcast_tangent(t, z)", t=tangent, z=_name(z))
         return tangent
+
+    def custom_tangent(self, func, z, args, keywords, what, loc):
+        """`f_jvp(t, ans, *args)` for a custom_vjp function given a jvp with defjvp."""
+        jvp = func.__srcad_jvp__
+        if jvp is None:
+            raise UnsupportedError(f"{what} calls a custom_vjp function with no tangent: "
+                                   f"forward mode needs one (decorate it with "
+                                   f"@{func.fn.__name__}.defjvp)", loc)
+        if keywords:
+            raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
+        name = user_rule_name(self.core, self.namer, func, "jvp")
+        tangents = [self.tangent_of(a) or (self.zero_like(a.id) if isinstance(a, gast.Name)
+                                           else _const(0.0)) for a in args]
+        t = tangents[0] if len(tangents) == 1 else gast.Tuple(elts=tangents, ctx=gast.Load())
+        return gast.Call(func=_name(name), args=[t, _name(z)] + [anno.deepcopy(a) for a in args],
+                         keywords=[])
 
     def carries(self, node):
         if isinstance(node, gast.Tuple):

@@ -350,11 +350,7 @@ class Differentiator(SavePlanner):
         if keywords:
             raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
         vjp = func.__srcad_vjp__
-        self.core.checks[Ref(func, "vjp", "attr")] = vjp  # (a later defvjp replaces it)
-        name = next((k for k, v in self.core.scope.items() if v is vjp), None)
-        if name is None:
-            name = self.namer.fresh(vjp.__name__)
-            self.core.scope[name] = vjp
+        name = user_rule_name(self.core, self.namer, func, "vjp")
         self.check_custom_result(vjp, z, args, loc)
         adj = self.namer.temp("_adj")
         call = gast.Call(func=_name(name), args=[g, _name(z)] + [anno.deepcopy(a) for a in args],
@@ -775,6 +771,18 @@ def _copied(expr, ty):
         return gast.Tuple(elts=[_copied(_expr("t[k]", t=expr, k=_const(k)), item)
                                 for k, item in enumerate(ty.items)], ctx=gast.Load())
     return _expr("a.copy()", a=expr) if ty.is_array else expr
+
+
+def user_rule_name(core, namer, func, attribute):
+    """The name the generated code calls a custom_vjp function's vjp or jvp by (the same
+    object keeps one name); the gradient is checked to be regenerated if it is replaced."""
+    rule = getattr(func, attribute)
+    core.checks[Ref(func, attribute, "attr")] = rule
+    name = next((k for k, v in core.scope.items() if v is rule), None)
+    if name is None:
+        name = namer.fresh(rule.__name__)
+        core.scope[name] = rule
+    return name
 
 
 def _bind(rule, args, keywords, what, loc):
