@@ -49,6 +49,10 @@ class _TangentCode:
             except UnsupportedError as exc:
                 raise UnsupportedError(f"the derivative of {g.fn.__qualname__} along "
                                        f"'{g.wrt_names[0]}' cannot be generated: {exc}") from None
+            if generated.output_type is not None and generated.output_type.ndim:
+                raise TypeError(f"{g.fn.__qualname__} returns an array "
+                                f"({generated.output_type}): hvp, hessian and grad of grad take "
+                                "a function with a scalar output (srcad.jacobian takes others)")
             spec = self._made[key] = api._Specialization("source", None, generated)
             spec.code = g.fn.__code__
         self.last = spec
@@ -98,6 +102,11 @@ class Hvp:
         if not args:
             raise TypeError(f"srcad.hvp of {self.code.g.fn.__qualname__} takes f's arguments "
                             "and then v, the direction")
+        unknown = sorted(set(kwargs) - set(self.code.g.params))
+        if unknown:
+            raise TypeError(f"srcad.hvp of {self.code.g.fn.__qualname__}: no parameter "
+                            f"{unknown[0]!r}; the direction v comes last, by position: "
+                            "hvp(f)(*args, v, **kwargs)")
         *primal, v = args
         return self.code.g.bind(tuple(primal), kwargs), v
 

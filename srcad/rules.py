@@ -254,9 +254,12 @@ elementwise(np.minimum, params="x, y", x="rt.masked(g, x < y) + rt.masked(0.5 * 
 # Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
 elementwise(max, params="x, y", x="rt.masked(g, not y > x)", y="rt.masked(g, y > x)")
 elementwise(min, params="x, y", x="rt.masked(g, not y < x)", y="rt.masked(g, y < x)")
+# clip is minimum(maximum(a, a_min), a_max), so a_max wins where a_min > a_max; at a bound the
+# gradient goes to a, as torch's clamp
 elementwise(np.clip, params="a, a_min, a_max", forward="rt.clip(a, a_min, a_max)",
             a="rt.masked(g, (a >= a_min) & (a <= a_max))",
-            a_min="rt.masked(g, a < a_min)", a_max="rt.masked(g, a > a_max)")
+            a_min="rt.masked(g, (a < a_min) & (a_min <= a_max))",
+            a_max="rt.masked(g, np.maximum(a, a_min) > a_max)")
 elementwise(np.where, params="condition, x, y",
             x="rt.masked(g, condition)", y="rt.masked(g, np.logical_not(condition))")
 

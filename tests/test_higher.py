@@ -218,3 +218,15 @@ def test_repeated_hvp_calls_see_what_changed(rng):
     finally:
         cubes.__code__ = original
     np.testing.assert_allclose(product(x, 0.7, v), 6 * 0.7 * SCALE * x * v)
+
+
+def sines(x):
+    return np.sin(x)
+
+
+def test_second_order_messages_name_the_users_function(rng):
+    x = rng.normal(size=3)
+    with pytest.raises(TypeError, match=r"sines returns an array \(float\[1d\]\): hvp, hessian"):
+        srcad.hvp(sines)(x, x)
+    with pytest.raises(TypeError, match="the direction v comes last, by position"):
+        srcad.hvp(scaled)(x, 0.5, v=x)

@@ -318,11 +318,11 @@ def _clip_dx(g, ans, x, lo, hi):
 
 
 def _clip_dlo(g, ans, x, lo, hi):
-    return _where_true(x < lo, g)
+    return _where_true((x < lo) & (lo <= hi), g)  # (hi wins where lo > hi, as in NumPy)
 
 
 def _clip_dhi(g, ans, x, lo, hi):
-    return _where_true(x > hi, g)
+    return _where_true(np.maximum(x, lo) > hi, g)
 
 
 def _clamp(x, lo, hi):

@@ -217,3 +217,22 @@ def test_a_masked_partial_is_zero_where_the_gradient_is_infinite(fn, jit, rng):
         with np.errstate(divide="ignore"):
             got = srcad.grad(fn, mode=mode, jit=jit)(x)
         np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=mode)
+
+
+def clip_sum(x, lo, hi):
+    return np.sum(np.clip(x, lo, hi) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_clip_with_bounds_crossed_follows_its_value(mode, jit, rng):
+    """np.clip is minimum(maximum(x, lo), hi): where lo > hi the value is hi, and so is the
+    derivative (it went to lo: found by a helper); random points, against differences."""
+    x = rng.uniform(-1.0, 1.0, 6)
+    lo = rng.uniform(-0.5, 0.5, 6)
+    hi = np.where(np.arange(6) % 2 == 0, lo - 0.3, lo + 0.6)  # crossed on every other entry
+    grads = srcad.grad(clip_sum, wrt=(0, 1, 2), mode=mode, jit=jit)(x, lo, hi)
+    check.compare(clip_sum, [x, lo, hi], [0, 1, 2], grads, rtol=1e-6, atol=1e-8)
+    if mode == "source":
+        t = [rng.normal(size=6) for _ in range(3)]
+        _, tangent = srcad.jvp(clip_sum, (x, lo, hi), t, jit=jit)
+        assert tangent == pytest.approx(float(check.along(clip_sum, (x, lo, hi), t)), rel=1e-6)
