@@ -29,12 +29,11 @@ class _TangentCode:
             raise UnsupportedError(f"{self.g.no_source}; second derivatives run the source "
                                    "transform only (pass a Python function)")
         self._made = {}  # the call's types -> _Specialization holding the Generated
-        self.last = None  # the specialization of the last call
 
     def prepare(self, bound, tangents):
-        """(the tangent function, its arguments, the flat arguments' labels) for `bound` (one
-        value per parameter of f) and the tangents of the arguments differentiated (one each,
-        None for zero)."""
+        """(the specialization holding the tangent function, its arguments, the flat
+        arguments' labels) for `bound` (one value per parameter of f) and the tangents of the
+        arguments differentiated (one each, None for zero)."""
         g = self.g
         flat, structures, labels = g.layout(bound)
         types = g.arg_types(flat, labels)
@@ -55,15 +54,15 @@ class _TangentCode:
                                 "a function with a scalar output (srcad.jacobian takes others)")
             spec = self._made[key] = api._Specialization("source", None, generated)
             spec.code = g.fn.__code__
-        self.last = spec
         extra = spec.hidden_values() if spec.generated.hidden_refs else ()
-        return spec.generated.jittable, (*flat, *extra, *flat_tangents), labels
+        return spec, (*flat, *extra, *flat_tangents), labels
 
     def second(self, bound, tangents, kind, wrt, jit, made):
-        """kind ("grad" / "value_and_grad") of the tangent function w.r.t. its parameters at
-        positions `wrt` (None: the leaves of the arguments differentiated), at `bound`;
-        `made` keeps the gradient objects."""
-        function, call_args, labels = self.prepare(bound, tangents)
+        """(kind ("grad" / "value_and_grad") of the tangent function w.r.t. its parameters at
+        positions `wrt` (None: the leaves of the arguments differentiated), its arguments at
+        `bound`, the tangent function's specialization); `made` keeps the gradient objects."""
+        spec, call_args, labels = self.prepare(bound, tangents)
+        function = spec.generated.jittable
         outer = made.get((function, wrt))
         if outer is None:
             positions = wrt if wrt is not None else tuple(
@@ -71,7 +70,7 @@ class _TangentCode:
                 self.g.wrt_names)
             outer = made[(function, wrt)] = api.Gradient(function, positions, kind, "source",
                                                         jit)
-        return outer, call_args
+        return outer, call_args, spec
 
 
 def _refuse_tape(mode, what):
@@ -111,7 +110,8 @@ class Hvp:
         return self.code.g.bind(tuple(primal), kwargs), v
 
     def outer_gradient(self, bound, v):
-        """(the gradient object of the tangent function, its arguments)."""
+        """(the gradient object of the tangent function, its arguments, the tangent function's
+        specialization)."""
         return self.code.second(bound, (v,), "grad", None, self.jit, self._made)
 
     def __call__(self, *args, **kwargs):
@@ -136,17 +136,17 @@ class Hvp:
         return outer(*args)[0]
 
     def evaluate(self, bound, v, remember=None):
-        outer, call_args = self.outer_gradient(bound, v)
+        outer, call_args, spec = self.outer_gradient(bound, v)
         hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
-        if remember is not None and not self.code.last.generated.hidden_refs and \
+        if remember is not None and not spec.generated.hidden_refs and \
                 len(call_args) == len(bound) + 1 and \
                 all(a is b for a, b in zip(call_args, (*bound, v), strict=True)):
-            self._by_types[remember] = (self.code.last, outer)
+            self._by_types[remember] = (spec, outer)
         return hv
 
     def source(self, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments."""
-        outer, call_args = self.outer_gradient(*self.split(args, kwargs))
+        outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
         return api.source(outer, *call_args)
 
 
@@ -250,7 +250,8 @@ class Nested:
             return inner.fn, tuple(bound)
         function, call_args = inner.scalar_function(bound)
         code = self.tangent_code(function, inner.inner.wrt_index[0])
-        return code.prepare(call_args, (1.0,))[:2]
+        spec, call_args, _ = code.prepare(call_args, (1.0,))
+        return spec.generated.jittable, call_args
 
     def tangent_code(self, function, position):
         code = self._codes.get((function, position))
@@ -260,11 +261,12 @@ class Nested:
         return code
 
     def __call__(self, *args, **kwargs):
-        outer, call_args = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
+        outer, call_args, _ = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
         return outer(*call_args)
 
     def outer_gradient(self, bound):
-        """(the gradient object, its arguments): reverse mode of inner's value."""
+        """(the gradient object, its arguments, the tangent function's specialization):
+        reverse mode of inner's value."""
         inner = self.inner
         position = inner.wrt_index[0]
         if not isinstance(bound[position], (float, np.floating)):
@@ -279,7 +281,7 @@ class Nested:
 
     def source(self, *args, **kwargs):
         """The generated code of this derivative for these arguments."""
-        outer, call_args = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
+        outer, call_args, _ = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
         return api.source(outer, *call_args)
 
 

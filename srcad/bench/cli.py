@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..cli import UsageError
 from . import machine, peers, plot, report, runner, timing, transforms, verify
-from .workloads import FunctionTarget, Workload, collect, key_str
+from .workloads import SUITES, FunctionTarget, Workload, collect, key_str
 
 
 def add_parser(subparsers):
@@ -76,8 +76,7 @@ def _check_options(opts):
 
 
 def _check_sizes(jobs, spec):
-    suites = {"quick", "full", "test"}
-    if spec in suites:
+    if spec in SUITES:
         return
     known = {key_str(k) for job in jobs if isinstance(job, Workload) and not job.error
              for keys in job.module.SIZES.values() for k in keys}

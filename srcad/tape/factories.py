@@ -31,47 +31,6 @@ def from_numpy(array):
     return new(array)
 
 
-def add(input, other, *, alpha=1):
-    return input + other * alpha if alpha != 1 else input + other
-
-
-def sub(input, other, *, alpha=1):
-    return input - other * alpha if alpha != 1 else input - other
-
-
-subtract = sub
-
-
-def mul(input, other):
-    return input * other
-
-
-def div(input, other):
-    return input / other
-
-
-multiply, divide, true_divide = mul, div, div
-
-
-def outer(input, vec2):
-    return input.reshape(-1, 1) * vec2.reshape(1, -1)
-
-
-ger = outer
-
-
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return bool(np.allclose(_plain(input), _plain(other), rtol, atol, equal_nan))
-
-
-def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return tensor(np.isclose(_plain(input), _plain(other), rtol, atol, equal_nan))
-
-
-def _plain(x):
-    return x._value if isinstance(x, Tensor) else np.asarray(x)
-
-
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 
@@ -212,6 +171,9 @@ lt, le, gt, ge, equal, isnan = _methods("lt le gt ge equal isnan")
 isinf, isfinite, numel = _methods("isinf isfinite numel")
 trace, amax, amin, topk, chunk, split = _methods("trace amax amin topk chunk split")
 masked_fill, rsqrt, trunc, frac = _methods("masked_fill rsqrt trunc frac")
+add, sub, mul, div, outer = _methods("add sub mul div outer")
+allclose, isclose = _methods("allclose isclose")
+subtract, multiply, divide, true_divide, ger = sub, mul, div, div, outer
 sort, unbind, narrow, index_select = _methods("sort unbind narrow index_select")
 gather, atan2, arctan2 = _methods("gather atan2 arctan2")
 
