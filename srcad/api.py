@@ -701,7 +701,7 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
         raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
                                "supported (srcad.hvp, srcad.hessian and grad of grad are)")
     unwrapped = frontend.unwrap(fn)  # (a library function's rule says its parameters)
-    parameters = inspect.signature(unwrapped).parameters.values() \
+    parameters = inspect.signature(unwrapped, follow_wrapped=False).parameters.values() \
         if hasattr(unwrapped, "__code__") else []
     name = getattr(fn, "__qualname__", None) or repr(fn)
     by_name = [p for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD,

@@ -287,3 +287,17 @@ def test_a_reverse_jacobian_runs_on_the_tape_where_the_source_cannot(rng):
     np.testing.assert_allclose(srcad.jacobian(recursive_power)(x, 2), np.diag(3 * x ** 2))
     with pytest.raises(srcad.UnsupportedError, match="recursive call"):
         srcad.jacobian(recursive_power, mode="fwd")(x, 2)
+
+
+def test_a_wrapper_collecting_its_arguments_is_named_as_such(rng):
+    """A functools.wraps wrapper of np.sin is differentiated as the wrapper: its *args is what
+    forward mode refuses (the message named np.sin's keyword-only 'where')."""
+    import functools
+
+    @functools.wraps(np.sin)
+    def wrapper(*args, **kwargs):
+        return np.sin(*args, **kwargs)
+
+    x = rng.normal(size=2)
+    with pytest.raises(TypeError, match=r"collects its arguments in \*args"):
+        srcad.jvp(wrapper, (x,), (x,))
