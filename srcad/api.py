@@ -21,7 +21,8 @@ from .errors import AliasingError, FallbackWarning, UnsupportedError
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
-# (function, its code, wrt, kind, mode, jit, fastmath, cache, argument types) -> _Specialization
+# (function, its code, wrt, kind, mode, jit, fastmath, parallel, aux, cache, argument types)
+# -> _Specialization
 _COMPILED = {}
 
 
@@ -104,7 +105,7 @@ class Gradient:
     __srcad_gradient__ = True
 
     def __init__(self, fn, wrt, kind, mode="auto", jit=True, cache=None, fastmath=False,
-                 has_aux=False):
+                 has_aux=False, parallel=False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if getattr(fn, "__srcad_gradient__", False):
@@ -130,6 +131,7 @@ class Gradient:
         self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
         self.kind, self.mode, self.jit = kind, mode, jit
         self.cache, self.fastmath, self.has_aux = diskcache.wanted(cache), fastmath, bool(has_aux)
+        self.parallel = bool(parallel)
         self._last = None
         self._warned = False
         # _call_key(args) -> _Specialization, for calls that skip the binding: positional
@@ -187,7 +189,7 @@ class Gradient:
         types = self.arg_types(flat, labels)
         key = (self.fn, self.fn.__code__, self.wrt_names,
                self.kind if self.kind in ("vjp", "jvp") else "grad", self.mode,
-               self.jit, self.fastmath, self.has_aux, self.cache, types,
+               self.jit, self.fastmath, self.parallel, self.has_aux, self.cache, types,
                tuple(_dtype_of(a) for a in flat), tuple(structures.items()))
         spec = _COMPILED.get(key)
         if spec is None or spec.generated is not None and not _valid(spec):
@@ -215,7 +217,8 @@ class Gradient:
             from . import pipeline  # (the compiler is imported at the first call, not by srcad)
             generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
                                            structures, self.has_aux, single,
-                                           "jvp" if self.kind == "jvp" else "grad")
+                                           "jvp" if self.kind == "jvp" else "grad",
+                                           self.parallel)
         except UnsupportedError as exc:
             if self.mode == "source" or self.kind == "jvp":
                 raise
@@ -228,7 +231,7 @@ class Gradient:
             return _Specialization("source+python", generated.gradient, generated, None, single)
         from .compiler import codegen
         compiled = codegen.jit(generated.jittable, cache=generated.path is not None,
-                               fastmath=self.fastmath)
+                               fastmath=self.fastmath, parallel=self.parallel)
         return _Specialization("source+numba", compiled, generated, None, single)
 
     def _tape_spec(self, reason):
@@ -523,7 +526,7 @@ def _normalize_wrt(wrt, params, fn):
 # ---- public functions -----------------------------------------------------------------------
 
 def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
-         has_aux=False):
+         has_aux=False, parallel=False):
     """The gradient of scalar-valued `fn` w.r.t. argument(s) `wrt`.
 
     Args:
@@ -541,6 +544,11 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
         fastmath: passed to numba.njit (off by default: it may reorder floating point).
         has_aux: fn returns a pair (value, aux); the callable returns (gradient, aux), aux
             as fn computed it.
+        parallel: run the trips of fn's top-level `for` loops on every core (Numba's
+            threads), both sweeps, where no trip reads what another writes apart from sums
+            (`s += ...`, `g[k] += ...`); `srcad.explain` says which loops qualify and why
+            others do not. Sums may differ from the serial gradient's in the last bits (they
+            are added in another order).
     Returns:
         A callable with fn's signature returning the gradient: a float for a float argument,
         an array of the argument's shape and dtype for an array, a structure of those for a
@@ -552,34 +560,36 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
     """
     if fn is None:
         return lambda f: grad(f, wrt, mode=mode, jit=jit, cache=cache, fastmath=fastmath,
-                              has_aux=has_aux)
+                              has_aux=has_aux, parallel=parallel)
     if getattr(fn, "__srcad_gradient__", False) and not has_aux:
         from . import higher
         return higher.Nested(fn, wrt, "grad", mode, jit)
-    return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux)
+    return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux, parallel)
 
 
 def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
-                   has_aux=False):
+                   has_aux=False, parallel=False):
     """Like grad, but the callable returns `(value, gradient)`; with has_aux,
     `((value, aux), gradient)`."""
     if fn is None:
         return lambda f: value_and_grad(f, wrt, mode=mode, jit=jit, cache=cache,
-                                        fastmath=fastmath, has_aux=has_aux)
+                                        fastmath=fastmath, has_aux=has_aux,
+                                        parallel=parallel)
     if getattr(fn, "__srcad_gradient__", False) and not has_aux:
         from . import higher
         return higher.Nested(fn, wrt, "value_and_grad", mode, jit)
-    return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux)
+    return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux, parallel)
 
 
-def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has_aux=False):
+def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has_aux=False,
+        parallel=False):
     """Value of `fn(*args)` and its pullback: `pullback(cotangent)` -> gradients.
 
     The cotangent has the shape of the output; the pullback returns one gradient per `wrt`
     entry (a tuple when `wrt` is a tuple). With has_aux, fn returns (value, aux) and vjp
     returns `(value, pullback, aux)`.
     """
-    g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux)
+    g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel)
     bound = g.bind(args, {})
     spec = g.specialization(*g.layout(bound))
     if spec.mode == "tape":
@@ -820,10 +830,10 @@ def explain(fn, *args, wrt=0, transform="grad", **kwargs):
     if args or kwargs:
         flat, structures, labels = g.layout(g.bind(args, kwargs))
         types = g.arg_types(flat, labels)
-        assumed = ""
+        single, assumed = _single_precision(flat), ""
     else:
         types = tuple(valuetypes.FLOAT for _ in g.params)
-        assumed = " (assuming float arguments: pass example arguments for arrays)"
+        single, assumed = False, " (assuming float arguments: pass example arguments for arrays)"
     name = g.fn.__qualname__
     if g.mode == "tape":
         text = f"{name}: tape (mode='tape' was requested)"
@@ -833,7 +843,7 @@ def explain(fn, *args, wrt=0, transform="grad", **kwargs):
         from . import pipeline
         try:
             generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
-                                           g.has_aux)
+                                           g.has_aux, single, parallel=g.parallel)
         except UnsupportedError as exc:
             text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"
         else:
@@ -847,6 +857,9 @@ def explain(fn, *args, wrt=0, transform="grad", **kwargs):
                     "in memory (srcad.source prints it)"
                 text = f"{name}: {how}; gradient generated {where}"
             text += f"\n  signature: ({signature}){assumed}"
+            if g.parallel:
+                text += "".join(f"\n  {line}" for line in generated.loops or
+                                ["parallel=True: no top-level for loop to run in parallel"])
     print(text)
     return text
 

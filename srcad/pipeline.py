@@ -36,6 +36,7 @@ from .compiler import (activity, aliasing, anno, cleanup, codegen, frontend, gua
                        outputs, precision, structured, templates, typeinfer)
 from . import diskcache, reuse
 from .transforms import forward, reverse
+from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
 
 
@@ -55,6 +56,7 @@ class Generated:
     hidden_types: tuple = ()  # the types the gradient was generated for
     checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
     written: tuple = ()  # the indices of the array arguments the function writes into
+    loops: tuple = ()  # with parallel=True, what runs in parallel and what not, and why
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
 
 
@@ -74,7 +76,7 @@ RECURSION_LIMIT = 50_000
 
 
 def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
-              single=False, kind="grad"):
+              single=False, kind="grad", parallel=False):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -83,7 +85,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
     def run():
         try:
             result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single,
-                                       kind)
+                                       kind, parallel)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -110,7 +112,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
 
 
 def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False,
-             kind="grad"):
+             kind="grad", parallel=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types` (with
     kind="jvp", its Jacobian-vector product).
 
@@ -128,6 +130,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             "jvp" (forward mode: `(value, tangent)` of the arguments and their tangents), or
             "tangent" (the jvp's tangent alone, as plain Python that srcad transforms again:
             no index checks, no compiled forms; `jittable` is that function).
+        parallel: run the top-level loops whose trips are independent on every core
+            (transforms/parallel.py decides which; the gradient's loops only).
     Returns:
         Generated.
     Raises:
@@ -135,7 +139,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             and its file:line.
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
-    name = reuse.key(fn, wrt, arg_types, structures, has_aux, single, kind) \
+    name = reuse.key(fn, wrt, arg_types, structures, has_aux, single,
+                     kind + ("+parallel" if parallel else "")) \
         if cache is not None else None
     found = reuse.load(cache, name, fn) if name is not None else None
     if found is not None:
@@ -164,42 +169,51 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
     np_name = next(k for k, v in core.scope.items() if v is normalize.np)
     composing = kind == "tangent"
+    plans = {}
     if kind in ("jvp", "tangent"):
         grad_def = forward.jvp(core, types, active, wrt_names, aliases, np_name)
         if composing:
             grad_def.body[-1].value = grad_def.body[-1].value.elts[1]
     else:
+        plans = _parallel_plans(core.tree, types, aliases, single) if parallel else {}
         grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
-                                         core.renamed.get(aux, aux))
+                                         core.renamed.get(aux, aux),
+                                         {p: q for p, q in plans.items() if q.reason is None})
     _dump("reverse" if kind == "grad" else "forward",
           lambda: codegen.render(copy.deepcopy(grad_def)), stages)
+    chunks = anno.getanno(grad_def, "chunks") or []  # (parallel loops' chunk functions)
     if not composing:  # (the transform of the composed function checks its own indices)
-        guards.guard(grad_def, types, core.origins, core.namer.tangent_names().values())
+        for fn_def in [grad_def] + chunks:
+            guards.guard(fn_def, types, core.origins, core.namer.tangent_names().values())
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
-    grad_def = cleanup.cleanup(grad_def, adjoints.values(), array_adjoints, core.namer.buffers)
+    for fn_def in [grad_def] + chunks:
+        cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers)
     if single:
         precision.single(grad_def, np_name)
     if not composing:
-        codegen.numba_compatible(grad_def, types)
-        codegen.python_bools(grad_def, types)
+        for fn_def in [grad_def] + chunks:
+            codegen.numba_compatible(fn_def, types)
+            codegen.python_bools(fn_def, types)
     parsed = core.parsed
-    used = _names(grad_def) & set(core.scope)
+    used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
     # data the function reads from globals, closures and user modules becomes arguments, read
     # at every call (Numba would freeze it); every other captured object is checked instead
     hidden = sorted(n for n in used if n in core.refs and frontend.is_data(core.scope[n]))
     grad_def.args.args[len(names):len(names)] = [templates.make_name(n, gast.Param())
                                                  for n in hidden]
+    finish_chunks(grad_def, chunks, hidden)
     checks = dict(core.checks)
     checks.update({core.refs[n]: core.scope[n] for n in used - set(hidden) if n in core.refs})
     checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,
                                        checks))
-    source = codegen.render(grad_def)
+    sources = [codegen.render(f) for f in [grad_def] + chunks]
+    source = "\n\n".join(sources)
     _dump("cleanup", lambda: source, stages)
     origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
     scope = {k: core.scope[k] for k in used - set(hidden)}  # (the module's statics)
-    text = codegen.module_text([source], origin, scope)
+    text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
@@ -208,7 +222,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                           output_type, aux is not None,
                           tuple(hidden), tuple(core.refs[n] for n in hidden),
                           tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
-                          tuple(checks.items()), written, stages)
+                          tuple(checks.items()), written,
+                          tuple(q.describe() for q in plans.values()), stages)
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated
@@ -273,3 +288,12 @@ def _check_ranges(tree, types, origins):
 def _names(tree):
     return {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
 
+
+
+def _parallel_plans(tree, types, aliases, single):
+    """parallel.plan's verdict on each top-level loop (float32 gradients run serially)."""
+    plans = plan_parallel_loops(tree, types, aliases)
+    if single:
+        for q in plans.values():
+            q.reason = q.reason or "float32 gradients run their loops serially"
+    return plans

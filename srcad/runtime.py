@@ -571,3 +571,45 @@ def _vstack_piece(g, arrays, k):
             start += arrays[j].shape[0]
         return g[start:start + arrays[k].shape[0]].copy()
     return rows
+
+
+# ---- parallel loops (parallel=True) ---------------------------------------------------------
+# A loop whose trips are independent runs as one chunk of trips per thread: the generated code
+# calls its chunk function from a `prange`. Numba does not propagate an exception raised in a
+# parallel region (the loop would return as if nothing happened), so each chunk runs under
+# `caught`, and a chunk that did not finish runs again serially, to raise its exception.
+
+from numba import get_num_threads, prange  # noqa: E402,F401  (prange: the generated code's)
+
+
+@register_jitable
+def chunk_count(trips):
+    """How many chunks a loop of `trips` trips runs in: one per thread, at most one per trip."""
+    return max(min(get_num_threads(), trips), 0)
+
+
+@register_jitable
+def chunk_start(c, chunks, start, stop):
+    """The first trip of chunk `c` of `chunks` over `range(start, stop)` (`c == chunks`: stop)."""
+    return start + (max(stop - start, 0) * c) // chunks
+
+
+@register_jitable
+def caught(chunk, c, rest):
+    """Run `chunk(c, *rest)`; False when it raised."""
+    try:
+        args = (np.int64(c),) + rest  # (a prange index may be unsigned: int64 * uint64 is float)
+        chunk(*args)
+        return True
+    except Exception:  # noqa: BLE001 (raised again by run_unfinished)
+        return False
+
+
+@register_jitable
+def run_unfinished(chunk, rest, finished):
+    """Run the chunks that did not finish in parallel (one that raised raises again; a loop
+    of one chunk runs here, without a parallel region)."""
+    for c in range(finished.shape[0]):
+        if not finished[c]:
+            args = (c,) + rest
+            chunk(*args)

@@ -80,6 +80,9 @@ def _writes(node):
             if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name):
                 out.add(t.value.id)
         elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            if n.func.attr in CHUNK_RUNNERS:
+                out.update(_chunk_arguments(n))
+                continue
             if n.func.attr in ("append", "pop"):
                 target = n.func.value
             elif n.func.attr == "add_at" and n.args:
@@ -135,17 +138,32 @@ def _updates_in_place(fn_def):
     between two names is safe when neither is."""
     counts = {}
     for n in walk(fn_def):
-        name = _updated_array(n)
-        if name is not None:
-            counts[name] = counts.get(name, 0) + 1
+        names = _chunk_arguments(n) if any(_is_runtime(n, r) for r in CHUNK_RUNNERS) else \
+            [_updated_array(n)]
+        for name in names:
+            if name is not None:
+                counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+# the runtime helpers running a parallel loop's chunk function, which may write into any
+# array it is passed
+CHUNK_RUNNERS = ("caught", "run_unfinished")
+
+
+def _chunk_arguments(call):
+    """The names passed to the chunk function that `rt.caught(chunk, c, (a, b, ...))` or
+    `rt.run_unfinished(chunk, (a, b, ...), finished)` runs."""
+    return [n.id for a in call.args[1:] if isinstance(a, gast.Tuple)
+            for n in a.elts if isinstance(n, gast.Name)]
 
 
 def _is_pure(expr):
     for n in walk(expr):
         if isinstance(n, gast.Call):
             f = n.func
-            if isinstance(f, gast.Attribute) and f.attr in ("append", "pop", "add_at"):
+            if isinstance(f, gast.Attribute) and f.attr in ("append", "pop", "add_at") + \
+                    CHUNK_RUNNERS:
                 return False
     return True
 

@@ -42,9 +42,11 @@ def guard(fn_def, types, origins=None, unchecked=()):
     (temporary -> the user's expression) writes the messages in the user's terms. Indexing
     the arrays `unchecked` (tangents, indexed as their primals are) is not checked."""
     body = fn_def.body
-    start = next(k for k, s in enumerate(body) if _is_comment(s, "forward sweep"))
+    start = next((k for k, s in enumerate(body) if _is_comment(s, "forward sweep")), None)
+    if start is None:
+        return fn_def  # (a parallel loop's reverse chunk)
     end = next((k for k, s in enumerate(body) if _is_comment(s, "reverse sweep")),
-               len(body) - 1)  # (forward mode: the statements before the return)
+               len(body) - 1 if isinstance(body[-1], gast.Return) else len(body))
     checked = {k: v for k, v in types.items() if k not in set(unchecked)}
     body[start + 1:end] = _Guarder(checked, origins or {}).block(body[start + 1:end], [])
     return fn_def

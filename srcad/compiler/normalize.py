@@ -214,7 +214,7 @@ class _Lowering:
 
     # -- statements ---------------------------------------------------------------------
     def block(self, stmts):
-        saved = self.out
+        saved, outer = self.out, self.stmt  # (a loop or if takes its own location after it)
         self.out = []
         for stmt in stmts:
             self.stmt = stmt
@@ -223,7 +223,7 @@ class _Lowering:
             if visit is None:
                 _unsupported(f"the statement '{type(stmt).__name__}' is not supported", stmt)
             visit(stmt)
-        result, self.out = self.out, saved
+        result, self.out, self.stmt = self.out, saved, outer
         self.available.clear()
         return result
 

@@ -29,6 +29,7 @@ How the reversal works:
 - Array arguments written in place are copied on entry, so the caller's arrays never change.
 """
 
+import builtins
 import os
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ from ..compiler.frontend import Ref
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..compiler.typeinfer import is_pair_of_index_arrays
+from . import parallel
 from .saving import SavePlanner, inside, precedes
 
 _name, _const, _assign = templates.make_name, templates.make_const, templates.make_assign
@@ -83,8 +85,11 @@ class Loop:
 
 
 class Differentiator(SavePlanner):
-    def __init__(self, core, types, active, wrt, aliases, np_name="np", aux=None):
+    def __init__(self, core, types, active, wrt, aliases, np_name="np", aux=None,
+                 parallel=None):
         self.core, self.types, self.active, self.wrt = core, types, active, wrt
+        self.parallel = parallel or {}  # path -> parallel.LoopPlan of loops to run in chunks
+        self.chunks = []  # the chunk functions of parallel loops
         self.aux = aux  # the name holding the auxiliary output, or None
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         self.namer = core.namer
@@ -538,6 +543,8 @@ class Differentiator(SavePlanner):
 
     # ---- loops ------------------------------------------------------------------------------
     def loop(self, stmt, path, outer):
+        if path in self.parallel:
+            return self.parallel_loop(stmt, path, self.parallel[path])
         if path in self.checkpointed:
             return self.checkpointed_loop(stmt, path)
         exit_test = anno.getanno(stmt, "exit_test")
@@ -648,6 +655,207 @@ class Differentiator(SavePlanner):
                                                                     gast.Store()), None, before)
             fwd, rev = save + fwd, rev + restore
         return fwd, rev
+
+    def parallel_loop(self, stmt, path, plan):
+        """A loop whose trips are independent (parallel.py) runs as one chunk of trips per
+        thread in both sweeps, each chunk a function of its own. Forward: a chunk runs its
+        trips, summing into copies of its own that are added up after the loop. Reverse: a
+        chunk re-runs each of its trips, last first, with the trip's saves (as a checkpointed
+        loop does) and reverses it, adding into its own copies of the adjoints several trips
+        add into."""
+        start, stop, _ = _range_args(stmt)
+        chunks, c = self.namer.fresh("_chunks"), self.namer.fresh("_c")
+        lo, hi = self.namer.fresh("_lo"), self.namer.fresh("_hi")
+        for name in (chunks, c, lo, hi):
+            self.types[name] = typeinfer.INT
+        bounds = [_assign(lo, _expr("rt.chunk_start(c, n, a, b)", c=c, n=chunks, a=start,
+                                    b=stop)),
+                  _assign(hi, _expr("rt.chunk_start(c + 1, n, a, b)", c=c, n=chunks, a=start,
+                                    b=stop))]
+        rev_parts, rev_body, rev_after, rev_shared = self.parallel_reverse(stmt, path, plan, c,
+                                                                            chunks, lo, hi)
+        parts, prologue, epilogue, after = [], [], [], []
+        for name in plan.sums:
+            buf = self.namer.fresh(f"_{name}_parts")
+            parts.append(_assign(buf, _expr("np.zeros(n, d)", n=chunks,
+                                            d=self.dtype_of(self.ty(name)))))
+            prologue.append(_assign(name, self.placeholder(self.ty(name).kind, 0)))
+            epilogue.append(_assign(gast.Subscript(value=_name(buf), slice=_name(c),
+                                                   ctx=gast.Store()), _name(name)))
+            after.append(_assign(name, _expr("s + np.sum(p)", s=name, p=buf)))
+        for name in plan.array_sums:
+            buf = self.namer.fresh(f"_{name}_parts")
+            parts.append(_assign(buf, _expr("np.zeros((n,) + a.shape, a.dtype)", n=chunks,
+                                            a=name)))
+            prologue.append(_assign(name, _expr("p[c]", p=buf, c=c)))
+            after.append(_stmt("a += np.sum(p, axis=0)", a=_store(_name(name)), p=buf))
+        prologue.extend(anno.deepcopy(a) for a in plan.workspaces.values())
+        trips = anno.copy_loc(gast.For(
+            target=_store(stmt.target), iter=_expr("range(a, b)", a=lo, b=hi),
+            body=[anno.deepcopy(s) for s in stmt.body], orelse=[], type_comment=None), stmt)
+        rows = parallel.stored(stmt) - set(plan.array_sums) - set(plan.workspaces) - \
+            parallel.assigned(stmt)
+        rows |= {a.targets[0].id for a in parts}
+        number = sum(1 for f in self.chunks if not f.name.endswith("_reverse")) + 1
+        fwd_def = self.chunk_function(
+            f"{self.core.tree.name}_grad_chunk{number}", c, chunks,
+            [comment("forward sweep")] + bounds + prologue + [trips] + epilogue, stmt, rows)
+        rev_def = self.chunk_function(fwd_def.name + "_reverse", c, chunks, bounds + rev_body,
+                                      stmt, rev_shared)
+        count = _assign(chunks, _expr("rt.chunk_count(b)", b=stop) if _is_const(start, 0)
+                        else _expr("rt.chunk_count(b - a)", a=start, b=stop))
+        fwd = [count] + parts + self.chunk_driver(fwd_def, c, chunks) + after
+        rev = [anno.deepcopy(count)] + rev_parts + self.chunk_driver(rev_def, c, chunks) + \
+            rev_after
+        return fwd, rev
+
+    def parallel_reverse(self, stmt, path, plan, c, chunks, lo, hi):
+        """(statements allocating the chunks' copies of adjoints, the reverse chunk's body after
+        its bounds, statements adding the copies up, the arrays the chunks write by rows) of a
+        parallel loop."""
+        frame = Loop(path, None, top=True, one_trip=True)
+        rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
+        # the sums into arrays were the forward sweep's; a trip reads nothing they write
+        rerun = parallel.without_stores(rerun, plan.array_sums)
+        info = Loop(path, None, top=True)
+        loop = self.reverse_loop(stmt, info, rerun + rev_body, _name(lo), _name(hi),
+                                 _const(1), True)
+        stmts = frame.allocations + loop
+        primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
+        index = stmt.target.id
+        exposed, _ = parallel.exposed_reads(stmts, set())
+        parts, prologue, epilogue, after = [], [], [], []
+        shared = {n for n in parallel.stored(stmt) if n not in primal_of and
+                  parallel.rows_only(stmts, n, index)}
+        # what the re-run writes that is not private to a trip: sums, workspaces
+        for name in plan.sums:
+            prologue.append(_assign(name, self.placeholder(self.ty(name).kind, 0)))
+        prologue.extend(anno.deepcopy(a) for a in plan.workspaces.values())
+        for name in sorted(parallel.written(stmts) & exposed):
+            primal = primal_of.get(name)
+            if primal is None:  # a trip's own value: the forward analysis saw to that
+                ty = self.ty(name)
+                if ty.kind in ("f", "i", "b") and name not in shared and \
+                        name not in plan.sums and name not in plan.workspaces:
+                    # (a save of the value the trip overwrites reads it: any will do)
+                    prologue.append(_assign(name, self.placeholder(ty.kind, ty.ndim)))
+                continue
+            how = self.chunk_adjoint(name, primal, stmts, stmt, plan)
+            if how == "shared":
+                shared.add(name)
+            elif how == "workspace":
+                prologue.append(self.init(primal))
+            elif how == "zero":
+                prologue.append(_assign(name, _const(0.0)))
+            elif how == "parts":
+                buf = self.namer.fresh(f"_{name}_parts")
+                if self.ty(primal).is_array:
+                    parts.append(_assign(buf, _expr("np.zeros((n,) + a.shape, a.dtype)",
+                                                    n=chunks, a=name)))
+                    prologue.append(_assign(name, _expr("p[c]", p=buf, c=c)))
+                    after.append(_stmt("a += np.sum(p, axis=0)", a=_store(_name(name)),
+                                       p=buf))
+                else:
+                    parts.append(_assign(buf, _expr("np.zeros(n)", n=chunks)))
+                    prologue.append(_assign(name, _const(0.0)))
+                    epilogue.append(_assign(gast.Subscript(value=_name(buf), slice=_name(c),
+                                                           ctx=gast.Store()), _name(name)))
+                    after.append(_stmt("a += np.sum(p)", a=_store(_name(name)), p=buf))
+            else:
+                raise AssertionError(f"{name}: {how}")  # (can_run_in_parallel said yes)
+        shared |= {a.targets[0].id for a in parts}
+        return parts, prologue + stmts + epilogue, after, shared
+
+    def chunk_adjoint(self, name, primal, stmts, loop, plan):
+        """How a chunk holds the adjoint `name` of `primal`, which the loop's reversed trips
+        (`stmts`) write and read before writing: "shared" (the gradient's own: a sum's, passed
+        on unchanged, or an array written by rows), "workspace" (zeros of the chunk's own
+        workspace), "parts" (only added into: the chunk's copy, added up after the loop),
+        "zero" (a value private to a trip, zero where each trip starts), or why none fits."""
+        index = loop.target.id
+        is_array = self.ty(primal).is_array
+        if primal in plan.sums:
+            return "shared"
+        if primal in plan.workspaces:
+            return "workspace"
+        if is_array and parallel.rows_only(stmts, name, index):
+            return "shared"
+        if parallel.added_only(stmts, name):
+            return "parts"
+        if not is_array and primal in parallel.assigned(loop):
+            return "zero"
+        return (f"the reversed trips write '{name}' (the adjoint of '{primal}') at places "
+                "other than their own rows")
+
+    def can_run_in_parallel(self, path, plan):
+        """Does every adjoint the loop's reversed trips write, and that starts outside the
+        loop, fit a chunk (chunk_adjoint)? Else the loop stays serial, `plan` saying why."""
+        loop = self.loops[path]
+        started = {n for block, names in self.inits.items() if inside(block, path)
+                   for n in names}
+        stmts = [a for s in gast.walk(loop) if id(s) in self.adjoints
+                 for a in self.adjoints[id(s)]]
+        primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
+        for name in sorted(parallel.written(stmts)):
+            primal = primal_of.get(name)
+            if primal is None or primal in started:
+                continue
+            if self.ty(primal).is_array and primal in parallel.assigned(loop) and \
+                    primal not in plan.workspaces:
+                plan.reason = (f"the adjoint of '{primal}', an array a trip assigns, starts "
+                               "before the loop")
+                return False
+            how = self.chunk_adjoint(name, primal, stmts, loop, plan)
+            if how not in ("shared", "workspace", "parts", "zero"):
+                plan.reason = how
+                return False
+        return True
+
+    def dtype_of(self, ty):
+        return _expr({"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[ty.kind],
+                     np=_name(self.np))
+
+    def chunk_function(self, name, c, chunks, body, stmt, shared):
+        """The FunctionDef `name(c, chunks, <what body reads from the gradient>)`: the names
+        it reads before writing them, except those it writes as values of its own (a trip's
+        own, a chunk's copies); `shared` are arrays it writes into that the gradient holds."""
+        name = self.namer.fresh(name)
+        loc = anno.getanno(stmt, "loc")
+        if loc is not None:
+            body = [comment(f"a chunk of the trips of the loop at line {loc.line} (one chunk "
+                            "per thread)")] + body
+        module_names = set(self.core.scope) | {"rt", "kn"}
+        own = parallel.written(body) - set(shared)
+        free = parallel.exposed_reads(body, set())[0] - own - module_names - {c, chunks}
+        local = set(self.core.tree_args) | parallel.assigned(self.core.tree)
+        free = {n for n in free if n in local or not hasattr(builtins, n)}
+        params = [c, chunks] + sorted(free)
+        args = gast.arguments(args=[_name(p, gast.Param()) for p in params], posonlyargs=[],
+                              vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                              defaults=[])
+        fn = gast.FunctionDef(name=name, args=args, body=body, decorator_list=[], returns=None,
+                              type_comment=None, type_params=[])
+        self.chunks.append(fn)
+        return fn
+
+    def chunk_driver(self, fn, c, chunks):
+        """Run the chunks of `fn` in parallel; one that did not finish runs again, to raise."""
+        finished = self.namer.fresh("_finished")
+        rest = [_name(a.id) for a in fn.args.args[1:]]
+
+        def call(helper, *args):
+            return _expr(f"rt.{helper}(f, " + ", ".join(f"a{k}" for k in range(len(args))) +
+                         ")", f=fn.name, **{f"a{k}": a for k, a in enumerate(args)})
+        run = gast.For(target=_name(c, gast.Store()), iter=_expr("rt.prange(n)", n=chunks),
+                       body=[_assign(gast.Subscript(value=_name(finished), slice=_name(c),
+                                                    ctx=gast.Store()),
+                                     call("caught", _name(c), gast.Tuple(
+                                         elts=anno.deepcopy(rest), ctx=gast.Load())))],
+                       orelse=[], type_comment=None)
+        return [_assign(finished, _expr("np.zeros(n, np.bool_)", n=chunks)),
+                gast.If(test=_expr("n > 1", n=chunks), body=[run], orelse=[]),
+                gast.Expr(value=call("run_unfinished", gast.Tuple(elts=rest, ctx=gast.Load()),
+                                     _name(finished)))]
 
     def strip_mine(self, stmt, info, body):
         """A while loop saving per trip becomes two: the outer one makes room for 64 more
@@ -825,7 +1033,7 @@ def _range_args(stmt):
     return args[0], args[1], args[2]
 
 
-def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None):
+def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, parallel=None):
     """Build the gradient FunctionDef of `core` w.r.t. the parameter names `wrt` (returning
     the variable `aux` after the value when it is given).
 
@@ -833,4 +1041,7 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None):
         UnsupportedError: a construct without a derivative, naming it and its file:line.
     """
     core.tree_args = [a.id for a in core.tree.args.args]
-    return Differentiator(core, types, active, wrt, aliases, np_name, aux).run()
+    differentiator = Differentiator(core, types, active, wrt, aliases, np_name, aux, parallel)
+    fn = differentiator.run()
+    anno.setanno(fn, "chunks", differentiator.chunks)
+    return fn

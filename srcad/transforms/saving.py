@@ -76,9 +76,11 @@ class SavePlanner:
         adjoint starts."""
         self.plan_inits(body)
         self.plan_array_inits(body)
+        self.parallel = {p: q for p, q in self.parallel.items()
+                         if self.can_run_in_parallel(p, q)}
         reads = {name: list(paths) for name, paths in self.reads.items()}
         self.plan_saves_and_restores(body)
-        self.checkpointed = self.loops_to_checkpoint(body)
+        self.checkpointed = self.loops_to_checkpoint(body) | set(self.parallel)
         if self.checkpointed:
             self.save_loops = {p: s for p, s in self.loops.items() if p not in self.checkpointed}
             self.reads = reads

@@ -1,0 +1,432 @@
+"""Parallel: which top-level loops may run their trips on every core (`parallel=True`).
+
+A top-level `for i in range(a, b)` loop qualifies when no trip reads what another writes,
+apart from sums. Each variable the body assigns is then one of:
+
+- private to the trip: every read in the trip comes after a write in the same trip, and
+  nothing after the loop reads it (the last trip's value);
+- a sum: `s = s + e` or `s = s - e` only, `s` read nowhere else in the body; each chunk of
+  trips sums into its own copy, and the copies are added to `s` after the loop.
+
+Each array the body stores into is one of:
+
+- a row of the trip's own: every access is `a[i, ...]` with the loop's index first;
+- a sum: only `a[k] += e` (`np.add.at` and `+=` on elements), never read in the body; each
+  chunk adds into a zeroed copy of its own, added to `a` after the loop;
+- a workspace: a new 1-D array allocated before the loop (`np.empty(n)`), not read after it,
+  whose every element each trip writes before reading it (a `for r in range(n):` whose body
+  stores `w[r] = ...` first); each chunk has its own;
+- new in the trip (allocated there).
+
+Anything else keeps the loop serial, and `srcad.explain(..., parallel=True)` says why, naming
+the variable and its line. The reverse transform (`reverse.Differentiator.parallel_loop`)
+emits the chunks.
+"""
+
+from dataclasses import dataclass, field
+
+import gast
+
+from ..compiler import anno
+from ..compiler.aliasing import ALLOCATIONS, is_fresh
+from ..compiler.templates import names_read
+
+
+@dataclass
+class LoopPlan:
+    path: tuple
+    loc: object  # the loop's source location
+    reason: str | None = None  # why it stays serial; None: it runs in parallel
+    sums: list = field(default_factory=list)  # scalar sums
+    array_sums: list = field(default_factory=list)  # arrays only added into
+    workspaces: dict = field(default_factory=dict)  # name -> its allocation before the loop
+
+    def describe(self):
+        where = f"line {self.loc.line}" if self.loc is not None else "a loop"
+        if self.reason is not None:
+            return f"the loop at {where} runs serially: {self.reason}"
+        parts = [f"sums {', '.join(self.sums + self.array_sums)}"] if \
+            self.sums or self.array_sums else []
+        if self.workspaces:
+            parts.append(f"a workspace per thread for {', '.join(sorted(self.workspaces))}")
+        return f"the loop at {where} runs in parallel" + (f" ({'; '.join(parts)})"
+                                                           if parts else "")
+
+
+class _Serial(Exception):
+    """A reason a loop stays serial."""
+
+
+def plan(tree, types, aliases):
+    """{path: LoopPlan} of every top-level `for` loop of the core-form function `tree`."""
+    plans = {}
+    body = tree.body
+    for k, stmt in enumerate(body):
+        if not isinstance(stmt, gast.For):
+            continue
+        loop_plan = LoopPlan((k,), anno.getanno(stmt, "loc"))
+        try:
+            _Analysis(stmt, body[:k], body[k + 1:], types, aliases, loop_plan).run()
+        except _Serial as exc:
+            loop_plan.reason = str(exc)
+        plans[(k,)] = loop_plan
+    return plans
+
+
+class _Analysis:
+    def __init__(self, loop, before, after, types, aliases, out):
+        self.loop, self.before, self.types, self.aliases, self.out = \
+            loop, before, types, aliases, out
+        self.index = loop.target.id
+        self.after_reads = exposed_reads(after, set())[0]  # (read before assigned again)
+        self.before_reads = set().union(*map(_reads, before)) if before else set()
+
+    def ty(self, name):
+        return self.types.get(name)
+
+    def run(self):
+        loop = self.loop
+        args = loop.iter.args if isinstance(loop.iter, gast.Call) else []
+        if anno.getanno(loop.iter.func, "func") is not range or len(args) == 3 and not (
+                isinstance(args[2], gast.Constant) and args[2].value == 1):
+            raise _Serial("only `for i in range(a, b)` loops run in parallel")
+        for node in gast.walk(loop):
+            if isinstance(node, (gast.Break, gast.Continue, gast.Return)):
+                raise _Serial(f"it has a {type(node).__name__.lower()}: its trip count is "
+                              "not known when it starts")
+        exposed, _ = exposed_reads(loop.body, {self.index})
+        for name in sorted(assigned(loop)):
+            if name in exposed:
+                self.sum_or_serial(name)
+            elif name in self.after_reads:
+                raise _Serial(f"'{name}' is assigned in the loop and read after it (the last "
+                              "trip's value)")
+        for name in sorted(stored(loop)):
+            self.array(name, exposed)
+
+    def sum_or_serial(self, name):
+        ty = self.ty(name)
+        sums = _sums(self.loop.body, name, self.loop)
+        if ty is None or ty.is_array or ty.kind not in "fi" or not sums or \
+                _mentions(self.loop, name) != 2 * sums:
+            first = next((s for s in _statements(self.loop.body) if name in _reads(s)), None)
+            raise _Serial(f"a trip reads '{name}' before assigning it{_line(first)}: it "
+                          "carries a value from one trip to the next (only sums s = s + e may)")
+        self.out.sums.append(name)
+
+    def array(self, name, exposed):
+        if self.aliases.shares.get(name):
+            raise _Serial(f"'{name}' may share memory with "
+                          f"{', '.join(sorted(self.aliases.shares[name]))}")
+        stmts = list(_statements(self.loop.body))
+        if name in assigned(self.loop):
+            fresh = [s for s in stmts if isinstance(s, gast.Assign) and
+                     isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
+            if name not in exposed and all(_allocates(s.value) for s in fresh):
+                return  # new in every trip
+            raise _Serial(f"the loop stores into '{name}', which it does not allocate anew "
+                          f"in every trip{_line(fresh[0] if fresh else None)}")
+        if name in self.before_reads:  # (the reverse sweep reads it as it was then)
+            raise _Serial(f"the loop writes into '{name}', which is read before the loop")
+        if rows_only([self.loop], name, self.index):
+            if _mentions(self.loop, name) > len(stored_at(self.loop, name)):
+                raise _Serial(f"a trip reads and writes its row of '{name}' (a trip re-run in "
+                              "the reverse sweep would read what it wrote)")
+            return
+        if added_only(self.loop.body, name):
+            self.out.array_sums.append(name)
+            return
+        allocation = self.workspace_allocation(name)
+        if allocation is not None:
+            self.out.workspaces[name] = allocation
+            return
+        first = next(s for s in stmts if name in _reads(s))
+        raise _Serial(f"the trips write into '{name}'{_line(first)} at places other than "
+                      f"their own row {name}[{self.index}, ...] and read it: one trip may "
+                      "read what another wrote")
+
+    def workspace_allocation(self, name):
+        """The allocation `name = np.empty(n)` before the loop, when `name` is a workspace."""
+        ty = self.ty(name)
+        if ty is None or ty.ndim != 1 or name in self.after_reads:
+            return None
+        defs = [s for s in self.before if isinstance(s, gast.Assign) and
+                isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
+        if len(defs) != 1 or not _allocates(defs[0].value):
+            return None
+        size = defs[0].value.args[0] if defs[0].value.args else None
+        if not isinstance(size, (gast.Name, gast.Constant)) or isinstance(size, gast.Name) and (
+                size.id in assigned(self.loop) or
+                sum(1 for s in self.before if size.id in assigned(s)) > 1):
+            return None
+        if not _covered(self.loop.body, name, size, False):
+            return None
+        return defs[0]
+
+
+def exposed_reads(stmts, assigned):
+    """(The names `stmts` may read before assigning them, the names certainly assigned after
+    them), given the names in `assigned` (a name assigned in both branches of an `if` is
+    assigned after it; one assigned in a loop's body is not: the loop may not run)."""
+    assigned, exposed = set(assigned), set()
+    for s in stmts:
+        if isinstance(s, gast.If):
+            exposed |= names_read(s.test) - assigned
+            e_body, a_body = exposed_reads(s.body, assigned)
+            e_else, a_else = exposed_reads(s.orelse, assigned)
+            exposed |= e_body | e_else
+            assigned = a_body & a_else
+        elif isinstance(s, gast.For):
+            exposed |= names_read(s.iter) - assigned
+            exposed |= exposed_reads(s.body, assigned | {s.target.id})[0]
+        elif isinstance(s, gast.While):
+            exposed |= names_read(s.test) - assigned
+            exposed |= exposed_reads(s.body, assigned)[0]
+        else:
+            exposed |= _reads(s) - assigned
+            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                assigned.add(s.targets[0].id)
+    return exposed, assigned
+
+
+def _covered(stmts, name, size, full):
+    """Does every read of the workspace `name` in `stmts` come after a loop that wrote all of
+    it (`full`: one already has)? The loop is `for r in range(size):` storing `name[r] = ...`
+    before any other mention of `name` in its body."""
+    for s in stmts:
+        if isinstance(s, gast.For) and not full and _fills(s, name, size):
+            body = s.body
+            k = next(k for k, b in enumerate(body) if _is_store_at(b, name, s.target.id))
+            if not all(_only_at(b, name, s.target.id) for b in body[k + 1:]):
+                return False
+            full = True
+        elif isinstance(s, (gast.For, gast.While)):
+            if not full and name in _reads(s.iter if isinstance(s, gast.For) else s.test) or \
+                    not _covered(s.body, name, size, full):
+                return False
+        elif isinstance(s, gast.If):
+            if not full and name in names_read(s.test) or \
+                    not _covered(s.body, name, size, full) or \
+                    not _covered(s.orelse, name, size, full):
+                return False
+        elif not full and name in _reads(s):
+            return False
+    return True
+
+
+def _fills(loop, name, size):
+    args = loop.iter.args if isinstance(loop.iter, gast.Call) else []
+    if anno.getanno(loop.iter.func, "func") is not range or len(args) != 1 or \
+            gast.dump(args[0]) != gast.dump(size):
+        return False
+    for b in loop.body:  # (no statement can skip the rest of the body: no break, continue)
+        if _is_store_at(b, name, loop.target.id):
+            return True
+        if _mentions(b, name):
+            return False
+    return False
+
+
+def _is_store_at(stmt, name, index):
+    t = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+    return isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and \
+        t.value.id == name and isinstance(t.slice, gast.Name) and t.slice.id == index and \
+        name not in names_read(stmt.value)
+
+
+def _only_at(stmt, name, index):
+    """Does `stmt` mention `name` only as `name[index]`?"""
+    subs = [n for n in gast.walk(stmt) if isinstance(n, gast.Subscript) and
+            isinstance(n.value, gast.Name) and n.value.id == name]
+    return len(subs) == _mentions(stmt, name) and \
+        all(isinstance(s.slice, gast.Name) and s.slice.id == index for s in subs)
+
+
+def _mentions(node, name):
+    return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name) and n.id == name)
+
+
+def _first_index_is(sub, index):
+    first = sub.slice.elts[0] if isinstance(sub.slice, gast.Tuple) else sub.slice
+    return isinstance(first, gast.Name) and first.id == index
+
+
+def _sums(stmts, name, loop):
+    """How many times `stmts` add into `name`: `name = name + e` (`name = e + name`,
+    `name = name - e`), or that sum into a temporary `t` that only `name = t` reads next."""
+    count = 0
+    for k, s in enumerate(stmts):
+        if isinstance(s, gast.If):
+            count += _sums(s.body, name, loop) + _sums(s.orelse, name, loop)
+        elif isinstance(s, (gast.For, gast.While)):
+            count += _sums(s.body, name, loop)
+        elif _is_sum(s, name, name) or (
+                k > 0 and isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and
+                s.targets[0].id == name and isinstance(s.value, gast.Name) and
+                _is_sum(stmts[k - 1], name, s.value.id) and _mentions(loop, s.value.id) == 2):
+            count += 1
+    return count
+
+
+def _is_sum(stmt, name, target):
+    """`target = name + e`, `target = e + name` or `target = name - e`, e not reading `name`."""
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
+            stmt.targets[0].id == target and isinstance(stmt.value, gast.BinOp)):
+        return False
+    v = stmt.value
+    left = isinstance(v.left, gast.Name) and v.left.id == name
+    right = isinstance(v.right, gast.Name) and v.right.id == name
+    if isinstance(v.op, gast.Add) and left != right:
+        other = v.right if left else v.left
+    elif isinstance(v.op, gast.Sub) and left and not right:
+        other = v.right
+    else:
+        return False
+    return name not in names_read(other)
+
+
+def _allocates(value):
+    return is_fresh(value) or isinstance(value, gast.Call) and \
+        any(anno.getanno(value.func, "func") is f for f in ALLOCATIONS)
+
+
+def _reads(stmt):
+    """The names `stmt` reads when it runs (an array stored into too: its other elements)."""
+    reads = names_read(stmt)
+    if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
+        reads.add(stmt.target.id)
+    return reads
+
+
+def assigned(stmt):
+    """The names `stmt` (re)binds, loop indices included."""
+    out = set()
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
+            out.add(n.targets[0].id)
+        elif isinstance(n, gast.For):
+            out.add(n.target.id)
+    return out
+
+
+def stored(stmt):
+    """The arrays `stmt` stores into."""
+    out = set()
+    for n in gast.walk(stmt):
+        target = n.targets[0] if isinstance(n, gast.Assign) else \
+            n.target if isinstance(n, gast.AugAssign) else None
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+            out.add(target.value.id)
+    return out
+
+
+def _statements(stmts):
+    """The simple statements of `stmts`, nested ones included."""
+    for s in stmts:
+        if isinstance(s, gast.If):
+            yield from _statements(s.body)
+            yield from _statements(s.orelse)
+        elif isinstance(s, (gast.For, gast.While)):
+            yield from _statements(s.body)
+        else:
+            yield s
+
+
+def _line(stmt):
+    loc = anno.getanno(stmt, "loc") if stmt is not None else None
+    return f" (line {loc.line})" if loc is not None else ""
+
+
+def written(stmts):
+    """The names `stmts` bind, update or store into (`rt.add_at(a, ...)` too)."""
+    out = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                out.add(n.id)
+            elif isinstance(n, (gast.Assign, gast.AugAssign)):
+                t = n.targets[0] if isinstance(n, gast.Assign) else n.target
+                if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name):
+                    out.add(t.value.id)
+            elif _adds_at(n) is not None:
+                out.add(_adds_at(n))
+    return out
+
+
+def added_only(stmts, name):
+    """Do `stmts` only add into `name` (`name += e`, `name[k] += e`, `rt.add_at(name, ...)`),
+    never reading it otherwise?"""
+    sites = 0
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.AugAssign) and isinstance(n.op, gast.Add):
+                t = n.target.value if isinstance(n.target, gast.Subscript) else n.target
+                if isinstance(t, gast.Name) and t.id == name and \
+                        name not in names_read(n.value) and \
+                        (not isinstance(n.target, gast.Subscript) or
+                         name not in names_read(n.target.slice)):
+                    sites += 1
+            elif _adds_at(n) == name and \
+                    all(name not in names_read(a) for a in n.args[1:]):
+                sites += 1
+    return sites > 0 and sites == sum(_mentions(s, name) for s in stmts)
+
+
+def rows_only(stmts, name, index):
+    """Is every mention of `name` in `stmts` a subscript `name[index, ...]`?"""
+    subs = [n for s in stmts for n in gast.walk(s) if isinstance(n, gast.Subscript) and
+            isinstance(n.value, gast.Name) and n.value.id == name]
+    return len(subs) == sum(_mentions(s, name) for s in stmts) and \
+        all(_first_index_is(s, index) for s in subs)
+
+
+def _adds_at(node):
+    """The array `rt.add_at(a, ...)` / `rt.add_at_pairs(a, ...)` adds into, else None."""
+    if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+            node.func.attr in ("add_at", "add_at_pairs") and node.args and \
+            isinstance(node.args[0], gast.Name):
+        return node.args[0].id
+    return None
+
+
+def finish_chunks(main, chunks, hidden):
+    """After cleanup: drop the chunk functions' parameters their bodies no longer read, and
+    pass them the data the gradient takes as arguments (`hidden`: read from globals at every
+    call) that they read."""
+    for chunk in chunks:
+        read = names_read(chunk)
+        params = [a.id for a in chunk.args.args]
+        kept = [k for k, p in enumerate(params) if k < 2 or p in read]
+        added = [n for n in hidden if n in read and n not in params]
+        chunk.args.args = [chunk.args.args[k] for k in kept] + [
+            gast.Name(id=n, ctx=gast.Param(), annotation=None, type_comment=None)
+            for n in added]
+        for call in gast.walk(main):  # rt.caught(chunk, c, rest), rt.run_unfinished(chunk, rest, _)
+            if not (isinstance(call, gast.Call) and call.args and
+                    isinstance(call.args[0], gast.Name) and call.args[0].id == chunk.name):
+                continue
+            rest = next(a for a in call.args[1:] if isinstance(a, gast.Tuple))
+            rest.elts = [rest.elts[k - 1] for k in kept[1:]] + [
+                gast.Name(id=n, ctx=gast.Load(), annotation=None, type_comment=None)
+                for n in added]
+
+
+def stored_at(node, name):
+    """The statements in `node` storing into (elements of) `name`."""
+    return [n for n in gast.walk(node) if isinstance(n, (gast.Assign, gast.AugAssign)) and
+            isinstance(t := n.targets[0] if isinstance(n, gast.Assign) else n.target,
+                       gast.Subscript) and isinstance(t.value, gast.Name) and t.value.id == name]
+
+
+def without_stores(stmts, names):
+    """`stmts` without the statements storing into the arrays `names` (in nested blocks too)."""
+    out = []
+    for s in stmts:
+        if isinstance(s, gast.If):
+            s.body, s.orelse = without_stores(s.body, names), without_stores(s.orelse, names)
+        elif isinstance(s, (gast.For, gast.While)):
+            s.body = without_stores(s.body, names)
+        elif any(stored_at(s, n) for n in names):
+            continue
+        out.append(s)
+    return out

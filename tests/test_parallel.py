@@ -1,0 +1,304 @@
+"""parallel=True: loops whose trips are independent run in chunks on every thread, in both
+sweeps. Every gradient is checked against finite differences and against the serial gradient
+(equal up to the order sums are added in)."""
+
+import ast
+import inspect
+import math
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+from srcad.errors import UnsupportedError
+from tests import programs
+
+
+def _has_top_level_loop(fn):
+    body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
+    return any(isinstance(s, ast.For) for s in body)
+
+
+LOOPS = [fn for fn in programs.PROGRAMS if _has_top_level_loop(fn)]
+
+
+def _plans(fn, args, wrt=0):
+    text = srcad.explain(srcad.grad(fn, wrt=wrt, parallel=True), *args)
+    return [line.strip() for line in text.splitlines() if "the loop at line" in line]
+
+
+def _both(fn, args, wrt, jit=True):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        parallel = srcad.value_and_grad(fn, wrt=wrt, mode="source", jit=jit, parallel=True)
+        serial = srcad.value_and_grad(fn, wrt=wrt, mode="source", jit=jit)
+        return parallel(*args), serial(*args)
+
+
+def _assert_close(parallel, serial):
+    (pv, pg), (sv, sg) = parallel, serial
+    np.testing.assert_allclose(pv, sv, rtol=1e-12, atol=1e-12)
+    for p, s in zip(pg if isinstance(pg, tuple) else (pg,), sg if isinstance(sg, tuple)
+                    else (sg,), strict=True):
+        np.testing.assert_allclose(p, s, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", LOOPS, ids=lambda f: f.__name__)
+def test_corpus_loops_in_parallel_match_serial_and_finite_differences(fn, rng):
+    args = programs.make_inputs(fn, rng)
+    wrt = programs.float_params(fn, args)
+    before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    parallel, serial = _both(fn, args, wrt)
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b)
+    _assert_close(parallel, serial)
+    check.compare(fn, args, list(wrt), parallel[1], rtol=1e-5, atol=1e-6)
+
+
+def test_the_corpus_has_loops_that_run_in_parallel(rng):
+    running = [fn.__name__ for fn in LOOPS
+               if any("runs in parallel" in p for p in
+                      _plans(fn, programs.make_inputs(fn, rng), programs.float_params(
+                          fn, programs.make_inputs(fn, rng))))]
+    assert len(running) >= 15, running
+
+
+# ---- the kinds of loops that qualify -------------------------------------------------------
+
+def rows_then_sum(x, w):
+    n = x.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = math.sin(x[i] * w[0]) + w[1] * x[i] ** 2
+    return np.sum(out * out)
+
+
+def scalar_sums(x, a):
+    s = 0.0
+    t = 0.0
+    count = 0
+    for i in range(x.shape[0]):
+        if x[i] > 0.0:
+            s += a * x[i] ** 3
+            count += 1
+        else:
+            t -= math.exp(a * x[i])
+    return s * t + count
+
+
+def scatter_into_bins(x, w, idx):
+    g = np.zeros(3)
+    for i in range(x.shape[0]):
+        g[idx[i]] += w[idx[i]] * x[i] ** 2
+    return np.sum(g * g) + g[0]
+
+
+def workspace_per_trip(X, M):
+    n, d = X.shape
+    K = M.shape[0]
+    diff = np.empty(d)
+    best = np.empty(K)
+    total = 0.0
+    for i in range(n):
+        for k in range(K):
+            for r in range(d):
+                diff[r] = X[i, r] - M[k, r]
+            sq = 0.0
+            for r in range(d):
+                sq += diff[r] * diff[r]
+            best[k] = -sq
+        m = np.max(best)
+        total += m + math.log(np.sum(np.exp(best - m)))
+    return total
+
+
+def newton_per_element(a, b):
+    s = 0.0
+    for i in range(a.shape[0]):
+        z = 1.0
+        dz = 1.0
+        while abs(dz) > 1e-12:
+            dz = (z * z * z + a[i] * z - b[i]) / (3.0 * z * z + a[i])
+            z = z - dz
+        s = s + z * z
+    return s
+
+
+def trip_arrays(X, w):
+    total = 0.0
+    for i in range(X.shape[0]):
+        h = np.tanh(X[i] * w)
+        v = np.empty(2)
+        v[0] = np.sum(h)
+        v[1] = np.sum(h * h)
+        total += v[0] * v[1]
+    return total
+
+
+def starts_at_an_offset(x, c):
+    s = 0.0
+    for i in range(2, x.shape[0] - 1):
+        s += c * x[i] * x[i - 1] - x[i + 1]
+    return s
+
+
+CASES = [
+    (rows_then_sum, lambda r: (r.uniform(-1, 1, 37), r.uniform(0.5, 1.5, 2)), (0, 1)),
+    (scalar_sums, lambda r: (r.uniform(-1, 1, 41), 0.7), (0, 1)),
+    (scatter_into_bins, lambda r: (r.uniform(-1, 1, 29), r.uniform(0.5, 1.5, 3),
+                                   r.integers(0, 3, 29)), (0, 1)),
+    (workspace_per_trip, lambda r: (r.uniform(-1, 1, (23, 3)), r.uniform(-1, 1, (4, 3))),
+     (0, 1)),
+    (newton_per_element, lambda r: (r.uniform(1, 2, 31), r.uniform(-1, 1, 31)), (0, 1)),
+    (trip_arrays, lambda r: (r.uniform(-1, 1, (17, 4)), r.uniform(-1, 1, 4)), (0, 1)),
+    (starts_at_an_offset, lambda r: (r.uniform(-1, 1, 19), 1.3), (0, 1)),
+]
+
+
+@pytest.mark.parametrize("fn, make, wrt", CASES, ids=[c[0].__name__ for c in CASES])
+def test_loops_that_run_in_parallel(fn, make, wrt, jit, rng):
+    args = make(rng)
+    assert all("runs in parallel" in p for p in _plans(fn, args, wrt)), _plans(fn, args, wrt)
+    parallel, serial = _both(fn, args, wrt, jit)
+    _assert_close(parallel, serial)
+    check.compare(fn, args, list(wrt), parallel[1], rtol=1e-5, atol=1e-6)
+    # the chunk functions are in the generated source
+    assert "rt.prange" in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)
+
+
+def test_sums_are_equal_to_the_serial_ones_up_to_their_order(rng):
+    x, w = rng.uniform(-1, 1, 100_003), rng.uniform(0.5, 1.5, 2)
+    _assert_close(*_both(rows_then_sum, (x, w), (0, 1)))
+
+
+# ---- what keeps a loop serial -----------------------------------------------------------------
+
+def recurrence(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = 0.9 * s + math.sin(x[i] + s)
+    return s
+
+
+def last_trip_read_after(x):
+    t = 0.0
+    for i in range(x.shape[0]):
+        t = x[i] * x[i]
+    return t
+
+
+def shifted_rows(x):
+    y = np.zeros(x.shape[0] + 1)
+    for i in range(x.shape[0]):
+        y[i + 1] = y[i] + x[i]
+    return np.sum(y * y)
+
+
+def workspace_read_before_written(x):
+    buf = np.zeros(3)
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += buf[0] * x[i]
+        for r in range(3):
+            buf[r] = x[i] + r
+    return s
+
+
+def early_exit(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.9:
+            break
+        s += x[i]
+    return s
+
+
+SERIAL = [
+    (recurrence, "a trip reads 's' before assigning it"),
+    (last_trip_read_after, "'t' is assigned in the loop and read after it"),
+    (shifted_rows, "the trips write into 'y'"),
+    (workspace_read_before_written, "the trips write into 'buf'"),
+    (early_exit, "it has a break"),
+]
+
+
+@pytest.mark.parametrize("fn, reason", SERIAL, ids=[c[0].__name__ for c in SERIAL])
+def test_loops_that_stay_serial_say_why(fn, reason, rng):
+    x = rng.uniform(-1, 1, 13)
+    plans = _plans(fn, (x,))
+    assert len(plans) == 1 and "runs serially" in plans[0] and reason in plans[0], plans
+    _assert_close(*_both(fn, (x,), 0))
+
+
+def test_float32_loops_run_serially(rng):
+    x, w = rng.uniform(-1, 1, 9).astype(np.float32), np.array([1.0, 0.5], np.float32)
+    plans = _plans(rows_then_sum, (x, w), (0, 1))
+    assert "float32" in plans[0]
+    g = srcad.grad(rows_then_sum, wrt=(0, 1), parallel=True)(x, w)
+    assert g[0].dtype == np.float32
+
+
+# ---- errors raised in a chunk ------------------------------------------------------------------
+
+def reads_past_the_end(x, idx):
+    s = 0.0
+    for i in range(idx.shape[0]):
+        s += x[idx[i]] ** 2
+    return s
+
+
+@pytest.mark.parametrize("bad", [0, 7, 12])
+def test_an_index_out_of_range_in_any_chunk_raises(bad, jit):
+    x = np.linspace(0.0, 1.0, 5)
+    idx = np.arange(13) % 5
+    idx[bad] = 5
+    g = srcad.grad(reads_past_the_end, parallel=True, jit=jit, mode="source")
+    with pytest.raises(IndexError, match="out of bounds|out of range"):
+        g(x, idx)
+    idx[bad] = 4
+    np.testing.assert_allclose(g(x, idx), srcad.grad(reads_past_the_end)(x, idx))
+
+
+DATA = np.linspace(0.5, 1.5, 11)
+
+
+def reads_a_global(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += DATA[i] * x[i] ** 2
+    return s
+
+
+def test_data_from_globals_reaches_the_chunks(rng):
+    x = rng.uniform(-1, 1, 11)
+    np.testing.assert_allclose(srcad.grad(reads_a_global, parallel=True)(x), 2 * DATA * x)
+
+
+def test_vjp_and_the_tape_fallback_take_parallel(rng):
+    x, w = rng.uniform(-1, 1, 7), rng.uniform(0.5, 1.5, 2)
+    value, pullback = srcad.vjp(rows_then_sum, x, w, wrt=(0, 1), parallel=True)
+    _assert_close((value, pullback(1.0)), srcad.value_and_grad(rows_then_sum, wrt=(0, 1))(x, w))
+
+    def opaque(x):  # (no source: the tape runs it, serially)
+        return sum(v * v for v in x)
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(opaque, parallel=True)(x), 2 * x)
+    with pytest.raises(UnsupportedError):
+        srcad.grad(opaque, parallel=True, mode="source")(x)
+
+
+def test_the_readme_example_runs_in_parallel(rng):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Parallel loops"):]
+    namespace = {"srcad": srcad, "np": np}
+    exec(re.search(r"```python\n(.*?)```", section, re.S).group(1), namespace)
+    loglik = namespace["loglik"]
+    means, icf, x = rng.normal(size=3), rng.uniform(0.5, 2.0, 3), rng.normal(size=(50, 3))
+    assert all("runs in parallel" in p for p in _plans(loglik.fn, (means, icf, x), (0, 1)))
+    grads = loglik(means, icf, x)
+    check.compare(loglik.fn, (means, icf, x), [0, 1], grads, rtol=1e-6, atol=1e-8)
