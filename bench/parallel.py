@@ -60,9 +60,9 @@ def measure(workload, size, budget, threads):
 
 
 def table(rows, threads):
-    lines = [f"| workload | size | serial | parallel, 1 thread | parallel, {threads} threads | "
-             "speedup | first call: serial / parallel |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    header = (f"| workload | size | serial | parallel, 1 thread | parallel, {threads} threads | "
+              "speedup | first call: serial / parallel |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
     for name, size, serial, one, many, first_s, first_p in rows:
         lines.append(f"| {name} | {size} | {fmt(serial)} | {fmt(one)} | {fmt(many)} | "
                      f"{serial / many:.2f}x | {fmt(first_s)} / {fmt(first_p)} |")

@@ -820,12 +820,15 @@ def source(g, *args, **kwargs):
     return spec.generated.source
 
 
-def explain(fn, *args, wrt=0, transform="grad", **kwargs):
+def explain(fn, *args, wrt=0, transform="grad", parallel=False, **kwargs):
     """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why;
-    `transform` is "grad" (the default), "jvp" or "hvp"."""
+    `transform` is "grad" (the default), "jvp" or "hvp". With `parallel` (or for a gradient
+    made with parallel=True), say which top-level loops run in parallel, and why the others
+    do not."""
+    _check_parallel_transform(transform, parallel)
     if transform != "grad":
         return _explain_forward(fn, args, kwargs, wrt, transform)
-    g = fn if isinstance(fn, Gradient) else Gradient(fn, wrt, "grad")
+    g = fn if isinstance(fn, Gradient) else Gradient(fn, wrt, "grad", parallel=parallel)
     structures, labels = {}, g.params
     if args or kwargs:
         flat, structures, labels = g.layout(g.bind(args, kwargs))
@@ -887,14 +890,16 @@ def _explain_forward(fn, args, kwargs, wrt, transform):
     return text
 
 
-def derivative_source(transform, fn, args, kwargs=None, wrt=0):
+def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     """The generated source of `transform` ("grad", "jvp" or "hvp") of `fn` at `args`: the jvp
-    along ones in the `wrt` arguments, the hvp in the direction of ones."""
+    along ones in the `wrt` arguments, the hvp in the direction of ones; `parallel`: the
+    gradient's with parallel=True."""
     kwargs = kwargs or {}
+    _check_parallel_transform(transform, parallel)
     if not args and not kwargs:  # (as source(): every parameter a float)
         args = tuple(1.0 for _ in inspect.signature(fn).parameters)
     if transform == "grad":
-        return source(grad(fn, wrt=wrt), *args, **kwargs)
+        return source(grad(fn, wrt=wrt, parallel=parallel), *args, **kwargs)
     if transform == "hvp":
         from . import higher
         product = higher.hvp(fn, wrt)
@@ -909,6 +914,11 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0):
     primals = tuple(bound.arguments.values())
     tangents = tuple(_ones_like(a) if p in names else None for p, a in zip(params, primals))
     return source(jvp, fn, primals, tangents)
+
+
+def _check_parallel_transform(transform, parallel):
+    if parallel and transform != "grad":
+        raise ValueError(f"parallel=True is a gradient's option, not {transform}'s")
 
 
 def _ones_like(x):

@@ -127,6 +127,9 @@ def _target_arguments(p):
     p.add_argument("--args", help="example arguments as a Python expression (np, math and the "
                                   f"module's names are available), e.g. {EXAMPLE_ARGS}; "
                                   "without it every argument is taken to be a float")
+    p.add_argument("--parallel", action="store_true",
+                   help="the gradient with parallel=True (its top-level loops run on every "
+                        "thread where their trips are independent)")
 
 
 def _show(opts):
@@ -134,7 +137,7 @@ def _show(opts):
 
     fn, example = _function_and_arguments(opts)
     text = _typed(fn, example, lambda: derivative_source(opts.transform, fn, example, {},
-                                                         parse_wrt(opts.wrt)))
+                                                         parse_wrt(opts.wrt), opts.parallel))
     print(text, end="")
     return 0
 
@@ -144,7 +147,8 @@ def _explain(opts):
 
     fn, example = _function_and_arguments(opts)
     _typed(fn, example, lambda: srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt),
-                                              transform=opts.transform))
+                                              transform=opts.transform,
+                                              parallel=opts.parallel))
     if not example and inspect.signature(fn).parameters:
         print("  (every argument taken to be a float; give --args for arrays or integers)")
     return 0
@@ -217,6 +221,9 @@ def evaluate_args(expression, namespace=None):
 
 
 def _function_and_arguments(opts):
+    if opts.parallel and opts.transform != "grad":
+        raise UsageError(f"--parallel is a gradient's option: it does not apply to "
+                         f"--transform {opts.transform}")
     fn = load_function(opts.target)
     name = getattr(fn, "__qualname__", opts.target)
     params = list(inspect.signature(fn).parameters)

@@ -57,6 +57,8 @@ class Generated:
     checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
     written: tuple = ()  # the indices of the array arguments the function writes into
     loops: tuple = ()  # with parallel=True, what runs in parallel and what not, and why
+    text: str = ""  # the generated module (srcad.dask ships it to its workers)
+    scope: dict = field(default_factory=dict)  # the module's names from the function's scope
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
 
 
@@ -223,7 +225,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                           tuple(hidden), tuple(core.refs[n] for n in hidden),
                           tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
                           tuple(checks.items()), written,
-                          tuple(q.describe() for q in plans.values()), stages)
+                          tuple(q.describe() for q in plans.values()), text, scope, stages)
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated
@@ -246,7 +248,7 @@ def _reused(fn, cache, fields, entry, scope):
     """The Generated of an entry `reuse.load` found (its module written again if evicted)."""
     path, gradient, jittable = _load(entry["text"], entry["stem"], entry["name"], scope, cache)
     return Generated(fn, source=entry["source"], path=path, gradient=gradient,
-                     jittable=jittable, **fields)
+                     jittable=jittable, text=entry["text"], scope=scope, **fields)
 
 
 def _builtins_unshadowed(fn, names, scope, checks):

@@ -31,7 +31,8 @@ from . import diskcache
 from .compiler import frontend, valuetypes
 
 # the fields of pipeline.Generated an entry keeps as they are (the others are found again)
-_FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written")
+_FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written",
+           "loops")
 
 
 def key(fn, wrt, arg_types, structures, has_aux, single, transform="grad"):

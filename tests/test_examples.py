@@ -40,6 +40,7 @@ GALLERY = {
     "classifier.py": r"training accuracy 0\.9\d",
     "bayesian_counts.py": r"posterior mode: mean \d\.\d\d",
     "poisson_newton.py": r"converged: True in \d+ Newton steps",
+    "dask_logistic.py": r"converged True in \d+ iterations, largest error in w 0\.0\d",
 }
 
 

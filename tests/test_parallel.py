@@ -296,9 +296,27 @@ def test_the_readme_example_runs_in_parallel(rng):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("### Parallel loops"):]
     namespace = {"srcad": srcad, "np": np}
-    exec(re.search(r"```python\n(.*?)```", section, re.S).group(1), namespace)
+    exec(re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1), namespace)
     loglik = namespace["loglik"]
     means, icf, x = rng.normal(size=3), rng.uniform(0.5, 2.0, 3), rng.normal(size=(50, 3))
     assert all("runs in parallel" in p for p in _plans(loglik.fn, (means, icf, x), (0, 1)))
     grads = loglik(means, icf, x)
     check.compare(loglik.fn, (means, icf, x), [0, 1], grads, rtol=1e-6, atol=1e-8)
+
+
+def test_the_command_line_shows_and_explains_parallel_gradients(tmp_path, capsys):
+    from srcad import cli
+    module = tmp_path / "sums.py"
+    module.write_text("import math\nimport numpy as np\n\n\n" +
+                      textwrap.dedent(inspect.getsource(rows_then_sum)) + "\n\n" +
+                      textwrap.dedent(inspect.getsource(recurrence)))
+    args = ["--args", "np.ones(9), np.ones(2)", "--wrt", "x,w", "--parallel"]
+    assert cli.main(["explain", f"{module}:rows_then_sum", *args]) == 0
+    assert "the loop at line 8 runs in parallel" in capsys.readouterr().out
+    assert cli.main(["show", f"{module}:rows_then_sum", *args]) == 0
+    assert "def rows_then_sum_grad_chunk1_reverse(" in capsys.readouterr().out
+    assert cli.main(["explain", f"{module}:recurrence", "--args", "np.ones(4),",
+                     "--parallel"]) == 0
+    assert "runs serially: a trip reads 's' before assigning it" in capsys.readouterr().out
+    assert cli.main(["show", f"{module}:recurrence", "--parallel", "--transform", "jvp"]) == 2
+    assert "--parallel is a gradient's option" in capsys.readouterr().err

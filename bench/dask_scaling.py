@@ -1,0 +1,86 @@
+"""srcad.dask on a LocalCluster: one worker against two, and the scheduling overhead.
+
+    python -m bench.dask_scaling [--rows 2000000] [--chunk-rows 100000] [--repeats 5]
+
+The logistic loss of bench/workloads/logistic.py without its regularisation (a sum over rows)
+on `rows` x 100 data cut into chunks of `chunk_rows` rows (20 chunks by default), its value
+and gradient by srcad.dask.value_and_grad on a LocalCluster of one, then two, single-threaded
+worker processes. The compute is srcad's compiled gradient of one chunk in this process, timed
+alone (BLAS pinned to one thread), times the number of chunks: the overhead is what a call
+takes beyond compute / workers. Medians of `repeats` calls after a warm-up call. Each result is
+checked against srcad's gradient over all the rows first (relative 1e-10).
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import srcad
+import srcad.dask
+from srcad.bench import timing
+
+
+def loss(w, X, y):
+    z = X @ w
+    return np.sum(np.log1p(np.exp(-y * z)))
+
+
+def _median_call(g, w, repeats):
+    g(w)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        g(w)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    opts = parser.parse_args(argv)
+    from distributed import Client, LocalCluster
+
+    os.environ.update(timing.THREAD_ENV)  # (the workers' BLAS: one thread each)
+    timing.pin_threads()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(opts.rows, opts.features))
+    y = np.sign(rng.normal(size=opts.rows))
+    w = 0.1 * rng.normal(size=opts.features)
+    whole = srcad.value_and_grad(loss)
+    reference = whole(w, X, y)
+    chunk = (X[:opts.chunk_rows], y[:opts.chunk_rows])
+    chunks = -(-opts.rows // opts.chunk_rows)
+    whole(w, *chunk)
+    compute = chunks * statistics.median(
+        timing.samples(lambda: whole(w, *chunk), 1, max(opts.repeats, 3)))
+    print(f"{opts.rows} x {opts.features} rows in {chunks} chunks of {opts.chunk_rows}; "
+          f"compute {compute:.3f} s (srcad's gradient of each chunk, in this process)")
+    print("| workers | median call | speedup | overhead beyond compute / workers |")
+    print("|---:|---:|---:|---:|")
+    first = None
+    for workers in (1, 2):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        with Client(cluster) as client, srcad.dask.value_and_grad(
+                loss, {"X": X, "y": y}, chunk_rows=opts.chunk_rows, client=client) as g:
+            value, grad = g(w)
+            if not (np.isclose(value, reference[0], rtol=1e-10) and
+                    np.allclose(grad, reference[1], rtol=1e-10)):
+                raise AssertionError("srcad.dask's gradient differs from srcad's over all rows")
+            call = _median_call(g, w, opts.repeats)
+        cluster.close()
+        first = first or call
+        overhead = (call - compute / workers) / call
+        print(f"| {workers} | {call:.3f} s | {first / call:.2f}x | {100 * overhead:.1f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""srcad.dask.value_and_grad: sums over data rows by chunks on a LocalCluster, equal to the
+gradient over all the data; a worker killed mid-run changes nothing."""
+
+import math
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import srcad
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+import srcad.dask  # noqa: E402
+
+
+def logistic(w, X, y, lam):
+    z = X @ w
+    return np.sum(np.log1p(np.exp(-y * z))) + lam * np.sum(w * w)
+
+
+def per_row_newton(a, b, scale):
+    s = 0.0
+    for i in range(b.shape[0]):
+        z = 1.0
+        dz = 1.0
+        while abs(dz) > 1e-13:
+            dz = (z * z * z + a[0] * z - b[i]) / (3.0 * z * z + a[0])
+            z = z - dz
+        s += scale * z * z + a[1] * b[i]
+    return s
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _chunks(n, rows):
+    return math.ceil(n / rows)
+
+
+@pytest.mark.parametrize("rows", [97, 1000, 5000])
+def test_numpy_data_by_chunks_equal_the_whole(client, rng, rows):
+    X, y, w = rng.normal(size=(2003, 4)), np.sign(rng.normal(size=2003)), rng.normal(size=4)
+    g = srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, wrt=0, chunk_rows=rows,
+                                  client=client)
+    value, grad = g(w, 0.3)
+    # (the regularisation term is a term of every chunk)
+    k = _chunks(2003, rows)
+    ref_value, ref_grad = srcad.value_and_grad(logistic)(w, X, y, 0.3 * k)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-12)
+    value2, grad2 = g(lam=0.3, w=w)  # (keywords; the data stay on the cluster)
+    assert value2 == value and np.array_equal(grad2, grad)
+    g.close()
+
+
+def test_dask_arrays_keep_their_chunks_and_loops_run_per_chunk(client, rng):
+    a, b = np.array([1.5, 0.2]), rng.uniform(-1, 1, 1500)
+    bd = da.from_array(b, chunks=400)
+    g = srcad.dask.value_and_grad(per_row_newton, {"b": bd}, wrt=("a", "scale"), client=client)
+    value, (ga, gs) = g(a, 0.7)
+    ref_value, (ref_a, ref_s) = srcad.value_and_grad(per_row_newton, wrt=(0, 2))(a, b, 0.7)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(ga, ref_a, rtol=1e-11)
+    np.testing.assert_allclose(gs, ref_s, rtol=1e-11)
+    g.close()
+
+
+def test_an_error_in_a_chunk_is_the_functions(client):
+    def picks(w, idx):
+        s = 0.0
+        for i in range(idx.shape[0]):
+            s += w[idx[i]] ** 2
+        return s
+    idx = np.arange(300) % 3
+    idx[250] = 7
+    g = srcad.dask.value_and_grad(picks, {"idx": idx}, chunk_rows=50, client=client)
+    with pytest.raises(IndexError):
+        g(np.ones(3))
+    g.close()
+
+
+def test_wrong_use_is_an_error(client, rng):
+    X, y = rng.normal(size=(10, 2)), rng.normal(size=10)
+    with pytest.raises(TypeError, match="no parameter 'Z'"):
+        srcad.dask.value_and_grad(logistic, {"Z": X}, client=client)
+    with pytest.raises(TypeError, match="not differentiated"):
+        srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, wrt="X", client=client)
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        srcad.dask.value_and_grad(logistic, {"X": X, "y": y[:5]}, client=client)
+    with pytest.raises(ValueError, match="chunk_rows"):
+        srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, chunk_rows=0, client=client)
+    g = srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, client=client)
+    with pytest.raises(TypeError, match=r"other than its data: \(w, lam\)"):
+        g(np.ones(2), X, y, 1.0)
+    with pytest.raises(TypeError, match="other than its data"):
+        g(np.ones(2))
+    g.close()
+
+
+def test_a_worker_killed_mid_run_changes_nothing(rng):
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+    with distributed.Client(cluster) as client:
+        a, b = np.array([1.5, 0.2]), rng.uniform(-1, 1, 40_000)
+        g = srcad.dask.value_and_grad(per_row_newton, {"b": b}, wrt=(0, 2), chunk_rows=500,
+                                      client=client)
+        expected = g(a, 0.7)  # (compiled on both workers now)
+        pids = list(client.run(os.getpid).values())
+        out = {}
+        runs = threading.Thread(target=lambda: out.update(result=[g(a, 0.7) for _ in range(8)]))
+        runs.start()
+        time.sleep(0.3)
+        assert runs.is_alive()
+        os.kill(pids[0], signal.SIGKILL)
+        runs.join(timeout=300)
+        assert not runs.is_alive()
+        for value, grads in out["result"]:
+            np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+            for got, want in zip(grads, expected[1], strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert pids[0] not in client.run(os.getpid).values()  # (it was replaced)
+        g.close()
+    cluster.close()
