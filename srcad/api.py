@@ -231,7 +231,7 @@ class Gradient:
             return _Specialization("source+python", generated.gradient, generated, None, single)
         from .compiler import codegen
         compiled = codegen.jit(generated.jittable, cache=generated.path is not None,
-                               fastmath=self.fastmath, parallel=self.parallel)
+                               fastmath=self.fastmath)
         return _Specialization("source+numba", compiled, generated, None, single)
 
     def _tape_spec(self, reason):

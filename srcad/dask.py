@@ -24,13 +24,13 @@ from .errors import UnsupportedError
 _KERNELS = {}
 
 
-def _kernel(text, name, statics, parallel):
+def _kernel(text, name, statics):
     key = hashlib.sha256(text.encode()).hexdigest()
     kernel = _KERNELS.get(key)
     if kernel is None:
         from .compiler import codegen
         module = codegen.load(text, f"<srcad {name} {key[:16]}>", dict(statics))
-        kernel = _KERNELS[key] = codegen.jit(getattr(module, name), parallel=parallel)
+        kernel = _KERNELS[key] = codegen.jit(getattr(module, name))
     return kernel
 
 
@@ -116,7 +116,7 @@ class DaskGradient:
             spec = api._Specialization("source+numba", None, generated, single=single)
             module = (generated.text, generated.gradient.__name__,
                       {k: getattr(v, "fn", v) if hasattr(v, "__srcad_vjp__") else v
-                       for k, v in generated.scope.items()}, self.parallel)
+                       for k, v in generated.scope.items()})
             # (sent once to every worker, not with every task)
             module = self.client.scatter([module], broadcast=True, hash=False)[0]
             found = self._code[types] = (module, spec)

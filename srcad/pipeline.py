@@ -177,7 +177,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         if composing:
             grad_def.body[-1].value = grad_def.body[-1].value.elts[1]
     else:
-        plans = _parallel_plans(core.tree, types, aliases, single) if parallel else {}
+        plans = _parallel_plans(core, types, aliases, single) if parallel else {}
         grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
                                          core.renamed.get(aux, aux),
                                          {p: q for p, q in plans.items() if q.reason is None})
@@ -292,9 +292,9 @@ def _names(tree):
 
 
 
-def _parallel_plans(tree, types, aliases, single):
+def _parallel_plans(core, types, aliases, single):
     """parallel.plan's verdict on each top-level loop (float32 gradients run serially)."""
-    plans = plan_parallel_loops(tree, types, aliases)
+    plans = plan_parallel_loops(core.tree, types, aliases, core.origins)
     if single:
         for q in plans.values():
             q.reason = q.reason or "float32 gradients run their loops serially"

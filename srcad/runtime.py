@@ -575,11 +575,11 @@ def _vstack_piece(g, arrays, k):
 
 # ---- parallel loops (parallel=True) ---------------------------------------------------------
 # A loop whose trips are independent runs as one chunk of trips per thread: the generated code
-# calls its chunk function from a `prange`. Numba does not propagate an exception raised in a
+# passes its chunk function to `run_chunks`. Numba does not propagate an exception raised in a
 # parallel region (the loop would return as if nothing happened), so each chunk runs under
-# `caught`, and a chunk that did not finish runs again serially, to raise its exception.
+# `_caught`, and a chunk that did not finish runs again serially, to raise its exception.
 
-from numba import get_num_threads, prange  # noqa: E402,F401  (prange: the generated code's)
+from numba import get_num_threads, njit, prange  # noqa: E402
 
 
 @register_jitable
@@ -594,22 +594,37 @@ def chunk_start(c, chunks, start, stop):
     return start + (max(stop - start, 0) * c) // chunks
 
 
+def run_chunks(chunk, rest):
+    """Run `chunk(c, *rest)` for every chunk c < rest[0] (the number of chunks), on Numba's
+    threads when compiled."""
+    for c in range(rest[0]):
+        chunk(c, *rest)
+
+
+@overload(run_chunks)
+def _run_chunks(chunk, rest):
+    return lambda chunk, rest: _run_chunks_parallel(chunk, rest)
+
+
+@njit(parallel=True)
+def _run_chunks_parallel(chunk, rest):
+    chunks = rest[0]
+    finished = np.zeros(chunks, np.bool_)
+    if chunks > 1:  # (one chunk: no parallel region)
+        for c in prange(chunks):
+            finished[c] = _caught(chunk, c, rest)
+    for c in range(chunks):
+        if not finished[c]:  # (it raised, or did not run: it raises again here, or runs)
+            args = (c,) + rest
+            chunk(*args)
+
+
 @register_jitable
-def caught(chunk, c, rest):
+def _caught(chunk, c, rest):
     """Run `chunk(c, *rest)`; False when it raised."""
     try:
         args = (np.int64(c),) + rest  # (a prange index may be unsigned: int64 * uint64 is float)
         chunk(*args)
         return True
-    except Exception:  # noqa: BLE001 (raised again by run_unfinished)
+    except Exception:  # noqa: BLE001 (raised again by _run_chunks_parallel)
         return False
-
-
-@register_jitable
-def run_unfinished(chunk, rest, finished):
-    """Run the chunks that did not finish in parallel (one that raised raises again; a loop
-    of one chunk runs here, without a parallel region)."""
-    for c in range(finished.shape[0]):
-        if not finished[c]:
-            args = (c,) + rest
-            chunk(*args)

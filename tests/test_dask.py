@@ -116,15 +116,22 @@ def test_a_worker_killed_mid_run_changes_nothing(rng):
                                       client=client)
         expected = g(a, 0.7)  # (compiled on both workers now)
         pids = list(client.run(os.getpid).values())
-        out = {}
-        runs = threading.Thread(target=lambda: out.update(result=[g(a, 0.7) for _ in range(8)]))
+        results, stop = [], threading.Event()
+
+        def calls():
+            while not stop.is_set():
+                results.append(g(a, 0.7))
+        runs = threading.Thread(target=calls)
         runs.start()
-        time.sleep(0.3)
-        assert runs.is_alive()
+        deadline = time.monotonic() + 60
+        while not any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.005)  # (until a call's tasks are running on the workers)
         os.kill(pids[0], signal.SIGKILL)
+        time.sleep(2.0)
+        stop.set()
         runs.join(timeout=300)
-        assert not runs.is_alive()
-        for value, grads in out["result"]:
+        assert not runs.is_alive() and results
+        for value, grads in results:
             np.testing.assert_allclose(value, expected[0], rtol=1e-12)
             for got, want in zip(grads, expected[1], strict=True):
                 np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -3,6 +3,7 @@ sweeps. Every gradient is checked against finite differences and against the ser
 (equal up to the order sums are added in)."""
 
 import ast
+import importlib.util
 import inspect
 import math
 import textwrap
@@ -166,7 +167,7 @@ def test_loops_that_run_in_parallel(fn, make, wrt, jit, rng):
     _assert_close(parallel, serial)
     check.compare(fn, args, list(wrt), parallel[1], rtol=1e-5, atol=1e-6)
     # the chunk functions are in the generated source
-    assert "rt.prange" in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)
+    assert "rt.run_chunks(" in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)
 
 
 def test_sums_are_equal_to_the_serial_ones_up_to_their_order(rng):
@@ -219,9 +220,9 @@ def early_exit(x):
 SERIAL = [
     (recurrence, "a trip reads 's' before assigning it"),
     (last_trip_read_after, "'t' is assigned in the loop and read after it"),
-    (shifted_rows, "the trips write into 'y'"),
-    (workspace_read_before_written, "the trips write into 'buf'"),
-    (early_exit, "it has a break"),
+    (shifted_rows, "a trip writes into 'y' (line 197) at places other than its own row"),
+    (workspace_read_before_written, "a trip may read it before writing all of it"),
+    (early_exit, "it may leave early (a break or return)"),
 ]
 
 
@@ -290,16 +291,21 @@ def test_vjp_and_the_tape_fallback_take_parallel(rng):
         srcad.grad(opaque, parallel=True, mode="source")(x)
 
 
-def test_the_readme_example_runs_in_parallel(rng):
+def test_the_readme_example_runs_in_parallel(rng, tmp_path):
     import re
     from pathlib import Path
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("### Parallel loops"):]
-    namespace = {"srcad": srcad, "np": np}
-    exec(re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1), namespace)
-    loglik = namespace["loglik"]
+    module = tmp_path / "readme_parallel.py"  # (srcad reads a function's source from its file)
+    module.write_text("import numpy as np\nimport srcad\n\n\n" +
+                      re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1))
+    spec = importlib.util.spec_from_file_location("readme_parallel", module)
+    namespace = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(namespace)
+    loglik = namespace.loglik
     means, icf, x = rng.normal(size=3), rng.uniform(0.5, 2.0, 3), rng.normal(size=(50, 3))
-    assert all("runs in parallel" in p for p in _plans(loglik.fn, (means, icf, x), (0, 1)))
+    text = srcad.explain(loglik, means, icf, x)
+    assert "source+numba" in text and "the loop at line 9 runs in parallel" in text, text
     grads = loglik(means, icf, x)
     check.compare(loglik.fn, (means, icf, x), [0, 1], grads, rtol=1e-6, atol=1e-8)
 
@@ -320,3 +326,108 @@ def test_the_command_line_shows_and_explains_parallel_gradients(tmp_path, capsys
     assert "runs serially: a trip reads 's' before assigning it" in capsys.readouterr().out
     assert cli.main(["show", f"{module}:recurrence", "--parallel", "--transform", "jvp"]) == 2
     assert "--parallel is a gradient's option" in capsys.readouterr().err
+
+
+
+# ---- from an attack on parallel=True (each a wrong number, crash or message found) ---------
+
+def negative_rows(x):
+    n = x.shape[0]
+    out = np.zeros(n)
+    for i in range(-n, n):  # (trip i >= 0 overwrites what trip i - n wrote: x[i] wraps)
+        out[i] = x[i] * (i + 10.0)
+    return np.sum(out)
+
+
+def negative_sum(x):
+    s = 0.0
+    for i in range(-x.shape[0], x.shape[0]):
+        s += x[i] ** 2
+    return s
+
+
+def negative_adds(x, g):
+    for i in range(-x.shape[0], x.shape[0]):
+        g[i] += x[i] ** 2
+    return np.sum(g * g)
+
+
+@pytest.mark.parametrize("fn", [negative_rows, negative_sum, negative_adds],
+                         ids=lambda f: f.__name__)
+def test_a_negative_index_is_not_the_trips_own_row(fn, rng):
+    x = rng.uniform(-1, 1, 10_000)
+    args = (x,) if fn is not negative_adds else (x, rng.uniform(-1, 1, 10_000))
+    wrt = tuple(range(len(args)))
+    serial = srcad.value_and_grad(fn, wrt=wrt)(*args)
+    parallel = srcad.value_and_grad(fn, wrt=wrt, parallel=True)
+    for _ in range(10):  # (a race loses an addition now and then)
+        _assert_close(parallel(*args), serial)
+
+
+def loop_index_reused_later(x):
+    s = 0.0
+    for i in range(3):
+        s += x[i] ** 2
+    t = 0.0
+    for k in range(3):
+        i = k // 2
+        t = t * 0.5 + x[i] * s
+    return t
+
+
+def workspace_sized_by_a_shape(means, x):
+    total = 0.0
+    diff = np.empty(x.shape[1])
+    for i in range(x.shape[0]):
+        for r in range(diff.shape[0]):
+            diff[r] = x[i, r] - means[r]
+        total += np.sum(diff * diff)
+    return total
+
+
+def rows_sliced_after(x):
+    out = np.empty((x.shape[0], 2))
+    for i in range(x.shape[0]):
+        out[i, 0] = x[i]
+        out[i, 1] = x[i] ** 2
+    return np.sum(out[:, 0] * out[:, 1])
+
+
+@pytest.mark.parametrize("fn, make, parallel", [
+    (loop_index_reused_later, lambda r: (r.uniform(-1, 1, 3),), True),
+    (workspace_sized_by_a_shape, lambda r: (r.uniform(-1, 1, 3), r.uniform(-1, 1, (9, 3))),
+     True),
+    (rows_sliced_after, lambda r: (r.uniform(-1, 1, 9),), True),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_loops_an_attack_found(fn, make, parallel, rng, jit):
+    args = make(rng)
+    wrt = tuple(k for k, a in enumerate(args) if np.asarray(a).dtype.kind == "f")
+    plans = _plans(fn, args, wrt)
+    assert ("runs in parallel" in plans[0]) == parallel, plans
+    _assert_close(*_both(fn, args, wrt, jit))
+
+
+def leaves_early(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.5:
+            return s
+        s += x[i]
+    return s
+
+
+def subtracts_from_bins(x, idx):
+    g = np.zeros(3)
+    for i in range(x.shape[0]):
+        g[idx[i]] -= x[i] ** 2
+    return np.sum(g * g)
+
+
+def test_reasons_name_what_the_user_wrote(rng):
+    x = rng.uniform(-1, 1, 8)
+    (early,) = _plans(leaves_early, (x,))
+    assert "it may leave early (a break or return)" in early
+    (bins,) = _plans(subtracts_from_bins, (x, np.arange(8) % 3))
+    assert "does more than add into it (only g[k] += e may)" in bins
+    for text in (early, bins):
+        assert "_t" not in text and "_i" not in text, text

@@ -146,14 +146,13 @@ def _updates_in_place(fn_def):
     return counts
 
 
-# the runtime helpers running a parallel loop's chunk function, which may write into any
-# array it is passed
-CHUNK_RUNNERS = ("caught", "run_unfinished")
+# the runtime helper running a parallel loop's chunk function, which may write into any array
+# it is passed
+CHUNK_RUNNERS = ("run_chunks",)
 
 
 def _chunk_arguments(call):
-    """The names passed to the chunk function that `rt.caught(chunk, c, (a, b, ...))` or
-    `rt.run_unfinished(chunk, (a, b, ...), finished)` runs."""
+    """The names passed to the chunk function that `rt.run_chunks(chunk, (a, b, ...))` runs."""
     return [n.id for a in call.args[1:] if isinstance(a, gast.Tuple)
             for n in a.elts if isinstance(n, gast.Name)]
 

@@ -188,30 +188,21 @@ def numpy_semantics(scope):
     return out
 
 
-PRANGE_ONLY = {"prange": True, "comprehension": False, "setitem": False, "reduction": False,
-               "numpy": False, "stencil": False, "fusion": False, "inplace_binop": False}
-
-
-def jit(fn, cache=False, fastmath=False, parallel=False):
+def jit(fn, cache=False, fastmath=False):
     """`numba.njit(fn)`; with `cache` (`fn`'s module was written to the disk cache), its machine
     code kept in srcad's disk cache. The other functions of `fn`'s module (the chunk functions
-    of parallel loops, which `fn` calls) are compiled too; with `parallel`, `fn` is compiled
-    with Numba's parallel=True (its `rt.prange` loops run on every thread)."""
+    of parallel loops, which `fn` runs through `rt.run_chunks`) are compiled too."""
     import numba
-    # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
-    # of raising ZeroDivisionError
     chunks = [name for name, obj in fn.__globals__.items()
               if isinstance(obj, types.FunctionType) and obj is not fn and
               obj.__module__ == fn.__module__]
+    # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
+    # of raising ZeroDivisionError
     for name in chunks:
         fn.__globals__[name] = numba.njit(fastmath=fastmath, error_model="numpy")(
             fn.__globals__[name])
-    parallel = parallel and bool(chunks)
-    # parallel: the chunk loops (`prange`) only; Numba's own parallel NumPy expressions start
-    # a parallel region (~10 us) for every array operation, however small
-    dispatcher = numba.njit(fastmath=fastmath, error_model="numpy",
-                            parallel=PRANGE_ONLY if parallel else False)(fn)
-    if cache and not parallel:  # (Numba cannot cache a parallel function)
+    dispatcher = numba.njit(fastmath=fastmath, error_model="numpy")(fn)
+    if cache and not chunks:  # (Numba cannot cache what runs a parallel region)
         from .. import numbacache
         numbacache.enable(dispatcher)
     return dispatcher

@@ -29,7 +29,7 @@ import gast
 
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
-from ..compiler.templates import names_read
+from ..compiler.templates import SourceText, names_read
 
 
 @dataclass
@@ -40,6 +40,9 @@ class LoopPlan:
     sums: list = field(default_factory=list)  # scalar sums
     array_sums: list = field(default_factory=list)  # arrays only added into
     workspaces: dict = field(default_factory=dict)  # name -> its allocation before the loop
+    # the loop's index is never negative: `a[i]` is then trip i's own row (a negative index
+    # would wrap around to another trip's)
+    own_rows: bool = True
 
     def describe(self):
         where = f"line {self.loc.line}" if self.loc is not None else "a loop"
@@ -57,16 +60,24 @@ class _Serial(Exception):
     """A reason a loop stays serial."""
 
 
-def plan(tree, types, aliases):
-    """{path: LoopPlan} of every top-level `for` loop of the core-form function `tree`."""
+def plan(tree, types, aliases, origins=None):
+    """{path: LoopPlan} of every top-level `for` loop of the core-form function `tree`
+    (`origins`: temporary -> the user's expression, for messages)."""
     plans = {}
     body = tree.body
+    definitions = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            definitions.setdefault(node.targets[0].id, []).append(node.value)
+        elif isinstance(node, gast.For):
+            definitions.setdefault(node.target.id, []).append(None)
     for k, stmt in enumerate(body):
         if not isinstance(stmt, gast.For):
             continue
         loop_plan = LoopPlan((k,), anno.getanno(stmt, "loc"))
         try:
-            _Analysis(stmt, body[:k], body[k + 1:], types, aliases, loop_plan).run()
+            _Analysis(stmt, body[:k], body[k + 1:], types, aliases, loop_plan, definitions,
+                      origins or {}).run()
         except _Serial as exc:
             loop_plan.reason = str(exc)
         plans[(k,)] = loop_plan
@@ -74,9 +85,10 @@ def plan(tree, types, aliases):
 
 
 class _Analysis:
-    def __init__(self, loop, before, after, types, aliases, out):
+    def __init__(self, loop, before, after, types, aliases, out, definitions, origins):
         self.loop, self.before, self.types, self.aliases, self.out = \
             loop, before, types, aliases, out
+        self.definitions, self.origins = definitions, origins
         self.index = loop.target.id
         self.after_reads = exposed_reads(after, set())[0]  # (read before assigned again)
         self.before_reads = set().union(*map(_reads, before)) if before else set()
@@ -90,10 +102,15 @@ class _Analysis:
         if anno.getanno(loop.iter.func, "func") is not range or len(args) == 3 and not (
                 isinstance(args[2], gast.Constant) and args[2].value == 1):
             raise _Serial("only `for i in range(a, b)` loops run in parallel")
-        for node in gast.walk(loop):
-            if isinstance(node, (gast.Break, gast.Continue, gast.Return)):
-                raise _Serial(f"it has a {type(node).__name__.lower()}: its trip count is "
-                              "not known when it starts")
+        start = args[0] if len(args) > 1 else None
+        self.out.own_rows = start is None or isinstance(start, gast.Constant) and \
+            start.value >= 0
+        if any(isinstance(node, (gast.Break, gast.Continue, gast.Return))
+               for node in gast.walk(loop)) or anno.hasanno(loop, "exit_test") or \
+                loop.body and isinstance(loop.body[-1], gast.If) and \
+                any(isinstance(b, gast.Break) for b in loop.body[-1].body):
+            raise _Serial("it may leave early (a break or return): its trip count is not "
+                          "known when it starts")
         exposed, _ = exposed_reads(loop.body, {self.index})
         for name in sorted(assigned(loop)):
             if name in exposed:
@@ -114,10 +131,16 @@ class _Analysis:
                           "carries a value from one trip to the next (only sums s = s + e may)")
         self.out.sums.append(name)
 
+    def user(self, name):
+        """`name` as the user wrote it (a temporary's expression)."""
+        return str(SourceText(gast.Name(id=name, ctx=gast.Load(), annotation=None,
+                                        type_comment=None), self.origins))
+
     def array(self, name, exposed):
-        if self.aliases.shares.get(name):
+        sharing = sorted(n for n in self.aliases.shares.get(name, ()) if _mentions(self.loop, n))
+        if sharing:
             raise _Serial(f"'{name}' may share memory with "
-                          f"{', '.join(sorted(self.aliases.shares[name]))}")
+                          f"{', '.join(repr(self.user(n)) for n in sharing)}, which the loop uses")
         stmts = list(_statements(self.loop.body))
         if name in assigned(self.loop):
             fresh = [s for s in stmts if isinstance(s, gast.Assign) and
@@ -128,7 +151,7 @@ class _Analysis:
                           f"in every trip{_line(fresh[0] if fresh else None)}")
         if name in self.before_reads:  # (the reverse sweep reads it as it was then)
             raise _Serial(f"the loop writes into '{name}', which is read before the loop")
-        if rows_only([self.loop], name, self.index):
+        if self.out.own_rows and rows_only([self.loop], name, self.index):
             if _mentions(self.loop, name) > len(stored_at(self.loop, name)):
                 raise _Serial(f"a trip reads and writes its row of '{name}' (a trip re-run in "
                               "the reverse sweep would read what it wrote)")
@@ -136,32 +159,67 @@ class _Analysis:
         if added_only(self.loop.body, name):
             self.out.array_sums.append(name)
             return
-        allocation = self.workspace_allocation(name)
+        allocation, why = self.workspace_allocation(name)
         if allocation is not None:
             self.out.workspaces[name] = allocation
             return
         first = next(s for s in stmts if name in _reads(s))
-        raise _Serial(f"the trips write into '{name}'{_line(first)} at places other than "
-                      f"their own row {name}[{self.index}, ...] and read it: one trip may "
-                      "read what another wrote")
+        rows = f"its own row {name}[{self.user(self.index)}, ...]" if self.out.own_rows else \
+            "its own row (the loop's index may be negative, and a negative index wraps around)"
+        raise _Serial(f"a trip writes into '{name}'{_line(first)} at places other than {rows}, "
+                      f"does more than add into it (only {name}[k] += e may), and it is not a "
+                      f"workspace: {why}")
 
     def workspace_allocation(self, name):
-        """The allocation `name = np.empty(n)` before the loop, when `name` is a workspace."""
+        """(the allocation `name = np.empty(n)` before the loop, None) when `name` is a
+        workspace, else (None, why not)."""
         ty = self.ty(name)
-        if ty is None or ty.ndim != 1 or name in self.after_reads:
-            return None
+        if ty is None or ty.ndim != 1:
+            return None, "a workspace has one dimension"
+        if name in self.after_reads:
+            return None, "it is read after the loop"
         defs = [s for s in self.before if isinstance(s, gast.Assign) and
                 isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
-        if len(defs) != 1 or not _allocates(defs[0].value):
-            return None
-        size = defs[0].value.args[0] if defs[0].value.args else None
-        if not isinstance(size, (gast.Name, gast.Constant)) or isinstance(size, gast.Name) and (
-                size.id in assigned(self.loop) or
-                sum(1 for s in self.before if size.id in assigned(s)) > 1):
-            return None
-        if not _covered(self.loop.body, name, size, False):
-            return None
-        return defs[0]
+        if len(defs) != 1 or not _allocates(defs[0].value) or not defs[0].value.args:
+            return None, "a workspace is allocated once before the loop (np.empty(n))"
+        size = self.canonical(defs[0].value.args[0])
+        if size is None:
+            return None, "its size changes"
+        if not _covered(self.loop.body, name, lambda arg: self.is_size(arg, size, name), False):
+            return None, (f"a trip may read it before writing all of it (a workspace is filled "
+                          f"by `for r in range(n): {name}[r] = ...` first)")
+        return defs[0], None
+
+    def is_size(self, arg, size, name):
+        """Is `arg` (a range's stop) the workspace's size: the expression it was allocated with,
+        or its own length?"""
+        found = self.canonical(arg)
+        return found is not None and found in (size, f"len({name})", f"{name}.shape[0]")
+
+    def canonical(self, node, depth=0):
+        """`node` as text with every variable assigned once replaced by its expression (so
+        that `x.shape[1]` computed twice into two temporaries compares equal), or None when a
+        variable it reads is assigned more than once."""
+        if isinstance(node, gast.Constant):
+            return repr(node.value)
+        if isinstance(node, gast.Name):
+            values = self.definitions.get(node.id, [])
+            if not values:
+                return node.id  # (an argument, never assigned)
+            if len(values) > 1 or values[0] is None or depth > 20:
+                return None
+            return self.canonical(values[0], depth + 1)
+        if isinstance(node, gast.Attribute) and node.attr == "shape" and \
+                isinstance(node.value, gast.Name):
+            return f"{node.value.id}.shape"  # (an array's shape, whatever names it)
+        if isinstance(node, gast.Subscript):
+            base, index = self.canonical(node.value, depth + 1), \
+                self.canonical(node.slice, depth + 1)
+            return None if base is None or index is None else f"{base}[{index}]"
+        if isinstance(node, gast.Call) and anno.getanno(node.func, "func") is len and \
+                len(node.args) == 1 and isinstance(node.args[0], gast.Name):
+            return f"len({node.args[0].id})"
+        return None
 
 
 def exposed_reads(stmts, assigned):
@@ -189,42 +247,54 @@ def exposed_reads(stmts, assigned):
     return exposed, assigned
 
 
-def _covered(stmts, name, size, full):
+def _covered(stmts, name, is_size, full):
     """Does every read of the workspace `name` in `stmts` come after a loop that wrote all of
-    it (`full`: one already has)? The loop is `for r in range(size):` storing `name[r] = ...`
-    before any other mention of `name` in its body."""
+    it (`full`: one already has)? The loop is `for r in range(n):` (`is_size(n)`) storing
+    `name[r] = ...` before any other mention of `name` in its body."""
     for s in stmts:
-        if isinstance(s, gast.For) and not full and _fills(s, name, size):
+        if isinstance(s, gast.For) and not full and _fills(s, name, is_size):
             body = s.body
             k = next(k for k, b in enumerate(body) if _is_store_at(b, name, s.target.id))
             if not all(_only_at(b, name, s.target.id) for b in body[k + 1:]):
                 return False
             full = True
         elif isinstance(s, (gast.For, gast.While)):
-            if not full and name in _reads(s.iter if isinstance(s, gast.For) else s.test) or \
-                    not _covered(s.body, name, size, full):
+            if not full and _reads_values(s.iter if isinstance(s, gast.For) else s.test, name) or \
+                    not _covered(s.body, name, is_size, full):
                 return False
         elif isinstance(s, gast.If):
-            if not full and name in names_read(s.test) or \
-                    not _covered(s.body, name, size, full) or \
-                    not _covered(s.orelse, name, size, full):
+            if not full and _reads_values(s.test, name) or \
+                    not _covered(s.body, name, is_size, full) or \
+                    not _covered(s.orelse, name, is_size, full):
                 return False
-        elif not full and name in _reads(s):
+        elif not full and _reads_values(s, name):
             return False
     return True
 
 
-def _fills(loop, name, size):
+def _fills(loop, name, is_size):
     args = loop.iter.args if isinstance(loop.iter, gast.Call) else []
     if anno.getanno(loop.iter.func, "func") is not range or len(args) != 1 or \
-            gast.dump(args[0]) != gast.dump(size):
+            not is_size(args[0]):
         return False
     for b in loop.body:  # (no statement can skip the rest of the body: no break, continue)
         if _is_store_at(b, name, loop.target.id):
             return True
-        if _mentions(b, name):
+        if _reads_values(b, name):
             return False
     return False
+
+
+def _reads_values(node, name):
+    """Does `node` mention the array `name` other than for its shape (`name.shape`,
+    `len(name)`)?"""
+    shape_reads = sum(1 for n in gast.walk(node) if
+                      isinstance(n, gast.Attribute) and n.attr in ("shape", "ndim", "size") and
+                      isinstance(n.value, gast.Name) and n.value.id == name or
+                      isinstance(n, gast.Call) and anno.getanno(n.func, "func") is len and
+                      len(n.args) == 1 and isinstance(n.args[0], gast.Name) and
+                      n.args[0].id == name)
+    return _mentions(node, name) > shape_reads
 
 
 def _is_store_at(stmt, name, index):
@@ -401,7 +471,7 @@ def finish_chunks(main, chunks, hidden):
         chunk.args.args = [chunk.args.args[k] for k in kept] + [
             gast.Name(id=n, ctx=gast.Param(), annotation=None, type_comment=None)
             for n in added]
-        for call in gast.walk(main):  # rt.caught(chunk, c, rest), rt.run_unfinished(chunk, rest, _)
+        for call in gast.walk(main):  # rt.run_chunks(chunk, rest)
             if not (isinstance(call, gast.Call) and call.args and
                     isinstance(call.args[0], gast.Name) and call.args[0].id == chunk.name):
                 continue

@@ -704,10 +704,23 @@ class Differentiator(SavePlanner):
                                       stmt, rev_shared)
         count = _assign(chunks, _expr("rt.chunk_count(b)", b=stop) if _is_const(start, 0)
                         else _expr("rt.chunk_count(b - a)", a=start, b=stop))
-        fwd = [count] + parts + self.chunk_driver(fwd_def, c, chunks) + after
-        rev = [anno.deepcopy(count)] + rev_parts + self.chunk_driver(rev_def, c, chunks) + \
+        fwd = [count] + parts + self.chunk_driver(fwd_def) + after + \
+            self.defined_after(stmt, path, plan)
+        rev = [anno.deepcopy(count)] + rev_parts + self.chunk_driver(rev_def) + \
             rev_after
         return fwd, rev
+
+    def defined_after(self, stmt, path, plan):
+        """A value for each variable private to the loop's trips that the gradient mentions
+        elsewhere but has not defined before the loop (in the serial gradient the last trip
+        defines it, and saving what a later definition overwrites reads it; nothing else)."""
+        body = self.core.tree.body
+        before = set(self.core.tree_args).union(*map(parallel.assigned, body[:path[0]]))
+        elsewhere = {n.id for s in body if s is not stmt for n in gast.walk(s)
+                     if isinstance(n, gast.Name)}
+        return [_assign(name, self.placeholder(self.ty(name).kind, self.ty(name).ndim))
+                for name in sorted(parallel.assigned(stmt) & elsewhere - before - set(plan.sums))
+                if self.ty(name).kind in ("f", "i", "b")]
 
     def parallel_reverse(self, stmt, path, plan, c, chunks, lo, hi):
         """(statements allocating the chunks' copies of adjoints, the reverse chunk's body after
@@ -725,7 +738,7 @@ class Differentiator(SavePlanner):
         index = stmt.target.id
         exposed, _ = parallel.exposed_reads(stmts, set())
         parts, prologue, epilogue, after = [], [], [], []
-        shared = {n for n in parallel.stored(stmt) if n not in primal_of and
+        shared = {n for n in parallel.stored(stmt) if n not in primal_of and plan.own_rows and
                   parallel.rows_only(stmts, n, index)}
         # what the re-run writes that is not private to a trip: sums, workspaces
         for name in plan.sums:
@@ -778,7 +791,7 @@ class Differentiator(SavePlanner):
             return "shared"
         if primal in plan.workspaces:
             return "workspace"
-        if is_array and parallel.rows_only(stmts, name, index):
+        if is_array and plan.own_rows and parallel.rows_only(stmts, name, index):
             return "shared"
         if parallel.added_only(stmts, name):
             return "parts"
@@ -838,24 +851,10 @@ class Differentiator(SavePlanner):
         self.chunks.append(fn)
         return fn
 
-    def chunk_driver(self, fn, c, chunks):
-        """Run the chunks of `fn` in parallel; one that did not finish runs again, to raise."""
-        finished = self.namer.fresh("_finished")
-        rest = [_name(a.id) for a in fn.args.args[1:]]
-
-        def call(helper, *args):
-            return _expr(f"rt.{helper}(f, " + ", ".join(f"a{k}" for k in range(len(args))) +
-                         ")", f=fn.name, **{f"a{k}": a for k, a in enumerate(args)})
-        run = gast.For(target=_name(c, gast.Store()), iter=_expr("rt.prange(n)", n=chunks),
-                       body=[_assign(gast.Subscript(value=_name(finished), slice=_name(c),
-                                                    ctx=gast.Store()),
-                                     call("caught", _name(c), gast.Tuple(
-                                         elts=anno.deepcopy(rest), ctx=gast.Load())))],
-                       orelse=[], type_comment=None)
-        return [_assign(finished, _expr("np.zeros(n, np.bool_)", n=chunks)),
-                gast.If(test=_expr("n > 1", n=chunks), body=[run], orelse=[]),
-                gast.Expr(value=call("run_unfinished", gast.Tuple(elts=rest, ctx=gast.Load()),
-                                     _name(finished)))]
+    def chunk_driver(self, fn):
+        """Run the chunks of `fn` (on every thread)."""
+        rest = gast.Tuple(elts=[_name(a.id) for a in fn.args.args[1:]], ctx=gast.Load())
+        return [gast.Expr(value=_expr("rt.run_chunks(f, rest)", f=fn.name, rest=rest))]
 
     def strip_mine(self, stmt, info, body):
         """A while loop saving per trip becomes two: the outer one makes room for 64 more
