@@ -710,18 +710,14 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
     if getattr(fn, "__srcad_gradient__", False):
         raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
                                "supported (srcad.hvp, srcad.hessian and grad of grad are)")
-    unwrapped = frontend.unwrap(fn)  # (a library function's rule says its parameters)
-    parameters = inspect.signature(unwrapped, follow_wrapped=False).parameters.values() \
-        if hasattr(unwrapped, "__code__") else []
     name = getattr(fn, "__qualname__", None) or repr(fn)
-    by_name = [p for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD,
-                                                   p.KEYWORD_ONLY)]
-    if by_name and by_name[0].kind == by_name[0].KEYWORD_ONLY:
+    by_name = _collected_or_keyword_only(frontend.unwrap(fn))
+    if by_name is not None and not by_name.startswith("*"):
         raise TypeError(f"srcad.jvp passes the primals by position; {name}'s "
-                        f"parameter '{by_name[0].name}' is keyword-only")
-    if by_name:
+                        f"parameter '{by_name}' is keyword-only")
+    if by_name is not None:
         raise TypeError(f"srcad.jvp: {name} collects its arguments in "
-                        f"*{by_name[0].name}: forward mode differentiates named parameters")
+                        f"{by_name}: forward mode differentiates named parameters")
     if len(primals) != len(tangents):
         raise ValueError(f"srcad.jvp: {len(primals)} primals but {len(tangents)} tangents "
                          "(one tangent per argument, None for one that is not a float)")
@@ -749,6 +745,25 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
                             "None or 0")
     flat_tangents = flat_tangents_of(g, [tangents[k] for k in wrt], flat, structures, labels)
     return g, bound, flat, structures, labels, flat_tangents
+
+
+def _collected_or_keyword_only(fn):
+    """The first parameter of the Python function `fn` that is not positional: `*args`,
+    `**kwargs` (with its stars) or a keyword-only name; None if there is none (or `fn` is not
+    a Python function: a library function's rule says its parameters). Read from its code,
+    not inspect.signature, which takes a `__signature__` that functools.wraps may have copied
+    from what it wraps."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    names, count, kwonly = code.co_varnames, code.co_argcount, code.co_kwonlyargcount
+    if code.co_flags & inspect.CO_VARARGS:
+        return "*" + names[count + kwonly]
+    if kwonly:
+        return names[count]
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        return "**" + names[count]
+    return None
 
 
 def flat_tangents_of(g, tangents, flat, structures, labels):

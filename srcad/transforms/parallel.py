@@ -112,6 +112,11 @@ class _Analysis:
             raise _Serial("it may leave early (a break or return): its trip count is not "
                           "known when it starts")
         exposed, _ = exposed_reads(loop.body, {self.index})
+        tuples = sorted(n for n in names_read(loop) - assigned(loop)
+                        if getattr(self.ty(n), "kind", None) == "tuple")
+        if tuples:  # (Numba's parallel region takes no tuple inside the tuple of arguments)
+            raise _Serial(f"it reads the tuple '{self.user(tuples[0])}' (a parallel loop reads "
+                          "arrays and numbers from outside it)")
         for name in sorted(assigned(loop)):
             if name in exposed:
                 self.sum_or_serial(name)
