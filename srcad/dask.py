@@ -13,6 +13,8 @@ numpy data held by the lost worker are sent again from this process.
 import hashlib
 import inspect
 import math
+import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -25,12 +27,25 @@ _KERNELS = {}
 
 
 def _kernel(text, name, statics):
+    """The generated gradient of the module `text`, compiled with Numba (or the generated
+    Python where Numba cannot compile it, as srcad.grad falls back to), once per worker."""
     key = hashlib.sha256(text.encode()).hexdigest()
     kernel = _KERNELS.get(key)
     if kernel is None:
         from .compiler import codegen
-        module = codegen.load(text, f"<srcad {name} {key[:16]}>", dict(statics))
-        kernel = _KERNELS[key] = codegen.jit(getattr(module, name))
+        filename = f"<srcad {name} {key[:16]}>"
+        compiled = codegen.jit(getattr(codegen.load(text, filename, dict(statics)), name))
+        python = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
+
+        def kernel(*args):
+            try:
+                return compiled(*args)
+            except Exception as exc:
+                if not api._is_numba_error(exc):
+                    raise
+                _KERNELS[key] = python
+                return python(*args)
+        _KERNELS[key] = kernel
     return kernel
 
 
@@ -51,53 +66,64 @@ class DaskGradient:
         self.gradient = api.Gradient(fn, wrt, "value_and_grad", mode="source",
                                      parallel=parallel)
         self.fn, self.parallel = self.gradient.fn, parallel
-        params = self.gradient.params
+        name = self.fn.__qualname__
+        params = self.gradient.signature.parameters
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values()):
+            raise TypeError(f"srcad.dask.value_and_grad: {name} collects arguments in *args or "
+                            "**kwargs; it takes functions with named parameters")
+        if not isinstance(data, Mapping) or not data:
+            raise TypeError("srcad.dask.value_and_grad: data must be a dict of arrays by "
+                            f"parameter name, naming at least one, not {data!r:.60}")
         unknown = sorted(set(data) - set(params))
         if unknown:
-            raise TypeError(f"srcad.dask.value_and_grad: {self.fn.__qualname__} has no "
-                            f"parameter {', '.join(map(repr, unknown))}")
+            raise TypeError(f"srcad.dask.value_and_grad: {name} has no parameter "
+                            f"{', '.join(map(repr, unknown))}")
         if set(data) & set(self.gradient.wrt_names):
             raise TypeError("srcad.dask.value_and_grad: the data are not differentiated "
                             f"(wrt={wrt!r} names one of {sorted(data)})")
+        if chunk_rows is not None and (isinstance(chunk_rows, bool) or
+                                       not isinstance(chunk_rows, numbers.Integral) or
+                                       chunk_rows < 1):
+            raise ValueError(f"chunk_rows must be a positive int, not {chunk_rows!r}")
+        if client is not None and not hasattr(client, "scatter"):
+            raise TypeError("client must be a distributed.Client (for an address: "
+                            f"client=distributed.Client({client!r})), not {type(client).__name__}")
         self.data_names = [p for p in params if p in data]
         self.others = [p for p in params if p not in data]
-        if chunk_rows is not None and (not isinstance(chunk_rows, int) or chunk_rows < 1):
-            raise ValueError(f"chunk_rows must be a positive int, not {chunk_rows!r}")
+        self.data = {n: data[n] for n in self.data_names}
+        rows = {n: _rows(self.fn, n, a) for n, a in self.data.items()}
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"srcad.dask.value_and_grad: the data of {name} have different "
+                             f"numbers of rows: {rows}")
+        self.rows = next(iter(rows.values()))
+        self.chunk_rows = int(chunk_rows) if chunk_rows is not None else None
+        self.examples = {n: np.empty((0,) + a.shape[1:], a.dtype) for n, a in self.data.items()}
         self.own_cluster = client is None
         self.client = client if client is not None else _local_client()
-        self.examples, self.rows, self.chunks = self._send(data, chunk_rows)
-        self._code = {}  # argument types -> (the generated module, hidden data)
+        self._code = {}  # argument types -> (the generated module's future, its specialization)
+        try:
+            self.chunks = self._send()
+        except BaseException:
+            self.close()
+            raise
 
-    def _send(self, data, chunk_rows):
-        """(an empty chunk of each data argument, the row count, per chunk the futures of its
-        rows of each data argument)."""
-        arrays = {name: data[name] for name in self.data_names}
-        rows = {name: _rows(self.fn, name, a) for name, a in arrays.items()}
-        if len(set(rows.values())) > 1:
-            raise ValueError(f"srcad.dask.value_and_grad: the data of {self.fn.__qualname__} "
-                             f"have different numbers of rows: {rows}")
-        n = next(iter(rows.values()))
-        examples = {name: np.empty((0,) + a.shape[1:], a.dtype) for name, a in arrays.items()}
-        if any(_is_dask(a) for a in arrays.values()):
-            blocks = _dask_blocks(self.client, self.fn, arrays)
-        else:
-            size = chunk_rows or max(1, math.ceil(n / (4 * max(1, _workers(self.client)))))
-            bounds = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
-            self._numpy = (arrays, bounds)
-            blocks = self._scatter()
-        return examples, n, blocks
-
-    def _scatter(self):
-        arrays, bounds = self._numpy
-        pieces = [[np.ascontiguousarray(arrays[name][lo:hi]) for name in self.data_names]
-                  for lo, hi in bounds]
-        flat = self.client.scatter([p for chunk in pieces for p in chunk])
+    def _send(self):
+        """Per chunk, the futures of its rows of each data argument (on the cluster)."""
+        if any(_is_dask(a) for a in self.data.values()):
+            return _dask_blocks(self.client, self.data)
+        size = self.chunk_rows or max(1, math.ceil(self.rows / (4 * _workers(self.client))))
+        bounds = [(lo, min(lo + size, self.rows)) for lo in range(0, self.rows, size)] or \
+            [(0, 0)]
+        pieces = [np.ascontiguousarray(self.data[n][lo:hi])
+                  for lo, hi in bounds for n in self.data_names]
+        flat = self.client.scatter(pieces)
         k = len(self.data_names)
         return [flat[j:j + k] for j in range(0, len(flat), k)]
 
     def code(self, args):
-        """(the generated module, the positions of the data, the arguments with the hidden
-        data) for a call with `args` (one per parameter, the data's replaced by empty chunks)."""
+        """(the future of the generated module, the arguments with the hidden data) for a call
+        with `args` (one per parameter, the data's replaced by empty chunks). The gradient is
+        computed in float64 (srcad.grad's float32 code may need a float64 fallback)."""
         g = self.gradient
         flat, structures, labels = g.layout(args)
         if structures:
@@ -107,59 +133,74 @@ class DaskGradient:
         found = self._code.get(types)
         if found is None:
             from . import pipeline
-            single = api._single_precision(flat)
-            generated = pipeline.transform(g.fn, g.wrt_names, types, None, {}, False, single,
+            generated = pipeline.transform(g.fn, g.wrt_names, types, None, {}, False, False,
                                            "grad", self.parallel)
             if generated.output_type.ndim > 0:
                 raise TypeError(f"{g.fn.__qualname__} returns an array "
                                 f"({generated.output_type}); it must return a scalar")
-            spec = api._Specialization("source+numba", None, generated, single=single)
+            spec = api._Specialization("source+numba", None, generated)
             module = (generated.text, generated.gradient.__name__,
                       {k: getattr(v, "fn", v) if hasattr(v, "__srcad_vjp__") else v
                        for k, v in generated.scope.items()})
             # (sent once to every worker, not with every task)
-            module = self.client.scatter([module], broadcast=True, hash=False)[0]
-            found = self._code[types] = (module, spec)
-        module, spec = found
-        return module, tuple(flat) + spec.hidden_values()
+            future = self.client.scatter([module], broadcast=True, hash=False)[0]
+            found = self._code[types] = (future, module, spec)
+        future, _, spec = found
+        return future, tuple(flat) + spec.hidden_values()
 
     def __call__(self, *args, **kwargs):
-        given = dict(zip(self.others, args))
-        defaults = {p for p, v in self.gradient.signature.parameters.items()
-                    if v.default is not inspect.Parameter.empty}
-        if len(args) > len(self.others) or set(kwargs) - set(self.others) or \
-                set(kwargs) & set(given) or \
-                set(self.others) - set(given) - set(kwargs) - defaults:
-            raise TypeError(f"call it with the parameters of {self.fn.__qualname__} other "
-                            f"than its data: ({', '.join(self.others)})")
-        values = self.gradient.bind((), {**given, **kwargs, **self.examples})
-        module, call_args = self.code(values)
+        if self.chunks is None:
+            raise RuntimeError("this srcad.dask gradient was closed")
+        values = self.arguments(args, kwargs)
         data_at = tuple(self.gradient.params.index(n) for n in self.data_names)
         for attempt in range(3):
-            futures = [self.client.submit(_chunk, module, call_args, data_at, *chunk,
+            future, call_args = self.code(values)
+            futures = [self.client.submit(_chunk, future, call_args, data_at, *chunk,
                                           pure=False) for chunk in self.chunks]
             try:
                 results = self.client.gather(futures)
                 break
             except Exception as exc:
-                if not _lost(exc) or attempt == 2 or not hasattr(self, "_numpy"):
+                if not _lost(exc) or attempt == 2:
                     raise
-                self.chunks = self._scatter()  # (a worker holding some data was lost)
+                # (workers holding some data or the code were lost: send them again)
+                self.chunks = self._send()
+                self._code = {t: (self.client.scatter([m], broadcast=True, hash=False)[0], m, s)
+                              for t, (_, m, s) in self._code.items()}
         value = sum(r[0] for r in results)
         grads = [sum(r[1 + k] for r in results) for k in range(len(results[0]) - 1)]
         grads = [api._plain(gr, values[i]) for gr, i in zip(grads, self.gradient.wrt_index,
                                                              strict=True)]
         return api._plain(value), grads[0] if self.gradient.single else tuple(grads)
 
+    def arguments(self, args, kwargs):
+        """One value per parameter of the function: the call's, the defaults, the data's empty
+        chunks."""
+        given = dict(zip(self.others, args))
+        params = self.gradient.signature.parameters
+        missing = [p for p in self.others if p not in given and p not in kwargs and
+                   params[p].default is inspect.Parameter.empty]
+        if len(args) > len(self.others) or set(kwargs) - set(self.others) or \
+                set(kwargs) & set(given) or missing:
+            raise TypeError(f"call it with the parameters of {self.fn.__qualname__} other "
+                            f"than its data: ({', '.join(self.others)})")
+        merged = {**given, **kwargs, **self.examples}
+        return tuple(_scalar(merged[p]) if p in merged else params[p].default
+                     for p in self.gradient.params)
+
     def close(self):
-        """Release the data on the cluster; shut down the LocalCluster srcad started (a client
-        passed in stays open)."""
-        self.client.cancel([f for chunk in self.chunks for f in chunk])
-        self.chunks = []
+        """Release the data and code on the cluster; shut down the LocalCluster srcad started
+        (a client passed in stays open)."""
+        held = [f for chunk in getattr(self, "chunks", None) or () for f in chunk] + \
+            [future for future, _, _ in self._code.values()]
+        self.chunks, self._code = None, {}
+        if held:
+            self.client.cancel(held)
         if self.own_cluster:
             cluster = self.client.cluster
             self.client.close()
             cluster.close()
+            self.own_cluster = False
 
     def __enter__(self):
         return self
@@ -187,7 +228,7 @@ def value_and_grad(fn, data, wrt=0, *, chunk_rows=None, client=None, parallel=Fa
         A DaskGradient: call it with fn's other arguments for (value, gradient); `.close()`
         (or `with`) shuts the LocalCluster down.
     """
-    return DaskGradient(fn, dict(data), wrt, chunk_rows, client, parallel)
+    return DaskGradient(fn, data, wrt, chunk_rows, client, parallel)
 
 
 def _local_client():
@@ -203,7 +244,11 @@ def _local_client():
 
 
 def _workers(client):
-    return len(client.scheduler_info().get("workers", {}))
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def _scalar(value):
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
 
 
 def _is_dask(a):
@@ -211,15 +256,24 @@ def _is_dask(a):
 
 
 def _rows(fn, name, a):
-    if not (isinstance(a, np.ndarray) or _is_dask(a)) or a.ndim == 0:
-        raise TypeError(f"srcad.dask.value_and_grad: the data '{name}' of {fn.__qualname__} "
-                        f"must be an array with rows (numpy or dask), not {type(a).__name__}")
+    what = f"srcad.dask.value_and_grad: the data '{name}' of {fn.__qualname__}"
+    if not (isinstance(a, np.ndarray) or _is_dask(a)):
+        raise TypeError(f"{what} must be a numpy or dask array, not {type(a).__name__}")
+    if isinstance(a, np.ndarray) and type(a) is not np.ndarray:
+        raise TypeError(f"{what} is a {type(a).__module__}.{type(a).__name__}, whose "
+                        "operators or memory differ from numpy.ndarray's; pass np.asarray(...) "
+                        "(for a masked array, decide what its masked entries are)")
+    if a.ndim == 0:
+        raise TypeError(f"{what} is a 0-d array: data have rows (a leading axis)")
     if not _is_dask(a):
         valuetypes.of_value(a)  # (a dtype srcad takes)
+    elif math.isnan(a.shape[0]):
+        raise ValueError(f"{what} has row chunks of unknown size (after boolean indexing, "
+                         "say): call its .compute_chunk_sizes() first")
     return a.shape[0]
 
 
-def _dask_blocks(client, fn, arrays):
+def _dask_blocks(client, arrays):
     """Per row chunk, the futures of each dask array's block (persisted on the cluster); numpy
     data beside them are cut into the same row chunks."""
     import dask.array as da

@@ -27,6 +27,9 @@ How the reversal works:
   of its variable's uses and definitions, and is reset to zero after the reversal of a
   definition that overwrote a value whose uses came earlier.
 - Array arguments written in place are copied on entry, so the caller's arrays never change.
+- With parallel=True, a top-level loop whose trips are independent (parallel.py) runs as one
+  chunk of trips per thread in both sweeps, each chunk a generated function of its own
+  (`parallel_loop`).
 """
 
 import builtins
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from ..compiler import anno, templates, typeinfer
+from ..compiler import anno, templates, typeinfer, valuetypes
 from .. import rules
 from ..compiler.activity import diff_inputs
 from ..compiler.aliasing import is_fresh
@@ -675,27 +678,17 @@ class Differentiator(SavePlanner):
         rev_parts, rev_body, rev_after, rev_shared = self.parallel_reverse(stmt, path, plan, c,
                                                                             chunks, lo, hi)
         parts, prologue, epilogue, after = [], [], [], []
-        for name in plan.sums:
-            buf = self.namer.fresh(f"_{name}_parts")
-            parts.append(_assign(buf, _expr("np.zeros(n, d)", n=chunks,
-                                            d=self.dtype_of(self.ty(name)))))
-            prologue.append(_assign(name, self.placeholder(self.ty(name).kind, 0)))
-            epilogue.append(_assign(gast.Subscript(value=_name(buf), slice=_name(c),
-                                                   ctx=gast.Store()), _name(name)))
-            after.append(_assign(name, _expr("s + np.sum(p)", s=name, p=buf)))
-        for name in plan.array_sums:
-            buf = self.namer.fresh(f"_{name}_parts")
-            parts.append(_assign(buf, _expr("np.zeros((n,) + a.shape, a.dtype)", n=chunks,
-                                            a=name)))
-            prologue.append(_assign(name, _expr("p[c]", p=buf, c=c)))
-            after.append(_stmt("a += np.sum(p, axis=0)", a=_store(_name(name)), p=buf))
+        for name in plan.sums + plan.array_sums:
+            for out, statements in zip((parts, prologue, epilogue, after),
+                                       self.chunk_copies(name, self.ty(name), chunks, c),
+                                       strict=True):
+                out.extend(statements)
         prologue.extend(anno.deepcopy(a) for a in plan.workspaces.values())
         trips = anno.copy_loc(gast.For(
             target=_store(stmt.target), iter=_expr("range(a, b)", a=lo, b=hi),
             body=[anno.deepcopy(s) for s in stmt.body], orelse=[], type_comment=None), stmt)
         rows = parallel.stored(stmt) - set(plan.array_sums) - set(plan.workspaces) - \
-            parallel.assigned(stmt)
-        rows |= {a.targets[0].id for a in parts}
+            parallel.assigned(stmt) | {a.targets[0].id for a in parts}
         number = sum(1 for f in self.chunks if not f.name.endswith("_reverse")) + 1
         fwd_def = self.chunk_function(
             f"{self.core.tree.name}_grad_chunk{number}", c, chunks,
@@ -761,19 +754,11 @@ class Differentiator(SavePlanner):
             elif how == "zero":
                 prologue.append(_assign(name, _const(0.0)))
             elif how == "parts":
-                buf = self.namer.fresh(f"_{name}_parts")
-                if self.ty(primal).is_array:
-                    parts.append(_assign(buf, _expr("np.zeros((n,) + a.shape, a.dtype)",
-                                                    n=chunks, a=name)))
-                    prologue.append(_assign(name, _expr("p[c]", p=buf, c=c)))
-                    after.append(_stmt("a += np.sum(p, axis=0)", a=_store(_name(name)),
-                                       p=buf))
-                else:
-                    parts.append(_assign(buf, _expr("np.zeros(n)", n=chunks)))
-                    prologue.append(_assign(name, _const(0.0)))
-                    epilogue.append(_assign(gast.Subscript(value=_name(buf), slice=_name(c),
-                                                           ctx=gast.Store()), _name(name)))
-                    after.append(_stmt("a += np.sum(p)", a=_store(_name(name)), p=buf))
+                adjoint = valuetypes.array("f", self.ty(primal).ndim)
+                for out, statements in zip((parts, prologue, epilogue, after),
+                                           self.chunk_copies(name, adjoint, chunks, c),
+                                           strict=True):
+                    out.extend(statements)
             else:
                 raise AssertionError(f"{name}: {how}")  # (can_run_in_parallel said yes)
         shared |= {a.targets[0].id for a in parts}
@@ -824,9 +809,21 @@ class Differentiator(SavePlanner):
                 return False
         return True
 
-    def dtype_of(self, ty):
-        return _expr({"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[ty.kind],
-                     np=_name(self.np))
+    def chunk_copies(self, name, ty, chunks, c):
+        """For a sum (of type `ty`) the chunks each add part of: (allocating the chunks'
+        copies, starting a chunk's at zero, keeping it at the chunk's end, adding them all to
+        `name` after the loop)."""
+        buf = self.namer.fresh(f"_{name}_parts")
+        if ty.is_array:
+            return ([_assign(buf, _expr("np.zeros((n,) + a.shape, a.dtype)", n=chunks, a=name))],
+                    [_assign(name, _expr("p[c]", p=buf, c=c))], [],
+                    [_stmt("a += np.sum(p, axis=0)", a=_store(_name(name)), p=buf)])
+        dtype = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[ty.kind]
+        return ([_assign(buf, _expr(f"np.zeros(n, {dtype})", n=chunks))],
+                [_assign(name, self.placeholder(ty.kind, 0))],
+                [_assign(gast.Subscript(value=_name(buf), slice=_name(c), ctx=gast.Store()),
+                         _name(name))],
+                [_stmt("a += np.sum(p)", a=_store(_name(name)), p=buf)])
 
     def chunk_function(self, name, c, chunks, body, stmt, shared):
         """The FunctionDef `name(c, chunks, <what body reads from the gradient>)`: the names
@@ -1034,7 +1031,9 @@ def _range_args(stmt):
 
 def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, parallel=None):
     """Build the gradient FunctionDef of `core` w.r.t. the parameter names `wrt` (returning
-    the variable `aux` after the value when it is given).
+    the variable `aux` after the value when it is given). `parallel`: {path: LoopPlan} of the
+    top-level loops to run in chunks (parallel.plan); their chunk functions are the returned
+    function's "chunks" annotation.
 
     Raises:
         UnsupportedError: a construct without a derivative, naming it and its file:line.
