@@ -14,7 +14,7 @@ import srcad
 
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
-import srcad.dask  # noqa: E402
+import srcad.dask
 
 
 def logistic(w, X, y, lam):
@@ -111,9 +111,9 @@ def test_data_and_calls_an_attack_found(client, rng):
                np.sign(rng.normal(size=300)).astype(np.float32),
                rng.normal(size=3).astype(np.float32))
     g = srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, chunk_rows=100, client=client)
-    value, grad = g(w, np.float32(0.0))  # (float32 data, computed in float64)
-    ref_value, ref_grad = srcad.value_and_grad(logistic)(w.astype(float), X.astype(float),
-                                                         y.astype(float), 0.0)
+    _, grad = g(w, np.float32(0.0))  # (float32 data, computed in float64)
+    _, ref_grad = srcad.value_and_grad(logistic)(w.astype(float), X.astype(float),
+                                                 y.astype(float), 0.0)
     assert grad.dtype == np.float32
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-5)
     g.close()
