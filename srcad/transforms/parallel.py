@@ -30,6 +30,7 @@ import gast
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
 from ..compiler.templates import SourceText, names_read
+from .saving import primal_reads
 
 
 @dataclass
@@ -91,7 +92,7 @@ class _Analysis:
         self.definitions, self.origins = definitions, origins
         self.index = loop.target.id
         self.after_reads = exposed_reads(after, set())[0]  # (read before assigned again)
-        self.before_reads = set().union(*map(_reads, before)) if before else set()
+        self.before_reads = set().union(*map(primal_reads, before)) if before else set()
 
     def ty(self, name):
         return self.types.get(name)
@@ -131,7 +132,7 @@ class _Analysis:
         sums = _sums(self.loop.body, name, self.loop)
         if ty is None or ty.is_array or ty.kind not in "fi" or not sums or \
                 _mentions(self.loop, name) != 2 * sums:
-            first = next((s for s in _statements(self.loop.body) if name in _reads(s)), None)
+            first = next((s for s in _statements(self.loop.body) if name in primal_reads(s)), None)
             raise _Serial(f"a trip reads '{name}' before assigning it{_line(first)}: it "
                           "carries a value from one trip to the next (only sums s = s + e may)")
         self.out.sums.append(name)
@@ -168,7 +169,7 @@ class _Analysis:
         if allocation is not None:
             self.out.workspaces[name] = allocation
             return
-        first = next(s for s in stmts if name in _reads(s))
+        first = next(s for s in stmts if name in primal_reads(s))
         rows = f"its own row {name}[{self.user(self.index)}, ...]" if self.out.own_rows else \
             "its own row (the loop's index may be negative, and a negative index wraps around)"
         raise _Serial(f"a trip writes into '{name}'{_line(first)} at places other than {rows}, "
@@ -246,7 +247,7 @@ def exposed_reads(stmts, assigned):
             exposed |= names_read(s.test) - assigned
             exposed |= exposed_reads(s.body, assigned)[0]
         else:
-            exposed |= _reads(s) - assigned
+            exposed |= primal_reads(s) - assigned
             if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
                 assigned.add(s.targets[0].id)
     return exposed, assigned
@@ -363,14 +364,6 @@ def _is_sum(stmt, name, target):
 def _allocates(value):
     return is_fresh(value) or isinstance(value, gast.Call) and \
         any(anno.getanno(value.func, "func") is f for f in ALLOCATIONS)
-
-
-def _reads(stmt):
-    """The names `stmt` reads when it runs (an array stored into too: its other elements)."""
-    reads = names_read(stmt)
-    if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
-        reads.add(stmt.target.id)
-    return reads
 
 
 def assigned(stmt):

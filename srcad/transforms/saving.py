@@ -87,7 +87,7 @@ class SavePlanner:
             self.forget_plan()
             for path in self.checkpointed:  # re-running a trip reads what the body reads
                 loop = self.loops[path]
-                for name in _primal_reads(loop) - _written(loop):
+                for name in primal_reads(loop) - _written(loop):
                     self.read(name, path[:-1] + (path[-1] - 0.5,))
             self.plan_saves_and_restores(body)
 
@@ -498,7 +498,7 @@ def _written(stmt):
     return written
 
 
-def _primal_reads(stmt):
+def primal_reads(stmt):
     """The variables `stmt` reads when it runs (a `+=` target too)."""
     return names_read(stmt) | {n.target.id for n in gast.walk(stmt)
                                if isinstance(n, gast.AugAssign) and
