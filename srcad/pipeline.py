@@ -17,6 +17,7 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
     precision  for float32 arguments, float32 constants (Numba would promote to float64)
+    fusion     or, in float64, runs of elementwise array statements as one loop nest each
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
 
@@ -32,8 +33,8 @@ from dataclasses import dataclass, field
 
 import gast
 
-from .compiler import (activity, aliasing, anno, cleanup, codegen, frontend, guards, normalize,
-                       outputs, precision, structured, templates, typeinfer)
+from .compiler import (activity, aliasing, anno, cleanup, codegen, frontend, fusion, guards,
+                       normalize, outputs, precision, structured, templates, typeinfer)
 from . import diskcache, reuse
 from .transforms import forward, reverse
 from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
@@ -165,6 +166,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
     _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
     _check_ranges(core.tree, types, core.origins)
+    _check_augmented(core.tree, types)
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
@@ -194,6 +196,14 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers)
     if single:
         precision.single(grad_def, np_name)
+    elif not composing:
+        typed = dict(types, **{adj: types[name] for name, adj in
+                               [*adjoints.items(), *core.namer.tangent_names().items()]
+                               if name in types})
+        if kind == "grad":
+            typed[grad_def.args.args[-1].id] = output_type  # (the seed)
+        for fn_def in [grad_def] + chunks:
+            fusion.fuse(fn_def, typed, np_name, core.namer)
     if not composing:
         for fn_def in [grad_def] + chunks:
             codegen.numba_compatible(fn_def, types)
@@ -285,6 +295,33 @@ def _check_ranges(tree, types, origins):
                     loc = anno.getanno(arg, "loc") or anno.getanno(node, "loc")
                     raise UserCodeError(f"{loc}: range() takes integers; "
                                         f"'{what}' is a float (Python raises TypeError)")
+
+
+def _check_augmented(tree, types):
+    """`a += e` (or `a[i:j] *= e`, ...) of an integer or boolean array with a float (or, into
+    a boolean one, an integer) is NumPy's UFuncTypeError: the result cannot be cast back."""
+    infer = typeinfer._Infer(types)
+    defined = {}  # name -> the type of what its plain assignments give it
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and \
+                not anno.getanno(node, "augmented"):
+            name = node.targets[0].id
+            defined[name] = typeinfer.join(defined.get(name), infer.expr(node.value))
+    for node in gast.walk(tree):
+        if not anno.getanno(node, "augmented"):
+            continue
+        target = node.targets[0] if isinstance(node, gast.Assign) else node.target
+        value_ty = infer.expr(node.value)
+        target_ty = infer.subscript(target) if isinstance(target, gast.Subscript) else \
+            defined.get(target.id) or typeinfer.UNKNOWN  # (x = x + e: x's type joins both)
+        order = "bif"
+        if target_ty.is_array and target_ty.kind in order and value_ty.kind in order and \
+                order.index(value_ty.kind) > order.index(target_ty.kind):
+            name = {"b": "a boolean", "i": "an integer", "f": "a float"}
+            raise UserCodeError(
+                f"{anno.getanno(node, 'loc')}: an augmented assignment of {name[value_ty.kind]} "
+                f"value into {name[target_ty.kind]} array (NumPy raises UFuncTypeError: the "
+                f"result cannot be cast back with casting rule 'same_kind')")
 
 
 def _names(tree):

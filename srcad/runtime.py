@@ -211,6 +211,17 @@ class AdjointShapeError(ValueError):
         super().__init__(f"{where} has shape {adjoint_shape}, its argument {x_shape}")
 
 
+class FusionMismatch(AssertionError):
+    def __init__(self):
+        super().__init__("internal error in srcad: the arrays of a fused loop have different "
+                         "shapes (please report it with the function)")
+
+
+@register_jitable
+def fusion_mismatch():
+    raise FusionMismatch()
+
+
 @register_jitable
 def index_error(index, size, axis, where):
     raise IndexOutOfBounds(index, size, axis, where)

@@ -154,10 +154,11 @@ class _Guarder:
         return out
 
     def is_int(self, node):
+        """An integer scalar (NumPy's integer arrays divide by zero to 0, with a warning)."""
         if isinstance(node, gast.Constant):
             return type(node.value) is int
-        return isinstance(node, gast.Name) and getattr(self.types.get(node.id), "kind", None) \
-            == "i"
+        ty = self.types.get(node.id) if isinstance(node, gast.Name) else None
+        return ty is not None and ty.kind == "i" and ty.ndim == 0
 
 
 class _LoopInfo:

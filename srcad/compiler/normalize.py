@@ -356,11 +356,13 @@ class _Lowering:
                 store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
                 self.emit(anno.copy_loc(gast.AugAssign(target=store, op=gast.Add(),
                                                        value=self.atom(node.value)), node))
+                anno.setanno(self.out[-1], "augmented", True)
                 return
             old = anno.deepcopy(gast.Subscript(value=base, slice=index, ctx=gast.Load()))
             new = gast.BinOp(left=old, op=node.op, right=node.value)
             self.assign(gast.Subscript(value=base, slice=anno.deepcopy(index),
                                        ctx=gast.Store()), new)
+            anno.setanno(self.out[-1], "augmented", True)
             return
         if not isinstance(target, gast.Name):
             _unsupported("augmented assignment to this target", node)
@@ -369,6 +371,7 @@ class _Lowering:
                     gast.BinOp(left=load, op=node.op, right=node.value))
         # NumPy updates an array in place here; the alias check must see it as a write
         anno.setanno(self.out[-1], "inplace", True)
+        anno.setanno(self.out[-1], "augmented", True)
 
     def visit_Return(self, node):
         if node.value is None:

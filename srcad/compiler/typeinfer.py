@@ -351,18 +351,47 @@ def shape_classes(tree, types, elementwise):
 
 
 def _slice_class(value, classes, types):
-    """`x[a:b]` with constants a >= 0 (or none) and b < 0 (or none) along the first axis has
-    length max(len(x) - a - |b|, 0): x[1:] and x[:-1] are one class."""
-    base, index = value.value, value.slice
+    """`x[a:b, c:d, ...]` with constants a >= 0 (or none) and b < 0 (or none) on each axis
+    sliced has length max(n - a - |b|, 0) along it: x[1:] and x[:-1] are one class, as are
+    u[2:, 1:-1] and u[1:-1, :-2]."""
+    base = value.value
     if not (isinstance(base, gast.Name) and types.get(base.id, UNKNOWN).is_array and
-            classes.get(base.id) is not None and isinstance(index, gast.Slice) and
-            index.step is None):
+            classes.get(base.id) is not None):
         return None
-    start, stop = _int_const(index.lower, 0), _int_const(index.upper, 0)
-    if start is None or stop is None or start < 0 or stop > 0 or \
-            index.upper is not None and stop == 0:
+    rank = types[base.id].ndim
+    found = constant_slices(value.slice, rank)
+    if found is None:
         return None
-    return f"{classes[base.id]}[{start - stop}:]"
+    root, outer = split_slice_class(classes[base.id], rank)
+    cuts = [a + b for a, b in zip(outer, found[1], strict=True)]
+    return root if not any(cuts) else f"{root}[{','.join(map(str, cuts))}]"
+
+
+def constant_slices(index, rank):
+    """For an index of slices `a:b` with constants a >= 0 (or none) and b < 0 (or none), into
+    an array of rank `rank`: (where each axis starts, how much shorter each axis is), else
+    None."""
+    items = index.elts if isinstance(index, gast.Tuple) else [index]
+    if len(items) > rank:
+        return None
+    starts, cuts = [0] * rank, [0] * rank
+    for k, item in enumerate(items):
+        if not isinstance(item, gast.Slice) or item.step is not None:
+            return None
+        start, stop = _int_const(item.lower, 0), _int_const(item.upper, 0)
+        if start is None or stop is None or start < 0 or stop > 0 or \
+                item.upper is not None and stop == 0:
+            return None
+        starts[k], cuts[k] = start, start - stop
+    return tuple(starts), tuple(cuts)
+
+
+def split_slice_class(cls, rank):
+    """A shape class as (the class it slices, the amount cut off each axis)."""
+    found = re.fullmatch(r"(.*)\[([0-9,]+)\]", cls)
+    if found is None or found.group(2).count(",") != rank - 1:
+        return cls, [0] * rank
+    return found.group(1), [int(c) for c in found.group(2).split(",")]
 
 
 def _int_const(node, default):

@@ -235,6 +235,10 @@ class Differentiator(SavePlanner):
         g = _expr("kn.last_writes(g, i)", g=_name(self.adj(target_sub.value.id)),
                   i=target_sub.slice) if self.index_kind(target_sub.slice) == "fancy" else \
             self.adjoint_subscript(target_sub)
+        if self.index_kind(target_sub.slice) == "basic" and \
+                self.shapes.get(value.id) is not None and self.shapes.get(value.id) == \
+                typeinfer._slice_class(target_sub, self.shapes, self.types):
+            return [self.accumulate(value.id, _expr("np.copy(g)", np=_name(self.np), g=g))]
         return [self.accumulate(value.id, self.reduce_to(g, self.index_result_type(target_sub),
                                                           value.id))]
 

@@ -72,8 +72,11 @@ def test_shapes_saved_per_trip(fn, make, wrt, jit, rng):
     check.compare(fn, args, list(wrt), list(g(*args)))
 
 
-def test_the_stencil_saves_the_shapes_of_its_temporaries():
+def test_the_stencil_saves_lap_alone():
+    """Every temporary of a step has the shape of u[1:-1, 1:-1] (slices with constant bounds on
+    both axes are one shape class), so no shape is saved; the interior u[1:-1, 1:-1] that each
+    step overwrites is not needed (the step is linear in it): lap is the one save."""
     text = srcad.source(srcad.grad(stencil, wrt=(0, 1), mode="source"),
                         np.ones((5, 5)), 0.2, 2)
-    assert text.count(".append(") == 8, text
-    assert text.count(".shape)") == 6, text  # (lap and the overwritten interior: values)
+    assert text.count(".append(") == 1 and "_lap_saves.append(lap)" in text, text
+    assert ".shape)" not in text, text

@@ -1,0 +1,612 @@
+"""Elementwise array statements lowered to one loop nest (issue #12).
+
+NumPy evaluates `a = x[1:] - x[:-1] ** 2; b = 1.0 - x[:-1]; return np.sum(100.0 * a * a + b * b)`
+one statement at a time, each into a new array; its gradient adds as many again. A run of
+consecutive statements that are elementwise over arrays of one shape becomes one loop nest,
+the loop a careful person writes by hand: an array only the run reads becomes a scalar in the
+loop, `np.sum` of an elementwise expression an accumulator, and the statements of the run that
+do not depend on it (allocations, views, scalar arithmetic) move before the loop.
+
+Which arrays have one shape comes from `typeinfer.shape_classes` (slices with constant bounds
+keep their class). A run is fused only where no element of an array written in it is read at
+another position (a loop-carried dependence), apart from arrays the run only adds into
+(`g[1:] += a; g[:-1] -= b`). The loop checks at entry that every array it indexes has the
+loop's shape, so a wrong guess raises instead of reading out of bounds.
+"""
+
+import gast
+import numpy as np
+
+from . import anno, templates, typeinfer
+from .templates import COMMENT, make_const, make_name
+
+# NumPy functions that act elementwise on scalars exactly as on arrays
+ELEMENTWISE = {"exp", "log", "log1p", "expm1", "log2", "log10", "sqrt", "sin", "cos", "tan",
+               "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "arcsinh", "arctanh",
+               "abs", "absolute", "negative", "square", "maximum", "minimum", "arctan2"}
+RUNTIME_ELEMENTWISE = {"sigmoid"}
+ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+NEW_ARRAYS = {"zeros_like", "empty_like", "ones_like", "zeros", "empty", "ones", "full",
+              "full_like", "copy"}
+
+
+def fuse(fn_def, types, np_name, namer):
+    """Fuse the elementwise runs of every block of `fn_def` in place (`types`: name -> Ty of
+    every variable it uses, adjoints included)."""
+    for total in _sums_out_of_return(fn_def, np_name, namer, types):
+        types[total] = typeinfer.FLOAT
+    classes = _stable_classes(fn_def, types, np_name)
+    groups = _alias_groups(fn_def)
+    counts = {}
+    for node in templates.walk(fn_def):
+        if isinstance(node, gast.Name):
+            counts[node.id] = counts.get(node.id, 0) + 1
+    context = _Context(types, classes, groups, counts, np_name, namer)
+    for block in templates.blocks(fn_def.body):
+        block[:] = _fuse_block(block, context)
+
+
+class _Context:
+    def __init__(self, types, classes, groups, counts, np_name, namer):
+        self.types, self.classes, self.groups = types, classes, groups
+        self.counts, self.np, self.namer = counts, np_name, namer
+
+    def ty(self, name):
+        return self.types.get(name, typeinfer.UNKNOWN)
+
+
+def _fuse_block(stmts, context):
+    """`stmts` with their runs fused. The shape classes known at each statement are the stable
+    ones, and those of names bound earlier in the block (until bound again)."""
+    out, i = [], 0
+    env = dict(context.classes)
+    while i < len(stmts):
+        run, j = _Run(context, env), i
+        while j < len(stmts) and run.add(stmts[j]):
+            j += 1
+        while run.stmts and run.stmts[-1][0] == "comment":  # (they belong to what follows)
+            run.stmts.pop()
+        done = [s for _, s in run.stmts] if run.worth_fusing() else stmts[i:i + 1]
+        out.extend(run.emit() if run.worth_fusing() else done)
+        for stmt in done:
+            _learn(stmt, env, context)
+        i += len(done)
+    return out
+
+
+def _learn(stmt, env, context):
+    """Update the classes `env` after `stmt` ran."""
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+        cls = expr_class(stmt.value, env, context.ty, context.np)
+        env[stmt.targets[0].id] = cls
+        if cls is None:
+            del env[stmt.targets[0].id]
+        return
+    for n in templates.walk(stmt):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and \
+                n.id not in context.classes:
+            env.pop(n.id, None)
+
+
+def expr_class(node, env, ty, np_name):
+    """The shape class of array expression `node` (`env`: name -> class), or None."""
+    if isinstance(node, gast.Name):
+        return env.get(node.id) if ty(node.id).is_array else None
+    if isinstance(node, gast.Subscript):
+        view = _view_of(node, ty)
+        if view is None or env.get(view[0]) is None:
+            return None
+        root, outer = typeinfer.split_slice_class(env[view[0]], len(view[2]))
+        return _class(root, [a + b for a, b in zip(outer, view[2], strict=True)])
+    if _fill_value(node) is not None:
+        g, x = _fill_value(node)
+        return env.get(x) if isinstance(g, gast.Constant) or isinstance(g, gast.Name) and \
+            ty(g.id).ndim == 0 else None
+    if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+            isinstance(node.func.value, gast.Name) and node.func.value.id == np_name and \
+            node.func.attr in typeinfer.SHAPE_PRESERVING + ("full_like",) and node.args:
+        return expr_class(node.args[0], env, ty, np_name)
+    if isinstance(node, gast.BinOp) and isinstance(node.op, ARITHMETIC):
+        operands = [node.left, node.right]
+    elif isinstance(node, gast.UnaryOp):
+        operands = [node.operand]
+    elif _is_elementwise_call(node, np_name):
+        operands = node.args
+    else:
+        return None
+    found = set()
+    for operand in operands:
+        if isinstance(operand, gast.Constant) or \
+                isinstance(operand, gast.Name) and ty(operand.id).ndim == 0 and \
+                ty(operand.id).kind in ("f", "i", "b"):
+            continue
+        found.add(expr_class(operand, env, ty, np_name))
+    return found.pop() if len(found) == 1 else None
+
+
+def _class(root, cuts):
+    return root if not any(cuts) else f"{root}[{','.join(map(str, cuts))}]"
+
+
+class _Run:
+    """Consecutive statements being fused: each `add`ed one is kept or refused whole."""
+
+    def __init__(self, context, classes):
+        self.c, self.classes = context, classes
+        self.cls = None  # the shape class of the loop, its rank
+        self.rank = 0
+        self.stmts = []  # (kind, statement)
+        self.local = {}  # name assigned in the run -> its statement
+        self.views = {}  # name -> the name the run assigned it is another name for
+        self.known = {}  # the shape classes of the arrays assigned before the loop
+        self.accessed = set()  # every name the loop reads or writes, or a hoisted one assigns
+        self.hoisted_reads = set()  # the names the statements run before the loop read
+        self.reduced = set()  # scalars the run sums into
+        self.accesses = {}  # alias group of an outside array -> {(name, cuts, updated)}
+        self.extents = []  # (name, cuts) of the outside arrays the loop indexes
+        self.elementwise = 0
+
+    # ---- accepting statements -------------------------------------------------------------
+    def add(self, stmt):
+        saved = {k: (dict(v) if isinstance(v, dict) else
+                     set(v) if isinstance(v, set) else list(v) if isinstance(v, list) else v)
+                 for k, v in vars(self).items() if k not in ("c", "classes")}
+        saved["accesses"] = {k: set(v) for k, v in self.accesses.items()}
+        try:
+            kind = self._classify(stmt)
+        except _Refused:
+            kind = None
+        if kind is None:
+            vars(self).update(saved)
+            return False
+        self.stmts.append((kind, stmt))
+        return True
+
+    def _classify(self, stmt):
+        if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
+                isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT):
+            return "comment"
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            return self._assign(stmt.targets[0].id, stmt.value)
+        if isinstance(stmt, gast.AugAssign):
+            return self._update(stmt)
+        if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call) and \
+                isinstance(stmt.value.func, gast.Attribute) and stmt.value.func.attr == "append":
+            return self._hoist(None, stmt.value)  # (a save)
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript):
+            self._store_target(stmt.targets[0], updated=False)
+            self._element(stmt.value, scalar_ok=True)
+            self.elementwise += 1
+            return "store"
+        return None
+
+    def _assign(self, name, value):
+        ty = self.c.ty(name)
+        if name in self.accessed or any(isinstance(n, gast.Name) and n.id == name
+                                        for n in templates.walk(value)):
+            return None  # (x = x * y: the loop would read the new array it writes)
+        if _is_call(value, self.c.np, "sum") and len(value.args) == 1 and \
+                not value.keywords and ty.kind == "f" and ty.ndim == 0:
+            self._element(value.args[0])
+            self.reduced.add(name)
+            self.accessed.add(name)
+            self.elementwise += 1
+            return "reduce"
+        if ty.kind == "f" and ty.ndim > 0:
+            if isinstance(value, gast.Name) and (value.id in self.local or
+                                                 value.id in self.views):
+                return self._alias(name, value)
+            fill = _fill_value(value)
+            if fill is None and not _elementwise_shape(value, self.c.np):
+                return self._hoist(name, value)
+            if fill is not None:
+                if self.c.ty(fill[1]).ndim != ty.ndim:
+                    raise _Refused
+                if fill[1] not in self.local:
+                    self._operand(fill[1], (0,) * ty.ndim)  # (its shape only)
+                self._element(fill[0], scalar_ok=True, scalar_only=True)
+            else:
+                self._element(value)
+            self.local[name] = value
+            self.accessed.add(name)
+            self.elementwise += 1
+            return "assign"
+        return self._hoist(name, value)
+
+    def _hoist(self, name, value):
+        """A statement independent of the loop (it reads nothing the run assigns, and no
+        array the run writes before it): it runs before the loop. (`name` None: a call.)"""
+        reads = {n.id for n in templates.walk(value) if isinstance(n, gast.Name)}
+        if reads & (set(self.local) | set(self.views) | self.reduced) or name in self.accessed:
+            return None
+        for n in reads:
+            group = self.c.groups.get(n, n)
+            if any(w for *_, w in self.accesses.get(group, ())):
+                return None
+        self.hoisted_reads |= reads
+        if name is not None:
+            self.accessed.add(name)
+            cls = expr_class(value, {**self.classes, **self.known}, self.c.ty, self.c.np)
+            if cls is not None:
+                self.known[name] = cls
+        return "hoist"
+
+    def _alias(self, name, value):
+        """`name = other` of an array the run assigned: the same array, read by either name."""
+        base = self.views.get(value.id, value.id)
+        self.views[name] = base
+        self.accessed.add(name)
+        return "alias"
+
+    def _update(self, stmt):
+        if not isinstance(stmt.op, (gast.Add, gast.Sub, gast.Mult, gast.Div)):
+            return None
+        target = stmt.target
+        if isinstance(target, gast.Name) and self.c.ty(target.id).ndim == 0:
+            value = stmt.value
+            if not (_is_call(value, self.c.np, "sum") and len(value.args) == 1 and
+                    not value.keywords and isinstance(stmt.op, (gast.Add, gast.Sub))) or \
+                    target.id in self.accessed or self.c.ty(target.id).kind != "f":
+                return None
+            self._element(value.args[0])
+            self.reduced.add(target.id)
+            self.accessed.add(target.id)
+            self.elementwise += 1
+            return "reduce"
+        additive = isinstance(stmt.op, (gast.Add, gast.Sub))
+        self._store_target(target, updated=additive)
+        self._element(stmt.value, scalar_ok=True)
+        if not additive:  # (x *= e reads x's element: the same access as the write)
+            self._store_target(target, updated=False)
+        self.elementwise += 1
+        return "update"
+
+    def _store_target(self, target, updated):
+        view = _view_of(target, self.c.ty)
+        if view is None or view[0] in self.local or view[0] in self.views:
+            raise _Refused
+        base, starts, cuts = view
+        self._operand(base, cuts)
+        self._touch(base, starts, updated=updated, write=True)
+
+    # ---- elements -------------------------------------------------------------------------
+    def _element(self, expr, scalar_ok=False, scalar_only=False):
+        """Check that `expr` is elementwise over the run's shape (at least one array in it
+        unless `scalar_ok`; none with `scalar_only`)."""
+        arrays = self._visit(expr)
+        if arrays and scalar_only or not arrays and not scalar_ok:
+            raise _Refused
+
+    def _visit(self, node):
+        if isinstance(node, gast.Constant):
+            if not isinstance(node.value, (int, float)):
+                raise _Refused
+            return 0
+        if isinstance(node, gast.Name):
+            name = node.id
+            if name in self.local or name in self.views:
+                return 1
+            ty = self.c.ty(name)
+            if ty.ndim == 0 and ty.kind in ("f", "i", "b"):
+                if name in self.reduced:
+                    raise _Refused
+                self.accessed.add(name)
+                return 0
+            if ty.kind != "f" or not ty.is_array:
+                raise _Refused
+            self._operand(name, (0,) * ty.ndim)
+            self._touch(name, (0,) * ty.ndim, updated=False)
+            return 1
+        if isinstance(node, gast.Subscript):
+            view = _view_of(node, self.c.ty)
+            if view is None or view[0] in self.local or view[0] in self.views or \
+                    self.c.ty(view[0]).kind != "f":
+                raise _Refused
+            self._operand(view[0], view[2])
+            self._touch(view[0], view[1], updated=False)
+            return 1
+        if isinstance(node, gast.BinOp) and isinstance(node.op, ARITHMETIC):
+            return self._visit(node.left) + self._visit(node.right)
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+            return self._visit(node.operand)
+        if _is_elementwise_call(node, self.c.np):
+            return sum(self._visit(a) for a in node.args)
+        raise _Refused
+
+    def _operand(self, name, cuts):
+        """An outside array indexed by the loop: its shape class must be the run's."""
+        cls = self.known.get(name, self.classes.get(name))
+        if cls is None:
+            raise _Refused
+        root, outer = typeinfer.split_slice_class(cls, len(cuts))
+        total = [a + b for a, b in zip(outer, cuts, strict=True)]
+        key = (root, tuple(total))
+        if self.cls is None:
+            self.cls, self.rank = key, len(cuts)
+        elif key != self.cls:
+            raise _Refused
+        self.accessed.add(name)
+        if (name, cuts) not in self.extents:
+            self.extents.append((name, cuts))
+
+    def _touch(self, name, cuts, updated, write=False):
+        group = self.c.groups.get(name, name)
+        seen = self.accesses.setdefault(group, set())
+        seen.add((name, cuts, updated, write))
+        written = any(w for *_, w in seen)
+        if not written:
+            return
+        if all(u for _, _, u, _ in seen):
+            return  # only added into: the order of the additions does not matter
+        if len({(n, c) for n, c, u, w in seen}) > 1:
+            raise _Refused  # an element written here is read or written at another position
+
+    def worth_fusing(self):
+        return self.elementwise >= 2 and self.cls is not None
+
+    # ---- the loop -------------------------------------------------------------------------
+    def emit(self):
+        c = self.c
+        # (an array read after the loop, or by a statement hoisted before it (its earlier
+        # value), stays an array)
+        materialized = {n for n in self.local if c.counts.get(n, 0) > self._uses_in_run(n) or
+                        n in self.hoisted_reads}
+        aliases_after = [(n, b) for n, b in self.views.items()
+                         if c.counts.get(n, 0) > self._uses_in_run(n)]
+        materialized |= {b for _, b in aliases_after}
+        hoisted, before, body, after = [], [], [], []
+        index = [c.namer.fresh(f"_i{k}" if k else "_i") for k in range(self.rank)]
+        sizes = [c.namer.fresh(f"_n{k}" if k else "_n") for k in range(self.rank)]
+        first, first_cuts = self.extents[0]
+        for k, size in enumerate(sizes):
+            before.append(templates.make_assign(size, _extent(first, k, first_cuts[k])))
+        mismatch = [gast.Compare(left=_extent(name, k, cuts[k]), ops=[gast.NotEq()],
+                                 comparators=[make_name(sizes[k])])
+                    for name, cuts in self.extents[1:] for k in range(self.rank)]
+        if mismatch:
+            before.append(gast.If(
+                test=gast.BoolOp(op=gast.Or(), values=mismatch) if len(mismatch) > 1
+                else mismatch[0],
+                body=[templates.fill_stmt("rt.fusion_mismatch()")], orelse=[]))
+        rewrite = _Elements(self, index, materialized)
+        for kind, stmt in self.stmts:
+            if kind == "hoist":
+                hoisted.append(stmt)
+            elif kind == "comment":
+                (body if body else hoisted).append(stmt)
+            elif kind == "reduce":
+                target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
+                value = stmt.value.args[0]
+                if isinstance(stmt, gast.Assign):
+                    before.append(templates.make_assign(target.id, make_const(0.0)))
+                    op = gast.Add()
+                else:
+                    op = stmt.op
+                body.append(gast.AugAssign(target=make_name(target.id, gast.Store()), op=op,
+                                           value=rewrite.visit(anno.deepcopy(value))))
+            elif kind == "assign":
+                name = stmt.targets[0].id
+                fill = _fill_value(stmt.value)
+                value = fill[0] if fill is not None else stmt.value
+                value = rewrite.visit(anno.deepcopy(value))
+                if name in materialized:
+                    before.append(templates.fill_stmt(
+                        "t = np.empty(s)", t=make_name(name, gast.Store()),
+                        np=make_name(c.np), s=gast.Tuple(
+                            elts=[make_name(s) for s in sizes], ctx=gast.Load())))
+                    body.append(templates.make_assign(rewrite.element(name, gast.Store()),
+                                                      value))
+                else:
+                    body.append(templates.make_assign(name, value))
+            elif kind in ("store", "update"):
+                stmt = anno.deepcopy(stmt)
+                target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
+                base, starts, _ = _view_of(target, c.ty)
+                element = rewrite.element(base, gast.Store(), starts)
+                if isinstance(stmt, gast.Assign):
+                    stmt.targets[0] = element
+                else:
+                    stmt.target = element
+                stmt.value = rewrite.visit(stmt.value)
+                body.append(stmt)
+        for name, base in aliases_after:
+            after.append(templates.make_assign(name, make_name(base)))
+        loop = body
+        for k in reversed(range(self.rank)):
+            loop = [gast.For(target=make_name(index[k], gast.Store()),
+                             iter=templates.fill("range(n)", n=make_name(sizes[k])),
+                             body=loop, orelse=[], type_comment=None)]
+        return hoisted + before + loop + after
+
+    def _uses_in_run(self, name):
+        return sum(1 for _, stmt in self.stmts for n in templates.walk(stmt)
+                   if isinstance(n, gast.Name) and n.id == name)
+
+
+def _extent(name, axis, cut):
+    """The length of `name[cut:]` along `axis` (`name[a:-b]` has the length of `name[a+b:]`)."""
+    shape = templates.fill(f"x.shape[{axis}]", x=make_name(name))
+    return templates.fill(f"max(s - {cut}, 0)", s=shape) if cut else shape
+
+
+class _Elements(gast.NodeTransformer):
+    """An elementwise expression of the run as the expression of one element."""
+
+    def __init__(self, run, index, materialized):
+        self.run, self.index, self.materialized = run, index, materialized
+
+    def element(self, name, ctx, starts=None):
+        starts = starts or (0,) * self.run.rank
+        items = [make_name(i) if not c else
+                 gast.BinOp(left=make_name(i), op=gast.Add(), right=make_const(c))
+                 for i, c in zip(self.index, starts, strict=True)]
+        return gast.Subscript(value=make_name(name), ctx=ctx,
+                              slice=items[0] if len(items) == 1 else
+                              gast.Tuple(elts=items, ctx=gast.Load()))
+
+    def visit_Name(self, node):
+        run = self.run
+        if node.id in run.views:
+            return self.visit_Name(make_name(run.views[node.id]))
+        if node.id in run.local:
+            return self.element(node.id, gast.Load()) if node.id in self.materialized else node
+        if run.c.ty(node.id).is_array:
+            return self.element(node.id, gast.Load())
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        return node.args[0] if node.func.attr == "copy" else node
+
+    def visit_Subscript(self, node):
+        base, starts, _ = _view_of(node, self.run.c.ty)
+        return self.element(base, gast.Load(), starts)
+
+
+class _Refused(Exception):
+    pass
+
+
+def _view_of(node, ty):
+    """`x` or `x[a:b, ...]` (constant a >= 0, b < 0 on each axis): (x, where each axis
+    starts, how much each axis is shorter than x's), else None."""
+    if isinstance(node, gast.Name):
+        zeros = (0,) * ty(node.id).ndim
+        return (node.id, zeros, zeros) if ty(node.id).is_array else None
+    if not (isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) and
+            ty(node.value.id).is_array):
+        return None
+    found = typeinfer.constant_slices(node.slice, ty(node.value.id).ndim)
+    return None if found is None else (node.value.id, *found)
+
+
+def _fill_value(value):
+    """`kn.sum_adjoint(g, x, None)` (g spread over x's shape): (g, x's name), else None."""
+    if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+            isinstance(value.func.value, gast.Name) and value.func.value.id == "kn" and \
+            value.func.attr == "sum_adjoint" and len(value.args) == 3 and \
+            isinstance(value.args[1], gast.Name) and \
+            isinstance(value.args[2], gast.Constant) and value.args[2].value is None:
+        return value.args[0], value.args[1].id
+    return None
+
+
+def _elementwise_shape(value, np_name):
+    """Whether `value` may be an elementwise expression (else it is a call or an index that
+    makes its own array)."""
+    return isinstance(value, (gast.BinOp, gast.UnaryOp)) or _is_elementwise_call(value, np_name)
+
+
+def _is_elementwise_call(node, np_name):
+    """`np.exp(e)`, `rt.sigmoid(e)`, `np.copy(e)` (a new array of e's elements): a call
+    whose element is the call of the elements."""
+    if not (isinstance(node, gast.Call) and not node.keywords and node.args and
+            isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name)):
+        return False
+    module, attr = node.func.value.id, node.func.attr
+    return module == np_name and (attr in ELEMENTWISE or attr == "copy" and
+                                  len(node.args) == 1) or \
+        module == "rt" and attr in RUNTIME_ELEMENTWISE
+
+
+def _is_call(node, module, attr):
+    return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+        isinstance(node.func.value, gast.Name) and node.func.value.id == module and \
+        node.func.attr == attr
+
+
+def _sums_out_of_return(fn_def, np_name, namer, types):
+    """`return (np.sum(t), g)` -> `s = np.sum(t)` first, so that the sum may join a run.
+    Returns the names of the sums."""
+    ret = fn_def.body[-1]
+    if not isinstance(ret, gast.Return) or ret.value is None:
+        return []
+    sums = [n for n in templates.walk(ret.value)
+            if _is_call(n, np_name, "sum") and len(n.args) == 1 and not n.keywords and
+            isinstance(n.args[0], gast.Name) and
+            types.get(n.args[0].id, typeinfer.UNKNOWN).kind == "f" and
+            types.get(n.args[0].id, typeinfer.UNKNOWN).ndim > 0]
+    hoisted = []
+    for call in sums:
+        name = namer.fresh("_total")
+        hoisted.append(templates.make_assign(name, anno.deepcopy(call)))
+        call.func, call.args = make_name(name), []  # (replaced below by the name)
+    if hoisted:
+        ret.value = _CallsToNames().visit(ret.value)
+        fn_def.body[-1:] = hoisted + [ret]
+    return [h.targets[0].id for h in hoisted]
+
+
+class _CallsToNames(gast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, gast.Name) and not node.args and node.func.id.startswith(
+                "_total"):
+            return node.func
+        return node
+
+
+def _stable_classes(fn_def, types, np_name):
+    """typeinfer.shape_classes of the generated function, without the names bound more than
+    once or other than by `name = value` (a class relates the values of names bound once)."""
+    for node in templates.walk(fn_def):  # (calls srcad wrote carry no function yet)
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+                isinstance(node.func.value, gast.Name) and node.func.value.id == np_name and \
+                not anno.hasanno(node.func, "func"):
+            anno.setanno(node.func, "func", getattr(np, node.func.attr, None))
+    classes = typeinfer.shape_classes(fn_def, types, lambda f: isinstance(f, np.ufunc))
+    bound = {a.id: 1 for a in fn_def.args.args}
+    for node in templates.walk(fn_def):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            names, times = [node.targets[0].id], 1
+        elif isinstance(node, (gast.Assign, gast.For)):
+            target = node.targets[0] if isinstance(node, gast.Assign) else node.target
+            names, times = [n.id for n in templates.walk(target)
+                            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)], 2
+        else:
+            continue
+        for name in names:
+            bound[name] = bound.get(name, 0) + times
+    unstable = {n for n, k in bound.items() if k > 1}
+    return {n: c for n, c in classes.items()
+            if n not in unstable and _root(c) not in unstable}
+
+
+def _root(cls):
+    return cls.split("[", 1)[0].rstrip("#")
+
+
+def _alias_groups(fn_def):
+    """{name: group}: names that may share memory (flow-insensitive): a name bound to another
+    name, a view, a list's element, or anything but a new array."""
+    parent = {}
+
+    def find(n):
+        while parent.get(n, n) != n:
+            n = parent[n]
+        return n
+
+    def union(a, b):
+        parent[find(a)] = find(b)
+    for node in templates.walk(fn_def):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            if _fresh(node.value):
+                continue
+            for n in templates.walk(node.value):
+                if isinstance(n, gast.Name):
+                    union(node.targets[0].id, n.id)
+        elif isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+                node.func.attr == "append" and isinstance(node.func.value, gast.Name):
+            for n in templates.walk(node):
+                if isinstance(n, gast.Name):
+                    union(node.func.value.id, n.id)
+    return {n: find(n) for n in parent}
+
+
+def _fresh(value):
+    """A value that is certainly a new array (or a scalar)."""
+    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Constant)):
+        return True
+    return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+        (value.func.attr in NEW_ARRAYS or value.func.attr in ELEMENTWISE or
+         value.func.attr in ("sum", "sum_adjoint", "sigmoid"))

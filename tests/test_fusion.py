@@ -1,0 +1,271 @@
+"""Elementwise array statements fused into loops (compiler/fusion.py): the loops appear in the
+generated source, and every gradient, fused or refused, matches finite differences, compiled
+and as the generated Python, on random inputs of several lengths (empty ones included)."""
+
+import ast
+import re
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+from srcad.errors import UserCodeError
+
+
+def rosenbrock(x):
+    a = x[1:] - x[:-1] ** 2
+    b = 1.0 - x[:-1]
+    return np.sum(100.0 * a * a + b * b)
+
+
+def stencil(u0, kappa):
+    u = u0.copy()
+    for _ in range(3):
+        lap = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * u[1:-1, 1:-1]
+        u[1:-1, 1:-1] = u[1:-1, 1:-1] + kappa * lap
+    return 0.5 * np.sum(u * u)
+
+
+def softplus_loss(w, y):
+    z = w * y
+    return np.sum(np.log1p(np.exp(-z))) + 0.5 * np.sum(w * w)
+
+
+def gates(x, c):
+    s = 1.0 / (1.0 + np.exp(-x))
+    t = np.tanh(x * c)
+    return np.sum(s * t + np.sqrt(x * x + 1.0))
+
+
+def kept_after(x):
+    y = np.sin(x) * 2.0
+    z = y * y + x
+    return np.sum(z) + y[0] * x[-1]
+
+
+def sums_into_a_scalar(x, c):
+    s = c * c
+    s += np.sum(x * np.cos(x))
+    s -= np.sum(x * c)
+    return s
+
+
+def added_at_offsets(x):
+    d = x[2:] - 2.0 * x[1:-1] + x[:-2]
+    return np.sum(d * d * d)
+
+
+FUSED = [rosenbrock, stencil, softplus_loss, gates, kept_after, sums_into_a_scalar,
+         added_at_offsets]
+
+
+# ---- what must stay serial: each is right, fused or not --------------------------------------
+
+def recurrence_through_slices(x):
+    y = x.copy()
+    y[1:] = y[1:] + y[:-1] * 0.5
+    y[1:] = y[1:] * y[:-1]
+    return np.sum(y * y)
+
+
+def update_reads_another_offset(x):
+    y = x * 1.0
+    y[1:] += y[:-1] * 2.0
+    return np.sum(y * np.sin(y))
+
+
+def write_through_a_view(x):
+    y = x * 1.0
+    v = y[1:]
+    y[:-1] = v * 2.0 + y[:-1]
+    return np.sum(y * y)
+
+
+def broadcast_column(a, b):
+    c = a[:, None] * b
+    d = c * c + a[:, None]
+    return np.sum(d)
+
+
+def same_length_unproven(a, b):
+    c = a * b
+    d = c * a + b
+    return np.sum(d * d)
+
+
+def integer_operand(x, k):
+    y = x * k
+    z = y * y + x
+    return np.sum(z)
+
+
+def shifted_store_then_read(x):
+    y = np.zeros(x.shape[0] + 1)
+    y[1:] = x * 2.0
+    z = y[:-1] * y[1:]
+    return np.sum(z * x)
+
+
+# ---- wrong numbers a helper's attack found (each loop read the new array it was writing) ----
+
+def rebound_from_itself(x):
+    y = x * 2.0
+    y = y[1:] + y[:-1]
+    y = np.sin(y) * y
+    return np.sum(y)
+
+
+def updates_of_two_arrays(x):  # (z *= y is z = z * y)
+    y = x * 2.0
+    z = x * 3.0
+    y += z
+    z *= y
+    return np.sum(y * z)
+
+
+def subtract_then_divide_in_place(x):
+    y = np.exp(x)
+    y -= 1.0
+    y /= (1.0 + x * x)
+    return np.sum(y * y)
+
+
+FOUND_BY_ATTACK = [rebound_from_itself, updates_of_two_arrays, subtract_then_divide_in_place]
+
+SERIAL = [recurrence_through_slices, update_reads_another_offset, write_through_a_view,
+          broadcast_column, same_length_unproven, integer_operand, shifted_store_then_read]
+
+
+def _inputs(fn, n, rng):
+    x = rng.uniform(-1.2, 1.2, n)
+    return {
+        stencil: lambda: (rng.uniform(-1, 1, (max(n, 1), n + 2)), 0.1),
+        softplus_loss: lambda: (x, rng.choice([-1.0, 1.0], n)),
+        gates: lambda: (x, 0.7),
+        sums_into_a_scalar: lambda: (x, 0.3),
+        broadcast_column: lambda: (x, rng.uniform(-1, 1, 3)),
+        same_length_unproven: lambda: (x, rng.uniform(-1, 1, n)),
+        integer_operand: lambda: (x, rng.integers(-3, 4, n)),
+    }.get(fn, lambda: (x,))()
+
+
+def _wrt(args):
+    return tuple(k for k, a in enumerate(args)
+                 if isinstance(a, float) or isinstance(a, np.ndarray) and a.dtype.kind == "f")
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+@pytest.mark.parametrize("fn", FUSED + SERIAL + FOUND_BY_ATTACK, ids=lambda f: f.__name__)
+def test_fused_and_refused_match_finite_differences(fn, jit, rng):
+    for n in (5, 2, 1, 0) if fn is not kept_after else (5, 2, 1):
+        args = _inputs(fn, n, rng)
+        wrt = _wrt(args)
+        value, grads = srcad.value_and_grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12, atol=1e-12)
+        check.compare(fn, args, list(wrt), grads if isinstance(grads, tuple) else (grads,),
+                      rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", FUSED, ids=lambda f: f.__name__)
+def test_elementwise_runs_become_loops(fn, rng):
+    args = _inputs(fn, 4, rng)
+    source = srcad.source(srcad.grad(fn, wrt=_wrt(args)), *args)
+    assert re.search(r"for _i\d* in range\(_n\d*\)", source), source
+
+
+def test_rosenbrock_is_one_loop_without_temporary_arrays(rng):
+    source = srcad.source(srcad.grad(rosenbrock), rng.uniform(size=5))
+    code = "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
+    assert code.count("for ") == 1, source
+    assert "np.empty" not in code and "np.sum" not in code, source
+
+
+def _dependences(source):
+    """The arrays a fused loop of `source` writes at one position and reads or writes at
+    another (what the loop must never do, unless it only adds into them)."""
+    found = []
+    for loop in ast.walk(ast.parse(source)):
+        if not (isinstance(loop, ast.For) and loop.target.id.startswith("_i")):
+            continue
+        accesses = {}
+        for node in ast.walk(loop):
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript):
+                node.target.added = isinstance(node.op, (ast.Add, ast.Sub))
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+                accesses.setdefault(node.value.id, []).append(
+                    (ast.dump(node.slice), isinstance(node.ctx, ast.Store),
+                     getattr(node, "added", False)))
+        for name, seen in accesses.items():
+            if any(store for _, store, _ in seen) and \
+                    not all(added for _, _, added in seen) and len({i for i, _, _ in seen}) > 1:
+                found.append(name)
+    return found
+
+
+@pytest.mark.parametrize("fn", FUSED + SERIAL + FOUND_BY_ATTACK, ids=lambda f: f.__name__)
+def test_no_loop_reads_an_element_it_overwrote(fn, rng):
+    args = _inputs(fn, 4, rng)
+    source = srcad.source(srcad.grad(fn, wrt=_wrt(args)), *args)
+    assert not _dependences(source), source
+
+
+def test_float32_is_computed_as_before(rng):
+    x = rng.uniform(-1, 1, 6).astype(np.float32)
+    value, grad = srcad.value_and_grad(rosenbrock)(x)
+    assert grad.dtype == np.float32
+    check.compare(rosenbrock, (x.astype(np.float64),), [0], (grad.astype(np.float64),),
+                  rtol=1e-3, atol=1e-3)
+
+
+# ---- found on the way by the same attack (outside the fusion pass) ---------------------------
+
+def floor_divide_by_an_array_with_zeros(x, k):
+    return np.sum(x * (k // (k * 0)) + x * (k % (k * 0)))
+
+
+def test_integer_arrays_divided_by_zero_give_zero_as_numpy(rng):
+    """Only a Python int divided by zero raises; NumPy's integer arrays give 0 (the check
+    for scalars raised 'The truth value of an array ... is ambiguous' on arrays)."""
+    x, k = rng.uniform(-1, 1, 3), np.array([1, 2, 3])
+    with np.errstate(divide="ignore"):
+        for jit in (True, False):
+            value, grad = srcad.value_and_grad(floor_divide_by_an_array_with_zeros,
+                                               mode="source", jit=jit)(x, k)
+            assert value == 0.0 and np.all(grad == 0.0)
+
+
+def float_added_into_an_integer_slice(x, k):
+    k2 = k * 1
+    k2[1:] += x[1:] * 0.5
+    return np.sum(x * k2)
+
+
+def float_added_into_an_integer_array(x, k):
+    k2 = k * 1
+    k2 += x
+    return np.sum(x * k2)
+
+
+def float_into_one_integer_element(x, k):
+    k2 = k * 1
+    k2[0] += x[0] * 0.7  # (a scalar store: NumPy truncates it)
+    k2[1:] += 2
+    return np.sum(x * k2)
+
+
+@pytest.mark.parametrize("fn", [float_added_into_an_integer_slice,
+                                float_added_into_an_integer_array], ids=lambda f: f.__name__)
+def test_a_float_added_into_an_integer_array_is_numpys_error(fn, rng):
+    x, k = rng.uniform(-1, 1, 3), np.array([1, 2, 3])
+    with pytest.raises(TypeError):  # (NumPy's UFuncTypeError is a TypeError)
+        fn(x, k.copy())
+    with pytest.raises(UserCodeError, match="cannot be cast back"):
+        srcad.grad(fn, mode="source")(x, k)
+
+
+def test_a_float_stored_into_an_integer_element_is_truncated_as_numpy(rng):
+    x, k = rng.uniform(-1, 1, 3), np.array([1, 2, 3])
+    value, grad = srcad.value_and_grad(float_into_one_integer_element, mode="source")(x, k)
+    assert value == float_into_one_integer_element(x, k.copy())
+    check.compare(float_into_one_integer_element, (x, k), [0], (grad,))
