@@ -78,9 +78,10 @@ def _learn(stmt, env, context):
     """Update the classes `env` after `stmt` ran."""
     if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
         cls = expr_class(stmt.value, env, context.ty, context.np)
-        env[stmt.targets[0].id] = cls
         if cls is None:
-            del env[stmt.targets[0].id]
+            env.pop(stmt.targets[0].id, None)
+        else:
+            env[stmt.targets[0].id] = cls
         return
     for n in templates.walk(stmt):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and \
@@ -185,8 +186,7 @@ class _Run:
         if name in self.accessed or any(isinstance(n, gast.Name) and n.id == name
                                         for n in templates.walk(value)):
             return None  # (x = x * y: the loop would read the new array it writes)
-        if _is_call(value, self.c.np, "sum") and len(value.args) == 1 and \
-                not value.keywords and ty.kind == "f" and ty.ndim == 0:
+        if _whole_sum(value, self.c.np) is not None and ty.kind == "f" and ty.ndim == 0:
             self._element(value.args[0])
             self.reduced.add(name)
             self.accessed.add(name)
@@ -244,8 +244,8 @@ class _Run:
         target = stmt.target
         if isinstance(target, gast.Name) and self.c.ty(target.id).ndim == 0:
             value = stmt.value
-            if not (_is_call(value, self.c.np, "sum") and len(value.args) == 1 and
-                    not value.keywords and isinstance(stmt.op, (gast.Add, gast.Sub))) or \
+            if _whole_sum(value, self.c.np) is None or \
+                    not isinstance(stmt.op, (gast.Add, gast.Sub)) or \
                     target.id in self.accessed or self.c.ty(target.id).kind != "f":
                 return None
             self._element(value.args[0])
@@ -521,29 +521,36 @@ def _sums_out_of_return(fn_def, np_name, namer, types):
     ret = fn_def.body[-1]
     if not isinstance(ret, gast.Return) or ret.value is None:
         return []
-    sums = [n for n in templates.walk(ret.value)
-            if _is_call(n, np_name, "sum") and len(n.args) == 1 and not n.keywords and
-            isinstance(n.args[0], gast.Name) and
-            types.get(n.args[0].id, typeinfer.UNKNOWN).kind == "f" and
-            types.get(n.args[0].id, typeinfer.UNKNOWN).ndim > 0]
+    totals = {}  # id of an np.sum call -> the name it becomes
     hoisted = []
-    for call in sums:
-        name = namer.fresh("_total")
-        hoisted.append(templates.make_assign(name, anno.deepcopy(call)))
-        call.func, call.args = make_name(name), []  # (replaced below by the name)
+    for node in templates.walk(ret.value):
+        summed = _whole_sum(node, np_name)
+        if isinstance(summed, gast.Name) and types.get(summed.id, typeinfer.UNKNOWN).is_array \
+                and types[summed.id].kind == "f":
+            totals[id(node)] = namer.fresh("_total")
+            hoisted.append(templates.make_assign(totals[id(node)], anno.deepcopy(node)))
     if hoisted:
-        ret.value = _CallsToNames().visit(ret.value)
+        ret.value = _Renamed(totals).visit(ret.value)
         fn_def.body[-1:] = hoisted + [ret]
-    return [h.targets[0].id for h in hoisted]
+    return list(totals.values())
 
 
-class _CallsToNames(gast.NodeTransformer):
+class _Renamed(gast.NodeTransformer):
+    """Replaces the calls `names` lists (by id) by those names."""
+
+    def __init__(self, names):
+        self.names = names
+
     def visit_Call(self, node):
-        self.generic_visit(node)
-        if isinstance(node.func, gast.Name) and not node.args and node.func.id.startswith(
-                "_total"):
-            return node.func
-        return node
+        if id(node) in self.names:
+            return make_name(self.names[id(node)])
+        return self.generic_visit(node)
+
+
+def _whole_sum(node, np_name):
+    """`e` of `np.sum(e)` (no axis, no keywords), else None."""
+    return node.args[0] if _is_call(node, np_name, "sum") and len(node.args) == 1 and \
+        not node.keywords else None
 
 
 def _stable_classes(fn_def, types, np_name):
