@@ -269,3 +269,19 @@ def test_a_float_stored_into_an_integer_element_is_truncated_as_numpy(rng):
     value, grad = srcad.value_and_grad(float_into_one_integer_element, mode="source")(x, k)
     assert value == float_into_one_integer_element(x, k.copy())
     check.compare(float_into_one_integer_element, (x, k), [0], (grad,))
+
+
+def test_hessian_vector_products_are_fused_too(rng):
+    """hvp differentiates the jvp's tangent code, whose tangents have their primals' shapes
+    (srcad checks it before the call): no adjoint is summed back to a shape, and the
+    elementwise runs are loops."""
+    x, v = rng.uniform(-1, 1, 6), rng.uniform(-1, 1, 6)
+    source = srcad.source(srcad.hvp(rosenbrock), x, v)
+    assert "rt.unbroadcast" not in source and source.count("for _i") == 3, source
+    for jit in (True, False):
+        hv = srcad.hvp(rosenbrock, jit=jit)(x, v)
+        grad = srcad.grad(rosenbrock, jit=False)
+        fd = (grad(x + 1e-6 * v) - grad(x - 1e-6 * v)) / 2e-6
+        np.testing.assert_allclose(hv, fd, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        srcad.hvp(rosenbrock)(x, v[:-1])

@@ -30,12 +30,13 @@ NEW_ARRAYS = {"zeros_like", "empty_like", "ones_like", "zeros", "empty", "ones",
               "full_like", "copy"}
 
 
-def fuse(fn_def, types, np_name, namer):
+def fuse(fn_def, types, np_name, namer, same_shapes=None):
     """Fuse the elementwise runs of every block of `fn_def` in place (`types`: name -> Ty of
-    every variable it uses, adjoints included)."""
+    every variable it uses, adjoints included; `same_shapes`: arguments known to have another
+    argument's shape)."""
     for total in _sums_out_of_return(fn_def, np_name, namer, types):
         types[total] = typeinfer.FLOAT
-    classes = _stable_classes(fn_def, types, np_name)
+    classes = _stable_classes(fn_def, types, np_name, same_shapes)
     groups = _alias_groups(fn_def)
     counts = {}
     for node in templates.walk(fn_def):
@@ -553,7 +554,7 @@ def _whole_sum(node, np_name):
         not node.keywords else None
 
 
-def _stable_classes(fn_def, types, np_name):
+def _stable_classes(fn_def, types, np_name, same_shapes):
     """typeinfer.shape_classes of the generated function, without the names bound more than
     once or other than by `name = value` (a class relates the values of names bound once)."""
     for node in templates.walk(fn_def):  # (calls srcad wrote carry no function yet)
@@ -561,7 +562,8 @@ def _stable_classes(fn_def, types, np_name):
                 isinstance(node.func.value, gast.Name) and node.func.value.id == np_name and \
                 not anno.hasanno(node.func, "func"):
             anno.setanno(node.func, "func", getattr(np, node.func.attr, None))
-    classes = typeinfer.shape_classes(fn_def, types, lambda f: isinstance(f, np.ufunc))
+    classes = typeinfer.shape_classes(fn_def, types, lambda f: isinstance(f, np.ufunc),
+                                      same_shapes)
     bound = {a.id: 1 for a in fn_def.args.args}
     for node in templates.walk(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):

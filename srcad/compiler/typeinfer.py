@@ -321,10 +321,11 @@ def _join_all(types):
 SHAPE_PRESERVING = ("zeros_like", "ones_like", "empty_like", "copy", "ascontiguousarray")
 
 
-def shape_classes(tree, types, elementwise):
+def shape_classes(tree, types, elementwise, same_shapes=None):
     """Which array variables certainly have the same shape: {name: class}, where two names with
     the same class have equal shapes whatever the inputs. `elementwise(func)` tells whether a
-    callee broadcasts its arguments elementwise. Used to skip summing a broadcast adjoint back
+    callee broadcasts its arguments elementwise; `same_shapes` maps arguments to arguments of
+    the same shape (a tangent to its primal). Used to skip summing a broadcast adjoint back
     to its operand's shape where no broadcasting can have happened."""
     classes = {}
     assigned = {}
@@ -334,6 +335,9 @@ def shape_classes(tree, types, elementwise):
     for name, ty in types.items():
         if ty.is_array and name not in assigned:
             classes[name] = name  # an argument: its own class
+    for name, other in (same_shapes or {}).items():
+        if name in classes and other in classes and types[name].ndim == types[other].ndim:
+            classes[name] = other
     for _ in range(10):
         changed = False
         for name, values in assigned.items():
@@ -348,6 +352,16 @@ def shape_classes(tree, types, elementwise):
         if not changed:
             break
     return classes
+
+
+SAME_SHAPES = "__srcad_same_shapes__"  # on a tangent function: {tangent: its primal}
+
+
+def same_shapes(core):
+    """The arguments of `core`'s function known to have another argument's shape: a tangent
+    function's tangents (srcad checks each has its primal's shape before calling it)."""
+    return {core.renamed.get(t, t): core.renamed.get(p, p)
+            for t, p in getattr(core.parsed.fn, SAME_SHAPES, {}).items()}
 
 
 def _slice_class(value, classes, types):

@@ -44,7 +44,8 @@ class Tangents:
             n.id for n in gast.walk(core.tree)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         self.shapes = typeinfer.shape_classes(
-            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False))
+            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False),
+            typeinfer.same_shapes(core))
 
     def d(self, name):
         tangent = self.namer.tangent(name)

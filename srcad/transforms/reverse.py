@@ -112,7 +112,8 @@ class Differentiator(SavePlanner):
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
         self.recompute_at_use = {}  # name -> (path, definition) rerun before adjoints reading it
         self.shapes = typeinfer.shape_classes(
-            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False))
+            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False),
+            typeinfer.same_shapes(core))
 
     def adj(self, name):
         return self.namer.adjoint(name)
