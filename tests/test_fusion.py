@@ -214,6 +214,7 @@ def test_float32_is_computed_as_before(rng):
     x = rng.uniform(-1, 1, 6).astype(np.float32)
     value, grad = srcad.value_and_grad(rosenbrock)(x)
     assert grad.dtype == np.float32
+    np.testing.assert_allclose(value, rosenbrock(x.astype(np.float64)), rtol=1e-5)
     check.compare(rosenbrock, (x.astype(np.float64),), [0], (grad.astype(np.float64),),
                   rtol=1e-3, atol=1e-3)
 
