@@ -18,6 +18,7 @@ import gast
 import numpy as np
 
 from . import anno, templates, typeinfer
+from .cleanup import _is_runtime
 from .templates import COMMENT, make_const, make_name
 
 # NumPy functions that act elementwise on scalars exactly as on arrays
@@ -483,9 +484,7 @@ def _view_of(node, ty):
 
 def _fill_value(value):
     """`kn.sum_adjoint(g, x, None)` (g spread over x's shape): (g, x's name), else None."""
-    if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
-            isinstance(value.func.value, gast.Name) and value.func.value.id == "kn" and \
-            value.func.attr == "sum_adjoint" and len(value.args) == 3 and \
+    if _is_runtime(value, "sum_adjoint", "kn") and len(value.args) == 3 and \
             isinstance(value.args[1], gast.Name) and \
             isinstance(value.args[2], gast.Constant) and value.args[2].value is None:
         return value.args[0], value.args[1].id
@@ -508,12 +507,6 @@ def _is_elementwise_call(node, np_name):
     return module == np_name and (attr in ELEMENTWISE or attr == "copy" and
                                   len(node.args) == 1) or \
         module == "rt" and attr in RUNTIME_ELEMENTWISE
-
-
-def _is_call(node, module, attr):
-    return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
-        isinstance(node.func.value, gast.Name) and node.func.value.id == module and \
-        node.func.attr == attr
 
 
 def _sums_out_of_return(fn_def, np_name, namer, types):
@@ -550,7 +543,7 @@ class _Renamed(gast.NodeTransformer):
 
 def _whole_sum(node, np_name):
     """`e` of `np.sum(e)` (no axis, no keywords), else None."""
-    return node.args[0] if _is_call(node, np_name, "sum") and len(node.args) == 1 and \
+    return node.args[0] if _is_runtime(node, "sum", np_name) and len(node.args) == 1 and \
         not node.keywords else None
 
 
