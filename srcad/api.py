@@ -134,9 +134,9 @@ class Gradient:
         self.parallel = bool(parallel)
         self._last = None
         self._warned = False
-        # _call_key(args) -> _Specialization, for calls that skip the binding: positional
-        # arguments, one per parameter
-        self._by_types = {}
+        # _call_key(args) -> fast_call's function (or None), for calls that skip the binding:
+        # positional plain arguments, one per parameter
+        self._fast = {}
         self._positional = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                                for p in self.signature.parameters.values())
         functools.update_wrapper(self, self.fn)
@@ -190,7 +190,8 @@ class Gradient:
         key = (self.fn, self.fn.__code__, self.wrt_names,
                self.kind if self.kind in ("vjp", "jvp") else "grad", self.mode,
                self.jit, self.fastmath, self.parallel, self.has_aux, self.cache, types,
-               tuple(_dtype_of(a) for a in flat), tuple(structures.items()))
+               tuple(_dtype_of(a) for a in flat), tuple(structures.items()),
+               tuple(same_shapes(flat, labels).items()))
         spec = _COMPILED.get(key)
         if spec is None or spec.generated is not None and not _valid(spec):
             spec = _COMPILED[key] = self._specialize(flat, types, structures, labels)
@@ -218,7 +219,7 @@ class Gradient:
             generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
                                            structures, self.has_aux, single,
                                            "jvp" if self.kind == "jvp" else "grad",
-                                           self.parallel)
+                                           self.parallel, same_shapes(flat, labels))
         except UnsupportedError as exc:
             if self.mode == "source" or self.kind == "jvp":
                 raise
@@ -283,26 +284,51 @@ class Gradient:
         return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
                                                           structures)
 
-    def run_known(self, spec, args):
-        """(value, aux, grads) of a call whose arguments (plain numbers and arrays, given
-        positionally) have the types of an earlier call that compiled `spec`; None when `spec`
-        is None or no longer current, for the general path to say or redo what changed."""
-        if spec is None or spec.mode == "tape" or spec.code is not self.fn.__code__:
-            return None
-        try:
-            out = spec.run(args, None)
-        except _Stale:
-            return None
-        except Exception as exc:
-            if spec.mode == "source+numba" and _is_numba_error(exc):  # (a new array layout)
+    def fast_call(self, spec):
+        """For `spec`, compiled by a call of positional plain arguments: a function of such
+        arguments (of the same types) returning what __call__ returns, or None where the
+        general path must run (something the gradient captured changed, a new array layout).
+        A call of an already-seen signature costs this function and the kernel, nothing more."""
+        kernel, code, fn, g = spec.call, spec.code, self.fn, spec.generated
+        # objects the gradient captured from a module's globals (`np`, a helper), checked inline
+        captured = tuple((ref.container, ref.key, obj) for ref, obj in g.checks
+                        if ref.how == "item" and type(ref.container) is dict)
+        reads_globals = bool(g.hidden_refs) or len(captured) < len(g.checks)
+        wrt, has_aux, single = self.wrt_index, self.has_aux, self.single
+        value_and_grad = self.kind == "value_and_grad"
+
+        def call(args):
+            if fn.__code__ is not code or spec.call is not kernel:
                 return None
-            raise
-        self._last = spec
-        grads, k = [], 1 + self.has_aux
-        for i in self.wrt_index:  # (a loop: a comprehension costs a call on Python 3.11)
-            grads.append(_plain(out[k], args[i]))
-            k += 1
-        return _plain(out[0]), _plain_tree(out[1]) if self.has_aux else None, grads
+            for names, name, obj in captured:
+                if names.get(name) is not obj:
+                    return None
+            try:
+                extra = spec.hidden_values() if reads_globals else ()
+                out = kernel(*args, *extra)
+            except _Stale:
+                return None
+            except Exception as exc:
+                if _is_numba_error(exc):  # (a new array layout)
+                    return None
+                raise
+            self._last = spec
+            if single:
+                result = _plain(out[1 + has_aux], args[wrt[0]])
+            else:
+                result, k = [], 1 + has_aux
+                for i in wrt:  # (a loop: a comprehension costs a call on Python 3.11)
+                    result.append(_plain(out[k], args[i]))
+                    k += 1
+                result = tuple(result)
+            if has_aux:
+                aux = _plain_tree(out[1])
+                return ((_plain(out[0]), aux), result) if value_and_grad else (result, aux)
+            return (_plain(out[0]), result) if value_and_grad else result
+        # the kernel alone: not the tape, float32, a copy of an argument the function writes
+        # into, or the generated Python (which takes NumPy floats)
+        plain_kernel = spec.mode == "source+numba" and not spec.single and not g.written
+        return call if plain_kernel else None
 
     def structured_grads(self, flat_grads, flat, labels, structures):
         """One gradient per wrt argument, shaped like it, from the gradients of the flat
@@ -319,14 +345,18 @@ class Gradient:
         return tuple(out)
 
     def __call__(self, *args, **kwargs):
-        key = _call_key(args) if not kwargs and self._positional and \
-            len(args) == len(self.params) else None
-        out = self.run_known(self._by_types.get(key), args)
-        if out is None:
-            out = self.evaluate(self.bind(args, kwargs))
-            if key is not None and self._last.mode != "tape":
-                self._by_types[key] = self._last
-        value, aux, grads = out
+        if not kwargs:
+            fast = self._fast.get(_call_key(args))
+            if fast is not None:
+                out = fast(args)
+                if out is not None:
+                    return out
+        value, aux, grads = self.evaluate(self.bind(args, kwargs))
+        if self._positional and not kwargs and len(args) == len(self.params) and \
+                self._last.mode != "tape":
+            key = _call_key(args)
+            if key is not None:
+                self._fast[key] = self.fast_call(self._last)
         result = grads[0] if self.single else tuple(grads)
         if self.kind == "value_and_grad":
             return ((value, aux), result) if self.has_aux else (value, result)
@@ -401,15 +431,28 @@ _PLAIN_SCALARS = frozenset((float, int, np.float64, np.float32, np.int64, np.int
 def _call_key(args):
     """What the types of a call's arguments depend on, computed fast; None when an argument
     needs the general path (a structure, a 0-d array, anything but a number or an array)."""
-    key = []
+    key, shapes = [], {}
     for a in args:
-        if type(a) is np.ndarray and a.ndim:
-            key.append((a.dtype, a.ndim))
+        if type(a) is np.ndarray and a.ndim:  # (with the first argument of its shape)
+            key.append((a.dtype, a.ndim, shapes.setdefault(a.shape, len(key))))
         elif type(a) in _PLAIN_SCALARS:
             key.append(type(a))
         else:
             return None
     return tuple(key)
+
+
+def same_shapes(flat, labels):
+    """{label: an earlier label} of the array arguments with an earlier one's shape. The code
+    generated for them takes them to have it (so no adjoint is summed back over broadcast
+    axes, and elementwise code over both fuses); a call with other shapes gets its own."""
+    first, same = {}, {}
+    for label, value in zip(labels, flat, strict=True):
+        if type(value) is np.ndarray and value.ndim and "[" not in label:  # (not a leaf)
+            earlier = first.setdefault(value.shape, label)
+            if earlier != label:
+                same[label] = earlier
+    return same
 
 
 def _scalar_if_0d(value):

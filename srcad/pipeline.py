@@ -79,7 +79,7 @@ RECURSION_LIMIT = 50_000
 
 
 def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
-              single=False, kind="grad", parallel=False):
+              single=False, kind="grad", parallel=False, same_shapes=None):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -88,7 +88,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
     def run():
         try:
             result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single,
-                                       kind, parallel)
+                                       kind, parallel, same_shapes)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -115,7 +115,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
 
 
 def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False,
-             kind="grad", parallel=False):
+             kind="grad", parallel=False, same_shapes=None):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types` (with
     kind="jvp", its Jacobian-vector product).
 
@@ -135,6 +135,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             no index checks, no compiled forms; `jittable` is that function).
         parallel: run the top-level loops whose trips are independent on every core
             (transforms/parallel.py decides which; the gradient's loops only).
+        same_shapes: {parameter: an earlier parameter}: array arguments the caller
+            guarantees have another's shape (api.same_shapes).
     Returns:
         Generated.
     Raises:
@@ -142,8 +144,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             and its file:line.
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
+    same_shapes = same_shapes or {}
     name = reuse.key(fn, wrt, arg_types, structures, has_aux, single,
-                     kind + ("+parallel" if parallel else "")) \
+                     kind + ("+parallel" if parallel else "") +
+                     (f"+same_shapes{sorted(same_shapes.items())}" if same_shapes else "")) \
         if cache is not None else None
     found = reuse.load(cache, name, fn) if name is not None else None
     if found is not None:
@@ -153,6 +157,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     parsed, leaves = structured.flatten(parsed, structures or {})
     wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
     core = normalize.normalize(parsed)
+    core.same_shapes = {core.renamed.get(a, a): core.renamed.get(b, b)
+                        for a, b in same_shapes.items()}
     _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),

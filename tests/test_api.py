@@ -198,3 +198,28 @@ def test_import_srcad_leaves_the_compiler_for_the_first_gradient():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_repeated_calls_follow_layouts_dtypes_and_rebound_globals(rng):
+    """A call of an already-seen signature skips the binding (Gradient.fast_call); one with
+    another layout, dtype or shape pattern, or after a global it reads was rebound, is still
+    the function's own gradient."""
+    g = srcad.grad(e, wrt=(0, 1, 2))
+    x = rng.uniform(-1, 1, (6, 4))
+    calls = [(x[:, 0].copy(), x[:, 1].copy(), x[:, 2].copy()),
+             (x[:, 0], x[:, 1], x[:, 2]),  # (strided views)
+             (x[::2, 0], x[:3, 1].astype(np.float32), x[1:4, 2]),
+             (x[:, 0].copy(), x[:1, 1].copy(), x[:, 2].copy())]  # (y broadcasts)
+    for args in calls + calls:
+        check.compare(e, args, [0, 1, 2], g(*args), rtol=1e-5, atol=1e-6)
+
+    def scaled(x):
+        return SCALE * np.sum(x * x)
+    global SCALE
+    SCALE = 2.0
+    h = srcad.grad(scaled)
+    np.testing.assert_allclose(h(x[:, 0].copy()), 4.0 * x[:, 0], rtol=1e-12)
+    SCALE = np.float64(3.0)
+    np.testing.assert_allclose(h(x[:, 0].copy()), 6.0 * x[:, 0], rtol=1e-12)
+    SCALE = 0.5
+    np.testing.assert_allclose(h(x[:, 0].copy()), 1.0 * x[:, 0], rtol=1e-12)

@@ -56,8 +56,18 @@ def added_at_offsets(x):
     return np.sum(d * d * d)
 
 
+def two_arguments_of_one_shape(a, b):  # (one shape at the call: srcad.api.same_shapes)
+    c = a * b
+    d = c * a + b
+    return np.sum(d * d)
+
+
+def energy(x, y, z):  # (the return's elementwise gradients join the loop)
+    return np.sum(2 * x**4 - y**3 + 3 * z**2)
+
+
 FUSED = [rosenbrock, stencil, softplus_loss, gates, kept_after, sums_into_a_scalar,
-         added_at_offsets]
+         added_at_offsets, two_arguments_of_one_shape, energy]
 
 
 # ---- what must stay serial: each is right, fused or not --------------------------------------
@@ -86,12 +96,6 @@ def broadcast_column(a, b):
     c = a[:, None] * b
     d = c * c + a[:, None]
     return np.sum(d)
-
-
-def same_length_unproven(a, b):
-    c = a * b
-    d = c * a + b
-    return np.sum(d * d)
 
 
 def integer_operand(x, k):
@@ -134,7 +138,7 @@ def subtract_then_divide_in_place(x):
 FOUND_BY_ATTACK = [rebound_from_itself, updates_of_two_arrays, subtract_then_divide_in_place]
 
 SERIAL = [recurrence_through_slices, update_reads_another_offset, write_through_a_view,
-          broadcast_column, same_length_unproven, integer_operand, shifted_store_then_read]
+          broadcast_column, integer_operand, shifted_store_then_read]
 
 
 def _inputs(fn, n, rng):
@@ -145,7 +149,8 @@ def _inputs(fn, n, rng):
         gates: lambda: (x, 0.7),
         sums_into_a_scalar: lambda: (x, 0.3),
         broadcast_column: lambda: (x, rng.uniform(-1, 1, 3)),
-        same_length_unproven: lambda: (x, rng.uniform(-1, 1, n)),
+        two_arguments_of_one_shape: lambda: (x, rng.uniform(-1, 1, n)),
+        energy: lambda: (x, rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)),
         integer_operand: lambda: (x, rng.integers(-3, 4, n)),
     }.get(fn, lambda: (x,))()
 
@@ -179,6 +184,35 @@ def test_rosenbrock_is_one_loop_without_temporary_arrays(rng):
     code = "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
     assert code.count("for ") == 1, source
     assert "np.empty" not in code and "np.sum" not in code, source
+
+
+def test_energy_is_one_loop_returning_its_gradients(rng):
+    args = _inputs(energy, 5, rng)
+    source = srcad.source(srcad.grad(energy, wrt=(0, 1, 2)), *args)
+    code = "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
+    assert code.count("for ") == 1 and "rt.unbroadcast" not in code, source
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_arguments_of_other_shapes_get_their_own_gradient(jit, rng):
+    """The gradient for arguments of one shape takes them to have it; a call whose arguments
+    broadcast instead (or have other equal shapes) gets a gradient of its own, also on the
+    fast path of a gradient object already called."""
+    fn = two_arguments_of_one_shape
+    grad = srcad.value_and_grad(fn, wrt=(0, 1), mode="source", jit=jit)
+    n = 5
+    calls = [(rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)),
+             (rng.uniform(-1, 1, n), rng.uniform(-1, 1, 1)),
+             (rng.uniform(-1, 1, 1), rng.uniform(-1, 1, n)),
+             (rng.uniform(-1, 1, (3, n)), rng.uniform(-1, 1, n)[None, :].copy()),
+             (rng.uniform(-1, 1, n), rng.uniform(-1, 1, n))]
+    for args in calls + calls:
+        value, grads = grad(*args)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+        assert [g.shape for g in grads] == [a.shape for a in args]
+        check.compare(fn, args, [0, 1], grads, rtol=1e-5, atol=1e-6)
+    assert "rt.unbroadcast" in srcad.source(grad, *calls[1])
+    assert "rt.unbroadcast" not in srcad.source(grad, *calls[0])
 
 
 def _dependences(source):

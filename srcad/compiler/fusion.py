@@ -510,35 +510,52 @@ def _is_elementwise_call(node, np_name):
 
 
 def _sums_out_of_return(fn_def, np_name, namer, types):
-    """`return (np.sum(t), g)` -> `s = np.sum(t)` first, so that the sum may join a run.
-    Returns the names of the sums."""
+    """`return (np.sum(t), a * g)` -> `s = np.sum(t); r = a * g` first, so that the sum and the
+    elementwise result may join a run. Returns the names of the sums."""
     ret = fn_def.body[-1]
     if not isinstance(ret, gast.Return) or ret.value is None:
         return []
-    totals = {}  # id of an np.sum call -> the name it becomes
-    hoisted = []
+    hoisted, totals = {}, []  # id of a node -> the name it becomes
     for node in templates.walk(ret.value):
         summed = _whole_sum(node, np_name)
         if isinstance(summed, gast.Name) and types.get(summed.id, typeinfer.UNKNOWN).is_array \
                 and types[summed.id].kind == "f":
-            totals[id(node)] = namer.fresh("_total")
-            hoisted.append(templates.make_assign(totals[id(node)], anno.deepcopy(node)))
+            hoisted[id(node)] = namer.fresh("_total"), node
+            totals.append(hoisted[id(node)][0])
+    items = ret.value.elts if isinstance(ret.value, gast.Tuple) else [ret.value]
+    for item in items:
+        ty = _elementwise_type(item, np_name, types)
+        if ty is not None and not any(id(n) in hoisted for n in templates.walk(item)):
+            hoisted[id(item)] = namer.fresh("_result"), item
+            types[hoisted[id(item)][0]] = ty
     if hoisted:
-        ret.value = _Renamed(totals).visit(ret.value)
-        fn_def.body[-1:] = hoisted + [ret]
-    return list(totals.values())
+        fn_def.body[-1:] = [templates.make_assign(name, anno.deepcopy(node))
+                            for name, node in hoisted.values()]
+        ret.value = _Renamed({k: name for k, (name, _) in hoisted.items()}).visit(ret.value)
+        fn_def.body.append(ret)
+    return totals
+
+
+def _elementwise_type(node, np_name, types):
+    """The type of elementwise expression `node` when its arrays are float arrays of one rank
+    (that array type), else None."""
+    if not _elementwise_shape(node, np_name):
+        return None
+    arrays = {types[n.id] for n in templates.walk(node) if isinstance(n, gast.Name) and
+              n.id in types and types[n.id].is_array}
+    return arrays.pop() if len(arrays) == 1 and next(iter(arrays)).kind == "f" else None
 
 
 class _Renamed(gast.NodeTransformer):
-    """Replaces the calls `names` lists (by id) by those names."""
+    """Replaces the nodes `names` lists (by id) by those names."""
 
     def __init__(self, names):
         self.names = names
 
-    def visit_Call(self, node):
+    def visit(self, node):
         if id(node) in self.names:
             return make_name(self.names[id(node)])
-        return self.generic_visit(node)
+        return super().visit(node)
 
 
 def _whole_sum(node, np_name):

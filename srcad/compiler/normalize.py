@@ -29,7 +29,7 @@ import builtins
 import inspect
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gast
 import numpy as np
@@ -80,6 +80,7 @@ class Core:
     files: set  # every source file read: the function's and its inlined helpers'
     renamed: dict  # a user's name that generated code reserves -> the name it has there
     origins: dict  # temporary -> the user's expression it holds (for messages)
+    same_shapes: dict = field(default_factory=dict)  # argument -> an argument of its shape
 
 
 def normalize(parsed):

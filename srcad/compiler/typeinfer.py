@@ -358,10 +358,11 @@ SAME_SHAPES = "__srcad_same_shapes__"  # on a tangent function: {tangent: its pr
 
 
 def same_shapes(core):
-    """The arguments of `core`'s function known to have another argument's shape: a tangent
-    function's tangents (srcad checks each has its primal's shape before calling it)."""
-    return {core.renamed.get(t, t): core.renamed.get(p, p)
-            for t, p in getattr(core.parsed.fn, SAME_SHAPES, {}).items()}
+    """The arguments of `core`'s function known to have another argument's shape: those the
+    caller said have one (core.same_shapes), and a tangent function's tangents (srcad checks
+    each has its primal's shape before calling it)."""
+    return {**core.same_shapes, **{core.renamed.get(t, t): core.renamed.get(p, p)
+                                   for t, p in getattr(core.parsed.fn, SAME_SHAPES, {}).items()}}
 
 
 def _slice_class(value, classes, types):
