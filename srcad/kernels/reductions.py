@@ -26,6 +26,7 @@ from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
 from .rows import (
+    around,
     constant,
     from_rows,
     is_none,
@@ -421,8 +422,23 @@ def sum_adjoint(g, x, axis=None):
     return _sum_adjoint_rows(g, x, axis)
 
 
+@register_jitable
+def _spread_around(g, x, axis):
+    """sum_adjoint over one axis: g (a value per kept index) repeated along `axis`."""
+    before, n, after = around(x.shape, axis)
+    v = rows_vector(g, before * after)
+    out = np.empty((before, n, after), v.dtype)
+    for i in range(before):
+        for k in range(n):
+            for j in range(after):
+                out[i, k, j] = v[i * after + j]
+    return out.reshape(x.shape)
+
+
 @overload(sum_adjoint)
 def _sum_adjoint(g, x, axis=None):
+    if isinstance(axis, types.Integer):  # (the common case: loops, which compile fast)
+        return lambda g, x, axis=None: _spread_around(g, x, axis)
     if not is_none(axis):
         return lambda g, x, axis=None: _sum_adjoint_rows(g, x, axis)
     # (np.sum(x), the common case: a fill, which compiles in a fraction of the rows kernel)
