@@ -17,7 +17,7 @@ import numpy as np
 
 from . import check, diskcache
 from .compiler import frontend, pytrees, valuetypes
-from .errors import AliasingError, FallbackWarning, UnsupportedError
+from .errors import AliasingError, FallbackWarning, UnsupportedError, share_elements
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -65,7 +65,7 @@ class _Specialization:
         for i in g.written:
             for j, other in enumerate(tuple(args) + tuple(extra)):
                 if j != i and isinstance(other, np.ndarray) and \
-                        np.may_share_memory(args[i], other):
+                        share_elements(args[i], other):
                     names = list(inspect.signature(g.gradient).parameters)  # (flattened)
                     raise AliasingError(
                         f"{g.fn.__qualname__} writes into its argument '{names[i]}', which "
@@ -99,6 +99,22 @@ class _Specialization:
         return self.call(*args, *extra, cotangent)
 
 
+class Signature:
+    """inspect.signature(fn), made again when fn's defaults are replaced (`f.__defaults__ =
+    ...`), so that a call binds the function's current defaults."""
+
+    def __init__(self, fn):
+        self.fn, self.made, self.defaults = fn, None, None
+
+    def now(self):
+        defaults = (getattr(self.fn, "__defaults__", None),
+                    getattr(self.fn, "__kwdefaults__", None))
+        if self.made is None or any(a is not b for a, b in zip(defaults, self.defaults,
+                                                                strict=True)):
+            self.made, self.defaults = inspect.signature(self.fn), defaults
+        return self.made
+
+
 class Gradient:
     """The gradient (or value-and-gradient) of a function; call it like the function."""
 
@@ -117,7 +133,7 @@ class Gradient:
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
         # a partial or a callable object has no source: only the tape can run it
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
-        self.signature = inspect.signature(self.fn)
+        self._signature = Signature(self.fn)
         self.params = list(self.signature.parameters)
         self.wrt_names, self.single = _normalize_wrt(wrt, self.params, self.fn)
         for name in self.wrt_names:
@@ -143,6 +159,10 @@ class Gradient:
 
     def __repr__(self):
         return f"<srcad.{self.kind} of {self.fn.__qualname__} wrt {', '.join(self.wrt_names)}>"
+
+    @property
+    def signature(self):
+        return self._signature.now()
 
     # -- calling ----------------------------------------------------------------------------
     def bind(self, args, kwargs):
@@ -330,6 +350,16 @@ class Gradient:
         plain_kernel = spec.mode == "source+numba" and not spec.single and not g.written
         return call if plain_kernel else None
 
+    def as_0d_arrays(self, grads, args, kwargs):
+        """The gradients, each of a 0-d array argument a 0-d array of its dtype (`bind` gave
+        the generated code that argument as a number)."""
+        if not any(type(a) is np.ndarray and a.ndim == 0 for a in (*args, *kwargs.values())):
+            return grads
+        given = self.signature.bind(*args, **kwargs).arguments
+        return tuple(np.asarray(grad, given[name].dtype)
+                     if type(given.get(name)) is np.ndarray and given[name].ndim == 0 else grad
+                     for name, grad in zip(self.wrt_names, grads, strict=True))
+
     def structured_grads(self, flat_grads, flat, labels, structures):
         """One gradient per wrt argument, shaped like it, from the gradients of the flat
         arguments differentiated (in wrt order, a structure's leaves in flatten order)."""
@@ -352,6 +382,7 @@ class Gradient:
                 if out is not None:
                     return out
         value, aux, grads = self.evaluate(self.bind(args, kwargs))
+        grads = self.as_0d_arrays(grads, args, kwargs)
         if self._positional and not kwargs and len(args) == len(self.params) and \
                 self._last.mode != "tape":
             key = _call_key(args)
@@ -642,7 +673,7 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
         aux = aux[0] if g.has_aux else None
 
         def pullback(cotangent):
-            grads = tape_pullback(cotangent)
+            grads = g.as_0d_arrays(tape_pullback(cotangent), args, {})
             return grads[0] if g.single else tuple(grads)
     else:
         value, aux, _ = g.evaluate(bound, cotangent=0.0)
@@ -657,6 +688,7 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
                                  f"{g.fn.__qualname__} has shape {np.shape(value)}")
             ct = cotangent[()] if cotangent.ndim == 0 else cotangent
             _, _, grads = g.evaluate(bound, cotangent=ct)
+            grads = g.as_0d_arrays(grads, args, {})
             return grads[0] if g.single else grads
     return (value, pullback, _plain_tree(aux)) if g.has_aux else (value, pullback)
 

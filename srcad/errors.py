@@ -3,6 +3,8 @@
 Every failure a user can cause names the construct and where it is in the user's own file.
 """
 
+import numpy as np
+
 
 class SourceLoc:
     """A place in the user's source: file name, absolute line number, and the line's text."""
@@ -33,6 +35,17 @@ class AliasingError(UnsupportedError):
     """A write into an array while another name for its memory (a view, a second name) is
     read later: srcad follows values by name and would not see the change. mode="auto" runs
     such code on the tape, whose views share memory as NumPy's do."""
+
+
+def share_elements(a, b):
+    """Whether arrays `a` and `b` share an element (x[0::2] and x[1::2] do not): NumPy's
+    exact test where it is quick, else sharing assumed (the arguments an AliasingError names)."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return np.shares_memory(a, b, max_work=10_000)
+    except np.exceptions.TooHardError:
+        return True
 
 
 class UserCodeError(TypeError):

@@ -11,7 +11,6 @@ reads like a user's. Everything here differentiates that function again:
     jacobian(F)(x)      jvp along each basis vector (forward) or vjp of each output (reverse)
 """
 
-import inspect
 
 import numpy as np
 
@@ -212,6 +211,7 @@ class Nested:
     argument i with tangent 1.0, generated as Python and differentiated in reverse."""
 
     __srcad_gradient__ = True
+    signature = api.Gradient.signature  # (its function's, with its current defaults)
 
     def __init__(self, inner, wrt, kind, mode="auto", jit=True):
         what = f"srcad.{kind} of {inner!r}"
@@ -231,7 +231,7 @@ class Nested:
                                    "transform only (pass a Python function)")
         self.inner, self.kind, self.jit = inner, kind, jit
         self.mode = "source"
-        self.params, self.fn, self.signature = base.params, base.fn, base.signature
+        self.params, self.fn, self._signature = base.params, base.fn, base._signature
         self.wrt_names, self.single = api._normalize_wrt(wrt, self.params, self.fn)
         self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
         self.has_aux = False
@@ -301,8 +301,8 @@ class Jacobian:
         wrapped, reason = api._as_function(frontend.unwrap(fn), "jacobian", "auto")
         self.fn = fn if reason is not None else wrapped  # (np.sin: its rule's parameters)
         self.mode, self.jit = mode, jit
-        self.signature = inspect.signature(self.fn)
-        params = list(self.signature.parameters)
+        self._signature = api.Signature(self.fn)
+        params = list(self._signature.now().parameters)
         names, single = api._normalize_wrt(wrt, params, fn)
         if not single:
             raise TypeError("srcad.jacobian differentiates with respect to one argument")
@@ -310,7 +310,7 @@ class Jacobian:
         self.__qualname__ = f"jacobian({getattr(fn, '__qualname__', repr(fn))})"
 
     def bind(self, args, kwargs):
-        bound = self.signature.bind(*args, **kwargs)
+        bound = self._signature.now().bind(*args, **kwargs)
         bound.apply_defaults()
         return tuple(bound.arguments.values())
 

@@ -211,6 +211,12 @@ class AdjointShapeError(ValueError):
         super().__init__(f"{where} has shape {adjoint_shape}, its argument {x_shape}")
 
 
+class InplaceShapeError(ValueError):
+    def __init__(self, where):
+        super().__init__(f"non-broadcastable output operand ({where}): an in-place operation "
+                         "keeps its array's shape, and this value would broadcast it to another")
+
+
 class FusionMismatch(AssertionError):
     def __init__(self):
         super().__init__("internal error in srcad: the arrays of a fused loop have different "
@@ -279,6 +285,30 @@ def _check_adjoint(adjoint, x, where):
         if adjoint.shape != x.shape:
             raise AdjointShapeError(where, adjoint.shape, x.shape)
     return same_shape
+
+
+def check_inplace(value, target, where):
+    """Raise ValueError, as NumPy does, unless `value` broadcasts to the shape of `target` (the
+    array `target op= value` updates in place)."""
+    if np.broadcast_shapes(np.shape(value), np.shape(target)) != np.shape(target):
+        raise InplaceShapeError(where)
+
+
+@overload(check_inplace)
+def _check_inplace(value, target, where):
+    if not _is_array(value):
+        return lambda value, target, where: None
+    if not _is_array(target) or value.ndim > target.ndim:
+        def never(value, target, where):
+            raise InplaceShapeError(where)
+        return never
+
+    def broadcasts(value, target, where):
+        for k in range(1, value.ndim + 1):
+            n = value.shape[value.ndim - k]
+            if n != 1 and n != target.shape[target.ndim - k]:
+                raise InplaceShapeError(where)
+    return broadcasts
 
 
 # ---- the logistic sigmoid -------------------------------------------------------------------

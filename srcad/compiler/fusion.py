@@ -176,6 +176,13 @@ class _Run:
         if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call) and \
                 isinstance(stmt.value.func, gast.Attribute) and stmt.value.func.attr == "append":
             return self._hoist(None, stmt.value)  # (a save)
+        if isinstance(stmt, gast.Expr) and _is_runtime(stmt.value, "check_inplace", "rt"):
+            value, target = stmt.value.args[:2]  # (x op= e: the result must keep x's shape)
+            if isinstance(value, gast.Name) and value.id in self.local and \
+                    isinstance(target, gast.Name):
+                self._operand(target.id, (0,) * self.c.ty(target.id).ndim)
+                return "proven"  # (both have the loop's shape)
+            return None
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript):
             self._store_target(stmt.targets[0], updated=False)
             self._element(stmt.value, scalar_ok=True)
@@ -372,6 +379,8 @@ class _Run:
                 body=[templates.fill_stmt("rt.fusion_mismatch()")], orelse=[]))
         rewrite = _Elements(self, index, materialized)
         for kind, stmt in self.stmts:
+            if kind == "proven":
+                continue
             if kind == "hoist":
                 hoisted.append(stmt)
             elif kind == "comment":

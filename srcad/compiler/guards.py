@@ -108,6 +108,14 @@ class _Guarder:
     # ---- what a statement checks ---------------------------------------------------------
     def checks_of(self, stmt):
         out = []
+        if anno.getanno(stmt, "inplace") and \
+                self.types.get(stmt.targets[0].id, typeinfer.UNKNOWN).is_array and \
+                typeinfer._Infer(self.types).expr(stmt.value).is_array:
+            # (x op= e, lowered to x = x op e: NumPy keeps x's shape, which the result has
+            # only if it broadcasts to it)
+            out.append(_Check("check_inplace", [stmt.value],
+                              [_name(stmt.targets[0].id),
+                               _const(_where(stmt.targets[0], stmt, self.origins))]))
         for node in gast.walk(stmt):
             if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) and \
                     self.types.get(node.value.id) is not None and \

@@ -35,8 +35,8 @@ import types
 import numpy as np
 
 from srcad.tape import mode
-from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape, stack
-from srcad.tape.tensor import Tensor, apply, as_tensor
+from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape
+from srcad.tape.tensor import Tensor, apply, as_tensor, holds_tensor, stacked
 
 _LARGEST_CONTAINER = 64  # containers in globals are searched for functions only up to this size
 
@@ -316,16 +316,6 @@ def _in_array_protocol():
     return False
 
 
-def _holds_tensor(obj):
-    return isinstance(obj, Tensor) or (
-        isinstance(obj, (list, tuple)) and any(_holds_tensor(item) for item in obj)
-    )
-
-
-def _stacked(obj):
-    return stack([_stacked(item) for item in obj]) if isinstance(obj, (list, tuple)) else obj
-
-
 def _to_array(np_func):
     """np.array, np.asarray, np.asanyarray, np.ascontiguousarray, np.asfortranarray, np.require
     and np.asarray_chkfinite: tensors, and lists holding tensors, stay on the tape. A tensor
@@ -334,13 +324,13 @@ def _to_array(np_func):
 
     @functools.wraps(np_func)
     def to_array(obj, *args, **kwargs):
-        if not (mode.in_user_code() and _holds_tensor(obj)):
+        if not (mode.in_user_code() and holds_tensor(obj)):
             return allocate(obj, *args, **kwargs)
         if not isinstance(obj, Tensor):
             dtype = kwargs.get("dtype", args[0] if args else None)
             if dtype is not None and np.dtype(dtype).kind != "f":
                 return allocate(obj, *args, **kwargs)  # (raises for a tracked tensor)
-            obj = _stacked(obj)
+            obj = stacked(obj)
             if np_func is np.array:  # the stack is the new array
                 return obj if obj._value.dtype == np.dtype(dtype or obj._value.dtype) else \
                     obj.astype(dtype)
@@ -381,7 +371,7 @@ class _NumpyForTensors(types.ModuleType):
 def _scipy_function(real, on_tensors):
     @functools.wraps(real)
     def shim(*args, **kwargs):
-        if mode.in_user_code() and _holds_tensor((*args, *kwargs.values())):
+        if mode.in_user_code() and holds_tensor((*args, *kwargs.values())):
             return on_tensors(*args, **kwargs)
         return real(*args, **kwargs)
 

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from srcad.compiler import pytrees
-from srcad.errors import AliasingError
+from srcad.errors import AliasingError, share_elements
 from srcad.tape import engine, mode, patching
 from srcad.tape.tensor import Tensor, new
 
@@ -114,7 +114,7 @@ def _refuse_aliased_writes(fn, args, values, versions):
             continue
         for j, other in enumerate(args):
             if j != i and isinstance(arg, np.ndarray) and isinstance(other, np.ndarray) and \
-                    np.may_share_memory(arg, other):
+                    share_elements(arg, other):
                 names = list(inspect.signature(fn).parameters)
                 raise AliasingError(
                     f"{_qualname(fn)} writes into its argument '{names[i]}', which shares "

@@ -114,10 +114,24 @@ class ShapeError(RuntimeError, ValueError):
     sizes): torch raises RuntimeError where NumPy raises ValueError, and this is both."""
 
 
+def holds_tensor(obj):
+    return isinstance(obj, Tensor) or (
+        isinstance(obj, (list, tuple)) and any(holds_tensor(item) for item in obj)
+    )
+
+
+def stacked(obj):
+    """A (nested) list or tuple holding tensors as their np.stack, recorded on the tape."""
+    from .numpy_api import stack
+    return stack([stacked(item) for item in obj]) if isinstance(obj, (list, tuple)) else obj
+
+
 def apply(name, *inputs, **params):
     """Run op `name` on inputs (tensors, arrays, numbers) and record it if any input is tracked.
     The result shares memory with an input only where NumPy's would: as a view (ops.defview)."""
     op = OPS[name]
+    if any(type(x) in (list, tuple) for x in inputs):  # ([t1, t2] * y: NumPy makes an array)
+        inputs = [stacked(x) if holds_tensor(x) else x for x in inputs]
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
     try:
         if mode.in_user_code():  # NumPy's semantics, its warnings too

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import srcad
-from srcad import UnsupportedError
+from srcad import UnsupportedError, check
 
 MODES = {"source+numba": {}, "source+python": {"jit": False}}
 
@@ -194,3 +194,78 @@ def test_partials_and_callable_objects_run_on_the_tape(mode, rng):
 def test_partials_are_refused_in_source_mode_naming_the_tape():
     with pytest.raises(UnsupportedError, match="not a Python function.*mode='tape' can run it"):
         srcad.grad(functools.partial(keyword_only, scale=4.0), mode="source")
+
+
+# ---- found by a helper's attack on repeated calls (each was a wrong number) ------------------
+
+def scaled_by_default(x, c=2.0):
+    return x * c
+
+
+def scaled_by_keyword_default(x, *, c=2.0):
+    return x * c
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_replaced_defaults_are_the_ones_a_call_binds(jit):
+    """Replacing f.__defaults__ (or __kwdefaults__) changes what the next call of f binds: the
+    gradient object follows, before and after its first call, nested ones too."""
+    f = type(scaled_by_default)(scaled_by_default.__code__, globals(), "f", (2.0,))  # (copies)
+    k = type(scaled_by_keyword_default)(scaled_by_keyword_default.__code__, globals(), "k")
+    k.__kwdefaults__ = {"c": 2.0}
+    g, gk = srcad.grad(f, jit=jit), srcad.grad(k, jit=jit)
+    f.__defaults__ = (5.0,)
+    assert g(1.0) == 5.0
+    f.__defaults__ = (7.0,)
+    assert g(1.0) == 7.0 and g(np.float64(1.0)) == 7.0
+    assert gk(1.0) == 2.0
+    k.__kwdefaults__ = {"c": 4.0}
+    assert gk(1.0) == 4.0
+
+
+def multiplied_in_place(x, y):
+    x *= y
+    return np.sum(np.sin(x))
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+@pytest.mark.parametrize("wrt", [0, 1, (0, 1)], ids=["x", "y", "both"])
+def test_an_in_place_update_that_would_broadcast_is_numpys_error(jit, wrt, rng):
+    """x *= y keeps x's shape: NumPy raises ValueError where y would broadcast x to another
+    (srcad returned numbers, or called it a bug); where y broadcasts to x, it is the gradient."""
+    x, y = rng.uniform(-1, 1, 1), rng.uniform(-1, 1, 3)
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):
+        srcad.grad(multiplied_in_place, wrt=wrt, jit=jit)(x, y)
+    x = rng.uniform(-1, 1, (3, 4))
+    for y in (rng.uniform(-1, 1, 4), rng.uniform(-1, 1, (3, 1)), rng.uniform(-1, 1, (3, 4))):
+        grads = srcad.grad(multiplied_in_place, wrt=(0, 1), jit=jit)(x, y)
+        check.compare(multiplied_in_place, (x, y), [0, 1], grads, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_a_0d_array_argument_gets_a_0d_array_gradient(mode):
+    def cube_times(x, y):
+        return x * x * x * y
+    x = np.array(2.0)
+    grad = srcad.grad(cube_times, wrt=(0, 1), mode=mode)(x, 3.0)
+    assert type(grad[0]) is np.ndarray and grad[0].shape == () and grad[0] == 36.0
+    assert type(grad[1]) is float and grad[1] == 8.0
+    _, pullback = srcad.vjp(cube_times, np.array(2.0, np.float32), 3.0, mode=mode)
+    assert pullback(1.0).dtype == np.float32 and pullback(1.0).shape == ()
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_views_that_share_no_element_are_not_aliased(mode, rng):
+    """x[0::2] and x[1::2] share memory bounds but no element: writing into one does not
+    change the other (NumPy's exact test); overlapping views are still refused."""
+    def doubles_its_first(x, y):
+        x[0] = x[0] * 2.0
+        return np.sum(x * y)
+    big = rng.uniform(-1, 1, 8)
+    before = big.copy()
+    grads = srcad.grad(doubles_its_first, wrt=(0, 1), mode=mode)(big[0::2], big[1::2])
+    check.compare(doubles_its_first, (big[0::2].copy(), big[1::2].copy()), [0, 1], grads,
+                  rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(big, before)
+    with pytest.raises(srcad.AliasingError):
+        srcad.grad(doubles_its_first, wrt=(0, 1), mode=mode)(big[0:4], big[2:6])

@@ -311,3 +311,16 @@ def test_every_kind_of_parameter_is_bound_as_python_binds_it(f, args, kwargs):
     assert value == f(*args, **kwargs)
     expected = numerical_grad(lambda x: f(x, *args[1:], **kwargs), (args[0],), 0)
     assert grad == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_list_of_differentiated_numbers_in_arithmetic_keeps_its_gradient(rng):
+    """[x0, x1] * y is NumPy's array of the list: the tape stacks the list's tensors (their
+    gradients were silently zero)."""
+    def weighted(x, y):
+        return np.sum(x * y) + np.sum(y - x) * 2.0
+    x, y = [float(v) for v in rng.uniform(-1, 1, 2)], rng.uniform(-1, 1, 2)
+    for args in ((x, y), (tuple(x), y)):
+        value, (grad,) = value_and_grad(weighted, args, (0,))
+        expected = y - 2.0
+        np.testing.assert_allclose(grad, expected, rtol=1e-12)
+        assert type(grad) is type(args[0]) and value == pytest.approx(weighted(*args))
