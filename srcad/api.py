@@ -314,7 +314,7 @@ class Gradient:
         captured = tuple((ref.container, ref.key, obj) for ref, obj in g.checks
                         if ref.how == "item" and type(ref.container) is dict)
         reads_globals = bool(g.hidden_refs) or len(captured) < len(g.checks)
-        wrt, has_aux, single = self.wrt_index, self.has_aux, self.single
+        wrt, has_aux, one = self.wrt_index, self.has_aux, self.single
         value_and_grad = self.kind == "value_and_grad"
 
         def call(args):
@@ -333,7 +333,7 @@ class Gradient:
                     return None
                 raise
             self._last = spec
-            if single:
+            if one:
                 result = _plain(out[1 + has_aux], args[wrt[0]])
             else:
                 result, k = [], 1 + has_aux
@@ -375,19 +375,17 @@ class Gradient:
         return tuple(out)
 
     def __call__(self, *args, **kwargs):
-        if not kwargs:
-            fast = self._fast.get(_call_key(args))
-            if fast is not None:
-                out = fast(args)
-                if out is not None:
-                    return out
+        key = _call_key(args) if not kwargs else None
+        fast = self._fast.get(key) if key is not None else None
+        if fast is not None:
+            out = fast(args)
+            if out is not None:
+                return out
         value, aux, grads = self.evaluate(self.bind(args, kwargs))
         grads = self.as_0d_arrays(grads, args, kwargs)
-        if self._positional and not kwargs and len(args) == len(self.params) and \
+        if key is not None and self._positional and len(args) == len(self.params) and \
                 self._last.mode != "tape":
-            key = _call_key(args)
-            if key is not None:
-                self._fast[key] = self.fast_call(self._last)
+            self._fast[key] = self.fast_call(self._last)
         result = grads[0] if self.single else tuple(grads)
         if self.kind == "value_and_grad":
             return ((value, aux), result) if self.has_aux else (value, result)

@@ -11,7 +11,6 @@ reads like a user's. Everything here differentiates that function again:
     jacobian(F)(x)      jvp along each basis vector (forward) or vjp of each output (reverse)
 """
 
-
 import numpy as np
 
 from . import api
