@@ -209,7 +209,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         if kind == "grad":
             typed[grad_def.args.args[-1].id] = output_type  # (the seed)
         for fn_def in [grad_def] + chunks:
-            fusion.fuse(fn_def, typed, np_name, core.namer, typeinfer.same_shapes(core))
+            fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes)
     if not composing:
         for fn_def in [grad_def] + chunks:
             codegen.numba_compatible(fn_def, types)
@@ -234,9 +234,6 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
-    if composing:  # (srcad calls it with tangents of their primals' shapes only)
-        setattr(jittable, typeinfer.SAME_SHAPES,
-                {core.namer.tangent(w): w for w in wrt_names})
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
                     any(reverse.stores_into(s, name) for s in gast.walk(core.tree)))
     generated = Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,

@@ -80,7 +80,9 @@ class Core:
     files: set  # every source file read: the function's and its inlined helpers'
     renamed: dict  # a user's name that generated code reserves -> the name it has there
     origins: dict  # temporary -> the user's expression it holds (for messages)
-    same_shapes: dict = field(default_factory=dict)  # argument -> an argument of its shape
+    # argument -> an earlier argument the caller guarantees has its shape (api.same_shapes:
+    # also each tangent of a tangent function, which srcad calls with its primal's shape)
+    same_shapes: dict = field(default_factory=dict)
 
 
 def normalize(parsed):

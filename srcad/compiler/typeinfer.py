@@ -354,17 +354,6 @@ def shape_classes(tree, types, elementwise, same_shapes=None):
     return classes
 
 
-SAME_SHAPES = "__srcad_same_shapes__"  # on a tangent function: {tangent: its primal}
-
-
-def same_shapes(core):
-    """The arguments of `core`'s function known to have another argument's shape: those the
-    caller said have one (core.same_shapes), and a tangent function's tangents (srcad checks
-    each has its primal's shape before calling it)."""
-    return {**core.same_shapes, **{core.renamed.get(t, t): core.renamed.get(p, p)
-                                   for t, p in getattr(core.parsed.fn, SAME_SHAPES, {}).items()}}
-
-
 def _slice_class(value, classes, types):
     """`x[a:b, c:d, ...]` with constants a >= 0 (or none) and b < 0 (or none) on each axis
     sliced has length max(n - a - |b|, 0) along it: x[1:] and x[:-1] are one class, as are

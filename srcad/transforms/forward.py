@@ -45,7 +45,7 @@ class Tangents:
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         self.shapes = typeinfer.shape_classes(
             core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False),
-            typeinfer.same_shapes(core))
+            core.same_shapes)
 
     def d(self, name):
         tangent = self.namer.tangent(name)

@@ -113,7 +113,7 @@ class Differentiator(SavePlanner):
         self.recompute_at_use = {}  # name -> (path, definition) rerun before adjoints reading it
         self.shapes = typeinfer.shape_classes(
             core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False),
-            typeinfer.same_shapes(core))
+            core.same_shapes)
 
     def adj(self, name):
         return self.namer.adjoint(name)
