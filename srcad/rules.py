@@ -40,6 +40,8 @@ import scipy.special
 
 from . import runtime
 from .compiler import templates
+from .kernels import arrays as _arrays
+from .kernels import linalg as _linalg
 from .kernels import reductions as _reductions
 from .kernels.einsum import einsum as EINSUM
 
@@ -437,6 +439,52 @@ reduction(_reductions.sum_along, params="x, axis=None, keepdims=False",
 # and m constant between ties
 adjoint(_reductions.extremum_adjoint, params="g, x, m, axis=None", linear="g", x="x * 0.0",
         m="m * 0.0", tangents={"x": "ans * 0.0", "m": "ans * 0.0"})
+# the adjoints of the reductions, differentiated again (for their hvp): `gy` is the adjoint an
+# adjoint takes (`g` is the rule's own) and `ans` its result; each is linear in gy, var's and
+# std's also in x (with std's result `s` held fixed); `sum_like` is sum_adjoint's transpose
+adjoint(_reductions.sum_like, params="v, like, axis=None", v="kn.sum_adjoint(g, v, axis)",
+        linear="v")
+adjoint(_reductions.sum_adjoint, params="gy, x, axis=None", linear="gy",
+        gy="kn.sum_like(g, gy, axis)", x="x * 0.0", tangents={"x": "ans * 0.0"})
+adjoint(_reductions.var_adjoint, params="gy, x, axis=None, ddof=0", linear="gy; x",
+        gy="kn.sum_like(g * kn.var_adjoint(gy * 0.0 + 1.0, x, axis, ddof), gy, axis)",
+        x="kn.var_adjoint(1.0, g * kn.sum_adjoint(gy, x, axis), axis, ddof)")
+adjoint(_reductions.std_adjoint, params="gy, x, s, axis=None, ddof=0", linear="gy; x",
+        gy="kn.sum_like(g * kn.std_adjoint(gy * 0.0 + 1.0, x, s, axis, ddof), gy, axis)",
+        x="kn.std_adjoint(1.0, g * kn.sum_adjoint(gy, x, axis), s, axis, ddof)",
+        s="-rt.xdivy(kn.sum_like(g * ans, s, axis), s)",
+        tangents={"s": "-rt.xdivy(ans * kn.sum_adjoint(t, x, axis), kn.sum_adjoint(s, x, axis))"})
+adjoint(_reductions.logsumexp_adjoint, params="gy, x, m, axis=None", linear="gy",
+        gy="kn.sum_like(g * kn.logsumexp_adjoint(gy * 0.0 + 1.0, x, m, axis), gy, axis)",
+        x="g * ans", m="-kn.sum_like(g * ans, m, axis)",
+        tangents={"x": "t * ans", "m": "-ans * kn.sum_adjoint(t, x, axis)"})
+adjoint(_reductions.prod_adjoint, params="gy, x, axis=None", linear="gy",
+        gy="kn.sum_like(g * kn.prod_adjoint(gy * 0.0 + 1.0, x, axis), gy, axis)",
+        x="kn.prod_curvature(g * kn.sum_adjoint(gy, x, axis), x, axis)",
+        tangents={"x": "kn.sum_adjoint(gy, x, axis) * kn.prod_curvature(t, x, axis)"})
+adjoint(_linalg.norm_adjoint, params="gy, x, a, ord=None, axis=None", linear="gy",
+        gy="kn.sum_like(g * kn.norm_adjoint(gy * 0.0 + 1.0, x, a, ord, axis), gy, axis)",
+        x="g * kn.sum_adjoint(gy, x, axis) * kn.norm_curvature(x, a, ord, axis)",
+        a="rt.xdivy(kn.norm_adjoint_power(ord) * kn.sum_like(g * ans, a, axis), a)",
+        tangents={"x": "t * kn.sum_adjoint(gy, x, axis) * kn.norm_curvature(x, a, ord, axis)",
+                  "a": "rt.xdivy(kn.norm_adjoint_power(ord) * ans * kn.sum_adjoint(t, x, axis), "
+                       "kn.sum_adjoint(a, x, axis))"})
+
+# the tangents of piecewise-linear functions: linear in the tangent `u`, constant in x
+# between the points where x's order (or segment) changes
+adjoint(_arrays.sort_tangent, params="u, x, s, axis=-1", linear="u",
+        u="kn.sort_adjoint(g, x, axis)", x="x * 0.0", s="s * 0.0",
+        tangents={"x": "ans * 0.0", "s": "ans * 0.0"})
+adjoint(_arrays.median_adjoint, params="gy, x, axis=None", linear="gy",
+        gy="kn.sum_like(g * kn.median_adjoint(gy * 0.0 + 1.0, x, axis), gy, axis)", x="x * 0.0",
+        tangents={"x": "ans * 0.0"})
+adjoint(_arrays.quantile_tangent, params="u, x, q, axis=None, keepdims=False", linear="u",
+        u="kn.quantile_adjoint(g, x, q, axis)", x="x * 0.0", tangents={"x": "ans * 0.0"})
+adjoint(_arrays.percentile_tangent, params="u, x, q, axis=None, keepdims=False", linear="u",
+        u="kn.percentile_adjoint(g, x, q, axis)", x="x * 0.0", tangents={"x": "ans * 0.0"})
+adjoint(_arrays.interp_adjoint_x, params="gy, x, xp, fp, left=None, right=None", linear="gy",
+        gy="kn.interp_adjoint_x(g, x, xp, fp, left, right)", x="x * 0.0",
+        tangents={"x": "ans * 0.0"})
 
 section("Zero derivative")
 nondiff(runtime.det_sign, runtime.scatter_length, operator.lt, operator.le, operator.gt, operator.ge, operator.eq,

@@ -15,8 +15,8 @@ import scipy.linalg
 import scipy.special
 
 from srcad import rules, runtime
+from srcad.kernels import arrays, linalg, reductions
 from srcad.kernels import namespace as kn
-from srcad.kernels import reductions
 
 OPERATORS = {
     operator.add: "x + y",
@@ -46,6 +46,7 @@ DOMAINS = {
     "xlogy": {"y": POSITIVE},
     "betaln": {"a": POSITIVE, "b": POSITIVE},
     "pow_dx": {"x": POSITIVE}, "log_or_zero": {"x": POSITIVE}, "xdivy": {"y": POSITIVE},
+    "norm_adjoint": {"a": POSITIVE},
 }
 M34, M33, V3 = {"x": (3, 4)}, (3, 3), (3,)
 # calls that are not f(x) / f(x, y) on same-or-broadcast shapes: (expression, shapes)
@@ -122,6 +123,29 @@ SPECIAL = {
     reductions.extremum_adjoint: [("kn.extremum_adjoint(1.0, x, np.max(x), None)", {"x": (4,)}),
                                   ("kn.extremum_adjoint(np.ones(3), x, np.max(x, axis=1), 1)",
                                    {"x": (3, 4)})],
+    reductions.sum_like: [("kn.sum_like(v, np.ones((3, 1)), 1)", {"v": (3, 4)}),
+                          ("kn.sum_like(v, 1.0, None)", {"v": (3, 4)})],
+    reductions.sum_adjoint: [("kn.sum_adjoint(gy, x, 1)", {"gy": V3, "x": (3, 4)})],
+    reductions.var_adjoint: [("kn.var_adjoint(gy, x, None, 1)", {"gy": (), "x": (5,)}),
+                             ("kn.var_adjoint(gy, x, 1, 0)", {"gy": V3, "x": (3, 4)})],
+    reductions.std_adjoint: [("kn.std_adjoint(gy, x, np.std(x, axis=0), 0, 1)",
+                              {"gy": (4,), "x": (3, 4)})],
+    reductions.logsumexp_adjoint: [("kn.logsumexp_adjoint(gy, x, m, 1)",
+                                    {"gy": V3, "x": (3, 4), "m": V3})],
+    reductions.prod_adjoint: [("kn.prod_adjoint(gy, x, 1)", {"gy": V3, "x": (3, 4)})],
+    linalg.norm_adjoint: [("kn.norm_adjoint(gy, x, a, None, None)", {"gy": (), "x": (5,), "a": ()}),
+                          ("kn.norm_adjoint(gy, x, np.linalg.norm(x, 3, 1), 3, 1)",
+                           {"gy": V3, "x": (3, 4)})],
+    arrays.sort_tangent: [("kn.sort_tangent(u, x, np.sort(x, axis=0), 0)",
+                           {"u": (3, 4), "x": (3, 4)})],
+    arrays.median_adjoint: [("kn.median_adjoint(gy, x, 1)", {"gy": V3, "x": (3, 4)})],
+    arrays.quantile_tangent: [("kn.quantile_tangent(u, x, 0.3, 1, False)",
+                               {"u": (3, 4), "x": (3, 4)})],
+    arrays.percentile_tangent: [("kn.percentile_tangent(u, x, 30.0, None, False)",
+                                 {"u": (5,), "x": (5,)})],
+    arrays.interp_adjoint_x: [
+        ("kn.interp_adjoint_x(gy, x, np.linspace(-1.0, 1.0, 4), np.cos(np.arange(4.0)), None, None)",
+         {"gy": (5,), "x": (5,)})],
     np.linalg.eigvalsh: [("np.linalg.eigvalsh(a)", {"a": M33})],
     scipy.linalg.solve_triangular: [
         ("scipy.linalg.solve_triangular(a + 3.0 * np.eye(3), b, lower=True)", {"a": M33, "b": V3}),

@@ -8,9 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.special
 
 import srcad
-from tests import programs
+from tests import programs, test_rules
+from tests.rule_cases import make_args, short_name, write_module
 
 
 def _fd_of_gradient(fn, args, k, v, eps=1e-6):
@@ -35,6 +37,48 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
     for a, b in zip(args, before):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(hv, _fd_of_gradient(fn, before, k, v), rtol=1e-4, atol=1e-5)
+
+
+# rules whose forward derivative calls a kernel with no derivative rule of its own: their hvp
+# is refused by name (cumprod, cholesky, solve_triangular, eigh), and for the curvature kernels
+# of the second derivatives of np.prod and np.linalg.norm, so is a third derivative
+NO_SECOND_DERIVATIVE = {"cumprod": "x", "cholesky": "a", "solve_triangular": "a",
+                        "eigenvalues": "a", "eigvalsh": "a", "eigenvectors": "a",
+                        "prod_adjoint": "x", "norm_adjoint": "x"}  # (the argument refused)
+LAST_CASES = [(key, expr, shapes) for k, (key, expr, shapes, jit) in enumerate(test_rules.ALL)
+              if not jit and expr is not None and not test_rules.refused(expr, shapes) and
+              not any(other == key and not j for other, _, _, j in test_rules.ALL[k + 1:])]
+
+
+@pytest.mark.parametrize("key,expr,shapes", LAST_CASES,
+                         ids=[f"{short_name(k)}:{e}" for k, e, _ in LAST_CASES])
+def test_every_rule_has_a_second_derivative(key, expr, shapes, tmp_path):
+    """hvp along each float argument of each rule's case (as Python) against finite
+    differences of its gradient, or refused by name."""
+    args = make_args(key, expr, shapes, seed=11)
+    fn = write_module(tmp_path, expr, shapes)
+    rng = np.random.default_rng(5)
+    for k, (name, a) in enumerate(zip(shapes, args, strict=False)):
+        v = rng.normal(size=np.shape(a)) if np.ndim(a) else float(rng.normal())
+        if NO_SECOND_DERIVATIVE.get(short_name(key)) == name:
+            with pytest.raises(srcad.UnsupportedError, match="no derivative rule for"):
+                srcad.hvp(fn, wrt=k, jit=False)(*args, v)
+            continue
+        hv = srcad.hvp(fn, wrt=k, jit=False)(*args, v)
+        np.testing.assert_allclose(hv, _fd_of_gradient(fn, args, k, v), rtol=1e-4, atol=1e-5)
+
+
+def statistics(x, w):
+    return np.var(x) + np.sum(w * scipy.special.logsumexp(x, axis=1))
+
+
+def test_hvp_of_statistics_compiled(rng):
+    x, w, v = rng.uniform(0.5, 1.5, (3, 4)), rng.normal(size=3), rng.normal(size=(3, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
+        hv = srcad.hvp(statistics)(x, w, v)
+    np.testing.assert_allclose(hv, _fd_of_gradient(statistics, (x, w), 0, v), rtol=1e-5,
+                               atol=1e-6)
 
 
 def cube(x):

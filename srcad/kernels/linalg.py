@@ -470,6 +470,53 @@ def _norm_adjoint(g, x, ans, ord=None, axis=None):
     return matrix
 
 
+@register_jitable
+def _norm_curvature_rows(x2, a1, p):
+    out = np.zeros_like(x2)
+    if p == 1 or p == 0 or np.isinf(p):
+        return out
+    for i in range(x2.shape[0]):
+        if a1[i] != 0:
+            for j in range(x2.shape[1]):
+                v = abs(x2[i, j])
+                out[i, j] = np.inf if v == 0 and p < 2 else \
+                    (p - 1) * v ** (p - 2) / a1[i] ** (p - 1)
+    return out
+
+
+@register_jitable
+def norm_adjoint_power(ord):
+    """The power of the norm a in a vector norm's adjoint, g sign(x) |x|^(p-1) / a^(p-1): 1 - p,
+    or 0 for p = 0, 1 or inf, whose adjoints do not depend on a."""
+    p = order(ord)
+    return 0.0 if p == 0 or p == 1 or np.isinf(p) else 1.0 - p
+
+
+def norm_curvature(x, a, ord=None, axis=None):
+    """c such that norm_adjoint(g, x, a, ord, axis) has the derivative g c in x, elementwise,
+    with the norm `a` held fixed: (p - 1) |x|^(p-2) / a^(p-1) for a p-norm (0 for p = 0, 1 or
+    inf, and where a is 0). The matrix norms besides 'fro' have no diagonal one: an error."""
+    n_axes = np.ndim(x) if axis is None else np.size(axis)
+    if _norm_kind(np.ndim(x), ord, n_axes, axis is not None) != "vector":
+        raise ValueError(f"srcad: no second derivative of the matrix norm of order {ord!r}")
+    x2 = to_rows(x, axis)
+    return from_rows(_norm_curvature_rows(x2, rows_vector(a, x2.shape[0]), order(ord)), x, axis)
+
+
+@overload(norm_curvature)
+def _norm_curvature(x, a, ord=None, axis=None):
+    if _needs_literal(ord):
+        return lambda x, a, ord=None, axis=None: literally(ord)
+    if _typed_norm_kind(x, ord, axis) != "vector":
+        raise TypingError(f"srcad: no second derivative of the matrix norm of order {ord}")
+
+    def vector(x, a, ord=None, axis=None):
+        x2 = to_rows(x, axis)
+        a1 = rows_vector(a, x2.shape[0])
+        return from_rows(_norm_curvature_rows(x2, a1, order(ord)), x, axis)
+    return vector
+
+
 # ---- trace, diag, outer, kron -------------------------------------------------------------
 
 @register_jitable

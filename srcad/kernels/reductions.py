@@ -223,7 +223,7 @@ def _extremum_rows_adjoint(g1, x2, ans1):
 def deviation_rows_adjoint(g1, x2, std1, ddof, std):
     """g (x - mean) 2 / (n - ddof) for var; g (x - mean) / ((n - ddof) std) for std (`std1`
     the std of each row), 0 where std is 0."""
-    n = x2.shape[1] - ddof
+    n = np.float64(x2.shape[1] - ddof)  # (NumPy's inf, not an error, where ddof is n)
     if std:
         scale = np.where(std1 > 0, g1, 0.0) / (np.where(std1 > 0, std1, 1.0) * n)
     else:
@@ -455,6 +455,20 @@ def _sum_adjoint(g, x, axis=None):
     return filled
 
 
+def sum_like(v, like, axis=None):
+    """`v` (shaped as x) summed over `axis`, in the shape of the reduction's result `like`
+    (kept dims or not; a scalar for a full reduction): the transpose of sum_adjoint."""
+    total = row_sum(to_rows(v, axis))
+    return total[0] if np.ndim(like) == 0 else np.reshape(total, np.shape(like))
+
+
+@overload(sum_like)
+def _sum_like(v, like, axis=None):
+    if not isinstance(like, types.Array):
+        return lambda v, like, axis=None: row_sum(to_rows(v, axis))[0]
+    return lambda v, like, axis=None: row_sum(to_rows(v, axis)).reshape(like.shape)
+
+
 @register_jitable
 def mean_adjoint(g, x, axis=None):
     """x̄ = g / n broadcast over the reduced axes (n elements averaged)."""
@@ -467,6 +481,32 @@ def prod_adjoint(g, x, axis=None):
     """x̄_i = g · prod_{j != i} x_j over the reduced axes (exact with zeros: no division)."""
     x2 = to_rows(x, axis)
     return from_rows(scale_rows(products_of_others(x2), _per_row(g, x2)), x, axis)
+
+
+@register_jitable
+def _prod_curvature_rows(w2, x2):
+    rows, n = x2.shape
+    out = np.zeros_like(x2)
+    rest = np.empty((1, max(n - 1, 0)), x2.dtype)
+    weights = np.empty(max(n - 1, 0), x2.dtype)
+    for r in range(rows):
+        for j in range(n):
+            k = 0
+            for i in range(n):
+                if i != j:
+                    rest[0, k] = x2[r, i]
+                    weights[k] = w2[r, i]
+                    k += 1
+            out[r, j] = np.sum(weights * products_of_others(rest)[0])
+    return out
+
+
+@register_jitable
+def prod_curvature(w, x, axis=None):
+    """H w for H the Hessian of each product along `axis`: entry j is the sum over i != j of
+    w_i times the product of the x_k with k neither i nor j (no division: exact with zeros;
+    O(n^2) per product)."""
+    return from_rows(_prod_curvature_rows(to_rows(w, axis), to_rows(x, axis)), x, axis)
 
 
 @register_jitable
