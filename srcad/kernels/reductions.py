@@ -223,7 +223,7 @@ def _extremum_rows_adjoint(g1, x2, ans1):
 def deviation_rows_adjoint(g1, x2, std1, ddof, std):
     """g (x - mean) 2 / (n - ddof) for var; g (x - mean) / ((n - ddof) std) for std (`std1`
     the std of each row), 0 where std is 0."""
-    n = np.float64(x2.shape[1] - ddof)  # (NumPy's inf, not an error, where ddof is n)
+    n = x2.dtype.type(x2.shape[1] - ddof)  # (NumPy's inf, not an error, where ddof is n)
     if std:
         scale = np.where(std1 > 0, g1, 0.0) / (np.where(std1 > 0, std1, 1.0) * n)
     else:
