@@ -2,9 +2,10 @@
 
 The cases (tests/rule_cases.py, shared with the tape's walker) call each primitive on scalars,
 vectors and broadcast shapes; the result is contracted with random weights so every entry of
-the adjoint is exercised. Each case runs as generated Python; the first and the last case of each
-rule (the last one calls it with its options) also compiled with Numba. The source transform must match finite differences or, for the few call
-forms listed in SOURCE_REFUSES, raise UnsupportedError: never a wrong number. A rule without a
+the adjoint is exercised. Each case runs as generated Python; the last case of each rule (a call
+with its options) also compiled with Numba, the simple forms being compiled throughout the suite.
+The source transform must match finite differences or, for the few call forms listed in
+SOURCE_REFUSES, raise UnsupportedError: never a wrong number. A rule without a
 passing case fails the walk, so an untested rule cannot exist.
 """
 
@@ -30,9 +31,8 @@ ALL = []  # (key, expression, shapes, jit)
 _CASES = rule_cases()
 for _k, (_key, _expr, _shapes) in enumerate(_CASES):
     ALL.append((_key, _expr, _shapes, False))
-    _first = not any(k == _key for k, _, _, _ in ALL[:-1])
     _last = _k + 1 == len(_CASES) or _CASES[_k + 1][0] != _key
-    if _expr is not None and (_first or _last) and not refused(_expr, _shapes):
+    if _expr is not None and _last and not refused(_expr, _shapes):
         ALL.append((_key, _expr, _shapes, True))  # (the last case: a call with its options)
 
 
