@@ -17,6 +17,7 @@ from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
+from ..errors import UnsupportedError
 from ..special import is_transposed  # (importing srcad.special registers the SciPy solvers)
 from .reductions import products_of_others
 from .rows import (
@@ -498,7 +499,8 @@ def norm_curvature(x, a, ord=None, axis=None):
     inf, and where a is 0). The matrix norms besides 'fro' have no diagonal one: an error."""
     n_axes = np.ndim(x) if axis is None else np.size(axis)
     if _norm_kind(np.ndim(x), ord, n_axes, axis is not None) != "vector":
-        raise ValueError(f"srcad: no second derivative of the matrix norm of order {ord!r}")
+        raise UnsupportedError(f"no second derivative of np.linalg.norm's matrix norm of order "
+                               f"{ord!r} (the vector norms and 'fro' have one)")
     x2 = to_rows(x, axis)
     return from_rows(_norm_curvature_rows(x2, rows_vector(a, x2.shape[0]), order(ord)), x, axis)
 
@@ -508,7 +510,8 @@ def _norm_curvature(x, a, ord=None, axis=None):
     if _needs_literal(ord):
         return lambda x, a, ord=None, axis=None: literally(ord)
     if _typed_norm_kind(x, ord, axis) != "vector":
-        raise TypingError(f"srcad: no second derivative of the matrix norm of order {ord}")
+        raise TypingError(f"srcad: no second derivative of np.linalg.norm's matrix norm of "
+                          f"order {ord}")
 
     def vector(x, a, ord=None, axis=None):
         x2 = to_rows(x, axis)
