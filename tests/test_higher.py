@@ -1,7 +1,7 @@
 """Second order, composed from the transforms: hvp (reverse over forward) against central
 differences of srcad's gradient, over the whole program corpus as Python (half of it compiled)
-and over every rule's last case; the Hessian's symmetry; grad of grad nested two and three deep against known derivatives; the
-Jacobian in both modes against finite differences."""
+and over every rule's last case; the Hessian's symmetry; grad of grad nested two and three deep
+against known derivatives; the Jacobian in both modes against finite differences."""
 
 import math
 import warnings
@@ -57,7 +57,7 @@ LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL i
 
 @pytest.mark.parametrize("key,expr,shapes", LAST_CASES,
                          ids=[f"{short_name(k)}:{e}" for k, e, _ in LAST_CASES])
-def test_every_rule_has_a_second_derivative(key, expr, shapes, tmp_path):
+def test_second_derivative_of_every_rule(key, expr, shapes, tmp_path):
     """hvp along each float argument of each rule's case (as Python) against finite
     differences of its gradient, or refused by name."""
     args = make_args(key, expr, shapes, seed=11)
