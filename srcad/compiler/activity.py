@@ -80,7 +80,7 @@ def analyze(tree, types, wrt, origins=None):
     changed = True
     while changed:
         changed = False
-        for target, inputs, _ in flows:
+        for target, inputs, _ in reversed(flows):  # (backwards: a chain of n takes one pass)
             if target in useful:
                 new = set(inputs) - useful
                 if new:
