@@ -202,7 +202,36 @@ def jit(fn, cache=False, fastmath=False):
         fn.__globals__[name] = numba.njit(fastmath=fastmath, error_model="numpy")(
             fn.__globals__[name])
     dispatcher = numba.njit(fastmath=fastmath, error_model="numpy")(fn)
+    dispatcher.compile = _with_llvm_options(dispatcher.compile)
     if cache and not chunks:  # (Numba cannot cache what runs a parallel region)
         from .. import numbacache
         numbacache.enable(dispatcher)
     return dispatcher
+
+
+
+# LLVM unswitches a loop on a test that does not change in it by copying the loop, one copy per
+# outcome, as long as the copies stay under a size threshold (50 by default). Numba's loops for
+# array expressions test every operand's every axis for broadcasting, so at the default each
+# such loop over 3-D arrays is copied for many combinations of the tests, and every copy is then
+# vectorised and unrolled: three statements over 3-D arrays compiled in 5.6 s, and in 0.3 s at
+# 10; the vectorised GMM's gradient in 85 s. Lower still, or LLVM's -O2 (no unswitching of
+# such tests), slowed the loop GMM's gradient 2.5x.
+UNSWITCH_THRESHOLD = 10
+LLVM_UNSWITCH_THRESHOLD = 50  # (LLVM's own default, restored after)
+
+
+def _with_llvm_options(compile):
+    """`compile` (a dispatcher's) run with srcad's LLVM options; so is everything compiled inside
+    it (the kernels the generated code calls)."""
+    import llvmlite.binding as llvm
+    from numba.core.compiler_lock import global_compiler_lock
+
+    def compile_generated(sig):
+        with global_compiler_lock:  # (LLVM's options are global: no other compile sees them)
+            llvm.set_option("", f"-unswitch-threshold={UNSWITCH_THRESHOLD}")
+            try:
+                return compile(sig)
+            finally:
+                llvm.set_option("", f"-unswitch-threshold={LLVM_UNSWITCH_THRESHOLD}")
+    return compile_generated
