@@ -57,6 +57,17 @@ class _Specialization:
             raise _Stale
         return values
 
+    def direct(self):
+        """(the compiled kernel, the hidden values it takes after the arguments) when the
+        kernel can be called with the plain arguments as they are (compiled, in float64,
+        writing into no argument), else None."""
+        if self.mode != "source+numba" or self.single or self.generated.written:
+            return None
+        try:
+            return self.call, self.hidden_values()
+        except _Stale:
+            return None
+
     def refuse_aliased_writes(self, args, extra):
         """The gradient writes into copies of the arguments the function writes into (the
         caller's arrays never change); that is the function's own computation only when no
@@ -688,6 +699,8 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
             _, _, grads = g.evaluate(bound, cotangent=ct)
             grads = g.as_0d_arrays(grads, args, {})
             return grads[0] if g.single else grads
+        # (the specialization the last call ran: its kernel takes the cotangent last)
+        pullback.specialization = lambda: g._last
     return (value, pullback, _plain_tree(aux)) if g.has_aux else (value, pullback)
 
 
@@ -720,6 +733,15 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
     if key is not None:
         _JVP_KNOWN[key] = (g, g._last)
     return value, _plain(tangent, value)
+
+
+def jvp_specialization(fn, primals, tangents, jit=True):
+    """The specialization an earlier `jvp(fn, primals, tangents, jit=jit)` of plain numbers and
+    arrays of these types ran (its kernel takes the primals, its hidden values, then the
+    tangents of the arguments differentiated), or None."""
+    key = _jvp_key(fn, tuple(primals), tuple(tangents), ("auto", jit, None, False))
+    known = _JVP_KNOWN.get(key) if key is not None else None
+    return known[1] if known is not None and known[1].code is known[0].fn.__code__ else None
 
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp

@@ -11,6 +11,8 @@ reads like a user's. Everything here differentiates that function again:
     jacobian(F)(x)      jvp along each basis vector (forward) or vjp of each output (reverse)
 """
 
+import itertools
+
 import numpy as np
 
 from . import api
@@ -168,6 +170,36 @@ def _basis(x):
         yield e.reshape(np.shape(x))
 
 
+def _compiled_columns(kernel, before, after, x, rows):
+    """The (rows, x.size) matrix whose column k is `kernel(*before, e_k, *after)[1]` raveled,
+    for e_k the unit vectors of x's shape and dtype, in one compiled loop (a call from Python
+    per column cost a call's overhead per column)."""
+    loop = _COLUMN_LOOPS.get((len(before), len(after)))
+    if loop is None:
+        loop = _COLUMN_LOOPS[(len(before), len(after))] = _column_loop(len(before), len(after))
+    return loop(kernel, x.shape, rows, np.zeros(x.size, x.dtype), *before, *after)
+
+
+_COLUMN_LOOPS = {}  # (arguments before the unit vector, after it) -> the compiled loop
+
+
+def _column_loop(n_before, n_after):
+    import numba
+    before = [f"a{i}" for i in range(n_before)]
+    after = [f"b{i}" for i in range(n_after)]
+    call = ", ".join([*before, "e.reshape(shape)", *after])
+    text = (f"def columns(kernel, shape, rows, e, {', '.join(before + after)}):\n"
+            "    out = np.empty((rows, e.size), e.dtype)\n"
+            "    for k in range(e.size):\n"
+            "        e[k] = 1.0\n"
+            f"        out[:, k] = np.ravel(kernel({call})[1])\n"
+            "        e[k] = 0.0\n"
+            "    return out\n")
+    namespace = {"np": np}
+    exec(compile(text, "<srcad column loop>", "exec"), namespace)  # noqa: S102
+    return numba.njit(namespace["columns"])
+
+
 def _float_argument(x, what):
     if not (isinstance(x, (float, np.floating)) or
             isinstance(x, np.ndarray) and x.dtype.kind == "f"):
@@ -191,11 +223,21 @@ class Hessian:
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
         _float_argument(x, "hessian")
-        columns = [np.ravel(self.product(*args, e, **kwargs)) for e in _basis(x)]
         if np.ndim(x) == 0:
-            return float(columns[0][0])
-        return np.stack(columns, axis=1).reshape(x.shape + x.shape) if columns else \
-            np.zeros(x.shape + x.shape, dtype=x.dtype)
+            return float(np.ravel(self.product(*args, 1.0, **kwargs))[0])
+        basis = _basis(x)
+        columns = []
+        for e in itertools.islice(basis, 1):
+            outer, call_args, _ = self.product.outer_gradient(bound, e)
+            columns.append(np.ravel(_restructure(outer(*call_args), x)))
+        direct = outer._last.direct() if columns and outer._last is not None else None
+        if direct is not None:  # (its kernel takes f's flat arguments, its data, v, its data)
+            kernel, hidden = direct
+            flat = _compiled_columns(kernel, call_args[:-1], hidden, x, x.size)
+        else:
+            columns += [np.ravel(self.product(*args, e, **kwargs)) for e in basis]
+            flat = np.stack(columns, axis=1) if columns else np.zeros((0, 0), x.dtype)
+        return flat.reshape(x.shape + x.shape)
 
     def source(self, *args, **kwargs):
         """The code of the Hessian-vector product each column comes from."""
@@ -326,18 +368,41 @@ class Jacobian:
             if self.mode == "fwd":
                 raise
             forward = False
-        if forward:
-            columns = []
-            for e in _basis(x):
-                tangents[self.wrt] = e
-                columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
-            flat = np.stack(columns, axis=1) if columns else np.zeros((np.size(value), 0))
-        else:
-            value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
-            rows = [np.ravel(pullback(e)) for e in _basis(np.asarray(value, dtype=float))]
-            flat = np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
         shape = np.shape(value) + np.shape(x)
+        flat = self.forward(args, tangents, x, value) if forward else self.reverse(args, x)
         return flat.reshape(shape) if shape else float(flat[0, 0])
+
+    def forward(self, args, tangents, x, value):
+        """The (value size, x size) Jacobian: one jvp per unit vector of x."""
+        basis, columns = _basis(x), []
+        for e in itertools.islice(basis, 1):
+            tangents[self.wrt] = e
+            columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
+        spec = api.jvp_specialization(self.fn, args, tangents, self.jit) \
+            if columns and np.ndim(value) and np.ndim(x) else None
+        direct = spec.direct() if spec is not None else None
+        if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
+            kernel, hidden = direct
+            return _compiled_columns(kernel, (*args, *hidden), (), x, np.size(value))
+        for e in basis:
+            tangents[self.wrt] = e
+            columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
+        return np.stack(columns, axis=1) if columns else np.zeros((np.size(value), 0))
+
+    def reverse(self, args, x):
+        """The (value size, x size) Jacobian: one vjp per unit vector of the output."""
+        value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
+        seed = np.zeros_like(value, dtype=np.result_type(np.asarray(value).dtype, np.float32))
+        basis = _basis(seed)
+        rows = [np.ravel(pullback(e)) for e in itertools.islice(basis, 1)]
+        spec = getattr(pullback, "specialization", lambda: None)()
+        direct = spec.direct() if spec is not None and rows and np.ndim(value) and \
+            np.ndim(x) and api._call_key(args) is not None else None
+        if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
+            kernel, hidden = direct
+            return _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
+        rows += [np.ravel(pullback(e)) for e in basis]
+        return np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
 
     def source(self, *args, **kwargs):
         """The code of the jvp each column comes from."""

@@ -4,6 +4,7 @@ and over every rule's last case; the Hessian's symmetry; grad of grad nested two
 against known derivatives; the Jacobian in both modes against finite differences."""
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -168,6 +169,41 @@ def test_jacobian(mode, jit, rng):
     fd = np.stack([(vector_field(x + eps * e, a) - vector_field(x - eps * e, a)) / (2 * eps)
                    for e in np.eye(4)], axis=1)
     np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-8)
+
+
+WEIGHTS = np.array([0.5, 2.0, 1.5])
+
+
+def weighted_quartic(X, a):
+    return a * np.sum(WEIGHTS * np.sum(X ** 4, axis=0)) + np.sum(np.sin(X[0]) * X[1])
+
+
+def weighted_field(X, a):
+    return np.tanh(X @ WEIGHTS) * a + X[:, 0]
+
+
+def test_hessians_and_jacobians_run_their_columns_in_one_compiled_loop(rng, monkeypatch):
+    """After the first column, the columns come from one compiled loop over the kernel, which
+    takes the data f reads from globals as they are now."""
+    from srcad import higher
+    loops = []
+    spy = higher._compiled_columns
+    monkeypatch.setattr(higher, "_compiled_columns", lambda *a: loops.append(a) or spy(*a))
+    X, eps = rng.normal(size=(2, 3)), 1e-6
+    unit = np.eye(6).reshape(6, 2, 3)
+    for weights in (WEIGHTS, rng.uniform(0.5, 2.0, 3)):
+        monkeypatch.setattr(sys.modules[__name__], "WEIGHTS", weights)
+        grad = srcad.grad(weighted_quartic, jit=False)
+        fd = np.stack([(grad(X + eps * e, 0.7) - grad(X - eps * e, 0.7)) / (2 * eps)
+                       for e in unit], axis=-1).reshape(2, 3, 2, 3)
+        np.testing.assert_allclose(srcad.hessian(weighted_quartic)(X, 0.7), fd, rtol=1e-6,
+                                   atol=1e-6)
+        fd = np.stack([(weighted_field(X + eps * e, 0.7) - weighted_field(X - eps * e, 0.7)) /
+                       (2 * eps) for e in unit], axis=-1).reshape(2, 2, 3)
+        for mode in ("fwd", "rev"):
+            J = srcad.jacobian(weighted_field, mode=mode)(X, 0.7)
+            np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-8)
+    assert len(loops) == 6
 
 
 def test_second_order_refusals():
