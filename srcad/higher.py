@@ -368,8 +368,11 @@ class Jacobian:
             if self.mode == "fwd":
                 raise
             forward = False
+        if forward:
+            flat = self.forward(args, tangents, x, value)
+        else:
+            value, flat = self.reverse(args, x)
         shape = np.shape(value) + np.shape(x)
-        flat = self.forward(args, tangents, x, value) if forward else self.reverse(args, x)
         return flat.reshape(shape) if shape else float(flat[0, 0])
 
     def forward(self, args, tangents, x, value):
@@ -390,7 +393,8 @@ class Jacobian:
         return np.stack(columns, axis=1) if columns else np.zeros((np.size(value), 0))
 
     def reverse(self, args, x):
-        """The (value size, x size) Jacobian: one vjp per unit vector of the output."""
+        """(the value, the (value size, x size) Jacobian): one vjp per unit vector of the
+        output."""
         value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
         seed = np.zeros_like(value, dtype=np.result_type(np.asarray(value).dtype, np.float32))
         basis = _basis(seed)
@@ -400,9 +404,9 @@ class Jacobian:
             np.ndim(x) and api._call_key(args) is not None else None
         if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
             kernel, hidden = direct
-            return _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
+            return value, _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
         rows += [np.ravel(pullback(e)) for e in basis]
-        return np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
+        return value, np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
 
     def source(self, *args, **kwargs):
         """The code of the jvp each column comes from."""
