@@ -198,8 +198,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     adjoints = core.namer.adjoint_names()
     array_adjoints = {adj for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
+    scalars = {name for name, ty in types.items() if ty.kind in ("f", "i", "b") and not ty.ndim}
     for fn_def in [grad_def] + chunks:
-        cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers)
+        cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers, scalars)
     if single:
         precision.single(grad_def, np_name)
     elif not composing:

@@ -29,7 +29,7 @@ from .templates import make_name as _name
 from .templates import make_const as _const
 from .templates import COMMENT, blocks, names_read, walk
 
-def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=()):
+def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
 
     Args:
@@ -38,8 +38,9 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=()):
             adjoint-specific passes may rewrite).
         array_adjoints: those of them holding arrays.
         buffers: the names of the forward sweep's save buffers.
+        scalars: names known to hold numbers (values: never another name for an array).
     """
-    ctx = _Context(set(adjoints), set(array_adjoints), set(buffers))
+    ctx = _Context(set(adjoints), set(array_adjoints), set(buffers), set(scalars))
     for _ in range(50):
         changed = False
         for p in PASSES:
@@ -50,9 +51,9 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=()):
 
 
 class _Context:
-    def __init__(self, adjoints, array_adjoints, buffers=()):
+    def __init__(self, adjoints, array_adjoints, buffers=(), scalars=()):
         self.adjoints, self.array_adjoints = adjoints, array_adjoints
-        self.buffers = set(buffers)
+        self.buffers, self.scalars = set(buffers), set(scalars)
 
     def is_adjoint(self, name):
         return name in self.adjoints or name.startswith("b_out")
@@ -437,6 +438,64 @@ def propagate_copies(fn_def, ctx):
     return changed
 
 
+def drop_recomputations(fn_def, ctx):
+    """`t = e` for a number `t` that already holds `e` is dropped: `t = e` ran earlier in the
+    block, and since then neither `t`, nor a name `e` reads, nor (if `e` reads an array) any
+    array's contents changed. (Not for arrays: `t` may have become another name's array.) The
+    reverse sweep recomputes each value an adjoint needs from what it restored for the trip; an
+    RK4 step's adjoint recomputed the chain up to its last stage once per adjoint reading it."""
+    changed = False
+    for block in blocks(fn_def.body):
+        holds = {}  # name -> (its expression's dump, the names it reads, reads memory?)
+        kept = []
+        for stmt in block:
+            target = stmt.targets[0].id if isinstance(stmt, gast.Assign) and \
+                isinstance(stmt.targets[0], gast.Name) else None
+            reads = _reads(stmt.value) if target in ctx.scalars else set()
+            if target in ctx.scalars and target not in reads and _recomputable(stmt.value):
+                dump = gast.dump(stmt.value)
+                if holds.get(target, (None,))[0] == dump:
+                    changed = True
+                    continue
+                _forget(holds, {target})
+                holds[target] = (dump, reads, bool(reads - ctx.scalars) or any(
+                    isinstance(n, gast.Subscript) for n in walk(stmt.value)))
+            elif not _is_pure(stmt):
+                holds.clear()
+            else:
+                _forget(holds, _writes(stmt), memory=any(
+                    _updated_array(n) is not None and not _is_number(n.target, ctx)
+                    if isinstance(n, gast.AugAssign) else _updated_array(n) is not None
+                    for n in walk(stmt)))
+            kept.append(stmt)
+        block[:] = kept
+    return changed
+
+
+# what a recomputed value may call (functions of their arguments alone: not np.random)
+PURE_MODULES = ("math", "np", "numpy")
+
+
+def _recomputable(expr):
+    return all(isinstance(n.func, gast.Attribute) and isinstance(n.func.value, gast.Name) and
+               n.func.value.id in PURE_MODULES for n in walk(expr) if isinstance(n, gast.Call))
+
+
+def _is_number(target, ctx):
+    """Is the target of an update a name known to hold a number (`s += e`: no array changes)?"""
+    return isinstance(target, gast.Name) and (
+        target.id in ctx.scalars or ctx.is_adjoint(target.id) and
+        target.id not in ctx.array_adjoints)
+
+
+def _forget(holds, written, memory=False):
+    """Forget what `holds` says of the names `written` and of the values read from them (with
+    `memory`, an array's contents changed: of every value read from an array)."""
+    for name in [n for n, (_, reads, from_memory) in holds.items()
+                 if n in written or reads & written or memory and from_memory]:
+        del holds[name]
+
+
 def inline_temps(fn_def, ctx):
     """A normalizer temporary (`_tN`) or an array adjoint assigned once, read exactly once,
     later in the same block and not inside a loop, is replaced by its expression (so numba
@@ -810,5 +869,6 @@ def _negate(test):
     return gast.UnaryOp(op=gast.Not(), operand=test)
 
 
-PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies, inline_temps,
+PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies,
+          drop_recomputations, inline_temps,
           remove_dead, remove_unread_saves, save_shapes_only, share_arrays, tidy]
