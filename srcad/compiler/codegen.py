@@ -209,14 +209,13 @@ def jit(fn, cache=False, fastmath=False):
     return dispatcher
 
 
-
 # LLVM unswitches a loop on a test that does not change in it by copying the loop, one copy per
 # outcome, as long as the copies stay under a size threshold (50 by default). Numba's loops for
 # array expressions test every operand's every axis for broadcasting, so at the default each
 # such loop over 3-D arrays is copied for many combinations of the tests, and every copy is then
 # vectorised and unrolled: three statements over 3-D arrays compiled in 5.6 s, and in 0.3 s at
-# 10; the vectorised GMM's gradient in 85 s. Lower still, or LLVM's -O2 (no unswitching of
-# such tests), slowed the loop GMM's gradient 2.5x.
+# 10; the vectorised GMM's gradient in 85 s, and in 22 s at 10. LLVM's -O2 instead (which does
+# not unswitch on such tests) compiled as fast but slowed the loop GMM's gradient 2.5x.
 UNSWITCH_THRESHOLD = 10
 LLVM_UNSWITCH_THRESHOLD = 50  # (LLVM's own default, restored after)
 
