@@ -230,7 +230,8 @@ class Hessian:
         for e in itertools.islice(basis, 1):
             outer, call_args, _ = self.product.outer_gradient(bound, e)
             columns.append(np.ravel(_restructure(outer(*call_args), x)))
-        direct = outer._last.direct() if columns and outer._last is not None else None
+        direct = outer._last.direct() if columns and outer._last is not None and \
+            api._call_key(call_args) is not None else None  # (a tuple read from a global: no)
         if direct is not None:  # (its kernel takes f's flat arguments, its data, v, its data)
             kernel, hidden = direct
             flat = _compiled_columns(kernel, call_args[:-1], hidden, x, x.size)
@@ -384,7 +385,7 @@ class Jacobian:
         spec = api.jvp_specialization(self.fn, args, tangents, self.jit) \
             if columns and np.ndim(value) and np.ndim(x) else None
         direct = spec.direct() if spec is not None else None
-        if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
+        if direct is not None and api._call_key(direct[1]) is not None:  # (plain data only)
             kernel, hidden = direct
             return _compiled_columns(kernel, (*args, *hidden), (), x, np.size(value))
         for e in basis:
@@ -402,7 +403,7 @@ class Jacobian:
         spec = getattr(pullback, "specialization", lambda: None)()
         direct = spec.direct() if spec is not None and rows and np.ndim(value) and \
             np.ndim(x) and api._call_key(args) is not None else None
-        if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
+        if direct is not None and api._call_key(direct[1]) is not None:  # (plain data only)
             kernel, hidden = direct
             return value, _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
         rows += [np.ravel(pullback(e)) for e in basis]

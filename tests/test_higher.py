@@ -178,6 +178,13 @@ def weighted_quartic(X, a):
     return a * np.sum(WEIGHTS * np.sum(X ** 4, axis=0)) + np.sum(np.sin(X[0]) * X[1])
 
 
+PAIR = (np.array([1.0, 2.0, 3.0]), 2.0)
+
+
+def tuple_weighted(x):
+    return PAIR[1] * np.sum(PAIR[0] * x ** 3) + np.sum(PAIR[0] * x) ** 2
+
+
 def weighted_field(X, a):
     return np.tanh(X @ WEIGHTS) * a + X[:, 0]
 
@@ -203,6 +210,10 @@ def test_hessians_and_jacobians_run_their_columns_in_one_compiled_loop(rng, monk
         for mode in ("fwd", "rev"):
             J = srcad.jacobian(weighted_field, mode=mode)(X, 0.7)
             np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-8)
+    assert len(loops) == 6
+    x = rng.normal(size=3)  # (a tuple read from a global: one hvp per column, a TypingError was)
+    expected = 12.0 * np.diag(PAIR[0] * x) + 2.0 * np.outer(PAIR[0], PAIR[0])
+    np.testing.assert_allclose(srcad.hessian(tuple_weighted)(x), expected, rtol=1e-12)
     assert len(loops) == 6
 
 
