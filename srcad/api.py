@@ -60,13 +60,14 @@ class _Specialization:
     def direct(self):
         """(the compiled kernel, the hidden values it takes after the arguments) when the
         kernel can be called with the plain arguments as they are (compiled, in float64,
-        writing into no argument), else None."""
+        writing into no argument, reading only numbers and arrays from globals), else None."""
         if self.mode != "source+numba" or self.single or self.generated.written:
             return None
         try:
-            return self.call, self.hidden_values()
+            hidden = self.hidden_values()
         except _Stale:
             return None
+        return (self.call, hidden) if _call_key(hidden) is not None else None
 
     def refuse_aliased_writes(self, args, extra):
         """The gradient writes into copies of the arguments the function writes into (the

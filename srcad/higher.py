@@ -385,7 +385,7 @@ class Jacobian:
         spec = api.jvp_specialization(self.fn, args, tangents, self.jit) \
             if columns and np.ndim(value) and np.ndim(x) else None
         direct = spec.direct() if spec is not None else None
-        if direct is not None and api._call_key(direct[1]) is not None:  # (plain data only)
+        if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
             kernel, hidden = direct
             return _compiled_columns(kernel, (*args, *hidden), (), x, np.size(value))
         for e in basis:
@@ -403,7 +403,7 @@ class Jacobian:
         spec = getattr(pullback, "specialization", lambda: None)()
         direct = spec.direct() if spec is not None and rows and np.ndim(value) and \
             np.ndim(x) and api._call_key(args) is not None else None
-        if direct is not None and api._call_key(direct[1]) is not None:  # (plain data only)
+        if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
             kernel, hidden = direct
             return value, _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
         rows += [np.ravel(pullback(e)) for e in basis]
