@@ -446,7 +446,7 @@ def drop_recomputations(fn_def, ctx):
     RK4 step's adjoint recomputed the chain up to its last stage once per adjoint reading it."""
     changed = False
     for block in blocks(fn_def.body):
-        holds = {}  # name -> (its expression's dump, the names it reads, reads memory?)
+        holds = _Held()
         kept = []
         for stmt in block:
             target = stmt.targets[0].id if isinstance(stmt, gast.Assign) and \
@@ -454,22 +454,50 @@ def drop_recomputations(fn_def, ctx):
             reads = _reads(stmt.value) if target in ctx.scalars else set()
             if target in ctx.scalars and target not in reads and _recomputable(stmt.value):
                 dump = gast.dump(stmt.value)
-                if holds.get(target, (None,))[0] == dump:
+                if holds.dumps.get(target) == dump:
                     changed = True
                     continue
-                _forget(holds, {target})
-                holds[target] = (dump, reads, bool(reads - ctx.scalars) or any(
+                holds.forget({target})
+                holds.hold(target, dump, reads, bool(reads - ctx.scalars) or any(
                     isinstance(n, gast.Subscript) for n in walk(stmt.value)))
             elif not _is_pure(stmt):
-                holds.clear()
+                holds = _Held()
             else:
-                _forget(holds, _writes(stmt), memory=any(
+                holds.forget(_writes(stmt), memory=any(
                     _updated_array(n) is not None and not _is_number(n.target, ctx)
                     if isinstance(n, gast.AugAssign) else _updated_array(n) is not None
                     for n in walk(stmt)))
             kept.append(stmt)
         block[:] = kept
     return changed
+
+
+class _Held:
+    """The names known to hold an expression's value, indexed by the names each reads (so
+    that forgetting costs what it forgets, not what is held: straight-line code of thousands
+    of statements)."""
+
+    def __init__(self):
+        self.dumps = {}  # name -> its expression's dump
+        self.readers = {}  # name -> the held names whose expressions read it
+        self.from_memory = set()  # the held names whose expressions read an array
+
+    def hold(self, name, dump, reads, from_memory):
+        self.dumps[name] = dump
+        for read in reads:
+            self.readers.setdefault(read, set()).add(name)
+        if from_memory:
+            self.from_memory.add(name)
+
+    def forget(self, written, memory=False):
+        """Forget the names `written` and the values read from them (with `memory`, an
+        array's contents changed: every value read from an array)."""
+        gone = set(written) | (self.from_memory if memory else set())
+        for name in written:
+            gone |= self.readers.pop(name, set())
+        for name in gone:
+            self.dumps.pop(name, None)
+            self.from_memory.discard(name)
 
 
 # what a recomputed value may call (functions of their arguments alone: not np.random)
@@ -486,14 +514,6 @@ def _is_number(target, ctx):
     return isinstance(target, gast.Name) and (
         target.id in ctx.scalars or ctx.is_adjoint(target.id) and
         target.id not in ctx.array_adjoints)
-
-
-def _forget(holds, written, memory=False):
-    """Forget what `holds` says of the names `written` and of the values read from them (with
-    `memory`, an array's contents changed: of every value read from an array)."""
-    for name in [n for n, (_, reads, from_memory) in holds.items()
-                 if n in written or reads & written or memory and from_memory]:
-        del holds[name]
 
 
 def inline_temps(fn_def, ctx):

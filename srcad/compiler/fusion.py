@@ -68,8 +68,12 @@ def _fuse_block(stmts, context):
             j += 1
         while run.stmts and run.stmts[-1][0] == "comment":  # (they belong to what follows)
             run.stmts.pop()
-        done = [s for _, s in run.stmts] if run.worth_fusing() else stmts[i:i + 1]
-        out.extend(run.emit() if run.worth_fusing() else done)
+        if run.worth_fusing():
+            done = [s for _, s in run.stmts]
+            out.extend(run.emit())
+        else:  # (a run of statements none elementwise: none of them starts one, but the last)
+            done = stmts[i:max(i + 1, j - 1)] if not run.elementwise else stmts[i:i + 1]
+            out.extend(done)
         for stmt in done:
             _learn(stmt, env, context)
         i += len(done)
