@@ -251,7 +251,8 @@ class Gradient:
             generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
                                            structures, self.has_aux, single,
                                            "jvp" if self.kind == "jvp" else "grad",
-                                           self.parallel, same_shapes(flat, labels))
+                                           self.parallel, same_shapes(flat, labels),
+                                           numpy_scalars(flat))
         except UnsupportedError as exc:
             if self.mode == "source" or self.kind == "jvp":
                 raise
@@ -494,6 +495,11 @@ def same_shapes(flat, labels):
             if earlier != label:
                 same[label] = earlier
     return same
+
+
+def numpy_scalars(flat):
+    """The positions of the NumPy scalars among a call's flat arguments."""
+    return tuple(k for k, value in enumerate(flat) if isinstance(value, np.generic))
 
 
 def _scalar_if_0d(value):
@@ -943,10 +949,10 @@ def explain(fn, *args, wrt=0, transform="grad", parallel=False, **kwargs):
     structures, labels = {}, g.params
     if args or kwargs:
         flat, structures, labels = g.layout(g.bind(args, kwargs))
-        types = g.arg_types(flat, labels)
+        types, numpy_args = g.arg_types(flat, labels), numpy_scalars(flat)
         single, assumed = _single_precision(flat), ""
     else:
-        types = tuple(valuetypes.FLOAT for _ in g.params)
+        types, numpy_args = tuple(valuetypes.FLOAT for _ in g.params), ()
         single, assumed = False, " (assuming float arguments: pass example arguments for arrays)"
     name = g.fn.__qualname__
     if g.mode == "tape":
@@ -957,7 +963,8 @@ def explain(fn, *args, wrt=0, transform="grad", parallel=False, **kwargs):
         from . import pipeline
         try:
             generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
-                                           g.has_aux, single, parallel=g.parallel)
+                                           g.has_aux, single, parallel=g.parallel,
+                                           numpy_scalars=numpy_args)
         except UnsupportedError as exc:
             text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"
         else:

@@ -130,11 +130,13 @@ class DaskGradient:
             raise UnsupportedError("srcad.dask.value_and_grad takes floats and arrays; "
                                    f"{', '.join(structures)} is a tuple, list or dict")
         types = g.arg_types(flat, labels)
-        found = self._code.get(types)
+        key = (types, api.numpy_scalars(flat))
+        found = self._code.get(key)
         if found is None:
             from . import pipeline
             generated = pipeline.transform(g.fn, g.wrt_names, types, None, {}, False, False,
-                                           "grad", self.parallel)
+                                           "grad", self.parallel,
+                                           numpy_scalars=key[1])
             if generated.output_type.ndim > 0:
                 raise TypeError(f"{g.fn.__qualname__} returns an array "
                                 f"({generated.output_type}); it must return a scalar")
@@ -144,7 +146,7 @@ class DaskGradient:
                        for k, v in generated.scope.items()})
             # (sent once to every worker, not with every task)
             future = self.client.scatter([module], broadcast=True, hash=False)[0]
-            found = self._code[types] = (future, module, spec)
+            found = self._code[key] = (future, module, spec)
         future, _, spec = found
         return future, tuple(flat) + spec.hidden_values()
 

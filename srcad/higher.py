@@ -20,6 +20,12 @@ from .compiler import frontend
 from .errors import UnsupportedError
 
 
+# (f, wrt, the call's types) -> the _Specialization holding f's generated tangent function,
+# for the process: a new hvp or hessian of f finds it, and with it the compiled gradient of
+# that function (api caches gradients by function)
+_TANGENTS = {}
+
+
 class _TangentCode:
     """The generated tangent function of `fn` w.r.t. `wrt`, one per call signature."""
 
@@ -28,7 +34,6 @@ class _TangentCode:
         if self.g.no_source is not None:
             raise UnsupportedError(f"{self.g.no_source}; second derivatives run the source "
                                    "transform only (pass a Python function)")
-        self._made = {}  # the call's types -> _Specialization holding the Generated
 
     def prepare(self, bound, tangents):
         """(the specialization holding the tangent function, its arguments, the flat
@@ -38,13 +43,15 @@ class _TangentCode:
         flat, structures, labels = g.layout(bound)
         types = g.arg_types(flat, labels)
         flat_tangents = api.flat_tangents_of(g, tangents, flat, structures, labels)
-        key = (types, tuple(api._dtype_of(a) for a in flat), tuple(structures.items()))
-        spec = self._made.get(key)
+        key = (g.fn, g.wrt_names, types, tuple(api._dtype_of(a) for a in flat),
+               tuple(structures.items()))
+        spec = _TANGENTS.get(key)
         if spec is None or spec.code is not g.fn.__code__ or not api._valid(spec):
             from . import pipeline
             try:
                 generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
-                                               kind="tangent")
+                                               kind="tangent",
+                                               numpy_scalars=api.numpy_scalars(flat))
             except UnsupportedError as exc:
                 raise UnsupportedError(f"the derivative of {g.fn.__qualname__} along "
                                        f"'{g.wrt_names[0]}' cannot be generated: {exc}") from None
@@ -52,7 +59,7 @@ class _TangentCode:
                 raise TypeError(f"{g.fn.__qualname__} returns an array "
                                 f"({generated.output_type}): hvp, hessian and grad of grad take "
                                 "a function with a scalar output (srcad.jacobian takes others)")
-            spec = self._made[key] = api._Specialization("source", None, generated)
+            spec = _TANGENTS[key] = api._Specialization("source", None, generated)
             spec.code = g.fn.__code__
         extra = spec.hidden_values() if spec.generated.hidden_refs else ()
         return spec, (*flat, *extra, *flat_tangents), labels
@@ -374,6 +381,9 @@ class Jacobian:
         else:
             value, flat = self.reverse(args, x)
         shape = np.shape(value) + np.shape(x)
+        # (in either mode: a float32 x's Jacobian of a float64 output is float64)
+        flat = flat.astype(np.result_type(np.asarray(value).dtype, np.asarray(x).dtype,
+                                          np.float32), copy=False)
         return flat.reshape(shape) if shape else float(flat[0, 0])
 
     def forward(self, args, tangents, x, value):

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import gast
 
-from .compiler import (activity, aliasing, anno, cleanup, codegen, frontend, fusion, guards,
-                       normalize, outputs, precision, structured, templates, typeinfer)
+from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, frontend, fusion,
+                       guards, normalize, outputs, precision, structured, templates, typeinfer)
 from . import diskcache, reuse
 from .transforms import forward, reverse
 from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
@@ -79,7 +79,7 @@ RECURSION_LIMIT = 50_000
 
 
 def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
-              single=False, kind="grad", parallel=False, same_shapes=None):
+              single=False, kind="grad", parallel=False, same_shapes=None, numpy_scalars=None):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -88,7 +88,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
     def run():
         try:
             result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single,
-                                       kind, parallel, same_shapes)
+                                       kind, parallel, same_shapes, numpy_scalars)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -115,7 +115,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
 
 
 def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False,
-             kind="grad", parallel=False, same_shapes=None):
+             kind="grad", parallel=False, same_shapes=None, numpy_scalars=None):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types` (with
     kind="jvp", its Jacobian-vector product).
 
@@ -137,6 +137,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             (transforms/parallel.py decides which; the gradient's loops only).
         same_shapes: {parameter: an earlier parameter}: array arguments the caller
             guarantees have another's shape (api.same_shapes).
+        numpy_scalars: the positions in `arg_types` of the scalars that are NumPy's (which
+            decides what `+` and `~` of bools compared from them mean: compiler/bools.py);
+            None: not known (such bool arithmetic is refused).
     Returns:
         Generated.
     Raises:
@@ -147,7 +150,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     same_shapes = same_shapes or {}
     name = reuse.key(fn, wrt, arg_types, structures, has_aux, single,
                      kind + ("+parallel" if parallel else "") +
-                     (f"+same_shapes{sorted(same_shapes.items())}" if same_shapes else "")) \
+                     (f"+same_shapes{sorted(same_shapes.items())}" if same_shapes else "") +
+                     (f"+numpy_scalars{numpy_scalars}" if numpy_scalars else "")) \
         if cache is not None else None
     found = reuse.load(cache, name, fn) if name is not None else None
     if found is not None:
@@ -163,9 +167,14 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     names = [a.id for a in core.tree.args.args]
     types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
                             core.scope)
-    if normalize.type_scatter_adds(core.tree, types):
+    retype = normalize.type_scatter_adds(core.tree, types)
+    # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)
+    numpy_args = None if numpy_scalars is None else {names[k] for k in numpy_scalars}
+    while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,
+                                                  numpy_args):
         types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
                                 core.scope)
+        retype = False
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),
           stages)
     ret = core.tree.body[-1].value
@@ -173,6 +182,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
     _check_ranges(core.tree, types, core.origins)
     _check_augmented(core.tree, types)
+    _check_integer_powers(core.tree, types)
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
@@ -214,7 +224,6 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     if not composing:
         for fn_def in [grad_def] + chunks:
             codegen.numba_compatible(fn_def, types)
-            codegen.python_bools(fn_def, types)
     parsed = core.parsed
     used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
     # data the function reads from globals, closures and user modules becomes arguments, read
@@ -302,6 +311,22 @@ def _check_ranges(tree, types, origins):
                     loc = anno.getanno(arg, "loc") or anno.getanno(node, "loc")
                     raise UserCodeError(f"{loc}: range() takes integers; "
                                         f"'{what}' is a float (Python raises TypeError)")
+
+
+def _check_integer_powers(tree, types):
+    """An integer array to a negative integer power is NumPy's ValueError (the compiled code
+    would give floats)."""
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.value, gast.BinOp) and \
+                isinstance(node.value.op, gast.Pow):
+            base, exponent = node.value.left, node.value.right
+            ty = types.get(base.id) if isinstance(base, gast.Name) else None
+            if ty is not None and ty.is_array and ty.kind in "ib" and \
+                    isinstance(exponent, gast.Constant) and type(exponent.value) is int and \
+                    exponent.value < 0:
+                raise UserCodeError(f"{anno.getanno(node, 'loc')}: an integer array to a "
+                                    "negative integer power (NumPy raises ValueError: "
+                                    "Integers to negative integer powers are not allowed)")
 
 
 def _check_augmented(tree, types):

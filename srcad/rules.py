@@ -356,7 +356,8 @@ adjoint(runtime.eigenvectors, params="a", max_ndim=2,
 
 section("Shapes and rearrangements")
 adjoint(np.transpose, params="x", x="np.transpose(g)", linear="x")
-adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a")
+adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a",
+        forward="rt.reshape(a, newshape)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)", linear="x")
 adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)", linear="a")
 adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a known rank)
@@ -431,7 +432,8 @@ elementwise(runtime.broadcast_tangent, params="t, ans", t="g", ans="g * 0.0")
 elementwise(runtime.masked, params="value, mask", value="rt.masked(g, mask)")
 elementwise(runtime.pow_dx, params="x, y", x="g * y * rt.pow_dx(x, y - 1.0)",
             y="g * np.power(x, y - 1.0) * (1.0 + y * rt.log_or_zero(x))")
-elementwise(runtime.log_or_zero, x="g / x")
+elementwise(runtime.log_or_zero, x="g * rt.inverse_or_zero(x)")
+elementwise(runtime.inverse_or_zero, x="-g * rt.inverse_or_zero(x) ** 2")
 elementwise(runtime.xdivy, params="x, y", x="g / y", y="-g * rt.xdivy(x, y) / y")
 reduction(_reductions.sum_along, params="x, axis=None, keepdims=False",
           x="kn.sum_adjoint(g, x, axis)", forward=None, linear="x")

@@ -374,6 +374,12 @@ def log_or_zero(x):
     return np.log(np.where(x == 0, 1.0, x))
 
 
+def inverse_or_zero(x):
+    """1 / x, with 0 where x == 0: the derivative of log_or_zero (constant where it is
+    patched), so that x ** y's second derivatives at x == 0 are not 0 * inf."""
+    return np.where(x == 0, 0.0, 1.0 / np.where(x == 0, 1.0, x))
+
+
 @overload(pow_dx)
 def _pow_dx(x, y):
     if not _is_array(x) and not _is_array(y):
@@ -386,6 +392,13 @@ def _log_or_zero(x):
     if not _is_array(x):
         return lambda x: 0.0 if x == 0 else np.log(x)
     return lambda x: np.log(np.where(x == 0, 1.0, x))
+
+
+@overload(inverse_or_zero)
+def _inverse_or_zero(x):
+    if not _is_array(x):
+        return lambda x: 0.0 if x == 0 else 1.0 / x
+    return lambda x: np.where(x == 0, 0.0, 1.0 / np.where(x == 0, 1.0, x))
 
 
 def xdivy(x, y):
@@ -489,6 +502,19 @@ def _matmul_adjoint_b(g, a, b):
 
 
 # ---- shapes and indexing ------------------------------------------------------------------
+
+def reshape(a, newshape):
+    """np.reshape, which copies an array it cannot view in the new shape (Numba's reshape
+    takes C-contiguous arrays only: a transposed or Fortran-ordered argument is copied)."""
+    return np.reshape(a, newshape)
+
+
+@overload(reshape)
+def _reshape(a, newshape):
+    if not _is_array(a):
+        return lambda a, newshape: np.reshape(a, newshape)
+    return lambda a, newshape: np.ascontiguousarray(a).reshape(newshape)
+
 
 def reshape_like(g, x):
     """`g` in the shape of `x` (the adjoint of a reshape or ravel)."""

@@ -45,7 +45,8 @@ DOMAINS = {
     "logit": {"x": (0.1, 0.9)},
     "xlogy": {"y": POSITIVE},
     "betaln": {"a": POSITIVE, "b": POSITIVE},
-    "pow_dx": {"x": POSITIVE}, "log_or_zero": {"x": POSITIVE}, "xdivy": {"y": POSITIVE},
+    "pow_dx": {"x": POSITIVE}, "log_or_zero": {"x": POSITIVE},
+    "inverse_or_zero": {"x": POSITIVE}, "xdivy": {"y": POSITIVE},
     "norm_adjoint": {"a": POSITIVE},
 }
 M34, M33, V3 = {"x": (3, 4)}, (3, 3), (3,)
@@ -115,6 +116,7 @@ SPECIAL = {
                                 ("rt.broadcast_tangent(x, y)", {"x": (1, 3), "y": (2, 3)})],
     runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()})],
     runtime.log_or_zero: [("rt.log_or_zero(x)", {"x": V3})],
+    runtime.inverse_or_zero: [("rt.inverse_or_zero(x)", {"x": V3})],
     runtime.xdivy: [("rt.xdivy(x, y)", {"x": V3, "y": V3})],
     runtime.masked: [("rt.masked(x, y > 0.0)", {"x": V3, "y": V3}),
                      ("rt.masked(x, y > 0.0)", {"x": (), "y": ()})],

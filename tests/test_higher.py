@@ -12,6 +12,7 @@ import pytest
 import scipy.special
 
 import srcad
+from srcad import check
 from tests import programs, test_rules
 from tests.rule_cases import make_args, short_name, write_module
 
@@ -169,6 +170,20 @@ def test_jacobian(mode, jit, rng):
     fd = np.stack([(vector_field(x + eps * e, a) - vector_field(x - eps * e, a)) / (2 * eps)
                    for e in np.eye(4)], axis=1)
     np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-8)
+
+
+def widened(x):
+    return np.cumsum(x) * WEIGHTS
+
+
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+def test_a_jacobians_dtype_is_the_same_in_both_modes(mode, rng):
+    x = rng.normal(size=3).astype(np.float32)  # (a float64 output: the Jacobian is float64)
+    J = srcad.jacobian(widened, mode=mode)(x)
+    assert J.dtype == np.float64
+    np.testing.assert_allclose(J, np.tril(np.ones((3, 3))) * WEIGHTS[:, None], rtol=1e-6)
+    J = srcad.jacobian(np.cumsum, mode=mode)(x)
+    assert J.dtype == np.float32 and np.array_equal(J, np.tril(np.ones((3, 3))))
 
 
 WEIGHTS = np.array([0.5, 2.0, 1.5])
@@ -330,9 +345,48 @@ def sines(x):
     return np.sin(x)
 
 
+def test_a_new_hessian_or_hvp_of_a_function_reuses_its_generated_code(rng, monkeypatch):
+    from srcad import pipeline
+    x = rng.normal(size=5)
+    H = srcad.hessian(rosenbrock)(x)
+    transforms = []
+    transform = pipeline.transform
+    monkeypatch.setattr(pipeline, "transform",
+                        lambda *a, **k: transforms.append(a) or transform(*a, **k))
+    np.testing.assert_array_equal(srcad.hessian(rosenbrock)(x), H)  # (a Newton loop's way)
+    np.testing.assert_allclose(srcad.hvp(rosenbrock)(x, x), H @ x, rtol=1e-12)
+    assert transforms == []
+
+
+def power(x):
+    return x[0] ** x[1]
+
+
+def test_second_derivatives_of_a_power_at_a_zero_base(jit, rng):
+    # (the partials of x ** y at x == 0 patch log(x) with 0; their derivatives too)
+    x = np.array([0.0, 2.0])
+    np.testing.assert_array_equal(srcad.hessian(power, jit=jit)(x), [[2.0, 0.0], [0.0, 0.0]])
+    v = rng.normal(size=2)
+    np.testing.assert_array_equal(srcad.hvp(power, jit=jit)(x, v), [2.0 * v[0], 0.0])
+    x = rng.uniform(0.5, 2.0, size=2)
+    gradient = srcad.grad(power, jit=jit)
+    columns = [check.along(gradient, (x,), (e,)) for e in np.eye(2)]
+    np.testing.assert_allclose(srcad.hessian(power, jit=jit)(x), np.array(columns).T,
+                               rtol=1e-6)
+
+
+def pair(x):
+    return x[0], x[1]
+
+
 def test_second_order_messages_name_the_users_function(rng):
     x = rng.normal(size=3)
     with pytest.raises(TypeError, match=r"sines returns an array \(float\[1d\]\): hvp, hessian"):
         srcad.hvp(sines)(x, x)
+    returns_a_pair = r"test_higher.py:\d+: pair returns a tuple; hvp"  # (was a KeyError)
+    with pytest.raises(TypeError, match=returns_a_pair):
+        srcad.hvp(pair)(x, x)
+    with pytest.raises(TypeError, match=returns_a_pair):
+        srcad.hessian(pair)(x)
     with pytest.raises(TypeError, match="the direction v comes last, by position"):
         srcad.hvp(scaled)(x, 0.5, v=x)

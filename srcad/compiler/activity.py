@@ -95,12 +95,12 @@ def analyze(tree, types, wrt, origins=None):
     for name in sorted(active):
         if types.get(name).kind == "unknown":
             node = next((n for t, _, n in flows if t == name), None)
-            raise UnsupportedError(_unknown_type(name, node, types, origins),
+            raise UnsupportedError(_unknown_type(name, node, types, origins, flows),
                                    anno.getanno(node, "loc") if node else None)
     return active
 
 
-def _unknown_type(name, node, types, origins):
+def _unknown_type(name, node, types, origins, flows):
     """Why srcad cannot type `name`, in the user's terms (a temporary by its expression)."""
     what = f"'{templates.SourceText(node.value, origins)}'" if name.startswith("_") and \
         node is not None else f"'{name}'"
@@ -112,4 +112,30 @@ def _unknown_type(name, node, types, origins):
             return (f"cannot infer the type of {what}: '{suspect}' is a {a} at one point and a "
                     f"{b} at another (srcad gives each variable one type: make it {b} from the "
                     "start, e.g. with np.zeros_like)")
+    outside = _untyped_free_names(name, types, flows)
+    if outside:
+        return (f"cannot infer the type of {what}, which carries a derivative: it reads "
+                f"{', '.join(map(repr, outside))} from outside the function, which is not a "
+                "number, an array or a tuple of them (a dict or list there is neither: pass "
+                "it as an argument, or make it an array or a tuple)")
     return f"cannot infer the type of {what}, which carries a derivative"
+
+
+def _untyped_free_names(name, types, flows):
+    """The names `name` is computed from that the function does not assign and that have no
+    type (globals and closure values of kinds srcad does not read)."""
+    inputs_of = {}
+    for target, inputs, _ in flows:
+        inputs_of.setdefault(target, []).extend(inputs)
+    found, todo, seen = [], [name], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current not in inputs_of:
+            if current not in types:
+                found.append(current)
+            continue
+        todo.extend(n for n in inputs_of[current] if types.get(n, UNKNOWN).kind == "unknown")
+    return sorted(found)

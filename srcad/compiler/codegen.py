@@ -94,34 +94,6 @@ def _forward_form(call, func):
     return templates.fill(rule.forward, **bound)
 
 
-_ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow)
-
-
-def python_bools(fn_def, types):
-    """A scalar bool in arithmetic is an int, as in Python (`(x > a) + (x > b)` is 2 and
-    `~(x > a)` is -2): the generated Python computes with NumPy scalars, whose bools add as
-    logical or, and numba's `~True` is False."""
-    def is_scalar_bool(node):
-        if isinstance(node, gast.Name):
-            ty = types.get(node.id)
-            return ty is not None and ty.kind == "b" and ty.ndim == 0
-        if isinstance(node, gast.Compare):
-            return all(not getattr(types.get(n.id), "is_array", True)
-                       for n in [node.left] + node.comparators if isinstance(n, gast.Name))
-        return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.Not)
-
-    def as_int(node):
-        return gast.Call(func=gast.Name(id="int", ctx=gast.Load(), annotation=None,
-                                        type_comment=None), args=[node], keywords=[])
-    for node in gast.walk(fn_def):
-        if isinstance(node, gast.BinOp) and isinstance(node.op, _ARITHMETIC):
-            node.left = as_int(node.left) if is_scalar_bool(node.left) else node.left
-            node.right = as_int(node.right) if is_scalar_bool(node.right) else node.right
-        elif isinstance(node, gast.UnaryOp) and not isinstance(node.op, gast.Not) and \
-                is_scalar_bool(node.operand):
-            node.operand = as_int(node.operand)
-
-
 def _fill_empty_blocks(fn_def):
     for node in gast.walk(fn_def):
         for field in ("body", "orelse"):

@@ -289,6 +289,12 @@ def _resolve_free_names(fn, tree):
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
     scope, refs = {}, {}
     for node in gast.walk(tree):
+        if isinstance(node, (gast.Import, gast.ImportFrom)):
+            names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "")
+                              for a in node.names)
+            raise UnsupportedError(f"an import inside the function ({names}): srcad reads the "
+                                   "modules a function uses from its globals; import at the "
+                                   "top of the module", anno.getanno(node, "loc"))
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             if node.id in local or node.id in scope:
                 continue

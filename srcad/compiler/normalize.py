@@ -730,6 +730,11 @@ class _Lowering:
         if target in DYNAMIC:
             _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
                          "source transform sees only the names written in the function)", node)
+        if target in (min, max) and len(node.args) == 1 and \
+                not isinstance(node.args[0], gast.Starred):
+            _unsupported(f"builtin {target.__name__}() of one iterable: srcad differentiates "
+                         f"{target.__name__}(a, b, ...) of numbers; for an array, write "
+                         f"np.{target.__name__}(x)", node)
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
         if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None

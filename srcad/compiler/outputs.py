@@ -22,7 +22,9 @@ from .names import Namer
 RETURNS = {"grad": "srcad differentiates a function returning a number (or an array, with "
                    "vjp); to return auxiliary values as well, pass has_aux=True and return "
                    "(value, aux)",
-           "jvp": "srcad.jvp differentiates a function returning a number or an array"}
+           "jvp": "srcad.jvp differentiates a function returning a number or an array",
+           "tangent": "hvp, hessian and grad of grad take a function returning a number "
+                      "(srcad.jacobian takes one returning an array)"}
 
 
 def split_aux(parsed, has_aux, kind="grad"):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import srcad
+from srcad import check
 
 
 def cubic(x, a):
@@ -39,6 +40,26 @@ def test_ranks_and_layouts_after_a_first_call():
     np.testing.assert_allclose(g(m, 1.5), d_cubic(m, 1.5), rtol=1e-12)
     for view in (m.T, m[:, ::2], m[1], np.asfortranarray(m)):
         np.testing.assert_allclose(g(view, 1.5), d_cubic(view, 1.5), rtol=1e-12)
+
+
+def neighbours_of_the_flattened(X):
+    v = X.reshape(-1)
+    return np.sum(v[1:] * v[:-1]) * v[0]
+
+
+def test_a_reshaped_view_of_any_layout_is_copied_as_numpy_does(jit):
+    # (Numba reshapes C-contiguous arrays only: "incompatible shape for array")
+    m = rng().normal(size=(3, 4))
+    for view in (np.asfortranarray(m), m.T, m[:, ::2], m):
+        fn = neighbours_of_the_flattened
+        np.testing.assert_allclose(srcad.grad(fn, jit=jit)(view),
+                                   check.numeric_grad(fn, (view,), 0), rtol=1e-6, atol=1e-8)
+        v = rng().normal(size=view.shape)
+        hessian = np.array([np.ravel(check.along(srcad.grad(fn, jit=jit), (view,),
+                                                 (e.reshape(view.shape),)))
+                            for e in np.eye(view.size)])
+        np.testing.assert_allclose(srcad.hvp(fn, jit=jit)(view, v),
+                                   (hessian @ v.ravel()).reshape(view.shape), atol=1e-6)
 
 
 def test_keywords_and_positions_agree():

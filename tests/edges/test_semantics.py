@@ -53,6 +53,18 @@ def test_floating_point_edges_give_numpy_numbers(mode, fn, args, expected):
     assert same(value, expected[0]) and same(grad, expected[1])
 
 
+def integer_reciprocals(x, k):
+    return np.sum(x * k ** -1)
+
+
+def test_an_integer_array_to_a_negative_power_raises_as_in_numpy():
+    x, k = np.ones(3), np.array([1, 2, 4])
+    with pytest.raises(ValueError, match="negative integer powers"):
+        integer_reciprocals(x, k)
+    with pytest.raises(TypeError, match=r"test_semantics.py:\d+: an integer array to a negative"):
+        srcad.grad(integer_reciprocals)(x, k)
+
+
 def counted_in_every_way(a, b):
     return ((a > 0.1) + (b > 0.2) + (~(a > b)) - (-(a < 0.0))) * a * b
 
@@ -65,6 +77,105 @@ def test_comparisons_in_arithmetic_are_python_ints(mode, rng):
         k = counted_in_every_way(a, b) / (a * b)
         assert np.isclose(value, counted_in_every_way(a, b))
         assert np.allclose(grads, (k * b, k * a))
+
+
+# Comparisons of array elements are NumPy bools: `+` is logical or, `*` logical and, `~` logical
+# not (where Python's bools are ints: 2 and -2)
+def element_not(x):
+    return (~(x[0] > 0)) * x[1] ** 2 + x[1] ** 2
+
+
+def element_or(x):
+    return ((x[0] > 0) + (x[1] > 0)) * x[2] ** 2
+
+
+def element_or_and_not(x):
+    b = np.isnan(x[0]) + (x[1] > 0) * (x[2] > 0)
+    return (~b) * x[0] ** 2 + b * x[1]
+
+
+def element_any_in_a_loop(x):
+    seen = x[0] > 0.5
+    for i in range(1, x.shape[0]):
+        seen = seen + (x[i] > 0.5)
+    return (~seen) * x[0] ** 2 + seen * x[1]
+
+
+def element_count_in_a_loop(x):
+    n = 0
+    for i in range(x.shape[0]):
+        n = n + (x[i] > 0.0)
+    return n * x[0] ** 2
+
+
+def python_count_in_a_loop(x):
+    c = 0
+    for i in range(x.shape[0]):
+        c = c + (i > 0) + (i > 1)
+    return c * x[0] ** 2 + (~(len(x) > 1)) * x[1]
+
+
+BOOL_PROGRAMS = [element_not, element_or, element_or_and_not, element_any_in_a_loop,
+                 element_count_in_a_loop, python_count_in_a_loop]
+
+
+@pytest.mark.parametrize("fn", BOOL_PROGRAMS, ids=lambda f: f.__name__)
+def test_bools_of_array_elements_are_numpy_bools_in_every_transform(fn, rng, jit):
+    for _ in range(3):
+        x = rng.uniform(-1, 1, 3)
+        value, grad = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
+        assert np.isclose(value, fn(x)) and np.allclose(grad, check.numeric_grad(fn, (x,), 0))
+        v = rng.normal(size=3)
+        assert np.allclose(srcad.jvp(fn, (x,), (v,), jit=jit), (fn(x), grad @ v))
+    gradient = srcad.grad(fn, jit=jit)
+    columns = [check.along(gradient, (x,), (e,)) for e in np.eye(3)]
+    assert np.allclose(srcad.hessian(fn, jit=jit)(x), np.array(columns).T, atol=1e-5)
+
+
+def element_difference(x):
+    return ((x[0] > 0) - (x[1] > 0)) * x[0]
+
+
+def element_negated(x):
+    return -(x[0] > 0) * x[1]
+
+
+@pytest.mark.parametrize("fn", [element_difference, element_negated],
+                         ids=lambda f: f.__name__)
+def test_what_numpy_refuses_on_bools_is_refused_with_the_line(fn):
+    with pytest.raises(TypeError):
+        fn(np.ones(2))
+    with pytest.raises(TypeError, match=r"test_semantics.py:\d+: NumPy does not support"):
+        srcad.grad(fn)(np.ones(2))
+
+
+def counted_from_a_scalar(x, a):
+    return ((a > 0.5) + (a > 0.1) + (~(a > 0.3))) * x[0] ** 2
+
+
+@pytest.mark.parametrize("scalar", [float, np.float64], ids=["python", "numpy"])
+def test_bools_of_a_scalar_argument_follow_its_type(scalar, jit):
+    x = np.array([0.6, 2.0])
+    for a in (0.2, 0.4, 0.7):
+        a = scalar(a)
+        value, grad = srcad.value_and_grad(counted_from_a_scalar, mode="source", jit=jit)(x, a)
+        assert np.isclose(value, counted_from_a_scalar(x, a))
+        assert np.allclose(grad, check.numeric_grad(counted_from_a_scalar, (x, a), 0))
+
+
+def python_or_numpy(x, n):
+    b = n > 0
+    if x[0] > 0:
+        b = x[1] > 0
+    return (~b) * x[0]
+
+
+def test_a_bool_that_may_be_either_is_refused_by_name_or_left_to_the_tape():
+    x = np.array([0.5, 2.0])
+    with pytest.raises(UnsupportedError, match=r"`~` of bools that may be Python's or NumPy's"):
+        srcad.grad(python_or_numpy, mode="source")(x, 1)
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(python_or_numpy)(x, 1)[0] == python_or_numpy(x, 1) / x[0]
 
 
 def builtin_max(a, b):
