@@ -374,6 +374,31 @@ def log_or_zero(x):
     return np.log(np.where(x == 0, 1.0, x))
 
 
+def int_power(a, b):
+    """a ** b of integers: Python's (a float for a negative b) or NumPy's (ValueError)."""
+    return a ** b
+
+
+@overload(int_power)
+def _int_power(a, b):
+    # (Numba's integer power gives 0 for 2 ** -2: Python gives 0.25 and NumPy raises; the
+    # generated code types the result an integer, so a negative exponent is an error here)
+    message = "an integer to a negative integer power in compiled code (Python gives a " \
+              "float: write float(a) ** b; NumPy raises for its integers)"
+    if _is_array(b):
+        def power_of_array(a, b):
+            if np.any(b < 0):
+                raise ValueError(message)
+            return a ** b
+        return power_of_array
+
+    def power(a, b):
+        if b < 0:
+            raise ValueError(message)
+        return a ** b
+    return power
+
+
 def inverse_or_zero(x):
     """1 / x, with 0 where x == 0: the derivative of log_or_zero (constant where it is
     patched), so that x ** y's second derivatives at x == 0 are not 0 * inf."""

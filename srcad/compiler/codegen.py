@@ -48,6 +48,7 @@ def numba_compatible(fn_def, types):
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array)."""
     def ty(name):
         return types.get(name, typeinfer.UNKNOWN)
+    _IntegerPowers(types).visit(fn_def)
     for node in gast.walk(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
                 typeinfer.is_pair_of_index_arrays(node.value, ty):
@@ -79,6 +80,27 @@ def numba_compatible(fn_def, types):
         compiled = _forward_form(node, func)
         if compiled is not None:
             node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
+
+
+class _IntegerPowers(gast.NodeTransformer):
+    """`a ** b` of integers with a variable exponent -> `rt.int_power(a, b)`, which raises
+    for a negative one (Numba's integer power gives 0 for 2 ** -2, where Python gives 0.25)."""
+
+    def __init__(self, types):
+        self.types = types
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, gast.Pow) and self._integer(node.left) and \
+                isinstance(node.right, gast.Name) and self._integer(node.right):
+            return templates.fill("rt.int_power(a, b)", a=node.left, b=node.right)
+        return node
+
+    def _integer(self, node):
+        if isinstance(node, gast.Constant):
+            return type(node.value) is int
+        return isinstance(node, gast.Name) and \
+            self.types.get(node.id, typeinfer.UNKNOWN).kind == "i"
 
 
 def _forward_form(call, func):

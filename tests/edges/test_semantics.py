@@ -65,6 +65,21 @@ def test_an_integer_array_to_a_negative_power_raises_as_in_numpy():
         srcad.grad(integer_reciprocals)(x, k)
 
 
+def integer_power_of_a_variable(x, n, e):
+    return x[0] * n ** e
+
+
+def test_an_integer_to_a_variable_negative_power_is_pythons_float_or_an_error(jit):
+    x = np.array([0.7, 0.3])
+    gradient = srcad.value_and_grad(integer_power_of_a_variable, jit=jit, mode="source")
+    assert gradient(x, 3, 2) == (6.3, pytest.approx([9.0, 0.0]))
+    if jit:  # (compiled, the result is typed an integer: Numba's 2 ** -2 is 0)
+        with pytest.raises(ValueError, match="negative integer power"):
+            gradient(x, 2, -2)
+    else:
+        assert gradient(x, 2, -2) == (0.175, pytest.approx([0.25, 0.0]))
+
+
 def counted_in_every_way(a, b):
     return ((a > 0.1) + (b > 0.2) + (~(a > b)) - (-(a < 0.0))) * a * b
 
