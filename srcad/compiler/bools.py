@@ -179,7 +179,11 @@ def _expr_origin(node, origins, types):
         if isinstance(base, gast.Name) and types.get(base.id) is not None and \
                 types[base.id].is_array:
             return NUMPY
+        if isinstance(base, gast.Name) and base.id in origins:  # (a tuple: its items' join)
+            return origins[base.id]
         return EITHER
+    if isinstance(node, gast.Tuple):
+        return _join(*(_expr_origin(e, origins, types) for e in node.elts))
     if isinstance(node, gast.Attribute):
         return PYTHON if node.attr in ("ndim", "size") else None
     if isinstance(node, gast.Compare):

@@ -462,7 +462,7 @@ class TensorMethods:
         return self._apply("view", self, shape=(*shape[:start], merged, *shape[end + 1 :]))
 
     def ravel(self, order="C"):
-        return np.reshape(self, -1, order=order)
+        return np.ravel(self, order=order)
 
     def unsqueeze(self, dim):
         return self._apply("unsqueeze", self, axis=dim)

@@ -71,6 +71,11 @@ def reshape(a, shape=None, order="C", **kwargs):
 
 
 def ravel(a, order="C"):
+    """A view only of an array contiguous in `order`, as NumPy's (reshape(-1) also views a
+    reversed array)."""
+    flags = np.asarray(operand(a)).flags
+    if not (flags.c_contiguous if _memory_order(a, order) == "C" else flags.f_contiguous):
+        a = apply("clone", a)
     return reshape(a, -1, order)
 
 

@@ -98,7 +98,7 @@ def _trace(fn, args, wrt):
     fn = patching.python_of_jitted(fn) or fn
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
-        values = [pytrees.tree_map(Tensor.clone, leaves[i]) if i in leaves else
+        values = [pytrees.tree_map(_clone_keeping_strides, leaves[i]) if i in leaves else
                   pytrees.tree_map(_argument, v) for i, v in enumerate(args)]
         versions = [v._version if isinstance(v, Tensor) else None for v in values]
         out = call_with_values(fn, values)
@@ -198,9 +198,34 @@ def _leaf(arg, label):
             f"{label} is a {type(arg).__name__} of dtype {value.dtype}; the tape "
             "differentiates with respect to numbers and numeric arrays only"
         )
-    leaf = Tensor(value.astype(_float_type(arg)), requires_grad=True)
+    leaf = new(_copy_keeping_strides(value, _float_type(arg)))
+    leaf.requires_grad = True
     leaf._python = type(arg) in (float, int)
     return leaf
+
+
+def _clone_keeping_strides(leaf):
+    """What the function gets for a leaf: a recorded copy laid out as the argument is (of a
+    reversed or sliced array, NumPy's reshape or ravel is a copy: a write to it does not reach
+    the argument, and so the tape's)."""
+    copy = leaf.clone()
+    copy._value = _copy_keeping_strides(leaf._value, leaf._value.dtype)
+    return copy
+
+
+def _copy_keeping_strides(value, dtype):
+    """A copy of `value` in `dtype`, with its strides (in units of items)."""
+    if value.ndim == 0 or not value.size or value.flags.c_contiguous or \
+            value.flags.f_contiguous:
+        return value.astype(dtype)  # (order="K": C or F as value is)
+    size = np.dtype(dtype).itemsize
+    strides = [s // value.itemsize * size for s in value.strides]
+    low = sum(min(0, (n - 1) * s) for n, s in zip(value.shape, strides, strict=True))
+    high = sum(max(0, (n - 1) * s) for n, s in zip(value.shape, strides, strict=True))
+    memory = np.empty((high - low) // size + 1, dtype)
+    copy = np.lib.stride_tricks.as_strided(memory[-low // size:], value.shape, strides)
+    copy[...] = value
+    return copy
 
 
 def _float_type(arg):

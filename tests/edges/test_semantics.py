@@ -130,8 +130,13 @@ def python_count_in_a_loop(x):
     return c * x[0] ** 2 + (~(len(x) > 1)) * x[1]
 
 
+def element_bools_in_a_tuple(x):
+    pair = (x[0] > 0, x[1] > 0)
+    return (pair[0] + pair[1]) * x[2] ** 2
+
+
 BOOL_PROGRAMS = [element_not, element_or, element_or_and_not, element_any_in_a_loop,
-                 element_count_in_a_loop, python_count_in_a_loop]
+                 element_count_in_a_loop, python_count_in_a_loop, element_bools_in_a_tuple]
 
 
 @pytest.mark.parametrize("fn", BOOL_PROGRAMS, ids=lambda f: f.__name__)

@@ -322,3 +322,44 @@ def test_unsupported_ndarray_attributes_name_themselves_and_the_line(body, messa
     with pytest.raises((TypeError, AttributeError), match=message) as info:
         value_and_grad(f, (X,), (0,))
     assert "test_numpy_code.py:" in str(info.value)
+
+
+# ---- writes through a reshape or ravel of an argument laid out in memory otherwise ----
+
+
+def writes_through_its_ravel(X):
+    flat = X.ravel()
+    flat[0] = flat[0] * 5.0
+    return np.sum(X * X)
+
+
+def writes_through_its_reshape(X):
+    rows = np.reshape(X, (2, -1))
+    rows[0, 0] = rows[0, 0] * 5.0
+    return np.sum(X * X)
+
+
+LAYOUTS = {"reversed": lambda m: m[::-1, ::-1], "every other row": lambda m: m[::2],
+           "reversed columns": lambda m: m[:, ::-1], "C": lambda m: m, "transposed": lambda m: m.T}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("f", [writes_through_its_ravel, writes_through_its_reshape])
+def test_a_ravel_or_reshape_of_an_argument_is_a_view_where_numpy_s_is(f, layout):
+    # (the function gets its argument laid out as given: NumPy's ravel of a reversed or
+    # sliced array is a copy, and a write to it does not reach the argument)
+    lay = LAYOUTS[layout]
+
+    def at(values):  # f of an argument laid out as X, holding `values`
+        argument = lay(np.arange(1.0, 13.0).reshape(4, 3))
+        argument[...] = values
+        return f(argument)
+    X = lay(np.arange(1.0, 13.0).reshape(4, 3) / 7.0)
+    value, (grad,) = value_and_grad(f, (X,), (0,))
+    assert value == at(X)
+    expected = np.zeros(X.shape)
+    for k in np.ndindex(X.shape):
+        step = np.zeros(X.shape)
+        step[k] = 1e-6
+        expected[k] = (at(X + step) - at(X - step)) / 2e-6
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
