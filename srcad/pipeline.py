@@ -182,7 +182,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
     _check_ranges(core.tree, types, core.origins)
     _check_augmented(core.tree, types)
-    _check_integer_powers(core.tree, types)
+    _check_integer_powers(core.tree, types,
+                          bools.numpy_scalars(core.tree, types, core.scope, numpy_args))
     aliases = aliasing.analyze(core.tree, types)
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
@@ -313,20 +314,27 @@ def _check_ranges(tree, types, origins):
                                         f"'{what}' is a float (Python raises TypeError)")
 
 
-def _check_integer_powers(tree, types):
-    """An integer array to a negative integer power is NumPy's ValueError (the compiled code
-    would give floats)."""
+def _check_integer_powers(tree, types, numpy_scalars):
+    """NumPy's integers (an integer array, an element of one, np.int64) to a negative integer
+    power are NumPy's ValueError (the compiled code would give floats)."""
     for node in gast.walk(tree):
-        if isinstance(node, gast.Assign) and isinstance(node.value, gast.BinOp) and \
-                isinstance(node.value.op, gast.Pow):
-            base, exponent = node.value.left, node.value.right
-            ty = types.get(base.id) if isinstance(base, gast.Name) else None
-            if ty is not None and ty.is_array and ty.kind in "ib" and \
-                    isinstance(exponent, gast.Constant) and type(exponent.value) is int and \
-                    exponent.value < 0:
-                raise UserCodeError(f"{anno.getanno(node, 'loc')}: an integer array to a "
-                                    "negative integer power (NumPy raises ValueError: "
-                                    "Integers to negative integer powers are not allowed)")
+        if not isinstance(node, gast.Assign):
+            continue
+        value = node.value
+        if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Pow):
+            base, exponent = value.left, value.right
+        elif isinstance(value, gast.Call) and anno.getanno(value.func, "func") is normalize.np.power and \
+                len(value.args) == 2:
+            base, exponent = value.args
+        else:
+            continue
+        ty = types.get(base.id) if isinstance(base, gast.Name) else None
+        if ty is not None and ty.kind in "ib" and (ty.is_array or base.id in numpy_scalars) \
+                and isinstance(exponent, gast.Constant) and type(exponent.value) is int and \
+                exponent.value < 0:
+            raise UserCodeError(f"{anno.getanno(node, 'loc')}: NumPy's integers to a negative "
+                                "integer power (NumPy raises ValueError: Integers to negative "
+                                "integer powers are not allowed)")
 
 
 def _check_augmented(tree, types):

@@ -50,6 +50,12 @@ def follow_python_and_numpy(tree, types, scope, namer, numpy_args=None):
     return changed
 
 
+def numpy_scalars(tree, types, scope, numpy_args=None):
+    """The names certainly holding NumPy's scalars (as opposed to Python's numbers)."""
+    return {name for name, origin in _origins(tree, types, scope, numpy_args).items()
+            if origin == NUMPY}
+
+
 def _rewrite(stmt, is_bool, origins, namer):
     """The statements replacing `stmt`, or None to keep it as it is."""
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, (gast.BinOp, gast.UnaryOp))):

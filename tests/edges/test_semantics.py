@@ -57,12 +57,27 @@ def integer_reciprocals(x, k):
     return np.sum(x * k ** -1)
 
 
-def test_an_integer_array_to_a_negative_power_raises_as_in_numpy():
+def reciprocal_of_an_element(x, k):
+    return x[0] * k[0] ** -1
+
+
+def inverse_squares(x, k):
+    return np.sum(x * np.power(k, -2))
+
+
+def reciprocal_of_a_numpy_integer(x, k):
+    return x[0] * np.int64(2) ** -1
+
+
+@pytest.mark.parametrize("fn", [integer_reciprocals, reciprocal_of_an_element, inverse_squares,
+                                reciprocal_of_a_numpy_integer], ids=lambda f: f.__name__)
+def test_numpy_integers_to_a_negative_power_raise_as_in_numpy(fn):
     x, k = np.ones(3), np.array([1, 2, 4])
     with pytest.raises(ValueError, match="negative integer powers"):
-        integer_reciprocals(x, k)
-    with pytest.raises(TypeError, match=r"test_semantics.py:\d+: an integer array to a negative"):
-        srcad.grad(integer_reciprocals)(x, k)
+        fn(x, k)
+    with pytest.raises(TypeError, match=r"test_semantics.py:\d+: NumPy's integers to a negative"):
+        srcad.grad(fn)(x, k)
+    assert srcad.grad(lambda x, n: x[0] * n ** -1)(x, 2)[0] == 0.5  # (Python's: a float)
 
 
 def integer_power_of_a_variable(x, n, e):
