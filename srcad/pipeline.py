@@ -323,8 +323,8 @@ def _check_integer_powers(tree, types, numpy_scalars):
         value = node.value
         if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Pow):
             base, exponent = value.left, value.right
-        elif isinstance(value, gast.Call) and anno.getanno(value.func, "func") is normalize.np.power and \
-                len(value.args) == 2:
+        elif isinstance(value, gast.Call) and len(value.args) == 2 and \
+                anno.getanno(value.func, "func") is normalize.np.power:
             base, exponent = value.args
         else:
             continue
