@@ -32,15 +32,15 @@ def follow_python_and_numpy(tree, types, scope, namer, numpy_args=None):
     (types must then be inferred again). `numpy_args`: the parameters given NumPy scalars (the
     others Python numbers or arrays), or None when the call is not known."""
     origins = _origins(tree, types, scope, numpy_args)
-    assigned = _assigned(tree)
-    bools = _bool_names(tree, types, origins, assigned)
+    values = _assignments(tree)
+    bools = _bool_names(values, types, origins)
 
     def is_bool(node):
         if isinstance(node, gast.Constant):
             return type(node.value) is bool
-        return node.id in bools if node.id in assigned else types.get(node.id) == BOOL
+        return node.id in bools if node.id in values else types.get(node.id) == BOOL
     changed = False
-    for body in list(_blocks(tree)):
+    for body in templates.blocks(tree.body):
         out = []
         for stmt in body:
             new = _rewrite(stmt, is_bool, origins, namer)
@@ -100,22 +100,18 @@ def _rewrite(stmt, is_bool, origins, namer):
     return ints + [stmt]
 
 
-def _bool_names(tree, types, origins, assigned):
+def _bool_names(values, types, origins):
     """The names that hold a scalar bool once NumPy's bool sums are `or`s: every assignment
-    gives a bool (type inference, which adds bools as Python does, says `seen = seen + (x[i]
-    > 0)` is an int). The largest such set: a loop's `seen` is a bool if the loop keeps it
-    one."""
+    (`values`: name -> what its assignments give it) gives a bool (type inference, which adds
+    bools as Python does, says `seen = seen + (x[i] > 0)` is an int). The largest such set: a
+    loop's `seen` is a bool if the loop keeps it one."""
     infer = typeinfer._Infer(types)
-    values = {}  # name -> what its assignments give it
-    for node in gast.walk(tree):
-        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
-            values.setdefault(node.targets[0].id, []).append(node.value)
-    bools = set(assigned)
+    bools = set(values)
 
     def is_bool(node):
         if isinstance(node, gast.Constant):
             return type(node.value) is bool
-        if isinstance(node, gast.Name) and node.id in assigned:
+        if isinstance(node, gast.Name) and node.id in values:
             return node.id in bools
         if isinstance(node, gast.BinOp):
             both = is_bool(node.left) and is_bool(node.right)
@@ -133,9 +129,13 @@ def _bool_names(tree, types, origins, assigned):
         bools = kept
 
 
-def _assigned(tree):
-    return {n.targets[0].id for n in gast.walk(tree)
-            if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name)}
+def _assignments(tree):
+    """{name: the values its assignments give it}."""
+    values = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            values.setdefault(node.targets[0].id, []).append(node.value)
+    return values
 
 
 def _join(*origins):
@@ -215,10 +215,3 @@ def _expr_origin(node, origins, types):
         return EITHER
     return None
 
-
-def _blocks(tree):
-    for node in gast.walk(tree):
-        for field in ("body", "orelse"):
-            block = getattr(node, field, None)
-            if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
-                yield block

@@ -208,8 +208,9 @@ def _clone_keeping_strides(leaf):
     """What the function gets for a leaf: a recorded copy laid out as the argument is (of a
     reversed or sliced array, NumPy's reshape or ravel is a copy: a write to it does not reach
     the argument, and so the tape's)."""
-    copy = leaf.clone()
-    copy._value = _copy_keeping_strides(leaf._value, leaf._value.dtype)
+    copy, flags = leaf.clone(), leaf._value.flags
+    if not (flags.c_contiguous or flags.f_contiguous):  # (np.copy keeps C or F order)
+        copy._value = _copy_keeping_strides(leaf._value, leaf._value.dtype)
     return copy
 
 
