@@ -217,8 +217,8 @@ def _clone_keeping_strides(leaf):
 def _copy_keeping_strides(value, dtype):
     """A copy of `value` in `dtype`, with its strides (in units of items)."""
     if value.ndim == 0 or not value.size or value.flags.c_contiguous or \
-            value.flags.f_contiguous:
-        return value.astype(dtype)  # (order="K": C or F as value is)
+            value.flags.f_contiguous or 0 in value.strides:
+        return value.astype(dtype)  # (order="K": C or F as value is; a broadcast one compact)
     size = np.dtype(dtype).itemsize
     strides = [s // value.itemsize * size for s in value.strides]
     low = sum(min(0, (n - 1) * s) for n, s in zip(value.shape, strides, strict=True))
