@@ -332,11 +332,13 @@ adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)",
         tangents={"a": "ans * np.trace(np.linalg.solve(a, t))"})
 adjoint(np.linalg.cholesky, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.cholesky_adjoint(g, ans))",
-        tangents={"a": "kn.cholesky_tangent(t, ans)"})
+        tangents={"a": "np.dot(ans, kn.lower_half_diagonal(kn.solve_triangular(ans, np.transpose("
+                       "kn.solve_triangular(ans, kn.lower_symmetric(t), lower=True)), lower=True)))"})
 adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_diagonal=False",
         a="kn.solve_triangular_adjoint_a(g, a, ans, trans, lower, unit_diagonal)",
         b="kn.solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal)", linear="b",
-        tangents={"a": "kn.solve_triangular_tangent_a(t, a, ans, trans, lower, unit_diagonal)"})
+        tangents={"a": "-kn.solve_triangular(a, np.dot(kn.triangle_operand(t, trans, lower, "
+                       "unit_diagonal), ans), trans=trans, lower=lower, unit_diagonal=unit_diagonal)"})
 adjoint(scipy.linalg.cho_solve, params="c_and_lower, b",
         b="kn.cho_solve_adjoint_b(g, c_and_lower)", linear="b")
 
@@ -349,10 +351,12 @@ adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)",
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)
 adjoint(runtime.eigenvalues, np.linalg.eigvalsh, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.eigenvalues_adjoint(g, a))",
-        tangents={"a": "kn.eigenvalues_tangent(t, a)"})
+        tangents={"a": "np.sum(rt.eigenvectors(a) * np.dot(kn.lower_symmetric(t), "
+                       "rt.eigenvectors(a)), axis=0)"})
 adjoint(runtime.eigenvectors, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.eigenvectors_adjoint(g, a, ans))",
-        tangents={"a": "kn.eigenvectors_tangent(t, a, ans)"})
+        tangents={"a": "np.dot(ans, kn.gap_divide(np.dot(np.transpose(ans), "
+                       "np.dot(kn.lower_symmetric(t), ans)), rt.eigenvalues(a)))"})
 
 section("Shapes and rearrangements")
 adjoint(np.transpose, params="x", x="np.transpose(g)", linear="x")
@@ -471,6 +475,28 @@ adjoint(_linalg.norm_adjoint, params="gy, x, a, ord=None, axis=None", linear="gy
         tangents={"x": "t * kn.sum_adjoint(gy, x, axis) * kn.norm_curvature(x, a, ord, axis)",
                   "a": "rt.xdivy(kn.norm_adjoint_power(ord) * ans * kn.sum_adjoint(t, x, axis), "
                        "kn.sum_adjoint(a, x, axis))"})
+
+# the linear maps the tangents of cholesky, eigh and solve_triangular are written with, each
+# transposing to the other of its pair
+adjoint(_linalg.lower_symmetric, params="t", linear="t", t="kn.lower_triangle_adjoint(g)")
+adjoint(_linalg.lower_triangle_adjoint, params="s", linear="s", s="kn.lower_symmetric(g)")
+adjoint(_linalg.lower_half_diagonal, params="a", linear="a", a="kn.lower_half_diagonal(g)")
+adjoint(_linalg.gaps, params="w", linear="w", w="kn.gaps_adjoint(g)")
+adjoint(_linalg.gaps_adjoint, params="d", linear="d", d="kn.gaps(g)")
+adjoint(_linalg.triangle_operand, params="u, trans=0, lower=False, unit_diagonal=False",
+        linear="u", u="kn.triangle_operand_adjoint(g, trans, lower, unit_diagonal)")
+adjoint(_linalg.triangle_operand_adjoint, params="u, trans=0, lower=False, unit_diagonal=False",
+        linear="u", u="kn.triangle_operand(g, trans, lower, unit_diagonal)")
+# m / (w_j - w_i): its derivative in w is -ans / (w_j - w_i) times the gaps' derivative
+adjoint(_linalg.gap_divide, params="m, w", linear="m", m="kn.gap_divide(g, w)",
+        w="kn.gaps_adjoint(kn.gap_divide(-g * ans, w))",
+        tangents={"w": "kn.gap_divide(-ans * kn.gaps(t), w)"})
+# cumprod's tangent along u: linear in u (its transpose is cumprod's adjoint); `like` gives the
+# result's shape only
+adjoint(_reductions.cumprod_tangent, params="u, x, like, axis=None", linear="u",
+        u="kn.cumprod_adjoint(g, x, axis)", x="kn.cumprod_tangent_adjoint_x(g, u, x, axis)",
+        like="like * 0.0",
+        tangents={"x": "kn.cumprod_cross_tangent(u, t, x, like, axis)", "like": "ans * 0.0"})
 
 # the tangents of piecewise-linear functions: linear in the tangent `u`, constant in x
 # between the points where x's order (or segment) changes

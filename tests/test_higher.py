@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.special
 
 import srcad
@@ -48,12 +49,10 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
     np.testing.assert_allclose(hv, _fd_of_gradient(fn, before, k, v), rtol=1e-4, atol=1e-5)
 
 
-# rules whose forward derivative calls a kernel with no derivative rule of its own: their hvp
-# is refused by name (cumprod, cholesky, solve_triangular, eigh), and for the curvature kernels
-# of the second derivatives of np.prod and np.linalg.norm, so is a third derivative
-NO_SECOND_DERIVATIVE = {"cumprod": "x", "cholesky": "a", "solve_triangular": "a",
-                        "eigenvalues": "a", "eigvalsh": "a", "eigenvectors": "a",
-                        "prod_adjoint": "x", "norm_adjoint": "x"}  # (the argument refused)
+# the curvature kernels of the second derivatives of np.prod, np.linalg.norm and np.cumprod
+# have no derivative rule of their own: their third derivative is refused by name
+NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x",
+                        "cumprod_tangent": "x"}  # (the argument refused)
 LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL if jit]
 
 
@@ -73,6 +72,54 @@ def test_second_derivative_of_every_rule(key, expr, shapes, tmp_path):
             continue
         hv = srcad.hvp(fn, wrt=k, jit=False)(*args, v)
         np.testing.assert_allclose(hv, _fd_of_gradient(fn, args, k, v), rtol=1e-4, atol=1e-5)
+
+
+def cholesky_cubes(x):
+    L = np.linalg.cholesky(np.outer(x, x) + 3.0 * np.eye(x.size))
+    return np.sum(L * L * L)
+
+
+def eigen_parts(x):
+    w, v = np.linalg.eigh(np.outer(x, x) + np.diag(x))
+    return np.sum(w ** 3) + np.sum(v[:, 0] ** 4) + np.sum(np.linalg.eigvalsh(np.diag(x * x)))
+
+
+def triangular_cubes(x):
+    a = np.tril(np.outer(x, x)) + 4.0 * np.eye(x.size)
+    b = np.outer(x, x[::-1])
+    return np.sum(scipy.linalg.solve_triangular(a, b, trans="T", lower=True) ** 3) + \
+        np.sum(scipy.linalg.solve_triangular(a.T, x, unit_diagonal=True) ** 2)
+
+
+def products_with_zero(x):
+    m = np.outer(x, x)
+    m[1, 1] = 0.0  # (a zero inside the running products)
+    return np.sum(np.cumprod(m, axis=1) ** 2 * x[0]) + np.sum(np.cumprod(x) * x)
+
+
+@pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes,
+                                products_with_zero])
+def test_hessian_of_linalg_and_cumprod_compiled(fn, rng):
+    """Their tangents are compositions of primitives with rules (cumprod's a kernel with its
+    own): the compiled Hessian against finite differences of the gradient, and symmetric."""
+    x = rng.normal(size=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        H = srcad.hessian(fn)(x)
+    fd = np.stack([_fd_of_gradient(fn, (x,), 0, e) for e in np.eye(3)], axis=1)
+    np.testing.assert_allclose(H, fd, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(H, H.T, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes])
+def test_third_derivative_of_linalg(fn, rng):
+    x, direction = rng.normal(size=3), rng.normal(size=3)
+    along = lambda s: fn(x + s * direction)
+    second = srcad.grad(srcad.grad(along, jit=False), jit=False)
+    third = srcad.grad(second, jit=False)(0.2)
+    eps = 1e-5
+    assert third == pytest.approx((second(0.2 + eps) - second(0.2 - eps)) / (2 * eps),
+                                  rel=1e-5, abs=1e-6)
 
 
 def statistics(x, w):

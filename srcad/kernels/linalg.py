@@ -734,42 +734,48 @@ def _tensordot(a, b, axes=2):
     return impl
 
 
-# ---- tangents (forward mode) --------------------------------------------------------------
+# ---- pieces of the tangents (forward mode) -------------------------------------------------
+# The tangents of cholesky, eigh and solve_triangular are written in rules.py as compositions
+# of these linear maps and differentiable primitives, so that they have derivatives of their
+# own (second derivatives run the reverse transform over the forward one). Each map's rule
+# names its transpose, here beside it.
 
 @register_jitable
-def _lower_symmetric(t):
+def lower_symmetric(t):
     """The symmetric matrix whose lower triangle is t's: the perturbation cholesky and eigh
-    see when their argument moves along t."""
+    see when their argument moves along t (transpose: lower_triangle_adjoint)."""
     return np.tril(t) + np.triu(_transpose(t), 1)
 
 
 @register_jitable
-def cholesky_tangent(t, L):
-    """dL = L Φ(L^-1 dA L^-T), dA the symmetric perturbation of t's lower triangle."""
-    y = scipy.linalg.solve_triangular(L, _lower_symmetric(t), lower=True)
-    x = scipy.linalg.solve_triangular(L, _transpose(y), lower=True)
-    return np.dot(L, lower_half_diagonal(x))
+def gaps(w):
+    """d_ij = w_j - w_i (transpose: gaps_adjoint)."""
+    return w.reshape((1, -1)) - w.reshape((-1, 1))
 
 
 @register_jitable
-def eigenvalues_tangent(t, a):
-    """dw_i = v_i^T dA v_i."""
-    v = np.linalg.eigh(a)[1]
-    return np.sum(v * np.dot(_lower_symmetric(t), v), axis=0)
+def gaps_adjoint(d):
+    """w̄_k = sum_i d_ik - sum_j d_kj, the transpose of `gaps`."""
+    return np.sum(d, axis=0) - np.sum(d, axis=1)
 
 
 @register_jitable
-def eigenvectors_tangent(t, a, v):
-    """dv = v (F ∘ (v^T dA v)), F_ij = 1 / (w_j - w_i) off the diagonal."""
-    mixing = np.dot(_transpose(v), np.dot(_lower_symmetric(t), v))
-    w = np.linalg.eigvalsh(a)
-    return np.dot(v, eigenvector_rotation(mixing, w, np.zeros_like(w)))
+def gap_divide(m, w):
+    """m_ij / (w_j - w_i) off the diagonal, 0 on it (and where m_ij is), inf where only the gap
+    is 0: the rotation of eigenvectors that the mixing `m` of a perturbation causes."""
+    return eigenvector_rotation(m, w, np.zeros_like(w))
 
 
 @register_jitable
-def solve_triangular_tangent_a(t, a, ans, trans=0, lower=False, unit_diagonal=False):
-    """dx = -op(a)^-1 op(da) x, da on the triangle that is read."""
-    da = _read_triangle(t, lower, unit_diagonal)
-    moved = np.dot(_transpose(da), ans) if is_transposed(trans) else np.dot(da, ans)
-    return -scipy.linalg.solve_triangular(a, moved, trans=trans, lower=lower,
-                                          unit_diagonal=unit_diagonal)
+def triangle_operand(u, trans=0, lower=False, unit_diagonal=False):
+    """op(the triangle of u that solve_triangular reads), op = transpose when `trans` says
+    (transpose: triangle_operand_adjoint)."""
+    part = _read_triangle(u, lower, unit_diagonal)
+    return _transpose(part) if is_transposed(trans) else part
+
+
+@register_jitable
+def triangle_operand_adjoint(u, trans=0, lower=False, unit_diagonal=False):
+    """The transpose of `triangle_operand`."""
+    return _read_triangle(_transpose(u) if is_transposed(trans) else np.ascontiguousarray(u),
+                          lower, unit_diagonal)

@@ -1,8 +1,9 @@
 """What generated code sees as `kn`: every public kernel of `reductions`, `linalg` and
-`arrays`, and the SciPy special functions the rules' partials call (their Numba forms are
+`arrays`, and the SciPy functions the rules' partials and tangents call (their Numba forms are
 registered by `srcad.special`, imported here).
 """
 
+from scipy.linalg import solve_triangular  # noqa: F401
 from scipy.special import digamma, expit, polygamma  # noqa: F401
 
 from .. import special  # noqa: F401  (Numba forms of SciPy's functions)

@@ -554,22 +554,73 @@ def cumprod_adjoint(g, x, axis=None):
 
 
 @register_jitable
-def cumprod_rows_tangent(t2, x2):
-    """Per row: dc_j = dc_{j-1} x_j + c_{j-1} t_j (exact with zeros: no division)."""
+def cumprod_rows_tangent(u2, x2):
+    """Per row: dc_j = dc_{j-1} x_j + c_{j-1} u_j (exact with zeros: no division)."""
     out = np.empty_like(x2)
     for i in range(x2.shape[0]):
         c, d = 1.0, 0.0
         for j in range(x2.shape[1]):
-            d = d * x2[i, j] + c * t2[i, j]
+            d = d * x2[i, j] + c * u2[i, j]
             c = c * x2[i, j]
             out[i, j] = d
     return out
 
 
 @register_jitable
-def cumprod_tangent(t, x, ans, axis=None):
-    """The tangent of `ans = np.cumprod(x, axis)` (flattened when axis is None)."""
-    return from_rows(cumprod_rows_tangent(to_rows(t, axis), to_rows(x, axis)), ans, axis)
+def cumprod_tangent(u, x, like, axis=None):
+    """The tangent along u of `like = np.cumprod(x, axis)` (flattened when axis is None)."""
+    return from_rows(cumprod_rows_tangent(to_rows(u, axis), to_rows(x, axis)), like, axis)
+
+
+@register_jitable
+def cumprod_rows_tangent_adjoint_x(g2, u2, x2):
+    """Per row, x̄ of sum_j g_j dc_j for cumprod_rows_tangent's recurrence, run backwards."""
+    out = np.empty_like(x2)
+    n = x2.shape[1]
+    c = np.empty(n + 1, x2.dtype)  # (c[j], d[j]: the recurrence's values before step j)
+    d = np.empty(n + 1, x2.dtype)
+    for i in range(x2.shape[0]):
+        c[0], d[0] = 1.0, 0.0
+        for j in range(n):
+            d[j + 1] = d[j] * x2[i, j] + c[j] * u2[i, j]
+            c[j + 1] = c[j] * x2[i, j]
+        d_bar, c_bar = 0.0, 0.0
+        for j in range(n - 1, -1, -1):
+            d_bar += g2[i, j]
+            out[i, j] = d_bar * d[j] + c_bar * c[j]
+            c_bar = c_bar * x2[i, j] + d_bar * u2[i, j]
+            d_bar = d_bar * x2[i, j]
+    return out
+
+
+@register_jitable
+def cumprod_tangent_adjoint_x(g, u, x, axis=None):
+    """x̄ of cumprod_tangent(u, x, ...) given the adjoint `g` of its result."""
+    g2 = to_rows(np.ascontiguousarray(g).reshape(x.shape), axis)
+    return from_rows(cumprod_rows_tangent_adjoint_x(g2, to_rows(u, axis), to_rows(x, axis)),
+                     x, axis)
+
+
+@register_jitable
+def cumprod_rows_cross_tangent(u2, s2, x2):
+    """Per row, the tangent along s (of x) of cumprod_rows_tangent(u2, x2)."""
+    out = np.empty_like(x2)
+    for i in range(x2.shape[0]):
+        c, d, dc, dd = 1.0, 0.0, 0.0, 0.0
+        for j in range(x2.shape[1]):
+            dd = dd * x2[i, j] + d * s2[i, j] + dc * u2[i, j]
+            dc = dc * x2[i, j] + c * s2[i, j]
+            d = d * x2[i, j] + c * u2[i, j]
+            c = c * x2[i, j]
+            out[i, j] = dd
+    return out
+
+
+@register_jitable
+def cumprod_cross_tangent(u, s, x, like, axis=None):
+    """The second derivative of np.cumprod(x, axis) along u and s."""
+    rows = cumprod_rows_cross_tangent(to_rows(u, axis), to_rows(s, axis), to_rows(x, axis))
+    return from_rows(rows, like, axis)
 
 
 @register_jitable
