@@ -58,6 +58,11 @@ def numpy_scalars(tree, types, scope, numpy_args=None):
 
 def _rewrite(stmt, is_bool, origins, namer):
     """The statements replacing `stmt`, or None to keep it as it is."""
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) and \
+            anno.getanno(stmt.value.func, "func") is round and stmt.value.args and \
+            is_bool(stmt.value.args[0]) and _origin(stmt.value.args[0], origins) == NUMPY:
+        raise UserCodeError(f"{anno.getanno(stmt, 'loc')}: NumPy's bools have no round() (an "
+                            f"array element's comparison is a NumPy bool); use int(...)")
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, (gast.BinOp, gast.UnaryOp))):
         return None
     value = stmt.value
