@@ -323,18 +323,20 @@ class Gradient:
         general path must run (something the gradient captured changed, a new array layout).
         A call of an already-seen signature costs this function and the kernel, nothing more."""
         kernel, code, fn, g = spec.call, spec.code, self.fn, spec.generated
-        # objects the gradient captured from a module's globals (`np`, a helper), checked inline
+        # objects the gradient captured from a module's globals (`np`, a helper) and the names
+        # that must stay undefined there (a builtin it calls), checked inline
         captured = tuple((ref.container, ref.key, obj) for ref, obj in g.checks
-                        if ref.how == "item" and type(ref.container) is dict)
+                         if ref.how in ("item", "absent") and type(ref.container) is dict)
         reads_globals = bool(g.hidden_refs) or len(captured) < len(g.checks)
         wrt, has_aux, one = self.wrt_index, self.has_aux, self.single
         value_and_grad = self.kind == "value_and_grad"
+        absent = frontend.ABSENT  # (what an absent name reads; no item is it)
 
         def call(args):
             if fn.__code__ is not code or spec.call is not kernel:
                 return None
             for names, name, obj in captured:
-                if names.get(name) is not obj:
+                if names.get(name, absent) is not obj:
                     return None
             try:
                 extra = spec.hidden_values() if reads_globals else ()
@@ -475,10 +477,14 @@ def _call_key(args):
     needs the general path (a structure, a 0-d array, anything but a number or an array)."""
     key, shapes = [], {}
     for a in args:
-        if type(a) is np.ndarray and a.ndim:  # (with the first argument of its shape)
-            key.append((a.dtype, a.ndim, shapes.setdefault(a.shape, len(key))))
-        elif type(a) in _PLAIN_SCALARS:
-            key.append(type(a))
+        kind = type(a)
+        if kind is np.ndarray:  # (its dtype, rank, and the first argument of its shape)
+            shape = a.shape
+            if not shape:
+                return None
+            key.append((a.dtype, len(shape), shapes.setdefault(shape, len(key))))
+        elif kind in _PLAIN_SCALARS:
+            key.append(kind)
         else:
             return None
     return tuple(key)
