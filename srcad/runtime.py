@@ -201,6 +201,12 @@ class MaskMismatch(IndexError):
                          f"({where})")
 
 
+class SliceShapeMismatch(ValueError):
+    def __init__(self, value_shape, slice_shape):
+        super().__init__(f"could not broadcast input array from shape {value_shape} into "
+                         f"shape {slice_shape}")
+
+
 class IntegerDivisionByZero(ZeroDivisionError):
     def __init__(self, where):
         super().__init__(f"integer division or modulo by zero ({where})")

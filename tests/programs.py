@@ -734,6 +734,24 @@ def overlapping_slice_update(x):
     return np.sum(y * y * x)
 
 
+def overlapping_update_by_an_expression(x):
+    # (an arithmetic value is updated in place, unless it folds to a view: `* 1.0`, `+ 0.0`)
+    y = x * 2.0
+    y[1:] += y[:-1] * 1.0
+    y[:-1] += y[1:] + 0.0
+    y[::-1] += y * 1
+    y[1:] += x[:-1] * y[:-1]
+    return np.sum(y * y * x)
+
+
+def slices_of_a_matrix_updated_in_a_loop(x):
+    z = np.outer(x, x) * 0.5
+    for c in range(x.shape[0] - 1):
+        z[:, c + 1:] += z[:, c:c + 1] * x[c + 1:]
+        z[c, :] += np.sin(z[c + 1, :])
+    return np.sum(z ** 3)
+
+
 def reshape_to_an_integer_length(A):
     v = A.reshape(25)
     w = np.reshape(A, (5, 5)).reshape(-1)

@@ -20,8 +20,9 @@ from pathlib import Path
 import gast
 import numpy as np
 
+from .. import rules, runtime
 from . import anno, templates, typeinfer
-from .. import rules
+from .aliasing import is_fresh
 from .templates import COMMENT
 
 _COMMENT_LINE = re.compile(r"^(\s*)(\"\"\"|'''|'|\")" + COMMENT + r"(.*)\2$")
@@ -45,10 +46,12 @@ def numba_compatible(fn_def, types):
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`; `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
-    index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array)."""
+    index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
+    of a slice by `y[s] = y[s] + v` unless v is certainly new memory."""
     def ty(name):
         return types.get(name, typeinfer.UNKNOWN)
     _IntegerPowers(types).visit(fn_def)
+    _buffer_slice_updates(fn_def)
     for node in gast.walk(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
                 typeinfer.is_pair_of_index_arrays(node.value, ty):
@@ -80,6 +83,37 @@ def numba_compatible(fn_def, types):
         compiled = _forward_form(node, func)
         if compiled is not None:
             node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
+
+
+def _buffer_slice_updates(fn_def):
+    """The user's `y[1:] += v` (and its tangent) -> `y[1:] = y[1:] + v` where v may share y's
+    memory: NumPy reads all of v before writing, Numba's in-place update does not
+    (`y[1:] += y[:-1]`). A name every assignment of which is a new array (`v = a * b`), never
+    assigned to y, is safe. (The reverse sweep's own updates copy what may overlap.)"""
+    assigned = {}
+    for node in gast.walk(fn_def):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            assigned.setdefault(node.targets[0].id, []).append(node.value)
+
+    def new_memory(value, base):
+        if is_fresh(value):
+            return True
+        return isinstance(value, gast.Name) and value.id in assigned and \
+            all(is_fresh(v) for v in assigned[value.id]) and \
+            not any(value.id in templates.names_read(v) for v in assigned.get(base, []))
+
+    for block in templates.blocks(fn_def.body):
+        for k, stmt in enumerate(block):
+            target = getattr(stmt, "target", None)
+            if isinstance(stmt, gast.AugAssign) and anno.getanno(stmt, "augmented") and \
+                    isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) and \
+                    any(isinstance(n, gast.Slice) for n in gast.walk(target.slice)) and \
+                    not new_memory(stmt.value, target.value.id):
+                old = anno.deepcopy(stmt.target)
+                old.ctx = gast.Load()
+                block[k] = anno.copy_loc(gast.Assign(
+                    targets=[stmt.target],
+                    value=gast.BinOp(left=old, op=stmt.op, right=stmt.value)), stmt)
 
 
 class _IntegerPowers(gast.NodeTransformer):
@@ -187,6 +221,7 @@ def jit(fn, cache=False, fastmath=False):
     code kept in srcad's disk cache. The other functions of `fn`'s module (the chunk functions
     of parallel loops, which `fn` runs through `rt.run_chunks`) are compiled too."""
     import numba
+    _unformatted_slice_errors()
     chunks = [name for name, obj in fn.__globals__.items()
               if isinstance(obj, types.FunctionType) and obj is not fn and
               obj.__module__ == fn.__module__]
@@ -201,6 +236,32 @@ def jit(fn, cache=False, fastmath=False):
         from .. import numbacache
         numbacache.enable(dispatcher)
     return dispatcher
+
+
+def _unformatted_slice_errors():
+    """Numba's error for an array assigned to a slice of another shape formats both shapes into
+    its message, and compiling that formatting (str of ints, f-strings, join) took 3-8 s per
+    pair of ranks, once per process: most of a small vectorised gradient's first call, since
+    every `y[s] = v` and `y[s] += v` of an array compiles it. Numba finds the function that
+    raises it by its module's name, `raise_with_shape_context`; this puts there one that
+    passes the shapes to a ValueError that formats them in Python (NumPy's message), so no
+    formatting is compiled."""
+    from numba.np import arrayobj
+    current = getattr(arrayobj, "raise_with_shape_context", None)
+    if current is None or current is _raise_shape_mismatch:  # (another Numba; done already)
+        return
+    arrayobj.raise_with_shape_context = _raise_shape_mismatch
+    from numba.extending import overload
+
+    @overload(_raise_shape_mismatch)
+    def _shape_mismatch(src_shapes, index_shape):
+        def impl(src_shapes, index_shape):
+            raise runtime.SliceShapeMismatch(src_shapes, index_shape)
+        return impl
+
+
+def _raise_shape_mismatch(src_shapes, index_shape):
+    raise NotImplementedError  # (only compiled code calls it: its overload is Numba's form)
 
 
 # LLVM unswitches a loop on a test that does not change in it by copying the loop, one copy per

@@ -353,12 +353,14 @@ class _Lowering:
             base = self.subscript_base(target)
             index = self.index(target.slice)
             sliced = any(isinstance(n, gast.Slice) for n in gast.walk(index))
-            if op is gast.Add and not sliced:
-                # (`y[1:] += y[:-1]` must read y before writing it, as NumPy does and Numba's
-                # in-place slice update does not: slices go through `y[1:] = y[1:] + ...`)
+            # (`y[1:] += y[:-1]` must read y before writing it, as NumPy does and Numba's
+            # in-place slice update does not: a slice is updated in place only by the new
+            # array of an arithmetic expression, else through `y[1:] = y[1:] + ...`)
+            if op is gast.Add and (not sliced or isinstance(node.value, gast.BinOp)):
                 store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
-                self.emit(anno.copy_loc(gast.AugAssign(target=store, op=gast.Add(),
-                                                       value=self.atom(node.value)), node))
+                self.emit(anno.copy_loc(gast.AugAssign(
+                    target=store, op=gast.Add(),
+                    value=self.atom(node.value, force_temp=sliced)), node))
                 anno.setanno(self.out[-1], "augmented", True)
                 return
             old = anno.deepcopy(gast.Subscript(value=base, slice=index, ctx=gast.Load()))

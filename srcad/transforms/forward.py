@@ -95,8 +95,9 @@ class Tangents:
             if not isinstance(stmt.op, (gast.Add, gast.Sub)):
                 raise UnsupportedError("an in-place update other than += or -= of an array "
                                        "that carries a derivative", loc)
-            return [stmt, gast.AugAssign(target=self.tangent_subscript(target), op=stmt.op,
-                                         value=t)]
+            tangent = gast.AugAssign(target=self.tangent_subscript(target), op=stmt.op, value=t)
+            anno.setanno(tangent, "augmented", anno.getanno(stmt, "augmented"))
+            return [stmt, tangent]
         if not isinstance(stmt, gast.Assign):
             return [stmt]
         target = stmt.targets[0]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import srcad
+from srcad import check
 
 
 def shifted_sum(x, k):
@@ -190,3 +191,23 @@ def test_checks_leave_loops_whose_range_is_known():
     text = srcad.source(srcad.grad(rosenbrock), np.ones(4))
     loop = text.index("for i in range")
     assert text.count("rt.check_index") == 4 and text.rindex("rt.check_index") < loop
+
+
+def into_a_slice(x, y):
+    z = x * 1.0
+    z[1:] = y * 2.0
+    z[:2] += y[:2] * z[1:3]
+    return np.sum(z * z)
+
+
+def test_a_slice_assigned_another_shape_raises_numpys_error(jit, rng):
+    x, y = rng.normal(size=5), rng.normal(size=3)
+    with pytest.raises(ValueError, match=r"could not broadcast input array from shape \(3,\) "
+                                         r"into shape \(4,\)"):
+        into_a_slice(x, y)
+    with pytest.raises(ValueError, match=r"could not broadcast input array from shape \(3,\) "
+                                         r"into shape \(4,\)"):
+        srcad.grad(into_a_slice, jit=jit)(x, y)
+    y = rng.normal(size=4)
+    g = srcad.grad(into_a_slice, jit=jit)(x, y)
+    np.testing.assert_allclose(g, check.numeric_grad(into_a_slice, (x, y), 0), rtol=1e-6)
