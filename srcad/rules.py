@@ -341,6 +341,15 @@ adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_
                        "unit_diagonal), ans), trans=trans, lower=lower, unit_diagonal=unit_diagonal)"})
 adjoint(scipy.linalg.cho_solve, params="c_and_lower, b",
         b="kn.cho_solve_adjoint_b(g, c_and_lower)", linear="b")
+# the upper factor (lower=False) of a is the transpose of the lower one of a^T
+adjoint(scipy.linalg.cholesky, params="a, lower=False, overwrite_a=False, check_finite=True",
+        max_ndim=2,
+        a="kn.lower_form(kn.lower_triangle_adjoint(kn.cholesky_adjoint(kn.lower_form(g, lower), "
+          "kn.lower_form(ans, lower))), lower)",
+        tangents={"a": "kn.lower_form(np.dot(kn.lower_form(ans, lower), kn.lower_half_diagonal("
+                       "kn.solve_triangular(kn.lower_form(ans, lower), np.transpose("
+                       "kn.solve_triangular(kn.lower_form(ans, lower), kn.lower_symmetric("
+                       "kn.lower_form(t, lower)), lower=True)), lower=True))), lower)"})
 
 # a function of several results is one primitive per result: normalize lowers
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
@@ -476,11 +485,21 @@ adjoint(_linalg.norm_adjoint, params="gy, x, a, ord=None, axis=None", linear="gy
                   "a": "rt.xdivy(kn.norm_adjoint_power(ord) * ans * kn.sum_adjoint(t, x, axis), "
                        "kn.sum_adjoint(a, x, axis))"})
 
+# cho_solve((c, lower), b) as the normalizer writes it; x solves C C^T x = b for C the lower
+# form of c's triangle that is read, so dx = -(C C^T)^-1 (T C^T + C T^T) x
+adjoint(_linalg.cholesky_solve, params="c, b, lower=False",
+        c="kn.cho_solve_adjoint_c(g, (c, lower), ans)", b="kn.cholesky_solve(c, g, lower)",
+        linear="b",
+        tangents={"c": "-kn.cholesky_solve(c, np.dot(np.tril(kn.lower_form(t, lower)), "
+                       "np.dot(np.transpose(np.tril(kn.lower_form(c, lower))), ans)) + "
+                       "np.dot(np.tril(kn.lower_form(c, lower)), np.dot(np.transpose("
+                       "np.tril(kn.lower_form(t, lower))), ans)), lower)"})
 # the linear maps the tangents of cholesky, eigh and solve_triangular are written with, each
 # transposing to the other of its pair
 adjoint(_linalg.lower_symmetric, params="t", linear="t", t="kn.lower_triangle_adjoint(g)")
 adjoint(_linalg.lower_triangle_adjoint, params="s", linear="s", s="kn.lower_symmetric(g)")
 adjoint(_linalg.lower_half_diagonal, params="a", linear="a", a="kn.lower_half_diagonal(g)")
+adjoint(_linalg.lower_form, params="x, lower", linear="x", x="kn.lower_form(g, lower)")
 adjoint(_linalg.gaps, params="w", linear="w", w="kn.gaps_adjoint(g)")
 adjoint(_linalg.gaps_adjoint, params="d", linear="d", d="kn.gaps(g)")
 adjoint(_linalg.triangle_operand, params="u, trans=0, lower=False, unit_diagonal=False",

@@ -94,15 +94,35 @@ def triangular_cubes(x):
 def products_with_zero(x):
     m = np.outer(x, x)
     m[1, 1] = 0.0  # (a zero inside the running products)
-    return np.sum(np.cumprod(m, axis=1) ** 2 * x[0]) + np.sum(np.cumprod(x) * x)
+    return np.sum(np.cumprod(m, axis=1) ** 2 * x[0]) + np.sum(x.cumprod() * x)
+
+
+def gaussian_process_loss(x):
+    """A GP's negative log-likelihood in its hyperparameters: SciPy's lower factor, cho_solve."""
+    points = np.linspace(0.0, 1.0, 5)
+    d = points[:, None] - points[None, :]
+    K = np.exp(x[1]) * np.exp(-0.5 * d * d * np.exp(-2.0 * x[0])) + \
+        (np.exp(x[2]) + 0.1) * np.eye(5)
+    L = scipy.linalg.cholesky(K, lower=True)
+    alpha = scipy.linalg.cho_solve((L, True), np.sin(3.0 * points))
+    return 0.5 * np.dot(np.sin(3.0 * points), alpha) + np.sum(np.log(np.diag(L)))
+
+
+def upper_factor_solves(x):
+    a = np.outer(x, x) + 3.0 * np.eye(3)
+    U = scipy.linalg.cholesky(a)
+    b = np.outer(x, x[::-1])
+    return np.sum(scipy.linalg.cho_solve((U, False), b) ** 2) + np.sum(U ** 3)
 
 
 @pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes,
-                                products_with_zero])
+                                products_with_zero, gaussian_process_loss, upper_factor_solves])
 def test_hessian_of_linalg_and_cumprod_compiled(fn, rng):
     """Their tangents are compositions of primitives with rules (cumprod's a kernel with its
     own): the compiled Hessian against finite differences of the gradient, and symmetric."""
     x = rng.normal(size=3)
+    np.testing.assert_allclose(srcad.grad(fn)(x), check.numeric_grad(fn, (x,), 0),
+                               rtol=1e-6, atol=1e-8)
     with warnings.catch_warnings():
         warnings.simplefilter("error", srcad.FallbackWarning)
         H = srcad.hessian(fn)(x)
@@ -111,7 +131,8 @@ def test_hessian_of_linalg_and_cumprod_compiled(fn, rng):
     np.testing.assert_allclose(H, H.T, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes])
+@pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes,
+                                gaussian_process_loss, upper_factor_solves])
 def test_third_derivative_of_linalg(fn, rng):
     x, direction = rng.normal(size=3), rng.normal(size=3)
     along = lambda s: fn(x + s * direction)

@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 
 import gast
 import numpy as np
+import scipy.linalg
 
 from . import anno, inlining, jumps, templates
 from .. import rules, runtime
 from ..errors import UnsupportedError
 from .frontend import Ref, is_data, is_library, local_names, resolve
 from ..kernels import einsum as einsum_kernel
+from ..kernels import linalg as linalg_kernels
 from .names import Namer
 
 BINOPS = {
@@ -58,8 +60,8 @@ METHODS = {
     "sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod,
     "dot": np.dot, "copy": np.copy, "reshape": np.reshape, "ravel": np.ravel,
     "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
-    "cumsum": np.cumsum, "argmax": np.argmax, "argmin": np.argmin, "any": np.any,
-    "all": np.all, "squeeze": np.squeeze, "trace": np.trace,
+    "cumsum": np.cumsum, "cumprod": np.cumprod, "argmax": np.argmax, "argmin": np.argmin,
+    "any": np.any, "all": np.all, "squeeze": np.squeeze, "trace": np.trace,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # builtins that reach variables or code by name, which a source transform cannot follow
@@ -775,6 +777,15 @@ class _Lowering:
                              args=[gast.Tuple(elts=args[1:], ctx=gast.Load()), args[0]],
                              keywords=[])
             anno.setanno(call.func, "func", rules.EINSUM)
+            return call
+        if target is scipy.linalg.cho_solve and len(args) == 2 and not keywords and \
+                isinstance(args[0], gast.Tuple) and len(args[0].elts) == 2:
+            # kn.cholesky_solve(c, b, lower): the factor an argument of its own, with a rule
+            (c, lower), b = args[0].elts, args[1]
+            call = gast.Call(func=gast.Attribute(value=_name("kn"), attr="cholesky_solve",
+                                                 ctx=gast.Load()),
+                             args=[c, b, lower], keywords=[])
+            anno.setanno(call.func, "func", linalg_kernels.cholesky_solve)
             return call
         call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
         anno.setanno(call.func, "func", target)

@@ -238,6 +238,13 @@ def cho_solve_adjoint_b(g, c_and_lower):
 
 
 @register_jitable
+def cholesky_solve(c, b, lower=False):
+    """scipy.linalg.cho_solve((c, lower), b) with the factor and its flag apart, so that the
+    factor has a rule (the normalizer writes the call so when the tuple is written in it)."""
+    return scipy.linalg.cho_solve((c, lower), b)
+
+
+@register_jitable
 def cho_solve_adjoint_c(g, c_and_lower, ans):
     """c̄ = tril((ā + ā^T) c) for a = c c^T (lower), triu(c (ā + ā^T)) for a = c^T c, where
     ā = -b̄ x^T is the adjoint of the matrix solved with."""
@@ -745,6 +752,13 @@ def lower_symmetric(t):
     """The symmetric matrix whose lower triangle is t's: the perturbation cholesky and eigh
     see when their argument moves along t (transpose: lower_triangle_adjoint)."""
     return np.tril(t) + np.triu(_transpose(t), 1)
+
+
+@register_jitable
+def lower_form(x, lower):
+    """x for a lower factor, x^T for an upper one: a Cholesky factor's lower form (its own
+    transpose)."""
+    return np.ascontiguousarray(x) if lower else _transpose(x)
 
 
 @register_jitable
