@@ -734,6 +734,13 @@ def overlapping_slice_update(x):
     return np.sum(y * y * x)
 
 
+def matrix_literals_of_elements(x, a):
+    A = np.array([[2.0 + x[0] ** 2, x[0] * x[1]], [x[0] * x[1], 3.0 + a * a]])
+    B = np.array([[[x[2], 1.0], [a, x[3] * x[4]]], [[2.0, x[1] ** 2], [x[0], 0.5]]])
+    rows = np.array([x, x * a])
+    return np.sum(np.linalg.inv(A)) + np.sum(B ** 3) + np.sum(rows * rows)
+
+
 def overlapping_update_by_an_expression(x):
     # (an arithmetic value is updated in place, unless it folds to a view: `* 1.0`, `+ 0.0`)
     y = x * 2.0

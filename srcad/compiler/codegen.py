@@ -76,13 +76,17 @@ def numba_compatible(fn_def, types):
             continue
         if func is np.array and numpy_attribute and len(node.args) == 1 and \
                 isinstance(node.args[0], gast.Tuple) and \
-                any(types.get(e.id, typeinfer.UNKNOWN).is_array for e in node.args[0].elts
-                    if isinstance(e, gast.Name)):
+                any(isinstance(e, gast.Name) and ty(e.id).is_array or _makes_array(e)
+                    for e in node.args[0].elts):  # (rows of a 2-D literal are np.array calls)
             node.func.attr = "stack"
             continue
         compiled = _forward_form(node, func)
         if compiled is not None:
             node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
+
+
+def _makes_array(node):
+    return isinstance(node, gast.Call) and anno.getanno(node.func, "func") in (np.array, np.stack)
 
 
 def _buffer_slice_updates(fn_def):
@@ -98,7 +102,7 @@ def _buffer_slice_updates(fn_def):
     def new_memory(value, base):
         if is_fresh(value):
             return True
-        return isinstance(value, gast.Name) and value.id in assigned and \
+        return isinstance(value, gast.Name) and value.id != base and value.id in assigned and \
             all(is_fresh(v) for v in assigned[value.id]) and \
             not any(value.id in templates.names_read(v) for v in assigned.get(base, []))
 

@@ -756,7 +756,7 @@ class _Lowering:
             _unsupported("*args / **kwargs in a call", node)
         given = list(node.args)
         if target in (np.array, np.asarray) and given:  # np.array([[1.0, 0.0], [a, b]])
-            given[0] = _lists_as_tuples(given[0])
+            given[0] = self.rows_as_arrays(_lists_as_tuples(given[0]))
         args = [self.call_arg(a) for a in given]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords
@@ -838,6 +838,20 @@ class _Lowering:
                          args=args, keywords=keywords)
         anno.setanno(call.func, "func", method)
         return call
+
+    def rows_as_arrays(self, rows):
+        """((a, b), (c, d)) -> (np.array((a, b)), np.array((c, d))): each row an array of its
+        own (a tuple of tuples would be a tuple variable, which carries no derivative)."""
+        if not isinstance(rows, gast.Tuple):
+            return rows
+        elts = []
+        for row in rows.elts:
+            if isinstance(row, gast.Tuple):
+                row = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="array",
+                                                    ctx=gast.Load()),
+                                args=[self.rows_as_arrays(row)], keywords=[])
+            elts.append(row)
+        return gast.Tuple(elts=elts, ctx=gast.Load())
 
     def call_arg(self, node):
         obj = resolve(node, self.scope) if isinstance(node, gast.Attribute) else None

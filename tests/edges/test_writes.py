@@ -10,6 +10,7 @@ import pytest
 
 import srcad
 from srcad import check
+from tests import programs
 
 
 @pytest.mark.parametrize("call", [
@@ -144,3 +145,20 @@ def test_messages_show_the_users_expressions_not_temporaries(make_module):
     with pytest.raises(srcad.UnsupportedError, match=r"np.append\(y, x\[i\] \* x\[i\]\)"):
         srcad.grad(module.g, mode="source")(np.ones(3))
 
+
+
+@pytest.mark.parametrize("fn", [programs.overlapping_slice_update,
+                                programs.overlapping_update_by_an_expression,
+                                programs.slices_of_a_matrix_updated_in_a_loop],
+                         ids=lambda f: f.__name__)
+def test_a_slice_updated_from_its_own_array_reads_before_writing(fn, rng):
+    """`y[1:] += y[:-1] * 1.0` folds to a view of y: compiled, it must not be updated in place
+    (Numba's in-place update reads what it has already written); value, gradient and jvp."""
+    x = rng.uniform(-1.0, 1.0, 5)
+    value, grad = srcad.value_and_grad(fn)(x)
+    assert value == pytest.approx(fn(x.copy()), rel=1e-12)
+    np.testing.assert_allclose(grad, check.numeric_grad(fn, (x,), 0), rtol=1e-6, atol=1e-8)
+    t = rng.normal(size=5)
+    primal, tangent = srcad.jvp(fn, (x,), (t,))
+    assert primal == pytest.approx(value, rel=1e-12)
+    assert tangent == pytest.approx(np.dot(grad, t), rel=1e-9, abs=1e-10)
