@@ -30,7 +30,7 @@ import gast
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
 from ..compiler.templates import SourceText, names_read
-from .saving import primal_reads
+from .saving import exposed_reads, primal_reads
 
 
 @dataclass
@@ -226,31 +226,6 @@ class _Analysis:
                 len(node.args) == 1 and isinstance(node.args[0], gast.Name):
             return f"len({node.args[0].id})"
         return None
-
-
-def exposed_reads(stmts, assigned):
-    """(The names `stmts` may read before assigning them, the names certainly assigned after
-    them), given the names in `assigned` (a name assigned in both branches of an `if` is
-    assigned after it; one assigned in a loop's body is not: the loop may not run)."""
-    assigned, exposed = set(assigned), set()
-    for s in stmts:
-        if isinstance(s, gast.If):
-            exposed |= names_read(s.test) - assigned
-            e_body, a_body = exposed_reads(s.body, assigned)
-            e_else, a_else = exposed_reads(s.orelse, assigned)
-            exposed |= e_body | e_else
-            assigned = a_body & a_else
-        elif isinstance(s, gast.For):
-            exposed |= names_read(s.iter) - assigned
-            exposed |= exposed_reads(s.body, assigned | {s.target.id})[0]
-        elif isinstance(s, gast.While):
-            exposed |= names_read(s.test) - assigned
-            exposed |= exposed_reads(s.body, assigned)[0]
-        else:
-            exposed |= primal_reads(s) - assigned
-            if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
-                assigned.add(s.targets[0].id)
-    return exposed, assigned
 
 
 def _covered(stmts, name, is_size, full):

@@ -48,7 +48,7 @@ from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..compiler.typeinfer import is_pair_of_index_arrays
 from . import parallel
-from .saving import SavePlanner, inside, precedes
+from .saving import SavePlanner, exposed_reads, inside, precedes
 
 _name, _const, _assign = templates.make_name, templates.make_const, templates.make_assign
 _stmt, _expr, names_read = templates.fill_stmt, templates.fill, templates.names_read
@@ -734,7 +734,7 @@ class Differentiator(SavePlanner):
         stmts = frame.allocations + loop
         primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
         index = stmt.target.id
-        exposed, _ = parallel.exposed_reads(stmts, set())
+        exposed, _ = exposed_reads(stmts, set())
         parts, prologue, epilogue, after = [], [], [], []
         shared = {n for n in parallel.stored(stmt) if n not in primal_of and plan.own_rows and
                   parallel.rows_only(stmts, n, index)}
@@ -841,7 +841,7 @@ class Differentiator(SavePlanner):
                             "per thread)")] + body
         module_names = set(self.core.scope) | {"rt", "kn"}
         own = parallel.written(body) - set(shared)
-        free = parallel.exposed_reads(body, set())[0] - own - module_names - {c, chunks}
+        free = exposed_reads(body, set())[0] - own - module_names - {c, chunks}
         local = set(self.core.tree_args) | parallel.assigned(self.core.tree)
         free = {n for n in free if n in local or not hasattr(builtins, n)}
         params = [c, chunks] + sorted(free)

@@ -470,7 +470,7 @@ class SavePlanner:
         that the reverse sweep reads outside the loop (their values from before the loop)."""
         written = _written(stmt) - {stmt.target.id}
         outside = {n for n in written if any(not inside(p, path) for p in self.reads.get(n, []))}
-        return sorted((_exposed_reads(stmt.body, {stmt.target.id}) & written) | outside)
+        return sorted((exposed_reads(stmt.body, {stmt.target.id})[0] & written) | outside)
 
     def statement_at(self, path):
         return _block_at(self.core.tree.body, path[:-1])[path[-1]]
@@ -505,27 +505,29 @@ def primal_reads(stmt):
                                isinstance(n.target, gast.Name)}
 
 
-def _exposed_reads(stmts, assigned):
-    """The names `stmts` may read before assigning them (given the names in `assigned`)."""
+def exposed_reads(stmts, assigned):
+    """(The names `stmts` may read before assigning them, the names certainly assigned after
+    them), given the names in `assigned` (a name assigned in both branches of an `if` is
+    assigned after it; one assigned in a loop's body is not: the loop may not run)."""
     assigned, exposed = set(assigned), set()
     for s in stmts:
         if isinstance(s, gast.If):
             exposed |= names_read(s.test) - assigned
-            exposed |= _exposed_reads(s.body, assigned) | _exposed_reads(s.orelse, assigned)
+            e_body, a_body = exposed_reads(s.body, assigned)
+            e_else, a_else = exposed_reads(s.orelse, assigned)
+            exposed |= e_body | e_else
+            assigned = a_body & a_else
         elif isinstance(s, gast.For):
             exposed |= names_read(s.iter) - assigned
-            exposed |= _exposed_reads(s.body, assigned | {s.target.id})
+            exposed |= exposed_reads(s.body, assigned | {s.target.id})[0]
         elif isinstance(s, gast.While):
             exposed |= names_read(s.test) - assigned
-            exposed |= _exposed_reads(s.body, assigned)
+            exposed |= exposed_reads(s.body, assigned)[0]
         else:
-            reads = names_read(s)
-            if isinstance(s, gast.AugAssign) and isinstance(s.target, gast.Name):
-                reads.add(s.target.id)
-            exposed |= reads - assigned
+            exposed |= primal_reads(s) - assigned
             if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
                 assigned.add(s.targets[0].id)
-    return exposed
+    return exposed, assigned
 
 
 def _common_block(paths):
