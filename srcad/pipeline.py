@@ -246,7 +246,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
-                    any(reverse.stores_into(s, name) for s in gast.walk(core.tree)))
+                    any(templates.stored_array(s) == name for s in gast.walk(core.tree)))
     generated = Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
                           output_type, aux is not None,
                           tuple(hidden), tuple(core.refs[n] for n in hidden),

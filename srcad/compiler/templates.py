@@ -67,6 +67,16 @@ def blocks(stmts):
     return out
 
 
+def stored_array(node):
+    """The name of the array the statement `node` stores into (`a[i] = ...`, `a[1:] += ...`),
+    or None."""
+    target = node.targets[0] if isinstance(node, gast.Assign) else \
+        node.target if isinstance(node, gast.AugAssign) else None
+    if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+        return target.value.id
+    return None
+
+
 def names_read(node):
     """The variable names `node` reads (Load context)."""
     return {n.id for n in walk(node) if isinstance(n, gast.Name) and

@@ -29,7 +29,7 @@ import gast
 
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
-from ..compiler.templates import SourceText, names_read
+from ..compiler.templates import SourceText, names_read, stored_array
 from .saving import exposed_reads, primal_reads
 
 
@@ -354,13 +354,7 @@ def assigned(stmt):
 
 def stored(stmt):
     """The arrays `stmt` stores into."""
-    out = set()
-    for n in gast.walk(stmt):
-        target = n.targets[0] if isinstance(n, gast.Assign) else \
-            n.target if isinstance(n, gast.AugAssign) else None
-        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-            out.add(target.value.id)
-    return out
+    return {stored_array(n) for n in gast.walk(stmt)} - {None}
 
 
 def _statements(stmts):
@@ -456,9 +450,7 @@ def finish_chunks(main, chunks, hidden):
 
 def stored_at(node, name):
     """The statements in `node` storing into (elements of) `name`."""
-    return [n for n in gast.walk(node) if isinstance(n, (gast.Assign, gast.AugAssign)) and
-            isinstance(t := n.targets[0] if isinstance(n, gast.Assign) else n.target,
-                       gast.Subscript) and isinstance(t.value, gast.Name) and t.value.id == name]
+    return [n for n in gast.walk(node) if stored_array(n) == name]
 
 
 def without_stores(stmts, names):

@@ -937,13 +937,13 @@ class Differentiator(SavePlanner):
         b_out = self.namer.fresh("b_out")
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
-                  any(stores_into(s, a) for s in gast.walk(fn))]
+                  any(templates.stored_array(s) == a for s in gast.walk(fn))]
         body = copies + [comment("forward sweep")] + fwd
         ret = self.ret_atom
         value = ret
         # (the reverse sweep restores overwritten elements of an array in place)
         written = isinstance(ret, gast.Name) and self.ty(ret.id).is_array and \
-            any(stores_into(s, ret.id) for s in gast.walk(fn))
+            any(templates.stored_array(s) == ret.id for s in gast.walk(fn))
         if isinstance(ret, gast.Name) and (ret.id in self.snapshotted or written or
                                            any(n == ret.id for (_, n) in self.saves)):
             value_name = self.namer.fresh(f"{ret.id}_value")
@@ -1001,18 +1001,6 @@ def _bind(rule, args, keywords, what, loc):
     except TypeError as exc:
         raise UnsupportedError(f"cannot apply the derivative rule to {what}: {exc}",
                                loc) from None
-
-
-def stores_into(node, name):
-    """Does the statement `node` write into (an element or slice of) the array `name`?"""
-    if isinstance(node, gast.Assign):
-        t = node.targets[0]
-    elif isinstance(node, gast.AugAssign):
-        t = node.target
-    else:
-        return False
-    return isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name) and \
-        t.value.id == name
 
 
 def _is_exit_test(stmt):

@@ -18,7 +18,8 @@ import gast
 
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS
-from ..compiler.templates import make_assign, make_const, make_name, names_read
+from ..compiler.templates import (make_assign, make_const, make_name, names_read,
+                                 stored_array)
 
 # expressions cheap enough to recompute in the reverse sweep rather than save
 CHEAP = (gast.Subscript, gast.BinOp, gast.UnaryOp, gast.Name, gast.Compare)
@@ -429,9 +430,7 @@ class SavePlanner:
 
     def stores_into(self, d, name):
         """Does the statement at `d` write into the array `name` (an element or slice)?"""
-        stmt = self.statement_at(d)
-        target = stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]
-        return isinstance(target, gast.Subscript) and target.value.id == name
+        return stored_array(self.statement_at(d)) == name
 
     @staticmethod
     def defines_name(stmt, name):
