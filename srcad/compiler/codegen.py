@@ -21,7 +21,7 @@ import gast
 import numpy as np
 
 from .. import rules, runtime
-from . import anno, templates, typeinfer
+from . import anno, normalize, templates, typeinfer
 from .aliasing import is_fresh
 from .templates import COMMENT
 
@@ -76,8 +76,7 @@ def numba_compatible(fn_def, types):
             continue
         if func is np.array and numpy_attribute and len(node.args) == 1 and \
                 isinstance(node.args[0], gast.Tuple) and \
-                any(isinstance(e, gast.Name) and ty(e.id).is_array or _makes_array(e)
-                    for e in node.args[0].elts):  # (rows of a 2-D literal are np.array calls)
+                any(_is_array(e, ty) for e in node.args[0].elts):
             node.func.attr = "stack"
             continue
         compiled = _forward_form(node, func)
@@ -85,7 +84,15 @@ def numba_compatible(fn_def, types):
             node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
 
 
-def _makes_array(node):
+def _is_array(node, ty):
+    """Is `node` certainly an array: an array variable, a view of one (`x[1:]`, a row `X[0]`),
+    a row of a matrix literal (an np.array call)?"""
+    if isinstance(node, gast.Name):
+        return ty(node.id).is_array
+    if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
+        indices = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+        return ty(node.value.id).is_array and \
+            (normalize.is_sliced(node.slice) or ty(node.value.id).ndim > len(indices))
     return isinstance(node, gast.Call) and anno.getanno(node.func, "func") in (np.array, np.stack)
 
 
@@ -111,7 +118,7 @@ def _buffer_slice_updates(fn_def):
             target = getattr(stmt, "target", None)
             if isinstance(stmt, gast.AugAssign) and anno.getanno(stmt, "augmented") and \
                     isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) and \
-                    any(isinstance(n, gast.Slice) for n in gast.walk(target.slice)) and \
+                    normalize.is_sliced(target.slice) and \
                     not new_memory(stmt.value, target.value.id):
                 old = anno.deepcopy(stmt.target)
                 old.ctx = gast.Load()

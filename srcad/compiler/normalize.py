@@ -308,6 +308,13 @@ class _Lowering:
             base = self.subscript_base(target)
             index = self.index(target.slice)
             atom = self.atom(value)
+            if isinstance(atom, gast.Name) and isinstance(base, gast.Name) and \
+                    atom.id == base.id:  # y[::-1] = y reads all of y first: store a copy
+                copy = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="copy",
+                                                     ctx=gast.Load()),
+                                 args=[atom], keywords=[])
+                anno.setanno(copy.func, "func", np.copy)
+                atom = self.atom(copy, force_temp=True)
             store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
             self.emit(_assign(store, atom, self.stmt))
         elif isinstance(target, (gast.Tuple, gast.List)):
@@ -354,7 +361,7 @@ class _Lowering:
         if isinstance(target, gast.Subscript):
             base = self.subscript_base(target)
             index = self.index(target.slice)
-            sliced = any(isinstance(n, gast.Slice) for n in gast.walk(index))
+            sliced = is_sliced(index)
             # (`y[1:] += y[:-1]` must read y before writing it, as NumPy does and Numba's
             # in-place slice update does not: a slice is updated in place only by the new
             # array of an arithmetic expression, else through `y[1:] = y[1:] + ...`)
@@ -956,6 +963,12 @@ class _Lowering:
 def _is_one(node):
     return isinstance(node, gast.Constant) and type(node.value) in (int, float) and \
         node.value == 1
+
+
+def is_sliced(index):
+    """Does the index take a slice (`1:`, `...`): a store through it writes many elements?"""
+    return any(isinstance(n, gast.Slice) or isinstance(n, gast.Constant) and n.value is Ellipsis
+               for n in gast.walk(index))
 
 
 def _lists_as_tuples(node):

@@ -162,3 +162,39 @@ def test_a_slice_updated_from_its_own_array_reads_before_writing(fn, rng):
     primal, tangent = srcad.jvp(fn, (x,), (t,))
     assert primal == pytest.approx(value, rel=1e-12)
     assert tangent == pytest.approx(np.dot(grad, t), rel=1e-9, abs=1e-10)
+
+
+def stored_into_itself(x):
+    y = x.copy()
+    y[:] = y
+    y[::-1] = y
+    return np.sum(y * np.arange(5.0))
+
+
+def updated_through_an_ellipsis(x):
+    Y = np.outer(x, x[::-1])
+    Y[...] += Y.T
+    Y[0, ...] += Y[::-1, 0]
+    y = x.copy()
+    y[...] += y[::-1]
+    return np.sum(Y * np.arange(25.0).reshape(5, 5)) + np.sum(y * y)
+
+
+def rows_of_views(x):
+    return np.sum(np.array([x[:2], x[1:3], x[3:]]) ** 2)
+
+
+@pytest.mark.parametrize("fn", [stored_into_itself, updated_through_an_ellipsis, rows_of_views],
+                         ids=lambda f: f.__name__)
+def test_stores_of_an_array_into_itself(fn, jit, rng):
+    """`y[:] = y` (the adjoint of y was added to itself, then zeroed: a zero gradient),
+    `y[...] += y[::-1]` (compiled in place over overlapping memory: wrong values), a literal
+    of views (did not compile): found by an attack."""
+    x = rng.uniform(-1.0, 1.0, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, grad = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
+        primal, tangent = srcad.jvp(fn, (x,), (np.ones(5),), jit=jit)
+    assert value == pytest.approx(fn(x.copy()), rel=1e-12) and primal == pytest.approx(value)
+    np.testing.assert_allclose(grad, check.numeric_grad(fn, (x,), 0), rtol=1e-6, atol=1e-8)
+    assert tangent == pytest.approx(np.sum(grad), rel=1e-9, abs=1e-10)
