@@ -785,8 +785,9 @@ class _Lowering:
                              keywords=[])
             anno.setanno(call.func, "func", rules.EINSUM)
             return call
-        if target is scipy.linalg.cho_solve and len(args) == 2 and not keywords and \
-                isinstance(args[0], gast.Tuple) and len(args[0].elts) == 2:
+        if target is scipy.linalg.cho_solve and len(args) == 2 and \
+                isinstance(args[0], gast.Tuple) and len(args[0].elts) == 2 and \
+                all(k.arg in ("overwrite_b", "check_finite") for k in keywords):
             # kn.cholesky_solve(c, b, lower): the factor an argument of its own, with a rule
             (c, lower), b = args[0].elts, args[1]
             call = gast.Call(func=gast.Attribute(value=_name("kn"), attr="cholesky_solve",
