@@ -330,10 +330,12 @@ adjoint(np.linalg.inv, params="a", max_ndim=2, a="kn.inv_adjoint(g, ans)",
         tangents={"a": "-np.dot(ans, np.dot(t, ans))"})
 adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)",
         tangents={"a": "ans * np.trace(np.linalg.solve(a, t))"})
+# dL = L Φ(L^-1 dA L^-T) for dA the symmetric matrix of t's lower triangle
+_CHOLESKY_TANGENT = ("np.dot({L}, kn.lower_half_diagonal(kn.solve_triangular({L}, np.transpose("
+                    "kn.solve_triangular({L}, kn.lower_symmetric({t}), lower=True)), lower=True)))")
 adjoint(np.linalg.cholesky, params="a", max_ndim=2,
         a="kn.lower_triangle_adjoint(kn.cholesky_adjoint(g, ans))",
-        tangents={"a": "np.dot(ans, kn.lower_half_diagonal(kn.solve_triangular(ans, np.transpose("
-                       "kn.solve_triangular(ans, kn.lower_symmetric(t), lower=True)), lower=True)))"})
+        tangents={"a": _CHOLESKY_TANGENT.format(L="ans", t="t")})
 adjoint(scipy.linalg.solve_triangular, params="a, b, trans=0, lower=False, unit_diagonal=False",
         a="kn.solve_triangular_adjoint_a(g, a, ans, trans, lower, unit_diagonal)",
         b="kn.solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal)", linear="b",
@@ -346,10 +348,8 @@ adjoint(scipy.linalg.cholesky, params="a, lower=False, overwrite_a=False, check_
         max_ndim=2,
         a="kn.lower_form(kn.lower_triangle_adjoint(kn.cholesky_adjoint(kn.lower_form(g, lower), "
           "kn.lower_form(ans, lower))), lower)",
-        tangents={"a": "kn.lower_form(np.dot(kn.lower_form(ans, lower), kn.lower_half_diagonal("
-                       "kn.solve_triangular(kn.lower_form(ans, lower), np.transpose("
-                       "kn.solve_triangular(kn.lower_form(ans, lower), kn.lower_symmetric("
-                       "kn.lower_form(t, lower)), lower=True)), lower=True))), lower)"})
+        tangents={"a": "kn.lower_form({}, lower)".format(_CHOLESKY_TANGENT.format(
+            L="kn.lower_form(ans, lower)", t="kn.lower_form(t, lower)"))})
 
 # a function of several results is one primitive per result: normalize lowers
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
