@@ -737,7 +737,7 @@ def overlapping_slice_update(x):
 def matrix_literals_of_elements(x, a):
     A = np.array([[2.0 + x[0] ** 2, x[0] * x[1]], [x[0] * x[1], 3.0 + a * a]])
     B = np.array([[[x[2], 1.0], [a, x[3] * x[4]]], [[2.0, x[1] ** 2], [x[0], 0.5]]])
-    rows = np.array([x, x * a])
+    rows = np.asarray([x, x * a])
     return np.sum(np.linalg.inv(A)) + np.sum(B ** 3) + np.sum(rows * rows)
 
 

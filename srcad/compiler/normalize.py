@@ -764,6 +764,9 @@ class _Lowering:
         given = list(node.args)
         if target in (np.array, np.asarray) and given:  # np.array([[1.0, 0.0], [a, b]])
             given[0] = self.rows_as_arrays(_lists_as_tuples(given[0]))
+            if target is np.asarray and isinstance(given[0], gast.Tuple):  # a new array too
+                target, func = np.array, gast.Attribute(value=_name(self.np_name), attr="array",
+                                                        ctx=gast.Load())
         args = [self.call_arg(a) for a in given]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords
