@@ -516,6 +516,12 @@ adjoint(_reductions.cumprod_tangent, params="u, x, like, axis=None", linear="u",
         u="kn.cumprod_adjoint(g, x, axis)", x="kn.cumprod_tangent_adjoint_x(g, u, x, axis)",
         like="like * 0.0",
         tangents={"x": "kn.cumprod_cross_tangent(u, t, x, like, axis)", "like": "ans * 0.0"})
+# its derivative along s: symmetric in u and s, each transposing to the other's x̄
+adjoint(_reductions.cumprod_cross_tangent, params="u, s, x, like, axis=None", linear="u; s",
+        u="kn.cumprod_tangent_adjoint_x(g, s, x, axis)",
+        s="kn.cumprod_tangent_adjoint_x(g, u, x, axis)",
+        x="kn.cumprod_cross_tangent_adjoint_x(g, u, s, x, axis)", like="like * 0.0",
+        tangents={"x": "kn.cumprod_triple_tangent(u, s, t, x, like, axis)", "like": "ans * 0.0"})
 
 # the tangents of piecewise-linear functions: linear in the tangent `u`, constant in x
 # between the points where x's order (or segment) changes

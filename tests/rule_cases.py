@@ -166,6 +166,11 @@ SPECIAL = {
                               ("kn.triangle_operand(u, 0, False, True)", {"u": M33})],
     linalg.triangle_operand_adjoint: [("kn.triangle_operand_adjoint(u, 1, False, True)", {"u": M33}),
                                       ("kn.triangle_operand_adjoint(u, 0, True, False)", {"u": M33})],
+    reductions.cumprod_cross_tangent: [
+        ("kn.cumprod_cross_tangent(u, s, x, np.cumprod(x), None)",
+         {"u": (2, 3), "s": (2, 3), "x": (2, 3)}),
+        ("kn.cumprod_cross_tangent(u, s, x, np.cumprod(x, axis=0), 0)",
+         {"u": (3, 2), "s": (3, 2), "x": (3, 2)})],
     reductions.cumprod_tangent: [("kn.cumprod_tangent(u, x, np.cumprod(x), None)",
                                   {"u": (2, 3), "x": (2, 3)}),
                                  ("kn.cumprod_tangent(u, x, np.cumprod(x, axis=1), 1)",

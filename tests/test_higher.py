@@ -49,10 +49,11 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
     np.testing.assert_allclose(hv, _fd_of_gradient(fn, before, k, v), rtol=1e-4, atol=1e-5)
 
 
-# the curvature kernels of the second derivatives of np.prod, np.linalg.norm and np.cumprod
-# have no derivative rule of their own: their third derivative is refused by name
+# the curvature kernels of the second derivatives of np.prod and np.linalg.norm, and of the
+# third of np.cumprod, have no derivative rule of their own: the next derivative is refused by
+# name
 NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x",
-                        "cumprod_tangent": "x"}  # (the argument refused)
+                        "cumprod_cross_tangent": "x"}  # (the argument refused)
 LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL if jit]
 
 
@@ -133,7 +134,7 @@ def test_hessian_of_linalg_and_cumprod_compiled(fn, rng):
 
 
 @pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes,
-                                gaussian_process_loss, upper_factor_solves])
+                                gaussian_process_loss, upper_factor_solves, products_with_zero])
 def test_third_derivative_of_linalg(fn, rng):
     x, direction = rng.normal(size=3), rng.normal(size=3)
     along = lambda s: fn(x + s * direction)

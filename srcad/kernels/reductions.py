@@ -617,6 +617,72 @@ def cumprod_rows_cross_tangent(u2, s2, x2):
 
 
 @register_jitable
+def cumprod_rows_cross_tangent_adjoint_x(g2, u2, s2, x2):
+    """Per row, x̄ of sum_j g_j ddc_j for cumprod_rows_cross_tangent's recurrence, run
+    backwards (the third derivative of cumprod)."""
+    out = np.empty_like(x2)
+    n = x2.shape[1]
+    c = np.empty(n + 1, x2.dtype)  # (c[j], d[j], e[j], f[j]: the values before step j)
+    d = np.empty(n + 1, x2.dtype)
+    e = np.empty(n + 1, x2.dtype)
+    f = np.empty(n + 1, x2.dtype)
+    for i in range(x2.shape[0]):
+        c[0], d[0], e[0], f[0] = 1.0, 0.0, 0.0, 0.0
+        for j in range(n):
+            f[j + 1] = f[j] * x2[i, j] + d[j] * s2[i, j] + e[j] * u2[i, j]
+            e[j + 1] = e[j] * x2[i, j] + c[j] * s2[i, j]
+            d[j + 1] = d[j] * x2[i, j] + c[j] * u2[i, j]
+            c[j + 1] = c[j] * x2[i, j]
+        c_bar, d_bar, e_bar, f_bar = 0.0, 0.0, 0.0, 0.0
+        for j in range(n - 1, -1, -1):
+            f_bar += g2[i, j]
+            out[i, j] = f_bar * f[j] + e_bar * e[j] + d_bar * d[j] + c_bar * c[j]
+            c_bar = c_bar * x2[i, j] + d_bar * u2[i, j] + e_bar * s2[i, j]
+            d_bar = d_bar * x2[i, j] + f_bar * s2[i, j]
+            e_bar = e_bar * x2[i, j] + f_bar * u2[i, j]
+            f_bar = f_bar * x2[i, j]
+    return out
+
+
+@register_jitable
+def cumprod_cross_tangent_adjoint_x(g, u, s, x, axis=None):
+    """x̄ of cumprod_cross_tangent(u, s, x, ...) given the adjoint `g` of its result."""
+    g2 = to_rows(np.ascontiguousarray(g).reshape(x.shape), axis)
+    rows = cumprod_rows_cross_tangent_adjoint_x(g2, to_rows(u, axis), to_rows(s, axis),
+                                                to_rows(x, axis))
+    return from_rows(rows, x, axis)
+
+
+@register_jitable
+def cumprod_rows_triple_tangent(u2, s2, t2, x2):
+    """Per row, the tangent along t (of x) of cumprod_rows_cross_tangent(u2, s2, x2)."""
+    out = np.empty_like(x2)
+    for i in range(x2.shape[0]):
+        c, d, e, f = 1.0, 0.0, 0.0, 0.0  # (the recurrence of the cross tangent)
+        dc, dd, de, df = 0.0, 0.0, 0.0, 0.0  # (their tangents along t)
+        for j in range(x2.shape[1]):
+            xj, uj, sj, tj = x2[i, j], u2[i, j], s2[i, j], t2[i, j]
+            df = df * xj + f * tj + dd * sj + de * uj
+            de = de * xj + e * tj + dc * sj
+            dd = dd * xj + d * tj + dc * uj
+            dc = dc * xj + c * tj
+            f = f * xj + d * sj + e * uj
+            e = e * xj + c * sj
+            d = d * xj + c * uj
+            c = c * xj
+            out[i, j] = df
+    return out
+
+
+@register_jitable
+def cumprod_triple_tangent(u, s, t, x, like, axis=None):
+    """The third derivative of np.cumprod(x, axis) along u, s and t."""
+    rows = cumprod_rows_triple_tangent(to_rows(u, axis), to_rows(s, axis), to_rows(t, axis),
+                                       to_rows(x, axis))
+    return from_rows(rows, like, axis)
+
+
+@register_jitable
 def cumprod_cross_tangent(u, s, x, like, axis=None):
     """The second derivative of np.cumprod(x, axis) along u and s."""
     rows = cumprod_rows_cross_tangent(to_rows(u, axis), to_rows(s, axis), to_rows(x, axis))
