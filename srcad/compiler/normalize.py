@@ -310,11 +310,7 @@ class _Lowering:
             atom = self.atom(value)
             if isinstance(atom, gast.Name) and isinstance(base, gast.Name) and \
                     atom.id == base.id:  # y[::-1] = y reads all of y first: store a copy
-                copy = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="copy",
-                                                     ctx=gast.Load()),
-                                 args=[atom], keywords=[])
-                anno.setanno(copy.func, "func", np.copy)
-                atom = self.atom(copy, force_temp=True)
+                atom = self.atom(self.numpy_call(np.copy, [atom]), force_temp=True)
             store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
             self.emit(_assign(store, atom, self.stmt))
         elif isinstance(target, (gast.Tuple, gast.List)):
@@ -752,12 +748,7 @@ class _Lowering:
                                      for a in node.args[1:3]):  # a bound of None: no bound
             bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
                 and node.args[1].value is None else (node.args[1], np.maximum)
-            call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr=fn.__name__,
-                                                 ctx=gast.Load()),
-                             args=[self.call_arg(node.args[0]), self.call_arg(bound)],
-                             keywords=[])
-            anno.setanno(call.func, "func", fn)
-            return call
+            return self.numpy_call(fn, [self.call_arg(node.args[0]), self.call_arg(bound)])
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             _unsupported("*args / **kwargs in a call", node)
@@ -765,8 +756,7 @@ class _Lowering:
         if target in (np.array, np.asarray) and given:  # np.array([[1.0, 0.0], [a, b]])
             given[0] = self.rows_as_arrays(_lists_as_tuples(given[0]))
             if target is np.asarray and isinstance(given[0], gast.Tuple):  # a new array too
-                target, func = np.array, gast.Attribute(value=_name(self.np_name), attr="array",
-                                                        ctx=gast.Load())
+                target, func = np.array, self.numpy_call(np.array, []).func
         args = [self.call_arg(a) for a in given]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords
@@ -832,9 +822,7 @@ class _Lowering:
             _refuse_a_write(node)
         receiver = self.atom(func.value)
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
-            copy = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="copy",
-                                                 ctx=gast.Load()), args=[receiver], keywords=[])
-            anno.setanno(copy.func, "func", np.copy)
+            copy = self.numpy_call(np.copy, [receiver])
             receiver = _name(self.namer.temp())
             self.emit(_assign(receiver.id, copy, self.stmt))
         args = [receiver] + [self.call_arg(a) for a in node.args]
@@ -844,10 +832,15 @@ class _Lowering:
             _unsupported("transpose with axes", node)
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords]
-        call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr=method.__name__,
-                                             ctx=gast.Load()),
-                         args=args, keywords=keywords)
-        anno.setanno(call.func, "func", method)
+        call = self.numpy_call(method, args)
+        call.keywords = keywords
+        return call
+
+    def numpy_call(self, fn, args):
+        """`np.<fn>(*args)`, NumPy named as the function's module names it, resolved to `fn`."""
+        call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr=fn.__name__,
+                                             ctx=gast.Load()), args=args, keywords=[])
+        anno.setanno(call.func, "func", fn)
         return call
 
     def rows_as_arrays(self, rows):
@@ -858,9 +851,7 @@ class _Lowering:
         elts = []
         for row in rows.elts:
             if isinstance(row, gast.Tuple):
-                row = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="array",
-                                                    ctx=gast.Load()),
-                                args=[self.rows_as_arrays(row)], keywords=[])
+                row = self.numpy_call(np.array, [self.rows_as_arrays(row)])
             elts.append(row)
         return gast.Tuple(elts=elts, ctx=gast.Load())
 
@@ -925,11 +916,7 @@ class _Lowering:
                 return _const(obj)
             return anno.setanno(anno.deepcopy(node), "func", obj)
         if node.attr == "T":
-            call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr="transpose",
-                                                 ctx=gast.Load()),
-                             args=[self.atom(node.value)], keywords=[])
-            anno.setanno(call.func, "func", np.transpose)
-            return call
+            return self.numpy_call(np.transpose, [self.atom(node.value)])
         if node.attr in ARRAY_ATTRS:
             return gast.Attribute(value=self.atom(node.value), attr=node.attr, ctx=gast.Load())
         _unsupported(f"the attribute '.{node.attr}'", node)
