@@ -32,7 +32,7 @@ def follow_python_and_numpy(tree, types, scope, namer, numpy_args=None):
     (types must then be inferred again). `numpy_args`: the parameters given NumPy scalars (the
     others Python numbers or arrays), or None when the call is not known."""
     origins = _origins(tree, types, scope, numpy_args)
-    values = _assignments(tree)
+    values = templates.assignments(tree)
     bools = _bool_names(values, types, origins)
 
     def is_bool(node):
@@ -132,15 +132,6 @@ def _bool_names(values, types, origins):
         if kept == bools:
             return bools
         bools = kept
-
-
-def _assignments(tree):
-    """{name: the values its assignments give it}."""
-    values = {}
-    for node in gast.walk(tree):
-        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
-            values.setdefault(node.targets[0].id, []).append(node.value)
-    return values
 
 
 def _join(*origins):

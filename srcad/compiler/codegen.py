@@ -21,7 +21,7 @@ import gast
 import numpy as np
 
 from .. import rules, runtime
-from . import anno, normalize, templates, typeinfer
+from . import anno, templates, typeinfer
 from .aliasing import is_fresh
 from .templates import COMMENT
 
@@ -92,7 +92,7 @@ def _is_array(node, ty):
     if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
         indices = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
         return ty(node.value.id).is_array and \
-            (normalize.is_sliced(node.slice) or ty(node.value.id).ndim > len(indices))
+            (templates.is_sliced(node.slice) or ty(node.value.id).ndim > len(indices))
     return isinstance(node, gast.Call) and anno.getanno(node.func, "func") in (np.array, np.stack)
 
 
@@ -101,10 +101,7 @@ def _buffer_slice_updates(fn_def):
     memory: NumPy reads all of v before writing, Numba's in-place update does not
     (`y[1:] += y[:-1]`). A name every assignment of which is a new array (`v = a * b`), never
     assigned to y, is safe. (The reverse sweep's own updates copy what may overlap.)"""
-    assigned = {}
-    for node in gast.walk(fn_def):
-        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
-            assigned.setdefault(node.targets[0].id, []).append(node.value)
+    assigned = templates.assignments(fn_def)
 
     def new_memory(value, base):
         if is_fresh(value):
@@ -118,7 +115,7 @@ def _buffer_slice_updates(fn_def):
             target = getattr(stmt, "target", None)
             if isinstance(stmt, gast.AugAssign) and anno.getanno(stmt, "augmented") and \
                     isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) and \
-                    normalize.is_sliced(target.slice) and \
+                    templates.is_sliced(target.slice) and \
                     not new_memory(stmt.value, target.value.id):
                 old = anno.deepcopy(stmt.target)
                 old.ctx = gast.Load()

@@ -357,7 +357,7 @@ class _Lowering:
         if isinstance(target, gast.Subscript):
             base = self.subscript_base(target)
             index = self.index(target.slice)
-            sliced = is_sliced(index)
+            sliced = templates.is_sliced(index)
             # (`y[1:] += y[:-1]` must read y before writing it, as NumPy does and Numba's
             # in-place slice update does not: a slice is updated in place only by the new
             # array of an arithmetic expression, else through `y[1:] = y[1:] + ...`)
@@ -954,12 +954,6 @@ class _Lowering:
 def _is_one(node):
     return isinstance(node, gast.Constant) and type(node.value) in (int, float) and \
         node.value == 1
-
-
-def is_sliced(index):
-    """Does the index take a slice (`1:`, `...`): a store through it writes many elements?"""
-    return any(isinstance(n, gast.Slice) or isinstance(n, gast.Constant) and n.value is Ellipsis
-               for n in gast.walk(index))
 
 
 def _lists_as_tuples(node):

@@ -67,6 +67,21 @@ def blocks(stmts):
     return out
 
 
+def is_sliced(index):
+    """Does the index take a slice (`1:`, `...`): a store through it writes many elements?"""
+    return any(isinstance(n, gast.Slice) or isinstance(n, gast.Constant) and n.value is Ellipsis
+               for n in gast.walk(index))
+
+
+def assignments(tree):
+    """{name: the values its assignments `name = value` give it} in `tree`."""
+    values = {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            values.setdefault(node.targets[0].id, []).append(node.value)
+    return values
+
+
 def stored_array(node):
     """The name of the array the statement `node` stores into (`a[i] = ...`, `a[1:] += ...`),
     or None."""

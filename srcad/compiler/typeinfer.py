@@ -23,7 +23,7 @@ import warnings
 import gast
 import numpy as np
 
-from . import anno, frontend
+from . import anno, frontend, templates
 from ..errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
 from .valuetypes import BOOL, FLOAT, INT, NONE, STR, UNKNOWN, Ty, array, of_value  # noqa: F401
@@ -328,10 +328,7 @@ def shape_classes(tree, types, elementwise, same_shapes=None):
     the same shape (a tangent to its primal). Used to skip summing a broadcast adjoint back
     to its operand's shape where no broadcasting can have happened."""
     classes = {}
-    assigned = {}
-    for node in gast.walk(tree):
-        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
-            assigned.setdefault(node.targets[0].id, []).append(node.value)
+    assigned = templates.assignments(tree)
     for name, ty in types.items():
         if ty.is_array and name not in assigned:
             classes[name] = name  # an argument: its own class

@@ -39,7 +39,7 @@ class Tangents:
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         self.namer = core.namer
         self.np = np_name
-        self.written = {_stored_into(s) for s in gast.walk(core.tree)} - {None}
+        self.written = {templates.stored_array(s) for s in gast.walk(core.tree)} - {None}
         self.locals = {a.id for a in core.tree.args.args} | {
             n.id for n in gast.walk(core.tree)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
@@ -121,8 +121,34 @@ class Tangents:
             new = self.namer.temp("_new")
             tangent = _replace_name(tangent, z, new)
             stmt.targets[0] = _name(new, gast.Store())
-            return [stmt, _assign(self.d(z), tangent), _assign(z, _name(new))]
-        return [stmt, _assign(self.d(z), tangent)]
+            shared, tangent = self.shared_calls(tangent)
+            return [stmt, *shared, _assign(self.d(z), tangent), _assign(z, _name(new))]
+        shared, tangent = self.shared_calls(tangent)
+        return [stmt, *shared, _assign(self.d(z), tangent)]
+
+    def shared_calls(self, tangent):
+        """(assignments, tangent): a call the tangent makes more than once with the same
+        arguments (a rule's tangent naming a value twice: eigh's eigenvectors, a factor's
+        triangle) computed once, into a temporary, before it."""
+        count = {}
+        for node in gast.walk(tangent):
+            if isinstance(node, gast.Call):
+                count[gast.dump(node)] = count.get(gast.dump(node), 0) + 1
+        shared, temps = [], {}
+
+        class Hoist(gast.NodeTransformer):
+            def visit_Call(hoist, node):  # (inner calls first: their temporaries come first)
+                key = gast.dump(node)
+                hoist.generic_visit(node)
+                if count[key] < 2:
+                    return node
+                if key not in temps:
+                    temps[key] = self.namer.temp()
+                    shared.append(_assign(temps[key], node))
+                return _name(temps[key])
+        if max(count.values(), default=0) < 2:
+            return [], tangent
+        return shared, Hoist().visit(tangent)
 
     def check_local(self, name, loc):
         if name not in self.locals:
@@ -330,15 +356,6 @@ class Tangents:
         return gast.FunctionDef(name=f"{fn.name}_jvp", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
-
-
-def _stored_into(stmt):
-    """The array a store `y[index] = v` / `y[index] += v` writes into, else None."""
-    target = stmt.target if isinstance(stmt, gast.AugAssign) else \
-        stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-    if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-        return target.value.id
-    return None
 
 
 def _replace_name(node, old, new):
