@@ -207,6 +207,12 @@ class SliceShapeMismatch(ValueError):
                          f"shape {slice_shape}")
 
 
+class UpdateShapeMismatch(ValueError):
+    def __init__(self, target_shape, value_shape):
+        super().__init__(f"non-broadcastable output operand with shape {target_shape} doesn't "
+                         f"match the broadcast shape of {value_shape}")
+
+
 class IntegerDivisionByZero(ZeroDivisionError):
     def __init__(self, where):
         super().__init__(f"integer division or modulo by zero ({where})")
@@ -246,6 +252,20 @@ def check_index(index, size, axis, where):
     """Raise IndexError, as NumPy does, unless -size <= index < size."""
     if not -size <= index < size:
         index_error(index, size, axis, where)
+
+
+@register_jitable
+def checked_update(target, value):
+    """The array `value`, for `target += value`, after raising NumPy's ValueError unless it
+    broadcasts to `target`'s shape (Numba's in-place update reads part of a larger value
+    without a word)."""
+    if value.ndim > target.ndim:
+        raise UpdateShapeMismatch(target.shape, value.shape)
+    for k in range(1, value.ndim + 1):
+        if value.shape[value.ndim - k] != 1 and \
+                value.shape[value.ndim - k] != target.shape[target.ndim - k]:
+            raise UpdateShapeMismatch(target.shape, value.shape)
+    return value
 
 
 @register_jitable

@@ -51,7 +51,7 @@ def numba_compatible(fn_def, types):
     def ty(name):
         return types.get(name, typeinfer.UNKNOWN)
     _IntegerPowers(types).visit(fn_def)
-    _buffer_slice_updates(fn_def)
+    _buffer_slice_updates(fn_def, types)
     for node in gast.walk(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
                 typeinfer.is_pair_of_index_arrays(node.value, ty):
@@ -96,7 +96,7 @@ def _is_array(node, ty):
     return isinstance(node, gast.Call) and anno.getanno(node.func, "func") in (np.array, np.stack)
 
 
-def _buffer_slice_updates(fn_def):
+def _buffer_slice_updates(fn_def, types):
     """The user's `y[1:] += v` (and its tangent) -> `y[1:] = y[1:] + v` where v may share y's
     memory: NumPy reads all of v before writing, Numba's in-place update does not
     (`y[1:] += y[:-1]`). A name every assignment of which is a new array (`v = a * b`), never
@@ -110,18 +110,22 @@ def _buffer_slice_updates(fn_def):
             all(is_fresh(v) for v in assigned[value.id]) and \
             not any(value.id in templates.names_read(v) for v in assigned.get(base, []))
 
+    infer = typeinfer._Infer(types)
     for block in templates.blocks(fn_def.body):
         for k, stmt in enumerate(block):
             target = getattr(stmt, "target", None)
             if isinstance(stmt, gast.AugAssign) and anno.getanno(stmt, "augmented") and \
                     isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) and \
-                    templates.is_sliced(target.slice) and \
-                    not new_memory(stmt.value, target.value.id):
+                    templates.is_sliced(target.slice):
                 old = anno.deepcopy(stmt.target)
                 old.ctx = gast.Load()
-                block[k] = anno.copy_loc(gast.Assign(
-                    targets=[stmt.target],
-                    value=gast.BinOp(left=old, op=stmt.op, right=stmt.value)), stmt)
+                if not new_memory(stmt.value, target.value.id):
+                    block[k] = anno.copy_loc(gast.Assign(
+                        targets=[stmt.target],
+                        value=gast.BinOp(left=old, op=stmt.op, right=stmt.value)), stmt)
+                elif infer.expr(stmt.value).is_array:
+                    # (Numba's in-place update does not check the shapes: NumPy's does)
+                    stmt.value = templates.fill("rt.checked_update(y, v)", y=old, v=stmt.value)
 
 
 class _IntegerPowers(gast.NodeTransformer):

@@ -198,3 +198,24 @@ def test_stores_of_an_array_into_itself(fn, jit, rng):
     assert value == pytest.approx(fn(x.copy()), rel=1e-12) and primal == pytest.approx(value)
     np.testing.assert_allclose(grad, check.numeric_grad(fn, (x,), 0), rtol=1e-6, atol=1e-8)
     assert tangent == pytest.approx(np.sum(grad), rel=1e-9, abs=1e-10)
+
+
+def update_from_a_longer_slice(x, n):
+    y = x * 1.0
+    y[1:n] += y[:n - 1] * 2.0
+    return np.sum(y * y)
+
+
+def test_an_update_by_a_longer_array_raises_numpys_error(jit):
+    """Numba's in-place `y[1:n] += v` reads part of a longer v silently (a number where NumPy
+    raises): found by probing out-of-range slice bounds."""
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(ValueError):
+        update_from_a_longer_slice(x, 7)
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):
+        srcad.grad(update_from_a_longer_slice, jit=jit, mode="source")(x, 7)
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):
+        srcad.jvp(update_from_a_longer_slice, (x, 7), (np.ones(3), None), jit=jit)
+    grad = srcad.grad(update_from_a_longer_slice, jit=jit)(x, 2)
+    np.testing.assert_allclose(grad, check.numeric_grad(update_from_a_longer_slice, (x, 2), 0),
+                               rtol=1e-6)
