@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 from numba import literal_unroll
-from numba.core import types
+from numba.core import errors, types
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .kernels.rows import shape_of
 
@@ -644,6 +645,102 @@ def grow(buffer, needed):
     while needed > buffer.shape[0]:  # (written with concatenate: it compiles 10x faster)
         buffer = np.concatenate((buffer, buffer))
     return buffer
+
+
+# An array a loop saves per trip goes into row `k` (the trip's slot) of a 2-D buffer, its
+# elements flattened, and its shape into row `k` of an integer buffer: no array object per
+# save (a list of arrays costs an allocation and reference counting per save, and compiles
+# slowly). Rows are as wide as the largest array saved, so the arrays may differ per trip.
+
+def save_array(buffer, shapes, k, value):
+    """Save `value` in row `k`; the buffer, widened when `value` does not fit in a row (and
+    converted when it cannot hold `value`'s type exactly)."""
+    shapes[k] = value.shape
+    if not np.can_cast(value.dtype, buffer.dtype):
+        buffer = buffer.astype(np.result_type(buffer, value))
+    buffer = _room_for(buffer, value.size)
+    buffer[k, :value.size] = value.ravel()
+    return buffer
+
+
+@overload(save_array)
+def _save_array(buffer, shapes, k, value):
+    if not np.can_cast(as_dtype(value.dtype), as_dtype(buffer.dtype)):
+        raise errors.TypingError(f"cannot save {value.dtype} arrays in {buffer.dtype} rows")
+    if value.ndim == 1:
+        def copy(row, value):
+            for j in range(value.shape[0]):
+                row[j] = value[j]
+    elif value.layout == "C":
+        def copy(row, value):
+            flat = value.reshape(value.size)
+            for j in range(value.size):
+                row[j] = flat[j]
+    else:
+        def copy(row, value):
+            for j, element in enumerate(np.nditer(value)):
+                row[j] = element.item()
+    copy = register_jitable(copy)
+
+    def save(buffer, shapes, k, value):
+        for d in range(value.ndim):
+            shapes[k, d] = value.shape[d]
+        buffer = _room_for(buffer, value.size)
+        copy(buffer[k], value)
+        return buffer
+    return save
+
+
+@register_jitable
+def _room_for(buffer, size):
+    """`buffer`, or a copy with rows of at least `size` elements."""
+    if size <= buffer.shape[1]:
+        return buffer
+    wider = np.empty((buffer.shape[0], max(size, 2 * buffer.shape[1])), buffer.dtype)
+    wider[:, :buffer.shape[1]] = buffer
+    return wider
+
+
+def saved_array(buffer, shapes, k, ndim):
+    """The array of `ndim` axes saved in row `k` (a view of the buffer)."""
+    shape = tuple(int(n) for n in shapes[k])
+    return buffer[k, :math.prod(shape)].reshape(shape)
+
+
+@overload(saved_array)
+def _saved_array(buffer, shapes, k, ndim):
+    length = _literal(ndim)
+
+    def view(buffer, shapes, k, ndim):
+        shape = to_fixed_tuple(shapes[k], length)
+        size = 1
+        for n in shape:
+            size *= n
+        return buffer[k, :size].reshape(shape)
+    return view
+
+
+@register_jitable
+def save_shape(shapes, k, shape):
+    """Save `shape` (an array's, when the reverse sweep needs no more of it) in row `k`."""
+    for d in range(len(shape)):
+        shapes[k, d] = shape[d]
+
+
+def saved_shape(shapes, k, ndim):
+    return tuple(int(n) for n in shapes[k])
+
+
+@overload(saved_shape)
+def _saved_shape(shapes, k, ndim):
+    length = _literal(ndim)
+    return lambda shapes, k, ndim: to_fixed_tuple(shapes[k], length)
+
+
+def _literal(ndim):
+    if not isinstance(ndim, types.IntegerLiteral):
+        raise errors.RequireLiteralValue(ndim)
+    return ndim.literal_value
 
 
 # ---- tuples of arrays ----------------------------------------------------------------------

@@ -63,6 +63,7 @@ def test_every_value_saved_is_read_back(fn, rng):
     args = programs.make_inputs(fn, rng)
     wrt = programs.float_params(fn, args)
     text = srcad.source(srcad.grad(fn, wrt=wrt, mode="source", jit=False), *args)
-    for buf in set(re.findall(r"\b(_\w+_(?:saves|snapshots)\d*)\b", text)):
-        read = re.search(rf"=\s*{buf}\[|{buf}\.pop\(\)", text)
+    for buf in set(re.findall(r"\b(_\w+_(?:saves|snapshots|shapes)\d*)\b", text)):
+        read = re.search(rf"=\s*{buf}\[|{buf}\.pop\(\)|rt\.saved_(array|shape)\((\w+, )?{buf}\b",
+                         text)
         assert read, f"{buf} is filled and never read:\n{text}"

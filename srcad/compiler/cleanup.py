@@ -84,7 +84,9 @@ def _writes(node):
             if n.func.attr in CHUNK_RUNNERS:
                 out.update(_chunk_arguments(n))
                 continue
-            if n.func.attr in ("append", "pop"):
+            if n.func.attr in SAVES and n.args:
+                target = n.args[SAVES[n.func.attr]]
+            elif n.func.attr in ("append", "pop"):
                 target = n.func.value
             elif n.func.attr == "add_at" and n.args:
                 target = n.args[0]
@@ -150,6 +152,8 @@ def _updates_in_place(fn_def):
 # the runtime helper running a parallel loop's chunk function, which may write into any array
 # it is passed
 CHUNK_RUNNERS = ("run_chunks",)
+SAVES = {"save_array": 1, "save_shape": 0}  # runtime helpers saving into a buffer argument
+#                                            (which argument is written in place)
 
 
 def _chunk_arguments(call):
@@ -163,7 +167,7 @@ def _is_pure(expr):
         if isinstance(n, gast.Call):
             f = n.func
             if isinstance(f, gast.Attribute) and f.attr in ("append", "pop", "add_at") + \
-                    CHUNK_RUNNERS:
+                    CHUNK_RUNNERS + tuple(SAVES):
                 return False
     return True
 
@@ -712,6 +716,8 @@ def remove_unread_saves(fn_def, ctx):
         elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and \
                 n.func.attr == "pop" and isinstance(n.func.value, gast.Name):
             read.add(n.func.value.id)
+        elif _is_runtime(n, "saved_array") or _is_runtime(n, "saved_shape"):
+            read.update(a.id for a in n.args[:2] if isinstance(a, gast.Name))
     unread = ctx.buffers - read
     for block in blocks(fn_def.body):
         for stmt in block:
@@ -741,7 +747,7 @@ def save_shapes_only(fn_def, ctx):
     forward, reverse = body[:start], body[start + 1:]
     changed = False
     for buf in sorted(ctx.buffers):
-        found = _list_saves(forward, reverse, buf)
+        found = _list_saves(forward, reverse, buf) or _row_saves(forward, reverse, buf)
         if found is None:
             continue
         pushes, pops, name = found
@@ -749,11 +755,22 @@ def save_shapes_only(fn_def, ctx):
                    s.targets[0].id == name for s in forward):
             continue  # (`name` may not exist where the reverse sweep starts: a branch not taken)
         shape = _unused_name(fn_def, f"{name}_shape")
+        name_shape = gast.Attribute(value=_name(name), attr="shape", ctx=gast.Load())
+        rows = {}  # buf = rt.save_array(buf, shapes, k, x) -> rt.save_shape(shapes, k, x.shape)
         for push in pushes:
-            push.value.args[0] = gast.Attribute(value=_name(name), attr="shape",
-                                                ctx=gast.Load())
+            if isinstance(push, gast.Expr):  # buf.append(x)
+                push.value.args[0] = name_shape
+            else:
+                rows[id(push)] = gast.Expr(value=gast.Call(
+                    func=gast.Attribute(value=_name("rt"), attr="save_shape", ctx=gast.Load()),
+                    args=push.value.args[1:3] + [anno.deepcopy(name_shape)], keywords=[]))
+        for block in blocks(forward):
+            block[:] = [rows.get(id(stmt), stmt) for stmt in block]
         for pop in pops:
             pop.targets[0].id = shape
+            if _is_runtime(pop.value, "saved_array"):
+                pop.value.func.attr = "saved_shape"
+                del pop.value.args[0]
         for n in walk(reverse):
             if isinstance(n, gast.Name) and n.id == name:
                 n.id = shape
@@ -796,12 +813,46 @@ def _list_saves(forward, reverse, buf):
     mentions = sum(isinstance(n, gast.Name) and n.id == buf for n in walk(forward + reverse))
     if mentions != len(pushes) + len(pops) + 1:  # (and its allocation, buf = [])
         return None
+    return (pushes, pops, name) if _read_for_its_shape_only(reverse, name, pops) else None
+
+
+def _row_saves(forward, reverse, buf):
+    """(pushes, pops, name) when the rows of `buf` save `name` (`buf = rt.save_array(buf,
+    shapes, k, name)` in the forward sweep, `name = rt.saved_array(buf, shapes, k, n)` in the
+    reverse) and the reverse sweep reads `name` only for its shape; else None."""
+    pushes, pops, names = [], [], set()
+    for n in walk(forward):
+        if isinstance(n, gast.Assign) and _is_runtime(n.value, "save_array") and \
+                _is_name(n.value.args[0], buf) and isinstance(n.value.args[3], gast.Name):
+            pushes.append(n)
+            names.add(n.value.args[3].id)
+    for n in walk(reverse):
+        if isinstance(n, gast.Assign) and _is_runtime(n.value, "saved_array") and \
+                _is_name(n.value.args[0], buf) and isinstance(n.targets[0], gast.Name):
+            pops.append(n)
+            names.add(n.targets[0].id)
+    if not pushes or not pops or len(names) != 1:
+        return None
+    name = names.pop()
+    for block in blocks(forward + reverse):
+        for stmt in block:
+            if not isinstance(stmt, (gast.For, gast.While)) and \
+                    not any(stmt is p for p in pushes + pops) and \
+                    _mentions(_shallow(stmt), buf) and _buffer_statement(stmt, {buf}) is None:
+                return None
+    return (pushes, pops, name) if _read_for_its_shape_only(reverse, name, pops) else None
+
+
+def _read_for_its_shape_only(reverse, name, pops):
+    """Does the reverse sweep read `name` only for its shape (apart from restoring it)?"""
     shape_reads = {id(_read_for_its_shape(c)) for c in walk(reverse)}
     pop_targets = {id(p.targets[0]) for p in pops}
-    if any(isinstance(n, gast.Name) and n.id == name and id(n) not in shape_reads | pop_targets
-           for n in walk(reverse)):
-        return None
-    return pushes, pops, name
+    return not any(isinstance(n, gast.Name) and n.id == name and
+                   id(n) not in shape_reads | pop_targets for n in walk(reverse))
+
+
+def _is_name(node, name):
+    return isinstance(node, gast.Name) and node.id == name
 
 
 def _is_list_call(node, buf, method):
@@ -842,6 +893,9 @@ def _buffer_statement(stmt, buffers):
         if isinstance(f, gast.Attribute) and f.attr == "append" and \
                 isinstance(f.value, gast.Name) and f.value.id in buffers:
             return f.value.id
+        if _is_runtime(stmt.value, "save_shape") and isinstance(stmt.value.args[0], gast.Name) \
+                and stmt.value.args[0].id in buffers:
+            return stmt.value.args[0].id
     return None
 
 

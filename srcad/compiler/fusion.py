@@ -173,13 +173,12 @@ class _Run:
         if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
                 isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT):
             return "comment"
+        if _is_save(stmt):
+            return self._hoist(None, stmt.value)
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             return self._assign(stmt.targets[0].id, stmt.value)
         if isinstance(stmt, gast.AugAssign):
             return self._update(stmt)
-        if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call) and \
-                isinstance(stmt.value.func, gast.Attribute) and stmt.value.func.attr == "append":
-            return self._hoist(None, stmt.value)  # (a save)
         if isinstance(stmt, gast.Expr) and _is_runtime(stmt.value, "check_inplace", "rt"):
             value, target = stmt.value.args[:2]  # (x op= e: the result must keep x's shape)
             if isinstance(value, gast.Name) and value.id in self.local and \
@@ -633,6 +632,16 @@ def _alias_groups(fn_def):
                 if isinstance(n, gast.Name):
                     union(node.func.value.id, n.id)
     return {n: find(n) for n in parent}
+
+
+def _is_save(stmt):
+    """Does `stmt` save a value for the reverse sweep (`buf.append(v)`, `buf =
+    rt.save_array(buf, shapes, k, v)`, `rt.save_shape(shapes, k, v.shape)`)?"""
+    value = stmt.value if isinstance(stmt, (gast.Expr, gast.Assign)) else None
+    return isinstance(stmt, gast.Expr) and isinstance(value, gast.Call) and \
+        isinstance(value.func, gast.Attribute) and value.func.attr == "append" or \
+        _is_runtime(value, "save_shape", "rt") or \
+        isinstance(stmt, gast.Assign) and _is_runtime(value, "save_array", "rt")
 
 
 def _fresh(value):

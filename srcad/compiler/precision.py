@@ -8,8 +8,9 @@ NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it 
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
 what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact).
-The empty array a loop's first save of a float array reads is float32 (if the array is
-float64 after all, Numba cannot unify the two and the generated Python runs instead).
+The empty array a loop's first save of a float array reads, and the rows it saves such arrays
+into, are float32 (if the array is float64 after all, Numba cannot unify the two, or refuses to
+save it in float32, and the generated Python runs instead).
 """
 
 import gast
@@ -52,8 +53,11 @@ class _Single(gast.NodeTransformer):
 
 def _is_placeholder(call):
     """`np.empty((0,), np.float64)`: the value reverse.py gives a float array first defined in
-    a loop, for that loop's first save to read."""
+    a loop, for that loop's first save to read; `np.empty((n, 0), np.float64)`: the rows a
+    loop saves a float array into."""
     shape, dtype = (call.args + [None, None])[:2]
-    return call.func.attr == "empty" and isinstance(shape, gast.Tuple) and \
-        all(isinstance(e, gast.Constant) and e.value == 0 for e in shape.elts) and \
-        isinstance(dtype, gast.Attribute) and dtype.attr == "float64"
+    if call.func.attr != "empty" or not isinstance(shape, gast.Tuple) or \
+            not (isinstance(dtype, gast.Attribute) and dtype.attr == "float64"):
+        return False
+    zeros = [isinstance(e, gast.Constant) and e.value == 0 for e in shape.elts]
+    return all(zeros) or len(zeros) == 2 and zeros[1]

@@ -60,12 +60,42 @@ def _store(node):
     return node
 
 
+def _written_in_place(tree):
+    """The names of the arrays `tree` writes into: stores into elements or slices, updates
+    in place, and any method call or `out=` argument (which may write)."""
+    out = set()
+    for node in gast.walk(tree):
+        stored = templates.stored_array(node)
+        if stored is not None:
+            out.add(stored)
+        elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Name):
+            out.add(node.target.id)
+        elif isinstance(node, gast.Call):
+            if isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name):
+                out.add(node.func.value.id)
+            out.update(k.value.id for k in node.keywords
+                       if k.arg == "out" and isinstance(k.value, gast.Name))
+    return out
+
+
 def _load(node):
     node = anno.deepcopy(node)
     for n in gast.walk(node):
         if hasattr(n, "ctx"):
             n.ctx = gast.Load()
     return node
+
+
+DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
+
+
+@dataclass
+class Buffer:
+    """A loop's save buffer: one row per slot (trip), of `dtype` (None: a list)."""
+    name: str
+    dtype: str | None
+    row: tuple = ()  # the shape of a row: () a scalar, (0,) an array's elements (widened as
+    #                  needed), (n,) the shape of an array of n axes
 
 
 @dataclass
@@ -75,7 +105,7 @@ class Loop:
     counter: str | None = None  # running trip counter, when slots are not the index itself
     trips: str | None = None  # trip count variable, for loops with a data-dependent end
     slot: object = None  # expression indexing this loop's save buffers
-    buffers: list = field(default_factory=list)  # (name, kind, ndim) of save buffers
+    buffers: list = field(default_factory=list)  # the Buffers of its saves
     top: bool = False  # not inside another loop
     allocations: list = field(default_factory=list)  # statements to run before the top loop
     one_trip: bool = False  # a checkpointed loop: one trip in flight, its saves are variables
@@ -95,6 +125,7 @@ class Differentiator(SavePlanner):
         self.chunks = []  # the chunk functions of parallel loops
         self.aux = aux  # the name holding the auxiliary output, or None
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
+        self.written_in_place = _written_in_place(core.tree)
         self.namer = core.namer
         self.np = np_name
         self.loops = {}  # path -> loop node
@@ -523,31 +554,55 @@ class Differentiator(SavePlanner):
         if isinstance(target, gast.Subscript):
             item_ty = self.index_result_type(target)
             kind, ndim = item_ty.kind, item_ty.ndim
-            if ndim:
-                value = _expr("v.copy()", v=value)
         else:
             ty = self.ty(name)
             kind, ndim = ty.kind, ty.ndim
         restore_target = _store(target)
+        copied = _expr("v.copy()", v=value) if ndim and isinstance(target, gast.Subscript) \
+            else value
         if loop is None or loop.one_trip:
             var = self.namer.fresh(f"_{name.lstrip('_')}_saved")
-            return [_assign(var, value)], [_assign(restore_target, _name(var))]
+            return [_assign(var, copied)], [_assign(restore_target, _name(var))]
         top = loop.outermost()
         if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
             # the first save in the loop reads a value from before the loop: give it one
             top.allocations.append(_assign(name, self.placeholder(kind, ndim)))
+        if ndim and kind in DTYPES and (isinstance(target, gast.Subscript) or
+                                        self.unshared(name)):
+            return self.save_array(name, value, restore_target, kind, ndim, loop)
         buf = self.namer.buffer(f"_{name.lstrip('_')}_saves")
-        loop.buffers.append((buf, kind, ndim))
-        if ndim:
-            push = gast.Expr(value=_expr("buf.append(v)", buf=_name(buf), v=value))
+        if ndim:  # (an array that may share memory: the list keeps the array itself)
+            loop.buffers.append(Buffer(buf, None))
+            push = gast.Expr(value=_expr("buf.append(v)", buf=_name(buf), v=copied))
             pop = _assign(restore_target, _expr("buf.pop()", buf=_name(buf)))
             return [push], [pop]
+        loop.buffers.append(Buffer(buf, DTYPES[kind]))
         slot = anno.deepcopy(loop.slot)
         save = _assign(gast.Subscript(value=_name(buf), slice=slot, ctx=gast.Store()), value)
         restore = _assign(restore_target, gast.Subscript(value=_name(buf),
                                                          slice=anno.deepcopy(slot),
                                                          ctx=gast.Load()))
         return [save], [restore]
+
+    def save_array(self, name, value, restore_target, kind, ndim, loop, what="saves"):
+        """Save the array `value` in its slot's row of a buffer (its copy), restore a view."""
+        buf = self.namer.buffer(f"_{name.lstrip('_')}_{what}")
+        shapes = self.namer.buffer(f"_{name.lstrip('_')}_shapes")
+        loop.buffers += [Buffer(buf, DTYPES[kind], (0,)), Buffer(shapes, "np.int64", (ndim,))]
+        fill = {"b": _name(buf), "s": _name(shapes), "k": anno.deepcopy(loop.slot)}
+        push = _assign(buf, _expr("rt.save_array(b, s, k, v)", **fill, v=value))
+        pop = _assign(restore_target, _expr("rt.saved_array(b, s, k, n)", **fill,
+                                            n=_const(ndim)))
+        return [push], [pop]
+
+    def unshared(self, name):
+        """Is the memory of array variable `name` never written in place, under any name that
+        may share it? (Then a copy saved when `name` is rebound is as good as the array: with a
+        view of an array updated later, the restored view must show the update undone.)"""
+        group = {name} | self.aliases.shares.get(name, set())
+        if group & set(self.core.tree_args):  # (the caller may pass one array twice)
+            group |= set(self.core.tree_args)
+        return not group & self.written_in_place
 
     # ---- loops ------------------------------------------------------------------------------
     def loop(self, stmt, path, outer):
@@ -586,10 +641,11 @@ class Differentiator(SavePlanner):
             # a buffer reassigned inside a hot loop would cost reference counting every trip
             needed = _expr("k + 1", k=_name(info.counter)) if not is_for else \
                 _expr("k + len(range(a, b, s))", k=_name(info.counter), a=start, b=stop, s=step)
-            grows = [gast.If(test=_expr("n > b.shape[0]", n=needed, b=_name(b)),
-                             body=[_assign(b, _expr("rt.grow(b, n)", b=_name(b), n=needed))],
+            grows = [gast.If(test=_expr("n > b.shape[0]", n=needed, b=_name(b.name)),
+                             body=[_assign(b.name, _expr("rt.grow(b, n)", b=_name(b.name),
+                                                         n=needed))],
                              orelse=[])
-                     for b, _, ndim in info.buffers if ndim == 0]
+                     for b in info.buffers if b.dtype is not None]
             if is_for:
                 pre.extend(grows)
             elif grows:
@@ -599,8 +655,7 @@ class Differentiator(SavePlanner):
         fwd_stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
                                                "body": fwd_loop_body}), stmt)
         # allocation of save buffers: before the outermost loop
-        allocs = [self.allocate(b, kind, ndim, stmt, growable, start, stop, step)
-                  for b, kind, ndim in info.buffers]
+        allocs = [self.allocate(b, growable, start, stop, step) for b in info.buffers]
         if uses_slots and info.counter is not None:
             allocs.append(_assign(info.counter, _const(0)))
         info.outermost().allocations.extend(allocs)
@@ -635,10 +690,6 @@ class Differentiator(SavePlanner):
                 pushes += save
                 pops += restore
                 continue
-            buf = self.namer.buffer(f"_{name.lstrip('_')}_snapshots")
-            info.buffers.append((buf, ty.kind, ty.ndim))
-            pushes.append(gast.Expr(value=_expr("buf.append(v.copy())", buf=_name(buf),
-                                                v=_name(name))))
             rebound = any(isinstance(d[-1], int) and inside(d, path) and
                           isinstance(self.statement_at(d), gast.Assign) and
                           isinstance(self.statement_at(d).targets[0], gast.Name)
@@ -646,14 +697,23 @@ class Differentiator(SavePlanner):
             target = _name(name, gast.Store()) if rebound else gast.Subscript(
                 value=_name(name), slice=gast.Constant(value=Ellipsis, kind=None),
                 ctx=gast.Store())
+            if ty.kind in DTYPES:
+                save, restore = self.save_array(name, _name(name), target, ty.kind, ty.ndim,
+                                                info, "snapshots")
+                pushes += save
+                pops += restore
+                continue
+            buf = self.namer.buffer(f"_{name.lstrip('_')}_snapshots")
+            info.buffers.append(Buffer(buf, None))
+            pushes.append(gast.Expr(value=_expr("buf.append(v.copy())", buf=_name(buf),
+                                                v=_name(name))))
             pops.append(_assign(target, _expr("buf.pop()", buf=_name(buf))))
         frame = Loop(path, None, top=True, one_trip=True)
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         primal = anno.copy_loc(gast.For(target=stmt.target, iter=stmt.iter,
                                         body=pushes + [anno.deepcopy(s) for s in stmt.body],
                                         orelse=[], type_comment=None), stmt)
-        allocs = [self.allocate(b, kind, ndim, stmt, False, start, stop, step)
-                  for b, kind, ndim in info.buffers]
+        allocs = [self.allocate(b, False, start, stop, step) for b in info.buffers]
         fwd = info.allocations + allocs + [primal]
         rev = frame.allocations + self.reverse_loop(stmt, info, pops + rerun + rev_body, start,
                                                     stop, step, unit)
@@ -867,8 +927,8 @@ class Differentiator(SavePlanner):
         grows = [gast.If(test=_expr("k + 64 > b.shape[0]", k=k, b=_name(b)),
                          body=[_assign(b, _expr("rt.grow(b, k + 64)", b=_name(b), k=k))],
                          orelse=[])
-                 for b, _, ndim in info.buffers if ndim == 0]
-        first = next(b for b, _, ndim in info.buffers if ndim == 0)
+                 for b in [b.name for b in info.buffers if b.dtype is not None]]
+        first = next(b.name for b in info.buffers if b.dtype is not None)
         inner = gast.While(test=gast.BoolOp(op=gast.And(), values=[
             anno.deepcopy(stmt.test), _expr("k < room", k=k, room=_name(room))]),
             body=body, orelse=[])
@@ -881,14 +941,12 @@ class Differentiator(SavePlanner):
 
     def placeholder(self, kind, ndim):
         if ndim:
-            dtype = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[kind]
-            return _expr(f"np.empty({(0,) * ndim}, {dtype})", np=_name(self.np))
+            return _expr(f"np.empty({(0,) * ndim}, {DTYPES[kind]})", np=_name(self.np))
         return _const({"f": 0.0, "i": 0, "b": False}[kind])
 
-    def allocate(self, buf, kind, ndim, stmt, growable, start, stop, step):
-        if ndim:
-            return _assign(buf, gast.List(elts=[], ctx=gast.Load()))
-        dtype = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[kind]
+    def allocate(self, buf, growable, start, stop, step):
+        if buf.dtype is None:
+            return _assign(buf.name, gast.List(elts=[], ctx=gast.Load()))
         if growable:
             size = _const(16)
         elif _is_const(start, 0) and _is_const(step, 1):
@@ -899,7 +957,9 @@ class Differentiator(SavePlanner):
             size = _expr("max(a - b, 0)", a=start, b=stop)
         else:
             size = _expr("len(range(a, b, s))", a=start, b=stop, s=step)
-        return _assign(buf, _expr(f"np.empty(n, {dtype})", np=_name(self.np), n=size))
+        if buf.row:
+            size = gast.Tuple(elts=[size] + [_const(n) for n in buf.row], ctx=gast.Load())
+        return _assign(buf.name, _expr(f"np.empty(n, {buf.dtype})", np=_name(self.np), n=size))
 
     def reverse_loop(self, stmt, info, rev_body, start, stop, step, unit):
         if isinstance(stmt, gast.While):

@@ -1,0 +1,144 @@
+"""Arrays a loop saves per trip go into the rows of a buffer (rt.save_array), not a list: the
+rows must give back each trip's array whatever its shape (growing, shrinking, 2-D, not
+contiguous, integer or bool), in for and while loops, nested loops, and where the saved
+variable is a view of an array written in place (kept in a list: a copy would miss the write
+undone). Each gradient is checked against finite differences, compiled and as Python."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def growing_then_shrinking(x, w):
+    s = 0.0
+    v = x[:1] * w[0]
+    for t in range(2 * x.shape[0]):
+        n = t + 1 if t < x.shape[0] else 2 * x.shape[0] - t
+        v = np.exp(-x[:n] * w[t % w.shape[0]]) + np.sum(v) * 0.1
+        s += np.sum(v * v)
+    return s
+
+
+def transposed_rows(x, y):
+    s = 0.0
+    for k in range(1, x.shape[0] + 1):
+        m = (x[:k, None] * y[None, :k + 1]).T
+        e = np.tanh(m)
+        s += np.sum(e * m)
+    return s
+
+
+def while_loop_saves(x, limit):
+    v = x * 1.0
+    s = 0.0
+    while np.sum(v) < limit:
+        v = np.sqrt(v * v + x) + 0.1
+        s += np.sum(np.sin(v))
+    return s
+
+
+def nested_loops(x, w):
+    s = 0.0
+    h = x * 1.0
+    for t in range(3):
+        for i in range(w.shape[0]):
+            h = np.tanh(h * w[i] + x)
+            s += np.sum(h * w[i])
+    return s
+
+
+def masked_trips(x):
+    s = 0.0
+    v = x * 1.0
+    for t in range(4):
+        mask = v > 0.1 * t
+        v = np.where(mask, v * v, -v) + x
+        s += np.sum(np.where(mask, v, 0.5 * v))
+    return s
+
+
+def rows_of_a_state_written_in_place(x, w):
+    state = np.outer(w, x)
+    s = 0.0
+    for t in range(3):
+        h = x * 1.0
+        for i in range(state.shape[0]):
+            state[i] = np.tanh(state[i] * w[i] + h)
+            h = state[i]
+            s += np.sum(h * h)
+    return s
+
+
+def saved_in_one_branch(x, w):
+    s = 0.0
+    v = x * 1.0
+    for t in range(5):
+        if w[t] > 0:
+            v = np.exp(-v * w[t])
+        s += np.sum(v * x)
+    return s
+
+
+CASES = [
+    (growing_then_shrinking, lambda rng: (rng.uniform(0.2, 1.0, 4), rng.uniform(0.2, 1.0, 3)),
+     (0, 1)),
+    (transposed_rows, lambda rng: (rng.standard_normal(4), rng.standard_normal(5)), (0, 1)),
+    (while_loop_saves, lambda rng: (rng.uniform(0.5, 1.0, 3), 40.0), (0,)),
+    (nested_loops, lambda rng: (rng.standard_normal(3), rng.uniform(0.2, 0.9, 4)), (0, 1)),
+    (masked_trips, lambda rng: (rng.uniform(-1.0, 1.0, 6),), (0,)),
+    (rows_of_a_state_written_in_place, lambda rng: (rng.standard_normal(3),
+                                                    rng.uniform(0.2, 0.9, 4)), (0, 1)),
+    (saved_in_one_branch, lambda rng: (rng.uniform(0.2, 1.0, 4),
+                                       np.array([0.5, -1.0, 0.3, 0.7, -0.2])), (0,)),
+]
+
+
+@pytest.mark.parametrize(("fn", "make", "wrt"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_arrays_saved_per_trip(fn, make, wrt, jit, rng):
+    args = make(rng)
+    g = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)
+    check.compare(fn, args, list(wrt), list(g(*args)))
+
+
+def test_fresh_arrays_are_saved_in_rows_and_views_of_written_arrays_in_lists(rng):
+    x, w = rng.standard_normal(3), rng.uniform(0.2, 0.9, 4)
+    text = srcad.source(srcad.grad(nested_loops, wrt=(0, 1)), x, w)
+    assert "rt.save_array(_h_saves" in text and ".append(" not in text, text
+    text = srcad.source(srcad.grad(rows_of_a_state_written_in_place, wrt=(0, 1)), x, w)
+    assert "_h_saves.append(h)" in text, text  # (h is a row of state, which is written)
+
+
+def test_a_row_buffer_keeps_each_shape():
+    from srcad import runtime as rt
+    buffer, shapes = np.empty((3, 0)), np.empty((3, 2), np.int64)
+    arrays = [np.arange(6.0).reshape(2, 3), np.ones((1, 1)), np.arange(12.0).reshape(3, 4).T]
+    for k, a in enumerate(arrays):
+        buffer = rt.save_array(buffer, shapes, k, a)
+    for k, a in enumerate(arrays):
+        np.testing.assert_array_equal(rt.saved_array(buffer, shapes, k, 2), a)
+
+
+def float64_state_in_a_float32_call(x):
+    acc = np.zeros(x.shape[0])  # (float64, as NumPy allocates it)
+    for _ in range(4):
+        acc = np.tanh(acc * 0.5 + x)
+    return np.sum(acc * acc)
+
+
+def test_float32_and_float64_arrays_saved_in_a_float32_call(jit, rng):
+    """A float32 call saves its float32 arrays in float32 rows; a float64 array it saves is not
+    rounded to them (compiled, the generated Python runs instead)."""
+    x32 = rng.uniform(-0.5, 0.5, 5).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        g = srcad.grad(float64_state_in_a_float32_call, mode="source", jit=jit)(x32)
+        h = srcad.grad(nested_loops, wrt=0, mode="source", jit=jit)(x32, np.float32([0.5, 0.7]))
+    check.compare(float64_state_in_a_float32_call, [x32.astype(np.float64)], [0], [g],
+                  rtol=1e-6, atol=1e-8)
+    assert h.dtype == np.float32
+    check.compare(nested_loops, [x32.astype(np.float64), np.array([0.5, 0.7])], [0], [h],
+                  rtol=1e-4, atol=1e-5)
