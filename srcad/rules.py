@@ -376,6 +376,7 @@ adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)", linear="a")
 adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a known rank)
         forward="kn.squeeze_axes(a, axis)", linear="a")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
+elementwise(np.asarray, params="a, dtype=None", a="g")  # (the array itself, or a conversion)
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)", linear="fill_value")
 elementwise(np.full_like, params="a, fill_value", a="g * 0.0", fill_value="g")
 adjoint(np.linspace, params="start, stop, num=50, endpoint=True",

@@ -212,6 +212,8 @@ SPECIAL = {
     np.ascontiguousarray: [("np.ascontiguousarray(x)", {"x": (3, 4)}),
                            ("np.ascontiguousarray(x.T)", {"x": (3, 4)}),
                            ("np.ascontiguousarray(x)", {"x": ()})],
+    np.asarray: [("np.asarray(x)", {"x": (3, 4)}), ("np.asarray(x, dtype=float)", {"x": (4,)}),
+                 ("np.asarray(x.T, np.float64)", {"x": (2, 3)})],
     np.linspace: [("np.linspace(start, stop, 5)", {"start": (), "stop": ()}),
                   ("np.linspace(start, stop, 4, endpoint=False)", {"start": (), "stop": ()}),
                   ("np.linspace(start, stop, 1)", {"start": (), "stop": ()})],

@@ -757,6 +757,8 @@ class _Lowering:
             given[0] = self.rows_as_arrays(_lists_as_tuples(given[0]))
             if target is np.asarray and isinstance(given[0], gast.Tuple):  # a new array too
                 target, func = np.array, self.numpy_call(np.array, []).func
+            elif not isinstance(given[0], gast.Tuple):
+                return self.array_of(given, node, copy=target is np.array)
         args = [self.call_arg(a) for a in given]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords
@@ -813,8 +815,41 @@ class _Lowering:
         keywords = {k.arg: self.call_arg(k.value) for k in node.keywords}
         return inlining.inline(self, lam, target, args, keywords, node)
 
+    def array_of(self, given, node, copy=True):
+        """np.array(x, dtype=d): np.copy(np.asarray(x, dtype=d)) (x not a tuple written in the
+        call); without the copy for copy=False and np.asarray; x.astype(d) is np.array's."""
+        keywords = {k.arg: k.value for k in node.keywords}
+        if len(given) > 2 or len(given) == 2 and "dtype" in keywords or \
+                set(keywords) - {"dtype", "copy"}:
+            _unsupported("an array made of an array with arguments other than dtype= and copy=",
+                         node)
+        if "copy" in keywords:
+            if not isinstance(keywords["copy"], gast.Constant):
+                _unsupported("copy=<not a constant>", node)
+            copy = keywords.pop("copy").value is True
+        dtype = given[1:] or list(keywords.values())
+        array = self.numpy_call(np.asarray, [self.call_arg(given[0])])
+        array.keywords = [gast.keyword(arg="dtype", value=self.numpy_dtype(d)) for d in dtype]
+        return self.numpy_call(np.copy, [self.atom(array)]) if copy else array
+
+    def numpy_dtype(self, node):
+        """A dtype as Numba takes it: `float`, `int`, `bool` or a name ("float32") written as
+        the NumPy type (np.float64, np.int64, np.bool, np.float32)."""
+        obj = node.value if isinstance(node, gast.Constant) and isinstance(node.value, str) \
+            else self.resolve(node) if isinstance(node, (gast.Name, gast.Attribute)) else None
+        if obj not in (float, int, bool) and not isinstance(obj, str):
+            return self.call_arg(node)
+        try:
+            name = np.dtype(obj).type.__name__
+        except TypeError:
+            _unsupported(f"dtype {obj!r}", node)
+        return self.call_arg(gast.Attribute(value=_name(self.np_name), attr=name,
+                                            ctx=gast.Load()))
+
     def method_call(self, node):
         func = node.func
+        if func.attr == "astype":  # x.astype(d): np.copy(np.asarray(x, dtype=d))
+            return self.array_of([func.value] + node.args, node)
         method = METHODS.get(func.attr)
         if method is None:
             _unsupported(f"the method '.{func.attr}()'", node)
