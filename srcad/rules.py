@@ -244,6 +244,7 @@ elementwise(math.tanh, np.tanh, x="g * (1.0 - ans * ans)")
 elementwise(math.asinh, np.arcsinh, x="g / np.sqrt(x * x + 1.0)")
 elementwise(math.acosh, np.arccosh, x="g / np.sqrt(x * x - 1.0)")
 elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
+elementwise(np.sinc, x="g * rt.xdivy(np.cos(np.pi * x) - ans, x)")  # (0 at 0)
 
 section("Piecewise functions")
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
@@ -262,6 +263,7 @@ elementwise(np.clip, params="a, a_min, a_max", forward="rt.clip(a, a_min, a_max)
             a="rt.masked(g, (a >= a_min) & (a <= a_max))",
             a_min="rt.masked(g, (a < a_min) & (a_min <= a_max))",
             a_max="rt.masked(g, np.maximum(a, a_min) > a_max)")
+elementwise(np.nan_to_num, params="x", x="rt.masked(g, np.isfinite(x))")
 elementwise(np.where, params="condition, x, y",
             x="rt.masked(g, condition)", y="rt.masked(g, np.logical_not(condition))")
 
@@ -377,6 +379,12 @@ adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a 
         forward="kn.squeeze_axes(a, axis)", linear="a")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 elementwise(np.asarray, params="a, dtype=None", a="g")  # (the array itself, or a conversion)
+elementwise(np.real, np.float64, params="x", x="g")  # (of real numbers: the numbers)
+adjoint(np.atleast_1d, np.atleast_2d, np.atleast_3d, params="x", x="rt.reshape_like(g, x)",
+        linear="x")
+adjoint(np.swapaxes, params="a, axis1, axis2", a="np.swapaxes(g, axis1, axis2)", linear="a")
+adjoint(np.moveaxis, params="a, source, destination", a="np.moveaxis(g, destination, source)",
+        linear="a")
 adjoint(np.full, params="shape, fill_value", fill_value="np.sum(g)", linear="fill_value")
 elementwise(np.full_like, params="a, fill_value", a="g * 0.0", fill_value="g")
 adjoint(np.linspace, params="start, stop, num=50, endpoint=True",

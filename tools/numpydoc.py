@@ -62,7 +62,7 @@ def render():
 
     several = {part: f"`{spell(fn).strip('`')}(...)[{k}]`"
                for fn, parts in rules.SEVERAL_RESULTS.items() for k, part in enumerate(parts)}
-    several[rules.EINSUM] = "`np.einsum(subscripts, *operands)` (explicit subscripts)"
+    several[rules.EINSUM] = "`np.einsum(subscripts, *operands)` (constant subscripts, with `->` or implicit; no `...`)"
     sections = {}
     seen = set()
     for rule in rules.REGISTRY.values():

@@ -707,8 +707,9 @@ class _DeadStores:
 
 def remove_unread_saves(fn_def, ctx):
     """A save buffer the reverse sweep never reads (every restore from it was dead) is not
-    filled either: its stores, its growth and its allocation go."""
-    read, kept = set(), set()
+    filled either: its stores go, and its growth and allocation too unless other code reads
+    its size (a strip-mined loop's room is the size of its first buffer)."""
+    read, sized = set(), set()
     for n in walk(fn_def):
         if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Load) and \
                 isinstance(n.value, gast.Name):
@@ -719,18 +720,29 @@ def remove_unread_saves(fn_def, ctx):
         elif _is_runtime(n, "saved_array") or _is_runtime(n, "saved_shape"):
             read.update(a.id for a in n.args[:2] if isinstance(a, gast.Name))
     unread = ctx.buffers - read
+    if not unread:
+        return False
     for block in blocks(fn_def.body):
         for stmt in block:
             if not isinstance(stmt, (gast.For, gast.While)) and \
                     _buffer_statement(stmt, unread) is None:
-                kept.update(b for b in unread if _mentions(_shallow(stmt), b))
-    unread -= kept  # (a strip-mined loop's room is the size of its first buffer)
-    if not unread:
-        return False
+                sized.update(b for b in unread if _mentions(_shallow(stmt), b))
+    changed = False
     for block in blocks(fn_def.body):
-        block[:] = [stmt for stmt in block if _buffer_statement(stmt, unread) is None]
-    ctx.buffers -= unread
-    return True
+        kept = [stmt for stmt in block if _buffer_statement(stmt, unread) is None or
+                _buffer_statement(stmt, unread) in sized and not _fills(stmt)]
+        changed |= len(kept) < len(block)
+        block[:] = kept
+    ctx.buffers -= unread - sized
+    return changed
+
+
+def _fills(stmt):
+    """Does the buffer statement `stmt` store a value (rather than allocate or grow)?"""
+    if isinstance(stmt, gast.Assign):
+        return isinstance(stmt.targets[0], gast.Subscript) or \
+            _is_runtime(stmt.value, "save_array")
+    return isinstance(stmt, gast.Expr)
 
 
 def save_shapes_only(fn_def, ctx):

@@ -61,7 +61,8 @@ METHODS = {
     "dot": np.dot, "copy": np.copy, "reshape": np.reshape, "ravel": np.ravel,
     "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
     "cumsum": np.cumsum, "cumprod": np.cumprod, "argmax": np.argmax, "argmin": np.argmin,
-    "any": np.any, "all": np.all, "squeeze": np.squeeze, "trace": np.trace,
+    "any": np.any, "all": np.all, "squeeze": np.squeeze, "trace": np.trace, "clip": np.clip,
+    "round": np.round, "swapaxes": np.swapaxes,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # builtins that reach variables or code by name, which a source transform cannot follow
@@ -744,6 +745,8 @@ class _Lowering:
                          f"np.{target.__name__}(x)", node)
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
+        if target is np.average:
+            return self.average(node)
         if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None
                                      for a in node.args[1:3]):  # a bound of None: no bound
             bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
@@ -770,6 +773,7 @@ class _Lowering:
             if keywords or len(args) < 2 or not isinstance(args[0], gast.Constant) or \
                     not isinstance(args[0].value, str):
                 _unsupported("np.einsum other than with constant subscripts and operands", node)
+            args[0] = gast.Constant(value=einsum_kernel.explicit(args[0].value), kind=None)
             try:
                 einsum_kernel.parse(args[0].value, len(args) - 1)
             except ValueError as exc:
@@ -831,6 +835,22 @@ class _Lowering:
         array = self.numpy_call(np.asarray, [self.call_arg(given[0])])
         array.keywords = [gast.keyword(arg="dtype", value=self.numpy_dtype(d)) for d in dtype]
         return self.numpy_call(np.copy, [self.atom(array)]) if copy else array
+
+    def average(self, node):
+        """np.average(a) is np.mean(a); np.average(a, weights=w) np.sum(a * w) / np.sum(w)."""
+        bound = dict(zip(("a", "axis", "weights"), node.args, strict=False))
+        bound.update((k.arg, k.value) for k in node.keywords)
+        if set(bound) - {"a", "axis", "weights"} or "weights" in bound and "axis" in bound:
+            _unsupported("np.average with returned= or keepdims=, or weights along an axis",
+                         node)
+        a = self.call_arg(bound["a"])
+        if "weights" not in bound:
+            return self.numpy_call(np.mean, [a] + ([self.call_arg(bound["axis"])]
+                                                   if "axis" in bound else []))
+        w = self.atom(bound["weights"])
+        product = self.atom(gast.BinOp(left=a, op=gast.Mult(), right=w))
+        return gast.BinOp(left=self.atom(self.numpy_call(np.sum, [product])), op=gast.Div(),
+                          right=self.atom(self.numpy_call(np.sum, [anno.deepcopy(w)])))
 
     def numpy_dtype(self, node):
         """A dtype as Numba takes it: `float`, `int`, `bool` or a name ("float32") written as
@@ -952,6 +972,8 @@ class _Lowering:
             return anno.setanno(anno.deepcopy(node), "func", obj)
         if node.attr == "T":
             return self.numpy_call(np.transpose, [self.atom(node.value)])
+        if node.attr == "newaxis" and resolve(node.value, self.scope) is np:
+            return _const(None)
         if node.attr in ARRAY_ATTRS:
             return gast.Attribute(value=self.atom(node.value), attr=node.attr, ctx=gast.Load())
         _unsupported(f"the attribute '.{node.attr}'", node)

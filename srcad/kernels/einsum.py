@@ -1,5 +1,5 @@
-"""np.einsum with explicit subscripts ("ij,kj->ik"), and its adjoints, for plain Python and
-Numba nopython code.
+"""np.einsum with constant subscripts ("ij,kj->ik", or "ij,kj" for NumPy's implicit output),
+and its adjoints, for plain Python and Numba nopython code.
 
 Under Numba the subscripts must be a constant: a loop nest is written for them when the call is
 compiled (one loop per index letter, the products accumulated into the result). The adjoint
@@ -17,11 +17,21 @@ from numba.extending import overload
 from .rows import constant
 
 
+def explicit(subscripts):
+    """Implicit subscripts ("ij,jk", no '->') made explicit as NumPy reads them: the output
+    has the labels that appear once, in alphabetical order."""
+    if "->" in subscripts or "." in subscripts:
+        return subscripts
+    labels = subscripts.replace(" ", "").replace(",", "")
+    return subscripts + "->" + "".join(sorted(c for c in set(labels) if labels.count(c) == 1))
+
+
 def parse(subscripts, count):
-    """(input terms, output term) of explicit subscripts for `count` operands."""
-    if "->" not in subscripts or "." in subscripts:
-        raise ValueError(f"srcad: einsum needs explicit subscripts (with '->', no '...'), "
+    """(input terms, output term) of the subscripts for `count` operands."""
+    if "." in subscripts:
+        raise ValueError(f"srcad: einsum subscripts with '...' are not supported, "
                          f"got {subscripts!r}")
+    subscripts = explicit(subscripts)
     inputs, output = subscripts.replace(" ", "").split("->")
     terms = inputs.split(",")
     if len(terms) != count:

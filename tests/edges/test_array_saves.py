@@ -41,6 +41,13 @@ def while_loop_saves(x, limit):
     return s
 
 
+def halved_until_small(x):
+    y = x.copy()
+    while np.max(np.abs(y)) > 0.1:  # (the reverse sweep never reads y: it is not saved)
+        y = y * 0.5
+    return np.sum(y * x)
+
+
 def nested_loops(x, w):
     s = 0.0
     h = x * 1.0
@@ -88,6 +95,7 @@ CASES = [
      (0, 1)),
     (transposed_rows, lambda rng: (rng.standard_normal(4), rng.standard_normal(5)), (0, 1)),
     (while_loop_saves, lambda rng: (rng.uniform(0.5, 1.0, 3), 40.0), (0,)),
+    (halved_until_small, lambda rng: (rng.uniform(0.5, 3.0, 4),), (0,)),
     (nested_loops, lambda rng: (rng.standard_normal(3), rng.uniform(0.2, 0.9, 4)), (0, 1)),
     (masked_trips, lambda rng: (rng.uniform(-1.0, 1.0, 6),), (0,)),
     (rows_of_a_state_written_in_place, lambda rng: (rng.standard_normal(3),

@@ -1,0 +1,80 @@
+"""NumPy idioms found by surveying common user code (each was refused by name): methods
+`x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
+`np.swapaxes`, `np.atleast_2d`; `np.real` and `np.float64` of real numbers; `np.sinc` (at 0
+too), `np.nan_to_num`; `np.average` with weights or an axis. Gradients against finite
+differences, compiled and as Python."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def clip_method(x):
+    return np.sum(x.clip(0.3, 0.7) ** 2)
+
+
+def round_method(x):
+    return np.sum(x * x.round())
+
+
+def newaxis(x):
+    return np.sum(x[:, np.newaxis] * x[np.newaxis, :] ** 2)
+
+
+def einsum_implicit(x):
+    a = x.reshape(2, 2)
+    return np.einsum("ij,ij", a, a) + np.sum(np.einsum("ij,jk", a, a) ** 2)
+
+
+def moved_and_swapped_axes(x):
+    a = x.reshape(1, 2, 2)
+    b = np.moveaxis(a, 0, -1) * np.swapaxes(a, 1, 2).reshape(2, 2, 1)
+    return np.sum(b ** 2) + np.sum(x.reshape(2, 2).swapaxes(0, 1) @ x[:2])
+
+
+def at_least_2d(x):
+    return np.sum(np.atleast_2d(x) @ np.atleast_2d(x).T)
+
+
+def real_and_float64(x):
+    return np.float64(x[0]) * x[1] + np.sum(np.real(x) ** 3)
+
+
+def sinc_through_zero(x):
+    return np.sum(np.sinc(x - x[0]) * x)  # (the first argument of sinc is exactly 0)
+
+
+def nan_to_num(x):
+    return np.sum(np.nan_to_num(np.log(x - 0.5)) * x)  # (nan where x < 0.5: no gradient there)
+
+
+def weighted_average(x):
+    return np.average(x ** 2, weights=x) + np.average(x, weights=np.arange(1.0, x.size + 1))
+
+
+def average_along_an_axis(x):
+    return np.sum(np.average(x.reshape(2, 2) ** 2, axis=0) ** 2) + np.average(x)
+
+
+CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
+         at_least_2d, real_and_float64, sinc_through_zero, nan_to_num, weighted_average,
+         average_along_an_axis]
+
+
+@pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
+def test_idioms(fn, jit, rng):
+    x = rng.uniform(0.1, 0.9, 4)
+    with np.errstate(invalid="ignore"):
+        g = srcad.grad(fn, mode="source", jit=jit)(x)
+        check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+
+
+def average_with_weights_along_an_axis(x):
+    return np.sum(np.average(x.reshape(2, 2), axis=0, weights=np.ones(2)))
+
+
+def test_weights_along_an_axis_are_refused_by_name():
+    with pytest.raises(srcad.UnsupportedError, match=r"test_numpy_idioms.py:\d+: np.average"):
+        srcad.grad(average_with_weights_along_an_axis, mode="source")(np.ones(4))
