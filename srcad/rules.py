@@ -379,7 +379,7 @@ adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a 
         forward="kn.squeeze_axes(a, axis)", linear="a")
 elementwise(np.copy, np.ascontiguousarray, params="x", x="g")  # (a scalar becomes an array)
 elementwise(np.asarray, params="a, dtype=None", a="g")  # (the array itself, or a conversion)
-elementwise(np.real, np.float64, params="x", x="g")  # (of real numbers: the numbers)
+elementwise(np.real, params="x", x="g")  # (of real numbers: the numbers)
 adjoint(np.atleast_1d, np.atleast_2d, np.atleast_3d, params="x", x="rt.reshape_like(g, x)",
         linear="x")
 adjoint(np.swapaxes, params="a, axis1, axis2", a="np.swapaxes(g, axis1, axis2)", linear="a")

@@ -213,7 +213,6 @@ SPECIAL = {
                            ("np.ascontiguousarray(x.T)", {"x": (3, 4)}),
                            ("np.ascontiguousarray(x)", {"x": ()})],
     np.real: [("np.real(x)", {"x": (3,)})],
-    np.float64: [("np.float64(x)", {"x": ()})],
     np.atleast_1d: [("np.atleast_1d(x)", {"x": (3,)})],
     np.atleast_2d: [("np.atleast_2d(x)", {"x": (3,)})],
     np.atleast_3d: [("np.atleast_3d(x)", {"x": (2, 3)})],

@@ -1,6 +1,6 @@
 """NumPy idioms found by surveying common user code (each was refused by name): methods
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
-`np.swapaxes`, `np.atleast_2d`; `np.real` and `np.float64` of real numbers; `np.sinc` (at 0
+`np.swapaxes`, `np.atleast_2d`; `np.real` of real numbers; `np.sinc` (at 0
 too), `np.nan_to_num`; `np.average` with weights or an axis. Gradients against finite
 differences, compiled and as Python."""
 
@@ -38,8 +38,8 @@ def at_least_2d(x):
     return np.sum(np.atleast_2d(x) @ np.atleast_2d(x).T)
 
 
-def real_and_float64(x):
-    return np.float64(x[0]) * x[1] + np.sum(np.real(x) ** 3)
+def real_part(x):
+    return np.real(x[0]) * x[1] + np.sum(np.real(x) ** 3)
 
 
 def sinc_through_zero(x):
@@ -59,7 +59,7 @@ def average_along_an_axis(x):
 
 
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
-         at_least_2d, real_and_float64, sinc_through_zero, nan_to_num, weighted_average,
+         at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis]
 
 
