@@ -72,6 +72,12 @@ WRITES_INTO_ARGUMENTS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagon
                          np.put_along_axis}
 
 
+def _stores(name, body):
+    """Does a statement of `body` (re)bind `name`?"""
+    return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Store)
+               for stmt in body for n in gast.walk(stmt))
+
+
 @dataclass
 class Core:
     tree: gast.FunctionDef
@@ -442,20 +448,19 @@ class _Lowering:
             if isinstance(inner, gast.Call) and self.resolve(inner.func) is zip and \
                     isinstance(target.elts[1], gast.Tuple):  # enumerate(zip(x, y)): i, (a, b)
                 self.check_zip(inner)
-                seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name))
-                        for a in inner.args]
+                seqs = [self.iterable(a, node.body) for a in inner.args]
                 if len(seqs) != len(target.elts[1].elts):
                     _unsupported("zip() unpacked into a different number of names", node)
                 bounds = [self._min_len(seqs)]
                 prologue.extend((t, self._item(s, var))
                                 for t, s in zip(target.elts[1].elts, seqs, strict=True))
             else:
-                seq = self.atom(inner, force_temp=not isinstance(inner, gast.Name))
+                seq = self.iterable(inner, node.body)
                 bounds = [self._len(seq)]
                 prologue.append((target.elts[1], self._item(seq, var)))
         elif func is zip and isinstance(target, gast.Tuple):
             self.check_zip(it)
-            seqs = [self.atom(a, force_temp=not isinstance(a, gast.Name)) for a in it.args]
+            seqs = [self.iterable(a, node.body) for a in it.args]
             if len(seqs) != len(target.elts):
                 _unsupported("zip() unpacked into a different number of names", node)
             var = self.namer.temp("_i")
@@ -463,14 +468,13 @@ class _Lowering:
             prologue.extend((t, self._item(s, var)) for t, s in zip(target.elts, seqs,
                                                                       strict=True))
         elif isinstance(it, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
-            seq = self.atom(it, force_temp=not isinstance(it, gast.Name))
+            seq = self.iterable(it, node.body)
             var = self.namer.temp("_i")
             bounds = [self._len(seq)]
             prologue.append((target, self._item(seq, var)))
         else:
             _unsupported(f"a for loop over {type(it).__name__}", node)
-        if any(isinstance(n, gast.Name) and n.id == var and isinstance(n.ctx, gast.Store)
-               for stmt in node.body for n in gast.walk(stmt)):
+        if _stores(var, node.body):
             # the body reassigns the loop variable: the loop runs its own index
             index = self.namer.temp("_i")
             prologue.insert(0, (_name(var, gast.Store()), _name(index)))
@@ -485,6 +489,12 @@ class _Lowering:
         loop = gast.For(target=_name(var, gast.Store()), iter=range_call, body=body, orelse=[],
                         type_comment=None)
         self.emit(loop)
+
+    def iterable(self, seq, body):
+        """The array a `for` loop iterates, read from a temporary unless it is a name the body
+        never rebinds (Python iterates over the array the loop started with)."""
+        return self.atom(seq, force_temp=not isinstance(seq, gast.Name) or
+                         _stores(seq.id, body))
 
     def reversed_iterable(self, seq):
         """What `reversed(seq)` iterates, as an iterable the loop lowering knows:

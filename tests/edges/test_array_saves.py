@@ -150,3 +150,25 @@ def test_float32_and_float64_arrays_saved_in_a_float32_call(jit, rng):
     assert h.dtype == np.float32
     check.compare(nested_loops, [x32.astype(np.float64), np.array([0.5, 0.7])], [0], [h],
                   rtol=1e-4, atol=1e-5)
+
+
+def iterates_the_array_it_rebinds(x, w):
+    v = x * 1.0
+    s = 0.0
+    for i, e in enumerate(v):  # (Python iterates over the array the loop started with)
+        v = v * w[i]
+        s += e * w[i]
+    for a, b in zip(v, w):
+        v = np.sin(v) * b
+        s += a * b
+    return s + np.sum(v)
+
+
+def test_a_loop_over_an_array_its_body_rebinds(jit, rng):
+    """Found by a helper's attack: the loop read the rebound array (value 17 for 6)."""
+    x, w = rng.uniform(0.2, 1.0, 3), rng.uniform(0.5, 1.5, 3)
+    g = srcad.grad(iterates_the_array_it_rebinds, wrt=(0, 1), mode="source", jit=jit)
+    value_and_grads = srcad.value_and_grad(iterates_the_array_it_rebinds, wrt=(0, 1),
+                                           mode="source", jit=jit)(x, w)
+    assert np.isclose(value_and_grads[0], iterates_the_array_it_rebinds(x, w), rtol=1e-12)
+    check.compare(iterates_the_array_it_rebinds, (x, w), [0, 1], list(g(x, w)))
