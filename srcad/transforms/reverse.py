@@ -563,6 +563,11 @@ class Differentiator(SavePlanner):
         if loop is None or loop.one_trip:
             var = self.namer.fresh(f"_{name.lstrip('_')}_saved")
             return [_assign(var, copied)], [_assign(restore_target, _name(var))]
+        if kind not in DTYPES:
+            loc = anno.getanno(self.statement_at(path), "loc")
+            raise UnsupportedError(f"a {kind} rebound on every trip of a loop, whose reverse "
+                                   "sweep reads it (for np.nonzero(m)[0], write "
+                                   "np.flatnonzero(m))", loc)
         top = loop.outermost()
         if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
             # the first save in the loop reads a value from before the loop: give it one
