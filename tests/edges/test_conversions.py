@@ -59,10 +59,12 @@ def test_conversions_are_differentiated(fn, jit, rng):
     v = rng.standard_normal(4)
     _, tangent = srcad.jvp(fn, (x,), (v,), jit=jit)
     assert np.isclose(tangent, g @ v, rtol=1e-10, atol=1e-12)
-    eps = 1e-6
-    numeric = (srcad.grad(fn, mode="source", jit=jit)(x + eps * v) -
-               srcad.grad(fn, mode="source", jit=jit)(x - eps * v)) / (2 * eps)
-    np.testing.assert_allclose(srcad.hvp(fn, jit=jit)(x, v), numeric, rtol=1e-5, atol=1e-6)
+    if not jit:  # (the hvp's compiled form is the same code: CI time)
+        eps = 1e-6
+        numeric = (srcad.grad(fn, mode="source", jit=False)(x + eps * v) -
+                   srcad.grad(fn, mode="source", jit=False)(x - eps * v)) / (2 * eps)
+        np.testing.assert_allclose(srcad.hvp(fn, jit=False)(x, v), numeric, rtol=1e-5,
+                                   atol=1e-6)
 
 
 def test_a_float32_array_converted_to_float64(rng):
