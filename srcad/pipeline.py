@@ -245,8 +245,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
+    stored = templates.stored_arrays(core.tree)
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
-                    any(templates.stored_array(s) == name for s in gast.walk(core.tree)))
+                    name in stored)
     generated = Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
                           output_type, aux is not None,
                           tuple(hidden), tuple(core.refs[n] for n in hidden),

@@ -72,12 +72,6 @@ WRITES_INTO_ARGUMENTS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagon
                          np.put_along_axis}
 
 
-def _stores(name, body):
-    """Does a statement of `body` (re)bind `name`?"""
-    return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Store)
-               for stmt in body for n in gast.walk(stmt))
-
-
 @dataclass
 class Core:
     tree: gast.FunctionDef
@@ -474,7 +468,7 @@ class _Lowering:
             prologue.append((target, self._item(seq, var)))
         else:
             _unsupported(f"a for loop over {type(it).__name__}", node)
-        if _stores(var, node.body):
+        if var in _assigned_in(node.body):
             # the body reassigns the loop variable: the loop runs its own index
             index = self.namer.temp("_i")
             prologue.insert(0, (_name(var, gast.Store()), _name(index)))
@@ -494,7 +488,7 @@ class _Lowering:
         """The array a `for` loop iterates, read from a temporary unless it is a name the body
         never rebinds (Python iterates over the array the loop started with)."""
         return self.atom(seq, force_temp=not isinstance(seq, gast.Name) or
-                         _stores(seq.id, body))
+                         seq.id in _assigned_in(body))
 
     def reversed_iterable(self, seq):
         """What `reversed(seq)` iterates, as an iterable the loop lowering knows:

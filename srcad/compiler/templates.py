@@ -82,6 +82,11 @@ def assignments(tree):
     return values
 
 
+def stored_arrays(tree):
+    """The names of the arrays the statements of `tree` store into."""
+    return {stored_array(s) for s in gast.walk(tree)} - {None}
+
+
 def stored_array(node):
     """The name of the array the statement `node` stores into (`a[i] = ...`, `a[1:] += ...`),
     or None."""

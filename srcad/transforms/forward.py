@@ -39,7 +39,7 @@ class Tangents:
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         self.namer = core.namer
         self.np = np_name
-        self.written = {templates.stored_array(s) for s in gast.walk(core.tree)} - {None}
+        self.written = templates.stored_arrays(core.tree)
         self.locals = {a.id for a in core.tree.args.args} | {
             n.id for n in gast.walk(core.tree)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}

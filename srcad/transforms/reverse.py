@@ -60,24 +60,6 @@ def _store(node):
     return node
 
 
-def _written_in_place(tree):
-    """The names of the arrays `tree` writes into: stores into elements or slices, updates
-    in place, and any method call or `out=` argument (which may write)."""
-    out = set()
-    for node in gast.walk(tree):
-        stored = templates.stored_array(node)
-        if stored is not None:
-            out.add(stored)
-        elif isinstance(node, gast.AugAssign) and isinstance(node.target, gast.Name):
-            out.add(node.target.id)
-        elif isinstance(node, gast.Call):
-            if isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name):
-                out.add(node.func.value.id)
-            out.update(k.value.id for k in node.keywords
-                       if k.arg == "out" and isinstance(k.value, gast.Name))
-    return out
-
-
 def _load(node):
     node = anno.deepcopy(node)
     for n in gast.walk(node):
@@ -125,7 +107,9 @@ class Differentiator(SavePlanner):
         self.chunks = []  # the chunk functions of parallel loops
         self.aux = aux  # the name holding the auxiliary output, or None
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
-        self.written_in_place = _written_in_place(core.tree)
+        # (the core form writes into an array only by storing into its elements: `x += y` of
+        # a name rebinds it in generated code, methods are NumPy calls, out= is refused)
+        self.written_in_place = templates.stored_arrays(core.tree)
         self.namer = core.namer
         self.np = np_name
         self.loops = {}  # path -> loop node
@@ -888,7 +872,7 @@ class Differentiator(SavePlanner):
             return ([_assign(buf, _expr("np.zeros((n,) + a.shape, a.dtype)", n=chunks, a=name))],
                     [_assign(name, _expr("p[c]", p=buf, c=c))], [],
                     [_stmt("a += np.sum(p, axis=0)", a=_store(_name(name)), p=buf)])
-        dtype = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}[ty.kind]
+        dtype = DTYPES[ty.kind]
         return ([_assign(buf, _expr(f"np.zeros(n, {dtype})", n=chunks))],
                 [_assign(name, self.placeholder(ty.kind, 0))],
                 [_assign(gast.Subscript(value=_name(buf), slice=_name(c), ctx=gast.Store()),
@@ -1002,13 +986,13 @@ class Differentiator(SavePlanner):
         b_out = self.namer.fresh("b_out")
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
-                  any(templates.stored_array(s) == a for s in gast.walk(fn))]
+                  a in self.written_in_place]
         body = copies + [comment("forward sweep")] + fwd
         ret = self.ret_atom
         value = ret
         # (the reverse sweep restores overwritten elements of an array in place)
         written = isinstance(ret, gast.Name) and self.ty(ret.id).is_array and \
-            any(templates.stored_array(s) == ret.id for s in gast.walk(fn))
+            ret.id in self.written_in_place
         if isinstance(ret, gast.Name) and (ret.id in self.snapshotted or written or
                                            any(n == ret.id for (_, n) in self.saves)):
             value_name = self.namer.fresh(f"{ret.id}_value")
