@@ -835,7 +835,8 @@ class _Lowering:
             if not isinstance(keywords["copy"], gast.Constant):
                 _unsupported("copy=<not a constant>", node)
             copy = keywords.pop("copy").value is True
-        dtype = given[1:] or list(keywords.values())
+        dtype = [d for d in given[1:] or list(keywords.values())
+                 if not _dtype_of(d, given[0])]  # (x's own dtype: no conversion)
         array = self.numpy_call(np.asarray, [self.call_arg(given[0])])
         array.keywords = [gast.keyword(arg="dtype", value=self.numpy_dtype(d)) for d in dtype]
         return self.numpy_call(np.copy, [self.atom(array)]) if copy else array
@@ -1102,6 +1103,13 @@ def _names_in(node):
 def _reads(node, name):
     return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
                for n in gast.walk(node))
+
+
+def _dtype_of(node, array):
+    """Is `node` `array.dtype` (of the name `array`)?"""
+    return isinstance(node, gast.Attribute) and node.attr == "dtype" and \
+        isinstance(node.value, gast.Name) and isinstance(array, gast.Name) and \
+        node.value.id == array.id
 
 
 def _assigned_in(stmts):

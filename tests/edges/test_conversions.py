@@ -42,13 +42,19 @@ def written_after_asarray(x):
     return np.sum(y * y)
 
 
+def its_own_dtype(x):
+    y = np.asarray(x, dtype=x.dtype) * x.astype(x.dtype)
+    return np.sum(np.sin(y))
+
+
 def matrix_from_a_flat_vector(x):
     a = np.asarray(x, dtype=np.float64).reshape(2, 2)
     return np.sum(a @ a)
 
 
 CASES = [asarray_first, asarray_with_a_dtype, array_copies, array_without_a_copy,
-         astype_and_dtype_names, written_after_asarray, matrix_from_a_flat_vector]
+         astype_and_dtype_names, written_after_asarray, its_own_dtype,
+         matrix_from_a_flat_vector]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
