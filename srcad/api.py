@@ -10,6 +10,7 @@ runtime tape, with a FallbackWarning naming the construct and its file:line.
 
 import functools
 import inspect
+import os
 import types
 import warnings
 
@@ -567,7 +568,19 @@ def _refuse_tape_tensors(g, args):
 def _is_numba_error(exc):
     import numba.core.errors as nerr
     return isinstance(exc, nerr.NumbaError) or \
-        isinstance(exc, NotImplementedError) and "lowering" in str(exc)  # (numba's, unwrapped)
+        isinstance(exc, NotImplementedError) and "lowering" in str(exc) or \
+        _raised_while_compiling(exc)  # (a crash inside numba's compiler, not numba's own error)
+
+
+def _raised_while_compiling(exc):
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "compile_extra" and code.co_filename.endswith(
+                os.path.join("numba", "core", "compiler.py")):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _plain(value, like=None):

@@ -212,12 +212,12 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     scalars = {name for name, ty in types.items() if ty.kind in ("f", "i", "b") and not ty.ndim}
     for fn_def in [grad_def] + chunks:
         cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers, scalars)
+    typed = dict(types, **{adj: types[name] for name, adj in
+                           [*adjoints.items(), *core.namer.tangent_names().items()]
+                           if name in types})
     if single:
-        precision.single(grad_def, np_name)
+        precision.single(grad_def, np_name, typed)
     elif not composing:
-        typed = dict(types, **{adj: types[name] for name, adj in
-                               [*adjoints.items(), *core.namer.tangent_names().items()]
-                               if name in types})
         if kind == "grad":
             typed[grad_def.args.args[-1].id] = output_type  # (the seed)
         for fn_def in [grad_def] + chunks:

@@ -72,6 +72,22 @@ def test_mixed_precision_follows_promotion(mode, rng):
     np.testing.assert_allclose(gy, x, rtol=1e-12)  # float64 math on float32 values
 
 
+def scaled_by_integers(x, k):
+    y = x * k
+    return np.sum(y * y)
+
+
+def test_float32_times_an_integer_array_computes_in_float64(mode, rng):
+    """NumPy computes float32 times int64 in float64; compiled, Numba computed it in float32
+    (value wrong at 1e-8 relative)."""
+    x, k = rng.uniform(0.5, 1.5, 5).astype(f32), rng.integers(10 ** 5, 10 ** 6, 5)
+    value, g = srcad.value_and_grad(scaled_by_integers, **options(mode))(x, k)
+    exact = x.astype(np.float64) * k
+    np.testing.assert_allclose(value, np.sum(exact * exact), rtol=1e-14)
+    assert g.dtype == f32
+    np.testing.assert_allclose(g, 2 * exact * k, rtol=1e-7)
+
+
 def test_float32_vjp(mode, rng):
     x = rng.standard_normal(3).astype(f32)
     value, pullback = srcad.vjp(np.sin, x, **options(mode))

@@ -2,12 +2,15 @@
 
 Input: the gradient FunctionDef after cleanup, for a call whose float arguments are all
 float32 (or Python floats). Output: the same function with its float constants written
-`np.float32(c)`, except in allocations.
+`np.float32(c)`, except in allocations, and its integer arrays meeting floats in arithmetic
+converted to float64.
 
 NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it as float64,
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
 what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact).
+NumPy computes a float32 array times an int64 array in float64, Numba in float32: the integer
+array is converted first.
 The empty array a loop's first save of a float array reads, and the rows it saves such arrays
 into, are float32 (if the array is float64 after all, Numba cannot unify the two, or refuses to
 save it in float32, and the generated Python runs instead).
@@ -21,16 +24,17 @@ ALLOCATIONS = {"full", "array", "asarray", "arange", "linspace", "ones", "zeros"
                "full_like", "eye", "identity"}
 
 
-def single(fn_def, np_name):
-    """Rewrite `fn_def` (in place, its body only: defaults stay) to compute in float32."""
+def single(fn_def, np_name, types):
+    """Rewrite `fn_def` (in place, its body only: defaults stay) to compute in float32;
+    `types` maps its variables to their types (typeinfer.Ty)."""
     for stmt in fn_def.body:
-        _Single(np_name).visit(stmt)
+        _Single(np_name, types).visit(stmt)
     return fn_def
 
 
 class _Single(gast.NodeTransformer):
-    def __init__(self, np_name):
-        self.np_name = np_name
+    def __init__(self, np_name, types):
+        self.np_name, self.types = np_name, types
 
     def visit_Constant(self, node):
         if type(node.value) is not float:
@@ -46,9 +50,40 @@ class _Single(gast.NodeTransformer):
             return node
         return self.generic_visit(node)
 
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        for side, other in (("left", node.right), ("right", node.left)):
+            operand = getattr(node, side)
+            if self.is_integer_array(operand) and self.is_float(other):
+                setattr(node, side, gast.Call(
+                    func=self.np_attr("asarray"), args=[operand],
+                    keywords=[gast.keyword(arg="dtype", value=self.np_attr("float64"))]))
+        return node
+
+    def is_integer_array(self, node):
+        ty = self.types.get(node.id) if isinstance(node, gast.Name) else None
+        return ty is not None and ty.kind in ("i", "b") and ty.ndim > 0
+
+    def is_float(self, node):
+        """Whether `node` is known to be a float (scalar or array)."""
+        if isinstance(node, gast.Name):
+            return getattr(self.types.get(node.id), "kind", None) == "f"
+        if isinstance(node, gast.Constant):
+            return type(node.value) is float
+        if isinstance(node, gast.BinOp):
+            return self.is_float(node.left) or self.is_float(node.right)
+        if isinstance(node, gast.UnaryOp):
+            return self.is_float(node.operand)
+        if isinstance(node, gast.Subscript):
+            return self.is_float(node.value)
+        return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+            node.func.attr == "float32"
+
     def float32(self):
-        return gast.Attribute(value=templates.make_name(self.np_name), attr="float32",
-                              ctx=gast.Load())
+        return self.np_attr("float32")
+
+    def np_attr(self, attr):
+        return gast.Attribute(value=templates.make_name(self.np_name), attr=attr, ctx=gast.Load())
 
 
 def _is_placeholder(call):

@@ -199,3 +199,21 @@ def test_a_tuple_rebound_in_a_loop_is_refused_by_name(rng):
         srcad.grad(nonzero_in_a_loop, mode="source", jit=False)(x, w)
     g = srcad.grad(flatnonzero_in_a_loop, mode="source", jit=False)(x, w)
     check.compare(flatnonzero_in_a_loop, (x, w), [0], [g])
+
+
+def integer_array_becoming_float(w, n):
+    idx = np.arange(n)
+    s = 0.0
+    for i in range(w.shape[0]):
+        idx = idx * w[i]  # (int64 before the first trip, float64 after: Numba cannot type it)
+        s += np.sum(idx * idx)
+    return s
+
+
+def test_a_crash_inside_numbas_compiler_runs_the_generated_python(rng):
+    """Found by a helper's attack: Numba's typing of this gradient crashed (AttributeError
+    inside numba) and the error reached the user; it falls back like any Numba error."""
+    w = rng.uniform(0.5, 1.5, 3)
+    with pytest.warns(srcad.FallbackWarning, match="numba could not compile"):
+        g = srcad.grad(integer_array_becoming_float, wrt=0)(w, 4)
+    check.compare(integer_array_becoming_float, (w, 4), [0], [g])
