@@ -14,6 +14,7 @@ differentiate another function than the one called.
 
 import ast
 import builtins
+import copy
 import linecache
 import re
 import sys
@@ -192,12 +193,31 @@ def _compiles_to(node, klass, code, imports):
         body = [ast.FunctionDef(name="__srcad_outer__", args=_no_args(), body=cells + body,
                                 decorator_list=[], returns=None)]
     module = ast.fix_missing_locations(ast.Module(body=imports + body, type_ignores=[]))
+    if "@pytest_ar" in code.co_names:  # (a function in a test module: pytest rewrote its asserts)
+        module = _rewritten_as_pytest_does(module, code.co_filename)
     try:
         compiled = compile(module, code.co_filename, "exec",
                            flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return any(same_code(c, code) for c in _code_objects(compiled) if c.co_name == code.co_name)
+
+
+def _rewritten_as_pytest_does(module, filename):
+    from _pytest.assertion.rewrite import rewrite_asserts
+    try:
+        with open(filename, "rb") as file:
+            source = file.read()
+    except OSError:
+        return module
+    module = copy.deepcopy(module)  # (rewrite_asserts edits it: the def's nodes too)
+    rewrite_asserts(module, source)
+    ast.fix_missing_locations(module)
+    for node in ast.walk(module):  # (pytest's new nodes may end before they start)
+        if getattr(node, "end_lineno", None) is not None and \
+                (node.end_lineno, node.end_col_offset) < (node.lineno, node.col_offset):
+            node.end_lineno, node.end_col_offset = node.lineno, node.col_offset
+    return module
 
 
 def _without_decorators(node):

@@ -10,6 +10,8 @@ is one of
     for name in range(i, i, i): ...     the body may end with `if flag: break`
     while name: ...                     the body recomputes `name` at its end; no break inside
     return atom                         the last statement, once
+    raise E(atom, ...)                  E a builtin exception (from `raise` and `assert`);
+                                        the primal's alone: no derivative, no save
 
     expr  := atom | atom <binop> atom | <unaryop> atom | atom <cmpop> atom | (atom, ...)
            | f(atom, ..., kw=atom)      f a resolved callable (anno "func")
@@ -29,6 +31,7 @@ import builtins
 import inspect
 import math
 import operator
+import sys
 from dataclasses import dataclass, field
 
 import gast
@@ -392,6 +395,38 @@ class _Lowering:
         else:
             value = self.atom(node.value)
         self.emit(gast.Return(value=value))
+
+    def visit_Assert(self, node):
+        if sys.flags.optimize:  # (python -O runs no assert)
+            return
+        message = [] if node.msg is None else [node.msg]
+        failure = gast.Call(func=_name("AssertionError"), args=message, keywords=[])
+        self.emit(_if(self.condition(gast.UnaryOp(op=gast.Not(), operand=node.test)),
+                      self.block([anno.copy_loc(gast.Raise(exc=failure, cause=None), node)]),
+                      [], node))
+
+    def visit_Raise(self, node):
+        """`raise E(args)` of a builtin exception: the primal checks its input, as in Python."""
+        call = node.exc if isinstance(node.exc, gast.Call) else \
+            gast.Call(func=node.exc, args=[], keywords=[])  # (`raise ValueError`)
+        name = call.func.id if isinstance(call.func, gast.Name) else None  # (None: `raise`)
+        builtin = getattr(builtins, name or "", None)
+        if node.cause is not None or call.keywords or name is None or \
+                self.scope.get(name, builtin) is not builtin or \
+                not (isinstance(builtin, type) and issubclass(builtin, Exception)):
+            _unsupported("only `raise E(...)` of a builtin exception (ValueError, ...) is "
+                         "supported", node)
+        self.emit(gast.Raise(exc=gast.Call(func=_name(name), args=[
+            self.message(a) for a in call.args], keywords=[]), cause=None))
+
+    def message(self, node):
+        """An exception's argument: a constant, an atom, or an f-string of atoms."""
+        if isinstance(node, gast.JoinedStr):
+            return gast.JoinedStr(values=[
+                gast.FormattedValue(value=self.atom(v.value), conversion=v.conversion,
+                                    format_spec=v.format_spec)
+                if isinstance(v, gast.FormattedValue) else v for v in node.values])
+        return self.atom(node)
 
     def visit_Break(self, node):
         self.emit(gast.Break())

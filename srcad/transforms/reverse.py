@@ -163,6 +163,8 @@ class Differentiator(SavePlanner):
                 self.collect(stmt.orelse, path + (1,))
             elif isinstance(stmt, (gast.For, gast.While)):
                 self.collect_loop(stmt, prefix, i)
+            elif isinstance(stmt, gast.Raise):  # (the forward sweep's alone)
+                self.adjoints[id(stmt)] = []
             else:
                 self.collect_simple(stmt, path)
 
@@ -501,6 +503,8 @@ class Differentiator(SavePlanner):
         if isinstance(stmt, (gast.For, gast.While)):
             fwd, rev = self.loop(stmt, path, loop)
             return fwd, self.with_inits(stmt, rev)
+        if isinstance(stmt, gast.Raise):
+            return [stmt], []
         return self.simple(stmt, path, loop)
 
     def simple(self, stmt, path, loop):
