@@ -6,6 +6,7 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     frontend   parse the function's source, resolve the names it reads
     outputs    check what it returns; with has_aux, split `return value, aux`
     structured flatten tuple, list and dict arguments into a parameter per leaf
+    optional   decide the tests `p is None` of parameters for this call (helpers' in normalize)
     normalize  lower to three-address core form with structured control flow
     typeinfer  kinds and ranks of every variable, for the call's argument types
     aliasing   which arrays may share memory; refuse a write another name would not see
@@ -29,12 +30,13 @@ import re
 import sys
 import threading
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import gast
 
 from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, frontend, fusion,
-                       guards, normalize, outputs, precision, structured, templates, typeinfer)
+                       guards, normalize, optional, outputs, precision, structured, templates,
+                       typeinfer)
 from . import diskcache, reuse
 from .transforms import forward, reverse
 from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
@@ -61,6 +63,19 @@ class Generated:
     text: str = ""  # the generated module (srcad.dask ships it to its workers)
     scope: dict = field(default_factory=dict)  # the module's names from the function's scope
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
+
+
+def _decide_none_tests(parsed, arg_types):
+    """(parsed, its None parameters, those it assigns before reading) with the tests
+    `p is None` of its parameters decided for these argument types (optional.py)."""
+    params = [a.id for a in parsed.tree.args.args]
+    if len(params) != len(arg_types):  # (*args / **kwargs: normalize refuses them)
+        return parsed, set(), set()
+    none = {p for p, ty in zip(params, arg_types, strict=True) if ty == typeinfer.NONE}
+    if any(isinstance(n, (gast.Is, gast.IsNot)) for n in gast.walk(parsed.tree)):
+        parsed = replace(parsed, tree=optional.specialize(anno.deepcopy(parsed.tree), none,
+                                                          set(params) - none))
+    return parsed, none, optional.parameters_rebound(parsed.tree, none)
 
 
 def _dump(stage, render, stages):
@@ -160,20 +175,21 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux, kind)
     parsed, leaves = structured.flatten(parsed, structures or {})
     wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
-    core = normalize.normalize(parsed)
+    parsed, none, rebound = _decide_none_tests(parsed, arg_types)
+    core = normalize.normalize(parsed, none - rebound, optional.parameters_kept(parsed.tree) -
+                               none)
     core.same_shapes = {core.renamed.get(a, a): core.renamed.get(b, b)
                         for a, b in same_shapes.items()}
     _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
-    types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
-                            core.scope)
+    typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}
+    types = typeinfer.infer(core.tree, typed_args, core.scope)
     retype = normalize.type_scatter_adds(core.tree, types)
     # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)
     numpy_args = None if numpy_scalars is None else {names[k] for k in numpy_scalars}
     while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,
                                                   numpy_args):
-        types = typeinfer.infer(core.tree, dict(zip(names, arg_types, strict=True)),
-                                core.scope)
+        types = typeinfer.infer(core.tree, typed_args, core.scope)
         retype = False
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),
           stages)

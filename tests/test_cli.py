@@ -160,8 +160,8 @@ def test_args_as_python_writes_them(model, capsys):
 def test_show_and_explain_say_the_tape_runs_it_once(tmp_path, capsys):
     """With or without --args alike; no raw FallbackWarning on stderr."""
     path = tmp_path / "guarded.py"
-    path.write_text("def guarded(x):\n    if x < 0:\n        raise ValueError('no')\n"
-                    "    return x * x\n")
+    path.write_text("def guarded(x):\n    try:\n        y = x * x\n    except ValueError:\n"
+                    "        y = x\n    return y\n")
     for args in ([], ["--args", "4.0"]):
         assert cli.main(["show", f"{path}:guarded", *args]) == 0
         captured = capsys.readouterr()

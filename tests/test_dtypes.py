@@ -88,6 +88,22 @@ def test_float32_times_an_integer_array_computes_in_float64(mode, rng):
     np.testing.assert_allclose(g, 2 * exact * k, rtol=1e-7)
 
 
+def float64_workspace(x):
+    z = np.zeros(x.shape[0]) + 100000007.0  # (NumPy: float64, the constant exact)
+    w = z * 0.1
+    return np.sum(w * x) + np.sum(x * 0.1)
+
+
+def test_constants_meeting_float64_arrays_in_a_float32_call_stay_exact(mode, rng):
+    """They were written np.float32(c) like every constant of a float32 call: 100000007.0
+    became 100000008.0."""
+    x = rng.uniform(0.5, 1.5, 5).astype(f32)
+    value, g = srcad.value_and_grad(float64_workspace, **options(mode))(x)
+    np.testing.assert_allclose(value, float64_workspace(x), rtol=1e-15)
+    assert g.dtype == f32
+    np.testing.assert_allclose(g, 10000000.7 + np.float32(0.1), rtol=1e-7)
+
+
 def test_float32_vjp(mode, rng):
     x = rng.standard_normal(3).astype(f32)
     value, pullback = srcad.vjp(np.sin, x, **options(mode))

@@ -105,6 +105,11 @@ def _unknown_type(name, node, types, origins, flows):
     what = f"'{templates.SourceText(node.value, origins)}'" if name.startswith("_") and \
         node is not None else f"'{name}'"
     conflicts = getattr(types, "conflicts", {})
+    if name in conflicts and isinstance(origins.get(name), gast.Call):  # (sum(e for v in x))
+        a, b = conflicts[name]
+        return (f"cannot infer the type of '{templates.SourceText(origins[name], origins)}': "
+                f"it starts as a {a} and adds {b} terms (srcad gives each variable one type: "
+                f"give it a start that is a {b}, e.g. sum(..., np.zeros(n)))")
     suspects = [name] + (sorted(templates.names_read(node.value)) if node is not None else [])
     for suspect in suspects:
         if suspect in conflicts and not suspect.startswith("_"):

@@ -22,7 +22,7 @@ import types
 
 import gast
 
-from . import anno, frontend, jumps
+from . import anno, frontend, jumps, optional
 from .frontend import Ref
 from .templates import make_name as _name
 from ..errors import SourceUnavailableError, UnsupportedError
@@ -79,11 +79,16 @@ def inline(lowering, lam, target, args, keywords, call):
     if tree.args.vararg is not None or tree.args.kwarg is not None:
         raise UnsupportedError(f"call of '{name}', which takes *args or **kwargs", loc)
     bound = _bind(name, params, args, keywords, defaults, lowering, loc)
+    none = {p for p, a in bound.items() if _is_none(a, lowering)}
+    optional.specialize(tree, none, {p for p, a in bound.items() if _is_not_none(a, lowering)})
+    unread = optional.parameters_rebound(tree, none)  # (None, then assigned: never read)
     written = frontend.local_names(tree) - set(params) | _assigned_params(tree, params)
     renames, copies = {}, []
     for p in params:
         arg = bound[p]
-        if p not in written and isinstance(arg, gast.Name):
+        if p in unread:
+            renames[p] = lowering.namer.fresh(f"{p}_{name}")
+        elif p not in written and isinstance(arg, gast.Name):
             renames[p] = arg.id
         elif p not in written and isinstance(arg, gast.Constant):
             renames[p] = arg
@@ -93,7 +98,7 @@ def inline(lowering, lam, target, args, keywords, call):
     for local in frontend.local_names(tree) - set(params):
         renames[local] = lowering.namer.fresh(f"{local}_{name}")
     _merge_scope(lowering, helper_scope, helper_refs, renames)
-    _Rename(renames).visit(tree)
+    Rename(renames).visit(tree)
     for new, arg in copies:
         lowering.emit(anno.copy_loc(gast.Assign(targets=[_name(new, gast.Store())], value=arg,
                                                 type_comment=None), call))
@@ -109,6 +114,21 @@ def inline(lowering, lam, target, args, keywords, call):
     body, result = _split_tuple_result(body, result, lowering.namer)
     lowering.out.extend(body)
     return result
+
+
+def _is_none(arg, lowering):
+    return isinstance(arg, gast.Constant) and arg.value is None or \
+        isinstance(arg, gast.Name) and arg.id in lowering.none
+
+
+def _is_not_none(arg, lowering):
+    """Is `arg` known not to be None: a constant, a parameter given something else, or a
+    temporary holding the value of an operation?"""
+    if isinstance(arg, gast.Constant):
+        return arg.value is not None
+    origin = lowering.origins.get(arg.id) if isinstance(arg, gast.Name) else None
+    return isinstance(arg, gast.Name) and (arg.id in lowering.not_none or isinstance(
+        origin, (gast.BinOp, gast.UnaryOp, gast.Subscript, gast.Compare)))
 
 
 def _bind(name, params, args, keywords, defaults, lowering, loc):
@@ -222,7 +242,7 @@ class _ReplaceTupleAssign(gast.NodeTransformer):
         return node
 
 
-class _Rename(gast.NodeTransformer):
+class Rename(gast.NodeTransformer):
     def __init__(self, renames):
         self.renames = renames
 

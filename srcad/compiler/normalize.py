@@ -91,8 +91,9 @@ class Core:
     same_shapes: dict = field(default_factory=dict)
 
 
-def normalize(parsed):
-    """Lower `parsed.tree` to core form.
+def normalize(parsed, none=frozenset(), not_none=frozenset()):
+    """Lower `parsed.tree` to core form; `none` / `not_none`: parameters that hold None / hold
+    something else throughout (a helper's test `p is None` of them is decided: optional.py).
 
     Returns:
         Core: the lowered FunctionDef (a new tree), the Namer that knows every name in it,
@@ -106,6 +107,7 @@ def normalize(parsed):
     renamed = _rename_reserved(tree, scope, refs, namer)
     np_name = _numpy_name(scope, namer)
     lowering = _Lowering(scope, refs, namer, np_name, stack=(parsed.fn,))
+    lowering.none, lowering.not_none = set(none), set(not_none)
     _check_signature(tree)
     body = lowering.block(tree.body)
     body = jumps.lower(body, namer)
@@ -220,6 +222,7 @@ class _Lowering:
         # within a statement (`x[i] * x[i]`): one temporary, one value saved
         self.available = {}
         self.files = {stack[0].__code__.co_filename} if hasattr(stack[0], "__code__") else set()
+        self.none, self.not_none = set(), set()  # names that hold None / never hold it
 
     # -- statements ---------------------------------------------------------------------
     def block(self, stmts):
@@ -706,7 +709,11 @@ class _Lowering:
                                     comparators=[self.atom(node.comparators[0])])
             if all(type(op) in CMPOPS for op in node.ops):
                 return _name(self.condition_name(node).id)
-            _unsupported("comparison with 'in' / 'is'", node)
+            if any(isinstance(op, (gast.Is, gast.IsNot)) for op in node.ops):
+                _unsupported("an 'is' test: srcad decides `p is None` / `p is not None` of a "
+                             "parameter p, or of a helper's parameter given a constant or an "
+                             "argument, where no assignment to p comes before it", node)
+            _unsupported("comparison with 'in'", node)
         if isinstance(node, gast.BoolOp):
             return _name(self.condition_name(node).id)
         if isinstance(node, gast.IfExp):
@@ -782,6 +789,9 @@ class _Lowering:
             _unsupported(f"builtin {target.__name__}() of one iterable: srcad differentiates "
                          f"{target.__name__}(a, b, ...) of numbers; for an array, write "
                          f"np.{target.__name__}(x)", node)
+        if target is sum and node.args and \
+                isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
+            return self.comprehension_sum(node)
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
         if target is np.average:
@@ -875,6 +885,39 @@ class _Lowering:
         array = self.numpy_call(np.asarray, [self.call_arg(given[0])])
         array.keywords = [gast.keyword(arg="dtype", value=self.numpy_dtype(d)) for d in dtype]
         return self.numpy_call(np.copy, [self.atom(array)]) if copy else array
+
+    def comprehension_sum(self, call):
+        """`sum(e for v in it if c)` (or of a list comprehension, with a start) as the loop it
+        is: `acc = start; for v in it: if c: acc = acc + e`, v renamed to a name of its own."""
+        comprehension = call.args[0]
+        if len(call.args) > 2 or call.keywords or \
+                any(g.is_async for g in comprehension.generators):
+            _unsupported("sum() of a comprehension other than sum(e for v in it [, start])",
+                         call)
+        renames = {n.id: self.namer.fresh(n.id) for g in comprehension.generators
+                   for n in gast.walk(g.target) if isinstance(n, gast.Name)}
+        rename = inlining.Rename(renames).visit
+        total = self.namer.temp("_sum")
+        self.origins[total] = call
+        self.assign(_name(total, gast.Store()), call.args[1] if len(call.args) == 2 else
+                    _const(0))
+        body = [anno.copy_loc(templates.make_assign(
+            _name(total, gast.Store()), gast.BinOp(left=_name(total), op=gast.Add(),
+                                                   right=rename(anno.deepcopy(
+                                                       comprehension.elt)))), call)]
+        for generator in reversed(comprehension.generators):
+            for test in reversed(generator.ifs):
+                body = [_if(rename(anno.deepcopy(test)), body, [], call)]
+            loop = gast.For(target=rename(anno.deepcopy(generator.target)),
+                            iter=generator.iter, body=body, orelse=[], type_comment=None)
+            body = [anno.copy_loc(loop, call)]
+        # (the first iterable is evaluated where the sum is; a later one may read the
+        # variables of those before it, renamed)
+        for loop in gast.walk(body[0]):
+            if isinstance(loop, gast.For) and loop is not body[0]:
+                loop.iter = rename(loop.iter)
+        self.visit_For(body[0])
+        return _name(total)
 
     def average(self, node):
         """np.average(a) is np.mean(a); np.average(a, weights=w) np.sum(a * w) / np.sum(w)."""

@@ -8,7 +8,8 @@ converted to float64.
 NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it as float64,
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
-what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact).
+what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact); a
+constant meeting them (or what was computed from them) stays a Python float, exact as NumPy's.
 NumPy computes a float32 array times an int64 array in float64, Numba in float32: the integer
 array is converted first.
 The empty array a loop's first save of a float array reads, and the rows it saves such arrays
@@ -27,30 +28,79 @@ ALLOCATIONS = {"full", "array", "asarray", "arange", "linspace", "ones", "zeros"
 def single(fn_def, np_name, types):
     """Rewrite `fn_def` (in place, its body only: defaults stay) to compute in float32;
     `types` maps its variables to their types (typeinfer.Ty)."""
+    wide = _float64_names(fn_def, np_name)
     for stmt in fn_def.body:
-        _Single(np_name, types).visit(stmt)
+        _Single(np_name, types, wide).visit(stmt)
     return fn_def
 
 
+def _float64_names(fn_def, np_name):
+    """The variables that may hold float64 (or integer) values in a float32 call: assigned from
+    an allocation without a dtype (NumPy's is float64) or from an expression reading one."""
+    wide = set()
+    while True:
+        found = {t.id for node in gast.walk(fn_def) if isinstance(node, gast.Assign) and
+                 _is_wide(node.value, wide, np_name)
+                 for t in gast.walk(node.targets[0]) if isinstance(t, gast.Name)}
+        if found <= wide:
+            return wide
+        wide |= found
+
+
+def _is_wide(expr, wide, np_name):
+    return any(isinstance(n, gast.Name) and n.id in wide or _is_float64_allocation(n, np_name)
+               for n in gast.walk(expr))
+
+
+_DTYPE_POSITION = {"zeros": 1, "ones": 1, "empty": 1, "full": 2, "identity": 1, "eye": 3,
+                   "arange": 3, "linspace": 5}
+
+
+def _is_float64_allocation(node, np_name):
+    return _is_numpy_call(node, np_name, _DTYPE_POSITION) and \
+        len(node.args) <= _DTYPE_POSITION[node.func.attr] and \
+        not any(k.arg == "dtype" for k in node.keywords) and not _is_placeholder(node)
+
+
+def _is_numpy_call(node, np_name, names):
+    return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+        node.func.attr in names and isinstance(node.func.value, gast.Name) and \
+        node.func.value.id == np_name
+
+
 class _Single(gast.NodeTransformer):
-    def __init__(self, np_name, types):
-        self.np_name, self.types = np_name, types
+    def __init__(self, np_name, types, wide):
+        self.np_name, self.types, self.wide = np_name, types, wide
+        self.exact = set()  # (constants meeting float64 values: NumPy keeps them float64)
 
     def visit_Constant(self, node):
-        if type(node.value) is not float:
+        if type(node.value) is not float or id(node) in self.exact:
             return node
         return gast.Call(func=self.float32(), args=[node], keywords=[])
 
+    def keep_exact_beside_float64(self, operands):
+        if any(_is_wide(e, self.wide, self.np_name) for e in operands):
+            self.exact.update(id(e) for e in operands if isinstance(e, gast.Constant))
+
+    def visit_Compare(self, node):
+        self.keep_exact_beside_float64([node.left, *node.comparators])
+        return self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self.keep_exact_beside_float64([node.target, node.value])
+        return self.generic_visit(node)
+
     def visit_Call(self, node):
         # what NumPy allocates from Python floats is float64 (np.full(n, 0.5), np.arange(1.0))
-        if isinstance(node.func, gast.Attribute) and node.func.attr in ALLOCATIONS and \
-                isinstance(node.func.value, gast.Name) and node.func.value.id == self.np_name:
+        if _is_numpy_call(node, self.np_name, ALLOCATIONS):
             if _is_placeholder(node):  # (most arrays a float32 gradient saves are float32)
                 node.args[1].attr = "float32"
             return node
+        self.keep_exact_beside_float64(node.args)
         return self.generic_visit(node)
 
     def visit_BinOp(self, node):
+        self.keep_exact_beside_float64([node.left, node.right])
         self.generic_visit(node)
         for side, other in (("left", node.right), ("right", node.left)):
             operand = getattr(node, side)

@@ -1,0 +1,44 @@
+"""sum() of a generator expression or list comprehension is lowered to the loop it is (its
+variables names of their own, `if` clauses and several `for`s in order, a start): gradients
+against finite differences, compiled and as Python; a sum of arrays without an array start is
+refused naming the sum."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def sums_of_terms(x):
+    i = 7  # (the comprehension's own i does not change it)
+    a = sum(x[i] ** 2 for i in range(x.shape[0]))
+    b = sum([np.sin(v) * w for v, w in zip(x, x[::-1]) if v > 0.3], 1.5)
+    c = sum(x[i] * x[j] for i in range(3) for j in range(i, 3) if i != j)
+    return a + b + c + i
+
+
+def rows_weighted(X, w):
+    return np.sum(sum((w[i] * X[i] for i in range(X.shape[0])), np.zeros(X.shape[1])) ** 2)
+
+
+def rows_weighted_from_zero(X, w):
+    return np.sum(sum(w[i] * X[i] for i in range(X.shape[0])) ** 2)
+
+
+def test_sums_of_comprehensions(jit, rng):
+    x = rng.uniform(0.0, 1.0, 5)
+    value, g = srcad.value_and_grad(sums_of_terms, mode="source", jit=jit)(x)
+    assert value == pytest.approx(sums_of_terms(x), rel=1e-12)
+    check.compare(sums_of_terms, (x,), [0], [g])
+    X, w = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    g = srcad.grad(rows_weighted, wrt=(0, 1), mode="source", jit=jit)(X, w)
+    check.compare(rows_weighted, (X, w), [0, 1], list(g))
+
+
+def test_a_sum_of_arrays_from_zero_is_refused_by_name(rng):
+    X, w = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    with pytest.raises(srcad.UnsupportedError, match=r"test_comprehension_sums.py:\d+: cannot "
+                                                     r"infer the type of 'sum\(.*adds "
+                                                     r"float\[1d\] terms"):
+        srcad.grad(rows_weighted_from_zero, mode="source")(X, w)
