@@ -722,6 +722,7 @@ def remove_unread_saves(fn_def, ctx):
     unread = ctx.buffers - read
     if not unread:
         return False
+    _size_kept_buffers(fn_def, unread)
     for block in blocks(fn_def.body):
         for stmt in block:
             if not isinstance(stmt, (gast.For, gast.While)) and \
@@ -735,6 +736,29 @@ def remove_unread_saves(fn_def, ctx):
         block[:] = kept
     ctx.buffers -= unread - sized
     return changed
+
+
+def _size_kept_buffers(fn_def, unread):
+    """A loop's buffers are grown together, tested on the first one's size (and a strip-mined
+    loop's room is that size): where the first is unread, another of the loop's that is read
+    is measured instead, so that the unread one can go."""
+    repoint = {}
+    for node in walk(fn_def):
+        if _is_grow_group(node):
+            kept = [s.targets[0].id for s in node.body if s.targets[0].id not in unread]
+            first = node.body[0].targets[0].id
+            if first in unread and kept:
+                repoint[first] = kept[0]
+    for node in walk(fn_def):
+        if isinstance(node, gast.Attribute) and node.attr == "shape" and \
+                isinstance(node.value, gast.Name) and node.value.id in repoint:
+            node.value.id = repoint[node.value.id]
+
+
+def _is_grow_group(stmt):
+    """`if n > a.shape[0]: a = rt.grow(a, n); b = rt.grow(b, n); ...`"""
+    return isinstance(stmt, gast.If) and bool(stmt.body) and not stmt.orelse and \
+        all(_is_runtime(getattr(s, "value", None), "grow") for s in stmt.body)
 
 
 def _fills(stmt):
@@ -849,8 +873,8 @@ def _row_saves(forward, reverse, buf):
     for block in blocks(forward + reverse):
         for stmt in block:
             if not isinstance(stmt, (gast.For, gast.While)) and \
-                    not any(stmt is p for p in pushes + pops) and \
-                    _mentions(_shallow(stmt), buf) and _buffer_statement(stmt, {buf}) is None:
+                    not any(stmt is p for p in pushes + pops) and not _is_grow_group(stmt) \
+                    and _mentions(_shallow(stmt), buf) and _buffer_statement(stmt, {buf}) is None:
                 return None
     return (pushes, pops, name) if _read_for_its_shape_only(reverse, name, pops) else None
 

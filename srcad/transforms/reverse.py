@@ -632,16 +632,11 @@ class Differentiator(SavePlanner):
         if uses_slots and growable:
             # make room before the loop for all its trips (a while loop: see strip_mine);
             # a buffer reassigned inside a hot loop would cost reference counting every trip
-            needed = _expr("k + 1", k=_name(info.counter)) if not is_for else \
-                _expr("k + len(range(a, b, s))", k=_name(info.counter), a=start, b=stop, s=step)
-            grows = [gast.If(test=_expr("n > b.shape[0]", n=needed, b=_name(b.name)),
-                             body=[_assign(b.name, _expr("rt.grow(b, n)", b=_name(b.name),
-                                                         n=needed))],
-                             orelse=[])
-                     for b in info.buffers if b.dtype is not None]
             if is_for:
-                pre.extend(grows)
-            elif grows:
+                pre.extend(self.grow_buffers(info, _expr(
+                    "k + len(range(a, b, s))", k=_name(info.counter), a=start, b=stop,
+                    s=step)))
+            elif any(b.dtype is not None for b in info.buffers):
                 fwd_loop_body = self.strip_mine(stmt, info, fwd_loop_body)
         if exit_test is not None:
             fwd_loop_body.append(exit_test)
@@ -917,15 +912,26 @@ class Differentiator(SavePlanner):
         the inner loop, where numba would otherwise count references on every trip."""
         k = _name(info.counter)
         room = self.namer.fresh("_room")
-        grows = [gast.If(test=_expr("k + 64 > b.shape[0]", k=k, b=_name(b)),
-                         body=[_assign(b, _expr("rt.grow(b, k + 64)", b=_name(b), k=k))],
-                         orelse=[])
-                 for b in [b.name for b in info.buffers if b.dtype is not None]]
+        grows = self.grow_buffers(info, _expr("k + 64", k=k))
         first = next(b.name for b in info.buffers if b.dtype is not None)
         inner = gast.While(test=gast.BoolOp(op=gast.And(), values=[
             anno.deepcopy(stmt.test), _expr("k < room", k=k, room=_name(room))]),
             body=body, orelse=[])
         return grows + [_assign(room, _expr("b.shape[0]", b=_name(first))), inner]
+
+    def grow_buffers(self, info, needed):
+        """`if n > first.shape[0]: b = rt.grow(b, n)` for each buffer b of a loop, n the
+        rows `needed`: they are allocated and grown alike (a save widens a row, never adds
+        one), so the first one's size is every one's."""
+        names = [b.name for b in info.buffers if b.dtype is not None]
+        if not names:
+            return []
+        n = self.namer.fresh("_rows")
+        self.types[n] = typeinfer.INT
+        return [_assign(n, needed),
+                gast.If(test=_expr("n > b.shape[0]", n=_name(n), b=_name(names[0])),
+                        body=[_assign(b, _expr("rt.grow(b, n)", b=_name(b), n=_name(n)))
+                              for b in names], orelse=[])]
 
     def defined_before(self, name, loop_path):
         start = loop_path[:-1] + (loop_path[-1] - 0.5,)
