@@ -104,6 +104,25 @@ def test_constants_meeting_float64_arrays_in_a_float32_call_stay_exact(mode, rng
     np.testing.assert_allclose(g, 10000000.7 + np.float32(0.1), rtol=1e-7)
 
 
+def converted_to_float64(x):
+    y = x.astype(np.float64)
+    z = np.zeros(x.shape[0])
+    z[0] = 0.1
+    s = y[0] + 100000007.0 - 100000000.0 + np.sum(np.where(y > 0.3, y, 0.0)) + x[0] * z[0]
+    s = s + float(x[1]) * 100000007.0 + np.sum(x * np.float64(0.1))
+    return s * 2.0 if y[0] > 0.3 else s * 3.0
+
+
+def test_float64_values_in_a_float32_call_meet_exact_constants(mode, rng):
+    """Found by a helper's attack: constants meeting conversions to float64, Python floats
+    and stores into float64 arrays were rounded to float32 (0.3 took the wrong branch)."""
+    x = np.float32([0.3, 0.7, 1.1, 0.05])
+    value, g = srcad.value_and_grad(converted_to_float64, **options(mode))(x)
+    np.testing.assert_allclose(value, converted_to_float64(x), rtol=1e-14)
+    assert g.dtype == f32  # (x[0] = float32(0.3) > 0.3: the branch doubling s, y[0] counted)
+    np.testing.assert_allclose(g, 2 * np.array([2.2, 100000008.1, 1.1, 0.1]), rtol=1e-7)
+
+
 def test_float32_vjp(mode, rng):
     x = rng.standard_normal(3).astype(f32)
     value, pullback = srcad.vjp(np.sin, x, **options(mode))

@@ -13,8 +13,8 @@ A check of an index that is affine in the index of an enclosing `for i in range(
 (`x[i + 1]`, `A[j, 2 * i]`), on an array the loop does not rebind, is hoisted before the loop
 and made at the loop's first and last trip: an affine index takes every value between those
 two, and Python's valid indices [-n, n) are an interval. Hoisting repeats outwards while it
-can. A check under an `if` (or in a loop with a `break`) stays where it is: a trip that does
-not reach the access must not fail.
+can. A check under an `if` (or in a loop with a `break` or a `raise`) stays where it is: a
+trip that does not reach the access must not fail, nor fail otherwise than Python would.
 """
 
 import os
@@ -312,7 +312,8 @@ def _unit_range(loop):
 
 
 def _has_exit(loop):
-    return any(isinstance(n, gast.Break) for n in gast.walk(loop))
+    """Can a trip of `loop` end early (a break, or a raise of the function's own checks)?"""
+    return any(isinstance(n, (gast.Break, gast.Raise)) for n in gast.walk(loop))
 
 
 def _assigned(stmt):

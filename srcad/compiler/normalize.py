@@ -229,6 +229,8 @@ class _Lowering:
         saved, outer = self.out, self.stmt  # (a loop or if takes its own location after it)
         self.out = []
         for stmt in stmts:
+            if self.out and isinstance(self.out[-1], gast.Raise):
+                break  # (what follows a raise is never reached)
             self.stmt = stmt
             self.available.clear()
             visit = getattr(self, "visit_" + type(stmt).__name__, None)

@@ -106,10 +106,21 @@ class _Decide(gast.NodeTransformer):
     def block(self, stmts):
         out = []
         for stmt in stmts:
+            if out and isinstance(out[-1], gast.Raise):
+                break  # (the rest is never reached)
             if isinstance(stmt, gast.If):
                 stmt.test = self.visit(stmt.test)
                 if _is_bool(stmt.test):
                     out.extend(self.block(stmt.body if stmt.test.value else stmt.orelse))
+                    continue
+            if isinstance(stmt, gast.Assert):
+                stmt.test = self.visit(stmt.test)
+                if _is_bool(stmt.test):  # (`assert w is not None, "..."`)
+                    out.extend([] if stmt.test.value else [anno.copy_loc(gast.Raise(
+                        exc=gast.Call(func=gast.Name(id="AssertionError", ctx=gast.Load(),
+                                                     annotation=None, type_comment=None),
+                                      args=[stmt.msg] if stmt.msg else [], keywords=[]),
+                        cause=None), stmt)])
                     continue
             for field in ("body", "orelse", "finalbody"):
                 if isinstance(getattr(stmt, field, None), list):

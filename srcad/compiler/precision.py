@@ -9,7 +9,9 @@ NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it 
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
 what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact); a
-constant meeting them (or what was computed from them) stays a Python float, exact as NumPy's.
+constant meeting them, or other float64 values (conversions to float64, Python floats such as
+`float(v)` and `math.sqrt(v)`, what is computed from them), stays a Python float, exact as
+NumPy's.
 NumPy computes a float32 array times an int64 array in float64, Numba in float32: the integer
 array is converted first.
 The empty array a loop's first save of a float array reads, and the rows it saves such arrays
@@ -48,8 +50,27 @@ def _float64_names(fn_def, np_name):
 
 
 def _is_wide(expr, wide, np_name):
-    return any(isinstance(n, gast.Name) and n.id in wide or _is_float64_allocation(n, np_name)
+    return any(isinstance(n, gast.Name) and n.id in wide or _makes_float64(n, np_name)
                for n in gast.walk(expr))
+
+
+def _makes_float64(node, np_name):
+    """An allocation without a dtype, a conversion to float64 (`np.asarray(x, dtype=
+    np.float64)`, `np.float64(v)`), or a Python float (`float(v)`, `math.sqrt(v)`)."""
+    if not isinstance(node, gast.Call):
+        return False
+    func = node.func
+    return _is_float64_allocation(node, np_name) or \
+        any(k.arg == "dtype" and _is_float64_type(k.value, np_name) for k in node.keywords) or \
+        _is_float64_type(func, np_name) or isinstance(func, gast.Name) and func.id == "float" \
+        or isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and \
+        func.value.id == "math"
+
+
+def _is_float64_type(node, np_name):
+    return isinstance(node, gast.Name) and node.id == "float" or \
+        isinstance(node, gast.Attribute) and node.attr in ("float64", "double") and \
+        isinstance(node.value, gast.Name) and node.value.id == np_name
 
 
 _DTYPE_POSITION = {"zeros": 1, "ones": 1, "empty": 1, "full": 2, "identity": 1, "eye": 3,
@@ -90,12 +111,19 @@ class _Single(gast.NodeTransformer):
         self.keep_exact_beside_float64([node.target, node.value])
         return self.generic_visit(node)
 
+    def visit_Assign(self, node):  # (y[0] = 0.1 into a float64 y)
+        if isinstance(node.targets[0], gast.Subscript):
+            self.keep_exact_beside_float64([node.targets[0].value, node.value])
+        return self.generic_visit(node)
+
     def visit_Call(self, node):
         # what NumPy allocates from Python floats is float64 (np.full(n, 0.5), np.arange(1.0))
         if _is_numpy_call(node, self.np_name, ALLOCATIONS):
             if _is_placeholder(node):  # (most arrays a float32 gradient saves are float32)
                 node.args[1].attr = "float32"
             return node
+        if _is_float64_type(node.func, self.np_name):  # (np.float64(0.1), float(0.1))
+            self.exact.update(id(a) for a in node.args if isinstance(a, gast.Constant))
         self.keep_exact_beside_float64(node.args)
         return self.generic_visit(node)
 

@@ -269,7 +269,7 @@ def _math_function(name, real):
             return real(*args)
         on_tensors = _MATH_ON_TENSORS.get(name) or _rule_ops().handler(real)
         if on_tensors is not None:
-            result = on_tensors(*args)
+            result = on_tensors(*args).to(np.float64)
             result._python = True  # math.* returns a Python float
             return result
         if name not in _MATH_ZERO_GRADIENT and any(t.requires_grad for t in tensors):
@@ -439,7 +439,7 @@ class _Float(metaclass=_FloatType):
 
     def __new__(cls, x=0.0):
         if isinstance(x, Tensor) and mode.in_user_code():
-            number = x.reshape(())  # a Python float: a tensor of its own
+            number = x.reshape(()).to(np.float64)  # a Python float: a tensor of its own
             number._python = True
             return number
         return float(x)

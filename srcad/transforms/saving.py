@@ -36,6 +36,8 @@ CHEAP_CALLS = (abs, min, max, float, int, len)
 
 
 def _cost(stmt):
+    if isinstance(stmt, gast.Raise):
+        return 0
     value = stmt.value
     if isinstance(value, gast.Call):
         return 1 if anno.getanno(value.func, "func") in CHEAP_CALLS else CALL_COST

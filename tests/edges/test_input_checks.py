@@ -3,6 +3,7 @@ sweep (compiled too) and raise what the function raises; where they do not fire 
 is the function's. Gradients, jvp and hvp are checked against finite differences. (The
 functions live in a test module, whose asserts pytest rewrites: srcad reads them as written.)"""
 
+import math
 import warnings
 
 import numpy as np
@@ -136,3 +137,73 @@ def test_other_raises_are_refused_by_name_and_run_on_the_tape(fn):
         srcad.grad(fn, mode="source")(2.0)
     with pytest.warns(srcad.FallbackWarning):
         assert srcad.grad(fn)(2.0) == pytest.approx(4.0)
+
+
+def checked_in_nested_loops(x):
+    s = 0.0
+    for i in range(3):
+        for j in range(3):
+            assert x[i] < 5, "big"
+            s += x[i] * x[j]
+        k = 0
+        while s < 10.0 * (i + 1):
+            if k > 50:
+                raise RuntimeError("stuck")
+            s += math.exp(x[i]) + 1.0
+            k += 1
+    return s
+
+
+def guards_its_indices(x, n):
+    s = 0.0
+    for i in range(n):
+        assert i < len(x), "n too large"
+        if x[i] < 0:
+            raise ValueError("negative")
+        s += x[i] ** 2
+    return s
+
+
+def test_checks_in_nested_loops_and_before_an_index(jit, rng):
+    """Found by a helper's attack: a check in a nested loop crashed the transform (the cost
+    model of checkpointing read it as an assignment); an index check hoisted out of the loop
+    raised IndexError where the function's own check raises first."""
+    x = rng.uniform(0.1, 1.0, 3)
+    g = srcad.grad(checked_in_nested_loops, mode="source", jit=jit)(x)
+    check.compare(checked_in_nested_loops, (x,), [0], [g])
+    hv = srcad.hvp(checked_in_nested_loops, jit=jit)(x, np.ones(3))
+    assert hv.shape == (3,)
+    guarded = srcad.grad(guards_its_indices, mode="source", jit=jit)
+    check.compare(guards_its_indices, (x, 3), [0], [guarded(x, 3)])
+    with pytest.raises(AssertionError, match="n too large"):
+        guarded(x, 5)
+    with pytest.raises(ValueError, match="negative"):
+        guarded(np.array([1.0, -1.0, 2.0]), 5)
+
+
+def needs_w(x, w=None):
+    if w is None:
+        raise ValueError("need w")
+    return np.sum(x) * w
+
+
+def asserts_w(x, w=None):
+    assert w is not None, "need w"
+    return np.sum(x) * w
+
+
+def only_raises(x):
+    raise NotImplementedError("later")
+
+
+def test_a_required_optional_argument_and_a_function_that_only_raises(jit):
+    """Found by a helper's attack: with w None the code after the raise was typed with w None
+    (refused: 'cannot infer the type'); a function that only raises had 'no return'."""
+    x = np.ones(3)
+    for fn, error in [(needs_w, ValueError), (asserts_w, AssertionError)]:
+        g = srcad.grad(fn, mode="source", jit=jit)
+        with pytest.raises(error, match="need w"):
+            g(x)
+        np.testing.assert_allclose(g(x, 2.0), [2.0, 2.0, 2.0])
+    with pytest.raises(NotImplementedError, match="later"):
+        srcad.grad(only_raises, mode="source", jit=jit)(x)
