@@ -7,6 +7,7 @@ per signature at typing time. Helpers that are the same code either way are
 `register_jitable`.
 """
 
+import builtins
 import math
 
 import numpy as np
@@ -843,3 +844,23 @@ def _caught(chunk, c, rest):
         return True
     except Exception:  # noqa: BLE001 (raised again by _run_chunks_parallel)
         return False
+
+
+# An f-string message of a check (`raise ValueError(f"x = {x[i]}")`) is raised from compiled
+# code as `rt.ValueError_formatted("x = {}", x[i])`: Numba formats no floats or arrays itself,
+# and passes the values out; this subclass of the builtin formats them as the f-string would.
+_FORMATTED = {}
+
+
+def __getattr__(name):
+    base, _, suffix = name.rpartition("_")
+    builtin = getattr(builtins, base, None)
+    if suffix != "formatted" or not (isinstance(builtin, type) and
+                                     issubclass(builtin, Exception)):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _FORMATTED:
+        def __init__(self, template, *values):
+            builtin.__init__(self, template.format(*values))
+        _FORMATTED[name] = type(base, (builtin,), {"__init__": __init__,
+                                                   "__module__": "builtins"})
+    return _FORMATTED[name]

@@ -41,6 +41,31 @@ def render(fn_def):
     return "\n".join(lines) + "\n"
 
 
+def _formatted_messages(fn_def):
+    """`raise E(f"x = {v:.3f}")` -> `raise rt.E_formatted("x = {:.3f}", v)`: the values are
+    formatted outside compiled code (see runtime.py)."""
+    for node in gast.walk(fn_def):
+        if not (isinstance(node, gast.Raise) and len(node.exc.args) == 1 and
+                isinstance(node.exc.args[0], gast.JoinedStr)):
+            continue
+        template, values = "", []
+        for part in node.exc.args[0].values:
+            if isinstance(part, gast.Constant):
+                template += part.value.replace("{", "{{").replace("}", "}}")
+                continue
+            spec = part.format_spec
+            if spec is not None and not (len(spec.values) == 1 and
+                                         isinstance(spec.values[0], gast.Constant)):
+                break  # (a computed format spec: left to Numba, or its fallback)
+            template += "{" + ("!" + chr(part.conversion) if part.conversion >= 0 else "") + \
+                (":" + spec.values[0].value if spec is not None else "") + "}"
+            values.append(part.value)
+        else:
+            node.exc = templates.fill(f"rt.{node.exc.func.id}_formatted(t)",
+                                      t=gast.Constant(value=template, kind=None))
+            node.exc.args.extend(values)
+
+
 def numba_compatible(fn_def, types):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
@@ -51,6 +76,7 @@ def numba_compatible(fn_def, types):
     def ty(name):
         return types.get(name, typeinfer.UNKNOWN)
     _IntegerPowers(types).visit(fn_def)
+    _formatted_messages(fn_def)
     _buffer_slice_updates(fn_def, types)
     for node in gast.walk(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \

@@ -92,20 +92,23 @@ def test_a_check_in_a_parallel_loop(rng):
         g(x, 0.7)
 
 
-def formatted_for_python_only(x):
-    if x[0] < 0:
-        raise ValueError(f"x[0] = {x[0]:.3f} is negative")
+def formatted_message(x):
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            raise ValueError(f"x[{i}] = {x[i]:.3f} ({x[i]}) is negative {{!}}")
     return np.sum(x ** 3)
 
 
-def test_a_message_numba_cannot_format_runs_the_generated_python(rng):
+def test_messages_are_formatted_as_python_formats_them(jit, rng):
+    """Found by a helper's attack: compiled, Numba printed a float as '<object type:float64>'
+    (and refused format specs); the values now leave compiled code to be formatted."""
     x = rng.uniform(0.1, 1.0, 3)
-    g = srcad.grad(formatted_for_python_only)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", srcad.FallbackWarning)
-        check.compare(formatted_for_python_only, (x,), [0], [g(x)])
-    with pytest.raises(ValueError, match="x\\[0\\] = -0.500 is negative"):
-        g(np.array([-0.5, 1.0, 1.0]))
+        warnings.simplefilter("error", srcad.FallbackWarning)  # (compiled, no fallback)
+        g = srcad.grad(formatted_message, mode="source", jit=jit)
+        check.compare(formatted_message, (x,), [0], [g(x)])
+        with pytest.raises(ValueError, match=r"^x\[1\] = -0.500 \(-0.5\) is negative \{!\}$"):
+            g(np.array([1.0, -0.5, 1.0]))
 
 
 class OwnError(Exception):
