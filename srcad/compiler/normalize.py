@@ -791,8 +791,14 @@ class _Lowering:
             _unsupported(f"builtin {target.__name__}() of one iterable: srcad differentiates "
                          f"{target.__name__}(a, b, ...) of numbers; for an array, write "
                          f"np.{target.__name__}(x)", node)
-        if target is sum and node.args and \
-                isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
+        if target is sum and node.args and not any(isinstance(a, gast.Starred)
+                                                   for a in node.args):
+            if not isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):  # sum(x)
+                item = self.namer.fresh("_item")
+                node = anno.copy_loc(gast.Call(func=node.func, args=[gast.GeneratorExp(
+                    elt=_name(item), generators=[gast.comprehension(
+                        target=_name(item, gast.Store()), iter=node.args[0], ifs=[],
+                        is_async=0)])] + node.args[1:], keywords=node.keywords), node)
             return self.comprehension_sum(node)
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
@@ -889,20 +895,34 @@ class _Lowering:
         return self.numpy_call(np.copy, [self.atom(array)]) if copy else array
 
     def comprehension_sum(self, call):
-        """`sum(e for v in it if c)` (or of a list comprehension, with a start) as the loop it
-        is: `acc = start; for v in it: if c: acc = acc + e`, v renamed to a name of its own."""
+        """`sum(e for v in it if c)` (or of a list comprehension, with a start; `sum(x)` is
+        `sum(v for v in x)`) as the loop it is: `acc = start; for v in it: if c: acc = acc +
+        e`, v renamed to a name of its own."""
         comprehension = call.args[0]
         if len(call.args) > 2 or call.keywords or \
                 any(g.is_async for g in comprehension.generators):
             _unsupported("sum() of a comprehension other than sum(e for v in it [, start])",
                          call)
-        renames = {n.id: self.namer.fresh(n.id) for g in comprehension.generators
-                   for n in gast.walk(g.target) if isinstance(n, gast.Name)}
-        rename = inlining.Rename(renames).visit
         total = self.namer.temp("_sum")
         self.origins[total] = call
         self.assign(_name(total, gast.Store()), call.args[1] if len(call.args) == 2 else
                     _const(0))
+        (first, *others) = comprehension.generators
+        if not others and isinstance(first.iter, (gast.Tuple, gast.List)) and \
+                isinstance(first.target, gast.Name):  # sum((a, b)): a term per item
+            for item in first.iter.elts:
+                put = inlining.Rename({first.target.id: item}).visit
+                term = [_assign(_name(total, gast.Store()), gast.BinOp(
+                    left=_name(total), op=gast.Add(), right=put(anno.deepcopy(
+                        comprehension.elt))), call)]
+                for test in reversed(first.ifs):
+                    term = [_if(put(anno.deepcopy(test)), term, [], call)]
+                for stmt in term:
+                    getattr(self, "visit_" + type(stmt).__name__)(stmt)
+            return _name(total)
+        renames = {n.id: self.namer.fresh(n.id) for g in comprehension.generators
+                   for n in gast.walk(g.target) if isinstance(n, gast.Name)}
+        rename = inlining.Rename(renames).visit
         body = [anno.copy_loc(templates.make_assign(
             _name(total, gast.Store()), gast.BinOp(left=_name(total), op=gast.Add(),
                                                    right=rename(anno.deepcopy(

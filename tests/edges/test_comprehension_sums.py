@@ -1,5 +1,6 @@
 """sum() of a generator expression or list comprehension is lowered to the loop it is (its
-variables names of their own, `if` clauses and several `for`s in order, a start): gradients
+variables names of their own, `if` clauses and several `for`s in order, a start; `sum(x)` of
+an array, a term per item of a tuple): gradients
 against finite differences, compiled and as Python; a sum of arrays without an array start is
 refused naming the sum."""
 
@@ -18,6 +19,12 @@ def sums_of_terms(x):
     return a + b + c + i
 
 
+def builtin_sums(x, M):
+    a = sum(x) * 2.0 + sum(x, 1.5) + sum((x[0], x[1]))
+    b = sum(c * x[2] for c in (1.0, 2.0, 3.0) if c != 2.0)
+    return a + b + np.sum(sum(M, np.zeros(M.shape[1])) ** 2)
+
+
 def rows_weighted(X, w):
     return np.sum(sum((w[i] * X[i] for i in range(X.shape[0])), np.zeros(X.shape[1])) ** 2)
 
@@ -34,6 +41,8 @@ def test_sums_of_comprehensions(jit, rng):
     X, w = rng.standard_normal((4, 3)), rng.standard_normal(4)
     g = srcad.grad(rows_weighted, wrt=(0, 1), mode="source", jit=jit)(X, w)
     check.compare(rows_weighted, (X, w), [0, 1], list(g))
+    g = srcad.grad(builtin_sums, wrt=(0, 1), mode="source", jit=jit)(x, X)
+    check.compare(builtin_sums, (x, X), [0, 1], list(g))
 
 
 def test_a_sum_of_arrays_from_zero_is_refused_by_name(rng):
