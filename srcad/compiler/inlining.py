@@ -123,12 +123,14 @@ def _is_none(arg, lowering):
 
 def _is_not_none(arg, lowering):
     """Is `arg` known not to be None: a constant, a parameter given something else, or a
-    temporary holding the value of an operation?"""
+    temporary holding the value of an operation or a slice (an item of a tuple may be None)?"""
     if isinstance(arg, gast.Constant):
         return arg.value is not None
     origin = lowering.origins.get(arg.id) if isinstance(arg, gast.Name) else None
-    return isinstance(arg, gast.Name) and (arg.id in lowering.not_none or isinstance(
-        origin, (gast.BinOp, gast.UnaryOp, gast.Subscript, gast.Compare)))
+    return isinstance(arg, gast.Name) and (
+        arg.id in lowering.not_none or isinstance(origin, (gast.BinOp, gast.UnaryOp,
+                                                           gast.Compare)) or
+        isinstance(origin, gast.Subscript) and isinstance(origin.slice, gast.Slice))
 
 
 def _bind(name, params, args, keywords, defaults, lowering, loc):

@@ -706,6 +706,11 @@ class _Lowering:
         if isinstance(node, gast.UnaryOp):
             return gast.UnaryOp(op=node.op, operand=self.atom(node.operand))
         if isinstance(node, gast.Compare):
+            if any(isinstance(e, gast.Constant) and e.value is None
+                   for e in [node.left, *node.comparators]) and \
+                    any(isinstance(op, (gast.Eq, gast.NotEq)) for op in node.ops):
+                _unsupported("a comparison with None by == / != (of an array, NumPy compares "
+                             "each element): write `is None` / `is not None`", node)
             if len(node.ops) == 1 and type(node.ops[0]) in CMPOPS:
                 return gast.Compare(left=self.atom(node.left), ops=node.ops,
                                     comparators=[self.atom(node.comparators[0])])

@@ -87,6 +87,21 @@ def identity_of_arrays(x, y):
     return np.sum(x) if x is y else np.sum(y)
 
 
+def equal_to_none(x, w=None):
+    if w == None:  # noqa: E711 (what is tested)
+        return np.sum(x)
+    return np.sum(x * w)
+
+
+def test_equality_with_none_is_refused_by_name(rng):
+    """Found by a helper's attack: compiled, `w == None` of an array was False where NumPy
+    compares each element (and `if` of the result raises)."""
+    x = rng.uniform(0.1, 1.0, 3)
+    with pytest.raises(srcad.UnsupportedError, match=r"test_optional_arguments.py:\d+: a "
+                                                     r"comparison with None by =="):
+        srcad.grad(equal_to_none, mode="source")(x, x)
+
+
 def helper_given_a_computed_value(x):
     return penalty(x, np.max(x))
 
