@@ -88,7 +88,7 @@ def identity_of_arrays(x, y):
 
 
 def equal_to_none(x, w=None):
-    if w == None:  # noqa: E711 (what is tested)
+    if w == None:  # (what is tested)
         return np.sum(x)
     return np.sum(x * w)
 
