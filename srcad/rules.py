@@ -374,6 +374,7 @@ adjoint(np.transpose, params="x", x="np.transpose(g)", linear="x")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a",
         forward="rt.reshape(a, newshape)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)", linear="x")
+adjoint(runtime.item, params="x", x="np.full_like(x, g)", linear="x")  # x.item()
 adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)", linear="a")
 adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a known rank)
         forward="kn.squeeze_axes(a, axis)", linear="a")

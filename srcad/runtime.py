@@ -569,6 +569,14 @@ def _reshape(a, newshape):
     return lambda a, newshape: np.ascontiguousarray(a).reshape(newshape)
 
 
+@register_jitable
+def item(x):
+    """`x.item()` of an array: its one element (an error for any other size, as NumPy's)."""
+    if x.size != 1:
+        raise ValueError("can only convert an array of size 1 to a Python scalar")
+    return x.ravel()[0]
+
+
 def reshape_like(g, x):
     """`g` in the shape of `x` (the adjoint of a reshape or ravel)."""
     if np.ndim(x) == 0:

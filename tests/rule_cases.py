@@ -219,6 +219,7 @@ SPECIAL = {
     np.swapaxes: [("np.swapaxes(a, 0, 2)", {"a": (2, 3, 4)})],
     np.moveaxis: [("np.moveaxis(a, 0, -1)", {"a": (2, 3, 4)})],
     np.nan_to_num: [("np.nan_to_num(x)", {"x": (4,)})],
+    runtime.item: [("x.item()", {"x": (1,)}), ("x.T.item()", {"x": (1, 1)})],
     np.sinc: [("np.sinc(x)", {"x": (4,)})],
     np.asarray: [("np.asarray(x.T, np.float64)", {"x": (2, 3)})],
     np.linspace: [("np.linspace(start, stop, 5)", {"start": (), "stop": ()}),

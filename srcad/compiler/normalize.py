@@ -980,6 +980,10 @@ class _Lowering:
         func = node.func
         if func.attr == "astype":  # x.astype(d): np.copy(np.asarray(x, dtype=d))
             return self.array_of([func.value] + node.args, node)
+        if func.attr == "item" and not node.args and not node.keywords:
+            call = templates.fill("rt.item(x)", x=self.atom(func.value))
+            anno.setanno(call.func, "func", runtime.item)
+            return call
         method = METHODS.get(func.attr)
         if method is None:
             _unsupported(f"the method '.{func.attr}()'", node)
