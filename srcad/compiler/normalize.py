@@ -809,6 +809,8 @@ class _Lowering:
             _refuse_a_write(node)
         if target is np.average:
             return self.average(node)
+        if target is np.polyval:
+            return self.polyval(node)
         if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None
                                      for a in node.args[1:3]):  # a bound of None: no bound
             bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
@@ -909,7 +911,7 @@ class _Lowering:
             _unsupported("sum() of a comprehension other than sum(e for v in it [, start])",
                          call)
         total = self.namer.temp("_sum")
-        self.origins[total] = call
+        self.origins[total] = call  # (for messages; no expression of it is ever reused)
         self.assign(_name(total, gast.Store()), call.args[1] if len(call.args) == 2 else
                     _const(0))
         (first, *others) = comprehension.generators
@@ -961,6 +963,32 @@ class _Lowering:
         product = self.atom(gast.BinOp(left=a, op=gast.Mult(), right=w))
         return gast.BinOp(left=self.atom(self.numpy_call(np.sum, [product])), op=gast.Div(),
                           right=self.atom(self.numpy_call(np.sum, [anno.deepcopy(w)])))
+
+    def polyval(self, call):
+        """np.polyval(p, x) as Horner's loop: `y = 0.0 * x; for k in range(len(p)): y = y * x +
+        p[k]` (differentiable in the coefficients and in x)."""
+        if len(call.args) != 2 or call.keywords:
+            _unsupported("np.polyval other than np.polyval(p, x)", call)
+        for name, builtin in (("range", range), ("len", len)):
+            if self.scope.setdefault(name, builtin) is not builtin:
+                _unsupported(f"np.polyval in a function that rebinds '{name}'", call)
+        coefficients, x = call.args[0], self.atom(call.args[1])
+        y = self.namer.temp("_poly")  # (not in origins: a variable, assigned per term)
+        self.assign(_name(y, gast.Store()), gast.BinOp(left=_const(0.0), op=gast.Mult(),
+                                                       right=x))
+        if isinstance(coefficients, (gast.Tuple, gast.List)):  # (a term per coefficient)
+            for c in coefficients.elts:
+                self.assign(_name(y, gast.Store()), gast.BinOp(
+                    left=gast.BinOp(left=_name(y), op=gast.Mult(), right=x), op=gast.Add(),
+                    right=c))
+            return _name(y)
+        p = self.atom(coefficients)
+        loop = templates.fill_stmt("for k in range(len(p)):\n    y = y * x + p[k]",
+                                   k=self.namer.fresh("_k"), y=y, p=p, x=x)
+        for node in gast.walk(loop):
+            anno.copy_loc(node, call)
+        self.visit_For(loop)
+        return _name(y)
 
     def numpy_dtype(self, node):
         """A dtype as Numba takes it: `float`, `int`, `bool` or a name ("float32") written as

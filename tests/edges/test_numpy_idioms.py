@@ -1,8 +1,8 @@
 """NumPy idioms found by surveying common user code (each was refused by name): methods
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
 `np.swapaxes`, `np.atleast_2d`; `np.real` of real numbers; `np.sinc` (at 0
-too), `np.nan_to_num`; `np.average` with weights or an axis. Gradients against finite
-differences, compiled and as Python."""
+too), `np.nan_to_num`; `np.average` with weights or an axis; `np.polyval`; `x.item()`. Values
+against the function's, gradients against finite differences, compiled and as Python."""
 
 import numpy as np
 import pytest
@@ -58,16 +58,27 @@ def average_along_an_axis(x):
     return np.sum(np.average(x.reshape(2, 2) ** 2, axis=0) ** 2) + np.average(x)
 
 
+def polynomials(x):
+    # (a subexpression of one Horner step was reused in the next: the 1.0 term was lost)
+    return np.sum(np.polyval(x, x) ** 2) + np.polyval(x[1:], x[0]) + \
+        np.polyval((1.0, x[0], 2.0), 0.5)
+
+
+def item_of_a_product(x):
+    return (x[None, :] @ x[:, None]).item() * x[1:2].item()
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
-         average_along_an_axis]
+         average_along_an_axis, polynomials, item_of_a_product]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
 def test_idioms(fn, jit, rng):
     x = rng.uniform(0.1, 0.9, 4)
     with np.errstate(invalid="ignore"):
-        g = srcad.grad(fn, mode="source", jit=jit)(x)
+        value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
+        assert value == pytest.approx(fn(x), rel=1e-12)
         check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
 
 
