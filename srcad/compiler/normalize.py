@@ -271,9 +271,7 @@ class _Lowering:
                 isinstance(call.args[1], (gast.Tuple, gast.List, gast.Slice, gast.Constant)):
             _unsupported("np.add.at / np.subtract.at other than (array name, 1-D integer "
                          "index array, values)", call)
-        for name, builtin in (("range", range), ("len", len)):
-            if self.scope.setdefault(name, builtin) is not builtin:
-                _unsupported(f"np.add.at in a function that rebinds '{name}'", call)
+        self.require_range_and_len("np.add.at", call)
         y, indices, values = call.args[0], self.atom(call.args[1]), self.atom(call.args[2])
         trips = self.namer.temp("_n")
         length = gast.Call(func=gast.Attribute(value=_name("rt"), attr="scatter_length",
@@ -964,14 +962,18 @@ class _Lowering:
         return gast.BinOp(left=self.atom(self.numpy_call(np.sum, [product])), op=gast.Div(),
                           right=self.atom(self.numpy_call(np.sum, [anno.deepcopy(w)])))
 
+    def require_range_and_len(self, what, call):
+        """`what`, lowered to a loop, needs the builtins range and len under those names."""
+        for name, builtin in (("range", range), ("len", len)):
+            if self.scope.setdefault(name, builtin) is not builtin:
+                _unsupported(f"{what} in a function that rebinds '{name}'", call)
+
     def polyval(self, call):
         """np.polyval(p, x) as Horner's loop: `y = 0.0 * x; for k in range(len(p)): y = y * x +
         p[k]` (differentiable in the coefficients and in x)."""
         if len(call.args) != 2 or call.keywords:
             _unsupported("np.polyval other than np.polyval(p, x)", call)
-        for name, builtin in (("range", range), ("len", len)):
-            if self.scope.setdefault(name, builtin) is not builtin:
-                _unsupported(f"np.polyval in a function that rebinds '{name}'", call)
+        self.require_range_and_len("np.polyval", call)
         coefficients, x = call.args[0], self.atom(call.args[1])
         y = self.namer.temp("_poly")  # (not in origins: a variable, assigned per term)
         self.assign(_name(y, gast.Store()), gast.BinOp(left=_const(0.0), op=gast.Mult(),

@@ -38,7 +38,7 @@ def single(fn_def, np_name, types):
 
 def _float64_names(fn_def, np_name):
     """The variables that may hold float64 (or integer) values in a float32 call: assigned from
-    an allocation without a dtype (NumPy's is float64) or from an expression reading one."""
+    an expression that makes such values (`_makes_float64`) or reads such a variable."""
     wide = set()
     while True:
         found = {t.id for node in gast.walk(fn_def) if isinstance(node, gast.Assign) and
