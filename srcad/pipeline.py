@@ -176,8 +176,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     parsed, leaves = structured.flatten(parsed, structures or {})
     wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
     parsed, none, rebound = _decide_none_tests(parsed, arg_types)
-    core = normalize.normalize(parsed, none - rebound, optional.parameters_kept(parsed.tree) -
-                               none)
+    kept = optional.parameters_kept(parsed.tree)  # (a helper's tests of them are decided)
+    core = normalize.normalize(parsed, none & kept, kept - none)
     core.same_shapes = {core.renamed.get(a, a): core.renamed.get(b, b)
                         for a, b in same_shapes.items()}
     _dump("normalize", lambda: templates.to_source(core.tree), stages)

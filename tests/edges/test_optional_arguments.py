@@ -83,6 +83,16 @@ def assigned_in_a_loop_that_tests(x, w=None):
     return s
 
 
+def optional_of(x, w=None):
+    return np.sum(x) if w is None else np.sum(x) * w
+
+
+def passes_on_what_it_may_assign(x, w=None):
+    if x[0] > 0.5:
+        w = 3.0
+    return optional_of(x, w)  # (w may be None or 3.0 here: the helper's test is not decided)
+
+
 def identity_of_arrays(x, y):
     return np.sum(x) if x is y else np.sum(y)
 
@@ -108,7 +118,8 @@ def helper_given_a_computed_value(x):
 
 @pytest.mark.parametrize("fn, args", [
     (assigned_before_its_test, 1), (assigned_in_a_loop_that_tests, 1),
-    (identity_of_arrays, 2), (helper_given_a_computed_value, 1)])
+    (identity_of_arrays, 2), (helper_given_a_computed_value, 1),
+    (passes_on_what_it_may_assign, 1)])
 def test_tests_that_cannot_be_decided_are_refused_by_name(rng, fn, args):
     x = rng.uniform(0.1, 1.0, 3)
     with pytest.raises(srcad.UnsupportedError, match=r"test_optional_arguments.py:\d+: an "
