@@ -569,12 +569,19 @@ def _reshape(a, newshape):
     return lambda a, newshape: np.ascontiguousarray(a).reshape(newshape)
 
 
-@register_jitable
 def item(x):
-    """`x.item()` of an array: its one element (an error for any other size, as NumPy's)."""
-    if x.size != 1:
-        raise ValueError("can only convert an array of size 1 to a Python scalar")
-    return x.ravel()[0]
+    """`x.item()` of an array: its one element as a Python number (an error for any other
+    size, as NumPy's)."""
+    return x.item()
+
+
+@overload(item)
+def _item(x):
+    def impl(x):
+        if x.size != 1:
+            raise ValueError("can only convert an array of size 1 to a Python scalar")
+        return x.ravel()[0]
+    return impl
 
 
 def reshape_like(g, x):
@@ -869,6 +876,10 @@ def __getattr__(name):
     if name not in _FORMATTED:
         def __init__(self, template, *values):
             builtin.__init__(self, template.format(*values))
+
+        def __reduce__(self):  # (pickled, e.g. from a Dask worker, as the builtin itself)
+            return builtin, self.args
         _FORMATTED[name] = type(base, (builtin,), {"__init__": __init__,
+                                                   "__reduce__": __reduce__,
                                                    "__module__": "builtins"})
     return _FORMATTED[name]

@@ -4,6 +4,7 @@ is the function's. Gradients, jvp and hvp are checked against finite differences
 functions live in a test module, whose asserts pytest rewrites: srcad reads them as written.)"""
 
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -107,8 +108,12 @@ def test_messages_are_formatted_as_python_formats_them(jit, rng):
         warnings.simplefilter("error", srcad.FallbackWarning)  # (compiled, no fallback)
         g = srcad.grad(formatted_message, mode="source", jit=jit)
         check.compare(formatted_message, (x,), [0], [g(x)])
-        with pytest.raises(ValueError, match=r"^x\[1\] = -0.500 \(-0.5\) is negative \{!\}$"):
+        with pytest.raises(ValueError, match=r"^x\[1\] = -0.500 \(-0.5\) is negative \{!\}$") \
+                as raised:
             g(np.array([1.0, -0.5, 1.0]))
+    # (found by a helper's attack: the error did not pickle, as a Dask worker's must)
+    unpickled = pickle.loads(pickle.dumps(raised.value))
+    assert type(unpickled) is ValueError and str(unpickled) == str(raised.value)
 
 
 class OwnError(Exception):

@@ -86,6 +86,18 @@ def average_with_weights_along_an_axis(x):
     return np.sum(np.average(x.reshape(2, 2), axis=0, weights=np.ones(2)))
 
 
+def item_in_a_message(x):
+    m = x[0:1].item()
+    assert m > 0, f"{m!r}"
+    return m * m
+
+
+def test_item_is_a_python_number(jit):
+    """Found by a helper's attack: as Python, rt.item gave a NumPy scalar (its repr differs)."""
+    with pytest.raises(AssertionError, match=r"^-0\.5$"):
+        srcad.grad(item_in_a_message, mode="source", jit=jit)(np.array([-0.5, 1.0]))
+
+
 def test_weights_along_an_axis_are_refused_by_name():
     with pytest.raises(srcad.UnsupportedError, match=r"test_numpy_idioms.py:\d+: np.average"):
         srcad.grad(average_with_weights_along_an_axis, mode="source")(np.ones(4))
