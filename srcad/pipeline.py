@@ -30,7 +30,7 @@ import re
 import sys
 import threading
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import gast
 
@@ -63,19 +63,6 @@ class Generated:
     text: str = ""  # the generated module (srcad.dask ships it to its workers)
     scope: dict = field(default_factory=dict)  # the module's names from the function's scope
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
-
-
-def _decide_none_tests(parsed, arg_types):
-    """(parsed, its None parameters, those it assigns before reading) with the tests
-    `p is None` of its parameters decided for these argument types (optional.py)."""
-    params = [a.id for a in parsed.tree.args.args]
-    if len(params) != len(arg_types):  # (*args / **kwargs: normalize refuses them)
-        return parsed, set(), set()
-    none = {p for p, ty in zip(params, arg_types, strict=True) if ty == typeinfer.NONE}
-    if any(isinstance(n, (gast.Is, gast.IsNot)) for n in gast.walk(parsed.tree)):
-        parsed = replace(parsed, tree=optional.specialize(anno.deepcopy(parsed.tree), none,
-                                                          set(params) - none))
-    return parsed, none, optional.parameters_rebound(parsed.tree, none)
 
 
 def _dump(stage, render, stages):
@@ -175,7 +162,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux, kind)
     parsed, leaves = structured.flatten(parsed, structures or {})
     wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
-    parsed, none, rebound = _decide_none_tests(parsed, arg_types)
+    parsed, none, rebound = optional.decide(parsed, arg_types)
     kept = optional.parameters_kept(parsed.tree)  # (a helper's tests of them are decided)
     core = normalize.normalize(parsed, none & kept, kept - none)
     core.same_shapes = {core.renamed.get(a, a): core.renamed.get(b, b)

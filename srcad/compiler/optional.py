@@ -13,9 +13,25 @@ parameter assigned afterwards is a variable of its own from that assignment on (
 never read): `parameters_rebound` names them, for type inference to start them there.
 """
 
+from dataclasses import replace
+
 import gast
 
 from . import anno
+from .valuetypes import NONE
+
+
+def decide(parsed, arg_types):
+    """(parsed, its None parameters, those it assigns before reading) with the tests
+    `p is None` of its parameters decided for these argument types."""
+    params = [a.id for a in parsed.tree.args.args]
+    if len(params) != len(arg_types):  # (*args / **kwargs: normalize refuses them)
+        return parsed, set(), set()
+    none = {p for p, ty in zip(params, arg_types, strict=True) if ty == NONE}
+    if any(isinstance(n, (gast.Is, gast.IsNot)) for n in gast.walk(parsed.tree)):
+        parsed = replace(parsed, tree=specialize(anno.deepcopy(parsed.tree), none,
+                                                 set(params) - none))
+    return parsed, none, parameters_rebound(parsed.tree, none)
 
 
 def specialize(fn_def, none, not_none):
@@ -105,9 +121,7 @@ class _Decide(gast.NodeTransformer):
 
     def block(self, stmts):
         out = []
-        for stmt in stmts:
-            if out and isinstance(out[-1], gast.Raise):
-                break  # (the rest is never reached)
+        for stmt in stmts:  # (what follows a raise spliced here, normalize drops)
             if isinstance(stmt, gast.If):
                 stmt.test = self.visit(stmt.test)
                 if _is_bool(stmt.test):
