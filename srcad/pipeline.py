@@ -19,6 +19,7 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     cleanup    simplify the gradient until nothing changes
     precision  for float32 arguments, float32 constants (Numba would promote to float64)
     fusion     or, in float64, runs of elementwise array statements as one loop nest each
+    promotion  then an element a loop adds into at an unchanging index summed in a local
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
 
@@ -35,8 +36,8 @@ from dataclasses import dataclass, field
 import gast
 
 from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, frontend, fusion,
-                       guards, normalize, optional, outputs, precision, structured, templates,
-                       typeinfer)
+                       guards, normalize, optional, outputs, precision, promotion, structured,
+                       templates, typeinfer)
 from . import diskcache, reuse
 from .transforms import forward, reverse
 from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
@@ -225,6 +226,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             typed[grad_def.args.args[-1].id] = output_type  # (the seed)
         for fn_def in [grad_def] + chunks:
             fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes)
+            promotion.promote(fn_def, typed, core.namer)
     if not composing:
         for fn_def in [grad_def] + chunks:
             codegen.numba_compatible(fn_def, types)
