@@ -19,7 +19,8 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     cleanup    simplify the gradient until nothing changes
     precision  for float32 arguments, float32 constants (Numba would promote to float64)
     fusion     or, in float64, runs of elementwise array statements as one loop nest each
-    promotion  then an element a loop adds into at an unchanging index summed in a local
+    promotion  then an element of a derivative a loop adds into at an unchanging index summed
+               in a local
     codegen    render, write the module file, import it (numba.njit happens in api)
 """
 
@@ -224,9 +225,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     elif not composing:
         if kind == "grad":
             typed[grad_def.args.args[-1].id] = output_type  # (the seed)
+        derivatives = {*adjoints.values(), *core.namer.tangent_names().values()}
         for fn_def in [grad_def] + chunks:
             fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes)
-            promotion.promote(fn_def, typed, core.namer)
+            promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
         for fn_def in [grad_def] + chunks:
             codegen.numba_compatible(fn_def, types)

@@ -1,4 +1,5 @@
-"""Accumulations into one array element across a loop, held in a local (issue #12).
+"""Accumulations into one element of a derivative array across a loop, held in a local (issue
+#12).
 
 The adjoint of a loop that reads `x[c]` inside an inner loop adds into `bx[c]` on every
 trip of that inner loop: `while r > c + 1: ...; bx[c] += e; bA[k, idx] += f`. The element
@@ -11,12 +12,15 @@ triangular product ran 2.3x slower for it. Such a loop becomes
     if _bx_acc != 0.0:
         bx[c] += _bx_acc
 
-for a float array srcad knows shares memory with no other name (it is allocated in the
-function and never handed on as a view), read or written nowhere else in the loop, at an index
-whose names the loop does not assign. The sum is added after the loop, and only if the loop
-added something, so a loop that runs no trip touches no element (its index may be out of range
-then). Loops are visited outermost first, so an element is held across every loop in which its
-index does not change.
+for an adjoint or tangent array srcad knows shares memory with no other name (it is
+allocated in the function and never handed on as a view), read or written nowhere else in
+the loop, at an index whose names the loop does not assign. The sum is added after the loop,
+and only if the loop added something, so a loop that runs no trip touches no element (its
+index may be out of range then). That adds the terms in another order, which a derivative
+may (every AD tool chooses its own), but not the function's value: arrays of the primal keep
+Python's order (`(1 + 1e16) - 1e16` is 0.0, an element's -0.0 plus 0.0 is 0.0). Loops are
+visited outermost first, so an element is held across every loop in which its index does not
+change.
 """
 
 import gast
@@ -34,10 +38,11 @@ SCALAR_OR_NEW = ALLOCATING | {"save_array", "save_shape", "check_index", "max", 
 SHAPE_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 
 
-def promote(fn_def, types, namer):
-    """Hold invariant element accumulations of `fn_def`'s loops in locals, in place (`types`:
-    name -> Ty; the locals' types are added)."""
-    private = _private_arrays(fn_def, types)
+def promote(fn_def, types, namer, derivatives):
+    """Hold invariant element accumulations into the arrays `derivatives` (adjoint and tangent
+    names) in `fn_def`'s loops in locals, in place (`types`: name -> Ty; the locals' types are
+    added)."""
+    private = _private_arrays(fn_def, types) & set(derivatives)
     if private:
         _block(fn_def.body, private, types, namer)
 

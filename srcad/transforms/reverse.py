@@ -91,6 +91,9 @@ class Loop:
     top: bool = False  # not inside another loop
     allocations: list = field(default_factory=list)  # statements to run before the top loop
     one_trip: bool = False  # a checkpointed loop: one trip in flight, its saves are variables
+    trip_count: object = None  # `len(range(...))` of a `for` loop that runs all its trips
+    assigned: frozenset = frozenset()  # the names its body assigns
+    grows: list = field(default_factory=list)  # buffer grows hoisted before it
 
     def outermost(self):
         loop = self
@@ -609,6 +612,10 @@ class Differentiator(SavePlanner):
         info = Loop(path, outer, trips=trips, top=outer is None)
         is_for = isinstance(stmt, gast.For)
         start, stop, step = _range_args(stmt) if is_for else (None, None, None)
+        if is_for and exit_test is None:
+            info.trip_count = _trip_count(start, stop, step)
+        info.assigned = frozenset(n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
+                                  isinstance(n.ctx, gast.Store))
         unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
         if info.top and unit:
             if _is_const(step, -1):
@@ -633,11 +640,12 @@ class Differentiator(SavePlanner):
             # make room before the loop for all its trips (a while loop: see strip_mine);
             # a buffer reassigned inside a hot loop would cost reference counting every trip
             if is_for:
-                pre.extend(self.grow_buffers(info, _expr(
-                    "k + len(range(a, b, s))", k=_name(info.counter), a=start, b=stop,
-                    s=step)))
+                holder, trips_there = self.grow_point(info, _trip_count(start, stop, step))
+                holder.grows.extend(self.grow_buffers(info, _expr(
+                    "k + n", k=_name(info.counter), n=trips_there)))
             elif any(b.dtype is not None for b in info.buffers):
                 fwd_loop_body = self.strip_mine(stmt, info, fwd_loop_body)
+        pre.extend(info.grows)
         if exit_test is not None:
             fwd_loop_body.append(exit_test)
         fwd_stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
@@ -919,6 +927,39 @@ class Differentiator(SavePlanner):
             body=body, orelse=[])
         return grows + [_assign(room, _expr("b.shape[0]", b=_name(first))), inner]
 
+    def grow_point(self, info, trips):
+        """Where the buffers of `for` loop `info` (of `trips` trips) are grown, and the trips
+        they need room for there: before the outermost enclosing loop whose every trip runs
+        this loop's whole range once (a nest of loops over ranges fixed at entry grows its
+        buffers once, to their final size, rather than at every trip of the loops around it)."""
+        holder = info
+        while info.trip_count is not None and holder.parent is not None and \
+                holder.parent.trip_count is not None and \
+                len(holder.path) == len(holder.parent.path) + 2:
+            outside = self.evaluated_before(trips, holder.parent, holder.path[-1])
+            if outside is None:
+                break
+            holder = holder.parent
+            trips = _expr("m * n", m=holder.trip_count, n=outside)
+        return holder, trips
+
+    def evaluated_before(self, expr, loop, at):
+        """`expr` (read by statement `at` of `loop`'s body) as it can be evaluated before the
+        loop, or None: a name the body assigns once, at its top level before `at`, to an
+        expression of names it does not assign (`_t3 = x.shape[0]`), is replaced by that
+        expression."""
+        stmt = self.statement_at(loop.path)
+        for name in names_read(expr) & loop.assigned:
+            values = [s.value for s in stmt.body[:at] if isinstance(s, gast.Assign) and
+                      isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
+            stores = sum(1 for n in gast.walk(stmt) if isinstance(n, gast.Name) and
+                         n.id == name and isinstance(n.ctx, gast.Store))
+            if stores != 1 or len(values) != 1 or names_read(values[0]) & loop.assigned or \
+                    any(isinstance(n, gast.Call) for n in gast.walk(values[0])):
+                return None
+            expr = _expr(templates.to_source(expr), **{name: values[0]})
+        return expr
+
     def grow_buffers(self, info, needed):
         """`if n > first.shape[0]: b = rt.grow(b, n)` for each buffer b of a loop, n the
         rows `needed`: they are allocated and grown alike (a save widens a row, never adds
@@ -946,16 +987,7 @@ class Differentiator(SavePlanner):
     def allocate(self, buf, growable, start, stop, step):
         if buf.dtype is None:
             return _assign(buf.name, gast.List(elts=[], ctx=gast.Load()))
-        if growable:
-            size = _const(16)
-        elif _is_const(start, 0) and _is_const(step, 1):
-            size = _expr("max(n, 0)", n=stop)
-        elif _is_const(step, 1):
-            size = _expr("max(b - a, 0)", a=start, b=stop)
-        elif _is_const(step, -1):
-            size = _expr("max(a - b, 0)", a=start, b=stop)
-        else:
-            size = _expr("len(range(a, b, s))", a=start, b=stop, s=step)
+        size = _const(16) if growable else _trip_count(start, stop, step)
         if buf.row:
             size = gast.Tuple(elts=[size] + [_const(n) for n in buf.row], ctx=gast.Load())
         return _assign(buf.name, _expr(f"np.empty(n, {buf.dtype})", np=_name(self.np), n=size))
@@ -1070,6 +1102,17 @@ def _is_exit_test(stmt):
 def _is_const(node, value):
     return isinstance(node, gast.Constant) and node.value == value and \
         not isinstance(node.value, bool)
+
+
+def _trip_count(start, stop, step):
+    """The number of trips of `range(start, stop, step)`, as an expression."""
+    if _is_const(start, 0) and _is_const(step, 1):
+        return _expr("max(n, 0)", n=stop)
+    if _is_const(step, 1):
+        return _expr("max(b - a, 0)", a=start, b=stop)
+    if _is_const(step, -1):
+        return _expr("max(a - b, 0)", a=start, b=stop)
+    return _expr("len(range(a, b, s))", a=start, b=stop, s=step)
 
 
 def _range_args(stmt):

@@ -1,9 +1,10 @@
-"""An element a loop adds into at an index the loop does not change is summed in a local and
-added after the loop (compiler/promotion.py): gradients and tangents against finite
-differences, compiled and as Python, for the forms that must be held (a matrix-vector
-product's adjoint, `-=`, a triangular loop) and those that must not (the element read or
-written at another index in the loop, the adjoint of a view, a loop that returns, a loop
-that runs no trip at an index out of range)."""
+"""An element of a derivative array a loop adds into at an index the loop does not change is
+summed in a local and added after the loop (compiler/promotion.py): gradients and tangents
+against finite differences, compiled and as Python, for the forms that must be held (a
+triangular loop's adjoint, a matrix-vector product's tangent) and those that must not (the
+element read or written at another index in the loop, the adjoint of a view, a loop that
+returns, a loop that runs no trip at an index out of range); the function's own arrays keep
+Python's order of additions (found by an attack: their value changed)."""
 
 import numpy as np
 import pytest
@@ -84,11 +85,37 @@ def test_gradients(fn, make_args, wrt, jit, rng):
 
 
 def test_held_in_a_local(rng):
-    """A matrix-vector product holds y's element, a triangular loop's adjoint x's."""
+    """A triangular loop's adjoint holds x's element, a matrix-vector product's tangent y's;
+    the product itself (the primal) is not held."""
     A, x = rng.standard_normal((4, 5)), rng.standard_normal(5)
-    assert "_y_acc +=" in srcad.source(srcad.grad(matvec_loss, wrt=(0, 1)), A, x)
     assert "_bx_acc +=" in srcad.source(srcad.grad(triangular), x, x, 5)
     assert "_acc" not in srcad.source(srcad.grad(other_index_in_loop), x)
+    assert "_y_acc" not in srcad.source(srcad.grad(matvec_loss, wrt=(0, 1)), A, x)
+    assert "_acc +=" in srcad.source(srcad.jvp, matvec_loss, (A, x), (A, x))
+
+
+def negative_zero_kept(x):
+    y = -np.zeros(2)  # y[0] is -0.0, and -0.0 + 0.0 is 0.0
+    for j in range(x.shape[0]):
+        y[0] += x[j] * 0.0
+    return np.arctan2(y[0], -1.0) + x[0]  # pi, not -pi
+
+
+def cancelling_terms(x):
+    y = np.ones(2)
+    for j in range(x.shape[0]):
+        y[0] += x[j] * 1e16  # (1 + 1e16) - 1e16 is 0.0
+    return y[0] + y[1] + x[2]
+
+
+@pytest.mark.parametrize("fn, x", [(negative_zero_kept, [0.3, -0.7, 1.1, 0.2]),
+                                   (cancelling_terms, [1.0, -1.0, 0.0])])
+def test_values_keep_pythons_order(fn, x, jit):
+    x = np.array(x)
+    value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
+    assert value == fn(x)
+    assert srcad.jvp(fn, (x,), (np.ones_like(x),), jit=jit)[0] == fn(x)
+    check.compare(fn, (x,), [0], [g])
 
 
 def test_element_read_in_the_loop(jit, rng):

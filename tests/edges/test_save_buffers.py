@@ -1,0 +1,96 @@
+"""Save buffers of loop nests: a nest over ranges fixed at entry grows its buffers once, before
+the nest, to their final size (they grew by doubling at every trip of the loops around the
+saving loop); a loop whose range changes in the loop around it (or is set after it), one
+under an `if`, a `break` or a `while` grow where they did. Gradients against finite
+differences, compiled and as Python."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def fixed_nest(x, W):
+    s = 0.0
+    for i in range(W.shape[0]):
+        for k in range(W.shape[1]):
+            for r in range(x.shape[0]):
+                s = np.sin(s + W[i, k] * x[r])
+    return s
+
+
+def triangular_nest(x):
+    s = 0.0
+    for c in range(x.shape[0]):
+        for r in range(c, x.shape[0]):
+            s = np.cos(s) + x[r] * x[c]
+    return s
+
+
+def guarded_nest(x, W):
+    s = 0.0
+    for i in range(W.shape[0]):
+        if W[i, 0] > 0.0:
+            for r in range(x.shape[0]):
+                s = np.tanh(s + W[i, 1] * x[r])
+    return s
+
+
+def nest_with_break(x, W):
+    s = 0.0
+    for i in range(W.shape[0]):
+        for r in range(x.shape[0]):
+            s = np.sin(s + W[i, 0] * x[r])
+        if s > 0.5:
+            break
+    return s
+
+
+def range_set_after_the_loop(x, W):
+    s = 0.0
+    n = 2
+    for i in range(W.shape[0]):
+        for r in range(n):  # (2 trips first, then len(x): its buffer grows at the second)
+            s = np.sin(s + W[i, 0] * x[r])
+        n = x.shape[0]
+    return s
+
+
+def nest_with_while(x, W):
+    s = 0.0
+    for i in range(W.shape[0]):
+        r = 0
+        while r < x.shape[0]:
+            s = np.sin(s + W[i, 0] * x[r])
+            r += 1
+    return s
+
+
+@pytest.mark.parametrize("fn, wrt", [(fixed_nest, (0, 1)), (guarded_nest, (0, 1)),
+                                     (nest_with_break, (0, 1)), (nest_with_while, (0, 1)),
+                                     (range_set_after_the_loop, (0, 1))])
+def test_nests(fn, wrt, jit, rng):
+    args = (rng.uniform(-1.0, 1.0, 4), rng.uniform(-1.0, 1.0, (5, 3)))
+    value, grads = srcad.value_and_grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
+    assert value == pytest.approx(fn(*args), rel=1e-12)
+    check.compare(fn, args, list(wrt), list(grads))
+
+
+def test_triangular_nest(jit, rng):
+    x = rng.uniform(-1.0, 1.0, 6)
+    g = srcad.grad(triangular_nest, mode="source", jit=jit)(x)
+    check.compare(triangular_nest, (x,), [0], [g])
+
+
+def test_fixed_nest_grows_once_before_it(rng):
+    x, W = rng.standard_normal(4), rng.standard_normal((5, 3))
+    source = srcad.source(srcad.grad(fixed_nest, wrt=(0, 1)), x, W)
+    forward = source[:source.index("# reverse sweep")]
+    first_loop = forward.index("\n    for ")
+    assert "rt.grow(" in forward[:first_loop]
+    assert "rt.grow(" not in forward[first_loop:]
+    # a range that changes with the loop around it: grown at each trip of that loop
+    source = srcad.source(srcad.grad(triangular_nest), x)
+    forward = source[:source.index("# reverse sweep")]
+    assert "rt.grow(" in forward[forward.index("\n    for "):]
