@@ -904,14 +904,14 @@ class _Lowering:
         `sum(v for v in x)`) as the loop it is: `acc = start; for v in it: if c: acc = acc +
         e`, v renamed to a name of its own."""
         comprehension = call.args[0]
-        if len(call.args) > 2 or call.keywords or \
+        starts = call.args[1:] + [k.value for k in call.keywords if k.arg == "start"]
+        if len(starts) > 1 or any(k.arg != "start" for k in call.keywords) or \
                 any(g.is_async for g in comprehension.generators):
-            _unsupported("sum() of a comprehension other than sum(e for v in it [, start])",
+            _unsupported("sum() other than sum(e for v in it[, start]) or sum(x[, start])",
                          call)
         total = self.namer.temp("_sum")
         self.origins[total] = call  # (for messages; no expression of it is ever reused)
-        self.assign(_name(total, gast.Store()), call.args[1] if len(call.args) == 2 else
-                    _const(0))
+        self.assign(_name(total, gast.Store()), starts[0] if starts else _const(0))
         (first, *others) = comprehension.generators
         if not others and isinstance(first.iter, (gast.Tuple, gast.List)) and \
                 isinstance(first.target, gast.Name):  # sum((a, b)): a term per item

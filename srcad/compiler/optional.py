@@ -167,6 +167,13 @@ class _Decide(gast.NodeTransformer):
                 values.append(value)
         return values[0] if len(values) == 1 else gast.BoolOp(op=node.op, values=values)
 
+    def visit_UnaryOp(self, node):
+        """`not (w is None)`."""
+        self.generic_visit(node)
+        if isinstance(node.op, gast.Not) and _is_bool(node.operand):
+            return anno.copy_loc(gast.Constant(value=not node.operand.value, kind=None), node)
+        return node
+
     def visit_Compare(self, node):
         outcome = _test_of(node, self.decided)
         if outcome is not None:

@@ -25,6 +25,14 @@ def builtin_sums(x, M):
     return a + b + np.sum(sum(M, np.zeros(M.shape[1])) ** 2)
 
 
+def sums_with_a_start_keyword(x):
+    return sum(x, start=1.5) * sum((v * v for v in x), start=x[0]) + sum([x[1]], start=2.0)
+
+
+def start_given_twice(x):
+    return sum(x, 1.0, start=2.0)
+
+
 def rows_weighted(X, w):
     return np.sum(sum((w[i] * X[i] for i in range(X.shape[0])), np.zeros(X.shape[1])) ** 2)
 
@@ -43,6 +51,15 @@ def test_sums_of_comprehensions(jit, rng):
     check.compare(rows_weighted, (X, w), [0, 1], list(g))
     g = srcad.grad(builtin_sums, wrt=(0, 1), mode="source", jit=jit)(x, X)
     check.compare(builtin_sums, (x, X), [0, 1], list(g))
+
+
+def test_start_by_keyword(jit, rng):
+    x = rng.uniform(0.0, 1.0, 5)
+    value, g = srcad.value_and_grad(sums_with_a_start_keyword, mode="source", jit=jit)(x)
+    assert value == pytest.approx(sums_with_a_start_keyword(x), rel=1e-12)
+    check.compare(sums_with_a_start_keyword, (x,), [0], [g])
+    with pytest.raises(srcad.UnsupportedError, match=r"sum\(\) other than"):
+        srcad.grad(start_given_twice, mode="source")(x)
 
 
 def test_a_sum_of_arrays_from_zero_is_refused_by_name(rng):

@@ -17,6 +17,8 @@ def weighted(x, w=None, scale=None):
     s = 1.0 if scale is None else scale
     if scale is not None and s > 0:
         s = s * 2.0
+    if not (scale is None):  # (was refused as a test of unknown type)
+        s = s + 0.25
     return s * np.sum(w * np.sin(x))
 
 
