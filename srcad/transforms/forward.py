@@ -169,6 +169,9 @@ class Tangents:
         if isinstance(value, gast.Subscript):
             base = value.value
             if isinstance(base, gast.Name) and base.id in self.active:
+                if not self.ty(base.id).ndim:  # `s[None]` of a NumPy scalar: an array of it
+                    return _expr("np.full_like(z, t)", np=_name(self.np), z=_name(z),
+                                 t=_name(self.d(base.id)))
                 return gast.Subscript(value=_name(self.d(base.id)), slice=_load(value.slice),
                                       ctx=gast.Load())
             return None

@@ -299,6 +299,8 @@ class Differentiator(SavePlanner):
         base = value.value
         if not isinstance(base, gast.Name) or base.id not in self.active:
             return []
+        if not self.ty(base.id).ndim:  # `s[None]` of a NumPy scalar: an array holding it
+            return [self.accumulate(base.id, _expr("np.sum(g)", np=_name(self.np), g=g))]
         kind = self.index_kind(value.slice)
         bx = _name(self.adj(base.id))
         if kind == "fancy":

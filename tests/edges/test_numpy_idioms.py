@@ -1,6 +1,6 @@
 """NumPy idioms found by surveying common user code (each was refused by name): methods
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
-`np.swapaxes`, `np.atleast_2d`; `np.real` of real numbers; `np.sinc` (at 0
+`np.swapaxes`, `np.atleast_2d`; `s[None]` of an element; `np.real` of real numbers; `np.sinc` (at 0
 too), `np.nan_to_num`; `np.average` with weights or an axis; `np.polyval`; `x.item()`. Values
 against the function's, gradients against finite differences, compiled and as Python."""
 
@@ -68,9 +68,14 @@ def item_of_a_product(x):
     return (x[None, :] @ x[:, None]).item() * x[1:2].item()
 
 
+def newaxis_of_an_element(x):
+    # (an element is a NumPy scalar: its adjoint was indexed like an array, a TypeError)
+    return np.sum(x[0][None] * x) + np.sum(np.sin(x[1][None, None]))
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
-         average_along_an_axis, polynomials, item_of_a_product]
+         average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -80,6 +85,13 @@ def test_idioms(fn, jit, rng):
         value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
         assert value == pytest.approx(fn(x), rel=1e-12)
         check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+
+
+def test_tangent_of_an_elements_newaxis(jit, rng):
+    x, t = rng.uniform(0.1, 0.9, 4), rng.standard_normal(4)
+    value, tangent = srcad.jvp(newaxis_of_an_element, (x,), (t,), mode="source", jit=jit)
+    assert value == pytest.approx(newaxis_of_an_element(x), rel=1e-12)
+    assert tangent == pytest.approx(check.along(newaxis_of_an_element, [x], [t]), rel=1e-6)
 
 
 def average_with_weights_along_an_axis(x):
