@@ -462,7 +462,10 @@ class _Lowering:
             func = self.resolve(it.func) if isinstance(it, gast.Call) else None
         prologue = []
         if func is range and isinstance(target, gast.Name):
-            bounds = [self.index_expr(a, lift_if_assigned=node.body) for a in it.args]
+            # (a bound the body or the target rebinds is read once, before the loop: the
+            # reverse sweep re-reads it after the loop, `for m in range(m + 2)` included)
+            bounds = [self.index_expr(a, lift_if_assigned=node.body + [target])
+                      for a in it.args]
             if it.keywords or not 1 <= len(bounds) <= 3:
                 _unsupported("range() with these arguments", node)
             var = target.id

@@ -92,7 +92,7 @@ class Loop:
     allocations: list = field(default_factory=list)  # statements to run before the top loop
     one_trip: bool = False  # a checkpointed loop: one trip in flight, its saves are variables
     trip_count: object = None  # `len(range(...))` of a `for` loop that runs all its trips
-    assigned: frozenset = frozenset()  # the names its body assigns
+    assigned: frozenset = frozenset()  # the names its body assigns or stores into
     grows: list = field(default_factory=list)  # buffer grows hoisted before it
 
     def outermost(self):
@@ -617,7 +617,7 @@ class Differentiator(SavePlanner):
         if is_for and exit_test is None:
             info.trip_count = _trip_count(start, stop, step)
         info.assigned = frozenset(n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
-                                  isinstance(n.ctx, gast.Store))
+                                  isinstance(n.ctx, gast.Store)) | templates.stored_arrays(stmt)
         unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
         if info.top and unit:
             if _is_const(step, -1):
@@ -948,9 +948,12 @@ class Differentiator(SavePlanner):
     def evaluated_before(self, expr, loop, at):
         """`expr` (read by statement `at` of `loop`'s body) as it can be evaluated before the
         loop, or None: a name the body assigns once, at its top level before `at`, to an
-        expression of names it does not assign (`_t3 = x.shape[0]`), is replaced by that
-        expression."""
+        expression of names it does not assign or store into (`_t3 = x.shape[0]`), is replaced
+        by that expression. An element read is never moved out of a loop that stores into an
+        array (another name may share its memory)."""
         stmt = self.statement_at(loop.path)
+        if templates.stored_arrays(stmt) and _reads_elements(expr):
+            return None
         for name in names_read(expr) & loop.assigned:
             values = [s.value for s in stmt.body[:at] if isinstance(s, gast.Assign) and
                       isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
@@ -958,6 +961,8 @@ class Differentiator(SavePlanner):
                          n.id == name and isinstance(n.ctx, gast.Store))
             if stores != 1 or len(values) != 1 or names_read(values[0]) & loop.assigned or \
                     any(isinstance(n, gast.Call) for n in gast.walk(values[0])):
+                return None
+            if templates.stored_arrays(stmt) and _reads_elements(values[0]):
                 return None
             expr = _expr(templates.to_source(expr), **{name: values[0]})
         return expr
@@ -1104,6 +1109,12 @@ def _is_exit_test(stmt):
 def _is_const(node, value):
     return isinstance(node, gast.Constant) and node.value == value and \
         not isinstance(node.value, bool)
+
+
+def _reads_elements(expr):
+    """Does `expr` read an element of an array (not its shape)?"""
+    return any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)
+               for n in gast.walk(expr))
 
 
 def _trip_count(start, stop, step):

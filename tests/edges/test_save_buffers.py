@@ -57,6 +57,26 @@ def range_set_after_the_loop(x, W):
     return s
 
 
+def range_from_an_element_written_in_the_nest(x, cnt, n):
+    s = 0.0
+    for i in range(n):
+        for r in range(cnt[0]):  # (sized once from cnt[0] at entry, it wrote past the buffer)
+            s = np.sin(s + x[r % x.shape[0]])
+        cnt[0] += 2
+    return s
+
+
+def target_named_in_its_range(x, n, m):
+    # (the reverse sweep re-read m + 2 after the loop: a trip too many, a write past bx's end)
+    s = 0.0
+    for i in range(n):
+        for m in range(m + 2):  # noqa: B020, PLR1704
+            s = np.sin(s + x[m % x.shape[0]])
+    for m in range(m + 1):  # noqa: B020
+        s = np.cos(s) * x[m % x.shape[0]]
+    return s
+
+
 def nest_with_while(x, W):
     s = 0.0
     for i in range(W.shape[0]):
@@ -75,6 +95,19 @@ def test_nests(fn, wrt, jit, rng):
     value, grads = srcad.value_and_grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
     assert value == pytest.approx(fn(*args), rel=1e-12)
     check.compare(fn, args, list(wrt), list(grads))
+
+
+@pytest.mark.parametrize("fn, make_args", [
+    (range_from_an_element_written_in_the_nest, lambda x: (x, np.array([2]), 6)),
+    (target_named_in_its_range, lambda x: (x, 2, 1)),
+])
+def test_bounds_that_change_in_the_nest(fn, make_args, jit, rng):
+    """Found by an attack: compiled, the first crashed the process (free(): invalid next size)
+    and the second returned a shifted gradient."""
+    x = rng.uniform(-1.0, 1.0, 5)
+    value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(*make_args(x))
+    assert value == pytest.approx(fn(*make_args(x)), rel=1e-12)
+    check.compare(lambda x: fn(*make_args(x)), (x,), [0], [g])
 
 
 def test_triangular_nest(jit, rng):
