@@ -62,9 +62,8 @@ def _makes_float64(node, np_name):
     func = node.func
     return _is_float64_allocation(node, np_name) or \
         any(k.arg == "dtype" and _is_float64_type(k.value, np_name) for k in node.keywords) or \
-        _is_float64_type(func, np_name) or isinstance(func, gast.Name) and func.id == "float" \
-        or isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and \
-        func.value.id == "math"
+        _is_float64_type(func, np_name) or isinstance(func, gast.Attribute) and \
+        isinstance(func.value, gast.Name) and func.value.id == "math"
 
 
 def _is_float64_type(node, np_name):

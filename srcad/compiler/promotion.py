@@ -25,16 +25,16 @@ change.
 
 import gast
 
-from .aliasing import FRESH_HELPERS
+from .aliasing import FRESH_HELPERS, is_fresh
 from .templates import fill, make_assign, make_const, make_name, walk
 from .valuetypes import FLOAT
 
+# allocations, beside the helpers `aliasing.is_fresh` knows: a new array every time
+ALLOCATING = {"zeros", "empty", "empty_like", "ones", "ones_like", "copy", "full_like", "grow"}
 # functions whose result never shares memory with an array argument
-ALLOCATING = FRESH_HELPERS | {"zeros", "empty", "empty_like", "ones", "ones_like", "copy",
-                              "full_like", "grow"}
-SCALAR_OR_NEW = ALLOCATING | {"save_array", "save_shape", "check_index", "max", "min",
-                              "exp", "log", "tanh", "sqrt", "sigmoid", "len", "argmax",
-                              "argmin", "item"}
+SCALAR_OR_NEW = FRESH_HELPERS | ALLOCATING | {
+    "save_array", "save_shape", "check_index", "max", "min", "exp", "log", "tanh", "sqrt",
+    "sigmoid", "len", "argmax", "argmin", "item"}
 SHAPE_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 
 
@@ -63,7 +63,7 @@ def _block(stmts, private, types, namer):
 
 def _promote(loop, private, types, namer):
     nodes = list(walk(loop))
-    if any(isinstance(n, (gast.Return, gast.Yield)) for n in nodes):
+    if any(isinstance(n, gast.Return) for n in nodes):
         return [], []  # (the store after the loop would be skipped)
     assigned = {n.id for n in nodes if isinstance(n, gast.Name) and
                 not isinstance(n.ctx, gast.Load)}
@@ -152,8 +152,7 @@ def _harmless(name, parent, types, parents):
 
 
 def _allocates(value):
-    return isinstance(value, (gast.BinOp, gast.UnaryOp)) or \
-        isinstance(value, gast.Call) and _callee(value) in ALLOCATING
+    return is_fresh(value) or isinstance(value, gast.Call) and _callee(value) in ALLOCATING
 
 
 def _callee(call):

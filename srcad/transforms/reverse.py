@@ -952,7 +952,8 @@ class Differentiator(SavePlanner):
         by that expression. An element read is never moved out of a loop that stores into an
         array (another name may share its memory)."""
         stmt = self.statement_at(loop.path)
-        if templates.stored_arrays(stmt) and _reads_elements(expr):
+        stores_into_arrays = bool(templates.stored_arrays(stmt))
+        if stores_into_arrays and _reads_elements(expr):
             return None
         for name in names_read(expr) & loop.assigned:
             values = [s.value for s in stmt.body[:at] if isinstance(s, gast.Assign) and
@@ -962,7 +963,7 @@ class Differentiator(SavePlanner):
             if stores != 1 or len(values) != 1 or names_read(values[0]) & loop.assigned or \
                     any(isinstance(n, gast.Call) for n in gast.walk(values[0])):
                 return None
-            if templates.stored_arrays(stmt) and _reads_elements(values[0]):
+            if stores_into_arrays and _reads_elements(values[0]):
                 return None
             expr = _expr(templates.to_source(expr), **{name: values[0]})
         return expr
