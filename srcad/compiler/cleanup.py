@@ -781,9 +781,10 @@ def save_shapes_only(fn_def, ctx):
     if start is None:
         return False
     forward, reverse = body[:start], body[start + 1:]
+    saves = _Saves(forward, reverse, ctx.buffers)
     changed = False
     for buf in sorted(ctx.buffers):
-        found = _list_saves(forward, reverse, buf) or _row_saves(forward, reverse, buf)
+        found = _list_saves(saves, buf) or _row_saves(saves, buf)
         if found is None:
             continue
         pushes, pops, name = found
@@ -828,55 +829,65 @@ def _read_for_its_shape(call):
     return None
 
 
-def _list_saves(forward, reverse, buf):
+class _Saves:
+    """The save and restore statements of each buffer, and how often each name is mentioned,
+    found in one walk of each sweep (a walk per buffer was most of the transform's time)."""
+
+    def __init__(self, forward, reverse, buffers):
+        self.forward, self.reverse = forward, reverse
+        self.appends, self.list_pops, self.row_pushes, self.row_pops = {}, {}, {}, {}
+        self.mentions = {}
+        for n in walk(forward):
+            if isinstance(n, gast.Name):
+                self.mentions[n.id] = self.mentions.get(n.id, 0) + 1
+            elif isinstance(n, gast.Expr) and _is_list_call(n.value, "append") and \
+                    isinstance(n.value.args[0], gast.Name):
+                self.appends.setdefault(n.value.func.value.id, []).append(n)
+            elif isinstance(n, gast.Assign) and _is_runtime(n.value, "save_array") and \
+                    isinstance(n.value.args[0], gast.Name) and \
+                    isinstance(n.value.args[3], gast.Name):
+                self.row_pushes.setdefault(n.value.args[0].id, []).append(n)
+        for n in walk(reverse):
+            if isinstance(n, gast.Name):
+                self.mentions[n.id] = self.mentions.get(n.id, 0) + 1
+            elif isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
+                if _is_list_call(n.value, "pop"):
+                    self.list_pops.setdefault(n.value.func.value.id, []).append(n)
+                elif _is_runtime(n.value, "saved_array") and \
+                        isinstance(n.value.args[0], gast.Name):
+                    self.row_pops.setdefault(n.value.args[0].id, []).append(n)
+
+
+def _list_saves(saves, buf):
     """(pushes, pops, name) when the list `buf` saves `name` (`buf.append(name)` in the forward
     sweep, `name = buf.pop()` in the reverse) and the reverse sweep reads `name` only for its
     shape; else None."""
-    pushes, pops, names = [], [], set()
-    for n in walk(forward):
-        if isinstance(n, gast.Expr) and _is_list_call(n.value, buf, "append") and \
-                isinstance(n.value.args[0], gast.Name):
-            pushes.append(n)
-            names.add(n.value.args[0].id)
-    for n in walk(reverse):
-        if isinstance(n, gast.Assign) and _is_list_call(n.value, buf, "pop") and \
-                isinstance(n.targets[0], gast.Name):
-            pops.append(n)
-            names.add(n.targets[0].id)
+    pushes, pops = saves.appends.get(buf, []), saves.list_pops.get(buf, [])
+    names = {n.value.args[0].id for n in pushes} | {n.targets[0].id for n in pops}
     if not pushes or not pops or len(names) != 1:
         return None
     name = names.pop()
-    mentions = sum(isinstance(n, gast.Name) and n.id == buf for n in walk(forward + reverse))
-    if mentions != len(pushes) + len(pops) + 1:  # (and its allocation, buf = [])
+    if saves.mentions.get(buf, 0) != len(pushes) + len(pops) + 1:  # (and its allocation)
         return None
-    return (pushes, pops, name) if _read_for_its_shape_only(reverse, name, pops) else None
+    return (pushes, pops, name) if _read_for_its_shape_only(saves.reverse, name, pops) else None
 
 
-def _row_saves(forward, reverse, buf):
+def _row_saves(saves, buf):
     """(pushes, pops, name) when the rows of `buf` save `name` (`buf = rt.save_array(buf,
     shapes, k, name)` in the forward sweep, `name = rt.saved_array(buf, shapes, k, n)` in the
     reverse) and the reverse sweep reads `name` only for its shape; else None."""
-    pushes, pops, names = [], [], set()
-    for n in walk(forward):
-        if isinstance(n, gast.Assign) and _is_runtime(n.value, "save_array") and \
-                _is_name(n.value.args[0], buf) and isinstance(n.value.args[3], gast.Name):
-            pushes.append(n)
-            names.add(n.value.args[3].id)
-    for n in walk(reverse):
-        if isinstance(n, gast.Assign) and _is_runtime(n.value, "saved_array") and \
-                _is_name(n.value.args[0], buf) and isinstance(n.targets[0], gast.Name):
-            pops.append(n)
-            names.add(n.targets[0].id)
+    pushes, pops = saves.row_pushes.get(buf, []), saves.row_pops.get(buf, [])
+    names = {n.value.args[3].id for n in pushes} | {n.targets[0].id for n in pops}
     if not pushes or not pops or len(names) != 1:
         return None
     name = names.pop()
-    for block in blocks(forward + reverse):
+    for block in blocks(saves.forward + saves.reverse):
         for stmt in block:
             if not isinstance(stmt, (gast.For, gast.While)) and \
                     not any(stmt is p for p in pushes + pops) and not _is_grow_group(stmt) \
                     and _mentions(_shallow(stmt), buf) and _buffer_statement(stmt, {buf}) is None:
                 return None
-    return (pushes, pops, name) if _read_for_its_shape_only(reverse, name, pops) else None
+    return (pushes, pops, name) if _read_for_its_shape_only(saves.reverse, name, pops) else None
 
 
 def _read_for_its_shape_only(reverse, name, pops):
@@ -891,10 +902,11 @@ def _is_name(node, name):
     return isinstance(node, gast.Name) and node.id == name
 
 
-def _is_list_call(node, buf, method):
+def _is_list_call(node, method):
+    """`buf.append(x)` or `buf.pop()` (method "append" or "pop"), of any name `buf`."""
     return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
         node.func.attr == method and isinstance(node.func.value, gast.Name) and \
-        node.func.value.id == buf and len(node.args) == (method == "append")
+        len(node.args) == (method == "append")
 
 
 def _unused_name(fn_def, wanted):

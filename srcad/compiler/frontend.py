@@ -15,6 +15,7 @@ differentiate another function than the one called.
 import ast
 import builtins
 import copy
+import functools
 import linecache
 import re
 import sys
@@ -113,7 +114,7 @@ def parse(fn):
             "srcad.custom_vjp, or use mode='tape')")
     loc = SourceLoc(file, code.co_firstlineno, _line(lines, code.co_firstlineno))
     try:
-        module = ast.parse("".join(lines), filename=file)
+        module = _module_index(file, "".join(lines))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise SourceUnavailableError(f"cannot parse the file holding {name}", loc) from None
     node, fn_name = _matching_definition(module, code, loc, name)
@@ -131,30 +132,43 @@ def parse(fn):
     return Parsed(fn, tree, scope, refs, file, tree.lineno, lines)
 
 
-def _matching_definition(module, code, loc, name):
-    """The def or lambda in `module` whose compiled code is `code`, and a name for it."""
-    first = code.co_firstlineno
-    found = []  # (node, its enclosing class or None, the name of the variable it is bound to)
-    parents = {}
+@dataclass
+class _ModuleIndex:
+    parents: dict  # node -> the node it is a child of
+    definitions: dict  # (name, line of the def or a decorator) -> [def or lambda nodes]
+    imports: list
+
+
+@functools.lru_cache(maxsize=32)
+def _module_index(file, text):
+    """The definitions of a module's text, parsed once: a file holding many differentiated
+    functions (a test corpus, a user's model file) was parsed and walked again for each."""
+    module = ast.parse(text, filename=file)
+    parents, definitions = {}, {}
     for node in ast.walk(module):
         for child in ast.iter_child_nodes(node):
             parents[child] = node
-    for node in ast.walk(module):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
-                node.name == code.co_name and \
-                first in [node.lineno] + [d.lineno for d in node.decorator_list]:
-            found.append((node, node.name))
-        elif isinstance(node, ast.Lambda) and code.co_name == "<lambda>" and \
-                node.lineno == first:
-            parent = parents.get(node)
-            bound = parent.targets[0].id if isinstance(parent, ast.Assign) and \
-                len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name) else \
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for line in {node.lineno} | {d.lineno for d in node.decorator_list}:
+                definitions.setdefault((node.name, line), []).append(node)
+        elif isinstance(node, ast.Lambda):
+            definitions.setdefault(("<lambda>", node.lineno), []).append(node)
+    return _ModuleIndex(parents, definitions, _module_imports(module))
+
+
+def _matching_definition(module, code, loc, name):
+    """The def or lambda in `module` (a _ModuleIndex) whose compiled code is `code`, and a name
+    for it."""
+    for node in module.definitions.get((code.co_name, code.co_firstlineno), []):
+        owner = module.parents.get(node)
+        if isinstance(node, ast.Lambda):
+            bound = owner.targets[0].id if isinstance(owner, ast.Assign) and \
+                len(owner.targets) == 1 and isinstance(owner.targets[0], ast.Name) else \
                 "lambda"
-            found.append((node, bound))
-    imports = _module_imports(module)
-    for node, bound in found:
-        owner = parents.get(node)
-        if _compiles_to(node, owner if isinstance(owner, ast.ClassDef) else None, code, imports):
+        else:
+            bound = node.name
+        if _compiles_to(node, owner if isinstance(owner, ast.ClassDef) else None, code,
+                        module.imports):
             if isinstance(node, ast.AsyncFunctionDef):
                 raise UnsupportedError(f"{name} is an async function", loc)
             return node, bound
