@@ -180,6 +180,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                                                   numpy_args):
         types = typeinfer.infer(core.tree, typed_args, core.scope)
         retype = False
+    if bools.scalar_views(core.tree, types, core.scope, numpy_args):
+        types = typeinfer.infer(core.tree, typed_args, core.scope)
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),
           stages)
     ret = core.tree.body[-1].value

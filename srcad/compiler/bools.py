@@ -50,6 +50,28 @@ def follow_python_and_numpy(tree, types, scope, namer, numpy_args=None):
     return changed
 
 
+def scalar_views(tree, types, scope, numpy_args=None):
+    """`t = s[...]` of a NumPy scalar `s` (a 0-d array of its value, which computes as the
+    scalar does) becomes `t = s`; True if anything changed. Of a Python number it is an error,
+    as in Python."""
+    origins = _origins(tree, types, scope, numpy_args)
+    changed = False
+    for stmt in templates.walk(tree):
+        value = getattr(stmt, "value", None)
+        if not (isinstance(stmt, gast.Assign) and isinstance(value, gast.Subscript) and
+                isinstance(value.value, gast.Name) and isinstance(value.slice, gast.Constant) and
+                value.slice.value is Ellipsis):
+            continue
+        name = value.value.id
+        if origins.get(name) == NUMPY:
+            stmt.value = value.value
+            changed = True
+        elif origins.get(name) == PYTHON and not types.get(name, typeinfer.UNKNOWN).is_array:
+            raise UserCodeError(f"{anno.getanno(stmt, 'loc')}: {name}[...] indexes a Python "
+                                "number, which is not subscriptable")
+    return changed
+
+
 def numpy_scalars(tree, types, scope, numpy_args=None):
     """The names certainly holding NumPy's scalars (as opposed to Python's numbers)."""
     return {name for name, origin in _origins(tree, types, scope, numpy_args).items()

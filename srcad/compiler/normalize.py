@@ -223,6 +223,7 @@ class _Lowering:
         self.available = {}
         self.files = {stack[0].__code__.co_filename} if hasattr(stack[0], "__code__") else set()
         self.none, self.not_none = set(), set()  # names that hold None / never hold it
+        self.ranges = {}  # temporary holding a range a loop iterates -> (its start, its step)
 
     # -- statements ---------------------------------------------------------------------
     def block(self, stmts):
@@ -527,7 +528,18 @@ class _Lowering:
 
     def iterable(self, seq, body):
         """The array a `for` loop iterates, read from a temporary unless it is a name the body
-        never rebinds (Python iterates over the array the loop started with)."""
+        never rebinds (Python iterates over the array the loop started with). A range (in
+        `enumerate(range(a, b))`, `zip(range(n), x)`) is held with its start and step, whose
+        item `a + i * step` is arithmetic (a range's item has no type, nor a Numba form)."""
+        if isinstance(seq, gast.Call) and self.resolve(seq.func) is range and \
+                not seq.keywords and 1 <= len(seq.args) <= 3:
+            bounds = [self.index_expr(a, lift_if_assigned=body) for a in seq.args]
+            call = gast.Call(func=_name("range"), args=bounds, keywords=[])
+            anno.setanno(call.func, "func", range)
+            held = self.atom(call, force_temp=True)
+            self.ranges[held.id] = (bounds[0] if len(bounds) > 1 else _const(0),
+                                    bounds[2] if len(bounds) == 3 else _const(1))
+            return held
         return self.atom(seq, force_temp=not isinstance(seq, gast.Name) or
                          seq.id in _assigned_in(body))
 
@@ -600,6 +612,12 @@ class _Lowering:
         return _name(tmp)
 
     def _item(self, seq, var):
+        if getattr(seq, "id", None) in self.ranges:
+            start, step = self.ranges[seq.id]
+            item = _name(var) if _is_one(step) else \
+                gast.BinOp(left=_name(var), op=gast.Mult(), right=anno.deepcopy(step))
+            return item if isinstance(start, gast.Constant) and start.value == 0 else \
+                gast.BinOp(left=anno.deepcopy(start), op=gast.Add(), right=item)
         return gast.Subscript(value=anno.deepcopy(seq), slice=_name(var), ctx=gast.Load())
 
     def visit_Global(self, node):

@@ -558,8 +558,9 @@ class Differentiator(SavePlanner):
             return [_assign(var, copied)], [_assign(restore_target, _name(var))]
         if kind not in DTYPES:
             loc = anno.getanno(self.statement_at(path), "loc")
-            raise UnsupportedError(f"a {kind} rebound on every trip of a loop, whose reverse "
-                                   "sweep reads it (for np.nonzero(m)[0], write "
+            raise UnsupportedError(f"{name} (a {kind}) is rebound on every trip of a loop "
+                                   "whose reverse sweep reads it: only numbers and arrays are "
+                                   "saved per trip (for np.nonzero(m)[0], write "
                                    "np.flatnonzero(m))", loc)
         top = loop.outermost()
         if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
@@ -619,7 +620,10 @@ class Differentiator(SavePlanner):
         info.assigned = frozenset(n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
                                   isinstance(n.ctx, gast.Store)) | templates.stored_arrays(stmt)
         unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
-        if info.top and unit:
+        # a top-level `for` that runs all its trips saves into buffers sized before it; any
+        # other loop's grow (one that may break after a few of its trips, room for all of them)
+        growable = not (info.top and is_for and exit_test is None)
+        if not growable and unit:
             if _is_const(step, -1):
                 info.slot = _expr("a - i", i=stmt.target, a=start)
             else:
@@ -637,14 +641,16 @@ class Differentiator(SavePlanner):
         if uses_slots and info.counter is not None:
             fwd_loop_body.append(_stmt("k += 1", k=_name(info.counter)))
             rev_body.insert(0, _stmt("k -= 1", k=_name(info.counter)))
-        growable = not (info.top and is_for)
         if uses_slots and growable:
             # make room before the loop for all its trips (a while loop: see strip_mine);
             # a buffer reassigned inside a hot loop would cost reference counting every trip
-            if is_for:
+            if is_for and exit_test is None:
                 holder, trips_there = self.grow_point(info, _trip_count(start, stop, step))
                 holder.grows.extend(self.grow_buffers(info, _expr(
                     "k + n", k=_name(info.counter), n=trips_there)))
+            elif is_for:  # (`for it in range(10**9)` that breaks: room made as it goes)
+                fwd_loop_body = self.grow_buffers(info, _expr(
+                    "k + 1", k=_name(info.counter))) + fwd_loop_body
             elif any(b.dtype is not None for b in info.buffers):
                 fwd_loop_body = self.strip_mine(stmt, info, fwd_loop_body)
         pre.extend(info.grows)

@@ -1,6 +1,6 @@
 """NumPy idioms found by surveying common user code (each was refused by name): methods
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
-`np.swapaxes`, `np.atleast_2d`; `s[None]` of an element; `np.real` of real numbers; `np.sinc` (at 0
+`np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real numbers; `np.sinc` (at 0
 too), `np.nan_to_num`; `np.average` with weights or an axis; `np.polyval`; `x.item()`. Values
 against the function's, gradients against finite differences, compiled and as Python."""
 
@@ -73,9 +73,16 @@ def newaxis_of_an_element(x):
     return np.sum(x[0][None] * x) + np.sum(np.sin(x[1][None, None]))
 
 
+def ellipsis_of_numpy_scalars(x):
+    # (a NumPy scalar's 0-d view: `s[...]` became `s[:]`, an IndexError, as Python and compiled)
+    s = np.sum(x * x)
+    return s[...] * x[0] + x[1][...] * np.sin(s)
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
-         average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element]
+         average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
+         ellipsis_of_numpy_scalars]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -87,11 +94,23 @@ def test_idioms(fn, jit, rng):
         check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
 
 
-def test_tangent_of_an_elements_newaxis(jit, rng):
+@pytest.mark.parametrize("fn", [newaxis_of_an_element, ellipsis_of_numpy_scalars])
+def test_tangent_of_an_elements_view(fn, jit, rng):
     x, t = rng.uniform(0.1, 0.9, 4), rng.standard_normal(4)
-    value, tangent = srcad.jvp(newaxis_of_an_element, (x,), (t,), mode="source", jit=jit)
-    assert value == pytest.approx(newaxis_of_an_element(x), rel=1e-12)
-    assert tangent == pytest.approx(check.along(newaxis_of_an_element, [x], [t]), rel=1e-6)
+    value, tangent = srcad.jvp(fn, (x,), (t,), mode="source", jit=jit)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    assert tangent == pytest.approx(check.along(fn, [x], [t]), rel=1e-6)
+
+
+def ellipsis_of_a_python_number(x, c):
+    return x[0] * c[...]
+
+
+def test_ellipsis_of_a_python_number_raises_as_python_does():
+    with pytest.raises(TypeError, match="not subscriptable"):
+        ellipsis_of_a_python_number(np.ones(2), 2.0)
+    with pytest.raises(TypeError, match="not subscriptable"):
+        srcad.grad(ellipsis_of_a_python_number, mode="source", jit=False)(np.ones(2), 2.0)
 
 
 def average_with_weights_along_an_axis(x):

@@ -1,8 +1,9 @@
 """Save buffers of loop nests: a nest over ranges fixed at entry grows its buffers once, before
 the nest, to their final size (they grew by doubling at every trip of the loops around the
 saving loop); a loop whose range changes in the loop around it (or is set after it), one
-under an `if`, a `break` or a `while` grow where they did. Gradients against finite
-differences, compiled and as Python."""
+under an `if` or a `while` grow where they did, and a `for` that may `break` grows as it goes
+(room for every trip of its range was made before it: `range(10**12)` ran out of memory).
+Gradients against finite differences, compiled and as Python."""
 
 import numpy as np
 import pytest
@@ -85,6 +86,40 @@ def nest_with_while(x, W):
             s = np.sin(s + W[i, 0] * x[r])
             r += 1
     return s
+
+
+def iterations_until_converged(x):
+    s = 0.0
+    for it in range(10 ** 12):
+        s = 0.5 * s + np.sin(x[it % x.shape[0]]) * x[0]
+        if it > 40:
+            break
+    return s
+
+
+def inner_search_that_breaks(x, n):
+    t = 0.0
+    for j in range(x.shape[0]):
+        s = x[j]
+        for i in range(2, n, 3):
+            s = s * 1.1 + x[(i + j) % x.shape[0]]
+            if s > 2.5:
+                break
+        t = t + s * s
+    return t
+
+
+@pytest.mark.parametrize("fn, make_args", [
+    (iterations_until_converged, lambda x: (x,)),
+    (inner_search_that_breaks, lambda x: (x, 10 ** 12)),
+    (inner_search_that_breaks, lambda x: (x, 200)),
+    (inner_search_that_breaks, lambda x: (x, 2)),  # (no trip)
+])
+def test_a_loop_that_breaks_saves_only_the_trips_it_runs(fn, make_args, jit, rng):
+    x = rng.uniform(0.2, 0.8, 4)
+    value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(*make_args(x))
+    assert value == pytest.approx(fn(*make_args(x)), rel=1e-12)
+    check.compare(lambda x: fn(*make_args(x)), (x,), [0], [g])
 
 
 @pytest.mark.parametrize("fn, wrt", [(fixed_nest, (0, 1)), (guarded_nest, (0, 1)),

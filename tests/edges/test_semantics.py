@@ -419,3 +419,37 @@ def test_views_that_share_no_element_are_not_aliased(mode, rng):
     np.testing.assert_array_equal(big, before)
     with pytest.raises(srcad.AliasingError):
         srcad.grad(doubles_its_first, wrt=(0, 1), mode=mode)(big[0:4], big[2:6])
+
+
+def enumerate_a_range_rebinding_its_item(x, n):
+    # (the item of a range had no type: rebinding it in the loop was refused with a message
+    # about np.nonzero, and Numba could not compile the item read from a range)
+    s = 0.0
+    for q, m in enumerate(range(n)):
+        for j in range(m):
+            s = s + x[j % x.shape[0]] * q
+        m = 2
+    return s
+
+
+def ranges_in_enumerate_and_zip(x, n):
+    s = 0.0
+    for q, m in enumerate(range(n, 1, -2), 1):
+        s = s * x[m % 3] + q
+        m = m + 1
+        n = 0  # (the ranges below start from the n of their loop's start)
+    for a, b in zip(range(1, n + 3), x):
+        s = s + a * b * s
+    return s
+
+
+@pytest.mark.parametrize("fn, n", [(enumerate_a_range_rebinding_its_item, 4),
+                                   (ranges_in_enumerate_and_zip, 7),
+                                   (ranges_in_enumerate_and_zip, 0)])
+def test_a_range_iterated_by_enumerate_or_zip(fn, n, jit, rng):
+    x = rng.uniform(0.2, 0.8, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
+        value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x, n)
+    assert value == pytest.approx(fn(x, n), rel=1e-12)
+    check.compare(lambda x: fn(x, n), (x,), [0], [g])
