@@ -118,6 +118,8 @@ class Signature:
 
     def __init__(self, fn):
         self.fn, self.made, self.defaults = fn, None, None
+        self.default_values = {}  # parameter -> its default, of the signature `now` gave
+        self.by_keyword = frozenset()  # the parameters a call may name
 
     def now(self):
         defaults = (getattr(self.fn, "__defaults__", None),
@@ -125,6 +127,11 @@ class Signature:
         if self.made is None or any(a is not b for a, b in zip(defaults, self.defaults,
                                                                 strict=True)):
             self.made, self.defaults = inspect.signature(self.fn), defaults
+            params = self.made.parameters.values()
+            self.default_values = {p.name: p.default for p in params
+                                   if p.default is not p.empty}
+            self.by_keyword = frozenset(p.name for p in params
+                                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
         return self.made
 
 
@@ -390,7 +397,30 @@ class Gradient:
                                              for path in treedef.paths()))
         return tuple(out)
 
+    def positional(self, args, kwargs):
+        """One value per parameter, in order, for a call with keywords or defaults left out,
+        when they are plainly the function's parameters (else None: `bind` raises what Python
+        would), so that such a call takes the fast path too (binding took 30-45 us)."""
+        self._signature.now()
+        defaults, by_keyword = self._signature.default_values, self._signature.by_keyword
+        if len(args) > len(self.params):
+            return None
+        values, named = list(args), 0
+        for name in self.params[len(args):]:
+            if name in kwargs and name in by_keyword:
+                values.append(kwargs[name])
+                named += 1
+            elif name in defaults:
+                values.append(defaults[name])
+            else:
+                return None
+        return tuple(values) if named == len(kwargs) else None
+
     def __call__(self, *args, **kwargs):
+        if self._positional and (kwargs or len(args) < len(self.params)):
+            values = self.positional(args, kwargs)
+            if values is not None:
+                args, kwargs = values, {}
         key = _call_key(args) if not kwargs else None
         fast = self._fast.get(key) if key is not None else None
         if fast is not None:
