@@ -53,7 +53,8 @@ def follow_python_and_numpy(tree, types, scope, namer, numpy_args=None):
 def scalar_views(tree, types, scope, numpy_args=None):
     """`t = s[...]` of a NumPy scalar `s` (a 0-d array of its value, which computes as the
     scalar does) becomes `t = s`; True if anything changed. Of a Python number it is an error,
-    as in Python."""
+    as in Python; of a name that may hold either (`s = 0.0`, then `s += x[i]` in a loop), the
+    NumPy scalar's value."""
     origins = _origins(tree, types, scope, numpy_args)
     changed = False
     for stmt in templates.walk(tree):
@@ -63,12 +64,14 @@ def scalar_views(tree, types, scope, numpy_args=None):
                 value.slice.value is Ellipsis):
             continue
         name = value.value.id
-        if origins.get(name) == NUMPY:
-            stmt.value = value.value
-            changed = True
-        elif origins.get(name) == PYTHON and not types.get(name, typeinfer.UNKNOWN).is_array:
-            raise UserCodeError(f"{anno.getanno(stmt, 'loc')}: {name}[...] indexes a Python "
+        ty = types.get(name)
+        if ty is None or ty.is_array or ty.kind not in "fib":
+            continue
+        if origins.get(name) == PYTHON:
+            raise UserCodeError(f"{anno.getanno(stmt, 'loc')}: [...] indexes a Python "
                                 "number, which is not subscriptable")
+        stmt.value = value.value  # (of a name that may hold either, as if NumPy's)
+        changed = True
     return changed
 
 
@@ -213,6 +216,9 @@ def _expr_origin(node, origins, types):
     if isinstance(node, gast.Compare):
         return _join(*(_expr_origin(n, origins, types) for n in [node.left, *node.comparators]))
     if isinstance(node, gast.BinOp):
+        if any(isinstance(n, gast.Name) and types.get(n.id) is not None and types[n.id].is_array
+               for n in (node.left, node.right)):
+            return NUMPY  # (with an array, `x @ x` included: NumPy's values)
         return _join(_expr_origin(node.left, origins, types),
                      _expr_origin(node.right, origins, types))
     if isinstance(node, gast.UnaryOp):

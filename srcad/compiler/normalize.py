@@ -484,19 +484,19 @@ class _Lowering:
             if isinstance(inner, gast.Call) and self.resolve(inner.func) is zip and \
                     isinstance(target.elts[1], gast.Tuple):  # enumerate(zip(x, y)): i, (a, b)
                 self.check_zip(inner)
-                seqs = [self.iterable(a, node.body) for a in inner.args]
+                seqs = [self.iterable(a, node.body + [target]) for a in inner.args]
                 if len(seqs) != len(target.elts[1].elts):
                     _unsupported("zip() unpacked into a different number of names", node)
                 bounds = [self._min_len(seqs)]
                 prologue.extend((t, self._item(s, var))
                                 for t, s in zip(target.elts[1].elts, seqs, strict=True))
             else:
-                seq = self.iterable(inner, node.body)
+                seq = self.iterable(inner, node.body + [target])
                 bounds = [self._len(seq)]
                 prologue.append((target.elts[1], self._item(seq, var)))
         elif func is zip and isinstance(target, gast.Tuple):
             self.check_zip(it)
-            seqs = [self.iterable(a, node.body) for a in it.args]
+            seqs = [self.iterable(a, node.body + [target]) for a in it.args]
             if len(seqs) != len(target.elts):
                 _unsupported("zip() unpacked into a different number of names", node)
             var = self.namer.temp("_i")
@@ -504,15 +504,20 @@ class _Lowering:
             prologue.extend((t, self._item(s, var)) for t, s in zip(target.elts, seqs,
                                                                       strict=True))
         elif isinstance(it, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
-            seq = self.iterable(it, node.body)
+            seq = self.iterable(it, node.body + [target])
             var = self.namer.temp("_i")
             bounds = [self._len(seq)]
             prologue.append((target, self._item(seq, var)))
         else:
             _unsupported(f"a for loop over {type(it).__name__}", node)
         if var in _assigned_in(node.body):
-            # the body reassigns the loop variable: the loop runs its own index
+            # the body reassigns the loop variable: the loop runs its own index, which the
+            # items read (`for k, v in enumerate(x): k = k + 0.5` reads x[k] before the change)
             index = self.namer.temp("_i")
+            for _, value in prologue:
+                for n in gast.walk(value):
+                    if isinstance(n, gast.Name) and n.id == var:
+                        n.id = index
             prologue.insert(0, (_name(var, gast.Store()), _name(index)))
             var = index
         saved, self.out = self.out, []
@@ -531,6 +536,9 @@ class _Lowering:
         never rebinds (Python iterates over the array the loop started with). A range (in
         `enumerate(range(a, b))`, `zip(range(n), x)`) is held with its start and step, whose
         item `a + i * step` is arithmetic (a range's item has no type, nor a Numba form)."""
+        if isinstance(seq, gast.Call) and self.resolve(seq.func) is reversed and \
+                len(seq.args) == 1 and not seq.keywords:
+            seq = self.reversed_iterable(seq.args[0])
         if isinstance(seq, gast.Call) and self.resolve(seq.func) is range and \
                 not seq.keywords and 1 <= len(seq.args) <= 3:
             bounds = [self.index_expr(a, lift_if_assigned=body) for a in seq.args]

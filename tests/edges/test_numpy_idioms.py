@@ -74,9 +74,14 @@ def newaxis_of_an_element(x):
 
 
 def ellipsis_of_numpy_scalars(x):
-    # (a NumPy scalar's 0-d view: `s[...]` became `s[:]`, an IndexError, as Python and compiled)
+    # (a NumPy scalar's 0-d view: `s[...]` became `s[:]`, an IndexError, as Python and compiled;
+    # then, found by an attack, of a builtin sum, a loop's accumulator and `x @ x`)
     s = np.sum(x * x)
-    return s[...] * x[0] + x[1][...] * np.sin(s)
+    t = sum(x)
+    u = 0.0
+    for i in range(2):
+        u += x[i]
+    return s[...] * x[0] + x[1][...] * np.sin(s) + t[...] * u[...] + (x @ x)[...] * x[1]
 
 
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,

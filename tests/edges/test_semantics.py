@@ -443,9 +443,41 @@ def ranges_in_enumerate_and_zip(x, n):
     return s
 
 
+def counter_rebound_to_a_float(x, n):
+    # (found by an attack: the item was read through the rebound counter, a float index)
+    s = 0.0
+    for k, i in enumerate(range(len(x))):
+        k = k + 0.5
+        s += x[i] * k
+    for k, v in enumerate(x):
+        k = k * 0.5
+        s += v * k
+    return s
+
+
+def reversed_ranges_in_enumerate_and_zip(x, n):
+    # (refused before, with a message about x[i])
+    s = 0.0
+    for k, i in enumerate(reversed(range(len(x)))):
+        s += x[i] * (k + 1)
+    for i, v in zip(reversed(range(1, len(x))), x):
+        s = s * 0.9 + v * x[i] * i
+    return s
+
+
+def bound_named_like_the_counter(x, n):
+    s = 0.0
+    for n, m in enumerate(range(n, 5)):  # noqa: B020 (the range starts at the n before)
+        s = s + x[m % x.shape[0]] * n
+    return s
+
+
 @pytest.mark.parametrize("fn, n", [(enumerate_a_range_rebinding_its_item, 4),
                                    (ranges_in_enumerate_and_zip, 7),
-                                   (ranges_in_enumerate_and_zip, 0)])
+                                   (ranges_in_enumerate_and_zip, 0),
+                                   (counter_rebound_to_a_float, 0),
+                                   (reversed_ranges_in_enumerate_and_zip, 0),
+                                   (bound_named_like_the_counter, 1)])
 def test_a_range_iterated_by_enumerate_or_zip(fn, n, jit, rng):
     x = rng.uniform(0.2, 0.8, 3)
     with warnings.catch_warnings():
