@@ -956,6 +956,8 @@ class _Lowering:
             return _name(total)
         renames = {n.id: self.namer.fresh(n.id) for g in comprehension.generators
                    for n in gast.walk(g.target) if isinstance(n, gast.Name)}
+        for name, renamed in renames.items():
+            self.origins[renamed] = _name(name)  # (messages write the user's name)
         rename = inlining.Rename(renames).visit
         body = [anno.copy_loc(templates.make_assign(
             _name(total, gast.Store()), gast.BinOp(left=_name(total), op=gast.Add(),

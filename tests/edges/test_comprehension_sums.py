@@ -68,3 +68,14 @@ def test_a_sum_of_arrays_from_zero_is_refused_by_name(rng):
                                                      r"infer the type of 'sum\(.*adds "
                                                      r"float\[1d\] terms"):
         srcad.grad(rows_weighted_from_zero, mode="source")(X, w)
+
+
+def pairs_past_the_end(x, n):
+    return sum(x[i] * x[i + 1] for i in range(n))
+
+
+def test_an_index_out_of_range_is_reported_with_the_users_names(jit):
+    """The comprehension's variable is renamed apart in the generated code (i2): the message
+    wrote x[i2 + 1]."""
+    with pytest.raises(IndexError, match=r"\(x\[i \+ 1\] at test_comprehension_sums.py:\d+\)"):
+        srcad.grad(pairs_past_the_end, mode="source", jit=jit)(np.ones(3), 3)

@@ -467,7 +467,7 @@ def reversed_ranges_in_enumerate_and_zip(x, n):
 
 def bound_named_like_the_counter(x, n):
     s = 0.0
-    for n, m in enumerate(range(n, 5)):  # noqa: B020 (the range starts at the n before)
+    for n, m in enumerate(range(n, 5)):  # noqa: B020, PLR1704 (from the n before the loop)
         s = s + x[m % x.shape[0]] * n
     return s
 
