@@ -503,6 +503,9 @@ class _Lowering:
             bounds = [self._min_len(seqs)]
             prologue.extend((t, self._item(s, var)) for t, s in zip(target.elts, seqs,
                                                                       strict=True))
+        elif func in (enumerate, zip) and not isinstance(target, gast.Tuple):
+            _unsupported(f"a loop over {func.__name__}(...) whose items are not unpacked in "
+                         f"the for statement (write: for i, v in {func.__name__}(...))", node)
         elif isinstance(it, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
             seq = self.iterable(it, node.body + [target])
             var = self.namer.temp("_i")

@@ -276,6 +276,10 @@ def test_ndarray_subclasses_are_refused(value):
     ("return locals()['x'] * 2.0", "locals"),
     ("return np.sum(x[True])", "True"),
     ("y = np.zeros(())\n    y[()] = x[0]\n    return y * 1.0", "empty index"),
+    ("s = 0.0\n    for t in enumerate(x):\n        s = s + t[1]\n    return s",
+     r"for i, v in enumerate\(\.\.\.\)"),
+    ("s = 0.0\n    for t in zip(x, x):\n        s = s + t[1]\n    return s",
+     r"for i, v in zip\(\.\.\.\)"),
 ])
 def test_constructs_the_transform_cannot_follow_are_refused_by_name(tmp_path, body, what):
     path = tmp_path / f"refused_{abs(hash(body))}.py"
