@@ -898,10 +898,6 @@ def _read_for_its_shape_only(reverse, name, pops):
                    id(n) not in shape_reads | pop_targets for n in walk(reverse))
 
 
-def _is_name(node, name):
-    return isinstance(node, gast.Name) and node.id == name
-
-
 def _is_list_call(node, method):
     """`buf.append(x)` or `buf.pop()` (method "append" or "pop"), of any name `buf`."""
     return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
