@@ -1,8 +1,9 @@
 """NumPy idioms found by surveying common user code (each was refused by name): methods
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
-`np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real numbers; `np.sinc` (at 0
-too), `np.nan_to_num`; `np.average` with weights or an axis; `np.polyval`; `x.item()`. Values
-against the function's, gradients against finite differences, compiled and as Python."""
+`np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real
+numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an axis;
+`np.polyval`; `x.item()`. Values against the function's, gradients against finite differences,
+compiled and as Python."""
 
 import numpy as np
 import pytest
