@@ -139,10 +139,11 @@ class _ModuleIndex:
     imports: list
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def _module_index(file, text):
     """The definitions of a module's text, parsed once: a file holding many differentiated
-    functions (a test corpus, a user's model file) was parsed and walked again for each."""
+    functions (a test corpus, a user's model file) was parsed and walked again for each. (A few
+    texts are kept: an edited file is a new text, and a large file's tree is tens of MB.)"""
     module = ast.parse(text, filename=file)
     parents, definitions = {}, {}
     for node in ast.walk(module):
