@@ -119,7 +119,7 @@ class Signature:
     def __init__(self, fn):
         self.fn, self.made, self.defaults = fn, None, None
         self.default_values = {}  # parameter -> its default, of the signature `now` gave
-        self.by_keyword = frozenset()  # the parameters a call may name
+        self.by_keyword = frozenset()  # the positional parameters a call may name
 
     def now(self):
         defaults = (getattr(self.fn, "__defaults__", None),
@@ -131,7 +131,7 @@ class Signature:
             self.default_values = {p.name: p.default for p in params
                                    if p.default is not p.empty}
             self.by_keyword = frozenset(p.name for p in params
-                                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+                                        if p.kind == p.POSITIONAL_OR_KEYWORD)
         return self.made
 
 

@@ -55,14 +55,16 @@ def scalar_views(tree, types, scope, numpy_args=None):
     scalar does) becomes `t = s`; True if anything changed. Of a Python number it is an error,
     as in Python; of a name that may hold either (`s = 0.0`, then `s += x[i]` in a loop), the
     NumPy scalar's value."""
+    views = [stmt for stmt in templates.walk(tree) if isinstance(stmt, gast.Assign) and
+             isinstance(stmt.value, gast.Subscript) and isinstance(stmt.value.value, gast.Name)
+             and isinstance(stmt.value.slice, gast.Constant) and
+             stmt.value.slice.value is Ellipsis]
+    if not views:
+        return False
     origins = _origins(tree, types, scope, numpy_args)
     changed = False
-    for stmt in templates.walk(tree):
-        value = getattr(stmt, "value", None)
-        if not (isinstance(stmt, gast.Assign) and isinstance(value, gast.Subscript) and
-                isinstance(value.value, gast.Name) and isinstance(value.slice, gast.Constant) and
-                value.slice.value is Ellipsis):
-            continue
+    for stmt in views:
+        value = stmt.value
         name = value.value.id
         ty = types.get(name)
         if ty is None or ty.is_array or ty.kind not in "fib":

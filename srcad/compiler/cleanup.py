@@ -781,7 +781,7 @@ def save_shapes_only(fn_def, ctx):
     if start is None:
         return False
     forward, reverse = body[:start], body[start + 1:]
-    saves = _Saves(forward, reverse, ctx.buffers)
+    saves = _Saves(forward, reverse)
     changed = False
     for buf in sorted(ctx.buffers):
         found = _list_saves(saves, buf) or _row_saves(saves, buf)
@@ -833,7 +833,7 @@ class _Saves:
     """The save and restore statements of each buffer, and how often each name is mentioned,
     found in one walk of each sweep (a walk per buffer was most of the transform's time)."""
 
-    def __init__(self, forward, reverse, buffers):
+    def __init__(self, forward, reverse):
         self.forward, self.reverse = forward, reverse
         self.appends, self.list_pops, self.row_pushes, self.row_pops = {}, {}, {}, {}
         self.mentions = {}

@@ -457,16 +457,11 @@ class _Lowering:
         if node.orelse:
             _unsupported("for ... else is not supported", node)
         it, target = node.iter, node.target
+        it = self.unreversed(it)
         func = self.resolve(it.func) if isinstance(it, gast.Call) else None
-        if func is reversed and len(it.args) == 1 and not it.keywords:
-            it = self.reversed_iterable(it.args[0])
-            func = self.resolve(it.func) if isinstance(it, gast.Call) else None
         prologue = []
         if func is range and isinstance(target, gast.Name):
-            # (a bound the body or the target rebinds is read once, before the loop: the
-            # reverse sweep re-reads it after the loop, `for m in range(m + 2)` included)
-            bounds = [self.index_expr(a, lift_if_assigned=node.body + [target])
-                      for a in it.args]
+            bounds = self.range_bounds(it, node.body + [target])
             if it.keywords or not 1 <= len(bounds) <= 3:
                 _unsupported("range() with these arguments", node)
             var = target.id
@@ -539,12 +534,10 @@ class _Lowering:
         never rebinds (Python iterates over the array the loop started with). A range (in
         `enumerate(range(a, b))`, `zip(range(n), x)`) is held with its start and step, whose
         item `a + i * step` is arithmetic (a range's item has no type, nor a Numba form)."""
-        if isinstance(seq, gast.Call) and self.resolve(seq.func) is reversed and \
-                len(seq.args) == 1 and not seq.keywords:
-            seq = self.reversed_iterable(seq.args[0])
+        seq = self.unreversed(seq)
         if isinstance(seq, gast.Call) and self.resolve(seq.func) is range and \
                 not seq.keywords and 1 <= len(seq.args) <= 3:
-            bounds = [self.index_expr(a, lift_if_assigned=body) for a in seq.args]
+            bounds = self.range_bounds(seq, body)
             call = gast.Call(func=_name("range"), args=bounds, keywords=[])
             anno.setanno(call.func, "func", range)
             held = self.atom(call, force_temp=True)
@@ -553,6 +546,19 @@ class _Lowering:
             return held
         return self.atom(seq, force_temp=not isinstance(seq, gast.Name) or
                          seq.id in _assigned_in(body))
+
+    def range_bounds(self, call, body):
+        """The arguments of `range(...)`, a bound the loop's `body` (or its target) rebinds read
+        once, before the loop: the reverse sweep re-reads the bounds after the loop, and an
+        item `a + i * step` reads them in it (`for m in range(m + 2)`)."""
+        return [self.index_expr(a, lift_if_assigned=body) for a in call.args]
+
+    def unreversed(self, seq):
+        """`seq`, or for `reversed(s)` what it iterates as the loop lowering knows it."""
+        if isinstance(seq, gast.Call) and self.resolve(seq.func) is reversed and \
+                len(seq.args) == 1 and not seq.keywords:
+            return self.reversed_iterable(seq.args[0])
+        return seq
 
     def reversed_iterable(self, seq):
         """What `reversed(seq)` iterates, as an iterable the loop lowering knows:

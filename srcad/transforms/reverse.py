@@ -620,8 +620,8 @@ class Differentiator(SavePlanner):
         info.assigned = frozenset(n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
                                   isinstance(n.ctx, gast.Store)) | templates.stored_arrays(stmt)
         unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
-        # a top-level `for` that runs all its trips saves into buffers sized before it; any
-        # other loop's grow (one that may break after a few of its trips, room for all of them)
+        # a top-level `for` that runs all its trips saves into buffers sized to its trip count
+        # before it; every other loop's buffers grow (a loop that may break: as it runs)
         growable = not (info.top and is_for and exit_test is None)
         if not growable and unit:
             if _is_const(step, -1):
