@@ -112,8 +112,22 @@ class _Specialization:
         return self.call(*args, *extra, cotangent)
 
 
+def own_signature(fn):
+    """The parameters of `fn` as its own code has them: inspect.signature follows a
+    functools.wraps wrapper to what it wraps (`__wrapped__`) and believes a `__signature__`, and
+    srcad differentiates the wrapper's code (calls bound the wrapped function's defaults: a
+    wrong number, silently). The tape's callers (`__srcad_calls__`) and other callables keep
+    inspect's."""
+    if not isinstance(fn, types.FunctionType) or hasattr(fn, "__srcad_calls__"):
+        return inspect.signature(fn)
+    own = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                             fn.__closure__)
+    own.__kwdefaults__ = fn.__kwdefaults__
+    return inspect.signature(own)
+
+
 class Signature:
-    """inspect.signature(fn), made again when fn's defaults are replaced (`f.__defaults__ =
+    """own_signature(fn), made again when fn's defaults are replaced (`f.__defaults__ =
     ...`), so that a call binds the function's current defaults."""
 
     def __init__(self, fn):
@@ -126,7 +140,7 @@ class Signature:
                     getattr(self.fn, "__kwdefaults__", None))
         if self.made is None or any(a is not b for a, b in zip(defaults, self.defaults,
                                                                 strict=True)):
-            self.made, self.defaults = inspect.signature(self.fn), defaults
+            self.made, self.defaults = own_signature(self.fn), defaults
             params = self.made.parameters.values()
             self.default_values = {p.name: p.default for p in params
                                    if p.default is not p.empty}
@@ -416,7 +430,7 @@ class Gradient:
                 return None
         return tuple(values) if named == len(kwargs) else None
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):  # (`/`: a parameter may be named self)
         if self._positional and (kwargs or len(args) < len(self.params)):
             values = self.positional(args, kwargs)
             if values is not None:
@@ -962,7 +976,7 @@ def _tangent_like(tangent, primal, label):
     return type(primal)(tangent) if isinstance(primal, np.floating) else float(tangent)
 
 
-def source(g, *args, **kwargs):
+def source(g, /, *args, **kwargs):
     """The generated Python source of gradient `g` (for `args`' types when given; else for the
     last call's; else assuming every parameter is a float scalar). `source(srcad.jvp, f,
     primals, tangents)` is the forward-mode code of `jvp(f, primals, tangents)`."""
@@ -986,7 +1000,7 @@ def source(g, *args, **kwargs):
     return spec.generated.source
 
 
-def explain(fn, *args, wrt=0, transform="grad", parallel=False, **kwargs):
+def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
     """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why;
     `transform` is "grad" (the default), "jvp" or "hvp". With `parallel` (or for a gradient
     made with parallel=True), say which top-level loops run in parallel, and why the others
@@ -1041,7 +1055,7 @@ def _explain_forward(fn, args, kwargs, wrt, transform):
     name = getattr(fn, "__qualname__", repr(fn))
     assumed = ""
     if not args and not kwargs:
-        args = tuple(1.0 for _ in inspect.signature(fn).parameters)
+        args = tuple(1.0 for _ in own_signature(fn).parameters)
         assumed = " (assuming float arguments: pass example arguments for arrays)"
     try:
         derivative_source(transform, fn, args, kwargs, wrt)
@@ -1064,7 +1078,7 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     kwargs = kwargs or {}
     _check_parallel_transform(transform, parallel)
     if not args and not kwargs:  # (as source(): every parameter a float)
-        args = tuple(1.0 for _ in inspect.signature(fn).parameters)
+        args = tuple(1.0 for _ in own_signature(fn).parameters)
     if transform == "grad":
         return source(grad(fn, wrt=wrt, parallel=parallel), *args, **kwargs)
     if transform == "hvp":
@@ -1074,9 +1088,10 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
         return product.source(*args, _ones_like(x), **kwargs)
     if transform != "jvp":
         raise ValueError(f"transform must be 'grad', 'jvp' or 'hvp', not {transform!r}")
-    params = list(inspect.signature(fn).parameters)
+    signature = own_signature(fn)
+    params = list(signature.parameters)
     names, _ = _normalize_wrt(wrt, params, fn)
-    bound = inspect.signature(fn).bind(*args, **kwargs)
+    bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     primals = tuple(bound.arguments.values())
     tangents = tuple(_ones_like(a) if p in names else None for p, a in zip(params, primals))

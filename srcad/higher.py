@@ -121,7 +121,7 @@ class Hvp:
         specialization)."""
         return self.code.second(bound, (v,), "grad", None, self.jit, self._made)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         key = api._call_key(args) if not kwargs and \
             len(args) == len(self.code.g.params) + 1 else None
         out = self._run_known(self._by_types.get(key), args)
@@ -151,7 +151,7 @@ class Hvp:
             self._by_types[remember] = (spec, outer)
         return hv
 
-    def source(self, *args, **kwargs):
+    def source(self, /, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments."""
         outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
         return api.source(outer, *call_args)
@@ -226,7 +226,7 @@ class Hessian:
     def __repr__(self):
         return repr(self.product).replace("hvp", "hessian", 1)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
         _float_argument(x, "hessian")
@@ -247,7 +247,7 @@ class Hessian:
             flat = np.stack(columns, axis=1) if columns else np.zeros((0, 0), x.dtype)
         return flat.reshape(x.shape + x.shape)
 
-    def source(self, *args, **kwargs):
+    def source(self, /, *args, **kwargs):
         """The code of the Hessian-vector product each column comes from."""
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
@@ -309,7 +309,7 @@ class Nested:
                                                                     self.jit)
         return code
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         outer, call_args, _ = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
         return outer(*call_args)
 
@@ -328,7 +328,7 @@ class Nested:
         return self.tangent_code(function, position).second(call_args, (1.0,), self.kind, wrt,
                                                             self.jit, self._made)
 
-    def source(self, *args, **kwargs):
+    def source(self, /, *args, **kwargs):
         """The generated code of this derivative for these arguments."""
         outer, call_args, _ = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
         return api.source(outer, *call_args)
@@ -363,7 +363,7 @@ class Jacobian:
         bound.apply_defaults()
         return tuple(bound.arguments.values())
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
         args = self.bind(args, kwargs)
         x = args[self.wrt]
         _float_argument(x, "jacobian")
@@ -419,7 +419,7 @@ class Jacobian:
         rows += [np.ravel(pullback(e)) for e in basis]
         return value, np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
 
-    def source(self, *args, **kwargs):
+    def source(self, /, *args, **kwargs):
         """The code of the jvp each column comes from."""
         args = self.bind(args, kwargs)
         tangents = [None] * len(args)

@@ -1,5 +1,7 @@
 """The public API: wrt forms, value_and_grad, vjp, source, explain, gradcheck, errors."""
 
+import functools
+import inspect
 import math
 import warnings
 
@@ -86,6 +88,53 @@ def test_calls_by_keyword_or_with_defaults_left_out_take_the_fast_path(jit, rng)
             bad()
     with pytest.raises(TypeError, match="multiple values"):
         scaled_power(x, 2.0, scale=2.0)  # (as Python says)
+
+
+def _inner(x, c=1.5):
+    return np.sum(x * x) * c
+
+
+@functools.wraps(_inner)
+def wrapper_with_its_own_default(x, c=9.0):
+    return _inner(x, c)
+
+
+@functools.wraps(_inner)
+def wrapper_with_other_names(y, d=9.0):
+    return _inner(y, d)
+
+
+def claims_another_signature(x, a=2.0):
+    return np.sum(x * x) * a
+
+
+claims_another_signature.__signature__ = inspect.Signature(
+    [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+     inspect.Parameter("a", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=100.0)])
+
+
+def test_a_wrapper_binds_its_own_parameters(jit, rng):
+    """Found by an attack: calls were bound by inspect.signature, which follows functools.wraps
+    to the wrapped function (its default c=1.5, a gradient 6x too small, silently) and
+    believes a __signature__; srcad differentiates the wrapper's own code."""
+    x = rng.uniform(0.5, 1.5, 3)
+    np.testing.assert_allclose(srcad.grad(wrapper_with_its_own_default, jit=jit)(x), 18 * x)
+    g = srcad.grad(wrapper_with_other_names, wrt=(0, 1), jit=jit)
+    for got in (g(y=x), g(x, d=9.0), g(x)):
+        np.testing.assert_allclose(got[0], 18 * x)
+        assert got[1] == pytest.approx(np.sum(x * x))
+    with pytest.raises(TypeError):
+        g(x=x)  # (as Python: wrapper_with_other_names has no parameter x)
+    np.testing.assert_allclose(srcad.grad(claims_another_signature, jit=jit)(x), 4 * x)
+
+
+def takes_self(self, f=1.0):
+    return self * self * f
+
+
+def test_a_parameter_named_self_by_keyword(jit):
+    assert srcad.grad(takes_self, jit=jit)(self=3.0) == pytest.approx(6.0)
+    assert srcad.value_and_grad(takes_self, jit=jit)(self=3.0, f=2.0)[1] == pytest.approx(12.0)
 
 
 def test_integer_arguments_pass_through(rng):
