@@ -47,7 +47,7 @@ class _Specialization:
         g = self.generated
         try:
             for ref, obj in g.checks:
-                if ref.read() is not obj:
+                if not frontend.same_object(ref.read(), obj):
                     raise _Stale
             if not g.hidden_refs:
                 return ()
@@ -165,7 +165,7 @@ class Gradient:
                 "srcad.hvp and srcad.hessian)")
         if not callable(fn):
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
-        # a partial or a callable object has no source: only the tape can run it
+        # a partial has no source: only the tape can run it
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
         self._signature = Signature(self.fn)
         self.params = list(self.signature.parameters)
@@ -453,21 +453,23 @@ class Gradient:
 
 
 def _as_function(fn, kind, mode):
-    """(function, None): `fn` itself for a Python function; for a library function with a
-    derivative rule (`np.sin`, `math.log`), a Python function calling it, so it is
-    differentiated like one. For another callable (a functools.partial, an object with
-    __call__), outside mode="source": (a function calling it, why only the tape can run it)."""
+    """(function, None): `fn` itself for a Python function or method; for an object with a
+    Python `__call__`, that method bound to it; for a library function with a derivative rule
+    (`np.sin`, `math.log`), a Python function calling it, so it is differentiated like one. For
+    a functools.partial, outside mode="source": (a function calling it, why only the tape can
+    run it)."""
     if hasattr(fn, "__code__"):
         return fn, None
+    python_call = inspect.getattr_static(type(fn), "__call__", None)
+    if isinstance(python_call, types.FunctionType):  # an object with a Python __call__
+        return types.MethodType(python_call, fn), None
     from . import rules
     rule = rules.lookup(fn)
     name = getattr(fn, "__name__", None)
     if rule is None or rule.nondiff or rule.piece is not None or not str(name).isidentifier():
         reason = (f"srcad.{kind} of {fn!r}: it is not a Python function, so srcad cannot read "
                   "its source (and has no derivative rule for it)")
-        python_call = inspect.getattr_static(type(fn), "__call__", None)
-        runnable = isinstance(fn, functools.partial) or \
-            isinstance(python_call, types.FunctionType)  # an object with a Python __call__
+        runnable = isinstance(fn, functools.partial)
         if runnable and mode != "source":
             try:
                 return _calling(fn), reason

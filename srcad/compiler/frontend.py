@@ -128,8 +128,30 @@ def parse(fn):
     args.args = args.posonlyargs + args.args + args.kwonlyargs
     args.posonlyargs, args.kwonlyargs, args.kw_defaults, args.defaults = [], [], [], []
     _tag_locations(tree, file, lines)
-    scope, refs = _resolve_free_names(fn, tree)
+    bound = _bound_instance(fn, tree, name, loc)
+    scope, refs = _resolve_free_names(fn, tree, bound)
     return Parsed(fn, tree, scope, refs, file, tree.lineno, lines)
+
+
+def _bound_instance(fn, tree, name, loc):
+    """For a bound method (`obj.loss`, a classmethod), its first parameter leaves the
+    parameters and becomes a free name reading `__self__`: its attributes are then read at
+    every call like a module's (`self.scale`), and calls bind the parameters the method's
+    signature shows."""
+    if not isinstance(fn, types.MethodType):
+        return {}
+    if not tree.args.args:
+        raise UnsupportedError(f"{name} is a bound method without a first parameter to "
+                               "take its instance", loc)
+    first = tree.args.args.pop(0).id
+    return {first: Ref(fn, "__self__", "attr")}
+
+
+def same_object(a, b):
+    """`a is b`, where reading an attribute that holds a method makes a new bound method at
+    every read (`obj.helper`): those are the same when their function and instance are."""
+    return a is b or type(a) is types.MethodType and type(b) is types.MethodType and \
+        a.__func__ is b.__func__ and a.__self__ is b.__self__
 
 
 @dataclass
@@ -318,8 +340,9 @@ def local_names(tree):
     return names
 
 
-def _resolve_free_names(fn, tree):
-    """{name: object} and {name: Ref} for every free name the body reads."""
+def _resolve_free_names(fn, tree, bound):
+    """{name: object} and {name: Ref} for every free name the body reads (`bound`: {name: Ref}
+    of names the call binds that are not parameters)."""
     local = local_names(tree)
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
     scope, refs = {}, {}
@@ -333,7 +356,9 @@ def _resolve_free_names(fn, tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             if node.id in local or node.id in scope:
                 continue
-            if node.id in cells:
+            if node.id in bound:
+                ref = bound[node.id]
+            elif node.id in cells:
                 ref = Ref(cells[node.id], node.id, "cell")
             elif node.id in fn.__globals__:
                 ref = Ref(fn.__globals__, node.id, "item")

@@ -18,6 +18,7 @@ UnsupportedError (mode="auto" then runs the tape).
 """
 
 import functools
+import inspect
 import types
 
 import gast
@@ -31,8 +32,20 @@ def is_user_function(obj):
     """True for a Python function from user code (not NumPy, SciPy, math, srcad, ...)."""
     if isinstance(obj, functools.partial):
         return is_user_function(obj.func)
-    obj = frontend.unwrap(obj)
+    obj = _as_method(obj)
+    if isinstance(obj, types.MethodType):  # self.helper(x): its instance is bound by parse
+        obj = obj.__func__
     return isinstance(obj, types.FunctionType) and not frontend.is_library(obj)
+
+
+def _as_method(obj):
+    """The function to inline for `obj`: a numba dispatcher's Python function; for an object
+    of user code with a Python `__call__`, that method bound to it."""
+    obj = frontend.unwrap(obj)
+    python_call = inspect.getattr_static(type(obj), "__call__", None)
+    if isinstance(python_call, types.FunctionType) and not frontend.is_library(python_call):
+        return types.MethodType(python_call, obj)
+    return obj
 
 
 def inline(lowering, lam, target, args, keywords, call):
@@ -61,7 +74,7 @@ def inline(lowering, lam, target, args, keywords, call):
                                 type_params=[])
         helper_scope, helper_refs, defaults = {}, {}, _lambda_defaults(lam)
     else:
-        target = frontend.unwrap(target)
+        target = _as_method(target)
         name = target.__name__
         if target in lowering.stack:
             raise UnsupportedError(f"recursive call of '{name}': srcad's source transform "
