@@ -18,7 +18,8 @@ import numpy as np
 
 from . import check, diskcache
 from .compiler import frontend, pytrees, valuetypes
-from .errors import AliasingError, FallbackWarning, UnsupportedError, share_elements
+from .errors import AliasingError, FallbackWarning, ShapeAssumptionFailed, UnsupportedError, \
+    share_elements
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -257,7 +258,7 @@ class Gradient:
         self._last = spec
         return spec
 
-    def _specialize(self, flat, types, structures, labels, single=None):
+    def _specialize(self, flat, types, structures, labels, single=None, assume_shapes=True):
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
         if self.no_source is not None and self.kind == "jvp":
@@ -274,7 +275,7 @@ class Gradient:
                                            structures, self.has_aux, single,
                                            "jvp" if self.kind == "jvp" else "grad",
                                            self.parallel, same_shapes(flat, labels),
-                                           numpy_scalars(flat))
+                                           numpy_scalars(flat), assume_shapes)
         except UnsupportedError as exc:
             if self.mode == "source" or self.kind == "jvp":
                 raise
@@ -318,6 +319,11 @@ class Gradient:
             out = spec.run(flat, cotangent, tangents)
         except _Stale:
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
+            return self.evaluate(args, cotangent, tangents)
+        except ShapeAssumptionFailed:  # (the arguments broadcast) generate it without
+            vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
+                                                    structures, labels, spec.single,
+                                                    assume_shapes=False)))
             return self.evaluate(args, cotangent, tangents)
         except Exception as exc:
             if spec.mode != "source+numba" or not _is_numba_error(exc):
@@ -363,7 +369,7 @@ class Gradient:
             try:
                 extra = spec.hidden_values() if reads_globals else ()
                 out = kernel(*args, *extra)
-            except _Stale:
+            except (_Stale, ShapeAssumptionFailed):
                 return None
             except Exception as exc:
                 if _is_numba_error(exc):  # (a new array layout)

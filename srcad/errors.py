@@ -64,3 +64,8 @@ class FallbackWarning(UserWarning):
 class CacheWarning(UserWarning):
     """srcad cannot use its disk cache (e.g. the directory is writable by others); the text says
     why. Generated code is then kept in memory only."""
+
+
+class ShapeAssumptionFailed(Exception):
+    """Arrays a generated gradient assumed have one shape do not (the code broadcasts them):
+    srcad runs the gradient generated without the assumption instead (never seen by users)."""

@@ -83,7 +83,8 @@ RECURSION_LIMIT = 50_000
 
 
 def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
-              single=False, kind="grad", parallel=False, same_shapes=None, numpy_scalars=None):
+              single=False, kind="grad", parallel=False, same_shapes=None, numpy_scalars=None,
+              assume_shapes=False):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -92,7 +93,8 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
     def run():
         try:
             result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single,
-                                       kind, parallel, same_shapes, numpy_scalars)
+                                       kind, parallel, same_shapes, numpy_scalars,
+                                       assume_shapes)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -119,7 +121,8 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
 
 
 def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False,
-             kind="grad", parallel=False, same_shapes=None, numpy_scalars=None):
+             kind="grad", parallel=False, same_shapes=None, numpy_scalars=None,
+             assume_shapes=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types` (with
     kind="jvp", its Jacobian-vector product).
 
@@ -144,6 +147,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         numpy_scalars: the positions in `arg_types` of the scalars that are NumPy's (which
             decides what `+` and `~` of bools compared from them mean: compiler/bools.py);
             None: not known (such bool arithmetic is refused).
+        assume_shapes: in reverse mode, take arrays combined elementwise to have one shape and
+            check it as the gradient runs, raising ShapeAssumptionFailed where they do not (the
+            caller then generates the gradient again without; not for a function that writes
+            into its arguments, whose second run would see them changed).
     Returns:
         Generated.
     Raises:
@@ -155,7 +162,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     name = reuse.key(fn, wrt, arg_types, structures, has_aux, single,
                      kind + ("+parallel" if parallel else "") +
                      (f"+same_shapes{sorted(same_shapes.items())}" if same_shapes else "") +
-                     (f"+numpy_scalars{numpy_scalars}" if numpy_scalars else "")) \
+                     (f"+numpy_scalars{numpy_scalars}" if numpy_scalars else "") +
+                     ("+assume_shapes" if assume_shapes else "")) \
         if cache is not None else None
     found = reuse.load(cache, name, fn) if name is not None else None
     if found is not None:
@@ -169,6 +177,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     core = normalize.normalize(parsed, none & kept, kept - none)
     core.same_shapes = {core.renamed.get(a, a): core.renamed.get(b, b)
                         for a, b in same_shapes.items()}
+    core.assume_shapes = assume_shapes and kind == "grad" and not parallel and \
+        not templates.stored_arrays(core.tree) & {a.id for a in core.tree.args.args}
     _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}

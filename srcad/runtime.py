@@ -17,6 +17,7 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
+from .errors import ShapeAssumptionFailed
 from .kernels.rows import shape_of
 
 
@@ -213,6 +214,28 @@ class UpdateShapeMismatch(ValueError):
     def __init__(self, target_shape, value_shape):
         super().__init__(f"non-broadcastable output operand with shape {target_shape} doesn't "
                          f"match the broadcast shape of {value_shape}")
+
+
+@register_jitable
+def shape_slot(rank):
+    """Where `assume_shape` keeps the first shape of a class: the shape, then 0 until one is
+    seen."""
+    slot = np.empty(rank + 1, np.int64)
+    slot[rank] = 0
+    return slot
+
+
+@register_jitable
+def assume_shape(slot, shape):
+    rank = len(shape)
+    if slot[rank] == 0:
+        for k in range(rank):
+            slot[k] = shape[k]
+        slot[rank] = 1
+        return
+    for k in range(rank):
+        if slot[k] != shape[k]:
+            raise ShapeAssumptionFailed()
 
 
 class IntegerDivisionByZero(ZeroDivisionError):

@@ -89,6 +89,9 @@ class Core:
     # argument -> an earlier argument the caller guarantees has its shape (api.same_shapes:
     # also each tangent of a tangent function, which srcad calls with its primal's shape)
     same_shapes: dict = field(default_factory=dict)
+    # assume that arrays the code combines elementwise have one shape, checking it as the
+    # gradient runs (typeinfer.assumed_shape_classes; the reverse transform's alone)
+    assume_shapes: bool = False
 
 
 def normalize(parsed, none=frozenset(), not_none=frozenset()):

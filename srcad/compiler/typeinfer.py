@@ -351,6 +351,93 @@ def shape_classes(tree, types, elementwise, same_shapes=None):
     return classes
 
 
+def assumed_shape_classes(tree, types, elementwise, classes):
+    """`classes` joined where the code would broadcast arrays of one rank elementwise (or bind
+    one to a name that holds another): ({name: class}, {name: class} of the names whose class
+    is assumed). An assumption is what almost every program means, and what the generated code
+    checks as it runs (rt.assume_shape, at every binding of an assumed name): where it is wrong
+    the caller runs the gradient generated from `classes` alone. Only names bound by
+    `name = value` alone (or parameters) join."""
+    assigned = templates.assignments(tree)
+    params = {a.id for a in tree.args.args}
+    other = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and
+             isinstance(n.ctx, gast.Store)} - set(assigned)
+    for node in gast.walk(tree):
+        if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
+            targets = node.targets if isinstance(node, gast.Assign) else [node.target]
+            if not (isinstance(node, gast.Assign) and isinstance(targets[0], gast.Name)):
+                other.update(n.id for t in targets for n in gast.walk(t)
+                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
+    varying = _bound_in_loops(tree)
+    joinable = {n for n in classes if types.get(n, UNKNOWN).is_array and n not in other and
+                (n in assigned or n in params) and
+                not any(_shape_varies(v, varying, types) for v in assigned.get(n, ()))}
+    parent = {}
+
+    def find(c):
+        while parent.get(c, c) != c:
+            c = parent[c]
+        return c
+
+    for name, values in assigned.items():
+        if name not in joinable:
+            continue
+        rank = types[name].ndim
+        for value in values:
+            for a in elementwise_operands(value, elementwise):
+                if isinstance(a, gast.Name) and a.id in joinable and \
+                        types[a.id].ndim == rank:
+                    one, two = find(classes[name]), find(classes[a.id])
+                    if one != two:
+                        parent[max(one, two)] = min(one, two)
+    joined = {n: find(c) for n, c in classes.items()}
+    sizes = {}
+    for n, c in classes.items():
+        sizes.setdefault(joined[n], set()).add(c)
+    assumed = {n: c for n, c in joined.items() if len(sizes[c]) > 1}
+    return joined, assumed
+
+
+def _bound_in_loops(tree):
+    """The names a loop binds (its target, names assigned in its body)."""
+    found = set()
+    for loop in gast.walk(tree):
+        if isinstance(loop, (gast.For, gast.While)):
+            found.update(n.id for n in gast.walk(loop) if isinstance(n, gast.Name) and
+                         isinstance(n.ctx, gast.Store))
+    return found
+
+
+def _shape_varies(value, varying, types):
+    """Is the shape of `value` likely to change from one trip of a loop to the next: a slice
+    whose bounds a loop changes (`x[k:]`), an array made with a size a loop changes? (Then
+    assuming it keeps one shape would only make the gradient generated twice.)"""
+    if isinstance(value, gast.Subscript):
+        parts = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+        return any(n.id in varying for p in parts for n in gast.walk(p)
+                   if isinstance(n, gast.Name) and
+                   (isinstance(p, gast.Slice) or types.get(n.id, UNKNOWN).is_array))
+    if isinstance(value, gast.Call):
+        return any(isinstance(n, gast.Name) and n.id in varying and
+                   types.get(n.id, UNKNOWN).kind == "i" and not types[n.id].ndim
+                   for a in value.args for n in gast.walk(a))
+    return False
+
+
+def elementwise_operands(value, elementwise):
+    """The operands of `value` if it is a name, or an operation acting elementwise."""
+    if isinstance(value, gast.Name):
+        return [value]
+    if isinstance(value, gast.BinOp) and not isinstance(value.op, gast.MatMult):
+        return [value.left, value.right]
+    if isinstance(value, gast.UnaryOp):
+        return [value.operand]
+    if isinstance(value, gast.Call) and not value.keywords and \
+            elementwise(anno.getanno(value.func, "func", None)):
+        return value.args
+    return []
+
+
 def _slice_class(value, classes, types):
     """`x[a:b, c:d, ...]` with constants a >= 0 (or none) and b < 0 (or none) on each axis
     sliced has length max(n - a - |b|, 0) along it: x[1:] and x[:-1] are one class, as are

@@ -71,6 +71,10 @@ def _load(node):
 DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
 
 
+def _broadcasting(func):
+    return getattr(rules.lookup(func), "broadcasting", False)
+
+
 @dataclass
 class Buffer:
     """A loop's save buffer: one row per slot (trip), of `dtype` (None: a list)."""
@@ -129,9 +133,11 @@ class Differentiator(SavePlanner):
         self.inits = {}  # block path -> [names whose adjoint starts there]
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
         self.recompute_at_use = {}  # name -> (path, definition) rerun before adjoints reading it
-        self.shapes = typeinfer.shape_classes(
-            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False),
-            core.same_shapes)
+        self.shapes = typeinfer.shape_classes(core.tree, types, _broadcasting, core.same_shapes)
+        self.assumed = {}  # name -> the class its shape is assumed to share (checked)
+        if core.assume_shapes:
+            self.shapes, self.assumed = typeinfer.assumed_shape_classes(
+                core.tree, types, _broadcasting, self.shapes)
 
     def adj(self, name):
         return self.namer.adjoint(name)
@@ -994,8 +1000,9 @@ class Differentiator(SavePlanner):
             precedes(d, start, self.save_loops) for d in self.defs.get(name, []) if d != start)
 
     def placeholder(self, kind, ndim):
-        if ndim:
-            return _expr(f"np.empty({(0,) * ndim}, {DTYPES[kind]})", np=_name(self.np))
+        if ndim:  # (no value of the program: never one of shape_checks' shapes)
+            return anno.setanno(_expr(f"np.empty({(0,) * ndim}, {DTYPES[kind]})",
+                                      np=_name(self.np)), "placeholder", True)
         return _const({"f": 0.0, "i": 0, "b": False}[kind])
 
     def allocate(self, buf, growable, start, stop, step):
@@ -1037,13 +1044,53 @@ class Differentiator(SavePlanner):
                          body=[set_index] + rev_body, orelse=[], type_comment=None)]
 
     # ---- the function -----------------------------------------------------------------------
+    def shape_checks(self, fwd):
+        """`fwd` checking the shapes `self.assumed` assumes equal: one slot per class holds the
+        first shape seen, and each binding of one of its names that is not an elementwise
+        operation of the class's own names (whose result has their shape) compares with it."""
+        if not self.assumed:
+            return fwd
+        slots = {}
+
+        def check(name):
+            cls = self.assumed[name]
+            if cls not in slots:
+                slots[cls] = (self.namer.fresh("_shape"), self.ty(name).ndim)
+            return gast.Expr(value=_expr("rt.assume_shape(s, x.shape)",
+                                         s=_name(slots[cls][0]), x=_name(name)))
+
+        def derived(name, value):
+            operands = typeinfer.elementwise_operands(value, _broadcasting)
+            arrays = [a for a in operands if isinstance(a, gast.Name) and self.ty(a.id).is_array]
+            return bool(arrays) and all(
+                self.assumed.get(a.id) == self.assumed[name] and
+                self.ty(a.id).ndim == self.ty(name).ndim for a in arrays) and \
+                all(isinstance(a, (gast.Constant, gast.Name)) for a in operands)
+
+        def walk(stmts):
+            out = []
+            for stmt in stmts:
+                for block in ("body", "orelse"):
+                    if isinstance(getattr(stmt, block, None), list):
+                        setattr(stmt, block, walk(getattr(stmt, block)))
+                out.append(stmt)
+                target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+                if isinstance(target, gast.Name) and target.id in self.assumed and \
+                        not anno.hasanno(stmt.value, "placeholder") and \
+                        not derived(target.id, stmt.value):
+                    out.append(check(target.id))
+            return out
+        body = [check(a) for a in self.core.tree_args if a in self.assumed] + walk(fwd)
+        return [_assign(slot, _expr("rt.shape_slot(n)", n=_const(rank)))
+                for slot, rank in slots.values()] + body
+
     def function(self, fn, fwd, rev):
         args = fn.args
         b_out = self.namer.fresh("b_out")
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
                   a in self.written_in_place]
-        body = copies + [comment("forward sweep")] + fwd
+        body = copies + [comment("forward sweep")] + self.shape_checks(fwd)
         ret = self.ret_atom
         value = ret
         # (the reverse sweep restores overwritten elements of an array in place)

@@ -1,0 +1,121 @@
+"""Arrays a function combines elementwise are assumed to have one shape: the reverse sweep
+then needs no sums of broadcast adjoints and no saved shapes (the LSTM's gates,
+`x * w[0:b] + h[t]`, whose slices have bounds that are not constants). The generated gradient
+checks the assumption as it runs (`rt.assume_shape`); where arrays do broadcast, srcad runs
+the gradient generated without it. Every case: the numbers against finite differences, with
+shapes that broadcast and shapes that do not, in either order."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+MODES = {"source+numba": {}, "source+python": {"jit": False}}
+
+
+@pytest.fixture(params=list(MODES))
+def kw(request):
+    return MODES[request.param]
+
+
+def gates(x, w, h):
+    b = x.shape[0]
+    s = 0.0
+    for t in range(h.shape[0]):
+        z = np.tanh(x * w[0:b] + h[t])
+        s += np.sum(z * z)
+    return s
+
+
+def grown(x, v0):
+    v = v0 * 1.0
+    s = 0.0
+    for k in range(3):
+        v = v * x + 0.5
+        s += np.sum(np.sin(v))
+    return s
+
+
+def triangular(x, y):
+    n = x.shape[0]
+    s = 0.0
+    for k in range(n):
+        s += np.sum(x[k:] * y[:n - k])
+    return s
+
+
+def outer(a, b):
+    return np.sum(np.exp(a * b) + a)
+
+
+def grads(fn, args, wrt, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        return srcad.grad(fn, wrt=wrt, mode="source", **options)(*args)
+
+
+def test_assumed_shapes_need_no_unbroadcast(rng):
+    args = rng.standard_normal(4), rng.standard_normal(6), rng.standard_normal((3, 4))
+    source = srcad.source(srcad.grad(gates, wrt=(0, 1, 2)), *args)
+    assert "rt.assume_shape(" in source and "unbroadcast" not in source
+    check.compare(gates, args, [0, 1, 2], grads(gates, args, (0, 1, 2)))
+
+
+@pytest.mark.parametrize("order", ["same first", "broadcasting first"])
+def test_where_arrays_broadcast_the_gradient_without_the_assumption_runs(order, kw, rng):
+    same = rng.standard_normal(4), rng.standard_normal(6), rng.standard_normal((3, 4))
+    broadcasting = rng.standard_normal(1), rng.standard_normal(6), rng.standard_normal((3, 4))
+    g = srcad.grad(gates, wrt=(0, 1, 2), mode="source", **kw)
+    calls = [same, broadcasting] if order == "same first" else [broadcasting, same]
+    for args in calls + calls:
+        check.compare(gates, args, [0, 1, 2], g(*args))
+
+
+@pytest.mark.parametrize("shapes", [((4,), (4,)), ((4,), (1,)), ((1,), (4,)),
+                                    ((3, 1), (1, 4)), ((3, 4), (3, 4)), ((1, 4), (3, 4))])
+def test_elementwise_operands_of_any_shapes(shapes, kw, rng):
+    a, b = (rng.standard_normal(s) * 0.5 for s in shapes)
+    check.compare(outer, (a, b), [0, 1], grads(outer, (a, b), (0, 1), **kw))
+    x, v0 = rng.uniform(0.5, 1.0, shapes[0]), rng.standard_normal(shapes[1])
+    check.compare(grown, (x, v0), [0, 1], grads(grown, (x, v0), (0, 1), **kw))
+
+
+def test_shapes_that_change_every_trip(kw, rng):
+    x, y = rng.standard_normal(5), rng.standard_normal(5)
+    check.compare(triangular, (x, y), [0, 1], grads(triangular, (x, y), (0, 1), **kw))
+    # (slices whose bounds change every trip are never assumed to keep one shape)
+    assert "assume_shape" not in srcad.source(srcad.grad(triangular, wrt=(0, 1)), x, y)
+
+
+def test_value_and_grad_vjp_and_the_fast_path(rng):
+    g = srcad.value_and_grad(outer, wrt=(0, 1))
+    for shapes in [(4,), (1,)] * 3:  # the fast path of a call, then its fallback, in turn
+        a, b = rng.standard_normal(4), rng.standard_normal(shapes)
+        value, got = g(a, b)
+        assert value == pytest.approx(outer(a, b))
+        check.compare(outer, (a, b), [0, 1], got)
+    a, b = rng.standard_normal((3, 1)), rng.standard_normal(4)
+
+    def field(a, b):
+        return np.tanh(a * b)
+    _, pullback = srcad.vjp(field, a, b, wrt=(0, 1))
+    cotangent = rng.standard_normal((3, 4))
+    got = pullback(cotangent)
+    check.compare(lambda a, b: np.sum(field(a, b) * cotangent), (a, b), [0, 1], got)
+
+
+def writes_its_argument(x, w):
+    x[:] = x * w
+    return np.sum(x * x)
+
+
+def test_a_function_writing_into_an_argument_assumes_nothing(rng):
+    """(a second run would see the argument written by the first)"""
+    x, w = rng.standard_normal(4), rng.standard_normal(1)
+    source = srcad.source(srcad.grad(writes_its_argument, wrt=(0, 1)), x.copy(), w)
+    assert "assume_shape" not in source
+    got = grads(writes_its_argument, (x.copy(), w), (0, 1))
+    check.compare(lambda x, w: writes_its_argument(x.copy(), w), (x, w), [0, 1], got)
