@@ -8,6 +8,7 @@ generated code, the same code as plain Python; if the source cannot be transform
 runtime tape, with a FallbackWarning naming the construct and its file:line.
 """
 
+import copy
 import functools
 import inspect
 import os
@@ -59,6 +60,12 @@ class _Specialization:
             raise _Stale
         return values
 
+    def frozen_hidden(self):
+        """(the Refs of the globals the gradient reads, a copy of their values now)."""
+        if self.mode == "tape":
+            return None
+        return self.generated.hidden_refs, copy.deepcopy(self.hidden_values())
+
     def direct(self):
         """(the compiled kernel, the hidden values it takes after the arguments) when the
         kernel can be called with the plain arguments as they are (compiled, in float64,
@@ -87,14 +94,17 @@ class _Specialization:
                         "what it writes into, which would not change the other; pass "
                         "separate arrays (np.copy)")
 
-    def run(self, args, cotangent, tangents=None):
+    def run(self, args, cotangent, tangents=None, frozen=None):
         """The kernel's output for the flat arguments `args`: with `tangents` (forward mode,
         one per argument differentiated) `(value, tangent)`, else `(value, [aux,] grads...)`
-        for the seed `cotangent` (None: 1.0)."""
+        for the seed `cotangent` (None: 1.0). `frozen`: `frozen_hidden()` of an earlier
+        call, the values of globals that call read (a pullback's)."""
         if self.mode == "tape":
             return self.call(*args, cotangent=cotangent)
         g = self.generated
         extra = self.hidden_values() if g.checks or g.hidden_refs else ()
+        if frozen is not None and frozen[0] == g.hidden_refs:
+            extra = frozen[1]
         if g.written:
             self.refuse_aliased_writes(args, extra)
         # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
@@ -119,6 +129,9 @@ def own_signature(fn):
     srcad differentiates the wrapper's code (calls bound the wrapped function's defaults: a
     wrong number, silently). The tape's callers (`__srcad_calls__`) and other callables keep
     inspect's."""
+    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
+        own = own_signature(fn.__func__)  # (without the parameter taking the instance)
+        return own.replace(parameters=list(own.parameters.values())[1:])
     if not isinstance(fn, types.FunctionType) or hasattr(fn, "__srcad_calls__"):
         return inspect.signature(fn)
     own = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
@@ -159,7 +172,7 @@ class Gradient:
                  has_aux=False, parallel=False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        if getattr(fn, "__srcad_gradient__", False):
+        if getattr(type(fn), "__srcad_gradient__", False):
             raise UnsupportedError(
                 f"srcad.{kind} of {fn!r}: srcad differentiates a srcad derivative again only "
                 "as grad or value_and_grad (second derivatives are srcad.grad(srcad.grad(f)), "
@@ -168,6 +181,10 @@ class Gradient:
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
         # a partial has no source: only the tape can run it
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
+        # an object's __call__: made again when its class or __call__ is replaced
+        self._called = (fn, type(fn), self.fn.__func__) \
+            if isinstance(self.fn, types.MethodType) and self.fn.__self__ is fn else None
+        self._made_with = (fn, wrt, kind, mode, jit, cache, fastmath, has_aux, parallel)
         self._signature = Signature(self.fn)
         self.params = list(self.signature.parameters)
         self.wrt_names, self.single = _normalize_wrt(wrt, self.params, self.fn)
@@ -306,7 +323,7 @@ class Gradient:
             return value, aux, grads
         return _Specialization("tape", call, reason=reason)
 
-    def evaluate(self, args, cotangent=None, tangents=None):
+    def evaluate(self, args, cotangent=None, tangents=None, frozen=None):
         """(value, aux or None, grads tuple) for bound positional `args`; in forward mode
         (value, None, (tangent,)) for the tangents of the flat arguments differentiated."""
         flat, structures, labels = self.layout(args)
@@ -316,29 +333,29 @@ class Gradient:
             if spec.mode == "tape":
                 value, aux, grads = spec.call(*args, cotangent=cotangent)
                 return _plain(value), _plain_tree(aux), grads
-            out = spec.run(flat, cotangent, tangents)
+            out = spec.run(flat, cotangent, tangents, frozen)
         except _Stale:
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
-            return self.evaluate(args, cotangent, tangents)
+            return self.evaluate(args, cotangent, tangents, frozen)
         except ShapeAssumptionFailed:  # (the arguments broadcast) generate it without
             vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                     structures, labels, spec.single,
                                                     assume_shapes=False)))
-            return self.evaluate(args, cotangent, tangents)
+            return self.evaluate(args, cotangent, tangents, frozen)
         except Exception as exc:
             if spec.mode != "source+numba" or not _is_numba_error(exc):
                 raise
             if spec.single:  # (a helper without a float32 form) compute in float64 instead
                 vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                         structures, labels, single=False)))
-                return self.evaluate(args, cotangent, tangents)
+                return self.evaluate(args, cotangent, tangents, frozen)
             what = "forward-mode derivative" if tangents is not None else "gradient"
             warnings.warn(f"srcad: numba could not compile the {what} of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
                           f"({str(exc).splitlines()[0]})", FallbackWarning, stacklevel=3)
             spec.mode, spec.call = "source+python", spec.generated.gradient
             spec.reason = str(exc)
-            return self.evaluate(args, cotangent, tangents)
+            return self.evaluate(args, cotangent, tangents, frozen)
         if tangents is not None:
             return _plain(out[0]), None, (_plain(out[1], out[0]),)
         aux = _plain_tree(out[1]) if self.has_aux else None
@@ -437,6 +454,10 @@ class Gradient:
         return tuple(values) if named == len(kwargs) else None
 
     def __call__(self, /, *args, **kwargs):  # (`/`: a parameter may be named self)
+        if self._called is not None:
+            obj, cls, method = self._called
+            if type(obj) is not cls or cls.__call__ is not method:
+                self.__init__(*self._made_with)
         if self._positional and (kwargs or len(args) < len(self.params)):
             values = self.positional(args, kwargs)
             if values is not None:
@@ -464,7 +485,7 @@ def _as_function(fn, kind, mode):
     (`np.sin`, `math.log`), a Python function calling it, so it is differentiated like one. For
     a functools.partial, outside mode="source": (a function calling it, why only the tape can
     run it)."""
-    if hasattr(fn, "__code__"):
+    if isinstance(fn, (types.FunctionType, types.MethodType)):
         return fn, None
     python_call = inspect.getattr_static(type(fn), "__call__", None)
     if isinstance(python_call, types.FunctionType):  # an object with a Python __call__
@@ -722,7 +743,7 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
     if fn is None:
         return lambda f: grad(f, wrt, mode=mode, jit=jit, cache=cache, fastmath=fastmath,
                               has_aux=has_aux, parallel=parallel)
-    if getattr(fn, "__srcad_gradient__", False) and not has_aux:
+    if getattr(type(fn), "__srcad_gradient__", False) and not has_aux:
         from . import higher
         return higher.Nested(fn, wrt, "grad", mode, jit)
     return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux, parallel)
@@ -736,7 +757,7 @@ def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmat
         return lambda f: value_and_grad(f, wrt, mode=mode, jit=jit, cache=cache,
                                         fastmath=fastmath, has_aux=has_aux,
                                         parallel=parallel)
-    if getattr(fn, "__srcad_gradient__", False) and not has_aux:
+    if getattr(type(fn), "__srcad_gradient__", False) and not has_aux:
         from . import higher
         return higher.Nested(fn, wrt, "value_and_grad", mode, jit)
     return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux, parallel)
@@ -764,6 +785,9 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
             return grads[0] if g.single else tuple(grads)
     else:
         value, aux, _ = g.evaluate(bound, cotangent=0.0)
+        # the pullback linearizes at the arguments and globals of this call, whatever changes
+        # them in place or rebinds them before it runs (as the tape's does)
+        bound, frozen = copy.deepcopy(bound), g._last.frozen_hidden()
 
         def pullback(cotangent):
             # (the output's dtype, not the value's: a Python float is weak and would give
@@ -774,7 +798,7 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
                 raise ValueError(f"the cotangent has shape {cotangent.shape}; the output of "
                                  f"{g.fn.__qualname__} has shape {np.shape(value)}")
             ct = cotangent[()] if cotangent.ndim == 0 else cotangent
-            _, _, grads = g.evaluate(bound, cotangent=ct)
+            _, _, grads = g.evaluate(bound, cotangent=ct, frozen=frozen)
             grads = g.as_0d_arrays(grads, args, {})
             return grads[0] if g.single else grads
         # (the specialization the last call ran: its kernel takes the cotangent last)
@@ -880,7 +904,7 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
         raise ValueError("srcad.jvp runs the source transform only: the tape has no forward "
                          "mode (use mode='auto' or 'source')")
     primals, tangents = tuple(primals), tuple(tangents)
-    if getattr(fn, "__srcad_gradient__", False):
+    if getattr(type(fn), "__srcad_gradient__", False):
         raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
                                "supported (srcad.hvp, srcad.hessian and grad of grad are)")
     name = getattr(fn, "__qualname__", None) or repr(fn)

@@ -142,7 +142,7 @@ class DaskGradient:
                                 f"({generated.output_type}); it must return a scalar")
             spec = api._Specialization("source+numba", None, generated)
             module = (generated.text, generated.gradient.__name__,
-                      {k: getattr(v, "fn", v) if hasattr(v, "__srcad_vjp__") else v
+                      {k: getattr(v, "fn", v) if hasattr(type(v), "__srcad_vjp__") else v
                        for k, v in generated.scope.items()})
             # (sent once to every worker, not with every task)
             future = self.client.scatter([module], broadcast=True, hash=False)[0]

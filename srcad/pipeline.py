@@ -284,7 +284,7 @@ def _load(text, stem, name, scope, cache):
     path = diskcache.write(text, stem, cache) if cache is not None else None
     filename = str(path) if path is not None else \
         f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
-    statics = {k: getattr(v, "fn", v) if hasattr(v, "__srcad_vjp__") else v
+    statics = {k: getattr(v, "fn", v) if hasattr(type(v), "__srcad_vjp__") else v
                for k, v in scope.items()}
     gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
     jittable = getattr(codegen.load(text, filename, statics), name)

@@ -16,6 +16,7 @@ import ast
 import builtins
 import copy
 import functools
+import inspect
 import linecache
 import re
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import gast
 import numpy as np
 
-from . import anno
+from . import anno, valuetypes
 from ..errors import SourceLoc, SourceUnavailableError, UnsupportedError
 
 # compile flags a function's code keeps from `from __future__ import ...`
@@ -117,6 +118,10 @@ def parse(fn):
         module = _module_index(file, "".join(lines))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise SourceUnavailableError(f"cannot parse the file holding {name}", loc) from None
+    if "__class__" in code.co_freevars:
+        raise UnsupportedError(f"{name} calls super() or reads __class__, which srcad's source "
+                               "transform does not follow (call the method of the class by "
+                               "name, or use mode='tape')", loc)
     node, fn_name = _matching_definition(module, code, loc, name)
     tree = gast.ast_to_gast(node)
     if isinstance(tree, gast.Lambda):
@@ -384,12 +389,18 @@ LIBRARIES = ("numpy", "scipy", "numba", "srcad", "math", "builtins", "operator",
 def is_library(obj):
     """Is `obj` (a module, function or other object) part of NumPy, SciPy, the standard
     library's math/operator/builtins, numba or srcad itself?"""
-    if isinstance(obj, np.ufunc) or isinstance(getattr(obj, "__self__", None), np.ufunc):
+    owner = obj.__self__ if isinstance(obj, types.BuiltinMethodType) else None
+    if isinstance(obj, np.ufunc) or isinstance(owner, np.ufunc):
         ufunc = obj if isinstance(obj, np.ufunc) else obj.__self__  # (np.add.at: a method)
         return any(getattr(namespace, ufunc.__name__, None) is ufunc
                    for namespace in _ufunc_namespaces())
-    module = obj.__name__ if isinstance(obj, types.ModuleType) else \
-        getattr(obj, "__module__", None) or ""
+    if isinstance(obj, types.ModuleType):
+        module = obj.__name__
+    elif isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType,
+                          types.MethodType)):
+        module = getattr(obj, "__module__", None) or ""
+    else:  # (an instance: its class's, never asking the instance's __getattr__)
+        module = getattr(type(obj), "__module__", None) or ""
     return isinstance(module, str) and module.split(".")[0] in LIBRARIES
 
 
@@ -403,9 +414,10 @@ def _ufunc_namespaces():
 def is_data(value):
     """Numbers, arrays and tuples of them: values the generated code receives as arguments at
     every call (never frozen into the compiled code)."""
-    if isinstance(value, tuple):
+    kind = valuetypes.of_value(value).kind
+    if kind == "tuple":
         return all(is_data(v) for v in value)
-    return isinstance(value, (bool, int, float, np.generic, np.ndarray))
+    return kind in ("f", "i", "b")
 
 
 def resolve(node, scope):
@@ -416,9 +428,46 @@ def resolve(node, scope):
         base = resolve(node.value, scope)
         # a global array's attributes and methods stay expressions on it, like a local's
         if base is not None and not _is_array_like(base):
-            return getattr(base, node.attr, None)
+            return read_attribute(base, node)
     return None
 
 
 def _is_array_like(obj):
-    return hasattr(obj, "__array__") or isinstance(obj, (int, float, complex))
+    return hasattr(type(obj), "__array__") or isinstance(obj, (int, float, complex))
+
+
+# what reading an attribute finds on a class that runs no code of the user's
+_PLAIN_DESCRIPTORS = (types.FunctionType, staticmethod, classmethod, types.MemberDescriptorType,
+                      types.GetSetDescriptorType, types.MethodDescriptorType,
+                      types.WrapperDescriptorType, types.BuiltinFunctionType,
+                      types.ClassMethodDescriptorType, types.MethodWrapperType)
+_PLAIN_GETATTRIBUTE = (object.__getattribute__, type.__getattribute__,
+                       types.ModuleType.__getattribute__)
+_MISSING = object()
+
+
+def read_attribute(base, node):
+    """`base.attr` for the Attribute `node`, or None where there is no such attribute, read
+    without running the user's code (the transform runs none): a property, another descriptor
+    of the user's or a `__getattribute__` is refused (the tape runs them), and `__getattr__`
+    is not asked."""
+    if is_library(base):
+        return getattr(base, node.attr, None)
+    if type(base).__getattribute__ not in _PLAIN_GETATTRIBUTE:
+        raise UnsupportedError(f"'{printable_node(node)}': {type(base).__name__} defines "
+                               "__getattribute__, which srcad's transform would run",
+                               anno.getanno(node, "loc"))
+    found = inspect.getattr_static(base, node.attr, _MISSING)
+    if found is _MISSING:
+        return None
+    if hasattr(type(found), "__get__") and not isinstance(found, _PLAIN_DESCRIPTORS):
+        raise UnsupportedError(
+            f"'{printable_node(node)}' is a {type(found).__name__} of "
+            f"{getattr(base, '__name__', None) or type(base).__name__}: reading it runs code, "
+            "which srcad's transform does not (read it into an argument, or use mode='tape')",
+            anno.getanno(node, "loc"))
+    return getattr(base, node.attr)
+
+
+def printable_node(node):
+    return ast.unparse(gast.gast_to_ast(node)) if isinstance(node, gast.AST) else str(node)

@@ -74,7 +74,12 @@ def inline(lowering, lam, target, args, keywords, call):
                                 type_params=[])
         helper_scope, helper_refs, defaults = {}, {}, _lambda_defaults(lam)
     else:
-        target = _as_method(target)
+        method = _as_method(target)
+        if isinstance(method, types.MethodType) and method.__self__ is target:
+            # an object's __call__: valid while the object's class and its __call__ are
+            lowering.checks[Ref(target, "__class__", "attr")] = type(target)
+            lowering.checks[Ref(type(target), "__call__", "attr")] = method.__func__
+        target = method
         name = target.__name__
         if target in lowering.stack:
             raise UnsupportedError(f"recursive call of '{name}': srcad's source transform "
@@ -88,6 +93,8 @@ def inline(lowering, lam, target, args, keywords, call):
             parsed.refs
         lowering.files.add(parsed.file)
         defaults = _function_defaults(target)
+        for attribute in ("__defaults__", "__kwdefaults__"):  # (valid while they are the same)
+            lowering.checks[Ref(target, attribute, "attr")] = getattr(target, attribute)
     params = [a.id for a in tree.args.args]
     if tree.args.vararg is not None or tree.args.kwarg is not None:
         raise UnsupportedError(f"call of '{name}', which takes *args or **kwargs", loc)

@@ -227,6 +227,9 @@ class _Lowering:
         self.files = {stack[0].__code__.co_filename} if hasattr(stack[0], "__code__") else set()
         self.none, self.not_none = set(), set()  # names that hold None / never hold it
         self.ranges = {}  # temporary holding a range a loop iterates -> (its start, its step)
+        # Ref of an object's attribute -> the name the generated code reads it as (one name
+        # for every read: `self.buf[0] = ...` then `self.buf * x` is one array)
+        self.attribute_names = {}
 
     # -- statements ---------------------------------------------------------------------
     def block(self, stmts):
@@ -818,7 +821,7 @@ class _Lowering:
         if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
             return self.method_call(node)
         target = self.resolve(func)
-        if getattr(target, "__srcad_gradient__", False):
+        if getattr(type(target), "__srcad_gradient__", False):
             _unsupported(f"a call of the srcad derivative {target!r} inside a differentiated "
                          "function is not differentiated through (second derivatives are "
                          "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)", node)
@@ -1130,6 +1133,10 @@ class _Lowering:
             _unsupported("a store through an empty index (y[()] = ...): write y = ...", node)
         if isinstance(node.value, gast.Name):
             return _name(node.value.id)
+        if isinstance(node.value, gast.Attribute):  # `self.buf[0] = ...`: into the name read
+            base = self.attribute(node.value)
+            if isinstance(base, gast.Name):
+                return base
         return self.atom(node.value, force_temp=True)
 
     def resolve(self, node):
@@ -1149,8 +1156,12 @@ class _Lowering:
         if obj is not None:
             base = resolve(node.value, self.scope)
             if is_data(obj) and not is_library(base):  # a user module's constant: read live
-                name = self.namer.fresh(f"{templates.to_source(node.value)}_{node.attr}")
-                self.scope[name], self.refs[name] = obj, Ref(base, node.attr, "attr")
+                ref = Ref(base, node.attr, "attr")
+                name = self.attribute_names.get(ref)
+                if name is None:
+                    name = self.attribute_names[ref] = \
+                        self.namer.fresh(f"{templates.to_source(node.value)}_{node.attr}")
+                    self.scope[name], self.refs[name] = obj, ref
                 self.resolve(node.value)
                 return _name(name)
             obj = self.resolve(node)

@@ -33,7 +33,15 @@ def array(kind, ndim):
 
 
 def of_value(value):
-    """The Ty of a Python/NumPy value passed as an argument."""
+    """The Ty of a Python/NumPy value passed as an argument. A subclass of float, int or of an
+    array type may change what its operators mean (`Scaled(float)` with its own `__mul__`):
+    it has no type the generated code can take."""
+    cls = type(value)
+    if cls.__module__ != "numpy" and cls not in (bool, int, float, tuple) and \
+            isinstance(value, (int, float, np.generic, np.ndarray, tuple)) and \
+            not _plain_namedtuple(value) or \
+            isinstance(value, np.ndarray) and cls is not np.ndarray:
+        return UNKNOWN
     if isinstance(value, (bool, np.bool_)):
         return BOOL
     if isinstance(value, (int, np.integer)):
@@ -50,3 +58,10 @@ def of_value(value):
     if isinstance(value, str):
         return STR
     return UNKNOWN
+
+
+def _plain_namedtuple(value):
+    """A collections.namedtuple / typing.NamedTuple instance (its items are what it holds)."""
+    cls = type(value)
+    return isinstance(value, tuple) and hasattr(cls, "_fields") and \
+        cls.__getitem__ is tuple.__getitem__ and cls.__iter__ is tuple.__iter__

@@ -184,7 +184,7 @@ class Tangents:
     def call_tangent(self, z, value, loc):
         func, args, keywords = call_parts(value)
         what = templates.SourceText(value, self.core.origins)
-        if hasattr(func, "__srcad_vjp__"):
+        if hasattr(type(func), "__srcad_vjp__"):
             return self.custom_tangent(func, z, args, keywords, what, loc)
         rule = rules.lookup(func)
         if rule is None:

@@ -331,7 +331,7 @@ class Differentiator(SavePlanner):
         if not active_args:
             return []
         what = templates.SourceText(value, self.core.origins)
-        if hasattr(func, "__srcad_vjp__"):
+        if hasattr(type(func), "__srcad_vjp__"):
             return self.custom_adjoint(func, z, args, keywords, g, loc, what)
         rule = rules.lookup(func)
         if rule is None:

@@ -158,3 +158,219 @@ def test_what_the_transform_cannot_take_is_named_and_the_tape_runs_it(rng):
     np.testing.assert_allclose(got, 4.0 * x)
     assert len(u.log) == 1  # run once, by the tape
     np.testing.assert_allclose(srcad.grad(u.recurses)(x, 2), 4.0 * np.ones(3))
+
+
+# -- found by an attack on the above (each a wrong or stale number, or user code run) -------
+
+class Tanh:
+    def __init__(self, a):
+        self.a = a
+
+    def __call__(self, v):
+        return np.sum(np.tanh(self.a * v))
+
+
+class Sine:
+    def __call__(self, v):
+        return np.sum(np.sin(v))
+
+
+ACT = Tanh(2.0)
+
+
+def through_act(x):
+    return ACT(x)
+
+
+def test_a_replaced_call_or_class_makes_the_gradient_again(rng):
+    x = rng.standard_normal(3)
+    g, own = srcad.grad(through_act), srcad.grad(ACT)
+    g(x), own(x)
+    original = Tanh.__call__
+    try:
+        Tanh.__call__ = lambda self, v: np.sum(np.sin(self.a * v))
+        for grad in (g, own):
+            np.testing.assert_allclose(grad(x), 2.0 * np.cos(2.0 * x))
+    finally:
+        Tanh.__call__ = original
+    o = Tanh(1.0)
+    g = srcad.grad(o)
+    g(x)
+    o.__class__ = Sine
+    np.testing.assert_allclose(g(x), np.cos(x))
+
+
+class Buffered:
+    def __init__(self):
+        self.buf = np.zeros(3)
+
+    def loss(self, x):
+        self.buf[1:] = 3.0 * x[:2]
+        return np.sum(self.buf * x) + self.buf[1] ** 2
+
+
+def test_a_store_into_an_attribute_is_read_back(kw, rng):
+    m, x = Buffered(), rng.standard_normal(3)
+    check.compare(m.loss, (x,), [0], [srcad.grad(m.loss, mode="source", **kw)(x)])
+
+
+class Scaled(float):
+    def __mul__(self, other):
+        return float(self) * other * 10.0
+
+    __rmul__ = __mul__
+
+    def loss(self, x):
+        return np.sum(self * x * x)
+
+
+SCALE = Scaled(3.0)
+
+
+def by_scale(x):
+    return np.sum(SCALE * x)
+
+
+def times(x, k):
+    return np.sum(k * x)
+
+
+def test_numbers_of_a_subclass_overriding_operators_are_not_taken_as_plain(rng):
+    x = rng.standard_normal(2)
+    with pytest.raises(UnsupportedError):
+        srcad.grad(Scaled(2.0).loss, mode="source")(x)
+    with pytest.warns(srcad.FallbackWarning):
+        value, got = srcad.value_and_grad(Scaled(2.0).loss)(x)
+    assert value == pytest.approx(20.0 * np.sum(x * x))
+    np.testing.assert_allclose(got, 40.0 * x)
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(by_scale)(x), 30.0)
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(times)(x, Scaled(2.0)), 20.0)
+
+
+def power(v, p=2.0):
+    return v ** p
+
+
+class Powers:
+    def helper(self, v, p=2.0):
+        return v ** p
+
+    def loss(self, x):
+        return np.sum(self.helper(x) + power(x))
+
+    def top(self, x, p=2.0):
+        return np.sum(x ** p)
+
+
+def test_replaced_defaults_of_helpers_and_methods_are_read(rng):
+    x = rng.uniform(0.5, 1.5, 3)
+    m = Powers()
+    g, top = srcad.grad(m.loss), srcad.grad(m.top)
+    np.testing.assert_allclose(g(x), 4.0 * x)
+    np.testing.assert_allclose(top(x), 2.0 * x)
+    try:
+        Powers.helper.__defaults__ = (3.0,)
+        np.testing.assert_allclose(g(x), 3.0 * x ** 2 + 2.0 * x)
+        power.__defaults__ = (3.0,)
+        np.testing.assert_allclose(g(x), 6.0 * x ** 2)
+        Powers.top.__defaults__ = (3.0,)
+        np.testing.assert_allclose(top(x), 3.0 * x ** 2)
+    finally:
+        Powers.helper.__defaults__ = power.__defaults__ = Powers.top.__defaults__ = (2.0,)
+
+
+class Gain:
+    def __init__(self):
+        self.k = 2.0
+
+    def vec(self, x):
+        return self.k * np.sin(x)
+
+
+WEIGHTS = np.ones(3)
+
+
+def weighted(x):
+    return WEIGHTS * np.sin(x)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_a_pullback_linearizes_where_vjp_was_called(mode, rng):
+    x, ct = rng.standard_normal(3), rng.standard_normal(3)
+    m = Gain()
+    _, pullback = srcad.vjp(m.vec, x, mode=mode)
+    m.k = -1.0
+    np.testing.assert_allclose(pullback(ct), 2.0 * np.cos(x) * ct)
+    if mode == "tape":
+        return  # (the tape keeps the arrays themselves: one written in place is not kept)
+    kept = x.copy()
+    _, pullback = srcad.vjp(weighted, x, mode=mode)
+    WEIGHTS[:] = 5.0
+    x[:] = 0.0
+    try:
+        np.testing.assert_allclose(pullback(ct), np.cos(kept) * ct)
+    finally:
+        WEIGHTS[:] = 1.0
+
+
+class Counted:
+    def __init__(self):
+        self.reads = 0
+
+    @property
+    def k(self):
+        self.reads += 1
+        return float(self.reads)
+
+    def loss(self, x):
+        return self.k * np.sum(x ** 2)
+
+
+class NotReady:
+    @property
+    def k(self):
+        raise RuntimeError("not initialised")
+
+    def loss(self, x):
+        return self.k * np.sum(x ** 2)
+
+
+class Permissive:
+    def __init__(self):
+        self.k = 2.0
+
+    def __getattr__(self, name):  # (a mock, a config object)
+        return 1.0
+
+    def __call__(self, x):
+        return self.k * np.sum(x ** 2)
+
+
+class Base:
+    def loss(self, x):
+        return np.sum(x ** 2)
+
+
+class Child(Base):
+    def loss(self, x):
+        return super().loss(x) * 2.0
+
+
+def test_the_transform_runs_no_property_and_asks_no_getattr(rng):
+    x = rng.standard_normal(2)
+    m = Counted()
+    with pytest.raises(UnsupportedError, match="'self.k' is a property of Counted"):
+        srcad.grad(m.loss, mode="source")(x)
+    assert m.reads == 0
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(m.loss)(x), 2.0 * x)  # read once, by the tape
+    assert m.reads == 1
+    with pytest.raises(UnsupportedError, match="'self.k' is a property of NotReady"):
+        srcad.grad(NotReady().loss, mode="source")(x)
+    np.testing.assert_allclose(source_grad(Permissive(), x), 4.0 * x)
+    with pytest.raises(UnsupportedError, match="calls super"):
+        srcad.grad(Child().loss, mode="source")(x)
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(Child().loss)(x), 4.0 * x)
