@@ -177,8 +177,6 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     core = normalize.normalize(parsed, none & kept, kept - none)
     core.same_shapes = {core.renamed.get(a, a): core.renamed.get(b, b)
                         for a, b in same_shapes.items()}
-    core.assume_shapes = assume_shapes and kind == "grad" and not parallel and \
-        not templates.stored_arrays(core.tree) & {a.id for a in core.tree.args.args}
     _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}
@@ -202,6 +200,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _check_integer_powers(core.tree, types,
                           bools.numpy_scalars(core.tree, types, core.scope, numpy_args))
     aliases = aliasing.analyze(core.tree, types)
+    names_written = aliases.memory_written(templates.stored_arrays(core.tree))
+    # (a second run, after a failed assumption, must not find anything the first changed)
+    core.assume_shapes = assume_shapes and kind == "grad" and not parallel and \
+        not names_written & (set(names) | set(core.refs))
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
@@ -264,9 +266,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
-    stored = templates.stored_arrays(core.tree)
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
-                    name in stored)
+                    name in names_written)
     generated = Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
                           output_type, aux is not None,
                           tuple(hidden), tuple(core.refs[n] for n in hidden),

@@ -618,7 +618,8 @@ def reshape_like(g, x):
 def _reshape_like(g, x):
     if not _is_array(x):
         return lambda g, x: np.sum(g)
-    return lambda g, x: np.copy(g).reshape(x.shape)
+    # (Numba reshapes only C-contiguous arrays, and its copy of a transposed one is not)
+    return lambda g, x: np.ascontiguousarray(g).copy().reshape(x.shape)
 
 
 def add_at(bx, index, g):

@@ -46,6 +46,10 @@ class Aliases:
     shares: dict  # name -> the names it may share memory with, anywhere in the function
     views: dict  # name -> base, for names assigned a view of (or a second name for) an array
 
+    def memory_written(self, stored):
+        """The names whose memory a store into one of the arrays `stored` may change."""
+        return set(stored).union(*(self.shares.get(s, set()) for s in stored))
+
 
 def analyze(tree, types):
     """The aliasing of `tree`'s arrays.

@@ -93,12 +93,13 @@ def inline(lowering, lam, target, args, keywords, call):
             parsed.refs
         lowering.files.add(parsed.file)
         defaults = _function_defaults(target)
-        for attribute in ("__defaults__", "__kwdefaults__"):  # (valid while they are the same)
-            lowering.checks[Ref(target, attribute, "attr")] = getattr(target, attribute)
     params = [a.id for a in tree.args.args]
     if tree.args.vararg is not None or tree.args.kwarg is not None:
         raise UnsupportedError(f"call of '{name}', which takes *args or **kwargs", loc)
     bound = _bind(name, params, args, keywords, defaults, lowering, loc)
+    if lam is None and len(args) + len(keywords) < len(params):  # a default is read:
+        for attribute in ("__defaults__", "__kwdefaults__"):  # (valid while they are the same)
+            lowering.checks[Ref(target, attribute, "attr")] = getattr(target, attribute)
     none = {p for p, a in bound.items() if _is_none(a, lowering)}
     optional.specialize(tree, none, {p for p, a in bound.items() if _is_not_none(a, lowering)})
     unread = optional.parameters_rebound(tree, none)  # (None, then assigned: never read)

@@ -210,6 +210,17 @@ def is_atom(node):
     return isinstance(node, (gast.Name, gast.Constant))
 
 
+def _one_bound(bounds):
+    """For clip's (a_min, a_max) with one of them None: (np.maximum, a_min) or (np.minimum,
+    a_max); else None."""
+    if len(bounds) != 2:
+        return None
+    low, high = (isinstance(b, gast.Constant) and b.value is None for b in bounds)
+    if low == high:
+        return None
+    return (np.minimum, bounds[1]) if low else (np.maximum, bounds[0])
+
+
 class _Lowering:
     """Statement-by-statement lowering of expressions to three-address form."""
 
@@ -853,10 +864,8 @@ class _Lowering:
             return self.average(node)
         if target is np.polyval:
             return self.polyval(node)
-        if target is np.clip and any(isinstance(a, gast.Constant) and a.value is None
-                                     for a in node.args[1:3]):  # a bound of None: no bound
-            bound, fn = (node.args[2], np.minimum) if isinstance(node.args[1], gast.Constant) \
-                and node.args[1].value is None else (node.args[1], np.maximum)
+        if target is np.clip and _one_bound(node.args[1:3]) is not None:
+            fn, bound = _one_bound(node.args[1:3])
             return self.numpy_call(fn, [self.call_arg(node.args[0]), self.call_arg(bound)])
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
@@ -1066,6 +1075,9 @@ class _Lowering:
         if any(k.arg == "out" for k in node.keywords):
             _refuse_a_write(node)
         receiver = self.atom(func.value)
+        if method is np.clip and _one_bound(node.args[:2]) is not None:  # x.clip(lo, None)
+            fn, bound = _one_bound(node.args[:2])
+            return self.numpy_call(fn, [receiver, self.call_arg(bound)])
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
             copy = self.numpy_call(np.copy, [receiver])
             receiver = _name(self.namer.temp())

@@ -1089,7 +1089,7 @@ class Differentiator(SavePlanner):
         b_out = self.namer.fresh("b_out")
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
-                  a in self.written_in_place]
+                  a in self.aliases.memory_written(self.written_in_place)]
         body = copies + [comment("forward sweep")] + self.shape_checks(fwd)
         ret = self.ret_atom
         value = ret

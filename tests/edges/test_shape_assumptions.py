@@ -119,3 +119,62 @@ def test_a_function_writing_into_an_argument_assumes_nothing(rng):
     assert "assume_shape" not in source
     got = grads(writes_its_argument, (x.copy(), w), (0, 1))
     check.compare(lambda x, w: writes_its_argument(x.copy(), w), (x, w), [0, 1], got)
+
+
+# -- found by an attack on the above --------------------------------------------------------
+
+CALLS = np.zeros(1)
+
+
+def counts_its_calls(x, w, n):
+    CALLS[0] += 1.0
+    return np.sum(np.sin(x[:n] * w)) * CALLS[0]
+
+
+def test_a_function_writing_a_global_runs_once_per_call(kw, rng):
+    """(a gradient whose assumption failed ran again after the global was written)"""
+    x, w = rng.standard_normal(4), rng.standard_normal(4)
+    CALLS[0] = 0.0
+    g = srcad.grad(counts_its_calls, wrt=1, mode="source", **kw)
+    for n, calls in ((4, 1.0), (1, 2.0)):  # (x[:1] broadcasts against w)
+        got = g(x, w, n)
+        assert CALLS[0] == calls
+        np.testing.assert_allclose(got, calls * np.cos(x[:n] * w) * x[:n] + 0 * w)
+    CALLS[0] = 0.0
+    value, _ = srcad.vjp(counts_its_calls, x, w, 1, wrt=1)
+    assert CALLS[0] == 1.0 and value == pytest.approx(np.sum(np.sin(x[0] * w)))
+
+
+def writes_through_a_second_name(x, w, n):
+    y = x
+    y[0] += 1.0
+    return np.sum(np.sin(y[:n] * w))
+
+
+def test_a_write_through_a_second_name_leaves_the_callers_array(kw, rng):
+    w = rng.standard_normal(4)
+    for n in (4, 1):
+        x = rng.standard_normal(4)
+        kept = x.copy()
+        value, got = srcad.value_and_grad(writes_through_a_second_name, wrt=(0, 1),
+                                          mode="source", **kw)(x, w, n)
+        np.testing.assert_array_equal(x, kept)
+        assert value == pytest.approx(writes_through_a_second_name(kept.copy(), w, n))
+        check.compare(lambda x, w: writes_through_a_second_name(x.copy(), w, n), (kept, w),
+                      [0, 1], got)
+
+
+def clipped_below(x, lo):
+    return np.sum(x.clip(lo, None) * x) + np.sum(x.clip(None, 0.5))
+
+
+def transposed_reshape(w, a):
+    return np.sum(a * w.reshape(3, 2).T)
+
+
+def test_clip_methods_with_one_bound_and_a_transposed_reshape(kw, rng):
+    x, lo = rng.uniform(0.0, 1.0, 5), np.full(5, 0.4)
+    check.compare(clipped_below, (x, lo), [0, 1], grads(clipped_below, (x, lo), (0, 1), **kw))
+    w, a = rng.standard_normal(6), rng.standard_normal((2, 3))
+    check.compare(transposed_reshape, (w, a), [0, 1],
+                  grads(transposed_reshape, (w, a), (0, 1), **kw))
