@@ -160,7 +160,7 @@ def test_a_write_through_a_second_name_leaves_the_callers_array(kw, rng):
                                           mode="source", **kw)(x, w, n)
         np.testing.assert_array_equal(x, kept)
         assert value == pytest.approx(writes_through_a_second_name(kept.copy(), w, n))
-        check.compare(lambda x, w: writes_through_a_second_name(x.copy(), w, n), (kept, w),
+        check.compare(lambda x, w, n=n: writes_through_a_second_name(x.copy(), w, n), (kept, w),
                       [0, 1], got)
 
 
