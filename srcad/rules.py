@@ -210,7 +210,7 @@ elementwise(operator.truediv, np.divide, x="g / y", y="-g * ans / y")
 elementwise(operator.pow, np.power, math.pow, pow, params="x, y",
             x="g * rt.pow_dx(x, y)", y="g * ans * rt.log_or_zero(x)")
 elementwise(operator.neg, np.negative, x="-g")
-elementwise(operator.pos, np.positive, float, x="g")
+elementwise(operator.pos, np.positive, float, np.float64, x="g")
 elementwise(operator.mod, np.mod, x="g", y="-g * np.floor(x / y)")
 elementwise(np.square, x="2.0 * g * x")
 elementwise(np.reciprocal, x="-g * ans * ans")

@@ -250,6 +250,7 @@ SPECIAL = {
     max: [("max(x, y)", {"x": (), "y": ()})],
     min: [("min(x, y)", {"x": (), "y": ()})],
     float: [("float(x)", {"x": ()})],
+    np.float64: [("np.float64(x)", {"x": ()}), ("np.float64(x)", {"x": (2, 3)})],
     math.atan2: [("math.atan2(y, x)", {"y": (), "x": ()})],
     np.arctan2: [("np.arctan2(y, x)", {"y": (5,), "x": (5,)}),
                  ("np.arctan2(y, x)", {"y": (3, 4), "x": (4,)})],

@@ -69,7 +69,8 @@ def _formatted_messages(fn_def):
 def numba_compatible(fn_def, types):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
-    `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`; `x ** -1` by
+    `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
+    `np.float64(x)` of an array -> `np.asarray(x, dtype=np.float64)`; `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
     of a slice by `y[s] = y[s] + v` unless v is certainly new memory."""
@@ -99,6 +100,11 @@ def numba_compatible(fn_def, types):
         numpy_attribute = isinstance(node.func, gast.Attribute)  # (np.f, not f imported)
         if func is np.matmul and numpy_attribute:  # same as np.dot for 1-D and 2-D
             node.func.attr = "dot"
+            continue
+        if func is np.float64 and numpy_attribute and len(node.args) == 1 and \
+                _is_array(node.args[0], ty):  # (Numba converts only scalars with it)
+            node.func.attr, node.keywords = "asarray", [
+                gast.keyword(arg="dtype", value=templates.fill("np.float64", np=node.func.value))]
             continue
         if func is np.array and numpy_attribute and len(node.args) == 1 and \
                 isinstance(node.args[0], gast.Tuple) and \
