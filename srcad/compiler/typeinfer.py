@@ -335,14 +335,19 @@ def shape_classes(tree, types, elementwise, same_shapes=None):
     for name, other in (same_shapes or {}).items():
         if name in classes and other in classes and types[name].ndim == types[other].ndim:
             classes[name] = other
+    params = {a.id for a in tree.args.args}
     for _ in range(10):
         changed = False
         for name, values in assigned.items():
             if not types.get(name, UNKNOWN).is_array:
                 continue
             found = {_class_of(v, classes, types, elementwise) for v in values}
+            if name in params:  # (rebound: its argument is one of its values)
+                found.add(name)
             new = found.pop() if len(found) == 1 else None
-            new = new if new is not None else name + "#"  # a class of its own
+            # a class of its own; VARIES: its values may differ in shape, and so may slices
+            # of it taken at different times
+            new = new if new is not None else name + ("#" if len(found) < 1 else VARIES)
             if classes.get(name) != new:
                 classes[name] = new
                 changed = True
@@ -438,13 +443,16 @@ def elementwise_operands(value, elementwise):
     return []
 
 
+VARIES = "#varies"
+
+
 def _slice_class(value, classes, types):
     """`x[a:b, c:d, ...]` with constants a >= 0 (or none) and b < 0 (or none) on each axis
     sliced has length max(n - a - |b|, 0) along it: x[1:] and x[:-1] are one class, as are
     u[2:, 1:-1] and u[1:-1, :-2]."""
     base = value.value
     if not (isinstance(base, gast.Name) and types.get(base.id, UNKNOWN).is_array and
-            classes.get(base.id) is not None):
+            classes.get(base.id) is not None and not classes[base.id].endswith(VARIES)):
         return None
     rank = types[base.id].ndim
     found = constant_slices(value.slice, rank)

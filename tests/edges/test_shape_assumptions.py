@@ -178,3 +178,30 @@ def test_clip_methods_with_one_bound_and_a_transposed_reshape(kw, rng):
     w, a = rng.standard_normal(6), rng.standard_normal((2, 3))
     check.compare(transposed_reshape, (w, a), [0, 1],
                   grads(transposed_reshape, (w, a), (0, 1), **kw))
+
+
+def slices_of_a_rebound_argument(x):
+    a = x[1:]
+    x = np.ones(7) * x[0]
+    b = x[1:]
+    return np.sum(a * b)
+
+
+def slices_of_a_rebound_local(x, n):
+    y = x * 1.0
+    a = y[1:]
+    if n > 2:
+        y = np.ones(n) * x[0]
+    b = y[1:]
+    return np.sum(np.sin(a * b))
+
+
+def test_slices_of_a_name_bound_to_arrays_of_two_shapes(kw, rng):
+    """(x[1:] before and after `x = ...` were taken to have one shape: a's adjoint was not
+    summed over the axis it was broadcast along, and the gradient raised)"""
+    x = rng.standard_normal(2)
+    check.compare(slices_of_a_rebound_argument, (x,), [0],
+                  [grads(slices_of_a_rebound_argument, (x,), 0, **kw)])
+    for n in (2, 7):
+        check.compare(slices_of_a_rebound_local, (x, n), [0],
+                      [grads(slices_of_a_rebound_local, (x, n), 0, **kw)])
