@@ -359,7 +359,7 @@ def shape_classes(tree, types, elementwise, same_shapes=None):
 def assumed_shape_classes(tree, types, elementwise, classes):
     """`classes` joined where the code would broadcast arrays of one rank elementwise (or bind
     one to a name that holds another): ({name: class}, {name: class} of the names whose class
-    is assumed). An assumption is what almost every program means, and what the generated code
+    is assumed, {class of `classes`: the class it joined}). An assumption is what almost every program means, and what the generated code
     checks as it runs (rt.assume_shape, at every binding of an assumed name): where it is wrong
     the caller runs the gradient generated from `classes` alone. Only names bound by
     `name = value` alone (or parameters) join."""
@@ -400,7 +400,7 @@ def assumed_shape_classes(tree, types, elementwise, classes):
     for n, c in classes.items():
         sizes.setdefault(joined[n], set()).add(c)
     assumed = {n: c for n, c in joined.items() if len(sizes[c]) > 1}
-    return joined, assumed
+    return joined, assumed, {c: find(c) for c in set(classes.values())}
 
 
 def _bound_in_loops(tree):
@@ -449,12 +449,18 @@ VARIES = "#varies"
 def _slice_class(value, classes, types):
     """`x[a:b, c:d, ...]` with constants a >= 0 (or none) and b < 0 (or none) on each axis
     sliced has length max(n - a - |b|, 0) along it: x[1:] and x[:-1] are one class, as are
-    u[2:, 1:-1] and u[1:-1, :-2]."""
+    u[2:, 1:-1] and u[1:-1, :-2]. And `x[i]`, `x[i, j]` with integer scalars: every such row
+    of x has x.shape[1:] (`x[2:]`)."""
     base = value.value
     if not (isinstance(base, gast.Name) and types.get(base.id, UNKNOWN).is_array and
             classes.get(base.id) is not None and not classes[base.id].endswith(VARIES)):
         return None
     rank = types[base.id].ndim
+    items = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+    if len(items) < rank and all(
+            _int_const(i, None) is not None or
+            isinstance(i, gast.Name) and types.get(i.id, UNKNOWN) == INT for i in items):
+        return f"{classes[base.id]}[rows{len(items)}]"
     found = constant_slices(value.slice, rank)
     if found is None:
         return None

@@ -135,8 +135,9 @@ class Differentiator(SavePlanner):
         self.recompute_at_use = {}  # name -> (path, definition) rerun before adjoints reading it
         self.shapes = typeinfer.shape_classes(core.tree, types, _broadcasting, core.same_shapes)
         self.assumed = {}  # name -> the class its shape is assumed to share (checked)
+        self.joined = {}  # a class of shape_classes -> the class it was joined into
         if core.assume_shapes:
-            self.shapes, self.assumed = typeinfer.assumed_shape_classes(
+            self.shapes, self.assumed, self.joined = typeinfer.assumed_shape_classes(
                 core.tree, types, _broadcasting, self.shapes)
 
     def adj(self, name):
@@ -262,9 +263,10 @@ class Differentiator(SavePlanner):
         g = _expr("kn.last_writes(g, i)", g=_name(self.adj(target_sub.value.id)),
                   i=target_sub.slice) if self.index_kind(target_sub.slice) == "fancy" else \
             self.adjoint_subscript(target_sub)
+        stored = typeinfer._slice_class(target_sub, self.shapes, self.types)
         if self.index_kind(target_sub.slice) == "basic" and \
-                self.shapes.get(value.id) is not None and self.shapes.get(value.id) == \
-                typeinfer._slice_class(target_sub, self.shapes, self.types):
+                self.shapes.get(value.id) is not None and \
+                self.shapes.get(value.id) == self.joined.get(stored, stored):
             return [self.accumulate(value.id, _expr("np.copy(g)", np=_name(self.np), g=g))]
         return [self.accumulate(value.id, self.reduce_to(g, self.index_result_type(target_sub),
                                                           value.id))]

@@ -205,3 +205,20 @@ def test_slices_of_a_name_bound_to_arrays_of_two_shapes(kw, rng):
     for n in (2, 7):
         check.compare(slices_of_a_rebound_local, (x, n), [0],
                       [grads(slices_of_a_rebound_local, (x, n), 0, **kw)])
+
+
+def rows_updated(state, f, g):
+    cell = state.copy()
+    for i in range(cell.shape[0]):
+        cell[i] = cell[i] * f + np.tanh(g)
+    return np.sum(cell * cell)
+
+
+def test_rows_stored_into_with_and_without_broadcasting(kw, rng):
+    """(every row of an array has its shape[1:]: a store of a value of that class needs no
+    sum of its adjoint; one broadcast into the row runs the gradient without the assumption)"""
+    state = rng.standard_normal((3, 4))
+    for f_shape, g_shape in [((4,), (4,)), ((1,), (4,)), ((4,), (1,)), ((1,), (1,))]:
+        f, g = rng.standard_normal(f_shape), rng.standard_normal(g_shape)
+        check.compare(rows_updated, (state, f, g), [0, 1, 2],
+                      grads(rows_updated, (state, f, g), (0, 1, 2), **kw))
