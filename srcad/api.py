@@ -60,11 +60,10 @@ class _Specialization:
             raise _Stale
         return values
 
-    def frozen_hidden(self):
-        """(the Refs of the globals the gradient reads, a copy of their values now)."""
-        if self.mode == "tape":
-            return None
-        return self.generated.hidden_refs, copy.deepcopy(self.hidden_values())
+    def frozen(self):
+        """(this specialization, a copy of the values of the globals it reads now): what a
+        pullback runs later, whatever is rebound or changed in place by then."""
+        return self, copy.deepcopy(self.hidden_values())
 
     def direct(self):
         """(the compiled kernel, the hidden values it takes after the arguments) when the
@@ -97,14 +96,13 @@ class _Specialization:
     def run(self, args, cotangent, tangents=None, frozen=None):
         """The kernel's output for the flat arguments `args`: with `tangents` (forward mode,
         one per argument differentiated) `(value, tangent)`, else `(value, [aux,] grads...)`
-        for the seed `cotangent` (None: 1.0). `frozen`: `frozen_hidden()` of an earlier
-        call, the values of globals that call read (a pullback's)."""
+        for the seed `cotangent` (None: 1.0). `frozen`: the values of the globals it reads
+        as an earlier call read them (a pullback's: `frozen()`), else they are read now."""
         if self.mode == "tape":
             return self.call(*args, cotangent=cotangent)
         g = self.generated
-        extra = self.hidden_values() if g.checks or g.hidden_refs else ()
-        if frozen is not None and frozen[0] == g.hidden_refs:
-            extra = frozen[1]
+        extra = frozen if frozen is not None else \
+            self.hidden_values() if g.checks or g.hidden_refs else ()
         if g.written:
             self.refuse_aliased_writes(args, extra)
         # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
@@ -285,6 +283,13 @@ class Gradient:
             return self._tape_spec(self.no_source)
         try:
             _check_leaves(self.fn, flat, labels, structures)
+            for label, value, ty in zip(labels, flat, types, strict=True):
+                if ty == valuetypes.UNKNOWN and isinstance(value, (int, float)):
+                    raise UnsupportedError(
+                        f"argument '{label}' of {self.fn.__qualname__} is a "
+                        f"{type(value).__qualname__}, a subclass of {type(value).__base__.__name__}"
+                        " whose operators may differ from it: srcad's source transform takes "
+                        "plain numbers (pass int(...) or float(...), or use mode='tape')")
             single = _single_precision(flat) if single is None else single
             folder = diskcache.folder() if self.cache else None  # (warns here, not in a thread)
             from . import pipeline  # (the compiler is imported at the first call, not by srcad)
@@ -325,15 +330,16 @@ class Gradient:
 
     def evaluate(self, args, cotangent=None, tangents=None, frozen=None):
         """(value, aux or None, grads tuple) for bound positional `args`; in forward mode
-        (value, None, (tangent,)) for the tangents of the flat arguments differentiated."""
+        (value, None, (tangent,)) for the tangents of the flat arguments differentiated.
+        `frozen`: `_Specialization.frozen()` of an earlier call, run as it was then."""
         flat, structures, labels = self.layout(args)
         _refuse_tape_tensors(self, flat)
-        spec = self.specialization(flat, structures, labels)
+        spec = frozen[0] if frozen is not None else self.specialization(flat, structures, labels)
         try:
             if spec.mode == "tape":
                 value, aux, grads = spec.call(*args, cotangent=cotangent)
                 return _plain(value), _plain_tree(aux), grads
-            out = spec.run(flat, cotangent, tangents, frozen)
+            out = spec.run(flat, cotangent, tangents, frozen and frozen[1])
         except _Stale:
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
             return self.evaluate(args, cotangent, tangents, frozen)
@@ -787,7 +793,7 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
         value, aux, _ = g.evaluate(bound, cotangent=0.0)
         # the pullback linearizes at the arguments and globals of this call, whatever changes
         # them in place or rebinds them before it runs (as the tape's does)
-        bound, frozen = copy.deepcopy(bound), g._last.frozen_hidden()
+        bound, frozen = copy.deepcopy(bound), g._last.frozen()
 
         def pullback(cotangent):
             # (the output's dtype, not the value's: a Python float is weak and would give

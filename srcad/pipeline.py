@@ -215,7 +215,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         if composing:
             grad_def.body[-1].value = grad_def.body[-1].value.elts[1]
     else:
-        plans = _parallel_plans(core, types, aliases, single) if parallel else {}
+        plans = _parallel_plans(core, types, aliases, single,
+                                names_written & (set(names) | set(core.refs))) \
+            if parallel else {}
         grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
                                          core.renamed.get(aux, aux),
                                          {p: q for p, q in plans.items() if q.reason is None})
@@ -390,10 +392,15 @@ def _names(tree):
 
 
 
-def _parallel_plans(core, types, aliases, single):
-    """parallel.plan's verdict on each top-level loop (float32 gradients run serially)."""
+def _parallel_plans(core, types, aliases, single, outside):
+    """parallel.plan's verdict on each top-level loop (float32 gradients run serially; nor does
+    a function writing into `outside`, arrays it did not make: a chunk's forward trips run again
+    in its reverse sweep)."""
     plans = plan_parallel_loops(core.tree, types, aliases, core.origins)
-    if single:
-        for q in plans.values():
+    for q in plans.values():
+        if single:
             q.reason = q.reason or "float32 gradients run their loops serially"
+        if outside:
+            q.reason = q.reason or \
+                f"the function writes into {', '.join(sorted(outside))}, which it did not make"
     return plans

@@ -54,7 +54,8 @@ def store(folder, name, fn, generated, text, stem, statics, refs):
     function's scope; `refs`: {name: frontend.Ref} for those read through one."""
     try:
         deps = {
-            "checks": [(_where(ref, fn), _fingerprint(obj)) for ref, obj in generated.checks],
+            "checks": [(_where(ref, fn), _fingerprint(obj)) for ref, obj in generated.checks
+                       if not _of_the_code(ref)],
             "hidden": [_where(ref, fn) for ref in generated.hidden_refs],
             "statics": {n: (_where(refs[n], fn) if n in refs else _unbound(n, obj),
                             _fingerprint(obj)) for n, obj in statics.items()},
@@ -104,6 +105,13 @@ def load(folder, name, fn):
 
 class _Unportable(Exception):
     """A dependency another process cannot find again (or fingerprint)."""
+
+
+def _of_the_code(ref):
+    """Is `ref` a function's code or defaults? (Checked within a process, where they can be
+    replaced; a later process imports the function again, whose code its fingerprint holds.)"""
+    return ref.how == "attr" and ref.key in ("__code__", "__defaults__", "__kwdefaults__") and \
+        isinstance(ref.container, (types.FunctionType, types.MethodType))
 
 
 def _where(ref, fn):

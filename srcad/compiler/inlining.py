@@ -80,6 +80,7 @@ def inline(lowering, lam, target, args, keywords, call):
             lowering.checks[Ref(target, "__class__", "attr")] = type(target)
             lowering.checks[Ref(type(target), "__call__", "attr")] = method.__func__
         target = method
+        lowering.checks[Ref(target, "__code__", "attr")] = target.__code__  # (replaceable)
         name = target.__name__
         if target in lowering.stack:
             raise UnsupportedError(f"recursive call of '{name}': srcad's source transform "
@@ -198,7 +199,7 @@ def _value_atom(lowering, value, ref=None):
     a name in the scope (an array is then read through `ref` at every call)."""
     if isinstance(value, gast.AST):
         return value
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or type(value) in (bool, int, float):
         if ref is not None:
             lowering.checks[ref] = value
         return gast.Constant(value=value, kind=None)

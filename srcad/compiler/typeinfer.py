@@ -375,7 +375,7 @@ def assumed_shape_classes(tree, types, elementwise, classes):
                              if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
     varying = _bound_in_loops(tree)
     joinable = {n for n in classes if types.get(n, UNKNOWN).is_array and n not in other and
-                (n in assigned or n in params) and
+                (n in assigned) != (n in params) and  # (a rebound argument may be None)
                 not any(_shape_varies(v, varying, types) for v in assigned.get(n, ()))}
     parent = {}
 

@@ -374,3 +374,80 @@ def test_the_transform_runs_no_property_and_asks_no_getattr(rng):
         srcad.grad(Child().loss, mode="source")(x)
     with pytest.warns(srcad.FallbackWarning):
         np.testing.assert_allclose(srcad.grad(Child().loss)(x), 4.0 * x)
+
+
+# -- found by a third attack: pullbacks, replaced code, subclassed arguments, parallel writes --
+
+def sine(x):
+    return np.sin(x)
+
+
+def through_sine(x):
+    return np.sum(sine(x))
+
+
+def squared(x):
+    return x ** 2
+
+
+def through_squared(x):
+    return squared(x)
+
+
+def test_a_pullback_keeps_the_code_and_a_gradient_follows_replaced_code(rng):
+    global sine
+    x = rng.standard_normal(3)
+    original, code = sine, squared.__code__
+    try:
+        _, pullback = srcad.vjp(through_sine, x, mode="source")
+        sine = lambda x: x ** 3  # noqa: E731 (rebound after vjp: the pullback keeps sin)
+        np.testing.assert_allclose(pullback(1.0), np.cos(x))
+        g = srcad.grad(through_squared, mode="source")
+        assert g(1.5) == pytest.approx(3.0)
+        squared.__code__ = (lambda x: x ** 3).__code__
+        assert g(1.5) == pytest.approx(6.75)
+    finally:
+        sine, squared.__code__ = original, code
+
+
+class Shifted(int):
+    def __add__(self, other):
+        return int(self) + other + 1
+
+    __radd__ = __add__
+
+
+def pick(x, n):
+    return x[n + 0] * 3.0
+
+
+def with_a_numpy_default(x, k=np.float64(3.0)):  # noqa: B008 (what is tested)
+    return x ** k
+
+
+def through_the_default(x):
+    return with_a_numpy_default(x)
+
+
+ACCUMULATED = np.zeros(3)
+
+
+def accumulates(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        ACCUMULATED[i] += x[i]
+        s += x[i] ** 2
+    return s
+
+
+def test_subclassed_arguments_numpy_defaults_and_parallel_writes(rng):
+    x = rng.standard_normal(3)
+    with pytest.raises(UnsupportedError, match="'n' of pick is a Shifted"):
+        srcad.grad(pick, mode="source")(x, Shifted(1))
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(pick)(x, Shifted(1)), [0.0, 0.0, 3.0])
+    assert source_grad(through_the_default, 1.5) == pytest.approx(3.0 * 1.5 ** 2)
+    ACCUMULATED[:] = 0.0
+    got = srcad.grad(accumulates, parallel=True, mode="source")(x)  # (written once a call)
+    np.testing.assert_allclose(got, 2.0 * x)
+    np.testing.assert_allclose(ACCUMULATED, x)
