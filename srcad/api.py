@@ -339,7 +339,7 @@ class Gradient:
             if spec.mode == "tape":
                 value, aux, grads = spec.call(*args, cotangent=cotangent)
                 return _plain(value), _plain_tree(aux), grads
-            out = spec.run(flat, cotangent, tangents, frozen and frozen[1])
+            out = spec.run(flat, cotangent, tangents, None if frozen is None else frozen[1])
         except _Stale:
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
             return self.evaluate(args, cotangent, tangents, frozen)
@@ -775,7 +775,9 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
 
     The cotangent has the shape of the output; the pullback returns one gradient per `wrt`
     entry (a tuple when `wrt` is a tuple). With has_aux, fn returns (value, aux) and vjp
-    returns `(value, pullback, aux)`.
+    returns `(value, pullback, aux)`. The pullback linearizes fn where this call evaluated
+    it: the arguments, globals and helpers as they were then (the source transform keeps a
+    copy; the tape keeps the arrays themselves).
     """
     g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel)
     bound = g.bind(args, {})
@@ -791,8 +793,8 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
             return grads[0] if g.single else tuple(grads)
     else:
         value, aux, _ = g.evaluate(bound, cotangent=0.0)
-        # the pullback linearizes at the arguments and globals of this call, whatever changes
-        # them in place or rebinds them before it runs (as the tape's does)
+        # the pullback linearizes at the arguments, globals and helpers of this call, whatever
+        # changes them in place or rebinds them before it runs
         bound, frozen = copy.deepcopy(bound), g._last.frozen()
 
         def pullback(cotangent):

@@ -149,8 +149,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             None: not known (such bool arithmetic is refused).
         assume_shapes: in reverse mode, take arrays combined elementwise to have one shape and
             check it as the gradient runs, raising ShapeAssumptionFailed where they do not (the
-            caller then generates the gradient again without; not for a function that writes
-            into its arguments, whose second run would see them changed).
+            caller then generates the gradient again without; not for a function writing into
+            memory it did not make, an argument or a global, which a second run would find
+            changed).
     Returns:
         Generated.
     Raises:

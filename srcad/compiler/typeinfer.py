@@ -359,20 +359,16 @@ def shape_classes(tree, types, elementwise, same_shapes=None):
 def assumed_shape_classes(tree, types, elementwise, classes):
     """`classes` joined where the code would broadcast arrays of one rank elementwise (or bind
     one to a name that holds another): ({name: class}, {name: class} of the names whose class
-    is assumed, {class of `classes`: the class it joined}). An assumption is what almost every program means, and what the generated code
-    checks as it runs (rt.assume_shape, at every binding of an assumed name): where it is wrong
-    the caller runs the gradient generated from `classes` alone. Only names bound by
-    `name = value` alone (or parameters) join."""
+    is assumed, {class of `classes`: the class it joined}). An assumption is what almost every
+    program means, and what the generated code checks as it runs (rt.assume_shape): where it is
+    wrong the caller runs the gradient generated from `classes` alone. Only names bound by
+    `name = value` alone, and arguments never rebound, join."""
     assigned = templates.assignments(tree)
     params = {a.id for a in tree.args.args}
+    simple = {id(node.targets[0]) for node in gast.walk(tree)
+              if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name)}
     other = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and
-             isinstance(n.ctx, gast.Store)} - set(assigned)
-    for node in gast.walk(tree):
-        if isinstance(node, (gast.Assign, gast.AugAssign, gast.For)):
-            targets = node.targets if isinstance(node, gast.Assign) else [node.target]
-            if not (isinstance(node, gast.Assign) and isinstance(targets[0], gast.Name)):
-                other.update(n.id for t in targets for n in gast.walk(t)
-                             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store))
+             isinstance(n.ctx, gast.Store) and id(n) not in simple}  # (bound otherwise too)
     varying = _bound_in_loops(tree)
     joinable = {n for n in classes if types.get(n, UNKNOWN).is_array and n not in other and
                 (n in assigned) != (n in params) and  # (a rebound argument may be None)

@@ -37,10 +37,10 @@ def of_value(value):
     array type may change what its operators mean (`Scaled(float)` with its own `__mul__`):
     it has no type the generated code can take."""
     cls = type(value)
-    if cls.__module__ != "numpy" and cls not in (bool, int, float, tuple) and \
-            isinstance(value, (int, float, np.generic, np.ndarray, tuple)) and \
-            not _plain_namedtuple(value) or \
-            isinstance(value, np.ndarray) and cls is not np.ndarray:
+    subclass = cls.__module__ != "numpy" and cls not in (bool, int, float, tuple) and \
+        isinstance(value, (int, float, np.generic, np.ndarray, tuple)) and \
+        not _plain_namedtuple(value)
+    if subclass or (isinstance(value, np.ndarray) and cls is not np.ndarray):
         return UNKNOWN
     if isinstance(value, (bool, np.bool_)):
         return BOOL
