@@ -29,6 +29,29 @@ def comprehension(x):
     return np.sum(np.array([v * v for v in x]))
 
 
+ACTIVATIONS = [np.sin, np.cos]
+
+
+def call_of_an_item(x):
+    return np.sum(ACTIVATIONS[1](x))
+
+
+def no_return(x):
+    y = x * 2.0  # noqa: F841
+
+
+def calls_no_return(x):
+    c = no_return(x)  # noqa: F841
+    return np.sum(x)
+
+
+def loop_over_a_list(x):
+    s = 0.0
+    for v in [x[0], x[1]]:
+        s += v
+    return s
+
+
 def line_of(fn, text):
     lines, first = inspect.getsourcelines(fn)
     return first + next(i for i, ln in enumerate(lines) if text in ln)
@@ -38,6 +61,9 @@ def line_of(fn, text):
     (unknown_call, "np.convolve", "no derivative rule for .convolve"),
     (unsupported_statement, "with open", "With"),
     (comprehension, "np.array([", "ListComp|list"),
+    (call_of_an_item, "ACTIVATIONS[1](x)", r"call of 'ACTIVATIONS\[1\]'"),
+    (calls_no_return, "c = no_return", "'no_return', which has no return statement"),
+    (loop_over_a_list, "for v in", r"a for loop over '\[x\[0\], x\[1\]\]'"),
 ])
 def test_unsupported_names_construct_and_line(fn, text, what):
     with pytest.raises(srcad.UnsupportedError, match=what) as info:

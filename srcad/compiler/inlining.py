@@ -131,6 +131,10 @@ def inline(lowering, lam, target, args, keywords, call):
         body = lowering.block(tree.body)
     finally:
         lowering.stack, lowering.lambdas, lowering.stmt = saved
+    if not any(isinstance(n, gast.Return) for s in body for n in gast.walk(s)) and \
+            not (body and isinstance(body[-1], gast.Raise)):  # (one that raises: jumps.lower)
+        raise UnsupportedError(f"call of '{name}', which has no return statement (it returns "
+                               "None: srcad differentiates what a function returns)", loc)
     body = jumps.lower(body, lowering.namer)
     result = body.pop().value
     body, result = _split_tuple_result(body, result, lowering.namer)

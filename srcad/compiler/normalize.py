@@ -524,7 +524,8 @@ class _Lowering:
             bounds = [self._len(seq)]
             prologue.append((target, self._item(seq, var)))
         else:
-            _unsupported(f"a for loop over {type(it).__name__}", node)
+            _unsupported(f"a for loop over '{templates.to_source(it)}' (srcad's loops run over "
+                         "range(...), an array, or enumerate/zip of them)", node)
         if var in _assigned_in(node.body):
             # the body reassigns the loop variable: the loop runs its own index, which the
             # items read (`for k, v in enumerate(x): k = k + 0.5` reads x[k] before the change)
@@ -839,8 +840,9 @@ class _Lowering:
         if inlining.is_user_function(target):
             return self.inline(None, node, target)
         if target is None:
-            what = func.id if isinstance(func, gast.Name) else type(func).__name__
-            _unsupported(f"call of '{what}', which is not a known function", node)
+            what = func.id if isinstance(func, gast.Name) else templates.to_source(func)
+            _unsupported(f"call of '{what}', which is not a known function (srcad inlines "
+                         "functions it can name: a global, an attribute, a closure)", node)
         if target in DYNAMIC:
             _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
                          "source transform sees only the names written in the function)", node)
