@@ -170,7 +170,7 @@ class Gradient:
                  has_aux=False, parallel=False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        if getattr(type(fn), "__srcad_gradient__", False):
+        if frontend.is_derivative(fn):
             raise UnsupportedError(
                 f"srcad.{kind} of {fn!r}: srcad differentiates a srcad derivative again only "
                 "as grad or value_and_grad (second derivatives are srcad.grad(srcad.grad(f)), "
@@ -493,9 +493,9 @@ def _as_function(fn, kind, mode):
     run it)."""
     if isinstance(fn, (types.FunctionType, types.MethodType)):
         return fn, None
-    python_call = inspect.getattr_static(type(fn), "__call__", None)
-    if isinstance(python_call, types.FunctionType):  # an object with a Python __call__
-        return types.MethodType(python_call, fn), None
+    method = frontend.python_call(fn)
+    if method is not None:
+        return method, None
     from . import rules
     rule = rules.lookup(fn)
     name = getattr(fn, "__name__", None)
@@ -749,7 +749,7 @@ def grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmath=False,
     if fn is None:
         return lambda f: grad(f, wrt, mode=mode, jit=jit, cache=cache, fastmath=fastmath,
                               has_aux=has_aux, parallel=parallel)
-    if getattr(type(fn), "__srcad_gradient__", False) and not has_aux:
+    if frontend.is_derivative(fn) and not has_aux:
         from . import higher
         return higher.Nested(fn, wrt, "grad", mode, jit)
     return Gradient(fn, wrt, "grad", mode, jit, cache, fastmath, has_aux, parallel)
@@ -763,7 +763,7 @@ def value_and_grad(fn=None, wrt=0, *, mode="auto", jit=True, cache=None, fastmat
         return lambda f: value_and_grad(f, wrt, mode=mode, jit=jit, cache=cache,
                                         fastmath=fastmath, has_aux=has_aux,
                                         parallel=parallel)
-    if getattr(type(fn), "__srcad_gradient__", False) and not has_aux:
+    if frontend.is_derivative(fn) and not has_aux:
         from . import higher
         return higher.Nested(fn, wrt, "value_and_grad", mode, jit)
     return Gradient(fn, wrt, "value_and_grad", mode, jit, cache, fastmath, has_aux, parallel)
@@ -912,7 +912,7 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
         raise ValueError("srcad.jvp runs the source transform only: the tape has no forward "
                          "mode (use mode='auto' or 'source')")
     primals, tangents = tuple(primals), tuple(tangents)
-    if getattr(type(fn), "__srcad_gradient__", False):
+    if frontend.is_derivative(fn):
         raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
                                "supported (srcad.hvp, srcad.hessian and grad of grad are)")
     name = getattr(fn, "__qualname__", None) or repr(fn)

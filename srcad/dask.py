@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import api
-from .compiler import valuetypes
+from .compiler import frontend, valuetypes
 from .errors import UnsupportedError
 
 # in a worker: the generated module's digest -> the compiled gradient
@@ -142,7 +142,7 @@ class DaskGradient:
                                 f"({generated.output_type}); it must return a scalar")
             spec = api._Specialization("source+numba", None, generated)
             module = (generated.text, generated.gradient.__name__,
-                      {k: getattr(v, "fn", v) if hasattr(type(v), "__srcad_vjp__") else v
+                      {k: getattr(v, "fn", v) if frontend.is_custom_vjp(v) else v
                        for k, v in generated.scope.items()})
             # (sent once to every worker, not with every task)
             future = self.client.scatter([module], broadcast=True, hash=False)[0]

@@ -343,7 +343,7 @@ class Jacobian:
     def __init__(self, fn, wrt=0, mode="auto", jit=True):
         if mode not in ("auto", "fwd", "rev"):
             raise ValueError(f"mode must be 'auto', 'fwd' or 'rev', not {mode!r}")
-        if getattr(type(fn), "__srcad_gradient__", False):
+        if frontend.is_derivative(fn):
             raise UnsupportedError(f"srcad.jacobian of {fn!r}: the Jacobian of a srcad "
                                    "derivative is not supported (srcad.hessian is the Jacobian "
                                    "of a gradient)")

@@ -202,9 +202,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                           bools.numpy_scalars(core.tree, types, core.scope, numpy_args))
     aliases = aliasing.analyze(core.tree, types)
     names_written = aliases.memory_written(templates.stored_arrays(core.tree))
+    written_outside = names_written & (set(names) | set(core.refs))  # (arguments, globals)
     # (a second run, after a failed assumption, must not find anything the first changed)
     core.assume_shapes = assume_shapes and kind == "grad" and not parallel and \
-        not names_written & (set(names) | set(core.refs))
+        not written_outside
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
@@ -216,8 +217,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         if composing:
             grad_def.body[-1].value = grad_def.body[-1].value.elts[1]
     else:
-        plans = _parallel_plans(core, types, aliases, single,
-                                names_written & (set(names) | set(core.refs))) \
+        plans = _parallel_plans(core, types, aliases, single, written_outside) \
             if parallel else {}
         grad_def = reverse.differentiate(core, types, active, wrt_names, aliases, np_name,
                                          core.renamed.get(aux, aux),
@@ -288,7 +288,7 @@ def _load(text, stem, name, scope, cache):
     path = diskcache.write(text, stem, cache) if cache is not None else None
     filename = str(path) if path is not None else \
         f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
-    statics = {k: getattr(v, "fn", v) if hasattr(type(v), "__srcad_vjp__") else v
+    statics = {k: getattr(v, "fn", v) if frontend.is_custom_vjp(v) else v
                for k, v in scope.items()}
     gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
     jittable = getattr(codegen.load(text, filename, statics), name)

@@ -26,6 +26,7 @@ import gast
 import numpy as np
 
 from . import anno
+from .frontend import is_custom_vjp
 from .. import rules
 from ..errors import AliasingError
 from .templates import names_read
@@ -107,7 +108,7 @@ ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_lik
 
 def may_be_view(func, call):
     """May `call` of `func` return (a part of) its first argument's memory?"""
-    if isinstance(func, np.ufunc) or hasattr(type(func), "__srcad_vjp__") or \
+    if isinstance(func, np.ufunc) or is_custom_vjp(func) or \
             any(func is f for f in ALLOCATIONS):
         return False
     if func is np.array:  # np.array(x, copy=False) is x where it can be

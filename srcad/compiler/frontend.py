@@ -152,6 +152,24 @@ def _bound_instance(fn, tree, name, loc):
     return {first: Ref(fn, "__self__", "attr")}
 
 
+def is_derivative(obj):
+    """Is `obj` a srcad derivative (srcad.grad(f), srcad.hvp(f), ...)? Asked of its class: an
+    object's permissive `__getattr__` must not make it one (nor run)."""
+    return getattr(type(obj), "__srcad_gradient__", False)
+
+
+def is_custom_vjp(obj):
+    """Is `obj` a srcad.custom_vjp function (asked of its class, as is_derivative)?"""
+    return hasattr(type(obj), "__srcad_vjp__")
+
+
+def python_call(obj):
+    """For an object whose class has a Python `__call__`, that method bound to it; else
+    None."""
+    method = inspect.getattr_static(type(obj), "__call__", None)
+    return types.MethodType(method, obj) if isinstance(method, types.FunctionType) else None
+
+
 def same_object(a, b):
     """`a is b`, where reading an attribute that holds a method makes a new bound method at
     every read (`obj.helper`): those are the same when their function and instance are."""
@@ -391,7 +409,7 @@ def is_library(obj):
     library's math/operator/builtins, numba or srcad itself?"""
     owner = obj.__self__ if isinstance(obj, types.BuiltinMethodType) else None
     if isinstance(obj, np.ufunc) or isinstance(owner, np.ufunc):
-        ufunc = obj if isinstance(obj, np.ufunc) else obj.__self__  # (np.add.at: a method)
+        ufunc = obj if isinstance(obj, np.ufunc) else owner  # (np.add.at: a method)
         return any(getattr(namespace, ufunc.__name__, None) is ufunc
                    for namespace in _ufunc_namespaces())
     if isinstance(obj, types.ModuleType):

@@ -18,7 +18,6 @@ UnsupportedError (mode="auto" then runs the tape).
 """
 
 import functools
-import inspect
 import types
 
 import gast
@@ -42,10 +41,8 @@ def _as_method(obj):
     """The function to inline for `obj`: a numba dispatcher's Python function; for an object
     of user code with a Python `__call__`, that method bound to it."""
     obj = frontend.unwrap(obj)
-    python_call = inspect.getattr_static(type(obj), "__call__", None)
-    if isinstance(python_call, types.FunctionType) and not frontend.is_library(python_call):
-        return types.MethodType(python_call, obj)
-    return obj
+    method = frontend.python_call(obj)
+    return method if method is not None and not frontend.is_library(method.__func__) else obj
 
 
 def inline(lowering, lam, target, args, keywords, call):

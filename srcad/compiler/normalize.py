@@ -41,7 +41,7 @@ import scipy.linalg
 from . import anno, inlining, jumps, templates
 from .. import rules, runtime
 from ..errors import UnsupportedError
-from .frontend import Ref, is_data, is_library, local_names, resolve
+from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from .names import Namer
@@ -833,7 +833,7 @@ class _Lowering:
         if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
             return self.method_call(node)
         target = self.resolve(func)
-        if getattr(type(target), "__srcad_gradient__", False):
+        if is_derivative(target):
             _unsupported(f"a call of the srcad derivative {target!r} inside a differentiated "
                          "function is not differentiated through (second derivatives are "
                          "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)", node)
@@ -866,9 +866,8 @@ class _Lowering:
             return self.average(node)
         if target is np.polyval:
             return self.polyval(node)
-        if target is np.clip and _one_bound(node.args[1:3]) is not None:
-            fn, bound = _one_bound(node.args[1:3])
-            return self.numpy_call(fn, [self.call_arg(node.args[0]), self.call_arg(bound)])
+        if target is np.clip and (one := _one_bound(node.args[1:3])) is not None:
+            return self.numpy_call(one[0], [self.call_arg(node.args[0]), self.call_arg(one[1])])
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             _unsupported("*args / **kwargs in a call", node)
@@ -1077,9 +1076,8 @@ class _Lowering:
         if any(k.arg == "out" for k in node.keywords):
             _refuse_a_write(node)
         receiver = self.atom(func.value)
-        if method is np.clip and _one_bound(node.args[:2]) is not None:  # x.clip(lo, None)
-            fn, bound = _one_bound(node.args[:2])
-            return self.numpy_call(fn, [receiver, self.call_arg(bound)])
+        if method is np.clip and (one := _one_bound(node.args[:2])) is not None:  # x.clip(lo, None)
+            return self.numpy_call(one[0], [receiver, self.call_arg(one[1])])
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
             copy = self.numpy_call(np.copy, [receiver])
             receiver = _name(self.namer.temp())

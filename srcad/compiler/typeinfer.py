@@ -220,7 +220,7 @@ class _Infer:
         if any(a.kind == "unknown" for a in args) or \
                 any(v.kind == "unknown" for k, v in kwargs.items() if k not in consts):
             return UNKNOWN
-        if hasattr(type(func), "__srcad_vjp__"):
+        if frontend.is_custom_vjp(func):
             return custom_result_type(func, args, kwargs)
         if not safe_to_evaluate(func):
             return UNKNOWN

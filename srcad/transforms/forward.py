@@ -24,6 +24,7 @@ import gast
 
 from .. import rules
 from ..compiler import anno, templates, typeinfer
+from ..compiler.frontend import is_custom_vjp
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
@@ -184,7 +185,7 @@ class Tangents:
     def call_tangent(self, z, value, loc):
         func, args, keywords = call_parts(value)
         what = templates.SourceText(value, self.core.origins)
-        if hasattr(type(func), "__srcad_vjp__"):
+        if is_custom_vjp(func):
             return self.custom_tangent(func, z, args, keywords, what, loc)
         rule = rules.lookup(func)
         if rule is None:

@@ -43,7 +43,7 @@ from .. import rules
 from ..compiler.activity import diff_inputs
 from ..compiler.aliasing import is_fresh
 from ..errors import UnsupportedError, UserCodeError
-from ..compiler.frontend import Ref
+from ..compiler.frontend import Ref, is_custom_vjp
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..compiler.typeinfer import is_pair_of_index_arrays
@@ -333,7 +333,7 @@ class Differentiator(SavePlanner):
         if not active_args:
             return []
         what = templates.SourceText(value, self.core.origins)
-        if hasattr(type(func), "__srcad_vjp__"):
+        if is_custom_vjp(func):
             return self.custom_adjoint(func, z, args, keywords, g, loc, what)
         rule = rules.lookup(func)
         if rule is None:
