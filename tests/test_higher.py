@@ -462,3 +462,21 @@ def test_second_order_messages_name_the_users_function(rng):
         srcad.hessian(pair)(x)
     with pytest.raises(TypeError, match="the direction v comes last, by position"):
         srcad.hvp(scaled)(x, 0.5, v=x)
+
+
+def _rebound_in_a_loop(a, b):
+    s0 = 0.0
+    for i in range(1):  # noqa: B007
+        s0 = s0 + math.cos(a)
+        a = a + math.sin(b)
+    return 0.5 * a + 0.5 * b + 0.5 * s0
+
+
+def test_hvp_of_an_argument_rebound_in_a_loop():
+    """(found by the property tests: the tangent `da = d_t4; d_t4 = da` was taken for a bool,
+    whose `-da` became `-int(da)`, and the hvp was 0)"""
+    args, v = (0.4108850619643629, -0.6906398587083891), 0.37
+    gradient = srcad.grad(_rebound_in_a_loop, mode="source", jit=False)
+    expected = (gradient(args[0] + 1e-6 * v, args[1]) -
+                gradient(args[0] - 1e-6 * v, args[1])) / 2e-6
+    assert srcad.hvp(_rebound_in_a_loop, jit=False)(*args, v) == pytest.approx(expected, rel=1e-6)

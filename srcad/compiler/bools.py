@@ -33,7 +33,8 @@ def follow_python_and_numpy(tree, types, scope, namer, numpy_args=None):
     others Python numbers or arrays), or None when the call is not known."""
     origins = _origins(tree, types, scope, numpy_args)
     values = templates.assignments(tree)
-    bools = _bool_names(values, types, origins)
+    bools = _bool_names(values, types, origins,
+                        {a.id for a in tree.args.args if types.get(a.id) != BOOL})
 
     def is_bool(node):
         if isinstance(node, gast.Constant):
@@ -132,13 +133,14 @@ def _rewrite(stmt, is_bool, origins, namer):
     return ints + [stmt]
 
 
-def _bool_names(values, types, origins):
+def _bool_names(values, types, origins, not_bools):
     """The names that hold a scalar bool once NumPy's bool sums are `or`s: every assignment
     (`values`: name -> what its assignments give it) gives a bool (type inference, which adds
     bools as Python does, says `seen = seen + (x[i] > 0)` is an int). The largest such set: a
-    loop's `seen` is a bool if the loop keeps it one."""
+    loop's `seen` is a bool if the loop keeps it one. `not_bools`: the arguments given other
+    values (one rebound in a loop, `da = d_t4; d_t4 = da`, was a bool by that rule alone)."""
     infer = typeinfer._Infer(types)
-    bools = set(values)
+    bools = set(values) - not_bools
 
     def is_bool(node):
         if isinstance(node, gast.Constant):
