@@ -244,7 +244,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             typed[grad_def.args.args[-1].id] = output_type  # (the seed)
         derivatives = {*adjoints.values(), *core.namer.tangent_names().values()}
         for fn_def in [grad_def] + chunks:
-            fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes)
+            fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes,
+                        anno.getanno(grad_def, "assumed"))
             promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
         for fn_def in [grad_def] + chunks:

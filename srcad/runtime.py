@@ -266,6 +266,11 @@ def fusion_mismatch():
 
 
 @register_jitable
+def assumption_failed():
+    raise ShapeAssumptionFailed()
+
+
+@register_jitable
 def index_error(index, size, axis, where):
     raise IndexOutOfBounds(index, size, axis, where)
 

@@ -12,6 +12,12 @@ keep their class). A run is fused only where no element of an array written in i
 another position (a loop-carried dependence), apart from arrays the run only adds into
 (`g[1:] += a; g[:-1] -= b`). The loop checks at entry that every array it indexes has the
 loop's shape, so a wrong guess raises instead of reading out of bounds.
+
+A gradient that assumes arrays combined elementwise have one shape (reverse.shape_checks) lends
+fusion those classes, and a slice or row whose bounds are not constants (`w[b:2 * b]`,
+`hidden[i]`) is taken to have the loop's shape: a view of it is taken before the loop, and a
+loop whose arrays differ in shape raises ShapeAssumptionFailed, so the caller runs the gradient
+generated without assumptions.
 """
 
 import gast
@@ -31,27 +37,27 @@ NEW_ARRAYS = {"zeros_like", "empty_like", "ones_like", "zeros", "empty", "ones",
               "full_like", "copy"}
 
 
-def fuse(fn_def, types, np_name, namer, same_shapes=None):
+def fuse(fn_def, types, np_name, namer, same_shapes=None, assumed=None):
     """Fuse the elementwise runs of every block of `fn_def` in place (`types`: name -> Ty of
     every variable it uses, adjoints included; `same_shapes`: arguments known to have another
-    argument's shape)."""
+    argument's shape; `assumed`: {name: class} of a gradient assuming shapes, else None)."""
     for total in _sums_out_of_return(fn_def, np_name, namer, types):
         types[total] = typeinfer.FLOAT
     classes = _stable_classes(fn_def, types, np_name, same_shapes)
-    groups = _alias_groups(fn_def)
+    groups = _alias_groups(fn_def, types)
     counts = {}
     for node in templates.walk(fn_def):
         if isinstance(node, gast.Name):
             counts[node.id] = counts.get(node.id, 0) + 1
-    context = _Context(types, classes, groups, counts, np_name, namer)
+    context = _Context(types, classes, groups, counts, np_name, namer, assumed)
     for block in templates.blocks(fn_def.body):
         block[:] = _fuse_block(block, context)
 
 
 class _Context:
-    def __init__(self, types, classes, groups, counts, np_name, namer):
+    def __init__(self, types, classes, groups, counts, np_name, namer, assumed):
         self.types, self.classes, self.groups = types, classes, groups
-        self.counts, self.np, self.namer = counts, np_name, namer
+        self.counts, self.np, self.namer, self.assumed = counts, np_name, namer, assumed
 
     def ty(self, name):
         return self.types.get(name, typeinfer.UNKNOWN)
@@ -151,6 +157,15 @@ class _Run:
         self.reduced = set()  # scalars the run sums into
         self.accesses = {}  # alias group of an outside array -> {(name, cuts, updated)}
         self.extents = []  # (name, cuts) of the outside arrays the loop indexes
+        self.sliced = {}  # source of a slice with bounds that are not constants -> the slice
+        self.sliced_ranks = set()  # their ranks
+        self.assumes = False  # whether the loop's arrays are assumed to have one shape
+        self.sunk = set()  # names and alias groups restored after the loop
+        self.sunk_reads = set()  # the names and groups those restores read
+        # name a hoisted statement binds -> (the source of its value, the names it reads,
+        # whether it is a view whose elements the loop accesses as the slice's)
+        self.hoisted_values = {}
+        self.late = set()  # views of arrays the loop writes, hoisted
         self.elementwise = 0
 
     # ---- accepting statements -------------------------------------------------------------
@@ -173,8 +188,11 @@ class _Run:
         if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
                 isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT):
             return "comment"
-        if _is_save(stmt):
+        if _is_save(stmt) or isinstance(stmt, gast.Expr) and \
+                _is_runtime(stmt.value, "assume_shape", "rt"):
             return self._hoist(None, stmt.value)
+        if isinstance(stmt, gast.Assign) and _is_restore(stmt.value):
+            return self._hoist_restore(stmt) or self._sink(stmt)
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             return self._assign(stmt.targets[0].id, stmt.value)
         if isinstance(stmt, gast.AugAssign):
@@ -195,8 +213,8 @@ class _Run:
 
     def _assign(self, name, value):
         ty = self.c.ty(name)
-        if name in self.accessed or any(isinstance(n, gast.Name) and n.id == name
-                                        for n in templates.walk(value)):
+        if name in self.accessed and not self._bound_again(name, value) or \
+                any(isinstance(n, gast.Name) and n.id == name for n in templates.walk(value)):
             return None  # (x = x * y: the loop would read the new array it writes)
         if _whole_sum(value, self.c.np) is not None and ty.kind == "f" and ty.ndim == 0:
             self._element(value.args[0])
@@ -229,19 +247,78 @@ class _Run:
         """A statement independent of the loop (it reads nothing the run assigns, and no
         array the run writes before it): it runs before the loop. (`name` None: a call.)"""
         reads = {n.id for n in templates.walk(value) if isinstance(n, gast.Name)}
-        if reads & (set(self.local) | set(self.views) | self.reduced) or name in self.accessed:
+        if reads & (set(self.local) | set(self.views) | self.reduced) or \
+                name in self.accessed and not self._bound_again(name, value) or \
+                name in self.sunk_reads:
             return None
-        for n in reads:
+        # a view of an array the loop writes (`h = y[i]` after `y[i] = ...`) is late: the loop
+        # reads it only where it wrote (_touch), and nothing before the loop reads it
+        view = name is not None and isinstance(value, gast.Subscript) and \
+            self._sliced_rank(value) is not None
+        late = False
+        for n in _element_reads(value):
             group = self.c.groups.get(n, n)
-            if any(w for *_, w in self.accesses.get(group, ())):
+            if n in self.sunk or group in self.sunk:
                 return None
+            if n in self.late or any(w for *_, w in self.accesses.get(group, ())):
+                if not view:
+                    return None
+                late = True
         self.hoisted_reads |= reads
         if name is not None:
+            self.hoisted_values = {n: v for n, v in self.hoisted_values.items()
+                                   if name not in v[1]}
+            if name not in reads:
+                self.hoisted_values[name] = (templates.to_source(value), reads, view)
+            if late:
+                self.late.add(name)
             self.accessed.add(name)
             cls = expr_class(value, {**self.classes, **self.known}, self.c.ty, self.c.np)
             if cls is not None:
                 self.known[name] = cls
         return "hoist"
+
+    def _view_key(self, name):
+        """What the loop's accesses to `name` are keyed by: the slice it is a view of."""
+        found = self.hoisted_values.get(name)
+        return found[0] if found is not None and found[2] else name
+
+    def _bound_again(self, name, value):
+        """Whether a hoisted statement of the run bound `name` to `value` (`w = p[2 * i]`
+        recomputed), and nothing it reads changed since."""
+        return self.hoisted_values.get(name, (None,))[0] == templates.to_source(value)
+
+    def _hoist_restore(self, stmt):
+        """A restore the run has not read the old value of: it runs before the loop."""
+        target = stmt.targets[0]
+        if isinstance(target, gast.Name):
+            return self._hoist(target.id, stmt.value)
+        if not isinstance(target.value, gast.Name):
+            return None
+        group = self.c.groups.get(target.value.id, target.value.id)
+        if group in self.accesses or \
+                any(self.c.groups.get(n, n) == group for n in self.hoisted_reads):
+            return None
+        return self._hoist(None, gast.Tuple(elts=[stmt.value, target.slice], ctx=gast.Load()))
+
+    def _sink(self, stmt):
+        """A restore the rest of the run does not read (`x = rt.saved_array(...)`,
+        `y[i] = xs.pop()`): it runs after the loop."""
+        target = stmt.targets[0]
+        reads = {n.id for n in templates.walk(stmt) if isinstance(n, gast.Name)} - \
+            {n.id for n in templates.walk(target) if isinstance(n, gast.Name) and
+             isinstance(n.ctx, gast.Store)}
+        groups = {self.c.groups.get(n, n) for n in reads}
+        base = target.id if isinstance(target, gast.Name) else \
+            target.value.id if isinstance(target.value, gast.Name) else None
+        if base is None or reads & (set(self.local) | set(self.views) | self.reduced) or \
+                base in self.local or base in self.views or \
+                any(w for g in groups for *_, w in self.accesses.get(g, ())):
+            return None
+        self.sunk |= {base, self.c.groups.get(base, base)}
+        self.sunk_reads |= reads | groups
+        self.accessed.add(base)
+        return "sink"
 
     def _alias(self, name, value):
         """`name = other` of an array the run assigned: the same array, read by either name."""
@@ -265,6 +342,10 @@ class _Run:
             self.accessed.add(target.id)
             self.elementwise += 1
             return "reduce"
+        if isinstance(target, gast.Name) and target.id in self.local:
+            self._element(stmt.value, scalar_ok=True)
+            self.elementwise += 1
+            return "update"
         additive = isinstance(stmt.op, (gast.Add, gast.Sub))
         self._store_target(target, updated=additive)
         self._element(stmt.value, scalar_ok=True)
@@ -275,11 +356,15 @@ class _Run:
 
     def _store_target(self, target, updated):
         view = _view_of(target, self.c.ty)
-        if view is None or view[0] in self.local or view[0] in self.views:
+        if view is None:
+            self._sliced_operand(target, updated=updated, write=True)
+            return
+        if view[0] in self.local or view[0] in self.views:
             raise _Refused
         base, starts, cuts = view
         self._operand(base, cuts)
-        self._touch(base, starts, updated=updated, write=True)
+        self._touch(self._view_key(base) if isinstance(target, gast.Name) else base, starts,
+                    updated=updated, write=True, group=self.c.groups.get(base, base))
 
     # ---- elements -------------------------------------------------------------------------
     def _element(self, expr, scalar_ok=False, scalar_only=False):
@@ -300,19 +385,22 @@ class _Run:
                 return 1
             ty = self.c.ty(name)
             if ty.ndim == 0 and ty.kind in ("f", "i", "b"):
-                if name in self.reduced:
+                if name in self.reduced or name in self.sunk:
                     raise _Refused
                 self.accessed.add(name)
                 return 0
             if ty.kind != "f" or not ty.is_array:
                 raise _Refused
             self._operand(name, (0,) * ty.ndim)
-            self._touch(name, (0,) * ty.ndim, updated=False)
+            self._touch(self._view_key(name), (0,) * ty.ndim, updated=False,
+                        group=self.c.groups.get(name, name))
             return 1
         if isinstance(node, gast.Subscript):
             view = _view_of(node, self.c.ty)
-            if view is None or view[0] in self.local or view[0] in self.views or \
-                    self.c.ty(view[0]).kind != "f":
+            if view is None:
+                self._sliced_operand(node, updated=False)
+                return 1
+            if view[0] in self.local or view[0] in self.views or self.c.ty(view[0]).kind != "f":
                 raise _Refused
             self._operand(view[0], view[2])
             self._touch(view[0], view[1], updated=False)
@@ -327,22 +415,81 @@ class _Run:
 
     def _operand(self, name, cuts):
         """An outside array indexed by the loop: its shape class must be the run's."""
-        cls = self.known.get(name, self.classes.get(name))
+        if self.c.assumed is not None and name in self.c.assumed:
+            cls, self.assumes = "assumed " + self.c.assumed[name], True
+        else:
+            cls = self.known.get(name, self.classes.get(name))
         if cls is None:
             raise _Refused
         root, outer = typeinfer.split_slice_class(cls, len(cuts))
         total = [a + b for a, b in zip(outer, cuts, strict=True)]
         key = (root, tuple(total))
         if self.cls is None:
+            if self.sliced_ranks - {len(cuts)}:
+                raise _Refused
             self.cls, self.rank = key, len(cuts)
         elif key != self.cls:
+            raise _Refused
+        self._extent(name, cuts)
+
+    def _extent(self, name, cuts):
+        if name in self.sunk:
             raise _Refused
         self.accessed.add(name)
         if (name, cuts) not in self.extents:
             self.extents.append((name, cuts))
 
-    def _touch(self, name, cuts, updated, write=False):
-        group = self.c.groups.get(name, name)
+    def _sliced_operand(self, node, updated, write=False):
+        """`x[i]`, `x[a:b]` (bounds that are not constants) of an outside float array, in a
+        gradient assuming shapes: taken to have the loop's shape (checked at its entry)."""
+        rank = self._sliced_rank(node)
+        if rank is None or self.cls is not None and rank != self.rank:
+            raise _Refused
+        key = templates.to_source(node)
+        self.sliced.setdefault(key, node)
+        self.sliced_ranks.add(rank)
+        self.assumes = True
+        reads = {n.id for n in templates.walk(node) if isinstance(n, gast.Name)}
+        if reads & self.sunk:
+            raise _Refused
+        self.accessed |= reads
+        self._extent(key, (0,) * rank)
+        base = node.value.id
+        self._touch(key, (0,) * rank, updated, write, self.c.groups.get(base, base))
+
+    def _sliced_rank(self, node):
+        """The rank of a basic index of an outside float array whose bounds are integers the run
+        does not change, else None."""
+        if self.c.assumed is None or not isinstance(node.value, gast.Name):
+            return None
+        base, ty = node.value.id, self.c.ty(node.value.id)
+        if not ty.is_array or ty.kind != "f" or base in self.local or base in self.views:
+            return None
+        items = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+        rank = ty.ndim - sum(not isinstance(item, gast.Slice) for item in items)
+        bounds = [b for item in items for b in ((item.lower, item.upper, item.step)
+                                                if isinstance(item, gast.Slice) else (item,))]
+        if len(items) > ty.ndim or rank < 1 or \
+                not all(b is None or self._integer(b) for b in bounds):
+            return None
+        return rank
+
+    def _integer(self, node):
+        if isinstance(node, gast.Constant):
+            return isinstance(node.value, int) and not isinstance(node.value, bool)
+        if isinstance(node, gast.Name):
+            ty = self.c.ty(node.id)
+            return ty.kind == "i" and ty.ndim == 0 and node.id not in self.reduced
+        if isinstance(node, gast.BinOp):
+            return isinstance(node.op, (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv)) and \
+                self._integer(node.left) and self._integer(node.right)
+        return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and \
+            self._integer(node.operand)
+
+    def _touch(self, name, cuts, updated, write=False, group=None):
+        group = group or self.c.groups.get(name, name)
+        if group in self.sunk or write and group in self.sunk_reads:
+            raise _Refused
         seen = self.accesses.setdefault(group, set())
         seen.add((name, cuts, updated, write))
         written = any(w for *_, w in seen)
@@ -354,7 +501,8 @@ class _Run:
             raise _Refused  # an element written here is read or written at another position
 
     def worth_fusing(self):
-        return self.elementwise >= 2 and self.cls is not None
+        return self.elementwise >= 2 and self.cls is not None and \
+            not self.sliced_ranks - {self.rank}
 
     # ---- the loop -------------------------------------------------------------------------
     def emit(self):
@@ -369,23 +517,31 @@ class _Run:
         hoisted, before, body, after = [], [], [], []
         index = [c.namer.fresh(f"_i{k}" if k else "_i") for k in range(self.rank)]
         sizes = [c.namer.fresh(f"_n{k}" if k else "_n") for k in range(self.rank)]
-        first, first_cuts = self.extents[0]
+        sliced = {}  # source of a slice -> the name of its view
+        for key, node in self.sliced.items():
+            sliced[key] = c.namer.fresh("_view")
+            before.append(templates.make_assign(sliced[key], anno.deepcopy(node)))
+        extents = [(sliced.get(name, name), cuts) for name, cuts in self.extents]
+        first, first_cuts = extents[0]
         for k, size in enumerate(sizes):
             before.append(templates.make_assign(size, _extent(first, k, first_cuts[k])))
         mismatch = [gast.Compare(left=_extent(name, k, cuts[k]), ops=[gast.NotEq()],
                                  comparators=[make_name(sizes[k])])
-                    for name, cuts in self.extents[1:] for k in range(self.rank)]
+                    for name, cuts in extents[1:] for k in range(self.rank)]
         if mismatch:
             before.append(gast.If(
                 test=gast.BoolOp(op=gast.Or(), values=mismatch) if len(mismatch) > 1
                 else mismatch[0],
-                body=[templates.fill_stmt("rt.fusion_mismatch()")], orelse=[]))
-        rewrite = _Elements(self, index, materialized)
+                body=[templates.fill_stmt("rt.assumption_failed()" if self.assumes else
+                                          "rt.fusion_mismatch()")], orelse=[]))
+        rewrite = _Elements(self, index, materialized, sliced)
         for kind, stmt in self.stmts:
             if kind == "proven":
                 continue
             if kind == "hoist":
                 hoisted.append(stmt)
+            elif kind == "sink":
+                after.append(stmt)
             elif kind == "comment":
                 (body if body else hoisted).append(stmt)
             elif kind == "reduce":
@@ -415,8 +571,12 @@ class _Run:
             elif kind in ("store", "update"):
                 stmt = anno.deepcopy(stmt)
                 target = stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target
-                base, starts, _ = _view_of(target, c.ty)
-                element = rewrite.element(base, gast.Store(), starts)
+                if isinstance(target, gast.Subscript):
+                    element = rewrite.visit_Subscript(target, gast.Store())
+                elif target.id in self.local and target.id not in materialized:
+                    element = make_name(target.id, gast.Store())
+                else:
+                    element = rewrite.element(target.id, gast.Store())
                 if isinstance(stmt, gast.Assign):
                     stmt.targets[0] = element
                 else:
@@ -446,8 +606,8 @@ def _extent(name, axis, cut):
 class _Elements(gast.NodeTransformer):
     """An elementwise expression of the run as the expression of one element."""
 
-    def __init__(self, run, index, materialized):
-        self.run, self.index, self.materialized = run, index, materialized
+    def __init__(self, run, index, materialized, sliced):
+        self.run, self.index, self.materialized, self.sliced = run, index, materialized, sliced
 
     def element(self, name, ctx, starts=None):
         starts = starts or (0,) * self.run.rank
@@ -472,9 +632,11 @@ class _Elements(gast.NodeTransformer):
         self.generic_visit(node)
         return node.args[0] if node.func.attr == "copy" else node
 
-    def visit_Subscript(self, node):
-        base, starts, _ = _view_of(node, self.run.c.ty)
-        return self.element(base, gast.Load(), starts)
+    def visit_Subscript(self, node, ctx=None):
+        view = _view_of(node, self.run.c.ty)
+        if view is None:
+            return self.element(self.sliced[templates.to_source(node)], ctx or gast.Load())
+        return self.element(view[0], ctx or gast.Load(), view[1])
 
 
 class _Refused(Exception):
@@ -607,10 +769,15 @@ def _root(cls):
     return cls.split("[", 1)[0].rstrip("#")
 
 
-def _alias_groups(fn_def):
+def _alias_groups(fn_def, types):
     """{name: group}: names that may share memory (flow-insensitive): a name bound to another
-    name, a view, a list's element, or anything but a new array."""
+    name, a view, a list's element, or anything but a new array (numbers share nothing)."""
     parent = {}
+    numbers = {n for n, ty in types.items() if ty.ndim == 0 and ty.kind in ("f", "i", "b")}
+    modules = {n.func.value.id for n in templates.walk(fn_def)  # (np.exp, rt.grow)
+               if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and
+               isinstance(n.func.value, gast.Name) and n.func.value.id not in types}
+    numbers |= modules
 
     def find(n):
         while parent.get(n, n) != n:
@@ -623,13 +790,15 @@ def _alias_groups(fn_def):
         if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
             if _fresh(node.value):
                 continue
-            for n in templates.walk(node.value):
-                if isinstance(n, gast.Name):
+            value = node.value.args[0] if _is_runtime(node.value, "save_array", "rt") or \
+                _is_runtime(node.value, "saved_array", "rt") else node.value  # (its buffer)
+            for n in templates.walk(value):
+                if isinstance(n, gast.Name) and n.id not in numbers:
                     union(node.targets[0].id, n.id)
         elif isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
                 node.func.attr == "append" and isinstance(node.func.value, gast.Name):
             for n in templates.walk(node):
-                if isinstance(n, gast.Name):
+                if isinstance(n, gast.Name) and n.id not in numbers:
                     union(node.func.value.id, n.id)
     return {n: find(n) for n in parent}
 
@@ -642,6 +811,21 @@ def _is_save(stmt):
         isinstance(value.func, gast.Attribute) and value.func.attr == "append" or \
         _is_runtime(value, "save_shape", "rt") or \
         isinstance(stmt, gast.Assign) and _is_runtime(value, "save_array", "rt")
+
+
+def _element_reads(value):
+    """The names whose elements `value` may read (not `x.shape`)."""
+    shapes = {id(n.value) for n in templates.walk(value) if isinstance(n, gast.Attribute) and
+              n.attr in ("shape", "ndim", "size")}
+    return {n.id for n in templates.walk(value) if isinstance(n, gast.Name) and
+            id(n) not in shapes}
+
+
+def _is_restore(value):
+    """`rt.saved_array(...)`, `xs.pop()`: a value the reverse sweep restores."""
+    return _is_runtime(value, "saved_array", "rt") or \
+        isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+        value.func.attr == "pop" and isinstance(value.func.value, gast.Name) and not value.args
 
 
 def _fresh(value):

@@ -372,7 +372,8 @@ def assumed_shape_classes(tree, types, elementwise, classes):
     varying = _bound_in_loops(tree)
     joinable = {n for n in classes if types.get(n, UNKNOWN).is_array and n not in other and
                 (n in assigned) != (n in params) and  # (a rebound argument may be None)
-                not any(_shape_varies(v, varying, types) for v in assigned.get(n, ()))}
+                not any(_shape_varies(v, varying, types) or _adds_axes(v)
+                        for v in assigned.get(n, ()))}
     parent = {}
 
     def find(c):
@@ -423,6 +424,19 @@ def _shape_varies(value, varying, types):
                    types.get(n.id, UNKNOWN).kind == "i" and not types[n.id].ndim
                    for a in value.args for n in gast.walk(a))
     return False
+
+
+def _adds_axes(value):
+    """Does `value` add an axis of length 1 (`x[:, None]`, `np.sum(x, 1, keepdims=True)`), made
+    to broadcast against another array? (Assuming it has the other's shape would only make the
+    gradient generated twice.)"""
+    if isinstance(value, gast.Subscript):
+        parts = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+        return any(isinstance(p, gast.Constant) and p.value is None or
+                   isinstance(p, gast.Attribute) and p.attr == "newaxis" for p in parts)
+    return isinstance(value, gast.Call) and (
+        any(k.arg == "keepdims" for k in value.keywords) or
+        isinstance(value.func, gast.Attribute) and value.func.attr in ("expand_dims", "reshape"))
 
 
 def elementwise_operands(value, elementwise):

@@ -1206,4 +1206,9 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     differentiator = Differentiator(core, types, active, wrt, aliases, np_name, aux, parallel)
     fn = differentiator.run()
     anno.setanno(fn, "chunks", differentiator.chunks)
+    if core.assume_shapes:  # (the classes checked as the gradient runs, adjoints included)
+        assumed = differentiator.assumed
+        adjoints = core.namer.adjoint_names()
+        anno.setanno(fn, "assumed", {**assumed, **{adjoints[n]: c for n, c in assumed.items()
+                                                   if n in adjoints}})
     return fn
