@@ -12,6 +12,7 @@ import copy
 import functools
 import inspect
 import os
+import re
 import types
 import warnings
 
@@ -648,7 +649,9 @@ def _is_numba_error(exc):
     import numba.core.errors as nerr
     return isinstance(exc, nerr.NumbaError) or \
         isinstance(exc, NotImplementedError) and "lowering" in str(exc) or \
-        _raised_while_compiling(exc)  # (a crash inside numba's compiler, not numba's own error)
+        _raised_while_compiling(exc) or \
+        isinstance(exc, TypeError) and re.fullmatch(r"expected \w+, got None", str(exc)) \
+        is not None  # (a value that may be None used where numba wants a number: x[:e])
 
 
 def _raised_while_compiling(exc):

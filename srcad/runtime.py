@@ -682,6 +682,29 @@ def _add_at_pairs(bx, rows, cols, g):
     return from_scalar
 
 
+def sum_blocked(x):
+    """`np.sum(x)` of a whole array in a float32 gradient: Numba's adds float32 elements one
+    after another in float32, which stops growing at 2**24 (NumPy sums pairwise)."""
+    return np.sum(x)
+
+
+@overload(sum_blocked)
+def _sum_blocked(x):
+    if not isinstance(x, types.Array) or x.dtype != types.float32:
+        return lambda x: np.sum(x)
+
+    def blocked(x):  # (blocks of 128 in float32, as NumPy's pairwise sum starts; then float64)
+        total, block, k = 0.0, np.float32(0.0), 0
+        for v in x.flat:
+            block += v
+            k += 1
+            if k == 128:
+                total += block
+                block, k = np.float32(0.0), 0
+        return np.float32(total + block)
+    return blocked
+
+
 # ---- loop saves ---------------------------------------------------------------------------
 
 @register_jitable

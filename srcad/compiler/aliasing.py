@@ -92,7 +92,7 @@ def view_base(value, types):
                         for i in index)
         return value.value.id if basic else None
     if isinstance(value, gast.Call) and value.args and isinstance(value.args[0], gast.Name) and \
-            may_be_view(anno.getanno(value.func, "func"), value):
+            may_be_view(anno.getanno(value.func, "func"), value, types):
         return value.args[0].id
     if isinstance(value, gast.Call) and anno.getanno(value.func, "func") is rules.EINSUM:
         operands = value.args[0].elts
@@ -106,11 +106,13 @@ ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_lik
                np.ones_like, np.full_like, np.copy)
 
 
-def may_be_view(func, call):
+def may_be_view(func, call, types):
     """May `call` of `func` return (a part of) its first argument's memory?"""
     if isinstance(func, np.ufunc) or is_custom_vjp(func) or \
             any(func is f for f in ALLOCATIONS):
         return False
+    if func is np.diag:  # (the diagonal of a matrix, a matrix made of a vector)
+        return types.get(call.args[0].id, UNKNOWN).ndim != 1
     if func is np.array:  # np.array(x, copy=False) is x where it can be
         return any(k.arg == "copy" and not (isinstance(k.value, gast.Constant) and
                                             k.value.value is True) for k in call.keywords)

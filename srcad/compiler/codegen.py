@@ -162,23 +162,40 @@ def _buffer_slice_updates(fn_def, types):
 
 class _IntegerPowers(gast.NodeTransformer):
     """`a ** b` of integers with a variable exponent -> `rt.int_power(a, b)`, which raises
-    for a negative one (Numba's integer power gives 0 for 2 ** -2, where Python gives 0.25)."""
+    for a negative one (Numba's integer power gives 0 for 2 ** -2, where Python gives 0.25);
+    of a float array (or its element in a fused loop) with an integer exponent -> a float
+    exponent (Numba's integer power raises ZeroDivisionError for 0.0 ** -1, NumPy gives inf)."""
 
     def __init__(self, types):
         self.types = types
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        if isinstance(node.op, gast.Pow) and self._integer(node.left) and \
-                isinstance(node.right, gast.Name) and self._integer(node.right):
+        if not isinstance(node.op, gast.Pow) or isinstance(node.right, gast.Constant):
+            return node
+        if self._integer(node.left) and isinstance(node.right, gast.Name) and \
+                self._integer(node.right):
             return templates.fill("rt.int_power(a, b)", a=node.left, b=node.right)
+        if self._of_float_arrays(node.left) and self._integer(node.right):
+            right = node.right
+            node.right = templates.fill("np.asarray(k, dtype=np.float64)", k=right) if \
+                isinstance(right, gast.Name) and self._ty(right.id).is_array else \
+                templates.fill("float(k)", k=right)
         return node
+
+    def _ty(self, name):
+        return self.types.get(name, typeinfer.UNKNOWN)
 
     def _integer(self, node):
         if isinstance(node, gast.Constant):
             return type(node.value) is int
-        return isinstance(node, gast.Name) and \
-            self.types.get(node.id, typeinfer.UNKNOWN).kind == "i"
+        if isinstance(node, gast.Subscript):  # (an element of an integer array)
+            node = node.value
+        return isinstance(node, gast.Name) and self._ty(node.id).kind == "i"
+
+    def _of_float_arrays(self, node):
+        return any(isinstance(n, gast.Name) and self._ty(n.id).is_array and
+                   self._ty(n.id).kind == "f" for n in gast.walk(node))
 
 
 def _forward_form(call, func):

@@ -14,10 +14,11 @@ another position (a loop-carried dependence), apart from arrays the run only add
 loop's shape, so a wrong guess raises instead of reading out of bounds.
 
 A gradient that assumes arrays combined elementwise have one shape (reverse.shape_checks) lends
-fusion those classes, and a slice or row whose bounds are not constants (`w[b:2 * b]`,
-`hidden[i]`) is taken to have the loop's shape: a view of it is taken before the loop, and a
-loop whose arrays differ in shape raises ShapeAssumptionFailed, so the caller runs the gradient
-generated without assumptions.
+fusion its classes (of the function's names, and of their adjoints, which have their shapes),
+whichever name holds them in the generated code, and a slice or row whose bounds are not
+constants (`w[b:2 * b]`, `hidden[i]`) combined with an array of the loop's class is taken to
+have its shape: a view of it is taken before the loop, and a loop whose arrays differ in shape
+raises ShapeAssumptionFailed, so the caller runs the gradient generated without assumptions.
 """
 
 import gast
@@ -158,7 +159,8 @@ class _Run:
         self.accesses = {}  # alias group of an outside array -> {(name, cuts, updated)}
         self.extents = []  # (name, cuts) of the outside arrays the loop indexes
         self.sliced = {}  # source of a slice with bounds that are not constants -> the slice
-        self.sliced_ranks = set()  # their ranks
+        self.pending = []  # (source, rank, slice) of those the statement being added reads
+        self.anchored = False  # whether it reads an array of the loop's class
         self.assumes = False  # whether the loop's arrays are assumed to have one shape
         self.sunk = set()  # names and alias groups restored after the loop
         self.sunk_reads = set()  # the names and groups those restores read
@@ -174,8 +176,11 @@ class _Run:
                      set(v) if isinstance(v, set) else list(v) if isinstance(v, list) else v)
                  for k, v in vars(self).items() if k not in ("c", "classes")}
         saved["accesses"] = {k: set(v) for k, v in self.accesses.items()}
+        self.pending, self.anchored = [], False
         try:
             kind = self._classify(stmt)
+            if kind is not None:
+                self._adopt_slices()
         except _Refused:
             kind = None
         if kind is None:
@@ -343,6 +348,7 @@ class _Run:
             self.elementwise += 1
             return "reduce"
         if isinstance(target, gast.Name) and target.id in self.local:
+            self.anchored = True
             self._element(stmt.value, scalar_ok=True)
             self.elementwise += 1
             return "update"
@@ -382,6 +388,7 @@ class _Run:
         if isinstance(node, gast.Name):
             name = node.id
             if name in self.local or name in self.views:
+                self.anchored = True
                 return 1
             ty = self.c.ty(name)
             if ty.ndim == 0 and ty.kind in ("f", "i", "b"):
@@ -425,11 +432,10 @@ class _Run:
         total = [a + b for a, b in zip(outer, cuts, strict=True)]
         key = (root, tuple(total))
         if self.cls is None:
-            if self.sliced_ranks - {len(cuts)}:
-                raise _Refused
             self.cls, self.rank = key, len(cuts)
         elif key != self.cls:
             raise _Refused
+        self.anchored = True
         self._extent(name, cuts)
 
     def _extent(self, name, cuts):
@@ -443,11 +449,10 @@ class _Run:
         """`x[i]`, `x[a:b]` (bounds that are not constants) of an outside float array, in a
         gradient assuming shapes: taken to have the loop's shape (checked at its entry)."""
         rank = self._sliced_rank(node)
-        if rank is None or self.cls is not None and rank != self.rank:
+        if rank is None:
             raise _Refused
         key = templates.to_source(node)
-        self.sliced.setdefault(key, node)
-        self.sliced_ranks.add(rank)
+        self.pending.append((key, rank, node))
         self.assumes = True
         reads = {n.id for n in templates.walk(node) if isinstance(n, gast.Name)}
         if reads & self.sunk:
@@ -456,6 +461,20 @@ class _Run:
         self._extent(key, (0,) * rank)
         base = node.value.id
         self._touch(key, (0,) * rank, updated, write, self.c.groups.get(base, base))
+
+    def _adopt_slices(self):
+        """The slices a statement reads that the loop has not seen take the loop's shape when the
+        statement combines them with an array of it (or when they are the loop's first
+        arrays): `x[:4] * 3.0` beside `y = x * 1.0` is not assumed to have x's shape."""
+        for key, rank, node in self.pending:
+            if key in self.sliced:
+                continue
+            if self.cls is None:
+                self.cls, self.rank = ("slice " + key, ()), rank
+            elif not self.anchored or rank != self.rank:
+                raise _Refused
+            self.sliced[key] = node
+            self.anchored = True
 
     def _sliced_rank(self, node):
         """The rank of a basic index of an outside float array whose bounds are integers the run
@@ -501,8 +520,7 @@ class _Run:
             raise _Refused  # an element written here is read or written at another position
 
     def worth_fusing(self):
-        return self.elementwise >= 2 and self.cls is not None and \
-            not self.sliced_ranks - {self.rank}
+        return self.elementwise >= 2 and self.cls is not None
 
     # ---- the loop -------------------------------------------------------------------------
     def emit(self):

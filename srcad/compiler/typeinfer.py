@@ -29,6 +29,7 @@ from .normalize import BINOPS, UNARYOPS
 from .valuetypes import BOOL, FLOAT, INT, NONE, STR, UNKNOWN, Ty, array, of_value  # noqa: F401
 
 _RANK = {"b": 0, "i": 1, "f": 2}
+_DTYPES = {"f": np.float64, "i": np.int64, "b": np.bool_}
 
 
 def join(a, b):
@@ -50,7 +51,7 @@ def stand_in(ty):
         return tuple(stand_in(t) for t in ty.items)
     if ty.kind == "none":
         return None
-    dtype = {"f": np.float64, "i": np.int64, "b": np.bool_}.get(ty.kind)
+    dtype = _DTYPES.get(ty.kind)
     if dtype is None:
         raise TypeError("no stand-in for an unknown type")
     if ty.ndim == 0:
@@ -154,6 +155,9 @@ class _Infer:
         if isinstance(node, gast.Tuple):
             items = [self.constant(e, _NO_VALUE) for e in node.elts]
             return default if _NO_VALUE in items else tuple(items)
+        found = self.expr(node) if isinstance(node, (gast.Name, gast.Attribute)) else UNKNOWN
+        if found.kind == "dtype":  # (dtype=x.dtype: of x's kind)
+            return np.dtype(_DTYPES[found.items[0]])
         value = anno.getanno(node, "func") if isinstance(node, gast.Attribute) else \
             self.scope.get(node.id) if isinstance(node, gast.Name) else None
         return value if isinstance(value, (type, np.dtype)) else default
@@ -166,6 +170,8 @@ class _Infer:
             return Ty("tuple", items=(INT,) * base.ndim)
         if node.attr in ("ndim", "size"):
             return INT
+        if node.attr == "dtype" and base.kind in _DTYPES:
+            return Ty("dtype", items=(base.kind,))
         return UNKNOWN
 
     def subscript(self, node):
@@ -362,7 +368,8 @@ def assumed_shape_classes(tree, types, elementwise, classes):
     is assumed, {class of `classes`: the class it joined}). An assumption is what almost every
     program means, and what the generated code checks as it runs (rt.assume_shape): where it is
     wrong the caller runs the gradient generated from `classes` alone. Only names bound by
-    `name = value` alone, and arguments never rebound, join."""
+    `name = value` alone, and arguments never rebound, join; two arguments' classes never do
+    (arguments of one shape at the call share a class already: api.same_shapes)."""
     assigned = templates.assignments(tree)
     params = {a.id for a in tree.args.args}
     simple = {id(node.targets[0]) for node in gast.walk(tree)
@@ -374,7 +381,15 @@ def assumed_shape_classes(tree, types, elementwise, classes):
                 (n in assigned) != (n in params) and  # (a rebound argument may be None)
                 not any(_shape_varies(v, varying, types) or _adds_axes(v)
                         for v in assigned.get(n, ()))}
+    while True:  # (nor may a name bound to such names alone: `a[None] + b[None]`)
+        others = {n for n in joinable for v in assigned.get(n, ())
+                  if _arrays_of(v, elementwise, classes) and
+                  not _arrays_of(v, elementwise, classes) & joinable}
+        if not others:
+            break
+        joinable -= others
     parent = {}
+    arguments = {classes[p] for p in params if p in classes}  # (a root holding one holds it)
 
     def find(c):
         while parent.get(c, c) != c:
@@ -390,8 +405,10 @@ def assumed_shape_classes(tree, types, elementwise, classes):
                 if isinstance(a, gast.Name) and a.id in joinable and \
                         types[a.id].ndim == rank:
                     one, two = find(classes[name]), find(classes[a.id])
-                    if one != two:
+                    if one != two and not (one in arguments and two in arguments):
                         parent[max(one, two)] = min(one, two)
+                        if max(one, two) in arguments:
+                            arguments.add(min(one, two))
     joined = {n: find(c) for n, c in classes.items()}
     sizes = {}
     for n, c in classes.items():
@@ -419,11 +436,22 @@ def _shape_varies(value, varying, types):
         return any(n.id in varying for p in parts for n in gast.walk(p)
                    if isinstance(n, gast.Name) and
                    (isinstance(p, gast.Slice) or types.get(n.id, UNKNOWN).is_array))
-    if isinstance(value, gast.Call):
+    if isinstance(value, gast.Call):  # (np.zeros(k), np.concatenate((y, t)) of loop names)
+        joins = isinstance(value.func, gast.Attribute) and value.func.attr in JOINING
         return any(isinstance(n, gast.Name) and n.id in varying and
-                   types.get(n.id, UNKNOWN).kind == "i" and not types[n.id].ndim
+                   (types.get(n.id, UNKNOWN).kind == "i" and not types[n.id].ndim or joins)
                    for a in value.args for n in gast.walk(a))
     return False
+
+
+JOINING = ("concatenate", "append", "hstack", "vstack", "stack", "column_stack", "insert",
+           "delete", "repeat", "tile", "pad", "resize")
+
+
+def _arrays_of(value, elementwise, classes):
+    """The arrays `value` is (a name), or combines elementwise."""
+    return {a.id for a in elementwise_operands(value, elementwise)
+            if isinstance(a, gast.Name) and a.id in classes}
 
 
 def _adds_axes(value):

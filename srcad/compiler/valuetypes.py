@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Ty:
-    kind: str  # "f" float, "i" int, "b" bool, "tuple", "none", "str", "unknown"
+    kind: str  # "f" float, "i" int, "b" bool, "tuple", "none", "str", "dtype", "unknown"
     ndim: int = 0
     items: tuple = ()
 

@@ -1206,9 +1206,9 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     differentiator = Differentiator(core, types, active, wrt, aliases, np_name, aux, parallel)
     fn = differentiator.run()
     anno.setanno(fn, "chunks", differentiator.chunks)
-    if core.assume_shapes:  # (the classes checked as the gradient runs, adjoints included)
-        assumed = differentiator.assumed
+    if core.assume_shapes:  # (the classes the gradient assumes, adjoints included: fusion's)
+        shapes = differentiator.shapes
         adjoints = core.namer.adjoint_names()
-        anno.setanno(fn, "assumed", {**assumed, **{adjoints[n]: c for n, c in assumed.items()
-                                                   if n in adjoints}})
+        anno.setanno(fn, "assumed", {**shapes, **{adjoints[n]: c for n, c in shapes.items()
+                                                  if n in adjoints}})
     return fn

@@ -138,3 +138,20 @@ def test_item_is_a_python_number(jit):
 def test_weights_along_an_axis_are_refused_by_name():
     with pytest.raises(srcad.UnsupportedError, match=r"test_numpy_idioms.py:\d+: np.average"):
         srcad.grad(average_with_weights_along_an_axis, mode="source")(np.ones(4))
+
+
+def rows_of_an_array_of_its_dtype(x):
+    h = np.zeros((3, x.shape[0]), dtype=x.dtype)
+    h[0] = x * 2.0
+    h[1] = np.sin(h[0])
+    return np.sum(h[1] * x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_array_made_with_another_arrays_dtype(dtype, jit, rng):
+    """(`dtype=x.dtype` left the array's type unknown: a read of its row was refused)"""
+    x = rng.standard_normal(4).astype(dtype)
+    g = srcad.grad(rows_of_an_array_of_its_dtype, mode="source", jit=jit)(x)
+    assert g.dtype == dtype
+    check.compare(rows_of_an_array_of_its_dtype, (x.astype(np.float64),), [0],
+                  [g.astype(np.float64)], rtol=1e-3 if dtype == np.float32 else 1e-5)

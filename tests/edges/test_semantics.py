@@ -490,3 +490,80 @@ def test_a_range_iterated_by_enumerate_or_zip(fn, n, jit, rng):
         value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x, n)
     assert value == pytest.approx(fn(x, n), rel=1e-12)
     check.compare(lambda x: fn(x, n), (x,), [0], [g])
+
+
+# ---- found by a helper's attack on fused loops (older than them) ----------------------------
+
+def diagonal_then_written(x):
+    h = np.outer(x, x)
+    d = np.diag(h)  # (a view of h's diagonal, as np.diagonal's)
+    h[1] = h[1] * 3.0
+    return np.sum(d)
+
+
+def matrix_of_a_vector_then_written(x):
+    d = np.diag(x)  # (a new matrix)
+    y = x * 1.0
+    y[0] = 5.0
+    return np.sum(d * d) + np.sum(y * x)
+
+
+def test_the_diagonal_of_a_matrix_is_a_view(jit, rng):
+    """(np.diag(h) was taken for a copy: the value and gradient missed the write into h)"""
+    x = rng.uniform(-2.0, 2.0, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        value, g = srcad.value_and_grad(diagonal_then_written, jit=jit)(x)
+    assert value == pytest.approx(diagonal_then_written(x))
+    check.compare(diagonal_then_written, (x,), [0], [g])
+    with pytest.raises(srcad.AliasingError):
+        srcad.grad(diagonal_then_written, mode="source", jit=jit)(x)
+    value, g = srcad.value_and_grad(matrix_of_a_vector_then_written, mode="source", jit=jit)(x)
+    assert value == pytest.approx(matrix_of_a_vector_then_written(x))
+    check.compare(matrix_of_a_vector_then_written, (x,), [0], [g])
+
+
+def power_sum(x, k):
+    z = x ** k
+    return np.sum(z * x) + np.sum(x ** k)
+
+
+@pytest.mark.parametrize("k", [-1, np.array([-1, 2, -3])])
+def test_a_float_array_to_a_negative_integer_power_is_inf_at_zero(k, jit, rng):
+    """(Numba's integer power raised ZeroDivisionError where NumPy gives inf)"""
+    x = np.array([0.0, 2.0, -1.5])
+    value, g = value_and_grads(power_sum, (x, k), 0, mode="source", jit=jit)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(value, power_sum(x, k))
+    np.testing.assert_array_equal(g, value_and_grads(power_sum, (x, k), 0, mode="tape")[1])
+    x = rng.uniform(0.5, 2.0, 3)
+    check.compare(lambda x: power_sum(x, k), (x,), [0], [value_and_grads(
+        power_sum, (x, k), 0, mode="source", jit=jit)[1]])
+
+
+def bound_maybe_none(x, a):
+    e = None if a == 0 else a
+    return np.sum(x[:e] ** 2)
+
+
+@pytest.mark.parametrize("a", [0, 3])
+def test_a_slice_bound_that_may_be_none(a, rng):
+    """(compiled, a None bound raised numba's TypeError; the generated Python runs instead)"""
+    x = rng.standard_normal(6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        value, g = srcad.value_and_grad(bound_maybe_none)(x, a)
+    assert value == pytest.approx(bound_maybe_none(x, a))
+    check.compare(lambda x: bound_maybe_none(x, a), (x,), [0], [g])
+
+
+def log_of_a_sum(x):
+    return np.log(np.sum(x * x))
+
+
+def test_a_float32_sum_of_many_elements_keeps_growing(jit):
+    """(compiled, np.sum added float32 elements one after another: it stopped at 2**24)"""
+    x = np.ones(20_000_000, dtype=np.float32)
+    value, g = srcad.value_and_grad(log_of_a_sum, jit=jit)(x)
+    assert value == pytest.approx(np.log(2e7), rel=1e-6)
+    np.testing.assert_allclose(g[:3], 1e-7, rtol=1e-5)

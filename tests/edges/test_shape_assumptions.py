@@ -5,13 +5,15 @@ checks the assumption as it runs (`rt.assume_shape`); where arrays do broadcast,
 the gradient generated without it. Every case: the numbers against finite differences, with
 shapes that broadcast and shapes that do not, in either order."""
 
+import inspect
 import warnings
 
 import numpy as np
 import pytest
 
 import srcad
-from srcad import check
+from srcad import api, check
+from tests import programs
 
 MODES = {"source+numba": {}, "source+python": {"jit": False}}
 
@@ -222,3 +224,50 @@ def test_rows_stored_into_with_and_without_broadcasting(kw, rng):
         f, g = rng.standard_normal(f_shape), rng.standard_normal(g_shape)
         check.compare(rows_updated, (state, f, g), [0, 1, 2],
                       grads(rows_updated, (state, f, g), (0, 1, 2), **kw))
+
+
+# -- a wrong assumption costs a second compile: none where the code shows it would be wrong ----
+
+def pairwise(x, y):
+    d = x[:, None] - y[None, :]
+    row = y[None, :] + 2.0 * y[None, :]  # (a row made of rows only: it broadcasts too)
+    return np.sum(np.exp(-d * d) * row) + \
+        np.sum(np.sum(x[:, None] * d, axis=1, keepdims=True) * x)
+
+
+def prefix_beside_the_whole(x):
+    y = x * 1.0
+    z = x[:3] * 3.0
+    return np.sum(y * y) + np.sum(z * z)
+
+
+@pytest.fixture
+def generations(monkeypatch):
+    """The `assume_shapes` of every gradient srcad generates while a test runs."""
+    made = []
+    original = api.Gradient._specialize
+
+    def counting(self, *args, **kwargs):
+        made.append(kwargs.get("assume_shapes", True))
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(api.Gradient, "_specialize", counting)
+    return made
+
+
+@pytest.mark.parametrize("fn", [pairwise, prefix_beside_the_whole] + programs.PROGRAMS,
+                         ids=lambda f: f.__name__)
+def test_no_gradient_is_generated_twice(fn, generations, rng):
+    """Arguments of different shapes at the call (`A + r`, r a row), axes added to broadcast
+    (`x[:, None]`, keepdims), an array grown in a loop, a slice beside arrays it is not
+    combined with: none is assumed to share a shape it does not have."""
+    args = programs.make_inputs(fn, rng) if fn in programs.PROGRAMS else \
+        (rng.standard_normal(4), rng.standard_normal(3))[:len(inspect.signature(fn).parameters)]
+    wrt = tuple(programs.float_params(fn, args))
+    if not wrt:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = srcad.grad(fn, wrt=wrt, jit=False, mode="source")(*args)
+    assert False not in generations
+    if fn not in programs.PROGRAMS:
+        check.compare(fn, args, list(wrt), got if isinstance(got, tuple) else [got])
