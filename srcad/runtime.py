@@ -464,7 +464,7 @@ def inverse_or_zero(x):
 @overload(pow_dx)
 def _pow_dx(x, y):
     if not _is_array(x) and not _is_array(y):
-        return lambda x, y: 0.0 if y == 0 else y * x ** (y - 1)
+        return lambda x, y: 0.0 if y == 0 else y * x ** (y - 1.0)  # (inf at 0, as NumPy)
     return lambda x, y: np.where(y == 0, 0.0, y * np.power(x, y - 1.0))
 
 
@@ -682,27 +682,27 @@ def _add_at_pairs(bx, rows, cols, g):
     return from_scalar
 
 
-def sum_blocked(x):
-    """`np.sum(x)` of a whole array in a float32 gradient: Numba's adds float32 elements one
-    after another in float32, which stops growing at 2**24 (NumPy sums pairwise)."""
-    return np.sum(x)
+def float_exponent(k):
+    """An integer exponent of a float as a float: Numba's integer power raises ZeroDivisionError
+    for 0.0 ** -1, where NumPy gives inf."""
+    return k.astype(np.float64) if isinstance(k, np.ndarray) else np.float64(k)
 
 
-@overload(sum_blocked)
-def _sum_blocked(x):
-    if not isinstance(x, types.Array) or x.dtype != types.float32:
-        return lambda x: np.sum(x)
+def float32_exponent(k):
+    """float_exponent's, of a float32 base."""
+    return k.astype(np.float32) if isinstance(k, np.ndarray) else np.float32(k)
 
-    def blocked(x):  # (blocks of 128 in float32, as NumPy's pairwise sum starts; then float64)
-        total, block, k = 0.0, np.float32(0.0), 0
-        for v in x.flat:
-            block += v
-            k += 1
-            if k == 128:
-                total += block
-                block, k = np.float32(0.0), 0
-        return np.float32(total + block)
-    return blocked
+
+@overload(float_exponent)
+def _float_exponent(k):
+    return (lambda k: k.astype(np.float64)) if isinstance(k, types.Array) else \
+        (lambda k: np.float64(k))
+
+
+@overload(float32_exponent)
+def _float32_exponent(k):
+    return (lambda k: k.astype(np.float32)) if isinstance(k, types.Array) else \
+        (lambda k: np.float32(k))
 
 
 # ---- loop saves ---------------------------------------------------------------------------

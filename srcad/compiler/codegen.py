@@ -66,7 +66,7 @@ def _formatted_messages(fn_def):
             node.exc.args.extend(values)
 
 
-def numba_compatible(fn_def, types):
+def numba_compatible(fn_def, types, single=False):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
@@ -76,7 +76,7 @@ def numba_compatible(fn_def, types):
     of a slice by `y[s] = y[s] + v` unless v is certainly new memory."""
     def ty(name):
         return types.get(name, typeinfer.UNKNOWN)
-    _IntegerPowers(types).visit(fn_def)
+    _IntegerPowers(types, single).visit(fn_def)
     _formatted_messages(fn_def)
     _buffer_slice_updates(fn_def, types)
     for node in gast.walk(fn_def):
@@ -163,11 +163,11 @@ def _buffer_slice_updates(fn_def, types):
 class _IntegerPowers(gast.NodeTransformer):
     """`a ** b` of integers with a variable exponent -> `rt.int_power(a, b)`, which raises
     for a negative one (Numba's integer power gives 0 for 2 ** -2, where Python gives 0.25);
-    of a float array (or its element in a fused loop) with an integer exponent -> a float
-    exponent (Numba's integer power raises ZeroDivisionError for 0.0 ** -1, NumPy gives inf)."""
+    of floats with an integer exponent -> a float exponent of their precision (Numba's integer
+    power raises ZeroDivisionError for 0.0 ** -1, NumPy gives inf)."""
 
-    def __init__(self, types):
-        self.types = types
+    def __init__(self, types, single):
+        self.types, self.single = types, single
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
@@ -176,11 +176,9 @@ class _IntegerPowers(gast.NodeTransformer):
         if self._integer(node.left) and isinstance(node.right, gast.Name) and \
                 self._integer(node.right):
             return templates.fill("rt.int_power(a, b)", a=node.left, b=node.right)
-        if self._of_float_arrays(node.left) and self._integer(node.right):
-            right = node.right
-            node.right = templates.fill("np.asarray(k, dtype=np.float64)", k=right) if \
-                isinstance(right, gast.Name) and self._ty(right.id).is_array else \
-                templates.fill("float(k)", k=right)
+        if self._of_floats(node.left) and self._integer(node.right):
+            node.right = templates.fill("rt.float32_exponent(k)" if self.single else
+                                        "rt.float_exponent(k)", k=node.right)
         return node
 
     def _ty(self, name):
@@ -193,9 +191,10 @@ class _IntegerPowers(gast.NodeTransformer):
             node = node.value
         return isinstance(node, gast.Name) and self._ty(node.id).kind == "i"
 
-    def _of_float_arrays(self, node):
-        return any(isinstance(n, gast.Name) and self._ty(n.id).is_array and
-                   self._ty(n.id).kind == "f" for n in gast.walk(node))
+    def _of_floats(self, node):
+        return any(isinstance(n, gast.Name) and self._ty(n.id).kind == "f" or
+                   isinstance(n, gast.Constant) and type(n.value) is float
+                   for n in gast.walk(node))
 
 
 def _forward_form(call, func):

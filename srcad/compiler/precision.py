@@ -116,9 +116,9 @@ class _Single(gast.NodeTransformer):
         return self.generic_visit(node)
 
     def visit_Call(self, node):
-        if _is_numpy_call(node, self.np_name, {"sum"}) and len(node.args) == 1 and \
+        if _is_numpy_call(node, self.np_name, {"sum", "mean"}) and len(node.args) == 1 and \
                 not node.keywords:  # (np.sum(x) of float32 elements, as NumPy adds them)
-            node.func = templates.fill("rt.sum_blocked")
+            node.func = templates.fill(f"kn.{node.func.attr}_blocked")
             return self.generic_visit(node)
         # what NumPy allocates from Python floats is float64 (np.full(n, 0.5), np.arange(1.0))
         if _is_numpy_call(node, self.np_name, ALLOCATIONS):

@@ -48,7 +48,44 @@ from .rows import (
 
 # ---- row kernels: statistics ---------------------------------------------------------------
 
-row_mean = rowwise(np.mean)
+def sum_blocked(x, axis=None):
+    """`np.sum(x, axis)`; compiled (whole arrays), float32 elements are added in blocks of 128 in
+    float32 and the blocks in float64: Numba's np.sum adds them one after another in float32,
+    which stops growing at 2**24 (NumPy's pairwise sum does not)."""
+    return np.sum(x, axis=axis)
+
+
+@overload(sum_blocked)
+def _sum_blocked(x, axis=None):
+    if not isinstance(x, types.Array) or x.dtype != types.float32:
+        return lambda x, axis=None: np.sum(x)
+
+    def blocked(x, axis=None):
+        total, block, k = 0.0, np.float32(0.0), 0
+        for v in x.flat:
+            block += v
+            k += 1
+            if k == 128:
+                total += block
+                block, k = np.float32(0.0), 0
+        return np.float32(total + block)
+    return blocked
+
+
+def mean_blocked(x, axis=None):
+    """`np.mean(x, axis)`, its sum as sum_blocked's."""
+    return np.mean(x, axis=axis)
+
+
+@overload(mean_blocked)
+def _mean_blocked(x, axis=None):
+    if not isinstance(x, types.Array) or x.dtype != types.float32:
+        return lambda x, axis=None: np.mean(x)
+    return lambda x, axis=None: np.float32(sum_blocked(x) / x.size)
+
+
+row_sum_blocked = rowwise(sum_blocked)
+row_mean = rowwise(mean_blocked)
 
 
 def row_var(x2, ddof):
@@ -351,7 +388,7 @@ def _reduction(name, numpy_reduce, row_reduce):
     return python
 
 
-sum_along = _reduction("sum_along", np.sum, row_sum)
+sum_along = _reduction("sum_along", np.sum, row_sum_blocked)
 mean_along = _reduction("mean_along", np.mean, row_mean)
 prod_along = _reduction("prod_along", np.prod, row_prod)
 max_along = _reduction("max_along", np.max, row_max)

@@ -561,9 +561,39 @@ def log_of_a_sum(x):
     return np.log(np.sum(x * x))
 
 
+def means_and_sums_along_axes(x):
+    a = x.reshape(2, -1)
+    return np.mean(x) + np.sum(x, axis=0) * 1e-7 + np.sum(np.mean(a, axis=1)) + \
+        np.sum(np.sum(a, axis=-1, keepdims=True)) * 1e-7
+
+
 def test_a_float32_sum_of_many_elements_keeps_growing(jit):
-    """(compiled, np.sum added float32 elements one after another: it stopped at 2**24)"""
+    """(compiled, np.sum, np.mean and sums along an axis added float32 elements one after
+    another: they stopped at 2**24)"""
     x = np.ones(20_000_000, dtype=np.float32)
     value, g = srcad.value_and_grad(log_of_a_sum, jit=jit)(x)
     assert value == pytest.approx(np.log(2e7), rel=1e-6)
     np.testing.assert_allclose(g[:3], 1e-7, rtol=1e-5)
+    value, g = srcad.value_and_grad(means_and_sums_along_axes, mode="source", jit=jit)(x)
+    assert value == pytest.approx(7.0, rel=1e-6)
+    np.testing.assert_allclose(g[:3], 5e-8 + 3e-7, rtol=1e-4)
+
+
+def element_powers(x, k, ks):
+    s = x[0] ** k
+    for i in range(x.shape[0]):
+        s += x[i] ** ks[i]
+    return s
+
+
+def test_an_element_to_a_negative_integer_power_is_inf_at_zero(jit, rng):
+    """(compiled, x[0] ** k raised ZeroDivisionError: NumPy's scalars give inf)"""
+    x, ks = np.array([0.0, 2.0]), np.array([-1, 2])
+    value, g = value_and_grads(element_powers, (x, -1, ks), 0, mode="source", jit=jit)
+    assert value == np.inf and g[0] == -np.inf and g[1] == pytest.approx(4.0)
+    x = rng.uniform(0.5, 2.0, 2)
+    check.compare(lambda x: element_powers(x, -1, ks), (x,), [0], [value_and_grads(
+        element_powers, (x, -1, ks), 0, mode="source", jit=jit)[1]])
+    x32 = np.array([1.5, 3.0], np.float32)  # (in float32, as NumPy computes it)
+    value, _ = srcad.value_and_grad(power_sum, mode="source", jit=jit)(x32, -2)
+    assert value == pytest.approx(float(power_sum(x32, -2)), rel=1e-7)
