@@ -88,12 +88,6 @@ def numba_compatible(fn_def, types, single=False):
         if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) and \
                 node.slice.value is Ellipsis:  # x[...] (numba cannot lower it on 1-D arrays)
             node.slice = gast.Slice(lower=None, upper=None, step=None)
-        if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Pow) and \
-                isinstance(node.right, gast.Constant) and type(node.right.value) is int and \
-                node.right.value < 0:
-            # numba raises ZeroDivisionError for 0.0 ** -1 (its integer-power path) where
-            # NumPy gives inf; a float exponent takes the path that gives inf
-            node.right = gast.Constant(value=float(node.right.value), kind=None)
         if not isinstance(node, gast.Call):
             continue
         func = anno.getanno(node.func, "func")
@@ -163,15 +157,20 @@ def _buffer_slice_updates(fn_def, types):
 class _IntegerPowers(gast.NodeTransformer):
     """`a ** b` of integers with a variable exponent -> `rt.int_power(a, b)`, which raises
     for a negative one (Numba's integer power gives 0 for 2 ** -2, where Python gives 0.25);
-    of floats with an integer exponent -> a float exponent of their precision (Numba's integer
-    power raises ZeroDivisionError for 0.0 ** -1, NumPy gives inf)."""
+    of floats with an integer exponent, or of anything with a negative integer constant -> a
+    float exponent (Numba's integer power raises ZeroDivisionError for 0.0 ** -1, NumPy gives
+    inf)."""
 
     def __init__(self, types, single):
         self.types, self.single = types, single
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        if not isinstance(node.op, gast.Pow) or isinstance(node.right, gast.Constant):
+        if not isinstance(node.op, gast.Pow):
+            return node
+        if isinstance(node.right, gast.Constant):  # (x ** -1 -> x ** -1.0, inf at 0)
+            if type(node.right.value) is int and node.right.value < 0:
+                node.right = gast.Constant(value=float(node.right.value), kind=None)
             return node
         if self._integer(node.left) and isinstance(node.right, gast.Name) and \
                 self._integer(node.right):

@@ -12,13 +12,6 @@ import pytest
 import srcad
 from srcad import check
 
-MODES = {"source+numba": {}, "source+python": {"jit": False}}
-
-
-@pytest.fixture(params=list(MODES))
-def kw(request):
-    return MODES[request.param]
-
 
 def cell(params, state, seq):
     b = seq.shape[1]
@@ -69,37 +62,37 @@ def into_a_slice(x, v, n):
     return np.sum(np.sin(y) * x)
 
 
-def grads(fn, args, wrt, **options):
-    return srcad.grad(fn, wrt=wrt, mode="source", **options)(*args)
+def grads(fn, args, wrt, jit):
+    return srcad.grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
 
 
-def test_an_lstm_cell_is_fused_over_its_slices(kw, rng):
+def test_an_lstm_cell_is_fused_over_its_slices(jit, rng):
     b, steps = 5, 4
     args = rng.standard_normal(3 * b) * 0.5, rng.standard_normal((2, b)), \
         rng.standard_normal((steps, b))
     source = srcad.source(srcad.grad(cell, wrt=(0, 1, 2)), *args)
     assert "_view" in source and "rt.assumption_failed()" in source
-    check.compare(cell, args, [0, 1, 2], grads(cell, args, (0, 1, 2), **kw))
+    check.compare(cell, args, [0, 1, 2], grads(cell, args, (0, 1, 2), jit=jit))
 
 
 @pytest.mark.parametrize("shape", [(3, 4), (1, 4), (2, 1)])
-def test_rows_written_in_place_and_read_through_a_view(shape, kw, rng):
+def test_rows_written_in_place_and_read_through_a_view(shape, jit, rng):
     n, b = shape
     args = rng.standard_normal(n * b) * 0.5, rng.standard_normal(shape)
-    check.compare(layers, args, [0, 1], grads(layers, args, (0, 1), **kw))
+    check.compare(layers, args, [0, 1], grads(layers, args, (0, 1), jit=jit))
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (1, 3), (3, 1)])
-def test_rows_added_into_from_both_ends(shape, kw, rng):
+def test_rows_added_into_from_both_ends(shape, jit, rng):
     args = rng.standard_normal(2 * shape[1]), rng.standard_normal(shape)
-    check.compare(stacked, args, [0, 1], grads(stacked, args, (0, 1), **kw))
+    check.compare(stacked, args, [0, 1], grads(stacked, args, (0, 1), jit=jit))
 
 
 @pytest.mark.parametrize("order", ["same first", "broadcasting first"])
-def test_a_store_into_a_slice_that_broadcasts_runs_without_the_assumption(order, kw, rng):
+def test_a_store_into_a_slice_that_broadcasts_runs_without_the_assumption(order, jit, rng):
     x = rng.standard_normal(6)
     same, broadcasting = (x, rng.standard_normal(3), 4), (x, rng.standard_normal(1), 4)
-    g = srcad.grad(into_a_slice, wrt=(0, 1), mode="source", **kw)
+    g = srcad.grad(into_a_slice, wrt=(0, 1), mode="source", jit=jit)
     calls = [same, broadcasting] if order == "same first" else [broadcasting, same]
     for args in calls + calls:
         check.compare(into_a_slice, args, [0, 1], g(*args))
