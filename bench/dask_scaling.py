@@ -3,12 +3,13 @@
     python -m bench.dask_scaling [--rows 2000000] [--chunk-rows 100000] [--repeats 5]
 
 The logistic loss of bench/workloads/logistic.py without its regularisation (a sum over rows)
-on `rows` x 100 data cut into chunks of `chunk_rows` rows (20 chunks by default), its value
-and gradient by srcad.dask.value_and_grad on a LocalCluster of one, then two, single-threaded
-worker processes. The compute is srcad's compiled gradient of one chunk in this process, timed
-alone (BLAS pinned to one thread), times the number of chunks: the overhead is what a call
-takes beyond compute / workers. Medians of `repeats` calls after a warm-up call. Each result is
-checked against srcad's gradient over all the rows first (relative 1e-10).
+on `rows` x 100 data cut into chunks of `chunk_rows` rows (20 chunks by default), its value and
+gradient by srcad.dask.value_and_grad on a LocalCluster of one, then two, single-threaded
+worker processes (srcad.dask.local_client, the cluster srcad starts itself). The compute is
+srcad's compiled gradient of one chunk in this process, timed alone (BLAS pinned to one
+thread), times the number of chunks: the overhead is what a call takes beyond compute /
+workers. Medians of `repeats` calls after a warm-up call. Each result is checked against
+srcad's gradient over all the rows first (relative 1e-10).
 """
 
 import argparse
@@ -45,8 +46,6 @@ def main(argv=None):
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     opts = parser.parse_args(argv)
-    from distributed import Client, LocalCluster
-
     os.environ.update(timing.THREAD_ENV)  # (the workers' BLAS: one thread each)
     timing.pin_threads()
     rng = np.random.default_rng(0)
@@ -66,16 +65,15 @@ def main(argv=None):
     print("|---:|---:|---:|---:|")
     first = None
     for workers in (1, 2):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
-        with Client(cluster) as client, srcad.dask.value_and_grad(
+        client = srcad.dask.local_client(workers)
+        with client, srcad.dask.value_and_grad(
                 loss, {"X": X, "y": y}, chunk_rows=opts.chunk_rows, client=client) as g:
             value, grad = g(w)
             if not (np.isclose(value, reference[0], rtol=1e-10) and
                     np.allclose(grad, reference[1], rtol=1e-10)):
                 raise AssertionError("srcad.dask's gradient differs from srcad's over all rows")
             call = _median_call(g, w, opts.repeats)
-        cluster.close()
+        client.cluster.close()
         first = first or call
         overhead = (call - compute / workers) / call
         print(f"| {workers} | {call:.3f} s | {first / call:.2f}x | {100 * overhead:.1f}% |")

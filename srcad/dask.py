@@ -34,7 +34,9 @@ def _kernel(text, name, statics):
     if kernel is None:
         from .compiler import codegen
         filename = f"<srcad {name} {key[:16]}>"
-        compiled = codegen.jit(getattr(codegen.load(text, filename, dict(statics)), name))
+        # (nogil: the worker's event loop answers the scheduler while a chunk is computed)
+        compiled = codegen.jit(getattr(codegen.load(text, filename, dict(statics)), name),
+                               nogil=True)
         python = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
 
         def kernel(*args):
@@ -49,12 +51,12 @@ def _kernel(text, name, statics):
     return kernel
 
 
-def _chunk(code, args, data_at, *data):
+def _chunk(code, args, data_at, data):
     """(value, gradients...) of one chunk: the generated gradient of `code` called with `args`,
     the chunk's `data` put in at the positions `data_at`."""
     args = list(args)
-    for k, chunk in zip(data_at, data, strict=True):
-        args[k] = chunk
+    for k, rows in zip(data_at, _aligned_chunk(data), strict=True):
+        args[k] = rows  # (copied only where the chunk came from another worker)
     return _kernel(*code)(*args)
 
 
@@ -99,7 +101,7 @@ class DaskGradient:
         self.chunk_rows = int(chunk_rows) if chunk_rows is not None else None
         self.examples = {n: np.empty((0,) + a.shape[1:], a.dtype) for n, a in self.data.items()}
         self.own_cluster = client is None
-        self.client = client if client is not None else _local_client()
+        self.client = client if client is not None else local_client()
         self._code = {}  # argument types -> (the generated module's future, its specialization)
         try:
             self.chunks = self._send()
@@ -108,17 +110,15 @@ class DaskGradient:
             raise
 
     def _send(self):
-        """Per chunk, the futures of its rows of each data argument (on the cluster)."""
+        """Per chunk, the future of its rows of each data argument (together on one worker)."""
         if any(_is_dask(a) for a in self.data.values()):
             return _dask_blocks(self.client, self.data)
         size = self.chunk_rows or max(1, math.ceil(self.rows / (4 * _workers(self.client))))
         bounds = [(lo, min(lo + size, self.rows)) for lo in range(0, self.rows, size)] or \
             [(0, 0)]
-        pieces = [np.ascontiguousarray(self.data[n][lo:hi])
-                  for lo, hi in bounds for n in self.data_names]
-        flat = self.client.scatter(pieces)
-        k = len(self.data_names)
-        return [flat[j:j + k] for j in range(0, len(flat), k)]
+        pieces = [tuple(np.ascontiguousarray(self.data[n][lo:hi]) for n in self.data_names)
+                  for lo, hi in bounds]
+        return self.client.map(_aligned_chunk, self.client.scatter(pieces), pure=False)
 
     def code(self, args):
         """(the future of the generated module, the arguments with the hidden data) for a call
@@ -157,7 +157,7 @@ class DaskGradient:
         data_at = tuple(self.gradient.params.index(n) for n in self.data_names)
         for attempt in range(3):
             future, call_args = self.code(values)
-            futures = [self.client.submit(_chunk, future, call_args, data_at, *chunk,
+            futures = [self.client.submit(_chunk, future, call_args, data_at, chunk,
                                           pure=False) for chunk in self.chunks]
             try:
                 results = self.client.gather(futures)
@@ -193,7 +193,7 @@ class DaskGradient:
     def close(self):
         """Release the data and code on the cluster; shut down the LocalCluster srcad started
         (a client passed in stays open)."""
-        held = [f for chunk in getattr(self, "chunks", None) or () for f in chunk] + \
+        held = list(getattr(self, "chunks", None) or ()) + \
             [future for future, _, _ in self._code.values()]
         self.chunks, self._code = None, {}
         if held:
@@ -233,15 +233,31 @@ def value_and_grad(fn, data, wrt=0, *, chunk_rows=None, client=None, parallel=Fa
     return DaskGradient(fn, data, wrt, chunk_rows, client, parallel)
 
 
-def _local_client():
+def local_client(workers=None):
+    """A Client of a new LocalCluster on this machine, as value_and_grad starts when given no
+    client: `workers` single-threaded worker processes (default: one per core). Pass it as
+    `client=` to share one cluster between gradients; close it (and its `.cluster`) after."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ImportError("srcad.dask needs Dask's distributed scheduler: "
                           "pip install 'dask[distributed]'") from None
     import os
-    cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=":0")
+
+    import dask
+    # Dask's nanny gives its workers MALLOC_TRIM_THRESHOLD_=65536 (putting it in this process's
+    # environment too), which also stops glibc from raising its mmap threshold: every array a
+    # gradient made of more than 128 kB was a fresh mapping, 1,570 page faults per call of a
+    # 100,000-row chunk (15% of its time). The workers keep glibc's defaults.
+    trim = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
+                              None}):
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                   threads_per_worker=1, processes=True, dashboard_address=":0")
+    finally:
+        if trim is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = trim
     return Client(cluster)
 
 
@@ -276,16 +292,27 @@ def _rows(fn, name, a):
 
 
 def _dask_blocks(client, arrays):
-    """Per row chunk, the futures of each dask array's block (persisted on the cluster); numpy
-    data beside them are cut into the same row chunks."""
+    """Per row chunk, the future of each dask array's block (persisted on the cluster, together
+    on one worker); numpy data beside them are cut into the same row chunks."""
     import dask.array as da
     arrays = {n: a if _is_dask(a) else da.from_array(a) for n, a in arrays.items()}
     rows = {n: a.chunks[0] for n, a in arrays.items()}
     first = next(iter(rows.values()))
     arrays = {n: (a if a.chunks[0] == first else a.rechunk({0: first}))
               .rechunk({k: -1 for k in range(1, a.ndim)}) for n, a in arrays.items()}
-    futures = {n: client.compute(list(a.to_delayed().ravel())) for n, a in arrays.items()}
-    return [[futures[n][j] for n in arrays] for j in range(len(first))]
+    blocks = [client.compute(list(a.to_delayed().ravel())) for a in arrays.values()]
+    return [client.submit(_aligned_chunk, chunk, pure=False) for chunk in zip(*blocks)]
+
+
+def _aligned(a):
+    """`a`, or a C-contiguous aligned copy of it. An array received over the network may start
+    at any byte of its message; NumPy and Numba take slow paths over an unaligned float64
+    array (a chunk's matrix-vector product ran 3x slower)."""
+    return np.require(a, requirements=("A", "C"))
+
+
+def _aligned_chunk(arrays):
+    return tuple(_aligned(a) for a in arrays)
 
 
 def _lost(exc):

@@ -177,3 +177,40 @@ def test_a_worker_killed_mid_run_changes_nothing(rng):
         assert not set(pids) & set(client.run(os.getpid).values())  # (both were replaced)
         g.close()
     cluster.close()
+
+
+def _unaligned(keys, dask_worker):
+    held = [a for k in keys if k in dask_worker.data for a in dask_worker.data[k]]
+    return [a.shape for a in held if not (a.flags.aligned and a.flags.c_contiguous)]
+
+
+@pytest.mark.parametrize("columns", [3, 100])
+def test_chunks_on_the_workers_are_aligned(client, rng, columns):
+    # (an array received over the network may start at any byte of its message; an unaligned
+    # float64 chunk made its gradient 3x slower)
+    X, y = rng.normal(size=(4000, columns)), np.sign(rng.normal(size=4000))
+    for data in ({"X": X, "y": y}, {"X": da.from_array(X, chunks=(700, columns)), "y": y}):
+        with srcad.dask.value_and_grad(logistic, data, chunk_rows=1000, client=client) as g:
+            distributed.wait(g.chunks)  # (before a call, where a task may copy one elsewhere)
+            keys = [f.key for f in g.chunks]
+            assert not any(client.run(_unaligned, keys).values())
+    misaligned = np.frombuffer(b"." + rng.normal(size=6).tobytes(), offset=1).reshape(2, 3)
+    assert not misaligned.flags.aligned
+    (again,) = srcad.dask._aligned_chunk((misaligned,))
+    assert again.flags.aligned and np.array_equal(again, misaligned)
+
+
+def _malloc_trim_threshold():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_its_own_cluster_keeps_mallocs_mmap_threshold(rng):
+    # (Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which fixes glibc's mmap threshold: every
+    # temporary array of a chunk's gradient was a fresh mapping, with its page faults)
+    X, y, w = rng.normal(size=(1001, 3)), np.sign(rng.normal(size=1001)), rng.normal(size=3)
+    with srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, chunk_rows=100) as g:
+        value, grad = g(w, 0.0)
+        assert set(g.client.run(_malloc_trim_threshold).values()) == {None}
+    ref_value, ref_grad = srcad.value_and_grad(logistic)(w, X, y, 0.0)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-12)

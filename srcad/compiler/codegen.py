@@ -275,10 +275,11 @@ def numpy_semantics(scope):
     return out
 
 
-def jit(fn, cache=False, fastmath=False):
+def jit(fn, cache=False, fastmath=False, nogil=False):
     """`numba.njit(fn)`; with `cache` (`fn`'s module was written to the disk cache), its machine
     code kept in srcad's disk cache. The other functions of `fn`'s module (the chunk functions
-    of parallel loops, which `fn` runs through `rt.run_chunks`) are compiled too."""
+    of parallel loops, which `fn` runs through `rt.run_chunks`) are compiled too. `nogil`:
+    the GIL is released while it runs."""
     import numba
     _unformatted_slice_errors()
     chunks = [name for name, obj in fn.__globals__.items()
@@ -289,7 +290,7 @@ def jit(fn, cache=False, fastmath=False):
     for name in chunks:
         fn.__globals__[name] = numba.njit(fastmath=fastmath, error_model="numpy")(
             fn.__globals__[name])
-    dispatcher = numba.njit(fastmath=fastmath, error_model="numpy")(fn)
+    dispatcher = numba.njit(fastmath=fastmath, error_model="numpy", nogil=nogil)(fn)
     dispatcher.compile = _with_llvm_options(dispatcher.compile)
     if cache and not chunks:  # (Numba cannot cache what runs a parallel region)
         from .. import numbacache
