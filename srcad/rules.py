@@ -370,7 +370,14 @@ adjoint(runtime.eigenvectors, params="a", max_ndim=2,
                        "np.dot(kn.lower_symmetric(t), ans)), rt.eigenvalues(a)))"})
 
 section("Shapes and rearrangements")
-adjoint(np.transpose, params="x", x="np.transpose(g)", linear="x")
+adjoint(np.transpose, params="x, axes=None", x="kn.transpose_adjoint(g, axes)", linear="x")
+adjoint(np.diagonal, params="x, offset=0", max_ndim=2, x="kn.diag_adjoint(g, x, offset)",
+        forward="kn.diagonal(x, offset)", linear="x")
+adjoint(np.broadcast_to, params="x, shape", x="rt.unbroadcast(g, x)", linear="x")
+# ufunc.outer(a, b) is lowered to ufunc(kn.outer_operand(a, np.shape(b)), b)
+adjoint(_arrays.outer_operand, params="a, shape", a="rt.reshape_like(g, a)", linear="a")
+# np.append(a, v) is lowered to np.concatenate((kn.flat(a), kn.flat(v)))
+adjoint(_arrays.flat, params="x", x="rt.reshape_like(g, x)", linear="x")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a",
         forward="rt.reshape(a, newshape)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)", linear="x")

@@ -59,10 +59,15 @@ def spell(key):
 
 def render():
     from srcad import rules
+    from srcad.kernels import arrays
 
     several = {part: f"`{spell(fn).strip('`')}(...)[{k}]`"
                for fn, parts in rules.SEVERAL_RESULTS.items() for k, part in enumerate(parts)}
     several[rules.EINSUM] = "`np.einsum(subscripts, *operands)` (constant subscripts, with `->` or implicit; no `...`)"
+    several[arrays.outer_operand] = ("`np.<ufunc>.outer(a, b)` (`np.<ufunc>` of **a**, given "
+                                     "an axis of length 1 per axis of b by this rule, and **b**)")
+    several[arrays.flat] = ("`np.append(arr, values, axis=None)` (`np.concatenate` of **arr** "
+                            "and **values**, each flattened by this rule when axis is None)")
     sections = {}
     seen = set()
     for rule in rules.REGISTRY.values():

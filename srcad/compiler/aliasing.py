@@ -28,6 +28,7 @@ import numpy as np
 from . import anno
 from .frontend import is_custom_vjp
 from .. import rules
+from ..kernels import arrays as array_kernels
 from ..errors import AliasingError
 from .templates import names_read
 from .typeinfer import UNKNOWN
@@ -39,7 +40,7 @@ VIEWS = {np.transpose, np.reshape, np.ravel, np.asarray, np.ascontiguousarray,
          np.atleast_3d, np.squeeze, np.expand_dims, np.swapaxes, np.moveaxis, np.rollaxis,
          np.flip, np.flipud, np.fliplr, np.rot90, np.real, np.imag, np.diagonal,
          np.broadcast_to, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit,
-         np.trim_zeros, np.real_if_close, np.asarray_chkfinite}
+         np.trim_zeros, np.real_if_close, np.asarray_chkfinite, array_kernels.flat}
 
 
 @dataclass

@@ -42,6 +42,7 @@ from . import anno, inlining, jumps, templates
 from .. import rules, runtime
 from ..errors import UnsupportedError
 from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
+from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from .names import Namer
@@ -65,7 +66,7 @@ METHODS = {
     "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
     "cumsum": np.cumsum, "cumprod": np.cumprod, "argmax": np.argmax, "argmin": np.argmin,
     "any": np.any, "all": np.all, "squeeze": np.squeeze, "trace": np.trace, "clip": np.clip,
-    "round": np.round, "swapaxes": np.swapaxes,
+    "round": np.round, "swapaxes": np.swapaxes, "diagonal": np.diagonal,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # builtins that reach variables or code by name, which a source transform cannot follow
@@ -864,6 +865,11 @@ class _Lowering:
             _refuse_a_write(node)
         if target is np.average:
             return self.average(node)
+        if target is np.append:
+            return self.append(node)
+        if getattr(target, "__name__", None) == "outer" and \
+                isinstance(getattr(target, "__self__", None), np.ufunc):
+            return self.ufunc_outer(target.__self__, node)
         if target is np.polyval:
             return self.polyval(node)
         if target is np.clip and (one := _one_bound(node.args[1:3])) is not None:
@@ -1018,6 +1024,42 @@ class _Lowering:
         return gast.BinOp(left=self.atom(self.numpy_call(np.sum, [product])), op=gast.Div(),
                           right=self.atom(self.numpy_call(np.sum, [anno.deepcopy(w)])))
 
+    def ufunc_outer(self, ufunc, node):
+        """np.multiply.outer(a, b) is np.multiply(kn.outer_operand(a, np.shape(b)), b): a
+        given a trailing axis of length 1 per axis of b."""
+        if len(node.args) != 2 or node.keywords or ufunc.nin != 2 or \
+                getattr(np, ufunc.__name__, None) is not ufunc:
+            _unsupported(f"np.{ufunc.__name__}.outer other than of two arguments", node)
+        a, b = (self.call_arg(arg) for arg in node.args)
+        shape = self.atom(self.numpy_call(np.shape, [anno.deepcopy(b)]))
+        return self.numpy_call(ufunc, [self.kernel_atom(array_kernels.outer_operand,
+                                                        [a, shape]), b])
+
+    def kernel_atom(self, kernel, args):
+        """A name for `kn.<kernel>(*args)` (which has a rule), assigned here."""
+        call = gast.Call(func=gast.Attribute(value=_name("kn"), attr=kernel.__name__,
+                                             ctx=gast.Load()), args=args, keywords=[])
+        anno.setanno(call.func, "func", kernel)
+        atom = _name(self.namer.temp())
+        self.emit(_assign(atom.id, call, self.stmt))
+        return atom
+
+    def append(self, node):
+        """np.append(a, v) is np.concatenate((kn.flat(a), kn.flat(v))) (both flattened, a
+        number too); np.append(a, v, axis) is np.concatenate((a, v), axis)."""
+        params = ("arr", "values", "axis")
+        bound = dict(zip(params, node.args, strict=False))
+        bound.update((k.arg, k.value) for k in node.keywords)
+        if len(node.args) > 3 or set(bound) - set(params) or {"arr", "values"} - set(bound):
+            _unsupported("np.append other than np.append(arr, values[, axis])", node)
+        parts = [self.call_arg(bound["arr"]), self.call_arg(bound["values"])]
+        axis = bound.get("axis")
+        if axis is None or isinstance(axis, gast.Constant) and axis.value is None:
+            parts = [self.kernel_atom(array_kernels.flat, [part]) for part in parts]
+            return self.numpy_call(np.concatenate, [gast.Tuple(elts=parts, ctx=gast.Load())])
+        return self.numpy_call(np.concatenate, [gast.Tuple(elts=parts, ctx=gast.Load()),
+                                                self.call_arg(axis)])
+
     def require_range_and_len(self, what, call):
         """`what`, lowered to a loop, needs the builtins range and len under those names."""
         for name, builtin in (("range", range), ("len", len)):
@@ -1083,10 +1125,9 @@ class _Lowering:
             receiver = _name(self.namer.temp())
             self.emit(_assign(receiver.id, copy, self.stmt))
         args = [receiver] + [self.call_arg(a) for a in node.args]
-        if method is np.reshape and len(args) > 2:  # x.reshape(n, m) -> np.reshape(x, (n, m))
+        if method in (np.reshape, np.transpose) and len(args) > 2:
+            # x.reshape(n, m) -> np.reshape(x, (n, m)); x.transpose(1, 0, 2) likewise
             args = [receiver, gast.Tuple(elts=args[1:], ctx=gast.Load())]
-        if method is np.transpose and len(args) > 1:
-            _unsupported("transpose with axes", node)
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords]
         call = self.numpy_call(method, args)

@@ -574,6 +574,71 @@ def diff_adjoint(g, x, n=1, axis=-1):
     return from_rows(g2, x, axis)
 
 
+# ---- transpose with axes, diagonal ----------------------------------------------------------
+
+def transpose_adjoint(g, axes=None):
+    """x̄ of np.transpose(x, axes): g transposed by the inverse permutation."""
+    return np.transpose(g) if axes is None else np.transpose(g, np.argsort(np.mod(axes, g.ndim)))
+
+
+@overload(transpose_adjoint)
+def _transpose_adjoint(g, axes=None):
+    if is_none(axes):
+        return lambda g, axes=None: np.transpose(g)
+    if not isinstance(axes, types.UniTuple) or not isinstance(axes.dtype, types.Integer):
+        raise TypingError("srcad: compiled np.transpose takes its axes as a tuple of ints")
+    n = axes.count
+
+    def impl(g, axes=None):
+        inverse = np.empty(n, np.int64)
+        for k in range(n):
+            inverse[axes[k] % n] = k
+        return np.transpose(g, to_fixed_tuple(inverse, n))
+    return impl
+
+
+def flat(x):
+    """`np.ravel(x)`, of a number too (an array of one element): what np.append flattens its
+    arguments to."""
+    return np.ravel(x)
+
+
+@overload(flat)
+def _flat(x):
+    if isinstance(x, types.Array):
+        return lambda x: np.ravel(x)
+    return lambda x: np.full(1, x)
+
+
+def outer_operand(a, shape):
+    """`a` given a trailing axis of length 1 per axis of `shape`: `ufunc.outer(a, b)` is
+    `ufunc(outer_operand(a, np.shape(b)), b)`."""
+    return np.reshape(a, np.shape(a) + (1,) * len(shape))
+
+
+@overload(outer_operand)
+def _outer_operand(a, shape):
+    if not isinstance(shape, types.BaseTuple):
+        raise TypingError("srcad: outer_operand takes the other operand's shape")
+    if not isinstance(a, types.Array):
+        return lambda a, shape: a  # (a number broadcasts against b as it is)
+    ones = (1,) * len(shape)
+    return lambda a, shape: np.ascontiguousarray(a).reshape(a.shape + ones)
+
+
+def diagonal(x, offset=0):
+    """`np.diagonal(x, offset)` of a matrix (compiled: a copy, which NumPy's read-only view
+    cannot be told apart from)."""
+    return np.diagonal(x, offset)
+
+
+@overload(diagonal)
+def _diagonal(x, offset=0):
+    if not isinstance(x, types.Array) or x.ndim != 2:
+        raise TypingError("srcad: compiled np.diagonal takes a matrix")
+    return lambda x, offset=0: np.diag(x, offset)
+
+
 # ---- roll, flip, tril, triu ---------------------------------------------------------------
 
 def roll_along(x, shift, axis=None):

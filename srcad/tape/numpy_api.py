@@ -273,6 +273,10 @@ def concatenate(tensors, axis=0, out=None, *, dtype=None):
     return result if out is None else write_out(out, result)
 
 
+def append(arr, values, axis=None):
+    return concatenate([arr, values], axis)  # (flattened first when axis is None)
+
+
 def broadcast_to(x, shape):
     return apply("expand", x, shape=tuple(shape) if np.ndim(shape) else (shape,))
 
@@ -531,6 +535,7 @@ HANDLED_FUNCTIONS.update(
         np.clip: clip,
         np.stack: stack,
         np.concatenate: concatenate,
+        np.append: append,
         np.broadcast_to: broadcast_to,
         np.outer: outer,
         np.linspace: linspace,

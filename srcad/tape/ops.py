@@ -452,7 +452,7 @@ def _convert_dx(g, ans, x, convert, source):
 
 
 def _permute_dx(g, ans, x, axes):
-    return np.transpose(g, None if axes is None else np.argsort(axes))
+    return np.transpose(g, None if axes is None else np.argsort(np.mod(axes, g.ndim)))
 
 
 def _swapaxes(x, dim0, dim1):

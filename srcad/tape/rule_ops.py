@@ -108,12 +108,28 @@ def _install():
         if isinstance(key, np.ufunc):
             if key not in HANDLED_UFUNCS and handler(key) is not None:
                 HANDLED_UFUNCS[key] = _ufunc(key, handler(key))
+            if key.nin == 2 and key in HANDLED_UFUNCS:
+                HANDLED_UFUNCS[(key, "outer")] = _outer(key)
         elif (getattr(key, "__module__", None) or "").startswith("numpy") and \
                 key not in HANDLED_FUNCTIONS and handler(key) is not None:
             HANDLED_FUNCTIONS[key] = handler(key)  # (they dispatch through __array_function__)
     for key, parts in rules.SEVERAL_RESULTS.items():
         HANDLED_FUNCTIONS[key] = _results_apart(parts)
     HANDLED_FUNCTIONS[np.einsum] = _einsum()
+
+
+def _outer(ufunc):
+    """ufunc.outer(a, b): the ufunc of a, given a trailing axis of length 1 per axis of b,
+    and b (as the source transform lowers it)."""
+    from srcad.tape.numpy_api import reshape
+
+    def outer(a, b, **kwargs):
+        if kwargs:
+            raise TypeError(mode.located(f"srcad.tape: numpy.{ufunc.__name__}.outer with "
+                                         f"{sorted(kwargs)}"))
+        shape = np.shape(plain(a)) + (1,) * np.ndim(plain(b))
+        return HANDLED_UFUNCS[ufunc](reshape(a, shape) if shape else a, b)
+    return outer
 
 
 def _einsum():
