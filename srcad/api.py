@@ -899,7 +899,7 @@ def _jvp_known(known, primals, tangents):
             flat.append(float(t))
     try:
         value, tangent = spec.run(primals, None, tuple(flat))
-    except _Stale:
+    except (_Stale, ShapeAssumptionFailed):
         return None
     except Exception as exc:
         if spec.mode == "source+numba" and _is_numba_error(exc):

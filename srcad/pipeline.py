@@ -147,11 +147,11 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         numpy_scalars: the positions in `arg_types` of the scalars that are NumPy's (which
             decides what `+` and `~` of bools compared from them mean: compiler/bools.py);
             None: not known (such bool arithmetic is refused).
-        assume_shapes: in reverse mode, take arrays combined elementwise to have one shape and
-            check it as the gradient runs, raising ShapeAssumptionFailed where they do not (the
-            caller then generates the gradient again without; not for a function writing into
-            memory it did not make, an argument or a global, which a second run would find
-            changed).
+        assume_shapes: for a gradient or a jvp, take arrays combined elementwise to have one
+            shape and check it as the derivative runs, raising ShapeAssumptionFailed where they
+            do not (the caller then generates it again without; not for a function writing
+            into memory it did not make, an argument or a global, which a second run would
+            find changed).
     Returns:
         Generated.
     Raises:
@@ -204,7 +204,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     names_written = aliases.memory_written(templates.stored_arrays(core.tree))
     written_outside = names_written & (set(names) | set(core.refs))  # (arguments, globals)
     # (a second run, after a failed assumption, must not find anything the first changed)
-    core.assume_shapes = assume_shapes and kind == "grad" and not parallel and \
+    core.assume_shapes = assume_shapes and kind in ("grad", "jvp") and not parallel and \
         not written_outside
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)

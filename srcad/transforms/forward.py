@@ -28,7 +28,7 @@ from ..compiler.frontend import is_custom_vjp
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
-from .reverse import _bind, _load, user_rule_name
+from .reverse import _bind, _broadcasting, _load, shape_checks, user_rule_name
 
 _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
                                  templates.make_assign, templates.fill)
@@ -44,9 +44,11 @@ class Tangents:
         self.locals = {a.id for a in core.tree.args.args} | {
             n.id for n in gast.walk(core.tree)
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-        self.shapes = typeinfer.shape_classes(
-            core.tree, types, lambda f: getattr(rules.lookup(f), "broadcasting", False),
-            core.same_shapes)
+        self.shapes = typeinfer.shape_classes(core.tree, types, _broadcasting, core.same_shapes)
+        self.assumed = {}  # name -> the class its shape is assumed to share (checked)
+        if core.assume_shapes:
+            self.shapes, self.assumed, _ = typeinfer.assumed_shape_classes(
+                core.tree, types, _broadcasting, self.shapes)
 
     def d(self, name):
         tangent = self.namer.tangent(name)
@@ -342,7 +344,8 @@ class Tangents:
                 entry.append(_assign(self.d(a), self.zero_like(a)))
             elif a in self.active and written:
                 entry.append(_assign(self.d(a), _expr("a.copy()", a=_name(self.d(a)))))
-        body = entry + [comment("forward sweep")] + self.block(body)
+        body = entry + [comment("forward sweep")] + shape_checks(
+            self.block(body), self.assumed, self.types, self.namer, [a.id for a in fn.args.args])
         value = ret.value
         if isinstance(value, gast.Name) and value.id in self.active:
             tangent = _name(self.d(value.id))
@@ -371,4 +374,10 @@ def _replace_name(node, old, new):
 
 def jvp(core, types, active, wrt, aliases, np_name="np"):
     """The function computing `(f(x), J(x) @ dx)` for the core form `core`."""
-    return Tangents(core, types, active, wrt, aliases, np_name).run()
+    tangents = Tangents(core, types, active, wrt, aliases, np_name)
+    fn = tangents.run()
+    if core.assume_shapes:  # (the classes the jvp assumes, tangents included: fusion's)
+        names = core.namer.tangent_names()
+        anno.setanno(fn, "assumed", {**tangents.shapes, **{
+            names[n]: c for n, c in tangents.shapes.items() if n in names}})
+    return fn

@@ -1046,53 +1046,14 @@ class Differentiator(SavePlanner):
                          body=[set_index] + rev_body, orelse=[], type_comment=None)]
 
     # ---- the function -----------------------------------------------------------------------
-    def shape_checks(self, fwd):
-        """`fwd` checking the shapes `self.assumed` assumes equal: one slot per class holds the
-        first shape seen, and each binding of one of its names that is not an elementwise
-        operation of the class's own names (whose result has their shape) compares with it."""
-        if not self.assumed:
-            return fwd
-        slots = {}
-
-        def check(name):
-            cls = self.assumed[name]
-            if cls not in slots:
-                slots[cls] = (self.namer.fresh("_shape"), self.ty(name).ndim)
-            return gast.Expr(value=_expr("rt.assume_shape(s, x.shape)",
-                                         s=_name(slots[cls][0]), x=_name(name)))
-
-        def derived(name, value):
-            operands = typeinfer.elementwise_operands(value, _broadcasting)
-            arrays = [a for a in operands if isinstance(a, gast.Name) and self.ty(a.id).is_array]
-            return bool(arrays) and all(
-                self.assumed.get(a.id) == self.assumed[name] and
-                self.ty(a.id).ndim == self.ty(name).ndim for a in arrays) and \
-                all(isinstance(a, (gast.Constant, gast.Name)) for a in operands)
-
-        def walk(stmts):
-            out = []
-            for stmt in stmts:
-                for block in ("body", "orelse"):
-                    if isinstance(getattr(stmt, block, None), list):
-                        setattr(stmt, block, walk(getattr(stmt, block)))
-                out.append(stmt)
-                target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-                if isinstance(target, gast.Name) and target.id in self.assumed and \
-                        not anno.hasanno(stmt.value, "placeholder") and \
-                        not derived(target.id, stmt.value):
-                    out.append(check(target.id))
-            return out
-        body = [check(a) for a in self.core.tree_args if a in self.assumed] + walk(fwd)
-        return [_assign(slot, _expr("rt.shape_slot(n)", n=_const(rank)))
-                for slot, rank in slots.values()] + body
-
     def function(self, fn, fwd, rev):
         args = fn.args
         b_out = self.namer.fresh("b_out")
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
                   a in self.aliases.memory_written(self.written_in_place)]
-        body = copies + [comment("forward sweep")] + self.shape_checks(fwd)
+        body = copies + [comment("forward sweep")] + shape_checks(
+            fwd, self.assumed, self.types, self.namer, self.core.tree_args)
         ret = self.ret_atom
         value = ret
         # (the reverse sweep restores overwritten elements of an array in place)
@@ -1191,6 +1152,50 @@ def _range_args(stmt):
     if len(args) == 2:
         return args[0], args[1], _const(1)
     return args[0], args[1], args[2]
+
+
+def shape_checks(fwd, assumed, types, namer, args):
+    """`fwd` checking the shapes `assumed` ({name: class}) assumes equal: one slot per class
+    holds the first shape seen, and each binding of one of its names (and each argument of
+    `args` among them) that is not an elementwise operation of the class's own names (whose
+    result has their shape) compares with it."""
+    if not assumed:
+        return fwd
+    slots = {}
+
+    def ty(name):
+        return types.get(name, typeinfer.UNKNOWN)
+
+    def check(name):
+        cls = assumed[name]
+        if cls not in slots:
+            slots[cls] = (namer.fresh("_shape"), ty(name).ndim)
+        return gast.Expr(value=_expr("rt.assume_shape(s, x.shape)",
+                                     s=_name(slots[cls][0]), x=_name(name)))
+
+    def derived(name, value):
+        operands = typeinfer.elementwise_operands(value, _broadcasting)
+        arrays = [a for a in operands if isinstance(a, gast.Name) and ty(a.id).is_array]
+        return bool(arrays) and all(
+            assumed.get(a.id) == assumed[name] and ty(a.id).ndim == ty(name).ndim
+            for a in arrays) and all(isinstance(a, (gast.Constant, gast.Name)) for a in operands)
+
+    def walk(stmts):
+        out = []
+        for stmt in stmts:
+            for block in ("body", "orelse"):
+                if isinstance(getattr(stmt, block, None), list):
+                    setattr(stmt, block, walk(getattr(stmt, block)))
+            out.append(stmt)
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+            if isinstance(target, gast.Name) and target.id in assumed and \
+                    not anno.hasanno(stmt.value, "placeholder") and \
+                    not derived(target.id, stmt.value):
+                out.append(check(target.id))
+        return out
+    body = [check(a) for a in args if a in assumed] + walk(fwd)
+    return [_assign(slot, _expr("rt.shape_slot(n)", n=_const(rank)))
+            for slot, rank in slots.values()] + body
 
 
 def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, parallel=None):

@@ -76,6 +76,20 @@ def test_where_arrays_broadcast_the_gradient_without_the_assumption_runs(order, 
         check.compare(gates, args, [0, 1, 2], g(*args))
 
 
+@pytest.mark.parametrize("order", ["same first", "broadcasting first"])
+def test_a_jvp_assumes_shapes_and_checks_them(order, kw, rng):
+    same = rng.standard_normal(4), rng.standard_normal(6), rng.standard_normal((3, 4))
+    broadcasting = rng.standard_normal(1), rng.standard_normal(6), rng.standard_normal((3, 4))
+    source = srcad.source(srcad.jvp, gates, same, same)
+    assert "rt.assume_shape(" in source and "for _i" in source  # (fused over the slices)
+    calls = [same, broadcasting] if order == "same first" else [broadcasting, same]
+    for args in calls + calls:
+        tangents = tuple(rng.standard_normal(np.shape(a)) for a in args)
+        value, tangent = srcad.jvp(gates, args, tangents, mode="source", **kw)
+        assert value == pytest.approx(gates(*args), rel=1e-12)
+        assert tangent == pytest.approx(check.along(gates, args, tangents), rel=1e-6)
+
+
 @pytest.mark.parametrize("shapes", [((4,), (4,)), ((4,), (1,)), ((1,), (4,)),
                                     ((3, 1), (1, 4)), ((3, 4), (3, 4)), ((1, 4), (3, 4))])
 def test_elementwise_operands_of_any_shapes(shapes, kw, rng):
@@ -254,9 +268,10 @@ def generations(monkeypatch):
     return made
 
 
+@pytest.mark.parametrize("transform", ["grad", "jvp"])
 @pytest.mark.parametrize("fn", [pairwise, prefix_beside_the_whole] + programs.PROGRAMS,
                          ids=lambda f: f.__name__)
-def test_no_gradient_is_generated_twice(fn, generations, rng):
+def test_no_derivative_is_generated_twice(fn, transform, generations, rng):
     """Arguments of different shapes at the call (`A + r`, r a row), axes added to broadcast
     (`x[:, None]`, keepdims), an array grown in a loop, a slice beside arrays it is not
     combined with: none is assumed to share a shape it does not have."""
@@ -265,9 +280,18 @@ def test_no_gradient_is_generated_twice(fn, generations, rng):
     wrt = tuple(programs.float_params(fn, args))
     if not wrt:
         return
+    tangents = [rng.standard_normal(np.shape(a)) if k in wrt else None
+                for k, a in enumerate(args)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got = srcad.grad(fn, wrt=wrt, jit=False, mode="source")(*args)
+        if transform == "grad":
+            got = srcad.grad(fn, wrt=wrt, jit=False, mode="source")(*args)
+        else:
+            got = srcad.jvp(fn, args, tangents, jit=False, mode="source")[1]
     assert False not in generations
-    if fn not in programs.PROGRAMS:
+    if fn in programs.PROGRAMS:
+        return
+    if transform == "grad":
         check.compare(fn, args, list(wrt), got if isinstance(got, tuple) else [got])
+    else:
+        assert got == pytest.approx(check.along(fn, args, tangents), rel=1e-6)
