@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import math
 import numbers
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,6 +25,8 @@ from .errors import UnsupportedError
 
 # in a worker: the generated module's digest -> the compiled gradient
 _KERNELS = {}
+# times a call sends what lost workers held and runs its chunks again before it gives up
+ATTEMPTS = 5
 
 
 def _kernel(text, name, statics):
@@ -90,6 +93,8 @@ class DaskGradient:
         if client is not None and not hasattr(client, "scatter"):
             raise TypeError("client must be a distributed.Client (for an address: "
                             f"client=distributed.Client({client!r})), not {type(client).__name__}")
+        if client is not None and getattr(client, "status", None) == "closed":
+            raise ValueError("srcad.dask.value_and_grad: the client given is closed")
         self.data_names = [p for p in params if p in data]
         self.others = [p for p in params if p not in data]
         self.data = {n: data[n] for n in self.data_names}
@@ -102,7 +107,8 @@ class DaskGradient:
         self.examples = {n: np.empty((0,) + a.shape[1:], a.dtype) for n, a in self.data.items()}
         self.own_cluster = client is None
         self.client = client if client is not None else local_client()
-        self._code = {}  # argument types -> (the generated module's future, its specialization)
+        self._code = {}  # argument types -> (the generated module, its specialization)
+        self._sent = {}  # argument types -> the future of the module on the cluster
         try:
             self.chunks = self._send()
         except BaseException:
@@ -118,12 +124,13 @@ class DaskGradient:
             [(0, 0)]
         pieces = [tuple(np.ascontiguousarray(self.data[n][lo:hi]) for n in self.data_names)
                   for lo, hi in bounds]
-        return self.client.map(_aligned_chunk, self.client.scatter(pieces), pure=False)
+        return _held(self.client, self.client.scatter(pieces))
 
     def code(self, args):
         """(the future of the generated module, the arguments with the hidden data) for a call
         with `args` (one per parameter, the data's replaced by empty chunks). The gradient is
-        computed in float64 (srcad.grad's float32 code may need a float64 fallback)."""
+        computed in float64 (srcad.grad's float32 code may need a float64 fallback): the
+        caller passes float32 arguments in float64."""
         g = self.gradient
         flat, structures, labels = g.layout(args)
         if structures:
@@ -144,35 +151,39 @@ class DaskGradient:
             module = (generated.text, generated.gradient.__name__,
                       {k: getattr(v, "fn", v) if frontend.is_custom_vjp(v) else v
                        for k, v in generated.scope.items()})
-            # (sent once to every worker, not with every task)
-            future = self.client.scatter([module], broadcast=True, hash=False)[0]
-            found = self._code[key] = (future, module, spec)
-        future, _, spec = found
-        return future, tuple(flat) + spec.hidden_values()
+            found = self._code[key] = (module, spec)
+        module, spec = found
+        if key not in self._sent:  # (sent once to every worker, not with every task)
+            self._sent[key] = self.client.scatter([module], broadcast=True, hash=False)[0]
+        return self._sent[key], tuple(flat) + spec.hidden_values()
 
     def __call__(self, *args, **kwargs):
         if self.chunks is None:
             raise RuntimeError("this srcad.dask gradient was closed")
         values = self.arguments(args, kwargs)
-        data_at = tuple(self.gradient.params.index(n) for n in self.data_names)
-        for attempt in range(3):
-            future, call_args = self.code(values)
-            futures = [self.client.submit(_chunk, future, call_args, data_at, chunk,
-                                          pure=False) for chunk in self.chunks]
+        params = self.gradient.params
+        # (float32 arguments are computed in float64, their gradients handed back in float32)
+        computed = tuple(v if p in self.data else _float64(v) for p, v in zip(params, values))
+        data_at = tuple(params.index(n) for n in self.data_names)
+        for attempt in range(ATTEMPTS):
             try:
+                if attempt:  # (workers holding some data or the code were lost: send them again)
+                    time.sleep(0.05 * 2 ** attempt)  # (while the cluster replaces them)
+                    self._sent = {}
+                    self.chunks = self._send()
+                future, call_args = self.code(computed)
+                futures = [self.client.submit(_chunk, future, call_args, data_at, chunk,
+                                              pure=False) for chunk in self.chunks]
                 results = self.client.gather(futures)
                 break
             except Exception as exc:
-                if not _lost(exc) or attempt == 2:
+                if not _lost(exc) or attempt == ATTEMPTS - 1:
                     raise
-                # (workers holding some data or the code were lost: send them again)
-                self.chunks = self._send()
-                self._code = {t: (self.client.scatter([m], broadcast=True, hash=False)[0], m, s)
-                              for t, (_, m, s) in self._code.items()}
         value = sum(r[0] for r in results)
         grads = [sum(r[1 + k] for r in results) for k in range(len(results[0]) - 1)]
-        grads = [api._plain(gr, values[i]) for gr, i in zip(grads, self.gradient.wrt_index,
-                                                             strict=True)]
+        given = {**dict(zip(self.others, args)), **kwargs}  # (a 0-d array's gradient is one)
+        grads = [api._plain(gr, given.get(params[i], values[i]))
+                 for gr, i in zip(grads, self.gradient.wrt_index, strict=True)]
         return api._plain(value), grads[0] if self.gradient.single else tuple(grads)
 
     def arguments(self, args, kwargs):
@@ -194,8 +205,8 @@ class DaskGradient:
         """Release the data and code on the cluster; shut down the LocalCluster srcad started
         (a client passed in stays open)."""
         held = list(getattr(self, "chunks", None) or ()) + \
-            [future for future, _, _ in self._code.values()]
-        self.chunks, self._code = None, {}
+            list(self._sent.values())
+        self.chunks, self._code, self._sent = None, {}, {}
         if held:
             self.client.cancel(held)
         if self.own_cluster:
@@ -237,6 +248,9 @@ def local_client(workers=None):
     """A Client of a new LocalCluster on this machine, as value_and_grad starts when given no
     client: `workers` single-threaded worker processes (default: one per core). Pass it as
     `client=` to share one cluster between gradients; close it (and its `.cluster`) after."""
+    if workers is not None and (isinstance(workers, bool) or
+                                not isinstance(workers, numbers.Integral) or workers < 1):
+        raise ValueError(f"workers must be a positive int or None, not {workers!r}")
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -301,7 +315,7 @@ def _dask_blocks(client, arrays):
     arrays = {n: (a if a.chunks[0] == first else a.rechunk({0: first}))
               .rechunk({k: -1 for k in range(1, a.ndim)}) for n, a in arrays.items()}
     blocks = [client.compute(list(a.to_delayed().ravel())) for a in arrays.values()]
-    return [client.submit(_aligned_chunk, chunk, pure=False) for chunk in zip(*blocks)]
+    return _held(client, list(zip(*blocks)))
 
 
 def _aligned(a):
@@ -313,6 +327,29 @@ def _aligned(a):
 
 def _aligned_chunk(arrays):
     return tuple(_aligned(a) for a in arrays)
+
+
+def _held(client, chunks):
+    """The futures of what the workers keep of `chunks` (futures of tuples of arrays), made
+    before the futures of `chunks` are let go (a copy of data let go cannot be made again)."""
+    from distributed import wait
+    held = [client.submit(_held_chunk, chunk, pure=False) for chunk in chunks]
+    wait(held)
+    return held
+
+
+def _held_chunk(arrays):
+    """What a worker keeps of a chunk: its arrays aligned, and copies (a worker in this
+    process was given the caller's own memory, which may change later)."""
+    return tuple(np.require(a, requirements=("A", "C", "O")) for a in arrays)
+
+
+def _float64(value):
+    if isinstance(value, np.float32):
+        return np.float64(value)
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        return value.astype(np.float64)
+    return value
 
 
 def _lost(exc):

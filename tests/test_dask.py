@@ -214,3 +214,47 @@ def test_its_own_cluster_keeps_mallocs_mmap_threshold(rng):
     ref_value, ref_grad = srcad.value_and_grad(logistic)(w, X, y, 0.0)
     np.testing.assert_allclose(value, ref_value, rtol=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-12)
+
+
+def test_what_an_attack_found_on_data_arguments_and_clusters(client, rng):
+    # float32 arguments and data: the value in float64, the gradient in its argument's dtype
+    X32 = rng.normal(size=(2000, 3)).astype(np.float32)
+    w32 = (0.4 * rng.normal(size=3)).astype(np.float32)
+    with srcad.dask.value_and_grad(sum_of_tanh, {"X": X32}, chunk_rows=100,
+                                   client=client) as g:
+        value, grad = g(w32)
+    ref_value, ref_grad = srcad.value_and_grad(sum_of_tanh)(w32.astype(float), X32.astype(float))
+    assert value == pytest.approx(ref_value, rel=1e-12) and grad.dtype == np.float32
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-6)
+    # a 0-d array parameter: its gradient is a 0-d array, as srcad.value_and_grad's
+    x = rng.normal(size=10)
+    with srcad.dask.value_and_grad(scaled, {"x": x}, chunk_rows=4, client=client) as g:
+        _, ga = g(np.array(2.0))
+    assert isinstance(ga, np.ndarray) and ga.shape == () and ga == pytest.approx(np.sum(x))
+    for workers in (0, -1, "2", True):
+        with pytest.raises(ValueError, match="workers must be a positive int"):
+            srcad.dask.local_client(workers)
+
+
+def test_data_changed_later_is_not_seen_by_workers_in_this_process(rng):
+    X, y, w = rng.normal(size=(999, 4)), np.sign(rng.normal(size=999)), rng.normal(size=4)
+    expected = srcad.value_and_grad(logistic)(w, X, y, 0.0)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False)
+    with distributed.Client(cluster) as client:
+        with srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, chunk_rows=100,
+                                       client=client) as g:
+            X[:] = 0.0
+            value, grad = g(w, 0.0)
+        np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+        np.testing.assert_allclose(grad, expected[1], rtol=1e-11)
+    cluster.close()
+    with pytest.raises(ValueError, match="the client given is closed"):
+        srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, client=client)
+
+
+def sum_of_tanh(w, X):
+    return np.sum(np.tanh(X @ w))
+
+
+def scaled(a, x):
+    return np.sum(a * x)
