@@ -69,6 +69,8 @@ METHODS = {
     "round": np.round, "swapaxes": np.swapaxes, "diagonal": np.diagonal,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
+# reductions whose dtype= is a conversion of their argument first
+IN_DTYPE = {np.sum, np.mean, np.prod, np.cumsum, np.cumprod}
 # builtins that reach variables or code by name, which a source transform cannot follow
 DYNAMIC = {eval, exec, compile, locals, globals, vars, getattr, setattr, delattr, __import__}
 # NumPy functions that write into an argument (out= aside)
@@ -877,9 +879,19 @@ class _Lowering:
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             _unsupported("*args / **kwargs in a call", node)
+        if target in IN_DTYPE and node.args and any(k.arg == "dtype" for k in node.keywords):
+            node = self.in_dtype(node)
         given = list(node.args)
         if target in (np.array, np.asarray) and given:  # np.array([[1.0, 0.0], [a, b]])
             given[0] = self.rows_as_arrays(_lists_as_tuples(given[0]))
+            if isinstance(given[0], gast.Tuple) and (len(given) > 1 or node.keywords):
+                # np.array((a, b), dtype=d) is np.asarray(np.array((a, b)), dtype=d)
+                made = gast.Call(func=anno.deepcopy(func), args=[given[0]], keywords=[])
+                anno.setanno(made.func, "func", target)
+                return self.call(anno.copy_loc(gast.Call(
+                    func=gast.Attribute(value=_name(self.np_name), attr="asarray",
+                                        ctx=gast.Load()),
+                    args=[made] + given[1:], keywords=node.keywords), node))
             if target is np.asarray and isinstance(given[0], gast.Tuple):  # a new array too
                 target, func = np.array, self.numpy_call(np.array, []).func
             elif not isinstance(given[0], gast.Tuple):
@@ -1044,6 +1056,16 @@ class _Lowering:
         self.emit(_assign(atom.id, call, self.stmt))
         return atom
 
+    def in_dtype(self, node):
+        """np.sum(x, axis, dtype=d) as np.sum(np.asarray(x, dtype=d), axis): NumPy adds (or
+        multiplies) in d, the elements converted first."""
+        keywords = [k for k in node.keywords if k.arg != "dtype"]
+        dtype = next(k.value for k in node.keywords if k.arg == "dtype")
+        array = self.numpy_call(np.asarray, [self.call_arg(node.args[0])])
+        array.keywords = [gast.keyword(arg="dtype", value=self.numpy_dtype(dtype))]
+        return anno.copy_loc(gast.Call(func=node.func, args=[self.atom(array)] + node.args[1:],
+                                       keywords=keywords), node)
+
     def append(self, node):
         """np.append(a, v) is np.concatenate((kn.flat(a), kn.flat(v))) (both flattened, a
         number too); np.append(a, v, axis) is np.concatenate((a, v), axis)."""
@@ -1118,6 +1140,12 @@ class _Lowering:
         if any(k.arg == "out" for k in node.keywords):
             _refuse_a_write(node)
         receiver = self.atom(func.value)
+        if method in IN_DTYPE and any(k.arg == "dtype" for k in node.keywords):
+            # (x.sum(dtype=d) is np.sum(np.asarray(x, dtype=d)))
+            node = self.in_dtype(anno.copy_loc(gast.Call(func=func, args=[receiver] + node.args,
+                                                         keywords=node.keywords), node))
+            receiver, node = node.args[0], anno.copy_loc(gast.Call(
+                func=func, args=node.args[1:], keywords=node.keywords), node)
         if method is np.clip and (one := _one_bound(node.args[:2])) is not None:  # x.clip(lo, None)
             return self.numpy_call(one[0], [receiver, self.call_arg(one[1])])
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy

@@ -85,10 +85,21 @@ def ellipsis_of_numpy_scalars(x):
     return s[...] * x[0] + x[1][...] * np.sin(s) + t[...] * u[...] + (x @ x)[...] * x[1]
 
 
+def reductions_in_a_dtype(x):
+    m = np.reshape(x, (2, 2))
+    return np.sum(x * x, dtype=np.float64) + np.mean(np.sin(m), axis=0, dtype=float).sum() + \
+        x.sum(dtype=np.float64) * m.prod(dtype="float64") + np.cumsum(x, dtype=np.float64)[-1]
+
+
+def an_array_written_in_the_call_in_a_dtype(x):
+    y = np.array([x[0], x[1] * 2.0], dtype=x.dtype) + np.array((x[2], 1.0), np.float64)
+    return np.sum(y * y)
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
-         ellipsis_of_numpy_scalars]
+         ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
