@@ -206,7 +206,8 @@ class _Run:
             value, target = stmt.value.args[:2]  # (x op= e: the result must keep x's shape)
             if isinstance(value, gast.Name) and value.id in self.local and \
                     isinstance(target, gast.Name):
-                self._operand(target.id, (0,) * self.c.ty(target.id).ndim)
+                if target.id not in self.local and target.id not in self.views:
+                    self._operand(target.id, (0,) * self.c.ty(target.id).ndim)
                 return "proven"  # (both have the loop's shape)
             return None
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript):

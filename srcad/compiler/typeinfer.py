@@ -237,6 +237,9 @@ class _Infer:
             if axis is None or not all(type(a) is int for a in axes):
                 return UNKNOWN
             return array(args[0].kind, args[0].ndim - len(axes))
+        if func is np.transpose and len(args) == 2 and args[0].is_array and \
+                args[1].kind == "tuple":  # (axes not constants: a stand-in has no such axes)
+            return args[0]
         if func is np.reshape and len(args) == 2 and args[0].is_array:
             # (a stand-in has one element: it cannot take the new shape)
             shape = args[1]

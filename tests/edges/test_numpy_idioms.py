@@ -166,3 +166,16 @@ def test_an_array_made_with_another_arrays_dtype(dtype, jit, rng):
     assert g.dtype == dtype
     check.compare(rows_of_an_array_of_its_dtype, (x.astype(np.float64),), [0],
                   [g.astype(np.float64)], rtol=1e-3 if dtype == np.float32 else 1e-5)
+
+
+def transposed_by_axes(x, axes):
+    return np.sum(np.transpose(x, axes) ** 2 * np.arange(4.0))
+
+
+@pytest.mark.parametrize("axes", [(1, 0, 2), (2, 1, 0)])
+def test_transpose_by_axes_an_argument_holds(axes, jit, rng):
+    """(axes passed in, not constants, were refused: type inference ran np.transpose on
+    stand-ins without them)"""
+    x = rng.standard_normal((2, 3, 4) if axes[2] == 2 else (4, 3, 2))
+    g = srcad.grad(transposed_by_axes, mode="source", jit=jit)(x, axes)
+    check.compare(transposed_by_axes, (x, axes), [0], [g])

@@ -90,6 +90,34 @@ def test_a_jvp_assumes_shapes_and_checks_them(order, kw, rng):
         assert tangent == pytest.approx(check.along(gates, args, tangents), rel=1e-6)
 
 
+def updated_copy(x, w):
+    d = x.copy()
+    d += 1.0
+    e = np.sin(x[1:])
+    e *= x[:-1]
+    e -= 0.5
+    return np.sum(d ** 2 * w) + np.sum(e * e)
+
+
+def updated_sine(x):
+    d = np.sin(x)
+    d *= x
+    return d ** 2
+
+
+def test_a_new_array_updated_in_place_by_a_number(kw, rng):
+    """(found by an attack: forward mode's fused loop checked the shape of `d` before `d = x.copy()`
+    had bound it, in `d = x.copy(); d += 1.0`)"""
+    x, w = rng.standard_normal(5), rng.standard_normal(5)
+    tangents = rng.standard_normal(5), None
+    _, tangent = srcad.jvp(updated_copy, (x, w), tangents, mode="source", **kw)
+    assert tangent == pytest.approx(check.along(updated_copy, (x, w), tangents), rel=1e-6)
+    jacobian = np.diag(2 * np.sin(x) * x * (np.cos(x) * x + np.sin(x)))
+    for mode in ("fwd", "rev"):
+        np.testing.assert_allclose(srcad.jacobian(updated_sine, mode=mode, **kw)(x), jacobian,
+                                   rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("shapes", [((4,), (4,)), ((4,), (1,)), ((1,), (4,)),
                                     ((3, 1), (1, 4)), ((3, 4), (3, 4)), ((1, 4), (3, 4))])
 def test_elementwise_operands_of_any_shapes(shapes, kw, rng):
