@@ -318,30 +318,23 @@ def _dask_blocks(client, arrays):
     return _held(client, list(zip(*blocks)))
 
 
-def _aligned(a):
-    """`a`, or a C-contiguous aligned copy of it. An array received over the network may start
-    at any byte of its message; NumPy and Numba take slow paths over an unaligned float64
-    array (a chunk's matrix-vector product ran 3x slower)."""
-    return np.require(a, requirements=("A", "C"))
-
-
-def _aligned_chunk(arrays):
-    return tuple(_aligned(a) for a in arrays)
+def _aligned_chunk(arrays, copy=False):
+    """The arrays, each C-contiguous and aligned (copied where not, or always with `copy`). An
+    array received over the network may start at any byte of its message; NumPy and Numba
+    take slow paths over an unaligned float64 array (a chunk's matrix-vector product ran 3x
+    slower)."""
+    requirements = ("A", "C", "O") if copy else ("A", "C")
+    return tuple(np.require(a, requirements=requirements) for a in arrays)
 
 
 def _held(client, chunks):
     """The futures of what the workers keep of `chunks` (futures of tuples of arrays), made
     before the futures of `chunks` are let go (a copy of data let go cannot be made again)."""
     from distributed import wait
-    held = [client.submit(_held_chunk, chunk, pure=False) for chunk in chunks]
+    # (copies: a worker in this process was given the caller's memory, which may change later)
+    held = [client.submit(_aligned_chunk, chunk, copy=True, pure=False) for chunk in chunks]
     wait(held)
     return held
-
-
-def _held_chunk(arrays):
-    """What a worker keeps of a chunk: its arrays aligned, and copies (a worker in this
-    process was given the caller's own memory, which may change later)."""
-    return tuple(np.require(a, requirements=("A", "C", "O")) for a in arrays)
 
 
 def _float64(value):

@@ -912,22 +912,14 @@ class _Lowering:
                 einsum_kernel.parse(args[0].value, len(args) - 1)
             except ValueError as exc:
                 _unsupported(str(exc), node)
-            call = gast.Call(func=gast.Attribute(value=_name("kn"), attr="einsum",
-                                                 ctx=gast.Load()),
-                             args=[gast.Tuple(elts=args[1:], ctx=gast.Load()), args[0]],
-                             keywords=[])
-            anno.setanno(call.func, "func", rules.EINSUM)
-            return call
+            return self.kernel_call(rules.EINSUM,
+                                    [gast.Tuple(elts=args[1:], ctx=gast.Load()), args[0]])
         if target is scipy.linalg.cho_solve and len(args) == 2 and \
                 isinstance(args[0], gast.Tuple) and len(args[0].elts) == 2 and \
                 all(k.arg in ("overwrite_b", "check_finite") for k in keywords):
             # kn.cholesky_solve(c, b, lower): the factor an argument of its own, with a rule
             (c, lower), b = args[0].elts, args[1]
-            call = gast.Call(func=gast.Attribute(value=_name("kn"), attr="cholesky_solve",
-                                                 ctx=gast.Load()),
-                             args=[c, b, lower], keywords=[])
-            anno.setanno(call.func, "func", linalg_kernels.cholesky_solve)
-            return call
+            return self.kernel_call(linalg_kernels.cholesky_solve, [c, b, lower])
         call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
         anno.setanno(call.func, "func", target)
         return call
@@ -1047,13 +1039,17 @@ class _Lowering:
         return self.numpy_call(ufunc, [self.kernel_atom(array_kernels.outer_operand,
                                                         [a, shape]), b])
 
-    def kernel_atom(self, kernel, args):
-        """A name for `kn.<kernel>(*args)` (which has a rule), assigned here."""
+    def kernel_call(self, kernel, args):
+        """`kn.<kernel>(*args)`, a kernel of srcad.kernels with a rule of its own."""
         call = gast.Call(func=gast.Attribute(value=_name("kn"), attr=kernel.__name__,
                                              ctx=gast.Load()), args=args, keywords=[])
         anno.setanno(call.func, "func", kernel)
+        return call
+
+    def kernel_atom(self, kernel, args):
+        """A name for `kn.<kernel>(*args)`, assigned here."""
         atom = _name(self.namer.temp())
-        self.emit(_assign(atom.id, call, self.stmt))
+        self.emit(_assign(atom.id, self.kernel_call(kernel, args), self.stmt))
         return atom
 
     def in_dtype(self, node):

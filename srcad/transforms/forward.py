@@ -28,7 +28,8 @@ from ..compiler.frontend import is_custom_vjp
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
-from .reverse import _bind, _broadcasting, _load, shape_checks, user_rule_name
+from .reverse import _bind, _broadcasting, _load, mark_assumed, shape_checks, \
+    user_rule_name
 
 _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
                                  templates.make_assign, templates.fill)
@@ -376,8 +377,6 @@ def jvp(core, types, active, wrt, aliases, np_name="np"):
     """The function computing `(f(x), J(x) @ dx)` for the core form `core`."""
     tangents = Tangents(core, types, active, wrt, aliases, np_name)
     fn = tangents.run()
-    if core.assume_shapes:  # (the classes the jvp assumes, tangents included: fusion's)
-        names = core.namer.tangent_names()
-        anno.setanno(fn, "assumed", {**tangents.shapes, **{
-            names[n]: c for n, c in tangents.shapes.items() if n in names}})
+    if core.assume_shapes:
+        mark_assumed(fn, tangents.shapes, core.namer.tangent_names())
     return fn

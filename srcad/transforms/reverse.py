@@ -1211,9 +1211,14 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     differentiator = Differentiator(core, types, active, wrt, aliases, np_name, aux, parallel)
     fn = differentiator.run()
     anno.setanno(fn, "chunks", differentiator.chunks)
-    if core.assume_shapes:  # (the classes the gradient assumes, adjoints included: fusion's)
-        shapes = differentiator.shapes
-        adjoints = core.namer.adjoint_names()
-        anno.setanno(fn, "assumed", {**shapes, **{adjoints[n]: c for n, c in shapes.items()
-                                                  if n in adjoints}})
+    if core.assume_shapes:
+        mark_assumed(fn, differentiator.shapes, core.namer.adjoint_names())
     return fn
+
+
+def mark_assumed(fn, shapes, derivatives):
+    """Annotate the derivative function `fn` with the shape classes its code assumes (fusion's
+    classes): `shapes` for the function's names, the same for their `derivatives` ({name:
+    the name of its adjoint or tangent})."""
+    anno.setanno(fn, "assumed", {**shapes, **{derivatives[n]: c for n, c in shapes.items()
+                                              if n in derivatives}})
