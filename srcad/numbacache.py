@@ -6,7 +6,8 @@ not write is removed, never unpickled, and the function compiled again. They are
 the generated module whatever NUMBA_CACHE_DIR says.
 
 The files are named after the module (whose name is the hash of its text) and a key over what
-else is compiled into the machine code: every njit option (`fastmath`, ...), the code of each
+else is compiled into the machine code: every njit option (`fastmath`, ...), Numba's optimisation
+level and bounds checking from the environment (NUMBA_OPT, NUMBA_BOUNDSCHECK), the code of each
 function the generated code calls by name rather than inlining (a custom_vjp's function and
 vjp), with the values of the globals it reads (Numba freezes them: the attributes it reads of a
 user's module too), followed through every function they call, and srcad's own source (its
@@ -23,6 +24,7 @@ import sys
 import types
 from pathlib import Path
 
+import numba
 import numpy as np
 from numba.core import caching
 
@@ -134,6 +136,8 @@ def compile_key(dispatcher):
     options = sorted((k, diskcache.canonical(v))
                      for k, v in dispatcher.targetoptions.items())
     h.update(repr(options).encode())
+    config = numba.config  # (settings from the environment that Numba's own index ignores)
+    h.update(repr((int(config.OPT), config.BOUNDSCHECK, config.DEBUGINFO_DEFAULT)).encode())
     fn, seen = dispatcher.py_func, set()
     names = _names(fn.__code__)
     for name in sorted(names & fn.__globals__.keys()):

@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -8,6 +9,10 @@ import pytest
 # of Numba's default -O3 (NUMBA_OPT=3 runs them as users do). Set before anything imports
 # Numba, which reads it once.
 os.environ.setdefault("NUMBA_OPT", "0")
+# Numba's cache (cache=True, as bench/workloads/ compiles its primals and hand adjoints) does not
+# key its files on the optimisation level: written at -O0 into the checkout, `srcad bench` would
+# later time the hand adjoints 10-20x slower than they are. The tests keep theirs elsewhere.
+os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="srcad-tests-numba-"))
 
 
 @pytest.fixture(autouse=True, scope="session")

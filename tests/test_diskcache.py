@@ -27,12 +27,13 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def run(tmp_path, transformed=None):
-    """(the gradient's sum, Numba's cache hits) from a new process; `transformed`: whether
-    the pipeline must have run (False: the generated gradient was reused)."""
+def run(tmp_path, transformed=None, **environ):
+    """(the gradient's sum, Numba's cache hits) from a new process with `environ` added;
+    `transformed`: whether the pipeline must have run (False: the generated gradient was
+    reused)."""
     env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"),
                PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]),
-               PYTHONDONTWRITEBYTECODE="1")  # (a model edited within a second is read anew)
+               PYTHONDONTWRITEBYTECODE="1", **environ)  # (a model edited within a second is read anew)
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split("\n")
     if transformed is not None:
@@ -128,6 +129,14 @@ def test_machine_code_is_kept_per_njit_option(tmp_path, monkeypatch):
     g = srcad.value_and_grad(summed, fastmath=False, cache=True)
     assert g(x)[0] == srcad.value_and_grad(summed, jit=False)(x)[0]  # (in order, as Python)
     assert not g._last.call.stats.cache_hits  # (not fastmath's machine code, from the disk)
+
+
+def test_machine_code_is_kept_per_optimisation_level(tmp_path):
+    """Numba's own index ignores NUMBA_OPT: code compiled at -O0 must not be run at -O3."""
+    write_model(tmp_path, 2)
+    value, _ = run(tmp_path, NUMBA_OPT="0")
+    assert run(tmp_path, NUMBA_OPT="3") == (value, "hits Counter()")
+    assert run(tmp_path, NUMBA_OPT="3")[1] != "hits Counter()"
 
 
 VJP_MODULE = """

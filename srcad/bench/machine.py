@@ -30,9 +30,9 @@ def describe(peers=()):
     try:
         import numba
 
-        svml = bool(numba.config.USING_SVML)
+        svml, opt = bool(numba.config.USING_SVML), int(numba.config.OPT)
     except Exception:
-        svml = None
+        svml = opt = None
     desc = {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -41,6 +41,7 @@ def describe(peers=()):
         "python": platform.python_version(),
         "versions": {d: _version(d) for d in ("srcad", "numpy", "numba", "llvmlite", "scipy")},
         "numba_svml": svml,
+        "numba_opt": opt,
         "intel_cmplr_lib_rt": _version("intel-cmplr-lib-rt"),
         "peers": {p: _version(p) for p in peers},
     }
@@ -62,6 +63,9 @@ def header(machine, settings):
         svml += (" (install intel-cmplr-lib-rt for Numba to vectorise sin/exp/log)"
                  if not machine["intel_cmplr_lib_rt"] else
                  " (intel-cmplr-lib-rt is installed but Numba did not load SVML)")
+    opt = f"-O{machine['numba_opt']} (NUMBA_OPT)"
+    if machine["numba_opt"] != 3:
+        opt += ": not Numba's default -O3, the times are not what users get"
     fastmath = "on (primal and srcad; hand adjoints as written)" if settings["fastmath"] else "off"
     return "\n".join([
         "srcad bench",
@@ -72,6 +76,7 @@ def header(machine, settings):
          f"scipy {v['scipy']}"),
         f"peers   : {peers or 'none requested (--peers jax,autograd,torch)'}",
         f"SVML    : {svml}",
+        f"LLVM    : {opt}",
         f"threads : every library pinned to 1: {settings['threads']}",
         f"timing  : {settings['timing']}",
         f"limits  : {settings['limits']}",

@@ -95,12 +95,13 @@ def test_end_to_end_table_json_and_progress(tiny, tmp_path):
     for title in ("srcad bench", "Times (median per call)", "Ratios", "Compile time",
                   "Peak traced memory", "threads : every library pinned to 1", "SVML"):
         assert title in out
+    assert "LLVM    : -O0 (NUMBA_OPT): not Numba's default -O3" in out  # (the tests' level)
     assert "[1/4] tiny 5 numba primal … " in r.stderr and "elapsed" in r.stderr
     assert "ETA" in r.stderr.splitlines()[1]
 
     data = json.loads(out_json.read_text())
     machine = data["machine"]
-    for key in ("cpu", "cores", "python", "versions", "numba_svml", "peers"):
+    for key in ("cpu", "cores", "python", "versions", "numba_svml", "numba_opt", "peers"):
         assert key in machine
     assert machine["versions"]["numpy"] == np.__version__
     (row,) = data["results"]
