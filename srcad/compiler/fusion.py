@@ -419,6 +419,14 @@ class _Run:
             return self._visit(node.operand)
         if _is_elementwise_call(node, self.c.np):
             return sum(self._visit(a) for a in node.args)
+        fill = _fill_value(node)
+        if fill is not None:  # (np.sum's adjoint times a partial: its element is g)
+            g, x = fill
+            if self._visit(g) or self.c.ty(x).ndim != self.rank and self.cls is not None:
+                raise _Refused
+            if x not in self.local:
+                self._operand(x, (0,) * self.c.ty(x).ndim)  # (its shape only)
+            return 1
         raise _Refused
 
     def _operand(self, name, cuts):
@@ -648,6 +656,9 @@ class _Elements(gast.NodeTransformer):
         return node
 
     def visit_Call(self, node):
+        fill = _fill_value(node)
+        if fill is not None:
+            return self.visit(fill[0])
         self.generic_visit(node)
         return node.args[0] if node.func.attr == "copy" else node
 
