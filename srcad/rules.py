@@ -460,8 +460,10 @@ HELPERS = "Helpers of generated derivative code"
 section(HELPERS)
 elementwise(runtime.broadcast_tangent, params="t, ans", t="g", ans="g * 0.0")
 elementwise(runtime.masked, params="value, mask", value="rt.masked(g, mask)")
-elementwise(runtime.pow_dx, params="x, y", x="g * y * rt.pow_dx(x, y - 1.0)",
-            y="g * np.power(x, y - 1.0) * (1.0 + y * rt.log_or_zero(x))")
+elementwise(runtime.pow_dx, params="x, y, k=1", x="g * rt.pow_dx(x, y, k + 1)",
+            y="g * (rt.falling(y, k, 1) * np.power(x, y - k) + rt.pow_dx(x, y, k) * "
+              "rt.log_or_zero(x))")
+elementwise(runtime.falling, params="y, k, m=0", y="g * rt.falling(y, k, m + 1)")
 elementwise(runtime.log_or_zero, x="g * rt.inverse_or_zero(x)")
 elementwise(runtime.inverse_or_zero, x="-g * rt.inverse_or_zero(x) ** 2")
 elementwise(runtime.xdivy, params="x, y", x="g / y", y="-g * rt.xdivy(x, y) / y")

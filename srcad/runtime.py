@@ -419,10 +419,32 @@ def _masked(value, mask):
 
 # ---- powers -------------------------------------------------------------------------------
 
-def pow_dx(x, y):
-    """d(x ** y)/dx = y * x ** (y - 1), which is 0 where y == 0 (also at x == 0)."""
+def pow_dx(x, y, k=1):
+    """The k-th derivative of x ** y in x, y (y - 1) ... (y - k + 1) x ** (y - k): 0 where that
+    product is (an integer 0 <= y < k: x ** y is a polynomial of lower degree), also at
+    x == 0, where x ** (y - k) is infinite (so that no derivative of x ** 0 is 0 * inf)."""
+    factor = falling(y, k)
     with np.errstate(divide="ignore", invalid="ignore"):  # (the branch np.where drops)
-        return np.where(y == 0, 0.0, y * np.power(x, np.subtract(y, 1)))
+        return np.where(factor == 0, 0.0, factor * np.power(x, np.subtract(y, k)))
+
+
+@register_jitable
+def falling(y, k, m=0):
+    """The m-th derivative in y of y (y - 1) ... (y - k + 1), the falling factorial (k >= 1):
+    its polynomial's coefficients, differentiated m times, at y."""
+    coefficients = np.zeros(k + 1)  # (lowest degree first)
+    coefficients[0] = 1.0
+    for j in range(k):  # (times y - j)
+        for degree in range(j + 1, 0, -1):
+            coefficients[degree] = coefficients[degree - 1] - j * coefficients[degree]
+        coefficients[0] = -j * coefficients[0]
+    out = y * 0.0
+    for degree in range(k, m - 1, -1):
+        coefficient = coefficients[degree]
+        for t in range(m):
+            coefficient *= degree - t
+        out = out * y + coefficient
+    return out
 
 
 def log_or_zero(x):
@@ -462,10 +484,17 @@ def inverse_or_zero(x):
 
 
 @overload(pow_dx)
-def _pow_dx(x, y):
+def _pow_dx(x, y, k=1):
     if not _is_array(x) and not _is_array(y):
-        return lambda x, y: 0.0 if y == 0 else y * x ** (y - 1.0)  # (inf at 0, as NumPy)
-    return lambda x, y: np.where(y == 0, 0.0, y * np.power(x, y - 1.0))
+        def scalar(x, y, k=1):
+            factor = falling(y, k)
+            return 0.0 if factor == 0 else factor * x ** (y - k)  # (inf at 0, as NumPy)
+        return scalar
+
+    def array(x, y, k=1):
+        factor = falling(y, k)
+        return np.where(factor == 0, 0.0, factor * np.power(x, y - k))
+    return array
 
 
 @overload(log_or_zero)

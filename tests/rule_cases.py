@@ -115,7 +115,11 @@ SPECIAL = {
     # helpers of generated derivative code
     runtime.broadcast_tangent: [("rt.broadcast_tangent(x, y)", {"x": (), "y": V3}),
                                 ("rt.broadcast_tangent(x, y)", {"x": (1, 3), "y": (2, 3)})],
-    runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()})],
+    runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()}),
+                     ("rt.pow_dx(x, y, 2)", {"x": V3, "y": V3}),
+                     ("rt.pow_dx(x, 3.0 + y, 3)", {"x": (), "y": ()})],
+    runtime.falling: [("rt.falling(y, 3)", {"y": V3}), ("rt.falling(y, 4, 2)", {"y": ()}),
+                      ("rt.falling(y, 2, 3)", {"y": V3})],
     runtime.log_or_zero: [("rt.log_or_zero(x)", {"x": V3})],
     runtime.inverse_or_zero: [("rt.inverse_or_zero(x)", {"x": V3})],
     runtime.xdivy: [("rt.xdivy(x, y)", {"x": V3, "y": V3})],

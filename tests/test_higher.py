@@ -187,6 +187,55 @@ def loop_power(x, n):
     return p
 
 
+def power_zero(x):
+    return x ** 0
+
+
+def power_one(x):
+    return x ** 1
+
+
+def power_of_argument(x, n):
+    return x ** n
+
+
+def power_of_both(x, y):
+    return x ** y
+
+
+def summed_power_zero(x):
+    return np.sum(x ** 0 + x)
+
+
+def test_every_derivative_of_a_lower_power_is_zero_at_zero(jit):
+    """Found by an attack: d2/dx2 x ** 0 and d3/dx3 x ** 1 at x = 0 were NaN (0 times the
+    infinite x ** -2 of the first derivative's own derivative); they are 0 (JAX agrees)."""
+    grad = srcad.grad
+    assert srcad.hessian(power_zero, jit=jit)(0.0) == 0.0
+    assert grad(grad(power_zero))(0.0) == 0.0
+    assert srcad.hvp(power_zero, jit=jit)(0.0, 1.0) == 0.0
+    assert srcad.hessian(power_of_argument, jit=jit)(0.0, 0) == 0.0
+    assert srcad.hessian(power_of_argument, jit=jit)(0.0, 1) == 0.0
+    assert srcad.hessian(power_of_argument, jit=jit)(0.0, 2) == 2.0
+    assert grad(grad(grad(power_one)))(0.0) == 0.0
+    assert grad(grad(grad(power_of_argument)))(0.0, 2) == 0.0
+    assert grad(grad(grad(power_of_argument)))(0.0, 3) == 6.0
+    np.testing.assert_array_equal(srcad.hessian(summed_power_zero, jit=jit)(np.array([0.0, 2.0])),
+                                  np.zeros((2, 2)))
+
+
+def test_second_derivatives_of_a_power_in_both(jit, rng):
+    x, y = (float(v) for v in rng.uniform(0.5, 2.5, 2))
+    for k in (0, 1):
+        def fd(i, j, eps=1e-5):  # (d/d(arg j) of the gradient's entry i)
+            first = srcad.grad(power_of_both, wrt=i, jit=False)
+            step = [0.0, 0.0]
+            step[j] = eps
+            return (first(x + step[0], y + step[1]) - first(x - step[0], y - step[1])) / (2 * eps)
+        second = srcad.grad(srcad.grad(power_of_both, wrt=k, jit=jit), wrt=(0, 1), jit=jit)
+        np.testing.assert_allclose(second(x, y), (fd(k, 0), fd(k, 1)), rtol=1e-6)
+
+
 def test_grad_of_grad(jit, rng):
     x = float(rng.uniform(0.5, 2.0))
     grad = srcad.grad

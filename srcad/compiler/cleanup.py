@@ -232,7 +232,8 @@ class _Folder(gast.NodeTransformer):
                 len(node.args) == 2 and _is_num(node.args[0]) and node.args[0].value == 0:
             self.changed = True  # range(0, n) -> range(n)
             node.args = node.args[1:]
-        if _is_runtime(node, "pow_dx") and _is_num(node.args[1]) and node.args[1].value != 0:
+        if _is_runtime(node, "pow_dx") and len(node.args) == 2 and _is_num(node.args[1]) and \
+                node.args[1].value != 0:
             self.changed = True  # rt.pow_dx(x, 3) -> 3 * x ** (3 - 1)
             y = node.args[1]
             power = gast.BinOp(left=node.args[0], op=gast.Pow(),
