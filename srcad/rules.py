@@ -319,7 +319,7 @@ adjoint(np.dot, operator.matmul, np.matmul, params="a, b", max_ndim=2, linear="a
 adjoint(np.outer, params="a, b", max_ndim=1, a="np.dot(g, b)", b="np.dot(a, g)",
         linear="a; b")
 adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoint_b(g, a, b)",
-        linear="a; b")
+        forward="kn.kron(a, b)", linear="a; b")
 adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, axes)",
         b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)",
         linear="a; b")

@@ -228,12 +228,17 @@ def builtin_min_of_an_array(x):
     return min(x) * 2.0
 
 
+def asks_hasattr(x):  # (found by an attack: Numba's error named neither hasattr nor the line)
+    return np.sum(x ** 2) if hasattr(x, "flatten") else 0.0
+
+
 @pytest.mark.parametrize("fn, arg, message", [
     (imports_inside, 0.5, r"an import inside the function \(math as m\)"),
     (reads_a_dict_global, 0.5, ("reads 'WEIGHTS_BY_NAME' from outside the function, which "
                                 "is not a number, an array or a tuple of them")),
     (reads_a_list_global, np.ones(2), "reads 'WEIGHTS_LIST' from outside the function"),
     (builtin_min_of_an_array, np.ones(2), r"builtin min\(\) of one iterable.*np.min\(x\)"),
+    (asks_hasattr, np.ones(2), r"hasattr\(\), which reads or runs code by name"),
     (becomes_an_array, np.ones((3, 2)),
      r"type of 'total \+ row': 'total' is a float at one point and a float\[1d\] at another"),
     (generator, 1.0, r"a generator or coroutine \(yield / await\)"),

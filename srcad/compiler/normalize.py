@@ -72,7 +72,8 @@ ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # reductions whose dtype= is a conversion of their argument first
 IN_DTYPE = {np.sum, np.mean, np.prod, np.cumsum, np.cumprod}
 # builtins that reach variables or code by name, which a source transform cannot follow
-DYNAMIC = {eval, exec, compile, locals, globals, vars, getattr, setattr, delattr, __import__}
+DYNAMIC = {eval, exec, compile, locals, globals, vars, getattr, hasattr, setattr, delattr,
+           __import__}
 # NumPy functions that write into an argument (out= aside)
 WRITES_INTO_ARGUMENTS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal,
                          np.put_along_axis}

@@ -240,6 +240,16 @@ class _Infer:
         if func is np.transpose and len(args) == 2 and args[0].is_array and \
                 args[1].kind == "tuple":  # (axes not constants: a stand-in has no such axes)
             return args[0]
+        if func is np.linalg.norm and args and args[0].is_array:
+            # (the rank is the same for every order, which may not be a constant: a stand-in
+            # float is no matrix norm's order)
+            axis, keepdims = (consts.get(k, const_args[i] if len(args) > i else default)
+                              for k, i, default in (("axis", 2, None), ("keepdims", 3, False)))
+            if keepdims is True:
+                return array("f", args[0].ndim)
+            axes = 0 if axis is None else 1 if type(axis) is int else \
+                len(axis) if isinstance(axis, tuple) else None
+            return UNKNOWN if axes is None else array("f", args[0].ndim - axes if axes else 0)
         if func is np.reshape and len(args) == 2 and args[0].is_array:
             # (a stand-in has one element: it cannot take the new shape)
             shape = args[1]

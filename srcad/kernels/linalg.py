@@ -572,6 +572,20 @@ def outer_adjoint_b(g, a, b):
     return np.dot(np.ascontiguousarray(a).ravel(), np.ascontiguousarray(g)).reshape(b.shape)
 
 
+def kron(a, b):
+    """`np.kron(a, b)`, compiled for arrays of any layout (Numba's takes contiguous ones)."""
+    return np.kron(a, b)
+
+
+@overload(kron)
+def _kron(a, b):
+    def contiguous(v):
+        return (lambda v: np.ascontiguousarray(v)) if isinstance(v, types.Array) else \
+            (lambda v: v)
+    first, second = register_jitable(contiguous(a)), register_jitable(contiguous(b))
+    return lambda a, b: np.kron(first(a), second(b))
+
+
 def _matrix(a):
     if np.ndim(a) not in (1, 2):
         raise ValueError("srcad: kron adjoints take vectors or matrices")

@@ -5,6 +5,8 @@ numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an 
 `np.polyval`; `x.item()`. Values against the function's, gradients against finite differences,
 compiled and as Python."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,45 @@ def test_transpose_by_axes_an_argument_holds(axes, jit, rng):
     x = rng.standard_normal((2, 3, 4) if axes[2] == 2 else (4, 3, 2))
     g = srcad.grad(transposed_by_axes, mode="source", jit=jit)(x, axes)
     check.compare(transposed_by_axes, (x, axes), [0], [g])
+
+
+def norm_of_order(M, o):
+    return np.linalg.norm(M, o)
+
+
+def norm_of_order_by_name(M, o):
+    return np.linalg.norm(M, ord=o)
+
+
+def norm_of_negative_infinity(M):
+    return np.linalg.norm(M, ord=-np.inf)
+
+
+def row_norms_of_order(M, o):
+    return np.sum(np.linalg.norm(M, o, 1, True) ** 2)
+
+
+@pytest.mark.parametrize("o", [np.inf, -np.inf, 1.0, -1, 2])
+def test_a_matrix_norm_of_an_order_not_a_constant(o, jit, rng):
+    """(found by an attack: an order held in a variable, or -np.inf, was refused as a type
+    srcad could not infer: type inference ran the norm with a stand-in order)"""
+    M = rng.standard_normal((4, 3))
+    for fn in (norm_of_order, norm_of_order_by_name, row_norms_of_order):
+        g = srcad.grad(fn, mode="source", jit=jit)(M, o)
+        check.compare(fn, (M, o), [0], [g], rtol=1e-5, atol=1e-6)
+    g = srcad.grad(norm_of_negative_infinity, mode="source", jit=jit)(M)
+    check.compare(norm_of_negative_infinity, (M,), [0], [g], rtol=1e-5, atol=1e-6)
+
+
+def kron_of_slices(M, v):
+    return np.sum(np.kron(M[:2, :2], M[1:, 2:]) ** 2) + np.sum(np.kron(M.T, v[::2]))
+
+
+def test_kron_of_views_compiles(jit, rng):
+    """(found by an attack: Numba's np.kron takes contiguous arrays only; the gradient of a
+    kron of slices ran as Python with a FallbackWarning)"""
+    M, v = rng.standard_normal((3, 4)), rng.standard_normal(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        g = srcad.grad(kron_of_slices, wrt=(0, 1), mode="source", jit=jit)(M, v)
+    check.compare(kron_of_slices, (M, v), [0, 1], list(g))
