@@ -469,6 +469,29 @@ def helper_with_branches_and_loop_returns(a, b):
     return _piecewise(a) + _piecewise(b * 0.1)
 
 
+def _sqrt_by_newton(p):
+    v = 1.0
+    while True:
+        dv = (v * v - p) / (2.0 * v)
+        v = v - dv
+        if abs(dv) < 1e-12:
+            break
+    return v
+
+
+def _cube_root_by_newton(p):
+    v = 1.0
+    while True:
+        dv = (v * v * v - p) / (3.0 * v * v)
+        v = v - dv
+        if abs(dv) < 1e-12:
+            return v
+
+
+def helper_while_true_exits(p, q):  # (found by an attack: the inlined loops never stopped)
+    return _sqrt_by_newton(p) ** 3 + _cube_root_by_newton(q) * p
+
+
 def helper_writes_into_array(x, a):
     y = np.zeros(5)
     y = _fill(y, a)

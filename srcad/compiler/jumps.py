@@ -152,6 +152,9 @@ class _JumpLowering:
         stmt.body = self.block(stmt.body, inner, keep_return)
         cond = anno.getanno(stmt, "cond")
         if isinstance(stmt, gast.While):
+            # (once: a helper's loops, lowered when it is inlined, are lowered again with the
+            # function's; appending the test again would undo the break's `flag = False`)
+            anno.setanno(stmt, "cond", [])
             flag = stmt.test.id
             if inner.flag is None:
                 stmt.body = stmt.body + cond

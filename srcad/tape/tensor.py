@@ -579,7 +579,10 @@ class Tensor(TensorMethods):
     # ---- NumPy protocols ----
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        handler = HANDLED_UFUNCS.get(ufunc if method == "__call__" else (ufunc, method))
+        key = ufunc if method == "__call__" else (ufunc, method)
+        handler = HANDLED_UFUNCS.get(key)
+        if handler is None and _installed_rule_ops():
+            handler = HANDLED_UFUNCS.get(key)
         if handler is not None:
             return handler(*inputs, **kwargs)
         name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
@@ -589,12 +592,24 @@ class Tensor(TensorMethods):
 
     def __array_function__(self, func, types, args, kwargs):
         handler = HANDLED_FUNCTIONS.get(func)
+        if handler is None and _installed_rule_ops():
+            handler = HANDLED_FUNCTIONS.get(func)
         if handler is not None:
             return handler(*args, **kwargs)
         name = f"{func.__module__}.{func.__name__}"
         if func in WRITING_FUNCTIONS and isinstance(args[0] if args else None, Tensor):
             raise TypeError(mode.located(_CANNOT_WRITE.format(name=name)))
         return _on_arrays(func, name, args, kwargs, func not in ZERO_GRADIENT_FUNCTIONS)
+
+
+def _installed_rule_ops():
+    """Whether this call installed the handlers of the functions only srcad.rules gives a
+    derivative (rule_ops.py, imported when first needed: a tape run imports it, a script
+    calling np.cumprod on a tensor first may not have)."""
+    if "srcad.tape.rule_ops" in sys.modules:
+        return False
+    from srcad.tape import rule_ops  # noqa: F401
+    return True
 
 
 def _on_arrays(func, name, args, kwargs, differentiable=True):

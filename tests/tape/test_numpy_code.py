@@ -363,3 +363,29 @@ def test_a_ravel_or_reshape_of_an_argument_is_a_view_where_numpy_s_is(f, layout)
         step[k] = 1e-6
         expected[k] = (at(X + step) - at(X - step)) / 2e-6
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+FRESH_PROCESS = """
+import numpy as np, srcad
+x = srcad.tensor([0.3, 0.9, 0.45], requires_grad=True)
+np.cumprod(x).sum().backward()
+print(list(x.grad.numpy()))
+y = srcad.tensor([0.3, 0.9, 0.45], requires_grad=True)
+(np.sort(y) * np.array([1.0, 2.0, 3.0])).sum().backward()
+print(list(y.grad.numpy()))
+"""
+
+
+def test_functions_only_the_rules_differentiate_work_first_in_a_process():
+    """(found by an attack: np.cumprod, np.sort, np.median, ... of a tensor raised 'no
+    derivative' in a script until some tape gradient had run, which installs their handlers)"""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", FRESH_PROCESS], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=root), check=True).stdout.split("\n")
+    a, b, c = 0.3, 0.9, 0.45
+    np.testing.assert_allclose(eval(out[0]), [1 + b + b * c, a + a * c, a * b], rtol=1e-12)
+    np.testing.assert_allclose(eval(out[1]), [1.0, 3.0, 2.0])  # (sorted: 0.3, 0.45, 0.9)
