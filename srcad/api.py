@@ -180,6 +180,13 @@ class Gradient:
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
         # a partial has no source: only the tape can run it
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
+        if self.no_source is None and _forwards_everything(self.fn):
+            reason = (f"{self.fn.__qualname__} is a decorator's wrapper(*args, **kwargs): "
+                      "srcad's source transform differentiates named parameters (give the "
+                      "wrapper the function's parameters)")
+            if mode == "source":
+                raise UnsupportedError(reason + "; mode='tape' can run it")
+            self.fn, self.no_source = _calling(self.fn), reason
         # an object's __call__: made again when its class or __call__ is replaced
         self._called = (fn, type(fn), self.fn.__func__) \
             if isinstance(self.fn, types.MethodType) and self.fn.__self__ is fn else None
@@ -293,12 +300,21 @@ class Gradient:
                         "plain numbers (pass int(...) or float(...), or use mode='tape')")
             single = _single_precision(flat) if single is None else single
             folder = diskcache.folder() if self.cache else None  # (warns here, not in a thread)
-            from . import pipeline  # (the compiler is imported at the first call, not by srcad)
-            generated = pipeline.transform(self.fn, self.wrt_names, types, folder,
-                                           structures, self.has_aux, single,
-                                           "jvp" if self.kind == "jvp" else "grad",
-                                           self.parallel, same_shapes(flat, labels),
-                                           numpy_scalars(flat), assume_shapes)
+            options = (structures, self.has_aux, single, "jvp" if self.kind == "jvp" else "grad",
+                       self.parallel, same_shapes(flat, labels), numpy_scalars(flat),
+                       assume_shapes)
+            # a gradient an earlier process generated, found without importing the compiler
+            from . import reuse
+            name = reuse.entry_name(self.fn, self.wrt_names, types, *options) \
+                if folder is not None else None
+            generated = reuse.generated(folder, name, self.fn) if name is not None else None
+            if generated is None:
+                from . import pipeline  # (the compiler is imported when first needed)
+                generated = pipeline.transform(self.fn, self.wrt_names, types, folder, *options)
+            if self.jit:
+                for obj in generated.scope.values():
+                    if frontend.is_custom_vjp(obj):
+                        obj.check_compiled_values()
         except UnsupportedError as exc:
             if self.mode == "source" or self.kind == "jvp":
                 raise
@@ -309,8 +325,8 @@ class Gradient:
                             "srcad.vjp for the vector-Jacobian product of a non-scalar output")
         if not self.jit:
             return _Specialization("source+python", generated.gradient, generated, None, single)
-        from .compiler import codegen
-        compiled = codegen.jit(generated.jittable, cache=generated.path is not None,
+        from .compiler import loading
+        compiled = loading.jit(generated.jittable, cache=generated.path is not None,
                                fastmath=self.fastmath)
         return _Specialization("source+numba", compiled, generated, None, single)
 
@@ -515,6 +531,14 @@ def _as_function(fn, kind, mode):
     call = ", ".join(rule.params)
     return codegen_wrapper(name, f"def {name}({params}):\n    return _fn({call})\n",
                            {"_fn": fn}), None
+
+
+def _forwards_everything(fn):
+    """A functools.wraps wrapper that takes only *args and **kwargs: its parameters are the
+    wrapped function's (inspect.signature follows `__wrapped__`), its code names none."""
+    return isinstance(fn, types.FunctionType) and hasattr(fn, "__wrapped__") and \
+        all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in own_signature(fn).parameters.values())
 
 
 def _calling(fn):

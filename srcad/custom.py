@@ -21,10 +21,11 @@ Forward mode (srcad.jvp, jacobian in mode "fwd") needs the tangent too:
 """
 
 import functools
+import types
 
 import numpy as np
 
-from .errors import UserCodeError
+from .errors import UnsupportedError, UserCodeError
 
 
 class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
@@ -45,13 +46,14 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         self.jvp = None
         self._op_name = None
         self._jitable = None  # the vjp whose pair Numba can call (registered at first use)
+        self._compiled_with = None  # {Ref: value} Numba compiled into fn, vjp and jvp
 
     def defvjp(self, vjp):
         """Register `vjp(g, ans, *args)`, returning the adjoint of each argument."""
         self.vjp = vjp
         from .tape import ops
         self._op_name = f"custom_{self.fn.__name__}_{id(self):x}"
-        op = ops.Op(self.fn.__name__, self.fn, vjp_all=self._tape_vjp)
+        op = ops.Op(self.fn.__name__, self._new_result, vjp_all=self._tape_vjp)
         op.name = self._op_name
         ops.OPS[self._op_name] = op
         return vjp
@@ -71,6 +73,19 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             register_jitable(self.fn)
             register_jitable(self.jvp)
         return self.jvp
+
+    def _new_result(self, *args):
+        """fn's result, which the tape records as new memory: a result sharing memory with an
+        argument (`return x`) would make a write into either a write into both, unrecorded."""
+        ans = self.fn(*args)
+        for arg in args:
+            if isinstance(ans, np.ndarray) and isinstance(arg, np.ndarray) and \
+                    np.shares_memory(ans, arg):
+                raise UnsupportedError(
+                    f"custom_vjp function {self.fn.__name__} returned (a view of) its argument: "
+                    "srcad takes a custom function's result to be new memory (return a copy: "
+                    "x.copy())")
+        return ans
 
     def _tape_vjp(self, g, ans, *args):
         grads = self.vjp(g, ans, *args)
@@ -97,8 +112,67 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             self._jitable = self.vjp
         return self.vjp
 
+    def captured(self):
+        """{Ref: value} of the numbers and arrays fn, vjp and jvp read from their globals and
+        closures (through the functions they call), which Numba compiles in as constants."""
+        out, seen = {}, set()
+        for fn in (self.fn, self.vjp, self.jvp):
+            _captured(fn, seen, out)
+        return out
+
+    def check_compiled_values(self):
+        """Raise UnsupportedError where compiled code would run with other values than Python:
+        a writeable array read from a global or closure (Numba compiles a copy in, so writes
+        into it are not seen), or a value changed since Numba first compiled these functions
+        (it keeps the first: Numba's compiled functions are kept for the process)."""
+        captured = self.captured()
+        name = self.fn.__name__
+        for ref, value in captured.items():
+            if isinstance(value, np.ndarray) and value.flags.writeable:
+                raise UnsupportedError(
+                    f"custom_vjp function {name} reads the array '{ref.key}' from outside: "
+                    "Numba compiles a copy of it in, so a later write into it would not be "
+                    "seen: pass it as an argument, or make it read-only "
+                    f"({ref.key}.setflags(write=False))")
+        if self._compiled_with is None:
+            self._compiled_with = captured
+        for ref, value in captured.items():
+            first = self._compiled_with.get(ref, value)
+            if value is not first and not (type(value) is type(first) and
+                                           not isinstance(value, np.ndarray) and
+                                           value == first):
+                raise UnsupportedError(
+                    f"custom_vjp function {name} reads '{ref.key}', changed since Numba "
+                    f"compiled it with the first value ({first!r}; Numba keeps what it "
+                    "compiled for the process): pass it as an argument")
+
     def __call__(self, *args):
         from .tape.tensor import Tensor, _apply
         if self.vjp is not None and any(isinstance(a, Tensor) for a in args):
             return _apply(self._op_name, *args)
         return self.fn(*args)
+
+
+def _captured(fn, seen, out):
+    from .compiler.frontend import Ref, names_read
+    fn = getattr(fn, "py_func", fn)  # (a Numba dispatcher: its Python function)
+    if isinstance(fn, custom_vjp):
+        for part in (fn.fn, fn.vjp, fn.jvp):
+            _captured(part, seen, out)
+        return
+    if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+        return
+    seen.add(id(fn))
+    names = names_read(fn.__code__)
+    found = [(Ref(fn.__globals__, n, "item"), fn.__globals__[n])
+             for n in sorted(names & fn.__globals__.keys())]
+    for n, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
+        try:
+            found.append((Ref(cell, n, "cell"), cell.cell_contents))
+        except ValueError:  # (an empty cell)
+            pass
+    for ref, value in found:
+        if isinstance(value, (bool, int, float, complex, np.generic, np.ndarray, tuple)):
+            out[ref] = value
+        else:
+            _captured(value, seen, out)

@@ -35,12 +35,12 @@ def _kernel(text, name, statics):
     key = hashlib.sha256(text.encode()).hexdigest()
     kernel = _KERNELS.get(key)
     if kernel is None:
-        from .compiler import codegen
+        from .compiler import loading
         filename = f"<srcad {name} {key[:16]}>"
         # (nogil: the worker's event loop answers the scheduler while a chunk is computed)
-        compiled = codegen.jit(getattr(codegen.load(text, filename, dict(statics)), name),
+        compiled = loading.jit(getattr(loading.load(text, filename, dict(statics)), name),
                                nogil=True)
-        python = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
+        python = getattr(loading.load(text, filename, loading.numpy_semantics(statics)), name)
 
         def kernel(*args):
             try:

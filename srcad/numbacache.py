@@ -139,7 +139,7 @@ def compile_key(dispatcher):
     config = numba.config  # (settings from the environment that Numba's own index ignores)
     h.update(repr((int(config.OPT), config.BOUNDSCHECK, config.DEBUGINFO_DEFAULT)).encode())
     fn, seen = dispatcher.py_func, set()
-    names = _names(fn.__code__)
+    names = frontend.names_read(fn.__code__)
     for name in sorted(names & fn.__globals__.keys()):
         h.update(name.encode() + b"=" + fingerprint(fn.__globals__[name], seen, names))
     h.update(diskcache.srcad_digest())
@@ -162,7 +162,7 @@ def fingerprint(obj, seen=None, attributes=()):
         seen.add(id(obj))
         code = obj.__code__
         h = hashlib.sha256(diskcache.code_digest(code).encode())
-        names = _names(code)
+        names = frontend.names_read(code)
         for name in sorted(names & obj.__globals__.keys()):
             h.update(name.encode() + b"=" + fingerprint(obj.__globals__[name], seen, names))
         for cell in obj.__closure__ or ():
@@ -187,11 +187,3 @@ def fingerprint(obj, seen=None, attributes=()):
     return f"{type(obj).__module__}.{type(obj).__qualname__}:{getattr(obj, '__name__', '')}" \
         .encode()
 
-
-def _names(code):
-    """The global names `code` (and the functions defined in it) may read."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _names(const)
-    return names

@@ -26,45 +26,21 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
 
 import builtins
 import copy
-import hashlib
 import os
 import re
 import sys
 import threading
 import types
-from dataclasses import dataclass, field
 
 import gast
 
 from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, frontend, fusion,
-                       guards, normalize, optional, outputs, precision, promotion, structured,
-                       templates, typeinfer)
-from . import diskcache, reuse
+                       guards, normalize, optional, outputs, precision, promotion,
+                       structured, templates, typeinfer)
+from . import reuse
 from .transforms import forward, reverse
 from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
-
-
-@dataclass
-class Generated:
-    fn: object
-    wrt: tuple  # the parameters differentiated: a structured argument's are its leaves'
-    arg_types: tuple
-    source: str
-    path: object  # the module file in the disk cache, or None (generated in memory only)
-    gradient: object  # the generated Python function (NumPy's floating-point semantics)
-    jittable: object  # the same, to compile with numba
-    output_type: object
-    aux: bool = False  # the gradient returns (value, aux, grads...)
-    hidden: tuple = ()  # free names passed as arguments after the function's own: data
-    hidden_refs: tuple = ()  # where to read each at every call
-    hidden_types: tuple = ()  # the types the gradient was generated for
-    checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
-    written: tuple = ()  # the indices of the array arguments the function writes into
-    loops: tuple = ()  # with parallel=True, what runs in parallel and what not, and why
-    text: str = ""  # the generated module (srcad.dask ships it to its workers)
-    scope: dict = field(default_factory=dict)  # the module's names from the function's scope
-    stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
 
 
 def _dump(stage, render, stages):
@@ -160,15 +136,12 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
     same_shapes = same_shapes or {}
-    name = reuse.key(fn, wrt, arg_types, structures, has_aux, single,
-                     kind + ("+parallel" if parallel else "") +
-                     (f"+same_shapes{sorted(same_shapes.items())}" if same_shapes else "") +
-                     (f"+numpy_scalars{numpy_scalars}" if numpy_scalars else "") +
-                     ("+assume_shapes" if assume_shapes else "")) \
+    name = reuse.entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel,
+                            same_shapes, numpy_scalars, assume_shapes) \
         if cache is not None else None
-    found = reuse.load(cache, name, fn) if name is not None else None
+    found = reuse.generated(cache, name, fn) if name is not None else None
     if found is not None:
-        return _reused(fn, cache, *found)
+        return found
     stages = {}
     parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux, kind)
     parsed, leaves = structured.flatten(parsed, structures or {})
@@ -260,6 +233,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     finish_chunks(grad_def, chunks, hidden)
     checks = dict(core.checks)
     checks.update({core.refs[n]: core.scope[n] for n in used - set(hidden) if n in core.refs})
+    for n in used - set(hidden):  # (the values a custom_vjp's code reads: Numba compiles them in)
+        if frontend.is_custom_vjp(core.scope.get(n)):
+            checks.update(core.scope[n].captured())
     checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,
                                        checks))
     sources = [codegen.render(f) for f in [grad_def] + chunks]
@@ -269,11 +245,11 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     scope = {k: core.scope[k] for k in used - set(hidden)}  # (the module's statics)
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
-    path, gradient, jittable = _load(text, stem, grad_def.name, scope, cache)
+    path, gradient, jittable = reuse.load_module(text, stem, grad_def.name, scope, cache)
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
                     name in names_written)
-    generated = Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient, jittable,
-                          output_type, aux is not None,
+    generated = reuse.Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient,
+                                jittable, output_type, aux is not None,
                           tuple(hidden), tuple(core.refs[n] for n in hidden),
                           tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
                           tuple(checks.items()), written,
@@ -281,26 +257,6 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated
-
-
-def _load(text, stem, name, scope, cache):
-    """(its path in the disk cache or None, the gradient with NumPy's semantics, the same to
-    compile) of the generated module `text`, whose free names `scope` gives."""
-    path = diskcache.write(text, stem, cache) if cache is not None else None
-    filename = str(path) if path is not None else \
-        f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
-    statics = {k: getattr(v, "fn", v) if frontend.is_custom_vjp(v) else v
-               for k, v in scope.items()}
-    gradient = getattr(codegen.load(text, filename, codegen.numpy_semantics(statics)), name)
-    jittable = getattr(codegen.load(text, filename, statics), name)
-    return path, gradient, jittable
-
-
-def _reused(fn, cache, fields, entry, scope):
-    """The Generated of an entry `reuse.load` found (its module written again if evicted)."""
-    path, gradient, jittable = _load(entry["text"], entry["stem"], entry["name"], scope, cache)
-    return Generated(fn, source=entry["source"], path=path, gradient=gradient,
-                     jittable=jittable, text=entry["text"], scope=scope, **fields)
 
 
 def _builtins_unshadowed(fn, names, scope, checks):

@@ -23,24 +23,54 @@ import inspect
 import pickle
 import sys
 import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import diskcache
-from .compiler import frontend, valuetypes
+from .compiler import frontend, loading, valuetypes
+
+
+@dataclass
+class Generated:
+    fn: object
+    wrt: tuple  # the parameters differentiated: a structured argument's are its leaves'
+    arg_types: tuple
+    source: str
+    path: object  # the module file in the disk cache, or None (generated in memory only)
+    gradient: object  # the generated Python function (NumPy's floating-point semantics)
+    jittable: object  # the same, to compile with numba
+    output_type: object
+    aux: bool = False  # the gradient returns (value, aux, grads...)
+    hidden: tuple = ()  # free names passed as arguments after the function's own: data
+    hidden_refs: tuple = ()  # where to read each at every call
+    hidden_types: tuple = ()  # the types the gradient was generated for
+    checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
+    written: tuple = ()  # the indices of the array arguments the function writes into
+    loops: tuple = ()  # with parallel=True, what runs in parallel and what not, and why
+    text: str = ""  # the generated module (srcad.dask ships it to its workers)
+    scope: dict = field(default_factory=dict)  # the module's names from the function's scope
+    stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
+
 
 # the fields of pipeline.Generated an entry keeps as they are (the others are found again)
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written",
            "loops")
 
 
-def key(fn, wrt, arg_types, structures, has_aux, single, transform="grad"):
-    """The entry's name for this transform, or None when `fn` cannot be fingerprinted."""
+def entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_shapes,
+               numpy_scalars, assume_shapes):
+    """The entry's name for this transform (pipeline.generate's arguments), or None when `fn`
+    cannot be fingerprinted."""
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
         return None
+    transform = kind + ("+parallel" if parallel else "") + \
+        (f"+same_shapes{sorted(same_shapes.items())}" if same_shapes else "") + \
+        (f"+numpy_scalars{numpy_scalars}" if numpy_scalars else "") + \
+        ("+assume_shapes" if assume_shapes else "")
     parts = (diskcache.srcad_digest(), sys.version, np.__version__, fn.__module__,
              fn.__qualname__, source, diskcache.code_digest(fn.__code__), wrt,
              tuple(map(str, arg_types)),
@@ -68,7 +98,33 @@ def store(folder, name, fn, generated, text, stem, statics, refs):
     diskcache.write_signed(Path(folder) / f"{name}.entry", pickle.dumps(entry))
 
 
-def load(folder, name, fn):
+def generated(folder, name, fn):
+    """The Generated of the entry `name` if it is there and every dependency still holds (its
+    module written again if evicted), else None."""
+    found = _load(folder, name, fn)
+    if found is None:
+        return None
+    fields, entry, scope = found
+    path, gradient, jittable = load_module(entry["text"], entry["stem"], entry["name"], scope,
+                                           folder)
+    return Generated(fn, source=entry["source"], path=path, gradient=gradient,
+                     jittable=jittable, text=entry["text"], scope=scope, **fields)
+
+
+def load_module(text, stem, name, scope, cache):
+    """(its path in the disk cache or None, the gradient with NumPy's semantics, the same to
+    compile) of the generated module `text`, whose free names `scope` gives."""
+    path = diskcache.write(text, stem, cache) if cache is not None else None
+    filename = str(path) if path is not None else \
+        f"<srcad {stem} {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
+    statics = {k: getattr(v, "fn", v) if frontend.is_custom_vjp(v) else v
+               for k, v in scope.items()}
+    gradient = getattr(loading.load(text, filename, loading.numpy_semantics(statics)), name)
+    jittable = getattr(loading.load(text, filename, statics), name)
+    return path, gradient, jittable
+
+
+def _load(folder, name, fn):
     """(the Generated's fields, the entry itself (the module's text, source and names), the
     {name: object} its module takes from the function's scope) of the entry `name` if it is
     there and every dependency still holds; else None."""

@@ -128,6 +128,33 @@ def test_a_wrapper_binds_its_own_parameters(jit, rng):
     np.testing.assert_allclose(srcad.grad(claims_another_signature, jit=jit)(x), 4 * x)
 
 
+def _doubled(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return 2.0 * fn(*args, **kwargs)
+    return wrapper
+
+
+@_doubled
+def doubled_cubes(x, c=1.5):
+    return c * np.sum(x ** 3)
+
+
+def test_a_wrapper_forwarding_everything_runs_on_the_tape(rng):
+    """Found by an attack: a functools.wraps wrapper(*args, **kwargs) was refused in every mode
+    (wrt=0 named *args; wrt='x' found no parameter x). Its parameters are the wrapped
+    function's; the tape runs it, and mode='source' says why it cannot."""
+    x = rng.uniform(0.5, 1.5, 3)
+    with pytest.warns(srcad.FallbackWarning, match=r"wrapper\(\*args, \*\*kwargs\)"):
+        np.testing.assert_allclose(srcad.grad(doubled_cubes)(x), 9.0 * x ** 2, rtol=1e-12)
+    np.testing.assert_allclose(srcad.grad(doubled_cubes, wrt="x", mode="tape")(x, c=0.5),
+                               3.0 * x ** 2, rtol=1e-12)
+    value, (gx, gc) = srcad.value_and_grad(doubled_cubes, wrt=(0, 1), mode="tape")(x, 2.0)
+    assert value == pytest.approx(4.0 * np.sum(x ** 3)) and gc == pytest.approx(2 * np.sum(x ** 3))
+    with pytest.raises(srcad.UnsupportedError, match="give the wrapper the function's parameters"):
+        srcad.grad(doubled_cubes, mode="source")
+
+
 def takes_self(self, f=1.0):
     return self * self * f
 

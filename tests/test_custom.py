@@ -1,6 +1,7 @@
 """srcad.custom_vjp: a user's derivative used by the source transform and by the tape."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -157,3 +158,107 @@ def test_forward_mode_takes_the_jvp(jit, rng):
 def test_forward_mode_refuses_a_custom_function_without_a_jvp():
     with pytest.raises(srcad.UnsupportedError, match=r"no tangent.*@opaque_square.defjvp"):
         srcad.jvp(uses_scalar, (0.3, 1.5), (1.0, None))
+
+
+# ---- values a custom_vjp's code reads from outside (found by an attack: Numba compiles them
+# in at the first compile, and every later gradient, value included, kept them silently) -----
+
+CUSTOM_SCALE = 2.0
+CUSTOM_WEIGHTS = np.array([1.0, 2.0])
+READ_ONLY_WEIGHTS = np.array([1.0, 2.0])
+READ_ONLY_WEIGHTS.setflags(write=False)
+
+
+@srcad.custom_vjp
+def scaled_by_a_global(x):
+    return x * CUSTOM_SCALE
+
+
+@scaled_by_a_global.defvjp
+def _scaled_by_a_global_vjp(g, ans, x):
+    return g * CUSTOM_SCALE
+
+
+def square_of_scaled(x):
+    return scaled_by_a_global(x) ** 2
+
+
+@srcad.custom_vjp
+def weighted_by_a_global(x):
+    return x * CUSTOM_WEIGHTS
+
+
+@weighted_by_a_global.defvjp
+def _weighted_by_a_global_vjp(g, ans, x):
+    return g * CUSTOM_WEIGHTS
+
+
+def squares_of_weighted(x):
+    return np.sum(weighted_by_a_global(x) ** 2)
+
+
+@srcad.custom_vjp
+def weighted_read_only(x):
+    return x * READ_ONLY_WEIGHTS
+
+
+@weighted_read_only.defvjp
+def _weighted_read_only_vjp(g, ans, x):
+    return g * READ_ONLY_WEIGHTS
+
+
+def squares_of_read_only_weighted(x):
+    return np.sum(weighted_read_only(x) ** 2)
+
+
+def test_a_global_number_a_custom_vjp_reads_is_followed_or_refused(monkeypatch):
+    assert srcad.value_and_grad(square_of_scaled)(1.5) == pytest.approx((9.0, 12.0))
+    monkeypatch.setitem(globals(), "CUSTOM_SCALE", 3.0)
+    with pytest.warns(srcad.FallbackWarning, match="reads 'CUSTOM_SCALE', changed since"):
+        assert srcad.value_and_grad(square_of_scaled)(1.5) == pytest.approx((20.25, 27.0))
+    with pytest.raises(srcad.UnsupportedError, match="pass it as an argument"):
+        srcad.grad(square_of_scaled, mode="source")(1.5)
+    assert srcad.grad(square_of_scaled, jit=False)(1.5) == pytest.approx(27.0)
+
+
+def test_a_global_array_a_custom_vjp_reads_must_be_read_only():
+    x = np.ones(2)
+    g = srcad.grad(squares_of_weighted)
+    with pytest.warns(srcad.FallbackWarning, match=r"CUSTOM_WEIGHTS.setflags\(write=False\)"):
+        np.testing.assert_allclose(g(x), 2 * x * CUSTOM_WEIGHTS ** 2)
+    CUSTOM_WEIGHTS[:] = 5.0
+    try:
+        np.testing.assert_allclose(g(x), 2 * x * CUSTOM_WEIGHTS ** 2)  # (the tape's: 50, 50)
+    finally:
+        CUSTOM_WEIGHTS[:] = (1.0, 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        np.testing.assert_allclose(srcad.grad(squares_of_read_only_weighted)(x),
+                                   2 * x * READ_ONLY_WEIGHTS ** 2)
+
+
+@srcad.custom_vjp
+def passed_through(x):
+    return x
+
+
+@passed_through.defvjp
+def _passed_through_vjp(g, ans, x):
+    return g
+
+
+def writes_into_the_result(x):
+    z = x * 1.0
+    y = passed_through(z)  # (y is z: the write below changes z)
+    y[0] = 10.0
+    return np.sum(z * x)
+
+
+def test_a_custom_function_returning_its_argument_is_an_error_not_a_wrong_gradient():
+    """(found by an attack: both transforms took the result to be new memory and returned
+    [10.5, 4, 6] and [1, 4, 6] where the derivative is [10, 4, 6])"""
+    x = np.array([0.5, 2.0, 3.0])
+    with pytest.raises(srcad.AliasingError):
+        srcad.grad(writes_into_the_result, mode="source")(x)
+    with pytest.raises(srcad.UnsupportedError, match="returned \\(a view of\\) its argument"):
+        srcad.grad(writes_into_the_result, mode="tape")(x)

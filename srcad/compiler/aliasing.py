@@ -26,7 +26,6 @@ import gast
 import numpy as np
 
 from . import anno
-from .frontend import is_custom_vjp
 from .. import rules
 from ..kernels import arrays as array_kernels
 from ..errors import AliasingError
@@ -109,9 +108,8 @@ ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_lik
 
 def may_be_view(func, call, types):
     """May `call` of `func` return (a part of) its first argument's memory?"""
-    if isinstance(func, np.ufunc) or is_custom_vjp(func) or \
-            any(func is f for f in ALLOCATIONS):
-        return False
+    if isinstance(func, np.ufunc) or any(func is f for f in ALLOCATIONS):
+        return False  # (a custom_vjp function may return its argument: `return x`)
     if func is np.diag:  # (the diagonal of a matrix, a matrix made of a vector)
         return types.get(call.args[0].id, UNKNOWN).ndim != 1
     if func is np.array:  # np.array(x, copy=False) is x where it can be

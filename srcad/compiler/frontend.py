@@ -83,6 +83,15 @@ class Parsed:
         return anno.getanno(node, "loc")
 
 
+def names_read(code):
+    """The global names `code` (and the functions defined in it) may read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= names_read(const)
+    return names
+
+
 def unwrap(fn):
     """The Python function behind a numba dispatcher; anything else is returned as it is
     (a decorator's wrapper is differentiated as the wrapper, never as what it wraps)."""

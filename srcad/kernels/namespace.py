@@ -1,13 +1,15 @@
-"""What generated code sees as `kn`: every public kernel of `reductions`, `linalg` and
-`arrays`, and the SciPy functions the rules' partials and tangents call (their Numba forms are
-registered by `srcad.special`, imported here).
+"""What generated code sees as `kn`: every public kernel of `reductions`, `arrays` and
+`einsum`, and, imported at their first use (they import SciPy: 0.2-0.4 s that a gradient read
+from the disk cache need not pay), the kernels of `linalg` and the SciPy functions the rules'
+partials and tangents call, whose Numba forms `srcad.special` registers.
 """
 
-from scipy.linalg import solve_triangular  # noqa: F401
-from scipy.special import digamma, expit, polygamma  # noqa: F401
+import importlib
 
-from .. import special  # noqa: F401  (Numba forms of SciPy's functions)
-from . import arrays, einsum, linalg, reductions
+from . import arrays, einsum, reductions
+
+_SCIPY = {"digamma": "scipy.special", "expit": "scipy.special", "polygamma": "scipy.special",
+          "solve_triangular": "scipy.linalg"}
 
 
 def _public(module):
@@ -16,5 +18,16 @@ def _public(module):
             getattr(obj, "__module__", None) == module.__name__}
 
 
-for _module in (reductions, linalg, arrays, einsum):
+for _module in (reductions, arrays, einsum):
     globals().update(_public(_module))
+EAGER = frozenset(globals())  # (the names of kn that import no SciPy)
+
+
+def __getattr__(name):
+    importlib.import_module("srcad.special")
+    globals().update(_public(importlib.import_module("srcad.kernels.linalg")))
+    for function, module in _SCIPY.items():
+        globals()[function] = getattr(importlib.import_module(module), function)
+    if name not in globals():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return globals()[name]

@@ -19,7 +19,6 @@ in about an eighth of the time of the same broadcast expressions, to a fifth of 
 import operator
 
 import numpy as np
-import scipy.special
 from numba import literally
 from numba.core import types
 from numba.core.errors import TypingError
@@ -383,8 +382,8 @@ def _reduction(name, numpy_reduce, row_reduce):
         return lambda x, axis=None, keepdims=False: \
             shape_reduced(row_reduce(to_rows(x, axis)), x, axis, keepdims)
     python.__name__ = python.__qualname__ = name
-    python.__doc__ = f"`{numpy_reduce.__name__}(x, axis, keepdims=keepdims)` (NumPy's; SciPy's " \
-        "logsumexp)."
+    python.__doc__ = f"`{numpy_reduce.__name__.lstrip('_')}(x, axis, keepdims=keepdims)` " \
+        "(NumPy's; SciPy's logsumexp)."
     return python
 
 
@@ -393,7 +392,12 @@ mean_along = _reduction("mean_along", np.mean, row_mean)
 prod_along = _reduction("prod_along", np.prod, row_prod)
 max_along = _reduction("max_along", np.max, row_max)
 min_along = _reduction("min_along", np.min, row_min)
-logsumexp_along = _reduction("logsumexp_along", scipy.special.logsumexp, row_logsumexp)
+def _logsumexp(x, axis=None, keepdims=False):
+    import scipy.special  # (when first used: generated code that needs no SciPy loads without it)
+    return scipy.special.logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+logsumexp_along = _reduction("logsumexp_along", _logsumexp, row_logsumexp)
 
 
 def _spread(name, numpy_reduce, row_reduce):
