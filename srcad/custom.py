@@ -21,6 +21,7 @@ Forward mode (srcad.jvp, jacobian in mode "fwd") needs the tangent too:
 """
 
 import functools
+import inspect
 import types
 
 import numpy as np
@@ -146,11 +147,14 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
                     f"compiled it with the first value ({first!r}; Numba keeps what it "
                     "compiled for the process): pass it as an argument")
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         from .tape.tensor import Tensor, _apply
-        if self.vjp is not None and any(isinstance(a, Tensor) for a in args):
-            return _apply(self._op_name, *args)
-        return self.fn(*args)
+        if self.vjp is not None and any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
+            # (the vjp takes every argument: the defaults too)
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            bound.apply_defaults()
+            return _apply(self._op_name, *bound.args, **bound.kwargs)
+        return self.fn(*args, **kwargs)
 
 
 def _captured(fn, seen, out):

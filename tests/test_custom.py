@@ -262,3 +262,62 @@ def test_a_custom_function_returning_its_argument_is_an_error_not_a_wrong_gradie
         srcad.grad(writes_into_the_result, mode="source")(x)
     with pytest.raises(srcad.UnsupportedError, match="returned \\(a view of\\) its argument"):
         srcad.grad(writes_into_the_result, mode="tape")(x)
+
+
+@srcad.custom_vjp
+def scaled_by_default(x, c=3.0):
+    return x * c
+
+
+@scaled_by_default.defvjp
+def _scaled_by_default_vjp(g, ans, x, c):
+    return g * c, g * x
+
+
+def square_at_the_default(x):
+    return scaled_by_default(x) ** 2
+
+
+@srcad.custom_vjp
+def product_of_a_pair(p):
+    return p[0] * p[1]
+
+
+@product_of_a_pair.defvjp
+def _product_of_a_pair_vjp(g, ans, p):
+    return (g * p[1], g * p[0])
+
+
+def twice_the_product(x, y):
+    return product_of_a_pair((x, y)) * 2.0
+
+
+@srcad.custom_vjp
+def product_without_a_second_adjoint(x, y):
+    return x * y
+
+
+@product_without_a_second_adjoint.defvjp
+def _product_without_a_second_adjoint_vjp(g, ans, x, y):
+    return g * y, None
+
+
+def calls_the_product(x, y):
+    return product_without_a_second_adjoint(x, y)
+
+
+def test_calls_srcad_does_not_differentiate_in_source_are_named():
+    """(found by an attack: keywords were refused in a plain call, a default left out made the
+    tape call the vjp without it, a tuple argument crashed the transform as a bug, and a vjp's
+    None for an argument needing a gradient was an AttributeError of the tape's)"""
+    assert scaled_by_default(2.0, c=4.0) == 8.0
+    with pytest.raises(srcad.UnsupportedError, match="left at their defaults"):
+        srcad.grad(square_at_the_default, mode="source")(0.7)
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(square_at_the_default)(0.7) == pytest.approx(2 * 0.7 * 9.0)
+    with pytest.raises(srcad.UnsupportedError, match="custom_vjp function of a tuple"):
+        srcad.grad(twice_the_product, wrt=(0, 1), mode="source")(2.0, 3.0)
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(twice_the_product, wrt=(0, 1))(2.0, 3.0) == pytest.approx((6.0, 4.0))
+    with pytest.raises(TypeError, match="gives None for its argument 1, which needs a gradient"):
+        srcad.grad(calls_the_product, wrt=1, mode="tape")(2.0, 3.0)

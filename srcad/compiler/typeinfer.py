@@ -15,6 +15,7 @@ and user code are never run: a custom_vjp function is typed from its own source,
 else is unknown. Subscripts, attributes and the operators are typed here directly.
 """
 
+import inspect
 import math
 import operator
 import re
@@ -227,7 +228,13 @@ class _Infer:
                 any(v.kind == "unknown" for k, v in kwargs.items() if k not in consts):
             return UNKNOWN
         if frontend.is_custom_vjp(func):
-            return custom_result_type(func, args, kwargs)
+            if kwargs or len(args) != len(inspect.signature(func.fn).parameters):
+                raise UnsupportedError(
+                    f"a call of the custom_vjp function {func.fn.__name__} with keywords or "
+                    "with arguments left at their defaults: srcad passes its vjp every "
+                    "argument, so write each in the call, by position",
+                    anno.getanno(self.stmt, "loc") if self.stmt is not None else None)
+            return returned_type(func.fn, args)  # (inferred from its own source)
         if not safe_to_evaluate(func):
             return UNKNOWN
         if func is np.squeeze and args and args[0].is_array:
@@ -302,11 +309,6 @@ def safe_to_evaluate(func):
     except TypeError:  # unhashable
         return False
     return not impure and not module.startswith(_IMPURE_MODULES)
-
-
-def custom_result_type(func, args, kwargs):
-    """The type of a custom_vjp function's result, inferred from its own source."""
-    return UNKNOWN if kwargs else returned_type(func.fn, args)
 
 
 def returned_type(fn, args):

@@ -139,6 +139,11 @@ class Node:
                 None if edge is None else vjp(g, ans, *inputs, **self.params)
                 for vjp, edge in zip(op.vjps, self.edges, strict=True)
             ]
+        for k, (edge, grad) in enumerate(zip(self.edges, grads, strict=True)):
+            if edge is not None and grad is None:
+                raise TypeError(f"the derivative of {self.name()} gives None for its argument "
+                                f"{k}, which needs a gradient (a custom_vjp's vjp returns an "
+                                "adjoint for each argument that carries a derivative)")
         if not op.linear:
             grads = math.in_graph(grads, (*inputs, ans))
         return [

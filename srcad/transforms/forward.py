@@ -28,8 +28,8 @@ from ..compiler.frontend import is_custom_vjp
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
-from .reverse import _bind, _broadcasting, _load, mark_assumed, shape_checks, \
-    user_rule_name
+from .reverse import _bind, _broadcasting, _load, check_custom_arguments, mark_assumed, \
+    shape_checks, user_rule_name
 
 _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
                                  templates.make_assign, templates.fill)
@@ -240,8 +240,7 @@ class Tangents:
             raise UnsupportedError(f"{what} calls a custom_vjp function with no tangent: "
                                    f"forward mode needs one (decorate it with "
                                    f"@{func.fn.__name__}.defjvp)", loc)
-        if keywords:
-            raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
+        check_custom_arguments(args, keywords, what, loc)
         name = user_rule_name(self.core, self.namer, func, "jvp")
         tangents = [self.tangent_of(a) or (self.zero_like(a.id) if isinstance(a, gast.Name)
                                            else _const(0.0)) for a in args]

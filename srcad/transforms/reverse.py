@@ -390,8 +390,7 @@ class Differentiator(SavePlanner):
 
     def custom_adjoint(self, func, z, args, keywords, g, loc, what):
         """`adj = f_vjp(g, ans, *args)`, then each active argument takes its entry."""
-        if keywords:
-            raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
+        check_custom_arguments(args, keywords, what, loc)
         vjp = func.__srcad_vjp__
         name = user_rule_name(self.core, self.namer, func, "vjp")
         self.check_custom_result(vjp, z, args, loc)
@@ -1095,6 +1094,16 @@ def _copied(expr, ty):
         return gast.Tuple(elts=[_copied(_expr("t[k]", t=expr, k=_const(k)), item)
                                 for k, item in enumerate(ty.items)], ctx=gast.Load())
     return _expr("a.copy()", a=expr) if ty.is_array else expr
+
+
+def check_custom_arguments(args, keywords, what, loc):
+    """A custom_vjp function is differentiated for positional numbers and arrays."""
+    if keywords:
+        raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
+    if any(not isinstance(a, (gast.Name, gast.Constant)) for a in args):
+        raise UnsupportedError(f"a custom_vjp function of a tuple or a list (in {what}): srcad "
+                               "differentiates one of numbers and arrays, each an argument of "
+                               "its own", loc)
 
 
 def user_rule_name(core, namer, func, attribute):
