@@ -860,6 +860,9 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
     Returns:
         (value, tangent): the tangent has the shape and dtype of the value.
     """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("srcad.jvp takes primals and tangents as tuples, one entry per parameter "
+                        f"of {getattr(fn, '__qualname__', fn)} (for one argument: (x,), (t,))")
     primals, tangents = tuple(primals), tuple(tangents)
     key = _jvp_key(fn, primals, tangents, (mode, jit, cache, fastmath))
     known = _jvp_known(_JVP_KNOWN.get(key), primals, tangents) if key is not None else None

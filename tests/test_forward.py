@@ -39,3 +39,13 @@ def test_jvp_matches_finite_differences(fn, jit, rng):
                                                for a in before]), rtol=1e-12, atol=1e-12)
         expected = check.along(fn, before, tangents)
         np.testing.assert_allclose(tangent, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_primals_not_in_a_tuple_are_refused_by_name():
+    """(found by an attack: an array for the primals read as one argument per element, and the
+    error named wrt=1, which the user never gave)"""
+    x = np.ones(3)
+    with pytest.raises(TypeError, match=r"as tuples, one entry per parameter .*\(x,\), \(t,\)"):
+        srcad.jvp(np.sin, x, np.ones(3))
+    value, tangent = srcad.jvp(np.sin, [x], [np.ones(3)])
+    np.testing.assert_allclose(tangent, np.cos(x))
