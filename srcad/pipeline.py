@@ -21,7 +21,8 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     fusion     or, in float64, runs of elementwise array statements as one loop nest each
     promotion  then an element of a derivative a loop adds into at an unchanging index summed
                in a local
-    codegen    render, write the module file, import it (numba.njit happens in api)
+    codegen    render, write the module file, import it (compiler/loading.py: numba.njit
+               happens in api; a gradient from the disk cache, reuse.py, needs only that)
 """
 
 import builtins

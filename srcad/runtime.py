@@ -488,7 +488,8 @@ def _pow_dx(x, y, k=1):
     if not _is_array(x) and not _is_array(y):
         def scalar(x, y, k=1):
             factor = falling(y, k)
-            return 0.0 if factor == 0 else factor * x ** (y - k)  # (inf at 0, as NumPy)
+            # (a float exponent: inf at 0, as NumPy, where an integer one divides by zero)
+            return 0.0 if factor == 0 else factor * x ** (y - 1.0 * k)
         return scalar
 
     def array(x, y, k=1):
