@@ -129,7 +129,8 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         captured = self.captured()
         name = self.fn.__name__
         for ref, value in captured.items():
-            if isinstance(value, np.ndarray) and value.flags.writeable:
+            if any(isinstance(v, np.ndarray) and v.flags.writeable
+                   for v in (value if isinstance(value, tuple) else (value,))):
                 raise UnsupportedError(
                     f"custom_vjp function {name} reads the array '{ref.key}' from outside: "
                     "Numba compiles a copy of it in, so a later write into it would not be "
@@ -139,9 +140,7 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             self._compiled_with = captured
         for ref, value in captured.items():
             first = self._compiled_with.get(ref, value)
-            if value is not first and not (type(value) is type(first) and
-                                           not isinstance(value, np.ndarray) and
-                                           value == first):
+            if not _same(value, first):
                 raise UnsupportedError(
                     f"custom_vjp function {name} reads '{ref.key}', changed since Numba "
                     f"compiled it with the first value ({first!r}; Numba keeps what it "
@@ -155,6 +154,18 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             bound.apply_defaults()
             return _apply(self._op_name, *bound.args, **bound.kwargs)
         return self.fn(*args, **kwargs)
+
+
+def _same(value, first):
+    """Is `value` what Numba compiled in as `first`: the same object, or an equal number or
+    tuple of numbers (a read-only array rebound to another is not)?"""
+    if value is first:
+        return True
+    try:
+        return type(value) is type(first) and not isinstance(value, np.ndarray) and \
+            bool(value == first)
+    except ValueError:  # (a tuple holding arrays)
+        return False
 
 
 def _captured(fn, seen, out):
