@@ -536,9 +536,9 @@ def _as_function(fn, kind, mode):
 def _forwards_everything(fn):
     """A functools.wraps wrapper that takes only *args and **kwargs: its parameters are the
     wrapped function's (inspect.signature follows `__wrapped__`), its code names none."""
-    return isinstance(fn, types.FunctionType) and hasattr(fn, "__wrapped__") and \
-        all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            for p in own_signature(fn).parameters.values())
+    params = own_signature(fn).parameters.values() if isinstance(fn, types.FunctionType) else ()
+    return hasattr(fn, "__wrapped__") and bool(params) and \
+        all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
 
 
 def _calling(fn):
