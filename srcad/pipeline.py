@@ -249,10 +249,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                     name in names_written)
     generated = reuse.Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient,
                                 jittable, output_type, aux is not None,
-                          tuple(hidden), tuple(core.refs[n] for n in hidden),
-                          tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
-                          tuple(checks.items()), written,
-                          tuple(q.describe() for q in plans.values()), text, scope, stages)
+                                tuple(hidden), tuple(core.refs[n] for n in hidden),
+                                tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
+                                tuple(checks.items()), written,
+                                tuple(q.describe() for q in plans.values()), text, scope, stages)
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated

@@ -34,6 +34,8 @@ from .compiler import frontend, loading, valuetypes
 
 @dataclass
 class Generated:
+    """What the pipeline made for one call signature: the generated module and what the
+    gradient depends on."""
     fn: object
     wrt: tuple  # the parameters differentiated: a structured argument's are its leaves'
     arg_types: tuple
@@ -54,7 +56,7 @@ class Generated:
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
 
 
-# the fields of pipeline.Generated an entry keeps as they are (the others are found again)
+# the fields of a Generated an entry keeps as they are (the others are found again)
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written",
            "loops")
 

@@ -431,7 +431,13 @@ def pow_dx(x, y, k=1):
 @register_jitable
 def falling(y, k, m=0):
     """The m-th derivative in y of y (y - 1) ... (y - k + 1), the falling factorial (k >= 1):
-    its polynomial's coefficients, differentiated m times, at y."""
+    the product itself for m = 0 (pow_dx's, at every element: nothing allocated), else its
+    polynomial's coefficients, differentiated m times, at y."""
+    if m == 0:
+        out = y * 0.0 + 1.0
+        for j in range(k):
+            out = out * (y - j)
+        return out
     coefficients = np.zeros(k + 1)  # (lowest degree first)
     coefficients[0] = 1.0
     for j in range(k):  # (times y - j)

@@ -422,7 +422,7 @@ class _Run:
         fill = _fill_value(node)
         if fill is not None:  # (np.sum's adjoint times a partial: its element is g)
             g, x = fill
-            if self._visit(g) or self.c.ty(x).ndim != self.rank and self.cls is not None:
+            if self._visit(g):  # (x's shape is checked as an operand's, or it is the loop's)
                 raise _Refused
             if x not in self.local:
                 self._operand(x, (0,) * self.c.ty(x).ndim)  # (its shape only)
