@@ -178,7 +178,6 @@ class Gradient:
                 "srcad.hvp and srcad.hessian)")
         if not callable(fn):
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
-        # a partial has no source: only the tape can run it
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
         if self.no_source is None and _forwards_everything(self.fn):
             reason = (f"{self.fn.__qualname__} is a decorator's wrapper(*args, **kwargs): "
@@ -506,10 +505,15 @@ def _as_function(fn, kind, mode):
     """(function, None): `fn` itself for a Python function or method; for an object with a
     Python `__call__`, that method bound to it; for a library function with a derivative rule
     (`np.sin`, `math.log`), a Python function calling it, so it is differentiated like one. For
-    a functools.partial, outside mode="source": (a function calling it, why only the tape can
-    run it)."""
+    a functools.partial of a Python function, a Python function with the partial's parameters
+    calling that function; of anything else, outside mode="source": (a function calling it,
+    why only the tape can run it)."""
     if isinstance(fn, (types.FunctionType, types.MethodType)):
         return fn, None
+    if isinstance(fn, functools.partial):
+        function = _partial_function(fn)
+        if function is not None:
+            return function, None
     method = frontend.python_call(fn)
     if method is not None:
         return method, None
@@ -531,6 +535,44 @@ def _as_function(fn, kind, mode):
     call = ", ".join(rule.params)
     return codegen_wrapper(name, f"def {name}({params}):\n    return _fn({call})\n",
                            {"_fn": fn}), None
+
+
+def _partial_function(partial):
+    """A Python function with the parameters `inspect.signature(partial)` gives, calling the
+    partial's Python function with the partial's arguments (its positional ones are globals
+    of the new function, its keywords the defaults of keyword-only parameters), so srcad reads
+    and inlines the function the partial calls. None when that function is not a Python
+    function, collects *args or **kwargs, or does not take the partial's arguments."""
+    func = frontend.unwrap(partial.func)
+    if not isinstance(func, (types.FunctionType, types.MethodType)):
+        return None
+    params = list(own_signature(func).parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) or \
+            len(partial.args) > len(positional) or \
+            not set(partial.keywords) <= {p.name for p in params[len(partial.args):]}:
+        return None
+    namespace = {"_srcad_func": func}
+    arguments = []
+    for k, value in enumerate(partial.args):
+        namespace[f"_srcad_arg{k}"] = value
+        arguments.append(f"_srcad_arg{k}")
+    declared, keyword_only = [], False
+    for k, p in enumerate(params[len(partial.args):]):
+        # a keyword given to the partial makes its parameter, and those after it, keyword-only
+        keyword_only |= p.name in partial.keywords or p.kind == p.KEYWORD_ONLY
+        if keyword_only and not any(d.startswith("*") for d in declared):
+            declared.append("*")
+        default = partial.keywords.get(p.name, p.default)
+        if default is not p.empty:
+            namespace[f"_srcad_default{k}"] = default
+        declared.append(p.name if default is p.empty else f"{p.name}=_srcad_default{k}")
+        arguments.append(f"{p.name}={p.name}" if keyword_only else p.name)
+    name = func.__name__ if func.__name__.isidentifier() else "partial_of_lambda"
+    function = codegen_wrapper(name, f"def {name}({', '.join(declared)}):\n"
+                               f"    return _srcad_func({', '.join(arguments)})\n", namespace)
+    function.__qualname__ = f"functools.partial({func.__qualname__})"
+    return function
 
 
 def _forwards_everything(fn):
@@ -559,8 +601,10 @@ def _calling(fn):
 
 def codegen_wrapper(name, text, namespace):
     """A function defined by `text`, whose source `inspect` and srcad's frontend can read."""
+    import hashlib
     import linecache
-    filename = f"<srcad wrapper of {name}>"
+    # (named by its text: two partials of one function may have different parameters)
+    filename = f"<srcad wrapper of {name} {hashlib.sha256(text.encode()).hexdigest()[:12]}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     exec(compile(text, filename, "exec"), namespace)
     return namespace[name]
@@ -1162,8 +1206,15 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     params = list(signature.parameters)
     names, _ = _normalize_wrt(wrt, params, fn)
     bound = signature.bind(*args, **kwargs)
+    keyword_only = [p for p in params
+                    if signature.parameters[p].kind == inspect.Parameter.KEYWORD_ONLY]
+    given = [p for p in keyword_only if p in kwargs]
+    if given:  # (jvp passes the primals by position: keyword-only ones keep their defaults)
+        raise TypeError(f"srcad.jvp passes the primals by position, so the keyword-only "
+                        f"'{given[0]}' cannot be given (it keeps its default)")
     bound.apply_defaults()
-    primals = tuple(bound.arguments.values())
+    params = [p for p in params if p not in keyword_only]
+    primals = tuple(bound.arguments[p] for p in params)
     tangents = tuple(_ones_like(a) if p in names else None for p, a in zip(params, primals))
     return source(jvp, fn, primals, tangents)
 

@@ -175,12 +175,15 @@ def _typed(fn, example, action):
 # ---- the function and its example arguments -------------------------------------------------
 
 def load_function(spec):
-    """`path/to/module.py:func` -> the function object, or CommandError."""
+    """`path/to/module.py:func` (or `:obj.method`, `:Class.method`) -> the function object,
+    or CommandError."""
     path, sep, name = spec.rpartition(":")
     if not sep or not path.endswith(".py") or not name:
         raise UsageError(f"expected FILE.py:FUNCTION, got {spec!r}")
     module = load_module(path)
-    fn = getattr(module, name, None)
+    fn = module
+    for attribute in name.split("."):
+        fn = getattr(fn, attribute, None)
     if fn is None:
         found = sorted(n for n, v in vars(module).items()
                        if inspect.isfunction(v) and v.__module__ == module.__name__)

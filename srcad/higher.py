@@ -16,8 +16,8 @@ import itertools
 import numpy as np
 
 from . import api
-from .compiler import frontend
-from .errors import UnsupportedError
+from .compiler import frontend, outputs
+from .errors import UnsupportedError, UserCodeError
 
 
 # (f, wrt, the call's types) -> the _Specialization holding f's generated tangent function,
@@ -207,6 +207,19 @@ def _column_loop(n_before, n_after):
     return numba.njit(namespace["columns"])
 
 
+def _by_position(fn, signature):
+    """`fn` taking every parameter of `signature` by position (srcad.jvp passes the primals
+    by position; a Jacobian binds every argument, keyword-only ones too)."""
+    names = list(signature.parameters)
+    call = ", ".join(p.name if p.kind != p.KEYWORD_ONLY else f"{p.name}={p.name}"
+                     for p in signature.parameters.values())
+    name = fn.__name__ if fn.__name__.isidentifier() else "function"
+    function = api.codegen_wrapper(name, f"def {name}({', '.join(names)}):\n"
+                                   f"    return _srcad_func({call})\n", {"_srcad_func": fn})
+    function.__qualname__ = fn.__qualname__
+    return function
+
+
 def _float_argument(x, what):
     if not (isinstance(x, (float, np.floating)) or
             isinstance(x, np.ndarray) and x.dtype.kind == "f"):
@@ -352,6 +365,9 @@ class Jacobian:
         self.mode, self.jit = mode, jit
         self._signature = api.Signature(self.fn)
         params = list(self._signature.now().parameters)
+        if reason is None and any(p.kind == p.KEYWORD_ONLY
+                                  for p in self._signature.now().parameters.values()):
+            self.fn = _by_position(self.fn, self._signature.now())
         names, single = api._normalize_wrt(wrt, params, fn)
         if not single:
             raise TypeError("srcad.jacobian differentiates with respect to one argument")
@@ -372,6 +388,9 @@ class Jacobian:
         try:
             value, _ = api.jvp(self.fn, args, tangents, jit=self.jit)
             forward = self.mode == "fwd" or self.mode == "auto" and np.size(x) <= np.size(value)
+        except UserCodeError as exc:
+            raise UserCodeError(str(exc).replace(outputs.RETURNS["jvp"],
+                                                 outputs.RETURNS["jacobian"])) from None
         except UnsupportedError:  # (reverse mode has the tape: recursion, a partial)
             if self.mode == "fwd":
                 raise

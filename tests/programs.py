@@ -492,6 +492,30 @@ def helper_while_true_exits(p, q):  # (found by an attack: the inlined loops nev
     return _sqrt_by_newton(p) ** 3 + _cube_root_by_newton(q) * p
 
 
+def loop_else_clauses(x, a):  # (an else runs when its loop ends without a break)
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0.6:
+            s += x[i] * a
+            break
+        for j in range(3):
+            if j * a > 2.0:
+                break
+        else:
+            s += math.sin(x[i] * a)
+    else:
+        s += a * a
+    k = 0
+    while k < 10:
+        s = s * 0.9 + x[k % 5]
+        k += 1
+        if s > 3.0:
+            break
+    else:
+        s = s * a
+    return s
+
+
 def helper_writes_into_array(x, a):
     y = np.zeros(5)
     y = _fill(y, a)

@@ -43,6 +43,18 @@ def model(tmp_path):
 
         def noparams():
             return 1.0
+
+        class Model:
+            scale = 2.0
+
+            def energy(self, x):
+                return self.scale * np.sum(x ** 2)
+
+            @staticmethod
+            def curve(x):
+                return np.sum(np.sin(x))
+
+        model = Model()
     """))
     return path
 
@@ -61,6 +73,15 @@ def test_show_and_explain_with_args(model, capsys):
     assert cli.main(["explain", f"{model}:loss", "--wrt", "w",
                      "--args", "np.ones(3), np.ones((4, 3))"]) == 0
     assert "source+numba" in capsys.readouterr().out
+
+
+def test_methods_are_named_by_their_attributes(model, capsys):
+    assert cli.main(["show", f"{model}:model.energy", "--args", "np.ones(3)"]) == 0
+    assert capsys.readouterr().out.startswith("def energy_grad(x, self_scale, b_out=1.0):")
+    assert cli.main(["show", f"{model}:Model.curve", "--args", "np.ones(3)"]) == 0
+    assert "np.cos" in capsys.readouterr().out
+    assert cli.main(["explain", f"{model}:Model.missing"]) != 0
+    assert "has no function 'Model.missing'" in error_line(capsys)
 
 
 def test_show_and_explain_forward_mode_and_hvp(model, capsys):

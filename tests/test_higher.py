@@ -310,6 +310,17 @@ def test_a_jacobians_dtype_is_the_same_in_both_modes(mode, rng):
 WEIGHTS = np.array([0.5, 2.0, 1.5])
 
 
+def pair_of_outputs(x):
+    return x * 2.0, x * 3.0
+
+
+@pytest.mark.parametrize("mode", ["fwd", "rev", "auto"])
+def test_a_jacobian_of_a_tuple_names_itself(mode):
+    with pytest.raises(TypeError, match="returns a tuple; srcad.jacobian "
+                       "differentiates a function returning a number or an array"):
+        srcad.jacobian(pair_of_outputs, mode=mode)(np.ones(2))
+
+
 def weighted_quartic(X, a):
     return a * np.sum(WEIGHTS * np.sum(X ** 4, axis=0)) + np.sum(np.sin(X[0]) * X[1])
 
@@ -410,12 +421,16 @@ def test_keywords_defaults_and_names(rng):
     assert J.shape == (3, 3)
     with pytest.raises(TypeError, match="parameter 'c' is keyword-only"):
         srcad.jvp(scaled, (x, 0.5, 1.5), (v, None, None))
-    with pytest.raises(srcad.UnsupportedError, match="source transform only"):
-        srcad.jvp(functools.partial(rosenbrock), (x,), (v,))
-    with pytest.raises(srcad.UnsupportedError, match="source transform only"):
-        srcad.hvp(functools.partial(rosenbrock))(x, v)
-    with pytest.raises(srcad.UnsupportedError, match="source transform only"):
-        srcad.grad(srcad.grad(functools.partial(cube)))(1.5)
+    # a partial of a Python function is differentiated as the function it calls
+    np.testing.assert_allclose(srcad.jvp(functools.partial(rosenbrock), (x,), (v,))[1],
+                               srcad.grad(rosenbrock)(x) @ v)
+    np.testing.assert_allclose(srcad.hvp(functools.partial(rosenbrock))(x, v),
+                               srcad.hvp(rosenbrock)(x, v))
+    assert srcad.grad(srcad.grad(functools.partial(cube)))(1.5) == pytest.approx(9.0)
+    H = srcad.hessian(functools.partial(scaled, a=0.5, c=4.0))(x, b=1.5)
+    np.testing.assert_allclose(H, 6.0 * 0.5 * np.diag(x) + 2.0 * 1.5 * np.eye(3))
+    J = srcad.jacobian(functools.partial(vector_field, a=0.3))(x)
+    np.testing.assert_allclose(J, srcad.jacobian(vector_field, wrt="x")(x, a=0.3))
     with pytest.raises(srcad.UnsupportedError, match="of a srcad derivative"):
         srcad.jacobian(srcad.hvp(rosenbrock))
     with pytest.raises(TypeError, match="and then v"):

@@ -724,6 +724,7 @@ def remove_unread_saves(fn_def, ctx):
     if not unread:
         return False
     _size_kept_buffers(fn_def, unread)
+    _unstrip_mine(fn_def, unread)
     for block in blocks(fn_def.body):
         for stmt in block:
             if not isinstance(stmt, (gast.For, gast.While)) and \
@@ -754,6 +755,22 @@ def _size_kept_buffers(fn_def, unread):
         if isinstance(node, gast.Attribute) and node.attr == "shape" and \
                 isinstance(node.value, gast.Name) and node.value.id in repoint:
             node.value.id = repoint[node.value.id]
+
+
+def _unstrip_mine(fn_def, unread):
+    """A strip-mined while loop (reverse.strip_mine) none of whose buffers is read runs its
+    body in one loop again: `while c: <grow>; room = b.shape[0]; while c and k < room: ...`
+    becomes `while c: ...`."""
+    for node in walk(fn_def):
+        if not (isinstance(node, gast.While) and len(node.body) >= 3):
+            continue
+        *grows, room, inner = node.body
+        if isinstance(inner, gast.While) and isinstance(inner.test, gast.BoolOp) and \
+                isinstance(room, gast.Assign) and _mentions(inner.test, room.targets[0].id) and \
+                any(_is_grow_group(g) for g in grows) and \
+                all(s.targets[0].id in unread for g in grows if _is_grow_group(g)
+                    for s in g.body):
+            node.body = inner.body
 
 
 def _is_grow_group(stmt):

@@ -225,6 +225,9 @@ def _merge_scope(lowering, helper_scope, helper_refs, renames):
     refers elsewhere."""
     for free, obj in helper_scope.items():
         ref = helper_refs.get(free)
+        if lowering.scope.get(free) is obj and free not in lowering.refs and \
+                isinstance(obj, types.ModuleType):
+            lowering.refs[free] = ref  # (numpy, which srcad named for the caller: one name)
         if free in lowering.scope and (lowering.scope[free] is not obj or
                                        lowering.refs.get(free) != ref):
             renames[free] = here = lowering.namer.fresh(free)

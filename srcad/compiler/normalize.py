@@ -196,6 +196,27 @@ def _assign(target, value, loc_from):
     return anno.copy_loc(templates.make_assign(target, value), loc_from)
 
 
+def _clearing_before_break(stmts, flag):
+    """`stmts` (a loop's body) with `flag = False` before each `break` that leaves that loop
+    (not those of loops inside it; a nested loop's else clause belongs to the outer loop)."""
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, gast.Break):
+            out += [_assign(flag, _const(False), stmt), stmt]
+            continue
+        if isinstance(stmt, (gast.For, gast.While)):
+            stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
+                                               "orelse": _clearing_before_break(stmt.orelse,
+                                                                                flag)}), stmt)
+        elif isinstance(stmt, (gast.If, gast.Try, gast.With)):
+            fields = {f: _clearing_before_break(getattr(stmt, f), flag)
+                      for f in ("body", "orelse", "finalbody") if hasattr(stmt, f)}
+            stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
+                                               **fields}), stmt)
+        out.append(stmt)
+    return out
+
+
 def _if(test, body, orelse, loc_from):
     return anno.copy_loc(gast.If(test=test, body=body, orelse=orelse), loc_from)
 
@@ -465,7 +486,7 @@ class _Lowering:
 
     def visit_While(self, node):
         if node.orelse:
-            _unsupported("while ... else is not supported", node)
+            return self.without_else(node)
         flag = self.namer.temp("_c")
         self.assign_condition(flag, node.test)
         body = self.block(node.body)
@@ -476,7 +497,7 @@ class _Lowering:
 
     def visit_For(self, node):
         if node.orelse:
-            _unsupported("for ... else is not supported", node)
+            return self.without_else(node)
         it, target = node.iter, node.target
         it = self.unreversed(it)
         func = self.resolve(it.func) if isinstance(it, gast.Call) else None
@@ -550,6 +571,16 @@ class _Lowering:
         loop = gast.For(target=_name(var, gast.Store()), iter=range_call, body=body, orelse=[],
                         type_comment=None)
         self.emit(loop)
+
+    def without_else(self, loop):
+        """`for/while ... else: E` is `_nobreak = True`, the loop with each of its own `break`s
+        clearing `_nobreak` first, then `if _nobreak: E`."""
+        flag = self.namer.temp("_nobreak")
+        plain = anno.copy_loc(type(loop)(**{**{f: getattr(loop, f) for f in loop._fields},
+                                             "body": _clearing_before_break(loop.body, flag),
+                                             "orelse": []}), loop)
+        stmts = [_assign(flag, _const(True), loop), plain, _if(_name(flag), loop.orelse, [], loop)]
+        self.out.extend(self.block(stmts))
 
     def iterable(self, seq, body):
         """The array a `for` loop iterates, read from a temporary unless it is a name the body

@@ -23,6 +23,8 @@ RETURNS = {"grad": "srcad differentiates a function returning a number (or an ar
                    "vjp); to return auxiliary values as well, pass has_aux=True and return "
                    "(value, aux)",
            "jvp": "srcad.jvp differentiates a function returning a number or an array",
+           "jacobian": "srcad.jacobian differentiates a function returning a number or an "
+                       "array (stack several outputs into one array)",
            "tangent": "hvp, hessian and grad of grad take a function returning a number "
                       "(srcad.jacobian takes one returning an array)"}
 

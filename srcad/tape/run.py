@@ -170,7 +170,8 @@ def call_with_values(fn, values):
         if parameter.kind is parameter.VAR_POSITIONAL:
             positional.extend(value)
         elif parameter.kind is parameter.KEYWORD_ONLY:
-            keywords[parameter.name] = value
+            if value is not parameter.default:  # (a ufunc refuses dtype= with signature=)
+                keywords[parameter.name] = value
         elif parameter.kind is parameter.VAR_KEYWORD:
             keywords.update(value)
         else:
