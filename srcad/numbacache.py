@@ -153,15 +153,21 @@ def fingerprint(obj, seen=None, attributes=()):
     module, the `attributes` of it the code may read."""
     from .custom import custom_vjp
     seen = set() if seen is None else seen
-    obj = getattr(obj, "py_func", obj)  # (a Numba dispatcher: its Python function)
+    options = getattr(obj, "targetoptions", None)  # (a Numba dispatcher: fastmath=..., ...)
+    if options is not None and hasattr(obj, "py_func"):
+        return repr(sorted((k, diskcache.canonical(v)) for k, v in options.items())).encode() \
+            + fingerprint(obj.py_func, seen)
     if isinstance(obj, custom_vjp):
-        return fingerprint(obj.fn, seen) + fingerprint(obj.vjp, seen)
+        return b"".join(fingerprint(f, seen) for f in (obj.fn, obj.vjp, obj.jvp))
     if isinstance(obj, types.FunctionType):
         if id(obj) in seen:  # (recursion, or a helper called twice: followed once)
             return f"{obj.__module__}.{obj.__qualname__}".encode()
         seen.add(id(obj))
         code = obj.__code__
         h = hashlib.sha256(diskcache.code_digest(code).encode())
+        # (the defaults: a call leaving one out compiles its value in)
+        for default in (*(obj.__defaults__ or ()), *sorted((obj.__kwdefaults__ or {}).items())):
+            h.update(b"default=" + fingerprint(default, seen))
         names = frontend.names_read(code)
         for name in sorted(names & obj.__globals__.keys()):
             h.update(name.encode() + b"=" + fingerprint(obj.__globals__[name], seen, names))

@@ -210,17 +210,17 @@ VJP_MODEL = """
     K = np.float32({k})
 
 {chain}
-    @numba.njit
-    def d5(v):
-        return {deep} * v
+    @numba.njit{options}
+    def d5(v, c={helper_default}):
+        return {deep} * c * v * (1.0 + ((v + 1e16) - 1e16))
 
     @srcad.custom_vjp
     def sq(v):
         return v * v
 
     @sq.defvjp
-    def sq_vjp(g, ans, v):
-        return g * cfg.C * K * d1(v)
+    def sq_vjp(g, ans, v, c={vjp_default}):
+        return g * cfg.C * K * c * d1(v)
 
     def loss(x):
         s = 0.0
@@ -230,16 +230,27 @@ VJP_MODEL = """
 """
 
 
-@pytest.mark.parametrize("change", ["module attribute", "numpy scalar", "fifth helper"])
+CHANGES = {"module attribute": dict(c=3.0), "numpy scalar": dict(k=3.0),
+           "fifth helper": dict(deep=3.0), "fifth helper's default": dict(helper_default=3.0),
+           "the vjp's default": dict(vjp_default=3.0),
+           # (without fastmath (v + 1e16) - 1e16 is 0 for v <= 1; with it, v)
+           "fifth helper's fastmath": dict(options="(fastmath=True)")}
+
+
+@pytest.mark.parametrize("change", CHANGES)
 def test_values_numba_compiles_into_a_custom_vjp_are_in_its_key(tmp_path, change):
     """The machine code of a gradient calling a custom_vjp freezes what the vjp reads: a
-    module's attribute, a NumPy scalar, a helper's helper's ... code."""
-    write(tmp_path, cfg="C = 2.0\n", model=VJP_MODEL.format(k=1.0, deep=1.0, chain=CHAIN))
-    assert np.isclose(run(tmp_path)[0], np.sum(2.0 * X))
-    c, k, deep = {"module attribute": (3.0, 1.0, 1.0), "numpy scalar": (2.0, 3.0, 1.0),
-                  "fifth helper": (2.0, 1.0, 3.0)}[change]
-    write(tmp_path, cfg=f"C = {c}\n", model=VJP_MODEL.format(k=k, deep=deep, chain=CHAIN))
-    assert np.isclose(run(tmp_path)[0], np.sum(c * k * deep * X))
+    module's attribute, a NumPy scalar, a helper's helper's ... code, the defaults a call leaves
+    out (a helper's, the vjp's) and a helper's Numba options."""
+    def gradient(c=2.0, k=1.0, deep=1.0, helper_default=1.0, vjp_default=1.0, options=""):
+        write(tmp_path, cfg=f"C = {c}\n", model=VJP_MODEL.format(
+            chain=CHAIN, k=k, deep=deep, helper_default=helper_default,
+            vjp_default=vjp_default, options=options))
+        return np.sum(c * k * deep * helper_default * vjp_default * X *
+                      (1.0 + (X if options else 0.0)))
+    for values in ({}, CHANGES[change]):
+        expected = gradient(**values)  # (writes the modules)
+        assert np.isclose(run(tmp_path, NUMBA_OPT="3")[0], expected)  # (-O0 folds nothing)
 
 
 def test_an_index_restored_from_earlier_compiles_again(tmp_path):
