@@ -679,7 +679,9 @@ def _check_differentiable(fn, name, value, ty):
         raise TypeError(
             f"cannot differentiate {fn.__qualname__} with respect to '{name}': it is "
             f"{_describe(value)}; srcad differentiates float arguments (Python floats or float "
-            "arrays), and passes integers, booleans and index arrays through")
+            "arrays), and passes integers, booleans and index arrays through" +
+            ("" if "[" not in name else " when they are arguments of their own, not leaves of "
+             "a structure differentiated (pass it separately)"))
 
 
 def _single_precision(flat):

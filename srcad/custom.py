@@ -75,10 +75,10 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             register_jitable(self.jvp)
         return self.jvp
 
-    def _new_result(self, *args):
+    def _new_result(self, *args, **keywords):
         """fn's result, which the tape records as new memory: a result sharing memory with an
         argument (`return x`) would make a write into either a write into both, unrecorded."""
-        ans = self.fn(*args)
+        ans = self.fn(*args, **keywords)
         for arg in args:
             if isinstance(ans, np.ndarray) and isinstance(arg, np.ndarray) and \
                     np.shares_memory(ans, arg):
@@ -88,8 +88,8 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
                     "x.copy())")
         return ans
 
-    def _tape_vjp(self, g, ans, *args):
-        grads = self.vjp(g, ans, *args)
+    def _tape_vjp(self, g, ans, *args, **keywords):
+        grads = self.vjp(g, ans, *args, **keywords)  # (keyword-only arguments: by keyword)
         grads = list(grads) if isinstance(grads, tuple) else [grads]
         name = getattr(self.vjp, "__name__", "the vjp")
         if len(grads) != len(args):
@@ -152,6 +152,11 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             # (the vjp takes every argument: the defaults too)
             bound = inspect.signature(self.fn).bind(*args, **kwargs)
             bound.apply_defaults()
+            for name, value in bound.kwargs.items():
+                if isinstance(value, Tensor):
+                    raise TypeError(f"custom_vjp function {self.fn.__name__}: its keyword-only "
+                                    f"argument '{name}' is a tensor; a custom vjp gives "
+                                    "adjoints of positional arguments only")
             return _apply(self._op_name, *bound.args, **bound.kwargs)
         return self.fn(*args, **kwargs)
 

@@ -114,7 +114,7 @@ class Hvp:
                             f"{unknown[0]!r}; the direction v comes last, by position: "
                             "hvp(f)(*args, v, **kwargs)")
         *primal, v = args
-        return self.code.g.bind(tuple(primal), kwargs), v
+        return self.code.g.bind(tuple(primal), kwargs), _unshared(v, primal)
 
     def outer_gradient(self, bound, v):
         """(the gradient object of the tangent function, its arguments, the tangent function's
@@ -140,6 +140,8 @@ class Hvp:
         if spec.code is not self.code.g.fn.__code__ or np.shape(v) != np.shape(x) or \
                 not api._valid(spec):
             return None
+        if spec.generated.written:
+            args = (*args[:-1], _unshared(v, args[:-1]))
         return outer(*args)[0]
 
     def evaluate(self, bound, v, remember=None):
@@ -155,6 +157,15 @@ class Hvp:
         """The generated code of the Hessian-vector product for these arguments."""
         outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
         return api.source(outer, *call_args)
+
+
+def _unshared(v, arrays):
+    """The direction `v`, copied if it may share memory with one of `arrays` (the function
+    may write into its argument: `hvp(f)(x, x)` takes v as the x it was called with)."""
+    if isinstance(v, np.ndarray) and any(isinstance(a, np.ndarray) and
+                                         np.may_share_memory(a, v) for a in arrays):
+        return v.copy()
+    return v
 
 
 def _restructure(grads, like):

@@ -195,6 +195,16 @@ def section(title):
     _SECTION[0] = title
 
 
+def missing(func, what):
+    """The message for a call of `func` (in `what`) that no rule covers."""
+    name = getattr(func, "__qualname__", None) or repr(func)
+    if str(getattr(func, "__module__", "")).startswith("srcad.kernels"):
+        return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
+                "srcad's derivatives of the function it comes from stop at a lower order "
+                "(np.prod and the vector norms at the second, np.cumprod at the third)")
+    return f"no derivative rule for '{name}' (in {what})"
+
+
 def lookup(func):
     try:
         return REGISTRY.get(func)

@@ -516,6 +516,13 @@ def loop_else_clauses(x, a):  # (an else runs when its loop ends without a break
     return s
 
 
+def loops_over_expressions(x, a):  # (found by an attack: `sum(x ** 2)` was refused)
+    s = sum(x ** 2) + sum(-x * a)
+    for v in np.sin(x) * a:
+        s += v * v
+    return s
+
+
 def helper_writes_into_array(x, a):
     y = np.zeros(5)
     y = _fill(y, a)

@@ -321,3 +321,26 @@ def test_calls_srcad_does_not_differentiate_in_source_are_named():
         assert srcad.grad(twice_the_product, wrt=(0, 1))(2.0, 3.0) == pytest.approx((6.0, 4.0))
     with pytest.raises(TypeError, match="gives None for its argument 1, which needs a gradient"):
         srcad.grad(calls_the_product, wrt=1, mode="tape")(2.0, 3.0)
+
+
+@srcad.custom_vjp
+def scaled_sine(x, *, c=2.0):
+    return c * np.sin(x)
+
+
+@scaled_sine.defvjp
+def _scaled_sine_vjp(g, ans, x, *, c=2.0):
+    return g * c * np.cos(x)
+
+
+def sum_of_scaled_sines(x, c):
+    return np.sum(scaled_sine(x)) + np.sum(scaled_sine(x, c=c))
+
+
+def test_keyword_only_arguments_reach_fn_and_vjp_on_the_tape(rng):
+    """(found by an attack: the tape passed them to its op, which took positional ones only)"""
+    x = rng.uniform(-1.0, 1.0, 3)
+    with pytest.warns(srcad.FallbackWarning):
+        np.testing.assert_allclose(srcad.grad(sum_of_scaled_sines)(x, 3.0), 5.0 * np.cos(x))
+    with pytest.raises(TypeError, match="keyword-only argument 'c' is a tensor"):
+        srcad.grad(lambda v: np.sum(scaled_sine(v, c=v)), mode="tape")(x)

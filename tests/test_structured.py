@@ -300,3 +300,13 @@ def augments_a_leaf_alias(p, x):
 
 def test_augmented_assignment_to_a_name_for_a_leaf(mode):
     check_grad(augments_a_leaf_alias, ({"a": 1.5}, 0.5), mode=mode)
+
+
+def scaled_by_a_count(p, x):
+    return np.sum((p["w"] * x) ** 2) * p["n"]
+
+
+def test_an_integer_leaf_of_a_structure_differentiated_says_to_pass_it_separately():
+    p, x = {"w": np.array([0.5, 1.0]), "n": 2}, np.array([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"p\['n'\].*not leaves of a structure differentiated"):
+        srcad.jvp(scaled_by_a_count, (p, x), ({"w": np.ones(2), "n": None}, None))

@@ -269,7 +269,11 @@ def _compiles_to(node, klass, code, imports):
                            flags=code.co_flags & _FUTURE_FLAGS, dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return any(same_code(c, code) for c in _code_objects(compiled) if c.co_name == code.co_name)
+    # the node's own code: not one nested in it (`lambda k: (lambda x: x ** k)`), nor that of
+    # a lambda among its defaults (compiled before it, so the node's is the last)
+    depth = 1 + bool(code.co_freevars) + (klass is not None)
+    own = [c for c in _code_objects(compiled, depth) if c.co_name == code.co_name]
+    return bool(own) and same_code(own[-1], code)
 
 
 def _rewritten_as_pytest_does(module, filename):
@@ -302,11 +306,14 @@ def _no_args():
                          kwarg=None, defaults=[])
 
 
-def _code_objects(code):
+def _code_objects(code, depth):
+    """The code objects `depth` levels inside `code`."""
     for const in code.co_consts:
         if hasattr(const, "co_code"):
-            yield const
-            yield from _code_objects(const)
+            if depth == 1:
+                yield const
+            else:
+                yield from _code_objects(const, depth - 1)
 
 
 _COMPARED = ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_argcount",

@@ -543,7 +543,8 @@ class _Lowering:
         elif func in (enumerate, zip) and not isinstance(target, gast.Tuple):
             _unsupported(f"a loop over {func.__name__}(...) whose items are not unpacked in "
                          f"the for statement (write: for i, v in {func.__name__}(...))", node)
-        elif isinstance(it, (gast.Name, gast.Subscript, gast.Attribute, gast.Call)):
+        elif isinstance(it, (gast.Name, gast.Subscript, gast.Attribute, gast.Call,
+                             gast.BinOp, gast.UnaryOp)):
             seq = self.iterable(it, node.body + [target])
             var = self.namer.temp("_i")
             bounds = [self._len(seq)]

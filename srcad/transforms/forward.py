@@ -192,8 +192,7 @@ class Tangents:
             return self.custom_tangent(func, z, args, keywords, what, loc)
         rule = rules.lookup(func)
         if rule is None:
-            name = getattr(func, "__qualname__", None) or repr(func)
-            raise UnsupportedError(f"no derivative rule for '{name}' (in {what})", loc)
+            raise UnsupportedError(rules.missing(func, what), loc)
         if rule.nondiff:
             return None
         bound = _bind(rule, args, keywords, what, loc)

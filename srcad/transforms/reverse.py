@@ -337,8 +337,7 @@ class Differentiator(SavePlanner):
             return self.custom_adjoint(func, z, args, keywords, g, loc, what)
         rule = rules.lookup(func)
         if rule is None:
-            name = getattr(func, "__qualname__", None) or repr(func)
-            raise UnsupportedError(f"no derivative rule for '{name}' (in {what})", loc)
+            raise UnsupportedError(rules.missing(func, what), loc)
         if rule.nondiff:
             return []
         if rule.piece is not None:

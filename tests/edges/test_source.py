@@ -91,6 +91,22 @@ def test_two_lambdas_on_one_line(jit):
     assert "def cb_grad(" in srcad.source(srcad.grad(cb))
 
 
+make_power = lambda k: (lambda x: x ** k)  # noqa: E731
+with_a_default = lambda x, g=(lambda x: x ** 3): x ** 2  # noqa: E731
+
+
+def test_a_lambda_inside_or_beside_another_on_its_line_is_the_one_read(rng):
+    """(found by an attack: the outer lambda, which holds the inner one's code, was taken for
+    it, and the source transform refused or crashed)"""
+    cube, x = make_power(3), float(rng.uniform(0.5, 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        assert srcad.jvp(cube, (x,), (1.0,))[1] == pytest.approx(3 * x ** 2)
+        assert srcad.grad(srcad.grad(cube))(x) == pytest.approx(6 * x)
+        default = with_a_default.__defaults__[0]
+        assert srcad.grad(srcad.grad(default))(x) == pytest.approx(6 * x)
+
+
 def test_a_crafted_name_never_reaches_generated_code():
     def f(x):
         return x * 2.0
