@@ -524,6 +524,10 @@ def _as_function(fn, kind, mode):
         reason = (f"srcad.{kind} of {fn!r}: it is not a Python function, so srcad cannot read "
                   "its source (and has no derivative rule for it)")
         runnable = isinstance(fn, functools.partial)
+        if runnable and isinstance(getattr(fn.func, "__code__", None), types.CodeType):
+            reason = (f"srcad.{kind} of {fn!r}: srcad's source transform differentiates a "
+                      "partial of a function with named parameters, which take the partial's "
+                      "arguments (not *args or **kwargs)")
         if runnable and mode != "source":
             try:
                 return _calling(fn), reason
@@ -545,7 +549,9 @@ def _partial_function(partial):
     function, collects *args or **kwargs, or does not take the partial's arguments."""
     func = frontend.unwrap(partial.func)
     if not isinstance(func, (types.FunctionType, types.MethodType)):
-        return None
+        func = frontend.python_call(func)  # (an object with a Python __call__)
+        if func is None:
+            return None
     params = list(own_signature(func).parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) or \
@@ -569,6 +575,8 @@ def _partial_function(partial):
         declared.append(p.name if default is p.empty else f"{p.name}=_srcad_default{k}")
         arguments.append(f"{p.name}={p.name}" if keyword_only else p.name)
     name = func.__name__ if func.__name__.isidentifier() else "partial_of_lambda"
+    if name == "__call__":
+        name = type(func.__self__).__name__
     function = codegen_wrapper(name, f"def {name}({', '.join(declared)}):\n"
                                f"    return _srcad_func({', '.join(arguments)})\n", namespace)
     function.__qualname__ = f"functools.partial({func.__qualname__})"

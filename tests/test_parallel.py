@@ -154,7 +154,22 @@ def starts_at_an_offset(x, c):
     return s
 
 
+def inner_loop_breaks(x):  # (found by an attack: the inner loop's break kept this one serial)
+    total = 0.0
+    for i in range(x.shape[0]):
+        s = 0.0
+        for j in range(3):
+            if x[i] * j > 0.5:
+                s = x[i] ** 2
+                break
+        else:
+            s = math.cos(x[i])
+        total += s
+    return total
+
+
 CASES = [
+    (inner_loop_breaks, lambda r: (r.uniform(-1, 1, 33),), (0,)),
     (rows_then_sum, lambda r: (r.uniform(-1, 1, 37), r.uniform(0.5, 1.5, 2)), (0, 1)),
     (scalar_sums, lambda r: (r.uniform(-1, 1, 41), 0.7), (0, 1)),
     (scatter_into_bins, lambda r: (r.uniform(-1, 1, 29), r.uniform(0.5, 1.5, 3),

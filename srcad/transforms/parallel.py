@@ -106,8 +106,7 @@ class _Analysis:
         start = args[0] if len(args) > 1 else None
         self.out.own_rows = start is None or isinstance(start, gast.Constant) and \
             start.value >= 0
-        if any(isinstance(node, (gast.Break, gast.Continue, gast.Return))
-               for node in gast.walk(loop)) or anno.hasanno(loop, "exit_test") or \
+        if _leaves_early(loop.body) or anno.hasanno(loop, "exit_test") or \
                 loop.body and isinstance(loop.body[-1], gast.If) and \
                 any(isinstance(b, gast.Break) for b in loop.body[-1].body):
             raise _Serial("it may leave early (a break or return): its trip count is not "
@@ -291,6 +290,18 @@ def _only_at(stmt, name, index):
             isinstance(n.value, gast.Name) and n.value.id == name]
     return len(subs) == _mentions(stmt, name) and \
         all(isinstance(s.slice, gast.Name) and s.slice.id == index for s in subs)
+
+
+def _leaves_early(stmts):
+    """Do `stmts` (a loop's body) return, or break or continue that loop (not one inside)?"""
+    for stmt in stmts:
+        if isinstance(stmt, (gast.Break, gast.Continue)) or \
+                any(isinstance(n, gast.Return) for n in gast.walk(stmt)):
+            return True
+        if isinstance(stmt, gast.If) and (_leaves_early(stmt.body) or
+                                          _leaves_early(stmt.orelse)):
+            return True
+    return False
 
 
 def _mentions(node, name):

@@ -121,6 +121,7 @@ class Differentiator(SavePlanner):
         self.np = np_name
         self.loops = {}  # path -> loop node
         self.checkpointed = set()  # paths of loops whose trips are re-run in the reverse sweep
+        self.fused = {}  # path -> (plan, sum) of loops reversing each trip as it runs
         self.save_loops = self.loops  # the loops whose trips saves must tell apart
         self.snapshotted = set()  # variables checkpointed loops restore in the reverse sweep
         self.reads = {}  # name -> [paths where the reverse sweep reads it]
@@ -613,6 +614,8 @@ class Differentiator(SavePlanner):
     def loop(self, stmt, path, outer):
         if path in self.parallel:
             return self.parallel_loop(stmt, path, self.parallel[path])
+        if path in self.fused:
+            return self.fused_loop(stmt, path, *self.fused[path])
         if path in self.checkpointed:
             return self.checkpointed_loop(stmt, path)
         exit_test = anno.getanno(stmt, "exit_test")
@@ -733,6 +736,71 @@ class Differentiator(SavePlanner):
                                                                     gast.Store()), None, before)
             fwd, rev = save + fwd, rev + restore
         return fwd, rev
+
+    def loops_to_fuse(self, body):
+        """{path: (plan, total)} of the top-level loops whose trips are independent
+        (parallel.py) and whose only value read after them is one sum, `total`: the forward
+        sweep runs each trip and reverses it at once, as a hand-written adjoint does (nothing
+        saved across trips, no second run of the trips). The reversal is linear in the sum's
+        adjoint, which passes through the trips unchanged and is known only in the reverse
+        sweep: the trips add into private adjoints with that adjoint taken as 1, and the
+        reverse sweep adds them times the sum's adjoint."""
+        fused = {}
+        plans = parallel.plan(self.core.tree, self.types, self.aliases, self.core.origins)
+        for path, plan in plans.items():
+            stmt = body[path[0]]
+            after, _ = exposed_reads(body[path[0] + 1:], set())
+            outputs = (parallel.assigned(stmt) | parallel.stored(stmt)) & after
+            if plan.reason is not None or len(outputs) != 1 or \
+                    next(iter(outputs)) not in plan.sums or \
+                    not self.can_run_in_parallel(path, plan):
+                continue
+            total = next(iter(outputs))
+            stmts = [a for s in gast.walk(stmt) if id(s) in self.adjoints
+                     for a in self.adjoints[id(s)]]
+            adjoints = set(self.namer.adjoint_names().values())
+            read_only = (names_read(stmts) - parallel.written(stmts)) & adjoints
+            if total in self.active and read_only <= {self.adj(total)} and \
+                    not any(n in self.active for n in plan.array_sums):
+                fused[path] = (plan, total)
+        return fused
+
+    def fused_loop(self, stmt, path, plan, total):
+        """Forward: each trip, then its reversal (loops_to_fuse). Reverse: the private
+        adjoints, times the adjoint of `total`, added to the gradient's."""
+        frame = Loop(path, None, top=True, one_trip=True)
+        rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
+        primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
+        exposed, _ = exposed_reads(rerun + rev_body, set())
+        prologue, scaled, renames = [], [], {}
+        seed = self.adj(total)
+        for name in sorted(parallel.written(rerun + rev_body) & exposed - {seed}):
+            primal = primal_of.get(name)
+            if primal is None:  # (a trip's own number, which a save reads before its store)
+                ty = self.ty(name)
+                if ty.kind in ("f", "i", "b") and not ty.ndim and name != total:
+                    prologue.append(_assign(name, self.placeholder(ty.kind, 0)))
+                continue
+            how = self.chunk_adjoint(name, primal, rev_body, stmt, plan)
+            if how == "workspace":
+                prologue.append(self.init(primal))
+            elif how == "zero":
+                prologue.append(_assign(name, _const(0.0)))
+            else:  # (added into, or written by rows: private, scaled after)
+                private = self.namer.fresh(f"{primal}_trips")
+                self.types[private] = self.ty(primal)
+                renames[name] = self.adj(private)
+                prologue.append(_assign(self.adj(private), self.init(primal).value))
+                scaled.append(self.accumulate(primal, _expr(
+                    "g * b", g=_name(self.adj(total)), b=_name(self.adj(private)))))
+        for node in gast.walk(gast.Module(body=rev_body, type_ignores=[])):
+            if isinstance(node, gast.Name) and node.id in renames:
+                node.id = renames[node.id]
+        rev_body = [_ValueOf(seed, _const(1.0)).visit(s) for s in rev_body]
+        trips = anno.copy_loc(gast.For(target=_store(stmt.target), iter=stmt.iter,
+                                       body=rerun + rev_body, orelse=[], type_comment=None),
+                              stmt)
+        return prologue + frame.allocations + [trips], scaled
 
     def parallel_loop(self, stmt, path, plan):
         """A loop whose trips are independent (parallel.py) runs as one chunk of trips per
@@ -1085,6 +1153,18 @@ class Differentiator(SavePlanner):
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
+
+
+class _ValueOf(gast.NodeTransformer):
+    """Reads of the variable `name` replaced by the expression `value`."""
+
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def visit_Name(self, node):
+        if node.id == self.name and isinstance(node.ctx, gast.Load):
+            return anno.deepcopy(self.value)
+        return node
 
 
 def _copied(expr, ty):

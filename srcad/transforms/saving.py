@@ -81,9 +81,11 @@ class SavePlanner:
         self.plan_array_inits(body)
         self.parallel = {p: q for p, q in self.parallel.items()
                          if self.can_run_in_parallel(p, q)}
+        self.fused = self.loops_to_fuse(body) if not self.parallel else {}
         reads = {name: list(paths) for name, paths in self.reads.items()}
         self.plan_saves_and_restores(body)
-        self.checkpointed = self.loops_to_checkpoint(body) | set(self.parallel)
+        self.checkpointed = self.loops_to_checkpoint(body) | set(self.parallel) | \
+            set(self.fused)
         if self.checkpointed:
             self.save_loops = {p: s for p, s in self.loops.items() if p not in self.checkpointed}
             self.reads = reads

@@ -369,6 +369,8 @@ def test_partials_bind_positions_and_keywords(rng):
     np.testing.assert_allclose(srcad.grad(by_position, mode="source")(w, 0.0), x ** 2)
     other = functools.partial(weighted_sum, 2 * x)
     np.testing.assert_allclose(srcad.grad(other, mode="source")(w, 0.0), 4 * x ** 2)
+    of_an_object = functools.partial(_Scaled(1.5), y=3.0)  # (its Python __call__)
+    np.testing.assert_allclose(srcad.grad(of_an_object, mode="source")(x), 4.5 * np.cos(x))
     # the function's np is the generated code's np (a second name kept NumPy calls unfused)
     assert "np2" not in srcad.source(srcad.grad(functools.partial(sines, w=w)), x)
     assert repr(srcad.grad(by_keyword)) == "<srcad.grad of functools.partial(weighted_sum) wrt x>"
