@@ -337,7 +337,8 @@ def forward_zeros(fn_def, ctx):
                     nxt.target.id == name and not _mentions(nxt.value, name) and \
                     isinstance(nxt.op, (gast.Add, gast.Sub)) and \
                     (kind == "scalar" or isinstance(nxt.op, gast.Sub) or is_fresh(nxt.value)
-                     or _may_share(updates, name, nxt.value, 1)):
+                     or _may_share(updates, name, nxt.value, 1) or
+                     block is fn_def.body and _shared_from_now(block[j + 1:], name, nxt.value)):
                 value = nxt.value if isinstance(nxt.op, gast.Add) else \
                     gast.UnaryOp(op=gast.USub(), operand=nxt.value)
                 block[j] = gast.Assign(targets=[nxt.target], value=value, type_comment=None)
@@ -346,6 +347,17 @@ def forward_zeros(fn_def, ctx):
                 changed = True
         mentions.compact()
     return changed
+
+
+def _shared_from_now(rest, name, value):
+    """May `name` become another name for the array `value` (a Name) where the function's
+    straight-line body goes on with `rest`: neither is updated in place there (what updated
+    `value` before has finished)."""
+    if not isinstance(value, gast.Name):
+        return False
+    updated = {_updated_array(n) for s in rest for n in walk(s)}
+    return name not in updated and value.id not in updated and \
+        not any(_is_runtime(n, r) for s in rest for n in walk(s) for r in CHUNK_RUNNERS)
 
 
 def _may_share(updates, name, value, own_updates):

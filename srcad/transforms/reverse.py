@@ -791,8 +791,7 @@ class Differentiator(SavePlanner):
                 self.types[private] = self.ty(primal)
                 renames[name] = self.adj(private)
                 prologue.append(_assign(self.adj(private), self.init(primal).value))
-                scaled.append(self.accumulate(primal, _expr(
-                    "g * b", g=_name(self.adj(total)), b=_name(self.adj(private)))))
+                scaled += self.scaled(primal, self.adj(private), self.adj(total))
         for node in gast.walk(gast.Module(body=rev_body, type_ignores=[])):
             if isinstance(node, gast.Name) and node.id in renames:
                 node.id = renames[node.id]
@@ -801,6 +800,16 @@ class Differentiator(SavePlanner):
                                        body=rerun + rev_body, orelse=[], type_comment=None),
                               stmt)
         return prologue + frame.allocations + [trips], scaled
+
+    def scaled(self, primal, private, g):
+        """`primal`'s adjoint plus `private` times `g` (an array scaled in place, unless `g`
+        is 1: the adjoint can then take the array itself)."""
+        if not self.ty(primal).is_array:
+            return [self.accumulate(primal, _expr("g * b", g=_name(g), b=_name(private)))]
+        return [gast.If(test=_expr("g != 1.0", g=_name(g)),
+                        body=[_stmt("b *= g", b=_store(_name(private)), g=_name(g))],
+                        orelse=[]),
+                self.accumulate(primal, _name(private))]
 
     def parallel_loop(self, stmt, path, plan):
         """A loop whose trips are independent (parallel.py) runs as one chunk of trips per
