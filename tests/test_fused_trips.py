@@ -24,12 +24,12 @@ def squared_sum(x, w):  # the sum's adjoint is 2 s: not 1
 def newton_roots(a, b):  # a while loop per trip
     s = 0.0
     for i in range(a.shape[0]):
-        z = 1.0
-        dz = 1.0
-        while abs(dz) > 1e-12:
-            dz = (z * z * z + a[i] * z - b[i]) / (3.0 * z * z + a[i])
-            z = z - dz
-        s = s + z * z
+        z, step = 1.0, 1.0
+        while abs(step) > 1e-12 * (1.0 + abs(z)):
+            residual = z ** 3 + a[i] * z - b[i]
+            step = residual / (3.0 * z ** 2 + a[i])
+            z -= step
+        s += z * z
     return math.log(1.0 + s)
 
 
