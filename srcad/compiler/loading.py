@@ -30,6 +30,17 @@ def load(text, filename, scope):
 # Math functions that raise where NumPy returns inf or nan (math.sqrt(-1.0), math.log(0.0)),
 # and the NumPy functions the generated Python calls instead, so that it computes what the
 # compiled code computes (numba follows NumPy here, with error_model="numpy").
+def _float64_result(builtin):
+    """`builtin` (max, min) giving a Python float result as a NumPy float: `max(x, 0.0)` is
+    the Python float 0.0 for a negative x, and 0.0 ** -0.5 raises where compiled code gives
+    inf."""
+    def call(*args, **kwargs):
+        result = builtin(*args, **kwargs)
+        return np.float64(result) if type(result) is float else result
+    call.__name__ = builtin.__name__
+    return call
+
+
 _NUMPY_SEMANTICS = {
     math.sqrt: np.sqrt, math.exp: np.exp, math.expm1: np.expm1, math.log: np.log,
     math.log1p: np.log1p, math.log10: np.log10, math.log2: np.log2, math.pow: np.power,
@@ -38,6 +49,7 @@ _NUMPY_SEMANTICS = {
     math.cosh: np.cosh, math.tanh: np.tanh, math.asinh: np.arcsinh, math.acosh: np.arccosh,
     math.atanh: np.arctanh, math.hypot: np.hypot, math.fmod: np.fmod, math.fabs: np.fabs,
     math.copysign: np.copysign, float: np.float64,
+    max: _float64_result(max), min: _float64_result(min),
 }
 
 

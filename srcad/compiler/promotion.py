@@ -128,9 +128,9 @@ def _private_arrays(fn_def, types):
 
 
 def _harmless(name, parent, types, parents):
-    if isinstance(name.ctx, gast.Store):
+    if isinstance(name.ctx, gast.Store):  # (a new array, or one updated in place: `x *= g`)
         return isinstance(parent, gast.Assign) and parent.targets == [name] and \
-            _allocates(parent.value)
+            _allocates(parent.value) or isinstance(parent, gast.AugAssign)
     if isinstance(name.ctx, gast.Param) or parent is None:
         return False
     if isinstance(parent, gast.Subscript) and parent.value is name:

@@ -182,6 +182,14 @@ def nonzero_in_a_loop(x, w):
     return s
 
 
+def nonzero_in_a_recurrence(x, w):  # (s carried from trip to trip: the trips are saved)
+    s = 0.0
+    for i in range(w.shape[0]):
+        nz = np.nonzero(x > w[i])[0]
+        s = 0.5 * s + np.sum(x[nz] ** 2)
+    return s
+
+
 def flatnonzero_in_a_loop(x, w):
     s = 0.0
     for i in range(w.shape[0]):
@@ -192,13 +200,15 @@ def flatnonzero_in_a_loop(x, w):
 
 def test_a_tuple_rebound_in_a_loop_is_refused_by_name(rng):
     """Found by a helper's attack: np.nonzero's tuple saved per trip was 'KeyError: tuple; a
-    bug in srcad'. Refused naming the line and what works; np.flatnonzero is differentiated."""
+    bug in srcad'. Refused naming the line and what works; np.flatnonzero is differentiated,
+    and so is a loop whose trips are reversed as they run (nothing saved per trip)."""
     x, w = rng.uniform(0.0, 1.0, 6), np.array([0.3, 0.6])
     with pytest.raises(srcad.UnsupportedError, match=r"test_array_saves.py:\d+: \w+ \(a tuple\) is "
                                                      r"rebound .*np.flatnonzero"):
-        srcad.grad(nonzero_in_a_loop, mode="source", jit=False)(x, w)
-    g = srcad.grad(flatnonzero_in_a_loop, mode="source", jit=False)(x, w)
-    check.compare(flatnonzero_in_a_loop, (x, w), [0], [g])
+        srcad.grad(nonzero_in_a_recurrence, mode="source", jit=False)(x, w)
+    for fn in (flatnonzero_in_a_loop, nonzero_in_a_loop):
+        g = srcad.grad(fn, mode="source", jit=False)(x, w)
+        check.compare(fn, (x, w), [0], [g])
 
 
 def integer_array_becoming_float(w, n):

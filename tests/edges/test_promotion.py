@@ -6,6 +6,8 @@ element read or written at another index in the loop, the adjoint of a view, a l
 returns, a loop that runs no trip at an index out of range); the function's own arrays keep
 Python's order of additions (found by an attack: their value changed)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -88,7 +90,7 @@ def test_held_in_a_local(rng):
     """A triangular loop's adjoint holds x's element, a matrix-vector product's tangent y's;
     the product itself (the primal) is not held."""
     A, x = rng.standard_normal((4, 5)), rng.standard_normal(5)
-    assert "_bx_acc +=" in srcad.source(srcad.grad(triangular), x, x, 5)
+    assert re.search(r"_bx\w*_acc \+=", srcad.source(srcad.grad(triangular), x, x, 5))
     assert "_acc" not in srcad.source(srcad.grad(other_index_in_loop), x)
     assert "_y_acc" not in srcad.source(srcad.grad(matvec_loss, wrt=(0, 1)), A, x)
     assert "_acc +=" in srcad.source(srcad.jvp, matvec_loss, (A, x), (A, x))
