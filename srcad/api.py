@@ -1168,6 +1168,8 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
             if g.parallel:
                 text += "".join(f"\n  {line}" for line in generated.loops or
                                 ["parallel=True: no top-level for loop to run in parallel"])
+            else:  # (loops reversed trip by trip)
+                text += "".join(f"\n  {line}" for line in generated.loops)
     print(text)
     return text
 

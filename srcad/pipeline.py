@@ -252,7 +252,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                                 tuple(hidden), tuple(core.refs[n] for n in hidden),
                                 tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
                                 tuple(checks.items()), written,
-                                tuple(q.describe() for q in plans.values()), text, scope, stages)
+                                tuple(q.describe() for q in plans.values()) +
+                                tuple(anno.getanno(grad_def, "fused", ())), text, scope, stages)
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated

@@ -98,6 +98,12 @@ def rows_read_after(x):  # an array the trips write by rows, read after the loop
     return s * np.sum(y * y)
 
 
+def test_explain_names_the_loops_reversed_trip_by_trip(rng):
+    text = srcad.explain(newton_roots, *inputs(newton_roots, rng), wrt=(0, 1))
+    assert "the loop at line 26 is reversed trip by trip as it runs" in text
+    assert "'s', a sum" in text
+
+
 def test_a_loop_whose_rows_are_read_after_it_is_not_fused(rng):
     x = rng.uniform(-1, 1, 6)
     g = srcad.grad(rows_read_after)

@@ -1308,9 +1308,19 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     differentiator = Differentiator(core, types, active, wrt, aliases, np_name, aux, parallel)
     fn = differentiator.run()
     anno.setanno(fn, "chunks", differentiator.chunks)
+    anno.setanno(fn, "fused", [_fused_description(core.tree.body[path[0]], total)
+                               for path, (_, total) in sorted(differentiator.fused.items())])
     if core.assume_shapes:
         mark_assumed(fn, differentiator.shapes, core.namer.adjoint_names())
     return fn
+
+
+def _fused_description(loop, total):
+    """What srcad.explain says of a loop reversed trip by trip."""
+    loc = anno.getanno(loop, "loc")
+    where = f"the loop at line {loc.line}" if loc is not None else "a top-level loop"
+    return (f"{where} is reversed trip by trip as it runs (its trips are independent; "
+            f"'{total}', a sum, is its one value used after it)")
 
 
 def mark_assumed(fn, shapes, derivatives):
