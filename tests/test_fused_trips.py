@@ -1,8 +1,8 @@
 """A top-level loop whose trips are independent and whose one value read after it is a sum
-runs each trip and its reversal together in the forward sweep (reverse.loops_to_fuse): the
-adjoints it adds into are private, taken with the sum's adjoint as 1, and scaled by the sum's
-adjoint in the reverse sweep. Each case is checked against finite differences on random
-inputs, with the sum's adjoint 1 and not 1."""
+added into the output runs each trip and its reversal together in the forward sweep
+(reverse.loops_to_fuse): the adjoints it adds into are private, taken with the sum's adjoint
+as 1, and scaled by it (plus or minus the output's seed) in the reverse sweep. Each case is
+checked against finite differences on random inputs, with the output's seed 1 and not 1."""
 
 import math
 import re
@@ -14,11 +14,11 @@ import srcad
 from srcad import check
 
 
-def squared_sum(x, w):  # the sum's adjoint is 2 s: not 1
+def squared_sum(x, w):  # the sum's adjoint is minus the output's seed
     s = 0.0
     for i in range(x.shape[0]):
         s += w[i % 3] * math.tanh(x[i]) ** 2
-    return s * s + np.sum(w * w)
+    return np.sum(w * w) - s
 
 
 def newton_roots(a, b):  # a while loop per trip
@@ -30,7 +30,7 @@ def newton_roots(a, b):  # a while loop per trip
             step = residual / (3.0 * z ** 2 + a[i])
             z -= step
         s += z * z
-    return math.log(1.0 + s)
+    return s
 
 
 def nearest_centre(X, M, scale):  # a workspace every trip fills, a reduction per trip
@@ -45,7 +45,7 @@ def nearest_centre(X, M, scale):  # a workspace every trip fills, a reduction pe
             best[k] = -scale * np.sum(diff * diff)
         m = np.max(best)
         total -= m + math.log(np.sum(np.exp(best - m)))
-    return 0.5 * total + scale ** 2
+    return total + scale ** 2
 
 
 def rows_and_scalars(x, c):  # an argument read by rows, a scalar every trip reads
@@ -56,7 +56,7 @@ def rows_and_scalars(x, c):  # an argument read by rows, a scalar every trip rea
             total += t * t
         else:
             total -= 0.5 * t
-    return math.sqrt(total + 1.0)
+    return c * c + total
 
 
 def inputs(fn, rng):
@@ -89,6 +89,35 @@ def test_fused_trips_against_finite_differences(fn, jit, rng):
                                    err_msg=f"argument {k}")
 
 
+def overflowing_terms(a, w):  # (found by an attack: the terms summed unscaled overflowed)
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += math.exp(w * a[i])
+    return math.log(s)
+
+
+def square_root_of_a_sum(x, c):  # (found by an attack: inf * 0 where the loop adds nothing)
+    s = 0.0
+    for i in range(1, x.shape[0]):
+        s += x[i] * c
+    return np.sqrt(s) + x[0] + c
+
+
+def test_a_sum_used_otherwise_than_added_into_the_output_is_not_fused():
+    """Scaling the trips' sum by an adjoint of 1e-300 or inf is not scaling each trip: such
+    loops keep the reverse sweep that scales trip by trip."""
+    a, w = np.array([1e10, 0.99e10]), 6.9e-8
+    g = srcad.grad(overflowing_terms, wrt=1)
+    assert not _fused(srcad.source(g, a, w))
+    terms = np.exp(w * a - np.max(w * a))
+    assert g(a, w) == pytest.approx(np.sum(a * terms) / np.sum(terms), rel=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.array([1.0, 0.5, -0.5])
+        np.testing.assert_array_equal(srcad.grad(square_root_of_a_sum)(x, 1.0),
+                                      [1.0, np.inf, np.inf])
+        assert srcad.grad(square_root_of_a_sum, wrt=1)(np.array([2.0]), 1.0) == 1.0
+
+
 def rows_read_after(x):  # an array the trips write by rows, read after the loop: not fused
     y = np.empty(x.shape[0])
     s = 0.0
@@ -101,7 +130,7 @@ def rows_read_after(x):  # an array the trips write by rows, read after the loop
 def test_explain_names_the_loops_reversed_trip_by_trip(rng):
     text = srcad.explain(newton_roots, *inputs(newton_roots, rng), wrt=(0, 1))
     assert "the loop at line 26 is reversed trip by trip as it runs" in text
-    assert "'s', a sum" in text
+    assert "'s', a sum added into the output" in text
 
 
 def test_a_loop_whose_rows_are_read_after_it_is_not_fused(rng):

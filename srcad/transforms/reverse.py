@@ -739,12 +739,12 @@ class Differentiator(SavePlanner):
 
     def loops_to_fuse(self, body):
         """{path: (plan, total)} of the top-level loops whose trips are independent
-        (parallel.py) and whose only value read after them is one sum, `total`: the forward
-        sweep runs each trip and reverses it at once, as a hand-written adjoint does (nothing
-        saved across trips, no second run of the trips). The reversal is linear in the sum's
-        adjoint, which passes through the trips unchanged and is known only in the reverse
-        sweep: the trips add into private adjoints with that adjoint taken as 1, and the
-        reverse sweep adds them times the sum's adjoint."""
+        (parallel.py) and whose only value read after them is one sum, `total`, added into the
+        output: the forward sweep runs each trip and reverses it at once, as a hand-written
+        adjoint does (nothing saved across trips, no second run of the trips). The reversal is
+        linear in the sum's adjoint, which passes through the trips unchanged and is known only
+        in the reverse sweep (plus or minus the output's seed): the trips add into private
+        adjoints with it taken as 1, and the reverse sweep adds them times it."""
         fused = {}
         plans = parallel.plan(self.core.tree, self.types, self.aliases, self.core.origins)
         for path, plan in plans.items():
@@ -756,6 +756,10 @@ class Differentiator(SavePlanner):
                     not self.can_run_in_parallel(path, plan):
                 continue
             total = next(iter(outputs))
+            ret = body[-1].value
+            if not isinstance(ret, gast.Name) or \
+                    not _added_into_output(body[path[0] + 1:-1], total, ret.id):
+                continue
             stmts = [a for s in gast.walk(stmt) if id(s) in self.adjoints
                      for a in self.adjoints[id(s)]]
             adjoints = set(self.namer.adjoint_names().values())
@@ -1315,12 +1319,35 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     return fn
 
 
+def _added_into_output(stmts, name, returned):
+    """Does the value of `name` reach the variable `returned` through `stmts` only by
+    additions and subtractions (`t = a + name`, `u = t - b`), each name of that chain read
+    once? The adjoint of `name` is then plus or minus the output's seed: a loop's trips may
+    take it as 1 and be scaled by it exactly (a sum scaled by another factor, 1e-300 or inf,
+    would overflow, or give inf * 0, where the trips scaled one by one do not)."""
+    chain, current = {name}, name
+    for stmt in stmts:
+        reads = [n for n in gast.walk(stmt) if isinstance(n, gast.Name) and
+                 isinstance(n.ctx, gast.Load) and n.id in chain]
+        if not reads:
+            continue
+        value = getattr(stmt, "value", None)
+        if len(reads) != 1 or reads[0].id != current or not isinstance(stmt, gast.Assign) or \
+                not isinstance(stmt.targets[0], gast.Name) or \
+                not (isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub))
+                     and reads[0] in (value.left, value.right)):
+            return False
+        current = stmt.targets[0].id
+        chain.add(current)
+    return current == returned
+
+
 def _fused_description(loop, total):
     """What srcad.explain says of a loop reversed trip by trip."""
     loc = anno.getanno(loop, "loc")
     where = f"the loop at line {loc.line}" if loc is not None else "a top-level loop"
     return (f"{where} is reversed trip by trip as it runs (its trips are independent; "
-            f"'{total}', a sum, is its one value used after it)")
+            f"'{total}', a sum added into the output, is its one value used after it)")
 
 
 def mark_assumed(fn, shapes, derivatives):
