@@ -778,11 +778,13 @@ class Differentiator(SavePlanner):
         exposed, _ = exposed_reads(rerun + rev_body, set())
         prologue, scaled, renames = [], [], {}
         seed = self.adj(total)
+        body = self.core.tree.body
+        defined = set(self.core.tree_args).union(*map(parallel.assigned, body[:path[0]]))
         for name in sorted(parallel.written(rerun + rev_body) & exposed - {seed}):
             primal = primal_of.get(name)
-            if primal is None:  # (a trip's own number, which a save reads before its store)
-                ty = self.ty(name)
-                if ty.kind in ("f", "i", "b") and not ty.ndim and name != total:
+            if primal is None:  # (a trip's own number, which a save reads before its store:
+                ty = self.ty(name)  # any value will do, unless it has one from before the loop)
+                if ty.kind in ("f", "i", "b") and not ty.ndim and name not in defined:
                     prologue.append(_assign(name, self.placeholder(ty.kind, 0)))
                 continue
             how = self.chunk_adjoint(name, primal, rev_body, stmt, plan)
