@@ -567,7 +567,7 @@ def _partial_function(partial):
     for k, p in enumerate(params[len(partial.args):]):
         # a keyword given to the partial makes its parameter, and those after it, keyword-only
         keyword_only |= p.name in partial.keywords or p.kind == p.KEYWORD_ONLY
-        if keyword_only and not any(d.startswith("*") for d in declared):
+        if keyword_only and "*" not in declared:
             declared.append("*")
         default = partial.keywords.get(p.name, p.default)
         if default is not p.empty:

@@ -42,6 +42,12 @@ def copy_loc(new, old):
     return new
 
 
+def replaced(node, **fields):
+    """A shallow copy of `node` with `fields` replaced, at `node`'s source location."""
+    return copy_loc(type(node)(**{**{f: getattr(node, f) for f in node._fields}, **fields}),
+                    node)
+
+
 def deepcopy(node):
     """A deep copy of a node (or list of nodes) that keeps its annotations, shared (4x faster
     than copy.deepcopy, which the transform of a long function spends much of its time in)."""

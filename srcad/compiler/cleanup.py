@@ -27,7 +27,7 @@ from . import anno
 from .aliasing import is_fresh
 from .templates import make_name as _name
 from .templates import make_const as _const
-from .templates import COMMENT, blocks, names_read, walk
+from .templates import COMMENT, blocks, names_read, substitute, walk
 
 def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=()):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
@@ -355,9 +355,8 @@ def _shared_from_now(rest, name, value):
     `value` before has finished)."""
     if not isinstance(value, gast.Name):
         return False
-    updated = {_updated_array(n) for s in rest for n in walk(s)}
-    return name not in updated and value.id not in updated and \
-        not any(_is_runtime(n, r) for s in rest for n in walk(s) for r in CHUNK_RUNNERS)
+    updated = _updates_in_place(gast.Module(body=rest, type_ignores=[]))
+    return not updated.get(name) and not updated.get(value.id)
 
 
 def _may_share(updates, name, value, own_updates):
@@ -573,7 +572,7 @@ def inline_temps(fn_def, ctx):
                     not _movable_into(stmt.value, views, block[target], t):
                 i += 1
                 continue
-            _substitute(block[target], t, stmt.value)
+            substitute(block[target], t, stmt.value)
             del block[i]
             changed = True
         # no increment: the statement at i is new
@@ -634,15 +633,6 @@ def _use_outside_loops(stmt, name):
         return all(_use_outside_loops(s, name) for s in stmt.body + stmt.orelse
                    if _mentions(s, name))
     return True
-
-
-def _substitute(stmt, name, expr):
-    class Sub(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id == name and isinstance(node.ctx, gast.Load):
-                return expr
-            return node
-    Sub().visit(stmt)
 
 
 def remove_dead(fn_def, ctx):

@@ -205,14 +205,11 @@ def _clearing_before_break(stmts, flag):
             out += [_assign(flag, _const(False), stmt), stmt]
             continue
         if isinstance(stmt, (gast.For, gast.While)):
-            stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
-                                               "orelse": _clearing_before_break(stmt.orelse,
-                                                                                flag)}), stmt)
+            stmt = anno.replaced(stmt, orelse=_clearing_before_break(stmt.orelse, flag))
         elif isinstance(stmt, (gast.If, gast.Try, gast.With)):
-            fields = {f: _clearing_before_break(getattr(stmt, f), flag)
-                      for f in ("body", "orelse", "finalbody") if hasattr(stmt, f)}
-            stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
-                                               **fields}), stmt)
+            stmt = anno.replaced(stmt, **{f: _clearing_before_break(getattr(stmt, f), flag)
+                                          for f in ("body", "orelse", "finalbody")
+                                          if hasattr(stmt, f)})
         out.append(stmt)
     return out
 
@@ -577,9 +574,7 @@ class _Lowering:
         """`for/while ... else: E` is `_nobreak = True`, the loop with each of its own `break`s
         clearing `_nobreak` first, then `if _nobreak: E`."""
         flag = self.namer.temp("_nobreak")
-        plain = anno.copy_loc(type(loop)(**{**{f: getattr(loop, f) for f in loop._fields},
-                                             "body": _clearing_before_break(loop.body, flag),
-                                             "orelse": []}), loop)
+        plain = anno.replaced(loop, body=_clearing_before_break(loop.body, flag), orelse=[])
         stmts = [_assign(flag, _const(True), loop), plain, _if(_name(flag), loop.orelse, [], loop)]
         self.out.extend(self.block(stmts))
 

@@ -103,6 +103,15 @@ def names_read(node):
             isinstance(n.ctx, gast.Load)}
 
 
+def substitute(node, name, expr):
+    """Replace, in place, each read of the variable `name` inside `node` (a statement) by a
+    copy of the expression `expr`."""
+    class Substitute(gast.NodeTransformer):
+        def visit_Name(self, n):
+            return anno.deepcopy(expr) if n.id == name and isinstance(n.ctx, gast.Load) else n
+    Substitute().visit(node)
+
+
 def fill(text, **replacements):
     """The expression `text` with every Name in `replacements` replaced by (a copy of) its node.
 

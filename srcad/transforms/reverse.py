@@ -665,8 +665,7 @@ class Differentiator(SavePlanner):
         pre.extend(info.grows)
         if exit_test is not None:
             fwd_loop_body.append(exit_test)
-        fwd_stmt = anno.copy_loc(type(stmt)(**{**{f: getattr(stmt, f) for f in stmt._fields},
-                                               "body": fwd_loop_body}), stmt)
+        fwd_stmt = anno.replaced(stmt, body=fwd_loop_body)
         # allocation of save buffers: before the outermost loop
         allocs = [self.allocate(b, growable, start, stop, step) for b in info.buffers]
         if uses_slots and info.counter is not None:
@@ -801,7 +800,8 @@ class Differentiator(SavePlanner):
         for node in gast.walk(gast.Module(body=rev_body, type_ignores=[])):
             if isinstance(node, gast.Name) and node.id in renames:
                 node.id = renames[node.id]
-        rev_body = [_ValueOf(seed, _const(1.0)).visit(s) for s in rev_body]
+        for s in rev_body:
+            templates.substitute(s, seed, _const(1.0))
         trips = anno.copy_loc(gast.For(target=_store(stmt.target), iter=stmt.iter,
                                        body=rerun + rev_body, orelse=[], type_comment=None),
                               stmt)
@@ -1168,18 +1168,6 @@ class Differentiator(SavePlanner):
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
-
-
-class _ValueOf(gast.NodeTransformer):
-    """Reads of the variable `name` replaced by the expression `value`."""
-
-    def __init__(self, name, value):
-        self.name, self.value = name, value
-
-    def visit_Name(self, node):
-        if node.id == self.name and isinstance(node.ctx, gast.Load):
-            return anno.deepcopy(self.value)
-        return node
 
 
 def _copied(expr, ty):
