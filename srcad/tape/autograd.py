@@ -68,16 +68,45 @@ def Variable(data, requires_grad=False):  # noqa: N802 (torch's deprecated name)
 class FunctionCtx:
     """The `ctx` of a Function: what forward keeps for backward."""
 
-    saved_tensors = ()
+    _saved = ()  # (tensor, its version when saved)
+    name = "Function"
 
     def save_for_backward(self, *tensors):
-        self.saved_tensors = tensors
+        self._saved = tuple((t, t._version if isinstance(t, Tensor) else None) for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        """The saved tensors; an error, as torch's, for one changed in place since."""
+        for k, (t, version) in enumerate(self._saved):
+            if version is not None and t._version != version:
+                raise RuntimeError(engine.MODIFIED.format(
+                    what=f"saved tensor {k}", label=f"{self.name}Backward",
+                    shape=tuple(t.shape), now=t._version, then=version))
+        return tuple(t for t, _ in self._saved)
 
     def mark_non_differentiable(self, *tensors):
         pass
 
     def set_materialize_grads(self, value):
         pass
+
+
+def _check_returned(name, k, grad, shape):
+    """torch's checks of what a Function's backward returned for its tensor argument k."""
+    if grad is None:
+        return
+    if not isinstance(grad, Tensor):  # (torch's RuntimeError, not a TypeError)
+        raise RuntimeError(  # noqa: TRY004
+            f"function {name}Backward: expected Variable or None (got {type(grad).__name__}) "
+            f"for argument {k}")
+    try:
+        summable = np.broadcast_shapes(grad.shape, shape) == tuple(grad.shape)
+    except ValueError:
+        summable = False
+    if not summable:
+        raise RuntimeError(f"Function {name}Backward returned an invalid gradient at index {k} "
+                           f"- got {list(grad.shape)} but expected shape compatible with "
+                           f"{list(shape)}")
 
 
 class Function:
@@ -100,6 +129,7 @@ class Function:
         from srcad.tape.tensor import _record, new
 
         ctx = FunctionCtx()
+        ctx.name = cls.__name__
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
             out = cls.forward(ctx, *args)
@@ -117,6 +147,8 @@ class Function:
                                    f"number of gradients (expected {len(args)}, got "
                                    f"{len(grads)})")
             chosen = [grads[k] for k in positions]
+            for k, grad in zip(positions, chosen, strict=True):
+                _check_returned(cls.__name__, k, grad, np.shape(args[k]))
             return [np.zeros(np.shape(values[i])) if grad is None else
                     grad if isinstance(g, Tensor) else np.asarray(getattr(grad, "_value", grad))
                     for i, grad in enumerate(chosen)]

@@ -32,7 +32,7 @@ _FREED = (
     "by the first backward(). Call the first backward() with retain_graph=True if you need to "
     "backward through the graph again."
 )
-_MODIFIED = (
+MODIFIED = (
     "one of the variables needed for gradient computation has been modified by an inplace "
     "operation: {what} of {label}, a tensor of shape {shape}, is at version {now}; expected "
     "version {then} instead. Compute on a copy (t.clone()) instead of changing it in place, or "
@@ -166,7 +166,7 @@ class Node:
                 what = "the result" if slot == len(values) - 1 else f"input {slot}"
                 values[slot] = _Unavailable(
                     self.shapes[slot],
-                    _MODIFIED,
+                    MODIFIED,
                     what=what,
                     label=label,
                     now=counter[0],
@@ -370,10 +370,23 @@ def run(roots, grads, retain_graph=False, create_graph=False, capture=None):
 
 def _run_hooks(hooks, g, math):
     """Call each hook with the gradient (a tensor); a hook that returns one replaces it."""
+    from srcad.tape.tensor import Tensor  # (tensor.py imports this module)
     for hook in list(hooks or ()):
-        replaced = hook(math.to_tensor(g))
-        if replaced is not None:
-            g = math.from_tensor(replaced)
+        given = math.to_tensor(g)
+        replaced = hook(given)
+        if replaced is None:
+            continue
+        name = getattr(hook, "__name__", type(hook).__name__)
+        if not isinstance(replaced, Tensor):
+            raise TypeError(f"expected Variable, but hook {name!r} returned "
+                            f"'{type(replaced).__name__}'")
+        if replaced.shape != given.shape:
+            raise RuntimeError(f"hook {name!r} has changed the size of value (was "
+                               f"{tuple(given.shape)}, got {tuple(replaced.shape)})")
+        if replaced.dtype != given.dtype:
+            raise RuntimeError(f"hook {name!r} has changed the type of value (was "
+                               f"{given.dtype}, got {replaced.dtype})")
+        g = math.from_tensor(replaced)
     return g
 
 

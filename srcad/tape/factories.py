@@ -188,7 +188,8 @@ def as_tensor(data, dtype=None):
 
 
 def logsumexp(input, dim, keepdim=False):
-    top = input.detach().amax(dim, keepdim=True)
+    top = input.detach().amax(dim, keepdim=True)._value
+    top = from_numpy(np.where(np.isfinite(top), top, np.zeros((), top.dtype)))  # (all -inf: -inf)
     out = (input - top).exp().sum(dim, keepdim=True).log() + top
     return out if keepdim else out.squeeze(dim)
 

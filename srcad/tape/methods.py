@@ -121,7 +121,10 @@ def _dims(dims):
     return tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
 
 
-def _axis(dim, axis):
+def _axis(dim, axis, ndim):
+    if axis is None and ndim == 0 and dim is not None and not mode.in_user_code() and \
+            all(d in (0, -1) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))):
+        return None  # (torch takes dim 0 of a 0-d tensor as its one element; NumPy refuses)
     axis = dim if axis is None else axis  # torch spells it dim
     return tuple(axis) if isinstance(axis, list) else axis
 
@@ -314,20 +317,20 @@ class TensorMethods:
     # ---- reductions (dim and keepdim, or NumPy's axis and keepdims) ----
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
-        return self._reduce("sum", _axis(dim, axis), keepdim or keepdims, numpy_options)
+        return self._reduce("sum", _axis(dim, axis, self.ndim), keepdim or keepdims, numpy_options)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
         if self._value.dtype.kind not in "fc" and not mode.in_user_code() and not numpy_options:
             raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either "
                                "a floating point or complex dtype. Got: "
                                f"{dtypes.torch_name(self._value.dtype)}")
-        return self._reduce("mean", _axis(dim, axis), keepdim or keepdims, numpy_options)
+        return self._reduce("mean", _axis(dim, axis, self.ndim), keepdim or keepdims, numpy_options)
 
     def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
-        return self._reduce("prod", _axis(dim, axis), keepdim or keepdims, numpy_options)
+        return self._reduce("prod", _axis(dim, axis, self.ndim), keepdim or keepdims, numpy_options)
 
     def cumsum(self, dim=None, *, axis=None, **numpy_options):
-        return np.cumsum(self, _axis(dim, axis), **numpy_options)
+        return np.cumsum(self, _axis(dim, axis, self.ndim), **numpy_options)
 
     def _reduce(self, name, axis, keepdims, numpy_options):
         """NumPy's dtype=, out=, initial= and where= are handled by np.sum and the like."""
@@ -347,7 +350,10 @@ class TensorMethods:
         if isinstance(dim, TensorMethods):
             return self._apply("maximum" if name == "max" else "minimum", self, dim)
         if dim is None or mode.in_user_code():
-            return self._reduce(name, _axis(dim, axis), keepdim or keepdims, numpy_options)
+            return self._reduce(name, _axis(dim, axis, self.ndim), keepdim or keepdims,
+                                numpy_options)
+        if self.ndim == 0 and dim in (0, -1):  # (torch: its one element, at index 0)
+            return self.reshape(1)._extreme(name, arg, 0, False, None, False, numpy_options)
         dim = dim + self.ndim if dim < 0 else dim
         indices = arg(self._value, axis=dim, keepdims=True)
         values = self._apply("take_at", self, indices=indices, axis=dim, keepdims=keepdim,
@@ -357,10 +363,12 @@ class TensorMethods:
         return RETURN_TYPES[name](values, self._wrap(np.asarray(indices)))
 
     def argmax(self, dim=None, keepdim=False, *, axis=None):
-        return self._wrap(np.asarray(np.argmax(self._value, _axis(dim, axis), keepdims=keepdim)))
+        return self._wrap(np.asarray(np.argmax(self._value, _axis(dim, axis, self.ndim),
+                                               keepdims=keepdim)))
 
     def argmin(self, dim=None, keepdim=False, *, axis=None):
-        return self._wrap(np.asarray(np.argmin(self._value, _axis(dim, axis), keepdims=keepdim)))
+        return self._wrap(np.asarray(np.argmin(self._value, _axis(dim, axis, self.ndim),
+                                               keepdims=keepdim)))
 
     def var(self, dim=None, *, correction=None, unbiased=None, keepdim=False, **numpy_style):
         return self._spread("var", dim, correction, unbiased, keepdim, **numpy_style)
@@ -376,10 +384,11 @@ class TensorMethods:
                                f"dtypes, not {dtypes.torch_name(self._value.dtype)}")
         keepdims = keepdim or keepdims
         ddof = _ddof(correction, unbiased, ddof)
-        return self._apply(name, self, axis=_axis(dim, axis), ddof=ddof, keepdims=keepdims)
+        return self._apply(name, self, axis=_axis(dim, axis, self.ndim), ddof=ddof,
+                           keepdims=keepdims)
 
     def norm(self, p=2, dim=None, keepdim=False):
-        axis = _axis(dim, None)
+        axis = _axis(dim, None, self.ndim)
         if p in (2, "fro"):
             return self._apply("norm", self, axis=axis, keepdims=keepdim)
         if p == np.inf:
@@ -394,10 +403,10 @@ class TensorMethods:
 
     def amax(self, dim=None, keepdim=False):
         """The largest entries along dim; the gradient is shared by ties (torch's amax)."""
-        return self._reduce("max", _axis(dim, None), keepdim, {})
+        return self._reduce("max", _axis(dim, None, self.ndim), keepdim, {})
 
     def amin(self, dim=None, keepdim=False):
-        return self._reduce("min", _axis(dim, None), keepdim, {})
+        return self._reduce("min", _axis(dim, None, self.ndim), keepdim, {})
 
     # ---- shapes ----
 

@@ -14,10 +14,11 @@ and replaces in them, and in closure cells, in place:
     inside a user class's __array__, which must return an ndarray;
   - a numba dispatcher of user code by its Python function;
   - `float`, by a stand-in that keeps a 0-d tensor a tensor (added to the module's globals);
-and a local `import math` / `import numpy` executed by such a module gives the shims too. All
-is put back when the call returns. Each shim acts as what it replaces except in the thread
-that is running user code on the tape (mode.in_user_code()), so code using the same modules
-from other threads meanwhile is unaffected; nested and concurrent calls share the patches.
+and a local `import math` / `import numpy` / `import scipy.special` executed by such a module
+gives the shims too. All is put back when the call returns. Each shim acts as what it replaces
+except in the thread that is running user code on the tape (mode.in_user_code()), so code using
+the same modules from other threads meanwhile is unaffected; nested and concurrent calls share
+the patches.
 
 Limits: a library function reached otherwise than by a name (`FUNCS = [math.sin]`) or a user
 module the walk does not reach is not patched (a tensor there raises a clear error rather than
@@ -221,11 +222,15 @@ _real_import = builtins.__import__
 
 
 def _import(name, globals=None, locals=None, fromlist=(), level=0):
-    """`import math` and `import numpy` inside a patched user module, on the tape: the shims."""
-    shim = _SHIM_MODULES.get(name) if level == 0 else None
-    if shim is not None and id(globals) in _ACTIVE and mode.in_user_code():
+    """`import math`, `import numpy`, `import scipy.special as sp` and the like inside a patched
+    user module, on the tape: the shims."""
+    if level != 0 or id(globals) not in _ACTIVE or not mode.in_user_code():
+        return _real_import(name, globals, locals, fromlist, level)
+    shim = _SHIM_MODULES.get(name)
+    if shim is not None:
         return shim
-    return _real_import(name, globals, locals, fromlist, level)
+    module = _real_import(name, globals, locals, fromlist, level)
+    return _SHIMS.get(id(module), module)  # (SciPy and its submodules)
 
 
 # ---- math for tensors ----

@@ -103,7 +103,7 @@ def new(value, grad_fn=None):
     # array): shared with the storage's views and detach()ed aliases
     t._value, t._counter = value, [0, False]
     t._requires_grad = grad_fn is not None
-    t._retains_grad = t._python = False
+    t._retains_grad = t._python = t._viewed_without_grad = False
     t.grad_fn = grad_fn
     t._grad = t._view_of = t._views = t.hooks = t._accumulator = None
     return t
@@ -248,6 +248,13 @@ def _check_cast(result, out):
 def _check_inplace(t):
     if not mode.is_grad_enabled():
         return
+    if t._viewed_without_grad:  # (its gradient would be lost: torch refuses too)
+        raise RuntimeError("A view was created in no_grad mode and is being modified inplace "
+                           "with grad mode enabled. Given that this use case is ambiguous and "
+                           "error-prone, it is forbidden. You can clarify your code by moving "
+                           "both the view and the inplace either both inside the no_grad block "
+                           "(if you don't want the inplace to be tracked) or both outside (if "
+                           "you want the inplace to be tracked).")
     kind = "a leaf Variable"
     while t is not None:
         if t._requires_grad and t.grad_fn is None:
@@ -268,6 +275,7 @@ class Tensor(TensorMethods):
         "_retains_grad",
         "_value",
         "_view_of",
+        "_viewed_without_grad",
         "_views",
         "grad_fn",
         "hooks",
@@ -329,7 +337,12 @@ class Tensor(TensorMethods):
     @grad.setter
     def grad(self, value):
         if value is not None:
-            value = value if isinstance(value, Tensor) else Tensor(value)
+            if not isinstance(value, Tensor):
+                raise TypeError("assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"attempting to assign a gradient with dtype {value.dtype} "
+                                   f"to a tensor with dtype {self.dtype}")
             if value.shape != self.shape:
                 raise RuntimeError("assigned grad has data of a different size")
         self._grad = value
@@ -553,6 +566,8 @@ class Tensor(TensorMethods):
             self._value[...] = result._value
         self._counter[0] += 1
         if result.grad_fn is not None:
+            if self._retains_grad and self.grad_fn is not None:  # (.grad: of the new value)
+                self.grad_fn.retained, result.grad_fn.retained = None, self.grad_fn.retained
             self.grad_fn, self._requires_grad = result.grad_fn, True
 
     # ---- views: results that share this tensor's memory, as NumPy's (and torch's) do ----
@@ -561,6 +576,7 @@ class Tensor(TensorMethods):
         if self._views is None:
             self._views = weakref.WeakValueDictionary()
         view._view_of = (self, name, params)
+        view._viewed_without_grad = self._requires_grad and not mode.is_grad_enabled()
         self._views[next(_view_numbers)] = view
 
     def _update_views(self):

@@ -273,3 +273,97 @@ def test_hooks_see_and_replace_gradients():
     assert x.grad.tolist() == [18.0, 36.0]
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         tensor(1.0).register_hook(print)
+
+
+def test_attack_findings_behave_as_torch():
+    """Found by comparing scripts with torch 2.13 side by side (the values are torch's)."""
+    from srcad.tape import logsumexp
+
+    class Square(autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x
+
+    # a tensor a Function saved, changed in place before backward: torch's error (srcad used
+    # the changed value: a gradient 10x too large)
+    leaf = tensor([1.0, 2.0], requires_grad=True)
+    x = leaf * 1
+    y = Square.apply(x)
+    x.mul_(10)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation: saved tensor 0"):
+        y.sum().backward()
+    # logsumexp of a row of -inf is -inf, not NaN
+    z = tensor([[-np.inf, -np.inf], [0.0, 1.0]], requires_grad=True)
+    np.testing.assert_allclose(logsumexp(z, 1).detach().numpy(), [-np.inf, np.log1p(np.e)])
+    # dim 0 or -1 of a 0-d tensor is its one element
+    for reduce in (lambda t: t.sum(0), lambda t: t.mean(-1), lambda t: t.max(0)[0],
+                   lambda t: t.min(-1).values, lambda t: t.sum(0, keepdim=True)):
+        s = tensor(3.0, requires_grad=True)
+        out = reduce(s)
+        out.backward()
+        assert out.shape == () and out.item() == 3.0 and s.grad.item() == 1.0
+    # a view taken under no_grad, written with grad mode on: torch's error (srcad lost the
+    # gradient of the elements written)
+    x = tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x * 1
+    with no_grad():
+        v = y[1:3]
+    with pytest.raises(RuntimeError, match="A view was created in no_grad mode"):
+        v.mul_(2)
+    # a retained gradient is of the tensor's value after an in-place change, as in torch
+    for through_a_view in (False, True):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        a = x * 2
+        a.retain_grad()
+        (a[0:1] if through_a_view else a).mul_(3)
+        a.sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), [1.0, 1.0])
+        np.testing.assert_allclose(x.grad.numpy(), [6.0, 2.0] if through_a_view else [6.0, 6.0])
+    # .grad takes a tensor of the leaf's dtype and shape only
+    w = tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="expected to be a Tensor or None"):
+        w.grad = [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="dtype srcad.int64 to a tensor with dtype srcad.float64"):
+        w.grad = tensor([1, 2])
+    w.grad = tensor([0.5, 0.5])
+    (w * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [2.5, 4.5])
+
+
+def test_hooks_and_function_backwards_returning_the_wrong_thing_are_named():
+    """A hook or a Function's backward returning another shape, dtype or a number: torch's
+    errors, not NumPy's reshape error or an AttributeError (found by an attack)."""
+    class Doubled(autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return Doubled.wrong
+
+    for hook, error, match in (
+            (lambda g: tensor(7.0), RuntimeError, "hook '<lambda>' has changed the size of value"),
+            (lambda g: tensor([7, 8]), RuntimeError, "has changed the type of value"),
+            (lambda g: 3, TypeError, "expected Variable, but hook '<lambda>' returned 'int'")):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        y = x * 3
+        y.register_hook(hook)
+        with pytest.raises(error, match=match):
+            y.sum().backward()
+    shape_error = (r"invalid gradient at index 0 - got \[3\] "
+                   r"but expected shape compatible with \[2\]")
+    for wrong, match in ((tensor([1.0, 2.0, 3.0]), shape_error),
+                         (1.5, r"expected Variable or None \(got float\)")):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        out = Doubled.apply(x)
+        out.grad_fn  # noqa: B018 (recorded)
+        Doubled.wrong = wrong
+        with pytest.raises(RuntimeError, match=match):
+            out.sum().backward()

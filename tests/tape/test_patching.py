@@ -73,6 +73,19 @@ def test_local_import_of_math_gives_tracked_functions():
     check(imports_numpy_inside, (1.5,), (0,))
 
 
+def test_local_imports_of_scipy_give_tracked_functions():
+    """`import scipy.special as sps` inside the function gave SciPy's own logsumexp, which
+    failed on tensors with a message about stores into arrays (found by an attack)."""
+    def imports_scipy_inside(x):
+        import scipy.linalg
+        import scipy.special as sps
+        from scipy.special import expit
+        return sps.logsumexp(x) + np.sum(expit(x)) + \
+            np.sum(scipy.linalg.solve_triangular(np.triu(np.outer(x, x)) + np.eye(2), x))
+
+    check(imports_scipy_inside, (np.array([1.3, 0.2]),), (0,))
+
+
 COUNT = 0
 
 
