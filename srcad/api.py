@@ -1013,6 +1013,18 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
     wrt = tuple(k for k, (p, t) in enumerate(zip(primals, tangents, strict=True))
                 if _is_floating(p) and t is not None)
     if not wrt:
+        from .tape.tensor import Tensor
+        if any(isinstance(p, Tensor) for p in primals):
+            raise UnsupportedError(f"srcad.jvp of {name} was called on tape tensors: the tape "
+                                   "does not differentiate through a srcad derivative (second "
+                                   "derivatives are srcad.grad(srcad.grad(f)), srcad.hvp and "
+                                   "srcad.hessian)")
+        for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
+            if t is not None and np.any(np.asarray(t) != 0):
+                raise TypeError(f"srcad.jvp: argument {k} of {name} is {_describe(p)}, which "
+                                "carries no derivative; its tangent must be None or 0 (give "
+                                "a float, e.g. float(x) or x.astype(np.float64), to "
+                                "differentiate along it)")
         raise TypeError("srcad.jvp: no float argument has a tangent, so nothing carries a "
                         "derivative")
     key = (fn, wrt, mode, jit, cache, fastmath)
@@ -1109,7 +1121,13 @@ def source(g, /, *args, **kwargs):
             "mode": "auto", "jit": True, "cache": None, "fastmath": False, **kwargs})
         return g.specialization(flat, structures, labels).generated.source
     if hasattr(g, "source") and not isinstance(g, Gradient):  # (srcad.higher's)
-        return g.source(*args)
+        if args or kwargs:
+            return g.source(*args, **kwargs)
+        try:
+            return g.source()
+        except UnsupportedError as exc:
+            raise UnsupportedError(f"{exc}\n(srcad.source without arguments assumes a float "
+                                   "for each: pass example arguments)") from None
     if not isinstance(g, Gradient):
         g = Gradient(g, 0, "grad")
     if not args and not kwargs and g._last is not None:

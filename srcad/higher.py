@@ -114,7 +114,12 @@ class Hvp:
                             f"{unknown[0]!r}; the direction v comes last, by position: "
                             "hvp(f)(*args, v, **kwargs)")
         *primal, v = args
-        return self.code.g.bind(tuple(primal), kwargs), _unshared(v, primal)
+        try:
+            bound = self.code.g.bind(tuple(primal), kwargs)
+        except TypeError as exc:
+            raise TypeError(f"srcad.hvp of {self.code.g.fn.__qualname__}: {exc} (it takes f's "
+                            "arguments, then v, the direction, last: hvp(f)(*args, v))") from None
+        return bound, _unshared(v, primal)
 
     def outer_gradient(self, bound, v):
         """(the gradient object of the tangent function, its arguments, the tangent function's
@@ -154,9 +159,17 @@ class Hvp:
         return hv
 
     def source(self, /, *args, **kwargs):
-        """The generated code of the Hessian-vector product for these arguments."""
+        """The generated code of the Hessian-vector product for these arguments (float
+        scalars when none are given)."""
+        args = _or_floats(args, kwargs, len(self.code.g.params) + 1)
         outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
         return api.source(outer, *call_args)
+
+
+def _or_floats(args, kwargs, count):
+    """The arguments of a `source()` call, or float scalars for all `count` when none are given
+    (as for a gradient)."""
+    return args if args or kwargs else (1.0,) * count
 
 
 def _unshared(v, arrays):
@@ -273,6 +286,7 @@ class Hessian:
 
     def source(self, /, *args, **kwargs):
         """The code of the Hessian-vector product each column comes from."""
+        args = _or_floats(args, kwargs, len(self.product.code.g.params))
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
         return self.product.source(*bound, next(_basis(x)))
@@ -354,6 +368,7 @@ class Nested:
 
     def source(self, /, *args, **kwargs):
         """The generated code of this derivative for these arguments."""
+        args = _or_floats(args, kwargs, len(self.params))
         outer, call_args, _ = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
         return api.source(outer, *call_args)
 
@@ -451,7 +466,7 @@ class Jacobian:
 
     def source(self, /, *args, **kwargs):
         """The code of the jvp each column comes from."""
-        args = self.bind(args, kwargs)
+        args = self.bind(_or_floats(args, kwargs, len(self._signature.now().parameters)), kwargs)
         tangents = [None] * len(args)
         tangents[self.wrt] = next(_basis(args[self.wrt]))
         return api.source(api.jvp, self.fn, args, tangents)

@@ -172,7 +172,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _check_augmented(core.tree, types)
     _check_integer_powers(core.tree, types,
                           bools.numpy_scalars(core.tree, types, core.scope, numpy_args))
-    aliases = aliasing.analyze(core.tree, types)
+    aliases = aliasing.analyze(core.tree, types, core.origins)
     names_written = aliases.memory_written(templates.stored_arrays(core.tree))
     written_outside = names_written & (set(names) | set(core.refs))  # (arguments, globals)
     # (a second run, after a failed assumption, must not find anything the first changed)
@@ -201,7 +201,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         for fn_def in [grad_def] + chunks:
             guards.guard(fn_def, types, core.origins, core.namer.tangent_names().values())
     adjoints = core.namer.adjoint_names()
-    array_adjoints = {adj for name, adj in adjoints.items()
+    array_adjoints = {adj: name for name, adj in adjoints.items()
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     scalars = {name for name, ty in types.items() if ty.kind in ("f", "i", "b") and not ty.ndim}
     for fn_def in [grad_def] + chunks:

@@ -155,9 +155,10 @@ def elementwise(*keys, params=None, forward=None, forward_options=False, **parti
 
 
 def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=None,
-            linear=None, tangents=None, slicewise=False, **partials):
+            linear=None, tangents=None, slicewise=False, on_scalar=None, **partials):
     _register(keys, params, partials, False, forward=forward, forward_options=forward_options,
-              max_ndim=max_ndim, linear=linear, tangents=tangents, slicewise=slicewise)
+              max_ndim=max_ndim, linear=linear, tangents=tangents, slicewise=slicewise,
+              on_scalar=on_scalar)
 
 
 def reduction(*keys, params, forward, linear=None, **partials):
@@ -254,7 +255,7 @@ elementwise(math.tanh, np.tanh, x="g * (1.0 - ans * ans)")
 elementwise(math.asinh, np.arcsinh, x="g / np.sqrt(x * x + 1.0)")
 elementwise(math.acosh, np.arccosh, x="g / np.sqrt(x * x - 1.0)")
 elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
-elementwise(np.sinc, x="g * rt.xdivy(np.cos(np.pi * x) - ans, x)")  # (0 at 0)
+elementwise(np.sinc, x="g * rt.sinc_dx(x)")
 
 section("Piecewise functions")
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
@@ -289,10 +290,10 @@ reduction(np.max, np.amax, params="x, axis=None, *, keepdims=False",
 reduction(np.min, np.amin, params="x, axis=None, *, keepdims=False",
           x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.min_along(x, axis, keepdims)")
 adjoint(np.var, params="x, axis=None, *, ddof=0, keepdims=False",
-        x="kn.var_adjoint(g, x, axis, ddof)",
+        x="kn.var_adjoint(g, x, axis, ddof)", on_scalar="0.0 * g",
         forward="kn.var_along(x, axis, ddof, keepdims)", forward_options=True, slicewise=True)
 adjoint(np.std, params="x, axis=None, *, ddof=0, keepdims=False",
-        x="kn.std_adjoint(g, x, ans, axis, ddof)",
+        x="kn.std_adjoint(g, x, ans, axis, ddof)", on_scalar="0.0 * g",
         forward="kn.std_along(x, axis, ddof, keepdims)", forward_options=True, slicewise=True)
 adjoint(np.cumsum, params="x, axis=None", x="kn.cumsum_adjoint(g, x, axis)",
         forward="kn.cumsum_along(x, axis)", forward_options=True, linear="x")
@@ -303,11 +304,11 @@ adjoint(np.linalg.norm, params="x, ord=None, axis=None, keepdims=False",
         x="kn.norm_adjoint(g, x, ans, ord, axis)",
         forward="kn.norm_along(x, ord, axis, keepdims)", forward_options=True, slicewise=True)
 adjoint(scipy.special.logsumexp, params="a, axis=None, *, keepdims=False",
-        a="kn.logsumexp_adjoint(g, a, ans, axis)", slicewise=True)
+        a="kn.logsumexp_adjoint(g, a, ans, axis)", on_scalar="g", slicewise=True)
 adjoint(scipy.special.softmax, params="x, axis=None", x="kn.softmax_adjoint(g, ans, axis)",
-        tangents={"x": "ans * (t - kn.sum_along(ans * t, axis, True))"})
+        on_scalar="0.0 * g", tangents={"x": "ans * (t - kn.sum_along(ans * t, axis, True))"})
 adjoint(scipy.special.log_softmax, params="x, axis=None",
-        x="kn.log_softmax_adjoint(g, ans, axis)",
+        x="kn.log_softmax_adjoint(g, ans, axis)", on_scalar="0.0 * g",
         tangents={"x": "t - kn.sum_along(np.exp(ans) * t, axis, True)"})
 
 section("Sorting and order statistics (the gradient follows the stable sort's permutation)")
@@ -341,7 +342,7 @@ adjoint(np.linalg.solve, params="a, b", max_ndim=2, a="kn.solve_adjoint_a(g, a, 
 adjoint(np.linalg.inv, params="a", max_ndim=2, a="kn.inv_adjoint(g, ans)",
         tangents={"a": "-np.dot(ans, np.dot(t, ans))"})
 adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)",
-        tangents={"a": "ans * np.trace(np.linalg.solve(a, t))"})
+        tangents={"a": "kn.det_tangent(t, a, ans)"})
 # dL = L Φ(L^-1 dA L^-T) for dA the symmetric matrix of t's lower triangle
 _CHOLESKY_TANGENT = ("np.dot({L}, kn.lower_half_diagonal(kn.solve_triangular({L}, np.transpose("
                     "kn.solve_triangular({L}, kn.lower_symmetric({t}), lower=True)), lower=True)))")
@@ -391,7 +392,7 @@ adjoint(_arrays.flat, params="x", x="rt.reshape_like(g, x)", linear="x")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a",
         forward="rt.reshape(a, newshape)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)", linear="x")
-adjoint(runtime.item, params="x", x="np.full_like(x, g)", linear="x")  # x.item()
+adjoint(runtime.item, params="x", x="np.full_like(x, g)", on_scalar="g", linear="x")  # x.item()
 adjoint(np.expand_dims, params="a, axis", a="rt.reshape_like(g, a)", linear="a")
 adjoint(np.squeeze, params="a, axis", a="rt.reshape_like(g, a)",  # (an axis: a known rank)
         forward="kn.squeeze_axes(a, axis)", linear="a")
@@ -474,6 +475,7 @@ elementwise(runtime.pow_dx, params="x, y, k=1", x="g * rt.pow_dx(x, y, k + 1)",
             y="g * (rt.falling(y, k, 1) * np.power(x, y - k) + rt.pow_dx(x, y, k) * "
               "rt.log_or_zero(x))")
 elementwise(runtime.falling, params="y, k, m=0", y="g * rt.falling(y, k, m + 1)")
+elementwise(runtime.sinc_dx, params="x, k=1", x="g * rt.sinc_dx(x, k + 1)")
 elementwise(runtime.log_or_zero, x="g * rt.inverse_or_zero(x)")
 elementwise(runtime.inverse_or_zero, x="-g * rt.inverse_or_zero(x) ** 2")
 elementwise(runtime.xdivy, params="x, y", x="g / y", y="-g * rt.xdivy(x, y) / y")
@@ -523,6 +525,13 @@ adjoint(_linalg.cholesky_solve, params="c, b, lower=False",
                        "np.dot(np.transpose(np.tril(kn.lower_form(c, lower))), ans)) + "
                        "np.dot(np.tril(kn.lower_form(c, lower)), np.dot(np.transpose("
                        "np.tril(kn.lower_form(t, lower))), ans)), lower)"})
+# (the second derivative of det, where a is not singular: a ^-1 raises where it is)
+adjoint(_linalg.det_tangent, params="u, a, det", linear="u", u="kn.det_adjoint(g, a, det)",
+        a="kn.det_tangent_adjoint_a(g, u, a, det)",
+        det="g * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))",
+        tangents={"a": "-det * np.trace(np.linalg.solve(a, np.dot(np.ascontiguousarray(t), "
+                       "np.linalg.solve(a, np.ascontiguousarray(u)))))",
+                  "det": "t * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))"})
 # the linear maps the tangents of cholesky, eigh and solve_triangular are written with, each
 # transposing to the other of its pair
 adjoint(_linalg.lower_symmetric, params="t", linear="t", t="kn.lower_triangle_adjoint(g)")

@@ -532,6 +532,49 @@ def _xdivy(x, y):
     return lambda x, y: 0.0 if x == 0 else x / y
 
 
+# ---- derivatives of np.sinc -----------------------------------------------------------------
+
+@register_jitable
+def _sinc_dx_at(x, k):
+    """The k-th derivative of sinc(x) = sin(pi x) / (pi x) (k >= 1): near 0 from its Taylor
+    series (the quotient below is 0 / 0 at 0 and loses digits near it), elsewhere from
+    x s^(k) + k s^(k-1) = pi^(k-1) sin(pi x + k pi / 2), Leibniz's rule on x s = sin(pi x) / pi."""
+    if abs(x) < 1.0:
+        total, j = 0.0, (k + 1) // 2  # sum over j of (-1)^j (pi x)^(2j) / (2j + 1)!, k times
+        while j < (k + 1) // 2 + 20:
+            term = (-1.0) ** j * np.pi ** (2 * j) / math.gamma(2 * j + 2)
+            for t in range(k):
+                term *= 2 * j - t
+            total += term * x ** (2 * j - k)
+            j += 1
+        return total
+    s = np.sinc(x)
+    for m in range(1, k + 1):
+        s = (np.pi ** (m - 1) * np.sin(np.pi * x + m * np.pi / 2) - m * s) / x
+    return s
+
+
+def sinc_dx(x, k=1):
+    """The k-th derivative of np.sinc at x (elementwise), exact at and near 0."""
+    if np.ndim(x) == 0:
+        return _sinc_dx_at(x, k)
+    return np.vectorize(_sinc_dx_at, otypes=[np.result_type(x, np.float32)])(x, k)
+
+
+@overload(sinc_dx)
+def _sinc_dx(x, k=1):
+    if not _is_array(x):
+        return lambda x, k=1: _sinc_dx_at(x, k)
+
+    def elementwise(x, k=1):
+        out = np.empty(x.shape, x.dtype)
+        flat = out.reshape(-1)  # (contiguous: a view)
+        for i, v in enumerate(x.flat):
+            flat[i] = _sinc_dx_at(v, k)
+        return out
+    return elementwise
+
+
 # ---- the results of slogdet and eigh, one primitive each (normalize splits the call) -------
 
 @register_jitable
@@ -635,12 +678,15 @@ def _reshape(a, newshape):
 
 def item(x):
     """`x.item()` of an array: its one element as a Python number (an error for any other
-    size, as NumPy's)."""
-    return x.item()
+    size, as NumPy's); a number (`np.sum(x).item()`) as it is."""
+    return x.item() if isinstance(x, (np.ndarray, np.generic)) else x
 
 
 @overload(item)
 def _item(x):
+    if isinstance(x, types.Number):
+        return lambda x: x
+
     def impl(x):
         if x.size != 1:
             raise ValueError("can only convert an array of size 1 to a Python scalar")

@@ -272,17 +272,23 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if constant(b) is not None or constant(return_sign) is not False:
         raise TypingError("srcad: scipy.special.logsumexp compiles without `b` and "
                           "`return_sign` only")
+    if isinstance(a, types.Float):  # (a 0-d array, given as a number)
+        return lambda a, axis=None, b=None, keepdims=False, return_sign=False: a + 0.0 * a
     return lambda a, axis=None, b=None, keepdims=False, return_sign=False: \
         logsumexp_along(a, axis, keepdims)
 
 
 @overload(scipy.special.softmax)
 def _softmax(x, axis=None):
+    if isinstance(x, types.Float):
+        return lambda x, axis=None: row_softmax(np.full((1, 1), x))[0, 0]
     return lambda x, axis=None: from_rows(row_softmax(to_rows(x, axis)), x, axis)
 
 
 @overload(scipy.special.log_softmax)
 def _log_softmax(x, axis=None):
+    if isinstance(x, types.Float):
+        return lambda x, axis=None: row_log_softmax(np.full((1, 1), x))[0, 0]
     return lambda x, axis=None: from_rows(row_log_softmax(to_rows(x, axis)), x, axis)
 
 

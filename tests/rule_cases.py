@@ -123,6 +123,7 @@ SPECIAL = {
     runtime.log_or_zero: [("rt.log_or_zero(x)", {"x": V3})],
     runtime.inverse_or_zero: [("rt.inverse_or_zero(x)", {"x": V3})],
     runtime.xdivy: [("rt.xdivy(x, y)", {"x": V3, "y": V3})],
+    runtime.sinc_dx: [("rt.sinc_dx(x)", {"x": V3}), ("rt.sinc_dx(2.0 * x, 3)", {"x": ()})],
     runtime.masked: [("rt.masked(x, y > 0.0)", {"x": V3, "y": V3}),
                      ("rt.masked(x, y > 0.0)", {"x": (), "y": ()})],
     reductions.sum_along: [("kn.sum_along(x, 0, True)", {"x": (3, 4)}),
@@ -153,6 +154,7 @@ SPECIAL = {
     arrays.interp_adjoint_x: [
         ("kn.interp_adjoint_x(gy, x, np.linspace(-1.0, 1.0, 4), np.cos(np.arange(4.0)), None, None)",
          {"gy": (5,), "x": (5,)})],
+    linalg.det_tangent: [("kn.det_tangent(u, a, np.linalg.det(a))", {"u": M33, "a": M33})],
     linalg.lower_symmetric: [("kn.lower_symmetric(t)", {"t": M33})],
     linalg.lower_triangle_adjoint: [("kn.lower_triangle_adjoint(s)", {"s": M33})],
     linalg.lower_half_diagonal: [("kn.lower_half_diagonal(a)", {"a": M33})],

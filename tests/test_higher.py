@@ -433,7 +433,7 @@ def test_keywords_defaults_and_names(rng):
     np.testing.assert_allclose(J, srcad.jacobian(vector_field, wrt="x")(x, a=0.3))
     with pytest.raises(srcad.UnsupportedError, match="of a srcad derivative"):
         srcad.jacobian(srcad.hvp(rosenbrock))
-    with pytest.raises(TypeError, match="and then v"):
+    with pytest.raises(srcad.UnsupportedError, match="assumes a float for each: pass example"):
         srcad.source(srcad.hvp(rosenbrock))
     assert "def rosenbrock_jvp_grad" in srcad.source(srcad.hessian(rosenbrock), x)
     assert "def vector_field_jvp" in srcad.source(srcad.jacobian(vector_field), x, 0.3)
@@ -566,3 +566,36 @@ def test_an_hvp_along_the_argument_itself(rng):
     fd = [(srcad.grad(writes_into_its_argument)(x + eps * e) -
            srcad.grad(writes_into_its_argument)(x - eps * e)) / (2 * eps) for e in np.eye(3)]
     np.testing.assert_allclose(H, np.array(fd).T, rtol=1e-5, atol=1e-7)
+
+
+def cube_sine(x, y):
+    return math.sin(x) * x ** 3 * y
+
+
+def sum_sine_cubed(x):
+    return np.sum(np.sin(x) * x ** 3)
+
+
+def test_messages_name_the_mistake_in_forward_and_second_order_calls():
+    """Found by an attack: a missing direction v was reported as a missing x, and a tangent
+    given for an integer argument as "no float argument has a tangent"."""
+    x = np.array([0.1, 0.2, 0.3])
+    with pytest.raises(TypeError, match=r"hvp of sum_sine_cubed: missing a required "
+                                        r"argument: 'x' \(it takes f's arguments, then v"):
+        srcad.hvp(sum_sine_cubed)(x)
+    with pytest.raises(TypeError, match="argument 0 of cube_sine is a value of type int, which "
+                                        "carries no derivative"):
+        srcad.jvp(cube_sine, (2, 3), (1.0, None))
+    with pytest.raises(TypeError, match="argument 0 of sum_sine_cubed is an array of dtype "
+                                        "int64"):
+        srcad.jvp(sum_sine_cubed, (np.arange(3),), (np.ones(3),))
+    with pytest.warns(srcad.FallbackWarning), \
+            pytest.raises(srcad.UnsupportedError, match="srcad.jvp of sum_sine_cubed was called "
+                                                        "on tape tensors"):
+        srcad.grad(lambda z: srcad.jvp(sum_sine_cubed, (z,), (np.ones(3),))[1])(x)
+
+
+def test_source_of_a_second_derivative_without_arguments_assumes_floats():
+    for derivative in (srcad.grad(srcad.grad(cube_sine)), srcad.hvp(cube_sine),
+                       srcad.hessian(cube_sine), srcad.jacobian(cube_sine)):
+        assert "def cube_sine_jvp" in srcad.source(derivative)

@@ -29,7 +29,7 @@ from . import anno
 from .. import rules
 from ..kernels import arrays as array_kernels
 from ..errors import AliasingError
-from .templates import names_read
+from .templates import SourceText, make_name, names_read
 from .typeinfer import UNKNOWN
 
 # NumPy functions whose result may be a view of (the same memory as) their first argument;
@@ -52,15 +52,16 @@ class Aliases:
         return set(stored).union(*(self.shares.get(s, set()) for s in stored))
 
 
-def analyze(tree, types):
-    """The aliasing of `tree`'s arrays.
+def analyze(tree, types, origins=None):
+    """The aliasing of `tree`'s arrays (`origins`: the user's expression each temporary holds,
+    for the messages).
 
     Raises:
         AliasingError: a write into an array while another name for its memory is read later.
     """
     live_after = {}
     _liveness(tree.body, set(), live_after)
-    walker = _Pairs(types, live_after)
+    walker = _Pairs(types, live_after, origins)
     walker.block(tree.body, frozenset())
     shares = {}
     for a, b in walker.ever:
@@ -124,8 +125,8 @@ def may_be_view(func, call, types):
 class _Pairs:
     """Forward dataflow of the may-share-memory pairs (frozensets of sorted name pairs)."""
 
-    def __init__(self, types, live_after):
-        self.types, self.live_after = types, live_after
+    def __init__(self, types, live_after, origins=None):
+        self.types, self.live_after, self.origins = types, live_after, origins
         self.ever = set()
 
     def block(self, stmts, pairs):
@@ -174,10 +175,12 @@ class _Pairs:
     def check_write(self, name, pairs, s):
         for other in sorted(_partners(pairs, name)):
             if other in self.live_after.get(id(s), ()):
+                written, shared = (SourceText(make_name(n), self.origins) for n in (name, other))
                 raise AliasingError(
-                    f"a write into '{name}' changes '{other}', which shares its memory and is "
-                    f"read later: srcad follows values by name and would not see that change "
-                    f"(take a .copy() where one of them is made)", anno.getanno(s, "loc"))
+                    f"a write into '{written}' changes '{shared}', which shares its memory and "
+                    f"is read later: srcad follows values by name and would not see that change "
+                    f"(take a .copy() where one of them is made, or index the array itself: "
+                    f"x[i, :] = v rather than x[i][:] = v)", anno.getanno(s, "loc"))
 
 
 def _pair(a, b):

@@ -101,9 +101,14 @@ def numba_compatible(fn_def, types, single=False):
                 any(_is_array(e, ty) for e in node.args[0].elts):
             node.func.attr = "stack"
             continue
-        compiled = _forward_form(node, func)
+        compiled = _forward_form(node, func, ty)
         if compiled is not None:
             node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
+
+
+def _is_number(node, ty):
+    """Is `node` a float variable (a 0-d array argument is given to the code as one)?"""
+    return isinstance(node, gast.Name) and ty(node.id).kind == "f" and not ty(node.id).ndim
 
 
 def _is_array(node, ty):
@@ -192,11 +197,12 @@ class _IntegerPowers(gast.NodeTransformer):
                    for n in gast.walk(node))
 
 
-def _forward_form(call, func):
+def _forward_form(call, func, ty):
     """The rule's `forward` form of `call`, or None when the call is Numba's own."""
     rule = rules.lookup(func)
     if rule is None or rule.forward is None or \
-            rule.forward_options and len(call.args) + len(call.keywords) <= 1:
+            rule.forward_options and len(call.args) + len(call.keywords) <= 1 and \
+            not _is_number(call.args[0] if call.args else None, ty):
         return None
     try:
         bound = rule.bind_nodes(list(call.args), {k.arg: k.value for k in call.keywords})

@@ -160,6 +160,16 @@ def _check_signature(tree):
                                "wrapper as the function it is)", loc)
 
 
+def _folded(call):
+    """`f(a, b, c, ...)` as `f(f(a, b), c)...`: Python's max and min take their arguments left
+    to right, keeping the first of equal ones."""
+    folded = call.args[0]
+    for arg in call.args[1:]:
+        folded = anno.copy_loc(gast.Call(func=anno.deepcopy(call.func), args=[folded, arg],
+                                          keywords=[]), call)
+    return folded
+
+
 def _writes_into_an_argument(target, call):
     """np.exp(x, out=y), np.multiply(a, b, c), np.dot(a, b, out), np.copyto(y, x), np.add.at."""
     if target in WRITES_INTO_ARGUMENTS or any(k.arg == "out" for k in call.keywords):
@@ -877,6 +887,9 @@ class _Lowering:
         if target in DYNAMIC:
             _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
                          "source transform sees only the names written in the function)", node)
+        if target in (min, max) and len(node.args) > 2 and not node.keywords and \
+                not any(isinstance(a, gast.Starred) for a in node.args):
+            node = _folded(node)  # max(a, b, c) is max(max(a, b), c), ties and NaN included
         if target in (min, max) and len(node.args) == 1 and \
                 not isinstance(node.args[0], gast.Starred):
             _unsupported(f"builtin {target.__name__}() of one iterable: srcad differentiates "

@@ -98,6 +98,23 @@ def det_adjoint(g, a, ans):
 
 
 @register_jitable
+def det_tangent(u, a, det):
+    """d det = tr(adj(a) u) along u: det(a) tr(a^-1 u), or from the cofactors where a is
+    singular."""
+    _check_square(a)
+    if det != 0:
+        return det * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))
+    return np.sum(cofactors(a) * u)
+
+
+@register_jitable
+def det_tangent_adjoint_a(g, u, a, det):
+    """The adjoint in `a` of det_tangent with `det` held: -g det (a^-1 u a^-1)^T."""
+    inverse = np.linalg.inv(a)
+    return -(g * det) * _transpose(np.dot(np.dot(inverse, np.ascontiguousarray(u)), inverse))
+
+
+@register_jitable
 def slogdet_adjoint(g, a):
     """ā = g a^-T, the adjoint of log|det a| (the sign has none)."""
     _check_square(a)

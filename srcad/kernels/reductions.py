@@ -376,6 +376,8 @@ def _reduction(name, numpy_reduce, row_reduce):
 
     @overload(python, prefer_literal=True)
     def _compiled(x, axis=None, keepdims=False):
+        if isinstance(x, types.Float):  # (a 0-d array, given as a number: NumPy's value)
+            return lambda x, axis=None, keepdims=False: row_reduce(np.full((1, 1), x))[0]
         require_array(x, f"the argument of {name}")
         if not isinstance(constant(keepdims), bool):
             return lambda x, axis=None, keepdims=False: literally(keepdims)
@@ -407,6 +409,9 @@ def _spread(name, numpy_reduce, row_reduce):
 
     @overload(python, prefer_literal=True)
     def _compiled(x, axis=None, ddof=0, keepdims=False):
+        if isinstance(x, types.Float):  # (a 0-d array, given as a number: NumPy's value)
+            return lambda x, axis=None, ddof=0, keepdims=False: \
+                row_reduce(np.full((1, 1), x), ddof)[0]
         require_array(x, f"the argument of {name}")
         if not isinstance(constant(keepdims), bool):
             return lambda x, axis=None, ddof=0, keepdims=False: literally(keepdims)

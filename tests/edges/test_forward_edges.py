@@ -300,3 +300,51 @@ def test_a_wrapper_collecting_its_arguments_is_named_as_such(rng):
     x = rng.normal(size=2)
     with pytest.raises(TypeError, match=r"collects its arguments in \*args"):
         srcad.jvp(wrapper, (x,), (x,))
+
+
+def sinc_sum(x):
+    return np.sum(np.sinc(x))
+
+
+def det_of(a):
+    return np.linalg.det(a)
+
+
+def test_second_and_third_derivatives_of_sinc_at_and_near_zero(rng):
+    """sinc's derivative was (cos(pi x) - sinc(x)) / x with 0 at 0: its own derivative there
+    was inf * 0 = NaN (found by an attack); its derivatives of every order are now one rule,
+    exact at and near 0. Against sinc's Taylor series at 0 and central differences elsewhere."""
+    x = np.concatenate([[0.0, 1e-9, -0.5, 0.999, 1.0], rng.uniform(-4.0, 4.0, 5)])
+    second = srcad.hessian(sinc_sum)(x)
+    np.testing.assert_allclose(second[0, 0], -np.pi ** 2 / 3, rtol=1e-14)
+    np.testing.assert_array_equal(second - np.diag(np.diag(second)), 0.0)
+    first = srcad.grad(sinc_sum)
+    for k in range(x.size):
+        e = np.zeros_like(x)
+        e[k] = 1e-6
+        np.testing.assert_allclose(second[k, k], (first(x + e) - first(x - e))[k] / 2e-6,
+                                   rtol=1e-6, atol=1e-6)
+    third = srcad.grad(srcad.grad(srcad.grad(np.sinc)))
+    for t in (0.0, 0.3, -1.7):
+        fd = (srcad.grad(srcad.grad(np.sinc))(t + 1e-5) -
+              srcad.grad(srcad.grad(np.sinc))(t - 1e-5)) / 2e-5
+        assert third(t) == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_det_forward_mode_on_a_singular_matrix_and_its_hessian(jit, rng):
+    """det's tangent solved with the matrix (LinAlgError on a singular one, whose derivative
+    is its cofactors: found by an attack); its second derivative is checked too."""
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    t = rng.normal(size=(2, 2))
+    cofactors = np.array([[4.0, -2.0], [-2.0, 1.0]])
+    assert srcad.jvp(det_of, (singular,), (t,), jit=jit)[1] == pytest.approx(np.sum(cofactors * t))
+    np.testing.assert_allclose(srcad.jacobian(det_of, mode="fwd", jit=jit)(singular), cofactors)
+    a = rng.normal(size=(3, 3))
+    hessian = srcad.hessian(det_of, jit=jit)(a).reshape(9, 9)
+    grad = srcad.grad(det_of)
+    for k in range(9):
+        e = np.zeros(9)
+        e[k] = 1e-6
+        fd = (grad(a + e.reshape(3, 3)) - grad(a - e.reshape(3, 3))).ravel() / 2e-6
+        np.testing.assert_allclose(hessian[:, k], fd, rtol=1e-5, atol=1e-7)

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.special
 
 import srcad
 from srcad import UnsupportedError, check
@@ -234,6 +235,35 @@ def test_builtin_max_and_min_follow_python_with_nan(mode, a, b):
         assert same(value, fn(a, b)) and grads == ((0.0, 1.0) if pick_b else (1.0, 0.0))
 
 
+def builtin_max3(a, b, c):
+    return max(a, b, c)
+
+
+def builtin_min4(a, b, c, d):
+    return min(a, b, c, d)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("values", [(1.0, 3.0, 2.0, 0.5), (2.0, 2.0, 1.0, 2.0),
+                                    (math.nan, 1.0, 4.0, 0.0), (1.0, math.nan, 1.0, 3.0)])
+def test_builtin_max_and_min_of_more_than_two_follow_python(mode, values):
+    """max(a, b, c) was refused ("takes at most 2 positional arguments", found by an attack):
+    the derivative goes to the argument Python returns, the first of equal ones, NaN as
+    Python's left-to-right comparisons place it."""
+    for fn, args in ((builtin_max3, values[:3]), (builtin_min4, values)):
+        value, grads = value_and_grads(fn, args, tuple(range(len(args))), **MODES[mode])
+        # (Python's pick: the first argument that no later one beats)
+        pick = 0
+        for k in range(1, len(args)):
+            if (args[k] > args[pick]) if fn is builtin_max3 else (args[k] < args[pick]):
+                pick = k
+        assert same(value, fn(*args))
+        assert grads == tuple(1.0 if k == pick else 0.0 for k in range(len(args)))
+        tangents = (0.5, 1.5, 2.5, 3.5)[:len(args)]
+        assert srcad.jvp(fn, args, tangents, **MODES[mode])[1] == tangents[pick]
+    assert srcad.hessian(builtin_max3, wrt=1)(1.0, 3.0, 2.0) == 0.0
+
+
 def counted(x):
     return ((x > 0.5) + (x > 0.1)) * x
 
@@ -439,6 +469,48 @@ def test_a_0d_array_argument_gets_a_0d_array_gradient(mode):
     assert type(grad[1]) is float and grad[1] == 8.0
     _, pullback = srcad.vjp(cube_times, np.array(2.0, np.float32), 3.0, mode=mode)
     assert pullback(1.0).dtype == np.float32 and pullback(1.0).shape == ()
+
+
+def reductions_of_a_number(x, y):
+    return np.var(x) * y + np.std(x) + scipy.special.logsumexp(x) * y + \
+        scipy.special.softmax(x) * y + scipy.special.log_softmax(x) + np.var(x, ddof=0)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_reductions_of_a_0d_array_keep_its_shape_and_compile(jit, rng):
+    """np.var, np.std, logsumexp, softmax and log_softmax of a 0-d array (which the generated
+    code takes as a number): gradients of shape (), no fall back from Numba (found by an
+    attack: shape (1,), and Numba could not compile np.var of a number)."""
+    x, y = np.array(rng.uniform(-1, 1)), rng.uniform(1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, (gx, gy) = srcad.value_and_grad(reductions_of_a_number, wrt=(0, 1), jit=jit)(x, y)
+        _, tangent = srcad.jvp(reductions_of_a_number, (x, y), (1.0, 1.0), jit=jit)
+    assert gx.shape == () and value == pytest.approx(reductions_of_a_number(x, y))
+    np.testing.assert_allclose((gx, gy), (y, float(x) + 1.0), rtol=1e-12)  # (lse(x) = x)
+    assert tangent == pytest.approx(y + float(x) + 1.0)
+    check.compare(reductions_of_a_number, (float(x), y), [0, 1], (float(gx), gy), rtol=1e-6)
+
+
+def items_of_numbers(s, x):
+    return (x * x).sum().item() + x[0].item() * s.item() + np.sum(s * x).item()
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_item_of_a_number_is_the_number_in_every_transform(jit, rng):
+    """`.item()` of a sum, an element or a 0-d array: the transform could not type it (grad
+    fell back to the tape; jvp and the Hessian failed) and Numba could not compile its
+    adjoint (found by an attack)."""
+    s, x = np.array(rng.uniform(1, 2)), rng.uniform(-1, 1, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        gs, gx = srcad.grad(items_of_numbers, wrt=(0, 1), jit=jit)(s, x)
+        _, tangent = srcad.jvp(items_of_numbers, (s, x), (1.0, np.ones(3)), jit=jit)
+        hessian = srcad.hessian(items_of_numbers, wrt=1, jit=jit)(s, x)
+    check.compare(lambda q, y: items_of_numbers(np.array(q), y), (float(s), x), [0, 1],
+                  (float(gs), gx), rtol=1e-6)
+    assert gs.shape == () and tangent == pytest.approx(float(gs) + np.sum(gx))
+    np.testing.assert_allclose(hessian, 2.0 * np.eye(3))
 
 
 @pytest.mark.parametrize("mode", ["auto", "tape"])

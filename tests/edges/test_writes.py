@@ -145,7 +145,15 @@ def test_messages_show_the_users_expressions_not_temporaries(make_module):
             for i in range(len(x)):
                 y = np.append(y, x[i] * x[i])
             return np.sum(y * y)
+
+        def row_written_through_a_view(h, x):
+            for i in range(h.shape[0]):
+                h[i][:] = np.tanh(x * h[i])
+            return np.sum(h)
     """)
+    with pytest.raises(srcad.AliasingError, match=r"a write into 'h\[i\]' changes 'h'.* index "
+                                                  r"the array itself: x\[i, :\] = v"):
+        srcad.grad(module.row_written_through_a_view, mode="source")(np.ones((2, 3)), np.ones(3))
     with pytest.raises(IndexError, match=r"x\[np.array\(\[0, 5\]\)\] at messages_origins.py:5"):
         srcad.grad(module.f, mode="source")(np.ones(3))
     with pytest.raises(srcad.UnsupportedError, match=r"np.unwrap\(y \+ x\[i\] \* x\[i\]\)"):
