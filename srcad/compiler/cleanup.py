@@ -36,17 +36,20 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=()):
         fn_def: the gradient function.
         adjoints: the names of adjoint variables (the only variables whose statements the
             adjoint-specific passes may rewrite).
-        array_adjoints: those of them holding arrays.
+        array_adjoints: {adjoint: its variable} of those holding arrays.
         buffers: the names of the forward sweep's save buffers.
         scalars: names known to hold numbers (values: never another name for an array).
     """
-    ctx = _Context(set(adjoints), set(array_adjoints), set(buffers), set(scalars))
+    ctx = _Context(set(adjoints), dict(array_adjoints), set(buffers), set(scalars))
     for _ in range(50):
         changed = False
         for p in PASSES:
             changed |= p(fn_def, ctx)
         if not changed:
             break
+    # last: a row's adjoint made a view of another adjoint breaks the rule the passes above
+    # share arrays by (an array updated in place is nobody else's)
+    accumulate_in_place(fn_def, ctx)
     return fn_def
 
 
@@ -999,6 +1002,98 @@ def tidy(fn_def, ctx):
                 last_comment = text
             k += 1
     return changed
+
+
+def accumulate_in_place(fn_def, ctx):
+    """`bw = np.zeros_like(w)` ... `bX[index] += bw`, where `w = X[index]` is a view of X (the
+    index numbers and slices) -> `bw = bX[index]`: the adjoint of a row is summed where it ends
+    up, as a hand-written adjoint does, instead of in an array made, zeroed and added per trip.
+    Only when, in between, `bw` and `bX` are only added into (`bw[i] += e`), nothing leaves the
+    block, and `bw` is read nowhere else."""
+    mentions = {}
+    for n in walk(fn_def):
+        if isinstance(n, gast.Name):
+            mentions[n.id] = mentions.get(n.id, 0) + 1
+    for block in blocks(fn_def.body):
+        j = -1
+        while j + 1 < len(block):
+            j += 1
+            final = block[j]
+            if not (isinstance(final, gast.AugAssign) and isinstance(final.op, gast.Add) and
+                    isinstance(final.value, gast.Name) and
+                    isinstance(final.target, gast.Subscript) and
+                    isinstance(final.target.value, gast.Name)):
+                continue
+            bx, bw, index = final.target.value.id, final.value.id, final.target.slice
+            primal = ctx.array_adjoints.get(bx)
+            if primal is None or bw not in ctx.array_adjoints or not _basic_index(index, ctx):
+                continue
+            i = next((k for k in range(j - 1, -1, -1) if isinstance(block[k], gast.Assign) and
+                      isinstance(block[k].targets[0], gast.Name) and
+                      block[k].targets[0].id == bw), None)
+            if i is None or _is_zero_init(block[i]) != "array" or \
+                    not _is_view_of(block, i, primal, index):
+                continue
+            between = block[i + 1:j]
+            inside = sum(_mentions_count(s, bw) for s in block[i:j + 1])
+            if inside != mentions[bw] or \
+                    (_reads(index) | {primal}) & set().union(*map(_writes, between)) \
+                    or not all(_only_added_into(s, {bw, bx}) for s in between):
+                continue
+            block[i].value = gast.Subscript(value=_name(bx), slice=anno.deepcopy(index),
+                                            ctx=gast.Load())
+            del block[j]
+            j -= 1
+
+
+def _basic_index(index, ctx):
+    """Is `index` numbers and slices of numbers only (so `x[index]` is a view)?"""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    for part in parts:
+        for n in walk(part):
+            if isinstance(n, (gast.Call, gast.Subscript, gast.Attribute)) or \
+                    isinstance(n, gast.Name) and n.id not in ctx.scalars:
+                return False
+    return True
+
+
+def _is_view_of(block, i, primal, index):
+    """Is `block[i]`'s `np.zeros_like(w)` of a `w` last bound in the block to `primal[index]`,
+    with nothing `index` reads written since?"""
+    arg = block[i].value.args[0] if block[i].value.args else None
+    if not isinstance(arg, gast.Name):
+        return False
+    for k in range(i - 1, -1, -1):
+        if arg.id in _writes(block[k]):
+            bound = block[k]
+            return isinstance(bound, gast.Assign) and \
+                isinstance(bound.value, gast.Subscript) and \
+                isinstance(bound.value.value, gast.Name) and bound.value.value.id == primal and \
+                gast.dump(bound.value.slice) == gast.dump(index) and \
+                not (_reads(index) | {primal}) & set().union(*map(_writes, block[k + 1:i]))
+    return False
+
+
+def _mentions_count(node, name):
+    return sum(1 for n in walk(node) if isinstance(n, gast.Name) and n.id == name)
+
+
+def _only_added_into(stmt, names):
+    """Does `stmt` mention `names` only as arrays added into (`a[i] += e`, `a -= e`), and
+    leave its block only at its end?"""
+    allowed = set()
+    for n in walk(stmt):
+        if isinstance(n, (gast.Return, gast.Break, gast.Continue)):
+            return False
+        if isinstance(n, gast.AugAssign) and isinstance(n.op, (gast.Add, gast.Sub)) and \
+                not any(_mentions(n.value, name) for name in names):
+            target = n.target.value if isinstance(n.target, gast.Subscript) else n.target
+            if isinstance(target, gast.Name) and target.id in names and \
+                    not (isinstance(n.target, gast.Subscript) and
+                         any(_mentions(n.target.slice, name) for name in names)):
+                allowed.add(id(target))
+    return all(id(n) in allowed for n in walk(stmt)
+               if isinstance(n, gast.Name) and n.id in names)
 
 
 def _negate(test):

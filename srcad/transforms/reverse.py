@@ -634,10 +634,10 @@ class Differentiator(SavePlanner):
         growable = not (info.top and is_for and exit_test is None)
         if not growable and unit:
             if _is_const(step, -1):
-                info.slot = _expr("a - i", i=stmt.target, a=start)
+                info.slot = _expr("a - i", i=_load(stmt.target), a=start)
             else:
-                info.slot = stmt.target if _is_const(start, 0) else \
-                    _expr("i - a", i=stmt.target, a=start)
+                info.slot = _load(stmt.target) if _is_const(start, 0) else \
+                    _expr("i - a", i=_load(stmt.target), a=start)
         else:
             info.counter = self.namer.fresh("_k")
             info.slot = _name(info.counter)
@@ -691,8 +691,8 @@ class Differentiator(SavePlanner):
         start, stop, step = _range_args(stmt)
         unit = _is_const(step, 1) or _is_const(step, -1)
         info = Loop(path, None, top=True)
-        info.slot = stmt.target if _is_const(start, 0) and _is_const(step, 1) else \
-            _expr("len(range(a, i, s))", a=start, i=stmt.target, s=step)
+        info.slot = _load(stmt.target) if _is_const(start, 0) and _is_const(step, 1) else \
+            _expr("len(range(a, i, s))", a=start, i=_load(stmt.target), s=step)
         pushes, pops = [], []
         for name in self.snapshot(stmt, path):
             self.snapshotted.add(name)
