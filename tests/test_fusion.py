@@ -141,6 +141,27 @@ def subtract_then_divide_in_place(x):
 
 FOUND_BY_ATTACK = [rebound_from_itself, updates_of_two_arrays, subtract_then_divide_in_place]
 
+
+def read_then_bound_again(x):
+    a = np.exp(x)
+    total = 0.0
+    for _ in range(3):
+        c = a * x
+        a = np.sin(x) * x + c  # (a new array under the name the loop read: both in one loop)
+        total = total + np.sum(c * a)
+    return total
+
+
+def old_array_kept_by_another_name(x):
+    a = x * 2.0
+    b = a
+    c = a * x
+    a = c * 3.0
+    return np.sum(b * a + c * np.cos(a))
+
+
+BOUND_AGAIN = [read_then_bound_again, old_array_kept_by_another_name]
+
 SERIAL = [recurrence_through_slices, update_reads_another_offset, write_through_a_view,
           broadcast_column, integer_operand, shifted_store_then_read, sums_of_two_ranks]
 
@@ -166,7 +187,8 @@ def _wrt(args):
 
 
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
-@pytest.mark.parametrize("fn", FUSED + SERIAL + FOUND_BY_ATTACK, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", FUSED + SERIAL + FOUND_BY_ATTACK + BOUND_AGAIN,
+                         ids=lambda f: f.__name__)
 def test_fused_and_refused_match_finite_differences(fn, jit, rng):
     for n in (5, 2, 1, 0) if fn is not kept_after else (5, 2, 1):
         args = _inputs(fn, n, rng)
@@ -182,6 +204,13 @@ def test_elementwise_runs_become_loops(fn, rng):
     args = _inputs(fn, 4, rng)
     source = srcad.source(srcad.grad(fn, wrt=_wrt(args)), *args)
     assert re.search(r"for _i\d* in range\(_n\d*\)", source), source
+
+
+def test_an_array_bound_again_after_the_loop_read_it_takes_a_new_name(rng):
+    """The LSTM's reverse step read `bx` and then bound it again: its two loops became one,
+    the new array named `bx_new` until the loop ends."""
+    source = srcad.source(srcad.grad(read_then_bound_again), rng.uniform(size=4))
+    assert re.search(r"^ *(\w+) = \1_new\d*$", source, re.MULTILINE), source
 
 
 def test_rosenbrock_is_one_loop_without_temporary_arrays(rng):

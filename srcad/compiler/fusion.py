@@ -168,6 +168,7 @@ class _Run:
         # whether it is a view whose elements the loop accesses as the slice's)
         self.hoisted_values = {}
         self.late = set()  # views of arrays the loop writes, hoisted
+        self.renamed = {}  # an outside array the run read, then bound again -> its new name
         self.elementwise = 0
 
     # ---- accepting statements -------------------------------------------------------------
@@ -178,6 +179,7 @@ class _Run:
         saved["accesses"] = {k: set(v) for k, v in self.accesses.items()}
         self.pending, self.anchored = [], False
         try:
+            stmt = self._renaming(stmt)
             kind = self._classify(stmt)
             if kind is not None:
                 self._adopt_slices()
@@ -216,6 +218,27 @@ class _Run:
             self.elementwise += 1
             return "store"
         return None
+
+    def _renaming(self, stmt):
+        """`stmt` reading the names bound again in the run by their new names; an elementwise
+        value bound to an outside array the loop reads whole (`bx = b * w` after `... bx[i]
+        ...`: of the loop's shape, as the value) gets a new name of its own (the loop reads
+        both; the name takes the new array after the loop)."""
+        if self.renamed:
+            stmt = templates.renamed(stmt, self.renamed)
+        if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+            return stmt
+        name, value = stmt.targets[0].id, stmt.value
+        ty = self.c.ty(name)
+        if (name, (0,) * ty.ndim) in self.extents and ty.kind == "f" and ty.ndim > 0 and \
+                name not in self.local and name not in self.views and \
+                name not in self.hoisted_values and _elementwise_shape(value, self.c.np) and \
+                not any(isinstance(n, gast.Name) and n.id == name for n in templates.walk(value)):
+            fresh = self.c.namer.fresh(f"{name}_new")
+            self.c.types[fresh] = ty
+            self.renamed[name] = fresh
+            stmt = templates.make_assign(fresh, anno.deepcopy(value))
+        return stmt
 
     def _assign(self, name, value):
         ty = self.c.ty(name)
@@ -302,8 +325,9 @@ class _Run:
         if not isinstance(target.value, gast.Name):
             return None
         group = self.c.groups.get(target.value.id, target.value.id)
-        if group in self.accesses or \
-                any(self.c.groups.get(n, n) == group for n in self.hoisted_reads):
+        # (statements hoisted before it keep their order; a restore sunk after the loop must
+        # not change places with it)
+        if group in self.accesses or group in self.sunk or group in self.sunk_reads:
             return None
         return self._hoist(None, gast.Tuple(elts=[stmt.value, target.slice], ctx=gast.Load()))
 
@@ -540,7 +564,7 @@ class _Run:
                         n in self.hoisted_reads}
         aliases_after = [(n, b) for n, b in self.views.items()
                          if c.counts.get(n, 0) > self._uses_in_run(n)]
-        materialized |= {b for _, b in aliases_after}
+        materialized |= {b for _, b in aliases_after} | set(self.renamed.values())
         hoisted, before, body, after = [], [], [], []
         index = [c.namer.fresh(f"_i{k}" if k else "_i") for k in range(self.rank)]
         sizes = [c.namer.fresh(f"_n{k}" if k else "_n") for k in range(self.rank)]
@@ -610,7 +634,7 @@ class _Run:
                     stmt.target = element
                 stmt.value = rewrite.visit(stmt.value)
                 body.append(stmt)
-        for name, base in aliases_after:
+        for name, base in aliases_after + list(self.renamed.items()):
             after.append(templates.make_assign(name, make_name(base)))
         loop = body
         for k in reversed(range(self.rank)):

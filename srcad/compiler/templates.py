@@ -112,6 +112,15 @@ def substitute(node, name, expr):
     Substitute().visit(node)
 
 
+def renamed(node, names):
+    """A copy of `node` with each variable of `names` ({old: new}) named anew."""
+    node = anno.deepcopy(node)
+    for n in walk(node):
+        if isinstance(n, gast.Name) and n.id in names:
+            n.id = names[n.id]
+    return node
+
+
 def fill(text, **replacements):
     """The expression `text` with every Name in `replacements` replaced by (a copy of) its node.
 
