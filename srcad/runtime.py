@@ -676,6 +676,16 @@ def _reshape(a, newshape):
     return lambda a, newshape: np.ascontiguousarray(a).reshape(newshape)
 
 
+def absolute(x):
+    """Builtin `abs(x)` of an array (Numba types abs of numbers only)."""
+    return np.abs(x)
+
+
+@overload(absolute)
+def _absolute(x):
+    return lambda x: np.abs(x)
+
+
 def item(x):
     """`x.item()` of an array: its one element as a Python number (an error for any other
     size, as NumPy's); a number (`np.sum(x).item()`) as it is."""

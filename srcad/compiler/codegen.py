@@ -66,7 +66,8 @@ def numba_compatible(fn_def, types, single=False):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
-    `np.float64(x)` of an array -> `np.asarray(x, dtype=np.float64)`; `x ** -1` by
+    `np.float64(x)` of an array -> `np.asarray(x, dtype=np.float64)`, builtin `abs` of an
+    array -> `rt.absolute`; `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
     of a slice by `y[s] = y[s] + v` unless v is certainly new memory."""
@@ -90,6 +91,9 @@ def numba_compatible(fn_def, types, single=False):
         numpy_attribute = isinstance(node.func, gast.Attribute)  # (np.f, not f imported)
         if func is np.matmul and numpy_attribute:  # same as np.dot for 1-D and 2-D
             node.func.attr = "dot"
+            continue
+        if func is abs and len(node.args) == 1 and _is_array(node.args[0], ty):
+            node.func = templates.fill("rt.absolute")
             continue
         if func is np.float64 and numpy_attribute and len(node.args) == 1 and \
                 _is_array(node.args[0], ty):  # (Numba converts only scalars with it)

@@ -264,6 +264,22 @@ def test_builtin_max_and_min_of_more_than_two_follow_python(mode, values):
     assert srcad.hessian(builtin_max3, wrt=1)(1.0, 3.0, 2.0) == 0.0
 
 
+def builtin_abs_of_an_array(x):
+    return np.sum(abs(x[1:]) ** 1.5 * abs(x[1:] - x[:-1])) + np.sum(abs(x))
+
+
+def test_builtin_abs_of_an_array_compiles(rng):
+    """Numba types abs() of numbers only: the whole gradient fell back to Python with a warning
+    naming nothing (found by an attack)."""
+    x = rng.uniform(-1, 1, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        grad = srcad.grad(builtin_abs_of_an_array)(x)
+        _, tangent = srcad.jvp(builtin_abs_of_an_array, (x,), (np.ones(7),))
+    check.compare(builtin_abs_of_an_array, (x,), [0], (grad,), rtol=1e-6)
+    assert tangent == pytest.approx(np.sum(grad))
+
+
 def counted(x):
     return ((x > 0.5) + (x > 0.1)) * x
 
