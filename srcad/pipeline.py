@@ -245,8 +245,11 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = reuse.load_module(text, stem, grad_def.name, scope, cache)
+    # (and `x *= 2.0`, which NumPy does in the caller's array: another argument sharing it
+    # must be refused, not differentiated as separate)
+    updated = aliases.memory_written(_updated_in_place(core.tree))
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
-                    name in names_written)
+                    name in names_written | updated)
     generated = reuse.Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient,
                                 jittable, output_type, aux is not None,
                                 tuple(hidden), tuple(core.refs[n] for n in hidden),
@@ -257,6 +260,12 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated
+
+
+def _updated_in_place(tree):
+    """The arrays an augmented assignment of the whole name updates (`x *= 2.0`)."""
+    return {s.targets[0].id for s in gast.walk(tree)
+            if isinstance(s, gast.Assign) and anno.getanno(s, "inplace")}
 
 
 def _builtins_unshadowed(fn, names, scope, checks):

@@ -97,11 +97,22 @@ def writes_x_reads_global(x):
     return np.sum(x * G)
 
 
+def scales_x_in_place_reads_y(x, y):
+    x *= 2.0  # (NumPy's: in the caller's array, which y may be)
+    return np.sum(x * y)
+
+
 @pytest.mark.parametrize("mode", ["source", "auto"])
 def test_a_written_argument_sharing_memory_with_another_is_refused(mode, jit):
     z = np.array([2.0, 3.0])
     with pytest.raises(srcad.AliasingError, match="shares memory with 'y'"):
         srcad.value_and_grad(writes_x_reads_y, wrt=(0, 1), mode=mode, jit=jit)(z, z)
+    # (x *= 2.0 of the whole array was differentiated as if y were another array: found by an
+    # attack; with separate arrays it is the function's gradient)
+    with pytest.raises(srcad.AliasingError, match="shares memory with 'y'"):
+        srcad.value_and_grad(scales_x_in_place_reads_y, wrt=(0, 1), mode=mode, jit=jit)(z, z)
+    grads = srcad.grad(scales_x_in_place_reads_y, wrt=(0, 1), mode=mode, jit=jit)(z, z.copy())
+    np.testing.assert_allclose(grads, (2.0 * z, 2.0 * z))
     with pytest.raises(srcad.AliasingError, match="shares memory with 'G'"):
         srcad.grad(writes_x_reads_global, mode=mode, jit=jit)(G)
     assert G.tolist() == [1.0, 2.0]
