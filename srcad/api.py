@@ -349,7 +349,7 @@ class Gradient:
         (value, None, (tangent,)) for the tangents of the flat arguments differentiated.
         `frozen`: `_Specialization.frozen()` of an earlier call, run as it was then."""
         flat, structures, labels = self.layout(args)
-        _refuse_tape_tensors(self, flat)
+        _refuse_tape_tensors(repr(self), flat)
         spec = frozen[0] if frozen is not None else self.specialization(flat, structures, labels)
         try:
             if spec.mode == "tape":
@@ -715,10 +715,10 @@ def _plain_tree(value):
                             isinstance(v, np.ndarray) and v.ndim == 0 else v, value)
 
 
-def _refuse_tape_tensors(g, args):
+def _refuse_tape_tensors(what, args):
     from .tape.tensor import Tensor
     if any(isinstance(a, Tensor) for a in args):
-        raise UnsupportedError(f"{g!r} was called on tape tensors: the tape does not "
+        raise UnsupportedError(f"{what} was called on tape tensors: the tape does not "
                                "differentiate through a srcad derivative (second derivatives are "
                                "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)")
 
@@ -1013,12 +1013,7 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
     wrt = tuple(k for k, (p, t) in enumerate(zip(primals, tangents, strict=True))
                 if _is_floating(p) and t is not None)
     if not wrt:
-        from .tape.tensor import Tensor
-        if any(isinstance(p, Tensor) for p in primals):
-            raise UnsupportedError(f"srcad.jvp of {name} was called on tape tensors: the tape "
-                                   "does not differentiate through a srcad derivative (second "
-                                   "derivatives are srcad.grad(srcad.grad(f)), srcad.hvp and "
-                                   "srcad.hessian)")
+        _refuse_tape_tensors(f"srcad.jvp of {name}", primals)
         for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
             if t is not None and np.any(np.asarray(t) != 0):
                 raise TypeError(f"srcad.jvp: argument {k} of {name} is {_describe(p)}, which "

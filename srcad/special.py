@@ -272,8 +272,6 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if constant(b) is not None or constant(return_sign) is not False:
         raise TypingError("srcad: scipy.special.logsumexp compiles without `b` and "
                           "`return_sign` only")
-    if isinstance(a, types.Float):  # (a 0-d array, given as a number)
-        return lambda a, axis=None, b=None, keepdims=False, return_sign=False: a + 0.0 * a
     return lambda a, axis=None, b=None, keepdims=False, return_sign=False: \
         logsumexp_along(a, axis, keepdims)
 

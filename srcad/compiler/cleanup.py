@@ -1031,13 +1031,14 @@ def accumulate_in_place(fn_def, ctx):
             i = next((k for k in range(j - 1, -1, -1) if isinstance(block[k], gast.Assign) and
                       isinstance(block[k].targets[0], gast.Name) and
                       block[k].targets[0].id == bw), None)
-            if i is None or _is_zero_init(block[i]) != "array" or \
-                    not _is_view_of(block, i, primal, index):
+            k = _view_binding(block, i, primal, index) \
+                if i is not None and _is_zero_init(block[i]) == "array" else None
+            if k is None:
                 continue
             between = block[i + 1:j]
             inside = sum(_mentions_count(s, bw) for s in block[i:j + 1])
             if inside != mentions[bw] or \
-                    (_reads(index) | {primal}) & set().union(*map(_writes, between)) \
+                    (_reads(index) | {primal}) & set().union(*map(_writes, block[k + 1:j])) \
                     or not all(_only_added_into(s, {bw, bx}) for s in between):
                 continue
             block[i].value = gast.Subscript(value=_name(bx), slice=anno.deepcopy(index),
@@ -1057,21 +1058,21 @@ def _basic_index(index, ctx):
     return True
 
 
-def _is_view_of(block, i, primal, index):
-    """Is `block[i]`'s `np.zeros_like(w)` of a `w` last bound in the block to `primal[index]`,
-    with nothing `index` reads written since?"""
+def _view_binding(block, i, primal, index):
+    """The position of the statement last binding, before `block[i]`'s `np.zeros_like(w)`, its
+    `w` to `primal[index]`, else None."""
     arg = block[i].value.args[0] if block[i].value.args else None
     if not isinstance(arg, gast.Name):
-        return False
+        return None
     for k in range(i - 1, -1, -1):
         if arg.id in _writes(block[k]):
             bound = block[k]
-            return isinstance(bound, gast.Assign) and \
+            view = isinstance(bound, gast.Assign) and \
                 isinstance(bound.value, gast.Subscript) and \
                 isinstance(bound.value.value, gast.Name) and bound.value.value.id == primal and \
-                gast.dump(bound.value.slice) == gast.dump(index) and \
-                not (_reads(index) | {primal}) & set().union(*map(_writes, block[k + 1:i]))
-    return False
+                gast.dump(bound.value.slice) == gast.dump(index)
+            return k if view else None
+    return None
 
 
 def _mentions_count(node, name):

@@ -233,7 +233,7 @@ class _Run:
         if (name, (0,) * ty.ndim) in self.extents and ty.kind == "f" and ty.ndim > 0 and \
                 name not in self.local and name not in self.views and \
                 name not in self.hoisted_values and _elementwise_shape(value, self.c.np) and \
-                not any(isinstance(n, gast.Name) and n.id == name for n in templates.walk(value)):
+                name not in templates.names_read(value):
             fresh = self.c.namer.fresh(f"{name}_new")
             self.c.types[fresh] = ty
             self.renamed[name] = fresh

@@ -123,7 +123,7 @@ class Tangents:
             tangent = _expr("t.copy()", t=tangent)
         if z in templates.names_read(stmt.value):  # `x = x * y`: the tangent reads the old x
             new = self.namer.temp("_new")
-            tangent = _replace_name(tangent, z, new)
+            tangent = templates.renamed(tangent, {z: new})
             stmt.targets[0] = _name(new, gast.Store())
             shared, tangent = self.shared_calls(tangent)
             return [stmt, *shared, _assign(self.d(z), tangent), _assign(z, _name(new))]
@@ -362,13 +362,6 @@ class Tangents:
         return gast.FunctionDef(name=f"{fn.name}_jvp", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
-
-
-def _replace_name(node, old, new):
-    for n in gast.walk(node):
-        if isinstance(n, gast.Name) and n.id == old:
-            n.id = new
-    return node
 
 
 def jvp(core, types, active, wrt, aliases, np_name="np"):
