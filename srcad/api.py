@@ -41,6 +41,8 @@ class _Specialization:
     def __init__(self, mode, call, generated=None, reason=None, single=False):
         self.mode, self.call, self.generated, self.reason = mode, call, generated, reason
         self.single = single  # computes in float32 (the float arguments are float32)
+        self.widened = False  # float32 arguments are passed as float64 (a mixed call Numba
+        # could not compile: its matrix products take operands of one dtype)
         self.code = None  # the function's __code__ when it was specialised
 
     def hidden_values(self):
@@ -115,6 +117,8 @@ class _Specialization:
                 tangents = tuple(real(t) if type(t) is float else t for t in tangents)
             cotangent = real(1.0 if cotangent is None else cotangent) \
                 if not isinstance(cotangent, np.ndarray) else cotangent.astype(real, copy=False)
+        if self.widened:
+            args, tangents = _widened(args), tangents and _widened(tangents)
         if tangents is not None:
             return self.call(*args, *extra, *tangents)
         if cotangent is None:
@@ -151,9 +155,10 @@ class Signature:
     def now(self):
         defaults = (getattr(self.fn, "__defaults__", None),
                     getattr(self.fn, "__kwdefaults__", None))
-        if self.made is None or any(a is not b for a, b in zip(defaults, self.defaults,
-                                                                strict=True)):
-            self.made, self.defaults = own_signature(self.fn), defaults
+        if self.made is None or not all(frontend.same_object(a, b) for a, b in
+                                        zip(defaults, self.defaults, strict=True)):
+            self.made = own_signature(self.fn)
+            self.defaults = tuple(frontend.snapshot(d) for d in defaults)
             params = self.made.parameters.values()
             self.default_values = {p.name: p.default for p in params
                                    if p.default is not p.empty}
@@ -257,8 +262,9 @@ class Gradient:
                                 "(for a masked array, decide what its masked entries are)")
             _check_dtype(self.fn, label, value)
             ty = valuetypes.of_value(value)
-            if label in differentiated:
-                _check_differentiable(self.fn, label, value, ty)
+            if label in differentiated and not (self.kind == "jvp" and "[" in label and
+                                                ty.kind in "ib" and not ty.ndim):
+                _check_differentiable(self.fn, label, value, ty)  # (a jvp's int leaf: constant)
             types.append(ty)
         return tuple(types)
 
@@ -371,6 +377,9 @@ class Gradient:
                 vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                         structures, labels, single=False)))
                 return self.evaluate(args, cotangent, tangents, frozen)
+            if not spec.widened and _widened(flat) is not flat:  # (X32 @ w64)
+                spec.widened = True
+                return self.evaluate(args, cotangent, tangents, frozen)
             what = "forward-mode derivative" if tangents is not None else "gradient"
             warnings.warn(f"srcad: numba could not compile the {what} of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
@@ -429,7 +438,8 @@ class Gradient:
             return (_plain(out[0]), result) if value_and_grad else result
         # the kernel alone: not the tape, float32, a copy of an argument the function writes
         # into, or the generated Python (which takes NumPy floats)
-        plain_kernel = spec.mode == "source+numba" and not spec.single and not g.written
+        plain_kernel = spec.mode == "source+numba" and not spec.single and \
+            not spec.widened and not g.written
         return call if plain_kernel else None
 
     def as_0d_arrays(self, grads, args, kwargs):
@@ -514,6 +524,8 @@ def _as_function(fn, kind, mode):
         function = _partial_function(fn)
         if function is not None:
             return function, None
+    if frontend.is_custom_vjp(fn):
+        return _calling_custom(fn), None
     method = frontend.python_call(fn)
     if method is not None:
         return method, None
@@ -589,6 +601,31 @@ def _forwards_everything(fn):
     params = own_signature(fn).parameters.values() if isinstance(fn, types.FunctionType) else ()
     return hasattr(fn, "__wrapped__") and bool(params) and \
         all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def _calling_custom(custom):
+    """A Python function with the parameters of a custom_vjp's function, calling it (so that
+    srcad.grad(softplus) differentiates it with its own rules)."""
+    signature = inspect.signature(custom.fn)
+    name = custom.fn.__name__ if custom.fn.__name__.isidentifier() else "custom"
+    params, call, namespace, star = [], [], {"_fn": custom}, False
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise UnsupportedError(f"srcad differentiates custom_vjp function {name} called "
+                                   "with named parameters (not *args or **kwargs)")
+        if p.kind == p.KEYWORD_ONLY and not star:
+            params.append("*")
+            star = True
+        if p.default is p.empty:
+            params.append(p.name)
+        else:
+            namespace[f"_default_{p.name}"] = p.default
+            params.append(f"{p.name}=_default_{p.name}")
+        call.append(f"{p.name}={p.name}" if p.kind == p.KEYWORD_ONLY else p.name)
+    function = codegen_wrapper(name, f"def {name}({', '.join(params)}):\n"
+                                     f"    return _fn({', '.join(call)})\n", namespace)
+    function.__qualname__ = custom.fn.__qualname__
+    return function
 
 
 def _calling(fn):
@@ -690,6 +727,15 @@ def _check_differentiable(fn, name, value, ty):
             "arrays), and passes integers, booleans and index arrays through" +
             ("" if "[" not in name else " when they are arguments of their own, not leaves of "
              "a structure differentiated (pass it separately)"))
+
+
+def _widened(values):
+    """`values` with float32 arrays and scalars as float64 (`values` itself where none is)."""
+    if not any(isinstance(v, (np.ndarray, np.floating)) and np.result_type(v) == np.float32
+               for v in values):
+        return values
+    return tuple(v.astype(np.float64) if isinstance(v, (np.ndarray, np.floating)) and
+                 np.result_type(v) == np.float32 else v for v in values)
 
 
 def _single_precision(flat):
@@ -1079,6 +1125,11 @@ def flat_tangents_of(g, tangents, flat, structures, labels):
                              f"argument ({treedef})")
         for path, leaf in zip(paths, leaves, strict=True):
             primal = like[name + path]
+            if isinstance(primal, (int, np.integer, bool, np.bool_)):  # (a count, a flag)
+                if not (leaf is None or type(leaf) in (int, float) and leaf == 0):
+                    raise TypeError(f"srcad: '{name + path}' is {_describe(primal)}, which has "
+                                    "no tangent: give None or 0 for it")
+                leaf = None
             out.append(np.zeros_like(primal) if leaf is None and isinstance(primal, np.ndarray)
                        else 0.0 if leaf is None else _tangent_like(leaf, primal, name + path))
     return tuple(out)
@@ -1138,10 +1189,10 @@ def source(g, /, *args, **kwargs):
 
 
 def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
-    """Say which mode srcad uses for `fn` (with `args`' types, or float scalars) and why;
-    `transform` is "grad" (the default), "jvp" or "hvp". With `parallel` (or for a gradient
-    made with parallel=True), say which top-level loops run in parallel, and why the others
-    do not."""
+    """Which mode srcad uses for `fn` (with `args`' types, or float scalars) and why, as text
+    (a str the REPL shows as it is: print it in a script); `transform` is "grad" (the
+    default), "jvp" or "hvp". With `parallel` (or for a gradient made with parallel=True), it
+    says which top-level loops run in parallel, and why the others do not."""
     _check_parallel_transform(transform, parallel)
     if transform != "grad":
         return _explain_forward(fn, args, kwargs, wrt, transform)
@@ -1183,8 +1234,15 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
                                 ["parallel=True: no top-level for loop to run in parallel"])
             else:  # (loops reversed trip by trip)
                 text += "".join(f"\n  {line}" for line in generated.loops)
-    print(text)
-    return text
+    return Explanation(text)
+
+
+class Explanation(str):
+    """What srcad.explain says: a str that the REPL shows as its text (print() it in a
+    script)."""
+
+    def __repr__(self):
+        return str(self)
 
 
 def _explain_forward(fn, args, kwargs, wrt, transform):
@@ -1206,8 +1264,7 @@ def _explain_forward(fn, args, kwargs, wrt, transform):
             "srcad.source(srcad.hvp(f), *args, v)"
         text = f"{name}: {transform} by source transformation, compiled with Numba{assumed}; " \
                f"{printed} prints the code"
-    print(text)
-    return text
+    return Explanation(text)
 
 
 def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):

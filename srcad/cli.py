@@ -146,9 +146,9 @@ def _explain(opts):
     import srcad
 
     fn, example = _function_and_arguments(opts)
-    _typed(fn, example, lambda: srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt),
-                                              transform=opts.transform,
-                                              parallel=opts.parallel))
+    _typed(fn, example, lambda: print(srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt),
+                                                    transform=opts.transform,
+                                                    parallel=opts.parallel)))
     if not example and inspect.signature(fn).parameters:
         print("  (every argument taken to be a float; give --args for arrays or integers)")
     return 0

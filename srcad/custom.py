@@ -129,13 +129,14 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         captured = self.captured()
         name = self.fn.__name__
         for ref, value in captured.items():
-            if any(isinstance(v, np.ndarray) and v.flags.writeable
+            if any(isinstance(v, np.ndarray) and _may_change(v)
                    for v in (value if isinstance(value, tuple) else (value,))):
                 raise UnsupportedError(
                     f"custom_vjp function {name} reads the array '{ref.key}' from outside: "
                     "Numba compiles a copy of it in, so a later write into it would not be "
                     "seen: pass it as an argument, or make it read-only "
-                    f"({ref.key}.setflags(write=False))")
+                    f"({ref.key}.setflags(write=False); a view of a writeable array can still "
+                    "change through that array: make a read-only copy)")
         if self._compiled_with is None:
             self._compiled_with = captured
         for ref, value in captured.items():
@@ -159,6 +160,15 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
                                     "adjoints of positional arguments only")
             return _apply(self._op_name, *bound.args, **bound.kwargs)
         return self.fn(*args, **kwargs)
+
+
+def _may_change(array):
+    """Can the elements of `array` change: it is writeable, or a view of memory that is?"""
+    while isinstance(array, np.ndarray):
+        if array.flags.writeable:
+            return True
+        array = array.base
+    return array is not None and not isinstance(array, bytes)
 
 
 def _same(value, first):

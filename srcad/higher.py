@@ -11,13 +11,14 @@ reads like a user's. Everything here differentiates that function again:
     jacobian(F)(x)      jvp along each basis vector (forward) or vjp of each output (reverse)
 """
 
+import inspect
 import itertools
 
 import numpy as np
 
 from . import api
-from .compiler import frontend, outputs
-from .errors import UnsupportedError, UserCodeError
+from .compiler import frontend, outputs, pytrees
+from .errors import ShapeAssumptionFailed, UnsupportedError, UserCodeError
 
 
 # (f, wrt, the call's types) -> the _Specialization holding f's generated tangent function,
@@ -184,10 +185,13 @@ def _unshared(v, arrays):
 def _restructure(grads, like):
     """The gradient of one argument `like` from the flat leaf gradients `grads`."""
     grads = grads if isinstance(grads, tuple) else (grads,)
-    from .compiler import pytrees
     if pytrees.is_structured(like):
         return pytrees.flatten(like)[1].unflatten(iter(grads))
     return grads[0]
+
+
+def _leaf_count(value):
+    return len(pytrees.flatten(value)[0]) if pytrees.is_structured(value) else 1
 
 
 def _basis(x):
@@ -278,7 +282,9 @@ class Hessian:
             api._call_key(call_args) is not None else None  # (a tuple read from a global: no)
         if direct is not None:  # (its kernel takes f's flat arguments, its data, v, its data)
             kernel, hidden = direct
-            flat = _compiled_columns(kernel, call_args[:-1], hidden, x, x.size)
+            flat = _block_hessian(outer._last, call_args, hidden, x)
+            if flat is None:
+                flat = _compiled_columns(kernel, call_args[:-1], hidden, x, x.size)
         else:
             columns += [np.ravel(self.product(*args, e, **kwargs)) for e in basis]
             flat = np.stack(columns, axis=1) if columns else np.zeros((0, 0), x.dtype)
@@ -348,8 +354,16 @@ class Nested:
         return code
 
     def __call__(self, /, *args, **kwargs):
-        outer, call_args, _ = self.outer_gradient(api.Gradient.bind(self, args, kwargs))
-        return outer(*call_args)
+        bound = api.Gradient.bind(self, args, kwargs)
+        outer, call_args, _ = self.outer_gradient(bound)
+        out = outer(*call_args)
+        value, grads = out if self.kind == "value_and_grad" else (None, out)
+        if any(pytrees.is_structured(bound[j]) for j in self.wrt_index):
+            grads = iter(grads if isinstance(grads, tuple) else (grads,))
+            grads = tuple(_restructure(tuple(itertools.islice(grads, _leaf_count(bound[j]))),
+                                       bound[j]) for j in self.wrt_index)
+            grads = grads[0] if self.single else grads
+        return grads if value is None else (value, grads)
 
     def outer_gradient(self, bound):
         """(the gradient object, its arguments, the tangent function's specialization):
@@ -362,7 +376,10 @@ class Nested:
                 f"{api._describe(bound[position])}; a derivative of a derivative needs a float "
                 "there (for an array, srcad.hessian and srcad.hvp)")
         function, call_args = self.scalar_function(bound)
-        wrt = self.wrt_index[0] if self.single else self.wrt_index
+        # (the tangent functions take the leaves of structured arguments, in order, first)
+        starts = np.cumsum([0] + [_leaf_count(v) for v in bound])
+        wrt = tuple(k for j in self.wrt_index for k in range(starts[j], starts[j + 1]))
+        wrt = wrt[0] if self.single and len(wrt) == 1 else wrt
         return self.tangent_code(function, position).second(call_args, (1.0,), self.kind, wrt,
                                                             self.jit, self._made)
 
@@ -442,6 +459,9 @@ class Jacobian:
         direct = spec.direct() if spec is not None else None
         if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
             kernel, hidden = direct
+            flat = _block_jacobian(spec, args, hidden, x, value)
+            if flat is not None:
+                return flat
             return _compiled_columns(kernel, (*args, *hidden), (), x, np.size(value))
         for e in basis:
             tangents[self.wrt] = e
@@ -470,6 +490,75 @@ class Jacobian:
         tangents = [None] * len(args)
         tangents[self.wrt] = next(_basis(args[self.wrt]))
         return api.source(api.jvp, self.fn, args, tangents)
+
+
+_BLOCKS = {}  # id of a derivative's Generated -> (it, its block form compiled or None)
+
+
+def _block_kernel(generated, kind, args, block):
+    """The derivative `generated` generated again for a block of inputs and compiled
+    (transforms/batching.py), or None where it has no block form."""
+    known = _BLOCKS.get(id(generated))
+    if known is None:
+        from . import pipeline
+        from .compiler import loading
+        try:
+            made = pipeline.transform(generated.fn, generated.wrt, generated.arg_types,
+                                      kind=kind, numpy_scalars=api.numpy_scalars(args),
+                                      assume_shapes=True, block=block)
+            # (its hidden values are the derivative's: the same data, read the same way)
+            kernel = loading.jit(made.jittable) if made.hidden == generated.hidden else None
+        except UnsupportedError:
+            kernel = None
+        known = _BLOCKS[id(generated)] = (generated, kernel)
+    return known[1]
+
+
+def _run_block(generated, kernel, args):
+    """The kernel's output, or None where Numba cannot compile it (then never tried again)."""
+    try:
+        return kernel(*args)
+    except Exception as exc:
+        if not (api._is_numba_error(exc) or isinstance(exc, ShapeAssumptionFailed)):
+            raise
+        _BLOCKS[id(generated)] = (generated, None)
+        return None
+
+
+def _unit_vectors(x):
+    return np.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
+
+
+def _block_jacobian(spec, args, hidden, x, value):
+    """The (value size, x size) Jacobian from one run of the jvp for a block of tangents, the
+    unit vectors of x, or None where the jvp has no block form."""
+    kernel = _block_kernel(spec.generated, "jvp", args, True)
+    out = _run_block(spec.generated, kernel, (*args, *hidden, _unit_vectors(x))) \
+        if kernel is not None else None
+    if out is None:
+        return None
+    return _block_rows(out[1], (x.size,) + np.shape(value)).T
+
+
+def _block_hessian(spec, call_args, hidden, x):
+    """The (x size, x size) Hessian from one run of the gradient of f's jvp for a block of
+    tangents, the unit vectors of x, or None where it has no block form."""
+    tangent = list(inspect.signature(spec.generated.fn).parameters)[-1]
+    kernel = _block_kernel(spec.generated, "grad", call_args, (tangent,))
+    out = _run_block(spec.generated, kernel, (*call_args[:-1], _unit_vectors(x), *hidden)) \
+        if kernel is not None else None
+    if out is None:
+        return None
+    return _block_rows(out[1], (x.size,) + x.shape).T
+
+
+def _block_rows(block, shape):
+    """A block's rows raveled, (shape[0], rest): a tangent that is the same for every unit
+    vector (zero) is returned once, as a value without the block's axis."""
+    block = np.asarray(block)
+    if block.shape != shape:
+        block = np.broadcast_to(block, shape).copy()
+    return block.reshape(shape[0], -1)
 
 
 def jacobian(fn, wrt=0, *, mode="auto", jit=True):

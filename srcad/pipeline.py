@@ -39,7 +39,7 @@ from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, fronte
                        guards, normalize, optional, outputs, precision, promotion,
                        structured, templates, typeinfer)
 from . import reuse
-from .transforms import forward, reverse
+from .transforms import batching, forward, reverse
 from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
 
@@ -61,7 +61,7 @@ RECURSION_LIMIT = 50_000
 
 def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
               single=False, kind="grad", parallel=False, same_shapes=None, numpy_scalars=None,
-              assume_shapes=False):
+              assume_shapes=False, block=False):
     """`generate(...)` in a thread with a deep stack. Any failure other than UnsupportedError
     (a bug in srcad) is raised as an UnsupportedError that says so, so that mode="auto" falls
     back to the tape with the reason."""
@@ -71,7 +71,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
         try:
             result["value"] = generate(fn, wrt, arg_types, cache, structures, has_aux, single,
                                        kind, parallel, same_shapes, numpy_scalars,
-                                       assume_shapes)
+                                       assume_shapes, block)
         except (UnsupportedError, UserCodeError) as exc:
             result["error"] = exc
         except Exception as exc:  # noqa: BLE001 (reported, with its type, to the caller)
@@ -99,7 +99,7 @@ def transform(fn, wrt, arg_types, cache=None, structures=None, has_aux=False,
 
 def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, single=False,
              kind="grad", parallel=False, same_shapes=None, numpy_scalars=None,
-             assume_shapes=False):
+             assume_shapes=False, block=False):
     """Generate the gradient of `fn` w.r.t. parameter names `wrt` for `arg_types` (with
     kind="jvp", its Jacobian-vector product).
 
@@ -129,6 +129,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             do not (the caller then generates it again without; not for a function writing
             into memory it did not make, an argument or a global, which a second run would
             find changed).
+        block: the derivative for a block of inputs, each with a leading axis
+            (transforms/batching.py; UnsupportedError where it cannot be): for kind="jvp",
+            True (its tangents); for a gradient, the names of the parameters.
     Returns:
         Generated.
     Raises:
@@ -209,7 +212,14 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     typed = dict(types, **{adj: types[name] for name, adj in
                            [*adjoints.items(), *core.namer.tangent_names().items()]
                            if name in types})
-    if single:
+    if block:
+        try:
+            batched = [a.id for a in grad_def.args.args[len(names):]] if block is True else \
+                [core.renamed.get(n, n) for n in block]
+            batching.batch(grad_def, batched, typed, np_name)
+        except batching.NotBatchable as exc:
+            raise UnsupportedError(f"a block of tangents: {exc}") from None
+    elif single:
         precision.single(grad_def, np_name, typed)
     elif not composing:
         if kind == "grad":
@@ -224,6 +234,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             codegen.numba_compatible(fn_def, types, single)
     parsed = core.parsed
     used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
+    while grad_def.name in used:  # (a function it calls has its name: `softplus_jvp`)
+        grad_def.name += "_"
     # data the function reads from globals, closures and user modules becomes arguments, read
     # at every call (Numba would freeze it); every other captured object is checked instead
     hidden = sorted(n for n in used if n in core.refs and frontend.is_data(core.scope[n]))

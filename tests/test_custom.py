@@ -167,6 +167,9 @@ CUSTOM_SCALE = 2.0
 CUSTOM_WEIGHTS = np.array([1.0, 2.0])
 READ_ONLY_WEIGHTS = np.array([1.0, 2.0])
 READ_ONLY_WEIGHTS.setflags(write=False)
+WRITEABLE_BASE = np.array([1.0, 2.0])
+READ_ONLY_VIEW = WRITEABLE_BASE[:]
+READ_ONLY_VIEW.setflags(write=False)
 
 
 @srcad.custom_vjp
@@ -209,6 +212,34 @@ def _weighted_read_only_vjp(g, ans, x):
 
 def squares_of_read_only_weighted(x):
     return np.sum(weighted_read_only(x) ** 2)
+
+
+@srcad.custom_vjp
+def weighted_by_a_view(x):
+    return x * READ_ONLY_VIEW
+
+
+@weighted_by_a_view.defvjp
+def _weighted_by_a_view_vjp(g, ans, x):
+    return g * READ_ONLY_VIEW
+
+
+def squares_of_view_weighted(x):
+    return np.sum(weighted_by_a_view(x) ** 2)
+
+
+def test_a_read_only_view_of_a_writeable_array_is_not_a_constant(rng):
+    """Its base can still change it: compiled in, a write into the base was not seen (an
+    attack found it); it runs on the tape as a writeable array does."""
+    x = rng.uniform(0.5, 1.5, 2)
+    g = srcad.grad(squares_of_view_weighted)
+    with pytest.warns(srcad.FallbackWarning, match="a view of a writeable array"):
+        np.testing.assert_allclose(g(x), 2 * x * READ_ONLY_VIEW ** 2)
+    WRITEABLE_BASE[0] = 100.0
+    try:
+        np.testing.assert_allclose(g(x), 2 * x * np.array([100.0, 2.0]) ** 2)
+    finally:
+        WRITEABLE_BASE[0] = 1.0
 
 
 def test_a_global_number_a_custom_vjp_reads_is_followed_or_refused(monkeypatch):
@@ -344,3 +375,34 @@ def test_keyword_only_arguments_reach_fn_and_vjp_on_the_tape(rng):
         np.testing.assert_allclose(srcad.grad(sum_of_scaled_sines)(x, 3.0), 5.0 * np.cos(x))
     with pytest.raises(TypeError, match="keyword-only argument 'c' is a tensor"):
         srcad.grad(lambda v: np.sum(scaled_sine(v, c=v)), mode="tape")(x)
+
+
+@srcad.custom_vjp
+def softplus_direct(x, scale=1.0):
+    return np.log1p(np.exp(x * scale))
+
+
+@softplus_direct.defvjp
+def _softplus_direct_vjp(g, ans, x, scale=1.0):
+    return g * scale / (1.0 + np.exp(-x * scale)), None
+
+
+@softplus_direct.defjvp
+def softplus_direct_jvp(t, ans, x, scale=1.0):  # (named as srcad names a jvp of softplus_direct)
+    return (t[0] * scale + t[1] * x) / (1.0 + np.exp(-x * scale))
+
+
+def test_a_custom_vjp_function_differentiated_directly(rng):
+    """srcad.grad(softplus) of a custom_vjp object raised a TypeError about *args; and a
+    generated jvp named like a function it calls (`softplus_direct_jvp`) replaced it (both
+    found by an attack)."""
+    x = rng.normal(size=3)
+    s = 1.0 / (1.0 + np.exp(-x))
+    for jit in (True, False):
+        assert srcad.grad(softplus_direct, jit=jit)(0.3) == pytest.approx(1 / (1 + np.exp(-0.3)))
+        value, tangent = srcad.jvp(softplus_direct, (x,), (np.ones(3),), jit=jit)
+        np.testing.assert_allclose(tangent, s, rtol=1e-12)
+        np.testing.assert_allclose(srcad.jacobian(softplus_direct, jit=jit)(x), np.diag(s),
+                                   rtol=1e-12)
+    assert srcad.grad(softplus_direct, mode="tape")(0.3) == pytest.approx(1 / (1 + np.exp(-0.3)))
+    assert srcad.grad(softplus_direct)(0.3, 2.0) == pytest.approx(2 / (1 + np.exp(-0.6)))

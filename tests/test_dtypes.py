@@ -1,6 +1,9 @@
 """dtypes: float32 arguments give float32 gradients computed in float32 (as NumPy and JAX do),
 mixed float32/float64 follows NumPy's promotion, float16 and complex are refused by name."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -142,3 +145,44 @@ def test_float16_and_complex_are_refused_by_name(mode, bad, name):
     with pytest.raises(TypeError, match=rf"argument 'params\['b'\]' is {name}"):
         srcad.grad(vector_loss, **options(mode))({"W": np.ones((3, 2)), "b": bad,
                                                   "scale": 1.0}, np.ones((4, 3)))
+
+
+def exps_subtracted(x):
+    return (math.exp(x[1]) - math.exp(x[0])) * x[2]
+
+
+def test_math_of_float32_elements_computes_in_float64_as_python(mode):
+    """math.exp of a float32 element is a Python float (float64); compiled it was computed in
+    float32, and the difference of two close exponentials lost three digits (an attack found
+    it; the generated Python and the compiled code disagreed too)."""
+    if mode[0] == "tape":
+        pytest.skip("the tape computes a float32 tensor's math.exp in float32, as torch does")
+    x = np.float32([10.0, 10.0001, 1.0])
+    value, g = srcad.value_and_grad(exps_subtracted, **options(mode))(x)
+    exact = exps_subtracted(x.astype(np.float64))
+    assert value == pytest.approx(exact, rel=1e-7)
+    assert g.dtype == f32 and g[2] == pytest.approx(exact, rel=1e-7)
+
+
+def logistic(w, X, y):
+    return np.sum(np.log1p(np.exp(-y * (X @ w))))
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_float32_data_with_float64_weights_compiles(jit, rng):
+    """Numba's matrix product takes operands of one dtype: `X32 @ w64` fell back to the
+    generated Python with a message naming nothing (found by an attack). Such a call runs
+    compiled with its float32 arrays passed as float64, each gradient in its argument's dtype."""
+    X, y = rng.normal(size=(40, 3)).astype(f32), np.sign(rng.normal(size=40)).astype(f32)
+    w = rng.normal(size=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, (gw, gX) = srcad.value_and_grad(logistic, wrt=(0, 1), jit=jit)(w, X, y)
+        value64, (gw64, gX64) = srcad.value_and_grad(logistic, wrt=(0, 1), jit=jit)(
+            w, X.astype(np.float64), y.astype(np.float64))
+    assert value == pytest.approx(value64, rel=1e-14) and gw.dtype == np.float64
+    np.testing.assert_allclose(gw, gw64, rtol=1e-13)
+    assert gX.dtype == f32
+    np.testing.assert_allclose(gX, gX64, rtol=1e-6)
+    assert srcad.jvp(logistic, (w, X, y), (np.ones(3), None, None), jit=jit)[1] == \
+        pytest.approx(np.sum(gw64), rel=1e-12)

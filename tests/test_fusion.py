@@ -139,7 +139,17 @@ def subtract_then_divide_in_place(x):
     return np.sum(y * y)
 
 
-FOUND_BY_ATTACK = [rebound_from_itself, updates_of_two_arrays, subtract_then_divide_in_place]
+def _reciprocal(x):
+    return 1.0 / x
+
+
+def helper_result_named_then_summed(x):  # (the loop checked the shape of `d`, fused away)
+    d = _reciprocal(x)
+    return np.sum(d)
+
+
+FOUND_BY_ATTACK = [rebound_from_itself, updates_of_two_arrays, subtract_then_divide_in_place,
+                   helper_result_named_then_summed]
 
 
 def read_then_bound_again(x):
@@ -169,6 +179,7 @@ SERIAL = [recurrence_through_slices, update_reads_another_offset, write_through_
 def _inputs(fn, n, rng):
     x = rng.uniform(-1.2, 1.2, n)
     return {
+        helper_result_named_then_summed: lambda: (rng.uniform(0.5, 1.5, n),),
         stencil: lambda: (rng.uniform(-1, 1, (max(n, 1), n + 2)), 0.1),
         softplus_loss: lambda: (x, rng.choice([-1.0, 1.0], n)),
         gates: lambda: (x, 0.7),

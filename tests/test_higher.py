@@ -340,9 +340,10 @@ def test_hessians_and_jacobians_run_their_columns_in_one_compiled_loop(rng, monk
     """After the first column, the columns come from one compiled loop over the kernel, which
     takes the data f reads from globals as they are now."""
     from srcad import higher
-    loops = []
-    spy = higher._compiled_columns
+    loops, blocks = [], []
+    spy, block_spy = higher._compiled_columns, higher._run_block
     monkeypatch.setattr(higher, "_compiled_columns", lambda *a: loops.append(a) or spy(*a))
+    monkeypatch.setattr(higher, "_run_block", lambda *a: blocks.append(a) or block_spy(*a))
     X, eps = rng.normal(size=(2, 3)), 1e-6
     unit = np.eye(6).reshape(6, 2, 3)
     for weights in (WEIGHTS, rng.uniform(0.5, 2.0, 3)):
@@ -357,11 +358,65 @@ def test_hessians_and_jacobians_run_their_columns_in_one_compiled_loop(rng, monk
         for mode in ("fwd", "rev"):
             J = srcad.jacobian(weighted_field, mode=mode)(X, 0.7)
             np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-8)
-    assert len(loops) == 6
+    # (the Hessian and the forward Jacobian run once for the block of all unit vectors)
+    assert (len(loops), len(blocks)) == (2, 4)
     x = rng.normal(size=3)  # (a tuple read from a global: one hvp per column, a TypingError was)
     expected = 12.0 * np.diag(PAIR[0] * x) + 2.0 * np.outer(PAIR[0], PAIR[0])
     np.testing.assert_allclose(srcad.hessian(tuple_weighted)(x), expected, rtol=1e-12)
-    assert len(loops) == 6
+    assert (len(loops), len(blocks)) == (2, 4)
+
+
+def loop_with_a_recurrence(x, A):
+    y = np.tanh(A @ x)
+    out = np.empty(y.shape[0] + 1)
+    out[:-1] = y * x[0]
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s * 0.5 + x[i] ** 3
+    out[-1] = s
+    return out
+
+
+def regularised_logistic(w, X, y, lam):
+    return np.sum(np.log1p(np.exp(-y * (X @ w)))) + 0.5 * lam * (w @ w)
+
+
+@pytest.mark.parametrize("fn", programs.PROGRAMS[::6], ids=lambda f: f.__name__)
+def test_a_forward_jacobian_runs_one_sweep_for_a_block_of_tangents(fn, rng, monkeypatch):
+    """transforms/batching.py: the jvp generated for a block of tangents (each value computed
+    from them with a leading axis) gives the Jacobian the columns give, where it has a block
+    form; where it has none the columns run."""
+    from srcad import higher
+    args = programs.make_inputs(fn, rng)
+    wrt = programs.float_params(fn, args)
+    if not wrt:
+        return
+    jacobian = srcad.jacobian(fn, wrt=wrt[0], mode="fwd")
+    try:
+        J = jacobian(*args)
+    except (srcad.UnsupportedError, TypeError):
+        return  # (forward mode refuses it; test_forward covers the message)
+    monkeypatch.setattr(higher, "_block_jacobian", lambda *a: None)
+    np.testing.assert_allclose(J, srcad.jacobian(fn, wrt=wrt[0], mode="fwd")(*args),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_blocks_of_tangents_through_loops_products_and_the_logistic_hessian(rng):
+    from srcad import higher
+    x, A = rng.normal(size=6), rng.normal(size=(4, 6))
+    eps = 1e-6
+    fd = np.stack([(loop_with_a_recurrence(x + eps * e, A) -
+                    loop_with_a_recurrence(x - eps * e, A)) / (2 * eps) for e in np.eye(6)], 1)
+    before = len(higher._BLOCKS)
+    np.testing.assert_allclose(srcad.jacobian(loop_with_a_recurrence, mode="fwd")(x, A), fd,
+                               rtol=1e-6, atol=1e-8)
+    assert [k is not None for _, k in list(higher._BLOCKS.values())[before:]] == [True]
+    X, y = rng.normal(size=(50, 6)), np.sign(rng.normal(size=50))
+    s = 1.0 / (1.0 + np.exp(-y * (X @ x)))
+    expected = X.T @ (X * (s * (1.0 - s))[:, None]) + 0.3 * np.eye(6)
+    np.testing.assert_allclose(srcad.hessian(regularised_logistic)(x, X, y, 0.3), expected,
+                               rtol=1e-10)
+    assert [k is not None for _, k in list(higher._BLOCKS.values())[before:]] == [True, True]
 
 
 def test_second_order_refusals():
@@ -599,3 +654,55 @@ def test_source_of_a_second_derivative_without_arguments_assumes_floats():
     for derivative in (srcad.grad(srcad.grad(cube_sine)), srcad.hvp(cube_sine),
                        srcad.hessian(cube_sine), srcad.jacobian(cube_sine)):
         assert "def cube_sine_jvp" in srcad.source(derivative)
+
+
+def test_grad_of_grad_with_respect_to_a_structure_keeps_its_leaves(rng):
+    """grad(grad(f), wrt=<a dict or tuple>) gave the first leaf's derivative alone (an attack
+    found it): every leaf's, in the argument's structure."""
+    def f(a, c):
+        return a ** 4 * c["k"] + a * c["m"] ** 2 + a * a * c["t"][0]
+    a, c = float(rng.uniform(0.5, 2.0)), {"k": 3.0, "m": float(rng.normal()), "t": (0.7,)}
+    expected = {"k": 4 * a ** 3, "m": 2 * c["m"], "t": (2 * a,)}
+    got = srcad.grad(srcad.grad(f), wrt=1)(a, c)
+    assert got.keys() == expected.keys() and isinstance(got["t"], tuple)
+    for key in ("k", "m"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-12)
+    assert got["t"][0] == pytest.approx(2 * a, rel=1e-12)
+    value, both = srcad.value_and_grad(srcad.grad(f), wrt=(0, 1))(a, c)
+    assert value == pytest.approx(4 * a ** 3 * c["k"] + c["m"] ** 2 + 2 * a * 0.7, rel=1e-12)
+    assert both[0] == pytest.approx(12 * a * a * c["k"] + 1.4, rel=1e-12)
+    assert both[1]["m"] == pytest.approx(2 * c["m"], rel=1e-12)
+    third = srcad.grad(srcad.grad(srcad.grad(f)), wrt=1)(a, c)
+    assert third["k"] == pytest.approx(12 * a * a, rel=1e-12) and third["t"] == (2.0,)
+
+
+def test_hvp_through_a_custom_jvp_summed_by_name(rng):
+    """A helper's result bound to a name, then summed: the fused loop checked the shape of the
+    name it had fused away (NameError; found by an attack)."""
+    @srcad.custom_vjp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    @softplus.defvjp
+    def softplus_vjp(g, ans, x):
+        return g / (1.0 + np.exp(-x))
+
+    @softplus.defjvp
+    def softplus_jvp(t, ans, x):
+        return t / (1.0 + np.exp(-x))
+
+    def loss(x):
+        d = softplus(x)
+        return np.sum(d)
+    x, v = rng.normal(size=5), rng.normal(size=5)
+    s = 1.0 / (1.0 + np.exp(-x))
+    np.testing.assert_allclose(srcad.hvp(loss)(x, v), s * (1 - s) * v, rtol=1e-12)
+
+
+def test_a_forward_jacobian_is_an_array_of_its_own(rng):
+    """It was a read-only view of a broadcast (found by an attack)."""
+    x = rng.normal(size=3)
+    for fn in (np.sin, lambda v: v[0:2] * 1.0, lambda v: np.zeros(2) + 1.0):
+        J = srcad.jacobian(fn, mode="fwd")(x)
+        assert J.flags.writeable
+        J[0, 0] = 5.0

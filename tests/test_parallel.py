@@ -460,3 +460,51 @@ def test_reasons_name_what_the_user_wrote(rng):
     assert "does more than add into it (only g[k] += e may)" in bins
     for text in (early, bins):
         assert "_t" not in text and "_i" not in text, text
+
+
+def _clipped(v, w):
+    t = 0.0
+    for r in range(3):
+        t += v[r] * w
+        if t > 1.0:
+            return t
+    return t
+
+
+def sum_of_early_returns(x, w):
+    s = 0.0
+    for i in range(len(x)):
+        s += _clipped(x[i], w)
+    return s
+
+
+def rows_at_data_indices(x, idx):
+    g = np.zeros((3, 2))
+    for i in range(len(idx)):
+        g[idx[i]] -= x[i]
+    return np.sum(np.tanh(g))
+
+
+def reads_the_previous_row(x, w):
+    out = np.zeros(len(x))
+    for i in range(1, len(x)):
+        out[i] = out[i - 1] * w + x[i]
+    return np.sum(out ** 2)
+
+
+def test_serial_loops_are_explained_in_the_users_terms(rng):
+    """explain named srcad's temporaries ('_ret', 'g[_t2]') and blamed writes for a read of
+    another trip's row (found by an attack); the gradients were right and still are."""
+    x = rng.uniform(-1, 1, (8, 3))
+    idx = np.array([0, 2, 1, 1, 0, 2, 2, 1])
+    cases = [(sum_of_early_returns, (x, 0.7), 0,
+              "a helper called in the trip returns from inside a loop"),
+             (rows_at_data_indices, (x[:, :2].copy(), idx), 0, "'g[idx[i]]'"),
+             (reads_the_previous_row, (x[:, 0].copy(), 0.5), 0,
+              "reads 'out[i - 1]', a row another trip writes")]
+    for fn, args, wrt, expected in cases:
+        (plan,) = _plans(fn, args, wrt)
+        assert expected in plan and "_t" not in plan and "_ret" not in plan, plan
+        (value, grad), (value0, grad0) = _both(fn, args, wrt)
+        np.testing.assert_allclose(grad, grad0, rtol=1e-12)
+        check.compare(fn, args, [wrt], (grad,), rtol=1e-6, atol=1e-8)

@@ -309,4 +309,60 @@ def scaled_by_a_count(p, x):
 def test_an_integer_leaf_of_a_structure_differentiated_says_to_pass_it_separately():
     p, x = {"w": np.array([0.5, 1.0]), "n": 2}, np.array([1.0, 2.0])
     with pytest.raises(TypeError, match=r"p\['n'\].*not leaves of a structure differentiated"):
-        srcad.jvp(scaled_by_a_count, (p, x), ({"w": np.ones(2), "n": None}, None))
+        srcad.grad(scaled_by_a_count)(p, x)
+    # (a jvp holds it constant, as it does an int argument: its tangent is None or 0)
+    value, tangent = srcad.jvp(scaled_by_a_count, (p, x), ({"w": np.ones(2), "n": None}, None))
+    assert value == pytest.approx(scaled_by_a_count(p, x))
+
+
+def _optional_extra(p):
+    s = np.sum(p["w"] ** 2)
+    if "extra" in p:
+        s += p["extra"] ** 2
+    elif len(p) > 1 and not "w" in p:  # noqa: E713 (a test of `not`, decided statically)
+        s = s * 0.0
+    return s
+
+
+def _optional_second(t):
+    s = t[0] ** 2
+    if len(t) > 1:
+        s += t[1] ** 3
+    return s
+
+
+def test_an_if_on_a_structures_keys_or_length_takes_one_branch(rng):
+    """`if "extra" in p: ... p["extra"]` with no such key: the branch not taken is not
+    flattened (its read of the missing key was an error; found by an attack)."""
+    w = rng.normal(size=3)
+    for p in ({"w": w}, {"w": w, "extra": 1.5}):
+        got = srcad.grad(_optional_extra, mode="source")(p)
+        assert got.keys() == p.keys()
+        np.testing.assert_allclose(got["w"], 2 * w, rtol=1e-12)
+        if "extra" in p:
+            assert got["extra"] == pytest.approx(3.0)
+        value, tangent = srcad.jvp(_optional_extra, (p,), ({k: np.ones_like(v) for k, v in
+                                                            p.items()},))
+        assert tangent == pytest.approx(2 * np.sum(w) + (3.0 if "extra" in p else 0.0))
+    assert srcad.grad(_optional_second, mode="source")((2.0,)) == pytest.approx((4.0,))
+    assert srcad.grad(_optional_second, mode="source")((2.0, 1.5)) == pytest.approx((4.0, 6.75))
+
+
+def _counted(x, c):
+    s = 0.0
+    for i in range(c["n"]):
+        s += x[i] ** 2 * c["k"]
+    return s
+
+
+def test_a_jvp_holds_an_integer_leaf_constant(rng):
+    """An int leaf of a structure given a tangent (None or 0, as for an int argument) was
+    refused as 'cannot differentiate' (found by an attack)."""
+    x, k = rng.normal(size=3), float(rng.uniform(0.5, 2.0))
+    for zero in (None, 0):
+        value, tangent = srcad.jvp(_counted, (x, {"n": 2, "k": k}),
+                                   (np.ones(3), {"n": zero, "k": 1.0}))
+        assert value == pytest.approx(k * (x[0] ** 2 + x[1] ** 2))
+        assert tangent == pytest.approx(2 * k * (x[0] + x[1]) + x[0] ** 2 + x[1] ** 2)
+    with pytest.raises(TypeError, match=r"'c\['n'\]' is .*int.*give None or 0"):
+        srcad.jvp(_counted, (x, {"n": 2, "k": k}), (np.ones(3), {"n": 1, "k": 1.0}))

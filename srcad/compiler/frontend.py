@@ -181,9 +181,22 @@ def python_call(obj):
 
 def same_object(a, b):
     """`a is b`, where reading an attribute that holds a method makes a new bound method at
-    every read (`obj.helper`): those are the same when their function and instance are."""
+    every read (`obj.helper`): those are the same when their function and instance are; and a
+    dict is the same as a copy `b` taken earlier (`snapshot`) while it holds the same objects
+    (a function's `__kwdefaults__` is changed in place)."""
     return a is b or type(a) is types.MethodType and type(b) is types.MethodType and \
-        a.__func__ is b.__func__ and a.__self__ is b.__self__
+        a.__func__ is b.__func__ and a.__self__ is b.__self__ or \
+        type(b) is _Snapshot and type(a) is dict and a.keys() == b.keys() and \
+        all(a[k] is b[k] for k in b)
+
+
+class _Snapshot(dict):
+    """A dict's items when it was read (same_object compares the dict with them)."""
+
+
+def snapshot(value):
+    """What a check of `value` compares with later: a copy of a dict, else `value` itself."""
+    return _Snapshot(value) if type(value) is dict else value
 
 
 @dataclass

@@ -261,7 +261,7 @@ class _Run:
             if fill is not None:
                 if self.c.ty(fill[1]).ndim != ty.ndim:
                     raise _Refused
-                if fill[1] not in self.local:
+                if fill[1] not in self.local and fill[1] not in self.views:
                     self._operand(fill[1], (0,) * ty.ndim)  # (its shape only)
                 self._element(fill[0], scalar_ok=True, scalar_only=True)
             else:
@@ -448,7 +448,7 @@ class _Run:
             g, x = fill
             if self._visit(g):  # (x's shape is checked as an operand's, or it is the loop's)
                 raise _Refused
-            if x not in self.local:
+            if x not in self.local and x not in self.views:  # (an alias: the loop's shape)
                 self._operand(x, (0,) * self.c.ty(x).ndim)  # (its shape only)
             return 1
         raise _Refused

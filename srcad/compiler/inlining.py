@@ -97,7 +97,8 @@ def inline(lowering, lam, target, args, keywords, call):
     bound = _bind(name, params, args, keywords, defaults, lowering, loc)
     if lam is None and len(args) + len(keywords) < len(params):  # a default is read:
         for attribute in ("__defaults__", "__kwdefaults__"):  # (valid while they are the same)
-            lowering.checks[Ref(target, attribute, "attr")] = getattr(target, attribute)
+            lowering.checks[Ref(target, attribute, "attr")] = \
+                frontend.snapshot(getattr(target, attribute))
     none = {p for p, a in bound.items() if _is_none(a, lowering)}
     optional.specialize(tree, none, {p for p, a in bound.items() if _is_not_none(a, lowering)})
     unread = optional.parameters_rebound(tree, none)  # (None, then assigned: never read)
@@ -187,11 +188,15 @@ def _function_defaults(fn):
 
 
 def _lambda_defaults(lam):
-    names = [a.id for a in lam.args.args]
+    """{parameter: (its default, None)} of a lambda or a local def: a number, or the name
+    normalize bound a default computed from the enclosing function's variables to."""
+    names = [a.id for a in lam.args.posonlyargs + lam.args.args]
     values = lam.args.defaults
-    return {n: (v.value, None) for n, v in zip(names[len(names) - len(values):], values,
-                                               strict=False)
-            if isinstance(v, gast.Constant)}
+    pairs = list(zip(names[len(names) - len(values):], values, strict=False))
+    pairs += [(a.id, v) for a, v in zip(lam.args.kwonlyargs, lam.args.kw_defaults, strict=True)
+              if v is not None]
+    return {n: (v.value if isinstance(v, gast.Constant) else v, None) for n, v in pairs
+            if isinstance(v, (gast.Constant, gast.Name))}
 
 
 def _value_atom(lowering, value, ref=None):
@@ -273,6 +278,12 @@ class _ReplaceTupleAssign(gast.NodeTransformer):
 class Rename(gast.NodeTransformer):
     def __init__(self, renames):
         self.renames = renames
+
+    def visit_FunctionDef(self, node):  # (a def nested in an inlined one: its name is local)
+        new = self.renames.get(node.name)
+        if isinstance(new, str):
+            node.name = new
+        return self.generic_visit(node)
 
     def visit_Name(self, node):
         new = self.renames.get(node.id)

@@ -350,6 +350,7 @@ class _Lowering:
 
     def assign(self, target, value):
         if isinstance(target, gast.Name) and isinstance(value, gast.Lambda):
+            self.snapshot_defaults(value)
             self.lambdas[target.id] = value
             return
         if isinstance(target, gast.Name):
@@ -713,7 +714,17 @@ class _Lowering:
         for inner in gast.walk(node):
             if isinstance(inner, (gast.Nonlocal, gast.Global)):
                 getattr(self, "visit_" + type(inner).__name__)(inner)
+        self.snapshot_defaults(node)
         self.lambdas[node.name] = node
+
+    def snapshot_defaults(self, fn):
+        """Defaults are evaluated where the def (or lambda) is: `def inner(z, k=x)` takes x's
+        value then, held in a name of its own."""
+        args = fn.args
+        args.defaults = [d if isinstance(d, gast.Constant) else self.atom(d, force_temp=True)
+                         for d in args.defaults]
+        args.kw_defaults = [d if d is None or isinstance(d, gast.Constant) else
+                            self.atom(d, force_temp=True) for d in args.kw_defaults]
 
     def visit_AsyncFunctionDef(self, node):
         _unsupported("an async function defined inside the differentiated function", node)

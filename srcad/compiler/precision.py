@@ -11,7 +11,8 @@ Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64
 what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact); a
 constant meeting them, or other float64 values (conversions to float64, Python floats such as
 `float(v)` and `math.sqrt(v)`, what is computed from them), stays a Python float, exact as
-NumPy's.
+NumPy's; `math`'s functions take their float32 arguments as float64, as Python's do (Numba's
+would compute in float32).
 NumPy computes a float32 array times an int64 array in float64, Numba in float32: the integer
 array is converted first.
 The empty array a loop's first save of a float array reads, and the rows it saves such arrays
@@ -128,7 +129,14 @@ class _Single(gast.NodeTransformer):
         if _is_float64_type(node.func, self.np_name):  # (np.float64(0.1), float(0.1))
             self.exact.update(id(a) for a in node.args if isinstance(a, gast.Constant))
         self.keep_exact_beside_float64(node.args)
-        return self.generic_visit(node)
+        self.generic_visit(node)
+        # (Python's math computes in float64, Numba's in float32 for float32 arguments)
+        if isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name) and \
+                node.func.value.id == "math":
+            node.args = [gast.Call(func=self.np_attr("float64"), args=[a], keywords=[])
+                         if self.is_float(a) and not isinstance(a, gast.Constant) else a
+                         for a in node.args]
+        return node
 
     def visit_BinOp(self, node):
         self.keep_exact_beside_float64([node.left, node.right])

@@ -18,6 +18,7 @@ Anything else that reaches a structure (a key computed at run time, `params.item
 into it, a dict used whole) raises UnsupportedError naming the construct and its line.
 """
 
+import ast
 import builtins
 import dataclasses
 import re
@@ -129,6 +130,9 @@ class _Flattener:
         elif isinstance(stmt, gast.AugAssign) and \
                 isinstance(self.env.get(getattr(stmt.target, "id", None)), Struct):
             _error(f"augmented assignment to '{stmt.target.id}', a structured value", stmt)
+        elif isinstance(stmt, gast.If) and self.static_test(stmt.test) is not None:
+            for taken in stmt.body if self.static_test(stmt.test) else stmt.orelse:
+                self.statement(taken, conditional)  # (`if "bias" in p:` is decided here)
         elif isinstance(stmt, (gast.If, gast.While, gast.For)):
             self.compound(stmt)
         elif isinstance(stmt, (gast.FunctionDef, gast.ClassDef)) and \
@@ -316,6 +320,20 @@ class _Flattener:
             key = self.literal(node.left, node)
             return ((key in struct.treedef.keys) == isinstance(node.ops[0], gast.In),)
         return None
+
+    def static_test(self, test):
+        """The truth of an `if` test made of `len(s)`, `key in s` of structures and constants
+        (`"bias" in p`, `len(layers) > 1`), or None for any other test."""
+        if self.reads_structure(test) is None:
+            return None
+        folded = self.expr(anno.deepcopy(test))
+        if not all(isinstance(n, (gast.Constant, gast.Compare, gast.BoolOp, gast.UnaryOp,
+                                  gast.cmpop, gast.boolop, gast.Not, gast.USub))
+                   for n in gast.walk(folded)):
+            return None
+        expression = ast.Expression(body=gast.gast_to_ast(folded))
+        return bool(eval(compile(ast.fix_missing_locations(expression), "<test>", "eval"),  # noqa: S307
+                         {"__builtins__": {}}))
 
     def whole(self, node, struct):
         """A tuple or list used whole: the tuple of its parts."""

@@ -148,6 +148,22 @@ class _Replace(gast.NodeTransformer):
         return node
 
 
+class _Origins(gast.NodeTransformer):
+    """Each temporary written as the user's expression it holds, and the temporaries in that
+    expression too (`g[_t2]`, `_t2` being `idx[i]`)."""
+
+    def __init__(self, origins, seen=()):
+        self.origins, self.seen = origins, seen
+
+    def visit_Name(self, node):
+        new = self.origins.get(node.id)
+        if new is None or node.id in self.seen:
+            return node
+        if isinstance(new, str):
+            return gast.Name(id=new, ctx=node.ctx, annotation=None, type_comment=None)
+        return _Origins(self.origins, (*self.seen, node.id)).visit(anno.deepcopy(new))
+
+
 class SourceText:
     """The source of `node`, rendered only when formatted (for error messages), with each
     temporary in `origins` written as the user's expression it holds."""
@@ -156,7 +172,7 @@ class SourceText:
         self.node, self.origins = node, origins
 
     def __str__(self):
-        return to_source(_Replace(self.origins).visit(anno.deepcopy(self.node))
+        return to_source(_Origins(self.origins).visit(anno.deepcopy(self.node))
                          if self.origins else self.node)
 
     def __format__(self, spec):

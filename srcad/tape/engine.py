@@ -265,12 +265,16 @@ class _TensorMath:
     def inputs(self, node, values):
         """The saved values as tensors carrying their history: the leaf itself, or a tensor
         whose grad_fn is the input's node (the result's is `node`)."""
+        counters = {slot: counter for slot, counter, _ in node.versions}
         wrapped = []
-        for value, edge in zip(values, [*node.edges, node], strict=True):
+        for slot, (value, edge) in enumerate(zip(values, [*node.edges, node], strict=True)):
             if isinstance(edge, AccumulateGrad) and not isinstance(value, _Unavailable):
                 wrapped.append(edge.variable)
             elif isinstance(edge, Node) and not isinstance(value, _Unavailable):
-                wrapped.append(self.new(value, grad_fn=edge))
+                t = self.new(value, grad_fn=edge)
+                if slot in counters:  # (its storage's: changed in place later, the recorded
+                    t._counter = counters[slot]  # backward formula sees it, as torch's does)
+                wrapped.append(t)
             else:
                 wrapped.append(value)
         return wrapped
@@ -468,5 +472,7 @@ def grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused
                 raise RuntimeError(_UNUSED.format(i=i))
             out.append(None)
         else:
-            out.append(g if create_graph else _ArrayMath.to_tensor(np.array(g, t._value.dtype)))
+            # (in the input's dtype, as torch gives it: a float32 input meeting float64)
+            out.append(g.to(t.dtype) if create_graph and hasattr(g, "_value") else
+                       _ArrayMath.to_tensor(np.array(g, t._value.dtype)))
     return tuple(out)

@@ -369,10 +369,21 @@ class Tensor(TensorMethods):
         owner.hooks.append(hook)
         return engine.RemovableHandle(owner.hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Add the gradient of this tensor (times `gradient`) to the .grad of the leaves it was
+        computed from, or only of `inputs` (tensors, leaves or not)."""
         if retain_graph is None:
             retain_graph = create_graph
-        engine.backward(self, gradient, retain_graph, create_graph)
+        if inputs is None:
+            engine.backward(self, gradient, retain_graph, create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        grads = engine.grad([self], inputs, [gradient], retain_graph, create_graph, True)
+        for t, g in zip(inputs, grads, strict=True):
+            if g is not None:
+                t._accumulate_grad(g if create_graph else g._value)
 
     def detach(self):
         """A tensor outside the graph sharing this one's storage and version counter."""
@@ -399,6 +410,7 @@ class Tensor(TensorMethods):
 
     def _accumulate_grad(self, g):
         if isinstance(g, Tensor):  # backward(create_graph=True): .grad keeps g's history
+            g = g.to(self.dtype)  # (in this tensor's dtype, as torch's)
             self._grad = apply("grad_copy", g) if self._grad is None else self._grad + g
         elif self._grad is None:
             self._grad = new(np.array(g, dtype=self._value.dtype))

@@ -23,6 +23,7 @@ the variable and its line. The reverse transform (`reverse.Differentiator.parall
 emits the chunks.
 """
 
+import re
 from dataclasses import dataclass, field
 
 import gast
@@ -132,14 +133,17 @@ class _Analysis:
         if ty is None or ty.is_array or ty.kind not in "fi" or not sums or \
                 _mentions(self.loop, name) != 2 * sums:
             first = next((s for s in _statements(self.loop.body) if name in primal_reads(s)), None)
-            raise _Serial(f"a trip reads '{name}' before assigning it{_line(first)}: it "
-                          "carries a value from one trip to the next (only sums s = s + e may)")
+            if re.fullmatch(r"_ret\d*", name):  # (jumps.py's: `return` inside a helper's loop)
+                raise _Serial(f"a helper called in the trip returns from inside a loop{_line(first)}"
+                              ", and srcad cannot tell that every trip sets the value it returns")
+            raise _Serial(f"a trip reads '{self.user(name)}' before assigning it{_line(first)}: "
+                          "it carries a value from one trip to the next (only sums s = s + e may)")
         self.out.sums.append(name)
 
     def user(self, name):
-        """`name` as the user wrote it (a temporary's expression)."""
-        return str(SourceText(gast.Name(id=name, ctx=gast.Load(), annotation=None,
-                                        type_comment=None), self.origins))
+        """`name` (or an expression of names, `g[_t2]`) as the user wrote it, with each
+        temporary written as the expression it holds."""
+        return str(SourceText(gast.parse(name, mode="eval").body, self.origins))
 
     def array(self, name, exposed):
         sharing = sorted(n for n in self.aliases.shares.get(name, ()) if _mentions(self.loop, n))
@@ -169,11 +173,27 @@ class _Analysis:
             self.out.workspaces[name] = allocation
             return
         first = next(s for s in stmts if name in primal_reads(s))
+        other_row = self.other_row_read(name)
+        if other_row is not None:
+            raise _Serial(f"a trip reads '{SourceText(other_row, self.origins)}', a row another "
+                          "trip writes: it carries values from one trip to the next")
         rows = f"its own row {name}[{self.user(self.index)}, ...]" if self.out.own_rows else \
             "its own row (the loop's index may be negative, and a negative index wraps around)"
         raise _Serial(f"a trip writes into '{name}'{_line(first)} at places other than {rows}, "
                       f"does more than add into it (only {name}[k] += e may), and it is not a "
                       f"workspace: {why}")
+
+    def other_row_read(self, name):
+        """Where every trip writes its own row of `name` but reads another (`out[i - 1]`): that
+        read, else None."""
+        targets = [n.targets[0] if isinstance(n, gast.Assign) else n.target
+                   for n in stored_at(self.loop, name)]
+        if not self.out.own_rows or not all(isinstance(t, gast.Subscript) and
+                                            _first_index_is(t, self.index) for t in targets):
+            return None
+        return next((n for n in gast.walk(self.loop) if isinstance(n, gast.Subscript) and
+                     isinstance(n.ctx, gast.Load) and isinstance(n.value, gast.Name) and
+                     n.value.id == name and not _first_index_is(n, self.index)), None)
 
     def workspace_allocation(self, name):
         """(the allocation `name = np.empty(n)` before the loop, None) when `name` is a

@@ -120,3 +120,38 @@ def test_value_and_grad_with_aux_on_repeated_calls():
         (value, aux), grad = vg(x)
         assert value == pytest.approx(np.sum(x * x)) and aux == pytest.approx(np.max(x))
         np.testing.assert_allclose(grad, 2 * x)
+
+
+def _two_levels_of_defs(x):
+    def inner(z):
+        def innermost(w):
+            return w * 2.0
+        return innermost(z) * z
+    return inner(x) ** 2
+
+
+def _defaults_from_the_enclosing_function(x):
+    scale = lambda z, k=x * 2.0: z * k  # noqa: E731 (k is 2x when the lambda is made)
+    y = x
+    x = 5.0
+
+    def inner(z, *, k=y):
+        return z * k
+    y = 10.0
+    total = 0.0
+    for i in range(3):
+        def shifted(z, k=y * i):
+            return z + k
+        total += shifted(1.0)
+    return scale(3.0) + inner(2.0) * x + total
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_nested_defs_and_defaults_read_from_the_enclosing_function(jit):
+    """A def inside an inlined def was called by a name nobody wrote ('inner2_inner'), and a
+    default computed from an enclosing variable was refused (both found by an attack)."""
+    x = float(np.random.default_rng(5).uniform(0.5, 2.0))
+    assert srcad.grad(_two_levels_of_defs, mode="source", jit=jit)(x) == \
+        pytest.approx(16.0 * x ** 3)
+    assert srcad.grad(_defaults_from_the_enclosing_function, mode="source", jit=jit)(x) == \
+        pytest.approx(6.0 + 10.0)

@@ -133,8 +133,8 @@ def test_call_errors():
         srcad.jvp(write_through_a_view, (x,), (x, x))
     with pytest.raises(TypeError, match="no float argument has a tangent"):
         srcad.jvp(write_through_a_view, (x,), (None,))
-    with pytest.raises(TypeError, match=r"with respect to 'd\['n'\]'"):
-        srcad.jvp(dict_with_a_count, ({"x": x, "n": 3},), ({"x": x, "n": None},))
+    with pytest.raises(TypeError, match=r"'d\['n'\]' is .* int.*give None or 0"):
+        srcad.jvp(dict_with_a_count, ({"x": x, "n": 3},), ({"x": x, "n": 1},))
 
 
 def test_structured_argument_with_a_constant_leaf(jit, rng):

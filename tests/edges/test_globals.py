@@ -124,3 +124,26 @@ def test_a_builtin_hidden_later_by_a_global_is_noticed(make_module, jit):
     np.testing.assert_allclose(g(x), 6.0 * x * x)  # d/dx 2 x^3
     helper.max = lambda a, b: a * a  # ... and in the helper's module
     np.testing.assert_allclose(g(x), 8.0 * x ** 3)  # d/dx 2 x^4
+
+
+def _scaled_square(x, *, s=2.0):
+    return s * x ** 2
+
+
+def test_a_keyword_only_default_changed_in_place_is_read_again():
+    """`f.__kwdefaults__["s"] = 4.0` changes the dict in place: the gradient (of f, and of a
+    function calling it as a helper) used the old default (found by an attack)."""
+    def outer(x):
+        return _scaled_square(x) + x
+
+    def own(x, *, s=2.0):
+        return s * x ** 3
+    g, h = srcad.grad(own), srcad.grad(outer)
+    x = float(np.random.default_rng(3).uniform(1.0, 2.0))
+    assert g(x) == pytest.approx(6.0 * x * x) and h(x) == pytest.approx(4.0 * x + 1.0)
+    own.__kwdefaults__["s"] = 5.0
+    _scaled_square.__kwdefaults__["s"] = 4.0
+    try:
+        assert g(x) == pytest.approx(15.0 * x * x) and h(x) == pytest.approx(8.0 * x + 1.0)
+    finally:
+        _scaled_square.__kwdefaults__["s"] = 2.0

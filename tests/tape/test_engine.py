@@ -367,3 +367,39 @@ def test_hooks_and_function_backwards_returning_the_wrong_thing_are_named():
         Doubled.wrong = wrong
         with pytest.raises(RuntimeError, match=match):
             out.sum().backward()
+
+
+def test_a_value_the_recorded_backward_reads_changed_in_place_is_refused():
+    """autograd.grad(create_graph=True), then y.mul_(2): the second derivative was computed
+    from the changed y (6x became 12x; found by an attack); torch raises, and so does srcad,
+    through a view of y too. Unchanged, the second derivative is 6x."""
+    def second(change):
+        x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 1.0
+        view = y[1:]
+        (g,) = autograd.grad((y ** 3).sum(), x, create_graph=True)
+        change(y, view)
+        return autograd.grad(g.sum(), x)[0]
+    np.testing.assert_allclose(second(lambda y, v: None).detach().numpy(), [6.0, 12.0, 18.0])
+    for change in (lambda y, v: y.mul_(2), lambda y, v: v.mul_(2)):
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            second(change)
+
+
+def test_backward_into_chosen_inputs_and_second_order_gradients_keep_their_dtype():
+    """backward(inputs=[x]) was a TypeError, and with create_graph=True a float32 input meeting
+    float64 got a float64 gradient, torch a float32 one (both found by an attack)."""
+    x = tensor([1.0, 2.0], requires_grad=True)
+    w = tensor([3.0, 4.0], requires_grad=True)
+    (x ** 2 * w).sum().backward(inputs=[x], create_graph=True)
+    np.testing.assert_allclose(x.grad.detach().numpy(), [6.0, 16.0])
+    assert w.grad is None and x.grad.requires_grad
+    h = x * 2.0
+    (h * h).sum().backward(inputs=h)
+    np.testing.assert_allclose(h.grad.numpy(), [4.0, 8.0])
+    x32 = tensor(np.float32([1.0, 2.0]), requires_grad=True)
+    (g,) = autograd.grad((x32 * tensor([1.5, 2.5]) * x32).sum(), x32, create_graph=True)
+    assert g.dtype == x32.dtype
+    np.testing.assert_allclose(g.detach().numpy(), [3.0, 10.0])
+    (x32 ** 3 * tensor([1.0, 1.0])).sum().backward(create_graph=True)
+    assert x32.grad.dtype == x32.dtype
