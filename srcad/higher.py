@@ -5,10 +5,12 @@ The forward transform can emit a function's tangent alone as plain Python (pipel
 reads like a user's. Everything here differentiates that function again:
 
     hvp(f)(x, v)        the gradient of <grad f(x), v> = f_jvp(x, v): reverse over forward
-    hessian(f)(x)       hvp along each basis vector
+    hessian(f)(x)       hvp along every basis vector at once (a block: transforms/batching.py),
+                        or along each in turn where the code has no block form
     grad(grad(f))(x)    for a scalar x, f'(x) = f_jvp(x, 1.0), differentiated in reverse;
                         one level deeper, f_jvp of f_jvp (forward over forward), and so on
-    jacobian(F)(x)      jvp along each basis vector (forward) or vjp of each output (reverse)
+    jacobian(F)(x)      jvp along the basis vectors, as a block as hessian's (forward), or vjp
+                        of each output (reverse)
 """
 
 import inspect
@@ -256,7 +258,7 @@ def _float_argument(x, what):
 
 
 class Hessian:
-    """`hessian(f, wrt)(*args)`: shape `x.shape + x.shape`, one hvp per entry of x."""
+    """`hessian(f, wrt)(*args)`: shape `x.shape + x.shape`, the hvp along every entry of x."""
 
     __srcad_gradient__ = True
 
@@ -495,13 +497,16 @@ class Jacobian:
 _BLOCKS = {}  # id of a derivative's Generated -> (it, its block form compiled or None)
 
 
-def _block_kernel(generated, kind, args, block):
+def _block_kernel(generated, kind, args):
     """The derivative `generated` generated again for a block of inputs and compiled
-    (transforms/batching.py), or None where it has no block form."""
+    (transforms/batching.py), or None where it has no block form: a jvp for a block of
+    tangents, or a gradient for a block of values of its last parameter."""
     known = _BLOCKS.get(id(generated))
     if known is None:
         from . import pipeline
         from .compiler import loading
+        block = True if kind == "jvp" else \
+            (list(inspect.signature(generated.fn).parameters)[-1],)
         try:
             made = pipeline.transform(generated.fn, generated.wrt, generated.arg_types,
                                       kind=kind, numpy_scalars=api.numpy_scalars(args),
@@ -532,7 +537,7 @@ def _unit_vectors(x):
 def _block_jacobian(spec, args, hidden, x, value):
     """The (value size, x size) Jacobian from one run of the jvp for a block of tangents, the
     unit vectors of x, or None where the jvp has no block form."""
-    kernel = _block_kernel(spec.generated, "jvp", args, True)
+    kernel = _block_kernel(spec.generated, "jvp", args)
     out = _run_block(spec.generated, kernel, (*args, *hidden, _unit_vectors(x))) \
         if kernel is not None else None
     if out is None:
@@ -543,8 +548,7 @@ def _block_jacobian(spec, args, hidden, x, value):
 def _block_hessian(spec, call_args, hidden, x):
     """The (x size, x size) Hessian from one run of the gradient of f's jvp for a block of
     tangents, the unit vectors of x, or None where it has no block form."""
-    tangent = list(inspect.signature(spec.generated.fn).parameters)[-1]
-    kernel = _block_kernel(spec.generated, "grad", call_args, (tangent,))
+    kernel = _block_kernel(spec.generated, "grad", call_args)  # (along f_jvp's tangent)
     out = _run_block(spec.generated, kernel, (*call_args[:-1], _unit_vectors(x), *hidden)) \
         if kernel is not None else None
     if out is None:
@@ -563,15 +567,17 @@ def _block_rows(block, shape):
 
 def jacobian(fn, wrt=0, *, mode="auto", jit=True):
     """The Jacobian of `fn` w.r.t. argument `wrt` (an index or a name), of shape
-    `F(x).shape + x.shape`: mode="fwd" runs one jvp per entry of x, "rev" one vjp per entry of
-    the output (on the tape where the source transform cannot, as grad does), "auto" whichever
-    runs fewer (reverse where forward mode cannot)."""
+    `F(x).shape + x.shape`: mode="fwd" runs the jvp along every entry of x (once, for the
+    block of all of them, where its code allows), "rev" one vjp per entry of the output (on the
+    tape where the source transform cannot, as grad does), "auto" whichever runs fewer
+    (reverse where forward mode cannot)."""
     return Jacobian(fn, wrt, mode, jit)
 
 
 def hessian(fn, wrt=0, *, jit=True):
     """The Hessian of scalar `fn` w.r.t. argument `wrt` (a float or float array), of shape
-    `x.shape + x.shape` (a float for a float x): one Hessian-vector product per entry of x."""
+    `x.shape + x.shape` (a float for a float x): the Hessian-vector products along every entry
+    of x, computed once for the block of all of them where the code allows."""
     return Hessian(fn, wrt, jit)
 
 

@@ -948,6 +948,44 @@ def _vstack_piece(g, arrays, k):
     return rows
 
 
+# ---- blocks of tangents (transforms/batching.py) ------------------------------------------
+
+def block_of(k, value):
+    """`k` copies of `value` (a number or an array) stacked along a new leading axis."""
+    return np.stack([np.asarray(value)] * k) if np.ndim(value) else np.full(k, float(value))
+
+
+@overload(block_of)
+def _block_of(k, value):
+    if _is_array(value):
+        def stacked(k, value):
+            out = np.empty((k,) + value.shape, value.dtype)
+            for i in range(k):
+                out[i] = value
+            return out
+        return stacked
+    return lambda k, value: np.full(k, np.float64(value))
+
+
+def block_from(k, first):
+    """An array of `k` rows shaped as the array `first`, whose row 0 is `first` (the others
+    are filled by the caller)."""
+    out = np.empty((k,) + np.shape(first), np.asarray(first).dtype)
+    out[0] = first
+    return out
+
+
+@overload(block_from)
+def _block_from(k, first):
+    if _is_array(first):
+        def block(k, first):
+            out = np.empty((k,) + first.shape, first.dtype)
+            out[0] = first
+            return out
+        return block
+    return None
+
+
 # ---- parallel loops (parallel=True) ---------------------------------------------------------
 # A loop whose trips are independent runs as one chunk of trips per thread: the generated code
 # passes its chunk function to `run_chunks`. Numba does not propagate an exception raised in a
@@ -1028,40 +1066,3 @@ def __getattr__(name):
                                                    "__module__": "builtins"})
     return _FORMATTED[name]
 
-
-# ---- blocks of tangents (transforms/batching.py) ------------------------------------------
-
-def block_of(k, value):
-    """`k` copies of `value` (a number or an array) stacked along a new leading axis."""
-    return np.stack([np.asarray(value)] * k) if np.ndim(value) else np.full(k, float(value))
-
-
-@overload(block_of)
-def _block_of(k, value):
-    if _is_array(value):
-        def stacked(k, value):
-            out = np.empty((k,) + value.shape, value.dtype)
-            for i in range(k):
-                out[i] = value
-            return out
-        return stacked
-    return lambda k, value: np.full(k, np.float64(value))
-
-
-def block_from(k, first):
-    """An array of `k` rows shaped as the array `first`, whose row 0 is `first` (the others
-    are filled by the caller)."""
-    out = np.empty((k,) + np.shape(first), np.asarray(first).dtype)
-    out[0] = first
-    return out
-
-
-@overload(block_from)
-def _block_from(k, first):
-    if _is_array(first):
-        def block(k, first):
-            out = np.empty((k,) + first.shape, first.dtype)
-            out[0] = first
-            return out
-        return block
-    return None

@@ -130,8 +130,8 @@ class _Flattener:
         elif isinstance(stmt, gast.AugAssign) and \
                 isinstance(self.env.get(getattr(stmt.target, "id", None)), Struct):
             _error(f"augmented assignment to '{stmt.target.id}', a structured value", stmt)
-        elif isinstance(stmt, gast.If) and self.static_test(stmt.test) is not None:
-            for taken in stmt.body if self.static_test(stmt.test) else stmt.orelse:
+        elif isinstance(stmt, gast.If) and (known := self.static_test(stmt.test)) is not None:
+            for taken in stmt.body if known else stmt.orelse:
                 self.statement(taken, conditional)  # (`if "bias" in p:` is decided here)
         elif isinstance(stmt, (gast.If, gast.While, gast.For)):
             self.compound(stmt)
