@@ -9,8 +9,8 @@ reads like a user's. Everything here differentiates that function again:
                         or along each in turn where the code has no block form
     grad(grad(f))(x)    for a scalar x, f'(x) = f_jvp(x, 1.0), differentiated in reverse;
                         one level deeper, f_jvp of f_jvp (forward over forward), and so on
-    jacobian(F)(x)      jvp along the basis vectors, as a block as hessian's (forward), or vjp
-                        of each output (reverse)
+    jacobian(F)(x)      jvp along the basis vectors (forward) or vjp of the output's (reverse),
+                        each as a block as hessian's where it can
 """
 
 import inspect
@@ -394,7 +394,8 @@ class Nested:
 
 class Jacobian:
     """`jacobian(F, wrt, mode)(*args)`: shape `F(x).shape + x.shape`; forward mode runs one jvp
-    per entry of x, reverse mode one vjp per entry of the output."""
+    per entry of x, reverse mode one vjp per entry of the output (each as one run for the block
+    of all of them where the code allows)."""
 
     __srcad_gradient__ = True
 
@@ -482,6 +483,11 @@ class Jacobian:
             np.ndim(x) and api._call_key(args) is not None else None
         if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
             kernel, hidden = direct
+            block = _block_kernel(spec.generated, "grad", args)
+            out = _run_block(spec.generated, block, (*args, *hidden, _unit_vectors(seed))) \
+                if block is not None else None
+            if out is not None:  # (one reverse sweep for the block of all output seeds)
+                return value, _block_rows(out[1], (seed.size,) + np.shape(x))
             return value, _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
         rows += [np.ravel(pullback(e)) for e in basis]
         return value, np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
@@ -494,19 +500,18 @@ class Jacobian:
         return api.source(api.jvp, self.fn, args, tangents)
 
 
-_BLOCKS = {}  # id of a derivative's Generated -> (it, its block form compiled or None)
+_BLOCKS = {}  # (id of a derivative's Generated, along_last) -> (it, its block form or None)
 
 
-def _block_kernel(generated, kind, args):
-    """The derivative `generated` generated again for a block of inputs and compiled
-    (transforms/batching.py), or None where it has no block form: a jvp for a block of
-    tangents, or a gradient for a block of values of its last parameter."""
-    known = _BLOCKS.get(id(generated))
+def _block_kernel(generated, kind, args, along_last=False):
+    """The derivative `generated` (kind "jvp" or "grad") generated again for a block of its own
+    inputs (tangents, seeds), or of values of its function's last parameter, and compiled
+    (transforms/batching.py); None where it has no block form."""
+    known = _BLOCKS.get((id(generated), along_last))
     if known is None:
         from . import pipeline
         from .compiler import loading
-        block = True if kind == "jvp" else \
-            (list(inspect.signature(generated.fn).parameters)[-1],)
+        block = (list(inspect.signature(generated.fn).parameters)[-1],) if along_last else True
         try:
             made = pipeline.transform(generated.fn, generated.wrt, generated.arg_types,
                                       kind=kind, numpy_scalars=api.numpy_scalars(args),
@@ -515,7 +520,7 @@ def _block_kernel(generated, kind, args):
             kernel = loading.jit(made.jittable) if made.hidden == generated.hidden else None
         except UnsupportedError:
             kernel = None
-        known = _BLOCKS[id(generated)] = (generated, kernel)
+        known = _BLOCKS[(id(generated), along_last)] = (generated, kernel)
     return known[1]
 
 
@@ -526,7 +531,9 @@ def _run_block(generated, kernel, args):
     except Exception as exc:
         if not (api._is_numba_error(exc) or isinstance(exc, ShapeAssumptionFailed)):
             raise
-        _BLOCKS[id(generated)] = (generated, None)
+        for key, (known, compiled) in list(_BLOCKS.items()):
+            if known is generated and compiled is kernel:
+                _BLOCKS[key] = (generated, None)
         return None
 
 
@@ -548,7 +555,7 @@ def _block_jacobian(spec, args, hidden, x, value):
 def _block_hessian(spec, call_args, hidden, x):
     """The (x size, x size) Hessian from one run of the gradient of f's jvp for a block of
     tangents, the unit vectors of x, or None where it has no block form."""
-    kernel = _block_kernel(spec.generated, "grad", call_args)  # (along f_jvp's tangent)
+    kernel = _block_kernel(spec.generated, "grad", call_args, along_last=True)  # (f_jvp's v)
     out = _run_block(spec.generated, kernel, (*call_args[:-1], _unit_vectors(x), *hidden)) \
         if kernel is not None else None
     if out is None:
@@ -567,10 +574,10 @@ def _block_rows(block, shape):
 
 def jacobian(fn, wrt=0, *, mode="auto", jit=True):
     """The Jacobian of `fn` w.r.t. argument `wrt` (an index or a name), of shape
-    `F(x).shape + x.shape`: mode="fwd" runs the jvp along every entry of x (once, for the
-    block of all of them, where its code allows), "rev" one vjp per entry of the output (on the
-    tape where the source transform cannot, as grad does), "auto" whichever runs fewer
-    (reverse where forward mode cannot)."""
+    `F(x).shape + x.shape`: mode="fwd" runs the jvp along every entry of x, "rev" the vjp of
+    every entry of the output (each once, for the block of all of them, where its code allows;
+    reverse mode on the tape where the source transform cannot, as grad does), "auto" whichever
+    runs fewer (reverse where forward mode cannot)."""
     return Jacobian(fn, wrt, mode, jit)
 
 

@@ -130,8 +130,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             into memory it did not make, an argument or a global, which a second run would
             find changed).
         block: the derivative for a block of inputs, each with a leading axis
-            (transforms/batching.py; UnsupportedError where it cannot be): for kind="jvp",
-            True (its tangents); for a gradient, the names of the parameters.
+            (transforms/batching.py; UnsupportedError where it cannot be): True for the
+            derivative's own inputs (a jvp's tangents, a gradient's seed), or the names of
+            parameters of fn.
     Returns:
         Generated.
     Raises:
@@ -212,6 +213,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     typed = dict(types, **{adj: types[name] for name, adj in
                            [*adjoints.items(), *core.namer.tangent_names().items()]
                            if name in types})
+    if kind == "grad":
+        typed[grad_def.args.args[-1].id] = output_type  # (the seed)
     if block:
         try:
             batched = [a.id for a in grad_def.args.args[len(names):]] if block is True else \
@@ -222,8 +225,6 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     elif single:
         precision.single(grad_def, np_name, typed)
     elif not composing:
-        if kind == "grad":
-            typed[grad_def.args.args[-1].id] = output_type  # (the seed)
         derivatives = {*adjoints.values(), *core.namer.tangent_names().values()}
         for fn_def in [grad_def] + chunks:
             fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes,

@@ -1,11 +1,13 @@
-"""Batching: a generated jvp run for a block of K tangents in one sweep.
+"""Batching: a generated derivative run for a block of K tangents (or seeds) in one sweep.
 
-Input: the jvp's FunctionDef after cleanup (not fused), the parameters that carry the block
-(the tangents, each with a leading axis of length K), and the types of its variables
-(typeinfer.Ty: the rank of one tangent, without the block axis). Output: the same function
-where every value computed from those parameters carries the leading axis too; the primal
-statements run once, whatever K is. A Jacobian in forward mode is this function called with
-the identity as the block.
+Input: a jvp's or a gradient's FunctionDef after cleanup (not fused), the parameters that carry
+the block (the tangents, the seed, or the direction of a gradient of a jvp, each with a leading
+axis of length K), and the types of its variables (typeinfer.Ty: the rank of one tangent,
+without the block axis). Output: the same function where every value computed from those
+parameters carries the leading axis too; the primal statements (and a gradient's forward
+sweep and saves) run once, whatever K is. A Jacobian is this function called with the identity
+as the block: of tangents in forward mode, of seeds in reverse mode; a Hessian, the gradient of
+a jvp called with the identity as the jvp's direction.
 
 How a statement defining a batched value `t` (one whose value depends on the block) changes:
 - an expression NumPy broadcasting already computes for every tangent at once: operators of
@@ -20,8 +22,8 @@ How a statement defining a batched value `t` (one whose value depends on the blo
   row (`rt.block_of`).
 Statements that do not define batched values read them only for their shape (`u.shape` is
 `u.shape[1:]`). What cannot be batched (a tangent deciding control flow or an index, or passed
-to a call that may keep or change it) raises NotBatchable, and the caller runs one jvp per
-tangent instead.
+to a call that may keep or change it) raises NotBatchable, and the caller runs the derivative
+once per tangent instead.
 """
 
 import gast
@@ -44,7 +46,7 @@ _KEEPS = {"append", "extend", "insert", "grow", "save_array", "saved_array", "sa
 
 
 class NotBatchable(Exception):
-    """The jvp cannot run a block of tangents in one sweep (the reason is the message)."""
+    """The derivative cannot run a block in one sweep (the reason is the message)."""
 
 
 def batch(fn_def, params, types, np_name="np"):
@@ -165,8 +167,14 @@ class _Batcher:
                 return self.define(target.id, value)
             return self.store(target, stmt.value, stmt.op)
         if isinstance(stmt, gast.Return):
-            stmt.value = self.returned(stmt.value)
-            return [stmt]
+            before = []
+            parts = stmt.value.elts if isinstance(stmt.value, gast.Tuple) else [stmt.value]
+            parts = [self.returned(part, before) for part in parts]
+            if isinstance(stmt.value, gast.Tuple):
+                stmt.value.elts = parts
+            else:
+                stmt.value = parts[0]
+            return [*before, stmt]
         if isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Expr)):
             self.unbatched_read(stmt)
             return [stmt]
@@ -251,20 +259,17 @@ class _Batcher:
             return _assign(target, value)
         return gast.AugAssign(target=target, op=op, value=value)
 
-    def returned(self, value):
-        if not _reads(value, self.batched):
+    def returned(self, value, before):
+        """A part of the return statement: an expression of batched values computed first
+        into a name of its own (by a statement added to `before`)."""
+        if not _reads(value, self.batched) or self.is_batched(value):
             return value
-        if isinstance(value, gast.Tuple):
-            value.elts = [self.returned_part(e) for e in value.elts]
-            return value
-        return self.returned_part(value)
-
-    def returned_part(self, value):
-        if not _reads(value, self.batched):
-            return value
-        if self.is_batched(value):
-            return value
-        raise NotBatchable("the return statement computes a batched value")
+        whole = self.whole(value)
+        if whole is None:
+            raise NotBatchable("the return statement computes a batched value")
+        name = self.namer.fresh("_out")
+        before.append(_assign(name, whole[0]))
+        return _name(name)
 
     def check_calls(self, value):
         for node in gast.walk(value):
