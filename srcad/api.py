@@ -72,7 +72,8 @@ class _Specialization:
         """(the compiled kernel, the hidden values it takes after the arguments) when the
         kernel can be called with the plain arguments as they are (compiled, in float64,
         writing into no argument, reading only numbers and arrays from globals), else None."""
-        if self.mode != "source+numba" or self.single or self.generated.written:
+        if self.mode != "source+numba" or self.single or self.widened or \
+                self.generated.written:
             return None
         try:
             hidden = self.hidden_values()

@@ -186,3 +186,23 @@ def test_float32_data_with_float64_weights_compiles(jit, rng):
     np.testing.assert_allclose(gX, gX64, rtol=1e-6)
     assert srcad.jvp(logistic, (w, X, y), (np.ones(3), None, None), jit=jit)[1] == \
         pytest.approx(np.sum(gw64), rel=1e-12)
+
+
+def test_second_derivatives_of_float32_data_with_float64_weights(rng):
+    """hessian and jacobian ran the kernel of a mixed call directly (Numba's TypingError: its
+    matrix products take operands of one dtype; found by an attack)."""
+    X = rng.normal(size=(4, 3))
+    w = rng.normal(size=3)
+
+    def loss(w, X):
+        return np.sum(np.tanh(X @ w) ** 2)
+
+    def field(w, X):
+        return np.tanh(X @ w)
+    H = srcad.hessian(loss)(w, X.astype(f32))
+    np.testing.assert_allclose(H, srcad.hessian(loss)(w, X.astype(f32).astype(np.float64)),
+                               rtol=1e-12)
+    for mode in ("fwd", "rev"):
+        J = srcad.jacobian(field, mode=mode)(w, X.astype(f32))
+        np.testing.assert_allclose(J, srcad.jacobian(field, mode=mode)(
+            w, X.astype(f32).astype(np.float64)), rtol=1e-12)

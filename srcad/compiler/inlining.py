@@ -55,6 +55,10 @@ def inline(lowering, lam, target, args, keywords, call):
         keywords = {**{k: _value_atom(lowering, v, Ref(target.keywords, k, "item"))
                        for k, v in target.keywords.items()}, **keywords}
         target = target.func
+    if lam is not None and lam in lowering.stack:
+        raise UnsupportedError(f"recursive call of the local function "
+                               f"'{getattr(lam, 'name', 'lambda')}': srcad's source transform "
+                               "cannot inline recursion (mode='tape' differentiates it)", loc)
     if isinstance(lam, gast.FunctionDef):  # a def inside the differentiated function
         name, tree = lam.name, anno.deepcopy(lam)
         params = tree.args
@@ -123,7 +127,7 @@ def inline(lowering, lam, target, args, keywords, call):
         lowering.emit(anno.copy_loc(gast.Assign(targets=[_name(new, gast.Store())], value=arg,
                                                 type_comment=None), call))
     saved = lowering.stack, lowering.lambdas, lowering.stmt
-    lowering.stack = lowering.stack + ((target,) if lam is None else ())
+    lowering.stack = lowering.stack + ((target,) if lam is None else (lam,))
     lowering.lambdas = dict(lowering.lambdas) if lam is not None else {}
     try:
         body = lowering.block(tree.body)

@@ -195,6 +195,14 @@ def _refuse_a_write(call):
                  "that fills an array in place): assign its result instead", call)
 
 
+class _DefinedInABranch:
+    """A local function defined in a branch of an if, called after it."""
+
+    def __init__(self, name, if_node):
+        loc = anno.getanno(if_node, "loc")
+        self.name, self.line = name, loc.line if loc is not None else "?"
+
+
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -490,7 +498,13 @@ class _Lowering:
 
     def visit_If(self, node):
         test = self.condition(node.test)
+        before = dict(self.lambdas)
         self.emit(_if(test, self.block(node.body), self.block(node.orelse), node))
+        # (a local function defined in a branch: which one a later call means is decided as
+        # the function runs, and srcad inlines calls by name as it reads them)
+        for name, fn in list(self.lambdas.items()):
+            if before.get(name) is not fn:
+                self.lambdas[name] = _DefinedInABranch(name, node)
 
     def visit_While(self, node):
         if node.orelse:
@@ -881,7 +895,12 @@ class _Lowering:
     def call(self, node):
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.lambdas:
-            return self.inline(self.lambdas[func.id], node, None)
+            fn = self.lambdas[func.id]
+            if isinstance(fn, _DefinedInABranch):
+                _unsupported(f"a call of '{func.id}', a local function defined in an if (line "
+                             f"{fn.line}): srcad inlines local functions where they are read; "
+                             "define it before the if, or call it inside the branch", node)
+            return self.inline(fn, node, None)
         if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
             return self.method_call(node)
         target = self.resolve(func)

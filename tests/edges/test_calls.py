@@ -155,3 +155,34 @@ def test_nested_defs_and_defaults_read_from_the_enclosing_function(jit):
         pytest.approx(16.0 * x ** 3)
     assert srcad.grad(_defaults_from_the_enclosing_function, mode="source", jit=jit)(x) == \
         pytest.approx(6.0 + 10.0)
+
+
+def _chosen_in_a_branch(x, flag):
+    if flag > 0:
+        def inner(z):
+            return z * z
+    else:
+        def inner(z):
+            return z * z * z
+    return inner(x)
+
+
+def _mutually_recursive(x):
+    def a(z, n):
+        return z if n == 0 else b(z * 1.5, n - 1)
+
+    def b(z, n):
+        return a(z * z, n)
+    return a(x, 2)
+
+
+def test_local_functions_defined_in_a_branch_or_recursive_are_refused_by_name():
+    """A def chosen by an if/else inlined the last one whatever the branch (a silent wrong
+    value), and mutual recursion of local defs was an internal RecursionError (found by an
+    attack): both are refused naming the construct; the tape runs them."""
+    with pytest.raises(srcad.UnsupportedError, match="local function defined in an if"):
+        srcad.grad(_chosen_in_a_branch, mode="source")(0.9, 1)
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(_chosen_in_a_branch)(0.9, 1) == pytest.approx(1.8)
+    with pytest.raises(srcad.UnsupportedError, match="recursive call of the local function"):
+        srcad.grad(_mutually_recursive, mode="source")(0.9)
