@@ -202,7 +202,7 @@ def test_second_derivatives_of_float32_data_with_float64_weights(rng):
     H = srcad.hessian(loss)(w, X.astype(f32))
     np.testing.assert_allclose(H, srcad.hessian(loss)(w, X.astype(f32).astype(np.float64)),
                                rtol=1e-12)
-    for mode in ("fwd", "rev"):
-        J = srcad.jacobian(field, mode=mode)(w, X.astype(f32))
-        np.testing.assert_allclose(J, srcad.jacobian(field, mode=mode)(
+    for jacobian_mode in ("fwd", "rev"):
+        J = srcad.jacobian(field, mode=jacobian_mode)(w, X.astype(f32))
+        np.testing.assert_allclose(J, srcad.jacobian(field, mode=jacobian_mode)(
             w, X.astype(f32).astype(np.float64)), rtol=1e-12)
