@@ -1127,7 +1127,8 @@ def flat_tangents_of(g, tangents, flat, structures, labels):
         for path, leaf in zip(paths, leaves, strict=True):
             primal = like[name + path]
             if isinstance(primal, (int, np.integer, bool, np.bool_)):  # (a count, a flag)
-                if not (leaf is None or type(leaf) in (int, float) and leaf == 0):
+                if not (leaf is None or isinstance(leaf, (int, float, np.number, np.ndarray))
+                        and np.ndim(leaf) == 0 and leaf == 0):  # (0, 0.0, False, np.int64(0))
                     raise TypeError(f"srcad: '{name + path}' is {_describe(primal)}, which has "
                                     "no tangent: give None or 0 for it")
                 leaf = None

@@ -359,7 +359,7 @@ def test_a_jvp_holds_an_integer_leaf_constant(rng):
     """An int leaf of a structure given a tangent (None or 0, as for an int argument) was
     refused as 'cannot differentiate' (found by an attack)."""
     x, k = rng.normal(size=3), float(rng.uniform(0.5, 2.0))
-    for zero in (None, 0):
+    for zero in (None, 0, 0.0, False, np.int64(0), np.array(0.0)):
         value, tangent = srcad.jvp(_counted, (x, {"n": 2, "k": k}),
                                    (np.ones(3), {"n": zero, "k": 1.0}))
         assert value == pytest.approx(k * (x[0] ** 2 + x[1] ** 2))
