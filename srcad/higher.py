@@ -284,9 +284,11 @@ class Hessian:
             api._call_key(call_args) is not None else None  # (a tuple read from a global: no)
         if direct is not None:  # (its kernel takes f's flat arguments, its data, v, its data)
             kernel, hidden = direct
-            flat = _block_hessian(outer._last, call_args, hidden, x)
-            if flat is None:
-                flat = _compiled_columns(kernel, call_args[:-1], hidden, x, x.size)
+            # (the block of directions v is the unit vectors: the columns in one run)
+            out = _run_as_block(outer._last.generated, "grad", call_args,
+                                (*call_args[:-1], _unit_vectors(x), *hidden), along_last=True)
+            flat = _block_rows(out[1], (x.size,) + x.shape).T if out is not None else \
+                _compiled_columns(kernel, call_args[:-1], hidden, x, x.size)
         else:
             columns += [np.ravel(self.product(*args, e, **kwargs)) for e in basis]
             flat = np.stack(columns, axis=1) if columns else np.zeros((0, 0), x.dtype)
@@ -462,9 +464,9 @@ class Jacobian:
         direct = spec.direct() if spec is not None else None
         if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
             kernel, hidden = direct
-            flat = _block_jacobian(spec, args, hidden, x, value)
-            if flat is not None:
-                return flat
+            out = _run_as_block(spec.generated, "jvp", args, (*args, *hidden, _unit_vectors(x)))
+            if out is not None:
+                return _block_rows(out[1], (x.size,) + np.shape(value)).T
             return _compiled_columns(kernel, (*args, *hidden), (), x, np.size(value))
         for e in basis:
             tangents[self.wrt] = e
@@ -483,9 +485,8 @@ class Jacobian:
             np.ndim(x) and api._call_key(args) is not None else None
         if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
             kernel, hidden = direct
-            block = _block_kernel(spec.generated, "grad", args)
-            out = _run_block(spec.generated, block, (*args, *hidden, _unit_vectors(seed))) \
-                if block is not None else None
+            out = _run_as_block(spec.generated, "grad", args,
+                                (*args, *hidden, _unit_vectors(seed)))
             if out is not None:  # (one reverse sweep for the block of all output seeds)
                 return value, _block_rows(out[1], (seed.size,) + np.shape(x))
             return value, _compiled_columns(kernel, (*args, *hidden), (), seed, np.size(x)).T
@@ -503,12 +504,13 @@ class Jacobian:
 _BLOCKS = {}  # (id of a derivative's Generated, along_last) -> (it, its block form or None)
 
 
-def _block_kernel(generated, kind, args, along_last=False):
+def _run_as_block(generated, kind, args, call, along_last=False):
     """The derivative `generated` (kind "jvp" or "grad") generated again for a block of its own
-    inputs (tangents, seeds), or of values of its function's last parameter, and compiled
-    (transforms/batching.py); None where it has no block form."""
-    known = _BLOCKS.get((id(generated), along_last))
-    if known is None:
+    inputs (tangents, seeds), or of values of its function's last parameter, compiled
+    (transforms/batching.py) and run on `call`; None where it has no block form or Numba
+    cannot compile it (then never tried again)."""
+    key = (id(generated), along_last)
+    if key not in _BLOCKS:
         from . import pipeline
         from .compiler import loading
         block = (list(inspect.signature(generated.fn).parameters)[-1],) if along_last else True
@@ -520,47 +522,21 @@ def _block_kernel(generated, kind, args, along_last=False):
             kernel = loading.jit(made.jittable) if made.hidden == generated.hidden else None
         except UnsupportedError:
             kernel = None
-        known = _BLOCKS[(id(generated), along_last)] = (generated, kernel)
-    return known[1]
-
-
-def _run_block(generated, kernel, args):
-    """The kernel's output, or None where Numba cannot compile it (then never tried again)."""
+        _BLOCKS[key] = (generated, kernel)
+    kernel = _BLOCKS[key][1]
+    if kernel is None:
+        return None
     try:
-        return kernel(*args)
+        return kernel(*call)
     except Exception as exc:
         if not (api._is_numba_error(exc) or isinstance(exc, ShapeAssumptionFailed)):
             raise
-        for key, (known, compiled) in list(_BLOCKS.items()):
-            if known is generated and compiled is kernel:
-                _BLOCKS[key] = (generated, None)
+        _BLOCKS[key] = (generated, None)
         return None
 
 
 def _unit_vectors(x):
     return np.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
-
-
-def _block_jacobian(spec, args, hidden, x, value):
-    """The (value size, x size) Jacobian from one run of the jvp for a block of tangents, the
-    unit vectors of x, or None where the jvp has no block form."""
-    kernel = _block_kernel(spec.generated, "jvp", args)
-    out = _run_block(spec.generated, kernel, (*args, *hidden, _unit_vectors(x))) \
-        if kernel is not None else None
-    if out is None:
-        return None
-    return _block_rows(out[1], (x.size,) + np.shape(value)).T
-
-
-def _block_hessian(spec, call_args, hidden, x):
-    """The (x size, x size) Hessian from one run of the gradient of f's jvp for a block of
-    tangents, the unit vectors of x, or None where it has no block form."""
-    kernel = _block_kernel(spec.generated, "grad", call_args, along_last=True)  # (f_jvp's v)
-    out = _run_block(spec.generated, kernel, (*call_args[:-1], _unit_vectors(x), *hidden)) \
-        if kernel is not None else None
-    if out is None:
-        return None
-    return _block_rows(out[1], (x.size,) + x.shape).T
 
 
 def _block_rows(block, shape):

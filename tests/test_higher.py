@@ -341,9 +341,10 @@ def test_hessians_and_jacobians_run_their_columns_in_one_compiled_loop(rng, monk
     takes the data f reads from globals as they are now."""
     from srcad import higher
     loops, blocks = [], []
-    spy, block_spy = higher._compiled_columns, higher._run_block
+    spy, block_spy = higher._compiled_columns, higher._run_as_block
     monkeypatch.setattr(higher, "_compiled_columns", lambda *a: loops.append(a) or spy(*a))
-    monkeypatch.setattr(higher, "_run_block", lambda *a: blocks.append(a) or block_spy(*a))
+    monkeypatch.setattr(higher, "_run_as_block",
+                        lambda *a, **k: blocks.append(a) or block_spy(*a, **k))
     X, eps = rng.normal(size=(2, 3)), 1e-6
     unit = np.eye(6).reshape(6, 2, 3)
     for weights in (WEIGHTS, rng.uniform(0.5, 2.0, 3)):
@@ -396,7 +397,7 @@ def test_a_jacobian_runs_one_sweep_for_a_block_of_tangents(fn, mode, rng, monkey
         J = srcad.jacobian(fn, wrt=wrt[0], mode=mode)(*args)
     except (srcad.UnsupportedError, TypeError):
         return  # (forward mode refuses it; test_forward covers the message)
-    monkeypatch.setattr(higher, "_block_kernel", lambda *a, **k: None)
+    monkeypatch.setattr(higher, "_run_as_block", lambda *a, **k: None)
     np.testing.assert_allclose(J, srcad.jacobian(fn, wrt=wrt[0], mode=mode)(*args),
                                rtol=1e-12, atol=1e-12)
 
