@@ -150,10 +150,14 @@ class Signature:
 
     def __init__(self, fn):
         self.fn, self.made, self.defaults = fn, None, None
+        # a wrapper srcad made (of a custom_vjp, a partial) takes its source's current defaults
+        self.follow = getattr(fn, "__srcad_follow__", None)
         self.default_values = {}  # parameter -> its default, of the signature `now` gave
         self.by_keyword = frozenset()  # the positional parameters a call may name
 
     def now(self):
+        if self.follow is not None:
+            self.follow()
         defaults = (getattr(self.fn, "__defaults__", None),
                     getattr(self.fn, "__kwdefaults__", None))
         if self.made is None or not all(frontend.same_object(a, b) for a, b in
@@ -593,7 +597,23 @@ def _partial_function(partial):
     function = codegen_wrapper(name, f"def {name}({', '.join(declared)}):\n"
                                f"    return _srcad_func({', '.join(arguments)})\n", namespace)
     function.__qualname__ = f"functools.partial({func.__qualname__})"
+    made_from = [frontend.snapshot(v) for v in _defaults_of(func, partial)]
+
+    def follow():
+        now = _defaults_of(func, partial)
+        if not all(frontend.same_object(a, b) for a, b in zip(now, made_from, strict=True)):
+            again = _partial_function(partial)
+            function.__defaults__, function.__kwdefaults__ = \
+                again.__defaults__, again.__kwdefaults__
+            made_from[:] = [frontend.snapshot(v) for v in now]
+    function.__srcad_follow__ = follow
     return function
+
+
+def _defaults_of(func, partial):
+    """What a partial's wrapper takes its defaults from."""
+    return (getattr(func, "__defaults__", None), getattr(func, "__kwdefaults__", None),
+            partial.keywords)
 
 
 def _forwards_everything(fn):
@@ -626,6 +646,11 @@ def _calling_custom(custom):
     function = codegen_wrapper(name, f"def {name}({', '.join(params)}):\n"
                                      f"    return _fn({', '.join(call)})\n", namespace)
     function.__qualname__ = custom.fn.__qualname__
+
+    def follow():  # (the same parameters: the same defaults)
+        function.__defaults__ = custom.fn.__defaults__
+        function.__kwdefaults__ = custom.fn.__kwdefaults__
+    function.__srcad_follow__ = follow
     return function
 
 

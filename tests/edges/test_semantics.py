@@ -456,6 +456,41 @@ def test_replaced_defaults_are_the_ones_a_call_binds(jit):
     assert gk(1.0) == 4.0
 
 
+def _power(x, a=2.0, *, k=1.0):
+    return k * x ** a
+
+
+def _power_vjp(g, ans, x, a, *, k):
+    return g * k * a * x ** (a - 1), None
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_replaced_defaults_of_a_custom_vjp_or_a_partials_function_are_bound(jit, rng):
+    """srcad differentiates a custom_vjp or a functools.partial through a wrapper of its own
+    with the same parameters: replacing the defaults of the function inside (its
+    `__defaults__`, or its `__kwdefaults__` in place) changes what the next call binds, as it
+    does for a Python call (the wrapper kept the first defaults: silently wrong)."""
+    plain = type(_power)(_power.__code__, globals(), "plain", (2.0,), None)
+    plain.__kwdefaults__ = {"k": 1.0}
+    custom = srcad.custom_vjp(type(_power)(_power.__code__, globals(), "custom", (2.0,)))
+    custom.fn.__kwdefaults__ = {"k": 1.0}
+    custom.defvjp(_power_vjp)
+    x = rng.uniform(0.5, 2.0)
+    for fn, inner in ((custom, custom.fn), (functools.partial(plain, k=1.0), plain),
+                      (functools.partial(plain), plain)):
+        vg, jac = srcad.value_and_grad(fn, jit=jit), srcad.jacobian(fn, jit=jit)
+        for a, k in ((2.0, 1.0), (3.0, 1.0), (3.0, 5.0)):
+            inner.__defaults__ = (a,)
+            inner.__kwdefaults__["k"] = k
+            if isinstance(fn, functools.partial) and fn.keywords:
+                k = 1.0  # (the partial's keyword, not the default)
+            value, grad = vg(x)
+            assert value == pytest.approx(fn(x)) == pytest.approx(k * x ** a)
+            assert grad == pytest.approx(k * a * x ** (a - 1))
+            assert jac(x) == pytest.approx(k * a * x ** (a - 1))
+        inner.__defaults__, inner.__kwdefaults__["k"] = (2.0,), 1.0
+
+
 def multiplied_in_place(x, y):
     x *= y
     return np.sum(np.sin(x))
