@@ -161,11 +161,11 @@ def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=No
               on_scalar=on_scalar)
 
 
-def reduction(*keys, params, forward, linear=None, **partials):
+def reduction(*keys, params, forward, linear=None, tangents=None, **partials):
     """A reduction along axes: the adjoint of its one array argument, and `g` itself when that
     argument is a scalar (np.sum(2.0) is 2.0)."""
     _register(keys, params, partials, False, forward=forward, forward_options=True,
-              on_scalar="g", linear=linear, slicewise=True)
+              on_scalar="g", linear=linear, tangents=tangents, slicewise=True)
 
 
 def pieces(*keys, params, piece, forward=None, linear_pieces=False):
@@ -286,9 +286,11 @@ reduction(np.mean, params="x, axis=None, *, keepdims=False", x="kn.mean_adjoint(
 reduction(np.prod, params="x, axis=None, *, keepdims=False", x="kn.prod_adjoint(g, x, axis)",
           forward="kn.prod_along(x, axis, keepdims)")
 reduction(np.max, np.amax, params="x, axis=None, *, keepdims=False",
-          x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.max_along(x, axis, keepdims)")
+          x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.max_along(x, axis, keepdims)",
+          tangents={"x": "kn.extremum_tangent(t, x, ans, axis, keepdims)"})
 reduction(np.min, np.amin, params="x, axis=None, *, keepdims=False",
-          x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.min_along(x, axis, keepdims)")
+          x="kn.extremum_adjoint(g, x, ans, axis)", forward="kn.min_along(x, axis, keepdims)",
+          tangents={"x": "kn.extremum_tangent(t, x, ans, axis, keepdims)"})
 adjoint(np.var, params="x, axis=None, *, ddof=0, keepdims=False",
         x="kn.var_adjoint(g, x, axis, ddof)", on_scalar="0.0 * g",
         forward="kn.var_along(x, axis, ddof, keepdims)", forward_options=True, slicewise=True)
@@ -563,6 +565,9 @@ adjoint(_reductions.cumprod_cross_tangent, params="u, s, x, like, axis=None", li
 
 # the tangents of piecewise-linear functions: linear in the tangent `u`, constant in x
 # between the points where x's order (or segment) changes
+adjoint(_reductions.extremum_tangent, params="u, x, m, axis=None, keepdims=False", linear="u",
+        u="kn.extremum_adjoint(g, x, m, axis)", x="x * 0.0", m="m * 0.0",
+        tangents={"x": "ans * 0.0", "m": "ans * 0.0"})
 adjoint(_arrays.sort_tangent, params="u, x, s, axis=-1", linear="u",
         u="kn.sort_adjoint(g, x, axis)", x="x * 0.0", s="s * 0.0",
         tangents={"x": "ans * 0.0", "s": "ans * 0.0"})

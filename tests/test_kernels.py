@@ -166,6 +166,27 @@ def test_extremum_adjoint_shares_ties(mode):
                                [[0, 0.5, 0.5], [1, 1, 1]])
 
 
+def test_extremum_tangent_is_the_transpose_of_its_adjoint(mode, rng):
+    """<t, extremum_adjoint(g)> == <g, extremum_tangent(t)> for every kind of axis, with ties
+    and with a NaN; compiled, the whole-array case (a loop of its own: it runs inside loops)."""
+    x = rng.integers(0, 3, (3, 4, 2)).astype(float)  # (ties)
+    nan = x.copy()
+    nan[1, 2, 0] = np.nan
+    cases = [(axis, keepdims) for axis in (None, 0, -1, (0, 2)) for keepdims in (False, True)]
+    for axis, keepdims in cases_for(mode, cases):
+        tangent = compiled(lambda t, x, ans: reductions.extremum_tangent(t, x, ans, axis,
+                                                                         keepdims), mode)
+        for data in (x, nan, x[:, ::2], x.transpose(2, 0, 1)):
+            t = rng.standard_normal(data.shape)
+            ans = np.max(data, axis=axis, keepdims=keepdims)
+            got = tangent(t, data, ans)
+            g = rng.standard_normal(np.shape(ans))
+            with np.errstate(divide="ignore", invalid="ignore"):  # (a NaN row: NaN)
+                expected = np.sum(t * reductions.extremum_adjoint(g, data, ans, axis))
+            np.testing.assert_allclose(np.sum(g * got), expected, rtol=1e-12)
+            assert np.shape(got) == np.shape(ans)
+
+
 def test_std_adjoint_is_zero_at_a_constant(mode):
     x = np.full((2, 3), 4.0)
     vjp = compiled(lambda g, x: reductions.std_adjoint(g, x, np.zeros(2), 1), mode)

@@ -562,6 +562,32 @@ def extremum_adjoint(g, x, ans, axis=None):
     return from_rows(extremum_rows_adjoint(_per_row(g, x2), x2, _per_row(ans, x2)), x, axis)
 
 
+def extremum_tangent(t, x, ans, axis=None, keepdims=False):
+    """The tangent along t of `ans = np.max(x, axis)` (or min): per reduced row, t averaged over
+    the elements equal to ans (the ties share it, as in extremum_adjoint)."""
+    return sum_along(t * extremum_adjoint(1.0, x, ans, axis), axis, keepdims)
+
+
+@overload(extremum_tangent, prefer_literal=True)
+def _extremum_tangent(t, x, ans, axis=None, keepdims=False):
+    if is_none(axis) and constant(keepdims) is False and isinstance(x, types.Array):
+        return lambda t, x, ans, axis=None, keepdims=False: _whole_extremum_tangent(t, x, ans)
+    return lambda t, x, ans, axis=None, keepdims=False: \
+        sum_along(t * extremum_adjoint(1.0, x, ans, axis), axis, keepdims)
+
+
+@register_jitable
+def _whole_extremum_tangent(t, x, ans):
+    """extremum_tangent over all of x, in one pass and no array (it runs inside loops)."""
+    xs, ts = x.ravel(), np.broadcast_to(t, x.shape).ravel()
+    total, ties = 0.0, 0
+    for i in range(xs.size):
+        if xs[i] == ans:
+            total += ts[i]
+            ties += 1
+    return total / ties if ties else np.nan
+
+
 @register_jitable
 def var_adjoint(g, x, axis=None, ddof=0):
     """x̄ = g · 2 (x - mean) / (n - ddof)."""
