@@ -133,8 +133,8 @@ SPECIAL = {
                                    {"x": (3, 4)})],
     reductions.extremum_tangent: [("kn.extremum_tangent(u, x, np.max(x), None)",
                                    {"u": (4,), "x": (4,)}),
-                                  ("kn.extremum_tangent(u, x, np.min(x, 1, keepdims=True), 1, "
-                                   "True)", {"u": (3, 4), "x": (3, 4)})],
+                                  (("kn.extremum_tangent(u, x, np.min(x, 1, keepdims=True), "
+                                    "1, True)"), {"u": (3, 4), "x": (3, 4)})],
     reductions.sum_like: [("kn.sum_like(v, np.ones((3, 1)), 1)", {"v": (3, 4)}),
                           ("kn.sum_like(v, 1.0, None)", {"v": (3, 4)})],
     reductions.sum_adjoint: [("kn.sum_adjoint(gy, x, 1)", {"gy": V3, "x": (3, 4)})],

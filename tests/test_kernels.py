@@ -174,8 +174,8 @@ def test_extremum_tangent_is_the_transpose_of_its_adjoint(mode, rng):
     nan[1, 2, 0] = np.nan
     cases = [(axis, keepdims) for axis in (None, 0, -1, (0, 2)) for keepdims in (False, True)]
     for axis, keepdims in cases_for(mode, cases):
-        tangent = compiled(lambda t, x, ans: reductions.extremum_tangent(t, x, ans, axis,
-                                                                         keepdims), mode)
+        tangent = compiled(lambda t, x, ans, axis=axis, keepdims=keepdims:
+                           reductions.extremum_tangent(t, x, ans, axis, keepdims), mode)
         for data in (x, nan, x[:, ::2], x.transpose(2, 0, 1)):
             t = rng.standard_normal(data.shape)
             ans = np.max(data, axis=axis, keepdims=keepdims)
