@@ -209,7 +209,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                       if types.get(name, typeinfer.UNKNOWN).is_array}
     scalars = {name for name, ty in types.items() if ty.kind in ("f", "i", "b") and not ty.ndim}
     for fn_def in [grad_def] + chunks:
-        cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers, scalars)
+        cleanup.cleanup(fn_def, adjoints.values(), array_adjoints, core.namer.buffers, scalars,
+                        doubles=not single)
     typed = dict(types, **{adj: types[name] for name, adj in
                            [*adjoints.items(), *core.namer.tangent_names().items()]
                            if name in types})

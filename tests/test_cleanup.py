@@ -1,5 +1,6 @@
 """Cleanup passes on generated code: what they drop must not change a derivative."""
 
+import math
 import re
 
 import numpy as np
@@ -138,3 +139,50 @@ def test_a_rows_adjoint_is_a_view_of_the_arrays_adjoint(rng):
     assert re.search(r"^ *bw = bparams\[2 \* i\]$", reverse, re.MULTILINE)
     assert re.search(r"^ *bbias = bparams\[2 \* i \+ 1\]$", reverse, re.MULTILINE)
     assert "+= bw\n" not in reverse and "+= bbias\n" not in reverse
+
+
+def rotated(x, y, theta):
+    c = math.cos(theta)
+    s = math.sin(theta)
+    u = (c * x - s * y) / (1.0 + theta * theta)
+    return u * u + s * np.exp(y)
+
+
+def sines_of_changing_values(x, n):
+    s = math.sin(x)
+    total = s
+    x = x * 2.0  # (np.sin(x) is another value from here)
+    total += np.sin(x)
+    for _ in range(n):
+        x = x + 1.0  # (and in each trip)
+        total += np.sin(x) * s
+    return total + math.sin(x)
+
+
+def test_a_function_called_again_on_the_same_number_is_called_once(rng):
+    """The tangent of cos(t) calls sin(t), which the primal computes next: the code calls each
+    once; the tangent of a quotient divides once."""
+    x, y, theta = rng.normal(size=3)
+    text = srcad.source(srcad.jvp, rotated, (x, y, theta), (1.0, 1.0, 1.0))
+    assert text.count("sin(") == 1 and text.count("cos(") == 1, text
+    assert text.count(" / ") == 2, text  # (u's value and u's tangent)
+    eps = 1e-6
+    for jit in (False, True):
+        for t in rng.normal(size=(3, 3)):
+            _, tangent = srcad.jvp(rotated, (x, y, theta), tuple(t), jit=jit)
+            fd_ = (rotated(*((x, y, theta) + eps * t)) - rotated(*((x, y, theta) - eps * t)))
+            assert tangent == pytest.approx(fd_ / (2 * eps), rel=1e-6)
+        grads = srcad.grad(rotated, wrt=(0, 1, 2), jit=jit)(x, y, theta)
+        assert np.allclose(grads, [fd(lambda v: rotated(*v), np.array([x, y, theta]))[k]
+                                   for k in range(3)], rtol=1e-6)
+
+
+def test_a_call_on_a_value_written_since_is_not_reused(rng):
+    x = rng.normal()
+    expected = (sines_of_changing_values(x + 1e-6, 3) - sines_of_changing_values(x - 1e-6, 3)) \
+        / 2e-6
+    for jit in (False, True):
+        assert srcad.grad(sines_of_changing_values, jit=jit)(x, 3) == pytest.approx(expected,
+                                                                                   rel=1e-6)
+        assert srcad.jvp(sines_of_changing_values, (x, 3), (1.0, None), jit=jit)[1] == \
+            pytest.approx(expected, rel=1e-6)

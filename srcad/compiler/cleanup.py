@@ -29,7 +29,7 @@ from .templates import make_name as _name
 from .templates import make_const as _const
 from .templates import COMMENT, blocks, names_read, substitute, walk
 
-def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=()):
+def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=(), doubles=False):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
 
     Args:
@@ -39,8 +39,9 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=()):
         array_adjoints: {adjoint: its variable} of those holding arrays.
         buffers: the names of the forward sweep's save buffers.
         scalars: names known to hold numbers (values: never another name for an array).
+        doubles: every float is a float64 (math.sin(x) is np.sin(x) for a number x).
     """
-    ctx = _Context(set(adjoints), dict(array_adjoints), set(buffers), set(scalars))
+    ctx = _Context(set(adjoints), dict(array_adjoints), set(buffers), set(scalars), doubles)
     for _ in range(50):
         changed = False
         for p in PASSES:
@@ -54,9 +55,10 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=()):
 
 
 class _Context:
-    def __init__(self, adjoints, array_adjoints, buffers=(), scalars=()):
+    def __init__(self, adjoints, array_adjoints, buffers=(), scalars=(), doubles=False):
         self.adjoints, self.array_adjoints = adjoints, array_adjoints
         self.buffers, self.scalars = set(buffers), set(scalars)
+        self.doubles = doubles
 
     def is_adjoint(self, name):
         return name in self.adjoints or name.startswith("b_out")
@@ -489,6 +491,87 @@ def drop_recomputations(fn_def, ctx):
             kept.append(stmt)
         block[:] = kept
     return changed
+
+
+# the functions whose math and NumPy forms agree on a float64 number
+MATH_AS_NUMPY = frozenset("sin cos tan sinh cosh tanh exp expm1 log log1p log2 log10 sqrt"
+                          .split())
+_REUSE_REACH = 32  # statements searched on either side of `name = f(x)` (they sit close)
+
+
+def reuse_calls(fn_def, ctx):
+    """`s = math.sin(x)` for numbers: a `np.sin(x)` (or `math.sin(x)`) reading the same `x`
+    nearby reads `s` instead, with `s = ...` moved up to its first such use. A tangent or an
+    adjoint calls the function the primal calls next (cos' derivative is -sin), and a
+    transcendental function costs tens of multiplications."""
+    changed = False
+    for block in blocks(fn_def.body):
+        for j in range(len(block)):
+            key = _call_key(block[j], ctx)
+            if key is None:
+                continue
+            name, reads = block[j].targets[0].id, _reads(block[j].value)
+            first = j
+            for i in range(j - 1, max(j - _REUSE_REACH, 0) - 1, -1):
+                if _mentions(block[i], name) or _writes(block[i]) & reads or \
+                        _call_key(block[i], ctx) == key:
+                    break
+                if _holds_call(block[i], key, ctx):
+                    first = i
+            if first < j:
+                block.insert(first, block.pop(j))
+            for k in range(first + 1, min(first + _REUSE_REACH, len(block))):
+                stmt = block[k]
+                written = _writes(stmt) & (reads | {name})
+                if written and not isinstance(stmt, (gast.Assign, gast.AugAssign)):
+                    break  # (a loop or a branch may write them before it calls)
+                changed |= _replace_calls(stmt, key, name, ctx)
+                if written:
+                    break
+            changed |= first < j
+    return changed
+
+
+def _call_key(stmt, ctx):
+    """(function name, module, argument names) of `name = module.f(a, ...)`, a call of a pure
+    function of numbers into a number; else None."""
+    if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and
+            isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id in ctx.scalars):
+        return None
+    return _key_of(stmt.value, ctx) if stmt.targets[0].id not in _reads(stmt.value) else None
+
+
+def _key_of(call, ctx):
+    if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute) and
+            isinstance(call.func.value, gast.Name) and call.func.value.id in PURE_MODULES and
+            not call.keywords and call.args and
+            all(isinstance(a, gast.Name) and a.id in ctx.scalars for a in call.args)):
+        return None
+    module = call.func.value.id
+    if ctx.doubles and len(call.args) == 1 and call.func.attr in MATH_AS_NUMPY:
+        module = "math or numpy"
+    return call.func.attr, module, tuple(a.id for a in call.args)
+
+
+def _holds_call(stmt, key, ctx):
+    return any(_key_of(n, ctx) == key for n in walk(stmt))
+
+
+def _replace_calls(stmt, key, name, ctx):
+    """Replace the calls `key` in `stmt` by reads of `name` (not the value of `name = call`)."""
+    replaced = []
+
+    class Replace(gast.NodeTransformer):
+        def visit_Call(self, n):
+            if _key_of(n, ctx) == key:
+                replaced.append(n)
+                return _name(name)
+            return self.generic_visit(n)
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+            stmt.targets[0].id == name:
+        return False
+    Replace().visit(stmt)
+    return bool(replaced)
 
 
 class _Held:
@@ -1104,5 +1187,5 @@ def _negate(test):
 
 
 PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies,
-          drop_recomputations, inline_temps,
+          drop_recomputations, reuse_calls, inline_temps,
           remove_dead, remove_unread_saves, save_shapes_only, share_arrays, tidy]

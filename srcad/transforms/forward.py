@@ -224,9 +224,7 @@ class Tangents:
                                        "one: use grad or vjp)" if param in rule.partials else
                                        f"srcad has no derivative of {what} with respect to its "
                                        f"argument '{param}'", loc)
-        tangent = terms[0]
-        for term in terms[1:]:
-            tangent = gast.BinOp(left=tangent, op=gast.Add(), right=term)
+        tangent = _sum_of(terms)
         if rule.broadcasting and self.ty(z).is_array and not self.has_result_shape(
                 z, bound, rule):
             tangent = _expr("rt.broadcast_tangent(t, z)", t=tangent, z=_name(z))
@@ -362,6 +360,21 @@ class Tangents:
         return gast.FunctionDef(name=f"{fn.name}_jvp", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
+
+
+def _sum_of(terms):
+    """The sum of the tangent terms, those over one denominator as one quotient: x / y's
+    tangent `(tx + -ty * ans) / y` divides once, not twice (a division costs several
+    multiplications)."""
+    total = terms[0]
+    for term in terms[1:]:
+        if all(isinstance(t, gast.BinOp) and isinstance(t.op, gast.Div) for t in (total, term)) \
+                and gast.dump(total.right) == gast.dump(term.right):
+            total = gast.BinOp(left=gast.BinOp(left=total.left, op=gast.Add(), right=term.left),
+                               op=gast.Div(), right=total.right)
+        else:
+            total = gast.BinOp(left=total, op=gast.Add(), right=term)
+    return total
 
 
 def jvp(core, types, active, wrt, aliases, np_name="np"):
