@@ -295,11 +295,20 @@ class Hessian:
         return flat.reshape(x.shape + x.shape)
 
     def source(self, /, *args, **kwargs):
-        """The code of the Hessian-vector product each column comes from."""
+        """The code a call with these arguments runs: the Hessian-vector product for a block of
+        every unit vector (or the product, run once per column)."""
         args = _or_floats(args, kwargs, len(self.product.code.g.params))
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
-        return self.product.source(*bound, next(_basis(x)))
+        outer, call_args, _ = self.product.outer_gradient(bound, next(_basis(x)))
+        what = ("the Hessian-vector product along every unit vector of x (a leading axis of the "
+                "directions)"), "the Hessian-vector product, run once per entry of x"
+        outer(*call_args)
+        spec = outer._last
+        if not np.ndim(x) or spec is None or spec.generated is None or \
+                spec.direct() is None or api._call_key(call_args) is None:
+            return f"# {what[1]}\n{api.source(outer, *call_args)}"
+        return _block_source(spec.generated, "grad", call_args, True, what)
 
 
 class Nested:
@@ -427,8 +436,9 @@ class Jacobian:
         bound.apply_defaults()
         return tuple(bound.arguments.values())
 
-    def __call__(self, /, *args, **kwargs):
-        args = self.bind(args, kwargs)
+    def plan(self, args):
+        """(whether forward mode runs, x, the tangents of a jvp along x, the value or None) for
+        the bound arguments."""
         x = args[self.wrt]
         _float_argument(x, "jacobian")
         tangents = [None] * len(args)
@@ -442,7 +452,12 @@ class Jacobian:
         except UnsupportedError:  # (reverse mode has the tape: recursion, a partial)
             if self.mode == "fwd":
                 raise
-            forward = False
+            forward, value = False, None
+        return forward, x, tangents, value
+
+    def __call__(self, /, *args, **kwargs):
+        args = self.bind(args, kwargs)
+        forward, x, tangents, value = self.plan(args)
         if forward:
             flat = self.forward(args, tangents, x, value)
         else:
@@ -494,21 +509,39 @@ class Jacobian:
         return value, np.stack(rows, axis=0) if rows else np.zeros((0, np.size(x)))
 
     def source(self, /, *args, **kwargs):
-        """The code of the jvp each column comes from."""
+        """The code a call with these arguments runs: in forward mode the jvp for a block of
+        every unit tangent (or the jvp, run once per column), in reverse mode the vjp for a
+        block of every unit seed (or the vjp, run once per row)."""
         args = self.bind(_or_floats(args, kwargs, len(self._signature.now().parameters)), kwargs)
-        tangents = [None] * len(args)
-        tangents[self.wrt] = next(_basis(args[self.wrt]))
-        return api.source(api.jvp, self.fn, args, tangents)
+        forward, x, tangents, value = self.plan(args)
+        blocks = np.ndim(x) and np.ndim(value) and api._call_key(args) is not None
+        if forward:
+            tangents[self.wrt] = next(_basis(x))
+            spec = api.jvp_specialization(self.fn, args, tangents, self.jit)
+            what = ("the jvp along every unit vector of x (a leading axis of the tangents)",
+                    "the jvp, run once per entry of x (a column)")
+        else:
+            pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)[1]
+            spec = getattr(pullback, "specialization", lambda: None)()
+            if spec is None:
+                return f"# {self.__qualname__} runs on the runtime tape (the vjp has no source)\n"
+            what = ("the vjp of every unit seed (a leading axis of the seeds)",
+                    "the vjp, run once per entry of the output (a row)")
+        if spec.generated is None:
+            return f"# {self.__qualname__} runs on the runtime tape: {spec.reason}\n"
+        if not blocks:
+            return f"# {what[1]}\n{spec.generated.source}"
+        return _block_source(spec.generated, "jvp" if forward else "grad", args, False, what)
 
 
-_BLOCKS = {}  # (id of a derivative's Generated, along_last) -> (it, its block form or None)
+_BLOCKS = {}  # (id of a derivative's Generated, along_last) -> (it, block form, kernel)
 
 
-def _run_as_block(generated, kind, args, call, along_last=False):
-    """The derivative `generated` (kind "jvp" or "grad") generated again for a block of its own
-    inputs (tangents, seeds), or of values of its function's last parameter, compiled
-    (transforms/batching.py) and run on `call`; None where it has no block form or Numba
-    cannot compile it (then never tried again)."""
+def _block_form(generated, kind, args, along_last=False):
+    """(the block form of the derivative `generated` (kind "jvp" or "grad"): generated again
+    for a block of its own inputs (tangents, seeds), or of values of its function's last
+    parameter (transforms/batching.py); its compiled kernel), each None where there is none
+    (or Numba cannot compile it: then never tried again)."""
     key = (id(generated), along_last)
     if key not in _BLOCKS:
         from . import pipeline
@@ -521,9 +554,14 @@ def _run_as_block(generated, kind, args, call, along_last=False):
             # (its hidden values are the derivative's: the same data, read the same way)
             kernel = loading.jit(made.jittable) if made.hidden == generated.hidden else None
         except UnsupportedError:
-            kernel = None
-        _BLOCKS[key] = (generated, kernel)
-    kernel = _BLOCKS[key][1]
+            made = kernel = None
+        _BLOCKS[key] = (generated, made, kernel)
+    return _BLOCKS[key][1:]
+
+
+def _run_as_block(generated, kind, args, call, along_last=False):
+    """The block form of `generated` run on `call`; None where it has none."""
+    made, kernel = _block_form(generated, kind, args, along_last)
     if kernel is None:
         return None
     try:
@@ -531,8 +569,17 @@ def _run_as_block(generated, kind, args, call, along_last=False):
     except Exception as exc:
         if not (api._is_numba_error(exc) or isinstance(exc, ShapeAssumptionFailed)):
             raise
-        _BLOCKS[key] = (generated, None)
+        _BLOCKS[(id(generated), along_last)] = (generated, made, None)
         return None
+
+
+def _block_source(generated, kind, args, along_last, what):
+    """The source of the block form of `generated` when it has one that runs, headed by what
+    it computes; else `generated`'s, headed by the runs it takes."""
+    made, kernel = _block_form(generated, kind, args, along_last)
+    if kernel is not None:
+        return f"# {what[0]}, in one run\n{made.source}"
+    return f"# {what[1]}\n{generated.source}"
 
 
 def _unit_vectors(x):

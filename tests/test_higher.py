@@ -412,13 +412,36 @@ def test_blocks_through_loops_products_and_the_logistic_hessian(rng):
     for mode in ("fwd", "rev"):
         np.testing.assert_allclose(srcad.jacobian(loop_with_a_recurrence, mode=mode)(x, A), fd,
                                    rtol=1e-6, atol=1e-8)
-    assert [k is not None for _, k in list(higher._BLOCKS.values())[before:]] == [True, True]
+    assert [v[-1] is not None for v in list(higher._BLOCKS.values())[before:]] == [True, True]
     X, y = rng.normal(size=(50, 6)), np.sign(rng.normal(size=50))
     s = 1.0 / (1.0 + np.exp(-y * (X @ x)))
     expected = X.T @ (X * (s * (1.0 - s))[:, None]) + 0.3 * np.eye(6)
     np.testing.assert_allclose(srcad.hessian(regularised_logistic)(x, X, y, 0.3), expected,
                                rtol=1e-10)
-    assert [k is not None for _, k in list(higher._BLOCKS.values())[before:]] == [True] * 3
+    assert [v[-1] is not None for v in list(higher._BLOCKS.values())[before:]] == [True] * 3
+
+
+def test_source_shows_the_code_a_jacobian_or_hessian_runs(rng, monkeypatch):
+    """srcad.source of a Jacobian (each mode) and of a Hessian is the block form that runs,
+    with what it computes; where there is none, the code run once per column."""
+    from srcad import higher
+    x = rng.normal(size=4)
+    text = srcad.source(srcad.jacobian(vector_field, mode="fwd"), x, 0.3)
+    assert text.startswith("# the jvp along every unit vector") and "_K = dx.shape[0]" in text
+    text = srcad.source(srcad.jacobian(vector_field, mode="rev"), x, 0.3)
+    assert text.startswith("# the vjp of every unit seed") and "def vector_field_grad" in text
+    text = srcad.source(srcad.hessian(rosenbrock), x)
+    assert text.startswith("# the Hessian-vector product along every unit vector") and \
+        "def rosenbrock_jvp_grad" in text
+    monkeypatch.setattr(higher, "_BLOCKS", {})
+    monkeypatch.setattr(higher, "_block_form", lambda *a, **k: (None, None))
+    text = srcad.source(srcad.jacobian(vector_field, mode="fwd"), x, 0.3)
+    assert text.startswith("# the jvp, run once per entry of x") and "_K" not in text
+    text = srcad.source(srcad.hessian(rosenbrock), x)
+    assert text.startswith("# the Hessian-vector product, run once per entry of x")
+    monkeypatch.undo()
+    assert srcad.source(srcad.jacobian(lambda v: np.sin(v) * v), 0.5).startswith(
+        "# the jvp, run once")  # (a scalar x: one column)
 
 
 def test_second_order_refusals():
