@@ -10,8 +10,10 @@ result), with `np` (NumPy) and `rt` (srcad.runtime) available. Three verbs:
     nondiff(keys...)                    zero derivative everywhere (floor, sign, shapes, ...)
 
 In `elementwise` and `adjoint`, a parameter named in `params` but given no partial has no
-derivative srcad knows: differentiating through it is an error, never a silent zero. A `*` in
-`params` makes the parameters after it keyword-only, as in NumPy's signature.
+derivative srcad knows: differentiating through it is an error, never a silent zero. A partial
+(or a tangent) `x * 0.0` says the derivative is zero (a shape donor, a piecewise-constant
+dependence): the transforms emit no term for it. A `*` in `params` makes the parameters after
+it keyword-only, as in NumPy's signature.
 
 Forward mode (transforms/forward.py) takes its tangents from the same entries. It derives them
 where the reverse rule allows: an elementwise partial with `g` replaced by the argument's
@@ -31,6 +33,7 @@ Structural cases (subscripts, stores, copies) are statements, not expressions; t
 
 import math
 import operator
+import re
 from dataclasses import dataclass, field
 
 import gast
@@ -91,6 +94,11 @@ class Rule:
         """`bind`, with defaults as constant nodes: what templates are filled with."""
         return {p: v if isinstance(v, gast.AST) else templates.make_const(v)
                 for p, v in self.bind(args, keywords).items()}
+
+
+def is_zero(template):
+    """Does the partial or tangent `template` declare a zero derivative (`x * 0.0`)?"""
+    return re.fullmatch(r"\w+ \* 0\.0", template) is not None
 
 
 def _parse_params(params, partials):

@@ -433,6 +433,9 @@ def test_source_shows_the_code_a_jacobian_or_hessian_runs(rng, monkeypatch):
     text = srcad.source(srcad.hessian(rosenbrock), x)
     assert text.startswith("# the Hessian-vector product along every unit vector") and \
         "def rosenbrock_jvp_grad" in text
+    X, y = rng.normal(size=(5, 4)), np.sign(rng.normal(size=5))
+    # (a rule's zero partial, the shape donor of a broadcast tangent, adds no term)
+    assert "* 0.0" not in srcad.source(srcad.hvp(regularised_logistic), x, X, y, 0.3, x)
     monkeypatch.setattr(higher, "_BLOCKS", {})
     monkeypatch.setattr(higher, "_block_form", lambda *a, **k: (None, None))
     text = srcad.source(srcad.jacobian(vector_field, mode="fwd"), x, 0.3)

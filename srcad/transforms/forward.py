@@ -213,9 +213,11 @@ class Tangents:
             if rule.on_scalar is not None and not self.ty(bound[param].id).is_array:
                 terms.append(templates.fill(rule.on_scalar, **fill, g=t))
             elif param in rule.tangents:
-                terms.append(templates.fill(rule.tangents[param], **fill, t=t))
+                if not rules.is_zero(rule.tangents[param]):
+                    terms.append(templates.fill(rule.tangents[param], **fill, t=t))
             elif rule.broadcasting and param in rule.partials:
-                terms.append(templates.fill(rule.partials[param], **fill, g=t))
+                if not rules.is_zero(rule.partials[param]):
+                    terms.append(templates.fill(rule.partials[param], **fill, g=t))
             elif rule.slicewise and param in rule.partials:
                 terms.append(self.slice_term(rule, param, fill, z, t))
             else:
@@ -224,6 +226,8 @@ class Tangents:
                                        "one: use grad or vjp)" if param in rule.partials else
                                        f"srcad has no derivative of {what} with respect to its "
                                        f"argument '{param}'", loc)
+        if not terms:
+            return None
         tangent = _sum_of(terms)
         if rule.broadcasting and self.ty(z).is_array and not self.has_result_shape(
                 z, bound, rule):
@@ -314,13 +318,14 @@ class Tangents:
         want = self.shapes.get(z)
         if want is None:
             return False
+        terms = {p: rule.partials.get(p, "") for p, node in bound.items()
+                 if self.carries(node) and not rules.is_zero(rule.partials.get(p, ""))}
         names = set()
         for param, node in bound.items():
             if not isinstance(node, gast.Name):
                 continue
-            used = node.id in self.active or any(
-                param in templates.names_in(rule.partials.get(p, ""))
-                for p, other in bound.items() if self.carries(other))
+            used = node.id in self.active and param in terms or any(
+                param in templates.names_in(partial) for partial in terms.values())
             if used:
                 names.add(node.id)
         return any(self.shapes.get(n) == want for n in names)

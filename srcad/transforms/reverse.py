@@ -362,7 +362,10 @@ class Differentiator(SavePlanner):
                 raise UnsupportedError(f"srcad has no derivative of {what} with respect to "
                                        f"its argument '{param}'", loc)
             scalar = rule.on_scalar is not None and not self.ty(node.id).is_array
-            partial = templates.fill(rule.on_scalar if scalar else rule.partials[param], **fill)
+            template = rule.on_scalar if scalar else rule.partials[param]
+            if rules.is_zero(template):
+                continue
+            partial = templates.fill(template, **fill)
             if rule.broadcasting:
                 partial = self.reduce_to(partial, self.ty(z), node.id, same_shape_as=z)
             out.append(self.accumulate(node.id, partial))
