@@ -156,8 +156,8 @@ class Signature:
         self.by_keyword = frozenset()  # the positional parameters a call may name
 
     def now(self):
-        if self.follow is not None:
-            self.follow()
+        if self.follow is not None and self.follow():
+            self.made = None
         defaults = (getattr(self.fn, "__defaults__", None),
                     getattr(self.fn, "__kwdefaults__", None))
         if self.made is None or not all(frontend.same_object(a, b) for a, b in
@@ -490,11 +490,15 @@ class Gradient:
                 return None
         return tuple(values) if named == len(kwargs) else None
 
-    def __call__(self, /, *args, **kwargs):  # (`/`: a parameter may be named self)
+    def refresh(self):
+        """Made again if the object it differentiates had its class or `__call__` replaced."""
         if self._called is not None:
             obj, cls, method = self._called
             if type(obj) is not cls or cls.__call__ is not method:
                 self.__init__(*self._made_with)
+
+    def __call__(self, /, *args, **kwargs):  # (`/`: a parameter may be named self)
+        self.refresh()
         if self._positional and (kwargs or len(args) < len(self.params)):
             values = self.positional(args, kwargs)
             if values is not None:
@@ -647,7 +651,7 @@ def _calling_custom(custom):
                                      f"    return _fn({', '.join(call)})\n", namespace)
     function.__qualname__ = custom.fn.__qualname__
 
-    def follow():  # (the same parameters: the same defaults)
+    def follow():  # (the same parameters: the same defaults; Signature sees them change)
         function.__defaults__ = custom.fn.__defaults__
         function.__kwdefaults__ = custom.fn.__kwdefaults__
     function.__srcad_follow__ = follow
@@ -662,6 +666,13 @@ def _calling(fn):
     def calling(*values):
         return call_with_values(fn, values)
     calling.__signature__ = inspect.signature(fn)
+
+    def follow():  # (a wrapper's signature is the wrapped function's, defaults and all)
+        now = inspect.signature(fn)
+        changed = now != calling.__signature__
+        calling.__signature__ = now
+        return changed
+    calling.__srcad_follow__ = follow
     inner = fn.func if isinstance(fn, functools.partial) else fn
     name = getattr(inner, "__qualname__", None) or type(inner).__qualname__
     calling.__name__ = calling.__qualname__ = \
@@ -1037,6 +1048,7 @@ def _jvp_known(known, primals, tangents):
     if known is None:
         return None
     g, spec = known
+    g.refresh()
     if spec.code is not g.fn.__code__ or len(primals) != len(g.params):  # (defaults: bind)
         return None
     flat = []
@@ -1099,7 +1111,9 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
         g = _JVPS.get(key)
     except TypeError:  # (an unhashable callable)
         key, g = None, None
-    if g is None:
+    if g is not None:
+        g.refresh()
+    else:
         g = Gradient(fn, wrt, "jvp", mode, jit, cache, fastmath)
         if key is not None:
             _JVPS[key] = g
@@ -1117,18 +1131,20 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
 
 def _collected_or_keyword_only(fn):
     """The first parameter of the Python function `fn` that is not positional: `*args`,
-    `**kwargs` (with its stars) or a keyword-only name; None if there is none (or `fn` is not
-    a Python function: a library function's rule says its parameters). Read from its code,
-    not inspect.signature, which takes a `__signature__` that functools.wraps may have copied
-    from what it wraps."""
+    `**kwargs` (with its stars) or a keyword-only name without a default (one with a default
+    takes it); None if there is none (or `fn` is not a Python function: a library function's
+    rule says its parameters). Read from its code, not inspect.signature, which takes a
+    `__signature__` that functools.wraps may have copied from what it wraps."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return None
     names, count, kwonly = code.co_varnames, code.co_argcount, code.co_kwonlyargcount
     if code.co_flags & inspect.CO_VARARGS:
         return "*" + names[count + kwonly]
-    if kwonly:
-        return names[count]
+    defaults = getattr(fn, "__kwdefaults__", None) or {}
+    for name in names[count:count + kwonly]:
+        if name not in defaults:
+            return name
     if code.co_flags & inspect.CO_VARKEYWORDS:
         return "**" + names[count]
     return None

@@ -142,10 +142,14 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         for ref, value in captured.items():
             first = self._compiled_with.get(ref, value)
             if not _same(value, first):
+                what, fix = f"'{ref.key}'", "pass it as an argument"
+                if ref.key in ("__defaults__", "__kwdefaults__"):
+                    what = f"the defaults ({ref.key}) of {ref.container.__name__}"
+                    fix = "pass the argument in the call"
                 raise UnsupportedError(
-                    f"custom_vjp function {name} reads '{ref.key}', changed since Numba "
-                    f"compiled it with the first value ({first!r}; Numba keeps what it "
-                    "compiled for the process): pass it as an argument")
+                    f"custom_vjp function {name} reads {what}, changed since Numba compiled "
+                    f"it with the first value ({first!r}; Numba keeps what it compiled for the "
+                    f"process): {fix}")
 
     def __call__(self, *args, **kwargs):
         from .tape.tensor import Tensor, _apply
@@ -174,7 +178,8 @@ def _may_change(array):
 def _same(value, first):
     """Is `value` what Numba compiled in as `first`: the same object, or an equal number or
     tuple of numbers (a read-only array rebound to another is not)?"""
-    if value is first:
+    from .compiler.frontend import same_object
+    if same_object(value, first):  # (a dict the same as its snapshot `first`)
         return True
     try:
         return type(value) is type(first) and not isinstance(value, np.ndarray) and \
@@ -184,7 +189,7 @@ def _same(value, first):
 
 
 def _captured(fn, seen, out):
-    from .compiler.frontend import Ref, names_read
+    from .compiler.frontend import Ref, names_read, snapshot
     fn = getattr(fn, "py_func", fn)  # (a Numba dispatcher: its Python function)
     if isinstance(fn, custom_vjp):
         for part in (fn.fn, fn.vjp, fn.jvp):
@@ -193,6 +198,9 @@ def _captured(fn, seen, out):
     if not isinstance(fn, types.FunctionType) or id(fn) in seen:
         return
     seen.add(id(fn))
+    # (Numba compiles a function's defaults in with it, as the values it reads)
+    out[Ref(fn, "__defaults__", "attr")] = fn.__defaults__
+    out[Ref(fn, "__kwdefaults__", "attr")] = snapshot(fn.__kwdefaults__)
     names = names_read(fn.__code__)
     found = [(Ref(fn.__globals__, n, "item"), fn.__globals__[n])
              for n in sorted(names & fn.__globals__.keys())]

@@ -15,6 +15,7 @@ reads like a user's. Everything here differentiates that function again:
 
 import inspect
 import itertools
+import types
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class _TangentCode:
         arguments' labels) for `bound` (one value per parameter of f) and the tangents of the
         arguments differentiated (one each, None for zero)."""
         g = self.g
+        g.refresh()
         flat, structures, labels = g.layout(bound)
         types = g.arg_types(flat, labels)
         flat_tangents = api.flat_tangents_of(g, tangents, flat, structures, labels)
@@ -145,6 +147,7 @@ class Hvp:
             return None
         spec, outer = known
         x, v = args[self.code.g.wrt_index[0]], args[-1]
+        self.code.g.refresh()
         if spec.code is not self.code.g.fn.__code__ or np.shape(v) != np.shape(x) or \
                 not api._valid(spec):
             return None
@@ -418,7 +421,16 @@ class Jacobian:
                                    "derivative is not supported (srcad.hessian is the Jacobian "
                                    "of a gradient)")
         wrapped, reason = api._as_function(frontend.unwrap(fn), "jacobian", "auto")
-        self.fn = fn if reason is not None else wrapped  # (np.sin: its rule's parameters)
+        # (np.sin: its rule's parameters; an object with a __call__: the object, whose
+        # __call__ srcad.jvp and srcad.vjp read again at each call)
+        called = isinstance(wrapped, types.MethodType) and wrapped.__self__ is fn and \
+            wrapped.__name__ == "__call__"
+        self.fn = fn if reason is not None or called else wrapped
+        if reason is None and api._forwards_everything(wrapped):
+            raise UnsupportedError(
+                f"srcad.jacobian of {wrapped.__qualname__}: it is a decorator's wrapper(*args, "
+                "**kwargs), and the source transform differentiates named parameters (give the "
+                "wrapper the function's parameters, or take the Jacobian of the function itself)")
         self.mode, self.jit = mode, jit
         self._signature = api.Signature(self.fn)
         params = list(self._signature.now().parameters)

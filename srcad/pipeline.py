@@ -249,6 +249,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     for n in used - set(hidden):  # (the values a custom_vjp's code reads: Numba compiles them in)
         if frontend.is_custom_vjp(core.scope.get(n)):
             checks.update(core.scope[n].captured())
+            checks[frontend.Ref(core.scope[n], "fn", "attr")] = core.scope[n].fn
     checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,
                                        checks))
     sources = [codegen.render(f) for f in [grad_def] + chunks]

@@ -502,8 +502,11 @@ def test_keywords_defaults_and_names(rng):
     np.testing.assert_allclose(srcad.hessian(scaled)(np.zeros(0), 0.5), np.zeros((0, 0)))
     J = srcad.jacobian(vector_field, wrt="x")(x, a=0.3)
     assert J.shape == (3, 3)
+    # a keyword-only parameter takes its default; without one, jvp (by position) refuses it
+    assert srcad.jvp(scaled, (x, 0.5, 1.5), (v, None, None))[1] == \
+        pytest.approx(srcad.grad(scaled)(x, 0.5, 1.5) @ v)
     with pytest.raises(TypeError, match="parameter 'c' is keyword-only"):
-        srcad.jvp(scaled, (x, 0.5, 1.5), (v, None, None))
+        srcad.jvp(lambda x, *, c: c * np.sum(x), (x,), (v,))
     # a partial of a Python function is differentiated as the function it calls
     np.testing.assert_allclose(srcad.jvp(functools.partial(rosenbrock), (x,), (v,))[1],
                                srcad.grad(rosenbrock)(x) @ v)

@@ -15,6 +15,7 @@ differentiate another function than the one called.
 import ast
 import builtins
 import copy
+import dis
 import functools
 import inspect
 import linecache
@@ -83,9 +84,13 @@ class Parsed:
         return anno.getanno(node, "loc")
 
 
+_GLOBAL_ACCESS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"}
+
+
 def names_read(code):
-    """The global names `code` (and the functions defined in it) may read."""
-    names = set(code.co_names)
+    """The global names `code` (and the functions defined in it) may read (not every name in
+    its co_names: `np.exp` puts `exp` there, which is no global it reads)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_ACCESS}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= names_read(const)
