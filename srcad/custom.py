@@ -189,7 +189,7 @@ def _same(value, first):
 
 
 def _captured(fn, seen, out):
-    from .compiler.frontend import Ref, names_read, snapshot
+    from .compiler.frontend import Ref, globals_read, is_library, names_read, snapshot
     fn = getattr(fn, "py_func", fn)  # (a Numba dispatcher: its Python function)
     if isinstance(fn, custom_vjp):
         for part in (fn.fn, fn.vjp, fn.jvp):
@@ -201,7 +201,7 @@ def _captured(fn, seen, out):
     # (Numba compiles a function's defaults in with it, as the values it reads)
     out[Ref(fn, "__defaults__", "attr")] = fn.__defaults__
     out[Ref(fn, "__kwdefaults__", "attr")] = snapshot(fn.__kwdefaults__)
-    names = names_read(fn.__code__)
+    names = globals_read(fn.__code__)
     found = [(Ref(fn.__globals__, n, "item"), fn.__globals__[n])
              for n in sorted(names & fn.__globals__.keys())]
     for n, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
@@ -209,8 +209,14 @@ def _captured(fn, seen, out):
             found.append((Ref(cell, n, "cell"), cell.cell_contents))
         except ValueError:  # (an empty cell)
             pass
+    attributes = names_read(fn.__code__)
     for ref, value in found:
-        if isinstance(value, (bool, int, float, complex, np.generic, np.ndarray, tuple)):
+        if isinstance(value, types.ModuleType) and not is_library(value):
+            # (cfg.K: Numba compiles a user module's attribute in too)
+            found += [(Ref(vars(value), a, "item"), vars(value)[a])
+                      for a in sorted(attributes & vars(value).keys())
+                      if not isinstance(vars(value)[a], types.ModuleType)]
+        elif isinstance(value, (bool, int, float, complex, np.generic, np.ndarray, tuple)):
             out[ref] = value
         else:
             _captured(value, seen, out)

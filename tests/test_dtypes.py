@@ -206,3 +206,27 @@ def test_second_derivatives_of_float32_data_with_float64_weights(rng):
         J = srcad.jacobian(field, mode=jacobian_mode)(w, X.astype(f32))
         np.testing.assert_allclose(J, srcad.jacobian(field, mode=jacobian_mode)(
             w, X.astype(f32).astype(np.float64)), rtol=1e-12)
+
+
+def spread_plus(x):
+    return np.var(x) + np.std(x, ddof=1) + np.sum(x) * 0.0
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_float32_variance_takes_its_mean_in_blocks(jit, rng):
+    """2**20 float32 elements of 10000 (plus a spike): Numba's np.mean and np.var add them one
+    after another in float32, whose running sum loses the ones past 2**24 / 625 (var and std of
+    a constant came out far from 0, in value, gradient and tangent); srcad takes the mean in
+    blocks, as NumPy's pairwise sum is exact here."""
+    x = np.full(2 ** 20, 10000.0, dtype=f32)
+    x[rng.integers(x.size)] = 10001.0
+    exact = x.astype(np.float64)
+    expected = np.var(exact) + np.std(exact, ddof=1)
+    value, grad = srcad.value_and_grad(spread_plus, jit=jit)(x)
+    assert value == pytest.approx(expected, rel=1e-3)
+    t = rng.normal(size=x.size).astype(f32)
+    _, tangent = srcad.jvp(spread_plus, (x,), (t,), jit=jit)
+    expected_grad = 2 * (exact - exact.mean()) / x.size + \
+        (exact - exact.mean()) / ((x.size - 1) * np.std(exact, ddof=1))
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-3, atol=1e-7)
+    assert tangent == pytest.approx(float(expected_grad @ t), rel=1e-3, abs=1e-6)

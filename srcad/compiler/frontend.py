@@ -84,16 +84,26 @@ class Parsed:
         return anno.getanno(node, "loc")
 
 
-_GLOBAL_ACCESS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"}
-
-
 def names_read(code):
-    """The global names `code` (and the functions defined in it) may read (not every name in
-    its co_names: `np.exp` puts `exp` there, which is no global it reads)."""
-    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_ACCESS}
+    """The names `code` (and the functions defined in it) may read as globals or as
+    attributes (`cfg.K`: a module's attribute)."""
+    names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= names_read(const)
+    return names
+
+
+_GLOBAL_ACCESS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"}
+
+
+def globals_read(code):
+    """The global names `code` (and the functions defined in it) may read (`np.exp` reads
+    `np`, not a global `exp`)."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_ACCESS}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= globals_read(const)
     return names
 
 

@@ -121,6 +121,10 @@ class _Single(gast.NodeTransformer):
                 not node.keywords:  # (np.sum(x) of float32 elements, as NumPy adds them)
             node.func = templates.fill(f"kn.{node.func.attr}_blocked")
             return self.generic_visit(node)
+        if _is_numpy_call(node, self.np_name, {"var", "std"}) and len(node.args) == 1 and \
+                not node.keywords:  # (Numba's np.var takes its mean as np.mean does)
+            node.func = templates.fill(f"kn.{node.func.attr}_along")
+            return self.generic_visit(node)
         # what NumPy allocates from Python floats is float64 (np.full(n, 0.5), np.arange(1.0))
         if _is_numpy_call(node, self.np_name, ALLOCATIONS):
             if _is_placeholder(node):  # (most arrays a float32 gradient saves are float32)

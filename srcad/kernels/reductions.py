@@ -95,7 +95,7 @@ def row_var(x2, ddof):
 def _row_var(x2, ddof):
     out = np.empty(x2.shape[0], x2.dtype)
     for i in range(x2.shape[0]):
-        mean = np.mean(x2[i])
+        mean = mean_blocked(x2[i])  # (float32: Numba's np.mean stops growing at 2**24)
         total = 0.0
         for j in range(x2.shape[1]):
             total += (x2[i, j] - mean) ** 2
@@ -276,7 +276,7 @@ def _deviation_rows_adjoint(g1, x2, std1, ddof, std):
             scale = g1[i] / (std1[i] * n) if std1[i] > 0 else 0.0
         else:
             scale = g1[i] * 2.0 / n
-        mean = np.mean(x2[i])
+        mean = mean_blocked(x2[i])  # (float32: Numba's np.mean stops growing at 2**24)
         for j in range(x2.shape[1]):
             out[i, j] = (x2[i, j] - mean) * scale
     return out
@@ -319,7 +319,7 @@ def log_softmax_rows_adjoint(g2, ans2):
 def _log_softmax_rows_adjoint(g2, ans2):
     out = np.empty_like(ans2)
     for i in range(ans2.shape[0]):
-        total = np.sum(g2[i])
+        total = sum_blocked(g2[i])
         for j in range(ans2.shape[1]):
             out[i, j] = g2[i, j] - np.exp(ans2[i, j]) * total
     return out

@@ -209,6 +209,10 @@ class Tangents:
             active.discard(rule.params[0])
         fill = dict(bound, ans=_name(z), np=_name(self.np))
         for param in sorted(active, key=rule.params.index):
+            if isinstance(bound[param], gast.Tuple):
+                raise UnsupportedError(f"srcad has no forward-mode derivative of {what} with "
+                                       "respect to values inside a list or tuple argument "
+                                       "(make it an array: np.array([...]))", loc)
             t = self.tangent_of(bound[param])
             if rule.on_scalar is not None and not self.ty(bound[param].id).is_array:
                 terms.append(templates.fill(rule.on_scalar, **fill, g=t))

@@ -348,3 +348,17 @@ def test_det_forward_mode_on_a_singular_matrix_and_its_hessian(jit, rng):
         e[k] = 1e-6
         fd = (grad(a + e.reshape(3, 3)) - grad(a - e.reshape(3, 3))).ravel() / 2e-6
         np.testing.assert_allclose(hessian[:, k], fd, rtol=1e-5, atol=1e-7)
+
+
+def max_of_a_list(x):
+    return np.max([x[0], x[1], x[2]])
+
+
+def test_a_reduction_of_a_list_of_values_is_refused_by_name(rng):
+    """(found by an attack: an internal AttributeError called it a bug in srcad)"""
+    x = rng.normal(size=3)
+    with pytest.raises(srcad.UnsupportedError, match=r"inside a list or tuple argument.*"
+                                                      r"np\.array"):
+        srcad.jvp(max_of_a_list, (x,), (np.ones(3),))
+    with pytest.raises(srcad.UnsupportedError, match="inside a list or tuple argument"):
+        srcad.hessian(max_of_a_list)(x)

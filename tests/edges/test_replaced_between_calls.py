@@ -4,6 +4,7 @@ Every transform follows the change or says it cannot (found by an attack: each o
 the numbers of the old function, silently)."""
 
 import functools
+import types
 
 import numpy as np
 import pytest
@@ -121,6 +122,33 @@ def test_a_global_named_like_an_attribute_a_rule_reads_is_not_read(rng):
         assert tangent == pytest.approx(along(lambda x: np.sum(softplus.fn(x) * x), x, t))
     finally:
         del globals()["exp"]
+
+
+settings = types.ModuleType("settings")  # (a user's module of constants)
+settings.SCALE = 2.0
+
+
+@srcad.custom_vjp
+def scaled_square(v):
+    return settings.SCALE * v * v
+
+
+@scaled_square.defvjp
+def scaled_square_vjp(g, ans, v):
+    return g * 2.0 * settings.SCALE * v
+
+
+def test_a_changed_attribute_of_a_module_a_custom_vjp_reads_is_seen(rng):
+    """Numba compiles `settings.SCALE` into the custom function: changed, the gradient runs
+    on the tape with the new value (it kept the first, silently)."""
+    x = rng.uniform(0.5, 1.5)
+    g = srcad.grad(lambda v: scaled_square(v) * 3.0)
+    assert g(x) == pytest.approx(12.0 * x)
+    settings.SCALE = 5.0
+    try:
+        assert g(x) == pytest.approx(30.0 * x)
+    finally:
+        settings.SCALE = 2.0
 
 
 def forwarding(fn):
