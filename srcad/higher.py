@@ -253,6 +253,17 @@ def _by_position(fn, signature):
     return function
 
 
+def _refuse_writes_of_data(spec, what):
+    """A Jacobian or Hessian runs the function once per column: one that writes into an array
+    it reads from outside would see, in each, what the last wrote."""
+    if spec is not None and spec.generated is not None and spec.generated.writes_data:
+        raise UnsupportedError(
+            f"{what}: {spec.generated.fn.__qualname__} writes into an array it reads from "
+            "outside (a global's, a closure's): the columns of a Jacobian or Hessian are runs "
+            "of it, each would see what the one before wrote (srcad.grad, srcad.jvp and "
+            "srcad.hvp run it once; or pass the array as an argument)")
+
+
 def _float_argument(x, what):
     if not (isinstance(x, (float, np.floating)) or
             isinstance(x, np.ndarray) and x.dtype.kind == "f"):
@@ -281,7 +292,8 @@ class Hessian:
         basis = _basis(x)
         columns = []
         for e in itertools.islice(basis, 1):
-            outer, call_args, _ = self.product.outer_gradient(bound, e)
+            outer, call_args, spec = self.product.outer_gradient(bound, e)
+            _refuse_writes_of_data(spec, self.__qualname__)
             columns.append(np.ravel(_restructure(outer(*call_args), x)))
         direct = outer._last.direct() if columns and outer._last is not None and \
             api._call_key(call_args) is not None else None  # (a tuple read from a global: no)
@@ -486,9 +498,10 @@ class Jacobian:
         for e in itertools.islice(basis, 1):
             tangents[self.wrt] = e
             columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
-        spec = api.jvp_specialization(self.fn, args, tangents, self.jit) \
-            if columns and np.ndim(value) and np.ndim(x) else None
-        direct = spec.direct() if spec is not None else None
+        spec = api.jvp_specialization(self.fn, args, tangents, self.jit)
+        _refuse_writes_of_data(spec, self.__qualname__)
+        direct = spec.direct() if spec is not None and columns and np.ndim(value) and \
+            np.ndim(x) else None
         if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
             kernel, hidden = direct
             out = _run_as_block(spec.generated, "jvp", args, (*args, *hidden, _unit_vectors(x)))
@@ -508,6 +521,7 @@ class Jacobian:
         basis = _basis(seed)
         rows = [np.ravel(pullback(e)) for e in itertools.islice(basis, 1)]
         spec = getattr(pullback, "specialization", lambda: None)()
+        _refuse_writes_of_data(spec, self.__qualname__)
         direct = spec.direct() if spec is not None and rows and np.ndim(value) and \
             np.ndim(x) and api._call_key(args) is not None else None
         if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)

@@ -270,6 +270,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                                 tuple(hidden), tuple(core.refs[n] for n in hidden),
                                 tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
                                 tuple(checks.items()), written,
+                                bool(set(hidden) & (names_written | updated)),
                                 tuple(q.describe() for q in plans.values()) +
                                 tuple(anno.getanno(grad_def, "fused", ())), text, scope, stages)
     if name is not None:

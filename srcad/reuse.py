@@ -50,6 +50,7 @@ class Generated:
     hidden_types: tuple = ()  # the types the gradient was generated for
     checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
     written: tuple = ()  # the indices of the array arguments the function writes into
+    writes_data: bool = False  # it writes into data it reads from outside (a global array)
     loops: tuple = ()  # with parallel=True, what runs in parallel and what not, and why
     text: str = ""  # the generated module (srcad.dask ships it to its workers)
     scope: dict = field(default_factory=dict)  # the module's names from the function's scope
@@ -58,7 +59,7 @@ class Generated:
 
 # the fields of a Generated an entry keeps as they are (the others are found again)
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written",
-           "loops")
+           "writes_data", "loops")
 
 
 def entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_shapes,

@@ -189,3 +189,31 @@ def test_jvp_takes_keyword_only_parameters_at_their_defaults(jit, rng):
         assert srcad.jvp(cubed_sum, (x,), (t,), jit=jit)[1] == \
             pytest.approx(np.sum(3 * c * x ** 2 * t))
     cubed_sum.__kwdefaults__["c"] = 1.5
+
+
+COUNTER = np.zeros(1)
+WEIGHTS = np.array([1.0, 2.0, 3.0])
+
+
+def counted(x):
+    COUNTER[0] += 1.0  # (a running state: each call sees the last one's)
+    return x ** 2 * COUNTER[0] * WEIGHTS
+
+
+def weighted(x):
+    return x ** 2 * WEIGHTS  # (reads the global array, writes nothing)
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_a_jacobian_of_a_function_writing_a_global_array_is_refused(jit, rng):
+    """A Jacobian's (Hessian's) columns are runs of the function: each saw the state the one
+    before left (found by an attack: numbers that match no call of f)."""
+    x = rng.normal(size=3)
+    for derivative in (srcad.jacobian(counted, mode="fwd", jit=jit),
+                       srcad.jacobian(counted, mode="rev", jit=jit),
+                       srcad.hessian(lambda x: np.sum(counted(x)), jit=jit)):
+        with pytest.raises(srcad.UnsupportedError, match="writes into an array it reads"):
+            derivative(x)
+    np.testing.assert_allclose(srcad.jacobian(weighted, jit=jit)(x), np.diag(2 * x * WEIGHTS))
+    np.testing.assert_allclose(srcad.hessian(lambda x: np.sum(weighted(x)), jit=jit)(x),
+                               np.diag(2 * WEIGHTS))
