@@ -150,7 +150,8 @@ class Signature:
 
     def __init__(self, fn):
         self.fn, self.made, self.defaults = fn, None, None
-        # a wrapper srcad made (of a custom_vjp, a partial) takes its source's current defaults
+        # a wrapper srcad made (of a custom_vjp, a partial, a *args wrapper) takes what it wraps'
+        # current defaults when its `__srcad_follow__()` runs (True: its signature is new)
         self.follow = getattr(fn, "__srcad_follow__", None)
         self.default_values = {}  # parameter -> its default, of the signature `now` gave
         self.by_keyword = frozenset()  # the positional parameters a call may name
