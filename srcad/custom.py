@@ -211,12 +211,17 @@ def _captured(fn, seen, out):
             pass
     attributes = names_read(fn.__code__)
     for ref, value in found:
-        if isinstance(value, types.ModuleType) and not is_library(value):
-            # (cfg.K: Numba compiles a user module's attribute in too)
-            found += [(Ref(vars(value), a, "item"), vars(value)[a])
-                      for a in sorted(attributes & vars(value).keys())
-                      if not isinstance(vars(value)[a], types.ModuleType)]
-        elif isinstance(value, (bool, int, float, complex, np.generic, np.ndarray, tuple)):
-            out[ref] = value
-        else:
-            _captured(value, seen, out)
+        if not isinstance(value, types.ModuleType):
+            _capture(ref, value, seen, out)
+        elif not is_library(value):  # (cfg.K: Numba compiles a user module's attribute in too)
+            for a in sorted(attributes & vars(value).keys()):
+                if not isinstance(vars(value)[a], types.ModuleType):
+                    _capture(Ref(vars(value), a, "item"), vars(value)[a], seen, out)
+
+
+def _capture(ref, value, seen, out):
+    """A number, array or tuple at `ref` is captured; a function is followed."""
+    if isinstance(value, (bool, int, float, complex, np.generic, np.ndarray, tuple)):
+        out[ref] = value
+    else:
+        _captured(value, seen, out)

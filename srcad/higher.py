@@ -500,8 +500,7 @@ class Jacobian:
             columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
         spec = api.jvp_specialization(self.fn, args, tangents, self.jit)
         _refuse_writes_of_data(spec, self.__qualname__)
-        direct = spec.direct() if spec is not None and columns and np.ndim(value) and \
-            np.ndim(x) else None
+        direct = _direct(spec, args, x, value, forward=True)
         if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
             kernel, hidden = direct
             out = _run_as_block(spec.generated, "jvp", args, (*args, *hidden, _unit_vectors(x)))
@@ -522,8 +521,7 @@ class Jacobian:
         rows = [np.ravel(pullback(e)) for e in itertools.islice(basis, 1)]
         spec = getattr(pullback, "specialization", lambda: None)()
         _refuse_writes_of_data(spec, self.__qualname__)
-        direct = spec.direct() if spec is not None and rows and np.ndim(value) and \
-            np.ndim(x) and api._call_key(args) is not None else None
+        direct = _direct(spec, args, x, value, forward=False)
         if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
             kernel, hidden = direct
             out = _run_as_block(spec.generated, "grad", args,
@@ -540,7 +538,6 @@ class Jacobian:
         block of every unit seed (or the vjp, run once per row)."""
         args = self.bind(_or_floats(args, kwargs, len(self._signature.now().parameters)), kwargs)
         forward, x, tangents, value = self.plan(args)
-        blocks = np.ndim(x) and np.ndim(value) and api._call_key(args) is not None
         if forward:
             tangents[self.wrt] = next(_basis(x))
             spec = api.jvp_specialization(self.fn, args, tangents, self.jit)
@@ -555,9 +552,20 @@ class Jacobian:
                     "the vjp, run once per entry of the output (a row)")
         if spec.generated is None:
             return f"# {self.__qualname__} runs on the runtime tape: {spec.reason}\n"
-        if not blocks:
+        if _direct(spec, args, x, value, forward) is None:
             return f"# {what[1]}\n{spec.generated.source}"
         return _block_source(spec.generated, "jvp" if forward else "grad", args, False, what)
+
+
+def _direct(spec, args, x, value, forward):
+    """`spec.direct()` (the kernel that runs a block, or the columns in one compiled loop) when
+    a Jacobian's call runs it: an array x and value, a column (row) at least, and in reverse
+    mode plain arguments; else None."""
+    if spec is None or not (np.ndim(x) and np.ndim(value)) or \
+            not np.size(x if forward else value) or \
+            not forward and api._call_key(args) is None:
+        return None
+    return spec.direct()
 
 
 _BLOCKS = {}  # (id of a derivative's Generated, along_last) -> (it, block form, kernel)

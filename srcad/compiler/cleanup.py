@@ -558,20 +558,22 @@ def _holds_call(stmt, key, ctx):
 
 
 def _replace_calls(stmt, key, name, ctx):
-    """Replace the calls `key` in `stmt` by reads of `name` (not the value of `name = call`)."""
-    replaced = []
-
-    class Replace(gast.NodeTransformer):
-        def visit_Call(self, n):
-            if _key_of(n, ctx) == key:
-                replaced.append(n)
-                return _name(name)
-            return self.generic_visit(n)
+    """Replace the calls `key` in `stmt` by reads of `name` (not in `name = ...`); whether
+    any was."""
     if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
             stmt.targets[0].id == name:
         return False
+    replaced = False
+
+    class Replace(gast.NodeTransformer):
+        def visit_Call(self, n):
+            nonlocal replaced
+            if _key_of(n, ctx) == key:
+                replaced = True
+                return _name(name)
+            return self.generic_visit(n)
     Replace().visit(stmt)
-    return bool(replaced)
+    return replaced
 
 
 class _Held:
