@@ -76,38 +76,46 @@ def numba_compatible(fn_def, types, single=False):
     _IntegerPowers(types, single).visit(fn_def)
     _formatted_messages(fn_def)
     _buffer_slice_updates(fn_def, types)
-    for node in gast.walk(fn_def):
-        if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
-                typeinfer.is_pair_of_index_arrays(node.value, ty):
-            sub = node.value
-            node.value = templates.fill("rt.take_pairs(x, i, j)", x=sub.value,
-                                        i=sub.slice.elts[0], j=sub.slice.elts[1])
-        if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) and \
-                node.slice.value is Ellipsis:  # x[...] (numba cannot lower it on 1-D arrays)
-            node.slice = gast.Slice(lower=None, upper=None, step=None)
-        if not isinstance(node, gast.Call):
-            continue
-        func = anno.getanno(node.func, "func")
-        numpy_attribute = isinstance(node.func, gast.Attribute)  # (np.f, not f imported)
-        if func is np.matmul and numpy_attribute:  # same as np.dot for 1-D and 2-D
-            node.func.attr = "dot"
-            continue
-        if func is abs and len(node.args) == 1 and _is_array(node.args[0], ty):
-            node.func = templates.fill("rt.absolute")
-            continue
-        if func is np.float64 and numpy_attribute and len(node.args) == 1 and \
-                _is_array(node.args[0], ty):  # (Numba converts only scalars with it)
-            node.func.attr, node.keywords = "asarray", [
-                gast.keyword(arg="dtype", value=templates.fill("np.float64", np=node.func.value))]
-            continue
-        if func is np.array and numpy_attribute and len(node.args) == 1 and \
-                isinstance(node.args[0], gast.Tuple) and \
-                any(_is_array(e, ty) for e in node.args[0].elts):
-            node.func.attr = "stack"
-            continue
-        compiled = _forward_form(node, func, ty)
-        if compiled is not None:
-            node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
+    todo = [fn_def]
+    while todo:
+        node = todo.pop()
+        _compatible_node(node, ty)
+        todo.extend(gast.iter_child_nodes(node))  # (after: a replaced call's arguments are new)
+
+
+def _compatible_node(node, ty):
+    """One node of `numba_compatible`."""
+    if isinstance(node, gast.Assign) and isinstance(node.value, gast.Subscript) and \
+            typeinfer.is_pair_of_index_arrays(node.value, ty):
+        sub = node.value
+        node.value = templates.fill("rt.take_pairs(x, i, j)", x=sub.value,
+                                    i=sub.slice.elts[0], j=sub.slice.elts[1])
+    if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) and \
+            node.slice.value is Ellipsis:  # x[...] (numba cannot lower it on 1-D arrays)
+        node.slice = gast.Slice(lower=None, upper=None, step=None)
+    if not isinstance(node, gast.Call):
+        return
+    func = anno.getanno(node.func, "func")
+    numpy_attribute = isinstance(node.func, gast.Attribute)  # (np.f, not f imported)
+    if func is np.matmul and numpy_attribute:  # same as np.dot for 1-D and 2-D
+        node.func.attr = "dot"
+        return
+    if func is abs and len(node.args) == 1 and _is_array(node.args[0], ty):
+        node.func = templates.fill("rt.absolute")
+        return
+    if func is np.float64 and numpy_attribute and len(node.args) == 1 and \
+            _is_array(node.args[0], ty):  # (Numba converts only scalars with it)
+        node.func.attr, node.keywords = "asarray", [
+            gast.keyword(arg="dtype", value=templates.fill("np.float64", np=node.func.value))]
+        return
+    if func is np.array and numpy_attribute and len(node.args) == 1 and \
+            isinstance(node.args[0], gast.Tuple) and \
+            any(_is_array(e, ty) for e in node.args[0].elts):
+        node.func.attr = "stack"
+        return
+    compiled = _forward_form(node, func, ty)
+    if compiled is not None:
+        node.func, node.args, node.keywords = compiled.func, compiled.args, compiled.keywords
 
 
 def _is_number(node, ty):

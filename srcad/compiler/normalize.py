@@ -38,13 +38,13 @@ import gast
 import numpy as np
 import scipy.linalg
 
-from . import anno, inlining, jumps, templates
 from .. import rules, runtime
 from ..errors import UnsupportedError
-from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
+from . import anno, inlining, jumps, templates
+from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from .names import Namer
 
 BINOPS = {
@@ -188,6 +188,42 @@ def _writes_into_an_argument(target, call):
             break  # (after *operands, nothing is positional)
         positional.append(p.name)
     return "out" in positional[:len(call.args)]
+
+
+def _without_none_defaults(target, call):
+    """np.max(x, 1, None, True) as np.max(x, 1, keepdims=True), np.exp(x, None) as np.exp(x):
+    an argument of None where the parameter's default is None is left out (the arguments after
+    it become keywords), so an `out` of None is no write."""
+    if any(isinstance(a, gast.Starred) for a in call.args):
+        return call
+    if isinstance(target, np.ufunc):
+        if all(_is_none(a) for a in call.args[target.nin:]):
+            call.args = call.args[:target.nin]
+        return call
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return call
+    defaults_none = {name for name, p in params.items() if p.default is None}
+    call.keywords = [k for k in call.keywords
+                     if not (k.arg in defaults_none and _is_none(k.value))]
+    names = [name for name, p in params.items()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    nones = [i for i, (name, arg) in enumerate(zip(names, call.args))
+             if name in defaults_none and _is_none(arg)]
+    if nones and params[names[nones[0]]].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and \
+            all(params[name].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+                for name in names[nones[0]:len(call.args)]):
+        at = nones[0]
+        call.keywords = [gast.keyword(arg=name, value=arg)
+                         for i, (name, arg) in enumerate(zip(names, call.args))
+                         if i > at and i not in nones] + call.keywords
+        call.args = call.args[:at]
+    return call
+
+
+def _is_none(node):
+    return isinstance(node, gast.Constant) and node.value is None
 
 
 def _refuse_a_write(call):
@@ -934,6 +970,7 @@ class _Lowering:
                         target=_name(item, gast.Store()), iter=node.args[0], ifs=[],
                         is_async=0)])] + node.args[1:], keywords=node.keywords), node)
             return self.comprehension_sum(node)
+        node = _without_none_defaults(target, node)
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
         if target is np.average:
@@ -967,7 +1004,7 @@ class _Lowering:
                 target, func = np.array, self.numpy_call(np.array, []).func
             elif not isinstance(given[0], gast.Tuple):
                 return self.array_of(given, node, copy=target is np.array)
-        args = [self.call_arg(a) for a in given]
+        args = [self.call_arg(a) for a in self.literal_arrays(target, given)]
         keywords = [gast.keyword(arg=k.arg, value=self.call_arg(k.value))
                     for k in node.keywords
                     # (einsum's optimize= chooses an order of contraction, not a result)
@@ -994,6 +1031,17 @@ class _Lowering:
         call = gast.Call(func=anno.deepcopy(func), args=args, keywords=keywords)
         anno.setanno(call.func, "func", target)
         return call
+
+    def literal_arrays(self, target, given):
+        """np.sum([a, b]), np.exp((a, b)): a list or tuple written where NumPy reads an array
+        is the array NumPy makes of it (a tuple argument carries no derivative)."""
+        rule = rules.lookup(target)
+        if rule is None or rule.piece is not None or not (rule.broadcasting or rule.slicewise):
+            return given
+        arrays = len(given) if rule.broadcasting else 1
+        return [self.numpy_call(np.array, [self.rows_as_arrays(_lists_as_tuples(a))])
+                if i < arrays and isinstance(a, (gast.List, gast.Tuple)) else a
+                for i, a in enumerate(given)]
 
     def results_apart(self, target, args, keywords, node):
         """A tuple of atoms, one per result of `target`, each computed by its own primitive."""

@@ -98,10 +98,28 @@ def an_array_written_in_the_call_in_a_dtype(x):
     return np.sum(y * y)
 
 
+def reductions_of_lists(x):
+    # (a list where NumPy reads an array was a tuple argument: refused, then the tape refused it)
+    a, b = x[:2], x[2:]
+    return np.sum([x[0] * x[1], x[2]]) + np.max((x[0] * 2.0, x[1], x[3])) + \
+        np.mean([x[0], x[1] * x[2]]) + np.sum(np.exp([x[0], x[3]])) + \
+        np.sum(np.maximum([x[0], x[1]], [x[2], 0.5])) + np.sum(np.sum([a, b], axis=0) ** 2) + \
+        np.sum(np.prod([[x[0], x[1]], [x[2], x[0]]], axis=0))
+
+
+def arguments_of_none(x):
+    # (an out of None by position was refused as a write; a dtype of None by position as an
+    # argument too many)
+    m = x.reshape(2, 2)
+    return np.sum(np.max(m, 1, None, True) * m) + np.sum(np.exp(x, None)) + \
+        np.cumsum(x, 0, None, None)[-1] + np.sum(np.mean(m, axis=0, out=None))
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
-         ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype]
+         ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
+         reductions_of_lists, arguments_of_none]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -113,7 +131,8 @@ def test_idioms(fn, jit, rng):
         check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("fn", [newaxis_of_an_element, ellipsis_of_numpy_scalars])
+@pytest.mark.parametrize("fn", [newaxis_of_an_element, ellipsis_of_numpy_scalars,
+                                reductions_of_lists, arguments_of_none])
 def test_tangent_of_an_elements_view(fn, jit, rng):
     x, t = rng.uniform(0.1, 0.9, 4), rng.standard_normal(4)
     value, tangent = srcad.jvp(fn, (x,), (t,), mode="source", jit=jit)
