@@ -190,6 +190,7 @@ class Gradient:
         if not callable(fn):
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
+        self.given_0d = False  # (whether the last call bound a 0-d array argument)
         if self.no_source is None and _forwards_everything(self.fn):
             reason = (f"{self.fn.__qualname__} is a decorator's wrapper(*args, **kwargs): "
                       "srcad's source transform differentiates named parameters (give the "
@@ -236,7 +237,10 @@ class Gradient:
     def bind(self, args, kwargs):
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return tuple(_scalar_if_0d(bound.arguments[p]) for p in self.params)
+        values = tuple(bound.arguments[p] for p in self.params)
+        # (what the code takes for a 0-d array is the number it holds: _refuse_0d_writes)
+        self.given_0d = any(type(v) is np.ndarray and v.ndim == 0 for v in values)
+        return tuple(map(_scalar_if_0d, values))
 
     def layout(self, args):
         """The call's arguments as the generated code takes them: (flat arguments, a structured
@@ -453,6 +457,7 @@ class Gradient:
         the generated code that argument as a number)."""
         if not any(type(a) is np.ndarray and a.ndim == 0 for a in (*args, *kwargs.values())):
             return grads
+        _refuse_0d_writes(self._last, True)
         given = self.signature.bind(*args, **kwargs).arguments
         return tuple(np.asarray(grad, given[name].dtype)
                      if type(given.get(name)) is np.ndarray and given[name].ndim == 0 else grad
@@ -740,6 +745,15 @@ def numpy_scalars(flat):
     return tuple(k for k, value in enumerate(flat) if isinstance(value, np.generic))
 
 
+def _refuse_0d_writes(spec, given_0d):
+    """An AliasingError if the call was given a 0-d array and the code `spec` ran updates a
+    number in place while another name for it is read later (NumPy changes a 0-d array in
+    place, the generated code the number it holds)."""
+    generated = spec.generated if spec is not None else None
+    if given_0d and generated is not None and generated.zero_d_writes:
+        raise AliasingError(generated.zero_d_writes)
+
+
 def _scalar_if_0d(value):
     return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
 
@@ -1008,6 +1022,7 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
         return known
     g, bound, *_, flat_tangents = _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath)
     value, _, (tangent,) = g.evaluate(bound, tangents=flat_tangents)
+    _refuse_0d_writes(g._last, g.given_0d)
     if key is not None:
         _JVP_KNOWN[key] = (g, g._last)
     return value, _plain(tangent, value)

@@ -74,6 +74,7 @@ class _TangentCode:
         positions `wrt` (None: the leaves of the arguments differentiated), its arguments at
         `bound`, the tangent function's specialization); `made` keeps the gradient objects."""
         spec, call_args, labels = self.prepare(bound, tangents)
+        api._refuse_0d_writes(spec, self.g.given_0d)
         function = spec.generated.jittable
         outer = made.get((function, wrt))
         if outer is None:
@@ -383,7 +384,8 @@ class Nested:
 
     def __call__(self, /, *args, **kwargs):
         bound = api.Gradient.bind(self, args, kwargs)
-        outer, call_args, _ = self.outer_gradient(bound)
+        outer, call_args, spec = self.outer_gradient(bound)
+        api._refuse_0d_writes(spec, self.given_0d)
         out = outer(*call_args)
         value, grads = out if self.kind == "value_and_grad" else (None, out)
         if any(pytrees.is_structured(bound[j]) for j in self.wrt_index):

@@ -174,6 +174,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
     _check_ranges(core.tree, types, core.origins)
     _check_augmented(core.tree, types)
+    _check_number_stores(core.tree, types)
     _check_integer_powers(core.tree, types,
                           bools.numpy_scalars(core.tree, types, core.scope, numpy_args))
     aliases = aliasing.analyze(core.tree, types, core.origins)
@@ -272,7 +273,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                                 tuple(checks.items()), written,
                                 bool(set(hidden) & (names_written | updated)),
                                 tuple(q.describe() for q in plans.values()) +
-                                tuple(anno.getanno(grad_def, "fused", ())), text, scope, stages)
+                                tuple(anno.getanno(grad_def, "fused", ())), text, scope, stages,
+                                aliasing.zero_d_writes(core.tree, types, core.origins))
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated
@@ -341,6 +343,21 @@ def _check_integer_powers(tree, types, numpy_scalars):
             raise UserCodeError(f"{anno.getanno(node, 'loc')}: NumPy's integers to a negative "
                                 "integer power (NumPy raises ValueError: Integers to negative "
                                 "integer powers are not allowed)")
+
+
+def _check_number_stores(tree, types):
+    """`x[...] = e` where x holds a number: a 0-d array argument, which the code takes as the
+    number it holds."""
+    for node in gast.walk(tree):
+        if isinstance(node, (gast.Assign, gast.AugAssign)):
+            target = node.targets[0] if isinstance(node, gast.Assign) else node.target
+            if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) and \
+                    types.get(target.value.id, typeinfer.UNKNOWN).kind == "f" and \
+                    types[target.value.id].ndim == 0:
+                raise UnsupportedError(
+                    f"a store into '{target.value.id}', which holds a number (srcad takes a "
+                    "0-d array as the number it holds): write "
+                    f"{target.value.id} = ... instead", anno.getanno(node, "loc"))
 
 
 def _check_augmented(tree, types):

@@ -91,6 +91,10 @@ def unbroadcast_copy(g, x):
 
 @register_jitable
 def _sum_to_shape(g, shape):
+    if g.ndim == len(shape) == 3 and _covers(g.shape, shape):
+        return _sum_to_shape3(g, shape)
+    if g.ndim == len(shape) == 2 and _covers(g.shape, shape):
+        return _sum_to_shape2(g, shape)
     out = np.zeros(shape, g.dtype)
     flat = out.reshape(out.size)
     offset = g.ndim - len(shape)
@@ -99,6 +103,54 @@ def _sum_to_shape(g, shape):
         for j in range(len(shape)):
             k = k * shape[j] + (idx[offset + j] if shape[j] != 1 else 0)
         flat[k] += g[idx]
+    return out
+
+
+@register_jitable
+def _covers(big, shape):
+    """Whether every axis of `shape` is 1 or `big`'s length (`big` broadcasts to nothing)."""
+    for a, b in zip(big, shape):
+        if b != 1 and b != a:
+            return False
+    return True
+
+
+# `_sum_to_shape` of a 2-D or 3-D `g` whose axes are `shape`'s or reduced to 1: the innermost
+# axis summed in a local when it is reduced, added along a row when it is kept (loops LLVM
+# vectorises, where np.ndindex's are not; no views of rows, whose reference counts cost more)
+@register_jitable
+def _sum_to_shape2(g, shape):
+    out = np.zeros(shape, g.dtype)
+    keep0, keep1 = shape[0] != 1, shape[1] != 1
+    for i in range(g.shape[0]):
+        oi = i if keep0 else 0
+        if keep1:
+            for k in range(g.shape[1]):
+                out[oi, k] += g[i, k]
+        else:
+            s = 0.0
+            for k in range(g.shape[1]):
+                s += g[i, k]
+            out[oi, 0] += s
+    return out
+
+
+@register_jitable
+def _sum_to_shape3(g, shape):
+    out = np.zeros(shape, g.dtype)
+    keep0, keep1, keep2 = shape[0] != 1, shape[1] != 1, shape[2] != 1
+    for i in range(g.shape[0]):
+        oi = i if keep0 else 0
+        for j in range(g.shape[1]):
+            oj = j if keep1 else 0
+            if keep2:
+                for k in range(g.shape[2]):
+                    out[oi, oj, k] += g[i, j, k]
+            else:
+                s = 0.0
+                for k in range(g.shape[2]):
+                    s += g[i, j, k]
+                out[oi, oj, 0] += s
     return out
 
 
@@ -156,6 +208,19 @@ def _unbroadcast_copy(g, x):
             return g.copy()
         return unbroadcast(g, x)
     return copy
+
+
+def floats_beside_float32(a):
+    """Integer or boolean array `a` in the float type NumPy computes it in beside a float32
+    array: float32 for bool, int8, int16, uint8, uint16; float64 for wider integers (Numba
+    would compute all of them in float32)."""
+    return a.astype(np.result_type(a.dtype, np.float32))
+
+
+@overload(floats_beside_float32)
+def _floats_beside_float32(a):
+    dtype = np.result_type(as_dtype(a.dtype), np.float32)
+    return lambda a: a.astype(dtype)
 
 
 # ---- np.add.at ------------------------------------------------------------------------------

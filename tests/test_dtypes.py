@@ -91,6 +91,25 @@ def test_float32_times_an_integer_array_computes_in_float64(mode, rng):
     np.testing.assert_allclose(g, 2 * exact * k, rtol=1e-7)
 
 
+def shifted_and_scaled(x, k):
+    z = (x * k + 1e4) - 1e4  # (in float32 the shift rounds z to 2**-10)
+    return np.sum(z * z)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint8, np.uint16, np.bool_])
+def test_float32_times_a_narrow_integer_array_stays_float32(dtype, mode, rng):
+    """Found by an attack: float32 times int8 (or a boolean array) is float32 in NumPy; srcad
+    converted every integer array to float64 first."""
+    x, k = rng.uniform(0.05, 0.5, 6).astype(f32), rng.integers(0, 2, 6).astype(dtype)
+    value, g = srcad.value_and_grad(shifted_and_scaled, **options(mode))(x, k)
+    assert value == pytest.approx(float(shifted_and_scaled(x, k)), rel=1e-6)
+    assert value != pytest.approx(float(shifted_and_scaled(x.astype(np.float64), k)),
+                                  rel=1e-6)  # (the float64 answer differs here)
+    assert g.dtype == f32
+    z = (x * k + f32(1e4)) - f32(1e4)  # (what NumPy computes in float32)
+    np.testing.assert_allclose(g, 2 * z * k, rtol=1e-6)
+
+
 def float64_workspace(x):
     z = np.zeros(x.shape[0]) + 100000007.0  # (NumPy: float64, the constant exact)
     w = z * 0.1

@@ -15,6 +15,7 @@ import pytest
 import scipy.linalg
 import scipy.special
 
+from srcad import runtime
 from srcad.kernels import arrays, linalg, reductions
 
 EPS = 1e-6
@@ -497,3 +498,24 @@ def test_float32_stays_float32(mode):
     got = compiled(lambda x: (reductions.var_adjoint(np.ones((2, 4), np.float32), x, 1),
                               arrays.quantile_along(x, 0.5, 2)), mode)(x)
     assert [np.asarray(v).dtype for v in got] == [np.float32] * 2
+
+
+@numba.njit
+def _unbroadcast_compiled(g, shape):
+    return runtime.unbroadcast(g, shape)
+
+
+@pytest.mark.parametrize(("big", "shape"), [
+    ((5, 4, 3), (1, 4, 3)), ((5, 4, 3), (5, 4, 1)), ((5, 4, 3), (1, 1, 3)),
+    ((5, 4, 3), (5, 1, 1)), ((5, 4, 3), (1, 4, 1)), ((5, 4, 3), (1, 1, 1)), ((5, 1, 3), (1, 1, 3)),
+    ((6, 4), (1, 4)), ((6, 4), (6, 1)), ((6, 4), (1, 1)), ((5, 4, 3), (4, 3)), ((5, 4, 3), (3,)),
+    ((2, 5, 4, 3), (1, 4, 1))])
+def test_compiled_unbroadcast_sums_to_the_operands_shape(big, shape, rng):
+    """(the sums of 2-D and 3-D adjoints run as loops of their own, no longer np.ndindex's)"""
+    g = rng.standard_normal(big)
+    for layout in (g, np.asfortranarray(g), g[..., ::-1]):
+        out = _unbroadcast_compiled(layout, shape)
+        lead = tuple(range(g.ndim - len(shape)))
+        kept = tuple(k + len(lead) for k, n in enumerate(shape) if n == 1)
+        expected = layout.sum(axis=lead + kept, keepdims=True).reshape(shape)
+        np.testing.assert_allclose(out, expected, rtol=1e-12)

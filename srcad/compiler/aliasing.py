@@ -70,6 +70,44 @@ def analyze(tree, types, origins=None):
     return Aliases(shares, views(tree, types))
 
 
+def zero_d_writes(tree, types, origins=None):
+    """The AliasingError message of the first in-place update of a float name (`x += 1.0`)
+    while another name for its value is read later (`y = x`), or None. Such a name holds a
+    number, never shared, unless the caller passes a 0-d array, which NumPy updates in place
+    (the call checks for one: srcad gives the code a 0-d array as the number it holds)."""
+    live_after = {}
+    _liveness(tree.body, set(), live_after)
+    try:
+        _Pairs(types, live_after, origins, zero_d=_may_hold_0d_arrays(tree, types)).block(
+            tree.body, frozenset())
+    except AliasingError as exc:
+        return str(exc)
+    return None
+
+
+def _may_hold_0d_arrays(tree, types):
+    """The float names that may hold a 0-d array argument: the parameters, and second names,
+    views and copies of what may (arithmetic on a 0-d array gives a NumPy scalar)."""
+    found = {a.id for a in tree.args.args if types.get(a.id, UNKNOWN).kind == "f"}
+    while True:
+        more = {node.targets[0].id for node in gast.walk(tree)
+                if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and
+                node.targets[0].id not in found and
+                types.get(node.targets[0].id, UNKNOWN).kind == "f" and
+                _array_of(node.value, types) in found}
+        if not more:
+            return found
+        found |= more
+
+
+def _array_of(value, types):
+    """The name whose 0-d array `value` may be (or a copy of), else None."""
+    if isinstance(value, gast.Call) and value.args and isinstance(value.args[0], gast.Name) and \
+            anno.getanno(value.func, "func") in ALLOCATIONS + (np.array,):
+        return value.args[0].id
+    return view_base(value, types)
+
+
 def views(tree, types):
     """{view: base} for the array variables some assignment makes a view of (or a second name
     for) another; a view is free to recompute (save planning)."""
@@ -125,9 +163,16 @@ def may_be_view(func, call, types):
 class _Pairs:
     """Forward dataflow of the may-share-memory pairs (frozensets of sorted name pairs)."""
 
-    def __init__(self, types, live_after, origins=None):
+    def __init__(self, types, live_after, origins=None, zero_d=None):
         self.types, self.live_after, self.origins = types, live_after, origins
+        self.zero_d = zero_d  # the names that may hold a 0-d array (zero_d_writes), or None
         self.ever = set()
+
+    def tracked(self, name):
+        ty = self.types.get(name, UNKNOWN)
+        if self.zero_d is not None:
+            return ty.kind == "f" and ty.ndim == 0 and name in self.zero_d
+        return ty.is_array or ty.kind in ("tuple", "unknown")  # (unknown: may be one)
 
     def block(self, stmts, pairs):
         for stmt in stmts:
@@ -153,8 +198,7 @@ class _Pairs:
             if isinstance(target, gast.Subscript):
                 return pairs
         name = target.id
-        ty = self.types.get(name, UNKNOWN)
-        if not ty.is_array and ty.kind not in ("tuple", "unknown"):  # (unknown: may be one)
+        if not self.tracked(name):
             return pairs
         base = view_base(s.value, self.types) if isinstance(s, gast.Assign) and \
             not anno.getanno(s, "inplace") else None
@@ -162,6 +206,8 @@ class _Pairs:
             bases = {e.id for e in s.value.elts if isinstance(e, gast.Name)}
         else:
             bases = {base} if base is not None else set()
+        if self.zero_d is not None:  # (an element of an array is a number of its own)
+            bases = {b for b in bases if self.tracked(b)}
         partners = set()
         for b in bases - {name}:
             partners |= {b} | _partners(pairs, b)
@@ -176,6 +222,13 @@ class _Pairs:
         for other in sorted(_partners(pairs, name)):
             if other in self.live_after.get(id(s), ()):
                 written, shared = (SourceText(make_name(n), self.origins) for n in (name, other))
+                if self.zero_d is not None:
+                    raise AliasingError(
+                        f"an update in place of '{written}' changes '{shared}' when they hold "
+                        f"a 0-d array argument (NumPy updates a 0-d array in place, every name "
+                        f"for it sees the change; srcad gives the code a 0-d array as the "
+                        f"number it holds): pass a number (float(x)), or write "
+                        f"{written} = {written} + ... instead", anno.getanno(s, "loc"))
                 raise AliasingError(
                     f"a write into '{written}' changes '{shared}', which shares its memory and "
                     f"is read later: srcad follows values by name and would not see that change "

@@ -13,8 +13,8 @@ constant meeting them, or other float64 values (conversions to float64, Python f
 `float(v)` and `math.sqrt(v)`, what is computed from them), stays a Python float, exact as
 NumPy's; `math`'s functions take their float32 arguments as float64, as Python's do (Numba's
 would compute in float32).
-NumPy computes a float32 array times an int64 array in float64, Numba in float32: the integer
-array is converted first.
+NumPy computes a float32 array times an int64 array in float64 (times an int8 or a boolean one
+in float32), Numba all in float32: the integer array is converted first to NumPy's type.
 The empty array a loop's first save of a float array reads, and the rows it saves such arrays
 into, are float32 (if the array is float64 after all, Numba cannot unify the two, or refuses to
 save it in float32, and the generated Python runs instead).
@@ -148,9 +148,7 @@ class _Single(gast.NodeTransformer):
         for side, other in (("left", node.right), ("right", node.left)):
             operand = getattr(node, side)
             if self.is_integer_array(operand) and self.is_float(other):
-                setattr(node, side, gast.Call(
-                    func=self.np_attr("asarray"), args=[operand],
-                    keywords=[gast.keyword(arg="dtype", value=self.np_attr("float64"))]))
+                setattr(node, side, templates.fill("rt.floats_beside_float32(a)", a=operand))
         return node
 
     def is_integer_array(self, node):

@@ -246,3 +246,53 @@ def test_an_update_by_a_longer_array_raises_numpys_error(jit):
     grad = srcad.grad(update_from_a_longer_slice, jit=jit)(x, 2)
     np.testing.assert_allclose(grad, check.numeric_grad(update_from_a_longer_slice, (x, 2), 0),
                                rtol=1e-6)
+
+
+def second_name_then_in_place(x):
+    y = x
+    x += 1.0  # (NumPy: into the 0-d array y holds too)
+    return y * x
+
+
+def previous_value_in_a_loop(x):
+    s = 0.0
+    for k in range(3):
+        last = s
+        s += x * k  # (a number: last keeps the value it had)
+    return s * last
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f, x: srcad.value_and_grad(f)(x), lambda f, x: srcad.vjp(f, x)[1](1.0),
+    lambda f, x: srcad.jvp(f, (x,), (np.ones(()),)), lambda f, x: srcad.hessian(f)(x),
+    lambda f, x: srcad.hvp(f)(x, np.ones(())), lambda f, x: srcad.grad(srcad.grad(f))(x),
+    lambda f, x: srcad.jacobian(f)(x)], ids=["grad", "vjp", "jvp", "hessian", "hvp",
+                                            "grad_of_grad", "jacobian"])
+def test_a_0d_array_updated_in_place_under_a_second_name_is_refused(transform, rng):
+    """Found by an attack: srcad takes a 0-d array as the number it holds, where NumPy's `x +=`
+    changes the array y also names: the value was x * (x + 1) for (x + 1) ** 2."""
+    x = rng.uniform(0.5, 1.5)
+    with pytest.raises(srcad.AliasingError, match="'x' changes 'y' when they hold a 0-d array"):
+        transform(second_name_then_in_place, np.array(x))
+    # a number: nothing is shared
+    value, g = srcad.value_and_grad(second_name_then_in_place)(x)
+    assert (value, g) == pytest.approx((x * (x + 1.0), 2.0 * x + 1.0), rel=1e-12)
+    # a 0-d array whose function updates in place only names that hold numbers
+    value, g = srcad.value_and_grad(previous_value_in_a_loop)(np.array(x))
+    assert (value, g) == pytest.approx((3.0 * x * x, 6.0 * x), rel=1e-12)
+
+
+def store_into_a_0d_argument(x):
+    x[...] = x * 2.0
+    return x * x
+
+
+def test_a_store_into_a_0d_argument_is_refused_by_name_and_taped_in_auto(rng, jit):
+    """Found by an attack: an internal TypeError (item assignment into a NumPy float)."""
+    x = rng.uniform(0.5, 1.5)
+    with pytest.raises(srcad.UnsupportedError, match=r"test_writes.py:\d+: a store into 'x', "
+                                                     "which holds a number"):
+        srcad.grad(store_into_a_0d_argument, mode="source", jit=jit)(np.array(x))
+    with pytest.warns(srcad.FallbackWarning, match="a store into 'x'"):
+        value, g = srcad.value_and_grad(store_into_a_0d_argument, jit=jit)(np.array(x))
+    assert (value, g) == pytest.approx((4.0 * x * x, 8.0 * x), rel=1e-12)
