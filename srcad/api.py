@@ -156,9 +156,13 @@ class Signature:
         self.default_values = {}  # parameter -> its default, of the signature `now` gave
         self.by_keyword = frozenset()  # the positional parameters a call may name
 
-    def now(self):
+    def follow_wrapped(self):
+        """A wrapper srcad made takes what it wraps now."""
         if self.follow is not None and self.follow():
             self.made = None
+
+    def now(self):
+        self.follow_wrapped()
         defaults = (getattr(self.fn, "__defaults__", None),
                     getattr(self.fn, "__kwdefaults__", None))
         if self.made is None or not all(frontend.same_object(a, b) for a, b in
@@ -497,7 +501,9 @@ class Gradient:
         return tuple(values) if named == len(kwargs) else None
 
     def refresh(self):
-        """Made again if the object it differentiates had its class or `__call__` replaced."""
+        """Made again if the object it differentiates had its class or `__call__` replaced; a
+        wrapper srcad made takes what it wraps now (a partial's function, arguments)."""
+        self._signature.follow_wrapped()
         if self._called is not None:
             obj, cls, method = self._called
             if type(obj) is not cls or cls.__call__ is not method:
@@ -608,14 +614,26 @@ def _partial_function(partial):
                                f"    return _srcad_func({', '.join(arguments)})\n", namespace)
     function.__qualname__ = f"functools.partial({func.__qualname__})"
     made_from = [frontend.snapshot(v) for v in _defaults_of(func, partial)]
+    parts = [partial.func, partial.args]
 
     def follow():
         now = _defaults_of(func, partial)
-        if not all(frontend.same_object(a, b) for a, b in zip(now, made_from, strict=True)):
+        replaced = partial.func is not parts[0] or partial.args is not parts[1]
+        if replaced or \
+                not all(frontend.same_object(a, b) for a, b in zip(now, made_from, strict=True)):
             again = _partial_function(partial)
+            if replaced and (again is None or inspect.signature(again) !=
+                             inspect.signature(function)):
+                raise UnsupportedError(
+                    f"the function or the positional arguments of {partial!r} were replaced "
+                    "(partial.__setstate__) by ones of other parameters: take srcad's "
+                    "derivative of the partial again")
             function.__defaults__, function.__kwdefaults__ = \
                 again.__defaults__, again.__kwdefaults__
+            function.__globals__.update({k: v for k, v in again.__globals__.items()
+                                         if k.startswith("_srcad_")})
             made_from[:] = [frontend.snapshot(v) for v in now]
+            parts[:] = [partial.func, partial.args]
     function.__srcad_follow__ = follow
     return function
 
@@ -1065,7 +1083,8 @@ def _jvp_known(known, primals, tangents):
         return None
     g, spec = known
     g.refresh()
-    if spec.code is not g.fn.__code__ or len(primals) != len(g.params):  # (defaults: bind)
+    if spec.code is not g.fn.__code__ or len(primals) != len(g.params) or \
+            not _valid(spec):  # (defaults: bind; a wrapper's function replaced: its globals)
         return None
     flat = []
     for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):

@@ -217,3 +217,31 @@ def test_a_jacobian_of_a_function_writing_a_global_array_is_refused(jit, rng):
     np.testing.assert_allclose(srcad.jacobian(weighted, jit=jit)(x), np.diag(2 * x * WEIGHTS))
     np.testing.assert_allclose(srcad.hessian(lambda x: np.sum(weighted(x)), jit=jit)(x),
                                np.diag(2 * WEIGHTS))
+
+
+def times_cube(c, x):
+    return c * np.sum(x ** 3)
+
+
+def times_square(c, x):
+    return c * np.sum(x ** 2)
+
+
+def test_a_partials_replaced_function_and_arguments_are_followed(rng):
+    """Found by an attack: partial.__setstate__ replacing the function or the positional
+    arguments kept the gradient of the old ones (the fast call path never looked)."""
+    x, v = rng.uniform(0.5, 1.5, 3), rng.normal(size=3)
+    partial = functools.partial(times_square, 2.0)
+    grad, hvp = srcad.grad(partial), srcad.hvp(partial)
+    for _ in range(2):  # (the second call takes the fast path)
+        np.testing.assert_allclose(grad(x), 4.0 * x)
+        np.testing.assert_allclose(srcad.jvp(partial, (x,), (v,))[1], np.dot(4.0 * x, v))
+        np.testing.assert_allclose(hvp(x, v), 4.0 * v)
+    partial.__setstate__((times_cube, (3.0,), {}, None))
+    for _ in range(2):
+        np.testing.assert_allclose(grad(x), 9.0 * x ** 2)
+        np.testing.assert_allclose(srcad.jvp(partial, (x,), (v,))[1], np.dot(9.0 * x ** 2, v))
+        np.testing.assert_allclose(hvp(x, v), 18.0 * x * v)
+    partial.__setstate__((np.sum, (), {}, None))
+    with pytest.raises(srcad.UnsupportedError, match=r"replaced \(partial.__setstate__\)"):
+        grad(x)
