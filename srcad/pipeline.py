@@ -234,7 +234,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
         for fn_def in [grad_def] + chunks:
-            codegen.numba_compatible(fn_def, types, single)
+            codegen.numba_compatible(fn_def, typed, single)
     parsed = core.parsed
     used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
     while grad_def.name in used:  # (a function it calls has its name: `softplus_jvp`)

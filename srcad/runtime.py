@@ -91,10 +91,6 @@ def unbroadcast_copy(g, x):
 
 @register_jitable
 def _sum_to_shape(g, shape):
-    if g.ndim == len(shape) == 3 and _covers(g.shape, shape):
-        return _sum_to_shape3(g, shape)
-    if g.ndim == len(shape) == 2 and _covers(g.shape, shape):
-        return _sum_to_shape2(g, shape)
     out = np.zeros(shape, g.dtype)
     flat = out.reshape(out.size)
     offset = g.ndim - len(shape)
@@ -154,6 +150,52 @@ def _sum_to_shape3(g, shape):
     return out
 
 
+# the same sums of the products a * b, `b` broadcast to `a`'s shape (one inner loop per case, so
+# that LLVM vectorises each)
+@register_jitable
+def _sum_product_to_shape2(a, b, out):
+    keep0, keep1 = out.shape[0] != 1, out.shape[1] != 1
+    along0, along1 = b.shape[0] != 1, b.shape[1] != 1
+    for i in range(a.shape[0]):
+        oi, bi = i if keep0 else 0, i if along0 else 0
+        if keep1 and along1:
+            for k in range(a.shape[1]):
+                out[oi, k] += a[i, k] * b[bi, k]
+        elif keep1:
+            v = b[bi, 0]
+            for k in range(a.shape[1]):
+                out[oi, k] += a[i, k] * v
+        else:
+            s = 0.0
+            for k in range(a.shape[1]):
+                s += a[i, k] * b[bi, k if along1 else 0]
+            out[oi, 0] += s
+    return out
+
+
+@register_jitable
+def _sum_product_to_shape3(a, b, out):
+    keep0, keep1, keep2 = out.shape[0] != 1, out.shape[1] != 1, out.shape[2] != 1
+    along0, along1, along2 = b.shape[0] != 1, b.shape[1] != 1, b.shape[2] != 1
+    for i in range(a.shape[0]):
+        oi, bi = i if keep0 else 0, i if along0 else 0
+        for j in range(a.shape[1]):
+            oj, bj = j if keep1 else 0, j if along1 else 0
+            if keep2 and along2:
+                for k in range(a.shape[2]):
+                    out[oi, oj, k] += a[i, j, k] * b[bi, bj, k]
+            elif keep2:
+                v = b[bi, bj, 0]
+                for k in range(a.shape[2]):
+                    out[oi, oj, k] += a[i, j, k] * v
+            else:
+                s = 0.0
+                for k in range(a.shape[2]):
+                    s += a[i, j, k] * b[bi, bj, k if along2 else 0]
+                out[oi, oj, 0] += s
+    return out
+
+
 def _rank(x):
     """The rank of the operand type `x` (an array, or a shape tuple); None for a scalar."""
     if _is_array(x):
@@ -190,12 +232,41 @@ def _unbroadcast(g, x):
             return out
         return rows
     if g.ndim == rank:
+        loops = {2: _sum_to_shape2, 3: _sum_to_shape3}.get(rank, _sum_to_shape)
+
         def same_rank(g, x):
-            if g.shape == shape_of(x):
+            shape = shape_of(x)
+            if g.shape == shape:
                 return g
-            return _sum_to_shape(g, shape_of(x))
+            return loops(g, shape) if _covers(g.shape, shape) else _sum_to_shape(g, shape)
         return same_rank
     return lambda g, x: _sum_to_shape(g, shape_of(x))
+
+
+def unbroadcast_product(a, b, x):
+    """`unbroadcast(a * b, x)`; compiled, for a 2-D or 3-D `a` of the product's shape, without
+    the product's array (the sums of `_sum_to_shape`, in its order)."""
+    return unbroadcast(a * b, x)
+
+
+@overload(unbroadcast_product)
+def _unbroadcast_product(a, b, x):
+    rank = _rank(x)
+    if not (_is_array(a) and _is_array(b) and a.ndim == b.ndim == rank and rank in (2, 3)):
+        return lambda a, b, x: unbroadcast(a * b, x)
+
+    dtype = np.result_type(as_dtype(a.dtype), as_dtype(b.dtype))
+    sums = _sum_product_to_shape2 if a.ndim == 2 else _sum_product_to_shape3
+
+    def product(a, b, x):
+        shape = shape_of(x)
+        if _covers(b.shape, a.shape) and not _covers(a.shape, b.shape):
+            a, b = b, a  # (the one of the product's shape first)
+        if not (_covers(a.shape, shape) and _covers(a.shape, b.shape)) or \
+                a.shape == shape and b.shape == shape:
+            return unbroadcast(a * b, x)
+        return sums(a, b, np.zeros(shape, dtype))
+    return product
 
 
 @overload(unbroadcast_copy)

@@ -519,3 +519,25 @@ def test_compiled_unbroadcast_sums_to_the_operands_shape(big, shape, rng):
         kept = tuple(k + len(lead) for k, n in enumerate(shape) if n == 1)
         expected = layout.sum(axis=lead + kept, keepdims=True).reshape(shape)
         np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+@numba.njit
+def _unbroadcast_product_compiled(a, b, shape):
+    return runtime.unbroadcast_product(a, b, shape)
+
+
+@pytest.mark.parametrize(("big", "other", "shape"), [
+    ((5, 4, 3), (1, 4, 3), (1, 4, 3)), ((5, 4, 3), (5, 4, 1), (5, 4, 1)),
+    ((5, 4, 3), (5, 4, 1), (1, 4, 3)), ((5, 4, 3), (1, 1, 3), (5, 1, 1)),
+    ((5, 4, 3), (5, 4, 3), (1, 1, 1)), ((5, 4, 3), (5, 1, 3), (5, 4, 3)),
+    ((6, 4), (1, 4), (6, 1)), ((6, 4), (6, 1), (1, 4)), ((6, 4), (6, 4), (6, 4)),
+    ((1, 4, 3), (5, 4, 3), (1, 4, 3)), ((5, 4, 3), (4, 3), (3,))])
+def test_compiled_unbroadcast_of_a_product_sums_its_elements(big, other, shape, rng):
+    """(the sums of a product's elements, taken without the product's array)"""
+    a, b = rng.standard_normal(big), rng.standard_normal(other)
+    for layout in (a, np.asfortranarray(a), a[..., ::-1]):
+        out = _unbroadcast_product_compiled(layout, b, shape)
+        np.testing.assert_allclose(out, runtime.unbroadcast(layout * b, shape), rtol=1e-12)
+        assert out.shape == shape
+    out32 = _unbroadcast_product_compiled(a.astype(np.float32), b.astype(np.float32), shape)
+    assert out32.dtype == np.float32

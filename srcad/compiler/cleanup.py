@@ -27,7 +27,7 @@ from . import anno
 from .aliasing import is_fresh
 from .templates import make_name as _name
 from .templates import make_const as _const
-from .templates import COMMENT, blocks, names_read, substitute, walk
+from .templates import COMMENT, blocks, is_sliced, names_read, substitute, walk
 
 def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=(), doubles=False):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
@@ -365,9 +365,11 @@ def _shared_from_now(rest, name, value):
 
 
 def _may_share(updates, name, value, own_updates):
-    """May `name` become another name for the array `value` (a Name), given that `name` is
-    updated in place by `own_updates` statements that the rewrite removes (`updates`: the
-    function's `_updates_in_place`)?"""
+    """May `name` become another name for the array `value` (a Name, or a slice of one),
+    given that `name` is updated in place by `own_updates` statements that the rewrite
+    removes (`updates`: the function's `_updates_in_place`)?"""
+    if isinstance(value, gast.Subscript) and is_sliced(value.slice):
+        value = value.value
     if not isinstance(value, gast.Name):
         return False
     return updates.get(name, 0) == own_updates and not updates.get(value.id, 0)

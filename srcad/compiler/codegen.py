@@ -19,6 +19,7 @@ from .. import rules
 from ..kernels import namespace
 from . import anno, templates, typeinfer
 from .aliasing import is_fresh
+from .cleanup import _is_runtime
 from .templates import COMMENT
 
 _COMMENT_LINE = re.compile(r"^(\s*)(\"\"\"|'''|'|\")" + COMMENT + r"(.*)\2$")
@@ -67,7 +68,8 @@ def numba_compatible(fn_def, types, single=False):
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
     `np.float64(x)` of an array -> `np.asarray(x, dtype=np.float64)`, builtin `abs` of an
-    array -> `rt.absolute`; `x ** -1` by
+    array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
+    b, x)` (no array of the product); `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
     of a slice by `y[s] = y[s] + v` unless v is certainly new memory."""
@@ -112,6 +114,13 @@ def _compatible_node(node, ty):
             isinstance(node.args[0], gast.Tuple) and \
             any(_is_array(e, ty) for e in node.args[0].elts):
         node.func.attr = "stack"
+        return
+    if _is_runtime(node, "unbroadcast") and isinstance(node.args[0], gast.BinOp) and \
+            isinstance(node.args[0].op, gast.Mult) and \
+            all(_is_array(side, ty) for side in (node.args[0].left, node.args[0].right)):
+        product = node.args[0]  # (its sums taken without the product's array)
+        node.func.attr, node.args = "unbroadcast_product", [product.left, product.right,
+                                                            node.args[1]]
         return
     compiled = _forward_form(node, func, ty)
     if compiled is not None:
