@@ -508,3 +508,20 @@ def test_serial_loops_are_explained_in_the_users_terms(rng):
         (value, grad), (value0, grad0) = _both(fn, args, wrt)
         np.testing.assert_allclose(grad, grad0, rtol=1e-12)
         check.compare(fn, args, [wrt], (grad,), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("fn, make, wrt", [c for c in CASES if c[0] in (
+    inner_loop_breaks, newton_per_element, starts_at_an_offset)],
+    ids=lambda c: getattr(c, "__name__", None))
+def test_a_sum_loop_reverses_each_trip_as_it_runs_in_its_chunk(fn, make, wrt, rng):
+    """A loop whose one value used after it is a sum runs its trips and their reversals
+    together in each chunk (no second run of the trips in the reverse sweep); the chunks' private
+    adjoints are scaled by the output's cotangent after the loop."""
+    args = make(rng)
+    assert any("runs in parallel, each trip reversed as it runs" in p
+               for p in _plans(fn, args, wrt)), _plans(fn, args, wrt)
+    value, pullback = srcad.vjp(fn, *args, wrt=wrt, mode="source", parallel=True)
+    serial = srcad.grad(fn, wrt=wrt, mode="source")(*args)
+    for got, expected in zip(pullback(2.5), serial, strict=True):
+        np.testing.assert_allclose(got, 2.5 * np.asarray(expected), rtol=1e-12)
+    assert "_reverse" not in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)

@@ -42,7 +42,8 @@ def guard(fn_def, types, origins=None, unchecked=()):
     (temporary -> the user's expression) writes the messages in the user's terms. Indexing
     the arrays `unchecked` (tangents, indexed as their primals are) is not checked."""
     body = fn_def.body
-    start = next((k for k, s in enumerate(body) if _is_comment(s, "forward sweep")), None)
+    start = next((k for k, s in enumerate(body) if _is_comment(s, "forward sweep") or
+                  _is_comment(s, "forward sweep: each trip, then its reversal")), None)
     if start is None:
         return fn_def  # (a parallel loop's reverse chunk)
     end = next((k for k, s in enumerate(body) if _is_comment(s, "reverse sweep")),

@@ -615,6 +615,8 @@ class Differentiator(SavePlanner):
 
     # ---- loops ------------------------------------------------------------------------------
     def loop(self, stmt, path, outer):
+        if path in self.parallel and path in self.fused:
+            return self.parallel_fused_loop(stmt, path, *self.fused[path])
         if path in self.parallel:
             return self.parallel_loop(stmt, path, self.parallel[path])
         if path in self.fused:
@@ -774,11 +776,66 @@ class Differentiator(SavePlanner):
     def fused_loop(self, stmt, path, plan, total):
         """Forward: each trip, then its reversal (loops_to_fuse). Reverse: the private
         adjoints, times the adjoint of `total`, added to the gradient's."""
+        prologue, privates, allocations, trips, scaled = self.fused_trips(stmt, path, plan,
+                                                                          total)
+        return prologue + [init for _, _, init, _ in privates] + allocations + [trips], scaled
+
+    def parallel_fused_loop(self, stmt, path, plan, total):
+        """A loop that reverses each trip as it runs (loops_to_fuse) with parallel=True: one
+        chunk of trips per thread, each adding into its own copies of the sums and of the
+        private adjoints, added up after the loop; the reverse sweep only scales them."""
+        prologue, privates, allocations, trips, scaled = self.fused_trips(stmt, path, plan,
+                                                                          total)
+        chunks, c, lo, hi, count, bounds = self.chunking(stmt)
+        trips.iter = _expr("range(a, b)", a=lo, b=hi)
+        parts, starts, ends, after = [], [], [], []
+        # (an adjoint a trip writes at its own rows only is the chunks' one array)
+        copies = [(name, self.ty(name)) for name in plan.sums + plan.array_sums] + \
+            [(private, valuetypes.array("f", self.ty(primal).ndim) if self.ty(primal).ndim
+              else typeinfer.FLOAT) for private, primal, _, by_rows in privates if not by_rows]
+        for name, ty in copies:
+            for out, statements in zip((parts, starts, ends, after),
+                                       self.chunk_copies(name, ty, chunks, c), strict=True):
+                out.extend(statements)
+        workspaces = [anno.deepcopy(a) for a in plan.workspaces.values()]
+        rows = parallel.stored(stmt) - set(plan.array_sums) - set(plan.workspaces) - \
+            parallel.assigned(stmt) | {a.targets[0].id for a in parts} | \
+            {private for private, _, _, by_rows in privates if by_rows}
+        chunk = self.chunk_function(
+            f"{self.core.tree.name}_grad_chunk{len(self.chunks) + 1}", c, chunks,
+            [comment("forward sweep: each trip, then its reversal")] + bounds + starts +
+            workspaces +
+            prologue + allocations + [trips] + ends, stmt, rows)
+        fwd = [count] + [init for _, _, init, _ in privates] + parts + \
+            self.chunk_driver(chunk) + after + self.defined_after(stmt, path, plan)
+        return fwd, scaled
+
+    def chunking(self, stmt):
+        """(the names of the chunk count, a chunk's number, its first trip and the one after
+        its last; the statement counting the chunks; a chunk's statements finding its trips)
+        of a loop run in chunks."""
+        start, stop, _ = _range_args(stmt)
+        chunks, c = self.namer.fresh("_chunks"), self.namer.fresh("_c")
+        lo, hi = self.namer.fresh("_lo"), self.namer.fresh("_hi")
+        for name in (chunks, c, lo, hi):
+            self.types[name] = typeinfer.INT
+        bounds = [_assign(lo, _expr("rt.chunk_start(c, n, a, b)", c=c, n=chunks, a=start,
+                                    b=stop)),
+                  _assign(hi, _expr("rt.chunk_start(c + 1, n, a, b)", c=c, n=chunks, a=start,
+                                    b=stop))]
+        count = _assign(chunks, _expr("rt.chunk_count(b)", b=stop) if _is_const(start, 0)
+                        else _expr("rt.chunk_count(b - a)", a=start, b=stop))
+        return chunks, c, lo, hi, count, bounds
+
+    def fused_trips(self, stmt, path, plan, total):
+        """(statements before the trips, [(private adjoint, its variable, the statement
+        starting it at zero, whether a trip writes it at its own rows only)], the trips' buffers, the loop of the trips, each reversed as it
+        runs, the reverse sweep's statements adding the private adjoints) of a fused loop."""
         frame = Loop(path, None, top=True, one_trip=True)
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
         exposed, _ = exposed_reads(rerun + rev_body, set())
-        prologue, scaled, renames = [], [], {}
+        prologue, privates, scaled, renames = [], [], [], {}
         seed = self.adj(total)
         body = self.core.tree.body
         defined = set(self.core.tree_args).union(*map(parallel.assigned, body[:path[0]]))
@@ -798,7 +855,9 @@ class Differentiator(SavePlanner):
                 private = self.namer.fresh(f"{primal}_trips")
                 self.types[private] = self.ty(primal)
                 renames[name] = self.adj(private)
-                prologue.append(_assign(self.adj(private), self.init(primal).value))
+                privates.append((self.adj(private), primal,
+                                 _assign(self.adj(private), self.init(primal).value),
+                                 how == "shared"))
                 scaled += self.scaled(primal, self.adj(private), self.adj(total))
         for node in gast.walk(gast.Module(body=rev_body, type_ignores=[])):
             if isinstance(node, gast.Name) and node.id in renames:
@@ -808,7 +867,7 @@ class Differentiator(SavePlanner):
         trips = anno.copy_loc(gast.For(target=_store(stmt.target), iter=stmt.iter,
                                        body=rerun + rev_body, orelse=[], type_comment=None),
                               stmt)
-        return prologue + frame.allocations + [trips], scaled
+        return prologue, privates, frame.allocations, trips, scaled
 
     def scaled(self, primal, private, g):
         """`primal`'s adjoint plus `private` times `g` (an array scaled in place, unless `g`
@@ -827,15 +886,7 @@ class Differentiator(SavePlanner):
         chunk re-runs each of its trips, last first, with the trip's saves (as a checkpointed
         loop does) and reverses it, adding into its own copies of the adjoints several trips
         add into."""
-        start, stop, _ = _range_args(stmt)
-        chunks, c = self.namer.fresh("_chunks"), self.namer.fresh("_c")
-        lo, hi = self.namer.fresh("_lo"), self.namer.fresh("_hi")
-        for name in (chunks, c, lo, hi):
-            self.types[name] = typeinfer.INT
-        bounds = [_assign(lo, _expr("rt.chunk_start(c, n, a, b)", c=c, n=chunks, a=start,
-                                    b=stop)),
-                  _assign(hi, _expr("rt.chunk_start(c + 1, n, a, b)", c=c, n=chunks, a=start,
-                                    b=stop))]
+        chunks, c, lo, hi, count, bounds = self.chunking(stmt)
         rev_parts, rev_body, rev_after, rev_shared = self.parallel_reverse(stmt, path, plan, c,
                                                                             chunks, lo, hi)
         parts, prologue, epilogue, after = [], [], [], []
@@ -856,8 +907,6 @@ class Differentiator(SavePlanner):
             [comment("forward sweep")] + bounds + prologue + [trips] + epilogue, stmt, rows)
         rev_def = self.chunk_function(fwd_def.name + "_reverse", c, chunks, bounds + rev_body,
                                       stmt, rev_shared)
-        count = _assign(chunks, _expr("rt.chunk_count(b)", b=stop) if _is_const(start, 0)
-                        else _expr("rt.chunk_count(b - a)", a=start, b=stop))
         fwd = [count] + parts + self.chunk_driver(fwd_def) + after + \
             self.defined_after(stmt, path, plan)
         rev = [anno.deepcopy(count)] + rev_parts + self.chunk_driver(rev_def) + \
@@ -1305,7 +1354,8 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     differentiator = Differentiator(core, types, active, wrt, aliases, np_name, aux, parallel)
     fn = differentiator.run()
     anno.setanno(fn, "chunks", differentiator.chunks)
-    anno.setanno(fn, "fused", [_fused_description(core.tree.body[path[0]], total)
+    anno.setanno(fn, "fused", [_fused_description(core.tree.body[path[0]], total,
+                                                  path in differentiator.parallel)
                                for path, (_, total) in sorted(differentiator.fused.items())])
     if core.assume_shapes:
         mark_assumed(fn, differentiator.shapes, core.namer.adjoint_names())
@@ -1335,11 +1385,12 @@ def _added_into_output(stmts, name, returned):
     return current == returned
 
 
-def _fused_description(loop, total):
+def _fused_description(loop, total, in_parallel):
     """What srcad.explain says of a loop reversed trip by trip."""
     loc = anno.getanno(loop, "loc")
     where = f"the loop at line {loc.line}" if loc is not None else "a top-level loop"
-    return (f"{where} is reversed trip by trip as it runs (its trips are independent; "
+    how = "runs in parallel, each trip reversed" if in_parallel else "is reversed trip by trip"
+    return (f"{where} {how} as it runs (its trips are independent; "
             f"'{total}', a sum added into the output, is its one value used after it)")
 
 

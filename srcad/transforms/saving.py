@@ -81,7 +81,7 @@ class SavePlanner:
         self.plan_array_inits(body)
         self.parallel = {p: q for p, q in self.parallel.items()
                          if self.can_run_in_parallel(p, q)}
-        self.fused = self.loops_to_fuse(body) if not self.parallel else {}
+        self.fused = self.loops_to_fuse(body)
         reads = {name: list(paths) for name, paths in self.reads.items()}
         self.plan_saves_and_restores(body)
         self.checkpointed = self.loops_to_checkpoint(body) | set(self.parallel) | \
