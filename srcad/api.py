@@ -1083,8 +1083,7 @@ def _jvp_known(known, primals, tangents):
         return None
     g, spec = known
     g.refresh()
-    if spec.code is not g.fn.__code__ or len(primals) != len(g.params) or \
-            not _valid(spec):  # (defaults: bind; a wrapper's function replaced: its globals)
+    if spec.code is not g.fn.__code__ or len(primals) != len(g.params):  # (defaults: bind)
         return None
     flat = []
     for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):

@@ -204,21 +204,17 @@ def _without_none_defaults(target, call):
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
         return call
-    defaults_none = {name for name, p in params.items() if p.default is None}
-    call.keywords = [k for k in call.keywords
-                     if not (k.arg in defaults_none and _is_none(k.value))]
     names = [name for name, p in params.items()
              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    nones = [i for i, (name, arg) in enumerate(zip(names, call.args))
-             if name in defaults_none and _is_none(arg)]
-    if nones and params[names[nones[0]]].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and \
-            all(params[name].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
-                for name in names[nones[0]:len(call.args)]):
-        at = nones[0]
-        call.keywords = [gast.keyword(arg=name, value=arg)
-                         for i, (name, arg) in enumerate(zip(names, call.args))
-                         if i > at and i not in nones] + call.keywords
+    at = next((i for i, (name, arg) in enumerate(zip(names, call.args))
+               if _is_none(arg) and params[name].default is None), None)
+    if at is not None and all(params[name].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+                              for name in names[at:len(call.args)]):
+        call.keywords = [gast.keyword(arg=name, value=arg) for name, arg in
+                         zip(names[at:], call.args[at:])] + call.keywords
         call.args = call.args[:at]
+    call.keywords = [k for k in call.keywords if not (
+        _is_none(k.value) and k.arg in params and params[k.arg].default is None)]
     return call
 
 

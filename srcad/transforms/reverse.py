@@ -802,13 +802,16 @@ class Differentiator(SavePlanner):
             parallel.assigned(stmt) | {a.targets[0].id for a in parts} | \
             {private for private, _, _, by_rows in privates if by_rows}
         chunk = self.chunk_function(
-            f"{self.core.tree.name}_grad_chunk{len(self.chunks) + 1}", c, chunks,
+            f"{self.core.tree.name}_grad_chunk{self.chunk_number()}", c, chunks,
             [comment("forward sweep: each trip, then its reversal")] + bounds + starts +
-            workspaces +
-            prologue + allocations + [trips] + ends, stmt, rows)
+            workspaces + prologue + allocations + [trips] + ends, stmt, rows)
         fwd = [count] + [init for _, _, init, _ in privates] + parts + \
             self.chunk_driver(chunk) + after + self.defined_after(stmt, path, plan)
         return fwd, scaled
+
+    def chunk_number(self):
+        """The number of the next loop's chunk function."""
+        return sum(1 for f in self.chunks if not f.name.endswith("_reverse")) + 1
 
     def chunking(self, stmt):
         """(the names of the chunk count, a chunk's number, its first trip and the one after
@@ -829,8 +832,9 @@ class Differentiator(SavePlanner):
 
     def fused_trips(self, stmt, path, plan, total):
         """(statements before the trips, [(private adjoint, its variable, the statement
-        starting it at zero, whether a trip writes it at its own rows only)], the trips' buffers, the loop of the trips, each reversed as it
-        runs, the reverse sweep's statements adding the private adjoints) of a fused loop."""
+        starting it at zero, whether a trip writes it at its own rows only)], the trips'
+        buffers, the loop of the trips, each reversed as it runs, the reverse sweep's
+        statements adding the private adjoints) of a fused loop."""
         frame = Loop(path, None, top=True, one_trip=True)
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
@@ -901,9 +905,8 @@ class Differentiator(SavePlanner):
             body=[anno.deepcopy(s) for s in stmt.body], orelse=[], type_comment=None), stmt)
         rows = parallel.stored(stmt) - set(plan.array_sums) - set(plan.workspaces) - \
             parallel.assigned(stmt) | {a.targets[0].id for a in parts}
-        number = sum(1 for f in self.chunks if not f.name.endswith("_reverse")) + 1
         fwd_def = self.chunk_function(
-            f"{self.core.tree.name}_grad_chunk{number}", c, chunks,
+            f"{self.core.tree.name}_grad_chunk{self.chunk_number()}", c, chunks,
             [comment("forward sweep")] + bounds + prologue + [trips] + epilogue, stmt, rows)
         rev_def = self.chunk_function(fwd_def.name + "_reverse", c, chunks, bounds + rev_body,
                                       stmt, rev_shared)
