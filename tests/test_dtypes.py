@@ -110,6 +110,20 @@ def test_float32_times_a_narrow_integer_array_stays_float32(dtype, mode, rng):
     np.testing.assert_allclose(g, 2 * z * k, rtol=1e-6)
 
 
+def mixed_in_numpy_calls(x, k):
+    return np.sum(np.maximum(x, k) + k) + np.sum(np.where(x > 1.0, x, k))
+
+
+def test_float32_meeting_an_int64_array_in_a_numpy_call_is_float64(mode, rng):
+    """Found by an attack: np.maximum(x32, k64) computed in float32 compiled (NumPy: float64)."""
+    x = np.array([1e8, 2.0, rng.uniform(0.5, 1.5)], f32)
+    k = np.array([3, 5, 1], np.int64)
+    value, g = srcad.value_and_grad(mixed_in_numpy_calls, **options(mode))(x, k)
+    assert value == float(mixed_in_numpy_calls(x, k))
+    np.testing.assert_allclose(g, (x > k).astype(f32) + (x > 1.0), rtol=1e-7)
+    assert g.dtype == f32
+
+
 def float64_workspace(x):
     z = np.zeros(x.shape[0]) + 100000007.0  # (NumPy: float64, the constant exact)
     w = z * 0.1

@@ -32,10 +32,10 @@ function of the tangents), from the reverse partial with `g` replaced by `t` (su
 reduced slice for a reduction), or from a formula of its own; `tests/test_forward_rules.py`
 checks each against finite differences. Functions not listed here are an error in the source
 transform (naming the call and its line) and, in `mode="auto"`, run on the tape if it knows
-them. A list or tuple written where an elementwise function or a reduction reads an array
-(`np.sum([a, b])`, `np.exp((x, y))`) is the array NumPy makes of it; an argument of `None`
+them. A list or tuple written where a function below reads an array (`np.sum([a, b])`,
+`np.exp((x, y))`, `np.cumsum([a, b])`) is the array NumPy makes of it; an argument of `None`
 where the parameter's default is `None` (`np.max(x, 1, None, True)`, `out=None`) is as if left
-out.
+out; `np.concatenate((a, b), axis=None)` concatenates the arrays raveled.
 """
 
 _OPERATORS = {operator.add: "`+`", operator.sub: "`-`", operator.mul: "`*`",

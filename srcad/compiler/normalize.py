@@ -282,6 +282,16 @@ def is_atom(node):
     return isinstance(node, (gast.Name, gast.Constant))
 
 
+def _clip_bounds(args, keywords):
+    """clip's (a_min, a_max), given by position or by keyword (one left out is None), or ()
+    when other arguments are given."""
+    named = {k.arg: k.value for k in keywords}
+    if set(named) - {"a_min", "a_max"} or len(args) > 2:
+        return ()
+    bounds = list(args) + [named.get(name) for name in ("a_min", "a_max")[len(args):]]
+    return [gast.Constant(value=None, kind=None) if b is None else b for b in bounds]
+
+
 def _one_bound(bounds):
     """For clip's (a_min, a_max) with one of them None: (np.maximum, a_min) or (np.minimum,
     a_max); else None."""
@@ -967,6 +977,8 @@ class _Lowering:
                         is_async=0)])] + node.args[1:], keywords=node.keywords), node)
             return self.comprehension_sum(node)
         node = _without_none_defaults(target, node)
+        if target is np.concatenate:
+            node = self.flat_concatenate(node)
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
         if target is np.average:
@@ -978,7 +990,8 @@ class _Lowering:
             return self.ufunc_outer(target.__self__, node)
         if target is np.polyval:
             return self.polyval(node)
-        if target is np.clip and (one := _one_bound(node.args[1:3])) is not None:
+        if target is np.clip and \
+                (one := _one_bound(_clip_bounds(node.args[1:], node.keywords))) is not None:
             return self.numpy_call(one[0], [self.call_arg(node.args[0]), self.call_arg(one[1])])
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
@@ -1028,11 +1041,26 @@ class _Lowering:
         anno.setanno(call.func, "func", target)
         return call
 
+    def flat_concatenate(self, call):
+        """np.concatenate((a, b), axis=None) as np.concatenate((np.ravel(a), np.ravel(b)))."""
+        given = call.args[1:2] + [k.value for k in call.keywords if k.arg == "axis"]
+        if not given or not _is_none(given[0]):
+            return call
+        arrays = call.args[0] if call.args else None
+        if not isinstance(arrays, (gast.Tuple, gast.List)):
+            _unsupported("np.concatenate(..., axis=None) of arrays not written in the call",
+                         call)
+        flat = gast.Tuple(elts=[self.numpy_call(np.ravel, [e]) for e in arrays.elts],
+                          ctx=gast.Load())
+        return anno.copy_loc(gast.Call(func=call.func, args=[flat], keywords=[
+            k for k in call.keywords if k.arg != "axis"]), call)
+
     def literal_arrays(self, target, given):
         """np.sum([a, b]), np.exp((a, b)): a list or tuple written where NumPy reads an array
         is the array NumPy makes of it (a tuple argument carries no derivative)."""
         rule = rules.lookup(target)
-        if rule is None or rule.piece is not None or not (rule.broadcasting or rule.slicewise):
+        if rule is None or rule.piece is not None or rule.nondiff or not (
+                rule.broadcasting or rule.slicewise or rule.params[0] in ("x", "a")):
             return given
         arrays = len(given) if rule.broadcasting else 1
         return [self.numpy_call(np.array, [self.rows_as_arrays(_lists_as_tuples(a))])
@@ -1257,7 +1285,12 @@ class _Lowering:
                                                          keywords=node.keywords), node))
             receiver, node = node.args[0], anno.copy_loc(gast.Call(
                 func=func, args=node.args[1:], keywords=node.keywords), node)
-        if method is np.clip and (one := _one_bound(node.args[:2])) is not None:  # x.clip(lo, None)
+        stripped = _without_none_defaults(method, gast.Call(  # (x.sum(0, None, None, True))
+            func=func, args=[func.value] + node.args, keywords=node.keywords))
+        node = anno.copy_loc(gast.Call(func=func, args=stripped.args[1:],
+                                       keywords=stripped.keywords), node)
+        if method is np.clip and (one := _one_bound(_clip_bounds(node.args,
+                                                                 node.keywords))) is not None:
             return self.numpy_call(one[0], [receiver, self.call_arg(one[1])])
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
             copy = self.numpy_call(np.copy, [receiver])

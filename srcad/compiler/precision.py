@@ -21,9 +21,13 @@ save it in float32, and the generated Python runs instead).
 """
 
 import gast
+import numpy as np
 
 from . import templates
 
+# NumPy functions whose float32 and integer array operands meet as in arithmetic
+MIXING = {name for name in dir(np) if isinstance(getattr(np, name), np.ufunc) and
+          getattr(np, name).nin == 2} | {"where"}
 ALLOCATIONS = {"full", "array", "asarray", "arange", "linspace", "ones", "zeros", "empty",
                "full_like", "eye", "identity"}
 
@@ -134,6 +138,12 @@ class _Single(gast.NodeTransformer):
             self.exact.update(id(a) for a in node.args if isinstance(a, gast.Constant))
         self.keep_exact_beside_float64(node.args)
         self.generic_visit(node)
+        if _is_numpy_call(node, self.np_name, MIXING):  # (np.maximum(x32, k64) is float64)
+            operands = node.args[1:] if node.func.attr == "where" else node.args
+            if any(self.is_float(a) for a in operands):
+                node.args = [templates.fill("rt.floats_beside_float32(a)", a=a)
+                             if a in operands and self.is_integer_array(a) else a
+                             for a in node.args]
         # (Python's math computes in float64, Numba's in float32 for float32 arguments)
         if isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name) and \
                 node.func.value.id == "math":

@@ -115,11 +115,23 @@ def arguments_of_none(x):
         np.cumsum(x, 0, None, None)[-1] + np.sum(np.mean(m, axis=0, out=None))
 
 
+def forms_found_by_an_attack(x):
+    # (clip's bounds of None by keyword reached the code; a method's None by position was an
+    # argument too many; cumsum, diff and sort of lists were tuple arguments; concatenate with
+    # axis=None an internal IndexError)
+    m = x.reshape(2, 2)
+    return np.sum(np.clip(x, a_min=None, a_max=0.5) * x) + np.sum(np.clip(x, 0.3, a_max=None)) + \
+        np.sum(m.sum(0, None, None, True) * m) + np.sum(m.max(1, None, True) * m) + \
+        np.sum(m.std(0, None, None, 1)) + np.sum(np.cumsum([x[0], x[1], x[2]]) * x[1:]) + \
+        np.sum(np.diff([x[0], x[1] * x[2], x[3]]) ** 2) + np.sort([x[2], x[0]])[0] * x[3] + \
+        np.sum(np.concatenate((m, m[:1] ** 2), axis=None) * np.arange(6.0))
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
-         reductions_of_lists, arguments_of_none]
+         reductions_of_lists, arguments_of_none, forms_found_by_an_attack]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
