@@ -1,8 +1,9 @@
 """A top-level loop whose trips are independent and whose one value read after it is a sum
 added into the output runs each trip and its reversal together in the forward sweep
-(reverse.loops_to_fuse): the adjoints it adds into are private, taken with the sum's adjoint
-as 1, and scaled by it (plus or minus the output's seed) in the reverse sweep. Each case is
-checked against finite differences on random inputs, with the output's seed 1 and not 1."""
+(reverse.loops_to_fuse): the adjoints it adds into are private, each trip adding with the
+sum's adjoint (plus or minus the output's seed), and added to the gradient's in the reverse
+sweep. Each case is checked against finite differences on random inputs, with the output's
+seed 1 and not 1."""
 
 import math
 import re
@@ -129,7 +130,8 @@ def rows_read_after(x):  # an array the trips write by rows, read after the loop
 
 def test_explain_names_the_loops_reversed_trip_by_trip(rng):
     text = srcad.explain(newton_roots, *inputs(newton_roots, rng), wrt=(0, 1))
-    assert "the loop at line 26 is reversed trip by trip as it runs" in text
+    line = newton_roots.__code__.co_firstlineno + 2
+    assert f"the loop at line {line} is reversed trip by trip as it runs" in text
     assert "'s', a sum added into the output" in text
 
 
@@ -138,3 +140,40 @@ def test_a_loop_whose_rows_are_read_after_it_is_not_fused(rng):
     g = srcad.grad(rows_read_after)
     assert not _fused(srcad.source(g, x))
     check.compare(rows_read_after, (x,), [0], [g(x)], rtol=1e-5, atol=1e-7)
+
+
+def large_terms(p, idx):
+    total = 0.0
+    for i in range(idx.shape[0]):
+        total += 1e307 * p[idx[i]]
+    return 1.0 - total
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_trips_add_with_the_cotangent_not_times_it_after(parallel):
+    """(found by an attack: the trips summed with a seed of 1 overflowed to inf, then inf
+    times a cotangent of 1e-3 stayed inf and times 0 gave NaN)"""
+    p, idx = np.array([0.5, 2.0]), np.zeros(100, dtype=np.int64)
+    _, pullback = srcad.vjp(large_terms, p, idx, parallel=parallel)
+    assert _fused(srcad.source(srcad.grad(large_terms), p, idx))
+    np.testing.assert_array_equal(pullback(0.0), [0.0, 0.0])
+    np.testing.assert_allclose(pullback(1e-3), [-1e306, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(pullback(-1e-5), [1e304, 0.0], rtol=1e-12)
+
+
+def sum_then_rebound(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    t = s + 1.0
+    if x[0] > 0.0:
+        t = 3.0 * x[0]
+    return t
+
+
+def test_a_chain_to_the_output_rebound_after_is_not_fused(rng):
+    """The sum's adjoint is the seed's only if nothing rebinds its chain to the output."""
+    for x in (rng.uniform(0.1, 1, 5), rng.uniform(-1, -0.1, 5)):
+        g = srcad.grad(sum_then_rebound)
+        assert not _fused(srcad.source(g, x))
+        check.compare(sum_then_rebound, (x,), [0], [g(x)], rtol=1e-5, atol=1e-7)

@@ -154,6 +154,7 @@ class Differentiator(SavePlanner):
         ret = body[-1]
         self.collect(body[:-1], ())
         self.ret_atom = ret.value
+        self.b_out = self.namer.fresh("b_out")  # (the output's seed, a parameter)
         ret_path = (len(body) - 1,)
         if isinstance(ret.value, gast.Name):
             self.reads.setdefault(ret.value.id, []).append(ret_path)
@@ -746,9 +747,9 @@ class Differentiator(SavePlanner):
         (parallel.py) and whose only value read after them is one sum, `total`, added into the
         output: the forward sweep runs each trip and reverses it at once, as a hand-written
         adjoint does (nothing saved across trips, no second run of the trips). The reversal is
-        linear in the sum's adjoint, which passes through the trips unchanged and is known only
-        in the reverse sweep (plus or minus the output's seed): the trips add into private
-        adjoints with it taken as 1, and the reverse sweep adds them times it."""
+        linear in the sum's adjoint, which passes through the trips unchanged and is plus or
+        minus the output's seed, a parameter of the gradient: the trips add into private
+        adjoints with it, and the reverse sweep adds them to the gradient's."""
         fused = {}
         plans = parallel.plan(self.core.tree, self.types, self.aliases, self.core.origins)
         for path, plan in plans.items():
@@ -761,8 +762,9 @@ class Differentiator(SavePlanner):
                 continue
             total = next(iter(outputs))
             ret = body[-1].value
-            if not isinstance(ret, gast.Name) or \
-                    not _added_into_output(body[path[0] + 1:-1], total, ret.id):
+            sign = _added_into_output(body[path[0] + 1:-1], total, ret.id) \
+                if isinstance(ret, gast.Name) else 0
+            if not sign:
                 continue
             stmts = [a for s in gast.walk(stmt) if id(s) in self.adjoints
                      for a in self.adjoints[id(s)]]
@@ -770,22 +772,22 @@ class Differentiator(SavePlanner):
             read_only = (names_read(stmts) - parallel.written(stmts)) & adjoints
             if total in self.active and read_only <= {self.adj(total)} and \
                     not any(n in self.active for n in plan.array_sums):
-                fused[path] = (plan, total)
+                fused[path] = (plan, total, sign)
         return fused
 
-    def fused_loop(self, stmt, path, plan, total):
+    def fused_loop(self, stmt, path, plan, total, sign):
         """Forward: each trip, then its reversal (loops_to_fuse). Reverse: the private
-        adjoints, times the adjoint of `total`, added to the gradient's."""
-        prologue, privates, allocations, trips, scaled = self.fused_trips(stmt, path, plan,
-                                                                          total)
-        return prologue + [init for _, _, init, _ in privates] + allocations + [trips], scaled
+        adjoints added to the gradient's."""
+        prologue, privates, allocations, trips, added = self.fused_trips(stmt, path, plan,
+                                                                         total, sign)
+        return prologue + [init for _, _, init, _ in privates] + allocations + [trips], added
 
-    def parallel_fused_loop(self, stmt, path, plan, total):
+    def parallel_fused_loop(self, stmt, path, plan, total, sign):
         """A loop that reverses each trip as it runs (loops_to_fuse) with parallel=True: one
         chunk of trips per thread, each adding into its own copies of the sums and of the
-        private adjoints, added up after the loop; the reverse sweep only scales them."""
-        prologue, privates, allocations, trips, scaled = self.fused_trips(stmt, path, plan,
-                                                                          total)
+        private adjoints, added up after the loop; the reverse sweep only adds them."""
+        prologue, privates, allocations, trips, added = self.fused_trips(stmt, path, plan,
+                                                                         total, sign)
         chunks, c, lo, hi, count, bounds = self.chunking(stmt)
         trips.iter = _expr("range(a, b)", a=lo, b=hi)
         parts, starts, ends, after = [], [], [], []
@@ -807,7 +809,7 @@ class Differentiator(SavePlanner):
             workspaces + prologue + allocations + [trips] + ends, stmt, rows)
         fwd = [count] + [init for _, _, init, _ in privates] + parts + \
             self.chunk_driver(chunk) + after + self.defined_after(stmt, path, plan)
-        return fwd, scaled
+        return fwd, added
 
     def chunk_number(self):
         """The number of the next loop's chunk function."""
@@ -830,16 +832,17 @@ class Differentiator(SavePlanner):
                         else _expr("rt.chunk_count(b - a)", a=start, b=stop))
         return chunks, c, lo, hi, count, bounds
 
-    def fused_trips(self, stmt, path, plan, total):
+    def fused_trips(self, stmt, path, plan, total, sign):
         """(statements before the trips, [(private adjoint, its variable, the statement
         starting it at zero, whether a trip writes it at its own rows only)], the trips'
         buffers, the loop of the trips, each reversed as it runs, the reverse sweep's
-        statements adding the private adjoints) of a fused loop."""
+        statements adding the private adjoints) of a fused loop whose sum's adjoint is `sign`
+        times the output's seed."""
         frame = Loop(path, None, top=True, one_trip=True)
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
         exposed, _ = exposed_reads(rerun + rev_body, set())
-        prologue, privates, scaled, renames = [], [], [], {}
+        prologue, privates, added, renames = [], [], [], {}
         seed = self.adj(total)
         body = self.core.tree.body
         defined = set(self.core.tree_args).union(*map(parallel.assigned, body[:path[0]]))
@@ -855,33 +858,24 @@ class Differentiator(SavePlanner):
                 prologue.append(self.init(primal))
             elif how == "zero":
                 prologue.append(_assign(name, _const(0.0)))
-            else:  # (added into, or written by rows: private, scaled after)
+            else:  # (added into, or written by rows: private, added after)
                 private = self.namer.fresh(f"{primal}_trips")
                 self.types[private] = self.ty(primal)
                 renames[name] = self.adj(private)
                 privates.append((self.adj(private), primal,
                                  _assign(self.adj(private), self.init(primal).value),
                                  how == "shared"))
-                scaled += self.scaled(primal, self.adj(private), self.adj(total))
+                added.append(self.accumulate(primal, _name(self.adj(private))))
         for node in gast.walk(gast.Module(body=rev_body, type_ignores=[])):
             if isinstance(node, gast.Name) and node.id in renames:
                 node.id = renames[node.id]
+        output_seed = _name(self.b_out) if sign > 0 else _expr("-b", b=_name(self.b_out))
         for s in rev_body:
-            templates.substitute(s, seed, _const(1.0))
+            templates.substitute(s, seed, output_seed)
         trips = anno.copy_loc(gast.For(target=_store(stmt.target), iter=stmt.iter,
                                        body=rerun + rev_body, orelse=[], type_comment=None),
                               stmt)
-        return prologue, privates, frame.allocations, trips, scaled
-
-    def scaled(self, primal, private, g):
-        """`primal`'s adjoint plus `private` times `g` (an array scaled in place, unless `g`
-        is 1: the adjoint can then take the array itself)."""
-        if not self.ty(primal).is_array:
-            return [self.accumulate(primal, _expr("g * b", g=_name(g), b=_name(private)))]
-        return [gast.If(test=_expr("g != 1.0", g=_name(g)),
-                        body=[_stmt("b *= g", b=_store(_name(private)), g=_name(g))],
-                        orelse=[]),
-                self.accumulate(primal, _name(private))]
+        return prologue, privates, frame.allocations, trips, added
 
     def parallel_loop(self, stmt, path, plan):
         """A loop whose trips are independent (parallel.py) runs as one chunk of trips per
@@ -1184,7 +1178,7 @@ class Differentiator(SavePlanner):
     # ---- the function -----------------------------------------------------------------------
     def function(self, fn, fwd, rev):
         args = fn.args
-        b_out = self.namer.fresh("b_out")
+        b_out = self.b_out
         copies = [_assign(a, _expr("a.copy()", a=_name(a)))
                   for a in self.core.tree_args if self.ty(a).is_array and
                   a in self.aliases.memory_written(self.written_in_place)]
@@ -1359,33 +1353,38 @@ def differentiate(core, types, active, wrt, aliases, np_name="np", aux=None, par
     anno.setanno(fn, "chunks", differentiator.chunks)
     anno.setanno(fn, "fused", [_fused_description(core.tree.body[path[0]], total,
                                                   path in differentiator.parallel)
-                               for path, (_, total) in sorted(differentiator.fused.items())])
+                               for path, (_, total, _) in sorted(differentiator.fused.items())])
     if core.assume_shapes:
         mark_assumed(fn, differentiator.shapes, core.namer.adjoint_names())
     return fn
 
 
 def _added_into_output(stmts, name, returned):
-    """Does the value of `name` reach the variable `returned` through `stmts` only by
-    additions and subtractions (`t = a + name`, `u = t - b`), each name of that chain read
-    once? The adjoint of `name` is then plus or minus the output's seed: a loop's trips may
-    take it as 1 and be scaled by it exactly (a sum scaled by another factor, 1e-300 or inf,
-    would overflow, or give inf * 0, where the trips scaled one by one do not)."""
-    chain, current = {name}, name
+    """1 or -1 if the value of `name` reaches the variable `returned` through `stmts` only by
+    additions and subtractions (`t = a + name`, `u = t - b`; -1 for `v = c - u`), each name
+    of that chain read once and written only by its step of the chain; else 0. The adjoint
+    of `name` is that sign times the output's seed."""
+    chain, current, sign = {name}, name, 1
     for stmt in stmts:
         reads = [n for n in gast.walk(stmt) if isinstance(n, gast.Name) and
                  isinstance(n.ctx, gast.Load) and n.id in chain]
+        writes = any(isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and
+                     n.id in chain for n in gast.walk(stmt))
         if not reads:
+            if writes:
+                return 0
             continue
         value = getattr(stmt, "value", None)
         if len(reads) != 1 or reads[0].id != current or not isinstance(stmt, gast.Assign) or \
                 not isinstance(stmt.targets[0], gast.Name) or \
                 not (isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub))
                      and reads[0] in (value.left, value.right)):
-            return False
+            return 0
+        if isinstance(value.op, gast.Sub) and reads[0] is value.right:
+            sign = -sign
         current = stmt.targets[0].id
         chain.add(current)
-    return current == returned
+    return sign if current == returned else 0
 
 
 def _fused_description(loop, total, in_parallel):
