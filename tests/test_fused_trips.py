@@ -177,3 +177,18 @@ def test_a_chain_to_the_output_rebound_after_is_not_fused(rng):
         g = srcad.grad(sum_then_rebound)
         assert not _fused(srcad.source(g, x))
         check.compare(sum_then_rebound, (x,), [0], [g(x)], rtol=1e-5, atol=1e-7)
+
+
+def sum_beside_an_array(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return 2.0 * x - s
+
+
+def test_a_sum_added_into_an_array_output_is_not_fused(rng):
+    """An array output's cotangent is an array: the sum's adjoint is its sum, not the seed."""
+    x, cotangent = rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 4)
+    _, pullback = srcad.vjp(sum_beside_an_array, x)
+    np.testing.assert_allclose(pullback(cotangent), 2 * cotangent - 2 * x * np.sum(cotangent),
+                               rtol=1e-12)

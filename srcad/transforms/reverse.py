@@ -762,8 +762,9 @@ class Differentiator(SavePlanner):
                 continue
             total = next(iter(outputs))
             ret = body[-1].value
-            sign = _added_into_output(body[path[0] + 1:-1], total, ret.id) \
-                if isinstance(ret, gast.Name) else 0
+            scalar = isinstance(ret, gast.Name) and self.ty(ret.id).kind == "f" and \
+                not self.ty(ret.id).ndim  # (an array's seed is an array)
+            sign = _added_into_output(body[path[0] + 1:-1], total, ret.id) if scalar else 0
             if not sign:
                 continue
             stmts = [a for s in gast.walk(stmt) if id(s) in self.adjoints
