@@ -188,6 +188,18 @@ def test_extremum_tangent_is_the_transpose_of_its_adjoint(mode, rng):
             assert np.shape(got) == np.shape(ans)
 
 
+def test_extremum_tangent_of_a_broadcast_or_scalar_tangent(mode, rng):
+    """The whole-array case with a tangent of fewer axes or a number: the mean over the ties of
+    the tangent broadcast to x (NaN where no element equals the extremum)."""
+    tangent = compiled(lambda t, x, ans: reductions.extremum_tangent(t, x, ans, None), mode)
+    x = rng.integers(0, 3, (3, 4)).astype(float)
+    ties = x == x.max()
+    for t in (rng.standard_normal(4), rng.standard_normal((1, 4)), 0.75):
+        expected = np.mean(np.broadcast_to(t, x.shape)[ties])
+        assert tangent(t, x, x.max()) == pytest.approx(expected, rel=1e-12)
+    assert np.isnan(tangent(0.75, x, np.nan))
+
+
 def test_std_adjoint_is_zero_at_a_constant(mode):
     x = np.full((2, 3), 4.0)
     vjp = compiled(lambda g, x: reductions.std_adjoint(g, x, np.zeros(2), 1), mode)

@@ -571,6 +571,9 @@ def extremum_tangent(t, x, ans, axis=None, keepdims=False):
 @overload(extremum_tangent, prefer_literal=True)
 def _extremum_tangent(t, x, ans, axis=None, keepdims=False):
     if is_none(axis) and constant(keepdims) is False and isinstance(x, types.Array):
+        if isinstance(t, types.Number):  # (every element's tangent is t: so is their mean)
+            return lambda t, x, ans, axis=None, keepdims=False: \
+                t if np.any(x == ans) else np.nan
         return lambda t, x, ans, axis=None, keepdims=False: _whole_extremum_tangent(t, x, ans)
     return lambda t, x, ans, axis=None, keepdims=False: \
         sum_along(t * extremum_adjoint(1.0, x, ans, axis), axis, keepdims)
@@ -578,8 +581,10 @@ def _extremum_tangent(t, x, ans, axis=None, keepdims=False):
 
 @register_jitable
 def _whole_extremum_tangent(t, x, ans):
-    """extremum_tangent over all of x, in one pass and no array (it runs inside loops)."""
-    xs, ts = x.ravel(), np.broadcast_to(t, x.shape).ravel()
+    """extremum_tangent over all of x, in one pass and no array (it runs inside loops: a
+    broadcast view of t, raveled, is a copy)."""
+    xs = x.ravel()
+    ts = t.ravel() if t.shape == x.shape else np.broadcast_to(t, x.shape).ravel()
     total, ties = 0.0, 0
     for i in range(xs.size):
         if xs[i] == ans:
