@@ -195,6 +195,7 @@ class Gradient:
             raise TypeError(f"srcad.{kind} needs a function, not {type(fn).__name__}")
         self.fn, self.no_source = _as_function(frontend.unwrap(fn), kind, mode)
         self.given_0d = False  # (whether the last call bound a 0-d array argument)
+        self._given = None  # (then: what bind returned, and the arguments as given)
         if self.no_source is None and _forwards_everything(self.fn):
             reason = (f"{self.fn.__qualname__} is a decorator's wrapper(*args, **kwargs): "
                       "srcad's source transform differentiates named parameters (give the "
@@ -244,7 +245,30 @@ class Gradient:
         values = tuple(bound.arguments[p] for p in self.params)
         # (what the code takes for a 0-d array is the number it holds: _refuse_0d_writes)
         self.given_0d = any(type(v) is np.ndarray and v.ndim == 0 for v in values)
-        return tuple(map(_scalar_if_0d, values))
+        if not self.given_0d:
+            return values
+        bound = tuple(map(_scalar_if_0d, values))
+        self._given = (bound, values)
+        return bound
+
+    def tape_if_0d_writes(self, spec, bound, stacklevel=4):
+        """`spec`; in mode="auto", the tape instead if the call bound to `bound` was given a
+        0-d array the generated code would update as a number under a second name
+        (_refuse_0d_writes), which the tape updates in place as NumPy does."""
+        reason = spec.generated.zero_d_writes if spec.generated is not None else None
+        if self.mode != "auto" or self.kind == "jvp" or not reason or \
+                self.as_given(bound) is bound:  # (forward mode has no tape)
+            return spec
+        warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: {reason}",
+                      FallbackWarning, stacklevel=stacklevel)
+        self._last = self._tape_spec(reason)
+        return self._last
+
+    def as_given(self, bound):
+        """The arguments `bind` returned `bound` for, 0-d arrays as given: the tape runs the
+        function on them (`x += 1` changes a 0-d array in place, and so every name for it)."""
+        given = self._given
+        return given[1] if given is not None and bound is given[0] else bound
 
     def layout(self, args):
         """The call's arguments as the generated code takes them: (flat arguments, a structured
@@ -370,10 +394,11 @@ class Gradient:
         `frozen`: `_Specialization.frozen()` of an earlier call, run as it was then."""
         flat, structures, labels = self.layout(args)
         _refuse_tape_tensors(repr(self), flat)
-        spec = frozen[0] if frozen is not None else self.specialization(flat, structures, labels)
+        spec = frozen[0] if frozen is not None else \
+            self.tape_if_0d_writes(self.specialization(flat, structures, labels), args)
         try:
             if spec.mode == "tape":
-                value, aux, grads = spec.call(*args, cotangent=cotangent)
+                value, aux, grads = spec.call(*self.as_given(args), cotangent=cotangent)
                 return _plain(value), _plain_tree(aux), grads
             out = spec.run(flat, cotangent, tangents, None if frozen is None else frozen[1])
         except _Stale:
@@ -978,11 +1003,11 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
     """
     g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel)
     bound = g.bind(args, {})
-    spec = g.specialization(*g.layout(bound))
+    spec = g.tape_if_0d_writes(g.specialization(*g.layout(bound)), bound, stacklevel=3)
     if spec.mode == "tape":
         from .tape import run as tape_run
-        value, tape_pullback, *aux = tape_run.vjp(getattr(g.fn, "__srcad_calls__", g.fn), bound,
-                                                  g.wrt_index, g.has_aux)
+        value, tape_pullback, *aux = tape_run.vjp(getattr(g.fn, "__srcad_calls__", g.fn),
+                                                  g.as_given(bound), g.wrt_index, g.has_aux)
         aux = aux[0] if g.has_aux else None
 
         def pullback(cotangent):

@@ -39,10 +39,11 @@ def _unary_in_place(name):
 
 def _augmented(name):
     """x += y and friends. In user code a 0-d tensor stands for a NumPy scalar, which `+=`
-    rebinds rather than changes, so there the result is a new tensor."""
+    rebinds rather than changes, so there the result is a new tensor; unless it is a 0-d array
+    the function was given, which `+=` changes in place (every name for it sees the change)."""
 
     def augmented(self, other):
-        if self.ndim == 0 and mode.in_user_code():
+        if self.ndim == 0 and mode.in_user_code() and not self._array:
             return self._apply(name, self, other)
         return self._inplace(name, other)
 
@@ -199,7 +200,7 @@ class TensorMethods:
     __rfloordiv__ = _unrecorded(lambda x, other: np.floor_divide(other, x))
 
     def __ifloordiv__(self, other):
-        if self.ndim == 0 and mode.in_user_code():
+        if self.ndim == 0 and mode.in_user_code() and not self._array:
             return self // other
         return self._inplace("index_put", self // other, index=Ellipsis)
 

@@ -153,6 +153,7 @@ def _argument(value):
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         constant = new(value)
         constant._counter[1] = True  # a write inside the function goes to a copy
+        constant._array = value.ndim == 0
         return constant
     if isinstance(value, np.ndarray):
         return value.copy()
@@ -202,6 +203,8 @@ def _leaf(arg, label):
     leaf = new(_copy_keeping_strides(value, _float_type(arg)))
     leaf.requires_grad = True
     leaf._python = type(arg) in (float, int)
+    leaf._array = type(arg) is np.ndarray and arg.ndim == 0 or \
+        isinstance(arg, Tensor) and arg._array
     return leaf
 
 
@@ -210,6 +213,7 @@ def _clone_keeping_strides(leaf):
     reversed or sliced array, NumPy's reshape or ravel is a copy: a write to it does not reach
     the argument, and so the tape's)."""
     copy, flags = leaf.clone(), leaf._value.flags
+    copy._array = leaf._array
     if not (flags.c_contiguous or flags.f_contiguous):  # (np.copy keeps C or F order)
         copy._value = _copy_keeping_strides(leaf._value, leaf._value.dtype)
     return copy

@@ -103,7 +103,7 @@ def new(value, grad_fn=None):
     # array): shared with the storage's views and detach()ed aliases
     t._value, t._counter = value, [0, False]
     t._requires_grad = grad_fn is not None
-    t._retains_grad = t._python = t._viewed_without_grad = False
+    t._retains_grad = t._python = t._viewed_without_grad = t._array = False
     t.grad_fn = grad_fn
     t._grad = t._view_of = t._views = t.hooks = t._accumulator = None
     return t
@@ -268,6 +268,7 @@ class Tensor(TensorMethods):
     __slots__ = (
         "__weakref__",
         "_accumulator",
+        "_array",  # (0-d: it stands for a 0-d NumPy array, which x += y changes in place)
         "_counter",
         "_grad",
         "_python",

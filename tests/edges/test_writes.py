@@ -263,10 +263,11 @@ def previous_value_in_a_loop(x):
 
 
 @pytest.mark.parametrize("transform", [
-    lambda f, x: srcad.value_and_grad(f)(x), lambda f, x: srcad.vjp(f, x)[1](1.0),
+    lambda f, x: srcad.value_and_grad(f, mode="source")(x),
+    lambda f, x: srcad.vjp(f, x, mode="source")[1](1.0),
     lambda f, x: srcad.jvp(f, (x,), (np.ones(()),)), lambda f, x: srcad.hessian(f)(x),
     lambda f, x: srcad.hvp(f)(x, np.ones(())), lambda f, x: srcad.grad(srcad.grad(f))(x),
-    lambda f, x: srcad.jacobian(f)(x)], ids=["grad", "vjp", "jvp", "hessian", "hvp",
+    lambda f, x: srcad.jacobian(f, mode="fwd")(x)], ids=["grad", "vjp", "jvp", "hessian", "hvp",
                                             "grad_of_grad", "jacobian"])
 def test_a_0d_array_updated_in_place_under_a_second_name_is_refused(transform, rng):
     """Found by an attack: srcad takes a 0-d array as the number it holds, where NumPy's `x +=`
@@ -280,6 +281,32 @@ def test_a_0d_array_updated_in_place_under_a_second_name_is_refused(transform, r
     # a 0-d array whose function updates in place only names that hold numbers
     value, g = srcad.value_and_grad(previous_value_in_a_loop)(np.array(x))
     assert (value, g) == pytest.approx((3.0 * x * x, 6.0 * x), rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_a_0d_array_updated_in_place_under_a_second_name_runs_on_the_tape(mode, rng):
+    """The tape updates a 0-d array argument in place, as NumPy does (it took it for a NumPy
+    scalar, which `+=` rebinds: the value was x * (x + 1) for (x + 1) ** 2); mode="auto" runs
+    such a call there."""
+    x = rng.uniform(0.5, 1.5)
+    expected = ((x + 1.0) ** 2, 2.0 * (x + 1.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, g = srcad.value_and_grad(second_name_then_in_place, mode=mode)(np.array(x))
+        assert (value, g) == pytest.approx(expected, rel=1e-12)
+        assert type(g) is np.ndarray and g.ndim == 0
+        value, pullback = srcad.vjp(second_name_then_in_place, np.array(x), mode=mode)
+        assert (value, pullback(-2.0)) == pytest.approx((expected[0], -2.0 * expected[1]))
+        if mode == "auto":  # (a Jacobian by vjps)
+            assert srcad.jacobian(second_name_then_in_place, mode="rev")(np.array(x)) == \
+                pytest.approx(expected[1], rel=1e-12)
+    if mode == "auto":
+        assert all(issubclass(w.category, srcad.FallbackWarning) and
+                   "'x' changes 'y' when they hold a 0-d array" in str(w.message)
+                   for w in caught) and caught
+    # a NumPy scalar is rebound, not changed: nothing is shared
+    value, g = srcad.value_and_grad(second_name_then_in_place, mode=mode)(np.float64(x))
+    assert (value, g) == pytest.approx((x * (x + 1.0), 2.0 * x + 1.0), rel=1e-12)
 
 
 def store_into_a_0d_argument(x):
