@@ -4,7 +4,7 @@
 
 The workloads of `srcad bench` whose top-level loop has independent trips: `gmm` (the
 ADBench objective written as loops, over points), `ba` (over observations) and `newton`
-(over elements). For each: srcad's serial gradient, then the same function with
+(over elements); and `logistic`, whose matrix-vector products run by blocks of rows. For each: srcad's serial gradient, then the same function with
 parallel=True on one thread and on every thread Numba has. Every other thread pool is pinned
 to one thread (timing.pin_threads); Numba's is set per cell with numba.set_num_threads.
 Medians of repeats after a warm-up; first calls (compilation) apart. Each parallel gradient is
@@ -20,13 +20,14 @@ import numpy as np
 
 import srcad
 from bench.hessians import fmt
-from bench.workloads import ba, gmm, newton
+from bench.workloads import ba, gmm, logistic, newton
 from srcad.bench import timing
 
 RTOL = 1e-12
-SIZES = {"quick": [(gmm, "1k/gmm_d10_K25"), (ba, "ba1"), (newton, 10_000)],
+SIZES = {"quick": [(gmm, "1k/gmm_d10_K25"), (ba, "ba1"), (newton, 10_000),
+                   (logistic, (10_000, 100))],
          "full": [(gmm, "1k/gmm_d10_K25"), (gmm, "10k/gmm_d10_K25"), (ba, "ba1"),
-                  (ba, "ba3"), (newton, 10_000), (newton, 100_000)]}
+                  (ba, "ba3"), (newton, 10_000), (newton, 100_000), (logistic, (10_000, 100))]}
 
 
 def _first(call):

@@ -40,7 +40,7 @@ from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, fronte
                        structured, templates, typeinfer)
 from . import reuse
 from .transforms import batching, forward, reverse
-from .transforms.parallel import finish_chunks, plan as plan_parallel_loops
+from .transforms.parallel import finish_chunks, parallel_products, plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
 
 
@@ -235,6 +235,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     if not composing:
         for fn_def in [grad_def] + chunks:
             codegen.numba_compatible(fn_def, typed, single)
+    products = []
+    if parallel and not single and kind == "grad" and parallel_products(grad_def, np_name):
+        products = [("matrix products outside the loops run a large matrix-vector product by "
+                     "blocks of rows, one per thread")]
     parsed = core.parsed
     used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
     while grad_def.name in used:  # (a function it calls has its name: `softplus_jvp`)
@@ -273,7 +277,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                                 tuple(checks.items()), written,
                                 bool(set(hidden) & (names_written | updated)),
                                 tuple(q.describe() for q in plans.values()) +
-                                tuple(anno.getanno(grad_def, "fused", ())), text, scope, stages,
+                                tuple(anno.getanno(grad_def, "fused", ())) + tuple(products),
+                                text, scope, stages,
                                 aliasing.zero_d_writes(core.tree, types, core.origins))
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)

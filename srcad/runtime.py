@@ -1179,6 +1179,107 @@ def _caught(chunk, c, rest):
         return False
 
 
+# With parallel=True, a matrix-vector product at the top of the gradient (a logistic loss's
+# `X @ w` and its adjoint `g @ X`) runs one block of rows per thread; smaller ones, and any other
+# kind of product, run as they are. The blocks are loops of their own, not BLAS's product of a
+# block: OpenBLAS called from two threads at once ran 2-3x slower than from one (10k x 100).
+# Their sums may be reassociated (vectorised), as BLAS's are.
+PARALLEL_PRODUCT_SIZE = 1 << 17  # (elements of the matrix; below, a parallel region costs more)
+_REASSOCIATED = {"reassoc", "contract"}
+
+
+def parallel_matmul(a, b):
+    """a @ b."""
+    return a @ b
+
+
+def parallel_dot(a, b):
+    """np.dot(a, b)."""
+    return np.dot(a, b)
+
+
+def parallel_matmul_adjoint_b(g, a, b):
+    """matmul_adjoint_b(g, a, b): a.T @ g for a matrix a."""
+    return matmul_adjoint_b(g, a, b)
+
+
+def _is_float_rows(a, v):
+    """A C-contiguous float64 matrix and a float64 vector, taken by blocks of rows."""
+    return isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" and \
+        a.dtype == types.float64 and isinstance(v, types.Array) and v.ndim == 1 and \
+        v.dtype == types.float64
+
+
+@overload(parallel_matmul)
+def _parallel_matmul(a, b):
+    if _is_float_rows(a, b):
+        return lambda a, b: _rows_times_vector(a, b, np.dot)
+    return lambda a, b: a @ b
+
+
+@overload(parallel_dot)
+def _parallel_dot(a, b):
+    if _is_float_rows(a, b):
+        return lambda a, b: _rows_times_vector(a, b, np.dot)
+    return lambda a, b: np.dot(a, b)
+
+
+@overload(parallel_matmul_adjoint_b)
+def _parallel_matmul_adjoint_b(g, a, b):
+    if _is_float_rows(a, g):
+        return lambda g, a, b: _vector_times_rows(g, a)
+    return lambda g, a, b: matmul_adjoint_b(g, a, b)
+
+
+@register_jitable
+def _row_blocks(a):
+    """How many blocks of rows a product with `a` runs in (1: serially)."""
+    if a.size < PARALLEL_PRODUCT_SIZE:
+        return 1
+    return max(min(get_num_threads(), a.shape[0]), 1)
+
+
+@register_jitable
+def _rows_times_vector(a, v, serial):
+    blocks = _row_blocks(a)
+    if blocks == 1 or a.shape[1] != v.shape[0]:  # (a mismatch raises NumPy's error there)
+        return serial(a, v)
+    return _rows_times_vector_parallel(a, v, blocks)
+
+
+@njit(parallel=True, fastmath=_REASSOCIATED)
+def _rows_times_vector_parallel(a, v, blocks):
+    n, m = a.shape
+    out = np.empty(n)
+    for c in prange(blocks):
+        for i in range(chunk_start(c, blocks, 0, n), chunk_start(c + 1, blocks, 0, n)):
+            total = 0.0
+            for j in range(m):
+                total += a[i, j] * v[j]
+            out[i] = total
+    return out
+
+
+@register_jitable
+def _vector_times_rows(g, a):
+    blocks = _row_blocks(a)
+    if blocks == 1 or a.shape[0] != g.shape[0]:
+        return np.dot(a.T, g)
+    return _vector_times_rows_parallel(g, a, blocks)
+
+
+@njit(parallel=True, fastmath=_REASSOCIATED)
+def _vector_times_rows_parallel(g, a, blocks):
+    n, m = a.shape
+    partial = np.zeros((blocks, m))
+    for c in prange(blocks):
+        row = partial[c]
+        for i in range(chunk_start(c, blocks, 0, n), chunk_start(c + 1, blocks, 0, n)):
+            for j in range(m):
+                row[j] += g[i] * a[i, j]
+    return partial.sum(axis=0)
+
+
 # An f-string message of a check (`raise ValueError(f"x = {x[i]}")`) is raised from compiled
 # code as `rt.ValueError_formatted("x = {}", x[i])`: Numba formats no floats or arrays itself,
 # and passes the values out; this subclass of the builtin formats them as the f-string would.

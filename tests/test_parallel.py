@@ -515,8 +515,8 @@ def test_serial_loops_are_explained_in_the_users_terms(rng):
     ids=lambda c: getattr(c, "__name__", None))
 def test_a_sum_loop_reverses_each_trip_as_it_runs_in_its_chunk(fn, make, wrt, rng):
     """A loop whose one value used after it is a sum runs its trips and their reversals
-    together in each chunk (no second run of the trips in the reverse sweep); the chunks' private
-    adjoints are scaled by the output's cotangent after the loop."""
+    together in each chunk (no second run of the trips in the reverse sweep); each trip adds into
+    the chunk's private adjoints with the output's cotangent."""
     args = make(rng)
     assert any("runs in parallel, each trip reversed as it runs" in p
                for p in _plans(fn, args, wrt)), _plans(fn, args, wrt)
@@ -525,3 +525,41 @@ def test_a_sum_loop_reverses_each_trip_as_it_runs_in_its_chunk(fn, make, wrt, rn
     for got, expected in zip(pullback(2.5), serial, strict=True):
         np.testing.assert_allclose(got, 2.5 * np.asarray(expected), rtol=1e-12)
     assert "_reverse" not in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)
+
+
+def logistic_loss(w, X, y, lam):
+    z = X @ w
+    return np.sum(np.log1p(np.exp(-y * z))) + 0.5 * lam * np.dot(w, w)
+
+
+def fit_residuals(w, X, y):
+    r = np.dot(X, w) - y
+    return 0.5 * (r @ r)
+
+
+@pytest.mark.parametrize("fn", [logistic_loss, fit_residuals])
+@pytest.mark.parametrize("rows", [2000, 30])
+def test_matrix_vector_products_run_by_blocks_of_rows(fn, rows, rng):
+    """parallel=True: `X @ w`, `np.dot(X, w)` and their adjoint `g @ X` outside the loops run
+    one block of rows per thread when X is large (2000 x 100), serially when it is small; as
+    serially, up to the order of the sums; a matrix in Fortran order or float32 runs as it is."""
+    X, w = rng.standard_normal((rows, 100)), 0.1 * rng.standard_normal(100)
+    y = rng.choice([-1.0, 1.0], rows) if fn is logistic_loss else rng.standard_normal(rows)
+    args = (w, X, y, 0.3)[:len(inspect.signature(fn).parameters)]
+    text = srcad.explain(srcad.grad(fn, parallel=True), *args)
+    assert "run a large matrix-vector product by blocks of rows" in text
+    assert "rt.parallel_" in srcad.source(srcad.grad(fn, parallel=True), *args)
+    parallel, serial = _both(fn, args, 0)
+    _assert_close(parallel, serial)
+    check.compare(fn, args, [0], (parallel[1],), rtol=1e-5, atol=1e-7)
+    for other in (np.asfortranarray(X), X.astype(np.float32)):
+        moved = (args[0], other) + args[2:]
+        got = srcad.value_and_grad(fn, parallel=True)(*moved)
+        expected = srcad.value_and_grad(fn)(*moved)
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-5)
+
+
+def test_a_product_of_mismatched_shapes_raises_numpys_error(rng):
+    X, w, y = rng.standard_normal((2000, 100)), rng.standard_normal(99), rng.standard_normal(2000)
+    with pytest.raises(ValueError):
+        srcad.grad(fit_residuals, parallel=True)(w, X, y)

@@ -21,6 +21,10 @@ Each array the body stores into is one of:
 Anything else keeps the loop serial, and `srcad.explain(..., parallel=True)` says why, naming
 the variable and its line. The reverse transform (`reverse.Differentiator.parallel_loop`)
 emits the chunks.
+
+Outside the loops, a matrix product of the gradient becomes the runtime's, which runs a large
+matrix-vector product (`X @ w`, and `g @ X` in its adjoint) by blocks of rows on every thread
+(`parallel_products`).
 """
 
 import re
@@ -496,3 +500,50 @@ def without_stores(stmts, names):
             continue
         out.append(s)
     return out
+
+
+PARALLEL_PRODUCTS = {"matmul_adjoint_b": "parallel_matmul_adjoint_b", "dot": "parallel_dot"}
+
+
+def parallel_products(fn_def, np_name):
+    """Make the matrix products of `fn_def` outside its loops the runtime's parallel ones, in
+    place (`a @ b`, `np.dot(a, b)`, `rt.matmul_adjoint_b(g, a, b)`); how many there were."""
+    count = 0
+
+    class Products(gast.NodeTransformer):
+        def visit_For(self, node):  # (a product inside a loop stays: no region per trip)
+            return node
+
+        visit_While = visit_For
+
+        def visit_BinOp(self, node):
+            nonlocal count
+            self.generic_visit(node)
+            if not isinstance(node.op, gast.MatMult):
+                return node
+            count += 1
+            return _runtime_call("parallel_matmul", [node.left, node.right], node)
+
+        def visit_Call(self, node):
+            nonlocal count
+            self.generic_visit(node)
+            func = node.func
+            if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and \
+                    (func.value.id, func.attr) in (("rt", "matmul_adjoint_b"),
+                                                   (np_name, "dot")) and \
+                    not node.keywords:
+                count += 1
+                return _runtime_call(PARALLEL_PRODUCTS[func.attr], node.args, node)
+            return node
+
+    for stmt in fn_def.body:
+        Products().visit(stmt)
+    return count
+
+
+def _runtime_call(name, args, like):
+    call = gast.Call(func=gast.Attribute(value=gast.Name(id="rt", ctx=gast.Load(),
+                                                         annotation=None, type_comment=None),
+                                         attr=name, ctx=gast.Load()),
+                     args=args, keywords=[])
+    return gast.copy_location(call, like)
