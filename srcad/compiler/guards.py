@@ -12,7 +12,9 @@ adjoints, of the same shapes) with the same index values.
 A check of an index that is affine in the index of an enclosing `for i in range(a, b)` loop
 (`x[i + 1]`, `A[j, 2 * i]`), on an array the loop does not rebind, is hoisted before the loop
 and made at the loop's first and last trip: an affine index takes every value between those
-two, and Python's valid indices [-n, n) are an interval. Hoisting repeats outwards while it
+two, and Python's valid indices [-n, n) are an interval. So is an index affine in a counter
+the loop steps by a constant once per trip (`x[idx]` ... `idx += 1` at the loop's top level):
+at trip t the counter is its value before the loop plus t steps (t + 1 after the step). Hoisting repeats outwards while it
 can. A check under an `if` (or in a loop with a `break` or a `raise`) stays where it is: a
 trip that does not reach the access must not fail, nor fail otherwise than Python would.
 """
@@ -75,6 +77,8 @@ class _Guarder:
                 new = self.loop(stmt, loops)
             else:
                 new = self.place(self.checks_of(stmt), loops) + [stmt]
+            if loops and loops[-1].body is stmts:
+                loops[-1].stepped |= loops[-1].counters.keys() & _assigned(stmt)
             for s in new:
                 if _is_check(s) and _what_is_checked(s) in made:
                     continue  # made already, and nothing it reads has changed since
@@ -176,14 +180,19 @@ class _LoopInfo:
 
     def __init__(self, loop):
         self.assigned = _assigned(loop)
+        self.body = loop.body
         self.hoisted = []
+        self.counters = {}  # counter -> its step per trip (_counters)
+        self.stepped = set()  # the counters stepped by the statements of the body seen so far
         if isinstance(loop, gast.While):
-            self.var, self.first, self.last = None, None, None
+            self.var, self.first, self.last, self.step = None, None, None, None
             # (just before the loop, its test says whether it runs at all)
             self.runs = loop.test if isinstance(loop.test, gast.Name) else None
             return
         self.var = loop.target.id
-        self.first, self.last, self.runs = _unit_range(loop) or (None, None, None)
+        self.first, self.last, self.runs, self.step = _unit_range(loop) or (None,) * 4
+        if self.step is not None:
+            self.counters = _counters(loop)
 
     def hoist(self, check):
         """The check made before this loop for every trip, or None when it cannot be."""
@@ -193,7 +202,8 @@ class _LoopInfo:
             return None
         points = []
         for point in check.points:
-            coefficient = _affine(point, self.var, self.assigned)
+            point, invariant = self.in_trips(point)
+            coefficient = _affine(point, self.var, self.assigned - invariant)
             if coefficient is None or coefficient and self.var is None:
                 return None
             if coefficient == 0:
@@ -202,6 +212,21 @@ class _LoopInfo:
                 points += [_substitute(point, self.var, self.first),
                            _substitute(point, self.var, self.last)]
         return _Check(check.helper, points, check.args, check.guards + [self.runs])
+
+    def in_trips(self, point):
+        """`point` with each counter it reads written as its value before the loop plus its
+        steps so far, and the counters so written (loop invariants in it now)."""
+        used = _names(point) & self.counters.keys()
+        for counter in used:
+            trips = _expr("i - a" if self.step == 1 else "a - i", i=_name(self.var),
+                          a=self.first)
+            if counter in self.stepped:
+                trips = _expr("t + 1", t=trips)
+            step = self.counters[counter]
+            steps = trips if step == 1 else _expr("c * t", c=_const(step), t=trips)
+            point = templates.fill(templates.to_source(point),
+                                   **{counter: _expr("v + t", v=_name(counter), t=steps)})
+        return point, used
 
 
 def _is_check(stmt):
@@ -247,31 +272,50 @@ def _statements(checks):
 
 
 def _simplified(expr):
-    """`expr` with its integer constants gathered (`n - 1 + 1` -> `n`), when it is a sum."""
-    terms, constant = [], 0
+    """`expr`, an integer sum, with its terms gathered (`n - 1 + 1` -> `n`, `i + 2 * (n - i)`
+    -> `2 * n - i`)."""
+    terms, constant = {}, 0  # text -> [coefficient, term]
 
-    def collect(e, sign):
+    def collect(e, k):
         nonlocal constant
         if isinstance(e, gast.Constant) and type(e.value) is int:
-            constant += sign * e.value
+            constant += k * e.value
         elif isinstance(e, gast.BinOp) and isinstance(e.op, (gast.Add, gast.Sub)):
-            collect(e.left, sign)
-            collect(e.right, sign if isinstance(e.op, gast.Add) else -sign)
+            collect(e.left, k)
+            collect(e.right, k if isinstance(e.op, gast.Add) else -k)
+        elif isinstance(e, gast.UnaryOp) and isinstance(e.op, gast.USub):
+            collect(e.operand, -k)
+        elif isinstance(e, gast.BinOp) and isinstance(e.op, gast.Mult) and \
+                _int_constant(e.left) is not None:
+            collect(e.right, k * _int_constant(e.left))
+        elif isinstance(e, gast.BinOp) and isinstance(e.op, gast.Mult) and \
+                _int_constant(e.right) is not None:
+            collect(e.left, k * _int_constant(e.right))
         else:
-            terms.append((sign, e))
+            terms.setdefault(templates.to_source(e), [0, e])[0] += k
     collect(expr, 1)
     out = None
-    for sign, term in terms:
-        if out is None:
-            out = term if sign > 0 else gast.UnaryOp(op=gast.USub(), operand=term)
-        else:
-            out = gast.BinOp(left=out, op=gast.Add() if sign > 0 else gast.Sub(), right=term)
+    for k, term in terms.values():
+        if k == 0:
+            continue
+        scaled = term if abs(k) == 1 else gast.BinOp(left=_const(abs(k)), op=gast.Mult(),
+                                                     right=term)
+        out = (scaled if k > 0 else gast.UnaryOp(op=gast.USub(), operand=scaled)) \
+            if out is None else \
+            gast.BinOp(left=out, op=gast.Add() if k > 0 else gast.Sub(), right=scaled)
     if out is None:
         return _const(constant)
     if constant:
         out = gast.BinOp(left=out, op=gast.Add() if constant > 0 else gast.Sub(),
                          right=_const(abs(constant)))
     return out
+
+
+def _int_constant(node):
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        value = _int_constant(node.operand)
+        return None if value is None else -value
+    return node.value if isinstance(node, gast.Constant) and type(node.value) is int else None
 
 
 def _refuse_index(ty, sub, stmt, origins):
@@ -297,7 +341,7 @@ def _where(node, stmt, origins):
 
 
 def _unit_range(loop):
-    """(first index, last index, runs-at-all test) of `for i in range(a, b[, ±1])`."""
+    """(first index, last index, runs-at-all test, step) of `for i in range(a, b[, ±1])`."""
     if not (isinstance(loop.iter, gast.Call) and isinstance(loop.iter.func, gast.Name) and
             loop.iter.func.id == "range" and isinstance(loop.target, gast.Name)):
         return None
@@ -306,10 +350,50 @@ def _unit_range(loop):
     step = args[2].value if len(args) == 3 and isinstance(args[2], gast.Constant) else \
         (1 if len(args) < 3 else None)
     if step == 1:
-        return start, _expr("b - 1", b=stop), _expr("a < b", a=start, b=stop)
+        return start, _expr("b - 1", b=stop), _expr("a < b", a=start, b=stop), 1
     if step == -1:
-        return start, _expr("b + 1", b=stop), _expr("a > b", a=start, b=stop)
+        return start, _expr("b + 1", b=stop), _expr("a > b", a=start, b=stop), -1
     return None
+
+
+def _counters(loop):
+    """{name: step} of the integers `loop` steps by a constant once per trip: one assignment
+    `v = v + c` (or `c + v`, `v - c`, `v += c`, or `v = t` of a `t = v + c` before it) at the
+    top level of its body, and no other."""
+    stores = {}
+    for node in gast.walk(loop):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    values, out = {}, {}  # values: name -> the expression a top-level statement gave it
+    for stmt in loop.body:
+        if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
+            name = stmt.target.id
+            value = gast.BinOp(left=stmt.target, op=stmt.op, right=stmt.value)
+        elif isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and \
+                isinstance(stmt.targets[0], gast.Name):
+            name, value = stmt.targets[0].id, stmt.value
+            values[name] = value
+            if isinstance(value, gast.Name) and stores.get(value.id) == 1:
+                value = values.get(value.id)  # (the form normalize gives `v += c`)
+        else:
+            continue
+        step = _step(value, name)
+        if step is not None and stores.get(name) == 1:
+            out[name] = step
+    return out
+
+
+def _step(value, name):
+    """c for a `value` of `name + c`, `c + name` or `name - c` (c an int constant)."""
+    if not isinstance(value, gast.BinOp) or not isinstance(value.op, (gast.Add, gast.Sub)):
+        return None
+    left, right = value.left, value.right
+    if isinstance(right, gast.Name) and right.id == name and isinstance(value.op, gast.Add):
+        left, right = right, left
+    if not (isinstance(left, gast.Name) and left.id == name and
+            isinstance(right, gast.Constant) and type(right.value) is int):
+        return None
+    return right.value if isinstance(value.op, gast.Add) else -right.value
 
 
 def _has_exit(loop):

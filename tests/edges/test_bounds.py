@@ -211,3 +211,97 @@ def test_a_slice_assigned_another_shape_raises_numpys_error(jit, rng):
     y = rng.normal(size=4)
     g = srcad.grad(into_a_slice, jit=jit)(x, y)
     np.testing.assert_allclose(g, check.numeric_grad(into_a_slice, (x, y), 0), rtol=1e-6)
+
+
+# A counter stepped once per trip (`idx += c` at the loop's top level) indexes affinely in
+# the trip: its checks leave the loop, made at the first and last trip's values.
+
+def packed_triangle(icf, x):
+    s = 0.0
+    idx = len(x)
+    for c in range(len(x)):
+        for r in range(c + 1, len(x)):
+            s += icf[idx] * x[c] * x[r]
+            idx += 1
+    return s
+
+
+def counting_down(x, n):
+    s = 0.0
+    idx = len(x) - 1
+    for i in range(n):
+        s += x[idx] ** 2
+        idx -= 1
+    return s
+
+
+def stepped_then_read(x, n):
+    s = 0.0
+    idx = -1
+    for i in range(n):
+        idx = idx + 3
+        s += x[idx] * x[idx - 1]
+    return s
+
+
+def read_before_and_after_the_step(x, n):
+    s = 0.0
+    idx = 0
+    for i in range(n - 1, -1, -1):
+        s += x[idx] * x[i]
+        idx = 2 + idx
+        s += x[idx - 1] ** 2
+    return s
+
+
+def stepped_only_sometimes(x, n):
+    s = 0.0
+    idx = 0
+    for i in range(n):
+        s += x[idx] * x[i]
+        if x[i] > 0.0:
+            idx += 1
+    return s
+
+
+def reset_in_the_loop(x, n):
+    s = 0.0
+    idx = 0
+    for i in range(n):
+        s += x[idx] * x[i]
+        idx += 1
+        if idx == 2:
+            idx = 0
+    return s
+
+
+COUNTERS = [  # (function, arguments): some valid, some out of range at the last trip only
+    (packed_triangle, (np.arange(1.0, 11.0), np.arange(1.0, 5.0))),  # 4 + 6 = 10: valid
+    (packed_triangle, (np.arange(1.0, 10.0), np.arange(1.0, 5.0))),  # icf[9]: one too far
+    (counting_down, (np.arange(1.0, 4.0), 6)),  # down to x[-3]: valid
+    (counting_down, (np.arange(1.0, 4.0), 7)),  # x[-4]
+    (stepped_then_read, (np.arange(1.0, 8.0), 2)),  # x[5], x[4]
+    (stepped_then_read, (np.arange(1.0, 6.0), 2)),  # x[5]
+    (read_before_and_after_the_step, (np.arange(1.0, 8.0), 3)),  # x[6] last
+    (read_before_and_after_the_step, (np.arange(1.0, 6.0), 3)),  # x[5] after the last step
+    (stepped_only_sometimes, (np.array([1.0, -1.0, 2.0]), 3)),
+    (reset_in_the_loop, (np.arange(1.0, 4.0), 3)),
+]
+
+
+@pytest.mark.parametrize("fn, args", COUNTERS, ids=lambda c: getattr(c, "__name__", ""))
+def test_indices_from_a_counter_are_checked_as_python_does(fn, args, jit):
+    try:
+        fn(*args)
+    except IndexError:
+        with pytest.raises(IndexError, match=r"out of bounds for axis 0 with size \d+ \(x|icf"):
+            srcad.grad(fn, jit=jit, mode="source")(*args)
+    else:
+        srcad.gradcheck(fn, args, jit=jit)
+
+
+def test_a_counters_checks_leave_its_loop():
+    text = srcad.source(srcad.grad(packed_triangle), np.ones(10), np.ones(4))
+    inner = text.index("for r in range")
+    assert "rt.check_index(idx + " in text[:inner] and "check_index" not in \
+        text[inner:text.index("# reverse sweep")]
