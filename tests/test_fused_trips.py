@@ -192,3 +192,26 @@ def test_a_sum_added_into_an_array_output_is_not_fused(rng):
     _, pullback = srcad.vjp(sum_beside_an_array, x)
     np.testing.assert_allclose(pullback(cotangent), 2 * cotangent - 2 * x * np.sum(cotangent),
                                rtol=1e-12)
+
+
+def packed_rows(P, x):  # a counter indexes P; an index out of range at the last trip only
+    total = 0.0
+    for i in range(x.shape[0]):
+        idx = 0
+        for r in range(x.shape[0] - i):
+            total += P[i, idx] * x[r] * x[i]
+            idx += 1
+    return total
+
+
+def test_a_trips_reversal_is_not_checked_again_and_its_forward_part_is(jit, rng):
+    x = rng.normal(size=4)
+    text = srcad.source(srcad.grad(packed_rows, wrt=(0, 1)), rng.normal(size=(4, 4)), x)
+    reversal = text[text.index("# line"):text.index("# reverse sweep")]  # (in the trips)
+    assert reversal
+    assert "check_index" in text[:text.index("# line")] and "check_index" not in reversal
+    P = rng.normal(size=(4, 4))
+    check.compare(packed_rows, (P, x), [0, 1], srcad.grad(packed_rows, wrt=(0, 1), jit=jit)(P, x),
+                  rtol=1e-5, atol=1e-7)
+    with pytest.raises(IndexError, match=r"index 4 is out of bounds for axis 1 with size 4"):
+        srcad.grad(packed_rows, wrt=(0, 1), jit=jit)(P[:, :4], np.ones(5))

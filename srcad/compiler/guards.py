@@ -7,7 +7,8 @@ user's array (Numba reads and writes out of bounds silently), `rt.check_indices`
 integer `//` or `%` (Numba gives 0 where Python raises ZeroDivisionError).
 
 Only the forward sweep needs them: the reverse sweep indexes the same arrays (and their
-adjoints, of the same shapes) with the same index values.
+adjoints, of the same shapes) with the same index values; so does the reversal of a trip run
+right after it (a fused loop: transforms/reverse.py marks its statements "reversal").
 
 A check of an index that is affine in the index of an enclosing `for i in range(a, b)` loop
 (`x[i + 1]`, `A[j, 2 * i]`), on an array the loop does not rebind, is hoisted before the loop
@@ -73,6 +74,8 @@ class _Guarder:
                 stmt.body = self.block(stmt.body, [])
                 stmt.orelse = self.block(stmt.orelse, [])
                 new = [stmt]
+            elif anno.getanno(stmt, "reversal"):
+                new = [stmt]  # (a trip's reversal, run at once, indexes what the trip did)
             elif isinstance(stmt, (gast.For, gast.While)):
                 new = self.loop(stmt, loops)
             else:

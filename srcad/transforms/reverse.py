@@ -873,6 +873,7 @@ class Differentiator(SavePlanner):
         output_seed = _name(self.b_out) if sign > 0 else _expr("-b", b=_name(self.b_out))
         for s in rev_body:
             templates.substitute(s, seed, output_seed)
+            anno.setanno(s, "reversal", True)  # (it indexes what the trip did: guards.py)
         trips = anno.copy_loc(gast.For(target=_store(stmt.target), iter=stmt.iter,
                                        body=rerun + rev_body, orelse=[], type_comment=None),
                               stmt)
