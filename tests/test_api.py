@@ -330,3 +330,36 @@ def test_repeated_calls_follow_layouts_dtypes_and_rebound_globals(rng):
     np.testing.assert_allclose(h(x[:, 0].copy()), 6.0 * x[:, 0], rtol=1e-12)
     SCALE = 0.5
     np.testing.assert_allclose(h(x[:, 0].copy()), 1.0 * x[:, 0], rtol=1e-12)
+
+
+def mixed(x, y, s):
+    return s * np.sum(x * y) + np.sum(np.sin(x) * y)
+
+
+MIXED_CALLS = {  # calls whose types or shape pattern differ from one another's
+    "one_shape": lambda r: (r.normal(size=5), r.normal(size=5), 1.5),
+    "broadcast": lambda r: (r.normal(size=5), r.normal(size=1), 1.5),
+    "other_shapes": lambda r: (r.normal(size=(2, 5)), r.normal(size=5), 0.5),
+    "int_scale": lambda r: (r.normal(size=5), r.normal(size=5), 3),
+    "numpy_scale": lambda r: (r.normal(size=5), r.normal(size=5), np.float64(0.25)),
+    "0d_scale": lambda r: (r.normal(size=5), r.normal(size=5), np.array(2.0)),
+    "float32": lambda r: (r.normal(size=5).astype(np.float32), r.normal(size=5), 1.5),
+    "strided": lambda r: (r.normal(size=10)[::2], r.normal(size=5), 1.5),
+    "matrices": lambda r: (r.normal(size=(3, 2)), r.normal(size=(3, 2)), 1.5),
+}
+
+
+@pytest.mark.parametrize("first", MIXED_CALLS)
+@pytest.mark.parametrize("second", MIXED_CALLS)
+def test_a_call_unlike_the_last_is_still_its_own_gradient(first, second, rng):
+    """The last call's fast path is tried before anything else (api._guarded): a call of other
+    types, ranks or shape pattern, in turn with it, gets its own gradient every time."""
+    g = srcad.grad(mixed, wrt=(0, 1, 2))
+    for name in [first, second] * 3:
+        args = MIXED_CALLS[name](rng)
+        if name == "int_scale":  # (an int is not differentiated)
+            with pytest.raises(TypeError, match="with respect to 's'"):
+                g(*args)
+            continue
+        tol = 1e-4 if name == "float32" else 1e-6
+        check.compare(mixed, args, [0, 1, 2], g(*args), rtol=tol, atol=tol)
