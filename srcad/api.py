@@ -809,8 +809,9 @@ def _guarded(key, fast):
         else:
             namespace[f"type{k}"] = part
             kinds.append(f"type({name}) is not type{k}")
-    lines = ["def guarded(args):", f"    if len(args) != {len(key)}:", "        return None",
-             f"    {', '.join(names)}{',' if len(names) == 1 else ''} = args"]
+    lines = ["def guarded(args):", f"    if len(args) != {len(key)}:", "        return None"]
+    if names:
+        lines.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = args")
     for tests in (kinds, ranks, shapes):
         if tests:
             lines += [f"    if {' or '.join(tests)}:", "        return None"]

@@ -363,3 +363,13 @@ def test_a_call_unlike_the_last_is_still_its_own_gradient(first, second, rng):
             continue
         tol = 1e-4 if name == "float32" else 1e-6
         check.compare(mixed, args, [0, 1, 2], g(*args), rtol=tol, atol=tol)
+
+
+def constant():
+    return 2.5
+
+
+def test_a_function_of_no_parameters_called_again():
+    g = srcad.value_and_grad(constant, wrt=())
+    for _ in range(3):  # (the second call takes the fast path of a call of no arguments)
+        assert g() == (2.5, ())
