@@ -433,11 +433,11 @@ class Gradient:
         return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
                                                           structures)
 
-    def fast_call(self, spec):
-        """For `spec`, compiled by a call of positional plain arguments: a function of such
-        arguments (of the same types) returning what __call__ returns, or None where the
-        general path must run (something the gradient captured changed, a new array layout).
-        A call of an already-seen signature costs this function and the kernel, nothing more."""
+    def fast_call(self, spec, key):
+        """For `spec`, compiled by a call of positional plain arguments of types `key`
+        (_call_key): a function of such arguments returning what __call__ returns, or None
+        where the general path must run (something the gradient captured changed, a new array
+        layout). A call of an already-seen signature costs this function and the kernel."""
         kernel, code, fn, g = spec.call, spec.code, self.fn, spec.generated
         # objects the gradient captured from a module's globals (`np`, a helper) and the names
         # that must stay undefined there (a builtin it calls), checked inline
@@ -445,6 +445,8 @@ class Gradient:
                          if ref.how in ("item", "absent") and type(ref.container) is dict)
         reads_globals = bool(g.hidden_refs) or len(captured) < len(g.checks)
         wrt, has_aux, one = self.wrt_index, self.has_aux, self.single
+        # (position in the kernel's output, argument, whether the argument is an array)
+        slots = tuple((1 + has_aux + k, i, type(key[i]) is tuple) for k, i in enumerate(wrt))
         value_and_grad = self.kind == "value_and_grad"
         absent = frontend.ABSENT  # (what an absent name reads; no item is it)
 
@@ -467,14 +469,13 @@ class Gradient:
             if one:
                 result = _plain(out[1 + has_aux], args[wrt[0]])
             else:
-                result, k = [], 1 + has_aux
-                for i in wrt:  # (a loop: a comprehension costs a call on Python 3.11)
+                result = []
+                for k, i, array in slots:  # (a loop: a comprehension costs a call on 3.11)
                     grad, like = out[k], args[i]
-                    if type(grad) is not np.ndarray or type(like) is not np.ndarray or \
+                    if not array or type(grad) is not np.ndarray or \
                             grad.shape != like.shape or grad.dtype is not like.dtype:
                         grad = _plain(grad, like)
                     result.append(grad)
-                    k += 1
                 result = tuple(result)
             if has_aux:
                 aux = _plain_tree(out[1])
@@ -566,7 +567,7 @@ class Gradient:
         grads = self.as_0d_arrays(grads, args, kwargs)
         if key is not None and self._positional and len(args) == len(self.params) and \
                 self._last.mode != "tape":
-            fast = self.fast_call(self._last)
+            fast = self.fast_call(self._last, key)
             self._fast[key] = fast = fast and _guarded(key, fast)
             self._recent = fast if self._settled() else None
         result = grads[0] if self.single else tuple(grads)
