@@ -489,9 +489,11 @@ class Jacobian:
         else:
             value, flat = self.reverse(args, x)
         shape = np.shape(value) + np.shape(x)
-        # (in either mode: a float32 x's Jacobian of a float64 output is float64)
-        flat = flat.astype(np.result_type(np.asarray(value).dtype, np.asarray(x).dtype,
-                                          np.float32), copy=False)
+        # (in either mode: a float32 x's Jacobian of a float64 output is float64; of a scalar
+        # output, which comes back a Python float whatever it was computed in, it is x's
+        # gradient and has x's dtype, as srcad.grad gives)
+        output = np.asarray(value).dtype if np.ndim(value) else np.float32
+        flat = flat.astype(np.result_type(output, np.asarray(x).dtype, np.float32), copy=False)
         return flat.reshape(shape) if shape else float(flat[0, 0])
 
     def forward(self, args, tangents, x, value):

@@ -307,6 +307,20 @@ def test_a_jacobians_dtype_is_the_same_in_both_modes(mode, rng):
     assert J.dtype == np.float32 and np.array_equal(J, np.tril(np.ones((3, 3))))
 
 
+def squares(x):
+    return np.sum(x * x) * 0.1
+
+
+@pytest.mark.parametrize("mode", ["fwd", "rev", "auto"])
+def test_the_jacobian_of_a_scalar_output_has_the_gradients_dtype(mode, rng):
+    """A scalar output comes back a Python float: its Jacobian of a float32 x was float64
+    where srcad.grad, hessian and hvp give float32 (found by an attack)."""
+    x = rng.normal(size=3).astype(np.float32)
+    J = srcad.jacobian(squares, mode=mode)(x)
+    assert J.dtype == srcad.grad(squares)(x).dtype == np.float32
+    np.testing.assert_allclose(J, 0.2 * x, rtol=1e-6)
+
+
 WEIGHTS = np.array([0.5, 2.0, 1.5])
 
 
