@@ -15,9 +15,10 @@ A check of an index that is affine in the index of an enclosing `for i in range(
 and made at the loop's first and last trip: an affine index takes every value between those
 two, and Python's valid indices [-n, n) are an interval. So is an index affine in a counter
 the loop steps by a constant once per trip (`x[idx]` ... `idx += 1` at the loop's top level):
-at trip t the counter is its value before the loop plus t steps (t + 1 after the step). Hoisting repeats outwards while it
-can. A check under an `if` (or in a loop with a `break` or a `raise`) stays where it is: a
-trip that does not reach the access must not fail, nor fail otherwise than Python would.
+at trip t the counter is its value before the loop plus t steps (t + 1 after the step).
+Hoisting repeats outwards while it can. A check under an `if` (or in a loop with a `break`
+or a `raise`) stays where it is: a trip that does not reach the access must not fail, nor fail
+otherwise than Python would.
 """
 
 import os
@@ -227,8 +228,7 @@ class _LoopInfo:
                 trips = _expr("t + 1", t=trips)
             step = self.counters[counter]
             steps = trips if step == 1 else _expr("c * t", c=_const(step), t=trips)
-            point = templates.fill(templates.to_source(point),
-                                   **{counter: _expr("v + t", v=_name(counter), t=steps)})
+            point = _substitute(point, counter, _expr("v + t", v=_name(counter), t=steps))
         return point, used
 
 
@@ -393,10 +393,10 @@ def _step(value, name):
     left, right = value.left, value.right
     if isinstance(right, gast.Name) and right.id == name and isinstance(value.op, gast.Add):
         left, right = right, left
-    if not (isinstance(left, gast.Name) and left.id == name and
-            isinstance(right, gast.Constant) and type(right.value) is int):
+    step = _int_constant(right)
+    if not (isinstance(left, gast.Name) and left.id == name) or step is None:
         return None
-    return right.value if isinstance(value.op, gast.Add) else -right.value
+    return step if isinstance(value.op, gast.Add) else -step
 
 
 def _has_exit(loop):
