@@ -226,11 +226,12 @@ elementwise(operator.add, np.add, x="g", y="g")
 elementwise(operator.sub, np.subtract, x="g", y="-g")
 elementwise(operator.mul, np.multiply, x="g * y", y="g * x")
 elementwise(operator.truediv, np.divide, x="g / y", y="-g * ans / y")
-elementwise(operator.pow, np.power, math.pow, pow, params="x, y",
+elementwise(operator.pow, np.power, np.float_power, math.pow, pow, params="x, y",
             x="g * rt.pow_dx(x, y)", y="g * ans * rt.log_or_zero(x)")
 elementwise(operator.neg, np.negative, x="-g")
 elementwise(operator.pos, np.positive, float, np.float64, x="g")
 elementwise(operator.mod, np.mod, x="g", y="-g * np.floor(x / y)")
+elementwise(np.fmod, x="g", y="-g * np.trunc(x / y)")  # (the remainder of a truncated quotient)
 elementwise(np.square, x="2.0 * g * x")
 elementwise(np.reciprocal, x="-g * ans * ans")
 
@@ -245,6 +246,7 @@ elementwise(math.log2, np.log2, x="g / (x * 0.6931471805599453)")
 elementwise(math.sqrt, np.sqrt, x="g / (2.0 * ans)")
 elementwise(np.cbrt, x="g / (3.0 * ans * ans)")
 elementwise(np.logaddexp, x="g * np.exp(x - ans)", y="g * np.exp(y - ans)")
+elementwise(np.logaddexp2, x="g * np.exp2(x - ans)", y="g * np.exp2(y - ans)")
 elementwise(runtime.sigmoid, runtime.sigmoid_math, x="g * ans * (1.0 - ans)")  # 1 / (1 + e^-x)
 
 section("Trigonometric and hyperbolic functions")
@@ -264,9 +266,13 @@ elementwise(math.asinh, np.arcsinh, x="g / np.sqrt(x * x + 1.0)")
 elementwise(math.acosh, np.arccosh, x="g / np.sqrt(x * x - 1.0)")
 elementwise(math.atanh, np.arctanh, x="g / (1.0 - x * x)")
 elementwise(np.sinc, x="g * rt.sinc_dx(x)")
+elementwise(np.deg2rad, np.radians, math.radians, x="g * 0.017453292519943295")  # pi / 180
+elementwise(np.rad2deg, np.degrees, math.degrees, x="g * 57.29577951308232")  # 180 / pi
 
 section("Piecewise functions")
 elementwise(abs, np.abs, math.fabs, np.fabs, x="g * np.sign(x)")
+elementwise(np.copysign, math.copysign, params="x, y",
+            x="g * np.sign(x) * np.copysign(1.0, y)", y="g * 0.0")
 # rt.masked(g, m) is g where m holds, else 0 (not g * m, which is nan where g is inf). At a tie
 # each argument gets half (as in torch and JAX: maximum(x, c) + minimum(x, c) = x + c)
 elementwise(np.maximum, params="x, y", x="rt.masked(g, x > y) + rt.masked(0.5 * g, x == y)",
@@ -274,6 +280,13 @@ elementwise(np.maximum, params="x, y", x="rt.masked(g, x > y) + rt.masked(0.5 * 
 elementwise(np.minimum, params="x, y", x="rt.masked(g, x < y) + rt.masked(0.5 * g, x == y)",
             y="rt.masked(g, x > y) + rt.masked(0.5 * g, x == y)")
 # Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
+# fmax and fmin are maximum and minimum where a NaN loses to a number
+elementwise(np.fmax, params="x, y",
+            x="rt.masked(g, (x > y) | np.isnan(y)) + rt.masked(0.5 * g, x == y)",
+            y="rt.masked(g, (x < y) | np.isnan(x)) + rt.masked(0.5 * g, x == y)")
+elementwise(np.fmin, params="x, y",
+            x="rt.masked(g, (x < y) | np.isnan(y)) + rt.masked(0.5 * g, x == y)",
+            y="rt.masked(g, (x > y) | np.isnan(x)) + rt.masked(0.5 * g, x == y)")
 elementwise(max, params="x, y", x="rt.masked(g, not y > x)", y="rt.masked(g, y > x)")
 elementwise(min, params="x, y", x="rt.masked(g, not y < x)", y="rt.masked(g, y < x)")
 # clip is minimum(maximum(a, a_min), a_max), so a_max wins where a_min > a_max; at a bound the

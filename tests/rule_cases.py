@@ -34,10 +34,10 @@ POSITIVE = (0.5, 2.0)
 # input domains by the primitive's short name, where the default (-0.9, 0.9) is wrong for it
 DOMAINS = {
     **{name: {"x": POSITIVE} for name in ("log", "log10", "log2", "sqrt", "cbrt", "reciprocal")},
-    **{name: {"x": POSITIVE} for name in ("norm", "prod", "pow", "power")},
+    **{name: {"x": POSITIVE} for name in ("norm", "prod", "pow", "power", "float_power")},
     **{name: {"y": POSITIVE} for name in ("truediv", "divide", "true_divide")},
     **{name: {"x": (1.2, 3.0)} for name in ("acosh", "arccosh")},
-    **{name: {"x": (2.1, 2.9), "y": (1.1, 1.9)} for name in ("mod", "remainder")},
+    **{name: {"x": (2.1, 2.9), "y": (1.1, 1.9)} for name in ("mod", "remainder", "fmod")},
     "hypot": {"x": POSITIVE, "y": POSITIVE},
     "clip": {"a_min": (-0.6, -0.2), "a_max": (0.2, 0.6)},
     **{name: {"x": POSITIVE} for name in ("gammaln", "lgamma", "gamma", "digamma", "psi",

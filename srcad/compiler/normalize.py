@@ -977,6 +977,9 @@ class _Lowering:
                         is_async=0)])] + node.args[1:], keywords=node.keywords), node)
             return self.comprehension_sum(node)
         node = _without_none_defaults(target, node)
+        if target in (math.log, divmod) and len(node.args) == 2 and not node.keywords and \
+                not any(isinstance(a, gast.Starred) for a in node.args):
+            return self.two_argument_form(target, node)
         if target is np.concatenate:
             node = self.flat_concatenate(node)
         if _writes_into_an_argument(target, node):
@@ -1170,6 +1173,20 @@ class _Lowering:
         product = self.atom(gast.BinOp(left=a, op=gast.Mult(), right=w))
         return gast.BinOp(left=self.atom(self.numpy_call(np.sum, [product])), op=gast.Div(),
                           right=self.atom(self.numpy_call(np.sum, [anno.deepcopy(w)])))
+
+    def two_argument_form(self, target, node):
+        """math.log(x, base) as log(x) / log(base) and divmod(x, y) as (x // y, x % y): what
+        CPython computes for floats (Numba has neither form)."""
+        x, y = (self.atom(a) for a in node.args)
+        if target is divmod:
+            return gast.Tuple(elts=[self.atom(gast.BinOp(left=x, op=op, right=anno.deepcopy(y)))
+                                    for op in (gast.FloorDiv(), gast.Mod())], ctx=gast.Load())
+        logs = []
+        for arg in (x, y):
+            call = gast.Call(func=anno.deepcopy(node.func), args=[arg], keywords=[])
+            anno.setanno(call.func, "func", math.log)
+            logs.append(self.atom(call))
+        return gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
 
     def ufunc_outer(self, ufunc, node):
         """np.multiply.outer(a, b) is np.multiply(kn.outer_operand(a, np.shape(b)), b): a

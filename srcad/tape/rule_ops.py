@@ -63,7 +63,9 @@ def _vjp(name, rule, param, differentiable):
         env = {"g": g, "ans": ans, "np": np, "rt": runtime, "kn": _kernels(), **static,
                **dict(zip(differentiable, values, strict=True))}
         scalar = scalar_code is not None and np.ndim(env[param]) == 0
-        return eval(scalar_code if scalar else code, env)
+        out = eval(scalar_code if scalar else code, env)
+        # (rt.masked of scalars gives a Python 0.0 where its mask is false)
+        return out if hasattr(out, "shape") else np.asarray(out, np.result_type(g))
 
     return vjp
 

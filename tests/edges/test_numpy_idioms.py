@@ -2,9 +2,11 @@
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
 `np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real
 numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an axis;
-`np.polyval`; `x.item()`. Values against the function's, gradients against finite differences,
+`np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack).
+Values against the function's, gradients against finite differences,
 compiled and as Python."""
 
+import math
 import warnings
 
 import numpy as np
@@ -127,11 +129,20 @@ def forms_found_by_an_attack(x):
         np.sum(np.concatenate((m, m[:1] ** 2), axis=None) * np.arange(6.0))
 
 
+def two_argument_forms(x):
+    # math.log(x, base) is log(x) / log(base); divmod(x, y) is (x // y, x % y), as CPython's
+    q, r = divmod(x[0] * 7.0, x[1])
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.log(x[i], 1.5 + x[3]) * divmod(x[i], 0.25)[1]
+    return math.log(x[2] + 1.0, 2.5) * q + r * r + s
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
-         reductions_of_lists, arguments_of_none, forms_found_by_an_attack]
+         reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -144,7 +155,7 @@ def test_idioms(fn, jit, rng):
 
 
 @pytest.mark.parametrize("fn", [newaxis_of_an_element, ellipsis_of_numpy_scalars,
-                                reductions_of_lists, arguments_of_none])
+                                reductions_of_lists, arguments_of_none, two_argument_forms])
 def test_tangent_of_an_elements_view(fn, jit, rng):
     x, t = rng.uniform(0.1, 0.9, 4), rng.standard_normal(4)
     value, tangent = srcad.jvp(fn, (x,), (t,), mode="source", jit=jit)
@@ -254,3 +265,10 @@ def test_kron_of_views_compiles(jit, rng):
         warnings.simplefilter("error", srcad.FallbackWarning)
         g = srcad.grad(kron_of_slices, wrt=(0, 1), mode="source", jit=jit)(M, v)
     check.compare(kron_of_slices, (M, v), [0, 1], list(g))
+
+
+def test_two_argument_forms_on_the_tape(rng):
+    x = rng.uniform(0.1, 0.9, 4)
+    value, g = srcad.value_and_grad(two_argument_forms, mode="tape")(x)
+    assert value == pytest.approx(two_argument_forms(x), rel=1e-12)
+    check.compare(two_argument_forms, (x,), [0], [g], rtol=1e-6, atol=1e-8)
