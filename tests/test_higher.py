@@ -160,6 +160,34 @@ def test_hvp_of_statistics_compiled(rng):
                                atol=1e-6)
 
 
+def gated_cell(w, x, c):
+    # (an LSTM cell's shape: slices of w whose bounds are not constants, of x's shape)
+    b = x.shape[0]
+    gate = 1.0 / (1.0 + np.exp(-(x * w[0:b] + w[b:2 * b])))
+    cell = c * gate + np.tanh(x * w[2 * b:3 * b])
+    return np.sum(gate * np.tanh(cell) * x)
+
+
+@pytest.mark.parametrize("size", [5, 1])
+def test_hvp_of_a_cell_spreads_no_tangent(size, jit, rng):
+    """The tangent of an elementwise result is spread over the result's shape where its
+    operands' shapes may broadcast; in an hvp whose reverse sweep takes them to have one shape
+    (checked as it runs) it is a copy that fusion folds into the loop. A w of 3 x 5 elements
+    with x of 1 broadcasts: that call runs the hvp generated without the assumption."""
+    w, x, c = rng.normal(size=15), rng.normal(size=size), rng.normal(size=size)
+    v = rng.normal(size=15)
+    product = srcad.hvp(gated_cell, jit=jit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
+        hv = product(w, x, c, v)
+    np.testing.assert_allclose(hv, _fd_of_gradient(gated_cell, (w, x, c), 0, v), rtol=1e-5,
+                               atol=1e-7)
+    if size > 1:
+        code = [line for line in srcad.source(product, w, x, c, v).splitlines()
+                if not line.strip().startswith("#")]
+        assert not any("broadcast_tangent(" in line for line in code)
+
+
 def spectral_norm(x):
     return np.linalg.norm(x, 2)
 

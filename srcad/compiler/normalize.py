@@ -43,6 +43,7 @@ from ..errors import UnsupportedError
 from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
+from ..kernels import namespace as kernel_namespace
 from . import anno, inlining, jumps, templates
 from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from .names import Namer
@@ -128,9 +129,13 @@ RESERVED = ("rt", "kn")
 
 
 def _rename_reserved(tree, scope, refs, namer):
-    """A user's variable or global named like one of srcad's modules gets a fresh name."""
+    """A user's variable or global named like one of srcad's modules gets a fresh name (not a
+    global that is that module: generated code transformed again, for an hvp)."""
     used = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)} | set(scope)
-    renamed = {name: namer.fresh(name) for name in RESERVED if name in used}
+    modules = {"rt": runtime, "kn": kernel_namespace}
+    local = local_names(tree)
+    renamed = {name: namer.fresh(name) for name in RESERVED if name in used and
+               not (scope.get(name) is modules[name] and name not in local)}
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and node.id in renamed:
             node.id = renamed[node.id]

@@ -37,9 +37,10 @@ import os
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
 from ..compiler import anno, templates, typeinfer, valuetypes
-from .. import rules
+from .. import rules, runtime
 from ..compiler.activity import diff_inputs
 from ..compiler.aliasing import is_fresh
 from ..errors import UnsupportedError, UserCodeError
@@ -140,6 +141,7 @@ class Differentiator(SavePlanner):
         if core.assume_shapes:
             self.shapes, self.assumed, self.joined = typeinfer.assumed_shape_classes(
                 core.tree, types, _broadcasting, self.shapes)
+            _copies_of_tangents_of_one_shape(core.tree, self.shapes, types, np_name)
 
     def adj(self, name):
         return self.namer.adjoint(name)
@@ -1294,6 +1296,24 @@ def _range_args(stmt):
     if len(args) == 2:
         return args[0], args[1], _const(1)
     return args[0], args[1], args[2]
+
+
+def _copies_of_tangents_of_one_shape(tree, shapes, types, np_name):
+    """`rt.broadcast_tangent(t, z)` (forward mode's tangent spread over its result's shape, in
+    code an hvp differentiates again) as `np.copy(t)` where t has z's shape class and rank: an
+    elementwise copy fusion folds into its loop, where the spread would be a new array and its
+    adjoint a sum back to t's shape. (The shapes are checked as they run: shape_checks.)"""
+    for call in gast.walk(tree):
+        if not (isinstance(call, gast.Call) and
+                anno.getanno(call.func, "func", None) is runtime.broadcast_tangent and
+                len(call.args) == 2 and all(isinstance(a, gast.Name) for a in call.args)):
+            continue
+        t, z = (a.id for a in call.args)
+        if shapes.get(t) is not None and shapes.get(t) == shapes.get(z) and \
+                types[t].ndim == types[z].ndim and types[t].kind == types[z].kind == "f":
+            call.func = gast.Attribute(value=_name(np_name), attr="copy", ctx=gast.Load())
+            anno.setanno(call.func, "func", np.copy)
+            call.args = call.args[:1]
 
 
 def shape_checks(fwd, assumed, types, namer, args):
