@@ -327,6 +327,9 @@ def build_parser():
 def main(argv=None):
     """Run the `srcad` command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):  # (a path in the cache need not be UTF-8)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     show_traceback = "--traceback" in argv  # (anywhere: before or after the subcommand)
     argv = [a for a in argv if a != "--traceback"]
     prog = "srcad"

@@ -46,6 +46,7 @@ from pathlib import Path
 from .errors import CacheWarning
 
 DEFAULT_SIZE_MB = 512
+LARGEST_FILE = 64 * 2 ** 20  # no file srcad writes comes near it; a larger one is not read
 KEY_BYTES = 32
 _SIGNED = b"srcad-signed-1\n"  # then the HMAC of the file's name and payload, then the payload
 _OWN_FILE = re.compile(r"(\w+_[0-9a-f]{32})\.(py|entry|.+\.nb[ic]|.+\.tmp)$")  # srcad's
@@ -90,10 +91,14 @@ def folder():
     CacheWarning, once) when the cache cannot be trusted. Call it in the user's thread: the
     warning names the user's line."""
     root = location()
-    problem = _problem(root, create=True) or _key_problem(key_location(), create=True)
+    problem = _problem(root, create=True)
+    hint = "set SRCAD_CACHE_DIR to a private directory"
+    if problem is None:
+        problem = _key_problem(key_location(), create=True)
+        hint = "`srcad cache info` says where the key must be"
     if problem is not None:
         _warn(f"srcad: not using the disk cache: {problem}; generated code is kept in memory "
-              "only (set SRCAD_CACHE_DIR to a private directory)")
+              f"only ({hint})")
         return None
     limit_bytes()  # (warns now, in the user's thread, about a bad SRCAD_CACHE_SIZE)
     return root / "generated"
@@ -141,6 +146,10 @@ def untrusted(path):
         return f"is owned by another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
         return "is writable by group or others"
+    for parent in Path(os.path.abspath(path)).parents:  # (a link's owner can retarget it)
+        lst = os.lstat(parent)
+        if stat.S_ISLNK(lst.st_mode) and lst.st_uid not in (0, os.getuid()):
+            return f"is reached through {parent}, a link another user owns"
     parents = set(Path(os.path.abspath(path)).parents) | set(Path(os.path.realpath(path)).parents)
     for parent in sorted(parents):
         pst = os.stat(parent)
@@ -164,11 +173,13 @@ def _warn(message):
 # ---- files ---------------------------------------------------------------------------------
 
 def read_private(path):
-    """The bytes of `path` if it is a regular file of the user's that only the user can write;
-    None otherwise, and whatever else is at that name (a FIFO, a directory, a link, a file
-    others could have written) is removed. Never follows a link, never blocks."""
+    """The bytes of `path` if it is a regular file of the user's that only the user can write,
+    of at most LARGEST_FILE bytes; None otherwise, and whatever else is at that name (a FIFO, a
+    directory, a link, a file others could have written, a huge one) is removed. Never follows
+    a link, never blocks."""
     try:
-        if not _private(os.lstat(path)):  # (before opening: opening a device can act)
+        st = os.lstat(path)
+        if not _private(st) or st.st_size > LARGEST_FILE:  # (opening a device can act)
             discard(path)
             return None
         fd = os.open(path, os.O_RDONLY | _NO_FOLLOW)
@@ -177,7 +188,8 @@ def read_private(path):
     with os.fdopen(fd, "rb") as fh:
         if not _private(os.fstat(fh.fileno())):  # (replaced since the lstat)
             return None
-        return fh.read()
+        data = fh.read(LARGEST_FILE + 1)  # (it may have grown since)
+    return data if len(data) <= LARGEST_FILE else None
 
 
 def _private(st):
@@ -241,7 +253,10 @@ def write(text, stem, where):
 
 def write_signed(path, payload):
     """`write_private`, with a signature `read_signed` checks."""
-    return write_private(path, _SIGNED + _tag(path, payload) + payload)
+    written = write_private(path, _SIGNED + _tag(path, payload) + payload)
+    if written:
+        evict(path.parent)
+    return written
 
 
 def read_signed(path):
@@ -336,7 +351,8 @@ def wanted(cache):
     if text in ("1", "true", "yes", "on"):
         return True
     if text not in ("", "0", "false", "no", "off"):
-        _warn(f"srcad: SRCAD_CACHE={text!r} is neither 1 nor 0; the disk cache stays off")
+        _warn(f"srcad: SRCAD_CACHE={text!r} is not 1 (true, yes, on) or 0 (false, no, off); "
+              "the disk cache stays off")
     return False
 
 

@@ -291,7 +291,7 @@ def test_srcad_cache_values(monkeypatch, value, on):
     from srcad import diskcache
     monkeypatch.setenv("SRCAD_CACHE", value)
     if value == "maybe":
-        with pytest.warns(srcad.CacheWarning, match="neither 1 nor 0"):
+        with pytest.warns(srcad.CacheWarning, match=r"is not 1 \(true, yes, on\) or 0"):
             assert diskcache.wanted(None) is on
     else:
         assert diskcache.wanted(None) is on

@@ -361,3 +361,54 @@ def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
     out = capsys.readouterr().out
     assert "removed 1 files" in out and "3 other entries" in out and "fifo" in out
     assert os.listdir(folder) == []
+
+
+@posix_only
+def test_the_command_names_a_file_whose_name_is_not_text(folder):
+    """Found by a helper's attack: `srcad cache clear` removed the files, then failed printing
+    a name that is not UTF-8 where the output's encoding is ASCII."""
+    os.close(os.open(os.path.join(os.fsencode(folder), b"odd-\xff"), os.O_CREAT | os.O_WRONLY))
+    env = dict(os.environ, PYTHONIOENCODING="ascii", PYTHONPATH=SRCAD_ROOT)
+    out = subprocess.run([sys.executable, "-m", "srcad", "cache", "clear"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "odd-" in out.stdout and os.listdir(folder) == []
+
+
+@posix_only
+@pytest.mark.parametrize("suffix", [".entry", ".py"])
+def test_a_huge_cache_file_is_removed_unread(tmp_path, suffix):
+    """Found by a helper's attack: an .entry or generated module grown to gigabytes (a sparse
+    file, taking no disk) was read whole, a MemoryError from the gradient's call."""
+    cache = tmp_path / "cache"
+    path, _ = run(tmp_path, cache)
+    run(tmp_path, cache)  # (the entry exists after the first process)
+    (huge,) = [p for p in (cache / "generated").iterdir() if p.suffix == suffix]
+    os.truncate(huge, 6 * 2 ** 30)
+    assert run(tmp_path, cache)[0] == path  # (written again, the right gradient: run checks)
+    assert os.path.getsize(huge) < diskcache.LARGEST_FILE
+
+
+@posix_only
+def test_a_directory_reached_through_another_users_link_is_refused(tmp_path, monkeypatch):
+    """Found by a helper's attack: in a sticky directory (like /tmp) the owner of a link can
+    point it elsewhere at any time, so a cache below another user's link is not private."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to give a link to another user")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    (tmp_path / "real").mkdir(mode=0o700)
+    os.symlink(tmp_path / "real", shared / "link")
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(shared / "link" / "cache"))
+    assert diskcache.folder() is not None  # (the user's own link)
+    os.lchown(shared / "link", 12345, 12345)
+    with pytest.warns(srcad.CacheWarning, match="a link another user owns"):
+        assert diskcache.folder() is None
+
+
+def test_a_zero_size_keeps_nothing(tmp_path, monkeypatch):
+    """SRCAD_CACHE_SIZE=0 kept the signed files written after the module (found by a helper)."""
+    monkeypatch.setenv("SRCAD_CACHE_SIZE", "0")
+    path, _ = run(tmp_path, tmp_path / "cache")
+    assert os.listdir(os.path.dirname(path)) == []
