@@ -215,3 +215,41 @@ def test_a_trips_reversal_is_not_checked_again_and_its_forward_part_is(jit, rng)
                   rtol=1e-5, atol=1e-7)
     with pytest.raises(IndexError, match=r"index 4 is out of bounds for axis 1 with size 4"):
         srcad.grad(packed_rows, wrt=(0, 1), jit=jit)(P[:, :4], np.ones(5))
+
+
+def damped_rows(x, w):  # an inner loop of as many trips every trip: its room is made once
+    total = 0.0
+    for i in range(x.shape[0]):
+        t = 1.0
+        for k in range(w.shape[0]):
+            t = math.sin(t * w[k] + x[i])
+        total += t * t
+    return total
+
+
+def ragged_rows(x, counts, w):  # an inner loop of a trip's own count: room made per trip
+    total = 0.0
+    for i in range(x.shape[0]):
+        m = counts[i]
+        t = 1.0
+        for k in range(m):
+            t = math.sin(t * w[k] + x[i])
+        total += t * t
+    return total
+
+
+def test_room_for_an_inner_loops_saves_is_made_once_only_when_its_trips_do_not_vary(jit, rng):
+    """The saves of an inner loop of a fused loop's trip go into buffers every trip reuses (a
+    trip pops all it pushed): grown once before the trips where the inner loop's trip count is
+    the same for every trip, else before the inner loop of each trip (counts rising trip after
+    trip would outgrow a buffer made for the first)."""
+    x, w = rng.uniform(-1, 1, 6), rng.uniform(0.5, 1.5, 9)
+    g = srcad.grad(damped_rows, wrt=(0, 1), jit=jit)
+    text = srcad.source(g, x, w)
+    assert _fused(text) and text.index("rt.grow(") < text.index("for i in range(")
+    check.compare(damped_rows, (x, w), [0, 1], g(x, w), rtol=1e-5, atol=1e-7)
+    counts = np.array([0, 1, 2, 4, 7, 9])
+    g = srcad.grad(ragged_rows, wrt=(0, 2), jit=jit)
+    text = srcad.source(g, x, counts, w)
+    assert _fused(text) and text.index("rt.grow(") > text.index("for i in range(")
+    check.compare(ragged_rows, (x, counts, w), [0, 2], g(x, counts, w), rtol=1e-5, atol=1e-7)

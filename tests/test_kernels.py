@@ -553,3 +553,20 @@ def test_compiled_unbroadcast_of_a_product_sums_its_elements(big, other, shape, 
         assert out.shape == shape
     out32 = _unbroadcast_product_compiled(a.astype(np.float32), b.astype(np.float32), shape)
     assert out32.dtype == np.float32
+
+
+@pytest.mark.parametrize("x", [np.array([0.5, 2.0, -1.0, 2.0]), np.array([[0.5, 2.0], [2.0, 1.0]]),
+                               np.array([1.0, np.nan, 3.0]), np.array([3.0])])
+def test_adding_an_extremum_adjoint_in_place_is_adding_it(x):
+    """kn.add_extremum_adjoint(out, g, x, ans) is `out += extremum_adjoint(g, x, ans)` (ties
+    share g; a NaN maximum gives NaN everywhere), compiled and as Python."""
+    from numba import njit
+    ans = np.max(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = 0.25 + reductions.extremum_adjoint(1.5, x, ans)
+    for add in (reductions.add_extremum_adjoint, njit(lambda o, g, v, a:
+                                                      reductions.add_extremum_adjoint(o, g, v, a))):
+        out = np.full(x.shape, 0.25)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            add(out, 1.5, x, ans)
+        np.testing.assert_array_equal(out, expected)

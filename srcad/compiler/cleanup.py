@@ -51,6 +51,7 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=(), doub
     # last: a row's adjoint made a view of another adjoint breaks the rule the passes above
     # share arrays by (an array updated in place is nobody else's)
     accumulate_in_place(fn_def, ctx)
+    add_extrema_in_place(fn_def, ctx)
     return fn_def
 
 
@@ -1188,6 +1189,26 @@ def _negate(test):
     if isinstance(test, gast.UnaryOp) and isinstance(test.op, gast.Not):
         return test.operand
     return gast.UnaryOp(op=gast.Not(), operand=test)
+
+
+def add_extrema_in_place(fn_def, ctx):
+    """`bx += kn.extremum_adjoint(g, x, ans, None)` of an array adjoint -> `kn.add_extremum_
+    adjoint(bx, g, x, ans)`: no array made and added per call (np.max of a row inside a loop)."""
+    for block in blocks(fn_def.body):
+        for j, stmt in enumerate(block):
+            if isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, gast.Add) and \
+                    isinstance(stmt.target, gast.Name) and stmt.target.id in ctx.array_adjoints \
+                    and _is_runtime(stmt.value, "extremum_adjoint", "kn") and \
+                    len(stmt.value.args) == 4 and _is_none(stmt.value.args[3]):
+                g, x, ans, _ = stmt.value.args
+                block[j] = anno.copy_loc(gast.Expr(value=gast.Call(
+                    func=gast.Attribute(value=_name("kn"), attr="add_extremum_adjoint",
+                                        ctx=gast.Load()),
+                    args=[_name(stmt.target.id), g, x, ans], keywords=[])), stmt)
+
+
+def _is_none(node):
+    return isinstance(node, gast.Constant) and node.value is None
 
 
 PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies,

@@ -562,6 +562,36 @@ def extremum_adjoint(g, x, ans, axis=None):
     return from_rows(extremum_rows_adjoint(_per_row(g, x2), x2, _per_row(ans, x2)), x, axis)
 
 
+def add_extremum_adjoint(out, g, x, ans):
+    """`out += extremum_adjoint(g, x, ans)` over all of x, in place and with no array made (it
+    runs inside loops): g shared by the elements equal to ans; NaN everywhere without one."""
+    out += extremum_adjoint(g, x, ans)
+
+
+@overload(add_extremum_adjoint)
+def _add_extremum_adjoint(out, g, x, ans):
+    if x.ndim == 1:
+        def add(out, g, x, ans):
+            ties = 0
+            for i in range(x.shape[0]):
+                ties += x[i] == ans
+            share = g / ties if ties else np.nan
+            for i in range(x.shape[0]):
+                if x[i] == ans or not ties:
+                    out[i] += share
+        return add
+
+    def add_along_axes(out, g, x, ans):
+        ties = 0
+        for idx in np.ndindex(x.shape):
+            ties += x[idx] == ans
+        share = g / ties if ties else np.nan
+        for idx in np.ndindex(x.shape):
+            if x[idx] == ans or not ties:
+                out[idx] += share
+    return add_along_axes
+
+
 def extremum_tangent(t, x, ans, axis=None, keepdims=False):
     """The tangent along t of `ans = np.max(x, axis)` (or min): per reduced row, t averaged over
     the elements equal to ans (the ties share it, as in extremum_adjoint)."""

@@ -634,8 +634,7 @@ class Differentiator(SavePlanner):
         start, stop, step = _range_args(stmt) if is_for else (None, None, None)
         if is_for and exit_test is None:
             info.trip_count = _trip_count(start, stop, step)
-        info.assigned = frozenset(n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
-                                  isinstance(n.ctx, gast.Store)) | templates.stored_arrays(stmt)
+        info.assigned = _assigned_in(stmt)
         unit = is_for and (_is_const(step, 1) or _is_const(step, -1))
         # a top-level `for` that runs all its trips saves into buffers sized to its trip count
         # before it; every other loop's buffers grow (a loop that may break: as it runs)
@@ -728,15 +727,15 @@ class Differentiator(SavePlanner):
             pushes.append(gast.Expr(value=_expr("buf.append(v.copy())", buf=_name(buf),
                                                 v=_name(name))))
             pops.append(_assign(target, _expr("buf.pop()", buf=_name(buf))))
-        frame = Loop(path, None, top=True, one_trip=True)
+        frame = Loop(path, None, top=True, one_trip=True, assigned=_assigned_in(stmt))
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         primal = anno.copy_loc(gast.For(target=stmt.target, iter=stmt.iter,
                                         body=pushes + [anno.deepcopy(s) for s in stmt.body],
                                         orelse=[], type_comment=None), stmt)
         allocs = [self.allocate(b, False, start, stop, step) for b in info.buffers]
         fwd = info.allocations + allocs + [primal]
-        rev = frame.allocations + self.reverse_loop(stmt, info, pops + rerun + rev_body, start,
-                                                    stop, step, unit)
+        rev = frame.allocations + frame.grows + self.reverse_loop(
+            stmt, info, pops + rerun + rev_body, start, stop, step, unit)
         before = path[:-1] + (path[-1] - 0.5,)
         if (before, stmt.target.id) in self.saves:
             save, restore = self.save_restore(stmt.target.id, _name(stmt.target.id,
@@ -841,7 +840,7 @@ class Differentiator(SavePlanner):
         buffers, the loop of the trips, each reversed as it runs, the reverse sweep's
         statements adding the private adjoints) of a fused loop whose sum's adjoint is `sign`
         times the output's seed."""
-        frame = Loop(path, None, top=True, one_trip=True)
+        frame = Loop(path, None, top=True, one_trip=True, assigned=_assigned_in(stmt))
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
         exposed, _ = exposed_reads(rerun + rev_body, set())
@@ -879,7 +878,7 @@ class Differentiator(SavePlanner):
         trips = anno.copy_loc(gast.For(target=_store(stmt.target), iter=stmt.iter,
                                        body=rerun + rev_body, orelse=[], type_comment=None),
                               stmt)
-        return prologue, privates, frame.allocations, trips, added
+        return prologue, privates, frame.allocations + frame.grows, trips, added
 
     def parallel_loop(self, stmt, path, plan):
         """A loop whose trips are independent (parallel.py) runs as one chunk of trips per
@@ -930,14 +929,14 @@ class Differentiator(SavePlanner):
         """(statements allocating the chunks' copies of adjoints, the reverse chunk's body after
         its bounds, statements adding the copies up, the arrays the chunks write by rows) of a
         parallel loop."""
-        frame = Loop(path, None, top=True, one_trip=True)
+        frame = Loop(path, None, top=True, one_trip=True, assigned=_assigned_in(stmt))
         rerun, rev_body = self.block_with_inits(stmt.body, path + (0,), frame)
         # the sums into arrays were the forward sweep's; a trip reads nothing they write
         rerun = parallel.without_stores(rerun, plan.array_sums)
         info = Loop(path, None, top=True)
         loop = self.reverse_loop(stmt, info, rerun + rev_body, _name(lo), _name(hi),
                                  _const(1), True)
-        stmts = frame.allocations + loop
+        stmts = frame.allocations + frame.grows + loop
         primal_of = {adj: name for name, adj in self.namer.adjoint_names().items()}
         index = stmt.target.id
         exposed, _ = exposed_reads(stmts, set())
@@ -1081,16 +1080,19 @@ class Differentiator(SavePlanner):
         """Where the buffers of `for` loop `info` (of `trips` trips) are grown, and the trips
         they need room for there: before the outermost enclosing loop whose every trip runs
         this loop's whole range once (a nest of loops over ranges fixed at entry grows its
-        buffers once, to their final size, rather than at every trip of the loops around it)."""
+        buffers once, to their final size, rather than at every trip of the loops around it),
+        or before a loop of trips each reversed before the next starts (fused or checkpointed:
+        a trip pops all it pushed, so every trip needs the room of one)."""
         holder = info
         while info.trip_count is not None and holder.parent is not None and \
-                holder.parent.trip_count is not None and \
+                (holder.parent.trip_count is not None or holder.parent.one_trip) and \
                 len(holder.path) == len(holder.parent.path) + 2:
             outside = self.evaluated_before(trips, holder.parent, holder.path[-1])
             if outside is None:
                 break
             holder = holder.parent
-            trips = _expr("m * n", m=holder.trip_count, n=outside)
+            trips = outside if holder.one_trip else \
+                _expr("m * n", m=holder.trip_count, n=outside)
         return holder, trips
 
     def evaluated_before(self, expr, loop, at):
@@ -1276,6 +1278,12 @@ def _reads_elements(expr):
     """Does `expr` read an element of an array (not its shape)?"""
     return any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)
                for n in gast.walk(expr))
+
+
+def _assigned_in(loop):
+    """The names `loop` assigns or stores into."""
+    return frozenset(n.id for n in gast.walk(loop) if isinstance(n, gast.Name) and
+                     isinstance(n.ctx, gast.Store)) | templates.stored_arrays(loop)
 
 
 def _trip_count(start, stop, step):
