@@ -548,7 +548,7 @@ adjoint(_linalg.cholesky_solve, params="c, b, lower=False",
                        "np.dot(np.transpose(np.tril(kn.lower_form(c, lower))), ans)) + "
                        "np.dot(np.tril(kn.lower_form(c, lower)), np.dot(np.transpose("
                        "np.tril(kn.lower_form(t, lower))), ans)), lower)"})
-# (the second derivative of det, where a is not singular: a ^-1 raises where it is)
+# (the second derivative of det, where a is not singular or nearly: kn.det_tangent_adjoint_a)
 adjoint(_linalg.det_tangent, params="u, a, det", linear="u", u="kn.det_adjoint(g, a, det)",
         a="kn.det_tangent_adjoint_a(g, u, a, det)",
         det="g * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))",

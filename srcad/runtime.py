@@ -764,7 +764,10 @@ def linspace_weighted(g, endpoint):
 
 
 def matmul_adjoint_a(g, a, b):
-    """The adjoint of `a` in `a @ b` (each operand a vector or a matrix)."""
+    """The adjoint of `a` in `a @ b` (each operand a vector or a matrix; or in `np.dot(a, b)`,
+    a number: the product a * b)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return np.sum(g * b) if np.ndim(a) == 0 else g * b
     if np.ndim(b) == 1:
         return g * b if np.ndim(a) == 1 else np.outer(g, b)
     return np.dot(b, g) if np.ndim(a) == 1 else np.dot(g, b.T)
@@ -772,13 +775,16 @@ def matmul_adjoint_a(g, a, b):
 
 def matmul_adjoint_b(g, a, b):
     """The adjoint of `b` in `a @ b`."""
-    if np.ndim(a) == 1:
-        return g * a if np.ndim(b) == 1 else np.outer(a, g)
-    return np.dot(a.T, g)
+    return matmul_adjoint_a(g, b, a) if np.ndim(a) == 0 or np.ndim(b) == 0 else \
+        np.dot(a.T, g) if np.ndim(a) > 1 else g * a if np.ndim(b) == 1 else np.outer(a, g)
 
 
 @overload(matmul_adjoint_a)
 def _matmul_adjoint_a(g, a, b):
+    if not _is_array(a):
+        return lambda g, a, b: np.sum(g * b)
+    if not _is_array(b):
+        return lambda g, a, b: g * b
     if b.ndim == 1:
         if a.ndim == 1:
             return lambda g, a, b: g * b
@@ -790,6 +796,8 @@ def _matmul_adjoint_a(g, a, b):
 
 @overload(matmul_adjoint_b)
 def _matmul_adjoint_b(g, a, b):
+    if not _is_array(a) or not _is_array(b):
+        return lambda g, a, b: matmul_adjoint_a(g, b, a)
     if a.ndim == 1:
         if b.ndim == 1:
             return lambda g, a, b: g * a

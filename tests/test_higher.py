@@ -135,6 +135,40 @@ def test_hessian_of_linalg_and_cumprod(fn, jit, rng):
     np.testing.assert_allclose(H, H.T, rtol=1e-9, atol=1e-9)
 
 
+def determinant(a):
+    return np.linalg.det(a)
+
+
+def _adjugate_transposed(a):
+    """The cofactors of a 3 x 3 matrix, each a 2 x 2 determinant written out."""
+    out = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            m = np.delete(np.delete(a, i, 0), j, 1)
+            out[i, j] = (-1) ** (i + j) * (m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])
+    return out
+
+
+@pytest.mark.parametrize("singular", ["exactly", "to rounding"])
+def test_the_determinant_at_a_singular_matrix(singular, jit, rng):
+    """Found by a helper's attack: at a matrix singular to rounding (det 1e-17) the hvp came
+    from det(a) a^-1 terms, each near 1e16 times too big, and was wrong in every digit. The
+    first derivatives use the cofactors from the SVD where a is ill conditioned; the second is
+    an error there."""
+    a = rng.normal(size=(3, 3))
+    a[2] = a[0] + a[1] if singular == "to rounding" else 2.0 * a[0]
+    t = rng.normal(size=(3, 3))
+    np.testing.assert_allclose(srcad.grad(determinant, jit=jit)(a), _adjugate_transposed(a),
+                               rtol=1e-9, atol=1e-12)
+    _, tangent = srcad.jvp(determinant, (a,), (t,), jit=jit)
+    assert tangent == pytest.approx(np.sum(_adjugate_transposed(a) * t), rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="no second derivative of np.linalg.det at a singular"):
+        srcad.hvp(determinant, jit=jit)(a, t)
+    b = a + np.eye(3)  # (well conditioned: the second derivative from the inverse)
+    np.testing.assert_allclose(srcad.hvp(determinant, jit=jit)(b, t),
+                               _fd_of_gradient(determinant, (b,), 0, t), rtol=1e-6, atol=1e-8)
+
+
 @pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes,
                                 gaussian_process_loss, upper_factor_solves, products_with_zero])
 def test_third_derivative_of_linalg(fn, rng):

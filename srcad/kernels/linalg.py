@@ -88,29 +88,52 @@ def cofactors(a):
     return np.linalg.det(u) * np.linalg.det(vh) * np.dot(u * others, vh)
 
 
+# past this 1-norm condition number, det(a) a^-1 loses more than about 1e-9 of its digits to
+# rounding (det(a) tends to 0 as a^-1 grows: their product is the finite adjugate)
+CONDITION_LIMIT = 1e7
+
+
+@register_jitable
+def _conditioned_inverse(a, det):
+    """(True, a^-1) where det(a) a^-1 is accurate: det(a) != 0 and a's condition number is
+    below CONDITION_LIMIT; else (False, a)."""
+    if det == 0:
+        return False, a
+    inverse = np.linalg.inv(a)
+    norm = np.max(np.sum(np.abs(a), axis=0)) * np.max(np.sum(np.abs(inverse), axis=0))
+    return norm < CONDITION_LIMIT, inverse
+
+
 @register_jitable
 def det_adjoint(g, a, ans):
-    """ā = g cofactors(a), which is g det(a) a^-T when det(a) != 0."""
+    """ā = g cofactors(a): g det(a) a^-T where a is well conditioned, else from the SVD."""
     _check_square(a)
-    if ans != 0:
-        return (g * ans) * _transpose(np.linalg.inv(a))
+    conditioned, inverse = _conditioned_inverse(a, ans)
+    if conditioned:
+        return (g * ans) * _transpose(inverse)
     return g * cofactors(a)
 
 
 @register_jitable
 def det_tangent(u, a, det):
     """d det = tr(adj(a) u) along u: det(a) tr(a^-1 u), or from the cofactors where a is
-    singular."""
+    singular or nearly."""
     _check_square(a)
-    if det != 0:
-        return det * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))
+    conditioned, inverse = _conditioned_inverse(a, det)
+    if conditioned:
+        return det * np.trace(np.dot(inverse, np.ascontiguousarray(u)))
     return np.sum(cofactors(a) * u)
 
 
 @register_jitable
 def det_tangent_adjoint_a(g, u, a, det):
-    """The adjoint in `a` of det_tangent with `det` held: -g det (a^-1 u a^-1)^T."""
-    inverse = np.linalg.inv(a)
+    """The adjoint in `a` of det_tangent with `det` held: -g det (a^-1 u a^-1)^T. Where a is
+    singular or nearly, its terms grow without bound (their sum with the adjoint through `det`
+    does not): an error, never a number that lost its digits."""
+    conditioned, inverse = _conditioned_inverse(a, det)
+    if not conditioned:
+        raise ValueError("srcad: no second derivative of np.linalg.det at a singular or nearly "
+                         "singular matrix (condition number over 1e7)")
     return -(g * det) * _transpose(np.dot(np.dot(inverse, np.ascontiguousarray(u)), inverse))
 
 

@@ -138,11 +138,17 @@ def two_argument_forms(x):
     return math.log(x[2] + 1.0, 2.5) * q + r * r + s
 
 
+def dot_of_a_number(x):
+    # (found by a helper's attack: the adjoint of np.dot of a number was an internal error)
+    return np.sum(np.dot(2.0, x)) + np.sum(np.dot(x, x[0])) + np.dot(x[1], x[2]) * x[3]
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
-         reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms]
+         reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
+         dot_of_a_number]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
