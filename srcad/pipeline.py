@@ -158,7 +158,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     names = [a.id for a in core.tree.args.args]
     typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}
     types = typeinfer.infer(core.tree, typed_args, core.scope)
-    retype = normalize.type_scatter_adds(core.tree, types)
+    retype = normalize.type_scatter_adds(core.tree, types) | \
+        normalize.name_index_arrays(core.tree, types, core.namer, core.origins)
     # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)
     numpy_args = None if numpy_scalars is None else {names[k] for k in numpy_scalars}
     while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,

@@ -1504,6 +1504,49 @@ def type_scatter_adds(tree, types):
     return changed
 
 
+def name_index_arrays(tree, types, namer, origins):
+    """`x[idx - 1]` -> `t = idx - 1; x[t]`: index arithmetic the lowering keeps inline (for
+    `x[i + 1]`) that makes an integer array is named, so that every later stage sees the
+    fancy index it is (repeated indices add up in the reverse sweep). Returns whether any was
+    (the new names are then typed)."""
+    def of_arrays(item):
+        return isinstance(item, (gast.BinOp, gast.UnaryOp)) and any(
+            isinstance(n, gast.Name) and types.get(n.id) is not None and types[n.id].is_array
+            for n in gast.walk(item))
+
+    def named(expr, stmt, before):
+        """A temporary assigned `expr` (in core form: an operation of atoms each)."""
+        expr = anno.deepcopy(expr)
+        for field in ("left", "right", "operand"):
+            part = getattr(expr, field, None)
+            if isinstance(part, (gast.BinOp, gast.UnaryOp)):
+                setattr(expr, field, _name(named(part, stmt, before)))
+        name = namer.temp()
+        before.append(_assign(name, expr, stmt))
+        return name
+
+    changed = False
+    for block in templates.blocks(tree.body):
+        k = 0
+        while k < len(block):
+            stmt, before = block[k], []
+            if not isinstance(stmt, (gast.If, gast.For, gast.While)):
+                for sub in [n for n in gast.walk(stmt) if isinstance(n, gast.Subscript)]:
+                    items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
+                    for i, item in enumerate(items):
+                        if of_arrays(item):
+                            name = named(item, stmt, before)
+                            origins[name] = item  # (messages write the user's expression)
+                            if isinstance(sub.slice, gast.Tuple):
+                                sub.slice.elts[i] = _name(name)
+                            else:
+                                sub.slice = _name(name)
+            block[k:k] = before
+            k += len(before) + 1
+            changed |= bool(before)
+    return changed
+
+
 def _reuses_nothing_written(expr):
     """An expression over atoms that computes the same value when evaluated again, as long as
     nothing is written in between (no call: a library call may draw random numbers)."""

@@ -186,7 +186,9 @@ class _Infer:
             return _join_all(base.items)
         if base.kind not in _RANK:
             return UNKNOWN
-        ndim = base.ndim
+        # each integer (array) takes an axis, a boolean array as many as it has; together
+        # they give the axes of their broadcast shape (x[rows, cols] of two vectors: one)
+        ndim, advanced = base.ndim, []
         for item in index:
             ty = self.index_type(item)
             if ty == "slice":
@@ -194,11 +196,14 @@ class _Infer:
             if ty == "newaxis":
                 ndim += 1
             elif ty.kind == "b" and ty.ndim:
-                ndim += 1 - ty.ndim
+                ndim -= ty.ndim
+                advanced.append(1)
             elif ty.kind == "i":
-                ndim += ty.ndim - 1
+                ndim -= 1
+                advanced.append(ty.ndim)
             else:
                 return UNKNOWN
+        ndim += max(advanced, default=0)
         return array(base.kind, ndim) if ndim >= 0 else UNKNOWN
 
     def index_type(self, node):

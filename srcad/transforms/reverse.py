@@ -320,11 +320,14 @@ class Differentiator(SavePlanner):
                 rows, cols = value.slice.elts
                 return [gast.Expr(value=_expr("rt.add_at_pairs(bx, i, j, g)", bx=bx, i=rows,
                                               j=cols, g=g))]
-            if isinstance(value.slice, gast.Tuple):
-                raise UnsupportedError("indexing with several integer arrays (other than "
-                                       "A[rows, cols] with two 1-D arrays)", loc)
-            return [gast.Expr(value=_expr("rt.add_at(bx, idx, g)", bx=bx, idx=value.slice,
-                                          g=g))]
+            index = value.slice
+            if isinstance(index, gast.Tuple) and all(_whole(item) for item in index.elts[1:]):
+                index = index.elts[0]  # (x[idx, :] is x[idx])
+            if isinstance(index, gast.Tuple):
+                raise UnsupportedError("an integer-array index beside other indices (other than "
+                                       "A[rows, cols] with two 1-D arrays, or x[idx, :]) is not "
+                                       "differentiable here: write a loop over the indices", loc)
+            return [gast.Expr(value=_expr("rt.add_at(bx, idx, g)", bx=bx, idx=index, g=g))]
         sub = gast.Subscript(value=_name(self.adj(base.id)),
                              slice=_load(value.slice), ctx=gast.Store())
         return [gast.AugAssign(target=sub, op=gast.Add(), value=g)]
@@ -1278,6 +1281,12 @@ def _reads_elements(expr):
     """Does `expr` read an element of an array (not its shape)?"""
     return any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)
                for n in gast.walk(expr))
+
+
+def _whole(item):
+    """Is index item `item` a bare `:`?"""
+    return isinstance(item, gast.Slice) and item.lower is None and item.upper is None and \
+        item.step is None
 
 
 def _assigned_in(loop):
