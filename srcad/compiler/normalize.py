@@ -1517,10 +1517,10 @@ def name_index_arrays(tree, types, namer, origins):
     def named(expr, stmt, before):
         """A temporary assigned `expr` (in core form: an operation of atoms each)."""
         expr = anno.deepcopy(expr)
-        for field in ("left", "right", "operand"):
-            part = getattr(expr, field, None)
+        for part_name in ("left", "right", "operand"):
+            part = getattr(expr, part_name, None)
             if isinstance(part, (gast.BinOp, gast.UnaryOp)):
-                setattr(expr, field, _name(named(part, stmt, before)))
+                setattr(expr, part_name, _name(named(part, stmt, before)))
         name = namer.temp()
         before.append(_assign(name, expr, stmt))
         return name
