@@ -96,12 +96,12 @@ CONDITION_LIMIT = 1e7
 @register_jitable
 def _conditioned_inverse(a, det):
     """(True, a^-1) where det(a) a^-1 is accurate: det(a) != 0 and a's condition number is
-    below CONDITION_LIMIT; else (False, a)."""
+    below CONDITION_LIMIT (or NaN: a NaN in a gives NaNs, as before); else (False, a)."""
     if det == 0:
         return False, a
     inverse = np.linalg.inv(a)
     norm = np.max(np.sum(np.abs(a), axis=0)) * np.max(np.sum(np.abs(inverse), axis=0))
-    return norm < CONDITION_LIMIT, inverse
+    return not norm >= CONDITION_LIMIT, inverse
 
 
 @register_jitable
