@@ -279,7 +279,6 @@ elementwise(np.maximum, params="x, y", x="rt.masked(g, x > y) + rt.masked(0.5 * 
             y="rt.masked(g, x < y) + rt.masked(0.5 * g, x == y)")
 elementwise(np.minimum, params="x, y", x="rt.masked(g, x < y) + rt.masked(0.5 * g, x == y)",
             y="rt.masked(g, x > y) + rt.masked(0.5 * g, x == y)")
-# Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
 # fmax and fmin are maximum and minimum where a NaN loses to a number
 elementwise(np.fmax, params="x, y",
             x="rt.masked(g, (x > y) | np.isnan(y)) + rt.masked(0.5 * g, x == y)",
@@ -287,6 +286,7 @@ elementwise(np.fmax, params="x, y",
 elementwise(np.fmin, params="x, y",
             x="rt.masked(g, (x < y) | np.isnan(y)) + rt.masked(0.5 * g, x == y)",
             y="rt.masked(g, (x > y) | np.isnan(x)) + rt.masked(0.5 * g, x == y)")
+# Python's max(x, y) is y if y > x else x (so x when y is nan); likewise min
 elementwise(max, params="x, y", x="rt.masked(g, not y > x)", y="rt.masked(g, y > x)")
 elementwise(min, params="x, y", x="rt.masked(g, not y < x)", y="rt.masked(g, y < x)")
 # clip is minimum(maximum(a, a_min), a_max), so a_max wins where a_min > a_max; at a bound the

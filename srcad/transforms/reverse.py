@@ -1326,8 +1326,9 @@ def _copies_of_tangents_of_one_shape(tree, shapes, types, np_name):
                 len(call.args) == 2 and all(isinstance(a, gast.Name) for a in call.args)):
             continue
         t, z = (a.id for a in call.args)
+        ty_t, ty_z = (types.get(n, typeinfer.UNKNOWN) for n in (t, z))
         if shapes.get(t) is not None and shapes.get(t) == shapes.get(z) and \
-                types[t].ndim == types[z].ndim and types[t].kind == types[z].kind == "f":
+                ty_t.ndim == ty_z.ndim and ty_t.kind == ty_z.kind == "f":
             call.func = gast.Attribute(value=_name(np_name), attr="copy", ctx=gast.Load())
             anno.setanno(call.func, "func", np.copy)
             call.args = call.args[:1]
