@@ -210,7 +210,8 @@ def missing(func, what):
     if str(getattr(func, "__module__", "")).startswith("srcad.kernels"):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
                 "srcad's derivatives of the function it comes from stop at a lower order "
-                "(np.prod and the vector norms at the second, np.cumprod at the third)")
+                "(np.prod and the vector norms at the second, np.cumprod and np.linalg.det at the "
+                "third)")
     return f"no derivative rule for '{name}' (in {what})"
 
 
@@ -548,13 +549,11 @@ adjoint(_linalg.cholesky_solve, params="c, b, lower=False",
                        "np.dot(np.transpose(np.tril(kn.lower_form(c, lower))), ans)) + "
                        "np.dot(np.tril(kn.lower_form(c, lower)), np.dot(np.transpose("
                        "np.tril(kn.lower_form(t, lower))), ans)), lower)"})
-# (the second derivative of det, where a is not singular or nearly: kn.det_tangent_adjoint_a)
+# (the second derivative of det: from a^-1, or where a is singular or nearly from its minors)
 adjoint(_linalg.det_tangent, params="u, a, det", linear="u", u="kn.det_adjoint(g, a, det)",
-        a="kn.det_tangent_adjoint_a(g, u, a, det)",
-        det="g * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))",
-        tangents={"a": "-det * np.trace(np.linalg.solve(a, np.dot(np.ascontiguousarray(t), "
-                       "np.linalg.solve(a, np.ascontiguousarray(u)))))",
-                  "det": "t * np.trace(np.linalg.solve(a, np.ascontiguousarray(u)))"})
+        a="kn.det_tangent_adjoint_a(g, u, a, det)", det="kn.det_tangent_adjoint_det(g, u, a, det)",
+        tangents={"a": "kn.det_tangent_tangent_a(t, u, a, det)",
+                  "det": "kn.det_tangent_adjoint_det(t, u, a, det)"})
 # the linear maps the tangents of cholesky, eigh and solve_triangular are written with, each
 # transposing to the other of its pair
 adjoint(_linalg.lower_symmetric, params="t", linear="t", t="kn.lower_triangle_adjoint(g)")

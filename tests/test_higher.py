@@ -50,10 +50,10 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
 
 
 # the curvature kernels of the second derivatives of np.prod and np.linalg.norm, and of the
-# third of np.cumprod, have no derivative rule of their own: the next derivative is refused by
-# name
+# third of np.cumprod and np.linalg.det, have no derivative rule of their own: the next
+# derivative is refused by name
 NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x",
-                        "cumprod_cross_tangent": "x"}  # (the argument refused)
+                        "cumprod_cross_tangent": "x", "det_tangent": "a"}  # (the argument refused)
 LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL if jit]
 
 
@@ -153,20 +153,31 @@ def _adjugate_transposed(a):
 def test_the_determinant_at_a_singular_matrix(singular, jit, rng):
     """Found by a helper's attack: at a matrix singular to rounding (det 1e-17) the hvp came
     from det(a) a^-1 terms, each near 1e16 times too big, and was wrong in every digit. The
-    first derivatives use the cofactors from the SVD where a is ill conditioned; the second is
-    an error there."""
+    first derivatives use the cofactors from the SVD where a is ill conditioned, the second
+    the minors' cofactors (a second helper found the error it first was: det is a polynomial)."""
     a = rng.normal(size=(3, 3))
     a[2] = a[0] + a[1] if singular == "to rounding" else 2.0 * a[0]
     t = rng.normal(size=(3, 3))
-    np.testing.assert_allclose(srcad.grad(determinant, jit=jit)(a), _adjugate_transposed(a),
-                               rtol=1e-9, atol=1e-12)
+    for mode in ("source", "tape"):  # (the tape inverted a singular matrix: LinAlgError)
+        np.testing.assert_allclose(srcad.grad(determinant, mode=mode, jit=jit)(a),
+                                   _adjugate_transposed(a), rtol=1e-9, atol=1e-12)
     _, tangent = srcad.jvp(determinant, (a,), (t,), jit=jit)
     assert tangent == pytest.approx(np.sum(_adjugate_transposed(a) * t), rel=1e-9, abs=1e-12)
-    with pytest.raises(ValueError, match="no second derivative of np.linalg.det at a singular"):
-        srcad.hvp(determinant, jit=jit)(a, t)
-    b = a + np.eye(3)  # (well conditioned: the second derivative from the inverse)
-    np.testing.assert_allclose(srcad.hvp(determinant, jit=jit)(b, t),
-                               _fd_of_gradient(determinant, (b,), 0, t), rtol=1e-6, atol=1e-8)
+    for b in (a, a + np.eye(3)):  # (the second well conditioned: from the inverse)
+        np.testing.assert_allclose(srcad.hvp(determinant, jit=jit)(b, t),
+                                   _fd_of_gradient(determinant, (b,), 0, t), rtol=1e-6,
+                                   atol=1e-8)
+        H = srcad.hessian(determinant, jit=jit)(b).reshape(9, 9)
+        np.testing.assert_allclose(H.reshape(3, 3, 3, 3)[0, 0, 0, 0], 0.0, atol=1e-12)
+        np.testing.assert_allclose(H, H.T, atol=1e-9)
+
+
+def one_by_one(a):
+    return np.linalg.det(np.array([[a]]))
+
+
+def test_the_second_derivative_of_a_one_by_one_determinant_at_zero(jit):
+    assert srcad.grad(srcad.grad(one_by_one, jit=jit), jit=jit)(0.0) == 0.0
 
 
 @pytest.mark.parametrize("fn", [cholesky_cubes, eigen_parts, triangular_cubes,

@@ -127,14 +127,52 @@ def det_tangent(u, a, det):
 
 @register_jitable
 def det_tangent_adjoint_a(g, u, a, det):
-    """The adjoint in `a` of det_tangent with `det` held: -g det (a^-1 u a^-1)^T. Where a is
-    singular or nearly, its terms grow without bound (their sum with the adjoint through `det`
-    does not): an error, never a number that lost its digits."""
+    """The adjoint in `a` of det_tangent with `det` held: -g det (a^-1 u a^-1)^T; where a is
+    singular or nearly (det_tangent does not read det there), g times the whole gradient of
+    tr(adj(a) u), from the minors' cofactors."""
     conditioned, inverse = _conditioned_inverse(a, det)
     if not conditioned:
-        raise ValueError("srcad: no second derivative of np.linalg.det at a singular or nearly "
-                         "singular matrix (condition number over 1e7)")
+        return g * adjugate_curvature(u, a)
     return -(g * det) * _transpose(np.dot(np.dot(inverse, np.ascontiguousarray(u)), inverse))
+
+
+@register_jitable
+def det_tangent_adjoint_det(g, u, a, det):
+    """The adjoint in `det` of det_tangent: g tr(a^-1 u), 0 where a is singular or nearly."""
+    conditioned, inverse = _conditioned_inverse(a, det)
+    if not conditioned:
+        return 0.0 * g
+    return g * np.trace(np.dot(inverse, np.ascontiguousarray(u)))
+
+
+@register_jitable
+def det_tangent_tangent_a(t, u, a, det):
+    """The tangent along t of det_tangent in `a` with `det` held (det_tangent_adjoint_a's
+    pairing with t)."""
+    return np.sum(det_tangent_adjoint_a(1.0, u, a, det) * t)
+
+
+@register_jitable
+def adjugate_curvature(u, a):
+    """The gradient in a of tr(adj(a) u) = sum_ij u_ij (-1)^(i+j) det(a without row i and column
+    j): each minor's cofactors (from its SVD, exact where it is singular) put back at its
+    rows and columns. O(n^5): only for matrices det(a) a^-1 cannot serve."""
+    n = a.shape[0]
+    out = np.zeros((n, n))
+    minor = np.empty((n - 1, n - 1))
+    for i in range(n):
+        for j in range(n):
+            if u[i, j] == 0:
+                continue
+            for r in range(n - 1):
+                for c in range(n - 1):
+                    minor[r, c] = a[r + (r >= i), c + (c >= j)]
+            weight = u[i, j] * (1.0 if (i + j) % 2 == 0 else -1.0)
+            inner = cofactors(minor) if n > 1 else minor
+            for r in range(n - 1):
+                for c in range(n - 1):
+                    out[r + (r >= i), c + (c >= j)] += weight * inner[r, c]
+    return out
 
 
 @register_jitable

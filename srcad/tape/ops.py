@@ -654,13 +654,27 @@ defvjp("std", lambda x, **params: np.sqrt(_var(x, **params)), "StdBackward0", _s
 defvjp("norm", _norm, "LinalgVectorNormBackward0", _norm_dx)
 defvjp("pnorm", _pnorm, "LinalgVectorNormBackward0", _pnorm_dx)
 
+def _det_dx(g, ans, x):
+    """g det(x) x^-T for each matrix; where one is singular or nearly, g times its cofactors
+    from the SVD, as the source transform's adjoint (srcad.kernels.linalg.det_adjoint)."""
+    if not all(isinstance(v, (np.ndarray, np.generic, float)) for v in (g, ans, x)):
+        return np.multiply(g, ans)[..., None, None] * _mT(np.linalg.inv(x))  # (create_graph)
+    from srcad.kernels import linalg  # (imports SciPy: when first used)
+
+    dets = np.asarray(ans)
+    gs = np.broadcast_to(g, dets.shape)
+    out = np.empty(x.shape, np.result_type(x, g))
+    for idx in np.ndindex(dets.shape):
+        out[idx] = linalg.det_adjoint(gs[idx], x[idx], dets[idx])
+    return out
+
+
 # ---- linear algebra (1-D and 2-D operands; np.dot and @ share matmul) ----
 
 defvjp("matmul", _matmul, _matmul_label, _matmul_dx, _matmul_dy)
 defvjp("inv", np.linalg.inv, "LinalgInvExBackward0",
        lambda g, ans, x: -_mT(ans) @ g @ _mT(ans))
-defvjp("det", np.linalg.det, "LinalgDetBackward0",
-       lambda g, ans, x: np.multiply(g, ans)[..., None, None] * _mT(np.linalg.inv(x)))
+defvjp("det", np.linalg.det, "LinalgDetBackward0", _det_dx)
 defvjp("solve", np.linalg.solve, "LinalgSolveExBackward0", _solve_da, _solve_db)
 
 # ---- shape, indexing, copies and conversions ----
