@@ -654,6 +654,8 @@ defvjp("std", lambda x, **params: np.sqrt(_var(x, **params)), "StdBackward0", _s
 defvjp("norm", _norm, "LinalgVectorNormBackward0", _norm_dx)
 defvjp("pnorm", _pnorm, "LinalgVectorNormBackward0", _pnorm_dx)
 
+# ---- linear algebra (1-D and 2-D operands; np.dot and @ share matmul) ----
+
 def _det_dx(g, ans, x):
     """g det(x) x^-T for each matrix; where one is singular or nearly, g times its cofactors
     from the SVD, as the source transform's adjoint (srcad.kernels.linalg.det_adjoint)."""
@@ -668,8 +670,6 @@ def _det_dx(g, ans, x):
         out[idx] = linalg.det_adjoint(gs[idx], x[idx], dets[idx])
     return out
 
-
-# ---- linear algebra (1-D and 2-D operands; np.dot and @ share matmul) ----
 
 defvjp("matmul", _matmul, _matmul_label, _matmul_dx, _matmul_dy)
 defvjp("inv", np.linalg.inv, "LinalgInvExBackward0",
