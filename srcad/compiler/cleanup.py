@@ -1196,19 +1196,15 @@ def add_extrema_in_place(fn_def, ctx):
     adjoint(bx, g, x, ans)`: no array made and added per call (np.max of a row inside a loop)."""
     for block in blocks(fn_def.body):
         for j, stmt in enumerate(block):
+            call = getattr(stmt, "value", None)
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, gast.Add) and \
                     isinstance(stmt.target, gast.Name) and stmt.target.id in ctx.array_adjoints \
-                    and _is_runtime(stmt.value, "extremum_adjoint", "kn") and \
-                    len(stmt.value.args) == 4 and _is_none(stmt.value.args[3]):
-                g, x, ans, _ = stmt.value.args
+                    and _is_runtime(call, "extremum_adjoint", "kn") and len(call.args) == 4 and \
+                    isinstance(call.args[3], gast.Constant) and call.args[3].value is None:
                 block[j] = anno.copy_loc(gast.Expr(value=gast.Call(
                     func=gast.Attribute(value=_name("kn"), attr="add_extremum_adjoint",
                                         ctx=gast.Load()),
-                    args=[_name(stmt.target.id), g, x, ans], keywords=[])), stmt)
-
-
-def _is_none(node):
-    return isinstance(node, gast.Constant) and node.value is None
+                    args=[_name(stmt.target.id), *call.args[:3]], keywords=[])), stmt)
 
 
 PASSES = [fold_constants, forward_zeros, merge_accumulations, propagate_copies,

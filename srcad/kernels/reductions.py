@@ -570,18 +570,7 @@ def add_extremum_adjoint(out, g, x, ans):
 
 @overload(add_extremum_adjoint)
 def _add_extremum_adjoint(out, g, x, ans):
-    if x.ndim == 1:
-        def add(out, g, x, ans):
-            ties = 0
-            for i in range(x.shape[0]):
-                ties += x[i] == ans
-            share = g / ties if ties else np.nan
-            for i in range(x.shape[0]):
-                if x[i] == ans or not ties:
-                    out[i] += share
-        return add
-
-    def add_along_axes(out, g, x, ans):
+    def add(out, g, x, ans):
         ties = 0
         for idx in np.ndindex(x.shape):
             ties += x[idx] == ans
@@ -589,7 +578,7 @@ def _add_extremum_adjoint(out, g, x, ans):
         for idx in np.ndindex(x.shape):
             if x[idx] == ans or not ties:
                 out[idx] += share
-    return add_along_axes
+    return add
 
 
 def extremum_tangent(t, x, ans, axis=None, keepdims=False):
