@@ -21,6 +21,13 @@ class SourceLoc:
         return f"SourceLoc({self.file!r}, {self.line})"
 
 
+class DerivedLoc(SourceLoc):
+    """The place in the user's source of a statement of generated code that srcad transforms
+    again (a second derivative's): messages name the user's line, not the generated code."""
+
+    __slots__ = ()
+
+
 class UnsupportedError(Exception):
     """srcad cannot transform a construct. The message names it and its `file:line`."""
 

@@ -159,7 +159,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}
     types = typeinfer.infer(core.tree, typed_args, core.scope)
     retype = normalize.type_scatter_adds(core.tree, types) | \
-        normalize.name_index_arrays(core.tree, types, core.namer, core.origins)
+        normalize.name_index_arrays(core.tree, types, core.namer, core.origins) | \
+        normalize.split_tuples(core.tree, types, core.namer, {core.renamed.get(aux, aux)})
     # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)
     numpy_args = None if numpy_scalars is None else {names[k] for k in numpy_scalars}
     while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,
@@ -266,6 +267,10 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = reuse.load_module(text, stem, grad_def.name, scope, cache)
+    if composing:  # (the transform of this code names the user's lines in its messages)
+        code = jittable.__code__
+        frontend.locate_generated(code.co_filename, codegen.statement_locations(
+            grad_def, sources[0], code.co_firstlineno))
     # (and `x *= 2.0`, which NumPy does in the caller's array: another argument sharing it
     # must be refused, not differentiated as separate)
     updated = aliases.memory_written(_updated_in_place(core.tree))

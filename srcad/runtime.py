@@ -820,6 +820,36 @@ def _reshape(a, newshape):
     return lambda a, newshape: np.ascontiguousarray(a).reshape(newshape)
 
 
+def as_array(x):
+    """A number as a 0-d array (`s[None]` of a number: Numba indexes arrays only)."""
+    return np.asarray(x)
+
+
+@overload(as_array)
+def _as_array(x):
+    return lambda x: np.asarray(x)
+
+
+def product(a, b):
+    """np.dot with a number for an operand (Numba's takes arrays only)."""
+    return a * b
+
+
+@overload(product)
+def _product(a, b):
+    return lambda a, b: a * b
+
+
+def float64_array(x):
+    """np.float64(x) of an array: x itself if it is float64, as in NumPy."""
+    return np.asarray(x, dtype=np.float64)
+
+
+@overload(float64_array)
+def _float64_array(x):
+    return lambda x: np.asarray(x, dtype=np.float64)
+
+
 def absolute(x):
     """Builtin `abs(x)` of an array (Numba types abs of numbers only)."""
     return np.abs(x)
@@ -915,6 +945,27 @@ def _add_at_pairs(bx, rows, cols, g):
     def from_scalar(bx, rows, cols, g):
         for k in range(rows.shape[0]):
             bx[rows[k], cols[k]] += g
+    return from_scalar
+
+
+def add_at_columns(bx, idx, g):
+    """`bx[:, idx] += g`, accumulating repeated columns: the adjoint of `x[:, idx]`."""
+    np.add.at(bx, (slice(None), idx), g)
+
+
+@overload(add_at_columns)
+def _add_at_columns(bx, idx, g):
+    if _is_array(g):
+        def from_array(bx, idx, g):
+            for i in range(bx.shape[0]):
+                for k in range(idx.shape[0]):
+                    bx[i, idx[k]] += g[i, k]
+        return from_array
+
+    def from_scalar(bx, idx, g):
+        for i in range(bx.shape[0]):
+            for k in range(idx.shape[0]):
+                bx[i, idx[k]] += g
     return from_scalar
 
 

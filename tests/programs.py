@@ -1115,6 +1115,81 @@ def recomputed_scalar_beside_restored_elements(y, w, x):
     return s
 
 
+def flag_cleared_in_its_branch(x):
+    """`if flag:` whose branch assigns the flag: the reverse sweep tested the flag's new value
+    and skipped the branch's adjoint (a silent wrong gradient, found by a helper's attack)."""
+    s = x[0] * 2.0
+    flag = x[1] > -2.0
+    if flag:
+        s = s * x[1]
+        flag = False
+    for i in range(3):
+        flag = not flag
+        if flag:
+            s = s * x[2] + x[i]
+            flag = i < 1
+    return s
+
+
+def returns_from_two_loops(x, n):
+    """A loop that may return, then one that does: jump lowering puts the second loop in `if
+    not _done:`, which its own return sets, and the reverse sweep skipped the adjoint of the
+    whole loop (a silent zero gradient, found by a helper's attack)."""
+    s = 0.0
+    for i in range(n):
+        if s > 100.0:
+            return s
+        s = s + x[i] * x[i]
+    for i in range(n):
+        s = s + x[i] * s
+        if s > -100.0:
+            return s * x[0]
+    return s
+
+
+def sum_after_a_loop_reading_it(x):
+    """A loop summing into the output (its trips reversed as they run) after one whose
+    adjoint reads the sum's old value: each trip's reversal put the old value back, and the
+    value returned missed the sum (found by a helper's attack)."""
+    y = x.copy()
+    s = 0.0
+    for i in range(3):
+        y[3] += s * y[i]
+    for k in range(3):
+        s += x[1] * x[k]
+    return s + np.sum(y * y)
+
+
+def sum_after_a_checkpointed_loop_reading_it(x):
+    """The same with the loop before checkpointed (its trips run again in the reverse sweep,
+    reading the sum's old value) and the sum's adjoint never read."""
+    n = len(x)
+    y = x.copy()
+    s = 0.0
+    for i in range(3):
+        for j in range(i + 1):
+            y[n - 1] += 0.15 * s * y[i % n]
+            p = 0.0
+    for k in range(3):
+        s += np.sum(y) * 0.01 * x[n - 1 - j % n]
+    return s + p + np.sum(y * y) * 0.1
+
+
+def index_of_a_loop_that_never_runs(x):
+    """`j`, the index of a loop that does not run, is saved before a later loop assigns it:
+    the generated Python read it unbound (UnboundLocalError; found by a helper's attack)."""
+    s, p, i = 0.0, 0.5, 0
+    while i < int(x[3] > 5.0) * 2:
+        i += 1
+        for j in range(i % 3):
+            s += np.sum(x) * 0.01 * x[3 - j % 4]
+    for i in range(3):
+        j = 0
+        for _ in range(j + 1):
+            p = math.sin(p) * 0.9 + p * x[0] * 0.1
+    return s + p
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

@@ -136,17 +136,6 @@ def test_aliasing_writes_are_refused(fn, arg):
     check.compare(fn, [arg.copy()], [0], (grads,), rtol=1e-5, atol=1e-6)
 
 
-def differentiates_through_a_tuple_variable(x):
-    t = (x, x * 2.0)
-    a = t[1]
-    return np.sum(a * x)
-
-
-def test_tuple_variable_carrying_derivatives_is_refused():
-    with pytest.raises(srcad.UnsupportedError, match="tuple variable"):
-        srcad.grad(differentiates_through_a_tuple_variable, mode="source")(np.ones(3))
-
-
 def scales_a_row_in_place(A):
     row = A[0]
     row *= 2.0

@@ -1,5 +1,5 @@
 """Every program in programs.py, w.r.t. all its float arguments, in both jit modes,
-against central finite differences on random inputs."""
+against central finite differences on random inputs (and its value against the function's)."""
 
 import warnings
 
@@ -19,9 +19,10 @@ def test_gradient_matches_finite_differences(fn, jit, rng):
         before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
         with warnings.catch_warnings():
             warnings.simplefilter("error", srcad.FallbackWarning)  # numba must compile it
-            grads = srcad.grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
+            value, grads = srcad.value_and_grad(fn, wrt=wrt, mode="source", jit=jit)(*args)
         for a, b in zip(args, before):
             np.testing.assert_array_equal(a, b)  # the caller's arrays are never modified
+        np.testing.assert_allclose(value, fn(*before), rtol=1e-12, atol=1e-12)
         check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
 
 

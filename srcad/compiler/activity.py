@@ -90,8 +90,9 @@ def analyze(tree, types, wrt, origins=None):
     for target, inputs, node in flows:
         if target in useful and types.get(target, UNKNOWN).kind == "tuple" and \
                 any(i in varied for i in inputs):
-            raise UnsupportedError("a tuple variable holding values that carry derivatives "
-                                   "(unpack it: a, b = ...)", anno.getanno(node, "loc"))
+            raise UnsupportedError("a tuple variable holding values that carry derivatives, "
+                                   "read other than by constant indices (t[0]) or unpacking",
+                                   anno.getanno(node, "loc"))
     for name in sorted(active):
         if types.get(name).kind == "unknown":
             node = next((n for t, _, n in flows if t == name), None)

@@ -27,7 +27,7 @@ from . import anno
 from .aliasing import is_fresh
 from .templates import make_name as _name
 from .templates import make_const as _const
-from .templates import COMMENT, blocks, is_sliced, names_read, substitute, walk
+from .templates import COMMENT, blocks, is_comment, is_sliced, names_read, substitute, walk
 
 def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=(), doubles=False):
     """Run every pass until none changes anything; returns the same (mutated) FunctionDef.
@@ -66,11 +66,6 @@ class _Context:
 
 
 # ---- small helpers ----------------------------------------------------------------------------
-
-def _is_comment(stmt):
-    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
-        isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT)
-
 
 _reads = names_read
 
@@ -887,7 +882,7 @@ def save_shapes_only(fn_def, ctx):
     itself is then freed as soon as the forward sweep moves on (the LSTM saved twenty arrays per
     layer and step, half of them only for this)."""
     body = fn_def.body
-    start = next((k for k, s in enumerate(body) if _is_comment(s) and
+    start = next((k for k, s in enumerate(body) if is_comment(s) and
                   s.value.value == COMMENT + "reverse sweep"), None)
     if start is None:
         return False
@@ -1068,9 +1063,9 @@ def tidy(fn_def, ctx):
         while k < len(block):
             s = block[k]
             if isinstance(s, gast.If):
-                body = [b for b in s.body if not isinstance(b, gast.Pass) and not _is_comment(b)]
+                body = [b for b in s.body if not isinstance(b, gast.Pass) and not is_comment(b)]
                 orelse = [b for b in s.orelse if not isinstance(b, gast.Pass) and
-                          not _is_comment(b)]
+                          not is_comment(b)]
                 if not body and not orelse:
                     del block[k]
                     changed = True
@@ -1079,10 +1074,10 @@ def tidy(fn_def, ctx):
                     s.test = _negate(s.test)
                     s.body, s.orelse = s.orelse, []
                     changed = True
-            if _is_comment(s):
+            if is_comment(s):
                 text = s.value.value
                 following = block[k + 1] if k + 1 < len(block) else None
-                if text == last_comment or following is None or _is_comment(following):
+                if text == last_comment or following is None or is_comment(following):
                     if "sweep" not in text:
                         del block[k]
                         changed = True

@@ -16,6 +16,7 @@ import gast
 import numpy as np
 
 from .. import rules
+from ..errors import DerivedLoc
 from ..kernels import namespace
 from . import anno, templates, typeinfer
 from .aliasing import is_fresh
@@ -36,6 +37,29 @@ def render(fn_def):
             line = m.group(1) + "# " + text[len(COMMENT):]
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def statement_locations(fn_def, source, first_line):
+    """{line: DerivedLoc} of `source`, `fn_def` rendered (by `render`) and placed at line
+    `first_line`: for each statement of it with a place in the user's source."""
+    locations = {}
+
+    def pair(made, parsed):
+        made = [s for s in made if not templates.is_comment(s)]
+        if len(made) != len(parsed):
+            return
+        for stmt, line in zip(made, parsed, strict=True):
+            loc = anno.getanno(stmt, "loc")
+            if loc is not None:
+                last = line.lineno if hasattr(stmt, "body") else line.end_lineno or line.lineno
+                for k in range(line.lineno, last + 1):
+                    locations[k + first_line - 1] = DerivedLoc(loc.file, loc.line, loc.text)
+            for field in ("body", "orelse"):
+                if isinstance(getattr(stmt, field, None), list):
+                    pair(getattr(stmt, field), getattr(line, field))
+
+    pair(fn_def.body, ast.parse(source).body[0].body)
+    return locations
 
 
 def _formatted_messages(fn_def):
@@ -67,7 +91,7 @@ def numba_compatible(fn_def, types, single=False):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
-    `np.float64(x)` of an array -> `np.asarray(x, dtype=np.float64)`, builtin `abs` of an
+    `np.float64(x)` of an array -> `rt.float64_array(x)`, builtin `abs` of an
     array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
     b, x)` (no array of the product); `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
@@ -95,9 +119,16 @@ def _compatible_node(node, ty):
     if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) and \
             node.slice.value is Ellipsis:  # x[...] (numba cannot lower it on 1-D arrays)
         node.slice = gast.Slice(lower=None, upper=None, step=None)
+    if isinstance(node, gast.Subscript) and _certainly_a_number(node.value, ty) and \
+            all(isinstance(i, gast.Constant) and i.value is None for i in _indices(node)):
+        node.value = templates.fill("rt.as_array(s)", s=node.value)  # s[None] of a number
     if not isinstance(node, gast.Call):
         return
     func = anno.getanno(node.func, "func")
+    if func is np.dot and len(node.args) == 2 and not node.keywords and \
+            any(_certainly_a_number(a, ty) for a in node.args):  # (Numba's takes arrays only)
+        node.func = templates.fill("rt.product")
+        return
     numpy_attribute = isinstance(node.func, gast.Attribute)  # (np.f, not f imported)
     if func is np.matmul and numpy_attribute:  # same as np.dot for 1-D and 2-D
         node.func.attr = "dot"
@@ -105,10 +136,8 @@ def _compatible_node(node, ty):
     if func is abs and len(node.args) == 1 and _is_array(node.args[0], ty):
         node.func = templates.fill("rt.absolute")
         return
-    if func is np.float64 and numpy_attribute and len(node.args) == 1 and \
-            _is_array(node.args[0], ty):  # (Numba converts only scalars with it)
-        node.func.attr, node.keywords = "asarray", [
-            gast.keyword(arg="dtype", value=templates.fill("np.float64", np=node.func.value))]
+    if func is np.float64 and len(node.args) == 1 and _is_array(node.args[0], ty):
+        node.func = templates.fill("rt.float64_array")  # (Numba converts only numbers with it)
         return
     if func is np.array and numpy_attribute and len(node.args) == 1 and \
             isinstance(node.args[0], gast.Tuple) and \
@@ -132,15 +161,30 @@ def _is_number(node, ty):
     return isinstance(node, gast.Name) and ty(node.id).kind == "f" and not ty(node.id).ndim
 
 
+def _indices(subscript):
+    return subscript.slice.elts if isinstance(subscript.slice, gast.Tuple) else [subscript.slice]
+
+
+def _certainly_a_number(node, ty):
+    """Is `node` a numeric constant, a variable typed as a number, an element `x[i, j]` of an
+    array variable?"""
+    if isinstance(node, gast.Constant):
+        return type(node.value) in (int, float)
+    if isinstance(node, gast.Name):
+        return ty(node.id).kind in ("f", "i") and ty(node.id).ndim == 0
+    return isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) and \
+        ty(node.value.id).is_array and not templates.is_sliced(node.slice) and \
+        len(_indices(node)) == ty(node.value.id).ndim
+
+
 def _is_array(node, ty):
     """Is `node` certainly an array: an array variable, a view of one (`x[1:]`, a row `X[0]`),
     a row of a matrix literal (an np.array call)?"""
     if isinstance(node, gast.Name):
         return ty(node.id).is_array
     if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
-        indices = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
         return ty(node.value.id).is_array and \
-            (templates.is_sliced(node.slice) or ty(node.value.id).ndim > len(indices))
+            (templates.is_sliced(node.slice) or ty(node.value.id).ndim > len(_indices(node)))
     return isinstance(node, gast.Call) and anno.getanno(node.func, "func") in (np.array, np.stack)
 
 

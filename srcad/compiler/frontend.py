@@ -381,11 +381,22 @@ def printable(text):
                   lambda m: m.group().encode("unicode_escape").decode(), str(text))
 
 
+# generated code srcad transforms again (its file name) -> {its line: the user's DerivedLoc}
+_GENERATED_LOCATIONS = {}
+
+
+def locate_generated(file, locations):
+    """Statements of the generated code in `file` came from the user's at `locations`."""
+    _GENERATED_LOCATIONS[file] = locations
+
+
 def _tag_locations(tree, file, lines):
+    derived = _GENERATED_LOCATIONS.get(file, {})
     for node in gast.walk(tree):
         lineno = getattr(node, "lineno", None)
         if lineno is not None:
-            anno.setanno(node, "loc", SourceLoc(file, lineno, _line(lines, lineno)))
+            anno.setanno(node, "loc", derived.get(lineno) or
+                         SourceLoc(file, lineno, _line(lines, lineno)))
 
 
 def local_names(tree):

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import anno, templates, typeinfer
 from .cleanup import _is_runtime
-from .templates import COMMENT, make_const, make_name
+from .templates import make_const, make_name
 
 # NumPy functions that act elementwise on scalars exactly as on arrays
 ELEMENTWISE = {"exp", "log", "log1p", "expm1", "log2", "log10", "sqrt", "sin", "cos", "tan",
@@ -192,8 +192,7 @@ class _Run:
         return True
 
     def _classify(self, stmt):
-        if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
-                isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT):
+        if templates.is_comment(stmt):
             return "comment"
         if _is_save(stmt) or isinstance(stmt, gast.Expr) and \
                 _is_runtime(stmt.value, "assume_shape", "rt"):

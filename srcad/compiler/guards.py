@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import gast
 
 from . import anno, templates, typeinfer
-from ..errors import UnsupportedError
+from ..errors import DerivedLoc, UnsupportedError
 from .templates import COMMENT
 
 _name, _const, _expr = templates.make_name, templates.make_const, templates.fill
@@ -339,7 +339,8 @@ def _refuse_index(ty, sub, stmt, origins):
 
 def _where(node, stmt, origins):
     loc = anno.getanno(stmt, "loc")
-    text = str(templates.SourceText(node, origins))
+    text = loc.text.strip() if isinstance(loc, DerivedLoc) else \
+        str(templates.SourceText(node, origins))  # (not names of generated code)
     return f"{text} at {os.path.basename(loc.file)}:{loc.line}" if loc is not None else text
 
 

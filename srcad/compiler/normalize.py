@@ -119,6 +119,7 @@ def normalize(parsed, none=frozenset(), not_none=frozenset()):
     _check_signature(tree)
     body = lowering.block(tree.body)
     body = jumps.lower(body, namer)
+    _tests_kept_through_the_branch(body, namer)
     tree.body = body
     return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files,
                 renamed, lowering.origins)
@@ -1415,6 +1416,13 @@ class _Lowering:
             if isinstance(obj, (int, float, bool)):
                 return _const(obj)
             return anno.setanno(anno.deepcopy(node), "func", obj)
+        limit = self.machine_limit(node)
+        if limit is not None:
+            return _const(limit)
+        if isinstance(node.value, gast.Call) and \
+                resolve(node.value.func, self.scope) in (np.finfo, np.iinfo):
+            _unsupported(f"'{templates.to_source(node)}' (srcad reads np.finfo and np.iinfo of a "
+                         "dtype written as a constant: np.finfo(np.float64).eps)", node)
         if node.attr == "T":
             return self.numpy_call(np.transpose, [self.atom(node.value)])
         if node.attr == "newaxis" and resolve(node.value, self.scope) is np:
@@ -1422,6 +1430,28 @@ class _Lowering:
         if node.attr in ARRAY_ATTRS:
             return gast.Attribute(value=self.atom(node.value), attr=node.attr, ctx=gast.Load())
         _unsupported(f"the attribute '.{node.attr}'", node)
+
+    def machine_limit(self, node):
+        """`np.finfo(np.float32).eps`, `np.iinfo(int).max`: the number, of a dtype written as
+        a constant (None for anything else)."""
+        call = node.value
+        if not (isinstance(call, gast.Call) and len(call.args) == 1 and not call.keywords and
+                resolve(call.func, self.scope) in (np.finfo, np.iinfo)):
+            return None
+        arg = call.args[0]
+        if isinstance(arg, gast.Constant) and isinstance(arg.value, str):
+            dtype = arg.value
+        elif isinstance(arg, gast.Attribute) and resolve(arg.value, self.scope) is np or \
+                isinstance(arg, gast.Name) and resolve(arg, self.scope) in (float, int):
+            dtype = resolve(arg, self.scope)  # (np.float32, float: not a variable's dtype)
+        else:
+            return None
+        try:
+            value = getattr(resolve(call.func, self.scope)(dtype), node.attr)
+        except (TypeError, ValueError, AttributeError):
+            return None
+        return value.item() if isinstance(value, np.generic) else \
+            value if type(value) in (int, float) else None
 
     # -- indices ------------------------------------------------------------------------
     def index(self, node):
@@ -1507,8 +1537,8 @@ def type_scatter_adds(tree, types):
 def name_index_arrays(tree, types, namer, origins):
     """`x[idx - 1]` -> `t = idx - 1; x[t]`: index arithmetic the lowering keeps inline (for
     `x[i + 1]`) that makes an integer array is named, so that every later stage sees the
-    fancy index it is (repeated indices add up in the reverse sweep). Returns whether any was
-    (the new names are then typed)."""
+    fancy index it is (repeated indices add up in the reverse sweep); and `x[idx, :]` is
+    `x[idx]`. Returns whether any changed (the new names are then typed)."""
     def of_arrays(item):
         return isinstance(item, (gast.BinOp, gast.UnaryOp)) and any(
             isinstance(n, gast.Name) and types.get(n.id) is not None and types[n.id].is_array
@@ -1525,7 +1555,7 @@ def name_index_arrays(tree, types, namer, origins):
         before.append(_assign(name, expr, stmt))
         return name
 
-    changed = False
+    changed, index_arrays = False, set()
     for block in templates.blocks(tree.body):
         k = 0
         while k < len(block):
@@ -1537,14 +1567,130 @@ def name_index_arrays(tree, types, namer, origins):
                         if of_arrays(item):
                             name = named(item, stmt, before)
                             origins[name] = item  # (messages write the user's expression)
+                            index_arrays.add(name)
                             if isinstance(sub.slice, gast.Tuple):
                                 sub.slice.elts[i] = _name(name)
                             else:
                                 sub.slice = _name(name)
+                            changed = True
+                    first = sub.slice.elts[0] if isinstance(sub.slice, gast.Tuple) else None
+                    if isinstance(first, gast.Name) and (first.id in index_arrays or (
+                            first.id in types and types[first.id].is_array)) and \
+                            all(_whole_slice(item) for item in sub.slice.elts[1:]):
+                        sub.slice = first  # y[idx, :] is y[idx]
+                        changed = True
             block[k:k] = before
             k += len(before) + 1
-            changed |= bool(before)
     return changed
+
+
+def split_tuples(tree, types, namer, kept=()):
+    """`t = (a, b); u = t; u[1]` -> `t_0 = a; t_1 = b; u_0 = t_0; u_1 = t_1; u_1`: a tuple
+    variable made of numbers and arrays (a literal, or another such variable) and read by
+    constant indices and len() alone is a name per item, so that later stages see what it holds
+    (`d = divmod(x, y); d[0]`, `r = helper(x); r[1]`). The `kept` names are read by code
+    added later (has_aux's). Returns whether any was."""
+    assigns, sizes = {}, {}
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            assigns.setdefault(node.targets[0].id, []).append(node)
+    kept = {a.id for a in tree.args.args} | set(kept)
+    for name, ty in types.items():
+        if ty.kind == "tuple" and name in assigns and name not in kept and \
+                all(item.kind in ("f", "i", "b") for item in ty.items):
+            sizes[name] = len(ty.items)
+    parents = {child: node for node in gast.walk(tree) for child in gast.iter_child_nodes(node)}
+    uses = {}
+    for node in parents:
+        if isinstance(node, gast.Name) and node.id in sizes:
+            uses.setdefault(node.id, []).append(node)
+
+    def splittable(name):
+        for node in assigns[name]:
+            value = node.value
+            if isinstance(value, gast.Name) and sizes.get(value.id) == sizes[name]:
+                continue
+            if not (isinstance(value, gast.Tuple) and len(value.elts) == sizes[name] and
+                    all(isinstance(e, (gast.Name, gast.Constant)) for e in value.elts)):
+                return False
+        return True
+
+    def read_by_items(node):
+        parent = parents.get(node)
+        if isinstance(parent, gast.Subscript) and parent.value is node:
+            k = parent.slice
+            return isinstance(k, gast.Constant) and type(k.value) is int and \
+                -sizes[node.id] <= k.value < sizes[node.id]
+        if _is_len(parent):
+            return True
+        return isinstance(parent, gast.Assign) and parent.value is node and \
+            parent.targets[0].id in sizes
+
+    changed = True
+    while changed:  # (a tuple that is not split makes the ones assigned from it unsplit)
+        changed = False
+        for name in list(sizes):
+            if not splittable(name) or any(
+                    not read_by_items(n) if isinstance(n.ctx, gast.Load) else
+                    parents[n] not in assigns[name] for n in uses[name]):
+                del sizes[name]
+                changed = True
+    items = {name: [namer.fresh(f"{name}_{k}") for k in range(n)] for name, n in sizes.items()}
+    for block in templates.blocks(tree.body):
+        for k in reversed(range(len(block))):
+            stmt = block[k]
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                    stmt.targets[0].id in items:
+                value = stmt.value
+                parts = [_name(i) for i in items[value.id]] if isinstance(value, gast.Name) \
+                    else value.elts
+                block[k:k + 1] = [_assign(_name(target, gast.Store()), part, stmt)
+                                  for target, part in zip(items[stmt.targets[0].id], parts)]
+
+    class ItemsByName(gast.NodeTransformer):
+        def visit_Subscript(self, node):
+            if isinstance(node.value, gast.Name) and node.value.id in items:
+                return _name(items[node.value.id][node.slice.value])
+            return self.generic_visit(node)
+
+        def visit_Call(self, node):
+            if _is_len(node) and isinstance(node.args[0], gast.Name) and \
+                    node.args[0].id in items:
+                return _const(len(items[node.args[0].id]))
+            return self.generic_visit(node)
+
+    ItemsByName().visit(tree)
+    return bool(items)
+
+
+def _tests_kept_through_the_branch(body, namer):
+    """`if flag: ...; flag = False` -> `_c = flag; if _c: ...`: the reverse sweep tests a
+    branch's condition after undoing the branch, so a test the branch assigns (a user's flag,
+    the `if not _done:` that jump lowering puts around what follows a loop that may return)
+    is a name of its own."""
+    for block in templates.blocks(body):
+        for k in reversed(range(len(block))):
+            stmt = block[k]
+            if not isinstance(stmt, gast.If):
+                continue
+            negated = isinstance(stmt.test, gast.UnaryOp)
+            test = stmt.test.operand if negated else stmt.test
+            if test.id in _assigned_in(stmt.body + stmt.orelse):
+                kept = namer.temp("_c")
+                block.insert(k, _assign(kept, _name(test.id), stmt))
+                stmt.test = _name(kept)
+                if negated:
+                    stmt.test = gast.UnaryOp(op=gast.Not(), operand=stmt.test)
+
+
+def _whole_slice(item):
+    return isinstance(item, gast.Slice) and item.lower is None and item.upper is None and \
+        item.step is None
+
+
+def _is_len(node):
+    return isinstance(node, gast.Call) and anno.getanno(node.func, "func") is len and \
+        len(node.args) == 1 and not node.keywords
 
 
 def _reuses_nothing_written(expr):

@@ -208,3 +208,8 @@ COMMENT = "__srcad_comment__"
 
 def comment(text):
     return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))
+
+
+def is_comment(stmt):
+    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
+        isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT)

@@ -270,6 +270,8 @@ def _quantile_overload(python, scale):
     @overload(python, prefer_literal=True)
     def _compiled(x, q, axis=None, keepdims=False):
         require_array(x, "the argument of quantile")
+        if isinstance(q, types.BaseTuple):  # (the q of a list written in the call)
+            return lambda x, q, axis=None, keepdims=False: python(x, np.array(q), axis, keepdims)
         shaped = _quantiles_shaped(x, q, axis, keepdims)
         if shaped is None:
             return lambda x, q, axis=None, keepdims=False: literally(keepdims)
@@ -308,6 +310,9 @@ def percentile_tangent(t, x, q, axis=None, keepdims=False):
 def _quantile_tangent_overload(python, scale):
     @overload(python, prefer_literal=True)
     def _compiled(t, x, q, axis=None, keepdims=False):
+        if isinstance(q, types.BaseTuple):
+            return lambda t, x, q, axis=None, keepdims=False: \
+                python(t, x, np.array(q), axis, keepdims)
         shaped = _quantiles_shaped(x, q, axis, keepdims)
         if shaped is None:
             return lambda t, x, q, axis=None, keepdims=False: literally(keepdims)

@@ -421,25 +421,29 @@ def _scipy_shims():
     return shims
 
 
-# ---- float() ----
+# ---- float() and np.float64() ----
 
 
-class _FloatType(type):
+class _ScalarType(type):
+    """float or np.float64 in user code: a 0-d tensor (a number there) is an instance, and
+    the rest (subclasses, float.fromhex, np.float64(1).dtype, ...) is the type's own."""
+
     def __instancecheck__(cls, obj):
         on_tape = isinstance(obj, Tensor) and obj.ndim == 0 and mode.in_user_code()
-        return isinstance(obj, float) or on_tape
+        return isinstance(obj, cls.real) or (on_tape and obj.dtype == np.float64)
 
     def __subclasscheck__(cls, subclass):
-        return issubclass(subclass, float)
+        return issubclass(subclass, cls.real)
 
-    def __getattr__(cls, name):  # float.fromhex, float.__doc__, ...
-        return getattr(float, name)
+    def __getattr__(cls, name):
+        return getattr(cls.real, name)
 
 
-class _Float(metaclass=_FloatType):
-    """float in user code: float(t) keeps a tensor on the tape, and a 0-d tensor (a NumPy
-    scalar there) is an instance; dtype=float means float64 as with the builtin."""
+class _Float(metaclass=_ScalarType):
+    """float in user code: float(t) keeps a tensor on the tape; dtype=float means float64 as
+    with the builtin."""
 
+    real = float
     dtype = np.dtype(np.float64)  # what NumPy reads when this class is passed as a dtype
 
     def __new__(cls, x=0.0):
@@ -450,7 +454,21 @@ class _Float(metaclass=_FloatType):
         return float(x)
 
 
+class _Float64(metaclass=_ScalarType):
+    """np.float64 in user code: np.float64(t) keeps a tensor on the tape (of t's shape, as
+    np.float64 of an array is an array)."""
+
+    real = np.float64
+    dtype = np.dtype(np.float64)
+
+    def __new__(cls, x=0.0):
+        if isinstance(x, Tensor) and mode.in_user_code():
+            return x.to(np.float64)
+        return np.float64(x)
+
+
 _Float.__name__ = _Float.__qualname__ = "float"
+_Float64.__name__ = _Float64.__qualname__ = "float64"
 
 
 # ---- the shims, by the id of what they replace ----
@@ -473,6 +491,7 @@ _NUMPY_SHIMS = {
 _NUMPY_SHIMS.update(
     full=_full,
     full_like=_full_like,
+    float64=_Float64,
     **{
         name: _to_array(getattr(np, name))
         for name in ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")

@@ -52,7 +52,7 @@ _DROPPED_BY_STORE = (
 _DROPPED_BY_ARRAY = (
     "srcad.tape: a tensor that requires grad (shape {shape}) was converted to a NumPy array, "
     "which would drop its gradient: it was stored into a NumPy array (y[i:j] = t), put in "
-    "np.array([...]) or np.float64(...), or passed to a function the tape does not know. Make "
+    "np.array([...]), or passed to a function the tape does not know. Make "
     "y a tensor (srcad.tensor(...)), build arrays of tensors with np.stack, or use t.detach() "
     "(and t.detach().numpy()) if no gradient should flow."
 )

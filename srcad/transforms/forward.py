@@ -85,7 +85,8 @@ class Tangents:
                 stmt.body = self.block(stmt.body)
                 out.append(stmt)
             else:
-                out.extend(self.statement(stmt))
+                out.extend(new if anno.hasanno(new, "loc") else anno.copy_loc(new, stmt)
+                           for new in self.statement(stmt))  # (a tangent: its primal's line)
         return out
 
     def statement(self, stmt):

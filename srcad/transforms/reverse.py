@@ -49,7 +49,7 @@ from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..compiler.typeinfer import is_pair_of_index_arrays
 from . import parallel
-from .saving import SavePlanner, exposed_reads, inside, precedes
+from .saving import SavePlanner, exposed_reads, inside, precedes, primal_reads
 
 _name, _const, _assign = templates.make_name, templates.make_const, templates.make_assign
 _stmt, _expr, names_read = templates.fill_stmt, templates.fill, templates.names_read
@@ -113,6 +113,9 @@ class Differentiator(SavePlanner):
         self.core, self.types, self.active, self.wrt = core, types, active, wrt
         self.parallel = parallel or {}  # path -> parallel.LoopPlan of loops to run in chunks
         self.chunks = []  # the chunk functions of parallel loops
+        # name -> its placeholder at the function's entry: a save may read it before anything
+        # has bound it (defined only in loops or branches that may not run before)
+        self.unbound_placeholders = {}
         self.aux = aux  # the name holding the auxiliary output, or None
         self.aliases = aliases  # aliasing.Aliases: which arrays may share memory
         # (the core form writes into an array only by storing into its elements: `x += y` of
@@ -163,6 +166,7 @@ class Differentiator(SavePlanner):
             self.uses.setdefault(ret.value.id, []).append(ret_path)
         self.plan(body)
         fwd, rev = self.block(body[:-1], (), None)
+        fwd = [self.unbound_placeholders[n] for n in sorted(self.unbound_placeholders)] + fwd
         return self.function(fn, fwd, rev)
 
     # ---- pass 1: adjoint statements, reads, uses, definitions ------------------------------
@@ -320,13 +324,17 @@ class Differentiator(SavePlanner):
                 rows, cols = value.slice.elts
                 return [gast.Expr(value=_expr("rt.add_at_pairs(bx, i, j, g)", bx=bx, i=rows,
                                               j=cols, g=g))]
-            index = value.slice
-            if isinstance(index, gast.Tuple) and all(_whole(item) for item in index.elts[1:]):
-                index = index.elts[0]  # (x[idx, :] is x[idx])
+            index = value.slice  # (x[idx, :] is x[idx] since normalize.name_index_arrays)
+            if self.ty(base.id).ndim == 2 and isinstance(index, gast.Tuple) and \
+                    _whole(index.elts[0]) and isinstance(index.elts[1], gast.Name) and \
+                    self.ty(index.elts[1].id).ndim == 1:  # x[:, idx]
+                return [gast.Expr(value=_expr("rt.add_at_columns(bx, idx, g)", bx=bx,
+                                              idx=index.elts[1], g=g))]
             if isinstance(index, gast.Tuple):
                 raise UnsupportedError("an integer-array index beside other indices (other than "
-                                       "A[rows, cols] with two 1-D arrays, or x[idx, :]) is not "
-                                       "differentiable here: write a loop over the indices", loc)
+                                       "A[rows, cols] with two 1-D arrays, x[idx, :] or x[:, idx] "
+                                       "with a 1-D idx) is not differentiable here: write a loop "
+                                       "over the indices", loc)
             return [gast.Expr(value=_expr("rt.add_at(bx, idx, g)", bx=bx, idx=index, g=g))]
         sub = gast.Subscript(value=_name(self.adj(base.id)),
                              slice=_load(value.slice), ctx=gast.Store())
@@ -582,6 +590,9 @@ class Differentiator(SavePlanner):
         if isinstance(target, gast.Name) and not self.defined_before(name, top.path):
             # the first save in the loop reads a value from before the loop: give it one
             top.allocations.append(_assign(name, self.placeholder(kind, ndim)))
+        elif isinstance(target, gast.Name) and name not in self.core.tree_args and \
+                not any(len(d) == 1 and d[0] < top.path[0] for d in self.defs.get(name, [])):
+            self.unbound_placeholders[name] = _assign(name, self.placeholder(kind, ndim))
         if ndim and kind in DTYPES and (isinstance(target, gast.Subscript) or
                                         self.unshared(name)):
             return self.save_array(name, value, restore_target, kind, ndim, loop)
@@ -1000,7 +1011,18 @@ class Differentiator(SavePlanner):
 
     def can_run_in_parallel(self, path, plan):
         """Does every adjoint the loop's reversed trips write, and that starts outside the
-        loop, fit a chunk (chunk_adjoint)? Else the loop stays serial, `plan` saying why."""
+        loop, fit a chunk (chunk_adjoint), and does the reverse sweep of what runs before the
+        loop read none of its sums (their values from before it, which neither chunks nor
+        trips reversed as they run put back: adjoints reading them, or an earlier loop read
+        again as it is checkpointed)? Else the loop stays serial, `plan` saying why."""
+        loops_before = [n for s in self.core.tree.body[:path[0]] for n in gast.walk(s)
+                        if isinstance(n, (gast.For, gast.While))]
+        for name in plan.sums + plan.array_sums:
+            if any(p[0] < path[0] for p in self.reads.get(name, [])) or \
+                    any(name in primal_reads(loop) for loop in loops_before):
+                plan.reason = (f"the reverse sweep before the loop reads '{name}', which the "
+                               "loop sums into")
+                return False
         loop = self.loops[path]
         started = {n for block, names in self.inits.items() if inside(block, path)
                    for n in names}

@@ -2,8 +2,9 @@
 of index arrays (`x[rows, cols]`), found by a helper's black-box attack: the arithmetic stayed
 in the subscript, where the reverse sweep took it for a number's index and added with `+=`
 (repeated indices lost; a store's last write not the only one), and `x[rows, cols]` was typed
-with x's rank (forward mode's fused loop failed with an internal IndexError). Gradients,
-tangents and Hessian-vector products against finite differences, with repeated indices."""
+with x's rank (forward mode's fused loop failed with an internal IndexError); the columns
+`x[:, idx]` of a matrix and stores `y[idx, :] = v` (refused). Gradients, tangents and Hessian-vector
+products against finite differences, with repeated indices."""
 
 import numpy as np
 import pytest
@@ -41,6 +42,19 @@ def added_at_halves(x, idx):
     return np.sum(y * y)
 
 
+def rows_stored_and_added(x, idx):
+    y = np.zeros((3, 2))
+    y[idx - 1, :] = x.reshape(2, 2)[idx % 2] ** 2  # (rows 1, 0, 1, 0: the last writes stay)
+    z = np.ones((2, 2))
+    z[idx % 2, :] += x.reshape(2, 2)[idx // 2] ** 2  # (buffered: once per distinct row)
+    return np.sum(y * np.arange(6.0).reshape(3, 2)) + np.sum(z * z)
+
+
+def columns_of_a_matrix(x, idx):
+    m = x.reshape(2, 2)
+    return np.sum(m[:, idx % 2] ** 2 * np.arange(1.0, 5.0)) + np.sum(np.sin(m[:, idx - 1]))
+
+
 def pairs(x, rows, cols):
     return np.sum(x.reshape(2, 2)[rows, cols] ** 2)
 
@@ -51,7 +65,7 @@ def picked_log_probabilities(x, rows, cols):
 
 
 INDEXED = [shifted, negated, modulo_and_halves, rows_of_a_matrix, stored_shifted,
-           added_at_halves]
+           added_at_halves, rows_stored_and_added, columns_of_a_matrix]
 PAIRED = [pairs, picked_log_probabilities]
 
 
@@ -81,13 +95,24 @@ def test_an_index_out_of_range_names_the_users_expression():
         srcad.grad(shifted)(np.ones(4), np.array([1, 9]))
 
 
-def columns_of_a_matrix(x, idx):
-    return np.sum(x.reshape(2, 2)[:, idx % 2] ** 2)
+@pytest.mark.parametrize("transform", ["hvp", "hessian"])
+def test_an_index_out_of_range_in_a_second_derivative_names_the_users_line(transform):
+    # (it named the generated tangent code: dx[_t4] at <srcad ..._jvp ...>:10)
+    x, idx = np.ones(4), np.array([1, 9])
+    run = srcad.hvp(shifted) if transform == "hvp" else srcad.hessian(shifted)
+    with pytest.raises(IndexError, match=r"return np.sum\(x\[idx - 1\] \*\* 2\) at "
+                                         r"test_index_expressions.py:\d+\)"):
+        run(x, idx, x) if transform == "hvp" else run(x, idx)
 
 
-def test_an_index_array_beside_a_slice_before_it_is_refused_by_name(rng):
+def an_element_of_columns(x, idx):
+    return np.sum(x.reshape(2, 2)[1, idx % 2] ** 2)
+
+
+def test_an_index_array_beside_a_number_is_refused_by_name(rng):
     x, idx = arguments(shifted, rng)
     with pytest.raises(srcad.UnsupportedError, match="an integer-array index beside other "):
-        srcad.grad(columns_of_a_matrix, mode="source")(x, idx)
-    check.compare(columns_of_a_matrix, (x, idx), [0], [srcad.grad(columns_of_a_matrix)(x, idx)],
-                  rtol=1e-6, atol=1e-8)  # (mode="auto": on the tape, with a FallbackWarning)
+        srcad.grad(an_element_of_columns, mode="source")(x, idx)
+    with pytest.warns(srcad.FallbackWarning, match="runtime tape"):  # (mode="auto")
+        g = srcad.grad(an_element_of_columns)(x, idx)
+    check.compare(an_element_of_columns, (x, idx), [0], [g], rtol=1e-6, atol=1e-8)

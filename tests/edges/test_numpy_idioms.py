@@ -2,15 +2,16 @@
 `x.clip()`, `x.round()`, `x.swapaxes()`; `np.newaxis`; einsum with implicit output; `np.moveaxis`,
 `np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real
 numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an axis;
-`np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack).
-Values against the function's, gradients against finite differences,
-compiled and as Python."""
+`np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack);
+`np.float64` of arrays; `np.finfo(np.float64).eps`. Values against the function's, gradients
+against finite differences, compiled and as Python."""
 
 import math
 import warnings
 
 import numpy as np
 import pytest
+from numpy import float64
 
 import srcad
 from srcad import check
@@ -143,12 +144,24 @@ def dot_of_a_number(x):
     return np.sum(np.dot(2.0, x)) + np.sum(np.dot(x, x[0])) + np.dot(x[1], x[2]) * x[3]
 
 
+def float64_of_arrays(x):
+    # (np.float64 of an array, imported by name too, is the array: Numba converts numbers only)
+    return np.sum(np.float64(x) ** 2) + np.sum(float64(x[1:]) * x[0]) + float64(x[2]) * x[3]
+
+
+def machine_limits(x):
+    # (np.finfo / np.iinfo of a constant dtype are numbers: the attribute was refused)
+    eps = np.finfo(np.float64).eps
+    return np.sum(np.log(x + eps)) + np.finfo("float32").eps * x[0] + \
+        np.finfo(float).tiny * np.iinfo(np.int32).max * x[1]
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
          reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
-         dot_of_a_number]
+         dot_of_a_number, float64_of_arrays, machine_limits]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -194,6 +207,15 @@ def test_item_is_a_python_number(jit):
     """Found by a helper's attack: as Python, rt.item gave a NumPy scalar (its repr differs)."""
     with pytest.raises(AssertionError, match=r"^-0\.5$"):
         srcad.grad(item_in_a_message, mode="source", jit=jit)(np.array([-0.5, 1.0]))
+
+
+def limit_of_a_variables_dtype(x):
+    return np.sum(x) * np.finfo(x.dtype).eps
+
+
+def test_machine_limits_of_a_variables_dtype_are_refused_by_name():
+    with pytest.raises(srcad.UnsupportedError, match=r"np.finfo\(x.dtype\).eps.*a constant"):
+        srcad.grad(limit_of_a_variables_dtype, mode="source")(np.ones(3))
 
 
 def test_weights_along_an_axis_are_refused_by_name():

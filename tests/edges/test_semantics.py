@@ -464,6 +464,9 @@ def _power_vjp(g, ans, x, a, *, k):
     return g * k * a * x ** (a - 1), None
 
 
+# (the custom_vjp's call leaves its defaults out: it runs on the tape)
+@pytest.mark.filterwarnings("ignore:srcad. using the runtime tape for _power:"
+                            "srcad.errors.FallbackWarning")
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
 def test_replaced_defaults_of_a_custom_vjp_or_a_partials_function_are_bound(jit, rng):
     """srcad differentiates a custom_vjp or a functools.partial through a wrapper of its own

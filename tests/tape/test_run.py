@@ -93,6 +93,14 @@ def converted_with_float(x):
     return total
 
 
+def converted_with_float64(x):
+    head = np.float64(x[0])  # a tensor of its own, as float(t)
+    rest = np.float64(x[1:])  # of an array: the array, as in NumPy
+    assert isinstance(head, np.float64) and not isinstance(rest, np.float64)
+    assert np.zeros(2, dtype=np.float64).dtype == np.float64 and x.dtype == np.float64
+    return head * np.sum(rest ** 2) + np.float64(2) * head
+
+
 def trajectory(x0, steps):
     states = np.zeros((steps + 1, 2))
     states[0] = x0
@@ -152,6 +160,11 @@ def test_numpy_style_in_place_code(seed):
 
 def test_float_keeps_the_gradient_and_stays_a_float_type():
     check(converted_with_float, (np.array([1.0, -2.0, 0.5]),), (0,))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_np_float64_keeps_the_gradient_and_stays_a_numpy_type(seed):
+    check(converted_with_float64, (np.random.default_rng(seed).normal(size=3),), (0,))
 
 
 def test_closures_and_lambdas():
@@ -239,10 +252,6 @@ def into_module_array(x):
     return SCRATCH[0]
 
 
-def through_np_float64(x):
-    return np.float64(x[0] * 2)
-
-
 def through_fmod(x):
     return math.fmod(x[0], 1.0)
 
@@ -255,7 +264,6 @@ def through_unknown_numpy_function(x):
     ("f", "message"),
     [
         (into_module_array, "drop its gradient"),
-        (through_np_float64, "drop its gradient"),
         (through_fmod, r"no derivative for math\.fmod"),
         (through_unknown_numpy_function, r"no derivative for numpy\.convolve"),
     ],
