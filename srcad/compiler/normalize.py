@@ -983,7 +983,8 @@ class _Lowering:
                         is_async=0)])] + node.args[1:], keywords=node.keywords), node)
             return self.comprehension_sum(node)
         node = _without_none_defaults(target, node)
-        if target in (math.log, divmod) and len(node.args) == 2 and not node.keywords and \
+        if target in (math.log, divmod, np.divmod) and len(node.args) == 2 and \
+                not node.keywords and \
                 not any(isinstance(a, gast.Starred) for a in node.args):
             return self.two_argument_form(target, node)
         if target is np.concatenate:
@@ -1182,9 +1183,9 @@ class _Lowering:
 
     def two_argument_form(self, target, node):
         """math.log(x, base) as log(x) / log(base) and divmod(x, y) as (x // y, x % y): what
-        CPython computes for floats (Numba has neither form)."""
+        CPython computes for floats, NumPy for arrays (Numba has neither form)."""
         x, y = (self.atom(a) for a in node.args)
-        if target is divmod:
+        if target in (divmod, np.divmod):
             return gast.Tuple(elts=[self.atom(gast.BinOp(left=x, op=op, right=anno.deepcopy(y)))
                                     for op in (gast.FloorDiv(), gast.Mod())], ctx=gast.Load())
         logs = []
@@ -1450,8 +1451,11 @@ class _Lowering:
             value = getattr(resolve(call.func, self.scope)(dtype), node.attr)
         except (TypeError, ValueError, AttributeError):
             return None
-        return value.item() if isinstance(value, np.generic) else \
-            value if type(value) in (int, float) else None
+        value = value.item() if isinstance(value, np.generic) else value
+        if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
+            _unsupported(f"'{templates.to_source(node)}' ({value} does not fit the 64-bit "
+                         "integers compiled code computes with)", node)
+        return value if type(value) in (int, float) else None
 
     # -- indices ------------------------------------------------------------------------
     def index(self, node):

@@ -144,6 +144,12 @@ def dot_of_a_number(x):
     return np.sum(np.dot(2.0, x)) + np.sum(np.dot(x, x[0])) + np.dot(x[1], x[2]) * x[3]
 
 
+def numpy_divmod(x):
+    # (np.divmod unpacked was refused as a tuple variable: found by a helper's attack)
+    q, r = np.divmod(x * 3.0, 0.7)
+    return np.sum(q * x + r * r)
+
+
 def float64_of_arrays(x):
     # (np.float64 of an array, imported by name too, is the array: Numba converts numbers only)
     return np.sum(np.float64(x) ** 2) + np.sum(float64(x[1:]) * x[0]) + float64(x[2]) * x[3]
@@ -161,7 +167,7 @@ CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
          reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
-         dot_of_a_number, float64_of_arrays, machine_limits]
+         dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -213,9 +219,16 @@ def limit_of_a_variables_dtype(x):
     return np.sum(x) * np.finfo(x.dtype).eps
 
 
-def test_machine_limits_of_a_variables_dtype_are_refused_by_name():
+def limit_beyond_int64(x):
+    return np.sum(x) * (np.iinfo(np.uint64).max // 10 ** 18)
+
+
+def test_machine_limits_of_a_variables_dtype_or_beyond_int64_are_refused_by_name():
     with pytest.raises(srcad.UnsupportedError, match=r"np.finfo\(x.dtype\).eps.*a constant"):
         srcad.grad(limit_of_a_variables_dtype, mode="source")(np.ones(3))
+    # (folded, it overflowed in compiled code: found by a helper's attack)
+    with pytest.raises(srcad.UnsupportedError, match=r"does not fit the 64-bit integers"):
+        srcad.grad(limit_beyond_int64, mode="source")(np.ones(3))
 
 
 def test_weights_along_an_axis_are_refused_by_name():
