@@ -1593,12 +1593,14 @@ def split_tuples(tree, types, namer, kept=()):
     variable made of numbers and arrays (a literal, or another such variable) and read by
     constant indices and len() alone is a name per item, so that later stages see what it holds
     (`d = divmod(x, y); d[0]`, `r = helper(x); r[1]`). The `kept` names are read by code
-    added later (has_aux's). Returns whether any was."""
+    added later (has_aux's output): one assigned such a tuple is the tuple of its items.
+    Returns whether any was."""
     assigns, sizes = {}, {}
     for node in gast.walk(tree):
         if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
             assigns.setdefault(node.targets[0].id, []).append(node)
-    kept = {a.id for a in tree.args.args} | set(kept)
+    outputs = set(kept)
+    kept = {a.id for a in tree.args.args} | outputs
     for name, ty in types.items():
         if ty.kind == "tuple" and name in assigns and name not in kept and \
                 all(item.kind in ("f", "i", "b") for item in ty.items):
@@ -1628,7 +1630,7 @@ def split_tuples(tree, types, namer, kept=()):
         if _is_len(parent):
             return True
         return isinstance(parent, gast.Assign) and parent.value is node and \
-            parent.targets[0].id in sizes
+            (parent.targets[0].id in sizes or parent.targets[0].id in outputs)
 
     changed = True
     while changed:  # (a tuple that is not split makes the ones assigned from it unsplit)
@@ -1644,6 +1646,11 @@ def split_tuples(tree, types, namer, kept=()):
         for k in reversed(range(len(block))):
             stmt = block[k]
             if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                    stmt.targets[0].id in outputs and isinstance(stmt.value, gast.Name) and \
+                    stmt.value.id in items:
+                stmt.value = gast.Tuple(elts=[_name(i) for i in items[stmt.value.id]],
+                                        ctx=gast.Load())
+            elif isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
                     stmt.targets[0].id in items:
                 value = stmt.value
                 parts = [_name(i) for i in items[value.id]] if isinstance(value, gast.Name) \

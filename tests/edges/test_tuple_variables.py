@@ -70,6 +70,21 @@ def test_gradient_tangent_and_hvp(fn, jit, rng):
         np.testing.assert_allclose(srcad.hvp(fn, jit=jit)(x, t), fd, rtol=1e-5, atol=1e-6)
 
 
+def with_its_pair_as_aux(x):
+    t = (x[0] * x[1], np.sin(x))
+    return t[0] * 2.0 + np.sum(t[1]), t
+
+
+def test_a_tuple_variable_returned_as_aux(jit, rng):
+    # (refused: found by a helper's attack)
+    x = rng.uniform(0.1, 1.0, 4)
+    (value, aux), g = srcad.value_and_grad(with_its_pair_as_aux, has_aux=True, jit=jit)(x)
+    assert value == pytest.approx(with_its_pair_as_aux(x)[0], rel=1e-12)
+    assert aux[0] == pytest.approx(x[0] * x[1], rel=1e-12)
+    np.testing.assert_allclose(aux[1], np.sin(x), rtol=1e-12)
+    check.compare(lambda v: with_its_pair_as_aux(v)[0], (x,), [0], [g], rtol=1e-6, atol=1e-8)
+
+
 def summed_by_the_builtin(x):
     t = (x[0], x[1] * 2.0)
     return sum(t) * x[2]
