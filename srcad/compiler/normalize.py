@@ -1420,10 +1420,6 @@ class _Lowering:
         limit = self.machine_limit(node)
         if limit is not None:
             return _const(limit)
-        if isinstance(node.value, gast.Call) and \
-                resolve(node.value.func, self.scope) in (np.finfo, np.iinfo):
-            _unsupported(f"'{templates.to_source(node)}' (srcad reads np.finfo and np.iinfo of a "
-                         "dtype written as a constant: np.finfo(np.float64).eps)", node)
         if node.attr == "T":
             return self.numpy_call(np.transpose, [self.atom(node.value)])
         if node.attr == "newaxis" and resolve(node.value, self.scope) is np:
@@ -1434,28 +1430,29 @@ class _Lowering:
 
     def machine_limit(self, node):
         """`np.finfo(np.float32).eps`, `np.iinfo(int).max`: the number, of a dtype written as
-        a constant (None for anything else)."""
+        a constant (None for an attribute of anything else; refused otherwise)."""
         call = node.value
-        if not (isinstance(call, gast.Call) and len(call.args) == 1 and not call.keywords and
+        if not (isinstance(call, gast.Call) and
                 resolve(call.func, self.scope) in (np.finfo, np.iinfo)):
             return None
-        arg = call.args[0]
-        if isinstance(arg, gast.Constant) and isinstance(arg.value, str):
-            dtype = arg.value
-        elif isinstance(arg, gast.Attribute) and resolve(arg.value, self.scope) is np or \
+        arg = call.args[0] if len(call.args) == 1 and not call.keywords else None
+        value = None
+        if isinstance(arg, gast.Constant) and isinstance(arg.value, str) or \
+                isinstance(arg, gast.Attribute) and resolve(arg.value, self.scope) is np or \
                 isinstance(arg, gast.Name) and resolve(arg, self.scope) in (float, int):
-            dtype = resolve(arg, self.scope)  # (np.float32, float: not a variable's dtype)
-        else:
-            return None
-        try:
-            value = getattr(resolve(call.func, self.scope)(dtype), node.attr)
-        except (TypeError, ValueError, AttributeError):
-            return None
+            dtype = arg.value if isinstance(arg, gast.Constant) else resolve(arg, self.scope)
+            try:  # (np.float32, float, "float32": not a variable's dtype)
+                value = getattr(resolve(call.func, self.scope)(dtype), node.attr)
+            except (TypeError, ValueError, AttributeError):
+                pass
         value = value.item() if isinstance(value, np.generic) else value
+        if type(value) not in (int, float):
+            _unsupported(f"'{templates.to_source(node)}' (srcad reads np.finfo and np.iinfo of a "
+                         "dtype written as a constant: np.finfo(np.float64).eps)", node)
         if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
             _unsupported(f"'{templates.to_source(node)}' ({value} does not fit the 64-bit "
                          "integers compiled code computes with)", node)
-        return value if type(value) in (int, float) else None
+        return value
 
     # -- indices ------------------------------------------------------------------------
     def index(self, node):
@@ -1580,7 +1577,7 @@ def name_index_arrays(tree, types, namer, origins):
                     first = sub.slice.elts[0] if isinstance(sub.slice, gast.Tuple) else None
                     if isinstance(first, gast.Name) and (first.id in index_arrays or (
                             first.id in types and types[first.id].is_array)) and \
-                            all(_whole_slice(item) for item in sub.slice.elts[1:]):
+                            all(templates.is_whole_slice(item) for item in sub.slice.elts[1:]):
                         sub.slice = first  # y[idx, :] is y[idx]
                         changed = True
             block[k:k] = before
@@ -1692,11 +1689,6 @@ def _tests_kept_through_the_branch(body, namer):
                 stmt.test = _name(kept)
                 if negated:
                     stmt.test = gast.UnaryOp(op=gast.Not(), operand=stmt.test)
-
-
-def _whole_slice(item):
-    return isinstance(item, gast.Slice) and item.lower is None and item.upper is None and \
-        item.step is None
 
 
 def _is_len(node):

@@ -210,6 +210,12 @@ def comment(text):
     return gast.Expr(value=gast.Constant(value=COMMENT + text, kind=None))
 
 
+def is_whole_slice(item):
+    """Is index item `item` a bare `:`?"""
+    return isinstance(item, gast.Slice) and item.lower is None and item.upper is None and \
+        item.step is None
+
+
 def is_comment(stmt):
     return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) and \
         isinstance(stmt.value.value, str) and stmt.value.value.startswith(COMMENT)

@@ -326,7 +326,8 @@ class Differentiator(SavePlanner):
                                               j=cols, g=g))]
             index = value.slice  # (x[idx, :] is x[idx] since normalize.name_index_arrays)
             if self.ty(base.id).ndim == 2 and isinstance(index, gast.Tuple) and \
-                    _whole(index.elts[0]) and isinstance(index.elts[1], gast.Name) and \
+                    templates.is_whole_slice(index.elts[0]) and \
+                    isinstance(index.elts[1], gast.Name) and \
                     self.ty(index.elts[1].id).ndim == 1:  # x[:, idx]
                 return [gast.Expr(value=_expr("rt.add_at_columns(bx, idx, g)", bx=bx,
                                               idx=index.elts[1], g=g))]
@@ -1303,12 +1304,6 @@ def _reads_elements(expr):
     """Does `expr` read an element of an array (not its shape)?"""
     return any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)
                for n in gast.walk(expr))
-
-
-def _whole(item):
-    """Is index item `item` a bare `:`?"""
-    return isinstance(item, gast.Slice) and item.lower is None and item.upper is None and \
-        item.step is None
 
 
 def _assigned_in(loop):
