@@ -293,7 +293,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
 
 def _updated_in_place(tree):
     """The arrays an augmented assignment of the whole name updates (`x *= 2.0`)."""
-    return {s.targets[0].id for s in gast.walk(tree)
+    return {s.targets[0].id for s in templates.walk(tree)
             if isinstance(s, gast.Assign) and anno.getanno(s, "inplace")}
 
 
@@ -399,7 +399,7 @@ def _check_augmented(tree, types):
 
 
 def _names(tree):
-    return {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
+    return {n.id for n in templates.walk(tree) if isinstance(n, gast.Name)}
 
 
 

@@ -29,7 +29,7 @@ from . import anno
 from .. import rules
 from ..kernels import arrays as array_kernels
 from ..errors import AliasingError
-from .templates import SourceText, make_name, names_read
+from .templates import SourceText, make_name, names_read, walk
 from .typeinfer import UNKNOWN
 
 # NumPy functions whose result may be a view of (the same memory as) their first argument;
@@ -90,7 +90,7 @@ def _may_hold_0d_arrays(tree, types):
     views and copies of what may (arithmetic on a 0-d array gives a NumPy scalar)."""
     found = {a.id for a in tree.args.args if types.get(a.id, UNKNOWN).kind == "f"}
     while True:
-        more = {node.targets[0].id for node in gast.walk(tree)
+        more = {node.targets[0].id for node in walk(tree)
                 if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and
                 node.targets[0].id not in found and
                 types.get(node.targets[0].id, UNKNOWN).kind == "f" and

@@ -42,11 +42,12 @@ def cleanup(fn_def, adjoints=(), array_adjoints=(), buffers=(), scalars=(), doub
         doubles: every float is a float64 (math.sin(x) is np.sin(x) for a number x).
     """
     ctx = _Context(set(adjoints), dict(array_adjoints), set(buffers), set(scalars), doubles)
-    for _ in range(50):
-        changed = False
-        for p in PASSES:
-            changed |= p(fn_def, ctx)
-        if not changed:
+    # the passes in turn until each has run once since the last change (a pass that found
+    # nothing to do finds nothing again in code nothing changed since)
+    unchanged = 0
+    for k in range(50 * len(PASSES)):
+        unchanged = 0 if PASSES[k % len(PASSES)](fn_def, ctx) else unchanged + 1
+        if unchanged == len(PASSES):
             break
     # last: a row's adjoint made a view of another adjoint breaks the rule the passes above
     # share arrays by (an array updated in place is nobody else's)
@@ -376,7 +377,7 @@ def share_arrays(fn_def, ctx):
     agree) if neither `v` nor `g` is ever updated in place."""
     changed = False
     updates = _updates_in_place(fn_def)
-    for n in gast.walk(fn_def):
+    for n in walk(fn_def):
         consumed = isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript)
         if (consumed or isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name)) and \
                 _is_runtime(n.value, "unbroadcast_copy") and \
@@ -423,7 +424,11 @@ EXPRESSION_SIZE = 40
 
 
 def _size(expr):
-    return sum(1 for _ in walk(expr))
+    # (the nodes gast.walk gives, the contexts of names, attributes and subscripts included)
+    return sum(2 if isinstance(n, _WITH_CONTEXT) else 1 for n in walk(expr))
+
+
+_WITH_CONTEXT = (gast.Name, gast.Attribute, gast.Subscript, gast.Starred, gast.List, gast.Tuple)
 
 
 def propagate_copies(fn_def, ctx):

@@ -65,7 +65,7 @@ def statement_locations(fn_def, source, first_line):
 def _formatted_messages(fn_def):
     """`raise E(f"x = {v:.3f}")` -> `raise rt.E_formatted("x = {:.3f}", v)`: the values are
     formatted outside compiled code (see runtime.py)."""
-    for node in gast.walk(fn_def):
+    for node in templates.walk(fn_def):
         if not (isinstance(node, gast.Raise) and len(node.exc.args) == 1 and
                 isinstance(node.exc.args[0], gast.JoinedStr)):
             continue
@@ -277,7 +277,7 @@ def _forward_form(call, func, ty):
 
 
 def _fill_empty_blocks(fn_def):
-    for node in gast.walk(fn_def):
+    for node in templates.walk(fn_def):
         for field in ("body", "orelse"):
             block = getattr(node, field, None)
             if field == "body" and isinstance(block, list) and not block:

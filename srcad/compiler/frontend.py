@@ -28,6 +28,7 @@ import gast
 import numpy as np
 
 from . import anno, valuetypes
+from .templates import walk
 from ..errors import SourceLoc, SourceUnavailableError, UnsupportedError
 
 # compile flags a function's code keeps from `from __future__ import ...`
@@ -405,7 +406,7 @@ def local_names(tree):
     for extra in (tree.args.vararg, tree.args.kwarg):
         if extra is not None:
             names.add(extra.id)
-    for node in gast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             names.add(node.id)
         elif isinstance(node, (gast.Lambda, gast.FunctionDef, gast.AsyncFunctionDef)) and \

@@ -407,12 +407,12 @@ def _has_exit(loop):
 
 def _assigned(stmt):
     """Names `stmt` (re)binds: every assignment target and loop index inside it."""
-    return {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
+    return {n.id for n in templates.walk(stmt) if isinstance(n, gast.Name) and
             isinstance(n.ctx, gast.Store)}
 
 
 def _names(node):
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+    return {n.id for n in templates.walk(node) if isinstance(n, gast.Name)}
 
 
 def _affine(expr, var, assigned):

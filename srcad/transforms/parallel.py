@@ -34,7 +34,7 @@ import gast
 
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
-from ..compiler.templates import SourceText, names_read, stored_array
+from ..compiler.templates import SourceText, names_read, stored_array, walk
 from .saving import exposed_reads, primal_reads
 
 
@@ -329,7 +329,7 @@ def _leaves_early(stmts):
 
 
 def _mentions(node, name):
-    return sum(1 for n in gast.walk(node) if isinstance(n, gast.Name) and n.id == name)
+    return sum(1 for n in walk(node) if isinstance(n, gast.Name) and n.id == name)
 
 
 def _first_index_is(sub, index):
@@ -379,7 +379,7 @@ def _allocates(value):
 def assigned(stmt):
     """The names `stmt` (re)binds, loop indices included."""
     out = set()
-    for n in gast.walk(stmt):
+    for n in walk(stmt):
         if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
             out.add(n.targets[0].id)
         elif isinstance(n, gast.For):
@@ -389,7 +389,7 @@ def assigned(stmt):
 
 def stored(stmt):
     """The arrays `stmt` stores into."""
-    return {stored_array(n) for n in gast.walk(stmt)} - {None}
+    return {stored_array(n) for n in walk(stmt)} - {None}
 
 
 def _statements(stmts):

@@ -19,7 +19,7 @@ import gast
 from ..compiler import anno
 from ..compiler.aliasing import ALLOCATIONS
 from ..compiler.templates import (make_assign, make_const, make_name, names_read,
-                                 stored_array)
+                                 stored_array, walk)
 
 # expressions cheap enough to recompute in the reverse sweep rather than save
 CHEAP = (gast.Subscript, gast.BinOp, gast.UnaryOp, gast.Name, gast.Compare)
@@ -414,7 +414,7 @@ class SavePlanner:
         if isinstance(stmt, (gast.For, gast.While)):
             return any(self.touches(s, name, block) for s in stmt.body)
         adj = self.adj(name)
-        if any(adj in {n.id for n in gast.walk(a) if isinstance(n, gast.Name)}
+        if any(adj in {n.id for n in walk(a) if isinstance(n, gast.Name)}
                for a in self.adjoints.get(id(stmt), [])):
             return True
         return self.defines_name(stmt, name) and self.resets(name, self.paths[id(stmt)])
@@ -459,7 +459,7 @@ class SavePlanner:
         """Is every use of `name` inside `block` preceded by a definition in the same block?"""
         stmts = _block_at(body, block)
         for stmt in stmts:
-            touched = any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(stmt))
+            touched = any(isinstance(n, gast.Name) and n.id == name for n in walk(stmt))
             if not touched:
                 continue
             if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
@@ -503,7 +503,7 @@ def _written(stmt):
 
 def primal_reads(stmt):
     """The variables `stmt` reads when it runs (a `+=` target too)."""
-    return names_read(stmt) | {n.target.id for n in gast.walk(stmt)
+    return names_read(stmt) | {n.target.id for n in walk(stmt)
                                if isinstance(n, gast.AugAssign) and
                                isinstance(n.target, gast.Name)}
 
