@@ -232,7 +232,7 @@ elementwise(operator.pow, np.power, np.float_power, math.pow, pow, params="x, y"
 elementwise(operator.neg, np.negative, x="-g")
 elementwise(operator.pos, np.positive, float, np.float64, x="g")
 elementwise(operator.mod, np.mod, x="g", y="-g * np.floor(x / y)")
-elementwise(np.fmod, x="g", y="-g * np.trunc(x / y)")  # (the remainder of a truncated quotient)
+elementwise(np.fmod, math.fmod, x="g", y="-g * np.trunc(x / y)")  # (the remainder of a truncated quotient)
 elementwise(np.square, x="2.0 * g * x")
 elementwise(np.reciprocal, x="-g * ans * ans")
 

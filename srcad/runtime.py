@@ -840,6 +840,11 @@ def _product(a, b):
     return lambda a, b: a * b
 
 
+# math.fmod, which Numba does not have (the generated Python calls NumPy's too, which gives
+# nan where math's raises: compiled code cannot raise it)
+fmod = np.fmod
+
+
 def float64_array(x):
     """np.float64(x) of an array: x itself if it is float64, as in NumPy."""
     return np.asarray(x, dtype=np.float64)

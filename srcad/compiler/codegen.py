@@ -10,6 +10,7 @@ Python, and wraps every sub-expression in parentheses).
 """
 
 import ast
+import math
 import re
 
 import gast
@@ -91,8 +92,8 @@ def numba_compatible(fn_def, types, single=False):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
-    `np.float64(x)` of an array -> `rt.float64_array(x)`, builtin `abs` of an
-    array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
+    `np.float64(x)` of an array -> `rt.float64_array(x)`, `math.fmod` -> `rt.fmod`, builtin
+    `abs` of an array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
     b, x)` (no array of the product); `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
@@ -135,6 +136,9 @@ def _compatible_node(node, ty):
         return
     if func is abs and len(node.args) == 1 and _is_array(node.args[0], ty):
         node.func = templates.fill("rt.absolute")
+        return
+    if func is math.fmod:
+        node.func = templates.fill("rt.fmod")
         return
     if func is np.float64 and len(node.args) == 1 and _is_array(node.args[0], ty):
         node.func = templates.fill("rt.float64_array")  # (Numba converts only numbers with it)

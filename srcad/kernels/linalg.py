@@ -225,28 +225,40 @@ def cholesky_adjoint(g, L):
 
 
 def eigenvector_rotation(mixing, w, gw):
-    """F ∘ mixing + diag(gw), F_ij = 1 / (w_j - w_i) off the diagonal (0 where the numerator
-    is, inf where only the gap is)."""
+    """F ∘ mixing + diag(gw), F_ij = 1 / (w_j - w_i) off the diagonal. Between eigenvectors of
+    one eigenvalue (equal to rounding) the rotation is not determined by the matrix: 0 where the
+    mixing is symmetric (what a function of the eigenspace, not of the basis LAPACK chose in it,
+    gives; a tangent's mixing is symmetric), inf where it is not (the derivative does not exist)."""
     gaps = w[None, :] - w[:, None]
-    zero_gap = gaps == 0  # (the diagonal, and equal eigenvalues)
+    same = np.abs(gaps) <= _rounding(w)  # (the diagonal, and equal eigenvalues)
+    chosen = np.abs(mixing - mixing.T) > _rounding(mixing)
     mixing = mixing.copy()
     np.fill_diagonal(mixing, 0.0)
-    rotation = np.where(zero_gap, np.where(mixing == 0, 0.0, np.inf),
-                        mixing / np.where(zero_gap, 1.0, gaps))
+    rotation = np.where(same, np.where(chosen, np.inf, 0.0),
+                        mixing / np.where(same, 1.0, gaps))
     return rotation + np.diag(gw)
+
+
+@register_jitable
+def _rounding(x):
+    """What rounding leaves of the zero entries of `x`, eigenvalues or products of eigenvectors
+    (LAPACK's eigenvalues are exact to a small multiple of n eps max|w|)."""
+    return 16.0 * x.shape[0] * np.finfo(x.dtype).eps * np.max(np.abs(x)) if x.size else 0.0
 
 
 @numba_form(eigenvector_rotation)
 def _eigenvector_rotation(mixing, w, gw):
     out = np.empty_like(mixing)
+    gap_rounding, mixing_rounding = _rounding(w), _rounding(mixing)
     for i in range(w.size):
         for j in range(w.size):
             if i == j:
                 out[i, j] = gw[i]
-            elif w[j] != w[i]:
+            elif abs(w[j] - w[i]) > gap_rounding:
                 out[i, j] = mixing[i, j] / (w[j] - w[i])
             else:
-                out[i, j] = 0.0 if mixing[i, j] == 0 else np.inf
+                out[i, j] = np.inf if abs(mixing[i, j] - mixing[j, i]) > mixing_rounding \
+                    else 0.0
     return out
 
 
@@ -254,7 +266,7 @@ def _eigenvector_rotation(mixing, w, gw):
 def eigh_adjoint(gw, gv, w, v):
     """ā = sym(v (diag(gw) + F ∘ (v^T gv)) v^T), F_ij = 1 / (w_j - w_i) off the diagonal;
     `gw`, `gv` the adjoints of the eigenvalues and eigenvectors (zeros when unused).
-    Assumes distinct eigenvalues: a pair of equal ones gives inf unless v^T gv is 0 there."""
+    Equal eigenvalues: see eigenvector_rotation."""
     _check_square(v)
     inner = eigenvector_rotation(np.dot(_transpose(v), np.ascontiguousarray(gv)), w, gw)
     return symmetric_part(np.dot(np.dot(v, inner), _transpose(v)))

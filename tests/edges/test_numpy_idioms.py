@@ -3,8 +3,8 @@
 `np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real
 numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an axis;
 `np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack);
-`np.float64` of arrays; `np.finfo(np.float64).eps`. Values against the function's, gradients
-against finite differences, compiled and as Python."""
+`np.float64` of arrays; `np.finfo(np.float64).eps`; `math.fmod`. Values against the function's,
+gradients against finite differences, compiled and as Python."""
 
 import math
 import warnings
@@ -162,12 +162,17 @@ def machine_limits(x):
         np.finfo(float).tiny * np.iinfo(np.int32).max * x[1]
 
 
+def math_fmod(x):
+    # (math.fmod had no rule, np.fmod did; Numba has no math.fmod: found by a helper's attack)
+    return math.fmod(x[1] * 3.0, 0.3) ** 2 * x[0] + math.fmod(-x[0], x[2] + 0.05)
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
          reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
-         dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits]
+         dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits, math_fmod]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -308,8 +313,9 @@ def test_kron_of_views_compiles(jit, rng):
     check.compare(kron_of_slices, (M, v), [0, 1], list(g))
 
 
-def test_two_argument_forms_on_the_tape(rng):
+@pytest.mark.parametrize("fn", [two_argument_forms, math_fmod], ids=lambda f: f.__name__)
+def test_two_argument_forms_on_the_tape(fn, rng):
     x = rng.uniform(0.1, 0.9, 4)
-    value, g = srcad.value_and_grad(two_argument_forms, mode="tape")(x)
-    assert value == pytest.approx(two_argument_forms(x), rel=1e-12)
-    check.compare(two_argument_forms, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+    value, g = srcad.value_and_grad(fn, mode="tape")(x)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
