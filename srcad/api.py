@@ -63,6 +63,12 @@ class _Specialization:
             raise _Stale
         return values
 
+    def as_python(self):
+        """This specialization running the generated Python instead of the compiled code."""
+        python = copy.copy(self)
+        python.mode, python.call = "source+python", self.generated.gradient
+        return python
+
     def frozen(self):
         """(this specialization, a copy of the values of the globals it reads now): what a
         pullback runs later, whatever is rebound or changed in place by then."""
@@ -411,8 +417,11 @@ class Gradient:
                                                     assume_shapes=False)))
             return self.evaluate(args, cotangent, tangents, frozen)
         except Exception as exc:
-            if spec.mode != "source+numba" or not _is_numba_error(exc):
+            if spec.mode not in ("source+numba", "source+python"):
                 raise
+            if spec.mode == "source+python" or not _is_numba_error(exc):
+                raise _located(exc, spec, lambda: spec.as_python().run(
+                    flat, cotangent, tangents, None if frozen is None else frozen[1])) from None
             if spec.single:  # (a helper without a float32 form) compute in float64 instead
                 vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                         structures, labels, single=False)))
@@ -459,12 +468,8 @@ class Gradient:
             try:
                 extra = spec.hidden_values() if reads_globals else ()
                 out = kernel(*args, *extra)
-            except (_Stale, ShapeAssumptionFailed):
-                return None
-            except Exception as exc:
-                if _is_numba_error(exc):  # (a new array layout)
-                    return None
-                raise
+            except Exception:  # noqa: BLE001 (a new array layout, or an error: the general path
+                return None  # names the user's line that raised it)
             self._last = spec
             if one:
                 result = _plain(out[1 + has_aux], args[wrt[0]])
@@ -915,6 +920,37 @@ def _refuse_tape_tensors(what, args):
                                "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)")
 
 
+def _located(exc, spec, rerun):
+    """`exc`, raised by the generated code of `spec`, with a note naming the user's statement
+    that raised it. Compiled code knows no lines: the generated Python is run (`rerun`) for the
+    exception it raises there (NumPy's message), if of the same type, else `exc` is as it was.
+    srcad's own checks name the statement in their message already, a user's `raise` or `assert`
+    says what the user wrote."""
+    if type(exc).__module__.startswith("srcad."):
+        return exc
+    python = exc
+    if spec.mode == "source+numba":
+        try:
+            rerun()
+            return exc
+        except type(exc) as again:
+            python = again
+        except Exception:  # noqa: BLE001 (another exception: the compiled one is the answer)
+            return exc
+    generated = spec.generated.gradient.__code__.co_filename
+    tb, line = python.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == generated:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    loc = spec.generated.locations.get(line)
+    if loc is None or loc.text.lstrip().startswith(("raise", "assert")):
+        return exc
+    python.add_note(f"(raised where srcad's generated code computes "
+                    f"{os.path.basename(loc.file)}:{loc.line}: {loc.text.strip()})")
+    return python
+
+
 def _is_numba_error(exc):
     import numba.core.errors as nerr
     return isinstance(exc, nerr.NumbaError) or \
@@ -1174,12 +1210,8 @@ def _jvp_known(known, primals, tangents):
             flat.append(float(t))
     try:
         value, tangent = spec.run(primals, None, tuple(flat))
-    except (_Stale, ShapeAssumptionFailed):
+    except Exception:  # noqa: BLE001 (as in fast_call: the general path reports an error)
         return None
-    except Exception as exc:
-        if spec.mode == "source+numba" and _is_numba_error(exc):
-            return None
-        raise
     return _plain(value), _plain(tangent, value)
 
 

@@ -290,6 +290,8 @@ class Hessian:
         _float_argument(x, "hessian")
         if np.ndim(x) == 0:
             return float(np.ravel(self.product(*args, 1.0, **kwargs))[0])
+        if x.size == 0:  # (no column to compute: f runs once, raising what it raises there)
+            self.product(*args, np.zeros_like(x), **kwargs)
         basis = _basis(x)
         columns = []
         for e in itertools.islice(basis, 1):
@@ -605,10 +607,9 @@ def _run_as_block(generated, kind, args, call, along_last=False):
     try:
         return kernel(*call)
     except Exception as exc:
-        if not (api._is_numba_error(exc) or isinstance(exc, ShapeAssumptionFailed)):
-            raise
-        _BLOCKS[(id(generated), along_last)] = (generated, made, None)
-        return None
+        if api._is_numba_error(exc) or isinstance(exc, ShapeAssumptionFailed):
+            _BLOCKS[(id(generated), along_last)] = (generated, made, None)
+        return None  # (an error: the columns, one call each, report it in the user's terms)
 
 
 def _block_source(generated, kind, args, along_last, what):

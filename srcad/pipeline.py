@@ -267,10 +267,12 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     text = codegen.module_text(sources, origin, scope)
     stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
     path, gradient, jittable = reuse.load_module(text, stem, grad_def.name, scope, cache)
-    if composing:  # (the transform of this code names the user's lines in its messages)
-        code = jittable.__code__
-        frontend.locate_generated(code.co_filename, codegen.statement_locations(
-            grad_def, sources[0], code.co_firstlineno))
+    # the user's line of each statement of the generated function, for the messages of errors
+    # it raises and of the transform of this code (a second derivative's)
+    locations = codegen.statement_locations(grad_def, sources[0],
+                                            jittable.__code__.co_firstlineno)
+    if composing:
+        frontend.locate_generated(jittable.__code__.co_filename, locations)
     # (and `x *= 2.0`, which NumPy does in the caller's array: another argument sharing it
     # must be refused, not differentiated as separate)
     updated = aliases.memory_written(_updated_in_place(core.tree))
@@ -285,7 +287,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
                                 tuple(q.describe() for q in plans.values()) +
                                 tuple(anno.getanno(grad_def, "fused", ())) + tuple(products),
                                 text, scope, stages,
-                                aliasing.zero_d_writes(core.tree, types, core.origins))
+                                aliasing.zero_d_writes(core.tree, types, core.origins),
+                                locations)
     if name is not None:
         reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
     return generated

@@ -57,11 +57,13 @@ class Generated:
     stages: dict = field(default_factory=dict)  # stage -> source after it (SRCAD_DUMP)
     # the AliasingError of a call with a 0-d array argument (aliasing.zero_d_writes), or None
     zero_d_writes: str = None
+    # {line of the generated module: the user's statement it computes (errors.DerivedLoc)}
+    locations: dict = field(default_factory=dict)
 
 
 # the fields of a Generated an entry keeps as they are (the others are found again)
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written",
-           "writes_data", "loops", "zero_d_writes")
+           "writes_data", "loops", "zero_d_writes", "locations")
 
 
 def entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_shapes,

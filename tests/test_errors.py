@@ -243,3 +243,43 @@ def test_errors_name_the_users_construct_and_line(fn, arg, message):
     where = str(info.value).split(": ")[0]
     assert where.startswith(f"{__file__}:") and int(where.rsplit(":", 1)[1]) >= line
     assert "_t" not in str(info.value).split("\n")[0]  # never a srcad temporary
+
+
+def slices_of_two_lengths(x, b):
+    y = x * 2.0
+    return np.sum(np.exp(x[0:b] * x[b:]) * y[b:])
+
+
+def singular_solve(A, b):
+    return np.sum(np.linalg.solve(A, b) ** 2)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("transform", ["grad", "jvp", "hessian", "vjp"])
+def test_errors_of_the_generated_code_name_the_users_line(transform, jit):
+    # (found by an attack: compiled code raised Numba's "unable to broadcast argument 1 to
+    # output array" at line 1 of the generated module; the generated Python, NumPy's error at
+    # a line of the generated code)
+    grad = srcad.grad(slices_of_two_lengths, jit=jit)
+    hessian = srcad.hessian(slices_of_two_lengths, jit=jit)
+    call = {"grad": lambda x: grad(x, 2),
+            "jvp": lambda x: srcad.jvp(slices_of_two_lengths, (x, 2), (x, 0), jit=jit),
+            "hessian": lambda x: hessian(x, 2),
+            "vjp": lambda x: srcad.vjp(slices_of_two_lengths, x, 2, jit=jit)[1](1.0)}[transform]
+    call(np.linspace(0.1, 0.4, 4))  # (then the same types again: the fast path of a call)
+    with pytest.raises(ValueError, match=r"could not be broadcast together with shapes") as info:
+        call(np.linspace(0.1, 0.5, 5))
+    line = inspect.getsourcelines(slices_of_two_lengths)[1] + 2
+    assert info.value.__notes__ == [(
+        f"(raised where srcad's generated code computes test_errors.py:{line}: "
+        "return np.sum(np.exp(x[0:b] * x[b:]) * y[b:]))")]
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_singular_matrix_in_the_generated_code_names_the_users_line(jit):
+    A = np.ones((3, 3))
+    with pytest.raises(np.linalg.LinAlgError) as info:
+        srcad.grad(singular_solve, jit=jit)(A, np.ones(3))
+    line = inspect.getsourcelines(singular_solve)[1] + 1
+    assert f"test_errors.py:{line}: return np.sum(np.linalg.solve(A, b) ** 2)" in \
+        info.value.__notes__[0]

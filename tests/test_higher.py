@@ -352,6 +352,22 @@ def test_hessians(jit, rng):
     np.testing.assert_allclose(H, X.T @ np.diag(p * (1 - p)) @ X + np.eye(4), rtol=1e-10)
 
 
+def max_times_norm(x):
+    return np.max(x) * np.sum(x ** 2)
+
+
+def sum_of_cubes(x):
+    return np.sum(x ** 3)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_the_hessian_of_an_empty_array(jit):
+    # (found by an attack: it was an empty matrix where the function, its jvp and hvp raise)
+    with pytest.raises(ValueError, match="zero-size array"):
+        srcad.hessian(max_times_norm, jit=jit)(np.zeros(0))
+    assert srcad.hessian(sum_of_cubes, jit=jit)(np.zeros((0, 2))).shape == (0, 2, 0, 2)
+
+
 def vector_field(x, a):
     return np.sin(x) * x[0] + a * np.cumsum(x)
 

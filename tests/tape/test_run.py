@@ -252,8 +252,8 @@ def into_module_array(x):
     return SCRATCH[0]
 
 
-def through_fmod(x):
-    return math.fmod(x[0], 1.0)
+def through_remainder(x):
+    return math.remainder(x[0], 1.0)
 
 
 def through_unknown_numpy_function(x):
@@ -264,7 +264,7 @@ def through_unknown_numpy_function(x):
     ("f", "message"),
     [
         (into_module_array, "drop its gradient"),
-        (through_fmod, r"no derivative for math\.fmod"),
+        (through_remainder, r"no derivative for math\.remainder"),
         (through_unknown_numpy_function, r"no derivative for numpy\.convolve"),
     ],
 )
