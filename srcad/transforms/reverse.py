@@ -496,7 +496,7 @@ class Differentiator(SavePlanner):
         sized from the value its first accumulation adds is created by that accumulation."""
         names, by_value = self.array_inits.get(id(stmt), ((), ()))
         out = [self.init(n) for n in names if n not in by_value]
-        for name in by_value:
+        for name in [n for n in names if n in by_value]:  # (in order: the set's is the hash's)
             adj = self.adj(name)
             k = next(k for k, a in enumerate(rev) if isinstance(a, gast.AugAssign) and
                      isinstance(a.target, gast.Name) and a.target.id == adj)
