@@ -15,6 +15,7 @@ import inspect
 import math
 import numbers
 import time
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -105,6 +106,9 @@ class DaskGradient:
         self.rows = next(iter(rows.values()))
         self.chunk_rows = int(chunk_rows) if chunk_rows is not None else None
         self.examples = {n: np.empty((0,) + a.shape[1:], a.dtype) for n, a in self.data.items()}
+        # (the first two rows, which tell a sum over rows from other functions at each call)
+        self.first_rows = {n: _float64(np.array(a[:2].compute() if _is_dask(a) else a[:2]))
+                           for n, a in self.data.items()}
         self.own_cluster = client is None
         self.client = client if client is not None else local_client()
         self._code = {}  # argument types -> (the generated module, its specialization)
@@ -124,7 +128,9 @@ class DaskGradient:
             [(0, 0)]
         pieces = [tuple(np.ascontiguousarray(self.data[n][lo:hi]) for n in self.data_names)
                   for lo, hi in bounds]
-        return _held(self.client, self.client.scatter(pieces))
+        # (hash=False: keys of their own; keyed by content, another gradient's equal chunks
+        # were the same keys, and letting its copies go cancelled this one's)
+        return _held(self.client, self.client.scatter(pieces, hash=False))
 
     def code(self, args):
         """(the future of the generated module, the arguments with the hidden data) for a call
@@ -164,6 +170,7 @@ class DaskGradient:
         params = self.gradient.params
         # (float32 arguments are computed in float64, their gradients handed back in float32)
         computed = tuple(v if p in self.data else _float64(v) for p, v in zip(params, values))
+        self.refuse_what_is_not_a_sum(computed)
         data_at = tuple(params.index(n) for n in self.data_names)
         for attempt in range(ATTEMPTS):
             try:
@@ -185,6 +192,34 @@ class DaskGradient:
         grads = [api._plain(gr, given.get(params[i], values[i]))
                  for gr, i in zip(grads, self.gradient.wrt_index, strict=True)]
         return api._plain(value), grads[0] if self.gradient.single else tuple(grads)
+
+    def refuse_what_is_not_a_sum(self, values):
+        """Raise unless the function, at the call's arguments, is a sum over the data's rows as
+        far as its first two rows tell: of no rows 0, of two rows the sum of each row's (the
+        chunks' values are added: a term outside the sum, such as a regulariser or a mean's
+        1/n, would be added once per chunk)."""
+        params = self.gradient.params
+
+        def value(lo, hi):
+            rows = {n: a[lo:hi] for n, a in self.first_rows.items()}
+            return float(self.fn(*(rows.get(p, v) for p, v in zip(params, values))))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (NumPy's of an empty mean, say)
+            try:
+                empty = value(0, 0)
+            except Exception:  # noqa: BLE001 (f of no rows may raise: the rows tell then)
+                empty = 0.0
+            pairs = [(value(0, 2), value(0, 1) + value(1, 2))] if self.rows >= 2 else []
+        scale = max([1.0, abs(empty)] + [abs(v) for pair in pairs for v in pair])
+        if abs(empty) > 1e-9 * scale or any(not abs(a - b) <= 1e-9 * scale for a, b in pairs):
+            found = f"of no rows it is {empty!r}" if abs(empty) > 1e-9 * scale else \
+                f"of its first two rows {pairs[0][0]!r}, of each summed {pairs[0][1]!r}"
+            raise ValueError(
+                f"srcad.dask.value_and_grad: {self.fn.__qualname__} is not a sum over the rows "
+                f"of {', '.join(self.data_names)} ({found}): srcad.dask adds the values and "
+                "gradients of the chunks, so a term outside the sum (a regulariser, the 1/n of "
+                "a mean, a constant) would count once per chunk; differentiate the sum with "
+                "srcad.dask and add the rest with srcad.value_and_grad")
 
     def arguments(self, args, kwargs):
         """One value per parameter of the function: the call's, the defaults, the data's empty

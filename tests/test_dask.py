@@ -1,7 +1,6 @@
 """srcad.dask.value_and_grad: sums over data rows by chunks on a LocalCluster, equal to the
 gradient over all the data; a worker killed mid-run changes nothing."""
 
-import math
 import os
 import signal
 import threading
@@ -19,7 +18,15 @@ import srcad.dask
 
 def logistic(w, X, y, lam):
     z = X @ w
-    return np.sum(np.log1p(np.exp(-y * z))) + lam * np.sum(w * w)
+    return np.sum(np.log1p(np.exp(-y * z)) + lam * np.sum(w * w))  # (lam's term: per row)
+
+
+def ridge(w, X, y):  # (its regulariser is outside the sum over rows)
+    return np.sum((X @ w - y) ** 2) + np.sum(w * w)
+
+
+def mean_squares(w, X, y):
+    return np.mean((X @ w - y) ** 2)
 
 
 def per_row_newton(a, b, scale):
@@ -43,19 +50,13 @@ def client():
     cluster.close()
 
 
-def _chunks(n, rows):
-    return math.ceil(n / rows)
-
-
 @pytest.mark.parametrize("rows", [97, 1000, 5000])
 def test_numpy_data_by_chunks_equal_the_whole(client, rng, rows):
     X, y, w = rng.normal(size=(2003, 4)), np.sign(rng.normal(size=2003)), rng.normal(size=4)
     g = srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, wrt=0, chunk_rows=rows,
                                   client=client)
     value, grad = g(w, 0.3)
-    # (the regularisation term is a term of every chunk)
-    k = _chunks(2003, rows)
-    ref_value, ref_grad = srcad.value_and_grad(logistic)(w, X, y, 0.3 * k)
+    ref_value, ref_grad = srcad.value_and_grad(logistic)(w, X, y, 0.3)
     np.testing.assert_allclose(value, ref_value, rtol=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-12)
     value2, grad2 = g(lam=0.3, w=w)  # (keywords; the data stay on the cluster)
@@ -117,6 +118,33 @@ def test_data_and_calls_an_attack_found(client, rng):
     assert grad.dtype == np.float32
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-5)
     g.close()
+
+
+def test_a_function_that_is_not_a_sum_over_rows_is_refused(client, rng):
+    # (found by an attack: the chunks' values were added, a regulariser or a mean's 1/n once
+    # per chunk: silently wrong)
+    X, y, w = rng.normal(size=(50, 3)), rng.normal(size=50), rng.normal(size=3)
+    for fn, found in ((ridge, "of no rows it is"), (mean_squares, "of its first two rows")):
+        with srcad.dask.value_and_grad(fn, {"X": X, "y": y}, chunk_rows=7, client=client) as g:
+            with pytest.raises(ValueError, match=f"{fn.__name__} is not a sum over the rows of "
+                                                 f"X, y \\({found}"):
+                g(w)
+
+
+def test_two_gradients_over_equal_data_share_a_client(client, rng):
+    # (found by an attack: equal chunks scattered twice were one key; the second gradient
+    # cancelled the first's data, or hung)
+    X, y, w = rng.normal(size=(50, 3)), np.sign(rng.normal(size=50)), rng.normal(size=3)
+    first = srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, chunk_rows=9, client=client)
+    second = srcad.dask.value_and_grad(logistic, {"X": X.copy(), "y": y.copy()}, chunk_rows=9,
+                                       client=client)
+    expected = srcad.value_and_grad(logistic)(w, X, y, 0.1)
+    for g in (first, second, first):
+        value, grad = g(w, 0.1)
+        np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+        np.testing.assert_allclose(grad, expected[1], rtol=1e-11)
+    first.close()
+    second.close()
 
 
 def test_wrong_use_is_an_error(client, rng):
