@@ -445,6 +445,11 @@ adjoint(np.tril, params="x, k=0", x="kn.tril_adjoint(g, k)", linear="x")
 adjoint(np.triu, params="x, k=0", x="kn.triu_adjoint(g, k)", linear="x")
 adjoint(np.tile, params="x, reps", x="kn.tile_adjoint(g, x, reps)", forward="kn.tile(x, reps)",
         linear="x")
+adjoint(np.pad, params="array, pad_width, mode='constant', *, constant_values=0",
+        array="kn.pad_adjoint(g, array, pad_width, mode, constant_values)",
+        constant_values="kn.pad_border_sum(g, array, pad_width, mode, constant_values)",
+        forward="kn.pad_along(array, pad_width, mode, constant_values)",
+        linear="array, constant_values")
 adjoint(np.repeat, params="x, repeats, axis=None", x="kn.repeat_adjoint(g, x, repeats, axis)",
         forward="kn.repeat_along(x, repeats, axis)", linear="x")
 adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indices, axis)",

@@ -200,6 +200,8 @@ SPECIAL = {
     np.tril: [("np.tril(x)", {"x": (4, 4)}), ("np.tril(x, -1)", M34)],
     np.triu: [("np.triu(x)", {"x": (4, 4)}), ("np.triu(x, 1)", M34)],
     np.tile: [("np.tile(x, 3)", {"x": (4,)}), ("np.tile(x, (2, 1))", {"x": (2, 3)})],
+    np.pad: [("np.pad(x, 2)", {"x": (4,)}), ("np.pad(x, ((1, 0), (2, 1)), constant_values=c)",
+                                               {"x": (2, 3), "c": ()})],
     np.repeat: [("np.repeat(x, 3)", {"x": (4,)}), ("np.repeat(x, 2, axis=1)", {"x": (2, 3)})],
     np.take: [("np.take(x, np.array([0, 2, 2, 1]))", {"x": (4,)}),
               ("np.take(x, np.array([1, 0]), axis=1)", M34)],

@@ -1355,7 +1355,8 @@ class _Lowering:
             return self.attribute(node)
         if isinstance(node, (gast.Tuple, gast.List)) and \
                 all(not isinstance(e, gast.Starred) for e in node.elts):
-            return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
+            # (a list where NumPy reads no array, axes=([1], [0]), reads as a tuple)
+            return gast.Tuple(elts=[self.call_arg(e) for e in node.elts], ctx=gast.Load())
         return self.atom(node)
 
     def subscript(self, node):
@@ -1472,6 +1473,8 @@ class _Lowering:
             return node
         if isinstance(node, gast.Constant) and isinstance(node.value, bool):
             _unsupported(f"indexing with {node.value!r}", self.stmt)
+        if isinstance(node, gast.List):  # x[[0, 2, 2]] is x[np.array((0, 2, 2))]
+            return self.atom(self.numpy_call(np.array, [_lists_as_tuples(node)]))
         return self.index_expr(node)
 
     def index_expr(self, node, lift_if_assigned=None):

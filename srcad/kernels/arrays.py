@@ -772,6 +772,81 @@ def tile_adjoint(g, x, reps):
     return scatter_add(g, tile(positions(x), reps), x)
 
 
+# ---- pad ----------------------------------------------------------------------------------
+
+def pad_along(x, pad_width, mode="constant", constant_values=0):
+    """`np.pad(x, pad_width, mode, constant_values)`, mode "constant" only (one number)."""
+    _require_constant_mode(mode, constant_values)
+    return np.pad(x, pad_width, constant_values=constant_values)
+
+
+def _require_constant_mode(mode, constant_values):
+    if mode != "constant" or np.ndim(constant_values) != 0:
+        raise ValueError("srcad differentiates np.pad in mode 'constant' with one number as "
+                         f"constant_values (got mode={mode!r}, constant_values={constant_values!r})")
+
+
+@register_jitable
+def pad_origins(x, pad_width):
+    """The padded shape (an array) and, for each entry of x (C order), its flat index in
+    the padded array."""
+    rank = x.ndim
+    widths = np.zeros((rank, 2), np.intp) + np.asarray(pad_width)
+    if np.any(widths < 0):
+        raise ValueError("index can't contain negative values")
+    shape = np.array(x.shape)
+    out_shape = shape + widths[:, 0] + widths[:, 1]
+    origins = np.empty(x.size, np.intp)
+    for k in range(x.size):
+        rest, flat, stride = k, 0, 1
+        for a in range(rank - 1, -1, -1):
+            flat += (rest % shape[a] + widths[a, 0]) * stride
+            rest //= shape[a]
+            stride *= out_shape[a]
+        origins[k] = flat
+    return out_shape, origins
+
+
+@overload(pad_along)
+def _pad_along(x, pad_width, mode="constant", constant_values=0):
+    require_array(x, "the argument of pad")
+    if not isinstance(constant_values, (types.Number, types.Omitted, int, float)):
+        raise TypingError("srcad: compiled pad takes one number as constant_values")
+    rank = x.ndim
+
+    def impl(x, pad_width, mode="constant", constant_values=0):
+        if mode != "constant":
+            raise ValueError("srcad differentiates np.pad in mode 'constant' only")
+        out_shape, origins = pad_origins(x, pad_width)
+        out = np.full(to_fixed_tuple(out_shape, rank), constant_values, x.dtype)
+        out.reshape(out.size)[origins] = np.ascontiguousarray(x).reshape(x.size)
+        return out
+    return impl
+
+
+def pad_adjoint(g, x, pad_width, mode="constant", constant_values=0):
+    """x̄ = the entries of g where x's entries went (the border is the constant's)."""
+    _require_constant_mode(mode, constant_values)  # (the tape's np.pad ran any mode)
+    return _pad_adjoint(g, x, pad_width)
+
+
+@numba_form(pad_adjoint)
+@register_jitable
+def _pad_adjoint(g, x, pad_width, mode="constant", constant_values=0):
+    return np.ascontiguousarray(g).reshape(g.size)[pad_origins(x, pad_width)[1]].reshape(x.shape)
+
+
+def pad_border_sum(g, x, pad_width, mode="constant", constant_values=0):
+    """The adjoint of constant_values: g summed over the border."""
+    return np.sum(g) - np.sum(pad_adjoint(g, x, pad_width, mode, constant_values))
+
+
+@numba_form(pad_border_sum)
+@register_jitable
+def _pad_border_sum(g, x, pad_width, mode="constant", constant_values=0):
+    return np.sum(g) - np.sum(_pad_adjoint(g, x, pad_width))
+
+
 def repeat_along(x, repeats, axis=None):
     """`np.repeat(x, repeats, axis)` (repeats an int or a 1-D array of ints)."""
     return np.repeat(x, repeats, axis)

@@ -46,7 +46,8 @@ def _call(key, rule, bound):
     while args and rule.params[len(args) - 1] in rule.defaults and \
             args[-1] is rule.defaults[rule.params[len(args) - 1]]:
         args.pop()  # (trailing defaults: some functions take fewer positional arguments)
-    keywords = {p: bound[p] for p in rule.params[most:]}
+    keywords = {p: bound[p] for p in rule.params[most:]  # (np.pad(mode="edge") takes no
+                if not (p in rule.defaults and bound[p] is rule.defaults[p])}  # constant_values)
     return key(*args, **keywords)
 
 

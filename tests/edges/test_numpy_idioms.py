@@ -3,7 +3,8 @@
 `np.swapaxes`, `np.atleast_2d`; `s[None]` and `s[...]` of an element or a sum; `np.real` of real
 numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an axis;
 `np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack);
-`np.float64` of arrays; `np.finfo(np.float64).eps`; `math.fmod`. Values against the function's,
+`np.float64` of arrays; `np.finfo(np.float64).eps`; `math.fmod`; lists where NumPy reads a tuple
+or an index (`axes=([1], [1])`, `x[[0, 2]]`); `np.pad`. Values against the function's,
 gradients against finite differences, compiled and as Python."""
 
 import math
@@ -167,12 +168,27 @@ def math_fmod(x):
     return math.fmod(x[1] * 3.0, 0.3) ** 2 * x[0] + math.fmod(-x[0], x[2] + 0.05)
 
 
+def lists_where_numpy_reads_a_tuple_or_an_index(x):
+    # (nested lists in arguments and list indices were refused: found by a helper's attack)
+    a = np.outer(x, x[::-1])
+    y = np.zeros(5)
+    y[[0, 2, 2]] += x[:3] ** 2
+    return np.sum(np.tensordot(a, a, axes=([1], [1])) ** 2) * 1e-2 + np.sum(a[[1, 0, 1]] ** 3) + \
+        np.sum(y * np.arange(5.0)) + np.sum(a[:, [2, 2]].T * a[[True, False, True, False]][0])
+
+
+def padded_stencil(x):
+    p = np.pad(x.reshape(2, 2), ((1, 1), (2, 0)), constant_values=x[0])
+    return np.sum(np.cos(p[1:, 1:] - p[:-1, :-1])) + np.sum(np.pad(x, 1) ** 3 * np.arange(6.0))
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
          reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
-         dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits, math_fmod]
+         dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits, math_fmod,
+         lists_where_numpy_reads_a_tuple_or_an_index, padded_stencil]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -313,9 +329,19 @@ def test_kron_of_views_compiles(jit, rng):
     check.compare(kron_of_slices, (M, v), [0, 1], list(g))
 
 
-@pytest.mark.parametrize("fn", [two_argument_forms, math_fmod], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", [two_argument_forms, math_fmod, padded_stencil], ids=lambda f: f.__name__)
 def test_two_argument_forms_on_the_tape(fn, rng):
     x = rng.uniform(0.1, 0.9, 4)
     value, g = srcad.value_and_grad(fn, mode="tape")(x)
     assert value == pytest.approx(fn(x), rel=1e-12)
     check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+
+
+def pad_by_its_edge(x):
+    return np.sum(np.pad(x, 1, mode="edge") ** 2)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_pad_in_a_mode_other_than_constant_is_an_error(mode, rng):
+    with pytest.raises(ValueError, match="np.pad in mode 'constant'"):
+        srcad.grad(pad_by_its_edge, mode=mode)(rng.uniform(0.1, 0.9, 4))
