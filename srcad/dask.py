@@ -209,7 +209,11 @@ class DaskGradient:
                 empty = value(0, 0)
             except Exception:  # noqa: BLE001 (f of no rows may raise: the rows tell then)
                 empty = 0.0
-            pairs = [(value(0, 2), value(0, 1) + value(1, 2))] if self.rows >= 2 else []
+            try:
+                pairs = [(value(0, 2), value(0, 1) + value(1, 2))] if self.rows >= 2 else []
+            except Exception as exc:
+                self.refuse_rows_not_given_as_data(values, exc)
+                raise
         scale = max([1.0, abs(empty)] + [abs(v) for pair in pairs for v in pair])
         if abs(empty) > 1e-9 * scale or any(not abs(a - b) <= 1e-9 * scale for a, b in pairs):
             found = f"of no rows it is {empty!r}" if abs(empty) > 1e-9 * scale else \
@@ -220,6 +224,20 @@ class DaskGradient:
                 "gradients of the chunks, so a term outside the sum (a regulariser, the 1/n of "
                 "a mean, a constant) would count once per chunk; differentiate the sum with "
                 "srcad.dask and add the rest with srcad.value_and_grad")
+
+    def refuse_rows_not_given_as_data(self, values, exc):
+        """f failed on the data's first rows: if an argument other than the data has as many
+        rows as the data, it is likely data passed as an argument (every chunk would get all of
+        it)."""
+        rowlike = [p for p, v in zip(self.gradient.params, values) if p not in self.data and
+                   np.ndim(v) >= 1 and np.shape(v)[0] == self.rows]
+        if rowlike:
+            raise ValueError(
+                f"srcad.dask.value_and_grad: {self.fn.__qualname__} failed on the first rows of "
+                f"its data ({type(exc).__name__}: {exc}); {', '.join(rowlike)} "
+                f"{'has' if len(rowlike) == 1 else 'have'} as many rows as the data "
+                f"({self.rows}) but {'is' if len(rowlike) == 1 else 'are'} passed as an "
+                "argument, whole to every chunk: give data rows in data=") from exc
 
     def arguments(self, args, kwargs):
         """One value per parameter of the function: the call's, the defaults, the data's empty

@@ -131,6 +131,15 @@ def test_a_function_that_is_not_a_sum_over_rows_is_refused(client, rng):
                 g(w)
 
 
+def test_rows_passed_as_an_argument_are_named(client, rng):
+    # (found by an attack: Numba's "unable to broadcast" from a worker, naming nothing)
+    X, y, w = rng.normal(size=(50, 3)), np.sign(rng.normal(size=50)), rng.normal(size=3)
+    with srcad.dask.value_and_grad(logistic, {"X": X}, chunk_rows=7, client=client) as g:
+        with pytest.raises(ValueError, match="y has as many rows as the data \\(50\\) but is "
+                                             "passed as an argument"):
+            g(w, y, 0.1)
+
+
 def test_two_gradients_over_equal_data_share_a_client(client, rng):
     # (found by an attack: equal chunks scattered twice were one key; the second gradient
     # cancelled the first's data, or hung)
