@@ -494,8 +494,8 @@ class Gradient:
             grad, like = f"g{k}", f"a{i}"
             if type(key[i]) is tuple:  # (an array's gradient is mostly one as it should be)
                 lines += [f"    {grad} = out[{first + k}]",
-                          f"    if type({grad}) is not ndarray or {grad}.shape != {like}.shape "
-                          f"or {grad}.dtype is not {like}.dtype:",
+                          (f"    if type({grad}) is not ndarray or {grad}.shape != {like}.shape "
+                           f"or {grad}.dtype is not {like}.dtype:"),
                           f"        {grad} = plain({grad}, {like})"]
             else:
                 lines.append(f"    {grad} = plain(out[{first + k}], {like})")
