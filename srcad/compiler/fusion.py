@@ -745,8 +745,11 @@ def _sums_out_of_return(fn_def, np_name, namer, types):
     hoisted, totals = {}, []  # id of a node -> the name it becomes
     for node in templates.walk(ret.value):
         summed = _whole_sum(node, np_name)
+        if summed is None:
+            continue
         if isinstance(summed, gast.Name) and types.get(summed.id, typeinfer.UNKNOWN).is_array \
-                and types[summed.id].kind == "f":
+                and types[summed.id].kind == "f" or \
+                not isinstance(summed, gast.Name) and _elementwise_type(summed, np_name, types):
             hoisted[id(node)] = namer.fresh("_total"), node
             totals.append(hoisted[id(node)][0])
     items = ret.value.elts if isinstance(ret.value, gast.Tuple) else [ret.value]
