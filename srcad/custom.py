@@ -96,10 +96,13 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             raise TypeError(f"{name} returns {len(grads)} adjoint(s) for {len(args)} "
                             "argument(s) (a tuple, one per argument)")
         for k, (grad, arg) in enumerate(zip(grads, args, strict=True)):
-            if grad is not None and np.shape(grad) != np.shape(arg):
+            if grad is not None and (np.shape(grad) != np.shape(arg) or
+                                     isinstance(grad, (list, tuple))):
                 raise ValueError(f"the adjoint of argument {k} from {name} has shape "
                                  f"{np.shape(grad)}, its argument {np.shape(arg)}")
-        return grads
+        # (a number, `return 0`, as the engine's arrays)
+        return [grad if grad is None or hasattr(grad, "shape") else
+                np.asarray(grad, np.result_type(g, np.float32)) for grad in grads]
 
     @property
     def __srcad_vjp__(self):

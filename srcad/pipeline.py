@@ -174,7 +174,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     ret = core.tree.body[-1].value
     output_type = types.get(ret.id) if hasattr(ret, "id") else typeinfer.of_value(ret.value)
     _check_output(core.tree.body[-1], output_type, parsed.tree.name, kind)
-    _check_ranges(core.tree, types, core.origins)
+    _check_integers(core.tree, types, core.origins)
     _check_augmented(core.tree, types)
     _check_number_stores(core.tree, types)
     _check_integer_powers(core.tree, types,
@@ -320,20 +320,52 @@ def _check_output(ret, output_type, name, kind):
         raise UserCodeError(f"{loc}: {name} returns {what}; {outputs.RETURNS[kind]}")
 
 
-def _check_ranges(tree, types, origins):
-    """`range` takes integers: a float bound is Python's TypeError (compiled, Numba would
-    truncate it, and the reverse sweep would run a different number of trips)."""
-    for node in gast.walk(tree):
-        if isinstance(node, gast.For) and isinstance(node.iter, gast.Call) and \
-                anno.getanno(node.iter.func, "func") is range:
-            for arg in node.iter.args:
-                ty = types.get(arg.id) if isinstance(arg, gast.Name) else \
-                    typeinfer.of_value(arg.value) if isinstance(arg, gast.Constant) else None
-                if ty is not None and ty.kind == "f":
+ARITHMETIC = (gast.BinOp, gast.UnaryOp, gast.Name, gast.Constant, gast.operator, gast.unaryop,
+              gast.expr_context)
+
+
+def _check_integers(tree, types, origins):
+    """`range` and slices take integers, and so do indices: a float bound is Python's
+    TypeError, a float index NumPy's IndexError (compiled, Numba would truncate it, and the
+    reverse sweep would run a different number of trips)."""
+    def is_float(node):
+        ty = types.get(node.id) if isinstance(node, gast.Name) else \
+            typeinfer.of_value(node.value) if isinstance(node, gast.Constant) else None
+        return ty is not None and ty.kind == "f"
+
+    for stmt in gast.walk(tree):
+        if isinstance(stmt, gast.stmt):
+            for child in gast.iter_child_nodes(stmt):
+                if isinstance(child, gast.expr):
+                    _check_indices(child, is_float, anno.getanno(stmt, "loc"), origins)
+        if isinstance(stmt, gast.For) and isinstance(stmt.iter, gast.Call) and \
+                anno.getanno(stmt.iter.func, "func") is range:
+            for arg in stmt.iter.args:
+                if is_float(arg):
                     what = templates.SourceText(arg, origins)
-                    loc = anno.getanno(arg, "loc") or anno.getanno(node, "loc")
+                    loc = anno.getanno(arg, "loc") or anno.getanno(stmt, "loc")
                     raise UserCodeError(f"{loc}: range() takes integers; "
                                         f"'{what}' is a float (Python raises TypeError)")
+
+
+def _check_indices(expr, is_float, loc, origins):
+    for node in gast.walk(expr):
+        if isinstance(node, gast.Subscript):
+            index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+            for item in index:
+                bounds = [b for b in (item.lower, item.upper, item.step) if b is not None] \
+                    if isinstance(item, gast.Slice) else [item]
+                for bound in bounds:  # (arithmetic on names: a float operand makes a float)
+                    parts = list(gast.walk(bound))
+                    if any(is_float(n) for n in parts) and all(isinstance(n, ARITHMETIC)
+                                                               for n in parts):
+                        what = templates.SourceText(bound, origins)
+                        raise UserCodeError(
+                            f"{loc}: slice indices must be integers; '{what}' is a float "
+                            "(Python raises TypeError)" if isinstance(item, gast.Slice) else
+                            f"{loc}: '{what}' is a float, not an index (only integers, slices, "
+                            "None, ... and integer or boolean arrays are; NumPy raises "
+                            "IndexError)")
 
 
 def _check_integer_powers(tree, types, numpy_scalars):

@@ -155,6 +155,68 @@ def test_forward_mode_takes_the_jvp(jit, rng):
     assert tangent == pytest.approx(float(check.along(model, (x, c), (None, tc))), rel=1e-6)
 
 
+@srcad.custom_vjp
+def wave(x):
+    return np.sin(x)
+
+
+@wave.defvjp
+def wave_vjp(g, ans, x):
+    return g * np.cos(x)
+
+
+@wave.defjvp
+def wave_jvp(t, ans, x):  # (the wrong shape: a number for an array; found by a helper's attack)
+    return np.sum(t * np.cos(x))
+
+
+@srcad.custom_vjp
+def cube(x):
+    return x ** 3
+
+
+@cube.defvjp
+def cube_vjp(g, ans, x):
+    return [g * 3.0 * x ** 2]  # (a list, not the adjoint)
+
+
+@cube.defjvp
+def cube_jvp(t, ans, x):
+    return (t * 3.0 * x ** 2, 1.0)  # (a tuple, not the tangent)
+
+
+@srcad.custom_vjp
+def cube_zero(x):
+    return x ** 3
+
+
+@cube_zero.defvjp
+def cube_zero_vjp(g, ans, x):
+    return 0  # (a zero adjoint, as a Python int)
+
+
+def test_a_jvp_or_vjp_returning_another_shape_or_a_sequence_is_an_error(jit, rng):
+    # (a custom jvp's result was not checked: jvp, hvp and Hessians took a number for an
+    # array's tangent, a tuple for a number's; a vjp's list was the gradient, compiled)
+    x = rng.normal(size=3)
+    with pytest.raises(ValueError, match=r"the tangent from wave_jvp .* has shape \(\), its "
+                                         r"argument \(3,\)"):
+        srcad.jvp(lambda x: np.sum(wave(x) ** 2), (x,), (np.ones(3),), jit=jit)
+    with pytest.raises(ValueError, match="the tangent from wave_jvp"):
+        srcad.hvp(lambda x: np.sum(wave(x) ** 2), jit=jit)(x, np.ones(3))
+    with pytest.raises(ValueError, match="the tangent from cube_jvp"):
+        srcad.jvp(cube, (2.0,), (1.0,), jit=jit)
+    with pytest.raises(ValueError, match="the adjoint of 'x' from cube_vjp"):
+        srcad.grad(lambda x: cube(x), mode="source", jit=jit)(2.0)
+
+
+def test_a_vjp_returning_a_number_for_zero_runs_on_the_tape(rng):
+    # (the tape raised AttributeError: 'int' object has no attribute 'shape')
+    x = float(rng.normal())
+    for mode in ("tape", "source"):
+        assert srcad.grad(lambda x: cube_zero(x) + 2.0 * x, mode=mode)(x) == 2.0
+
+
 def test_forward_mode_refuses_a_custom_function_without_a_jvp():
     with pytest.raises(srcad.UnsupportedError, match=r"no tangent.*@opaque_square.defjvp"):
         srcad.jvp(uses_scalar, (0.3, 1.5), (1.0, None))

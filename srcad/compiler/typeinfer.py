@@ -24,6 +24,7 @@ import warnings
 import gast
 import numpy as np
 
+from .. import runtime
 from . import anno, frontend, templates
 from ..errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
@@ -229,6 +230,8 @@ class _Infer:
             return FLOAT
         if func in (abs, min, max) and all(not a.is_array for a in args):
             return _join_all(args)
+        if func is runtime.checked_tangent and len(args) == 3:
+            return args[1]  # (the result's type: a custom jvp's tangent of another raises)
         if any(a.kind == "unknown" for a in args) or \
                 any(v.kind == "unknown" for k, v in kwargs.items() if k not in consts):
             return UNKNOWN

@@ -251,8 +251,10 @@ class Tangents:
         tangents = [self.tangent_of(a) or (self.zero_like(a.id) if isinstance(a, gast.Name)
                                            else _const(0.0)) for a in args]
         t = tangents[0] if len(tangents) == 1 else gast.Tuple(elts=tangents, ctx=gast.Load())
-        return gast.Call(func=_name(name), args=[t, _name(z)] + [anno.deepcopy(a) for a in args],
+        call = gast.Call(func=_name(name), args=[t, _name(z)] + [anno.deepcopy(a) for a in args],
                          keywords=[])
+        where = f"the tangent from {jvp.__name__} ({loc})"
+        return _expr("rt.checked_tangent(t, z, w)", t=call, z=_name(z), w=_const(where))
 
     def carries(self, node):
         if isinstance(node, gast.Tuple):

@@ -218,6 +218,25 @@ def test_a_float_range_bound_is_a_type_error(jit):
         srcad.jvp(float_trip_count, (1.5,), (1.0,), jit=jit)
 
 
+def float_slice_bound(x, n):
+    return np.sum(x[:n] ** 2) + np.sum(x[1:n + 1])
+
+
+def float_index(x, n):
+    return x[n - 1] * 2.0
+
+
+def test_a_float_slice_bound_or_index_is_an_error(jit):
+    # (found by a helper's attack: compiled, Numba truncated x[:2.0], where Python raises)
+    x = np.arange(4.0)
+    with pytest.raises(TypeError, match=r"forward_edges.py:\d+: slice indices must be integers; "
+                                        "'n' is a float"):
+        srcad.grad(float_slice_bound, jit=jit)(x, 2.0)
+    with pytest.raises(TypeError, match="'n - 1' is a float, not an index"):
+        srcad.jvp(float_index, (x, 2.0), (np.ones(4), None), jit=jit)
+    assert np.array_equal(srcad.grad(float_slice_bound, jit=jit)(x, 2), [0.0, 3.0, 1.0, 0.0])
+
+
 QUANTILES = np.array([0.2, 0.7])
 
 
