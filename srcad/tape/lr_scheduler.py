@@ -2,40 +2,45 @@
 
 
 class _Scheduler:
-    """What the learning-rate schedules share: scheduler.step() once per epoch sets each
-    group's lr from the epoch count; get_last_lr() gives them."""
+    """What the learning-rate schedules share: scheduler.step() once per epoch updates each
+    group's current lr (chainable, as torch: an lr set by hand, or by another scheduler on the
+    same optimizer, is the one scaled); get_last_lr() gives the lrs of the last step."""
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
-        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
 
     def step(self):
         self.last_epoch += 1
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = self._lr(base, self.last_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr(group["lr"], self.last_epoch)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_last_lr(self):
-        return [group["lr"] for group in self.optimizer.param_groups]
+        return list(self._last_lr)
 
 
 class StepLR(_Scheduler):
-    """lr = base lr * gamma ** (epoch // step_size), as torch.optim.lr_scheduler.StepLR."""
+    """The lr times gamma every step_size epochs, as torch.optim.lr_scheduler.StepLR."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
         self.step_size, self.gamma = step_size, gamma
 
-    def _lr(self, base, epoch):
-        return base * self.gamma ** (epoch // self.step_size)
+    def _lr(self, lr, epoch):
+        return lr * self.gamma if epoch % self.step_size == 0 else lr
 
 
 class ExponentialLR(_Scheduler):
-    """lr = base lr * gamma ** epoch, as torch.optim.lr_scheduler.ExponentialLR."""
+    """The lr times gamma every epoch, as torch.optim.lr_scheduler.ExponentialLR."""
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
         self.gamma = gamma
 
-    def _lr(self, base, epoch):
-        return base * self.gamma ** epoch
+    def _lr(self, lr, epoch):
+        return lr * self.gamma
