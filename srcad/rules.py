@@ -500,7 +500,7 @@ HELPERS = "Helpers of generated derivative code"
 section(HELPERS)
 elementwise(runtime.broadcast_tangent, params="t, ans", t="g", ans="g * 0.0")
 adjoint(runtime.checked_tangent, params="tangent, ans, where", tangent="g", ans="g * 0.0",
-        linear="tangent")
+        linear="tangent", tangents={"ans": "ans * 0.0"})
 elementwise(runtime.masked, params="value, mask", value="rt.masked(g, mask)")
 elementwise(runtime.pow_dx, params="x, y, k=1", x="g * rt.pow_dx(x, y, k + 1)",
             y="g * (rt.falling(y, k, 1) * np.power(x, y - k) + rt.pow_dx(x, y, k) * "

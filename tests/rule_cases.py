@@ -113,6 +113,7 @@ SPECIAL = {
     scipy.special.polygamma: [("scipy.special.polygamma(1, x)", {"x": V3}),
                               ("scipy.special.polygamma(2, x)", {"x": ()})],
     # helpers of generated derivative code
+    runtime.checked_tangent: [("rt.checked_tangent(x, y, 'the tangent')", {"x": V3, "y": V3})],
     runtime.broadcast_tangent: [("rt.broadcast_tangent(x, y)", {"x": (), "y": V3}),
                                 ("rt.broadcast_tangent(x, y)", {"x": (1, 3), "y": (2, 3)})],
     runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()}),

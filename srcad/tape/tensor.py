@@ -546,7 +546,9 @@ class Tensor(TensorMethods):
         _check_inplace(self)
         if self._view_of is not None:
             if not self._value.flags.writeable:  # np.broadcast_to's, np.diagonal's
-                raise ValueError(mode.located("assignment destination is read-only"))
+                raise ShapeError(mode.located(
+                    "assignment destination is read-only (an expanded or diagonal view: "
+                    "elements of it may share memory)"))
             base, view, view_params = self._view_of
             changed = apply(name, self._copy_in_graph(), *others, **params)
             base._inplace("view_put", changed, view=view, params=view_params)
@@ -563,6 +565,10 @@ class Tensor(TensorMethods):
         result = apply(name, old, *others, **params)
         if name not in ("index_put", "view_put"):
             _check_cast(result._value.dtype, self._value.dtype)
+            if result._value.shape != self._value.shape:
+                raise ShapeError(mode.located(
+                    f"output with shape {list(self._value.shape)} doesn't match the broadcast "
+                    f"shape {list(result._value.shape)}"))
         self._become(result)
         self._update_views()
         return self

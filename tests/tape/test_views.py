@@ -4,6 +4,7 @@ through either one is seen by the other, with the gradient that goes with it."""
 import numpy as np
 import pytest
 
+import srcad
 from srcad.tape import tensor
 
 from .numeric import check
@@ -101,6 +102,17 @@ def test_writing_through_a_broadcast_view_raises_as_numpy_does():
 
     with pytest.raises(ValueError, match="read-only"):
         check(f, (np.ones(3),), (0,))
+
+
+def test_in_place_errors_are_runtime_errors_as_torch_s():
+    # (found by a helper's attack: ValueError where torch raises RuntimeError)
+    a = srcad.zeros(3)
+    with pytest.raises(RuntimeError, match=r"output with shape \[3\] doesn't match the "
+                                           r"broadcast shape \[2, 3\]"):
+        a += srcad.ones(2, 3)
+    x = srcad.ones(1, requires_grad=True)
+    with pytest.raises(RuntimeError, match="read-only"):
+        (x * 1).expand(3).add_(1)
 
 
 def test_torch_style_views_follow_their_base():
