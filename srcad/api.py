@@ -1332,7 +1332,7 @@ def _tangent_like(tangent, primal, label):
 
 def source(g, /, *args, **kwargs):
     """The generated Python source of gradient `g` (for `args`' types when given; else for the
-    last call's; else assuming every parameter is a float scalar). `source(srcad.jvp, f,
+    last call's; else assuming a float for every parameter without a default). `source(srcad.jvp, f,
     primals, tangents)` is the forward-mode code of `jvp(f, primals, tangents)`."""
     if g is jvp:
         g, *_, flat, structures, labels, _ = _jvp_call(*args, **{
@@ -1353,7 +1353,8 @@ def source(g, /, *args, **kwargs):
     elif g.no_source is not None:
         return f"# {g.fn.__qualname__} runs on the runtime tape: {g.no_source}\n"
     else:
-        args = args or (() if kwargs else tuple(1.0 for _ in g.params))
+        if not args and not kwargs:
+            args, kwargs = float_arguments(g.signature)
         spec = g.specialization(*g.layout(g.bind(args, kwargs)))
     if spec.generated is None:
         return f"# {g.fn.__qualname__} runs on the runtime tape: {spec.reason}\n"
@@ -1424,7 +1425,7 @@ def _explain_forward(fn, args, kwargs, wrt, transform):
     name = getattr(fn, "__qualname__", repr(fn))
     assumed = ""
     if not args and not kwargs:
-        args = tuple(1.0 for _ in own_signature(fn).parameters)
+        args, kwargs = float_arguments(own_signature(fn))
         assumed = " (assuming float arguments: pass example arguments for arrays)"
     try:
         derivative_source(transform, fn, args, kwargs, wrt)
@@ -1439,6 +1440,18 @@ def _explain_forward(fn, args, kwargs, wrt, transform):
     return Explanation(text)
 
 
+def float_arguments(signature):
+    """(args, kwargs) giving a float for every parameter without a default (by position, or by
+    keyword where it is keyword-only): what source() and explain() assume without examples."""
+    args, kwargs = [], {}
+    for p in signature.parameters.values():
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            args.append(1.0)
+        elif p.default is p.empty and p.kind == p.KEYWORD_ONLY:
+            kwargs[p.name] = 1.0
+    return tuple(args), kwargs
+
+
 def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     """The generated source of `transform` ("grad", "jvp" or "hvp") of `fn` at `args`: the jvp
     along ones in the `wrt` arguments, the hvp in the direction of ones; `parallel`: the
@@ -1446,7 +1459,7 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     kwargs = kwargs or {}
     _check_parallel_transform(transform, parallel)
     if not args and not kwargs:  # (as source(): every parameter a float)
-        args = tuple(1.0 for _ in own_signature(fn).parameters)
+        args, kwargs = float_arguments(own_signature(fn))
     if transform == "grad":
         return source(grad(fn, wrt=wrt, parallel=parallel), *args, **kwargs)
     if transform == "hvp":

@@ -125,8 +125,9 @@ def _target_arguments(p):
                         "along ones in the --wrt arguments) or hvp (Hessian-vector product "
                         "along ones)")
     p.add_argument("--args", help="example arguments as a Python expression (np, math and the "
-                                  f"module's names are available), e.g. {EXAMPLE_ARGS}; "
-                                  "without it every argument is taken to be a float")
+                                  f"module's names are available), e.g. {EXAMPLE_ARGS} "
+                                  "(keyword arguments too: \"np.ones(3), z=2.0\"); without it "
+                                  "every parameter without a default is taken to be a float")
     p.add_argument("--parallel", action="store_true",
                    help="the gradient with parallel=True (its top-level loops run on every "
                         "thread where their trips are independent)")
@@ -135,9 +136,9 @@ def _target_arguments(p):
 def _show(opts):
     from .api import derivative_source
 
-    fn, example = _function_and_arguments(opts)
-    text = _typed(fn, example, lambda: derivative_source(opts.transform, fn, example, {},
-                                                         parse_wrt(opts.wrt), opts.parallel))
+    fn, (args, kwargs) = _function_and_arguments(opts)
+    text = _typed(fn, args or kwargs, lambda: derivative_source(
+        opts.transform, fn, args, kwargs, parse_wrt(opts.wrt), opts.parallel))
     print(text, end="")
     return 0
 
@@ -145,12 +146,13 @@ def _show(opts):
 def _explain(opts):
     import srcad
 
-    fn, example = _function_and_arguments(opts)
-    _typed(fn, example, lambda: print(srcad.explain(fn, *example, wrt=parse_wrt(opts.wrt),
-                                                    transform=opts.transform,
-                                                    parallel=opts.parallel)))
-    if not example and inspect.signature(fn).parameters:
-        print("  (every argument taken to be a float; give --args for arrays or integers)")
+    fn, (args, kwargs) = _function_and_arguments(opts)
+    _typed(fn, args or kwargs, lambda: print(srcad.explain(
+        fn, *args, wrt=parse_wrt(opts.wrt), transform=opts.transform, parallel=opts.parallel,
+        **kwargs)))
+    if not args and not kwargs and inspect.signature(fn).parameters:
+        print("  (every parameter without a default taken to be a float; give --args for arrays "
+              "or integers)")
     return 0
 
 
@@ -209,18 +211,23 @@ def load_module(path):
     return module
 
 
-def evaluate_args(expression, namespace=None):
-    """`--args "np.ones(3), 2.0"` -> the tuple of arguments, or CommandError."""
+def evaluate_args(expression, namespace=None, keywords=False):
+    """`--args "np.ones(3), 2.0"` -> the tuple of arguments, or CommandError; with
+    `keywords`, (args, kwargs) of `--args "np.ones(3), z=2.0"`."""
     import numpy as np
 
-    names = {**(namespace or {}), "np": np, "numpy": np, "math": math}
-    expression = expression.strip().removesuffix(",")  # ("1.5, 0.5," is Python too)
-    if not expression:
-        return ()
+    names = {**(namespace or {}), "np": np, "numpy": np, "math": math,
+             "_srcad_call_": lambda *args, **kwargs: (args, kwargs)}
+    expression = expression.strip()
     try:
-        return eval(f"({expression},)", names)
+        args, kwargs = eval(f"_srcad_call_({expression})", names)
     except Exception as exc:
         raise CommandError(f"--args {expression!r}: {describe(exc)}", status=2) from exc
+    if keywords:
+        return args, kwargs
+    if kwargs:
+        raise UsageError(f"--args {expression!r}: give the arguments by position here")
+    return args
 
 
 def _function_and_arguments(opts):
@@ -238,11 +245,12 @@ def _function_and_arguments(opts):
             raise UsageError(f"--wrt {w}: {name} has no parameter {w!r} (its parameters: "
                              f"{', '.join(params)})")
     if opts.args is not None:
-        example = evaluate_args(opts.args, vars(inspect.getmodule(fn) or object()))
+        example = evaluate_args(opts.args, vars(inspect.getmodule(fn) or object()), True)
         try:
-            inspect.signature(fn).bind(*example)
+            inspect.signature(fn).bind(*example[0], **example[1])
         except TypeError as exc:
-            raise UsageError(f"--args gives {len(example)} argument(s) for "
+            raise UsageError(f"--args gives {len(example[0])} argument(s)"
+                             f"{' and ' + ', '.join(example[1]) if example[1] else ''} for "
                              f"{name}{inspect.signature(fn)}: {exc}") from exc
         return fn, example
     arrays = array_parameters(fn)
@@ -252,7 +260,7 @@ def _function_and_arguments(opts):
             f"{name} uses its parameter {param!r} as an array ({what}, line {line}), so srcad "
             f"needs example arguments to know its type: add --args, e.g. "
             f"--args \"{suggest_args(fn, {a[0] for a in arrays})}\"")
-    return fn, ()
+    return fn, ((), {})
 
 
 def array_parameters(fn):
@@ -287,8 +295,13 @@ def array_parameters(fn):
 
 
 def suggest_args(fn, arrays):
-    params = inspect.signature(fn).parameters
-    return ", ".join("np.ones(3)" if p in arrays else "1.0" for p in params)
+    """Example --args for the parameters without a default (keyword-only ones by name)."""
+    from .api import float_arguments
+
+    args, kwargs = float_arguments(inspect.signature(fn))
+    names = [p for p in inspect.signature(fn).parameters if p not in kwargs][:len(args)]
+    return ", ".join([("np.ones(3)" if p in arrays else "1.0") for p in names] +
+                     [f"{p}={'np.ones(3)' if p in arrays else '1.0'}" for p in kwargs])
 
 
 def parse_wrt(text):

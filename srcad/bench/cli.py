@@ -78,6 +78,9 @@ def _check_options(opts):
 def _check_sizes(jobs, spec):
     if spec in SUITES:
         return
+    if any(isinstance(job, FunctionTarget) for job in jobs):
+        raise UsageError(f"--sizes {spec}: a module.py:func runs at the --args given; --sizes "
+                         "takes quick, full or test there")
     known = {key_str(k) for job in jobs if isinstance(job, Workload) and not job.error
              for keys in job.module.SIZES.values() for k in keys}
     for job in jobs:

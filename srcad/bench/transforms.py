@@ -1,16 +1,19 @@
 """`srcad bench --transform jvp|hvp`: forward mode against the Numba primal, and Hessian-vector
-products against srcad's own gradient, on the suite's workloads.
+products against srcad's own gradient, on the suite's workloads or a module.py:func.
 
 jvp: a random tangent for every differentiated argument; the tangent is checked against the
 directional derivative srcad's gradient gives (<grad, t>). hvp: with respect to the first
 differentiated argument along a random direction, checked against central differences of
 srcad's gradient. Each cell reports the median call and the first call (compilation)."""
 
+import inspect
 import time
+import types
 import warnings
 
 import numpy as np
 
+from ..cli import UsageError
 from . import timing
 from .report import fmt_ratio, fmt_time
 from .workloads import FunctionTarget, key_str
@@ -24,10 +27,11 @@ def run(jobs, opts, progress):
     """Rows of figures, one per workload and size."""
     rows = []
     for job in jobs:
-        if job.error or isinstance(job, FunctionTarget):
-            rows.append({"workload": job.name, "size": "-",
-                         "error": job.error or "module.py:func takes --transform grad only"})
+        if job.error:
+            rows.append({"workload": job.name, "size": "-", "error": job.error})
             continue
+        if isinstance(job, FunctionTarget):
+            job = _as_workload(job)
         for size in job.sizes(opts.sizes):
             progress(job.name, key_str(size), opts.transform)
             row = {"workload": job.name, "size": key_str(size)}
@@ -45,6 +49,22 @@ def _first(fn):
         warnings.simplefilter("ignore")
         out = fn()
     return out, time.perf_counter() - t0
+
+
+def _as_workload(target):
+    """A module.py:func target as `measure` reads a workload: its function, its --args at
+    every size, and --wrt as argument indices."""
+    f, args = target.load()
+    params = list(inspect.signature(f).parameters)
+    wrt = tuple(params.index(w) if isinstance(w, str) and w in params else w
+                for w in target.wrt)
+    if not all(isinstance(w, int) and -len(params) <= w < len(params) for w in wrt):
+        raise UsageError(f"--wrt: {target.name} has no parameter {wrt} (its parameters: "
+                         f"{', '.join(params)})")
+    module = types.SimpleNamespace(f=f, make_inputs=lambda size: args)
+    return types.SimpleNamespace(name=target.name, module=module,
+                                 wrt=tuple(w % len(params) for w in wrt),
+                                 sizes=lambda spec: [target.args_expr])
 
 
 def measure(row, job, size, opts):

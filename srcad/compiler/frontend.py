@@ -18,9 +18,11 @@ import copy
 import dis
 import functools
 import inspect
+import io
 import linecache
 import re
 import sys
+import tokenize
 import types
 from dataclasses import dataclass
 
@@ -116,6 +118,18 @@ def unwrap(fn):
     return fn
 
 
+def _undecodable(file):
+    """The lines of a file linecache could not decode (bytes that are not UTF-8 in a comment,
+    which Python itself reads past), with such bytes replaced; [] if there is no such file."""
+    try:
+        with open(file, "rb") as handle:
+            data = handle.read()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding, errors="replace").splitlines(keepends=True)
+    except (OSError, SyntaxError, LookupError):
+        return []
+
+
 def parse(fn):
     """Read and parse `fn`'s source and resolve the free names its body reads.
 
@@ -132,7 +146,7 @@ def parse(fn):
                                      "functions defined with def or lambda)")
     file = code.co_filename
     linecache.checkcache(file)
-    lines = linecache.getlines(file, getattr(fn, "__globals__", None))
+    lines = linecache.getlines(file, getattr(fn, "__globals__", None)) or _undecodable(file)
     if not lines:
         raise SourceUnavailableError(
             f"cannot read the source of {name} ({printable(file)} is not available) (srcad "

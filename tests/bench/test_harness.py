@@ -321,6 +321,23 @@ def test_formatting():
 
 @pytest.mark.parametrize("transform,check", [("jvp", "ok vs <grad, t>"),
                                              ("hvp", "ok vs differences of the gradient")])
+def test_a_function_s_transform_is_timed_at_its_args(tmp_path, transform, check, capsys):
+    # (found by a helper's attack: refused, where README lists --transform for FILE:FUNC; and
+    # --sizes bogus was accepted for it)
+    mod = tmp_path / "fmod.py"
+    mod.write_text("import math\n\ndef f(x, a):\n    s = 0.0\n    for i in range(x.shape[0]):\n"
+                   "        s = s + math.sin(a * x[i])\n    return s\n")
+    target = [f"{mod}:f", "--args", "np.linspace(0, 1, 50), 2.0"]
+    assert cli.main(["bench", *target, "--wrt", "a", "--transform", transform, "--budget",
+                     "0.01", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"srcad {transform}" in out and check in out
+    assert cli.main(["bench", *target, "--sizes", "bogus"]) == 2
+    assert "--sizes bogus: a module.py:func runs at the --args given" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("transform,check", [("jvp", "ok vs <grad, t>"),
+                                             ("hvp", "ok vs differences of the gradient")])
 def test_transform_tables_are_checked(tiny, tmp_path, transform, check, capsys):
     assert cli.main(["bench", str(tiny), "--transform", transform, "--budget", "0.01",
                      "-q"]) == 0
