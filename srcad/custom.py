@@ -155,7 +155,11 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
                     f"process): {fix}")
 
     def __call__(self, *args, **kwargs):
+        from .tape.mode import is_grad_enabled
         from .tape.tensor import Tensor, _apply
+        if self.vjp is None and is_grad_enabled() and any(
+                isinstance(a, Tensor) and a.requires_grad for a in (*args, *kwargs.values())):
+            self.__srcad_vjp__  # noqa: B018 (raises, as in the source transform: no vjp given)
         if self.vjp is not None and any(isinstance(a, Tensor) for a in (*args, *kwargs.values())):
             # (the vjp takes every argument: the defaults too)
             bound = inspect.signature(self.fn).bind(*args, **kwargs)

@@ -87,6 +87,9 @@ def test_missing_vjp_is_an_error():
         return bare(a) * a
     with pytest.raises(TypeError, match="defvjp"):
         srcad.grad(f, mode="source")(1.0)
+    with pytest.raises(TypeError, match="defvjp"):  # (the tape differentiated its body)
+        srcad.grad(f, mode="tape")(1.0)
+    assert bare(2.0) == bare.fn(2.0)
 
 
 @srcad.custom_vjp
