@@ -175,7 +175,7 @@ add, sub, mul, div, outer = _methods("add sub mul div outer")
 allclose, isclose = _methods("allclose isclose")
 subtract, multiply, divide, true_divide, ger = sub, mul, div, div, outer
 sort, unbind, narrow, index_select = _methods("sort unbind narrow index_select")
-gather, atan2, arctan2 = _methods("gather atan2 arctan2")
+gather, atan2, arctan2, flip = _methods("gather atan2 arctan2 flip")
 
 
 def as_tensor(data, dtype=None):
@@ -232,6 +232,7 @@ __all__ = [
     "expm1",
     "eye",
     "flatten",
+    "flip",
     "floor",
     "frac",
     "from_numpy",

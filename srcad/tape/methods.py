@@ -330,6 +330,14 @@ class TensorMethods:
     def prod(self, dim=None, keepdim=False, *, axis=None, keepdims=False, **numpy_options):
         return self._reduce("prod", _axis(dim, axis, self.ndim), keepdim or keepdims, numpy_options)
 
+    def logsumexp(self, dim, keepdim=False):
+        from srcad.tape.factories import logsumexp
+        return logsumexp(self, dim, keepdim)
+
+    def flip(self, dims):
+        """torch's flip: the entries reversed along dims (a copy)."""
+        return np.flip(self, tuple(dims) if isinstance(dims, (list, tuple)) else dims).clone()
+
     def cumsum(self, dim=None, *, axis=None, **numpy_options):
         return np.cumsum(self, _axis(dim, axis, self.ndim), **numpy_options)
 
