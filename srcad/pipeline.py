@@ -40,7 +40,8 @@ from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, fronte
                        structured, templates, typeinfer)
 from . import reuse
 from .transforms import batching, forward, reverse
-from .transforms.parallel import finish_chunks, parallel_products, plan as plan_parallel_loops
+from .transforms.parallel import finish_chunks, outline_fused_loops, parallel_products, \
+    plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
 
 
@@ -183,7 +184,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     names_written = aliases.memory_written(templates.stored_arrays(core.tree))
     written_outside = names_written & (set(names) | set(core.refs))  # (arguments, globals)
     # (a second run, after a failed assumption, must not find anything the first changed)
-    core.assume_shapes = assume_shapes and kind in ("grad", "jvp") and not parallel and \
+    core.assume_shapes = assume_shapes and kind in ("grad", "jvp") and \
         not written_outside
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
@@ -241,6 +242,12 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     if parallel and not single and kind == "grad" and parallel_products(grad_def, np_name):
         products = [("matrix products outside the loops run a large matrix-vector product by "
                      "blocks of rows, one per thread")]
+    if parallel and not single and kind == "grad":
+        elementwise = outline_fused_loops(grad_def, core.namer, np_name, set(core.scope))
+        chunks += elementwise
+        if elementwise:
+            products.append("elementwise loops over large arrays (fused array statements) run "
+                            "one chunk of their trips per thread")
     parsed = core.parsed
     used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
     while grad_def.name in used:  # (a function it calls has its name: `softplus_jvp`)

@@ -1233,6 +1233,16 @@ def chunk_start(c, chunks, start, stop):
     return start + (max(stop - start, 0) * c) // chunks
 
 
+ELEMENTWISE_CHUNK_ELEMENTS = 1 << 15  # (below, a parallel region costs more than it saves)
+
+
+@register_jitable
+def elementwise_chunk_count(trips, elements):
+    """How many chunks an elementwise loop nest of `trips` outer trips over `elements` elements
+    runs in: one per thread, or one (serially) when it is small."""
+    return 1 if elements < ELEMENTWISE_CHUNK_ELEMENTS else chunk_count(trips)
+
+
 def run_chunks(chunk, rest):
     """Run `chunk(c, *rest)` for every chunk c < rest[0] (the number of chunks), on Numba's
     threads when compiled."""

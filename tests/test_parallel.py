@@ -53,9 +53,9 @@ def test_corpus_loops_in_parallel_match_serial_and_finite_differences(fn, rng):
     args = programs.make_inputs(fn, rng)
     wrt = programs.float_params(fn, args)
     if not any("runs in parallel" in p for p in _plans(fn, args, wrt)):
-        # (the serial gradient, which test_programs checks)
-        assert "rt.run_chunks" not in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True),
-                                                   *args)
+        # (the serial gradient, which test_programs checks; its elementwise loops may run in
+        # chunks)
+        assert "_grad_chunk" not in srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)
         return
     before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     # (as the generated Python, which runs the same chunks one after another; compiling every
@@ -202,6 +202,40 @@ def test_loops_that_run_in_parallel(fn, make, wrt, jit, rng):
 def test_sums_are_equal_to_the_serial_ones_up_to_their_order(rng):
     x, w = rng.uniform(-1, 1, 100_003), rng.uniform(0.5, 1.5, 2)
     _assert_close(*_both(rows_then_sum, (x, w), (0, 1)))
+
+
+# ---- elementwise array statements (fused loops) ------------------------------------------------
+
+def logistic_terms(w, X, y):
+    z = X @ w
+    return np.sum(np.log1p(np.exp(-y * z))) + np.sum(np.tanh(z) ** 2)
+
+
+def shifted_sums(x):  # (its reverse adds into bx[1:] and bx[:-1]: trips share elements)
+    a = x[1:] - x[:-1] ** 2
+    return np.sum(100.0 * a * a + (1.0 - x[:-1]) ** 2)
+
+
+def grid(u, v):
+    return np.sum(np.sin(u) * v + u * u) - np.sum(np.cos(u - v) * 0.5)
+
+
+@pytest.mark.parametrize("fn, shapes, chunked", [
+    (logistic_terms, [(8,), (40_000, 8), (40_000,)], True),
+    (shifted_sums, [(40_001,)], False),
+    (grid, [(300, 200), (300, 200)], True),
+    (grid, [(30, 20), (30, 20)], True)], ids=["logistic", "shifted", "grid", "small-grid"])
+def test_elementwise_loops_run_in_chunks(fn, shapes, chunked, rng):
+    """A fused elementwise loop whose trips write their own elements runs one chunk of trips per
+    thread (serially when small): values and gradients equal the serial ones up to the order of
+    their sums, and finite differences; one whose trips add into shared elements stays serial."""
+    args = tuple(rng.uniform(-1, 1, s) for s in shapes)
+    wrt = tuple(range(len(args))) if fn is grid else (0,)
+    text = srcad.source(srcad.grad(fn, wrt=wrt, parallel=True), *args)
+    assert ("_elements(" in text) == chunked, text
+    parallel, serial = _both(fn, args, wrt)
+    _assert_close(parallel, serial)
+    check.compare(fn, args, list(wrt), parallel[1], rtol=1e-5, atol=1e-6)
 
 
 # ---- what keeps a loop serial -----------------------------------------------------------------

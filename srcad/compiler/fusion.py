@@ -640,6 +640,7 @@ class _Run:
             loop = [gast.For(target=make_name(index[k], gast.Store()),
                              iter=templates.fill("range(n)", n=make_name(sizes[k])),
                              body=loop, orelse=[], type_comment=None)]
+        anno.setanno(loop[0], "fused_loop", True)  # (parallel=True may run it in chunks)
         return hoisted + before + loop + after
 
     def _uses_in_run(self, name):

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 import gast
 
-from ..compiler import anno
+from ..compiler import anno, templates
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
-from ..compiler.templates import SourceText, names_read, stored_array, walk
+from ..compiler.templates import SourceText, comment, names_read, stored_array, walk
 from .saving import exposed_reads, primal_reads
 
 
@@ -547,3 +547,105 @@ def _runtime_call(name, args, like):
                                          attr=name, ctx=gast.Load()),
                      args=args, keywords=[])
     return gast.copy_location(call, like)
+
+
+# ---- elementwise loops (fusion's) in chunks ----------------------------------------------------
+
+def outline_fused_loops(fn_def, namer, np_name, module_names):
+    """parallel=True: each loop nest fusion made (`fused_loop`) whose trips write only their own
+    elements and add into scalar sums runs one chunk of its outer trips per thread (serially
+    below rt.ELEMENTWISE_CHUNK_ELEMENTS elements), each chunk's sums into its own slot of an
+    array added after the loop. Returns the chunk functions."""
+    local = {a.id for a in fn_def.args.args} | assigned(fn_def)
+    chunks = []
+    for block in templates.blocks(fn_def.body):
+        out = []
+        for stmt in block:
+            sums = _independent_trips(stmt) if isinstance(stmt, gast.For) and \
+                anno.getanno(stmt, "fused_loop") else None
+            if sums is None:
+                out.append(stmt)
+                continue
+            chunk, statements = _outlined(stmt, sums, namer, np_name, local - module_names,
+                                          f"{fn_def.name}_elements")
+            chunks.append(chunk)
+            out.extend(statements)
+        block[:] = out
+    return chunks
+
+
+def _independent_trips(loop):
+    """The scalar sums of a fused loop nest whose statements assign scalars of the trip, store
+    and update elements at the trip's own index, and add into sums (never read in it); None
+    for any other loop."""
+    nest, index = loop, []
+    while isinstance(nest, gast.For) and isinstance(nest.target, gast.Name):
+        index.append(nest.target.id)
+        if len(nest.body) != 1 or not isinstance(nest.body[0], gast.For):
+            break
+        nest = nest.body[0]
+    own = [gast.Name(id=i, ctx=gast.Load(), annotation=None, type_comment=None) for i in index]
+    own = templates.to_source(own[0] if len(own) == 1 else gast.Tuple(elts=own, ctx=gast.Load()))
+    sums = []
+    for s in nest.body:
+        if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant):
+            continue  # (a comment)
+        if not isinstance(s, (gast.Assign, gast.AugAssign)):
+            return None
+        target = s.targets[0] if isinstance(s, gast.Assign) else s.target
+        if isinstance(target, gast.Subscript):
+            if not isinstance(target.value, gast.Name) or \
+                    templates.to_source(target.slice) != own:
+                return None
+        elif isinstance(s, gast.AugAssign):
+            if not isinstance(s.op, (gast.Add, gast.Sub)):
+                return None
+            sums.append(target.id)
+    reads = set().union(*(names_read(s) for s in nest.body))
+    if any(n in reads for n in sums) or len(set(sums)) != len(sums):
+        return None
+    return sums
+
+
+def _outlined(loop, sums, namer, np_name, local, name):
+    """(the chunk function, the statements running it) of fused loop `loop`."""
+    chunks, c = namer.fresh("_chunks"), namer.fresh("_c")
+    parts = {s: namer.fresh(f"{s}_parts") for s in sums}
+    sizes, nest = [], loop
+    while isinstance(nest, gast.For):
+        sizes.append(nest.iter.args[0])
+        nest = nest.body[0] if len(nest.body) == 1 else None
+    elements = sizes[0] if len(sizes) == 1 else \
+        templates.fill(" * ".join(f"s{k}" for k in range(len(sizes))),
+                       **{f"s{k}": anno.deepcopy(s) for k, s in enumerate(sizes)})
+    trips = sizes[0]
+    loop.iter = templates.fill("range(rt.chunk_start(c, n, 0, t), rt.chunk_start(c + 1, n, 0, t))",
+                               c=templates.make_name(c), n=templates.make_name(chunks),
+                               t=anno.deepcopy(trips))
+    body = [templates.make_assign(s, templates.make_const(0.0)) for s in sums] + [loop] + \
+        [templates.fill_stmt("p[c] = s", p=templates.make_name(parts[s]),
+                             c=templates.make_name(c), s=templates.make_name(s)) for s in sums]
+    reads = set().union(*(names_read(s) for s in body))
+    free = sorted((reads - assigned(loop) - set(sums) - {c, chunks}) & local |
+                  set(parts.values()))
+    params = [c, chunks] + free
+    chunk = gast.FunctionDef(
+        name=namer.fresh(name), body=[comment("a chunk of an elementwise loop's trips (one chunk "
+                                              "per thread)")] + body,
+        args=gast.arguments(args=[templates.make_name(p, gast.Param()) for p in params],
+                            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                            kwarg=None, defaults=[]),
+        decorator_list=[], returns=None, type_comment=None, type_params=[])
+    run = [templates.fill_stmt("n = rt.elementwise_chunk_count(t, e)",
+                               n=templates.make_name(chunks, gast.Store()),
+                               t=anno.deepcopy(trips), e=elements)]
+    run += [templates.fill_stmt("p = np.zeros(n)", p=templates.make_name(parts[s], gast.Store()),
+                                np=templates.make_name(np_name), n=templates.make_name(chunks))
+            for s in sums]
+    rest = gast.Tuple(elts=[templates.make_name(p) for p in params[1:]], ctx=gast.Load())
+    run.append(gast.Expr(value=templates.fill("rt.run_chunks(f, rest)",
+                                              f=templates.make_name(chunk.name), rest=rest)))
+    run += [templates.fill_stmt("s += np.sum(p)", s=templates.make_name(s, gast.Store()),
+                                np=templates.make_name(np_name),
+                                p=templates.make_name(parts[s])) for s in sums]
+    return chunk, run
