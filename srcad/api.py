@@ -454,10 +454,12 @@ class Gradient:
         # into, or the generated Python (which takes NumPy floats)
         if spec.mode != "source+numba" or spec.single or spec.widened or g.written:
             return None
-        # objects the gradient captured from a module's globals (`np`, a helper) and the names
-        # that must stay undefined there (a builtin it calls)
-        captured = [(ref.container, ref.key, obj) for ref, obj in g.checks
-                    if ref.how in ("item", "absent") and type(ref.container) is dict]
+        # objects the gradient captured from a module's globals (`np`, a helper) or attributes
+        # (`np.sin`), and the names that must stay undefined there (a builtin it calls)
+        captured = [(ref, obj) for ref, obj in g.checks
+                    if ref.how in ("item", "absent") and type(ref.container) is dict or
+                    ref.how == "attr" and isinstance(ref.container, types.ModuleType) and
+                    ref.key.isidentifier()]
         names = [f"a{k}" for k in range(len(key))]
         env = {"ndarray": np.ndarray, "fn": self.fn, "code": spec.code, "spec": spec,
                "kernel": spec.call, "owner": self, "plain": _plain, "plain_tree": _plain_tree,
@@ -478,10 +480,13 @@ class Gradient:
             else:
                 env[f"type{k}"] = part
                 tests[k:k] = [f"type(a{k}) is not type{k}"]
-        for k, (container, name, obj) in enumerate(captured):
-            env[f"names{k}"], env[f"obj{k}"] = container, obj
-            tests.append(f"names{k}.get({name!r}, absent) is not obj{k}")
-        lines += [f"    if {' or '.join(tests)}:", "        return None"]
+        for k, (ref, obj) in enumerate(captured):
+            env[f"where{k}"], env[f"obj{k}"] = ref.container, obj
+            tests.append(f"where{k}.{ref.key} is not obj{k}" if ref.how == "attr" else
+                         f"where{k}.get({ref.key!r}, absent) is not obj{k}")
+        lines += ["    try:", f"        if {' or '.join(tests)}:", "            return None",
+                  "    except AttributeError:  # (a module attribute deleted)",
+                  "        return None"]
         hidden = ", *spec.hidden_values()" if g.hidden_refs or len(captured) < len(g.checks) \
             else ""
         lines += ["    try:", f"        out = kernel({', '.join(names)}{hidden})",

@@ -38,7 +38,7 @@ import gast
 from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, frontend, fusion,
                        guards, normalize, optional, outputs, precision, promotion,
                        structured, templates, typeinfer)
-from . import reuse
+from . import reuse, rules
 from .transforms import batching, forward, reverse
 from .transforms.parallel import finish_chunks, outline_fused_loops, parallel_products, \
     plan as plan_parallel_loops
@@ -141,6 +141,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             and its file:line.
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
+    rules.check_unreplaced()
     same_shapes = same_shapes or {}
     # (the entry this gradient is kept under: api looked it up before importing the pipeline)
     name = reuse.entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel,

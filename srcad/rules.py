@@ -153,8 +153,10 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
                 linear=_parse_linear(keys[0], linear, names), tangents=dict(tangents or {}),
                 slicewise=slicewise)
     for key in keys:
-        if key in REGISTRY:
-            raise ValueError(f"duplicate rule for {key}")
+        if key in REGISTRY:  # (a library function replaced by another: np.sin = np.tanh)
+            raise ImportError(f"srcad's rules name {key} twice: a NumPy, math or SciPy "
+                              "function was replaced by another before srcad loaded them; "
+                              "replace it after the first gradient, or not at all")
         REGISTRY[key] = rule
 
 
@@ -189,8 +191,10 @@ def pieces(*keys, params, piece, forward=None, linear_pieces=False):
                 forward=forward, forward_options=True, section=_SECTION[0], linear=linear,
                 tangents={}, linear_pieces=linear_pieces)
     for key in keys:
-        if key in REGISTRY:
-            raise ValueError(f"duplicate rule for {key}")
+        if key in REGISTRY:  # (a library function replaced by another: np.sin = np.tanh)
+            raise ImportError(f"srcad's rules name {key} twice: a NumPy, math or SciPy "
+                              "function was replaced by another before srcad loaded them; "
+                              "replace it after the first gradient, or not at all")
         REGISTRY[key] = rule
 
 
@@ -619,3 +623,30 @@ nondiff(runtime.det_sign, runtime.scatter_length, operator.lt, operator.le, oper
         np.eye, np.identity, np.argmax, np.argmin, np.argsort,
         np.isnan, np.isinf, np.isfinite, np.any, np.all, np.count_nonzero,
         np.greater, np.less, np.greater_equal, np.less_equal, np.equal, np.not_equal)
+
+
+def _homes():
+    """{(module, name): function} of the library functions with a rule where their name finds
+    them (numpy.sin, math.sin, scipy.special.expit): the rules' texts and the generated code
+    call them by those names."""
+    modules = (np, np.linalg, math, scipy.special, scipy.linalg)
+    return {(m, key.__name__): key for key in REGISTRY
+            if isinstance(getattr(key, "__name__", None), str)
+            for m in modules if getattr(m, key.__name__, None) is key}
+
+
+_HOMES = _homes()
+
+
+def check_unreplaced():
+    """Raise UnsupportedError when a library function with a rule was replaced by another
+    since the rules were loaded (`np.sin = np.tanh`): the generated code and the rules call it
+    by its name, and would compute the other function with this one's derivative."""
+    for (module, name), key in _HOMES.items():
+        now = getattr(module, name, None)
+        if now is not key:
+            from .errors import UnsupportedError
+            raise UnsupportedError(f"{module.__name__}.{name} was replaced by {now!r}: srcad's "
+                                   "derivative rules and generated code call NumPy's, math's "
+                                   "and SciPy's functions by their names; call the function you "
+                                   "mean by its own name")

@@ -1233,7 +1233,7 @@ def chunk_start(c, chunks, start, stop):
     return start + (max(stop - start, 0) * c) // chunks
 
 
-ELEMENTWISE_CHUNK_ELEMENTS = 1 << 15  # (below, a parallel region costs more than it saves)
+ELEMENTWISE_CHUNK_ELEMENTS = 1 << 13  # (below, a parallel region costs more than it saves)
 
 
 @register_jitable

@@ -1396,9 +1396,8 @@ class _Lowering:
         if isinstance(node, gast.Name) and node.id in self.refs:
             self.checks[self.refs[node.id]] = obj
         elif isinstance(node, gast.Attribute) and obj is not None:
-            base = self.resolve(node.value)
-            if not is_library(base):
-                self.checks[Ref(base, node.attr, "attr")] = obj
+            base = self.resolve(node.value)  # (a library's too: `np.sin = np.tanh` is seen)
+            self.checks[Ref(base, node.attr, "attr")] = obj
         return obj
 
     def attribute(self, node):

@@ -95,6 +95,8 @@ def _trace(fn, args, wrt):
         if not 0 <= i < len(args):
             raise IndexError(f"wrt index {i} is out of range for {len(args)} arguments")
     leaves = {i: _tree_map_labelled(_leaf, args[i], f"argument {i}") for i in wrt}
+    from srcad import rules  # (imports Numba: not at `import srcad`)
+    rules.check_unreplaced()  # (the tape's math and SciPy stand-ins are the rules' functions)
     fn = patching.python_of_jitted(fn) or fn
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments

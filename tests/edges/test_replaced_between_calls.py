@@ -4,6 +4,7 @@ Every transform follows the change or says it cannot (found by an attack: each o
 the numbers of the old function, silently)."""
 
 import functools
+import math
 import types
 
 import numpy as np
@@ -245,3 +246,33 @@ def test_a_partials_replaced_function_and_arguments_are_followed(rng):
     partial.__setstate__((np.sum, (), {}, None))
     with pytest.raises(srcad.UnsupportedError, match=r"replaced \(partial.__setstate__\)"):
         grad(x)
+
+
+def sines(x):
+    return np.sum(np.sin(x)) + math.sin(x[0])
+
+
+@pytest.mark.parametrize("module, name, other", [(np, "sin", np.tanh), (math, "sin", math.cos)])
+def test_a_library_function_replaced_between_calls_is_refused(monkeypatch, rng, module, name,
+                                                              other):
+    # (found by an attack: np.sin = np.tanh after the first call kept sin's value and derivative,
+    # in that gradient object and in new ones; the rules call library functions by name)
+    x, t = rng.normal(size=3), rng.normal(size=3)
+    g, vg = srcad.grad(sines), srcad.value_and_grad(sines)
+    for _ in range(2):  # (the second time through the fast path of a repeated call)
+        np.testing.assert_allclose(g(x), along_each(sines, x), rtol=1e-6, atol=1e-8)
+        vg(x)
+    monkeypatch.setattr(module, name, other)
+    with pytest.raises(srcad.UnsupportedError, match=f"{module.__name__}.{name} was replaced"):
+        srcad.grad(sines, mode="source")(x)
+    with pytest.raises(srcad.UnsupportedError, match="was replaced"):
+        srcad.jvp(sines, (x,), (t,))
+    for derivative in (g, vg, srcad.grad(sines, mode="tape")):  # (the tape too)
+        with pytest.raises(srcad.UnsupportedError, match="was replaced"):
+            derivative(x)
+    monkeypatch.undo()
+    np.testing.assert_allclose(g(x), along_each(sines, x), rtol=1e-6, atol=1e-8)
+
+
+def along_each(f, x):
+    return np.array([along(f, x, e) for e in np.eye(x.size)])
