@@ -1481,9 +1481,12 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     keyword_only = [p for p in params
                     if signature.parameters[p].kind == inspect.Parameter.KEYWORD_ONLY]
     given = [p for p in keyword_only if p in kwargs]
-    if given:  # (jvp passes the primals by position: keyword-only ones keep their defaults)
+    required = [p for p in keyword_only if signature.parameters[p].default is inspect._empty]
+    if given or required:  # (jvp passes the primals by position: keyword-only ones keep their
+        # defaults)
         raise TypeError(f"srcad.jvp passes the primals by position, so the keyword-only "
-                        f"'{given[0]}' cannot be given (it keeps its default)")
+                        f"'{(given or required)[0]}' cannot be given"
+                        + (" (it keeps its default)" if given and not required else ""))
     bound.apply_defaults()
     params = [p for p in params if p not in keyword_only]
     primals = tuple(bound.arguments[p] for p in params)

@@ -32,6 +32,7 @@ import inspect
 import math
 import operator
 import sys
+import types
 from dataclasses import dataclass, field
 
 import gast
@@ -1396,8 +1397,11 @@ class _Lowering:
         if isinstance(node, gast.Name) and node.id in self.refs:
             self.checks[self.refs[node.id]] = obj
         elif isinstance(node, gast.Attribute) and obj is not None:
-            base = self.resolve(node.value)  # (a library's too: `np.sin = np.tanh` is seen)
-            self.checks[Ref(base, node.attr, "attr")] = obj
+            base = self.resolve(node.value)
+            # (a library module's too: `np.sin = np.tanh` is seen; not a library object's, whose
+            # attributes are its own: `np.add.at` is a new method at every read)
+            if not is_library(base) or isinstance(base, types.ModuleType):
+                self.checks[Ref(base, node.attr, "attr")] = obj
         return obj
 
     def attribute(self, node):
