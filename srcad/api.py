@@ -505,7 +505,8 @@ class Gradient:
             else:
                 lines.append(f"    {grad} = plain(out[{first + k}], {like})")
             grads.append(grad)
-        result = grads[0] if self.single else f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"
+        result = grads[0] if self.single else \
+            f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"
         value = "plain(out[0])"
         if self.has_aux:
             lines.append("    aux = plain_tree(out[1])")
@@ -1481,12 +1482,14 @@ def derivative_source(transform, fn, args, kwargs=None, wrt=0, parallel=False):
     keyword_only = [p for p in params
                     if signature.parameters[p].kind == inspect.Parameter.KEYWORD_ONLY]
     given = [p for p in keyword_only if p in kwargs]
-    required = [p for p in keyword_only if signature.parameters[p].default is inspect._empty]
+    required = [p for p in keyword_only
+                if signature.parameters[p].default is inspect.Parameter.empty]
     if given or required:  # (jvp passes the primals by position: keyword-only ones keep their
         # defaults)
+        name = (required or given)[0]
         raise TypeError(f"srcad.jvp passes the primals by position, so the keyword-only "
-                        f"'{(given or required)[0]}' cannot be given"
-                        + (" (it keeps its default)" if given and not required else ""))
+                        f"'{name}' cannot be given"
+                        + ("" if name in required else " (it keeps its default)"))
     bound.apply_defaults()
     params = [p for p in params if p not in keyword_only]
     primals = tuple(bound.arguments[p] for p in params)

@@ -783,7 +783,8 @@ def pad_along(x, pad_width, mode="constant", constant_values=0):
 def _require_constant_mode(mode, constant_values):
     if mode != "constant" or np.ndim(constant_values) != 0:
         raise ValueError("srcad differentiates np.pad in mode 'constant' with one number as "
-                         f"constant_values (got mode={mode!r}, constant_values={constant_values!r})")
+                         f"constant_values (got mode={mode!r}, "
+                         f"constant_values={constant_values!r})")
 
 
 @register_jitable

@@ -557,11 +557,12 @@ def outline_fused_loops(fn_def, namer, np_name, module_names):
     below rt.ELEMENTWISE_CHUNK_ELEMENTS elements), each chunk's sums into its own slot of an
     array added after the loop. Returns the chunk functions."""
     local = {a.id for a in fn_def.args.args} | assigned(fn_def)
+    reads = _load_counts(fn_def)
     chunks = []
     for block in templates.blocks(fn_def.body):
         out = []
         for stmt in block:
-            sums = _independent_trips(stmt) if isinstance(stmt, gast.For) and \
+            sums = _independent_trips(stmt, reads) if isinstance(stmt, gast.For) and \
                 anno.getanno(stmt, "fused_loop") else None
             if sums is None:
                 out.append(stmt)
@@ -574,18 +575,25 @@ def outline_fused_loops(fn_def, namer, np_name, module_names):
     return chunks
 
 
-def _independent_trips(loop):
-    """The scalar sums of a fused loop nest whose statements assign scalars of the trip, store
-    and update elements at the trip's own index, and add into sums (never read in it); None
-    for any other loop."""
+def _load_counts(node):
+    counts = {}
+    for n in walk(node):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            counts[n.id] = counts.get(n.id, 0) + 1
+    return counts
+
+
+def _independent_trips(loop, reads):
+    """The scalar sums of a fused loop nest whose statements assign scalars of the trip (read
+    nowhere else), store and update elements at the trip's own index, and add into sums (never
+    read in it); None for any other loop. `reads`: the function's count of reads of each name."""
     nest, index = loop, []
     while isinstance(nest, gast.For) and isinstance(nest.target, gast.Name):
         index.append(nest.target.id)
         if len(nest.body) != 1 or not isinstance(nest.body[0], gast.For):
             break
         nest = nest.body[0]
-    own = [gast.Name(id=i, ctx=gast.Load(), annotation=None, type_comment=None) for i in index]
-    own = templates.to_source(own[0] if len(own) == 1 else gast.Tuple(elts=own, ctx=gast.Load()))
+    own = ", ".join(index)
     sums = []
     for s in nest.body:
         if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant):
@@ -595,14 +603,17 @@ def _independent_trips(loop):
         target = s.targets[0] if isinstance(s, gast.Assign) else s.target
         if isinstance(target, gast.Subscript):
             if not isinstance(target.value, gast.Name) or \
-                    templates.to_source(target.slice) != own:
+                    templates.to_source(target.slice).strip("()") != own:
                 return None
         elif isinstance(s, gast.AugAssign):
             if not isinstance(s.op, (gast.Add, gast.Sub)):
                 return None
             sums.append(target.id)
-    reads = set().union(*(names_read(s) for s in nest.body))
-    if any(n in reads for n in sums) or len(set(sums)) != len(sums):
+    inside = _load_counts(loop)
+    trip_values = assigned(loop) - set(index)
+    if any(n in inside for n in sums) or len(set(sums)) != len(sums) or \
+            exposed_reads(nest.body, set())[0] & trip_values or \
+            any(reads.get(n, 0) > inside.get(n, 0) for n in trip_values):
         return None
     return sums
 
@@ -615,20 +626,16 @@ def _outlined(loop, sums, namer, np_name, local, name):
     while isinstance(nest, gast.For):
         sizes.append(nest.iter.args[0])
         nest = nest.body[0] if len(nest.body) == 1 else None
-    elements = sizes[0] if len(sizes) == 1 else \
-        templates.fill(" * ".join(f"s{k}" for k in range(len(sizes))),
-                       **{f"s{k}": anno.deepcopy(s) for k, s in enumerate(sizes)})
     trips = sizes[0]
+    elements = templates.fill(" * ".join(f"s{k}" for k in range(len(sizes))),
+                              **{f"s{k}": s for k, s in enumerate(sizes)})
     loop.iter = templates.fill("range(rt.chunk_start(c, n, 0, t), rt.chunk_start(c + 1, n, 0, t))",
-                               c=templates.make_name(c), n=templates.make_name(chunks),
-                               t=anno.deepcopy(trips))
+                               c=c, n=chunks, t=trips)
     body = [templates.make_assign(s, templates.make_const(0.0)) for s in sums] + [loop] + \
-        [templates.fill_stmt("p[c] = s", p=templates.make_name(parts[s]),
-                             c=templates.make_name(c), s=templates.make_name(s)) for s in sums]
+        [templates.fill_stmt("p[c] = s", p=parts[s], c=c, s=s) for s in sums]
     reads = set().union(*(names_read(s) for s in body))
-    free = sorted((reads - assigned(loop) - set(sums) - {c, chunks}) & local |
-                  set(parts.values()))
-    params = [c, chunks] + free
+    params = [c, chunks] + sorted((reads - assigned(loop) - set(sums) - {c, chunks}) & local |
+                                  set(parts.values()))
     chunk = gast.FunctionDef(
         name=namer.fresh(name), body=[comment("a chunk of an elementwise loop's trips (one chunk "
                                               "per thread)")] + body,
@@ -636,16 +643,11 @@ def _outlined(loop, sums, namer, np_name, local, name):
                             posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
                             kwarg=None, defaults=[]),
         decorator_list=[], returns=None, type_comment=None, type_params=[])
-    run = [templates.fill_stmt("n = rt.elementwise_chunk_count(t, e)",
-                               n=templates.make_name(chunks, gast.Store()),
-                               t=anno.deepcopy(trips), e=elements)]
-    run += [templates.fill_stmt("p = np.zeros(n)", p=templates.make_name(parts[s], gast.Store()),
-                                np=templates.make_name(np_name), n=templates.make_name(chunks))
-            for s in sums]
     rest = gast.Tuple(elts=[templates.make_name(p) for p in params[1:]], ctx=gast.Load())
-    run.append(gast.Expr(value=templates.fill("rt.run_chunks(f, rest)",
-                                              f=templates.make_name(chunk.name), rest=rest)))
-    run += [templates.fill_stmt("s += np.sum(p)", s=templates.make_name(s, gast.Store()),
-                                np=templates.make_name(np_name),
-                                p=templates.make_name(parts[s])) for s in sums]
-    return chunk, run
+    return chunk, [
+        templates.fill_stmt("n = rt.elementwise_chunk_count(t, e)", n=chunks, t=trips,
+                            e=elements),
+        *(templates.fill_stmt("p = np.zeros(n)", p=parts[s], np=np_name, n=chunks)
+          for s in sums),
+        gast.Expr(value=templates.fill("rt.run_chunks(f, rest)", f=chunk.name, rest=rest)),
+        *(templates.fill_stmt("s += np.sum(p)", s=s, np=np_name, p=parts[s]) for s in sums)]
