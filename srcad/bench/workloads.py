@@ -6,6 +6,7 @@ files, folders of them (default: the suite in bench/workloads/), or a user's
 `module.py:func` with `--args`.
 """
 
+import ast
 import importlib
 import importlib.util
 import sys
@@ -124,6 +125,9 @@ def collect(targets, only="", call_args=None, wrt="0"):
                 raise UsageError(f"no such file: {path}")
             if call_args is None:
                 raise UsageError(f"{target}: give the function's arguments with --args")
+            if _has_keywords(call_args):
+                raise UsageError(f"--args {call_args!r}: srcad bench passes the arguments by "
+                                 "position; give them so")
             jobs.append(FunctionTarget(path, func, call_args, wrt))
             continue
         p = Path(target)
@@ -142,6 +146,13 @@ def collect(targets, only="", call_args=None, wrt="0"):
             raise UsageError(f"--only {', '.join(unknown)}: no such workload (there are: {names})")
         jobs = [j for j in jobs if j.name in wanted or j.path.stem in wanted]
     return jobs
+
+
+def _has_keywords(expression):
+    try:
+        return bool(ast.parse(f"f({expression})", mode="eval").body.keywords)
+    except SyntaxError:
+        return False  # (evaluating it says what is wrong)
 
 
 def parse_key(text):

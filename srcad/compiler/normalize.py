@@ -999,6 +999,8 @@ class _Lowering:
         if getattr(target, "__name__", None) == "outer" and \
                 isinstance(getattr(target, "__self__", None), np.ufunc):
             return self.ufunc_outer(target.__self__, node)
+        if target is np.pad:
+            _refuse_other_pads(node)
         if target is np.polyval:
             return self.polyval(node)
         if target is np.clip and \
@@ -1488,6 +1490,18 @@ class _Lowering:
                 return self.atom(node, force_temp=True)
             return _fold_constant(expr) or expr
         return self.atom(node)
+
+
+def _refuse_other_pads(call):
+    """np.pad is differentiated in mode 'constant' with one number as constant_values (a mode or
+    constant_values written otherwise in the call is refused here; others when it runs)."""
+    given = dict(zip(("array", "pad_width", "mode"), call.args)) | \
+        {k.arg: k.value for k in call.keywords}
+    mode, values = given.get("mode"), given.get("constant_values")
+    if mode is not None and isinstance(mode, gast.Constant) and mode.value != "constant" or \
+            isinstance(values, (gast.Tuple, gast.List)):
+        _unsupported("np.pad other than in mode 'constant' with one number as constant_values",
+                     call)
 
 
 def _is_one(node):

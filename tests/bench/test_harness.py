@@ -334,6 +334,9 @@ def test_a_function_s_transform_is_timed_at_its_args(tmp_path, transform, check,
     assert f"srcad {transform}" in out and check in out
     assert cli.main(["bench", *target, "--sizes", "bogus"]) == 2
     assert "--sizes bogus: a module.py:func runs at the --args given" in capsys.readouterr().err
+    assert cli.main(["bench", f"{mod}:f", "--args", "np.ones(3), a=2.0"]) == 2
+    captured = capsys.readouterr()
+    assert "passes the arguments by position" in captured.err and captured.out == ""
 
 
 @pytest.mark.parametrize("transform,check", [("jvp", "ok vs <grad, t>"),
