@@ -558,11 +558,12 @@ def outline_fused_loops(fn_def, namer, np_name, module_names):
     array added after the loop. Returns the chunk functions."""
     local = {a.id for a in fn_def.args.args} | assigned(fn_def)
     reads = _load_counts(fn_def)
+    fresh = _allocated_only(fn_def, np_name)
     chunks = []
     for block in templates.blocks(fn_def.body):
         out = []
         for stmt in block:
-            sums = _independent_trips(stmt, reads) if isinstance(stmt, gast.For) and \
+            sums = _independent_trips(stmt, reads, fresh) if isinstance(stmt, gast.For) and \
                 anno.getanno(stmt, "fused_loop") else None
             if sums is None:
                 out.append(stmt)
@@ -583,10 +584,32 @@ def _load_counts(node):
     return counts
 
 
-def _independent_trips(loop, reads):
+NEW_ARRAYS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like",
+              "full_like"}
+
+
+def _allocated_only(fn_def, np_name):
+    """The names `fn_def` binds to new arrays only (`np.empty(...)`, `np.zeros_like(...)`):
+    memory no other name shares, unless a view of it is taken (then that name is not one)."""
+    allocated, other = set(), {a.id for a in fn_def.args.args}
+    for n in walk(fn_def):
+        if isinstance(n, gast.Assign) and isinstance(n.targets[0], gast.Name):
+            value = n.value
+            new = isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+                isinstance(value.func.value, gast.Name) and value.func.value.id == np_name and \
+                value.func.attr in NEW_ARRAYS
+            (allocated if new else other).add(n.targets[0].id)
+        elif isinstance(n, gast.For):
+            other.add(n.target.id)
+    return allocated - other
+
+
+def _independent_trips(loop, reads, fresh):
     """The scalar sums of a fused loop nest whose statements assign scalars of the trip (read
-    nowhere else), store and update elements at the trip's own index, and add into sums (never
-    read in it); None for any other loop. `reads`: the function's count of reads of each name."""
+    nowhere else), store and update elements at the trip's own index of arrays the function
+    allocated (`fresh`: no view of another array, `bx[::-1]`, whose element i is another's
+    element j), and add into sums (never read in it); None for any other loop. `reads`: the
+    function's count of reads of each name."""
     nest, index = loop, []
     while isinstance(nest, gast.For) and isinstance(nest.target, gast.Name):
         index.append(nest.target.id)
@@ -602,7 +625,7 @@ def _independent_trips(loop, reads):
             return None
         target = s.targets[0] if isinstance(s, gast.Assign) else s.target
         if isinstance(target, gast.Subscript):
-            if not isinstance(target.value, gast.Name) or \
+            if not isinstance(target.value, gast.Name) or target.value.id not in fresh or \
                     templates.to_source(target.slice).strip("()") != own:
                 return None
         elif isinstance(s, gast.AugAssign):
