@@ -34,6 +34,7 @@ import gast
 
 from ..compiler import anno, templates
 from ..compiler.aliasing import ALLOCATIONS, is_fresh
+from ..compiler.fusion import NEW_ARRAYS
 from ..compiler.templates import SourceText, comment, names_read, stored_array, walk
 from .saving import exposed_reads, primal_reads
 
@@ -582,10 +583,6 @@ def _load_counts(node):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             counts[n.id] = counts.get(n.id, 0) + 1
     return counts
-
-
-NEW_ARRAYS = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like",
-              "full_like"}
 
 
 def _allocated_only(fn_def, np_name):
