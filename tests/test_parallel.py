@@ -227,8 +227,8 @@ def mirrored(x):  # (found by an attack: the adjoint adds into bx and a view bx[
 @pytest.mark.parametrize("fn, shapes, chunked", [
     (logistic_terms, [(8,), (40_000, 8), (40_000,)], 1),
     (shifted_sums, [(40_001,)], 0),
-    (grid, [(300, 200), (300, 200)], 2),
-    (grid, [(30, 20), (30, 20)], 2), (mirrored, [(40_001,)], 1),
+    (grid, [(300, 200), (300, 200)], 1),
+    (grid, [(30, 20), (30, 20)], 1), (mirrored, [(40_001,)], 1),
     (mirrored, [(300, 200)], 1)],
     ids=["logistic", "shifted", "grid", "small-grid", "mirrored", "mirrored-2d"])
 def test_elementwise_loops_run_in_chunks(fn, shapes, chunked, rng):

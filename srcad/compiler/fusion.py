@@ -13,6 +13,12 @@ another position (a loop-carried dependence), apart from arrays the run only add
 (`g[1:] += a; g[:-1] -= b`). The loop checks at entry that every array it indexes has the
 loop's shape, so a wrong guess raises instead of reading out of bounds.
 
+In a reverse sweep a run also takes what the sweep puts between a step's adjoints: a restore of
+an array the run read before (bound to a new name before the loop, or, for a row, stored in the
+loop), a temporary recomputed under its own name before each adjoint reading it, and
+`np.zeros_like` of an array of the run (a zero in the loop). Whether an array the run assigns is
+read after it (and so stays an array) comes from where its reads and assignments sit in the text.
+
 A gradient that assumes arrays combined elementwise have one shape (reverse.shape_checks) lends
 fusion its classes (of the function's names, and of their adjoints, which have their shapes),
 whichever name holds them in the generated code, and a slice or row whose bounds are not
@@ -24,7 +30,7 @@ raises ShapeAssumptionFailed, so the caller runs the gradient generated without 
 import gast
 import numpy as np
 
-from . import anno, templates, typeinfer
+from . import anno, templates, typeinfer, valuetypes
 from .cleanup import _is_runtime
 from .templates import make_const, make_name
 
@@ -51,6 +57,7 @@ def fuse(fn_def, types, np_name, namer, same_shapes=None, assumed=None):
         if isinstance(node, gast.Name):
             counts[node.id] = counts.get(node.id, 0) + 1
     context = _Context(types, classes, groups, counts, np_name, namer, assumed)
+    context.places = _Places(fn_def.body)
     for block in templates.blocks(fn_def.body):
         block[:] = _fuse_block(block, context)
 
@@ -73,10 +80,14 @@ def _fuse_block(stmts, context):
         run, j = _Run(context, env), i
         while j < len(stmts) and run.add(stmts[j]):
             j += 1
+        end = j
         while run.stmts and run.stmts[-1][0] == "comment":  # (they belong to what follows)
             run.stmts.pop()
+            end -= 1
         if run.worth_fusing():
-            done = [s for _, s in run.stmts]
+            done = stmts[i:end]  # (not run.stmts: a restore may be two of them)
+            run.span = (context.places.of.get(id(stmts[i])),
+                        context.places.of.get(id(stmts[end - 1])))
             out.extend(run.emit())
         else:  # (a run of statements none elementwise: none of them starts one, but the last)
             done = stmts[i:max(i + 1, j - 1)] if not run.elementwise else stmts[i:i + 1]
@@ -169,27 +180,65 @@ class _Run:
         self.hoisted_values = {}
         self.late = set()  # views of arrays the loop writes, hoisted
         self.renamed = {}  # an outside array the run read, then bound again -> its new name
+        self.span = (None, None)  # the places of its first and last statements in the text
+        self.restored = {}  # a name bound to a restored array -> the array or slice restored
         self.elementwise = 0
 
     # ---- accepting statements -------------------------------------------------------------
     def add(self, stmt):
-        saved = {k: (dict(v) if isinstance(v, dict) else
-                     set(v) if isinstance(v, set) else list(v) if isinstance(v, list) else v)
-                 for k, v in vars(self).items() if k not in ("c", "classes")}
-        saved["accesses"] = {k: set(v) for k, v in self.accesses.items()}
-        self.pending, self.anchored = [], False
-        try:
-            stmt = self._renaming(stmt)
-            kind = self._classify(stmt)
-            if kind is not None:
-                self._adopt_slices()
-        except _Refused:
-            kind = None
-        if kind is None:
-            vars(self).update(saved)
-            return False
-        self.stmts.append((kind, stmt))
-        return True
+        saved = self._state()
+        for stmts in self._restore_in_loop(stmt), [stmt]:
+            if stmts is None:
+                continue
+            accepted = []
+            try:
+                for s in stmts:
+                    self.pending, self.anchored = [], False
+                    s = self._renaming(s)
+                    kind = self._classify(s)
+                    if kind is None:
+                        raise _Refused
+                    self._adopt_slices()
+                    accepted.append((kind, s))
+            except _Refused:
+                vars(self).update(_copied(saved))
+                continue
+            self.stmts.extend(accepted)
+            return True
+        return False
+
+    def _state(self):
+        return _copied({k: v for k, v in vars(self).items() if k not in ("c", "classes")})
+
+    def _restore_in_loop(self, stmt):
+        """A restore of an array the run has read, which later statements read again (the
+        reverse sweep of `c[i] = c[i] * f` reads c[i] before and after restoring it), as
+        statements the loop can hold: `x = saved` binds a new name to the saved array before the
+        loop (later statements read it by that name, x takes it after the loop); `x[i] = saved`
+        becomes `_row = saved` before the loop and `x[i] = _row` in it. None for any other
+        statement, or a restore nothing in the run has read."""
+        if not (isinstance(stmt, gast.Assign) and _is_restore(stmt.value)):
+            return None
+        target = stmt.targets[0]
+        if isinstance(target, gast.Name):
+            name = target.id
+            if name not in self.accessed or name in self.local or name in self.views or \
+                    name in self.hoisted_values or name in self.renamed:
+                return None
+            fresh = self.c.namer.fresh(f"{name}_restored")
+            self.c.types[fresh] = self.c.ty(name)
+            self.restored[fresh] = name
+            self.renamed[name] = fresh
+            return [templates.make_assign(fresh, stmt.value)]
+        rank = self._sliced_rank(target) if isinstance(target, gast.Subscript) else None
+        if rank is None or not isinstance(target.value, gast.Name) or \
+                self.c.groups.get(target.value.id, target.value.id) not in self.accesses:
+            return None
+        row = self.c.namer.fresh("_row")
+        self.c.types[row] = valuetypes.Ty("f", rank)
+        self.restored[row] = templates.to_source(target)
+        return [templates.make_assign(row, stmt.value),
+                gast.Assign(targets=[target], value=make_name(row), type_comment=None)]
 
     def _classify(self, stmt):
         if templates.is_comment(stmt):
@@ -227,6 +276,14 @@ class _Run:
             stmt = templates.renamed(stmt, self.renamed)
         if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
             return stmt
+        value = stmt.value
+        if isinstance(value, gast.Call) and len(value.args) == 1 and not value.keywords and \
+                isinstance(value.args[0], gast.Name) and \
+                (value.args[0].id in self.local or value.args[0].id in self.views) and \
+                templates.to_source(value.func) == f"{self.c.np}.zeros_like":
+            # (zeros of an array of the run: the fill kn.sum_adjoint(0.0, a, None) writes)
+            return templates.make_assign(stmt.targets[0].id, templates.fill(
+                "kn.sum_adjoint(0.0, a, None)", a=make_name(value.args[0].id)))
         name, value = stmt.targets[0].id, stmt.value
         ty = self.c.ty(name)
         if (name, (0,) * ty.ndim) in self.extents and ty.kind == "f" and ty.ndim > 0 and \
@@ -241,7 +298,8 @@ class _Run:
 
     def _assign(self, name, value):
         ty = self.c.ty(name)
-        if name in self.accessed and not self._bound_again(name, value) or \
+        if name in self.accessed and not self._bound_again(name, value) and \
+                not self._assigned_again(name, value) or \
                 any(isinstance(n, gast.Name) and n.id == name for n in templates.walk(value)):
             return None  # (x = x * y: the loop would read the new array it writes)
         if _whole_sum(value, self.c.np) is not None and ty.kind == "f" and ty.ndim == 0:
@@ -293,7 +351,7 @@ class _Run:
                     return None
                 late = True
         self.hoisted_reads |= reads
-        if name is not None:
+        if name is not None and not self._bound_again(name, value):
             self.hoisted_values = {n: v for n, v in self.hoisted_values.items()
                                    if name not in v[1]}
             if name not in reads:
@@ -315,6 +373,15 @@ class _Run:
         """Whether a hoisted statement of the run bound `name` to `value` (`w = p[2 * i]`
         recomputed), and nothing it reads changed since."""
         return self.hoisted_values.get(name, (None,))[0] == templates.to_source(value)
+
+    def _assigned_again(self, name, value):
+        """Can an array the run assigned elementwise take a new elementwise value (the reverse
+        sweep recomputes `_t = a * b` before each adjoint reading it)? Each element then takes
+        its values in the statements' order, as the arrays did, unless another name stands for
+        the first value, or the new value is another array under this name (an alias is
+        resolved wherever the loop reads the name)."""
+        return name in self.local and name not in self.views.values() and \
+            not isinstance(value, gast.Name)
 
     def _hoist_restore(self, stmt):
         """A restore the run has not read the old value of: it runs before the loop."""
@@ -454,10 +521,18 @@ class _Run:
 
     def _operand(self, name, cuts):
         """An outside array indexed by the loop: its shape class must be the run's."""
-        if self.c.assumed is not None and name in self.c.assumed:
-            cls, self.assumes = "assumed " + self.c.assumed[name], True
+        original = self.restored.get(name, name)  # (a restored array has the shape it had)
+        if original in self.sliced or any(key == original for key, *_ in self.pending):
+            # a row restored into a slice taken to have the loop's shape: checked at entry
+            if self.cls is None or any(cuts):
+                raise _Refused
+            self.anchored = True
+            self._extent(name, cuts)
+            return
+        if self.c.assumed is not None and original in self.c.assumed:
+            cls, self.assumes = "assumed " + self.c.assumed[original], True
         else:
-            cls = self.known.get(name, self.classes.get(name))
+            cls = self.known.get(original, self.classes.get(original))
         if cls is None:
             raise _Refused
         root, outer = typeinfer.split_slice_class(cls, len(cuts))
@@ -559,8 +634,7 @@ class _Run:
         c = self.c
         # (an array read after the loop, or by a statement hoisted before it (its earlier
         # value), stays an array)
-        materialized = {n for n in self.local if c.counts.get(n, 0) > self._uses_in_run(n) or
-                        n in self.hoisted_reads}
+        materialized = {n for n in self.local if self._read_after(n) or n in self.hoisted_reads}
         aliases_after = [(n, b) for n, b in self.views.items()
                          if c.counts.get(n, 0) > self._uses_in_run(n)]
         materialized |= {b for _, b in aliases_after} | set(self.renamed.values())
@@ -585,6 +659,7 @@ class _Run:
                 body=[templates.fill_stmt("rt.assumption_failed()" if self.assumes else
                                           "rt.fusion_mismatch()")], orelse=[]))
         rewrite = _Elements(self, index, materialized, sliced)
+        allocated = set()
         for kind, stmt in self.stmts:
             if kind == "proven":
                 continue
@@ -610,10 +685,12 @@ class _Run:
                 value = fill[0] if fill is not None else stmt.value
                 value = rewrite.visit(anno.deepcopy(value))
                 if name in materialized:
-                    before.append(templates.fill_stmt(
-                        "t = np.empty(s)", t=make_name(name, gast.Store()),
-                        np=make_name(c.np), s=gast.Tuple(
-                            elts=[make_name(s) for s in sizes], ctx=gast.Load())))
+                    if name not in allocated:
+                        allocated.add(name)
+                        before.append(templates.fill_stmt(
+                            "t = np.empty(s)", t=make_name(name, gast.Store()),
+                            np=make_name(c.np), s=gast.Tuple(
+                                elts=[make_name(s) for s in sizes], ctx=gast.Load())))
                     body.append(templates.make_assign(rewrite.element(name, gast.Store()),
                                                       value))
                 else:
@@ -643,9 +720,69 @@ class _Run:
         anno.setanno(loop[0], "fused_loop", True)  # (parallel=True may run it in chunks)
         return hoisted + before + loop + after
 
+    def _read_after(self, name):
+        """May a statement after the run read `name` as the run leaves it? (The run assigns
+        its arrays before it reads them.)"""
+        start, end = self.span
+        if start is None or end is None:
+            return self.c.counts.get(name, 0) > self._uses_in_run(name)
+        return self.c.places.read_after(name, start, end)
+
     def _uses_in_run(self, name):
         return sum(1 for _, stmt in self.stmts for n in templates.walk(stmt)
                    if isinstance(n, gast.Name) and n.id == name)
+
+
+class _Places:
+    """Where each statement sits in the text: its place (the order of the text), the blocks
+    around it; the places reading each name and those assigning it whole; each loop's first
+    and last place."""
+
+    def __init__(self, body):
+        self.of, self.chain, self.reads, self.kills, self.loops = {}, [], {}, {}, []
+        self._visit(body, ())
+
+    def _visit(self, block, around):
+        for index, stmt in enumerate(block):
+            k = self.of[id(stmt)] = len(self.chain)
+            self.chain.append(around + ((id(block), index),))
+            compound = isinstance(stmt, (gast.For, gast.While, gast.If))
+            header = [getattr(stmt, f) for f in ("test", "iter", "target")
+                      if getattr(stmt, f, None) is not None] if compound else stmt
+            for node in templates.walk(header):
+                if isinstance(node, gast.Name) and (isinstance(node.ctx, gast.Load) or
+                                                    isinstance(stmt, gast.AugAssign)):
+                    self.reads.setdefault(node.id, []).append(k)
+            if isinstance(stmt, gast.Assign):
+                for target in stmt.targets:
+                    for node in target.elts if isinstance(target, gast.Tuple) else [target]:
+                        if isinstance(node, gast.Name):
+                            self.kills.setdefault(node.id, []).append(k)
+            if compound:
+                self._visit(stmt.body, self.chain[k])
+                self._visit(stmt.orelse, self.chain[k])
+                if not isinstance(stmt, gast.If):
+                    self.loops.append((k, len(self.chain) - 1))
+
+    def dominates(self, w, k):
+        """Does every path to the statement at place k pass the one at place w first (w sits
+        before k in a block around k, or in k's own)?"""
+        block, index = self.chain[w][-1]
+        return any(b == block and i > index for b, i in self.chain[k])
+
+    def read_after(self, name, start, end):
+        """May a statement after places start..end read `name` as they leave it: a read later
+        in the text that no assignment after `end` comes before on every path, or a read in a
+        loop around them (its next trip)?"""
+        for k in self.reads.get(name, ()):
+            if start <= k <= end:
+                continue
+            if k > end and not any(end < w < k and self.dominates(w, k)
+                                   for w in self.kills.get(name, ())):
+                return True
+            if k < start and any(a < k for a, b in self.loops if a < start and end <= b):
+                return True
+        return False
 
 
 def _extent(name, axis, cut):
@@ -691,6 +828,14 @@ class _Elements(gast.NodeTransformer):
         if view is None:
             return self.element(self.sliced[templates.to_source(node)], ctx or gast.Load())
         return self.element(view[0], ctx or gast.Load(), view[1])
+
+
+def _copied(state):
+    """A copy of a run's attributes deep enough that accepting statements leaves it alone."""
+    copy = {k: (dict(v) if isinstance(v, dict) else set(v) if isinstance(v, set) else
+                list(v) if isinstance(v, list) else v) for k, v in state.items()}
+    copy["accesses"] = {k: set(v) for k, v in state["accesses"].items()}
+    return copy
 
 
 class _Refused(Exception):

@@ -227,7 +227,8 @@ class SavePlanner:
                 continue
             if self.ty(name).ndim == 0 and name not in view_of or \
                     isinstance(stmt.value, gast.Subscript) and \
-                    self.index_kind(stmt.value.slice) == "basic":  # a view: free to make again
+                    self.index_kind(stmt.value.slice) == "basic" or \
+                    self._elementwise_array(name, stmt.value):  # (a view: free to make again)
                 self._cheap[name] = (defs[0], stmt)
         for name, (d, stmt) in sorted(self._cheap.items(), key=lambda c: c[1][0], reverse=True):
             reads = self.reads.get(name, [])
@@ -255,7 +256,8 @@ class SavePlanner:
             return None  # not at its own adjoint, nor later in its block (inside ifs only)
         cost = _cost(stmt)
         for n in names_read(stmt.value):
-            if not self._unchanged_between(n, d[:k], d[k], p[k]):
+            if not self._unchanged_between(n, d[:k], d[k], p[k]) or \
+                    self._stored_between(self.aliases.shares.get(n, ()), d[:k], d[k], p[k]):
                 return None
             if not self._saves_affordable(n, p, d):
                 more = self._recompute_cost(n, p)
@@ -264,6 +266,17 @@ class SavePlanner:
                 cost += more
         return cost
 
+    def _elementwise_array(self, name, value):
+        """Is `name` a new array of one arithmetic operation per element of its operands
+        (`d * a`, `1.0 - a`, `-a`), sharing its memory with no other name? Recomputing it
+        costs what saving it costs per element, less the save's copy and its buffer."""
+        if not self.ty(name).is_array or name in self.aliases.shares:
+            return False
+        if isinstance(value, gast.UnaryOp):
+            return isinstance(value.operand, gast.Name)
+        return isinstance(value, gast.BinOp) and not isinstance(value.op, gast.MatMult) and \
+            all(isinstance(v, (gast.Name, gast.Constant)) for v in (value.left, value.right))
+
     def _simple_at(self, path):
         return not isinstance(self.statement_at(path), (gast.If, gast.For, gast.While))
 
@@ -271,6 +284,12 @@ class SavePlanner:
         """Does no definition of `name` in `block` sit after statement `start`, up to `end`?"""
         return not any(e[:len(block)] == block and start < e[len(block)] <= end
                        for e in self.defs.get(name, []))
+
+    def _stored_between(self, names, block, start, end):
+        """Does a store into one of the arrays `names` sit in `block` after statement `start`,
+        up to `end`? (It changes the memory of every name sharing theirs.)"""
+        return any(e[:len(block)] == block and start < e[len(block)] <= end and
+                   self.stores_into(e, name) for name in names for e in self.defs.get(name, []))
 
     def _saves_affordable(self, name, p, d):
         """Would reading `name` at `p` need only saves made already, or new scalar saves at
