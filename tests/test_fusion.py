@@ -473,3 +473,24 @@ def test_hessian_vector_products_of_row_loops(fn, rng):
         grad = srcad.grad(fn, jit=False)
         fd = (grad(w + 1e-6 * v, x) - grad(w - 1e-6 * v, x)) / 2e-6
         np.testing.assert_allclose(srcad.hvp(fn)(w, x, v), fd, rtol=1e-5, atol=1e-6)
+
+
+def columns_added_by_broadcasting(x, w):
+    z = np.zeros((x.shape[0], 3))
+    for k in range(3):
+        z[:, k:] += x[:, None] * w[k:k + 1]
+    return np.sum(z * z)
+
+
+def test_a_product_read_for_its_shape_alone_saves_its_shape(rng):
+    """The adjoint of `z[:, k:] += p` reads the product p only for the shape it is summed back
+    to: each trip saves p's shape, not p, and the reverse sweep does not compute p again (the
+    ADBench GMM's gradient did, over n x K x d, when arrays of one operation began to be
+    recomputed)."""
+    x, w = rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 3)
+    source = srcad.source(srcad.grad(columns_added_by_broadcasting, wrt=(0, 1)), x, w)
+    reverse = source.split("# reverse sweep")[1]
+    assert "rt.save_shape" in source and " * " not in "".join(
+        line for line in reverse.splitlines() if re.match(r"\s*_t\d+ = ", line)), source
+    grads = srcad.grad(columns_added_by_broadcasting, wrt=(0, 1))(x, w)
+    check.compare(columns_added_by_broadcasting, (x, w), [0, 1], grads)

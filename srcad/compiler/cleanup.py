@@ -929,7 +929,7 @@ def save_shapes_only(fn_def, ctx):
     return changed
 
 
-def _read_for_its_shape(call):
+def read_for_its_shape(call):
     """The argument of `call` it reads only the shape of: `x` in `rt.unbroadcast(g, x)`,
     `rt.unbroadcast_copy(g, x)` and `kn.sum_adjoint(g, x, None)`; else None."""
     if (_is_runtime(call, "unbroadcast") or _is_runtime(call, "unbroadcast_copy")) and \
@@ -1003,7 +1003,7 @@ def _row_saves(saves, buf):
 
 def _read_for_its_shape_only(reverse, name, pops):
     """Does the reverse sweep read `name` only for its shape (apart from restoring it)?"""
-    shape_reads = {id(_read_for_its_shape(c)) for c in walk(reverse)}
+    shape_reads = {id(read_for_its_shape(c)) for c in walk(reverse)}
     pop_targets = {id(p.targets[0]) for p in pops}
     return not any(isinstance(n, gast.Name) and n.id == name and
                    id(n) not in shape_reads | pop_targets for n in walk(reverse))

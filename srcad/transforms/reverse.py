@@ -43,6 +43,7 @@ from ..compiler import anno, templates, typeinfer, valuetypes
 from .. import rules, runtime
 from ..compiler.activity import diff_inputs
 from ..compiler.aliasing import is_fresh
+from ..compiler.cleanup import read_for_its_shape
 from ..errors import UnsupportedError, UserCodeError
 from ..compiler.frontend import Ref, is_custom_vjp
 from ..compiler.normalize import call_parts
@@ -138,6 +139,7 @@ class Differentiator(SavePlanner):
         self.inits = {}  # block path -> [names whose adjoint starts there]
         self.recompute = {}  # block path -> [names the reversed block recomputes first]
         self.recompute_at_use = {}  # name -> (path, definition) rerun before adjoints reading it
+        self.shape_reads = {}  # name -> paths whose adjoint reads only its shape
         self.shapes = typeinfer.shape_classes(core.tree, types, _broadcasting, core.same_shapes)
         self.assumed = {}  # name -> the class its shape is assumed to share (checked)
         self.joined = {}  # a class of shape_classes -> the class it was joined into
@@ -220,6 +222,8 @@ class Differentiator(SavePlanner):
             for name in names_read(s):
                 if not self.is_adjoint_name(name):
                     self.read(name, path)
+        for name in _read_for_shapes_only(out):
+            self.shape_reads.setdefault(name, set()).add(path)
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
             self.define(stmt.targets[0].id, path)
             inputs = diff_inputs(stmt.value)
@@ -1459,3 +1463,15 @@ def mark_assumed(fn, shapes, derivatives):
     the name of its adjoint or tangent})."""
     anno.setanno(fn, "assumed", {**shapes, **{derivatives[n]: c for n, c in shapes.items()
                                               if n in derivatives}})
+
+
+def _read_for_shapes_only(stmts):
+    """The names `stmts` read only for their shapes (the operand an adjoint is summed back to):
+    cleanup saves their shapes alone, cheaper than recomputing them."""
+    shape_args = {id(a) for n in templates.walk(stmts) if isinstance(n, gast.Call)
+                  for a in [read_for_its_shape(n)] if isinstance(a, gast.Name)}
+    only = {}
+    for n in templates.walk(stmts):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            only[n.id] = only.get(n.id, True) and id(n) in shape_args
+    return {name for name, shape in only.items() if shape}

@@ -270,8 +270,9 @@ class SavePlanner:
         """Is `name` a new array of one arithmetic operation per element of its operands
         (`d * a`, `1.0 - a`, `-a`), sharing its memory with no other name? Recomputing it
         costs what saving it costs per element, less the save's copy and its buffer."""
-        if not self.ty(name).is_array or name in self.aliases.shares:
-            return False
+        if not self.ty(name).is_array or name in self.aliases.shares or \
+                set(self.reads.get(name, ())) <= self.shape_reads.get(name, set()):
+            return False  # (read for its shape alone: the shape is saved)
         if isinstance(value, gast.UnaryOp):
             return isinstance(value.operand, gast.Name)
         return isinstance(value, gast.BinOp) and not isinstance(value.op, gast.MatMult) and \
