@@ -16,12 +16,13 @@ reads like a user's. Everything here differentiates that function again:
 import inspect
 import itertools
 import types
+import warnings
 
 import numpy as np
 
 from . import api
 from .compiler import frontend, outputs, pytrees
-from .errors import ShapeAssumptionFailed, UnsupportedError, UserCodeError
+from .errors import FallbackWarning, ShapeAssumptionFailed, UnsupportedError, UserCodeError
 
 
 # (f, wrt, the call's types) -> the _Specialization holding f's generated tangent function,
@@ -104,6 +105,7 @@ class Hvp:
         self.jit = jit
         self._made = {}
         self._by_types = {}  # api._call_key of a call -> (the tangent's spec, outer gradient)
+        self._warned = False
         self.__qualname__ = f"hvp({self.code.g.fn.__qualname__})"
 
     def __repr__(self):
@@ -157,13 +159,30 @@ class Hvp:
         return outer(*args)[0]
 
     def evaluate(self, bound, v, remember=None):
-        outer, call_args, spec = self.outer_gradient(bound, v)
+        try:
+            outer, call_args, spec = self.outer_gradient(bound, v)
+        except UnsupportedError as exc:
+            return self.on_tape(bound, v, exc)
         hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
         if remember is not None and not spec.generated.hidden_refs and \
                 len(call_args) == len(bound) + 1 and \
                 all(a is b for a, b in zip(call_args, (*bound, v), strict=True)):
             self._by_types[remember] = (spec, outer)
         return hv
+
+    def on_tape(self, bound, v, exc):
+        """H v from the runtime tape (the gradient recorded, then differentiated) where the
+        source transform refuses f's code (`exc`), with a FallbackWarning saying why, once."""
+        g = self.code.g
+        index = g.wrt_index[0]
+        if not isinstance(bound[index], (int, float, np.ndarray)):
+            raise exc  # (a structured argument; v's shape is checked before the transform)
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
+                          f"{exc}", FallbackWarning, stacklevel=4)
+        from .tape import run as tape_run
+        return tape_run.hvp(getattr(g.fn, "__srcad_calls__", g.fn), bound, index, v)
 
     def source(self, /, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments (float
@@ -654,5 +673,6 @@ def hvp(fn, wrt=0, *, jit=True):
     """The Hessian-vector product of scalar `fn` w.r.t. argument `wrt`: `hvp(f)(*args, v)` is
     H @ v (the shape of the argument), without forming H; `srcad.source(hvp(f), *args, v)`
     prints its code. Generated as the gradient of f's generated jvp, compiled as one Numba
-    function."""
+    function; where the source transform refuses f's code, computed on the runtime tape with a
+    FallbackWarning."""
     return Hvp(fn, wrt, jit)

@@ -840,3 +840,56 @@ def test_a_forward_jacobian_is_an_array_of_its_own(rng):
         J = srcad.jacobian(fn, mode="fwd")(x)
         assert J.flags.writeable
         J[0, 0] = 5.0
+
+
+# ---- hvp on the tape where the source transform refuses f ---------------------------------
+
+def rows_written_through_a_view(x, steps):
+    h = np.zeros((steps + 1, x.shape[0]))
+    h[0] = x
+    for i in range(steps):
+        r = h[i]
+        h[i + 1] = r * 2.0
+        r *= x  # (a write through a view the source transform refuses)
+        h[i + 1] += r
+    return np.sum(np.sin(h) * h)
+
+
+def nested_sines(x, depth):
+    if depth == 0:
+        return np.sum(np.sin(x) * x)
+    return nested_sines(x * 1.1, depth - 1)
+
+
+@srcad.custom_vjp
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+softplus.defvjp(lambda g, ans, x: (g / (1.0 + np.exp(-x)),))
+
+
+def softplus_weighted(x, scale):
+    return np.sum(softplus(x) * x) * scale
+
+
+@pytest.mark.parametrize("fn", [rows_written_through_a_view, nested_sines, softplus_weighted],
+                         ids=lambda f: f.__name__)
+def test_hvp_runs_on_the_tape_where_the_source_transform_refuses(fn, rng):
+    """A view written in place, recursion, a custom_vjp with no jvp: the gradient falls back to
+    the tape, and so does the hvp (its gradient recorded, then differentiated), with one
+    FallbackWarning naming the reason; the numbers match differences of the tape's gradient."""
+    hvp = srcad.hvp(fn)
+    grad = srcad.grad(fn, mode="tape")
+    for n in (4, 1):
+        x, v = rng.uniform(0.2, 1.0, n), rng.uniform(-1, 1, n)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hv = hvp(x, 2, v)
+        assert [w.category for w in caught] == ([srcad.FallbackWarning] if n == 4 else []), \
+            [str(w.message) for w in caught]
+        assert "runtime tape" in str(caught[0].message) if caught else True
+        fd = (grad(x + 1e-6 * v, 2) - grad(x - 1e-6 * v, 2)) / 2e-6
+        np.testing.assert_allclose(hv, fd, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        hvp(x, 2, v[:0])

@@ -89,6 +89,27 @@ def vjp(fn, args, wrt, has_aux=False):
     return (plain, pullback, aux) if has_aux else (plain, pullback)
 
 
+def hvp(fn, args, index, v):
+    """The Hessian of scalar fn w.r.t. argument `index` (a number or an array) times `v`, on
+    the tape: the gradient recorded as it is computed (create_graph), then the gradient of
+    <gradient, v>. Returns H v shaped like the argument (a float for a number)."""
+    with _collector_paused():
+        out, leaves = _trace(fn, args, (index,))
+        value = _output_value(out, fn)
+        if value.size != 1:
+            raise TypeError(f"{_qualname(fn)} returned an array of shape {value.shape}; hvp "
+                            "takes a function with a scalar output")
+        leaf = leaves[index]
+        product = None
+        if isinstance(out, Tensor) and out.requires_grad:
+            g, = engine.grad([out], [leaf], [None], None, True, True)
+            if g is not None and g.requires_grad:
+                inner = (g * new(np.asarray(v, dtype=leaf._value.dtype))).sum()
+                product, = engine.grad([inner], [leaf], [None], None, False, True)
+        leaf._grad = product
+    return _grad(args[index], leaf)
+
+
 def _trace(fn, args, wrt):
     """Call fn on tensors: returns its output and {argument index: leaf tensor}."""
     for i in wrt:
