@@ -314,7 +314,11 @@ class Hessian:
         basis = _basis(x)
         columns = []
         for e in itertools.islice(basis, 1):
-            outer, call_args, spec = self.product.outer_gradient(bound, e)
+            try:
+                outer, call_args, spec = self.product.outer_gradient(bound, e)
+            except UnsupportedError as exc:  # (on the tape, a column at a time)
+                columns = [np.ravel(self.product.on_tape(bound, u, exc)) for u in _basis(x)]
+                return np.stack(columns, axis=1).reshape(x.shape + x.shape)
             _refuse_writes_of_data(spec, self.__qualname__)
             columns.append(np.ravel(_restructure(outer(*call_args), x)))
         direct = outer._last.direct() if columns and outer._last is not None and \

@@ -877,8 +877,9 @@ def softplus_weighted(x, scale):
                          ids=lambda f: f.__name__)
 def test_hvp_runs_on_the_tape_where_the_source_transform_refuses(fn, rng):
     """A view written in place, recursion, a custom_vjp with no jvp: the gradient falls back to
-    the tape, and so does the hvp (its gradient recorded, then differentiated), with one
-    FallbackWarning naming the reason; the numbers match differences of the tape's gradient."""
+    the tape, and so do the hvp (its gradient recorded, then differentiated) and the Hessian,
+    with one FallbackWarning naming the reason; the numbers match differences of the tape's
+    gradient."""
     hvp = srcad.hvp(fn)
     grad = srcad.grad(fn, mode="tape")
     for n in (4, 1):
@@ -893,3 +894,8 @@ def test_hvp_runs_on_the_tape_where_the_source_transform_refuses(fn, rng):
         np.testing.assert_allclose(hv, fd, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         hvp(x, 2, v[:0])
+    x, v = rng.uniform(0.2, 1.0, 3), rng.uniform(-1, 1, 3)
+    with pytest.warns(srcad.FallbackWarning, match="runtime tape"):
+        hessian = srcad.hessian(fn)(x, 2)  # (a column at a time)
+    np.testing.assert_allclose(hessian, hessian.T, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hessian @ v, hvp(x, 2, v), rtol=1e-10, atol=1e-12)
