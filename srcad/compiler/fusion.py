@@ -86,8 +86,7 @@ def _fuse_block(stmts, context):
             end -= 1
         if run.worth_fusing():
             done = stmts[i:end]  # (not run.stmts: a restore may be two of them)
-            run.span = (context.places.of.get(id(stmts[i])),
-                        context.places.of.get(id(stmts[end - 1])))
+            run.span = (context.places.of[id(stmts[i])], context.places.of[id(stmts[end - 1])])
             out.extend(run.emit())
         else:  # (a run of statements none elementwise: none of them starts one, but the last)
             done = stmts[i:max(i + 1, j - 1)] if not run.elementwise else stmts[i:i + 1]
@@ -180,7 +179,7 @@ class _Run:
         self.hoisted_values = {}
         self.late = set()  # views of arrays the loop writes, hoisted
         self.renamed = {}  # an outside array the run read, then bound again -> its new name
-        self.span = (None, None)  # the places of its first and last statements in the text
+        self.span = None  # the places of its first and last statements in the text
         self.restored = {}  # a name bound to a restored array -> the array or slice restored
         self.elementwise = 0
 
@@ -194,7 +193,7 @@ class _Run:
             try:
                 for s in stmts:
                     self.pending, self.anchored = [], False
-                    s = self._renaming(s)
+                    s = self._zeros_as_fill(self._renaming(s))
                     kind = self._classify(s)
                     if kind is None:
                         raise _Refused
@@ -267,6 +266,19 @@ class _Run:
             return "store"
         return None
 
+    def _zeros_as_fill(self, stmt):
+        """`z = np.zeros_like(a)` of an array `a` of the run as the fill `kn.sum_adjoint(0.0,
+        a, None)`, a zero in the loop (only of the run's arrays: they are float64)."""
+        value = getattr(stmt, "value", None)
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                isinstance(value, gast.Call) and len(value.args) == 1 and not value.keywords \
+                and isinstance(value.args[0], gast.Name) and \
+                (value.args[0].id in self.local or value.args[0].id in self.views) and \
+                templates.to_source(value.func) == f"{self.c.np}.zeros_like":
+            return templates.make_assign(stmt.targets[0].id, templates.fill(
+                "kn.sum_adjoint(0.0, a, None)", a=make_name(value.args[0].id)))
+        return stmt
+
     def _renaming(self, stmt):
         """`stmt` reading the names bound again in the run by their new names; an elementwise
         value bound to an outside array the loop reads whole (`bx = b * w` after `... bx[i]
@@ -276,14 +288,6 @@ class _Run:
             stmt = templates.renamed(stmt, self.renamed)
         if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
             return stmt
-        value = stmt.value
-        if isinstance(value, gast.Call) and len(value.args) == 1 and not value.keywords and \
-                isinstance(value.args[0], gast.Name) and \
-                (value.args[0].id in self.local or value.args[0].id in self.views) and \
-                templates.to_source(value.func) == f"{self.c.np}.zeros_like":
-            # (zeros of an array of the run: the fill kn.sum_adjoint(0.0, a, None) writes)
-            return templates.make_assign(stmt.targets[0].id, templates.fill(
-                "kn.sum_adjoint(0.0, a, None)", a=make_name(value.args[0].id)))
         name, value = stmt.targets[0].id, stmt.value
         ty = self.c.ty(name)
         if (name, (0,) * ty.ndim) in self.extents and ty.kind == "f" and ty.ndim > 0 and \
@@ -723,10 +727,7 @@ class _Run:
     def _read_after(self, name):
         """May a statement after the run read `name` as the run leaves it? (The run assigns
         its arrays before it reads them.)"""
-        start, end = self.span
-        if start is None or end is None:
-            return self.c.counts.get(name, 0) > self._uses_in_run(name)
-        return self.c.places.read_after(name, start, end)
+        return self.c.places.read_after(name, *self.span)
 
     def _uses_in_run(self, name):
         return sum(1 for _, stmt in self.stmts for n in templates.walk(stmt)

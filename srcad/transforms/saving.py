@@ -256,8 +256,9 @@ class SavePlanner:
             return None  # not at its own adjoint, nor later in its block (inside ifs only)
         cost = _cost(stmt)
         for n in names_read(stmt.value):
-            if not self._unchanged_between(n, d[:k], d[k], p[k]) or \
-                    self._stored_between(self.aliases.shares.get(n, ()), d[:k], d[k], p[k]):
+            # (an array also changes by a store into a name sharing its memory)
+            if self._defined_between([n], d[:k], d[k], p[k]) or self._defined_between(
+                    self.aliases.shares.get(n, ()), d[:k], d[k], p[k], stores_only=True):
                 return None
             if not self._saves_affordable(n, p, d):
                 more = self._recompute_cost(n, p)
@@ -281,16 +282,12 @@ class SavePlanner:
     def _simple_at(self, path):
         return not isinstance(self.statement_at(path), (gast.If, gast.For, gast.While))
 
-    def _unchanged_between(self, name, block, start, end):
-        """Does no definition of `name` in `block` sit after statement `start`, up to `end`?"""
-        return not any(e[:len(block)] == block and start < e[len(block)] <= end
-                       for e in self.defs.get(name, []))
-
-    def _stored_between(self, names, block, start, end):
-        """Does a store into one of the arrays `names` sit in `block` after statement `start`,
-        up to `end`? (It changes the memory of every name sharing theirs.)"""
+    def _defined_between(self, names, block, start, end, stores_only=False):
+        """Does a definition of one of `names` (with `stores_only`, a store into its elements)
+        sit in `block` after statement `start`, up to `end`?"""
         return any(e[:len(block)] == block and start < e[len(block)] <= end and
-                   self.stores_into(e, name) for name in names for e in self.defs.get(name, []))
+                   (not stores_only or self.stores_into(e, name))
+                   for name in names for e in self.defs.get(name, []))
 
     def _saves_affordable(self, name, p, d):
         """Would reading `name` at `p` need only saves made already, or new scalar saves at
