@@ -15,6 +15,7 @@ reads like a user's. Everything here differentiates that function again:
 
 import inspect
 import itertools
+import numbers
 import types
 import warnings
 
@@ -175,7 +176,7 @@ class Hvp:
         source transform refuses f's code (`exc`), with a FallbackWarning saying why, once."""
         g = self.code.g
         index = g.wrt_index[0]
-        if not isinstance(bound[index], (int, float, np.ndarray)):
+        if not isinstance(bound[index], (numbers.Real, np.ndarray)):
             raise exc  # (a structured argument; v's shape is checked before the transform)
         if not self._warned:
             self._warned = True

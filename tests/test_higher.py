@@ -894,6 +894,10 @@ def test_hvp_runs_on_the_tape_where_the_source_transform_refuses(fn, rng):
         np.testing.assert_allclose(hv, fd, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         hvp(x, 2, v[:0])
+    assert np.array_equal(hvp(x, 2, None), np.zeros_like(x))  # (found by an attack: NaN)
+    if fn is not rows_written_through_a_view:  # (a NumPy scalar falls back too)
+        h32 = hvp(np.float32(0.7), 2, np.float32(1.0))
+        assert isinstance(h32, np.float32) and h32 == pytest.approx(hvp(0.7, 2, 1.0), rel=1e-5)
     x, v = rng.uniform(0.2, 1.0, 3), rng.uniform(-1, 1, 3)
     with pytest.warns(srcad.FallbackWarning, match="runtime tape"):
         hessian = srcad.hessian(fn)(x, 2)  # (a column at a time)

@@ -92,7 +92,8 @@ def vjp(fn, args, wrt, has_aux=False):
 def hvp(fn, args, index, v):
     """The Hessian of scalar fn w.r.t. argument `index` (a number or an array) times `v`, on
     the tape: the gradient recorded as it is computed (create_graph), then the gradient of
-    <gradient, v>. Returns H v shaped like the argument (a float for a number)."""
+    <gradient, v>; v None stands for zeros, as a tangent does. Returns H v shaped like the
+    argument (a float for a number)."""
     with _collector_paused():
         out, leaves = _trace(fn, args, (index,))
         value = _output_value(out, fn)
@@ -101,7 +102,7 @@ def hvp(fn, args, index, v):
                             "takes a function with a scalar output")
         leaf = leaves[index]
         product = None
-        if isinstance(out, Tensor) and out.requires_grad:
+        if isinstance(out, Tensor) and out.requires_grad and v is not None:
             g, = engine.grad([out], [leaf], [None], None, True, True)
             if g is not None and g.requires_grad:
                 inner = (g * new(np.asarray(v, dtype=leaf._value.dtype))).sum()
