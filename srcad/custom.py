@@ -89,9 +89,18 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         return ans
 
     def _tape_vjp(self, g, ans, *args, **keywords):
-        grads = self.vjp(g, ans, *args, **keywords)  # (keyword-only arguments: by keyword)
-        grads = list(grads) if isinstance(grads, tuple) else [grads]
         name = getattr(self.vjp, "__name__", "the vjp")
+        try:
+            grads = self.vjp(g, ans, *args, **keywords)  # (keyword-only: by keyword)
+        except TypeError as exc:
+            if not hasattr(g, "requires_grad"):
+                raise
+            # (create_graph: the tape records the vjp's own operations, for a 2nd derivative)
+            raise TypeError(f"differentiating {name}, the vjp of custom_vjp function "
+                            f"{self.fn.__name__}, for a second derivative: {exc} (give "
+                            f"{self.fn.__name__}.defjvp(...) a forward rule, which hvp and "
+                            "hessian use instead)") from exc
+        grads = list(grads) if isinstance(grads, tuple) else [grads]
         if len(grads) != len(args):
             raise TypeError(f"{name} returns {len(grads)} adjoint(s) for {len(args)} "
                             "argument(s) (a tuple, one per argument)")

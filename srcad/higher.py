@@ -15,7 +15,6 @@ reads like a user's. Everything here differentiates that function again:
 
 import inspect
 import itertools
-import numbers
 import types
 import warnings
 
@@ -126,6 +125,9 @@ class Hvp:
         try:
             bound = self.code.g.bind(tuple(primal), kwargs)
         except TypeError as exc:
+            if _binds(self.code.g.signature, args, kwargs):
+                raise TypeError(f"srcad.hvp of {self.code.g.fn.__qualname__} was given f's "
+                                "arguments but no direction v: hvp(f)(*args, v)") from None
             raise TypeError(f"srcad.hvp of {self.code.g.fn.__qualname__}: {exc} (it takes f's "
                             "arguments, then v, the direction, last: hvp(f)(*args, v))") from None
         return bound, _unshared(v, primal)
@@ -176,8 +178,6 @@ class Hvp:
         source transform refuses f's code (`exc`), with a FallbackWarning saying why, once."""
         g = self.code.g
         index = g.wrt_index[0]
-        if not isinstance(bound[index], (numbers.Real, np.ndarray)):
-            raise exc  # (a structured argument; v's shape is checked before the transform)
         if not self._warned:
             self._warned = True
             warnings.warn(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
@@ -191,6 +191,14 @@ class Hvp:
         args = _or_floats(args, kwargs, len(self.code.g.params) + 1)
         outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
         return api.source(outer, *call_args)
+
+
+def _binds(signature, args, kwargs):
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
 
 
 def _or_floats(args, kwargs, count):

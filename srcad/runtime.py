@@ -458,6 +458,18 @@ def check_divisor(divisor, where):
         raise IntegerDivisionByZero(where)
 
 
+def only_adjoint(adjoints):
+    """The adjoint a custom vjp of one argument returns, alone or in a 1-tuple."""
+    return adjoints[0] if isinstance(adjoints, tuple) else adjoints
+
+
+@overload(only_adjoint, inline="always")
+def _only_adjoint(adjoints):
+    if isinstance(adjoints, types.BaseTuple):
+        return lambda adjoints: adjoints[0]
+    return lambda adjoints: adjoints
+
+
 def check_adjoint(adjoint, x, where):
     """Raise ValueError unless a custom vjp's `adjoint` has the shape of its argument `x`."""
     if np.shape(adjoint) != np.shape(x):

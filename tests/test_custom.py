@@ -471,3 +471,35 @@ def test_a_custom_vjp_function_differentiated_directly(rng):
                                    rtol=1e-12)
     assert srcad.grad(softplus_direct, mode="tape")(0.3) == pytest.approx(1 / (1 + np.exp(-0.3)))
     assert srcad.grad(softplus_direct)(0.3, 2.0) == pytest.approx(2 / (1 + np.exp(-0.6)))
+
+
+@srcad.custom_vjp
+def softsign(x):
+    return x / (1.0 + np.abs(x))
+
+
+softsign.defvjp(lambda g, ans, x: (g / (1.0 + np.abs(x)) ** 2,))  # (a 1-tuple, as JAX asks)
+
+
+@srcad.custom_vjp
+def cubic_poly(x):
+    return np.polyval([1.0, 0.0, 2.0, 0.0], x)  # (Numba has no np.polyval: Python runs)
+
+
+cubic_poly.defvjp(lambda g, ans, x: (g * np.polyval([3.0, 0.0, 2.0], x),))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_a_vjp_of_one_argument_may_return_a_one_tuple(mode, jit, rng):
+    """The source transform took a vjp's 1-tuple for the adjoint itself: Numba refused it and
+    the generated Python raised a shape error (1, n) (found by an attack); its type is read
+    where it can be inferred, else the call tells."""
+    x = rng.uniform(-1, 1, 4)
+    np.testing.assert_allclose(
+        srcad.grad(lambda x: np.sum(softsign(x) * x), mode=mode, jit=jit)(x),
+        x / (1 + np.abs(x)) + x / (1 + np.abs(x)) ** 2, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        np.testing.assert_allclose(
+            srcad.grad(lambda x: np.sum(cubic_poly(x)), mode=mode, jit=jit)(x), 3 * x**2 + 2,
+            rtol=1e-12)

@@ -14,7 +14,9 @@ import scipy.special
 
 import srcad
 from srcad import check
+from srcad.compiler import pytrees
 from tests import programs, test_rules
+from tests.test_custom import cubic_poly
 from tests.rule_cases import make_args, short_name, write_module
 
 
@@ -769,8 +771,8 @@ def test_messages_name_the_mistake_in_forward_and_second_order_calls():
     """Found by an attack: a missing direction v was reported as a missing x, and a tangent
     given for an integer argument as "no float argument has a tangent"."""
     x = np.array([0.1, 0.2, 0.3])
-    with pytest.raises(TypeError, match=r"hvp of sum_sine_cubed: missing a required "
-                                        r"argument: 'x' \(it takes f's arguments, then v"):
+    with pytest.raises(TypeError, match=r"hvp of sum_sine_cubed was given f's arguments but "
+                                        r"no direction v"):
         srcad.hvp(sum_sine_cubed)(x)
     with pytest.raises(TypeError, match="argument 0 of cube_sine is a value of type int, which "
                                         "carries no derivative"):
@@ -903,3 +905,46 @@ def test_hvp_runs_on_the_tape_where_the_source_transform_refuses(fn, rng):
         hessian = srcad.hessian(fn)(x, 2)  # (a column at a time)
     np.testing.assert_allclose(hessian, hessian.T, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(hessian @ v, hvp(x, 2, v), rtol=1e-10, atol=1e-12)
+
+
+def nested_sines_of_params(params, x, depth):
+    """A dict and a tuple argument, recursion: only the tape differentiates it."""
+    if depth == 0:
+        w, (a, b) = params["w"], params["ab"]
+        return np.sum(np.sin(w * x) * a) + np.sum(np.cos(b) * w) * params["c"]
+    return nested_sines_of_params(params, x * 1.1, depth - 1)
+
+
+def test_hvp_on_the_tape_of_a_structured_argument(rng):
+    """Found by an attack: a dict or tuple argument got no tape fallback (the transform's
+    refusal was raised). H v comes back in the argument's structure and matches differences of
+    the tape's gradient."""
+    def params_like(n):
+        return {"w": rng.uniform(-1, 1, n), "ab": (rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)),
+                "c": rng.uniform(0.5, 1.0)}
+    p, v, x = params_like(4), params_like(4), rng.uniform(-1, 1, 4)
+    with pytest.warns(srcad.FallbackWarning, match="runtime tape"):
+        hv = srcad.hvp(nested_sines_of_params)(p, x, 2, v)
+    grad = srcad.grad(nested_sines_of_params, mode="tape")
+    leaves, treedef = pytrees.flatten(p)
+    directions = pytrees.flatten(v)[0]
+    along = [treedef.unflatten(a + s * 1e-6 * d for a, d in zip(leaves, directions, strict=True))
+             for s in (1, -1)]
+    fd = [(np.asarray(hi) - lo) / 2e-6 for hi, lo in
+          zip(*(pytrees.flatten(grad(q, x, 2))[0] for q in along), strict=True)]
+    assert isinstance(hv["ab"], tuple) and isinstance(hv["c"], float)
+    for got, want in zip(pytrees.flatten(hv)[0], fd, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="structure"):
+        srcad.hvp(nested_sines_of_params)(p, x, 2, {"w": v["w"]})
+
+
+def test_hvp_says_the_tape_cannot_differentiate_a_custom_vjp(rng):
+    """Found by an attack: the hvp of a custom_vjp with no jvp runs its vjp on the tape; a vjp
+    the tape cannot differentiate (np.polyval) is named, with the way out (defjvp)."""
+    x = rng.uniform(-1, 1, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        with pytest.raises(TypeError, match=r"vjp of custom_vjp function cubic_poly.*defjvp"):
+            srcad.hvp(lambda x: np.sum(cubic_poly(x)))(x, x)
+

@@ -90,25 +90,31 @@ def vjp(fn, args, wrt, has_aux=False):
 
 
 def hvp(fn, args, index, v):
-    """The Hessian of scalar fn w.r.t. argument `index` (a number or an array) times `v`, on
-    the tape: the gradient recorded as it is computed (create_graph), then the gradient of
-    <gradient, v>; v None stands for zeros, as a tangent does. Returns H v shaped like the
-    argument (a float for a number)."""
+    """The Hessian of scalar fn w.r.t. argument `index` (a number, an array, or a tuple, list
+    or dict of those) times `v` (of the argument's structure), on the tape: the gradient
+    recorded as it is computed (create_graph), then the gradient of <gradient, v>; v None
+    stands for zeros, as a tangent does. Returns H v shaped like the argument (a float for a
+    number)."""
     with _collector_paused():
         out, leaves = _trace(fn, args, (index,))
         value = _output_value(out, fn)
         if value.size != 1:
             raise TypeError(f"{_qualname(fn)} returned an array of shape {value.shape}; hvp "
                             "takes a function with a scalar output")
-        leaf = leaves[index]
-        product = None
+        tensors = pytrees.flatten(leaves[index])[0]
+        products = [None] * len(tensors)
         if isinstance(out, Tensor) and out.requires_grad and v is not None:
-            g, = engine.grad([out], [leaf], [None], None, True, True)
-            if g is not None and g.requires_grad:
-                inner = (g * new(np.asarray(v, dtype=leaf._value.dtype))).sum()
-                product, = engine.grad([inner], [leaf], [None], None, False, True)
-        leaf._grad = product
-    return _grad(args[index], leaf)
+            directions = pytrees.flatten(v)[0]
+            grads = engine.grad([out], tensors, [None], None, True, True)
+            terms = [(g * new(np.asarray(d, dtype=t._value.dtype))).sum()
+                     for g, t, d in zip(grads, tensors, directions, strict=True)
+                     if g is not None and g.requires_grad]
+            if terms:
+                products = engine.grad([sum(terms[1:], terms[0])], tensors, [None], None,
+                                       False, True)
+        for t, product in zip(tensors, products, strict=True):
+            t._grad = product
+    return _grads(args, (index,), leaves)[0]
 
 
 def _trace(fn, args, wrt):

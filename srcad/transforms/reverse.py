@@ -415,15 +415,18 @@ class Differentiator(SavePlanner):
         check_custom_arguments(args, keywords, what, loc)
         vjp = func.__srcad_vjp__
         name = user_rule_name(self.core, self.namer, func, "vjp")
-        self.check_custom_result(vjp, z, args, loc)
+        returned = self.check_custom_result(vjp, z, args, loc)
         adj = self.namer.temp("_adj")
         call = gast.Call(func=_name(name), args=[g, _name(z)] + [anno.deepcopy(a) for a in args],
                          keywords=[])
         out = [_assign(adj, call)]
         for k, arg in enumerate(args):
             if isinstance(arg, gast.Name) and arg.id in self.active:
-                part = _name(adj) if len(args) == 1 else \
-                    gast.Subscript(value=_name(adj), slice=_const(k), ctx=gast.Load())
+                part = gast.Subscript(value=_name(adj), slice=_const(k), ctx=gast.Load())
+                if len(args) == 1 and returned.kind == "unknown":  # (a 1-tuple or the adjoint)
+                    part = _expr("rt.only_adjoint(a)", a=_name(adj))
+                elif len(args) == 1 and returned.kind != "tuple":
+                    part = _name(adj)
                 where = f"the adjoint of '{arg.id}' from {vjp.__name__} ({loc})"
                 out.append(gast.Expr(value=_expr("rt.check_adjoint(a, x, w)", a=part, x=arg,
                                                  w=_const(where))))
@@ -432,12 +435,13 @@ class Differentiator(SavePlanner):
 
     def check_custom_result(self, vjp, z, args, loc):
         """A vjp returns one adjoint per argument (a tuple for several), never None for an
-        argument that carries a derivative (checked where its type can be inferred)."""
+        argument that carries a derivative (checked where its type can be inferred). Returns
+        the type it returns."""
         arg_types = [self.ty(a.id) if isinstance(a, gast.Name) else
                      typeinfer.of_value(a.value) for a in args]
         ty = typeinfer.returned_type(vjp, [self.ty(z), self.ty(z)] + arg_types)
         if ty.kind == "unknown":
-            return
+            return ty
         items = ty.items if ty.kind == "tuple" else (ty,)
         if len(args) > 1 and ty.kind != "tuple" or len(items) != len(args):
             raise UserCodeError(f"{loc}: the vjp {vjp.__name__} returns {len(items)} adjoint(s) "
@@ -446,6 +450,7 @@ class Differentiator(SavePlanner):
             if isinstance(arg, gast.Name) and arg.id in self.active and item.kind == "none":
                 raise UserCodeError(f"{loc}: the vjp {vjp.__name__} returns None for '{arg.id}', "
                                 "which carries a derivative here")
+        return ty
 
     def reduce_to(self, expr, expr_ty, name, same_shape_as=None):
         """`expr` (of type `expr_ty`) summed back to the shape of variable `name`; nothing to
