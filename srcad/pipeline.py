@@ -35,9 +35,9 @@ import types
 
 import gast
 
-from .compiler import (activity, aliasing, anno, bools, cleanup, codegen, frontend, fusion,
-                       guards, normalize, optional, outputs, precision, promotion,
-                       structured, templates, typeinfer)
+from .compiler import (activity, aliasing, anno, bools, broadcasts, cleanup, codegen,
+                       frontend, fusion, guards, normalize, optional, outputs, precision,
+                       promotion, structured, templates, typeinfer)
 from . import reuse, rules
 from .transforms import batching, forward, reverse
 from .transforms.parallel import finish_chunks, outline_fused_loops, parallel_products, \
@@ -235,6 +235,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         for fn_def in [grad_def] + chunks:
             fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes,
                         anno.getanno(grad_def, "assumed"))
+            broadcasts.lower(fn_def, typed, np_name, core.namer)
             promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
         for fn_def in [grad_def] + chunks:

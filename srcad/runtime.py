@@ -165,11 +165,16 @@ def _sum_product_to_shape2(a, b, out):
             v = b[bi, 0]
             for k in range(a.shape[1]):
                 out[oi, k] += a[i, k] * v
+        elif along1:
+            s = 0.0
+            for k in range(a.shape[1]):
+                s += a[i, k] * b[bi, k]
+            out[oi, 0] += s
         else:
             s = 0.0
             for k in range(a.shape[1]):
-                s += a[i, k] * b[bi, k if along1 else 0]
-            out[oi, 0] += s
+                s += a[i, k]
+            out[oi, 0] += s * b[bi, 0]
     return out
 
 
@@ -188,11 +193,16 @@ def _sum_product_to_shape3(a, b, out):
                 v = b[bi, bj, 0]
                 for k in range(a.shape[2]):
                     out[oi, oj, k] += a[i, j, k] * v
+            elif along2:
+                s = 0.0
+                for k in range(a.shape[2]):
+                    s += a[i, j, k] * b[bi, bj, k]
+                out[oi, oj, 0] += s
             else:
                 s = 0.0
                 for k in range(a.shape[2]):
-                    s += a[i, j, k] * b[bi, bj, k if along2 else 0]
-                out[oi, oj, 0] += s
+                    s += a[i, j, k]
+                out[oi, oj, 0] += s * b[bi, bj, 0]
     return out
 
 

@@ -51,7 +51,7 @@ def fuse(fn_def, types, np_name, namer, same_shapes=None, assumed=None):
     for total in _sums_out_of_return(fn_def, np_name, namer, types):
         types[total] = typeinfer.FLOAT
     classes = _stable_classes(fn_def, types, np_name, same_shapes)
-    groups = _alias_groups(fn_def, types)
+    groups = alias_groups(fn_def, types)
     counts = {}
     for node in templates.walk(fn_def):
         if isinstance(node, gast.Name):
@@ -972,7 +972,7 @@ def _root(cls):
     return cls.split("[", 1)[0].rstrip("#")
 
 
-def _alias_groups(fn_def, types):
+def alias_groups(fn_def, types):
     """{name: group}: names that may share memory (flow-insensitive): a name bound to another
     name, a view, a list's element, or anything but a new array (numbers share nothing)."""
     parent = {}
