@@ -19,6 +19,7 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     cleanup    simplify the gradient until nothing changes
     precision  for float32 arguments, float32 constants (Numba would promote to float64)
     fusion     or, in float64, runs of elementwise array statements as one loop nest each
+    broadcasts then statements that broadcast arrays of other shapes as loop nests too
     promotion  then an element of a derivative a loop adds into at an unchanging index summed
                in a local
     codegen    render, write the module file, import it (compiler/loading.py: numba.njit

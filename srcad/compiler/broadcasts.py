@@ -98,7 +98,8 @@ class _Lowering:
 
     def update(self, stmt):
         """`t op= e` of a float array `t` (or a basic index of one) and arrays broadcast to its
-        shape, none of which may share memory with it, or a new array `e` (a call's)."""
+        shape, none of which may share memory with it, or by a new array (`e` computed whole
+        first, as NumPy does)."""
         target, value = stmt.target, stmt.value
         if _is_runtime(value, "checked_update", "rt"):  # (broadcast_to checks the same)
             value = value.args[1]
@@ -107,7 +108,7 @@ class _Lowering:
             return None
         out = []
         operands = self.operands(value, rank)
-        if operands is None and isinstance(value, gast.Call) and aliasing.is_fresh(value):
+        if operands is None and aliasing.is_fresh(value):
             held = self.namer.fresh("_update")  # (a new array: computed whole first)
             out.append(templates.make_assign(held, value))
             value = make_name(held)
