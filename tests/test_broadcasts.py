@@ -57,6 +57,14 @@ def update_reading_its_target(z, k):
     return np.sum(y * y)
 
 
+def stored_into_slices(a, r, c):
+    """`t[s] = t[s] + e` (an update) and `t[s] = e` (a store) of broadcast operands."""
+    t = a * 1.0
+    t[:, 1:] = t[:, 1:] + r[None, 1:] * c[:, None]
+    t[1:, :] = np.tanh(c[1:, None] - r[None, :])
+    return np.sum(t * a * t)
+
+
 def int_and_float(x, counts):
     """An integer array among the operands: not lowered (its result is not float64)."""
     t = x[:, None] * counts[None, :] + x[:, None]
@@ -75,6 +83,8 @@ FUNCTIONS = {
                                      rng.normal(size=(k, d)) * 0.5),
     update_reading_its_target: lambda rng, n, k, d: (rng.normal(size=(n, k)),
                                                      rng.normal(size=k - 1 if k > 1 else 0)),
+    stored_into_slices: lambda rng, n, k, d: (rng.normal(size=(n, k)), rng.normal(size=k),
+                                              rng.normal(size=n)),
     int_and_float: lambda rng, n, k, d: (rng.normal(size=n), rng.integers(0, 4, size=k)),
 }
 SHAPES = [(5, 3, 4), (1, 3, 2), (4, 1, 1), (3, 2, 1), (0, 2, 3)]
@@ -90,7 +100,21 @@ def test_broadcast_statements_match_finite_differences(fn, jit, rng):
         check.compare(fn, args, list(wrt), grads, rtol=1e-5, atol=1e-6)
 
 
-LOWERED = [centred_distances, columns_added_in_place, rows_and_columns, four_axes]
+@pytest.mark.parametrize("fn", list(FUNCTIONS), ids=lambda f: f.__name__)
+def test_forward_mode_matches_directional_differences(fn, jit, rng):
+    """Forward mode spreads tangents to their results' shapes (rt.broadcast_tangent): lowered
+    as well."""
+    for n, k, d in SHAPES[:3]:
+        args = FUNCTIONS[fn](rng, n, k, d)
+        tangents = [rng.normal(size=a.shape) if a.dtype.kind == "f" else None for a in args]
+        value, tangent = srcad.jvp(fn, args, tangents, mode="source", jit=jit)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(tangent, check.along(fn, args, tangents, 1e-6),
+                                   rtol=1e-5, atol=1e-6)
+
+
+LOWERED = [centred_distances, columns_added_in_place, rows_and_columns, four_axes,
+           stored_into_slices]
 
 
 @pytest.mark.parametrize("fn", LOWERED, ids=lambda f: f.__name__)

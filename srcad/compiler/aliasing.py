@@ -283,11 +283,12 @@ def _live_before(s, live, out):
 
 # helpers whose result never shares memory with an argument (so it may become an adjoint
 # that is later updated in place)
-FRESH_HELPERS = {"unbroadcast_copy", "unbroadcast_product", "reshape_like", "matmul_adjoint_a",
-                 "matmul_adjoint_b", "full", "zeros_like", "empty", "zeros", "ones", "empty_like", "ones_like",
-                 "full_like", "copy", "outer", "dot", "matmul", "sum", "linspace_weighted",
-                 "sum_adjoint", "mean_adjoint", "prod_adjoint", "extremum_adjoint",
-                 "var_adjoint", "std_adjoint", "cumsum_adjoint", "cumprod_adjoint"}
+FRESH_HELPERS = {"unbroadcast_copy", "unbroadcast_product", "broadcast_tangent", "reshape_like",
+                 "matmul_adjoint_a", "matmul_adjoint_b", "full", "zeros_like", "empty", "zeros",
+                 "ones", "empty_like", "ones_like", "full_like", "copy", "outer", "dot", "matmul",
+                 "sum", "linspace_weighted", "sum_adjoint", "mean_adjoint", "prod_adjoint",
+                 "extremum_adjoint", "var_adjoint", "std_adjoint", "cumsum_adjoint",
+                 "cumprod_adjoint"}
 
 
 def is_fresh(expr):

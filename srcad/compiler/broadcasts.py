@@ -70,23 +70,35 @@ class _Lowering:
                 isinstance(stmt.targets[0], gast.Name):
             return self.assignment(stmt.targets[0].id, stmt.value) or [stmt]
         if isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, UPDATES):
-            return self.update(stmt) or [stmt]
+            return self.update(stmt.target, stmt.op, stmt.value) or [stmt]
+        if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and \
+                isinstance(stmt.targets[0], gast.Subscript):
+            target, value = stmt.targets[0], stmt.value
+            if isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub)) \
+                    and templates.to_source(value.left) == templates.to_source(target):
+                return self.update(target, value.op, value.right) or [stmt]  # (t[s] += e)
+            return self.update(target, None, value) or [stmt]
         return [stmt]
 
     def assignment(self, name, value):
-        """`name = e` of two arrays or more broadcast together, as a new array and a loop."""
+        """`name = e` of two arrays or more broadcast together, or a tangent spread to its
+        result's shape (`rt.broadcast_tangent(e, ans)`), as a new array and a loop."""
         ty = self.ty(name)
         if ty.kind != "f" or not MIN_RANK <= ty.ndim <= MAX_RANK or \
                 name in templates.names_read(value):
             return None
+        spread = _is_runtime(value, "broadcast_tangent", "rt") and \
+            self.array_rank(value.args[1]) == ty.ndim
+        if spread:
+            value, result = value.args
         operands = self.operands(value, ty.ndim)
-        if operands is None or len(operands) < 2 or \
-                max(map(self.array_rank, operands.values())) != ty.ndim:
+        if operands is None or not spread and (len(operands) < 2 or max(
+                map(self.array_rank, operands.values())) != ty.ndim):
             return None
         shape = self.fresh("_shape", Ty("tuple", 0, (INT,) * ty.ndim))
         shapes = [gast.Attribute(value=anno.deepcopy(o), attr="shape", ctx=gast.Load())
-                  for o in operands.values()]
-        out = [templates.make_assign(shape, gast.Call(
+                  for o in ([result] if spread else operands.values())]
+        out = [templates.make_assign(shape, shapes[0] if spread else gast.Call(
             func=self.np_attr("broadcast_shapes"), args=shapes, keywords=[]))]
         out += self.views(operands, make_name(shape), ty.ndim)
         out.append(templates.make_assign(name, gast.Call(
@@ -96,11 +108,10 @@ class _Lowering:
         out.append(self.loop(target, value, operands, make_name(shape), ty.ndim))
         return out
 
-    def update(self, stmt):
-        """`t op= e` of a float array `t` (or a basic index of one) and arrays broadcast to its
-        shape, none of which may share memory with it, or by a new array (`e` computed whole
-        first, as NumPy does)."""
-        target, value = stmt.target, stmt.value
+    def update(self, target, op, value):
+        """`t op= e` (`t = e` for op None) of a float array `t` (or a basic index of one) and
+        arrays broadcast to its shape, none of which may share memory with it, or by a new
+        array (`e` computed whole first, as NumPy does)."""
         if _is_runtime(value, "checked_update", "rt"):  # (broadcast_to checks the same)
             value = value.args[1]
         rank = self.array_rank(target)
@@ -123,7 +134,9 @@ class _Lowering:
             target = make_name(view)
         shape = gast.Attribute(value=make_name(target.id), attr="shape", ctx=gast.Load())
         out += self.views(operands, shape, rank)
-        into = gast.AugAssign(target=make_name(target.id, gast.Store()), op=stmt.op, value=None)
+        into = gast.Assign(targets=[make_name(target.id, gast.Store())], value=None,
+                           type_comment=None) if op is None else \
+            gast.AugAssign(target=make_name(target.id, gast.Store()), op=op, value=None)
         out.append(self.loop(into, value, operands, shape, rank))
         return out
 

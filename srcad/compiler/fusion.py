@@ -31,6 +31,7 @@ import gast
 import numpy as np
 
 from . import anno, templates, typeinfer, valuetypes
+from .aliasing import is_fresh
 from .cleanup import _is_runtime
 from .templates import make_const, make_name
 
@@ -1033,8 +1034,8 @@ def _is_restore(value):
 
 def _fresh(value):
     """A value that is certainly a new array (or a scalar)."""
-    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Constant)):
+    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Constant)) or is_fresh(value):
         return True
     return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
         (value.func.attr in NEW_ARRAYS or value.func.attr in ELEMENTWISE or
-         value.func.attr in ("sum", "sum_adjoint", "sigmoid"))
+         value.func.attr == "sigmoid")
