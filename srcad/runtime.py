@@ -36,6 +36,9 @@ def unbroadcast(g, x):
     g = np.asarray(g)
     if g.shape == shape:
         return g
+    extra = len(shape) - g.ndim  # (a value stored into a slice may have leading axes of 1)
+    if extra > 0 and all(n == 1 for n in shape[:extra]):
+        g = g.reshape((1,) * extra + g.shape)
     if g.ndim < len(shape) or any(gn not in (xn, 1) and xn != 1
                                   for gn, xn in zip(g.shape[g.ndim - len(shape):], shape,
                                                     strict=False)):
@@ -86,7 +89,7 @@ def unbroadcast_copy(g, x):
     """`unbroadcast` always returning a new array (so the result may become an adjoint that is
     updated in place while `g` lives on)."""
     out = unbroadcast(g, x)
-    return out.copy() if out is g else out
+    return out.copy() if np.may_share_memory(out, g) else out
 
 
 @register_jitable

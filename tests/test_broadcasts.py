@@ -139,3 +139,36 @@ def test_shapes_that_do_not_broadcast_raise_numpys_error(jit, rng):
     icf = rng.normal(size=(3, 3))  # (a row per component: 2 components, 3 rows)
     with pytest.raises(ValueError):
         srcad.grad(columns_added_in_place, mode="source", jit=jit)(x, means, icf)
+
+
+def update_by_more_axes(z0, y):
+    z = z0 * 1.0
+    z[:, 1:] += y[None, :, :]
+    return np.sum(z * z)
+
+
+def store_of_more_axes(z0, y):
+    z = z0 * 1.0
+    z[:, 1:] = y[None, :, :]  # (legal: leading axes of 1 are dropped by a store)
+    return np.sum(z ** 3)
+
+
+def name_updated_by_more_axes(z0, y):
+    z = z0 * 1.0
+    z += y[None, :]
+    return np.sum(z)
+
+
+def test_updates_and_stores_by_values_of_more_axes(jit, rng):
+    """Found by an attack: `z[:, 1:] += y[None]` was lowered to a store, which drops leading
+    axes of 1, where NumPy raises; the adjoint of a value with such axes stored into a slice
+    crashed in the generated Python; a name updated by more axes was reported as a variable
+    changing type."""
+    z0, y = rng.normal(size=(3, 4)), rng.normal(size=(3, 3))
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):
+        srcad.grad(update_by_more_axes, mode="source", jit=jit)(z0, y)
+    for y in (rng.normal(size=(1, 1)), rng.normal(size=(1, 3)), rng.normal(size=(3, 3))):
+        grads = srcad.grad(store_of_more_axes, wrt=(0, 1), mode="source", jit=jit)(z0, y)
+        check.compare(store_of_more_axes, (z0, y), [0, 1], grads, rtol=1e-5, atol=1e-6)
+    with pytest.raises(srcad.UnsupportedError, match="'z' is a float.1d. updated in place"):
+        srcad.grad(name_updated_by_more_axes, mode="source", jit=jit)(z0[0], y[0])

@@ -115,6 +115,10 @@ def _unknown_type(name, node, types, origins, flows):
     for suspect in suspects:
         if suspect in conflicts and not suspect.startswith("_"):
             a, b = conflicts[suspect]
+            if any(t == suspect and anno.getanno(n, "inplace") for t, _, n in flows):
+                return (f"'{suspect}' is a {a} updated in place by a {b} value (x op= y, where "
+                        "y has more axes than x): NumPy raises ValueError for that, as an "
+                        "update in place never changes an array's shape")
             return (f"cannot infer the type of {what}: '{suspect}' is a {a} at one point and a "
                     f"{b} at another (srcad gives each variable one type: make it {b} from the "
                     "start, e.g. with np.zeros_like)")

@@ -125,6 +125,14 @@ class _Guarder:
             out.append(_Check("check_inplace", [stmt.value],
                               [_name(stmt.targets[0].id),
                                _const(_where(stmt.targets[0], stmt, self.origins))]))
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+        if anno.getanno(stmt, "augmented") and isinstance(target, gast.Subscript) and \
+                typeinfer._Infer(self.types).expr(stmt.value).is_array:
+            # (x[s] op= e, lowered to x[s] = x[s] op e, which would drop leading axes of 1)
+            old = anno.deepcopy(target)
+            old.ctx = gast.Load()
+            out.append(_Check("check_inplace", [stmt.value],
+                              [old, _const(_where(target, stmt, self.origins))]))
         for node in gast.walk(stmt):
             if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) and \
                     self.types.get(node.value.id) is not None and \
