@@ -125,7 +125,11 @@ class _Lowering:
             value = make_name(held)
             operands = {held: value}
         base = target.id if isinstance(target, gast.Name) else target.value.id
-        if not operands or any(self.groups.get(n, n) == self.groups.get(base, base)
+        if not operands or isinstance(target, gast.Name) and all(
+                isinstance(o, gast.Name) and self.ty(o.id).ndim == rank
+                for o in operands.values()):
+            return None  # (`a += b` of two names of one rank: most likely of one shape)
+        if any(self.groups.get(n, n) == self.groups.get(base, base)
                                for o in operands.values() for n in templates.names_read(o)):
             return None
         if isinstance(target, gast.Subscript):
