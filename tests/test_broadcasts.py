@@ -172,3 +172,20 @@ def test_updates_and_stores_by_values_of_more_axes(jit, rng):
         check.compare(store_of_more_axes, (z0, y), [0, 1], grads, rtol=1e-5, atol=1e-6)
     with pytest.raises(srcad.UnsupportedError, match="'z' is a float.1d. updated in place"):
         srcad.grad(name_updated_by_more_axes, mode="source", jit=jit)(z0[0], y[0])
+
+
+def store_of_a_product_of_more_axes(z0, y):
+    z = z0 * 1.0
+    z[:, 1:] = y[None, :, :] * 2.0  # (a new array of three axes, stored into two)
+    z[:, :1] = z[:, :1] + y[None, :, :1]
+    return np.sum(z ** 3)
+
+
+def test_a_new_array_of_more_axes_is_stored_as_numpy_does(jit, rng):
+    """A store drops a value's leading axes of length 1; broadcasting the value to the target's
+    shape would raise (a store by a new array is left to Numba)."""
+    z0, y = rng.normal(size=(3, 4)), rng.normal(size=(3, 3))
+    grads = srcad.grad(store_of_a_product_of_more_axes, wrt=(0, 1), mode="source", jit=jit)(
+        z0, y)
+    check.compare(store_of_a_product_of_more_axes, (z0, y), [0, 1], grads, rtol=1e-5,
+                  atol=1e-6)

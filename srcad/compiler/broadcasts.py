@@ -70,7 +70,7 @@ class _Lowering:
                 isinstance(stmt.targets[0], gast.Name):
             return self.assignment(stmt.targets[0].id, stmt.value) or [stmt]
         if isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, UPDATES):
-            return self.update(stmt.target, stmt.op, stmt.value) or [stmt]
+            return self.update(stmt.target, stmt.op, stmt.value, in_place=True) or [stmt]
         if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and \
                 isinstance(stmt.targets[0], gast.Subscript):
             target, value = stmt.targets[0], stmt.value
@@ -108,10 +108,11 @@ class _Lowering:
         out.append(self.loop(target, value, operands, make_name(shape), ty.ndim))
         return out
 
-    def update(self, target, op, value):
+    def update(self, target, op, value, in_place=False):
         """`t op= e` (`t = e` for op None) of a float array `t` (or a basic index of one) and
-        arrays broadcast to its shape, none of which may share memory with it, or by a new
-        array (`e` computed whole first, as NumPy does)."""
+        arrays broadcast to its shape, none of which may share memory with it; `in_place`
+        (`t op= e` in the code), also by a new array (`e` computed whole first, as NumPy does:
+        a store would drop its leading axes of length 1, an update in place raises)."""
         if _is_runtime(value, "checked_update", "rt"):  # (broadcast_to checks the same)
             value = value.args[1]
         rank = self.array_rank(target)
@@ -119,7 +120,7 @@ class _Lowering:
             return None
         out = []
         operands = self.operands(value, rank)
-        if operands is None and aliasing.is_fresh(value):
+        if operands is None and in_place and aliasing.is_fresh(value):
             held = self.namer.fresh("_update")  # (a new array: computed whole first)
             out.append(templates.make_assign(held, value))
             value = make_name(held)
@@ -130,7 +131,7 @@ class _Lowering:
                 for o in operands.values()):
             return None  # (`a += b` of two names of one rank: most likely of one shape)
         if any(self.groups.get(n, n) == self.groups.get(base, base)
-                               for o in operands.values() for n in templates.names_read(o)):
+               for o in operands.values() for n in templates.names_read(o)):
             return None
         if isinstance(target, gast.Subscript):
             view = self.fresh("_view", Ty("f", rank))
