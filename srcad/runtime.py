@@ -483,6 +483,38 @@ def _only_adjoint(adjoints):
     return lambda adjoints: adjoints
 
 
+def broadcast_shape(*shapes):
+    """np.broadcast_shapes(*shapes): the shape arrays of these shapes broadcast to, or NumPy's
+    ValueError. Compiled, its code is written for the shapes' lengths (Numba's own
+    np.broadcast_shapes compiles for about a second)."""
+    return np.broadcast_shapes(*shapes)
+
+
+_BROADCAST_MISMATCH = "shape mismatch: objects cannot be broadcast to a single shape"
+
+
+@overload(broadcast_shape)
+def _broadcast_shape(*shapes):
+    if len(shapes) == 1 and isinstance(shapes[0], types.StarArgTuple):
+        shapes = shapes[0].types
+    lengths = [len(shape) for shape in shapes]
+    rank = max(lengths)
+    lines = ["def shape(*shapes):"]
+    for axis in range(rank):
+        lines.append(f"    n{axis} = 1")
+        for k, length in enumerate(lengths):
+            if axis >= rank - length:
+                extent = f"shapes[{k}][{axis - rank + length}]"
+                lines += [f"    if {extent} != 1:",
+                          f"        if n{axis} != 1 and n{axis} != {extent}:",
+                          "            raise ValueError(mismatch)",
+                          f"        n{axis} = {extent}"]
+    lines.append(f"    return ({''.join(f'n{axis}, ' for axis in range(rank))})")
+    scope = {"mismatch": _BROADCAST_MISMATCH}
+    exec("\n".join(lines), scope)  # noqa: S102 (code of our own, for these lengths)
+    return scope["shape"]
+
+
 def check_adjoint(adjoint, x, where):
     """Raise ValueError unless a custom vjp's `adjoint` has the shape of its argument `x`."""
     if np.shape(adjoint) != np.shape(x):

@@ -8,7 +8,7 @@ element. Here each array operand is given the statement's shape with `np.broadca
 whose broadcast axes have stride 0, which raises NumPy's error where the shapes do not
 broadcast) and the statement becomes one loop nest:
 
-    _shape = np.broadcast_shapes(x[:, None, :].shape, _t2.shape)
+    _shape = rt.broadcast_shape(x[:, None, :].shape, _t2.shape)
     _x = np.broadcast_to(x[:, None, :], _shape)
     _t2b = np.broadcast_to(_t2, _shape)
     xc = np.empty(_shape)
@@ -99,7 +99,8 @@ class _Lowering:
         shapes = [gast.Attribute(value=anno.deepcopy(o), attr="shape", ctx=gast.Load())
                   for o in ([result] if spread else operands.values())]
         out = [templates.make_assign(shape, shapes[0] if spread else gast.Call(
-            func=self.np_attr("broadcast_shapes"), args=shapes, keywords=[]))]
+            func=gast.Attribute(value=make_name("rt"), attr="broadcast_shape", ctx=gast.Load()),
+            args=shapes, keywords=[]))]
         out += self.views(operands, make_name(shape), ty.ndim)
         out.append(templates.make_assign(name, gast.Call(
             func=self.np_attr("empty"), args=[make_name(shape)], keywords=[])))
