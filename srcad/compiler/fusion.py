@@ -1034,7 +1034,7 @@ def _is_restore(value):
 
 def _fresh(value):
     """A value that is certainly a new array (or a scalar)."""
-    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Constant)) or is_fresh(value):
+    if isinstance(value, gast.Constant) or is_fresh(value):
         return True
     return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
         (value.func.attr in NEW_ARRAYS or value.func.attr in ELEMENTWISE or
