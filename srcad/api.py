@@ -87,12 +87,18 @@ class _Specialization:
             return None
         return (self.call, hidden) if _call_key(hidden) is not None else None
 
-    def refuse_aliased_writes(self, args, extra):
+    def refuse_writes(self, args, extra):
         """The gradient writes into copies of the arguments the function writes into (the
         caller's arrays never change); that is the function's own computation only when no
-        other argument or global it reads shares their memory."""
+        other argument or global it reads shares their memory, and when NumPy would let it
+        write (a read-only array: NumPy's ValueError)."""
         g = self.generated
         for i in g.written:
+            if isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
+                names = list(inspect.signature(g.gradient).parameters)  # (flattened)
+                raise ValueError(f"{g.fn.__qualname__} writes into its argument "
+                                 f"'{names[i]}', which is read-only (NumPy: assignment "
+                                 "destination is read-only)")
             for j, other in enumerate(tuple(args) + tuple(extra)):
                 if j != i and isinstance(other, np.ndarray) and \
                         share_elements(args[i], other):
@@ -114,7 +120,7 @@ class _Specialization:
         extra = frozen if frozen is not None else \
             self.hidden_values() if g.checks or g.hidden_refs else ()
         if g.written:
-            self.refuse_aliased_writes(args, extra)
+            self.refuse_writes(args, extra)
         # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
         # float32 computation keeps them float32
         if self.mode == "source+python" or self.single:
