@@ -132,16 +132,21 @@ def _trace(fn, args, wrt):
                   pytrees.tree_map(_argument, v) for i, v in enumerate(args)]
         versions = [v._version if isinstance(v, Tensor) else None for v in values]
         out = call_with_values(fn, values)
-    _refuse_aliased_writes(fn, args, values, versions)
+    _refuse_writes(fn, args, values, versions)
     return out, leaves
 
 
-def _refuse_aliased_writes(fn, args, values, versions):
+def _refuse_writes(fn, args, values, versions):
     """The function ran on copies of its arguments; if it wrote into one that shares memory
-    with another, the copies computed something else than the function does."""
+    with another, the copies computed something else than the function does; into a read-only
+    one, NumPy would have raised."""
     for i, (arg, value, version) in enumerate(zip(args, values, versions, strict=True)):
         if version is None or value._version == version:
             continue
+        if isinstance(arg, np.ndarray) and not arg.flags.writeable:
+            names = list(inspect.signature(fn).parameters)
+            raise ValueError(f"{_qualname(fn)} writes into its argument '{names[i]}', which is "
+                             "read-only (NumPy: assignment destination is read-only)")
         for j, other in enumerate(args):
             if j != i and isinstance(arg, np.ndarray) and isinstance(other, np.ndarray) and \
                     share_elements(arg, other):
