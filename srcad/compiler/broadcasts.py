@@ -9,17 +9,18 @@ whose broadcast axes have stride 0, which raises NumPy's error where the shapes 
 broadcast) and the statement becomes one loop nest:
 
     _shape = rt.broadcast_shape(x[:, None, :].shape, _t2.shape)
-    _x = np.broadcast_to(x[:, None, :], _shape)
-    _t2b = np.broadcast_to(_t2, _shape)
+    x_b = np.broadcast_to(x[:, None, :], _shape)
+    _t2_b = np.broadcast_to(_t2, _shape)
     xc = np.empty(_shape)
     for _i in range(_shape[0]):
         for _i1 in range(_shape[1]):
             for _i2 in range(_shape[2]):
-                xc[_i, _i1, _i2] = _x[_i, _i1, _i2] - _t2b[_i, _i1, _i2]
+                xc[_i, _i1, _i2] = x_b[_i, _i1, _i2] - _t2_b[_i, _i1, _i2]
 
-An update `t op= e` loops over the target's shape, and only where no array of `e` may share
-memory with it (NumPy evaluates `e` whole first). Float arrays only, in a float64 gradient
-(the result is allocated float64, as NumPy's would be).
+An update `t op= e` or a store `t[s] = e` loops over its target's shape, and only where no
+array of `e` may share memory with the target (NumPy evaluates `e` whole first); forward mode's
+`rt.broadcast_tangent(e, ans)` (a tangent spread to its result's shape) over `ans`'s. Float
+arrays only, in a float64 gradient (the result is allocated float64, as NumPy's would be).
 """
 
 import gast
