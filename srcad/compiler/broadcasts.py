@@ -27,7 +27,7 @@ import gast
 
 from . import aliasing, anno, templates
 from .cleanup import _is_runtime
-from .fusion import ARITHMETIC, ELEMENTWISE, RUNTIME_ELEMENTWISE, alias_groups
+from .fusion import ARITHMETIC, alias_groups, is_elementwise_call, is_integer_expression
 from .templates import make_const, make_name
 from .valuetypes import INT, UNKNOWN, Ty
 
@@ -199,24 +199,10 @@ class _Lowering:
         return rank
 
     def integer(self, node):
-        if isinstance(node, gast.Constant):
-            return isinstance(node.value, int) and not isinstance(node.value, bool)
-        if isinstance(node, gast.Name):
-            return self.ty(node.id) == INT
-        if isinstance(node, gast.BinOp):
-            return isinstance(node.op, (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv)) and \
-                self.integer(node.left) and self.integer(node.right)
-        return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and \
-            self.integer(node.operand)
+        return is_integer_expression(node, lambda name: self.ty(name) == INT)
 
-    def elementwise_call(self, node):
-        if not (isinstance(node, gast.Call) and not node.keywords and node.args and
-                isinstance(node.func, gast.Attribute) and
-                isinstance(node.func.value, gast.Name)):
-            return False
-        module, attr = node.func.value.id, node.func.attr
-        return module == self.np and attr in ELEMENTWISE or \
-            module == "rt" and attr in RUNTIME_ELEMENTWISE
+    def elementwise_call(self, node):  # (np.copy of an element is not Numba's)
+        return is_elementwise_call(node, self.np) and node.func.attr != "copy"
 
     # ---- the loop ---------------------------------------------------------------------------
     def views(self, operands, shape, rank):

@@ -135,7 +135,7 @@ def expr_class(node, env, ty, np_name):
         operands = [node.left, node.right]
     elif isinstance(node, gast.UnaryOp):
         operands = [node.operand]
-    elif _is_elementwise_call(node, np_name):
+    elif is_elementwise_call(node, np_name):
         operands = node.args
     else:
         return None
@@ -512,7 +512,7 @@ class _Run:
             return self._visit(node.left) + self._visit(node.right)
         if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
             return self._visit(node.operand)
-        if _is_elementwise_call(node, self.c.np):
+        if is_elementwise_call(node, self.c.np):
             return sum(self._visit(a) for a in node.args)
         fill = _fill_value(node)
         if fill is not None:  # (np.sum's adjoint times a partial: its element is g)
@@ -606,16 +606,8 @@ class _Run:
         return rank
 
     def _integer(self, node):
-        if isinstance(node, gast.Constant):
-            return isinstance(node.value, int) and not isinstance(node.value, bool)
-        if isinstance(node, gast.Name):
-            ty = self.c.ty(node.id)
-            return ty.kind == "i" and ty.ndim == 0 and node.id not in self.reduced
-        if isinstance(node, gast.BinOp):
-            return isinstance(node.op, (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv)) and \
-                self._integer(node.left) and self._integer(node.right)
-        return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and \
-            self._integer(node.operand)
+        return is_integer_expression(node, lambda name: self.c.ty(name) == typeinfer.INT and
+                                     name not in self.reduced)
 
     def _touch(self, name, cuts, updated, write=False, group=None):
         group = group or self.c.groups.get(name, name)
@@ -869,10 +861,10 @@ def _fill_value(value):
 def _elementwise_shape(value, np_name):
     """Whether `value` may be an elementwise expression (else it is a call or an index that
     makes its own array)."""
-    return isinstance(value, (gast.BinOp, gast.UnaryOp)) or _is_elementwise_call(value, np_name)
+    return isinstance(value, (gast.BinOp, gast.UnaryOp)) or is_elementwise_call(value, np_name)
 
 
-def _is_elementwise_call(node, np_name):
+def is_elementwise_call(node, np_name):
     """`np.exp(e)`, `rt.sigmoid(e)`, `np.copy(e)` (a new array of e's elements): a call
     whose element is the call of the elements."""
     if not (isinstance(node, gast.Call) and not node.keywords and node.args and
@@ -882,6 +874,21 @@ def _is_elementwise_call(node, np_name):
     return module == np_name and (attr in ELEMENTWISE or attr == "copy" and
                                   len(node.args) == 1) or \
         module == "rt" and attr in RUNTIME_ELEMENTWISE
+
+
+def is_integer_expression(node, integer_name):
+    """Is `node` integer arithmetic (+, -, *, //, unary -) of int constants and of names
+    `integer_name` accepts?"""
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, gast.Name):
+        return integer_name(node.id)
+    if isinstance(node, gast.BinOp):
+        return isinstance(node.op, (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv)) and \
+            is_integer_expression(node.left, integer_name) and \
+            is_integer_expression(node.right, integer_name)
+    return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and \
+        is_integer_expression(node.operand, integer_name)
 
 
 def _sums_out_of_return(fn_def, np_name, namer, types):

@@ -117,18 +117,13 @@ class _Guarder:
     # ---- what a statement checks ---------------------------------------------------------
     def checks_of(self, stmt):
         out = []
-        if anno.getanno(stmt, "inplace") and \
-                self.types.get(stmt.targets[0].id, typeinfer.UNKNOWN).is_array and \
-                typeinfer._Infer(self.types).expr(stmt.value).is_array:
-            # (x op= e, lowered to x = x op e: NumPy keeps x's shape, which the result has
-            # only if it broadcasts to it)
-            out.append(_Check("check_inplace", [stmt.value],
-                              [_name(stmt.targets[0].id),
-                               _const(_where(stmt.targets[0], stmt, self.origins))]))
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-        if anno.getanno(stmt, "augmented") and isinstance(target, gast.Subscript) and \
-                typeinfer._Infer(self.types).expr(stmt.value).is_array:
-            # (x[s] op= e, lowered to x[s] = x[s] op e, which would drop leading axes of 1)
+        updated = anno.getanno(stmt, "inplace") and \
+            self.types.get(target.id, typeinfer.UNKNOWN).is_array or \
+            anno.getanno(stmt, "augmented") and isinstance(target, gast.Subscript)
+        if updated and typeinfer._Infer(self.types).expr(stmt.value).is_array:
+            # (x op= e and x[s] op= e, lowered to x = x op e and x[s] = x[s] op e: NumPy keeps
+            # the target's shape, which the result has only if it broadcasts to it)
             old = anno.deepcopy(target)
             old.ctx = gast.Load()
             out.append(_Check("check_inplace", [stmt.value],
