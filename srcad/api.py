@@ -269,8 +269,7 @@ class Gradient:
         0-d array the generated code would update as a number under a second name
         (_refuse_0d_writes), which the tape updates in place as NumPy does."""
         reason = spec.generated.zero_d_writes if spec.generated is not None else None
-        if self.mode != "auto" or self.kind == "jvp" or not reason or \
-                self.as_given(bound) is bound:  # (forward mode has no tape)
+        if self.mode != "auto" or not reason or self.as_given(bound) is bound:
             return spec
         warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: {reason}",
                       FallbackWarning, stacklevel=stacklevel)
@@ -340,9 +339,6 @@ class Gradient:
     def _specialize(self, flat, types, structures, labels, single=None, assume_shapes=True):
         if self.mode == "tape":
             return self._tape_spec("mode='tape' was requested")
-        if self.no_source is not None and self.kind == "jvp":
-            raise UnsupportedError(f"{self.no_source}; forward mode runs the source transform "
-                                   "only (pass a Python function)")
         if self.no_source is not None:
             return self._tape_spec(self.no_source)
         try:
@@ -372,7 +368,7 @@ class Gradient:
                     if frontend.is_custom_vjp(obj):
                         obj.check_compiled_values()
         except UnsupportedError as exc:
-            if self.mode == "source" or self.kind == "jvp":
+            if self.mode == "source":
                 raise
             return self._tape_spec(str(exc))
         if self.kind not in ("vjp", "jvp") and generated.output_type.ndim > 0:
@@ -391,7 +387,10 @@ class Gradient:
         indices, has_aux = self.wrt_index, self.has_aux
         fn = getattr(self.fn, "__srcad_calls__", self.fn)
 
-        def call(*args, cotangent=None):
+        def call(*args, cotangent=None, tangents=None):
+            if tangents is not None:  # (forward mode: the tape's vjp differentiated again)
+                value, tangent = tape_run.jvp(fn, args, indices, tangents)
+                return value, None, (tangent,)
             if cotangent is None:
                 value, grads = tape_run.value_and_grad(fn, args, indices, has_aux)
                 value, aux = value if has_aux else (value, None)
@@ -411,7 +410,8 @@ class Gradient:
             self.tape_if_0d_writes(self.specialization(flat, structures, labels), args)
         try:
             if spec.mode == "tape":
-                value, aux, grads = spec.call(*self.as_given(args), cotangent=cotangent)
+                value, aux, grads = spec.call(*self.as_given(args), cotangent=cotangent,
+                                              tangents=tangents)
                 return _plain(value), _plain_tree(aux), grads
             out = spec.run(flat, cotangent, tangents, None if frozen is None else frozen[1])
         except _Stale:
@@ -1134,9 +1134,10 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
         tangents: a tuple like `primals`: for each float argument a float or array of its shape
             (a structure like it), or None to hold it constant; for an integer, boolean or
             other non-float argument None or 0 (it carries no derivative).
-        mode: "auto" or "source": forward mode always runs the source transform (the tape has
-            no forward mode) and raises UnsupportedError, naming the construct, where it
-            cannot; "tape" is refused.
+        mode: "auto" (the source transform, falling back to the runtime tape with a
+            FallbackWarning where it cannot: the tape's vjp, recorded as it is computed, is
+            differentiated with respect to its cotangent), "source" (an UnsupportedError naming
+            the construct instead) or "tape".
         jit, cache, fastmath: as for grad.
     Returns:
         (value, tangent): the tangent has the shape and dtype of the value.
@@ -1152,7 +1153,7 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
     g, bound, *_, flat_tangents = _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath)
     value, _, (tangent,) = g.evaluate(bound, tangents=flat_tangents)
     _refuse_0d_writes(g._last, g.given_0d)
-    if key is not None:
+    if key is not None and g._last.mode != "tape":
         _JVP_KNOWN[key] = (g, g._last)
     return value, _plain(tangent, value)
 
@@ -1164,6 +1165,12 @@ def jvp_specialization(fn, primals, tangents, jit=True):
     key = _jvp_key(fn, tuple(primals), tuple(tangents), ("auto", jit, None, False))
     known = _JVP_KNOWN.get(key) if key is not None else None
     return known[1] if known is not None and known[1].code is known[0].fn.__code__ else None
+
+
+def jvp_on_tape(fn, primals, tangents, jit=True):
+    """Whether the last `jvp(fn, primals, tangents, jit=jit)` ran on the tape."""
+    g = _jvp_call(fn, primals, tangents, "auto", jit, None, False)[0]
+    return g._last is not None and g._last.mode == "tape"
 
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
@@ -1217,9 +1224,6 @@ def _jvp_known(known, primals, tangents):
 def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
     """(the jvp's Gradient object, the bound primals, their flat layout, the flat tangents of
     the arguments differentiated) for a call of `jvp`."""
-    if mode == "tape":
-        raise ValueError("srcad.jvp runs the source transform only: the tape has no forward "
-                         "mode (use mode='auto' or 'source')")
     primals, tangents = tuple(primals), tuple(tangents)
     if frontend.is_derivative(fn):
         raise UnsupportedError(f"srcad.jvp of {fn!r}: forward mode of a srcad derivative is not "
@@ -1349,7 +1353,10 @@ def source(g, /, *args, **kwargs):
     if g is jvp:
         g, *_, flat, structures, labels, _ = _jvp_call(*args, **{
             "mode": "auto", "jit": True, "cache": None, "fastmath": False, **kwargs})
-        return g.specialization(flat, structures, labels).generated.source
+        spec = g.specialization(flat, structures, labels)
+        if spec.generated is None:
+            return f"# the jvp of {g.fn.__qualname__} runs on the runtime tape: {spec.reason}\n"
+        return spec.generated.source
     if hasattr(g, "source") and not isinstance(g, Gradient):  # (srcad.higher's)
         if args or kwargs:
             return g.source(*args, **kwargs)
@@ -1431,7 +1438,8 @@ class Explanation(str):
 
 
 def _explain_forward(fn, args, kwargs, wrt, transform):
-    """explain for "jvp" and "hvp", which run generated code only (forward mode has no tape)."""
+    """explain for "jvp" and "hvp": generated code, or the tape where the source transform
+    refuses the function."""
     if transform not in ("jvp", "hvp"):
         raise ValueError(f"transform must be 'grad', 'jvp' or 'hvp', not {transform!r}")
     name = getattr(fn, "__qualname__", repr(fn))
@@ -1439,11 +1447,20 @@ def _explain_forward(fn, args, kwargs, wrt, transform):
     if not args and not kwargs:
         args, kwargs = float_arguments(own_signature(fn))
         assumed = " (assuming float arguments: pass example arguments for arrays)"
+    if transform == "hvp":
+        from . import higher
+        try:
+            higher.hvp(fn, wrt)
+        except UnsupportedError as exc:  # (a function srcad cannot read: not even the tape)
+            return Explanation(f"{name}: refused: {exc}")
     try:
-        derivative_source(transform, fn, args, kwargs, wrt)
+        text = derivative_source(transform, fn, args, kwargs, wrt)
+        reason = text.partition("\n")[0].partition("runs on the runtime tape: ")[2]
     except UnsupportedError as exc:
-        text = f"{name}: refused{assumed} ({transform} runs generated code only: there is " \
-               f"no tape in forward mode): {exc}"
+        reason = str(exc)
+    if reason:
+        text = f"{name}: {transform} on the runtime tape{assumed} (mode='auto'; mode='source' " \
+               f"raises instead), because {reason}"
     else:
         printed = "srcad.source(srcad.jvp, f, primals, tangents)" if transform == "jvp" else \
             "srcad.source(srcad.hvp(f), *args, v)"

@@ -79,6 +79,8 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         """fn's result, which the tape records as new memory: a result sharing memory with an
         argument (`return x`) would make a write into either a write into both, unrecorded."""
         ans = self.fn(*args, **keywords)
+        if isinstance(ans, np.ndarray) and ans.ndim == 0:  # (`min(x, 1.0)` of a number)
+            return ans.copy()
         for arg in args:
             if isinstance(ans, np.ndarray) and isinstance(arg, np.ndarray) and \
                     np.shares_memory(ans, arg):

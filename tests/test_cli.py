@@ -99,12 +99,14 @@ def test_show_and_explain_forward_mode_and_hvp(model, capsys):
     assert "invalid choice: 'nosuch'" in error_line(capsys)
 
 
-def test_explain_says_forward_mode_refuses_what_the_tape_would_run(tmp_path, capsys):
+def test_explain_says_forward_mode_runs_on_the_tape_what_the_source_refuses(tmp_path, capsys):
     path = tmp_path / "recursive.py"
     path.write_text("def power(x, n):\n    return x if n == 0 else x * power(x, n - 1)\n")
-    assert cli.main(["explain", f"{path}:power", "--transform", "jvp", "--args", "2.0, 3"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("power: refused (jvp runs generated code only") and "recursi" in out
+    for transform in ("jvp", "hvp"):
+        assert cli.main(["explain", f"{path}:power", "--transform", transform,
+                         "--args", "2.0, 3"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"power: {transform} on the runtime tape") and "recursi" in out
     assert "power: tape" in srcad.explain(srcad.grad(_power_of(path)), 2.0, 3)
     capsys.readouterr()
 

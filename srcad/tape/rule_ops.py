@@ -140,9 +140,7 @@ def _einsum():
     from srcad.kernels import einsum as kernel
 
     def vjp_all(g, ans, *operands, subscripts):
-        if any(isinstance(v, Tensor) for v in (g, *operands)):
-            raise TypeError("srcad.tape: no second derivative through numpy.einsum "
-                            "(backward(create_graph=True) over it)")
+        # (with create_graph, g and the operands are tensors: the adjoint's np.einsum records)
         return [kernel.einsum_adjoint(operands, subscripts, k, g) for k in range(len(operands))]
 
     defvjp_all("rule:numpy.einsum",
@@ -153,9 +151,12 @@ def _einsum():
         if options:
             raise TypeError(mode.located(f"srcad.tape: numpy.einsum with {sorted(options)}"))
         try:
-            kernel.parse(subscripts, len(operands))
+            terms, output = kernel.parse(subscripts, len(operands))
         except ValueError as exc:
             raise TypeError(mode.located(str(exc))) from None
+        if len(terms) == 1 and sorted(terms[0]) == sorted(output):  # (NumPy returns a view)
+            from srcad.tape.numpy_api import transpose
+            return transpose(operands[0], [terms[0].index(c) for c in output])
         return apply("rule:numpy.einsum", *operands, subscripts=subscripts)
 
     return einsum

@@ -117,6 +117,56 @@ def hvp(fn, args, index, v):
     return _grads(args, (index,), leaves)[0]
 
 
+def jvp(fn, args, wrt, tangents):
+    """(value, J t) of fn on the tape, `tangents` one per leaf of the wrt arguments in order
+    (None: zero). The tape runs in reverse only, so the product is the gradient of
+    <J^T u, t> with respect to the cotangent u, on which J^T u depends linearly: the vjp is
+    recorded as it is computed (create_graph), then differentiated once more. Returns the
+    tangent shaped and typed like the value (a float for a number)."""
+    with _collector_paused():
+        out, leaves = _trace(fn, args, wrt)
+        value = _output_value(out, fn)
+        tangent = np.zeros_like(value, dtype=np.result_type(value.dtype, np.float32))
+        if isinstance(out, Tensor) and out.requires_grad:
+            tensors = [t for i in wrt for t in pytrees.flatten(leaves[i])[0]]
+            cotangent = new(np.zeros(out.shape, out._value.dtype))
+            cotangent.requires_grad = True
+            grads = engine.grad([out], tensors, [cotangent], None, True, True)
+            terms = [(g * new(np.asarray(d, dtype=t._value.dtype))).sum()
+                     for g, t, d in zip(grads, tensors, tangents, strict=True)
+                     if d is not None and g is not None and g.requires_grad]
+            if terms:
+                (product,) = engine.grad([sum(terms[1:], terms[0])], [cotangent], [None],
+                                         None, False, True)
+                if product is not None:
+                    tangent = product.numpy().astype(tangent.dtype).reshape(value.shape)
+    if value.ndim == 0:
+        return value.item(), tangent.item()
+    return value, tangent
+
+
+def nested_grad(fn, args, chain, wrt):
+    """grad of grad ... of scalar fn on the tape: the derivative along the scalar arguments at
+    positions `chain` in turn (each recorded as it is computed, create_graph), then its
+    gradient with respect to the arguments `wrt`. Returns (that derivative as a float, the
+    gradients as value_and_grad gives them)."""
+    with _collector_paused():
+        out, leaves = _trace(fn, args, tuple(sorted(set(chain) | set(wrt))))
+        if _output_value(out, fn).size != 1:
+            raise TypeError(f"{_qualname(fn)} returned an array; a derivative of a derivative "
+                            "takes a function with a scalar output")
+        derivative = out if isinstance(out, Tensor) else None
+        for i in chain:  # (None: zero)
+            (derivative,) = engine.grad([derivative], [leaves[i]], [None], None, True, True) \
+                if derivative is not None and derivative.requires_grad else (None,)
+        if derivative is not None and derivative.requires_grad:
+            tensors = [t for i in wrt for t in pytrees.flatten(leaves[i])[0]]
+            grads = engine.grad([derivative], tensors, [None], None, False, True)
+            for t, g in zip(tensors, grads, strict=True):
+                t._grad = g
+    return (0.0 if derivative is None else float(derivative.item())), _grads(args, wrt, leaves)
+
+
 def _trace(fn, args, wrt):
     """Call fn on tensors: returns its output and {argument index: leaf tensor}."""
     for i in wrt:

@@ -1,6 +1,8 @@
 """np.einsum with constant subscripts (implicit output too), lowered to a kernel of srcad.kernels.einsum (a loop nest
 per subscripts when compiled); its numbers are walked with every rule (tests/rule_cases.py)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -32,3 +34,35 @@ def test_chained_contractions_match_finite_differences(mode, jit, rng):
     args = (rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=4))
     grads = srcad.grad(contractions, wrt=(0, 1, 2), mode=mode, jit=jit)(*args)
     check.compare(contractions, args, [0, 1, 2], grads)
+
+
+@pytest.mark.parametrize("subscripts", ["ij->ji", "ij->ij", "ij"])
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_a_write_into_a_one_operand_permutation_reaches_the_operand(subscripts, mode, rng):
+    """np.einsum of one operand that only permutes its axes returns a view, as np.transpose
+    does: a write into it changes the operand (the tape's einsum made a new array)."""
+    def f(A):
+        z = np.einsum(subscripts, A)
+        z[0, 1] = 1.0
+        return np.sum(z * A * A)
+
+    A = rng.uniform(0.5, 0.9, (3, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)  # (the source refuses the view)
+        value, grad = srcad.value_and_grad(f, mode=mode)(A)
+    assert value == pytest.approx(f(A.copy()), rel=1e-12)
+    check.compare(f, [A], [0], [grad])
+
+
+def test_second_derivatives_through_einsum_on_the_tape(rng):
+    """The tape's einsum vjp is itself recorded (create_graph): an hvp on the tape."""
+    def f(A, B):
+        return np.sum(np.sin(np.einsum("ij,jk->ik", A, B)) ** 2) + np.einsum("ij->", A) ** 2
+
+    A, B, v = rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=(3, 4))
+    from srcad.tape import run
+    product = run.hvp(f, (A, B), 0, v)
+    g = srcad.grad(f, mode="tape")
+    eps = 1e-6
+    np.testing.assert_allclose(product, (g(A + eps * v, B) - g(A - eps * v, B)) / (2 * eps),
+                               rtol=1e-5, atol=1e-7)

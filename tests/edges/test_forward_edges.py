@@ -2,6 +2,8 @@
 tangent, globals written into, broadcast bounds, empty reductions, einsum views, structured
 and keyword-less calls, and the errors for what it refuses. Found by attacking srcad.jvp."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -110,13 +112,13 @@ def test_writes_into_arguments(fn, primals, held, jit, rng):
 def test_refusals_name_the_construct(jit):
     x = np.array([1.0, 2.0, 3.0])
     with pytest.raises(srcad.AliasingError, match="shares its memory"):
-        srcad.jvp(write_through_a_second_name, (x,), (x,), jit=jit)
+        srcad.jvp(write_through_a_second_name, (x,), (x,), jit=jit, mode="source")
     with pytest.raises(srcad.AliasingError, match="shares its memory"):
-        srcad.jvp(einsum_view_written, (np.eye(2),), (np.eye(2),), jit=jit)
+        srcad.jvp(einsum_view_written, (np.eye(2),), (np.eye(2),), jit=jit, mode="source")
     with pytest.raises(srcad.UnsupportedError, match="'BUFFER', a global"):
-        srcad.jvp(write_into_a_global, (x,), (x,), jit=jit)
+        srcad.jvp(write_into_a_global, (x,), (x,), jit=jit, mode="source")
     with pytest.raises(srcad.UnsupportedError, match="custom_vjp"):
-        srcad.jvp(calls_custom, (0.5,), (1.0,), jit=jit)
+        srcad.jvp(calls_custom, (0.5,), (1.0,), jit=jit, mode="source")
     with pytest.raises(TypeError, match="srcad.jvp differentiates a function returning a number"):
         srcad.jvp(pair, (1.0,), (1.0,), jit=jit)
 
@@ -125,8 +127,6 @@ def test_call_errors():
     x = np.ones(3)
     with pytest.raises(TypeError, match=r"collects its arguments in \*xs"):
         srcad.jvp(collects, (1.0,), (1.0,))
-    with pytest.raises(ValueError, match="tape has no forward mode"):
-        srcad.jvp(write_through_a_view, (x,), (x,), mode="tape")
     with pytest.raises(ValueError, match=r"has shape \(2,\), the argument \(3,\)"):
         srcad.jvp(write_through_a_view, (x,), (np.ones(2),))
     with pytest.raises(ValueError, match="1 primals but 2 tangents"):
@@ -297,15 +297,22 @@ def recursive_power(x, n):
     return x * recursive_power(x, n - 1)
 
 
-def test_a_reverse_jacobian_runs_on_the_tape_where_the_source_cannot(rng):
+def recursive_power_of_one(x):
+    return recursive_power(x, 3) + x
+
+
+def test_a_jacobian_runs_on_the_tape_where_the_source_cannot(rng):
     x = rng.uniform(0.5, 1.5, 3)
-    with pytest.warns(srcad.FallbackWarning, match="recursive"):
+    with pytest.warns(srcad.FallbackWarning, match="recursive"):  # (once per function)
         J = srcad.jacobian(recursive_power, mode="rev")(x, 2)
     np.testing.assert_allclose(J, np.diag(3 * x ** 2), rtol=1e-12)
-    with pytest.warns(srcad.FallbackWarning, match="recursive"):
-        np.testing.assert_allclose(srcad.jacobian(recursive_power)(x, 2), np.diag(3 * x ** 2))
+    for mode in ("auto", "fwd"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", srcad.FallbackWarning)  # (the jvp's, once)
+            J = srcad.jacobian(recursive_power, mode=mode)(x, 2)
+        np.testing.assert_allclose(J, np.diag(3 * x ** 2), rtol=1e-12)
     with pytest.raises(srcad.UnsupportedError, match="recursive call"):
-        srcad.jacobian(recursive_power, mode="fwd")(x, 2)
+        srcad.jvp(recursive_power, (x, 2), (x, None), mode="source")
 
 
 def test_a_wrapper_collecting_its_arguments_is_named_as_such(rng):
@@ -382,3 +389,25 @@ def test_a_reduction_of_a_list_of_values_is_the_reduction_of_its_array(jit, rng)
     assert value == max_of_a_list(x)
     assert tangent == pytest.approx(check.along(max_of_a_list, [x], [t]), rel=1e-6)
     np.testing.assert_array_equal(srcad.hessian(max_of_a_list, jit=jit)(x), np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("fn,shape,match", [
+    (write_through_a_second_name, (3,), "shares its memory"),
+    (einsum_view_written, (2, 2), "shares its memory"),
+    (calls_custom, (), "custom_vjp"),
+    (recursive_power_of_one, (), "recursive call"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_what_the_source_transform_refuses_runs_on_the_tape(fn, shape, match, rng):
+    """mode="auto" falls back to the tape, which differentiates its vjp once more (and
+    mode="tape" asks for that)."""
+    x = rng.uniform(0.5, 0.9, shape) if shape else float(rng.uniform(0.5, 0.9))
+    t = rng.normal(size=shape) if shape else float(rng.normal())
+    with pytest.warns(srcad.FallbackWarning, match=match):
+        value, tangent = srcad.jvp(fn, (x,), (t,))
+    np.testing.assert_allclose(value, fn(np.copy(x)), rtol=1e-12)
+    np.testing.assert_allclose(tangent, check.along(fn, [np.copy(x)], [t]), rtol=1e-6,
+                               atol=1e-8)
+    again = srcad.jvp(fn, (x,), (t,), mode="tape")
+    np.testing.assert_allclose(again[1], tangent, rtol=1e-12)
+    assert srcad.source(srcad.jvp, fn, (x,), (t,)).startswith(
+        f"# the jvp of {fn.__qualname__} runs on the runtime tape")

@@ -38,11 +38,45 @@ def test_grad_of_grad_is_generated(mode):
     assert srcad.grad(srcad.grad(cube, mode=mode), mode=mode)(2.0) == pytest.approx(12.0)
 
 
-def test_grad_of_grad_refuses_the_tape():
-    with pytest.raises(UnsupportedError, match="the tape has no second derivatives"):
-        srcad.grad(srcad.grad(cube, mode="tape"))
-    with pytest.raises(UnsupportedError, match="the tape has no second derivatives"):
-        srcad.grad(srcad.grad(cube), mode="tape")
+def test_grad_of_grad_on_the_tape_when_asked(rng):
+    x = float(rng.uniform(0.5, 2.0))
+    assert srcad.grad(srcad.grad(cube, mode="tape"))(x) == pytest.approx(6 * x, rel=1e-12)
+    assert srcad.grad(srcad.grad(cube), mode="tape")(x) == pytest.approx(6 * x, rel=1e-12)
+    third = srcad.value_and_grad(srcad.grad(srcad.grad(cube, mode="tape")))
+    assert third(x) == (pytest.approx(6 * x, rel=1e-12), pytest.approx(6.0, rel=1e-12))
+
+
+def repeated_product(x, n):
+    if n == 0:
+        return 1.0
+    return x * repeated_product(x, n - 1)
+
+
+def recursive(x, y, p):
+    return repeated_product(x, 4) * math.sin(y) + np.sum(p["w"] ** 2) * x * y
+
+
+def test_grad_of_grad_falls_back_to_the_tape_where_the_source_cannot(rng):
+    """Recursion: mode="auto" runs each derivative on the tape, recorded as it is computed;
+    mode="source" refuses, naming the construct."""
+    x, y = rng.uniform(0.5, 1.5, 2)
+    p = {"w": rng.normal(size=3)}
+    s = np.sum(p["w"] ** 2)
+    with pytest.warns(srcad.FallbackWarning, match="recursive call"):
+        dxx = srcad.grad(srcad.grad(recursive))(x, y, p)
+    assert dxx == pytest.approx(12 * x ** 2 * math.sin(y), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        value, (dxy, dxp) = srcad.value_and_grad(srcad.grad(recursive), wrt=(1, 2))(x, y, p)
+        dxxy = srcad.grad(srcad.grad(srcad.grad(recursive)), wrt=1)(x, y, p)
+    assert value == pytest.approx(4 * x ** 3 * math.sin(y) + s * y, rel=1e-12)
+    assert dxy == pytest.approx(4 * x ** 3 * math.cos(y) + s, rel=1e-12)
+    np.testing.assert_allclose(dxp["w"], 2 * p["w"] * y, rtol=1e-12)
+    assert dxxy == pytest.approx(12 * x ** 2 * math.cos(y), rel=1e-12)
+    with pytest.raises(UnsupportedError, match="recursive call"):
+        srcad.grad(srcad.grad(recursive), mode="source")(x, y, p)
+    assert "runs on the runtime tape" in srcad.source(srcad.grad(srcad.grad(recursive)),
+                                                      x, y, p)
 
 
 def calls_a_gradient(x):
