@@ -220,9 +220,16 @@ def test_a_vjp_returning_a_number_for_zero_runs_on_the_tape(rng):
         assert srcad.grad(lambda x: cube_zero(x) + 2.0 * x, mode=mode)(x) == 2.0
 
 
-def test_forward_mode_refuses_a_custom_function_without_a_jvp():
+def test_forward_mode_of_a_custom_function_without_a_jvp_runs_on_the_tape(rng):
+    """The source transform has no tangent for it; the tape differentiates its vjp (linear in
+    g) once more."""
     with pytest.raises(srcad.UnsupportedError, match=r"no tangent.*@opaque_square.defjvp"):
-        srcad.jvp(uses_scalar, (0.3, 1.5), (1.0, None))
+        srcad.jvp(uses_scalar, (0.3, 1.5), (1.0, None), mode="source")
+    a, b, t = rng.uniform(0.2, 1.0), rng.uniform(0.5, 2.0), rng.normal()
+    with pytest.warns(srcad.FallbackWarning, match=r"no tangent.*@opaque_square.defjvp"):
+        value, tangent = srcad.jvp(uses_scalar, (a, b), (t, None))
+    assert value == uses_scalar(a, b)
+    assert tangent == pytest.approx(check.along(uses_scalar, [a, b], [t, None]), rel=1e-6)
 
 
 # ---- values a custom_vjp's code reads from outside (found by an attack: Numba compiles them

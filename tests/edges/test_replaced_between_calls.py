@@ -103,7 +103,9 @@ def test_replaced_defaults_of_a_custom_vjps_rules_are_used_or_refused(rng):
         assert g(x) == pytest.approx(expected)
     assert srcad.grad(f, jit=False)(x) == pytest.approx(expected)
     with pytest.raises(srcad.UnsupportedError, match="defaults"):
-        srcad.jvp(f, (x,), (1.0,))
+        srcad.jvp(f, (x,), (1.0,), mode="source")
+    with pytest.warns(srcad.FallbackWarning, match="defaults"):  # (the tape reads them)
+        assert srcad.jvp(f, (x,), (1.0,))[1] == pytest.approx(expected)
 
 
 def test_a_global_named_like_an_attribute_a_rule_reads_is_not_read(rng):
