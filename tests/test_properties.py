@@ -393,8 +393,8 @@ def _check(program, seed, workdir, jit=False):
 
 
 def _check_forward_and_second_order(program, seed, workdir):
-    """jvp == <tape gradient, t> == directional differences; hvp == differences of the
-    gradient along v (both as generated Python)."""
+    """jvp == the tape's jvp == <tape gradient, t> == directional differences; hvp ==
+    differences of the gradient along v (both as generated Python)."""
     note(program.text())
     f, instrumented, margins = _load(program, workdir)
     args = _inputs(program, seed)
@@ -404,12 +404,14 @@ def _check_forward_and_second_order(program, seed, workdir):
     tangents = [rng.normal(size=np.shape(a)) if np.ndim(a) else float(rng.normal())
                 for a in args]
     wrt = tuple(range(len(args)))
-    value, tangent = srcad.jvp(f, args, tangents, jit=False)
+    value, tangent = srcad.jvp(f, args, tangents, jit=False, mode="source")
     tape = srcad.grad(f, wrt=wrt, mode="tape")(*args)
     assume(all(np.all(np.abs(g) < LARGEST) for g in tape))
     np.testing.assert_allclose(value, f(*args), rtol=1e-12, atol=1e-12, err_msg="jvp's value")
     inner = sum(float(np.sum(g * t)) for g, t in zip(tape, tangents, strict=True))
     np.testing.assert_allclose(tangent, inner, rtol=1e-8, atol=1e-10, err_msg="jvp vs tape")
+    np.testing.assert_allclose(srcad.jvp(f, args, tangents, mode="tape")[1], tangent, rtol=1e-8,
+                               atol=1e-10, err_msg="jvp vs the tape's jvp")
     np.testing.assert_allclose(tangent, check.along(f, args, tangents), rtol=1e-5, atol=1e-6,
                                err_msg="jvp vs differences")
     k = program.params.index("x") if "x" in program.params else 0
