@@ -488,6 +488,12 @@ def _sum_adjoint(g, x, axis=None):
     if not is_none(axis):
         return lambda g, x, axis=None: _sum_adjoint_rows(g, x, axis)
     # (np.sum(x), the common case: a fill, which compiles in a fraction of the rows kernel)
+    return _filled(g, averaged=False)
+
+
+def _filled(g, averaged):
+    """The adjoint of a whole-array sum (averaged: mean) of x for g of type `g`: x's shape
+    filled with g (averaged: g / x.size), in g's dtype."""
     g_is_array = isinstance(g, types.Array)
     dtype = g.dtype if g_is_array else g
 
@@ -496,7 +502,7 @@ def _sum_adjoint(g, x, axis=None):
         out = np.empty(shape_of(x), dtype)
         flat = out.reshape(out.size)
         for i in range(flat.size):
-            flat[i] = value
+            flat[i] = value / flat.size if averaged else value
         return out
     return filled
 
@@ -516,10 +522,21 @@ def _sum_like(v, like, axis=None):
 
 
 @register_jitable
-def mean_adjoint(g, x, axis=None):
-    """x̄ = g / n broadcast over the reduced axes (n elements averaged)."""
+def _mean_adjoint_rows(g, x, axis):
     x2 = to_rows(x, axis)
     return from_rows(mean_rows_adjoint(_per_row(g, x2), x2.shape[1]), x, axis)
+
+
+def mean_adjoint(g, x, axis=None):
+    """x̄ = g / n broadcast over the reduced axes (n elements averaged)."""
+    return _mean_adjoint_rows(g, x, axis)
+
+
+@overload(mean_adjoint)
+def _mean_adjoint(g, x, axis=None):
+    if not is_none(axis):
+        return lambda g, x, axis=None: _mean_adjoint_rows(g, x, axis)
+    return _filled(g, averaged=True)  # (np.mean(x): a fill, as sum_adjoint's)
 
 
 @register_jitable
