@@ -381,12 +381,41 @@ def _reduction(name, numpy_reduce, row_reduce):
         require_array(x, f"the argument of {name}")
         if not isinstance(constant(keepdims), bool):
             return lambda x, axis=None, keepdims=False: literally(keepdims)
+        if numpy_reduce in (np.sum, np.mean) and x.ndim == 2 and x.dtype == types.float64 \
+                and isinstance(axis, types.Integer):
+            return _matrix_along(numpy_reduce is np.mean, constant(keepdims))
         return lambda x, axis=None, keepdims=False: \
             shape_reduced(row_reduce(to_rows(x, axis)), x, axis, keepdims)
     python.__name__ = python.__qualname__ = name
     python.__doc__ = f"`{numpy_reduce.__name__.lstrip('_')}(x, axis, keepdims=keepdims)` " \
         "(NumPy's; SciPy's logsumexp)."
     return python
+
+
+def _matrix_along(mean, keep):
+    """sum_along (mean_along) of a float64 matrix over one axis as two loops, which compile in
+    a third of the time of the rows kernels (and add in the same order: each from 0.0)."""
+    def along(x, axis=None, keepdims=False):
+        n0, n1 = x.shape
+        if axis < -2 or axis > 1:
+            raise ValueError("axis is out of bounds for the array's dimension")
+        if axis == 0 or axis == -2:
+            out = np.zeros(n1)
+            for k in range(n0):
+                for j in range(n1):
+                    out[j] += x[k, j]
+            if mean:
+                for j in range(n1):
+                    out[j] = out[j] / n0
+            return out.reshape((1, n1)) if keep else out.reshape((n1,))
+        out = np.empty(n0)
+        for i in range(n0):
+            total = 0.0
+            for k in range(n1):
+                total += x[i, k]
+            out[i] = total / n1 if mean else total
+        return out.reshape((n0, 1)) if keep else out.reshape((n0,))
+    return along
 
 
 sum_along = _reduction("sum_along", np.sum, row_sum_blocked)
