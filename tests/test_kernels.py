@@ -106,24 +106,31 @@ def test_rows_for_every_kind_of_axis(rng):
 
 
 def test_one_axis_of_strided_and_empty_arrays(rng):
-    """One integer axis takes loops of its own (rows.around): every axis, negative ones,
-    strided views and empty arrays, against NumPy."""
+    """One integer axis takes loops of its own (rows.around; a matrix's sum and mean two
+    loops): every axis, negative ones, strided and Fortran-ordered views and empty arrays,
+    against NumPy."""
     forward = numba.njit(lambda x, a: reductions.sum_along(x, a, False))
     kept = numba.njit(lambda x, a: reductions.max_along(x, a, True))
     adjoint = numba.njit(lambda g, x, a: reductions.sum_adjoint(g, x, a))
+    mean_kept = numba.njit(lambda x, a: reductions.mean_along(x, a, True))
+    mean_adjoint = numba.njit(lambda g, x, a: reductions.mean_adjoint(g, x, a))
     for shape in [(5, 7), (0, 3), (3, 0), (4,), (2, 3, 4), (2, 0, 3)]:
         x = rng.standard_normal(shape)
-        for view in (x, x[..., ::2], x[::-1]):
+        for view in (x, x[..., ::2], x[::-1], np.asfortranarray(x)):
             for axis in range(-view.ndim, view.ndim):
                 np.testing.assert_allclose(forward(view, axis), np.sum(view, axis=axis),
                                            rtol=1e-14)
+                g = rng.standard_normal(np.sum(view, axis=axis).shape)
+                spread = np.broadcast_to(np.expand_dims(g, axis), view.shape)
+                np.testing.assert_array_equal(adjoint(g, view, axis), spread)
                 if view.shape[axis]:
                     np.testing.assert_array_equal(kept(view, axis),
                                                   np.max(view, axis=axis, keepdims=True))
-                g = rng.standard_normal(np.sum(view, axis=axis).shape)
-                np.testing.assert_array_equal(
-                    adjoint(g, view, axis),
-                    np.broadcast_to(np.expand_dims(g, axis), view.shape))
+                    np.testing.assert_allclose(mean_kept(view, axis),
+                                               np.mean(view, axis=axis, keepdims=True),
+                                               rtol=1e-14)
+                    np.testing.assert_array_equal(mean_adjoint(g, view, axis),
+                                                  spread / view.shape[axis])
 
 
 def test_keepdims_must_be_a_constant():

@@ -498,15 +498,16 @@ def sum_adjoint(g, x, axis=None):
 
 
 @register_jitable
-def _spread_around(g, x, axis):
-    """sum_adjoint over one axis: g (a value per kept index) repeated along `axis`."""
+def _spread_around(g, x, axis, averaged=False):
+    """sum_adjoint over one axis: g (a value per kept index) repeated along `axis`; averaged:
+    mean_adjoint's, g / n."""
     before, n, after = around(x.shape, axis)
     v = rows_vector(g, before * after)
     out = np.empty((before, n, after), v.dtype)
     for i in range(before):
         for k in range(n):
             for j in range(after):
-                out[i, k, j] = v[i * after + j]
+                out[i, k, j] = v[i * after + j] / n if averaged else v[i * after + j]
     return out.reshape(x.shape)
 
 
@@ -563,6 +564,8 @@ def mean_adjoint(g, x, axis=None):
 
 @overload(mean_adjoint)
 def _mean_adjoint(g, x, axis=None):
+    if isinstance(axis, types.Integer):
+        return lambda g, x, axis=None: _spread_around(g, x, axis, True)
     if not is_none(axis):
         return lambda g, x, axis=None: _mean_adjoint_rows(g, x, axis)
     return _filled(g, averaged=True)  # (np.mean(x): a fill, as sum_adjoint's)
@@ -602,10 +605,26 @@ def prod_curvature(w, x, axis=None):
 
 
 @register_jitable
-def extremum_adjoint(g, x, ans, axis=None):
-    """x̄ = g / (number of ties) at the elements equal to the max (or min) `ans`, else 0."""
+def _extremum_adjoint_rows(g, x, ans, axis):
     x2 = to_rows(x, axis)
     return from_rows(extremum_rows_adjoint(_per_row(g, x2), x2, _per_row(ans, x2)), x, axis)
+
+
+def extremum_adjoint(g, x, ans, axis=None):
+    """x̄ = g / (number of ties) at the elements equal to the max (or min) `ans`, else 0."""
+    return _extremum_adjoint_rows(g, x, ans, axis)
+
+
+@overload(extremum_adjoint)
+def _extremum_adjoint(g, x, ans, axis=None):
+    if is_none(axis) and isinstance(g, types.Float) and isinstance(ans, types.Number) and \
+            isinstance(x, types.Array):  # (np.max(x): compiles in a third of the rows kernel)
+        def whole(g, x, ans, axis=None):
+            out = np.zeros(x.shape, x.dtype)
+            add_extremum_adjoint(out, g, x, ans)
+            return out
+        return whole
+    return lambda g, x, ans, axis=None: _extremum_adjoint_rows(g, x, ans, axis)
 
 
 def add_extremum_adjoint(out, g, x, ans):
