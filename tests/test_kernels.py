@@ -114,6 +114,7 @@ def test_one_axis_of_strided_and_empty_arrays(rng):
     adjoint = numba.njit(lambda g, x, a: reductions.sum_adjoint(g, x, a))
     mean_kept = numba.njit(lambda x, a: reductions.mean_along(x, a, True))
     mean_adjoint = numba.njit(lambda g, x, a: reductions.mean_adjoint(g, x, a))
+    extremum_adjoint = numba.njit(lambda g, x, m, a: reductions.extremum_adjoint(g, x, m, a))
     for shape in [(5, 7), (0, 3), (3, 0), (4,), (2, 3, 4), (2, 0, 3)]:
         x = rng.standard_normal(shape)
         for view in (x, x[..., ::2], x[::-1], np.asfortranarray(x)):
@@ -131,6 +132,11 @@ def test_one_axis_of_strided_and_empty_arrays(rng):
                                                rtol=1e-14)
                     np.testing.assert_array_equal(mean_adjoint(g, view, axis),
                                                   spread / view.shape[axis])
+                    if view.ndim == 2:  # (a matrix's max and its adjoint: loops of their own)
+                        ans = np.max(view, axis=axis)
+                        np.testing.assert_array_equal(
+                            extremum_adjoint(g, view, ans, axis),
+                            reductions.extremum_adjoint(g, view, ans, axis))
 
 
 def test_keepdims_must_be_a_constant():
