@@ -395,6 +395,15 @@ def _reduction(name, numpy_reduce, row_reduce):
 _MATRIX_KINDS = {np.sum: 0, np.mean: 1, np.max: 2, np.min: 3}
 
 
+@register_jitable
+def _lines(shape, axis):
+    """A matrix's lines along `axis`: (whether they run along axis 0, how many, their length)."""
+    if axis < -2 or axis > 1:
+        raise ValueError("axis is out of bounds for the array's dimension")
+    first = axis == 0 or axis == -2
+    return (first, shape[1], shape[0]) if first else (first, shape[0], shape[1])
+
+
 def _matrix_along(kind, keep):
     """sum_along, mean_along, max_along or min_along (kind 0-3) of a float64 matrix over one
     axis as loops over its lines, which compile in a third of the time of the rows kernels:
@@ -407,8 +416,8 @@ def _matrix_along(kind, keep):
                 total += x[k, i] if first else x[i, k]
             return total / n if kind == 1 else total
         if n == 0:
-            raise ValueError("zero-size array to reduction operation maximum which has no "
-                             "identity")
+            raise ValueError("zero-size array to reduction operation maximum (minimum) which "
+                             "has no identity")
         best = x[0, i] if first else x[i, 0]
         for k in range(1, n):
             v = x[k, i] if first else x[i, k]
@@ -421,11 +430,7 @@ def _matrix_along(kind, keep):
     line = register_jitable(line)
 
     def along(x, axis=None, keepdims=False):
-        n0, n1 = x.shape
-        if axis < -2 or axis > 1:
-            raise ValueError("axis is out of bounds for the array's dimension")
-        first = axis == 0 or axis == -2
-        kept, n = (n1, n0) if first else (n0, n1)
+        first, kept, n = _lines(x.shape, axis)
         out = np.empty(kept)
         for i in range(kept):
             out[i] = line(x, first, i, n)
@@ -648,11 +653,7 @@ def _extremum_adjoint(g, x, ans, axis=None):
 
 def _extremum_adjoint_lines(g, x, ans, axis=None):
     """extremum_adjoint of a matrix over one axis, line by line as _extremum_rows_adjoint."""
-    n0, n1 = x.shape
-    if axis < -2 or axis > 1:
-        raise ValueError("axis is out of bounds for the array's dimension")
-    first = axis == 0 or axis == -2
-    kept, n = (n1, n0) if first else (n0, n1)
+    first, kept, n = _lines(x.shape, axis)
     g1, ans1 = rows_vector(g, kept), rows_vector(ans, kept)
     out = np.zeros(x.shape, x.dtype)
     for i in range(kept):
