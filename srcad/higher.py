@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 from . import api
-from .compiler import frontend, outputs, pytrees
+from .compiler import frontend, outputs, pytrees, valuetypes
 from .errors import FallbackWarning, ShapeAssumptionFailed, UnsupportedError, UserCodeError
 
 
@@ -378,7 +378,7 @@ class Nested:
         self.mode = "tape" if "tape" in modes else "source" if "source" in modes else "auto"
         if base.no_source is not None and self.mode == "source":
             raise UnsupportedError(f"{base.no_source}; mode='source' was requested")
-        self.inner, self.kind, self.jit = inner, kind, jit
+        self.inner, self.base, self.kind, self.jit = inner, base, kind, jit
         self.params, self.fn, self._signature = base.params, base.fn, base._signature
         self.wrt_names, self.single = api._normalize_wrt(wrt, self.params, self.fn)
         self.wrt_index = tuple(self.params.index(n) for n in self.wrt_names)
@@ -432,6 +432,10 @@ class Nested:
         it is computed (create_graph), where the source transform refuses f's code (`exc`),
         with a FallbackWarning saying why, once."""
         self.along(bound)
+        flat, _, labels = api.Gradient.layout(self, bound)
+        for label, value in zip(labels, flat, strict=True):  # (grad's refusals: an int)
+            if label.partition("[")[0] in self.wrt_names:
+                api._check_differentiable(self.fn, label, value, valuetypes.of_value(value))
         if self.mode == "auto" and not self._warned:
             self._warned = True
             warnings.warn(f"srcad: using the runtime tape for {self.__qualname__}: {exc}",
@@ -464,11 +468,8 @@ class Nested:
         reverse mode of inner's value."""
         if self.mode == "tape":
             raise UnsupportedError("mode='tape' was requested")
-        base = self.inner
-        while isinstance(base, Nested):
-            base = base.inner
-        if base.no_source is not None:
-            raise UnsupportedError(base.no_source)
+        if self.base.no_source is not None:
+            raise UnsupportedError(self.base.no_source)
         position = self.along(bound)
         function, call_args = self.scalar_function(bound)
         # (the tangent functions take the leaves of structured arguments, in order, first)

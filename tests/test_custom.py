@@ -510,3 +510,38 @@ def test_a_vjp_of_one_argument_may_return_a_one_tuple(mode, jit, rng):
         np.testing.assert_allclose(
             srcad.grad(lambda x: np.sum(cubic_poly(x)), mode=mode, jit=jit)(x), 3 * x**2 + 2,
             rtol=1e-12)
+
+
+@srcad.custom_vjp
+def sine_by_math(a):
+    return math.sin(a)
+
+
+@sine_by_math.defvjp
+def sine_by_math_vjp(g, ans, a):
+    return g * math.cos(a)  # (math.* and float() in a vjp the tape differentiates again)
+
+
+@srcad.custom_vjp
+def cube_by_float(a):
+    return a ** 3
+
+
+@cube_by_float.defvjp
+def cube_by_float_vjp(g, ans, a):
+    return 3.0 * g * float(a) ** 2
+
+
+def test_second_derivatives_through_a_vjp_using_math_and_float(rng):
+    """Found by an attack: without a jvp, second derivatives run on the tape, whose backward
+    pass runs the vjp: math.cos and float() there took a tensor's value (a constant), and the
+    second derivative was 0."""
+    a = float(rng.uniform(0.2, 1.0))
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(srcad.grad(sine_by_math))(a) == pytest.approx(-math.sin(a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        assert srcad.hessian(cube_by_float)(a) == pytest.approx(6.0 * a)
+        assert srcad.hvp(sine_by_math)(a, 2.0) == pytest.approx(-2.0 * math.sin(a))
+        third = srcad.grad(srcad.grad(srcad.grad(sine_by_math)))(a)
+    assert third == pytest.approx(-math.cos(a))

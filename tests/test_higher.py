@@ -945,6 +945,7 @@ def test_hvp_says_the_tape_cannot_differentiate_a_custom_vjp(rng):
     x = rng.uniform(-1, 1, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", srcad.FallbackWarning)
-        with pytest.raises(TypeError, match=r"vjp of custom_vjp function cubic_poly.*defjvp"):
+        message = r"(?s)vjp of custom_vjp function cubic_poly.*polyval.*defjvp"
+        with pytest.raises(TypeError, match=message):
             srcad.hvp(lambda x: np.sum(cubic_poly(x)))(x, x)
 

@@ -126,6 +126,9 @@ class _Reach:
         python = python_of_jitted(obj)
         if python is not None:
             return (python,)
+        if type(obj).__name__ == "custom_vjp" and type(obj).__module__ == "srcad.custom":
+            return (obj.fn, obj.vjp, obj.jvp)  # (the tape calls its vjp: in a second
+            # derivative's backward pass, on tensors)
         return (type(obj),) if type(obj).__module__ not in ("builtins", "numpy") else ()
 
     def _function(self, fn):

@@ -95,7 +95,7 @@ def hvp(fn, args, index, v):
     recorded as it is computed (create_graph), then the gradient of <gradient, v>; v None
     stands for zeros, as a tangent does. Returns H v shaped like the argument (a float for a
     number)."""
-    with _collector_paused():
+    with _recorded(fn, args):
         out, leaves = _trace(fn, args, (index,))
         value = _output_value(out, fn)
         if value.size != 1:
@@ -104,14 +104,10 @@ def hvp(fn, args, index, v):
         tensors = pytrees.flatten(leaves[index])[0]
         products = [None] * len(tensors)
         if isinstance(out, Tensor) and out.requires_grad and v is not None:
-            directions = pytrees.flatten(v)[0]
             grads = engine.grad([out], tensors, [None], None, True, True)
-            terms = [(g * new(np.asarray(d, dtype=t._value.dtype))).sum()
-                     for g, t, d in zip(grads, tensors, directions, strict=True)
-                     if g is not None and g.requires_grad]
-            if terms:
-                products = engine.grad([sum(terms[1:], terms[0])], tensors, [None], None,
-                                       False, True)
+            inner = _inner_product(grads, tensors, pytrees.flatten(v)[0])
+            if inner is not None:
+                products = engine.grad([inner], tensors, [None], None, False, True)
         for t, product in zip(tensors, products, strict=True):
             t._grad = product
     return _grads(args, (index,), leaves)[0]
@@ -123,7 +119,7 @@ def jvp(fn, args, wrt, tangents):
     <J^T u, t> with respect to the cotangent u, on which J^T u depends linearly: the vjp is
     recorded as it is computed (create_graph), then differentiated once more. Returns the
     tangent shaped and typed like the value (a float for a number)."""
-    with _collector_paused():
+    with _recorded(fn, args):
         out, leaves = _trace(fn, args, wrt)
         value = _output_value(out, fn)
         tangent = np.zeros_like(value, dtype=np.result_type(value.dtype, np.float32))
@@ -132,12 +128,9 @@ def jvp(fn, args, wrt, tangents):
             cotangent = new(np.zeros(out.shape, out._value.dtype))
             cotangent.requires_grad = True
             grads = engine.grad([out], tensors, [cotangent], None, True, True)
-            terms = [(g * new(np.asarray(d, dtype=t._value.dtype))).sum()
-                     for g, t, d in zip(grads, tensors, tangents, strict=True)
-                     if d is not None and g is not None and g.requires_grad]
-            if terms:
-                (product,) = engine.grad([sum(terms[1:], terms[0])], [cotangent], [None],
-                                         None, False, True)
+            inner = _inner_product(grads, tensors, tangents)
+            if inner is not None:
+                (product,) = engine.grad([inner], [cotangent], [None], None, False, True)
                 if product is not None:
                     tangent = product.numpy().astype(tangent.dtype).reshape(value.shape)
     if value.ndim == 0:
@@ -150,7 +143,7 @@ def nested_grad(fn, args, chain, wrt):
     positions `chain` in turn (each recorded as it is computed, create_graph), then its
     gradient with respect to the arguments `wrt`. Returns (that derivative as a float, the
     gradients as value_and_grad gives them)."""
-    with _collector_paused():
+    with _recorded(fn, args):
         out, leaves = _trace(fn, args, tuple(sorted(set(chain) | set(wrt))))
         if _output_value(out, fn).size != 1:
             raise TypeError(f"{_qualname(fn)} returned an array; a derivative of a derivative "
@@ -165,6 +158,24 @@ def nested_grad(fn, args, chain, wrt):
             for t, g in zip(tensors, grads, strict=True):
                 t._grad = g
     return (0.0 if derivative is None else float(derivative.item())), _grads(args, wrt, leaves)
+
+
+@contextlib.contextmanager
+def _recorded(fn, args):
+    """Where a derivative is recorded to be differentiated again: the backward passes run
+    custom vjps, whose `math.*` and `float()` must act on tensors there too (outside, they
+    would take a tensor's value: a constant, a second derivative of 0)."""
+    with _collector_paused(), patching.patched(fn, args), mode.user_code():
+        yield
+
+
+def _inner_product(grads, tensors, directions):
+    """The recorded sum of <grad, direction> over the tensors (None where no gradient depends
+    on what was recorded or no direction is given)."""
+    terms = [(g * new(np.asarray(d, dtype=t._value.dtype))).sum()
+             for g, t, d in zip(grads, tensors, directions, strict=True)
+             if d is not None and g is not None and g.requires_grad]
+    return sum(terms[1:], terms[0]) if terms else None
 
 
 def _trace(fn, args, wrt):

@@ -75,6 +75,8 @@ def test_grad_of_grad_falls_back_to_the_tape_where_the_source_cannot(rng):
     assert dxxy == pytest.approx(12 * x ** 2 * math.cos(y), rel=1e-12)
     with pytest.raises(UnsupportedError, match="recursive call"):
         srcad.grad(srcad.grad(recursive), mode="source")(x, y, p)
+    with pytest.raises(TypeError, match="with respect to 'n': it is a value of type int"):
+        srcad.grad(srcad.grad(repeated_product), wrt=1)(x, 3)  # (found by an attack: a number)
     assert "runs on the runtime tape" in srcad.source(srcad.grad(srcad.grad(recursive)),
                                                       x, y, p)
 
