@@ -1168,7 +1168,7 @@ def jvp_specialization(fn, primals, tangents, jit=True):
 
 
 def jvp_on_tape(fn, primals, tangents, jit=True):
-    """Whether the last `jvp(fn, primals, tangents, jit=jit)` ran on the tape."""
+    """Whether the last `jvp(fn, primals, tangents, jit=jit)` ran (or failed) on the tape."""
     g = _jvp_call(fn, primals, tangents, "auto", jit, None, False)[0]
     return g._last is not None and g._last.mode == "tape"
 
@@ -1334,6 +1334,8 @@ def _tangent_like(tangent, primal, label):
     """The tangent of argument `label` as the generated code takes it: a float for a scalar, an
     array of the argument's shape and dtype for an array."""
     if isinstance(primal, np.ndarray):
+        if np.iscomplexobj(tangent):  # (the cast would drop its imaginary part)
+            raise TypeError(f"srcad: the tangent of '{label}' must be real, not complex")
         t = np.asarray(tangent, dtype=primal.dtype)
         if t.shape != primal.shape:
             raise ValueError(f"srcad: the tangent of '{label}' has shape {t.shape}, the "

@@ -182,8 +182,14 @@ class Hvp:
     def source(self, /, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments (float
         scalars when none are given)."""
+        given = bool(args or kwargs)
         args = _or_floats(args, kwargs, len(self.code.g.params) + 1)
-        outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
+        try:
+            outer, call_args, _ = self.outer_gradient(*self.split(args, kwargs))
+        except UnsupportedError as exc:
+            if not given:  # (the floats assumed do not fit: no call would run on the tape)
+                raise
+            return f"# {self.__qualname__} runs on the runtime tape: {exc}\n"
         return api.source(outer, *call_args)
 
 
@@ -341,10 +347,16 @@ class Hessian:
     def source(self, /, *args, **kwargs):
         """The code a call with these arguments runs: the Hessian-vector product for a block of
         every unit vector (or the product, run once per column)."""
+        given = bool(args or kwargs)
         args = _or_floats(args, kwargs, len(self.product.code.g.params))
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
-        outer, call_args, _ = self.product.outer_gradient(bound, next(_basis(x)))
+        try:
+            outer, call_args, _ = self.product.outer_gradient(bound, next(_basis(x)))
+        except UnsupportedError as exc:
+            if not given:  # (the floats assumed do not fit: no call would run on the tape)
+                raise
+            return f"# {self.__qualname__} runs on the runtime tape: {exc}\n"
         what = ("the Hessian-vector product along every unit vector of x (a leading axis of the "
                 "directions)"), "the Hessian-vector product, run once per entry of x"
         outer(*call_args)
@@ -540,15 +552,20 @@ class Jacobian:
         _float_argument(x, "jacobian")
         tangents = [None] * len(args)
         tangents[self.wrt] = np.zeros_like(x) if np.ndim(x) else 0.0
-        try:
+        if self.mode == "rev":
+            return False, x, tangents, None
+        try:  # (in "auto", rows where the source cannot: on the tape a column costs a vjp and
+            # its derivative, a row one vjp)
             value, _ = api.jvp(self.fn, args, tangents, jit=self.jit)
-            # (on the tape a column costs a vjp and its derivative, a row one vjp)
-            forward = self.mode == "fwd" or self.mode == "auto" and \
-                np.size(x) <= np.size(value) and \
+            forward = self.mode == "fwd" or np.size(x) <= np.size(value) and \
                 not api.jvp_on_tape(self.fn, args, tangents, self.jit)
         except UserCodeError as exc:
             raise UserCodeError(str(exc).replace(outputs.RETURNS["jvp"],
                                                  outputs.RETURNS["jacobian"])) from None
+        except TypeError:  # (the tape's jvp, through an op it cannot differentiate twice)
+            if self.mode == "fwd" or not api.jvp_on_tape(self.fn, args, tangents, self.jit):
+                raise
+            forward, value = False, None
         except UnsupportedError:  # (reverse mode has the tape: recursion, a partial)
             if self.mode == "fwd":
                 raise
@@ -593,7 +610,11 @@ class Jacobian:
     def reverse(self, args, x):
         """(the value, the (value size, x size) Jacobian): one vjp per unit vector of the
         output."""
-        value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
+        try:
+            value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
+        except UserCodeError as exc:
+            raise UserCodeError(str(exc).replace(outputs.RETURNS["grad"],
+                                                 outputs.RETURNS["jacobian"])) from None
         seed = np.zeros_like(value, dtype=np.result_type(np.asarray(value).dtype, np.float32))
         basis = _basis(seed)
         rows = [np.ravel(pullback(e)) for e in itertools.islice(basis, 1)]
@@ -622,12 +643,12 @@ class Jacobian:
             what = ("the jvp along every unit vector of x (a leading axis of the tangents)",
                     "the jvp, run once per entry of x (a column)")
         else:
-            pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)[1]
+            value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
             spec = getattr(pullback, "specialization", lambda: None)()
-            if spec is None:
-                return f"# {self.__qualname__} runs on the runtime tape (the vjp has no source)\n"
             what = ("the vjp of every unit seed (a leading axis of the seeds)",
                     "the vjp, run once per entry of the output (a row)")
+        if spec is None:
+            return f"# {self.__qualname__} runs on the runtime tape (no generated code)\n"
         if spec.generated is None:
             return f"# {self.__qualname__} runs on the runtime tape: {spec.reason}\n"
         if _direct(spec, args, x, value, forward) is None:

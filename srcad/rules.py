@@ -21,7 +21,9 @@ tangent `t`, and for a reduction along axes (`reduction`, or `slicewise=True`) t
 each slice of `t` times the partial. Besides, `linear="x"` (groups separated by `;`:
 `linear="a; b"` for a product, linear in each factor) says the function is linear in those
 parameters with the others fixed, so its tangent is the function of their tangents; and
-`tangents={"x": "..."}` gives a tangent outright, in terms of `t`, the parameters and `ans`.
+`tangents={"x": "..."}` gives a tangent outright, in terms of `t`, the parameters and `ans`;
+`piecewise="x"` says it is linear in x on pieces (sort, a quantile): its Jacobian is constant
+between the points where x's order changes (the tape's second derivatives use it).
 
 `forward="..."` is what compiled code computes in place of a call Numba lacks (a kernel of
 `srcad.kernels`, named `kn`): always, or with `forward_options=True` only for a call that
@@ -69,6 +71,8 @@ class Rule:
     section: str = ""  # where docs/numpy.md lists it
     max_ndim: int = None  # the partials hold for array arguments of at most this rank
     linear: tuple = ()  # groups of parameters the function is (jointly) linear in
+    piecewise: tuple = ()  # parameters it is linear in on pieces (sort): a locally constant
+    # Jacobian, so a second derivative of 0 through them
     tangents: dict = field(default_factory=dict)  # parameter -> its tangent, in `t`
     slicewise: bool = False  # each result element depends on its own slice along `axis`
     linear_pieces: bool = False  # (pieces) linear in each element of the tuple separately
@@ -135,7 +139,7 @@ def _parse_linear(key, linear, names):
 
 def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
               forward_options=False, on_scalar=None, max_ndim=None, linear=None,
-              tangents=None, slicewise=False):
+              tangents=None, slicewise=False, piecewise=None):
     names, defaults, positional = _parse_params(params, partials)
     for param, text in partials.items():
         if param not in names:
@@ -151,7 +155,8 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
                 positional=positional, forward=forward, forward_options=forward_options,
                 on_scalar=on_scalar, section=_SECTION[0], max_ndim=max_ndim,
                 linear=_parse_linear(keys[0], linear, names), tangents=dict(tangents or {}),
-                slicewise=slicewise)
+                slicewise=slicewise, piecewise=_parse_linear(keys[0], piecewise, names)[0]
+                if piecewise else ())
     for key in keys:
         if key in REGISTRY:  # (a library function replaced by another: np.sin = np.tanh)
             raise ImportError(f"srcad's rules name {key} twice: a NumPy, math or SciPy "
@@ -165,10 +170,11 @@ def elementwise(*keys, params=None, forward=None, forward_options=False, **parti
 
 
 def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=None,
-            linear=None, tangents=None, slicewise=False, on_scalar=None, **partials):
+            linear=None, tangents=None, slicewise=False, on_scalar=None, piecewise=None,
+            **partials):
     _register(keys, params, partials, False, forward=forward, forward_options=forward_options,
               max_ndim=max_ndim, linear=linear, tangents=tangents, slicewise=slicewise,
-              on_scalar=on_scalar)
+              on_scalar=on_scalar, piecewise=piecewise)
 
 
 def reduction(*keys, params, forward, linear=None, tangents=None, **partials):
@@ -341,16 +347,17 @@ adjoint(scipy.special.log_softmax, params="x, axis=None",
 
 section("Sorting and order statistics (the gradient follows the stable sort's permutation)")
 adjoint(np.sort, params="x, axis=-1", x="kn.sort_adjoint(g, x, axis)",
-        forward="kn.sort_along(x, axis)", tangents={"x": "kn.sort_tangent(t, x, ans, axis)"})
+        forward="kn.sort_along(x, axis)", tangents={"x": "kn.sort_tangent(t, x, ans, axis)"},
+        piecewise="x")
 adjoint(np.median, params="x, axis=None, *, keepdims=False", x="kn.median_adjoint(g, x, axis)",
         forward="kn.median_along(x, axis, keepdims)", slicewise=True)
 adjoint(np.quantile, params="x, q, axis=None, *, keepdims=False",
         x="kn.quantile_adjoint(g, x, q, axis)", forward="kn.quantile_along(x, q, axis, keepdims)",
-        tangents={"x": "kn.quantile_tangent(t, x, q, axis, keepdims)"})
+        tangents={"x": "kn.quantile_tangent(t, x, q, axis, keepdims)"}, piecewise="x")
 adjoint(np.percentile, params="x, q, axis=None, *, keepdims=False",
         x="kn.percentile_adjoint(g, x, q, axis)",
         forward="kn.percentile_along(x, q, axis, keepdims)",
-        tangents={"x": "kn.percentile_tangent(t, x, q, axis, keepdims)"})
+        tangents={"x": "kn.percentile_tangent(t, x, q, axis, keepdims)"}, piecewise="x")
 
 section("Linear algebra")
 adjoint(np.dot, operator.matmul, np.matmul, params="a, b", max_ndim=2, linear="a; b",
@@ -461,7 +468,8 @@ adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indice
 adjoint(np.interp, params="x, xp, fp, left=None, right=None",
         x="kn.interp_adjoint_x(g, x, xp, fp, left, right)",
         fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)", linear="fp",
-        tangents={"x": "t * kn.interp_adjoint_x(ans * 0.0 + 1.0, x, xp, fp, left, right)"})
+        tangents={"x": "t * kn.interp_adjoint_x(ans * 0.0 + 1.0, x, xp, fp, left, right)"},
+        piecewise="x")
 adjoint(np.trapezoid, params="y, x=None, dx=1.0, axis=-1",
         y="kn.trapezoid_adjoint_y(g, y, x, dx, axis)", x="kn.trapezoid_adjoint_x(g, y, x, axis)",
         dx="kn.trapezoid_adjoint_dx(g, y, axis)", forward="kn.trapezoid_along(y, x, dx, axis)",
@@ -550,6 +558,27 @@ adjoint(_linalg.norm_adjoint, params="gy, x, a, ord=None, axis=None", linear="gy
         tangents={"x": "t * kn.sum_adjoint(gy, x, axis) * kn.norm_curvature(x, a, ord, axis)",
                   "a": "rt.xdivy(kn.norm_adjoint_power(ord) * ans * kn.sum_adjoint(t, x, axis), "
                        "kn.sum_adjoint(a, x, axis))"})
+
+# the adjoints of softmax, log_softmax, cumprod and log|det a| differentiated again (the tape's
+# second derivatives): each linear in gy, softmax's self-adjoint in it, cumprod's the transpose
+# of its tangent (`like` the result's shape)
+adjoint(_reductions.softmax_adjoint, params="gy, s, axis=None", linear="gy",
+        gy="kn.softmax_adjoint(g, s, axis)",
+        s="g * (gy - kn.sum_along(gy * s, axis, True)) - gy * kn.sum_along(g * s, axis, True)",
+        tangents={"s": "t * (gy - kn.sum_along(gy * s, axis, True)) - "
+                       "s * kn.sum_along(gy * t, axis, True)"})
+adjoint(_reductions.log_softmax_adjoint, params="gy, ls, axis=None", linear="gy",
+        gy="g - kn.sum_along(np.exp(ls) * g, axis, True)",
+        ls="-g * np.exp(ls) * kn.sum_along(gy, axis, True)",
+        tangents={"ls": "-t * np.exp(ls) * kn.sum_along(gy, axis, True)"})
+adjoint(_reductions.cumprod_adjoint, params="gy, x, axis=None", linear="gy",
+        gy="kn.cumprod_tangent(g, x, gy, axis)", x="kn.cumprod_tangent_adjoint_x(gy, g, x, axis)",
+        tangents={"x": "kn.cumprod_tangent_adjoint_x(gy, t, x, axis)"})
+adjoint(_linalg.slogdet_adjoint, params="gy, a", linear="gy",
+        gy="np.sum(g * kn.slogdet_adjoint(1.0, a))",
+        a="-gy * np.transpose(np.dot(np.linalg.inv(a), np.dot(g, np.linalg.inv(a))))",
+        tangents={"a": "-gy * np.transpose(np.dot(np.linalg.inv(a), np.dot(t, "
+                       "np.linalg.inv(a))))"})
 
 # cho_solve((c, lower), b) as the normalizer writes it; x solves C C^T x = b for C the lower
 # form of c's triangle that is read, so dx = -(C C^T)^-1 (T C^T + C T^T) x

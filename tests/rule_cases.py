@@ -146,6 +146,13 @@ SPECIAL = {
     reductions.logsumexp_adjoint: [("kn.logsumexp_adjoint(gy, x, m, 1)",
                                     {"gy": V3, "x": (3, 4), "m": V3})],
     reductions.prod_adjoint: [("kn.prod_adjoint(gy, x, 1)", {"gy": V3, "x": (3, 4)})],
+    reductions.softmax_adjoint: [("kn.softmax_adjoint(gy, s, 1)", {"gy": (3, 4), "s": (3, 4)}),
+                                 ("kn.softmax_adjoint(gy, s, None)", {"gy": (5,), "s": (5,)})],
+    reductions.log_softmax_adjoint: [("kn.log_softmax_adjoint(gy, ls, 0)",
+                                      {"gy": (3, 4), "ls": (3, 4)})],
+    reductions.cumprod_adjoint: [("kn.cumprod_adjoint(gy, x, None)", {"gy": (6,), "x": (2, 3)}),
+                                 ("kn.cumprod_adjoint(gy, x, 1)", {"gy": (3, 4), "x": (3, 4)})],
+    linalg.slogdet_adjoint: [("kn.slogdet_adjoint(gy, a + 3.0 * np.eye(3))", {"gy": (), "a": M33})],
     linalg.norm_adjoint: [("kn.norm_adjoint(gy, x, a, None, None)", {"gy": (), "x": (5,), "a": ()}),
                           ("kn.norm_adjoint(gy, x, np.linalg.norm(x, 3, 1), 3, 1)",
                            {"gy": V3, "x": (3, 4)})],
@@ -355,9 +362,12 @@ def make_args(key, expr, shapes, seed):
 _counter = itertools.count()
 
 
-def write_module(tmp_path, expr, names, weighted=True):
+def write_module(tmp_path, expr, names, weighted=True, curved=False):
+    """f(*names, weights) = sum(r * weights) for r the expression (with `curved`,
+    sum(sin(r) * weights): a second derivative through a linear expression too)."""
     args = list(names) + (["weights"] if weighted else [])
-    result = "np.sum(r * weights)" if weighted else "np.sum(r)"
+    r = "np.sin(r)" if curved else "r"
+    result = f"np.sum({r} * weights)" if weighted else f"np.sum({r})"
     source = ("import math\nimport operator\n\nimport numpy as np\nimport scipy.linalg\n"
               "import scipy.special\n\nfrom srcad import runtime as rt\n"
               "from srcad.kernels import namespace as kn\n\n\n"

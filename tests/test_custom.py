@@ -545,3 +545,26 @@ def test_second_derivatives_through_a_vjp_using_math_and_float(rng):
         assert srcad.hvp(sine_by_math)(a, 2.0) == pytest.approx(-2.0 * math.sin(a))
         third = srcad.grad(srcad.grad(srcad.grad(sine_by_math)))(a)
     assert third == pytest.approx(-math.cos(a))
+
+
+@srcad.custom_vjp
+def sine_filled(x):
+    return np.sin(x)
+
+
+@sine_filled.defvjp
+def sine_filled_vjp(g, ans, x):
+    out = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = g[i] * np.cos(x[i])  # (a tensor written into an array the vjp made)
+    return out
+
+
+def test_a_jvp_through_a_vjp_filling_an_array(rng):
+    """Found by an attack: the tape's jvp runs the vjp on tensors; its writes into np.zeros
+    raised a bare ValueError (an array made outside the recorded context)."""
+    x, t = rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3)
+    with pytest.warns(srcad.FallbackWarning):
+        value, tangent = srcad.jvp(lambda x: np.sum(sine_filled(x) * x), (x,), (t,))
+    assert value == pytest.approx(np.sum(np.sin(x) * x), rel=1e-12)
+    assert tangent == pytest.approx(np.sum((np.cos(x) * x + np.sin(x)) * t), rel=1e-12)

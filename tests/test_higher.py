@@ -51,10 +51,10 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
     np.testing.assert_allclose(hv, _fd_of_gradient(fn, before, k, v), rtol=1e-4, atol=1e-5)
 
 
-# the curvature kernels of the second derivatives of np.prod and np.linalg.norm, and of the
-# third of np.cumprod and np.linalg.det, have no derivative rule of their own: the next
-# derivative is refused by name
-NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x",
+# the curvature kernels of the second derivatives of np.prod and np.linalg.norm (and of the
+# tape's cumprod), and of the third of np.cumprod and np.linalg.det, have no derivative rule of
+# their own: the next derivative is refused by name
+NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x", "cumprod_adjoint": "x",
                         "cumprod_cross_tangent": "x", "det_tangent": "a"}  # (the argument refused)
 LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL if jit]
 
@@ -659,6 +659,8 @@ def test_repeated_hvp_calls_see_what_changed(rng):
                                rtol=1e-6)
     with pytest.raises(ValueError, match=r"the tangent of 'x' has shape \(3,\)"):
         product(x, 0.7, v[:3])
+    with pytest.raises(TypeError, match="the tangent of 'x' must be real, not complex"):
+        product(x, 0.7, v + 1j)  # (found by an attack: its imaginary part was dropped)
     original = cubes.__code__
     try:
         cubes.__code__ = quartics.__code__

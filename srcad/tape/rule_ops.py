@@ -9,19 +9,25 @@ code as NumPy reaches tensors (`__array_function__`, `__array_ufunc__`), or, for
 that do not dispatch (math's, SciPy's non-ufuncs), through the shims of patching.py, which
 asks `handler(function)`.
 
-A second derivative (backward(create_graph=True)) goes through an elementwise rule written
-with NumPy's functions only; through any other it raises rather than give a wrong number.
+A second derivative (backward(create_graph=True)) evaluates the partial on tensors, so that
+its operations are recorded: NumPy's functions dispatch to the tape, and a kernel or runtime
+helper (`kn.*`, `rt.*`) called on a tensor records the op of its own rule (the rules of the
+adjoint kernels, written for this). A partial whose kernel has no rule is recorded as one op
+where the rule's linearity gives that op's derivatives: for a function linear in x (or linear
+in pieces: sort), x's partial is linear in g, with the transpose of x's tangent, and constant
+in x. Otherwise it raises rather than give a wrong number.
 """
 
 import numpy as np
+import scipy.linalg
 
 from srcad import rules, runtime
-from srcad.compiler import templates
 from srcad.tape import mode
 from srcad.tape.ops import defvjp, defvjp_all
-from srcad.tape.tensor import HANDLED_FUNCTIONS, HANDLED_UFUNCS, Tensor, apply, plain
+from srcad.tape.tensor import HANDLED_FUNCTIONS, HANDLED_UFUNCS, Tensor, apply, holds_tensor, plain
 
 _HANDLERS = {}  # the rule's key -> its handler
+_TRANSPOSED = {}  # (the rule's key, a parameter) -> the op of its partial, or None
 
 
 def _kernels():
@@ -51,24 +57,131 @@ def _call(key, rule, bound):
     return key(*args, **keywords)
 
 
-def _vjp(name, rule, param, differentiable):
+def _partial(rule, param, differentiable):
+    """The partial of `param` as a function of (g, ans, the differentiable values, the static
+    ones) and the namespaces it calls as `kn` and `rt`."""
     text = rule.partials[param]
-    code = compile(text, f"<srcad rule of {name}>", "eval")
+    code = compile(text, f"<srcad rule of {rule.keys[0]}>", "eval")
     scalar_code = None if rule.on_scalar is None else compile(rule.on_scalar, "<rule>", "eval")
-    numpy_only = rule.broadcasting and not ({"kn", "rt"} & templates.names_in(text))
 
-    def vjp(g, ans, *values, **static):
-        if not numpy_only and any(isinstance(v, Tensor) for v in (g, ans, *values)):
-            raise TypeError(f"srcad.tape: no second derivative through {name} "
-                            "(backward(create_graph=True) over it)")
-        env = {"g": g, "ans": ans, "np": np, "rt": runtime, "kn": _kernels(), **static,
+    def partial(g, ans, values, static, kn, rt):
+        env = {"g": g, "ans": ans, "np": np, "rt": rt, "kn": kn, **static,
                **dict(zip(differentiable, values, strict=True))}
         scalar = scalar_code is not None and np.ndim(env[param]) == 0
         out = eval(scalar_code if scalar else code, env)
         # (rt.masked of scalars gives a Python 0.0 where its mask is false)
-        return out if hasattr(out, "shape") else np.asarray(out, np.result_type(g))
+        return out if hasattr(out, "shape") else np.asarray(out, np.result_type(plain(g)))
+
+    return partial
+
+
+def _vjp(key, rule, param, differentiable):
+    partial = _partial(rule, param, differentiable)
+
+    def vjp(g, ans, *values, **static):
+        if not any(isinstance(v, Tensor) for v in (g, ans, *values)):
+            return partial(g, ans, values, static, _kernels(), runtime)
+        try:  # (create_graph: recorded)
+            return partial(g, ans, values, static, _Recording(_kernels()), _Recording(runtime))
+        except (_Unrecorded, TypeError) as exc:
+            transposed = _transposed(key, rule, param, differentiable, values)
+            if transposed is None:
+                raise TypeError(f"srcad.tape: no second derivative through {_name(key)} "
+                                f"(backward(create_graph=True) over it): {exc}") from None
+        return apply(transposed, g, *values, ans=plain(ans), **static)
 
     return vjp
+
+
+class _Unrecorded(Exception):
+    """A kernel or runtime helper with no rule of its own, called on a tensor."""
+
+
+class _Recording:
+    """`kn` or `rt` for a partial evaluated on tensors: a call of one of their functions on a
+    tensor records the op of that function's rule."""
+
+    def __init__(self, namespace):
+        self._namespace = namespace
+
+    def __getattr__(self, name):
+        function = getattr(self._namespace, name)
+
+        def call(*args, **kwargs):
+            if not holds_tensor(args) and not holds_tensor(tuple(kwargs.values())) or \
+                    isinstance(function, np.ufunc):  # (a ufunc hands tensors to the tape)
+                return function(*args, **kwargs)
+            rule = rules.lookup(function)
+            if rule is not None and rule.nondiff:
+                return function(*plain(args), **plain(kwargs))
+            if handler(function) is None:
+                raise _Unrecorded(f"{_name(function)} has no rule of its own")
+            return handler(function)(*args, **kwargs)
+
+        return call
+
+
+def _group(rule, param):
+    """The parameters the function is jointly linear in with `param` (None if not linear)."""
+    return next((group for group in rule.linear if param in group), None)
+
+
+def _transposed(key, rule, param, differentiable, values):
+    """The op computing `param`'s partial from (g, the differentiable values), for a partial
+    whose kernel has no rule: its derivative in g is the transpose, the tangent along `param`
+    (the function itself along a linear group), and in a value it is zero for one of the
+    group (or of a function linear in pieces), the partial of that value for a function
+    linear in each of several groups (a product). None where the rule does not say."""
+    own = _group(rule, param) or ((param,) if param in rule.piecewise else None)
+    if own is None or param not in rule.partials or \
+            _group(rule, param) is None and param not in rule.tangents:
+        return None
+    for q, value in zip(differentiable, values, strict=True):
+        if isinstance(value, Tensor) and value.requires_grad and q not in own and \
+                (_group(rule, q) is None or own == (param,) and param in rule.piecewise):
+            return None
+    if (key, param) not in _TRANSPOSED:
+        _TRANSPOSED[key, param] = _define_transposed(key, rule, param, differentiable, own)
+    return _TRANSPOSED[key, param]
+
+
+def _define_transposed(key, rule, param, differentiable, own):
+    name = f"rule:{_name(key)}:partial:{param}"
+    partial = _partial(rule, param, differentiable)
+    op = "rule:" + _name(key)
+
+    def forward(g, *values, ans, **static):
+        return partial(g, ans, values, static, _kernels(), runtime)
+
+    def along(u, values, ans, static):
+        """The function's tangent along `param` (u), the other values fixed."""
+        if param in rule.tangents:
+            env = {"t": u, "ans": ans, "np": np, **static,
+                   "kn": _Recording(_kernels()), "rt": _Recording(runtime),
+                   **dict(zip(differentiable, values, strict=True))}
+            return eval(rule.tangents[param], env)
+        return apply(op, *[u if q == param else np.zeros_like(plain(v)) if q in own else v
+                           for q, v in zip(differentiable, values, strict=True)], **static)
+
+    def vjp_g(u, partial_value, g, *values, ans, **static):
+        return along(u, values, ans, static)
+
+    def vjp_value(q):
+        def vjp(u, partial_value, g, *values, ans, **static):
+            if q in own:
+                return np.zeros_like(plain(values[differentiable.index(q)]))
+            moved = [u if r == param else np.zeros_like(plain(v)) if r in own else v
+                     for r, v in zip(differentiable, values, strict=True)]
+            transposed = _transposed(key, rule, q, differentiable, moved)
+            if transposed is None:
+                raise TypeError(f"srcad.tape: no third derivative through {_name(key)}")
+            return apply(transposed, g, *moved, ans=plain(apply(op, *moved, **static)),
+                         **static)
+        return vjp
+
+    defvjp(name, forward, f"{_name(key).rpartition('.')[2].capitalize()}Backward0Backward",
+           vjp_g, *[vjp_value(q) for q in differentiable])
+    return name
 
 
 def handler(key):
@@ -76,8 +189,18 @@ def handler(key):
     if key not in _HANDLERS:
         rule = rules.lookup(key)
         usable = rule is not None and not rule.nondiff and rule.piece is None and rule.partials
-        _HANDLERS[key] = _handler(key, rule) if usable else None
+        _HANDLERS[key] = _cho_solve if key is scipy.linalg.cho_solve else \
+            _handler(key, rule) if usable else None
     return _HANDLERS[key]
+
+
+def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """scipy.linalg.cho_solve((c, lower), b) as the source transform lowers it: the factor c
+    an argument of its own, which has a rule."""
+    from srcad.kernels import linalg
+
+    c, lower = c_and_lower
+    return handler(linalg.cholesky_solve)(c, b, plain(lower))
 
 
 def _handler(key, rule):
@@ -89,7 +212,7 @@ def _handler(key, rule):
         return _call(key, rule, {**static, **dict(zip(differentiable, values, strict=True))})
 
     defvjp(op_name, forward, "".join(w.capitalize() for w in key.__name__.split("_")) +
-           "Backward0", *[_vjp(name, rule, p, differentiable) for p in differentiable])
+           "Backward0", *[_vjp(key, rule, p, differentiable) for p in differentiable])
 
     def handler(*args, **kwargs):
         try:
@@ -97,10 +220,17 @@ def _handler(key, rule):
         except TypeError as exc:
             raise TypeError(mode.located(f"srcad.tape: {name}: {exc}")) from None
         inputs = [bound[p] for p in differentiable]
-        static = {p: plain(bound[p], name) for p in rule.params if p not in rule.partials}
+        static = {p: _array_like(plain(bound[p], name)) for p in rule.params
+                  if p not in rule.partials}
         return apply(op_name, *inputs, **static)
 
     return handler
+
+
+def _array_like(value):
+    """A list as the array NumPy reads it as (the partials' kernels take arrays: np.interp's
+    xp)."""
+    return np.asarray(value) if isinstance(value, list) else value
 
 
 def _install():

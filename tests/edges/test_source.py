@@ -79,6 +79,13 @@ def test_grad_of_grad_falls_back_to_the_tape_where_the_source_cannot(rng):
         srcad.grad(srcad.grad(repeated_product), wrt=1)(x, 3)  # (found by an attack: a number)
     assert "runs on the runtime tape" in srcad.source(srcad.grad(srcad.grad(recursive)),
                                                       x, y, p)
+    # (found by an attack: hvp and hessian raised, a forward jacobian's an AttributeError)
+    for transform, call_args in ((srcad.hvp, (x, y, p, 0.5)), (srcad.hessian, (x, y, p)),
+                                 (functools.partial(srcad.jacobian, mode="fwd"), (x, y, p))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FallbackWarning)
+            text = srcad.source(transform(recursive), *call_args)
+        assert text.startswith("# ") and "runs on the runtime tape" in text, text
 
 
 def calls_a_gradient(x):

@@ -389,3 +389,17 @@ def test_functions_only_the_rules_differentiate_work_first_in_a_process():
     a, b, c = 0.3, 0.9, 0.45
     np.testing.assert_allclose(eval(out[0]), [1 + b + b * c, a + a * c, a * b], rtol=1e-12)
     np.testing.assert_allclose(eval(out[1]), [1.0, 3.0, 2.0])  # (sorted: 0.3, 0.45, 0.9)
+
+
+def solve_with_a_factor_of_x(x):
+    import scipy.linalg
+
+    a = x[:4].reshape(2, 2)
+    factor = np.linalg.cholesky(a @ a.T + np.eye(2))
+    return np.sum(scipy.linalg.cho_solve((factor, True), x[4:]) ** 2)
+
+
+def test_cho_solve_differentiates_its_factor():
+    """Found by an attack: scipy.linalg.cho_solve((c, lower), b) refused a tracked factor c
+    (the tape took (c, lower) for a constant); it is the source transform's cholesky_solve."""
+    check(solve_with_a_factor_of_x, (X,), (0,))

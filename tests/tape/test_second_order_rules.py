@@ -1,0 +1,87 @@
+"""Second derivatives on the tape through every differentiable primitive of srcad.rules: the
+Hessian-vector product the tape records (backward(create_graph=True), then differentiated)
+against central differences of the tape's gradient, for each case of tests/rule_cases.py
+wrapped in sin() so that a linear primitive is differentiated twice too. A primitive the tape
+cannot differentiate twice must say so (SECOND_ORDER_REFUSED), never give a number."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import rules
+from srcad.tape import run
+from tests.rule_cases import make_args, rule_cases, short_name, write_module
+
+# the (primitive, parameter) pairs whose second derivative the tape refuses, with the reason
+SECOND_ORDER_REFUSED = {
+    ("cholesky", "a"): "cholesky_adjoint has no rule",
+    ("eigenvalues", "a"): "eigenvalues_adjoint has no rule",
+    ("eigvalsh", "a"): "eigenvalues_adjoint has no rule",
+    ("eigenvectors", "a"): "eigenvectors_adjoint has no rule",
+    ("solve_triangular", "a"): "solve_triangular_adjoint_a has no rule",
+}
+
+CASES = [case for case in rule_cases() if case[1] is not None and
+         rules.REGISTRY[case[0]].section != rules.HELPERS]
+
+
+def _fd_hvp(fn, args, index, v, eps=1e-6):
+    def grad_at(shift):
+        moved = list(args)
+        moved[index] = args[index] + shift * v
+        return np.asarray(run.value_and_grad(fn, tuple(moved), (index,))[1][0], float)
+    return (grad_at(eps) - grad_at(-eps)) / (2 * eps)
+
+
+@pytest.mark.parametrize(("key", "expr", "shapes"), CASES,
+                         ids=[f"{short_name(k)}:{e}:{s}" for k, e, s in CASES])
+def test_hvp_on_the_tape_matches_differences_of_its_gradient(key, expr, shapes, tmp_path):
+    args = make_args(key, expr, shapes, seed=5)
+    fn = write_module(tmp_path, expr, shapes, curved=True)
+    rng = np.random.default_rng(6)
+    for index, name in enumerate(shapes):
+        if name not in rules.REGISTRY[key].partials:
+            continue
+        v = rng.uniform(-1, 1, np.shape(args[index]))
+        v = float(v) if np.ndim(args[index]) == 0 else v
+        refused = SECOND_ORDER_REFUSED.get((short_name(key).rpartition(".")[2], name))
+        if refused is not None:
+            with pytest.raises(TypeError, match=f"no second derivative.*{refused}"):
+                run.hvp(fn, tuple(args), index, v)
+            continue
+        product = run.hvp(fn, tuple(args), index, v)
+        np.testing.assert_allclose(product, _fd_hvp(fn, args, index, v), rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{expr} along {name}")
+
+
+def _fd_hessian_product(fn, x, v, eps=1e-6):
+    grad = srcad.grad(fn, mode="tape")
+    return (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: np.sum(np.kron(x, x) ** 2),  # (a product of two linear arguments: cross terms)
+    lambda x: np.sum(np.tensordot(x, np.sin(x), axes=1) ** 2),
+    lambda x: np.sum(np.sort(x * x[::-1], axis=0) ** 3),
+    lambda x: np.trapezoid(x[0] ** 2, np.cumsum(x[1] ** 2)),
+    lambda x: np.sum(np.pad(x, 1, constant_values=x[0, 0]) ** 3),
+], ids=["kron", "tensordot", "sort", "trapezoid", "pad"])
+def test_hessians_through_primitives_entered_twice(fn, rng):
+    x = rng.uniform(0.5, 1.5, (3, 3))
+    v = rng.uniform(-1, 1, (3, 3))
+    product = run.hvp(fn, (x,), 0, v)
+    np.testing.assert_allclose(product, _fd_hessian_product(fn, x, v), rtol=1e-5, atol=1e-6)
+
+
+def test_third_derivative_through_a_sort_on_the_tape(rng):
+    """grad of grad of grad: the transposed partial's own derivative is recorded too."""
+    x = rng.uniform(-1, 1, 4)
+    t = srcad.tensor(x, requires_grad=True)
+    y = (np.sort(t) ** 4 * np.arange(1.0, 5.0)).sum()
+    (g,) = srcad.autograd.grad(y, t, create_graph=True)
+    (h,) = srcad.autograd.grad(g.sum(), t, create_graph=True)
+    (third,) = srcad.autograd.grad(h.sum(), t)
+    order = np.argsort(x, kind="stable")
+    expected = np.empty(4)
+    expected[order] = 24.0 * np.sort(x) * np.arange(1.0, 5.0)
+    np.testing.assert_allclose(third.numpy(), expected, rtol=1e-12)
