@@ -139,6 +139,39 @@ def test_one_axis_of_strided_and_empty_arrays(rng):
                             reductions.extremum_adjoint(g, view, ans, axis))
 
 
+
+def test_a_matrix_s_logsumexp_var_and_std_over_one_axis_as_the_rows_kernels(rng):
+    """logsumexp, var and std of a matrix over one axis, and their adjoints, run as loops over
+    its lines (they compile faster): the numbers of the rows kernels, bit for bit, on strided,
+    Fortran-ordered and float32 matrices, with ties and a zero std."""
+    import scipy.special
+
+    lse = numba.njit(lambda x, a, k: scipy.special.logsumexp(x, axis=a, keepdims=k))
+    spread = {name: numba.njit(lambda x, a, d, k, f=f: f(x, a, d, k))
+              for name, f in (("var", reductions.var_along), ("std", reductions.std_along))}
+    lines = numba.njit(lambda g, x, s, a, d: (reductions.logsumexp_adjoint(g, x, s, a),
+                                              reductions.var_adjoint(g, x, a, d),
+                                              reductions.std_adjoint(g, x, s, a, d)))
+    rows = numba.njit(lambda g, x, s, a, d: (reductions._logsumexp_adjoint_rows(g, x, s, a),
+                                             reductions._var_adjoint_rows(g, x, a, d),
+                                             reductions._std_adjoint_rows(g, x, s, a, d)))
+    x = rng.standard_normal((5, 4))
+    x[0] = 0.5  # (a row of ties: std 0)
+    for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
+        for axis, ddof, keep in ((0, 0, False), (1, 1, True), (-1, 0, True), (-2, 1, False)):
+            np.testing.assert_allclose(lse(view, axis, keep), scipy.special.logsumexp(
+                view, axis=axis, keepdims=keep), rtol=1e-6 if view.dtype == np.float32 else 1e-14)
+            for name, f in (("var", np.var), ("std", np.std)):
+                np.testing.assert_allclose(spread[name](view, axis, ddof, keep),
+                                           f(view, axis=axis, ddof=ddof, keepdims=keep),
+                                           rtol=1e-5 if view.dtype == np.float32 else 1e-13)
+            s = np.std(view, axis=axis, ddof=ddof)
+            g = rng.standard_normal(s.shape)
+            for got, expected in zip(lines(g, view, s, axis, ddof), rows(g, view, s, axis, ddof),
+                                     strict=True):
+                assert got.dtype == expected.dtype
+                np.testing.assert_array_equal(got, expected)
+
 def test_keepdims_must_be_a_constant():
     @numba.njit
     def total(x, keep):
