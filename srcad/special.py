@@ -33,7 +33,14 @@ from numba.extending import get_cython_function_address, overload, register_jita
 from numba.np.numpy_support import as_dtype, from_dtype
 from scipy.special import cython_special
 
-from .kernels.reductions import logsumexp_along, row_log_softmax, row_softmax
+from .kernels.reductions import (
+    log_softmax_line,
+    logsumexp_along,
+    map_lines,
+    row_log_softmax,
+    row_softmax,
+    softmax_line,
+)
 from .kernels.rows import constant, from_rows, is_array, to_rows
 
 # ---- SciPy's C exports --------------------------------------------------------------------
@@ -280,6 +287,8 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 def _softmax(x, axis=None):
     if isinstance(x, types.Float):
         return lambda x, axis=None: row_softmax(np.full((1, 1), x))[0, 0]
+    if is_array(x) and x.ndim == 2 and isinstance(axis, types.Integer):
+        return map_lines(softmax_line, 1)
     return lambda x, axis=None: from_rows(row_softmax(to_rows(x, axis)), x, axis)
 
 
@@ -287,6 +296,8 @@ def _softmax(x, axis=None):
 def _log_softmax(x, axis=None):
     if isinstance(x, types.Float):
         return lambda x, axis=None: row_log_softmax(np.full((1, 1), x))[0, 0]
+    if is_array(x) and x.ndim == 2 and isinstance(axis, types.Integer):
+        return map_lines(log_softmax_line, 1)
     return lambda x, axis=None: from_rows(row_log_softmax(to_rows(x, axis)), x, axis)
 
 

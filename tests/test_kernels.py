@@ -172,6 +172,37 @@ def test_a_matrix_s_logsumexp_var_and_std_over_one_axis_as_the_rows_kernels(rng)
                 assert got.dtype == expected.dtype
                 np.testing.assert_array_equal(got, expected)
 
+
+def test_softmax_and_log_softmax_of_a_matrix_over_one_axis_as_the_rows_kernels(rng):
+    """softmax, log_softmax and their adjoints over one axis of a matrix, as loops over its
+    lines: the rows kernels' numbers bit for bit (an inf, a row of -inf: NaN as SciPy's)."""
+    import scipy.special
+
+    from srcad.kernels.rows import from_rows, to_rows
+
+    lines = numba.njit(lambda x, g, a: (
+        scipy.special.softmax(x, axis=a), scipy.special.log_softmax(x, axis=a),
+        reductions.softmax_adjoint(g, x, a), reductions.log_softmax_adjoint(g, x, a)))
+    rows = numba.njit(lambda x, g, a: (
+        from_rows(reductions.row_softmax(to_rows(x, a)), x, a),
+        from_rows(reductions.row_log_softmax(to_rows(x, a)), x, a),
+        from_rows(reductions.softmax_rows_adjoint(to_rows(g, a), to_rows(x, a)), x, a),
+        from_rows(reductions.log_softmax_rows_adjoint(to_rows(g, a), to_rows(x, a)), x, a)))
+    x = rng.standard_normal((5, 4))
+    x[1, 2], x[2] = np.inf, -np.inf
+    for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
+        g = rng.standard_normal(view.shape)
+        for axis in (0, 1, -1, -2):
+            with np.errstate(all="ignore"):
+                expected = [scipy.special.softmax(view, axis=axis),
+                            scipy.special.log_softmax(view, axis=axis)]
+            got = lines(view, g, axis)
+            for value, scipys in zip(got, expected, strict=False):
+                np.testing.assert_allclose(value, scipys, rtol=1e-6)
+            for value, row in zip(got, rows(view, g, axis), strict=True):
+                assert value.dtype == row.dtype
+                np.testing.assert_array_equal(value, row)
+
 def test_keepdims_must_be_a_constant():
     @numba.njit
     def total(x, keep):
