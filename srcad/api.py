@@ -14,14 +14,13 @@ import inspect
 import os
 import re
 import types
-import warnings
 
 import numpy as np
 
 from . import check, diskcache
 from .compiler import frontend, pytrees, valuetypes
-from .errors import AliasingError, FallbackWarning, ShapeAssumptionFailed, UnsupportedError, \
-    share_elements
+from .errors import AliasingError, ShapeAssumptionFailed, UnsupportedError, share_elements, \
+    warn_fallback
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -271,8 +270,7 @@ class Gradient:
         reason = spec.generated.zero_d_writes if spec.generated is not None else None
         if self.mode != "auto" or not reason or self.as_given(bound) is bound:
             return spec
-        warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: {reason}",
-                      FallbackWarning, stacklevel=stacklevel)
+        warn_fallback(f"srcad: using the runtime tape for {self.fn.__qualname__}: {reason}")
         self._last = self._tape_spec(reason)
         return self._last
 
@@ -331,8 +329,8 @@ class Gradient:
             spec.code = self.fn.__code__
         if spec.mode == "tape" and self.mode == "auto" and not self._warned:
             self._warned = True
-            warnings.warn(f"srcad: using the runtime tape for {self.fn.__qualname__}: "
-                          f"{spec.reason}", FallbackWarning, stacklevel=4)
+            warn_fallback(f"srcad: using the runtime tape for {self.fn.__qualname__}: "
+                          f"{spec.reason}")
         self._last = spec
         return spec
 
@@ -436,9 +434,9 @@ class Gradient:
                 spec.widened = True
                 return self.evaluate(args, cotangent, tangents, frozen)
             what = "forward-mode derivative" if tangents is not None else "gradient"
-            warnings.warn(f"srcad: numba could not compile the {what} of "
+            warn_fallback(f"srcad: numba could not compile the {what} of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
-                          f"({str(exc).splitlines()[0]})", FallbackWarning, stacklevel=3)
+                          f"({str(exc).splitlines()[0]})")
             spec.mode, spec.call = "source+python", spec.generated.gradient
             spec.reason = str(exc)
             return self.evaluate(args, cotangent, tangents, frozen)

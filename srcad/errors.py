@@ -68,6 +68,20 @@ class FallbackWarning(UserWarning):
     """srcad.grad fell back from the source transform to the runtime tape; the text says why."""
 
 
+def warn_fallback(message):
+    """A FallbackWarning attributed to the user's line that called into srcad (whichever of
+    srcad's entry points it went through: grad, jacobian, explain, a nested derivative)."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # (level 1 is this function)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, FallbackWarning, stacklevel=level)
+
+
 class CacheWarning(UserWarning):
     """srcad cannot use its disk cache (e.g. the directory is writable by others); the text says
     why. Generated code is then kept in memory only."""

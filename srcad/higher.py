@@ -16,13 +16,12 @@ reads like a user's. Everything here differentiates that function again:
 import inspect
 import itertools
 import types
-import warnings
 
 import numpy as np
 
 from . import api
 from .compiler import frontend, outputs, pytrees, valuetypes
-from .errors import FallbackWarning, ShapeAssumptionFailed, UnsupportedError, UserCodeError
+from .errors import ShapeAssumptionFailed, UnsupportedError, UserCodeError, warn_fallback
 
 
 # (f, wrt, the call's types) -> the _Specialization holding f's generated tangent function,
@@ -174,8 +173,8 @@ class Hvp:
         index = g.wrt_index[0]
         if not self._warned:
             self._warned = True
-            warnings.warn(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
-                          f"{exc}", FallbackWarning, stacklevel=4)
+            warn_fallback(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
+                          f"{exc}")
         from .tape import run as tape_run
         return tape_run.hvp(getattr(g.fn, "__srcad_calls__", g.fn), bound, index, v)
 
@@ -450,8 +449,7 @@ class Nested:
                 api._check_differentiable(self.fn, label, value, valuetypes.of_value(value))
         if self.mode == "auto" and not self._warned:
             self._warned = True
-            warnings.warn(f"srcad: using the runtime tape for {self.__qualname__}: {exc}",
-                          FallbackWarning, stacklevel=3)
+            warn_fallback(f"srcad: using the runtime tape for {self.__qualname__}: {exc}")
         chain, node = [], self.inner
         while isinstance(node, Nested):
             chain.append(node.wrt_index[0])

@@ -433,3 +433,23 @@ def test_what_the_source_transform_refuses_runs_on_the_tape(fn, shape, match, rn
     np.testing.assert_allclose(again[1], tangent, rtol=1e-12)
     assert srcad.source(srcad.jvp, fn, (x,), (t,)).startswith(
         f"# the jvp of {fn.__qualname__} runs on the runtime tape")
+
+
+def _recursive_cube(x, n):
+    return x if n == 0 else x * _recursive_cube(x, n - 1)
+
+
+def test_fallback_warnings_name_the_user_s_line(rng):
+    """Found by an attack: through jacobian, hessian or a nested grad the FallbackWarning was
+    attributed to a line inside srcad; it names the caller's line, whichever entry point."""
+    x = rng.uniform(0.5, 1.5, 3)
+    calls = [lambda f: srcad.jacobian(f, mode="rev")(x, 2),
+             lambda f: srcad.hessian(lambda x: np.sum(f(x, 2)))(x),
+             lambda f: srcad.grad(srcad.grad(lambda a: f(a, 2)))(0.7),
+             lambda f: srcad.jvp(f, (x, 2), (x, None))]
+    for call in calls:
+        def fresh(x, n):  # (each derivative object warns once)
+            return _recursive_cube(x, n)
+        with pytest.warns(srcad.FallbackWarning) as record:
+            call(fresh)
+        assert {w.filename for w in record} == {__file__}, [w.filename for w in record]
