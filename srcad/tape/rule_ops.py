@@ -12,7 +12,8 @@ asks `handler(function)`.
 A second derivative (backward(create_graph=True)) evaluates the partial on tensors, so that
 its operations are recorded: NumPy's functions dispatch to the tape, and a kernel or runtime
 helper (`kn.*`, `rt.*`) called on a tensor records the op of its own rule (the rules of the
-adjoint kernels, written for this). A partial whose kernel has no rule is recorded as one op
+adjoint kernels, written for this), or, for a few linear-algebra kernels, that kernel written
+with the tape's ops (_IN_TAPE_OPS). A partial whose kernel has neither is recorded as one op
 where the rule's linearity gives that op's derivatives: for a function linear in x (or linear
 in pieces: sort), x's partial is linear in g, with the transpose of x's tangent, and constant
 in x. Otherwise it raises rather than give a wrong number.
@@ -114,11 +115,81 @@ class _Recording:
             rule = rules.lookup(function)
             if rule is not None and rule.nondiff:
                 return function(*plain(args), **plain(kwargs))
+            if function.__module__ == "srcad.kernels.linalg" and name in _IN_TAPE_OPS:
+                return _IN_TAPE_OPS[name](*args, **kwargs)
             if handler(function) is None:
                 raise _Unrecorded(f"{_name(function)} has no rule of its own")
             return handler(function)(*args, **kwargs)
 
         return call
+
+
+def _cholesky_adjoint(g, L):
+    """kn.cholesky_adjoint written with the tape's ops (its triangular solves as np.linalg.solve,
+    which the tape differentiates again)."""
+    p = _Recording(_kernels()).lower_half_diagonal(np.dot(np.transpose(L), np.tril(g)))
+    x = np.linalg.solve(np.transpose(L), p)
+    s = np.linalg.solve(np.transpose(L), np.transpose(x))
+    return 0.5 * (s + np.transpose(s))
+
+
+def _solve_triangular_adjoint_b(g, a, trans=0, lower=False, unit_diagonal=False):
+    """kn.solve_triangular_adjoint_b written with the tape's ops: b̄ = op(T)^-T g for T the
+    triangle read (its diagonal 1 with unit_diagonal)."""
+    from srcad.special import is_transposed
+
+    triangle = _read(a, lower, unit_diagonal)
+    T = triangle + np.eye(np.shape(a)[0]) if unit_diagonal else triangle
+    return np.linalg.solve(T if is_transposed(trans) else np.transpose(T), g)
+
+
+def _solve_triangular_adjoint_a(g, a, ans, trans=0, lower=False, unit_diagonal=False):
+    """kn.solve_triangular_adjoint_a written with the tape's ops: ā = -(b̄ x^T or x b̄^T) on
+    the triangle read."""
+    from srcad.special import is_transposed
+
+    n = np.shape(a)[0]
+    gb = np.reshape(_solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal), (n, -1))
+    x = np.reshape(ans, (n, -1))
+    full = np.dot(x, np.transpose(gb)) if is_transposed(trans) else np.dot(gb, np.transpose(x))
+    return -_read(full, lower, unit_diagonal)
+
+
+def _read(a, lower, unit_diagonal):
+    """The triangle of `a` solve_triangular reads."""
+    if lower:
+        return np.tril(a, -1 if unit_diagonal else 0)
+    return np.triu(a, 1 if unit_diagonal else 0)
+
+
+def _eigenvalues_adjoint(g, a):
+    """kn.eigenvalues_adjoint written with the tape's ops: v diag(g) v^T."""
+    v = np.linalg.eigh(a)[1]
+    return np.dot(v * g, np.transpose(v))
+
+
+def _eigenvectors_adjoint(g, a, v):
+    """kn.eigenvectors_adjoint written with the tape's ops: sym(v (F ∘ v^T g) v^T), F_ij =
+    1 / (w_j - w_i) off the diagonal; at a repeated eigenvalue it refuses (the kernel's
+    choice there is not differentiable)."""
+    w = np.linalg.eigh(a)[0]
+    n, values = np.shape(a)[0], plain(w)
+    gaps = values[None, :] - values[:, None]
+    same = np.abs(gaps) <= 16.0 * n * np.finfo(values.dtype).eps * np.max(np.abs(values))
+    if np.any(same & ~np.eye(n, dtype=bool)):
+        raise TypeError("a repeated eigenvalue")
+    differences = np.reshape(w, (1, n)) - np.reshape(w, (n, 1))
+    rotation = np.dot(np.transpose(v), g) / np.where(same, 1.0, differences) * ~same
+    s = np.dot(np.dot(v, rotation), np.transpose(v))
+    return 0.5 * (s + np.transpose(s))
+
+
+# the kernels without a rule of their own that a partial calls, recomposed
+_IN_TAPE_OPS = {"cholesky_adjoint": _cholesky_adjoint,
+                "solve_triangular_adjoint_a": _solve_triangular_adjoint_a,
+                "solve_triangular_adjoint_b": _solve_triangular_adjoint_b,
+                "eigenvalues_adjoint": _eigenvalues_adjoint,
+                "eigenvectors_adjoint": _eigenvectors_adjoint}
 
 
 def _group(rule, param):
