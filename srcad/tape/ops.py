@@ -239,6 +239,8 @@ def _std_dx(g, ans, x, axis, ddof, keepdims):
 
 
 def _norm(x, axis, keepdims):
+    if axis is None or isinstance(axis, int):  # (NumPy's own value: a dot product for a vector)
+        return np.linalg.norm(x, axis=axis, keepdims=keepdims)
     return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
 
 

@@ -403,3 +403,18 @@ def test_cho_solve_differentiates_its_factor():
     """Found by an attack: scipy.linalg.cho_solve((c, lower), b) refused a tracked factor c
     (the tape took (c, lower) for a constant); it is the source transform's cholesky_solve."""
     check(solve_with_a_factor_of_x, (X,), (0,))
+
+
+def vector_norm(x):
+    return np.linalg.norm(x)
+
+
+def test_a_vector_s_norm_is_numpy_s_to_the_bit():
+    """Found by an attack: the tape took sqrt(sum(x * x)), NumPy a dot product: values 1 ulp
+    apart from the function's own."""
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        x = rng.normal(size=7)
+        value, _ = value_and_grad(vector_norm, (x,), (0,))
+        assert value == np.linalg.norm(x)
+    check(vector_norm, (X,), (0,))
