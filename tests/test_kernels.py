@@ -173,6 +173,32 @@ def test_a_matrix_s_logsumexp_var_and_std_over_one_axis_as_the_rows_kernels(rng)
                 np.testing.assert_array_equal(got, expected)
 
 
+def test_scans_products_and_cumsum_s_adjoint_over_one_axis_as_the_rows_kernels(rng):
+    """cumsum, cumprod, prod of a matrix over one axis and cumsum's adjoint as loops over its
+    lines: the rows kernels' numbers bit for bit."""
+    from srcad.kernels.rows import from_rows, to_rows
+
+    lines = numba.njit(lambda x, g, a: (
+        reductions.cumsum_along(x, a), reductions.cumprod_along(x, a),
+        reductions.prod_along(x, a, False), reductions.cumsum_adjoint(g, x, a)))
+    rows = numba.njit(lambda x, g, a: (
+        from_rows(reductions.row_cumsum(to_rows(x, a)), x, a),
+        from_rows(reductions.row_cumprod(to_rows(x, a)), x, a),
+        reductions.row_prod(to_rows(x, a)),
+        from_rows(reductions.suffix_sums(to_rows(np.ascontiguousarray(g).reshape(x.shape), a)),
+                  x, a)))
+    x = rng.standard_normal((5, 4))
+    for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
+        g = rng.standard_normal(view.shape)
+        for axis in (0, 1, -1, -2):
+            got = lines(view, g, axis)
+            np.testing.assert_allclose(got[0], np.cumsum(view, axis=axis), rtol=1e-6)
+            np.testing.assert_allclose(got[2], np.prod(view, axis=axis), rtol=1e-6)
+            for value, row in zip(got, rows(view, g, axis), strict=True):
+                assert value.dtype == row.dtype
+                np.testing.assert_array_equal(value, row)
+
+
 def test_softmax_and_log_softmax_of_a_matrix_over_one_axis_as_the_rows_kernels(rng):
     """softmax, log_softmax and their adjoints over one axis of a matrix, as loops over its
     lines: the rows kernels' numbers bit for bit (an inf, a row of -inf: NaN as SciPy's)."""
