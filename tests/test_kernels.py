@@ -174,20 +174,23 @@ def test_a_matrix_s_logsumexp_var_and_std_over_one_axis_as_the_rows_kernels(rng)
 
 
 def test_scans_products_and_cumsum_s_adjoint_over_one_axis_as_the_rows_kernels(rng):
-    """cumsum, cumprod, prod of a matrix over one axis and cumsum's adjoint as loops over its
-    lines: the rows kernels' numbers bit for bit."""
+    """cumsum, cumprod, prod of a matrix over one axis and the adjoints of cumsum and prod as
+    loops over its lines: the rows kernels' numbers bit for bit (a zero among the factors)."""
     from srcad.kernels.rows import from_rows, to_rows
 
     lines = numba.njit(lambda x, g, a: (
         reductions.cumsum_along(x, a), reductions.cumprod_along(x, a),
-        reductions.prod_along(x, a, False), reductions.cumsum_adjoint(g, x, a)))
+        reductions.prod_along(x, a, False), reductions.cumsum_adjoint(g, x, a),
+        reductions.prod_adjoint(g[0] if a in (0, -2) else g[:, 0], x, a)))
     rows = numba.njit(lambda x, g, a: (
         from_rows(reductions.row_cumsum(to_rows(x, a)), x, a),
         from_rows(reductions.row_cumprod(to_rows(x, a)), x, a),
         reductions.row_prod(to_rows(x, a)),
         from_rows(reductions.suffix_sums(to_rows(np.ascontiguousarray(g).reshape(x.shape), a)),
-                  x, a)))
+                  x, a),
+        reductions._prod_adjoint_rows(g[0] if a in (0, -2) else g[:, 0], x, a)))
     x = rng.standard_normal((5, 4))
+    x[2, 1] = 0.0
     for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
         g = rng.standard_normal(view.shape)
         for axis in (0, 1, -1, -2):

@@ -649,10 +649,41 @@ def _mean_adjoint(g, x, axis=None):
 
 
 @register_jitable
-def prod_adjoint(g, x, axis=None):
-    """x̄_i = g · prod_{j != i} x_j over the reduced axes (exact with zeros: no division)."""
+def _prod_adjoint_rows(g, x, axis):
     x2 = to_rows(x, axis)
     return from_rows(scale_rows(products_of_others(x2), _per_row(g, x2)), x, axis)
+
+
+def prod_adjoint(g, x, axis=None):
+    """x̄_i = g · prod_{j != i} x_j over the reduced axes (exact with zeros: no division)."""
+    return _prod_adjoint_rows(g, x, axis)
+
+
+@overload(prod_adjoint)
+def _prod_adjoint(g, x, axis=None):
+    if _on_lines(x, axis) and x.dtype == types.float64:
+        return _prod_adjoint_lines
+    return lambda g, x, axis=None: _prod_adjoint_rows(g, x, axis)
+
+
+def _prod_adjoint_lines(g, x, axis=None):
+    """prod_adjoint of a float64 matrix over one axis, line by line as the rows kernel."""
+    first, kept, n = _lines(x.shape, axis)
+    g1 = rows_vector(g, kept)
+    out = np.empty(x.shape, x.dtype)
+    for i in range(kept):
+        line, out_line = (x[:, i], out[:, i]) if first else (x[i], out[i])
+        left = 1.0
+        for k in range(n):
+            out_line[k] = left
+            left *= line[k]
+        right = 1.0
+        for k in range(n - 1, -1, -1):
+            out_line[k] *= right
+            right *= line[k]
+        for k in range(n):
+            out_line[k] *= g1[i]
+    return out
 
 
 @register_jitable
