@@ -155,6 +155,19 @@ def _solve_triangular_adjoint_a(g, a, ans, trans=0, lower=False, unit_diagonal=F
     return -_read(full, lower, unit_diagonal)
 
 
+def _cho_solve_adjoint_c(g, c_and_lower, ans):
+    """kn.cho_solve_adjoint_c written with the tape's ops: with C the triangle read and A its
+    C C^T (C^T C upper), ā = -A^-1 g x^T, and c̄ the triangle of (ā + ā^T) C (C (ā + ā^T))."""
+    c, lower = c_and_lower
+    C = np.tril(c) if lower else np.triu(c)
+    A = np.dot(C, np.transpose(C)) if lower else np.dot(np.transpose(C), C)
+    n = np.shape(c)[0]
+    abar = -np.dot(np.reshape(np.linalg.solve(A, g), (n, -1)),
+                   np.transpose(np.reshape(ans, (n, -1))))
+    sym = abar + np.transpose(abar)
+    return np.tril(np.dot(sym, C)) if lower else np.triu(np.dot(C, sym))
+
+
 def _read(a, lower, unit_diagonal):
     """The triangle of `a` solve_triangular reads."""
     if lower:
@@ -189,7 +202,8 @@ _IN_TAPE_OPS = {"cholesky_adjoint": _cholesky_adjoint,
                 "solve_triangular_adjoint_a": _solve_triangular_adjoint_a,
                 "solve_triangular_adjoint_b": _solve_triangular_adjoint_b,
                 "eigenvalues_adjoint": _eigenvalues_adjoint,
-                "eigenvectors_adjoint": _eigenvectors_adjoint}
+                "eigenvectors_adjoint": _eigenvectors_adjoint,
+                "cho_solve_adjoint_c": _cho_solve_adjoint_c}
 
 
 def _group(rule, param):

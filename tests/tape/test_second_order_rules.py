@@ -56,8 +56,12 @@ def _fd_hessian_product(fn, x, v, eps=1e-6):
                                                    unit_diagonal=True) ** 2),
     lambda x: np.sum(scipy.linalg.solve_triangular(x + 3.0 * np.eye(3), x[0], lower=True) ** 2),
     lambda x: np.sum(np.linalg.eigh(x + x.T)[0] ** 3) + np.sum(np.linalg.eigh(x @ x.T)[1][0]),
+    lambda x: np.sum(scipy.linalg.cho_solve((np.linalg.cholesky(x @ x.T + np.eye(3)), True),
+                                            x[0]) ** 2),
+    lambda x: np.sum(scipy.linalg.cho_solve((scipy.linalg.cholesky(x @ x.T + np.eye(3)), False),
+                                            np.sin(x[1])) ** 2),
 ], ids=["kron", "tensordot", "sort", "trapezoid", "pad", "cholesky", "solve_triangular_unit",
-        "solve_triangular_lower", "eigh"])
+        "solve_triangular_lower", "eigh", "cho_solve_lower", "cho_solve_upper"])
 def test_hessians_through_primitives_entered_twice(fn, rng):
     x = rng.uniform(0.5, 1.5, (3, 3))
     v = rng.uniform(-1, 1, (3, 3))
