@@ -456,6 +456,8 @@ adjoint(np.tril, params="x, k=0", x="kn.tril_adjoint(g, k)", linear="x")
 adjoint(np.triu, params="x, k=0", x="kn.triu_adjoint(g, k)", linear="x")
 adjoint(np.tile, params="x, reps", x="kn.tile_adjoint(g, x, reps)", forward="kn.tile(x, reps)",
         linear="x")
+# (np.pad: mode 'constant' with one number, or a mode copying the array's entries: edge,
+# reflect, symmetric, wrap)
 adjoint(np.pad, params="array, pad_width, mode='constant', *, constant_values=0",
         array="kn.pad_adjoint(g, array, pad_width, mode, constant_values)",
         constant_values="kn.pad_border_sum(g, array, pad_width, mode, constant_values)",

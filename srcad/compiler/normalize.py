@@ -1493,15 +1493,17 @@ class _Lowering:
 
 
 def _refuse_other_pads(call):
-    """np.pad is differentiated in mode 'constant' with one number as constant_values (a mode or
-    constant_values written otherwise in the call is refused here; others when it runs)."""
+    """np.pad is differentiated in mode 'constant' with one number as constant_values, or in a
+    mode that copies the array's entries (edge, reflect, symmetric, wrap) written in the call (a
+    mode or constant_values written otherwise is refused here; others when it runs)."""
     given = dict(zip(("array", "pad_width", "mode"), call.args)) | \
         {k.arg: k.value for k in call.keywords}
     mode, values = given.get("mode"), given.get("constant_values")
-    if mode is not None and isinstance(mode, gast.Constant) and mode.value != "constant" or \
+    if mode is not None and not (isinstance(mode, gast.Constant) and mode.value in (
+            "constant", "edge", "reflect", "symmetric", "wrap")) or \
             isinstance(values, (gast.Tuple, gast.List)):
-        _unsupported("np.pad other than in mode 'constant' with one number as constant_values",
-                     call)
+        _unsupported("np.pad other than in mode 'constant' with one number as constant_values "
+                     "or in mode 'edge', 'reflect', 'symmetric' or 'wrap'", call)
 
 
 def _is_one(node):

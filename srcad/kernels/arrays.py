@@ -774,17 +774,34 @@ def tile_adjoint(g, x, reps):
 
 # ---- pad ----------------------------------------------------------------------------------
 
+_COPYING = {"edge": 0, "reflect": 1, "symmetric": 2, "wrap": 3}  # (modes whose border copies
+# entries of x: each padded entry is one of x's, a linear map)
+
+
 def pad_along(x, pad_width, mode="constant", constant_values=0):
-    """`np.pad(x, pad_width, mode, constant_values)`, mode "constant" only (one number)."""
-    _require_constant_mode(mode, constant_values)
+    """`np.pad(x, pad_width, mode, constant_values)`: mode "constant" with one number, or a
+    mode whose border copies x's entries (edge, reflect, symmetric, wrap)."""
+    _require_pad_mode(mode, constant_values)
+    if mode in _COPYING:
+        return np.pad(x, pad_width, mode=mode)
     return np.pad(x, pad_width, constant_values=constant_values)
 
 
-def _require_constant_mode(mode, constant_values):
-    if mode != "constant" or np.ndim(constant_values) != 0:
+def _require_pad_mode(mode, constant_values):
+    if mode not in _COPYING and (mode != "constant" or np.ndim(constant_values) != 0):
         raise ValueError("srcad differentiates np.pad in mode 'constant' with one number as "
-                         f"constant_values (got mode={mode!r}, "
-                         f"constant_values={constant_values!r})")
+                         "constant_values, or in mode 'edge', 'reflect', 'symmetric' or 'wrap' "
+                         f"(got mode={mode!r}, constant_values={constant_values!r})")
+
+
+@register_jitable
+def _pad_shapes(x, pad_width):
+    """(the widths before and after along each axis, x's shape, the padded shape): arrays."""
+    widths = np.zeros((x.ndim, 2), np.intp) + np.asarray(pad_width)
+    if np.any(widths < 0):
+        raise ValueError("index can't contain negative values")
+    shape = np.array(x.shape)
+    return widths, shape, shape + widths[:, 0] + widths[:, 1]
 
 
 @register_jitable
@@ -792,11 +809,7 @@ def pad_origins(x, pad_width):
     """The padded shape (an array) and, for each entry of x (C order), its flat index in
     the padded array."""
     rank = x.ndim
-    widths = np.zeros((rank, 2), np.intp) + np.asarray(pad_width)
-    if np.any(widths < 0):
-        raise ValueError("index can't contain negative values")
-    shape = np.array(x.shape)
-    out_shape = shape + widths[:, 0] + widths[:, 1]
+    widths, shape, out_shape = _pad_shapes(x, pad_width)
     origins = np.empty(x.size, np.intp)
     for k in range(x.size):
         rest, flat, stride = k, 0, 1
@@ -808,16 +821,70 @@ def pad_origins(x, pad_width):
     return out_shape, origins
 
 
-@overload(pad_along)
+@register_jitable
+def _copied_along(i, n, mode):
+    """The index along an axis of length n that position i (counted from x's first entry)
+    copies in a copying mode (_COPYING's numbers)."""
+    if mode == 0:
+        return min(max(i, 0), n - 1)
+    if mode == 3:
+        return i % n
+    if mode == 1:
+        if n == 1:
+            return 0
+        j = i % (2 * n - 2)
+        return j if j < n else 2 * n - 2 - j
+    j = i % (2 * n)
+    return j if j < n else 2 * n - 1 - j
+
+
+@register_jitable
+def pad_sources(x, pad_width, mode):
+    """The padded shape (an array) and, for each entry of the padded array (C order), the flat
+    index of the entry of x it is, in a copying mode (_COPYING's numbers)."""
+    rank = x.ndim
+    widths, shape, out_shape = _pad_shapes(x, pad_width)
+    for a in range(rank):
+        if shape[a] == 0 and widths[a, 0] + widths[a, 1] > 0:
+            raise ValueError("can't extend empty axis using modes other than 'constant' or "
+                             "'empty'")
+    sources = np.empty(np.prod(out_shape), np.intp)
+    for k in range(sources.size):
+        rest, flat, stride = k, 0, 1
+        for a in range(rank - 1, -1, -1):
+            position = rest % out_shape[a]
+            rest //= out_shape[a]
+            flat += _copied_along(position - widths[a, 0], shape[a], mode) * stride
+            stride *= shape[a]
+        sources[k] = flat
+    return out_shape, sources
+
+
+def _pad_mode(mode, name):
+    """The copying mode's number, None for "constant" (a mode known when compiling: a literal
+    string)."""
+    value = constant(mode)
+    if value != "constant" and value not in _COPYING:
+        raise TypingError(f"srcad: compiled {name} takes mode 'constant', 'edge', 'reflect', "
+                          f"'symmetric' or 'wrap' written in the call (got {mode})")
+    return _COPYING.get(value)
+
+
+@overload(pad_along, prefer_literal=True)
 def _pad_along(x, pad_width, mode="constant", constant_values=0):
     require_array(x, "the argument of pad")
     if not isinstance(constant_values, (types.Number, types.Omitted, int, float)):
         raise TypingError("srcad: compiled pad takes one number as constant_values")
+    if not isinstance(constant(mode), str):
+        return lambda x, pad_width, mode="constant", constant_values=0: literally(mode)
     rank = x.ndim
+    copying = _pad_mode(mode, "np.pad")
 
     def impl(x, pad_width, mode="constant", constant_values=0):
-        if mode != "constant":
-            raise ValueError("srcad differentiates np.pad in mode 'constant' only")
+        if copying is not None:
+            out_shape, sources = pad_sources(x, pad_width, copying)
+            out = np.ascontiguousarray(x).reshape(x.size)[sources]
+            return out.reshape(to_fixed_tuple(out_shape, rank))
         out_shape, origins = pad_origins(x, pad_width)
         out = np.full(to_fixed_tuple(out_shape, rank), constant_values, x.dtype)
         out.reshape(out.size)[origins] = np.ascontiguousarray(x).reshape(x.size)
@@ -826,26 +893,49 @@ def _pad_along(x, pad_width, mode="constant", constant_values=0):
 
 
 def pad_adjoint(g, x, pad_width, mode="constant", constant_values=0):
-    """x̄ = the entries of g where x's entries went (the border is the constant's)."""
-    _require_constant_mode(mode, constant_values)  # (the tape's np.pad ran any mode)
-    return _pad_adjoint(g, x, pad_width)
-
-
-@numba_form(pad_adjoint)
-@register_jitable
-def _pad_adjoint(g, x, pad_width, mode="constant", constant_values=0):
+    """x̄ = the entries of g where x's entries went (the border is the constant's), or in a
+    copying mode the sum of g over the entries that copy each of x's."""
+    _require_pad_mode(mode, constant_values)  # (the tape's np.pad ran any mode)
+    if mode in _COPYING:
+        sources = pad_sources(x, pad_width, _COPYING[mode])[1]
+        flat = np.ascontiguousarray(g).reshape(g.size)
+        return np.bincount(sources, flat, x.size).astype(flat.dtype).reshape(x.shape)
     return np.ascontiguousarray(g).reshape(g.size)[pad_origins(x, pad_width)[1]].reshape(x.shape)
 
 
+@overload(pad_adjoint, prefer_literal=True)
+def _pad_adjoint(g, x, pad_width, mode="constant", constant_values=0):
+    if not isinstance(constant(mode), str):
+        return lambda g, x, pad_width, mode="constant", constant_values=0: literally(mode)
+    copying = _pad_mode(mode, "np.pad's adjoint")
+
+    def impl(g, x, pad_width, mode="constant", constant_values=0):
+        flat = np.ascontiguousarray(g).reshape(g.size)
+        if copying is not None:
+            out = np.zeros(x.size, flat.dtype)
+            sources = pad_sources(x, pad_width, copying)[1]
+            for k in range(sources.size):
+                out[sources[k]] += flat[k]
+            return out.reshape(x.shape)
+        return flat[pad_origins(x, pad_width)[1]].reshape(x.shape)
+    return impl
+
+
 def pad_border_sum(g, x, pad_width, mode="constant", constant_values=0):
-    """The adjoint of constant_values: g summed over the border."""
+    """The adjoint of constant_values: g summed over the border (0 in a copying mode)."""
+    if mode in _COPYING:
+        return 0.0
     return np.sum(g) - np.sum(pad_adjoint(g, x, pad_width, mode, constant_values))
 
 
-@numba_form(pad_border_sum)
-@register_jitable
+@overload(pad_border_sum, prefer_literal=True)
 def _pad_border_sum(g, x, pad_width, mode="constant", constant_values=0):
-    return np.sum(g) - np.sum(_pad_adjoint(g, x, pad_width))
+    if not isinstance(constant(mode), str):
+        return lambda g, x, pad_width, mode="constant", constant_values=0: literally(mode)
+    if _pad_mode(mode, "np.pad's adjoint") is not None:
+        return lambda g, x, pad_width, mode="constant", constant_values=0: 0.0
+    return lambda g, x, pad_width, mode="constant", constant_values=0: \
+        np.sum(g) - np.sum(pad_adjoint(g, x, pad_width, mode, constant_values))
 
 
 def repeat_along(x, repeats, axis=None):

@@ -50,12 +50,20 @@ def _call(key, rule, bound):
     """key(...) with the bound values: positionally as far as the rule's signature allows."""
     most = len(rule.params) if rule.positional is None else rule.positional
     args = [bound[p] for p in rule.params[:most]]
-    while args and rule.params[len(args) - 1] in rule.defaults and \
-            args[-1] is rule.defaults[rule.params[len(args) - 1]]:
+    while args and _is_default(rule, rule.params[len(args) - 1], args[-1]):
         args.pop()  # (trailing defaults: some functions take fewer positional arguments)
     keywords = {p: bound[p] for p in rule.params[most:]  # (np.pad(mode="edge") takes no
-                if not (p in rule.defaults and bound[p] is rule.defaults[p])}  # constant_values)
+                if not _is_default(rule, p, bound[p])}  # constant_values)
     return key(*args, **keywords)
+
+
+def _is_default(rule, param, value):
+    """Is `value` the parameter's default (itself, or a number equal to it: a zero tangent)?"""
+    if param not in rule.defaults:
+        return False
+    default = rule.defaults[param]
+    return value is default or type(default) in (int, float) and np.ndim(value) == 0 and \
+        not isinstance(value, str) and value == default
 
 
 def _partial(rule, param, differentiable):

@@ -337,16 +337,42 @@ def test_two_argument_forms_on_the_tape(fn, rng):
     check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
 
 
-def pad_by_its_edge(x):
-    return np.sum(np.pad(x, 1, mode="edge") ** 2)
+def pad_by_copies(x):
+    y = x.reshape(2, 3)
+    return np.sum(np.pad(y, ((1, 2), (4, 0)), mode="edge") ** 2 * 0.5) + \
+        np.sum(np.sin(np.pad(x, 7, mode="reflect"))) + \
+        np.sum(np.pad(y, 2, mode="symmetric") ** 3) + np.sum(np.cos(np.pad(x, (5, 1), "wrap")))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_pad_in_the_modes_that_copy_entries(mode, rng):
+    """np.pad's edge, reflect, symmetric and wrap modes (widths past one period too) in both
+    modes, against differences and in second derivatives."""
+    x = rng.uniform(-1, 1, 6)
+    grad = srcad.grad(pad_by_copies, mode=mode)(x)
+    check.compare(pad_by_copies, [x], [0], [grad], rtol=1e-6, atol=1e-8)
+    v = rng.uniform(-1, 1, 6)
+    eps = 1e-6
+    fd = (srcad.grad(pad_by_copies, mode=mode)(x + eps * v) -
+          srcad.grad(pad_by_copies, mode=mode)(x - eps * v)) / (2 * eps)
+    if mode == "tape":
+        from srcad.tape import run
+
+        np.testing.assert_allclose(run.hvp(pad_by_copies, (x,), 0, v), fd, rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_allclose(srcad.hvp(pad_by_copies)(x, v), fd, rtol=1e-5, atol=1e-6)
+
+
+def pad_by_its_mean(x):
+    return np.sum(np.pad(x, 1, mode="mean") ** 2)
 
 
 def pad_by_two_constants(x):
     return np.sum(np.pad(x, 1, constant_values=(x[0], 2.0)) ** 2)
 
 
-@pytest.mark.parametrize("fn", [pad_by_its_edge, pad_by_two_constants])
-def test_pad_other_than_by_one_constant_is_an_error(fn, rng):
+@pytest.mark.parametrize("fn", [pad_by_its_mean, pad_by_two_constants])
+def test_pad_other_than_by_one_constant_or_copies_is_an_error(fn, rng):
     x = rng.uniform(0.1, 0.9, 4)
     with pytest.raises(srcad.UnsupportedError, match=r"test_numpy_idioms.py:\d+: np.pad other "
                                                      "than in mode 'constant'"):
