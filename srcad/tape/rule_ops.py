@@ -144,9 +144,10 @@ def _cholesky_adjoint(g, L):
 def _solve_triangular_adjoint_b(g, a, trans=0, lower=False, unit_diagonal=False):
     """kn.solve_triangular_adjoint_b written with the tape's ops: b̄ = op(T)^-T g for T the
     triangle read (its diagonal 1 with unit_diagonal)."""
+    from srcad.kernels.linalg import _read_triangle
     from srcad.special import is_transposed
 
-    triangle = _read(a, lower, unit_diagonal)
+    triangle = _read_triangle(a, lower, unit_diagonal)
     T = triangle + np.eye(np.shape(a)[0]) if unit_diagonal else triangle
     return np.linalg.solve(T if is_transposed(trans) else np.transpose(T), g)
 
@@ -154,13 +155,14 @@ def _solve_triangular_adjoint_b(g, a, trans=0, lower=False, unit_diagonal=False)
 def _solve_triangular_adjoint_a(g, a, ans, trans=0, lower=False, unit_diagonal=False):
     """kn.solve_triangular_adjoint_a written with the tape's ops: ā = -(b̄ x^T or x b̄^T) on
     the triangle read."""
+    from srcad.kernels.linalg import _read_triangle
     from srcad.special import is_transposed
 
     n = np.shape(a)[0]
     gb = np.reshape(_solve_triangular_adjoint_b(g, a, trans, lower, unit_diagonal), (n, -1))
     x = np.reshape(ans, (n, -1))
     full = np.dot(x, np.transpose(gb)) if is_transposed(trans) else np.dot(gb, np.transpose(x))
-    return -_read(full, lower, unit_diagonal)
+    return -_read_triangle(full, lower, unit_diagonal)
 
 
 def _cho_solve_adjoint_c(g, c_and_lower, ans):
@@ -174,13 +176,6 @@ def _cho_solve_adjoint_c(g, c_and_lower, ans):
                    np.transpose(np.reshape(ans, (n, -1))))
     sym = abar + np.transpose(abar)
     return np.tril(np.dot(sym, C)) if lower else np.triu(np.dot(C, sym))
-
-
-def _read(a, lower, unit_diagonal):
-    """The triangle of `a` solve_triangular reads."""
-    if lower:
-        return np.tril(a, -1 if unit_diagonal else 0)
-    return np.triu(a, 1 if unit_diagonal else 0)
 
 
 def _eigenvalues_adjoint(g, a):
