@@ -13,6 +13,7 @@ reads like a user's. Everything here differentiates that function again:
                         each as a block as hessian's where it can
 """
 
+import functools
 import inspect
 import itertools
 import types
@@ -159,24 +160,35 @@ class Hvp:
             outer, call_args, spec = self.outer_gradient(bound, v)
         except UnsupportedError as exc:
             return self.on_tape(bound, v, exc)
-        hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
+        try:
+            hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
+        except UnsupportedError as exc:  # (the outer gradient is built at its first call)
+            return self.on_tape(bound, v, exc, or_refuse=True)
         if remember is not None and not spec.generated.hidden_refs and \
                 len(call_args) == len(bound) + 1 and \
                 all(a is b for a, b in zip(call_args, (*bound, v), strict=True)):
             self._by_types[remember] = (spec, outer)
         return hv
 
-    def on_tape(self, bound, v, exc):
+    def on_tape(self, bound, v, exc, or_refuse=False):
         """H v from the runtime tape (the gradient recorded, then differentiated) where the
-        source transform refuses f's code (`exc`), with a FallbackWarning saying why, once."""
+        source transform refuses f's code (`exc`), with a FallbackWarning saying why, once;
+        `or_refuse`: raise `exc` where the tape fails too (a refusal found at the outer
+        gradient's first call, such as a derivative of srcad's own kernels)."""
         g = self.code.g
-        index = g.wrt_index[0]
+        from .tape import run as tape_run
+        run = functools.partial(tape_run.hvp, getattr(g.fn, "__srcad_calls__", g.fn), bound,
+                                g.wrt_index[0], v)
+        if or_refuse:
+            try:
+                hv = run()
+            except Exception:
+                raise exc from None
         if not self._warned:
             self._warned = True
             warn_fallback(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
                           f"{exc}")
-        from .tape import run as tape_run
-        return tape_run.hvp(getattr(g.fn, "__srcad_calls__", g.fn), bound, index, v)
+        return hv if or_refuse else run()
 
     def source(self, /, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments (float
@@ -311,6 +323,11 @@ class Hessian:
     def __repr__(self):
         return repr(self.product).replace("hvp", "hessian", 1)
 
+    def _on_tape(self, bound, x, exc):
+        """The Hessian from the runtime tape, a column at a time."""
+        columns = [np.ravel(self.product.on_tape(bound, u, exc)) for u in _basis(x)]
+        return np.stack(columns, axis=1).reshape(x.shape + x.shape)
+
     def __call__(self, /, *args, **kwargs):
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
@@ -324,11 +341,15 @@ class Hessian:
         for e in itertools.islice(basis, 1):
             try:
                 outer, call_args, spec = self.product.outer_gradient(bound, e)
-            except UnsupportedError as exc:  # (on the tape, a column at a time)
-                columns = [np.ravel(self.product.on_tape(bound, u, exc)) for u in _basis(x)]
-                return np.stack(columns, axis=1).reshape(x.shape + x.shape)
+            except UnsupportedError as exc:
+                return self._on_tape(bound, x, exc)
             _refuse_writes_of_data(spec, self.__qualname__)
-            columns.append(np.ravel(_restructure(outer(*call_args), x)))
+            try:
+                column = outer(*call_args)
+            except UnsupportedError as exc:  # (the outer gradient is built at its first call)
+                self.product.on_tape(bound, e, exc, or_refuse=True)
+                return self._on_tape(bound, x, exc)
+            columns.append(np.ravel(_restructure(column, x)))
         direct = outer._last.direct() if columns and outer._last is not None and \
             api._call_key(call_args) is not None else None  # (a tuple read from a global: no)
         if direct is not None:  # (its kernel takes f's flat arguments, its data, v, its data)
