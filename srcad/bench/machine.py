@@ -30,9 +30,12 @@ def describe(peers=()):
     try:
         import numba
 
+        from llvmlite import binding
+
         svml, opt = bool(numba.config.USING_SVML), int(numba.config.OPT)
+        llvmlite_svml = bool(binding.has_svml)
     except Exception:
-        svml = opt = None
+        svml = opt = llvmlite_svml = None
     desc = {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -43,6 +46,7 @@ def describe(peers=()):
         "numba_svml": svml,
         "numba_opt": opt,
         "intel_cmplr_lib_rt": _version("intel-cmplr-lib-rt"),
+        "llvmlite_svml": llvmlite_svml,
         "peers": {p: _version(p) for p in peers},
     }
     if "jax" in peers:
@@ -59,7 +63,9 @@ def header(machine, settings):
     v = machine["versions"]
     peers = ", ".join(f"{k} {val or 'not installed'}" for k, val in machine["peers"].items())
     svml = {True: "yes", False: "no", None: "unknown"}[machine["numba_svml"]]
-    if machine["numba_svml"] is False:
+    if machine["numba_svml"] is False and machine.get("llvmlite_svml") is False:
+        svml += " (this llvmlite is built without SVML, as PyPI's wheels are)"
+    elif machine["numba_svml"] is False:
         svml += (" (install intel-cmplr-lib-rt for Numba to vectorise sin/exp/log)"
                  if not machine["intel_cmplr_lib_rt"] else
                  " (intel-cmplr-lib-rt is installed but Numba did not load SVML)")
