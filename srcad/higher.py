@@ -13,7 +13,6 @@ reads like a user's. Everything here differentiates that function again:
                         each as a block as hessian's where it can
 """
 
-import functools
 import inspect
 import itertools
 import types
@@ -173,22 +172,24 @@ class Hvp:
     def on_tape(self, bound, v, exc, or_refuse=False):
         """H v from the runtime tape (the gradient recorded, then differentiated) where the
         source transform refuses f's code (`exc`), with a FallbackWarning saying why, once;
-        `or_refuse`: raise `exc` where the tape fails too (a refusal found at the outer
-        gradient's first call, such as a derivative of srcad's own kernels)."""
+        `or_refuse`: raise `exc` where the tape fails too other than by a refusal of its own (a
+        refusal found at the outer gradient's first call: srcad's own kernels, which the
+        tape does not run on tensors)."""
         g = self.code.g
         from .tape import run as tape_run
-        run = functools.partial(tape_run.hvp, getattr(g.fn, "__srcad_calls__", g.fn), bound,
-                                g.wrt_index[0], v)
-        if or_refuse:
-            try:
-                hv = run()
-            except Exception:
+        try:
+            hv = tape_run.hvp(getattr(g.fn, "__srcad_calls__", g.fn), bound, g.wrt_index[0], v)
+        except UnsupportedError:
+            raise
+        except Exception:
+            if or_refuse:
                 raise exc from None
+            raise
         if not self._warned:
             self._warned = True
             warn_fallback(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
                           f"{exc}")
-        return hv if or_refuse else run()
+        return hv
 
     def source(self, /, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments (float
@@ -323,9 +324,11 @@ class Hessian:
     def __repr__(self):
         return repr(self.product).replace("hvp", "hessian", 1)
 
-    def _on_tape(self, bound, x, exc):
-        """The Hessian from the runtime tape, a column at a time."""
-        columns = [np.ravel(self.product.on_tape(bound, u, exc)) for u in _basis(x)]
+    def _on_tape(self, bound, x, exc, or_refuse=False):
+        """The Hessian from the runtime tape, a column at a time (`or_refuse`: as Hvp.on_tape's,
+        decided by the first column)."""
+        columns = [np.ravel(self.product.on_tape(bound, u, exc, or_refuse and k == 0))
+                   for k, u in enumerate(_basis(x))]
         return np.stack(columns, axis=1).reshape(x.shape + x.shape)
 
     def __call__(self, /, *args, **kwargs):
@@ -347,8 +350,7 @@ class Hessian:
             try:
                 column = outer(*call_args)
             except UnsupportedError as exc:  # (the outer gradient is built at its first call)
-                self.product.on_tape(bound, e, exc, or_refuse=True)
-                return self._on_tape(bound, x, exc)
+                return self._on_tape(bound, x, exc, or_refuse=True)
             columns.append(np.ravel(_restructure(column, x)))
         direct = outer._last.direct() if columns and outer._last is not None and \
             api._call_key(call_args) is not None else None  # (a tuple read from a global: no)

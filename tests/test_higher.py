@@ -935,6 +935,14 @@ def test_hvp_falls_back_where_only_the_reverse_over_the_jvp_refuses(rng):
     with pytest.warns(srcad.FallbackWarning, match="runtime tape"):
         hessian = srcad.hessian(fn)(A)
     np.testing.assert_allclose(hessian.reshape(6, 6) @ V.ravel(), hv.ravel(), rtol=1e-10)
+    with pytest.raises(srcad.UnsupportedError, match="matrix norm of order 2"):  # (the tape's)
+        srcad.hvp(spectral_norm_of_swapped_columns)(A, V)
+
+
+def spectral_norm_of_swapped_columns(A):
+    B = A * 1.0
+    B[:, [1, 0]] = B[:, [0, 1]]
+    return np.linalg.norm(B, 2)
 
 
 def nested_sines_of_params(params, x, depth):
