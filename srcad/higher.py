@@ -184,12 +184,16 @@ class Hvp:
         except Exception:
             if or_refuse:
                 raise exc from None
+            self._warn_fallback(exc)  # (why the tape ran, before why it failed)
             raise
+        self._warn_fallback(exc)
+        return hv
+
+    def _warn_fallback(self, exc):
         if not self._warned:
             self._warned = True
-            warn_fallback(f"srcad: using the runtime tape for the hvp of {g.fn.__qualname__}: "
-                          f"{exc}")
-        return hv
+            warn_fallback(f"srcad: using the runtime tape for the hvp of "
+                          f"{self.code.g.fn.__qualname__}: {exc}")
 
     def source(self, /, *args, **kwargs):
         """The generated code of the Hessian-vector product for these arguments (float

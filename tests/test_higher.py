@@ -4,6 +4,7 @@ and over every rule's last case; the Hessian's symmetry; grad of grad nested two
 against known derivatives; the Jacobian in both modes against finite differences."""
 
 import math
+import re
 import sys
 import warnings
 
@@ -943,6 +944,34 @@ def spectral_norm_of_swapped_columns(A):
     B = A * 1.0
     B[:, [1, 0]] = B[:, [0, 1]]
     return np.linalg.norm(B, 2)
+
+
+SCRATCH = np.zeros(2)
+
+
+def through_a_module_array(x):
+    SCRATCH[0] = x[0] * 2.0
+    return np.sum(x**2) + SCRATCH[0]
+
+
+def test_a_derivative_written_into_a_module_array_is_named_in_every_transform(rng):
+    """grad takes the write; forward mode refuses it and the tape cannot carry it. jvp, hvp and
+    hessian raised NumPy's "setting an array element with a sequence" with the tape's message
+    only as its cause (found by an attack); they raise the tape's message, naming the line."""
+    x = rng.uniform(-1, 1, 2)
+    np.testing.assert_allclose(srcad.grad(through_a_module_array)(x), 2 * x + [2.0, 0.0])
+    line = "SCRATCH[0] = x[0] * 2.0"
+    calls = [
+        lambda: srcad.jvp(through_a_module_array, (x,), (np.ones(2),)),
+        lambda: srcad.hvp(through_a_module_array)(x, np.ones(2)),
+        lambda: srcad.hessian(through_a_module_array)(x),
+    ]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(RuntimeError, match=f"{re.escape(line)}\nsrcad.tape: float"):
+                call()
+        assert any("'SCRATCH', a global" in str(w.message) for w in caught)
 
 
 def nested_sines_of_params(params, x, depth):

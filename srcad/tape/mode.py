@@ -91,14 +91,35 @@ def in_user_code():
     return _state.user_code
 
 
+class DroppedGradientError(RuntimeError):
+    """A tracked tensor was about to become a plain number or array, losing its gradient."""
+
+
 @contextlib.contextmanager
 def user_code():
     previous = _state.user_code
     _state.user_code = True
     try:
         yield
+    except Exception as exc:
+        # NumPy reports a failed float() of a stored element as "setting an array element with
+        # a sequence", chaining the tape's own message; the user needs the tape's
+        dropped = _dropped_gradient_in(exc)
+        if dropped is None or dropped is exc:
+            raise
+        raise dropped from None
     finally:
         _state.user_code = previous
+
+
+def _dropped_gradient_in(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DroppedGradientError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 _LIBRARIES = frozenset(sys.stdlib_module_names) | {"numpy", "scipy", "numba", "srcad"}

@@ -461,17 +461,17 @@ class Tensor(TensorMethods):
 
     def __array__(self, dtype=None, copy=None):
         if tracked(self):
-            raise RuntimeError(mode.located(_DROPPED_BY_ARRAY.format(shape=self.shape)))
+            raise mode.DroppedGradientError(mode.located(_DROPPED_BY_ARRAY.format(shape=self.shape)))
         return self._value if dtype is None else self._value.astype(dtype)
 
     def __float__(self):
         if tracked(self):
             if mode.in_user_code():
-                raise RuntimeError(mode.located(_DROPPED_IN_USER_CODE))
+                raise mode.DroppedGradientError(mode.located(_DROPPED_IN_USER_CODE))
             # float(t) returns a number, as in torch; y[i] = t into an ndarray must not
             caller = sys._getframe(1)
             if caller.f_code.co_code[caller.f_lasti] == _STORE_SUBSCR:
-                raise RuntimeError(_DROPPED_BY_STORE)
+                raise mode.DroppedGradientError(_DROPPED_BY_STORE)
         return float(self._value.item())
 
     def __int__(self):

@@ -269,10 +269,10 @@ def through_unknown_numpy_function(x):
     ],
 )
 def test_what_would_drop_a_gradient_raises(f, message):
-    with pytest.raises((RuntimeError, TypeError, ValueError)) as raised:
+    with pytest.raises((RuntimeError, TypeError)) as raised:
         value_and_grad(f, (np.array([1.5, 2.0]),), (0,))
-    # NumPy re-raises an error from storing into an array as the cause of its own
-    text = f"{raised.value} {raised.value.__cause__}"
+    # the tape's message itself, not NumPy's "setting an array element with a sequence"
+    text = str(raised.value)
     assert re.search(message, text)
     _, line = inspect.getsourcelines(f)
     assert f"{__file__}:{line + 1}: {inspect.getsource(f).splitlines()[1].strip()}" in text
