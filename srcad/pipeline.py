@@ -37,7 +37,7 @@ import types
 import gast
 
 from .compiler import (activity, aliasing, anno, bools, broadcasts, cleanup, codegen,
-                       frontend, fusion, guards, normalize, optional, outputs, precision,
+                       frontend, fusion, guards, lists, normalize, optional, outputs, precision,
                        promotion, structured, templates, typeinfer)
 from . import reuse, rules
 from .transforms import batching, forward, reverse
@@ -161,7 +161,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     names = [a.id for a in core.tree.args.args]
     typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}
     types = typeinfer.infer(core.tree, typed_args, core.scope)
-    retype = normalize.type_scatter_adds(core.tree, types) | \
+    retype = lists.settle(core.tree, types, core.scope) | \
+        normalize.type_scatter_adds(core.tree, types) | \
         normalize.name_index_arrays(core.tree, types, core.namer, core.origins) | \
         normalize.split_tuples(core.tree, types, core.namer, {core.renamed.get(aux, aux)})
     # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)

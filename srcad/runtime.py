@@ -1437,6 +1437,95 @@ def _vector_times_rows_parallel(g, a, blocks):
     return partial.sum(axis=0)
 
 
+# ---- lists (compiler/lists.py lowers a list to an array of its items and a count) ---------
+
+class ListIndexError(IndexError):
+    def __init__(self, index, length, where):
+        super().__init__(f"list index {index} out of range for a list of {length} items "
+                         f"({where})")
+
+
+class ListItemShapeError(ValueError):
+    def __init__(self, item_shape, items_shape, where):
+        super().__init__(f"an item of shape {item_shape} put in a list of items of shape "
+                         f"{items_shape} ({where}): srcad takes lists whose items share one "
+                         "shape (mode='tape' differentiates the others)")
+
+
+def list_empty():
+    """An empty list's array, in Python (compiler/lists.py gives it its items' type once
+    types are known)."""
+    return np.zeros(0)
+
+
+def list_start(item, capacity, like=None):
+    """A zeroed array for `capacity` items of `item`'s shape, of `item`'s dtype (with `like`,
+    NumPy's result type of the two: a list given integers, then floats, holds floats)."""
+    dtype = np.result_type(item, like) if like is not None else np.asarray(item).dtype
+    return np.zeros((capacity, *np.shape(item)), dtype)
+
+
+@overload(list_start)
+def _list_start(item, capacity, like=None):
+    dtype = as_dtype(item.dtype if _is_array(item) else item)
+    if like is not None and not isinstance(like, types.NoneType):
+        dtype = np.result_type(dtype, as_dtype(like))
+    if _is_array(item):
+        return lambda item, capacity, like=None: np.zeros((capacity,) + item.shape, dtype)
+    return lambda item, capacity, like=None: np.zeros(capacity, dtype)
+
+
+@register_jitable
+def list_grown(items, length):
+    """`items` (full: `length` of them) in an array with room for as many again."""
+    grown = np.zeros((2 * length,) + items.shape[1:], items.dtype)
+    grown[:length] = items[:length]
+    return grown
+
+
+@register_jitable
+def list_index(index, length, where):
+    """`index` into a list of `length` items as Python takes it (from the end if negative),
+    or ListIndexError."""
+    if not -length <= index < length:
+        raise ListIndexError(index, length, where)
+    return index + length if index < 0 else index
+
+
+def list_end(items, length, item, where):
+    """The slot `item` is appended at (`length`), once its shape is the other items'."""
+    if np.shape(item) != items.shape[1:]:
+        raise ListItemShapeError(np.shape(item), items.shape[1:], where)
+    return length
+
+
+@overload(list_end)
+def _list_end(items, length, item, where):
+    if not _is_array(item) and items.ndim == 1:
+        return lambda items, length, item, where: length
+    if not _is_array(item):
+        def scalar_end(items, length, item, where):
+            raise ListItemShapeError((), items.shape[1:], where)
+        return scalar_end
+
+    def end(items, length, item, where):
+        if item.shape != items.shape[1:]:
+            raise ListItemShapeError(item.shape, items.shape[1:], where)
+        return length
+    return end
+
+
+def list_slot(items, index, length, item, where):
+    """The slot `item` replaces item `index` at (list_index), once its shape is the others'."""
+    return list_end(items, list_index(index, length, where), item, where)
+
+
+@overload(list_slot)
+def _list_slot(items, index, length, item, where):
+    return lambda items, index, length, item, where: \
+        list_end(items, list_index(index, length, where), item, where)
+
+
 # An f-string message of a check (`raise ValueError(f"x = {x[i]}")`) is raised from compiled
 # code as `rt.ValueError_formatted("x = {}", x[i])`: Numba formats no floats or arrays itself,
 # and passes the values out; this subclass of the builtin formats them as the f-string would.

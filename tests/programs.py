@@ -1190,6 +1190,27 @@ def index_of_a_loop_that_never_runs(x):
     return s + p
 
 
+def trajectory_kept_in_a_list(x, a):
+    states = [x * 0.5]
+    for t in range(4):
+        states.append(np.tanh(states[-1] * a) + 0.1 * states[t])
+    return np.sum(np.array(states) ** 2) + states[-2][1] * len(states)
+
+
+def rows_collected_then_stacked(A, x):
+    rows = []
+    for i in range(A.shape[0]):
+        if A[i, 0] > -0.5:
+            rows.append(np.sin(A[i] * x))
+    return np.sum(np.stack(rows) @ x) + sum(rows, np.zeros(x.shape[0]))[0]
+
+
+def comprehensions_of_lists(x, w):
+    scaled = [w[i] * x[i] for i in range(x.shape[0]) if x[i] > -0.8]
+    pairs = np.array([s * t for k, s in enumerate(scaled) for t in scaled if t > s])
+    return np.sum(pairs) + np.mean(np.array([np.exp(s) for s in scaled]))
+
+
 PROGRAMS = [obj for name, obj in list(globals().items())
             if callable(obj) and getattr(obj, "__module__", None) == __name__ and
             not name.startswith("_") and name not in ("make_inputs", "float_params")]

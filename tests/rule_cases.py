@@ -116,6 +116,7 @@ SPECIAL = {
     runtime.checked_tangent: [("rt.checked_tangent(x, y, 'the tangent')", {"x": V3, "y": V3})],
     runtime.broadcast_tangent: [("rt.broadcast_tangent(x, y)", {"x": (), "y": V3}),
                                 ("rt.broadcast_tangent(x, y)", {"x": (1, 3), "y": (2, 3)})],
+    runtime.list_grown: [("rt.list_grown(x, 3)", {"x": V3}), ("rt.list_grown(a, 3)", {"a": M33})],
     runtime.pow_dx: [("rt.pow_dx(x, y)", {"x": V3, "y": V3}), ("rt.pow_dx(x, 3.0)", {"x": ()}),
                      ("rt.pow_dx(x, y, 2)", {"x": V3, "y": V3}),
                      ("rt.pow_dx(x, 3.0 + y, 3)", {"x": (), "y": ()})],

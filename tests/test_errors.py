@@ -25,8 +25,8 @@ def opaque(x):
     return x
 
 
-def comprehension(x):
-    return np.sum(np.array([v * v for v in x]))
+def comprehension(x):  # (one in a branch of `a if c else b`: lists.py takes the others)
+    return np.sum(np.array([v * v for v in x]) if x[0] > 0.0 else x)
 
 
 ACTIVATIONS = [np.sin, np.cos]

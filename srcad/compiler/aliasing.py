@@ -26,7 +26,8 @@ import gast
 import numpy as np
 
 from . import anno
-from .. import rules
+from .lists import list_arrays
+from .. import rules, runtime
 from ..kernels import arrays as array_kernels
 from ..errors import AliasingError
 from .templates import SourceText, make_name, names_read, walk
@@ -61,7 +62,7 @@ def analyze(tree, types, origins=None):
     """
     live_after = {}
     _liveness(tree.body, set(), live_after)
-    walker = _Pairs(types, live_after, origins)
+    walker = _Pairs(types, live_after, origins, lists=list_arrays(tree))
     walker.block(tree.body, frozenset())
     shares = {}
     for a, b in walker.ever:
@@ -163,10 +164,13 @@ def may_be_view(func, call, types):
 class _Pairs:
     """Forward dataflow of the may-share-memory pairs (frozensets of sorted name pairs)."""
 
-    def __init__(self, types, live_after, origins=None, zero_d=None):
+    def __init__(self, types, live_after, origins=None, zero_d=None, lists=()):
         self.types, self.live_after, self.origins = types, live_after, origins
         self.zero_d = zero_d  # the names that may hold a 0-d array (zero_d_writes), or None
         self.ever = set()
+        # a list's array shares memory with every item put in it (the list holds the items
+        # themselves), also once grown; an append writes a slot nothing else holds
+        self.lists, self.slots = lists, {}
 
     def tracked(self, name):
         ty = self.types.get(name, UNKNOWN)
@@ -192,6 +196,12 @@ class _Pairs:
         if not isinstance(s, (gast.Assign, gast.AugAssign)):  # return, break
             return pairs
         target = s.targets[0] if isinstance(s, gast.Assign) else s.target
+        if isinstance(target, gast.Name) and isinstance(s.value, gast.Call) and \
+                anno.getanno(s.value.func, "func") in (runtime.list_end, runtime.list_slot):
+            self.slots[target.id] = anno.getanno(s.value.func, "func")
+        if isinstance(target, gast.Subscript) and target.value.id in self.lists and \
+                isinstance(target.slice, gast.Name) and target.slice.id in self.slots:
+            return self.item_stored(target, s, pairs)
         if isinstance(target, gast.Subscript) or anno.getanno(s, "inplace"):
             name = target.value.id if isinstance(target, gast.Subscript) else target.id
             self.check_write(name, pairs, s)
@@ -213,8 +223,22 @@ class _Pairs:
             partners |= {b} | _partners(pairs, b)
         if name in bases:  # x = x[1:]: still shares what x shared
             partners |= _partners(pairs, name)
-        pairs = frozenset(p for p in pairs if name not in p)
+        if name not in self.lists:
+            pairs = frozenset(p for p in pairs if name not in p)
         new = {_pair(name, p) for p in partners - {name}}
+        self.ever |= new
+        return pairs | new
+
+    def item_stored(self, target, s, pairs):
+        """`ys[slot] = v` into a list's array: an append writes a new slot; replacing an item
+        writes memory that views of the old item share."""
+        name = target.value.id
+        if self.slots[target.slice.id] is runtime.list_slot:
+            self.check_write(name, pairs, s)
+        item = s.value.id if isinstance(s.value, gast.Name) and self.tracked(s.value.id) else None
+        if item is None:
+            return pairs
+        new = {_pair(name, p) for p in ({item} | _partners(pairs, item)) - {name}}
         self.ever |= new
         return pairs | new
 

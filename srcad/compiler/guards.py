@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import gast
 
 from . import anno, templates, typeinfer
+from .. import runtime
 from ..errors import DerivedLoc, UnsupportedError
 from .templates import COMMENT
 
@@ -53,8 +54,18 @@ def guard(fn_def, types, origins=None, unchecked=()):
     end = next((k for k, s in enumerate(body) if _is_comment(s, "reverse sweep")),
                len(body) - 1 if isinstance(body[-1], gast.Return) else len(body))
     checked = {k: v for k, v in types.items() if k not in set(unchecked)}
-    body[start + 1:end] = _Guarder(checked, origins or {}).block(body[start + 1:end], [])
+    guarder = _Guarder(checked, origins or {}, _list_slots(fn_def))
+    body[start + 1:end] = guarder.block(body[start + 1:end], [])
     return fn_def
+
+
+def _list_slots(fn_def):
+    """The indices into a list's array that rt.list_index, list_end or list_slot computed:
+    checked already, against the list's length (compiler/lists.py)."""
+    return {node.targets[0].id for node in templates.walk(fn_def)
+            if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and
+            isinstance(node.value, gast.Call) and anno.getanno(node.value.func, "func") in
+            (runtime.list_index, runtime.list_end, runtime.list_slot)}
 
 
 def _is_comment(stmt, text):
@@ -63,8 +74,8 @@ def _is_comment(stmt, text):
 
 
 class _Guarder:
-    def __init__(self, types, origins):
-        self.types, self.origins = types, origins
+    def __init__(self, types, origins, list_slots=frozenset()):
+        self.types, self.origins, self.list_slots = types, origins, list_slots
 
     def block(self, stmts, loops):
         """`stmts` with their checks; `loops` are the enclosing loops a check may still be
@@ -159,7 +170,8 @@ class _Guarder:
                 typeinfer._Infer(self.types).expr(item) if isinstance(
                     item, (gast.BinOp, gast.UnaryOp)) else None  # (idx + 1: an index array)
             _refuse_index(ty, sub, stmt, self.origins)
-            if isinstance(item, gast.Slice):
+            if isinstance(item, gast.Slice) or \
+                    isinstance(item, gast.Name) and item.id in self.list_slots:
                 pass  # slices are clipped, never out of bounds
             elif ty is not None and ty.is_array and ty.kind == "b":
                 out.append(_Check("check_mask", [item], [_name(base), _const(axis), where]))

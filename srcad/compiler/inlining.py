@@ -22,7 +22,7 @@ import types
 
 import gast
 
-from . import anno, frontend, jumps, optional
+from . import anno, frontend, jumps, lists, optional
 from .frontend import Ref
 from .templates import make_name as _name
 from ..errors import SourceUnavailableError, UnsupportedError
@@ -95,6 +95,8 @@ def inline(lowering, lam, target, args, keywords, call):
             parsed.refs
         lowering.files.add(parsed.file)
         defaults = _function_defaults(target)
+    helper_scope = dict(helper_scope)
+    lists.lower(tree, helper_scope, lowering.scope if lam is not None else None)
     params = [a.id for a in tree.args.args]
     if tree.args.vararg is not None or tree.args.kwarg is not None:
         raise UnsupportedError(f"call of '{name}', which takes *args or **kwargs", loc)
@@ -234,8 +236,8 @@ def _merge_scope(lowering, helper_scope, helper_refs, renames):
     refers elsewhere."""
     for free, obj in helper_scope.items():
         ref = helper_refs.get(free)
-        if lowering.scope.get(free) is obj and free not in lowering.refs and \
-                isinstance(obj, types.ModuleType):
+        if ref is not None and lowering.scope.get(free) is obj and \
+                free not in lowering.refs and isinstance(obj, types.ModuleType):
             lowering.refs[free] = ref  # (numpy, which srcad named for the caller: one name)
         if free in lowering.scope and (lowering.scope[free] is not obj or
                                        lowering.refs.get(free) != ref):

@@ -45,7 +45,7 @@ from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from ..kernels import namespace as kernel_namespace
-from . import anno, inlining, jumps, templates
+from . import anno, inlining, jumps, lists, templates
 from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from .names import Namer
 
@@ -114,6 +114,8 @@ def normalize(parsed, none=frozenset(), not_none=frozenset()):
     scope, refs = dict(parsed.scope), dict(parsed.refs)
     namer = Namer(local_names(tree) | set(scope) | set(dir(builtins)) | set(RESERVED))
     renamed = _rename_reserved(tree, scope, refs, namer)
+    if lists.lower(tree, scope):
+        namer.taken |= local_names(tree) | set(scope)
     np_name = _numpy_name(scope, namer)
     lowering = _Lowering(scope, refs, namer, np_name, stack=(parsed.fn,))
     lowering.none, lowering.not_none = set(none), set(not_none)

@@ -174,6 +174,12 @@ class _Origins(gast.NodeTransformer):
     def __init__(self, origins, seen=()):
         self.origins, self.seen = origins, seen
 
+    def visit(self, node):
+        written = anno.getanno(node, "as_written")  # (lowered code: compiler/lists.py)
+        if written is not None:
+            return make_name(written, getattr(node, "ctx", None))
+        return super().visit(node)
+
     def visit_Name(self, node):
         new = self.origins.get(node.id)
         if new is None or node.id in self.seen:
@@ -191,8 +197,7 @@ class SourceText:
         self.node, self.origins = node, origins
 
     def __str__(self):
-        return to_source(_Origins(self.origins).visit(anno.deepcopy(self.node))
-                         if self.origins else self.node)
+        return to_source(_Origins(self.origins or {}).visit(anno.deepcopy(self.node)))
 
     def __format__(self, spec):
         return format(str(self), spec)

@@ -112,6 +112,8 @@ class _Infer:
                 self.block(getattr(stmt, "orelse", []))
 
     def bind(self, name, ty):
+        if ty is None:  # (an empty list: its array takes the type its items give it)
+            return
         old = self.env.get(name)
         self.env[name] = join(old, ty)
         if self.env[name] == UNKNOWN and UNKNOWN not in (old, ty) and \
@@ -141,6 +143,8 @@ class _Infer:
             return self.attribute(node)
         if isinstance(node, gast.Call):
             func = anno.getanno(node.func, "func")
+            if func is runtime.list_empty:
+                return None
             args = [self.expr(a) for a in node.args]
             kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
             consts = {k.arg: self.constant(k.value) for k in node.keywords
@@ -223,8 +227,9 @@ class _Infer:
         const_args = const_args or [None] * len(args)
         if func is range:
             return UNKNOWN
-        if func in (len, int) or func is math.floor or func is math.ceil:
-            return INT
+        if func in (len, int, runtime.list_index, runtime.list_end, runtime.list_slot) or \
+                func is math.floor or func is math.ceil:
+            return INT  # (a list_index of a stand-in list of one item would raise)
         if func is float or (getattr(func, "__module__", None) == "math" and
                              func not in (math.floor, math.ceil)):
             return FLOAT

@@ -1,0 +1,321 @@
+"""Lists the function builds ([], [a, b], comprehensions, append) are lowered to an array of
+their items and a count (compiler/lists.py): gradients, jvps and hvps against finite
+differences, compiled and as Python; what a list's array cannot model (an item written in
+place after it was appended, a list passed to a function of the user's, items of different
+shapes) is refused, or raises, naming the list and the line."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def rows_made_into_a_matrix(x, W):
+    rows = []
+    for i in range(W.shape[0]):
+        rows.append(np.tanh(W[i] * x))
+    A = np.array(rows)
+    return np.sum(A ** 2) + np.sum(A[:, 0])
+
+
+def two_generators_and_a_condition(x, W):
+    v = [x[i] * x[j] for i in range(x.shape[0]) for j in range(i) if x[j] > 0.0]
+    return np.sum(np.array(v) ** 2) + W[0, 0]
+
+
+def running_sums(x, W):
+    acc = 0.0
+    out = []
+    for v in x:
+        acc += v
+        out.append(acc)
+    return sum(out) + out[-1] * out[0] + W[0, 0]
+
+
+def items_from_the_end_and_len(x, W):
+    ys = [x[0], x[1] * 2.0, np.sin(x[2])]
+    return ys[-1] * ys[-2] + ys[0] ** 2 + len(ys) * W[1, 1]
+
+
+def enumerate_zip_reversed(x, W):
+    a = [np.exp(v) for v in x]
+    b = [v * v for v in W[0]]
+    t = 0.0
+    for k, (p, q) in enumerate(zip(a, b)):
+        t += k * p * q
+    for p in reversed(a):
+        t = t * 0.5 + p
+    return t
+
+
+def items_replaced(x, W):
+    ys = [x[0], x[1], x[2]]
+    ys[1] = ys[0] * ys[2]
+    ys[-1] = np.cos(ys[1]) * W[0, 1]
+    return np.sum(np.array(ys) ** 2)
+
+
+def a_list_of_indices(x, W):
+    idx = [i for i in range(x.shape[0]) if i % 2 == 0]
+    return np.sum(x[np.array(idx)] ** 2) + np.sum(W[idx] * x)
+
+
+def integers_then_a_float(x, W):
+    ys = [0, 1]
+    ys.append(x[0] * 2.5)
+    return np.sum(np.array(ys) * x[1]) + W[0, 0]
+
+
+def _scaled_rows(v):
+    out = []
+    for k in range(3):
+        out.append(v * (k + 1))
+    return np.stack(out)
+
+
+def built_in_a_helper(x, W):
+    return np.sum(np.sin(_scaled_rows(x) @ W.T))
+
+
+def made_again_each_trip(x, W):
+    tot = 0.0
+    for k in range(3):
+        ys = []
+        for i in range(x.shape[0]):
+            ys.append(x[i] * W[k, i])
+        tot += np.prod(np.array(ys))
+    return tot
+
+
+def states_of_a_while_loop(x, W):
+    states = [x.copy()]
+    while np.linalg.norm(states[-1]) > 0.1 and len(states) < 40:
+        states.append(0.8 * states[-1] + 0.05 * np.sin(W @ states[-1]))
+    return np.sum(np.array(states)) + len(states)
+
+
+def reductions_of_a_list(x, W):
+    zs = [np.sum(x * W[k]) for k in range(3)]
+    return np.mean(zs) + np.max(zs) + np.std(np.array(zs))
+
+
+def checked_for_items(x, W):
+    ys = []
+    if x[0] > 0.5:
+        ys.append(x[0] * W[0, 0])
+    if ys:
+        return ys[0] * 3.0
+    return x[1]
+
+
+def comprehensions_in_calls(x, W):
+    a = [v * 2.0 for v in x]
+    b = np.array([w ** 2 for w in a if w > 0.5])
+    inner = np.array([np.sum(np.array([x[i] * W[i, j] for j in range(3)])) for i in range(3)])
+    return np.sum(b) + np.sum(inner) + np.sum(np.array([np.sin(v) for v in x]) * x)
+
+
+def possibly_empty(x, W):
+    ys = []
+    for v in x:
+        if v > 10.0:
+            ys.append(v)
+    return np.sum(np.array(ys)) + x[0] * W[0, 0]
+
+
+def in_a_local_function_and_a_lambda(x, W):
+    def rows(v):
+        ys = [np.sin(v[i]) * W[i] for i in range(3)]
+        return np.sum(np.array(ys) * v)
+    squares = lambda v: np.sum(np.array([t * t for t in v]))  # noqa: E731
+    return rows(x) + rows(x * 2.0) + squares(x) * x[0]
+
+
+CASES = [in_a_local_function_and_a_lambda, rows_made_into_a_matrix, two_generators_and_a_condition, running_sums,
+         items_from_the_end_and_len, enumerate_zip_reversed, items_replaced, a_list_of_indices,
+         integers_then_a_float, built_in_a_helper, made_again_each_trip, states_of_a_while_loop,
+         reductions_of_a_list, checked_for_items, comprehensions_in_calls, possibly_empty]
+
+
+def _inputs(rng):
+    return rng.uniform(0.2, 1.0, 3), rng.uniform(-1.0, 1.0, (3, 3))
+
+
+@pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
+def test_gradient_of_lists(fn, jit, rng):
+    x, W = _inputs(rng)
+    value, (gx, gW) = srcad.value_and_grad(fn, wrt=(0, 1), mode="source", jit=jit)(x, W)
+    assert value == pytest.approx(fn(x, W), rel=1e-13)
+    check.compare(fn, (x, W), [0, 1], [gx, gW])
+
+
+@pytest.mark.parametrize("fn", CASES[::2], ids=lambda f: f.__name__)
+def test_jvp_and_hvp_of_lists(fn, rng):
+    x, W = _inputs(rng)
+    v = rng.standard_normal(3)
+    grad = srcad.grad(fn)
+    value, tangent = srcad.jvp(fn, (x, W), (v, np.zeros_like(W)), mode="source")
+    assert value == pytest.approx(fn(x, W), rel=1e-13)
+    assert tangent == pytest.approx(grad(x, W) @ v, rel=1e-9, abs=1e-12)
+    hv = srcad.hvp(fn)(x, W, v)
+    fd = (grad(x + 1e-5 * v, W) - grad(x - 1e-5 * v, W)) / 2e-5
+    np.testing.assert_allclose(hv, fd, rtol=1e-5, atol=1e-6)
+
+
+def test_float32_lists_stay_float32(rng):
+    x, W = (a.astype(np.float32) for a in _inputs(rng))
+    g = srcad.grad(rows_made_into_a_matrix, mode="source")(x, W)
+    assert g.dtype == np.float32
+    check.compare(rows_made_into_a_matrix, (x.astype(float), W.astype(float)), [0], [g],
+                  rtol=1e-4, atol=1e-5)
+
+
+def test_the_generated_gradient_shows_the_lists_arrays(rng):
+    x, W = _inputs(rng)
+    text = srcad.source(srcad.grad(rows_made_into_a_matrix), x, W)
+    assert "rows_len = 0" in text and "rows = rt.list_start(" in text
+
+
+# ---- what a list's array cannot model ------------------------------------------------------
+
+def written_after_it_was_appended(x):
+    state = x.copy()
+    hist = []
+    for _ in range(3):
+        state[0] += x[1]
+        hist.append(state)  # (every item is the one array, as in Python)
+    return np.sum(np.array(hist) ** 2)
+
+
+def appended_twice_then_updated(x):
+    a = x * 2.0
+    ys = [a, a]
+    a += 1.0
+    return np.sum(np.array(ys) * x)
+
+
+def an_item_read_then_replaced(x):
+    ys = [x * 1.0, x * 2.0]
+    first = ys[0]
+    ys[0] = x * 3.0
+    return np.sum(first) + np.sum(ys[0])
+
+
+def an_item_written_in_place(x):
+    ys = [x * 1.0, x * 2.0]
+    ys[0][0] = 5.0
+    return np.sum(np.array(ys) * x)
+
+
+@pytest.mark.parametrize("fn", [written_after_it_was_appended, appended_twice_then_updated,
+                                an_item_read_then_replaced, an_item_written_in_place],
+                         ids=lambda f: f.__name__)
+def test_items_shared_with_other_names_run_on_the_tape(fn, rng):
+    """Python's list holds the arrays themselves, the lowered list copies: a write another
+    name would see is refused, and the tape (whose lists are Python's) gets the numbers."""
+    x = rng.uniform(0.2, 1.0, 3)
+    with pytest.raises(srcad.AliasingError, match="changes"):
+        srcad.grad(fn, mode="source")(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        g = srcad.grad(fn)(x)
+    check.compare(fn, (x,), [0], [g])
+
+
+def popped(x):
+    ys = [x[0], x[1]]
+    v = ys.pop()
+    return v * ys[0]
+
+
+def _first_two(ys):
+    return ys[0] + ys[1]
+
+
+def passed_to_a_helper(x):
+    ys = [x[0], x[1]]
+    return _first_two(ys)
+
+
+def made_from_itself(x):
+    ys = [x[0], x[1]]
+    ys = [y * 2 for y in ys]
+    return ys[0] + ys[1]
+
+
+def read_by_a_lambda(x):
+    ys = [x[0], x[1]]
+    f = lambda k: ys[k] * 2  # noqa: E731
+    return f(0) + f(1)
+
+
+def appended_while_iterated(x):
+    ys = [x[0]]
+    for y in ys:
+        if len(ys) < 3:
+            ys.append(y * 2)
+    return ys[-1]
+
+
+def concatenated(x):
+    parts = [x, x * 2]
+    return np.sum(np.concatenate(parts) ** 2)
+
+
+def sliced(x):
+    ys = [x[0], x[1], x[2]]
+    return np.sum(np.array(ys[1:]))
+
+
+def updated_item(x):
+    ys = [x[0], x[1]]
+    ys[0] += x[1]
+    return ys[0]
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (popped, r"the list 'ys' is used where .* \(v = ys.pop\(\)\)"),
+    (passed_to_a_helper, r"the list 'ys' is passed to _first_two\(\)"),
+    (made_from_itself, "the list 'ys' is made from itself"),
+    (read_by_a_lambda, "the list 'ys' is read by a lambda"),
+    (appended_while_iterated, "is appended to while a for loop goes through it"),
+    (concatenated, r"the list 'parts' is passed to np.concatenate\(\)"),
+    (sliced, r"the list 'ys' is sliced"),
+    (updated_item, r"has an item updated in place \(ys\[0\] op= v\)"),
+], ids=lambda p: getattr(p, "__name__", ""))
+def test_what_is_not_lowered_is_refused_by_name(fn, message, rng):
+    x = rng.uniform(0.2, 1.0, 3)
+    with pytest.raises(srcad.UnsupportedError, match=message) as raised:
+        srcad.grad(fn, mode="source")(x)
+    assert "test_lists.py:" in str(raised.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        g = srcad.grad(fn)(x)
+    check.compare(fn, (x,), [0], [g])
+
+
+def past_the_end(x):
+    ys = [x[0], x[1]]
+    return ys[2]
+
+
+def ragged(x):
+    ys = [x[:1], x[:2], x]
+    t = 0.0
+    for y in ys:
+        t += np.sum(y ** 2)
+    return t
+
+
+def test_errors_of_lists_name_the_line(jit, rng):
+    x = rng.uniform(0.2, 1.0, 3)
+    with pytest.raises(IndexError, match=r"list index 2 out of range .*ys\[2\] at test_lists"):
+        srcad.grad(past_the_end, mode="source", jit=jit)(x)
+    with pytest.raises(ValueError, match=r"an item of shape \(2,\) put in a list of items of "
+                                         r"shape \(1,\).*mode='tape'"):
+        srcad.grad(ragged, mode="source", jit=jit)(x)
+    g = srcad.grad(ragged, mode="tape")(x)
+    check.compare(ragged, (x,), [0], [g])
