@@ -19,8 +19,8 @@ import numpy as np
 
 from . import check, diskcache
 from .compiler import frontend, pytrees, valuetypes
-from .errors import AliasingError, ShapeAssumptionFailed, UnsupportedError, share_elements, \
-    warn_fallback
+from .errors import AliasingError, ListItemShapeError, ShapeAssumptionFailed, \
+    UnsupportedError, share_elements, warn_fallback
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -419,6 +419,12 @@ class Gradient:
             vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                     structures, labels, spec.single,
                                                     assume_shapes=False)))
+            return self.evaluate(args, cotangent, tangents, frozen)
+        except ListItemShapeError as exc:  # (a list's items of two shapes: the
+            if self.mode != "auto" or frozen is not None:  # tape's lists hold any items)
+                raise
+            warn_fallback(f"srcad: using the runtime tape for {self.fn.__qualname__}: {exc}")
+            vars(spec).update(vars(self._tape_spec(str(exc))))
             return self.evaluate(args, cotangent, tangents, frozen)
         except Exception as exc:
             if spec.mode not in ("source+numba", "source+python"):

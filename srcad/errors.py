@@ -87,6 +87,17 @@ class CacheWarning(UserWarning):
     why. Generated code is then kept in memory only."""
 
 
+class ListItemShapeError(ValueError):
+    """An item of another shape than the others put in a list the source transform lowered to
+    an array (compiler/lists.py); mode="auto" runs the function on the tape instead."""
+
+    def __init__(self, item_shape, items_shape, where):
+        super().__init__(f"an item of shape {item_shape} put in a list of items of shape "
+                         f"{items_shape} ({where}): srcad's source transform takes lists whose "
+                         "items share one shape (mode='auto' and mode='tape' run the others "
+                         "on the tape)")
+
+
 class ShapeAssumptionFailed(Exception):
     """Arrays a generated gradient assumed have one shape do not (the code broadcasts them):
     srcad runs the gradient generated without the assumption instead (never seen by users)."""

@@ -513,8 +513,13 @@ pieces(EINSUM, params="operands, subscripts",
 HELPERS = "Helpers of generated derivative code"
 section(HELPERS)
 elementwise(runtime.broadcast_tangent, params="t, ans", t="g", ans="g * 0.0")
-adjoint(runtime.list_grown, params="items, length", items="g[:items.shape[0]]",
-        linear="items")
+# (a list's array grown: compiler/lists.py; `item` gives an empty list's items their shape)
+adjoint(runtime.list_grown, params="items, length, item",
+        items="rt.list_grown_adjoint(g, items)", item="item * 0.0", linear="items",
+        tangents={"item": "ans * 0.0"})
+adjoint(runtime.list_grown_adjoint, params="rows, items",
+        rows="rt.list_grown(g, items.shape[0], rows[0])", items="items * 0.0", linear="rows",
+        tangents={"items": "ans * 0.0"})
 adjoint(runtime.checked_tangent, params="tangent, ans, where", tangent="g", ans="g * 0.0",
         linear="tangent", tangents={"ans": "ans * 0.0"})
 elementwise(runtime.masked, params="value, mask", value="rt.masked(g, mask)")
@@ -647,8 +652,8 @@ adjoint(_arrays.interp_adjoint_x, params="gy, x, xp, fp, left=None, right=None",
         tangents={"x": "ans * 0.0"})
 
 section("Zero derivative")
-nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.list_start,
-        runtime.list_index, runtime.list_end, runtime.list_slot,
+nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.list_full,
+        runtime.list_index, runtime.list_slot,
         operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
         operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
         operator.xor, operator.invert, np.logical_and, np.logical_or, np.logical_not,

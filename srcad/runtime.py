@@ -17,7 +17,7 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .errors import ShapeAssumptionFailed
+from .errors import ListItemShapeError, ShapeAssumptionFailed
 from .kernels.rows import shape_of
 
 
@@ -1445,42 +1445,75 @@ class ListIndexError(IndexError):
                          f"({where})")
 
 
-class ListItemShapeError(ValueError):
-    def __init__(self, item_shape, items_shape, where):
-        super().__init__(f"an item of shape {item_shape} put in a list of items of shape "
-                         f"{items_shape} ({where}): srcad takes lists whose items share one "
-                         "shape (mode='tape' differentiates the others)")
-
-
 def list_empty():
     """An empty list's array, in Python (compiler/lists.py gives it its items' type once
     types are known)."""
     return np.zeros(0)
 
 
-def list_start(item, capacity, like=None):
-    """A zeroed array for `capacity` items of `item`'s shape, of `item`'s dtype (with `like`,
-    NumPy's result type of the two: a list given integers, then floats, holds floats)."""
-    dtype = np.result_type(item, like) if like is not None else np.asarray(item).dtype
-    return np.zeros((capacity, *np.shape(item)), dtype)
+def list_full(items, length, item, where):
+    """Whether `items` has no room for one more `item` after its `length` items (checking
+    `item` has the other items' shape: ListItemShapeError)."""
+    if length and np.shape(item) != items.shape[1:]:
+        raise ListItemShapeError(np.shape(item), items.shape[1:], where)
+    return length == items.shape[0]
 
 
-@overload(list_start)
-def _list_start(item, capacity, like=None):
-    dtype = as_dtype(item.dtype if _is_array(item) else item)
-    if like is not None and not isinstance(like, types.NoneType):
-        dtype = np.result_type(dtype, as_dtype(like))
-    if _is_array(item):
-        return lambda item, capacity, like=None: np.zeros((capacity,) + item.shape, dtype)
-    return lambda item, capacity, like=None: np.zeros(capacity, dtype)
+@overload(list_full)
+def _list_full(items, length, item, where):
+    if not _is_array(item) and items.ndim > 1:
+        def scalar_among_arrays(items, length, item, where):
+            if length:
+                raise ListItemShapeError((), items.shape[1:], where)
+            return length == items.shape[0]
+        return scalar_among_arrays
+
+    if not _is_array(item):
+        return lambda items, length, item, where: length == items.shape[0]
+
+    def full(items, length, item, where):
+        if length and item.shape != items.shape[1:]:
+            raise ListItemShapeError(item.shape, items.shape[1:], where)
+        return length == items.shape[0]
+    return full
+
+
+def list_grown(items, length, item):
+    """The `length` items of full `items` in an array with room for as many again (for 8 of
+    `item`'s shape when empty)."""
+    shape = items.shape[1:] if length else np.shape(item)
+    grown = np.zeros((max(2 * length, 8), *shape), items.dtype)
+    if length:  # (an empty list's array has no items' shape: (0, 0) for a list of rows)
+        grown[:length] = items[:length]
+    return grown
+
+
+@overload(list_grown)
+def _list_grown(items, length, item):
+    if not _is_array(item):
+        def grown_numbers(items, length, item):
+            grown = np.zeros(max(2 * length, 8), items.dtype)
+            grown[:length] = items[:length]
+            return grown
+        return grown_numbers
+
+    def grown_arrays(items, length, item):
+        shape = items.shape[1:] if length else item.shape
+        grown = np.zeros((max(2 * length, 8),) + shape, items.dtype)
+        if length:
+            grown[:length] = items[:length]
+        return grown
+    return grown_arrays
 
 
 @register_jitable
-def list_grown(items, length):
-    """`items` (full: `length` of them) in an array with room for as many again."""
-    grown = np.zeros((2 * length,) + items.shape[1:], items.dtype)
-    grown[:length] = items[:length]
-    return grown
+def list_grown_adjoint(rows, items):
+    """The adjoint of list_grown's `items` from its result's, `rows`: their first rows (zeros
+    shaped like an empty list's array, whose shape is no item's)."""
+    adjoint = np.zeros_like(items)
+    if items.shape[0]:
+        adjoint[:] = rows[:items.shape[0]]
+    return adjoint
 
 
 @register_jitable
@@ -1492,38 +1525,31 @@ def list_index(index, length, where):
     return index + length if index < 0 else index
 
 
-def list_end(items, length, item, where):
-    """The slot `item` is appended at (`length`), once its shape is the other items'."""
+def list_slot(items, index, length, item, where):
+    """The slot of item `index` (list_index), for `item` once its shape is the others'."""
+    slot = list_index(index, length, where)
     if np.shape(item) != items.shape[1:]:
         raise ListItemShapeError(np.shape(item), items.shape[1:], where)
-    return length
-
-
-@overload(list_end)
-def _list_end(items, length, item, where):
-    if not _is_array(item) and items.ndim == 1:
-        return lambda items, length, item, where: length
-    if not _is_array(item):
-        def scalar_end(items, length, item, where):
-            raise ListItemShapeError((), items.shape[1:], where)
-        return scalar_end
-
-    def end(items, length, item, where):
-        if item.shape != items.shape[1:]:
-            raise ListItemShapeError(item.shape, items.shape[1:], where)
-        return length
-    return end
-
-
-def list_slot(items, index, length, item, where):
-    """The slot `item` replaces item `index` at (list_index), once its shape is the others'."""
-    return list_end(items, list_index(index, length, where), item, where)
+    return slot
 
 
 @overload(list_slot)
 def _list_slot(items, index, length, item, where):
-    return lambda items, index, length, item, where: \
-        list_end(items, list_index(index, length, where), item, where)
+    if not _is_array(item) and items.ndim > 1:
+        def scalar_among_arrays(items, index, length, item, where):
+            list_index(index, length, where)
+            raise ListItemShapeError((), items.shape[1:], where)
+        return scalar_among_arrays
+
+    if not _is_array(item):
+        return lambda items, index, length, item, where: list_index(index, length, where)
+
+    def slot(items, index, length, item, where):
+        at = list_index(index, length, where)
+        if item.shape != items.shape[1:]:
+            raise ListItemShapeError(item.shape, items.shape[1:], where)
+        return at
+    return slot
 
 
 # An f-string message of a check (`raise ValueError(f"x = {x[i]}")`) is raised from compiled

@@ -26,7 +26,7 @@ import gast
 import numpy as np
 
 from . import anno
-from .lists import list_arrays
+from .lists import appends
 from .. import rules, runtime
 from ..kernels import arrays as array_kernels
 from ..errors import AliasingError
@@ -62,7 +62,7 @@ def analyze(tree, types, origins=None):
     """
     live_after = {}
     _liveness(tree.body, set(), live_after)
-    walker = _Pairs(types, live_after, origins, lists=list_arrays(tree))
+    walker = _Pairs(types, live_after, origins, lists=appends(tree))
     walker.block(tree.body, frozenset())
     shares = {}
     for a, b in walker.ever:
@@ -168,9 +168,10 @@ class _Pairs:
         self.types, self.live_after, self.origins = types, live_after, origins
         self.zero_d = zero_d  # the names that may hold a 0-d array (zero_d_writes), or None
         self.ever = set()
-        # a list's array shares memory with every item put in it (the list holds the items
-        # themselves), also once grown; an append writes a slot nothing else holds
-        self.lists, self.slots = lists, {}
+        # a list's array ({array: count}) shares memory with every item put in it (the list
+        # holds the items themselves), also once grown; an append writes a slot nothing else
+        # holds, replacing an item (at a slot rt.list_slot gives) one views of it may hold
+        self.lists, self.replaced = lists, set()
 
     def tracked(self, name):
         ty = self.types.get(name, UNKNOWN)
@@ -197,10 +198,11 @@ class _Pairs:
             return pairs
         target = s.targets[0] if isinstance(s, gast.Assign) else s.target
         if isinstance(target, gast.Name) and isinstance(s.value, gast.Call) and \
-                anno.getanno(s.value.func, "func") in (runtime.list_end, runtime.list_slot):
-            self.slots[target.id] = anno.getanno(s.value.func, "func")
+                anno.getanno(s.value.func, "func") is runtime.list_slot:
+            self.replaced.add(target.id)
         if isinstance(target, gast.Subscript) and target.value.id in self.lists and \
-                isinstance(target.slice, gast.Name) and target.slice.id in self.slots:
+                isinstance(target.slice, gast.Name) and \
+                target.slice.id in (self.replaced | {self.lists[target.value.id]}):
             return self.item_stored(target, s, pairs)
         if isinstance(target, gast.Subscript) or anno.getanno(s, "inplace"):
             name = target.value.id if isinstance(target, gast.Subscript) else target.id
@@ -233,7 +235,7 @@ class _Pairs:
         """`ys[slot] = v` into a list's array: an append writes a new slot; replacing an item
         writes memory that views of the old item share."""
         name = target.value.id
-        if self.slots[target.slice.id] is runtime.list_slot:
+        if target.slice.id in self.replaced:
             self.check_write(name, pairs, s)
         item = s.value.id if isinstance(s.value, gast.Name) and self.tracked(s.value.id) else None
         if item is None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import anno, templates, typeinfer
+from . import anno, lists, templates, typeinfer
 from .. import runtime
 from ..errors import DerivedLoc, UnsupportedError
 from .templates import COMMENT
@@ -60,12 +60,14 @@ def guard(fn_def, types, origins=None, unchecked=()):
 
 
 def _list_slots(fn_def):
-    """The indices into a list's array that rt.list_index, list_end or list_slot computed:
-    checked already, against the list's length (compiler/lists.py)."""
-    return {node.targets[0].id for node in templates.walk(fn_def)
-            if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and
-            isinstance(node.value, gast.Call) and anno.getanno(node.value.func, "func") in
-            (runtime.list_index, runtime.list_end, runtime.list_slot)}
+    """The indices into a list's array that are in its bounds by construction
+    (compiler/lists.py): those rt.list_index and rt.list_slot check against its length, and
+    its count where it appends (after rt.list_full grew it)."""
+    checked = {node.targets[0].id for node in templates.walk(fn_def)
+               if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and
+               isinstance(node.value, gast.Call) and anno.getanno(node.value.func, "func") in
+               (runtime.list_index, runtime.list_slot)}
+    return checked | set(lists.appends(fn_def).values())
 
 
 def _is_comment(stmt, text):

@@ -1,27 +1,26 @@
 """Lists: a list the function builds becomes an array of its items and a count, before the
 lowering to core form, so every transform differentiates it as it does arrays.
 
-    ys = []                    ys_len = 0
-    ys.append(v)               if ys_len == 0:
-                                   ys = rt.list_start(v, 8)
-                               elif ys_len == ys.shape[0]:
-                                   ys = rt.list_grown(ys, ys_len)
-                               ys[rt.list_end(ys, ys_len, v, where)] = v
+    ys = []                    ys = rt.list_empty()        (typed once types are known)
+                               ys_len = 0
+    ys.append(v)               if rt.list_full(ys, ys_len, v, where):
+                                   ys = rt.list_grown(ys, ys_len, v)
+                               ys[ys_len] = v
                                ys_len += 1
-    ys = [a, b]                ys_len = 0, then a and b appended
+    ys = [a, b]                an empty list, then a and b appended
     [e for v in it if c]       a list appended to by that loop, before its statement
     ys[k], ys[k] = v           ys[rt.list_index(k, ys_len, where)], ys[rt.list_slot(...)] = v
     len(ys), if ys:            ys_len, if ys_len > 0:
     for y in ys, np.f(ys)      for y in ys[:ys_len], np.f(ys[:ys_len])
 
-The items share one shape (list_end checks it) and one dtype (a list given floats after
-integers holds floats: `promote_items`, once types are known). A list holds its items by
-reference and the array holds copies: aliasing.py pairs the array with every item appended,
-so a write into an item that a later read of the list would see is refused, as for a view.
-Anything else done with a list (passing it to a function of the user's, returning it,
-ys.pop(), ys[k] += v, a second name for it) is refused with its line; mode="auto" runs such
-code on the tape. A comprehension that is the argument of sum() stays one (normalize lowers
-`sum(e for ...)` to a loop of its own).
+The items share one shape (list_full and list_slot check it) and one dtype (a list given
+floats after integers holds floats: `settle`, once types are known). A list holds its items
+by reference and the array holds copies: aliasing.py pairs the array with every item
+appended, so a write into an item that a later read of the list would see is refused, as
+for a view. Anything else done with a list (passing it to a function of the user's,
+returning it, ys.pop(), ys[k] += v, a second name for it) is refused with its line;
+mode="auto" runs such code on the tape. A comprehension that is the argument of sum() stays
+one (normalize lowers `sum(e for ...)` to a loop of its own).
 """
 
 import builtins
@@ -35,7 +34,6 @@ from .frontend import is_library, local_names, resolve
 from .. import runtime
 from ..errors import UnsupportedError
 
-FIRST_CAPACITY = 8
 _ITERATORS = (enumerate, zip, reversed)
 _DTYPES = {"b": np.bool_, "i": np.int64, "f": np.float64}
 _JOINS = (np.stack, np.concatenate, np.vstack, np.hstack, np.dstack, np.column_stack, np.block)
@@ -70,56 +68,45 @@ def lower(tree, scope, enclosing=None):
 
 
 def settle(tree, types, scope):
-    """Once types are known: an empty list's array (`rt.list_empty()`) gets the rank and dtype
-    its items give it (floats where there are none); a list given integers, then floats,
-    holds floats (its `rt.list_start` calls get a float `like`). Returns whether anything
-    changed (then types are inferred again)."""
-    lists = list_arrays(tree)
-    empties, starts, items = [], {}, {}
+    """Once types are known, an empty list's array (`rt.list_empty()`) gets the rank and dtype
+    its items give it (NumPy's floats where it has none; a list given integers, then floats,
+    holds floats). Returns whether anything changed (then types are inferred again)."""
+    empties = [node for node in templates.walk(tree) if isinstance(node, gast.Assign) and
+               isinstance(node.value, gast.Call) and
+               anno.getanno(node.value.func, "func") is runtime.list_empty]
+    numpy = next((k for k, v in scope.items() if v is np), None)
+    stored = {}  # list -> the kinds of the items stored into it (`ys[k] = 2.5` into [0, 1])
     for node in templates.walk(tree):
-        if not (isinstance(node, gast.Assign) and isinstance(node.value, gast.Call)):
-            continue
-        func, target = anno.getanno(node.value.func, "func"), node.targets[0]
-        if func is runtime.list_empty:
-            empties.append(node)
-        elif func is runtime.list_start and target.id in lists:
-            starts.setdefault(target.id, []).append(node.value)
-            items.setdefault(target.id, []).append(node.value.args[0])
-        elif func in (runtime.list_end, runtime.list_slot):
-            items.setdefault(node.value.args[0].id, []).append(node.value.args[-2])
-    changed = bool(empties)
-    numpy = next(k for k, v in scope.items() if v is np)
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript) and \
+                isinstance(node.targets[0].value, gast.Name):
+            value = node.value
+            kind = types.get(value.id).kind if isinstance(value, gast.Name) and \
+                value.id in types else np.asarray(getattr(value, "value", 0.0)).dtype.kind
+            stored.setdefault(node.targets[0].value.id, set()).add(kind)
     for node in empties:
-        ty = types.get(node.targets[0].id)
+        name = node.targets[0].id
+        if "tuple" in stored.get(name, ()):
+            raise UnsupportedError(f"the list '{name}' holds tuples (srcad takes lists of numbers "
+                                   "or of arrays of one shape)", anno.getanno(node, "loc"))
+        ty = types.get(name)
         ndim, kind = (ty.ndim, ty.kind) if ty is not None and ty.kind in _DTYPES else (1, "f")
+        if kind != "f" and stored.get(name, set()) & {"f", "i"} - {kind}:
+            kind = "f" if "f" in stored[name] else "i"
         dtype = _DTYPES[kind]
         node.value = templates.fill(f"np.zeros({(0,) * ndim}, dtype=np.{dtype.__name__})",
                                     np=numpy)
         anno.setanno(node.value.func, "func", np.zeros)
         anno.setanno(node.value.keywords[0].value, "func", dtype)
-    for name, calls in starts.items():
-        kinds = {_kind(item, types) for item in items[name]}
-        if "f" in kinds and kinds != {"f"}:
-            for call in calls:
-                if len(call.args) == 2:
-                    call.args.append(templates.make_const(0.0))
-                    changed = True
-    return changed
+    return bool(empties)
 
 
-def list_arrays(tree):
-    """The arrays lists were lowered to: those assigned rt.list_start (in core form)."""
-    return {node.targets[0].id for node in templates.walk(tree)
-            if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and
-            isinstance(node.value, gast.Call) and
-            anno.getanno(node.value.func, "func") is runtime.list_start}
-
-
-def _kind(atom, types):
-    if isinstance(atom, gast.Constant):
-        return np.asarray(atom.value).dtype.kind
-    ty = types.get(atom.id)
-    return ty.kind if ty is not None else "unknown"
+def appends(tree):
+    """{array: count} of the lists lowered in core form `tree`: an append `ys[n] = v` stores
+    into `ys` at index `n`, the slot past its last item (nothing reads it before)."""
+    return {node.args[0].id: node.args[1].id for node in templates.walk(tree)
+            if isinstance(node, gast.Call) and
+            anno.getanno(node.func, "func") is runtime.list_full and
+            all(isinstance(a, gast.Name) for a in node.args[:2])}
 
 
 def _fresh(base, taken):
@@ -157,16 +144,20 @@ def _is_sum_of_comprehension(node):
 
 def _hoistable_comprehensions(stmt):
     """The list comprehensions in `stmt`'s own expressions evaluated once, unconditionally,
-    when it runs (not in a branch of `a if c else b`, `and`/`or`, a lambda or another
-    comprehension, or a while loop's test; not sum()'s argument), outermost first."""
+    when it runs (not in a branch of `a if c else b`, `and`/`or`, a lambda, a while loop's
+    test or a comprehension, except as its first iterable; not sum()'s argument), outermost
+    first."""
     found = []
 
     def visit(node):
         if isinstance(node, gast.ListComp):
             found.append(node)
             return
-        if isinstance(node, (gast.IfExp, gast.BoolOp, gast.Lambda, gast.GeneratorExp,
-                             gast.SetComp, gast.DictComp)) or _is_sum_of_comprehension(node):
+        if isinstance(node, (gast.GeneratorExp, gast.SetComp, gast.DictComp)):
+            visit(node.generators[0].iter)  # (evaluated at once, where the generator is made)
+            return
+        if isinstance(node, (gast.IfExp, gast.BoolOp, gast.Lambda)) or \
+                _is_sum_of_comprehension(node):
             return
         for child in gast.iter_child_nodes(node):
             visit(child)
@@ -186,6 +177,7 @@ class _Lists:
     def __init__(self, names, rt, numpy, taken, scope):
         self.names, self.rt, self.np, self.taken, self.scope = set(names), rt, numpy, taken, scope
         self.counts = {}
+        self.shown = {}  # a comprehension's list -> how messages name it
         self.stmt = None
 
     # ---- statements --------------------------------------------------------------------
@@ -209,6 +201,7 @@ class _Lists:
                 continue
             name = _fresh("items", self.taken)
             self.names.add(name)
+            self.shown[name] = "made by a list comprehension"
             before += self.built(name, comprehension)
             _replace(s, comprehension, templates.make_name(name))
             self.stmt = s
@@ -251,7 +244,8 @@ class _Lists:
     def built(self, name, value):
         """The statements making `name` the list `value` (a literal or a comprehension)."""
         if any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(value)):
-            self.refuse(name, "is made from itself (write the new list under another name)")
+            self.refuse(name, "is made from itself (build the new list under a name of its own "
+                        "and read that one)")
         count = self.count(name)
         out = [self.located(templates.fill_stmt(f"ys = {self.rt}.list_empty()", ys=name)),
                self.located(templates.fill_stmt("n = 0", n=count))]
@@ -259,7 +253,7 @@ class _Lists:
             for item in value.elts:
                 if isinstance(item, gast.Starred):
                     self.refuse(name, "is made with *")
-                out += self.appended(name, item)
+                out += self.appended(name, item, f"{name} = [...]")
             return out
         loop = self.appended_in_loop(name, value)
         return out + self.block([loop])
@@ -292,8 +286,12 @@ class _Lists:
                                           body=body, orelse=[], type_comment=None))]
         return body[0]
 
-    def appended(self, name, item):
-        """The statements appending `item` (an expression of the user's) to list `name`."""
+    def appended(self, name, item, written=None):
+        """The statements appending `item` (an expression of the user's) to list `name`
+        (`written`: how messages name the statement)."""
+        if isinstance(item, (gast.Tuple, gast.List, gast.ListComp, gast.Dict, gast.Set)):
+            self.refuse(name, f"holds {type(item).__name__.lower()}s (srcad takes lists of "
+                        "numbers or of arrays of one shape)")
         item = self.rewritten(item)
         out = []
         if not isinstance(item, (gast.Name, gast.Constant)):
@@ -301,12 +299,11 @@ class _Lists:
             out.append(self.located(templates.make_assign(value, item)))
             item = templates.make_name(value)
         count, rt = self.count(name), self.rt
-        where = templates.make_const(self.where(f"{name}.append(...)"))
+        where = templates.make_const(self.where(written or f"{name}.append(...)"))
         grow = templates.fill_stmt(
-            f"if n == 0:\n    ys = {rt}.list_start(v, {FIRST_CAPACITY})\n"
-            f"elif n == ys.shape[0]:\n    ys = {rt}.list_grown(ys, n)", n=count, ys=name, v=item)
-        store = templates.fill_stmt(f"ys[{rt}.list_end(ys, n, v, where)] = v", n=count, ys=name,
-                                    v=item, where=where)
+            f"if {rt}.list_full(ys, n, v, where):\n    ys = {rt}.list_grown(ys, n, v)",
+            n=count, ys=name, v=item, where=where)
+        store = templates.fill_stmt("ys[n] = v", n=count, ys=name, v=item)
         step = templates.fill_stmt("n += 1", n=count)
         return out + [self.located(s) for s in (grow, store, step)]
 
@@ -389,14 +386,20 @@ class _Lists:
                 f"ys[{self.rt}.list_index(k, n, where)]", ys=name,
                 k=self.rewritten(value.slice), n=self.count(name),
                 where=templates.make_const(self.where(written))), written)
-        if isinstance(value, gast.Subscript) and self.is_list(value.slice):  # x[idx]
+        if isinstance(value, gast.Subscript) and not self.is_list(value.value):  # x[idx, :]
             value.value = self.rewritten(value.value)
-            value.slice = self.items(value.slice.id)
+            indices = value.slice.elts if isinstance(value.slice, gast.Tuple) else [value.slice]
+            indices = [self.items(i.id) if self.is_list(i) else self.rewritten(i)
+                       for i in indices]
+            value.slice = gast.Tuple(elts=indices, ctx=gast.Load()) \
+                if isinstance(value.slice, gast.Tuple) else indices[0]
             return value
         if isinstance(value, gast.Call):
             return self.call(value)
-        if isinstance(value, gast.comprehension) and self.is_list(value.iter):
-            value.iter = self.items(value.iter.id)
+        if isinstance(value, gast.comprehension):  # (of a generator: sum(e for y in ys))
+            value.target, value.ifs = self.rewritten(value.target), self.rewritten(value.ifs)
+            value.iter = self.iterable(value.iter)
+            return value
         if self.is_list(value):
             parent = templates.to_source(self.stmt) if self.stmt is not None else ""
             self.refuse(value.id, f"is used where srcad does not lower a list "
@@ -415,13 +418,18 @@ class _Lists:
         name = lists[0].id
         if func is len and len(node.args) == 1 and not node.keywords:
             return _as_written(templates.make_name(self.count(name)), f"len({name})")
-        if func is np.stack and len(node.args) == 1 and all(
-                k.arg == "axis" and isinstance(k.value, gast.Constant) and k.value.value == 0
-                for k in node.keywords):
-            return templates.fill("np.copy(ys)", np=self.np, ys=self.items(name))
+        axis = node.args[1:] + [k.value for k in node.keywords if k.arg == "axis"]
+        if func is np.stack and node.args and self.is_list(node.args[0]) and \
+                len(node.args) + len(node.keywords) == 1 + len(axis) <= 2 and \
+                all(_int_constant(a) is not None for a in axis):
+            stacked = templates.fill("np.copy(ys)", np=self.np, ys=self.items(name))
+            if not axis or _int_constant(axis[0]) == 0:
+                return stacked
+            return templates.fill("np.moveaxis(ys, 0, k)", np=self.np, ys=stacked,
+                                  k=templates.make_const(_int_constant(axis[0])))
         if func in _JOINS:
-            self.refuse(name, f"is passed to {templates.to_source(node.func)}() (write "
-                        f"np.array({name}) or np.stack({name}), and reshape that)")
+            self.refuse(name, f"is passed to {templates.to_source(node.func)}() (srcad takes "
+                        f"np.array({name}) and np.stack({name}, axis=<a constant>))")
         if func is sum or self.is_numpy(func):
             # (np.asarray(ys) is a view of the array: aliasing.py refuses a write either sees)
             node.args = [self.items(a.id) if self.is_list(a) else self.rewritten(a)
@@ -484,8 +492,16 @@ class _Lists:
                 self.refuse(n.id, what)
 
     def refuse(self, name, what):
-        raise UnsupportedError(f"the list '{name}' {what}: {_SUPPORTED}",
-                               anno.getanno(self.stmt, "loc"))
+        shown = f"the list {self.shown[name]}" if name in self.shown else f"the list '{name}'"
+        raise UnsupportedError(f"{shown} {what}: {_SUPPORTED}", anno.getanno(self.stmt, "loc"))
+
+
+def _int_constant(node):
+    """The int `node` writes (`2`, `-1`), else None."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        value = _int_constant(node.operand)
+        return None if value is None else -value
+    return node.value if isinstance(node, gast.Constant) and type(node.value) is int else None
 
 
 def _as_written(node, text):

@@ -904,7 +904,9 @@ class _Lowering:
             return self.attribute(node)
         if isinstance(node, (gast.Tuple, gast.List)):
             if isinstance(node, gast.List):
-                _unsupported("list literals are not supported (use np.array or a tuple)", node)
+                _unsupported("a list written here is not supported (srcad takes a list "
+                             "assigned to a name, ys = [a, b], and np.array([...]) of numbers "
+                             "or arrays; not lists of lists or [a] * n)", node)
             return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
         _unsupported(f"the expression '{type(node).__name__}' is not supported", node)
 
@@ -1651,6 +1653,7 @@ def split_tuples(tree, types, namer, kept=()):
         if _is_len(parent):
             return True
         return isinstance(parent, gast.Assign) and parent.value is node and \
+            isinstance(parent.targets[0], gast.Name) and \
             (parent.targets[0].id in sizes or parent.targets[0].id in outputs)
 
     changed = True

@@ -227,9 +227,14 @@ class _Infer:
         const_args = const_args or [None] * len(args)
         if func is range:
             return UNKNOWN
-        if func in (len, int, runtime.list_index, runtime.list_end, runtime.list_slot) or \
+        if func in (len, int, runtime.list_index, runtime.list_slot) or \
                 func is math.floor or func is math.ceil:
             return INT  # (a list_index of a stand-in list of one item would raise)
+        if func is runtime.list_grown and len(args) == 3:  # (items: unknown before the first)
+            item = args[2]
+            kind = item.kind if args[0].kind not in _RANK else join(array(args[0].kind, 1),
+                                                                  array(item.kind, 1)).kind
+            return array(kind, item.ndim + 1) if kind in _RANK else UNKNOWN
         if func is float or (getattr(func, "__module__", None) == "math" and
                              func not in (math.floor, math.ceil)):
             return FLOAT

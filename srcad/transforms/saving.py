@@ -16,7 +16,7 @@ checkpoint a top-level loop whose inner loops would save more than its trips com
 
 import gast
 
-from ..compiler import anno
+from ..compiler import anno, lists
 from ..compiler.aliasing import ALLOCATIONS
 from ..compiler.templates import (make_assign, make_const, make_name, names_read,
                                  stored_array, walk)
@@ -77,6 +77,7 @@ class SavePlanner:
         """Saves (with recomputation and counter stepping), then the loops to checkpoint (and,
         if any, the saves again, now without telling their trips apart), then where each
         adjoint starts."""
+        self.list_counts = lists.appends(self.core.tree)  # (`appends`)
         self.plan_inits(body)
         self.plan_array_inits(body)
         self.parallel = {p: q for p, q in self.parallel.items()
@@ -146,7 +147,8 @@ class SavePlanner:
                 reads_seeing_d = [p for p in reads if not any(
                     inside(p, loop) and not inside(d, loop) for loop in index_of.get(name, []))]
                 if any(precedes(p, d, self.save_loops) for p in reads_seeing_d) and \
-                        not self.overwrites_unread_fresh_memory(name, d, reads_seeing_d):
+                        not self.overwrites_unread_fresh_memory(name, d, reads_seeing_d) and \
+                        not self.appends(name, d):
                     if self.recomputable(name, d, body):
                         self.recompute.setdefault(d[:-1], []).append(name)
                     else:
@@ -172,6 +174,17 @@ class SavePlanner:
         # (a read at the assignment itself counts: the adjoint of `a = 1.0 / x` reads `a`)
         return not any(inside(p, block) and p[len(block)] >= index and precedes(p, d, loops)
                        for p in reads)
+
+    def appends(self, name, d):
+        """Is the statement at `d` an append to the list `name` (compiler/lists.py)? It
+        writes the slot past the list's last item, which nothing reads before the append: a
+        zero, never restored."""
+        if name not in self.list_counts or not (isinstance(d[-1], int) and
+                                                self.stores_into(d, name)):
+            return False
+        stmt = self.statement_at(d)
+        index = (stmt.target if isinstance(stmt, gast.AugAssign) else stmt.targets[0]).slice
+        return isinstance(index, gast.Name) and index.id == self.list_counts[name]
 
     def fresh_binding_before(self, name, d):
         """(block, index) of the latest `name = <new array>` at a block level around `d`,

@@ -134,7 +134,33 @@ def in_a_local_function_and_a_lambda(x, W):
     return rows(x) + rows(x * 2.0) + squares(x) * x[0]
 
 
-CASES = [in_a_local_function_and_a_lambda, rows_made_into_a_matrix, two_generators_and_a_condition, running_sums,
+def integers_given_a_float_item(x, W):
+    """(found by an attack: the items' dtype came from the literal alone, and the float stored
+    into it was truncated to an integer, its derivative zero)"""
+    ys = [0, 1, 2]
+    ys[0] = x[0] * 3.7
+    flags = [True, False]
+    flags[1] = x[1] * W[0, 0]
+    counts = [i for i in range(3)]
+    for i in range(3):
+        counts[i] = counts[i] + x[i] * 0.5
+    return ys[0] + ys[1] + flags[0] + flags[1] + sum(counts)
+
+
+def read_by_a_generator_and_stacked_along_an_axis(x, W):
+    """(found by an attack: `sum(... for q in hs)` was refused as a slice)"""
+    h = np.zeros(3)
+    hs = []
+    for _ in range(4):
+        h = np.tanh(h * 0.5 + x @ W)
+        hs.append(h)
+    M = np.stack(hs, axis=1)
+    return np.mean(hs[-1] * hs[0]) + sum(np.sum(q) for q in hs) + np.sum(M[0] * M[-1]) + \
+        np.sum(np.stack(hs, -1) ** 2)
+
+
+CASES = [in_a_local_function_and_a_lambda, integers_given_a_float_item,
+         read_by_a_generator_and_stacked_along_an_axis, rows_made_into_a_matrix, two_generators_and_a_condition, running_sums,
          items_from_the_end_and_len, enumerate_zip_reversed, items_replaced, a_list_of_indices,
          integers_then_a_float, built_in_a_helper, made_again_each_trip, states_of_a_while_loop,
          reductions_of_a_list, checked_for_items, comprehensions_in_calls, possibly_empty]
@@ -176,7 +202,7 @@ def test_float32_lists_stay_float32(rng):
 def test_the_generated_gradient_shows_the_lists_arrays(rng):
     x, W = _inputs(rng)
     text = srcad.source(srcad.grad(rows_made_into_a_matrix), x, W)
-    assert "rows_len = 0" in text and "rows = rt.list_start(" in text
+    assert "rows_len = 0" in text and "rows = rt.list_grown(rows, rows_len" in text
 
 
 # ---- what a list's array cannot model ------------------------------------------------------
@@ -270,6 +296,19 @@ def sliced(x):
     return np.sum(np.array(ys[1:]))
 
 
+def holding_tuples(x):
+    pairs = []
+    for i in range(2):
+        pair = (x[i], x[i + 1] ** 2)
+        pairs.append(pair)
+    return pairs[0][0] * pairs[1][1]
+
+
+def holding_lists(x):
+    M = [[x[0], x[1]], [x[2], x[0]]]
+    return np.sum(np.array(M) ** 2)
+
+
 def updated_item(x):
     ys = [x[0], x[1]]
     ys[0] += x[1]
@@ -285,6 +324,8 @@ def updated_item(x):
     (concatenated, r"the list 'parts' is passed to np.concatenate\(\)"),
     (sliced, r"the list 'ys' is sliced"),
     (updated_item, r"has an item updated in place \(ys\[0\] op= v\)"),
+    (holding_tuples, "the list 'pairs' holds tuples"),
+    (holding_lists, "the list 'M' holds lists"),
 ], ids=lambda p: getattr(p, "__name__", ""))
 def test_what_is_not_lowered_is_refused_by_name(fn, message, rng):
     x = rng.uniform(0.2, 1.0, 3)
@@ -317,5 +358,20 @@ def test_errors_of_lists_name_the_line(jit, rng):
     with pytest.raises(ValueError, match=r"an item of shape \(2,\) put in a list of items of "
                                          r"shape \(1,\).*mode='tape'"):
         srcad.grad(ragged, mode="source", jit=jit)(x)
-    g = srcad.grad(ragged, mode="tape")(x)
+    with pytest.warns(srcad.FallbackWarning, match=r"an item of shape \(2,\).*ys = \[\.\.\.\]"):
+        g = srcad.grad(ragged, jit=jit)(x)  # (mode="auto": the tape)
     check.compare(ragged, (x,), [0], [g])
+
+
+def index_lists_beside_slices(x, W):
+    r = [0, 2]
+    c = [1, 1]
+    return np.sum(W[r, :] * x) + np.sum(W[:, r] ** 2) + np.sum(W[r, c]) + \
+        sum(p * q for p, q in zip([v * 2.0 for v in x], r))
+
+
+def test_index_lists_beside_slices_and_zips_in_generators(rng):
+    """(found by an attack: refused, naming the generated `A[r[:r_len]]`)"""
+    x, W = _inputs(rng)
+    g = srcad.grad(index_lists_beside_slices, wrt=(0, 1), mode="source")(x, W)
+    check.compare(index_lists_beside_slices, (x, W), [0, 1], list(g))
