@@ -98,6 +98,11 @@ class ListItemShapeError(ValueError):
                          "on the tape)")
 
 
+class EmptyStack(ValueError):
+    def __init__(self, where):
+        super().__init__(f"need at least one array to stack ({where})")
+
+
 class ShapeAssumptionFailed(Exception):
     """Arrays a generated gradient assumed have one shape do not (the code broadcasts them):
     srcad runs the gradient generated without the assumption instead (never seen by users)."""

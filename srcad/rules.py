@@ -653,7 +653,7 @@ adjoint(_arrays.interp_adjoint_x, params="gy, x, xp, fp, left=None, right=None",
 
 section("Zero derivative")
 nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.list_full,
-        runtime.list_index, runtime.list_slot,
+        runtime.list_index, runtime.list_slot, runtime.list_stacked,
         operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
         operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,
         operator.xor, operator.invert, np.logical_and, np.logical_or, np.logical_not,

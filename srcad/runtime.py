@@ -17,7 +17,7 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .errors import ListItemShapeError, ShapeAssumptionFailed
+from .errors import EmptyStack, ListItemShapeError, ShapeAssumptionFailed
 from .kernels.rows import shape_of
 
 
@@ -1514,6 +1514,14 @@ def list_grown_adjoint(rows, items):
     if items.shape[0]:
         adjoint[:] = rows[:items.shape[0]]
     return adjoint
+
+
+@register_jitable
+def list_stacked(length, where):
+    """`length`, the items np.stack takes from a list, or NumPy's error for none."""
+    if length == 0:
+        raise EmptyStack(where)
+    return length
 
 
 @register_jitable

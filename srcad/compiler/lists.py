@@ -12,6 +12,7 @@ lowering to core form, so every transform differentiates it as it does arrays.
     ys[k], ys[k] = v           ys[rt.list_index(k, ys_len, where)], ys[rt.list_slot(...)] = v
     len(ys), if ys:            ys_len, if ys_len > 0:
     for y in ys, np.f(ys)      for y in ys[:ys_len], np.f(ys[:ys_len])
+    np.f(ys[a:b])              np.f(ys[:ys_len][a:b])      (a slice read, not a new list)
 
 The items share one shape (list_full and list_slot check it) and one dtype (a list given
 floats after integers holds floats: `settle`, once types are known). A list holds its items
@@ -334,8 +335,8 @@ class _Lists:
     def iterable(self, node):
         """A for loop's iterable: a list as its items (an array), in enumerate/zip/reversed
         too."""
-        if self.is_list(node):
-            return self.items(node.id)
+        if self.listed(node):
+            return self.as_items(node)
         if isinstance(node, gast.Call) and self.builtin(node.func) in _ITERATORS:
             node.args = [self.iterable(a) for a in node.args]
             node.keywords = self.rewritten(node.keywords)
@@ -380,7 +381,8 @@ class _Lists:
                 isinstance(value.ctx, gast.Load):
             name = value.value.id
             if isinstance(value.slice, gast.Slice):
-                self.refuse(name, "is sliced (ys[a:b] is a list: write np.array(ys)[a:b])")
+                self.refuse(name, "is sliced where the slice is a list of its own (srcad takes "
+                            "a slice read by a loop, len() or NumPy: np.mean(ys[-5:]))")
             written = templates.to_source(value)
             return _as_written(templates.fill(
                 f"ys[{self.rt}.list_index(k, n, where)]", ys=name,
@@ -410,19 +412,22 @@ class _Lists:
 
     def call(self, node):
         func = self.builtin(node.func)
-        lists = [a for a in node.args + [k.value for k in node.keywords] if self.is_list(a)]
+        lists = [a for a in node.args + [k.value for k in node.keywords] if self.listed(a)]
         if not lists:
             node.func = self.rewritten(node.func)
             node.args, node.keywords = self.rewritten(node.args), self.rewritten(node.keywords)
             return node
-        name = lists[0].id
-        if func is len and len(node.args) == 1 and not node.keywords:
+        name = self.listed(lists[0])
+        if func is len and len(node.args) == 1 and not node.keywords and self.is_list(lists[0]):
             return _as_written(templates.make_name(self.count(name)), f"len({name})")
         axis = node.args[1:] + [k.value for k in node.keywords if k.arg == "axis"]
         if func is np.stack and node.args and self.is_list(node.args[0]) and \
                 len(node.args) + len(node.keywords) == 1 + len(axis) <= 2 and \
                 all(_int_constant(a) is not None for a in axis):
-            stacked = templates.fill("np.copy(ys)", np=self.np, ys=self.items(name))
+            where = templates.make_const(self.where(templates.to_source(node)))
+            stacked = _as_written(templates.fill(
+                f"np.copy(ys[:{self.rt}.list_stacked(n, where)])", np=self.np, ys=name,
+                n=self.count(name), where=where), name)
             if not axis or _int_constant(axis[0]) == 0:
                 return stacked
             return templates.fill("np.moveaxis(ys, 0, k)", np=self.np, ys=stacked,
@@ -430,12 +435,12 @@ class _Lists:
         if func in _JOINS:
             self.refuse(name, f"is passed to {templates.to_source(node.func)}() (srcad takes "
                         f"np.array({name}) and np.stack({name}, axis=<a constant>))")
-        if func is sum or self.is_numpy(func):
+        if func in (sum, len) or self.is_numpy(func):
             # (np.asarray(ys) is a view of the array: aliasing.py refuses a write either sees)
-            node.args = [self.items(a.id) if self.is_list(a) else self.rewritten(a)
+            node.args = [self.as_items(a) if self.listed(a) else self.rewritten(a)
                          for a in node.args]
             for keyword in node.keywords:
-                keyword.value = self.items(keyword.value.id) if self.is_list(keyword.value) \
+                keyword.value = self.as_items(keyword.value) if self.listed(keyword.value) \
                     else self.rewritten(keyword.value)
             return node
         what = templates.to_source(node.func)
@@ -458,6 +463,25 @@ class _Lists:
     def items(self, name):
         """The list's items, as an array."""
         return _as_written(templates.fill("ys[:n]", ys=name, n=self.count(name)), name)
+
+    def listed(self, node):
+        """The list `node` is, or takes a slice of (`ys[-5:]`, read as its items are: by a
+        loop, len() or NumPy; never as a list of its own, `ys[1:] + [v]`), else None."""
+        if self.is_list(node):
+            return node.id
+        if isinstance(node, gast.Subscript) and self.is_list(node.value) and \
+                isinstance(node.slice, gast.Slice):
+            return node.value.id
+        return None
+
+    def as_items(self, node):
+        """The items of a list or a slice of it (`listed`), as an array."""
+        if self.is_list(node):
+            return self.items(node.id)
+        written = templates.to_source(node)
+        return _as_written(gast.Subscript(value=self.items(node.value.id),
+                                          slice=self.rewritten(node.slice), ctx=gast.Load()),
+                           written)
 
     def count(self, name):
         if name not in self.counts:

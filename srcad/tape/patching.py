@@ -356,6 +356,20 @@ def _to_array(np_func):
     return to_array
 
 
+def _of_a_list(np_func):
+    """A reduction (np.mean, np.sum, ...) whose argument is a list or tuple holding tensors:
+    NumPy takes it as the array of its items, which stays on the tape as their stack (NumPy
+    converts a list itself, without asking its tensors to dispatch)."""
+
+    @functools.wraps(np_func)
+    def of_a_list(a, *args, **kwargs):
+        if mode.in_user_code() and type(a) in (list, tuple) and holds_tensor(a):
+            a = stacked(a)
+        return np_func(a, *args, **kwargs)
+
+    return of_a_list
+
+
 def _full(shape, fill_value, dtype=None, **kwargs):
     if isinstance(fill_value, Tensor) and mode.in_user_code():
         return broadcast_to(fill_value, shape)
@@ -499,6 +513,11 @@ _NUMPY_SHIMS.update(
         name: _to_array(getattr(np, name))
         for name in ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")
         + ("require", "asarray_chkfinite")
+    },
+    **{
+        name: _of_a_list(getattr(np, name))
+        for name in ("sum", "mean", "prod", "max", "min", "amax", "amin", "std", "var")
+        + ("median", "cumsum", "cumprod", "average", "ptp")
     },
 )
 for _name, _shim in _NUMPY_SHIMS.items():

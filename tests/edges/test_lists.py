@@ -159,7 +159,18 @@ def read_by_a_generator_and_stacked_along_an_axis(x, W):
         np.sum(np.stack(hs, -1) ** 2)
 
 
-CASES = [in_a_local_function_and_a_lambda, integers_given_a_float_item,
+def moving_windows(x, W):
+    ys = []
+    total = 0.0
+    for i in range(x.shape[0]):
+        ys.append(x[i] ** 2 * W[i, 0])
+        total += np.mean(ys[-2:]) * len(ys[-3:])
+    for y in ys[1:]:
+        total += y
+    return total + sum(ys[::2]) + np.sum(np.array(ys[:-1]))
+
+
+CASES = [in_a_local_function_and_a_lambda, moving_windows, integers_given_a_float_item,
          read_by_a_generator_and_stacked_along_an_axis, rows_made_into_a_matrix, two_generators_and_a_condition, running_sums,
          items_from_the_end_and_len, enumerate_zip_reversed, items_replaced, a_list_of_indices,
          integers_then_a_float, built_in_a_helper, made_again_each_trip, states_of_a_while_loop,
@@ -292,8 +303,9 @@ def concatenated(x):
 
 
 def sliced(x):
-    ys = [x[0], x[1], x[2]]
-    return np.sum(np.array(ys[1:]))
+    ys = [x[0], x[1]]
+    zs = ys[1:] + [x[2]]  # (a list of its own: concatenated, not added)
+    return zs[0] * zs[1]
 
 
 def holding_tuples(x):
@@ -322,7 +334,7 @@ def updated_item(x):
     (read_by_a_lambda, "the list 'ys' is read by a lambda"),
     (appended_while_iterated, "is appended to while a for loop goes through it"),
     (concatenated, r"the list 'parts' is passed to np.concatenate\(\)"),
-    (sliced, r"the list 'ys' is sliced"),
+    (sliced, r"the list 'ys' is sliced where the slice is a list of its own"),
     (updated_item, r"has an item updated in place \(ys\[0\] op= v\)"),
     (holding_tuples, "the list 'pairs' holds tuples"),
     (holding_lists, "the list 'M' holds lists"),
@@ -351,8 +363,16 @@ def ragged(x):
     return t
 
 
+def stacked_when_empty(x):
+    ys = [v for v in x if v > 10.0]
+    return np.sum(np.stack(ys)) + x[0]
+
+
 def test_errors_of_lists_name_the_line(jit, rng):
     x = rng.uniform(0.2, 1.0, 3)
+    with pytest.raises(ValueError, match=r"need at least one array to stack \(np.stack\(ys\) "
+                                         r"at test_lists.py:\d+\)"):
+        srcad.grad(stacked_when_empty, mode="source", jit=jit)(x)
     with pytest.raises(IndexError, match=r"list index 2 out of range .*ys\[2\] at test_lists"):
         srcad.grad(past_the_end, mode="source", jit=jit)(x)
     with pytest.raises(ValueError, match=r"an item of shape \(2,\) put in a list of items of "

@@ -332,3 +332,15 @@ def test_a_list_of_differentiated_numbers_in_arithmetic_keeps_its_gradient(rng):
         expected = y - 2.0
         np.testing.assert_allclose(grad, expected, rtol=1e-12)
         assert type(grad) is type(args[0]) and value == pytest.approx(weighted(*args))
+
+
+def reductions_of_lists(x):
+    ys = [x[:2] * k for k in range(1, 4)]
+    return np.sum(np.mean(ys, axis=0) ** 2) + np.max([x[0], x[1] * 2.0]) + \
+        np.std((x[2], x[0])) + np.sum(np.cumsum([x[0], x[1]])) + np.sum(np.concatenate(ys))
+
+
+def test_numpy_reductions_take_lists_of_tensors():
+    """np.mean(ys) of a list of tensors converted them to an array, dropping the gradient
+    (found by an attack: the tape then failed where the source transform refuses the list)."""
+    check(reductions_of_lists, (np.array([0.3, 1.2, -0.7]),), (0,))
