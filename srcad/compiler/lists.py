@@ -8,6 +8,7 @@ lowering to core form, so every transform differentiates it as it does arrays.
                                ys[ys_len] = v
                                ys_len += 1
     ys = [a, b]                an empty list, then a and b appended
+    ys = [v] * n, zs = ys[1:]  lists made by the loops [_v for _ in range(n)], [v for v in ...]
     [e for v in it if c]       a list appended to by that loop, before its statement
     ys[k], ys[k] = v           ys[rt.list_index(k, ys_len, where)], ys[rt.list_slot(...)] = v
     len(ys), if ys:            ys_len, if ys_len > 0:
@@ -63,7 +64,7 @@ def lower(tree, scope, enclosing=None):
     scope[rt] = runtime
     numpy = next((k for k, v in scope.items() if v is np), None) or _fresh("np", taken)
     scope[numpy] = np
-    lowering = _Lists(names, rt, numpy, taken, {**(enclosing or {}), **scope})
+    lowering = _Lists(names, rt, numpy, taken, scope, enclosing)
     tree.body = lowering.block(tree.body)
     return lowering.counts
 
@@ -128,14 +129,36 @@ def _statements(stmts):
 
 
 def _list_names(stmts):
-    """The names some statement of `stmts` (not of a nested function) assigns a list."""
-    names = set()
-    for s in _statements(stmts):
-        if isinstance(s, (gast.Assign, gast.AnnAssign)) and s.value is not None:
-            target = s.targets[0] if isinstance(s, gast.Assign) else s.target
-            if isinstance(target, gast.Name) and isinstance(s.value, (gast.List, gast.ListComp)):
-                names.add(target.id)
+    """The names some statement of `stmts` (not of a nested function) assigns a list: a list
+    written out, a comprehension, `[v] * n`, or a slice of another list."""
+    names, more = set(), True
+    while more:
+        more = False
+        for s in _statements(stmts):
+            if isinstance(s, (gast.Assign, gast.AnnAssign)) and s.value is not None:
+                target = s.targets[0] if isinstance(s, gast.Assign) else s.target
+                if isinstance(target, gast.Name) and target.id not in names and \
+                        _makes_a_list(s.value, names):
+                    names.add(target.id)
+                    more = True
     return names
+
+
+def _makes_a_list(value, names):
+    return isinstance(value, (gast.List, gast.ListComp)) or _repeated(value) is not None or \
+        isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name) and \
+        value.value.id in names and isinstance(value.slice, gast.Slice)
+
+
+def _repeated(value):
+    """(item, count) of `[item] * count` (or `count * [item]`), else None."""
+    if not (isinstance(value, gast.BinOp) and isinstance(value.op, gast.Mult)):
+        return None
+    for one, count in ((value.left, value.right), (value.right, value.left)):
+        if isinstance(one, gast.List) and len(one.elts) == 1 and \
+                not isinstance(one.elts[0], gast.Starred) and not isinstance(count, gast.List):
+            return one.elts[0], count
+    return None
 
 
 def _is_sum_of_comprehension(node):
@@ -175,8 +198,10 @@ def _hoistable_comprehensions(stmt):
 
 
 class _Lists:
-    def __init__(self, names, rt, numpy, taken, scope):
-        self.names, self.rt, self.np, self.taken, self.scope = set(names), rt, numpy, taken, scope
+    def __init__(self, names, rt, numpy, taken, scope, enclosing):
+        self.names, self.rt, self.np, self.taken = set(names), rt, numpy, taken
+        self.scope = {**(enclosing or {}), **scope}  # (what names resolve to)
+        self.write_scope = scope  # (where a builtin the lowered code calls joins)
         self.counts = {}
         self.shown = {}  # a comprehension's list -> how messages name it
         self.stmt = None
@@ -213,7 +238,7 @@ class _Lists:
             s.target if isinstance(s, (gast.AnnAssign, gast.AugAssign)) else None
         if isinstance(s, (gast.Assign, gast.AnnAssign)) and isinstance(target, gast.Name) and \
                 target.id in self.names:
-            if not isinstance(s.value, (gast.List, gast.ListComp)):
+            if not _makes_a_list(s.value, self.names):
                 self.refuse(target.id, "is assigned something other than a list")
             return self.built(target.id, s.value)
         if isinstance(s, gast.AugAssign) and self.is_list(target, inside=True):
@@ -256,6 +281,18 @@ class _Lists:
                     self.refuse(name, "is made with *")
                 out += self.appended(name, item, f"{name} = [...]")
             return out
+        if _repeated(value) is not None:  # (one item, evaluated once: the same object n times)
+            item, count = _repeated(value)
+            if self.scope.setdefault("range", range) is not range or \
+                    self.write_scope.setdefault("range", range) is not range:
+                self.refuse(name, "is made by [v] * n in a function that rebinds 'range'")
+            once = _fresh(f"{name}_item", self.taken)
+            out.append(self.located(templates.make_assign(once, self.rewritten(item))))
+            value = templates.fill("[v for _ in range(n)]", v=once, n=count)
+            value.generators[0].target.id = _fresh("_", self.taken)
+        elif isinstance(value, gast.Subscript):  # a slice of a list: a new list of its items
+            value = templates.fill("[v for v in items]", v=_fresh("item", self.taken),
+                                   items=value)
         loop = self.appended_in_loop(name, value)
         return out + self.block([loop])
 

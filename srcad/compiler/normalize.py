@@ -905,8 +905,8 @@ class _Lowering:
         if isinstance(node, (gast.Tuple, gast.List)):
             if isinstance(node, gast.List):
                 _unsupported("a list written here is not supported (srcad takes a list "
-                             "assigned to a name, ys = [a, b], and np.array([...]) of numbers "
-                             "or arrays; not lists of lists or [a] * n)", node)
+                             "assigned to a name, ys = [a, b] or [v] * n, and np.array([...]) "
+                             "of numbers or arrays; not a list of lists)", node)
             return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
         _unsupported(f"the expression '{type(node).__name__}' is not supported", node)
 

@@ -170,7 +170,17 @@ def moving_windows(x, W):
     return total + sum(ys[::2]) + np.sum(np.array(ys[:-1]))
 
 
-CASES = [in_a_local_function_and_a_lambda, moving_windows, integers_given_a_float_item,
+def repeated_and_sliced(x, W):
+    acc = [0.0] * 3
+    for i in range(x.shape[0]):
+        acc[i % 3] = acc[i % 3] + x[i] ** 2 * W[i, i]
+    ys = [x[i] * (i + 1) for i in range(3)]
+    zs = ys[1:3]
+    ws = ys[:]
+    return np.sum(np.array(acc) * x) + zs[0] * zs[1] + ws[0]
+
+
+CASES = [in_a_local_function_and_a_lambda, repeated_and_sliced, moving_windows, integers_given_a_float_item,
          read_by_a_generator_and_stacked_along_an_axis, rows_made_into_a_matrix, two_generators_and_a_condition, running_sums,
          items_from_the_end_and_len, enumerate_zip_reversed, items_replaced, a_list_of_indices,
          integers_then_a_float, built_in_a_helper, made_again_each_trip, states_of_a_while_loop,
@@ -247,8 +257,15 @@ def an_item_written_in_place(x):
     return np.sum(np.array(ys) * x)
 
 
+def one_array_repeated_then_written(x):
+    rows = [np.zeros(3)] * 2  # (both items are the one array, as in Python)
+    rows[0][1] = x[0]
+    return np.sum(np.array(rows) * x)
+
+
 @pytest.mark.parametrize("fn", [written_after_it_was_appended, appended_twice_then_updated,
-                                an_item_read_then_replaced, an_item_written_in_place],
+                                an_item_read_then_replaced, an_item_written_in_place,
+                                one_array_repeated_then_written],
                          ids=lambda f: f.__name__)
 def test_items_shared_with_other_names_run_on_the_tape(fn, rng):
     """Python's list holds the arrays themselves, the lowered list copies: a write another
