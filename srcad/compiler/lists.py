@@ -77,23 +77,22 @@ def settle(tree, types, scope):
                isinstance(node.value, gast.Call) and
                anno.getanno(node.value.func, "func") is runtime.list_empty]
     numpy = next((k for k, v in scope.items() if v is np), None)
-    stored = {}  # list -> the kinds of the items stored into it (`ys[k] = 2.5` into [0, 1])
-    for node in templates.walk(tree):
+    stored = {node.targets[0].id: set() for node in empties}  # the kinds of the items stored
+    for node in templates.walk(tree):  # (`ys[k] = 2.5` into [0, 1])
         if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript) and \
-                isinstance(node.targets[0].value, gast.Name):
+                getattr(node.targets[0].value, "id", None) in stored:
             value = node.value
-            kind = types.get(value.id).kind if isinstance(value, gast.Name) and \
+            kind = types[value.id].kind if isinstance(value, gast.Name) and \
                 value.id in types else np.asarray(getattr(value, "value", 0.0)).dtype.kind
-            stored.setdefault(node.targets[0].value.id, set()).add(kind)
+            stored[node.targets[0].value.id].add(kind)
     for node in empties:
         name = node.targets[0].id
-        if "tuple" in stored.get(name, ()):
+        if "tuple" in stored[name]:
             raise UnsupportedError(f"the list '{name}' holds tuples (srcad takes lists of numbers "
                                    "or of arrays of one shape)", anno.getanno(node, "loc"))
         ty = types.get(name)
         ndim, kind = (ty.ndim, ty.kind) if ty is not None and ty.kind in _DTYPES else (1, "f")
-        if kind != "f" and stored.get(name, set()) & {"f", "i"} - {kind}:
-            kind = "f" if "f" in stored[name] else "i"
+        kind = max({kind} | (stored[name] & set(_DTYPES)), key="bif".index)
         dtype = _DTYPES[kind]
         node.value = templates.fill(f"np.zeros({(0,) * ndim}, dtype=np.{dtype.__name__})",
                                     np=numpy)
@@ -330,12 +329,7 @@ class _Lists:
         if isinstance(item, (gast.Tuple, gast.List, gast.ListComp, gast.Dict, gast.Set)):
             self.refuse(name, f"holds {type(item).__name__.lower()}s (srcad takes lists of "
                         "numbers or of arrays of one shape)")
-        item = self.rewritten(item)
-        out = []
-        if not isinstance(item, (gast.Name, gast.Constant)):
-            value = _fresh(f"{name}_item", self.taken)
-            out.append(self.located(templates.make_assign(value, item)))
-            item = templates.make_name(value)
+        out, item = self.atom(name, item)
         count, rt = self.count(name), self.rt
         where = templates.make_const(self.where(written or f"{name}.append(...)"))
         grow = templates.fill_stmt(
@@ -344,6 +338,15 @@ class _Lists:
         store = templates.fill_stmt("ys[n] = v", n=count, ys=name, v=item)
         step = templates.fill_stmt("n += 1", n=count)
         return out + [self.located(s) for s in (grow, store, step)]
+
+    def atom(self, name, value):
+        """(statements, a name or constant) holding the item `value` put in list `name`, which
+        the lowered code reads several times."""
+        value = self.rewritten(value)
+        if isinstance(value, (gast.Name, gast.Constant)):
+            return [], value
+        item = _fresh(f"{name}_item", self.taken)
+        return [self.located(templates.make_assign(item, value))], templates.make_name(item)
 
     def method(self, call):
         name = call.func.value.id
@@ -358,12 +361,7 @@ class _Lists:
         name, index = target.value.id, target.slice
         if isinstance(index, gast.Slice):
             self.refuse(name, "has a slice assigned (ys[a:b] = ...)")
-        value = self.rewritten(value)
-        out = []
-        if not isinstance(value, (gast.Name, gast.Constant)):
-            item = _fresh(f"{name}_item", self.taken)
-            out.append(self.located(templates.make_assign(item, value)))
-            value = templates.make_name(item)
+        out, value = self.atom(name, value)
         where = templates.make_const(self.where(templates.to_source(target)))
         return out + [self.located(templates.fill_stmt(
             f"ys[{self.rt}.list_slot(ys, k, n, v, where)] = v", ys=name, n=self.count(name),

@@ -231,10 +231,11 @@ class _Infer:
                 func is math.floor or func is math.ceil:
             return INT  # (a list_index of a stand-in list of one item would raise)
         if func is runtime.list_grown and len(args) == 3:  # (items: unknown before the first)
-            item = args[2]
-            kind = item.kind if args[0].kind not in _RANK else join(array(args[0].kind, 1),
-                                                                  array(item.kind, 1)).kind
-            return array(kind, item.ndim + 1) if kind in _RANK else UNKNOWN
+            items, item = args[0], args[2]
+            if item.kind not in _RANK:
+                return UNKNOWN
+            kinds = [t.kind for t in (items, item) if t.kind in _RANK]
+            return array(max(kinds, key=_RANK.get), item.ndim + 1)
         if func is float or (getattr(func, "__module__", None) == "math" and
                              func not in (math.floor, math.ceil)):
             return FLOAT

@@ -461,7 +461,8 @@ class Tensor(TensorMethods):
 
     def __array__(self, dtype=None, copy=None):
         if tracked(self):
-            raise mode.DroppedGradientError(mode.located(_DROPPED_BY_ARRAY.format(shape=self.shape)))
+            raise mode.DroppedGradientError(
+                mode.located(_DROPPED_BY_ARRAY.format(shape=self.shape)))
         return self._value if dtype is None else self._value.astype(dtype)
 
     def __float__(self):
