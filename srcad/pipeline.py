@@ -181,6 +181,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _check_integers(core.tree, types, core.origins)
     _check_augmented(core.tree, types)
     _check_number_stores(core.tree, types)
+    _check_narrow_floats(core.tree, core.scope, single)
     _check_integer_powers(core.tree, types,
                           bools.numpy_scalars(core.tree, types, core.scope, numpy_args))
     aliases = aliasing.analyze(core.tree, types, core.origins)
@@ -400,6 +401,30 @@ def _check_integer_powers(tree, types, numpy_scalars):
             raise UserCodeError(f"{anno.getanno(node, 'loc')}: NumPy's integers to a negative "
                                 "integer power (NumPy raises ValueError: Integers to negative "
                                 "integer powers are not allowed)")
+
+
+NARROW_FLOATS = {"float32", "float16", "single", "half"}
+
+
+def _check_narrow_floats(tree, scope, single):
+    """float32 (or float16) values in a call whose float arguments are float64: Numba computes
+    their arithmetic with float64 numbers in float64 where NumPy computes it in float32
+    (`y32 * 1e-8 + 1.0` is 1.0 in NumPy), so the compiled value would not be the function's."""
+    if single:
+        return
+    for stmt in templates.walk(tree.body):
+        if not isinstance(stmt, gast.stmt) or not anno.hasanno(stmt, "loc"):
+            continue
+        parts = [stmt.iter] if isinstance(stmt, gast.For) else \
+            [stmt.test] if isinstance(stmt, (gast.While, gast.If)) else [stmt]
+        for node in templates.walk(parts):
+            if isinstance(node, gast.Attribute) and node.attr in NARROW_FLOATS and \
+                    isinstance(node.value, gast.Name) and scope.get(node.value.id) is normalize.np:
+                raise UnsupportedError(
+                    f"np.{node.attr} values in a call with float64 arguments (compiled, their "
+                    "arithmetic with float64 numbers would be float64, NumPy's is "
+                    f"{node.attr}; with float32 arguments srcad computes in float32)",
+                    anno.getanno(stmt, "loc"))
 
 
 def _check_number_stores(tree, types):

@@ -263,3 +263,25 @@ def test_float32_variance_takes_its_mean_in_blocks(jit, rng):
         (exact - exact.mean()) / ((x.size - 1) * np.std(exact, ddof=1))
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-3, atol=1e-7)
     assert tangent == pytest.approx(float(expected_grad @ t), rel=1e-3, abs=1e-6)
+
+
+def quantized(x):
+    y = x.astype(np.float32)
+    z = y * 1e-8 + 1.0  # (1.0 in NumPy's float32; 1.00000001 in float64)
+    return np.sum(z * x)
+
+
+def test_float32_made_from_float64_arguments_runs_on_the_tape(rng):
+    """(found by an attack: the compiled jvp of `x.astype(np.float32) * 2` returned float64,
+    and float32 arithmetic with Python floats was computed in float64)"""
+    x = rng.uniform(0.5, 1.5, 3)
+    with pytest.raises(srcad.UnsupportedError, match=r"test_dtypes\.py:\d+: np\.float32 values "
+                                                     r"in a call with float64 arguments"):
+        srcad.grad(quantized, mode="source")(x)
+    with pytest.warns(srcad.FallbackWarning, match="np.float32 values"):
+        value, g = srcad.value_and_grad(quantized)(x)
+    assert value == quantized(x)  # NumPy's float32 arithmetic, to the bit
+    np.testing.assert_allclose(g, numeric_grad(quantized, (x,), 0), rtol=1e-6)
+    with pytest.warns(srcad.FallbackWarning, match="np.float32 values"):
+        v, t = srcad.jvp(lambda x: x.astype(np.float32) * 2, (x,), (np.ones(3),))
+    assert v.dtype == t.dtype == np.float32

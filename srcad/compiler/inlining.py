@@ -45,9 +45,10 @@ def _as_method(obj):
     return method if method is not None and not frontend.is_library(method.__func__) else obj
 
 
-def inline(lowering, lam, target, args, keywords, call):
+def inline(lowering, lam, target, args, keywords, call, unused=False):
     """Emit the lowered body of `target` (or `lam`, a lambda or a def inside the differentiated
-    function) through `lowering`; return the atom, or tuple of atoms, holding its result."""
+    function) through `lowering`; return the atom, or tuple of atoms, holding its result (with
+    `unused`, a call for what it writes, which may return None)."""
     loc = anno.getanno(call, "loc")
     if isinstance(target, functools.partial):
         args = [_value_atom(lowering, v, Ref(target.args, k, "item"))
@@ -125,6 +126,12 @@ def inline(lowering, lam, target, args, keywords, call):
         renames[local] = lowering.namer.fresh(f"{local}_{name}")
     _merge_scope(lowering, helper_scope, helper_refs, renames)
     Rename(renames).visit(tree)
+    if unused:
+        for node in gast.walk(tree):
+            if isinstance(node, gast.Return) and node.value is None:
+                node.value = gast.Constant(value=None, kind=None)
+        tree.body.append(anno.copy_loc(gast.Return(value=gast.Constant(value=None, kind=None)),
+                                       call))
     for new, arg in copies:
         lowering.emit(anno.copy_loc(gast.Assign(targets=[_name(new, gast.Store())], value=arg,
                                                 type_comment=None), call))

@@ -365,8 +365,18 @@ class _Lowering:
         if isinstance(node.value, gast.Call) and isinstance(node.value.func, gast.Attribute) \
                 and self.resolve(node.value.func) in (np.add.at, np.subtract.at):
             return self.scatter_add(node.value)
+        if isinstance(node.value, gast.Call) and self.calls_user_code(node.value.func):
+            return self.inline_unused(node.value)  # (a helper called for what it writes)
         _unsupported("an expression statement (a call whose result is unused) is not "
                      "supported; assign its result or remove it", node)
+
+    def calls_user_code(self, func):
+        """Is `func` a local function, a lambda or a user function that inlining lowers?"""
+        if isinstance(func, gast.Name) and func.id in self.lambdas:
+            return True
+        if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
+            return False
+        return inlining.is_user_function(self.resolve(func))
 
     def visit_Pass(self, node):
         pass
@@ -994,6 +1004,11 @@ class _Lowering:
             return self.two_argument_form(target, node)
         if target is np.concatenate:
             node = self.flat_concatenate(node)
+        if target in (np.concatenate, np.stack, np.hstack, np.vstack) and node.args and \
+                isinstance(node.args[0], (gast.Tuple, gast.List)):
+            # np.concatenate(([0.0], x)): a piece written as a list is the array NumPy makes
+            node.args[0].elts = [self.numpy_call(np.array, [e]) if isinstance(
+                e, (gast.Tuple, gast.List)) else e for e in node.args[0].elts]
         if _writes_into_an_argument(target, node):
             _refuse_a_write(node)
         if target is np.average:
@@ -1098,12 +1113,20 @@ class _Lowering:
             self.emit(_assign(atoms[-1].id, call, self.stmt))
         return gast.Tuple(elts=atoms, ctx=gast.Load())
 
-    def inline(self, lam, node, target):
+    def inline(self, lam, node, target, unused=False):
         """Lower the body of a user function (or a local lambda) in place of a call to it;
         returns the atom (or tuple of atoms) holding its result."""
         args = [self.call_arg(a) for a in node.args]
         keywords = {k.arg: self.call_arg(k.value) for k in node.keywords}
-        return inlining.inline(self, lam, target, args, keywords, node)
+        return inlining.inline(self, lam, target, args, keywords, node, unused)
+
+    def inline_unused(self, node):
+        func = node.func
+        if isinstance(func, gast.Name) and func.id in self.lambdas:
+            if isinstance(self.lambdas[func.id], _DefinedInABranch):
+                return self.call(node)  # (which refuses it by name)
+            return self.inline(self.lambdas[func.id], node, None, unused=True)
+        return self.inline(None, node, self.resolve(func), unused=True)
 
     def array_of(self, given, node, copy=True):
         """np.array(x, dtype=d): np.copy(np.asarray(x, dtype=d)) (x not a tuple written in the

@@ -660,8 +660,11 @@ class TensorMethods:
     def masked_fill(self, mask, value):
         return self._apply("where", value, self, cond=np.asarray(_value(mask), dtype=bool))
 
-    def repeat(self, *sizes):
-        """torch's repeat: the tensor tiled `sizes` times along each dimension (NumPy's tile)."""
+    def repeat(self, *sizes, axis=None):
+        """torch's repeat: the tensor tiled `sizes` times along each dimension (NumPy's tile);
+        in a NumPy function run on the tape (or given `axis`), NumPy's: each element repeated."""
+        if mode.in_user_code() or axis is not None:
+            return np.repeat(self, *sizes, **({} if axis is None else {"axis": axis}))
         from srcad.tape.factories import cat
         sizes = _dims(sizes)
         if len(sizes) < self.ndim:

@@ -48,8 +48,13 @@ def transpose(x, axes=None):
     return apply("permute", x, axes=None if axes is None else tuple(axes))
 
 
-def where(condition, x, y):
-    return apply("where", x, y, cond=np.asarray(operand(condition), dtype=bool))
+def where(condition, *values):
+    """np.where(condition, x, y); np.where(condition) alone is np.nonzero's indices."""
+    if not values:
+        return np.nonzero(np.asarray(operand(condition)))
+    if len(values) != 2:
+        raise ValueError("either both or neither of x and y should be given")
+    return apply("where", *values, cond=np.asarray(operand(condition), dtype=bool))
 
 
 def clip(a, a_min=None, a_max=None, **bounds):
@@ -281,6 +286,24 @@ def broadcast_to(x, shape):
     return apply("expand", x, shape=tuple(shape) if np.ndim(shape) else (shape,))
 
 
+def inner(a, b):
+    """np.inner: the sum over the last axes of a and b (of 1-D and 2-D operands)."""
+    ndims = (np.ndim(operand(a)), np.ndim(operand(b)))
+    if 0 in ndims:
+        return apply("mul", a, b)
+    if max(ndims) > 2:
+        raise TypeError(mode.located("srcad.tape: np.inner of arrays of more than 2 dimensions"))
+    if ndims == (1, 2):
+        return matmul(b, a)
+    return matmul(a, b if ndims[1] == 1 else transpose(b))
+
+
+def heaviside(x1, x2):
+    """0 below zero, 1 above, x2 at zero (where x2 has its derivative)."""
+    x = operand(x1)
+    return apply("where", x2, np.heaviside(x, 0.0), cond=np.asarray(x == 0))
+
+
 def outer(a, b):
     return apply("view", a, shape=(-1, 1)) * apply("view", b, shape=(1, -1))
 
@@ -474,6 +497,7 @@ _UFUNCS.update(
         np.fabs: functools.partial(apply, "abs"),
         np.positive: functools.partial(apply, "clone"),
         np.matmul: matmul,
+        np.heaviside: heaviside,
     }
 )
 _ZERO_GRADIENT_UFUNCS = (
@@ -538,6 +562,7 @@ HANDLED_FUNCTIONS.update(
         np.append: append,
         np.broadcast_to: broadcast_to,
         np.outer: outer,
+        np.inner: inner,
         np.linspace: linspace,
         np.copyto: copyto,
         np.fill_diagonal: fill_diagonal,

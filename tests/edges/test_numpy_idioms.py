@@ -182,13 +182,20 @@ def padded_stencil(x):
     return np.sum(np.cos(p[1:, 1:] - p[:-1, :-1])) + np.sum(np.pad(x, 1) ** 3 * np.arange(6.0))
 
 
+def joins_with_literal_pieces(x):
+    # (a piece written as a list, first, crashed the gradient: found by a helper's attack)
+    return np.sum(np.concatenate([[0.0], x]) ** 2) + np.sum(np.hstack(([1, 2], x, [x[0]])) ** 3) + \
+        np.sum(np.vstack(([1.0, 2.0, 3.0, 4.0], x)) * x) + \
+        np.sum(np.stack(([x[1], 2.0, 3.0, x[2]], x), axis=1) ** 2)
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
          reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
          dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits, math_fmod,
-         lists_where_numpy_reads_a_tuple_or_an_index, padded_stencil]
+         lists_where_numpy_reads_a_tuple_or_an_index, padded_stencil, joins_with_literal_pieces]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)

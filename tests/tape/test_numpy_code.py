@@ -291,7 +291,31 @@ def numpy_s_view(x):
     return np.sum(y.view(np.ndarray) * x)
 
 
-@pytest.mark.parametrize("f", [real_and_imag, sorts_in_place, numpy_s_view])
+def repeats_each_element(x):
+    """(found by an attack: x.repeat(2) tiled the array as torch's repeat does)"""
+    rows = x.reshape(2, 3)
+    return np.sum((x * x).repeat(2) * np.arange(12.0)) + \
+        np.sum(rows.repeat(2, axis=0) * np.arange(12.0).reshape(4, 3)) + \
+        np.sum(rows.repeat(3, 1) * np.arange(18.0).reshape(2, 9))
+
+
+def indices_of_np_where(x):
+    """np.where(condition) alone is np.nonzero's indices (it raised a TypeError)"""
+    (kept,) = np.where(x > 0.4)
+    rows, cols = np.where(x.reshape(2, 3) < 0.6)
+    return np.sum(x[kept] ** 3) + np.sum(x.reshape(2, 3)[rows, cols] * x[cols])
+
+
+def inner_products_and_steps(x):
+    """np.inner and np.heaviside (x2's derivative where x1 is 0) were unknown to the tape"""
+    a = x.reshape(2, 3)
+    return np.inner(x[:3], x[3:]) + np.sum(np.inner(a, x[:3]) ** 2) + \
+        np.sum(np.inner(x[3:], a) * 2.0) + np.sum(np.inner(a, a) ** 2) + \
+        np.sum(np.heaviside(x - 0.5, x[0]) * x) + np.sum(np.heaviside(np.array([0.0, 1.0]), x[:2]))
+
+
+@pytest.mark.parametrize("f", [real_and_imag, sorts_in_place, numpy_s_view, repeats_each_element,
+                               indices_of_np_where, inner_products_and_steps])
 def test_ndarray_attributes_in_numpy_s_meaning(f):
     check(f, (X,), (0,))
 

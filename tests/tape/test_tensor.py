@@ -413,3 +413,12 @@ def test_detach_requires_grad_and_their_rules():
     assert y.detach_() is y and y.is_leaf and not y.requires_grad
     with pytest.raises(RuntimeError, match="requires_grad=False"):
         tensor(1.0).retain_grad()
+
+
+def test_repeat_tiles_as_torch_s_outside_numpy_code():
+    """(inside a NumPy function run on the tape, x.repeat is NumPy's: tests/tape/test_numpy_code)"""
+    t = tensor([1.0, 2.0], requires_grad=True)
+    out = t.repeat(2)
+    assert out.tolist() == [1.0, 2.0, 1.0, 2.0]
+    (out * tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert t.grad.tolist() == [4.0, 6.0]
