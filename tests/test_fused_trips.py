@@ -60,19 +60,29 @@ def rows_and_scalars(x, c):  # an argument read by rows, a scalar every trip rea
     return c * c + total
 
 
+def sum_of_several_terms(x, c):  # (was kept serial: `s = s + a + b` is two additions)
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        a = x[i + 1] - c * x[i] * x[i]
+        b = 1.0 - x[i]
+        s = s + 100.0 * a * a - b * b + x[i] * c
+    return s
+
+
 def inputs(fn, rng):
     return {squared_sum: lambda: (rng.uniform(-1, 1, 7), rng.uniform(0.5, 1.5, 3)),
             newton_roots: lambda: (rng.uniform(1, 2, 9), rng.uniform(-1, 1, 9)),
             nearest_centre: lambda: (rng.uniform(-1, 1, (6, 3)), rng.uniform(-1, 1, (4, 3)),
                                      rng.uniform(0.5, 1.5)),
-            rows_and_scalars: lambda: (rng.uniform(-1, 1, 11), rng.uniform(0.2, 0.8))}[fn]()
+            rows_and_scalars: lambda: (rng.uniform(-1, 1, 11), rng.uniform(0.2, 0.8)),
+            sum_of_several_terms: lambda: (rng.uniform(-1, 1, 8), rng.uniform(0.5, 1.5))}[fn]()
 
 
 def _fused(source):
     return re.search(r"\bb\w+_trips\b", source) is not None
 
 
-FUNCTIONS = [squared_sum, newton_roots, nearest_centre, rows_and_scalars]
+FUNCTIONS = [squared_sum, newton_roots, nearest_centre, rows_and_scalars, sum_of_several_terms]
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS)

@@ -168,7 +168,16 @@ def inner_loop_breaks(x):  # (found by an attack: the inner loop's break kept th
     return total
 
 
+def sum_in_several_terms(x, c):  # (`s = s + e1 - e2` was kept serial: two additions)
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        a = x[i + 1] - c * x[i] * x[i]
+        s = s + 100.0 * a * a - (1.0 - x[i]) ** 2
+    return s
+
+
 CASES = [
+    (sum_in_several_terms, lambda r: (r.uniform(-1, 1, 35), 0.9), (0, 1)),
     (inner_loop_breaks, lambda r: (r.uniform(-1, 1, 33),), (0,)),
     (rows_then_sum, lambda r: (r.uniform(-1, 1, 37), r.uniform(0.5, 1.5, 2)), (0, 1)),
     (scalar_sums, lambda r: (r.uniform(-1, 1, 41), 0.7), (0, 1)),
@@ -288,8 +297,18 @@ def early_exit(x):
     return s
 
 
+def running_sum_read(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        t = s + x[i]  # (part of the sum, but read by the next line too)
+        u = t * 0.5
+        s = t + u * x[i] ** 2
+    return s
+
+
 SERIAL = [
     (recurrence, "a trip reads 's' before assigning it"),
+    (running_sum_read, "a trip reads 's' before assigning it"),
     (last_trip_read_after, "'t' is assigned in the loop and read after it"),
     (shifted_rows, "a trip writes into 'y' (line"),
     (workspace_read_before_written, "a trip may read it before writing all of it"),

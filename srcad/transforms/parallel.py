@@ -340,36 +340,50 @@ def _first_index_is(sub, index):
 
 def _sums(stmts, name, loop):
     """How many times `stmts` add into `name`: `name = name + e` (`name = e + name`,
-    `name = name - e`), or that sum into a temporary `t` that only `name = t` reads next."""
+    `name = name - e`, a chain `name + e1 - e2`), also through temporaries that only the next
+    step of the sum reads (`t = name + e1; u = b * b; name = t + u`)."""
     count = 0
     for k, s in enumerate(stmts):
         if isinstance(s, gast.If):
             count += _sums(s.body, name, loop) + _sums(s.orelse, name, loop)
         elif isinstance(s, (gast.For, gast.While)):
             count += _sums(s.body, name, loop)
-        elif _is_sum(s, name, name) or (
-                k > 0 and isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and
-                s.targets[0].id == name and isinstance(s.value, gast.Name) and
-                _is_sum(stmts[k - 1], name, s.value.id) and _mentions(loop, s.value.id) == 2):
+        elif _is_sum(stmts, k, name, loop):
             count += 1
     return count
 
 
-def _is_sum(stmt, name, target):
-    """`target = name + e`, `target = e + name` or `target = name - e`, e not reading `name`."""
+def _is_sum(stmts, k, name, loop):
+    stmt = stmts[k]
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and
-            stmt.targets[0].id == target and isinstance(stmt.value, gast.BinOp)):
+            stmt.targets[0].id == name):
         return False
-    v = stmt.value
-    left = isinstance(v.left, gast.Name) and v.left.id == name
-    right = isinstance(v.right, gast.Name) and v.right.id == name
-    if isinstance(v.op, gast.Add) and left != right:
-        other = v.right if left else v.left
-    elif isinstance(v.op, gast.Sub) and left and not right:
-        other = v.right
-    else:
-        return False
-    return name not in names_read(other)
+    terms = _terms_added(stmts, k, stmt.value, name, loop)
+    return bool(terms) and not any(name in names_read(e) for e in terms)
+
+
+def _terms_added(stmts, k, value, name, loop):
+    """The terms `value` (in stmts[k]) adds to `name`: `name + e1 - e2`, `e + name`, or the
+    same of a temporary defined before that only this reads; None if it is no such sum."""
+    candidates = []
+    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Add) and \
+            isinstance(value.right, gast.Name):
+        candidates.append((value.right.id, [value.left]))
+    terms = []
+    while isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub)):
+        value, terms = value.left, terms + [value.right]
+    if isinstance(value, gast.Name):
+        candidates.append((value.id, terms))
+    for root, terms in candidates:
+        if root == name:
+            return terms
+        defs = [j for j in range(k) if isinstance(stmts[j], gast.Assign) and
+                isinstance(stmts[j].targets[0], gast.Name) and stmts[j].targets[0].id == root]
+        if defs and _mentions(loop, root) == 2:  # (a temporary holding part of the sum)
+            more = _terms_added(stmts, defs[-1], stmts[defs[-1]].value, name, loop)
+            if more is not None:
+                return terms + more
+    return None
 
 
 def _allocates(value):

@@ -1,0 +1,145 @@
+"""Forward mode folds the tangent chain of a recurrence into one sum of partials times tangents
+(compiler/chains.py): the tangents of loops whose trips read what the trip before wrote,
+compiled and as Python, against central finite differences on random inputs."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def epidemic(p, y0, dt, n):
+    s = y0[0]
+    i = y0[1]
+    r = y0[2]
+    for k in range(n):
+        infections = p[0] * s * i
+        recoveries = p[1] * i
+        s = s - dt * infections
+        i = i + dt * (infections - recoveries)
+        r = r + dt * recoveries
+    return s * i + r * r
+
+
+def lambert_w(b):
+    s = 0.0
+    for k in range(b.shape[0]):
+        w = 0.5
+        step = 1.0
+        while abs(step) > 1e-12:
+            e = math.exp(w)
+            step = (w * e - b[k]) / (e * (w + 1.0))
+            w = w - step
+        s = s + w * b[k]
+    return s
+
+
+def swapped(x, c, n):
+    u = x
+    v = 2.0 * x
+    for k in range(n):
+        u, v = v, u * c + math.sin(v)  # v's tangent reads u's before u is assigned anew
+    return u + v
+
+
+def reassigned_between(x, w, n):
+    a = x
+    u = 1.0
+    for k in range(n):
+        t = a * u + math.cos(u)
+        a = a * 0.5 + w  # read by t's partial, assigned before t is read
+        u = t * a + w * t
+    return u + a
+
+
+def element_recurrence(x, c):
+    y = np.zeros_like(x)
+    y[0] = x[0]
+    for i in range(1, x.shape[0]):
+        y[i] = y[i - 1] * c * x[i] + math.sin(y[i - 1]) * x[i - 1]
+    return np.sum(y * y)
+
+
+def branches_and_updates(x, c):
+    s = 0.0
+    u = c
+    for i in range(x.shape[0]):
+        u = u * x[i] / (1.0 + u * u) + c
+        if u > 0.3:
+            s += u * x[i]
+            continue
+        u = -u * c
+        if s > 5.0:
+            break
+    return s + u
+
+
+def accumulated(x, c):
+    s = 0.0
+    for i in range(x.shape[0]):
+        t = x[i] * c
+        s = s * 0.9 + t * t - s / (1.0 + t * t)
+    return s
+
+
+def element_written_between(x, c, n):
+    y = x * 1.0
+    s = c
+    for k in range(n):
+        t = y[1] * s + c  # reads y[1] ...
+        y[1] = y[1] * 0.5 + s  # ... which this writes, before t is read
+        s = s * 0.3 + t * t
+    return s
+
+
+def inputs(fn, rng):
+    n = 7
+    return {
+        epidemic: lambda: (rng.uniform(0.1, 1.0, 2), rng.uniform(1.0, 3.0, 3), 0.01, 50),
+        lambert_w: lambda: (rng.uniform(0.5, 3.0, n),),
+        swapped: lambda: (rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.9), n),
+        reassigned_between: lambda: (rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.4), n),
+        element_recurrence: lambda: (rng.uniform(0.1, 1.0, n), rng.uniform(0.5, 1.5)),
+        branches_and_updates: lambda: (rng.uniform(-1.0, 1.0, 12), rng.uniform(0.2, 0.8)),
+        accumulated: lambda: (rng.uniform(-1.0, 1.0, n), rng.uniform(0.5, 1.5)),
+        element_written_between: lambda: (rng.uniform(0.1, 0.5, 3), rng.uniform(0.1, 0.3), 5),
+    }[fn]()
+
+
+PROGRAMS = [epidemic, lambert_w, swapped, reassigned_between, element_recurrence,
+            branches_and_updates, accumulated, element_written_between]
+
+
+def _tangent(a, rng):
+    if isinstance(a, np.ndarray):
+        return rng.normal(size=a.shape)
+    return float(rng.normal()) if isinstance(a, float) else None
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+@pytest.mark.parametrize("fn", PROGRAMS, ids=[f.__name__ for f in PROGRAMS])
+def test_folded_tangents_match_finite_differences(fn, jit, rng):
+    for _ in range(2):
+        args = inputs(fn, rng)
+        tangents = [_tangent(a, rng) for a in args]
+        value, tangent = srcad.jvp(fn, args, tangents, jit=jit, mode="source")
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+        np.testing.assert_allclose(tangent, check.along(fn, list(args), tangents),
+                                   rtol=1e-6, atol=1e-8)
+
+
+def test_a_recurrence_reads_the_trip_befores_tangent_once_per_tangent(rng):
+    args = inputs(epidemic, rng)
+    tangents = [_tangent(a, rng) for a in args]
+    source = srcad.source(srcad.jvp, epidemic, args, tangents)
+    loop = source.split("for k in range(n):")[1].split("return")[0].splitlines()
+    tangents = [s for s in loop if re.match(r" {8}d", s) and " = " in s and
+                s.split(" = ")[0].strip() not in ("infections", "recoveries")]
+    # (as the transform writes them, 17 statements, each a multiply-add on the one before)
+    assert len(tangents) <= 9, source
+    for line in tangents:
+        assert line.split("=", 1)[1].count("ds") <= 1, source
