@@ -558,8 +558,12 @@ class Differentiator(SavePlanner):
             rev_after.extend(restore)
         fwd.append(stmt)
         rev = self.with_inits(stmt, list(self.adjoints.get(id(stmt), [])))
+        # (a restore `w[k] = saved` reads its index as the store did: recomputed there too)
+        recomputed = self.recomputation(rev + rev_after)
         if rev:
-            rev = [self.origin_comment(stmt)] + self.recomputation(rev) + rev
+            rev = [self.origin_comment(stmt)] + recomputed + rev
+        else:
+            rev = recomputed
         rev.extend(rev_after)
         if isinstance(target, gast.Name) and name in self.active and self.resets(name, path):
             # the value overwritten here did not reach the output through this definition
