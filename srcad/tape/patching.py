@@ -356,18 +356,20 @@ def _to_array(np_func):
     return to_array
 
 
-def _of_a_list(np_func):
-    """A reduction (np.mean, np.sum, ...) whose argument is a list or tuple holding tensors:
-    NumPy takes it as the array of its items, which stays on the tape as their stack (NumPy
-    converts a list itself, without asking its tensors to dispatch)."""
+def _of_lists(np_func, operands=1):
+    """A reduction (np.mean, np.sum, ...) or product (np.dot, ...) whose operands (the first
+    `operands` arguments) may be lists or tuples holding tensors: NumPy takes each as the array
+    of its items, which stays on the tape as their stack (NumPy converts a list itself, without
+    asking its tensors to dispatch)."""
 
     @functools.wraps(np_func)
-    def of_a_list(a, *args, **kwargs):
-        if mode.in_user_code() and type(a) in (list, tuple) and holds_tensor(a):
-            a = stacked(a)
-        return np_func(a, *args, **kwargs)
+    def of_lists(*args, **kwargs):
+        if mode.in_user_code():
+            args = [stacked(a) if k < operands and type(a) in (list, tuple) and holds_tensor(a)
+                    else a for k, a in enumerate(args)]
+        return np_func(*args, **kwargs)
 
-    return of_a_list
+    return of_lists
 
 
 def _full(shape, fill_value, dtype=None, **kwargs):
@@ -515,10 +517,11 @@ _NUMPY_SHIMS.update(
         + ("require", "asarray_chkfinite")
     },
     **{
-        name: _of_a_list(getattr(np, name))
+        name: _of_lists(getattr(np, name))
         for name in ("sum", "mean", "prod", "max", "min", "amax", "amin", "std", "var")
         + ("median", "cumsum", "cumprod", "average", "ptp")
     },
+    **{name: _of_lists(getattr(np, name), 2) for name in ("dot", "matmul", "inner", "outer")},
 )
 for _name, _shim in _NUMPY_SHIMS.items():
     setattr(_NUMPY, _name, _shim)

@@ -340,7 +340,15 @@ def reductions_of_lists(x):
         np.std((x[2], x[0])) + np.sum(np.cumsum([x[0], x[1]])) + np.sum(np.concatenate(ys))
 
 
-def test_numpy_reductions_take_lists_of_tensors():
+def products_of_lists(x):
+    ys = [x[:2] * k for k in range(1, 4)]
+    return np.sum(np.dot(x, ys)) + np.sum(np.matmul(ys, x[1:] ** 2)) + \
+        np.inner(ys[0], [x[2], 1.0]) + np.sum(np.outer([x[0], x[1]], ys[2]))
+
+
+@pytest.mark.parametrize("f", [reductions_of_lists, products_of_lists])
+def test_numpy_reductions_and_products_take_lists_of_tensors(f):
     """np.mean(ys) of a list of tensors converted them to an array, dropping the gradient
-    (found by an attack: the tape then failed where the source transform refuses the list)."""
-    check(reductions_of_lists, (np.array([0.3, 1.2, -0.7]),), (0,))
+    (found by an attack: the tape then failed where the source transform refuses the list);
+    np.dot(w, ys) likewise."""
+    check(f, (np.array([0.3, 1.2, -0.7]),), (0,))
