@@ -37,11 +37,11 @@ import types
 
 import gast
 
-from .compiler import (activity, aliasing, anno, bools, broadcasts, chains, cleanup, codegen,
+from .compiler import (activity, aliasing, anno, bools, broadcasts, cleanup, codegen,
                        frontend, fusion, guards, lists, normalize, optional, outputs, precision,
                        promotion, structured, templates, typeinfer)
 from . import reuse, rules
-from .transforms import batching, forward, reverse
+from .transforms import batching, chains, forward, reverse
 from .transforms.parallel import finish_chunks, outline_fused_loops, parallel_products, \
     plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
@@ -406,7 +406,7 @@ def _check_integer_powers(tree, types, numpy_scalars):
                                 "integer powers are not allowed)")
 
 
-NARROW_FLOATS = {"float32", "float16", "single", "half"}
+NARROW_FLOATS = (normalize.np.float32, normalize.np.float16)
 
 
 def _check_narrow_floats(tree, scope, single):
@@ -421,12 +421,16 @@ def _check_narrow_floats(tree, scope, single):
         parts = [stmt.iter] if isinstance(stmt, gast.For) else \
             [stmt.test] if isinstance(stmt, (gast.While, gast.If)) else [stmt]
         for node in templates.walk(parts):
-            if isinstance(node, gast.Attribute) and node.attr in NARROW_FLOATS and \
-                    isinstance(node.value, gast.Name) and scope.get(node.value.id) is normalize.np:
+            value = scope.get(node.id) if isinstance(node, gast.Name) else \
+                getattr(scope.get(node.value.id), node.attr, None) if isinstance(
+                    node, gast.Attribute) and isinstance(node.value, gast.Name) and \
+                scope.get(node.value.id) is normalize.np else None
+            if any(value is t for t in NARROW_FLOATS):  # (a global array has no ==)
+                name = value.__name__
                 raise UnsupportedError(
-                    f"np.{node.attr} values in a call with float64 arguments (compiled, their "
-                    "arithmetic with float64 numbers would be float64, NumPy's is "
-                    f"{node.attr}; with float32 arguments srcad computes in float32)",
+                    f"np.{name} values in a call with float64 arguments (compiled, their "
+                    f"arithmetic with float64 numbers would be float64, NumPy's is {name}; "
+                    "with float32 arguments srcad computes in float32)",
                     anno.getanno(stmt, "loc"))
 
 

@@ -1,5 +1,5 @@
 """Forward mode folds the tangent chain of a recurrence into one sum of partials times tangents
-(compiler/chains.py): the tangents of loops whose trips read what the trip before wrote,
+(transforms/chains.py): the tangents of loops whose trips read what the trip before wrote,
 compiled and as Python, against central finite differences on random inputs."""
 
 import math

@@ -366,7 +366,7 @@ class _Lowering:
                 and self.resolve(node.value.func) in (np.add.at, np.subtract.at):
             return self.scatter_add(node.value)
         if isinstance(node.value, gast.Call) and self.calls_user_code(node.value.func):
-            return self.inline_unused(node.value)  # (a helper called for what it writes)
+            return self.call(node.value, unused=True)  # (a helper called for what it writes)
         _unsupported("an expression statement (a call whose result is unused) is not "
                      "supported; assign its result or remove it", node)
 
@@ -955,7 +955,9 @@ class _Lowering:
         self.emit(_if(test, body, orelse, self.stmt))
         return _name(tmp)
 
-    def call(self, node):
+    def call(self, node, unused=False):
+        """The atom holding the call's result (`unused`: a statement calling user code for what
+        it writes, whose result may be None)."""
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.lambdas:
             fn = self.lambdas[func.id]
@@ -963,7 +965,7 @@ class _Lowering:
                 _unsupported(f"a call of '{func.id}', a local function defined in an if (line "
                              f"{fn.line}): srcad inlines local functions where they are read; "
                              "define it before the if, or call it inside the branch", node)
-            return self.inline(fn, node, None)
+            return self.inline(fn, node, None, unused)
         if isinstance(func, gast.Attribute) and resolve(func, self.scope) is None:
             return self.method_call(node)
         target = self.resolve(func)
@@ -972,7 +974,7 @@ class _Lowering:
                          "function is not differentiated through (second derivatives are "
                          "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)", node)
         if inlining.is_user_function(target):
-            return self.inline(None, node, target)
+            return self.inline(None, node, target, unused)
         if target is None:
             what = func.id if isinstance(func, gast.Name) else templates.to_source(func)
             _unsupported(f"call of '{what}', which is not a known function (srcad inlines "
@@ -1119,14 +1121,6 @@ class _Lowering:
         args = [self.call_arg(a) for a in node.args]
         keywords = {k.arg: self.call_arg(k.value) for k in node.keywords}
         return inlining.inline(self, lam, target, args, keywords, node, unused)
-
-    def inline_unused(self, node):
-        func = node.func
-        if isinstance(func, gast.Name) and func.id in self.lambdas:
-            if isinstance(self.lambdas[func.id], _DefinedInABranch):
-                return self.call(node)  # (which refuses it by name)
-            return self.inline(self.lambdas[func.id], node, None, unused=True)
-        return self.inline(None, node, self.resolve(func), unused=True)
 
     def array_of(self, given, node, copy=True):
         """np.array(x, dtype=d): np.copy(np.asarray(x, dtype=d)) (x not a tuple written in the

@@ -705,6 +705,7 @@ class TensorMethods:
         return RETURN_TYPES["topk"](values, self._wrap(indices))
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        """NumPy's: a copy unless copy=False and the dtype is already dtype."""
-        converted = self.to(dtype)
+        """NumPy's: a copy unless copy=False and the dtype is already dtype (a name, "f4",
+        too: a string given to `to` is a device)."""
+        converted = self.to(dtype=np.dtype(dtype) if isinstance(dtype, str) else dtype)
         return converted.clone() if converted is self and copy else converted

@@ -212,8 +212,12 @@ def _edge(x):
 
 
 def as_tensor(data):
-    """data as a tensor; a float64 array is wrapped without a copy (writes go to it)."""
-    return data if isinstance(data, Tensor) else new(np.asarray(data, dtype=np.float64))
+    """data as a tensor; a float array is wrapped without a copy (writes go to it), in its
+    dtype (np.zeros(n, dtype=np.float32) in user code stays float32, as NumPy's)."""
+    if isinstance(data, Tensor):
+        return data
+    value = np.asarray(data)
+    return new(value if value.dtype.kind == "f" else value.astype(np.float64))
 
 
 def tracked(x):

@@ -27,8 +27,9 @@ from collections import Counter
 
 import gast
 
-from . import anno
-from .templates import make_const, names_read, walk
+from ..compiler import anno
+from ..compiler.templates import make_const, names_read, walk
+from .saving import exposed_reads
 
 MAX_TERMS = 8  # past this many tangents in one sum, the partials cost more than the chain
 PURE_MODULES = {"np", "math"}
@@ -55,8 +56,7 @@ class _Chains:
                 self.loop(node)
 
     def loop(self, loop):
-        exposed = set()
-        _upward_exposed(loop.body, set(), exposed)
+        exposed, _ = exposed_reads(loop.body, set())
         carried = exposed & _assigned(loop.body) & self.scalars  # from trip to trip
         tainted = set(carried)  # and what this trip computes from them
         removed, run = set(), []
@@ -221,31 +221,6 @@ def _assigned(stmts):
         elif isinstance(node, gast.For):
             out |= {n.id for n in walk(node.target) if isinstance(n, gast.Name)}
     return out
-
-
-def _upward_exposed(stmts, defined, out):
-    """Add to `out` the names `stmts` may read before they assign them (`defined`: the names
-    assigned so far)."""
-    for stmt in stmts:
-        if isinstance(stmt, gast.If):
-            out |= names_read(stmt.test) - defined
-            body, orelse = set(defined), set(defined)
-            _upward_exposed(stmt.body, body, out)
-            _upward_exposed(stmt.orelse, orelse, out)
-            defined |= body & orelse
-        elif isinstance(stmt, (gast.For, gast.While)):
-            head = stmt.iter if isinstance(stmt, gast.For) else stmt.test
-            out |= names_read(head) - defined
-            inner = set(defined)
-            if isinstance(stmt, gast.For):
-                inner |= {n.id for n in walk(stmt.target) if isinstance(n, gast.Name)}
-            _upward_exposed(stmt.body, inner, out)
-        else:
-            read = names_read(stmt) | \
-                (_targets(stmt) if isinstance(stmt, gast.AugAssign) else set())
-            out |= read - defined
-            if isinstance(stmt, gast.Assign):
-                defined |= _targets(stmt)
 
 
 def _reads_of(terms):
