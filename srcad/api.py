@@ -843,8 +843,9 @@ def same_shapes(flat, labels):
 
 
 def numpy_scalars(flat):
-    """The positions of the NumPy scalars among a call's flat arguments."""
-    return tuple(k for k, value in enumerate(flat) if isinstance(value, np.generic))
+    """(position, NumPy type name) of the NumPy scalars among a call's flat arguments."""
+    return tuple((k, type(value).__name__) for k, value in enumerate(flat)
+                 if isinstance(value, np.generic))
 
 
 def _refuse_0d_writes(spec, given_0d):
@@ -926,20 +927,21 @@ def _refuse_tape_tensors(what, args):
 def _located(exc, spec, rerun):
     """`exc`, raised by the generated code of `spec`, with a note naming the user's statement
     that raised it. Compiled code knows no lines: the generated Python is run (`rerun`) for the
-    exception it raises there (NumPy's message), if of the same type, else `exc` is as it was.
+    exception it raises there, NumPy's (Numba's own can be of another type and speak of its
+    internals: np.linalg.solve of a non-square matrix); if it raises none, `exc` is as it was.
     srcad's own checks name the statement in their message already, a user's `raise` or `assert`
     says what the user wrote."""
-    if type(exc).__module__.startswith("srcad."):
+    if _names_its_statement(exc):
         return exc
     python = exc
     if spec.mode == "source+numba":
         try:
             rerun()
             return exc
-        except type(exc) as again:
+        except Exception as again:  # noqa: BLE001
+            if _names_its_statement(again):
+                return exc
             python = again
-        except Exception:  # noqa: BLE001 (another exception: the compiled one is the answer)
-            return exc
     generated = spec.generated.gradient.__code__.co_filename
     tb, line = python.__traceback__, None
     while tb is not None:
@@ -952,6 +954,12 @@ def _located(exc, spec, rerun):
     python.add_note(f"(raised where srcad's generated code computes "
                     f"{os.path.basename(loc.file)}:{loc.line}: {loc.text.strip()})")
     return python
+
+
+def _names_its_statement(exc):
+    """srcad's own checks name the statement; SliceShapeMismatch stands in for Numba's error."""
+    from .runtime import SliceShapeMismatch
+    return type(exc).__module__.startswith("srcad.") and not isinstance(exc, SliceShapeMismatch)
 
 
 def _is_numba_error(exc):

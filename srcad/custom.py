@@ -92,6 +92,9 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
 
     def _tape_vjp(self, g, ans, *args, **keywords):
         name = getattr(self.vjp, "__name__", "the vjp")
+        # (a number is a 0-d array on the tape; the rule gets it as a number, as from the
+        # source transform: an njit helper it calls may take no 0-d array)
+        g, ans, *args = (_number_if_0d(v) for v in (g, ans, *args))
         try:
             grads = self.vjp(g, ans, *args, **keywords)  # (keyword-only: by keyword)
         except TypeError as exc:
@@ -243,3 +246,7 @@ def _capture(ref, value, seen, out):
         out[ref] = value
     else:
         _captured(value, seen, out)
+
+
+def _number_if_0d(value):
+    return value[()] if type(value) is np.ndarray and value.ndim == 0 else value

@@ -106,14 +106,11 @@ def folder():
 
 def _problem(root, create=False):
     """Why the cache under `root` cannot be used, or None. With `create`, missing directories
-    are made (0700); without, a missing one is no problem."""
+    are made (0700), where they would be trusted; without, a missing one is no problem if it
+    could be made."""
     for path in (root, root / "generated"):
         try:
-            if create:
-                _make_private(path)
-            elif not os.path.lexists(path):
-                return None
-            problem = untrusted(path)
+            problem = _private_directory(path, create)
         except OSError as exc:
             problem = f"cannot be created ({exc.strerror or exc})"
         if problem is not None:
@@ -121,18 +118,25 @@ def _problem(root, create=False):
     return None
 
 
-def _make_private(path):
-    """Create `path` and its missing parents with mode 0700 (whatever the umask)."""
-    missing = []
-    while not os.path.lexists(path):
-        missing.append(path)
-        path = path.parent
+def _private_directory(path, create):
+    """Why the directory `path` cannot be trusted, or None; with `create`, made (0700) with its
+    missing parents when where they would go is trusted (nothing is made in a directory
+    another user could replace, or through their link)."""
+    if os.path.lexists(path):
+        return untrusted(path)
+    missing = [path]
+    while not os.path.lexists(missing[-1].parent):
+        missing.append(missing[-1].parent)
+    problem = _ancestors_problem(missing[-1])
+    if problem is not None or not create:
+        return problem
     for p in reversed(missing):
         try:
             os.mkdir(p, 0o700)
         except FileExistsError:
             continue
         os.chmod(p, 0o700)
+    return untrusted(path)
 
 
 def untrusted(path):
@@ -146,6 +150,14 @@ def untrusted(path):
         return f"is owned by another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
         return "is writable by group or others"
+    return _ancestors_problem(path)
+
+
+def _ancestors_problem(path):
+    """Why what holds `path` (its parent directories, which exist) cannot be trusted, or
+    None."""
+    if os.name != "posix":
+        return None
     for parent in Path(os.path.abspath(path)).parents:  # (a link's owner can retarget it)
         lst = os.lstat(parent)
         if stat.S_ISLNK(lst.st_mode) and lst.st_uid not in (0, os.getuid()):
@@ -298,13 +310,11 @@ def _key_problem(path, create=False):
         return (f"the key file {path} would be inside the cache directory (set "
                 "SRCAD_CACHE_DIR or XDG_DATA_HOME elsewhere)")
     try:
-        if create:
-            _make_private(path.parent)
-        elif not os.path.lexists(path.parent):
-            return None
-        problem = untrusted(path.parent)
+        problem = _private_directory(path.parent, create)
         if problem is not None:
             return f"{path.parent} {problem}"
+        if not os.path.lexists(path.parent):
+            return None
         if create and not os.path.lexists(path):
             _create_key(path)
     except OSError as exc:

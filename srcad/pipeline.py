@@ -8,6 +8,7 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     structured flatten tuple, list and dict arguments into a parameter per leaf
     optional   decide the tests `p is None` of parameters for this call (helpers' in normalize)
     normalize  lower to three-address core form with structured control flow
+    typetests  decide isinstance(p, C) and type(p) == C of the parameters
     typeinfer  kinds and ranks of every variable, for the call's argument types
     aliasing   which arrays may share memory; refuse a write another name would not see
     activity   which variables carry derivatives
@@ -39,7 +40,7 @@ import gast
 
 from .compiler import (activity, aliasing, anno, bools, broadcasts, cleanup, codegen,
                        frontend, fusion, guards, lists, normalize, optional, outputs, precision,
-                       promotion, structured, templates, typeinfer)
+                       promotion, structured, templates, typeinfer, typetests)
 from . import reuse, rules
 from .transforms import batching, chains, forward, reverse
 from .transforms.parallel import finish_chunks, outline_fused_loops, parallel_products, \
@@ -124,8 +125,9 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             (transforms/parallel.py decides which; the gradient's loops only).
         same_shapes: {parameter: an earlier parameter}: array arguments the caller
             guarantees have another's shape (api.same_shapes).
-        numpy_scalars: the positions in `arg_types` of the scalars that are NumPy's (which
-            decides what `+` and `~` of bools compared from them mean: compiler/bools.py);
+        numpy_scalars: (position in `arg_types`, NumPy type name) of the scalars that are
+            NumPy's (which decides what `+` and `~` of bools compared from them mean:
+            compiler/bools.py, and isinstance tests: compiler/typetests.py);
             None: not known (such bool arithmetic is refused).
         assume_shapes: for a gradient or a jvp, take arrays combined elementwise to have one
             shape and check it as the derivative runs, raising ShapeAssumptionFailed where they
@@ -161,13 +163,16 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
     _dump("normalize", lambda: templates.to_source(core.tree), stages)
     names = [a.id for a in core.tree.args.args]
     typed_args = {n: t for n, t in zip(names, arg_types, strict=True) if n not in rebound}
+    numpy_args = None if numpy_scalars is None else \
+        {names[k]: getattr(normalize.np, kind) for k, kind in numpy_scalars}
+    typetests.fold(core.tree, core.scope, typetests.classes(typed_args, numpy_args))
     types = typeinfer.infer(core.tree, typed_args, core.scope)
     retype = lists.settle(core.tree, types, core.scope) | \
         normalize.type_scatter_adds(core.tree, types) | \
+        normalize.updated_parameters(core.tree, types) | \
         normalize.name_index_arrays(core.tree, types, core.namer, core.origins) | \
         normalize.split_tuples(core.tree, types, core.namer, {core.renamed.get(aux, aux)})
     # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)
-    numpy_args = None if numpy_scalars is None else {names[k] for k in numpy_scalars}
     while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,
                                                   numpy_args):
         types = typeinfer.infer(core.tree, typed_args, core.scope)

@@ -159,10 +159,16 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
                 if piecewise else ())
     for key in keys:
         if key in REGISTRY:  # (a library function replaced by another: np.sin = np.tanh)
-            raise ImportError(f"srcad's rules name {key} twice: a NumPy, math or SciPy "
-                              "function was replaced by another before srcad loaded them; "
-                              "replace it after the first gradient, or not at all")
+            _named_twice(key)
         REGISTRY[key] = rule
+
+
+def _named_twice(key):
+    raise ImportError(f"srcad's rules name {key} twice: a NumPy, math or SciPy function was "
+                      "replaced by another before srcad loaded its rules, which it does when it "
+                      "first generates a derivative (a process taking every derivative from the "
+                      "disk cache loads them later, or never): replace it after `import "
+                      "srcad.rules`, or not at all")
 
 
 def elementwise(*keys, params=None, forward=None, forward_options=False, **partials):
@@ -198,9 +204,7 @@ def pieces(*keys, params, piece, forward=None, linear_pieces=False):
                 tangents={}, linear_pieces=linear_pieces)
     for key in keys:
         if key in REGISTRY:  # (a library function replaced by another: np.sin = np.tanh)
-            raise ImportError(f"srcad's rules name {key} twice: a NumPy, math or SciPy "
-                              "function was replaced by another before srcad loaded them; "
-                              "replace it after the first gradient, or not at all")
+            _named_twice(key)
         REGISTRY[key] = rule
 
 

@@ -3,6 +3,7 @@
 import math
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -568,3 +569,26 @@ def test_a_jvp_through_a_vjp_filling_an_array(rng):
         value, tangent = srcad.jvp(lambda x: np.sum(sine_filled(x) * x), (x,), (t,))
     assert value == pytest.approx(np.sum(np.sin(x) * x), rel=1e-12)
     assert tangent == pytest.approx(np.sum((np.cos(x) * x + np.sin(x)) * t), rel=1e-12)
+
+
+@numba.njit
+def _twice_cos(x):
+    return 2.0 * math.cos(x)
+
+
+@srcad.custom_vjp
+def _twice_sin(x):
+    return 2.0 * math.sin(x)
+
+
+@_twice_sin.defvjp
+def _twice_sin_vjp(g, ans, x):
+    return g * _twice_cos(x)  # (an njit helper taking a number: found by an attack)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_a_rule_gets_numbers_as_numbers_in_every_mode(mode, rng):
+    def f(x):
+        return _twice_sin(x) * x
+    x = float(rng.uniform(-1, 1))
+    assert srcad.grad(f, mode=mode)(x) == pytest.approx(check.numeric_grad(f, [x], 0), rel=1e-7)

@@ -105,6 +105,13 @@ def scatter_into_bins(x, w, idx):
     return np.sum(g * g) + g[0]
 
 
+def scatter_subtracted(x, w, idx):  # (found by an attack: an element's `-=` kept it serial)
+    h = np.ones(3)
+    for i in range(x.shape[0]):
+        h[idx[i]] -= w[idx[i]] * x[i] ** 2
+    return np.sum(h * h)
+
+
 def workspace_per_trip(X, M):
     n, d = X.shape
     K = M.shape[0]
@@ -183,6 +190,8 @@ CASES = [
     (scalar_sums, lambda r: (r.uniform(-1, 1, 41), 0.7), (0, 1)),
     (scatter_into_bins, lambda r: (r.uniform(-1, 1, 29), r.uniform(0.5, 1.5, 3),
                                    r.integers(0, 3, 29)), (0, 1)),
+    (scatter_subtracted, lambda r: (r.uniform(-1, 1, 29), r.uniform(0.5, 1.5, 3),
+                                    r.integers(0, 3, 29)), (0, 1)),
     (workspace_per_trip, lambda r: (r.uniform(-1, 1, (23, 3)), r.uniform(-1, 1, (4, 3))),
      (0, 1)),
     (newton_per_element, lambda r: (r.uniform(1, 2, 31), r.uniform(-1, 1, 31)), (0, 1)),
@@ -507,10 +516,10 @@ def leaves_early(x):
     return s
 
 
-def subtracts_from_bins(x, idx):
-    g = np.zeros(3)
+def scales_bins(x, idx):
+    g = np.ones(3)
     for i in range(x.shape[0]):
-        g[idx[i]] -= x[i] ** 2
+        g[idx[i]] *= 1.0 + x[i] ** 2
     return np.sum(g * g)
 
 
@@ -518,7 +527,7 @@ def test_reasons_name_what_the_user_wrote(rng):
     x = rng.uniform(-1, 1, 8)
     (early,) = _plans(leaves_early, (x,))
     assert "it may leave early (a break or return)" in early
-    (bins,) = _plans(subtracts_from_bins, (x, np.arange(8) % 3))
+    (bins,) = _plans(scales_bins, (x, np.arange(8) % 3))
     assert "does more than add into it (only g[k] += e may)" in bins
     for text in (early, bins):
         assert "_t" not in text and "_i" not in text, text
@@ -541,9 +550,9 @@ def sum_of_early_returns(x, w):
 
 
 def rows_at_data_indices(x, idx):
-    g = np.zeros((3, 2))
+    g = np.ones((3, 2))
     for i in range(len(idx)):
-        g[idx[i]] -= x[i]
+        g[idx[i]] *= x[i]
     return np.sum(np.tanh(g))
 
 

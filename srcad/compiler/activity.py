@@ -122,6 +122,10 @@ def _unknown_type(name, node, types, origins, flows):
             return (f"cannot infer the type of {what}: '{suspect}' is a {a} at one point and a "
                     f"{b} at another (srcad gives each variable one type: make it {b} from the "
                     "start, e.g. with np.zeros_like)")
+    axis = _axis_out_of_bounds(node.value if node is not None else None, types)
+    if axis is not None:
+        return (f"{what}: axis {axis[0]} is out of bounds for array of dimension {axis[1]} "
+                "(NumPy raises AxisError)")
     outside = _untyped_free_names(name, types, flows)
     if outside:
         return (f"cannot infer the type of {what}, which carries a derivative: it reads "
@@ -129,6 +133,25 @@ def _unknown_type(name, node, types, origins, flows):
                 "number, an array or a tuple of them (a dict or list there is neither: pass "
                 "it as an argument, or make it an array or a tuple)")
     return f"cannot infer the type of {what}, which carries a derivative"
+
+
+def _axis_out_of_bounds(call, types):
+    """(axis, rank) of a NumPy call's constant `axis` its array argument does not have."""
+    if not isinstance(call, gast.Call) or not call.args or \
+            not isinstance(call.args[0], gast.Name):
+        return None
+    ty = types.get(call.args[0].id)
+    given = [k.value for k in call.keywords if k.arg == "axis"] or call.args[1:2]
+    if ty is None or ty.kind not in "fib" or not given:
+        return None
+    axes = given[0].elts if isinstance(given[0], gast.Tuple) else [given[0]]
+    for axis in axes:
+        value = axis.value if isinstance(axis, gast.Constant) else \
+            -axis.operand.value if isinstance(axis, gast.UnaryOp) and \
+            isinstance(axis.op, gast.USub) and isinstance(axis.operand, gast.Constant) else None
+        if type(value) is int and not -ty.ndim <= value < ty.ndim:
+            return value, ty.ndim
+    return None
 
 
 def _untyped_free_names(name, types, flows):

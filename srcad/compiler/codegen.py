@@ -46,11 +46,18 @@ def statement_locations(fn_def, source, first_line):
     locations = {}
 
     def pair(made, parsed):
-        made = [s for s in made if not templates.is_comment(s)]
-        if len(made) != len(parsed):
+        # (a statement with no place of its own, the reverse sweep's, has that of the
+        # `# line N: ...` comment before it in its block)
+        commented, latest = [], None
+        for s in made:
+            if templates.is_comment(s):
+                latest = anno.getanno(s, "loc", latest)
+            else:
+                commented.append((s, latest))
+        if len(commented) != len(parsed):
             return
-        for stmt, line in zip(made, parsed, strict=True):
-            loc = anno.getanno(stmt, "loc")
+        for (stmt, latest), line in zip(commented, parsed, strict=True):
+            loc = anno.getanno(stmt, "loc", latest)
             if loc is not None:
                 last = line.lineno if hasattr(stmt, "body") else line.end_lineno or line.lineno
                 for k in range(line.lineno, last + 1):

@@ -118,6 +118,58 @@ def unwrap(fn):
     return fn
 
 
+def changed_since_compiled(fn):
+    """For a numba dispatcher whose compiled code holds a global or closure number, or array,
+    that has changed since Numba compiled it (rebound, or a number assigned anew): why it
+    cannot be differentiated; else None. srcad differentiates the Python source, which reads
+    the value of now; the compiled helper that runs keeps the old one."""
+    if not (type(fn).__module__.startswith("numba.") and hasattr(fn, "overloads")):
+        return None
+    from numba.core import ir
+    py = fn.py_func
+    cells = dict(zip(py.__code__.co_freevars, py.__closure__ or (), strict=True))
+    for result in list(fn.overloads.values()):
+        blocks = getattr(result.type_annotation, "blocks", None) or {}
+        for block in blocks.values():
+            for stmt in block.body:
+                value = getattr(stmt, "value", None)
+                if not isinstance(value, (ir.Global, ir.FreeVar)) or \
+                        not isinstance(value.value, (int, float, complex, np.ndarray)):
+                    continue
+                if isinstance(value, ir.Global):
+                    now = py.__globals__.get(value.name, value.value)
+                else:
+                    cell = cells.get(value.name)
+                    now = value.value if cell is None else cell.cell_contents
+                same = now is value.value if isinstance(value.value, np.ndarray) else \
+                    type(now) is type(value.value) and now == value.value
+                if not same:
+                    return (f"the numba function '{py.__name__}' was compiled when "
+                            f"'{value.name}' was {_shown(value.value)} (Numba keeps that value in "
+                            f"its machine code); it is {_shown(now)} now, and srcad "
+                            "differentiates the source, which reads that (pass it as an "
+                            f"argument, or recompile it: {py.__name__}.recompile())")
+    return None
+
+
+def compiled_data(fn):
+    """(Ref, value) of each global or closure number or array a numba dispatcher's code reads,
+    which Numba keeps in its machine code ([] for anything else)."""
+    if not (type(fn).__module__.startswith("numba.") and hasattr(fn, "py_func")):
+        return []
+    py = fn.py_func
+    refs = [(Ref(py.__globals__, name, "item"), py.__globals__[name])
+            for name in globals_read(py.__code__) if name in py.__globals__]
+    refs += [(Ref(cell, None, "cell"), cell.cell_contents)
+             for cell in py.__closure__ or () if cell.cell_contents is not None]
+    return [(ref, value) for ref, value in refs
+            if isinstance(value, (int, float, complex, np.ndarray))]
+
+
+def _shown(value):
+    return f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+
+
 def _undecodable(file):
     """The lines of a file linecache could not decode (bytes that are not UTF-8 in a comment,
     which Python itself reads past), with such bytes replaced; [] if there is no such file."""

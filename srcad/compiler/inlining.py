@@ -76,6 +76,11 @@ def inline(lowering, lam, target, args, keywords, call, unused=False):
                                 type_params=[])
         helper_scope, helper_refs, defaults = {}, {}, _lambda_defaults(lam)
     else:
+        changed = frontend.changed_since_compiled(target)
+        if changed is not None:
+            raise UnsupportedError(changed, loc)
+        for ref, value in frontend.compiled_data(target):  # (checked again when one changes)
+            lowering.checks[ref] = value
         method = _as_method(target)
         if isinstance(method, types.MethodType) and method.__self__ is target:
             # an object's __call__: valid while the object's class and its __call__ are
@@ -135,6 +140,8 @@ def inline(lowering, lam, target, args, keywords, call, unused=False):
     for new, arg in copies:
         lowering.emit(anno.copy_loc(gast.Assign(targets=[_name(new, gast.Store())], value=arg,
                                                 type_comment=None), call))
+        if isinstance(arg, gast.Name):  # (normalize.updated_parameters reads it)
+            anno.setanno(lowering.out[-1], "parameter_of", arg.id)
     saved = lowering.stack, lowering.lambdas, lowering.stmt
     lowering.stack = lowering.stack + ((target,) if lam is None else (lam,))
     lowering.lambdas = dict(lowering.lambdas) if lam is not None else {}

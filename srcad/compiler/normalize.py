@@ -40,7 +40,7 @@ import numpy as np
 import scipy.linalg
 
 from .. import rules, runtime
-from ..errors import UnsupportedError
+from ..errors import UnsupportedError, UserCodeError
 from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
@@ -488,11 +488,16 @@ class _Lowering:
             # (`y[1:] += y[:-1]` must read y before writing it, as NumPy does and Numba's
             # in-place slice update does not: a slice is updated in place only by the new
             # array of an arithmetic expression, else through `y[1:] = y[1:] + ...`)
-            if op is gast.Add and (not sliced or isinstance(node.value, gast.BinOp)):
+            # (an element's `-= v` is `+= -v`, the same IEEE result, so that a scatter
+            # subtracting into bins is an update too, which a parallel loop may reduce)
+            value = node.value if op is gast.Add else \
+                gast.UnaryOp(op=gast.USub(), operand=node.value)
+            if op is gast.Add and (not sliced or isinstance(node.value, gast.BinOp)) or \
+                    op is gast.Sub and not sliced:
                 store = gast.Subscript(value=base, slice=index, ctx=gast.Store())
                 self.emit(anno.copy_loc(gast.AugAssign(
                     target=store, op=gast.Add(),
-                    value=self.atom(node.value, force_temp=sliced)), node))
+                    value=self.atom(value, force_temp=sliced)), node))
                 anno.setanno(self.out[-1], "augmented", True)
                 return
             old = anno.deepcopy(gast.Subscript(value=base, slice=index, ctx=gast.Load()))
@@ -897,6 +902,12 @@ class _Lowering:
                                     comparators=[self.atom(node.comparators[0])])
             if all(type(op) in CMPOPS for op in node.ops):
                 return _name(self.condition_name(node).id)
+            if len(node.ops) == 1 and isinstance(node.ops[0], (gast.Is, gast.IsNot)) and \
+                    any(isinstance(self.resolve(e) if not isinstance(e, gast.Name) or
+                                   e.id in self.scope else getattr(builtins, e.id, None), type)
+                        for e in (node.left, node.comparators[0])):  # (typetests decides it)
+                return gast.Compare(left=self.atom(node.left), ops=node.ops,
+                                    comparators=[self.atom(node.comparators[0])])
             if any(isinstance(op, (gast.Is, gast.IsNot)) for op in node.ops):
                 _unsupported("an 'is' test: srcad decides `p is None` / `p is not None` of a "
                              "parameter p, or of a helper's parameter given a constant or an "
@@ -973,6 +984,13 @@ class _Lowering:
             _unsupported(f"a call of the srcad derivative {target!r} inside a differentiated "
                          "function is not differentiated through (second derivatives are "
                          "srcad.grad(srcad.grad(f)), srcad.hvp and srcad.hessian)", node)
+        if hasattr(target, "registry") and hasattr(target, "dispatch"):
+            # (no fallback: on the tape its argument is a Tensor, so the tape would pick the
+            # implementation for `object` as surely as the source transform would)
+            raise UserCodeError(f"{anno.getanno(node, 'loc')}: a call of the "
+                                f"functools.singledispatch function '{target.__name__}', whose "
+                                "implementation depends on its argument's exact class: srcad "
+                                "differentiates it in no mode (call the implementation itself)")
         if inlining.is_user_function(target):
             return self.inline(None, node, target, unused)
         if target is None:
@@ -1575,6 +1593,37 @@ def type_scatter_adds(tree, types):
                 raise UnsupportedError(f"{where}: srcad lowers np.add.at with one value per "
                                        "index (an array of the target's rank) or one scalar; "
                                        "these values are broadcast against y[idx]", loc)
+    return changed
+
+
+def updated_parameters(tree, types):
+    """A helper's `g += v` on an array it was given updates the caller's array, as in NumPy:
+    the inlined parameter `g_helper` is a copy of the caller's name (`g_helper = g`), so
+    `g = g_helper` follows each such update. Only where the parameter is never rebound (every
+    other store into it also updates in place); a scalar's `+=` rebinds the helper's name
+    alone. Returns whether a statement was added."""
+    copies, rebound = {}, set()
+    for node in gast.walk(tree):
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            name = node.targets[0].id
+            if anno.hasanno(node, "parameter_of"):
+                copies[name] = anno.getanno(node, "parameter_of")
+            elif not anno.getanno(node, "inplace"):
+                rebound.add(name)
+        elif isinstance(node, (gast.For, gast.AugAssign)):
+            rebound.update(n.id for n in gast.walk(node.target) if isinstance(n, gast.Name))
+    changed = False
+    for block in templates.blocks(tree.body):
+        for k in range(len(block) - 1, -1, -1):
+            stmt = block[k]
+            name = stmt.targets[0].id if isinstance(stmt, gast.Assign) and \
+                isinstance(stmt.targets[0], gast.Name) else None
+            if anno.getanno(stmt, "inplace") and name in copies and name not in rebound and \
+                    getattr(types.get(name), "is_array", False):
+                block.insert(k + 1, anno.copy_loc(
+                    gast.Assign(targets=[_name(copies[name], gast.Store())],
+                                value=_name(name), type_comment=None), stmt))
+                changed = True
     return changed
 
 

@@ -83,6 +83,12 @@ def _loop_nest(name, factors, output, sizes):
     for c in letters:
         position, axis = sizes[c]
         lines.append(f"    n_{c} = arrays[{position}].shape[{axis}]")
+    for term, p in factors:  # (NumPy's check: a loop bound too long reads past an array)
+        for axis, c in enumerate(term):
+            if (p, axis) != sizes[c]:
+                lines.append(f"    if arrays[{p}].shape[{axis}] != n_{c}:")
+                lines.append(f"        raise ValueError(\"einsum: operands could not be broadcast "
+                             f"together (index '{c}' has two lengths)\")")
     shape = "".join(f"n_{c}, " for c in output)
     lines.append(f"    out = np.zeros(({shape}))")
     indent = "    "

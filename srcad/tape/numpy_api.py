@@ -413,6 +413,26 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     return result if out is None else write_out(out, result)
 
 
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """np.average: a mean, or sum(a * w) / sum(w) over the axes (1-D weights lie along
+    `axis`, as NumPy reads them)."""
+    if weights is None:
+        result = mean(a, axis=axis, keepdims=keepdims)
+        count = np.size(operand(a)) // max(np.size(operand(result)), 1)
+        return (result, np.full(np.shape(operand(result)), float(count))) if returned \
+            else result
+    if np.ndim(operand(weights)) != np.ndim(operand(a)):
+        if axis is None or np.ndim(operand(weights)) != 1:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        shape = [1] * np.ndim(operand(a))
+        shape[axis] = -1
+        weights = np.reshape(weights, shape)
+    weights = np.broadcast_to(weights, np.shape(operand(a)))
+    total = np.sum(weights, axis=axis, keepdims=keepdims)
+    result = np.sum(a * weights, axis=axis, keepdims=keepdims) / total
+    return (result, total) if returned else result
+
+
 def cumsum(a, axis=None, dtype=None, out=None):
     result = apply("cumsum", _astype(a, dtype), axis=axis)
     return result if out is None else write_out(out, result)
@@ -543,6 +563,7 @@ HANDLED_FUNCTIONS.update(
         np.real_if_close: real_if_close,
         np.sum: _reduction("sum"),
         np.mean: mean,
+        np.average: average,
         np.max: _reduction("max"),
         np.min: _reduction("min"),
         np.amax: _reduction("max"),

@@ -35,6 +35,8 @@ import types
 
 import numpy as np
 
+from srcad.compiler.frontend import changed_since_compiled
+from srcad.errors import UnsupportedError
 from srcad.tape import mode
 from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape
 from srcad.tape.tensor import Tensor, apply, as_tensor, holds_tensor, stacked
@@ -54,7 +56,12 @@ def python_of_jitted(v):
     if type(v).__module__.partition(".")[0] != "numba":
         return None
     python = getattr(v, "py_func", None)
-    return python if is_user_function(python) else None
+    if not is_user_function(python):
+        return None
+    changed = changed_since_compiled(v)
+    if changed is not None:  # (its Python function would compute something else)
+        raise UnsupportedError(changed)
+    return python
 
 
 def stand_in(v):

@@ -577,7 +577,7 @@ class Differentiator(SavePlanner):
             return comment(templates.to_source(stmt))
         where = f"line {loc.line}" if loc.file == self.core.parsed.file else \
             f"{os.path.basename(loc.file)}:{loc.line}"
-        return comment(f"{where}: {loc.text.strip()}")
+        return anno.setanno(comment(f"{where}: {loc.text.strip()}"), "loc", loc)
 
     def save_restore(self, name, target, loop, path):
         """Statements saving the value `target` is about to overwrite, and restoring it."""

@@ -349,6 +349,25 @@ def test_the_command_refuses_what_the_runtime_refuses(tmp_path, monkeypatch, cap
 
 
 @posix_only
+@pytest.mark.parametrize("which", ["cache", "key"])
+def test_nothing_is_made_where_another_user_could_replace_it(tmp_path, monkeypatch, capsys,
+                                                              which):
+    # (found by an attack: the missing directories were made, then refused)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # (world-writable, no sticky bit)
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str((shared if which == "cache" else private) / "c"))
+    monkeypatch.setenv("XDG_DATA_HOME", str((shared if which == "key" else private) / "k"))
+    assert cli.main(["cache", "info"]) == 0
+    assert "NOT used" in capsys.readouterr().out
+    with pytest.warns(srcad.CacheWarning, match=f"below {shared}, which another user could"):
+        assert srcad.grad(fresh(), cache=True, jit=False)(3.0) == 6.0
+    assert os.listdir(shared) == []
+
+
+@posix_only
 def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
     diskcache.write("x = 1\n", "m", folder)
     os.mkfifo(folder / "fifo")

@@ -74,7 +74,39 @@ def closure(x, idx):
     return acc[0] * acc[1]
 
 
-PROGRAMS = [scatter, rows, into_argument, rebinding, closure]
+def accumulate(g, v):
+    g += v  # (NumPy updates the caller's array: was refused as aliasing, found by an attack)
+
+
+def scale(g, c):
+    g *= c
+    return g
+
+
+def add_scalar(s, v):
+    s += v  # (a number: the caller's is not changed)
+    return s
+
+
+def renew_then_add(g, v):
+    g = g * 2.0  # (a new array: the update below is not the caller's)
+    g += v
+    return g
+
+
+def updates_in_place(x, idx):
+    g = np.zeros(2)
+    s = 1.0
+    for i in range(x.shape[0]):
+        accumulate(g, x[i] * x[(i + 1) % 6])
+        add_scalar(s, x[i])
+        if x[i] > 0.0:
+            scale(g, 1.0 + x[i])
+        renew_then_add(g, x[i])
+    return np.sum(g * g) + s * x[0]
+
+
+PROGRAMS = [scatter, rows, into_argument, rebinding, closure, updates_in_place]
 
 
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
@@ -94,7 +126,7 @@ def test_helpers_called_for_what_they_write(fn, jit, rng):
     np.testing.assert_array_equal(x, before)
 
 
-@pytest.mark.parametrize("fn", [scatter, into_argument])
+@pytest.mark.parametrize("fn", [scatter, into_argument, updates_in_place])
 def test_hvp_through_a_helper_statement(fn, rng):
     x = rng.uniform(-1.0, 1.0, 6)
     idx = np.array([0, 2, 1, 2, 0, 1])

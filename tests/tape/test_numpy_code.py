@@ -314,8 +314,19 @@ def inner_products_and_steps(x):
         np.sum(np.heaviside(x - 0.5, x[0]) * x) + np.sum(np.heaviside(np.array([0.0, 1.0]), x[:2]))
 
 
+def weighted_averages(x):
+    """np.average was unknown to the tape (found by an attack: mode="auto" ended in a TypeError
+    for weights along an axis, which the source transform refuses)"""
+    rows = x.reshape(2, 3) + 1.0
+    mean, count = np.average(rows, axis=0, returned=True)
+    along, total = np.average(rows, axis=1, weights=x[:3] + 1.0, returned=True)
+    return np.sum(np.average(rows, axis=-1, weights=x[3:] + 2.0) ** 2) + \
+        np.average(x * x, weights=x + 2.0) + np.average(rows) + np.sum(mean * count) + \
+        np.sum(along * total)
+
+
 @pytest.mark.parametrize("f", [real_and_imag, sorts_in_place, numpy_s_view, repeats_each_element,
-                               indices_of_np_where, inner_products_and_steps])
+                               indices_of_np_where, inner_products_and_steps, weighted_averages])
 def test_ndarray_attributes_in_numpy_s_meaning(f):
     check(f, (X,), (0,))
 
