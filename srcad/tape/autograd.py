@@ -157,4 +157,7 @@ class Function:
         result = new(out._value)
         inputs = [args[k] for k in positions]
         _record(result, op, {}, inputs, [t._value for t in inputs])
+        # (a saved output is the recorded result, as torch's: a second derivative goes
+        # through it, and a change to it in place is seen)
+        ctx._saved = tuple((result if t is out else t, version) for t, version in ctx._saved)
         return result

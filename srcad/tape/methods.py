@@ -427,7 +427,12 @@ class TensorMethods:
         the same array as a new view (view(dtype) of another dtype, which reinterprets the
         bytes, raises)."""
         if not mode.in_user_code():
-            return self._apply("view", self, shape=_dims(shape))
+            view = self._apply("view", self, shape=_dims(shape))
+            if view._value.size and not np.may_share_memory(view._value, self._value):
+                raise RuntimeError("view size is not compatible with input tensor's size and "
+                                   "stride (at least one dimension spans across two contiguous "
+                                   "subspaces). Use .reshape(...) instead.")
+            return view
         target = shape[0] if len(shape) == 1 and dtype is None else dtype
         if len(shape) > 1 or not _same_dtype(target, self._value.dtype) or \
                 not _same_dtype(type, self._value.dtype):
@@ -553,7 +558,12 @@ class TensorMethods:
         return self._apply("expand", self, shape=tuple(other.shape))
 
     def contiguous(self):
-        return self
+        """torch's: the tensor itself if its memory is in row-major order, else a copy that is
+        (a transpose's contiguous() shares nothing with it)."""
+        if self._value.flags.c_contiguous:
+            return self
+        return self._apply("convert", self, convert=np.ascontiguousarray,
+                           source=self._value.dtype)
 
     def clone(self):
         return self._apply("clone", self)
@@ -572,7 +582,7 @@ class TensorMethods:
             elif arg is not None and not isinstance(arg, str):
                 dtype = arg
         if dtype is None or dtypes.as_numpy(dtype) == self._value.dtype:
-            return self
+            return self.clone() if kwargs.get("copy") else self
         dtype = dtypes.as_numpy(dtype)
         if dtype.kind not in "fc":  # integers and bools carry no gradient, as in torch
             return self._wrap(self._value.astype(dtype))
@@ -674,7 +684,7 @@ class TensorMethods:
         for dim, times in enumerate(sizes):
             if times != 1:
                 out = cat([out] * times, dim=dim)
-        return out
+        return out.clone() if all(times == 1 for times in sizes) else out  # (new memory)
 
     def split(self, split_size_or_sections, dim=0):
         """Pieces along dim: of split_size each (the last smaller), or of the sizes listed."""

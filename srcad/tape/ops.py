@@ -471,6 +471,13 @@ def _swapped(ndim, dim0, dim1):
     return tuple(axes)
 
 
+def _clone(x):
+    """torch's clone: a copy in the same memory order, or row-major for an overlapping one
+    (expand's, whose strides are 0)."""
+    overlapping = any(step == 0 and n > 1 for step, n in zip(x.strides, x.shape, strict=True))
+    return np.array(x, order="C" if overlapping else "K")
+
+
 def _reshape(x, shape):
     return np.reshape(x, shape)
 
@@ -690,7 +697,7 @@ defview("squeeze", _squeeze, _by_axis("SqueezeBackward0", "SqueezeBackward1"), _
 defview("expand", np.broadcast_to, "ExpandBackward0", lambda g, ans, x, shape: g)
 defview("flip", np.flip, "FlipBackward0", lambda g, ans, x, axis: np.flip(g, axis))
 defview("diagonal", _diagonal, "DiagonalBackward0", _diagonal_dx)
-deflinear("clone", np.copy, "CloneBackward0", lambda g, ans, x: g)
+deflinear("clone", _clone, "CloneBackward0", lambda g, ans, x: g)
 deflinear("to", _to, "ToCopyBackward0", _to_dx)
 deflinear("convert", _convert, "ToCopyBackward0", _convert_dx)  # np.array(x, dtype, order)
 deflinear("grad_copy", np.copy, "CopyBackwards", lambda g, ans, x: g)  # a first .grad, recorded

@@ -133,6 +133,8 @@ def apply(name, *inputs, **params):
     if any(type(x) in (list, tuple) for x in inputs):  # ([t1, t2] * y: NumPy makes an array)
         inputs = [stacked(x) if holds_tensor(x) else x for x in inputs]
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
+    if name in _FLOAT_RESULTS and values[0].dtype.kind in "biu" and not mode.in_user_code():
+        values[0] = values[0].astype(dtypes.get_default_dtype().dtype)  # (NumPy: float16)
     try:
         if mode.in_user_code():  # NumPy's semantics, its warnings too
             value = np.asarray(op.forward(*values, **params))
@@ -163,9 +165,17 @@ def apply(name, *inputs, **params):
     return out
 
 
+# the ops torch computes in the default float dtype for integers and bools (NumPy in the
+# smallest float that holds them: float16 for int8, and reciprocal stays integer)
+_FLOAT_RESULTS = frozenset(("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
+                            "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+                            "tanh", "arcsinh", "arccosh", "arctanh", "erf", "sigmoid",
+                            "reciprocal"))
+
+
 # the ops of several operands whose result dtype torch decides otherwise than NumPy
 _PROMOTING = frozenset(("add", "sub", "rsub", "mul", "div", "pow_tensors", "maximum", "minimum",
-                        "where", "arctan2", "mod", "matmul", "clip"))
+                        "where", "arctan2", "mod", "matmul", "clip", "stack", "concatenate"))
 
 
 def _as_torch_promotes(value, name, inputs):

@@ -403,3 +403,44 @@ def test_backward_into_chosen_inputs_and_second_order_gradients_keep_their_dtype
     np.testing.assert_allclose(g.detach().numpy(), [3.0, 10.0])
     (x32 ** 3 * tensor([1.0, 1.0])).sum().backward(create_graph=True)
     assert x32.grad.dtype == x32.dtype
+
+
+def test_a_function_that_saves_its_output_has_a_second_derivative(rng):
+    """torch's own example Function saves its output: its second derivative was zero on the
+    tape, and a change to the output in place went unseen (found by an attack; torch's
+    values)"""
+    class Exp(autograd.Function):
+        @staticmethod
+        def forward(ctx, i):
+            result = i.exp()
+            ctx.save_for_backward(result)
+            return result
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (result,) = ctx.saved_tensors
+            return grad_output * result
+
+    values = rng.uniform(-1.0, 1.0, 3)
+    x = tensor(values, requires_grad=True)
+    (g,) = autograd.grad(Exp.apply(x).sum(), x, create_graph=True)
+    (h,) = autograd.grad((g * g).sum(), x)
+    np.testing.assert_allclose(h.numpy(), 2 * np.exp(2 * values), rtol=1e-12)
+    y = Exp.apply(x)
+    y.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_float_functions_of_integers_compute_in_the_default_float():
+    """NumPy's exp of an int8 array is float16 (exp(7) = 1097.0) and reciprocal of integers
+    stays integer (0); torch's are in the default float (found by an attack)"""
+    from srcad.tape import float32, int8
+
+    small = tensor([3, 7], dtype=int8)
+    np.testing.assert_allclose(small.exp().numpy(), np.exp([3.0, 7.0]), rtol=1e-12)
+    np.testing.assert_allclose(tensor([2, 4]).reciprocal().numpy(), [0.5, 0.25])
+    np.testing.assert_allclose(tensor([True, False]).sigmoid().numpy(),
+                               1 / (1 + np.exp([-1.0, 0.0])), rtol=1e-12)
+    from srcad.tape import cat
+    assert cat([tensor([1, 2]), tensor([0.5], dtype=float32)]).dtype == float32

@@ -281,3 +281,28 @@ def test_a_numpy_function_returning_an_unmodelled_view_raises():
 
     with pytest.raises(TypeError, match="sliding_window_view returned a view"):
         check(f, (np.array([1.0, 2.0]),), (0,))
+
+
+def test_copies_and_views_share_memory_as_torch_s():
+    """(found by an attack) contiguous() of a transpose shared its memory, view() of a
+    non-contiguous tensor copied it silently, repeat(1) and to(copy=True) returned views: writes
+    reached the wrong tensor, and gradients went with them"""
+    x = srcad.arange(6.0).reshape(2, 3)
+    c = x.t().contiguous()
+    c.view(-1)[0] = 99.0
+    assert c[0, 0].item() == 99.0 and x[0, 0].item() == 0.0
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        x.t().view(-1)
+    for copy in (x.repeat(1, 1), x.to(srcad.float64, copy=True), x.expand(2, 2, 3).clone()):
+        copy.view(-1)[0] = -1.0
+        assert x[0, 0].item() == 0.0 and copy.reshape(-1)[0].item() == -1.0
+    w = srcad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = w.t().contiguous()
+    h.view(-1).mul_(10.0)
+    (h * srcad.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [[10.0, 30.0], [20.0, 40.0]])
+    r = srcad.tensor([1.0, 2.0], requires_grad=True)
+    t = r.repeat(1) * 1.0
+    r.repeat(1)[0] = 100.0
+    (t * 3.0).sum().backward()
+    np.testing.assert_allclose(r.grad.numpy(), [3.0, 3.0])
