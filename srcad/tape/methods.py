@@ -341,6 +341,13 @@ class TensorMethods:
     def cumsum(self, dim=None, *, axis=None, **numpy_options):
         return np.cumsum(self, _axis(dim, axis, self.ndim), **numpy_options)
 
+    def cumprod(self, dim=None, *, axis=None, **numpy_options):
+        return np.cumprod(self, _axis(dim, axis, self.ndim), **numpy_options)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        """NumPy's take (torch's take(index) is np.take of the flattened tensor, the same)."""
+        return np.take(self, indices, axis=axis, out=out, mode=mode)
+
     def _reduce(self, name, axis, keepdims, numpy_options):
         """NumPy's dtype=, out=, initial= and where= are handled by np.sum and the like."""
         if numpy_options:

@@ -433,6 +433,42 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     return (result, total) if returned else result
 
 
+def ptp(a, axis=None, out=None, keepdims=False):
+    result = np.max(a, axis=axis, keepdims=keepdims) - np.min(a, axis=axis, keepdims=keepdims)
+    return result if out is None else write_out(out, result)
+
+
+def polyval(p, x):
+    """Horner's rule, as NumPy's np.polyval (p's highest power first)."""
+    y = x * 0.0 if isinstance(x, Tensor) or np.ndim(operand(x)) else 0.0
+    for k in range(len(p)):
+        y = y * x + p[k]
+    return y
+
+
+def take_along_axis(arr, indices, axis=-1):
+    indices = np.asarray(operand(indices))
+    if axis is None:
+        return np.reshape(arr, -1)[indices]
+    ndim = np.ndim(operand(arr))
+    axis %= ndim
+    index = [np.arange(n).reshape((1,) * k + (n,) + (1,) * (ndim - k - 1))
+             for k, n in enumerate(indices.shape)]
+    index[axis] = indices
+    return arr[tuple(index)]
+
+
+def take(a, indices, axis=None, out=None, mode="raise"):
+    if mode != "raise":
+        raise TypeError(f"srcad.tape: np.take(mode={mode!r}) is not supported on the tape")
+    indices = np.asarray(operand(indices))
+    if axis is None:
+        result = np.reshape(a, -1)[indices]
+    else:
+        result = a[(slice(None),) * (axis % np.ndim(operand(a))) + (indices,)]
+    return result if out is None else write_out(out, result)
+
+
 def cumsum(a, axis=None, dtype=None, out=None):
     result = apply("cumsum", _astype(a, dtype), axis=axis)
     return result if out is None else write_out(out, result)
@@ -564,6 +600,10 @@ HANDLED_FUNCTIONS.update(
         np.sum: _reduction("sum"),
         np.mean: mean,
         np.average: average,
+        np.ptp: ptp,
+        np.polyval: polyval,
+        np.take_along_axis: take_along_axis,
+        np.take: take,
         np.max: _reduction("max"),
         np.min: _reduction("min"),
         np.amax: _reduction("max"),

@@ -265,6 +265,7 @@ _MATH_ON_TENSORS = {
     "log2": np.log2,
     "log10": np.log10,
     "sqrt": np.sqrt,
+    "cbrt": np.cbrt,
     "fabs": np.abs,
     "pow": np.power,
     "log": lambda x, base=None: np.log(x) if base is None else np.log(x) / np.log(base),
@@ -526,7 +527,7 @@ _NUMPY_SHIMS.update(
     **{
         name: _of_lists(getattr(np, name))
         for name in ("sum", "mean", "prod", "max", "min", "amax", "amin", "std", "var")
-        + ("median", "cumsum", "cumprod", "average", "ptp")
+        + ("median", "cumsum", "cumprod", "average", "ptp", "polyval")
     },
     **{name: _of_lists(getattr(np, name), 2) for name in ("dot", "matmul", "inner", "outer")},
 )

@@ -325,8 +325,20 @@ def weighted_averages(x):
         np.sum(along * total)
 
 
+def gathers_ranges_and_polynomials(x):
+    """np.ptp, np.polyval (of a list holding a tracked value), np.take_along_axis, np.take,
+    .take, .cumprod and math.cbrt were unknown to the tape (a clear error, now NumPy's)"""
+    rows = x.reshape(2, 3)
+    return np.sum(np.ptp(rows, axis=1) ** 2) + np.ptp(x) + \
+        np.sum(np.polyval(x[:3], x[3:]) ** 2) + np.polyval([1.0, 2.0, x[0]], 0.5) + \
+        np.sum(np.take_along_axis(rows, np.array([[2, 0], [1, 1]]), axis=1) ** 2) + \
+        np.sum(np.take(x, [0, 5, 5]) * x[:3]) + np.sum(rows.take([2, 0], axis=1) ** 3) + \
+        np.sum(rows.cumprod(axis=1)) + math.cbrt(x[0] + 2.0)
+
+
 @pytest.mark.parametrize("f", [real_and_imag, sorts_in_place, numpy_s_view, repeats_each_element,
-                               indices_of_np_where, inner_products_and_steps, weighted_averages])
+                               indices_of_np_where, inner_products_and_steps, weighted_averages,
+                               gathers_ranges_and_polynomials])
 def test_ndarray_attributes_in_numpy_s_meaning(f):
     check(f, (X,), (0,))
 
