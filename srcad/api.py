@@ -460,9 +460,9 @@ class Gradient:
         function and the kernel: it is written out for the key (a loop over the arguments cost
         0.1 us each on Python 3.11) and run first on every call."""
         g = spec.generated
-        # the kernel alone: not the tape, float32, a copy of an argument the function writes
-        # into, or the generated Python (which takes NumPy floats)
-        if spec.mode != "source+numba" or spec.single or spec.widened or g.written:
+        # the kernel alone: not the tape, float32, or the generated Python (which takes NumPy
+        # floats)
+        if spec.mode != "source+numba" or spec.single or spec.widened:
             return None
         # objects the gradient captured from a module's globals (`np`, a helper) or attributes
         # (`np.sin`), and the names that must stay undefined there (a builtin it calls)
@@ -499,6 +499,10 @@ class Gradient:
                   "        return None"]
         hidden = ", *spec.hidden_values()" if g.hidden_refs or len(captured) < len(g.checks) \
             else ""
+        if g.written:  # (writes into copies: the general path says why it cannot, if so)
+            extra = f"({hidden[2:]},)" if hidden else "()"
+            lines += ["    try:", f"        spec.refuse_writes(args, {extra})",
+                      "    except Exception:", "        return None"]
         lines += ["    try:", f"        out = kernel({', '.join(names)}{hidden})",
                   "    except Exception:  # (a new array layout, or an error: the general path",
                   "        return None  # names the user's line that raised it)",

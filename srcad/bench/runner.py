@@ -8,6 +8,7 @@ the workload's first row; or "error" when the row could not run at all. A failur
 never an exception out of here.
 """
 
+import copy
 import inspect
 import time
 import warnings
@@ -151,13 +152,15 @@ def _run_size(row, job, size, opts, peers, progress, primal, gradient, hand):
             progress.done += 1
         return
     progress(job.name, label, "numba primal")
-    row["primal"] = timing.timed(lambda: primal(*args), budget, track_memory=True)
+    own = copy.deepcopy(args)  # (each tool its copy: one writing into them changes only it)
+    row["primal"] = timing.timed(lambda: primal(*own), budget, track_memory=True)
     ref = None
     progress(job.name, label, "hand adjoint")
     if hand is None:
         row["hand"] = {"status": "n/a (no hand_adjoint)"}
     else:
-        row["hand"] = timing.timed(lambda: hand(*args), budget, track_memory=True)
+        own = copy.deepcopy(args)
+        row["hand"] = timing.timed(lambda: hand(*own), budget, track_memory=True)
         if row["hand"]["status"] == "ok":
             value, grads = row["hand"]["_out"]
             ref = (value, tuple(grads))
@@ -209,7 +212,8 @@ def _run_function(job, opts, progress, numba):
     f, args = job.load()
     progress(job.name, "", "numba primal")
     primal = numba.njit(f, fastmath=bool(opts.fastmath))
-    row["primal"] = timing.timed(lambda: primal(*args), opts.budget, track_memory=True)
+    own = copy.deepcopy(args)  # (a function writing into its arguments changes only its copy)
+    row["primal"] = timing.timed(lambda: primal(*own), opts.budget, track_memory=True)
     row["hand"] = {"status": "n/a"}
     progress(job.name, "", "srcad")
     checked = primal if row["primal"]["status"] == "ok" else f

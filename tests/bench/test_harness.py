@@ -140,6 +140,19 @@ def test_user_function_checked_by_finite_differences(tmp_path):
         assert r.returncode == 1
 
 
+def test_a_function_writing_into_its_argument_is_checked_on_its_own_copy(tmp_path):
+    # (found by an attack: the primal, timed on the --args arrays, doubled them to inf, and
+    # srcad's gradient was then checked on those: a false MISMATCH and exit status 1)
+    mod = tmp_path / "writes.py"
+    mod.write_text("import numpy as np\n\ndef f(x):\n    x *= 2.0\n    return np.sum(x ** 2)\n")
+    out_json = tmp_path / "r.json"
+    r = run_bench([f"{mod}:f", "--args", "np.ones(4)", "--json", str(out_json),
+                   "--budget", "0.01", "-q"], tmp_path)
+    (row,) = json.loads(out_json.read_text())["results"]
+    assert row["srcad"]["status"] == "ok" and row["verified"] == "ok (finite differences)"
+    assert r.returncode == 0, r.stderr
+
+
 def test_broken_workloads_and_missing_data_become_rows(tmp_path, monkeypatch, capsys):
     (tmp_path / "a_broken.py").write_text("NAME = 'broken'\n")
     (tmp_path / "b_no_data.py").write_text(TINY.replace(
