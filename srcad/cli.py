@@ -239,11 +239,7 @@ def _function_and_arguments(opts):
     params = list(inspect.signature(fn).parameters)
     if not params:
         raise UsageError(f"{name} has no parameters: there is nothing to differentiate")
-    wrt = parse_wrt(opts.wrt)
-    for w in wrt if isinstance(wrt, tuple) else (wrt,):
-        if w not in params and not (isinstance(w, int) and -len(params) <= w < len(params)):
-            raise UsageError(f"--wrt {w}: {name} has no parameter {w!r} (its parameters: "
-                             f"{', '.join(params)})")
+    check_wrt(fn, parse_wrt(opts.wrt))
     if opts.args is not None:
         example = evaluate_args(opts.args, vars(inspect.getmodule(fn) or object()), True)
         try:
@@ -309,7 +305,24 @@ def parse_wrt(text):
     if text is None:
         return 0
     items = [int(t) if t.strip().lstrip("-").isdigit() else t.strip() for t in text.split(",")]
+    if "" in items:
+        raise UsageError(f"--wrt {text!r}: an empty item (give indices or names, e.g. 0,2)")
     return items[0] if len(items) == 1 else tuple(items)
+
+
+def check_wrt(fn, wrt):
+    """UsageError unless `wrt` (from parse_wrt) names each of fn's parameters at most once."""
+    name = getattr(fn, "__qualname__", repr(fn))
+    params = list(inspect.signature(fn).parameters)
+    named = []
+    for w in wrt if isinstance(wrt, tuple) else (wrt,):
+        if w not in params and not (isinstance(w, int) and -len(params) <= w < len(params)):
+            raise UsageError(f"--wrt {w}: {name} has no parameter {w!r} (its parameters: "
+                             f"{', '.join(params)})")
+        named.append(params[w] if isinstance(w, int) else w)
+    twice = sorted({p for p in named if named.count(p) > 1})
+    if twice:
+        raise UsageError(f"--wrt names the parameter {twice[0]!r} of {name} twice")
 
 
 def describe(exc):

@@ -563,6 +563,14 @@ def reads_the_previous_row(x, w):
     return np.sum(out ** 2)
 
 
+def bins_set_before_the_loop(x, idx):  # (was "'g', which is read before the loop")
+    g = np.zeros(3)
+    g[0] = x[0]
+    for i in range(len(idx)):
+        g[idx[i]] += x[i] * x[i]
+    return np.sum(g * g)
+
+
 def test_serial_loops_are_explained_in_the_users_terms(rng):
     """explain named srcad's temporaries ('_ret', 'g[_t2]') and blamed writes for a read of
     another trip's row (found by an attack); the gradients were right and still are."""
@@ -572,7 +580,9 @@ def test_serial_loops_are_explained_in_the_users_terms(rng):
               "a helper called in the trip returns from inside a loop"),
              (rows_at_data_indices, (x[:, :2].copy(), idx), 0, "'g[idx[i]]'"),
              (reads_the_previous_row, (x[:, 0].copy(), 0.5), 0,
-              "reads 'out[i - 1]', a row another trip writes")]
+              "reads 'out[i - 1]', a row another trip writes"),
+             (bins_set_before_the_loop, (x[:, 0].copy(), idx), 0,
+              "'g', whose elements are also set before the loop")]
     for fn, args, wrt, expected in cases:
         (plan,) = _plans(fn, args, wrt)
         assert expected in plan and "_t" not in plan and "_ret" not in plan, plan
@@ -634,3 +644,23 @@ def test_a_product_of_mismatched_shapes_raises_numpys_error(rng):
     X, w, y = rng.standard_normal((2000, 100)), rng.standard_normal(99), rng.standard_normal(2000)
     with pytest.raises(ValueError):
         srcad.grad(fit_residuals, parallel=True)(w, X, y)
+
+
+def writes_into_an_array_made_by_arithmetic(c, x):
+    w = c * 2.0
+    total = 0.0
+    for i in range(x.shape[0]):
+        w[0] = x[i] * c[0]
+        total += w[1] * w[0]
+    return total
+
+
+def test_an_array_made_by_arithmetic_written_in_the_loop(rng):
+    """(found by an attack: the workspace analysis read `c * 2.0` as a call, an internal
+    AttributeError, and mode="auto" fell back to the tape)"""
+    c, x = rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 5)
+    (plan,) = _plans(writes_into_an_array_made_by_arithmetic, (c, x), (0, 1))
+    assert "runs serially" in plan and "np.empty(n)" in plan, plan
+    parallel, serial = _both(writes_into_an_array_made_by_arithmetic, (c, x), (0, 1))
+    _assert_close(parallel, serial)
+    check.compare(writes_into_an_array_made_by_arithmetic, [c, x], [0, 1], parallel[1])

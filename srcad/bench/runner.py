@@ -211,9 +211,12 @@ def _run_function(job, opts, progress, numba):
            "wrt": list(job.wrt)}
     f, args = job.load()
     progress(job.name, "", "numba primal")
-    primal = numba.njit(f, fastmath=bool(opts.fastmath))
-    own = copy.deepcopy(args)  # (a function writing into its arguments changes only its copy)
-    row["primal"] = timing.timed(lambda: primal(*own), opts.budget, track_memory=True)
+    if inspect.isfunction(f):
+        primal = numba.njit(f, fastmath=bool(opts.fastmath))
+        own = copy.deepcopy(args)  # (a function writing into its arguments changes its copy)
+        row["primal"] = timing.timed(lambda: primal(*own), opts.budget, track_memory=True)
+    else:  # (obj.method: srcad differentiates it, Numba compiles no bound method)
+        row["primal"] = {"status": "n/a (Numba compiles functions, not methods)"}
     row["hand"] = {"status": "n/a"}
     progress(job.name, "", "srcad")
     checked = primal if row["primal"]["status"] == "ok" else f

@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from ..cli import CommandError, UsageError, describe, evaluate_args, parse_wrt
+from ..cli import CommandError, UsageError, check_wrt, describe, evaluate_args, parse_wrt
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "bench" / "workloads"
 REQUIRED = ("NAME", "SIZES", "WRT", "make_inputs", "f")
@@ -108,9 +108,12 @@ class FunctionTarget:
     def load(self):
         """-> (function, arguments); CommandError if either cannot be had."""
         module = load_module(self.path)
-        f = getattr(module, self.func, None)
+        f = module
+        for attribute in self.func.split("."):  # (`:obj.method` too, as `srcad show` takes)
+            f = getattr(f, attribute, None)
         if f is None:
             raise CommandError(f"{self.path} has no function {self.func!r}")
+        check_wrt(f, self.wrt if len(self.wrt) > 1 else self.wrt[0])
         return f, evaluate_args(self.args_expr, vars(module))
 
 

@@ -164,6 +164,10 @@ class _Analysis:
             raise _Serial(f"the loop stores into '{name}', which it does not allocate anew "
                           f"in every trip{_line(fresh[0] if fresh else None)}")
         if name in self.before_reads:  # (the reverse sweep reads it as it was then)
+            if not _loaded(self.before, name):  # (`g[0] = v`: a store, also kept serial)
+                raise _Serial(f"the loop writes into '{name}', whose elements are also set "
+                              f"before the loop (an array qualifies when made whole before it: "
+                              f"{name} = np.zeros(n), or an expression)")
             raise _Serial(f"the loop writes into '{name}', which is read before the loop")
         if self.out.own_rows and rows_only([self.loop], name, self.index):
             if _mentions(self.loop, name) > len(stored_at(self.loop, name)):
@@ -210,7 +214,8 @@ class _Analysis:
             return None, "it is read after the loop"
         defs = [s for s in self.before if isinstance(s, gast.Assign) and
                 isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
-        if len(defs) != 1 or not _allocates(defs[0].value) or not defs[0].value.args:
+        if len(defs) != 1 or not isinstance(defs[0].value, gast.Call) or \
+                not _allocates(defs[0].value) or not defs[0].value.args:  # (not `w = c * 2.0`)
             return None, "a workspace is allocated once before the loop (np.empty(n))"
         size = self.canonical(defs[0].value.args[0])
         if size is None:
@@ -384,6 +389,14 @@ def _terms_added(stmts, k, value, name, loop):
             if more is not None:
                 return terms + more
     return None
+
+
+def _loaded(stmts, name):
+    """Do `stmts` read `name`'s values (not only store into its elements)?"""
+    stored = {id(n.value) for s in stmts for n in walk(s)
+              if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store)}
+    return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load) and
+               id(n) not in stored for s in stmts for n in walk(s))
 
 
 def _allocates(value):

@@ -153,6 +153,30 @@ def test_a_function_writing_into_its_argument_is_checked_on_its_own_copy(tmp_pat
     assert r.returncode == 0, r.stderr
 
 
+def test_a_method_named_through_its_object_is_benchmarked(tmp_path):
+    # (found by an attack: `srcad show` took FILE.py:model.loss, bench said it had no such
+    # function)
+    mod = tmp_path / "methods.py"
+    mod.write_text(textwrap.dedent('''
+        import numpy as np
+
+        class Model:
+            def __init__(self, w):
+                self.w = w
+
+            def loss(self, x):
+                return np.sum(self.w * x * x)
+
+        model = Model(np.array([1.0, 2.0, 3.0]))
+    '''))
+    out_json = tmp_path / "r.json"
+    r = run_bench([f"{mod}:model.loss", "--args", "np.ones(3)", "--json", str(out_json),
+                   "--budget", "0.01", "-q"], tmp_path)
+    (row,) = json.loads(out_json.read_text())["results"]
+    assert row["primal"]["status"].startswith("n/a") and row["srcad"]["status"] == "ok"
+    assert row["verified"] == "ok (finite differences)" and r.returncode == 0, r.stderr
+
+
 def test_broken_workloads_and_missing_data_become_rows(tmp_path, monkeypatch, capsys):
     (tmp_path / "a_broken.py").write_text("NAME = 'broken'\n")
     (tmp_path / "b_no_data.py").write_text(TINY.replace(
