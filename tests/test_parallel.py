@@ -571,6 +571,22 @@ def bins_set_before_the_loop(x, idx):  # (was "'g', which is read before the loo
     return np.sum(g * g)
 
 
+def a_sum_read_in_the_trip(x):  # (was "a trip reads 's' before assigning it (line of s +=)")
+    s = 0.0
+    total = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+        total += s * x[i]
+    return total
+
+
+def a_sum_of_whole_arrays(x):
+    g = np.zeros(3)
+    for i in range(x.shape[0]):
+        g = g + x[i] * x[i]
+    return np.sum(g * g)
+
+
 def test_serial_loops_are_explained_in_the_users_terms(rng):
     """explain named srcad's temporaries ('_ret', 'g[_t2]') and blamed writes for a read of
     another trip's row (found by an attack); the gradients were right and still are."""
@@ -582,7 +598,10 @@ def test_serial_loops_are_explained_in_the_users_terms(rng):
              (reads_the_previous_row, (x[:, 0].copy(), 0.5), 0,
               "reads 'out[i - 1]', a row another trip writes"),
              (bins_set_before_the_loop, (x[:, 0].copy(), idx), 0,
-              "'g', whose elements are also set before the loop")]
+              "'g', whose elements are also set before the loop"),
+             (a_sum_read_in_the_trip, (x[:, 0].copy(),), 0,
+              "'s' is a sum, and a trip also reads it (line "),
+             (a_sum_of_whole_arrays, (x,), 0, "'g' is an array summed whole (line ")]
     for fn, args, wrt, expected in cases:
         (plan,) = _plans(fn, args, wrt)
         assert expected in plan and "_t" not in plan and "_ret" not in plan, plan

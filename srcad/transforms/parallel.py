@@ -141,6 +141,14 @@ class _Analysis:
             if re.fullmatch(r"_ret\d*", name):  # (jumps.py's: `return` inside a helper's loop)
                 raise _Serial(f"a helper called in the trip returns from inside a loop{_line(first)}"
                               ", and srcad cannot tell that every trip sets the value it returns")
+            if ty is not None and ty.is_array and sums:
+                raise _Serial(f"'{self.user(name)}' is an array summed whole{_line(first)}: "
+                              "sums of whole arrays stay serial (adding into its elements, "
+                              "g[k] += e, may run in parallel)")
+            other = _reader_besides_sums(self.loop.body, name) if sums else None
+            if other is not None:
+                raise _Serial(f"'{self.user(name)}' is a sum, and a trip also reads it"
+                              f"{_line(other)}: the partial sum another trip would need")
             raise _Serial(f"a trip reads '{self.user(name)}' before assigning it{_line(first)}: "
                           "it carries a value from one trip to the next (only sums s = s + e may)")
         self.out.sums.append(name)
@@ -341,6 +349,18 @@ def _mentions(node, name):
 def _first_index_is(sub, index):
     first = sub.slice.elts[0] if isinstance(sub.slice, gast.Tuple) else sub.slice
     return isinstance(first, gast.Name) and first.id == index
+
+
+def _reader_besides_sums(body, name):
+    """The first statement of a loop's `body` that reads `name` other than to add into it
+    (`s = s + e`, or a temporary `t = s + e` the sum's next step reads), or None."""
+    stmts = list(_statements(body))
+    summing = [s for s in stmts if isinstance(s, gast.Assign) and
+               isinstance(s.targets[0], gast.Name) and s.targets[0].id == name]
+    feeding = {n for s in summing for n in names_read(s.value)}
+    return next((s for s in stmts if name in primal_reads(s) and s not in summing and
+                 not (isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name) and
+                      s.targets[0].id in feeding)), None)
 
 
 def _sums(stmts, name, loop):
