@@ -69,9 +69,11 @@ def compare(fn, args, indices, grads, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0, la
 
 def _assert_close(actual, expected, rtol, atol, what):
     actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
-    err = np.abs(actual - expected)
-    if not np.all(err <= atol * scale + rtol * np.abs(expected)):
+    scale = max(1.0, float(np.nanmax(np.abs(expected), initial=0.0)))
+    with np.errstate(invalid="ignore"):  # (where both are nan or the same infinity, they agree)
+        same = (actual == expected) | np.isnan(actual) & np.isnan(expected)
+        err = np.where(same, 0.0, np.abs(actual - expected))
+    if not np.all(same | (err <= atol * scale + rtol * np.abs(expected))):
         worst = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
         raise AssertionError(f"gradient w.r.t. {what} differs from finite differences: "
                              f"max abs error {np.max(err):.3g} at {worst} "

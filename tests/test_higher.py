@@ -1006,13 +1006,24 @@ def test_hvp_on_the_tape_of_a_structured_argument(rng):
         srcad.hvp(nested_sines_of_params)(p, x, 2, {"w": v["w"]})
 
 
+@srcad.custom_vjp
+def _smoothed(x):
+    return x * x
+
+
+_smoothed.defvjp(lambda g, ans, x: (g * np.gradient(x * x),))  # (no derivative on the tape)
+
+
 def test_hvp_says_the_tape_cannot_differentiate_a_custom_vjp(rng):
     """Found by an attack: the hvp of a custom_vjp with no jvp runs its vjp on the tape; a vjp
-    the tape cannot differentiate (np.polyval) is named, with the way out (defjvp)."""
-    x = rng.uniform(-1, 1, 3)
+    the tape cannot differentiate (np.gradient) is named, with the way out (defjvp); one it can
+    (np.polyval) is differentiated."""
+    x, v = rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", srcad.FallbackWarning)
-        message = r"(?s)vjp of custom_vjp function cubic_poly.*polyval.*defjvp"
+        message = r"(?s)vjp of custom_vjp function _smoothed.*gradient.*defjvp"
         with pytest.raises(TypeError, match=message):
-            srcad.hvp(lambda x: np.sum(cubic_poly(x)))(x, x)
+            srcad.hvp(lambda x: np.sum(_smoothed(x)))(x, x)
+        np.testing.assert_allclose(srcad.hvp(lambda x: np.sum(cubic_poly(x)))(x, v),
+                                   6.0 * x * v, rtol=1e-12)
 

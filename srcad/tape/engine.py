@@ -350,13 +350,13 @@ def run(roots, grads, retain_graph=False, create_graph=False, capture=None):
             math.taken(node)
             g = _run_hooks(node.hooks, math.dense(pending.pop(node)), math)
             retained = node.retained() if node.retained is not None else None
+            if retained is not None and (capture is None or node in needed or node in capture):
+                retained._accumulate_grad(g)  # (autograd.grad fills it too, as torch's does)
             if capture is not None:
                 if node in capture:
                     captured[node] = g
                 if node not in needed:
                     continue
-            elif retained is not None:
-                retained._accumulate_grad(g)
             for edge, grad in node.apply(g, math):
                 send(edge, grad)
             if not retain_graph:

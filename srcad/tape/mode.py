@@ -9,6 +9,7 @@ raised there name the user's line (located()).
 
 import contextlib
 import functools
+import inspect
 import linecache
 import sys
 import threading
@@ -45,10 +46,35 @@ class _GradMode:
         _state.grad_enabled = self._previous.pop()
 
     def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            return self._generator(func)
+
         @functools.wraps(func)
         def with_grad_mode(*args, **kwargs):
             with self:
                 return func(*args, **kwargs)
+
+        return with_grad_mode
+
+    def _generator(self, func):
+        """A generator function decorated: the mode holds while each step runs, as torch's."""
+        @functools.wraps(func)
+        def with_grad_mode(*args, **kwargs):
+            generator = func(*args, **kwargs)
+            step, value = generator.send, None
+            while True:
+                try:
+                    with self:
+                        out = step(value)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    value, step = (yield out), generator.send
+                except GeneratorExit:
+                    generator.close()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 (thrown in: passed on)
+                    value, step = exc, generator.throw
 
         return with_grad_mode
 

@@ -397,7 +397,7 @@ class Tensor(TensorMethods):
             raise RuntimeError("'inputs' argument to backward() cannot be empty.")
         grads = engine.grad([self], inputs, [gradient], retain_graph, create_graph, True)
         for t, g in zip(inputs, grads, strict=True):
-            if g is not None:
+            if g is not None and not (t.grad_fn is not None and t._retains_grad):  # (filled)
                 t._accumulate_grad(g if create_graph else g._value)
 
     def detach(self):

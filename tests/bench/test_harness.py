@@ -153,6 +153,16 @@ def test_a_function_writing_into_its_argument_is_checked_on_its_own_copy(tmp_pat
     assert r.returncode == 0, r.stderr
 
 
+def test_a_nan_gradient_that_finite_differences_agree_with_is_no_mismatch(tmp_path):
+    mod = tmp_path / "nans.py"  # (found by an attack: "MISMATCH ... (srcad nan, numeric nan)")
+    mod.write_text("import math\n\ndef f(x):\n    return math.sqrt(x) + x\n")
+    out_json = tmp_path / "r.json"
+    r = run_bench([f"{mod}:f", "--args", "-1.0", "--json", str(out_json), "--budget", "0.01",
+                   "-q"], tmp_path)
+    (row,) = json.loads(out_json.read_text())["results"]
+    assert row["verified"] == "ok (finite differences)" and r.returncode == 0, r.stderr
+
+
 def test_a_method_named_through_its_object_is_benchmarked(tmp_path):
     # (found by an attack: `srcad show` took FILE.py:model.loss, bench said it had no such
     # function)

@@ -444,3 +444,48 @@ def test_float_functions_of_integers_compute_in_the_default_float():
                                1 / (1 + np.exp([-1.0, 0.0])), rtol=1e-12)
     from srcad.tape import cat
     assert cat([tensor([1, 2]), tensor([0.5], dtype=float32)]).dtype == float32
+
+
+def test_no_grad_on_a_generator_function_holds_while_it_runs():
+    """(found by an attack: the decorator turned grad mode off only while the generator was
+    made, so its steps were recorded; torch's holds it during each step)"""
+    x = tensor([1.0, 2.0], requires_grad=True)
+
+    @no_grad()
+    def scaled(n):
+        for i in range(n):
+            sent = yield x * i, is_grad_enabled()
+            if sent is not None:
+                yield sent
+        return "done"
+
+    steps = scaled(2)
+    y, inside = next(steps)
+    assert not y.requires_grad and not inside and is_grad_enabled()
+    assert steps.send("sent") == "sent"
+    y, inside = next(steps)
+    assert not y.requires_grad and not inside
+    with pytest.raises(StopIteration) as stop:
+        next(steps)
+    assert stop.value.value == "done"
+    z = x * 2.0  # (and outside it, grad mode is on)
+    assert z.requires_grad
+
+
+def test_a_retained_gradient_is_filled_whenever_it_is_computed():
+    """torch's retain_grad fills .grad in backward(inputs=...) and autograd.grad too (found by
+    an attack: it stayed None there; torch's values)"""
+    x = tensor([1.0, 2.0], requires_grad=True)
+    w = tensor([3.0, 4.0], requires_grad=True)
+    h = x * w
+    h.retain_grad()
+    o = (h * h).sum()
+    o.backward(inputs=[w], retain_graph=True)
+    np.testing.assert_allclose(h.grad.numpy(), [6.0, 16.0])
+    o.backward(inputs=[h], retain_graph=True)
+    np.testing.assert_allclose(h.grad.numpy(), [12.0, 32.0])
+    autograd.grad(o, x, retain_graph=True)
+    np.testing.assert_allclose(h.grad.numpy(), [18.0, 48.0])
+    autograd.grad(o, h)
+    np.testing.assert_allclose(h.grad.numpy(), [24.0, 64.0])
+    assert x.grad is None
