@@ -199,7 +199,8 @@ def load_function(spec):
 def load_module(path):
     file = Path(path)
     if not file.is_file():
-        raise CommandError(f"no such file: {path}")
+        raise CommandError(f"{path} is a directory, not a Python file" if file.is_dir() else
+                           f"no such file: {path}")
     sys.path.insert(0, str(file.resolve().parent))
     spec = importlib.util.spec_from_file_location(file.stem, file)
     module = importlib.util.module_from_spec(spec)
@@ -208,6 +209,9 @@ def load_module(path):
         spec.loader.exec_module(module)
     except Exception as exc:
         raise CommandError(f"cannot import {path}: {describe(exc)}") from exc
+    except SystemExit as exc:  # (a script's own exit at import: said, not obeyed silently)
+        raise CommandError(f"cannot import {path}: it calls sys.exit({exc.code!r}) when "
+                           "imported (keep that under `if __name__ == \"__main__\":`)") from exc
     return module
 
 

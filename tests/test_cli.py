@@ -187,6 +187,22 @@ def test_errors_inside_the_users_module_are_one_line(tmp_path, capsys):
                                   "No module named 'nosuchmodule'")
 
 
+@pytest.mark.parametrize("command", ["show", "bench"])
+def test_a_module_that_exits_or_a_folder_is_said_so(tmp_path, capsys, command):
+    # (found by an attack: a module calling sys.exit(3) at import ended srcad with status 3
+    # and no word; a folder named x.py was "no such file")
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n\ndef f(a):\n    return a * a\n")
+    extra = ["-q"] if command == "bench" else []
+    assert cli.main([command, f"{exits}:f", "--args", "1.0", *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"srcad {command}: cannot import {exits}: it calls sys.exit(3) when imported "
+                   "(keep that under `if __name__ == \"__main__\":`)")
+    (tmp_path / "folder.py").mkdir()
+    assert cli.main(["show", f"{tmp_path / 'folder.py'}:f", "--args", "1.0"]) == 1
+    assert "folder.py is a directory, not a Python file" in error_line(capsys)
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_traceback_on_request(model, capsys, where):
     argv = ["show", f"{model}:vector", "--args", "np.ones(3)"]

@@ -39,7 +39,11 @@ def load_module(path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SystemExit as exc:  # (a script's own exit at import: said, not obeyed silently)
+        raise CommandError(f"cannot import {path}: it calls sys.exit({exc.code!r}) when "
+                           "imported (keep that under `if __name__ == \"__main__\":`)") from exc
     return module
 
 
