@@ -163,6 +163,24 @@ def test_a_nan_gradient_that_finite_differences_agree_with_is_no_mismatch(tmp_pa
     assert row["verified"] == "ok (finite differences)" and r.returncode == 0, r.stderr
 
 
+def test_the_jvp_of_a_function_returning_an_array_is_checked_by_differences(tmp_path):
+    # (found by an attack: its check asked srcad.grad for a gradient, which needs a number)
+    mod = tmp_path / "vector.py"
+    mod.write_text(textwrap.dedent('''
+        import numpy as np
+
+        def f(x):
+            y = np.empty(x.shape[0])
+            for i in range(x.shape[0]):
+                y[i] = np.sin(x[i]) * x[i]
+            return y
+    '''))
+    r = run_bench([f"{mod}:f", "--args", "np.linspace(0.1, 1.0, 5)", "--transform", "jvp",
+                   "--budget", "0.01", "-q"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "ok vs differences along t" in r.stdout
+
+
 def test_a_method_named_through_its_object_is_benchmarked(tmp_path):
     # (found by an attack: `srcad show` took FILE.py:model.loss, bench said it had no such
     # function)
