@@ -407,7 +407,9 @@ class Tensor(TensorMethods):
         return out
 
     def detach_(self):
-        self.grad_fn, self._requires_grad, self._view_of = None, False, None
+        if self._view_of is not None and self.grad_fn is not None:  # (torch's refusal: the
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")  # base
+        self.grad_fn, self._requires_grad, self._view_of = None, False, None  # stays tracked)
         return self
 
     @property

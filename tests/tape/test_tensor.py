@@ -422,3 +422,15 @@ def test_repeat_tiles_as_torch_s_outside_numpy_code():
     assert out.tolist() == [1.0, 2.0, 1.0, 2.0]
     (out * tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
     assert t.grad.tolist() == [4.0, 6.0]
+
+
+def test_a_view_in_the_graph_is_not_detached_in_place():
+    """torch refuses it: the view's base stays in the graph, so a write through the detached
+    view would change a value the gradient does not follow (found by an attack: accepted)"""
+    x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match="Can't detach views in-place"):
+        y[:2].detach_()
+    with no_grad():
+        view = y[:2]
+    assert view.detach_() is view and not view.requires_grad
