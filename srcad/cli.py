@@ -183,9 +183,7 @@ def load_function(spec):
     if not sep or not path.endswith(".py") or not name:
         raise UsageError(f"expected FILE.py:FUNCTION, got {spec!r}")
     module = load_module(path)
-    fn = module
-    for attribute in name.split("."):
-        fn = getattr(fn, attribute, None)
+    fn = attribute_path(module, name)
     if fn is None:
         found = sorted(n for n, v in vars(module).items()
                        if inspect.isfunction(v) and v.__module__ == module.__name__)
@@ -209,10 +207,23 @@ def load_module(path):
         spec.loader.exec_module(module)
     except Exception as exc:
         raise CommandError(f"cannot import {path}: {describe(exc)}") from exc
-    except SystemExit as exc:  # (a script's own exit at import: said, not obeyed silently)
-        raise CommandError(f"cannot import {path}: it calls sys.exit({exc.code!r}) when "
-                           "imported (keep that under `if __name__ == \"__main__\":`)") from exc
+    except SystemExit as exc:
+        raise exited_at_import(path, exc) from exc
     return module
+
+
+def exited_at_import(path, exc):
+    """The CommandError for a module calling sys.exit when imported (said, not obeyed)."""
+    return CommandError(f"cannot import {path}: it calls sys.exit({exc.code!r}) when imported "
+                        "(keep that under `if __name__ == \"__main__\":`)")
+
+
+def attribute_path(module, dotted):
+    """`module.a.b` for `dotted` "a.b" (a function, or a method through its object), or None."""
+    obj = module
+    for attribute in dotted.split("."):
+        obj = getattr(obj, attribute, None)
+    return obj
 
 
 def evaluate_args(expression, namespace=None, keywords=False):

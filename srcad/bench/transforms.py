@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 
-from ..cli import UsageError
 from . import timing
 from .report import fmt_ratio, fmt_time
 from .workloads import FunctionTarget, key_str
@@ -55,13 +54,9 @@ def _first(fn):
 def _as_workload(target):
     """A module.py:func target as `measure` reads a workload: its function, its --args at
     every size, and --wrt as argument indices."""
-    f, args = target.load()
+    f, args = target.load()  # (which checks --wrt against f's parameters)
     params = list(inspect.signature(f).parameters)
-    wrt = tuple(params.index(w) if isinstance(w, str) and w in params else w
-                for w in target.wrt)
-    if not all(isinstance(w, int) and -len(params) <= w < len(params) for w in wrt):
-        raise UsageError(f"--wrt: {target.name} has no parameter {wrt} (its parameters: "
-                         f"{', '.join(params)})")
+    wrt = tuple(params.index(w) if isinstance(w, str) else w for w in target.wrt)
     module = types.SimpleNamespace(f=f, make_inputs=lambda size: args)
     return types.SimpleNamespace(name=target.name, module=module,
                                  wrt=tuple(w % len(params) for w in wrt),

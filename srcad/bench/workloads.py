@@ -12,7 +12,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from ..cli import CommandError, UsageError, check_wrt, describe, evaluate_args, parse_wrt
+from ..cli import (CommandError, UsageError, attribute_path, check_wrt, describe,
+                   evaluate_args, exited_at_import, parse_wrt)
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "bench" / "workloads"
 REQUIRED = ("NAME", "SIZES", "WRT", "make_inputs", "f")
@@ -41,9 +42,8 @@ def load_module(path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except SystemExit as exc:  # (a script's own exit at import: said, not obeyed silently)
-        raise CommandError(f"cannot import {path}: it calls sys.exit({exc.code!r}) when "
-                           "imported (keep that under `if __name__ == \"__main__\":`)") from exc
+    except SystemExit as exc:
+        raise exited_at_import(path, exc) from exc
     return module
 
 
@@ -112,12 +112,10 @@ class FunctionTarget:
     def load(self):
         """-> (function, arguments); CommandError if either cannot be had."""
         module = load_module(self.path)
-        f = module
-        for attribute in self.func.split("."):  # (`:obj.method` too, as `srcad show` takes)
-            f = getattr(f, attribute, None)
+        f = attribute_path(module, self.func)  # (`:obj.method` too, as `srcad show` takes)
         if f is None:
             raise CommandError(f"{self.path} has no function {self.func!r}")
-        check_wrt(f, self.wrt if len(self.wrt) > 1 else self.wrt[0])
+        check_wrt(f, self.wrt)
         return f, evaluate_args(self.args_expr, vars(module))
 
 

@@ -118,6 +118,9 @@ def unwrap(fn):
     return fn
 
 
+_COMPILED_DATA = (int, float, complex, np.ndarray)  # (what Numba freezes of a global it reads)
+
+
 def changed_since_compiled(fn):
     """For a numba dispatcher whose compiled code holds a global or closure number, or array,
     that has changed since Numba compiled it (rebound, or a number assigned anew): why it
@@ -134,7 +137,7 @@ def changed_since_compiled(fn):
             for stmt in block.body:
                 value = getattr(stmt, "value", None)
                 if not isinstance(value, (ir.Global, ir.FreeVar)) or \
-                        not isinstance(value.value, (int, float, complex, np.ndarray)):
+                        not isinstance(value.value, _COMPILED_DATA):
                     continue
                 if isinstance(value, ir.Global):
                     now = py.__globals__.get(value.name, value.value)
@@ -162,8 +165,7 @@ def compiled_data(fn):
             for name in globals_read(py.__code__) if name in py.__globals__]
     refs += [(Ref(cell, None, "cell"), cell.cell_contents)
              for cell in py.__closure__ or () if cell.cell_contents is not None]
-    return [(ref, value) for ref, value in refs
-            if isinstance(value, (int, float, complex, np.ndarray))]
+    return [(ref, value) for ref, value in refs if isinstance(value, _COMPILED_DATA)]
 
 
 def _shown(value):
