@@ -44,11 +44,17 @@ def fold(tree, scope, arg_classes):
     assigned = {n.id for n in gast.walk(tree)
                 if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del))}
     known = {p: c for p, c in arg_classes.items() if p not in assigned}
-    type_of = {}  # temporary -> the parameter whose type(p) it holds
+    type_of, named = {}, {}  # temporary -> the parameter whose type(p) it holds / the class
+    stores = [n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and
+              isinstance(n.ctx, gast.Store)]
     for node in gast.walk(tree):
-        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name) and \
-                _builtin_call(node.value, scope, type) and _parameter(node.value, known):
-            type_of[node.targets[0].id] = node.value.args[0].id
+        if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Name):
+            target = node.targets[0].id
+            if _builtin_call(node.value, scope, type) and _parameter(node.value, known):
+                type_of[target] = node.value.args[0].id
+            elif stores.count(target) == 1 and isinstance(_class(node.value, scope), type):
+                named[target] = _class(node.value, scope)  # (`_t2 = np.ndarray`)
+    scope = {**scope, **named}
     for node in gast.walk(tree):
         for field, value in gast.iter_fields(node):
             if isinstance(value, gast.AST):
@@ -62,8 +68,19 @@ def fold(tree, scope, arg_classes):
         raise UnsupportedError(f"type({type_of[min(still)]}) other than compared with a class "
                                "(srcad decides `type(p) == C` and isinstance(p, C) of a parameter "
                                "p when it generates the gradient)")
-    _drop_assignments(tree, set(type_of))
+    read = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name) and
+            isinstance(n.ctx, gast.Load)}
+    _drop_assignments(tree, set(type_of) | (set(named) - read))
     _prune(tree)
+    for node in gast.walk(tree):  # (of a value that is no parameter: Numba's answer may be
+        if _builtin_call(node, scope, isinstance) and len(node.args) == 2:  # another's)
+            cls = _class(node.args[1], scope)
+            if any(issubclass(c, np.generic) for c in (cls if isinstance(cls, tuple) else
+                                                       (cls,)) if isinstance(c, type)):
+                raise UnsupportedError("isinstance(..., <a NumPy scalar class>) of a value that "
+                                       "is not an argument: compiled code does not keep a "
+                                       "Python float apart from a NumPy float64",
+                                       anno.getanno(node, "loc"))
     for node in gast.walk(tree):  # (normalize let `a is C` of a class C through for this)
         if isinstance(node, gast.Compare) and isinstance(node.ops[0], (gast.Is, gast.IsNot)) \
                 and not any(isinstance(e, gast.Constant) and e.value is None

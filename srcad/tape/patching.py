@@ -457,7 +457,9 @@ class _ScalarType(type):
 
     def __instancecheck__(cls, obj):
         on_tape = isinstance(obj, Tensor) and obj.ndim == 0 and mode.in_user_code()
-        return isinstance(obj, cls.real) or (on_tape and obj.dtype == np.float64)
+        # (a Python float is no np.float64; NumPy's float64 is a float)
+        return isinstance(obj, cls.real) or (on_tape and obj.dtype == np.float64 and
+                                             (cls.real is float or not obj._python))
 
     def __subclasscheck__(cls, subclass):
         return issubclass(subclass, cls.real)

@@ -106,3 +106,33 @@ def test_a_branch_decided_inside_a_loop(rng):
     for c in (0.8, np.float64(0.8)):
         g = srcad.grad(f, wrt=(0, 1), mode="source")(x, c)
         check.compare(f, [x, c], [0, 1], g)
+
+
+def not_an_array(x):
+    if type(x) is not np.ndarray:  # (a class named by an attribute: a temporary in core form)
+        return x * x
+    return np.sum(np.sin(x))
+
+
+def test_a_class_named_by_an_attribute_is_decided(rng):
+    x = float(rng.uniform(0.3, 0.9))
+    assert srcad.grad(not_an_array, mode="source")(x) == pytest.approx(2 * x, rel=1e-12)
+    v = rng.uniform(0.3, 0.9, 3)
+    np.testing.assert_allclose(srcad.grad(not_an_array, mode="source")(v), np.cos(v))
+
+
+def _exact(v):
+    return v * 2.0 if isinstance(v, np.float64) else v * 3.0
+
+
+def of_an_expression(x):
+    return _exact(x * 1.0) + _exact(x)
+
+
+@pytest.mark.filterwarnings("ignore::srcad.FallbackWarning")
+def test_a_numpy_class_test_of_an_expression_is_refused_compiled_and_right_on_the_tape():
+    """(found probing this stage: Numba answered the test of `x * 1.0` as for a float64)"""
+    with pytest.raises(srcad.UnsupportedError, match="NumPy scalar class"):
+        srcad.grad(of_an_expression, mode="source")(0.5)
+    for x, slope in ((0.5, 6.0), (np.float64(0.5), 4.0)):
+        assert srcad.grad(of_an_expression)(x) == pytest.approx(slope)
