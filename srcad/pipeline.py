@@ -18,7 +18,8 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     guards     make the checks Python makes (indices in bounds, integer divisors nonzero)
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
-    chains     in forward mode, a recurrence's tangent as one sum of partials times tangents
+    chains     in forward mode, a recurrence's tangent as one sum of partials times tangents,
+               and the tangents divided by one denominator multiplied by its reciprocal
     precision  for float32 arguments, float32 constants (Numba would promote to float64)
     fusion     or, in float64, runs of elementwise array statements as one loop nest each
     broadcasts then statements that broadcast arrays of other shapes as loop nests too
@@ -243,6 +244,8 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         derivatives = {*adjoints.values(), *core.namer.tangent_names().values()}
         if kind == "jvp":
             chains.fold(grad_def, typed, core.namer.tangent_names().values())
+            chains.share_reciprocals(grad_def, typed, core.namer.tangent_names().values(),
+                                     core.namer)
         for fn_def in [grad_def] + chunks:
             fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes,
                         anno.getanno(grad_def, "assumed"))

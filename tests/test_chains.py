@@ -96,6 +96,23 @@ def element_written_between(x, c, n):
     return s
 
 
+def normalised(r, y):
+    theta = math.sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2])
+    v0 = r[0] / theta  # three tangents divided by theta: one reciprocal
+    v1 = r[1] / theta
+    v2 = r[2] / theta
+    p = v0 * y[0] + v1 * y[1] + v2 * y[2]
+    return p / (1.0 + p * p) + v2 / (1.0 + p * p)
+
+
+def denominator_changed_between(x, n):
+    c = x[0] * x[0] + 1.0
+    a = x[1] / c
+    c = c + a * a  # b divides by another value of c than a
+    b = x[2] / c
+    return a * b + b / n + a / n
+
+
 def inputs(fn, rng):
     n = 7
     return {
@@ -107,11 +124,14 @@ def inputs(fn, rng):
         branches_and_updates: lambda: (rng.uniform(-1.0, 1.0, 12), rng.uniform(0.2, 0.8)),
         accumulated: lambda: (rng.uniform(-1.0, 1.0, n), rng.uniform(0.5, 1.5)),
         element_written_between: lambda: (rng.uniform(0.1, 0.5, 3), rng.uniform(0.1, 0.3), 5),
+        normalised: lambda: (rng.uniform(0.2, 1.0, 3), rng.uniform(-1.0, 1.0, 3)),
+        denominator_changed_between: lambda: (rng.uniform(-1.0, 1.0, n), 3),
     }[fn]()
 
 
 PROGRAMS = [epidemic, lambert_w, swapped, reassigned_between, element_recurrence,
-            branches_and_updates, accumulated, element_written_between]
+            branches_and_updates, accumulated, element_written_between, normalised,
+            denominator_changed_between]
 
 
 def _tangent(a, rng):
@@ -143,3 +163,12 @@ def test_a_recurrence_reads_the_trip_befores_tangent_once_per_tangent(rng):
     assert len(tangents) <= 9, source
     for line in tangents:
         assert line.split("=", 1)[1].count("ds") <= 1, source
+
+
+def test_tangents_divided_by_one_denominator_share_its_reciprocal(rng):
+    args = inputs(normalised, rng)
+    source = srcad.source(srcad.jvp, normalised, args, [_tangent(a, rng) for a in args])
+    assert source.count("/ theta") == 4, source  # the primal's three and one reciprocal
+    source = srcad.source(srcad.jvp, denominator_changed_between,
+                          inputs(denominator_changed_between, rng), [rng.normal(size=7), None])
+    assert source.count("/ c") == 4 and "1.0 / c" not in source, source

@@ -1,5 +1,6 @@
 """Tangent chains (forward mode): a tangent a loop carries from trip to trip computed as one
-sum of partials times tangents (statement-level preaccumulation, as ADIFOR did).
+sum of partials times tangents (statement-level preaccumulation, as ADIFOR did); and tangents
+divided by one denominator multiplied by its reciprocal, computed once (`share_reciprocals`).
 
 The forward transform writes the tangent of `du = a * u - b * u * v` one operation at a time,
 each a multiply-add on the tangent of the operation before:
@@ -28,7 +29,8 @@ from collections import Counter
 import gast
 
 from ..compiler import anno
-from ..compiler.templates import make_const, names_read, walk
+from ..compiler.templates import blocks, make_assign, make_const, make_name, names_read, walk
+from ..compiler.valuetypes import FLOAT
 from .saving import exposed_reads
 
 MAX_TERMS = 8  # past this many tangents in one sum, the partials cost more than the chain
@@ -39,6 +41,61 @@ def fold(fn_def, types, tangents):
     """Fold, in place, the tangent chains of every loop of the generated `fn_def`;
     `tangents` names the function's tangent variables, `types` gives their types."""
     _Chains(fn_def, types, set(tangents)).run()
+
+
+def share_reciprocals(fn_def, types, tangents, namer):
+    """Tangents divided by one scalar denominator in a run of statements (the three
+    `dv0 = (dr0 + -dtheta * v0) / theta` of a normalised vector) multiply, in place, by its
+    reciprocal, computed once before the first: a division costs several multiplications.
+    The primal's own divisions stay as written (its values are the function's)."""
+    tangents = set(tangents)
+    for block in blocks(fn_def.body):
+        inserts = []
+        for denominator, quotients in _shared_denominators(block, types, tangents):
+            reciprocal = namer.temp("_r")
+            types[reciprocal] = FLOAT
+            for _, quotient in quotients:
+                quotient.op, quotient.right = gast.Mult(), make_name(reciprocal)
+            inserts.append((quotients[0][0], make_assign(
+                reciprocal, gast.BinOp(left=make_const(1.0), op=gast.Div(),
+                                       right=anno.deepcopy(denominator)))))
+        for position, stmt in sorted(inserts, key=lambda p: -p[0]):
+            block.insert(position, stmt)
+
+
+def _shared_denominators(block, types, tangents):
+    """(denominator, [(position, quotient `tangent expression / denominator`)]) for each
+    scalar denominator two or more tangent statements of `block` divide by, unchanged between
+    them, in the order of their first quotient."""
+    open_, closed = {}, []  # dump -> (the names it reads, denominator, quotients)
+    for position, stmt in enumerate(block):
+        if isinstance(stmt, gast.Assign) and _targets(stmt) & tangents:
+            for node in walk(stmt.value):
+                if isinstance(node, gast.BinOp) and isinstance(node.op, gast.Div) and \
+                        _scalar_partial(node.right, types, tangents) and \
+                        any(isinstance(n, gast.Name) and n.id in tangents
+                            for n in walk(node.left)):
+                    key = gast.dump(node.right)
+                    open_.setdefault(key, (names_read(node.right), node.right, []))[2].append(
+                        (position, node))
+        changed = _assigned([stmt])
+        for key in [k for k, (reads, _, _) in open_.items() if reads & changed]:
+            closed.append(open_.pop(key))
+    return sorted(((d, quotients) for _, d, quotients in closed + list(open_.values())
+                   if len(quotients) > 1), key=lambda group: group[1][0][0])
+
+
+def _scalar_partial(node, types, tangents):
+    """Is `node` an arithmetic expression of scalar numbers without tangents?"""
+    for n in walk(node):
+        if isinstance(n, gast.Name):
+            ty = types.get(n.id)
+            if n.id in tangents or ty is None or ty.kind not in ("f", "i") or ty.ndim:
+                return False
+        elif not isinstance(n, (gast.Constant, gast.BinOp, gast.UnaryOp, gast.operator,
+                                gast.unaryop)):
+            return False
+    return True
 
 
 class _Chains:
@@ -255,10 +312,14 @@ def _emit(terms, carried):
     """The expression of the sum `terms`; the tangents carried from the trip before are
     added last, to the sum of the others: `dmx + dse / se + dtotal`."""
     order = sorted(terms.values(), key=lambda t: bool(names_read(t[0]) & carried))
+    # (x * (1.0 / c) is x / c, unless another partial computes 1.0 / c too: then a multiply
+    # by the reciprocal, computed once, is cheaper than a second division)
+    reciprocals = Counter(gast.dump(n) for _, (_, coef) in order if coef is not None
+                          for n in walk(coef) if _is_reciprocal(n))
     out = None
     for atom, (sign, coef) in order:
         term = anno.deepcopy(atom)
-        if _is_reciprocal(coef):  # x * (1.0 / c): x / c
+        if _is_reciprocal(coef) and reciprocals[gast.dump(coef)] == 1:
             term = gast.BinOp(left=term, op=gast.Div(), right=anno.deepcopy(coef.right))
         elif coef is not None:
             term = gast.BinOp(left=term, op=gast.Mult(), right=anno.deepcopy(coef))
