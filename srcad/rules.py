@@ -225,7 +225,7 @@ def missing(func, what):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
                 "srcad's derivatives of the function it comes from stop at a lower order "
                 "(np.prod and the vector norms at the second, np.cumprod and np.linalg.det at the "
-                "third)")
+                "third, np.linalg.matrix_power at the first)")
     return f"no derivative rule for '{name}' (in {what})"
 
 
@@ -373,6 +373,11 @@ adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoi
 adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, axes)",
         b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)",
         linear="a; b")
+adjoint(np.convolve, _arrays.convolve, params="a, v, mode='full'", max_ndim=1,
+        a="kn.convolve_adjoint(g, a, v, mode)", v="kn.convolve_adjoint(g, v, a, mode)",
+        forward="kn.convolve(a, v, mode)", linear="a; v")
+adjoint(np.linalg.matrix_power, params="a, n", max_ndim=2, forward="kn.matrix_power(a, n)",
+        a="kn.matrix_power_adjoint(g, a, n)", tangents={"a": "kn.matrix_power_tangent(t, a, n)"})
 adjoint(np.trace, params="x, offset=0", x="kn.trace_adjoint(g, x, offset)", linear="x")
 adjoint(np.diag, params="v, k=0", v="kn.diag_adjoint(g, v, k)", linear="v")
 adjoint(np.linalg.solve, params="a, b", max_ndim=2, a="kn.solve_adjoint_a(g, a, ans)",
@@ -587,6 +592,10 @@ adjoint(_reductions.log_softmax_adjoint, params="gy, ls, axis=None", linear="gy"
 adjoint(_reductions.cumprod_adjoint, params="gy, x, axis=None", linear="gy",
         gy="kn.cumprod_tangent(g, x, gy, axis)", x="kn.cumprod_tangent_adjoint_x(gy, g, x, axis)",
         tangents={"x": "kn.cumprod_tangent_adjoint_x(gy, t, x, axis)"})
+# np.convolve's adjoint is linear in the cotangent and in the other operand
+adjoint(_arrays.convolve_adjoint, params="gy, x, other, mode='full'", linear="gy; other",
+        gy="kn.convolve(g, other, mode)", other="kn.convolve_adjoint(gy, other, g, mode)",
+        x="x * 0.0", tangents={"x": "ans * 0.0"})  # (x gives its length only)
 adjoint(_linalg.slogdet_adjoint, params="gy, a", linear="gy",
         gy="np.sum(g * kn.slogdet_adjoint(1.0, a))",
         a="-gy * np.transpose(np.dot(np.linalg.inv(a), np.dot(g, np.linalg.inv(a))))",

@@ -12,7 +12,12 @@ from srcad import check
 
 
 def unknown_call(x):
-    return np.sum(np.convolve(x, x) * x[0])
+    return np.sum(np.correlate(x, x) * x[0])
+
+
+def unknown_call_of_several_results(x):
+    u, s, vt = np.linalg.svd(np.outer(x, x))
+    return np.sum(s)
 
 
 def unsupported_statement(x):
@@ -58,7 +63,8 @@ def line_of(fn, text):
 
 
 @pytest.mark.parametrize("fn,text,what", [
-    (unknown_call, "np.convolve", "no derivative rule for .convolve"),
+    (unknown_call, "np.correlate", "no derivative rule for .correlate"),
+    (unknown_call_of_several_results, "np.linalg.svd", "no derivative rule for .svd"),
     (unsupported_statement, "with open", "With"),
     (comprehension, "np.array([", "ListComp|list"),
     (call_of_an_item, "ACTIVATIONS[1](x)", r"call of 'ACTIVATIONS\[1\]'"),

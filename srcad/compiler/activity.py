@@ -90,6 +90,11 @@ def analyze(tree, types, wrt, origins=None):
     for target, inputs, node in flows:
         if target in useful and types.get(target, UNKNOWN).kind == "tuple" and \
                 any(i in varied for i in inputs):
+            if isinstance(node.value, gast.Call) and \
+                    rules.lookup(anno.getanno(node.value.func, "func")) is None:
+                what = templates.SourceText(node.value, origins or {})
+                raise UnsupportedError(rules.missing(anno.getanno(node.value.func, "func"), what),
+                                       anno.getanno(node, "loc"))
             raise UnsupportedError("a tuple variable holding values that carry derivatives, "
                                    "read other than by constant indices (t[0]) or unpacking",
                                    anno.getanno(node, "loc"))

@@ -1019,3 +1019,42 @@ def last_writes(g, index):
         if last[index[k] % n] != k:
             picked[k] = 0.0
     return picked
+
+
+# ---- convolution ------------------------------------------------------------------------------
+
+@register_jitable
+def _convolution_window(m, n, mode):
+    """(start, size) of np.convolve's result for `mode` within the full convolution of
+    lengths m and n."""
+    short, long = min(m, n), max(m, n)
+    if mode == "full":
+        return 0, m + n - 1
+    if mode == "same":
+        return (short - 1) // 2, long
+    if mode == "valid":
+        return short - 1, long - short + 1
+    raise ValueError("mode must be one of 'valid', 'same', or 'full'")
+
+
+def convolve(a, v, mode="full"):
+    """np.convolve(a, v, mode), compiled for every mode (Numba's takes 'full' only)."""
+    return np.convolve(a, v, mode)
+
+
+@overload(convolve)
+def _convolve(a, v, mode="full"):
+    def impl(a, v, mode="full"):
+        start, size = _convolution_window(a.shape[0], v.shape[0], mode)
+        return np.convolve(a, v)[start:start + size].copy()
+    return impl
+
+
+@register_jitable
+def convolve_adjoint(g, x, other, mode="full"):
+    """The adjoint of x in np.convolve(x, other, mode) or np.convolve(other, x, mode)
+    (convolution commutes): g, put back in the full convolution, correlated with `other`."""
+    start, size = _convolution_window(x.shape[0], other.shape[0], mode)
+    full = np.zeros(x.shape[0] + other.shape[0] - 1, g.dtype)
+    full[start:start + size] = g
+    return np.correlate(full, other)

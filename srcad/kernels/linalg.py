@@ -80,6 +80,81 @@ def inv_adjoint(g, ans):
 
 
 @register_jitable
+def _power_base(a, n):
+    """(b, |n|) with a^n = b^|n|: b is a, or its inverse for a negative n."""
+    _check_square(a)
+    a = np.ascontiguousarray(a)
+    return (a if n >= 0 else np.ascontiguousarray(np.linalg.inv(a))), abs(n)
+
+
+@register_jitable
+def matrix_power(a, n):
+    """np.linalg.matrix_power of a square matrix, by NumPy's squarings (Numba's own returns
+    an optional array, which its other functions do not take)."""
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    b, m = _power_base(a, n)
+    if m == 0:
+        return _powers(b, 1)[0]
+    if m <= 3:
+        out = b.copy()
+        for _ in range(m - 1):
+            out = np.dot(out, b)
+        return out
+    z, out, first = b, b, True  # (out is set at the first bit of m that is 1)
+    while m > 0:
+        m, bit = divmod(m, 2)
+        if bit:
+            out = z if first else np.dot(out, z)
+            first = False
+        if m > 0:
+            z = np.dot(z, z)
+    return out
+
+
+@register_jitable
+def _powers(b, m):
+    """b^0, b^1, ..., b^(m-1), as one (m, d, d) array."""
+    d = b.shape[0]
+    out = np.zeros((max(m, 1), d, d), b.dtype)
+    for i in range(d):
+        out[0, i, i] = 1.0
+    for k in range(1, m):
+        out[k] = np.dot(out[k - 1], b)
+    return out
+
+
+@register_jitable
+def matrix_power_adjoint(g, a, n):
+    """ā for a^n: sum over k of (b^T)^k g (b^T)^(m-1-k) for b^m = a^n, then through the
+    inverse (-a^-T b̄ a^-T) when n is negative."""
+    b, m = _power_base(a, n)
+    p = _powers(b, m)
+    g = np.ascontiguousarray(g)
+    out = np.zeros(b.shape, g.dtype)
+    for k in range(m):
+        out += np.dot(np.dot(_transpose(p[k]), g), _transpose(p[m - 1 - k]))
+    if n < 0:
+        return -np.dot(np.dot(_transpose(b), out), _transpose(b))
+    return out
+
+
+@register_jitable
+def matrix_power_tangent(t, a, n):
+    """The tangent of a^n along t: sum over k of b^k t_b b^(m-1-k), t_b = -b t b for a
+    negative n (b = a^-1)."""
+    b, m = _power_base(a, n)
+    p = _powers(b, m)
+    t = np.ascontiguousarray(t)
+    if n < 0:
+        t = -np.dot(np.dot(b, t), b)
+    out = np.zeros(b.shape, t.dtype)
+    for k in range(m):
+        out += np.dot(np.dot(p[k], t), p[m - 1 - k])
+    return out
+
+
+@register_jitable
 def cofactors(a):
     """The cofactor matrix adj(a)^T = det(u) det(vh) u diag(prod_{j != i} s_j) vh, from the
     SVD a = u diag(s) vh: defined, and exact, for a singular `a` too."""
