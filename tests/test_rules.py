@@ -11,6 +11,7 @@ passing case fails the walk, so an untested rule cannot exist.
 
 import warnings
 
+import numpy as np
 import pytest
 
 import srcad
@@ -67,3 +68,25 @@ def test_tuple_argument_rules(jit, rng):
     for fn in TUPLE_FUNCTIONS:
         grads = srcad.grad(fn, wrt=(0, 1), mode="source", jit=jit)(x, a)
         check.compare(fn, (x, a), [0, 1], grads)
+
+
+def _nan_reductions(x):
+    return np.nansum(x * x) + np.sum(np.nanmean(np.sin(x), axis=1) ** 2) + \
+        np.sum(np.nansum(x, 0, keepdims=True) * np.arange(4.0)) + np.nanmean(x[1, 1])
+
+
+@pytest.mark.parametrize("mode,jit", [("source", True), ("source", False), ("tape", False)])
+def test_nan_reductions_skip_the_missing_entries(mode, jit, rng):
+    x = rng.normal(size=(3, 4))
+    x[0, 0] = x[1, 2] = np.nan
+    present = ~np.isnan(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, g = srcad.value_and_grad(_nan_reductions, mode=mode, jit=jit)(x)
+        t = np.where(present, rng.normal(size=x.shape), 0.0)
+        _, tangent = srcad.jvp(_nan_reductions, (x,), (t,), mode=mode, jit=jit)
+    expected = check.numeric_grad(lambda v: _nan_reductions(np.where(present, v, np.nan)),
+                                  (np.where(present, x, 0.0),), 0)
+    assert value == _nan_reductions(x)
+    np.testing.assert_allclose(g[present], expected[present], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(tangent, np.sum(expected * t), rtol=1e-6)
