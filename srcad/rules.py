@@ -220,12 +220,15 @@ def section(title):
 
 def missing(func, what):
     """The message for a call of `func` (in `what`) that no rule covers."""
+    if func in (runtime.left_singular_vectors, runtime.right_singular_vectors):
+        return "no derivative of np.linalg.svd's singular vectors u and vh, only of its " \
+            "singular values"
     name = getattr(func, "__qualname__", None) or repr(func)
     if str(getattr(func, "__module__", "")).startswith("srcad.kernels"):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
                 "srcad's derivatives of the function it comes from stop at a lower order "
                 "(np.prod and the vector norms at the second, np.cumprod and np.linalg.det at the "
-                "third, np.linalg.matrix_power at the first)")
+                "third, np.linalg.matrix_power and the singular values at the first)")
     return f"no derivative rule for '{name}' (in {what})"
 
 
@@ -425,7 +428,13 @@ adjoint(scipy.linalg.cholesky, params="a, lower=False, overwrite_a=False, check_
 # a function of several results is one primitive per result: normalize lowers
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
 SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
-                   np.linalg.eigh: (runtime.eigenvalues, runtime.eigenvectors)}
+                   np.linalg.eigh: (runtime.eigenvalues, runtime.eigenvectors),
+                   np.linalg.svd: (runtime.left_singular_vectors, runtime.singular_values,
+                                   runtime.right_singular_vectors)}
+# (np.linalg.svd(a, compute_uv=False) is rt.singular_values(a); the singular vectors have no
+# rule: their derivative is undefined where singular values repeat, and seldom asked for)
+adjoint(runtime.singular_values, params="a, full_matrices=True", max_ndim=2, a="kn.singular_values_adjoint(g, a)",
+        tangents={"a": "kn.singular_values_tangent(t, a)"})
 adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)",
         tangents={"a": "np.trace(np.linalg.solve(a, t))"})
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)
@@ -606,6 +615,8 @@ adjoint(_reductions.log_softmax_adjoint, params="gy, ls, axis=None", linear="gy"
 adjoint(_reductions.cumprod_adjoint, params="gy, x, axis=None", linear="gy",
         gy="kn.cumprod_tangent(g, x, gy, axis)", x="kn.cumprod_tangent_adjoint_x(gy, g, x, axis)",
         tangents={"x": "kn.cumprod_tangent_adjoint_x(gy, t, x, axis)"})
+adjoint(_linalg.singular_values_adjoint, params="gy, a", linear="gy",
+        gy="kn.singular_values_tangent(g, a)")
 # np.convolve's adjoint is linear in the cotangent and in the other operand
 adjoint(_arrays.convolve_adjoint, params="gy, x, other, mode='full'", linear="gy; other",
         gy="kn.convolve(g, other, mode)", other="kn.convolve_adjoint(gy, other, g, mode)",

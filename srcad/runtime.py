@@ -820,6 +820,25 @@ def eigenvectors(a):
     return np.linalg.eigh(a)[1]
 
 
+@register_jitable
+def singular_values(a, full_matrices=True):
+    """np.linalg.svd(a, full_matrices)[1] (the same for either), and
+    np.linalg.svd(a, compute_uv=False)."""
+    return np.linalg.svd(np.ascontiguousarray(a), False)[1]
+
+
+@register_jitable
+def left_singular_vectors(a, full_matrices=True):
+    """np.linalg.svd(a, full_matrices)[0]."""
+    return np.linalg.svd(np.ascontiguousarray(a), full_matrices)[0]
+
+
+@register_jitable
+def right_singular_vectors(a, full_matrices=True):
+    """np.linalg.svd(a, full_matrices)[2]."""
+    return np.linalg.svd(np.ascontiguousarray(a), full_matrices)[2]
+
+
 # ---- linspace -----------------------------------------------------------------------------
 
 @register_jitable

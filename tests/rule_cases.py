@@ -118,6 +118,12 @@ SPECIAL = {
                         ("np.linalg.slogdet(a)[1]", {"a": (2, 2)})],
     runtime.eigenvalues: [("np.linalg.eigh(a + a.T)[0]", {"a": M33}),
                           ("np.linalg.eigh(a)[0]", {"a": M33})],
+    runtime.singular_values: [("np.linalg.svd(a, compute_uv=False)", {"a": (3, 4)}),
+                              ("np.linalg.svd(a, full_matrices=False)[1]", {"a": (4, 2)})],
+    # (no derivative in a: a constant matrix with distinct singular values)
+    linalg.singular_values_adjoint: [
+        ("kn.singular_values_adjoint(gy, np.eye(4, 3) * 3.0 + np.arange(12.0).reshape(4, 3))",
+         {"gy": (3,)})],
     runtime.eigenvectors: [("np.linalg.eigh(a + a.T)[1] ** 2", {"a": M33})],
     runtime.sigmoid: [("1.0 / (1.0 + np.exp(-x))", {"x": V3}), ("1 / (np.exp(-x) + 1)", {"x": ()})],
     runtime.sigmoid_math: [("1.0 / (1.0 + math.exp(-x))", {"x": ()})],

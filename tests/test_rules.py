@@ -90,3 +90,23 @@ def test_nan_reductions_skip_the_missing_entries(mode, jit, rng):
     assert value == _nan_reductions(x)
     np.testing.assert_allclose(g[present], expected[present], rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(tangent, np.sum(expected * t), rtol=1e-6)
+
+
+def _singular_vectors(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum(s) + np.sum(u[0] * vh[0])
+
+
+def _singular_values_beside_unused_vectors(a):
+    u, s, vh = np.linalg.svd(a)
+    return np.sum(s * s) + u.shape[0] * s[0]
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_svd_refuses_a_derivative_through_its_singular_vectors(mode, rng):
+    a = rng.normal(size=(4, 3))
+    with pytest.raises((srcad.UnsupportedError, TypeError), match="singular vectors"):
+        srcad.grad(_singular_vectors, mode=mode)(a)
+    g = srcad.grad(_singular_values_beside_unused_vectors, mode=mode)(a)
+    np.testing.assert_allclose(g, check.numeric_grad(_singular_values_beside_unused_vectors,
+                                                     (a,), 0), rtol=1e-6, atol=1e-8)

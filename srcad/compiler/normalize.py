@@ -291,6 +291,29 @@ def is_atom(node):
     return isinstance(node, (gast.Name, gast.Constant))
 
 
+def _svd_options(args, keywords, node):
+    """(args, keywords, values only?) of a call np.linalg.svd(a, full_matrices=True,
+    compute_uv=True, hermitian=False): full_matrices given by position; the other two must be
+    constants (hermitian=True chooses other singular vectors)."""
+    params = ("a", "full_matrices", "compute_uv", "hermitian")
+    bound = dict(zip(params, args, strict=False))
+    bound.update((k.arg, k.value) for k in keywords)
+    if len(args) > len(params) or set(bound) - set(params) or "a" not in bound:
+        _unsupported("np.linalg.svd other than np.linalg.svd(a, full_matrices, compute_uv, "
+                     "hermitian)", node)
+    options = {}
+    for name, default in (("compute_uv", True), ("hermitian", False)):
+        value = bound.get(name, gast.Constant(value=default, kind=None))
+        if not isinstance(value, gast.Constant) or value.value not in (True, False, 0, 1):
+            _unsupported(f"np.linalg.svd with {name} other than a constant True or False", node)
+        options[name] = bool(value.value)
+    if options["hermitian"]:
+        _unsupported("np.linalg.svd with hermitian=True", node)
+    full = bound.get("full_matrices", gast.Constant(value=True, kind=None))
+    return [bound["a"]] if not options["compute_uv"] else [bound["a"], full], [], \
+        not options["compute_uv"]
+
+
 def _clip_bounds(args, keywords):
     """clip's (a_min, a_max), given by position or by keyword (one left out is None), or ()
     when other arguments are given."""
@@ -1070,6 +1093,13 @@ class _Lowering:
                     for k in node.keywords
                     # (einsum's optimize= chooses an order of contraction, not a result)
                     if not (target is np.einsum and k.arg == "optimize")]
+        if target is np.linalg.svd:
+            args, keywords, values_only = _svd_options(args, keywords, node)
+            if values_only:
+                call = gast.Call(func=gast.Attribute(value=_name("rt"), attr="singular_values",
+                                                     ctx=gast.Load()), args=args, keywords=[])
+                anno.setanno(call.func, "func", runtime.singular_values)
+                return call
         if target in rules.SEVERAL_RESULTS:
             return self.results_apart(target, args, keywords, node)
         if target is np.einsum:  # kn.einsum((a, b), "ij,jk->ik"): a function of a tuple

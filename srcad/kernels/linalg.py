@@ -155,6 +155,21 @@ def matrix_power_tangent(t, a, n):
 
 
 @register_jitable
+def singular_values_adjoint(g, a):
+    """ā = U diag(g) V^T over the min(m, n) singular triplets (singular values that are
+    distinct and nonzero have this derivative; NumPy's order, largest first, is kept)."""
+    u, _, vh = np.linalg.svd(np.ascontiguousarray(a), False)
+    return np.dot(u * g, vh)
+
+
+@register_jitable
+def singular_values_tangent(t, a):
+    """dσ_i = u_i^T t v_i."""
+    u, _, vh = np.linalg.svd(np.ascontiguousarray(a), False)
+    return np.sum(u * np.dot(np.ascontiguousarray(t), _transpose(vh)), axis=0)
+
+
+@register_jitable
 def cofactors(a):
     """The cofactor matrix adj(a)^T = det(u) det(vh) u diag(prod_{j != i} s_j) vh, from the
     SVD a = u diag(s) vh: defined, and exact, for a singular `a` too."""

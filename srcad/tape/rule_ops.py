@@ -336,6 +336,7 @@ def _install():
             HANDLED_FUNCTIONS[key] = handler(key)  # (they dispatch through __array_function__)
     for key, parts in rules.SEVERAL_RESULTS.items():
         HANDLED_FUNCTIONS[key] = _results_apart(parts)
+    HANDLED_FUNCTIONS[np.linalg.svd] = _svd()
     HANDLED_FUNCTIONS[np.einsum] = _einsum()
 
 
@@ -387,6 +388,30 @@ def _results_apart(parts):
                      handler(part)(*args, **kwargs) for part in parts)
 
     return call
+
+
+def _no_singular_vector_derivative(g, ans, a, full_matrices):
+    raise TypeError("srcad.tape: no derivative of numpy.linalg.svd's singular vectors (u, vh), "
+                    "only of its singular values")
+
+
+defvjp("svd_u", runtime.left_singular_vectors, "LinalgSvdBackward0",
+       _no_singular_vector_derivative, None)
+defvjp("svd_vh", runtime.right_singular_vectors, "LinalgSvdBackward0",
+       _no_singular_vector_derivative, None)
+
+
+def _svd():
+    """np.linalg.svd: its singular values alone with compute_uv=False; hermitian=True, which
+    chooses other singular vectors, refused. A gradient through u or vh is an error."""
+    def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+        if hermitian:
+            raise TypeError(mode.located("srcad.tape: numpy.linalg.svd with hermitian=True"))
+        s = handler(runtime.singular_values)(a)
+        if not compute_uv:
+            return s
+        return apply("svd_u", a, full_matrices), s, apply("svd_vh", a, full_matrices)
+    return svd
 
 
 _install()
