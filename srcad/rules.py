@@ -228,7 +228,8 @@ def missing(func, what):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
                 "srcad's derivatives of the function it comes from stop at a lower order "
                 "(np.prod and the vector norms at the second, np.cumprod and np.linalg.det at the "
-                "third, np.linalg.matrix_power and the singular values at the first)")
+                "third, np.linalg.matrix_power, np.linalg.pinv and the singular values at the "
+                "first)")
     return f"no derivative rule for '{name}' (in {what})"
 
 
@@ -402,6 +403,8 @@ adjoint(np.linalg.solve, params="a, b", max_ndim=2, a="kn.solve_adjoint_a(g, a, 
         tangents={"a": "-np.linalg.solve(a, np.dot(t, ans))"})
 adjoint(np.linalg.inv, params="a", max_ndim=2, a="kn.inv_adjoint(g, ans)",
         tangents={"a": "-np.dot(ans, np.dot(t, ans))"})
+adjoint(np.linalg.pinv, params="a", max_ndim=2, a="kn.pinv_adjoint(g, a, ans)",
+        tangents={"a": "kn.pinv_tangent(t, a, ans)"})
 adjoint(np.linalg.det, params="a", max_ndim=2, a="kn.det_adjoint(g, a, ans)",
         tangents={"a": "kn.det_tangent(t, a, ans)"})
 # dL = L Φ(L^-1 dA L^-T) for dA the symmetric matrix of t's lower triangle

@@ -111,6 +111,8 @@ SPECIAL = {
     np.linalg.solve: [("np.linalg.solve(a + 3.0 * np.eye(3), b)", {"a": M33, "b": V3}),
                       ("np.linalg.solve(a + 3.0 * np.eye(3), b)", {"a": M33, "b": (3, 2)})],
     np.linalg.inv: [("np.linalg.inv(a + 3.0 * np.eye(3))", {"a": M33})],
+    np.linalg.pinv: [("np.linalg.pinv(a)", {"a": (4, 3)}), ("np.linalg.pinv(a)", {"a": (2, 3)}),
+                     ("np.linalg.pinv(a + 3.0 * np.eye(3))", {"a": M33})],
     np.linalg.det: [("np.linalg.det(a)", {"a": M33})],
     np.linalg.cholesky: [("np.linalg.cholesky(a @ a.T + 3.0 * np.eye(3))", {"a": M33}),
                          ("np.linalg.cholesky(a + 3.0 * np.eye(3))", {"a": M33})],

@@ -54,11 +54,11 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
 
 # the curvature kernels of the second derivatives of np.prod and np.linalg.norm (and of the
 # tape's cumprod), of the third of np.cumprod and np.linalg.det, and of the second of
-# np.linalg.matrix_power and the singular values, have no derivative rule of their own: the
-# next derivative is refused by name, or taken by the tape where it can
+# np.linalg.matrix_power, pinv and the singular values, have no derivative rule of their own:
+# the next derivative is refused by name, or taken by the tape where it can
 NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x", "cumprod_adjoint": "x",
                         "cumprod_cross_tangent": "x", "det_tangent": "a", "matrix_power": "a",
-                        "singular_values": "a"}  # (the argument refused)
+                        "singular_values": "a", "pinv": "a"}  # (the argument refused)
 LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL if jit]
 
 

@@ -155,6 +155,31 @@ def matrix_power_tangent(t, a, n):
 
 
 @register_jitable
+def pinv_adjoint(g, a, ans):
+    """ā = -P^T g P^T + (I - a P) g^T P P^T + P^T P g^T (I - P a) for P = ans = pinv(a), the
+    adjoint of Golub and Pereyra's derivative (a of constant rank, as a full-rank one is)."""
+    a, p, g = np.ascontiguousarray(a), np.ascontiguousarray(ans), np.ascontiguousarray(g)
+    pt, gt = _transpose(p), _transpose(g)
+    m, n = a.shape
+    left = np.eye(m) - np.dot(a, p)
+    right = np.eye(n) - np.dot(p, a)
+    return -np.dot(np.dot(pt, g), pt) + np.dot(np.dot(left, gt), np.dot(p, pt)) + \
+        np.dot(np.dot(pt, p), np.dot(gt, right))
+
+
+@register_jitable
+def pinv_tangent(t, a, ans):
+    """dP = -P t P + P P^T t^T (I - a P) + (I - P a) t^T P^T P for P = ans = pinv(a)."""
+    a, p, t = np.ascontiguousarray(a), np.ascontiguousarray(ans), np.ascontiguousarray(t)
+    pt, tt = _transpose(p), _transpose(t)
+    m, n = a.shape
+    left = np.eye(m) - np.dot(a, p)
+    right = np.eye(n) - np.dot(p, a)
+    return -np.dot(np.dot(p, t), p) + np.dot(np.dot(p, pt), np.dot(tt, left)) + \
+        np.dot(np.dot(right, tt), np.dot(pt, p))
+
+
+@register_jitable
 def singular_values_adjoint(g, a):
     """ā = U diag(g) V^T over the min(m, n) singular triplets (singular values that are
     distinct and nonzero have this derivative; NumPy's order, largest first, is kept)."""
