@@ -155,28 +155,28 @@ def matrix_power_tangent(t, a, n):
 
 
 @register_jitable
+def _pinv_parts(u, a, ans):
+    """(P, P^T, u^T, I - a P, I - P a) for P = ans = pinv(a), contiguous."""
+    a, p = np.ascontiguousarray(a), np.ascontiguousarray(ans)
+    return p, _transpose(p), _transpose(u), np.eye(a.shape[0]) - np.dot(a, p), \
+        np.eye(a.shape[1]) - np.dot(p, a)
+
+
+@register_jitable
 def pinv_adjoint(g, a, ans):
     """ā = -P^T g P^T + (I - a P) g^T P P^T + P^T P g^T (I - P a) for P = ans = pinv(a), the
     adjoint of Golub and Pereyra's derivative (a of constant rank, as a full-rank one is)."""
-    a, p, g = np.ascontiguousarray(a), np.ascontiguousarray(ans), np.ascontiguousarray(g)
-    pt, gt = _transpose(p), _transpose(g)
-    m, n = a.shape
-    left = np.eye(m) - np.dot(a, p)
-    right = np.eye(n) - np.dot(p, a)
-    return -np.dot(np.dot(pt, g), pt) + np.dot(np.dot(left, gt), np.dot(p, pt)) + \
-        np.dot(np.dot(pt, p), np.dot(gt, right))
+    p, pt, gt, left, right = _pinv_parts(g, a, ans)
+    return -np.dot(np.dot(pt, np.ascontiguousarray(g)), pt) + \
+        np.dot(np.dot(left, gt), np.dot(p, pt)) + np.dot(np.dot(pt, p), np.dot(gt, right))
 
 
 @register_jitable
 def pinv_tangent(t, a, ans):
     """dP = -P t P + P P^T t^T (I - a P) + (I - P a) t^T P^T P for P = ans = pinv(a)."""
-    a, p, t = np.ascontiguousarray(a), np.ascontiguousarray(ans), np.ascontiguousarray(t)
-    pt, tt = _transpose(p), _transpose(t)
-    m, n = a.shape
-    left = np.eye(m) - np.dot(a, p)
-    right = np.eye(n) - np.dot(p, a)
-    return -np.dot(np.dot(p, t), p) + np.dot(np.dot(p, pt), np.dot(tt, left)) + \
-        np.dot(np.dot(right, tt), np.dot(pt, p))
+    p, pt, tt, left, right = _pinv_parts(t, a, ans)
+    return -np.dot(np.dot(p, np.ascontiguousarray(t)), p) + \
+        np.dot(np.dot(p, pt), np.dot(tt, left)) + np.dot(np.dot(right, tt), np.dot(pt, p))
 
 
 @register_jitable
