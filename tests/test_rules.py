@@ -9,6 +9,7 @@ SOURCE_REFUSES, raise UnsupportedError: never a wrong number. A rule without a
 passing case fails the walk, so an untested rule cannot exist.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -110,3 +111,38 @@ def test_svd_refuses_a_derivative_through_its_singular_vectors(mode, rng):
     g = srcad.grad(_singular_values_beside_unused_vectors, mode=mode)(a)
     np.testing.assert_allclose(g, check.numeric_grad(_singular_values_beside_unused_vectors,
                                                      (a,), 0), rtol=1e-6, atol=1e-8)
+
+
+def _hypot_plus_x(x):
+    return math.hypot(x, 0.0) + np.hypot(x, 0.0) + x
+
+
+@pytest.mark.parametrize("mode,jit", [("source", True), ("source", False), ("tape", False)])
+def test_hypot_at_the_origin_has_the_zero_subgradient(mode, jit):
+    """As abs and the norms have there (it was 0 / 0: NaN), and x / hypot elsewhere."""
+    assert srcad.grad(_hypot_plus_x, mode=mode, jit=jit)(0.0) == 1.0
+    assert srcad.jvp(_hypot_plus_x, (0.0,), (2.0,), mode=mode, jit=jit)[1] == 2.0
+    assert srcad.grad(_hypot_plus_x, mode=mode, jit=jit)(-3.0) == -1.0
+
+
+def _hypot_of_three_and_dist(x):
+    return math.hypot(x, 2.0 * x + 1.0, 0.5) + math.hypot(x) + math.hypot() + \
+        math.dist((x, 1.0), (0.0, x * x))
+
+
+@pytest.mark.parametrize("mode,jit", [("source", True), ("source", False), ("tape", False)])
+def test_hypot_of_any_number_of_coordinates_and_dist(mode, jit, rng):
+    for x in rng.uniform(-2.0, 2.0, 3):
+        value, tangent = srcad.jvp(_hypot_of_three_and_dist, (x,), (1.0,), mode=mode, jit=jit)
+        assert np.isclose(value, _hypot_of_three_and_dist(x), rtol=1e-15)
+        assert np.isclose(tangent, check.numeric_grad(_hypot_of_three_and_dist, (x,), 0),
+                          rtol=1e-7)
+    for scale in (1e-170, 1e200):  # (where a sum of squares under- or overflows)
+        v = np.array([3.0, 4.0, 1.0]) * scale
+        value, g = srcad.value_and_grad(_hypot_of_vector, mode=mode, jit=jit)(v)
+        assert np.isclose(value, _hypot_of_vector(v), rtol=1e-15, atol=0.0)
+        np.testing.assert_allclose(g, v / value, rtol=1e-14)
+
+
+def _hypot_of_vector(v):
+    return math.hypot(v[0], v[1], v[2])

@@ -1041,6 +1041,15 @@ class _Lowering:
                         is_async=0)])] + node.args[1:], keywords=node.keywords), node)
             return self.comprehension_sum(node)
         node = _without_none_defaults(target, node)
+        if target is math.hypot and len(node.args) != 2 and not node.keywords and \
+                not any(isinstance(a, gast.Starred) for a in node.args):
+            return self.hypot_of_many(node, node.args)
+        if target is math.dist and len(node.args) == 2 and not node.keywords and \
+                all(isinstance(a, (gast.Tuple, gast.List)) for a in node.args) and \
+                len(node.args[0].elts) == len(node.args[1].elts):
+            # math.dist(p, q) of coordinates written in the call: hypot of the differences
+            return self.hypot_of_many(node, [gast.BinOp(left=a, op=gast.Sub(), right=b) for a, b
+                                             in zip(node.args[0].elts, node.args[1].elts)])
         if target in (math.log, divmod, np.divmod) and len(node.args) == 2 and \
                 not node.keywords and \
                 not any(isinstance(a, gast.Starred) for a in node.args):
@@ -1266,6 +1275,19 @@ class _Lowering:
             anno.setanno(call.func, "func", math.log)
             logs.append(self.atom(call))
         return gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
+
+    def hypot_of_many(self, node, coordinates):
+        """math.hypot(a, b, c) as np.hypot(np.hypot(a, b), c), and math.hypot(x) as
+        np.hypot(x, 0.0): the rule is of two coordinates (math.hypot() is 0.0)."""
+        parts = [self.atom(a) for a in coordinates]
+        if len(parts) < 2:
+            parts.append(gast.Constant(value=0.0, kind=None))
+        if len(parts) < 2:
+            return parts[0]
+        total = parts[0]
+        for part in parts[1:]:
+            total = self.atom(self.numpy_call(np.hypot, [total, part]))
+        return total
 
     def ufunc_outer(self, ufunc, node):
         """np.multiply.outer(a, b) is np.multiply(kn.outer_operand(a, np.shape(b)), b): a

@@ -355,12 +355,17 @@ def _mod_dy(g, ans, x, y):
     return -g * np.floor(x / y)
 
 
+def _over_hypot(x, ans):
+    """x / hypot(x, y), and 0 where x is 0 (at the origin too, as srcad.rules has it)."""
+    return np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, ans))
+
+
 def _hypot_dx(g, ans, x, y):
-    return g * x / ans
+    return g * _over_hypot(x, ans)
 
 
 def _hypot_dy(g, ans, x, y):
-    return g * y / ans
+    return g * _over_hypot(y, ans)
 
 
 _TWO_BY_ROOT_PI = 2 / math.sqrt(math.pi)

@@ -269,7 +269,10 @@ _MATH_ON_TENSORS = {
     "fabs": np.abs,
     "pow": np.power,
     "log": lambda x, base=None: np.log(x) if base is None else np.log(x) / np.log(base),
-    "hypot": lambda *xs: np.hypot(*xs) if len(xs) == 2 else np.sqrt(sum(x * x for x in xs)),
+    # (np.hypot pairwise, as the source transform: a sum of squares under- and overflows)
+    "hypot": lambda *xs: functools.reduce(np.hypot, xs[1:], xs[0]) if len(xs) > 1 else
+    np.hypot(xs[0], 0.0) if xs else 0.0,
+    "dist": lambda p, q: _MATH_ON_TENSORS["hypot"](*(a - b for a, b in zip(p, q, strict=True))),
     "erf": erf,
     "degrees": lambda x: x * (180 / math.pi),
     "radians": lambda x: x * (math.pi / 180),
@@ -280,7 +283,8 @@ _MATH_ZERO_GRADIENT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "
 def _math_function(name, real):
     @functools.wraps(real)
     def shim(*args):
-        tensors = [a for a in args if isinstance(a, Tensor)]
+        tensors = [e for a in args for e in (a if isinstance(a, (tuple, list)) else (a,))
+                   if isinstance(e, Tensor)]  # (math.dist takes two sequences)
         if not tensors or not mode.in_user_code():
             return real(*args)
         on_tensors = _MATH_ON_TENSORS.get(name) or _rule_ops().handler(real)
