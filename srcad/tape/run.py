@@ -191,7 +191,8 @@ def _trace(fn, args, wrt):
         # the function gets copies of the leaves: NumPy code may write into its arguments
         values = [pytrees.tree_map(_clone_keeping_strides, leaves[i]) if i in leaves else
                   pytrees.tree_map(_argument, v) for i, v in enumerate(args)]
-        versions = [v._version if isinstance(v, Tensor) else None for v in values]
+        versions = [[leaf._version if isinstance(leaf, Tensor) else None
+                     for leaf in pytrees.flatten(v)[0]] for v in values]
         out = call_with_values(fn, values)
     _refuse_writes(fn, args, values, versions)
     return out, leaves
@@ -199,24 +200,53 @@ def _trace(fn, args, wrt):
 
 def _refuse_writes(fn, args, values, versions):
     """The function ran on copies of its arguments; if it wrote into one that shares memory
-    with another, the copies computed something else than the function does; into a read-only
-    one, NumPy would have raised."""
-    for i, (arg, value, version) in enumerate(zip(args, values, versions, strict=True)):
-        if version is None or value._version == version:
+    with another (an argument, a leaf of a structured one, or an array it reads from a global
+    or a closure), the copies computed something else than the function does; into a
+    read-only one, NumPy would have raised."""
+    names = list(inspect.signature(fn).parameters)
+    leaves = [(f"{names[i] if i < len(names) else i}{path}", arg, value, version)
+              for i, (given, made, made_versions) in enumerate(zip(args, values, versions,
+                                                                  strict=True))
+              for path, arg, value, version in zip(
+                  pytrees.flatten(given)[1].paths(), pytrees.flatten(given)[0],
+                  pytrees.flatten(made)[0], made_versions, strict=True)]
+    others = [(name, arg) for name, arg, _, _ in leaves] + \
+        [(f"the global '{name}'", value) for name, value in _arrays_read(fn)]
+    for k, (name, arg, value, version) in enumerate(leaves):
+        if version is None or value._version == version or not isinstance(arg, np.ndarray):
             continue
-        if isinstance(arg, np.ndarray) and not arg.flags.writeable:
-            names = list(inspect.signature(fn).parameters)
-            raise ValueError(f"{_qualname(fn)} writes into its argument '{names[i]}', which is "
+        if not arg.flags.writeable:
+            raise ValueError(f"{_qualname(fn)} writes into its argument '{name}', which is "
                              "read-only (NumPy: assignment destination is read-only)")
-        for j, other in enumerate(args):
-            if j != i and isinstance(arg, np.ndarray) and isinstance(other, np.ndarray) and \
-                    share_elements(arg, other):
-                names = list(inspect.signature(fn).parameters)
+        for j, (other_name, other) in enumerate(others):
+            if j != k and isinstance(other, np.ndarray) and share_elements(arg, other):
+                what = other_name if other_name.startswith("the global") else \
+                    f"its argument '{other_name}'"
                 raise AliasingError(
-                    f"{_qualname(fn)} writes into its argument '{names[i]}', which shares "
-                    f"memory with its argument '{names[j]}': the tape runs the function on "
-                    "copies of its arguments, which would not see that; pass separate arrays "
-                    "(np.copy)")
+                    f"{_qualname(fn)} writes into its argument '{name}', which shares "
+                    f"memory with {what}: the tape runs the function on copies of its "
+                    "arguments, which would not see that; pass separate arrays (np.copy)")
+
+
+def _arrays_read(fn):
+    """(name, array) of the NumPy arrays `fn` reads from its module's globals and its
+    closure (its own code and the functions written inside it)."""
+    fn = inspect.unwrap(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    names, todo = set(), [code]
+    while todo:
+        c = todo.pop()
+        names.update(c.co_names)
+        todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
+    found = [(n, fn.__globals__[n]) for n in sorted(names) if n in getattr(fn, "__globals__", {})]
+    for n, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+        try:
+            found.append((n, cell.cell_contents))
+        except ValueError:  # (an empty cell)
+            continue
+    return [(n, v) for n, v in found if isinstance(v, np.ndarray)]
 
 
 def _tree_map_labelled(fn, value, label):

@@ -16,6 +16,11 @@ CASES = [case for case in rule_cases() if case[1] is not None and
          rules.REGISTRY[case[0]].section != rules.HELPERS]
 
 
+# first derivatives only (their adjoint kernels have no derivative in the matrix): the tape
+# refuses the second by name, as the source transform does
+FIRST_ORDER = {"matrix_power", "pinv", "singular_values"}
+
+
 def _fd_hvp(fn, args, index, v, eps=1e-6):
     def grad_at(shift):
         moved = list(args)
@@ -35,6 +40,10 @@ def test_hvp_on_the_tape_matches_differences_of_its_gradient(key, expr, shapes, 
             continue
         v = rng.uniform(-1, 1, np.shape(args[index]))
         v = float(v) if np.ndim(args[index]) == 0 else v
+        if short_name(key) in FIRST_ORDER:
+            with pytest.raises(TypeError, match="no second derivative through"):
+                run.hvp(fn, tuple(args), index, v)
+            continue
         product = run.hvp(fn, tuple(args), index, v)
         np.testing.assert_allclose(product, _fd_hvp(fn, args, index, v), rtol=1e-5, atol=1e-6,
                                    err_msg=f"{expr} along {name}")
