@@ -676,3 +676,18 @@ def test_adding_an_extremum_adjoint_in_place_is_adding_it(x):
         with np.errstate(invalid="ignore", divide="ignore"):
             add(out, 1.5, x, ans)
         np.testing.assert_array_equal(out, expected)
+
+
+def test_a_vector_norm_adjoint_where_the_norm_under_or_overflowed(rng):
+    """Given NumPy's norm (0.0 or inf of entries that are neither), the adjoint is that of the
+    exact norm, compiled and as Python."""
+    direction = rng.normal(size=(2, 4))
+    compiled = numba.njit(lambda g, x, a, p, axis: linalg.norm_adjoint(g, x, a, p, axis))
+    for scale, lost in ((1e-200, 0.0), (1e200, np.inf)):
+        x = direction * scale
+        for p in (2, 3):
+            exact = np.linalg.norm(direction, p, axis=1)
+            expected = np.sign(direction) * (np.abs(direction) / exact[:, None]) ** (p - 1)
+            g, ans = np.ones(2), np.full(2, lost)
+            for adjoint in (linalg.norm_adjoint, compiled):
+                np.testing.assert_allclose(adjoint(g, x, ans, p, 1), expected, rtol=1e-13)

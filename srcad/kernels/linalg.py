@@ -576,8 +576,15 @@ def vector_norm_rows_adjoint(g, x2, ans, p):
     if np.isinf(p):
         hits = np.abs(x2) == ans
         return np.sign(x2) * hits * g / np.sum(hits, axis=1, keepdims=True)
-    scale = np.where(ans != 0, g, 0.0) / np.where(ans != 0, ans, 1.0) ** (p - 1)  # (nan: nan)
-    return (x2 if p == 2 else np.sign(x2) * np.abs(x2) ** (p - 1)) * scale
+    size, norm = np.abs(x2), ans
+    if p > 0:  # a norm of tiny or huge entries under- or overflows (NumPy's is 0 or inf where
+        # the derivative is not): there, of the entries scaled by the largest
+        top = np.max(size, axis=1, keepdims=True)
+        lost = ((ans == 0) | np.isinf(ans)) & (top != 0) & np.isfinite(top)
+        size = np.where(lost, size / np.where(lost, top, 1.0), size)
+        norm = np.where(lost, np.sum(size ** p, axis=1, keepdims=True) ** (1.0 / p), ans)
+    scale = np.where(norm != 0, g, 0.0) / np.where(norm != 0, norm, 1.0) ** (p - 1)  # (nan: nan)
+    return np.sign(x2) * (size if p == 2 else size ** (p - 1)) * scale
 
 
 @numba_form(vector_norm_rows_adjoint)
@@ -587,16 +594,30 @@ def _vector_norm_rows_adjoint(g, x2, ans, p):
         ties = 0
         for j in range(x2.shape[1]):
             ties += abs(x2[i, j]) == ans[i]
+        top, norm = _lost_norm(x2[i], ans[i], p)
         for j in range(x2.shape[1]):
             v = x2[i, j]
             if p == 1:
                 out[i, j] = g[i] * np.sign(v)
             elif np.isinf(p):
                 out[i, j] = g[i] * np.sign(v) / ties if abs(v) == ans[i] else 0.0
-            elif p != 0 and ans[i] != 0:
-                out[i, j] = g[i] * (v / ans[i] if p == 2 else
-                                    np.sign(v) * (abs(v) / ans[i]) ** (p - 1))
+            elif p != 0 and norm != 0:
+                size = abs(v) / top
+                out[i, j] = g[i] * np.sign(v) * (size / norm if p == 2 else
+                                                 (size / norm) ** (p - 1))
     return out
+
+
+@register_jitable
+def _lost_norm(row, ans, p):
+    """(1, ans), or where the p-norm `ans` of `row` under- or overflowed (0 or inf of entries
+    that are neither), the largest |entry| and the norm of the row divided by it."""
+    if p <= 0 or np.isinf(p) or (ans != 0 and not np.isinf(ans)) or row.size == 0:
+        return 1.0, ans
+    top = np.max(np.abs(row))
+    if top == 0 or not np.isfinite(top):
+        return 1.0, ans
+    return top, np.sum((np.abs(row) / top) ** p) ** (1.0 / p)
 
 
 @register_jitable

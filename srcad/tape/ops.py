@@ -245,7 +245,7 @@ def _norm(x, axis, keepdims):
 
 
 def _norm_dx(g, ans, x, axis, keepdims):
-    return _unreduce(g / np.where(ans == 0, 1.0, ans), x.shape, axis, keepdims) * x  # 0 at 0
+    return _pnorm_dx(g, ans, x, 2.0, axis, keepdims)
 
 
 def _pnorm(x, p, axis, keepdims):
@@ -254,10 +254,16 @@ def _pnorm(x, p, axis, keepdims):
 
 def _pnorm_dx(g, ans, x, p, axis, keepdims):
     """g sign(x) (|x| / norm)^(p-1); 0 at x = 0, where for p < 1 the formula is inf times 0
-    (torch's choice, a subgradient), and so for a slice of zeros."""
-    size = np.abs(x)
-    scale = _unreduce(g / np.where(ans == 0, 1.0, ans) ** (p - 1), x.shape, axis, keepdims)
-    return _where_true(size > 0, scale * np.sign(x) * np.where(size > 0, size, 1.0) ** (p - 1))
+    (torch's choice, a subgradient), and so for a slice of zeros. For p > 0, of the entries
+    scaled by the largest: a norm of tiny or huge entries under- or overflows (NumPy's is 0 or
+    inf where the derivative is not)."""
+    size, norm = np.abs(x), ans
+    if p > 0:
+        top = np.max(size, axis=axis, keepdims=True)
+        size = size / np.where(top == 0, 1.0, top)
+        norm = _pnorm(size, p, axis, keepdims)
+    scale = _unreduce(g / np.where(norm == 0, 1.0, norm) ** (p - 1), x.shape, axis, keepdims)
+    return _where_true(size != 0, scale * np.sign(x) * np.where(size != 0, size, 1.0) ** (p - 1))
 
 
 def _erf(x):

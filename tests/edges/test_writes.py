@@ -169,6 +169,22 @@ def test_the_norm_of_an_array_with_a_nan_has_a_nan_gradient(mode, jit):
         assert np.isnan(g).all()
 
 
+def _norms(x):
+    return np.linalg.norm(x) + np.linalg.norm(x, 3) + np.sum(np.linalg.norm(x[None], axis=1))
+
+
+@pytest.mark.parametrize("mode,jit", [("source", True), ("source", False), ("tape", True)])
+def test_the_norm_of_tiny_or_huge_entries_has_its_gradient(mode, jit):
+    """NumPy's value under- or overflows (0.0, inf), the derivative does not: the gradient
+    was 0 (or x itself on the tape) where it is x / |x| (found by an attack)."""
+    direction = np.array([3.0, -4.0, 1.0])
+    expected = direction / np.linalg.norm(direction) * 2.0 + \
+        np.sign(direction) * direction ** 2 / np.linalg.norm(direction, 3) ** 2
+    for scale in (1e-200, 1e200):
+        g = srcad.grad(_norms, mode=mode, jit=jit)(direction * scale)
+        np.testing.assert_allclose(g, expected, rtol=1e-14)
+
+
 def test_messages_show_the_users_expressions_not_temporaries(make_module):
     module = make_module("messages_origins", """
         import numpy as np
