@@ -76,6 +76,16 @@ class Rule:
     tangents: dict = field(default_factory=dict)  # parameter -> its tangent, in `t`
     slicewise: bool = False  # each result element depends on its own slice along `axis`
     linear_pieces: bool = False  # (pieces) linear in each element of the tuple separately
+    data: tuple = ()  # array parameters without a derivative (np.interp's xp)
+
+    def reads_as_array(self, position):
+        """Does NumPy read the argument at `position` as an array (a list or tuple written
+        there being the array it makes of it)?"""
+        if self.piece is not None or self.nondiff or position >= len(self.params):
+            return False
+        param = self.params[position]
+        return self.broadcasting or param in self.partials or param in self.data or \
+            position == 0 and (self.slicewise or param in ("x", "a"))
 
     def bind(self, args, keywords):
         """Map a call's positional and keyword argument nodes to parameter names."""
@@ -139,7 +149,7 @@ def _parse_linear(key, linear, names):
 
 def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
               forward_options=False, on_scalar=None, max_ndim=None, linear=None,
-              tangents=None, slicewise=False, piecewise=None):
+              tangents=None, slicewise=False, piecewise=None, data=None):
     names, defaults, positional = _parse_params(params, partials)
     for param, text in partials.items():
         if param not in names:
@@ -156,7 +166,7 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
                 on_scalar=on_scalar, section=_SECTION[0], max_ndim=max_ndim,
                 linear=_parse_linear(keys[0], linear, names), tangents=dict(tangents or {}),
                 slicewise=slicewise, piecewise=_parse_linear(keys[0], piecewise, names)[0]
-                if piecewise else ())
+                if piecewise else (), data=_parse_linear(keys[0], data, names)[0] if data else ())
     for key in keys:
         if key in REGISTRY:  # (a library function replaced by another: np.sin = np.tanh)
             _named_twice(key)
@@ -177,10 +187,10 @@ def elementwise(*keys, params=None, forward=None, forward_options=False, **parti
 
 def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=None,
             linear=None, tangents=None, slicewise=False, on_scalar=None, piecewise=None,
-            **partials):
+            data=None, **partials):
     _register(keys, params, partials, False, forward=forward, forward_options=forward_options,
               max_ndim=max_ndim, linear=linear, tangents=tangents, slicewise=slicewise,
-              on_scalar=on_scalar, piecewise=piecewise)
+              on_scalar=on_scalar, piecewise=piecewise, data=data)
 
 
 def reduction(*keys, params, forward, linear=None, tangents=None, **partials):
@@ -505,7 +515,7 @@ adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indice
         forward="kn.take_along(x, indices, axis)", linear="x")
 adjoint(np.interp, params="x, xp, fp, left=None, right=None",
         x="kn.interp_adjoint_x(g, x, xp, fp, left, right)",
-        fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)", linear="fp",
+        fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)", linear="fp", data="xp",
         tangents={"x": "t * kn.interp_adjoint_x(ans * 0.0 + 1.0, x, xp, fp, left, right)"},
         piecewise="x")
 adjoint(np.trapezoid, params="y, x=None, dx=1.0, axis=-1",

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.linalg
 
 import srcad
 from srcad import check, rules
@@ -146,3 +147,23 @@ def test_hypot_of_any_number_of_coordinates_and_dist(mode, jit, rng):
 
 def _hypot_of_vector(v):
     return math.hypot(v[0], v[1], v[2])
+
+
+def _written_sequences(x):
+    return np.sum(np.convolve(x, [1.0, 2.0, 1.0]) ** 2) + \
+        np.sum(np.interp(x, (-1.0, 0.0, 1.0), [1.0, 3.0, 2.0]) ** 2) + \
+        np.sum(scipy.linalg.cho_solve((np.linalg.cholesky(np.diag(x ** 2 + 1.0)), True),
+                                      [1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("mode,jit", [("source", True), ("source", False), ("tape", False)])
+def test_a_list_or_tuple_written_for_an_array_parameter_is_that_array(mode, jit, rng):
+    """np.convolve's v, np.interp's xp and fp, cho_solve's b (an internal AttributeError in
+    every mode for a tuple xp; found by an attack)."""
+    x = rng.uniform(-0.9, 0.9, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, g = srcad.value_and_grad(_written_sequences, mode=mode, jit=jit)(x)
+    assert np.isclose(value, _written_sequences(x), rtol=1e-14)
+    np.testing.assert_allclose(g, check.numeric_grad(_written_sequences, (x,), 0), rtol=1e-6,
+                               atol=1e-8)

@@ -1150,12 +1150,10 @@ class _Lowering:
         """np.sum([a, b]), np.exp((a, b)): a list or tuple written where NumPy reads an array
         is the array NumPy makes of it (a tuple argument carries no derivative)."""
         rule = rules.lookup(target)
-        if rule is None or rule.piece is not None or rule.nondiff or not (
-                rule.broadcasting or rule.slicewise or rule.params[0] in ("x", "a")):
+        if rule is None:
             return given
-        arrays = len(given) if rule.broadcasting else 1
         return [self.numpy_call(np.array, [self.rows_as_arrays(_lists_as_tuples(a))])
-                if i < arrays and isinstance(a, (gast.List, gast.Tuple)) else a
+                if rule.reads_as_array(i) and isinstance(a, (gast.List, gast.Tuple)) else a
                 for i, a in enumerate(given)]
 
     def results_apart(self, target, args, keywords, node):

@@ -308,17 +308,18 @@ def _handler(key, rule):
         except TypeError as exc:
             raise TypeError(mode.located(f"srcad.tape: {name}: {exc}")) from None
         inputs = [bound[p] for p in differentiable]
-        static = {p: _array_like(plain(bound[p], name)) for p in rule.params
+        static = {p: _array_like(plain(bound[p], name), p in rule.data) for p in rule.params
                   if p not in rule.partials}
         return apply(op_name, *inputs, **static)
 
     return handler
 
 
-def _array_like(value):
-    """A list as the array NumPy reads it as (the partials' kernels take arrays: np.interp's
-    xp)."""
-    return np.asarray(value) if isinstance(value, list) else value
+def _array_like(value, data):
+    """A list, or a tuple given for an array parameter, as the array NumPy reads it as (the
+    partials' kernels take arrays: np.interp's xp)."""
+    return np.asarray(value) if isinstance(value, list) or data and isinstance(value, tuple) \
+        else value
 
 
 def _install():
