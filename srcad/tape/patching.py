@@ -462,7 +462,7 @@ class _ScalarType(type):
     def __instancecheck__(cls, obj):
         on_tape = isinstance(obj, Tensor) and obj.ndim == 0 and mode.in_user_code()
         # (a Python float is no np.float64; NumPy's float64 is a float)
-        return isinstance(obj, cls.real) or (on_tape and obj.dtype == np.float64 and
+        return isinstance(obj, cls.real) or (on_tape and obj.dtype == cls.dtype and
                                              (cls.real is float or not obj._python))
 
     def __subclasscheck__(cls, subclass):
@@ -496,12 +496,20 @@ class _Float64(metaclass=_ScalarType):
 
     def __new__(cls, x=0.0):
         if isinstance(x, Tensor) and mode.in_user_code():
-            return x.to(np.float64)
-        return np.float64(x)
+            return x.to(cls.dtype)
+        return cls.real(x)
+
+
+class _Float32(_Float64):
+    """np.float32 in user code, as np.float64."""
+
+    real = np.float32
+    dtype = np.dtype(np.float32)
 
 
 _Float.__name__ = _Float.__qualname__ = "float"
 _Float64.__name__ = _Float64.__qualname__ = "float64"
+_Float32.__name__ = _Float32.__qualname__ = "float32"
 
 
 # ---- the shims, by the id of what they replace ----
@@ -525,6 +533,7 @@ _NUMPY_SHIMS.update(
     full=_full,
     full_like=_full_like,
     float64=_Float64,
+    float32=_Float32,
     **{
         name: _to_array(getattr(np, name))
         for name in ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")

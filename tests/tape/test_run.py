@@ -101,6 +101,12 @@ def converted_with_float64(x):
     return head * np.sum(rest ** 2) + np.float64(2) * head
 
 
+def converted_with_float32(x):
+    head = np.float32(x[0])  # (a DroppedGradientError before; found by an attack)
+    assert isinstance(head, np.float32) and not isinstance(head, np.float64)
+    return float(head * np.float32(2.0)) * x[1] + np.sum(np.float32(x) ** 2)
+
+
 def trajectory(x0, steps):
     states = np.zeros((steps + 1, 2))
     states[0] = x0
@@ -165,6 +171,14 @@ def test_float_keeps_the_gradient_and_stays_a_float_type():
 @pytest.mark.parametrize("seed", SEEDS)
 def test_np_float64_keeps_the_gradient_and_stays_a_numpy_type(seed):
     check(converted_with_float64, (np.random.default_rng(seed).normal(size=3),), (0,))
+
+
+def test_np_float32_keeps_the_gradient_and_computes_in_float32():
+    x = np.array([1.5, -2.0, 0.25])  # (exact in float32: the analytic gradient is exact)
+    value, (g,) = value_and_grad(converted_with_float32, (x,), (0,))
+    assert value == converted_with_float32(x)
+    np.testing.assert_array_equal(g, [2.0 * x[1] + 2.0 * x[0], 2.0 * x[0] + 2.0 * x[1],
+                                      2.0 * x[2]])
 
 
 def test_closures_and_lambdas():
