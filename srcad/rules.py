@@ -512,6 +512,7 @@ adjoint(np.pad, params="array, pad_width, mode='constant', *, constant_values=0"
 adjoint(np.repeat, params="x, repeats, axis=None", x="kn.repeat_adjoint(g, x, repeats, axis)",
         forward="kn.repeat_along(x, repeats, axis)", linear="x")
 adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indices, axis)",
+        data="indices",
         forward="kn.take_along(x, indices, axis)", linear="x")
 adjoint(np.interp, params="x, xp, fp, left=None, right=None",
         x="kn.interp_adjoint_x(g, x, xp, fp, left, right)",

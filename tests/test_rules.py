@@ -167,3 +167,21 @@ def test_a_list_or_tuple_written_for_an_array_parameter_is_that_array(mode, jit,
     assert np.isclose(value, _written_sequences(x), rtol=1e-14)
     np.testing.assert_allclose(g, check.numeric_grad(_written_sequences, (x,), 0), rtol=1e-6,
                                atol=1e-8)
+
+
+def _picks(x):
+    return np.sum(np.take(x, [0, 2, 2], axis=1) ** 2) + np.sum(x.take((1, -1)) ** 3) + \
+        x.item(1) * x[0, 0] + x.item(2, 3) ** 2 + x.item((1, 1)) * x.item(-1) + x[0].item(0)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_take_with_written_indices_and_item_of_an_index(jit, rng):
+    """np.take(x, [0, 2, 2], axis=1), x.take(...), x.item(k), x.item(i, j): refused before
+    (found by an attack)."""
+    x = rng.normal(size=(3, 4))
+    value, g = srcad.value_and_grad(_picks, mode="source", jit=jit)(x)
+    assert np.isclose(value, _picks(x), rtol=1e-14)
+    np.testing.assert_allclose(g, check.numeric_grad(_picks, (x,), 0), rtol=1e-6, atol=1e-8)
+    t = rng.normal(size=x.shape)
+    _, tangent = srcad.jvp(_picks, (x,), (t,), mode="source", jit=jit)
+    np.testing.assert_allclose(tangent, np.sum(g * t), rtol=1e-10)

@@ -68,7 +68,7 @@ METHODS = {
     "flatten": np.ravel, "transpose": np.transpose, "std": np.std, "var": np.var,
     "cumsum": np.cumsum, "cumprod": np.cumprod, "argmax": np.argmax, "argmin": np.argmin,
     "any": np.any, "all": np.all, "squeeze": np.squeeze, "trace": np.trace, "clip": np.clip,
-    "round": np.round, "swapaxes": np.swapaxes, "diagonal": np.diagonal,
+    "round": np.round, "swapaxes": np.swapaxes, "diagonal": np.diagonal, "take": np.take,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # reductions whose dtype= is a conversion of their argument first
@@ -1385,8 +1385,15 @@ class _Lowering:
         func = node.func
         if func.attr == "astype":  # x.astype(d): np.copy(np.asarray(x, dtype=d))
             return self.array_of([func.value] + node.args, node)
-        if func.attr == "item" and not node.args and not node.keywords:
-            call = templates.fill("rt.item(x)", x=self.atom(func.value))
+        if func.attr == "item" and not node.keywords:
+            # x.item(k) is the k-th element of x flattened, x.item(i, j) (or ((i, j))) x[i, j]
+            value, index = func.value, node.args[0] if len(node.args) == 1 else \
+                gast.Tuple(elts=node.args, ctx=gast.Load()) if node.args else None
+            if index is not None and not isinstance(index, gast.Tuple):
+                value = self.numpy_call(np.ravel, [self.atom(value)])
+            if index is not None:
+                value = gast.Subscript(value=self.atom(value), slice=index, ctx=gast.Load())
+            call = templates.fill("rt.item(x)", x=self.atom(anno.copy_loc(value, node)))
             anno.setanno(call.func, "func", runtime.item)
             return call
         method = METHODS.get(func.attr)
@@ -1412,7 +1419,8 @@ class _Lowering:
             copy = self.numpy_call(np.copy, [receiver])
             receiver = _name(self.namer.temp())
             self.emit(_assign(receiver.id, copy, self.stmt))
-        args = [receiver] + [self.call_arg(a) for a in node.args]
+        args = [receiver] + [self.call_arg(a) for a in self.literal_arrays(
+            method, [receiver] + node.args)[1:]]
         if method in (np.reshape, np.transpose) and len(args) > 2:
             # x.reshape(n, m) -> np.reshape(x, (n, m)); x.transpose(1, 0, 2) likewise
             args = [receiver, gast.Tuple(elts=args[1:], ctx=gast.Load())]
