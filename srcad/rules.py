@@ -334,18 +334,18 @@ reduction(np.sum, params="x, axis=None, *, keepdims=False", x="kn.sum_adjoint(g,
           forward="kn.sum_along(x, axis, keepdims)", linear="x")
 reduction(np.mean, params="x, axis=None, *, keepdims=False", x="kn.mean_adjoint(g, x, axis)",
           forward="kn.mean_along(x, axis, keepdims)", linear="x")
-# the NaN-ignoring reductions: a NaN entry is a missing one, with a zero derivative
+# the NaN-ignoring reductions: a NaN entry is a missing one, with a zero derivative (compiled
+# as srcad's sums, in blocks for float32 elements as NumPy's; Numba's add them in turn)
 _PRESENT = "np.where(np.isnan(x), 0.0, {})"
 _COUNT = f"kn.sum_along({_PRESENT.format('1.0')}, axis, keepdims)"
 adjoint(np.nansum, params="x, axis=None, *, keepdims=False",
         x=_PRESENT.format("kn.sum_adjoint(g, x, axis)"),
-        forward=f"kn.sum_along({_PRESENT.format('x')}, axis, keepdims)", forward_options=True,
+        forward=f"kn.sum_along({_PRESENT.format('x')}, axis, keepdims)",
         tangents={"x": f"kn.sum_along({_PRESENT.format('t')}, axis, keepdims)"},
         on_scalar="g * (1.0 - np.isnan(x))", slicewise=True)
 adjoint(np.nanmean, params="x, axis=None, *, keepdims=False",
         x=_PRESENT.format(f"kn.sum_adjoint(g / {_COUNT}, x, axis)"),
         forward=f"np.true_divide(kn.sum_along({_PRESENT.format('x')}, axis, keepdims), {_COUNT})",
-        forward_options=True,
         tangents={"x": f"kn.sum_along({_PRESENT.format('t')}, axis, keepdims) / {_COUNT}"},
         on_scalar="g * (1.0 - np.isnan(x))", slicewise=True)
 reduction(np.prod, params="x, axis=None, *, keepdims=False", x="kn.prod_adjoint(g, x, axis)",

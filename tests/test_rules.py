@@ -185,3 +185,36 @@ def test_take_with_written_indices_and_item_of_an_index(jit, rng):
     t = rng.normal(size=x.shape)
     _, tangent = srcad.jvp(_picks, (x,), (t,), mode="source", jit=jit)
     np.testing.assert_allclose(tangent, np.sum(g * t), rtol=1e-10)
+
+
+def _matrices_written_as_lists(x):
+    return np.linalg.slogdet([[x[0], 1.0], [0.3, x[1]]])[1] + \
+        np.sum(np.linalg.eigh([[x[0], 0.3], [0.3, x[1]]])[0] ** 2) + \
+        np.einsum('ij,j->', [[x[0], 1.0], [0.3, x[1]]], [1.0, 2.0]) + \
+        np.sum(np.linalg.svd([[x[0], 1.0], [0.3, x[1]]], compute_uv=False))
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_matrix_written_as_a_list_of_differentiated_values(jit, rng):
+    """slogdet, eigh, einsum and svd of [[x[0], ...], ...]: the gradient was silently 0 (the
+    nested list's entries were not followed; found by an attack)."""
+    x = rng.uniform(0.5, 1.5, 2)
+    g = srcad.grad(_matrices_written_as_lists, mode="source", jit=jit)(x)
+    expected = check.numeric_grad(_matrices_written_as_lists, (x,), 0)
+    np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-8)
+    _, tangent = srcad.jvp(_matrices_written_as_lists, (x,), (np.ones(2),), mode="source",
+                           jit=jit)
+    assert np.isclose(tangent, np.sum(expected), rtol=1e-6)
+
+
+def _nan_sums(x):
+    return np.nansum(x) + np.nanmean(x)
+
+
+def test_float32_nan_reductions_add_as_numpy_does():
+    """Compiled, Numba's np.nansum adds float32 elements in turn (26149.6 for NumPy's 26214.4
+    here; found by an attack): srcad's sums add them in blocks."""
+    x = np.full(2 ** 18, 0.1, np.float32)
+    value, g = srcad.value_and_grad(_nan_sums, mode="source")(x)
+    assert np.isclose(value, _nan_sums(x), rtol=1e-6)
+    np.testing.assert_allclose(g, 1.0 + 1.0 / x.size, rtol=1e-6)

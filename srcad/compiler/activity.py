@@ -35,13 +35,10 @@ def diff_inputs(expr):
     rule = rules.lookup(func)
     if rule is not None and rule.nondiff:
         return []
-    names = []
-    for a in args:
-        if isinstance(a, gast.Name):
-            names.append(a.id)
-        elif isinstance(a, gast.Tuple):
-            names.extend(e.id for e in a.elts if isinstance(e, gast.Name))
-    return names
+    # (the names at any depth of a tuple argument: a derivative a rule cannot take through a
+    # nested tuple is then refused, never dropped)
+    return [n.id for a in args for n in gast.walk(a)
+            if isinstance(a, (gast.Name, gast.Tuple)) and isinstance(n, gast.Name)]
 
 
 def _flows(tree):

@@ -1150,6 +1150,13 @@ class _Lowering:
         """np.sum([a, b]), np.exp((a, b)): a list or tuple written where NumPy reads an array
         is the array NumPy makes of it (a tuple argument carries no derivative)."""
         rule = rules.lookup(target)
+        if target in rules.SEVERAL_RESULTS:  # (svd, eigh, slogdet: as their results' rules)
+            rule = next(r for r in map(rules.lookup, rules.SEVERAL_RESULTS[target])
+                        if r is not None and not r.nondiff)
+        if target is np.einsum:  # (its operands, after the subscripts)
+            return given[:1] + [self.numpy_call(np.array, [self.rows_as_arrays(
+                _lists_as_tuples(a))]) if isinstance(a, (gast.List, gast.Tuple)) else a
+                for a in given[1:]]
         if rule is None:
             return given
         return [self.numpy_call(np.array, [self.rows_as_arrays(_lists_as_tuples(a))])
