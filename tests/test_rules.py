@@ -171,13 +171,14 @@ def test_a_list_or_tuple_written_for_an_array_parameter_is_that_array(mode, jit,
 
 def _picks(x):
     return np.sum(np.take(x, [0, 2, 2], axis=1) ** 2) + np.sum(x.take((1, -1)) ** 3) + \
-        x.item(1) * x[0, 0] + x.item(2, 3) ** 2 + x.item((1, 1)) * x.item(-1) + x[0].item(0)
+        x.item(1) * x[0, 0] + x.item(2, 3) ** 2 + x.item((1, 1)) * x.item(-1) + x[0].item(0) + \
+        x.take(5) * 2.0 + np.take(x, 2, axis=0)[1] ** 2
 
 
 @pytest.mark.parametrize("jit", [True, False])
 def test_take_with_written_indices_and_item_of_an_index(jit, rng):
-    """np.take(x, [0, 2, 2], axis=1), x.take(...), x.item(k), x.item(i, j): refused before
-    (found by an attack)."""
+    """np.take(x, [0, 2, 2], axis=1), x.take(...), x.take(5), x.item(k), x.item(i, j): refused
+    or untyped before (found by attacks)."""
     x = rng.normal(size=(3, 4))
     value, g = srcad.value_and_grad(_picks, mode="source", jit=jit)(x)
     assert np.isclose(value, _picks(x), rtol=1e-14)

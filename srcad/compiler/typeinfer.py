@@ -276,6 +276,13 @@ class _Infer:
             axes = 0 if axis is None else 1 if type(axis) is int else \
                 len(axis) if isinstance(axis, tuple) else None
             return UNKNOWN if axes is None else array("f", args[0].ndim - axes if axes else 0)
+        if func is np.take and len(args) >= 2 and args[0].is_array and args[1].kind == "i":
+            # (a stand-in has one element: an index other than 0 is out of its bounds)
+            axis = consts.get("axis", const_args[2] if len(args) > 2 else None)
+            if axis is None and "axis" not in kwargs and len(args) < 3:
+                return array(args[0].kind, args[1].ndim)
+            if type(axis) is int:
+                return array(args[0].kind, args[0].ndim - 1 + args[1].ndim)
         if func is np.reshape and len(args) == 2 and args[0].is_array:
             # (a stand-in has one element: it cannot take the new shape)
             shape = args[1]
