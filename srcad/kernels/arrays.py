@@ -141,7 +141,8 @@ def _take_along(x, indices, axis=None):
 def take_adjoint(g, x, indices, axis=None):
     """x̄ = g added into zeros at the entries np.take(x, indices, axis) picked: np.add.at,
     the adjoint of a gather (x[indices] is np.take(x, indices, axis=0))."""
-    return scatter_add(g, take_along(positions(x), indices, axis), x)
+    picked = take_along(positions(x), indices, axis)  # (a number index picks a number)
+    return scatter_add(np.asarray(g).ravel(), np.asarray(picked).ravel(), x)
 
 
 @register_jitable
