@@ -95,7 +95,7 @@ def matrix_power(a, n):
         raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
     b, m = _power_base(a, n)
     if m == 0:
-        return _powers(b, 1)[0]
+        return np.eye(b.shape[0], dtype=b.dtype)
     if m <= 3:
         out = b.copy()
         for _ in range(m - 1):
@@ -113,45 +113,75 @@ def matrix_power(a, n):
 
 
 @register_jitable
-def _powers(b, m):
-    """b^0, b^1, ..., b^(m-1), as one (m, d, d) array."""
-    d = b.shape[0]
-    out = np.zeros((max(m, 1), d, d), b.dtype)
-    for i in range(d):
-        out[0, i, i] = 1.0
-    for k in range(1, m):
-        out[k] = np.dot(out[k - 1], b)
-    return out
+def _squarings(b, m):
+    """b, b^2, b^4, ... to the highest bit of m > 0, as one (bits, d, d) array: a^m is the
+    product of those whose bit of m is 1, lowest first, as NumPy takes it."""
+    bits = 1
+    while m >> bits:
+        bits += 1
+    z = np.empty((bits,) + b.shape, b.dtype)
+    z[0] = b
+    for k in range(1, bits):
+        z[k] = np.dot(z[k - 1], z[k - 1])
+    return z
 
 
 @register_jitable
 def matrix_power_adjoint(g, a, n):
-    """ā for a^n: sum over k of (b^T)^k g (b^T)^(m-1-k) for b^m = a^n, then through the
-    inverse (-a^-T b̄ a^-T) when n is negative."""
+    """ā for a^n, through the squarings and products that compute it (log2 |n| matrices
+    kept), then through the inverse (-b^T b̄ b^T, b = a^-1) when n is negative."""
     b, m = _power_base(a, n)
-    p = _powers(b, m)
-    g = np.ascontiguousarray(g)
-    out = np.zeros(b.shape, g.dtype)
-    for k in range(m):
-        out += np.dot(np.dot(_transpose(p[k]), g), _transpose(p[m - 1 - k]))
+    if m == 0:
+        return np.zeros_like(b)
+    z = _squarings(b, m)
+    before = np.empty_like(z)  # the product before each factor z[k] that multiplies it
+    product, first = z[0], True
+    for k in range(z.shape[0]):
+        if (m >> k) & 1:
+            if not first:
+                before[k] = product
+                product = np.dot(product, z[k])
+            else:
+                product, lowest, first = z[k], k, False
+    gz = np.zeros_like(z)
+    g_product = np.ascontiguousarray(g).astype(b.dtype)
+    for k in range(z.shape[0] - 1, lowest, -1):
+        if (m >> k) & 1:
+            gz[k] += np.dot(_transpose(before[k]), g_product)
+            g_product = np.dot(g_product, _transpose(z[k]))
+    gz[lowest] += g_product
+    for k in range(z.shape[0] - 1, 0, -1):  # (z[k] = z[k-1] z[k-1])
+        gz[k - 1] += np.dot(gz[k], _transpose(z[k - 1])) + np.dot(_transpose(z[k - 1]), gz[k])
     if n < 0:
-        return -np.dot(np.dot(_transpose(b), out), _transpose(b))
-    return out
+        return -np.dot(np.dot(_transpose(b), gz[0]), _transpose(b))
+    return gz[0]
 
 
 @register_jitable
 def matrix_power_tangent(t, a, n):
-    """The tangent of a^n along t: sum over k of b^k t_b b^(m-1-k), t_b = -b t b for a
-    negative n (b = a^-1)."""
+    """The tangent of a^n along t, beside the squarings and products that compute it (t_b =
+    -b t b for a negative n, b = a^-1)."""
     b, m = _power_base(a, n)
-    p = _powers(b, m)
-    t = np.ascontiguousarray(t)
+    t = np.ascontiguousarray(t).astype(b.dtype)
+    if m == 0:
+        return np.zeros_like(t)
     if n < 0:
         t = -np.dot(np.dot(b, t), b)
-    out = np.zeros(b.shape, t.dtype)
-    for k in range(m):
-        out += np.dot(np.dot(p[k], t), p[m - 1 - k])
-    return out
+    z, dz = b, t
+    product, d_product, first = b, t, True
+    for k in range(64):
+        if k:
+            dz = np.dot(dz, z) + np.dot(z, dz)
+            z = np.dot(z, z)
+        if (m >> k) & 1:
+            if first:
+                product, d_product, first = z, dz, False
+            else:
+                d_product = np.dot(d_product, z) + np.dot(product, dz)
+                product = np.dot(product, z)
+        if not m >> (k + 1):
+            break
+    return d_product
 
 
 @register_jitable
