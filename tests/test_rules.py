@@ -239,3 +239,23 @@ def test_matrix_power_of_a_large_exponent_by_its_squarings(jit):
     np.testing.assert_allclose(g, expected, rtol=1e-9)
     _, tangent = srcad.jvp(_weighted_power, (np.diag(d), n), (np.ones((2, 2)), None), jit=jit)
     assert np.isclose(tangent, np.sum(expected), rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_math_hypot_of_float32_values_computes_in_float64(mode):
+    """As math does (the value was rounded to float32; found by an attack)."""
+    v = np.array([1.0, -2.0, 3.0], np.float32)
+    value, g = srcad.value_and_grad(_hypot_of_vector, mode=mode)(v)
+    assert value == _hypot_of_vector(v)
+    np.testing.assert_allclose(g, v / value, rtol=1e-6)
+
+
+def _convolve_a_number(x):
+    return np.sum(np.convolve(x, 2.0))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_convolve_of_a_number_is_refused_by_name(mode):
+    """(an internal IndexError in its adjoint; found by an attack)"""
+    with pytest.raises(ValueError, match="np.convolve of a number"):
+        srcad.grad(_convolve_a_number, mode=mode, jit=False)(np.ones(3))

@@ -1282,8 +1282,9 @@ class _Lowering:
         return gast.BinOp(left=logs[0], op=gast.Div(), right=logs[1])
 
     def hypot_of_many(self, node, coordinates):
-        """math.hypot(a, b, c) as np.hypot(np.hypot(a, b), c), and math.hypot(x) as
-        np.hypot(x, 0.0): the rule is of two coordinates (math.hypot() is 0.0)."""
+        """math.hypot(a, b, c) as math.hypot(math.hypot(a, b), c), and math.hypot(x) as
+        math.hypot(x, 0.0): the rule is of two coordinates (math.hypot() is 0.0; np.hypot
+        where math is not named in the call)."""
         parts = [self.atom(a) for a in coordinates]
         if len(parts) < 2:
             parts.append(gast.Constant(value=0.0, kind=None))
@@ -1291,7 +1292,14 @@ class _Lowering:
             return parts[0]
         total = parts[0]
         for part in parts[1:]:
-            total = self.atom(self.numpy_call(np.hypot, [total, part]))
+            if isinstance(node.func, gast.Attribute):  # (math.hypot: a float, of any floats)
+                func = gast.Attribute(value=anno.deepcopy(node.func.value), attr="hypot",
+                                      ctx=gast.Load())
+                anno.setanno(func, "func", math.hypot)
+                call = gast.Call(func=func, args=[total, part], keywords=[])
+            else:
+                call = self.numpy_call(np.hypot, [total, part])
+            total = self.atom(call)
         return total
 
     def ufunc_outer(self, ufunc, node):

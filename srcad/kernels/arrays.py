@@ -1038,23 +1038,51 @@ def _convolution_window(m, n, mode):
     raise ValueError("mode must be one of 'valid', 'same', or 'full'")
 
 
+_NOT_VECTORS = ("srcad: np.convolve of a number (or of a 0-d array): srcad takes 1-D arrays, "
+                "write a number c as np.array([c])")
+
+
+def _check_vectors(*operands):
+    if any(np.ndim(x) == 0 for x in operands):
+        raise ValueError(_NOT_VECTORS)
+
+
+def _typed_vectors(*operands):
+    if not all(isinstance(x, types.Array) and x.ndim == 1 for x in operands):
+        raise TypingError(_NOT_VECTORS)
+
+
 def convolve(a, v, mode="full"):
     """np.convolve(a, v, mode), compiled for every mode (Numba's takes 'full' only)."""
+    _check_vectors(a, v)
     return np.convolve(a, v, mode)
 
 
 @overload(convolve)
 def _convolve(a, v, mode="full"):
+    _typed_vectors(a, v)
+
     def impl(a, v, mode="full"):
         start, size = _convolution_window(a.shape[0], v.shape[0], mode)
         return np.convolve(a, v)[start:start + size].copy()
     return impl
 
 
-@register_jitable
 def convolve_adjoint(g, x, other, mode="full"):
     """The adjoint of x in np.convolve(x, other, mode) or np.convolve(other, x, mode)
     (convolution commutes): g, put back in the full convolution, correlated with `other`."""
+    _check_vectors(x, other)
+    return _convolve_adjoint(g, x, other, mode)
+
+
+@overload(convolve_adjoint)
+def _convolve_adjoint_compiled(g, x, other, mode="full"):
+    _typed_vectors(x, other)
+    return lambda g, x, other, mode="full": _convolve_adjoint(g, x, other, mode)
+
+
+@register_jitable
+def _convolve_adjoint(g, x, other, mode):
     start, size = _convolution_window(x.shape[0], other.shape[0], mode)
     full = np.zeros(x.shape[0] + other.shape[0] - 1, g.dtype)
     full[start:start + size] = g

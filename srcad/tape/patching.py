@@ -280,6 +280,13 @@ _MATH_ON_TENSORS = {
 _MATH_ZERO_GRADIENT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "isclose"}
 
 
+def _in_float64(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(map(_in_float64, value))
+    return value.to(np.float64) if isinstance(value, Tensor) and value.dtype.kind == "f" else \
+        value
+
+
 def _math_function(name, real):
     @functools.wraps(real)
     def shim(*args):
@@ -288,8 +295,8 @@ def _math_function(name, real):
         if not tensors or not mode.in_user_code():
             return real(*args)
         on_tensors = _MATH_ON_TENSORS.get(name) or _rule_ops().handler(real)
-        if on_tensors is not None:
-            result = on_tensors(*args).to(np.float64)
+        if on_tensors is not None:  # (in float64, as math computes: of float32 values too)
+            result = on_tensors(*(_in_float64(a) for a in args)).to(np.float64)
             result._python = True  # math.* returns a Python float
             return result
         if name not in _MATH_ZERO_GRADIENT and any(t.requires_grad for t in tensors):
