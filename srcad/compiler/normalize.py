@@ -292,9 +292,9 @@ def is_atom(node):
 
 
 def _svd_options(args, keywords, node):
-    """(args, keywords, values only?) of a call np.linalg.svd(a, full_matrices=True,
-    compute_uv=True, hermitian=False): full_matrices given by position; the other two must be
-    constants (hermitian=True chooses other singular vectors)."""
+    """(arguments, values only?) of a call np.linalg.svd(a, full_matrices=True,
+    compute_uv=True, hermitian=False): (a,) or (a, full_matrices), by position; the other two
+    must be constants (hermitian=True chooses other singular vectors)."""
     params = ("a", "full_matrices", "compute_uv", "hermitian")
     bound = dict(zip(params, args, strict=False))
     bound.update((k.arg, k.value) for k in keywords)
@@ -309,9 +309,9 @@ def _svd_options(args, keywords, node):
         options[name] = bool(value.value)
     if options["hermitian"]:
         _unsupported("np.linalg.svd with hermitian=True", node)
-    full = bound.get("full_matrices", gast.Constant(value=True, kind=None))
-    return [bound["a"]] if not options["compute_uv"] else [bound["a"], full], [], \
-        not options["compute_uv"]
+    if not options["compute_uv"]:
+        return [bound["a"]], True
+    return [bound["a"], bound.get("full_matrices", gast.Constant(value=True, kind=None))], False
 
 
 def _clip_bounds(args, keywords):
@@ -1103,7 +1103,7 @@ class _Lowering:
                     # (einsum's optimize= chooses an order of contraction, not a result)
                     if not (target is np.einsum and k.arg == "optimize")]
         if target is np.linalg.svd:
-            args, keywords, values_only = _svd_options(args, keywords, node)
+            (args, values_only), keywords = _svd_options(args, keywords, node), []
             if values_only:
                 call = gast.Call(func=gast.Attribute(value=_name("rt"), attr="singular_values",
                                                      ctx=gast.Load()), args=args, keywords=[])
@@ -1286,10 +1286,10 @@ class _Lowering:
         math.hypot(x, 0.0): the rule is of two coordinates (math.hypot() is 0.0; np.hypot
         where math is not named in the call)."""
         parts = [self.atom(a) for a in coordinates]
-        if len(parts) < 2:
+        if not parts:
+            return gast.Constant(value=0.0, kind=None)
+        if len(parts) == 1:
             parts.append(gast.Constant(value=0.0, kind=None))
-        if len(parts) < 2:
-            return parts[0]
         total = parts[0]
         for part in parts[1:]:
             if isinstance(node.func, gast.Attribute):  # (math.hypot: a float, of any floats)

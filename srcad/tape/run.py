@@ -204,12 +204,12 @@ def _refuse_writes(fn, args, values, versions):
     or a closure), the copies computed something else than the function does; into a
     read-only one, NumPy would have raised."""
     names = list(inspect.signature(fn).parameters)
-    leaves = [(f"{names[i] if i < len(names) else i}{path}", arg, value, version)
-              for i, (given, made, made_versions) in enumerate(zip(args, values, versions,
-                                                                  strict=True))
-              for path, arg, value, version in zip(
-                  pytrees.flatten(given)[1].paths(), pytrees.flatten(given)[0],
-                  pytrees.flatten(made)[0], made_versions, strict=True)]
+    leaves = []  # (its name, the caller's array, the function's copy, the copy's version)
+    for i, (given, made, made_versions) in enumerate(zip(args, values, versions, strict=True)):
+        given_leaves, treedef = pytrees.flatten(given)
+        name = names[i] if i < len(names) else str(i)
+        leaves += [(name + path, *leaf) for path, leaf in zip(treedef.paths(), zip(
+            given_leaves, pytrees.flatten(made)[0], made_versions, strict=True), strict=True)]
     others = [(name, arg) for name, arg, _, _ in leaves] + \
         [(f"the global '{name}'", value) for name, value in _arrays_read(fn)]
     for k, (name, arg, value, version) in enumerate(leaves):

@@ -561,6 +561,9 @@ class Tensor(TensorMethods):
         """Store op(self, *others) into self, recording it as self's new grad_fn. A view writes
         into its base instead, which then updates its views (this one too)."""
         _check_inplace(self)
+        if mode.in_user_code():  # NumPy reads the operands before it writes: y *= y
+            others = tuple(o._copy_in_graph() if isinstance(o, Tensor) and
+                           np.may_share_memory(o._value, self._value) else o for o in others)
         if self._view_of is not None:
             if not self._value.flags.writeable:  # np.broadcast_to's, np.diagonal's
                 raise ShapeError(mode.located(

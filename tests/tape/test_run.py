@@ -107,6 +107,15 @@ def converted_with_float32(x):
     return float(head * np.float32(2.0)) * x[1] + np.sum(np.float32(x) ** 2)
 
 
+def updated_from_itself(x):
+    y = x * 1.0
+    y *= y  # (torch's "modified by an inplace operation" before; NumPy reads, then writes)
+    y[1:] *= y[:-1]
+    z = x * 2.0
+    z[1:] += z[:-1] * z[1:]
+    return np.sum(y * y) + np.sum(z ** 2)
+
+
 def trajectory(x0, steps):
     states = np.zeros((steps + 1, 2))
     states[0] = x0
@@ -171,6 +180,11 @@ def test_float_keeps_the_gradient_and_stays_a_float_type():
 @pytest.mark.parametrize("seed", SEEDS)
 def test_np_float64_keeps_the_gradient_and_stays_a_numpy_type(seed):
     check(converted_with_float64, (np.random.default_rng(seed).normal(size=3),), (0,))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_array_updated_in_place_from_itself(seed):
+    check(updated_from_itself, (np.random.default_rng(seed).normal(size=4),), (0,))
 
 
 def test_np_float32_keeps_the_gradient_and_computes_in_float32():
