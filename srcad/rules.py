@@ -447,8 +447,8 @@ SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
                                    runtime.right_singular_vectors)}
 # (np.linalg.svd(a, compute_uv=False) is rt.singular_values(a); the singular vectors have no
 # rule: their derivative is undefined where singular values repeat, and seldom asked for)
-adjoint(runtime.singular_values, params="a, full_matrices=True", max_ndim=2, a="kn.singular_values_adjoint(g, a)",
-        tangents={"a": "kn.singular_values_tangent(t, a)"})
+adjoint(runtime.singular_values, params="a, full_matrices=True", max_ndim=2,
+        a="kn.singular_values_adjoint(g, a)", tangents={"a": "kn.singular_values_tangent(t, a)"})
 adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)",
         tangents={"a": "np.trace(np.linalg.solve(a, t))"})
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)
