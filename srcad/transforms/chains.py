@@ -56,9 +56,10 @@ def share_reciprocals(fn_def, types, tangents, namer):
             types[reciprocal] = FLOAT
             for _, quotient in quotients:
                 quotient.op, quotient.right = gast.Mult(), make_name(reciprocal)
-            inserts.append((quotients[0][0], make_assign(
+            first = quotients[0][0]  # (its line: where a zero denominator raises)
+            inserts.append((first, anno.copy_loc(make_assign(
                 reciprocal, gast.BinOp(left=make_const(1.0), op=gast.Div(),
-                                       right=anno.deepcopy(denominator)))))
+                                       right=anno.deepcopy(denominator))), block[first])))
         for position, stmt in sorted(inserts, key=lambda p: -p[0]):
             block.insert(position, stmt)
 
