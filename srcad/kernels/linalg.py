@@ -101,14 +101,11 @@ def matrix_power(a, n):
         for _ in range(m - 1):
             out = np.dot(out, b)
         return out
-    z, out, first = b, b, True  # (out is set at the first bit of m that is 1)
-    while m > 0:
-        m, bit = divmod(m, 2)
-        if bit:
-            out = z if first else np.dot(out, z)
-            first = False
-        if m > 0:
-            z = np.dot(z, z)
+    z = _squarings(b, m)
+    out, first = z[0], True
+    for k in range(z.shape[0]):
+        if (m >> k) & 1:
+            out, first = z[k] if first else np.dot(out, z[k]), False
     return out
 
 
@@ -167,20 +164,17 @@ def matrix_power_tangent(t, a, n):
         return np.zeros_like(t)
     if n < 0:
         t = -np.dot(np.dot(b, t), b)
-    z, dz = b, t
-    product, d_product, first = b, t, True
-    for k in range(64):
-        if k:
-            dz = np.dot(dz, z) + np.dot(z, dz)
-            z = np.dot(z, z)
+    z = _squarings(b, m)
+    dz, product, d_product, first = t, z[0], t, True
+    for k in range(z.shape[0]):
+        if k:  # (z[k] = z[k-1] z[k-1])
+            dz = np.dot(dz, z[k - 1]) + np.dot(z[k - 1], dz)
         if (m >> k) & 1:
             if first:
-                product, d_product, first = z, dz, False
+                product, d_product, first = z[k], dz, False
             else:
-                d_product = np.dot(d_product, z) + np.dot(product, dz)
-                product = np.dot(product, z)
-        if not m >> (k + 1):
-            break
+                d_product = np.dot(d_product, z[k]) + np.dot(product, dz)
+                product = np.dot(product, z[k])
     return d_product
 
 

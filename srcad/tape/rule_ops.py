@@ -336,8 +336,7 @@ def _install():
                 key not in HANDLED_FUNCTIONS and handler(key) is not None:
             HANDLED_FUNCTIONS[key] = handler(key)  # (they dispatch through __array_function__)
     for key, parts in rules.SEVERAL_RESULTS.items():
-        HANDLED_FUNCTIONS[key] = _results_apart(parts)
-    HANDLED_FUNCTIONS[np.linalg.svd] = _svd()
+        HANDLED_FUNCTIONS[key] = _svd() if key is np.linalg.svd else _results_apart(parts)
     HANDLED_FUNCTIONS[np.einsum] = _einsum()
 
 
