@@ -259,3 +259,14 @@ def test_convolve_of_a_number_is_refused_by_name(mode):
     """(an internal IndexError in its adjoint; found by an attack)"""
     with pytest.raises(ValueError, match="np.convolve of a number"):
         srcad.grad(_convolve_a_number, mode=mode, jit=False)(np.ones(3))
+
+
+def _power_of_a_vector(x):
+    return np.sum(np.linalg.matrix_power(x, 2))
+
+
+def test_an_argument_after_the_array_is_an_axis_only_where_the_rule_says():
+    """matrix_power(x, 2) of a vector was 'axis 2 is out of bounds' (its n read as an axis)."""
+    with pytest.raises(srcad.UnsupportedError) as info:
+        srcad.grad(_power_of_a_vector, mode="source")(np.ones(3))
+    assert "axis" not in str(info.value)

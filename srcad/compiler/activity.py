@@ -143,7 +143,10 @@ def _axis_out_of_bounds(call, types):
             not isinstance(call.args[0], gast.Name):
         return None
     ty = types.get(call.args[0].id)
-    given = [k.value for k in call.keywords if k.arg == "axis"] or call.args[1:2]
+    given = [k.value for k in call.keywords if k.arg == "axis"]
+    rule = rules.lookup(anno.getanno(call.func, "func"))
+    if not given and rule is not None and "axis" in rule.params:  # (by position: its place)
+        given = call.args[rule.params.index("axis"):][:1]
     if ty is None or ty.kind not in "fib" or not given:
         return None
     axes = given[0].elts if isinstance(given[0], gast.Tuple) else [given[0]]
