@@ -39,7 +39,7 @@ import types
 
 import gast
 
-from .compiler import (activity, aliasing, anno, bools, broadcasts, cleanup, codegen,
+from .compiler import (activity, aliasing, anno, bools, broadcasts, buffers, cleanup, codegen,
                        frontend, fusion, guards, lists, normalize, optional, outputs, precision,
                        promotion, structured, templates, typeinfer, typetests)
 from . import reuse, rules
@@ -253,6 +253,7 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
         for fn_def in [grad_def] + chunks:
+            buffers.reuse_allocations(fn_def, typed, np_name)
             codegen.numba_compatible(fn_def, typed, single)
     products = []
     if parallel and not single and kind == "grad" and parallel_products(grad_def, np_name):

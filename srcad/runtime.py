@@ -1456,6 +1456,24 @@ def _vector_times_rows_parallel(g, a, blocks):
     return partial.sum(axis=0)
 
 
+# ---- a loop's temporaries (compiler/buffers.py) -------------------------------------------
+
+def buffer(previous, shape):
+    """np.empty(shape) for a loop's trip: `previous`, the array of the trip before, where it
+    has that shape (no allocation, no fresh pages)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return previous if previous.shape == shape else np.empty(shape, previous.dtype)
+
+
+@overload(buffer)
+def _buffer(previous, shape):
+    if isinstance(shape, types.Integer):
+        return lambda previous, shape: previous if previous.shape == (shape,) else \
+            np.empty(shape, previous.dtype)
+    return lambda previous, shape: previous if previous.shape == shape else \
+        np.empty(shape, previous.dtype)
+
+
 # ---- lists (compiler/lists.py lowers a list to an array of its items and a count) ---------
 
 class ListIndexError(IndexError):

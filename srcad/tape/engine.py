@@ -310,7 +310,20 @@ class _TensorMath:
         return t
 
 
-def run(roots, grads, retain_graph=False, create_graph=False, capture=None):
+class _CotangentMath(_TensorMath):
+    """A backward recorded in the cotangents only (srcad.jvp's first pass, which is then
+    differentiated in its cotangent alone): the saved values enter its vjps as constants, so
+    a vjp whose derivative in them is unknown (a kernel's) is still linear in g."""
+
+    def inputs(self, node, values):
+        return values
+
+    def in_graph(self, grads, values):
+        return grads
+
+
+def run(roots, grads, retain_graph=False, create_graph=False, capture=None,
+        in_cotangents=False):
     """Propagate grads from roots back through the graph.
 
     Args:
@@ -318,13 +331,15 @@ def run(roots, grads, retain_graph=False, create_graph=False, capture=None):
         grads: one gradient per root, shaped like it (NumPy arrays or tensors).
         retain_graph: keep the values the graph saved, so that it can be run through again.
         create_graph: record the backward pass itself, so its results can be differentiated.
+        in_cotangents: with create_graph, record it as a function of the grads alone.
         capture: None to accumulate into the leaves' .grad; else a list of edges (nodes or
             AccumulateGrads) whose gradients are returned instead, nothing else being touched.
 
     Returns:
         with capture, the gradient reaching each captured edge (None where none reached it).
     """
-    math = _TensorMath() if create_graph else _ArrayMath()
+    math = (_CotangentMath() if in_cotangents else _TensorMath()) if create_graph else \
+        _ArrayMath()
     needed = None if capture is None else _reaching(roots, capture)
     pending, queue, leaves = {}, [], []  # gradient received so far, by node or leaf
 
@@ -451,7 +466,8 @@ def root_gradient(root, gradient, create_graph, index=0):
     return gradient if hasattr(gradient, "_value") else _ArrayMath.to_tensor(value)
 
 
-def grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused):
+def grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+         in_cotangents=False):
     """The core of srcad.autograd.grad: sequences in, a tuple of gradients (or None) out."""
     if retain_graph is None:
         retain_graph = create_graph
@@ -464,7 +480,7 @@ def grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
         edges.append(t.grad_fn or accumulator(t))
-    results = run(outputs, grads, retain_graph, create_graph, capture=edges)
+    results = run(outputs, grads, retain_graph, create_graph, edges, in_cotangents)
     out = []
     for i, (t, g) in enumerate(zip(inputs, results, strict=True)):
         if g is None:

@@ -16,7 +16,8 @@ adjoint kernels, written for this), or, for a few linear-algebra kernels, that k
 with the tape's ops (_IN_TAPE_OPS). A partial whose kernel has neither is recorded as one op
 where the rule's linearity gives that op's derivatives: for a function linear in x (or linear
 in pieces: sort), x's partial is linear in g, with the transpose of x's tangent, and constant
-in x. Otherwise it raises rather than give a wrong number.
+in x; any partial is linear in g where no value it reads is tracked (srcad.jvp's first pass),
+its derivative the tangent. Otherwise it raises rather than give a wrong number.
 """
 
 import numpy as np
@@ -219,10 +220,10 @@ def _transposed(key, rule, param, differentiable, values):
     whose kernel has no rule: its derivative in g is the transpose, the tangent along `param`
     (the function itself along a linear group), and in a value it is zero for one of the
     group (or of a function linear in pieces), the partial of that value for a function
-    linear in each of several groups (a product). None where the rule does not say."""
-    own = _group(rule, param) or ((param,) if param in rule.piecewise else None)
-    if own is None or param not in rule.partials or \
-            _group(rule, param) is None and param not in rule.tangents:
+    linear in each of several groups (a product). None where the rule does not say, or where
+    a tracked value is one the partial is not linear in."""
+    own = _group(rule, param) or ((param,) if param in rule.piecewise else ())
+    if param not in rule.partials or _group(rule, param) is None and param not in rule.tangents:
         return None
     for q, value in zip(differentiable, values, strict=True):
         if isinstance(value, Tensor) and value.requires_grad and q not in own and \

@@ -117,7 +117,8 @@ def jvp(fn, args, wrt, tangents):
     """(value, J t) of fn on the tape, `tangents` one per leaf of the wrt arguments in order
     (None: zero). The tape runs in reverse only, so the product is the gradient of
     <J^T u, t> with respect to the cotangent u, on which J^T u depends linearly: the vjp is
-    recorded as it is computed (create_graph), then differentiated once more. Returns the
+    recorded as it is computed (create_graph, in the cotangent alone: the saved values are
+    constants there), then differentiated once more. Returns the
     tangent shaped and typed like the value (a float for a number)."""
     with _recorded(fn, args):
         out, leaves = _trace(fn, args, wrt)
@@ -127,7 +128,8 @@ def jvp(fn, args, wrt, tangents):
             tensors = [t for i in wrt for t in pytrees.flatten(leaves[i])[0]]
             cotangent = new(np.zeros(out.shape, out._value.dtype))
             cotangent.requires_grad = True
-            grads = engine.grad([out], tensors, [cotangent], None, True, True)
+            grads = engine.grad([out], tensors, [cotangent], None, True, True,
+                                in_cotangents=True)
             inner = _inner_product(grads, tensors, tangents)
             if inner is not None:
                 (product,) = engine.grad([inner], [cotangent], [None], None, False, True)

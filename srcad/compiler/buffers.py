@@ -1,0 +1,159 @@
+"""Arrays a loop allocates on every trip, allocated once (issue #12).
+
+A temporary that fusion gives a loop's trip (the Laplacian of a stencil step, `lap =
+np.empty((_n2, _n12))`, and its tangent beside it) is allocated, filled and freed on every
+trip. Above glibc's mmap threshold each allocation maps fresh pages and each free unmaps
+them: two 256x256 temporaries cost a page fault per 4 KiB per trip, ten times the stencil's
+arithmetic. Where no value of the array can outlive its trip (every use is an element read,
+a store into it, or its shape), the trip takes the array of the trip before when it has the
+shape asked for:
+
+    lap = np.empty((0, 0))                      # before the loop
+    for _ in range(steps):
+        ...
+        lap = rt.buffer(lap, (_n2, _n12))
+
+np.empty's contents are undefined, so the old values it keeps are as good as any.
+"""
+
+import gast
+
+from . import templates
+
+
+def reuse_allocations(fn_def, types, np_name):
+    """Rewrite in place every `name = np.empty(shape)` inside a loop whose array stays within
+    its trip (`types`: name -> Ty, for the rank of a shape held in a variable)."""
+    uses = _Uses(np_name)
+    uses.visit(fn_def)
+    for name, (stmt, loops) in uses.allocations.items():
+        rank = _rank(stmt.value, name, types)
+        if not loops or rank is None or not uses.stays_in_trip(name, loops[0], rank):
+            continue
+        call = stmt.value
+        empty = gast.Call(func=call.func, args=[_zeros_shape(rank), *call.args[1:]],
+                          keywords=call.keywords)
+        outer, outer_block = loops[0], uses.blocks[loops[0]]
+        outer_block.insert(outer_block.index(outer), templates.make_assign(name, empty))
+        stmt.value = gast.Call(func=templates.parse_expr("rt.buffer"),
+                               args=[templates.make_name(name), call.args[0]], keywords=[])
+
+
+class _Uses(gast.NodeVisitor):
+    """Where each name is allocated with np.empty (the statement and the loops around it, the
+    outermost first), how often it is assigned, where it is read (the parent node and the
+    loops around), and the block holding each loop."""
+
+    def __init__(self, np_name):
+        self.allocations, self.assigned, self.reads, self.blocks = {}, {}, {}, {}
+        self._np, self._loops, self._parents = np_name, [], [None]
+
+    def generic_visit(self, node):
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list) and value and isinstance(value[0], gast.stmt):
+                self._visit_block(node, value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        self._visit_child(node, item)
+            elif isinstance(value, gast.AST):
+                self._visit_child(node, value)
+
+    def _visit_block(self, parent, stmts):
+        for stmt in list(stmts):
+            if isinstance(stmt, (gast.For, gast.While)):
+                self.blocks[stmt] = stmts
+            if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and \
+                    isinstance(stmt.targets[0], gast.Name) and self._is_empty(stmt.value):
+                self.allocations.setdefault(stmt.targets[0].id, (stmt, list(self._loops)))
+            self._visit_child(parent, stmt)
+
+    def _visit_child(self, parent, node):
+        looping = isinstance(node, (gast.For, gast.While)) and not _is_prange(node)
+        if looping:
+            self._loops.append(node)
+        self._parents.append(parent)
+        self.visit(node)
+        self._parents.pop()
+        if looping:
+            self._loops.pop()
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, (gast.Store, gast.Del)):
+            self.assigned[node.id] = self.assigned.get(node.id, 0) + 1
+        else:
+            self.reads.setdefault(node.id, []).append((self._parents[-1], self._parents[-2],
+                                                       node, list(self._loops)))
+
+    def stays_in_trip(self, name, loop, rank=None):
+        """Is `name` assigned once, read only inside `loop`, and never kept: read as an element
+        (or, a view of the array with `rank` None, within an expression), stored into, asked
+        its shape, or bound to another name, or made a view with np.broadcast_to held by one,
+        that stays too?"""
+        if self.assigned.get(name) != 1:
+            return False
+        for parent, grandparent, node, loops in self.reads.get(name, ()):
+            if not any(enclosing is loop for enclosing in loops):
+                return False
+            if isinstance(parent, gast.Assign) and parent.value is node:  # (another name)
+                if not (_binds_name(parent) and
+                        self.stays_in_trip(parent.targets[0].id, loop, rank)):
+                    return False
+            elif self._is_broadcast(parent, node):
+                if not (_binds_name(grandparent) and
+                        self.stays_in_trip(grandparent.targets[0].id, loop)):
+                    return False
+            elif not _element_use(parent, grandparent, node, rank):
+                return False
+        return True
+
+    def _is_broadcast(self, parent, node):
+        return isinstance(parent, gast.Call) and parent.args and parent.args[0] is node and \
+            templates.to_source(parent.func) == f"{self._np}.broadcast_to"
+
+    def _is_empty(self, value):
+        return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
+            isinstance(value.func.value, gast.Name) and value.func.value.id == self._np and \
+            value.func.attr == "empty" and len(value.args) in (1, 2)
+
+
+def _is_prange(loop):
+    """A parallel loop's trips run at once: they cannot share one array."""
+    return isinstance(loop, gast.For) and isinstance(loop.iter, gast.Call) and \
+        "prange" in templates.to_source(loop.iter.func)
+
+
+def _binds_name(stmt):
+    return isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and \
+        isinstance(stmt.targets[0], gast.Name)
+
+
+def _element_use(parent, grandparent, node, rank):
+    """A use that keeps no reference to the array: its shape, a store into it, or a read of an
+    element (as many indices as `rank`, none a slice) or, `rank` None, of anything within an
+    arithmetic expression."""
+    if isinstance(parent, gast.Attribute):
+        return parent.attr == "shape"
+    if not isinstance(parent, gast.Subscript) or parent.value is not node:
+        return False
+    if isinstance(parent.ctx, gast.Store):
+        return True
+    if templates.is_sliced(parent.slice):
+        return False
+    if rank is None:
+        return isinstance(grandparent, (gast.BinOp, gast.UnaryOp, gast.Compare))
+    index = parent.slice
+    return (len(index.elts) if isinstance(index, gast.Tuple) else 1) == rank
+
+
+def _rank(call, name, types):
+    shape = call.args[0]
+    if isinstance(shape, gast.Tuple):
+        return len(shape.elts)
+    ty = types.get(name)
+    return ty.ndim if ty is not None and ty.is_array else None
+
+
+def _zeros_shape(rank):
+    return gast.Tuple(elts=[templates.make_const(0)] * rank, ctx=gast.Load())

@@ -1,0 +1,154 @@
+"""A loop's temporaries allocated once (compiler/buffers.py): the gradient and the tangent of
+code whose trips allocate arrays, against finite differences, where the arrays stay within
+their trip (and are reused) and where a trip's array outlives it (kept by another name, a
+list, a view, the next trip, the result, or a shape that changes) and must not be."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+
+
+def stencil(u0, kappa, steps):  # (a nonlinear heat step: the Laplacian and its tangent)
+    u = np.copy(u0)
+    for _ in range(steps):
+        lap = u[1:-1, :-2] + u[1:-1, 2:] + u[:-2, 1:-1] + u[2:, 1:-1] - 4.0 * u[1:-1, 1:-1]
+        u[1:-1, 1:-1] += kappa * np.tanh(lap)
+    return np.sum(u ** 2)
+
+
+def smoothing(x, a, steps):
+    for _ in range(steps):
+        d = x[1:] - x[:-1]
+        x = x.copy()
+        x[1:] = x[1:] - a * d
+    return np.sum(x ** 3)
+
+
+def kept_by_another_name(x, a, steps):
+    previous = x
+    total = 0.0
+    for _ in range(steps):
+        t = np.sin(x * a) + previous
+        previous = t  # (the next trip reads this trip's array)
+        total = total + np.sum(t * t)
+    return total
+
+
+def kept_in_a_list(x, a, steps):
+    kept = []
+    for _ in range(steps):
+        t = np.cos(x * a) * x
+        kept.append(t)
+    total = 0.0
+    for t in kept:
+        total = total + np.sum(t * x)
+    return total
+
+
+def row_view_kept(m, a, steps):
+    last = m[0]
+    total = 0.0
+    for _ in range(steps):
+        t = m * a + 1.0
+        total = total + np.sum(last * t[1])
+        last = t[0]  # (a view of this trip's array, read in the next)
+    return total
+
+
+def kept_after_the_loop(x, a, steps):
+    t = x
+    for _ in range(steps):
+        t = np.exp(x * a) - x
+    return np.sum(t * t)
+
+
+def growing(x, a, steps):
+    total = 0.0
+    for k in range(steps):
+        t = np.tanh(x[: k + 1] * a)  # (another shape every trip)
+        total = total + np.sum(t * t)
+    return total
+
+
+def nested(x, a, steps):
+    total = 0.0
+    for _ in range(steps):
+        for j in range(2):
+            t = x * (a + j) - np.sin(x)
+            total = total + np.sum(t * x)
+    return total
+
+
+def in_a_while(x, a, steps):
+    total = 0.0
+    k = 0
+    while k < steps:
+        t = np.sin(x * a) * x
+        total = total + np.sum(t * t)
+        k += 1
+    return total
+
+
+def reduced_whole(x, a, steps):
+    total = 0.0
+    for _ in range(steps):
+        t = np.exp(x * a)
+        total = total + np.sum(t) * np.max(t)  # (calls that read the array whole)
+    return total
+
+
+def written_by_slices(x, a, steps):
+    total = 0.0
+    for _ in range(steps):
+        t = np.empty(x.shape[0])
+        t[:] = x * a
+        t[1:] = t[1:] * t[:-1]
+        total = total + np.sum(t * x)
+    return total
+
+
+def returned_from_the_last_trip(x, a, steps):
+    out = x * 0.0
+    for _ in range(steps):
+        t = np.empty(x.shape[0])
+        for i in range(x.shape[0]):
+            t[i] = np.sin(x[i] * a)
+        out = t
+    return np.sum(out * x)
+
+
+CASES = [stencil, smoothing, kept_by_another_name, kept_in_a_list, row_view_kept,
+         kept_after_the_loop, growing, nested, in_a_while, reduced_whole, written_by_slices,
+         returned_from_the_last_trip]
+
+
+def _args(fn, rng):
+    if fn is stencil:
+        return rng.uniform(-1, 1, (6, 7)), 0.2, 4
+    if fn is row_view_kept:
+        return rng.uniform(-1, 1, (3, 4)), 0.7, 3
+    return rng.uniform(-1, 1, 5), 0.7, 3
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+@pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
+def test_gradients_of_loops_that_allocate_match_finite_differences(fn, jit, rng):
+    args = _args(fn, rng)
+    value, grads = srcad.value_and_grad(fn, wrt=(0, 1), mode="source", jit=jit)(*args)
+    np.testing.assert_allclose(value, fn(*args), rtol=1e-12, atol=1e-12)
+    check.compare(fn, args, [0, 1], grads, rtol=1e-5, atol=1e-6)
+    tangents = (rng.uniform(-1, 1, np.shape(args[0])), 0.3, None)
+    value, tangent = srcad.jvp(fn, args, tangents, mode="source", jit=jit)
+    np.testing.assert_allclose(tangent, check.along(fn, args, tangents), rtol=1e-5, atol=1e-6)
+
+
+def test_a_stencils_temporaries_are_allocated_once(rng):
+    args = _args(stencil, rng)
+    gradient = srcad.source(srcad.value_and_grad(stencil, wrt=(0,)), *args)
+    tangent = srcad.source(srcad.jvp, stencil, args, (args[0], 1.0, None))
+    for source, names in ((gradient, ("lap", "blap")), (tangent, ("lap",))):
+        for name in names:
+            assert f"{name} = rt.buffer({name}, " in source, source
+            assert f"{name} = np.empty((0, 0))" in source, source
