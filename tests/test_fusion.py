@@ -66,8 +66,13 @@ def energy(x, y, z):  # (the return's elementwise gradients join the loop)
     return np.sum(2 * x**4 - y**3 + 3 * z**2)
 
 
+def logistic_loss(w, X, y):
+    z = X @ w
+    return np.sum(np.log1p(np.exp(-y * z)))
+
+
 FUSED = [rosenbrock, stencil, softplus_loss, gates, kept_after, sums_into_a_scalar,
-         added_at_offsets, two_arguments_of_one_shape, energy]
+         added_at_offsets, two_arguments_of_one_shape, energy, logistic_loss]
 
 
 # ---- what must stay serial: each is right, fused or not --------------------------------------
@@ -249,6 +254,8 @@ def _inputs(fn, n, rng):
         helper_result_named_then_summed: lambda: (rng.uniform(0.5, 1.5, n),),
         stencil: lambda: (rng.uniform(-1, 1, (max(n, 1), n + 2)), 0.1),
         softplus_loss: lambda: (x, rng.choice([-1.0, 1.0], n)),
+        logistic_loss: lambda: (rng.uniform(-1, 1, 3), rng.uniform(-1, 1, (n, 3)),
+                                rng.choice([-1.0, 1.0], n)),
         gates: lambda: (x, 0.7),
         sums_into_a_scalar: lambda: (x, 0.3),
         broadcast_column: lambda: (x, rng.uniform(-1, 1, 3)),
@@ -292,6 +299,16 @@ def test_an_array_bound_again_after_the_loop_read_it_takes_a_new_name(rng):
     the new array named `bx_new` until the loop ends."""
     source = srcad.source(srcad.grad(read_then_bound_again), rng.uniform(size=4))
     assert re.search(r"^ *(\w+) = \1_new\d*$", source, re.MULTILINE), source
+
+
+def test_the_adjoint_of_a_matrix_products_operand_joins_the_loop_of_its_values(rng):
+    """The logistic loss's `z = X @ w`: the adjoint of z is computed in the loop that computes
+    the loss from z, and handed to the product's adjoint as an array of that loop."""
+    args = _inputs(logistic_loss, 6, rng)
+    source = srcad.source(srcad.grad(logistic_loss, wrt=(0,)), *args)
+    code = "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
+    assert code.count("for ") == 1, source
+    assert re.search(r"rt\.matmul_adjoint_b\(_operand\w*, X, w\)", source), source
 
 
 def test_rosenbrock_is_one_loop_without_temporary_arrays(rng):

@@ -51,6 +51,9 @@ def fuse(fn_def, types, np_name, namer, same_shapes=None, assumed=None):
     argument's shape; `assumed`: {name: class} of a gradient assuming shapes, else None)."""
     for total in _sums_out_of_return(fn_def, np_name, namer, types):
         types[total] = typeinfer.FLOAT
+    operands = {}
+    for block in templates.blocks(fn_def.body):
+        block[:] = _operands_out_of_calls(block, np_name, namer, types, operands)
     classes = _stable_classes(fn_def, types, np_name, same_shapes)
     groups = alias_groups(fn_def, types)
     counts = {}
@@ -61,6 +64,8 @@ def fuse(fn_def, types, np_name, namer, same_shapes=None, assumed=None):
     context.places = _Places(fn_def.body)
     for block in templates.blocks(fn_def.body):
         block[:] = _fuse_block(block, context)
+    for block in templates.blocks(fn_def.body):
+        block[:] = _operands_back_in_calls(block, operands)
 
 
 class _Context:
@@ -919,6 +924,54 @@ def _sums_out_of_return(fn_def, np_name, namer, types):
         ret.value = _Renamed({k: name for k, (name, _) in hoisted.items()}).visit(ret.value)
         fn_def.body.append(ret)
     return totals
+
+
+def _operands_out_of_calls(stmts, np_name, namer, types, operands):
+    """`g = rt.matmul_adjoint_b(b / (1.0 + t) * t, X, w)` -> `_operand = b / (1.0 + t) * t`
+    first, so that the elementwise operand may join the run that computes t (the adjoint of a
+    logistic loss's `X @ w`: one loop, no temporaries). `operands`: name -> the operand, of
+    each one taken out."""
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, (gast.Assign, gast.AugAssign, gast.Expr, gast.Return)) and \
+                stmt.value is not None:
+            hoisted = {}
+            for node in templates.walk(stmt.value):
+                if not isinstance(node, gast.Call) or is_elementwise_call(node, np_name) or \
+                        _fill_value(node) is not None or _whole_sum(node, np_name) is not None:
+                    continue
+                for arg in node.args:
+                    ty = _elementwise_type(arg, np_name, types)
+                    if ty is not None:
+                        hoisted[id(arg)] = namer.fresh("_operand"), arg
+                        types[hoisted[id(arg)][0]] = ty
+            for name, arg in hoisted.values():
+                out.append(anno.copy_loc(templates.make_assign(name, arg), stmt))
+                operands[name] = arg
+            if hoisted:
+                stmt.value = _Renamed({k: name for k, (name, _) in hoisted.items()}).visit(
+                    stmt.value)
+        out.append(stmt)
+    return out
+
+
+def _operands_back_in_calls(stmts, operands):
+    """The operands _operands_out_of_calls took out that joined no run, back in their calls
+    (NumPy's array expression there is as fast as a loop of its own, and reads better)."""
+    out = []
+    for k, stmt in enumerate(stmts):
+        name = stmt.targets[0].id if isinstance(stmt, gast.Assign) and \
+            isinstance(stmt.targets[0], gast.Name) else None
+        if name not in operands or stmt.value is not operands[name]:
+            out.append(stmt)
+            continue
+        user = next((s for s in stmts[k + 1:] if name in templates.names_read(s)), None)
+        if user is None or any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and
+               n.value.id == name for n in templates.walk(user)):
+            out.append(stmt)  # (its call joined a loop that reads it by elements)
+        else:
+            templates.substitute(user, name, stmt.value)
+    return out
 
 
 def _elementwise_type(node, np_name, types):
