@@ -1138,10 +1138,10 @@ def _save_array(buffer, shapes, k, value):
             flat = value.reshape(value.size)
             for j in range(value.size):
                 row[j] = flat[j]
-    else:
+    else:  # (in C order, as saved_array reads it back: np.nditer walks an F array in F order)
         def copy(row, value):
-            for j, element in enumerate(np.nditer(value)):
-                row[j] = element.item()
+            for j, index in enumerate(np.ndindex(value.shape)):
+                row[j] = value[index]
     copy = register_jitable(copy)
 
     def save(buffer, shapes, k, value):
