@@ -228,6 +228,15 @@ def section(title):
     _SECTION[0] = title
 
 
+def too_many_axes(rule, ranks, what):
+    """The message refusing `what` where an array argument has more axes than the rule's
+    partials hold for (a stack of matrices for a linear-algebra rule), else None."""
+    if rule.max_ndim is None or max(ranks, default=0) <= rule.max_ndim:
+        return None
+    return f"srcad differentiates {what} for arrays of at most {rule.max_ndim} " \
+        f"dimension(s), not {max(ranks)}"
+
+
 def missing(func, what):
     """The message for a call of `func` (in `what`) that no rule covers."""
     if func in (runtime.left_singular_vectors, runtime.right_singular_vectors):

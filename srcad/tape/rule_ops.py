@@ -121,6 +121,8 @@ class _Recording:
             if not holds_tensor(args) and not holds_tensor(tuple(kwargs.values())) or \
                     isinstance(function, np.ufunc):  # (a ufunc hands tensors to the tape)
                 return function(*args, **kwargs)
+            if not mode.is_grad_enabled():  # (a backward not recorded: tensors are values)
+                return function(*plain(args), **plain(kwargs))
             rule = rules.lookup(function)
             if rule is not None and rule.nondiff:
                 return function(*plain(args), **plain(kwargs))
@@ -309,6 +311,11 @@ def _handler(key, rule):
         except TypeError as exc:
             raise TypeError(mode.located(f"srcad.tape: {name}: {exc}")) from None
         inputs = [bound[p] for p in differentiable]
+        refusal = rules.too_many_axes(rule, [np.ndim(plain(v)) for v in bound.values()
+                                             if not isinstance(v, str)], name)
+        if refusal is not None and any(isinstance(v, Tensor) and v.requires_grad
+                                       for v in inputs):
+            raise TypeError(mode.located(f"srcad.tape: {refusal}"))
         static = {p: _array_like(plain(bound[p], name), p in rule.data) for p in rule.params
                   if p not in rule.partials}
         return apply(op_name, *inputs, **static)

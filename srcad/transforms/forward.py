@@ -200,6 +200,9 @@ class Tangents:
         active = {p for p, node in bound.items() if self.carries(node)}
         if not active:
             return None
+        ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
+        if rules.too_many_axes(rule, ranks, what):
+            raise UnsupportedError(rules.too_many_axes(rule, ranks, what), loc)
         terms = []
         for group in rule.linear:  # f applied to the tangents of a group it is linear in
             if active & set(group):

@@ -369,9 +369,8 @@ class Differentiator(SavePlanner):
                                    "inside a tuple argument", loc)
         bound = _bind(rule, args, keywords, what, loc)
         ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
-        if rule.max_ndim is not None and max(ranks, default=0) > rule.max_ndim:
-            raise UnsupportedError(f"srcad differentiates {what} for arrays of at most "
-                                   f"{rule.max_ndim} dimension(s), not {max(ranks)}", loc)
+        if rules.too_many_axes(rule, ranks, what):
+            raise UnsupportedError(rules.too_many_axes(rule, ranks, what), loc)
         fill = dict(bound, g=g, ans=_name(z), np=_name(self.np))
         out = []
         for param, node in bound.items():

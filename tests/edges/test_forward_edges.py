@@ -449,3 +449,20 @@ def test_fallback_warnings_name_the_user_s_line(rng):
         with pytest.warns(srcad.FallbackWarning) as record:
             call(fresh)
         assert {w.filename for w in record} == {__file__}, [w.filename for w in record]
+
+
+# a stack of n matrices of n x n: the rules' partials, written for one matrix, broadcast by
+# accident and gave wrong numbers in forward mode and on the tape (found by an attack)
+STACKED = [lambda R: np.linalg.svd(R, compute_uv=False), lambda R: np.linalg.pinv(R),
+           lambda R: np.linalg.slogdet(R)[1], lambda R: np.linalg.eigvalsh(R)]
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+@pytest.mark.parametrize("fn", STACKED, ids=["svd", "pinv", "slogdet", "eigvalsh"])
+def test_a_stack_of_matrices_is_refused_by_linear_algebra_rules(fn, mode, rng):
+    R = rng.standard_normal((3, 3, 3)) + 2 * np.eye(3)
+    error = srcad.UnsupportedError if mode == "source" else TypeError
+    with pytest.raises(error, match="at most 2 dimension"):
+        srcad.jvp(fn, (R,), (np.ones_like(R),), mode=mode)
+    with pytest.raises(error, match="at most 2 dimension"):
+        srcad.grad(lambda R: np.sum(fn(R)), mode=mode)(R)

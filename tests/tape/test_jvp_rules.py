@@ -26,3 +26,21 @@ def test_jvp_on_the_tape_matches_finite_differences(key, expr, shapes, tmp_path)
     value, tangent = srcad.jvp(fn, args, tangents, mode="tape")
     np.testing.assert_allclose(value, fn(*args), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(tangent, check.along(fn, args, tangents), rtol=1e-5, atol=1e-6)
+
+
+# a first-order rule after an op whose own vjp the tape evaluates through a rule (roll, tile,
+# repeat, pad): the second pass met the cotangent as a tensor (found by an attack)
+COMPOSED = [lambda A: np.linalg.matrix_power(np.roll(A, 1, axis=0), 3),
+            lambda A: np.linalg.pinv(np.pad(A[1:, 1:], ((1, 0), (1, 0))) + np.eye(3)),
+            lambda A: np.linalg.matrix_power(np.tile(A[:2, :2], (2, 2))[:3, :3] + np.eye(3), -2),
+            lambda A: np.linalg.svd(np.repeat(A, 2, axis=0)[:3] + np.eye(3), compute_uv=False)]
+
+
+@pytest.mark.parametrize("fn", COMPOSED, ids=["roll", "pad", "tile", "repeat"])
+def test_jvp_on_the_tape_through_composed_first_order_rules(fn):
+    rng = np.random.default_rng(3)
+    A = rng.uniform(-1, 1, (3, 3)) + 3 * np.eye(3)
+    T = rng.uniform(-1, 1, (3, 3))
+    value, tangent = srcad.jvp(fn, (A,), (T,), mode="tape")
+    np.testing.assert_allclose(value, fn(A), rtol=1e-10)
+    np.testing.assert_allclose(tangent, check.along(fn, (A,), (T,)), rtol=1e-5, atol=1e-6)
