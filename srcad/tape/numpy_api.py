@@ -243,8 +243,14 @@ def real_if_close(a, tol=100):
 def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     if n == 0 and prepend is np._NoValue and append is np._NoValue:
         return a  # NumPy returns a itself
-    kwargs = {k: v for k, v in (("prepend", prepend), ("append", append)) if v is not np._NoValue}
-    return _rule(np.diff)(a, n, axis, **kwargs)
+    if prepend is not np._NoValue or append is not np._NoValue:  # (NumPy's: joined first)
+        shape = list(np.shape(a))
+        shape[axis] = 1  # (a number is spread to one slice along the axis)
+        ends = [v if np.ndim(v) else np.broadcast_to(v, shape) for v in (prepend, append)]
+        parts = ([ends[0]] if prepend is not np._NoValue else []) + [a] + \
+            ([ends[1]] if append is not np._NoValue else [])
+        a = np.concatenate(parts, axis=axis)
+    return _rule(np.diff)(a, n, axis)
 
 
 def _rule(np_func):

@@ -79,9 +79,17 @@ def flatten_copies(x):
     return np.sum(A * A) + np.sum(flat * f_order)
 
 
+def differences_with_ends(x):  # (the tape refused prepend= and append=: found by an attack)
+    A = x.reshape(2, 3)
+    return np.sum(np.diff(x, append=0.0) ** 2) + np.sum(np.diff(x, n=2, prepend=x[0] * 2,
+                                                                  append=[1.0, 2.0]) ** 3) + \
+        np.sum(np.diff(A, axis=0, append=1.5) ** 2) + np.sum(np.diff(A, prepend=A[:, :1] * 3))
+
+
 @pytest.mark.parametrize(
     "f",
     [
+        differences_with_ends,
         sum_with_initial,
         sum_and_prod_where,
         mean_where,
