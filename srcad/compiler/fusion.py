@@ -966,9 +966,11 @@ def _operands_back_in_calls(stmts, operands):
             out.append(stmt)
             continue
         user = next((s for s in stmts[k + 1:] if name in templates.names_read(s)), None)
-        if user is None or any(isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and
-               n.value.id == name for n in templates.walk(user)):
-            out.append(stmt)  # (its call joined a loop that reads it by elements)
+        by_elements = user is not None and any(
+            isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and
+            n.value.id == name for n in templates.walk(user))
+        if user is None or by_elements:  # (its call joined a loop that reads its elements)
+            out.append(stmt)
         else:
             templates.substitute(user, name, stmt.value)
     return out

@@ -331,9 +331,9 @@ def run(roots, grads, retain_graph=False, create_graph=False, capture=None,
         grads: one gradient per root, shaped like it (NumPy arrays or tensors).
         retain_graph: keep the values the graph saved, so that it can be run through again.
         create_graph: record the backward pass itself, so its results can be differentiated.
-        in_cotangents: with create_graph, record it as a function of the grads alone.
         capture: None to accumulate into the leaves' .grad; else a list of edges (nodes or
             AccumulateGrads) whose gradients are returned instead, nothing else being touched.
+        in_cotangents: with create_graph, record it as a function of the grads alone.
 
     Returns:
         with capture, the gradient reaching each captured edge (None where none reached it).

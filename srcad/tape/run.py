@@ -118,8 +118,8 @@ def jvp(fn, args, wrt, tangents):
     (None: zero). The tape runs in reverse only, so the product is the gradient of
     <J^T u, t> with respect to the cotangent u, on which J^T u depends linearly: the vjp is
     recorded as it is computed (create_graph, in the cotangent alone: the saved values are
-    constants there), then differentiated once more. Returns the
-    tangent shaped and typed like the value (a float for a number)."""
+    constants there), then differentiated once more. Returns the tangent shaped and typed
+    like the value (a float for a number)."""
     with _recorded(fn, args):
         out, leaves = _trace(fn, args, wrt)
         value = _output_value(out, fn)

@@ -201,8 +201,9 @@ class Tangents:
         if not active:
             return None
         ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
-        if rules.too_many_axes(rule, ranks, what):
-            raise UnsupportedError(rules.too_many_axes(rule, ranks, what), loc)
+        refusal = rules.too_many_axes(rule, ranks, what)
+        if refusal is not None:
+            raise UnsupportedError(refusal, loc)
         terms = []
         for group in rule.linear:  # f applied to the tangents of a group it is linear in
             if active & set(group):

@@ -369,8 +369,9 @@ class Differentiator(SavePlanner):
                                    "inside a tuple argument", loc)
         bound = _bind(rule, args, keywords, what, loc)
         ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
-        if rules.too_many_axes(rule, ranks, what):
-            raise UnsupportedError(rules.too_many_axes(rule, ranks, what), loc)
+        refusal = rules.too_many_axes(rule, ranks, what)
+        if refusal is not None:
+            raise UnsupportedError(refusal, loc)
         fill = dict(bound, g=g, ans=_name(z), np=_name(self.np))
         out = []
         for param, node in bound.items():
