@@ -571,6 +571,15 @@ _ZERO_GRADIENT_UFUNCS = (
 for _zero in _ZERO_GRADIENT_UFUNCS:
     _UFUNCS[_zero] = functools.partial(lambda ufunc, *xs: ufunc(*plain(xs)), _zero)
 HANDLED_UFUNCS.update({ufunc: _ufunc(ufunc, handler) for ufunc, handler in _UFUNCS.items()})
+
+
+def _divmod(x, y, **options):
+    if options:
+        raise TypeError(mode.located(_NOT_SUPPORTED.format("numpy.divmod", ", ".join(options))))
+    return np.floor_divide(x, y), np.remainder(x, y)
+
+
+HANDLED_UFUNCS[np.divmod] = _divmod
 HANDLED_UFUNCS.update({(ufunc, "at"): _accumulate_at(ufunc) for ufunc in (np.add, np.subtract)})
 WRITING_FUNCTIONS.update({np.put, np.place, np.putmask, np.put_along_axis})
 HANDLED_FUNCTIONS.update(

@@ -86,10 +86,16 @@ def differences_with_ends(x):  # (the tape refused prepend= and append=: found b
         np.sum(np.diff(A, axis=0, append=1.5) ** 2) + np.sum(np.diff(A, prepend=A[:, :1] * 3))
 
 
+def quotients_and_remainders(x):  # (np.divmod had no tape derivative: found by an attack)
+    q, r = np.divmod(x * 3.1, 0.37)
+    return np.sum(r * r + q * x)
+
+
 @pytest.mark.parametrize(
     "f",
     [
         differences_with_ends,
+        quotients_and_remainders,
         sum_with_initial,
         sum_and_prod_where,
         mean_where,
