@@ -37,8 +37,8 @@ def diff_inputs(expr):
         return []
     # (the names at any depth of a tuple argument: a derivative a rule cannot take through a
     # nested tuple is then refused, never dropped)
-    return [n.id for a in args for n in gast.walk(a)
-            if isinstance(a, (gast.Name, gast.Tuple)) and isinstance(n, gast.Name)]
+    return [n.id for a in args if isinstance(a, (gast.Name, gast.Tuple))
+            for n in gast.walk(a) if isinstance(n, gast.Name)]
 
 
 def _flows(tree):

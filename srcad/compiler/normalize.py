@@ -1103,7 +1103,8 @@ class _Lowering:
                     # (einsum's optimize= chooses an order of contraction, not a result)
                     if not (target is np.einsum and k.arg == "optimize")]
         if target is np.linalg.svd:
-            (args, values_only), keywords = _svd_options(args, keywords, node), []
+            args, values_only = _svd_options(args, keywords, node)
+            keywords = []
             if values_only:
                 call = gast.Call(func=gast.Attribute(value=_name("rt"), attr="singular_values",
                                                      ctx=gast.Load()), args=args, keywords=[])

@@ -246,10 +246,9 @@ def diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
     if prepend is not np._NoValue or append is not np._NoValue:  # (NumPy's: joined first)
         shape = list(np.shape(a))
         shape[axis] = 1  # (a number is spread to one slice along the axis)
-        ends = [v if np.ndim(v) else np.broadcast_to(v, shape) for v in (prepend, append)]
-        parts = ([ends[0]] if prepend is not np._NoValue else []) + [a] + \
-            ([ends[1]] if append is not np._NoValue else [])
-        a = np.concatenate(parts, axis=axis)
+        before, after = ([v if np.ndim(v) else np.broadcast_to(v, shape)]
+                         if v is not np._NoValue else [] for v in (prepend, append))
+        a = np.concatenate(before + [a] + after, axis=axis)
     return _rule(np.diff)(a, n, axis)
 
 
@@ -525,6 +524,13 @@ def fill_diagonal(a, val, wrap=False):
     a[(diagonal,) * a.ndim] = val
 
 
+def _divmod(x, y, **options):
+    """np.divmod: two results, which _ufunc's out= does not take."""
+    if options:
+        raise TypeError(mode.located(_NOT_SUPPORTED.format("numpy.divmod", ", ".join(options))))
+    return np.floor_divide(x, y), np.remainder(x, y)
+
+
 def _ufunc(ufunc, handler):
     """A ufunc called on tensors, with NumPy's out=, where= and dtype=."""
     name = f"numpy.{ufunc.__name__}"
@@ -571,14 +577,6 @@ _ZERO_GRADIENT_UFUNCS = (
 for _zero in _ZERO_GRADIENT_UFUNCS:
     _UFUNCS[_zero] = functools.partial(lambda ufunc, *xs: ufunc(*plain(xs)), _zero)
 HANDLED_UFUNCS.update({ufunc: _ufunc(ufunc, handler) for ufunc, handler in _UFUNCS.items()})
-
-
-def _divmod(x, y, **options):
-    if options:
-        raise TypeError(mode.located(_NOT_SUPPORTED.format("numpy.divmod", ", ".join(options))))
-    return np.floor_divide(x, y), np.remainder(x, y)
-
-
 HANDLED_UFUNCS[np.divmod] = _divmod
 HANDLED_UFUNCS.update({(ufunc, "at"): _accumulate_at(ufunc) for ufunc in (np.add, np.subtract)})
 WRITING_FUNCTIONS.update({np.put, np.place, np.putmask, np.put_along_axis})

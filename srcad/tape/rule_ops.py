@@ -311,11 +311,12 @@ def _handler(key, rule):
         except TypeError as exc:
             raise TypeError(mode.located(f"srcad.tape: {name}: {exc}")) from None
         inputs = [bound[p] for p in differentiable]
-        refusal = rules.too_many_axes(rule, [np.ndim(plain(v)) for v in bound.values()
-                                             if not isinstance(v, str)], name)
-        if refusal is not None and any(isinstance(v, Tensor) and v.requires_grad
-                                       for v in inputs):
-            raise TypeError(mode.located(f"srcad.tape: {refusal}"))
+        if rule.max_ndim is not None and any(isinstance(v, Tensor) and v.requires_grad
+                                             for v in inputs):
+            refusal = rules.too_many_axes(rule, [np.ndim(plain(v)) for v in bound.values()
+                                                 if not isinstance(v, str)], name)
+            if refusal is not None:
+                raise TypeError(mode.located(f"srcad.tape: {refusal}"))
         static = {p: _array_like(plain(bound[p], name), p in rule.data) for p in rule.params
                   if p not in rule.partials}
         return apply(op_name, *inputs, **static)
