@@ -63,6 +63,27 @@ def test_compiled_in_float32(jit, rng):
     assert "float32" not in srcad.source(g64)
 
 
+def stencil_with_a_float32_constant(u, k, steps):
+    for _ in range(steps):
+        lap = u[:-2] + u[2:] - np.float32(2.0) * u[1:-1]  # (a float32 number saved per trip)
+        u = u.copy()
+        u[1:-1] += k * np.tanh(lap)
+    return np.sum(u * u)
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_numbers_a_float32_loop_saves_keep_their_precision(jit, rng):
+    """A float32 number saved per trip was restored as float64 and met float32 arrays
+    (Numba could not unify them, and the fallback refused the float32 constant; found by
+    probing float32 loops)."""
+    u = rng.standard_normal(6)
+    g = srcad.grad(stencil_with_a_float32_constant, mode="source", jit=jit)
+    got = g(u.astype(f32), f32(0.3), 3)
+    assert got.dtype == f32
+    expected = numeric_grad(stencil_with_a_float32_constant, (u, 0.3, 3), 0)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
 def mixed(x, y):
     return np.sum(x * y) + np.sum(x ** 2)
 

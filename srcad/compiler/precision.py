@@ -23,7 +23,7 @@ save it in float32, and the generated Python runs instead).
 import gast
 import numpy as np
 
-from . import templates
+from . import anno, templates
 
 # NumPy functions whose float32 and integer array operands meet as in arithmetic
 MIXING = {name for name in dir(np) if isinstance(getattr(np, name), np.ufunc) and
@@ -133,6 +133,8 @@ class _Single(gast.NodeTransformer):
         if _is_numpy_call(node, self.np_name, ALLOCATIONS):
             if _is_placeholder(node):  # (most arrays a float32 gradient saves are float32)
                 node.args[1].attr = "float32"
+            elif anno.getanno(node, "saves") not in self.wide | {None}:  # (a float32 number's
+                node.args[1].attr = "float32"  # saves: restored as float64, it met float32 arrays)
             return node
         if _is_float64_type(node.func, self.np_name):  # (np.float64(0.1), float(0.1))
             self.exact.update(id(a) for a in node.args if isinstance(a, gast.Constant))

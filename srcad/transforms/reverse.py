@@ -84,6 +84,7 @@ class Buffer:
     dtype: str | None
     row: tuple = ()  # the shape of a row: () a scalar, (0,) an array's elements (widened as
     #                  needed), (n,) the shape of an array of n axes
+    saves: str | None = None  # the float number saved (precision.py gives its stack its dtype)
 
 
 @dataclass
@@ -616,7 +617,7 @@ class Differentiator(SavePlanner):
             push = gast.Expr(value=_expr("buf.append(v)", buf=_name(buf), v=copied))
             pop = _assign(restore_target, _expr("buf.pop()", buf=_name(buf)))
             return [push], [pop]
-        loop.buffers.append(Buffer(buf, DTYPES[kind]))
+        loop.buffers.append(Buffer(buf, DTYPES[kind], saves=name if kind == "f" else None))
         slot = anno.deepcopy(loop.slot)
         save = _assign(gast.Subscript(value=_name(buf), slice=slot, ctx=gast.Store()), value)
         restore = _assign(restore_target, gast.Subscript(value=_name(buf),
@@ -1188,7 +1189,10 @@ class Differentiator(SavePlanner):
         size = _const(16) if growable else _trip_count(start, stop, step)
         if buf.row:
             size = gast.Tuple(elts=[size] + [_const(n) for n in buf.row], ctx=gast.Load())
-        return _assign(buf.name, _expr(f"np.empty(n, {buf.dtype})", np=_name(self.np), n=size))
+        allocation = _expr(f"np.empty(n, {buf.dtype})", np=_name(self.np), n=size)
+        if buf.saves is not None:
+            anno.setanno(allocation, "saves", buf.saves)
+        return _assign(buf.name, allocation)
 
     def reverse_loop(self, stmt, info, rev_body, start, stop, step, unit):
         if isinstance(stmt, gast.While):
