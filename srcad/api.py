@@ -1411,9 +1411,9 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
     if args or kwargs:
         flat, structures, labels = g.layout(g.bind(args, kwargs))
         types, numpy_args = g.arg_types(flat, labels), numpy_scalars(flat)
-        single, assumed = _single_precision(flat), ""
+        single, assumed, shapes = _single_precision(flat), "", same_shapes(flat, labels)
     else:
-        types, numpy_args = tuple(valuetypes.FLOAT for _ in g.params), ()
+        types, numpy_args, shapes = tuple(valuetypes.FLOAT for _ in g.params), (), {}
         single, assumed = False, " (assuming float arguments: pass example arguments for arrays)"
     name = g.fn.__qualname__
     if g.mode == "tape":
@@ -1423,9 +1423,11 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
     else:
         from . import pipeline
         try:
+            # (the options of a call's first attempt: what srcad.source shows)
             generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
                                            g.has_aux, single, parallel=g.parallel,
-                                           numpy_scalars=numpy_args)
+                                           same_shapes=shapes, numpy_scalars=numpy_args,
+                                           assume_shapes=True)
         except UnsupportedError as exc:
             text = f"{name}: tape{assumed}, because the source cannot be transformed: {exc}"
         else:

@@ -15,6 +15,8 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
     reverse    emit the gradient: forward sweep with saves, reverse sweep (what to save,
                recompute or checkpoint is planned in saving.py)
     forward    or emit the Jacobian-vector product: every value beside its tangent
+    mixed      (a gradient that saves arrays per trip only for the float numbers it
+               differentiates: their derivatives carried forward by jvps instead)
     guards     make the checks Python makes (indices in bounds, integer divisors nonzero)
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
@@ -36,6 +38,7 @@ import re
 import sys
 import threading
 import types
+from dataclasses import dataclass
 
 import gast
 
@@ -43,7 +46,7 @@ from .compiler import (activity, aliasing, anno, bools, broadcasts, buffers, cle
                        frontend, fusion, guards, lists, normalize, optional, outputs, precision,
                        promotion, structured, templates, typeinfer, typetests)
 from . import reuse, rules
-from .transforms import batching, chains, forward, reverse
+from .transforms import batching, chains, forward, mixed, reverse
 from .transforms.parallel import finish_chunks, outline_fused_loops, parallel_products, \
     plan as plan_parallel_loops
 from .errors import UnsupportedError, UserCodeError
@@ -147,14 +150,53 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
     rules.check_unreplaced()
-    same_shapes = same_shapes or {}
     # (the entry this gradient is kept under: api looked it up before importing the pipeline)
     name = reuse.entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel,
-                            same_shapes, numpy_scalars, assume_shapes) \
+                            same_shapes or {}, numpy_scalars, assume_shapes) \
         if cache is not None else None
+    emitted = _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel,
+                    same_shapes or {}, numpy_scalars, assume_shapes, block)
+    if kind == "grad" and not (has_aux or single or parallel or block):
+        emitted = mixed.numbers_forward(emitted, lambda wrt, kind: _emit(
+            fn, wrt, arg_types, structures, False, False, kind, False, same_shapes or {},
+            numpy_scalars, assume_shapes, False)) or emitted
+    generated, text, stem = _package(emitted, fn, wrt, arg_types, cache)
+    if name is not None:
+        reuse.store(cache, name, fn, generated, text, stem, emitted.scope, emitted.core.refs)
+    return generated
+
+
+@dataclass
+class Emitted:
+    """A derivative function, before its module is rendered and loaded, and what the module
+    and the Generated record around it need."""
+    fn_def: gast.FunctionDef  # its parameters: the function's, the data it reads, its own
+    chunks: list  # the module's other functions, which it calls
+    core: object  # normalize.Core of the function
+    output_type: object
+    aux: bool
+    hidden: tuple  # the data it reads from globals, passed as arguments after the function's
+    checks: dict  # Ref -> object: what must still be there for it to be valid
+    scope: dict  # the module's names from the function's scope
+    loops: tuple  # what srcad.explain says about its loops
+    stages: dict
+    written: tuple  # the indices of the array arguments the function writes into
+    writes_data: bool  # it writes into data it reads from globals
+    zero_d_writes: object
+    composing: bool  # kind "tangent": plain Python for srcad to transform again
+    np_name: str  # the name NumPy has in it
+    writes_outside: bool  # it writes into arrays it did not make (arguments, globals)
+    # (parameter, its number of leaves, is it a float number) of each parameter differentiated
+    wrt_layout: tuple
+
+
+def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_shapes,
+          numpy_scalars, assume_shapes, block):
+    """The derivative function of `fn` (generate's arguments) and what its module needs."""
     stages = {}
     parsed, aux = outputs.split_aux(frontend.parse(fn), has_aux, kind)
     parsed, leaves = structured.flatten(parsed, structures or {})
+    params = wrt
     wrt = tuple(leaf for name in wrt for leaf in leaves.get(name, [name]))
     parsed, none, rebound = optional.decide(parsed, arg_types)
     kept = optional.parameters_kept(parsed.tree)  # (a helper's tests of them are decided)
@@ -265,7 +307,6 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         if elementwise:
             products.append("elementwise loops over large arrays (fused array statements) run "
                             "one chunk of their trips per thread")
-    parsed = core.parsed
     used = set().union(*map(_names, [grad_def] + chunks)) & set(core.scope)
     while grad_def.name in used:  # (a function it calls has its name: `softplus_jvp`)
         grad_def.name += "_"
@@ -283,39 +324,52 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
             checks[frontend.Ref(core.scope[n], "fn", "attr")] = core.scope[n].fn
     checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,
                                        checks))
-    sources = [codegen.render(f) for f in [grad_def] + chunks]
-    source = "\n\n".join(sources)
-    _dump("cleanup", lambda: source, stages)
-    origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
-    scope = {k: core.scope[k] for k in used - set(hidden)}  # (the module's statics)
-    text = codegen.module_text(sources, origin, scope)
-    stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
-    path, gradient, jittable = reuse.load_module(text, stem, grad_def.name, scope, cache)
-    # the user's line of each statement of the generated function, for the messages of errors
-    # it raises and of the transform of this code (a second derivative's)
-    locations = codegen.statement_locations(grad_def, sources[0],
-                                            jittable.__code__.co_firstlineno)
-    if composing:
-        frontend.locate_generated(jittable.__code__.co_filename, locations)
+    updated = aliases.memory_written(_updated_in_place(core.tree))
     # (and `x *= 2.0`, which NumPy does in the caller's array: another argument sharing it
     # must be refused, not differentiated as separate)
-    updated = aliases.memory_written(_updated_in_place(core.tree))
     written = tuple(k for k, name in enumerate(names) if arg_types[k].is_array and
                     name in names_written | updated)
+    return Emitted(
+        grad_def, chunks, core, output_type, aux is not None, tuple(hidden), checks,
+        {k: core.scope[k] for k in used - set(hidden)},  # (the module's statics)
+        tuple(q.describe() for q in plans.values()) +
+        tuple(anno.getanno(grad_def, "fused", ())) + tuple(products),
+        stages, written, bool(set(hidden) & (names_written | updated)),
+        aliasing.zero_d_writes(core.tree, types, core.origins), composing, np_name,
+        bool(written_outside),
+        tuple((p, len(leaves.get(p, [p])), p not in leaves and
+               typed_args.get(core.renamed.get(p, p)) == typeinfer.FLOAT) for p in params))
+
+
+def _package(emitted, fn, wrt, arg_types, cache):
+    """(the Generated, the module's text, its file's stem) of `emitted`: its module rendered,
+    loaded, and the user's line of each statement found."""
+    grad_def, chunks, core = emitted.fn_def, emitted.chunks, emitted.core
+    sources = [codegen.render(f) for f in [grad_def] + chunks]
+    source = "\n\n".join(sources)
+    _dump("cleanup", lambda: source, emitted.stages)
+    parsed = core.parsed
+    origin = f"{frontend.printable(parsed.file)}:{parsed.first_line} ({parsed.tree.name})"
+    text = codegen.module_text(sources, origin, emitted.scope)
+    stem = re.sub(r"\W", "_", f"{getattr(parsed.fn, '__module__', None) or 'm'}_{grad_def.name}")
+    path, gradient, jittable = reuse.load_module(text, stem, grad_def.name, emitted.scope, cache)
+    # the user's line of each statement of the generated functions, for the messages of errors
+    # they raise and of the transform of this code (a second derivative's)
+    locations = {}
+    for fn_def, fn_source in zip([grad_def] + chunks, sources, strict=True):
+        first = jittable.__globals__[fn_def.name].__code__.co_firstlineno
+        locations.update(codegen.statement_locations(fn_def, fn_source, first))
+    if emitted.composing:
+        frontend.locate_generated(jittable.__code__.co_filename, locations)
+    hidden = emitted.hidden
     generated = reuse.Generated(fn, tuple(wrt), tuple(arg_types), source, path, gradient,
-                                jittable, output_type, aux is not None,
-                                tuple(hidden), tuple(core.refs[n] for n in hidden),
+                                jittable, emitted.output_type, emitted.aux, hidden,
+                                tuple(core.refs[n] for n in hidden),
                                 tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
-                                tuple(checks.items()), written,
-                                bool(set(hidden) & (names_written | updated)),
-                                tuple(q.describe() for q in plans.values()) +
-                                tuple(anno.getanno(grad_def, "fused", ())) + tuple(products),
-                                text, scope, stages,
-                                aliasing.zero_d_writes(core.tree, types, core.origins),
-                                locations)
-    if name is not None:
-        reuse.store(cache, name, fn, generated, text, stem, scope, core.refs)
-    return generated
+                                tuple(emitted.checks.items()), emitted.written,
+                                emitted.writes_data, emitted.loops, text, emitted.scope,
+                                emitted.stages, emitted.zero_d_writes, locations)
+    return generated, text, stem
 
 
 def _updated_in_place(tree):

@@ -121,9 +121,27 @@ def returned_from_the_last_trip(x, a, steps):
     return np.sum(out * x)
 
 
+def diffusion(u0, a, steps):  # (the step's temporaries are operands of arithmetic, and copied)
+    u = u0.copy()
+    for _ in range(steps):
+        u[1:-1] = u[1:-1] + a * (u[2:] - 2 * u[1:-1] + u[:-2]) - 0.1 * u[1:-1]
+    return np.sum(u ** 3)
+
+
+def rows_copied(x, a, steps):
+    rows = np.zeros((steps, x.shape[0]))
+    for k in range(steps):
+        t = np.empty(x.shape[0])
+        for i in range(x.shape[0]):
+            t[i] = np.sin(x[i] * a + k)
+        rows[k] = t  # (copied: the next trip's t may be this one's array)
+        rows[k] = rows[k] + -t * 0.5
+    return np.sum(rows * rows)
+
+
 CASES = [stencil, smoothing, kept_by_another_name, kept_in_a_list, row_view_kept,
          kept_after_the_loop, growing, nested, in_a_while, reduced_whole, written_by_slices,
-         returned_from_the_last_trip]
+         returned_from_the_last_trip, diffusion, rows_copied]
 
 
 def _args(fn, rng):
@@ -155,3 +173,10 @@ def test_a_stencils_temporaries_are_allocated_once(rng):
         assert len(reused) == count, source
         for name in reused:
             assert f"{name} = np.empty((0, 0))" in source, source
+
+
+def test_operands_of_arithmetic_and_copied_arrays_are_allocated_once(rng):
+    u0 = rng.uniform(-1, 1, 8)
+    tangent = srcad.source(srcad.jvp, diffusion, (u0, 0.2, 3), (None, 1.0, None))
+    # (the step's value inside an array expression, and its tangent copied into du[1:-1])
+    assert len(re.findall(r"(\w+) = rt\.buffer\(\1, ", tangent)) == 2, tangent

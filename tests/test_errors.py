@@ -227,7 +227,14 @@ def asks_hasattr(x):  # (found by an attack: Numba's error named neither hasattr
     return np.sum(x ** 2) if hasattr(x, "flatten") else 0.0
 
 
+def scaled_by_a_random_draw(x):  # (the message named only the product: found by an attack)
+    r = np.random.rand()
+    return np.sum(x * r)
+
+
 @pytest.mark.parametrize("fn, arg, message", [
+    (scaled_by_a_random_draw, np.ones(2),
+     r"computed from 'np\.random\.rand\(\)', a call with side effects"),
     (imports_inside, 0.5, r"an import inside the function \(math as m\)"),
     (reads_a_dict_global, 0.5, ("reads 'WEIGHTS_BY_NAME' from outside the function, which "
                                 "is not a number, an array or a tuple of them")),

@@ -8,7 +8,7 @@ booleans, shapes and indices are never active, whatever they are computed from.
 
 import gast
 
-from . import anno, templates
+from . import anno, templates, typeinfer
 from .. import rules
 from ..errors import UnsupportedError
 from .normalize import BINOPS, UNARYOPS
@@ -128,6 +128,12 @@ def _unknown_type(name, node, types, origins, flows):
     if axis is not None:
         return (f"{what}: axis {axis[0]} is out of bounds for array of dimension {axis[1]} "
                 "(NumPy raises AxisError)")
+    drawn = _untyped_side_effects(name, types, flows, origins)
+    if drawn:
+        return (f"cannot infer the type of {what}, which carries a derivative: it is computed "
+                f"from {drawn}, a call with side effects (random draws, files) that srcad "
+                "does not run to learn its type: for a number write float(...) around the "
+                "call, or use mode='tape'")
     outside = _untyped_free_names(name, types, flows)
     if outside:
         return (f"cannot infer the type of {what}, which carries a derivative: it reads "
@@ -156,6 +162,27 @@ def _axis_out_of_bounds(call, types):
             isinstance(axis.op, gast.USub) and isinstance(axis.operand, gast.Constant) else None
         if type(value) is int and not -ty.ndim <= value < ty.ndim:
             return value, ty.ndim
+    return None
+
+
+def _untyped_side_effects(name, types, flows, origins):
+    """The first call with side effects (np.random.rand()) whose untyped result `name` is
+    computed from, as the user wrote it, or None."""
+    defined = {}
+    for target, inputs, node in flows:
+        defined.setdefault(target, []).append((inputs, node))
+    todo, seen = [name], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for inputs, node in defined.get(current, []):
+            value = getattr(node, "value", None)
+            if isinstance(value, gast.Call) and \
+                    typeinfer.has_side_effects(anno.getanno(value.func, "func")):
+                return f"'{templates.SourceText(value, origins)}'"
+            todo.extend(n for n in inputs if types.get(n, UNKNOWN).kind == "unknown")
     return None
 
 

@@ -5,8 +5,8 @@ np.empty((_n2, _n12))`, and its tangent beside it) is allocated, filled and free
 trip. Above glibc's mmap threshold each allocation maps fresh pages and each free unmaps
 them: two 256x256 temporaries cost a page fault per 4 KiB per trip, ten times the stencil's
 arithmetic. Where no value of the array can outlive its trip (every use is an element read,
-a store into it, or its shape), the trip takes the array of the trip before when it has the
-shape asked for:
+an operand of arithmetic making a new array, a store into it or of it into another array, or
+its shape), the trip takes the array of the trip before when it has the shape asked for:
 
     lap = np.empty((0, 0))                      # before the loop
     for _ in range(steps):
@@ -24,7 +24,7 @@ from . import templates
 def reuse_allocations(fn_def, types, np_name):
     """Rewrite in place every `name = np.empty(shape)` inside a loop whose array stays within
     its trip (`types`: name -> Ty, for the rank of a shape held in a variable)."""
-    uses = _Uses(np_name)
+    uses = _Uses(np_name, types)
     uses.visit(fn_def)
     for name, (stmt, loops) in uses.allocations.items():
         rank = _rank(stmt.value, name, types)
@@ -44,9 +44,9 @@ class _Uses(gast.NodeVisitor):
     outermost first), how often it is assigned, where it is read (the parent node and the
     loops around), and the block holding each loop."""
 
-    def __init__(self, np_name):
+    def __init__(self, np_name, types):
         self.allocations, self.assigned, self.reads, self.blocks = {}, {}, {}, {}
-        self._np, self._loops, self._parents = np_name, [], [None]
+        self._np, self._types, self._loops, self._parents = np_name, types, [], [None]
 
     def generic_visit(self, node):
         for field in node._fields:
@@ -88,14 +88,17 @@ class _Uses(gast.NodeVisitor):
 
     def stays_in_trip(self, name, loop, rank=None):
         """Is `name` assigned once, read only inside `loop`, and never kept: read as an element
-        (or, a view of the array with `rank` None, within an expression), stored into, asked
-        its shape, or bound to another name, or made a view with np.broadcast_to held by one,
-        that stays too?"""
+        (or, a view of the array with `rank` None, within an expression), an operand of array
+        arithmetic, stored into or copied into another array, asked its shape, or bound to another name, or made a view with
+        np.broadcast_to held by one, that stays too?"""
         if self.assigned.get(name) != 1:
             return False
         for parent, grandparent, node, loops in self.reads.get(name, ()):
             if not any(enclosing is loop for enclosing in loops):
                 return False
+            if isinstance(parent, gast.Assign) and parent.value is node and \
+                    self._copied_into_an_array(parent.targets[0]):
+                continue
             if isinstance(parent, gast.Assign) and parent.value is node:  # (another name)
                 if not (_binds_name(parent) and
                         self.stays_in_trip(parent.targets[0].id, loop, rank)):
@@ -104,9 +107,17 @@ class _Uses(gast.NodeVisitor):
                 if not (_binds_name(grandparent) and
                         self.stays_in_trip(grandparent.targets[0].id, loop)):
                     return False
+            elif isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+                continue  # (an operand of array arithmetic, whose result is a new array)
             elif not _element_use(parent, grandparent, node, rank):
                 return False
         return True
+
+    def _copied_into_an_array(self, target):
+        """Is `target` an array's elements (y[1:-1] = t copies t; a list's would keep it)?"""
+        base = target.value if isinstance(target, gast.Subscript) else None
+        return isinstance(base, gast.Name) and \
+            getattr(self._types.get(base.id), "is_array", False)
 
     def _is_broadcast(self, parent, node):
         return isinstance(parent, gast.Call) and parent.args and parent.args[0] is node and \

@@ -79,24 +79,26 @@ def numpy_semantics(scope):
 def jit(fn, cache=False, fastmath=False, nogil=False):
     """`numba.njit(fn)`; with `cache` (`fn`'s module was written to the disk cache), its machine
     code kept in srcad's disk cache. The other functions of `fn`'s module (the chunk functions
-    of parallel loops, which `fn` runs through `rt.run_chunks`) are compiled too. `nogil`:
+    of parallel loops, which `fn` runs through `rt.run_chunks`; mixed mode's reverse gradient
+    and jvp, transforms/mixed.py) are compiled too. `nogil`:
     the GIL is released while it runs."""
     import numba
     _unformatted_slice_errors()
     if "scipy.special" in sys.modules or "scipy.linalg" in sys.modules:
         from .. import special  # noqa: F401  (the Numba forms of SciPy's functions a user's
         # code may call: it can only once they are imported)
-    chunks = [name for name, obj in fn.__globals__.items()
+    others = [name for name, obj in fn.__globals__.items()
               if isinstance(obj, types.FunctionType) and obj is not fn and
               obj.__module__ == fn.__module__]
     # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
     # of raising ZeroDivisionError
-    for name in chunks:
+    for name in others:
         fn.__globals__[name] = numba.njit(fastmath=fastmath, error_model="numpy")(
             fn.__globals__[name])
     dispatcher = numba.njit(fastmath=fastmath, error_model="numpy", nogil=nogil)(fn)
     dispatcher.compile = _with_llvm_options(dispatcher.compile)
-    if cache and not chunks:  # (Numba cannot cache what runs a parallel region)
+    if cache and "run_chunks" not in fn.__code__.co_names:  # (Numba cannot cache what runs a
+        # parallel region)
         from .. import numbacache
         numbacache.enable(dispatcher)
     return dispatcher

@@ -323,6 +323,16 @@ _IMPURE = {print, input, open, exec, eval, compile, __import__, breakpoint, seta
            np.apply_along_axis, np.apply_over_axes, np.piecewise, np.fromfunction}
 
 
+def has_side_effects(func):
+    """Does calling the library function `func` draw random numbers, touch files or print?"""
+    owner = getattr(func, "__self__", None)  # (a bound method: a Generator's normal)
+    module = getattr(func, "__module__", None) or type(owner).__module__ or ""
+    try:
+        return func in _IMPURE or module.startswith(_IMPURE_MODULES + ("random",))
+    except TypeError:  # unhashable
+        return False
+
+
 def safe_to_evaluate(func):
     """May type inference call `func` on stand-in values? Only for library functions without
     side effects: the transform never runs user code."""

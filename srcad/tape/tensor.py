@@ -44,17 +44,24 @@ _DROPPED_IN_USER_CODE = (
     "a default argument), or storing x into a NumPy array made outside the differentiated "
     "function. Keep x as it is, or write x.detach() where no gradient should flow."
 )
+# (the tape makes the arguments tensors, and NumPy's functions return tensors; an array from
+# elsewhere stays NumPy's, and so does what its methods return)
+_PLAIN_COPIES = (
+    "A copy made by a method of an array the function was not given as an argument (G.copy() "
+    "of a global, a closure's or a functools.partial's array; G + 0.0) is a NumPy array: write "
+    "np.copy(G), or pass G as an argument."
+)
 _DROPPED_BY_STORE = (
     "srcad.tape: storing a tensor that requires grad into a NumPy array (y[i] = t) would drop "
     "its gradient. Make y a tensor (srcad.tensor(np.zeros(n))), or store t.detach() if no "
-    "gradient should flow."
+    "gradient should flow. " + _PLAIN_COPIES
 )
 _DROPPED_BY_ARRAY = (
     "srcad.tape: a tensor that requires grad (shape {shape}) was converted to a NumPy array, "
     "which would drop its gradient: it was stored into a NumPy array (y[i:j] = t), put in "
     "np.array([...]), or passed to a function the tape does not know. Make "
     "y a tensor (srcad.tensor(...)), build arrays of tensors with np.stack, or use t.detach() "
-    "(and t.detach().numpy()) if no gradient should flow."
+    "(and t.detach().numpy()) if no gradient should flow. " + _PLAIN_COPIES
 )
 _DROPPED_BY_OUT = (
     "srcad.tape: out= names a NumPy array, which cannot carry the gradient of the result. Make "

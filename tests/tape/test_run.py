@@ -280,6 +280,12 @@ def into_module_array(x):
     return SCRATCH[0]
 
 
+def into_a_copy_of_a_module_array(x):  # (a copy by ndarray's method is NumPy's: found by an attack)
+    y = SCRATCH.copy()
+    y[1:] = y[1:] + x * 2.0
+    return y[1]
+
+
 def through_remainder(x):
     return math.remainder(x[0], 1.0)
 
@@ -304,6 +310,11 @@ def test_what_would_drop_a_gradient_raises(f, message):
     assert re.search(message, text)
     _, line = inspect.getsourcelines(f)
     assert f"{__file__}:{line + 1}: {inspect.getsource(f).splitlines()[1].strip()}" in text
+
+
+def test_a_store_into_a_copy_of_a_module_array_says_to_write_np_copy():
+    with pytest.raises(RuntimeError, match=r"G\.copy\(\) of a global.*write np\.copy\(G\)"):
+        value_and_grad(into_a_copy_of_a_module_array, (np.array([1.5, 2.0]),), (0,))
 
 
 def test_non_differentiable_math_functions_work_on_tracked_values():
