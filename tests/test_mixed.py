@@ -134,7 +134,7 @@ def test_a_dict_of_arrays_beside_a_number(rng):
     args = _args(damped, rng)
     for wrt in ((0, 1, 2), (2, 1)):
         g = srcad.value_and_grad(damped, wrt=wrt, mode="source")
-        value, grads = g(*args)
+        _, grads = g(*args)
         assert _is_mixed(srcad.source(g, *args))
         for index, grad in zip(wrt, grads, strict=True):
             if index == 1:
@@ -149,7 +149,7 @@ def test_a_dict_of_arrays_beside_a_number(rng):
 def test_the_vjp_of_an_array_output(rng):
     u0, kappa, steps = rng.standard_normal(7), 0.2, 4
     cotangent = rng.standard_normal(7)
-    value, pullback = srcad.vjp(field, u0, kappa, steps, wrt=(0, 1), mode="source")
+    _, pullback = srcad.vjp(field, u0, kappa, steps, wrt=(0, 1), mode="source")
     g_u, g_kappa = pullback(cotangent)
 
     def projected(u0, kappa, steps):
@@ -188,7 +188,9 @@ def test_explain_says_which_numbers_are_carried_forward(rng):
     # attempt does: explain did not, and said nothing; found by an attack)
     for fn in (heat, weighted):
         text = srcad.explain(srcad.grad(fn, wrt=(0, 1)), *_args(fn, rng))
-        assert "kappa: derivative carried forward" in text, text
+        assert "kappa: derivative carried forward (a jvp along it)" in text, text
+    text = srcad.explain(srcad.grad(two_rates, wrt=(0, 1, 2)), *_args(two_rates, rng))
+    assert "a, b: derivatives carried forward (a jvp along each)" in text, text
 
 
 def three_rates(x0, a, b, c, steps):

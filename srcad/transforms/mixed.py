@@ -50,8 +50,9 @@ def numbers_forward(full, emit):
                                  taken)
     hidden = tuple(sorted({n for part in parts for n in part.hidden}))
     checks = {k: v for part in parts for k, v in part.checks.items()}
-    why = (f"{', '.join(numbers)}: derivative carried forward (a jvp along each) instead of "
-           "saving the arrays the reverse sweep would read on every trip")
+    why = (f"{', '.join(numbers)}: derivative{'s' if len(numbers) > 1 else ''} carried forward "
+           f"(a jvp along {'each' if len(numbers) > 1 else 'it'}) instead of saving the arrays "
+           "the reverse sweep would read on every trip")
     return dataclasses.replace(
         full, fn_def=_caller(full, name, reverse, tangents, numbers, hidden),
         chunks=[part.fn_def for part in parts], hidden=hidden, checks=checks, scope=scope,
