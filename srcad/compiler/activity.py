@@ -165,9 +165,9 @@ def _axis_out_of_bounds(call, types):
     return None
 
 
-def _untyped_side_effects(name, types, flows, origins):
-    """The first call with side effects (np.random.rand()) whose untyped result `name` is
-    computed from, as the user wrote it, or None."""
+def _untyped_sources(name, types, flows):
+    """(name, the statement defining it or None) of each untyped name `name` is computed from,
+    `name` first."""
     defined = {}
     for target, inputs, node in flows:
         defined.setdefault(target, []).append((inputs, node))
@@ -177,30 +177,26 @@ def _untyped_side_effects(name, types, flows, origins):
         if current in seen:
             continue
         seen.add(current)
+        if current not in defined:
+            yield current, None
         for inputs, node in defined.get(current, []):
-            value = getattr(node, "value", None)
-            if isinstance(value, gast.Call) and \
-                    typeinfer.has_side_effects(anno.getanno(value.func, "func")):
-                return f"'{templates.SourceText(value, origins)}'"
+            yield current, node
             todo.extend(n for n in inputs if types.get(n, UNKNOWN).kind == "unknown")
+
+
+def _untyped_side_effects(name, types, flows, origins):
+    """The first call with side effects (np.random.rand()) whose untyped result `name` is
+    computed from, as the user wrote it, or None."""
+    for _, node in _untyped_sources(name, types, flows):
+        value = getattr(node, "value", None)
+        if isinstance(value, gast.Call) and \
+                typeinfer.has_side_effects(anno.getanno(value.func, "func")):
+            return f"'{templates.SourceText(value, origins)}'"
     return None
 
 
 def _untyped_free_names(name, types, flows):
     """The names `name` is computed from that the function does not assign and that have no
     type (globals and closure values of kinds srcad does not read)."""
-    inputs_of = {}
-    for target, inputs, _ in flows:
-        inputs_of.setdefault(target, []).extend(inputs)
-    found, todo, seen = [], [name], set()
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        if current not in inputs_of:
-            if current not in types:
-                found.append(current)
-            continue
-        todo.extend(n for n in inputs_of[current] if types.get(n, UNKNOWN).kind == "unknown")
-    return sorted(found)
+    return sorted(n for n, node in _untyped_sources(name, types, flows)
+                  if node is None and n not in types)

@@ -80,8 +80,8 @@ def jit(fn, cache=False, fastmath=False, nogil=False):
     """`numba.njit(fn)`; with `cache` (`fn`'s module was written to the disk cache), its machine
     code kept in srcad's disk cache. The other functions of `fn`'s module (the chunk functions
     of parallel loops, which `fn` runs through `rt.run_chunks`; mixed mode's reverse gradient
-    and jvp, transforms/mixed.py) are compiled too. `nogil`:
-    the GIL is released while it runs."""
+    and jvp, transforms/mixed.py) are compiled too. `nogil`: the GIL is released while it
+    runs."""
     import numba
     _unformatted_slice_errors()
     if "scipy.special" in sys.modules or "scipy.linalg" in sys.modules:
@@ -97,8 +97,8 @@ def jit(fn, cache=False, fastmath=False, nogil=False):
             fn.__globals__[name])
     dispatcher = numba.njit(fastmath=fastmath, error_model="numpy", nogil=nogil)(fn)
     dispatcher.compile = _with_llvm_options(dispatcher.compile)
-    if cache and "run_chunks" not in fn.__code__.co_names:  # (Numba cannot cache what runs a
-        # parallel region)
+    # (Numba cannot cache what runs a parallel region, rt.run_chunks)
+    if cache and "run_chunks" not in fn.__code__.co_names:
         from .. import numbacache
         numbacache.enable(dispatcher)
     return dispatcher

@@ -316,7 +316,7 @@ class _Infer:
 
 # Library functions that are not run on stand-ins to learn a result's type: they have side
 # effects (random draws, files, output) or run code given to them.
-_IMPURE_MODULES = ("numpy.random", "numpy.lib.npyio", "numpy.testing")
+_IMPURE_MODULES = ("numpy.random", "numpy.lib.npyio", "numpy.testing", "random")
 _IMPURE = {print, input, open, exec, eval, compile, __import__, breakpoint, setattr, delattr,
            globals, locals, vars, getattr, iter, next, np.save, np.savez, np.savetxt, np.load,
            np.loadtxt, np.fromfile, np.genfromtxt, np.vectorize, np.frompyfunc,
@@ -328,7 +328,7 @@ def has_side_effects(func):
     owner = getattr(func, "__self__", None)  # (a bound method: a Generator's normal)
     module = getattr(func, "__module__", None) or type(owner).__module__ or ""
     try:
-        return func in _IMPURE or module.startswith(_IMPURE_MODULES + ("random",))
+        return func in _IMPURE or module.startswith(_IMPURE_MODULES)
     except TypeError:  # unhashable
         return False
 
@@ -339,12 +339,11 @@ def safe_to_evaluate(func):
     if not frontend.is_library(func) or isinstance(func, type) and \
             not issubclass(func, (float, int, bool, np.number, np.bool_)):
         return False
-    module = getattr(func, "__module__", None) or ""
     try:
-        impure = func in _IMPURE
-    except TypeError:  # unhashable
+        hash(func)
+    except TypeError:
         return False
-    return not impure and not module.startswith(_IMPURE_MODULES)
+    return not has_side_effects(func)
 
 
 def returned_type(fn, args):

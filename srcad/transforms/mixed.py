@@ -12,7 +12,7 @@ import dataclasses
 
 import gast
 
-from ..compiler import frontend, typeinfer
+from ..compiler import anno, typeinfer
 from ..errors import UnsupportedError
 
 # Each number costs a jvp, 1.5-2x a run of the function: for a nonlinear recurrence, two jvps
@@ -77,7 +77,7 @@ def _has_side_effects(core):
     """Does the function call something that draws random numbers, reads or writes files or
     prints? Run twice (its gradient, then its jvp), it would not compute the same."""
     return any(isinstance(node, gast.Call) and
-               typeinfer.has_side_effects(frontend.resolve(node.func, core.scope))
+               typeinfer.has_side_effects(anno.getanno(node.func, "func"))
                for node in gast.walk(core.tree))
 
 
