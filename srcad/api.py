@@ -442,7 +442,7 @@ class Gradient:
             what = "forward-mode derivative" if tangents is not None else "gradient"
             warn_fallback(f"srcad: numba could not compile the {what} of "
                           f"{self.fn.__qualname__}; running the generated Python instead "
-                          f"({str(exc).splitlines()[0]})")
+                          f"({_numba_reason(exc)})")
             spec.mode, spec.call = "source+python", spec.generated.gradient
             spec.reason = str(exc)
             return self.evaluate(args, cotangent, tangents, frozen)
@@ -964,6 +964,20 @@ def _names_its_statement(exc):
     """srcad's own checks name the statement; SliceShapeMismatch stands in for Numba's error."""
     from .runtime import SliceShapeMismatch
     return type(exc).__module__.startswith("srcad.") and not isinstance(exc, SliceShapeMismatch)
+
+
+def _numba_reason(exc):
+    """What stopped Numba, in a line: a variable it cannot give one type named with both, or
+    the first line of its message that is not the pipeline's stage."""
+    text = str(exc)
+    clash = re.search(r"Cannot unify (.+?) and (.+?) for '([A-Za-z_]\w*?)(\.\d+)?'", text)
+    if clash:
+        a, b, name = clash.group(1), clash.group(2), clash.group(3)
+        return (f"Numba gives each variable one type, and '{name}' is {a} at one point and "
+                f"{b} at another: make it {b} from the start")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith(("Failed in", "File", "During"))),
+                lines[0] if lines else type(exc).__name__)
 
 
 def _is_numba_error(exc):

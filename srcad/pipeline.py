@@ -295,7 +295,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
             promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
         for fn_def in [grad_def] + chunks:
-            buffers.reuse_allocations(fn_def, typed, np_name)
+            buffers.reuse_allocations(fn_def, typed, np_name, core.namer)
+            buffers.save_in_rows(fn_def)
             codegen.numba_compatible(fn_def, typed, single)
     products = []
     if parallel and not single and kind == "grad" and parallel_products(grad_def, np_name):

@@ -1117,39 +1117,72 @@ def grow(buffer, needed):
 def save_array(buffer, shapes, k, value):
     """Save `value` in row `k`; the buffer, widened when `value` does not fit in a row (and
     converted when it cannot hold `value`'s type exactly)."""
-    shapes[k] = value.shape
     if not np.can_cast(value.dtype, buffer.dtype):
         buffer = buffer.astype(np.result_type(buffer, value))
     buffer = _room_for(buffer, value.size)
-    buffer[k, :value.size] = value.ravel()
+    save_row(buffer, shapes, k, value)
     return buffer
+
+
+def saved_in_row(buffer, shapes, k, value):
+    """Save `value` in row `k` if a row of `buffer` holds it as it is; whether it did. (In a
+    hot loop, `buffer = save_array(...)` costs reference counting for every rebinding, which a
+    call returning a bool does not.)"""
+    if value.size > buffer.shape[1] or not np.can_cast(value.dtype, buffer.dtype):
+        return False
+    save_row(buffer, shapes, k, value)
+    return True
+
+
+def save_row(buffer, shapes, k, value):
+    """Save `value` in row `k` of `buffer`, which holds it."""
+    shapes[k] = value.shape
+    buffer[k, :value.size] = value.ravel()
 
 
 @overload(save_array)
 def _save_array(buffer, shapes, k, value):
     if not np.can_cast(as_dtype(value.dtype), as_dtype(buffer.dtype)):
         raise errors.TypingError(f"cannot save {value.dtype} arrays in {buffer.dtype} rows")
+
+    def save(buffer, shapes, k, value):
+        buffer = _room_for(buffer, value.size)
+        save_row(buffer, shapes, k, value)
+        return buffer
+    return save
+
+
+@overload(saved_in_row)
+def _saved_in_row(buffer, shapes, k, value):
+    def save(buffer, shapes, k, value):  # (types: save_array's check, beside it)
+        if value.size > buffer.shape[1]:
+            return False
+        save_row(buffer, shapes, k, value)
+        return True
+    return save
+
+
+@overload(save_row)
+def _save_row(buffer, shapes, k, value):
     if value.ndim == 1:
-        def copy(row, value):
+        def copy(buffer, k, value):
             for j in range(value.shape[0]):
-                row[j] = value[j]
+                buffer[k, j] = value[j]
     elif value.layout == "C":
-        def copy(row, value):
+        def copy(buffer, k, value):
             flat = value.reshape(value.size)
             for j in range(value.size):
-                row[j] = flat[j]
+                buffer[k, j] = flat[j]
     else:  # (in C order, as saved_array reads it back: np.nditer walks an F array in F order)
-        def copy(row, value):
+        def copy(buffer, k, value):
             for j, index in enumerate(np.ndindex(value.shape)):
-                row[j] = value[index]
+                buffer[k, j] = value[index]
     copy = register_jitable(copy)
 
     def save(buffer, shapes, k, value):
         for d in range(value.ndim):
             shapes[k, d] = value.shape[d]
-        buffer = _room_for(buffer, value.size)
-        copy(buffer[k], value)
-        return buffer
+        copy(buffer, k, value)
     return save
 
 
@@ -1172,6 +1205,8 @@ def saved_array(buffer, shapes, k, ndim):
 @overload(saved_array)
 def _saved_array(buffer, shapes, k, ndim):
     length = _literal(ndim)
+    if length == 1:  # (a row's first elements: reshaping them costs a tenth of an LSTM step)
+        return lambda buffer, shapes, k, ndim: buffer[k, :shapes[k, 0]]
 
     def view(buffer, shapes, k, ndim):
         shape = to_fixed_tuple(shapes[k], length)
@@ -1235,10 +1270,33 @@ def vstack_piece(g, arrays, k):
     return g[start:start + arrays[k].shape[0]].copy()
 
 
+def _vstacked_rows(g, start, piece):
+    """The rows of `g` from `start` that `piece` of np.vstack became (a 1-D piece: one row)."""
+    return g[start].copy() if piece.ndim == 1 else g[start:start + piece.shape[0]].copy()
+
+
+@overload(_vstacked_rows)
+def _vstacked_rows_impl(g, start, piece):
+    if piece.ndim == 1:
+        return lambda g, start, piece: g[start].copy()
+    return lambda g, start, piece: g[start:start + piece.shape[0]].copy()
+
+
 @overload(vstack_piece)
 def _vstack_piece(g, arrays, k):
-    if not isinstance(arrays, types.UniTuple):
-        return None  # (1-D and 2-D arrays mixed: the generated Python runs instead)
+    if not isinstance(arrays, types.UniTuple):  # (1-D and 2-D pieces: k is a constant)
+        if not isinstance(k, types.IntegerLiteral):
+            return None
+
+        def mixed(g, arrays, k):
+            start = 0
+            j = 0
+            for piece in literal_unroll(arrays):
+                if j < k:
+                    start += 1 if piece.ndim == 1 else piece.shape[0]
+                j += 1
+            return _vstacked_rows(g, start, arrays[k])
+        return mixed
     if arrays.dtype.ndim == 1:
         return lambda g, arrays, k: g[k].copy()
 

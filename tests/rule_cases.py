@@ -285,6 +285,8 @@ SPECIAL = {
                            ("np.ascontiguousarray(x)", {"x": ()})],
     np.real: [("np.real(x)", {"x": (3,)})],
     np.atleast_1d: [("np.atleast_1d(x)", {"x": (3,)})],
+    arrays.at_least_1d: [("np.r_[x, y, x[0]]", {"x": (3,), "y": ()}),
+                         ("np.atleast_1d(x) * 2.0", {"x": ()})],
     np.atleast_2d: [("np.atleast_2d(x)", {"x": (3,)})],
     np.atleast_3d: [("np.atleast_3d(x)", {"x": (2, 3)})],
     np.swapaxes: [("np.swapaxes(a, 0, 2)", {"a": (2, 3, 4)})],

@@ -139,9 +139,55 @@ def rows_copied(x, a, steps):
     return np.sum(rows * rows)
 
 
+def gates(x, w, steps):  # (arrays the reverse sweep restores: each trip's from a buffer)
+    h = x.copy()
+    c = x * 0.5
+    for _ in range(steps):
+        g = 1.0 / (1.0 + np.exp(-(h * w + 0.1)))
+        u = np.tanh(h * w[::-1])
+        c = c * g + u * (1.0 - g)
+        h = np.tanh(c) * g
+    return np.sum(h * h)
+
+
+def gates_per_row(m, w, steps):  # (each row's reverse sweep runs inside its trip)
+    total = 0.0
+    for i in range(m.shape[0]):
+        h = m[i] * w
+        c = m[i] * 0.5
+        for _ in range(steps):
+            g = 1.0 / (1.0 + np.exp(-(h * w + 0.1)))
+            u = np.tanh(h * w[::-1])
+            c = c * g + u * (1.0 - g)
+            h = np.tanh(c) * g
+        total += np.sum(h * h)
+    return total
+
+
+def gate_read_next_trip(x, w, steps):
+    h = x.copy()
+    last = x
+    for _ in range(steps):
+        g = 1.0 / (1.0 + np.exp(-(h * w)))
+        u = np.tanh(h) * g
+        h = u * last + g
+        last = g  # (the next trip reads this gate after computing its own)
+    return np.sum(h * h)
+
+
+def widening_saves(x, a, steps):  # (an array saved per trip, one element longer each trip)
+    t = x[:1] * a
+    total = 0.0
+    for k in range(steps):
+        t = np.sin(np.concatenate((t, x[k:k + 1])) * a)
+        total = total + np.sum(t * t)
+    return total
+
+
 CASES = [stencil, smoothing, kept_by_another_name, kept_in_a_list, row_view_kept,
          kept_after_the_loop, growing, nested, in_a_while, reduced_whole, written_by_slices,
-         returned_from_the_last_trip, diffusion, rows_copied]
+         returned_from_the_last_trip, diffusion, rows_copied, gates, gates_per_row,
+         gate_read_next_trip, widening_saves]
 
 
 def _args(fn, rng):
@@ -149,6 +195,12 @@ def _args(fn, rng):
         return rng.uniform(-1, 1, (6, 7)), 0.2, 4
     if fn is row_view_kept:
         return rng.uniform(-1, 1, (3, 4)), 0.7, 3
+    if fn in (gates, gate_read_next_trip):
+        return rng.uniform(-1, 1, 5), rng.uniform(-1, 1, 5), 4
+    if fn is gates_per_row:
+        return rng.uniform(-1, 1, (3, 5)), rng.uniform(-1, 1, 5), 3
+    if fn is widening_saves:
+        return rng.uniform(-1, 1, 6), 0.7, 5
     return rng.uniform(-1, 1, 5), 0.7, 3
 
 
@@ -159,7 +211,7 @@ def test_gradients_of_loops_that_allocate_match_finite_differences(fn, jit, rng)
     value, grads = srcad.value_and_grad(fn, wrt=(0, 1), mode="source", jit=jit)(*args)
     np.testing.assert_allclose(value, fn(*args), rtol=1e-12, atol=1e-12)
     check.compare(fn, args, [0, 1], grads, rtol=1e-5, atol=1e-6)
-    tangents = (rng.uniform(-1, 1, np.shape(args[0])), 0.3, None)
+    tangents = (rng.uniform(-1, 1, np.shape(args[0])), 0.3 + 0 * np.asarray(args[1]), None)
     value, tangent = srcad.jvp(fn, args, tangents, mode="source", jit=jit)
     np.testing.assert_allclose(tangent, check.along(fn, args, tangents), rtol=1e-5, atol=1e-6)
 
@@ -180,3 +232,18 @@ def test_operands_of_arithmetic_and_copied_arrays_are_allocated_once(rng):
     tangent = srcad.source(srcad.jvp, diffusion, (u0, 0.2, 3), (None, 1.0, None))
     # (the step's value inside an array expression, and its tangent copied into du[1:-1])
     assert len(re.findall(r"(\w+) = rt\.buffer\(\1, ", tangent)) == 2, tangent
+
+
+@pytest.mark.parametrize("fn", [gates, gates_per_row], ids=lambda f: f.__name__)
+def test_arrays_the_reverse_sweep_restores_take_a_buffer_of_their_own(fn, rng):
+    source = srcad.source(srcad.value_and_grad(fn, wrt=(0, 1)), *_args(fn, rng))
+    for name in ("g", "u"):  # (each gate: saved into a row, then its trip's array reused)
+        assert f"_{name}_buffer = rt.buffer(_{name}_buffer, " in source, source
+        assert f"    {name} = _{name}_buffer\n" in source, source
+    assert re.search(r"if not rt\.saved_in_row\(_g_saves, _g_shapes, \w+, g\):", source), source
+
+
+def test_an_array_another_name_keeps_is_allocated_on_every_trip(rng):
+    source = srcad.source(srcad.value_and_grad(gate_read_next_trip, wrt=(0, 1)),
+                          *_args(gate_read_next_trip, rng))
+    assert "_g_buffer" not in source, source

@@ -71,6 +71,8 @@ def render():
                                      "an axis of length 1 per axis of b by this rule, and **b**)")
     several[arrays.flat] = ("`np.append(arr, values, axis=None)` (`np.concatenate` of **arr** "
                             "and **values**, each flattened by this rule when axis is None)")
+    several[arrays.at_least_1d] = ("`np.r_[a, b, ...]` (`np.concatenate` of **a**, **b**, ..., "
+                                   "each at least 1-D by this rule; no slices or strings)")
     sections = {}
     seen = set()
     for rule in rules.REGISTRY.values():

@@ -14,6 +14,22 @@ its shape), the trip takes the array of the trip before when it has the shape as
         lap = rt.buffer(lap, (_n2, _n12))
 
 np.empty's contents are undefined, so the old values it keeps are as good as any.
+
+An array the reverse sweep reads and restores (a gate of an LSTM step: saved by a copy into a
+row of a buffer before each trip rebinds it, rebound to the saved row when the reverse sweep
+restores it) is assigned more than once, so its name may hold a saved row when the next trip
+allocates. Where every read of it only reads (never binds it to another name or keeps it in a
+list), it takes its trips' array from a buffer of its own, which no other name can hold:
+
+    _forget_buffer = rt.buffer(_forget_buffer, (_n3,))
+    forget = _forget_buffer
+
+A loop's save of an array into a row of its buffer, `buf = rt.save_array(buf, shapes, k, v)`,
+rebinds the buffer on every trip for the rare trip that widens it; Numba counts references
+for each rebinding. Where the row holds the array, a call returning a bool saves it:
+
+    if not rt.saved_in_row(buf, shapes, k, v):
+        buf = rt.save_array(buf, shapes, k, v)
 """
 
 import gast
@@ -21,22 +37,47 @@ import gast
 from . import templates
 
 
-def reuse_allocations(fn_def, types, np_name):
+def reuse_allocations(fn_def, types, np_name, namer):
     """Rewrite in place every `name = np.empty(shape)` inside a loop whose array stays within
     its trip (`types`: name -> Ty, for the rank of a shape held in a variable)."""
     uses = _Uses(np_name, types)
     uses.visit(fn_def)
     for name, (stmt, loops) in uses.allocations.items():
         rank = _rank(stmt.value, name, types)
-        if not loops or rank is None or not uses.stays_in_trip(name, loops[0], rank):
+        if rank is None:
+            continue
+        if uses.stays_in_trip(name, loops[0], rank):
+            buffer = name
+        elif uses.only_read(name, rank):
+            buffer = namer.fresh(f"_{name.lstrip('_')}_buffer")
+        else:
             continue
         call = stmt.value
         empty = gast.Call(func=call.func, args=[_zeros_shape(rank), *call.args[1:]],
                           keywords=call.keywords)
         outer, outer_block = loops[0], uses.blocks[loops[0]]
-        outer_block.insert(outer_block.index(outer), templates.make_assign(name, empty))
-        stmt.value = gast.Call(func=templates.parse_expr("rt.buffer"),
-                               args=[templates.make_name(name), call.args[0]], keywords=[])
+        outer_block.insert(outer_block.index(outer), templates.make_assign(buffer, empty))
+        reuse = gast.Call(func=templates.parse_expr("rt.buffer"),
+                          args=[templates.make_name(buffer), call.args[0]], keywords=[])
+        if buffer == name:
+            stmt.value = reuse
+        else:
+            stmt.value = templates.make_name(buffer)
+            block = uses.statement_blocks[stmt]
+            block.insert(block.index(stmt), templates.make_assign(buffer, reuse))
+
+
+def save_in_rows(fn_def):
+    """Rewrite in place every `buf = rt.save_array(buf, shapes, k, v)` to save into the row
+    without rebinding `buf` where the row holds `v`."""
+    for block in templates.blocks(fn_def.body):
+        for i, stmt in enumerate(block):
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) and \
+                    templates.to_source(stmt.value.func) == "rt.save_array":
+                buf, shapes, k, value = stmt.value.args
+                block[i] = gast.If(test=templates.fill("not rt.saved_in_row(b, s, k, v)",
+                                                       b=buf, s=shapes, k=k, v=value),
+                                   body=[stmt], orelse=[])
 
 
 class _Uses(gast.NodeVisitor):
@@ -46,6 +87,7 @@ class _Uses(gast.NodeVisitor):
 
     def __init__(self, np_name, types):
         self.allocations, self.assigned, self.reads, self.blocks = {}, {}, {}, {}
+        self.statement_blocks = {}
         self._np, self._types, self._loops, self._parents = np_name, types, [], [None]
 
     def generic_visit(self, node):
@@ -64,9 +106,10 @@ class _Uses(gast.NodeVisitor):
         for stmt in list(stmts):
             if isinstance(stmt, (gast.For, gast.While)):
                 self.blocks[stmt] = stmts
-            if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and \
+            if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and self._loops and \
                     isinstance(stmt.targets[0], gast.Name) and self._is_empty(stmt.value):
                 self.allocations.setdefault(stmt.targets[0].id, (stmt, list(self._loops)))
+                self.statement_blocks[stmt] = stmts
             self._visit_child(parent, stmt)
 
     def _visit_child(self, parent, node):
@@ -110,6 +153,21 @@ class _Uses(gast.NodeVisitor):
             elif isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare)):
                 continue  # (an operand of array arithmetic, whose result is a new array)
             elif not _element_use(parent, grandparent, node, rank):
+                return False
+        return True
+
+    def only_read(self, name, rank):
+        """Does every read of `name`, wherever it is, use the array without keeping it: an
+        element, its shape, an operand of array arithmetic, or copied (into another array's
+        elements, or saved by rt.save_array)?"""
+        for parent, grandparent, node, _ in self.reads.get(name, ()):
+            copied = isinstance(parent, gast.Assign) and parent.value is node and \
+                self._copied_into_an_array(parent.targets[0])
+            saved = isinstance(parent, gast.Call) and len(parent.args) == 4 and \
+                parent.args[3] is node and templates.to_source(parent.func) == "rt.save_array"
+            arithmetic = isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare))
+            if not (copied or saved or arithmetic or
+                    _element_use(parent, grandparent, node, rank)):
                 return False
         return True
 

@@ -98,7 +98,8 @@ def _formatted_messages(fn_def):
 def numba_compatible(fn_def, types, single=False):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
-    `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`,
+    `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`, a piece of
+    `np.vstack` not certainly 2-D -> `np.atleast_2d(piece)`,
     `np.float64(x)` of an array -> `rt.float64_array(x)`, `math.fmod` -> `rt.fmod`, builtin
     `abs` of an array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
     b, x)` (no array of the product); `x ** -1` by
@@ -154,6 +155,12 @@ def _compatible_node(node, ty):
             isinstance(node.args[0], gast.Tuple) and \
             any(_is_array(e, ty) for e in node.args[0].elts):
         node.func.attr = "stack"
+        return
+    if func is np.vstack and numpy_attribute and len(node.args) == 1 and \
+            isinstance(node.args[0], gast.Tuple):  # (NumPy's takes each at least 2-D, Numba's
+        node.args[0].elts = [  # stacks pieces of one rank only)
+            e if isinstance(e, gast.Name) and ty(e.id).ndim >= 2 else
+            templates.fill("np.atleast_2d(v)", np=node.func.value, v=e) for e in node.args[0].elts]
         return
     if _is_runtime(node, "unbroadcast") and isinstance(node.args[0], gast.BinOp) and \
             isinstance(node.args[0].op, gast.Mult) and \

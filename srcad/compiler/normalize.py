@@ -244,6 +244,11 @@ class _DefinedInABranch:
         self.name, self.line = name, loc.line if loc is not None else "?"
 
 
+# NumPy's objects indexed to build arrays (np.r_[a, b]), not arrays
+_INDEX_TRICKS = {name: getattr(np, name) for name in ("r_", "c_", "s_", "index_exp", "mgrid",
+                                                       "ogrid")}
+
+
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -1067,6 +1072,8 @@ class _Lowering:
             return self.average(node)
         if target is np.append:
             return self.append(node)
+        if target is np.atleast_1d and len(node.args) == 1 and not node.keywords:
+            return self.kernel_call(array_kernels.at_least_1d, [self.call_arg(node.args[0])])
         if getattr(target, "__name__", None) == "outer" and \
                 isinstance(getattr(target, "__self__", None), np.ufunc):
             return self.ufunc_outer(target.__self__, node)
@@ -1478,6 +1485,10 @@ class _Lowering:
     def subscript(self, node):
         if isinstance(node.slice, gast.Tuple) and not node.slice.elts:  # x[()] is x
             return self.atom(node.value)
+        trick = next((name for name, obj in _INDEX_TRICKS.items()
+                      if resolve(node.value, self.scope) is obj), None)
+        if trick is not None:
+            return self.index_trick(trick, node)
         if isinstance(node.value, gast.Attribute) and node.value.attr == "shape":
             base = self.atom(node.value.value)
             shape = gast.Attribute(value=base, attr="shape", ctx=gast.Load())
@@ -1492,6 +1503,20 @@ class _Lowering:
             return gast.Subscript(value=base, slice=self.index(node.slice), ctx=gast.Load())
         base = self.subscript_base(node)
         return gast.Subscript(value=base, slice=self.index(node.slice), ctx=gast.Load())
+
+    def index_trick(self, trick, node):
+        """np.r_[a, b, ...] of arrays and numbers is np.concatenate((np.atleast_1d(a), ...))
+        (no slices, no strings); NumPy's other index objects are refused by name."""
+        items = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+        if trick != "r_" or any(isinstance(item, gast.Slice) or isinstance(item, gast.Constant)
+                                and isinstance(item.value, str) for item in items):
+            _unsupported(f"np.{trick}[...] is not supported" + (
+                " with slices or strings (write np.concatenate((a, np.arange(...))))"
+                if trick == "r_" else " (write np.concatenate, np.stack or np.meshgrid)"), node)
+        self.resolve(node.value)  # (valid while that name still means np.r_)
+        pieces = [self.kernel_atom(array_kernels.at_least_1d, [self.call_arg(item)])
+                  for item in items]
+        return self.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load())])
 
     def subscript_base(self, node):
         if isinstance(node.slice, gast.Tuple) and not node.slice.elts and \

@@ -11,7 +11,8 @@ and replaces in them, and in closure cells, in place:
   - the `math` and `numpy` modules and the functions imported from them by shims (below):
     np.zeros and the like make tensors, and np.array, np.asarray, np.asanyarray, np.require
     and the like return a tensor as NumPy returns an array (itself, a view or a copy), except
-    inside a user class's __array__, which must return an ndarray;
+    inside a user class's __array__, which must return an ndarray; np.r_[a, b] concatenates
+    tensors;
   - a numba dispatcher of user code by its Python function;
   - `float`, by a stand-in that keeps a 0-d tensor a tensor (added to the module's globals);
 and a local `import math` / `import numpy` / `import scipy.special` executed by such a module
@@ -531,6 +532,20 @@ for _name in dir(math):
         setattr(_MATH, _name, _math_function(_name, _real) if callable(_real) else _real)
         if callable(_real):
             _SHIMS[id(_real)] = getattr(_MATH, _name)
+
+
+class _Concatenator:
+    """np.r_ on the tape: np.r_[a, b, ...] of arrays and numbers is np.concatenate of each at
+    least 1-D, so tensors stay tensors (NumPy's own makes each an array); with slices or
+    strings, and outside user code, NumPy's."""
+
+    def __getitem__(self, key):
+        items = key if isinstance(key, tuple) else (key,)
+        if not mode.in_user_code() or any(isinstance(i, (slice, str)) for i in items):
+            return np.r_[key]
+        return np.concatenate([np.atleast_1d(item) for item in items])
+
+
 _NUMPY_SHIMS = {
     name: _allocating(getattr(np, name))
     for name in ("zeros", "ones", "empty", "eye", "identity", "copy")
@@ -541,6 +556,7 @@ _NUMPY_SHIMS.update(
     full_like=_full_like,
     float64=_Float64,
     float32=_Float32,
+    r_=_Concatenator(),
     **{
         name: _to_array(getattr(np, name))
         for name in ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")

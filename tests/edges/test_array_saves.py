@@ -6,6 +6,7 @@ undone). Each gradient is checked against finite differences, compiled and as Py
 
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -130,6 +131,20 @@ def test_a_row_buffer_keeps_each_shape():
         np.testing.assert_array_equal(rt.saved_array(buffer, shapes, k, 2), a)
 
 
+def test_a_save_into_a_row_that_holds_the_array_keeps_the_buffer():
+    from srcad import runtime as rt
+    compiled = numba.njit(lambda buffer, shapes, k, value: rt.saved_in_row(buffer, shapes, k,
+                                                                             value))
+    for saved_in_row in (rt.saved_in_row, compiled):
+        buffer, shapes = np.zeros((2, 6)), np.zeros((2, 2), np.int64)
+        assert saved_in_row(buffer, shapes, 1, np.arange(6.0).reshape(3, 2).T)
+        np.testing.assert_array_equal(rt.saved_array(buffer, shapes, 1, 2),
+                                      np.arange(6.0).reshape(3, 2).T)
+        assert not saved_in_row(buffer, shapes, 0, np.ones((2, 4)))  # (wider than a row)
+        np.testing.assert_array_equal(buffer[0], 0.0)
+    assert not rt.saved_in_row(buffer, shapes, 0, np.ones(2, complex))  # (save_array converts)
+
+
 def float64_state_in_a_float32_call(x):
     acc = np.zeros(x.shape[0])  # (float64, as NumPy allocates it)
     for _ in range(4):
@@ -224,6 +239,9 @@ def test_a_crash_inside_numbas_compiler_runs_the_generated_python(rng):
     """Found by a helper's attack: Numba's typing of this gradient crashed (AttributeError
     inside numba) and the error reached the user; it falls back like any Numba error."""
     w = rng.uniform(0.5, 1.5, 3)
-    with pytest.warns(srcad.FallbackWarning, match="numba could not compile"):
+    # (the warning names the variable and its two types: the first line of Numba's message
+    # named only the stage that failed; found by a helper's attack)
+    with pytest.warns(srcad.FallbackWarning, match=r"numba could not compile .* 'idx' is "
+                      r"array\(int64, 1d, C\) at one point and array\(float64, 1d, C\)"):
         g = srcad.grad(integer_array_becoming_float, wrt=0)(w, 4)
     check.compare(integer_array_becoming_float, (w, 4), [0], [g])

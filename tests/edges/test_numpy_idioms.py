@@ -4,8 +4,9 @@
 numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an axis;
 `np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack);
 `np.float64` of arrays; `np.finfo(np.float64).eps`; `math.fmod`; lists where NumPy reads a tuple
-or an index (`axes=([1], [1])`, `x[[0, 2]]`); `np.pad`. Values against the function's,
-gradients against finite differences, compiled and as Python."""
+or an index (`axes=([1], [1])`, `x[[0, 2]]`); `np.pad`; `np.r_[a, b]` of arrays and numbers,
+`np.atleast_1d` of a number, `np.vstack` of 1-D and 2-D pieces (found by a helper's attack).
+Values against the function's, gradients against finite differences, compiled and as Python."""
 
 import math
 import warnings
@@ -189,13 +190,27 @@ def joins_with_literal_pieces(x):
         np.sum(np.stack(([x[1], 2.0, 3.0, x[2]], x), axis=1) ** 2)
 
 
+def joined_by_r_(x):  # (np.r_[...] was a 'float, not an index' error)
+    h = np.r_[x[1:], x[:1], 2.0 * x[0], 0.5]
+    return np.sum(np.sin(h) * h) + np.sum(np.atleast_1d(x[2] * x[3]) ** 2)
+
+
+def stacked_row_beside_rows(x):  # (Numba's np.vstack stacks pieces of one rank)
+    m = x.reshape(2, 2)
+    h = np.vstack((m, np.tanh(m[-1] * x[:2]), m * 0.5))
+    for _ in range(2):
+        h = np.vstack((h, np.sin(h[-1] * x[1:3])))
+    return np.sum(h * h * h)
+
+
 CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
          reductions_of_lists, arguments_of_none, forms_found_by_an_attack, two_argument_forms,
          dot_of_a_number, numpy_divmod, float64_of_arrays, machine_limits, math_fmod,
-         lists_where_numpy_reads_a_tuple_or_an_index, padded_stencil, joins_with_literal_pieces]
+         lists_where_numpy_reads_a_tuple_or_an_index, padded_stencil, joins_with_literal_pieces,
+         joined_by_r_, stacked_row_beside_rows]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
@@ -208,7 +223,8 @@ def test_idioms(fn, jit, rng):
 
 
 @pytest.mark.parametrize("fn", [newaxis_of_an_element, ellipsis_of_numpy_scalars,
-                                reductions_of_lists, arguments_of_none, two_argument_forms])
+                                reductions_of_lists, arguments_of_none, two_argument_forms,
+                                joined_by_r_, stacked_row_beside_rows])
 def test_tangent_of_an_elements_view(fn, jit, rng):
     x, t = rng.uniform(0.1, 0.9, 4), rng.standard_normal(4)
     value, tangent = srcad.jvp(fn, (x,), (t,), mode="source", jit=jit)
@@ -386,3 +402,18 @@ def test_pad_other_than_by_one_constant_or_copies_is_an_error(fn, rng):
         srcad.grad(fn, mode="source")(x)
     with pytest.raises(ValueError, match="np.pad in mode 'constant'"):
         srcad.grad(fn, mode="tape")(x)
+
+
+def r_of_a_range(x):
+    return np.sum(np.r_[0:3, x])
+
+
+def c_of_columns(x):
+    return np.sum(np.c_[x, x])
+
+
+@pytest.mark.parametrize(("fn", "what"), [(r_of_a_range, r"np\.r_\[\.\.\.\] .* with slices"),
+                                          (c_of_columns, r"np\.c_\[\.\.\.\] is not supported")])
+def test_numpys_other_index_objects_are_refused_by_name(fn, what):
+    with pytest.raises(srcad.UnsupportedError, match=what):
+        srcad.grad(fn, mode="source")(np.ones(3))
