@@ -49,7 +49,8 @@ def test_auto_differentiates_a_write_through_out_on_the_tape(make_module):
 
 VIEWS = ["np.squeeze(c)", "np.expand_dims(c, 0)[0]", "np.swapaxes(c, 0, 0)",
          "np.moveaxis(c, 0, 0)", "np.flip(c)", "np.real(c)", "np.split(c, 2)[0]",
-         "np.asanyarray(c)", "np.array(c, copy=False)", "np.broadcast_to(c, (4,))"]
+         "np.asanyarray(c)", "np.array(c, copy=False)", "np.broadcast_to(c, (4,))",
+         "np.atleast_1d(c)"]  # (np.atleast_1d, now a kernel of srcad's, gave a wrong gradient)
 
 
 @pytest.mark.parametrize("view", VIEWS)
