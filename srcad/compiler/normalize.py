@@ -249,6 +249,12 @@ _INDEX_TRICKS = {name: getattr(np, name) for name in ("r_", "c_", "s_", "index_e
                                                        "ogrid")}
 
 
+def _index_trick(node, scope):
+    """The name of the NumPy index object `node` is (np.r_ -> "r_"), or None."""
+    obj = resolve(node, scope)
+    return next((name for name, trick in _INDEX_TRICKS.items() if obj is trick), None)
+
+
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -908,6 +914,10 @@ class _Lowering:
         folded = _fold_constant(node)
         if folded is not None:
             return folded
+        if isinstance(node, (gast.Name, gast.Attribute)) and _index_trick(node, self.scope):
+            _unsupported(f"'{templates.to_source(node)}' used other than indexed in place "
+                         f"(write np.{_index_trick(node, self.scope)}[...] where it is used)",
+                         node)
         if isinstance(node, (gast.Name, gast.Constant)):
             return self.atom(node)
         if isinstance(node, gast.BinOp):
@@ -1485,8 +1495,7 @@ class _Lowering:
     def subscript(self, node):
         if isinstance(node.slice, gast.Tuple) and not node.slice.elts:  # x[()] is x
             return self.atom(node.value)
-        trick = next((name for name, obj in _INDEX_TRICKS.items()
-                      if resolve(node.value, self.scope) is obj), None)
+        trick = _index_trick(node.value, self.scope)
         if trick is not None:
             return self.index_trick(trick, node)
         if isinstance(node.value, gast.Attribute) and node.value.attr == "shape":
@@ -1514,8 +1523,9 @@ class _Lowering:
                 " with slices or strings (write np.concatenate((a, np.arange(...))))"
                 if trick == "r_" else " (write np.concatenate, np.stack or np.meshgrid)"), node)
         self.resolve(node.value)  # (valid while that name still means np.r_)
-        pieces = [self.kernel_atom(array_kernels.at_least_1d, [self.call_arg(item)])
-                  for item in items]
+        pieces = [self.kernel_atom(array_kernels.at_least_1d, [self.call_arg(
+            self.numpy_call(np.array, [item]) if isinstance(item, (gast.List, gast.Tuple))
+            else item)]) for item in items]  # (a piece written as a list: its array)
         return self.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load())])
 
     def subscript_base(self, node):

@@ -541,9 +541,15 @@ class _Concatenator:
 
     def __getitem__(self, key):
         items = key if isinstance(key, tuple) else (key,)
-        if not mode.in_user_code() or any(isinstance(i, (slice, str)) for i in items):
+        if not mode.in_user_code():
             return np.r_[key]
-        return np.concatenate([np.atleast_1d(item) for item in items])
+        if any(isinstance(i, (slice, str)) for i in items):
+            if all(isinstance(i, (slice, str, int, float, np.ndarray, np.generic)) for i in items):
+                return np.r_[key]
+            raise UnsupportedError("np.r_[...] with slices or strings is not supported on "
+                                   "tensors (write np.concatenate((np.arange(...), x)))")
+        return np.concatenate([np.atleast_1d(_NUMPY_SHIMS["array"](item) if isinstance(
+            item, (list, tuple)) else item) for item in items])  # (a list of tensors: a tensor)
 
 
 _NUMPY_SHIMS = {

@@ -191,7 +191,7 @@ def joins_with_literal_pieces(x):
 
 
 def joined_by_r_(x):  # (np.r_[...] was a 'float, not an index' error)
-    h = np.r_[x[1:], x[:1], 2.0 * x[0], 0.5]
+    h = np.r_[x[1:], x[:1], 2.0 * x[0], 0.5, [1.0, 2.0], [x[0], x[1] * x[2]], (x[3], 1.5)]
     return np.sum(np.sin(h) * h) + np.sum(np.atleast_1d(x[2] * x[3]) ** 2)
 
 
@@ -412,8 +412,27 @@ def c_of_columns(x):
     return np.sum(np.c_[x, x])
 
 
+def r_bound_to_a_name(x):
+    r = np.r_
+    return np.sum(r[x, 1.0] * np.arange(5.0))
+
+
 @pytest.mark.parametrize(("fn", "what"), [(r_of_a_range, r"np\.r_\[\.\.\.\] .* with slices"),
-                                          (c_of_columns, r"np\.c_\[\.\.\.\] is not supported")])
+                                          (c_of_columns, r"np\.c_\[\.\.\.\] is not supported"),
+                                          (r_bound_to_a_name, r"'np\.r_' used other than indexed")])
 def test_numpys_other_index_objects_are_refused_by_name(fn, what):
     with pytest.raises(srcad.UnsupportedError, match=what):
         srcad.grad(fn, mode="source")(np.ones(3))
+
+
+def test_r_on_the_tape(rng):
+    """(found by a helper's attack: np.r_ bound to a name was a 'float, not an index' error in
+    every mode; with slices on the tape the error named a dropped gradient, not np.r_)"""
+    x = rng.uniform(0.1, 0.9, 4)
+    with pytest.warns(srcad.FallbackWarning, match="used other than indexed"):
+        g = srcad.grad(r_bound_to_a_name)(x)
+    check.compare(r_bound_to_a_name, (x,), [0], [g])
+    g = srcad.grad(joined_by_r_, mode="tape")(x)
+    check.compare(joined_by_r_, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+    with pytest.raises(srcad.UnsupportedError, match=r"np\.r_\[\.\.\.\] with slices"):
+        srcad.grad(r_of_a_range, mode="tape")(x[:3])
