@@ -39,7 +39,8 @@ from . import templates
 
 def reuse_allocations(fn_def, types, np_name, namer):
     """Rewrite in place every `name = np.empty(shape)` inside a loop whose array stays within
-    its trip (`types`: name -> Ty, for the rank of a shape held in a variable)."""
+    its trip (the trip before's array reused), or whose name is only read (a buffer of its own
+    reused); `types`: name -> Ty, for the rank of a shape held in a variable."""
     uses = _Uses(np_name, types)
     uses.visit(fn_def)
     for name, (stmt, loops) in uses.allocations.items():
