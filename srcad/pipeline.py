@@ -150,15 +150,16 @@ def generate(fn, wrt, arg_types, cache=None, structures=None, has_aux=False, sin
         UserCodeError: fn returns a tuple (without has_aux), or not a pair (with it).
     """
     rules.check_unreplaced()
+    same_shapes = same_shapes or {}
     # (the entry this gradient is kept under: api looked it up before importing the pipeline)
     name = reuse.entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel,
-                            same_shapes or {}, numpy_scalars, assume_shapes) \
+                            same_shapes, numpy_scalars, assume_shapes) \
         if cache is not None else None
     emitted = _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel,
-                    same_shapes or {}, numpy_scalars, assume_shapes, block)
+                    same_shapes, numpy_scalars, assume_shapes, block)
     if kind == "grad" and not (has_aux or single or parallel or block):
         emitted = mixed.numbers_forward(emitted, lambda wrt, kind: _emit(
-            fn, wrt, arg_types, structures, False, False, kind, False, same_shapes or {},
+            fn, wrt, arg_types, structures, False, False, kind, False, same_shapes,
             numpy_scalars, assume_shapes, False)) or emitted
     generated, text, stem = _package(emitted, fn, wrt, arg_types, cache)
     if name is not None:

@@ -479,8 +479,6 @@ adjoint(np.broadcast_to, params="x, shape", x="rt.unbroadcast(g, x)", linear="x"
 adjoint(_arrays.outer_operand, params="a, shape", a="rt.reshape_like(g, a)", linear="a")
 # np.append(a, v) is lowered to np.concatenate((kn.flat(a), kn.flat(v)))
 adjoint(_arrays.flat, params="x", x="rt.reshape_like(g, x)", linear="x")
-# np.atleast_1d(x) and np.r_[a, b] (np.concatenate of each as at least 1-D) call kn.at_least_1d
-adjoint(_arrays.at_least_1d, params="x", x="rt.reshape_like(g, x)", linear="x")
 adjoint(np.reshape, params="a, newshape", a="rt.reshape_like(g, a)", linear="a",
         forward="rt.reshape(a, newshape)")
 adjoint(np.ravel, params="x", x="rt.reshape_like(g, x)", linear="x")

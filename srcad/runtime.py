@@ -932,6 +932,18 @@ def _as_array(x):
     return lambda x: np.asarray(x)
 
 
+def at_least_1d(x):
+    """np.atleast_1d(x), of a number too (Numba's takes arrays only)."""
+    return np.atleast_1d(x)
+
+
+@overload(at_least_1d)
+def _at_least_1d(x):
+    if isinstance(x, types.Array):
+        return lambda x: np.atleast_1d(x)
+    return lambda x: np.full(1, x)
+
+
 def product(a, b):
     """np.dot with a number for an operand (Numba's takes arrays only)."""
     return a * b

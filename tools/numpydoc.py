@@ -35,7 +35,8 @@ transform (naming the call and its line) and, in `mode="auto"`, run on the tape 
 them. A list or tuple written where a function below reads an array (`np.sum([a, b])`,
 `np.exp((x, y))`, `np.cumsum([a, b])`) is the array NumPy makes of it; an argument of `None`
 where the parameter's default is `None` (`np.max(x, 1, None, True)`, `out=None`) is as if left
-out; `np.concatenate((a, b), axis=None)` concatenates the arrays raveled.
+out; `np.concatenate((a, b), axis=None)` concatenates the arrays raveled; `np.r_[a, b, ...]` of
+arrays, numbers and lists (no slices or strings) is `np.concatenate` of each `np.atleast_1d`.
 """
 
 _OPERATORS = {operator.add: "`+`", operator.sub: "`-`", operator.mul: "`*`",
@@ -71,8 +72,6 @@ def render():
                                      "an axis of length 1 per axis of b by this rule, and **b**)")
     several[arrays.flat] = ("`np.append(arr, values, axis=None)` (`np.concatenate` of **arr** "
                             "and **values**, each flattened by this rule when axis is None)")
-    several[arrays.at_least_1d] = ("`np.r_[a, b, ...]` (`np.concatenate` of **a**, **b**, ..., "
-                                   "each at least 1-D by this rule; no slices or strings)")
     sections = {}
     seen = set()
     for rule in rules.REGISTRY.values():

@@ -671,9 +671,9 @@ def inline_temps(fn_def, ctx):
 
 
 # calls whose result may share memory with an argument (numpy views, a popped saved array,
-# rt.unbroadcast returning its argument, kn.at_least_1d and kn.flat of an array)
+# rt.unbroadcast returning its argument, kn.flat of an array)
 VIEW_CALLS = {"transpose", "reshape", "ravel", "asarray", "ascontiguousarray", "asfortranarray",
-              "atleast_1d", "atleast_2d", "pop", "unbroadcast", "at_least_1d", "flat"}
+              "atleast_1d", "atleast_2d", "pop", "unbroadcast", "flat"}
 
 
 def _possible_views(fn_def):

@@ -99,7 +99,8 @@ def numba_compatible(fn_def, types, single=False):
     """Replace calls Numba cannot compile by ones that compute the same: a call whose rule has
     a `forward` form (`np.var(x, axis=0)` -> `kn.var_along(x, 0, 0, False)`),
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`, a piece of
-    `np.vstack` not certainly 2-D -> `np.atleast_2d(piece)`,
+    `np.vstack` not certainly 2-D -> `np.atleast_2d(piece)`, `np.atleast_1d(x)` ->
+    `rt.at_least_1d(x)` (a number too),
     `np.float64(x)` of an array -> `rt.float64_array(x)`, `math.fmod` -> `rt.fmod`, builtin
     `abs` of an array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
     b, x)` (no array of the product); `x ** -1` by
@@ -139,6 +140,9 @@ def _compatible_node(node, ty):
         node.func = templates.fill("rt.product")
         return
     numpy_attribute = isinstance(node.func, gast.Attribute)  # (np.f, not f imported)
+    if func is np.atleast_1d and len(node.args) == 1:  # (Numba's takes arrays only)
+        node.func = templates.fill("rt.at_least_1d")
+        return
     if func is np.matmul and numpy_attribute:  # same as np.dot for 1-D and 2-D
         node.func.attr = "dot"
         return

@@ -1082,8 +1082,6 @@ class _Lowering:
             return self.average(node)
         if target is np.append:
             return self.append(node)
-        if target is np.atleast_1d and len(node.args) == 1 and not node.keywords:
-            return self.kernel_call(array_kernels.at_least_1d, [self.call_arg(node.args[0])])
         if getattr(target, "__name__", None) == "outer" and \
                 isinstance(getattr(target, "__self__", None), np.ufunc):
             return self.ufunc_outer(target.__self__, node)
@@ -1523,9 +1521,9 @@ class _Lowering:
                 " with slices or strings (write np.concatenate((a, np.arange(...))))"
                 if trick == "r_" else " (write np.concatenate, np.stack or np.meshgrid)"), node)
         self.resolve(node.value)  # (valid while that name still means np.r_)
-        pieces = [self.kernel_atom(array_kernels.at_least_1d, [self.call_arg(
+        pieces = [self.atom(self.numpy_call(np.atleast_1d, [
             self.numpy_call(np.array, [item]) if isinstance(item, (gast.List, gast.Tuple))
-            else item)]) for item in items]  # (a piece written as a list: its array)
+            else item])) for item in items]  # (a piece written as a list: its array)
         return self.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load())])
 
     def subscript_base(self, node):

@@ -616,19 +616,6 @@ def _flat(x):
     return lambda x: np.full(1, x)
 
 
-def at_least_1d(x):
-    """`np.atleast_1d(x)`, of a number too (Numba's takes arrays only): a number as an array
-    of one element, an array as it is."""
-    return np.atleast_1d(x)
-
-
-@overload(at_least_1d)
-def _at_least_1d(x):
-    if isinstance(x, types.Array):
-        return lambda x: np.atleast_1d(x)
-    return lambda x: np.full(1, x)
-
-
 def outer_operand(a, shape):
     """`a` given a trailing axis of length 1 per axis of `shape`: `ufunc.outer(a, b)` is
     `ufunc(outer_operand(a, np.shape(b)), b)`."""

@@ -37,7 +37,7 @@ _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
 # (functions of np and rt whose result may be a view of their first argument)
 _VIEWS = {"reshape", "ravel", "transpose", "squeeze", "expand_dims", "atleast_1d", "atleast_2d",
           "atleast_3d", "reshape_like", "swapaxes", "moveaxis", "diagonal", "asarray",
-          "at_least_1d", "flat"}
+          "flat"}
 _ELEMENTWISE = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.FloorDiv)
 # calls that may keep or change what they are given (a save, a shape slot): a batched value
 # passed to one cannot be computed per tangent
