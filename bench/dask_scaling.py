@@ -8,8 +8,11 @@ gradient by srcad.dask.value_and_grad on a LocalCluster of one, then two, single
 worker processes (srcad.dask.local_client, the cluster srcad starts itself). The compute is
 srcad's compiled gradient of one chunk in this process, timed alone (BLAS pinned to one
 thread), times the number of chunks: the overhead is what a call takes beyond compute /
-workers. Medians of `repeats` calls after a warm-up call. Each result is checked against
-srcad's gradient over all the rows first (relative 1e-10).
+workers. The scheduling is what a call takes beyond its busiest worker's compute there (Dask's
+task stream): sending the tasks and arguments, gathering the results; in percent of the
+compute. Medians of `repeats`
+calls after a warm-up call. Each result is checked against srcad's gradient over all the rows
+first (relative 1e-10).
 """
 
 import argparse
@@ -29,14 +32,22 @@ def loss(w, X, y):
     return np.sum(np.log1p(np.exp(-y * z)))
 
 
-def _median_call(g, w, repeats):
+def _median_call(client, g, w, repeats):
+    """The median time of a call, and of its part beyond the busiest worker's compute."""
+    from distributed import get_task_stream
     g(w)
-    times = []
+    times, scheduling = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        g(w)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        with get_task_stream(client=client) as stream:
+            t0 = time.perf_counter()
+            g(w)
+            times.append(time.perf_counter() - t0)
+        busy = {}
+        for task in stream.data:
+            busy[task["worker"]] = busy.get(task["worker"], 0.0) + sum(
+                s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute")
+        scheduling.append(times[-1] - max(busy.values()))
+    return statistics.median(times), statistics.median(scheduling)
 
 
 def main(argv=None):
@@ -61,8 +72,9 @@ def main(argv=None):
         timing.samples(lambda: whole(w, *chunk), 1, max(opts.repeats, 3)))
     print(f"{opts.rows} x {opts.features} rows in {chunks} chunks of {opts.chunk_rows}; "
           f"compute {compute:.3f} s (srcad's gradient of each chunk, in this process)")
-    print("| workers | median call | speedup | overhead beyond compute / workers |")
-    print("|---:|---:|---:|---:|")
+    print("| workers | median call | speedup | overhead beyond compute / workers "
+          "| scheduling (of compute) |")
+    print("|---:|---:|---:|---:|---:|")
     first = None
     for workers in (1, 2):
         client = srcad.dask.local_client(workers)
@@ -72,11 +84,12 @@ def main(argv=None):
             if not (np.isclose(value, reference[0], rtol=1e-10) and
                     np.allclose(grad, reference[1], rtol=1e-10)):
                 raise AssertionError("srcad.dask's gradient differs from srcad's over all rows")
-            call = _median_call(g, w, opts.repeats)
+            call, scheduling = _median_call(client, g, w, opts.repeats)
         client.cluster.close()
         first = first or call
         overhead = (call - compute / workers) / call
-        print(f"| {workers} | {call:.3f} s | {first / call:.2f}x | {100 * overhead:.1f}% |")
+        print(f"| {workers} | {call:.3f} s | {first / call:.2f}x | {100 * overhead:.1f}% | "
+              f"{1e3 * scheduling:.1f} ms ({100 * scheduling / compute:.1f}%) |")
     return 0
 
 

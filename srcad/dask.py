@@ -64,6 +64,15 @@ def _chunk(code, args, data_at, data):
     return _kernel(*code)(*args)
 
 
+def _chunks(code, args, data_at, *chunks):
+    """(value, gradients...) summed over `chunks`, which one worker holds: one task per worker
+    and call, not one per chunk (each task costs a round of messages with the scheduler)."""
+    total = _chunk(code, args, data_at, chunks[0])
+    for data in chunks[1:]:
+        total = tuple(a + b for a, b in zip(total, _chunk(code, args, data_at, data), strict=True))
+    return total
+
+
 class DaskGradient:
     """The value and gradient of a sum over data rows, computed by chunks on a Dask cluster;
     call it with the function's other arguments. Made by `value_and_grad`."""
@@ -120,7 +129,16 @@ class DaskGradient:
             raise
 
     def _send(self):
-        """Per chunk, the future of its rows of each data argument (together on one worker)."""
+        """By the worker holding them, the chunks: per chunk, the future of its rows of each
+        data argument (together on one worker)."""
+        chunks = self._send_chunks()
+        who_has, by_worker = self.client.who_has(chunks), {}
+        for chunk in chunks:
+            where = who_has.get(chunk.key)
+            by_worker.setdefault(where[0] if where else None, []).append(chunk)
+        return by_worker
+
+    def _send_chunks(self):
         if any(_is_dask(a) for a in self.data.values()):
             return _dask_blocks(self.client, self.data)
         size = self.chunk_rows or max(1, math.ceil(self.rows / (4 * _workers(self.client))))
@@ -179,8 +197,10 @@ class DaskGradient:
                     self._sent = {}
                     self.chunks = self._send()
                 future, call_args = self.code(computed)
-                futures = [self.client.submit(_chunk, future, call_args, data_at, chunk,
-                                              pure=False) for chunk in self.chunks]
+                futures = [self.client.submit(_chunks, future, call_args, data_at, *chunks,
+                                              workers=address, allow_other_workers=True,
+                                              pure=False)
+                           for address, chunks in self.chunks.items()]
                 results = self.client.gather(futures)
                 break
             except Exception as exc:
@@ -257,8 +277,8 @@ class DaskGradient:
     def close(self):
         """Release the data and code on the cluster; shut down the LocalCluster srcad started
         (a client passed in stays open)."""
-        held = list(getattr(self, "chunks", None) or ()) + \
-            list(self._sent.values())
+        held = [c for chunks in (getattr(self, "chunks", None) or {}).values() for c in chunks] \
+            + list(self._sent.values())
         self.chunks, self._code, self._sent = None, {}, {}
         if held:
             self.client.cancel(held)

@@ -64,6 +64,20 @@ def test_numpy_data_by_chunks_equal_the_whole(client, rng, rows):
     g.close()
 
 
+def test_a_call_runs_one_task_per_worker_holding_chunks(client, rng):
+    X, y, w = rng.normal(size=(3000, 3)), np.sign(rng.normal(size=3000)), rng.normal(size=3)
+    with srcad.dask.value_and_grad(logistic, {"X": X, "y": y}, chunk_rows=100,
+                                   client=client) as g:
+        g(w, 0.1)
+        with distributed.get_task_stream(client=client) as stream:
+            value, grad = g(w, 0.1)
+    ran = [task["worker"] for task in stream.data]
+    assert len(ran) == len(set(ran)) == 2  # (30 chunks of 100 rows on two workers)
+    ref_value, ref_grad = srcad.value_and_grad(logistic)(w, X, y, 0.1)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-12)
+
+
 def test_dask_arrays_keep_their_chunks_and_loops_run_per_chunk(client, rng):
     a, b = np.array([1.5, 0.2]), rng.uniform(-1, 1, 1500)
     bd = da.from_array(b, chunks=400)
@@ -228,8 +242,9 @@ def test_chunks_on_the_workers_are_aligned(client, rng, columns):
     X, y = rng.normal(size=(4000, columns)), np.sign(rng.normal(size=4000))
     for data in ({"X": X, "y": y}, {"X": da.from_array(X, chunks=(700, columns)), "y": y}):
         with srcad.dask.value_and_grad(logistic, data, chunk_rows=1000, client=client) as g:
-            distributed.wait(g.chunks)  # (before a call, where a task may copy one elsewhere)
-            keys = [f.key for f in g.chunks]
+            chunks = [c for held in g.chunks.values() for c in held]
+            distributed.wait(chunks)  # (before a call, where a task may copy one elsewhere)
+            keys = [f.key for f in chunks]
             assert not any(client.run(_unaligned, keys).values())
     misaligned = np.frombuffer(b"." + rng.normal(size=6).tobytes(), offset=1).reshape(2, 3)
     assert not misaligned.flags.aligned
