@@ -153,6 +153,12 @@ def fingerprint(obj, seen=None, attributes=()):
     module, the `attributes` of it the code may read."""
     from .custom import custom_vjp
     seen = set() if seen is None else seen
+    if isinstance(obj, types.ModuleType):  # (first: probing kn for an attribute imports SciPy)
+        if frontend.is_library(obj):
+            return obj.__name__.encode()
+        return obj.__name__.encode() + b"".join(  # (cfg.K: Numba freezes the attribute)
+            b"." + a.encode() + b"=" + fingerprint(getattr(obj, a), seen)
+            for a in sorted(set(attributes) & vars(obj).keys()))
     options = getattr(obj, "targetoptions", None)  # (a Numba dispatcher: fastmath=..., ...)
     if options is not None and hasattr(obj, "py_func"):
         return repr(sorted((k, diskcache.canonical(v)) for k, v in options.items())).encode() \
@@ -184,12 +190,6 @@ def fingerprint(obj, seen=None, attributes=()):
         return f"{obj.dtype.str}:{obj!r}".encode()
     if isinstance(obj, (bool, int, float, complex, str, bytes, type(None), tuple, frozenset)):
         return repr(diskcache.canonical(obj)).encode()
-    if isinstance(obj, types.ModuleType):
-        if frontend.is_library(obj):
-            return obj.__name__.encode()
-        return obj.__name__.encode() + b"".join(  # (cfg.K: Numba freezes the attribute)
-            b"." + a.encode() + b"=" + fingerprint(getattr(obj, a), seen)
-            for a in sorted(set(attributes) & vars(obj).keys()))
     return f"{type(obj).__module__}.{type(obj).__qualname__}:{getattr(obj, '__name__', '')}" \
         .encode()
 

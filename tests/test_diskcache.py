@@ -65,6 +65,21 @@ def test_second_process_reuses_the_cache(tmp_path):
     assert first == np.sum(2 * np.linspace(0.1, 1.0, 5))
 
 
+def test_a_gradient_read_from_the_cache_imports_no_scipy_kernels(tmp_path):
+    # (the key's fingerprint of `kn` once probed it for an attribute, which imports them)
+    (tmp_path / "vectorised.py").write_text(
+        "import numpy as np\n\ndef loss(x):\n    return np.sum(np.sum(np.sin(x), axis=0) ** 2)\n")
+    script = ("import sys, numpy as np, srcad, vectorised\n"
+              "srcad.grad(vectorised.loss, cache=True)(np.ones((3, 2)))\n"
+              "print('srcad.special' in sys.modules)")
+    env = dict(os.environ, SRCAD_CACHE_DIR=str(tmp_path / "cache"), PYTHONDONTWRITEBYTECODE="1",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), SRCAD_ROOT]))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)]
+    assert runs[1] == "False"
+
+
 def test_editing_a_helper_invalidates(tmp_path):
     write_model(tmp_path, 2)
     run(tmp_path)
