@@ -165,9 +165,15 @@ class DaskGradient:
         found = self._code.get(key)
         if found is None:
             from . import pipeline
-            generated = pipeline.transform(g.fn, g.wrt_names, types, None, {}, False, False,
-                                           "grad", self.parallel,
-                                           numpy_scalars=key[1])
+            try:
+                generated = pipeline.transform(g.fn, g.wrt_names, types, None, {}, False,
+                                               False, "grad", self.parallel,
+                                               numpy_scalars=key[1])
+            except UnsupportedError as exc:
+                raise UnsupportedError(
+                    "srcad.dask.value_and_grad sends srcad's generated gradient to the workers "
+                    "(the runtime tape does not run there), and srcad generates none for "
+                    f"{g.fn.__qualname__}: {exc}") from None
             if generated.output_type.ndim > 0:
                 raise TypeError(f"{g.fn.__qualname__} returns an array "
                                 f"({generated.output_type}); it must return a scalar")
@@ -218,11 +224,14 @@ class DaskGradient:
         far as its first two rows tell: of no rows 0, of two rows the sum of each row's (the
         chunks' values are added: a term outside the sum, such as a regulariser or a mean's
         1/n, would be added once per chunk)."""
-        params = self.gradient.params
+        signature = self.gradient.signature
 
-        def value(lo, hi):
+        def value(lo, hi):  # (on copies: the function may write into its arguments)
             rows = {n: a[lo:hi] for n, a in self.first_rows.items()}
-            return float(self.fn(*(rows.get(p, v) for p, v in zip(params, values))))
+            call = signature.bind_partial()
+            for p, v in zip(signature.parameters, values, strict=True):
+                call.arguments[p] = np.copy(rows.get(p, v)) if isinstance(v, np.ndarray) else v
+            return float(self.fn(*call.args, **call.kwargs))
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (NumPy's of an empty mean, say)
             try:
@@ -234,6 +243,10 @@ class DaskGradient:
             except Exception as exc:
                 self.refuse_rows_not_given_as_data(values, exc)
                 raise
+        # (a nan or an infinity, where an optimiser's step overshot, tells nothing: f's value
+        # at the call is then the chunks' sum of nan or inf, as srcad.value_and_grad's is)
+        pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
+        empty = empty if math.isfinite(empty) else 0.0
         scale = max([1.0, abs(empty)] + [abs(v) for pair in pairs for v in pair])
         if abs(empty) > 1e-9 * scale or any(not abs(a - b) <= 1e-9 * scale for a, b in pairs):
             found = f"of no rows it is {empty!r}" if abs(empty) > 1e-9 * scale else \

@@ -310,3 +310,60 @@ def sum_of_tanh(w, X):
 
 def scaled(a, x):
     return np.sum(a * x)
+
+
+def log_rows(w, x):
+    return np.sum(np.log(x) * w)
+
+
+def keyword_data(w, *, X, scale=2.0):
+    return np.sum(scale * np.sin(X @ w))
+
+
+def writes_its_arguments(w, X):
+    w[0] = w[0] * 2.0
+    X[:, 0] = X[:, 0] * 2.0
+    return np.sum(X @ w)
+
+
+def recursive(a, n):
+    return a if n == 0 else recursive(a * 1.01, n - 1)
+
+
+def calls_recursion(w, x):
+    return np.sum(recursive(w * x, 3))
+
+
+def test_what_an_attack_found_on_the_check_that_f_is_a_sum(client, rng):
+    x = np.abs(rng.normal(size=7)) + 0.5
+    with srcad.dask.value_and_grad(log_rows, {"x": x}, chunk_rows=2, client=client) as g:
+        value, grad = g(np.nan)  # (a nan at the first rows was "not a sum over the rows")
+        assert np.isnan(value) and grad == pytest.approx(np.sum(np.log(x)))
+    x[0] = -1.0  # (log(-1): nan in the first row only)
+    with srcad.dask.value_and_grad(log_rows, {"x": x}, chunk_rows=2, client=client) as g:
+        value, grad = g(0.5)
+        ref_value, ref_grad = srcad.value_and_grad(log_rows)(0.5, x)
+        assert np.isnan([value, grad, ref_value, ref_grad]).all()
+    X, w = rng.normal(size=(11, 3)), rng.normal(size=3)
+    # keyword-only parameters (every call raised a TypeError)
+    with srcad.dask.value_and_grad(keyword_data, {"X": X}, chunk_rows=3, client=client) as g:
+        value, grad = g(w, scale=0.5)
+    ref_value, ref_grad = srcad.value_and_grad(keyword_data)(w, X=X, scale=0.5)
+    assert value == pytest.approx(ref_value) and np.allclose(grad, ref_grad, rtol=1e-12)
+    eps = 1e-6 * np.eye(3)[1]
+    fd = (keyword_data(w + eps, X=X, scale=0.5) - keyword_data(w - eps, X=X, scale=0.5)) / 2e-6
+    assert grad[1] == pytest.approx(fd, rel=1e-6)
+    # writes into its arguments: the caller's arrays stay as they were (w was doubled once per
+    # evaluation of the check, which then failed)
+    w0, X0 = w.copy(), X.copy()
+    with srcad.dask.value_and_grad(writes_its_arguments, {"X": X}, chunk_rows=4,
+                                   client=client) as g:
+        value, grad = g(w)
+    ref = srcad.value_and_grad(writes_its_arguments)(w0.copy(), X0.copy())
+    assert np.array_equal(w, w0) and np.array_equal(X, X0)
+    assert value == pytest.approx(ref[0]) and np.allclose(grad, ref[1], rtol=1e-12)
+    # no generated gradient: said when called, naming srcad.dask (not mode='tape')
+    with srcad.dask.value_and_grad(calls_recursion, {"x": x}, client=client) as g, \
+            pytest.raises(srcad.UnsupportedError, match="runtime tape does not run there.*"
+                                                        "recursive call of 'recursive'"):
+        g(0.5)
