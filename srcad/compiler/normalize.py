@@ -45,7 +45,7 @@ from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from ..kernels import namespace as kernel_namespace
-from . import anno, inlining, jumps, lists, templates
+from . import anno, compositions, inlining, jumps, lists, templates
 from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from .names import Namer
 
@@ -1089,6 +1089,8 @@ class _Lowering:
             _refuse_other_pads(node)
         if target is np.polyval:
             return self.polyval(node)
+        if target in compositions.COMPOSITIONS:
+            return compositions.COMPOSITIONS[target](self, node)
         if target is np.clip and \
                 (one := _one_bound(_clip_bounds(node.args[1:], node.keywords))) is not None:
             return self.numpy_call(one[0], [self.call_arg(node.args[0]), self.call_arg(one[1])])
@@ -1461,10 +1463,16 @@ class _Lowering:
         call.keywords = keywords
         return call
 
-    def numpy_call(self, fn, args):
+    def numpy_call(self, fn, args, keywords=()):
         """`np.<fn>(*args)`, NumPy named as the function's module names it, resolved to `fn`."""
-        call = gast.Call(func=gast.Attribute(value=_name(self.np_name), attr=fn.__name__,
-                                             ctx=gast.Load()), args=args, keywords=[])
+        return self.library_call(fn, fn.__name__, args, keywords)
+
+    def library_call(self, fn, path, args, keywords=()):
+        """`np.<path>(*args)` (`path`: 'linalg.solve', say), resolved to `fn`."""
+        func = _name(self.np_name)
+        for attr in path.split("."):
+            func = gast.Attribute(value=func, attr=attr, ctx=gast.Load())
+        call = gast.Call(func=func, args=args, keywords=list(keywords))
         anno.setanno(call.func, "func", fn)
         return call
 

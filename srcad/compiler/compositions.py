@@ -1,0 +1,259 @@
+"""Functions srcad differentiates as what they compute, written with functions that have rules:
+`np.fliplr(m)` is `np.flip(m, 1)`, `np.ptp(a)` is `np.max(a) - np.min(a)`, `np.select` nested
+`np.where`s (the definitions in NumPy's, SciPy's and Python's documentation). The normalizer
+lowers a call of one here (`COMPOSITIONS[function](normalizer, call)`); an argument the
+composition does not take is refused by name.
+"""
+
+import math
+
+import gast
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+from ..errors import UnsupportedError
+from . import anno, templates
+
+_NO_VALUE = object()
+_const = templates.make_const
+
+
+def _refuse(what, node):
+    raise UnsupportedError(what, anno.getanno(node, "loc"))
+
+
+def _bind(call, name, params, required=1):
+    """{parameter: argument node} of `call`, whose parameters are `params` (the first
+    `required` of them without a default); any other argument is refused by name."""
+    bound = dict(zip(params, call.args, strict=False))
+    keywords = {k.arg: k.value for k in call.keywords}
+    if len(call.args) > len(params) or None in keywords or set(keywords) - set(params) or \
+            set(keywords) & set(bound) or any(isinstance(a, gast.Starred) for a in call.args) or \
+            set(params[:required]) - set(bound) - set(keywords):
+        _refuse(f"{name} other than {name}({', '.join(params)})", call)
+    bound.update(keywords)
+    return {p: v for p, v in bound.items()
+            if not (isinstance(v, gast.Constant) and v.value is None)}
+
+
+def _constant(node):
+    """The value of a number or a tuple of numbers written in the call, else _NO_VALUE."""
+    if isinstance(node, gast.Constant):
+        return node.value
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        value = _constant(node.operand)
+        return -value if isinstance(value, int) else _NO_VALUE
+    if isinstance(node, (gast.Tuple, gast.List)):
+        values = tuple(_constant(e) for e in node.elts)
+        return _NO_VALUE if _NO_VALUE in values else values
+    return _NO_VALUE
+
+
+def _keyword(name, value):
+    return gast.keyword(arg=name, value=value)
+
+
+def _flip(n, m, axis):
+    return n.atom(n.numpy_call(np.flip, [m, _const(axis)]))
+
+
+def fliplr(n, call):
+    return n.numpy_call(np.flip, [n.call_arg(_bind(call, "np.fliplr", ("m",))["m"]),
+                                  _const(1)])
+
+
+def flipud(n, call):
+    return n.numpy_call(np.flip, [n.call_arg(_bind(call, "np.flipud", ("m",))["m"]),
+                                  _const(0)])
+
+
+def rot90(n, call):
+    """np.rot90(m, k, axes): k quarter turns from axes[0] towards axes[1], as NumPy computes
+    them: flips along the axes and their swap."""
+    bound = _bind(call, "np.rot90", ("m", "k", "axes"))
+    k = _constant(bound.get("k", _const(1)))
+    axes = _constant(bound.get("axes", _const((0, 1))))
+    if not isinstance(k, int) or isinstance(k, bool) or not (
+            isinstance(axes, tuple) and len(axes) == 2 and
+            all(isinstance(a, int) and not isinstance(a, bool) for a in axes)):
+        _refuse("np.rot90 with k or axes other than integers written in the call", call)
+    m, (a0, a1) = n.atom(bound["m"]), axes
+    if a0 == a1:
+        _refuse("np.rot90 of one axis to itself (NumPy: 'Axes must be different')", call)
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return n.numpy_call(np.flip, [_flip(n, m, a0), _const(a1)])
+    axes = [_const(a0), _const(a1)]
+    if k == 1:
+        return n.numpy_call(np.swapaxes, [_flip(n, m, a1)] + axes)
+    swapped = n.atom(n.numpy_call(np.swapaxes, [m] + axes))
+    return n.numpy_call(np.flip, [swapped, _const(a1)])
+
+
+def ptp(n, call):
+    """np.ptp(a, axis, keepdims) is np.max(a, ...) - np.min(a, ...)."""
+    bound = _bind(call, "np.ptp", ("a", "axis", "keepdims"))
+    a = n.atom(bound.pop("a"))
+    options = [_keyword(k, n.call_arg(v)) for k, v in bound.items()]
+    extremes = [n.atom(n.numpy_call(f, [anno.deepcopy(a)], anno.deepcopy(options)))
+                for f in (np.max, np.min)]
+    return gast.BinOp(left=extremes[0], op=gast.Sub(), right=extremes[1])
+
+
+def inner(n, call):
+    """np.inner(a, b) sums the products along the last axes: np.tensordot(a, b, (-1, -1))."""
+    bound = _bind(call, "np.inner", ("a", "b"), required=2)
+    last = gast.Tuple(elts=[_const(-1)] * 2, ctx=gast.Load())
+    return n.numpy_call(np.tensordot, [n.call_arg(bound["a"]), n.call_arg(bound["b"]), last])
+
+
+def vdot(n, call):
+    """np.vdot(a, b) of real arrays is np.dot(np.ravel(a), np.ravel(b))."""
+    bound = _bind(call, "np.vdot", ("a", "b"), required=2)
+    return n.numpy_call(np.dot, [n.atom(n.numpy_call(np.ravel, [n.call_arg(bound[p])]))
+                                 for p in ("a", "b")])
+
+
+def multi_dot(n, call):
+    """np.linalg.multi_dot((A, B, C)) is A @ B @ C (NumPy picks the cheapest order of the
+    products; the value is the same up to rounding)."""
+    arrays = _bind(call, "np.linalg.multi_dot", ("arrays",))["arrays"]
+    if not isinstance(arrays, (gast.Tuple, gast.List)) or len(arrays.elts) < 2 or \
+            any(isinstance(e, gast.Starred) for e in arrays.elts):
+        _refuse("np.linalg.multi_dot other than of two or more arrays written in the call",
+                     call)
+    product = n.call_arg(arrays.elts[0])
+    for k, array in enumerate(arrays.elts[1:]):
+        product = gast.BinOp(left=product, op=gast.MatMult(), right=n.call_arg(array))
+        if k < len(arrays.elts) - 2:
+            product = n.atom(product)
+    return product
+
+
+def heaviside(n, call):
+    """np.heaviside(x1, x2): 0 where x1 < 0, 1 where x1 > 0, x2 where x1 == 0 (NaN stays)."""
+    bound = _bind(call, "np.heaviside", ("x1", "x2"), required=2)
+    x1, x2 = n.atom(bound["x1"]), n.call_arg(bound["x2"])
+
+    def where(test, op, yes, no):
+        test = n.atom(gast.Compare(left=anno.deepcopy(x1), ops=[op],
+                                   comparators=[_const(test)]))
+        return n.numpy_call(np.where, [test, yes, no])
+    at_zero = n.atom(where(0.0, gast.Eq(), x2, anno.deepcopy(x1)))
+    positive = n.atom(where(0.0, gast.Gt(), _const(1.0), at_zero))
+    return where(0.0, gast.Lt(), _const(0.0), positive)
+
+
+def select(n, call):
+    """np.select(conditions, choices, default) is nested np.where: the first true condition's
+    choice."""
+    bound = _bind(call, "np.select", ("condlist", "choicelist", "default"), required=2)
+    conditions, choices = bound["condlist"], bound["choicelist"]
+    if not all(isinstance(c, (gast.Tuple, gast.List)) for c in (conditions, choices)) or \
+            len(conditions.elts) != len(choices.elts) or not conditions.elts or \
+            any(isinstance(e, gast.Starred) for e in conditions.elts + choices.elts):
+        _refuse("np.select other than of as many conditions and choices, written in the "
+                     "call", call)
+    chosen = n.call_arg(bound.get("default", _const(0.0)))
+    pairs = list(zip(conditions.elts, choices.elts, strict=True))
+    for k, (condition, choice) in enumerate(reversed(pairs)):
+        where = n.numpy_call(np.where, [n.call_arg(condition), n.call_arg(choice), chosen])
+        chosen = where if k == len(pairs) - 1 else n.atom(where)
+    return chosen
+
+
+def correlate(n, call):
+    """np.correlate(a, v, mode) of real 1-D arrays is np.convolve(a, v[::-1], mode)."""
+    bound = _bind(call, "np.correlate", ("a", "v", "mode"), required=2)
+    reversed_v = n.atom(gast.Subscript(
+        value=n.atom(bound["v"]), ctx=gast.Load(),
+        slice=gast.Slice(lower=None, upper=None, step=_const(-1))))
+    mode = bound.get("mode", _const("valid"))
+    return n.numpy_call(np.convolve, [n.call_arg(bound["a"]), reversed_v, n.call_arg(mode)])
+
+
+def cumulative_sum(n, call):
+    """np.cumulative_sum(x, axis=...) is np.cumsum(x, axis) (without include_initial)."""
+    bound = _bind(call, "np.cumulative_sum", ("x", "axis", "include_initial"))
+    if _constant(bound.pop("include_initial", _const(False))) is not False:
+        _refuse("np.cumulative_sum with include_initial", call)
+    return n.numpy_call(np.cumsum, [n.call_arg(bound["x"])] +
+                        ([n.call_arg(bound["axis"])] if "axis" in bound else []))
+
+
+def ediff1d(n, call):
+    """np.ediff1d(a) is np.diff(np.ravel(a))."""
+    a = _bind(call, "np.ediff1d", ("ary",))["ary"]
+    return n.numpy_call(np.diff, [n.atom(n.numpy_call(np.ravel, [n.call_arg(a)]))])
+
+
+def _renamed(numpy_function, name):
+    def same_as_numpys(n, call):
+        x = _bind(call, name, ("x",))["x"]
+        return n.numpy_call(numpy_function, [n.call_arg(x)])
+    same_as_numpys.__doc__ = f"{name}(x) is np.{numpy_function.__name__}(x)."
+    return same_as_numpys
+
+
+def exp10(n, call):
+    """scipy.special.exp10(x) is np.power(10.0, x)."""
+    x = _bind(call, "scipy.special.exp10", ("x",))["x"]
+    return n.numpy_call(np.power, [_const(10.0), n.call_arg(x)])
+
+
+def softplus(n, call):
+    """scipy.special.softplus(x) is np.logaddexp(0.0, x)."""
+    x = _bind(call, "scipy.special.softplus", ("x",))["x"]
+    return n.numpy_call(np.logaddexp, [_const(0.0), n.call_arg(x)])
+
+
+def _numpy_linalg(function, name, params):
+    def same_as_numpys(n, call):
+        bound = _bind(call, name, params, required=len(params))
+        return n.library_call(function, f"linalg.{function.__name__}",
+                              [n.call_arg(bound[p]) for p in params])
+    same_as_numpys.__doc__ = f"{name}({', '.join(params)}) is np.linalg.{function.__name__}."
+    return same_as_numpys
+
+
+def math_prod(n, call):
+    """math.prod((a, b, c), start=s) is s * a * b * c (numbers written in the call)."""
+    bound = _bind(call, "math.prod", ("iterable", "start"))
+    numbers = bound["iterable"]
+    if not isinstance(numbers, (gast.Tuple, gast.List)) or \
+            any(isinstance(e, gast.Starred) for e in numbers.elts):
+        _refuse("math.prod other than of numbers written in the call", call)
+    factors = ([bound["start"]] if "start" in bound else []) + numbers.elts
+    if not factors:
+        return _const(1)
+    product = n.call_arg(factors[0])
+    for k, factor in enumerate(factors[1:]):
+        product = gast.BinOp(left=product, op=gast.Mult(), right=n.call_arg(factor))
+        if k < len(factors) - 2:
+            product = n.atom(product)
+    return product
+
+
+COMPOSITIONS = {
+    np.fliplr: fliplr, np.flipud: flipud, np.rot90: rot90, np.ptp: ptp, np.inner: inner,
+    np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
+    np.correlate: correlate, np.ediff1d: ediff1d,
+    scipy.special.expm1: _renamed(np.expm1, "scipy.special.expm1"),
+    scipy.special.log1p: _renamed(np.log1p, "scipy.special.log1p"),
+    scipy.special.cbrt: _renamed(np.cbrt, "scipy.special.cbrt"),
+    scipy.special.exp2: _renamed(np.exp2, "scipy.special.exp2"),
+    scipy.special.exp10: exp10,
+    scipy.linalg.solve: _numpy_linalg(np.linalg.solve, "scipy.linalg.solve", ("a", "b")),
+    scipy.linalg.inv: _numpy_linalg(np.linalg.inv, "scipy.linalg.inv", ("a",)),
+    scipy.linalg.det: _numpy_linalg(np.linalg.det, "scipy.linalg.det", ("a",)),
+    math.prod: math_prod,
+    math.cbrt: _renamed(np.cbrt, "math.cbrt"),
+    math.exp2: _renamed(np.exp2, "math.exp2"),
+}
+if hasattr(np, "cumulative_sum"):  # (NumPy 2.1)
+    COMPOSITIONS[np.cumulative_sum] = cumulative_sum
+if hasattr(scipy.special, "softplus"):  # (SciPy 1.15)
+    COMPOSITIONS[scipy.special.softplus] = softplus

@@ -1,0 +1,142 @@
+"""Functions srcad writes with those that have rules (srcad/compiler/compositions.py): np.fliplr,
+np.flipud, np.rot90, np.ptp, np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select,
+np.correlate, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt, exp2, exp10 and
+softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and math.exp2 (each was "no
+derivative rule"). Values against the function's, gradients against finite differences and
+tangents against directional differences, compiled and as Python."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.special
+
+import srcad
+from srcad import check
+
+WEIGHTS = np.linspace(-1.0, 2.0, 12)
+
+
+def flips(x):
+    m = x.reshape(3, 4)
+    return np.sum(np.fliplr(m) * WEIGHTS.reshape(3, 4)) + np.sum(np.flipud(m) ** 2 * m) + \
+        np.sum(np.flipud(x) * WEIGHTS)
+
+
+def rotations(x):
+    m, w = x.reshape(3, 4), WEIGHTS.reshape(3, 4)
+    cube = x.reshape(2, 3, 2)
+    return np.sum(np.rot90(m) * w.T) + np.sum(np.rot90(m, 2) * w) + \
+        np.sum(np.rot90(m, -1) ** 3 * w.T) + np.sum(np.rot90(m, k=4) * w) + \
+        np.sum(np.rot90(cube, 1, axes=(1, 2)) * WEIGHTS.reshape(2, 2, 3)) + \
+        np.sum(np.rot90(cube, 3, (0, 2)) * WEIGHTS.reshape(2, 3, 2))
+
+
+def peak_to_peak(x):
+    m = x.reshape(3, 4)
+    return np.ptp(x) + np.sum(np.ptp(m, axis=1) * WEIGHTS[:3]) + \
+        np.sum(np.ptp(m, 0, keepdims=True) * m)
+
+
+def inner_products(x):
+    m = x.reshape(3, 4)
+    return np.inner(x[:4], x[4:8]) + np.sum(np.inner(m, m) * WEIGHTS[:9].reshape(3, 3)) + \
+        np.sum(np.inner(m, x[:4]) ** 2) + np.vdot(m, m * WEIGHTS.reshape(3, 4)) + \
+        np.vdot(x[:3], x[3:6])
+
+
+def chained_products(x):
+    a, b = x[:6].reshape(2, 3), x[6:].reshape(3, 2)
+    return np.sum(np.linalg.multi_dot([a, b, a])) + np.linalg.multi_dot((x[:2], a, b, x[2:4])) \
+        + np.sum(np.linalg.multi_dot([b, a]) ** 2)
+
+
+def steps_and_choices(x):
+    h = np.heaviside(x - 0.5, 0.5) + np.heaviside(np.round(x * 4) / 4 - 0.5, x)  # (x2 at 0)
+    chosen = np.select([x > 0.6, x < 0.3], [x ** 2, np.sin(x)], x * 3.0)
+    first = np.select((x > 0.5,), (np.exp(x),))
+    return np.sum(h * x) + np.sum(chosen) + np.sum(first)
+
+
+def correlations(x):
+    return np.sum(np.correlate(x, x[:3]) ** 2) + np.sum(np.correlate(x[:5], x[3:], "full") ** 3) \
+        + np.sum(np.correlate(x[:3], x, mode="same") ** 2) + np.sum(np.correlate(x[:4], x[4:7]))
+
+
+def differences(x):
+    m = x.reshape(3, 4)
+    return np.sum(np.ediff1d(m) ** 2) + np.sum(np.ediff1d(x) * WEIGHTS[1:])
+
+
+def cumulative_sums(x):  # (NumPy 2.1)
+    m = x.reshape(3, 4)
+    return np.sum(np.cumulative_sum(x) ** 2) + np.sum(np.cumulative_sum(m, axis=1) * m)
+
+
+def scipy_elementwise(x):
+    return np.sum(scipy.special.expm1(x) * scipy.special.log1p(x)) + \
+        np.sum(scipy.special.cbrt(x - 0.5) ** 2) + np.sum(scipy.special.exp2(x)) + \
+        np.sum(scipy.special.exp10(x) * x)
+
+
+def scipy_softplus(x):  # (SciPy 1.15)
+    return np.sum(scipy.special.softplus(3.0 * x - 1.0))
+
+
+def scipy_linear_algebra(x):
+    a = x[:9].reshape(3, 3) + 3.0 * np.eye(3)
+    return np.sum(scipy.linalg.solve(a, x[9:])) + np.sum(scipy.linalg.inv(a) * a.T) + \
+        scipy.linalg.det(a) + np.sum(scipy.linalg.solve(a.T, a))
+
+
+def math_functions(x):
+    return math.prod((x[0], x[1], x[2])) + math.prod([x[3], x[4]], start=x[5]) + \
+        math.prod(()) + math.cbrt(x[6] - 0.5) ** 2 + math.exp2(x[7])
+
+
+CASES = [flips, rotations, peak_to_peak, inner_products, chained_products, steps_and_choices,
+         correlations, differences, scipy_elementwise, scipy_linear_algebra, math_functions] + \
+    ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
+    ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
+
+
+@pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
+def test_compositions(fn, jit, rng):
+    x = rng.uniform(0.1, 0.9, 12)
+    value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+    t = rng.standard_normal(12)
+    value, tangent = srcad.jvp(fn, (x,), (t,), mode="source", jit=jit)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    assert tangent == pytest.approx(check.along(fn, [x], [t]), rel=1e-6)
+
+
+def rot90_by_a_variable(x, k):
+    return np.sum(np.rot90(x.reshape(3, 4), k))
+
+
+def select_of_a_list_variable(x):
+    conditions = [x > 0.5]
+    return np.sum(np.select(conditions, [x]))
+
+
+def ptp_into_out(x):
+    out = np.empty(())
+    return np.ptp(x, out=out)
+
+
+def correlate_of_the_old_mode_name(x):
+    return np.sum(np.correlate(x, x[:2], old_behavior=False))
+
+
+@pytest.mark.parametrize("fn, args, message", [
+    (rot90_by_a_variable, (1,), "np.rot90 with k or axes other than integers written"),
+    (select_of_a_list_variable, (), "np.select other than of as many conditions and choices"),
+    (ptp_into_out, (), r"np.ptp\(x, out=out\) writes into an argument"),
+    (correlate_of_the_old_mode_name, (), r"np.correlate other than np.correlate\(a, v, mode\)"),
+])
+def test_what_a_composition_does_not_take_is_refused_by_name(fn, args, message, rng):
+    with pytest.raises(srcad.UnsupportedError, match=message):
+        srcad.grad(fn, mode="source")(rng.uniform(0.1, 0.9, 12), *args)
