@@ -541,17 +541,40 @@ elementwise(scipy.special.polygamma, params="n, x", x="g * kn.polygamma(n + 1, x
 elementwise(math.erf, scipy.special.erf, x="g * 1.1283791670955126 * np.exp(-x * x)")
 elementwise(math.erfc, scipy.special.erfc, x="-g * 1.1283791670955126 * np.exp(-x * x)")
 elementwise(scipy.special.erfinv, x="g * 0.886226925452758 * np.exp(ans * ans)")
+elementwise(scipy.special.erfcinv, x="-g * 0.886226925452758 * np.exp(ans * ans)")
+elementwise(scipy.special.erfcx, x="g * (2.0 * x * ans - 1.1283791670955126)")
 elementwise(scipy.special.expit, x="g * ans * (1.0 - ans)")
 elementwise(scipy.special.logit, x="g / (x * (1.0 - x))")
 elementwise(scipy.special.log_expit, x="g * kn.expit(-x)")
 elementwise(scipy.special.ndtr, x="g * 0.3989422804014327 * np.exp(-0.5 * x * x)")
 elementwise(scipy.special.log_ndtr, x="g * 0.3989422804014327 * np.exp(-0.5 * x * x - ans)")
+elementwise(scipy.special.ndtri, x="g * 2.5066282746310002 * np.exp(0.5 * ans * ans)")
+# (the modified Bessel functions: I_v' = (I_{v-1} + I_{v+1}) / 2, so every order has a rule;
+# the exponentially scaled ones, e^-|x| I_v, lose sign(x) times themselves)
+elementwise(scipy.special.i0, x="g * kn.i1(x)")
+elementwise(scipy.special.i1, x="g * 0.5 * (kn.i0(x) + kn.iv(2.0, x))")
+elementwise(scipy.special.iv, params="v, x", x="g * 0.5 * (kn.iv(v - 1.0, x) + kn.iv(v + 1.0, x))")
+elementwise(scipy.special.i0e, x="g * (kn.i1e(x) - np.sign(x) * ans)")
+elementwise(scipy.special.i1e, x="g * (0.5 * (kn.i0e(x) + kn.ive(2.0, x)) - np.sign(x) * ans)")
+elementwise(scipy.special.ive, params="v, x",
+            x="g * (0.5 * (kn.ive(v - 1.0, x) + kn.ive(v + 1.0, x)) - np.sign(x) * ans)")
+elementwise(scipy.special.entr, x="-g * (np.log(x) + 1.0)")
+elementwise(scipy.special.kl_div, params="x, y", x="g * np.log(x / y)", y="g * (1.0 - x / y)")
+elementwise(scipy.special.rel_entr, params="x, y", x="g * (np.log(x / y) + 1.0)",
+            y="-g * x / y")
+# (huber(delta, r): r * r / 2 where |r| <= delta, delta * (|r| - delta / 2) beyond)
+elementwise(scipy.special.huber, params="delta, r",
+            delta="g * np.maximum(np.abs(r) - delta, 0.0)",
+            r="g * np.minimum(np.maximum(r, -delta), delta)")
 elementwise(scipy.special.xlogy, params="x, y", x="g * np.log(y)", y="g * rt.xdivy(x, y)")
 elementwise(scipy.special.xlog1py, params="x, y", x="g * np.log1p(y)",
             y="g * rt.xdivy(x, 1.0 + y)")
 elementwise(scipy.special.betaln, params="a, b",
             a="g * (kn.digamma(a) - kn.digamma(a + b))",
             b="g * (kn.digamma(b) - kn.digamma(a + b))")
+elementwise(scipy.special.beta, params="a, b",
+            a="g * ans * (kn.digamma(a) - kn.digamma(a + b))",
+            b="g * ans * (kn.digamma(b) - kn.digamma(a + b))")
 
 section("Functions of a tuple of arrays (written in the call)")
 pieces(np.array, params="arrays", piece="g[k]")

@@ -6,7 +6,8 @@ and Numba compiles it; in plain Python the same call is SciPy's. How each reache
 
 - SciPy's C implementations, exported through `scipy.special.cython_special` and called as
   external symbols (the same numbers as SciPy): gammaln, psi (digamma), erf, erfc, erfinv,
-  erfcinv, betaln, ndtr, log_ndtr, ndtri, gamma.
+  erfcinv, erfcx, betaln, beta, ndtr, log_ndtr, ndtri, gamma, i0, i0e, i1, i1e, iv, ive, entr,
+  kl_div, rel_entr, huber.
 - BLAS `?trsm` from `scipy.linalg.cython_blas`: solve_triangular, cho_solve.
 - Numba code: expit, logit, log_expit, xlogy, xlog1py (SciPy's formulas), polygamma (SciPy
   exports no Hurwitz zeta), logsumexp, softmax, log_softmax (rows kernels), and
@@ -84,6 +85,18 @@ _ndtr = _c_special("ndtr", 1)
 _log_ndtr = _c_special("log_ndtr", 1)
 _ndtri = _c_special("ndtri", 1)
 _gamma = _c_special("gamma", 1)
+_erfcx = _c_special("erfcx", 1)
+_i0 = _c_special("i0", 1)
+_i0e = _c_special("i0e", 1)
+_i1 = _c_special("i1", 1)
+_i1e = _c_special("i1e", 1)
+_iv = _c_special("iv", 2)
+_ive = _c_special("ive", 2)
+_entr = _c_special("entr", 1)
+_kl_div = _c_special("kl_div", 2)
+_rel_entr = _c_special("rel_entr", 2)
+_huber = _c_special("huber", 2)
+_beta = _c_special("beta", 2)
 
 
 # ---- functions written for Numba ----------------------------------------------------------
@@ -266,6 +279,18 @@ _unary(scipy.special.gamma, _gamma)
 _unary(scipy.special.expit, _expit)
 _unary(scipy.special.logit, _logit)
 _unary(scipy.special.log_expit, _log_expit)
+_unary(scipy.special.erfcx, _erfcx)
+_unary(scipy.special.i0, _i0)
+_unary(scipy.special.i0e, _i0e)
+_unary(scipy.special.i1, _i1)
+_unary(scipy.special.i1e, _i1e)
+_unary(scipy.special.entr, _entr)
+_binary(scipy.special.kl_div, _kl_div)
+_binary(scipy.special.rel_entr, _rel_entr)
+_binary(scipy.special.huber, _huber)
+_binary(scipy.special.beta, _beta)
+_binary(scipy.special.iv, _iv)
+_binary(scipy.special.ive, _ive)
 _binary(scipy.special.betaln, _betaln)
 _binary(scipy.special.xlogy, _xlogy)
 _binary(scipy.special.xlog1py, _xlog1py)

@@ -44,7 +44,10 @@ DOMAINS = {
                                           "polygamma")},
     "logit": {"x": (0.1, 0.9)},
     "xlogy": {"y": POSITIVE},
-    "betaln": {"a": POSITIVE, "b": POSITIVE},
+    "betaln": {"a": POSITIVE, "b": POSITIVE}, "beta": {"a": POSITIVE, "b": POSITIVE},
+    "ndtri": {"x": (0.1, 0.9)}, "erfcinv": {"x": (0.2, 1.8)}, "entr": {"x": POSITIVE},
+    "kl_div": {"x": POSITIVE, "y": POSITIVE}, "rel_entr": {"x": POSITIVE, "y": POSITIVE},
+    "huber": {"delta": POSITIVE, "r": (-3.0, 3.0)}, "iv": {"x": POSITIVE}, "ive": {"x": POSITIVE},
     "pow_dx": {"x": POSITIVE}, "log_or_zero": {"x": POSITIVE},
     "inverse_or_zero": {"x": POSITIVE}, "xdivy": {"y": POSITIVE},
     "norm_adjoint": {"a": POSITIVE},
@@ -131,6 +134,10 @@ SPECIAL = {
     runtime.sigmoid_math: [("1.0 / (1.0 + math.exp(-x))", {"x": ()})],
     scipy.special.polygamma: [("scipy.special.polygamma(1, x)", {"x": V3}),
                               ("scipy.special.polygamma(2, x)", {"x": ()})],
+    scipy.special.iv: [("scipy.special.iv(1.5, x)", {"x": V3}),
+                       ("scipy.special.iv(0, x)", {"x": ()}), ("scipy.special.iv(3, x)", {"x": V3})],
+    scipy.special.ive: [("scipy.special.ive(2.5, x)", {"x": V3}),
+                        ("scipy.special.ive(1.0, x)", {"x": ()})],
     # helpers of generated derivative code
     runtime.checked_tangent: [("rt.checked_tangent(x, y, 'the tangent')", {"x": V3, "y": V3})],
     runtime.broadcast_tangent: [("rt.broadcast_tangent(x, y)", {"x": (), "y": V3}),
@@ -398,13 +405,13 @@ def write_module(tmp_path, expr, names, weighted=True, curved=False):
     """f(*names, weights) = sum(r * weights) for r the expression (with `curved`,
     sum(sin(r) * weights): a second derivative through a linear expression too)."""
     args = list(names) + (["weights"] if weighted else [])
-    r = "np.sin(r)" if curved else "r"
+    r = "np.sin(r_)" if curved else "r_"  # (r_: scipy.special.huber has a parameter r)
     result = f"np.sum({r} * weights)" if weighted else f"np.sum({r})"
     source = ("import math\nimport operator\n\nimport numpy as np\nimport scipy.linalg\n"
               "import scipy.special\n\nfrom srcad import runtime as rt\n"
               "from srcad.kernels import namespace as kn\n\n\n"
               f"def f({', '.join(args)}):\n"
-              f"    r = {expr}\n"
+              f"    r_ = {expr}\n"
               f"    return {result}\n")
     path = tmp_path / "rule_case.py"
     path.write_text(source)

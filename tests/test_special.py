@@ -43,11 +43,23 @@ UNARY = {  # function: (inputs, edge inputs)
     sc.expit: (REAL, EDGES["real"]),
     sc.logit: (PROBABILITY, EDGES["probability"]),
     sc.log_expit: (REAL, EDGES["real"]),
+    sc.erfcx: (REAL, EDGES["real"]),
+    sc.i0: (REAL, EDGES["real"]),
+    sc.i0e: (REAL, EDGES["real"]),
+    sc.i1: (REAL, EDGES["real"]),
+    sc.i1e: (REAL, EDGES["real"]),
+    sc.entr: (POSITIVE, np.array([-1.0, 0.0, 1e-300, 0.5, 1.0, 1e300])),
 }
 BINARY = {
     sc.betaln: (POSITIVE, POSITIVE[::-1]),
     sc.xlogy: (REAL, POSITIVE),
     sc.xlog1py: (REAL, POSITIVE - 0.04),
+    sc.kl_div: (POSITIVE, POSITIVE[::-1]),
+    sc.rel_entr: (POSITIVE, POSITIVE[::-1]),
+    sc.huber: (POSITIVE[::-1], REAL),
+    sc.beta: (POSITIVE, POSITIVE[::-1]),
+    sc.iv: (REAL, POSITIVE),
+    sc.ive: (REAL, POSITIVE),
 }
 
 

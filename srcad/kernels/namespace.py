@@ -9,7 +9,8 @@ import importlib
 from . import arrays, einsum, reductions
 
 _SCIPY = {"digamma": "scipy.special", "expit": "scipy.special", "polygamma": "scipy.special",
-          "solve_triangular": "scipy.linalg"}
+          "solve_triangular": "scipy.linalg",
+          **{bessel: "scipy.special" for bessel in ("i0", "i0e", "i1", "i1e", "iv", "ive")}}
 
 
 def _public(module):
