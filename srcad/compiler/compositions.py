@@ -190,6 +190,35 @@ def ediff1d(n, call):
     return n.numpy_call(np.diff, [n.atom(n.numpy_call(np.ravel, [n.call_arg(a)]))])
 
 
+def _written_pieces(n, call, name):
+    """The pieces of `name`((a, b, ...)), written in the call, each lowered to an atom."""
+    pieces = _bind(call, name, ("tup",))["tup"]
+    if not isinstance(pieces, (gast.Tuple, gast.List)) or not pieces.elts or \
+            any(isinstance(e, gast.Starred) for e in pieces.elts):
+        _refuse(f"{name} other than of arrays written in the call", call)
+    return [n.atom(piece) for piece in pieces.elts]
+
+
+def column_stack(n, call):
+    """np.column_stack((a, b)) is np.hstack of each piece as columns: a 1-D piece of n entries
+    reshaped to (n, 1), a 2-D one as it is."""
+    columns = []
+    for piece in _written_pieces(n, call, "np.column_stack"):
+        rows = n.atom(gast.Subscript(value=gast.Attribute(value=piece, attr="shape",
+                                                          ctx=gast.Load()),
+                                     slice=_const(0), ctx=gast.Load()))
+        shape = gast.Tuple(elts=[rows, _const(-1)], ctx=gast.Load())
+        columns.append(n.atom(n.numpy_call(np.reshape, [anno.deepcopy(piece), shape])))
+    return n.numpy_call(np.hstack, [gast.Tuple(elts=columns, ctx=gast.Load())])
+
+
+def dstack(n, call):
+    """np.dstack((a, b)) is np.concatenate of each piece's np.atleast_3d along axis 2."""
+    pieces = [n.atom(n.numpy_call(np.atleast_3d, [piece]))
+              for piece in _written_pieces(n, call, "np.dstack")]
+    return n.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load()), _const(2)])
+
+
 def _renamed(numpy_function, name):
     def same_as_numpys(n, call):
         x = _bind(call, name, ("x",))["x"]
@@ -240,7 +269,8 @@ def math_prod(n, call):
 COMPOSITIONS = {
     np.fliplr: fliplr, np.flipud: flipud, np.rot90: rot90, np.ptp: ptp, np.inner: inner,
     np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
-    np.correlate: correlate, np.ediff1d: ediff1d,
+    np.correlate: correlate, np.ediff1d: ediff1d, np.column_stack: column_stack,
+    np.dstack: dstack,
     scipy.special.expm1: _renamed(np.expm1, "scipy.special.expm1"),
     scipy.special.log1p: _renamed(np.log1p, "scipy.special.log1p"),
     scipy.special.cbrt: _renamed(np.cbrt, "scipy.special.cbrt"),

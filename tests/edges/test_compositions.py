@@ -1,9 +1,10 @@
-"""Functions srcad writes with those that have rules (srcad/compiler/compositions.py): np.fliplr,
-np.flipud, np.rot90, np.ptp, np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select,
-np.correlate, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt, exp2, exp10 and
-softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and math.exp2 (each was "no
-derivative rule"). Values against the function's, gradients against finite differences and
-tangents against directional differences, compiled and as Python."""
+"""Functions srcad writes with those that have rules (srcad/compiler/compositions.py):
+np.fliplr, np.flipud, np.rot90, np.ptp, np.column_stack, np.dstack, np.inner, np.vdot,
+np.linalg.multi_dot, np.heaviside, np.select, np.correlate, np.cumulative_sum, np.ediff1d,
+scipy.special's expm1, log1p, cbrt, exp2, exp10 and softplus, scipy.linalg's solve, inv and det,
+math.prod, math.cbrt and math.exp2 (each was "no derivative rule"). Values against the
+function's, gradients against finite differences and tangents against directional differences,
+compiled and as Python."""
 
 import math
 
@@ -37,6 +38,14 @@ def peak_to_peak(x):
     m = x.reshape(3, 4)
     return np.ptp(x) + np.sum(np.ptp(m, axis=1) * WEIGHTS[:3]) + \
         np.sum(np.ptp(m, 0, keepdims=True) * m)
+
+
+def stacks(x):
+    m, w = x.reshape(4, 3), np.linspace(-1.0, 1.0, 24)
+    return np.sum(np.column_stack((x[:4], m, x[4:8] ** 2)) * w[:20].reshape(4, 5)) + \
+        np.sum(np.column_stack([x[:3]]) ** 3) + \
+        np.sum(np.dstack((m, m ** 2)) * w.reshape(4, 3, 2)) + \
+        np.sum(np.dstack((x[:4], x[4:8])) ** 3)
 
 
 def inner_products(x):
@@ -95,8 +104,9 @@ def math_functions(x):
         math.prod(()) + math.cbrt(x[6] - 0.5) ** 2 + math.exp2(x[7])
 
 
-CASES = [flips, rotations, peak_to_peak, inner_products, chained_products, steps_and_choices,
-         correlations, differences, scipy_elementwise, scipy_linear_algebra, math_functions] + \
+CASES = [flips, rotations, peak_to_peak, stacks, inner_products, chained_products,
+         steps_and_choices, correlations, differences, scipy_elementwise, scipy_linear_algebra,
+         math_functions] + \
     ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
 
