@@ -103,6 +103,26 @@ def ptp(n, call):
     return gast.BinOp(left=extremes[0], op=gast.Sub(), right=extremes[1])
 
 
+def _nan_extremum(extremum, fill, name):
+    def ignoring_nans(n, call):
+        bound = _bind(call, name, ("a", "axis", "out", "keepdims"))
+        if "out" in bound:
+            _refuse(f"{name} into out=", call)
+        a = n.atom(bound["a"])
+        options = [_keyword(k, n.call_arg(bound[k])) for k in ("axis", "keepdims") if k in bound]
+        missing = n.atom(n.numpy_call(np.isnan, [a]))
+        filled = n.atom(n.numpy_call(np.where, [missing, _const(fill), anno.deepcopy(a)]))
+        found = n.atom(n.numpy_call(extremum, [filled], options))
+        present = n.atom(n.numpy_call(np.where, [anno.deepcopy(missing), _const(0.0),
+                                                 _const(1.0)]))
+        count = n.atom(n.numpy_call(np.sum, [present], anno.deepcopy(options)))
+        any_present = n.atom(gast.Compare(left=count, ops=[gast.Gt()], comparators=[_const(0.0)]))
+        return n.numpy_call(np.where, [any_present, found, _const(math.nan)])
+    ignoring_nans.__doc__ = (f"{name}(a, axis, keepdims) is np.{extremum.__name__} of a with its "
+                             f"NaNs as {fill}, NaN where a slice has no other value.")
+    return ignoring_nans
+
+
 def inner(n, call):
     """np.inner(a, b) sums the products along the last axes: np.tensordot(a, b, (-1, -1))."""
     bound = _bind(call, "np.inner", ("a", "b"), required=2)
@@ -270,7 +290,8 @@ COMPOSITIONS = {
     np.fliplr: fliplr, np.flipud: flipud, np.rot90: rot90, np.ptp: ptp, np.inner: inner,
     np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
     np.correlate: correlate, np.ediff1d: ediff1d, np.column_stack: column_stack,
-    np.dstack: dstack,
+    np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
+    np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"),
     scipy.special.expm1: _renamed(np.expm1, "scipy.special.expm1"),
     scipy.special.log1p: _renamed(np.log1p, "scipy.special.log1p"),
     scipy.special.cbrt: _renamed(np.cbrt, "scipy.special.cbrt"),

@@ -1,12 +1,14 @@
 """Functions srcad writes with those that have rules (srcad/compiler/compositions.py):
-np.fliplr, np.flipud, np.rot90, np.ptp, np.column_stack, np.dstack, np.inner, np.vdot,
-np.linalg.multi_dot, np.heaviside, np.select, np.correlate, np.cumulative_sum, np.ediff1d,
-scipy.special's expm1, log1p, cbrt, exp2, exp10 and softplus, scipy.linalg's solve, inv and det,
-math.prod, math.cbrt and math.exp2 (each was "no derivative rule"). Values against the
-function's, gradients against finite differences and tangents against directional differences,
-compiled and as Python."""
+np.fliplr, np.flipud, np.rot90, np.ptp, np.nanmax, np.nanmin, np.column_stack, np.dstack,
+np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select, np.correlate,
+np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt, exp2, exp10 and softplus,
+scipy.linalg's solve, inv and det, math.prod, math.cbrt and math.exp2 (each was "no derivative
+rule"). Values against the function's, gradients against finite differences and tangents
+against directional differences, compiled and as Python."""
 
+import contextlib
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -121,6 +123,31 @@ def test_compositions(fn, jit, rng):
     value, tangent = srcad.jvp(fn, (x,), (t,), mode="source", jit=jit)
     assert value == pytest.approx(fn(x), rel=1e-12)
     assert tangent == pytest.approx(check.along(fn, [x], [t]), rel=1e-6)
+
+
+def nan_extremes(x):
+    m = x.reshape(3, 4)
+    return np.nanmax(x) * 2.0 + np.nanmin(x) + np.sum(np.nanmax(m, axis=1) * WEIGHTS[:3]) + \
+        np.nansum(np.nanmin(m, 0, keepdims=True) * WEIGHTS.reshape(3, 4))
+
+
+@pytest.mark.parametrize("missing", [[1, 6], [0, 4, 8]])  # (the second: a column of NaNs)
+def test_nanmax_and_nanmin_ignore_nans(missing, jit, rng):
+    x = rng.uniform(0.1, 0.9, 12)
+    x[missing] = np.nan
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning) if len(missing) == 3 \
+            else contextlib.nullcontext():
+        expected = nan_extremes(x)
+    value, g = srcad.value_and_grad(nan_extremes, mode="source", jit=jit)(x)
+    assert value == pytest.approx(expected, rel=1e-12)
+    present = ~np.isnan(x)
+    assert np.all(g[~present] == 0.0)
+    for k in np.flatnonzero(present):
+        step = 1e-6 * np.eye(12)[k]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's of a slice of NaNs)
+            fd = (nan_extremes(x + step) - nan_extremes(x - step)) / 2e-6
+        assert g[k] == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
 def rot90_by_a_variable(x, k):
