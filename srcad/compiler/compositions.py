@@ -186,13 +186,35 @@ def select(n, call):
 
 
 def correlate(n, call):
-    """np.correlate(a, v, mode) of real 1-D arrays is np.convolve(a, v[::-1], mode)."""
+    """np.correlate(a, v, mode) of real 1-D arrays is np.convolve(a, v[::-1], mode), except that
+    mode 'same' centres the window as NumPy's correlate does: the full result from (len(v) - 1)
+    // 2, or len(a) // 2 where v is the longer."""
     bound = _bind(call, "np.correlate", ("a", "v", "mode"), required=2)
-    reversed_v = n.atom(gast.Subscript(
-        value=n.atom(bound["v"]), ctx=gast.Load(),
-        slice=gast.Slice(lower=None, upper=None, step=_const(-1))))
-    mode = bound.get("mode", _const("valid"))
-    return n.numpy_call(np.convolve, [n.call_arg(bound["a"]), reversed_v, n.call_arg(mode)])
+    mode = _constant(bound.get("mode", _const("valid")))
+    if mode not in ("valid", "same", "full"):
+        _refuse("np.correlate with a mode other than 'valid', 'same' or 'full' written in the "
+                "call", call)
+    a, v = n.atom(bound["a"]), n.atom(bound["v"])
+    reversed_v = n.atom(gast.Subscript(value=v, ctx=gast.Load(), slice=gast.Slice(
+        lower=None, upper=None, step=_const(-1))))
+    full = n.numpy_call(np.convolve, [a, reversed_v, _const("full" if mode == "same" else mode)])
+    if mode != "same":
+        return full
+    full = n.atom(full)
+    m, k = (n.atom(gast.Subscript(value=gast.Attribute(value=anno.deepcopy(x), attr="shape",
+                                                       ctx=gast.Load()),
+                                  slice=_const(0), ctx=gast.Load())) for x in (a, v))
+    a_longer = n.atom(gast.Compare(left=m, ops=[gast.GtE()], comparators=[k]))
+    start = n.atom(gast.IfExp(
+        test=a_longer,
+        body=gast.BinOp(left=gast.BinOp(left=anno.deepcopy(k), op=gast.Sub(), right=_const(1)),
+                        op=gast.FloorDiv(), right=_const(2)),
+        orelse=gast.BinOp(left=anno.deepcopy(m), op=gast.FloorDiv(), right=_const(2))))
+    longer = n.atom(gast.IfExp(test=anno.deepcopy(a_longer), body=anno.deepcopy(m),
+                               orelse=anno.deepcopy(k)))
+    stop = n.atom(gast.BinOp(left=start, op=gast.Add(), right=longer))
+    return gast.Subscript(value=full, ctx=gast.Load(), slice=gast.Slice(
+        lower=anno.deepcopy(start), upper=stop, step=None))
 
 
 def cumulative_sum(n, call):

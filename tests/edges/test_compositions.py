@@ -125,6 +125,23 @@ def test_compositions(fn, jit, rng):
     assert tangent == pytest.approx(check.along(fn, [x], [t]), rel=1e-6)
 
 
+def correlated(a, v):
+    weights = np.arange(1.0, 1.0 + a.shape[0] + v.shape[0])
+    return np.sum(np.correlate(a, v, mode="same") * weights[:max(a.shape[0], v.shape[0])]) + \
+        np.sum(np.correlate(a, v, "full") ** 2) + np.sum(np.correlate(a, v) ** 3)
+
+
+def test_correlate_in_every_mode_and_length(jit, rng):
+    # (an attack found mode 'same' shifted by one where v is longer and len(a) even: NumPy's
+    # correlate centres that window unlike np.convolve's)
+    g = srcad.value_and_grad(correlated, wrt=(0, 1), mode="source", jit=jit)
+    for m, k in [(1, 1), (2, 3), (2, 7), (4, 5), (4, 8), (6, 7), (3, 2), (5, 5), (7, 4), (3, 6)]:
+        a, v = rng.normal(size=m), rng.normal(size=k)
+        value, grads = g(a, v)
+        assert value == pytest.approx(correlated(a, v), rel=1e-12)
+        check.compare(correlated, (a, v), [0, 1], list(grads), rtol=1e-6, atol=1e-8)
+
+
 def nan_extremes(x):
     m = x.reshape(3, 4)
     return np.nanmax(x) * 2.0 + np.nanmin(x) + np.sum(np.nanmax(m, axis=1) * WEIGHTS[:3]) + \
@@ -168,11 +185,16 @@ def correlate_of_the_old_mode_name(x):
     return np.sum(np.correlate(x, x[:2], old_behavior=False))
 
 
+def correlate_in_a_mode_variable(x, mode):
+    return np.sum(np.correlate(x, x[:2], mode))
+
+
 @pytest.mark.parametrize("fn, args, message", [
     (rot90_by_a_variable, (1,), "np.rot90 with k or axes other than integers written"),
     (select_of_a_list_variable, (), "np.select other than of as many conditions and choices"),
     (ptp_into_out, (), r"np.ptp\(x, out=out\) writes into an argument"),
     (correlate_of_the_old_mode_name, (), r"np.correlate other than np.correlate\(a, v, mode\)"),
+    (correlate_in_a_mode_variable, ("same",), "np.correlate with a mode other than 'valid'"),
 ])
 def test_what_a_composition_does_not_take_is_refused_by_name(fn, args, message, rng):
     with pytest.raises(srcad.UnsupportedError, match=message):
