@@ -542,7 +542,6 @@ elementwise(math.erf, scipy.special.erf, x="g * 1.1283791670955126 * np.exp(-x *
 elementwise(math.erfc, scipy.special.erfc, x="-g * 1.1283791670955126 * np.exp(-x * x)")
 elementwise(scipy.special.erfinv, x="g * 0.886226925452758 * np.exp(ans * ans)")
 elementwise(scipy.special.erfcinv, x="-g * 0.886226925452758 * np.exp(ans * ans)")
-elementwise(scipy.special.erfcx, x="g * (2.0 * x * ans - 1.1283791670955126)")
 elementwise(scipy.special.expit, x="g * ans * (1.0 - ans)")
 elementwise(scipy.special.logit, x="g / (x * (1.0 - x))")
 elementwise(scipy.special.log_expit, x="g * kn.expit(-x)")
@@ -558,14 +557,17 @@ elementwise(scipy.special.i0e, x="g * (kn.i1e(x) - np.sign(x) * ans)")
 elementwise(scipy.special.i1e, x="g * (0.5 * (kn.i0e(x) + kn.ive(2.0, x)) - np.sign(x) * ans)")
 elementwise(scipy.special.ive, params="v, x",
             x="g * (0.5 * (kn.ive(v - 1.0, x) + kn.ive(v + 1.0, x)) - np.sign(x) * ans)")
+# (kl_div, rel_entr and huber are a constant inf outside their domain, where `0.0 * ans` makes
+# each partial NaN, not the other branch's formula)
 elementwise(scipy.special.entr, x="-g * (np.log(x) + 1.0)")
-elementwise(scipy.special.kl_div, params="x, y", x="g * np.log(x / y)", y="g * (1.0 - x / y)")
+elementwise(scipy.special.kl_div, params="x, y", x="g * np.log(x / y)",
+            y="g * (1.0 - x / y + 0.0 * ans)")
 elementwise(scipy.special.rel_entr, params="x, y", x="g * (np.log(x / y) + 1.0)",
-            y="-g * x / y")
+            y="-g * (x / y + 0.0 * ans)")
 # (huber(delta, r): r * r / 2 where |r| <= delta, delta * (|r| - delta / 2) beyond)
 elementwise(scipy.special.huber, params="delta, r",
-            delta="g * np.maximum(np.abs(r) - delta, 0.0)",
-            r="g * np.minimum(np.maximum(r, -delta), delta)")
+            delta="g * (np.maximum(np.abs(r) - delta, 0.0) + 0.0 * ans)",
+            r="g * (np.minimum(np.maximum(r, -delta), delta) + 0.0 * ans)")
 elementwise(scipy.special.xlogy, params="x, y", x="g * np.log(y)", y="g * rt.xdivy(x, y)")
 elementwise(scipy.special.xlog1py, params="x, y", x="g * np.log1p(y)",
             y="g * rt.xdivy(x, 1.0 + y)")

@@ -6,7 +6,7 @@ and Numba compiles it; in plain Python the same call is SciPy's. How each reache
 
 - SciPy's C implementations, exported through `scipy.special.cython_special` and called as
   external symbols (the same numbers as SciPy): gammaln, psi (digamma), erf, erfc, erfinv,
-  erfcinv, erfcx, betaln, beta, ndtr, log_ndtr, ndtri, gamma, i0, i0e, i1, i1e, iv, ive, entr,
+  erfcinv, betaln, beta, ndtr, log_ndtr, ndtri, gamma, i0, i0e, i1, i1e, iv, ive, entr,
   kl_div, rel_entr, huber.
 - BLAS `?trsm` from `scipy.linalg.cython_blas`: solve_triangular, cho_solve.
 - Numba code: expit, logit, log_expit, xlogy, xlog1py (SciPy's formulas), polygamma (SciPy
@@ -85,7 +85,6 @@ _ndtr = _c_special("ndtr", 1)
 _log_ndtr = _c_special("log_ndtr", 1)
 _ndtri = _c_special("ndtri", 1)
 _gamma = _c_special("gamma", 1)
-_erfcx = _c_special("erfcx", 1)
 _i0 = _c_special("i0", 1)
 _i0e = _c_special("i0e", 1)
 _i1 = _c_special("i1", 1)
@@ -279,7 +278,6 @@ _unary(scipy.special.gamma, _gamma)
 _unary(scipy.special.expit, _expit)
 _unary(scipy.special.logit, _logit)
 _unary(scipy.special.log_expit, _log_expit)
-_unary(scipy.special.erfcx, _erfcx)
 _unary(scipy.special.i0, _i0)
 _unary(scipy.special.i0e, _i0e)
 _unary(scipy.special.i1, _i1)

@@ -199,3 +199,26 @@ def correlate_in_a_mode_variable(x, mode):
 def test_what_a_composition_does_not_take_is_refused_by_name(fn, args, message, rng):
     with pytest.raises(srcad.UnsupportedError, match=message):
         srcad.grad(fn, mode="source")(rng.uniform(0.1, 0.9, 12), *args)
+
+
+def numpys_under_scipys_names(x):
+    a = x[:9].reshape(3, 3) + 3.0 * np.eye(3)
+    return np.sum(scipy.linalg.solve(a, x[9:])) + np.sum(scipy.linalg.inv(a)) + \
+        scipy.linalg.det(a) + np.sum(scipy.special.expm1(x) * scipy.special.log1p(x)) + \
+        np.sum(scipy.special.cbrt(x) + scipy.special.exp2(x)) + math.exp2(x[0])
+
+
+def recursive_determinant(a, n):
+    return scipy.linalg.det(a) if n == 0 else recursive_determinant(a * 1.01, n - 1)
+
+
+def test_the_tape_takes_scipys_names_of_numpys_functions(rng):
+    # (an attack found them refused on the tape, so in mode="auto" where a function falls back
+    # to the tape for another reason: recursion)
+    x = rng.uniform(0.1, 0.9, 12)
+    g = srcad.grad(numpys_under_scipys_names, mode="tape")(x)
+    check.compare(numpys_under_scipys_names, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+    a = rng.uniform(0.1, 0.9, (3, 3)) + np.eye(3)
+    with pytest.warns(srcad.FallbackWarning, match="recursi"):
+        g = srcad.grad(recursive_determinant)(a, 2)
+    check.compare(recursive_determinant, (a, 2), [0], [g], rtol=1e-6, atol=1e-8)
