@@ -8,6 +8,7 @@ import builtins
 import math
 import operator
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,26 @@ def render():
         for name, rule in rows:
             parts.append(f"| {name} | {_arguments(rule)} | {_compiled(rule)} | "
                          f"{_forward(rule)} |")
+    parts.append(_compositions())
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _compositions():
+    """The functions srcad writes with those above (srcad/compiler/compositions.py)."""
+    from srcad.compiler import compositions
+
+    about = textwrap.fill(
+        "The source transform writes these with the functions above (as their documentation "
+        "defines them; `srcad/compiler/compositions.py`), so their derivatives are those "
+        "functions' rules. An argument not shown is refused by name. On the tape, SciPy's and "
+        "math's names of NumPy's functions are NumPy's; the others run through NumPy's own "
+        "code where it calls functions the tape knows, and are refused by name where not.", 96)
+    rows = ["\n## Written with the functions above\n", about + "\n",
+            "| Function | Written as |\n|---|---|"]
+    for function, lowering in compositions.COMPOSITIONS.items():
+        written = " ".join((lowering.__doc__ or "").split()).replace("|", "\\|")
+        rows.append(f"| {spell(function)} | {written} |")
+    return "\n".join(rows)
 
 
 def _arguments(rule):

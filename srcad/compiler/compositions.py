@@ -59,11 +59,13 @@ def _flip(n, m, axis):
 
 
 def fliplr(n, call):
+    """np.fliplr(m) is np.flip(m, 1)."""
     return n.numpy_call(np.flip, [n.call_arg(_bind(call, "np.fliplr", ("m",))["m"]),
                                   _const(1)])
 
 
 def flipud(n, call):
+    """np.flipud(m) is np.flip(m, 0)."""
     return n.numpy_call(np.flip, [n.call_arg(_bind(call, "np.flipud", ("m",))["m"]),
                                   _const(0)])
 
@@ -144,7 +146,7 @@ def multi_dot(n, call):
     if not isinstance(arrays, (gast.Tuple, gast.List)) or len(arrays.elts) < 2 or \
             any(isinstance(e, gast.Starred) for e in arrays.elts):
         _refuse("np.linalg.multi_dot other than of two or more arrays written in the call",
-                     call)
+                call)
     product = n.call_arg(arrays.elts[0])
     for k, array in enumerate(arrays.elts[1:]):
         product = gast.BinOp(left=product, op=gast.MatMult(), right=n.call_arg(array))
@@ -176,12 +178,14 @@ def select(n, call):
             len(conditions.elts) != len(choices.elts) or not conditions.elts or \
             any(isinstance(e, gast.Starred) for e in conditions.elts + choices.elts):
         _refuse("np.select other than of as many conditions and choices, written in the "
-                     "call", call)
+                "call", call)
+    # (the arguments evaluated in the order written, then the np.where from the last choice)
+    conditions = [n.call_arg(condition) for condition in conditions.elts]
+    choices = [n.call_arg(choice) for choice in choices.elts]
     chosen = n.call_arg(bound.get("default", _const(0.0)))
-    pairs = list(zip(conditions.elts, choices.elts, strict=True))
-    for k, (condition, choice) in enumerate(reversed(pairs)):
-        where = n.numpy_call(np.where, [n.call_arg(condition), n.call_arg(choice), chosen])
-        chosen = where if k == len(pairs) - 1 else n.atom(where)
+    for k in reversed(range(len(conditions))):
+        where = n.numpy_call(np.where, [conditions[k], choices[k], chosen])
+        chosen = where if k == 0 else n.atom(where)
     return chosen
 
 
