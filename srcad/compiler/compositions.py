@@ -50,6 +50,13 @@ def _constant(node):
     return _NO_VALUE
 
 
+def _spelled(function):
+    """'scipy.special.expm1', 'math.exp2'."""
+    module = "math" if function in vars(math).values() else \
+        "scipy.linalg" if function in vars(scipy.linalg).values() else "scipy.special"
+    return f"{module}.{function.__name__}"
+
+
 def _keyword(name, value):
     return gast.keyword(arg=name, value=value)
 
@@ -265,11 +272,11 @@ def dstack(n, call):
     return n.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load()), _const(2)])
 
 
-def _renamed(numpy_function, name):
+def _same_as(numpy_function, path, name, params):
     def same_as_numpys(n, call):
-        x = _bind(call, name, ("x",))["x"]
-        return n.numpy_call(numpy_function, [n.call_arg(x)])
-    same_as_numpys.__doc__ = f"{name}(x) is np.{numpy_function.__name__}(x)."
+        bound = _bind(call, name, params, required=len(params))
+        return n.library_call(numpy_function, path, [n.call_arg(bound[p]) for p in params])
+    same_as_numpys.__doc__ = f"{name}({', '.join(params)}) is np.{path}({', '.join(params)})."
     return same_as_numpys
 
 
@@ -283,15 +290,6 @@ def softplus(n, call):
     """scipy.special.softplus(x) is np.logaddexp(0.0, x)."""
     x = _bind(call, "scipy.special.softplus", ("x",))["x"]
     return n.numpy_call(np.logaddexp, [_const(0.0), n.call_arg(x)])
-
-
-def _numpy_linalg(function, name, params):
-    def same_as_numpys(n, call):
-        bound = _bind(call, name, params, required=len(params))
-        return n.library_call(function, f"linalg.{function.__name__}",
-                              [n.call_arg(bound[p]) for p in params])
-    same_as_numpys.__doc__ = f"{name}({', '.join(params)}) is np.linalg.{function.__name__}."
-    return same_as_numpys
 
 
 def math_prod(n, call):
@@ -312,23 +310,30 @@ def math_prod(n, call):
     return product
 
 
+# SciPy's and math's names of NumPy's functions: {function: (NumPy's, its path under np, the
+# parameters taken)} (the tape takes them as NumPy's too)
+_SAME_AS_NUMPYS = {
+    scipy.special.expm1: (np.expm1, "expm1", ("x",)),
+    scipy.special.log1p: (np.log1p, "log1p", ("x",)),
+    scipy.special.cbrt: (np.cbrt, "cbrt", ("x",)),
+    scipy.special.exp2: (np.exp2, "exp2", ("x",)),
+    scipy.linalg.solve: (np.linalg.solve, "linalg.solve", ("a", "b")),
+    scipy.linalg.inv: (np.linalg.inv, "linalg.inv", ("a",)),
+    scipy.linalg.det: (np.linalg.det, "linalg.det", ("a",)),
+    math.cbrt: (np.cbrt, "cbrt", ("x",)),
+    math.exp2: (np.exp2, "exp2", ("x",)),
+}
+NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
+
 COMPOSITIONS = {
     np.fliplr: fliplr, np.flipud: flipud, np.rot90: rot90, np.ptp: ptp, np.inner: inner,
     np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
     np.correlate: correlate, np.ediff1d: ediff1d, np.column_stack: column_stack,
     np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
-    np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"),
-    scipy.special.expm1: _renamed(np.expm1, "scipy.special.expm1"),
-    scipy.special.log1p: _renamed(np.log1p, "scipy.special.log1p"),
-    scipy.special.cbrt: _renamed(np.cbrt, "scipy.special.cbrt"),
-    scipy.special.exp2: _renamed(np.exp2, "scipy.special.exp2"),
-    scipy.special.exp10: exp10,
-    scipy.linalg.solve: _numpy_linalg(np.linalg.solve, "scipy.linalg.solve", ("a", "b")),
-    scipy.linalg.inv: _numpy_linalg(np.linalg.inv, "scipy.linalg.inv", ("a",)),
-    scipy.linalg.det: _numpy_linalg(np.linalg.det, "scipy.linalg.det", ("a",)),
+    np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"), scipy.special.exp10: exp10,
     math.prod: math_prod,
-    math.cbrt: _renamed(np.cbrt, "math.cbrt"),
-    math.exp2: _renamed(np.exp2, "math.exp2"),
+    **{function: _same_as(numpy_function, path, _spelled(function), params)
+       for function, (numpy_function, path, params) in _SAME_AS_NUMPYS.items()},
 }
 if hasattr(np, "cumulative_sum"):  # (NumPy 2.1)
     COMPOSITIONS[np.cumulative_sum] = cumulative_sum

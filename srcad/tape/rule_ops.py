@@ -20,13 +20,11 @@ in x; any partial is linear in g where no value it reads is tracked (srcad.jvp's
 its derivative the tangent. Otherwise it raises rather than give a wrong number.
 """
 
-import math
-
 import numpy as np
 import scipy.linalg
-import scipy.special
 
 from srcad import rules, runtime
+from srcad.compiler import compositions
 from srcad.tape import mode
 from srcad.tape.ops import defvjp, defvjp_all
 from srcad.tape.tensor import HANDLED_FUNCTIONS, HANDLED_UFUNCS, Tensor, apply, holds_tensor, plain
@@ -278,17 +276,10 @@ def _define_transposed(key, rule, param, differentiable, own):
     return name
 
 
-# SciPy's and math's functions that compute NumPy's (the source transform's compositions.py
-# writes them as NumPy's too)
-_NUMPYS = {scipy.linalg.solve: np.linalg.solve, scipy.linalg.inv: np.linalg.inv,
-           scipy.linalg.det: np.linalg.det, scipy.special.expm1: np.expm1,
-           scipy.special.log1p: np.log1p, scipy.special.cbrt: np.cbrt,
-           scipy.special.exp2: np.exp2, math.exp2: np.exp2}
-
-
 def handler(key):
-    """The tape's handler of the function `key`, from its rule (None if it has no partials)."""
-    key = _NUMPYS.get(key, key)
+    """The tape's handler of the function `key`, from its rule (None if it has no partials);
+    SciPy's and math's names of NumPy's functions are NumPy's."""
+    key = compositions.NUMPYS.get(key, key)
     if key not in _HANDLERS:
         rule = rules.lookup(key)
         usable = rule is not None and not rule.nondiff and rule.piece is None and rule.partials
@@ -356,7 +347,7 @@ def _install():
         elif (getattr(key, "__module__", None) or "").startswith("numpy") and \
                 key not in HANDLED_FUNCTIONS and handler(key) is not None:
             HANDLED_FUNCTIONS[key] = handler(key)  # (they dispatch through __array_function__)
-    for key, numpys in _NUMPYS.items():  # (SciPy's ufuncs that are NumPy's)
+    for key, numpys in compositions.NUMPYS.items():  # (SciPy's ufuncs that are NumPy's)
         if isinstance(key, np.ufunc) and numpys in HANDLED_UFUNCS:
             HANDLED_UFUNCS[key] = HANDLED_UFUNCS[numpys]
     for key, parts in rules.SEVERAL_RESULTS.items():
