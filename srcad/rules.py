@@ -70,6 +70,7 @@ class Rule:
     on_scalar: str = None  # the partial when the argument is a scalar (for reductions)
     section: str = ""  # where docs/numpy.md lists it
     max_ndim: int = None  # the partials hold for array arguments of at most this rank
+    arrays_only: bool = False  # the partials hold for arrays: a number argument is refused
     linear: tuple = ()  # groups of parameters the function is (jointly) linear in
     piecewise: tuple = ()  # parameters it is linear in on pieces (sort): a locally constant
     # Jacobian, so a second derivative of 0 through them
@@ -149,7 +150,7 @@ def _parse_linear(key, linear, names):
 
 def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
               forward_options=False, on_scalar=None, max_ndim=None, linear=None,
-              tangents=None, slicewise=False, piecewise=None, data=None):
+              tangents=None, slicewise=False, piecewise=None, data=None, arrays_only=False):
     names, defaults, positional = _parse_params(params, partials)
     for param, text in partials.items():
         if param not in names:
@@ -164,6 +165,7 @@ def _register(keys, params, partials, broadcasting, nondiff=False, forward=None,
     rule = Rule(tuple(keys), names, defaults, dict(partials), broadcasting, nondiff,
                 positional=positional, forward=forward, forward_options=forward_options,
                 on_scalar=on_scalar, section=_SECTION[0], max_ndim=max_ndim,
+                arrays_only=arrays_only,
                 linear=_parse_linear(keys[0], linear, names), tangents=dict(tangents or {}),
                 slicewise=slicewise, piecewise=_parse_linear(keys[0], piecewise, names)[0]
                 if piecewise else (), data=_parse_linear(keys[0], data, names)[0] if data else ())
@@ -187,10 +189,10 @@ def elementwise(*keys, params=None, forward=None, forward_options=False, **parti
 
 def adjoint(*keys, params=None, forward=None, forward_options=False, max_ndim=None,
             linear=None, tangents=None, slicewise=False, on_scalar=None, piecewise=None,
-            data=None, **partials):
+            data=None, arrays_only=False, **partials):
     _register(keys, params, partials, False, forward=forward, forward_options=forward_options,
               max_ndim=max_ndim, linear=linear, tangents=tangents, slicewise=slicewise,
-              on_scalar=on_scalar, piecewise=piecewise, data=data)
+              on_scalar=on_scalar, piecewise=piecewise, data=data, arrays_only=arrays_only)
 
 
 def reduction(*keys, params, forward, linear=None, tangents=None, **partials):
@@ -235,6 +237,15 @@ def too_many_axes(rule, ranks, what):
         return None
     return f"srcad differentiates {what} for arrays of at most {rule.max_ndim} " \
         f"dimension(s), not {max(ranks)}"
+
+
+def refused_ranks(rule, ranks, what):
+    """The message refusing `what` for the ranks of its arguments (`ranks`: parameter -> the
+    rank of the variable passed), else None."""
+    if rule.arrays_only and any(ranks.get(p) == 0 for p in rule.partials):
+        return f"srcad differentiates {what} of arrays, not of a number (NumPy's result is " \
+            "a 1-element array: pass np.atleast_1d(x))"
+    return too_many_axes(rule, list(ranks.values()), what)
 
 
 def missing(func, what):
@@ -372,9 +383,9 @@ adjoint(np.std, params="x, axis=None, *, ddof=0, keepdims=False",
         x="kn.std_adjoint(g, x, ans, axis, ddof)", on_scalar="0.0 * g",
         forward="kn.std_along(x, axis, ddof, keepdims)", forward_options=True, slicewise=True)
 adjoint(np.cumsum, params="x, axis=None", x="kn.cumsum_adjoint(g, x, axis)",
-        forward="kn.cumsum_along(x, axis)", forward_options=True, linear="x")
+        forward="kn.cumsum_along(x, axis)", forward_options=True, linear="x", arrays_only=True)
 adjoint(np.cumprod, params="x, axis=None", x="kn.cumprod_adjoint(g, x, axis)",
-        forward="kn.cumprod_along(x, axis)", forward_options=True,
+        forward="kn.cumprod_along(x, axis)", forward_options=True, arrays_only=True,
         tangents={"x": "kn.cumprod_tangent(t, x, ans, axis)"})
 adjoint(np.linalg.norm, params="x, ord=None, axis=None, keepdims=False",
         x="kn.norm_adjoint(g, x, ans, ord, axis)",

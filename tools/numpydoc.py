@@ -122,7 +122,8 @@ def _arguments(rule):
             out.append("*")
         text = f"**{p}**" if p in differentiable else p
         out.append(f"{text}={rule.defaults[p]!r}" if p in rule.defaults else text)
-    ranks = f" (arrays up to {rule.max_ndim}-D)" if rule.max_ndim else ""
+    ranks = f" (arrays up to {rule.max_ndim}-D)" if rule.max_ndim else \
+        " (arrays, not numbers)" if rule.arrays_only else ""
     return (", ".join(out) + ranks).replace("|", "\\|")
 
 

@@ -200,8 +200,8 @@ class Tangents:
         active = {p for p, node in bound.items() if self.carries(node)}
         if not active:
             return None
-        ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
-        refusal = rules.too_many_axes(rule, ranks, what)
+        ranks = {p: self.ty(n.id).ndim for p, n in bound.items() if isinstance(n, gast.Name)}
+        refusal = rules.refused_ranks(rule, ranks, what)
         if refusal is not None:
             raise UnsupportedError(refusal, loc)
         terms = []

@@ -369,8 +369,8 @@ class Differentiator(SavePlanner):
             raise UnsupportedError(f"srcad has no derivative of {what} with respect to values "
                                    "inside a tuple argument", loc)
         bound = _bind(rule, args, keywords, what, loc)
-        ranks = [self.ty(n.id).ndim for n in bound.values() if isinstance(n, gast.Name)]
-        refusal = rules.too_many_axes(rule, ranks, what)
+        ranks = {p: self.ty(n.id).ndim for p, n in bound.items() if isinstance(n, gast.Name)}
+        refusal = rules.refused_ranks(rule, ranks, what)
         if refusal is not None:
             raise UnsupportedError(refusal, loc)
         fill = dict(bound, g=g, ans=_name(z), np=_name(self.np))

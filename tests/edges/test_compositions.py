@@ -222,3 +222,17 @@ def test_the_tape_takes_scipys_names_of_numpys_functions(rng):
     with pytest.warns(srcad.FallbackWarning, match="recursi"):
         g = srcad.grad(recursive_determinant)(a, 2)
     check.compare(recursive_determinant, (a, 2), [0], [g], rtol=1e-6, atol=1e-8)
+
+
+def running_sums_of_a_number(x):
+    return np.sum(np.cumsum(x) * 3.0) + np.sum(np.cumprod(x) * 2.0)
+
+
+def test_running_sums_of_a_number_are_the_tapes():
+    # (an attack found np.cumsum of a number with a 1-element array for its gradient, run as
+    # Python: the source transform's kernels take arrays; NumPy's result is a 1-element array)
+    with pytest.raises(srcad.UnsupportedError, match=r"np.cumsum\(x\) of arrays, not of a number"):
+        srcad.grad(running_sums_of_a_number, mode="source")(2.0)
+    with pytest.warns(srcad.FallbackWarning, match="not of a number"):
+        g = srcad.grad(running_sums_of_a_number)(2.0)
+    assert isinstance(g, float) and g == pytest.approx(5.0)
