@@ -65,16 +65,12 @@ def _flip(n, m, axis):
     return n.atom(n.numpy_call(np.flip, [m, _const(axis)]))
 
 
-def fliplr(n, call):
-    """np.fliplr(m) is np.flip(m, 1)."""
-    return n.numpy_call(np.flip, [n.call_arg(_bind(call, "np.fliplr", ("m",))["m"]),
-                                  _const(1)])
-
-
-def flipud(n, call):
-    """np.flipud(m) is np.flip(m, 0)."""
-    return n.numpy_call(np.flip, [n.call_arg(_bind(call, "np.flipud", ("m",))["m"]),
-                                  _const(0)])
+def _flipped_along(axis, name):
+    def flipped(n, call):
+        return n.numpy_call(np.flip, [n.call_arg(_bind(call, name, ("m",))["m"]),
+                                      _const(axis)])
+    flipped.__doc__ = f"{name}(m) is np.flip(m, {axis})."
+    return flipped
 
 
 def rot90(n, call):
@@ -167,13 +163,12 @@ def heaviside(n, call):
     bound = _bind(call, "np.heaviside", ("x1", "x2"), required=2)
     x1, x2 = n.atom(bound["x1"]), n.call_arg(bound["x2"])
 
-    def where(test, op, yes, no):
-        test = n.atom(gast.Compare(left=anno.deepcopy(x1), ops=[op],
-                                   comparators=[_const(test)]))
+    def where(op, yes, no):  # (np.where(x1 <op> 0.0, yes, no))
+        test = n.atom(gast.Compare(left=anno.deepcopy(x1), ops=[op], comparators=[_const(0.0)]))
         return n.numpy_call(np.where, [test, yes, no])
-    at_zero = n.atom(where(0.0, gast.Eq(), x2, anno.deepcopy(x1)))
-    positive = n.atom(where(0.0, gast.Gt(), _const(1.0), at_zero))
-    return where(0.0, gast.Lt(), _const(0.0), positive)
+    at_zero = n.atom(where(gast.Eq(), x2, anno.deepcopy(x1)))
+    positive = n.atom(where(gast.Gt(), _const(1.0), at_zero))
+    return where(gast.Lt(), _const(0.0), positive)
 
 
 def select(n, call):
@@ -326,7 +321,8 @@ _SAME_AS_NUMPYS = {
 NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
 
 COMPOSITIONS = {
-    np.fliplr: fliplr, np.flipud: flipud, np.rot90: rot90, np.ptp: ptp, np.inner: inner,
+    np.fliplr: _flipped_along(1, "np.fliplr"), np.flipud: _flipped_along(0, "np.flipud"),
+    np.rot90: rot90, np.ptp: ptp, np.inner: inner,
     np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
     np.correlate: correlate, np.ediff1d: ediff1d, np.column_stack: column_stack,
     np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
