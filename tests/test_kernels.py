@@ -7,6 +7,9 @@ all its cases (several shapes and axes) as Python, and its first case (the most 
 3-D array, a tuple of axes) through a `numba.njit` wrapper: Numba compiles a kernel again for
 each new argument type, about a second each. The compiled reshaping for every kind of axis
 (None, int, negative, tuple, keepdims) is checked once, in `test_rows_for_every_kind_of_axis`.
+The loops over layouts compile strided and Fortran-ordered views (float32 among them), not
+C-contiguous arrays: a kernel is written once for every layout, each layout and dtype is one
+more compilation, and the rest of the suite passes C-contiguous arrays.
 """
 
 import numba
@@ -117,7 +120,7 @@ def test_one_axis_of_strided_and_empty_arrays(rng):
     extremum_adjoint = numba.njit(lambda g, x, m, a: reductions.extremum_adjoint(g, x, m, a))
     for shape in [(5, 7), (0, 3), (3, 0), (4,), (2, 3, 4), (2, 0, 3)]:
         x = rng.standard_normal(shape)
-        for view in (x, x[..., ::2], x[::-1], np.asfortranarray(x)):
+        for view in (x[..., ::2], x[::-1], np.asfortranarray(x)):
             for axis in range(-view.ndim, view.ndim):
                 np.testing.assert_allclose(forward(view, axis), np.sum(view, axis=axis),
                                            rtol=1e-14)
@@ -157,7 +160,7 @@ def test_a_matrix_s_logsumexp_var_and_std_over_one_axis_as_the_rows_kernels(rng)
                                              reductions._std_adjoint_rows(g, x, s, a, d)))
     x = rng.standard_normal((5, 4))
     x[0] = 0.5  # (a row of ties: std 0)
-    for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
+    for view in (x[::-1, ::2], np.asfortranarray(x.astype(np.float32))):
         for axis, ddof, keep in ((0, 0, False), (1, 1, True), (-1, 0, True), (-2, 1, False)):
             np.testing.assert_allclose(lse(view, axis, keep), scipy.special.logsumexp(
                 view, axis=axis, keepdims=keep), rtol=1e-6 if view.dtype == np.float32 else 1e-14)
@@ -191,7 +194,7 @@ def test_scans_products_and_cumsum_s_adjoint_over_one_axis_as_the_rows_kernels(r
         reductions._prod_adjoint_rows(g[0] if a in (0, -2) else g[:, 0], x, a)))
     x = rng.standard_normal((5, 4))
     x[2, 1] = 0.0
-    for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
+    for view in (x[::-1, ::2], np.asfortranarray(x.astype(np.float32))):
         g = rng.standard_normal(view.shape)
         for axis in (0, 1, -1, -2):
             got = lines(view, g, axis)
@@ -219,7 +222,7 @@ def test_softmax_and_log_softmax_of_a_matrix_over_one_axis_as_the_rows_kernels(r
         from_rows(reductions.log_softmax_rows_adjoint(to_rows(g, a), to_rows(x, a)), x, a)))
     x = rng.standard_normal((5, 4))
     x[1, 2], x[2] = np.inf, -np.inf
-    for view in (x, x[::-1, ::2], np.asfortranarray(x), x.astype(np.float32)):
+    for view in (x[::-1, ::2], np.asfortranarray(x.astype(np.float32))):
         g = rng.standard_normal(view.shape)
         for axis in (0, 1, -1, -2):
             with np.errstate(all="ignore"):
