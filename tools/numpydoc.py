@@ -103,9 +103,9 @@ def _compositions():
     about = textwrap.fill(
         "The source transform writes these with the functions above (as their documentation "
         "defines them; `srcad/compiler/compositions.py`), so their derivatives are those "
-        "functions' rules. An argument not shown is refused by name. On the tape, SciPy's and "
-        "math's names of NumPy's functions are NumPy's; the others run through NumPy's own "
-        "code where it calls functions the tape knows, and are refused by name where not.", 96)
+        "functions' rules. An argument not shown is refused by name. The tape takes every one "
+        "(SciPy's and math's names of NumPy's functions as NumPy's, the others written the "
+        "same way in `srcad/tape/numpy_api.py`), with the arguments NumPy's take.", 96)
     rows = ["\n## Written with the functions above\n", about + "\n",
             "| Function | Written as |\n|---|---|"]
     for function, lowering in compositions.COMPOSITIONS.items():

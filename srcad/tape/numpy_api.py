@@ -350,6 +350,89 @@ def cross(a, b):
     return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
+def column_stack(tup):
+    """Each piece as columns: a 1-D piece of n entries as (n, 1), a 2-D one as it is."""
+    return concatenate([x if np.ndim(operand(x)) == 2 else
+                        apply("view", x, shape=(-1, 1)) for x in tup], axis=1)
+
+
+def dstack(tup):
+    return concatenate([np.atleast_3d(x) for x in tup], axis=2)
+
+
+def _nan_extremum(extremum, fill):
+    """np.nanmax, np.nanmin: the extremum of a with its NaNs as `fill`, NaN where a slice has
+    no other value."""
+
+    def ignoring_nans(a, axis=None, out=None, keepdims=False, **options):
+        if options:
+            raise TypeError(mode.located(_NOT_SUPPORTED.format(
+                f"np.nan{extremum.__name__}", ", ".join(options))))
+        missing = np.isnan(operand(a))
+        found = extremum(where(missing, fill, a), axis=axis, keepdims=keepdims)
+        present = np.sum(~missing, axis=axis, keepdims=keepdims) > 0
+        result = where(present, found, np.nan)
+        return result if out is None else write_out(out, result)
+
+    return ignoring_nans
+
+
+def vdot(a, b):
+    """Of real arrays: the dot product of the flattened arrays."""
+    return dot(ravel(a), ravel(b))
+
+
+def multi_dot(arrays, *, out=None):
+    result = functools.reduce(matmul, arrays)
+    return result if out is None else write_out(out, result)
+
+
+def select(condlist, choicelist, default=0):
+    """Nested np.where: the first true condition's choice."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    chosen = default
+    for condition, choice in zip(reversed(condlist), reversed(choicelist), strict=True):
+        chosen = where(np.asarray(operand(condition)), choice, chosen)
+    return chosen
+
+
+def correlate(a, v, mode="valid"):
+    """np.convolve(a, v[::-1], mode), with mode 'same' centred as NumPy's correlate centres
+    it (as srcad.compiler.compositions.correlate)."""
+    if mode not in ("valid", "same", "full"):
+        raise ValueError(f"mode must be one of 'valid', 'same' or 'full' (got {mode!r})")
+    reversed_v = v[::-1] if isinstance(v, Tensor) else np.asarray(v)[::-1]
+    full = np.convolve(a, reversed_v, "full" if mode == "same" else mode)
+    if mode != "same":
+        return full
+    m, k = len(operand(a)), len(operand(v))
+    start = (k - 1) // 2 if m >= k else m // 2
+    return full[start:start + max(m, k)]
+
+
+def ediff1d(ary, to_end=None, to_begin=None):
+    differences = diff(ravel(ary))
+    pieces = [ravel(p) if isinstance(p, Tensor) else np.ravel(p) for p in (to_begin, to_end)
+              if p is not None]
+    if not pieces:
+        return differences
+    return concatenate(([pieces.pop(0)] if to_begin is not None else []) + [differences] +
+                       pieces)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
+    if axis is None and np.ndim(operand(x)) > 1:
+        raise ValueError("axis must be specified for multi-dimensional arrays")
+    result = cumsum(x, 0 if axis is None else axis, dtype)
+    if include_initial:
+        axis = 0 if axis is None else axis % np.ndim(operand(x))
+        shape = list(np.shape(operand(result)))
+        shape[axis] = 1
+        result = concatenate([np.zeros(shape, np.result_type(operand(result))), result], axis)
+    return result if out is None else write_out(out, result)
+
+
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
     """start + (stop - start) * fraction, as NumPy computes it (the last sample is stop)."""
     if axis != 0 or (dtype is not None and np.dtype(dtype).kind != "f"):
@@ -645,6 +728,15 @@ HANDLED_FUNCTIONS.update(
         np.hstack: hstack,
         np.vstack: vstack,
         np.cross: cross,
+        np.column_stack: column_stack,
+        np.dstack: dstack,
+        np.vdot: vdot,
+        np.nanmax: _nan_extremum(np.max, -np.inf),
+        np.nanmin: _nan_extremum(np.min, np.inf),
+        np.linalg.multi_dot: multi_dot,
+        np.select: select,
+        np.correlate: correlate,
+        np.ediff1d: ediff1d,
         np.linalg.norm: norm,
         np.linalg.inv: functools.partial(apply, "inv"),
         np.linalg.det: functools.partial(apply, "det"),
@@ -655,6 +747,8 @@ HANDLED_FUNCTIONS.update(
         np.full_like: full_like,
     }
 )
+if hasattr(np, "cumulative_sum"):  # (NumPy 2.1)
+    HANDLED_FUNCTIONS[np.cumulative_sum] = cumulative_sum
 ZERO_GRADIENT_FUNCTIONS.update(
     {
         *(np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.nonzero),

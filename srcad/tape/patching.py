@@ -30,6 +30,7 @@ import builtins
 import contextlib
 import functools
 import math
+import operator
 import sys
 import threading
 import types
@@ -277,6 +278,7 @@ _MATH_ON_TENSORS = {
     "erf": erf,
     "degrees": lambda x: x * (180 / math.pi),
     "radians": lambda x: x * (math.pi / 180),
+    "prod": lambda iterable, start=1: functools.reduce(operator.mul, iterable, start),
 }
 _MATH_ZERO_GRADIENT = {"floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "isclose"}
 
@@ -290,14 +292,14 @@ def _in_float64(value):
 
 def _math_function(name, real):
     @functools.wraps(real)
-    def shim(*args):
+    def shim(*args, **kwargs):
         tensors = [e for a in args for e in (a if isinstance(a, (tuple, list)) else (a,))
                    if isinstance(e, Tensor)]  # (math.dist takes two sequences)
         if not tensors or not mode.in_user_code():
-            return real(*args)
+            return real(*args, **kwargs)
         on_tensors = _MATH_ON_TENSORS.get(name) or _rule_ops().handler(real)
         if on_tensors is not None:  # (in float64, as math computes: of float32 values too)
-            result = on_tensors(*(_in_float64(a) for a in args)).to(np.float64)
+            result = on_tensors(*(_in_float64(a) for a in args), **kwargs).to(np.float64)
             result._python = True  # math.* returns a Python float
             return result
         if name not in _MATH_ZERO_GRADIENT and any(t.requires_grad for t in tensors):
@@ -308,7 +310,7 @@ def _math_function(name, real):
                     "(np.sin, np.exp, ...)"
                 )
             )
-        return real(*(a._value.item() if isinstance(a, Tensor) else a for a in args))
+        return real(*(a._value.item() if isinstance(a, Tensor) else a for a in args), **kwargs)
 
     return shim
 

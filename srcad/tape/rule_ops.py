@@ -22,6 +22,7 @@ its derivative the tangent. Otherwise it raises rather than give a wrong number.
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 
 from srcad import rules, runtime
 from srcad.compiler import compositions
@@ -350,6 +351,8 @@ def _install():
     for key, numpys in compositions.NUMPYS.items():  # (SciPy's ufuncs that are NumPy's)
         if isinstance(key, np.ufunc) and numpys in HANDLED_UFUNCS:
             HANDLED_UFUNCS[key] = HANDLED_UFUNCS[numpys]
+    HANDLED_UFUNCS[scipy.special.exp10] = _ufunc(scipy.special.exp10,
+                                                 lambda x: np.power(10.0, x))
     for key, parts in rules.SEVERAL_RESULTS.items():
         HANDLED_FUNCTIONS[key] = _svd() if key is np.linalg.svd else _results_apart(parts)
     HANDLED_FUNCTIONS[np.einsum] = _einsum()

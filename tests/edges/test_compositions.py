@@ -168,6 +168,32 @@ def test_nanmax_and_nanmin_ignore_nans(missing, jit, rng):
         assert g[k] == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
+@pytest.mark.parametrize("fn", CASES + [nan_extremes], ids=lambda f: f.__name__)
+def test_the_tape_takes_every_composition(fn, rng):
+    """(the tape refused np.correlate, np.vdot, np.select and seven more: a function using one
+    that falls back to the tape, for recursion, failed)"""
+    x = rng.uniform(0.1, 0.9, 12)
+    if fn is nan_extremes:
+        x[[0, 4, 8]] = np.nan  # (a column of NaNs: NaN's gradient is 0, as the source's)
+        g = srcad.grad(fn, mode="tape")(x)
+        np.testing.assert_allclose(g, srcad.grad(fn, mode="source", jit=False)(x), rtol=1e-13)
+        x[[0, 4, 8]] = rng.uniform(0.1, 0.9, 3)
+    g = srcad.grad(fn, mode="tape")(x)
+    check.compare(fn, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+
+
+def correlated_on_the_tape(a, v):
+    return correlated(a, v) + np.sum(np.ediff1d(a, to_begin=v[:1] * 2.0, to_end=[5.0]) ** 2)
+
+
+def test_the_tapes_correlate_and_ediff1d_in_every_mode_and_length(rng):
+    g = srcad.grad(correlated_on_the_tape, wrt=(0, 1), mode="tape")
+    for m, k in [(1, 1), (2, 7), (4, 5), (4, 8), (5, 5), (7, 4), (3, 6)]:
+        a, v = rng.normal(size=m), rng.normal(size=k)
+        check.compare(correlated_on_the_tape, (a, v), [0, 1], list(g(a, v)), rtol=1e-6,
+                      atol=1e-8)
+
+
 def rot90_by_a_variable(x, k):
     return np.sum(np.rot90(x.reshape(3, 4), k))
 
