@@ -422,6 +422,8 @@ adjoint(np.kron, params="a, b", a="kn.kron_adjoint_a(g, a, b)", b="kn.kron_adjoi
 adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, axes)",
         b="kn.tensordot_adjoint_b(g, a, b, axes)", forward="kn.tensordot(a, b, axes)",
         linear="a; b")
+adjoint(np.cross, params="a, b", forward="kn.cross(a, b)", linear="a; b",
+        a="rt.unbroadcast(kn.cross(b, g), a)", b="rt.unbroadcast(kn.cross(g, a), b)")
 adjoint(np.convolve, _arrays.convolve, params="a, v, mode='full'", max_ndim=1,
         a="kn.convolve_adjoint(g, a, v, mode)", v="kn.convolve_adjoint(g, v, a, mode)",
         forward="kn.convolve(a, v, mode)", linear="a; v")

@@ -102,6 +102,8 @@ SPECIAL = {
                    ("np.einsum('ij->i', a)", {"a": (3, 4)})],
     np.tensordot: [("np.tensordot(a, b)", {"a": (2, 3, 4), "b": (3, 4, 2)}),
                    ("np.tensordot(a, b, axes=1)", {"a": (3, 4), "b": (4, 2)})],
+    np.cross: [("np.cross(a, b)", {"a": (3,), "b": (3,)}),
+               ("np.cross(a, b)", {"a": (2, 3), "b": (3,)})],
     np.convolve: [("np.convolve(a, v)", {"a": (5,), "v": (3,)}),
                   ("np.convolve(a, v, 'same')", {"a": (3,), "v": (5,)}),
                   ("np.convolve(a, v, mode='valid')", {"a": (6,), "v": (4,)})],

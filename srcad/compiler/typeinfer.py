@@ -283,6 +283,10 @@ class _Infer:
                 return array(args[0].kind, args[1].ndim)
             if type(axis) is int:
                 return array(args[0].kind, args[0].ndim - 1 + args[1].ndim)
+        if func is np.cross and len(args) == 2 and all(a.is_array for a in args):
+            # (a stand-in's axes have one element: no vector of 3)
+            return array("f" if "f" in (args[0].kind, args[1].kind) else "i",
+                         max(args[0].ndim, args[1].ndim))
         if func is np.reshape and len(args) == 2 and args[0].is_array:
             # (a stand-in has one element: it cannot take the new shape)
             shape = args[1]

@@ -1052,6 +1052,30 @@ def _typed_vectors(*operands):
         raise TypingError(_NOT_VECTORS)
 
 
+_NOT_3_VECTORS = ("srcad: np.cross of vectors of 3 components along the last axis (axes of "
+                  "{} and {}); NumPy's 2-component form gives a number per pair: write it as "
+                  "a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]")
+
+
+def cross(a, b):
+    """np.cross(a, b) of 3-vectors along the last axes, broadcast as NumPy does."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0 or np.shape(a)[-1] != 3 or np.shape(b)[-1] != 3:
+        raise ValueError(_NOT_3_VECTORS.format(np.shape(a)[-1:], np.shape(b)[-1:]))
+    return np.cross(a, b)
+
+
+@overload(cross)
+def _cross(a, b):
+    if not (is_array(a) and is_array(b) and a.ndim and b.ndim):
+        raise TypingError(_NOT_3_VECTORS.format("a number", "another"))
+
+    def impl(a, b):
+        if a.shape[-1] != 3 or b.shape[-1] != 3:
+            raise ValueError("srcad: np.cross of vectors of 3 components along the last axis")
+        return np.cross(a, b)
+    return impl
+
+
 def convolve(a, v, mode="full"):
     """np.convolve(a, v, mode), compiled for every mode (Numba's takes 'full' only)."""
     _check_vectors(a, v)

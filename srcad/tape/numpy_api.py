@@ -344,12 +344,6 @@ def vstack(tensors):
     return concatenate(rows, axis=0)
 
 
-def cross(a, b):
-    if np.shape(operand(a)) != (3,) or np.shape(operand(b)) != (3,):
-        raise NotImplementedError("srcad.tape supports np.cross of two 3-vectors only")
-    return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
-
-
 def column_stack(tup):
     """Each piece as columns: a 1-D piece of n entries as (n, 1), a 2-D one as it is."""
     return concatenate([x if np.ndim(operand(x)) == 2 else
@@ -727,7 +721,6 @@ HANDLED_FUNCTIONS.update(
         np.std: _spread("std"),
         np.hstack: hstack,
         np.vstack: vstack,
-        np.cross: cross,
         np.column_stack: column_stack,
         np.dstack: dstack,
         np.vdot: vdot,

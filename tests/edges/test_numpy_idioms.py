@@ -436,3 +436,25 @@ def test_r_on_the_tape(rng):
     check.compare(joined_by_r_, (x,), [0], [g], rtol=1e-6, atol=1e-8)
     with pytest.raises(srcad.UnsupportedError, match=r"np\.r_\[\.\.\.\] with slices"):
         srcad.grad(r_of_a_range, mode="tape")(x[:3])
+
+
+def cross_products(x):
+    return np.sum(np.cross(x[:3], x[3:6]) * x[6:9]) + \
+        np.sum(np.cross(x[:6].reshape(2, 3), x[9:]) ** 2)
+
+
+def cross_of_2_vectors(x):
+    return np.sum(np.cross(x[:2], x[2:4]))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_cross_products_of_3_vectors_broadcast(mode, jit, rng):
+    """(np.cross was "no derivative rule"; the tape took two 3-vectors only)"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    x = rng.uniform(-1.0, 1.0, 12)
+    value, g = srcad.value_and_grad(cross_products, mode=mode, jit=jit)(x)
+    assert value == pytest.approx(cross_products(x), rel=1e-12)
+    check.compare(cross_products, (x,), [0], [g])
+    with pytest.raises(ValueError, match="np.cross of vectors of 3 components"):
+        srcad.grad(cross_of_2_vectors, mode=mode, jit=jit)(x)
