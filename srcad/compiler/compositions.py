@@ -98,6 +98,24 @@ def rot90(n, call):
     return n.numpy_call(np.flip, [swapped, _const(a1)])
 
 
+def matrix_transpose(n, call):
+    """np.matrix_transpose(x) swaps the last two axes: np.swapaxes(x, -1, -2)."""
+    x = _bind(call, "np.matrix_transpose", ("x",))["x"]
+    return n.numpy_call(np.swapaxes, [n.call_arg(x), _const(-1), _const(-2)])
+
+
+def rollaxis(n, call):
+    """np.rollaxis(a, axis, start) of axes written as numbers from 0 is np.moveaxis(a, axis,
+    start), less one where start is past axis."""
+    bound = _bind(call, "np.rollaxis", ("a", "axis", "start"), required=2)
+    axis, start = _constant(bound["axis"]), _constant(bound.get("start", _const(0)))
+    if not all(type(k) is int and k >= 0 for k in (axis, start)):
+        _refuse("np.rollaxis other than of an axis and a start written as numbers from 0 "
+                "(np.moveaxis takes any)", call)
+    return n.numpy_call(np.moveaxis, [n.call_arg(bound["a"]), _const(axis),
+                                      _const(start - 1 if start > axis else start)])
+
+
 def ptp(n, call):
     """np.ptp(a, axis, keepdims) is np.max(a, ...) - np.min(a, ...)."""
     bound = _bind(call, "np.ptp", ("a", "axis", "keepdims"))
@@ -323,6 +341,7 @@ NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
 COMPOSITIONS = {
     np.fliplr: _flipped_along(1, "np.fliplr"), np.flipud: _flipped_along(0, "np.flipud"),
     np.rot90: rot90, np.ptp: ptp, np.inner: inner,
+    np.rollaxis: rollaxis,
     np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
     np.correlate: correlate, np.ediff1d: ediff1d, np.column_stack: column_stack,
     np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
@@ -333,5 +352,8 @@ COMPOSITIONS = {
 }
 if hasattr(np, "cumulative_sum"):  # (NumPy 2.1)
     COMPOSITIONS[np.cumulative_sum] = cumulative_sum
+if hasattr(np, "matrix_transpose"):  # (NumPy 2.0)
+    COMPOSITIONS[np.matrix_transpose] = COMPOSITIONS[np.linalg.matrix_transpose] = \
+        matrix_transpose
 if hasattr(scipy.special, "softplus"):  # (SciPy 1.15)
     COMPOSITIONS[scipy.special.softplus] = softplus

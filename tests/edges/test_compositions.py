@@ -1,11 +1,11 @@
 """Functions srcad writes with those that have rules (srcad/compiler/compositions.py):
-np.fliplr, np.flipud, np.rot90, np.ptp, np.nanmax, np.nanmin, np.column_stack, np.dstack,
-np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select, np.correlate,
-np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt, exp2, exp10 and softplus,
-scipy.linalg's solve, inv and det, math.prod, math.cbrt and math.exp2 (each was "no derivative
-rule"). Values against the function's, gradients against finite differences, compiled and as
-Python, and tangents against directional differences as Python (the rules they are written with
-have their compiled tangents tested in test_forward_rules)."""
+np.fliplr, np.flipud, np.rot90, np.rollaxis, np.matrix_transpose, np.ptp, np.nanmax, np.nanmin,
+np.column_stack, np.dstack, np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select,
+np.correlate, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt, exp2, exp10
+and softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and math.exp2 (each was
+"no derivative rule"). Values against the function's, gradients against finite differences,
+compiled and as Python, and tangents against directional differences as Python (the rules they
+are written with have their compiled tangents tested in test_forward_rules)."""
 
 import contextlib
 import math
@@ -41,6 +41,20 @@ def peak_to_peak(x):
     m = x.reshape(3, 4)
     return np.ptp(x) + np.sum(np.ptp(m, axis=1) * WEIGHTS[:3]) + \
         np.sum(np.ptp(m, 0, keepdims=True) * m)
+
+
+def rolled_axes(x):
+    cube = x.reshape(2, 3, 2)
+    return np.sum(np.rollaxis(cube, 2) * WEIGHTS.reshape(2, 2, 3)) + \
+        np.sum(np.rollaxis(cube, 0, 2) ** 2 * WEIGHTS.reshape(3, 2, 2)) + \
+        np.sum(np.rollaxis(cube, 0, 3) * WEIGHTS.reshape(3, 2, 2)) + \
+        np.sum(np.rollaxis(cube, 1, 1) ** 3)
+
+
+def matrix_transposes(x):  # (NumPy 2.0)
+    cube = x.reshape(2, 3, 2)
+    return np.sum(np.matrix_transpose(cube) * WEIGHTS.reshape(2, 2, 3)) + \
+        np.sum(np.linalg.matrix_transpose(x.reshape(3, 4)) ** 2 * WEIGHTS.reshape(4, 3))
 
 
 def stacks(x):
@@ -107,10 +121,11 @@ def math_functions(x):
         math.prod(()) + math.cbrt(x[6] - 0.5) ** 2 + math.exp2(x[7])
 
 
-CASES = [flips, rotations, peak_to_peak, stacks, inner_products, chained_products,
+CASES = [flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
          steps_and_choices, correlations, differences, scipy_elementwise, scipy_linear_algebra,
          math_functions] + \
     ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
+    ([matrix_transposes] if hasattr(np, "matrix_transpose") else []) + \
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
 
 
@@ -212,6 +227,10 @@ def correlate_of_the_old_mode_name(x):
     return np.sum(np.correlate(x, x[:2], old_behavior=False))
 
 
+def rollaxis_of_a_negative_axis(x):
+    return np.sum(np.rollaxis(x.reshape(3, 4), -1))
+
+
 def correlate_in_a_mode_variable(x, mode):
     return np.sum(np.correlate(x, x[:2], mode))
 
@@ -222,6 +241,7 @@ def correlate_in_a_mode_variable(x, mode):
     (ptp_into_out, (), r"np.ptp\(x, out=out\) writes into an argument"),
     (correlate_of_the_old_mode_name, (), r"np.correlate other than np.correlate\(a, v, mode\)"),
     (correlate_in_a_mode_variable, ("same",), "np.correlate with a mode other than 'valid'"),
+    (rollaxis_of_a_negative_axis, (), "np.rollaxis other than of an axis and a start written"),
 ])
 def test_what_a_composition_does_not_take_is_refused_by_name(fn, args, message, rng):
     with pytest.raises(srcad.UnsupportedError, match=message):
