@@ -424,6 +424,9 @@ adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, 
         linear="a; b")
 adjoint(np.cross, params="a, b", forward="kn.cross(a, b)", linear="a; b",
         a="rt.unbroadcast(kn.cross(b, g), a)", b="rt.unbroadcast(kn.cross(g, a), b)")
+adjoint(np.cov, params="m, y=None, rowvar=True, bias=False, ddof=None",
+        forward="kn.cov(m, y, rowvar, bias, ddof)", m="kn.cov_adjoint(g, m, y, rowvar, bias, ddof)",
+        tangents={"m": "kn.cov_tangent(t, m, y, rowvar, bias, ddof)"})
 adjoint(np.convolve, _arrays.convolve, params="a, v, mode='full'", max_ndim=1,
         a="kn.convolve_adjoint(g, a, v, mode)", v="kn.convolve_adjoint(g, v, a, mode)",
         forward="kn.convolve(a, v, mode)", linear="a; v")
@@ -679,6 +682,13 @@ adjoint(_reductions.cumprod_adjoint, params="gy, x, axis=None", linear="gy",
         tangents={"x": "kn.cumprod_tangent_adjoint_x(gy, t, x, axis)"})
 adjoint(_linalg.singular_values_adjoint, params="gy, a", linear="gy",
         gy="kn.singular_values_tangent(g, a)")
+# np.cov's adjoint and tangent: each linear in both arguments, each the other's adjoint
+adjoint(_reductions.cov_adjoint, params="gy, x, y=None, rowvar=True, bias=False, ddof=None",
+        linear="gy; x", gy="kn.cov_tangent(g, x, y, rowvar, bias, ddof)",
+        x="kn.cov_adjoint(gy, g, y, rowvar, bias, ddof)")
+adjoint(_reductions.cov_tangent, params="t, x, y=None, rowvar=True, bias=False, ddof=None",
+        linear="t; x", t="kn.cov_adjoint(g, x, y, rowvar, bias, ddof)",
+        x="kn.cov_adjoint(g, t, y, rowvar, bias, ddof)")
 # np.convolve's adjoint is linear in the cotangent and in the other operand
 adjoint(_arrays.convolve_adjoint, params="gy, x, other, mode='full'", linear="gy; other",
         gy="kn.convolve(g, other, mode)", other="kn.convolve_adjoint(gy, other, g, mode)",

@@ -283,6 +283,9 @@ class _Infer:
                 return array(args[0].kind, args[1].ndim)
             if type(axis) is int:
                 return array(args[0].kind, args[0].ndim - 1 + args[1].ndim)
+        if func is np.cov and args and args[0].is_array and args[0].ndim in (1, 2):
+            # (a stand-in matrix has one variable, which NumPy squeezes to a number)
+            return array("f", 2) if args[0].ndim == 2 else FLOAT
         if func is np.cross and len(args) == 2 and all(a.is_array for a in args):
             # (a stand-in's axes have one element: no vector of 3)
             return array("f" if "f" in (args[0].kind, args[1].kind) else "i",

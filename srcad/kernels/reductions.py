@@ -1162,3 +1162,126 @@ def _lines_or_rows(adjoint, line_kernel, rows_kernel):
 
 _lines_or_rows(softmax_adjoint, _softmax_adjoint_line, softmax_rows_adjoint)
 _lines_or_rows(log_softmax_adjoint, _log_softmax_adjoint_line, log_softmax_rows_adjoint)
+
+
+# ---- covariance: np.cov of one array of observations ----------------------------------------
+# Variables are rows (columns with rowvar=False); x is m with each variable's mean taken away
+# and s the divisor (observations less ddof), so that np.cov(m) is x x^T / s. Its adjoint is
+# (g + g^T) x / s (already centred: x's rows sum to 0), its tangent (u x^T + x u^T) / s with u
+# the centred tangent; each is linear in both its arguments, and the three are one family of
+# rules (the adjoint of one is another). A 1-D m is one variable: x . x / s, a number. A matrix
+# of one variable stays 1 x 1 (NumPy squeezes it to a number).
+
+_COV_ONE_ARRAY = "srcad: np.cov of one array of observations (stack the variables of y into m)"
+
+
+def _cov_divisor(n, bias, ddof):
+    return n - (ddof if ddof is not None else 0 if bias else 1)
+
+
+@overload(_cov_divisor)
+def _cov_divisor_typed(n, bias, ddof):
+    if is_none(ddof):
+        return lambda n, bias, ddof: n - (0 if bias else 1)
+    return lambda n, bias, ddof: n - ddof
+
+
+@register_jitable
+def _centred_rows(m, rowvar):
+    """The variables as rows, less their means (float64, C order)."""
+    a = np.ascontiguousarray(m) if rowvar else np.ascontiguousarray(m.T)
+    x = np.empty(a.shape, np.float64)
+    for i in range(a.shape[0]):
+        mean = 0.0
+        for j in range(a.shape[1]):
+            mean += a[i, j]
+        mean /= a.shape[1]
+        for j in range(a.shape[1]):
+            x[i, j] = a[i, j] - mean
+    return x
+
+
+@register_jitable
+def _as_given(s, rowvar):
+    return s if rowvar else np.ascontiguousarray(s.T)
+
+
+def _cov_checked(m, y):
+    if y is not None:
+        raise ValueError(_COV_ONE_ARRAY)
+    if np.ndim(m) not in (1, 2):
+        raise ValueError(f"srcad: np.cov of a vector or a matrix, not of {np.ndim(m)} axes")
+
+
+def _by_rank(of_vector, of_matrix):
+    """kernel(a, m, y, rowvar, bias, ddof): of_vector(a, m, bias, ddof) for a vector m,
+    of_matrix(a, m, rowvar, bias, ddof) for a matrix (chosen when Numba types m)."""
+    def kernel(a, m, y, rowvar, bias, ddof):
+        _cov_checked(m, y)
+        return of_vector(a, m, bias, ddof) if np.ndim(m) == 1 else \
+            of_matrix(a, m, rowvar, bias, ddof)
+
+    @overload(kernel)
+    def _kernel(a, m, y, rowvar, bias, ddof):
+        if not is_none(y):
+            raise TypingError(_COV_ONE_ARRAY)
+        if not (isinstance(m, types.Array) and m.ndim in (1, 2)):
+            raise TypingError(f"srcad: np.cov of a vector or a matrix, not of {m}")
+        if m.ndim == 1:
+            return lambda a, m, y, rowvar, bias, ddof: of_vector(a, m, bias, ddof)
+        return lambda a, m, y, rowvar, bias, ddof: of_matrix(a, m, rowvar, bias, ddof)
+    return kernel
+
+
+@register_jitable
+def _centred(m):
+    return m.astype(np.float64) - np.mean(m)
+
+
+@register_jitable
+def _transposed(x):
+    return np.ascontiguousarray(x.T)
+
+
+_cov = _by_rank(
+    register_jitable(lambda _, m, bias, ddof: np.dot(_centred(m), _centred(m)) /
+                     _cov_divisor(m.shape[0], bias, ddof)),
+    register_jitable(lambda _, m, rowvar, bias, ddof: _gram(_centred_rows(m, rowvar), bias, ddof)))
+_cov_adjoint = _by_rank(
+    register_jitable(lambda gy, m, bias, ddof: 2.0 * gy * _centred(m) /
+                     _cov_divisor(m.shape[0], bias, ddof)),
+    register_jitable(lambda gy, m, rowvar, bias, ddof: _as_given(
+        np.dot((gy + gy.T).astype(np.float64), _centred_rows(m, rowvar)) /
+        _cov_divisor(m.shape[1 if rowvar else 0], bias, ddof), rowvar)))
+_cov_tangent = _by_rank(
+    register_jitable(lambda t, m, bias, ddof: 2.0 * np.dot(t.astype(np.float64), _centred(m)) /
+                     _cov_divisor(m.shape[0], bias, ddof)),
+    register_jitable(lambda t, m, rowvar, bias, ddof: _symmetric_product(
+        _centred_rows(t, rowvar), _centred_rows(m, rowvar), bias, ddof)))
+
+
+@register_jitable
+def _gram(x, bias, ddof):
+    return np.dot(x, _transposed(x)) / _cov_divisor(x.shape[1], bias, ddof)
+
+
+@register_jitable
+def _symmetric_product(u, x, bias, ddof):
+    return (np.dot(u, _transposed(x)) + np.dot(x, _transposed(u))) / \
+        _cov_divisor(x.shape[1], bias, ddof)
+
+
+@register_jitable
+def cov(m, y=None, rowvar=True, bias=False, ddof=None):
+    """np.cov(m, rowvar=, bias=, ddof=)."""
+    return _cov(m, m, y, rowvar, bias, ddof)
+
+
+@register_jitable
+def cov_adjoint(gy, m, y=None, rowvar=True, bias=False, ddof=None):
+    return _cov_adjoint(gy, m, y, rowvar, bias, ddof)
+
+
+@register_jitable
+def cov_tangent(t, m, y=None, rowvar=True, bias=False, ddof=None):
+    return _cov_tangent(t, m, y, rowvar, bias, ddof)

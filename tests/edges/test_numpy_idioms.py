@@ -458,3 +458,41 @@ def test_cross_products_of_3_vectors_broadcast(mode, jit, rng):
     check.compare(cross_products, (x,), [0], [g])
     with pytest.raises(ValueError, match="np.cross of vectors of 3 components"):
         srcad.grad(cross_of_2_vectors, mode=mode, jit=jit)(x)
+
+
+COV_WEIGHTS = np.arange(16.0).reshape(4, 4)
+
+
+def covariances(x):
+    m = x.reshape(4, 6)
+    return np.sum(np.cov(m) * COV_WEIGHTS) + np.cov(x[:6], ddof=0) + \
+        np.sum(np.cov(m, rowvar=False, bias=True) ** 2)
+
+
+def covariances_in_a_loop(x):
+    s = 0.0
+    for k in range(3):
+        s += np.sum(np.cov(x.reshape(4, 6)[:, k:k + 3]) * COV_WEIGHTS) * (k + 1)
+    return s
+
+
+def covariance_of_two_arrays(x):
+    return np.sum(np.cov(x[:6], x[6:12]))
+
+
+@pytest.mark.parametrize("fn", [covariances, covariances_in_a_loop])
+def test_covariances(fn, jit, rng):
+    """(np.cov was "no derivative rule"): values, gradients, tangents and Hessian-vector
+    products, against NumPy and finite differences; y= is refused by name."""
+    x, v = rng.normal(size=24), rng.normal(size=24)
+    value, g = srcad.value_and_grad(fn, mode="source", jit=jit)(x)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    check.compare(fn, (x,), [0], [g])
+    assert srcad.jvp(fn, (x,), (v,), mode="source", jit=jit)[1] == \
+        pytest.approx(check.along(fn, [x], [v]), rel=1e-6)
+    grad = srcad.grad(fn, jit=False)
+    np.testing.assert_allclose(srcad.hvp(fn, jit=jit)(x, v),
+                               (grad(x + 1e-5 * v) - grad(x - 1e-5 * v)) / 2e-5, rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(srcad.UnsupportedError, match=r"np.cov\(x\[:6\], x\[6:12\]\) with .* 'y'"):
+        srcad.grad(covariance_of_two_arrays, mode="source", jit=jit)(x)
