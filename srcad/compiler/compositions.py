@@ -241,6 +241,20 @@ def correlate(n, call):
         lower=anno.deepcopy(start), upper=stop, step=None))
 
 
+def corrcoef(n, call):
+    """np.corrcoef(x, rowvar=) of a matrix is its covariance c = np.cov(x, rowvar=) over
+    np.outer(d, d), with d the square roots of c's diagonal, clipped to [-1, 1] as NumPy does."""
+    bound = _bind(call, "np.corrcoef", ("x", "y", "rowvar"))
+    if "y" in bound:
+        _refuse("np.corrcoef of two arrays (stack the variables of y into x)", call)
+    options = [_keyword("rowvar", n.call_arg(bound["rowvar"]))] if "rowvar" in bound else []
+    c = n.atom(n.numpy_call(np.cov, [n.call_arg(bound["x"])], options))
+    d = n.atom(n.numpy_call(np.sqrt, [n.atom(n.numpy_call(np.diagonal, [c]))]))
+    scale = n.atom(n.numpy_call(np.outer, [d, anno.deepcopy(d)]))
+    r = n.atom(gast.BinOp(left=anno.deepcopy(c), op=gast.Div(), right=scale))
+    return n.numpy_call(np.clip, [r, _const(-1.0), _const(1.0)])
+
+
 def cumulative_sum(n, call):
     """np.cumulative_sum(x, axis=...) is np.cumsum(x, axis) (without include_initial)."""
     bound = _bind(call, "np.cumulative_sum", ("x", "axis", "include_initial"))
@@ -341,10 +355,9 @@ NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
 COMPOSITIONS = {
     np.fliplr: _flipped_along(1, "np.fliplr"), np.flipud: _flipped_along(0, "np.flipud"),
     np.rot90: rot90, np.ptp: ptp, np.inner: inner,
-    np.rollaxis: rollaxis,
-    np.vdot: vdot, np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
-    np.correlate: correlate, np.ediff1d: ediff1d, np.column_stack: column_stack,
-    np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
+    np.rollaxis: rollaxis, np.vdot: vdot, np.linalg.multi_dot: multi_dot,
+    np.heaviside: heaviside, np.select: select, np.correlate: correlate, np.corrcoef: corrcoef,
+    np.ediff1d: ediff1d, np.column_stack: column_stack, np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
     np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"), scipy.special.exp10: exp10,
     math.prod: math_prod,
     **{function: _same_as(numpy_function, path, _spelled(function), params)

@@ -405,6 +405,17 @@ def correlate(a, v, mode="valid"):
     return full[start:start + max(m, k)]
 
 
+def corrcoef(x, y=None, rowvar=True):
+    """The covariance c over np.outer(d, d), d the square roots of its diagonal, clipped to
+    [-1, 1] (as srcad.compiler.compositions.corrcoef)."""
+    if y is not None:
+        raise TypeError(mode.located("srcad.tape: np.corrcoef of two arrays (stack the "
+                                     "variables of y into x)"))
+    c = np.cov(x, rowvar=rowvar)
+    d = np.sqrt(np.diagonal(c))
+    return np.clip(c / np.outer(d, d), -1.0, 1.0)
+
+
 def ediff1d(ary, to_end=None, to_begin=None):
     differences = diff(ravel(ary))
     pieces = [ravel(p) if isinstance(p, Tensor) else np.ravel(p) for p in (to_begin, to_end)
@@ -729,6 +740,7 @@ HANDLED_FUNCTIONS.update(
         np.linalg.multi_dot: multi_dot,
         np.select: select,
         np.correlate: correlate,
+        np.corrcoef: corrcoef,
         np.ediff1d: ediff1d,
         np.linalg.norm: norm,
         np.linalg.inv: functools.partial(apply, "inv"),

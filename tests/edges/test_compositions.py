@@ -1,11 +1,12 @@
 """Functions srcad writes with those that have rules (srcad/compiler/compositions.py):
 np.fliplr, np.flipud, np.rot90, np.rollaxis, np.matrix_transpose, np.ptp, np.nanmax, np.nanmin,
 np.column_stack, np.dstack, np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select,
-np.correlate, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt, exp2, exp10
-and softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and math.exp2 (each was
-"no derivative rule"). Values against the function's, gradients against finite differences,
-compiled and as Python, and tangents against directional differences as Python (the rules they
-are written with have their compiled tangents tested in test_forward_rules)."""
+np.correlate, np.corrcoef, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt,
+exp2, exp10 and softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and
+math.exp2 (each was "no derivative rule"). Values against the function's, gradients against
+finite differences, compiled and as Python, and tangents against directional differences as
+Python (the rules they are written with have their compiled tangents tested in
+test_forward_rules); and the tape's, which takes each of them too."""
 
 import contextlib
 import math
@@ -90,6 +91,12 @@ def correlations(x):
         + np.sum(np.correlate(x[:3], x, mode="same") ** 2) + np.sum(np.correlate(x[:4], x[4:7]))
 
 
+def correlation_coefficients(x):
+    m = x.reshape(3, 4)
+    return np.sum(np.corrcoef(m) * WEIGHTS[:9].reshape(3, 3)) + \
+        np.sum(np.corrcoef(m, rowvar=False) ** 2 * np.outer(WEIGHTS[:4], WEIGHTS[4:8]))
+
+
 def differences(x):
     m = x.reshape(3, 4)
     return np.sum(np.ediff1d(m) ** 2) + np.sum(np.ediff1d(x) * WEIGHTS[1:])
@@ -122,8 +129,8 @@ def math_functions(x):
 
 
 CASES = [flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
-         steps_and_choices, correlations, differences, scipy_elementwise, scipy_linear_algebra,
-         math_functions] + \
+         steps_and_choices, correlations, correlation_coefficients, differences,
+         scipy_elementwise, scipy_linear_algebra, math_functions] + \
     ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
     ([matrix_transposes] if hasattr(np, "matrix_transpose") else []) + \
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
