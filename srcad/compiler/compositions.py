@@ -354,10 +354,11 @@ NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
 
 COMPOSITIONS = {
     np.fliplr: _flipped_along(1, "np.fliplr"), np.flipud: _flipped_along(0, "np.flipud"),
-    np.rot90: rot90, np.ptp: ptp, np.inner: inner,
-    np.rollaxis: rollaxis, np.vdot: vdot, np.linalg.multi_dot: multi_dot,
-    np.heaviside: heaviside, np.select: select, np.correlate: correlate, np.corrcoef: corrcoef,
-    np.ediff1d: ediff1d, np.column_stack: column_stack, np.dstack: dstack, np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
+    np.rot90: rot90, np.rollaxis: rollaxis, np.ptp: ptp, np.inner: inner, np.vdot: vdot,
+    np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
+    np.correlate: correlate, np.corrcoef: corrcoef, np.ediff1d: ediff1d,
+    np.column_stack: column_stack, np.dstack: dstack,
+    np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
     np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"), scipy.special.exp10: exp10,
     math.prod: math_prod,
     **{function: _same_as(numpy_function, path, _spelled(function), params)
