@@ -416,10 +416,18 @@ def corrcoef(x, y=None, rowvar=True):
     return np.clip(c / np.outer(d, d), -1.0, 1.0)
 
 
+def _flat(piece):
+    """np.ravel of a tensor, a number or a list or tuple of them."""
+    if isinstance(piece, Tensor):
+        return ravel(piece)
+    if isinstance(piece, (list, tuple)) and any(isinstance(e, Tensor) for e in piece):
+        return concatenate([_flat(e) for e in piece])
+    return np.ravel(piece)
+
+
 def ediff1d(ary, to_end=None, to_begin=None):
     differences = diff(ravel(ary))
-    pieces = [ravel(p) if isinstance(p, Tensor) else np.ravel(p) for p in (to_begin, to_end)
-              if p is not None]
+    pieces = [_flat(p) for p in (to_begin, to_end) if p is not None]
     if not pieces:
         return differences
     return concatenate(([pieces.pop(0)] if to_begin is not None else []) + [differences] +

@@ -205,10 +205,12 @@ def test_the_tape_takes_every_composition(fn, rng):
 
 
 def correlated_on_the_tape(a, v):
-    return correlated(a, v) + np.sum(np.ediff1d(a, to_begin=v[:1] * 2.0, to_end=[5.0]) ** 2)
+    return correlated(a, v) + np.sum(np.ediff1d(a, to_begin=v[:1] * 2.0, to_end=[5.0]) ** 2) + \
+        np.sum(np.ediff1d(v, to_begin=[a[0] * 2.0, 1.0], to_end=(v[0], a[-1])) ** 3)
 
 
 def test_the_tapes_correlate_and_ediff1d_in_every_mode_and_length(rng):
+    # (an attack found to_begin=[a[0] * 2.0] refused: a list holding a tensor)
     g = srcad.grad(correlated_on_the_tape, wrt=(0, 1), mode="tape")
     for m, k in [(1, 1), (2, 7), (4, 5), (4, 8), (5, 5), (7, 4), (3, 6)]:
         a, v = rng.normal(size=m), rng.normal(size=k)
