@@ -1057,10 +1057,15 @@ _NOT_3_VECTORS = ("srcad: np.cross of vectors of 3 components along the last axi
                   "a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]")
 
 
-def cross(a, b):
-    """np.cross(a, b) of 3-vectors along the last axes, broadcast as NumPy does."""
+def check_3_vectors(a, b):
+    """Raise unless a and b are arrays of 3-vectors along their last axes."""
     if np.ndim(a) == 0 or np.ndim(b) == 0 or np.shape(a)[-1] != 3 or np.shape(b)[-1] != 3:
         raise ValueError(_NOT_3_VECTORS.format(np.shape(a)[-1:], np.shape(b)[-1:]))
+
+
+def cross(a, b):
+    """np.cross(a, b) of 3-vectors along the last axes, broadcast as NumPy does."""
+    check_3_vectors(a, b)
     return np.cross(a, b)
 
 

@@ -299,6 +299,8 @@ def _math_function(name, real):
             return real(*args, **kwargs)
         on_tensors = _MATH_ON_TENSORS.get(name) or _rule_ops().handler(real)
         if on_tensors is not None:  # (in float64, as math computes: of float32 values too)
+            if name == "prod":  # (the product of its items, arrays among them, as they are)
+                return on_tensors(*args, **kwargs)
             result = on_tensors(*(_in_float64(a) for a in args), **kwargs).to(np.float64)
             result._python = True  # math.* returns a Python float
             return result

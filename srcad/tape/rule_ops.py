@@ -356,6 +356,18 @@ def _install():
     for key, parts in rules.SEVERAL_RESULTS.items():
         HANDLED_FUNCTIONS[key] = _svd() if key is np.linalg.svd else _results_apart(parts)
     HANDLED_FUNCTIONS[np.einsum] = _einsum()
+    HANDLED_FUNCTIONS[np.cross] = _cross
+
+
+def _cross(a, b, **axes):
+    """np.cross of 3-vectors along the last axes (its rule's), refused before NumPy computes
+    another form."""
+    if any(v not in (-1, None) for v in axes.values()):
+        raise TypeError(mode.located("srcad.tape: np.cross along axes other than the last"))
+    from srcad.kernels import arrays
+
+    arrays.check_3_vectors(plain(a), plain(b))
+    return handler(np.cross)(a, b)
 
 
 def _outer(ufunc):

@@ -292,3 +292,17 @@ def test_running_sums_of_a_number_are_the_tapes():
     with pytest.warns(srcad.FallbackWarning, match="not of a number"):
         g = srcad.grad(running_sums_of_a_number)(2.0)
     assert isinstance(g, float) and g == pytest.approx(5.0)
+
+
+def product_of_arrays(x, y):
+    return math.prod([x, y], start=2.0)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_math_prod_of_float32_arrays_stays_float32(mode, rng):
+    # (an attack found the tape's math.prod giving float64, as math's functions of numbers do)
+    x, y, dx, dy = (rng.uniform(0.1, 0.9, 3).astype(np.float32) for _ in range(4))
+    value, tangent = srcad.jvp(product_of_arrays, (x, y), (dx, dy), mode=mode, jit=False)
+    assert value.dtype == tangent.dtype == np.float32
+    np.testing.assert_allclose(value, 2.0 * x * y, rtol=1e-6)
+    np.testing.assert_allclose(tangent, 2.0 * (dx * y + x * dy), rtol=1e-6)
