@@ -425,7 +425,8 @@ adjoint(np.tensordot, params="a, b, axes=2", a="kn.tensordot_adjoint_a(g, a, b, 
 adjoint(np.cross, params="a, b", forward="kn.cross(a, b)", linear="a; b",
         a="rt.unbroadcast(kn.cross(b, g), a)", b="rt.unbroadcast(kn.cross(g, a), b)")
 adjoint(np.cov, params="m, y=None, rowvar=True, bias=False, ddof=None",
-        forward="kn.cov(m, y, rowvar, bias, ddof)", m="kn.cov_adjoint(g, m, y, rowvar, bias, ddof)",
+        forward="kn.cov(m, y, rowvar, bias, ddof)",
+        m="kn.cov_adjoint(g, m, y, rowvar, bias, ddof)",
         tangents={"m": "kn.cov_tangent(t, m, y, rowvar, bias, ddof)"})
 adjoint(np.convolve, _arrays.convolve, params="a, v, mode='full'", max_ndim=1,
         a="kn.convolve_adjoint(g, a, v, mode)", v="kn.convolve_adjoint(g, v, a, mode)",

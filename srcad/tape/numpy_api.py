@@ -426,12 +426,9 @@ def _flat(piece):
 
 
 def ediff1d(ary, to_end=None, to_begin=None):
+    begin, end = ([] if piece is None else [_flat(piece)] for piece in (to_begin, to_end))
     differences = diff(ravel(ary))
-    pieces = [_flat(p) for p in (to_begin, to_end) if p is not None]
-    if not pieces:
-        return differences
-    return concatenate(([pieces.pop(0)] if to_begin is not None else []) + [differences] +
-                       pieces)
+    return concatenate(begin + [differences] + end) if begin or end else differences
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
