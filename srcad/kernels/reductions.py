@@ -1239,12 +1239,17 @@ def _centred(m):
 
 
 @register_jitable
+def _sum_of_squares(x):
+    return np.dot(x, x)
+
+
+@register_jitable
 def _transposed(x):
     return np.ascontiguousarray(x.T)
 
 
 _cov = _by_rank(
-    register_jitable(lambda _, m, bias, ddof: np.dot(_centred(m), _centred(m)) /
+    register_jitable(lambda _, m, bias, ddof: _sum_of_squares(_centred(m)) /
                      _cov_divisor(m.shape[0], bias, ddof)),
     register_jitable(lambda _, m, rowvar, bias, ddof: _gram(_centred_rows(m, rowvar), bias, ddof)))
 _cov_adjoint = _by_rank(
