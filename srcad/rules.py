@@ -220,9 +220,9 @@ def pieces(*keys, params, piece, forward=None, linear_pieces=False):
         REGISTRY[key] = rule
 
 
-def nondiff(*keys):
+def nondiff(*keys, params="*args", forward=None):
     for key in keys:
-        _register((key,), "*args", {}, broadcasting=False, nondiff=True)
+        _register((key,), params, {}, broadcasting=False, nondiff=True, forward=forward)
 
 
 def section(title):
@@ -540,6 +540,9 @@ adjoint(np.repeat, params="x, repeats, axis=None", x="kn.repeat_adjoint(g, x, re
 adjoint(np.take, params="x, indices, axis=None", x="kn.take_adjoint(g, x, indices, axis)",
         data="indices",
         forward="kn.take_along(x, indices, axis)", linear="x")
+adjoint(np.take_along_axis, params="arr, indices, axis=-1",
+        arr="kn.take_along_axis_adjoint(g, arr, indices, axis)", data="indices",
+        forward="kn.take_along_axis(arr, indices, axis)", linear="arr")
 adjoint(np.interp, params="x, xp, fp, left=None, right=None",
         x="kn.interp_adjoint_x(g, x, xp, fp, left, right)",
         fp="kn.interp_adjoint_fp(g, x, xp, fp, left, right)", linear="fp", data="xp",
@@ -771,9 +774,12 @@ nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.li
         np.sign, np.floor, np.ceil, np.round, np.trunc, np.rint, math.floor, math.ceil,
         math.trunc, int, round, bool, len, range, np.shape, np.size, np.ndim,
         np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
-        np.eye, np.identity, np.argmax, np.argmin, np.argsort,
+        np.eye, np.identity, np.argmax, np.argmin,
         np.isnan, np.isinf, np.isfinite, np.any, np.all, np.count_nonzero,
         np.greater, np.less, np.greater_equal, np.less_equal, np.equal, np.not_equal)
+nondiff(_arrays.weights_shape)
+nondiff(np.argsort, params="a, axis=-1, kind=None, order=None, *, stable=None",
+        forward="kn.argsort_along(a, axis)")
 
 
 def _homes():

@@ -262,6 +262,9 @@ SPECIAL = {
     np.repeat: [("np.repeat(x, 3)", {"x": (4,)}), ("np.repeat(x, 2, axis=1)", {"x": (2, 3)})],
     np.take: [("np.take(x, np.array([0, 2, 2, 1]))", {"x": (4,)}),
               ("np.take(x, np.array([1, 0]), axis=1)", M34)],
+    np.take_along_axis: [
+        ("np.take_along_axis(x, np.array([[1, 0, -1], [3, 3, 0], [2, 1, 0]]), axis=1)", M34),
+        ("np.take_along_axis(x, np.array([4, 0, 4, 1]), None)", {"x": (5,)})],
     np.interp: [("np.interp(x, np.array([-1.0, 0.0, 0.5, 1.0]), fp)", {"x": (5,), "fp": (4,)}),
                 ("np.interp(x, np.array([-1.0, 0.2, 1.0]), fp)", {"x": (), "fp": V3})],
     np.trapezoid: [("np.trapezoid(y)", {"y": (5,)}), ("np.trapezoid(y, x)", {"y": (5,), "x": (5,)}),

@@ -104,6 +104,14 @@ def matrix_transpose(n, call):
     return n.numpy_call(np.swapaxes, [n.call_arg(x), _const(-1), _const(-2)])
 
 
+def linalg_diagonal(n, call):
+    """np.linalg.diagonal(x, offset=k) of a matrix is np.diagonal(x, k) (of a stack of them,
+    refused by np.diagonal's rule: NumPy's takes the first two axes, this one the last two)."""
+    bound = _bind(call, "np.linalg.diagonal", ("x", "offset"))
+    return n.numpy_call(np.diagonal, [n.call_arg(bound["x"])] +
+                        ([n.call_arg(bound["offset"])] if "offset" in bound else []))
+
+
 def rollaxis(n, call):
     """np.rollaxis(a, axis, start) of axes written as numbers from 0 is np.moveaxis(a, axis,
     start), less one where start is past axis."""
@@ -299,6 +307,52 @@ def dstack(n, call):
     return n.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load()), _const(2)])
 
 
+def _whole():
+    return gast.Slice(lower=None, upper=None, step=None)
+
+
+def _split(name, equal, doc):
+    """np.split or np.array_split (`equal`: np.split, whose pieces must have one length)."""
+    def split(n, call):
+        bound = _bind(call, name, ("ary", "indices_or_sections", "axis"), required=2)
+        where, axis = _constant(bound["indices_or_sections"]), \
+            _constant(bound.get("axis", _const(0)))
+        if type(axis) is not int or not (
+                type(where) is int and where > 0 or
+                isinstance(where, tuple) and all(type(k) is int for k in where)):
+            _refuse(f"{name} other than into a number of pieces or at indices written in the "
+                    "call, along an axis written as a number", call)
+        ary = n.atom(bound["ary"])
+        if isinstance(where, tuple):
+            bounds = [None] + [_const(k) for k in where] + [None]
+        else:
+            length = n.atom(templates.fill("a.shape[k]", a=ary, k=_const(axis)))
+            if equal:
+                n.visit_If(anno.copy_loc(templates.fill_stmt(
+                    "if n % k != 0: raise ValueError('array split does not result in an "
+                    "equal division')", n=length, k=_const(where)), call))
+            piece = n.atom(templates.fill("n // k", n=length, k=_const(where)))
+            bounds = [templates.fill("k * q", k=_const(k), q=piece) for k in range(1, where)]
+            if not equal:
+                extra = n.atom(templates.fill("n % k", n=length, k=_const(where)))
+                bounds = [gast.BinOp(left=b, op=gast.Add(), right=n.numpy_call(
+                    np.minimum, [_const(k), anno.deepcopy(extra)]))
+                    for k, b in enumerate(bounds, start=1)]
+            bounds = [None] + bounds + [None]
+        pieces = []
+        for lower, upper in zip(bounds[:-1], bounds[1:], strict=True):
+            index = ([_whole() for _ in range(axis)] if axis >= 0 else
+                     [gast.Constant(value=Ellipsis, kind=None)]) + \
+                [gast.Slice(lower=lower, upper=upper, step=None)] + \
+                [_whole() for _ in range(-axis - 1)]
+            pieces.append(n.atom(gast.Subscript(
+                value=anno.deepcopy(ary), ctx=gast.Load(),
+                slice=index[0] if len(index) == 1 else gast.Tuple(elts=index, ctx=gast.Load()))))
+        return gast.Tuple(elts=pieces, ctx=gast.Load())
+    split.__doc__ = doc
+    return split
+
+
 def _same_as(numpy_function, path, name, params):
     def same_as_numpys(n, call):
         bound = _bind(call, name, params, required=len(params))
@@ -361,6 +415,12 @@ COMPOSITIONS = {
     np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
     np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"), scipy.special.exp10: exp10,
     math.prod: math_prod,
+    np.split: _split("np.split", True, "np.split(ary, k or indices, axis) is the tuple of ary's "
+                     "slices along the axis at the indices, or into k of one length (else "
+                     "NumPy's ValueError)."),
+    np.array_split: _split("np.array_split", False, "np.array_split(ary, k or indices, axis) is "
+                           "the tuple of ary's slices along the axis at the indices, or into k, "
+                           "the first n % k of them one longer than n // k."),
     **{function: _same_as(numpy_function, path, _spelled(function), params)
        for function, (numpy_function, path, params) in _SAME_AS_NUMPYS.items()},
 }
@@ -369,5 +429,6 @@ if hasattr(np, "cumulative_sum"):  # (NumPy 2.1)
 if hasattr(np, "matrix_transpose"):  # (NumPy 2.0)
     COMPOSITIONS[np.matrix_transpose] = COMPOSITIONS[np.linalg.matrix_transpose] = \
         matrix_transpose
+    COMPOSITIONS[np.linalg.diagonal] = linalg_diagonal
 if hasattr(scipy.special, "softplus"):  # (SciPy 1.15)
     COMPOSITIONS[scipy.special.softplus] = softplus

@@ -69,6 +69,7 @@ METHODS = {
     "cumsum": np.cumsum, "cumprod": np.cumprod, "argmax": np.argmax, "argmin": np.argmin,
     "any": np.any, "all": np.all, "squeeze": np.squeeze, "trace": np.trace, "clip": np.clip,
     "round": np.round, "swapaxes": np.swapaxes, "diagonal": np.diagonal, "take": np.take,
+    "argsort": np.argsort,
 }
 ARRAY_ATTRS = ("shape", "ndim", "size", "dtype")
 # reductions whose dtype= is a conversion of their argument first
@@ -1270,20 +1271,25 @@ class _Lowering:
         return _name(total)
 
     def average(self, node):
-        """np.average(a) is np.mean(a); np.average(a, weights=w) np.sum(a * w) / np.sum(w)."""
+        """np.average(a, axis) is np.mean(a, axis); with weights w, np.sum(a * w, axis) /
+        np.sum(w, axis) of w reshaped and broadcast to a's shape (1-D weights along the axis)."""
         bound = dict(zip(("a", "axis", "weights"), node.args, strict=False))
         bound.update((k.arg, k.value) for k in node.keywords)
-        if set(bound) - {"a", "axis", "weights"} or "weights" in bound and "axis" in bound:
-            _unsupported("np.average with returned= or keepdims=, or weights along an axis",
-                         node)
-        a = self.call_arg(bound["a"])
+        if set(bound) - {"a", "axis", "weights"}:
+            _unsupported("np.average with returned= or keepdims=", node)
+        axis = [self.call_arg(bound["axis"])] if "axis" in bound else []
         if "weights" not in bound:
-            return self.numpy_call(np.mean, [a] + ([self.call_arg(bound["axis"])]
-                                                   if "axis" in bound else []))
-        w = self.atom(bound["weights"])
-        product = self.atom(gast.BinOp(left=a, op=gast.Mult(), right=w))
-        return gast.BinOp(left=self.atom(self.numpy_call(np.sum, [product])), op=gast.Div(),
-                          right=self.atom(self.numpy_call(np.sum, [anno.deepcopy(w)])))
+            return self.numpy_call(np.mean, [self.call_arg(bound["a"])] + axis)
+        a, w = self.atom(bound["a"]), self.atom(bound["weights"])
+        shape = self.kernel_atom(array_kernels.weights_shape, [
+            w, a, anno.deepcopy(axis[0]) if axis else _const(None)])
+        weights = self.atom(self.numpy_call(np.broadcast_to, [
+            self.atom(self.numpy_call(np.reshape, [anno.deepcopy(w), shape])),
+            self.atom(gast.Attribute(value=anno.deepcopy(a), attr="shape", ctx=gast.Load()))]))
+        sums = [self.atom(self.numpy_call(np.sum, [v] + anno.deepcopy(axis))) for v in (
+            self.atom(gast.BinOp(left=anno.deepcopy(a), op=gast.Mult(), right=weights)),
+            anno.deepcopy(weights))]
+        return gast.BinOp(left=sums[0], op=gast.Div(), right=sums[1])
 
     def two_argument_form(self, target, node):
         """math.log(x, base) as log(x) / log(base) and divmod(x, y) as (x // y, x % y): what

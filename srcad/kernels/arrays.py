@@ -145,6 +145,67 @@ def take_adjoint(g, x, indices, axis=None):
     return scatter_add(np.asarray(g).ravel(), np.asarray(picked).ravel(), x)
 
 
+def take_along_axis(x, indices, axis=-1):
+    """`np.take_along_axis(x, indices, axis)`, its indices checked (Numba's are not)."""
+    return np.take_along_axis(x, indices, axis)
+
+
+@overload(take_along_axis)
+def _take_along_axis(x, indices, axis=-1):
+    require_array(x, "the array of take_along_axis")
+    if not is_array(indices) or not isinstance(indices.dtype, types.Integer):
+        raise TypingError("srcad: np.take_along_axis takes an array of integer indices")
+    if is_none(axis):
+        if indices.ndim != 1:
+            raise TypingError("srcad: np.take_along_axis with axis=None takes 1-D indices")
+        return lambda x, indices, axis=-1: _gathered(
+            np.ascontiguousarray(x).reshape(1, x.size),
+            np.ascontiguousarray(indices).reshape(1, indices.size)
+        ).reshape(indices.size)
+    if indices.ndim != x.ndim:
+        raise TypingError("srcad: np.take_along_axis takes indices of the array's rank")
+    rank = x.ndim
+
+    def impl(x, indices, axis=-1):
+        if axis < -rank or axis >= rank:
+            raise ValueError("axis is out of bounds for the array's dimension")
+        a = axis + rank if axis < 0 else axis
+        x_shape = np.empty(rank, np.intp)  # both broadcast along every axis but `a`
+        index_shape = np.empty(rank, np.intp)
+        for d in range(rank):
+            n, m = x.shape[d], indices.shape[d]
+            if d != a and n != m and n != 1 and m != 1:
+                raise ValueError("shape mismatch: the array and the indices cannot be broadcast")
+            x_shape[d] = n if d == a or m == 1 else m
+            index_shape[d] = m if d == a or n == 1 else n
+        picks = np.broadcast_to(indices, to_fixed_tuple(index_shape, rank))
+        out = _gathered(to_rows(np.broadcast_to(x, to_fixed_tuple(x_shape, rank)), a),
+                        to_rows(picks, a))
+        return from_rows(out, picks, a)
+    return impl
+
+
+@register_jitable
+def _gathered(x2, index2):
+    """out[i, j] = x2[i, index2[i, j]], an index from -n counting from the row's end."""
+    n = x2.shape[1]
+    out = np.empty(index2.shape, x2.dtype)
+    for i in range(index2.shape[0]):
+        for j in range(index2.shape[1]):
+            k = index2[i, j]
+            if k < -n or k >= n:
+                raise IndexError("index out of bounds in np.take_along_axis")
+            out[i, j] = x2[i, k + n if k < 0 else k]
+    return out
+
+
+@register_jitable
+def take_along_axis_adjoint(g, x, indices, axis=-1):
+    """x̄ = g added into zeros at the entries np.take_along_axis(x, indices, axis) picked."""
+    picked = take_along_axis(positions(x), indices, axis)
+    return scatter_add(np.asarray(g).ravel(), picked.ravel(), x)
+
+
 @register_jitable
 def add_at_adjoint_values(g, indices):
     """The adjoint of the values b in np.add.at(a, indices, b) (integer indices along axis 0):
@@ -170,6 +231,20 @@ def _sort_along(x, axis=-1):
     if is_none(axis):
         return lambda x, axis=-1: _sorted_rows(to_rows(x, None)).reshape(x.size)
     return lambda x, axis=-1: from_rows(_sorted_rows(to_rows(x, axis)), x, axis)
+
+
+def argsort_along(x, axis=-1):
+    """`np.argsort(x, axis, kind="stable")`; compiled for any rank (Numba's takes vectors), and
+    stable whatever the kind asked for (a stable order is also one of quicksort's)."""
+    return np.argsort(x, axis=axis, kind="stable")
+
+
+@overload(argsort_along)
+def _argsort_along(x, axis=-1):
+    require_array(x, "the argument of argsort")
+    if is_none(axis):
+        return lambda x, axis=-1: row_argsort(to_rows(x, None)).reshape(x.size)
+    return lambda x, axis=-1: from_rows(row_argsort(to_rows(x, axis)), x, axis)
 
 
 @register_jitable
@@ -1003,6 +1078,52 @@ def _squeeze_axes(x, axis):
     namespace = {"np": np}
     exec(source, namespace)  # noqa: S102 (a reshape written here, from the axes)
     return namespace["squeeze"]
+
+
+# ---- weights of np.average ----------------------------------------------------------------
+
+def weights_shape(w, a, axis):
+    """The shape np.average gives weights `w` of `a` to multiply them: a's own, or for 1-D
+    weights along `axis` their length there and 1 elsewhere; NumPy's errors for others."""
+    w_shape, a_shape = np.shape(w), np.shape(a)
+    if w_shape == a_shape:
+        return a_shape
+    if axis is None:
+        raise TypeError(_AXIS_NEEDED)
+    if w_shape != (a_shape[axis],):
+        raise ValueError(_INCONSISTENT_WEIGHTS)
+    return tuple(w_shape[0] if d == axis % len(a_shape) else 1 for d in range(len(a_shape)))
+
+
+_AXIS_NEEDED = "Axis must be specified when shapes of a and weights differ."
+_INCONSISTENT_WEIGHTS = "Shape of weights must be consistent with shape of a along specified axis."
+
+
+@overload(weights_shape)
+def _weights_shape(w, a, axis):
+    require_array(a, "the array of average")
+    require_array(w, "the weights of average")
+    rank, along_one_axis = a.ndim, w.ndim == 1
+
+    def of_a(w, a, axis):
+        if w.shape != a.shape:
+            raise TypeError(_AXIS_NEEDED)
+        return a.shape
+    if is_none(axis):
+        return of_a
+
+    def along(w, a, axis):
+        if w.shape == a.shape:
+            return a.shape
+        if axis < -rank or axis >= rank:
+            raise ValueError("axis is out of bounds for the array's dimension")
+        axis = axis + rank if axis < 0 else axis
+        if not along_one_axis or w.shape[0] != a.shape[axis]:
+            raise ValueError(_INCONSISTENT_WEIGHTS)
+        shape = np.ones(rank, np.intp)
+        shape[axis] = w.shape[0]
+        return to_fixed_tuple(shape, rank)
+    return along
 
 
 # ---- stores through integer-array indices -------------------------------------------------

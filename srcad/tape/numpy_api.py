@@ -548,10 +548,14 @@ def take_along_axis(arr, indices, axis=-1):
     indices = np.asarray(operand(indices))
     if axis is None:
         return np.reshape(arr, -1)[indices]
-    ndim = np.ndim(operand(arr))
+    shape = np.shape(operand(arr))
+    ndim = len(shape)
     axis %= ndim
-    index = [np.arange(n).reshape((1,) * k + (n,) + (1,) * (ndim - k - 1))
-             for k, n in enumerate(indices.shape)]
+    # the other axes of arr and indices broadcast against each other
+    lengths = np.broadcast_shapes(shape[:axis] + (1,) + shape[axis + 1:],
+                                  indices.shape[:axis] + (1,) + indices.shape[axis + 1:])
+    index = [(np.arange(n) if shape[k] == n else np.zeros(n, np.intp)).reshape(
+        (1,) * k + (n,) + (1,) * (ndim - k - 1)) for k, n in enumerate(lengths)]
     index[axis] = indices
     return arr[tuple(index)]
 

@@ -58,6 +58,11 @@ def matrix_transposes(x):  # (NumPy 2.0)
         np.sum(np.linalg.matrix_transpose(x.reshape(3, 4)) ** 2 * WEIGHTS.reshape(4, 3))
 
 
+def linalg_diagonals(x):  # (NumPy 2.0)
+    m = x.reshape(3, 4)
+    return np.sum(np.linalg.diagonal(m) ** 2) + np.sum(np.linalg.diagonal(m, offset=1) * x[:3])
+
+
 def stacks(x):
     m, w = x.reshape(4, 3), np.linspace(-1.0, 1.0, 24)
     return np.sum(np.column_stack((x[:4], m, x[4:8] ** 2)) * w[:20].reshape(4, 5)) + \
@@ -128,11 +133,27 @@ def math_functions(x):
         math.prod(()) + math.cbrt(x[6] - 0.5) ** 2 + math.exp2(x[7])
 
 
+def splits(x):
+    a, b = np.split(x, 2)
+    m = x.reshape(3, 4)
+    left, middle, right = np.split(m, [1, 3], axis=1)
+    top, bottom = np.split(m.reshape(2, 2, 3), 2, axis=-2)
+    return np.sum(a * b) + np.sum(left * right) + np.sum(np.sin(middle)) + \
+        np.sum(top ** 2 * bottom)
+
+
+def array_splits(x):
+    parts = np.array_split(x[:7], 3)  # (lengths 3, 2, 2)
+    columns = np.array_split(x.reshape(3, 4), 5, axis=1)  # (the last one empty)
+    return np.sum(parts[0]) * np.sum(parts[2] ** 2) + np.sum(parts[1] ** 3) + \
+        np.sum(columns[0] * columns[3]) + np.sum(columns[4])
+
+
 CASES = [flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
          steps_and_choices, correlations, correlation_coefficients, differences,
-         scipy_elementwise, scipy_linear_algebra, math_functions] + \
+         scipy_elementwise, scipy_linear_algebra, math_functions, splits, array_splits] + \
     ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
-    ([matrix_transposes] if hasattr(np, "matrix_transpose") else []) + \
+    ([matrix_transposes, linalg_diagonals] if hasattr(np, "matrix_transpose") else []) + \
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
 
 
@@ -244,6 +265,14 @@ def correlate_in_a_mode_variable(x, mode):
     return np.sum(np.correlate(x, x[:2], mode))
 
 
+def split_into_a_variable_number(x, k):
+    return np.sum(np.split(x, k)[0])
+
+
+def split_unequally(x):
+    return np.sum(np.split(x[:5], 2)[0])
+
+
 @pytest.mark.parametrize("fn, args, message", [
     (rot90_by_a_variable, (1,), "np.rot90 with k or axes other than integers written"),
     (select_of_a_list_variable, (), "np.select other than of as many conditions and choices"),
@@ -251,10 +280,16 @@ def correlate_in_a_mode_variable(x, mode):
     (correlate_of_the_old_mode_name, (), r"np.correlate other than np.correlate\(a, v, mode\)"),
     (correlate_in_a_mode_variable, ("same",), "np.correlate with a mode other than 'valid'"),
     (rollaxis_of_a_negative_axis, (), "np.rollaxis other than of an axis and a start written"),
+    (split_into_a_variable_number, (2,), "np.split other than into a number of pieces or at"),
 ])
 def test_what_a_composition_does_not_take_is_refused_by_name(fn, args, message, rng):
     with pytest.raises(srcad.UnsupportedError, match=message):
         srcad.grad(fn, mode="source")(rng.uniform(0.1, 0.9, 12), *args)
+
+
+def test_split_into_unequal_pieces_raises_as_numpy_does(jit):
+    with pytest.raises(ValueError, match="array split does not result in an equal division"):
+        srcad.grad(split_unequally, mode="source", jit=jit)(np.ones(6))
 
 
 def numpys_under_scipys_names(x):

@@ -9,6 +9,7 @@ or an index (`axes=([1], [1])`, `x[[0, 2]]`); `np.pad`; `np.r_[a, b]` of arrays 
 Values against the function's, gradients against finite differences, compiled and as Python."""
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -243,8 +244,15 @@ def test_ellipsis_of_a_python_number_raises_as_python_does():
         srcad.grad(ellipsis_of_a_python_number, mode="source", jit=False)(np.ones(2), 2.0)
 
 
-def average_with_weights_along_an_axis(x):
-    return np.sum(np.average(x.reshape(2, 2), axis=0, weights=np.ones(2)))
+def averages_with_weights(x):
+    m = x.reshape(3, 4)
+    return np.sum(np.average(m, axis=0, weights=x[4:7]) ** 2) + \
+        np.sum(np.average(m, -1, np.sin(x[:4])) ** 3) + np.average(m, weights=m * m) + \
+        np.sum(np.average(x.reshape(2, 3, 2), axis=1, weights=x.reshape(2, 3, 2) ** 2) ** 2)
+
+
+def average_with_weights_of_another_shape(x, w, axis):
+    return np.sum(np.average(x.reshape(3, 4), axis, w))
 
 
 def item_in_a_message(x):
@@ -275,9 +283,21 @@ def test_machine_limits_of_a_variables_dtype_or_beyond_int64_are_refused_by_name
         srcad.grad(limit_beyond_int64, mode="source")(np.ones(3))
 
 
-def test_weights_along_an_axis_are_refused_by_name():
-    with pytest.raises(srcad.UnsupportedError, match=r"test_numpy_idioms.py:\d+: np.average"):
-        srcad.grad(average_with_weights_along_an_axis, mode="source")(np.ones(4))
+def test_averages_with_weights_along_an_axis(jit, rng):
+    """(weights along an axis were refused; weights of another shape than the array's
+    broadcast against it where NumPy raises)"""
+    x, v = rng.uniform(0.1, 0.9, 12), rng.normal(size=12)
+    value, g = srcad.value_and_grad(averages_with_weights, mode="source", jit=jit)(x)
+    assert value == pytest.approx(averages_with_weights(x), rel=1e-12)
+    check.compare(averages_with_weights, (x,), [0], [g])
+    assert srcad.jvp(averages_with_weights, (x,), (v,), mode="source", jit=jit)[1] == \
+        pytest.approx(check.along(averages_with_weights, [x], [v]), rel=1e-6)
+    for w, axis, error in ((np.ones(4), None, TypeError), (np.ones(4), 0, ValueError),
+                           (np.ones((4, 1)), 1, ValueError)):
+        with pytest.raises(error) as numpys:
+            average_with_weights_of_another_shape(x, w, axis)
+        with pytest.raises(error, match=re.escape(str(numpys.value))):
+            srcad.grad(average_with_weights_of_another_shape, mode="source", jit=jit)(x, w, axis)
 
 
 def rows_of_an_array_of_its_dtype(x):
@@ -503,3 +523,50 @@ def test_covariances(fn, jit, rng):
                                atol=1e-6)
     with pytest.raises(srcad.UnsupportedError, match=r"np.cov\(x\[:6\], x\[6:12\]\) with .* 'y'"):
         srcad.grad(covariance_of_two_arrays, mode="source", jit=jit)(x)
+
+
+def picked_log_probabilities(x):
+    z = x.reshape(4, 3)
+    labels = np.array([2, 0, -1, 1])  # (-1: the last class, as NumPy counts)
+    lp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.sum(np.take_along_axis(lp, labels[:, None], axis=1))
+
+
+def sorted_by_argsort(x):
+    m = x.reshape(3, 4)
+    order = np.argsort(m, axis=0)  # (Numba's np.argsort takes vectors only)
+    ranks = m.argsort()
+    return np.sum(np.take_along_axis(m, order, 0) * np.arange(3.0)[:, None]) + \
+        np.sum(np.take_along_axis(m ** 2, ranks[:, :2], axis=-1)) + \
+        np.sum(np.take_along_axis(x, np.argsort(x, axis=None)[::3], None) ** 3)
+
+
+def picked_with_broadcast_indices(x):
+    return np.sum(np.take_along_axis(x.reshape(3, 4), np.array([[3, 0, 3, 1, 2]]), axis=1) ** 2)
+
+
+@pytest.mark.parametrize("fn", [picked_log_probabilities, sorted_by_argsort,
+                                picked_with_broadcast_indices])
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_take_along_axis(fn, mode, jit, rng):
+    """(np.take_along_axis was "no derivative rule"; np.argsort of a matrix did not compile)"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    x, v = rng.normal(size=12), rng.normal(size=12)
+    value, g = srcad.value_and_grad(fn, mode=mode, jit=jit)(x)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    check.compare(fn, (x,), [0], [g])
+    if mode == "source":
+        assert srcad.jvp(fn, (x,), (v,), mode="source", jit=jit)[1] == \
+            pytest.approx(check.along(fn, [x], [v]), rel=1e-6)
+
+
+def picked_out_of_bounds(x, labels):
+    return np.sum(np.take_along_axis(x.reshape(4, 3), labels[:, None], axis=1))
+
+
+@pytest.mark.parametrize("label", [3, -4])
+def test_take_along_axis_out_of_bounds_raises(label, jit):
+    labels = np.array([0, 1, label, 2])
+    with pytest.raises(IndexError):
+        srcad.grad(picked_out_of_bounds, wrt=0, mode="source", jit=jit)(np.ones(12), labels)
