@@ -141,7 +141,7 @@ def _index_kind(index):
 
 def _unreduce(g, shape, axis, keepdims):
     """Broadcast the gradient of a reduction over `axis` back to the input's shape."""
-    if axis is not None and not keepdims:
+    if axis is not None and not keepdims and shape:  # (NumPy lets a 0-d array's axis be 0)
         g = np.expand_dims(g, axis)
     return np.broadcast_to(g, shape)
 
@@ -194,7 +194,7 @@ def _others_product(x, axis):
     product of copies of x with one element set to 1, which the tape can differentiate."""
     if x.size == 0:
         return np.zeros(x.shape)
-    if axis is None:
+    if axis is None or x.ndim == 0:
         return np.reshape(_others_product(np.reshape(x, -1), 0), x.shape)
     axes = tuple(np.atleast_1d(axis) % x.ndim)
     kept = tuple(i for i in range(x.ndim) if i not in axes)

@@ -391,3 +391,15 @@ def test_numpy_reductions_and_products_take_lists_of_tensors(f):
     (found by an attack: the tape then failed where the source transform refuses the list);
     np.dot(w, ys) likewise."""
     check(f, (np.array([0.3, 1.2, -0.7]),), (0,))
+
+
+def reductions_of_a_0d_array_along_axis_0(x):
+    y = x * 2.0
+    return np.max(y, axis=0) + np.nanmax(x, axis=0) + np.min(x, axis=0, keepdims=True) + \
+        np.sum(x, axis=-1) + np.prod(y, axis=0) ** 2
+
+
+def test_reductions_of_a_0d_array_along_its_axis_0():
+    """(NumPy takes axis 0 or -1 for a 0-d array; the tape's adjoints failed with NumPy's
+    broadcast error)"""
+    check(reductions_of_a_0d_array_along_axis_0, (np.array(0.7),), (0,))
