@@ -777,7 +777,7 @@ nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.li
         np.eye, np.identity, np.argmax, np.argmin,
         np.isnan, np.isinf, np.isfinite, np.any, np.all, np.count_nonzero,
         np.greater, np.less, np.greater_equal, np.less_equal, np.equal, np.not_equal)
-nondiff(_arrays.weights_shape)
+nondiff(_arrays.weights_shape, _linalg.lstsq_residual_count, np.linalg.matrix_rank)
 nondiff(np.argsort, params="a, axis=-1, kind=None, order=None, *, stable=None",
         forward="kn.argsort_along(a, axis)")
 

@@ -771,6 +771,10 @@ class _DeadStores:
                     call.func.attr == "add_at" and isinstance(call.args[0], gast.Name) and \
                     call.args[0].id not in live:
                 return live, True
+            if _is_runtime(call, "assume_shape") and isinstance(call.args[1], gast.Attribute) \
+                    and not (isinstance(call.args[1].value, gast.Name) and
+                             call.args[1].value.id in live):
+                return live, True  # (the shape of an array nothing reads matters to nothing)
             return live | _reads(s), False
         if isinstance(s, gast.If):
             body = self.block(s.body, set(live), remove)

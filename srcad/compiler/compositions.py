@@ -13,6 +13,7 @@ import scipy.linalg
 import scipy.special
 
 from ..errors import UnsupportedError
+from ..kernels import linalg as linalg_kernels
 from . import anno, templates
 
 _NO_VALUE = object()
@@ -110,6 +111,29 @@ def linalg_diagonal(n, call):
     bound = _bind(call, "np.linalg.diagonal", ("x", "offset"))
     return n.numpy_call(np.diagonal, [n.call_arg(bound["x"])] +
                         ([n.call_arg(bound["offset"])] if "offset" in bound else []))
+
+
+def lstsq(n, call):
+    """np.linalg.lstsq(a, b) (NumPy's cutoff, rcond=None) is (x, residuals, rank, s): x =
+    np.linalg.pinv(a) @ b, the sums over b's columns of (b - a @ x) ** 2 where a has full column
+    rank and more rows than columns (else none), np.linalg.matrix_rank(a) and a's singular
+    values."""
+    bound = _bind(call, "np.linalg.lstsq", ("a", "b", "rcond"), required=2)
+    if "rcond" in bound:
+        _refuse("np.linalg.lstsq with an rcond other than None (NumPy's default)", call)
+    a, b = n.atom(bound["a"]), n.atom(bound["b"])
+    x = n.atom(templates.fill("np.linalg.pinv(a) @ b", np=n.np_name, a=a, b=b))
+    rank = n.atom(n.library_call(np.linalg.matrix_rank, "linalg.matrix_rank", [anno.deepcopy(a)]))
+    sums = n.atom(templates.fill("np.atleast_1d(np.sum((b - a @ x) ** 2, axis=0))", np=n.np_name,
+                                 a=a, b=b, x=x))
+    count = n.kernel_atom(linalg_kernels.lstsq_residual_count, [anno.deepcopy(a),
+                                                                 anno.deepcopy(b), rank])
+    residuals = n.atom(gast.Subscript(value=sums, slice=gast.Slice(lower=None, upper=count,
+                                                                   step=None), ctx=gast.Load()))
+    values = n.atom(n.library_call(np.linalg.svd, "linalg.svd", [anno.deepcopy(a)],
+                                   [_keyword("compute_uv", _const(False))]))
+    return gast.Tuple(elts=[anno.deepcopy(x), residuals, anno.deepcopy(rank), values],
+                      ctx=gast.Load())
 
 
 def rollaxis(n, call):
@@ -409,6 +433,7 @@ NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
 COMPOSITIONS = {
     np.fliplr: _flipped_along(1, "np.fliplr"), np.flipud: _flipped_along(0, "np.flipud"),
     np.rot90: rot90, np.rollaxis: rollaxis, np.ptp: ptp, np.inner: inner, np.vdot: vdot,
+    np.linalg.lstsq: lstsq,
     np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
     np.correlate: correlate, np.corrcoef: corrcoef, np.ediff1d: ediff1d,
     np.column_stack: column_stack, np.dstack: dstack,

@@ -204,6 +204,15 @@ def pinv_tangent(t, a, ans):
 
 
 @register_jitable
+def lstsq_residual_count(a, b, rank):
+    """How many sums of squared residuals np.linalg.lstsq(a, b) gives: one per column of b
+    where a has full column rank and more rows than columns, else none."""
+    if rank < a.shape[1] or a.shape[0] <= a.shape[1]:
+        return 0
+    return 1 if b.ndim == 1 else b.shape[1]
+
+
+@register_jitable
 def singular_values_adjoint(g, a):
     """ā = U diag(g) V^T over the min(m, n) singular triplets (singular values that are
     distinct and nonzero have this derivative; NumPy's order, largest first, is kept)."""

@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 
+from srcad.kernels import linalg as linalg_kernels
 from srcad.tape import mode
 from srcad.tape.ops import OPS
 from srcad.tape.tensor import (
@@ -379,6 +380,20 @@ def vdot(a, b):
 def multi_dot(arrays, *, out=None):
     result = functools.reduce(matmul, arrays)
     return result if out is None else write_out(out, result)
+
+
+def lstsq(a, b, rcond=None):
+    """(x, residuals, rank, s) as the source transform writes them: x = pinv(a) @ b (NumPy's
+    cutoff), the sums of (b - a @ x) ** 2 over b's columns where a has full column rank and
+    more rows than columns, matrix_rank(a) and a's singular values."""
+    if rcond is not None:
+        raise TypeError("srcad.tape: np.linalg.lstsq with an rcond other than None (NumPy's "
+                        "default)")
+    x = matmul(np.linalg.pinv(a), b)
+    rank = np.linalg.matrix_rank(operand(a))
+    sums = np.atleast_1d(np.sum((b - matmul(a, x)) ** 2, axis=0))
+    count = linalg_kernels.lstsq_residual_count(operand(a), operand(b), rank)
+    return x, sums[:count], rank, np.linalg.svd(a, compute_uv=False)
 
 
 def select(condlist, choicelist, default=0):
@@ -747,6 +762,7 @@ HANDLED_FUNCTIONS.update(
         np.nanmax: _nan_extremum(np.max, -np.inf),
         np.nanmin: _nan_extremum(np.min, np.inf),
         np.linalg.multi_dot: multi_dot,
+        np.linalg.lstsq: lstsq,
         np.select: select,
         np.correlate: correlate,
         np.corrcoef: corrcoef,

@@ -133,6 +133,15 @@ def math_functions(x):
         math.prod(()) + math.cbrt(x[6] - 0.5) ** 2 + math.exp2(x[7])
 
 
+def least_squares(x):
+    a = x.reshape(4, 3)
+    coef = np.linalg.lstsq(a, x[8:] ** 2, rcond=None)[0]
+    c, residuals, rank, s = np.linalg.lstsq(a, np.stack((x[:4], x[4:8] * 2.0), axis=1))
+    wide = np.linalg.lstsq(a.T, x[:3])[0]  # (the least-norm solution; no residuals)
+    return np.sum(coef ** 2) + np.sum(c * c[::-1]) + np.sum(residuals) * rank + np.sum(s) + \
+        np.sum(wide * x[4:8])
+
+
 def splits(x):
     a, b = np.split(x, 2)
     m = x.reshape(3, 4)
@@ -151,7 +160,8 @@ def array_splits(x):
 
 CASES = [flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
          steps_and_choices, correlations, correlation_coefficients, differences,
-         scipy_elementwise, scipy_linear_algebra, math_functions, splits, array_splits] + \
+         scipy_elementwise, scipy_linear_algebra, math_functions, splits, array_splits,
+         least_squares] + \
     ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
     ([matrix_transposes, linalg_diagonals] if hasattr(np, "matrix_transpose") else []) + \
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
@@ -269,6 +279,10 @@ def split_into_a_variable_number(x, k):
     return np.sum(np.split(x, k)[0])
 
 
+def lstsq_with_a_cutoff(x):
+    return np.sum(np.linalg.lstsq(x.reshape(4, 3), x[:4], rcond=1e-3)[0])
+
+
 def split_unequally(x):
     return np.sum(np.split(x[:5], 2)[0])
 
@@ -281,6 +295,7 @@ def split_unequally(x):
     (correlate_in_a_mode_variable, ("same",), "np.correlate with a mode other than 'valid'"),
     (rollaxis_of_a_negative_axis, (), "np.rollaxis other than of an axis and a start written"),
     (split_into_a_variable_number, (2,), "np.split other than into a number of pieces or at"),
+    (lstsq_with_a_cutoff, (), "np.linalg.lstsq with an rcond other than None"),
 ])
 def test_what_a_composition_does_not_take_is_refused_by_name(fn, args, message, rng):
     with pytest.raises(srcad.UnsupportedError, match=message):
