@@ -136,6 +136,50 @@ def lstsq(n, call):
                       ctx=gast.Load())
 
 
+def meshgrid(n, call):
+    """np.meshgrid(x1, ..., xn, indexing, sparse, copy): xk flattened, reshaped to lie along
+    its axis of the grid (the first two swapped for indexing='xy') and, unless sparse,
+    broadcast to the grid's shape; copies unless copy=False."""
+    options = {k.arg: _constant(k.value) for k in call.keywords}
+    indexing, sparse, copy = (options.pop(k, default) for k, default in (
+        ("indexing", "xy"), ("sparse", False), ("copy", True)))
+    if options or indexing not in ("xy", "ij") or not isinstance(sparse, bool) or \
+            not isinstance(copy, bool) or any(isinstance(a, gast.Starred) for a in call.args):
+        _refuse("np.meshgrid other than of arrays written in the call, with indexing, sparse "
+                "and copy written as constants", call)
+    grids = [n.atom(n.numpy_call(np.ravel, [n.call_arg(a)])) for a in call.args]
+    axes = list(range(len(grids)))
+    if indexing == "xy" and len(grids) > 1:
+        axes[0], axes[1] = 1, 0
+    lengths = [n.atom(templates.fill("x.shape[0]", x=g)) for g in grids]
+    shape = gast.Tuple(elts=[lengths[axes.index(k)] for k in axes], ctx=gast.Load())
+    out = []
+    for grid, axis in zip(grids, axes, strict=True):
+        along = gast.Tuple(elts=[_const(-1 if k == axis else 1) for k in axes], ctx=gast.Load())
+        piece = n.atom(n.numpy_call(np.reshape, [anno.deepcopy(grid), along]))
+        if not sparse:
+            piece = n.atom(n.numpy_call(np.broadcast_to, [piece, anno.deepcopy(shape)]))
+        out.append(n.atom(n.numpy_call(np.copy, [piece])) if copy else piece)
+    return gast.Tuple(elts=out, ctx=gast.Load())
+
+
+def cho_factor(n, call):
+    """scipy.linalg.cho_factor(a, lower) is (c, lower): c the Cholesky factor of a in the
+    triangle `lower` says, zeros in the other (SciPy leaves unspecified values there), for
+    scipy.linalg.cho_solve."""
+    bound = _bind(call, "scipy.linalg.cho_factor", ("a", "lower", "overwrite_a",
+                                                    "check_finite"))
+    lower = _constant(bound.get("lower", _const(False)))
+    if not isinstance(lower, bool):
+        _refuse("scipy.linalg.cho_factor with lower other than True or False written in the call",
+                call)
+    factor = n.atom(n.library_call(np.linalg.cholesky, "linalg.cholesky",
+                                   [n.call_arg(bound["a"])]))
+    if not lower:
+        factor = n.atom(n.numpy_call(np.transpose, [factor]))
+    return gast.Tuple(elts=[factor, _const(lower)], ctx=gast.Load())
+
+
 def rollaxis(n, call):
     """np.rollaxis(a, axis, start) of axes written as numbers from 0 is np.moveaxis(a, axis,
     start), less one where start is past axis."""
@@ -433,7 +477,7 @@ NUMPYS = {function: same[0] for function, same in _SAME_AS_NUMPYS.items()}
 COMPOSITIONS = {
     np.fliplr: _flipped_along(1, "np.fliplr"), np.flipud: _flipped_along(0, "np.flipud"),
     np.rot90: rot90, np.rollaxis: rollaxis, np.ptp: ptp, np.inner: inner, np.vdot: vdot,
-    np.linalg.lstsq: lstsq,
+    np.linalg.lstsq: lstsq, np.meshgrid: meshgrid, scipy.linalg.cho_factor: cho_factor,
     np.linalg.multi_dot: multi_dot, np.heaviside: heaviside, np.select: select,
     np.correlate: correlate, np.corrcoef: corrcoef, np.ediff1d: ediff1d,
     np.column_stack: column_stack, np.dstack: dstack,

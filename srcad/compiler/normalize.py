@@ -1142,6 +1142,11 @@ class _Lowering:
             return self.kernel_call(rules.EINSUM,
                                     [gast.Tuple(elts=args[1:], ctx=gast.Load()), args[0]])
         if target is scipy.linalg.cho_solve and len(args) == 2 and \
+                isinstance(args[0], gast.Name):  # (c_and_lower = cho_factor(a): its items)
+            args[0] = gast.Tuple(elts=[self.atom(gast.Subscript(
+                value=anno.deepcopy(args[0]), slice=_const(k), ctx=gast.Load()))
+                for k in (0, 1)], ctx=gast.Load())
+        if target is scipy.linalg.cho_solve and len(args) == 2 and \
                 isinstance(args[0], gast.Tuple) and len(args[0].elts) == 2 and \
                 all(k.arg in ("overwrite_b", "check_finite") for k in keywords):
             # kn.cholesky_solve(c, b, lower): the factor an argument of its own, with a rule

@@ -99,7 +99,7 @@ def _row_var(x2, ddof):
         total = 0.0
         for j in range(x2.shape[1]):
             total += (x2[i, j] - mean) ** 2
-        out[i] = total / (x2.shape[1] - ddof)
+        out[i] = total / max(x2.shape[1] - ddof, 0)  # (NumPy's: inf or nan where none left)
     return out
 
 
@@ -259,9 +259,9 @@ def _extremum_rows_adjoint(g1, x2, ans1):
 def deviation_rows_adjoint(g1, x2, std1, ddof, std):
     """g (x - mean) 2 / (n - ddof) for var; g (x - mean) / ((n - ddof) std) for std (`std1`
     the std of each row), 0 where std is 0."""
-    n = x2.dtype.type(x2.shape[1] - ddof)  # (NumPy's inf, not an error, where ddof is n)
-    if std:
-        scale = np.where(std1 > 0, g1, 0.0) / (np.where(std1 > 0, std1, 1.0) * n)
+    n = x2.dtype.type(max(x2.shape[1] - ddof, 0))  # (NumPy's inf, not an error, where ddof is n)
+    if std:  # (the std is never negative: NaN where it is NaN)
+        scale = np.where(std1 != 0, g1, 0.0) / (np.where(std1 != 0, std1, 1.0) * n)
     else:
         scale = g1 * (2.0 / n)
     return (x2 - np.mean(x2, axis=1, keepdims=True)) * scale[:, None]
@@ -270,10 +270,10 @@ def deviation_rows_adjoint(g1, x2, std1, ddof, std):
 @numba_form(deviation_rows_adjoint)
 def _deviation_rows_adjoint(g1, x2, std1, ddof, std):
     out = np.empty_like(x2)
-    n = x2.shape[1] - ddof
+    n = max(x2.shape[1] - ddof, 0)
     for i in range(x2.shape[0]):
         if std:
-            scale = g1[i] / (std1[i] * n) if std1[i] > 0 else 0.0
+            scale = g1[i] / (std1[i] * n) if std1[i] != 0 else 0.0
         else:
             scale = g1[i] * 2.0 / n
         mean = mean_blocked(x2[i])  # (float32: Numba's np.mean stops growing at 2**24)
@@ -504,7 +504,7 @@ def _matrix_spread(std, keep):
             total = 0.0
             for k in range(n):
                 total += (line[k] - mean) ** 2
-            out[i] = np.sqrt(total / (n - ddof)) if std else total / (n - ddof)
+            out[i] = np.sqrt(total / max(n - ddof, 0)) if std else total / max(n - ddof, 0)
         if keep:
             return out.reshape((1, kept)) if first else out.reshape((kept, 1))
         return out
@@ -861,9 +861,9 @@ def _deviation_adjoint_lines(g, x, s, axis, ddof, std):
     out = np.empty(x.shape, x.dtype)
     for i in range(kept):
         if std:
-            scale = g1[i] / (s1[i] * (n - ddof)) if s1[i] > 0 else 0.0
+            scale = g1[i] / (s1[i] * max(n - ddof, 0)) if s1[i] != 0 else 0.0
         else:
-            scale = g1[i] * 2.0 / (n - ddof)
+            scale = g1[i] * 2.0 / max(n - ddof, 0)
         line, out_line = (x[:, i], out[:, i]) if first else (x[i], out[i])
         mean = mean_blocked(line)
         for k in range(n):

@@ -396,6 +396,25 @@ def lstsq(a, b, rcond=None):
     return x, sums[:count], rank, np.linalg.svd(a, compute_uv=False)
 
 
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    """Each xi flattened along its axis of the grid (the first two swapped for 'xy') and,
+    unless sparse, broadcast to the grid's shape; copies unless copy=False."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    grids = [ravel(x) for x in xi]
+    axes = list(range(len(grids)))
+    if indexing == "xy" and len(grids) > 1:
+        axes[0], axes[1] = 1, 0
+    shape = tuple(np.shape(operand(grids[axes.index(k)]))[0] for k in axes)
+    out = []
+    for grid, axis in zip(grids, axes, strict=True):
+        piece = reshape(grid, tuple(-1 if k == axis else 1 for k in axes))
+        if not sparse:
+            piece = broadcast_to(piece, shape)
+        out.append(apply("clone", piece) if copy else piece)
+    return tuple(out)
+
+
 def select(condlist, choicelist, default=0):
     """Nested np.where: the first true condition's choice."""
     if len(condlist) != len(choicelist):
@@ -763,6 +782,7 @@ HANDLED_FUNCTIONS.update(
         np.nanmin: _nan_extremum(np.min, np.inf),
         np.linalg.multi_dot: multi_dot,
         np.linalg.lstsq: lstsq,
+        np.meshgrid: meshgrid,
         np.select: select,
         np.correlate: correlate,
         np.corrcoef: corrcoef,

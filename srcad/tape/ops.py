@@ -220,7 +220,7 @@ def _centered(x, axis):
 
 def _degrees_of_freedom(shape, axis, ddof):
     axes = range(len(shape)) if axis is None else np.atleast_1d(axis) % len(shape)
-    return math.prod(shape[i] for i in axes) - ddof
+    return max(math.prod(shape[i] for i in axes) - ddof, 0)  # (NumPy's: nan where none are left)
 
 
 def _var(x, axis, ddof, keepdims):

@@ -284,9 +284,15 @@ def handler(key):
     if key not in _HANDLERS:
         rule = rules.lookup(key)
         usable = rule is not None and not rule.nondiff and rule.piece is None and rule.partials
-        _HANDLERS[key] = _cho_solve if key is scipy.linalg.cho_solve else \
-            _handler(key, rule) if usable else None
+        _HANDLERS[key] = _CHOLESKY.get(key) or (_handler(key, rule) if usable else None)
     return _HANDLERS[key]
+
+
+def _cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    """scipy.linalg.cho_factor(a, lower) as the source transform writes it: (c, lower), c the
+    Cholesky factor in the triangle `lower` says and zeros in the other."""
+    factor = np.linalg.cholesky(a)
+    return (factor if lower else np.transpose(factor)), lower
 
 
 def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
@@ -296,6 +302,9 @@ def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
 
     c, lower = c_and_lower
     return handler(linalg.cholesky_solve)(c, b, plain(lower))
+
+
+_CHOLESKY = {scipy.linalg.cho_factor: _cho_factor, scipy.linalg.cho_solve: _cho_solve}
 
 
 def _handler(key, rule):

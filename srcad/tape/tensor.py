@@ -142,6 +142,8 @@ def apply(name, *inputs, **params):
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
     if name in _FLOAT_RESULTS and values[0].dtype.kind in "biu" and not mode.in_user_code():
         values[0] = values[0].astype(dtypes.get_default_dtype().dtype)  # (NumPy: float16)
+    if name in _ELEMENTWISE_PROMOTING and not mode.in_user_code():
+        values = _in_torch_dtype(values, inputs)
     try:
         if mode.in_user_code():  # NumPy's semantics, its warnings too
             value = np.asarray(op.forward(*values, **params))
@@ -183,6 +185,20 @@ _FLOAT_RESULTS = frozenset(("exp", "exp2", "expm1", "log", "log2", "log10", "log
 # the ops of several operands whose result dtype torch decides otherwise than NumPy
 _PROMOTING = frozenset(("add", "sub", "rsub", "mul", "div", "pow_tensors", "maximum", "minimum",
                         "where", "arctan2", "mod", "matmul", "clip", "stack", "concatenate"))
+
+
+_ELEMENTWISE_PROMOTING = _PROMOTING - {"where", "matmul", "clip", "stack", "concatenate"}
+
+
+def _in_torch_dtype(values, inputs):
+    """The 0-d operands of an elementwise op in the float dtype torch computes it in: a 0-d
+    float64 tensor times a float32 one is rounded to float32 first (NumPy would compute in
+    float64 and round the result, one unit in the last place away at times)."""
+    dtype = dtypes.result_type(inputs, lambda x: isinstance(x, Tensor))
+    if dtype is None or dtype.kind != "f":
+        return values
+    return [v.astype(dtype) if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and
+            v.dtype.kind == "f" and v.dtype != dtype else v for v in values]
 
 
 def _as_torch_promotes(value, name, inputs):

@@ -142,6 +142,20 @@ def least_squares(x):
         np.sum(wide * x[4:8])
 
 
+def meshgrids(x):
+    X, Y = np.meshgrid(x[:3], x[3:7])
+    a, b, c = np.meshgrid(x[:2], x[2:5].reshape(3, 1), x[5:7], indexing="ij")  # (flattened)
+    u, v = np.meshgrid(x[7:9], x[9:], sparse=True)
+    return np.sum(X * Y ** 2) + np.sum(np.sin(X)) + np.sum(a * b * c ** 2) + np.sum(u * v)
+
+
+def cholesky_factors(x):
+    a = np.outer(x[:4], x[:4]) + 3.0 * np.eye(4)
+    factor = scipy.linalg.cho_factor(a)
+    return np.sum(scipy.linalg.cho_solve(factor, x[4:8] ** 2)) + \
+        np.sum(scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True), x[8:]))
+
+
 def splits(x):
     a, b = np.split(x, 2)
     m = x.reshape(3, 4)
@@ -161,7 +175,7 @@ def array_splits(x):
 CASES = [flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
          steps_and_choices, correlations, correlation_coefficients, differences,
          scipy_elementwise, scipy_linear_algebra, math_functions, splits, array_splits,
-         least_squares] + \
+         least_squares, meshgrids, cholesky_factors] + \
     ([cumulative_sums] if hasattr(np, "cumulative_sum") else []) + \
     ([matrix_transposes, linalg_diagonals] if hasattr(np, "matrix_transpose") else []) + \
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])

@@ -570,3 +570,26 @@ def test_take_along_axis_out_of_bounds_raises(label, jit):
     labels = np.array([0, 1, label, 2])
     with pytest.raises(IndexError):
         srcad.grad(picked_out_of_bounds, wrt=0, mode="source", jit=jit)(np.ones(12), labels)
+
+
+def spreads_with_no_degrees_of_freedom_left(x):
+    return np.var(x[:2], ddof=3) + np.std(x[2:4], ddof=2) + np.std(x[4:5], ddof=1) + \
+        np.sum(np.var(x[6:].reshape(2, 3), axis=0, ddof=2))
+
+
+@pytest.mark.parametrize("fn", [lambda x: np.var(x[:2], ddof=3),
+                                lambda x: np.std(x[2:4], ddof=2),
+                                spreads_with_no_degrees_of_freedom_left])
+def test_spreads_with_no_degrees_of_freedom_left_are_numpys_inf_or_nan(fn):
+    """(compiled, np.var(x[:2], ddof=3) divided by -1: -0.5 where NumPy gives inf; the tape's
+    unbiased var of an empty array was -0.0, found by a helper's attack): each engine's value
+    is NumPy's, and their gradients (of inf and nan) agree."""
+    x = np.array([0.0, 1.0, 0.5, 2.0, 3.0, 0.0, 1.0, 2.0, 4.0, 0.5, 0.25, 3.0])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = fn(x)
+        results = [srcad.value_and_grad(fn, mode=mode, jit=jit)(x)
+                   for mode, jit in (("source", True), ("source", False), ("tape", True))]
+    for value, g in results:
+        np.testing.assert_equal(value, expected)
+        np.testing.assert_equal(g, results[-1][1])

@@ -1,6 +1,8 @@
 """Tensor semantics: construction, operators, NumPy protocols, indexing, in-place operations,
 conversions, and the errors PyTorch users expect."""
 
+import operator
+
 import numpy as np
 import pytest
 
@@ -434,3 +436,21 @@ def test_a_view_in_the_graph_is_not_detached_in_place():
     with no_grad():
         view = y[:2]
     assert view.detach_() is view and not view.requires_grad
+
+
+def test_an_unbiased_spread_of_too_few_values_is_nan():
+    """(torch's and NumPy's nan; the tape gave -0.0 for an empty tensor: 0 / -1, found by a
+    helper's attack)"""
+    for x in (srcad.tape.zeros(0), srcad.tape.zeros(1)):
+        assert np.isnan(x.var().item()) and np.isnan(x.std().item())
+    assert np.isnan(srcad.tape.zeros((0, 2)).var(0).numpy()).all()
+
+
+def test_a_0d_float64_operand_of_a_float32_op_is_rounded_first_as_torch_does():
+    """(the product was computed in float64 and rounded: 0.32999998 where torch's is
+    0.33000001, found by a helper's attack)"""
+    a = tensor(np.array([1.1, 2.2, 3.3], np.float32), requires_grad=True)
+    for op in (operator.mul, operator.add, operator.sub, operator.truediv):
+        out = op(a, tensor(np.float64(0.1))).detach().numpy()
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, op(a.detach().numpy(), np.float32(0.1)))
