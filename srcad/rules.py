@@ -475,6 +475,10 @@ SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
 # rule: their derivative is undefined where singular values repeat, and seldom asked for)
 adjoint(runtime.singular_values, params="a, full_matrices=True", max_ndim=2,
         a="kn.singular_values_adjoint(g, a)", tangents={"a": "kn.singular_values_tangent(t, a)"})
+# np.linalg.lstsq(a, b)[0] (a composition writes lstsq with it): pinv(a) b, where a has constant
+# rank
+adjoint(_linalg.lstsq_solution, params="a, b", max_ndim=2, a="kn.lstsq_adjoint_a(g, a, b)",
+        b="kn.lstsq_adjoint_b(g, a, b)", linear="b", tangents={"a": "kn.lstsq_tangent_a(t, a, b)"})
 adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)",
         tangents={"a": "np.trace(np.linalg.solve(a, t))"})
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)

@@ -133,6 +133,8 @@ SPECIAL = {
     linalg.singular_values_adjoint: [
         ("kn.singular_values_adjoint(gy, np.eye(4, 3) * 3.0 + np.arange(12.0).reshape(4, 3))",
          {"gy": (3,)})],
+    linalg.lstsq_solution: [("np.linalg.lstsq(a, b)[0]", {"a": (4, 3), "b": (4,)}),
+                            ("np.linalg.lstsq(a, b)[0]", {"a": (2, 3), "b": (2, 2)})],
     runtime.eigenvectors: [("np.linalg.eigh(a + a.T)[1] ** 2", {"a": M33})],
     runtime.sigmoid: [("1.0 / (1.0 + np.exp(-x))", {"x": V3}), ("1 / (np.exp(-x) + 1)", {"x": ()})],
     runtime.sigmoid_math: [("1.0 / (1.0 + math.exp(-x))", {"x": ()})],

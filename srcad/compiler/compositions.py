@@ -114,15 +114,15 @@ def linalg_diagonal(n, call):
 
 
 def lstsq(n, call):
-    """np.linalg.lstsq(a, b) (NumPy's cutoff, rcond=None) is (x, residuals, rank, s): x =
-    np.linalg.pinv(a) @ b, the sums over b's columns of (b - a @ x) ** 2 where a has full column
-    rank and more rows than columns (else none), np.linalg.matrix_rank(a) and a's singular
-    values."""
+    """np.linalg.lstsq(a, b) (NumPy's cutoff, rcond=None) is (x, residuals, rank, s): x a kernel
+    with the derivatives of pinv(a) @ b, the sums over b's columns of (b - a @ x) ** 2 where a
+    has full column rank and more rows than columns (else none), np.linalg.matrix_rank(a) and
+    a's singular values."""
     bound = _bind(call, "np.linalg.lstsq", ("a", "b", "rcond"), required=2)
     if "rcond" in bound:
         _refuse("np.linalg.lstsq with an rcond other than None (NumPy's default)", call)
     a, b = n.atom(bound["a"]), n.atom(bound["b"])
-    x = n.atom(templates.fill("np.linalg.pinv(a) @ b", np=n.np_name, a=a, b=b))
+    x = n.kernel_atom(linalg_kernels.lstsq_solution, [anno.deepcopy(a), anno.deepcopy(b)])
     rank = n.atom(n.library_call(np.linalg.matrix_rank, "linalg.matrix_rank", [anno.deepcopy(a)]))
     sums = n.atom(templates.fill("np.atleast_1d(np.sum((b - a @ x) ** 2, axis=0))", np=n.np_name,
                                  a=a, b=b, x=x))
@@ -152,10 +152,12 @@ def meshgrid(n, call):
     if indexing == "xy" and len(grids) > 1:
         axes[0], axes[1] = 1, 0
     lengths = [n.atom(templates.fill("x.shape[0]", x=g)) for g in grids]
-    shape = gast.Tuple(elts=[lengths[axes.index(k)] for k in axes], ctx=gast.Load())
+    shape = gast.Tuple(elts=[lengths[axes.index(j)] for j in range(len(grids))],
+                       ctx=gast.Load())
     out = []
     for grid, axis in zip(grids, axes, strict=True):
-        along = gast.Tuple(elts=[_const(-1 if k == axis else 1) for k in axes], ctx=gast.Load())
+        along = gast.Tuple(elts=[_const(-1 if j == axis else 1) for j in range(len(grids))],
+                           ctx=gast.Load())
         piece = n.atom(n.numpy_call(np.reshape, [anno.deepcopy(grid), along]))
         if not sparse:
             piece = n.atom(n.numpy_call(np.broadcast_to, [piece, anno.deepcopy(shape)]))
@@ -164,17 +166,19 @@ def meshgrid(n, call):
 
 
 def cho_factor(n, call):
-    """scipy.linalg.cho_factor(a, lower) is (c, lower): c the Cholesky factor of a in the
-    triangle `lower` says, zeros in the other (SciPy leaves unspecified values there), for
-    scipy.linalg.cho_solve."""
+    """scipy.linalg.cho_factor(a, lower) is (c, lower): c the Cholesky factor of the triangle of
+    a that `lower` says, in that triangle, zeros in the other (SciPy leaves unspecified values
+    there), for scipy.linalg.cho_solve."""
     bound = _bind(call, "scipy.linalg.cho_factor", ("a", "lower", "overwrite_a",
                                                     "check_finite"))
     lower = _constant(bound.get("lower", _const(False)))
     if not isinstance(lower, bool):
         _refuse("scipy.linalg.cho_factor with lower other than True or False written in the call",
                 call)
-    factor = n.atom(n.library_call(np.linalg.cholesky, "linalg.cholesky",
-                                   [n.call_arg(bound["a"])]))
+    a = n.call_arg(bound["a"])
+    if not lower:  # (the factor of a's upper triangle)
+        a = n.atom(n.numpy_call(np.transpose, [a]))
+    factor = n.atom(n.library_call(np.linalg.cholesky, "linalg.cholesky", [a]))
     if not lower:
         factor = n.atom(n.numpy_call(np.transpose, [factor]))
     return gast.Tuple(elts=[factor, _const(lower)], ctx=gast.Load())

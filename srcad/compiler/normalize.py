@@ -1285,6 +1285,8 @@ class _Lowering:
         axis = [self.call_arg(bound["axis"])] if "axis" in bound else []
         if "weights" not in bound:
             return self.numpy_call(np.mean, [self.call_arg(bound["a"])] + axis)
+        if axis and not isinstance(axis[0], (gast.Name, gast.Constant)):
+            _unsupported("np.average with weights over several axes", node)
         a, w = self.atom(bound["a"]), self.atom(bound["weights"])
         shape = self.kernel_atom(array_kernels.weights_shape, [
             w, a, anno.deepcopy(axis[0]) if axis else _const(None)])
@@ -1294,7 +1296,10 @@ class _Lowering:
         sums = [self.atom(self.numpy_call(np.sum, [v] + anno.deepcopy(axis))) for v in (
             self.atom(gast.BinOp(left=anno.deepcopy(a), op=gast.Mult(), right=weights)),
             anno.deepcopy(weights))]
-        return gast.BinOp(left=sums[0], op=gast.Div(), right=sums[1])
+        self.visit_If(anno.copy_loc(templates.fill_stmt(
+            "if np.any(total == 0.0): raise ZeroDivisionError(\"Weights sum to zero, can't be "
+            "normalized\")", np=self.np_name, total=sums[1]), node))
+        return gast.BinOp(left=sums[0], op=gast.Div(), right=anno.deepcopy(sums[1]))
 
     def two_argument_form(self, target, node):
         """math.log(x, base) as log(x) / log(base) and divmod(x, y) as (x // y, x % y): what

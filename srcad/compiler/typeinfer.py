@@ -288,8 +288,9 @@ class _Infer:
             # (stand-in weights of another shape than a's would be refused without an axis)
             return Ty("tuple", items=(INT,) * args[1].ndim)
         if func is np.take_along_axis and len(args) >= 2 and args[0].is_array:
-            axis = consts.get("axis", const_args[2] if len(args) > 2 else -1)
-            return array(args[0].kind, 1 if axis is None else args[0].ndim)
+            axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
+            return array(args[0].kind, 1 if axis is not None and axis.kind == "none" else
+                         args[0].ndim)
         if func is np.cov and args and args[0].is_array and args[0].ndim in (1, 2):
             # (a stand-in matrix has one variable, which NumPy squeezes to a number)
             return array("f", 2) if args[0].ndim == 2 else FLOAT

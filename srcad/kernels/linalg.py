@@ -204,6 +204,53 @@ def pinv_tangent(t, a, ans):
 
 
 @register_jitable
+def lstsq_cutoff(a):
+    """np.linalg.lstsq's rcond=None: singular values below eps max(m, n) times the largest
+    are dropped (eps of float64, in which NumPy computes)."""
+    return 2.220446049250313e-16 * max(a.shape[0], a.shape[1])
+
+
+def lstsq_solution(a, b):
+    """np.linalg.lstsq(a, b)[0] (rcond=None), computed in float64 as NumPy computes it."""
+    return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+@overload(lstsq_solution)
+def _lstsq_solution(a, b):
+    single = all(isinstance(x, types.Array) and x.dtype == types.float32 for x in (a, b))
+    out = np.float32 if single else np.float64
+
+    def solve(a, b):
+        a64 = np.asarray(a, np.float64)
+        return np.linalg.lstsq(a64, np.asarray(b, np.float64), lstsq_cutoff(a64))[0].astype(out)
+    return solve
+
+
+@register_jitable
+def _lstsq_pinv(a):
+    a = np.ascontiguousarray(a)
+    return np.linalg.pinv(a, lstsq_cutoff(a))
+
+
+@register_jitable
+def lstsq_adjoint_a(g, a, b):
+    """ā of x = pinv(a) b: pinv's adjoint of g bᵀ (a of constant rank)."""
+    return pinv_adjoint(np.dot(_columns(g), _transpose(_columns(b))), a, _lstsq_pinv(a))
+
+
+@register_jitable
+def lstsq_adjoint_b(g, a, b):
+    """b̄ = pinv(a)ᵀ g."""
+    return np.dot(_transpose(_lstsq_pinv(a)), np.ascontiguousarray(g))
+
+
+@register_jitable
+def lstsq_tangent_a(t, a, b):
+    """dx = d(pinv(a)) b."""
+    return np.dot(pinv_tangent(t, a, _lstsq_pinv(a)), np.ascontiguousarray(b))
+
+
+@register_jitable
 def lstsq_residual_count(a, b, rank):
     """How many sums of squared residuals np.linalg.lstsq(a, b) gives: one per column of b
     where a has full column rank and more rows than columns, else none."""

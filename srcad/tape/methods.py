@@ -23,6 +23,7 @@ def _return_type(name):
 
 
 RETURN_TYPES = {name: _return_type(name) for name in ("max", "min", "sort", "topk")}
+_NOT_GIVEN = object()
 
 
 def _op(name):
@@ -467,8 +468,9 @@ class TensorMethods:
                              label="SortBackward0")
         return RETURN_TYPES["sort"](values, self._wrap(indices))
 
-    def argsort(self, dim=-1, descending=False, *, axis=None, kind=None, order=None, stable=None):
-        axis = dim if axis is None else axis
+    def argsort(self, dim=-1, descending=False, *, axis=_NOT_GIVEN, kind=None, order=None,
+                stable=None):
+        axis = dim if axis is _NOT_GIVEN else axis  # (NumPy's axis=None: flattened)
         value = -self._value if descending else self._value
         return self._wrap(np.argsort(value, axis, kind=kind, stable=stable))
 

@@ -17,7 +17,6 @@ import functools
 
 import numpy as np
 
-from srcad.kernels import linalg as linalg_kernels
 from srcad.tape import mode
 from srcad.tape.ops import OPS
 from srcad.tape.tensor import (
@@ -184,12 +183,12 @@ def _splitting(np_func, default_axis):
         else:
             pieces = np_func(np.empty(shape, dtype=bool), indices_or_sections, axis)
         axis %= len(shape)
-        start, result = 0, []
-        for piece in pieces:
-            stop = start + piece.shape[axis]
-            result.append(ary[(slice(None),) * axis + (slice(start, stop),)])
-            start = stop
-        return result
+        # (the positions each piece covers: indices may go backwards, x[3:1] is empty)
+        positions = (np.array_split if np_func is np.array_split else np.split)(
+            np.arange(shape[axis]), indices_or_sections)
+        assert len(positions) == len(pieces)
+        return [ary[(slice(None),) * axis + (slice(p[0], p[-1] + 1) if p.size else
+                                             slice(0, 0),)] for p in positions]
 
     return split
 
@@ -383,16 +382,19 @@ def multi_dot(arrays, *, out=None):
 
 
 def lstsq(a, b, rcond=None):
-    """(x, residuals, rank, s) as the source transform writes them: x = pinv(a) @ b (NumPy's
-    cutoff), the sums of (b - a @ x) ** 2 over b's columns where a has full column rank and
-    more rows than columns, matrix_rank(a) and a's singular values."""
+    """(x, residuals, rank, s) as the source transform writes them: x NumPy's (with the
+    derivatives of pinv(a) @ b), the sums of (b - a @ x) ** 2 over b's columns where a has full
+    column rank and more rows than columns, matrix_rank(a) and a's singular values."""
     if rcond is not None:
         raise TypeError("srcad.tape: np.linalg.lstsq with an rcond other than None (NumPy's "
                         "default)")
-    x = matmul(np.linalg.pinv(a), b)
+    from srcad.kernels import linalg  # (imports Numba: when first used)
+    from srcad.tape import rule_ops
+
+    x = rule_ops.handler(linalg.lstsq_solution)(a, b)
     rank = np.linalg.matrix_rank(operand(a))
     sums = np.atleast_1d(np.sum((b - matmul(a, x)) ** 2, axis=0))
-    count = linalg_kernels.lstsq_residual_count(operand(a), operand(b), rank)
+    count = linalg.lstsq_residual_count(operand(a), operand(b), rank)
     return x, sums[:count], rank, np.linalg.svd(a, compute_uv=False)
 
 
@@ -405,10 +407,10 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     axes = list(range(len(grids)))
     if indexing == "xy" and len(grids) > 1:
         axes[0], axes[1] = 1, 0
-    shape = tuple(np.shape(operand(grids[axes.index(k)]))[0] for k in axes)
+    shape = tuple(np.shape(operand(grids[axes.index(j)]))[0] for j in range(len(grids)))
     out = []
     for grid, axis in zip(grids, axes, strict=True):
-        piece = reshape(grid, tuple(-1 if k == axis else 1 for k in axes))
+        piece = reshape(grid, tuple(-1 if j == axis else 1 for j in range(len(grids))))
         if not sparse:
             piece = broadcast_to(piece, shape)
         out.append(apply("clone", piece) if copy else piece)
@@ -553,14 +555,20 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
         count = np.size(operand(a)) // max(np.size(operand(result)), 1)
         return (result, np.full(np.shape(operand(result)), float(count))) if returned \
             else result
-    if np.ndim(operand(weights)) != np.ndim(operand(a)):
-        if axis is None or np.ndim(operand(weights)) != 1:
+    a_shape, w_shape = np.shape(operand(a)), np.shape(operand(weights))
+    if w_shape != a_shape:  # (weights along the axes, in their order: moved into place)
+        if axis is None:
             raise TypeError("Axis must be specified when shapes of a and weights differ.")
-        shape = [1] * np.ndim(operand(a))
-        shape[axis] = -1
-        weights = np.reshape(weights, shape)
-    weights = np.broadcast_to(weights, np.shape(operand(a)))
+        axes = tuple(int(k) % len(a_shape) for k in np.atleast_1d(axis))
+        if w_shape != tuple(a_shape[k] for k in axes):
+            raise ValueError("Shape of weights must be consistent with shape of a along "
+                             "specified axis.")
+        weights = np.reshape(np.transpose(weights, np.argsort(axes)),
+                             tuple(n if k in axes else 1 for k, n in enumerate(a_shape)))
+    weights = np.broadcast_to(weights, a_shape)
     total = np.sum(weights, axis=axis, keepdims=keepdims)
+    if np.any(operand(total) == 0.0):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     result = np.sum(a * weights, axis=axis, keepdims=keepdims) / total
     return (result, total) if returned else result
 

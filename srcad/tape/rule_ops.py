@@ -291,8 +291,9 @@ def handler(key):
 def _cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
     """scipy.linalg.cho_factor(a, lower) as the source transform writes it: (c, lower), c the
     Cholesky factor in the triangle `lower` says and zeros in the other."""
-    factor = np.linalg.cholesky(a)
-    return (factor if lower else np.transpose(factor)), lower
+    if lower:
+        return np.linalg.cholesky(a), lower
+    return np.transpose(np.linalg.cholesky(np.transpose(a))), lower  # (a's upper triangle)
 
 
 def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):

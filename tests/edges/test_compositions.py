@@ -142,27 +142,32 @@ def least_squares(x):
         np.sum(wide * x[4:8])
 
 
-def meshgrids(x):
+def meshgrids(x):  # (weighted: a transposed grid has other sums; an attack found one)
     X, Y = np.meshgrid(x[:3], x[3:7])
     a, b, c = np.meshgrid(x[:2], x[2:5].reshape(3, 1), x[5:7], indexing="ij")  # (flattened)
     u, v = np.meshgrid(x[7:9], x[9:], sparse=True)
-    return np.sum(X * Y ** 2) + np.sum(np.sin(X)) + np.sum(a * b * c ** 2) + np.sum(u * v)
+    p, q, r = np.meshgrid(x[:2], x[2:5], x[5:7])  # ('xy' swaps the first two axes only)
+    return np.sum(X * Y ** 2 * WEIGHTS.reshape(4, 3)) + np.sum(np.sin(X)) + \
+        np.sum(a * b * c ** 2 * WEIGHTS.reshape(2, 3, 2)) + \
+        np.sum(u * v * WEIGHTS[:6].reshape(3, 2)) + \
+        np.sum(p * q ** 2 * r ** 3 * WEIGHTS.reshape(3, 2, 2))
 
 
 def cholesky_factors(x):
     a = np.outer(x[:4], x[:4]) + 3.0 * np.eye(4)
-    factor = scipy.linalg.cho_factor(a)
+    factor = scipy.linalg.cho_factor(np.triu(a))  # (SciPy reads the triangle it is told to)
     return np.sum(scipy.linalg.cho_solve(factor, x[4:8] ** 2)) + \
-        np.sum(scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True), x[8:]))
+        np.sum(scipy.linalg.cho_solve(scipy.linalg.cho_factor(np.tril(a), lower=True), x[8:]))
 
 
 def splits(x):
+    first, empty, rest = np.split(x[:6] * WEIGHTS[:6], [3, 1])  # (the last from 1: NumPy's)
     a, b = np.split(x, 2)
     m = x.reshape(3, 4)
     left, middle, right = np.split(m, [1, 3], axis=1)
     top, bottom = np.split(m.reshape(2, 2, 3), 2, axis=-2)
     return np.sum(a * b) + np.sum(left * right) + np.sum(np.sin(middle)) + \
-        np.sum(top ** 2 * bottom)
+        np.sum(top ** 2 * bottom) + np.sum(first ** 2) + np.sum(empty) + np.sum(rest ** 3)
 
 
 def array_splits(x):
@@ -291,6 +296,23 @@ def correlate_in_a_mode_variable(x, mode):
 
 def split_into_a_variable_number(x, k):
     return np.sum(np.split(x, k)[0])
+
+
+def least_squares_solution(a, b):
+    return np.sum(np.linalg.lstsq(a, b)[0] ** 2)
+
+
+def test_lstsq_drops_singular_values_where_numpy_does_and_computes_in_float64(rng):
+    """(found by an attack: pinv's cutoff, 1e-15, kept a singular value lstsq's drops, and
+    compiled float32 lstsq computed in float32 where NumPy computes in float64)"""
+    u, v = np.linalg.qr(rng.normal(size=(5, 3)))[0], np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    for values, dtype in (([1.0, 0.5, 1.03e-15], np.float64), ([1.0, 0.5, 1e-3], np.float32)):
+        a = (u @ np.diag(values) @ v.T).astype(dtype)
+        b = rng.normal(size=5).astype(dtype)
+        expected = least_squares_solution(a, b)
+        for mode, jit in (("source", True), ("source", False), ("tape", True)):
+            value = srcad.value_and_grad(least_squares_solution, mode=mode, jit=jit)(a, b)[0]
+            assert value == pytest.approx(expected, rel=1e-6)
 
 
 def lstsq_with_a_cutoff(x):

@@ -283,6 +283,19 @@ def test_machine_limits_of_a_variables_dtype_or_beyond_int64_are_refused_by_name
         srcad.grad(limit_beyond_int64, mode="source")(np.ones(3))
 
 
+def average_over_two_axes(x):
+    return np.sum(np.average(x.reshape(2, 3, 2), axis=(2, 0), weights=x[:4].reshape(2, 2)) ** 2)
+
+
+def test_average_with_weights_over_two_axes_is_the_tapes(rng):
+    x = rng.uniform(0.1, 0.9, 12)
+    with pytest.raises(srcad.UnsupportedError, match="np.average with weights over several"):
+        srcad.grad(average_over_two_axes, mode="source")(x)
+    value, g = srcad.value_and_grad(average_over_two_axes, mode="tape")(x)
+    assert value == pytest.approx(average_over_two_axes(x), rel=1e-12)
+    check.compare(average_over_two_axes, (x,), [0], [g])
+
+
 def test_averages_with_weights_along_an_axis(jit, rng):
     """(weights along an axis were refused; weights of another shape than the array's
     broadcast against it where NumPy raises)"""
@@ -293,7 +306,8 @@ def test_averages_with_weights_along_an_axis(jit, rng):
     assert srcad.jvp(averages_with_weights, (x,), (v,), mode="source", jit=jit)[1] == \
         pytest.approx(check.along(averages_with_weights, [x], [v]), rel=1e-6)
     for w, axis, error in ((np.ones(4), None, TypeError), (np.ones(4), 0, ValueError),
-                           (np.ones((4, 1)), 1, ValueError)):
+                           (np.ones((4, 1)), 1, ValueError),
+                           (np.array([1.0, -1.0, 0.0, 0.0]), 1, ZeroDivisionError)):
         with pytest.raises(error) as numpys:
             average_with_weights_of_another_shape(x, w, axis)
         with pytest.raises(error, match=re.escape(str(numpys.value))):
@@ -538,7 +552,8 @@ def sorted_by_argsort(x):
     ranks = m.argsort()
     return np.sum(np.take_along_axis(m, order, 0) * np.arange(3.0)[:, None]) + \
         np.sum(np.take_along_axis(m ** 2, ranks[:, :2], axis=-1)) + \
-        np.sum(np.take_along_axis(x, np.argsort(x, axis=None)[::3], None) ** 3)
+        np.sum(np.take_along_axis(x, np.argsort(x, axis=None)[::3], None) ** 3) + \
+        np.sum(np.take_along_axis(m, np.array([0, 11, -1]), axis=None) * m.argsort(axis=None)[:3])
 
 
 def picked_with_broadcast_indices(x):
