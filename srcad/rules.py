@@ -469,6 +469,7 @@ adjoint(scipy.linalg.cholesky, params="a, lower=False, overwrite_a=False, check_
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
 SEVERAL_RESULTS = {np.linalg.slogdet: (runtime.det_sign, runtime.logabsdet),
                    np.linalg.eigh: (runtime.eigenvalues, runtime.eigenvectors),
+                   np.linalg.qr: (runtime.qr_q, runtime.qr_r),
                    np.linalg.svd: (runtime.left_singular_vectors, runtime.singular_values,
                                    runtime.right_singular_vectors)}
 # (np.linalg.svd(a, compute_uv=False) is rt.singular_values(a); the singular vectors have no
@@ -479,6 +480,10 @@ adjoint(runtime.singular_values, params="a, full_matrices=True", max_ndim=2,
 # rank
 adjoint(_linalg.lstsq_solution, params="a, b", max_ndim=2, a="kn.lstsq_adjoint_a(g, a, b)",
         b="kn.lstsq_adjoint_b(g, a, b)", linear="b", tangents={"a": "kn.lstsq_tangent_a(t, a, b)"})
+adjoint(runtime.qr_q, params="a", max_ndim=2, a="kn.qr_q_adjoint(g, a)",
+        tangents={"a": "kn.qr_q_tangent(t, a)"})
+adjoint(runtime.qr_r, params="a", max_ndim=2, a="kn.qr_r_adjoint(g, a)",
+        tangents={"a": "kn.qr_r_tangent(t, a)"})
 adjoint(runtime.logabsdet, params="a", max_ndim=2, a="kn.slogdet_adjoint(g, a)",
         tangents={"a": "np.trace(np.linalg.solve(a, t))"})
 # (eigh, eigvalsh and cholesky read only the lower triangle of their argument)

@@ -821,6 +821,18 @@ def eigenvectors(a):
 
 
 @register_jitable
+def qr_q(a):
+    """np.linalg.qr(a)[0]."""
+    return np.linalg.qr(np.ascontiguousarray(a))[0]
+
+
+@register_jitable
+def qr_r(a):
+    """np.linalg.qr(a)[1]."""
+    return np.linalg.qr(np.ascontiguousarray(a))[1]
+
+
+@register_jitable
 def singular_values(a, full_matrices=True):
     """np.linalg.svd(a, full_matrices)[1] (the same for either), and
     np.linalg.svd(a, compute_uv=False)."""

@@ -175,7 +175,7 @@ def _take_along_axis(x, indices, axis=-1):
         for d in range(rank):
             n, m = x.shape[d], indices.shape[d]
             if d != a and n != m and n != 1 and m != 1:
-                raise ValueError("shape mismatch: the array and the indices cannot be broadcast")
+                raise IndexError("shape mismatch: the array and the indices cannot be broadcast")
             x_shape[d] = n if d == a or m == 1 else m
             index_shape[d] = m if d == a or n == 1 else n
         picks = np.broadcast_to(indices, to_fixed_tuple(index_shape, rank))

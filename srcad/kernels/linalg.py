@@ -250,6 +250,68 @@ def lstsq_tangent_a(t, a, b):
     return np.dot(pinv_tangent(t, a, _lstsq_pinv(a)), np.ascontiguousarray(b))
 
 
+# ---- qr -----------------------------------------------------------------------------------
+# np.linalg.qr(a) = (q, r), reduced, of a matrix with at least as many rows as columns (of full
+# column rank): with M = r ḡrᵀ - ḡqᵀ q, ā = (ḡq + q sym(M)) r⁻ᵀ, sym(M) M's lower triangle
+# mirrored; linear in (ḡq, ḡr), so each result's adjoint is its share of it. Tangents: with
+# X = qᵀ t r⁻¹ and U = X - Ω, Ω = tril(X, -1) - tril(X, -1)ᵀ (qᵀ dq), dr = U r, dq = t r⁻¹ - q U.
+
+@register_jitable
+def _qr(a):
+    if a.shape[0] < a.shape[1]:
+        raise ValueError("srcad differentiates np.linalg.qr of a matrix with at least as many "
+                         "rows as columns")
+    q, r = np.linalg.qr(np.ascontiguousarray(a))
+    return np.ascontiguousarray(q), np.ascontiguousarray(r)
+
+
+@register_jitable
+def _lower_mirrored(m):
+    """The symmetric matrix whose lower triangle is m's."""
+    return np.tril(m, -1) + _transpose(np.tril(m))
+
+
+@register_jitable
+def _over_r_transposed(x, r):
+    """x r⁻ᵀ."""
+    return _transpose(np.linalg.solve(r, _transpose(x)))
+
+
+@register_jitable
+def qr_q_adjoint(g, a):
+    q, r = _qr(a)
+    g = np.ascontiguousarray(g)
+    return _over_r_transposed(g - np.dot(q, _lower_mirrored(np.dot(_transpose(g), q))), r)
+
+
+@register_jitable
+def qr_r_adjoint(g, a):
+    q, r = _qr(a)
+    return _over_r_transposed(np.dot(q, _lower_mirrored(np.dot(r, _transpose(g)))), r)
+
+
+@register_jitable
+def _qr_tangent(t, a):
+    """(q, r, t r⁻¹, U)."""
+    q, r = _qr(a)
+    t_over_r = _transpose(np.linalg.solve(_transpose(r), _transpose(t)))
+    x = np.dot(_transpose(q), t_over_r)
+    below = np.tril(x, -1)
+    return q, r, t_over_r, x - below + _transpose(below)
+
+
+@register_jitable
+def qr_q_tangent(t, a):
+    q, _, t_over_r, u = _qr_tangent(t, a)
+    return t_over_r - np.dot(q, u)
+
+
+@register_jitable
+def qr_r_tangent(t, a):
+    _, r, _, u = _qr_tangent(t, a)
+    return np.dot(u, r)
+
+
 @register_jitable
 def lstsq_residual_count(a, b, rank):
     """How many sums of squared residuals np.linalg.lstsq(a, b) gives: one per column of b

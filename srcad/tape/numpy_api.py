@@ -594,8 +594,11 @@ def take_along_axis(arr, indices, axis=-1):
     ndim = len(shape)
     axis %= ndim
     # the other axes of arr and indices broadcast against each other
-    lengths = np.broadcast_shapes(shape[:axis] + (1,) + shape[axis + 1:],
-                                  indices.shape[:axis] + (1,) + indices.shape[axis + 1:])
+    try:
+        lengths = np.broadcast_shapes(shape[:axis] + (1,) + shape[axis + 1:],
+                                      indices.shape[:axis] + (1,) + indices.shape[axis + 1:])
+    except ValueError as exc:  # (NumPy's, from its fancy index)
+        raise IndexError(str(exc)) from None
     index = [(np.arange(n) if shape[k] == n else np.zeros(n, np.intp)).reshape(
         (1,) * k + (n,) + (1,) * (ndim - k - 1)) for k, n in enumerate(lengths)]
     index[axis] = indices

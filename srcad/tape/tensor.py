@@ -151,8 +151,8 @@ def apply(name, *inputs, **params):
             with np.errstate(all="ignore"):  # torch's: log(0) is -inf, silently
                 value = np.asarray(op.forward(*values, **params))
     except ValueError as exc:
-        if isinstance(exc, (ShapeError, IndexError)):  # (NumPy's AxisError is an IndexError,
-            raise                                      # as torch's "dimension out of range")
+        if isinstance(exc, (ShapeError, IndexError, np.linalg.LinAlgError)):
+            raise  # (NumPy's AxisError is an IndexError, as torch's "dimension out of range")
         raise ShapeError(str(exc)) from None
     if name in _PROMOTING and not mode.in_user_code():
         value = _as_torch_promotes(value, name, inputs)

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.linalg
 from numpy import float64
 
 import srcad
@@ -608,3 +609,53 @@ def test_spreads_with_no_degrees_of_freedom_left_are_numpys_inf_or_nan(fn):
     for value, g in results:
         np.testing.assert_equal(value, expected)
         np.testing.assert_equal(g, results[-1][1])
+
+
+QR_WEIGHTS = np.linspace(-1.0, 2.0, 30).reshape(6, 5)
+
+
+def qr_factors(x):
+    q, r = np.linalg.qr(x[:15].reshape(5, 3))
+    square_q = np.linalg.qr(x[15:].reshape(3, 3))[0]
+    return np.sum(q * QR_WEIGHTS[:5, :3]) + np.sum(r ** 2 * QR_WEIGHTS[:3, :3]) + \
+        np.sum(square_q * QR_WEIGHTS[3:, 2:])
+
+
+def qr_of_a_wide_matrix(x):
+    return np.sum(np.linalg.qr(x[:15].reshape(3, 5))[1])
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_qr_of_a_tall_or_square_matrix(mode, jit, rng):
+    """(np.linalg.qr had no rule): both factors, in every engine, with tangents; a wide matrix
+    is refused by name"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    x, v = rng.normal(size=24), rng.normal(size=24)
+    value, g = srcad.value_and_grad(qr_factors, mode=mode, jit=jit)(x)
+    assert value == pytest.approx(qr_factors(x), rel=1e-12)
+    check.compare(qr_factors, (x,), [0], [g])
+    if mode == "source":
+        assert srcad.jvp(qr_factors, (x,), (v,), mode="source", jit=jit)[1] == \
+            pytest.approx(check.along(qr_factors, [x], [v]), rel=1e-6)
+    with pytest.raises(ValueError, match="np.linalg.qr of a matrix with at least as many rows"):
+        srcad.grad(qr_of_a_wide_matrix, mode=mode, jit=jit)(x)
+
+
+def picked_with_indices_of_another_shape(x, indices):
+    return np.sum(np.take_along_axis(x, indices, axis=1))
+
+
+def solved_by_a_cholesky_factor(a):
+    return np.sum(scipy.linalg.cho_solve(scipy.linalg.cho_factor(a), a[0]))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_errors_of_take_along_axis_and_cho_factor_are_numpys(mode):
+    """(an attack: the tape raised ValueError and its ShapeError where NumPy raises IndexError
+    and LinAlgError)"""
+    with pytest.raises(IndexError):
+        srcad.grad(picked_with_indices_of_another_shape, wrt=0, mode=mode)(
+            np.ones((3, 4)), np.zeros((2, 1), int))
+    with pytest.raises(np.linalg.LinAlgError):
+        srcad.grad(solved_by_a_cholesky_factor, mode=mode)(-np.eye(3))
