@@ -15,6 +15,8 @@ NumPy's; `math`'s functions take their float32 arguments as float64, as Python's
 would compute in float32).
 NumPy computes a float32 array times an int64 array in float64 (times an int8 or a boolean one
 in float32), Numba all in float32: the integer array is converted first to NumPy's type.
+NumPy's linear algebra (np.linalg.solve, inv, det, eigh, svd, ...) computes float32 arrays in
+float64 and rounds the results to float32, Numba's in float32: their arguments are converted.
 The empty array a loop's first save of a float array reads, and the rows it saves such arrays
 into, are float32 (if the array is float64 after all, Numba cannot unify the two, or refuses to
 save it in float32, and the generated Python runs instead).
@@ -28,6 +30,11 @@ from . import anno, templates
 # NumPy functions whose float32 and integer array operands meet as in arithmetic
 MIXING = {name for name in dir(np) if isinstance(getattr(np, name), np.ufunc) and
           getattr(np, name).nin == 2} | {"where"}
+# NumPy's linear algebra computes float32 arrays in float64 (rounding the results), Numba's
+# in float32: the functions of np.linalg, and srcad's primitives for one result of several
+LAPACK = {"inv", "solve", "det", "pinv", "cholesky", "eigvalsh"}
+LAPACK_PARTS = {"eigenvalues", "eigenvectors", "singular_values", "logabsdet", "det_sign",
+                "qr_q", "qr_r"}
 ALLOCATIONS = {"full", "array", "asarray", "arange", "linspace", "ones", "zeros", "empty",
                "full_like", "eye", "identity"}
 
@@ -146,6 +153,11 @@ class _Single(gast.NodeTransformer):
                 node.args = [templates.fill("rt.floats_beside_float32(a)", a=a)
                              if a in operands and self.is_integer_array(a) else a
                              for a in node.args]
+        if self.is_lapack_call(node):  # (NumPy's linalg computes float32 arrays in float64)
+            node.args = [templates.fill("np.asarray(a, np.float64)", np=self.np_name, a=a)
+                         if self.is_float(a) else a for a in node.args]
+            return templates.fill("np.float32(r)" if self.is_scalar_result(node) else
+                                  "r.astype(np.float32)", np=self.np_name, r=node)
         # (Python's math computes in float64, Numba's in float32 for float32 arguments)
         if isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name) and \
                 node.func.value.id == "math":
@@ -162,6 +174,20 @@ class _Single(gast.NodeTransformer):
             if self.is_integer_array(operand) and self.is_float(other):
                 setattr(node, side, templates.fill("rt.floats_beside_float32(a)", a=operand))
         return node
+
+    def is_lapack_call(self, node):
+        func = node.func
+        if not isinstance(func, gast.Attribute) or not isinstance(func.value, (gast.Name,
+                                                                               gast.Attribute)):
+            return False
+        if isinstance(func.value, gast.Name):
+            return func.value.id == "rt" and func.attr in LAPACK_PARTS
+        return func.attr in LAPACK and func.value.attr == "linalg" and \
+            isinstance(func.value.value, gast.Name) and func.value.value.id == self.np_name
+
+    @staticmethod
+    def is_scalar_result(call):
+        return call.func.attr in ("det", "logabsdet", "det_sign")
 
     def is_integer_array(self, node):
         ty = self.types.get(node.id) if isinstance(node, gast.Name) else None
