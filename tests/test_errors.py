@@ -16,8 +16,8 @@ def unknown_call(x):
 
 
 def unknown_call_of_several_results(x):
-    q, r = np.linalg.qr(np.outer(x, x))
-    return np.sum(r)
+    mantissa, exponent = np.frexp(x)  # (np.linalg.qr has a rule now)
+    return np.sum(mantissa)
 
 
 def unsupported_statement(x):
@@ -64,7 +64,7 @@ def line_of(fn, text):
 
 @pytest.mark.parametrize("fn,text,what", [
     (unknown_call, "np.nancumsum", "no derivative rule for .nancumsum"),
-    (unknown_call_of_several_results, "np.linalg.qr", "no derivative rule for .qr"),
+    (unknown_call_of_several_results, "np.frexp", "no derivative rule for .frexp"),
     (unsupported_statement, "with open", "With"),
     (comprehension, "np.array([", "ListComp|list"),
     (call_of_an_item, "ACTIVATIONS[1](x)", r"call of 'ACTIVATIONS\[1\]'"),
