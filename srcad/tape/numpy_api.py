@@ -179,14 +179,13 @@ def _splitting(np_func, default_axis):
         shape = np.shape(operand(ary))
         if axis is None:
             axis = default_axis(len(shape))
-            pieces = np_func(np.empty(shape, dtype=bool), indices_or_sections)  # its checks
+            np_func(np.empty(shape, dtype=bool), indices_or_sections)  # (its checks)
         else:
-            pieces = np_func(np.empty(shape, dtype=bool), indices_or_sections, axis)
+            np_func(np.empty(shape, dtype=bool), indices_or_sections, axis)
         axis %= len(shape)
-        # (the positions each piece covers: indices may go backwards, x[3:1] is empty)
+        # the positions each piece covers (indices may go backwards: x[3:1] is empty)
         positions = (np.array_split if np_func is np.array_split else np.split)(
             np.arange(shape[axis]), indices_or_sections)
-        assert len(positions) == len(pieces)
         return [ary[(slice(None),) * axis + (slice(p[0], p[-1] + 1) if p.size else
                                              slice(0, 0),)] for p in positions]
 
