@@ -225,12 +225,18 @@ def _sorted_rows(x2):
     return gather_rows(x2, row_argsort(x2))
 
 
-@overload(sort_along)
-def _sort_along(x, axis=-1):
-    require_array(x, "the argument of sort")
-    if is_none(axis):
-        return lambda x, axis=-1: _sorted_rows(to_rows(x, None)).reshape(x.size)
-    return lambda x, axis=-1: from_rows(_sorted_rows(to_rows(x, axis)), x, axis)
+def _along_rows(row_kernel, what):
+    """The overload of a function of x and an axis computed by `row_kernel` on each row of
+    to_rows(x, axis) (x flattened for axis=None)."""
+    def typer(x, axis=-1):
+        require_array(x, what)
+        if is_none(axis):
+            return lambda x, axis=-1: row_kernel(to_rows(x, None)).reshape(x.size)
+        return lambda x, axis=-1: from_rows(row_kernel(to_rows(x, axis)), x, axis)
+    return typer
+
+
+overload(sort_along)(_along_rows(_sorted_rows, "the argument of sort"))
 
 
 def argsort_along(x, axis=-1):
@@ -239,12 +245,7 @@ def argsort_along(x, axis=-1):
     return np.argsort(x, axis=axis, kind="stable")
 
 
-@overload(argsort_along)
-def _argsort_along(x, axis=-1):
-    require_array(x, "the argument of argsort")
-    if is_none(axis):
-        return lambda x, axis=-1: row_argsort(to_rows(x, None)).reshape(x.size)
-    return lambda x, axis=-1: from_rows(row_argsort(to_rows(x, axis)), x, axis)
+overload(argsort_along)(_along_rows(row_argsort, "the argument of argsort"))
 
 
 @register_jitable

@@ -142,8 +142,10 @@ def apply(name, *inputs, **params):
     values = [x._value if isinstance(x, Tensor) else operand(x) for x in inputs]
     if name in _FLOAT_RESULTS and values[0].dtype.kind in "biu" and not mode.in_user_code():
         values[0] = values[0].astype(dtypes.get_default_dtype().dtype)  # (NumPy: float16)
-    if name in _ELEMENTWISE_PROMOTING and not mode.in_user_code():
-        values = _in_torch_dtype(values, inputs)
+    torch_dtype = dtypes.result_type(inputs, lambda x: isinstance(x, Tensor)) \
+        if name in _PROMOTING and not mode.in_user_code() else None
+    if name in _ELEMENTWISE_PROMOTING:
+        values = _in_torch_dtype(values, torch_dtype)
     try:
         if mode.in_user_code():  # NumPy's semantics, its warnings too
             value = np.asarray(op.forward(*values, **params))
@@ -154,8 +156,8 @@ def apply(name, *inputs, **params):
         if isinstance(exc, (ShapeError, IndexError, np.linalg.LinAlgError)):
             raise  # (NumPy's AxisError is an IndexError, as torch's "dimension out of range")
         raise ShapeError(str(exc)) from None
-    if name in _PROMOTING and not mode.in_user_code():
-        value = _as_torch_promotes(value, name, inputs)
+    if torch_dtype is not None:
+        value = _as_torch_promotes(value, name, torch_dtype)
 
     base = inputs[0] if op.view and isinstance(inputs[0], Tensor) else None
     if base is not None and not np.may_share_memory(value, values[0]):
@@ -190,20 +192,18 @@ _PROMOTING = frozenset(("add", "sub", "rsub", "mul", "div", "pow_tensors", "maxi
 _ELEMENTWISE_PROMOTING = _PROMOTING - {"where", "matmul", "clip", "stack", "concatenate"}
 
 
-def _in_torch_dtype(values, inputs):
-    """The 0-d operands of an elementwise op in the float dtype torch computes it in: a 0-d
+def _in_torch_dtype(values, dtype):
+    """The 0-d operands of an elementwise op in the float `dtype` torch computes it in: a 0-d
     float64 tensor times a float32 one is rounded to float32 first (NumPy would compute in
     float64 and round the result, one unit in the last place away at times)."""
-    dtype = dtypes.result_type(inputs, lambda x: isinstance(x, Tensor))
     if dtype is None or dtype.kind != "f":
         return values
     return [v.astype(dtype) if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0 and
             v.dtype.kind == "f" and v.dtype != dtype else v for v in values]
 
 
-def _as_torch_promotes(value, name, inputs):
-    dtype = dtypes.result_type(inputs, lambda x: isinstance(x, Tensor))
-    if dtype is None or value.dtype.kind not in "biufc":
+def _as_torch_promotes(value, name, dtype):
+    if value.dtype.kind not in "biufc":
         return value
     if name == "div" and dtype.kind in "biu":  # (true division: the default float)
         dtype = dtypes.get_default_dtype().dtype
