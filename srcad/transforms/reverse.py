@@ -374,7 +374,7 @@ class Differentiator(SavePlanner):
         if refusal is not None:
             raise UnsupportedError(refusal, loc)
         fill = dict(bound, g=g, ans=_name(z), np=_name(self.np))
-        out = []
+        out, reciprocals = [], {}
         for param, node in bound.items():
             if not (isinstance(node, gast.Name) and node.id in self.active):
                 continue
@@ -386,6 +386,8 @@ class Differentiator(SavePlanner):
             if rules.is_zero(template):
                 continue
             partial = templates.fill(template, **fill)
+            if not self.ty(z).is_array:
+                partial = _HoistReciprocals(g, reciprocals, out, self.namer).visit(partial)
             if rule.broadcasting:
                 partial = self.reduce_to(partial, self.ty(z), node.id, same_shape_as=z)
             out.append(self.accumulate(node.id, partial))
@@ -1488,3 +1490,28 @@ def _read_for_shapes_only(stmts):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             only[n.id] = only.get(n.id, True) and id(n) in shape_args
     return {name for name, shape in only.items() if shape}
+
+
+class _HoistReciprocals(gast.NodeTransformer):
+    """A scalar partial `(... g ...) / d` as `(... g ...) * _r` with `_r = 1.0 / d` computed
+    before it (once per call for every partial dividing by `d`): the division leaves the chain
+    of adjoints a loop carries from one trip to the next (Newton's step reversed)."""
+
+    def __init__(self, g, reciprocals, out, namer):
+        self.adjoint_names = templates.names_read(g)
+        self.reciprocals = reciprocals  # dump of d -> the name holding 1 / d
+        self.out = out
+        self.namer = namer
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, gast.Div) or isinstance(node.right, gast.Constant) or \
+                not templates.names_read(node.left) & self.adjoint_names or \
+                templates.names_read(node.right) & self.adjoint_names:
+            return node
+        key = gast.dump(node.right)
+        if key not in self.reciprocals:
+            self.reciprocals[key] = self.namer.temp("_r")
+            self.out.append(_assign(self.reciprocals[key], gast.BinOp(
+                left=_const(1.0), op=gast.Div(), right=node.right)))
+        return gast.BinOp(left=node.left, op=gast.Mult(), right=_name(self.reciprocals[key]))
