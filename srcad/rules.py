@@ -257,9 +257,9 @@ def missing(func, what):
     if str(getattr(func, "__module__", "")).startswith("srcad.kernels"):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
                 "srcad's derivatives of the function it comes from stop at a lower order "
-                "(np.prod and the vector norms at the second, np.cumprod and np.linalg.det at the "
-                "third, np.linalg.matrix_power, np.linalg.pinv and the singular values at the "
-                "first)")
+                "(np.prod, the vector norms and scipy.linalg.expm at the second, np.cumprod "
+                "and np.linalg.det at the third, np.linalg.matrix_power, pinv, lstsq, qr and "
+                "the singular values at the first)")
     return f"no derivative rule for '{name}' (in {what})"
 
 
@@ -464,6 +464,11 @@ adjoint(scipy.linalg.cholesky, params="a, lower=False, overwrite_a=False, check_
           "kn.lower_form(ans, lower))), lower)",
         tangents={"a": "kn.lower_form({}, lower)".format(_CHOLESKY_TANGENT.format(
             L="kn.lower_form(ans, lower)", t="kn.lower_form(t, lower)"))})
+
+# the derivative of expm at A along t is the Fréchet derivative L(A, t) (a kernel); Ā = L(Aᵀ, ḡ).
+# (L's own rule, among the helpers, gives second derivatives)
+adjoint(scipy.linalg.expm, params="A", max_ndim=2, arrays_only=True, forward="kn.expm(A)",
+        A="kn.expm_frechet(np.transpose(A), g)", tangents={"A": "kn.expm_frechet(A, t)"})
 
 # a function of several results is one primitive per result: normalize lowers
 # `s, l = np.linalg.slogdet(a)` to `s = rt.det_sign(a)` and `l = rt.logabsdet(a)`
@@ -773,6 +778,11 @@ adjoint(_arrays.percentile_tangent, params="u, x, q, axis=None, keepdims=False",
 adjoint(_arrays.interp_adjoint_x, params="gy, x, xp, fp, left=None, right=None", linear="gy",
         gy="kn.interp_adjoint_x(g, x, xp, fp, left, right)", x="x * 0.0",
         tangents={"x": "ans * 0.0"})
+
+# the Fréchet derivative L(a, e) of expm (expm's tangent and adjoint), linear in e
+adjoint(_linalg.expm_frechet, params="a, e", max_ndim=2, a="kn.expm_frechet_adjoint_a(g, a, e)",
+        e="kn.expm_frechet_adjoint_e(g, a, e)", linear="e",
+        tangents={"a": "kn.expm_frechet_tangent_a(t, a, e)"})
 
 section("Zero derivative")
 nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.list_full,

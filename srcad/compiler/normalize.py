@@ -256,6 +256,18 @@ def _index_trick(node, scope):
     return next((name for name, trick in _INDEX_TRICKS.items() if obj is trick), None)
 
 
+def _number_written(node):
+    """The int or float `node` writes (`2`, `-0.5`), else None."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+        value = _number_written(node.operand)
+        return None if value is None else -value if isinstance(node.op, gast.USub) else value
+    if isinstance(node, gast.Constant) and type(node.value) is float or \
+            isinstance(node, gast.Constant) and type(node.value) is int and \
+            -2 ** 63 <= node.value < 2 ** 63:
+        return node.value
+    return None
+
+
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -622,7 +634,7 @@ class _Lowering:
         if node.orelse:
             return self.without_else(node)
         it, target = node.iter, node.target
-        it = self.unreversed(it)
+        it = self.unreversed(self.numbers_as_an_array(it))
         func = self.resolve(it.func) if isinstance(it, gast.Call) else None
         prologue = []
         if func is range and isinstance(target, gast.Name):
@@ -674,7 +686,8 @@ class _Lowering:
             prologue.append((target, self._item(seq, var)))
         else:
             _unsupported(f"a for loop over '{templates.to_source(it)}' (srcad's loops run over "
-                         "range(...), an array, or enumerate/zip of them)", node)
+                         "range(...), an array, numbers written in the loop, or enumerate/zip "
+                         "of them)", node)
         if var in _assigned_in(node.body):
             # the body reassigns the loop variable: the loop runs its own index, which the
             # items read (`for k, v in enumerate(x): k = k + 0.5` reads x[k] before the change)
@@ -695,6 +708,18 @@ class _Lowering:
         loop = gast.For(target=_name(var, gast.Store()), iter=range_call, body=body, orelse=[],
                         type_comment=None)
         self.emit(loop)
+
+    def numbers_as_an_array(self, seq):
+        """`(0.5, 2.0)` or `[1, 3]` written in a `for`, numbers of one kind (ints or floats),
+        as the array np.array([...]) of them, whose items are the same numbers."""
+        if not isinstance(seq, (gast.Tuple, gast.List)) or not seq.elts:
+            return seq
+        numbers = [_number_written(e) for e in seq.elts]
+        kinds = {type(v) for v in numbers}
+        if kinds not in ({int}, {float}):
+            return seq
+        return self.numpy_call(np.array, [gast.List(elts=[_const(v) for v in numbers],
+                                                    ctx=gast.Load())])
 
     def without_else(self, loop):
         """`for/while ... else: E` is `_nobreak = True`, the loop with each of its own `break`s

@@ -312,6 +312,124 @@ def qr_r_tangent(t, a):
     return np.dot(u, r)
 
 
+# ---- expm -------------------------------------------------------------------------------
+# scipy.linalg.expm by scaling and squaring with the degree-13 Padé approximant (Higham 2005),
+# exact to rounding where ‖2⁻ˢ a‖₁ ≤ θ₁₃, in float64. The derivative of expm at a along e, the
+# Fréchet derivative L(a, e), is the upper right block of expm([[a, e], [0, a]]); ā = L(aᵀ, ḡ).
+
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_THETA13 = 5.371920351148152
+
+
+@register_jitable
+def _expm64(a):
+    n = a.shape[0]
+    norm = np.max(np.sum(np.abs(a), axis=0)) if n else 0.0
+    if not np.isfinite(norm):
+        if np.count_nonzero(a) == np.count_nonzero(np.diag(a)):  # (SciPy's exact diagonal)
+            return np.diag(np.exp(np.diag(a)))
+        return np.full((n, n), np.nan)
+    squarings = max(0, int(np.ceil(np.log2(norm / _THETA13)))) if norm > _THETA13 else 0
+    x = np.ascontiguousarray(a) / 2.0 ** squarings
+    b = _PADE13
+    x2 = np.dot(x, x)
+    x4 = np.dot(x2, x2)
+    x6 = np.dot(x4, x2)
+    odd = np.dot(x6, b[13] * x6 + b[11] * x4 + b[9] * x2) + b[7] * x6 + b[5] * x4 + b[3] * x2
+    u = np.dot(x, odd + b[1] * np.eye(n))
+    v = np.dot(x6, b[12] * x6 + b[10] * x4 + b[8] * x2) + b[6] * x6 + b[4] * x4 + b[2] * x2 + \
+        b[0] * np.eye(n)
+    r = np.ascontiguousarray(np.linalg.solve(v - u, v + u))
+    for _ in range(squarings):
+        r = np.dot(r, r)
+    return r
+
+
+@register_jitable
+def _square(a, what):
+    if a.ndim != 2 or a.shape[0] != a.shape[-1]:
+        raise ValueError(what)
+
+
+def expm(a):
+    """scipy.linalg.expm(a) (SciPy's own in Python; in compiled code, a kernel)."""
+    return scipy.linalg.expm(a)
+
+
+@overload(expm)
+def _expm(a):
+    require_array(a, "scipy.linalg.expm")
+    out = np.float32 if a.dtype == types.float32 else np.float64
+    if a.ndim != 2:  # (stacks of matrices are refused before: expm's rule takes 2-D arrays)
+        def not_a_matrix(a):
+            if a.size >= 0:  # (always; a condition Numba keeps, so that the return types it)
+                raise np.linalg.LinAlgError("The input array must be at least two-dimensional")
+            return np.empty((0, 0), out)
+        return not_a_matrix
+
+    def impl(a):
+        if a.shape[0] != a.shape[1]:
+            raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+        return _expm64(np.asarray(a, np.float64)).astype(out)
+    return impl
+
+
+@register_jitable
+def _block(a, e):
+    """[[a, e], [0, a]] in float64."""
+    n = a.shape[0]
+    block = np.zeros((2 * n, 2 * n))
+    block[:n, :n] = a
+    block[n:, n:] = a
+    block[:n, n:] = e
+    return block
+
+
+@register_jitable
+def expm_frechet(a, e):
+    """L(a, e): the derivative of expm at a along e, in a's dtype. (e is scaled to a's norm
+    first, L being linear in e, so that the block's squarings suit a.)"""
+    _square(a, "srcad: the derivative of scipy.linalg.expm takes a square 2-D matrix")
+    n = a.shape[0]
+    norm_a, norm_e = np.sum(np.abs(a)), np.sum(np.abs(e))
+    scale = norm_a / norm_e if norm_a > 0.0 and norm_e > 0.0 else 1.0
+    out = np.empty((n, n), a.dtype)
+    out[:] = _expm64(_block(a, e * scale))[:n, n:] / scale
+    return out
+
+
+@register_jitable
+def expm_frechet_tangent_a(t, a, e):
+    """dL(a, e) along t: the upper right block of L([[a, e], [0, a]], [[t, 0], [0, t]])."""
+    n = a.shape[0]
+    return np.ascontiguousarray(expm_frechet(_block(a, e), _block(t, 0.0 * e))[:n, n:])
+
+
+@register_jitable
+def _frechet_adjoint(g, a, e):
+    """L([[a, e], [0, a]]ᵀ, [[0, g], [0, 0]]): its diagonal blocks summed are ā, its upper right
+    block ē."""
+    n = a.shape[0]
+    seed = np.zeros((2 * n, 2 * n))
+    seed[:n, n:] = g
+    return expm_frechet(_transpose(_block(a, e)), seed)
+
+
+@register_jitable
+def expm_frechet_adjoint_a(g, a, e):
+    n = a.shape[0]
+    w = _frechet_adjoint(g, a, e)
+    return w[:n, :n] + w[n:, n:]
+
+
+@register_jitable
+def expm_frechet_adjoint_e(g, a, e):
+    n = a.shape[0]
+    return np.ascontiguousarray(_frechet_adjoint(g, a, e)[:n, n:])
+
+
 @register_jitable
 def lstsq_residual_count(a, b, rank):
     """How many sums of squared residuals np.linalg.lstsq(a, b) gives: one per column of b

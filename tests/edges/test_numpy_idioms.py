@@ -5,7 +5,8 @@ numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an 
 `np.polyval`; `x.item()`; `math.log(x, base)` and `divmod` (found refused by a helper's attack);
 `np.float64` of arrays; `np.finfo(np.float64).eps`; `math.fmod`; lists where NumPy reads a tuple
 or an index (`axes=([1], [1])`, `x[[0, 2]]`); `np.pad`; `np.r_[a, b]` of arrays and numbers,
-`np.atleast_1d` of a number, `np.vstack` of 1-D and 2-D pieces (found by a helper's attack).
+`np.atleast_1d` of a number, `np.vstack` of 1-D and 2-D pieces (found by a helper's attack);
+`for t in (0.5, 2.0)`; `scipy.linalg.expm`.
 Values against the function's, gradients against finite differences, compiled and as Python."""
 
 import math
@@ -205,7 +206,19 @@ def stacked_row_beside_rows(x):  # (Numba's np.vstack stacks pieces of one rank)
     return np.sum(h * h * h)
 
 
-CASES = [clip_method, round_method, newaxis, einsum_implicit, moved_and_swapped_axes,
+def loops_over_numbers_written_in_the_loop(x):  # (refused: loops ran over arrays)
+    total = 0.0
+    for t in (0.5, -2.0, 8.0):
+        total += np.sum(np.sin(t * x))
+    for k in [2, 0, -1]:
+        total += x[k] * k
+    for k, c in enumerate((1.5, 2.5)):
+        total += c * x[k] ** 2
+    return total
+
+
+CASES = [loops_over_numbers_written_in_the_loop, clip_method, round_method, newaxis,
+         einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
          ellipsis_of_numpy_scalars, reductions_in_a_dtype, an_array_written_in_the_call_in_a_dtype,
@@ -659,3 +672,52 @@ def test_errors_of_take_along_axis_and_cho_factor_are_numpys(mode):
             np.ones((3, 4)), np.zeros((2, 1), int))
     with pytest.raises(np.linalg.LinAlgError):
         srcad.grad(solved_by_a_cholesky_factor, mode=mode)(-np.eye(3))
+
+
+def rotation_fit(theta, target):
+    """A rotation from its axis-angle vector (the exponential of a skew-symmetric matrix)."""
+    k = np.array([[0.0, -theta[2], theta[1]], [theta[2], 0.0, -theta[0]],
+                  [-theta[1], theta[0], 0.0]])
+    return np.sum((scipy.linalg.expm(k) - target) ** 2)
+
+
+def propagated(a, x0):
+    """x(t) = expm(t a) x0 of a linear ODE at three times; a's norm grows past the scaling
+    threshold."""
+    total = 0.0
+    for t in (0.5, 2.0, 8.0):
+        total += np.sum(np.tanh(scipy.linalg.expm(t * a) @ x0))
+    return total
+
+
+def expm_of_a_vector(x):
+    return np.sum(scipy.linalg.expm(x))
+
+
+def expm_of_a_wide_matrix(x):
+    return np.sum(scipy.linalg.expm(x[:6].reshape(2, 3)))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_matrix_exponentials(mode, jit, rng):
+    """(scipy.linalg.expm had no rule): values SciPy's to rounding, gradients, tangents and a
+    Hessian against finite differences; SciPy's LinAlgError for what is not a square matrix"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    theta, target = rng.normal(size=3), rng.normal(size=(3, 3))
+    a, x0 = rng.normal(size=(4, 4)) * 0.8, rng.normal(size=4)
+    for fn, args in ((rotation_fit, (theta, target)), (propagated, (a, x0))):
+        value, g = srcad.value_and_grad(fn, mode=mode, jit=jit)(*args)
+        assert value == pytest.approx(fn(*args), rel=1e-12)
+        check.compare(fn, args, [0], [g], rtol=1e-6)
+    if mode == "source":
+        v = rng.normal(size=(4, 4))
+        assert srcad.jvp(propagated, (a, x0), (v, None), jit=jit)[1] == \
+            pytest.approx(check.along(propagated, [a, x0], [v, None]), rel=1e-6)
+        h = srcad.hessian(rotation_fit, jit=jit)(theta, target)
+        expected = np.array([check.along(lambda t: srcad.grad(rotation_fit)(t, target), [theta],
+                                         [np.eye(3)[k]]) for k in range(3)])
+        np.testing.assert_allclose(h, expected, rtol=1e-5, atol=1e-7)
+    for fn in (expm_of_a_vector, expm_of_a_wide_matrix):
+        with pytest.raises(np.linalg.LinAlgError):
+            srcad.grad(fn, mode=mode, jit=jit)(rng.normal(size=9))
