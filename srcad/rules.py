@@ -784,6 +784,10 @@ adjoint(_linalg.expm_frechet, params="a, e", max_ndim=2, a="kn.expm_frechet_adjo
         e="kn.expm_frechet_adjoint_e(g, a, e)", linear="e",
         tangents={"a": "kn.expm_frechet_tangent_a(t, a, e)"})
 
+# np.diff(x, prepend=v, append=w) is lowered to np.diff of x joined with these pieces
+adjoint(_arrays.diff_padding, params="v, x, axis", v="g", on_scalar="np.sum(g)", x="x * 0.0",
+        linear="v", tangents={"x": "ans * 0.0"})
+
 section("Zero derivative")
 nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.list_full,
         runtime.list_index, runtime.list_slot, runtime.list_stacked,

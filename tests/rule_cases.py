@@ -138,6 +138,8 @@ SPECIAL = {
     scipy.linalg.expm: [("scipy.linalg.expm(a)", {"a": M33}),
                         ("scipy.linalg.expm(A=2.0 * a)", {"a": (4, 4)})],
     linalg.expm_frechet: [("kn.expm_frechet(a, e)", {"a": M33, "e": M33})],
+    arrays.diff_padding: [("kn.diff_padding(v, x, 1)", {"v": (), "x": (3, 4)}),
+                          ("kn.diff_padding(v, x, 0)", {"v": (1, 4), "x": (3, 4)})],
     runtime.qr_q: [("np.linalg.qr(a)[0] * np.arange(12.0).reshape(4, 3)", {"a": (4, 3)}),
                    ("np.linalg.qr(a)[0]", {"a": M33})],
     runtime.qr_r: [("np.linalg.qr(a)[1]", {"a": (4, 3)})],

@@ -140,7 +140,26 @@ def _unknown_type(name, node, types, origins, flows):
                 f"{', '.join(map(repr, outside))} from outside the function, which is not a "
                 "number, an array or a tuple of them (a dict or list there is neither: pass "
                 "it as an argument, or make it an array or a tuple)")
+    call = _untyped_call(name, types, flows, origins)
+    if call:
+        return (f"cannot infer the type of {what}, which carries a derivative: it is computed "
+                f"from {call}, whose result srcad cannot type (it learns a library call's "
+                "type by running it on small stand-in values, which this one refuses)")
     return f"cannot infer the type of {what}, which carries a derivative"
+
+
+def _untyped_call(name, types, flows, origins):
+    """The first call of typed arguments whose untyped result `name` is computed from, as the
+    user wrote it and where, or None."""
+    for _, node in _untyped_sources(name, types, flows):
+        value = getattr(node, "value", None)
+        if isinstance(value, gast.Call) and not any(
+                types.get(n, UNKNOWN).kind == "unknown" for n in templates.names_read(value)
+                if n in types):
+            loc = anno.getanno(node, "loc")
+            return f"'{templates.SourceText(value, origins)}'" + \
+                (f" (line {loc.line})" if loc is not None else "")
+    return None
 
 
 def _axis_out_of_bounds(call, types):

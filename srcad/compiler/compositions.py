@@ -1,8 +1,8 @@
 """Functions srcad differentiates as what they compute, written with functions that have rules:
 `np.fliplr(m)` is `np.flip(m, 1)`, `np.ptp(a)` is `np.max(a) - np.min(a)`, `np.select` nested
 `np.where`s (the definitions in NumPy's, SciPy's and Python's documentation). The normalizer
-lowers a call of one here (`COMPOSITIONS[function](normalizer, call)`); an argument the
-composition does not take is refused by name.
+lowers a call of one here (`COMPOSITIONS[function](normalizer, call)`, None for a call its
+rule takes itself); an argument the composition does not take is refused by name.
 """
 
 import math
@@ -13,6 +13,7 @@ import scipy.linalg
 import scipy.special
 
 from ..errors import UnsupportedError
+from ..kernels import arrays as array_kernels
 from ..kernels import linalg as linalg_kernels
 from . import anno, templates
 
@@ -445,6 +446,58 @@ def softplus(n, call):
     return n.numpy_call(np.logaddexp, [_const(0.0), n.call_arg(x)])
 
 
+def logsumexp(n, call):
+    """scipy.special.logsumexp(a, axis, b, keepdims) with weights b is m + log(sum(b * exp(a -
+    m))) along the axes, m a's largest value there (0 where that is not finite, as SciPy's):
+    the derivatives through m cancel. Without b, the call is its rule's."""
+    bound = _bind(call, "scipy.special.logsumexp", ("a", "axis", "b", "keepdims",
+                                                    "return_sign"))
+    if "b" not in bound:
+        return None
+    keepdims = _constant(bound.get("keepdims", _const(False)))
+    if _constant(bound.get("return_sign", _const(False))) is not False or \
+            not isinstance(keepdims, bool):
+        _refuse("scipy.special.logsumexp with weights b other than with keepdims written as True "
+                "or False and without return_sign", call)
+    parts = {"a": n.call_arg(bound["a"]), "b": n.call_arg(bound["b"]), "np": n.np_name,
+             "axis": n.call_arg(bound["axis"]) if "axis" in bound else _const(None),
+             "keepdims": _const(keepdims)}
+    top = n.atom(templates.fill("np.max(a, axis=axis, keepdims=True)", **parts))
+    parts["m"] = n.atom(templates.fill("np.where(np.isfinite(m), m, 0.0)", **parts, m=top))
+    return n.atom(templates.fill("np.log(np.sum(b * np.exp(a - m), axis=axis, "
+                                 "keepdims=keepdims)) + np.sum(m, axis=axis, keepdims=keepdims)",
+                                 **parts))
+
+
+def diag_indices(n, call):
+    """np.diag_indices(n, ndim) is the tuple of ndim times np.arange(n)."""
+    bound = _bind(call, "np.diag_indices", ("n", "ndim"))
+    ndim = _constant(bound.get("ndim", _const(2)))
+    if type(ndim) is not int or ndim < 0:
+        _refuse("np.diag_indices with ndim other than a number written in the call", call)
+    indices = n.atom(n.numpy_call(np.arange, [n.call_arg(bound["n"])]))
+    return gast.Tuple(elts=[anno.deepcopy(indices) for _ in range(ndim)], ctx=gast.Load())
+
+
+def diff(n, call):
+    """np.diff(a, n, axis, prepend=v, append=w) is np.diff of the concatenation of v, a and w
+    along the axis, a number v or w spread to one slice of a's shape (kn.diff_padding). Without
+    prepend and append, the call is its rule's."""
+    bound = _bind(call, "np.diff", ("a", "n", "axis", "prepend", "append"))
+    if not {"prepend", "append"} & set(bound):
+        return None
+    a = n.call_arg(bound["a"])
+    axis = n.call_arg(bound["axis"]) if "axis" in bound else _const(-1)
+    pieces = [n.kernel_atom(array_kernels.diff_padding, [n.call_arg(bound[k]), anno.deepcopy(a),
+                                                         anno.deepcopy(axis)])
+              if k in bound else anno.deepcopy(a) for k in ("prepend", "a", "append")
+              if k in bound]
+    joined = n.atom(n.numpy_call(np.concatenate, [gast.Tuple(elts=pieces, ctx=gast.Load())],
+                                 [_keyword("axis", anno.deepcopy(axis))]))
+    return n.numpy_call(np.diff, [joined] + ([n.call_arg(bound["n"])] if "n" in bound else
+                                             [_const(1)]) + [anno.deepcopy(axis)])
+
+
 def math_prod(n, call):
     """math.prod((a, b, c), start=s) is s * a * b * c (numbers written in the call)."""
     bound = _bind(call, "math.prod", ("iterable", "start"))
@@ -487,7 +540,8 @@ COMPOSITIONS = {
     np.column_stack: column_stack, np.dstack: dstack,
     np.nanmax: _nan_extremum(np.max, -math.inf, "np.nanmax"),
     np.nanmin: _nan_extremum(np.min, math.inf, "np.nanmin"), scipy.special.exp10: exp10,
-    math.prod: math_prod,
+    math.prod: math_prod, scipy.special.logsumexp: logsumexp, np.diag_indices: diag_indices,
+    np.diff: diff,
     np.split: _split("np.split", True, "np.split(ary, k or indices, axis) is the tuple of ary's "
                      "slices along the axis at the indices, or into k of one length (else "
                      "NumPy's ValueError)."),

@@ -338,6 +338,13 @@ def _svd_options(args, keywords, node):
     return [bound["a"], bound.get("full_matrices", gast.Constant(value=True, kind=None))], False
 
 
+def _clip_keywords(keywords):
+    """clip's keywords with NumPy 2.1's min= and max= spelled a_min= and a_max= (NumPy refuses
+    both spellings of one bound, as the rule's binding does then)."""
+    return [gast.keyword(arg={"min": "a_min", "max": "a_max"}.get(k.arg, k.arg), value=k.value)
+            for k in keywords]
+
+
 def _clip_bounds(args, keywords):
     """clip's (a_min, a_max), given by position or by keyword (one left out is None), or ()
     when other arguments are given."""
@@ -1115,8 +1122,11 @@ class _Lowering:
             _refuse_other_pads(node)
         if target is np.polyval:
             return self.polyval(node)
-        if target in compositions.COMPOSITIONS:
-            return compositions.COMPOSITIONS[target](self, node)
+        if target in compositions.COMPOSITIONS and \
+                (composed := compositions.COMPOSITIONS[target](self, node)) is not None:
+            return composed
+        if target is np.clip:
+            node.keywords = _clip_keywords(node.keywords)
         if target is np.clip and \
                 (one := _one_bound(_clip_bounds(node.args[1:], node.keywords))) is not None:
             return self.numpy_call(one[0], [self.call_arg(node.args[0]), self.call_arg(one[1])])
@@ -1486,6 +1496,8 @@ class _Lowering:
             func=func, args=[func.value] + node.args, keywords=node.keywords))
         node = anno.copy_loc(gast.Call(func=func, args=stripped.args[1:],
                                        keywords=stripped.keywords), node)
+        if method is np.clip:
+            node.keywords = _clip_keywords(node.keywords)
         if method is np.clip and (one := _one_bound(_clip_bounds(node.args,
                                                                  node.keywords))) is not None:
             return self.numpy_call(one[0], [receiver, self.call_arg(one[1])])
@@ -1786,8 +1798,9 @@ def updated_parameters(tree, types):
 def name_index_arrays(tree, types, namer, origins):
     """`x[idx - 1]` -> `t = idx - 1; x[t]`: index arithmetic the lowering keeps inline (for
     `x[i + 1]`) that makes an integer array is named, so that every later stage sees the
-    fancy index it is (repeated indices add up in the reverse sweep); and `x[idx, :]` is
-    `x[idx]`. Returns whether any changed (the new names are then typed)."""
+    fancy index it is (repeated indices add up in the reverse sweep); `x[idx, :]` is `x[idx]`;
+    and `x[t]` of a tuple variable of integer indices is `x[t[0], t[1]]`, each item named.
+    Returns whether any changed (the new names are then typed)."""
     def of_arrays(item):
         return isinstance(item, (gast.BinOp, gast.UnaryOp)) and any(
             isinstance(n, gast.Name) and types.get(n.id) is not None and types[n.id].is_array
@@ -1804,6 +1817,11 @@ def name_index_arrays(tree, types, namer, origins):
         before.append(_assign(name, expr, stmt))
         return name
 
+    def is_tuple_of_indices(index):
+        ty = types.get(index.id) if isinstance(index, gast.Name) else None
+        return ty is not None and ty.kind == "tuple" and len(ty.items) > 0 and \
+            all(item.kind == "i" for item in ty.items)
+
     changed, index_arrays = False, set()
     for block in templates.blocks(tree.body):
         k = 0
@@ -1811,6 +1829,12 @@ def name_index_arrays(tree, types, namer, origins):
             stmt, before = block[k], []
             if not isinstance(stmt, (gast.If, gast.For, gast.While)):
                 for sub in [n for n in gast.walk(stmt) if isinstance(n, gast.Subscript)]:
+                    if is_tuple_of_indices(sub.slice):  # a[iu], iu = np.triu_indices(n)
+                        sub.slice = gast.Tuple(elts=[_name(named(gast.Subscript(
+                            value=_name(sub.slice.id), slice=_const(j), ctx=gast.Load()), stmt,
+                            before)) for j in range(len(types[sub.slice.id].items))],
+                            ctx=gast.Load())
+                        changed = True
                     items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
                     for i, item in enumerate(items):
                         if of_arrays(item):
@@ -1831,6 +1855,42 @@ def name_index_arrays(tree, types, namer, origins):
             block[k:k] = before
             k += len(before) + 1
     return changed
+
+
+def split_rebound(tree, conflicts, namer, origins, kept=()):
+    """A name the function rebinds at its top level to a value of another type (`x =
+    x.reshape(-1)`, `r = r[i, j]`, given as `conflicts` by type inference) is a name of its own
+    from there to the next such rebinding (`x_1`), reads and writes nested in that stretch too:
+    each holds one type. Not with a local function or lambda left, which may read the name
+    later; not for the `kept` names, read by code added later. Returns whether any was."""
+    names = set(conflicts) - set(kept)
+    if not names or any(isinstance(n, (gast.FunctionDef, gast.Lambda))
+                        for stmt in tree.body for n in gast.walk(stmt)):
+        return False
+    changed = False
+    for name in sorted(names):
+        defined, current, version = name in {a.id for a in tree.args.args}, name, 0
+        for stmt in tree.body:
+            rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+                and stmt.targets[0].id == name
+            _rename(stmt.value if rebinds else stmt, name, current)
+            if rebinds and defined:
+                version += 1
+                current = namer.fresh(f"{name}_{version}")
+                stmt.targets[0].id = current
+                origins[current] = _name(name)  # (messages write the user's name)
+                changed = True
+            defined = defined or name in templates.names_read(stmt) | {
+                n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
+                isinstance(n.ctx, gast.Store)}
+    return changed
+
+
+def _rename(node, name, new):
+    if new != name:
+        for n in gast.walk(node):
+            if isinstance(n, gast.Name) and n.id == name:
+                n.id = new
 
 
 def split_tuples(tree, types, namer, kept=()):

@@ -17,6 +17,7 @@ from numba import literal_unroll, literally
 from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .rows import (
@@ -30,6 +31,7 @@ from .rows import (
     reduced_shape,
     repeat_rows,
     require_array,
+    result_dtype,
     row_sum,
     rows_to,
     rows_vector,
@@ -706,6 +708,29 @@ def _outer_operand(a, shape):
         return lambda a, shape: a  # (a number broadcasts against b as it is)
     ones = (1,) * len(shape)
     return lambda a, shape: np.ascontiguousarray(a).reshape(a.shape + ones)
+
+
+def diff_padding(v, x, axis):
+    """What np.diff(x, axis=axis, prepend=v) puts before x (or append= after it): an array as
+    it is; a number as an array of x's shape with one element along the axis."""
+    if np.ndim(v):
+        return v
+    shape = list(np.shape(x))
+    shape[axis] = 1
+    return np.full(shape, v, np.result_type(x, v))
+
+
+@overload(diff_padding)
+def _diff_padding(v, x, axis):
+    if isinstance(v, types.Array):
+        return lambda v, x, axis: v
+    rank, dtype = x.ndim, as_dtype(result_dtype(x, v))
+
+    def spread(v, x, axis):
+        shape = np.array(x.shape)
+        shape[axis] = 1
+        return np.full(to_fixed_tuple(shape, rank), v, dtype)
+    return spread
 
 
 def diagonal(x, offset=0):

@@ -764,15 +764,20 @@ def add_extremum_adjoint(out, g, x, ans):
 
 @overload(add_extremum_adjoint)
 def _add_extremum_adjoint(out, g, x, ans):
-    def add(out, g, x, ans):
-        ties = 0
-        for idx in np.ndindex(x.shape):
-            ties += x[idx] == ans
-        share = g / ties if ties else np.nan
-        for idx in np.ndindex(x.shape):
-            if x[idx] == ans or not ties:
-                out[idx] += share
-    return add
+    if isinstance(ans, types.Array):  # (np.max(x, keepdims=True): g and ans of one element)
+        return lambda out, g, x, ans: _add_extremum(out, np.ravel(g)[0], x, np.ravel(ans)[0])
+    return _add_extremum
+
+
+@register_jitable
+def _add_extremum(out, g, x, ans):
+    ties = 0
+    for idx in np.ndindex(x.shape):
+        ties += x[idx] == ans
+    share = g / ties if ties else np.nan
+    for idx in np.ndindex(x.shape):
+        if x[idx] == ans or not ties:
+            out[idx] += share
 
 
 def extremum_tangent(t, x, ans, axis=None, keepdims=False):

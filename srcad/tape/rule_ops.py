@@ -20,6 +20,8 @@ in x; any partial is linear in g where no value it reads is tracked (srcad.jvp's
 its derivative the tangent. Otherwise it raises rather than give a wrong number.
 """
 
+import functools
+
 import numpy as np
 import scipy.linalg
 import scipy.special
@@ -284,7 +286,7 @@ def handler(key):
     if key not in _HANDLERS:
         rule = rules.lookup(key)
         usable = rule is not None and not rule.nondiff and rule.piece is None and rule.partials
-        _HANDLERS[key] = _CHOLESKY.get(key) or (_handler(key, rule) if usable else None)
+        _HANDLERS[key] = _COMPOSED.get(key) or (_handler(key, rule) if usable else None)
     return _HANDLERS[key]
 
 
@@ -305,7 +307,29 @@ def _cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     return handler(linalg.cholesky_solve)(c, b, plain(lower))
 
 
-_CHOLESKY = {scipy.linalg.cho_factor: _cho_factor, scipy.linalg.cho_solve: _cho_solve}
+def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """scipy.special.logsumexp: its rule's without weights; with weights b, m + log(sum(b *
+    exp(a - m))) along the axes, m a's largest value there (a constant: the result does not
+    depend on it; 0 where not finite, as SciPy's)."""
+    if return_sign:
+        raise TypeError(mode.located("srcad.tape: scipy.special.logsumexp with return_sign=True "
+                                     "is not supported"))
+    if b is None:
+        return _rule_handler(scipy.special.logsumexp)(a, axis, keepdims=keepdims)
+    top = np.max(plain(a), axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    total = np.sum(b * np.exp(a - top), axis=axis, keepdims=keepdims)
+    return np.log(total) + np.reshape(top, np.shape(plain(total)))
+
+
+@functools.cache
+def _rule_handler(key):
+    return _handler(key, rules.lookup(key))
+
+
+# functions whose tape form is not their rule's alone
+_COMPOSED = {scipy.linalg.cho_factor: _cho_factor, scipy.linalg.cho_solve: _cho_solve,
+             scipy.special.logsumexp: _logsumexp}
 
 
 def _handler(key, rule):

@@ -3,7 +3,7 @@ np.fliplr, np.flipud, np.rot90, np.rollaxis, np.matrix_transpose, np.ptp, np.nan
 np.column_stack, np.dstack, np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select,
 np.correlate, np.corrcoef, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt,
 exp2, exp10 and softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and
-math.exp2 (each was "no derivative rule"). Values against the function's, gradients against
+math.exp2 (each was "no derivative rule"), scipy.special.logsumexp with weights b, np.diff with prepend or append. Values against the function's, gradients against
 finite differences, compiled and as Python, and tangents against directional differences as
 Python (the rules they are written with have their compiled tangents tested in
 test_forward_rules); and the tape's, which takes each of them too."""
@@ -177,7 +177,20 @@ def array_splits(x):
         np.sum(columns[0] * columns[3]) + np.sum(columns[4])
 
 
-CASES = [flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
+def weighted_logsumexps(x):
+    m, signs = x.reshape(3, 4), np.array([1.0, -0.25, 0.5, 2.0])
+    return np.sum(scipy.special.logsumexp(m, axis=1, b=x[:4])) + \
+        scipy.special.logsumexp(x[4:8], b=signs) + \
+        np.sum(scipy.special.logsumexp(m, 0, m * m, True) ** 2)
+
+
+def padded_differences(x):
+    m = x.reshape(3, 4)
+    return np.sum(np.diff(x, prepend=0.0) ** 2) + np.sum(np.diff(x, append=x[0]) * x) + \
+        np.sum(np.diff(m, 2, axis=0, prepend=m[2:], append=1.5) ** 3)
+
+
+CASES = [weighted_logsumexps, padded_differences, flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
          steps_and_choices, correlations, correlation_coefficients, differences,
          scipy_elementwise, scipy_linear_algebra, math_functions, splits, array_splits,
          least_squares, meshgrids, cholesky_factors] + \

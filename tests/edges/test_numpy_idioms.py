@@ -6,7 +6,8 @@ numbers; `np.sinc` (at 0 too), `np.nan_to_num`; `np.average` with weights or an 
 `np.float64` of arrays; `np.finfo(np.float64).eps`; `math.fmod`; lists where NumPy reads a tuple
 or an index (`axes=([1], [1])`, `x[[0, 2]]`); `np.pad`; `np.r_[a, b]` of arrays and numbers,
 `np.atleast_1d` of a number, `np.vstack` of 1-D and 2-D pieces (found by a helper's attack);
-`for t in (0.5, 2.0)`; `scipy.linalg.expm`.
+`for t in (0.5, 2.0)`; `scipy.linalg.expm`; a name rebound to another rank; an index held in a
+tuple (`np.triu_indices`); `np.clip(x, min=, max=)` (found by a helper's probe).
 Values against the function's, gradients against finite differences, compiled and as Python."""
 
 import math
@@ -217,7 +218,31 @@ def loops_over_numbers_written_in_the_loop(x):  # (refused: loops ran over array
     return total
 
 
-CASES = [loops_over_numbers_written_in_the_loop, clip_method, round_method, newaxis,
+def rebound_to_other_ranks(x):  # (refused: srcad gave each variable one type)
+    m = np.outer(x, x)
+    m = np.sum(m * m, axis=0)
+    x = x.reshape(2, 2)
+    return np.sum(m * x.ravel()) + np.sum(x @ x)
+
+
+def indexed_by_a_tuple_of_index_arrays(x):  # (refused: the tuple's type was unknown)
+    m = np.outer(x, np.sin(x))
+    upper = np.triu_indices(x.shape[0], 1)
+    i, j = np.tril_indices(4)
+    return np.sum(m[upper] ** 2) + np.sum(m[i, j] * 2.0) + np.sum(m[np.diag_indices(4)])
+
+
+def clip_with_min_and_max(x):  # (NumPy 2.1's spelling: refused)
+    return np.sum(np.clip(x, min=0.3, max=0.7) ** 2) + np.sum(x.clip(max=0.5) * x)
+
+
+def shifted_by_the_kept_maximum(x):  # (its adjoint did not compile)
+    return np.sum(np.exp(x - np.max(x, axis=None, keepdims=True)))
+
+
+CASES = [loops_over_numbers_written_in_the_loop, rebound_to_other_ranks,
+         indexed_by_a_tuple_of_index_arrays, clip_with_min_and_max, shifted_by_the_kept_maximum,
+         clip_method, round_method, newaxis,
          einsum_implicit, moved_and_swapped_axes,
          at_least_2d, real_part, sinc_through_zero, nan_to_num, weighted_average,
          average_along_an_axis, polynomials, item_of_a_product, newaxis_of_an_element,
