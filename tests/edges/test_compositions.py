@@ -3,7 +3,8 @@ np.fliplr, np.flipud, np.rot90, np.rollaxis, np.matrix_transpose, np.ptp, np.nan
 np.column_stack, np.dstack, np.inner, np.vdot, np.linalg.multi_dot, np.heaviside, np.select,
 np.correlate, np.corrcoef, np.cumulative_sum, np.ediff1d, scipy.special's expm1, log1p, cbrt,
 exp2, exp10 and softplus, scipy.linalg's solve, inv and det, math.prod, math.cbrt and
-math.exp2 (each was "no derivative rule"), scipy.special.logsumexp with weights b, np.diff with prepend or append. Values against the function's, gradients against
+math.exp2 (each was "no derivative rule"), scipy.special.logsumexp with weights b, np.diff
+with prepend or append. Values against the function's, gradients against
 finite differences, compiled and as Python, and tangents against directional differences as
 Python (the rules they are written with have their compiled tangents tested in
 test_forward_rules); and the tape's, which takes each of them too."""
@@ -190,7 +191,8 @@ def padded_differences(x):
         np.sum(np.diff(m, 2, axis=0, prepend=m[2:], append=1.5) ** 3)
 
 
-CASES = [weighted_logsumexps, padded_differences, flips, rotations, rolled_axes, peak_to_peak, stacks, inner_products, chained_products,
+CASES = [weighted_logsumexps, padded_differences, flips, rotations, rolled_axes, peak_to_peak,
+         stacks, inner_products, chained_products,
          steps_and_choices, correlations, correlation_coefficients, differences,
          scipy_elementwise, scipy_linear_algebra, math_functions, splits, array_splits,
          least_squares, meshgrids, cholesky_factors] + \
