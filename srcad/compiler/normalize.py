@@ -234,7 +234,9 @@ def _is_none(node):
 
 def _refuse_a_write(call):
     _unsupported(f"{templates.SourceText(call)} writes into an argument (out=, or a function "
-                 "that fills an array in place): assign its result instead", call)
+                 "that fills an array in place), which srcad does not differentiate: compute "
+                 "the new value and assign it (y = np.exp(x); b = b - np.diag(np.diag(b)) for "
+                 "np.fill_diagonal(b, 0.0)), or use mode='tape'", call)
 
 
 class _DefinedInABranch:
@@ -421,6 +423,9 @@ class _Lowering:
             return self.scatter_add(node.value)
         if isinstance(node.value, gast.Call) and self.calls_user_code(node.value.func):
             return self.call(node.value, unused=True)  # (a helper called for what it writes)
+        if isinstance(node.value, gast.Call) and \
+                _writes_into_an_argument(self.resolve(node.value.func), node.value):
+            _refuse_a_write(node.value)  # (np.fill_diagonal(a, 0.0), np.exp(x, out=y))
         _unsupported("an expression statement (a call whose result is unused) is not "
                      "supported; assign its result or remove it", node)
 

@@ -33,6 +33,21 @@ def test_a_write_into_an_argument_is_refused_never_dropped(make_module, call, ji
         srcad.grad(module.f, mode="source", jit=jit)(x)
 
 
+@pytest.mark.parametrize("call", ["np.fill_diagonal(c, 0.0)", "np.exp(a, out=c)"])
+def test_a_statement_writing_into_an_argument_is_refused_as_the_write_it_is(make_module, call):
+    """(a helper's probe: its message advised removing the statement, which changes c)"""
+    module = make_module("writes_statement", f"""
+        import numpy as np
+
+        def f(a):
+            c = np.outer(a, a)
+            {call}
+            return np.sum(c * a)
+    """)
+    with pytest.raises(srcad.UnsupportedError, match="writes into an argument .* compute the new"):
+        srcad.grad(module.f, mode="source")(np.array([1.0, 2.0, -3.0]))
+
+
 def test_auto_differentiates_a_write_through_out_on_the_tape(make_module):
     module = make_module("writes_out_auto", """
         import numpy as np
