@@ -1174,7 +1174,10 @@ class _Lowering:
             if keywords or len(args) < 2 or not isinstance(args[0], gast.Constant) or \
                     not isinstance(args[0].value, str):
                 _unsupported("np.einsum other than with constant subscripts and operands", node)
-            args[0] = gast.Constant(value=einsum_kernel.explicit(args[0].value), kind=None)
+            subscripts, diagonals = einsum_kernel.diagonal_terms(args[0].value)
+            args[0] = gast.Constant(value=subscripts, kind=None)
+            for k in (k for k in diagonals if k + 1 < len(args)):
+                args[k + 1] = self.atom(self.numpy_call(np.diagonal, [args[k + 1]]))
             try:
                 einsum_kernel.parse(args[0].value, len(args) - 1)
             except ValueError as exc:

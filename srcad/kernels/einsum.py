@@ -26,6 +26,21 @@ def explicit(subscripts):
     return subscripts + "->" + "".join(sorted(c for c in set(labels) if labels.count(c) == 1))
 
 
+def diagonal_terms(subscripts):
+    """(explicit subscripts, positions of the operands to replace by their diagonal): a term of
+    one label twice ('ii', a matrix's diagonal; np.einsum('ii', a) is its trace) is written as
+    that label, read from np.diagonal of its operand."""
+    subscripts = explicit(subscripts)
+    if "." in subscripts or subscripts.count("->") != 1:
+        return subscripts, []  # (parse says what is wrong)
+    inputs, output = subscripts.replace(" ", "").split("->")
+    terms = inputs.split(",")
+    diagonals = [k for k, term in enumerate(terms) if len(term) == 2 and term[0] == term[1]]
+    for k in diagonals:
+        terms[k] = terms[k][0]
+    return ",".join(terms) + "->" + output, diagonals
+
+
 def parse(subscripts, count):
     """(input terms, output term) of the subscripts for `count` operands."""
     if "." in subscripts:

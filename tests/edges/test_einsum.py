@@ -10,7 +10,7 @@ import srcad
 from srcad import check
 
 
-@pytest.mark.parametrize("subscripts,what", [("ii->i", "repeats an index"),
+@pytest.mark.parametrize("subscripts,what", [("iij->j", "repeats an index"),
                                              ("...i->i", "'...' are not supported")])
 def test_einsum_forms_srcad_cannot_compile_are_refused_by_name(make_module, subscripts, what):
     module = make_module("einsum_forms", f"""
@@ -20,7 +20,26 @@ def test_einsum_forms_srcad_cannot_compile_are_refused_by_name(make_module, subs
             return np.sum(np.einsum("{subscripts}", A{', A' if ',' in subscripts else ''}))
     """)
     with pytest.raises(srcad.UnsupportedError, match=what):
-        srcad.grad(module.f, mode="source")(np.ones((3, 3)))
+        srcad.grad(module.f, mode="source")(np.ones((3, 3, 3) if "iij" in subscripts else (3, 3)))
+
+
+def traces_and_diagonals(w, v):
+    return np.einsum("ii", w @ w.T) + np.sum(np.einsum("ii->i", w) ** 2) + \
+        np.einsum("ii,i->", w, v) + np.sum(np.einsum("jj,k->k", w, w[0]) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_a_matrix_term_of_one_label_twice_is_its_diagonal(mode, jit, rng):
+    """(a helper's probe: np.einsum('ii', a), the trace, was refused in every engine)"""
+    args = (rng.normal(size=(3, 3)), rng.normal(size=3))
+    value, grads = srcad.value_and_grad(traces_and_diagonals, wrt=(0, 1), mode=mode,
+                                        jit=jit)(*args)
+    assert value == pytest.approx(traces_and_diagonals(*args), rel=1e-12)
+    check.compare(traces_and_diagonals, args, [0, 1], grads)
+    if mode == "source":
+        tangents = (rng.normal(size=(3, 3)), rng.normal(size=3))
+        assert srcad.jvp(traces_and_diagonals, args, tangents, jit=jit)[1] == \
+            pytest.approx(check.along(traces_and_diagonals, list(args), list(tangents)), rel=1e-6)
 
 
 def contractions(A, B, v):
