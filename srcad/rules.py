@@ -502,6 +502,10 @@ adjoint(runtime.eigenvectors, params="a", max_ndim=2,
                        "np.dot(kn.lower_symmetric(t), ans)), rt.eigenvalues(a)))"})
 
 section("Shapes and rearrangements")
+adjoint(np.gradient, params="f, h=1.0, *, axis=None, edge_order=1",
+        forward="kn.gradient(f, h, axis, edge_order)", linear="f",
+        f="kn.gradient_adjoint(g, h, axis, edge_order)", h="-np.sum(g * ans) / h",
+        tangents={"h": "-ans * t / h"})
 adjoint(np.transpose, params="x, axes=None", x="kn.transpose_adjoint(g, axes)", linear="x")
 adjoint(np.diagonal, params="x, offset=0", max_ndim=2, x="kn.diag_adjoint(g, x, offset)",
         forward="kn.diagonal(x, offset)", linear="x")
@@ -783,6 +787,11 @@ adjoint(_arrays.interp_adjoint_x, params="gy, x, xp, fp, left=None, right=None",
 adjoint(_linalg.expm_frechet, params="a, e", max_ndim=2, a="kn.expm_frechet_adjoint_a(g, a, e)",
         e="kn.expm_frechet_adjoint_e(g, a, e)", linear="e",
         tangents={"a": "kn.expm_frechet_tangent_a(t, a, e)"})
+
+# (np.gradient's adjoint is linear in gy: its adjoint is np.gradient of g)
+adjoint(_arrays.gradient_adjoint, params="gy, h=1.0, axis=None, edge_order=1", linear="gy",
+        gy="kn.gradient(g, h, axis, edge_order)", h="-np.sum(g * ans) / h",
+        tangents={"h": "-ans * t / h"})
 
 # np.diff(x, prepend=v, append=w) is lowered to np.diff of x joined with these pieces
 adjoint(_arrays.diff_padding, params="v, x, axis", v="g", on_scalar="np.sum(g)", x="x * 0.0",

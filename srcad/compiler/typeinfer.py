@@ -291,6 +291,15 @@ class _Infer:
             axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
             return array(args[0].kind, 1 if axis is not None and axis.kind == "none" else
                          args[0].ndim)
+        if func in (np.gradient, _arrays.gradient, _arrays.gradient_adjoint) and args and \
+                args[0].is_array:  # (a stand-in has too few elements for a difference)
+            axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
+            if args[0].ndim != 1 and (axis is None or axis.kind == "none"):
+                raise UnsupportedError(
+                    f"np.gradient of an array of {args[0].ndim} axes without axis= (NumPy gives "
+                    "a tuple, one array per axis): write np.gradient(f, h, axis=k) per axis",
+                    anno.getanno(self.stmt, "loc") if self.stmt is not None else None)
+            return array("f", args[0].ndim)
         if func is np.cov and args and args[0].is_array and args[0].ndim in (1, 2):
             # (a stand-in matrix has one variable, which NumPy squeezes to a number)
             return array("f", 2) if args[0].ndim == 2 else FLOAT

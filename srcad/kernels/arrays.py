@@ -710,6 +710,97 @@ def _outer_operand(a, shape):
     return lambda a, shape: np.ascontiguousarray(a).reshape(a.shape + ones)
 
 
+# ---- np.gradient --------------------------------------------------------------------------
+# np.gradient(f, h, axis=k, edge_order=e) of one spacing h: central differences inside, one-sided
+# ones of order e at both ends, in NumPy's formulas; along the rows of f's to_rows form.
+
+@register_jitable
+def _gradient_rows(f2, h, edge_order):
+    m, n = f2.shape
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    if n < edge_order + 1:
+        raise ValueError("Shape of array too small to calculate a numerical gradient, at least "
+                         "(edge_order + 1) elements are required.")
+    out = np.empty((m, n))
+    for i in range(m):
+        for j in range(1, n - 1):
+            out[i, j] = (f2[i, j + 1] - f2[i, j - 1]) / (2.0 * h)
+        if edge_order == 1:
+            out[i, 0] = (f2[i, 1] - f2[i, 0]) / h
+            out[i, n - 1] = (f2[i, n - 1] - f2[i, n - 2]) / h
+        else:
+            out[i, 0] = -1.5 / h * f2[i, 0] + 2.0 / h * f2[i, 1] + -0.5 / h * f2[i, 2]
+            out[i, n - 1] = 0.5 / h * f2[i, n - 3] + -2.0 / h * f2[i, n - 2] + \
+                1.5 / h * f2[i, n - 1]
+    return out
+
+
+@register_jitable
+def _gradient_rows_adjoint(g2, h, edge_order):
+    """The transpose of _gradient_rows: each g element spread back to the values it read."""
+    m, n = g2.shape
+    out = np.zeros((m, n))
+    for i in range(m):
+        for j in range(1, n - 1):
+            out[i, j + 1] += g2[i, j] / (2.0 * h)
+            out[i, j - 1] -= g2[i, j] / (2.0 * h)
+        first, last = g2[i, 0], g2[i, n - 1]
+        if edge_order == 1:
+            out[i, 1] += first / h
+            out[i, 0] -= first / h
+            out[i, n - 1] += last / h
+            out[i, n - 2] -= last / h
+        else:
+            out[i, 0] += -1.5 / h * first
+            out[i, 1] += 2.0 / h * first
+            out[i, 2] += -0.5 / h * first
+            out[i, n - 3] += 0.5 / h * last
+            out[i, n - 2] += -2.0 / h * last
+            out[i, n - 1] += 1.5 / h * last
+    return out
+
+
+def gradient(f, h=1.0, axis=None, edge_order=1):
+    """np.gradient(f, h, axis=axis, edge_order=edge_order) of one spacing, along one axis (f a
+    vector where axis is None)."""
+    return np.gradient(f, h, axis=axis, edge_order=edge_order)
+
+
+def _along_one_axis(f, axis, name):
+    require_array(f, name)
+    if is_none(axis) and f.ndim != 1:
+        raise TypingError(f"srcad: {name} of an array of {f.ndim} axes without axis= (NumPy "
+                          "gives one array per axis): write it per axis, axis=k")
+
+
+def gradient_adjoint(gy, h=1.0, axis=None, edge_order=1):
+    """The adjoint of f in np.gradient(f, h, axis=axis, edge_order=edge_order), for its adjoint
+    gy."""
+    along = 0 if axis is None else axis
+    rows = _gradient_rows_adjoint(to_rows(np.asarray(gy, np.float64), along), h, edge_order)
+    return from_rows(rows, gy, along).astype(np.result_type(gy, 1.0))
+
+
+def _along_rows(rows_kernel):
+    """The compiled form of a kernel of (f, h, axis, edge_order) that runs `rows_kernel` on the
+    rows of f along the axis, in float64 (float32 for float32 f)."""
+    def typed(f, h=1.0, axis=None, edge_order=1):
+        _along_one_axis(f, axis, "np.gradient")
+        out = np.float32 if f.dtype == types.float32 else np.float64
+
+        def impl(f, h=1.0, axis=None, edge_order=1):
+            along = 0 if axis is None else axis
+            rows = rows_kernel(to_rows(np.asarray(f, np.float64), along), h, edge_order)
+            return from_rows(rows, f, along).astype(out)
+        return impl
+    return typed
+
+
+overload(gradient)(_along_rows(_gradient_rows))
+overload(gradient_adjoint)(_along_rows(_gradient_rows_adjoint))
+
+
 def diff_padding(v, x, axis):
     """What np.diff(x, axis=axis, prepend=v) puts before x (or append= after it): an array as
     it is; a number as an array of x's shape with one element along the axis."""

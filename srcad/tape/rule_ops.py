@@ -322,6 +322,20 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     return np.log(total) + np.reshape(top, np.shape(plain(total)))
 
 
+def _gradient(f, *spacings, axis=None, edge_order=1):
+    """np.gradient of one spacing per axis (numbers), along each axis in turn: its rule's along
+    one axis; a tuple, one array per axis, for several (all of them where axis is None)."""
+    ndim = np.ndim(plain(f))
+    axes = tuple(range(ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    if len(spacings) not in (0, 1, len(axes)) or any(np.ndim(plain(h)) for h in spacings):
+        raise TypeError(mode.located("srcad.tape: np.gradient takes one spacing (a number) or "
+                                     "one per axis, not coordinates"))
+    steps = spacings * len(axes) if len(spacings) == 1 else spacings or (1.0,) * len(axes)
+    parts = tuple(_rule_handler(np.gradient)(f, h, axis=k, edge_order=edge_order)
+                  for h, k in zip(steps, axes, strict=True))
+    return parts[0] if len(parts) == 1 else parts
+
+
 @functools.cache
 def _rule_handler(key):
     return _handler(key, rules.lookup(key))
@@ -329,7 +343,7 @@ def _rule_handler(key):
 
 # functions whose tape form is not their rule's alone
 _COMPOSED = {scipy.linalg.cho_factor: _cho_factor, scipy.linalg.cho_solve: _cho_solve,
-             scipy.special.logsumexp: _logsumexp}
+             scipy.special.logsumexp: _logsumexp, np.gradient: _gradient}
 
 
 def _handler(key, rule):

@@ -746,3 +746,42 @@ def test_matrix_exponentials(mode, jit, rng):
     for fn in (expm_of_a_vector, expm_of_a_wide_matrix):
         with pytest.raises(np.linalg.LinAlgError):
             srcad.grad(fn, mode=mode, jit=jit)(rng.normal(size=9))
+
+
+def smoothness(x, h):
+    u = x.reshape(3, 4)
+    return np.sum(np.gradient(x, h) ** 2) + np.sum(np.gradient(u, h, axis=1, edge_order=2) ** 3) \
+        + np.sum(np.sin(np.gradient(u, axis=0)))
+
+
+def slopes(x):
+    return np.sum(np.gradient(x) ** 2)
+
+
+def smoothness_along_every_axis(x):
+    gx, gy = np.gradient(x.reshape(3, 4), 0.5)
+    return np.sum(gx * gy)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_np_gradient(mode, jit, rng):
+    """(refused in every engine: found by a helper's probe) np.gradient along one axis, in the
+    spacing too; the tape's along every axis (the source transform refuses that by name)"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    x, h = rng.normal(size=12), 0.3
+    value, grads = srcad.value_and_grad(smoothness, wrt=(0, 1), mode=mode, jit=jit)(x, h)
+    assert value == pytest.approx(smoothness(x, h), rel=1e-12)
+    check.compare(smoothness, (x, h), [0, 1], grads)
+    if mode == "source":
+        t = rng.normal(size=12)
+        assert srcad.jvp(smoothness, (x, h), (t, 0.5), jit=jit)[1] == \
+            pytest.approx(check.along(smoothness, [x, h], [t, 0.5]), rel=1e-6)
+        with pytest.raises(srcad.UnsupportedError, match="without axis= .* per axis"):
+            srcad.grad(smoothness_along_every_axis, mode=mode, jit=jit)(x)
+    else:
+        check.compare(smoothness_along_every_axis, (x,), [0],
+                      [srcad.grad(smoothness_along_every_axis, mode=mode)(x)])
+    with pytest.raises(ValueError, match="too small to calculate a numerical gradient"):
+        srcad.grad(slopes, mode=mode, jit=jit)(x[:1])
+
