@@ -218,12 +218,14 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         normalize.type_scatter_adds(core.tree, types) | \
         normalize.updated_parameters(core.tree, types) | \
         normalize.name_index_arrays(core.tree, types, core.namer, core.origins) | \
-        normalize.split_tuples(core.tree, types, core.namer, {core.renamed.get(aux, aux)})
-    # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next)
+        normalize.split_tuples(core.tree, types, core.namer, {core.renamed.get(aux, aux)}) | \
+        normalize.pair_stores_as_loops(core.tree, types, core.namer, core.origins)
+    # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next;
+    # and while stores through pairs of index arrays typed only now are lowered)
     while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,
                                                   numpy_args):
         types = typeinfer.infer(core.tree, typed_args, core.scope)
-        retype = False
+        retype = normalize.pair_stores_as_loops(core.tree, types, core.namer, core.origins)
     if bools.scalar_views(core.tree, types, core.scope, numpy_args):
         types = typeinfer.infer(core.tree, typed_args, core.scope)
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),

@@ -798,7 +798,7 @@ adjoint(_arrays.diff_padding, params="v, x, axis", v="g", on_scalar="np.sum(g)",
         linear="v", tangents={"x": "ans * 0.0"})
 
 section("Zero derivative")
-nondiff(runtime.det_sign, runtime.scatter_length, runtime.list_empty, runtime.list_full,
+nondiff(runtime.det_sign, runtime.scatter_length, runtime.pair_count, runtime.list_empty, runtime.list_full,
         runtime.list_index, runtime.list_slot, runtime.list_stacked,
         operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne,
         operator.not_, operator.floordiv, np.floor_divide, operator.and_, operator.or_,

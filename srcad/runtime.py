@@ -329,6 +329,23 @@ def _scatter_length(indices, values, where):
     return one_per_index
 
 
+def pair_count(rows, cols, values, where):
+    """len(rows), the trips of the loop `y[rows, cols] = values` is lowered to, after checking
+    that the two index arrays have one length and an array of values one item per pair."""
+    if len(rows) != len(cols):
+        raise PairLengthError(len(rows), len(cols), where)
+    return scatter_length(rows, values, where)
+
+
+@overload(pair_count)
+def _pair_count(rows, cols, values, where):
+    def count(rows, cols, values, where):
+        if len(rows) != len(cols):
+            raise PairLengthError(len(rows), len(cols), where)
+        return scatter_length(rows, values, where)
+    return count
+
+
 # ---- the checks Python makes (inserted by guards.py) --------------------------------------
 
 # The errors compiled code raises take their values as arguments and format the message in
@@ -339,6 +356,12 @@ class ScatterLengthError(ValueError):
     def __init__(self, n_values, n_indices, where):
         super().__init__(f"{where}: {n_values} values for {n_indices} indices (srcad takes one "
                          "value per index, or one scalar)")
+
+
+class PairLengthError(IndexError):
+    def __init__(self, n_rows, n_cols, where):
+        super().__init__(f"{where}: index arrays of {n_rows} and {n_cols} entries (srcad stores "
+                         "through two index arrays of one length)")
 
 
 class IndexOutOfBounds(IndexError):

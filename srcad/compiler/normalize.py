@@ -1772,6 +1772,78 @@ def type_scatter_adds(tree, types):
     return changed
 
 
+def pair_stores_as_loops(tree, types, namer, origins):
+    """`A[rows, cols] = v` (two 1-D integer index arrays; Numba stores through one) as the loop
+    it is, `A[rows[k], cols[k]] = v[k]` (or `v`, one number) in order, so a repeated pair keeps
+    the last write as in NumPy; `A[rows, cols] += v` reads the old values first, as NumPy's
+    buffered update: `t = A[rows, cols] + v`, then that loop storing t. Returns whether any
+    store changed (its temporaries are then typed)."""
+    def pair_store(stmt):
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else \
+            getattr(stmt, "target", None)
+        if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) and
+                isinstance(target.slice, gast.Tuple) and len(target.slice.elts) == 2):
+            return None
+        ranks = [types.get(e.id) if isinstance(e, gast.Name) else None
+                 for e in target.slice.elts]
+        array = types.get(target.value.id)
+        if array is None or array.ndim != 2 or \
+                not all(t is not None and t.kind == "i" and t.ndim == 1 for t in ranks):
+            return None
+        return target
+
+    changed = False
+    for block in templates.blocks(tree.body):
+        k = 0
+        while k < len(block):
+            stmt = block[k]
+            target = pair_store(stmt) if isinstance(stmt, (gast.Assign, gast.AugAssign)) \
+                else None
+            if target is None:
+                k += 1
+                continue
+            (rows, cols), values, before = target.slice.elts, stmt.value, []
+            if isinstance(stmt, gast.AugAssign):  # (NumPy's: old values read first)
+                old = namer.temp()
+                before.append(_assign(old, gast.Subscript(
+                    value=_name(target.value.id), slice=anno.deepcopy(target.slice),
+                    ctx=gast.Load()), stmt))
+                values = _name(namer.temp())
+                before.append(_assign(values.id, gast.BinOp(left=_name(old), op=stmt.op,
+                                                            right=anno.deepcopy(stmt.value)),
+                                      stmt))
+            trips, index = namer.temp("_n"), namer.temp("_k")
+            where = str(templates.SourceText(stmt, origins))
+            before.append(_assign(trips, templates.fill(
+                "rt.pair_count(r, c, v, w)", r=rows, c=cols, v=values, w=_const(where)), stmt))
+            anno.setanno(before[-1].value.func, "func", runtime.pair_count)
+            ty = types.get(values.id) if isinstance(values, gast.Name) else None
+            each = values.id if ty is not None and ty.ndim == 0 and \
+                isinstance(stmt, gast.Assign) else None  # (one number stored at every pair)
+            body = []
+            for name, source in (("row", rows), ("col", cols)) + \
+                    ((("value", values),) if each is None and
+                     not isinstance(values, gast.Constant) else ()):
+                item = gast.Subscript(value=anno.deepcopy(source), slice=_name(index),
+                                      ctx=gast.Load())
+                body.append(_assign(namer.temp(f"_{name}"), item, stmt))
+                origins[body[-1].targets[0].id] = anno.deepcopy(item)  # (for messages)
+            stored = values if isinstance(values, gast.Constant) or each is not None else \
+                _name(body[2].targets[0].id)
+            body.append(anno.copy_loc(gast.Assign(targets=[gast.Subscript(
+                value=_name(target.value.id), ctx=gast.Store(), slice=gast.Tuple(
+                    elts=[_name(body[0].targets[0].id), _name(body[1].targets[0].id)],
+                    ctx=gast.Load()))], value=anno.deepcopy(stored), type_comment=None), stmt))
+            loop = templates.fill_stmt("for k in range(n):\n    pass", k=index, n=trips)
+            loop.body = body
+            anno.copy_loc(loop, stmt)
+            anno.setanno(loop.iter.func, "func", range)
+            block[k:k + 1] = before + [loop]
+            k += len(before) + 1
+            changed = True
+    return changed
+
+
 def updated_parameters(tree, types):
     """A helper's `g += v` on an array it was given updates the caller's array, as in NumPy:
     the inlined parameter `g_helper` is a copy of the caller's name (`g_helper = g`), so
@@ -1838,10 +1910,12 @@ def name_index_arrays(tree, types, namer, origins):
             if not isinstance(stmt, (gast.If, gast.For, gast.While)):
                 for sub in [n for n in gast.walk(stmt) if isinstance(n, gast.Subscript)]:
                     if is_tuple_of_indices(sub.slice):  # a[iu], iu = np.triu_indices(n)
-                        sub.slice = gast.Tuple(elts=[_name(named(gast.Subscript(
-                            value=_name(sub.slice.id), slice=_const(j), ctx=gast.Load()), stmt,
-                            before)) for j in range(len(types[sub.slice.id].items))],
-                            ctx=gast.Load())
+                        items = [gast.Subscript(value=_name(sub.slice.id), slice=_const(j),
+                                                ctx=gast.Load())
+                                 for j in range(len(types[sub.slice.id].items))]
+                        names = [named(item, stmt, before) for item in items]
+                        origins.update(zip(names, items, strict=True))  # (for messages)
+                        sub.slice = gast.Tuple(elts=[_name(n) for n in names], ctx=gast.Load())
                         changed = True
                     items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
                     for i, item in enumerate(items):

@@ -785,3 +785,38 @@ def test_np_gradient(mode, jit, rng):
     with pytest.raises(ValueError, match="too small to calculate a numerical gradient"):
         srcad.grad(slopes, mode=mode, jit=jit)(x[:1])
 
+
+
+def cholesky_parametrised(theta, x):
+    L = np.zeros((3, 3))
+    L[np.tril_indices(3)] = theta
+    L[np.diag_indices(3)] = np.exp(np.diag(L))
+    return np.sum(np.linalg.solve(L @ L.T, x) * x) + 2.0 * np.sum(np.log(np.diag(L)))
+
+
+def stored_through_pairs(x, rows, cols):
+    a = np.outer(x, x)
+    a[rows, cols] += x  # (a repeated pair: NumPy's buffered update keeps the last)
+    a[rows, cols] -= 0.5
+    a[cols, rows] = a[rows, cols] * 2.0
+    a[np.triu_indices(3, 1)] = x[0]
+    return np.sum(np.sin(a))
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_stores_through_two_index_arrays(mode, jit, rng):
+    """(refused in the source transform: a Cholesky factor filled from a vector of parameters,
+    L[np.tril_indices(n)] = theta)"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    theta, x = rng.normal(size=6) * 0.3, rng.normal(size=3)
+    rows, cols = np.array([0, 1, 0]), np.array([2, 2, 2])
+    for fn, args, wrt in ((cholesky_parametrised, (theta, x), [0, 1]),
+                          (stored_through_pairs, (x, rows, cols), [0])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", srcad.FallbackWarning)
+            value, grads = srcad.value_and_grad(fn, wrt=tuple(wrt), mode=mode, jit=jit)(*args)
+        assert value == pytest.approx(fn(*args), rel=1e-12)
+        check.compare(fn, args, wrt, list(grads))
+    with pytest.raises(IndexError, match="out of bounds"):
+        srcad.grad(stored_through_pairs, mode=mode, jit=jit)(x, np.array([0, 5, 1]), cols)
