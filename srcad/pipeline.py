@@ -211,8 +211,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         {names[k]: getattr(normalize.np, kind) for k, kind in numpy_scalars}
     typetests.fold(core.tree, core.scope, typetests.classes(typed_args, numpy_args))
     types = typeinfer.infer(core.tree, typed_args, core.scope)
-    if normalize.split_rebound(core.tree, types.conflicts, core.namer, core.origins,
-                               {core.renamed.get(aux, aux)}):
+    while normalize.split_rebound(core.tree, types.conflicts, core.namer, core.origins,
+                                  {core.renamed.get(aux, aux)}):  # (a split may type others)
         types = typeinfer.infer(core.tree, typed_args, core.scope)
     retype = lists.settle(core.tree, types, core.scope) | \
         normalize.type_scatter_adds(core.tree, types) | \

@@ -462,6 +462,7 @@ def logsumexp(n, call):
     parts = {"a": n.call_arg(bound["a"]), "b": n.call_arg(bound["b"]), "np": n.np_name,
              "axis": n.call_arg(bound["axis"]) if "axis" in bound else _const(None),
              "keepdims": _const(keepdims)}
+    parts["a"] = n.atom(templates.fill("a + np.zeros_like(b)", **parts))  # (a broadcast by b)
     top = n.atom(templates.fill("np.max(a, axis=axis, keepdims=True)", **parts))
     parts["m"] = n.atom(templates.fill("np.where(np.isfinite(m), m, 0.0)", **parts, m=top))
     return n.atom(templates.fill("np.log(np.sum(b * np.exp(a - m), axis=axis, "

@@ -340,11 +340,15 @@ def _svd_options(args, keywords, node):
     return [bound["a"], bound.get("full_matrices", gast.Constant(value=True, kind=None))], False
 
 
-def _clip_keywords(keywords):
-    """clip's keywords with NumPy 2.1's min= and max= spelled a_min= and a_max= (NumPy refuses
-    both spellings of one bound, as the rule's binding does then)."""
+def _clip_keywords(call, positional):
+    """clip's keywords with NumPy 2.1's min= and max= spelled a_min= and a_max=; NumPy raises
+    for min= or max= beside a bound of the old spelling (`positional` bounds given)."""
+    given = {k.arg for k in call.keywords}
+    if given & {"min", "max"} and (positional or given & {"a_min", "a_max"}):
+        _unsupported(f"{templates.SourceText(call)}: NumPy raises for min= or max= beside "
+                     "a_min or a_max (write the bounds one way)", call)
     return [gast.keyword(arg={"min": "a_min", "max": "a_max"}.get(k.arg, k.arg), value=k.value)
-            for k in keywords]
+            for k in call.keywords]
 
 
 def _clip_bounds(args, keywords):
@@ -722,14 +726,15 @@ class _Lowering:
         self.emit(loop)
 
     def numbers_as_an_array(self, seq):
-        """`(0.5, 2.0)` or `[1, 3]` written in a `for`, numbers of one kind (ints or floats),
-        as the array np.array([...]) of them, whose items are the same numbers."""
+        """`(0.5, 2.0)` or `[1, 3]` written in a `for`, as the array np.array([...]) of them,
+        whose items are the same numbers (ints beside floats as floats, of the same values)."""
         if not isinstance(seq, (gast.Tuple, gast.List)) or not seq.elts:
             return seq
         numbers = [_number_written(e) for e in seq.elts]
-        kinds = {type(v) for v in numbers}
-        if kinds not in ({int}, {float}):
+        if None in numbers:
             return seq
+        if float in map(type, numbers):  # (ints beside floats: NumPy's array is of floats)
+            numbers = [float(v) for v in numbers]
         return self.numpy_call(np.array, [gast.List(elts=[_const(v) for v in numbers],
                                                     ctx=gast.Load())])
 
@@ -746,7 +751,7 @@ class _Lowering:
         never rebinds (Python iterates over the array the loop started with). A range (in
         `enumerate(range(a, b))`, `zip(range(n), x)`) is held with its start and step, whose
         item `a + i * step` is arithmetic (a range's item has no type, nor a Numba form)."""
-        seq = self.unreversed(seq)
+        seq = self.unreversed(self.numbers_as_an_array(seq))
         if isinstance(seq, gast.Call) and self.resolve(seq.func) is range and \
                 not seq.keywords and 1 <= len(seq.args) <= 3:
             bounds = self.range_bounds(seq, body)
@@ -1131,7 +1136,7 @@ class _Lowering:
                 (composed := compositions.COMPOSITIONS[target](self, node)) is not None:
             return composed
         if target is np.clip:
-            node.keywords = _clip_keywords(node.keywords)
+            node.keywords = _clip_keywords(node, len(node.args) - 1)
         if target is np.clip and \
                 (one := _one_bound(_clip_bounds(node.args[1:], node.keywords))) is not None:
             return self.numpy_call(one[0], [self.call_arg(node.args[0]), self.call_arg(one[1])])
@@ -1505,7 +1510,7 @@ class _Lowering:
         node = anno.copy_loc(gast.Call(func=func, args=stripped.args[1:],
                                        keywords=stripped.keywords), node)
         if method is np.clip:
-            node.keywords = _clip_keywords(node.keywords)
+            node.keywords = _clip_keywords(node, len(node.args))
         if method is np.clip and (one := _one_bound(_clip_bounds(node.args,
                                                                  node.keywords))) is not None:
             return self.numpy_call(one[0], [receiver, self.call_arg(one[1])])
@@ -1915,7 +1920,8 @@ def name_index_arrays(tree, types, namer, origins):
                                  for j in range(len(types[sub.slice.id].items))]
                         names = [named(item, stmt, before) for item in items]
                         origins.update(zip(names, items, strict=True))  # (for messages)
-                        sub.slice = gast.Tuple(elts=[_name(n) for n in names], ctx=gast.Load())
+                        sub.slice = _name(names[0]) if len(names) == 1 else \
+                            gast.Tuple(elts=[_name(n) for n in names], ctx=gast.Load())
                         changed = True
                     items = sub.slice.elts if isinstance(sub.slice, gast.Tuple) else [sub.slice]
                     for i, item in enumerate(items):
@@ -1943,8 +1949,9 @@ def split_rebound(tree, conflicts, namer, origins, kept=()):
     """A name the function rebinds at its top level to a value of another type (`x =
     x.reshape(-1)`, `r = r[i, j]`, given as `conflicts` by type inference) is a name of its own
     from there to the next such rebinding (`x_1`), reads and writes nested in that stretch too:
-    each holds one type. Not with a local function or lambda left, which may read the name
-    later; not for the `kept` names, read by code added later. Returns whether any was."""
+    each holds one type (an update in place, `y += 1.0`, stays the array it updates). Not with
+    a local function or lambda left, which may read the name later; not for the `kept` names,
+    read by code added later. Returns whether any was."""
     names = set(conflicts) - set(kept)
     if not names or any(isinstance(n, (gast.FunctionDef, gast.Lambda))
                         for stmt in tree.body for n in gast.walk(stmt)):
@@ -1954,8 +1961,8 @@ def split_rebound(tree, conflicts, namer, origins, kept=()):
         defined, current, version = name in {a.id for a in tree.args.args}, name, 0
         for stmt in tree.body:
             rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
-                and stmt.targets[0].id == name
-            _rename(stmt.value if rebinds else stmt, name, current)
+                and stmt.targets[0].id == name and not anno.getanno(stmt, "inplace")
+            _rename(stmt.value if rebinds else stmt, name, current)  # (y += 1.0: y's memory)
             if rebinds and defined:
                 version += 1
                 current = namer.fresh(f"{name}_{version}")

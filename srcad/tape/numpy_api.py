@@ -59,6 +59,9 @@ def where(condition, *values):
 
 def clip(a, a_min=None, a_max=None, **bounds):
     """np.clip(a, a_min, a_max), also spelled with NumPy 2's min= and max= keywords."""
+    if {"min", "max"} & set(bounds) and (a_min is not None or a_max is not None):
+        raise ValueError("srcad.tape: np.clip: NumPy raises for min= or max= beside a_min or "
+                         "a_max")
     lo, hi = bounds.pop("min", a_min), bounds.pop("max", a_max)
     if bounds:
         raise TypeError(f"srcad.tape: np.clip with {sorted(bounds)} is not supported")
@@ -814,6 +817,7 @@ ZERO_GRADIENT_FUNCTIONS.update(
         *(np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.nonzero),
         *(np.round, np.isclose, np.allclose, np.array_equal, np.count_nonzero),
         *(np.all, np.any, np.searchsorted, np.argpartition, np.iscomplexobj, np.isrealobj),
-        *(np.iscomplex, np.isreal),
+        *(np.iscomplex, np.isreal, np.triu_indices_from, np.tril_indices_from,
+          np.diag_indices_from),
     }
 )

@@ -316,6 +316,7 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
                                      "is not supported"))
     if b is None:
         return _rule_handler(scipy.special.logsumexp)(a, axis, keepdims=keepdims)
+    a = a + np.zeros_like(plain(b))  # (a broadcast by b, as SciPy's)
     top = np.max(plain(a), axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     total = np.sum(b * np.exp(a - top), axis=axis, keepdims=keepdims)

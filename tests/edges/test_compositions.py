@@ -182,7 +182,8 @@ def weighted_logsumexps(x):
     m, signs = x.reshape(3, 4), np.array([1.0, -0.25, 0.5, 2.0])
     return np.sum(scipy.special.logsumexp(m, axis=1, b=x[:4])) + \
         scipy.special.logsumexp(x[4:8], b=signs) + \
-        np.sum(scipy.special.logsumexp(m, 0, m * m, True) ** 2)
+        np.sum(scipy.special.logsumexp(m, 0, m * m, True) ** 2) + \
+        np.sum(scipy.special.logsumexp(x[:4], axis=0, b=m) ** 2)  # (a broadcast by b)
 
 
 def padded_differences(x):
