@@ -61,7 +61,7 @@ def f(v, rows, cols, W):
     A[ij] += v
     return np.sum(A * W)
 """, lambda r: (r.normal(size=2), np.array([0, 1]), np.array([1, 0]), r.normal(size=(2, 2))),
-        (0, 3), "a store through an integer-array or boolean index with other indices"),
+        (0, 3), True),
     ("store_through_a_matrix_of_indices", """
 def f(v, idx, w):
     h = np.zeros(3)

@@ -312,8 +312,8 @@ def test_converting_a_tracked_tensor_to_an_array_raises():
 
 def test_numpy_function_without_derivative_raises_only_when_tracked():
     x = tensor([3.0, 4.0], requires_grad=True)
-    with pytest.raises(TypeError, match=r"no derivative for numpy\.gradient"):
-        np.gradient(x)
+    with pytest.raises(TypeError, match=r"no derivative for numpy\.unwrap"):
+        np.unwrap(x)
     with pytest.raises(TypeError, match=r"no derivative for numpy\.add\.at"):
         np.add.at(np.zeros(2), [0, 1], x)
     assert np.prod(x.detach()) == 12.0
