@@ -1181,8 +1181,9 @@ class _Lowering:
                 _unsupported("np.einsum other than with constant subscripts and operands", node)
             subscripts, diagonals = einsum_kernel.diagonal_terms(args[0].value)
             args[0] = gast.Constant(value=subscripts, kind=None)
-            for k in (k for k in diagonals if k + 1 < len(args)):
-                args[k + 1] = self.atom(self.numpy_call(np.diagonal, [args[k + 1]]))
+            for k in diagonals:
+                if k + 1 < len(args):  # (too few operands: parse says so below)
+                    args[k + 1] = self.atom(self.numpy_call(np.diagonal, [args[k + 1]]))
             try:
                 einsum_kernel.parse(args[0].value, len(args) - 1)
             except ValueError as exc:
