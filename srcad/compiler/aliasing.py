@@ -42,6 +42,10 @@ VIEWS = {np.transpose, np.reshape, np.ravel, np.asarray, np.ascontiguousarray,
          np.broadcast_to, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit,
          np.trim_zeros, np.real_if_close, np.asarray_chkfinite, array_kernels.flat}
 
+# functions of an array that make new integer arrays of indices into it
+INDEX_MAKERS = (np.nonzero, np.flatnonzero, np.argwhere, np.triu_indices_from,
+                np.tril_indices_from, np.diag_indices_from)
+
 
 @dataclass
 class Aliases:
@@ -148,7 +152,7 @@ ALLOCATIONS = (np.empty, np.zeros, np.ones, np.full, np.empty_like, np.zeros_lik
 
 def may_be_view(func, call, types):
     """May `call` of `func` return (a part of) its first argument's memory?"""
-    if isinstance(func, np.ufunc) or any(func is f for f in ALLOCATIONS):
+    if isinstance(func, np.ufunc) or any(func is f for f in ALLOCATIONS + INDEX_MAKERS):
         return False  # (a custom_vjp function may return its argument: `return x`)
     if func is np.diag:  # (the diagonal of a matrix, a matrix made of a vector)
         return types.get(call.args[0].id, UNKNOWN).ndim != 1

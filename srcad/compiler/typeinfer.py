@@ -294,6 +294,11 @@ class _Infer:
         if func in (np.gradient, _arrays.gradient, _arrays.gradient_adjoint) and args and \
                 args[0].is_array:  # (a stand-in has too few elements for a difference)
             axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
+            if len(args) > 1 and args[1].is_array:  # (kn.gradient's h is one spacing too)
+                raise UnsupportedError(
+                    "np.gradient with coordinates (an array of spacings): srcad takes one "
+                    "spacing, a number (the tape takes one per axis)",
+                    anno.getanno(self.stmt, "loc") if self.stmt is not None else None)
             if args[0].ndim != 1 and (axis is None or axis.kind == "none"):
                 raise UnsupportedError(
                     f"np.gradient of an array of {args[0].ndim} axes without axis= (NumPy gives "

@@ -768,7 +768,7 @@ def gradient(f, h=1.0, axis=None, edge_order=1):
 
 
 def _along_one_axis(f, axis, name):
-    require_array(f, name)
+    require_array(f, name)  # (one spacing: typeinfer refuses coordinates before)
     if is_none(axis) and f.ndim != 1:
         raise TypingError(f"srcad: {name} of an array of {f.ndim} axes without axis= (NumPy "
                           "gives one array per axis): write it per axis, axis=k")

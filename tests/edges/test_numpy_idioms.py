@@ -783,6 +783,10 @@ def slopes(x):
     return np.sum(np.gradient(x) ** 2)
 
 
+def slopes_at_coordinates(x, t):
+    return np.sum(np.gradient(x, t) ** 2)
+
+
 def smoothness_along_every_axis(x):
     gx, gy = np.gradient(x.reshape(3, 4), 0.5)
     return np.sum(gx * gy)
@@ -809,6 +813,9 @@ def test_np_gradient(mode, jit, rng):
                       [srcad.grad(smoothness_along_every_axis, mode=mode)(x)])
     with pytest.raises(ValueError, match="too small to calculate a numerical gradient"):
         srcad.grad(slopes, mode=mode, jit=jit)(x[:1])
+    with pytest.raises((srcad.UnsupportedError, TypeError), match="coordinates"):
+        # (an attack: the source transform took each coordinate for a spacing of its own)
+        srcad.grad(slopes_at_coordinates, wrt=1, mode=mode, jit=jit)(x[:4], np.cumsum(x[:4]))
 
 
 
@@ -864,4 +871,17 @@ def test_clip_bounds_given_twice_and_indices_from_a_shape(mode, rng):
         srcad.grad(clip_bounds_given_twice, mode=mode)(x)
     check.compare(upper_triangle_of_its_shape, (x,), [0],
                   [srcad.grad(upper_triangle_of_its_shape, mode=mode)(x)])
+
+
+def diagonal_of_its_shape_replaced(a):
+    a = a * 1.0
+    a[np.diag_indices_from(a)] = np.exp(np.diag(a))
+    return np.sum(a ** 2)
+
+
+def test_indices_made_from_an_array_share_no_memory_with_it(rng):
+    """(an attack: a store through np.diag_indices_from(a) was an AliasingError)"""
+    a = rng.normal(size=(3, 3))
+    check.compare(diagonal_of_its_shape_replaced, (a,), [0],
+                  [srcad.grad(diagonal_of_its_shape_replaced, mode="source", jit=False)(a)])
 
