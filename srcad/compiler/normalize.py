@@ -1970,9 +1970,8 @@ def split_rebound(tree, conflicts, namer, origins, kept=()):
                 stmt.targets[0].id = current
                 origins[current] = _name(name)  # (messages write the user's name)
                 changed = True
-            defined = defined or name in templates.names_read(stmt) | {
-                n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and
-                isinstance(n.ctx, gast.Store)}
+            defined = defined or any(isinstance(n, gast.Name) and n.id == name
+                                     for n in gast.walk(stmt))
     return changed
 
 

@@ -767,13 +767,6 @@ def gradient(f, h=1.0, axis=None, edge_order=1):
     return np.gradient(f, h, axis=axis, edge_order=edge_order)
 
 
-def _along_one_axis(f, axis, name):
-    require_array(f, name)  # (one spacing: typeinfer refuses coordinates before)
-    if is_none(axis) and f.ndim != 1:
-        raise TypingError(f"srcad: {name} of an array of {f.ndim} axes without axis= (NumPy "
-                          "gives one array per axis): write it per axis, axis=k")
-
-
 def gradient_adjoint(gy, h=1.0, axis=None, edge_order=1):
     """The adjoint of f in np.gradient(f, h, axis=axis, edge_order=edge_order), for its adjoint
     gy."""
@@ -782,11 +775,14 @@ def gradient_adjoint(gy, h=1.0, axis=None, edge_order=1):
     return from_rows(rows, gy, along).astype(np.result_type(gy, 1.0))
 
 
-def _along_rows(rows_kernel):
-    """The compiled form of a kernel of (f, h, axis, edge_order) that runs `rows_kernel` on the
-    rows of f along the axis, in float64 (float32 for float32 f)."""
+def _gradient_along_rows(rows_kernel):
+    """The compiled form of gradient or gradient_adjoint: `rows_kernel` on the rows of f along
+    the axis, in float64 (float32 for float32 f). (typeinfer refuses coordinates for h, and a
+    matrix without an axis, by name first.)"""
     def typed(f, h=1.0, axis=None, edge_order=1):
-        _along_one_axis(f, axis, "np.gradient")
+        require_array(f, "np.gradient")
+        if is_none(axis) and f.ndim != 1:
+            raise TypingError("srcad: np.gradient of an array of several axes takes axis=")
         out = np.float32 if f.dtype == types.float32 else np.float64
 
         def impl(f, h=1.0, axis=None, edge_order=1):
@@ -797,8 +793,8 @@ def _along_rows(rows_kernel):
     return typed
 
 
-overload(gradient)(_along_rows(_gradient_rows))
-overload(gradient_adjoint)(_along_rows(_gradient_rows_adjoint))
+overload(gradient)(_gradient_along_rows(_gradient_rows))
+overload(gradient_adjoint)(_gradient_along_rows(_gradient_rows_adjoint))
 
 
 def diff_padding(v, x, axis):

@@ -347,12 +347,6 @@ def _expm64(a):
     return r
 
 
-@register_jitable
-def _square(a, what):
-    if a.ndim != 2 or a.shape[0] != a.shape[-1]:
-        raise ValueError(what)
-
-
 def expm(a):
     """scipy.linalg.expm(a) (SciPy's own in Python; in compiled code, a kernel)."""
     return scipy.linalg.expm(a)
@@ -391,7 +385,7 @@ def _block(a, e):
 def expm_frechet(a, e):
     """L(a, e): the derivative of expm at a along e, in a's dtype. (e is scaled to a's norm
     first, L being linear in e, so that the block's squarings suit a.)"""
-    _square(a, "srcad: the derivative of scipy.linalg.expm takes a square 2-D matrix")
+    _check_square(a)
     n = a.shape[0]
     norm_a, norm_e = np.sum(np.abs(a)), np.sum(np.abs(e))
     scale = norm_a / norm_e if norm_a > 0.0 and norm_e > 0.0 else 1.0

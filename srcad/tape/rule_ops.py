@@ -286,7 +286,7 @@ def handler(key):
     if key not in _HANDLERS:
         rule = rules.lookup(key)
         usable = rule is not None and not rule.nondiff and rule.piece is None and rule.partials
-        _HANDLERS[key] = _COMPOSED.get(key) or (_handler(key, rule) if usable else None)
+        _HANDLERS[key] = _COMPOSED.get(key) or (_rule_handler(key) if usable else None)
     return _HANDLERS[key]
 
 

@@ -624,6 +624,17 @@ def picked_with_broadcast_indices(x):
     return np.sum(np.take_along_axis(x.reshape(3, 4), np.array([[3, 0, 3, 1, 2]]), axis=1) ** 2)
 
 
+def agrees_with_finite_differences(fn, args, wrt, mode, jit, tangents=None, **tolerances):
+    """fn's value (NumPy's to 1e-12) and its gradient along `wrt` (finite differences) in
+    `mode`; given `tangents`, in the source transform its jvp along them too."""
+    value, grads = srcad.value_and_grad(fn, wrt=tuple(wrt), mode=mode, jit=jit)(*args)
+    assert value == pytest.approx(fn(*args), rel=1e-12)
+    check.compare(fn, args, list(wrt), list(grads), **tolerances)
+    if mode == "source" and tangents is not None:
+        assert srcad.jvp(fn, args, tangents, mode="source", jit=jit)[1] == \
+            pytest.approx(check.along(fn, list(args), list(tangents)), rel=1e-6)
+
+
 @pytest.mark.parametrize("fn", [picked_log_probabilities, sorted_by_argsort,
                                 picked_with_broadcast_indices])
 @pytest.mark.parametrize("mode", ["source", "tape"])
@@ -632,12 +643,7 @@ def test_take_along_axis(fn, mode, jit, rng):
     if mode == "tape" and not jit:
         pytest.skip("the tape is not compiled")
     x, v = rng.normal(size=12), rng.normal(size=12)
-    value, g = srcad.value_and_grad(fn, mode=mode, jit=jit)(x)
-    assert value == pytest.approx(fn(x), rel=1e-12)
-    check.compare(fn, (x,), [0], [g])
-    if mode == "source":
-        assert srcad.jvp(fn, (x,), (v,), mode="source", jit=jit)[1] == \
-            pytest.approx(check.along(fn, [x], [v]), rel=1e-6)
+    agrees_with_finite_differences(fn, (x,), [0], mode, jit, tangents=(v,))
 
 
 def picked_out_of_bounds(x, labels):
@@ -695,12 +701,7 @@ def test_qr_of_a_tall_or_square_matrix(mode, jit, rng):
     if mode == "tape" and not jit:
         pytest.skip("the tape is not compiled")
     x, v = rng.normal(size=24), rng.normal(size=24)
-    value, g = srcad.value_and_grad(qr_factors, mode=mode, jit=jit)(x)
-    assert value == pytest.approx(qr_factors(x), rel=1e-12)
-    check.compare(qr_factors, (x,), [0], [g])
-    if mode == "source":
-        assert srcad.jvp(qr_factors, (x,), (v,), mode="source", jit=jit)[1] == \
-            pytest.approx(check.along(qr_factors, [x], [v]), rel=1e-6)
+    agrees_with_finite_differences(qr_factors, (x,), [0], mode, jit, tangents=(v,))
     with pytest.raises(ValueError, match="np.linalg.qr of a matrix with at least as many rows"):
         srcad.grad(qr_of_a_wide_matrix, mode=mode, jit=jit)(x)
 
@@ -757,9 +758,7 @@ def test_matrix_exponentials(mode, jit, rng):
     theta, target = rng.normal(size=3), rng.normal(size=(3, 3))
     a, x0 = rng.normal(size=(4, 4)) * 0.8, rng.normal(size=4)
     for fn, args in ((rotation_fit, (theta, target)), (propagated, (a, x0))):
-        value, g = srcad.value_and_grad(fn, mode=mode, jit=jit)(*args)
-        assert value == pytest.approx(fn(*args), rel=1e-12)
-        check.compare(fn, args, [0], [g], rtol=1e-6)
+        agrees_with_finite_differences(fn, args, [0], mode, jit, rtol=1e-6)
     if mode == "source":
         v = rng.normal(size=(4, 4))
         assert srcad.jvp(propagated, (a, x0), (v, None), jit=jit)[1] == \
@@ -798,14 +797,9 @@ def test_np_gradient(mode, jit, rng):
     spacing too; the tape's along every axis (the source transform refuses that by name)"""
     if mode == "tape" and not jit:
         pytest.skip("the tape is not compiled")
-    x, h = rng.normal(size=12), 0.3
-    value, grads = srcad.value_and_grad(smoothness, wrt=(0, 1), mode=mode, jit=jit)(x, h)
-    assert value == pytest.approx(smoothness(x, h), rel=1e-12)
-    check.compare(smoothness, (x, h), [0, 1], grads)
+    x, h, t = rng.normal(size=12), 0.3, rng.normal(size=12)
+    agrees_with_finite_differences(smoothness, (x, h), [0, 1], mode, jit, tangents=(t, 0.5))
     if mode == "source":
-        t = rng.normal(size=12)
-        assert srcad.jvp(smoothness, (x, h), (t, 0.5), jit=jit)[1] == \
-            pytest.approx(check.along(smoothness, [x, h], [t, 0.5]), rel=1e-6)
         with pytest.raises(srcad.UnsupportedError, match="without axis= .* per axis"):
             srcad.grad(smoothness_along_every_axis, mode=mode, jit=jit)(x)
     else:
@@ -847,9 +841,7 @@ def test_stores_through_two_index_arrays(mode, jit, rng):
                           (stored_through_pairs, (x, rows, cols), [0])):
         with warnings.catch_warnings():
             warnings.simplefilter("error", srcad.FallbackWarning)
-            value, grads = srcad.value_and_grad(fn, wrt=tuple(wrt), mode=mode, jit=jit)(*args)
-        assert value == pytest.approx(fn(*args), rel=1e-12)
-        check.compare(fn, args, wrt, list(grads))
+            agrees_with_finite_differences(fn, args, wrt, mode, jit)
     with pytest.raises(IndexError, match="out of bounds"):
         srcad.grad(stored_through_pairs, mode=mode, jit=jit)(x, np.array([0, 5, 1]), cols)
 
