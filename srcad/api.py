@@ -92,10 +92,11 @@ class _Specialization:
         other argument or global it reads shares their memory, and when NumPy would let it
         write (a read-only array: NumPy's ValueError)."""
         g = self.generated
+        user = getattr(g.fn, "__srcad_user_fn__", g.fn).__qualname__  # (not its f_jvp)
         for i in g.written:
             if isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
                 names = list(inspect.signature(g.gradient).parameters)  # (flattened)
-                raise ValueError(f"{g.fn.__qualname__} writes into its argument "
+                raise ValueError(f"{user} writes into its argument "
                                  f"'{names[i]}', which is read-only (NumPy: assignment "
                                  "destination is read-only)")
             for j, other in enumerate(tuple(args) + tuple(extra)):
@@ -103,7 +104,7 @@ class _Specialization:
                         share_elements(args[i], other):
                     names = list(inspect.signature(g.gradient).parameters)  # (flattened)
                     raise AliasingError(
-                        f"{g.fn.__qualname__} writes into its argument '{names[i]}', which "
+                        f"{user} writes into its argument '{names[i]}', which "
                         f"shares memory with '{names[j]}': srcad differentiates a copy of "
                         "what it writes into, which would not change the other; pass "
                         "separate arrays (np.copy)")
@@ -309,7 +310,7 @@ class Gradient:
                                 "operators differ from numpy.ndarray's; pass np.asarray(...) "
                                 "(for a masked array, decide what its masked entries are)")
             _check_dtype(self.fn, label, value)
-            ty = valuetypes.of_value(value)
+            ty = valuetypes.of_value(value) if not _beyond_int64(value) else valuetypes.UNKNOWN
             if label in differentiated and not (self.kind == "jvp" and "[" in label and
                                                 ty.kind in "ib" and not ty.ndim):
                 _check_differentiable(self.fn, label, value, ty)  # (a jvp's int leaf: constant)
@@ -342,6 +343,17 @@ class Gradient:
         try:
             _check_leaves(self.fn, flat, labels, structures)
             for label, value, ty in zip(labels, flat, types, strict=True):
+                if _beyond_int64(value):
+                    raise UnsupportedError(
+                        f"argument '{label}' of {self.fn.__qualname__} is the int {value}, "
+                        "which does not fit the 64-bit integers compiled code computes with "
+                        f"(pass float({label}), or use mode='tape')")
+                if isinstance(value, (slice, type(Ellipsis))):
+                    raise UnsupportedError(
+                        f"argument '{label}' of {self.fn.__qualname__} is {value!r}: srcad's "
+                        "source transform takes numbers, arrays, strings and None (and tuples, "
+                        "lists and dicts of them) as arguments; write the slice in the function "
+                        "(x[a:b], a and b arguments), or use mode='tape'")
                 if ty == valuetypes.UNKNOWN and isinstance(value, (int, float)):
                     raise UnsupportedError(
                         f"argument '{label}' of {self.fn.__qualname__} is a "
@@ -869,6 +881,10 @@ def _dtype_of(value):
     return value.dtype.str if isinstance(value, (np.ndarray, np.generic)) else type(value)
 
 
+def _beyond_int64(value):
+    return type(value) is int and not -2 ** 63 <= value < 2 ** 63
+
+
 def _check_dtype(fn, name, value):
     dtype = getattr(value, "dtype", None)
     if isinstance(value, complex) or dtype is not None and \
@@ -1136,6 +1152,8 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
         bound, frozen = copy.deepcopy(bound), g._last.frozen()
 
         def pullback(cotangent):
+            if np.iscomplexobj(cotangent):  # (the cast would drop its imaginary part)
+                raise TypeError("srcad: the cotangent must be real, not complex")
             # (the output's dtype, not the value's: a Python float is weak and would give
             # float32, NEP 50)
             cotangent = np.asarray(cotangent,

@@ -76,6 +76,7 @@ class _TangentCode:
         spec, call_args, labels = self.prepare(bound, tangents)
         api._refuse_0d_writes(spec, self.g.given_0d)
         function = spec.generated.jittable
+        function.__srcad_user_fn__ = getattr(self.g.fn, "__srcad_user_fn__", self.g.fn)
         outer = made.get((function, wrt))
         if outer is None:
             positions = wrt if wrt is not None else tuple(
@@ -339,8 +340,8 @@ class Hessian:
         bound = self.product.code.g.bind(args, kwargs)
         x = bound[self.product.code.g.wrt_index[0]]
         _float_argument(x, "hessian")
-        if np.ndim(x) == 0:
-            return float(np.ravel(self.product(*args, 1.0, **kwargs))[0])
+        if np.ndim(x) == 0:  # (of x's type: a float, a NumPy scalar or a 0-d array)
+            return api._plain(np.ravel(self.product(*args, 1.0, **kwargs))[0], x)
         if x.size == 0:  # (no column to compute: f runs once, raising what it raises there)
             self.product(*args, np.zeros_like(x), **kwargs)
         basis = _basis(x)

@@ -203,6 +203,8 @@ def test_vjp(jit, rng):
     assert ga == pytest.approx(np.sum(ct * np.sin(x)), rel=1e-12)
     with pytest.raises(ValueError, match="shape"):
         pullback(np.ones(3))
+    with pytest.raises(TypeError, match="the cotangent must be real"):  # (was cast to 0)
+        pullback(1j * ct)
 
 
 def test_vjp_of_a_scalar_output_keeps_double_precision(jit, rng):

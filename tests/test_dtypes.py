@@ -347,3 +347,23 @@ def test_float32_linear_algebra_has_numpys_values(rng):
     value, g = srcad.value_and_grad(solved_in_float32, wrt=1)(a, b)
     assert g.dtype == np.float32
     assert value == pytest.approx(solved_in_float32(a, b), rel=1e-6)
+
+
+def powers_by_an_int(x, n):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] ** n
+    return s
+
+
+def test_an_int_beyond_int64_is_refused_by_the_source_transform_and_taken_by_the_tape():
+    """(an attack: it reached the generated code, which raised OverflowError inside srcad)"""
+    x = np.array([0.5, 0.9, 1.1])
+    gradient = srcad.grad(powers_by_an_int, mode="source")
+    np.testing.assert_allclose(gradient(x, 3), 3 * x ** 2, rtol=1e-12)
+    with pytest.raises(srcad.UnsupportedError, match=r"argument 'n' of powers_by_an_int is the "
+                       r"int 100000000000000000000, which does not fit the 64-bit integers"):
+        gradient(x, 10 ** 20)
+    with pytest.warns(srcad.FallbackWarning, match="does not fit the 64-bit integers"), \
+            np.errstate(over="ignore"):
+        np.testing.assert_array_equal(srcad.grad(powers_by_an_int)(x, 10 ** 20), [0, 0, np.inf])

@@ -2,6 +2,7 @@
 
 import inspect
 import math
+import re
 import warnings
 
 import numpy as np
@@ -296,3 +297,19 @@ def test_a_singular_matrix_in_the_generated_code_names_the_users_line(jit):
     line = inspect.getsourcelines(singular_solve)[1] + 1
     assert f"test_errors.py:{line}: return np.sum(np.linalg.solve(A, b) ** 2)" in \
         info.value.__notes__[0]
+
+
+def sliced_by_an_argument(x, s):
+    return np.sum(x[s] ** 2)
+
+
+@pytest.mark.parametrize("index", [slice(0, 2), Ellipsis], ids=["slice", "ellipsis"])
+def test_a_slice_passed_as_an_argument_is_refused_by_name_and_taken_by_the_tape(index, rng):
+    """(an attack: "cannot infer the type of x[s]" did not say the argument was the cause)"""
+    x = rng.normal(size=4)
+    with pytest.raises(srcad.UnsupportedError, match=rf"argument 's' of sliced_by_an_argument "
+                       rf"is {re.escape(repr(index))}: srcad's source transform takes"):
+        srcad.grad(sliced_by_an_argument, mode="source")(x, index)
+    with pytest.warns(srcad.FallbackWarning):
+        g = srcad.grad(sliced_by_an_argument)(x, index)
+    check.compare(lambda v: sliced_by_an_argument(v, index), (x,), [0], [g])

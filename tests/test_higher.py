@@ -1030,3 +1030,25 @@ def test_hvp_says_the_tape_cannot_differentiate_a_custom_vjp(rng):
         np.testing.assert_allclose(srcad.hvp(lambda x: np.sum(cubic_poly(x)))(x, v),
                                    6.0 * x * v, rtol=1e-12)
 
+
+
+def squares_added_in_place(x):
+    for i in range(x.shape[0]):
+        x[i] += x[i] ** 2
+    return np.sum(x * x)
+
+
+def test_a_write_into_a_read_only_argument_names_the_users_function(rng):
+    """(the second derivative's message named the generated squares_added_in_place_jvp)"""
+    x = rng.normal(size=3)
+    x.setflags(write=False)
+    for second in (srcad.hessian(squares_added_in_place),
+                   lambda x: srcad.hvp(squares_added_in_place)(x, np.ones(3))):
+        with pytest.raises(ValueError, match=r"^squares_added_in_place writes into its "
+                           r"argument 'x', which is read-only"):
+            second(x)
+    gradient, eps = srcad.grad(squares_added_in_place), 1e-6
+    by_differences = np.array([(gradient(x + eps * e) - gradient(x - eps * e)) / (2 * eps)
+                               for e in np.eye(3)])
+    np.testing.assert_allclose(srcad.hessian(squares_added_in_place)(x.copy()), by_differences,
+                               rtol=1e-5, atol=1e-6)

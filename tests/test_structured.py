@@ -366,3 +366,30 @@ def test_a_jvp_holds_an_integer_leaf_constant(rng):
         assert tangent == pytest.approx(2 * k * (x[0] + x[1]) + x[0] ** 2 + x[1] ** 2)
     with pytest.raises(TypeError, match=r"'c\['n'\]' is .*int.*give None or 0"):
         srcad.jvp(_counted, (x, {"n": 2, "k": k}), (np.ones(3), {"n": 1, "k": 1.0}))
+
+
+
+def rows_picked_by_a_list(x, idx):
+    return np.sum(x[idx] ** 2) + np.sum(np.cos(x[idx]))
+
+
+def rows_stored_through_a_list(x, idx):
+    y = x * 1.0
+    y[idx] += np.sin(x[idx])
+    return np.sum(y ** 2)
+
+
+@pytest.mark.parametrize("fn,idx", [(rows_picked_by_a_list, [0, 1]),
+                                    (rows_picked_by_a_list, [2, 0, 2]),
+                                    (rows_picked_by_a_list, [[0, 1], [2, 0]]),
+                                    (rows_picked_by_a_list, [True, False, True]),
+                                    (rows_stored_through_a_list, [2, 0])],
+                         ids=["rows", "repeated", "nested", "booleans", "stored"])
+def test_a_list_used_as_an_index_is_numpys_index_array(mode, fn, idx, rng):
+    """(x[idx] with idx a list argument was x[idx[0], idx[1]], a tuple's index: wrong numbers)"""
+    if mode[0] != "tape" and np.ndim(idx) == 2:
+        mode = ("source", False)  # (an index array of rank 2 is refused where Numba compiles)
+    x = rng.standard_normal((3, 2))
+    value, _ = srcad.value_and_grad(fn, **options(mode))(x, idx)
+    assert value == pytest.approx(fn(x, idx), rel=1e-12)
+    check_grad(fn, (x, idx), mode=mode)

@@ -7,6 +7,7 @@ booleans, shapes and indices are never active, whatever they are computed from.
 """
 
 import gast
+import numpy as np
 
 from . import anno, templates, typeinfer
 from .. import rules
@@ -140,7 +141,12 @@ def _unknown_type(name, node, types, origins, flows):
                 f"{', '.join(map(repr, outside))} from outside the function, which is not a "
                 "number, an array or a tuple of them (a dict or list there is neither: pass "
                 "it as an argument, or make it an array or a tuple)")
-    call = _untyped_call(name, types, flows, origins)
+    call, func = _untyped_call(name, types, flows, origins)
+    if func is np.squeeze:
+        return (f"cannot infer the type of {what}, which carries a derivative: np.squeeze "
+                f"without constant axes ({call}) removes whichever axes have length 1, so its "
+                "rank depends on sizes srcad does not know when it compiles: give the axes to "
+                "remove as constants (np.squeeze(x, axis=0)) or write a reshape")
     if call:
         return (f"cannot infer the type of {what}, which carries a derivative: it is computed "
                 f"from {call}, whose result srcad cannot type (it learns a library call's "
@@ -150,16 +156,19 @@ def _unknown_type(name, node, types, origins, flows):
 
 def _untyped_call(name, types, flows, origins):
     """The first call of typed arguments whose untyped result `name` is computed from, as the
-    user wrote it and where, or None."""
+    user wrote it and where, and the function it calls; or (None, None)."""
     for _, node in _untyped_sources(name, types, flows):
         value = getattr(node, "value", None)
-        if isinstance(value, gast.Call) and not any(
+        if not isinstance(value, gast.Call):
+            continue
+        func = anno.getanno(value.func, "func", None)
+        if func is np.squeeze or not any(  # (squeeze: untyped whatever its argument)
                 types.get(n, UNKNOWN).kind == "unknown" for n in templates.names_read(value)
                 if n in types):
             loc = anno.getanno(node, "loc")
             return f"'{templates.SourceText(value, origins)}'" + \
-                (f" (line {loc.line})" if loc is not None else "")
-    return None
+                (f" (line {loc.line})" if loc is not None else ""), func
+    return None, None
 
 
 def _axis_out_of_bounds(call, types):

@@ -363,10 +363,12 @@ def _clip_bounds(args, keywords):
 
 def _one_bound(bounds):
     """For clip's (a_min, a_max) with one of them None: (np.maximum, a_min) or (np.minimum,
-    a_max); else None."""
+    a_max); with both None (NumPy 2.1: a copy), (np.positive, None); else None."""
     if len(bounds) != 2:
         return None
     low, high = (isinstance(b, gast.Constant) and b.value is None for b in bounds)
+    if low and high:
+        return np.positive, None
     if low == high:
         return None
     return (np.minimum, bounds[1]) if low else (np.maximum, bounds[0])
@@ -1137,9 +1139,9 @@ class _Lowering:
             return composed
         if target is np.clip:
             node.keywords = _clip_keywords(node, len(node.args) - 1)
-        if target is np.clip and \
-                (one := _one_bound(_clip_bounds(node.args[1:], node.keywords))) is not None:
-            return self.numpy_call(one[0], [self.call_arg(node.args[0]), self.call_arg(one[1])])
+            one = _one_bound(_clip_bounds(node.args[1:], node.keywords))
+            if one is not None:
+                return self.clipped(one, self.call_arg(node.args[0]))
         if any(isinstance(a, gast.Starred) for a in node.args) or \
                 any(k.arg is None for k in node.keywords):
             _unsupported("*args / **kwargs in a call", node)
@@ -1514,7 +1516,7 @@ class _Lowering:
             node.keywords = _clip_keywords(node, len(node.args))
         if method is np.clip and (one := _one_bound(_clip_bounds(node.args,
                                                                  node.keywords))) is not None:
-            return self.numpy_call(one[0], [receiver, self.call_arg(one[1])])
+            return self.clipped(one, receiver)
         if func.attr == "flatten":  # a copy, never a view: np.ravel of a fresh copy
             copy = self.numpy_call(np.copy, [receiver])
             receiver = _name(self.namer.temp())
@@ -1533,6 +1535,11 @@ class _Lowering:
     def numpy_call(self, fn, args, keywords=()):
         """`np.<fn>(*args)`, NumPy named as the function's module names it, resolved to `fn`."""
         return self.library_call(fn, fn.__name__, args, keywords)
+
+    def clipped(self, one, operand):
+        """np.clip of `operand` with at most one bound (`_one_bound`'s (function, bound))."""
+        bound = [] if one[1] is None else [self.call_arg(one[1])]
+        return self.numpy_call(one[0], [operand] + bound)
 
     def library_call(self, fn, path, args, keywords=()):
         """`np.<path>(*args)` (`path`: 'linalg.solve', say), resolved to `fn`."""

@@ -288,6 +288,15 @@ class _Flattener:
         constant = self.static_query(node)
         if constant is not None:
             return anno.copy_loc(_const(constant[0]), node)
+        if isinstance(node, gast.Subscript):  # (x[idx], idx a list: NumPy's index array)
+            index = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+            for k, item in enumerate(index):
+                struct = self.resolve(item)
+                if isinstance(struct, Struct) and struct.treedef.kind == "list":
+                    index[k] = anno.copy_loc(gast.List(elts=self.whole(item, struct).elts,
+                                                       ctx=gast.Load()), item)
+            if not isinstance(node.slice, gast.Tuple):
+                node.slice = index[0]
         if isinstance(node, gast.Attribute) and isinstance(self.resolve(node.value), Struct):
             _error(f"{_src(node)} of a structured argument (srcad flattens structures "
                    "statically: read entries by constant keys, or loop over a tuple or list)",

@@ -641,7 +641,7 @@ def _diff_along(x, n=1, axis=-1):
 
     def impl(x, n=1, axis=-1):
         x2 = to_rows(x, axis)
-        for _ in range(n):
+        for _ in range(min(n, x2.shape[1])):  # (past the length: empty, as NumPy's)
             x2 = row_pairs(x2, -1, 1)
         shape = np.array(x.shape)
         shape[axis] = x2.shape[1]
@@ -651,9 +651,10 @@ def _diff_along(x, n=1, axis=-1):
 
 @register_jitable
 def diff_adjoint(g, x, n=1, axis=-1):
-    """x̄ = (D^T)^n g, with D the first difference along the axis: (D^T g)_j = g_{j-1} - g_j."""
+    """x̄ = (D^T)^n g, with D the first difference along the axis: (D^T g)_j = g_{j-1} - g_j
+    (n at most the axis's length: differences past it are empty)."""
     g2 = to_rows(g, axis)
-    for _ in range(n):
+    for _ in range(min(n, x.shape[axis % x.ndim])):
         g2 = row_pairs_adjoint(g2, -1, 1)
     return from_rows(g2, x, axis)
 

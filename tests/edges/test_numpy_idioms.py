@@ -877,3 +877,43 @@ def test_indices_made_from_an_array_share_no_memory_with_it(rng):
     check.compare(diagonal_of_its_shape_replaced, (a,), [0],
                   [srcad.grad(diagonal_of_its_shape_replaced, mode="source", jit=False)(a)])
 
+
+
+def differences_up_to_and_past_the_length(x):
+    return np.sum(np.diff(x[:3], 5) ** 2) + np.sum(np.diff(x.reshape(2, 3), 3, axis=0)) + \
+        np.sum(np.diff(x, 6)) + np.sum(np.diff(x, 4) ** 2) + np.sum(x * x)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_differences_past_the_axis_length_are_empty(mode, jit, rng):
+    """(np.diff(x, n) with n past the axis's length, which NumPy gives as an empty array, was a
+    ValueError in every engine)"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    x, v = rng.normal(size=6), rng.normal(size=6)
+    agrees_with_finite_differences(differences_up_to_and_past_the_length, (x,), [0], mode, jit,
+                                   tangents=(v,))
+
+
+def clipped_by_no_bound(x):
+    return np.sum(x.clip() ** 2) + np.sum(np.clip(x, None, None) * x) + np.clip(x[0], max=None)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_clip_without_bounds_is_a_copy(mode, jit, rng):
+    """(NumPy 2.1's np.clip(x) with no bound was refused by the source transform)"""
+    if mode == "tape" and not jit:
+        pytest.skip("the tape is not compiled")
+    x, v = rng.normal(size=5), rng.normal(size=5)
+    agrees_with_finite_differences(clipped_by_no_bound, (x,), [0], mode, jit, tangents=(v,))
+
+
+def squeezed_whatever_its_sizes(x):
+    x = np.squeeze(x)
+    return np.sum(x ** 2)
+
+
+def test_squeeze_without_constant_axes_is_refused_with_what_to_write(rng):
+    with pytest.raises(srcad.UnsupportedError, match=r"np\.squeeze without constant axes "
+                       r"\('np\.squeeze\(x\)' \(line \d+\)\) removes whichever axes"):
+        srcad.grad(squeezed_whatever_its_sizes, mode="source")(rng.normal(size=(1, 4)))
