@@ -135,6 +135,8 @@ class Differentiator(SavePlanner):
         self.defs = {}  # name -> [paths of definitions]
         self.adjoints = {}  # id(stmt) -> [adjoint statements]
         self.paths = {}  # id(stmt) -> path
+        self.statements = {}  # id(stmt) -> stmt
+        self.at_path = None  # path -> stmt, once collected
         self.saves = {}  # (path, name) -> None: the definition at path saves name's old value
         self.inverted = {}  # (path, name) -> the statement restoring name by stepping it back
         self.inits = {}  # block path -> [names whose adjoint starts there]
@@ -177,6 +179,7 @@ class Differentiator(SavePlanner):
         for i, stmt in enumerate(stmts):
             path = prefix + (i,)
             self.paths[id(stmt)] = path
+            self.statements[id(stmt)] = stmt
             if isinstance(stmt, gast.If):
                 test = stmt.test.operand if isinstance(stmt.test, gast.UnaryOp) else stmt.test
                 self.read(test.id, prefix + (i + 0.5,))
@@ -560,7 +563,11 @@ class Differentiator(SavePlanner):
             fwd.extend(save)
             rev_after.extend(restore)
         fwd.append(stmt)
-        rev = self.with_inits(stmt, list(self.adjoints.get(id(stmt), [])))
+        rev = list(self.adjoints.get(id(stmt), []))
+        if rev and id(stmt) not in self.array_inits and _may_be_infinite(rev) and \
+                self.adjoint_may_be_zero(name, path):
+            rev = self.unless_zero(name, rev)
+        rev = self.with_inits(stmt, rev)
         # (a restore `w[k] = saved` reads its index as the store did: recomputed there too)
         recomputed = self.recomputation(rev + rev_after)
         if rev:
@@ -572,6 +579,56 @@ class Differentiator(SavePlanner):
             # the value overwritten here did not reach the output through this definition
             rev.append(self.init(name))
         return fwd, rev
+
+    def adjoint_may_be_zero(self, name, path, visiting=frozenset()):
+        """Whether the number `name` defined at `path` is used (differentiably) only inside ifs
+        that do not hold this definition, or by numbers of which that holds: its adjoint is
+        exactly 0 where those ifs took no branch using it (`d = sqrt(r); if d > 0: e += 1 /
+        d`)."""
+        ty = self.ty(name)
+        uses = self.uses.get(name, [])
+        if name not in self.active or ty.is_array or ty.kind != "f" or not uses or \
+                name in visiting:
+            return False
+        if self.at_path is None:
+            self.at_path = {p: self.statements[i] for i, p in self.paths.items()}
+        for use in uses:
+            common = next((k for k, (a, b) in enumerate(zip(use, path)) if a != b),
+                          min(len(use), len(path)))
+            if any(isinstance(self.at_path.get(use[:k]), gast.If)
+                   for k in range(common + 1, len(use))):
+                continue
+            stmt = self.at_path.get(use)
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+            if not (isinstance(target, gast.Name) and
+                    self.adjoint_may_be_zero(target.id, use, visiting | {name})):
+                return False
+        return True
+
+    def unless_zero(self, name, rev):
+        """`rev` (a statement's adjoint, whose partials may be infinite where its value was not
+        used: sqrt at 0) run only when the adjoint of `name` is not 0, as when no branch read
+        it: 0 times an infinite partial is NaN, and the derivative there is 0. The adjoints
+        `rev` sets (rather than adds to) are 0 otherwise."""
+        adjoints = self.namer.adjoint_names()
+        scalars = {adjoint for primal, adjoint in adjoints.items()
+                   if not self.ty(primal).is_array}
+        partials, guarded = [], []  # (partials computed before: `_r = 1.0 / d`)
+        for s in rev:
+            target = s.targets[0].id if isinstance(s, gast.Assign) and \
+                isinstance(s.targets[0], gast.Name) else None
+            if target is not None and not self.is_adjoint_name(target) and \
+                    not names_read(s.value) & set(adjoints.values()) and not guarded:
+                partials.append(s)
+            elif target is not None and target not in scalars:
+                return rev
+            else:
+                guarded.append(s)
+        assigned = [s.targets[0].id for s in guarded
+                    if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name)]
+        return partials + [gast.If(
+            test=_expr("b != 0.0", b=_name(self.adj(name))), body=guarded,
+            orelse=[_assign(a, _const(0.0)) for a in assigned])]
 
     def origin_comment(self, stmt):
         """`# line 12: <source>` (with the file's name for a helper from another file)."""
@@ -1268,6 +1325,12 @@ class Differentiator(SavePlanner):
         return gast.FunctionDef(name=f"{fn.name}_grad", args=new_args, body=body,
                                 decorator_list=[], returns=None, type_comment=None,
                                 type_params=[])
+
+
+def _may_be_infinite(stmts):
+    """Whether partials in `stmts` may be infinite at finite values: a division, a power or a
+    call (sqrt's 1 / (2 sqrt(x)) at 0); sums and products of finite values are finite."""
+    return any(isinstance(n, (gast.Div, gast.Pow, gast.Call)) for s in stmts for n in gast.walk(s))
 
 
 def _copied(expr, ty):
