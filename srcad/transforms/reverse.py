@@ -135,8 +135,7 @@ class Differentiator(SavePlanner):
         self.defs = {}  # name -> [paths of definitions]
         self.adjoints = {}  # id(stmt) -> [adjoint statements]
         self.paths = {}  # id(stmt) -> path
-        self.statements = {}  # id(stmt) -> stmt
-        self.at_path = None  # path -> stmt, once collected
+        self.at_path = {}  # path -> stmt
         self.saves = {}  # (path, name) -> None: the definition at path saves name's old value
         self.inverted = {}  # (path, name) -> the statement restoring name by stepping it back
         self.inits = {}  # block path -> [names whose adjoint starts there]
@@ -179,7 +178,7 @@ class Differentiator(SavePlanner):
         for i, stmt in enumerate(stmts):
             path = prefix + (i,)
             self.paths[id(stmt)] = path
-            self.statements[id(stmt)] = stmt
+            self.at_path[path] = stmt
             if isinstance(stmt, gast.If):
                 test = stmt.test.operand if isinstance(stmt.test, gast.UnaryOp) else stmt.test
                 self.read(test.id, prefix + (i + 0.5,))
@@ -590,8 +589,6 @@ class Differentiator(SavePlanner):
         if name not in self.active or ty.is_array or ty.kind != "f" or not uses or \
                 name in visiting:
             return False
-        if self.at_path is None:
-            self.at_path = {p: self.statements[i] for i, p in self.paths.items()}
         for use in uses:
             common = next((k for k, (a, b) in enumerate(zip(use, path)) if a != b),
                           min(len(use), len(path)))
@@ -1328,9 +1325,10 @@ class Differentiator(SavePlanner):
 
 
 def _may_be_infinite(stmts):
-    """Whether partials in `stmts` may be infinite at finite values: a division, a power or a
-    call (sqrt's 1 / (2 sqrt(x)) at 0); sums and products of finite values are finite."""
-    return any(isinstance(n, (gast.Div, gast.Pow, gast.Call)) for s in stmts for n in gast.walk(s))
+    """Whether partials in `stmts` may be infinite at finite values: a division or a power
+    (sqrt's 1 / (2 sqrt(x)) at 0, log's 1 / x); sums and products of finite values, and the
+    bounded partials of sin and cos, are finite."""
+    return any(isinstance(n, (gast.Div, gast.Pow)) for s in stmts for n in gast.walk(s))
 
 
 def _copied(expr, ty):
