@@ -202,8 +202,8 @@ CASES = [weighted_logsumexps, padded_differences, flips, rotations, rolled_axes,
     ([scipy_softplus] if hasattr(scipy.special, "softplus") else [])
 
 
-# (compiled, each took 5-18 s, most of the suite's time in compiling the kernels of its rules
-# for one more signature: the rule walker compiles each rule, and these run as Python)
+# Run as generated Python only: compiled, each took 5-18 s, mostly Numba compiling its rules'
+# kernels for one more signature, and tests/test_rules.py compiles every rule.
 AS_PYTHON_ONLY = {weighted_logsumexps, least_squares, padded_differences, inner_products,
                   scipy_linear_algebra, cholesky_factors, rotations, correlations, meshgrids}
 
