@@ -882,7 +882,7 @@ def _dtype_of(value):
 
 
 def _beyond_int64(value):
-    return type(value) is int and not -2 ** 63 <= value < 2 ** 63
+    return type(value) is int and not valuetypes.is_int64(value)
 
 
 def _check_dtype(fn, name, value):

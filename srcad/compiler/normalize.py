@@ -45,7 +45,7 @@ from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from ..kernels import namespace as kernel_namespace
-from . import anno, compositions, inlining, jumps, lists, templates
+from . import anno, compositions, inlining, jumps, lists, templates, valuetypes
 from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
 from .names import Namer
 
@@ -264,8 +264,7 @@ def _number_written(node):
         value = _number_written(node.operand)
         return None if value is None else -value if isinstance(node.op, gast.USub) else value
     if isinstance(node, gast.Constant) and type(node.value) is float or \
-            isinstance(node, gast.Constant) and type(node.value) is int and \
-            -2 ** 63 <= node.value < 2 ** 63:
+            isinstance(node, gast.Constant) and valuetypes.is_int64(node.value):
         return node.value
     return None
 
@@ -1683,7 +1682,7 @@ class _Lowering:
         if type(value) not in (int, float):
             _unsupported(f"'{templates.to_source(node)}' (srcad reads np.finfo and np.iinfo of a "
                          "dtype written as a constant: np.finfo(np.float64).eps)", node)
-        if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
+        if type(value) is int and not valuetypes.is_int64(value):
             _unsupported(f"'{templates.to_source(node)}' ({value} does not fit the 64-bit "
                          "integers compiled code computes with)", node)
         return value

@@ -32,6 +32,11 @@ def array(kind, ndim):
     return Ty(kind, ndim) if ndim else Ty(kind)
 
 
+def is_int64(value):
+    """Whether `value` is a Python int that compiled code's 64-bit integers hold."""
+    return type(value) is int and -2 ** 63 <= value < 2 ** 63
+
+
 def of_value(value):
     """The Ty of a Python/NumPy value passed as an argument. A subclass of float, int or of an
     array type may change what its operators mean (`Scaled(float)` with its own `__mul__`):

@@ -608,14 +608,15 @@ class Differentiator(SavePlanner):
         it: 0 times an infinite partial is NaN, and the derivative there is 0. The adjoints
         `rev` sets (rather than adds to) are 0 otherwise."""
         adjoints = self.namer.adjoint_names()
+        all_adjoints = set(adjoints.values())
         scalars = {adjoint for primal, adjoint in adjoints.items()
                    if not self.ty(primal).is_array}
         partials, guarded = [], []  # (partials computed before: `_r = 1.0 / d`)
         for s in rev:
             target = s.targets[0].id if isinstance(s, gast.Assign) and \
                 isinstance(s.targets[0], gast.Name) else None
-            if target is not None and not self.is_adjoint_name(target) and \
-                    not names_read(s.value) & set(adjoints.values()) and not guarded:
+            if target is not None and target not in all_adjoints and \
+                    not names_read(s.value) & all_adjoints and not guarded:
                 partials.append(s)
             elif target is not None and target not in scalars:
                 return rev
