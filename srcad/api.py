@@ -464,13 +464,15 @@ class Gradient:
         return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
                                                           structures)
 
-    def fast_call(self, spec, key):
+    def fast_call(self, spec, key, forward=False):
         """For `spec`, compiled by a call of positional plain arguments of types `key`
         (_call_key): a function of such arguments returning what __call__ returns, or None
         where the general path must run (arguments of other types, something the gradient
         captured changed, a new array layout). A call of an already-seen signature costs this
         function and the kernel: it is written out for the key (a loop over the arguments cost
-        0.1 us each on Python 3.11) and run first on every call."""
+        0.1 us each on Python 3.11) and run first on every call. `forward`: a function of the
+        primals and the tangents (None for an argument not differentiated) returning what
+        `srcad.jvp` returns."""
         g = spec.generated
         # the kernel alone: not the tape, float32, or the generated Python (which takes NumPy
         # floats)
@@ -486,10 +488,26 @@ class Gradient:
         env = {"ndarray": np.ndarray, "fn": self.fn, "code": spec.code, "spec": spec,
                "kernel": spec.call, "owner": self, "plain": _plain, "plain_tree": _plain_tree,
                "absent": frontend.ABSENT}
-        lines = ["def fast(args):", f"    if len(args) != {len(key)}:", "        return None"]
+        tangents = [f"t{i}" for i in self.wrt_index] if forward else []
+        lines = [f"def fast(args{', tangents' if forward else ''}):",
+                 f"    if len(args) != {len(key)}{' or len(tangents) != len(args)' * forward}:",
+                 "        return None"]
         if names:
             lines.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = args")
         tests = ["fn.__code__ is not code", "spec.call is not kernel"]
+        if forward:  # (a tangent of its argument's type; None where none is differentiated)
+            env["scalars"] = _PLAIN_SCALARS
+            lines.append(f"    {', '.join(f't{k}' for k in range(len(key)))}"
+                         f"{',' if len(key) == 1 else ''} = tangents")
+            for k, part in enumerate(key):
+                if k not in self.wrt_index:
+                    tests.append(f"t{k} is not None")
+                elif type(part) is tuple:
+                    tests.append(f"type(t{k}) is not ndarray or t{k}.shape != a{k}.shape or "
+                                 f"t{k}.dtype is not a{k}.dtype and t{k}.dtype != a{k}.dtype")
+                else:
+                    tests.append(f"type(t{k}) not in scalars")
+                    tangents[self.wrt_index.index(k)] = f"float(t{k})"
         for k, part in enumerate(key):
             if type(part) is tuple:  # (dtype, rank, position of the first argument of its shape)
                 dtype, rank, first = part
@@ -515,10 +533,15 @@ class Gradient:
             extra = f"({hidden[2:]},)" if hidden else "()"
             lines += ["    try:", f"        spec.refuse_writes(args, {extra})",
                       "    except Exception:", "        return None"]
-        lines += ["    try:", f"        out = kernel({', '.join(names)}{hidden})",
+        given = "".join(f", {t}" for t in tangents)
+        lines += ["    try:", f"        out = kernel({', '.join(names)}{hidden}{given})",
                   "    except Exception:  # (a new array layout, or an error: the general path",
                   "        return None  # names the user's line that raised it)",
                   "    owner._last = spec"]
+        if forward:
+            lines.append("    return plain(out[0]), plain(out[1], out[0])")
+            exec("\n".join(lines) + "\n", env)
+            return env["fast"]
         first = 1 + self.has_aux
         grads = []
         for k, i in enumerate(self.wrt_index):
@@ -1194,15 +1217,33 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
         raise TypeError("srcad.jvp takes primals and tangents as tuples, one entry per parameter "
                         f"of {getattr(fn, '__qualname__', fn)} (for one argument: (x,), (t,))")
     primals, tangents = tuple(primals), tuple(tangents)
+    try:  # (the fast path of the last call of fn with these options: it tests the types)
+        recent = _JVP_RECENT.get((fn, (mode, jit, cache, fastmath)))
+    except TypeError:  # (fn is not hashable)
+        recent = None
+    if recent is not None:
+        out = recent(primals, tangents)
+        if out is not None:
+            return out
     key = _jvp_key(fn, primals, tangents, (mode, jit, cache, fastmath))
-    known = _jvp_known(_JVP_KNOWN.get(key), primals, tangents) if key is not None else None
+    known = _JVP_KNOWN.get(key) if key is not None else None
+    if known is not None and known[2] is not None:
+        out = known[2](primals, tangents)
+        if out is not None:
+            _JVP_RECENT[key[:2]] = known[2]
+            return out
+    known = _jvp_known(known, primals, tangents)
     if known is not None:
         return known
     g, bound, *_, flat_tangents = _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath)
     value, _, (tangent,) = g.evaluate(bound, tangents=flat_tangents)
     _refuse_0d_writes(g._last, g.given_0d)
     if key is not None and g._last.mode != "tape":
-        _JVP_KNOWN[key] = (g, g._last)
+        fast = g.fast_call(g._last, key[2], forward=True) \
+            if g._settled() and len(primals) == len(g.params) else None
+        _JVP_KNOWN[key] = (g, g._last, fast)
+        if fast is not None:
+            _JVP_RECENT[key[:2]] = fast
     return value, _plain(tangent, value)
 
 
@@ -1222,7 +1263,9 @@ def jvp_on_tape(fn, primals, tangents, jit=True):
 
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
-_JVP_KNOWN = {}  # _jvp_key -> (that object, the specialization an earlier call compiled)
+_JVP_KNOWN = {}  # _jvp_key -> (that object, the specialization an earlier call compiled,
+# its fast path or None)
+_JVP_RECENT = {}  # (fn, options) -> the fast path of the last jvp of fn with these options
 
 
 def _jvp_key(fn, primals, tangents, options):
@@ -1247,7 +1290,7 @@ def _jvp_known(known, primals, tangents):
     the function changed, a new array layout)."""
     if known is None:
         return None
-    g, spec = known
+    g, spec, _ = known
     g.refresh()
     if spec.code is not g.fn.__code__ or len(primals) != len(g.params):  # (defaults: bind)
         return None
