@@ -1156,7 +1156,8 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
     it: the arguments, globals and helpers as they were then (the source transform keeps a
     copy; the tape keeps the arrays themselves).
     """
-    g = Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel)
+    g = _made(_VJPS, (fn, wrt, mode, jit, cache, fastmath, has_aux, parallel),
+              lambda: Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel))
     bound = g.bind(args, {})
     spec = g.tape_if_0d_writes(g.specialization(*g.layout(bound)), bound, stacklevel=3)
     if spec.mode == "tape":
@@ -1244,6 +1245,8 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
         _JVP_KNOWN[key] = (g, g._last, fast)
         if fast is not None:
             _JVP_RECENT[key[:2]] = fast
+        _forget_oldest(_JVP_KNOWN)
+        _forget_oldest(_JVP_RECENT)
     return value, _plain(tangent, value)
 
 
@@ -1263,6 +1266,28 @@ def jvp_on_tape(fn, primals, tangents, jit=True):
 
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
+_VJPS = {}  # (fn, wrt, options) -> the Gradient object computing its vjp
+_REMEMBERED = 256  # entries each of these dicts keeps (a new lambda per call is a new key)
+
+
+def _made(made, key, make):
+    """The Gradient object `made[key]`, refreshed; else a new one from `make()`, kept there
+    (the oldest entry forgotten past _REMEMBERED)."""
+    try:
+        g = made.get(key)
+    except TypeError:  # (an unhashable callable or wrt)
+        return make()
+    if g is not None:
+        g.refresh()
+        return g
+    g = made[key] = make()
+    _forget_oldest(made)
+    return g
+
+
+def _forget_oldest(made):
+    while len(made) > _REMEMBERED:
+        del made[next(iter(made))]
 _JVP_KNOWN = {}  # _jvp_key -> (that object, the specialization an earlier call compiled,
 # its fast path or None)
 _JVP_RECENT = {}  # (fn, options) -> the fast path of the last jvp of fn with these options
@@ -1342,17 +1367,8 @@ def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):
                                 "differentiate along it)")
         raise TypeError("srcad.jvp: no float argument has a tangent, so nothing carries a "
                         "derivative")
-    key = (fn, wrt, mode, jit, cache, fastmath)
-    try:
-        g = _JVPS.get(key)
-    except TypeError:  # (an unhashable callable)
-        key, g = None, None
-    if g is not None:
-        g.refresh()
-    else:
-        g = Gradient(fn, wrt, "jvp", mode, jit, cache, fastmath)
-        if key is not None:
-            _JVPS[key] = g
+    g = _made(_JVPS, (fn, wrt, mode, jit, cache, fastmath),
+              lambda: Gradient(fn, wrt, "jvp", mode, jit, cache, fastmath))
     bound = g.bind(primals, {})
     flat, structures, labels = g.layout(bound)
     g.arg_types(flat, labels)  # (the call's errors first: an integer leaf in a structure)
