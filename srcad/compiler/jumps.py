@@ -64,15 +64,28 @@ def _contains_return(stmts):
     return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
 
 
+def _may_jump(stmts):
+    """Whether a jump of this block (not of a loop inside it) may end `stmts`."""
+    return any(isinstance(s, (gast.Return, gast.Break, gast.Continue)) or
+               isinstance(s, gast.If) and (_may_jump(s.body) or _may_jump(s.orelse))
+               for s in stmts)
+
+
 class _Loop:
     def __init__(self, namer):
         self.namer = namer
         self.flag = None  # set when something breaks out of the loop
+        self.skip = None  # set when a trip jumps from inside an `if` with statements after it
 
     def break_flag(self):
         if self.flag is None:
             self.flag = self.namer.temp("_brk")
         return self.flag
+
+    def skip_flag(self):
+        if self.skip is None:
+            self.skip = self.namer.temp("_skip")
+        return self.skip
 
 
 class _JumpLowering:
@@ -121,35 +134,64 @@ class _JumpLowering:
         return out
 
     def block(self, stmts, loop, keep_return=False):
+        """`stmts` without jumps. A jump ends the block it is in (fold_tails); where it lies in
+        an `if` that may fall through, the statements after that `if` run under `if not
+        <flag>:`, the flag set by the jump (`_done` for a return outside loops, the loop's
+        `_skip`, cleared at each trip, inside one)."""
         out = []
-        for stmt in fold_tails(stmts):
+        stmts = fold_tails(stmts)
+        for k, stmt in enumerate(stmts):
             if isinstance(stmt, gast.Return):
                 if keep_return:
                     out.append(stmt)
                     continue
                 if not anno.getanno(stmt, "propagate"):
                     out.append(_assign(self.ret, stmt.value, stmt))
+                if self.done is not None:
+                    out.append(_assign(self.done, _const(True), stmt))
                 if loop is not None:
-                    if self.done is not None:
-                        out.append(_assign(self.done, _const(True), stmt))
                     out.append(_assign(loop.break_flag(), _const(True), stmt))
+                out.extend(self.skipping(loop, stmt))
             elif isinstance(stmt, gast.Break):
                 out.append(_assign(loop.break_flag(), _const(True), stmt))
+                out.extend(self.skipping(loop, stmt))
             elif isinstance(stmt, gast.Continue):
-                pass  # in tail position after fold_tails: nothing left to skip
+                out.extend(self.skipping(loop, stmt))
             elif isinstance(stmt, gast.If):
+                rest = stmts[k + 1:]
+                flag = self.jump_flag(loop) if rest and _may_jump(stmt.body + stmt.orelse) \
+                    else None
                 stmt.body = self.block(stmt.body, loop, keep_return)
                 stmt.orelse = self.block(stmt.orelse, loop, keep_return)
                 out.append(stmt)
+                if flag is not None:
+                    not_jumped = gast.UnaryOp(op=gast.Not(), operand=_name(flag))
+                    out.append(_if(not_jumped, self.block(rest, loop, keep_return), [], rest[0]))
+                    return out
             elif isinstance(stmt, (gast.For, gast.While)):
                 out.extend(self.loop(stmt, keep_return))
             else:
                 out.append(stmt)
         return out
 
+    def jump_flag(self, loop):
+        """The flag a jump sets in `loop` (None: outside loops) for the statements after it."""
+        if loop is not None:
+            return loop.skip_flag()
+        if self.done is None:
+            self.done = self.namer.fresh("_done")
+        return self.done
+
+    @staticmethod
+    def skipping(loop, stmt):
+        """`_skip = True` for a jump in `loop`, if statements after an `if` holding it test it."""
+        return [_assign(loop.skip, _const(True), stmt)] if loop is not None and loop.skip else []
+
     def loop(self, stmt, keep_return):
         inner = _Loop(self.namer)
         stmt.body = self.block(stmt.body, inner, keep_return)
+        if inner.skip is not None:
+            stmt.body = [_assign(inner.skip, _const(False), stmt)] + stmt.body
         cond = anno.getanno(stmt, "cond")
         if isinstance(stmt, gast.While):
             # (once: a helper's loops, lowered when it is inlined, are lowered again with the
@@ -163,7 +205,5 @@ class _JumpLowering:
                 stmt.body = stmt.body + [_if(_name(inner.flag), [stop], cond, stmt)]
         elif inner.flag is not None:
             stmt.body = stmt.body + [_if(_name(inner.flag), [gast.Break()], [], stmt)]
-        pre = []
-        if inner.flag is not None:
-            pre.append(_assign(inner.flag, _const(False), stmt))
+        pre = [_assign(flag, _const(False), stmt) for flag in (inner.flag, inner.skip) if flag]
         return pre + [stmt]
