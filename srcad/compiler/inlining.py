@@ -17,6 +17,7 @@ is specialised on its own arguments' activity for free. Recursion cannot be inli
 UnsupportedError (mode="auto" then runs the tape).
 """
 
+import builtins
 import functools
 import types
 
@@ -247,14 +248,16 @@ def _assigned_params(tree, params):
 
 def _merge_scope(lowering, helper_scope, helper_refs, renames):
     """The helper's free names join the caller's scope, renamed where the caller's same name
-    refers elsewhere."""
+    refers elsewhere, or a builtin's name something else (a module's own `len`: the generated
+    code calls len)."""
     for free, obj in helper_scope.items():
         ref = helper_refs.get(free)
         if ref is not None and lowering.scope.get(free) is obj and \
                 free not in lowering.refs and isinstance(obj, types.ModuleType):
             lowering.refs[free] = ref  # (numpy, which srcad named for the caller: one name)
         if free in lowering.scope and (lowering.scope[free] is not obj or
-                                       lowering.refs.get(free) != ref):
+                                       lowering.refs.get(free) != ref) or \
+                getattr(builtins, free, obj) is not obj:
             renames[free] = here = lowering.namer.fresh(free)
         else:
             here = free

@@ -134,13 +134,16 @@ RESERVED = ("rt", "kn")
 
 
 def _rename_reserved(tree, scope, refs, namer):
-    """A user's variable or global named like one of srcad's modules gets a fresh name (not a
-    global that is that module: generated code transformed again, for an hvp)."""
+    """A user's variable or global named like one of srcad's modules (not a global that is that
+    module: generated code transformed again, for an hvp) or like a builtin (`len = 2.0`, a
+    module's own `max`: the generated code calls len, range and max) gets a fresh name."""
     used = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)} | set(scope)
     modules = {"rt": runtime, "kn": kernel_namespace}
     local = local_names(tree)
     renamed = {name: namer.fresh(name) for name in RESERVED if name in used and
                not (scope.get(name) is modules[name] and name not in local)}
+    renamed |= {name: namer.fresh(name) for name in sorted(used) if hasattr(builtins, name) and
+                (name in local or name in scope and scope[name] is not getattr(builtins, name))}
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and node.id in renamed:
             node.id = renamed[node.id]
