@@ -145,14 +145,14 @@ class Hvp:
         outer gradient (and its own fast path) takes them as they are."""
         if known is None:
             return None
-        spec, outer = known
-        x, v = args[self.code.g.wrt_index[0]], args[-1]
-        self.code.g.refresh()
-        if spec.code is not self.code.g.fn.__code__ or np.shape(v) != np.shape(x) or \
-                not api._valid(spec):
+        spec, outer = known  # (the call's key holds that v has x's shape: `evaluate`)
+        g = self.code.g
+        if not g._settled():
+            g.refresh()
+        if spec.code is not g.fn.__code__ or not api._valid(spec):
             return None
         if spec.generated.written:
-            args = (*args[:-1], _unshared(v, args[:-1]))
+            args = (*args[:-1], _unshared(args[-1], args[:-1]))
         return outer(*args)[0]
 
     def evaluate(self, bound, v, remember=None):
@@ -166,6 +166,7 @@ class Hvp:
             return self.on_tape(bound, v, exc, or_refuse=True)
         if remember is not None and not spec.generated.hidden_refs and \
                 len(call_args) == len(bound) + 1 and \
+                np.shape(v) == np.shape(bound[self.code.g.wrt_index[0]]) and \
                 all(a is b for a, b in zip(call_args, (*bound, v), strict=True)):
             self._by_types[remember] = (spec, outer)
         return hv

@@ -1959,29 +1959,47 @@ def split_rebound(tree, conflicts, namer, origins, kept=()):
     """A name the function rebinds at its top level to a value of another type (`x =
     x.reshape(-1)`, `r = r[i, j]`, given as `conflicts` by type inference) is a name of its own
     from there to the next such rebinding (`x_1`), reads and writes nested in that stretch too:
-    each holds one type (an update in place, `y += 1.0`, stays the array it updates). Not with
-    a local function or lambda left, which may read the name later; not for the `kept` names,
-    read by code added later. Returns whether any was."""
+    each holds one type (an update in place, `y += 1.0`, stays the array it updates). The
+    branches of an `if` after which the name is not read are such stretches too (the rest of a
+    function after an early return is one: jumps.py moves it into a branch). Not with a local
+    function or lambda left, which may read the name later; not for the `kept` names, read by
+    code added later. Returns whether any was."""
     names = set(conflicts) - set(kept)
     if not names or any(isinstance(n, (gast.FunctionDef, gast.Lambda))
                         for stmt in tree.body for n in gast.walk(stmt)):
         return False
     changed = False
     for name in sorted(names):
-        defined, current, version = name in {a.id for a in tree.args.args}, name, 0
-        for stmt in tree.body:
-            rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
-                and stmt.targets[0].id == name and not anno.getanno(stmt, "inplace")
-            _rename(stmt.value if rebinds else stmt, name, current)  # (y += 1.0: y's memory)
-            if rebinds and defined:
-                version += 1
-                current = namer.fresh(f"{name}_{version}")
-                stmt.targets[0].id = current
-                origins[current] = _name(name)  # (messages write the user's name)
-                changed = True
-            defined = defined or any(isinstance(n, gast.Name) and n.id == name
-                                     for n in gast.walk(stmt))
+        changed |= _split_stretches(tree.body, name, name, name in {a.id for a in tree.args.args},
+                                    namer, origins)
     return changed
+
+
+def _split_stretches(stmts, name, current, defined, namer, origins):
+    """split_rebound of `name` in the block `stmts`, which reads it as `current` from the start
+    (`defined`: whether it holds a value there). Returns whether a rebinding was renamed."""
+    changed = False
+    for k, stmt in enumerate(stmts):
+        if isinstance(stmt, gast.If) and not any(_mentions(s, name) for s in stmts[k + 1:]):
+            _rename(stmt.test, name, current)
+            for branch in (stmt.body, stmt.orelse):
+                changed |= _split_stretches(branch, name, current, defined, namer, origins)
+            return changed
+        rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
+            and stmt.targets[0].id == name and not anno.getanno(stmt, "inplace")
+        _rename(stmt.value if rebinds else stmt, name, current)  # (y += 1.0: y's memory)
+        if rebinds and defined:
+            current = namer.fresh(f"{name}_1")
+            stmt.targets[0].id = current
+            origins[current] = _name(name)  # (messages write the user's name)
+            changed = True
+        defined = defined or _mentions(stmt, name)
+    return changed
+
+
+def _mentions(node, name):
+    """Whether `name` appears in `node` (read or written)."""
+    return any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(node))
 
 
 def _rename(node, name, new):

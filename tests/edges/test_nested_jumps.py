@@ -1,10 +1,12 @@
 """`return`, `break` and `continue` inside an `if` that may fall through (nested in another `if`,
 in an `elif`, in a loop's `else`): the statements after the outer `if` must not run once the
 jump is taken. Found by an attack: the source transform ran them (wrong values and derivatives
-in every mode); they now run under a flag the jump sets."""
+in every mode); they now run under a flag the jump sets. And a name rebound to another rank
+after an early return (then in a branch of its own), refused before."""
 
 import math
 
+import numpy as np
 import pytest
 
 import srcad
@@ -116,3 +118,29 @@ def test_forward_and_second_order_take_the_jump_too(rng):
     value, tangent = srcad.jvp(continue_two_ifs_deep, (x,), (t,), jit=False)
     assert value == pytest.approx(continue_two_ifs_deep(x))
     assert tangent == pytest.approx(check.along(continue_two_ifs_deep, (x,), (t,)), rel=1e-6)
+
+
+def rebound_after_an_early_return(x):
+    if x[0] > 0:
+        return np.sum(x ** 2)
+    x = x[1]
+    return x * x * 3.0
+
+
+def rebound_after_a_loop_holding_a_return(x):
+    a = x[0]
+    while a < 10.0:
+        a = a * 2.0 + x[1] ** 2
+        if a < -5:
+            return a
+    a = np.array([a, x[2]])
+    return np.sum(a * a)
+
+
+def test_a_name_rebound_to_another_rank_after_an_early_return(rng):
+    for fn in (rebound_after_an_early_return, rebound_after_a_loop_holding_a_return):
+        g = srcad.value_and_grad(fn, mode="source", jit=False)
+        for x in (rng.uniform(0.1, 1.0, 3), -rng.uniform(0.1, 1.0, 3)):
+            value, grad = g(x)
+            assert value == pytest.approx(fn(x), rel=1e-12)
+            check.compare(fn, (x,), [0], [grad], rtol=1e-6, atol=1e-8)
