@@ -42,6 +42,11 @@ def call_of_an_item(x):
     return np.sum(ACTIVATIONS[1](x))
 
 
+def call_of_a_local_lists_item(x):  # (the message quoted the lowered fs[rt.list_index(...)])
+    fs = [lambda v: v * 2.0, lambda v: v * 3.0]
+    return np.sum(fs[0](x))
+
+
 def no_return(x):
     y = x * 2.0  # noqa: F841
 
@@ -69,6 +74,7 @@ def line_of(fn, text):
     (unsupported_statement, "with open", "With"),
     (comprehension, "np.array([", "ListComp|list"),
     (call_of_an_item, "ACTIVATIONS[1](x)", r"call of 'ACTIVATIONS\[1\]'"),
+    (call_of_a_local_lists_item, "fs[0](x)", r"call of 'fs\[0\]', which"),
     (calls_no_return, "c = no_return", "'no_return', which has no return statement"),
     (loop_over_a_list, "for v in", r"a for loop over '\[x\[0\], x\[1\]\]'"),
 ])

@@ -1079,7 +1079,8 @@ class _Lowering:
         if inlining.is_user_function(target):
             return self.inline(None, node, target, unused)
         if target is None:
-            what = func.id if isinstance(func, gast.Name) else templates.to_source(func)
+            what = func.id if isinstance(func, gast.Name) else \
+                templates.SourceText(func, self.origins)
             _unsupported(f"call of '{what}', which is not a known function (srcad inlines "
                          "functions it can name: a global, an attribute, a closure)", node)
         if target in DYNAMIC:
