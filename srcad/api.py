@@ -1267,6 +1267,9 @@ def jvp_on_tape(fn, primals, tangents, jit=True):
 
 _JVPS = {}  # (fn, wrt, options) -> the Gradient object computing its jvp
 _VJPS = {}  # (fn, wrt, options) -> the Gradient object computing its vjp
+_JVP_KNOWN = {}  # _jvp_key -> (that object, the specialization an earlier call compiled,
+# its fast path or None)
+_JVP_RECENT = {}  # (fn, options) -> the fast path of the last jvp of fn with these options
 _REMEMBERED = 256  # entries each of these dicts keeps (a new lambda per call is a new key)
 
 
@@ -1288,9 +1291,6 @@ def _made(made, key, make):
 def _forget_oldest(made):
     while len(made) > _REMEMBERED:
         del made[next(iter(made))]
-_JVP_KNOWN = {}  # _jvp_key -> (that object, the specialization an earlier call compiled,
-# its fast path or None)
-_JVP_RECENT = {}  # (fn, options) -> the fast path of the last jvp of fn with these options
 
 
 def _jvp_key(fn, primals, tangents, options):

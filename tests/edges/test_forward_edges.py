@@ -215,6 +215,19 @@ def test_a_repeated_jvp_runs_its_kernel_directly_and_leaves_for_other_calls(rng)
         srcad.jvp(weighted_sines, (x, 1.5, 3), (v, 0.5, 1))
 
 
+def test_the_memos_of_jvp_and_vjp_keep_only_the_newest_functions(monkeypatch):
+    """(a new lambda per call is a new key: the memos kept every one)"""
+    monkeypatch.setattr(srcad.api, "_REMEMBERED", 2)
+    for k in range(4):
+        scale = float(k + 1)
+        assert srcad.jvp(lambda x: x * x * scale, (1.5,), (1.0,), jit=False) == \
+            pytest.approx((2.25 * scale, 3.0 * scale))
+        value, pullback = srcad.vjp(lambda x: x * x * scale, 1.5, jit=False)
+        assert pullback(1.0) == pytest.approx(3.0 * scale)
+    for memo in (srcad.api._JVPS, srcad.api._VJPS, srcad.api._JVP_KNOWN):
+        assert len(memo) <= 2
+
+
 def test_repeated_calls_take_the_fast_path_correctly(rng):
     # (the fast path passed an integer's zero tangent, read .shape of it, dropped defaults)
     for _ in range(3):
