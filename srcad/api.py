@@ -488,7 +488,6 @@ class Gradient:
         env = {"ndarray": np.ndarray, "fn": self.fn, "code": spec.code, "spec": spec,
                "kernel": spec.call, "owner": self, "plain": _plain, "plain_tree": _plain_tree,
                "absent": frontend.ABSENT}
-        tangents = [f"t{i}" for i in self.wrt_index] if forward else []
         lines = [f"def fast(args{', tangents' if forward else ''}):",
                  f"    if len(args) != {len(key)}{' or len(tangents) != len(args)' * forward}:",
                  "        return None"]
@@ -507,7 +506,6 @@ class Gradient:
                                  f"t{k}.dtype is not a{k}.dtype and t{k}.dtype != a{k}.dtype")
                 else:
                     tests.append(f"type(t{k}) not in scalars")
-                    tangents[self.wrt_index.index(k)] = f"float(t{k})"
         for k, part in enumerate(key):
             if type(part) is tuple:  # (dtype, rank, position of the first argument of its shape)
                 dtype, rank, first = part
@@ -533,7 +531,9 @@ class Gradient:
             extra = f"({hidden[2:]},)" if hidden else "()"
             lines += ["    try:", f"        spec.refuse_writes(args, {extra})",
                       "    except Exception:", "        return None"]
-        given = "".join(f", {t}" for t in tangents)
+        # (the tangents of the arguments differentiated, numbers as floats)
+        given = "".join(f", t{i}" if type(key[i]) is tuple else f", float(t{i})"
+                        for i in self.wrt_index) if forward else ""
         lines += ["    try:", f"        out = kernel({', '.join(names)}{hidden}{given})",
                   "    except Exception:  # (a new array layout, or an error: the general path",
                   "        return None  # names the user's line that raised it)",

@@ -263,6 +263,12 @@ def python_call(obj):
     return types.MethodType(method, obj) if isinstance(method, types.FunctionType) else None
 
 
+def shadows_builtin(name, value):
+    """Whether `name`, bound to `value`, hides the builtin of that name (a module's own `len`):
+    generated code calls len, range and max by name."""
+    return hasattr(builtins, name) and getattr(builtins, name) is not value
+
+
 def same_object(a, b):
     """`a is b`, where reading an attribute that holds a method makes a new bound method at
     every read (`obj.helper`): those are the same when their function and instance are; and a

@@ -17,7 +17,6 @@ is specialised on its own arguments' activity for free. Recursion cannot be inli
 UnsupportedError (mode="auto" then runs the tape).
 """
 
-import builtins
 import functools
 import types
 
@@ -257,7 +256,7 @@ def _merge_scope(lowering, helper_scope, helper_refs, renames):
             lowering.refs[free] = ref  # (numpy, which srcad named for the caller: one name)
         if free in lowering.scope and (lowering.scope[free] is not obj or
                                        lowering.refs.get(free) != ref) or \
-                getattr(builtins, free, obj) is not obj:
+                frontend.shadows_builtin(free, obj):
             renames[free] = here = lowering.namer.fresh(free)
         else:
             here = free

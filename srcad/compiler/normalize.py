@@ -46,7 +46,8 @@ from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from ..kernels import namespace as kernel_namespace
 from . import anno, compositions, inlining, jumps, lists, templates, valuetypes
-from .frontend import Ref, is_data, is_derivative, is_library, local_names, resolve
+from .frontend import (Ref, is_data, is_derivative, is_library, local_names, resolve,
+                       shadows_builtin)
 from .names import Namer
 
 BINOPS = {
@@ -143,7 +144,7 @@ def _rename_reserved(tree, scope, refs, namer):
     renamed = {name: namer.fresh(name) for name in RESERVED if name in used and
                not (scope.get(name) is modules[name] and name not in local)}
     renamed |= {name: namer.fresh(name) for name in sorted(used) if hasattr(builtins, name) and
-                (name in local or name in scope and scope[name] is not getattr(builtins, name))}
+                (name in local or name in scope and shadows_builtin(name, scope[name]))}
     for node in gast.walk(tree):
         if isinstance(node, gast.Name) and node.id in renamed:
             node.id = renamed[node.id]
