@@ -78,7 +78,7 @@ class _Specialization:
         kernel can be called with the plain arguments as they are (compiled, in float64,
         writing into no argument, reading only numbers and arrays from globals), else None."""
         if self.mode != "source+numba" or self.single or self.widened or \
-                self.generated.written:
+                self.generated.written or self.generated.writes_data:
             return None
         try:
             hidden = self.hidden_values()
@@ -93,16 +93,27 @@ class _Specialization:
         write (a read-only array: NumPy's ValueError)."""
         g = self.generated
         user = getattr(g.fn, "__srcad_user_fn__", g.fn).__qualname__  # (not its f_jvp)
+        names = list(inspect.signature(g.gradient).parameters)  # (flattened)
+        values = tuple(args) + tuple(extra)
+        for i in g.writes_data:  # (a global's array: the function writes into it itself)
+            written, i = values[len(args) + i], len(args) + i
+            for j, other in enumerate(values):
+                if j != i and isinstance(other, np.ndarray) and share_elements(written, other):
+                    what = f"argument '{names[j]}'" if j < len(args) else \
+                        f"'{g.hidden[j - len(args)]}'"
+                    raise AliasingError(
+                        f"{user} writes into '{g.hidden[i - len(args)]}', which "
+                        f"shares memory with {what}: srcad differentiates them as separate "
+                        "arrays, and the write would change the other; pass separate arrays "
+                        "(np.copy)")
         for i in g.written:
             if isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
-                names = list(inspect.signature(g.gradient).parameters)  # (flattened)
                 raise ValueError(f"{user} writes into its argument "
                                  f"'{names[i]}', which is read-only (NumPy: assignment "
                                  "destination is read-only)")
             for j, other in enumerate(tuple(args) + tuple(extra)):
                 if j != i and isinstance(other, np.ndarray) and \
                         share_elements(args[i], other):
-                    names = list(inspect.signature(g.gradient).parameters)  # (flattened)
                     raise AliasingError(
                         f"{user} writes into its argument '{names[i]}', which "
                         f"shares memory with '{names[j]}': srcad differentiates a copy of "
@@ -119,7 +130,7 @@ class _Specialization:
         g = self.generated
         extra = frozen if frozen is not None else \
             self.hidden_values() if g.checks or g.hidden_refs else ()
-        if g.written:
+        if g.written or g.writes_data:
             self.refuse_writes(args, extra)
         # NumPy's floating-point semantics, as compiled; Python floats are weak in NumPy: a
         # float32 computation keeps them float32
@@ -459,10 +470,11 @@ class Gradient:
             spec.reason = str(exc)
             return self.evaluate(args, cotangent, tangents, frozen)
         if tangents is not None:
-            return _plain(out[0]), None, (_plain(out[1], out[0]),)
+            return _plain(out[0]), None, tuple(_owned([_plain(out[1], out[0])],
+                                                      (*flat, *tangents)))
         aux = _plain_tree(out[1]) if self.has_aux else None
-        return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
-                                                          structures)
+        grads = _owned(list(out[1 + self.has_aux:]), (cotangent,))
+        return _plain(out[0]), aux, self.structured_grads(grads, flat, labels, structures)
 
     def fast_call(self, spec, key, forward=False):
         """For `spec`, compiled by a call of positional plain arguments of types `key`
@@ -527,7 +539,7 @@ class Gradient:
                   "        return None"]
         hidden = ", *spec.hidden_values()" if g.hidden_refs or len(captured) < len(g.checks) \
             else ""
-        if g.written:  # (writes into copies: the general path says why it cannot, if so)
+        if g.written or g.writes_data:  # (the general path says why it cannot, if so)
             extra = f"({hidden[2:]},)" if hidden else "()"
             lines += ["    try:", f"        spec.refuse_writes(args, {extra})",
                       "    except Exception:", "        return None"]
@@ -538,8 +550,13 @@ class Gradient:
                   "    except Exception:  # (a new array layout, or an error: the general path",
                   "        return None  # names the user's line that raised it)",
                   "    owner._last = spec"]
+        env["owned"] = _owned
         if forward:
-            lines.append("    return plain(out[0]), plain(out[1], out[0])")
+            lines.append("    tangent = plain(out[1], out[0])")
+            if any(type(part) is tuple for part in key):
+                lines.append(f"    if type(tangent) is ndarray:\n        tangent, = owned("
+                             f"[tangent], ({''.join(f'a{k}, t{k}, ' for k in range(len(key)))}))")
+            lines.append("    return plain(out[0]), tangent")
             exec("\n".join(lines) + "\n", env)
             return env["fast"]
         first = 1 + self.has_aux
@@ -554,6 +571,9 @@ class Gradient:
             else:
                 lines.append(f"    {grad} = plain(out[{first + k}], {like})")
             grads.append(grad)
+        arrays = [g for g, i in zip(grads, self.wrt_index) if type(key[i]) is tuple]
+        if len(arrays) > 1:  # (one adjoint array for two arguments: a copy for each)
+            lines.append(f"    {', '.join(arrays)} = owned([{', '.join(arrays)}], ())")
         result = grads[0] if self.single else \
             f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"
         value = "plain(out[0])"
@@ -1061,6 +1081,19 @@ def _plain(value, like=None):
     return type(like)(value) if isinstance(like, np.floating) else value
 
 
+def _owned(outputs, inputs):
+    """`outputs` (a list, changed in place), each array sharing memory with an earlier one or
+    with an array of `inputs` replaced by a copy: two gradients that are one adjoint array
+    (`a + b`), a tangent that is the caller's (`x + 1`), must not change each other or the
+    caller's arrays when one is updated in place."""
+    for k, out in enumerate(outputs):
+        if type(out) is np.ndarray and out.size and any(
+                type(other) is np.ndarray and np.may_share_memory(out, other)
+                for other in (*outputs[:k], *inputs)):
+            outputs[k] = out.copy()
+    return outputs
+
+
 def _describe(value):
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype}"
@@ -1334,7 +1367,7 @@ def _jvp_known(known, primals, tangents):
         value, tangent = spec.run(primals, None, tuple(flat))
     except Exception:  # noqa: BLE001 (as in fast_call: the general path reports an error)
         return None
-    return _plain(value), _plain(tangent, value)
+    return _plain(value), _owned([_plain(tangent, value)], (*primals, *flat))[0]
 
 
 def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):

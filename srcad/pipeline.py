@@ -182,7 +182,7 @@ class Emitted:
     loops: tuple  # what srcad.explain says about its loops
     stages: dict
     written: tuple  # the indices of the array arguments the function writes into
-    writes_data: bool  # it writes into data it reads from globals
+    writes_data: tuple  # the indices of the data it reads from globals that it writes into
     zero_d_writes: object
     composing: bool  # kind "tangent": plain Python for srcad to transform again
     np_name: str  # the name NumPy has in it
@@ -341,7 +341,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         {k: core.scope[k] for k in used - set(hidden)},  # (the module's statics)
         tuple(q.describe() for q in plans.values()) +
         tuple(anno.getanno(grad_def, "fused", ())) + tuple(products),
-        stages, written, bool(set(hidden) & (names_written | updated)),
+        stages, written, tuple(k for k, name in enumerate(hidden)
+                               if name in names_written | updated),
         aliasing.zero_d_writes(core.tree, types, core.origins), composing, np_name,
         bool(written_outside),
         tuple((p, len(leaves.get(p, [p])), p not in leaves and

@@ -50,7 +50,8 @@ class Generated:
     hidden_types: tuple = ()  # the types the gradient was generated for
     checks: tuple = ()  # (Ref, object): what must still be there for the gradient to be valid
     written: tuple = ()  # the indices of the array arguments the function writes into
-    writes_data: bool = False  # it writes into data it reads from outside (a global array)
+    writes_data: tuple = ()  # the indices in `hidden` of the data it writes into (a global
+    # array's)
     loops: tuple = ()  # with parallel=True, what runs in parallel and what not, and why
     text: str = ""  # the generated module (srcad.dask ships it to its workers)
     scope: dict = field(default_factory=dict)  # the module's names from the function's scope

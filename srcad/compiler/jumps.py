@@ -2,6 +2,8 @@
 flow, so that every later stage sees loops that run to their end and one return at the end
 of the function."""
 
+import os
+
 import gast
 
 from . import anno, templates
@@ -60,6 +62,41 @@ def fold_tails(stmts):
     return out
 
 
+def _completes(stmts):
+    """Can control reach the end of `stmts` (a function's: it returns None there)?"""
+    if not stmts:
+        return True
+    last = stmts[-1]
+    if isinstance(last, (gast.Return, gast.Raise)):
+        return False
+    if isinstance(last, gast.If):
+        return _completes(last.body) or _completes(last.orelse)
+    if isinstance(last, gast.While) and isinstance(last.test, gast.Constant) and \
+            last.test.value is True:
+        return _breaks(last.body)
+    return True
+
+
+def _breaks(stmts):
+    """Does a `break` in `stmts` leave their loop (not a loop inside them)?"""
+    for stmt in stmts:
+        if isinstance(stmt, gast.Break):
+            return True
+        if isinstance(stmt, gast.If) and (_breaks(stmt.body) or _breaks(stmt.orelse)):
+            return True
+    return False
+
+
+def _no_return(last):
+    """The end of a function that may return None: srcad cannot differentiate None."""
+    loc = anno.getanno(last, "loc")
+    where = f" after the statement at {os.path.basename(loc.file)}:{loc.line}" if loc else ""
+    message = f"the function reached its end{where} without a return: it returns None " \
+        "there, which has no derivative"
+    return anno.copy_loc(gast.Raise(exc=gast.Call(func=_name("TypeError"), args=[
+        _const(message)], keywords=[]), cause=None), last)
+
+
 def _contains_return(stmts):
     return any(isinstance(n, gast.Return) for s in stmts for n in gast.walk(s))
 
@@ -98,6 +135,8 @@ class _JumpLowering:
 
     def function(self, body):
         returns = [n for s in body for n in gast.walk(s) if isinstance(n, gast.Return)]
+        if returns and _completes(body):
+            body = body + [_no_return(body[-1])]
         if not returns and body and isinstance(body[-1], gast.Raise):
             # (every path raises: a return is needed for the form, and never reached)
             body = body + [anno.copy_loc(gast.Return(value=_const(0.0)), body[-1])]
@@ -107,6 +146,7 @@ class _JumpLowering:
         if len(returns) == 1 and body[-1] is returns[0]:
             return self.block(body, loop=None, keep_return=True)
         self.ret = self.namer.fresh("_ret")
+        self.namer.results.add(self.ret)
         body = self.block(self.mark_loop_returns(body), loop=None)
         pre = [_assign(self.done, _const(False), body[0])] if self.done else []
         final = anno.copy_loc(gast.Return(value=_name(self.ret)), returns[-1])

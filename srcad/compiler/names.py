@@ -14,6 +14,7 @@ class Namer:
         self._tangents = {}
         self._next = {}  # hint -> the number its next temporary tries first
         self.buffers = set()  # the arrays and lists the forward sweep saves values into
+        self.results = set()  # what jumps.lower returns through: assigned wherever it returns
 
     def fresh(self, base):
         base = re.sub(r"\W", "_", base) or "t"

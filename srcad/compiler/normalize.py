@@ -45,7 +45,7 @@ from ..kernels import arrays as array_kernels
 from ..kernels import einsum as einsum_kernel
 from ..kernels import linalg as linalg_kernels
 from ..kernels import namespace as kernel_namespace
-from . import anno, compositions, inlining, jumps, lists, templates, valuetypes
+from . import anno, compositions, inlining, jumps, lists, templates, unassigned, valuetypes
 from .frontend import (Ref, is_data, is_derivative, is_library, local_names, resolve,
                        shadows_builtin)
 from .names import Namer
@@ -123,7 +123,7 @@ def normalize(parsed, none=frozenset(), not_none=frozenset()):
     lowering.none, lowering.not_none = set(none), set(not_none)
     _check_signature(tree)
     body = lowering.block(tree.body)
-    body = jumps.lower(body, namer)
+    body = unassigned.check_reads(tree, jumps.lower(body, namer), namer)
     _tests_kept_through_the_branch(body, namer)
     tree.body = body
     return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files,

@@ -380,6 +380,12 @@ class SavePlanner:
             return False
         if not self.private_to(name, d[:-1], body):
             return False
+        # a read in a loop around `d` but outside its block (after an `if` assigning it) may
+        # see an earlier trip's value, which the reversal of a later trip then replaced
+        loops = [d[:j + 1] for j in range(0, len(d) - 1, 2) if d[:j + 1] in self.loops]
+        if any(inside(p, loop) and not inside(p, d[:-1])
+               for p in self.reads.get(name, []) for loop in loops):
+            return False
         indices = {self.loops[p].target.id for p in self.loops
                    if isinstance(self.loops[p], gast.For) and d[:len(p)] == p}
         earlier = set(self.recompute.get(d[:-1], []))

@@ -1,0 +1,135 @@
+"""Unassigned reads: a read of a local variable that a path reaches before any assignment of it
+raises UnboundLocalError, as in Python (compiled by Numba, it would read 0 silently).
+
+Input: a lowered function body (normalize, after jumps.lower: no `break` or `continue`, one
+`return` at the end). A read is safe when every path to it assigns the name first (definite
+assignment: after an `if`, what both branches assign; after a loop, what was assigned before
+it, since its body may not run). For each name with an unsafe read (rare: a value made in a
+branch or loop and read after it), the function gets a flag, False at its start and set True
+after each assignment of the name, and each unsafe read is preceded by
+`if not <flag>: raise UnboundLocalError(...)`.
+"""
+
+import os
+
+import gast
+
+from . import anno, templates
+from ..errors import DerivedLoc
+
+_name, _const = templates.make_name, templates.make_const
+
+
+def check_reads(tree, body, namer):
+    """`body` (`tree`'s lowered statements) with the checks of its unsafe reads."""
+    params = {a.id for a in tree.args.posonlyargs + tree.args.args + tree.args.kwonlyargs}
+    local = params | {n.id for n in templates.walk(body)
+                      if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    finder = _UnsafeReads(local - namer.results)
+    finder.block(body, frozenset(params))
+    if not finder.unsafe:
+        return body
+    names = sorted({name for reads in finder.unsafe.values() for name, _ in reads})
+    flags = {name: namer.fresh(f"{name}_assigned") for name in names}
+    out = _Checks(flags, finder.unsafe).block(body)
+    return [templates.make_assign(flags[name], _const(False)) for name in names] + out
+
+
+def _reads(node):
+    """The names `node` reads, in the order Python reads them (near enough: a value before
+    its targets, operands left to right)."""
+    if isinstance(node, gast.Name):
+        return [node.id] if isinstance(node.ctx, gast.Load) else []
+    if isinstance(node, (gast.Assign, gast.AugAssign)):
+        targets = node.targets if isinstance(node, gast.Assign) else [node.target]
+        return _reads(node.value) + [name for t in targets for name in _reads(t)]
+    return [name for child in gast.iter_child_nodes(node) for name in _reads(child)]
+
+
+def _stored(node):
+    return {n.id for n in templates.walk(node)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+
+
+class _UnsafeReads:
+    """Finds the reads a path reaches before an assignment: `unsafe` maps a statement to its
+    (name, the statement whose line names the read) pairs; a `while` statement's own entry
+    holds the reads of its test at entry, `(stmt, "again")` those after a trip."""
+
+    def __init__(self, local):
+        self.local, self.unsafe = local, {}
+
+    def block(self, stmts, assigned):
+        for stmt in stmts:
+            assigned = self.statement(stmt, assigned)
+        return assigned
+
+    def statement(self, stmt, assigned):
+        if isinstance(stmt, gast.If):
+            self.note(stmt, stmt.test, assigned)
+            return self.block(stmt.body, assigned) & self.block(stmt.orelse, assigned)
+        if isinstance(stmt, gast.For):
+            self.note(stmt, stmt.iter, assigned)
+            self.block(stmt.body, assigned | _stored(stmt.target))
+            return self.block(stmt.orelse, assigned)
+        if isinstance(stmt, gast.While):
+            self.note(stmt, stmt.test, assigned)
+            self.note((stmt, "again"), stmt.test, self.block(stmt.body, assigned), stmt)
+            return self.block(stmt.orelse, assigned)
+        if isinstance(stmt, (gast.FunctionDef, gast.ClassDef)):
+            return assigned
+        reads = _reads(stmt)
+        if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
+            reads.insert(0, stmt.target.id)
+        self.note(stmt, reads, assigned)
+        return assigned | _stored(stmt)
+
+    def note(self, key, node, assigned, located=None):
+        reads = node if isinstance(node, list) else _reads(node)
+        unsafe = [name for name in dict.fromkeys(reads)
+                  if name in self.local and name not in assigned]
+        if unsafe:
+            self.unsafe[key] = [(name, located or key) for name in unsafe]
+
+
+class _Checks:
+    """Inserts the flags' assignments and the checks."""
+
+    def __init__(self, flags, unsafe):
+        self.flags, self.unsafe = flags, unsafe
+
+    def block(self, stmts):
+        out = []
+        for stmt in stmts:
+            out.extend(self.checks(self.unsafe.get(stmt)))
+            if isinstance(stmt, gast.If):
+                stmt.body, stmt.orelse = self.block(stmt.body), self.block(stmt.orelse)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                body = self.block(stmt.body)
+                if isinstance(stmt, gast.For):
+                    body = self.set_flags(_stored(stmt.target), stmt) + body
+                else:
+                    body += self.checks(self.unsafe.get((stmt, "again")))
+                stmt.body, stmt.orelse = body, self.block(stmt.orelse)
+            out.append(stmt)
+            if not isinstance(stmt, (gast.If, gast.For, gast.While)):
+                out.extend(self.set_flags(_stored(stmt), stmt))
+        return out
+
+    def set_flags(self, names, stmt):
+        return [anno.copy_loc(templates.make_assign(self.flags[name], _const(True)), stmt)
+                for name in sorted(names & self.flags.keys())]
+
+    def checks(self, reads):
+        return [anno.copy_loc(gast.If(
+            test=gast.UnaryOp(op=gast.Not(), operand=_name(self.flags[name])),
+            body=[gast.Raise(exc=gast.Call(func=_name("UnboundLocalError"), args=[
+                _const(_message(name, stmt))], keywords=[]), cause=None)],
+            orelse=[]), stmt) for name, stmt in reads or ()]
+
+
+def _message(name, stmt):
+    loc = anno.getanno(stmt, "loc")
+    where = "" if loc is None or isinstance(loc, DerivedLoc) else \
+        f" at {os.path.basename(loc.file)}:{loc.line}"
+    return f"cannot access local variable {name!r}{where}: no assignment of it ran before"

@@ -1,0 +1,82 @@
+"""Memory shared where srcad assumed separate arrays. Found by an attack:
+- a function writing into a global array that another global name, or the argument, shares
+  (`G2 = G`, `inner = buf[1:-1]`, `f(H)` writing `H[0]`) lost the derivative through the
+  write, silently, in grad and jvp: it is now an AliasingError, as for two arguments;
+- two gradients of one adjoint array (`np.sin(a + b)` w.r.t. both) came back as one array, and
+  a jvp's tangent as the caller's own: updating one in place changed the other."""
+
+import numpy as np
+import pytest
+
+import srcad
+from srcad import check
+from srcad.errors import AliasingError
+
+G = np.ones(3)
+G2 = G
+BUF = np.zeros(5)
+INNER = BUF[1:-1]
+H = np.ones(3)
+
+
+def writes_one_global_name_reads_another(x):
+    G[0] = x[0] * x[1]
+    return np.sum(G2 * x)
+
+
+def writes_a_view_reads_its_base(x):
+    INNER[:] = x
+    return np.sum(BUF[:-2] * BUF[2:])
+
+
+def writes_a_global(a):
+    H[0] = 3.0 * a[1]
+    return np.sum(a * a)
+
+
+def sine_of_sum(a, b):
+    return np.sum(np.sin(a + b))
+
+
+def shifted(a):
+    return a + 1.0
+
+
+@pytest.mark.parametrize("fn", [writes_one_global_name_reads_another,
+                                writes_a_view_reads_its_base])
+def test_a_write_into_a_global_another_global_shares_is_refused(fn, rng):
+    x = rng.random(3)
+    for call in (lambda: srcad.grad(fn, jit=False)(x),
+                 lambda: srcad.jvp(fn, (x,), (np.ones(3),), jit=False)):
+        with pytest.raises(AliasingError, match="shares memory with"):
+            call()
+
+
+def test_a_write_into_a_global_the_argument_shares_is_refused(rng):
+    H[:] = rng.random(3)
+    with pytest.raises(AliasingError, match="writes into 'H', which shares memory with "
+                                            "argument 'a'"):
+        srcad.grad(writes_a_global, jit=False)(H)
+    x = rng.random(3)  # (a separate array: the write is the function's own)
+    grad = srcad.grad(writes_a_global, jit=False)(x)
+    assert grad == pytest.approx(2 * x, rel=1e-12)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_gradients_and_tangents_own_their_memory(jit, rng):
+    x, y = rng.random(3), rng.random(3)
+    g = srcad.grad(sine_of_sum, wrt=(0, 1), jit=jit)
+    for _ in range(2):  # (the first call, then the fast path of a compiled one)
+        gx, gy = g(x, y)
+        assert not np.shares_memory(gx, gy)
+        gx *= 0.0
+        check.compare(sine_of_sum, (x, y), [1], [gy], rtol=1e-6, atol=1e-8)
+    v = rng.random(3)
+    for _ in range(2):
+        _, tangent = srcad.jvp(shifted, (x,), (v,), jit=jit)
+        assert not np.shares_memory(tangent, v)
+    _, pullback = srcad.vjp(lambda a, b: a + b, x, y, wrt=(0, 1), jit=jit)
+    ct = rng.random(3)
+    ga, gb = pullback(ct)
+    assert not (np.shares_memory(ga, gb) or np.shares_memory(ga, ct) or
+                np.shares_memory(gb, ct))
