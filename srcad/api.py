@@ -96,9 +96,10 @@ class _Specialization:
         names = list(inspect.signature(g.gradient).parameters)  # (flattened)
         values = tuple(args) + tuple(extra)
         for i in g.writes_data:  # (a global's array: the function writes into it itself)
-            written, i = values[len(args) + i], len(args) + i
+            i = len(args) + i
             for j, other in enumerate(values):
-                if j != i and isinstance(other, np.ndarray) and share_elements(written, other):
+                if any(share_elements(a, b) for a in _arrays_in(values[i])
+                       for b in _arrays_in(other) if j != i or a is not b):
                     what = f"argument '{names[j]}'" if j < len(args) else \
                         f"'{g.hidden[j - len(args)]}'"
                     raise AliasingError(
@@ -1079,6 +1080,15 @@ def _plain(value, like=None):
             isinstance(value, (np.floating, np.integer)):
         value = float(value)
     return type(like)(value) if isinstance(like, np.floating) else value
+
+
+def _arrays_in(value):
+    """The arrays `value` is or holds (in tuples and lists, at any depth)."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _arrays_in(item)
 
 
 def _owned(outputs, inputs):

@@ -1,5 +1,6 @@
 """srcad.custom_vjp: a user's derivative used by the source transform and by the tape."""
 
+import functools
 import math
 import warnings
 
@@ -592,3 +593,32 @@ def test_a_rule_gets_numbers_as_numbers_in_every_mode(mode, rng):
         return _twice_sin(x) * x
     x = float(rng.uniform(-1, 1))
     assert srcad.grad(f, mode=mode)(x) == pytest.approx(check.numeric_grad(f, [x], 0), rel=1e-7)
+
+
+@srcad.custom_vjp
+def _doubled_in_place(x):
+    x *= 2.0
+    return x * 1.0
+
+
+@_doubled_in_place.defvjp
+def _doubled_in_place_vjp(g, ans, x):
+    return 2.0 * g
+
+
+def test_a_custom_function_writing_into_its_array_argument_is_refused(rng):
+    """Found by an attack: the source transform took the function for one that only reads its
+    argument, and a write into it was a wrong gradient, silently. A number updated (`x *= 2.0`
+    of a float) is a new binding, not a write; a callable that is not a function is refused when
+    decorated (it was an AttributeError later)."""
+    def f(x):
+        y = x + 0.0
+        return np.sum(_doubled_in_place(y)) + np.sum(y ** 2)
+
+    with pytest.raises(srcad.UnsupportedError, match="writes into its argument 'x'"):
+        srcad.grad(f, mode="source", jit=False)(rng.random(3))
+    x = float(rng.uniform(0.5, 1.5))
+    assert srcad.grad(lambda v: _doubled_in_place(v) * v, jit=False)(x) == \
+        pytest.approx(4 * x, rel=1e-12)
+    with pytest.raises(TypeError, match="decorates a function"):
+        srcad.custom_vjp(functools.partial(max, 1.0))

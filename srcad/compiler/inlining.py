@@ -22,7 +22,7 @@ import types
 
 import gast
 
-from . import anno, frontend, jumps, lists, optional
+from . import anno, frontend, jumps, lists, optional, unassigned
 from .frontend import Ref
 from .templates import make_name as _name
 from ..errors import SourceUnavailableError, UnsupportedError
@@ -127,7 +127,8 @@ def inline(lowering, lam, target, args, keywords, call, unused=False):
         else:
             renames[p] = lowering.namer.fresh(f"{p}_{name}")
             copies.append((renames[p], arg))
-    for local in frontend.local_names(tree) - set(params):
+    helper_locals = frontend.local_names(tree) - set(params)
+    for local in helper_locals:
         renames[local] = lowering.namer.fresh(f"{local}_{name}")
     _merge_scope(lowering, helper_scope, helper_refs, renames)
     Rename(renames).visit(tree)
@@ -153,7 +154,9 @@ def inline(lowering, lam, target, args, keywords, call, unused=False):
             not (body and isinstance(body[-1], gast.Raise)):  # (one that raises: jumps.lower)
         raise UnsupportedError(f"call of '{name}', which has no return statement (it returns "
                                "None: srcad differentiates what a function returns)", loc)
-    body = jumps.lower(body, lowering.namer)
+    body = unassigned.check_reads(
+        jumps.lower(body, lowering.namer), [renames[p] for p in params if type(renames[p]) is str],
+        lowering.namer, {renames[v]: v for v in helper_locals})
     result = body.pop().value
     body, result = _split_tuple_result(body, result, lowering.namer)
     lowering.out.extend(body)

@@ -15,6 +15,7 @@ class Namer:
         self._next = {}  # hint -> the number its next temporary tries first
         self.buffers = set()  # the arrays and lists the forward sweep saves values into
         self.results = set()  # what jumps.lower returns through: assigned wherever it returns
+        self.analyzed = set()  # the variables unassigned.check_reads has seen
 
     def fresh(self, base):
         base = re.sub(r"\W", "_", base) or "t"

@@ -123,7 +123,8 @@ def normalize(parsed, none=frozenset(), not_none=frozenset()):
     lowering.none, lowering.not_none = set(none), set(not_none)
     _check_signature(tree)
     body = lowering.block(tree.body)
-    body = unassigned.check_reads(tree, jumps.lower(body, namer), namer)
+    params = [a.id for a in tree.args.posonlyargs + tree.args.args + tree.args.kwonlyargs]
+    body = unassigned.check_reads(jumps.lower(body, namer), params, namer)
     _tests_kept_through_the_branch(body, namer)
     tree.body = body
     return Core(tree, namer, scope, lowering.refs, lowering.checks, parsed, lowering.files,

@@ -20,18 +20,23 @@ from ..errors import DerivedLoc
 _name, _const = templates.make_name, templates.make_const
 
 
-def check_reads(tree, body, namer):
-    """`body` (`tree`'s lowered statements) with the checks of its unsafe reads."""
-    params = {a.id for a in tree.args.posonlyargs + tree.args.args + tree.args.kwonlyargs}
-    local = params | {n.id for n in templates.walk(body)
-                      if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-    finder = _UnsafeReads(local - namer.results)
+def check_reads(body, params, namer, shown=None):
+    """`body` (a function's lowered statements; `params` are assigned when it starts) with the
+    checks of its unsafe reads. An inlined helper's body is checked where it is inlined (its
+    flags start False at each call, as its variables do in Python), and `shown` maps its
+    variables to the names its messages give them (the helper's own); the caller's check
+    leaves them alone (`namer.analyzed`)."""
+    local = set(params) | {n.id for n in templates.walk(body)
+                           if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    local -= namer.results | namer.analyzed
+    namer.analyzed |= local
+    finder = _UnsafeReads(local)
     finder.block(body, frozenset(params))
     if not finder.unsafe:
         return body
     names = sorted({name for reads in finder.unsafe.values() for name, _ in reads})
     flags = {name: namer.fresh(f"{name}_assigned") for name in names}
-    out = _Checks(flags, finder.unsafe).block(body)
+    out = _Checks(flags, finder.unsafe, shown or {}).block(body)
     return [templates.make_assign(flags[name], _const(False)) for name in names] + out
 
 
@@ -95,8 +100,8 @@ class _UnsafeReads:
 class _Checks:
     """Inserts the flags' assignments and the checks."""
 
-    def __init__(self, flags, unsafe):
-        self.flags, self.unsafe = flags, unsafe
+    def __init__(self, flags, unsafe, shown):
+        self.flags, self.unsafe, self.shown = flags, unsafe, shown
 
     def block(self, stmts):
         out = []
@@ -124,7 +129,8 @@ class _Checks:
         return [anno.copy_loc(gast.If(
             test=gast.UnaryOp(op=gast.Not(), operand=_name(self.flags[name])),
             body=[gast.Raise(exc=gast.Call(func=_name("UnboundLocalError"), args=[
-                _const(_message(name, stmt))], keywords=[]), cause=None)],
+                _const(_message(self.shown.get(name, name), stmt))], keywords=[]),
+                cause=None)],
             orelse=[]), stmt) for name, stmt in reads or ()]
 
 

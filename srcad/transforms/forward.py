@@ -250,7 +250,8 @@ class Tangents:
             raise UnsupportedError(f"{what} calls a custom_vjp function with no tangent: "
                                    f"forward mode needs one (decorate it with "
                                    f"@{func.fn.__name__}.defjvp)", loc)
-        check_custom_arguments(args, keywords, what, loc)
+        check_custom_arguments(func, args, keywords, what, loc,
+                               lambda a: isinstance(a, gast.Name) and self.ty(a.id).ndim > 0)
         name = user_rule_name(self.core, self.namer, func, "jvp")
         tangents = [self.tangent_of(a) or (self.zero_like(a.id) if isinstance(a, gast.Name)
                                            else _const(0.0)) for a in args]

@@ -33,6 +33,7 @@ How the reversal works:
 """
 
 import builtins
+import inspect
 import os
 from dataclasses import dataclass, field
 
@@ -417,7 +418,8 @@ class Differentiator(SavePlanner):
 
     def custom_adjoint(self, func, z, args, keywords, g, loc, what):
         """`adj = f_vjp(g, ans, *args)`, then each active argument takes its entry."""
-        check_custom_arguments(args, keywords, what, loc)
+        check_custom_arguments(func, args, keywords, what, loc,
+                               lambda a: isinstance(a, gast.Name) and self.ty(a.id).ndim > 0)
         vjp = func.__srcad_vjp__
         name = user_rule_name(self.core, self.namer, func, "vjp")
         returned = self.check_custom_result(vjp, z, args, loc)
@@ -1340,8 +1342,17 @@ def _copied(expr, ty):
     return _expr("a.copy()", a=expr) if ty.is_array else expr
 
 
-def check_custom_arguments(args, keywords, what, loc):
-    """A custom_vjp function is differentiated for positional numbers and arrays."""
+def check_custom_arguments(func, args, keywords, what, loc, is_array):
+    """A custom_vjp function is differentiated for positional numbers and arrays, which it must
+    not write into (srcad takes it for a function of them: a write would go unseen).
+    `is_array(arg)`: is the argument node an array?"""
+    written = func.params_written()
+    for param, arg in zip(inspect.signature(func.fn).parameters, args):
+        if param in written and is_array(arg):
+            raise UnsupportedError(f"the custom_vjp function {func.fn.__name__} writes into its "
+                                   f"argument '{param}' (in {what}): srcad takes a custom "
+                                   "function's arguments as only read; write into a copy "
+                                   f"({param} = {param}.copy())", loc)
     if keywords:
         raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
     if any(not isinstance(a, (gast.Name, gast.Constant)) for a in args):

@@ -1,7 +1,8 @@
 """Memory shared where srcad assumed separate arrays. Found by an attack:
 - a function writing into a global array that another global name, or the argument, shares
-  (`G2 = G`, `inner = buf[1:-1]`, `f(H)` writing `H[0]`) lost the derivative through the
-  write, silently, in grad and jvp: it is now an AliasingError, as for two arguments;
+  (`G2 = G`, `inner = buf[1:-1]`, a tuple holding it, `f(H)` writing `H[0]`) lost the
+  derivative through the write, silently, in grad and jvp: it is now an AliasingError, as for
+  two arguments;
 - two gradients of one adjoint array (`np.sin(a + b)` w.r.t. both) came back as one array, and
   a jvp's tangent as the caller's own: updating one in place changed the other."""
 
@@ -17,6 +18,8 @@ G2 = G
 BUF = np.zeros(5)
 INNER = BUF[1:-1]
 H = np.ones(3)
+T = np.zeros(3)
+HELD = (T, 2.0)
 
 
 def writes_one_global_name_reads_another(x):
@@ -34,6 +37,11 @@ def writes_a_global(a):
     return np.sum(a * a)
 
 
+def writes_a_global_a_tuple_holds(x):
+    T[0] = x[0] * 2
+    return np.sum(HELD[0] * x)
+
+
 def sine_of_sum(a, b):
     return np.sum(np.sin(a + b))
 
@@ -43,7 +51,7 @@ def shifted(a):
 
 
 @pytest.mark.parametrize("fn", [writes_one_global_name_reads_another,
-                                writes_a_view_reads_its_base])
+                                writes_a_view_reads_its_base, writes_a_global_a_tuple_holds])
 def test_a_write_into_a_global_another_global_shares_is_refused(fn, rng):
     x = rng.random(3)
     for call in (lambda: srcad.grad(fn, jit=False)(x),

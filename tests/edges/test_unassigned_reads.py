@@ -9,6 +9,7 @@ it is now saved (transforms/saving.py `recomputable`)."""
 
 import math
 
+import numpy as np
 import pytest
 
 import srcad
@@ -51,6 +52,19 @@ def calls_a_helper_that_may_end(x):
     return _half_helper(x) + x
 
 
+def _doubled_if_positive(a):
+    if a > 0:
+        r = a * 2
+    return r
+
+
+def helper_in_a_loop(x):
+    s = 0.0
+    for i in range(2):
+        s += _doubled_if_positive(x[i]) * x[i]
+    return s
+
+
 @pytest.mark.parametrize("jit", [False, True])
 def test_values_where_every_read_is_assigned_and_errors_where_not(jit, rng):
     x = rng.uniform(0.5, 1.5)
@@ -67,6 +81,19 @@ def test_values_where_every_read_is_assigned_and_errors_where_not(jit, rng):
                   [srcad.grad(read_in_the_next_trip, jit=jit)(v)], rtol=1e-6, atol=1e-8)
     with pytest.raises(UnboundLocalError, match="'prev'"):
         srcad.grad(read_in_the_next_trip, jit=jit)(-v)
+
+
+def test_a_helper_called_in_a_loop_starts_unassigned_at_each_call(rng):
+    """(found by an attack: its flag was set once per gradient call, so the second call read
+    the first call's `r`)"""
+    x = rng.uniform(0.5, 1.5, 2)
+    grad = srcad.grad(helper_in_a_loop, jit=False)(x)
+    assert grad == pytest.approx(4 * x, rel=1e-12)
+    x[1] = -x[1]
+    for call in (lambda: srcad.grad(helper_in_a_loop, jit=False)(x),
+                 lambda: srcad.jvp(helper_in_a_loop, (x,), (np.ones(2),), jit=False)):
+        with pytest.raises(UnboundLocalError, match=r"variable 'r' at test_unassigned_reads"):
+            call()
 
 
 def test_forward_mode_raises_too(rng):
