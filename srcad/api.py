@@ -1197,7 +1197,9 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
     entry (a tuple when `wrt` is a tuple). With has_aux, fn returns (value, aux) and vjp
     returns `(value, pullback, aux)`. The pullback linearizes fn where this call evaluated
     it: the arguments, globals and helpers as they were then (the source transform keeps a
-    copy; the tape keeps the arrays themselves).
+    copy; the tape keeps the arrays themselves). Run as Python (`jit=False`), it refuses to run
+    once a custom rule, a global a custom rule reads or a module's attribute the function
+    reads has changed; the tape calls a custom rule's vjp when the pullback runs.
     """
     g = _made(_VJPS, (fn, wrt, mode, jit, cache, fastmath, has_aux, parallel),
               lambda: Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel))
@@ -1229,12 +1231,32 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
                 raise ValueError(f"the cotangent has shape {cotangent.shape}; the output of "
                                  f"{g.fn.__qualname__} has shape {np.shape(value)}")
             ct = cotangent[()] if cotangent.ndim == 0 else cotangent
+            _refuse_changed_captures(g, frozen[0])
             _, _, grads = g.evaluate(bound, cotangent=ct, frozen=frozen)
             grads = g.as_0d_arrays(grads, args, {})
             return grads[0] if g.single else grads
         # (the specialization the last call ran: its kernel takes the cotangent last)
         pullback.specialization = lambda: g._last
     return (value, pullback, _plain_tree(aux)) if g.has_aux else (value, pullback)
+
+
+def _refuse_changed_captures(g, spec):
+    """A pullback running generated Python reads what the gradient captured (a custom rule,
+    the globals it reads, a module's attribute) as it is when it runs, where compiled code has
+    them as they were: it refuses to run after one changed."""
+    if spec.mode != "source+python":
+        return
+    for ref, obj in spec.generated.checks:
+        try:
+            same = frontend.same_object(ref.read(), obj)
+        except (KeyError, AttributeError, ValueError, IndexError):
+            same = False
+        if not same:
+            raise UnsupportedError(
+                f"the pullback of {g.fn.__qualname__} runs as Python (jit=False), which reads "
+                f"'{ref.key}' as it is now: it changed since srcad.vjp was called (rebound or "
+                "redefined). Call srcad.vjp again, or use jit=True, whose compiled code keeps "
+                "what the call read")
 
 
 def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=False):
