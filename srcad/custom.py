@@ -37,8 +37,8 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
     the arguments, and returns one adjoint per argument (a tuple for several; None for an
     argument with no derivative). Both must compile with Numba for `jit=True`. A vjp returning
     the wrong number of adjoints, None for an argument that carries a derivative, or an adjoint
-    of another shape than its argument is an error. The function (a def or a lambda) must not
-    write into its array arguments: the source transform refuses one that does.
+    of another shape than its argument is an error. The function (a def or a lambda), its vjp
+    and its jvp must not write into their array arguments: the source transform refuses them.
     """
 
     def __init__(self, fn):
@@ -52,26 +52,6 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
         self._op_name = None
         self._jitable = None  # the vjp whose pair Numba can call (registered at first use)
         self._compiled_with = None  # {Ref: value} Numba compiled into fn, vjp and jvp
-
-    def params_written(self):
-        """The names of fn's parameters it may write into: stores into their elements
-        (`x[0] = v`, `x[:] += v`), updates in place (`x *= 2.0`: of an array), `out=x`."""
-        import gast
-
-        from .compiler import frontend
-        written = set()
-        for node in gast.walk(frontend.parse(self.fn).tree):
-            targets = node.targets if isinstance(node, gast.Assign) else \
-                [node.target] if isinstance(node, gast.AugAssign) else []
-            for target in targets:
-                in_place = isinstance(target, gast.Subscript) or isinstance(node, gast.AugAssign)
-                while isinstance(target, gast.Subscript):
-                    target = target.value
-                if in_place and isinstance(target, gast.Name):
-                    written.add(target.id)
-            if isinstance(node, gast.keyword) and node.arg == "out":
-                written |= {n.id for n in gast.walk(node.value) if isinstance(n, gast.Name)}
-        return written & set(inspect.signature(self.fn).parameters)
 
     def defvjp(self, vjp):
         """Register `vjp(g, ans, *args)`, returning the adjoint of each argument."""
@@ -274,3 +254,30 @@ def _capture(ref, value, seen, out):
 
 def _number_if_0d(value):
     return value[()] if type(value) is np.ndarray and value.ndim == 0 else value
+
+
+def parameters_written(fn):
+    """The parameters of `fn` (a custom function or its rule) it may write into, in order:
+    stores into their elements (`x[0] = v`, `x[:] += v`), updates in place (`x *= 2.0`: of an
+    array), `out=x`. None when its source cannot be read (it is not checked)."""
+    import gast
+
+    from .compiler import frontend
+    try:
+        tree = frontend.parse(fn).tree
+        params = list(inspect.signature(fn).parameters)
+    except Exception:  # noqa: BLE001 (no source: a builtin, a compiled function)
+        return None
+    written = set()
+    for node in gast.walk(tree):
+        targets = node.targets if isinstance(node, gast.Assign) else \
+            [node.target] if isinstance(node, gast.AugAssign) else []
+        for target in targets:
+            in_place = isinstance(target, gast.Subscript) or isinstance(node, gast.AugAssign)
+            while isinstance(target, gast.Subscript):
+                target = target.value
+            if in_place and isinstance(target, gast.Name):
+                written.add(target.id)
+        if isinstance(node, gast.keyword) and node.arg == "out":
+            written |= {n.id for n in gast.walk(node.value) if isinstance(n, gast.Name)}
+    return [p for p in params if p in written]

@@ -606,9 +606,21 @@ def _doubled_in_place_vjp(g, ans, x):
     return 2.0 * g
 
 
+@srcad.custom_vjp
+def _squared(x):
+    return x * x
+
+
+@_squared.defvjp
+def _squared_vjp(g, ans, x):
+    x *= 2.0  # (into the caller's array: it changed it)
+    return g * x
+
+
 def test_a_custom_function_writing_into_its_array_argument_is_refused(rng):
     """Found by an attack: the source transform took the function for one that only reads its
-    argument, and a write into it was a wrong gradient, silently. A number updated (`x *= 2.0`
+    argument, and a write into it was a wrong gradient, silently; a rule writing into the
+    argument changed the caller's array. A number updated (`x *= 2.0`
     of a float) is a new binding, not a write; a callable that is not a function is refused when
     decorated (it was an AttributeError later)."""
     def f(x):
@@ -622,6 +634,9 @@ def test_a_custom_function_writing_into_its_array_argument_is_refused(rng):
         pytest.approx(4 * x, rel=1e-12)
     with pytest.raises(TypeError, match="decorates a function"):
         srcad.custom_vjp(functools.partial(max, 1.0))
+    x = rng.random(3)
+    with pytest.raises(srcad.UnsupportedError, match="_squared_vjp writes into its argument"):
+        srcad.grad(lambda v: np.sum(_squared(v)), mode="source", jit=False)(x)
 
 
 SCALE = 2.0

@@ -28,8 +28,8 @@ from ..compiler.frontend import is_custom_vjp
 from ..compiler.normalize import call_parts
 from ..compiler.templates import comment
 from ..errors import UnsupportedError
-from .reverse import _bind, _broadcasting, _load, check_custom_arguments, mark_assumed, \
-    shape_checks, user_rule_name
+from .reverse import _bind, _broadcasting, _load, check_custom_arguments, custom_arrays, \
+    mark_assumed, shape_checks, user_rule_name
 
 _name, _const, _assign, _expr = (templates.make_name, templates.make_const,
                                  templates.make_assign, templates.fill)
@@ -250,8 +250,8 @@ class Tangents:
             raise UnsupportedError(f"{what} calls a custom_vjp function with no tangent: "
                                    f"forward mode needs one (decorate it with "
                                    f"@{func.fn.__name__}.defjvp)", loc)
-        check_custom_arguments(func, args, keywords, what, loc,
-                               lambda a: isinstance(a, gast.Name) and self.ty(a.id).ndim > 0)
+        check_custom_arguments(func, jvp, args, keywords, what, loc,
+                               custom_arrays(self.ty, z, args))
         name = user_rule_name(self.core, self.namer, func, "jvp")
         tangents = [self.tangent_of(a) or (self.zero_like(a.id) if isinstance(a, gast.Name)
                                            else _const(0.0)) for a in args]

@@ -41,7 +41,7 @@ import gast
 import numpy as np
 
 from ..compiler import anno, templates, typeinfer, valuetypes
-from .. import rules, runtime
+from .. import custom, rules, runtime
 from ..compiler.activity import diff_inputs
 from ..compiler.aliasing import is_fresh
 from ..compiler.cleanup import read_for_its_shape
@@ -418,9 +418,9 @@ class Differentiator(SavePlanner):
 
     def custom_adjoint(self, func, z, args, keywords, g, loc, what):
         """`adj = f_vjp(g, ans, *args)`, then each active argument takes its entry."""
-        check_custom_arguments(func, args, keywords, what, loc,
-                               lambda a: isinstance(a, gast.Name) and self.ty(a.id).ndim > 0)
         vjp = func.__srcad_vjp__
+        check_custom_arguments(func, vjp, args, keywords, what, loc,
+                               custom_arrays(self.ty, z, args))
         name = user_rule_name(self.core, self.namer, func, "vjp")
         returned = self.check_custom_result(vjp, z, args, loc)
         adj = self.namer.temp("_adj")
@@ -1342,17 +1342,26 @@ def _copied(expr, ty):
     return _expr("a.copy()", a=expr) if ty.is_array else expr
 
 
-def check_custom_arguments(func, args, keywords, what, loc, is_array):
-    """A custom_vjp function is differentiated for positional numbers and arrays, which it must
-    not write into (srcad takes it for a function of them: a write would go unseen).
-    `is_array(arg)`: is the argument node an array?"""
-    written = func.params_written()
-    for param, arg in zip(inspect.signature(func.fn).parameters, args):
-        if param in written and is_array(arg):
-            raise UnsupportedError(f"the custom_vjp function {func.fn.__name__} writes into its "
-                                   f"argument '{param}' (in {what}): srcad takes a custom "
-                                   "function's arguments as only read; write into a copy "
-                                   f"({param} = {param}.copy())", loc)
+def custom_arrays(ty, z, args):
+    """Whether each argument of a custom function's rule is an array (`ty`: a name's type):
+    the adjoint or tangent and the result (`z`'s), then the function's arguments."""
+    return [ty(z).ndim > 0] * 2 + [isinstance(a, gast.Name) and ty(a.id).ndim > 0 for a in args]
+
+
+def check_custom_arguments(func, rule, args, keywords, what, loc, arrays):
+    """A custom_vjp function is differentiated for positional numbers and arrays, which neither
+    it nor its `rule` (vjp or jvp) may write into: srcad takes them for functions of their
+    arguments, and a write would go unseen. `arrays`: whether each argument is an array, the
+    rule's two first (the adjoint or tangent, and the result) first."""
+    for fn, flags in ((func.fn, arrays[2:]), (rule, arrays)):
+        params = list(inspect.signature(fn).parameters)
+        for name in custom.parameters_written(fn) or ():
+            k = params.index(name)
+            if k < len(flags) and flags[k]:
+                raise UnsupportedError(
+                    f"{getattr(fn, '__name__', 'the rule')} writes into its argument '{name}' "
+                    f"(in {what}): srcad takes a custom function and its rule to read their "
+                    f"arguments only; write into a copy ({name} = {name}.copy())", loc)
     if keywords:
         raise UnsupportedError(f"keyword arguments to the custom_vjp function in {what}", loc)
     if any(not isinstance(a, (gast.Name, gast.Constant)) for a in args):
