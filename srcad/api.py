@@ -471,11 +471,10 @@ class Gradient:
             spec.reason = str(exc)
             return self.evaluate(args, cotangent, tangents, frozen)
         if tangents is not None:
-            return _plain(out[0]), None, tuple(_owned([_plain(out[1], out[0])],
-                                                      (*flat, *tangents)))
+            return _plain(out[0]), None, (_plain(out[1], out[0]),)
         aux = _plain_tree(out[1]) if self.has_aux else None
-        grads = _owned(list(out[1 + self.has_aux:]), (cotangent,))
-        return _plain(out[0]), aux, self.structured_grads(grads, flat, labels, structures)
+        return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
+                                                          structures)
 
     def fast_call(self, spec, key, forward=False):
         """For `spec`, compiled by a call of positional plain arguments of types `key`
@@ -551,13 +550,8 @@ class Gradient:
                   "    except Exception:  # (a new array layout, or an error: the general path",
                   "        return None  # names the user's line that raised it)",
                   "    owner._last = spec"]
-        env["owned"] = _owned
         if forward:
-            lines.append("    tangent = plain(out[1], out[0])")
-            if any(type(part) is tuple for part in key):
-                lines.append(f"    if type(tangent) is ndarray:\n        tangent, = owned("
-                             f"[tangent], ({''.join(f'a{k}, t{k}, ' for k in range(len(key)))}))")
-            lines.append("    return plain(out[0]), tangent")
+            lines.append("    return plain(out[0]), plain(out[1], out[0])")
             exec("\n".join(lines) + "\n", env)
             return env["fast"]
         first = 1 + self.has_aux
@@ -572,9 +566,6 @@ class Gradient:
             else:
                 lines.append(f"    {grad} = plain(out[{first + k}], {like})")
             grads.append(grad)
-        arrays = [g for g, i in zip(grads, self.wrt_index) if type(key[i]) is tuple]
-        if len(arrays) > 1:  # (one adjoint array for two arguments: a copy for each)
-            lines.append(f"    {', '.join(arrays)} = owned([{', '.join(arrays)}], ())")
         result = grads[0] if self.single else \
             f"({', '.join(grads)}{',' if len(grads) == 1 else ''})"
         value = "plain(out[0])"
@@ -1091,19 +1082,6 @@ def _arrays_in(value):
             yield from _arrays_in(item)
 
 
-def _owned(outputs, inputs):
-    """`outputs` (a list, changed in place), each array sharing memory with an earlier one or
-    with an array of `inputs` replaced by a copy: two gradients that are one adjoint array
-    (`a + b`), a tangent that is the caller's (`x + 1`), must not change each other or the
-    caller's arrays when one is updated in place."""
-    for k, out in enumerate(outputs):
-        if type(out) is np.ndarray and out.size and any(
-                type(other) is np.ndarray and np.may_share_memory(out, other)
-                for other in (*outputs[:k], *inputs)):
-            outputs[k] = out.copy()
-    return outputs
-
-
 def _describe(value):
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype}"
@@ -1399,7 +1377,7 @@ def _jvp_known(known, primals, tangents):
         value, tangent = spec.run(primals, None, tuple(flat))
     except Exception:  # noqa: BLE001 (as in fast_call: the general path reports an error)
         return None
-    return _plain(value), _owned([_plain(tangent, value)], (*primals, *flat))[0]
+    return _plain(value), _plain(tangent, value)
 
 
 def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):

@@ -82,3 +82,25 @@ def _error(stmt, what):
     loc = anno.getanno(stmt, "loc")
     text = f"\n    {loc.text.strip()}" if loc is not None and loc.text.strip() else ""
     return UserCodeError(f"{loc}: {what}{text}" if loc is not None else what)
+
+
+def returned_apart(fn_def, first, arrays, inputs):
+    """`fn_def`'s final return with each derivative array it hands back (its elements from
+    `first` on whose names are in `arrays`) as `rt.apart(b, a, ...)`: copied at the call if it
+    shares memory with one handed back before it or with one of `inputs` (the tangent or
+    cotangent arrays the generated function takes). One adjoint array serves both operands of
+    `a + b`, and the tangent of `x + 1.0` is the caller's own."""
+    ret = fn_def.body[-1]
+    if not (isinstance(ret, gast.Return) and isinstance(ret.value, gast.Tuple)):
+        return
+    seen = list(inputs)
+    for k, item in enumerate(ret.value.elts[first:], first):
+        if not (isinstance(item, gast.Name) and item.id in arrays):
+            continue
+        if item.id in seen:  # (the same array twice)
+            ret.value.elts[k] = templates.fill("_a.copy()", _a=item)
+        elif seen:
+            holes = {f"_o{j}": templates.make_name(name) for j, name in enumerate(seen)}
+            ret.value.elts[k] = templates.fill(f"rt.apart(_a, {', '.join(holes)})", _a=item,
+                                               **holes)
+        seen.append(item.id)
