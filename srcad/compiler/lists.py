@@ -84,6 +84,12 @@ def settle(tree, types, scope):
             value = node.value
             kind = types[value.id].kind if isinstance(value, gast.Name) and \
                 value.id in types else np.asarray(getattr(value, "value", 0.0)).dtype.kind
+            if kind in "US" or callable(resolve(value, scope)):
+                raise UnsupportedError(
+                    f"the list '{node.targets[0].value.id}' holds "
+                    f"{'strings' if kind in 'US' else 'functions'} (srcad takes lists of "
+                    "numbers or of arrays of one shape; a tuple holds anything)",
+                    anno.getanno(node, "loc"))
             stored[node.targets[0].value.id].add(kind)
     for node in empties:
         name = node.targets[0].id

@@ -1618,6 +1618,11 @@ class _Lowering:
                 isinstance(node.ctx, gast.Store):
             _unsupported("a store through an empty index (y[()] = ...): write y = ...", node)
         if isinstance(node.value, gast.Name):
+            held = self.scope.get(node.value.id)
+            if isinstance(node.ctx, gast.Store) and isinstance(held, (list, dict)):
+                _unsupported(f"a store into the {type(held).__name__} '{node.value.id}', which "
+                             "the function reads from outside (srcad differentiates stores "
+                             "into arrays; mode='auto' runs it on the tape)", node)
             return _name(node.value.id)
         if isinstance(node.value, gast.Attribute):  # `self.buf[0] = ...`: into the name read
             base = self.attribute(node.value)

@@ -519,6 +519,29 @@ class _Float32(_Float64):
     dtype = np.dtype(np.float32)
 
 
+class _ArrayType(type):
+    """np.ndarray in user code: a tensor of one axis or more is an instance (a 0-d one stands
+    for a number there); the rest is the class's own."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, np.ndarray) or \
+            isinstance(obj, Tensor) and obj.ndim > 0 and mode.in_user_code()
+
+    def __subclasscheck__(cls, subclass):
+        return issubclass(subclass, np.ndarray)
+
+    def __getattr__(cls, name):
+        return getattr(np.ndarray, name)
+
+    def __call__(cls, *args, **kwargs):
+        return np.ndarray(*args, **kwargs)
+
+
+class _NdArray(np.ndarray, metaclass=_ArrayType):
+    """np.ndarray in user code (see _ArrayType; a subclass, for `x.view(np.ndarray)`)."""
+
+
+_NdArray.__name__ = _NdArray.__qualname__ = "ndarray"
 _Float.__name__ = _Float.__qualname__ = "float"
 _Float64.__name__ = _Float64.__qualname__ = "float64"
 _Float32.__name__ = _Float32.__qualname__ = "float32"
@@ -566,6 +589,7 @@ _NUMPY_SHIMS.update(
     full_like=_full_like,
     float64=_Float64,
     float32=_Float32,
+    ndarray=_NdArray,
     r_=_Concatenator(),
     **{
         name: _to_array(getattr(np, name))

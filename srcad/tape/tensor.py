@@ -217,6 +217,10 @@ def _record(out, op, params, inputs, values):
     edges = [_edge(x) for x in inputs]
     if all(edge is None for edge in edges):
         return
+    if out._value.dtype.kind == "c":  # (its rules are written for real values: |z|'s is not)
+        raise NotImplementedError(mode.located(
+            f"srcad.tape: {op.name} of a value that carries a derivative gives a complex "
+            "value; srcad differentiates real computations only"))
     values = [*values, out._value]
     counters = [x._counter if isinstance(x, Tensor) else None for x in inputs]
     counters.append(out._counter)

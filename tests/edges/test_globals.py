@@ -147,3 +147,22 @@ def test_a_keyword_only_default_changed_in_place_is_read_again():
         assert g(x) == pytest.approx(15.0 * x * x) and h(x) == pytest.approx(8.0 * x + 1.0)
     finally:
         _scaled_square.__kwdefaults__["s"] = 2.0
+
+
+COUNTS = [0]
+
+
+def counts_its_calls(x):
+    COUNTS[0] += 1
+    return x * x
+
+
+def test_a_store_into_a_global_list_is_refused_by_name_and_runs_on_the_tape(rng):
+    """Found by an attack: it was an internal error ("this is a bug in srcad") without a
+    line."""
+    with pytest.raises(srcad.UnsupportedError, match=r"test_globals.py:\d+: a store into the "
+                                                     r"list 'COUNTS'"):
+        srcad.grad(counts_its_calls, mode="source", jit=False)(1.5)
+    x = float(rng.uniform(0.5, 1.5))
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(counts_its_calls, jit=False)(x) == pytest.approx(2 * x, rel=1e-12)

@@ -414,3 +414,30 @@ def test_index_lists_beside_slices_and_zips_in_generators(rng):
     x, W = _inputs(rng)
     g = srcad.grad(index_lists_beside_slices, wrt=(0, 1), mode="source")(x, W)
     check.compare(index_lists_beside_slices, (x, W), [0, 1], list(g))
+
+
+def _named(x):
+    return x
+
+
+def list_of_strings(x):
+    names = ["a", "b"]
+    return x * 2.0 + len(names)
+
+
+def list_of_functions(x):
+    fs = [_named]
+    return x * 3.0
+
+
+@pytest.mark.parametrize("fn, what", [(list_of_strings, "strings"),
+                                      (list_of_functions, "functions")])
+def test_a_list_of_strings_or_functions_is_refused_and_runs_on_the_tape(fn, what, rng):
+    """Found by an attack: such a list became a float array, and the generated code raised
+    NumPy's ValueError (could not convert string to float) in every mode."""
+    with pytest.raises(srcad.UnsupportedError, match=f"the list '\\w+' holds {what}"):
+        srcad.grad(fn, mode="source", jit=False)(1.5)
+    x = float(rng.uniform(0.5, 1.5))
+    with pytest.warns(srcad.FallbackWarning):
+        grad = srcad.grad(fn, jit=False)(x)
+    assert grad == pytest.approx(check.numeric_grad(fn, (x,), 0), rel=1e-7)

@@ -195,3 +195,30 @@ def test_a_user_class_s_array_method_gets_an_ndarray_from_np_array():
         return np.sum(x * plain) + np.sum(np.sin(x) * np.array(_ArrayLike(1.0)))
 
     check(f, (np.array([0.3, 0.8]),), (0,))
+
+
+def test_isinstance_of_np_ndarray_answers_as_for_the_array(rng):
+    """Found by an attack: on the tape `isinstance(x, np.ndarray)` was False for an array
+    argument, and such a function took its other branch (a wrong value and gradient)."""
+
+    def f(x):
+        if isinstance(x, np.ndarray) and isinstance(x[0], float):
+            return np.sum(x * x) + float(isinstance(x, (np.ndarray, list)))
+        return 0.0
+
+    x = rng.uniform(0.5, 1.5, 2)
+    value, (grad,) = value_and_grad(f, (x,), (0,))
+    assert value == pytest.approx(np.sum(x * x) + 1.0, rel=1e-12)
+    assert grad == pytest.approx(2 * x, rel=1e-12)
+    check(f, (x,), (0,))
+
+
+def test_a_complex_value_that_carries_a_derivative_is_refused():
+    """Found by an attack: `abs((1 + 2j) * x)` gave -1.34 for sqrt(5) (the rules are written
+    for real values)."""
+
+    def f(x):
+        return abs((1 + 2j) * x)
+
+    with pytest.raises(NotImplementedError, match="gives a complex value"):
+        value_and_grad(f, (1.5,), (0,))
