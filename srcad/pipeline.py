@@ -191,6 +191,9 @@ class Emitted:
     wrt_layout: tuple
 
 
+MAX_REWRITES = 50  # rounds of retyping after bool and store rewrites (two or three in practice)
+
+
 def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_shapes,
           numpy_scalars, assume_shapes, block):
     """The derivative function of `fn` (generate's arguments) and what its module needs."""
@@ -222,10 +225,14 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         normalize.pair_stores_as_loops(core.tree, types, core.namer, core.origins)
     # (then again while bools change: a sum of NumPy bools, now an `or`, is a bool to the next;
     # and while stores through pairs of index arrays typed only now are lowered)
-    while retype or bools.follow_python_and_numpy(core.tree, types, core.scope, core.namer,
-                                                  numpy_args):
+    for _ in range(MAX_REWRITES):
+        if not (retype or bools.follow_python_and_numpy(core.tree, types, core.scope,
+                                                        core.namer, numpy_args)):
+            break
         types = typeinfer.infer(core.tree, typed_args, core.scope)
         retype = normalize.pair_stores_as_loops(core.tree, types, core.namer, core.origins)
+    else:  # (a rewrite that does not settle: an error, never a hang)
+        raise RuntimeError("the rewriting of bools and stores did not settle")
     if bools.scalar_views(core.tree, types, core.scope, numpy_args):
         types = typeinfer.infer(core.tree, typed_args, core.scope)
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),

@@ -126,6 +126,8 @@ def _rewrite(stmt, is_bool, origins, namer):
             anno.setanno(call.func, "func", int)
             ints.append(anno.copy_loc(templates.make_assign(tmp, call), stmt))
             operands[k] = templates.make_name(tmp, gast.Load())
+        else:  # (`~True` is -2: the constant as the int it is, once)
+            operands[k] = templates.make_const(int(operand.value))
     if isinstance(value, gast.BinOp):
         value.left, value.right = operands
     else:

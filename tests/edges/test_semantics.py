@@ -755,3 +755,16 @@ def test_an_element_to_a_negative_integer_power_is_inf_at_zero(jit, rng):
     x32 = np.array([1.5, 3.0], np.float32)  # (in float32, as NumPy computes it)
     value, _ = srcad.value_and_grad(power_sum, mode="source", jit=jit)(x32, -2)
     assert value == pytest.approx(float(power_sum(x32, -2)), rel=1e-7)
+
+
+def python_bool_arithmetic_of_constants(x):
+    return x * ~True + x * (-True) + x * (True + True)
+
+
+def test_python_bool_arithmetic_of_constants_is_int_arithmetic(rng):
+    """Found by an attack: `~True` (a constant) sent the rewriting of bool arithmetic into a
+    loop that never ended (it rewrote the constant to itself)."""
+    x = float(rng.uniform(0.5, 1.5))
+    value, grad = srcad.value_and_grad(python_bool_arithmetic_of_constants, jit=False)(x)
+    assert value == pytest.approx(python_bool_arithmetic_of_constants(x), rel=1e-12)
+    assert grad == pytest.approx(-1.0, rel=1e-12)
