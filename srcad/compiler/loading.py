@@ -43,7 +43,7 @@ def _float64_result(builtin):
 
 _NUMPY_SEMANTICS = {
     math.sqrt: np.sqrt, math.exp: np.exp, math.expm1: np.expm1, math.log: np.log,
-    math.log1p: np.log1p, math.log10: np.log10, math.log2: np.log2, math.pow: np.power,
+    math.log1p: np.log1p, math.log10: np.log10, math.log2: np.log2, math.pow: np.float_power,
     math.sin: np.sin, math.cos: np.cos, math.tan: np.tan, math.acos: np.arccos,
     math.asin: np.arcsin, math.atan: np.arctan, math.atan2: np.arctan2, math.sinh: np.sinh,
     math.cosh: np.cosh, math.tanh: np.tanh, math.asinh: np.arcsinh, math.acosh: np.arccosh,

@@ -1088,6 +1088,11 @@ class _Lowering:
         if target in DYNAMIC:
             _unsupported(f"{target.__name__}(), which reads or runs code by name (srcad's "
                          "source transform sees only the names written in the function)", node)
+        if target is pow and len(node.args) == 2 and not node.keywords and \
+                not any(isinstance(a, gast.Starred) for a in node.args):  # (Numba's pow of
+            # ints is an int: pow(2, -1) was 0 where `2 ** -1` and Python give 0.5)
+            return self.atom(anno.copy_loc(gast.BinOp(left=node.args[0], op=gast.Pow(),
+                                                      right=node.args[1]), node))
         if target in (min, max) and len(node.args) > 2 and not node.keywords and \
                 not any(isinstance(a, gast.Starred) for a in node.args):
             node = _folded(node)  # max(a, b, c) is max(max(a, b), c), ties and NaN included

@@ -768,3 +768,21 @@ def test_python_bool_arithmetic_of_constants_is_int_arithmetic(rng):
     value, grad = srcad.value_and_grad(python_bool_arithmetic_of_constants, jit=False)(x)
     assert value == pytest.approx(python_bool_arithmetic_of_constants(x), rel=1e-12)
     assert grad == pytest.approx(-1.0, rel=1e-12)
+
+
+def builtin_and_math_pow_of_ints(x):
+    s = pow(2, -1) * x + math.pow(2, -1) * x
+    for i in range(1, 4):
+        s += x * pow(i, -1)
+    return s
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_pow_of_ints_to_a_negative_power_is_a_float(jit, rng):
+    """Found by an attack: compiled, builtin pow(2, -1) was Numba's integer power, 0, where
+    Python gives 0.5 (it is now `2 ** -1`); as Python, math.pow(2, -1) raised NumPy's
+    ValueError (it is np.float_power there now)."""
+    x = float(rng.uniform(0.5, 1.5))
+    value, grad = srcad.value_and_grad(builtin_and_math_pow_of_ints, jit=jit)(x)
+    assert value == pytest.approx(builtin_and_math_pow_of_ints(x), rel=1e-12)
+    assert grad == pytest.approx(1.0 + 11 / 6, rel=1e-12)
