@@ -112,7 +112,7 @@ class _Specialization:
                 raise ValueError(f"{user} writes into its argument "
                                  f"'{names[i]}', which is read-only (NumPy: assignment "
                                  "destination is read-only)")
-            for j, other in enumerate(tuple(args) + tuple(extra)):
+            for j, other in enumerate(values):
                 if j != i and isinstance(other, np.ndarray) and \
                         share_elements(args[i], other):
                     raise AliasingError(
@@ -1027,6 +1027,9 @@ def _numba_reason(exc):
         return (f"Numba gives each variable one type, and '{name}' is {a} at one point and "
                 f"{b} at another: make it {b} from the start")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    own = next((line for line in lines if "srcad:" in line), None)  # (a reason srcad gave)
+    if own is not None:
+        return own[own.index("srcad:") + len("srcad:"):].strip()
     return next((line for line in lines if not line.startswith(("Failed in", "File", "During"))),
                 lines[0] if lines else type(exc).__name__)
 
@@ -1453,11 +1456,8 @@ def flat_tangents_of(g, tangents, flat, structures, labels):
     for name, tangent in zip(g.wrt_names, tangents, strict=True):
         treedef = structures.get(name)
         paths = treedef.paths() if treedef is not None else [""]
-        if treedef is None:
-            leaves = [tangent]
-        elif pytrees.is_structured(tangent) and pytrees.flatten(tangent)[1] == treedef:
-            leaves = pytrees.flatten(tangent)[0]
-        else:
+        leaves = [tangent] if treedef is None else treedef.leaves_of(tangent)
+        if leaves is None:  # (a dict's keys may come in another order, as for grad)
             raise ValueError(f"srcad: the tangent of '{name}' must have the structure of its "
                              f"argument ({treedef})")
         for path, leaf in zip(paths, leaves, strict=True):

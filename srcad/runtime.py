@@ -591,6 +591,21 @@ def _address_range(a):
     return low, high + a.itemsize
 
 
+def text_of(x):
+    """`str(x)` in compiled code (loading.jit): Numba's str of a float is '<object
+    type:float64>', not its digits, so compiling one is an error, and srcad runs the
+    generated Python instead."""
+    return str(x)
+
+
+@overload(text_of)
+def _text_of(x):
+    if isinstance(x, (types.UnicodeType, types.Integer)):
+        return lambda x: str(x)
+    raise errors.TypingError(f"srcad: str() of a {x} (Numba writes '<object type:{x}>' for it, "
+                             "not its digits)")
+
+
 def check_adjoint(adjoint, x, where):
     """Raise ValueError unless a custom vjp's `adjoint` has the shape of its argument `x`."""
     if np.shape(adjoint) != np.shape(x):

@@ -393,3 +393,16 @@ def test_a_list_used_as_an_index_is_numpys_index_array(mode, fn, idx, rng):
     value, _ = srcad.value_and_grad(fn, **options(mode))(x, idx)
     assert value == pytest.approx(fn(x, idx), rel=1e-12)
     check_grad(fn, (x, idx), mode=mode)
+
+
+def test_a_jvp_takes_a_dict_tangent_with_its_keys_in_another_order(rng):
+    """Found by an attack: grad takes dicts in any key order, jvp refused the tangent."""
+    def f(p):
+        return np.sum(p["a"] ** 2) * p["b"]
+
+    x = rng.random(3)
+    _, tangent = srcad.jvp(f, ({"a": x, "b": 2.0},), ({"b": 1.0, "a": np.ones(3)},),
+                           jit=False)
+    assert tangent == pytest.approx(np.sum(x ** 2) + 4 * np.sum(x), rel=1e-12)
+    with pytest.raises(ValueError, match="must have the structure of its argument"):
+        srcad.jvp(f, ({"a": x, "b": 2.0},), ({"a": np.ones(3)},), jit=False)

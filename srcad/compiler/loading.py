@@ -90,6 +90,8 @@ def jit(fn, cache=False, fastmath=False, nogil=False):
     others = [name for name, obj in fn.__globals__.items()
               if isinstance(obj, types.FunctionType) and obj is not fn and
               obj.__module__ == fn.__module__]
+    if fn.__globals__.get("str", str) is str:  # (a float's text: see runtime.text_of)
+        fn.__globals__["str"] = runtime.text_of
     # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
     # of raising ZeroDivisionError
     for name in others:

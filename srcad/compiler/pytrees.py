@@ -36,6 +36,22 @@ class Treedef:
             return dict(zip(self.keys, items, strict=True))
         return tuple(items) if self.kind == "tuple" else items
 
+    def leaves_of(self, value):
+        """The leaves of `value` in this structure's order (a dict's keys in any order), or
+        None when `value` has another structure."""
+        if self.is_leaf:
+            return None if type(value) in CONTAINERS else [value]
+        if type(value).__name__ != self.kind or len(value) != len(self.keys) or \
+                self.kind == "dict" and set(value) != set(self.keys):
+            return None
+        leaves = []
+        for key, child in zip(self.keys, self.children, strict=True):
+            found = child.leaves_of(value[key])
+            if found is None:
+                return None
+            leaves += found
+        return leaves
+
     def paths(self, prefix=""):
         """The Python expression reaching each leaf, e.g. `params['W1']`, `layers[0][1]`."""
         if self.is_leaf:

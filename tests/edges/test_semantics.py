@@ -786,3 +786,16 @@ def test_pow_of_ints_to_a_negative_power_is_a_float(jit, rng):
     value, grad = srcad.value_and_grad(builtin_and_math_pow_of_ints, jit=jit)(x)
     assert value == pytest.approx(builtin_and_math_pow_of_ints(x), rel=1e-12)
     assert grad == pytest.approx(1.0 + 11 / 6, rel=1e-12)
+
+
+def length_of_a_number_s_text(x):
+    return x * len(str(x))
+
+
+def test_the_text_of_a_float_is_python_s_compiled_too(rng):
+    """Found by an attack: compiled, str(x) of a float was Numba's '<object type:float64>'
+    (21 characters): it is not compiled now, and the generated Python runs, with a warning."""
+    x = 2.0 + float(rng.integers(0, 5))
+    with pytest.warns(srcad.FallbackWarning, match=r"str\(\) of a float64"):
+        value, grad = srcad.value_and_grad(length_of_a_number_s_text)(x)
+    assert (value, grad) == (pytest.approx(3 * x), pytest.approx(3.0))
