@@ -254,6 +254,10 @@ def missing(func, what):
         return "no derivative of np.linalg.svd's singular vectors u and vh, only of its " \
             "singular values"
     name = getattr(func, "__qualname__", None) or repr(func)
+    if hasattr(func, "__srcad_vjp__"):  # (a custom_vjp function: its result is a tuple)
+        return (f"the custom_vjp function '{name}' returns a tuple (in {what}): srcad's source "
+                "transform takes a custom function of one result, a number or an array "
+                "(return np.array([...]) or use one function per result); the tape runs it")
     if str(getattr(func, "__module__", "")).startswith("srcad.kernels"):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
                 "srcad's derivatives of the function it comes from stop at a lower order "

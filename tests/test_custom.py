@@ -668,3 +668,29 @@ def test_a_python_pullback_refuses_to_run_after_what_it_captured_changed(rng):
         assert pullback(1.0) == pytest.approx(10 * x, rel=1e-12)
     finally:
         SCALE = 2.0
+
+
+@srcad.custom_vjp
+def _polar(x, y):
+    return math.hypot(x, y), math.atan2(y, x)
+
+
+@_polar.defvjp
+def _polar_vjp(g, ans, x, y):
+    (gr, gt), (r, _) = g, ans
+    return gr * x / r - gt * y / r ** 2, gr * y / r + gt * x / r ** 2
+
+
+def test_a_custom_function_of_a_tuple_is_refused_by_what_it_is_and_runs_on_the_tape(rng):
+    """Found by an attack: the refusal said 'no derivative rule for polar', which has one."""
+    def f(x, y):
+        r, t = _polar(x, y)
+        return r * math.sin(t) + r ** 2 * t
+
+    x, y = (float(v) for v in rng.uniform(0.5, 1.5, 2))
+    with pytest.raises(srcad.UnsupportedError, match="custom_vjp function '_polar' returns a "
+                                                     "tuple"):
+        srcad.grad(f, wrt=(0, 1), mode="source", jit=False)(x, y)
+    with pytest.warns(srcad.FallbackWarning):
+        grads = srcad.grad(f, wrt=(0, 1), jit=False)(x, y)
+    check.compare(f, (x, y), [0, 1], list(grads), rtol=1e-6, atol=1e-8)
