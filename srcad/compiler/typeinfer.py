@@ -73,11 +73,15 @@ def infer(tree, arg_types, scope=None):
     env = Types({name: of_value(value) for name, value in (scope or {}).items()
                  if of_value(value).kind != "unknown"})
     env.update(arg_types)
+    local = templates.assignments(tree).keys()
+    deferred = set()
     for _ in range(20):  # loops: iterate to a fixed point (ranks do not grow)
         before = dict(env)
-        _Infer(env, scope).block(tree.body)
+        _Infer(env, scope, local, deferred).block(tree.body)
         if env == before:
             break
+    for name in deferred - env.keys():  # (only ever assigned from itself)
+        env[name] = UNKNOWN
     return env
 
 
@@ -94,9 +98,12 @@ _NO_VALUE = object()
 
 
 class _Infer:
-    def __init__(self, env, scope=None):
+    def __init__(self, env, scope=None, local=(), deferred=None):
         self.env, self.scope = env, scope or {}
         self.stmt = None
+        # a value of variables not typed yet (`s = s + x[i]` before the `else` assigning
+        # `s = x[0]` in a loop's first trip) is typed in a later round, not made unknown
+        self.local, self.deferred = local, deferred if deferred is not None else set()
 
     def block(self, stmts):
         for stmt in stmts:
@@ -104,7 +111,12 @@ class _Infer:
             if isinstance(stmt, gast.Assign):
                 target = stmt.targets[0]
                 if isinstance(target, gast.Name):
-                    self.bind(target.id, self.expr(stmt.value))
+                    ty = self.expr(stmt.value)
+                    if ty == UNKNOWN and any(n in self.local and n not in self.env
+                                             for n in templates.names_read(stmt.value)):
+                        self.deferred.add(target.id)
+                        continue
+                    self.bind(target.id, ty)
             elif isinstance(stmt, gast.For):
                 self.bind(stmt.target.id, INT)
                 self.block(stmt.body)
