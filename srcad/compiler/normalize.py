@@ -31,6 +31,7 @@ import builtins
 import inspect
 import math
 import operator
+import os
 import sys
 import types
 from dataclasses import dataclass, field
@@ -585,6 +586,14 @@ class _Lowering:
         anno.setanno(self.out[-1], "augmented", True)
 
     def visit_Return(self, node):
+        if len(self.stack) == 1 and (node.value is None or isinstance(node.value, gast.Constant)
+                                     and node.value.value is None):
+            loc = anno.getanno(node, "loc")  # (the function's own `return None`: an error
+            where = f" at {os.path.basename(loc.file)}:{loc.line}" if loc else ""  # if taken)
+            self.emit(gast.Raise(exc=gast.Call(func=_name("TypeError"), args=[_const(
+                f"the function returned None{where}, which has no derivative")], keywords=[]),
+                cause=None))
+            return
         if node.value is None:
             value = _const(None)
         elif isinstance(node.value, gast.Tuple):

@@ -144,3 +144,19 @@ def test_a_variable_first_assigned_in_an_earlier_trip_is_typed(rng):
     x = rng.uniform(0.5, 1.5, 4)
     grad = srcad.grad(first_assigned_in_the_first_trip, mode="source", jit=False)(x)
     check.compare(first_assigned_in_the_first_trip, (x,), [0], [grad], rtol=1e-6, atol=1e-8)
+
+
+def returns_none_when_large(x):
+    if x > 5:
+        return None
+    return x * x
+
+
+def test_an_explicit_return_of_none_is_an_error_where_it_is_taken(rng):
+    """Found by an attack: it was refused on every input ("cannot infer the type of 'None'"),
+    where a function reaching its end without a return raises only on that path."""
+    x = float(rng.uniform(0.5, 1.5))
+    assert srcad.grad(returns_none_when_large, mode="source", jit=False)(x) == \
+        pytest.approx(2 * x, rel=1e-12)
+    with pytest.raises(TypeError, match=r"returned None at test_unassigned_reads.py:\d+"):
+        srcad.grad(returns_none_when_large, mode="source", jit=False)(x + 10)
