@@ -406,3 +406,14 @@ def test_a_jvp_takes_a_dict_tangent_with_its_keys_in_another_order(rng):
     assert tangent == pytest.approx(np.sum(x ** 2) + 4 * np.sum(x), rel=1e-12)
     with pytest.raises(ValueError, match="must have the structure of its argument"):
         srcad.jvp(f, ({"a": x, "b": 2.0},), ({"a": np.ones(3)},), jit=False)
+
+
+def test_a_function_growing_its_list_argument_is_refused_by_name_on_the_tape():
+    """Found by an attack: an internal error (zip() of leaves of two lengths)."""
+    def f(x, acc):
+        acc.append(x)
+        return x * x * len(acc)
+
+    with pytest.raises(srcad.UnsupportedError, match="changes the structure of its argument "
+                                                     "'acc'"):
+        srcad.grad(f, mode="tape")(1.5, [])

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from srcad.compiler import pytrees
-from srcad.errors import AliasingError, share_elements
+from srcad.errors import AliasingError, UnsupportedError, share_elements
 from srcad.tape import engine, mode, patching
 from srcad.tape.tensor import Tensor, new
 
@@ -210,6 +210,11 @@ def _refuse_writes(fn, args, values, versions):
     for i, (given, made, made_versions) in enumerate(zip(args, values, versions, strict=True)):
         given_leaves, treedef = pytrees.flatten(given)
         name = names[i] if i < len(names) else str(i)
+        if pytrees.flatten(made)[1] != treedef:
+            raise UnsupportedError(
+                f"{_qualname(fn)} changes the structure of its argument '{name}' (an append, "
+                "a pop, a new key): the tape runs the function on a copy of it, whose change "
+                "the caller would not see; return what the function builds instead")
         leaves += [(name + path, *leaf) for path, leaf in zip(treedef.paths(), zip(
             given_leaves, pytrees.flatten(made)[0], made_versions, strict=True), strict=True)]
     others = [(name, arg) for name, arg, _, _ in leaves] + \
