@@ -667,8 +667,10 @@ class Tensor(TensorMethods):
             handler = HANDLED_UFUNCS.get(key)
         if handler is not None:
             return handler(*inputs, **kwargs)
-        module = "numpy" if getattr(np, ufunc.__name__, None) is ufunc else "scipy.special"
-        name = f"{module}.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        module = "numpy" if getattr(np, ufunc.__name__, None) is ufunc else "scipy.special" \
+            if getattr(sys.modules.get("scipy.special"), ufunc.__name__, None) is ufunc else None
+        name = (f"{module}.{ufunc.__name__}" if module else f"the ufunc {ufunc.__name__}") + \
+            ("" if method == "__call__" else f".{method}")
         if method == "at":
             raise TypeError(mode.located(_CANNOT_WRITE.format(name=name)))
         return _on_arrays(getattr(ufunc, method), name, inputs, kwargs)
