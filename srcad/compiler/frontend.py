@@ -135,7 +135,10 @@ def changed_since_compiled(fn):
         blocks = getattr(result.type_annotation, "blocks", None) or {}
         for block in blocks.values():
             for stmt in block.body:
-                value = getattr(stmt, "value", None)
+                try:
+                    value = getattr(stmt, "value", None)
+                except KeyError:  # (a parallel loop's statement: ir.Expr raises KeyError)
+                    continue
                 if not isinstance(value, (ir.Global, ir.FreeVar)) or \
                         not isinstance(value.value, _COMPILED_DATA):
                     continue

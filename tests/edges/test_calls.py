@@ -3,6 +3,7 @@ types, without binding them to the signature); everything the general path notic
 be noticed there: a new argument type, dtype, rank or memory layout, keyword arguments, a
 function whose code was replaced, an exception from the compiled code."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -188,3 +189,24 @@ def test_local_functions_defined_in_a_branch_or_recursive_are_refused_by_name():
         assert srcad.grad(_chosen_in_a_branch)(0.9, 1) == pytest.approx(1.8)
     with pytest.raises(srcad.UnsupportedError, match="recursive call of the local function"):
         srcad.grad(_mutually_recursive, mode="source")(0.9)
+
+
+@numba.njit(parallel=True)
+def _squares_in_parallel(x):
+    s = 0.0
+    for i in numba.prange(x.shape[0]):
+        s += x[i] ** 2
+    return s
+
+
+def _doubled_n_times(x, n):
+    return x if n == 0 else _doubled_n_times(x * 2.0, n - 1)
+
+
+def test_a_compiled_parallel_numba_function_beside_does_not_break_the_tape():
+    """Found by an attack: once a module's @njit(parallel=True) function had compiled, every
+    tape run in it failed with Numba's KeyError: 'value' (its parallel loop's IR raises
+    KeyError where a statement has no value)."""
+    assert _squares_in_parallel(np.ones(3)) == 3.0
+    with pytest.warns(srcad.FallbackWarning):
+        assert srcad.grad(_doubled_n_times, jit=False)(0.5, 2) == pytest.approx(4.0)
