@@ -109,7 +109,9 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
                             f"{self.fn.__name__}, for a second derivative: {exc} (give "
                             f"{self.fn.__name__}.defjvp(...) a forward rule, which hvp and "
                             "hessian use instead)") from exc
-        grads = list(grads) if isinstance(grads, tuple) else [grads]
+        # (a list of them for several arguments, as the source transform takes it)
+        grads = list(grads) if isinstance(grads, tuple) or \
+            isinstance(grads, list) and len(args) > 1 else [grads]
         if len(grads) != len(args):
             raise TypeError(f"{name} returns {len(grads)} adjoint(s) for {len(args)} "
                             "argument(s) (a tuple, one per argument)")

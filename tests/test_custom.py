@@ -694,3 +694,21 @@ def test_a_custom_function_of_a_tuple_is_refused_by_what_it_is_and_runs_on_the_t
     with pytest.warns(srcad.FallbackWarning):
         grads = srcad.grad(f, wrt=(0, 1), jit=False)(x, y)
     check.compare(f, (x, y), [0, 1], list(grads), rtol=1e-6, atol=1e-8)
+
+
+@srcad.custom_vjp
+def _product(x, y):
+    return x * y
+
+
+@_product.defvjp
+def _product_vjp(g, ans, x, y):
+    return [g * y, g * x]  # (a list, not a tuple)
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_a_vjp_returning_a_list_of_adjoints_is_taken_in_every_mode(mode, rng):
+    """Found by an attack: the tape said it returned 1 adjoint for 2 arguments."""
+    x, y = (float(v) for v in rng.uniform(0.5, 1.5, 2))
+    grads = srcad.grad(lambda a, b: _product(a, b) * a, wrt=(0, 1), mode=mode, jit=False)(x, y)
+    assert grads == (pytest.approx(2 * x * y, rel=1e-12), pytest.approx(x * x, rel=1e-12))
