@@ -538,44 +538,28 @@ def _broadcast_shape(*shapes):
     return scope["shape"]
 
 
-def apart(a, *others):
-    """`a`, or a copy of it where it shares memory with one of `others`: a gradient or tangent
-    handed back must not change another one, nor the caller's tangent or cotangent, when it
-    is updated in place (one adjoint array serves both operands of `a + b`)."""
-    if isinstance(a, np.ndarray) and any(isinstance(o, np.ndarray) and
-                                         np.may_share_memory(a, o) for o in others):
+def apart(a, other):
+    """`a`, or a copy of it where it shares memory with `other`: a gradient or tangent handed
+    back must not change another one, nor the caller's tangent or cotangent, when it is
+    updated in place (one adjoint array serves both operands of `a + b`)."""
+    if isinstance(a, np.ndarray) and isinstance(other, np.ndarray) and \
+            np.may_share_memory(a, other):
         return a.copy()
     return a
 
 
 @overload(apart)
-def _apart(a, *others):
-    if not _is_array(a):
-        return lambda a, *others: a
+def _apart(a, other):
+    if not (_is_array(a) and _is_array(other)):
+        return lambda a, other: a
 
-    def impl(a, *others):
-        shared = False
-        for other in literal_unroll(others):
-            shared = shared or _overlap(a, other)
-        return a.copy() if shared else a
-    return impl
-
-
-def _overlap(a, b):
-    raise NotImplementedError  # (only compiled code calls it)
-
-
-@overload(_overlap)
-def _overlap_impl(a, b):
-    if not _is_array(b):
-        return lambda a, b: False
-
-    def impl(a, b):  # (NumPy's may_share_memory: the address ranges meet)
-        if a.size == 0 or b.size == 0:
-            return False
-        a_low, a_high = _address_range(a)
-        b_low, b_high = _address_range(b)
-        return a_low < b_high and b_low < a_high
+    def impl(a, other):  # (NumPy's may_share_memory: their address ranges meet)
+        if a.size and other.size:
+            low, high = _address_range(a)
+            other_low, other_high = _address_range(other)
+            if low < other_high and other_low < high:
+                return a.copy()
+        return a
     return impl
 
 

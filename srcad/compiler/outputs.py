@@ -86,7 +86,7 @@ def _error(stmt, what):
 
 def returned_apart(fn_def, first, arrays, inputs):
     """`fn_def`'s final return with each derivative array it hands back (its elements from
-    `first` on whose names are in `arrays`) as `rt.apart(b, a, ...)`: copied at the call if it
+    `first` on whose names are in `arrays`) as `rt.apart(rt.apart(b, a), ...)`: copied if it
     shares memory with one handed back before it or with one of `inputs` (the tangent or
     cotangent arrays the generated function takes). One adjoint array serves both operands of
     `a + b`, and the tangent of `x + 1.0` is the caller's own."""
@@ -99,8 +99,8 @@ def returned_apart(fn_def, first, arrays, inputs):
             continue
         if item.id in seen:  # (the same array twice)
             ret.value.elts[k] = templates.fill("_a.copy()", _a=item)
-        elif seen:
-            holes = {f"_o{j}": templates.make_name(name) for j, name in enumerate(seen)}
-            ret.value.elts[k] = templates.fill(f"rt.apart(_a, {', '.join(holes)})", _a=item,
-                                               **holes)
+        else:
+            for name in seen:
+                ret.value.elts[k] = templates.fill("rt.apart(_a, _o)", _a=ret.value.elts[k],
+                                                   _o=templates.make_name(name))
         seen.append(item.id)
