@@ -49,10 +49,9 @@ class _Specialization:
         modules (passed as arguments after the function's own); raises _Stale when a captured
         object was rebound or a value's type changed since the gradient was generated."""
         g = self.generated
+        if self.changed_capture() is not None:
+            raise _Stale
         try:
-            for ref, obj in g.checks:
-                if not frontend.same_object(ref.read(), obj):
-                    raise _Stale
             if not g.hidden_refs:
                 return ()
             values = tuple(_scalar_if_0d(ref.read()) for ref in g.hidden_refs)
@@ -61,6 +60,17 @@ class _Specialization:
         if tuple(valuetypes.of_value(v) for v in values) != g.hidden_types:
             raise _Stale
         return values
+
+    def changed_capture(self):
+        """The first Ref of a captured object that holds another one now (or is gone), or
+        None."""
+        for ref, obj in self.generated.checks:
+            try:
+                if not frontend.same_object(ref.read(), obj):
+                    return ref
+            except (KeyError, AttributeError, ValueError, IndexError):
+                return ref
+        return None
 
     def as_python(self):
         """This specialization running the generated Python instead of the compiled code."""
@@ -98,8 +108,8 @@ class _Specialization:
         for i in g.writes_data:  # (a global's array: the function writes into it itself)
             i = len(args) + i
             for j, other in enumerate(values):
-                if any(share_elements(a, b) for a in _arrays_in(values[i])
-                       for b in _arrays_in(other) if j != i or a is not b):
+                if any(share_elements(a, b) for a in pytrees.arrays_in(values[i])
+                       for b in pytrees.arrays_in(other) if j != i or a is not b):
                     what = f"argument '{names[j]}'" if j < len(args) else \
                         f"'{g.hidden[j - len(args)]}'"
                     raise AliasingError(
@@ -1076,15 +1086,6 @@ def _plain(value, like=None):
     return type(like)(value) if isinstance(like, np.floating) else value
 
 
-def _arrays_in(value):
-    """The arrays `value` is or holds (in tuples and lists, at any depth)."""
-    if isinstance(value, np.ndarray):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _arrays_in(item)
-
-
 def _describe(value):
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype}"
@@ -1225,19 +1226,13 @@ def _refuse_changed_captures(g, spec):
     """A pullback running generated Python reads what the gradient captured (a custom rule,
     the globals it reads, a module's attribute) as it is when it runs, where compiled code has
     them as they were: it refuses to run after one changed."""
-    if spec.mode != "source+python":
-        return
-    for ref, obj in spec.generated.checks:
-        try:
-            same = frontend.same_object(ref.read(), obj)
-        except (KeyError, AttributeError, ValueError, IndexError):
-            same = False
-        if not same:
-            raise UnsupportedError(
-                f"the pullback of {g.fn.__qualname__} runs as Python (jit=False), which reads "
-                f"'{ref.key}' as it is now: it changed since srcad.vjp was called (rebound or "
-                "redefined). Call srcad.vjp again, or use jit=True, whose compiled code keeps "
-                "what the call read")
+    ref = spec.changed_capture() if spec.mode == "source+python" else None
+    if ref is not None:
+        raise UnsupportedError(
+            f"the pullback of {g.fn.__qualname__} runs as Python (jit=False), which reads "
+            f"'{ref.key}' as it is now: it changed since srcad.vjp was called (rebound or "
+            "redefined). Call srcad.vjp again, or use jit=True, whose compiled code keeps what "
+            "the call read")
 
 
 def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=False):

@@ -639,35 +639,18 @@ def test_a_custom_function_writing_into_its_array_argument_is_refused(rng):
         srcad.grad(lambda v: np.sum(_squared(v)), mode="source", jit=False)(x)
 
 
-SCALE = 2.0
 
-
-@srcad.custom_vjp
-def _scaled(x):
-    return SCALE * x
-
-
-@_scaled.defvjp
-def _scaled_vjp(g, ans, x):
-    return g * SCALE
-
-
-def test_a_python_pullback_refuses_to_run_after_what_it_captured_changed(rng):
+def test_a_python_pullback_refuses_to_run_after_what_it_captured_changed(rng, monkeypatch):
     """Found by an attack: a pullback of generated Python read a custom rule's global as it
     was when it ran (30 for 12 here), where compiled code has it as the vjp call read it."""
-    global SCALE
     x = float(rng.uniform(0.5, 1.5))
-    try:
-        SCALE = 2.0
-        _, pullback = srcad.vjp(lambda v: _scaled(v) * v, x, jit=False)
-        assert pullback(1.0) == pytest.approx(4 * x, rel=1e-12)
-        SCALE = 5.0
-        with pytest.raises(srcad.UnsupportedError, match="reads 'SCALE' as it is now"):
-            pullback(1.0)
-        _, pullback = srcad.vjp(lambda v: _scaled(v) * v, x, jit=False)
-        assert pullback(1.0) == pytest.approx(10 * x, rel=1e-12)
-    finally:
-        SCALE = 2.0
+    _, pullback = srcad.vjp(lambda v: scaled_by_a_global(v) * v, x, jit=False)
+    assert pullback(1.0) == pytest.approx(4 * x, rel=1e-12)
+    monkeypatch.setitem(globals(), "CUSTOM_SCALE", 5.0)
+    with pytest.raises(srcad.UnsupportedError, match="reads 'CUSTOM_SCALE' as it is now"):
+        pullback(1.0)
+    _, pullback = srcad.vjp(lambda v: scaled_by_a_global(v) * v, x, jit=False)
+    assert pullback(1.0) == pytest.approx(10 * x, rel=1e-12)
 
 
 @srcad.custom_vjp

@@ -8,6 +8,8 @@ exact tuple, list or dict is a leaf (a namedtuple too: it is not rebuilt as a pl
 
 from dataclasses import dataclass
 
+import numpy as np
+
 CONTAINERS = (tuple, list, dict)
 
 
@@ -96,3 +98,12 @@ def _flatten(value, leaves, inside):
 def tree_map(fn, value):
     leaves, treedef = flatten(value)
     return treedef.unflatten(fn(leaf) for leaf in leaves)
+
+
+def arrays_in(value):
+    """The arrays `value` is or holds in tuples and lists, at any depth."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from arrays_in(item)

@@ -29,6 +29,7 @@ import weakref
 
 import numpy as np
 
+from srcad.compiler import pytrees
 from srcad.tape import dtypes, engine, mode
 from srcad.tape.methods import TensorMethods
 from srcad.tape.ops import OPS
@@ -706,7 +707,7 @@ def _on_arrays(func, name, args, kwargs, differentiable=True):
     result = func(*plain(args, name if differentiable else None),
                   **plain(kwargs, name if differentiable else None))
     storages = [x._value for x in _tensors_in((args, kwargs))]
-    if any(np.may_share_memory(part, storage) for part in _arrays_in(result)
+    if any(np.may_share_memory(part, storage) for part in pytrees.arrays_in(result)
            for storage in storages):
         raise TypeError(mode.located(_RETURNS_A_VIEW.format(name=name)))
     return result if out is None else write_out(out, result)
@@ -720,14 +721,6 @@ def _tensors_in(obj):
             yield from _tensors_in(item)
     elif isinstance(obj, dict):
         yield from _tensors_in(list(obj.values()))
-
-
-def _arrays_in(obj):
-    if isinstance(obj, np.ndarray):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
-        for item in obj:
-            yield from _arrays_in(item)
 
 
 def write_out(out, result):
