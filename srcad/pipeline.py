@@ -307,10 +307,12 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
             broadcasts.lower(fn_def, typed, np_name, core.namer)
             promotion.promote(fn_def, typed, core.namer, derivatives)
     if not composing:
-        arrays = {name for name, ty in typed.items() if ty.is_array}
-        outputs.returned_apart(grad_def, 1 + (aux is not None and kind == "grad"), arrays,
-                               [a.id for a in grad_def.args.args[len(names):]
-                                if a.id in arrays])
+        # (a custom rule may hand back its primal arguments as derivatives)
+        customs = any(frontend.is_custom_vjp(core.scope.get(n)) for n in _names(grad_def))
+        shared = grad_def.args.args[0 if customs else len(names):]
+        outputs.returned_apart(grad_def, 1 + (aux is not None and kind == "grad"), typed,
+                               [a.id for a in shared
+                                if typed.get(a.id, typeinfer.UNKNOWN).is_array])
         for fn_def in [grad_def] + chunks:
             buffers.reuse_allocations(fn_def, typed, np_name, core.namer)
             buffers.save_in_rows(fn_def)

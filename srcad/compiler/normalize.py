@@ -786,10 +786,16 @@ class _Lowering:
         return [self.index_expr(a, lift_if_assigned=body) for a in call.args]
 
     def unreversed(self, seq):
-        """`seq`, or for `reversed(s)` what it iterates as the loop lowering knows it."""
+        """`seq`, or for `reversed(s)` (or `range(...)[::-1]`) what it iterates as the loop
+        lowering knows it."""
         if isinstance(seq, gast.Call) and self.resolve(seq.func) is reversed and \
                 len(seq.args) == 1 and not seq.keywords:
             return self.reversed_iterable(seq.args[0])
+        if isinstance(seq, gast.Subscript) and isinstance(seq.value, gast.Call) and \
+                self.resolve(seq.value.func) is range and isinstance(seq.slice, gast.Slice) and \
+                seq.slice.lower is seq.slice.upper is None and \
+                type(step := _number_written(seq.slice.step)) is int and step == -1:
+            return self.reversed_iterable(seq.value)
         return seq
 
     def reversed_iterable(self, seq):

@@ -84,23 +84,39 @@ def _error(stmt, what):
     return UserCodeError(f"{loc}: {what}{text}" if loc is not None else what)
 
 
-def returned_apart(fn_def, first, arrays, inputs):
+def returned_apart(fn_def, first, types, inputs):
     """`fn_def`'s final return with each derivative array it hands back (its elements from
-    `first` on whose names are in `arrays`) as `rt.apart(rt.apart(b, a), ...)`: copied if it
-    shares memory with one handed back before it or with one of `inputs` (the tangent or
-    cotangent arrays the generated function takes). One adjoint array serves both operands of
-    `a + b`, and the tangent of `x + 1.0` is the caller's own."""
+    `first` on: names or items of tuples that `types` says are arrays) as
+    `rt.apart(rt.apart(b, a), ...)`: copied if it shares memory with one handed back before it
+    (the value and aux too) or with one of `inputs` (the arrays the generated function takes
+    that a derivative may share). One adjoint array serves both operands of `a + b`, the
+    tangent of `x + 1.0` is the caller's own, and a custom rule may return its argument, its
+    result or one array twice."""
     ret = fn_def.body[-1]
     if not (isinstance(ret, gast.Return) and isinstance(ret.value, gast.Tuple)):
         return
-    seen = list(inputs)
+    seen = [templates.make_name(name) for name in inputs] + \
+        [item for item in ret.value.elts[:first] if _is_array(item, types)]
     for k, item in enumerate(ret.value.elts[first:], first):
-        if not (isinstance(item, gast.Name) and item.id in arrays):
+        if not _is_array(item, types):
             continue
-        if item.id in seen:  # (the same array twice)
+        source = templates.to_source(item)
+        if any(templates.to_source(other) == source for other in seen):  # (the same twice)
             ret.value.elts[k] = templates.fill("_a.copy()", _a=item)
         else:
-            for name in seen:
+            for other in seen:
                 ret.value.elts[k] = templates.fill("rt.apart(_a, _o)", _a=ret.value.elts[k],
-                                                   _o=templates.make_name(name))
-        seen.append(item.id)
+                                                   _o=anno.deepcopy(other))
+        seen.append(item)
+
+
+def _is_array(item, types):
+    """May `item` (a name, or an item `t[k]` of a tuple) be an array, by `types`? (An item of
+    a tuple of unknown type may: rt.apart hands back anything else as it is.)"""
+    if isinstance(item, gast.Subscript) and isinstance(item.value, gast.Name) and \
+            isinstance(item.slice, gast.Constant) and type(item.slice.value) is int:
+        ty = types.get(item.value.id)
+        return ty is None or ty.kind == "unknown" or ty.kind == "tuple" and \
+            -len(ty.items) <= item.slice.value < len(ty.items) and \
+            ty.items[item.slice.value].is_array
+    return isinstance(item, gast.Name) and item.id in types and types[item.id].is_array

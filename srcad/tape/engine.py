@@ -391,6 +391,8 @@ def _run_hooks(hooks, g, math):
     """Call each hook with the gradient (a tensor); a hook that returns one replaces it."""
     from srcad.tape.tensor import Tensor  # (tensor.py imports this module)
     for hook in list(hooks or ()):
+        if isinstance(g, np.ndarray) and not g.flags.writeable:  # (np.broadcast_to's)
+            g = g.copy()  # (a hook may change its gradient in place, as torch's may)
         given = math.to_tensor(g)
         replaced = hook(given)
         if replaced is None:

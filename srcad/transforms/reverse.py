@@ -424,6 +424,7 @@ class Differentiator(SavePlanner):
         name = user_rule_name(self.core, self.namer, func, "vjp")
         returned = self.check_custom_result(vjp, z, args, loc)
         adj = self.namer.temp("_adj")
+        self.types[adj] = returned
         call = gast.Call(func=_name(name), args=[g, _name(z)] + [anno.deepcopy(a) for a in args],
                          keywords=[])
         out = [_assign(adj, call)]

@@ -4,7 +4,10 @@
   derivative through the write, silently, in grad and jvp: it is now an AliasingError, as for
   two arguments;
 - two gradients of one adjoint array (`np.sin(a + b)` w.r.t. both) came back as one array, and
-  a jvp's tangent as the caller's own: updating one in place changed the other."""
+  a jvp's tangent as the caller's own: updating one in place changed the other;
+- a custom rule's vjp returning one array for two arguments, or an argument itself as an
+  adjoint (`return (b, a)`), handed those arrays back: two gradients shared memory, or a
+  gradient was the caller's array (a jvp's tangent its value)."""
 
 import numpy as np
 import pytest
@@ -88,3 +91,59 @@ def test_gradients_and_tangents_own_their_memory(jit, rng):
     ga, gb = pullback(ct)
     assert not (np.shares_memory(ga, gb) or np.shares_memory(ga, ct) or
                 np.shares_memory(gb, ct))
+
+
+@srcad.custom_vjp
+def added(a, b):
+    return a + b
+
+
+@added.defvjp
+def added_vjp(g, ans, a, b):
+    return (g, g)
+
+
+@srcad.custom_vjp
+def dotted(a, b):
+    return np.sum(a * b)
+
+
+@dotted.defvjp
+def dotted_vjp(g, ans, a, b):
+    return (b * g, a) if g == 1.0 else (b * g, a * g)  # (its arguments as adjoints)
+
+
+@srcad.custom_vjp
+def scaled(a):
+    return a * 2.0
+
+
+@scaled.defjvp
+def scaled_jvp(t, ans, a):
+    return ans if np.all(t == a) else 2.0 * t  # (its result as the tangent)
+
+
+def sum_of_squares_of_added(a, b):
+    return np.sum(added(a, b) ** 2)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_adjoints_a_custom_rule_shares_are_copied(jit, rng):
+    x, y = rng.random(3), rng.random(3)
+    x0, y0 = x.copy(), y.copy()
+    gx, gy = srcad.grad(dotted, wrt=(0, 1), jit=jit)(x, y)
+    assert not (np.shares_memory(gx, y) or np.shares_memory(gy, x))
+    assert gx == pytest.approx(y0, rel=1e-12) and gy == pytest.approx(x0, rel=1e-12)
+    gx[:] = -1.0
+    assert np.array_equal(y, y0)
+    ga, gb = srcad.grad(sum_of_squares_of_added, wrt=(0, 1), jit=jit)(x, y)
+    assert not np.shares_memory(ga, gb)
+    check.compare(sum_of_squares_of_added, (x, y), [0, 1], [ga, gb], rtol=1e-6, atol=1e-8)
+    if not jit:
+        (g,) = srcad.grad(lambda p: dotted(p["w"], y), jit=False)({"w": x}).values()
+        assert not np.shares_memory(g, y) and g == pytest.approx(y0, rel=1e-12)
+        _, pullback = srcad.vjp(added, x, y, wrt=(0, 1), jit=False)
+        ga, gb = pullback(np.ones(3))
+        assert not np.shares_memory(ga, gb)
+        value, tangent = srcad.jvp(scaled, (x,), (x.copy(),), jit=False)
+        assert not np.shares_memory(value, tangent) and tangent == pytest.approx(2 * x0)

@@ -625,6 +625,8 @@ def reversed_ranges_in_enumerate_and_zip(x, n):
         s += x[i] * (k + 1)
     for i, v in zip(reversed(range(1, len(x))), x):
         s = s * 0.9 + v * x[i] * i
+    for i in range(1, len(x), 2)[::-1]:  # (ran on the tape, blaming the next line)
+        s = s * 0.5 + x[i] * x[i - 1]
     return s
 
 

@@ -275,6 +275,26 @@ def test_hooks_see_and_replace_gradients():
         tensor(1.0).register_hook(print)
 
 
+def test_hooks_may_change_their_gradient_in_place():
+    """(A hook on the result of a sum, whose gradient is a read-only broadcast, raised NumPy's
+    "assignment destination is read-only"; the values are torch 2.13's.)"""
+    x = tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    h2 = h * 3.0
+    seen = []
+    h.register_hook(lambda g: g.mul_(100))
+    h.register_hook(lambda g: seen.append(g.tolist()))
+    h2.register_hook(lambda g: g.add_(1))
+    (h2 * x).sum().backward()
+    assert seen == [[600.0, 900.0]] and x.grad.tolist() == [603.0, 906.0]
+    y = tensor([3.0, 4.0], requires_grad=True)
+    a = x * 2.0
+    a.register_hook(lambda g: g.mul_(100))
+    x.grad = None
+    (a + y * 2.0).sum().backward()  # (one gradient array for both operands of the sum)
+    assert x.grad.tolist() == [200.0, 200.0] and y.grad.tolist() == [2.0, 2.0]
+
+
 def test_attack_findings_behave_as_torch():
     """Found by comparing scripts with torch 2.13 side by side (the values are torch's)."""
     from srcad.tape import logsumexp
