@@ -1013,7 +1013,13 @@ def _located(exc, spec, rerun):
         if tb.tb_frame.f_code.co_filename == generated:
             line = tb.tb_lineno
         tb = tb.tb_next
-    loc = spec.generated.locations.get(line)
+    locations = spec.generated.locations
+    loc = locations.get(line)
+    if loc is None and isinstance(python, OverflowError) and line is not None:
+        # (a save of an int beyond 64 bits, srcad's own line: the statement computed it above)
+        loc = next((locations[k] for k in range(line - 1, 0, -1) if k in locations), None)
+        python.add_note("(srcad keeps ints in 64 bits, as compiled code computes them, where "
+                        "Python's grow without bound; compiled, a larger one wraps around)")
     if loc is None or loc.text.lstrip().startswith(("raise", "assert")):
         return exc
     python.add_note(f"(raised where srcad's generated code computes "

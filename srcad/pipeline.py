@@ -214,8 +214,9 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         {names[k]: getattr(normalize.np, kind) for k, kind in numpy_scalars}
     typetests.fold(core.tree, core.scope, typetests.classes(typed_args, numpy_args))
     types = typeinfer.infer(core.tree, typed_args, core.scope)
-    while normalize.split_rebound(core.tree, types.conflicts, core.namer, core.origins,
-                                  {core.renamed.get(aux, aux)}):  # (a split may type others)
+    # (a split may type others; `i = 0` ... `i = x[1] * 2.0` keeps the int index as it was)
+    while normalize.split_rebound(core.tree, {**types.conflicts, **types.widened}, core.namer,
+                                  core.origins, {core.renamed.get(aux, aux)}):
         types = typeinfer.infer(core.tree, typed_args, core.scope)
     retype = lists.settle(core.tree, types, core.scope) | \
         normalize.type_scatter_adds(core.tree, types) | \
@@ -430,6 +431,13 @@ def _check_integers(tree, types, origins):
     def is_float(node):
         ty = types.get(node.id) if isinstance(node, gast.Name) else \
             typeinfer.of_value(node.value) if isinstance(node, gast.Constant) else None
+        if ty is not None and ty.kind == "f" and isinstance(node, gast.Name) and \
+                node.id in types.widened:  # (Python's may be the int: the tape's is)
+            what = templates.SourceText(node, origins)
+            raise UnsupportedError(f"'{what}' is an int where it is assigned one and a float "
+                                   "where it is assigned another, read as an integer here "
+                                   "(srcad gives a variable one type in a loop or a branch)",
+                                   anno.getanno(node, "loc"))
         return ty is not None and ty.kind == "f"
 
     for stmt in gast.walk(tree):

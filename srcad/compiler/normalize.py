@@ -275,6 +275,15 @@ def _number_written(node):
     return None
 
 
+def _may_raise_in_arithmetic(node, resolve):
+    """Is `node` a division, power or remainder, or a call of a `math` function (which raise
+    where NumPy gives inf or nan)?"""
+    if isinstance(node, (gast.BinOp, gast.AugAssign)):
+        return isinstance(node.op, (gast.Div, gast.FloorDiv, gast.Mod, gast.Pow))
+    return isinstance(node, gast.Call) and \
+        getattr(resolve(node.func), "__module__", None) == "math"
+
+
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -639,6 +648,25 @@ class _Lowering:
 
     def visit_Continue(self, node):
         self.emit(gast.Continue())
+
+    def visit_Try(self, node):
+        """Refused (the tape runs it), unless a handler waits for an error of arithmetic that
+        srcad's NumPy semantics never raise (math.log(-1.0), 1.0 / 0.0): refused in every mode,
+        since the handler would not run where Python's does."""
+        caught = [t for h in node.handlers for t in
+                  (h.type.elts if isinstance(h.type, gast.Tuple) else [h.type])]
+        classes = [BaseException if t is None else self.resolve(t) for t in caught]
+        silenced = [err for err in (ZeroDivisionError, ValueError, OverflowError)
+                    if any(isinstance(c, type) and issubclass(err, c) for c in classes)]
+        if silenced and any(_may_raise_in_arithmetic(n, self.resolve)
+                            for stmt in node.body for n in gast.walk(stmt)):
+            raise UserCodeError(
+                f"{anno.getanno(node, 'loc')}: a try statement waiting for {silenced[0].__name__}"
+                " from arithmetic: srcad follows NumPy's floating-point semantics in every mode "
+                "(a division by zero, log or sqrt of a negative give inf or nan, never an "
+                "exception), so the handler would not run where Python's does; test the value "
+                "instead (if x > 0: ...)")
+        _unsupported("the statement 'Try' is not supported", node)
 
     def visit_If(self, node):
         test = self.condition(node.test)

@@ -87,11 +87,12 @@ def infer(tree, arg_types, scope=None):
 
 class Types(dict):
     """{name: Ty}, and the names given two types that do not join (`conflicts`: name -> the
-    two types), which explain an unknown type in error messages."""
+    two types), which explain an unknown type in error messages, and those given an int and a
+    float (`widened`: name -> the two types), which a float read as an index may not be."""
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.conflicts = {}
+        self.conflicts, self.widened = {}, {}
 
 
 _NO_VALUE = object()
@@ -117,6 +118,9 @@ class _Infer:
                         self.deferred.add(target.id)
                         continue
                     self.bind(target.id, ty)
+                    widened = getattr(self.env, "widened", {})
+                    if isinstance(stmt.value, gast.Name) and stmt.value.id in widened:
+                        widened.setdefault(target.id, widened[stmt.value.id])  # (k = _t1)
             elif isinstance(stmt, gast.For):
                 self.bind(stmt.target.id, INT)
                 self.block(stmt.body)
@@ -129,9 +133,12 @@ class _Infer:
             return
         old = self.env.get(name)
         self.env[name] = join(old, ty)
-        if self.env[name] == UNKNOWN and UNKNOWN not in (old, ty) and \
-                isinstance(self.env, Types):
+        if not isinstance(self.env, Types) or old is None:
+            return
+        if self.env[name] == UNKNOWN and UNKNOWN not in (old, ty):
             self.env.conflicts.setdefault(name, (old, ty))
+        elif old.kind != ty.kind and self.env[name].kind == "f":
+            self.env.widened.setdefault(name, (old, ty))
 
     def expr(self, node):
         if isinstance(node, gast.Constant):

@@ -12,6 +12,7 @@ import scipy.special
 
 import srcad
 from srcad import UnsupportedError, check
+from srcad.errors import UserCodeError
 
 MODES = {"source+numba": {}, "source+python": {"jit": False}}
 
@@ -52,6 +53,43 @@ def inverse_sum(x):
 def test_floating_point_edges_give_numpy_numbers(mode, fn, args, expected):
     value, grad = value_and_grads(fn, args, 0, **MODES[mode])
     assert same(value, expected[0]) and same(grad, expected[1])
+
+
+def log_or_twice(x):
+    try:
+        y = math.log(x)
+    except ValueError:
+        y = 2 * x
+    return y
+
+
+def reciprocal_or_five_times(x):
+    try:
+        y = 1.0 / x
+    except (KeyError, ArithmeticError):
+        y = 5 * x
+    return y
+
+
+def lookup_or_square(x):
+    try:
+        y = x * x / 2.0
+    except KeyError:
+        y = x
+    return y
+
+
+@pytest.mark.parametrize("fn", [log_or_twice, reciprocal_or_five_times])
+def test_a_try_waiting_for_an_arithmetic_error_is_refused(fn):
+    # (it ran on the tape, where NumPy's semantics never raise: nan or inf, silently)
+    with pytest.raises(UserCodeError, match="a try statement waiting for .* from arithmetic"):
+        srcad.value_and_grad(fn, jit=False)(0.0)
+
+
+def test_a_try_waiting_for_other_errors_runs_on_the_tape():
+    with pytest.warns(srcad.FallbackWarning, match="'Try' is not supported"):
+        value, grad = srcad.value_and_grad(lookup_or_square, jit=False)(1.5)
+    assert (value, grad) == (1.125, 1.5)
 
 
 def integer_reciprocals(x, k):
@@ -801,3 +839,70 @@ def test_the_text_of_a_float_is_python_s_compiled_too(rng):
     with pytest.warns(srcad.FallbackWarning, match=r"str\(\) of a float64"):
         value, grad = srcad.value_and_grad(length_of_a_number_s_text)(x)
     assert (value, grad) == (pytest.approx(3 * x), pytest.approx(3.0))
+
+
+# ---- found by an attack on types across trips: an int name later given a float -------------
+
+def index_then_float(x):
+    i = 0
+    y = x[i]
+    i = x[1] * 2.0
+    return i * y
+
+
+def counter_then_float(x):
+    s = 0.0
+    for i in range(2):
+        s += x[i]
+    i = 3.0
+    return s * i
+
+
+def bound_then_float(x):
+    n = 3
+    s = 0.0
+    for i in range(n):
+        s += x[i]
+    n = x[0]
+    return s * n
+
+
+def int_or_float_index(x):
+    k = 1 if x[0] > 0 else 1.0
+    return x[k]
+
+
+@pytest.mark.parametrize("fn", [index_then_float, counter_then_float, bound_then_float])
+def test_an_int_rebound_to_a_float_is_a_variable_of_its_own(fn, rng):
+    # (the int read as an index was refused as a float: "'i' is a float, not an index")
+    x = rng.uniform(0.5, 2.0, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, g = srcad.value_and_grad(fn, jit=False)(x)
+    assert value == pytest.approx(fn(x), rel=1e-12)
+    check.compare(fn, (x,), [0], [g])
+
+
+def test_an_index_an_int_on_one_path_and_a_float_on_another_runs_on_the_tape(rng):
+    x = rng.uniform(0.5, 2.0, 3)  # (x[0] > 0: Python indexes with the int 1)
+    with pytest.warns(srcad.FallbackWarning, match="'k' is an int where it is assigned one"):
+        value, g = srcad.value_and_grad(int_or_float_index, jit=False)(x)
+    assert value == x[1] and np.array_equal(g, [0.0, 1.0, 0.0])
+
+
+def taylor_of_exp(x):
+    s = 0.0
+    fct = 1
+    for n in range(30):
+        if n > 0:
+            fct = fct * n
+        s += x ** n / fct
+    return s
+
+
+def test_an_int_beyond_64_bits_saved_names_its_line():
+    # (a bare "Python int too large to convert to C long" from a save srcad added)
+    with pytest.raises(OverflowError) as info:
+        srcad.value_and_grad(taylor_of_exp, jit=False)(1.0)
+    notes = "\n".join(info.value.__notes__)
+    assert "srcad keeps ints in 64 bits" in notes and "fct = fct * n" in notes
