@@ -316,7 +316,7 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
                                 if typed.get(a.id, typeinfer.UNKNOWN).is_array])
         for fn_def in [grad_def] + chunks:
             buffers.reuse_allocations(fn_def, typed, np_name, core.namer)
-            buffers.save_in_rows(fn_def)
+            buffers.save_in_rows(fn_def, typed)
             codegen.numba_compatible(fn_def, typed, single)
     products = []
     if parallel and not single and kind == "grad" and parallel_products(grad_def, np_name):
