@@ -78,7 +78,7 @@ def save_in_rows(fn_def, types):
                     templates.to_source(stmt.value.func) == "rt.save_array":
                 buf, shapes, k, value = stmt.value.args
                 if typeinfer._Infer(types).expr(value).ndim == 1:
-                    parts = dict(b=buf, s=shapes, k=k, v=value)
+                    parts = {"b": buf, "s": shapes, "k": k, "v": value}
                     block[i] = gast.If(
                         test=templates.fill("v.shape[0] <= b.shape[1]", **parts),
                         body=[templates.fill_stmt("b[k, :v.shape[0]] = v", **parts),
