@@ -26,9 +26,14 @@ list), it takes its trips' array from a buffer of its own, which no other name c
 
 A loop's save of an array into a row of its buffer, `buf = rt.save_array(buf, shapes, k, v)`,
 rebinds the buffer on every trip for the rare trip that widens it; Numba counts references
-for each rebinding. Where the row holds the array, a call returning a bool saves it:
+for each rebinding. Where the row holds the array, it is saved without the rebinding: a vector
+into its row's slice, inline (a call copying it cost a tenth of an LSTM step), any other array
+by a call returning a bool:
 
-    if not rt.saved_in_row(buf, shapes, k, v):
+    if v.shape[0] <= buf.shape[1]:              if not rt.saved_in_row(buf, shapes, k, v):
+        buf[k, :v.shape[0]] = v                     buf = rt.save_array(buf, shapes, k, v)
+        shapes[k, 0] = v.shape[0]
+    else:
         buf = rt.save_array(buf, shapes, k, v)
 """
 
@@ -70,8 +75,7 @@ def reuse_allocations(fn_def, types, np_name, namer):
 
 def save_in_rows(fn_def, types):
     """Rewrite in place every `buf = rt.save_array(buf, shapes, k, v)` to save into the row
-    without rebinding `buf` where the row holds `v`: for a vector `v` a slice of the row
-    assigned in place (a tenth of an LSTM step faster than a call copying it)."""
+    without rebinding `buf` where the row holds `v` (`types`: for the rank of `v`)."""
     for block in templates.blocks(fn_def.body):
         for i, stmt in enumerate(block):
             if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) and \
