@@ -245,6 +245,27 @@ def test_arrays_the_reverse_sweep_restores_take_a_buffer_of_their_own(fn, rng):
                      r"_g_saves\[\w+, :g\.shape\[0\]\] = g\n", source), source
 
 
+def normalised_steps(x, a, steps):  # (an LSTM's output layer: exp(y) summed, then its adjoint)
+    total = 0.0
+    h = x
+    for _ in range(steps):
+        y = h * a + 0.1
+        total = total + np.log(2.0 + np.sum(np.exp(y)))
+        h = np.tanh(y)
+    return total
+
+
+def test_arrays_only_reduced_or_shaped_take_a_buffer_of_their_own(rng):
+    # (np.sum(e) and the reverse sweep's kn.sum_adjoint(g, e, None) keep no reference to e)
+    args = _args(normalised_steps, rng)
+    grad = srcad.value_and_grad(normalised_steps, wrt=(0, 1), jit=False)
+    source = srcad.source(grad, *args)
+    assert re.search(r"\n +(\w+) = rt\.buffer\(\1, \(_n\w*,\)\)\n +\w+ = \1\n", source), source
+    value, grads = grad(*args)
+    assert value == pytest.approx(normalised_steps(*args), rel=1e-12)
+    check.compare(normalised_steps, args, [0, 1], grads, rtol=1e-5, atol=1e-6)
+
+
 def test_an_array_another_name_keeps_is_allocated_on_every_trip(rng):
     source = srcad.source(srcad.value_and_grad(gate_read_next_trip, wrt=(0, 1)),
                           *_args(gate_read_next_trip, rng))

@@ -180,10 +180,23 @@ class _Uses(gast.NodeVisitor):
             saved = isinstance(parent, gast.Call) and len(parent.args) == 4 and \
                 parent.args[3] is node and templates.to_source(parent.func) == "rt.save_array"
             arithmetic = isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare))
-            if not (copied or saved or arithmetic or
+            if not (copied or saved or arithmetic or self._keeps_nothing(parent, node) or
                     _element_use(parent, grandparent, node, rank)):
                 return False
         return True
+
+    def _keeps_nothing(self, call, node):
+        """Is `node` an argument of a call that reads only its shape (`kn.sum_adjoint(g, a,
+        None)`, `np.zeros_like(a)`) or reduces it to a number (`np.sum(a)`)?"""
+        if not isinstance(call, gast.Call) or node not in call.args:
+            return False
+        func = templates.to_source(call.func)
+        if func == "kn.sum_adjoint":
+            return call.args.index(node) == 1
+        module, _, name = func.partition(".")
+        return module == self._np and call.args[0] is node and \
+            (name in _SHAPE_ONLY or name in _REDUCTIONS and len(call.args) == 1 and
+             not call.keywords)
 
     def _copied_into_an_array(self, target):
         """Is `target` an array's elements (y[1:-1] = t copies t; a list's would keep it)?"""
@@ -199,6 +212,11 @@ class _Uses(gast.NodeVisitor):
         return isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
             isinstance(value.func.value, gast.Name) and value.func.value.id == self._np and \
             value.func.attr == "empty" and len(value.args) in (1, 2)
+
+
+# NumPy functions of an array that keep no reference to it (a reduction: of the whole array)
+_SHAPE_ONLY = {"zeros_like", "empty_like", "ones_like", "full_like", "shape", "size", "ndim"}
+_REDUCTIONS = {"sum", "max", "min", "amax", "amin", "mean", "prod", "all", "any"}
 
 
 def _is_prange(loop):
