@@ -83,14 +83,20 @@ def _cache(opts):
     state = "used" if info["trusted"] else f"NOT used: {info['problem']}"
     on = "on for every gradient (SRCAD_CACHE=1)" if diskcache.wanted(None) else \
         "used by gradients made with cache=True (SRCAD_CACHE=1: by every gradient)"
-    print(f"{info['path']} ({state}; {on})\n{info['entries']} generated modules, "
+    print(f"{info['path']} ({state}; {on})\n{_count(info['entries'], 'generated module')}, "
           f"{info['bytes'] / 2 ** 20:.1f} MB of {info['limit_bytes'] / 2 ** 20:.0f} MB "
           "(SRCAD_CACHE_SIZE); the oldest are removed past that")
     if info["others"]:
-        print(f"{len(info['others'])} other entries srcad did not write (`srcad cache clear` "
-              f"removes them): {_some(info['others'])}")
+        others = _count(len(info["others"]), "other entry", "other entries")
+        print(f"{others} srcad did not write (`srcad cache clear` removes them): "
+              f"{_some(info['others'])}")
     print(f"Numba's files are signed with the key in {info['key']}")
     return 0
+
+
+def _count(n, noun, plural=None):
+    """'1 file', '2 files' ('1 other entry', '3 other entries' with the plural given)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _clear(diskcache):
@@ -99,12 +105,12 @@ def _clear(diskcache):
         result = diskcache.clear()
     except diskcache.CacheRefused as exc:
         raise CommandError(f"not clearing {path}, which srcad does not use: {exc}") from None
-    print(f"removed {result['files']} files from {path}")
+    print(f"removed {_count(result['files'], 'file')} from {path}")
     if result["others"]:
-        print(f"and {len(result['others'])} other entries srcad did not write: "
-              f"{_some(result['others'])}")
+        others = _count(len(result["others"]), "other entry", "other entries")
+        print(f"and {others} srcad did not write: {_some(result['others'])}")
     if result["kept"]:
-        raise CommandError(f"could not remove {len(result['kept'])} entries: "
+        raise CommandError(f"could not remove {_count(len(result['kept']), 'entry', 'entries')}: "
                            f"{_some(result['kept'])}")
     return 0
 

@@ -270,7 +270,7 @@ def test_cache_info_and_clear(tmp_path, monkeypatch, capsys):
     assert g(3.0) == 6.0
     assert cli.main(["cache", "info"]) == 0
     out = capsys.readouterr().out
-    assert str(tmp_path / "cache") in out and "(used; " in out and "1 generated modules" in out
+    assert str(tmp_path / "cache") in out and "(used; " in out and "1 generated module," in out
     assert cli.main(["cache", "clear"]) == 0
     assert "removed" in capsys.readouterr().out
     assert cli.main(["cache", "info"]) == 0 and "0 generated modules" in capsys.readouterr().out

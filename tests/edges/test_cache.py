@@ -375,10 +375,10 @@ def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
     (folder / "notes.txt").write_text("")
     assert cli.main(["cache", "info"]) == 0
     out = capsys.readouterr().out
-    assert "1 generated modules" in out and "3 other entries srcad did not write" in out
+    assert "1 generated module," in out and "3 other entries srcad did not write" in out
     assert in_thread(lambda: cli.main(["cache", "clear"])) == 0
     out = capsys.readouterr().out
-    assert "removed 1 files" in out and "3 other entries" in out and "fifo" in out
+    assert "removed 1 file " in out and "3 other entries" in out and "fifo" in out
     assert os.listdir(folder) == []
 
 
