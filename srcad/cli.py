@@ -191,8 +191,9 @@ def load_function(spec):
     module = load_module(path)
     fn = attribute_path(module, name)
     if fn is None:
-        found = sorted(n for n, v in vars(module).items()
-                       if inspect.isfunction(v) and v.__module__ == module.__name__)
+        found = sorted(n for n, v in vars(module).items() if not n.startswith("_") and (
+            (inspect.isfunction(v) or inspect.isclass(v)) and v.__module__ == module.__name__
+            or type(v).__module__ == module.__name__))  # (an object, for obj.method)
         raise CommandError(f"{path} has no function {name!r}"
                            + (f" (it defines: {', '.join(found)})" if found else ""))
     if not callable(fn):

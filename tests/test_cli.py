@@ -162,7 +162,7 @@ def test_version(capsys):
     (["show", "{model}:loss", "--args", "np.ones(3)"], 2,
      "srcad show: --args gives 1 argument(s) for loss(w, x)"),
     (["show", "/no/such/file.py:f"], 1, "srcad show: no such file: /no/such/file.py"),
-    (["show", "{model}:nosuch"], 1, "has no function 'nosuch' (it defines: fails, keyed, looped"),
+    (["show", "{model}:nosuch"], 1, "has no function 'nosuch' (it defines: Model, fails, keyed"),
     (["show", "model.py"], 2, "srcad show: expected FILE.py:FUNCTION, got 'model.py'"),
     (["explain", "{model}:scalar", "--wrt", "c"], 2,
      "srcad explain: --wrt c: scalar has no parameter 'c' (its parameters: a, b)"),
