@@ -105,8 +105,14 @@ class _Checks:
 
     def block(self, stmts):
         out = []
+        checked = set()  # (names checked since the block's last compound statement)
         for stmt in stmts:
-            out.extend(self.checks(self.unsafe.get(stmt)))
+            reads = [(name, at) for name, at in self.unsafe.get(stmt) or () if name not in checked]
+            out.extend(self.checks(reads))
+            checked |= {name for name, _ in reads}
+            if isinstance(stmt, (gast.If, gast.For, gast.While)) or \
+                    _stored(stmt) & set(self.flags.values()):  # (a helper's flags reset)
+                checked = set()
             if isinstance(stmt, gast.If):
                 stmt.body, stmt.orelse = self.block(stmt.body), self.block(stmt.orelse)
             elif isinstance(stmt, (gast.For, gast.While)):
@@ -126,12 +132,15 @@ class _Checks:
                 for name in sorted(names & self.flags.keys())]
 
     def checks(self, reads):
+        first = {}
+        for name, stmt in reads or ():
+            first.setdefault(name, stmt)  # (once per name: `s + x * s` reads s twice)
         return [anno.copy_loc(gast.If(
             test=gast.UnaryOp(op=gast.Not(), operand=_name(self.flags[name])),
             body=[gast.Raise(exc=gast.Call(func=_name("UnboundLocalError"), args=[
                 _const(_message(self.shown.get(name, name), stmt))], keywords=[]),
                 cause=None)],
-            orelse=[]), stmt) for name, stmt in reads or ()]
+            orelse=[]), stmt) for name, stmt in first.items()]
 
 
 def _message(name, stmt):
