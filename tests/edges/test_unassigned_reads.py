@@ -132,7 +132,7 @@ def test_names_assigned_on_every_path_get_no_flag(rng):
 def first_assigned_in_the_first_trip(x):
     for i in range(x.shape[0]):
         if i > 0:
-            s = s + x[i] * s
+            s = s + x[i] * s  # noqa: F821 (assigned in the first trip)
         else:
             s = x[0]
     return s
