@@ -189,15 +189,64 @@ def _trace(fn, args, wrt):
     from srcad import rules  # (imports Numba: not at `import srcad`)
     rules.check_unreplaced()  # (the tape's math and SciPy stand-ins are the rules' functions)
     fn = patching.python_of_jitted(fn) or fn
+    kept = _kept_values(fn)
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
         values = [pytrees.tree_map(_clone_keeping_strides, leaves[i]) if i in leaves else
                   pytrees.tree_map(_argument, v) for i, v in enumerate(args)]
         versions = [[leaf._version if isinstance(leaf, Tensor) else None
                      for leaf in pytrees.flatten(v)[0]] for v in values]
-        out = call_with_values(fn, values)
+        try:
+            out = call_with_values(fn, values)
+        finally:
+            _untracked_kept_values(fn, kept)
     _refuse_writes(fn, args, values, versions)
     return out, leaves
+
+
+def _kept_values(fn):
+    """{global name: (its value, a copy of its items if a list or dict)} of the globals `fn`
+    reads, as they are before a run on the tape."""
+    names = _names_read(fn)
+    scope = getattr(inspect.unwrap(fn), "__globals__", {})
+    return {n: (scope[n], dict(scope[n]) if isinstance(scope[n], dict) else
+                list(scope[n]) if isinstance(scope[n], list) else None)
+            for n in names if n in scope}
+
+
+def _untracked_kept_values(fn, kept):
+    """The tensors a run on the tape left in the function's globals, or in the lists and dicts
+    they hold (`cache["h"] = h`, `global last; last = y`), as the arrays and numbers calling
+    the function leaves there. (A tensor the caller put there stays.)"""
+    scope = getattr(inspect.unwrap(fn), "__globals__", {})
+    for name in _names_read(fn):
+        value = scope.get(name)
+        before, items = kept.get(name, (None, None))
+        if isinstance(value, Tensor) and value is not before:
+            scope[name] = _plain(value)
+        elif isinstance(value, (dict, list)) and value is before:
+            keys = value.keys() if isinstance(value, dict) else range(len(value))
+            for key in keys:
+                old = items.get(key) if isinstance(value, dict) else \
+                    items[key] if key < len(items) else None
+                if isinstance(value[key], Tensor) and value[key] is not old:
+                    value[key] = _plain(value[key])
+
+
+def _plain(tensor):
+    value = tensor._value.copy()
+    return value[()] if value.ndim == 0 else value
+
+
+def _names_read(fn):
+    """The global names `fn`'s code (and the code of the functions written in it) reads."""
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    names, todo = set(), [code] if code is not None else []
+    while todo:
+        c = todo.pop()
+        names.update(c.co_names)
+        todo.extend(k for k in c.co_consts if isinstance(k, type(c)))
+    return names
 
 
 def _refuse_writes(fn, args, values, versions):
@@ -242,12 +291,8 @@ def _arrays_read(fn):
     code = getattr(fn, "__code__", None)
     if code is None:
         return []
-    names, todo = set(), [code]
-    while todo:
-        c = todo.pop()
-        names.update(c.co_names)
-        todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
-    found = [(n, fn.__globals__[n]) for n in sorted(names) if n in getattr(fn, "__globals__", {})]
+    found = [(n, fn.__globals__[n]) for n in sorted(_names_read(fn))
+             if n in getattr(fn, "__globals__", {})]
     for n, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
         try:
             found.append((n, cell.cell_contents))

@@ -403,3 +403,35 @@ def test_reductions_of_a_0d_array_along_its_axis_0():
     """(NumPy takes axis 0 or -1 for a 0-d array; the tape's adjoints failed with NumPy's
     broadcast error)"""
     check(reductions_of_a_0d_array_along_axis_0, (np.array(0.7),), (0,))
+
+
+CACHE = {}
+HISTORY = [0.0]
+LAST = None
+GIVEN = None
+
+
+def fills_globals(x):
+    global LAST
+    CACHE["h"] = np.tanh(x)
+    HISTORY[0] = np.sum(x)
+    LAST = x[0] * 3.0
+    return np.sum(x * x) + np.sum(GIVEN * x)
+
+
+def test_values_left_in_globals_are_plain_as_a_call_leaves_them(rng):
+    """Found by an attack: a run on the tape left tensors in the module's globals and in the
+    dicts and lists they hold (a cache the function fills), where calling it leaves arrays and
+    numbers; a tensor the caller put there stays."""
+    global GIVEN
+    import srcad
+    from srcad.tape.tensor import Tensor
+    GIVEN = srcad.tensor([1.0, 2.0, 3.0])
+    given = GIVEN
+    x = rng.uniform(0.5, 1.5, 3)
+    _, (grad,) = value_and_grad(fills_globals, (x,), (0,))
+    assert grad == pytest.approx(2 * x + np.array([1.0, 2.0, 3.0]), rel=1e-12)
+    assert type(CACHE["h"]) is np.ndarray and CACHE["h"] == pytest.approx(np.tanh(x))
+    assert type(HISTORY[0]) is np.float64 and HISTORY[0] == pytest.approx(np.sum(x))
+    assert type(LAST) is np.float64 and LAST == pytest.approx(3.0 * x[0])
+    assert GIVEN is given and isinstance(GIVEN, Tensor)
