@@ -275,15 +275,6 @@ def _number_written(node):
     return None
 
 
-def _may_raise_in_arithmetic(node, resolve):
-    """Is `node` a division, power or remainder, or a call of a `math` function (which raise
-    where NumPy gives inf or nan)?"""
-    if isinstance(node, (gast.BinOp, gast.AugAssign)):
-        return isinstance(node.op, (gast.Div, gast.FloorDiv, gast.Mod, gast.Pow))
-    return isinstance(node, gast.Call) and \
-        getattr(resolve(node.func), "__module__", None) == "math"
-
-
 def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
@@ -653,13 +644,21 @@ class _Lowering:
         """Refused (the tape runs it), unless a handler waits for an error of arithmetic that
         srcad's NumPy semantics never raise (math.log(-1.0), 1.0 / 0.0): refused in every mode,
         since the handler would not run where Python's does."""
-        caught = [t for h in node.handlers for t in
-                  (h.type.elts if isinstance(h.type, gast.Tuple) else [h.type])]
-        classes = [BaseException if t is None else self.resolve(t) for t in caught]
-        silenced = [err for err in (ZeroDivisionError, ValueError, OverflowError)
-                    if any(isinstance(c, type) and issubclass(err, c) for c in classes)]
-        if silenced and any(_may_raise_in_arithmetic(n, self.resolve)
-                            for stmt in node.body for n in gast.walk(stmt)):
+        caught = {self.resolve(t) for h in node.handlers if h.type is not None for t in
+                  (h.type.elts if isinstance(h.type, gast.Tuple) else [h.type])}
+        nodes = [n for stmt in node.body for n in gast.walk(stmt)]
+        divides = any(isinstance(n, (gast.BinOp, gast.AugAssign)) and
+                      isinstance(n.op, (gast.Div, gast.FloorDiv, gast.Mod, gast.Pow))
+                      for n in nodes)
+        calls_math = any(isinstance(n, gast.Call) and
+                         getattr(self.resolve(n.func), "__module__", None) == "math"
+                         for n in nodes)
+        # (the errors Python raises where NumPy gives inf or nan, when named: an `except
+        # Exception` may wait for a library's own, np.linalg.LinAlgError, which the tape raises)
+        silenced = [err for err in (ZeroDivisionError, OverflowError, FloatingPointError,
+                                    ArithmeticError) if err in caught and (divides or calls_math)]
+        silenced += [ValueError] if ValueError in caught and calls_math else []
+        if silenced:
             raise UserCodeError(
                 f"{anno.getanno(node, 'loc')}: a try statement waiting for {silenced[0].__name__}"
                 " from arithmetic: srcad follows NumPy's floating-point semantics in every mode "

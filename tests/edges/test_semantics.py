@@ -86,7 +86,18 @@ def test_a_try_waiting_for_an_arithmetic_error_is_refused(fn):
         srcad.value_and_grad(fn, jit=False)(0.0)
 
 
+def factor_or_sum(a):
+    try:
+        return np.sum(np.linalg.cholesky(a)) / 2.0
+    except Exception:  # (np.linalg.LinAlgError, which the tape raises)
+        return np.sum(a)
+
+
 def test_a_try_waiting_for_other_errors_runs_on_the_tape():
+    a = np.array([[1.0, 2.0], [2.0, 1.0]])  # (not positive definite)
+    with pytest.warns(srcad.FallbackWarning, match="'Try' is not supported"):
+        grad = srcad.grad(factor_or_sum, jit=False)(a)
+    assert np.array_equal(grad, np.ones((2, 2)))
     with pytest.warns(srcad.FallbackWarning, match="'Try' is not supported"):
         value, grad = srcad.value_and_grad(lookup_or_square, jit=False)(1.5)
     assert (value, grad) == (1.125, 1.5)
