@@ -189,7 +189,7 @@ def _trace(fn, args, wrt):
     from srcad import rules  # (imports Numba: not at `import srcad`)
     rules.check_unreplaced()  # (the tape's math and SciPy stand-ins are the rules' functions)
     fn = patching.python_of_jitted(fn) or fn
-    kept = _kept_values(fn)
+    before = _globals_before(fn)
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
         values = [pytrees.tree_map(_clone_keeping_strides, leaves[i]) if i in leaves else
@@ -199,37 +199,42 @@ def _trace(fn, args, wrt):
         try:
             out = call_with_values(fn, values)
         finally:
-            _untracked_kept_values(fn, kept)
+            _untrack_globals(fn, before)
     _refuse_writes(fn, args, values, versions)
     return out, leaves
 
 
-def _kept_values(fn):
+# (larger lists and dicts of the globals are not looked into: copying them per run would cost)
+_LOOKED_INTO = 10_000
+
+
+def _globals_before(fn):
     """{global name: (its value, a copy of its items if a list or dict)} of the globals `fn`
     reads, as they are before a run on the tape."""
-    names = _names_read(fn)
     scope = getattr(inspect.unwrap(fn), "__globals__", {})
-    return {n: (scope[n], dict(scope[n]) if isinstance(scope[n], dict) else
-                list(scope[n]) if isinstance(scope[n], list) else None)
-            for n in names if n in scope}
+    return {n: (scope[n], dict(scope[n]) if isinstance(scope[n], dict) and
+                len(scope[n]) <= _LOOKED_INTO else list(scope[n]) if
+                isinstance(scope[n], list) and len(scope[n]) <= _LOOKED_INTO else None)
+            for n in _names_read(fn) if n in scope}
 
 
-def _untracked_kept_values(fn, kept):
+def _untrack_globals(fn, before):
     """The tensors a run on the tape left in the function's globals, or in the lists and dicts
     they hold (`cache["h"] = h`, `global last; last = y`), as the arrays and numbers calling
     the function leaves there. (A tensor the caller put there stays.)"""
     scope = getattr(inspect.unwrap(fn), "__globals__", {})
     for name in _names_read(fn):
         value = scope.get(name)
-        before, items = kept.get(name, (None, None))
-        if isinstance(value, Tensor) and value is not before:
+        old, items = before.get(name, (None, None))
+        if isinstance(value, Tensor) and value is not old:
             scope[name] = _plain(value)
-        elif isinstance(value, (dict, list)) and value is before:
+        elif isinstance(value, (dict, list)) and value is old and items is not None and \
+                len(value) <= _LOOKED_INTO:
             keys = value.keys() if isinstance(value, dict) else range(len(value))
             for key in keys:
-                old = items.get(key) if isinstance(value, dict) else \
+                was = items.get(key) if isinstance(value, dict) else \
                     items[key] if key < len(items) else None
-                if isinstance(value[key], Tensor) and value[key] is not old:
+                if isinstance(value[key], Tensor) and value[key] is not was:
                     value[key] = _plain(value[key])
 
 
