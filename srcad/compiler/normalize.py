@@ -653,11 +653,15 @@ class _Lowering:
         calls_math = any(isinstance(n, gast.Call) and
                          getattr(self.resolve(n.func), "__module__", None) == "math"
                          for n in nodes)
-        # (the errors Python raises where NumPy gives inf or nan, when named: an `except
-        # Exception` may wait for a library's own, np.linalg.LinAlgError, which the tape raises)
+        # (the errors Python raises where NumPy gives inf or nan, when named, or any around a
+        # math call: an `except Exception` around a division may wait for a library's own,
+        # np.linalg.LinAlgError, which the tape raises)
+        broad = any(h.type is None for h in node.handlers) or \
+            bool(caught & {Exception, BaseException})
         silenced = [err for err in (ZeroDivisionError, OverflowError, FloatingPointError,
                                     ArithmeticError) if err in caught and (divides or calls_math)]
         silenced += [ValueError] if ValueError in caught and calls_math else []
+        silenced += [Exception] if broad and calls_math else []
         if silenced:
             raise UserCodeError(
                 f"{anno.getanno(node, 'loc')}: a try statement waiting for {silenced[0].__name__}"

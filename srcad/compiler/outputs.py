@@ -9,6 +9,7 @@ it cannot differentiate).
 
 import builtins
 import dataclasses
+import re
 
 import gast
 
@@ -91,7 +92,7 @@ def returned_apart(fn_def, first, types, inputs):
     (the value and aux too) or with one of `inputs` (the arrays the generated function takes
     that a derivative may share). One adjoint array serves both operands of `a + b`, the
     tangent of `x + 1.0` is the caller's own, and a custom rule may return its argument, its
-    result or one array twice."""
+    result, a global array or one array twice (its adjoints handed back as they are: copied)."""
     ret = fn_def.body[-1]
     if not (isinstance(ret, gast.Return) and isinstance(ret.value, gast.Tuple)):
         return
@@ -101,7 +102,10 @@ def returned_apart(fn_def, first, types, inputs):
         if not _is_array(item, types):
             continue
         source = templates.to_source(item)
-        if any(templates.to_source(other) == source for other in seen):  # (the same twice)
+        if isinstance(item, gast.Subscript) or re.fullmatch(r"_adj\d+", source):
+            # (a custom rule's adjoints, reverse.custom_adjoint's `_adj`: maybe a global array)
+            ret.value.elts[k] = templates.fill("rt.apart(_a, _a)", _a=item)  # (a copy)
+        elif any(templates.to_source(other) == source for other in seen):  # (the same twice)
             ret.value.elts[k] = templates.fill("_a.copy()", _a=item)
         else:
             for other in seen:

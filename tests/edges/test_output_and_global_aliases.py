@@ -123,6 +123,19 @@ def scaled_jvp(t, ans, a):
     return ans if np.all(t == a) else 2.0 * t  # (its result as the tangent)
 
 
+WEIGHTS = np.array([1.0, 2.0, 3.0])
+
+
+@srcad.custom_vjp
+def weighted(a):
+    return np.sum(a * WEIGHTS)
+
+
+@weighted.defvjp
+def weighted_vjp(g, ans, a):
+    return WEIGHTS if g == 1.0 else g * WEIGHTS  # (a global array as the adjoint)
+
+
 def sum_of_squares_of_added(a, b):
     return np.sum(added(a, b) ** 2)
 
@@ -147,3 +160,5 @@ def test_adjoints_a_custom_rule_shares_are_copied(jit, rng):
         assert not np.shares_memory(ga, gb)
         value, tangent = srcad.jvp(scaled, (x,), (x.copy(),), jit=False)
         assert not np.shares_memory(value, tangent) and tangent == pytest.approx(2 * x0)
+        g = srcad.grad(weighted, jit=False)(x)
+        assert not np.shares_memory(g, WEIGHTS) and np.array_equal(g, [1.0, 2.0, 3.0])
