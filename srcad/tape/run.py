@@ -244,13 +244,21 @@ def _plain(tensor):
 
 
 def _names_read(fn):
-    """The global names `fn`'s code (and the code of the functions written in it) reads."""
-    code = getattr(inspect.unwrap(fn), "__code__", None)
-    names, todo = set(), [code] if code is not None else []
+    """The global names `fn`'s code reads, and the code of the functions written in it and of
+    the functions of its module it calls (whose globals are its own: a helper's memo)."""
+    fn = inspect.unwrap(fn)
+    scope = getattr(fn, "__globals__", {})
+    code = getattr(fn, "__code__", None)
+    names, todo, seen = set(), [code] if code is not None else [], set()
     while todo:
         c = todo.pop()
+        if c in seen:
+            continue
+        seen.add(c)
         names.update(c.co_names)
         todo.extend(k for k in c.co_consts if isinstance(k, type(c)))
+        todo.extend(v.__code__ for v in map(scope.get, c.co_names)
+                    if inspect.isfunction(v) and v.__globals__ is scope)
     return names
 
 

@@ -419,6 +419,28 @@ def fills_globals(x):
     return np.sum(x * x) + np.sum(GIVEN * x)
 
 
+MEMO = {}
+
+
+def remembered_power(x, n):
+    MEMO[n] = 1.0 if n == 0 else x * remembered_power(x, n - 1)
+    return MEMO[n]
+
+
+def cubed_through_a_memo(x):
+    return remembered_power(x, 3)  # (the memo is the helper's global only)
+
+
+def test_a_helpers_memo_is_plain_after_a_run(rng):
+    # (found by an attack: the helper's global memo kept tensors; the second call raised
+    # "Trying to backward through the graph a second time")
+    x = rng.uniform(0.5, 1.5)
+    for _ in range(2):
+        _, (grad,) = value_and_grad(cubed_through_a_memo, (x,), (0,))
+        assert grad == pytest.approx(3 * x * x, rel=1e-12)
+        assert type(MEMO[3]) is np.float64
+
+
 def test_values_left_in_globals_are_plain_as_a_call_leaves_them(rng):
     """Found by an attack: a run on the tape left tensors in the module's globals and in the
     dicts and lists they hold (a cache the function fills), where calling it leaves arrays and
