@@ -817,16 +817,26 @@ class _Lowering:
         return [self.index_expr(a, lift_if_assigned=body) for a in call.args]
 
     def unreversed(self, seq):
-        """`seq`, or for `reversed(s)` (or `range(...)[::-1]`) what it iterates as the loop
-        lowering knows it."""
+        """`seq`, or for `reversed(s)` (or `range(...)[::k]`, k a constant) what it iterates
+        as the loop lowering knows it."""
         if isinstance(seq, gast.Call) and self.resolve(seq.func) is reversed and \
                 len(seq.args) == 1 and not seq.keywords:
             return self.reversed_iterable(seq.args[0])
         if isinstance(seq, gast.Subscript) and isinstance(seq.value, gast.Call) and \
                 self.resolve(seq.value.func) is range and isinstance(seq.slice, gast.Slice) and \
                 seq.slice.lower is seq.slice.upper is None and \
-                type(step := _number_written(seq.slice.step)) is int and step == -1:
-            return self.reversed_iterable(seq.value)
+                type(every := _number_written(seq.slice.step)) is int and every and \
+                not seq.value.keywords and 1 <= len(seq.value.args) <= 3:
+            # (range(a, b, s)[::k]: range(a, b, s * k) for k > 0, reversed with a step |k|
+            # times as long for k < 0)
+            call = self.reversed_iterable(seq.value) if every < 0 else seq.value
+            args = list(call.args) if len(call.args) > 1 else [_const(0), call.args[0]]
+            step = _fold_constant(args[2]) or args[2] if len(args) == 3 else _const(1)
+            if not (isinstance(step, gast.Constant) and type(step.value) is int):
+                _unsupported("range(...)[::k] of a range whose step is not a constant", seq)
+            call = gast.Call(func=call.func, keywords=[],
+                             args=args[:2] + [_const(step.value * abs(every))])
+            return anno.copy_loc(call, seq)
         return seq
 
     def reversed_iterable(self, seq):

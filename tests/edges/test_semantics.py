@@ -684,6 +684,8 @@ def reversed_ranges_in_enumerate_and_zip(x, n):
         s = s * 0.9 + v * x[i] * i
     for i in range(1, len(x), 2)[::-1]:  # (ran on the tape, blaming the next line)
         s = s * 0.5 + x[i] * x[i - 1]
+    for i in range(len(x) - 1, -1, -1)[::-2]:  # (refused, blaming the body)
+        s = s * 0.5 + x[i]
     return s
 
 
