@@ -647,9 +647,9 @@ class _Lowering:
         caught = {self.resolve(t) for h in node.handlers if h.type is not None for t in
                   (h.type.elts if isinstance(h.type, gast.Tuple) else [h.type])}
         nodes = [n for stmt in node.body for n in gast.walk(stmt)]
+        # (`/` and `**`: an integer `//` or `%` by zero raises in every mode)
         divides = any(isinstance(n, (gast.BinOp, gast.AugAssign)) and
-                      isinstance(n.op, (gast.Div, gast.FloorDiv, gast.Mod, gast.Pow))
-                      for n in nodes)
+                      isinstance(n.op, (gast.Div, gast.Pow)) for n in nodes)
         calls_math = any(isinstance(n, gast.Call) and
                          getattr(self.resolve(n.func), "__module__", None) == "math"
                          for n in nodes)
@@ -666,8 +666,8 @@ class _Lowering:
             raise UserCodeError(
                 f"{anno.getanno(node, 'loc')}: a try statement waiting for {silenced[0].__name__}"
                 " from arithmetic: srcad follows NumPy's floating-point semantics in every mode "
-                "(a division by zero, log or sqrt of a negative give inf or nan, never an "
-                "exception), so the handler would not run where Python's does; test the value "
+                "(a float division by zero, log or sqrt of a negative give inf or nan, never "
+                "an exception), so the handler would not run where Python's does; test the value "
                 "instead (if x > 0: ...)")
         _unsupported("the statement 'Try' is not supported", node)
 

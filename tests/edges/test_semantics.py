@@ -94,6 +94,14 @@ def test_a_try_waiting_for_an_arithmetic_error_is_refused(fn):
         srcad.value_and_grad(fn, jit=False)(0.0)
 
 
+def quotient_or_zero(x, k):
+    try:
+        q = 10 // k  # (an integer division by zero raises in every mode)
+    except ZeroDivisionError:
+        q = 0
+    return x * q
+
+
 def factor_or_sum(a):
     try:
         return np.sum(np.linalg.cholesky(a)) / 2.0
@@ -109,6 +117,9 @@ def test_a_try_waiting_for_other_errors_runs_on_the_tape():
     with pytest.warns(srcad.FallbackWarning, match="'Try' is not supported"):
         value, grad = srcad.value_and_grad(lookup_or_square, jit=False)(1.5)
     assert (value, grad) == (1.125, 1.5)
+    for k, q in ((0, 0), (3, 3)):
+        with pytest.warns(srcad.FallbackWarning, match="'Try' is not supported"):
+            assert srcad.grad(quotient_or_zero, jit=False)(1.5, k) == q
 
 
 def integer_reciprocals(x, k):
