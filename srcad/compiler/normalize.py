@@ -2039,23 +2039,26 @@ def split_rebound(tree, conflicts, namer, origins, kept=()):
         return False
     changed = False
     for name in sorted(names):
+        number = all(ty.ndim == 0 for ty in conflicts[name])  # (`i += 0.25` rebinds a number)
         changed |= _split_stretches(tree.body, name, name, name in {a.id for a in tree.args.args},
-                                    namer, origins)
+                                    namer, origins, number)
     return changed
 
 
-def _split_stretches(stmts, name, current, defined, namer, origins):
+def _split_stretches(stmts, name, current, defined, namer, origins, number=False):
     """split_rebound of `name` in the block `stmts`, which reads it as `current` from the start
-    (`defined`: whether it holds a value there). Returns whether a rebinding was renamed."""
+    (`defined`: whether it holds a value there; `number`: an update `name += v` rebinds it).
+    Returns whether a rebinding was renamed."""
     changed = False
     for k, stmt in enumerate(stmts):
         if isinstance(stmt, gast.If) and not any(_mentions(s, name) for s in stmts[k + 1:]):
             _rename(stmt.test, name, current)
             for branch in (stmt.body, stmt.orelse):
-                changed |= _split_stretches(branch, name, current, defined, namer, origins)
+                changed |= _split_stretches(branch, name, current, defined, namer, origins,
+                                            number)
             return changed
         rebinds = isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) \
-            and stmt.targets[0].id == name and not anno.getanno(stmt, "inplace")
+            and stmt.targets[0].id == name and (number or not anno.getanno(stmt, "inplace"))
         _rename(stmt.value if rebinds else stmt, name, current)  # (y += 1.0: y's memory)
         if rebinds and defined:
             current = namer.fresh(f"{name}_1")

@@ -899,12 +899,20 @@ def bound_then_float(x):
     return s * n
 
 
+def index_then_updated_by_a_float(x):
+    i = 1
+    y = x[i]
+    i += 0.25  # (a number's update rebinds it: refused as a float index before)
+    return y * i * x[0]
+
+
 def int_or_float_index(x):
     k = 1 if x[0] > 0 else 1.0
     return x[k]
 
 
-@pytest.mark.parametrize("fn", [index_then_float, counter_then_float, bound_then_float])
+@pytest.mark.parametrize("fn", [index_then_float, counter_then_float, bound_then_float,
+                                index_then_updated_by_a_float])
 def test_an_int_rebound_to_a_float_is_a_variable_of_its_own(fn, rng):
     # (the int read as an index was refused as a float: "'i' is a float, not an index")
     x = rng.uniform(0.5, 2.0, 3)
