@@ -313,7 +313,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         shared = grad_def.args.args[0 if customs else len(names):]
         outputs.returned_apart(grad_def, 1 + (aux is not None and kind == "grad"), typed,
                                [a.id for a in shared
-                                if typed.get(a.id, typeinfer.UNKNOWN).is_array])
+                                if typed.get(a.id, typeinfer.UNKNOWN).is_array],
+                               core.namer.custom_adjoints)
         for fn_def in [grad_def] + chunks:
             buffers.reuse_allocations(fn_def, typed, np_name, core.namer)
             buffers.save_in_rows(fn_def, typed)

@@ -16,6 +16,7 @@ class Namer:
         self.buffers = set()  # the arrays and lists the forward sweep saves values into
         self.results = set()  # what jumps.lower returns through: assigned wherever it returns
         self.analyzed = set()  # the variables unassigned.check_reads has seen
+        self.custom_adjoints = set()  # what custom rules' vjps return: maybe a global array
 
     def fresh(self, base):
         base = re.sub(r"\W", "_", base) or "t"

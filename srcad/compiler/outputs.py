@@ -9,7 +9,6 @@ it cannot differentiate).
 
 import builtins
 import dataclasses
-import re
 
 import gast
 
@@ -85,14 +84,15 @@ def _error(stmt, what):
     return UserCodeError(f"{loc}: {what}{text}" if loc is not None else what)
 
 
-def returned_apart(fn_def, first, types, inputs):
+def returned_apart(fn_def, first, types, inputs, custom=()):
     """`fn_def`'s final return with each derivative array it hands back (its elements from
     `first` on: names or items of tuples that `types` says are arrays) as
     `rt.apart(rt.apart(b, a), ...)`: copied if it shares memory with one handed back before it
     (the value and aux too) or with one of `inputs` (the arrays the generated function takes
     that a derivative may share). One adjoint array serves both operands of `a + b`, the
     tangent of `x + 1.0` is the caller's own, and a custom rule may return its argument, its
-    result, a global array or one array twice (its adjoints handed back as they are: copied)."""
+    result, a global array or one array twice (its adjoints, the names in `custom` or their
+    items, handed back as they are: copied)."""
     ret = fn_def.body[-1]
     if not (isinstance(ret, gast.Return) and isinstance(ret.value, gast.Tuple)):
         return
@@ -102,8 +102,7 @@ def returned_apart(fn_def, first, types, inputs):
         if not _is_array(item, types):
             continue
         source = templates.to_source(item)
-        if isinstance(item, gast.Subscript) or re.fullmatch(r"_adj\d+", source):
-            # (a custom rule's adjoints, reverse.custom_adjoint's `_adj`: maybe a global array)
+        if (item.value if isinstance(item, gast.Subscript) else item).id in custom:
             ret.value.elts[k] = templates.fill("rt.apart(_a, _a)", _a=item)  # (a copy)
         elif any(templates.to_source(other) == source for other in seen):  # (the same twice)
             ret.value.elts[k] = templates.fill("_a.copy()", _a=item)

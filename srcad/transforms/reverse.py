@@ -425,6 +425,7 @@ class Differentiator(SavePlanner):
         returned = self.check_custom_result(vjp, z, args, loc)
         adj = self.namer.temp("_adj")
         self.types[adj] = returned
+        self.namer.custom_adjoints.add(adj)
         call = gast.Call(func=_name(name), args=[g, _name(z)] + [anno.deepcopy(a) for a in args],
                          keywords=[])
         out = [_assign(adj, call)]
