@@ -511,3 +511,28 @@ def test_a_product_read_for_its_shape_alone_saves_its_shape(rng):
         line for line in reverse.splitlines() if re.match(r"\s*_t\d+ = ", line)), source
     grads = srcad.grad(columns_added_by_broadcasting, wrt=(0, 1))(x, w)
     check.compare(columns_added_by_broadcasting, (x, w), [0, 1], grads)
+
+
+def normalised_outputs(w, seq):
+    total = 0.0
+    h = seq[0].copy()
+    for t in range(seq.shape[0] - 1):
+        h = np.tanh(h * w[0] + seq[t])
+        y = h * w[1] + w[2]
+        ynorm = y - np.log(2.0 + np.sum(np.exp(y)))
+        total = total + np.sum(seq[t + 1] * ynorm)
+    return total
+
+
+def test_zeros_of_adjoints_and_saved_shapes_join_the_loop(rng):
+    """The reverse of the LSTM's output layer: np.sum's adjoint spread over the shape saved for
+    it, and np.zeros_like of an adjoint computed before the loop (by, the adjoints of y's
+    operands), are elements of the loops; the step is two loops (the sum of exp(y) between
+    them) and allocates no zeros."""
+    w, seq = rng.uniform(-1, 1, (3, 5)), rng.uniform(-1, 1, (6, 5))
+    source = srcad.source(srcad.grad(normalised_outputs), w, seq)
+    step = source.split("while t > 0:")[1]
+    assert step.count("for _i") == 2 and "zeros_like" not in step, source
+    for jit in (True, False):
+        check.compare(normalised_outputs, (w, seq), [0],
+                      [srcad.grad(normalised_outputs, jit=jit)(w, seq)])

@@ -929,6 +929,9 @@ def save_shapes_only(fn_def, ctx):
         body.insert(start + 1, gast.Assign(
             targets=[_name(shape, gast.Store())],
             value=gast.Attribute(value=_name(name), attr="shape", ctx=gast.Load())))
+        # (fusion gives the shape the class the gradient assumes for the array)
+        anno.setanno(fn_def, "shape_names",
+                     {**anno.getanno(fn_def, "shape_names", {}), shape: name})
         changed = True
     return changed
 

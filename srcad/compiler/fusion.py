@@ -51,6 +51,12 @@ def fuse(fn_def, types, np_name, namer, same_shapes=None, assumed=None):
     argument's shape; `assumed`: {name: class} of a gradient assuming shapes, else None)."""
     for total in _sums_out_of_return(fn_def, np_name, namer, types):
         types[total] = typeinfer.FLOAT
+    if assumed is not None:  # (the shape an array of an assumed class was saved as has it too)
+        shapes = {shape: name for shape, name in anno.getanno(fn_def, "shape_names", {}).items()
+                  if name in assumed and types.get(name, typeinfer.UNKNOWN).is_array}
+        assumed = {**assumed, **{shape: assumed[name] for shape, name in shapes.items()}}
+        for shape, name in shapes.items():
+            types[shape] = valuetypes.Ty("tuple", items=(typeinfer.INT,) * types[name].ndim)
     operands = {}
     for block in templates.blocks(fn_def.body):
         block[:] = _operands_out_of_calls(block, np_name, namer, types, operands)
@@ -192,7 +198,7 @@ class _Run:
     # ---- accepting statements -------------------------------------------------------------
     def add(self, stmt):
         saved = self._state()
-        for stmts in self._restore_in_loop(stmt), [stmt]:
+        for stmts in self._restore_in_loop(stmt), self._zeros_of_outside(stmt), [stmt]:
             if stmts is None:
                 continue
             accepted = []
@@ -272,18 +278,27 @@ class _Run:
             return "store"
         return None
 
-    def _zeros_as_fill(self, stmt):
-        """`z = np.zeros_like(a)` of an array `a` of the run as the fill `kn.sum_adjoint(0.0,
-        a, None)`, a zero in the loop (only of the run's arrays: they are float64)."""
+    def _zeros_as_fill(self, stmt, outside=False):
+        """`z = np.zeros_like(a)` of an array `a` of the run (`outside`: of a float array
+        before it, read for its shape only) as the fill `kn.sum_adjoint(0.0, a, None)`, a zero
+        in the loop (of float arrays only: they are float64 where fusion runs)."""
         value = getattr(stmt, "value", None)
         if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
                 isinstance(value, gast.Call) and len(value.args) == 1 and not value.keywords \
                 and isinstance(value.args[0], gast.Name) and \
-                (value.args[0].id in self.local or value.args[0].id in self.views) and \
                 templates.to_source(value.func) == f"{self.c.np}.zeros_like":
-            return templates.make_assign(stmt.targets[0].id, templates.fill(
-                "kn.sum_adjoint(0.0, a, None)", a=make_name(value.args[0].id)))
+            a = value.args[0].id
+            if a in self.local or a in self.views or outside and \
+                    self.c.ty(a).is_array and self.c.ty(a).kind == "f":
+                return templates.make_assign(stmt.targets[0].id, templates.fill(
+                    "kn.sum_adjoint(0.0, a, None)", a=make_name(a)))
         return stmt
+
+    def _zeros_of_outside(self, stmt):
+        """`z = np.zeros_like(a)` of an array before the run as a fill in the loop (else it
+        is allocated before the loop)."""
+        fill = self._zeros_as_fill(stmt, outside=True)
+        return None if fill is stmt else [fill]
 
     def _renaming(self, stmt):
         """`stmt` reading the names bound again in the run by their new names; an elementwise
@@ -326,7 +341,7 @@ class _Run:
             if fill is None and not _elementwise_shape(value, self.c.np):
                 return self._hoist(name, value)
             if fill is not None:
-                if self.c.ty(fill[1]).ndim != ty.ndim:
+                if _rank(self.c.ty(fill[1])) != ty.ndim:
                     raise _Refused
                 if fill[1] not in self.local and fill[1] not in self.views:
                     self._operand(fill[1], (0,) * ty.ndim)  # (its shape only)
@@ -525,7 +540,7 @@ class _Run:
             if self._visit(g):  # (x's shape is checked as an operand's, or it is the loop's)
                 raise _Refused
             if x not in self.local and x not in self.views:  # (an alias: the loop's shape)
-                self._operand(x, (0,) * self.c.ty(x).ndim)  # (its shape only)
+                self._operand(x, (0,) * _rank(self.c.ty(x)))  # (its shape only)
             return 1
         raise _Refused
 
@@ -650,8 +665,9 @@ class _Run:
         extents = [(sliced.get(name, name), cuts) for name, cuts in self.extents]
         first, first_cuts = extents[0]
         for k, size in enumerate(sizes):
-            before.append(templates.make_assign(size, _extent(first, k, first_cuts[k])))
-        mismatch = [gast.Compare(left=_extent(name, k, cuts[k]), ops=[gast.NotEq()],
+            before.append(templates.make_assign(size, _extent(first, k, first_cuts[k],
+                                                              c.ty(first))))
+        mismatch = [gast.Compare(left=_extent(name, k, cuts[k], c.ty(name)), ops=[gast.NotEq()],
                                  comparators=[make_name(sizes[k])])
                     for name, cuts in extents[1:] for k in range(self.rank)]
         if mismatch:
@@ -784,9 +800,10 @@ class _Places:
         return False
 
 
-def _extent(name, axis, cut):
-    """The length of `name[cut:]` along `axis` (`name[a:-b]` has the length of `name[a+b:]`)."""
-    shape = templates.fill(f"x.shape[{axis}]", x=make_name(name))
+def _extent(name, axis, cut, ty):
+    """The length of `name[cut:]` along `axis` (`name[a:-b]` has the length of `name[a+b:]`);
+    `name` of type `ty` is an array or a shape."""
+    shape = templates.fill(f"x{'' if ty.kind == 'tuple' else '.shape'}[{axis}]", x=make_name(name))
     return templates.fill(f"max(s - {cut}, 0)", s=shape) if cut else shape
 
 
@@ -839,6 +856,11 @@ def _copied(state):
 
 class _Refused(Exception):
     pass
+
+
+def _rank(ty):
+    """The rank of an array of type `ty`, or of the array a shape of type `ty` is of."""
+    return len(ty.items) if ty.kind == "tuple" else ty.ndim
 
 
 def _view_of(node, ty):
@@ -1088,8 +1110,9 @@ def _element_reads(value):
 
 
 def _is_restore(value):
-    """`rt.saved_array(...)`, `xs.pop()`: a value the reverse sweep restores."""
-    return _is_runtime(value, "saved_array", "rt") or \
+    """`rt.saved_array(...)`, `rt.saved_shape(...)`, `xs.pop()`: a value the reverse sweep
+    restores."""
+    return _is_runtime(value, "saved_array", "rt") or _is_runtime(value, "saved_shape", "rt") or \
         isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and \
         value.func.attr == "pop" and isinstance(value.func.value, gast.Name) and not value.args
 
