@@ -295,6 +295,21 @@ def test_errors_of_the_generated_code_name_the_users_line(transform, jit):
         "return np.sum(np.exp(x[0:b] * x[b:]) * y[b:]))")]
 
 
+def rows_plus_a_column(A, v):
+    return np.sum(A + v)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_a_broadcast_of_two_ranks_that_fails_names_the_users_line(jit):
+    # (found by an attack: the loop nest of a broadcast had no place in the user's source)
+    with pytest.raises(ValueError, match=r"\(3, 4\) and arg 1 with shape \(3,\)") as info:
+        srcad.grad(rows_plus_a_column, jit=jit)(np.ones((3, 4)), np.ones(3))
+    line = inspect.getsourcelines(rows_plus_a_column)[1] + 1
+    assert info.value.__notes__ == [
+        f"(raised where srcad's generated code computes test_errors.py:{line}: "
+        "return np.sum(A + v))"]
+
+
 @pytest.mark.parametrize("jit", [True, False])
 def test_a_singular_matrix_in_the_generated_code_names_the_users_line(jit):
     A = np.ones((3, 3))

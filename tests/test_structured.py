@@ -51,6 +51,21 @@ def test_list_of_layers_loop_unrolled(mode, rng):
     assert isinstance(g, list) and all(isinstance(layer, tuple) for layer in g)
 
 
+def heads_by_key(params, x):
+    total = 0.0
+    for k in ("a", "b"):
+        total += np.sum(np.tanh(x * params["heads"][k])) * len(k)
+    return total + params["scale"] * len(k)
+
+
+def test_a_loop_over_keys_written_in_it_is_unrolled(mode, rng):
+    # (found by an attack: "a key computed at run time" for keys written in the loop)
+    params = {"heads": {"a": rng.standard_normal(3), "b": rng.standard_normal(3)},
+              "scale": 0.7}
+    g = check_grad(heads_by_key, (params, rng.standard_normal(3)), mode=mode)
+    assert list(g["heads"]) == ["a", "b"]
+
+
 def test_structure_change_specialises_again(mode, rng):
     g = srcad.grad(layers_loss, **options(mode))
     g = compiled(g) if mode[0] == "auto" else g
@@ -199,10 +214,8 @@ def test_source_shows_the_flat_parameters(rng):
 # ---- what cannot be flattened: an error in mode="source", the tape in mode="auto" ----------
 
 def runtime_key(params, x):
-    total = 0.0
-    for k in ("W1", "b1"):
-        total = total + np.sum(params[k])
-    return total + np.sum(x)
+    k = "W1" if x[0] > 0 else "b1"
+    return np.sum(params[k]) + np.sum(x)
 
 
 def items_loop(params, x):

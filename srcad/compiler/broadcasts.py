@@ -40,7 +40,18 @@ def lower(fn_def, types, np_name, namer):
     Ty, which learns the names added)."""
     lowering = _Lowering(types, np_name, namer, alias_groups(fn_def, types))
     for block in _blocks_outside_fused_loops(fn_def.body):
-        block[:] = [out for stmt in block for out in lowering.statement(stmt)]
+        block[:] = [out for stmt in block for out in _located(lowering.statement(stmt), stmt)]
+
+
+def _located(stmts, lowered):
+    """`stmts`, which stand for the statement `lowered`, at its place in the user's source
+    (an error raised in them names its line)."""
+    loc = anno.getanno(lowered, "loc", None)
+    if loc is not None:
+        for node in templates.walk(stmts):
+            if isinstance(node, gast.stmt) and not anno.hasanno(node, "loc"):
+                anno.setanno(node, "loc", loc)
+    return stmts
 
 
 def _blocks_outside_fused_loops(stmts):

@@ -10,6 +10,7 @@ reads the leaves by those names. Everything a structure is used for must be stat
     layer = params[0]                                  a name for a part (bound outside if/loops)
     for w, b in layers: ...                            a loop over a tuple or list is unrolled
     for i, layer in enumerate(layers): ...             (i is a constant in each copy)
+    for k in ("a", "b"): ... params[k] ...             keys written in the loop: unrolled too
     len(params), "W1" in params                        constants
     np.concatenate(parts), f(parts)                    a tuple or list used whole: its leaves'
                                                        tuple (a dict used whole is refused)
@@ -127,6 +128,8 @@ class _Flattener:
         elif isinstance(stmt, gast.For) and \
                 isinstance(self.resolve(self.loop_items(stmt.iter)), Struct):
             self.unroll(stmt, conditional)
+        elif isinstance(stmt, gast.For) and self.keys_written(stmt) is not None:
+            self.unroll_keys(stmt, conditional)
         elif isinstance(stmt, gast.AugAssign) and \
                 isinstance(self.env.get(getattr(stmt.target, "id", None)), Struct):
             _error(f"augmented assignment to '{stmt.target.id}', a structured value", stmt)
@@ -199,6 +202,36 @@ class _Flattener:
             else:
                 self.bind(loop.target, part, loop, conditional)
             self.out.extend(self.block(anno.deepcopy(loop.body), conditional))
+
+    def keys_written(self, loop):
+        """The keys of `for k in ("a", "b"): ... p[k] ...`, a loop over constants written in it
+        whose body reads a structure by them (and does not rebind k), else None."""
+        if not (isinstance(loop.iter, (gast.Tuple, gast.List)) and
+                isinstance(loop.target, gast.Name)):
+            return None
+        try:
+            keys = [gast.literal_eval(item) for item in loop.iter.elts]
+        except ValueError:
+            return None
+        k = loop.target.id
+        reads = any(isinstance(n, gast.Subscript) and isinstance(n.slice, gast.Name) and
+                    n.slice.id == k and isinstance(self.resolve(n.value), Struct)
+                    for n in gast.walk(gast.Module(body=loop.body, type_ignores=[])))
+        return keys if reads and k not in _stored_names(
+            gast.Module(body=loop.body, type_ignores=[])) else None
+
+    def unroll_keys(self, loop, conditional):
+        """`for k in ("a", "b"): body` reading a structure by k -> a copy of body per key, k
+        that constant in it."""
+        if loop.orelse or _has_jump(loop.body):
+            _error("break, continue or else in a loop over keys of a structured value (srcad "
+                   "unrolls it)", loop)
+        for key in self.keys_written(loop):
+            body = anno.deepcopy(loop.body)
+            for stmt in body:
+                templates.substitute(stmt, loop.target.id, _const(key))
+            self.bind(loop.target, _const(key), loop, conditional)
+            self.out.extend(self.block(body, conditional))
 
     def loop_items(self, node):
         """The structure a `for` iterates over (`layers` in `enumerate(layers)` too)."""
