@@ -410,6 +410,29 @@ def assume_shape(slot, shape):
             raise ShapeAssumptionFailed()
 
 
+@register_jitable
+def identical_or_apart(a, b):
+    """Do the arrays `a` and `b` (of one shape) view the same elements in the same order, or
+    share no memory? (Fusion's loop over both is then what NumPy computes.)"""
+    if a.size == 0 or a.ctypes.data == b.ctypes.data and a.strides == b.strides:
+        return True
+    a_low, a_high = _memory_bounds(a)
+    b_low, b_high = _memory_bounds(b)
+    return a_high <= b_low or b_high <= a_low
+
+
+@register_jitable
+def _memory_bounds(a):
+    low = high = a.ctypes.data
+    for k in range(a.ndim):
+        step = (a.shape[k] - 1) * a.strides[k]
+        if step < 0:
+            low += step
+        else:
+            high += step
+    return low, high + a.itemsize
+
+
 class IntegerDivisionByZero(ZeroDivisionError):
     def __init__(self, where):
         super().__init__(f"integer division or modulo by zero ({where})")

@@ -536,3 +536,64 @@ def test_zeros_of_adjoints_and_saved_shapes_join_the_loop(rng):
     for jit in (True, False):
         check.compare(normalised_outputs, (w, seq), [0],
                       [srcad.grad(normalised_outputs, jit=jit)(w, seq)])
+
+
+def rows_of_a_state(w, h0):
+    h = h0.copy()
+    x = h[0] * 1.0
+    for i in range(h.shape[0]):
+        h[i] = np.tanh(x * w + h[i])  # (x: the input, then the row before: apart from h[i])
+        x = h[i]
+    return np.sum(h * h)
+
+
+def the_same_row(w, h0):
+    h = h0.copy()
+    for i in range(h.shape[0]):
+        x = h[i]
+        h[i] = np.tanh(x * w) * x  # (x is h[i] itself)
+    return np.sum(h * h)
+
+
+def a_window_shifted_by_one(w, v0, k):
+    v = v0.copy()
+    for _ in range(3):
+        x = v[k:k + 4]
+        v[k + 1:k + 5] = np.tanh(x * w)  # (NumPy computes the right side whole first)
+    return np.sum(v * v)
+
+
+@pytest.mark.parametrize("fn", [rows_of_a_state, the_same_row])
+def test_a_row_written_beside_another_view_of_its_array_joins_the_loop(fn, rng):
+    """`h[i] = f(x)` where x views h too is fused: where x is not bound to h[i] in the loop's
+    step, the loop checks at entry that x and h[i] are the same elements or share none (else
+    the gradient without assumptions runs)."""
+    w, h0 = rng.uniform(-1, 1, 4), rng.uniform(-1, 1, (3, 4))
+    forward = srcad.source(srcad.grad(fn), w, h0).split("# reverse sweep")[0]
+    assert not re.search(r"h\[i\] = .*\*", forward), forward
+    assert ("rt.identical_or_apart" in forward) == (fn is rows_of_a_state), forward
+    for jit in (True, False):
+        check.compare(fn, (w, h0), [0, 1], srcad.grad(fn, wrt=(0, 1), jit=jit)(w, h0))
+
+
+def test_views_that_overlap_in_part_run_without_the_assumption(rng):
+    # (a fused loop would read elements of x it had already written)
+    w, v0 = rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 8)
+    assert "rt.identical_or_apart" in srcad.source(srcad.grad(a_window_shifted_by_one), w, v0, 2)
+    for jit in (True, False):
+        check.compare(a_window_shifted_by_one, (w, v0, 2), [0, 1],
+                      srcad.grad(a_window_shifted_by_one, wrt=(0, 1), jit=jit)(w, v0, 2))
+
+
+def test_identical_or_apart_compiled_and_as_python():
+    from numba import njit
+
+    from srcad import runtime as rt
+    a = np.arange(24.0).reshape(4, 6)
+    cases = [(a[1], a[1], True), (a[1], a[2], True), (a[0, 1:5], a[0, 2:6], False),
+             (a[0], a[0, ::-1], False), (a[:, 0], a[0, :4], False), (a[:0], a[1:1], True),
+             (a[:, 1:3], a[:, 1:3], True), (a[0:2, 0:3], a[2:4, 0:3], True),
+             (a[0, 0:3], np.zeros(3), True)]
+    compiled = njit(lambda x, y: rt.identical_or_apart(x, y))
+    for x, y, expected in cases:
+        assert rt.identical_or_apart(x, y) == compiled(x, y) == expected, (x, y)

@@ -47,7 +47,7 @@ def _located(stmts, lowered):
     """`stmts`, which stand for the statement `lowered`, at its place in the user's source
     (an error raised in them names its line)."""
     loc = anno.getanno(lowered, "loc", None)
-    if loc is not None:
+    if loc is not None and stmts != [lowered]:
         for node in templates.walk(stmts):
             if isinstance(node, gast.stmt) and not anno.hasanno(node, "loc"):
                 anno.setanno(node, "loc", loc)

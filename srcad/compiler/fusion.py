@@ -193,6 +193,8 @@ class _Run:
         self.renamed = {}  # an outside array the run read, then bound again -> its new name
         self.span = None  # the places of its first and last statements in the text
         self.restored = {}  # a name bound to a restored array -> the array or slice restored
+        self.holders = {}  # what an access is keyed by -> the name holding the array
+        self.apart = set()  # alias groups whose arrays must be one another or apart (checked)
         self.elementwise = 0
 
     # ---- accepting statements -------------------------------------------------------------
@@ -486,7 +488,8 @@ class _Run:
         base, starts, cuts = view
         self._operand(base, cuts)
         self._touch(self._view_key(base) if isinstance(target, gast.Name) else base, starts,
-                    updated=updated, write=True, group=self.c.groups.get(base, base))
+                    updated=updated, write=True, group=self.c.groups.get(base, base),
+                    holder=base)
 
     # ---- elements -------------------------------------------------------------------------
     def _element(self, expr, scalar_ok=False, scalar_only=False):
@@ -516,7 +519,7 @@ class _Run:
                 raise _Refused
             self._operand(name, (0,) * ty.ndim)
             self._touch(self._view_key(name), (0,) * ty.ndim, updated=False,
-                        group=self.c.groups.get(name, name))
+                        group=self.c.groups.get(name, name), holder=name)
             return 1
         if isinstance(node, gast.Subscript):
             view = _view_of(node, self.c.ty)
@@ -526,7 +529,7 @@ class _Run:
             if view[0] in self.local or view[0] in self.views or self.c.ty(view[0]).kind != "f":
                 raise _Refused
             self._operand(view[0], view[2])
-            self._touch(view[0], view[1], updated=False)
+            self._touch(view[0], view[1], updated=False, holder=view[0])
             return 1
         if isinstance(node, gast.BinOp) and isinstance(node.op, ARITHMETIC):
             return self._visit(node.left) + self._visit(node.right)
@@ -629,10 +632,12 @@ class _Run:
         return is_integer_expression(node, lambda name: self.c.ty(name) == typeinfer.INT and
                                      name not in self.reduced)
 
-    def _touch(self, name, cuts, updated, write=False, group=None):
+    def _touch(self, name, cuts, updated, write=False, group=None, holder=None):
         group = group or self.c.groups.get(name, name)
         if group in self.sunk or write and group in self.sunk_reads:
             raise _Refused
+        if holder is not None:
+            self.holders.setdefault(name, holder)
         seen = self.accesses.setdefault(group, set())
         seen.add((name, cuts, updated, write))
         written = any(w for *_, w in seen)
@@ -641,7 +646,14 @@ class _Run:
         if all(u for _, _, u, _ in seen):
             return  # only added into: the order of the additions does not matter
         if len({(n, c) for n, c, u, w in seen}) > 1:
-            raise _Refused  # an element written here is read or written at another position
+            # an element written here may be read or written at another position: unless two
+            # whole arrays, which the loop checks at entry are the same or share no memory
+            # (x, a row of h, and h[i] written: the reverse sweep runs without the assumption)
+            if self.c.assumed is None or any(any(c) for _, c, _, _ in seen) or any(
+                    n not in self.holders and n not in self.sliced and
+                    all(key != n for key, *_ in self.pending) for n, *_ in seen):
+                raise _Refused
+            self.apart.add(group)
 
     def worth_fusing(self):
         return self.elementwise >= 2 and self.cls is not None
@@ -676,6 +688,7 @@ class _Run:
                 else mismatch[0],
                 body=[templates.fill_stmt("rt.assumption_failed()" if self.assumes else
                                           "rt.fusion_mismatch()")], orelse=[]))
+        before += self._apart_checks(sliced)
         rewrite = _Elements(self, index, materialized, sliced)
         allocated = set()
         for kind, stmt in self.stmts:
@@ -737,6 +750,22 @@ class _Run:
                              body=loop, orelse=[], type_comment=None)]
         anno.setanno(loop[0], "fused_loop", True)  # (parallel=True may run it in chunks)
         return hoisted + before + loop + after
+
+    def _apart_checks(self, sliced):
+        """`if not rt.identical_or_apart(a, b): rt.assumption_failed()` for each two arrays of an
+        alias group the loop writes one of (and accesses at the same positions)."""
+        checks = []
+        for group in sorted(self.apart):
+            keys = sorted({n for n, *_ in self.accesses[group]})
+            written = {n for n, _, _, w in self.accesses[group] if w}
+            for k, a in enumerate(keys):
+                for b in keys[k + 1:]:
+                    if a in written or b in written:
+                        checks.append(templates.fill_stmt(
+                            "if not rt.identical_or_apart(a, b): rt.assumption_failed()",
+                            a=make_name(sliced.get(a) or self.holders[a]),
+                            b=make_name(sliced.get(b) or self.holders[b])))
+        return checks
 
     def _read_after(self, name):
         """May a statement after the run read `name` as the run leaves it? (The run assigns
