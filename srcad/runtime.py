@@ -416,21 +416,9 @@ def identical_or_apart(a, b):
     share no memory? (Fusion's loop over both is then what NumPy computes.)"""
     if a.size == 0 or a.ctypes.data == b.ctypes.data and a.strides == b.strides:
         return True
-    a_low, a_high = _memory_bounds(a)
-    b_low, b_high = _memory_bounds(b)
+    a_low, a_high = _address_range(a)
+    b_low, b_high = _address_range(b)
     return a_high <= b_low or b_high <= a_low
-
-
-@register_jitable
-def _memory_bounds(a):
-    low = high = a.ctypes.data
-    for k in range(a.ndim):
-        step = (a.shape[k] - 1) * a.strides[k]
-        if step < 0:
-            low += step
-        else:
-            high += step
-    return low, high + a.itemsize
 
 
 class IntegerDivisionByZero(ZeroDivisionError):
