@@ -184,10 +184,19 @@ def widening_saves(x, a, steps):  # (an array saved per trip, one element longer
     return total
 
 
+def rows_fed_forward(x, a, steps):  # (the adjoint of inp is filled from the one before)
+    h = np.zeros((steps, x.shape[0]))
+    inp = x * 1.0
+    for i in range(steps):
+        h[i] = np.tanh(inp * a + h[i])
+        inp = h[i]
+    return np.sum(h * h)
+
+
 CASES = [stencil, smoothing, kept_by_another_name, kept_in_a_list, row_view_kept,
          kept_after_the_loop, growing, nested, in_a_while, reduced_whole, written_by_slices,
          returned_from_the_last_trip, diffusion, rows_copied, gates, gates_per_row,
-         gate_read_next_trip, widening_saves]
+         gate_read_next_trip, widening_saves, rows_fed_forward]
 
 
 def _args(fn, rng):
@@ -270,3 +279,9 @@ def test_an_array_another_name_keeps_is_allocated_on_every_trip(rng):
     source = srcad.source(srcad.value_and_grad(gate_read_next_trip, wrt=(0, 1)),
                           *_args(gate_read_next_trip, rng))
     assert "_g_buffer" not in source, source
+
+
+def test_an_array_handed_over_to_the_name_it_was_filled_from_alternates_two_buffers(rng):
+    # (bx_new[i] = ... bx[i] ..., then bx = bx_new: an LSTM layer's input adjoint)
+    source = srcad.source(srcad.grad(rows_fed_forward, wrt=(0, 1)), *_args(rows_fed_forward, rng))
+    assert re.search(r"\n +(\w+) = (\w+)\n +\2 = (\w+)\n +\3 = \1\n", source), source

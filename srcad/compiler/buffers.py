@@ -24,6 +24,18 @@ list), it takes its trips' array from a buffer of its own, which no other name c
     _forget_buffer = rt.buffer(_forget_buffer, (_n3,))
     forget = _forget_buffer
 
+An array filled from the one another name holds, then handed over to that name (the
+adjoint of an LSTM layer's input, `bx_new[i] = ... bx[i] ...`, then `bx = bx_new`), alternates
+between two buffers: the other name holds the one, the next trip fills the other.
+
+    _bx_new_buffer = rt.buffer(_bx_new_buffer, (_n6,))
+    bx_new = _bx_new_buffer
+    ... (the loop) ...
+    bx = bx_new
+    _bx_new_held = _bx_new_buffer
+    _bx_new_buffer = _bx_new_spare
+    _bx_new_spare = _bx_new_held
+
 A loop's save of an array into a row of its buffer, `buf = rt.save_array(buf, shapes, k, v)`,
 rebinds the buffer on every trip for the rare trip that widens it; Numba counts references
 for each rebinding. Where the row holds the array, it is saved without the rebinding: a vector
@@ -39,7 +51,7 @@ by a call returning a bool:
 
 import gast
 
-from . import templates, typeinfer
+from . import anno, templates, typeinfer
 
 
 def reuse_allocations(fn_def, types, np_name, namer):
@@ -52,17 +64,23 @@ def reuse_allocations(fn_def, types, np_name, namer):
         rank = _rank(stmt.value, name, types)
         if rank is None:
             continue
+        handover = None
         if uses.stays_in_trip(name, loops[0], rank):
             buffer = name
         elif uses.only_read(name, rank):
             buffer = namer.fresh(f"_{name.lstrip('_')}_buffer")
+        elif (handover := uses.handed_over(name, stmt, rank)) is not None:
+            buffer = namer.fresh(f"_{name.lstrip('_')}_buffer")
+            spare = namer.fresh(f"_{name.lstrip('_')}_spare")
         else:
             continue
         call = stmt.value
         empty = gast.Call(func=call.func, args=[_zeros_shape(rank), *call.args[1:]],
                           keywords=call.keywords)
         outer, outer_block = loops[0], uses.blocks[loops[0]]
-        outer_block.insert(outer_block.index(outer), templates.make_assign(buffer, empty))
+        for made in [buffer] if handover is None else [buffer, spare]:
+            outer_block.insert(outer_block.index(outer),
+                               templates.make_assign(made, anno.deepcopy(empty)))
         reuse = gast.Call(func=templates.parse_expr("rt.buffer"),
                           args=[templates.make_name(buffer), call.args[0]], keywords=[])
         if buffer == name:
@@ -71,6 +89,12 @@ def reuse_allocations(fn_def, types, np_name, namer):
             stmt.value = templates.make_name(buffer)
             block = uses.statement_blocks[stmt]
             block.insert(block.index(stmt), templates.make_assign(buffer, reuse))
+        if handover is not None:  # (b, s = s, b)
+            held = namer.fresh(f"_{name.lstrip('_')}_held")
+            at = block.index(handover) + 1
+            block[at:at] = [templates.make_assign(held, templates.make_name(buffer)),
+                            templates.make_assign(buffer, templates.make_name(spare)),
+                            templates.make_assign(spare, templates.make_name(held))]
 
 
 def save_in_rows(fn_def, types):
@@ -185,6 +209,30 @@ class _Uses(gast.NodeVisitor):
                 return False
         return True
 
+    def handed_over(self, name, alloc, rank):
+        """The statement `other = name` that hands the array of `name` (assigned once, by the
+        allocation `alloc`, and otherwise used by elements) over to `other` later in the same
+        block, with nothing between that may leave it, where `other` is only read (the LSTM's
+        `bx = bx_new` after the loop filling bx_new from bx): each allocation may take the
+        array of the one before last, which `other` no longer holds. Else None."""
+        if self.assigned.get(name) != 1:
+            return None
+        handovers, kept = [], False
+        for parent, grandparent, node, _ in self.reads.get(name, ()):
+            if isinstance(parent, gast.Assign) and parent.value is node and _binds_name(parent):
+                handovers.append(parent)
+            elif not _element_use(parent, grandparent, node, rank):
+                kept = True
+        block = self.statement_blocks[alloc]
+        if kept or len(handovers) != 1 or not any(s is handovers[0] for s in block):
+            return None
+        start, end = block.index(alloc), block.index(handovers[0])
+        other = handovers[0].targets[0].id
+        if end < start or other == name or any(_may_leave(s) for s in block[start:end]) or \
+                not self.only_read(other, rank):
+            return None
+        return handovers[0]
+
     def _keeps_nothing(self, call, node):
         """Is `node` an argument of a call that reads only its shape (`kn.sum_adjoint(g, a,
         None)`, `np.zeros_like(a)`) or reduces it to a number (`np.sum(a)`)?"""
@@ -223,6 +271,18 @@ def _is_prange(loop):
     """A parallel loop's trips run at once: they cannot share one array."""
     return isinstance(loop, gast.For) and isinstance(loop.iter, gast.Call) and \
         "prange" in templates.to_source(loop.iter.func)
+
+
+def _may_leave(stmt):
+    """Can running `stmt` leave the block it is in (a break, continue or return not inside a
+    loop of its own)?"""
+    if isinstance(stmt, (gast.Break, gast.Continue, gast.Return)):
+        return True
+    if isinstance(stmt, (gast.For, gast.While)):
+        return any(isinstance(n, gast.Return) for n in templates.walk(stmt))
+    inner = [s for field in ("body", "orelse", "finalbody") for s in getattr(stmt, field, ())]
+    inner += [s for handler in getattr(stmt, "handlers", ()) for s in handler.body]
+    return any(_may_leave(s) for s in inner)
 
 
 def _binds_name(stmt):

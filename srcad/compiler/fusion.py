@@ -10,13 +10,17 @@ do not depend on it (allocations, views, scalar arithmetic) move before the loop
 Which arrays have one shape comes from `typeinfer.shape_classes` (slices with constant bounds
 keep their class). A run is fused only where no element of an array written in it is read at
 another position (a loop-carried dependence), apart from arrays the run only adds into
-(`g[1:] += a; g[:-1] -= b`). The loop checks at entry that every array it indexes has the
-loop's shape, so a wrong guess raises instead of reading out of bounds.
+(`g[1:] += a; g[:-1] -= b`), or, in a gradient assuming shapes, whole views of one array (`h[i]
+= ...` written where x, the row before, is read): the loop checks at entry that they are the
+same elements or share none (`rt.identical_or_apart`), else the gradient without assumptions
+runs. The loop checks at entry that every array it indexes has the loop's shape, so a wrong
+guess raises instead of reading out of bounds.
 
 In a reverse sweep a run also takes what the sweep puts between a step's adjoints: a restore of
 an array the run read before (bound to a new name before the loop, or, for a row, stored in the
 loop), a temporary recomputed under its own name before each adjoint reading it, and
-`np.zeros_like` of an array of the run (a zero in the loop). Whether an array the run assigns is
+`np.zeros_like` of a float array (a zero in the loop; np.sum's adjoint spread over a saved shape
+is its element too). Whether an array the run assigns is
 read after it (and so stays an array) comes from where its reads and assignments sit in the text.
 
 A gradient that assumes arrays combined elementwise have one shape (reverse.shape_checks) lends
@@ -78,6 +82,7 @@ class _Context:
     def __init__(self, types, classes, groups, counts, np_name, namer, assumed):
         self.types, self.classes, self.groups = types, classes, groups
         self.counts, self.np, self.namer, self.assumed = counts, np_name, namer, assumed
+        self.bound_views = {}
 
     def ty(self, name):
         return self.types.get(name, typeinfer.UNKNOWN)
@@ -88,6 +93,7 @@ def _fuse_block(stmts, context):
     ones, and those of names bound earlier in the block (until bound again)."""
     out, i = [], 0
     env = dict(context.classes)
+    context.bound_views = {}  # a name bound to a view in the block -> the view's source
     while i < len(stmts):
         run, j = _Run(context, env), i
         while j < len(stmts) and run.add(stmts[j]):
@@ -110,7 +116,13 @@ def _fuse_block(stmts, context):
 
 
 def _learn(stmt, env, context):
-    """Update the classes `env` after `stmt` ran."""
+    """Update the classes `env` (and the names bound to views) after `stmt` ran."""
+    for n in templates.walk(stmt):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            context.bound_views.pop(n.id, None)
+    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+            isinstance(stmt.value, gast.Subscript):
+        context.bound_views[stmt.targets[0].id] = templates.to_source(stmt.value)
     if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
         cls = expr_class(stmt.value, env, context.ty, context.np)
         if cls is None:
@@ -651,7 +663,8 @@ class _Run:
             # (x, a row of h, and h[i] written: the reverse sweep runs without the assumption)
             if self.c.assumed is None or any(any(c) for _, c, _, _ in seen) or any(
                     n not in self.holders and n not in self.sliced and
-                    all(key != n for key, *_ in self.pending) for n, *_ in seen):
+                    all(key != n for key, *_ in self.pending) for n, *_ in seen) or \
+                    not _likely_apart({self.c.bound_views.get(n, n) for n, *_ in seen}):
                 raise _Refused
             self.apart.add(group)
 
@@ -885,6 +898,28 @@ def _copied(state):
 
 class _Refused(Exception):
     pass
+
+
+def _likely_apart(keys):
+    """May the arrays accessed by `keys` (names, and sources of views) be one another or apart
+    when the loop runs, as the rows of an array (`h[i]`, `h[i - 1]`) and names bound to other
+    arrays are? Not a view beside the name of its array (`y`, `y[1:]`), a view with a step
+    (`y[::-1]`) or two slices of one array (`v[k:k + 4]`, `v[k + 1:k + 5]`): the check at
+    entry would fail, and the gradient be generated again without the assumption."""
+    bases = {}
+    for key in keys:
+        node = templates.parse_expr(key)
+        indices = node.slice.elts if isinstance(node, gast.Subscript) and \
+            isinstance(node.slice, gast.Tuple) else [getattr(node, "slice", None)]
+        sliced = any(isinstance(i, gast.Slice) for i in indices)
+        if any(isinstance(i, gast.Slice) and i.step is not None for i in indices):
+            return False
+        while isinstance(node, gast.Subscript):
+            node = node.value
+        base = templates.to_source(node)
+        bases.setdefault(base, []).append((key == base, sliced))
+    return all(len(views) == 1 or not any(whole or sliced for whole, sliced in views)
+               for views in bases.values())
 
 
 def _rank(ty):
