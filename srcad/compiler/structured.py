@@ -128,8 +128,8 @@ class _Flattener:
         elif isinstance(stmt, gast.For) and \
                 isinstance(self.resolve(self.loop_items(stmt.iter)), Struct):
             self.unroll(stmt, conditional)
-        elif isinstance(stmt, gast.For) and self.keys_written(stmt) is not None:
-            self.unroll_keys(stmt, conditional)
+        elif isinstance(stmt, gast.For) and (keys := self.keys_written(stmt)) is not None:
+            self.unroll_keys(stmt, keys, conditional)
         elif isinstance(stmt, gast.AugAssign) and \
                 isinstance(self.env.get(getattr(stmt.target, "id", None)), Struct):
             _error(f"augmented assignment to '{stmt.target.id}', a structured value", stmt)
@@ -213,20 +213,19 @@ class _Flattener:
             keys = [gast.literal_eval(item) for item in loop.iter.elts]
         except ValueError:
             return None
-        k = loop.target.id
+        k, body = loop.target.id, gast.Module(body=loop.body, type_ignores=[])
         reads = any(isinstance(n, gast.Subscript) and isinstance(n.slice, gast.Name) and
                     n.slice.id == k and isinstance(self.resolve(n.value), Struct)
-                    for n in gast.walk(gast.Module(body=loop.body, type_ignores=[])))
-        return keys if reads and k not in _stored_names(
-            gast.Module(body=loop.body, type_ignores=[])) else None
+                    for n in gast.walk(body))
+        return keys if reads and k not in _stored_names(body) else None
 
-    def unroll_keys(self, loop, conditional):
+    def unroll_keys(self, loop, keys, conditional):
         """`for k in ("a", "b"): body` reading a structure by k -> a copy of body per key, k
         that constant in it."""
         if loop.orelse or _has_jump(loop.body):
             _error("break, continue or else in a loop over keys of a structured value (srcad "
                    "unrolls it)", loop)
-        for key in self.keys_written(loop):
+        for key in keys:
             body = anno.deepcopy(loop.body)
             for stmt in body:
                 templates.substitute(stmt, loop.target.id, _const(key))
