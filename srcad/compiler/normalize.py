@@ -531,7 +531,14 @@ class _Lowering:
                 if len(result.elts) != len(target.elts):
                     _unsupported("unpacking a call's result into a different number of names",
                                  self.stmt)
+                # (at once, as Python assigns: `y, prev = step(y)` of a helper returning
+                # `(s * 3.0, s)` gives prev the y from before, which the first item rebinds)
+                items, stored = [], set()
                 for t, a in zip(target.elts, result.elts, strict=True):
+                    items.append(self.atom(a, force_temp=True)
+                                 if templates.names_read(a) & stored else a)
+                    stored |= {n.id for n in gast.walk(t) if isinstance(n, gast.Name)}
+                for t, a in zip(target.elts, items, strict=True):
                     self.assign(t, a)
                 return
             value = result

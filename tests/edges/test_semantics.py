@@ -946,3 +946,29 @@ def test_an_int_beyond_64_bits_saved_names_its_line():
         srcad.value_and_grad(taylor_of_exp, jit=False)(1.0)
     notes = "\n".join(info.value.__notes__)
     assert "srcad keeps ints in 64 bits" in notes and "fct = fct * n" in notes
+
+
+def _scaled_and_before(s, w):
+    return s * w, s
+
+
+def unpacks_a_helper_returning_its_argument(y, w):
+    prev = y
+    for _ in range(2):
+        y, prev = _scaled_and_before(y, w)  # (prev: the y from before the call)
+    return np.sum(y * prev)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_unpacking_a_helpers_result_assigns_all_targets_at_once(jit, rng):
+    # (found by an attack: `y = y * w; prev = y`, the value 45 where Python computes 15)
+    y, w = rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)
+    value, grads = srcad.value_and_grad(unpacks_a_helper_returning_its_argument, wrt=(0, 1),
+                                        mode="source", jit=jit)(y, w)
+    assert value == pytest.approx(unpacks_a_helper_returning_its_argument(y, w), rel=1e-12)
+    check.compare(unpacks_a_helper_returning_its_argument, (y, w), [0, 1], grads)
+    t = rng.uniform(-1, 1, 3)
+    _, tangent = srcad.jvp(unpacks_a_helper_returning_its_argument, (y, w), (t, None),
+                           mode="source", jit=jit)
+    assert tangent == pytest.approx(check.along(unpacks_a_helper_returning_its_argument, (y, w),
+                                                (t, None)), rel=1e-6)
