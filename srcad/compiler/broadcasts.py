@@ -46,11 +46,10 @@ def lower(fn_def, types, np_name, namer):
 def _located(stmts, lowered):
     """`stmts`, which stand for the statement `lowered`, at its place in the user's source
     (an error raised in them names its line)."""
-    loc = anno.getanno(lowered, "loc", None)
-    if loc is not None and stmts != [lowered]:
+    if stmts != [lowered]:
         for node in templates.walk(stmts):
             if isinstance(node, gast.stmt) and not anno.hasanno(node, "loc"):
-                anno.setanno(node, "loc", loc)
+                anno.copy_loc(node, lowered)
     return stmts
 
 

@@ -189,7 +189,8 @@ def _trace(fn, args, wrt):
     from srcad import rules  # (imports Numba: not at `import srcad`)
     rules.check_unreplaced()  # (the tape's math and SciPy stand-ins are the rules' functions)
     fn = patching.python_of_jitted(fn) or fn
-    before = _globals_before(fn)
+    names = _names_read(fn)
+    before = _globals_before(fn, names)
     with patching.patched(fn, args), mode.enable_grad(), mode.user_code():
         # the function gets copies of the leaves: NumPy code may write into its arguments
         values = [pytrees.tree_map(_clone_keeping_strides, leaves[i]) if i in leaves else
@@ -199,8 +200,8 @@ def _trace(fn, args, wrt):
         try:
             out = call_with_values(fn, values)
         finally:
-            _untrack_globals(fn, before)
-    _refuse_writes(fn, args, values, versions)
+            _untrack_globals(fn, names, before)
+    _refuse_writes(fn, args, values, versions, names)
     return out, leaves
 
 
@@ -208,22 +209,22 @@ def _trace(fn, args, wrt):
 _LOOKED_INTO = 10_000
 
 
-def _globals_before(fn):
+def _globals_before(fn, names):
     """{global name: (its value, a copy of its items if a list or dict)} of the globals `fn`
-    reads, as they are before a run on the tape."""
+    reads (`names`), as they are before a run on the tape."""
     scope = getattr(inspect.unwrap(fn), "__globals__", {})
     return {n: (scope[n], dict(scope[n]) if isinstance(scope[n], dict) and
                 len(scope[n]) <= _LOOKED_INTO else list(scope[n]) if
                 isinstance(scope[n], list) and len(scope[n]) <= _LOOKED_INTO else None)
-            for n in _names_read(fn) if n in scope}
+            for n in names if n in scope}
 
 
-def _untrack_globals(fn, before):
+def _untrack_globals(fn, names, before):
     """The tensors a run on the tape left in the function's globals, or in the lists and dicts
     they hold (`cache["h"] = h`, `global last; last = y`), as the arrays and numbers calling
     the function leaves there. (A tensor the caller put there stays.)"""
     scope = getattr(inspect.unwrap(fn), "__globals__", {})
-    for name in _names_read(fn):
+    for name in names:
         value = scope.get(name)
         old, items = before.get(name, (None, None))
         if isinstance(value, Tensor) and value is not old:
@@ -262,11 +263,11 @@ def _names_read(fn):
     return names
 
 
-def _refuse_writes(fn, args, values, versions):
+def _refuse_writes(fn, args, values, versions, globals_read):
     """The function ran on copies of its arguments; if it wrote into one that shares memory
     with another (an argument, a leaf of a structured one, or an array it reads from a global
     or a closure), the copies computed something else than the function does; into a
-    read-only one, NumPy would have raised."""
+    read-only one, NumPy would have raised. (`globals_read`: the global names fn reads.)"""
     names = list(inspect.signature(fn).parameters)
     leaves = []  # (its name, the caller's array, the function's copy, the copy's version)
     for i, (given, made, made_versions) in enumerate(zip(args, values, versions, strict=True)):
@@ -280,7 +281,7 @@ def _refuse_writes(fn, args, values, versions):
         leaves += [(name + path, *leaf) for path, leaf in zip(treedef.paths(), zip(
             given_leaves, pytrees.flatten(made)[0], made_versions, strict=True), strict=True)]
     others = [(name, arg) for name, arg, _, _ in leaves] + \
-        [(f"the global '{name}'", value) for name, value in _arrays_read(fn)]
+        [(f"the global '{name}'", value) for name, value in _arrays_read(fn, globals_read)]
     for k, (name, arg, value, version) in enumerate(leaves):
         if version is None or value._version == version or not isinstance(arg, np.ndarray):
             continue
@@ -297,14 +298,14 @@ def _refuse_writes(fn, args, values, versions):
                     "arguments, which would not see that; pass separate arrays (np.copy)")
 
 
-def _arrays_read(fn):
-    """(name, array) of the NumPy arrays `fn` reads from its module's globals and its
+def _arrays_read(fn, names):
+    """(name, array) of the NumPy arrays `fn` reads from its module's globals (`names`) and its
     closure (its own code and the functions written inside it)."""
     fn = inspect.unwrap(fn)
     code = getattr(fn, "__code__", None)
     if code is None:
         return []
-    found = [(n, fn.__globals__[n]) for n in sorted(_names_read(fn))
+    found = [(n, fn.__globals__[n]) for n in sorted(names)
              if n in getattr(fn, "__globals__", {})]
     for n, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
         try:
