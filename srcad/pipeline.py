@@ -21,7 +21,9 @@ program itself: `reverse` for grad and vjp, `forward` for jvp).
                explicit in the forward sweep, hoisted out of loops where the range is known
     cleanup    simplify the gradient until nothing changes
     chains     in forward mode, a recurrence's tangent as one sum of partials times tangents,
-               and the tangents divided by one denominator multiplied by its reciprocal
+               and the tangents divided by one denominator multiplied by its reciprocal; in
+               reverse mode, a reverse sweep's adjoint once per trip, coefficients times the
+               adjoints the trip starts from
     precision  for float32 arguments, float32 constants (Numba would promote to float64)
     fusion     or, in float64, runs of elementwise array statements as one loop nest each
     broadcasts then statements that broadcast arrays of other shapes as loop nests too
@@ -302,6 +304,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
             chains.fold(grad_def, typed, core.namer.tangent_names().values())
             chains.share_reciprocals(grad_def, typed, core.namer.tangent_names().values(),
                                      core.namer)
+        else:
+            chains.fold_adjoints(grad_def, typed, adjoints.values(), core.namer)
         for fn_def in [grad_def] + chunks:
             fusion.fuse(fn_def, typed, np_name, core.namer, core.same_shapes,
                         anno.getanno(grad_def, "assumed"))

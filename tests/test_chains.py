@@ -1,6 +1,7 @@
-"""Forward mode folds the tangent chain of a recurrence into one sum of partials times tangents
-(transforms/chains.py): the tangents of loops whose trips read what the trip before wrote,
-compiled and as Python, against central finite differences on random inputs."""
+"""Forward mode folds the tangent chain of a recurrence into one sum of partials times tangents,
+reverse mode the adjoint chain of a reverse sweep into coefficients times the adjoints it
+starts from (transforms/chains.py): the derivatives of loops whose trips read what the trip
+before wrote, compiled and as Python, against central finite differences on random inputs."""
 
 import math
 import re
@@ -113,6 +114,32 @@ def denominator_changed_between(x, n):
     return a * b + b / n + a / n
 
 
+def prefix_squares(x, c):
+    s = 0.0
+    y = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        s = s * c + x[i] * s + x[i]  # (an element of x's adjoint stored from the chain's)
+        y[i] = s * s
+    return np.sum(y)
+
+
+def two_chains(x, c, n):
+    u = x
+    v = c
+    for k in range(n):
+        t = u * v + math.sin(u)
+        u = 0.5 * u + c * t
+        v = v * 0.9 + t / (1.0 + v * v)
+    return u * v
+
+
+def three_chains(x, c, n):  # (three adjoints start a trip: not folded, MAX_INPUTS)
+    u, v, w = x, c, 1.0
+    for k in range(n):
+        u, v, w = u * 0.5 + v * w, v - 0.1 * u * w, w * 0.9 + u * v * c
+    return u + v * w
+
+
 def inputs(fn, rng):
     n = 7
     return {
@@ -126,12 +153,16 @@ def inputs(fn, rng):
         element_written_between: lambda: (rng.uniform(0.1, 0.5, 3), rng.uniform(0.1, 0.3), 5),
         normalised: lambda: (rng.uniform(0.2, 1.0, 3), rng.uniform(-1.0, 1.0, 3)),
         denominator_changed_between: lambda: (rng.uniform(-1.0, 1.0, n), 3),
+        prefix_squares: lambda: (rng.uniform(-0.5, 0.5, n), rng.uniform(0.5, 1.0)),
+        two_chains: lambda: (rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.6), n),
+        three_chains: lambda: (rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.6), n),
     }[fn]()
 
 
 PROGRAMS = [epidemic, lambert_w, swapped, reassigned_between, element_recurrence,
             branches_and_updates, accumulated, element_written_between, normalised,
             denominator_changed_between]
+REVERSE = PROGRAMS + [prefix_squares, two_chains, three_chains]
 
 
 def _tangent(a, rng):
@@ -172,3 +203,27 @@ def test_tangents_divided_by_one_denominator_share_its_reciprocal(rng):
     source = srcad.source(srcad.jvp, denominator_changed_between,
                           inputs(denominator_changed_between, rng), [rng.normal(size=7), None])
     assert source.count("/ c") == 4 and "1.0 / c" not in source, source
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+@pytest.mark.parametrize("fn", REVERSE, ids=[f.__name__ for f in REVERSE])
+def test_folded_adjoints_match_finite_differences(fn, jit, rng):
+    for _ in range(2):
+        args = inputs(fn, rng)
+        wrt = tuple(k for k, a in enumerate(args) if not isinstance(a, int))
+        value, grads = srcad.value_and_grad(fn, wrt=wrt, jit=jit, mode="source")(*args)
+        np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+        check.compare(fn, list(args), wrt, grads)
+
+
+def test_a_reverse_sweep_updates_the_carried_adjoint_once_per_trip(rng):
+    # Newton's iteration reversed: bw's six multiply-adds per trip become one multiply by a
+    # coefficient computed from saved primal values (bstep is zero at every trip's start)
+    source = srcad.source(srcad.grad(lambert_w), *inputs(lambert_w, rng))
+    reverse = source.split("for _ in range(_n):")[1].split("if _bb")[0]
+    assert re.findall(r"\bbw \S?= .*", reverse) == ["bw = bw * _c7"], source
+    for fn in (two_chains, three_chains):
+        source = srcad.source(srcad.grad(fn, wrt=(0, 1)), *inputs(fn, rng))
+        loop = source.split("reverse sweep")[1].split("while k > 0:")[1].split("# line 12")[0]
+        updates = re.findall(r"^ +b[uvw] \S?= ", loop, re.MULTILINE)
+        assert (updates == ["        bv = ", "        bu = "]) == (fn is two_chains), source
