@@ -301,6 +301,8 @@ def _points(q, n):
 @register_jitable
 def _quantile_rows(x2, q):
     """The quantiles q of each row: an array (number of q, number of rows)."""
+    if x2.shape[1] == 0:  # (NumPy's error: it reads the last entry for NaNs)
+        raise IndexError("index -1 is out of bounds for axis 0 with size 0")
     lo, hi, t = quantile_points(q, x2.shape[1])
     ordered = _sorted_rows(x2)
     out = np.empty((lo.size, x2.shape[0]), x2.dtype)
@@ -413,8 +415,8 @@ def median_along(x, axis=None, keepdims=False):
 def _median_rows(x2):
     n = x2.shape[1]
     ordered = _sorted_rows(x2)
-    out = np.empty(x2.shape[0], x2.dtype)
-    for i in range(x2.shape[0]):
+    out = np.full(x2.shape[0], np.nan, x2.dtype)  # (the median of no entries: NaN)
+    for i in range(x2.shape[0] if n else 0):
         if n % 2 == 1:
             out[i] = ordered[i, n // 2]
         else:  # (NumPy averages the middle pair: (a + b) / 2)
@@ -442,8 +444,9 @@ def quantile_adjoint(g, x, q, axis=None):
     order = row_argsort(x2)
     g2 = np.ascontiguousarray(np.asarray(g)).reshape((lo.size, x2.shape[0]))
     weights = np.zeros(x2.shape, g2.dtype)
+    rows = x2.shape[0] if x2.shape[1] else 0  # (the quantile of no entries is NaN: no adjoint)
     for j in range(lo.size):
-        for i in range(x2.shape[0]):
+        for i in range(rows):
             weights[i, order[i, lo[j]]] += g2[j, i] * (1 - t[j])
             weights[i, order[i, hi[j]]] += g2[j, i] * t[j]
     return from_rows(weights, x, axis)
@@ -555,7 +558,7 @@ def row_pairs(x2, a, b):
 
 @numba_form(row_pairs)
 def _row_pairs(x2, a, b):
-    out = np.empty((x2.shape[0], x2.shape[1] - 1), x2.dtype)
+    out = np.empty((x2.shape[0], max(x2.shape[1] - 1, 0)), x2.dtype)
     for i in range(x2.shape[0]):
         for j in range(x2.shape[1] - 1):
             out[i, j] = a * x2[i, j] + b * x2[i, j + 1]
@@ -584,7 +587,7 @@ def _row_pairs_adjoint(w2, a, b):
 def _widths(x, dx, y2, axis):
     """x_{j+1} - x_j along the axis, one row per row of y2 (dx everywhere when x is None)."""
     if x is None:
-        return np.full((y2.shape[0], y2.shape[1] - 1), dx * 1.0)
+        return np.full((y2.shape[0], max(y2.shape[1] - 1, 0)), dx * 1.0)
     if x.ndim == 1:
         return repeat_rows(np.ones(y2.shape[0]), 1) * row_pairs(x.reshape((1, x.size)), -1, 1)
     return row_pairs(to_rows(x, axis), -1, 1)
@@ -602,7 +605,8 @@ def trapezoid_along(y, x=None, dx=1.0, axis=-1):
 def trapezoid_adjoint_y(g, y, x=None, dx=1.0, axis=-1):
     """ȳ_i = g (w_{i-1} + w_i) / 2 with w the interval widths (missing terms 0)."""
     y2 = to_rows(y, axis)
-    weights = row_pairs_adjoint(_widths(x, dx, y2, axis), 0.5, 0.5)
+    # (the transpose has a column more than the widths, but none where y has none)
+    weights = row_pairs_adjoint(_widths(x, dx, y2, axis), 0.5, 0.5)[:, :y2.shape[1]]
     return from_rows(scale_rows(weights, rows_vector(g, y2.shape[0])), y, axis)
 
 
@@ -612,7 +616,8 @@ def trapezoid_adjoint_x(g, y, x, axis=-1):
     summed over the rows when x is 1-D."""
     y2 = to_rows(y, axis)
     heights = row_pairs(y2, 0.5, 0.5)
-    per_row = scale_rows(row_pairs_adjoint(heights, -1, 1), rows_vector(g, y2.shape[0]))
+    per_row = scale_rows(row_pairs_adjoint(heights, -1, 1)[:, :y2.shape[1]],
+                         rows_vector(g, y2.shape[0]))
     if x.ndim == 1:
         return row_sum(_transpose(per_row))
     return from_rows(per_row, x, axis)

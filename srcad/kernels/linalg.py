@@ -48,7 +48,7 @@ def _check_square(a):
 @register_jitable
 def _columns(b):
     """A vector or a matrix as a matrix of columns."""
-    return np.ascontiguousarray(b).reshape((b.shape[0], -1))
+    return np.ascontiguousarray(b).reshape((b.shape[0], 1 if b.ndim == 1 else b.shape[-1]))
 
 
 @register_jitable
@@ -466,8 +466,11 @@ CONDITION_LIMIT = 1e7
 def _conditioned_inverse(a, det):
     """(True, a^-1) where det(a) a^-1 is accurate: det(a) != 0 and a's condition number is
     below CONDITION_LIMIT (or NaN: a NaN in a gives NaNs, as before); else (False, a)."""
+    # (a in the layout of Numba's inv, Fortran's: np.dot warns of a mixed one, 'A')
+    if a.size == 0:  # (det of the empty matrix is 1, its inverse empty)
+        return True, np.asfortranarray(a)
     if det == 0:
-        return False, a
+        return False, np.asfortranarray(a)
     inverse = np.linalg.inv(a)
     norm = np.max(np.sum(np.abs(a), axis=0)) * np.max(np.sum(np.abs(inverse), axis=0))
     return not norm >= CONDITION_LIMIT, inverse
@@ -823,7 +826,7 @@ def vector_norm_rows_adjoint(g, x2, ans, p):
     the entries of largest (smallest) |x| (p = inf, -inf), 0 (p = 0), and
     g sign(x) |x|^(p-1) / ans^(p-1) otherwise; 0 where the norm is 0 (a subgradient)."""
     g, ans = g[:, None], ans[:, None]
-    if p == 0:
+    if p == 0 or x2.shape[1] == 0:
         return np.zeros_like(x2)
     if p == 1:
         return np.sign(x2) * g
@@ -1172,24 +1175,29 @@ def tensordot_matrices(a, b, axes):
         if a.shape[a_perm[a.ndim - count + i]] != b.shape[b_perm[i]]:
             raise ValueError("shape-mismatch for sum")
         k *= b.shape[b_perm[i]]
-    a2 = moved(a, a_perm).reshape((a.size // max(k, 1), k))
-    b2 = moved(b, b_perm).reshape((k, b.size // max(k, 1)))
-    return a2, b2, a_perm, b_perm
+    rows = 1  # (the free extents' products: a.size // k is not one where k is 0)
+    for i in range(a.ndim - count):
+        rows *= a.shape[a_perm[i]]
+    columns = 1
+    for i in range(count, b.ndim):
+        columns *= b.shape[b_perm[i]]
+    return moved(a, a_perm).reshape((rows, k)), moved(b, b_perm).reshape((k, columns)), \
+        a_perm, b_perm
 
 
 @register_jitable
 def tensordot_adjoint_a(g, a, b, axes=2):
     """ā = G B^T, as a: G the adjoint of A B."""
-    _, b2, a_perm, _ = tensordot_matrices(a, b, axes)
-    g2 = np.ascontiguousarray(np.asarray(g)).reshape((-1, b2.shape[1]))
+    a2, b2, a_perm, _ = tensordot_matrices(a, b, axes)
+    g2 = np.ascontiguousarray(np.asarray(g)).reshape((a2.shape[0], b2.shape[1]))
     return unmoved(np.dot(g2, _transpose(b2)), a.shape, a_perm)
 
 
 @register_jitable
 def tensordot_adjoint_b(g, a, b, axes=2):
     """b̄ = A^T G, as b: G the adjoint of A B."""
-    a2, _, _, b_perm = tensordot_matrices(a, b, axes)
-    g2 = np.ascontiguousarray(np.asarray(g)).reshape((a2.shape[0], -1))
+    a2, b2, _, b_perm = tensordot_matrices(a, b, axes)
+    g2 = np.ascontiguousarray(np.asarray(g)).reshape((a2.shape[0], b2.shape[1]))
     return unmoved(np.dot(_transpose(a2), g2), b.shape, b_perm)
 
 
