@@ -176,6 +176,9 @@ class _Pairs:
         # holds the items themselves), also once grown; an append writes a slot nothing else
         # holds, replacing an item (at a slot rt.list_slot gives) one views of it may hold
         self.lists, self.replaced = lists, set()
+        # (an item put in a list is copied into its array: replacing the item writes memory
+        # views of the list's array share, not the memory of what was put in)
+        self.viewed = set()
 
     def tracked(self, name):
         ty = self.types.get(name, UNKNOWN)
@@ -233,6 +236,7 @@ class _Pairs:
             pairs = frozenset(p for p in pairs if name not in p)
         new = {_pair(name, p) for p in partners - {name}}
         self.ever |= new
+        self.viewed |= new
         return pairs | new
 
     def item_stored(self, target, s, pairs):
@@ -240,7 +244,8 @@ class _Pairs:
         writes memory that views of the old item share."""
         name = target.value.id
         if target.slice.id in self.replaced:
-            self.check_write(name, pairs, s)
+            only_put = {p for p in _partners(pairs, name) if _pair(name, p) not in self.viewed}
+            self.check_write(name, pairs - {_pair(name, p) for p in only_put}, s)
         item = s.value.id if isinstance(s.value, gast.Name) and self.tracked(s.value.id) else None
         if item is None:
             return pairs

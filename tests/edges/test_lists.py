@@ -180,7 +180,18 @@ def repeated_and_sliced(x, W):
     return np.sum(np.array(acc) * x) + zs[0] * zs[1] + ws[0]
 
 
-CASES = [in_a_local_function_and_a_lambda, repeated_and_sliced, moving_windows, integers_given_a_float_item,
+def an_item_replaced_while_what_was_put_in_is_read(x, W):
+    """(found refused by an attack, helper-141: replacing an item does not write the array put
+    in, only the list's copy of it)"""
+    y = x * 1.5
+    hist = [y, x @ W]
+    hist[0] = y * 2.0
+    hist[1] = hist[0] * hist[1]
+    return np.sum(hist[0] * y) + np.sum(hist[1] ** 2)
+
+
+CASES = [an_item_replaced_while_what_was_put_in_is_read,
+         in_a_local_function_and_a_lambda, repeated_and_sliced, moving_windows, integers_given_a_float_item,
          read_by_a_generator_and_stacked_along_an_axis, rows_made_into_a_matrix, two_generators_and_a_condition, running_sums,
          items_from_the_end_and_len, enumerate_zip_reversed, items_replaced, a_list_of_indices,
          integers_then_a_float, built_in_a_helper, made_again_each_trip, states_of_a_while_loop,
