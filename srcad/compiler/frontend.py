@@ -229,6 +229,7 @@ def parse(fn):
     args.args = args.posonlyargs + args.args + args.kwonlyargs
     args.posonlyargs, args.kwonlyargs, args.kw_defaults, args.defaults = [], [], [], []
     _tag_locations(tree, file, lines)
+    _check_assignment_expressions(tree)
     bound = _bound_instance(fn, tree, name, loc)
     scope, refs = _resolve_free_names(fn, tree, bound)
     return Parsed(fn, tree, scope, refs, file, tree.lineno, lines)
@@ -475,6 +476,29 @@ def _tag_locations(tree, file, lines):
         if lineno is not None:
             anno.setanno(node, "loc", derived.get(lineno) or
                          SourceLoc(file, lineno, _line(lines, lineno)))
+
+
+def _check_assignment_expressions(tree):
+    """`(d := e)` is lowered to an assignment where it stands: refused inside a comprehension
+    (whose items are computed in another order than written) and where its statement reads d
+    before it (`a + (a := 2)`: the read would see the new value)."""
+    for stmt in walk(tree):
+        if not isinstance(stmt, gast.stmt):
+            continue
+        expressions = [v for _, v in gast.iter_fields(stmt) if isinstance(v, gast.expr)] + \
+            [e for _, v in gast.iter_fields(stmt) if isinstance(v, list) for e in v
+             if isinstance(e, gast.expr)]
+        nodes = list(walk(expressions))
+        for named in (n for n in nodes if isinstance(n, gast.NamedExpr)):
+            where, name = (named.lineno, named.col_offset), named.target.id
+            if any(named in walk(c) for c in nodes if isinstance(
+                    c, (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp))):
+                raise UnsupportedError(f"'{name} :=' inside a comprehension",
+                                       anno.getanno(named, "loc"))
+            if any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+                   and (n.lineno, n.col_offset) < where for n in nodes):
+                raise UnsupportedError(f"'{name}' read in the statement before '{name} :=' "
+                                       "assigns it", anno.getanno(named, "loc"))
 
 
 def local_names(tree):

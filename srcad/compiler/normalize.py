@@ -1067,6 +1067,8 @@ class _Lowering:
             return _name(self.condition_name(node).id)
         if isinstance(node, gast.IfExp):
             return self.ifexp(node)
+        if isinstance(node, gast.NamedExpr):
+            return self.named(node)
         if isinstance(node, gast.Call):
             return self.call(node)
         if isinstance(node, gast.Subscript):
@@ -1105,6 +1107,12 @@ class _Lowering:
                         args=[self.atom(call.args[0].operand)], keywords=[])
         anno.setanno(out.func, "func", helper)
         return out
+
+    def named(self, node):
+        """`(d := e)`: d assigned where the expression stands (a `while` test's each time it is
+        tested), then read (frontend refuses what that would get wrong)."""
+        self.assign(node.target, node.value)
+        return _name(node.target.id)
 
     def ifexp(self, node):
         tmp = self.namer.temp()
