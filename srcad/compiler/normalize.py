@@ -679,6 +679,10 @@ class _Lowering:
         _unsupported("the statement 'Try' is not supported", node)
 
     def visit_If(self, node):
+        if isinstance(node.test, gast.Constant):  # `if True:`: Numba's pruning of the other
+            # branch of a constant test could leave a name a jvp reads after it undefined
+            self.out += self.block(node.body if node.test.value else node.orelse)
+            return
         test = self.condition(node.test)
         before = dict(self.lambdas)
         self.emit(_if(test, self.block(node.body), self.block(node.orelse), node))

@@ -2,9 +2,11 @@
 in an `elif`, in a loop's `else`): the statements after the outer `if` must not run once the
 jump is taken. Found by an attack: the source transform ran them (wrong values and derivatives
 in every mode); they now run under a flag the jump sets. And a name rebound to another rank
-after an early return (then in a branch of its own), refused before."""
+after an early return (then in a branch of its own), refused before; a return under `if True:`
+(its jvp did not compile)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -144,3 +146,28 @@ def test_a_name_rebound_to_another_rank_after_an_early_return(rng):
             value, grad = g(x)
             assert value == pytest.approx(fn(x), rel=1e-12)
             check.compare(fn, (x,), [0], [grad], rtol=1e-6, atol=1e-8)
+
+
+def returns_under_a_constant_test(c, x):
+    v = 0.1 * c
+    for i in range(x.shape[0]):
+        if True:
+            return c * x[i] + v
+        v = v * c
+    if 0:
+        v = np.inf
+    return v
+
+
+def test_a_constant_test_keeps_its_branch_only(rng):
+    """(found by an attack, helper-143: Numba could not compile the jvp, whose branch not taken
+    it pruned, and the generated Python ran instead)"""
+    x, c = rng.uniform(-1.0, 1.0, 3), rng.uniform(0.5, 1.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", srcad.FallbackWarning)
+        value, tangent = srcad.jvp(returns_under_a_constant_test, (c, x), (1.0, None))
+        grad = srcad.grad(returns_under_a_constant_test)(c, x)
+    assert value == pytest.approx(returns_under_a_constant_test(c, x), rel=1e-14)
+    expected = check.numeric_grad(returns_under_a_constant_test, (c, x), 0)
+    assert tangent == pytest.approx(expected, rel=1e-6) and grad == pytest.approx(expected)
+    assert srcad.jvp(returns_under_a_constant_test, (c, x[:0]), (1.0, None)) == (0.1 * c, 0.1)
