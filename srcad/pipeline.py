@@ -238,6 +238,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         raise RuntimeError("the rewriting of bools and stores did not settle")
     if bools.scalar_views(core.tree, types, core.scope, numpy_args):
         types = typeinfer.infer(core.tree, typed_args, core.scope)
+    np_name = next(k for k, v in core.scope.items() if v is normalize.np)
+    normalize.square_roots(core.tree, types, np_name)
     _dump("typeinfer", lambda: "\n".join(f"{k}: {v}" for k, v in sorted(types.items())),
           stages)
     ret = core.tree.body[-1].value
@@ -258,7 +260,6 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
     wrt_names = tuple(core.renamed.get(w, w) for w in wrt)
     active = activity.analyze(core.tree, types, wrt_names, core.origins)
     _dump("activity", lambda: ", ".join(sorted(active)), stages)
-    np_name = next(k for k, v in core.scope.items() if v is normalize.np)
     composing = kind == "tangent"
     plans = {}
     if kind in ("jvp", "tangent"):

@@ -308,6 +308,8 @@ def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 
 @overload(scipy.special.softmax)
 def _softmax(x, axis=None):
+    if is_array(x) and isinstance(x.dtype, (types.Integer, types.Boolean)):  # (in float64)
+        return lambda x, axis=None: scipy.special.softmax(x.astype(np.float64), axis)
     if isinstance(x, types.Float):
         return lambda x, axis=None: row_softmax(np.full((1, 1), x))[0, 0]
     if is_array(x) and x.ndim == 2 and isinstance(axis, types.Integer):
@@ -317,6 +319,8 @@ def _softmax(x, axis=None):
 
 @overload(scipy.special.log_softmax)
 def _log_softmax(x, axis=None):
+    if is_array(x) and isinstance(x.dtype, (types.Integer, types.Boolean)):  # (in float64)
+        return lambda x, axis=None: scipy.special.log_softmax(x.astype(np.float64), axis)
     if isinstance(x, types.Float):
         return lambda x, axis=None: row_log_softmax(np.full((1, 1), x))[0, 0]
     if is_array(x) and x.ndim == 2 and isinstance(axis, types.Integer):

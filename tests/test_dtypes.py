@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.special
 
 import srcad
 from tests.structured_helpers import (assert_tree_close, mode, numeric_grad,  # noqa: F401
@@ -367,3 +368,25 @@ def test_an_int_beyond_int64_is_refused_by_the_source_transform_and_taken_by_the
     with pytest.warns(srcad.FallbackWarning, match="does not fit the 64-bit integers"), \
             np.errstate(over="ignore"):
         np.testing.assert_array_equal(srcad.grad(powers_by_an_int)(x, 10 ** 20), [0, 0, np.inf])
+
+
+def integer_statistics(w, n):
+    m = n.reshape(2, 3)
+    b = n > 0
+    return w * (np.var(n, ddof=1) + np.std(m, axis=1)[0] + np.quantile(n, 0.3) +
+                np.percentile(m, 40.0, axis=1)[1] + np.median(n[:4]) +
+                np.mean(m, axis=0)[2] + scipy.special.logsumexp(m, axis=1)[0] +
+                scipy.special.softmax(n)[0] + np.trapezoid(n, dx=0.5) +
+                np.var(b, ddof=1) + np.mean(b.reshape(2, 3), axis=1)[0]) + w * w
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_statistics_of_integer_arrays_are_computed_in_float64(dtype, jit, rng):
+    """(found by an attack, helper-144: compiled, they were computed in the integers' dtype,
+    truncated: var([3, -1, 4, 1, 5], ddof=1) was 5.0; of bools too)"""
+    n = rng.integers(-4, 6, 6).astype(dtype)
+    w = float(rng.uniform(0.5, 1.5))
+    value, grad = srcad.value_and_grad(integer_statistics, jit=jit)(w, n)
+    assert value == pytest.approx(integer_statistics(w, n), rel=1e-13)
+    assert grad == pytest.approx(numeric_grad(integer_statistics, (w, n), 0), rel=1e-7)

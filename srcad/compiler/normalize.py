@@ -1836,6 +1836,27 @@ def _lists_as_tuples(node):
     return node
 
 
+def square_roots(tree, types, np_name):
+    """`a ** 0.5` and `np.power(a, 0.5)` of a float array become `np.sqrt(a)`, as NumPy computes
+    them (NaN at -inf and -0.0 at -0.0, where the power function gives inf and 0.0; found by a
+    helper's attack, helper-144). A number's keeps Python's power."""
+    for stmt in templates.walk(tree):
+        value = getattr(stmt, "value", None) if isinstance(stmt, gast.Assign) else None
+        if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Pow):
+            base, exponent = value.left, value.right
+        elif isinstance(value, gast.Call) and anno.getanno(value.func, "func") is np.power \
+                and len(value.args) == 2 and not value.keywords:
+            base, exponent = value.args
+        else:
+            continue
+        ty = types.get(base.id) if isinstance(base, gast.Name) else None
+        if isinstance(exponent, gast.Constant) and exponent.value == 0.5 and \
+                ty is not None and ty.is_array and ty.kind == "f":
+            sqrt = gast.Attribute(value=_name(np_name), attr="sqrt", ctx=gast.Load())
+            anno.setanno(sqrt, "func", np.sqrt)
+            stmt.value = gast.Call(func=sqrt, args=[base], keywords=[])
+
+
 def type_scatter_adds(tree, types):
     """Check the np.add.at loops against the types of their operands: a 1-D integer index
     array, and values that are one scalar (the loop adds it at every index: `v[k]` becomes

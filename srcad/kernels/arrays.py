@@ -22,6 +22,7 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .rows import (
     constant,
+    float_rows,
     from_rows,
     int_array,
     is_array,
@@ -357,7 +358,7 @@ def _quantile_overload(python, scale):
         if shaped is None:
             return lambda x, q, axis=None, keepdims=False: literally(keepdims)
         return lambda x, q, axis=None, keepdims=False: \
-            shaped(_quantile_rows(to_rows(x, axis), q / scale), x, q, axis, keepdims)
+            shaped(_quantile_rows(float_rows(x, axis), q / scale), x, q, axis, keepdims)
 
 
 _quantile_overload(quantile_along, 1.0)
@@ -432,7 +433,7 @@ def _median_along(x, axis=None, keepdims=False):
     if not isinstance(constant(keepdims), bool):
         return lambda x, axis=None, keepdims=False: literally(keepdims)
     return lambda x, axis=None, keepdims=False: \
-        shape_reduced(_median_rows(to_rows(x, axis)), x, axis, keepdims)
+        shape_reduced(_median_rows(float_rows(x, axis)), x, axis, keepdims)
 
 
 @register_jitable
@@ -596,7 +597,7 @@ def _widths(x, dx, y2, axis):
 @register_jitable
 def trapezoid_along(y, x=None, dx=1.0, axis=-1):
     """`np.trapezoid(y, x, dx, axis)`: sum over the intervals of width times mean height."""
-    y2 = to_rows(y, axis)
+    y2 = float_rows(y, axis)
     totals = row_sum(_widths(x, dx, y2, axis) * row_pairs(y2, 0.5, 0.5))
     return shape_reduced(totals, y, axis, False)
 

@@ -779,12 +779,26 @@ def _check_matrix_axes(axis):
             raise ValueError("srcad: matrix norms are supported over axes (0, 1) only")
 
 
+# (Numba's norms of orders inf, -inf (vectors), 1, -1, inf, -inf (matrices) take a largest or
+# smallest value by comparisons that skip NaN: NumPy's are NaN there)
 @register_jitable
 def _row_norms(x2, p):
     out = np.empty(x2.shape[0], x2.dtype)
     for i in range(x2.shape[0]):
-        out[i] = np.linalg.norm(x2[i], p)
+        if np.isinf(p) and x2.shape[1]:
+            size = np.abs(x2[i])
+            out[i] = np.max(size) if p > 0 else np.min(size)
+        else:
+            out[i] = np.linalg.norm(x2[i], p)
     return out
+
+
+@register_jitable
+def _matrix_norm(x, p):
+    if np.isinf(p) or abs(p) == 1:  # (no sums: NumPy's ValueError, from np.max)
+        sums = np.sum(np.abs(x), axis=1) if np.isinf(p) else np.sum(np.abs(x), axis=0)
+        return np.max(sums) if p > 0 else np.min(sums)
+    return np.linalg.norm(x, p)
 
 
 @register_jitable
@@ -811,12 +825,13 @@ def _norm_along(x, ord=None, axis=None, keepdims=False):
     if kind == "nuc":
         def nuclear(x, ord=None, axis=None, keepdims=False):
             _check_matrix_axes(axis)
-            return shape_reduced(np.full(1, np.sum(_singular_values(x))), x, None, keepdims)
+            total = np.sum(_singular_values(x)) if x.size else 0.0  # (LAPACK takes none)
+            return shape_reduced(np.full(1, total), x, None, keepdims)
         return nuclear
 
     def matrix(x, ord=None, axis=None, keepdims=False):
         _check_matrix_axes(axis)
-        value = np.linalg.norm(np.ascontiguousarray(x), order(ord))
+        value = _matrix_norm(np.ascontiguousarray(x), order(ord))
         return shape_reduced(np.full(1, value), x, None, keepdims)
     return matrix
 
@@ -831,8 +846,7 @@ def vector_norm_rows_adjoint(g, x2, ans, p):
     if p == 1:
         return np.sign(x2) * g
     if np.isinf(p):
-        hits = np.abs(x2) == ans
-        return np.sign(x2) * hits * g / np.sum(hits, axis=1, keepdims=True)
+        return np.sign(x2) * _shared(np.abs(x2) == ans, g)
     size, norm = np.abs(x2), ans
     if p > 0:  # a norm of tiny or huge entries under- or overflows (NumPy's is 0 or inf where
         # the derivative is not): there, of the entries scaled by the largest
@@ -856,8 +870,9 @@ def _vector_norm_rows_adjoint(g, x2, ans, p):
             v = x2[i, j]
             if p == 1:
                 out[i, j] = g[i] * np.sign(v)
-            elif np.isinf(p):
-                out[i, j] = g[i] * np.sign(v) / ties if abs(v) == ans[i] else 0.0
+            elif np.isinf(p):  # (no ties: a NaN norm, a NaN adjoint)
+                out[i, j] = (g[i] * np.sign(v) / ties if ties else np.nan) \
+                    if abs(v) == ans[i] or not ties else 0.0
             elif p != 0 and norm != 0:
                 size = abs(v) / top
                 out[i, j] = g[i] * np.sign(v) * (size / norm if p == 2 else
@@ -885,10 +900,18 @@ def vector_norm_adjoint(g, x, ans, p, axis):
     return from_rows(vector_norm_rows_adjoint(g1, x2, ans1, p), x, axis)
 
 
+def _shared(hits, g):
+    """g shared among the hits of each row (where it has none, a NaN extremum: NaN), 0 off them
+    (not hits * g: an inf g would give 0 * inf = NaN there)."""
+    ties = np.sum(hits, axis=1, keepdims=True)
+    share = np.where(ties > 0, g / np.maximum(ties, 1), np.nan)
+    return np.where(hits | (ties == 0), share, 0.0)
+
+
 def largest_row_sums_adjoint(g, x, ans):
     """x̄ of max_i sum_j |x_ij| (or min): g sign(x) on the rows attaining it, shared."""
     hits = np.sum(np.abs(x), axis=1) == ans
-    return np.sign(x) * hits[:, None] * (g / np.sum(hits))
+    return np.sign(x) * _shared(hits[None, :], g).T
 
 
 @numba_form(largest_row_sums_adjoint)
@@ -897,9 +920,9 @@ def _largest_row_sums_adjoint(g, x, ans):
     ties = np.sum(sums == ans)
     out = np.zeros_like(x)
     for i in range(x.shape[0]):
-        if sums[i] == ans:
+        if sums[i] == ans or ties == 0:  # (no ties: a NaN norm, a NaN adjoint)
             for j in range(x.shape[1]):
-                out[i, j] = g * np.sign(x[i, j]) / ties
+                out[i, j] = g * np.sign(x[i, j]) / ties if ties else np.nan
     return out
 
 
@@ -908,6 +931,8 @@ def matrix_norm_adjoint(g, x, ans, p):
     """x̄ of the matrix p-norm of a 2-D x: g u_k v_k^T for the largest (smallest) singular
     value (p = 2, -2; assumed simple); g sign(x) on the largest (smallest) column sums
     (p = 1, -1) or row sums (p = inf, -inf), shared among ties."""
+    if x.size == 0:  # (the norm of no entries: 0, or NumPy's error before this)
+        return np.zeros_like(x)
     if p == 2 or p == -2:
         u, s, vh = np.linalg.svd(np.ascontiguousarray(x), False)
         k = np.argmax(s) if p > 0 else np.argmin(s)
@@ -922,6 +947,8 @@ def matrix_norm_adjoint(g, x, ans, p):
 @register_jitable
 def nuclear_norm_adjoint(g, x):
     """x̄ = g u v^T, from the thin SVD x = u diag(s) v^T."""
+    if x.size == 0:
+        return np.zeros_like(x)
     u, _, vh = np.linalg.svd(np.ascontiguousarray(x), False)
     return g * np.dot(u, vh)
 

@@ -27,6 +27,7 @@ from numba.extending import overload, register_jitable
 from .rows import (
     around,
     constant,
+    float_rows,
     from_rows,
     is_none,
     naxes,
@@ -116,6 +117,8 @@ def _row_std(x2, ddof):
 
 
 def row_logsumexp(x2):
+    if x2.shape[1] == 0:  # (the log of an empty sum: -inf, as SciPy)
+        return np.full(x2.shape[0], -np.inf)
     shift = np.max(x2, axis=1, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0.0)  # (all -inf rows give -inf, as SciPy)
     return np.log(np.sum(np.exp(x2 - shift), axis=1)) + shift[:, 0]
@@ -125,7 +128,7 @@ def row_logsumexp(x2):
 def _row_logsumexp(x2):
     out = np.empty(x2.shape[0], x2.dtype)
     for i in range(x2.shape[0]):
-        shift = np.max(x2[i])
+        shift = np.max(x2[i]) if x2.shape[1] else 0.0
         shift = shift if np.isfinite(shift) else 0.0
         total = 0.0
         for j in range(x2.shape[1]):
@@ -163,7 +166,7 @@ def row_log_softmax(x2):
 def _row_log_softmax(x2):
     out = np.empty_like(x2)
     for i in range(x2.shape[0]):
-        shift = np.max(x2[i])
+        shift = np.max(x2[i]) if x2.shape[1] else 0.0
         shift = shift if np.isfinite(shift) else 0.0
         total = 0.0
         for j in range(x2.shape[1]):
@@ -240,7 +243,10 @@ def _mean_rows_adjoint(g1, n):
 
 def extremum_rows_adjoint(g1, x2, ans1):
     hits = x2 == ans1[:, None]
-    return hits * (g1 / np.sum(hits, axis=1))[:, None]
+    ties = np.sum(hits, axis=1)
+    share = np.where(ties > 0, g1 / np.maximum(ties, 1), np.nan)[:, None]
+    # (not hits * share: an inf adjoint would give 0 * inf = NaN off the extremum)
+    return np.where(hits | (ties == 0)[:, None], share, 0.0)
 
 
 @numba_form(extremum_rows_adjoint)
@@ -384,8 +390,9 @@ def _reduction(name, numpy_reduce, row_reduce):
         if numpy_reduce in _MATRIX_KINDS and x.ndim == 2 and x.dtype == types.float64 and \
                 isinstance(axis, types.Integer):
             return _matrix_along(_MATRIX_KINDS[numpy_reduce], constant(keepdims))
+        rows = float_rows if numpy_reduce in (np.mean, _logsumexp) else to_rows
         return lambda x, axis=None, keepdims=False: \
-            shape_reduced(row_reduce(to_rows(x, axis)), x, axis, keepdims)
+            shape_reduced(row_reduce(rows(x, axis)), x, axis, keepdims)
     python.__name__ = python.__qualname__ = name
     python.__doc__ = f"`{numpy_reduce.__name__.lstrip('_')}(x, axis, keepdims=keepdims)` " \
         "(NumPy's; SciPy's logsumexp)."
@@ -434,7 +441,7 @@ def _matrix_along(kind, keep):
                 product *= x[k, i] if first else x[i, k]
             return product
         shift = 0.0
-        if kind == 4:
+        if kind == 4 and n:
             shift = extremum(x, first, i, n, True)
             shift = shift if np.isfinite(shift) else 0.0
         total = 0.0
@@ -486,7 +493,7 @@ def _spread(name, numpy_reduce, row_reduce):
         if x.ndim == 2 and x.dtype == types.float64 and isinstance(axis, types.Integer):
             return _matrix_spread(numpy_reduce is np.std, constant(keepdims))
         return lambda x, axis=None, ddof=0, keepdims=False: \
-            shape_reduced(row_reduce(to_rows(x, axis), ddof), x, axis, keepdims)
+            shape_reduced(row_reduce(float_rows(x, axis), ddof), x, axis, keepdims)
     python.__name__ = python.__qualname__ = name
     python.__doc__ = f"`np.{numpy_reduce.__name__}(x, axis, ddof=ddof, keepdims=keepdims)`."
     return python

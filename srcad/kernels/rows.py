@@ -237,6 +237,20 @@ def _unmoved(flat, shape, perm):
 
 # ---- rows ---------------------------------------------------------------------------------
 
+def float_rows(x, axis):
+    """`to_rows` of x's values as float64 where they are integers or bools: NumPy's mean, var,
+    quantiles and logsumexp compute in float64 (in x's own dtype, truncated: found by a
+    helper's attack, helper-144)."""
+    return to_rows(np.asarray(x, np.float64) if np.asarray(x).dtype.kind in "biu" else x, axis)
+
+
+@overload(float_rows)
+def _float_rows(x, axis):
+    if isinstance(x, types.Array) and isinstance(x.dtype, (types.Integer, types.Boolean)):
+        return lambda x, axis: to_rows(x.astype(np.float64), axis)
+    return lambda x, axis: to_rows(x, axis)
+
+
 def to_rows(x, axis):
     """`x` as a 2-D array: one row per kept index, the reduced axes flattened along each row."""
     flags = axis_flags(axis, np.ndim(x))
