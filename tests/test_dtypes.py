@@ -390,3 +390,25 @@ def test_statistics_of_integer_arrays_are_computed_in_float64(dtype, jit, rng):
     value, grad = srcad.value_and_grad(integer_statistics, jit=jit)(w, n)
     assert value == pytest.approx(integer_statistics(w, n), rel=1e-13)
     assert grad == pytest.approx(numeric_grad(integer_statistics, (w, n), 0), rel=1e-7)
+
+
+def integer_sums(x, m):
+    return np.sum(x * np.sum(m, axis=0)) + np.sum(x * np.cumsum(m, axis=0)[-1]) + \
+        np.sum(x * np.prod(m, axis=0) * 1e-3) + np.sum(x * np.cumprod(m, axis=0)[-1] * 1e-3) + \
+        np.sum(np.kron(m[0], x) ** 2) * 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int8, np.int16, np.int32])
+def test_compiled_sums_and_products_of_narrow_integers_are_numpy_s(dtype, rng):
+    """Sums and products of bools and integers narrower than 64 bits are taken in int64 (or
+    uint64), and np.kron of integers and floats is a float array, as NumPy's (found by an
+    attack, helper-145: compiled along axis 0 they wrapped in the elements' type, a bool sum
+    was an `or`, and the kron was truncated to integers)."""
+    m = (rng.integers(0, 2, (2, 3)) if dtype is np.bool_ else
+         np.array([[120, 16, 3], [100, 17, 5]]) * (1000 if dtype is np.int32 else 1)
+         if dtype in (np.int8, np.uint8, np.int32) else
+         np.array([[30000, 16, 3], [30000, 17, 5]])).astype(dtype)
+    x = rng.uniform(0.5, 1.5, 3)
+    value, grad = srcad.value_and_grad(integer_sums)(x, m)
+    assert value == pytest.approx(integer_sums(x, m), rel=1e-12)
+    assert grad == pytest.approx(numeric_grad(integer_sums, (x, m), 0), rel=1e-6)

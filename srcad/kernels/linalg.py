@@ -15,6 +15,7 @@ from numba import literally
 from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from ..errors import UnsupportedError
@@ -1093,6 +1094,10 @@ def _kron(a, b):
         return (lambda v: np.ascontiguousarray(v)) if isinstance(v, types.Array) else \
             (lambda v: v)
     first, second = register_jitable(contiguous(a)), register_jitable(contiguous(b))
+    if all(isinstance(v, types.Array) for v in (a, b)) and a.dtype != b.dtype:
+        # (Numba's gives the first argument's dtype: an int times a float was truncated)
+        common = np.result_type(as_dtype(a.dtype), as_dtype(b.dtype))
+        return lambda a, b: np.kron(first(a).astype(common), second(b).astype(common))
     return lambda a, b: np.kron(first(a), second(b))
 
 

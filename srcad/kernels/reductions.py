@@ -43,6 +43,7 @@ from .rows import (
     scale_rows,
     shape_of,
     shape_reduced,
+    summed_rows,
     to_rows,
 )
 
@@ -390,7 +391,8 @@ def _reduction(name, numpy_reduce, row_reduce):
         if numpy_reduce in _MATRIX_KINDS and x.ndim == 2 and x.dtype == types.float64 and \
                 isinstance(axis, types.Integer):
             return _matrix_along(_MATRIX_KINDS[numpy_reduce], constant(keepdims))
-        rows = float_rows if numpy_reduce in (np.mean, _logsumexp) else to_rows
+        rows = float_rows if numpy_reduce in (np.mean, _logsumexp) else \
+            summed_rows if numpy_reduce in (np.sum, np.prod) else to_rows
         return lambda x, axis=None, keepdims=False: \
             shape_reduced(row_reduce(rows(x, axis)), x, axis, keepdims)
     python.__name__ = python.__qualname__ = name
@@ -532,12 +534,12 @@ def _scan(name, numpy_scan, row_scan, combine):
     def _compiled(x, axis=None):
         require_array(x, f"the argument of {name}")
         if is_none(axis):
-            return lambda x, axis=None: row_scan(to_rows(x, None)).reshape(x.size)
+            return lambda x, axis=None: row_scan(summed_rows(x, None)).reshape(x.size)
         if naxes(axis, x.ndim) != 1:
             raise TypingError(f"srcad: {name} takes one axis, got {axis}")
         if x.ndim == 2 and isinstance(x.dtype, types.Float) and isinstance(axis, types.Integer):
             return _scan_lines(combine)
-        return lambda x, axis=None: from_rows(row_scan(to_rows(x, axis)), x, axis)
+        return lambda x, axis=None: from_rows(row_scan(summed_rows(x, axis)), x, axis)
     python.__name__ = python.__qualname__ = name
     python.__doc__ = f"`np.{numpy_scan.__name__}(x, axis)`."
     return python

@@ -251,6 +251,24 @@ def _float_rows(x, axis):
     return lambda x, axis: to_rows(x, axis)
 
 
+def summed_rows(x, axis):
+    """`to_rows` of x's values in the integer type NumPy sums and multiplies them in: bools
+    and integers narrower than 64 bits as int64 (unsigned: uint64); in their own type they
+    wrapped, a bool sum was an `or` (found by a helper's attack, helper-145)."""
+    return to_rows(x, axis)
+
+
+@overload(summed_rows)
+def _summed_rows(x, axis):
+    dtype = getattr(x, "dtype", None)
+    if isinstance(dtype, types.Boolean) or isinstance(dtype, types.Integer) and \
+            dtype.bitwidth < 64:
+        if isinstance(dtype, types.Integer) and not dtype.signed:
+            return lambda x, axis: to_rows(x.astype(np.uint64), axis)
+        return lambda x, axis: to_rows(x.astype(np.int64), axis)
+    return lambda x, axis: to_rows(x, axis)
+
+
 def to_rows(x, axis):
     """`x` as a 2-D array: one row per kept index, the reduced axes flattened along each row."""
     flags = axis_flags(axis, np.ndim(x))
