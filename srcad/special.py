@@ -217,15 +217,16 @@ def _unary(python, scalar):
     """Numba's form of the one-argument ufunc `python`, computing `scalar` elementwise."""
     @overload(python)
     def _compiled(x):
+        # (the arguments taken in the result's dtype: -u of a uint8 u wrapped in expit)
         dtype = _result_dtype(python, (x,))
         if not is_array(x):
-            return lambda x: dtype(scalar(x))
+            return lambda x: dtype(scalar(dtype(x)))
 
         def each(x):
             flat = np.ascontiguousarray(x).reshape(x.size)
             out = np.empty(x.size, dtype)
             for k in range(x.size):
-                out[k] = scalar(flat[k])
+                out[k] = scalar(dtype(flat[k]))
             return out.reshape(x.shape)
         return each
 
@@ -236,13 +237,13 @@ def _binary(python, scalar):
     def _compiled(x, y):
         dtype = _result_dtype(python, (x, y))
         if not is_array(x) and not is_array(y):
-            return lambda x, y: dtype(scalar(x, y))
+            return lambda x, y: dtype(scalar(dtype(x), dtype(y)))
         if not is_array(y):
             def scalar_y(x, y):
                 xs = np.ascontiguousarray(x).reshape(x.size)
                 out = np.empty(x.size, dtype)
                 for k in range(x.size):
-                    out[k] = scalar(xs[k], y)
+                    out[k] = scalar(dtype(xs[k]), dtype(y))
                 return out.reshape(x.shape)
             return scalar_y
         if not is_array(x):
@@ -250,7 +251,7 @@ def _binary(python, scalar):
                 ys = np.ascontiguousarray(y).reshape(y.size)
                 out = np.empty(y.size, dtype)
                 for k in range(y.size):
-                    out[k] = scalar(x, ys[k])
+                    out[k] = scalar(dtype(x), dtype(ys[k]))
                 return out.reshape(y.shape)
             return scalar_x
 
@@ -260,7 +261,7 @@ def _binary(python, scalar):
             ys = np.ascontiguousarray(np.broadcast_to(y, shape)).ravel()
             out = np.empty(xs.size, dtype)
             for k in range(xs.size):
-                out[k] = scalar(xs[k], ys[k])
+                out[k] = scalar(dtype(xs[k]), dtype(ys[k]))
             return out.reshape(shape)
         return both
 

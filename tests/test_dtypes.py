@@ -412,3 +412,18 @@ def test_compiled_sums_and_products_of_narrow_integers_are_numpy_s(dtype, rng):
     value, grad = srcad.value_and_grad(integer_sums)(x, m)
     assert value == pytest.approx(integer_sums(x, m), rel=1e-12)
     assert grad == pytest.approx(numeric_grad(integer_sums, (x, m), 0), rel=1e-6)
+
+
+def special_of_integers(x, u, n):
+    return np.sum(x * scipy.special.expit(u)) + np.sum(x * scipy.special.log_expit(-n)) + \
+        np.sum(x * scipy.special.xlogy(u, n + 5)) + np.sum(x * scipy.special.gammaln(u + 1))
+
+
+def test_special_functions_of_unsigned_integers_compute_in_floats(rng):
+    """(found by an attack, helper-145: compiled, expit(u) of a uint8 u negated u in uint8)"""
+    u = rng.integers(0, 8, 4).astype(np.uint8)
+    n = rng.integers(-3, 4, 4)
+    x = rng.uniform(-1.0, 1.0, 4)
+    value, grad = srcad.value_and_grad(special_of_integers)(x, u, n)
+    assert value == pytest.approx(special_of_integers(x, u, n), rel=1e-12)
+    assert grad == pytest.approx(numeric_grad(special_of_integers, (x, u, n), 0), rel=1e-6)
