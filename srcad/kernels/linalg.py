@@ -34,6 +34,7 @@ from .rows import (
     row_sum,
     rows_vector,
     shape_reduced,
+    shared_among,
     to_rows,
     unmoved,
 )
@@ -847,7 +848,7 @@ def vector_norm_rows_adjoint(g, x2, ans, p):
     if p == 1:
         return np.sign(x2) * g
     if np.isinf(p):
-        return np.sign(x2) * _shared(np.abs(x2) == ans, g)
+        return np.sign(x2) * shared_among(np.abs(x2) == ans, g)
     size, norm = np.abs(x2), ans
     if p > 0:  # a norm of tiny or huge entries under- or overflows (NumPy's is 0 or inf where
         # the derivative is not): there, of the entries scaled by the largest
@@ -901,18 +902,10 @@ def vector_norm_adjoint(g, x, ans, p, axis):
     return from_rows(vector_norm_rows_adjoint(g1, x2, ans1, p), x, axis)
 
 
-def _shared(hits, g):
-    """g shared among the hits of each row (where it has none, a NaN extremum: NaN), 0 off them
-    (not hits * g: an inf g would give 0 * inf = NaN there)."""
-    ties = np.sum(hits, axis=1, keepdims=True)
-    share = np.where(ties > 0, g / np.maximum(ties, 1), np.nan)
-    return np.where(hits | (ties == 0), share, 0.0)
-
-
 def largest_row_sums_adjoint(g, x, ans):
     """x̄ of max_i sum_j |x_ij| (or min): g sign(x) on the rows attaining it, shared."""
     hits = np.sum(np.abs(x), axis=1) == ans
-    return np.sign(x) * _shared(hits[None, :], g).T
+    return np.sign(x) * shared_among(hits[None, :], g).T
 
 
 @numba_form(largest_row_sums_adjoint)

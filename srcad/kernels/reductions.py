@@ -43,6 +43,7 @@ from .rows import (
     scale_rows,
     shape_of,
     shape_reduced,
+    shared_among,
     summed_rows,
     to_rows,
 )
@@ -243,11 +244,7 @@ def _mean_rows_adjoint(g1, n):
 
 
 def extremum_rows_adjoint(g1, x2, ans1):
-    hits = x2 == ans1[:, None]
-    ties = np.sum(hits, axis=1)
-    share = np.where(ties > 0, g1 / np.maximum(ties, 1), np.nan)[:, None]
-    # (not hits * share: an inf adjoint would give 0 * inf = NaN off the extremum)
-    return np.where(hits | (ties == 0)[:, None], share, 0.0)
+    return shared_among(x2 == ans1[:, None], g1[:, None])
 
 
 @numba_form(extremum_rows_adjoint)

@@ -251,6 +251,14 @@ def _float_rows(x, axis):
     return lambda x, axis: to_rows(x, axis)
 
 
+def shared_among(hits, g):
+    """g (a column) shared among the hits of each row, 0 off them (not hits * g: an inf g would
+    give 0 * inf = NaN there); NaN where a row has none (a NaN extremum)."""
+    ties = np.sum(hits, axis=1, keepdims=True)
+    share = np.where(ties > 0, g / np.maximum(ties, 1), np.nan)
+    return np.where(hits | (ties == 0), share, 0.0)
+
+
 def summed_rows(x, axis):
     """`to_rows` of x's values in the integer type NumPy sums and multiplies them in: bools
     and integers narrower than 64 bits as int64 (unsigned: uint64); in their own type they
