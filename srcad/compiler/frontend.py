@@ -489,14 +489,22 @@ def _check_assignment_expressions(tree):
             [e for _, v in gast.iter_fields(stmt) if isinstance(v, list) for e in v
              if isinstance(e, gast.expr)]
         nodes = list(walk(expressions))
+        targets = list(walk(getattr(stmt, "targets", [])))  # (computed after the value)
+        # (`s += e` reads s before e)
+        updated = stmt.target.id if isinstance(stmt, gast.AugAssign) and isinstance(
+            stmt.target, gast.Name) else None
         for named in (n for n in nodes if isinstance(n, gast.NamedExpr)):
             where, name = (named.lineno, named.col_offset), named.target.id
+            if named in targets:
+                raise UnsupportedError(f"'{name} :=' in an assignment's target",
+                                       anno.getanno(named, "loc"))
             if any(named in walk(c) for c in nodes if isinstance(
                     c, (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp))):
                 raise UnsupportedError(f"'{name} :=' inside a comprehension",
                                        anno.getanno(named, "loc"))
-            if any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
-                   and (n.lineno, n.col_offset) < where for n in nodes):
+            if name == updated or any(
+                    isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+                    and (n.lineno, n.col_offset) < where for n in nodes):
                 raise UnsupportedError(f"'{name}' read in the statement before '{name} :=' "
                                        "assigns it", anno.getanno(named, "loc"))
 

@@ -1,8 +1,9 @@
 """Assignment expressions (`while abs(d := step(x)) > tol`, `if (v := f(x)) > c`) are lowered to
 an assignment where they stand (they ran on the tape, found by a helper's attack, helper-143);
-inside a comprehension, or after a read of their name in the same statement, they are refused
-by name and run on the tape. Values against the function's, gradients and tangents against
-finite differences, compiled and as Python."""
+inside a comprehension or an assignment's target, or after a read of their name in the same
+statement (`s += (s := e)` too: found by helper-146), they are refused by name and run on the
+tape. Values against the function's, gradients and tangents against finite differences,
+compiled and as Python."""
 
 import math
 import warnings
@@ -87,9 +88,26 @@ def in_a_comprehension(x):
     return sum(y * y for i in range(x.shape[0]) if (y := x[i] * 2.0) > 0.5)
 
 
+def in_a_stored_target(x):  # (Python computes the value, then the target: the old k)
+    y = np.zeros(x.shape[0] + 1)
+    k = 0
+    for i in range(x.shape[0]):
+        y[(k := i + 1)] = x[i] * k
+    return np.sum(y * y)
+
+
+def updating_its_name(x):  # (`s += e` reads s before e)
+    s = x * 1.0
+    s += (s := s * 3.0)
+    return np.sum(s)
+
+
 @pytest.mark.parametrize("fn, message", [
     (read_before, "'a' read in the statement before 'a :=' assigns it"),
-    (in_a_comprehension, "'y :=' inside a comprehension")], ids=["read_before", "comprehension"])
+    (in_a_comprehension, "'y :=' inside a comprehension"),
+    (in_a_stored_target, "'k :=' in an assignment's target"),
+    (updating_its_name, "'s' read in the statement before 's :=' assigns it")],
+    ids=["read_before", "comprehension", "stored_target", "augmented"])
 def test_what_the_lowering_would_get_wrong_is_refused_and_runs_on_the_tape(fn, message, rng):
     x = rng.uniform(-1.0, 1.0, 5)
     with pytest.raises(srcad.UnsupportedError, match=message) as error:
