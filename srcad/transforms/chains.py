@@ -519,7 +519,7 @@ class _AdjointRun:
             out.append(make_assign(held[name], _emit(self.lin[name], set())))
         for name in live:
             if name not in held:
-                out.append(make_assign(name, _emit(self.lin[name], self.inputs)))
+                out.append(make_assign(name, _emit(self.lin[name], set())))
         out += [make_assign(name, make_name(temp)) for name, temp in held.items()]
         self.lin, self.inputs, self.computed = {}, set(), set()
         self.folded_reads = Counter()
