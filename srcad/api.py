@@ -366,10 +366,12 @@ class Gradient:
             _check_leaves(self.fn, flat, labels, structures)
             for label, value, ty in zip(labels, flat, types, strict=True):
                 if _beyond_int64(value):
+                    held = f"the int {value}" if not isinstance(value, np.ndarray) else \
+                        f"a uint64 array holding {value.max()}"
                     raise UnsupportedError(
-                        f"argument '{label}' of {self.fn.__qualname__} is the int {value}, "
-                        "which does not fit the 64-bit integers compiled code computes with "
-                        f"(pass float({label}), or use mode='tape')")
+                        f"argument '{label}' of {self.fn.__qualname__} is {held}, which does "
+                        "not fit the signed 64-bit integers compiled code computes with (pass "
+                        f"it as floats, or use mode='tape')")
                 if isinstance(value, (slice, type(Ellipsis))):
                     raise UnsupportedError(
                         f"argument '{label}' of {self.fn.__qualname__} is {value!r}: srcad's "
@@ -537,6 +539,9 @@ class Gradient:
                           f"a{k}.dtype is not dtype{k} and a{k}.dtype != dtype{k}"]
                 if first != k:  # (arguments of one shape: the kernel may assume it)
                     tests.append(f"a{k}.shape != a{first}.shape")
+                if dtype == np.uint64:
+                    env["beyond_int64"] = _beyond_int64
+                    tests.append(f"beyond_int64(a{k})")
             else:
                 env[f"type{k}"] = part
                 tests[k:k] = [f"type(a{k}) is not type{k}"]
@@ -927,7 +932,18 @@ def _dtype_of(value):
 
 
 def _beyond_int64(value):
-    return type(value) is int and not valuetypes.is_int64(value)
+    """Whether `value` holds an integer compiled code's int64 cannot: a Python int, a np.uint64
+    or a uint64 array (Numba computes `n - 1` of a uint64 n in int64) from 2**63."""
+    kind = type(value)
+    if kind is int:
+        return not valuetypes.is_int64(value)
+    if kind is np.uint64:
+        return value >= _INT64_END
+    return kind is np.ndarray and value.dtype == np.uint64 and value.size > 0 and \
+        value.max() >= _INT64_END
+
+
+_INT64_END = np.uint64(2 ** 63)
 
 
 def _check_dtype(fn, name, value):
@@ -1381,7 +1397,8 @@ def _jvp_known(known, primals, tangents):
         value, tangent = spec.run(primals, None, tuple(flat))
     except Exception:  # noqa: BLE001 (as in fast_call: the general path reports an error)
         return None
-    return _plain(value), _plain(tangent, value)
+    value = _plain(value)
+    return value, _plain(tangent, value)
 
 
 def _jvp_call(fn, primals, tangents, mode, jit, cache, fastmath):

@@ -427,3 +427,74 @@ def test_special_functions_of_unsigned_integers_compute_in_floats(rng):
     value, grad = srcad.value_and_grad(special_of_integers)(x, u, n)
     assert value == pytest.approx(special_of_integers(x, u, n), rel=1e-12)
     assert grad == pytest.approx(numeric_grad(special_of_integers, (x, u, n), 0), rel=1e-6)
+
+
+def scaled_by_uint(x, n, a):
+    return x * (n - 1) + x * x * (a[0] - 1)
+
+
+def test_uint64_values_beyond_int64_run_on_the_tape(rng):
+    """A np.uint64 or a uint64 array's element from 2**63 does not fit compiled code's int64
+    (Numba computes `n - 1` of a uint64 in int64: the value and gradient were negative, found
+    by an attack, helper-147); such a call falls back to the tape, saying why, also after a
+    call with small values compiled the gradient (its fast path checks them)."""
+    x = float(rng.uniform(0.5, 1.5))
+    small, a_small = np.uint64(rng.integers(2, 100)), np.array([7, 9], np.uint64)
+    value, grad = srcad.value_and_grad(scaled_by_uint)(x, small, a_small)
+    assert value == pytest.approx(scaled_by_uint(x, small, a_small), rel=1e-13)
+    assert grad == pytest.approx(numeric_grad(scaled_by_uint, (x, small, a_small), 0), rel=1e-7)
+    for n, a in [(np.uint64(2 ** 63 + 5), a_small), (small, np.array([1, 2 ** 63 + 9], np.uint64))]:
+        g = srcad.value_and_grad(scaled_by_uint)
+        g(x, small, a_small)
+        g(x, small, a_small)  # (the fast path of these types)
+        with pytest.warns(srcad.FallbackWarning, match="does not fit the signed 64-bit"):
+            value, grad = g(x, n, a)
+        assert value == pytest.approx(scaled_by_uint(x, n, a), rel=1e-13)
+        # (d/dx: n - 1 + 2 x (a[0] - 1), taken in floats)
+        assert grad == pytest.approx(float(n) - 1 + 2 * x * (float(a[0]) - 1), rel=1e-13)
+
+
+def math_of_narrow_integers(x, n, u):
+    return x * math.sqrt(n) + x * x * math.log(u[0]) + math.atan2(x, n)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
+def test_math_functions_of_narrow_integers_compute_in_float64(dtype, rng):
+    """math's functions return Python floats whatever they are given (found by an attack,
+    helper-147: the generated Python computed math.sqrt of an int8 as np.sqrt does, in
+    float16)."""
+    x = float(rng.uniform(0.5, 1.5))
+    n, u = dtype(rng.integers(2, 9)), rng.integers(2, 9, 2).astype(dtype)
+    for jit in (False, True):
+        value, grad = srcad.value_and_grad(math_of_narrow_integers, jit=jit)(x, n, u)
+        assert value == pytest.approx(math_of_narrow_integers(x, n, u), rel=1e-14)
+        assert grad == pytest.approx(numeric_grad(math_of_narrow_integers, (x, n, u), 0),
+                                     rel=1e-7)
+
+
+def times_fraction(x, n):
+    return x * x * n
+
+
+def test_a_fraction_argument_runs_on_the_tape(rng):
+    """(found by an attack, helper-147: the tape's gradient of a tensor times a
+    fractions.Fraction was a Python float, and summing it raised AttributeError)"""
+    import fractions
+    x, n = float(rng.uniform(0.5, 1.5)), fractions.Fraction(1, 3)
+    with pytest.warns(srcad.FallbackWarning, match="cannot infer the type"):
+        value, grad = srcad.value_and_grad(times_fraction)(x, n)
+    assert (value, grad) == pytest.approx((x * x / 3, 2 * x / 3), rel=1e-14)
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_a_jvp_s_scalar_tangent_is_a_float_on_every_call(jit, rng):
+    """(found by an attack, helper-147: with jit=False, a np.float64 from the second call on)"""
+    x, t = rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
+    for _ in range(3):
+        value, tangent = srcad.jvp(sum_of_squares, (x,), (t,), jit=jit)
+        assert type(value) is float and type(tangent) is float
+        assert tangent == pytest.approx(2 * np.sum(x * t), rel=1e-13)
+
+
+def sum_of_squares(x):
+    return np.sum(x * x)

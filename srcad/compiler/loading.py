@@ -41,15 +41,25 @@ def _float64_result(builtin):
     return call
 
 
+def _in_float64(ufunc):
+    """`ufunc` of its arguments as float64, as math's function computes (np.sqrt of an int8
+    is a float16)."""
+    def call(*args):
+        return ufunc(*(np.float64(a) for a in args))
+    call.__name__ = ufunc.__name__
+    return call
+
+
 _NUMPY_SEMANTICS = {
-    math.sqrt: np.sqrt, math.exp: np.exp, math.expm1: np.expm1, math.log: np.log,
-    math.log1p: np.log1p, math.log10: np.log10, math.log2: np.log2, math.pow: np.float_power,
-    math.sin: np.sin, math.cos: np.cos, math.tan: np.tan, math.acos: np.arccos,
-    math.asin: np.arcsin, math.atan: np.arctan, math.atan2: np.arctan2, math.sinh: np.sinh,
-    math.cosh: np.cosh, math.tanh: np.tanh, math.asinh: np.arcsinh, math.acosh: np.arccosh,
-    math.atanh: np.arctanh, math.hypot: np.hypot, math.fmod: np.fmod, math.fabs: np.fabs,
-    math.copysign: np.copysign, float: np.float64,
-    max: _float64_result(max), min: _float64_result(min),
+    **{getattr(math, name): _in_float64(ufunc) for name, ufunc in (
+        ("sqrt", np.sqrt), ("exp", np.exp), ("expm1", np.expm1), ("log", np.log),
+        ("log1p", np.log1p), ("log10", np.log10), ("log2", np.log2), ("pow", np.float_power),
+        ("sin", np.sin), ("cos", np.cos), ("tan", np.tan), ("acos", np.arccos),
+        ("asin", np.arcsin), ("atan", np.arctan), ("atan2", np.arctan2), ("sinh", np.sinh),
+        ("cosh", np.cosh), ("tanh", np.tanh), ("asinh", np.arcsinh), ("acosh", np.arccosh),
+        ("atanh", np.arctanh), ("hypot", np.hypot), ("fmod", np.fmod), ("fabs", np.fabs),
+        ("copysign", np.copysign))},
+    float: np.float64, max: _float64_result(max), min: _float64_result(min),
 }
 
 

@@ -202,7 +202,11 @@ def accumulator(leaf):
 
 def sum_to_shape(g, shape):
     """Sum a gradient that was broadcast in the forward pass back to its input's shape."""
-    if isinstance(g, IndexedGrad) or g.shape == shape:
+    if isinstance(g, IndexedGrad):
+        return g
+    if not hasattr(g, "shape"):  # (a Python float: a tensor times a fractions.Fraction)
+        g = np.asarray(g)
+    if g.shape == shape:
         return g
     extra = g.ndim - len(shape)
     stretched = tuple(i for i, n in enumerate(shape, extra) if n == 1 and g.shape[i] != 1)

@@ -48,8 +48,8 @@ def value_and_grad(fn, args, wrt, has_aux=False):
     value = _output_value(out, fn)
     if value.size != 1:
         raise TypeError(
-            f"{_qualname(fn)} returned an array of shape {value.shape}, but value_and_grad "
-            "needs a scalar output; use vjp for non-scalar outputs"
+            f"{_qualname(fn)} returned an array of shape {value.shape}, but grad and "
+            "value_and_grad need a scalar output; use vjp for non-scalar outputs"
         )
     if isinstance(out, Tensor) and out.requires_grad:
         with _collector_paused():
