@@ -366,12 +366,13 @@ class Gradient:
             _check_leaves(self.fn, flat, labels, structures)
             for label, value, ty in zip(labels, flat, types, strict=True):
                 if _beyond_int64(value):
-                    held = f"the int {value}" if not isinstance(value, np.ndarray) else \
-                        f"a uint64 array holding {value.max()}"
+                    held, as_floats = (f"the int {value}", f"float({label})") if not \
+                        isinstance(value, np.ndarray) else \
+                        (f"a uint64 array holding {value.max()}", f"{label}.astype(float)")
                     raise UnsupportedError(
                         f"argument '{label}' of {self.fn.__qualname__} is {held}, which does "
-                        "not fit the signed 64-bit integers compiled code computes with (pass "
-                        f"it as floats, or use mode='tape')")
+                        "not fit the 64-bit integers compiled code computes with (pass "
+                        f"{as_floats}, or use mode='tape')")
                 if isinstance(value, (slice, type(Ellipsis))):
                     raise UnsupportedError(
                         f"argument '{label}' of {self.fn.__qualname__} is {value!r}: srcad's "

@@ -298,7 +298,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         except batching.NotBatchable as exc:
             raise UnsupportedError(f"a block of tangents: {exc}") from None
     elif single:
-        precision.single(grad_def, np_name, typed)
+        precision.single(grad_def, np_name, typed, _numpy_widths(core.scope, typed_args,
+                                                                  numpy_args))
     elif not composing:
         derivatives = {*adjoints.values(), *core.namer.tangent_names().values()}
         if kind == "jvp":
@@ -502,6 +503,24 @@ def _check_integer_powers(tree, types, numpy_scalars):
             raise UserCodeError(f"{anno.getanno(node, 'loc')}: NumPy's integers to a negative "
                                 "integer power (NumPy raises ValueError: Integers to negative "
                                 "integer powers are not allowed)")
+
+
+def _numpy_widths(scope, typed_args, numpy_args):
+    """{name: "python" or "float64"}: the arguments NumPy takes as Python numbers (a Python int:
+    float32 beside float32 values) and the globals holding them or float64 values, for
+    precision.single."""
+    widths = {name: "python" for name, ty in typed_args.items()
+              if numpy_args is not None and ty.kind == "i" and not ty.ndim and
+              name not in numpy_args}
+    for name, value in scope.items():
+        if name in typed_args:
+            continue
+        if type(value) in (int, float):
+            widths[name] = "python"
+        elif isinstance(value, (normalize.np.ndarray, normalize.np.generic)) and \
+                value.dtype == normalize.np.float64:
+            widths[name] = "float64"
+    return widths
 
 
 NARROW_FLOATS = (normalize.np.float32, normalize.np.float16)

@@ -447,7 +447,7 @@ def test_uint64_values_beyond_int64_run_on_the_tape(rng):
         g = srcad.value_and_grad(scaled_by_uint)
         g(x, small, a_small)
         g(x, small, a_small)  # (the fast path of these types)
-        with pytest.warns(srcad.FallbackWarning, match="does not fit the signed 64-bit"):
+        with pytest.warns(srcad.FallbackWarning, match="does not fit the 64-bit"):
             value, grad = g(x, n, a)
         assert value == pytest.approx(scaled_by_uint(x, n, a), rel=1e-13)
         # (d/dx: n - 1 + 2 x (a[0] - 1), taken in floats)
@@ -498,3 +498,30 @@ def test_a_jvp_s_scalar_tangent_is_a_float_on_every_call(jit, rng):
 
 def sum_of_squares(x):
     return np.sum(x * x)
+
+
+WEIGHTS64 = np.array([1.0, 2.0, 3.0])
+SCALE = 0.3
+
+
+def weak_python_numbers(x, n):
+    c = math.cos(x[0])
+    return ((c * x[1] + 1e8) - 1e8) + ((x[2] * n + 1e8) - 1e8) + np.sum(WEIGHTS64 * 0.1) + \
+        np.sum(x * SCALE) * float(x[1])
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_python_numbers_meet_float32_values_as_in_numpy(jit, rng):
+    """A Python float (math.cos(v), a global float) or a Python int argument beside a float32
+    value is float32 in NumPy, Numba took it as float64; a global float64 array keeps a float
+    constant beside it exact (found by an attack, helper-147: `(math.cos(x) * x + 1e8) - 1e8`
+    was 0.43879 where NumPy's is 0.0; compiled, `x32 * n` was float64)."""
+    x = rng.uniform(0.3, 0.6, 3).astype(np.float32)
+    n = int(rng.integers(3, 9))
+    value, grad = srcad.value_and_grad(weak_python_numbers, jit=jit)(x, n)
+    assert value == weak_python_numbers(x, n)
+    # (analytic: finite differences cannot see past the float32 roundings of 1e8)
+    assert grad.dtype == np.float32
+    assert grad == pytest.approx([-np.sin(x[0]) * x[1] + SCALE * x[1],
+                                  math.cos(x[0]) + SCALE * x[1] + np.sum(x * SCALE),
+                                  n + SCALE * x[1]], rel=1e-5)

@@ -8,11 +8,12 @@ converted to float64.
 NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it as float64,
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
-what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact); a
-constant meeting them, or other float64 values (conversions to float64, Python floats such as
-`float(v)` and `math.sqrt(v)`, what is computed from them), stays a Python float, exact as
-NumPy's; `math`'s functions take their float32 arguments as float64, as Python's do (Numba's
-would compute in float32).
+what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact),
+conversions to float64 and global float64 arrays; a constant meeting them stays a Python float,
+exact as NumPy's. Python numbers (`float(v)`, `math.sqrt(v)`, a global float, a Python int
+argument, what is computed from these alone) are computed in float64 and rounded to float32
+where they meet a float32 value, as NumPy's weak scalars are; `math`'s functions take their
+float32 arguments as float64, as Python's do (Numba's would compute in float32).
 NumPy computes a float32 array times an int64 array in float64 (times an int8 or a boolean one
 in float32), Numba all in float32: the integer array is converted first to NumPy's type.
 NumPy's linear algebra (np.linalg.solve, inv, det, eigh, svd, ...) computes float32 arrays in
@@ -39,31 +40,96 @@ ALLOCATIONS = {"full", "array", "asarray", "arange", "linspace", "ones", "zeros"
                "full_like", "eye", "identity"}
 
 
-def single(fn_def, np_name, types):
+def single(fn_def, np_name, types, given=None):
     """Rewrite `fn_def` (in place, its body only: defaults stay) to compute in float32;
-    `types` maps its variables to their types (typeinfer.Ty)."""
-    wide = _float64_names(fn_def, np_name)
+    `types` maps its variables to their types (typeinfer.Ty); `given` its parameters (and the
+    globals it reads) that hold Python numbers ("python": a Python int argument, a global float)
+    or float64 values (a global float64 array): "float64"."""
+    widths = _Widths(fn_def, np_name, types, given or {})
     for stmt in fn_def.body:
-        _Single(np_name, types, wide).visit(stmt)
+        _Single(np_name, types, widths).visit(stmt)
     return fn_def
 
 
-def _float64_names(fn_def, np_name):
-    """The variables that may hold float64 (or integer) values in a float32 call: assigned from
-    an expression that makes such values (`_makes_float64`) or reads such a variable."""
-    wide = set()
-    while True:
-        found = {t.id for node in gast.walk(fn_def) if isinstance(node, gast.Assign) and
-                 _is_wide(node.value, wide, np_name)
-                 for t in gast.walk(node.targets[0]) if isinstance(t, gast.Name)}
-        if found <= wide:
-            return wide
-        wide |= found
+class _Widths:
+    """Which expressions of a float32 call are float64: `of(expr)` is "float64" (a value that
+    makes float64 values, `_makes_float64`, or reads one), "python" (a Python float: `float(v)`,
+    `math.sqrt(v)`, a constant, what is computed from these alone) or None (float32, integer or
+    not known). NumPy takes a Python float beside a float32 value as float32 (`math.cos(x) * x`
+    is float32), Numba as float64. `wide`: the variables that may hold a float64 or Python float,
+    `python` those of them that only ever hold Python floats."""
+
+    def __init__(self, fn_def, np_name, types, given):
+        self.np_name, self.types = np_name, types
+        assigned = [(node.targets[0], node.value) for node in gast.walk(fn_def)
+                    if isinstance(node, gast.Assign)]
+        # (a name bound otherwise, `for v in ...`, `v += ...`, may hold anything)
+        bound_otherwise = {t.id for node in gast.walk(fn_def) if isinstance(
+            node, (gast.For, gast.AugAssign, gast.comprehension, gast.AnnAssign)) for t in
+            gast.walk(node.target) if isinstance(t, gast.Name)}
+        bound = bound_otherwise | {t.id for target, _ in assigned for t in gast.walk(target)
+                                   if isinstance(t, gast.Name)}
+        given = {name: width for name, width in given.items() if name not in bound}
+        self.wide = set(given)
+        self.python = given_python = {name for name, width in given.items() if width == "python"}
+        while True:  # (the Python floats: every assignment one, given the others)
+            python = given_python | \
+                {t.id for t, _ in assigned if isinstance(t, gast.Name)} - bound_otherwise
+            python -= {t.id for target, value in assigned for t in gast.walk(target)
+                       if isinstance(t, gast.Name) and
+                       not (isinstance(target, gast.Name) and self.of(value) == "python")}
+            found = {t.id for target, value in assigned if self.of(value) is not None
+                     for t in gast.walk(target) if isinstance(t, gast.Name)}
+            if found <= self.wide and python == self.python:
+                return
+            self.wide |= found
+            self.python = python
+
+    def of(self, expr):
+        if isinstance(expr, gast.Name):
+            return "python" if expr.id in self.python else \
+                "float64" if expr.id in self.wide else None
+        if isinstance(expr, gast.Constant):
+            return "python" if type(expr.value) in (float, int) else None
+        if _is_python_float(expr):
+            return "python"
+        if isinstance(expr, gast.UnaryOp):
+            return self.of(expr.operand)
+        if isinstance(expr, gast.BinOp):
+            left, right = self.of(expr.left), self.of(expr.right)
+            # (a Python number beside a float32 value is float32, beside an integer one not
+            # a float64)
+            return left if left == right else "float64" if "float64" in (left, right) else None
+        return "float64" if any(
+            isinstance(n, gast.Name) and n.id in self.wide or _makes_float64(n, self.np_name)
+            for n in gast.walk(expr)) else None
 
 
-def _is_wide(expr, wide, np_name):
-    return any(isinstance(n, gast.Name) and n.id in wide or _makes_float64(n, np_name)
-               for n in gast.walk(expr))
+def _is_python_float(node):
+    return isinstance(node, gast.Call) and (
+        isinstance(node.func, gast.Name) and node.func.id == "float" or
+        isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name) and
+        node.func.value.id == "math")
+
+
+def _is_float(node, types):
+    """Whether `node` is known to be a float (scalar or array)."""
+    if isinstance(node, gast.Name):
+        return getattr(types.get(node.id), "kind", None) == "f"
+    if isinstance(node, gast.Constant):
+        return type(node.value) is float
+    if isinstance(node, gast.BinOp):
+        return _is_float(node.left, types) or _is_float(node.right, types)
+    if isinstance(node, gast.UnaryOp):
+        return _is_float(node.operand, types)
+    if isinstance(node, gast.Subscript):
+        return _is_float(node.value, types)
+    return _is_float32_call(node)
+
+
+def _is_float32_call(node):
+    return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
+        node.func.attr == "float32"
 
 
 def _makes_float64(node, np_name):
@@ -101,8 +167,8 @@ def _is_numpy_call(node, np_name, names):
 
 
 class _Single(gast.NodeTransformer):
-    def __init__(self, np_name, types, wide):
-        self.np_name, self.types, self.wide = np_name, types, wide
+    def __init__(self, np_name, types, widths):
+        self.np_name, self.types, self.widths = np_name, types, widths
         self.exact = set()  # (constants meeting float64 values: NumPy keeps them float64)
 
     def visit_Constant(self, node):
@@ -111,7 +177,8 @@ class _Single(gast.NodeTransformer):
         return gast.Call(func=self.float32(), args=[node], keywords=[])
 
     def keep_exact_beside_float64(self, operands):
-        if any(_is_wide(e, self.wide, self.np_name) for e in operands):
+        if any(self.widths.of(e) is not None for e in operands
+               if not isinstance(e, gast.Constant)):
             self.exact.update(id(e) for e in operands if isinstance(e, gast.Constant))
 
     def visit_Compare(self, node):
@@ -140,8 +207,9 @@ class _Single(gast.NodeTransformer):
         if _is_numpy_call(node, self.np_name, ALLOCATIONS):
             if _is_placeholder(node):  # (most arrays a float32 gradient saves are float32)
                 node.args[1].attr = "float32"
-            elif anno.getanno(node, "saves") not in self.wide | {None}:  # (a float32 number's
-                node.args[1].attr = "float32"  # saves: restored as float64, it met float32 arrays)
+            elif anno.getanno(node, "saves") not in self.widths.wide | {None}:
+                # (a float32 number's saves: restored as float64, it met float32 arrays)
+                node.args[1].attr = "float32"
             return node
         if _is_float64_type(node.func, self.np_name):  # (np.float64(0.1), float(0.1))
             self.exact.update(id(a) for a in node.args if isinstance(a, gast.Constant))
@@ -149,30 +217,36 @@ class _Single(gast.NodeTransformer):
         self.generic_visit(node)
         if _is_numpy_call(node, self.np_name, MIXING):  # (np.maximum(x32, k64) is float64)
             operands = node.args[1:] if node.func.attr == "where" else node.args
-            if any(self.is_float(a) for a in operands):
+            if any(_is_float(a, self.types) for a in operands):
                 node.args = [templates.fill("rt.floats_beside_float32(a)", a=a)
                              if a in operands and self.is_integer_array(a) else a
                              for a in node.args]
         if self.is_lapack_call(node):  # (NumPy's linalg computes float32 arrays in float64)
             node.args = [templates.fill("np.asarray(a, np.float64)", np=self.np_name, a=a)
-                         if self.is_float(a) else a for a in node.args]
+                         if _is_float(a, self.types) else a for a in node.args]
             return templates.fill("np.float32(r)" if self.is_scalar_result(node) else
                                   "r.astype(np.float32)", np=self.np_name, r=node)
         # (Python's math computes in float64, Numba's in float32 for float32 arguments)
         if isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name) and \
                 node.func.value.id == "math":
             node.args = [gast.Call(func=self.np_attr("float64"), args=[a], keywords=[])
-                         if self.is_float(a) and not isinstance(a, gast.Constant) else a
+                         if _is_float(a, self.types) and not isinstance(a, gast.Constant) else a
                          for a in node.args]
         return node
 
     def visit_BinOp(self, node):
         self.keep_exact_beside_float64([node.left, node.right])
+        widths = {"left": self.widths.of(node.left), "right": self.widths.of(node.right)}
         self.generic_visit(node)
-        for side, other in (("left", node.right), ("right", node.left)):
+        for side, other, other_side in (("left", node.right, "right"),
+                                        ("right", node.left, "left")):
             operand = getattr(node, side)
-            if self.is_integer_array(operand) and self.is_float(other):
+            if self.is_integer_array(operand) and _is_float(other, self.types):
                 setattr(node, side, templates.fill("rt.floats_beside_float32(a)", a=operand))
+            elif widths[side] == "python" and widths[other_side] is None and \
+                    _is_float(other, self.types) and not _is_float32_call(operand):
+                # (a Python float beside a float32 value: NumPy rounds it to float32 first)
+                setattr(node, side, gast.Call(func=self.float32(), args=[operand], keywords=[]))
         return node
 
     def is_lapack_call(self, node):
@@ -192,21 +266,6 @@ class _Single(gast.NodeTransformer):
     def is_integer_array(self, node):
         ty = self.types.get(node.id) if isinstance(node, gast.Name) else None
         return ty is not None and ty.kind in ("i", "b") and ty.ndim > 0
-
-    def is_float(self, node):
-        """Whether `node` is known to be a float (scalar or array)."""
-        if isinstance(node, gast.Name):
-            return getattr(self.types.get(node.id), "kind", None) == "f"
-        if isinstance(node, gast.Constant):
-            return type(node.value) is float
-        if isinstance(node, gast.BinOp):
-            return self.is_float(node.left) or self.is_float(node.right)
-        if isinstance(node, gast.UnaryOp):
-            return self.is_float(node.operand)
-        if isinstance(node, gast.Subscript):
-            return self.is_float(node.value)
-        return isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and \
-            node.func.attr == "float32"
 
     def float32(self):
         return self.np_attr("float32")
