@@ -1120,9 +1120,10 @@ def _normalize_wrt(wrt, params, fn):
     items = [wrt] if single else list(wrt)
     names = []
     for w in items:
-        if isinstance(w, bool) or not isinstance(w, (int, str)):
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer, str)):
             raise TypeError(f"wrt must be an int, a parameter name or a tuple of them, not {w!r}")
-        if isinstance(w, int):
+        if not isinstance(w, str):
+            w = int(w)  # (a NumPy integer: np.argmax(...) picked it)
             if not -len(params) <= w < len(params):
                 raise ValueError(f"wrt={w}: {fn.__qualname__} has {len(params)} parameters")
             names.append(params[w])

@@ -10,6 +10,7 @@ import pytest
 
 import srcad
 from srcad import check
+from tests.structured_helpers import numeric_grad
 
 
 def f(x1, x2):
@@ -186,6 +187,17 @@ def test_bad_wrt():
         srcad.grad(f, wrt=5)
     with pytest.raises(ValueError, match="mode"):
         srcad.grad(f, mode="fast")
+
+
+def test_wrt_takes_numpy_integers(rng):
+    """(found by an attack, helper-147: wrt=np.int64(1) was refused, wrt=[np.int64(1)] too)"""
+    x1, x2 = rng.uniform(0.5, 1.5, 2)
+    expected = numeric_grad(f, (x1, x2), 1)
+    assert srcad.grad(f, wrt=np.int64(1), jit=False)(x1, x2) == pytest.approx(expected, rel=1e-7)
+    assert srcad.grad(f, wrt=(np.int32(-1),), jit=False)(x1, x2)[0] == \
+        pytest.approx(expected, rel=1e-7)
+    with pytest.raises(TypeError, match="wrt must be an int"):
+        srcad.grad(f, wrt=np.bool_(True))
 
 
 def test_non_scalar_output_points_to_vjp(rng):
