@@ -53,11 +53,11 @@ def single(fn_def, np_name, types, given=None):
 
 class _Widths:
     """Which expressions of a float32 call are float64: `of(expr)` is "float64" (a value that
-    makes float64 values, `_makes_float64`, or reads one), "python" (a Python float: `float(v)`,
+    makes float64 values, `_makes_float64`, or reads one), "python" (a Python number: `float(v)`,
     `math.sqrt(v)`, a constant, what is computed from these alone) or None (float32, integer or
-    not known). NumPy takes a Python float beside a float32 value as float32 (`math.cos(x) * x`
-    is float32), Numba as float64. `wide`: the variables that may hold a float64 or Python float,
-    `python` those of them that only ever hold Python floats."""
+    not known). NumPy takes a Python number beside a float32 value as float32 (`math.cos(x) * x`
+    is float32), Numba as float64. `wide`: the variables that may hold a float64 value or a
+    Python number, `python` those of them that only ever hold Python numbers."""
 
     def __init__(self, fn_def, np_name, types, given):
         self.np_name, self.types = np_name, types
@@ -72,7 +72,7 @@ class _Widths:
         given = {name: width for name, width in given.items() if name not in bound}
         self.wide = set(given)
         self.python = given_python = {name for name, width in given.items() if width == "python"}
-        while True:  # (the Python floats: every assignment one, given the others)
+        while True:  # (the Python numbers: every assignment one, given the others)
             python = given_python | \
                 {t.id for t, _ in assigned if isinstance(t, gast.Name)} - bound_otherwise
             python -= {t.id for target, value in assigned for t in gast.walk(target)
