@@ -695,3 +695,66 @@ def test_a_vjp_returning_a_list_of_adjoints_is_taken_in_every_mode(mode, rng):
     x, y = (float(v) for v in rng.uniform(0.5, 1.5, 2))
     grads = srcad.grad(lambda a, b: _product(a, b) * a, wrt=(0, 1), mode=mode, jit=False)(x, y)
     assert grads == (pytest.approx(2 * x * y, rel=1e-12), pytest.approx(x * x, rel=1e-12))
+
+
+@srcad.custom_vjp
+def clipped_cotangent(u):
+    return u * 1.0
+
+
+@clipped_cotangent.defvjp
+def clipped_cotangent_vjp(g, ans, u):
+    return np.clip(g, -0.01, 0.01)
+
+
+@clipped_cotangent.defjvp
+def clipped_cotangent_jvp(t, ans, u):
+    return t
+
+
+def diffused_with_clipping(u0, D):
+    u = u0.copy()
+    for _k in range(12):
+        lap = np.zeros_like(u)
+        lap[1:-1] = u[2:] - 2.0 * u[1:-1] + u[:-2]
+        u = clipped_cotangent(np.tanh(u + D * lap))
+    return np.sum(u * u)
+
+
+def test_a_gradient_uses_the_vjp_where_the_jvp_differs(rng):
+    """A gradient w.r.t. a stencil's number (whose derivative srcad would carry forward, a jvp)
+    calls the vjp, not the jvp (found by an attack, helper-150: the gradient w.r.t. D alone
+    was the unclipped jvp's, w.r.t. (u0, D) the vjp's)."""
+    u0, D = rng.uniform(-1.0, 1.0, 16), float(rng.uniform(0.1, 0.3))
+    on_tape = srcad.grad(diffused_with_clipping, wrt=(0, 1), mode="tape")(u0, D)
+    alone = srcad.grad(diffused_with_clipping, wrt=1)(u0, D)
+    both = srcad.grad(diffused_with_clipping, wrt=(0, 1))(u0, D)
+    assert alone == pytest.approx(on_tape[1], rel=1e-10)
+    assert both[1] == pytest.approx(on_tape[1], rel=1e-10)
+    np.testing.assert_allclose(both[0], on_tape[0], rtol=1e-10)
+
+
+@srcad.custom_vjp
+def scaled_product(a, b):
+    return a * b
+
+
+@scaled_product.defvjp
+def _(g, ans, a, b):  # (the throwaway name a reversed while loop's trip counter had)
+    return g * b, g * a
+
+
+def grows_past_ten(x):
+    s = x
+    while s < 10.0:
+        s = scaled_product(s, 1.5)
+    return s
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_a_vjp_named_underscore_in_a_while_loop(jit, rng):
+    """(found by an attack, helper-150: the reversed while loop's counter `_` shadowed the vjp
+    it called: TypeError 'int' object is not callable)"""
+    x = float(rng.uniform(0.5, 0.9))
+    trips = math.ceil(math.log(10.0 / x, 1.5))
+    assert srcad.grad(grows_past_ten, jit=jit)(x) == pytest.approx(1.5 ** trips, rel=1e-13)

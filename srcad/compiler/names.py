@@ -17,6 +17,7 @@ class Namer:
         self.results = set()  # what jumps.lower returns through: assigned wherever it returns
         self.analyzed = set()  # the variables unassigned.check_reads has seen
         self.custom_adjoints = set()  # what custom rules' vjps return: maybe a global array
+        self.rules = set()  # the names the generated code calls custom rules by
 
     def fresh(self, base):
         base = re.sub(r"\W", "_", base) or "t"

@@ -12,7 +12,7 @@ import dataclasses
 
 import gast
 
-from ..compiler import anno, typeinfer
+from ..compiler import anno, frontend, typeinfer
 from ..errors import UnsupportedError
 
 # Each number costs a jvp, 1.5-2x a run of the function: for a nonlinear recurrence, two jvps
@@ -30,7 +30,8 @@ def numbers_forward(full, emit):
     others = [p for p, _, is_number in full.wrt_layout if not is_number]
     if not 0 < len(numbers) <= MAX_NUMBERS or full.output_type.kind != "f" or \
             full.written or full.writes_data or full.writes_outside or \
-            _has_side_effects(full.core) or not saves_arrays_per_trip(full):
+            _has_side_effects(full.core) or _has_forward_rules(full.core) or \
+            not saves_arrays_per_trip(full):
         return None
     try:
         reverse = emit(tuple(others), "grad") if others else None
@@ -79,6 +80,15 @@ def _has_side_effects(core):
     return any(isinstance(node, gast.Call) and
                typeinfer.has_side_effects(anno.getanno(node.func, "func"))
                for node in gast.walk(core.tree))
+
+
+def _has_forward_rules(core):
+    """Does the function call a custom_vjp function given a jvp of its own? A gradient uses its
+    vjp, which need not be that jvp's transpose (a clipped cotangent, a straight-through
+    estimator)."""
+    called = (anno.getanno(node.func, "func") for node in gast.walk(core.tree)
+              if isinstance(node, gast.Call))
+    return any(frontend.is_custom_vjp(func) and func.jvp is not None for func in called)
 
 
 def _caller(full, name, reverse, tangents, numbers, hidden):

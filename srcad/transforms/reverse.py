@@ -125,6 +125,7 @@ class Differentiator(SavePlanner):
         # a name rebinds it in generated code, methods are NumPy calls, out= is refused)
         self.written_in_place = templates.stored_arrays(core.tree)
         self.namer = core.namer
+        self.trip_counter = None  # the reversed while loops' counter, named at first use
         self.np = np_name
         self.loops = {}  # path -> loop node
         self.checkpointed = set()  # paths of loops whose trips are re-run in the reverse sweep
@@ -1257,7 +1258,8 @@ class Differentiator(SavePlanner):
 
     def reverse_loop(self, stmt, info, rev_body, start, stop, step, unit):
         if isinstance(stmt, gast.While):
-            return [gast.For(target=_name("_", gast.Store()),
+            self.trip_counter = self.trip_counter or self.namer.fresh("_")
+            return [gast.For(target=_name(self.trip_counter, gast.Store()),
                              iter=_expr("range(n)", n=_name(info.trips)), body=rev_body,
                              orelse=[], type_comment=None)]
         i = stmt.target
@@ -1378,9 +1380,13 @@ def user_rule_name(core, namer, func, attribute):
     rule = getattr(func, attribute)
     core.checks[Ref(func, attribute, "attr")] = rule
     name = next((k for k, v in core.scope.items() if v is rule), None)
-    if name is None:
+    if name in namer.rules:
+        return name
+    if name is None or name in namer.taken:  # (a global `_` beside a trip counter `_`)
         name = namer.fresh(rule.__name__)
         core.scope[name] = rule
+    namer.taken.add(name)
+    namer.rules.add(name)
     return name
 
 
