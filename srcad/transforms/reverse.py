@@ -458,8 +458,10 @@ class Differentiator(SavePlanner):
                             f"for {len(args)} argument(s) (a tuple, one per argument)")
         for arg, item in zip(args, items, strict=True):
             if isinstance(arg, gast.Name) and arg.id in self.active and item.kind == "none":
-                raise UserCodeError(f"{loc}: the vjp {vjp.__name__} returns None for '{arg.id}', "
-                                "which carries a derivative here")
+                raise UserCodeError(
+                    f"{loc}: the vjp {vjp.__name__} returns None for "
+                    f"'{templates.SourceText(arg, self.core.origins)}', which carries a "
+                    "derivative here")
         return ty
 
     def reduce_to(self, expr, expr_ty, name, same_shape_as=None):
