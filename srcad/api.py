@@ -410,7 +410,9 @@ class Gradient:
             raise TypeError(f"{self.fn.__qualname__} returns an array "
                             f"({generated.output_type}); grad needs a scalar output: use "
                             "srcad.vjp for the vector-Jacobian product of a non-scalar output")
-        if not self.jit:
+        # (compiled code draws from Numba's own generator, which np.random.seed does not set:
+        # the generated Python draws what the function would)
+        if not self.jit or generated.effects.startswith(reuse.DRAWS):
             return _Specialization("source+python", generated.gradient, generated, None, single)
         from .compiler import loading
         compiled = loading.jit(generated.jittable, cache=generated.path is not None,
@@ -1211,7 +1213,14 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
               lambda: Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel))
     bound = g.bind(args, {})
     spec = g.tape_if_0d_writes(g.specialization(*g.layout(bound)), bound, stacklevel=3)
-    if spec.mode == "tape":
+    effects = _effects(spec)
+    if effects:  # (the generated pullback runs the function again: the tape records it once)
+        reason = (f"srcad.vjp of {g.fn.__qualname__}: it {effects}, which its pullback would "
+                  "do again (a pullback of the source transform runs the function anew)")
+        if mode == "source":
+            raise UnsupportedError(reason + "; mode='tape' records it once")
+        warn_fallback(f"srcad: using the runtime tape: {reason}")
+    if spec.mode == "tape" or effects:
         from .tape import run as tape_run
         value, tape_pullback, *aux = tape_run.vjp(getattr(g.fn, "__srcad_calls__", g.fn),
                                                   g.as_given(bound), g.wrt_index, g.has_aux)
@@ -1244,6 +1253,17 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
         # (the specialization the last call ran: its kernel takes the cotangent last)
         pullback.specialization = lambda: g._last
     return (value, pullback, _plain_tree(aux)) if g.has_aux else (value, pullback)
+
+
+def _effects(spec):
+    """What the function `spec` runs does besides computing its result ("" for nothing), where
+    running it again would do it again: draw other random numbers, write into a global's array
+    what it wrote already."""
+    g = spec.generated if spec.mode != "tape" else None
+    if g is None:
+        return ""
+    return g.effects or ("writes into an array it reads from outside (a global's)"
+                         if g.writes_data else "")
 
 
 def _refuse_changed_captures(g, spec):
@@ -1575,7 +1595,7 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
     elif g.no_source is not None:
         text = f"{name}: tape, because {g.no_source}"
     else:
-        from . import pipeline
+        from . import pipeline, reuse
         try:
             # (the options of a call's first attempt: what srcad.source shows)
             generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
@@ -1590,7 +1610,10 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
                 text = (f"{name}: refused: it returns an array ({generated.output_type}); "
                         "grad needs a scalar output (srcad.vjp takes array outputs)")
             else:
-                how = "source+numba" if g.jit else "source+python (jit=False)"
+                how = "source+python (jit=False)" if not g.jit else \
+                    f"source+python: it {generated.effects}, which compiled code would draw " \
+                    "from Numba's own generator (np.random.seed does not set it)" \
+                    if generated.effects.startswith(reuse.DRAWS) else "source+numba"
                 where = f"in {generated.path}" if generated.path is not None else \
                     "in memory (srcad.source prints it)"
                 text = f"{name}: {how}; gradient generated {where}"

@@ -160,6 +160,7 @@ class Hvp:
             outer, call_args, spec = self.outer_gradient(bound, v)
         except UnsupportedError as exc:
             return self.on_tape(bound, v, exc)
+        _refuse_writes_of_data(spec, self.__qualname__, columns=False)
         try:
             hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
         except UnsupportedError as exc:  # (the outer gradient is built at its first call)
@@ -300,15 +301,23 @@ def _by_position(fn, signature):
     return function
 
 
-def _refuse_writes_of_data(spec, what):
+def _refuse_writes_of_data(spec, what, columns=True):
     """A Jacobian or Hessian runs the function once per column: one that writes into an array
-    it reads from outside would see, in each, what the last wrote."""
-    if spec is not None and spec.generated is not None and spec.generated.writes_data:
+    it reads from outside would see, in each, what the last wrote (an hvp's write would not
+    reach the array), one that draws random numbers (prints, changes an object) would draw
+    others in each."""
+    g = spec.generated if spec is not None else None
+    if g is not None and g.writes_data:
         raise UnsupportedError(
-            f"{what}: {spec.generated.fn.__qualname__} writes into an array it reads from "
-            "outside (a global's, a closure's): the columns of a Jacobian or Hessian are runs "
-            "of it, each would see what the one before wrote (srcad.grad, srcad.jvp and "
-            "srcad.hvp run it once; or pass the array as an argument)")
+            f"{what}: {g.fn.__qualname__} writes into an array it reads from outside (a "
+            "global's, a closure's): the columns of a Jacobian or Hessian are runs of it, each "
+            "would see what the one before wrote, and an hvp's would not reach it (srcad.grad "
+            "and srcad.jvp run it once; or pass the array as an argument)")
+    if g is not None and g.effects and columns:
+        raise UnsupportedError(
+            f"{what}: {g.fn.__qualname__} {g.effects}: the columns of a Jacobian or Hessian are "
+            "runs of it, each would do it again (draw other random numbers); draw them outside "
+            "and pass them as an argument")
 
 
 def _float_argument(x, what):

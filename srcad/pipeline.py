@@ -189,6 +189,7 @@ class Emitted:
     composing: bool  # kind "tangent": plain Python for srcad to transform again
     np_name: str  # the name NumPy has in it
     writes_outside: bool  # it writes into arrays it did not make (arguments, globals)
+    effects: str  # what it does besides computing (`_effects`), "" for nothing
     # (parameter, its number of leaves, is it a float number) of each parameter differentiated
     wrt_layout: tuple
 
@@ -365,7 +366,7 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         stages, written, tuple(k for k, name in enumerate(hidden)
                                if name in names_written | updated),
         aliasing.zero_d_writes(core.tree, types, core.origins), composing, np_name,
-        bool(written_outside),
+        bool(written_outside), _effects(core.tree, core.origins),
         tuple((p, len(leaves.get(p, [p])), p not in leaves and
                typed_args.get(core.renamed.get(p, p)) == typeinfer.FLOAT) for p in params))
 
@@ -397,8 +398,27 @@ def _package(emitted, fn, wrt, arg_types, cache):
                                 tuple(typeinfer.of_value(core.scope[n]) for n in hidden),
                                 tuple(emitted.checks.items()), emitted.written,
                                 emitted.writes_data, emitted.loops, text, emitted.scope,
-                                emitted.stages, emitted.zero_d_writes, locations)
+                                emitted.stages, emitted.zero_d_writes, locations,
+                                emitted.effects)
     return generated, text, stem
+
+
+def _effects(tree, origins):
+    """What the function does besides computing its result, said for a message, random draws
+    first ("draws random numbers (np.random.rand at f.py:3)", "calls print at f.py:5": it
+    prints, changes an object), or ""."""
+    calls = [node for node in gast.walk(tree) if isinstance(node, gast.Call) and
+             typeinfer.changes_state(anno.getanno(node.func, "func"))]
+    if not calls:
+        return ""
+    call = next((c for c in calls if typeinfer.draws_random(anno.getanno(c.func, "func"))),
+                calls[0])
+    where = [anno.getanno(n, "loc") for n in gast.walk(tree) if isinstance(n, gast.stmt) and
+             anno.hasanno(n, "loc") and call in gast.walk(n)]
+    what = f"{templates.SourceText(call.func, origins)}" + \
+        (f" at {where[-1]}" if where else "")  # (the innermost statement's line)
+    return f"{reuse.DRAWS} ({what})" if typeinfer.draws_random(
+        anno.getanno(call.func, "func")) else f"calls {what}"
 
 
 def _updated_in_place(tree):
@@ -600,10 +620,13 @@ def _names(tree):
 
 def _parallel_plans(core, types, aliases, single, outside):
     """parallel.plan's verdict on each top-level loop (float32 gradients run serially; nor does
-    a function writing into `outside`, arrays it did not make: a chunk's forward trips run again
-    in its reverse sweep)."""
+    a loop with effects, or a function writing into `outside`, arrays it did not make: a chunk's
+    forward trips run again in its reverse sweep)."""
     plans = plan_parallel_loops(core.tree, types, aliases, core.origins)
-    for q in plans.values():
+    for path, q in plans.items():
+        effects = _effects(core.tree.body[path[0]], core.origins)
+        if effects:  # (np.random.rand: the chunk's reverse sweep would draw other numbers)
+            q.reason = q.reason or f"it {effects}, which a chunk's reverse sweep would do again"
         if single:
             q.reason = q.reason or "float32 gradients run their loops serially"
         if outside:

@@ -60,11 +60,17 @@ class Generated:
     zero_d_writes: str = None
     # {line of the generated module: the user's statement it computes (errors.DerivedLoc)}
     locations: dict = field(default_factory=dict)
+    # what the function does besides computing its result ("calls np.random.rand at f.py:3"):
+    # a vjp's pullback or a Hessian's column would do it again
+    effects: str = ""
 
+
+# how Generated.effects begins for a function drawing random numbers
+DRAWS = "draws random numbers"
 
 # the fields of a Generated an entry keeps as they are (the others are found again)
 _FIELDS = ("wrt", "arg_types", "output_type", "aux", "hidden", "hidden_types", "written",
-           "writes_data", "loops", "zero_d_writes", "locations")
+           "writes_data", "loops", "zero_d_writes", "locations", "effects")
 
 
 def entry_name(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_shapes,

@@ -252,20 +252,21 @@ CHANGES = {"module attribute": dict(c=3.0), "numpy scalar": dict(k=3.0),
            "fifth helper's fastmath": dict(options="(fastmath=True)")}
 
 
-@pytest.mark.parametrize("change", CHANGES)
-def test_values_numba_compiles_into_a_custom_vjp_are_in_its_key(tmp_path, change):
+def test_values_numba_compiles_into_a_custom_vjp_are_in_its_key(tmp_path):
     """The machine code of a gradient calling a custom_vjp freezes what the vjp reads: a
     module's attribute, a NumPy scalar, a helper's helper's ... code, the defaults a call leaves
-    out (a helper's, the vjp's) and a helper's Numba options."""
+    out (a helper's, the vjp's) and a helper's Numba options. (Each change is made alone to
+    the first model, one process each, the cache holding what the ones before kept.)"""
     def gradient(c=2.0, k=1.0, deep=1.0, helper_default=1.0, vjp_default=1.0, options=""):
         write(tmp_path, cfg=f"C = {c}\n", model=VJP_MODEL.format(
             chain=CHAIN, k=k, deep=deep, helper_default=helper_default,
             vjp_default=vjp_default, options=options))
         return np.sum(c * k * deep * helper_default * vjp_default * X *
                       (1.0 + (X if options else 0.0)))
-    for values in ({}, CHANGES[change]):
+    for change, values in [("none", {}), *CHANGES.items()]:
         expected = gradient(**values)  # (writes the modules)
-        assert np.isclose(run(tmp_path, NUMBA_OPT="3")[0], expected)  # (-O0 folds nothing)
+        # (-O0 folds nothing)
+        assert np.isclose(run(tmp_path, NUMBA_OPT="3")[0], expected), change
 
 
 def test_an_index_restored_from_earlier_compiles_again(tmp_path):

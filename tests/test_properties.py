@@ -430,13 +430,13 @@ COMMON = settings(
 
 
 # srcad's transform takes 0.1-0.5 s per program here (jit=False), which sets these counts
-@settings(COMMON, max_examples=80)
+@settings(COMMON, max_examples=60)
 @given(program=programs(arrays=False), seed=st.integers(0, 2**32 - 1))
 def test_scalar_programs(program, seed, workdir):
     _check(program, seed, workdir)
 
 
-@settings(COMMON, max_examples=70)
+@settings(COMMON, max_examples=50)
 @given(program=programs(arrays=True), seed=st.integers(0, 2**32 - 1))
 def test_array_programs(program, seed, workdir):
     _check(program, seed, workdir)
@@ -448,7 +448,7 @@ def test_programs_compiled_with_numba(program, seed, workdir):
     _check(program, seed, workdir, jit=True)
 
 
-@settings(COMMON, max_examples=50)  # (the slowest test of the suite: CI's time)
+@settings(COMMON, max_examples=35)  # (the slowest test of the suite: CI's time)
 @given(program=st.booleans().flatmap(lambda arrays: programs(arrays=arrays)),
        seed=st.integers(0, 2**32 - 1))
 def test_jvp_and_hvp(program, seed, workdir):

@@ -23,7 +23,7 @@ import bisect
 
 import gast
 
-from . import anno
+from . import anno, typeinfer
 from .aliasing import is_fresh
 from .templates import make_name as _name
 from .templates import make_const as _const
@@ -169,7 +169,8 @@ def _is_pure(expr):
         if isinstance(n, gast.Call):
             f = n.func
             if isinstance(f, gast.Attribute) and f.attr in ("append", "pop", "add_at") + \
-                    CHUNK_RUNNERS + tuple(SAVES):
+                    CHUNK_RUNNERS + tuple(SAVES) or \
+                    typeinfer.changes_state(anno.getanno(f, "func")):  # (`_ = print(s)`)
                 return False
     return True
 

@@ -19,6 +19,7 @@ import inspect
 import math
 import operator
 import re
+import types
 import warnings
 
 import gast
@@ -379,6 +380,23 @@ def has_side_effects(func):
         return func in _IMPURE or module.startswith(_IMPURE_MODULES)
     except TypeError:  # unhashable
         return False
+
+
+def draws_random(func):
+    """Is `func` one of NumPy's or Python's random generators' (a Generator's method too)?"""
+    owner = getattr(func, "__self__", None)
+    module = getattr(func, "__module__", None) or type(owner).__module__ or ""
+    return module.startswith(("numpy.random", "random"))
+
+
+def changes_state(func):
+    """Does calling `func` do more than compute its result: draw random numbers, print, touch
+    files, change an object (a method of a dict, a list, a file: `d.update`, `f.write`)?"""
+    if func is None:
+        return False
+    owner = getattr(func, "__self__", None)
+    return has_side_effects(func) or owner is not None and \
+        not isinstance(owner, (np.ndarray, np.generic, types.ModuleType))
 
 
 def safe_to_evaluate(func):

@@ -1,0 +1,132 @@
+"""Functions that do more than compute their result: print, change a global object, draw random
+numbers. A gradient does what one call of the function does, once, with the draws the value used
+(found by an attack, helper-151)."""
+
+import io
+
+import numpy as np
+import pytest
+
+import srcad
+
+LOG = {}
+SINK = io.StringIO()
+COUNTER = np.zeros(1)
+
+
+def prints_and_records(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] ** 2
+        _ = print("trip", i)
+        _ = LOG.update(last=i)
+    return s
+
+
+def writes_to_a_stream(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] ** 2
+        n = SINK.write("w%d\n" % i)  # noqa: UP031 (srcad's transform takes no f-string)
+    return s
+
+
+def prints(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] ** 2
+        _ = print("trip", i)
+    return s
+
+
+def test_a_print_kept_for_its_effect_runs_once_per_trip(rng, capsys):
+    x = rng.standard_normal(3)
+    _, grad = srcad.value_and_grad(prints)(x)
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-14)
+    assert capsys.readouterr().out == "trip 0\ntrip 1\ntrip 2\n"
+
+
+def test_a_call_kept_for_its_effect_runs_once_per_trip(rng, capsys):
+    """`_ = print(...)` and `_ = d.update(...)` were removed as dead code; `n = stream.write(...)`
+    regenerated the gradient forever (each read of a builtin method is a new object). (Numba
+    cannot call a dict's or a stream's methods: these run as generated Python.)"""
+    x = rng.standard_normal(3)
+    LOG.clear()
+    _, grad = srcad.value_and_grad(prints_and_records, jit=False)(x)
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-14)
+    assert capsys.readouterr().out == "trip 0\ntrip 1\ntrip 2\n" and LOG == {"last": 2}
+    SINK.seek(0)
+    SINK.truncate()
+    _, grad = srcad.value_and_grad(writes_to_a_stream, jit=False)(x)
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-14)
+    assert SINK.getvalue() == "w0\nw1\nw2\n"
+
+
+def counts_its_calls(x):
+    COUNTER[0] += 1.0
+    return np.sum(x ** 2) * COUNTER[0]
+
+
+def draws_weights(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i] * float(np.random.rand())
+    return s
+
+
+def draws_in_parallel(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += np.sin(x[i]) * float(np.random.rand())
+    return s
+
+
+def test_a_vjp_of_a_function_with_effects_records_it_once(rng):
+    """The pullback of the source transform runs the function again: the global's update was
+    applied again to the copy it kept (the gradient drifted from pullback to pullback), new
+    numbers were drawn. Such a vjp runs on the tape, saying why."""
+    x = rng.standard_normal(3)
+    COUNTER[:] = 0.0
+    with pytest.warns(srcad.FallbackWarning, match="writes into an array it reads from outside"):
+        value, pullback = srcad.vjp(counts_its_calls, x)
+    assert COUNTER[0] == 1.0 and value == pytest.approx(np.sum(x ** 2), rel=1e-14)
+    for _ in range(2):
+        np.testing.assert_allclose(pullback(1.0), 2 * x, rtol=1e-14)
+    np.random.seed(7)
+    with pytest.warns(srcad.FallbackWarning, match=r"draws random numbers \(np.random.rand"):
+        value, pullback = srcad.vjp(draws_weights, x)
+    np.random.seed(7)
+    weights = np.random.rand(3)
+    assert value == pytest.approx(np.sum(weights * x * x), rel=1e-14)
+    for _ in range(2):
+        np.testing.assert_allclose(pullback(1.0), 2 * weights * x, rtol=1e-14)
+    with pytest.raises(srcad.UnsupportedError, match="mode='tape' records it once"):
+        srcad.vjp(draws_weights, x, mode="source")
+
+
+def test_columns_that_would_draw_again_are_refused(rng):
+    x = rng.standard_normal(3)
+    with pytest.raises(srcad.UnsupportedError, match="each would do it again"):
+        srcad.hessian(draws_weights)(x)
+    with pytest.raises(srcad.UnsupportedError, match="an hvp's would not reach it"):
+        srcad.hvp(counts_its_calls)(x, x)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_draws_are_numpy_s_and_the_gradient_is_theirs(parallel, rng):
+    """Compiled code drew from Numba's own generator (np.random.seed did not reach it: another
+    value than the function's); with parallel=True a chunk's reverse sweep drew again. Such a
+    function runs as generated Python, its loops serially."""
+    x = rng.standard_normal(40)
+    np.random.seed(3)
+    expected = draws_in_parallel(x)
+    np.random.seed(3)
+    value, grad = srcad.value_and_grad(draws_in_parallel, parallel=parallel)(x)
+    np.random.seed(3)
+    weights = np.random.rand(40)
+    assert value == expected
+    np.testing.assert_allclose(grad, np.cos(x) * weights, rtol=1e-14)
+    explained = str(srcad.explain(draws_in_parallel, x, parallel=parallel))
+    assert "source+python: it draws random numbers" in explained
+    if parallel:
+        assert "which a chunk's reverse sweep would do again" in explained
