@@ -1209,10 +1209,19 @@ def vjp(fn, *args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False, has
     once a custom rule, a global a custom rule reads or a module's attribute the function
     reads has changed; the tape calls a custom rule's vjp when the pullback runs.
     """
+    return vjp_checked(fn, args, wrt, mode, jit, cache, fastmath, has_aux, parallel)
+
+
+def vjp_checked(fn, args, wrt=0, mode="auto", jit=True, cache=None, fastmath=False,
+                has_aux=False, parallel=False, check=None):
+    """`vjp`, calling `check(specialization)` first if given (a Jacobian's: it refuses a
+    function whose rows would be runs of it doing what the one before did)."""
     g = _made(_VJPS, (fn, wrt, mode, jit, cache, fastmath, has_aux, parallel),
               lambda: Gradient(fn, wrt, "vjp", mode, jit, cache, fastmath, has_aux, parallel))
     bound = g.bind(args, {})
     spec = g.tape_if_0d_writes(g.specialization(*g.layout(bound)), bound, stacklevel=3)
+    if check is not None:
+        check(spec)
     effects = _effects(spec)
     if effects:  # (the generated pullback runs the function again: the tape records it once)
         reason = (f"srcad.vjp of {g.fn.__qualname__}: it {effects}, which its pullback would "

@@ -647,7 +647,9 @@ class Jacobian:
         """(the value, the (value size, x size) Jacobian): one vjp per unit vector of the
         output."""
         try:
-            value, pullback = api.vjp(self.fn, *args, wrt=self.wrt, jit=self.jit)
+            value, pullback = api.vjp_checked(
+                self.fn, args, self.wrt, jit=self.jit,
+                check=lambda spec: _refuse_writes_of_data(spec, self.__qualname__))
         except UserCodeError as exc:
             raise UserCodeError(str(exc).replace(outputs.RETURNS["grad"],
                                                  outputs.RETURNS["jacobian"])) from None

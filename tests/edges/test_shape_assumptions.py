@@ -185,8 +185,13 @@ def test_a_function_writing_a_global_runs_once_per_call(kw, rng):
         assert CALLS[0] == calls
         np.testing.assert_allclose(got, calls * np.cos(x[:n] * w) * x[:n] + 0 * w)
     CALLS[0] = 0.0
-    value, _ = srcad.vjp(counts_its_calls, x, w, 1, wrt=1)
+    # (on the tape: the source transform's pullback would run it, and write, again)
+    with pytest.warns(srcad.FallbackWarning, match="which its pullback would do again"):
+        value, pullback = srcad.vjp(counts_its_calls, x, w, 1, wrt=1)
     assert CALLS[0] == 1.0 and value == pytest.approx(np.sum(np.sin(x[0] * w)))
+    for _ in range(2):
+        np.testing.assert_allclose(pullback(1.0), np.cos(x[0] * w) * x[0], rtol=1e-13)
+    assert CALLS[0] == 1.0
 
 
 def writes_through_a_second_name(x, w, n):
