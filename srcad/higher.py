@@ -160,7 +160,7 @@ class Hvp:
             outer, call_args, spec = self.outer_gradient(bound, v)
         except UnsupportedError as exc:
             return self.on_tape(bound, v, exc)
-        _refuse_writes_of_data(spec, self.__qualname__, columns=False)
+        _refuse_reruns(spec, self.__qualname__, columns=False)
         try:
             hv = _restructure(outer(*call_args), bound[self.code.g.wrt_index[0]])
         except UnsupportedError as exc:  # (the outer gradient is built at its first call)
@@ -301,7 +301,7 @@ def _by_position(fn, signature):
     return function
 
 
-def _refuse_writes_of_data(spec, what, columns=True):
+def _refuse_reruns(spec, what, columns=True):
     """A Jacobian or Hessian runs the function once per column: one that writes into an array
     it reads from outside would see, in each, what the last wrote (an hvp's write would not
     reach the array), one that draws random numbers (prints, changes an object) would draw
@@ -361,7 +361,7 @@ class Hessian:
                 outer, call_args, spec = self.product.outer_gradient(bound, e)
             except UnsupportedError as exc:
                 return self._on_tape(bound, x, exc)
-            _refuse_writes_of_data(spec, self.__qualname__)
+            _refuse_reruns(spec, self.__qualname__)
             try:
                 column = outer(*call_args)
             except UnsupportedError as exc:  # (the outer gradient is built at its first call)
@@ -630,7 +630,7 @@ class Jacobian:
             tangents[self.wrt] = e
             columns.append(np.ravel(api.jvp(self.fn, args, tangents, jit=self.jit)[1]))
         spec = api.jvp_specialization(self.fn, args, tangents, self.jit)
-        _refuse_writes_of_data(spec, self.__qualname__)
+        _refuse_reruns(spec, self.__qualname__)
         direct = _direct(spec, args, x, value, forward=True)
         if direct is not None:  # (the jvp's kernel takes the primals, its hidden values, e)
             kernel, hidden = direct
@@ -649,7 +649,7 @@ class Jacobian:
         try:
             value, pullback = api.vjp_checked(
                 self.fn, args, self.wrt, jit=self.jit,
-                check=lambda spec: _refuse_writes_of_data(spec, self.__qualname__))
+                check=lambda spec: _refuse_reruns(spec, self.__qualname__))
         except UserCodeError as exc:
             raise UserCodeError(str(exc).replace(outputs.RETURNS["grad"],
                                                  outputs.RETURNS["jacobian"])) from None
@@ -657,7 +657,6 @@ class Jacobian:
         basis = _basis(seed)
         rows = [np.ravel(pullback(e)) for e in itertools.islice(basis, 1)]
         spec = getattr(pullback, "specialization", lambda: None)()
-        _refuse_writes_of_data(spec, self.__qualname__)
         direct = _direct(spec, args, x, value, forward=False)
         if direct is not None:  # (the kernel takes the arguments, its hidden values, a seed)
             kernel, hidden = direct

@@ -60,8 +60,9 @@ class Generated:
     zero_d_writes: str = None
     # {line of the generated module: the user's statement it computes (errors.DerivedLoc)}
     locations: dict = field(default_factory=dict)
-    # what the function does besides computing its result ("calls np.random.rand at f.py:3"):
-    # a vjp's pullback or a Hessian's column would do it again
+    # what the function does besides computing its result ("draws random numbers (np.random.rand
+    # at f.py:3)", "calls print at f.py:5"): a vjp's pullback or a Hessian's column would do it
+    # again
     effects: str = ""
 
 

@@ -275,10 +275,10 @@ def shadows_builtin(name, value):
 
 def same_object(a, b):
     """`a is b`, where reading an attribute that holds a method makes a new bound method at
-    every read (`obj.helper`, `sys.stdout.write`): those are the same when their function (name)
-    and instance are; and a
-    dict is the same as a copy `b` taken earlier (`snapshot`) while it holds the same objects
-    (a function's `__kwdefaults__` is changed in place)."""
+    every read (`obj.helper`, `sys.stdout.write`): those are the same when their function (its
+    name, for a builtin's) and instance are; and a dict is the same as a copy `b` taken earlier
+    (`snapshot`) while it holds the same objects (a function's `__kwdefaults__` is changed in
+    place)."""
     return a is b or type(a) is types.MethodType and type(b) is types.MethodType and \
         a.__func__ is b.__func__ and a.__self__ is b.__self__ or \
         type(a) is types.BuiltinMethodType and type(b) is types.BuiltinMethodType and \

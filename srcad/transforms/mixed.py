@@ -75,10 +75,11 @@ def saves_arrays_per_trip(emitted):
 
 
 def _has_side_effects(core):
-    """Does the function call something that draws random numbers, reads or writes files or
-    prints? Run twice (its gradient, then its jvp), it would not compute the same."""
+    """Does the function call something that draws random numbers, prints, touches files or
+    changes an object? Run twice (its gradient, then its jvp), it would do it twice (and not
+    compute the same)."""
     return any(isinstance(node, gast.Call) and
-               typeinfer.has_side_effects(anno.getanno(node.func, "func"))
+               typeinfer.changes_state(anno.getanno(node.func, "func"))
                for node in gast.walk(core.tree))
 
 
