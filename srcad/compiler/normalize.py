@@ -32,6 +32,7 @@ import inspect
 import math
 import operator
 import os
+import random
 import sys
 import types
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ DYNAMIC = {eval, exec, compile, locals, globals, vars, getattr, hasattr, setattr
            __import__}
 # NumPy functions that write into an argument (out= aside)
 WRITES_INTO_ARGUMENTS = {np.copyto, np.put, np.place, np.putmask, np.fill_diagonal,
-                         np.put_along_axis}
+                         np.put_along_axis, random.shuffle}
 
 
 @dataclass
@@ -190,6 +191,9 @@ def _writes_into_an_argument(target, call):
     """np.exp(x, out=y), np.multiply(a, b, c), np.dot(a, b, out), np.copyto(y, x), np.add.at."""
     if target in WRITES_INTO_ARGUMENTS or any(k.arg == "out" for k in call.keywords):
         return True
+    if getattr(target, "__name__", None) == "shuffle" and isinstance(  # (rng.shuffle(y))
+            getattr(target, "__self__", None), (np.random.Generator, np.random.RandomState)):
+        return True
     if isinstance(target, np.ufunc):
         return len(call.args) > target.nin
     if isinstance(getattr(target, "__self__", None), np.ufunc):
@@ -236,6 +240,28 @@ def _without_none_defaults(target, call):
 
 def _is_none(node):
     return isinstance(node, gast.Constant) and node.value is None
+
+
+def _concatenated(joined):
+    """An f-string as the sum of its parts: f"a{v}b{w:.3f}" is "a" + str(v) + "b" +
+    format(w, ".3f") (`!r` repr, `!a` ascii)."""
+    parts = []
+    for part in joined.values:
+        if not isinstance(part, gast.FormattedValue):
+            parts.append(part)
+            continue
+        convert = {-1: "str", 115: "str", 114: "repr", 97: "ascii"}[part.conversion]
+        value = part.value if convert == "str" or part.format_spec is None else \
+            templates.fill(f"{convert}(v)", v=part.value)
+        parts.append(templates.fill(f"{convert}(v)", v=value) if part.format_spec is None else
+                     templates.fill("format(v, spec)", v=value,
+                                    spec=_concatenated(part.format_spec)))
+    if not parts:
+        return gast.Constant(value="", kind=None)
+    total = parts[0]
+    for part in parts[1:]:
+        total = gast.BinOp(left=total, op=gast.Add(), right=part)
+    return total
 
 
 def _refuse_a_write(call):
@@ -437,6 +463,13 @@ class _Lowering:
         if isinstance(node.value, gast.Call) and \
                 _writes_into_an_argument(self.resolve(node.value.func), node.value):
             _refuse_a_write(node.value)  # (np.fill_diagonal(a, 0.0), np.exp(x, out=y))
+        from .typeinfer import changes_state  # (typeinfer imports this module)
+        if isinstance(node.value, gast.Call) and changes_state(self.resolve(node.value.func)):
+            # (print(s), log.update(...), np.random.seed(0): called for what it does)
+            unused = gast.Name(id=self.namer.fresh("_"), ctx=gast.Store(), annotation=None,
+                               type_comment=None)
+            return self.visit_Assign(anno.copy_loc(gast.Assign(targets=[unused],
+                                                               value=node.value), node))
         _unsupported("an expression statement (a call whose result is unused) is not "
                      "supported; assign its result or remove it", node)
 
@@ -460,7 +493,7 @@ class _Lowering:
                 isinstance(call.args[1], (gast.Tuple, gast.List, gast.Slice, gast.Constant)):
             _unsupported("np.add.at / np.subtract.at other than (array name, 1-D integer "
                          "index array, values)", call)
-        self.require_range_and_len("np.add.at", call)
+        self.require_builtins("np.add.at", call)
         y, indices, values = call.args[0], self.atom(call.args[1]), self.atom(call.args[2])
         trips = self.namer.temp("_n")
         length = gast.Call(func=gast.Attribute(value=_name("rt"), attr="scatter_length",
@@ -1085,6 +1118,9 @@ class _Lowering:
                              "assigned to a name, ys = [a, b] or [v] * n, and np.array([...]) "
                              "of numbers or arrays; not a list of lists)", node)
             return gast.Tuple(elts=[self.atom(e) for e in node.elts], ctx=gast.Load())
+        if isinstance(node, gast.JoinedStr):
+            self.require_builtins("an f-string", node, ("str", "repr", "ascii", "format"))
+            return self.expr(anno.copy_loc(_concatenated(node), node))
         _unsupported(f"the expression '{type(node).__name__}' is not supported", node)
 
     def logistic(self, node):
@@ -1522,18 +1558,20 @@ class _Lowering:
         return self.numpy_call(np.concatenate, [gast.Tuple(elts=parts, ctx=gast.Load()),
                                                 self.call_arg(axis)])
 
-    def require_range_and_len(self, what, call):
-        """`what`, lowered to a loop, needs the builtins range and len under those names."""
-        for name, builtin in (("range", range), ("len", len)):
+    def require_builtins(self, what, node, names=("range", "len")):
+        """`what`, lowered to a loop (or an f-string to calls of str and format), needs these
+        builtins under their names."""
+        for name in names:
+            builtin = getattr(builtins, name)
             if self.scope.setdefault(name, builtin) is not builtin:
-                _unsupported(f"{what} in a function that rebinds '{name}'", call)
+                _unsupported(f"{what} in a function that rebinds '{name}'", node)
 
     def polyval(self, call):
         """np.polyval(p, x) as Horner's loop: `y = 0.0 * x; for k in range(len(p)): y = y * x +
         p[k]` (differentiable in the coefficients and in x)."""
         if len(call.args) != 2 or call.keywords:
             _unsupported("np.polyval other than np.polyval(p, x)", call)
-        self.require_range_and_len("np.polyval", call)
+        self.require_builtins("np.polyval", call)
         coefficients, x = call.args[0], self.atom(call.args[1])
         y = self.namer.temp("_poly")  # (not in origins: a variable, assigned per term)
         self.assign(_name(y, gast.Store()), gast.BinOp(left=_const(0.0), op=gast.Mult(),
