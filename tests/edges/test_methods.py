@@ -153,10 +153,11 @@ def test_what_the_transform_cannot_take_is_named_and_the_tape_runs_it(rng):
         srcad.grad(u.sets, mode="source")(x)
     with pytest.raises(UnsupportedError, match="recursive call of 'recurses'"):
         srcad.grad(u.recurses, mode="source")(x, 2)
-    with pytest.warns(srcad.FallbackWarning, match="self.log.append"):
+    # (a call made for its effect is made; Numba cannot call a list's method of an object)
+    with pytest.warns(srcad.FallbackWarning, match="running the generated Python instead"):
         got = srcad.grad(u.logs)(x)
     np.testing.assert_allclose(got, 4.0 * x)
-    assert len(u.log) == 1  # run once, by the tape
+    assert len(u.log) == 1  # run once
     with pytest.warns(srcad.FallbackWarning, match="recursive call"):
         np.testing.assert_allclose(srcad.grad(u.recurses)(x, 2), 4.0 * np.ones(3))
 
