@@ -372,21 +372,24 @@ _IMPURE = {print, input, open, exec, eval, compile, __import__, breakpoint, seta
            np.apply_along_axis, np.apply_over_axes, np.piecewise, np.fromfunction}
 
 
+def _module_of(func):
+    """The module `func` (or, a bound method's, its instance's class: a Generator's normal)
+    comes from, or ""."""
+    return getattr(func, "__module__", None) or \
+        type(getattr(func, "__self__", None)).__module__ or ""
+
+
 def has_side_effects(func):
     """Does calling the library function `func` draw random numbers, touch files or print?"""
-    owner = getattr(func, "__self__", None)  # (a bound method: a Generator's normal)
-    module = getattr(func, "__module__", None) or type(owner).__module__ or ""
     try:
-        return func in _IMPURE or module.startswith(_IMPURE_MODULES)
+        return func in _IMPURE or _module_of(func).startswith(_IMPURE_MODULES)
     except TypeError:  # unhashable
         return False
 
 
 def draws_random(func):
     """Is `func` one of NumPy's or Python's random generators' (a Generator's method too)?"""
-    owner = getattr(func, "__self__", None)
-    module = getattr(func, "__module__", None) or type(owner).__module__ or ""
-    return module.startswith(("numpy.random", "random"))
+    return _module_of(func).startswith(("numpy.random", "random"))
 
 
 def changes_state(func):

@@ -12,7 +12,7 @@ import dataclasses
 
 import gast
 
-from ..compiler import anno, frontend, typeinfer
+from ..compiler import anno, frontend
 from ..errors import UnsupportedError
 
 # Each number costs a jvp, 1.5-2x a run of the function: for a nonlinear recurrence, two jvps
@@ -30,7 +30,7 @@ def numbers_forward(full, emit):
     others = [p for p, _, is_number in full.wrt_layout if not is_number]
     if not 0 < len(numbers) <= MAX_NUMBERS or full.output_type.kind != "f" or \
             full.written or full.writes_data or full.writes_outside or \
-            _has_side_effects(full.core) or _has_forward_rules(full.core) or \
+            full.effects or _has_forward_rules(full.core) or \
             not saves_arrays_per_trip(full):
         return None
     try:
@@ -72,15 +72,6 @@ def saves_arrays_per_trip(emitted):
                         node.func.attr == "append" and node.func.value.id in buffers):
                 return True
     return False
-
-
-def _has_side_effects(core):
-    """Does the function call something that draws random numbers, prints, touches files or
-    changes an object? Run twice (its gradient, then its jvp), it would do it twice (and not
-    compute the same)."""
-    return any(isinstance(node, gast.Call) and
-               typeinfer.changes_state(anno.getanno(node.func, "func"))
-               for node in gast.walk(core.tree))
 
 
 def _has_forward_rules(core):
