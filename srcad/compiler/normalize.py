@@ -250,12 +250,12 @@ def _concatenated(joined):
         if not isinstance(part, gast.FormattedValue):
             parts.append(part)
             continue
-        convert = {-1: "str", 115: "str", 114: "repr", 97: "ascii"}[part.conversion]
-        value = part.value if convert == "str" or part.format_spec is None else \
-            templates.fill(f"{convert}(v)", v=part.value)
-        parts.append(templates.fill(f"{convert}(v)", v=value) if part.format_spec is None else
-                     templates.fill("format(v, spec)", v=value,
-                                    spec=_concatenated(part.format_spec)))
+        convert = {-1: None, 115: "str", 114: "repr", 97: "ascii"}[part.conversion]
+        value = part.value if convert is None else templates.fill(f"{convert}(v)", v=part.value)
+        parts.append(templates.fill("format(v, spec)", v=value,
+                                    spec=_concatenated(part.format_spec))
+                     if part.format_spec is not None else
+                     templates.fill("str(v)", v=value) if convert is None else value)
     if not parts:
         return gast.Constant(value="", kind=None)
     total = parts[0]

@@ -44,7 +44,7 @@ def prints_as_a_statement(x, n):
     s = 0.0
     for i in range(x.shape[0]):
         s += x[i] ** 2
-        print(f"trip {i}/{n}: {s:.3f} {s * 0.0!r:>6}")
+        print(f"trip {i}/{n}: {s:.3f} {s * 0.0!r:>6} {n!s:<3}|")
     np.random.seed(5)
     return s * float(np.random.rand())
 
