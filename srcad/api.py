@@ -437,10 +437,11 @@ class Gradient:
             return value, aux, grads
         return _Specialization("tape", call, reason=reason)
 
-    def evaluate(self, args, cotangent=None, tangents=None, frozen=None):
+    def evaluate(self, args, cotangent=None, tangents=None, frozen=None, regenerated=0):
         """(value, aux or None, grads tuple) for bound positional `args`; in forward mode
         (value, None, (tangent,)) for the tangents of the flat arguments differentiated.
-        `frozen`: `_Specialization.frozen()` of an earlier call, run as it was then."""
+        `frozen`: `_Specialization.frozen()` of an earlier call, run as it was then.
+        `regenerated`: how often this call found what the gradient captured changed."""
         flat, structures, labels = self.layout(args)
         _refuse_tape_tensors(repr(self), flat)
         spec = frozen[0] if frozen is not None else \
@@ -452,8 +453,10 @@ class Gradient:
                 return _plain(value), _plain_tree(aux), grads
             out = spec.run(flat, cotangent, tangents, None if frozen is None else frozen[1])
         except _Stale:
+            if regenerated == 2:  # (what it captured is another object at every read)
+                raise UnsupportedError(_unsteady(spec, self.fn)) from None
             _COMPILED.clear()  # (rare: a helper or global was rebound) regenerate
-            return self.evaluate(args, cotangent, tangents, frozen)
+            return self.evaluate(args, cotangent, tangents, frozen, regenerated + 1)
         except ShapeAssumptionFailed:  # (the arguments broadcast) generate it without
             vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
                                                     structures, labels, spec.single,
@@ -867,6 +870,15 @@ def codegen_wrapper(name, text, namespace):
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     exec(compile(text, filename, "exec"), namespace)
     return namespace[name]
+
+
+def _unsteady(spec, fn):
+    ref = spec.changed_capture()
+    what = f"{ref.key!r} of its {type(ref.container).__name__}" if ref is not None else \
+        "a global it reads"
+    return (f"srcad: {fn.__qualname__} reads {what}, which is another object (or of another "
+            "type) every time it is read, so its gradient cannot be generated once for it: "
+            "pass it as an argument, or use mode='tape'")
 
 
 def _valid(spec):

@@ -166,3 +166,19 @@ def test_a_store_into_a_global_list_is_refused_by_name_and_runs_on_the_tape(rng)
     x = float(rng.uniform(0.5, 1.5))
     with pytest.warns(srcad.FallbackWarning):
         assert srcad.grad(counts_its_calls, jit=False)(x) == pytest.approx(2 * x, rel=1e-12)
+
+
+def test_a_capture_that_changes_at_every_read_is_an_error_not_a_recursion(monkeypatch):
+    # (no user code found that does this; the guard keeps api.evaluate's regeneration bounded)
+    from srcad import api
+    scale = np.float64(3.0)
+
+    def f(x):
+        return scale * x * x
+
+    def always_stale(self):
+        raise api._Stale
+
+    monkeypatch.setattr(api._Specialization, "hidden_values", always_stale)
+    with pytest.raises(srcad.UnsupportedError, match="every time it is read"):
+        srcad.grad(f, mode="source", jit=False)(2.0)
