@@ -767,6 +767,13 @@ adjoint(_reductions.cumprod_cross_tangent, params="u, s, x, like, axis=None", li
         s="kn.cumprod_tangent_adjoint_x(g, u, x, axis)",
         x="kn.cumprod_cross_tangent_adjoint_x(g, u, s, x, axis)", like="like * 0.0",
         tangents={"x": "kn.cumprod_triple_tangent(u, s, t, x, like, axis)", "like": "ans * 0.0"})
+# x̄ of <gy, cumprod's tangent along u>: H u for the Hessian H of <gy, cumprod(x)>, which is
+# symmetric (u's adjoint is itself), its gy-adjoint the second derivative along u and ḡ
+adjoint(_reductions.cumprod_tangent_adjoint_x, params="gy, u, x, axis=None", linear="gy; u",
+        gy="kn.cumprod_cross_tangent(u, g, x, gy, axis)",
+        u="kn.cumprod_tangent_adjoint_x(gy, g, x, axis)",
+        x="kn.cumprod_cross_tangent_adjoint_x(gy, u, g, x, axis)",
+        tangents={"x": "kn.cumprod_cross_tangent_adjoint_x(gy, u, t, x, axis)"})
 
 # the tangents of piecewise-linear functions: linear in the tangent `u`, constant in x
 # between the points where x's order (or segment) changes

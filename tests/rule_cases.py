@@ -250,6 +250,9 @@ SPECIAL = {
          {"u": (2, 3), "s": (2, 3), "x": (2, 3)}),
         ("kn.cumprod_cross_tangent(u, s, x, np.cumprod(x, axis=0), 0)",
          {"u": (3, 2), "s": (3, 2), "x": (3, 2)})],
+    reductions.cumprod_tangent_adjoint_x: [
+        ("kn.cumprod_tangent_adjoint_x(gy, u, x, None)", {"gy": (6,), "u": (2, 3), "x": (2, 3)}),
+        ("kn.cumprod_tangent_adjoint_x(gy, u, x, 1)", {"gy": (3, 4), "u": (3, 4), "x": (3, 4)})],
     reductions.cumprod_tangent: [("kn.cumprod_tangent(u, x, np.cumprod(x), None)",
                                   {"u": (2, 3), "x": (2, 3)}),
                                  ("kn.cumprod_tangent(u, x, np.cumprod(x, axis=1), 1)",

@@ -453,8 +453,12 @@ class Tensor(TensorMethods):
     def _version(self):
         return self._counter[0]
 
-    def _accumulate_grad(self, g):
-        if isinstance(g, Tensor):  # backward(create_graph=True): .grad keeps g's history
+    def _accumulate_grad(self, g, retained=False):
+        """Add `g` into .grad: a leaf's .grad in place, as torch's; a `retained` non-leaf's
+        into a new tensor (an earlier .grad object keeps its value)."""
+        if retained and self._grad is not None:
+            self._grad = self._grad + g if isinstance(g, Tensor) else new(self._grad._value + g)
+        elif isinstance(g, Tensor):  # backward(create_graph=True): .grad keeps g's history
             g = g.to(self.dtype)  # (in this tensor's dtype, as torch's)
             self._grad = apply("grad_copy", g) if self._grad is None else self._grad + g
         elif self._grad is None:

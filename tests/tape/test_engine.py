@@ -91,6 +91,30 @@ def test_retained_grad_of_a_non_leaf_accumulates():
     assert h.grad.tolist() == [2.0, 2.0] and x.grad.tolist() == [4.0, 8.0]
 
 
+def test_a_retained_gradient_accumulates_into_a_new_tensor_a_leafs_in_place():
+    # (found by an attack: the earlier .grad object of a retained non-leaf changed too; torch
+    # keeps it, as it keeps a create_graph .grad that is itself being differentiated)
+    rng = np.random.default_rng(7)
+    v = rng.standard_normal(3)
+    x = tensor(v, requires_grad=True)
+    h = x * 2
+    h.retain_grad()
+    (h * h).sum().backward(retain_graph=True)
+    first, leaf_grad = h.grad, x.grad
+    (h * 3).sum().backward()
+    np.testing.assert_allclose(first.numpy(), 4 * v)
+    np.testing.assert_allclose(h.grad.numpy(), 4 * v + 3)
+    assert x.grad is leaf_grad and np.allclose(x.grad.numpy(), 8 * v + 6)
+    x = tensor(v, requires_grad=True)
+    h = x.exp()
+    h.retain_grad()
+    (h ** 2).sum().backward(create_graph=True)
+    hg = h.grad
+    hg.sum().backward()
+    np.testing.assert_allclose(hg.detach().numpy(), 2 * np.exp(v))
+    np.testing.assert_allclose(h.grad.numpy(), 2 * np.exp(v) + 2)
+
+
 def test_backward_of_a_leaf():
     x = tensor(3.0, requires_grad=True)
     x.backward()

@@ -93,6 +93,28 @@ def test_third_derivative_through_a_sort_on_the_tape(rng):
     np.testing.assert_allclose(third.numpy(), expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("axis", [None, 1])
+def test_third_derivative_through_a_cumprod_on_the_tape(rng, axis):
+    """(found by an attack: the second derivative's own kernel had no rule)"""
+    x = rng.uniform(-1.5, 1.5, (2, 3))
+    w, u, v = (rng.uniform(-1, 1, s) for s in ((6,) if axis is None else (2, 3), (2, 3), (2, 3)))
+
+    def along_u_and_v(x, third=False):
+        t = srcad.tensor(x, requires_grad=True)
+        (g,) = srcad.autograd.grad((np.cumprod(t, axis) * w).sum(), t, create_graph=True)
+        (h,) = srcad.autograd.grad((g * u).sum(), t, create_graph=third)
+        return srcad.autograd.grad((h * v).sum(), t)[0].numpy() if third else \
+            float((h * v).sum())
+
+    eps = 1e-5
+    expected = np.empty(x.shape)
+    for i in np.ndindex(x.shape):
+        step = np.zeros(x.shape)
+        step[i] = eps
+        expected[i] = (along_u_and_v(x + step) - along_u_and_v(x - step)) / (2 * eps)
+    np.testing.assert_allclose(along_u_and_v(x, third=True), expected, rtol=1e-6, atol=1e-8)
+
+
 def test_eigenvectors_at_a_repeated_eigenvalue_have_no_second_derivative_on_the_tape():
     t = srcad.tensor(np.diag([1.0, 1.0, 2.0]), requires_grad=True)
     y = (np.linalg.eigh(t)[1][:, 2] ** 2 * np.array([1.0, 2.0, 3.0])).sum()
