@@ -370,7 +370,7 @@ def run(roots, grads, retain_graph=False, create_graph=False, capture=None,
             g = _run_hooks(node.hooks, math.dense(pending.pop(node)), math)
             retained = node.retained() if node.retained is not None else None
             if retained is not None and (capture is None or node in needed or node in capture):
-                retained._accumulate_grad(g, retained=True)  # (autograd.grad fills it too, as torch's)
+                retained._accumulate_grad(g, retained=True)  # (autograd.grad fills it too)
             if capture is not None:
                 if node in capture:
                     captured[node] = g
