@@ -70,7 +70,7 @@ def location():
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Caches"
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        base = _xdg("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "srcad"
 
 
@@ -82,8 +82,15 @@ def key_location():
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        base = _xdg("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "srcad" / "cache-key"
+
+
+def _xdg(variable):
+    """An XDG base directory's variable, if set to an absolute path (the specification says to
+    ignore a relative one)."""
+    value = os.environ.get(variable, "")
+    return value if os.path.isabs(value) else None
 
 
 def folder():
@@ -253,7 +260,10 @@ def write(text, stem, where):
     data = text.encode()
     path = where / f"{stem}_{hashlib.sha256(data).hexdigest()[:32]}.py"
     if read_private(path) == data:
-        os.utime(path)  # (most recently used)
+        try:
+            os.utime(path)  # (most recently used)
+        except OSError:  # (a read-only cache is used as it is)
+            pass
         return path
     if not write_private(path, data):
         return None

@@ -42,9 +42,10 @@ class _Locator(caching._CacheLocator):
     def __init__(self, py_file, key):
         self._path, self._key = Path(py_file).parent, key
 
-    def ensure_cache_path(self):
-        if diskcache.untrusted(self._path) is not None:
-            raise OSError(f"untrusted cache directory {self._path}")
+    def ensure_cache_path(self):  # (checked at every save: the cache's root may be replaced)
+        for path in (self._path.parent, self._path):
+            if diskcache.untrusted(path) is not None:
+                raise OSError(f"untrusted cache directory {path}")
 
     def get_cache_path(self):
         return str(self._path)

@@ -279,6 +279,9 @@ def test_the_key_is_private_and_outside_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "cache2"))  # the key inside the cache
     with pytest.warns(srcad.CacheWarning, match="would be inside the cache directory"):
         assert diskcache.folder() is None
+    monkeypatch.setenv("XDG_DATA_HOME", "data")  # (relative: ignored, as the XDG spec says)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert diskcache.key_location() == tmp_path / "home" / ".local/share/srcad/cache-key"
 
 
 def fresh():
@@ -431,3 +434,30 @@ def test_a_zero_size_keeps_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("SRCAD_CACHE_SIZE", "0")
     path, _ = run(tmp_path, tmp_path / "cache")
     assert os.listdir(os.path.dirname(path)) == []
+
+
+def test_a_cache_that_can_be_read_but_not_written_is_used(folder, monkeypatch):
+    """(found by an attack: on a read-only filesystem, marking a module most recently used
+    raised OSError from the gradient call)"""
+    text = "def f_grad(x):\n    return x\n"
+    path = diskcache.write(text, "m", folder)
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "utime", read_only)
+    assert diskcache.write(text, "m", folder) == path and path.read_text() == text
+
+
+@posix_only
+def test_numba_saves_nothing_once_the_caches_root_is_a_link(folder, tmp_path):
+    """(found by an attack: a kernel compiled before the cache's root was replaced by the
+    user's own link kept saving new overloads through it, where srcad no longer looks)"""
+    locator = numbacache._Locator(str(folder / "m.py"), "key")
+    locator.ensure_cache_path()
+    root = folder.parent
+    elsewhere = tmp_path / "elsewhere"
+    os.rename(root, elsewhere)
+    os.symlink(elsewhere, root)
+    with pytest.raises(OSError, match="untrusted cache directory"):
+        locator.ensure_cache_path()
