@@ -1356,6 +1356,13 @@ def jvp(fn, primals, tangents, *, mode="auto", jit=True, cache=None, fastmath=Fa
     return value, _plain(tangent, value)
 
 
+def jvp_planned(fn, primals, tangents, jit=True):
+    """The specialization `jvp(fn, primals, tangents, jit=jit)` runs, made without running
+    it (a Jacobian refuses a function whose columns would each do its effects again)."""
+    g, bound, *_ = _jvp_call(fn, primals, tangents, "auto", jit, None, False)
+    return g.specialization(*g.layout(bound))
+
+
 def jvp_specialization(fn, primals, tangents, jit=True):
     """The specialization an earlier `jvp(fn, primals, tangents, jit=jit)` of plain numbers and
     arrays of these types ran (its kernel takes the primals, its hidden values, then the

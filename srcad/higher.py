@@ -592,6 +592,7 @@ class Jacobian:
             return False, x, tangents, None
         try:  # (in "auto", rows where the source cannot: on the tape a column costs a vjp and
             # its derivative, a row one vjp)
+            _refuse_reruns(api.jvp_planned(self.fn, args, tangents, self.jit), self.__qualname__)
             value, _ = api.jvp(self.fn, args, tangents, jit=self.jit)
             forward = self.mode == "fwd" or np.size(x) <= np.size(value) and \
                 not api.jvp_on_tape(self.fn, args, tangents, self.jit)

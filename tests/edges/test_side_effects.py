@@ -145,10 +145,14 @@ def test_a_vjp_of_a_function_with_effects_records_it_once(rng):
         srcad.vjp(draws_weights, x, mode="source")
 
 
-def test_columns_that_would_draw_again_are_refused(rng):
+def test_columns_that_would_draw_again_are_refused(rng, capsys):
     x = rng.standard_normal(3)
     with pytest.raises(srcad.UnsupportedError, match="each would do it again"):
         srcad.hessian(draws_weights)(x)
+    for mode in ("auto", "fwd", "rev"):  # (refused before it runs: the forward Jacobian's
+        with pytest.raises(srcad.UnsupportedError, match="each would do it again"):  # printed
+            srcad.jacobian(prints, mode=mode)(x)  # twice first, found by an attack)
+    assert capsys.readouterr().out == ""
     with pytest.raises(srcad.UnsupportedError, match="an hvp's would not reach it"):
         srcad.hvp(counts_its_calls)(x, x)
 
