@@ -474,11 +474,12 @@ class Gradient:
             if spec.mode == "source+python" or not _is_numba_error(exc):
                 raise _located(exc, spec, lambda: spec.as_python().run(
                     flat, cotangent, tangents, None if frozen is None else frozen[1])) from None
-            if spec.single:  # (a helper without a float32 form) compute in float64 instead
-                vars(spec).update(vars(self._specialize(flat, self.arg_types(flat, labels),
-                                                        structures, labels, single=False)))
+            text = _numba_reason(exc).startswith(_TEXT)  # (Python's, in any precision)
+            if spec.single and not text:  # (a helper without a float32 form) compute in
+                vars(spec).update(vars(self._specialize(  # float64 instead
+                    flat, self.arg_types(flat, labels), structures, labels, single=False)))
                 return self.evaluate(args, cotangent, tangents, frozen)
-            if not spec.widened and _widened(flat) is not flat:  # (X32 @ w64)
+            if not text and not spec.widened and _widened(flat) is not flat:  # (X32 @ w64)
                 spec.widened = True
                 return self.evaluate(args, cotangent, tangents, frozen)
             what = "forward-mode derivative" if tangents is not None else "gradient"
@@ -1062,6 +1063,10 @@ def _names_its_statement(exc):
     """srcad's own checks name the statement; SliceShapeMismatch stands in for Numba's error."""
     from .runtime import SliceShapeMismatch
     return type(exc).__module__.startswith("srcad.") and not isinstance(exc, SliceShapeMismatch)
+
+
+# (the errors of runtime.text_of, repr_of, format_of, print_of: Python prints it)
+_TEXT = ("str() of", "repr() of", "format() of", "print() of")
 
 
 def _numba_reason(exc):

@@ -601,6 +601,48 @@ def _text_of(x):
                              "not its digits)")
 
 
+def repr_of(x):
+    """`repr(x)` in compiled code (loading.jit): Numba has none of its own (a float's is
+    '<object type:float64>'), so srcad runs the generated Python instead."""
+    return repr(x)
+
+
+@overload(repr_of)
+def _repr_of(x):
+    raise errors.TypingError(f"srcad: repr() of a {x} (Numba writes '<object type:{x}>' for "
+                             "it)")
+
+
+def print_of(*args):
+    """`print(*args)` in compiled code (loading.jit): Numba prints a float32 number as the
+    float64 it converts it to (0.10000000149011612), so that runs as the generated Python."""
+    print(*args)
+
+
+@overload(print_of)
+def _print_of(*args):
+    if any(isinstance(a, types.Float) and a.bitwidth == 32 for a in args):
+        raise errors.TypingError("srcad: print() of a float32 number (Numba prints the float64 "
+                                 "it converts it to)")
+    return lambda *args: print(*args)
+
+
+def format_of(x, spec=""):
+    """`format(x, spec)` in compiled code (loading.jit): an integer's or a string's text
+    without a spec is its str(); anything else runs as the generated Python (Numba has no
+    format())."""
+    return format(x, spec)
+
+
+@overload(format_of)
+def _format_of(x, spec=""):
+    empty = spec == "" or isinstance(spec, types.Omitted) and spec.value == "" or \
+        isinstance(spec, types.StringLiteral) and spec.literal_value == ""
+    if empty and isinstance(x, (types.UnicodeType, types.Integer)):
+        return lambda x, spec="": str(x)
+    raise errors.TypingError(f"srcad: format() of a {x} (Numba has no format())")
+
+
 def check_adjoint(adjoint, x, where):
     """Raise ValueError unless a custom vjp's `adjoint` has the shape of its argument `x`."""
     if np.shape(adjoint) != np.shape(x):

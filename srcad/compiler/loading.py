@@ -100,8 +100,12 @@ def jit(fn, cache=False, fastmath=False, nogil=False):
     others = [name for name, obj in fn.__globals__.items()
               if isinstance(obj, types.FunctionType) and obj is not fn and
               obj.__module__ == fn.__module__]
-    if fn.__globals__.get("str", str) is str:  # (a float's text: see runtime.text_of)
-        fn.__globals__["str"] = runtime.text_of
+    for name, builtin, compiled in (("str", str, runtime.text_of),  # (a float's text)
+                                    ("repr", repr, runtime.repr_of),
+                                    ("format", format, runtime.format_of),
+                                    ("print", print, runtime.print_of)):
+        if fn.__globals__.get(name, builtin) is builtin:
+            fn.__globals__[name] = compiled
     # error_model="numpy": a float division by zero gives inf or nan, as NumPy does, instead
     # of raising ZeroDivisionError
     for name in others:

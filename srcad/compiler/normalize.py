@@ -243,8 +243,9 @@ def _is_none(node):
 
 
 def _concatenated(joined):
-    """An f-string as the sum of its parts: f"a{v}b{w:.3f}" is "a" + str(v) + "b" +
-    format(w, ".3f") (`!r` repr, `!a` ascii)."""
+    """An f-string as the sum of its parts: f"a{v}b{w:.3f}" is "a" + format(v) + "b" +
+    format(w, ".3f") (`!r` repr, `!a` ascii; format(v), not str(v): a NumPy float32's
+    differ)."""
     parts = []
     for part in joined.values:
         if not isinstance(part, gast.FormattedValue):
@@ -255,7 +256,7 @@ def _concatenated(joined):
         parts.append(templates.fill("format(v, spec)", v=value,
                                     spec=_concatenated(part.format_spec))
                      if part.format_spec is not None else
-                     templates.fill("str(v)", v=value) if convert is None else value)
+                     templates.fill("format(v)", v=value) if convert is None else value)
     if not parts:
         return gast.Constant(value="", kind=None)
     total = parts[0]
@@ -494,7 +495,10 @@ class _Lowering:
             _unsupported("np.add.at / np.subtract.at other than (array name, 1-D integer "
                          "index array, values)", call)
         self.require_builtins("np.add.at", call)
-        y, indices, values = call.args[0], self.atom(call.args[1]), self.atom(call.args[2])
+        y, indices, values = call.args[0], self.atom(call.args[1]), call.args[2]
+        if isinstance(values, gast.Name) and values.id == y.id:  # (NumPy reads y's values
+            values = templates.fill("np.copy(v)", v=values)  # as they were before the call)
+        values = self.atom(values)
         trips = self.namer.temp("_n")
         length = gast.Call(func=gast.Attribute(value=_name("rt"), attr="scatter_length",
                                                ctx=gast.Load()),

@@ -156,6 +156,25 @@ def f(v, idx):
             srcad.grad(module.f, mode="source", jit=jit)(np.ones(3), np.array([0, 1]))
 
 
+@pytest.mark.parametrize("ufunc", ["add", "subtract"])
+def test_add_at_of_an_array_into_itself_reads_its_values_before_the_call(make_module, ufunc):
+    """(found by an attack: the loop np.add.at is lowered to read values it had changed)"""
+    module = make_module(f"heldout_{ufunc}_at_itself", f"""
+import numpy as np
+
+def f(x, w):
+    y = x * 1.0
+    np.{ufunc}.at(y, np.array([1, 0, 2, 2]), y)
+    return np.sum(y * w)
+""")
+    rng = np.random.default_rng(3)
+    args = (rng.standard_normal(4), rng.standard_normal(4))
+    for jit in (True, False):
+        value, grad = srcad.value_and_grad(module.f, mode="source", jit=jit)(*args)
+        assert value == pytest.approx(module.f(*args), rel=1e-12)
+        check.compare(module.f, args, [0], [grad], rtol=1e-6, atol=1e-8)
+
+
 def test_batched_matmul_is_refused_in_both_engines(make_module):
     module = make_module("heldout_batched_matmul", """
 import numpy as np

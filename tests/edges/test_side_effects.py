@@ -175,3 +175,38 @@ def test_draws_are_numpy_s_and_the_gradient_is_theirs(parallel, rng):
     assert "source+python: it draws random numbers" in explained
     if parallel:
         assert "which a chunk's reverse sweep would do again" in explained
+
+
+def prints_its_numbers(x, n):
+    a = x[0] * 3
+    print(a, n)
+    print(f"{a} {n} {n!r} {a=} {x[1]!r:>24}|", repr(a * x[1]))
+    return a * x[1]
+
+
+def prints_a_repr(x):
+    print(repr(x[0] * x[1]))
+    return x[0] * x[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_printed_numbers_are_pythons_text_in_the_arguments_precision(dtype, rng, capsys):
+    """(found by an attack: with jit=True, repr() printed '<object type:float64>'; an f-string
+    of a float32 made the float32 function compute in float64 (its value changed), and
+    printed str(a), not format(a); Numba printed a float32 as the float64 it converted it to)"""
+    x = rng.standard_normal(2).astype(dtype)
+    expected_value = x[0] * 3 * x[1]
+    capsys.readouterr()
+    prints_its_numbers(x, 4)
+    expected = capsys.readouterr().out
+    for jit in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", srcad.FallbackWarning)  # (Python's text)
+            value, grad = srcad.value_and_grad(prints_its_numbers, jit=jit)(x, 4)
+        assert capsys.readouterr().out == expected
+        assert value == float(expected_value)
+        np.testing.assert_allclose(grad, [3 * x[1], 3 * x[0]], rtol=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", srcad.FallbackWarning)
+            np.testing.assert_allclose(srcad.grad(prints_a_repr, jit=jit)(x), x[::-1])
+        assert capsys.readouterr().out == f"{x[0] * x[1]!r}\n"
