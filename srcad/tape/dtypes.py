@@ -8,6 +8,8 @@ NumPy's attribute (x.size == 6), so code written for either keeps working.
 
 import numpy as np
 
+from srcad.tape import mode
+
 
 class DType:
     """A tensor's element type: a NumPy dtype with torch's name and printing."""
@@ -17,8 +19,11 @@ class DType:
     def __init__(self, name, numpy_dtype):
         self.name, self.dtype = name, np.dtype(numpy_dtype)
 
-    def __repr__(self):
-        return f"srcad.{self.name}"
+    def __repr__(self):  # (NumPy's in a NumPy function the tape runs, as it printed it)
+        return repr(self.dtype) if mode.in_user_code() else f"srcad.{self.name}"
+
+    def __str__(self):
+        return str(self.dtype) if mode.in_user_code() else f"srcad.{self.name}"
 
     def __eq__(self, other):
         try:
@@ -99,7 +104,7 @@ class Size(tuple):
     """A tensor's shape: a tuple that prints as srcad.Size([2, 3])."""
 
     def __repr__(self):
-        return f"srcad.Size({list(self)})"
+        return tuple.__repr__(self) if mode.in_user_code() else f"srcad.Size({list(self)})"
 
     __str__ = __repr__
 

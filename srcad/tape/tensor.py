@@ -36,6 +36,9 @@ from srcad.tape.ops import OPS
 from srcad.tape.printing import tensor_repr
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+# the instruction of `a % b`: (opcode, its argument, None for any)
+_REMAINDER = (dis.opmap["BINARY_OP"], 6) if "BINARY_OP" in dis.opmap else \
+    (dis.opmap["BINARY_MODULO"], None)  # (Python 3.10)
 _view_numbers = itertools.count()  # views are updated in the order they were made
 
 _DROPPED_IN_USER_CODE = (
@@ -256,6 +259,12 @@ def as_tensor(data):
         return data
     value = np.asarray(data)
     return new(value if value.dtype.kind == "f" else value.astype(np.float64))
+
+
+def _formats(frame):
+    """Is `frame` running `text % values`? (Python asks a value's float() for "%f" of it.)"""
+    code, at = frame.f_code.co_code, frame.f_lasti
+    return code[at] == _REMAINDER[0] and _REMAINDER[1] in (None, code[at + 1])
 
 
 def tracked(x):
@@ -515,10 +524,12 @@ class Tensor(TensorMethods):
 
     def __float__(self):
         if tracked(self):
+            caller = sys._getframe(1)
+            if _formats(caller):  # ("%.3f" % t, in the function or in logging: text only)
+                return float(self._value.item())
             if mode.in_user_code():
                 raise mode.DroppedGradientError(mode.located(_DROPPED_IN_USER_CODE))
             # float(t) returns a number, as in torch; y[i] = t into an ndarray must not
-            caller = sys._getframe(1)
             if caller.f_code.co_code[caller.f_lasti] == _STORE_SUBSCR:
                 raise mode.DroppedGradientError(_DROPPED_BY_STORE)
         return float(self._value.item())
@@ -547,8 +558,19 @@ class Tensor(TensorMethods):
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self)))
 
-    def __repr__(self):
-        return tensor_repr(self)
+    def __repr__(self):  # (in a NumPy function the tape runs: what it would have printed)
+        return repr(self._plain_value()) if mode.in_user_code() else tensor_repr(self)
+
+    def __str__(self):
+        return str(self._plain_value()) if mode.in_user_code() else tensor_repr(self)
+
+    def _plain_value(self):
+        """The value the function computes without the tape: a Python or NumPy number, or an
+        array."""
+        value = self._value
+        if value.ndim or self._array:
+            return value
+        return value.item() if self._python else value[()]
 
     def __format__(self, spec):
         return format(self._value.item(), spec) if self.ndim == 0 else format(repr(self), spec)
@@ -563,6 +585,8 @@ class Tensor(TensorMethods):
 
     def __getattr__(self, name):
         """An ndarray attribute the tape's tensors lack (x.flat, x.put): an error naming it."""
+        if name in ("hex", "is_integer", "as_integer_ratio") and self._python:  # (a float's
+            return getattr(self._value.item(), name)  # methods, whose results have no derivative)
         if not name.startswith("_") and hasattr(np.ndarray, name):
             raise AttributeError(mode.located(_NO_ATTRIBUTE.format(name=name)))
         raise AttributeError(f"'Tensor' object has no attribute {name!r}")

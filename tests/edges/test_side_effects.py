@@ -210,3 +210,28 @@ def test_printed_numbers_are_pythons_text_in_the_arguments_precision(dtype, rng,
             warnings.simplefilter("ignore", srcad.FallbackWarning)
             np.testing.assert_allclose(srcad.grad(prints_a_repr, jit=jit)(x), x[::-1])
         assert capsys.readouterr().out == f"{x[0] * x[1]!r}\n"
+
+
+def prints_on_the_tape(x, y):
+    s = x * y
+    t = np.sum(np.sin(x))
+    print(s, repr(s), str(t), repr(t), f"{s!r} {t=}", x.shape, x.dtype, repr(x.dtype), x[0] > 0)
+    print("%.2f %r" % (t, t), "{:.1f}".format(t), (y * 2.0).hex(), (y * 2.0).is_integer())
+    return t * y
+
+
+@pytest.mark.parametrize("mode", ["tape", "auto"])
+def test_a_function_on_the_tape_prints_what_it_prints_without(mode, rng, capsys):
+    """(found by an attack: the tape printed tensor(...), srcad.Size([2]) and srcad.float64
+    where the function printed numbers, a shape and a dtype; "%.2f" % t raised
+    DroppedGradientError; y.hex() an AttributeError)"""
+    x = rng.standard_normal(3)
+    capsys.readouterr()
+    prints_on_the_tape(x, 1.5)
+    expected = capsys.readouterr().out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        grad = srcad.grad(prints_on_the_tape, wrt=(0, 1), mode=mode)(x, 1.5)
+    assert capsys.readouterr().out == expected
+    np.testing.assert_allclose(grad[0], 1.5 * np.cos(x), rtol=1e-14)
+    assert grad[1] == pytest.approx(np.sum(np.sin(x)), rel=1e-14)
