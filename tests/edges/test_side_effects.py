@@ -216,7 +216,8 @@ def prints_on_the_tape(x, y):
     s = x * y
     t = np.sum(np.sin(x))
     print(s, repr(s), str(t), repr(t), f"{s!r} {t=}", x.shape, x.dtype, repr(x.dtype), x[0] > 0)
-    print("%.2f %r" % (t, t), "{:.1f}".format(t), (y * 2.0).hex(), (y * 2.0).is_integer())
+    print("%.2f %r" % (t, t), "{:.1f}".format(t),  # noqa: UP031, UP032 (what is tested)
+          (y * 2.0).hex(), (y * 2.0).is_integer())
     return t * y
 
 
