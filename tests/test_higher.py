@@ -52,12 +52,13 @@ def test_hvp_matches_finite_differences_of_the_gradient(fn, jit, rng):
     np.testing.assert_allclose(hv, _fd_of_gradient(fn, before, k, v), rtol=1e-4, atol=1e-5)
 
 
-# the curvature kernels of the second derivatives of np.prod, np.linalg.norm and expm (and of
-# the tape's cumprod), of the third of np.cumprod and np.linalg.det, and of the second of
+# the curvature kernels of the second derivatives of np.prod, np.linalg.norm and expm, of the
+# third of np.cumprod (the tape's fourth) and np.linalg.det, and of the second of
 # np.linalg.matrix_power, pinv, lstsq, qr and the singular values, have no derivative rule of
 # their own: the next derivative is refused by name, or taken by the tape where it can
-NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x", "cumprod_adjoint": "x",
-                        "cumprod_cross_tangent": "x", "det_tangent": "a", "matrix_power": "a",
+NO_SECOND_DERIVATIVE = {"prod_adjoint": "x", "norm_adjoint": "x",
+                        "cumprod_tangent_adjoint_x": "x", "cumprod_cross_tangent": "x",
+                        "det_tangent": "a", "matrix_power": "a",
                         "singular_values": "a", "pinv": "a", "lstsq_solution": "a",
                         "qr_q": "a", "qr_r": "a", "expm_frechet": "a"}  # (the arguments refused)
 LAST_CASES = [(key, expr, shapes) for key, expr, shapes, jit in test_rules.ALL if jit]

@@ -787,7 +787,13 @@ class _DeadStores:
                 self.analysed[key] = self.loop(s, live, remove)
             return self.analysed[key]
         if isinstance(s, (gast.For, gast.While)):
-            return self.loop(s, live, remove)
+            live_before, _ = self.loop(s, live, remove)
+            counter = anno.getanno(s, "counter", None)  # (a reversed range loop whose
+            if counter is not None and counter not in live and all(  # body only counts down)
+                    isinstance(b, gast.AugAssign) and isinstance(b.target, gast.Name) and
+                    b.target.id == counter for b in s.body):
+                return live, True
+            return live_before, False
         return live | _reads(s), False
 
     def loop(self, s, live, remove):

@@ -1280,6 +1280,7 @@ class Differentiator(SavePlanner):
             step_back = _stmt("i -= 1", i=_store(i))
             loop = gast.While(test=_expr("i > a", i=_load(i), a=start),
                               body=[step_back] + rev_body, orelse=[])
+            anno.setanno(loop, "counter", i.id)  # (it ends: cleanup may drop it if empty)
             return [_assign(i.id, end), loop]
         trips = _name(info.trips) if info.trips else \
             _expr("len(range(a, b, s))", a=start, b=stop, s=step)
