@@ -115,9 +115,12 @@ class DaskGradient:
         self.rows = next(iter(rows.values()))
         self.chunk_rows = int(chunk_rows) if chunk_rows is not None else None
         self.examples = {n: np.empty((0,) + a.shape[1:], a.dtype) for n, a in self.data.items()}
-        # (the first two rows, which tell a sum over rows from other functions at each call)
-        self.first_rows = {n: _float64(np.array(a[:2].compute() if _is_dask(a) else a[:2]))
-                           for n, a in self.data.items()}
+        # (rows spread over the data, which tell a sum over rows from other functions at
+        # each call)
+        self.sample_index = np.unique(np.linspace(0, self.rows - 1, min(self.rows, 8)).round()
+                                      .astype(np.int64))
+        self.sample = {n: np.array(a[self.sample_index].compute() if _is_dask(a) else
+                                   a[self.sample_index]) for n, a in self.data.items()}
         self.own_cluster = client is None
         self.client = client if client is not None else local_client()
         self._code = {}  # argument types -> (the generated module, its specialization)
@@ -152,9 +155,16 @@ class DaskGradient:
 
     def code(self, args):
         """(the future of the generated module, the arguments with the hidden data) for a call
-        with `args` (one per parameter, the data's replaced by empty chunks). The gradient is
-        computed in float64 (srcad.grad's float32 code may need a float64 fallback): the
-        caller passes float32 arguments in float64."""
+        with `args` (one per parameter, the data's replaced by empty chunks)."""
+        key, module, _, call_args = self.generated(args)
+        if key not in self._sent:  # (sent once to every worker, not with every task)
+            self._sent[key] = self.client.scatter([module], broadcast=True, hash=False)[0]
+        return self._sent[key], call_args
+
+    def generated(self, args):
+        """(its key, the generated module, its specialization, the arguments with the hidden
+        data) for a call with `args`. The gradient is computed in float64 (srcad.grad's float32 code
+        may need a float64 fallback): the caller passes float32 arguments in float64."""
         g = self.gradient
         flat, structures, labels = g.layout(args)
         if structures:
@@ -183,19 +193,20 @@ class DaskGradient:
                        for k, v in generated.scope.items()})
             found = self._code[key] = (module, spec)
         module, spec = found
-        if key not in self._sent:  # (sent once to every worker, not with every task)
-            self._sent[key] = self.client.scatter([module], broadcast=True, hash=False)[0]
-        return self._sent[key], tuple(flat) + spec.hidden_values()
+        return key, module, spec, tuple(flat) + spec.hidden_values()
 
     def __call__(self, *args, **kwargs):
         if self.chunks is None:
             raise RuntimeError("this srcad.dask gradient was closed")
+        if getattr(self.client, "status", None) == "closed":
+            raise RuntimeError("the client of this srcad.dask gradient was closed")
         values = self.arguments(args, kwargs)
         params = self.gradient.params
         # (float32 arguments are computed in float64, their gradients handed back in float32)
         computed = tuple(v if p in self.data else _float64(v) for p, v in zip(params, values))
-        self.refuse_what_is_not_a_sum(computed)
         data_at = tuple(params.index(n) for n in self.data_names)
+        _, _, spec, call_args = self.generated(computed)
+        self.refuse_what_is_not_a_sum(computed, spec, call_args, data_at)
         for attempt in range(ATTEMPTS):
             try:
                 if attempt:  # (workers holding some data or the code were lost: send them again)
@@ -219,54 +230,65 @@ class DaskGradient:
                  for gr, i in zip(grads, self.gradient.wrt_index, strict=True)]
         return api._plain(value), grads[0] if self.gradient.single else tuple(grads)
 
-    def refuse_what_is_not_a_sum(self, values):
+    def refuse_what_is_not_a_sum(self, values, spec, call_args, data_at):
         """Raise unless the function, at the call's arguments, is a sum over the data's rows as
-        far as its first two rows tell: of no rows 0, of two rows the sum of each row's (the
-        chunks' values are added: a term outside the sum, such as a regulariser or a mean's
-        1/n, would be added once per chunk)."""
-        signature = self.gradient.signature
+        far as a sample of rows spread over the data tells: of no rows its value and gradient
+        are 0, of the sample the sums of those of the sample's two halves (the chunks' values
+        and gradients are added: a term outside the sum, such as a regulariser or a mean's 1/n,
+        would be counted once per chunk). The sample runs through the generated gradient's
+        Python, whose code is the chunks'."""
+        if sum(map(len, self.chunks.values())) == 1:  # (one chunk: the function itself)
+            return
+        half = len(self.sample_index) // 2
 
-        def value(lo, hi):  # (on copies: the function may write into its arguments)
-            rows = {n: a[lo:hi] for n, a in self.first_rows.items()}
-            call = signature.bind_partial()
-            for p, v in zip(signature.parameters, values, strict=True):
-                call.arguments[p] = np.copy(rows.get(p, v)) if isinstance(v, np.ndarray) else v
-            return float(self.fn(*call.args, **call.kwargs))
+        def at(rows):  # (value, gradients...) on those sample rows
+            args = list(call_args)
+            for k, name in zip(data_at, self.data_names, strict=True):
+                args[k] = np.copy(self.sample[name][rows])  # (the function may write into it)
+            return np.concatenate([np.ravel(np.asarray(v, np.float64))
+                                   for v in spec.generated.gradient(*args)])
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (NumPy's of an empty mean, say)
             try:
-                empty = value(0, 0)
-            except Exception:  # noqa: BLE001 (f of no rows may raise: the rows tell then)
-                empty = 0.0
+                empty = at(slice(0, 0))
+            except Exception as exc:  # noqa: BLE001 (a sum of no rows is 0, it raises nothing)
+                self.refuse_rows_not_given_as_data(values, exc)
+                self.refuse_not_a_sum(f"of no rows it raises {type(exc).__name__}: {exc}")
             try:
-                pairs = [(value(0, 2), value(0, 1) + value(1, 2))] if self.rows >= 2 else []
+                whole, first, second = (at(slice(0, None)), at(slice(0, half)),
+                                        at(slice(half, None)))
             except Exception as exc:
                 self.refuse_rows_not_given_as_data(values, exc)
                 raise
-        # (a nan or an infinity, where an optimiser's step overshot, tells nothing: f's value
-        # at the call is then the chunks' sum of nan or inf, as srcad.value_and_grad's is)
-        pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
-        empty = empty if math.isfinite(empty) else 0.0
-        scale = max([1.0, abs(empty)] + [abs(v) for pair in pairs for v in pair])
-        if abs(empty) > 1e-9 * scale or any(not abs(a - b) <= 1e-9 * scale for a, b in pairs):
-            found = f"of no rows it is {empty!r}" if abs(empty) > 1e-9 * scale else \
-                f"of its first two rows {pairs[0][0]!r}, of each summed {pairs[0][1]!r}"
-            raise ValueError(
-                f"srcad.dask.value_and_grad: {self.fn.__qualname__} is not a sum over the rows "
-                f"of {', '.join(self.data_names)} ({found}): srcad.dask adds the values and "
-                "gradients of the chunks, so a term outside the sum (a regulariser, the 1/n of "
-                "a mean, a constant) would count once per chunk; differentiate the sum with "
-                "srcad.dask and add the rest with srcad.value_and_grad")
+        finite = np.abs(np.concatenate([whole, first, second])[np.isfinite(
+            np.concatenate([whole, first, second]))])
+        scale = max(1.0, float(finite.max(initial=0.0)))
+        if not np.allclose(empty, 0.0, rtol=0.0, atol=1e-9 * scale):
+            self.refuse_not_a_sum(f"of no rows its value and gradient are {empty.tolist()}")
+        if not np.allclose(whole, first + second, rtol=0.0, atol=1e-9 * scale, equal_nan=True):
+            self.refuse_not_a_sum(
+                f"of rows {self.sample_index.tolist()} its value and gradient are "
+                f"{whole.tolist()}, the sums of those of the rows "
+                f"{self.sample_index[:half].tolist()} and of the rest "
+                f"{(first + second).tolist()}")
+
+    def refuse_not_a_sum(self, found):
+        raise ValueError(
+            f"srcad.dask.value_and_grad: {self.fn.__qualname__} is not a sum over the rows of "
+            f"{', '.join(self.data_names)} ({found}): srcad.dask adds the values and gradients "
+            "of the chunks, so a term outside the sum (a regulariser, the 1/n of a mean, a "
+            "constant) would count once per chunk; differentiate the sum with srcad.dask and "
+            "add the rest with srcad.value_and_grad")
 
     def refuse_rows_not_given_as_data(self, values, exc):
-        """f failed on the data's first rows: if an argument other than the data has as many
+        """f failed on some of the data's rows: if an argument other than the data has as many
         rows as the data, it is likely data passed as an argument (every chunk would get all of
         it)."""
         rowlike = [p for p, v in zip(self.gradient.params, values) if p not in self.data and
                    np.ndim(v) >= 1 and np.shape(v)[0] == self.rows]
         if rowlike:
             raise ValueError(
-                f"srcad.dask.value_and_grad: {self.fn.__qualname__} failed on the first rows of "
+                f"srcad.dask.value_and_grad: {self.fn.__qualname__} failed on a few rows of "
                 f"its data ({type(exc).__name__}: {exc}); {', '.join(rowlike)} "
                 f"{'has' if len(rowlike) == 1 else 'have'} as many rows as the data "
                 f"({self.rows}) but {'is' if len(rowlike) == 1 else 'are'} passed as an "
@@ -293,7 +315,7 @@ class DaskGradient:
         held = [c for chunks in (getattr(self, "chunks", None) or {}).values() for c in chunks] \
             + list(self._sent.values())
         self.chunks, self._code, self._sent = None, {}, {}
-        if held:
+        if held and getattr(self.client, "status", None) != "closed":
             self.client.cancel(held)
         if self.own_cluster:
             cluster = self.client.cluster

@@ -138,11 +138,44 @@ def test_a_function_that_is_not_a_sum_over_rows_is_refused(client, rng):
     # (found by an attack: the chunks' values were added, a regulariser or a mean's 1/n once
     # per chunk: silently wrong)
     X, y, w = rng.normal(size=(50, 3)), rng.normal(size=50), rng.normal(size=3)
-    for fn, found in ((ridge, "of no rows it is"), (mean_squares, "of its first two rows")):
+    for fn, found in ((ridge, "of no rows its value and gradient are"),
+                      (mean_squares, "of no rows its value and gradient are \\[nan")):
         with srcad.dask.value_and_grad(fn, {"X": X, "y": y}, chunk_rows=7, client=client) as g:
             with pytest.raises(ValueError, match=f"{fn.__name__} is not a sum over the rows of "
                                                  f"X, y \\({found}"):
                 g(w)
+
+
+def sample_variance(w, X, y):
+    return np.var(X @ w - y, ddof=1) * len(y)  # (nan of one row, the mean's rows cancel)
+
+
+def standardized_targets(w, X, y):
+    z = (y - np.mean(y)) / np.std(y)
+    return np.sum((X @ w - z) ** 2) - np.sum(np.mean(y) * 0.0)
+
+
+def plus_a_linear_term(w, X, y):  # (0 at w = 0, its gradient not)
+    return np.sum(np.log1p(np.exp(-y * (X @ w)))) + np.sum(w)
+
+
+def hinge_max(w, X, y):
+    return np.max(np.maximum(0.0, 1.0 - y * (X @ w)))
+
+
+@pytest.mark.parametrize("fn", [sample_variance, standardized_targets, plus_a_linear_term,
+                                hinge_max, mean_squares])
+def test_the_sum_check_sees_gradients_nans_and_rows_beyond_the_first(client, rng, fn):
+    """(found by an attack: the check compared values on the first two rows, skipping nans:
+    a sample variance (nan of one row), standardized targets, a term that is 0 at w = 0 but
+    has a gradient, and a max or mean whose first rows are 0 passed, and their chunks were
+    added into wrong values and gradients)"""
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+    X[:2], y[:2] = 0.0, 0.0
+    w = np.zeros(3) if fn is plus_a_linear_term else rng.normal(size=3)
+    with srcad.dask.value_and_grad(fn, {"X": X, "y": y}, chunk_rows=7, client=client) as g:
+        with pytest.raises(ValueError, match=f"{fn.__name__} is not a sum over the rows"):
+            g(w)
 
 
 def test_rows_passed_as_an_argument_are_named(client, rng):
