@@ -493,7 +493,7 @@ class Gradient:
             return _plain(out[0]), None, (_plain(out[1], out[0]),)
         aux = _plain_tree(out[1]) if self.has_aux else None
         return _plain(out[0]), aux, self.structured_grads(out[1 + self.has_aux:], flat, labels,
-                                                          structures)
+                                                          structures, args)
 
     def fast_call(self, spec, key, forward=False):
         """For `spec`, compiled by a call of positional plain arguments of types `key`
@@ -611,18 +611,21 @@ class Gradient:
                      if type(given.get(name)) is np.ndarray and given[name].ndim == 0 else grad
                      for name, grad in zip(self.wrt_names, grads, strict=True))
 
-    def structured_grads(self, flat_grads, flat, labels, structures):
+    def structured_grads(self, flat_grads, flat, labels, structures, args):
         """One gradient per wrt argument, shaped like it, from the gradients of the flat
-        arguments differentiated (in wrt order, a structure's leaves in flatten order)."""
+        arguments differentiated (in wrt order, a structure's leaves in flatten order); a 0-d
+        array leaf's is a 0-d array (the generated code took it as a number)."""
         like = dict(zip(labels, flat, strict=True))
         grads, out = iter(flat_grads), []
         for name in self.wrt_names:
             treedef = structures.get(name)
             if treedef is None:
                 out.append(_plain(next(grads), like[name]))
-            else:
-                out.append(treedef.unflatten(_plain(next(grads), like[name + path])
-                                             for path in treedef.paths()))
+                continue
+            leaves, _ = pytrees.flatten(args[self.params.index(name)])
+            out.append(treedef.unflatten(
+                _plain(next(grads), leaf if isinstance(leaf, np.ndarray) else like[name + path])
+                for path, leaf in zip(treedef.paths(), leaves, strict=True)))
         return tuple(out)
 
     def positional(self, args, kwargs):

@@ -32,6 +32,16 @@ def test_dict_of_parameters(mode, seed):
     assert list(g) == ["W1", "b1", "W2", "b2"] and isinstance(g["b2"], float)
 
 
+def test_a_0d_array_leaf_has_a_0d_array_gradient(mode, rng):
+    """(found by an attack: its gradient was a NumPy float in source mode, an array on the
+    tape and for a 0-d argument)"""
+    params = mlp_params(rng)
+    params["b2"] = np.array(float(rng.standard_normal()))
+    args = (params, rng.standard_normal((5, 3)), rng.standard_normal(5))
+    g = check_grad(mlp_loss, args, mode=mode)
+    assert type(g["b2"]) is np.ndarray and g["b2"].shape == () and g["b2"].dtype == np.float64
+
+
 def layers_loss(layers, x):
     for i, (W, b) in enumerate(layers[:-1]):
         x = np.tanh(x @ W + b) * (i + 1)
