@@ -266,7 +266,8 @@ SPECIAL = {
     np.expand_dims: [("np.expand_dims(a, 1)", {"a": V3}), ("np.expand_dims(a, 0)", {"a": (2, 3)})],
     np.squeeze: [("np.squeeze(a, axis=1)", {"a": (3, 1)}), ("np.squeeze(a, (0, 2))", {"a": (1, 4, 1)})],
     np.diff: [("np.diff(x)", {"x": (5,)}), ("np.diff(x, 2, axis=0)", {"x": (4, 3)})],
-    np.roll: [("np.roll(x, 2)", {"x": (5,)}), ("np.roll(x, -1, axis=1)", M34)],
+    np.roll: [("np.roll(x, 2)", {"x": (5,)}), ("np.roll(x, -1, axis=1)", M34),
+              ("np.roll(x, (1, 2), (0, 1))", M34)],  # (an attack: its adjoint raised)
     np.flip: [("np.flip(x)", {"x": (5,)}), ("np.flip(x, 0)", M34)],
     np.tril: [("np.tril(x)", {"x": (4, 4)}), ("np.tril(x, -1)", M34)],
     np.triu: [("np.triu(x)", {"x": (4, 4)}), ("np.triu(x, 1)", M34)],

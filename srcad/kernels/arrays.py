@@ -843,16 +843,31 @@ def _diagonal(x, offset=0):
 # ---- roll, flip, tril, triu ---------------------------------------------------------------
 
 def roll_along(x, shift, axis=None):
-    """`np.roll(x, shift, axis)` (an int shift; axis None or an int)."""
+    """`np.roll(x, shift, axis)` (an int shift and axis None or an int, or a tuple of each)."""
     return np.roll(x, shift, axis)
+
+
+def _int_tuples(shift, axis):
+    return isinstance(shift, types.UniTuple) and isinstance(axis, types.UniTuple) and \
+        isinstance(shift.dtype, types.Integer) and isinstance(axis.dtype, types.Integer)
 
 
 @overload(roll_along)
 def _roll_along(x, shift, axis=None):
     require_array(x, "the argument of roll")
+    if _int_tuples(shift, axis):
+        def each_axis(x, shift, axis=None):
+            if len(shift) != len(axis):
+                raise ValueError("'shift' and 'axis' should be scalars or 1D sequences")
+            out = x
+            for k in range(len(shift)):
+                out = roll_along(out, shift[k], axis[k])
+            return out
+        return each_axis
     if not isinstance(shift, types.Integer) or not (is_none(axis) or
                                                     isinstance(axis, types.Integer)):
-        raise TypingError("srcad: compiled roll takes an int shift and an int axis or None")
+        raise TypingError("srcad: compiled roll takes an int shift and an int axis or None, "
+                          "or tuples of them")
 
     def impl(x, shift, axis=None):
         x2 = to_rows(x, axis)
@@ -865,10 +880,21 @@ def _roll_along(x, shift, axis=None):
     return impl
 
 
-@register_jitable
 def roll_adjoint(g, shift, axis=None):
-    """x̄ = np.roll(g, -shift, axis)."""
-    return roll_along(g, -shift, axis)
+    """x̄ = np.roll(g, -shift, axis) (shift an int or, with axis a tuple, a tuple of ints)."""
+    return np.roll(g, np.negative(shift), axis)
+
+
+@overload(roll_adjoint)
+def _roll_adjoint(g, shift, axis=None):
+    if _int_tuples(shift, axis):
+        def each_axis(g, shift, axis=None):
+            out = g
+            for k in range(len(shift)):
+                out = roll_along(out, -shift[k], axis[k])
+            return out
+        return each_axis
+    return lambda g, shift, axis=None: roll_along(g, -shift, axis)
 
 
 def flip_along(x, axis=None):

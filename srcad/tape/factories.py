@@ -176,6 +176,27 @@ allclose, isclose = _methods("allclose isclose")
 subtract, multiply, divide, true_divide, ger = sub, mul, div, div, outer
 sort, unbind, narrow, index_select = _methods("sort unbind narrow index_select")
 gather, atan2, arctan2, flip = _methods("gather atan2 arctan2 flip")
+tril, triu, diag, roll, kron, cross = _methods("tril triu diag roll kron cross")
+hypot, fmod, sinc, logit, lerp, dist = _methods("hypot fmod sinc logit lerp dist")
+addcmul, addcdiv = _methods("addcmul addcdiv")
+
+
+def einsum(equation, *operands):
+    """torch.einsum(equation, a, b) or (equation, [a, b])."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = operands[0]
+    return np.einsum(equation, *operands)
+
+
+def tensordot(a, b, dims=2):
+    return np.tensordot(a, b, axes=dims)
+
+
+def take_along_dim(input, indices, dim=None):
+    indices = np.asarray(getattr(indices, "_value", indices))
+    return np.take_along_axis(input.reshape(-1) if dim is None else input,
+                              indices.reshape(-1) if dim is None else indices,
+                              axis=0 if dim is None else dim)
 
 
 def as_tensor(data, dtype=None):
@@ -197,6 +218,8 @@ __all__ = [
     "abs",
     "acos",
     "add",
+    "addcdiv",
+    "addcmul",
     "allclose",
     "amax",
     "amin",
@@ -218,11 +241,15 @@ __all__ = [
     "concatenate",
     "cos",
     "cosh",
+    "cross",
     "cumsum",
     "detach",
+    "diag",
+    "dist",
     "div",
     "divide",
     "dot",
+    "einsum",
     "empty",
     "empty_like",
     "eq",
@@ -234,6 +261,7 @@ __all__ = [
     "flatten",
     "flip",
     "floor",
+    "fmod",
     "frac",
     "from_numpy",
     "full",
@@ -242,19 +270,23 @@ __all__ = [
     "ge",
     "ger",
     "gt",
+    "hypot",
     "index_select",
     "is_tensor",
     "isclose",
     "isfinite",
     "isinf",
     "isnan",
+    "kron",
     "le",
+    "lerp",
     "linspace",
     "log",
     "log1p",
     "log2",
     "log10",
     "log_softmax",
+    "logit",
     "logspace",
     "logsumexp",
     "lt",
@@ -291,11 +323,13 @@ __all__ = [
     "relu",
     "remainder",
     "reshape",
+    "roll",
     "round",
     "rsqrt",
     "sigmoid",
     "sign",
     "sin",
+    "sinc",
     "sinh",
     "softmax",
     "sort",
@@ -309,12 +343,16 @@ __all__ = [
     "subtract",
     "sum",
     "t",
+    "take_along_dim",
     "tan",
     "tanh",
     "tensor",
+    "tensordot",
     "topk",
     "trace",
     "transpose",
+    "tril",
+    "triu",
     "true_divide",
     "trunc",
     "unbind",

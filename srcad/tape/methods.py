@@ -631,6 +631,53 @@ class TensorMethods:
     def outer(self, vec2):
         return self.reshape(-1, 1) * vec2.reshape(1, -1)
 
+    # torch's, written with NumPy's functions on tensors (ndarrays have no such methods)
+    def tril(self, diagonal=0):
+        return np.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return np.triu(self, diagonal)
+
+    def diag(self, diagonal=0):
+        return np.diag(self, diagonal)
+
+    def roll(self, shifts, dims=None):
+        return np.roll(self, shifts, dims)
+
+    def kron(self, other):
+        return np.kron(self, other)
+
+    def cross(self, other, dim=None):  # (no dim: the first of size 3, as torch.cross)
+        dim = dim if dim is not None else list(np.broadcast_shapes(
+            self.shape, np.shape(_value(other)))).index(3)
+        return np.moveaxis(np.cross(np.moveaxis(self, dim, -1), np.moveaxis(other, dim, -1)),
+                           -1, dim)
+
+    def hypot(self, other):
+        return np.hypot(self, other)
+
+    def fmod(self, other):
+        return np.fmod(self, other)
+
+    def sinc(self):
+        return np.sinc(self)
+
+    def logit(self, eps=None):
+        x = self if eps is None else self.clamp(eps, 1.0 - eps)
+        return (x / (1.0 - x)).log()
+
+    def lerp(self, end, weight):
+        return self + weight * (end - self)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 * tensor2
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return self + value * tensor1 / tensor2
+
+    def dist(self, other, p=2):
+        return (self - other).norm(p)
+
     ger = outer
 
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
