@@ -1094,9 +1094,23 @@ def _product(a, b):
     return lambda a, b: a * b
 
 
-# math.fmod, which Numba does not have (the generated Python calls NumPy's too, which gives
-# nan where math's raises: compiled code cannot raise it)
-fmod = np.fmod
+def fmod(a, b):
+    """math.fmod, which Numba does not have, and np.fmod in compiled code: NumPy's (nan where
+    math's raises: compiled code cannot raise it)."""
+    return np.fmod(a, b)
+
+
+@overload(fmod)
+def _fmod(a, b):
+    def integers(t):
+        return isinstance(getattr(t, "dtype", t), types.Integer)
+    if not (integers(a) and integers(b)):
+        return lambda a, b: np.fmod(a, b)
+
+    def truncated(a, b):  # (Numba's np.fmod of integers gave fmod(-7, 3) = 0, not -1)
+        r = np.remainder(a, b)  # (the sign of b; fmod's has the sign of a)
+        return r - ((r != 0) & ((r < 0) != (a < 0))) * b
+    return truncated
 
 
 def float64_array(x):

@@ -525,3 +525,21 @@ def test_python_numbers_meet_float32_values_as_in_numpy(jit, rng):
     assert grad == pytest.approx([-np.sin(x[0]) * x[1] + SCALE * x[1],
                                   math.cos(x[0]) + SCALE * x[1] + np.sum(x * SCALE),
                                   n + SCALE * x[1]], rel=1e-5)
+
+
+def fmod_of_integers(x, k, a):
+    s = 0.0
+    for i in range(-k, k):
+        s += x * math.fmod(i, 4)
+    return s + np.sum(x * np.fmod(a, -3)) + np.sum(x * np.fmod(a, np.abs(a[::-1]) + 1)) + \
+        x * math.fmod(k, -3)
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_fmod_of_integers_has_the_sign_of_the_dividend(jit, rng):
+    """(found by an attack, helper-159: compiled, Numba's np.fmod of integers was an unsigned
+    remainder, fmod(-7, 3) 0 instead of -1)"""
+    x, a = float(rng.uniform(0.5, 1.5)), rng.integers(-20, 20, 6)
+    value, grad = srcad.value_and_grad(fmod_of_integers, jit=jit)(x, 5, a)
+    assert value == pytest.approx(fmod_of_integers(x, 5, a), rel=1e-14)
+    assert grad == pytest.approx(fmod_of_integers(1.0, 5, a), rel=1e-14)  # (linear in x)

@@ -101,8 +101,8 @@ def numba_compatible(fn_def, types, single=False):
     `np.matmul` -> `np.dot`, `np.array((x, y))` of arrays -> `np.stack((x, y))`, a piece of
     `np.vstack` not certainly 2-D -> `np.atleast_2d(piece)`, `np.atleast_1d(x)` ->
     `rt.at_least_1d(x)` (a number too),
-    `np.float64(x)` of an array -> `rt.float64_array(x)`, `math.fmod` -> `rt.fmod`, builtin
-    `abs` of an array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
+    `np.float64(x)` of an array -> `rt.float64_array(x)`, `math.fmod` and `np.fmod` ->
+    `rt.fmod` (Numba's of integers is wrong), builtin `abs` of an array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
     b, x)` (no array of the product); `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
@@ -149,7 +149,7 @@ def _compatible_node(node, ty):
     if func is abs and len(node.args) == 1 and _is_array(node.args[0], ty):
         node.func = templates.fill("rt.absolute")
         return
-    if func is math.fmod:
+    if func is math.fmod or func is np.fmod and len(node.args) == 2 and not node.keywords:
         node.func = templates.fill("rt.fmod")
         return
     if func is np.float64 and len(node.args) == 1 and _is_array(node.args[0], ty):
