@@ -102,8 +102,9 @@ def numba_compatible(fn_def, types, single=False):
     `np.vstack` not certainly 2-D -> `np.atleast_2d(piece)`, `np.atleast_1d(x)` ->
     `rt.at_least_1d(x)` (a number too),
     `np.float64(x)` of an array -> `rt.float64_array(x)`, `math.fmod` and `np.fmod` ->
-    `rt.fmod` (Numba's of integers is wrong), builtin `abs` of an array -> `rt.absolute`, `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a,
-    b, x)` (no array of the product); `x ** -1` by
+    `rt.fmod` (Numba's of integers is wrong), builtin `abs` of an array -> `rt.absolute`,
+    `rt.unbroadcast(a * b, x)` of arrays -> `rt.unbroadcast_product(a, b, x)` (no array of the
+    product); `x ** -1` by
     `x ** -1.0` (inf at 0, not an exception); `x[...]` by `x[:]`; `A[rows, cols]` of two
     index arrays by `rt.take_pairs(A, rows, cols)` (Numba indexes with one array); `y[s] += v`
     of a slice by `y[s] = y[s] + v` unless v is certainly new memory."""
