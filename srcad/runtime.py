@@ -1141,13 +1141,16 @@ def item(x):
 
 @overload(item)
 def _item(x):
+    if isinstance(x, types.Float):  # (a Python float: a float32's value in float64)
+        return lambda x: np.float64(x)
     if isinstance(x, types.Number):
         return lambda x: x
+    widen = isinstance(x.dtype, types.Float)
 
     def impl(x):
         if x.size != 1:
             raise ValueError("can only convert an array of size 1 to a Python scalar")
-        return x.ravel()[0]
+        return np.float64(x.ravel()[0]) if widen else x.ravel()[0]
     return impl
 
 

@@ -543,3 +543,18 @@ def test_fmod_of_integers_has_the_sign_of_the_dividend(jit, rng):
     value, grad = srcad.value_and_grad(fmod_of_integers, jit=jit)(x, 5, a)
     assert value == pytest.approx(fmod_of_integers(x, 5, a), rel=1e-14)
     assert grad == pytest.approx(fmod_of_integers(1.0, 5, a), rel=1e-14)  # (linear in x)
+
+
+def items_times_three(x, y):
+    return x[0].item() * 3.0 + y.item() * 3.0 + (x[0].item() * 3.0 + x[1]) * 2.0
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "python"])
+def test_item_of_a_float32_is_a_python_float(jit, rng):
+    """(found by an attack, helper-159: x[0].item() * 3.0 of a float32 array was computed in
+    float32; .item() is a Python float, exact in float64)"""
+    x, y = rng.uniform(0.1, 1.0, 2).astype(np.float32), np.float32(rng.uniform(0.1, 1.0))
+    value, grads = srcad.value_and_grad(items_times_three, wrt=(0, 1), jit=jit)(x, y)
+    assert value == items_times_three(x, y)
+    np.testing.assert_allclose(grads[0], [9.0, 2.0], rtol=1e-6)
+    assert grads[1] == pytest.approx(3.0)

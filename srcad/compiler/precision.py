@@ -1,26 +1,26 @@
 """Precision: a gradient for float32 arguments computes in float32, as NumPy would.
 
-Input: the gradient FunctionDef after cleanup, for a call whose float arguments are all
-float32 (or Python floats). Output: the same function with its float constants written
-`np.float32(c)`, except in allocations, and its integer arrays meeting floats in arithmetic
-converted to float64.
+Input: the gradient FunctionDef after cleanup, for a call whose float arguments are all float32
+(or Python floats). Output: the same function with its float constants written `np.float32(c)`,
+except in allocations, and its integer arrays meeting floats in arithmetic converted to
+float64.
 
 NumPy treats a Python float as weak (`x32 * 2.0` is float32) but Numba types it as float64,
 which would promote the whole computation; a float32 constant keeps it in float32 in both.
 Arrays allocated without a dtype (`np.zeros(n)`, `np.full(n, 0.5)`) stay float64 and promote
 what they meet, as in NumPy; so do the buffers loops save scalars into (a restore is exact),
 conversions to float64 and global float64 arrays; a constant meeting them stays a Python float,
-exact as NumPy's. Python numbers (`float(v)`, `math.sqrt(v)`, a global float, a Python int
-argument, what is computed from these alone) are computed in float64 and rounded to float32
-where they meet a float32 value, as NumPy's weak scalars are; `math`'s functions take their
-float32 arguments as float64, as Python's do (Numba's would compute in float32).
-NumPy computes a float32 array times an int64 array in float64 (times an int8 or a boolean one
-in float32), Numba all in float32: the integer array is converted first to NumPy's type.
-NumPy's linear algebra (np.linalg.solve, inv, det, eigh, svd, ...) computes float32 arrays in
-float64 and rounds the results to float32, Numba's in float32: their arguments are converted.
-The empty array a loop's first save of a float array reads, and the rows it saves such arrays
-into, are float32 (if the array is float64 after all, Numba cannot unify the two, or refuses to
-save it in float32, and the generated Python runs instead).
+exact as NumPy's. Python numbers (`float(v)`, `v.item()`, `math.sqrt(v)`, a global float, a
+Python int argument, what is computed from these alone) are computed in float64 and rounded to
+float32 where they meet a float32 value, as NumPy's weak scalars are; `math`'s functions take
+their float32 arguments as float64, as Python's do (Numba's would compute in float32). NumPy
+computes a float32 array times an int64 array in float64 (times an int8 or a boolean one in
+float32), Numba all in float32: the integer array is converted first to NumPy's type. NumPy's
+linear algebra (np.linalg.solve, inv, det, eigh, svd, ...) computes float32 arrays in float64
+and rounds the results to float32, Numba's in float32: their arguments are converted. The empty
+array a loop's first save of a float array reads, and the rows it saves such arrays into, are
+float32 (if the array is float64 after all, Numba cannot unify the two, or refuses to save it
+in float32, and the generated Python runs instead).
 """
 
 import gast
@@ -109,7 +109,7 @@ def _is_python_float(node):
     return isinstance(node, gast.Call) and (
         isinstance(node.func, gast.Name) and node.func.id == "float" or
         isinstance(node.func, gast.Attribute) and isinstance(node.func.value, gast.Name) and
-        node.func.value.id == "math")
+        (node.func.value.id == "math" or node.func.value.id == "rt" and node.func.attr == "item"))
 
 
 def _is_float(node, types):
