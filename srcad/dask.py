@@ -115,10 +115,12 @@ class DaskGradient:
         self.rows = next(iter(rows.values()))
         self.chunk_rows = int(chunk_rows) if chunk_rows is not None else None
         self.examples = {n: np.empty((0,) + a.shape[1:], a.dtype) for n, a in self.data.items()}
-        # (rows spread over the data, which tell a sum over rows from other functions at
-        # each call)
-        self.sample_index = np.unique(np.linspace(0, self.rows - 1, min(self.rows, 8)).round()
-                                      .astype(np.int64))
+        # (which tell a sum over rows from other functions at each call: pairs of neighbouring
+        # rows spread over the data, each pair split between the two halves compared, so that
+        # a term joining neighbours (a group's, a sequence's state) is seen)
+        anchors = np.linspace(0, max(self.rows - 2, 0), min(self.rows, 4)).round()
+        self.sample_index = np.unique(np.concatenate([anchors, anchors + 1]).astype(np.int64)
+                                      .clip(0, max(self.rows - 1, 0)))[:self.rows]
         self.sample = {n: np.array(a[self.sample_index].compute() if _is_dask(a) else
                                    a[self.sample_index]) for n, a in self.data.items()}
         self.own_cluster = client is None
@@ -232,14 +234,15 @@ class DaskGradient:
 
     def refuse_what_is_not_a_sum(self, values, spec, call_args, data_at):
         """Raise unless the function, at the call's arguments, is a sum over the data's rows as
-        far as a sample of rows spread over the data tells: of no rows its value and gradient
-        are 0, of the sample the sums of those of the sample's two halves (the chunks' values
+        far as a sample of rows tells (four pairs of neighbours spread over the data): of no
+        rows its value and gradient are 0, of the sample the sums of those of two halves that
+        split every pair (the chunks' values
         and gradients are added: a term outside the sum, such as a regulariser or a mean's 1/n,
         would be counted once per chunk). The sample runs through the generated gradient's
         Python, whose code is the chunks'."""
         if sum(map(len, self.chunks.values())) == 1:  # (one chunk: the function itself)
             return
-        half = len(self.sample_index) // 2
+        first_half, second_half = slice(0, None, 2), slice(1, None, 2)
 
         def at(rows):  # (value, gradients...) on those sample rows
             args = list(call_args)
@@ -255,8 +258,7 @@ class DaskGradient:
                 self.refuse_rows_not_given_as_data(values, exc)
                 self.refuse_not_a_sum(f"of no rows it raises {type(exc).__name__}: {exc}")
             try:
-                whole, first, second = (at(slice(0, None)), at(slice(0, half)),
-                                        at(slice(half, None)))
+                whole, first, second = (at(slice(0, None)), at(first_half), at(second_half))
             except Exception as exc:
                 self.refuse_rows_not_given_as_data(values, exc)
                 raise
@@ -269,7 +271,7 @@ class DaskGradient:
             self.refuse_not_a_sum(
                 f"of rows {self.sample_index.tolist()} its value and gradient are "
                 f"{whole.tolist()}, the sums of those of the rows "
-                f"{self.sample_index[:half].tolist()} and of the rest "
+                f"{self.sample_index[first_half].tolist()} and of the rest "
                 f"{(first + second).tolist()}")
 
     def refuse_not_a_sum(self, found):

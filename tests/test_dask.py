@@ -163,13 +163,28 @@ def hinge_max(w, X, y):
     return np.max(np.maximum(0.0, 1.0 - y * (X @ w)))
 
 
+def group_totals(w, X, y):  # (pairs of neighbouring rows are groups)
+    r = X @ w - y
+    pairs = r[:r.shape[0] // 2 * 2].reshape(-1, 2)
+    return np.sum(r ** 2) + np.sum(np.sum(pairs, axis=1) ** 2)
+
+
+def sequence_state(w, X, y):  # (a state carried from row to row)
+    s, state = 0.0, 0.0
+    for i in range(X.shape[0]):
+        state = 0.5 * state + X[i, 0] * w[0]
+        s += (state - y[i]) ** 2
+    return s
+
+
 @pytest.mark.parametrize("fn", [sample_variance, standardized_targets, plus_a_linear_term,
-                                hinge_max, mean_squares])
+                                hinge_max, mean_squares, group_totals, sequence_state])
 def test_the_sum_check_sees_gradients_nans_and_rows_beyond_the_first(client, rng, fn):
-    """(found by an attack: the check compared values on the first two rows, skipping nans:
+    """(found by attacks: the check compared values on the first two rows, skipping nans:
     a sample variance (nan of one row), standardized targets, a term that is 0 at w = 0 but
-    has a gradient, and a max or mean whose first rows are 0 passed, and their chunks were
-    added into wrong values and gradients)"""
+    has a gradient, and a max or mean whose first rows are 0 passed; then, on rows spread
+    over the data, a term joining neighbouring rows: their chunks were added into wrong
+    values and gradients)"""
     X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
     X[:2], y[:2] = 0.0, 0.0
     w = np.zeros(3) if fn is plus_a_linear_term else rng.normal(size=3)
