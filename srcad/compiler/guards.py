@@ -4,7 +4,8 @@ Input: the gradient FunctionDef from `reverse` and the variables' types. Output:
 function with `rt.check_index(index, size, axis, where)` before every element access of a
 user's array (Numba reads and writes out of bounds silently), `rt.check_indices` /
 `rt.check_mask` for integer-array and boolean indices, and `rt.check_divisor` before an
-integer `//` or `%` (Numba gives 0 where Python raises ZeroDivisionError).
+integer `//` or `%` of Python integers (Numba gives 0 where Python raises ZeroDivisionError;
+NumPy's integers give 0, with a warning).
 
 Only the forward sweep needs them: the reverse sweep indexes the same arrays (and their
 adjoints, of the same shapes) with the same index values; so does the reversal of a trip run
@@ -55,8 +56,26 @@ def guard(fn_def, types, origins=None, unchecked=()):
                len(body) - 1 if isinstance(body[-1], gast.Return) else len(body))
     checked = {k: v for k, v in types.items() if k not in set(unchecked)}
     guarder = _Guarder(checked, origins or {}, _list_slots(fn_def))
+    guarder.elements = _elements(fn_def, checked)
     body[start + 1:end] = guarder.block(body[start + 1:end], [])
     return fn_def
+
+
+def _elements(fn_def, types):
+    """The names only ever assigned an array's element (NumPy scalars)."""
+    values = {}
+    for node in templates.walk(fn_def):
+        if isinstance(node, (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.For)):
+            targets = node.targets if isinstance(node, gast.Assign) else [node.target]
+            for t in targets:
+                for name in (n.id for n in gast.walk(t) if isinstance(n, gast.Name)):
+                    values.setdefault(name, []).append(
+                        node.value if isinstance(node, gast.Assign) and t is targets[0] and
+                        isinstance(t, gast.Name) else None)
+    return {name for name, assigned in values.items() if all(
+        isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name) and
+        types.get(v.value.id, typeinfer.UNKNOWN).is_array and
+        not types.get(name, typeinfer.UNKNOWN).is_array for v in assigned)}
 
 
 def _list_slots(fn_def):
@@ -78,6 +97,7 @@ def _is_comment(stmt, text):
 class _Guarder:
     def __init__(self, types, origins, list_slots=frozenset()):
         self.types, self.origins, self.list_slots = types, origins, list_slots
+        self.elements = set()  # (names only ever assigned an array's element)
 
     def block(self, stmts, loops):
         """`stmts` with their checks; `loops` are the enclosing loops a check may still be
@@ -148,10 +168,18 @@ class _Guarder:
                 out.extend(self.subscript_checks(node, stmt))
             elif isinstance(node, gast.BinOp) and isinstance(node.op, (gast.FloorDiv, gast.Mod)):
                 if self.is_int(node.left) and self.is_int(node.right) and \
-                        not (isinstance(node.right, gast.Constant) and node.right.value):
+                        not (isinstance(node.right, gast.Constant) and node.right.value) and \
+                        not any(self.is_element(n) for n in (node.left, node.right)):
                     out.append(_Check("check_divisor", [node.right],
                                       [_const(_where(node, stmt, self.origins))]))
         return out
+
+    def is_element(self, node):
+        """An array's element: a NumPy integer, whose division by zero is 0 (NumPy warns), not
+        Python's ZeroDivisionError."""
+        return isinstance(node, gast.Name) and node.id in self.elements or \
+            isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) and \
+            self.types.get(node.value.id, typeinfer.UNKNOWN).is_array
 
     def subscript_checks(self, sub, stmt):
         base = sub.value.id

@@ -129,6 +129,21 @@ def test_an_integer_division_by_zero_raises(jit):
         srcad.grad(divide_index, jit=jit)(np.ones(3), 0)
 
 
+def quotients_of_elements(x, a):
+    q = a[0] // a[1]
+    return x * q + x * (a[0] % a[1]) + x * (a[2] // a[1]) + x * x * a[2]
+
+
+def test_a_numpy_integer_divided_by_zero_is_zero_as_numpy_s(jit, rng):
+    """(found by an attack: a // b of an array's elements raised ZeroDivisionError; NumPy's
+    integers give 0, with a RuntimeWarning)"""
+    x, a = float(rng.uniform(0.5, 2.0)), np.array([7, 0, -3])
+    with np.errstate(divide="ignore"):
+        expected = quotients_of_elements(x, a)
+        value, grad = srcad.value_and_grad(quotients_of_elements, jit=jit)(x, a)
+    assert value == expected == -3.0 * x * x and grad == pytest.approx(-6.0 * x, rel=1e-14)
+
+
 VALID = [
     (shifted_sum, (np.arange(1.0, 6.0), -2)),  # negative indices wrap, as in Python
     (shifted_sum, (np.arange(1.0, 6.0), -5)),
