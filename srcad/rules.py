@@ -48,6 +48,7 @@ from .compiler import templates
 from .kernels import arrays as _arrays
 from .kernels import linalg as _linalg
 from .kernels import reductions as _reductions
+from .kernels import einsum as _einsum
 from .kernels.einsum import einsum as EINSUM
 
 REGISTRY = {}
@@ -630,6 +631,8 @@ pieces(np.vstack, params="arrays", piece="rt.vstack_piece(g, arrays, k)")
 # np.einsum(subscripts, a, b) is lowered to EINSUM((a, b), subscripts) (constant subscripts)
 pieces(EINSUM, params="operands, subscripts",
        piece="kn.einsum_adjoint(operands, subscripts, k, g)", linear_pieces=True)
+# (an einsum term of one index twice, 'ii': the diagonal of a square operand)
+adjoint(_einsum.collapsed_diagonal, params="x", x="kn.diag_adjoint(g, x, 0)", linear="x")
 
 # the helpers forward mode's tangents call, differentiated again for second derivatives (hvp,
 # grad of grad); only generated code calls them

@@ -15,7 +15,7 @@ import scipy.linalg
 import scipy.special
 
 from srcad import rules, runtime
-from srcad.kernels import arrays, linalg, reductions
+from srcad.kernels import arrays, einsum, linalg, reductions
 from srcad.kernels import namespace as kn
 
 OPERATORS = {
@@ -250,6 +250,7 @@ SPECIAL = {
          {"u": (2, 3), "s": (2, 3), "x": (2, 3)}),
         ("kn.cumprod_cross_tangent(u, s, x, np.cumprod(x, axis=0), 0)",
          {"u": (3, 2), "s": (3, 2), "x": (3, 2)})],
+    einsum.collapsed_diagonal: [("kn.collapsed_diagonal(x)", {"x": M33})],
     reductions.cumprod_tangent_adjoint_x: [
         ("kn.cumprod_tangent_adjoint_x(gy, u, x, None)", {"gy": (6,), "u": (2, 3), "x": (2, 3)}),
         ("kn.cumprod_tangent_adjoint_x(gy, u, x, 1)", {"gy": (3, 4), "u": (3, 4), "x": (3, 4)})],

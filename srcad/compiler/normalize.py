@@ -1310,7 +1310,8 @@ class _Lowering:
             args[0] = gast.Constant(value=subscripts, kind=None)
             for k in diagonals:
                 if k + 1 < len(args):  # (too few operands: parse says so below)
-                    args[k + 1] = self.atom(self.numpy_call(np.diagonal, [args[k + 1]]))
+                    args[k + 1] = self.kernel_atom(einsum_kernel.collapsed_diagonal,
+                                                   [args[k + 1]])
             try:
                 einsum_kernel.parse(args[0].value, len(args) - 1)
             except ValueError as exc:

@@ -12,8 +12,9 @@ operand (diagonals, `ii->i`) are refused.
 import numpy as np
 from numba.core import types
 from numba.core.errors import TypingError
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 
+from .arrays import diagonal
 from .rows import constant
 
 
@@ -39,6 +40,15 @@ def diagonal_terms(subscripts):
     for k in diagonals:
         terms[k] = terms[k][0]
     return ",".join(terms) + "->" + output, diagonals
+
+
+@register_jitable
+def collapsed_diagonal(x):
+    """np.diagonal(x) for an einsum term of one index twice ('ii'), which NumPy refuses for a
+    matrix that is not square (np.diagonal would take the shorter side)."""
+    if x.shape[0] != x.shape[1]:
+        raise ValueError("einsum: dimensions in single operand for collapsing index don't match")
+    return diagonal(x, 0)
 
 
 def parse(subscripts, count):

@@ -449,7 +449,8 @@ def _einsum():
         if options:
             raise TypeError(mode.located(f"srcad.tape: numpy.einsum with {sorted(options)}"))
         subscripts, diagonals = kernel.diagonal_terms(subscripts)
-        operands = [np.diagonal(a) if k in diagonals else a for k, a in enumerate(operands)]
+        operands = [kernel.collapsed_diagonal(a) if k in diagonals else a
+                    for k, a in enumerate(operands)]
         try:
             terms, output = kernel.parse(subscripts, len(operands))
         except ValueError as exc:

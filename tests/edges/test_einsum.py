@@ -42,6 +42,16 @@ def test_a_matrix_term_of_one_label_twice_is_its_diagonal(mode, jit, rng):
             pytest.approx(check.along(traces_and_diagonals, list(args), list(tangents)), rel=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_one_label_twice_on_a_matrix_that_is_not_square_is_numpy_s_error(mode, jit, rng):
+    """(found by an attack: the diagonal of the shorter side was taken, where NumPy raises)"""
+    w = rng.normal(size=(2, 3))
+    with pytest.raises(ValueError, match="collapsing index"):
+        np.einsum("ii->i", w)
+    with pytest.raises(ValueError, match="collapsing index"):
+        srcad.value_and_grad(traces_and_diagonals, mode=mode, jit=jit)(w, rng.normal(size=2))
+
+
 def contractions(A, B, v):
     M = np.einsum("ij,jk", A, B)  # (implicit: "ij,jk->ik")
     return np.einsum("ik,ik->", M, M) + np.sum(np.einsum("ij,j->i", A, v) ** 3) + \
