@@ -178,7 +178,7 @@ sort, unbind, narrow, index_select = _methods("sort unbind narrow index_select")
 gather, atan2, arctan2, flip = _methods("gather atan2 arctan2 flip")
 tril, triu, diag, roll, kron, cross = _methods("tril triu diag roll kron cross")
 hypot, fmod, sinc, logit, lerp, dist = _methods("hypot fmod sinc logit lerp dist")
-addcmul, addcdiv = _methods("addcmul addcdiv")
+addcmul, addcdiv, take_along_dim = _methods("addcmul addcdiv take_along_dim")
 
 
 def einsum(equation, *operands):
@@ -190,13 +190,6 @@ def einsum(equation, *operands):
 
 def tensordot(a, b, dims=2):
     return np.tensordot(a, b, axes=dims)
-
-
-def take_along_dim(input, indices, dim=None):
-    indices = np.asarray(getattr(indices, "_value", indices))
-    return np.take_along_axis(input.reshape(-1) if dim is None else input,
-                              indices.reshape(-1) if dim is None else indices,
-                              axis=0 if dim is None else dim)
 
 
 def as_tensor(data, dtype=None):

@@ -642,7 +642,16 @@ class TensorMethods:
         return np.diag(self, diagonal)
 
     def roll(self, shifts, dims=None):
+        if dims is None and isinstance(shifts, (tuple, list)) and len(shifts) > 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                               "dims:0")  # (torch's; np.roll would roll the flat array)
         return np.roll(self, shifts, dims)
+
+    def take_along_dim(self, indices, dim=None):
+        indices = np.asarray(_value(indices))
+        if dim is None:
+            return np.take_along_axis(self.reshape(-1), indices.reshape(-1), axis=0)
+        return np.take_along_axis(self, indices, axis=dim)
 
     def kron(self, other):
         return np.kron(self, other)

@@ -25,7 +25,8 @@ CASES = {
     "einsum": lambda T, a, b: T.einsum("ij,jk->ik", a, b).sum() + T.einsum("ij,ij->", [a, b]),
     "tensordot": lambda T, a, b: (T.tensordot(a, b, dims=1) ** 2).sum() + T.tensordot(a, b),
     "take_along_dim": lambda T, a, b: (T.take_along_dim(a, T.tensor([[0, 2, 1]]), dim=0) ** 2)
-    .sum() + T.take_along_dim(a, T.tensor([4, 0])).sum(),
+    .sum() + T.take_along_dim(a, T.tensor([4, 0])).sum() + a.take_along_dim(T.tensor([[1], [0],
+                                                                                [2]]), -1).sum(),
 }
 
 
@@ -50,6 +51,11 @@ def test_gradients_match_central_differences(name, rng):
     for i, grad in enumerate(grads):
         np.testing.assert_allclose(grad, numerical_grad(plain, (a, b), i), rtol=1e-6,
                                    atol=1e-8)
+
+
+def test_a_tuple_of_shifts_needs_dims_as_torch_s():
+    with pytest.raises(RuntimeError, match="shifts and dimensions must align"):
+        srcad.roll(srcad.arange(5.0), (1, 2))
 
 
 @pytest.mark.parametrize("name", CASES)
