@@ -165,8 +165,8 @@ class DaskGradient:
 
     def generated(self, args):
         """(its key, the generated module, its specialization, the arguments with the hidden
-        data) for a call with `args`. The gradient is computed in float64 (srcad.grad's float32 code
-        may need a float64 fallback): the caller passes float32 arguments in float64."""
+        data) for a call with `args`. The gradient is computed in float64 (srcad.grad's float32
+        code may need a float64 fallback): the caller passes float32 arguments in float64."""
         g = self.gradient
         flat, structures, labels = g.layout(args)
         if structures:
@@ -236,10 +236,9 @@ class DaskGradient:
         """Raise unless the function, at the call's arguments, is a sum over the data's rows as
         far as a sample of rows tells (four pairs of neighbours spread over the data): of no
         rows its value and gradient are 0, of the sample the sums of those of two halves that
-        split every pair (the chunks' values
-        and gradients are added: a term outside the sum, such as a regulariser or a mean's 1/n,
-        would be counted once per chunk). The sample runs through the generated gradient's
-        Python, whose code is the chunks'."""
+        split every pair (the chunks' values and gradients are added: a term outside the sum,
+        such as a regulariser or a mean's 1/n, would be counted once per chunk). The sample
+        runs through the generated gradient's Python, whose code is the chunks'."""
         if sum(map(len, self.chunks.values())) == 1:  # (one chunk: the function itself)
             return
         first_half, second_half = slice(0, None, 2), slice(1, None, 2)
