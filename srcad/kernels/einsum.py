@@ -89,15 +89,24 @@ def einsum_adjoint(operands, subscripts, m, g):
     terms, _ = parse(subscripts, len(operands))
     adjoint = adjoint_subscripts(subscripts, m, len(operands))
     others = [op for k, op in enumerate(operands) if k != m]
+    sizes = {}  # (an index's length: NumPy broadcasts an operand's length 1 to the others')
+    for term, operand in zip(terms, operands, strict=True):
+        for c, n in zip(term, np.shape(operand), strict=True):
+            sizes[c] = max(sizes.get(c, 1), n)
+    full = tuple(sizes[c] for c in terms[m])
     only_m = set(terms[m]) - set(adjoint.split("->")[0])
     if not only_m:
-        return np.einsum(adjoint, g, *others)
-    # an index only operand m has: contract without it, then broadcast along it
-    kept = "".join(c for c in terms[m] if c not in only_m)
-    partial = np.einsum(adjoint.split("->")[0] + "->" + kept, g, *others)
-    shape = [operands[m].shape[terms[m].index(c)] if c in only_m else 1 for c in terms[m]]
-    return np.broadcast_to(partial.reshape([1 if c in only_m else -1 for c in terms[m]]) *
-                           np.ones(shape), operands[m].shape).copy()
+        out = np.einsum(adjoint, g, *others)
+    else:  # an index only operand m has: contract without it, then broadcast along it
+        kept = "".join(c for c in terms[m] if c not in only_m)
+        partial = np.einsum(adjoint.split("->")[0] + "->" + kept, g, *others)
+        out = np.broadcast_to(partial.reshape([1 if c in only_m else -1 for c in terms[m]]) *
+                              np.ones([sizes[c] if c in only_m else 1 for c in terms[m]]),
+                              full).copy()
+    if np.shape(out) != full:  # (another operand's length 1 along an index of m's)
+        out = np.broadcast_to(out, full).copy()
+    broadcast = tuple(k for k, n in enumerate(np.shape(operands[m])) if n == 1 and full[k] > 1)
+    return np.sum(out, axis=broadcast, keepdims=True) if broadcast else out
 
 
 def _loop_nest(name, factors, output, sizes):

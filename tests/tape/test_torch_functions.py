@@ -23,6 +23,8 @@ CASES = {
     "addcmul_addcdiv": lambda T, a, b: (T.addcmul(a, b, a, value=0.5) ** 2).sum() +
     (T.addcdiv(a, b, a, value=2) ** 2).sum(),
     "einsum": lambda T, a, b: T.einsum("ij,jk->ik", a, b).sum() + T.einsum("ij,ij->", [a, b]),
+    "einsum_broadcasting": lambda T, a, b: T.einsum("ij,ij->", a[:, :1], b) +  # (length 1 of
+    (T.einsum("ij,jk->ik", a[:, :1], b[:1]) ** 2).sum(),  # an index: its backward raised)
     "tensordot": lambda T, a, b: (T.tensordot(a, b, dims=1) ** 2).sum() + T.tensordot(a, b),
     "take_along_dim": lambda T, a, b: (T.take_along_dim(a, T.tensor([[0, 2, 1]]), dim=0) ** 2)
     .sum() + T.take_along_dim(a, T.tensor([4, 0])).sum() + a.take_along_dim(T.tensor([[1], [0],
