@@ -19,7 +19,7 @@ import numpy as np
 
 from . import check, diskcache
 from .compiler import frontend, pytrees, valuetypes
-from .errors import AliasingError, ListItemShapeError, ShapeAssumptionFailed, \
+from .errors import PYTHON_TEXT, AliasingError, ListItemShapeError, ShapeAssumptionFailed, \
     UnsupportedError, share_elements, warn_fallback
 
 MODES = ("auto", "source", "tape")
@@ -474,7 +474,7 @@ class Gradient:
             if spec.mode == "source+python" or not _is_numba_error(exc):
                 raise _located(exc, spec, lambda: spec.as_python().run(
                     flat, cotangent, tangents, None if frozen is None else frozen[1])) from None
-            text = _numba_reason(exc).startswith(_TEXT)  # (Python's, in any precision)
+            text = PYTHON_TEXT in _numba_reason(exc)  # (in the arguments' precision)
             if spec.single and not text:  # (a helper without a float32 form) compute in
                 vars(spec).update(vars(self._specialize(  # float64 instead
                     flat, self.arg_types(flat, labels), structures, labels, single=False)))
@@ -1066,10 +1066,6 @@ def _names_its_statement(exc):
     """srcad's own checks name the statement; SliceShapeMismatch stands in for Numba's error."""
     from .runtime import SliceShapeMismatch
     return type(exc).__module__.startswith("srcad.") and not isinstance(exc, SliceShapeMismatch)
-
-
-# (the errors of runtime.text_of, repr_of, format_of, print_of: Python prints it)
-_TEXT = ("str() of", "repr() of", "format() of", "print() of")
 
 
 def _numba_reason(exc):

@@ -261,9 +261,8 @@ class DaskGradient:
             except Exception as exc:
                 self.refuse_rows_not_given_as_data(values, exc)
                 raise
-        finite = np.abs(np.concatenate([whole, first, second])[np.isfinite(
-            np.concatenate([whole, first, second]))])
-        scale = max(1.0, float(finite.max(initial=0.0)))
+        seen = np.abs(np.concatenate([whole, first, second]))
+        scale = max(1.0, float(seen[np.isfinite(seen)].max(initial=0.0)))
         if not np.allclose(empty, 0.0, rtol=0.0, atol=1e-9 * scale):
             self.refuse_not_a_sum(f"of no rows its value and gradient are {empty.tolist()}")
         if not np.allclose(whole, first + second, rtol=0.0, atol=1e-9 * scale, equal_nan=True):

@@ -28,6 +28,10 @@ class DerivedLoc(SourceLoc):
     __slots__ = ()
 
 
+# in the reason Numba refuses a str(), repr(), format() or print() for (runtime.text_of and its
+# kin): the generated Python makes the text instead, in the arguments' own precision
+PYTHON_TEXT = "Python's text is made instead"
+
 class UnsupportedError(Exception):
     """srcad cannot transform a construct. The message names it and its `file:line`."""
 

@@ -17,7 +17,7 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .errors import EmptyStack, ListItemShapeError, ShapeAssumptionFailed
+from .errors import PYTHON_TEXT, EmptyStack, ListItemShapeError, ShapeAssumptionFailed
 from .kernels.rows import shape_of
 
 
@@ -598,7 +598,7 @@ def _text_of(x):
     if isinstance(x, (types.UnicodeType, types.Integer)):
         return lambda x: str(x)
     raise errors.TypingError(f"srcad: str() of a {x} (Numba writes '<object type:{x}>' for it, "
-                             "not its digits)")
+                             f"not its digits; {PYTHON_TEXT})")
 
 
 def repr_of(x):
@@ -610,7 +610,7 @@ def repr_of(x):
 @overload(repr_of)
 def _repr_of(x):
     raise errors.TypingError(f"srcad: repr() of a {x} (Numba writes '<object type:{x}>' for "
-                             "it)")
+                             f"it; {PYTHON_TEXT})")
 
 
 def print_of(*args):
@@ -623,7 +623,7 @@ def print_of(*args):
 def _print_of(*args):
     if any(isinstance(a, types.Float) and a.bitwidth == 32 for a in args):
         raise errors.TypingError("srcad: print() of a float32 number (Numba prints the float64 "
-                                 "it converts it to)")
+                                 f"it converts it to; {PYTHON_TEXT})")
     return lambda *args: print(*args)
 
 
@@ -640,7 +640,7 @@ def _format_of(x, spec=""):
         isinstance(spec, types.StringLiteral) and spec.literal_value == ""
     if empty and isinstance(x, (types.UnicodeType, types.Integer)):
         return lambda x, spec="": str(x)
-    raise errors.TypingError(f"srcad: format() of a {x} (Numba has no format())")
+    raise errors.TypingError(f"srcad: format() of a {x} (Numba has no format(); {PYTHON_TEXT})")
 
 
 def check_adjoint(adjoint, x, where):
