@@ -11,9 +11,12 @@ code) is printed as one line on stderr, without a traceback, and the exit status
 
 import argparse
 import ast
+import functools
+import hashlib
 import importlib.util
 import inspect
 import math
+import os
 import sys
 import textwrap
 import traceback
@@ -88,7 +91,7 @@ def _cache(opts):
           "(SRCAD_CACHE_SIZE); the oldest are removed past that")
     if info["others"]:
         others = _count(len(info["others"]), "other entry", "other entries")
-        print(f"{others} srcad did not write (`srcad cache clear` removes them): "
+        print(f"{others} srcad did not write (`srcad cache clear` leaves them): "
               f"{_some(info['others'])}")
     print(f"Numba's files are signed with the key in {info['key']}")
     return 0
@@ -108,7 +111,7 @@ def _clear(diskcache):
     print(f"removed {_count(result['files'], 'file')} from {path}")
     if result["others"]:
         others = _count(len(result["others"]), "other entry", "other entries")
-        print(f"and {others} srcad did not write: {_some(result['others'])}")
+        print(f"left {others} srcad did not write: {_some(result['others'])}")
     if result["kept"]:
         raise CommandError(f"could not remove {_count(len(result['kept']), 'entry', 'entries')}: "
                            f"{_some(result['kept'])}")
@@ -166,14 +169,14 @@ def _typed(fn, example, action):
     """Run `action`; without example arguments, a failure may just mean the float guess was
     wrong, so the message says what to pass. (A FallbackWarning is not shown: what show and
     explain print already says that the tape runs the function, and why.)"""
-    from .errors import FallbackWarning
+    from .errors import FallbackWarning, UserCodeError
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FallbackWarning)
             return action()
     except Exception as exc:
-        if example or isinstance(exc, CommandError):
-            raise
+        if example or isinstance(exc, (CommandError, UserCodeError, BrokenPipeError)):
+            raise  # (a UserCodeError is wrong whatever the arguments)
         raise CommandError(
             f"{describe(exc)} (taking every argument of {fn.__qualname__} to be a float; if "
             f"some are arrays or integers, give example arguments, e.g. --args "
@@ -202,21 +205,43 @@ def load_function(spec):
 
 
 def load_module(path):
+    """Import the user's file: inside a package (folders holding __init__.py) by its dotted
+    name, as `python -m` would, so its relative imports work; any other file under a private
+    name, so that it neither replaces a module of its name (random.py) nor runs as __main__."""
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"{path} is a directory, not a Python file" if file.is_dir() else
+                           f"{path} is not a regular file" if file.exists() else
                            f"no such file: {path}")
-    sys.path.insert(0, str(file.resolve().parent))
-    spec = importlib.util.spec_from_file_location(file.stem, file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[file.stem] = module
+    file = file.resolve()
+    parts = [] if file.stem == "__init__" else [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    # The file's imports see its folder first, as a script's do; what is imported later
+    # (numba, by srcad) sees it last, so a numba.py of the user's replaces nothing of srcad's.
+    sys.path.insert(0, str(folder))
     try:
+        if file.parent != folder:
+            return importlib.import_module(".".join(parts))
+        digest = hashlib.sha256(str(file).encode()).hexdigest()[:12]
+        name = f"_srcad_file_{digest}_{file.stem.replace('.', '_')}"
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise CommandError(f"cannot import {path}: {describe(exc)}") from exc
+        return module
     except SystemExit as exc:
         raise exited_at_import(path, exc) from exc
-    return module
+    except Exception as exc:
+        line = next((f"{path}:{frame.lineno}: " for frame in
+                     reversed(traceback.extract_tb(exc.__traceback__))
+                     if Path(frame.filename) == file), "")
+        raise CommandError(f"cannot import {path}: {line}{describe(exc)}") from exc
+    finally:
+        sys.path.remove(str(folder))
+        sys.path.append(str(folder))
 
 
 def exited_at_import(path, exc):
@@ -361,12 +386,13 @@ def build_parser():
     import srcad
 
     parser = _Parser(prog="srcad", description="srcad: source-transformation automatic "
-                                               "differentiation for Python/NumPy.")
+                                               "differentiation for Python/NumPy.",
+                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"srcad {srcad.__version__}")
     parser.add_argument("--traceback", action="store_true",
                         help="on an error, show the Python traceback instead of one line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=_Parser)
+                                parser_class=functools.partial(_Parser, allow_abbrev=False))
     for add in COMMANDS:
         add(sub)
     return parser
@@ -384,9 +410,14 @@ def main(argv=None):
     try:
         opts = build_parser().parse_args(argv)
         prog = f"srcad {opts.command}"
-        return opts.run(opts)
+        status = opts.run(opts)
+        sys.stdout.flush()
+        return status
     except SystemExit as exc:  # --help, --version
         return exc.code or 0
+    except BrokenPipeError:  # the reader stopped reading (`srcad show ... | head`): quietly,
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as SIGPIPE would
+        return 141
     except CommandError as exc:
         if show_traceback and not isinstance(exc, UsageError):
             traceback.print_exc()

@@ -136,7 +136,7 @@ def _private_directory(path, create):
         missing.append(missing[-1].parent)
     problem = _ancestors_problem(missing[-1])
     if problem is not None or not create:
-        return problem
+        return problem or _cannot_create_in(missing[-1].parent)
     for p in reversed(missing):
         try:
             os.mkdir(p, 0o700)
@@ -144,6 +144,15 @@ def _private_directory(path, create):
             continue
         os.chmod(p, 0o700)
     return untrusted(path)
+
+
+def _cannot_create_in(parent):
+    """Why no directory can be made in `parent`, or None (tried: one is made, then removed)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".srcad-probe-"))
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror or exc})"
+    return None
 
 
 def untrusted(path):
@@ -452,10 +461,11 @@ def info():
 
 
 def clear():
-    """Empty the cache folder, which is srcad's own: its files, and anything else found there
-    (removed too, never followed through a link). Returns {"files": srcad's files removed,
-    "others": the other entries removed, "kept": entries that could not be removed}, or
-    raises CacheRefused (touching nothing) when the cache is not one srcad uses."""
+    """Remove srcad's files from the cache folder, and whatever else carries a name srcad
+    writes (a planted link or directory: removed, never followed). Entries with other names
+    are left: the folder may be a user's own, named by mistake in SRCAD_CACHE_DIR. Returns
+    {"files": srcad's files removed, "others": the entries left, "kept": what could not be
+    removed}, or raises CacheRefused (touching nothing) when the cache is not one srcad uses."""
     root = location()
     problem = _problem(root)
     if problem is not None:
@@ -463,11 +473,12 @@ def clear():
     entries, others = _scan(root / "generated")
     result = {"files": 0, "others": [], "kept": []}
     for f in [f for group in entries.values() for f in group] + others:
+        if f in others and not _OWN_FILE.match(f.name):
+            result["others"].append(str(f))
+            continue
         discard(f)
         if os.path.lexists(f):
             result["kept"].append(str(f))
-        elif f in others:
-            result["others"].append(str(f))
         else:
             result["files"] += 1
     return result

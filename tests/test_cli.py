@@ -183,8 +183,8 @@ def test_errors_inside_the_users_module_are_one_line(tmp_path, capsys):
     broken = tmp_path / "broken.py"
     broken.write_text("import nosuchmodule\n\ndef f(a):\n    return a\n")
     assert cli.main(["show", f"{broken}:f"]) == 1
-    assert error_line(capsys) == (f"srcad show: cannot import {broken}: ModuleNotFoundError: "
-                                  "No module named 'nosuchmodule'")
+    assert error_line(capsys) == (f"srcad show: cannot import {broken}: {broken}:1: "
+                                  "ModuleNotFoundError: No module named 'nosuchmodule'")
 
 
 @pytest.mark.parametrize("command", ["show", "bench"])
@@ -274,3 +274,60 @@ def test_cache_info_and_clear(tmp_path, monkeypatch, capsys):
     assert cli.main(["cache", "clear"]) == 0
     assert "removed" in capsys.readouterr().out
     assert cli.main(["cache", "info"]) == 0 and "0 generated modules" in capsys.readouterr().out
+
+
+# ---- found by an attack on the command line ---------------------------------------------------
+
+@pytest.mark.parametrize("stem", ["random", "numba", "math", "os.path"])
+def test_a_file_named_as_a_module_replaces_nothing(tmp_path, capsys, stem):
+    # (its module took that name in sys.modules: srcad failed inside itself, "module 'random'
+    # has no attribute 'shuffle'", a later `import numba` found the user's file)
+    folder = tmp_path / stem.replace(".", "_")
+    folder.mkdir()
+    (folder / f"{stem}.py").write_text("import math\n\ndef f(x):\n    return math.sin(x) * x\n")
+    assert cli.main(["show", f"{folder / stem}.py:f", "--args", "0.5"]) == 0
+    assert "np.cos(x)" in capsys.readouterr().out
+
+
+def test_a_main_module_and_a_package_module_import_as_python_m_would(tmp_path, capsys):
+    # (__main__.py ran its main program; a relative import failed: "no known parent package")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "util.py").write_text("import math\n\ndef helper(x):\n    return math.sin(x)\n")
+    (package / "rel.py").write_text("from .util import helper\n\ndef g(x):\n"
+                                    "    return helper(x) * x\n")
+    (package / "__main__.py").write_text("import sys\n\ndef f(x):\n    return x * x\n\n"
+                                         "if __name__ == '__main__':\n    sys.exit(7)\n")
+    assert cli.main(["show", f"{package / 'rel.py'}:g", "--args", "0.5"]) == 0
+    assert "np.cos(x)" in capsys.readouterr().out
+    assert cli.main(["show", f"{package / '__main__.py'}:f", "--args", "0.5"]) == 0
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(model):
+    # (`srcad show ... | head` printed "BrokenPipeError" and, for explain, a hint about --args)
+    for command in ("show", "explain"):
+        done = subprocess.run(
+            f"{sys.executable} -m srcad {command} {model}:scalar | true", shell=True,
+            capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert done.stderr == "", done.stderr
+
+
+def test_what_cannot_run_or_be_written_is_said_before_anything_runs(tmp_path, capsys,
+                                                                     monkeypatch):
+    # (explain said a generator "runs on the runtime tape" with status 0; bench found an
+    # output path it could not write after the whole run; `cache info` said "used" for a folder
+    # that cannot be made; `--trace` was taken for --traceback and did nothing)
+    module = tmp_path / "gen.py"
+    module.write_text("def gen(x):\n    yield x\n")
+    assert cli.main(["explain", f"{module}:gen"]) == 1
+    assert f"{module}:2: gen is a generator (yield)" in error_line(capsys)
+    (tmp_path / "out.md").mkdir()
+    assert cli.main(["bench", "--only", "logistic", "--markdown", str(tmp_path / "out.md")]) == 2
+    assert "cannot be written (Is a directory)" in error_line(capsys)
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "afile" / "sub"))
+    assert cli.main(["cache", "info"]) == 0
+    assert "NOT used:" in capsys.readouterr().out
+    assert cli.main(["--trace", "cache", "info"]) == 2
+    assert "unrecognized arguments: --trace" in error_line(capsys)

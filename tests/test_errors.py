@@ -10,6 +10,7 @@ import pytest
 
 import srcad
 from srcad import check
+from srcad.errors import UserCodeError
 
 
 def unknown_call(x):
@@ -250,7 +251,6 @@ def scaled_by_a_random_draw(x):  # (the message named only the product: found by
     (asks_hasattr, np.ones(2), r"hasattr\(\), which reads or runs code by name"),
     (becomes_an_array, np.ones((3, 2)),
      r"type of 'total \+ row': 'total' is a float at one point and a float\[1d\] at another"),
-    (generator, 1.0, r"a generator or coroutine \(yield / await\)"),
     (assigns_nonlocal, 1.0, "a nonlocal statement"),
     (misspelled_keyword, np.ones(3), "unexpected keyword argument 'axsi'"),
     (takes_kwargs, 1.0, r"\*args / \*\*kwargs parameters"),
@@ -263,6 +263,26 @@ def test_errors_name_the_users_construct_and_line(fn, arg, message):
     where = str(info.value).split(": ")[0]
     assert where.startswith(f"{__file__}:") and int(where.rsplit(":", 1)[1]) >= line
     assert "_t" not in str(info.value).split("\n")[0]  # never a srcad temporary
+
+
+async def coroutine(x):
+    return x
+
+
+def returns_nothing(x):
+    x * 2.0
+
+
+@pytest.mark.parametrize("fn,message", [
+    (generator, r"generator is a generator \(yield\)"),
+    (coroutine, "coroutine is an async function"),
+    (returns_nothing, r"returns_nothing returns nothing \(no `return` of a value\)")])
+def test_what_returns_no_number_is_refused_in_every_mode(fn, message):
+    # (found by an attack: mode="auto" sent these to the tape, which then failed on what they
+    # returned, and `srcad explain` said they ran on the tape)
+    for mode in ("auto", "source"):
+        with pytest.raises(UserCodeError, match=f"{__file__}:[0-9]+: {message}"):
+            srcad.grad(fn, mode=mode)(1.0)
 
 
 def slices_of_two_lengths(x, b):

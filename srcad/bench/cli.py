@@ -71,8 +71,23 @@ def _check_options(opts):
                          "named")
     for option in ("json", "plot", "markdown"):
         path = getattr(opts, option)
-        if path and not Path(path).resolve().parent.is_dir():
-            raise UsageError(f"--{option} {path}: no such folder {Path(path).parent}")
+        if path:
+            _check_writable(f"--{option} {path}", Path(path))
+
+
+def _check_writable(option, path):
+    """UsageError now, not after an hour of timing, unless a file can be written at `path`
+    (tried by opening it to append: its contents, if any, stay until the run writes it)."""
+    if not path.resolve().parent.is_dir():
+        raise UsageError(f"{option}: no such folder {path.parent}")
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot be written ({exc.strerror or exc})") from None
+    if not existed:
+        path.unlink()
 
 
 def _check_sizes(jobs, spec):

@@ -7,13 +7,12 @@ files, folders of them (default: the suite in bench/workloads/), or a user's
 """
 
 import ast
-import importlib
-import importlib.util
 import sys
 from pathlib import Path
 
+from .. import cli
 from ..cli import (CommandError, UsageError, attribute_path, check_wrt, describe,
-                   evaluate_args, exited_at_import, parse_wrt)
+                   evaluate_args, parse_wrt)
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "bench" / "workloads"
 REQUIRED = ("NAME", "SIZES", "WRT", "make_inputs", "f")
@@ -21,30 +20,12 @@ SUITES = ("quick", "full", "test")
 
 
 def load_module(path):
-    """Import a workload file. A file inside a package (bench/workloads/) is imported under
-    its dotted name so its own imports work; any other file as a standalone module."""
-    path = Path(path).resolve()
+    """Import a workload file (as `srcad show` imports the user's); any workload file can
+    `from bench.workloads import` what the suite's share."""
     repo = SUITE_DIR.parents[1]
     if SUITE_DIR.is_dir() and str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))  # so any workload file can `from bench.workloads import`
-    parts = [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").is_file():
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    if len(parts) > 1:
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-        return importlib.import_module(".".join(parts))
-    name = f"_srcad_bench_{abs(hash(str(path)))}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except SystemExit as exc:
-        raise exited_at_import(path, exc) from exc
-    return module
+        sys.path.insert(0, str(repo))
+    return cli.load_module(path)
 
 
 class Workload:
@@ -62,7 +43,9 @@ class Workload:
                 self.error = f"not a workload file: missing {', '.join(missing)}"
             else:
                 self.name = self.module.NAME
-        except (Exception, SystemExit) as exc:  # a broken workload must not stop the suite
+        except CommandError as exc:  # a broken workload must not stop the suite
+            self.error = str(exc)
+        except Exception as exc:
             self.error = f"cannot load: {describe(exc)}"
 
     @property

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import anno, valuetypes
 from .templates import walk
-from ..errors import SourceLoc, SourceUnavailableError, UnsupportedError
+from ..errors import SourceLoc, SourceUnavailableError, UnsupportedError, UserCodeError
 
 # compile flags a function's code keeps from `from __future__ import ...`
 _FUTURE_FLAGS = 0
@@ -335,7 +335,8 @@ def _matching_definition(module, code, loc, name):
         if _compiles_to(node, owner if isinstance(owner, ast.ClassDef) else None, code,
                         module.imports):
             if isinstance(node, ast.AsyncFunctionDef):
-                raise UnsupportedError(f"{name} is an async function", loc)
+                raise UserCodeError(f"{loc}: {name} is an async function: calling it returns "
+                                    "a coroutine, not a number or an array")
             return node, bound
     raise SourceUnavailableError(
         f"the source of {name} in {printable(loc.file)} is not the code that runs (was the "

@@ -37,6 +37,15 @@ def split_aux(parsed, has_aux, kind="grad"):
             something other than a pair `value, aux`; the message names its file:line.
     """
     name = parsed.tree.name
+    returns = list(_returns(parsed.tree.body))
+    suspends = next(_own_nodes(parsed.tree.body, (gast.Yield, gast.YieldFrom, gast.Await)), None)
+    if suspends is not None:
+        raise _error(suspends, f"{name} is a generator (yield): calling it returns a generator; "
+                     f"{RETURNS[kind]}")
+    if not any(ret.value is not None for ret in returns) and \
+            next(_own_nodes(parsed.tree.body, gast.Raise), None) is None:  # (raises, as asked)
+        raise _error(parsed.tree, f"{name} returns nothing (no `return` of a value); "
+                     f"{RETURNS[kind]}")
     if not has_aux:
         for ret in _returns(parsed.tree.body):
             if isinstance(ret.value, gast.Tuple):
@@ -56,6 +65,19 @@ def _returns(stmts):
         for field in ("body", "orelse", "finalbody", "handlers"):
             if not isinstance(stmt, (gast.FunctionDef, gast.ClassDef)):
                 yield from _returns(getattr(stmt, field, []))
+
+
+def _own_nodes(stmts, kinds):
+    """The nodes of `kinds` in the function's own statements (not in nested functions)."""
+    for stmt in stmts:
+        stack = [stmt]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, kinds):
+                yield node
+            if not isinstance(node, (gast.FunctionDef, gast.ClassDef, gast.Lambda,
+                                     gast.AsyncFunctionDef)):
+                stack.extend(gast.iter_child_nodes(node))
 
 
 def _split_returns(stmts, aux, name):

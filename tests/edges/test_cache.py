@@ -381,8 +381,26 @@ def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
     assert "1 generated module," in out and "3 other entries srcad did not write" in out
     assert in_thread(lambda: cli.main(["cache", "clear"])) == 0
     out = capsys.readouterr().out
-    assert "removed 1 file " in out and "3 other entries" in out and "fifo" in out
-    assert os.listdir(folder) == []
+    assert "removed 2 files " in out and "left 2 other entries" in out and "fifo" in out
+    assert sorted(os.listdir(folder)) == ["fifo", "notes.txt"]  # (a name srcad never writes)
+
+
+@posix_only
+def test_clearing_leaves_a_users_own_folder_named_by_mistake(tmp_path, monkeypatch, capsys):
+    """Found by a helper's attack: with SRCAD_CACHE_DIR=. in a project, `srcad cache clear`
+    deleted the project's own generated/ folder (its files and subfolders)."""
+    project = tmp_path / "project"
+    (project / "generated" / "protos").mkdir(parents=True)
+    os.chmod(project, 0o700)
+    os.chmod(project / "generated", 0o700)
+    (project / "generated" / "protos" / "x.proto").write_text("message X {}\n")
+    (project / "generated" / "api_pb2.py").write_text("code = 1\n")
+    monkeypatch.setenv("SRCAD_CACHE_DIR", str(project))
+    diskcache.write("x = 1\n", "m", project / "generated")
+    assert in_thread(lambda: cli.main(["cache", "clear"])) == 0
+    assert "left 2 other entries srcad did not write" in capsys.readouterr().out
+    assert sorted(os.listdir(project / "generated")) == ["api_pb2.py", "protos"]
+    assert (project / "generated" / "protos" / "x.proto").read_text() == "message X {}\n"
 
 
 @posix_only
@@ -394,7 +412,7 @@ def test_the_command_names_a_file_whose_name_is_not_text(folder):
     out = subprocess.run([sys.executable, "-m", "srcad", "cache", "clear"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "odd-" in out.stdout and os.listdir(folder) == []
+    assert "odd-" in out.stdout and os.listdir(os.fsencode(folder)) == [b"odd-\xff"]
 
 
 @posix_only
