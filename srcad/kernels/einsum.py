@@ -109,30 +109,44 @@ def einsum_adjoint(operands, subscripts, m, g):
     return np.sum(out, axis=broadcast, keepdims=True) if broadcast else out
 
 
-def _loop_nest(name, factors, output, sizes):
+def _loop_nest(name, factors, output, places, lender=None):
     """Source of `name(arrays)`: out[output] = sum over the other indices of the product of
-    factors (term, array position); sizes: index -> (array position, axis)."""
+    factors (term, array position); places: index -> [(array position, axis)] of every array
+    holding it. An axis of length 1 broadcasts, as NumPy's: its index is multiplied by 0.
+    With `lender` (an array's position), out has that array's shape and sums along its axes
+    of length 1 (an adjoint of a broadcast operand)."""
     letters = list(dict.fromkeys(output + "".join(t for t, _ in factors)))
     lines = [f"def {name}(arrays):"]
     for c in letters:
-        position, axis = sizes[c]
-        lines.append(f"    n_{c} = arrays[{position}].shape[{axis}]")
-    for term, p in factors:  # (NumPy's check: a loop bound too long reads past an array)
-        for axis, c in enumerate(term):
-            if (p, axis) != sizes[c]:
-                lines.append(f"    if arrays[{p}].shape[{axis}] != n_{c}:")
+        lines.append(f"    n_{c} = 1")
+        lengths = [f"arrays[{p}].shape[{axis}]" for p, axis in places[c]]
+        for length in lengths:
+            lines.append(f"    if {length} != 1:\n        n_{c} = {length}")
+        for (p, axis), length in zip(places[c], lengths, strict=True):
+            if len(lengths) > 1:  # (NumPy's check: a loop bound too long reads past an array)
+                lines.append(f"    if {length} != 1 and {length} != n_{c}:")
                 lines.append(f"        raise ValueError(\"einsum: operands could not be broadcast "
                              f"together (index '{c}' has two lengths)\")")
-    shape = "".join(f"n_{c}, " for c in output)
+                lines.append(f"    u_{p}_{axis} = 1 if {length} == n_{c} else 0")
+
+    def index(term, p):
+        return ", ".join(c if len(places[c]) == 1 else f"{c} * u_{p}_{axis}"
+                         for axis, c in enumerate(term))
+
+    if lender is None:
+        shape, target = "".join(f"n_{c}, " for c in output), f"out[{', '.join(output)}]"
+    else:
+        shape = "".join(f"arrays[{lender}].shape[{axis}], " for axis in range(len(output)))
+        target = f"out[{index(output, lender)}]"
     lines.append(f"    out = np.zeros(({shape}))")
     indent = "    "
     for c in letters:
         lines.append(f"{indent}for {c} in range(n_{c}):")
         indent += "    "
-    product = " * ".join(f"arrays[{p}][{', '.join(t)}]" if t else f"arrays[{p}]"
+    product = " * ".join(f"arrays[{p}][{index(t, p)}]" if t else f"arrays[{p}]"
                          for t, p in factors) or "1.0"  # (a factor without indices: a scalar)
-    target = f"out[{', '.join(output)}]" if output else "total"
     if not output:
+        target = "total"
         lines.insert(len(lines) - len(letters), "    total = 0.0")
     lines.append(f"{indent}{target} += {product}")
     lines.append("    return out" if output else "    return total")
@@ -141,12 +155,12 @@ def _loop_nest(name, factors, output, sizes):
     return namespace[name]
 
 
-def _sizes(terms):
-    sizes = {}
+def _places(terms):
+    places = {}
     for position, term in enumerate(terms):
         for axis, c in enumerate(term):
-            sizes.setdefault(c, (position, axis))
-    return sizes
+            places.setdefault(c, []).append((position, axis))
+    return places
 
 
 def _literal_subscripts(operands, subscripts):
@@ -163,7 +177,7 @@ def _literal_subscripts(operands, subscripts):
 def _einsum(operands, subscripts):
     text = _literal_subscripts(operands, subscripts)
     terms, output = parse(text, len(operands))
-    nest = _loop_nest("contract", [(t, k) for k, t in enumerate(terms)], output, _sizes(terms))
+    nest = _loop_nest("contract", [(t, k) for k, t in enumerate(terms)], output, _places(terms))
     from numba import njit
     compiled = njit(nest)
     return lambda operands, subscripts: compiled(operands)
@@ -178,7 +192,7 @@ def _einsum_adjoint(operands, subscripts, m, g):
     terms, output = parse(text, len(operands))
     # arrays: (g, *operands); operand m only lends its sizes
     factors = [(output, 0)] + [(t, j + 1) for j, t in enumerate(terms) if j != k]
-    nest = _loop_nest("adjoint", factors, terms[k], _sizes([output] + terms))
+    nest = _loop_nest("adjoint", factors, terms[k], _places([output] + terms), lender=k + 1)
     from numba import njit
     compiled = njit(nest)
     return lambda operands, subscripts, m, g: compiled((g,) + operands)

@@ -95,3 +95,29 @@ def test_second_derivatives_through_einsum_on_the_tape(rng):
     eps = 1e-6
     np.testing.assert_allclose(product, (g(A + eps * v, B) - g(A - eps * v, B)) / (2 * eps),
                                rtol=1e-5, atol=1e-7)
+
+
+def broadcast_products(x, c):
+    a, b = x[:3].reshape(3, 1), x[3:6].reshape(1, 3)
+    return np.sum(np.einsum("ij,ij->ij", a, b) ** 2) + np.sum(np.einsum("ij,jk->ik", a, c) ** 2) \
+        + np.einsum("ij,ij->", b, c[:1])
+
+
+@pytest.mark.parametrize("mode", ["source", "tape"])
+def test_an_index_of_length_1_in_one_operand_broadcasts_in_every_transform(mode, jit, rng):
+    """(found by attacks: compiled, such an einsum raised 'index has two lengths' in grad, jvp,
+    jacobian and hessian, where NumPy broadcasts; the compiled loop nest now does)"""
+    x, c = rng.normal(size=6), rng.normal(size=(1, 3))
+    value, grads = srcad.value_and_grad(broadcast_products, wrt=(0, 1), mode=mode, jit=jit)(x, c)
+    assert value == pytest.approx(broadcast_products(x, c), rel=1e-12)
+    check.compare(broadcast_products, [x, c], [0, 1], grads)
+    if mode == "source":
+        dx = rng.normal(size=6)
+        assert srcad.jvp(broadcast_products, (x, c), (dx, 0 * c), jit=jit)[1] == pytest.approx(
+            check.along(broadcast_products, [x, c], [dx, 0 * c]), rel=1e-6)
+        eps, h = 1e-5, srcad.hessian(broadcast_products, jit=jit)(x, c)
+        g = srcad.grad(broadcast_products, jit=jit)
+        np.testing.assert_allclose(h @ dx, (g(x + eps * dx, c) - g(x - eps * dx, c)) / (2 * eps),
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="broadcast"):
+        srcad.grad(broadcast_products, mode=mode, jit=jit)(x, rng.normal(size=(1, 4)))
