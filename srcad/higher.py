@@ -92,10 +92,11 @@ class Hvp:
 
     __srcad_gradient__ = True
 
-    def __init__(self, fn, wrt=0, jit=True):
+    def __init__(self, fn, wrt=0, jit=True, kind="hvp"):
         self.code = _TangentCode(fn, wrt, jit)
         if len(self.code.g.wrt_names) != 1:
-            raise TypeError("srcad.hvp differentiates with respect to one argument (wrt=...)")
+            raise TypeError(f"srcad.{kind} differentiates with respect to one argument "
+                            "(wrt=...)")
         self.jit = jit
         self._made = {}
         self._by_types = {}  # api._call_key of a call -> (the tangent's spec, outer gradient)
@@ -333,7 +334,7 @@ class Hessian:
     __srcad_gradient__ = True
 
     def __init__(self, fn, wrt=0, jit=True):
-        self.product = Hvp(fn, wrt, jit)
+        self.product = Hvp(fn, wrt, jit, kind="hessian")
         self.__qualname__ = f"hessian({self.product.code.g.fn.__qualname__})"
 
     def __repr__(self):

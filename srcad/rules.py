@@ -261,11 +261,14 @@ def missing(func, what):
                 "(return np.array([...]) or use one function per result); the tape runs it")
     if str(getattr(func, "__module__", "")).startswith("srcad.kernels"):
         return (f"no derivative of '{name}' (in {what}), a kernel of srcad's own derivatives: "
-                "srcad's derivatives of the function it comes from stop at a lower order "
-                "(np.prod, the vector norms and scipy.linalg.expm at the second, np.cumprod "
-                "and np.linalg.det at the third, np.linalg.matrix_power, pinv, lstsq, qr and "
-                "the singular values at the first)")
+                f"{ORDER_LIMITS}")
     return f"no derivative rule for '{name}' (in {what})"
+
+
+ORDER_LIMITS = ("srcad's derivatives of the function it comes from stop at a lower order "
+                "(np.prod, the vector norms and scipy.linalg.expm at the second, np.cumprod and "
+                "np.linalg.det at the third, np.linalg.matrix_power, pinv, lstsq, qr and the "
+                "singular values at the first)")
 
 
 def lookup(func):
@@ -786,6 +789,8 @@ adjoint(_reductions.extremum_tangent, params="u, x, m, axis=None, keepdims=False
 adjoint(_arrays.sort_tangent, params="u, x, s, axis=-1", linear="u",
         u="kn.sort_adjoint(g, x, axis)", x="x * 0.0", s="s * 0.0",
         tangents={"x": "ans * 0.0", "s": "ans * 0.0"})
+adjoint(_arrays.sort_adjoint, params="gy, x, axis=-1", linear="gy",
+        gy="kn.sort_tangent(g, x, x, axis)", x="x * 0.0", tangents={"x": "ans * 0.0"})
 adjoint(_arrays.median_adjoint, params="gy, x, axis=None", linear="gy",
         gy="kn.sum_like(g * kn.median_adjoint(gy * 0.0 + 1.0, x, axis), gy, axis)", x="x * 0.0",
         tangents={"x": "ans * 0.0"})

@@ -218,6 +218,8 @@ SPECIAL = {
                                {"gy": (6,), "x": (2,), "o": (5,)})],
     arrays.sort_tangent: [("kn.sort_tangent(u, x, np.sort(x, axis=0), 0)",
                            {"u": (3, 4), "x": (3, 4)})],
+    arrays.sort_adjoint: [("kn.sort_adjoint(gy, x, 1)", {"gy": (3, 4), "x": (3, 4)}),
+                          ("kn.sort_adjoint(gy, x, None)", {"gy": (5,), "x": (5,)})],
     arrays.median_adjoint: [("kn.median_adjoint(gy, x, 1)", {"gy": V3, "x": (3, 4)})],
     arrays.quantile_tangent: [("kn.quantile_tangent(u, x, 0.3, 1, False)",
                                {"u": (3, 4), "x": (3, 4)})],

@@ -568,6 +568,35 @@ def test_second_order_refusals():
         srcad.grad(srcad.grad(rosenbrock))(np.ones(3))
     with pytest.raises(srcad.UnsupportedError, match="one argument, without has_aux"):
         srcad.grad(srcad.grad(mixed, wrt=(0, 1)))
+    with pytest.raises(TypeError, match="srcad.hessian differentiates with respect to one"):
+        srcad.hessian(mixed, wrt=(0, 1))  # (it said srcad.hvp)
+
+
+def sorted_cubes(x):
+    v = np.array([x, 1.0 - x * x, -x, 0.5 * x])
+    return np.sum(np.sort(v) ** 3 * np.array([1.0, 2.0, 3.0, 4.0]))
+
+
+def cumulative_products(x):
+    return np.sum(np.cumprod(np.array([x, 2.0 * x, x + 1.0])))
+
+
+def test_every_derivative_through_a_sort_on_the_tape_and_the_order_limit_named(rng):
+    """(found by an attack: the tape's fourth derivative through np.sort raised 'sort_adjoint
+    has no rule of its own'; past np.cumprod's third the tape named only a kernel)"""
+    nested = {0: sorted_cubes}
+    for k in range(1, 5):
+        nested[k] = srcad.grad(nested[k - 1], mode="tape")
+    x, eps = rng.uniform(0.1, 0.4), 1e-5
+    for k in (3, 4):
+        assert nested[k](x) == pytest.approx(
+            (nested[k - 1](x + eps) - nested[k - 1](x - eps)) / (2 * eps), rel=1e-5, abs=1e-5)
+    assert nested[4](x) != 0.0  # (a quintic in x between the points where the order changes)
+    fourth = cumulative_products
+    for _ in range(4):
+        fourth = srcad.grad(fourth, mode="tape")
+    with pytest.raises(TypeError, match="np.cumprod and np.linalg.det at the third"):
+        fourth(0.7)
 
 
 def test_the_generated_code_is_readable():

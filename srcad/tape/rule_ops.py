@@ -100,8 +100,11 @@ def _vjp(key, rule, param, differentiable):
         except (_Unrecorded, TypeError) as exc:
             transposed = _transposed(key, rule, param, differentiable, values)
             if transposed is None:
+                why = f"{_name(key)} is a kernel of srcad's own derivatives: " \
+                    f"{rules.ORDER_LIMITS}" \
+                    if key.__module__.startswith("srcad.kernels") else str(exc)
                 raise TypeError(f"srcad.tape: no second derivative through {_name(key)} "
-                                f"(backward(create_graph=True) over it): {exc}") from None
+                                f"(backward(create_graph=True) over it): {why}") from None
         return apply(transposed, g, *values, ans=plain(ans), **static)
 
     return vjp
