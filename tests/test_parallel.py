@@ -587,6 +587,22 @@ def a_sum_of_whole_arrays(x):
     return np.sum(g * g)
 
 
+def own_row_and_a_fixed_element(x):
+    out = np.zeros((len(x), 2))
+    for i in range(len(x)):
+        out[i, 0] = x[i] * 2.0
+        out[0, 1] = x[i] ** 2
+    return np.sum(out ** 2)
+
+
+def index_reassigned(x):
+    out = np.zeros(len(x))
+    for i in range(len(x)):
+        i = i // 2
+        out[i] = x[i] ** 2
+    return np.sum(out * np.arange(len(x)))
+
+
 def test_serial_loops_are_explained_in_the_users_terms(rng):
     """explain named srcad's temporaries ('_ret', 'g[_t2]') and blamed writes for a read of
     another trip's row (found by an attack); the gradients were right and still are."""
@@ -601,7 +617,13 @@ def test_serial_loops_are_explained_in_the_users_terms(rng):
               "'g', whose elements are also set before the loop"),
              (a_sum_read_in_the_trip, (x[:, 0].copy(),), 0,
               "'s' is a sum, and a trip also reads it (line "),
-             (a_sum_of_whole_arrays, (x,), 0, "'g' is an array summed whole (line ")]
+             (a_sum_of_whole_arrays, (x,), 0, "'g' is an array summed whole (line "),
+             # (found by an attack: the line of the write into the loop's own row was named,
+             # and the loop's index as srcad renamed it, 'out[_i1, ...]')
+             (own_row_and_a_fixed_element, (x[:, 0].copy(),), 0,
+              f"into 'out' (line {inspect.getsourcelines(own_row_and_a_fixed_element)[1] + 4})"),
+             (index_reassigned, (x[:, 0].copy(),), 0, "the loop's own index, which the loop "
+                                                      "reassigns")]
     for fn, args, wrt, expected in cases:
         (plan,) = _plans(fn, args, wrt)
         assert expected in plan and "_t" not in plan and "_ret" not in plan, plan

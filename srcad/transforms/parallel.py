@@ -189,13 +189,20 @@ class _Analysis:
         if allocation is not None:
             self.out.workspaces[name] = allocation
             return
-        first = next(s for s in stmts if name in primal_reads(s))
         other_row = self.other_row_read(name)
         if other_row is not None:
             raise _Serial(f"a trip reads '{SourceText(other_row, self.origins)}', a row another "
                           "trip writes: it carries values from one trip to the next")
-        rows = f"its own row {name}[{self.user(self.index)}, ...]" if self.out.own_rows else \
-            "its own row (the loop's index may be negative, and a negative index wraps around)"
+        stores = [s for s in stored_at(self.loop, name) if not self.out.own_rows or not
+                  _first_index_is(s.targets[0] if isinstance(s, gast.Assign) else s.target,
+                                  self.index)]
+        first = next((s for s in stmts if s in stores), None) or \
+            next(s for s in stmts if name in primal_reads(s))
+        index = self.user(self.index)
+        rows = "its own row (the loop's index may be negative, and a negative index wraps " \
+            "around)" if not self.out.own_rows else f"its own row {name}[{index}, ...]" \
+            if not index.startswith("_") else "its own row (indexed by the loop's own index, " \
+            "which the loop reassigns)"
         raise _Serial(f"a trip writes into '{name}'{_line(first)} at places other than {rows}, "
                       f"does more than add into it (only {name}[k] += e may), and it is not a "
                       f"workspace: {why}")
