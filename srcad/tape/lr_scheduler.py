@@ -1,5 +1,7 @@
 """torch.optim.lr_scheduler's StepLR and ExponentialLR for srcad's optimizers."""
 
+import warnings
+
 
 class _Scheduler:
     """What the learning-rate schedules share: scheduler.step() once per epoch updates each
@@ -7,14 +9,23 @@ class _Scheduler:
     same optimizer, is the one scaled); get_last_lr() gives the lrs of the last step."""
 
     def __init__(self, optimizer):
+        from srcad.tape.optim import Optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
         self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._warned = False
 
     def step(self):
+        if self.optimizer._step_count == 0 and not self._warned:
+            self._warned = True
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`: "
+                          "call `optimizer.step()` first, or the first value of the learning "
+                          "rate schedule is skipped", UserWarning, stacklevel=2)
         self.last_epoch += 1
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr(group["lr"], self.last_epoch)

@@ -9,12 +9,14 @@ opt.param_groups and opt.state are there as in torch. The updates work on the pa
 arrays in place, outside the graph.
 """
 
+import collections
 import math
 import warnings
 
 import numpy as np
 
-from srcad.tape.tensor import Tensor
+from srcad.tape.mode import enable_grad
+from srcad.tape.tensor import Tensor, new
 
 
 class Optimizer:
@@ -29,13 +31,20 @@ class Optimizer:
             raise ValueError("optimizer got an empty parameter list")
         self.defaults = defaults
         self.param_groups = []
-        self.state = {}
+        self.state = collections.defaultdict(dict)  # (torch's: `self.state[p]` is {} at first)
+        self._step_count = 0
         for group in params if isinstance(params[0], dict) else [{"params": params}]:
             self.add_param_group(group)
 
     def add_param_group(self, group):
         """Add a group of parameters (a dict with "params" and, optionally, its own options)."""
+        if not isinstance(group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(group).__name__}")
         params = group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
         params = [params] if isinstance(params, Tensor) else list(params)
         for p in params:
             if not isinstance(p, Tensor):
@@ -53,21 +62,28 @@ class Optimizer:
         self.param_groups.append({**self.defaults, **group, "params": params})
 
     def zero_grad(self, set_to_none=True):
-        """Clear the gradients: set them to None (torch's default) or fill them with zeros."""
+        """Clear the gradients: set them to None (torch's default) or fill them with zeros
+        (a gradient made with create_graph=True leaves its graph first, as torch's)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
+                    p.grad.detach_()
                     p.grad._value[...] = 0.0
 
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure() if given."""
-        loss = closure() if closure is not None else None
+        """One update of every parameter that has a gradient; returns closure() if given (run
+        with gradients on, as torch's, also inside no_grad)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        self._step_count += 1
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    state = self.state.setdefault(p, {})
+                    state = self.state[p]
                     grad = p.grad._value * (-1.0 if group.get("maximize") else 1.0)
                     p._value[...] = self._update(p._value, grad, state, group)
                     p._counter[0] += 1  # an in-place change, as torch's
@@ -114,8 +130,8 @@ class SGD(Optimizer):
             if buffer is None:
                 buffer = np.array(g)
             else:
-                buffer = momentum * buffer + (1 - group["dampening"]) * g
-            state["momentum_buffer"] = buffer
+                buffer = momentum * buffer._value + (1 - group["dampening"]) * g
+            state["momentum_buffer"] = new(buffer)
             g = g + momentum * buffer if group["nesterov"] else buffer
         return p - group["lr"] * g
 
@@ -151,19 +167,20 @@ class Adam(Optimizer):
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p
         beta1, beta2 = group["betas"]
-        if not state:
-            state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+        if not state:  # (tensors, as torch's state: a checkpoint or a user's code reads them)
+            state.update(step=new(np.array(0.0)), exp_avg=new(np.zeros_like(p)),
+                         exp_avg_sq=new(np.zeros_like(p)))
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p)
-        state["step"] += 1
-        state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
-        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
-        second = state["exp_avg_sq"]
+                state["max_exp_avg_sq"] = new(np.zeros_like(p))
+        step = state["step"]._value = state["step"]._value + 1.0
+        m = state["exp_avg"]._value = beta1 * state["exp_avg"]._value + (1 - beta1) * g
+        second = state["exp_avg_sq"]._value = \
+            beta2 * state["exp_avg_sq"]._value + (1 - beta2) * g * g
         if group["amsgrad"]:
-            second = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], second)
-        step = state["step"]
+            second = state["max_exp_avg_sq"]._value = \
+                np.maximum(state["max_exp_avg_sq"]._value, second)
         denominator = np.sqrt(second) / math.sqrt(1 - beta2**step) + group["eps"]
-        return p - group["lr"] / (1 - beta1**step) * state["exp_avg"] / denominator
+        return p - group["lr"] / (1 - beta1**step) * m / denominator
 
 
 class AdamW(Adam):

@@ -134,3 +134,92 @@ def test_invalid_options_raise_as_torch():
         optim.SGD([p], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="beta parameter at index 1"):
         optim.Adam([p], betas=(0.9, 1.0))
+
+
+# ---- found by an attack comparing the optimizers with torch 2.13 -----------------------------
+
+def test_zero_grad_without_none_leaves_a_gradient_graph(rng=np.random.default_rng(5)):
+    """zero_grad(set_to_none=False) after backward(create_graph=True) kept the gradient's graph:
+    backpropagating through p.grad later added its second derivative into p.grad."""
+    w0, x = rng.normal(size=3), rng.normal(size=3)
+    w = tensor(w0, requires_grad=True)
+    optimizer = optim.SGD([w], lr=0.1)
+    (w**3).sum().backward(create_graph=True)
+    optimizer.zero_grad(set_to_none=False)
+    assert w.grad.grad_fn is None and not w.grad.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (w.grad * tensor(x)).sum().backward()  # (a constant now, as torch's)
+    (w**2).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * w0, rtol=1e-15)
+
+
+def test_a_custom_optimizer_written_the_torch_way(rng=np.random.default_rng(6)):
+    """`state = self.state[p]` of a new parameter raised KeyError (torch's is a defaultdict)."""
+    class Heavy(optim.Optimizer):
+        def __init__(self, params, lr):
+            super().__init__(params, {"lr": lr})
+
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["velocity"] = p.grad.detach().clone() * 0.0
+                    state["velocity"] = 0.5 * state["velocity"] + p.grad
+                    p.data = p.data - group["lr"] * state["velocity"]
+
+    w0, a = rng.normal(size=2), rng.uniform(1, 2, size=2)
+    w = tensor(w0, requires_grad=True)
+    optimizer, expected, v = Heavy([w], lr=0.1), w0.copy(), 0.0
+    for _ in range(3):
+        optimizer.zero_grad()
+        (tensor(a) * w**2).sum().backward()
+        optimizer.step()
+        v = 0.5 * v + quadratic_grad(expected, a)
+        expected = expected - 0.1 * v
+    np.testing.assert_allclose(w.detach().numpy(), expected, rtol=1e-14)
+
+
+def test_a_closure_runs_with_gradients_on_and_the_state_holds_tensors(rng=np.random.default_rng(7)):
+    """step(closure) inside no_grad raised (torch enables gradients for it); the optimizers'
+    state held NumPy arrays (torch's holds tensors: a user's code calls .norm() on them)."""
+    from srcad.tape import Tensor, no_grad
+    w0, a = rng.normal(size=2), rng.uniform(1, 2, size=2)
+    w = tensor(w0, requires_grad=True)
+    sgd = optim.SGD([w], lr=0.1, momentum=0.9)
+
+    def closure():
+        sgd.zero_grad()
+        loss = (tensor(a) * w**2).sum()
+        loss.backward()
+        return loss
+
+    with no_grad():
+        loss = sgd.step(closure)
+    assert loss.item() == pytest.approx(np.sum(a * w0**2), rel=1e-15)
+    np.testing.assert_allclose(w.detach().numpy(), sgd_by_the_docs(w0, a, 1, 0.1, 0.9))
+    buffer = sgd.state[w]["momentum_buffer"]
+    assert isinstance(buffer, Tensor)
+    np.testing.assert_allclose(buffer.clone().numpy(), quadratic_grad(w0, a))
+    adam = optim.Adam([w], lr=0.1)
+    closure()
+    adam.step()
+    assert all(isinstance(v, Tensor) for v in adam.state[w].values())
+    assert adam.state[w]["step"].item() == 1.0
+
+
+def test_misuse_of_groups_and_schedulers_is_said_as_torch_says_it():
+    p, q = tensor([1.0], requires_grad=True), tensor([1.0], requires_grad=True)
+    optimizer = optim.SGD([p], lr=0.1)
+    with pytest.raises(TypeError, match="param_group must be a dict, but got list"):
+        optimizer.add_param_group([q])
+    with pytest.raises(TypeError, match="ordered collections"):
+        optimizer.add_param_group({"params": {q}})
+    with pytest.raises(TypeError, match="param_group must be a dict, but got Tensor"):
+        optim.SGD([{"params": [p]}, q], lr=0.1)
+    with pytest.raises(TypeError, match="list is not an Optimizer"):
+        optim.lr_scheduler.StepLR([p], 1)
+    scheduler = optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step\(\)"):
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == 0.05
