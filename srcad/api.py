@@ -1630,7 +1630,8 @@ def explain(fn, /, *args, wrt=0, transform="grad", parallel=False, **kwargs):
         from . import pipeline, reuse
         try:
             # (the options of a call's first attempt: what srcad.source shows)
-            generated = pipeline.transform(g.fn, g.wrt_names, types, None, structures,
+            folder = diskcache.folder() if g.cache else None  # (where the gradient's would be)
+            generated = pipeline.transform(g.fn, g.wrt_names, types, folder, structures,
                                            g.has_aux, single, parallel=g.parallel,
                                            same_shapes=shapes, numpy_scalars=numpy_args,
                                            assume_shapes=True)

@@ -268,6 +268,8 @@ def test_cache_info_and_clear(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SRCAD_CACHE_DIR", str(tmp_path / "cache"))
     g = srcad.grad(lambda x: x * x, cache=True)
     assert g(3.0) == 6.0
+    # (found by an attack: explain said "generated in memory" of a gradient in the disk cache)
+    assert f"gradient generated in {tmp_path / 'cache' / 'generated'}" in srcad.explain(g, 3.0)
     assert cli.main(["cache", "info"]) == 0
     out = capsys.readouterr().out
     assert str(tmp_path / "cache") in out and "(used; " in out and "1 generated module," in out
