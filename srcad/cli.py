@@ -338,13 +338,29 @@ def array_parameters(fn):
 
 
 def suggest_args(fn, arrays):
-    """Example --args for the parameters without a default (keyword-only ones by name)."""
+    """Example --args for the parameters without a default (keyword-only ones by name): an
+    array for those used as arrays, an integer for those bounding a range(), else a float."""
     from .api import float_arguments
 
     args, kwargs = float_arguments(inspect.signature(fn))
     names = [p for p in inspect.signature(fn).parameters if p not in kwargs][:len(args)]
-    return ", ".join([("np.ones(3)" if p in arrays else "1.0") for p in names] +
-                     [f"{p}={'np.ones(3)' if p in arrays else '1.0'}" for p in kwargs])
+    counts = range_parameters(fn)
+
+    def example(p):
+        return "np.ones(3)" if p in arrays else "3" if p in counts else "1.0"
+
+    return ", ".join([example(p) for p in names] + [f"{p}={example(p)}" for p in kwargs])
+
+
+def range_parameters(fn):
+    """The parameters the body passes to range() as they are (`for i in range(n)`)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return {a.id for node in ast.walk(tree) if isinstance(node, ast.Call) and
+            isinstance(node.func, ast.Name) and node.func.id == "range"
+            for a in node.args if isinstance(a, ast.Name)}
 
 
 def parse_wrt(text):

@@ -333,3 +333,10 @@ def test_what_cannot_run_or_be_written_is_said_before_anything_runs(tmp_path, ca
     assert "NOT used:" in capsys.readouterr().out
     assert cli.main(["--trace", "cache", "info"]) == 2
     assert "unrecognized arguments: --trace" in error_line(capsys)
+    # (the hint offered a float for a range() bound, which then failed)
+    counted = tmp_path / "counted.py"
+    counted.write_text("def f(x, n, w):\n    t = 0.0\n    for i in range(n):\n"
+                       "        t += w * x[i]\n    return t\n")
+    assert cli.main(["show", f"{counted}:f"]) == 2
+    assert '--args "np.ones(3), 3, 1.0"' in error_line(capsys)
+    assert cli.main(["show", f"{counted}:f", "--args", "np.ones(3), 3, 1.0"]) == 0
