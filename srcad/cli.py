@@ -423,6 +423,22 @@ def main(argv=None):
     show_traceback = "--traceback" in argv  # (anywhere: before or after the subcommand)
     argv = [a for a in argv if a != "--traceback"]
     prog = "srcad"
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+        return _run(argv, prog, show_traceback)
+
+
+def _show_warning(shown, message, category, filename, lineno, file=None, line=None):
+    """A warning srcad gives about the line that called it (a CacheWarning) is, under the
+    command, one line `warning: ...` (that line would be the `srcad` script's); the user's code's
+    warnings keep their file:line."""
+    if filename in (sys.argv[0], "<frozen runpy>"):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        shown(message, category, filename, lineno, file, line)
+
+
+def _run(argv, prog, show_traceback):
     try:
         opts = build_parser().parse_args(argv)
         prog = f"srcad {opts.command}"

@@ -340,3 +340,14 @@ def test_what_cannot_run_or_be_written_is_said_before_anything_runs(tmp_path, ca
     assert cli.main(["show", f"{counted}:f"]) == 2
     assert '--args "np.ones(3), 3, 1.0"' in error_line(capsys)
     assert cli.main(["show", f"{counted}:f", "--args", "np.ones(3), 3, 1.0"]) == 0
+
+
+def test_a_warning_about_the_command_is_one_line_of_its_own():
+    # (found by an attack: it named `<frozen runpy>:88` or the srcad script's `sys.exit(main())`)
+    done = subprocess.run([sys.executable, "-m", "srcad", "cache", "info"], capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), SRCAD_CACHE="maybe"))
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == [
+        "warning: srcad: SRCAD_CACHE='maybe' is not 1 (true, yes, on) or 0 (false, no, off); the "
+        "disk cache stays off"]
