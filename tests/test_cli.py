@@ -340,6 +340,10 @@ def test_what_cannot_run_or_be_written_is_said_before_anything_runs(tmp_path, ca
     assert cli.main(["show", f"{counted}:f"]) == 2
     assert '--args "np.ones(3), 3, 1.0"' in error_line(capsys)
     assert cli.main(["show", f"{counted}:f", "--args", "np.ones(3), 3, 1.0"]) == 0
+    capsys.readouterr()
+    # (bench ran, printed its header, then failed with status 1 on too many --args)
+    assert cli.main(["bench", f"{counted}:f", "--args", "np.ones(3), 3, 1.0, 2.0"]) == 2
+    assert "--args gives 4 argument(s) for f(x, n, w)" in error_line(capsys)
 
 
 def test_a_warning_about_the_command_is_one_line_of_its_own():

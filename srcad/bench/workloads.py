@@ -7,6 +7,7 @@ files, folders of them (default: the suite in bench/workloads/), or a user's
 """
 
 import ast
+import inspect
 import sys
 from pathlib import Path
 
@@ -99,7 +100,13 @@ class FunctionTarget:
         if f is None:
             raise CommandError(f"{self.path} has no function {self.func!r}")
         check_wrt(f, self.wrt)
-        return f, evaluate_args(self.args_expr, vars(module))
+        args = evaluate_args(self.args_expr, vars(module))
+        try:
+            inspect.signature(f).bind(*args)
+        except TypeError as exc:
+            raise UsageError(f"--args gives {len(args)} argument(s) for {self.func}"
+                             f"{inspect.signature(f)}: {exc}") from None
+        return f, args
 
 
 def collect(targets, only="", call_args=None, wrt="0"):
@@ -116,7 +123,9 @@ def collect(targets, only="", call_args=None, wrt="0"):
             if _has_keywords(call_args):
                 raise UsageError(f"--args {call_args!r}: srcad bench passes the arguments by "
                                  "position; give them so")
-            jobs.append(FunctionTarget(path, func, call_args, wrt))
+            job = FunctionTarget(path, func, call_args, wrt)
+            job.load()  # (a missing function or wrong --args: said now, not after the header)
+            jobs.append(job)
             continue
         p = Path(target)
         if not p.exists():
