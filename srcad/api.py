@@ -43,6 +43,7 @@ class _Specialization:
         self.widened = False  # float32 arguments are passed as float64 (a mixed call Numba
         # could not compile: its matrix products take operands of one dtype)
         self.code = None  # the function's __code__ when it was specialised
+        self.transformable = None  # (a tangent function's, as a second transform reads it)
 
     def hidden_values(self):
         """The current values of the data the gradient reads from globals, closures and

@@ -120,9 +120,10 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
                                      isinstance(grad, (list, tuple))):
                 raise ValueError(f"the adjoint of argument {k} from {name} has shape "
                                  f"{np.shape(grad)}, its argument {np.shape(arg)}")
-        # (a number, `return 0`, as the engine's arrays)
-        return [grad if grad is None or hasattr(grad, "shape") else
-                np.asarray(grad, np.result_type(g, np.float32)) for grad in grads]
+        # (a number, `return 0`, as the engine's arrays; g is a tensor in a second derivative)
+        dtype = np.result_type(getattr(g, "_value", g), np.float32)
+        return [grad if grad is None or hasattr(grad, "shape") else np.asarray(grad, dtype)
+                for grad in grads]
 
     @property
     def __srcad_vjp__(self):

@@ -75,7 +75,10 @@ class _TangentCode:
         `bound`, the tangent function's specialization); `made` keeps the gradient objects."""
         spec, call_args, labels = self.prepare(bound, tangents)
         api._refuse_0d_writes(spec, self.g.given_0d)
-        function = spec.generated.jittable
+        if spec.transformable is None:
+            from . import reuse
+            spec.transformable = reuse.transformable(spec.generated)
+        function = spec.transformable
         function.__srcad_user_fn__ = getattr(self.g.fn, "__srcad_user_fn__", self.g.fn)
         outer = made.get((function, wrt))
         if outer is None:

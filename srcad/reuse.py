@@ -139,6 +139,21 @@ def load_module(text, stem, name, scope, cache):
     return path, gradient, jittable
 
 
+def transformable(generated):
+    """The generated function as a transform of it reads it (an hvp's reverse mode over its
+    jvp): calling the custom_vjp functions themselves, whose rules that transform must use,
+    where the compiled function calls their primal code."""
+    fn = generated.jittable
+    if not any(frontend.is_custom_vjp(v) for v in generated.scope.values()):
+        return fn
+    module = sys.modules.get(fn.__module__)
+    try:
+        return getattr(loading.load(generated.text, fn.__code__.co_filename, generated.scope),
+                       fn.__name__)
+    finally:  # (the compiled function's module stays the one its name finds)
+        sys.modules[fn.__module__] = module
+
+
 def _load(folder, name, fn):
     """(the Generated's fields, the entry itself (the module's text, source and names), the
     {name: object} its module takes from the function's scope) of the entry `name` if it is

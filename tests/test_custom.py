@@ -758,3 +758,63 @@ def test_a_vjp_named_underscore_in_a_while_loop(jit, rng):
     x = float(rng.uniform(0.5, 0.9))
     trips = math.ceil(math.log(10.0 / x, 1.5))
     assert srcad.grad(grows_past_ten, jit=jit)(x) == pytest.approx(1.5 ** trips, rel=1e-13)
+
+
+@srcad.custom_vjp
+def straight_through(x):
+    return np.round(x)
+
+
+@straight_through.defvjp
+def straight_through_vjp(g, ans, x):
+    return g
+
+
+@straight_through.defjvp
+def straight_through_jvp(t, ans, x):
+    return t
+
+
+def rounded_products(x):
+    return np.sum(straight_through(x) * x * x)
+
+
+def test_second_derivatives_use_the_rules_of_the_custom_function(jit, rng):
+    """(found by an attack: hvp, hessian and grad of grad differentiated a custom function's
+    body, np.round, where its value is used in the tangent code: by the rules, whose slope is
+    1, the Hessian of sum(round(x) x^2) is 2 round(x) + 4 x; they gave 2 round(x))"""
+    x, v = rng.uniform(0.6, 3.0, 4), rng.normal(size=4)
+    expected = np.diag(2 * np.round(x) + 4 * x)
+    np.testing.assert_allclose(srcad.hessian(rounded_products, jit=jit)(x), expected,
+                               rtol=1e-13)
+    np.testing.assert_allclose(srcad.hvp(rounded_products, jit=jit)(x, v), expected @ v,
+                               rtol=1e-13)
+    scalar = lambda s: straight_through(s) * s * s  # noqa: E731
+    second = srcad.grad(srcad.grad(scalar, jit=jit), jit=jit)(x[0])
+    assert second == pytest.approx(2 * np.round(x[0]) + 4 * x[0], rel=1e-13)
+
+
+@srcad.custom_vjp
+def sine_times(x, s):
+    return np.sin(x) * s
+
+
+@sine_times.defvjp
+def sine_times_vjp(g, ans, x, s):
+    return g * np.cos(x) * s, 0.0  # (s held constant, by a number)
+
+
+def squared_sines_times(x, s):
+    return np.sum(sine_times(x, s) ** 2)
+
+
+def test_a_number_as_an_adjoint_in_a_second_derivative_on_the_tape(rng):
+    """(found by an attack: with no jvp, hvp and jvp run the vjp on the tape, which raised
+    'no derivative for numpy.result_type' where the vjp returned 0.0 for an argument)"""
+    x, s, v = rng.normal(size=3), 1.5, rng.normal(size=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        hv = srcad.hvp(squared_sines_times)(x, s, v)
+        tangent = srcad.jvp(squared_sines_times, (x, s), (v, None))[1]
+    np.testing.assert_allclose(hv, 2 * s * s * np.cos(2 * x) * v, rtol=1e-12)
+    assert tangent == pytest.approx(np.sum(s * s * np.sin(2 * x) * v), rel=1e-12)
