@@ -72,7 +72,7 @@ def line_of(fn, text):
 @pytest.mark.parametrize("fn,text,what", [
     (unknown_call, "np.nancumsum", "no derivative rule for .nancumsum"),
     (unknown_call_of_several_results, "np.frexp", "no derivative rule for .frexp"),
-    (unsupported_statement, "with open", "With"),
+    (unsupported_statement, "with open", "a with statement is not supported"),
     (comprehension, "np.array([", "ListComp|list"),
     (call_of_an_item, "ACTIVATIONS[1](x)", r"call of 'ACTIVATIONS\[1\]'"),
     (call_of_a_local_lists_item, "fs[0](x)", r"call of 'fs\[0\]', which"),
@@ -263,6 +263,30 @@ def test_errors_name_the_users_construct_and_line(fn, arg, message):
     where = str(info.value).split(": ")[0]
     assert where.startswith(f"{__file__}:") and int(where.rsplit(":", 1)[1]) >= line
     assert "_t" not in str(info.value).split("\n")[0]  # never a srcad temporary
+
+
+def keeps_a_dict(x):
+    d = {"k": x}
+    return d["k"] * 2.0
+
+
+def shifts(x):
+    return x * (3 << 1)
+
+
+def defines_a_class(x):
+    class Holder:
+        pass
+    return x * 2.0
+
+
+@pytest.mark.parametrize("fn,message", [(keeps_a_dict, r"a dict display \(\{...\}\)"),
+                                        (shifts, "the operator <<"),
+                                        (defines_a_class, "a class defined in the function")])
+def test_refused_constructs_are_named_as_the_user_writes_them(fn, message):
+    # (found by an attack: messages named syntax tree nodes, 'Dict', 'LShift', 'ClassDef')
+    with pytest.raises(srcad.UnsupportedError, match=f"{__file__}:[0-9]+: {message}"):
+        srcad.grad(fn, mode="source")(1.5)
 
 
 async def coroutine(x):

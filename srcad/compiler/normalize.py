@@ -306,6 +306,26 @@ def _unsupported(what, node):
     raise UnsupportedError(what, anno.getanno(node, "loc"))
 
 
+# what a refused construct is called in messages (the syntax tree's names are not the user's)
+_CONSTRUCTS = {
+    "Try": "a try statement", "TryStar": "a try statement", "With": "a with statement",
+    "ClassDef": "a class defined in the function", "Global": "a global statement",
+    "Delete": "a del statement", "Match": "a match statement", "AsyncFor": "an async for",
+    "AsyncWith": "an async with", "Dict": "a dict display ({...})",
+    "Set": "a set display ({...})", "DictComp": "a dict comprehension",
+    "SetComp": "a set comprehension", "Lambda": "a lambda other than one called in place",
+    "Starred": "a starred expression (*x)", "Attribute": "an attribute (obj.name = ...)",
+    "LShift": "<<", "RShift": ">>", "BitOr": "|", "BitXor": "^", "BitAnd": "&",
+    "MatMult": "@", "Invert": "~",
+}
+
+
+def _construct(node, kind):
+    """How a message names the construct `node`, a `kind` ("statement", "expression")."""
+    name = type(node).__name__
+    return _CONSTRUCTS.get(name, f"the {kind} '{name}'")
+
+
 _name, _const = templates.make_name, templates.make_const
 
 
@@ -438,7 +458,7 @@ class _Lowering:
             self.available.clear()
             visit = getattr(self, "visit_" + type(stmt).__name__, None)
             if visit is None:
-                _unsupported(f"the statement '{type(stmt).__name__}' is not supported", stmt)
+                _unsupported(f"{_construct(stmt, 'statement')} is not supported", stmt)
             visit(stmt)
         result, self.out, self.stmt = self.out, saved, outer
         self.available.clear()
@@ -550,7 +570,8 @@ class _Lowering:
         elif isinstance(target, (gast.Tuple, gast.List)):
             self.unpack(target, value)
         else:
-            _unsupported(f"assignment to {type(target).__name__} is not supported", self.stmt)
+            _unsupported(f"assignment to {_construct(target, 'target')} is not supported",
+                         self.stmt)
 
     def unpack(self, target, value):
         if any(isinstance(t, gast.Starred) for t in target.elts):
@@ -713,7 +734,7 @@ class _Lowering:
                 "(a float division by zero, log or sqrt of a negative give inf or nan, never "
                 "an exception), so the handler would not run where Python's does; test the value "
                 "instead (if x > 0: ...)")
-        _unsupported("the statement 'Try' is not supported", node)
+        _unsupported("a try statement is not supported", node)
 
     def visit_If(self, node):
         if isinstance(node.test, gast.Constant):  # `if True:`: Numba's pruning of the other
@@ -1075,7 +1096,7 @@ class _Lowering:
             return self.atom(node)
         if isinstance(node, gast.BinOp):
             if type(node.op) not in BINOPS:
-                _unsupported(f"the operator {type(node.op).__name__}", node)
+                _unsupported(f"the operator {_construct(node.op, 'operator')}", node)
             logistic = self.logistic(node)
             if logistic is not None:
                 return logistic
@@ -1125,7 +1146,7 @@ class _Lowering:
         if isinstance(node, gast.JoinedStr):
             self.require_builtins("an f-string", node, ("str", "repr", "ascii", "format"))
             return self.expr(anno.copy_loc(_concatenated(node), node))
-        _unsupported(f"the expression '{type(node).__name__}' is not supported", node)
+        _unsupported(f"{_construct(node, 'expression')} is not supported", node)
 
     def logistic(self, node):
         """`1 / (1 + exp(-z))` (np.exp or math.exp) as `rt.sigmoid(z)`: the same arithmetic,
