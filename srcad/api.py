@@ -20,7 +20,7 @@ import numpy as np
 from . import check, diskcache
 from .compiler import frontend, pytrees, valuetypes
 from .errors import PYTHON_TEXT, AliasingError, ListItemShapeError, ShapeAssumptionFailed, \
-    UnsupportedError, share_elements, warn_fallback
+    StaleCompiledValue, UnsupportedError, share_elements, warn_fallback
 
 MODES = ("auto", "source", "tape")
 # compiled specialisations shared by every gradient object of the same function in the process:
@@ -404,8 +404,8 @@ class Gradient:
                     if frontend.is_custom_vjp(obj):
                         obj.check_compiled_values()
         except UnsupportedError as exc:
-            if self.mode == "source":
-                raise
+            if self.mode == "source" or isinstance(exc, StaleCompiledValue):
+                raise  # (the tape would refuse it too)
             return self._tape_spec(str(exc))
         if self.kind not in ("vjp", "jvp") and generated.output_type.ndim > 0:
             raise TypeError(f"{self.fn.__qualname__} returns an array "

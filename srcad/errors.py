@@ -48,6 +48,12 @@ class AliasingError(UnsupportedError):
     such code on the tape, whose views share memory as NumPy's do."""
 
 
+class StaleCompiledValue(UnsupportedError):
+    """A numba function called by the user's code was compiled with a global or closure value
+    that has changed since: its machine code computes with the old one, its source (which
+    srcad differentiates, in every mode) with the new. Never a reason to fall back."""
+
+
 def share_elements(a, b):
     """Whether arrays `a` and `b` share an element (x[0::2] and x[1::2] do not): NumPy's
     exact test where it is quick, else sharing assumed (the arguments an AliasingError names)."""

@@ -25,7 +25,7 @@ import gast
 from . import anno, frontend, jumps, lists, optional, unassigned
 from .frontend import Ref
 from .templates import make_name as _name
-from ..errors import SourceUnavailableError, UnsupportedError
+from ..errors import SourceUnavailableError, StaleCompiledValue, UnsupportedError
 
 def is_user_function(obj):
     """True for a Python function from user code (not NumPy, SciPy, math, srcad, ...)."""
@@ -78,7 +78,7 @@ def inline(lowering, lam, target, args, keywords, call, unused=False):
     else:
         changed = frontend.changed_since_compiled(target)
         if changed is not None:
-            raise UnsupportedError(changed, loc)
+            raise StaleCompiledValue(changed, loc)
         for ref, value in frontend.compiled_data(target):  # (checked again when one changes)
             lowering.checks[ref] = value
         method = _as_method(target)

@@ -38,7 +38,7 @@ import types
 import numpy as np
 
 from srcad.compiler.frontend import changed_since_compiled
-from srcad.errors import UnsupportedError
+from srcad.errors import StaleCompiledValue, UnsupportedError
 from srcad.tape import mode
 from srcad.tape.numpy_api import broadcast_to, erf, full_like, reshape
 from srcad.tape.tensor import Tensor, apply, as_tensor, holds_tensor, stacked
@@ -62,7 +62,7 @@ def python_of_jitted(v):
         return None
     changed = changed_since_compiled(v)
     if changed is not None:  # (its Python function would compute something else)
-        raise UnsupportedError(changed)
+        raise StaleCompiledValue(changed)
     return python
 
 
