@@ -16,12 +16,14 @@ reads like a user's. Everything here differentiates that function again:
 import inspect
 import itertools
 import types
+import warnings
 
 import numpy as np
 
 from . import api
 from .compiler import frontend, outputs, pytrees, valuetypes
-from .errors import ShapeAssumptionFailed, UnsupportedError, UserCodeError, warn_fallback
+from .errors import FallbackWarning, ShapeAssumptionFailed, UnsupportedError, UserCodeError, \
+    warn_fallback
 
 
 # (f, wrt, the call's types) -> the _Specialization holding f's generated tangent function,
@@ -596,7 +598,13 @@ class Jacobian:
             return False, x, tangents, None
         try:  # (in "auto", rows where the source cannot: on the tape a column costs a vjp and
             # its derivative, a row one vjp)
-            _refuse_reruns(api.jvp_planned(self.fn, args, tangents, self.jit), self.__qualname__)
+            with warnings.catch_warnings():  # (said by reverse mode, where it runs on the tape)
+                if self.mode == "auto":
+                    warnings.simplefilter("ignore", FallbackWarning)
+                planned = api.jvp_planned(self.fn, args, tangents, self.jit)
+            _refuse_reruns(planned, self.__qualname__)
+            if self.mode == "auto" and planned.mode == "tape":
+                return False, x, tangents, None  # (reverse mode may compile: a custom vjp)
             value, _ = api.jvp(self.fn, args, tangents, jit=self.jit)
             forward = self.mode == "fwd" or np.size(x) <= np.size(value) and \
                 not api.jvp_on_tape(self.fn, args, tangents, self.jit)

@@ -818,3 +818,21 @@ def test_a_number_as_an_adjoint_in_a_second_derivative_on_the_tape(rng):
         tangent = srcad.jvp(squared_sines_times, (x, s), (v, None))[1]
     np.testing.assert_allclose(hv, 2 * s * s * np.cos(2 * x) * v, rtol=1e-12)
     assert tangent == pytest.approx(np.sum(s * s * np.sin(2 * x) * v), rel=1e-12)
+
+
+@srcad.custom_vjp
+def rounded(x):
+    return np.round(x)
+
+
+@rounded.defvjp
+def rounded_vjp(g, ans, x):
+    return g * 2.0
+
+
+def test_an_auto_jacobian_of_a_custom_function_without_a_jvp_compiles_in_reverse(jit, rng):
+    """(found by an attack: mode='auto' of a square Jacobian planned forward mode, warned that
+    it ran on the tape, then took reverse mode, which compiles)"""
+    x = rng.uniform(0.5, 3.0, 3)
+    J = srcad.jacobian(lambda v: rounded(v) * v, jit=jit)(x)  # (no FallbackWarning: an error)
+    np.testing.assert_allclose(J, np.diag(2.0 * x + np.round(x)), rtol=1e-14)
