@@ -47,7 +47,7 @@ def split_aux(parsed, has_aux, kind="grad"):
         raise _error(parsed.tree, f"{name} returns nothing (no `return` of a value); "
                      f"{RETURNS[kind]}")
     if not has_aux:
-        for ret in _returns(parsed.tree.body):
+        for ret in returns:
             if isinstance(ret.value, gast.Tuple):
                 raise _error(ret, f"{name} returns a tuple; {RETURNS[kind]}")
         return parsed, None
