@@ -116,6 +116,9 @@ class custom_vjp:  # noqa: N801 (used as a decorator, like functools.wraps)
             raise TypeError(f"{name} returns {len(grads)} adjoint(s) for {len(args)} "
                             "argument(s) (a tuple, one per argument)")
         for k, (grad, arg) in enumerate(zip(grads, args, strict=True)):
+            if isinstance(grad, (list, tuple)) and not any(hasattr(v, "_value") for v in grad) \
+                    and np.shape(grad) == np.shape(arg):  # (of a tuple argument: an array here)
+                grads[k] = grad = np.asarray(grad, np.result_type(*grad, np.float32))
             if grad is not None and (np.shape(grad) != np.shape(arg) or
                                      isinstance(grad, (list, tuple))):
                 raise ValueError(f"the adjoint of argument {k} from {name} has shape "

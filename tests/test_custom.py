@@ -836,3 +836,24 @@ def test_an_auto_jacobian_of_a_custom_function_without_a_jvp_compiles_in_reverse
     x = rng.uniform(0.5, 3.0, 3)
     J = srcad.jacobian(lambda v: rounded(v) * v, jit=jit)(x)  # (no FallbackWarning: an error)
     np.testing.assert_allclose(J, np.diag(2.0 * x + np.round(x)), rtol=1e-14)
+
+
+@srcad.custom_vjp
+def line_through(p, x):
+    return p[0] * x + p[1]
+
+
+@line_through.defvjp
+def line_through_vjp(g, ans, p, x):
+    return (np.sum(g * x) * 2.0, np.sum(g) * 2.0), g * p[0]  # (twice the true slope in p)
+
+
+def test_a_tuple_argument_of_a_custom_function_gets_the_rules_tuple_on_the_tape(rng):
+    """(found by an attack: 'the adjoint of argument 0 has shape (2,), its argument (2,)'; the
+    source transform refuses such a function, the tape takes the rule's tuple as its adjoint)"""
+    p, x = (1.5, -0.5), rng.normal(size=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srcad.FallbackWarning)
+        gp, gx = srcad.grad(lambda p, x: np.sum(line_through(p, x)), wrt=(0, 1))(p, x)
+    np.testing.assert_allclose(gp, [2.0 * np.sum(x), 2.0 * x.size], rtol=1e-14)
+    np.testing.assert_allclose(gx, np.full(3, p[0]), rtol=1e-14)
