@@ -280,9 +280,23 @@ def defines_a_class(x):
     return x * 2.0
 
 
+def stops_by_a_local_exception(x):
+    class Stop(Exception):
+        pass
+    try:
+        if x > 0.0:
+            raise Stop()
+        y = x
+    except Stop:
+        y = x ** 2
+    return y
+
+
 @pytest.mark.parametrize("fn,message", [(keeps_a_dict, r"a dict display \(\{...\}\)"),
                                         (shifts, "the operator <<"),
-                                        (defines_a_class, "a class defined in the function")])
+                                        (defines_a_class, "a class defined in the function"),
+                                        (stops_by_a_local_exception,  # (was "name 'Stop' is
+                                         "a class defined in the function")])  # not defined")
 def test_refused_constructs_are_named_as_the_user_writes_them(fn, message):
     # (found by an attack: messages named syntax tree nodes, 'Dict', 'LShift', 'ClassDef')
     with pytest.raises(srcad.UnsupportedError, match=f"{__file__}:[0-9]+: {message}"):

@@ -538,6 +538,10 @@ def _resolve_free_names(fn, tree, bound):
     local = local_names(tree)
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
     scope, refs = {}, {}
+    for node in gast.walk(tree):  # (before its name is read: `except Stop:` of a local class)
+        if isinstance(node, gast.ClassDef):
+            raise UnsupportedError("a class defined in the function is not supported",
+                                   anno.getanno(node, "loc"))
     for node in gast.walk(tree):
         if isinstance(node, (gast.Import, gast.ImportFrom)):
             names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "")
