@@ -491,8 +491,12 @@ class _Lowering:
                                type_comment=None)
             return self.visit_Assign(anno.copy_loc(gast.Assign(targets=[unused],
                                                                value=node.value), node))
-        _unsupported("an expression statement (a call whose result is unused) is not "
-                     "supported; assign its result or remove it", node)
+        if isinstance(node.value, gast.Call) and isinstance(node.value.func, gast.Attribute):
+            _unsupported(f"a method called for what it changes ('{templates.to_source(node.value)}'"
+                         "): srcad's source transform follows values, not the objects a method "
+                         "changes (the tape runs it)", node)
+        _unsupported("an expression whose value is unused is not supported; assign it or "
+                     "remove it", node)
 
     def calls_user_code(self, func):
         """Is `func` a local function, a lambda or a user function that inlining lowers?"""

@@ -142,5 +142,26 @@ def test_a_statement_calling_an_unknown_function_is_still_refused():
     def f(x):
         abs(x)  # (a call made for its effect, print(x), is made: tests/edges/test_side_effects)
         return x * 2.0
-    with pytest.raises(srcad.UnsupportedError, match="expression statement"):
+    with pytest.raises(srcad.UnsupportedError, match="an expression whose value is unused"):
         srcad.grad(f, mode="source")(1.0)
+
+
+class Accumulator:
+    def __init__(self):
+        self.values = []
+
+    def add(self, v):
+        self.values.append(v)
+
+
+def test_a_method_called_for_what_it_changes_is_named_so():
+    # (found by an attack: the advice was "assign its result or remove it")
+    def f(x):
+        total = Accumulator()
+        total.add(x)
+        return x * 2.0
+    with pytest.raises(srcad.UnsupportedError, match=r"a method called for what it changes "
+                                                     r"\('total.add\(x\)'\)"):
+        srcad.grad(f, mode="source")(1.0)
+    with pytest.warns(srcad.FallbackWarning, match="a method called for what it changes"):
+        assert srcad.grad(f)(1.5) == 2.0
