@@ -2,6 +2,7 @@
 
 import inspect
 import math
+import random
 import re
 import warnings
 
@@ -301,6 +302,23 @@ def test_refused_constructs_are_named_as_the_user_writes_them(fn, message):
     # (found by an attack: messages named syntax tree nodes, 'Dict', 'LShift', 'ClassDef')
     with pytest.raises(srcad.UnsupportedError, match=f"{__file__}:[0-9]+: {message}"):
         srcad.grad(fn, mode="source")(1.5)
+
+
+def seeded_draw(x):
+    random.seed(1)
+    return x * random.random()
+
+
+def test_a_standard_library_function_is_not_inlined_as_the_users():
+    # (found by an attack: random.seed was inlined, and refused at a line of CPython's
+    # random.py for its super() call)
+    with pytest.raises(srcad.UnsupportedError, match=f"{__file__}:[0-9]+: ") as info:
+        srcad.grad(seeded_draw, mode="source")(0.7)
+    assert "random.py" not in str(info.value)
+    with pytest.warns(srcad.FallbackWarning, match=__file__):
+        g = srcad.grad(seeded_draw)(0.7)
+    random.seed(1)
+    assert g == random.random()
 
 
 async def coroutine(x):

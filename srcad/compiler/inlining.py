@@ -18,6 +18,7 @@ UnsupportedError (mode="auto" then runs the tape).
 """
 
 import functools
+import sys
 import types
 
 import gast
@@ -34,7 +35,8 @@ def is_user_function(obj):
     obj = _as_method(obj)
     if isinstance(obj, types.MethodType):  # self.helper(x): its instance is bound by parse
         obj = obj.__func__
-    return isinstance(obj, types.FunctionType) and not frontend.is_library(obj)
+    return isinstance(obj, types.FunctionType) and not frontend.is_library(obj) and \
+        str(getattr(obj, "__module__", "")).partition(".")[0] not in sys.stdlib_module_names
 
 
 def _as_method(obj):
