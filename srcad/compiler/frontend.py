@@ -514,7 +514,8 @@ def _check_assignment_expressions(tree):
 
 
 def local_names(tree):
-    """Names bound inside the function: parameters and every assignment target."""
+    """Names bound inside the function: parameters, assignment targets, and the functions and
+    classes it defines."""
     names = {a.id for a in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
     for extra in (tree.args.vararg, tree.args.kwarg):
         if extra is not None:
@@ -529,6 +530,8 @@ def local_names(tree):
             names.update(a.id for a in (params.vararg, params.kwarg) if a is not None)
             if not isinstance(node, gast.Lambda):
                 names.add(node.name)
+        elif isinstance(node, gast.ClassDef):  # (refused where it is, never a global's name)
+            names.add(node.name)
     return names
 
 
@@ -538,10 +541,6 @@ def _resolve_free_names(fn, tree, bound):
     local = local_names(tree)
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
     scope, refs = {}, {}
-    for node in gast.walk(tree):  # (before its name is read: `except Stop:` of a local class)
-        if isinstance(node, gast.ClassDef):
-            raise UnsupportedError("a class defined in the function is not supported",
-                                   anno.getanno(node, "loc"))
     for node in gast.walk(tree):
         if isinstance(node, (gast.Import, gast.ImportFrom)):
             names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "")
