@@ -131,6 +131,10 @@ def changed_since_compiled(fn):
     from numba.core import ir
     py = fn.py_func
     cells = dict(zip(py.__code__.co_freevars, py.__closure__ or (), strict=True))
+    for annotation in _cached_annotations(fn):
+        why = _changed_since_cached(py, cells, annotation)
+        if why is not None:
+            return why
     for result in list(fn.overloads.values()):
         blocks = getattr(result.type_annotation, "blocks", None) or {}
         for block in blocks.values():
@@ -155,6 +159,47 @@ def changed_since_compiled(fn):
                             f"its machine code); it is {_shown(now)} now, and srcad "
                             "differentiates the source, which reads that (pass it as an "
                             f"argument, or recompile it: {py.__name__}.recompile())")
+    return None
+
+
+def _cached_annotations(fn):
+    """The text of the typed code of what `fn` has loaded from Numba's disk cache (cache=True)
+    and of what its disk cache holds for it, which a later call loads."""
+    loaded = [r.type_annotation for r in list(fn.overloads.values())
+              if isinstance(r.type_annotation, str)]
+    cache_file = getattr(getattr(fn, "_cache", None), "_cache_file", None)
+    if cache_file is None:
+        return loaded
+    try:  # (Numba's own reading of its cache, without building the code)
+        return loaded + [cache_file._load_data(name)[6]
+                         for name in cache_file._load_index().values()]
+    except Exception:  # (another Numba's layout, or an entry being written: Numba rebuilds it)
+        return loaded
+
+
+_BAKED = re.compile(r"= (?:global|freevar)\((\w+): (.*?)\)\s+::", re.DOTALL)
+
+
+def _changed_since_cached(py, cells, annotation):
+    """`changed_since_compiled` for machine code in Numba's disk cache (cache=True), maybe
+    written by another process: of its typed code only the text is kept, where a number it read
+    appears as `global(NAME: VALUE)`, compared by its text (exact for a number; an array's is
+    rounded to NumPy's print precision, and cut short when long: refused then)."""
+    for name, text in _BAKED.findall(annotation):
+        cell = cells.get(name)
+        now = cell.cell_contents if cell is not None else py.__globals__.get(name)
+        if isinstance(now, np.ndarray) and ("..." in text or str(now) != text):
+            return (f"the numba function '{py.__name__}' (cache=True) has machine code in "
+                    f"Numba's disk cache that holds the array '{name}' as it was when compiled, "
+                    "printed there cut short or other than the array of now, which its source "
+                    "reads "
+                    f"(pass it as an argument, or recompile it: {py.__name__}.recompile())")
+        if isinstance(now, (int, float, complex)) and str(now) != text:
+            return (f"the numba function '{py.__name__}' (cache=True) has machine code in "
+                    f"Numba's disk cache compiled when '{name}' was {text} (Numba keeps that "
+                    f"value in its machine code); it is {_shown(now)} now, and srcad "
+                    "differentiates the source, which reads that (pass it as an argument, or "
+                    f"recompile it: {py.__name__}.recompile())")
     return None
 
 

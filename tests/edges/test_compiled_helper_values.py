@@ -3,6 +3,7 @@ when Numba compiled it; srcad differentiates its source, which reads them as the
 one has changed since (found by an attack: value and gradient silently those of the new number,
 on the source transform and on the tape), the gradient is refused by name in every mode."""
 
+import importlib.util
 import math
 import warnings
 
@@ -79,3 +80,89 @@ def test_an_array_rebound_since_numba_compiled_is_refused(rng):
     finally:
         TABLE = saved
         weighted.recompile()
+
+
+CACHED_HELPERS = '''
+import numba
+import numpy as np
+
+SCALE = 1.0
+TABLE = np.array([[1.0, 2.0], [3.0, 4.0]])
+LONG = np.arange(2000.0)
+
+
+@numba.njit(cache=True)
+def cubed(y):
+    return SCALE * y ** 3
+
+
+@numba.njit(cache=True)
+def tabled(y):
+    return TABLE[0, 1] * y ** 2
+
+
+@numba.njit(cache=True)
+def long_tabled(y):
+    return LONG[2] * y ** 2
+
+
+def through_cubed(x):
+    return cubed(x) + x
+
+
+def through_tabled(x):
+    return tabled(x) + x
+
+
+def through_long(x):
+    return long_tabled(x) + x
+'''
+
+
+def _fresh_import(folder):
+    """The module `cached_helpers` in `folder` imported anew, as a later process imports it:
+    its numba functions load the machine code Numba's disk cache holds for them."""
+    spec = importlib.util.spec_from_file_location("cached_helpers", folder / "cached_helpers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("mode", ["auto", "source", "tape"])
+def test_a_number_changed_since_numba_cached_it_is_refused(tmp_path, mode):
+    """Numba's disk cache keeps a global's value in its machine code and does not check it
+    (found by an attack: a helper with cache=True, compiled by another process when the global
+    had another value, gave the gradient of the new value with no warning)."""
+    (tmp_path / "cached_helpers.py").write_text(CACHED_HELPERS)
+    _fresh_import(tmp_path).through_cubed(0.5)  # (compiled, written to the cache, SCALE 1.0)
+    unchanged = _fresh_import(tmp_path)
+    assert srcad.grad(unchanged.through_cubed, mode=mode)(0.5) == pytest.approx(1.75)
+    later = _fresh_import(tmp_path)
+    later.SCALE = 3.0  # (before its first call: the cache holds what another process compiled)
+    with pytest.raises(srcad.UnsupportedError, match="'SCALE' was 1.0 .* it is 3.0 now"):
+        srcad.grad(later.through_cubed, mode=mode)(0.5)
+    later.through_cubed(0.5)  # (loaded from the cache now)
+    with pytest.raises(srcad.UnsupportedError, match="'SCALE' was 1.0 .* it is 3.0 now"):
+        srcad.grad(later.through_cubed, mode=mode)(0.5)
+    later.cubed.recompile()  # (the advice the message gives)
+    value, g = srcad.value_and_grad(later.through_cubed, mode=mode)(0.5)
+    assert value == pytest.approx(later.through_cubed(0.5), rel=1e-12)
+    assert g == pytest.approx(check.numeric_grad(later.through_cubed, [0.5], 0), rel=1e-7)
+
+
+def test_an_array_numba_cached_is_compared_by_its_printed_values(tmp_path):
+    """An array in the cache's text is rounded to NumPy's print precision, and cut short when
+    long: refused then, and when its printed values are not the array's of now."""
+    (tmp_path / "cached_helpers.py").write_text(CACHED_HELPERS)
+    first = _fresh_import(tmp_path)
+    first.through_tabled(0.5), first.through_long(0.5)
+    later = _fresh_import(tmp_path)
+    assert srcad.grad(later.through_tabled, mode="source")(0.5) == pytest.approx(3.0)
+    with pytest.raises(srcad.UnsupportedError, match="holds the array 'LONG'"):
+        srcad.grad(later.through_long, mode="source")(0.5)
+    later.long_tabled.recompile()
+    assert srcad.grad(later.through_long, mode="source")(0.5) == pytest.approx(3.0)
+    later = _fresh_import(tmp_path)
+    later.TABLE = np.array([[1.0, 5.0], [3.0, 4.0]])
+    with pytest.raises(srcad.UnsupportedError, match="holds the array 'TABLE'"):
+        srcad.grad(later.through_tabled, mode="source")(0.5)
