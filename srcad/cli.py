@@ -11,6 +11,7 @@ code) is printed as one line on stderr, without a traceback, and the exit status
 
 import argparse
 import ast
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -93,6 +94,10 @@ def _cache(opts):
         others = _count(len(info["others"]), "other entry", "other entries")
         print(f"{others} srcad did not write (`srcad cache clear` leaves them): "
               f"{_some(info['others'])}")
+    if info["planted"]:
+        planted = _count(len(info["planted"]), "link or folder", "links or folders")
+        print(f"{planted} at names srcad writes files at (`srcad cache clear` removes them, "
+              f"never what a link points to): {_some(info['planted'])}")
     print(f"Numba's files are signed with the key in {info['key']}")
     return 0
 
@@ -175,12 +180,14 @@ def _typed(fn, example, action):
             warnings.simplefilter("ignore", FallbackWarning)
             return action()
     except Exception as exc:
-        if example or isinstance(exc, (CommandError, UserCodeError, BrokenPipeError)):
+        suggestion = suggest_args(fn, set(inspect.signature(fn).parameters))
+        if example or not suggestion or \
+                isinstance(exc, (CommandError, UserCodeError, BrokenPipeError)):
             raise  # (a UserCodeError is wrong whatever the arguments)
         raise CommandError(
             f"{describe(exc)} (taking every argument of {fn.__qualname__} to be a float; if "
             f"some are arrays or integers, give example arguments, e.g. --args "
-            f"\"{suggest_args(fn, set(inspect.signature(fn).parameters))}\")") from exc
+            f"\"{suggestion}\")") from exc
 
 
 # ---- the function and its example arguments -------------------------------------------------
@@ -221,17 +228,24 @@ def load_module(path):
         folder = folder.parent
     # The file's imports see its folder first, as a script's do; what is imported later
     # (numba, by srcad) sees it last, so a numba.py of the user's replaces nothing of srcad's.
+    before = list(sys.path)
     sys.path.insert(0, str(folder))
     try:
         if file.parent != folder:
-            return importlib.import_module(".".join(parts))
-        digest = hashlib.sha256(str(file).encode()).hexdigest()[:12]
-        name = f"_srcad_file_{digest}_{file.stem.replace('.', '_')}"
-        spec = importlib.util.spec_from_file_location(name, file)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
+            _check_package_name(path, parts, folder)
+        # (what it prints goes to stderr: `srcad show`'s output is the source alone)
+        with contextlib.redirect_stdout(sys.stderr):
+            if file.parent != folder:
+                return importlib.import_module(".".join(parts))
+            digest = hashlib.sha256(str(file).encode()).hexdigest()[:12]
+            name = f"_srcad_file_{digest}_{file.stem.replace('.', '_')}"
+            spec = importlib.util.spec_from_file_location(name, file)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            return module
+    except CommandError:
+        raise
     except SystemExit as exc:
         raise exited_at_import(path, exc) from exc
     except Exception as exc:
@@ -239,9 +253,25 @@ def load_module(path):
                      reversed(traceback.extract_tb(exc.__traceback__))
                      if Path(frame.filename) == file), "")
         raise CommandError(f"cannot import {path}: {line}{describe(exc)}") from exc
-    finally:
-        sys.path.remove(str(folder))
-        sys.path.append(str(folder))
+    finally:  # (what the file's own code took out of sys.path is put back)
+        now = [entry for entry in sys.path if entry != str(folder)]
+        sys.path[:] = now + [entry for entry in before if entry not in now] + [str(folder)]
+
+
+def _check_package_name(path, parts, folder):
+    """A package named as a module already imported from elsewhere (or as one of the standard
+    library's, which srcad's own imports would then get) cannot be imported by its name."""
+    top = parts[0]
+    imported = sys.modules.get(top)
+    where = getattr(imported, "__file__", None)
+    if imported is not None and (where is None or Path(where).resolve().parent != folder / top):
+        clash = f"already the module {where or top} in this process"
+    elif imported is None and top in sys.stdlib_module_names:
+        clash = "the name of a module of Python's standard library"
+    else:
+        return
+    raise CommandError(f"cannot import {path} as {'.'.join(parts)}: {top!r} is {clash} "
+                       f"(rename the folder {folder / top})")
 
 
 def exited_at_import(path, exc):
@@ -288,7 +318,7 @@ def _function_and_arguments(opts):
         raise UsageError(f"{name} has no parameters: there is nothing to differentiate")
     check_wrt(fn, parse_wrt(opts.wrt))
     if opts.args is not None:
-        example = evaluate_args(opts.args, vars(inspect.getmodule(fn) or object()), True)
+        example = evaluate_args(opts.args, getattr(inspect.getmodule(fn), "__dict__", {}), True)
         try:
             inspect.signature(fn).bind(*example[0], **example[1])
         except TypeError as exc:

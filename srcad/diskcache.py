@@ -61,10 +61,11 @@ class CacheRefused(Exception):
 
 
 def location():
-    """`$SRCAD_CACHE_DIR`, else the user's cache directory."""
+    """`$SRCAD_CACHE_DIR` (`~` expanded, as a shell does not in `VAR="~/x"`), else the user's
+    cache directory."""
     env = os.environ.get("SRCAD_CACHE_DIR")
     if env:
-        return Path(env)
+        return Path(env).expanduser().absolute()
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
     elif sys.platform == "darwin":
@@ -455,7 +456,8 @@ def info():
     entries, others = _scan(path) if problem is None else ({}, [])
     return {"path": str(path), "trusted": problem is None, "problem": problem,
             "entries": sum(any(f.suffix == ".py" for f in files) for files in entries.values()),
-            "others": [str(p) for p in others],
+            "others": [str(p) for p in others if not _OWN_FILE.match(p.name)],
+            "planted": [str(p) for p in others if _OWN_FILE.match(p.name)],
             "bytes": sum(_sizes(files)[0] for files in entries.values()),
             "limit_bytes": limit_bytes(), "key": str(key_location())}
 

@@ -306,6 +306,43 @@ def test_a_main_module_and_a_package_module_import_as_python_m_would(tmp_path, c
     assert cli.main(["show", f"{package / '__main__.py'}:f", "--args", "0.5"]) == 0
 
 
+def test_a_package_named_as_a_module_of_python_is_refused_by_name(tmp_path, capsys):
+    # (found by an attack: `srcad show email/utils.py:quote` showed the standard library's
+    # email.utils.quote; json/mine.py was "No module named 'json.mine'")
+    for package, stem in (("email", "utils"), ("json", "mine"), ("zoneinfo", "mine")):
+        folder = tmp_path / package
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+        (folder / f"{stem}.py").write_text("def quote(x):\n    return x * x\n")
+        assert cli.main(["show", f"{folder / stem}.py:quote", "--args", "0.5"]) == 1
+        assert f"cannot import {folder / stem}.py as {package}.{stem}: '{package}' is " \
+            in error_line(capsys)
+        assert package != "zoneinfo" or "zoneinfo" not in sys.modules
+
+
+def test_what_a_file_does_at_import_stays_out_of_the_output(tmp_path, capsys):
+    # (found by an attack: its prints were mixed into the source `show` prints; a file taking
+    # its folder out of sys.path, or clearing it, crashed srcad, "list.remove(x): x not in list")
+    before = list(sys.path)
+    for n, code in enumerate(("print('at import')", "import sys\nsys.path.pop(0)",
+                              "import sys\nsys.path.clear()")):
+        module = tmp_path / f"m{n}.py"
+        module.write_text(f"{code}\n\ndef f(x):\n    return x * x\n")
+        assert cli.main(["show", f"{module}:f", "--args", "0.5"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("def f_grad(x") and "at import" not in out
+        assert set(before) <= set(sys.path)
+
+
+def test_a_callable_that_is_not_a_python_function_is_named_so(model, capsys):
+    # (found by an attack: `:scalar.__call__ --args ...` failed inside srcad, "vars() argument
+    # must have __dict__ attribute"; without --args the hint offered an empty --args "")
+    for args in (["--args", "1.0, 2.0"], []):
+        assert cli.main(["show", f"{model}:scalar.__call__", *args]) == 1
+        line = error_line(capsys)
+        assert "it is not a Python function" in line and "--args" not in line
+
+
 def test_a_reader_that_stops_early_ends_the_command_quietly(model):
     # (`srcad show ... | head` printed "BrokenPipeError" and, for explain, a hint about --args)
     for command in ("show", "explain"):

@@ -57,7 +57,7 @@ def compare(got, ref, what, rtol=RTOL):
 def against_finite_differences(f, args, wrt, grads):
     """"ok (finite differences)" or "MISMATCH vs finite differences: ..."."""
     params = list(inspect.signature(getattr(f, "py_func", f)).parameters)
-    indices = [params.index(w) if isinstance(w, str) else w for w in wrt]
+    indices = [params.index(w) if isinstance(w, str) else w % len(params) for w in wrt]
     try:
         check.compare(f, args, indices, grads, rtol=1e-4, atol=1e-6)
     except AssertionError as exc:

@@ -102,11 +102,12 @@ class FunctionTarget:
         check_wrt(f, self.wrt)
         args = evaluate_args(self.args_expr, vars(module))
         try:
-            inspect.signature(f).bind(*args)
+            bound = inspect.signature(f).bind(*args)
         except TypeError as exc:
             raise UsageError(f"--args gives {len(args)} argument(s) for {self.func}"
                              f"{inspect.signature(f)}: {exc}") from None
-        return f, args
+        bound.apply_defaults()  # (so --wrt may name a parameter left at its default)
+        return f, bound.args
 
 
 def collect(targets, only="", call_args=None, wrt="0"):

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import srcad
 from srcad import cli
 from srcad.bench import peers, plot, report, runner, timing, verify
-from srcad.bench.workloads import Workload
+from srcad.bench.workloads import FunctionTarget, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -412,3 +413,18 @@ def test_transform_tables_are_checked(tiny, tmp_path, transform, check, capsys):
     out = capsys.readouterr().out
     assert f"srcad {transform}" in out and check in out
     assert cli.main(["bench", str(tiny), "--transform", transform, "--peers", "jax"]) == 2
+
+
+@pytest.mark.parametrize("wrt", ["-1", "2", "z"])
+def test_wrt_may_name_a_parameter_left_at_its_default_or_count_from_the_end(tmp_path, wrt):
+    # (found by an attack: --wrt -1 checked srcad's d/dz against differences in y, a false
+    # MISMATCH; --wrt 2 and --wrt z, z left at its default: "tuple index out of range")
+    mod = tmp_path / "defaults.py"
+    mod.write_text("import numpy as np\n\ndef f(x, y, z=2.0):\n    return np.sum(x ** 2) * y * z\n")
+    target = FunctionTarget(mod, "f", "np.array([0.5, 1.5]), 3.0", wrt)
+    f, args = target.load()
+    (w,) = target.wrt
+    g = srcad.grad(f, wrt=w)(*args)
+    assert g == pytest.approx(7.5)  # (d/dz: sum(x**2) * y)
+    assert verify.against_finite_differences(f, args, target.wrt, (g,)) == \
+        "ok (finite differences)"

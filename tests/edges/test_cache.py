@@ -376,12 +376,17 @@ def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
     os.mkfifo(folder / "fifo")
     (folder / f"m_{'1' * 32}.py").mkdir()
     (folder / "notes.txt").write_text("")
+    os.symlink(folder / "notes.txt", folder / f"m_{'2' * 32}.entry")
     assert cli.main(["cache", "info"]) == 0
     out = capsys.readouterr().out
-    assert "1 generated module," in out and "3 other entries srcad did not write" in out
+    # (found by an attack: info said clear leaves a link at one of srcad's names; clear
+    # removed it, as it removes whatever is at those names: info says so now)
+    assert "1 generated module," in out and "2 other entries srcad did not write" in out
+    assert f"2 links or folders at names srcad writes files at (`srcad cache clear` removes " \
+        "them, never what a link points to)" in out
     assert in_thread(lambda: cli.main(["cache", "clear"])) == 0
     out = capsys.readouterr().out
-    assert "removed 2 files " in out and "left 2 other entries" in out and "fifo" in out
+    assert "removed 3 files " in out and "left 2 other entries" in out and "fifo" in out
     assert sorted(os.listdir(folder)) == ["fifo", "notes.txt"]  # (a name srcad never writes)
 
 
@@ -479,3 +484,11 @@ def test_numba_saves_nothing_once_the_caches_root_is_a_link(folder, tmp_path):
     os.symlink(elsewhere, root)
     with pytest.raises(OSError, match="untrusted cache directory"):
         locator.ensure_cache_path()
+
+
+def test_a_cache_folder_given_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    # (found by an attack: SRCAD_CACHE_DIR="~/x", which a shell leaves as it is in quotes, made
+    # a folder named ~ in the current directory)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SRCAD_CACHE_DIR", "~/x")
+    assert diskcache.location() == tmp_path / "x"
