@@ -382,7 +382,7 @@ def test_the_command_counts_and_clears_what_is_in_the_folder(folder, capsys):
     # (found by an attack: info said clear leaves a link at one of srcad's names; clear
     # removed it, as it removes whatever is at those names: info says so now)
     assert "1 generated module," in out and "2 other entries srcad did not write" in out
-    assert f"2 links or folders at names srcad writes files at (`srcad cache clear` removes " \
+    assert "2 links or folders at names srcad writes files at (`srcad cache clear` removes " \
         "them, never what a link points to)" in out
     assert in_thread(lambda: cli.main(["cache", "clear"])) == 0
     out = capsys.readouterr().out
