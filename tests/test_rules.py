@@ -9,6 +9,7 @@ SOURCE_REFUSES, raise UnsupportedError: never a wrong number. A rule without a
 passing case fails the walk, so an untested rule cannot exist.
 """
 
+import dataclasses
 import math
 import warnings
 
@@ -63,6 +64,17 @@ def test_every_rule_is_walked():
     missing = [k for k, r in rules.REGISTRY.items() if not r.nondiff and k not in walked]
     assert not missing, f"rules without a numeric test: {missing}"
     assert len(walked) > 80
+
+
+def test_every_template_reads_only_its_parameters():
+    rules.check_templates()
+    saved = rules.REGISTRY[np.sin]
+    rules.REGISTRY[np.sin] = dataclasses.replace(saved, partials={"x": "g * np.cos(y)"})
+    try:
+        with pytest.raises(ValueError, match=r"np.cos\(y\)' uses \['y'\]"):
+            rules.check_templates()
+    finally:
+        rules.REGISTRY[np.sin] = saved
 
 
 def test_tuple_argument_rules(jit, rng):
