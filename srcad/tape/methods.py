@@ -248,6 +248,23 @@ class TensorMethods:
     sin_, cos_, tanh_, neg_ = _unary_in_place("sin"), _unary_in_place("cos"), \
         _unary_in_place("tanh"), _unary_in_place("neg")
     sigmoid_, relu_ = _unary_in_place("sigmoid"), _unary_in_place("relu")
+    square_, reciprocal_ = _unary_in_place("square"), _unary_in_place("reciprocal")
+    sign_ = _unary_in_place("sign")
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        return self.add_(value * tensor1 * tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        return self.add_(value * tensor1 / tensor2)
+
+    def lerp_(self, end, weight):
+        return self.add_(weight * (end - self))
+
+    def clamp_min_(self, min):
+        return self.clamp_(min=min)
+
+    def clamp_max_(self, max):
+        return self.clamp_(max=max)
 
     def pow_(self, exponent):
         return self._inplace("pow", exponent=exponent)
@@ -295,6 +312,12 @@ class TensorMethods:
 
     def minimum(self, other):
         return self._apply("minimum", self, other)
+
+    def clamp_min(self, min):
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):
+        return self.clamp(max=max)
 
     def clamp(self, min=None, max=None):
         if isinstance(min, TensorMethods) or isinstance(max, TensorMethods):

@@ -10,6 +10,7 @@ arrays in place, outside the graph.
 """
 
 import collections
+import functools
 import math
 import warnings
 
@@ -72,6 +73,11 @@ class Optimizer:
                     p.grad.detach_()
                     p.grad._value[...] = 0.0
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in vars(cls):  # (a step of the subclass's own counts too: see lr_scheduler)
+            cls.step = _counted(cls.step)
+
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure() if given (run
         with gradients on, as torch's, also inside no_grad)."""
@@ -79,15 +85,28 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        self._step_count += 1
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
+                    if p._value.dtype.kind not in "fc":  # (torch raises too)
+                        raise RuntimeError(f"an optimizer cannot update a tensor of "
+                                           f"{p._value.dtype} (its steps are fractions)")
                     state = self.state[p]
                     grad = p.grad._value * (-1.0 if group.get("maximize") else 1.0)
                     p._value[...] = self._update(p._value, grad, state, group)
                     p._counter[0] += 1  # an in-place change, as torch's
         return loss
+
+
+def _counted(step):
+    @functools.wraps(step)
+    def counted(self, *args, **kwargs):
+        self._step_count += 1
+        return step(self, *args, **kwargs)
+    return counted
+
+
+Optimizer.step = _counted(Optimizer.step)
 
 
 def _check(value, what):

@@ -21,6 +21,7 @@ of its live views its storage and a grad_fn reading the new value: both always r
 arrays would, with the gradient that goes with it.
 """
 
+import copy
 import dis
 import itertools
 import sys
@@ -117,6 +118,13 @@ def new(value, grad_fn=None):
     t._retains_grad = t._python = t._viewed_without_grad = t._array = False
     t.grad_fn = grad_fn
     t._grad = t._view_of = t._views = t.hooks = t._accumulator = None
+    return t
+
+
+def _rebuilt(value, requires_grad, array):
+    """A tensor copied or unpickled (`Tensor.__reduce_ex__`)."""
+    t = new(value)
+    t._requires_grad, t._array = requires_grad, array
     return t
 
 
@@ -345,6 +353,27 @@ class Tensor(TensorMethods):
         t = new(value)
         t.requires_grad = requires_grad
         return t
+
+    # ---- copies, as torch's: a leaf's data and requires_grad (deepcopy: and its grad) ----
+
+    def __copy__(self):
+        """A leaf sharing this tensor's data."""
+        t = new(self._value)
+        t._counter, t._array, t._requires_grad = self._counter, self._array, self.requires_grad
+        return t
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment")
+        t = _rebuilt(np.array(self._value, copy=True), self._requires_grad, self._array)
+        memo[id(self)] = t
+        if self._grad is not None:
+            t._grad = copy.deepcopy(self._grad, memo)
+        return t
+
+    def __reduce_ex__(self, protocol):
+        return _rebuilt, (np.array(self._value), self.requires_grad, self._array)
 
     # ---- autograd attributes ----
 

@@ -1,10 +1,14 @@
 """optim.SGD and optim.Adam: torch's update rules step by step (written out here from the torch
 docs' pseudocode; maximize as torch 2.13 does it), a linear model trained the PyTorch way, groups, and zero_grad."""
 
+import copy
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 
-from srcad.tape import optim, tensor
+from srcad.tape import no_grad, optim, tensor
 
 
 def quadratic_grad(p, a):
@@ -223,3 +227,89 @@ def test_misuse_of_groups_and_schedulers_is_said_as_torch_says_it():
     with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step\(\)"):
         scheduler.step()
     assert optimizer.param_groups[0]["lr"] == 0.05
+
+
+# ---- found by an attack against torch 2.13 -----------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda p: optim.SGD([p], lr=0.1),
+                                  lambda p: optim.Adam([p], lr=0.1),
+                                  lambda p: optim.AdamW([p], lr=0.1)])
+def test_an_integer_parameter_is_refused_not_truncated(make):
+    # (a step of 0.1 left [1, 2, 3] as [0, 1, 2]: the update was cast to the integers)
+    p = tensor([1, 2, 3])
+    optimizer = make(p)
+    p.grad = tensor([1, 1, 1])
+    with pytest.raises(RuntimeError, match="cannot update a tensor of int64"):
+        optimizer.step()
+    assert p.tolist() == [1, 2, 3]
+
+
+def test_a_scheduler_sees_the_step_of_an_optimizer_written_the_torch_way():
+    # (its own step() did not count: "lr_scheduler.step() before optimizer.step()" was warned
+    # though the optimizer stepped first)
+    class Plain(optim.Optimizer):
+        def __init__(self, params, lr):
+            super().__init__(params, {"lr": lr})
+
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.data = p.data - group["lr"] * p.grad
+
+    w = tensor([1.0], requires_grad=True)
+    optimizer = Plain([w], lr=0.1)
+    scheduler = optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            optimizer.zero_grad()
+            (w * w).sum().backward()
+            optimizer.step()
+            scheduler.step()
+    assert w.item() == pytest.approx(1.0 * (1 - 0.2) * (1 - 0.1), rel=1e-15)
+
+
+def test_copies_and_pickles_of_tensors_and_optimizers(rng=np.random.default_rng(8)):
+    # (copy.copy, copy.deepcopy and pickle of any tensor raised TypeError, so a deepcopy of the
+    # best weights or of an optimizer did too)
+    w0 = rng.normal(size=3)
+    w = tensor(w0, requires_grad=True)
+    (w * w).sum().backward()
+    shallow, deep = copy.copy(w), copy.deepcopy(w)
+    unpickled = pickle.loads(pickle.dumps(w))
+    for t in (shallow, deep, unpickled):
+        assert t.requires_grad and t.is_leaf and t.tolist() == w0.tolist()
+    assert shallow.grad is None and unpickled.grad is None
+    np.testing.assert_array_equal(deep.grad.numpy(), 2 * w0)
+    with no_grad():
+        w.mul_(2.0)
+    assert shallow.tolist() == (2 * w0).tolist() and deep.tolist() == w0.tolist()
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(w * 2.0)
+    optimizer = optim.Adam([w], lr=0.1)
+    optimizer.step()
+    twin = copy.deepcopy(optimizer)
+    (twin_w,) = twin.param_groups[0]["params"]
+    assert twin_w is not w and twin.state[twin_w]["step"].item() == 1.0
+
+
+def test_the_in_place_forms_custom_optimizers_use(rng=np.random.default_rng(9)):
+    # (addcdiv_, addcmul_, lerp_, clamp_min_, sign_, square_, reciprocal_: AttributeError)
+    a, b, c = (rng.uniform(0.5, 2.0, size=4) for _ in range(3))
+    forms = {"addcmul_": (lambda x: x.addcmul_(tensor(b), tensor(c), value=0.3),
+                          a + 0.3 * b * c, 1.0),
+             "addcdiv_": (lambda x: x.addcdiv_(tensor(b), tensor(c), value=-0.7),
+                          a - 0.7 * b / c, 1.0),
+             "lerp_": (lambda x: x.lerp_(tensor(b), 0.25), a + 0.25 * (b - a), 0.75),
+             "clamp_min_": (lambda x: x.clamp_min_(1.0), np.maximum(a, 1.0), a > 1.0),
+             "clamp_max_": (lambda x: x.clamp_max_(1.0), np.minimum(a, 1.0), a < 1.0),
+             "square_": (lambda x: x.square_(), a * a, 2 * a),
+             "reciprocal_": (lambda x: x.reciprocal_(), 1 / a, -1 / a**2),
+             "sign_": (lambda x: x.sign_(), np.sign(a), 0.0)}
+    for name, (form, value, derivative) in forms.items():
+        w = tensor(a, requires_grad=True)
+        x = w * 1.0
+        form(x)
+        (x * tensor(c)).sum().backward()
+        np.testing.assert_allclose(x.detach().numpy(), value, rtol=1e-15, err_msg=name)
+        np.testing.assert_allclose(w.grad.numpy(), derivative * c, rtol=1e-15, err_msg=name)
