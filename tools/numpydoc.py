@@ -68,7 +68,9 @@ def render():
 
     several = {part: f"`{spell(fn).strip('`')}(...)[{k}]`"
                for fn, parts in rules.SEVERAL_RESULTS.items() for k, part in enumerate(parts)}
-    several[rules.EINSUM] = "`np.einsum(subscripts, *operands)` (constant subscripts, with `->` or implicit; no `...`)"
+    several[rules.EINSUM] = ("`np.einsum(subscripts, *operands)` (constant subscripts, with "
+                             "`->` or implicit; no `...`; an index twice in one term only as a "
+                             "square operand's whole term, `ii`)")
     several[arrays.outer_operand] = ("`np.<ufunc>.outer(a, b)` (`np.<ufunc>` of **a**, given "
                                      "an axis of length 1 per axis of b by this rule, and **b**)")
     several[arrays.flat] = ("`np.append(arr, values, axis=None)` (`np.concatenate` of **arr** "

@@ -64,6 +64,24 @@ def stand_in(ty):
     return np.full((1,) * ty.ndim, {"f": 0.5, "i": 0, "b": True}[ty.kind], dtype=dtype)
 
 
+def _run_on_stand_ins(func, values, kw):
+    """func(*values, **kw); if it raises with an integer array among them, again with those
+    holding 1 (np.linalg.solve of an integer matrix: the stand-in of zeros is singular)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            return func(*values, **kw)
+        except Exception:
+            if not any(isinstance(v, np.ndarray) and v.dtype.kind == "i"
+                       for v in (*values, *kw.values())):
+                raise
+
+            def ones(v):
+                return np.ones_like(v) if isinstance(v, np.ndarray) and v.dtype.kind == "i" \
+                    else v
+            return func(*map(ones, values), **{k: ones(v) for k, v in kw.items()})
+
+
 def infer(tree, arg_types, scope=None):
     """Types of every variable in `tree` (core form) given `{arg name: Ty}` and the values of
     the free names it reads (`scope`: module constants, closure cells).
@@ -344,9 +362,7 @@ class _Infer:
                       a.kind in ("i", "b", "str", "tuple") else stand_in(a)
                       for a, c in zip(args, const_args, strict=True)]
             kw = {k: consts[k] if k in consts else stand_in(v) for k, v in kwargs.items()}
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                result = func(*values, **kw)
+            result = _run_on_stand_ins(func, values, kw)
         except TypeError as exc:
             if _SIGNATURE_ERROR.search(str(exc)):  # a wrong call, whatever the values
                 name = getattr(func, "__name__", repr(func))

@@ -774,11 +774,14 @@ def _order(ord):
 
 
 @register_jitable
-def _check_matrix_axes(axis):
-    if axis is not None:
-        first, second = axis
-        if first % 2 != 0 or second % 2 != 1:
-            raise ValueError("srcad: matrix norms are supported over axes (0, 1) only")
+def _transposed_axes(axis):
+    """Are a matrix norm's axes (1, 0), its rows along axis 1 (the norm of the transpose)?"""
+    if axis is None:
+        return False
+    first, second = axis
+    if first % 2 == second % 2:
+        raise ValueError("Duplicate axes given.")
+    return first % 2 == 1
 
 
 # (Numba's norms of orders inf, -inf (vectors), 1, -1, inf, -inf (matrices) take a largest or
@@ -826,14 +829,14 @@ def _norm_along(x, ord=None, axis=None, keepdims=False):
             _row_norms(to_rows(x, axis), order(ord)), x, axis, keepdims)
     if kind == "nuc":
         def nuclear(x, ord=None, axis=None, keepdims=False):
-            _check_matrix_axes(axis)
+            _transposed_axes(axis)  # (the transpose has the same singular values)
             total = np.sum(_singular_values(x)) if x.size else 0.0  # (LAPACK takes none)
             return shape_reduced(np.full(1, total), x, None, keepdims)
         return nuclear
 
     def matrix(x, ord=None, axis=None, keepdims=False):
-        _check_matrix_axes(axis)
-        value = _matrix_norm(np.ascontiguousarray(x), order(ord))
+        rows = x.T if _transposed_axes(axis) else x
+        value = _matrix_norm(np.ascontiguousarray(rows), order(ord))
         return shape_reduced(np.full(1, value), x, None, keepdims)
     return matrix
 
@@ -954,10 +957,10 @@ def norm_adjoint(g, x, ans, ord=None, axis=None):
     kind = _norm_kind(np.ndim(x), ord, n_axes, axis is not None)
     if kind == "vector":
         return vector_norm_adjoint(g, x, ans, order(ord), axis)
-    if axis is not None and tuple(np.array(axis) % 2) != (0, 1):
-        raise ValueError("srcad: matrix norms are supported over axes (0, 1) only")
     if kind == "nuc":
         return nuclear_norm_adjoint(g, x)
+    if _transposed_axes(axis):
+        return matrix_norm_adjoint(g, x.T, ans, order(ord)).T
     return matrix_norm_adjoint(g, x, ans, order(ord))
 
 
@@ -972,12 +975,13 @@ def _norm_adjoint(g, x, ans, ord=None, axis=None):
             vector_norm_adjoint(g, x, ans, order(ord), axis)
     if kind == "nuc":
         def nuclear(g, x, ans, ord=None, axis=None):
-            _check_matrix_axes(axis)
+            _transposed_axes(axis)
             return nuclear_norm_adjoint(g, x)
         return nuclear
 
     def matrix(g, x, ans, ord=None, axis=None):
-        _check_matrix_axes(axis)
+        if _transposed_axes(axis):
+            return np.ascontiguousarray(matrix_norm_adjoint(g, x.T, ans, order(ord)).T)
         return matrix_norm_adjoint(g, x, ans, order(ord))
     return matrix
 

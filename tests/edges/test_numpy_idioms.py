@@ -436,6 +436,38 @@ def test_a_matrix_norm_of_an_order_not_a_constant(o, jit, rng):
     check.compare(norm_of_negative_infinity, (M,), [0], [g], rtol=1e-5, atol=1e-6)
 
 
+def matrix_norm_over_axes(M, o, axes):
+    return np.linalg.norm(M, ord=o, axis=axes) * 1.5
+
+
+@pytest.mark.parametrize("o", [2, -2, 1, -1, np.inf, -np.inf, "nuc", "fro"])
+def test_a_matrix_norm_over_its_axes_in_either_order(o, jit, rng):
+    """(found by an attack: axis=(1, 0), the norm of the transpose, was refused at run time,
+    "matrix norms are supported over axes (0, 1) only", a ValueError that did not fall back)"""
+    M = rng.standard_normal((4, 3))
+    for axes in ((1, 0), (-1, -2), (0, 1)):
+        value, g = srcad.value_and_grad(matrix_norm_over_axes, mode="source", jit=jit)(M, o,
+                                                                                      axes)
+        assert value == pytest.approx(matrix_norm_over_axes(M, o, axes), rel=1e-12)
+        check.compare(matrix_norm_over_axes, (M, o, axes), [0], [g], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Duplicate axes given"):
+        srcad.grad(matrix_norm_over_axes, mode="source", jit=jit)(M, o, (1, 1))
+
+
+def solved_by_an_integer_matrix(x, M):
+    return np.sum(np.linalg.solve(M, x) ** 2) + np.sum(np.linalg.inv(M) @ x) * np.linalg.det(M)
+
+
+def test_an_integer_matrix_in_linalg_is_typed(rng):
+    """(found by an attack: np.linalg.solve(M, x) of an integer M was refused in
+    mode="source", "cannot infer the type": typed on a stand-in matrix of zeros, singular.
+    Numba's solve takes no integer matrix: compiled, the generated Python runs)"""
+    M = np.array([[3, 1, 0], [1, 4, 1], [0, 1, 5]])
+    x = rng.standard_normal(3)
+    g = srcad.grad(solved_by_an_integer_matrix, mode="source", jit=False)(x, M)
+    check.compare(solved_by_an_integer_matrix, (x, M), [0], [g], rtol=1e-6, atol=1e-8)
+
+
 def kron_of_slices(M, v):
     return np.sum(np.kron(M[:2, :2], M[1:, 2:]) ** 2) + np.sum(np.kron(M.T, v[::2]))
 
