@@ -138,10 +138,10 @@ def check_templates():
     np, rt, kn (t in a tangent, k in a piece). The tests run it: parsing every template took a
     tenth of a second of each process's first derivative."""
     for rule in {id(rule): rule for rule in REGISTRY.values()}.values():
-        texts = [(text, ()) for text in rule.partials.values()]
-        texts += [(text, {"t"}) for text in rule.tangents.values()]
-        texts += [(text, {"k"}) for text in (rule.piece, ) if text is not None]
-        texts += [(text, ()) for text in (rule.forward, ) if text is not None]
+        texts = [(text, ()) for text in rule.partials.values()] + \
+            [(text, {"t"}) for text in rule.tangents.values()] + \
+            [(text, extra) for text, extra in ((rule.piece, {"k"}), (rule.forward, ()))
+             if text is not None]
         for text, extra in texts:
             unknown = templates.names_in(text) - set(rule.params) - _ALLOWED_FREE - set(extra)
             if unknown:

@@ -192,8 +192,7 @@ def _changed_since_cached(py, cells, annotation):
             return (f"the numba function '{py.__name__}' (cache=True) has machine code in "
                     f"Numba's disk cache that holds the array '{name}' as it was when compiled, "
                     "printed there cut short or other than the array of now, which its source "
-                    "reads "
-                    f"(pass it as an argument, or recompile it: {py.__name__}.recompile())")
+                    f"reads (pass it as an argument, or recompile it: {py.__name__}.recompile())")
         if isinstance(now, (int, float, complex)) and str(now) != text:
             return (f"the numba function '{py.__name__}' (cache=True) has machine code in "
                     f"Numba's disk cache compiled when '{name}' was {text} (Numba keeps that "
