@@ -325,6 +325,11 @@ class _Infer:
         if func is _arrays.weights_shape and len(args) == 3 and args[1].is_array:
             # (stand-in weights of another shape than a's would be refused without an axis)
             return Ty("tuple", items=(INT,) * args[1].ndim)
+        if func is np.repeat and len(args) >= 2 and args[0].is_array:
+            # (a stand-in's axes have one element: repeats of another length are refused)
+            axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
+            return array(args[0].kind, 1 if axis is None or axis.kind == "none" else
+                         args[0].ndim)
         if func is np.take_along_axis and len(args) >= 2 and args[0].is_array:
             axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
             return array(args[0].kind, 1 if axis is not None and axis.kind == "none" else

@@ -468,6 +468,19 @@ def test_an_integer_matrix_in_linalg_is_typed(rng):
     check.compare(solved_by_an_integer_matrix, (x, M), [0], [g], rtol=1e-6, atol=1e-8)
 
 
+def repeated_by_counts(x):
+    return np.sum(np.repeat(x, [1, 2, 3], axis=1) ** 2) + \
+        np.sum(np.repeat(x, np.array([2, 0, 1, 3]), axis=-1) ** 3)
+
+
+def test_repeats_given_per_element_along_an_axis(jit, rng):
+    """(found by an attack: a list of repeats was refused, "cannot infer the type": typed on a
+    stand-in whose axes have one element, which three repeats do not fit)"""
+    x = rng.standard_normal((2, 3, 4))
+    g = srcad.grad(repeated_by_counts, mode="source", jit=jit)(x)
+    check.compare(repeated_by_counts, (x,), [0], [g], rtol=1e-6, atol=1e-8)
+
+
 def kron_of_slices(M, v):
     return np.sum(np.kron(M[:2, :2], M[1:, 2:]) ** 2) + np.sum(np.kron(M.T, v[::2]))
 
