@@ -410,3 +410,15 @@ def test_a_slice_passed_as_an_argument_is_refused_by_name_and_taken_by_the_tape(
     with pytest.warns(srcad.FallbackWarning):
         g = srcad.grad(sliced_by_an_argument)(x, index)
     check.compare(lambda v: sliced_by_an_argument(v, index), (x,), [0], [g])
+
+
+def summed_over_an_axis_twice(x):
+    return np.sum(np.sum(x, axis=(0, 0)))
+
+
+def test_a_call_refused_on_stand_in_values_says_what_it_raised(rng):
+    """(found by an attack: a duplicate axis was "a library call ... which this one refuses",
+    not NumPy's error)"""
+    with pytest.raises(srcad.UnsupportedError, match=r"stand-in values, where it raised "
+                       r"ValueError: duplicate value in 'axis'\)"):
+        srcad.grad(summed_over_an_axis_twice, mode="source")(rng.normal(size=(2, 3)))

@@ -141,22 +141,24 @@ def _unknown_type(name, node, types, origins, flows):
                 f"{', '.join(map(repr, outside))} from outside the function, which is not a "
                 "number, an array or a tuple of them (a dict or list there is neither: pass "
                 "it as an argument, or make it an array or a tuple)")
-    call, func = _untyped_call(name, types, flows, origins)
+    call, func, raised = _untyped_call(name, types, flows, origins)
     if func is np.squeeze:
         return (f"cannot infer the type of {what}, which carries a derivative: np.squeeze "
                 f"without constant axes ({call}) removes whichever axes have length 1, so its "
                 "rank depends on sizes srcad does not know when it compiles: give the axes to "
                 "remove as constants (np.squeeze(x, axis=0)) or write a reshape")
     if call:
+        refusal = f"where it raised {raised}" if raised else "which this one refuses"
         return (f"cannot infer the type of {what}, which carries a derivative: it is computed "
                 f"from {call}, whose result srcad cannot type (it learns a library call's "
-                "type by running it on small stand-in values, which this one refuses)")
+                f"type by running it on small stand-in values, {refusal})")
     return f"cannot infer the type of {what}, which carries a derivative"
 
 
 def _untyped_call(name, types, flows, origins):
     """The first call of typed arguments whose untyped result `name` is computed from, as the
-    user wrote it and where, and the function it calls; or (None, None)."""
+    user wrote it and where, the function it calls and what that raised on stand-in values;
+    or (None, None, None)."""
     for _, node in _untyped_sources(name, types, flows):
         value = getattr(node, "value", None)
         if not isinstance(value, gast.Call):
@@ -167,8 +169,9 @@ def _untyped_call(name, types, flows, origins):
                 if n in types):
             loc = anno.getanno(node, "loc")
             return f"'{templates.SourceText(value, origins)}'" + \
-                (f" (line {loc.line})" if loc is not None else ""), func
-    return None, None
+                (f" (line {loc.line})" if loc is not None else ""), func, \
+                anno.getanno(node, "stand_in_error", None)
+    return None, None, None
 
 
 def _axis_out_of_bounds(call, types):

@@ -374,7 +374,10 @@ class _Infer:
                 raise UnsupportedError(f"{name}(): {exc}", anno.getanno(self.stmt, "loc")
                                        if self.stmt is not None else None) from None
             return UNKNOWN
-        except Exception:
+        except Exception as exc:
+            if self.stmt is not None:  # (what the stand-ins raised: activity's message says it)
+                first = (str(exc).splitlines() or [""])[0]
+                anno.setanno(self.stmt, "stand_in_error", f"{type(exc).__name__}: {first}")
             return UNKNOWN
         ty = of_value(result)
         if isinstance(result, np.ndarray) and result.ndim == 0:
