@@ -351,7 +351,8 @@ def _emit(fn, wrt, arg_types, structures, has_aux, single, kind, parallel, same_
         if frontend.is_custom_vjp(core.scope.get(n)):
             checks.update(core.scope[n].captured())
             checks[frontend.Ref(core.scope[n], "fn", "attr")] = core.scope[n].fn
-    checks.update(_builtins_unshadowed(fn, used - set(hidden) - set(core.refs), core.scope,
+    # (every builtin the source reads, also those normalize wrote otherwise: abs is np.abs)
+    checks.update(_builtins_unshadowed(fn, set(core.scope) - set(core.refs), core.scope,
                                        checks))
     updated = aliases.memory_written(_updated_in_place(core.tree))
     # (and `x *= 2.0`, which NumPy does in the caller's array: another argument sharing it
