@@ -62,8 +62,18 @@ def python_of_jitted(v):
         return None
     changed = changed_since_compiled(v)
     if changed is not None:  # (its Python function would compute something else)
-        raise StaleCompiledValue(changed)
+        return _refused_when_called(python, changed)
     return python
+
+
+def _refused_when_called(python, changed):
+    """A stand-in for a numba function whose compiled values changed: refused if the code
+    calls it (found by an attack: one anywhere in a module the tape patched refused every
+    function of that module)."""
+    @functools.wraps(python)
+    def stale(*args, **kwargs):
+        raise StaleCompiledValue(changed)
+    return stale
 
 
 def stand_in(v):
@@ -134,7 +144,7 @@ class _Reach:
             return obj.values() if isinstance(obj, dict) else obj
         python = python_of_jitted(obj)
         if python is not None:
-            return (python,)
+            return (getattr(python, "__wrapped__", python),)
         if type(obj).__name__ == "custom_vjp" and type(obj).__module__ == "srcad.custom":
             return (obj.fn, obj.vjp, obj.jvp)  # (the tape calls its vjp: in a second
             # derivative's backward pass, on tensors)

@@ -166,3 +166,24 @@ def test_an_array_numba_cached_is_compared_by_its_printed_values(tmp_path):
     later.TABLE = np.array([[1.0, 5.0], [3.0, 4.0]])
     with pytest.raises(srcad.UnsupportedError, match="holds the array 'TABLE'"):
         srcad.grad(later.through_tabled, mode="source")(0.5)
+
+
+def not_calling_the_helper(x):
+    return np.sum(2.0 * x ** 2)
+
+
+@pytest.mark.parametrize("mode", ["auto", "tape"])
+def test_a_changed_helper_the_function_does_not_call_is_no_concern(mode, rng):
+    """(found by an attack: a numba function of the module whose value changed, called by no
+    one, made every tape run in the process refuse: the tape refused it when patching the
+    module's globals, not when it was called)"""
+    global SCALE
+    through_scaled(0.3)
+    saved, SCALE = SCALE, 7.0
+    try:
+        x = rng.uniform(-1, 1, 3)
+        np.testing.assert_allclose(srcad.grad(not_calling_the_helper, mode=mode)(x), 4 * x,
+                                   rtol=1e-14)
+    finally:
+        SCALE = saved
+        scaled_tanh.recompile()
