@@ -148,7 +148,13 @@ class _Reach:
         if type(obj).__name__ == "custom_vjp" and type(obj).__module__ == "srcad.custom":
             return (obj.fn, obj.vjp, obj.jvp)  # (the tape calls its vjp: in a second
             # derivative's backward pass, on tensors)
-        return (type(obj),) if type(obj).__module__ not in ("builtins", "numpy") else ()
+        if type(obj).__module__ in ("builtins", "numpy"):
+            return ()
+        instance = getattr(obj, "__dict__", None)  # (a user object's numba function `p.fn`)
+        if isinstance(instance, dict) and (type(obj) is types.SimpleNamespace or
+                                           mode.is_user_module(type(obj).__module__, None)):
+            return [type(obj), *self._namespace(instance)]
+        return (type(obj),)
 
     def _function(self, fn):
         found = [*self._namespace(fn.__globals__), *(fn.__defaults__ or ())]

@@ -7,9 +7,11 @@ import math
 import threading
 import types
 
+import numba
 import numpy as np
 import pytest
 
+import srcad
 from srcad.tape import value_and_grad
 
 from . import helpers_math
@@ -222,3 +224,27 @@ def test_a_complex_value_that_carries_a_derivative_is_refused():
 
     with pytest.raises(NotImplementedError, match="gives a complex value"):
         value_and_grad(f, (1.5,), (0,))
+
+
+@numba.njit
+def _squared(x):
+    return x ** 2
+
+
+def through_an_attribute(x, p):
+    return np.sum(p.fn(x) * p.a)
+
+
+class _Holder:
+    def __init__(self):
+        self.fn, self.a = _squared, 2.0
+
+
+@pytest.mark.parametrize("holder", [_Holder, lambda: types.SimpleNamespace(fn=_squared, a=2.0)])
+def test_a_numba_function_held_by_an_argument_object(holder, rng):
+    # (found by an attack: the tape called it with a tensor, a raw Numba TypingError)
+    x = rng.uniform(-1, 1, 3)
+    p = holder()
+    np.testing.assert_allclose(srcad.grad(through_an_attribute, mode="tape")(x, p), 4 * x,
+                               rtol=1e-14)
+    assert p.fn is _squared
