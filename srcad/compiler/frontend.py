@@ -156,8 +156,8 @@ def changed_since_compiled(fn):
                 if not same:
                     return (f"the numba function '{py.__name__}' was compiled when "
                             f"'{value.name}' was {_shown(value.value)} (Numba keeps that value in "
-                            f"its machine code); it is {_shown(now)} now, and srcad "
-                            "differentiates the source, which reads that (pass it as an "
+                            f"its machine code); it is {_shown(now, value.value)} now, and "
+                            "srcad differentiates the source, which reads that (pass it as an "
                             f"argument, or recompile it: {py.__name__}.recompile())")
     return None
 
@@ -215,8 +215,11 @@ def compiled_data(fn):
     return [(ref, value) for ref, value in refs if isinstance(value, _COMPILED_DATA)]
 
 
-def _shown(value):
-    return f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+def _shown(value, before=None):
+    if isinstance(value, np.ndarray):
+        return f"{'another' if isinstance(before, np.ndarray) else 'an'} array of shape " \
+            f"{value.shape}"
+    return repr(value)
 
 
 def _undecodable(file):
