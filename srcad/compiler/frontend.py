@@ -154,12 +154,18 @@ def changed_since_compiled(fn):
                 same = now is value.value if isinstance(value.value, np.ndarray) else \
                     type(now) is type(value.value) and now == value.value
                 if not same:
-                    return (f"the numba function '{py.__name__}' was compiled when "
-                            f"'{value.name}' was {_shown(value.value)} (Numba keeps that value in "
-                            f"its machine code); it is {_shown(now, value.value)} now, and "
-                            "srcad differentiates the source, which reads that (pass it as an "
-                            f"argument, or recompile it: {py.__name__}.recompile())")
+                    return _stale(py, "", value.name, _shown(value.value),
+                                  _shown(now, value.value))
     return None
+
+
+def _stale(py, where, name, was, now):
+    """Why numba function `py`, compiled (`where`: in its disk cache) when global `name` was
+    `was`, cannot be differentiated now that it is `now`."""
+    return (f"the numba function '{py.__name__}' was compiled{where} when '{name}' was {was} "
+            f"(Numba keeps that value in its machine code); it is {now} now, and srcad "
+            "differentiates the source, which reads that (pass it as an argument, or recompile "
+            f"it: {py.__name__}.recompile())")
 
 
 def _cached_annotations(fn):
@@ -194,11 +200,7 @@ def _changed_since_cached(py, cells, annotation):
                     "printed there cut short or other than the array of now, which its source "
                     f"reads (pass it as an argument, or recompile it: {py.__name__}.recompile())")
         if isinstance(now, (int, float, complex)) and str(now) != text:
-            return (f"the numba function '{py.__name__}' (cache=True) has machine code in "
-                    f"Numba's disk cache compiled when '{name}' was {text} (Numba keeps that "
-                    f"value in its machine code); it is {_shown(now)} now, and srcad "
-                    "differentiates the source, which reads that (pass it as an argument, or "
-                    f"recompile it: {py.__name__}.recompile())")
+            return _stale(py, " into Numba's disk cache (cache=True)", name, text, _shown(now))
     return None
 
 

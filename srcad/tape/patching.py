@@ -219,8 +219,8 @@ def _patch_dict(namespace):
         replacement = stand_in(value)
         if replacement is not None:
             saved[name] = (value, replacement)
-    if "float" not in namespace:
-        saved["float"] = (_MISSING, _Float)
+    if "float" not in namespace and "__builtins__" in namespace:  # (a module's globals, not
+        saved["float"] = (_MISSING, _Float)  # an object's attributes: vars(p) stays as it is)
     for name, (_, replacement) in saved.items():
         namespace[name] = replacement
     return saved

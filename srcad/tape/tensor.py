@@ -358,8 +358,8 @@ class Tensor(TensorMethods):
 
     def __copy__(self):
         """A leaf sharing this tensor's data."""
-        t = new(self._value)
-        t._counter, t._array, t._requires_grad = self._counter, self._array, self.requires_grad
+        t = _rebuilt(self._value, self.requires_grad, self._array)
+        t._counter = self._counter  # (the same storage, so the same version counter)
         return t
 
     def __deepcopy__(self, memo):

@@ -248,3 +248,14 @@ def test_a_numba_function_held_by_an_argument_object(holder, rng):
     np.testing.assert_allclose(srcad.grad(through_an_attribute, mode="tape")(x, p), 4 * x,
                                rtol=1e-14)
     assert p.fn is _squared
+
+
+def summed_attributes(x, p):
+    return x * float(len(vars(p))) * p.fn(1.0)
+
+
+def test_the_attributes_of_an_argument_object_gain_no_name_on_the_tape(rng):
+    # (found by a review: patching an object's attributes as a module's globals added a
+    # `float` to them while the tape ran, which vars(p) counted)
+    x = float(rng.uniform(1, 2))
+    assert srcad.grad(summed_attributes, mode="tape")(x, _Holder()) == pytest.approx(2.0)
